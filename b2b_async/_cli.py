@@ -1,0 +1,385 @@
+"""The command line: a thin shell over the public API (needs the ``cli`` extra).
+
+Exit codes: 0 success; 1 some orders not registered (``orders register``); 2 usage or input
+errors; 3 rejected by the API (a 4xx other than 429); 4 the API could not be reached or kept
+failing (connection errors, timeouts, 5xx, 429 after the retries); 5 an answer that is not
+the documented envelope; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ._bulk import OrderOutcome
+from ._client import B2BClient
+from ._config import DEFAULT_BASE_URL
+from ._exceptions import APIError, B2BError, InvalidOrderError, ResponseDecodeError
+from ._models import NewOrder
+from ._ratelimit import RateLimit
+from ._register import (
+    BadRow,
+    InputFileError,
+    Journal,
+    Row,
+    bad_row_entry,
+    count_rows,
+    entry_for,
+    read_rows,
+)
+from ._version import __version__
+
+TOKEN_VARIABLE: Final = "B2B_AUTH_TOKEN"  # noqa: S105 - a variable's name, not a secret
+EXIT_INCOMPLETE, EXIT_USAGE, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_DECODE = 1, 2, 3, 4, 5
+EXIT_INTERRUPTED: Final = 130
+
+err = Console(stderr=True)
+
+
+def exit_code_for(error: B2BError) -> int:
+    """Map a failed call to the documented exit code."""
+    if isinstance(error, InvalidOrderError):
+        return EXIT_USAGE
+    if isinstance(error, ResponseDecodeError):
+        return EXIT_DECODE
+    if isinstance(error, APIError) and 400 <= error.status < 500 and error.status != 429:
+        return EXIT_REJECTED
+    return EXIT_UNREACHABLE
+
+
+def token_from_environment() -> str:
+    """Read the token from B2B_AUTH_TOKEN; it is never taken from the command line."""
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    if not token:
+        raise click.UsageError(f"set the API token in the {TOKEN_VARIABLE} environment variable")
+    return token
+
+
+def parse_rate_limit(text: str) -> RateLimit | None:
+    """Read ``N/SECONDS`` (e.g. ``150/60``) or ``none``."""
+    if text.strip().lower() in ("none", "off"):
+        return None
+    requests, _, per = text.partition("/")
+    try:
+        return RateLimit(requests=int(requests), per=float(per or "nan"))
+    except ValueError as exc:
+        raise click.BadParameter(f"expected N/SECONDS such as 150/60, or none ({exc})") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="b2b-async")
+def cli() -> None:
+    """Register BigCommerce orders with B2B Edition, or run a local sandbox of its API."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port (0: any free).")
+@click.option(
+    "--rate-limit", "rate", default="150/60", show_default=True, help="N/SECONDS or none."
+)
+@click.option("--token", default=None, help="The authToken to accept (default: sandbox-token).")
+@click.option("--faults", default="none", show_default=True, help="e.g. 500=0.05,reset_after=0.02")
+@click.option("--seed", default=None, type=int, help="Seed for the fault draws.")
+@click.option(
+    "--competing",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Requests of each window another integration spends.",
+)
+@click.option(
+    "--data",
+    "data_file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON file of companies and customers.",
+)
+def sandbox(
+    host: str,
+    port: int,
+    rate: str,
+    token: str | None,
+    faults: str,
+    seed: int | None,
+    competing: int,
+    data_file: Path | None,
+) -> None:
+    """Run a local B2B Edition sandbox until interrupted."""
+    from .sandbox import DEFAULT_TOKEN, SandboxData, SandboxServer, parse_faults, parse_rate
+
+    try:
+        settings: dict[str, Any] = {
+            "rate": parse_rate(rate),
+            "faults": parse_faults(faults),
+            "data": SandboxData.from_file(data_file) if data_file else None,
+        }
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+    async def serve() -> None:
+        server = SandboxServer(
+            token=token or DEFAULT_TOKEN,
+            seed=seed,
+            competing=competing,
+            host=host,
+            port=port,
+            **settings,
+        )
+        async with server:
+            click.echo(f"B2B Edition sandbox listening on {server.url} (Ctrl-C stops it)")
+            click.echo(f"  token: {token or DEFAULT_TOKEN}")
+            click.echo(f"  window: {settings['rate']}  faults: {settings['faults']}")
+            await asyncio.Event().wait()
+
+    with _interruptible():
+        asyncio.run(serve())
+
+
+@cli.command()
+def demo() -> None:
+    """Register a few hundred orders against the embedded sandbox, faults and limits on."""
+    from ._demo import run_demo
+
+    with _interruptible():
+        ok = asyncio.run(run_demo())
+    sys.exit(0 if ok else EXIT_INCOMPLETE)
+
+
+@cli.group()
+def orders() -> None:
+    """Register orders with B2B Edition (token from B2B_AUTH_TOKEN)."""
+
+
+base_url_option = click.option(
+    "--base-url", default=DEFAULT_BASE_URL, show_default=True, help="The API's host root."
+)
+
+
+@orders.command("create")
+@click.option("--company-id", default=None, help="B2B Edition company (omit to derive it).")
+@click.option("--customer-id", required=True, help="B2B Edition user who placed the order.")
+@click.option("--order-id", required=True, help="BigCommerce order id.")
+@click.option("--total-inc-tax", required=True, help="Order total including tax.")
+@click.option("--po-number", default=None, help="Purchase-order number.")
+@base_url_option
+def create(
+    company_id: str | None,
+    customer_id: str,
+    order_id: str,
+    total_inc_tax: str,
+    po_number: str | None,
+    base_url: str,
+) -> None:
+    """Register one order and print the result as JSON."""
+    token = token_from_environment()
+    try:
+        order = NewOrder(company_id, customer_id, order_id, total_inc_tax, po_number)
+        client = B2BClient(token, base_url=base_url)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+    async def run() -> Any:
+        async with client:
+            return await client.orders.register(order)
+
+    try:
+        created = asyncio.run(run())
+    except B2BError as exc:
+        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        sys.exit(exit_code_for(exc))
+    click.echo(
+        json.dumps({"order_id": created.order_id, "already_registered": created.already_registered})
+    )
+
+
+@orders.command("register")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@base_url_option
+@click.option(
+    "--results",
+    "results",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSONL results journal (default: FILE.results.jsonl); "
+    "a rerun skips what it records as registered.",
+)
+@click.option(
+    "--concurrency",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Orders in flight at once.",
+)
+@click.option(
+    "--rate-limit",
+    "rate",
+    default="150/60",
+    show_default=True,
+    help="The store's budget as N/SECONDS, or none.",
+)
+def register(file: Path, base_url: str, results: Path | None, concurrency: int, rate: str) -> None:
+    """Register every order of a CSV or JSONL FILE, journaling each outcome.
+
+    Columns (CSV header or JSONL keys): company_id, customer_id, order_id, total_inc_tax,
+    po_number. Exit 0 only when every order is registered.
+    """
+    token = token_from_environment()
+    rate_limit = parse_rate_limit(rate)
+    journal = Journal(results or file.with_name(file.name + ".results.jsonl"))
+    try:
+        rows = read_rows(file)
+        total = count_rows(file)
+        client = B2BClient(
+            token, base_url=base_url, rate_limit=rate_limit, max_concurrency=concurrency
+        )
+    except (InputFileError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+    journal.load()
+    run = _Registration(client, journal, rows, total, concurrency)
+    try:
+        counts = asyncio.run(run.execute())
+    except InputFileError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(EXIT_USAGE)
+    finally:
+        journal.close()
+    _print_summary(counts, run, journal.path)
+    if run.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+    registered = counts["created"] + counts["already_registered"] + counts["skipped"]
+    sys.exit(0 if registered == sum(counts.values()) else EXIT_INCOMPLETE)
+
+
+class _Registration:
+    """One run of ``orders register``: feeds rows to create_stream, journals each outcome."""
+
+    def __init__(
+        self,
+        client: B2BClient,
+        journal: Journal,
+        rows: Iterator[Row | BadRow],
+        total: int,
+        concurrency: int,
+    ) -> None:
+        self.client = client
+        self.journal = journal
+        self.rows = rows
+        self.concurrency = concurrency
+        self.counts: Counter[str] = Counter()
+        self.lines: dict[str, int] = {}
+        self.stopping = False
+        self.interrupted = False
+        self.started = time.monotonic()
+        self.bar = Progress(
+            TextColumn("[bold]registering"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]:.1f} orders/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err,
+        )
+        self.task = self.bar.add_task("orders", total=total, rate=0.0)
+
+    async def orders(self) -> AsyncIterator[NewOrder]:
+        # Checked between orders: after SIGINT no new order starts, in-flight ones finish.
+        for row in self.rows:
+            if self.stopping:
+                return
+            if isinstance(row, BadRow):
+                self.journal.record(bad_row_entry(row))
+                self.count("rejected")
+                err.print(f"line {row.line}: rejected: {row.reason}", highlight=False)
+            elif row.order.order_id in self.journal.registered:
+                self.count("skipped")
+            else:
+                self.lines[row.order.order_id] = row.line
+                yield row.order
+
+    def count(self, status: str) -> None:
+        self.counts[status] += 1
+        done = sum(self.counts.values())
+        rate = done / max(time.monotonic() - self.started, 1e-6)
+        self.bar.update(self.task, completed=done, rate=rate)
+
+    def record(self, outcome: OrderOutcome) -> None:
+        line = self.lines.pop(outcome.order.order_id, 0)
+        entry = entry_for(outcome, line)
+        self.journal.record(entry)
+        self.count(entry["status"])
+        if entry["status"] in ("rejected", "failed"):
+            err.print(f"line {line}: {entry['status']}: {outcome.error}", highlight=False)
+
+    def interrupt(self) -> None:
+        if self.stopping:
+            raise KeyboardInterrupt
+        self.stopping = self.interrupted = True
+        err.print("interrupted: finishing the orders in flight (Ctrl-C again to abort)")
+
+    async def execute(self) -> Counter[str]:
+        loop = asyncio.get_running_loop()
+        self.journal.open()
+        loop.add_signal_handler(signal.SIGINT, self.interrupt)
+        try:
+            with self.bar:
+                async with self.client:
+                    stream = self.client.orders.create_stream(
+                        self.orders(), concurrency=self.concurrency
+                    )
+                    async with stream:
+                        async for outcome in stream:
+                            self.record(outcome)
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+        return self.counts
+
+
+def _print_summary(counts: Counter[str], run: _Registration, journal: Path) -> None:
+    elapsed = time.monotonic() - run.started
+    table = Table(title="orders register: summary", show_header=False)
+    table.add_column("status", style="bold")
+    table.add_column("orders", justify="right")
+    for status in ("created", "already_registered", "skipped", "rejected", "failed"):
+        table.add_row(status.replace("_", " "), str(counts.get(status, 0)))
+    stats = run.client.stats
+    table.add_row("requests sent", str(stats.requests))
+    table.add_row("retries", str(stats.retries))
+    table.add_row("429s met", str(stats.rate_limited))
+    table.add_row("elapsed", f"{elapsed:.1f} s")
+    err.print(table)
+    err.print(f"results journal: {journal}")
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Turn Ctrl-C into a quiet exit with code 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(EXIT_INTERRUPTED)

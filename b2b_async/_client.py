@@ -1,0 +1,208 @@
+"""The client: an async session manager that owns (or borrows) the HTTP session."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from types import TracebackType
+from typing import Final, Self
+
+import aiohttp
+from yarl import URL
+
+from ._config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    RetryPolicy,
+)
+from ._exceptions import ClientClosedError
+from ._orders import Orders
+from ._ratelimit import Limiter, RateLimit, build_limiter
+from ._transport import ClientStats, Transport
+from ._version import __version__
+
+__all__ = ["B2BClient"]
+
+_HEADER_UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f]")
+_LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
+
+
+def is_loopback(host: str) -> bool:
+    """Tell whether ``host`` names this machine (``127.0.0.0/8``, ``::1``, ``localhost``)."""
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(base_url: str) -> str:
+    """Validate a host root and return it without a trailing slash.
+
+    Raises:
+        ValueError: not an absolute http(s) URL of a host root, or plain http to a host
+            that is not loopback (the token would cross the network in clear).
+    """
+    url = URL(base_url)
+    if url.scheme not in ("https", "http") or not url.host:
+        raise ValueError(f"base_url must be an absolute https:// URL, got {base_url!r}")
+    if url.path not in ("", "/") or url.query_string or url.fragment or url.user:
+        raise ValueError(f"base_url must be a host root such as {DEFAULT_BASE_URL!r}")
+    if url.scheme == "http" and not is_loopback(url.host):
+        raise ValueError("base_url must use https:// (plain http is allowed only for loopback)")
+    return str(url.origin())
+
+
+def check_header_value(value: object, name: str) -> str:
+    """Refuse a header value that is empty or could split or inject headers.
+
+    The message never repeats the value: it may be a secret.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty str")
+    if _HEADER_UNSAFE.search(value):
+        raise ValueError(f"{name} must not contain control characters such as CR or LF")
+    return value
+
+
+def _check_concurrency(value: int | None) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"max_concurrency must be a positive int or None, got {value!r}")
+    return value
+
+
+def _timeout(value: float | aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
+    if isinstance(value, aiohttp.ClientTimeout):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {value!r}")
+    return aiohttp.ClientTimeout(total=float(value))
+
+
+class B2BClient:
+    """An async client of the B2B Edition REST API.
+
+    Use it as an async context manager, one per service (it holds the connection pool, the
+    pacing state and the statistics that every call shares)::
+
+        async with B2BClient(token) as client:
+            created = await client.orders.create(
+                company_id="123", customer_id="456", order_id="BC1",
+                total_inc_tax=Decimal("259.99"), po_number="PO-7",
+            )
+
+    Every request carries ``authToken``, ``Accept: application/json`` and
+    ``User-Agent: b2b-async/<version>`` (plus ``user_agent``), and ``Content-Type:
+    application/json`` when it has a body. The token never appears in a ``repr``, a log
+    line or an error message.
+
+    Args:
+        auth_token: the B2B Edition API token (sent in the ``authToken`` header).
+        base_url: the API's host root. Plain ``http://`` is refused unless the host is
+            loopback (a local sandbox).
+        session: an :class:`aiohttp.ClientSession` to borrow; the client never closes it.
+            Without one the client owns a session, sized to ``max_concurrency``.
+        timeout: seconds one attempt may take (or an :class:`aiohttp.ClientTimeout`).
+            Time spent queueing for budget or a connection slot is not counted.
+        retry: the retry options, or ``None`` for a single attempt per call.
+        rate_limit: the store's budget as a :class:`~b2b_async.RateLimit` (paced in this
+            process), any object following the :class:`~b2b_async.Limiter` protocol, or
+            ``None`` to switch pacing off.
+        max_concurrency: the most requests in flight at once, or ``None`` for no cap.
+        user_agent: a suffix that identifies your integration, e.g. ``"acme-sync/2.1"``.
+        max_response_bytes: the largest response body read; a longer one raises
+            :class:`~b2b_async.ResponseDecodeError`.
+
+    Raises:
+        ValueError: an argument is invalid (messages never repeat the token).
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_base_url", "_orders", "_transport")
+
+    def __init__(
+        self,
+        auth_token: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float | aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = RetryPolicy(),  # noqa: B008 - frozen, shared safely
+        rate_limit: RateLimit | Limiter | None = RateLimit(),  # noqa: B008 - frozen
+        max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY,
+        user_agent: str | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        token = check_header_value(auth_token, "auth_token")
+        agent = f"b2b-async/{__version__}"
+        if user_agent is not None:
+            agent = f"{agent} {check_header_value(user_agent, 'user_agent')}"
+        if max_response_bytes < 1:
+            raise ValueError("max_response_bytes must be positive")
+        self._base_url = check_base_url(base_url)
+        self._transport = Transport(
+            base_url=self._base_url,
+            headers={"authToken": token, "Accept": "application/json", "User-Agent": agent},
+            timeout=_timeout(timeout),
+            retry=retry,
+            limiter=build_limiter(rate_limit),
+            max_concurrency=_check_concurrency(max_concurrency),
+            max_response_bytes=max_response_bytes,
+            session=session,
+        )
+        self._orders = Orders(self._transport)
+
+    @property
+    def orders(self) -> Orders:
+        """The V2 Order operations."""
+        return self._orders
+
+    @property
+    def base_url(self) -> str:
+        """The host root requests go to."""
+        return self._base_url
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._transport.closed
+
+    @property
+    def stats(self) -> ClientStats:
+        """Counters of requests, retries, 429s met and time spent waiting for budget."""
+        return self._transport.stats
+
+    @property
+    def limiter(self) -> Limiter | None:
+        """The rate limiter every call of this client shares, or ``None``."""
+        return self._transport.limiter
+
+    async def __aenter__(self) -> Self:
+        if self.closed:
+            raise ClientClosedError("the client is closed; create a new B2BClient")
+        self._transport.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the client and the session it owns; idempotent.
+
+        A borrowed session stays open. Calls made afterwards raise
+        :class:`~b2b_async.ClientClosedError`.
+        """
+        await self._transport.aclose()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<B2BClient {self._base_url} authToken=*** {state}>"

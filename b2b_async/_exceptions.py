@@ -1,0 +1,271 @@
+"""The error tree: every failure the library raises derives from :class:`B2BError`.
+
+::
+
+    B2BError
+    ├── InvalidOrderError            bad input caught before sending (also a ValueError)
+    ├── ClientClosedError            the client was used after aclose() (also a RuntimeError)
+    ├── APIError                     a response came back: status, code, message, details, ...
+    │   ├── BadRequestError          400, and HTTP 200 with a 400xx body code
+    │   │   └── OrderAlreadyExistsError
+    │   ├── AuthenticationError      401
+    │   ├── PermissionDeniedError    403
+    │   ├── NotFoundError            404
+    │   ├── UnprocessableEntityError 422
+    │   ├── RateLimitError           429: retry_after
+    │   └── ServerError              5xx
+    ├── TransportError               no usable response
+    │   ├── APIConnectionError
+    │   └── APITimeoutError
+    └── ResponseDecodeError          a response that is not the documented envelope
+
+This module is a leaf: it imports nothing else from the package, so every other module may
+import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "B2BError",
+    "BadRequestError",
+    "ClientClosedError",
+    "InvalidOrderError",
+    "NotFoundError",
+    "OrderAlreadyExistsError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "ServerError",
+    "TransportError",
+    "UnprocessableEntityError",
+]
+
+
+class B2BError(Exception):
+    """The root of every error the library raises.
+
+    Catch it to handle any failure of a call, whatever its cause.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class InvalidOrderError(B2BError, ValueError):
+    """An argument was rejected before anything was sent.
+
+    Also a :class:`ValueError`, so code that validates input generically still catches it.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class ClientClosedError(B2BError, RuntimeError):
+    """The client, or the session it borrowed, was used after it was closed.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class APIError(B2BError):
+    """The API answered, and the answer is an error.
+
+    Attributes:
+        status: the HTTP status, or for an HTTP 200 carrying an error body code, the status
+            that code stands for (``40010`` stands for 400).
+        code: the envelope's ``code`` as sent (``40010``, ``404``), or ``None``.
+        message: the most specific human-readable message found in the body.
+        details: the envelope's ``data`` when it is a mapping (a field-to-problem map, or
+            ``{"errMsg": ...}``), else an empty mapping.
+        request_id: the ``X-Request-Id`` response header, for support tickets.
+        method: the HTTP method of the request.
+        url: the URL of the request (it never carries the token, which travels in a header).
+        retry_after: the server's wait hint in seconds, when it gave one.
+        after_uncertain_attempt: ``True`` when an earlier attempt of the same call may have
+            reached the server (a read timeout, a reset after sending, a 502 or 504), so this
+            answer may be about that attempt's effect.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: int | None = None,
+        details: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
+        method: str = "",
+        url: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.details: Mapping[str, Any] = details or {}
+        self.request_id = request_id
+        self.method = method
+        self.url = url
+        self.retry_after = retry_after
+        self.after_uncertain_attempt = False
+
+    def __str__(self) -> str:
+        where = f" ({self.method} {self.url})" if self.method else ""
+        code = f", code {self.code}" if self.code is not None and self.code != self.status else ""
+        rid = f", request id {self.request_id}" if self.request_id else ""
+        return f"HTTP {self.status}{code}: {self.message}{where}{rid}"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, "
+            f"message={self.message!r}, request_id={self.request_id!r})"
+        )
+
+
+class BadRequestError(APIError):
+    """HTTP 400, or an HTTP 200 whose body code is a 400xx: the request was invalid.
+
+    :attr:`details` usually maps each rejected field to its problem.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class OrderAlreadyExistsError(BadRequestError):
+    """The order id is already registered ("The order already exists.").
+
+    When :attr:`after_uncertain_attempt` is ``True``, an earlier attempt of the same call
+    probably registered it; :meth:`Orders.create <b2b_async.Orders.create>` then returns
+    ``CreatedOrder(already_registered=True)`` instead of raising.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class AuthenticationError(APIError):
+    """HTTP 401: the token is missing, wrong or revoked.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class PermissionDeniedError(APIError):
+    """HTTP 403: the token may not do this, or a platform limit was exceeded.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class NotFoundError(APIError):
+    """HTTP 404: the company, customer or order does not exist.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class UnprocessableEntityError(APIError):
+    """HTTP 422: the request was well-formed but semantically rejected.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class RateLimitError(APIError):
+    """HTTP 429: the store's request budget is spent.
+
+    :attr:`retry_after` holds the server's hint in seconds. The client retries these by
+    itself; you see one only when retries are exhausted, switched off, or the hint is longer
+    than :attr:`RetryPolicy.max_retry_after <b2b_async.RetryPolicy.max_retry_after>`.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class ServerError(APIError):
+    """HTTP 5xx: the server failed. Retried by the client.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class TransportError(B2BError):
+    """No usable response came back.
+
+    Attributes:
+        method: the HTTP method of the request.
+        url: the URL of the request.
+        may_have_reached_server: ``False`` only when the request certainly never left (the
+            connection could not be opened); otherwise the server may have processed it.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self, message: str, *, method: str = "", url: str = "", may_have_reached_server: bool = True
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.url = url
+        self.may_have_reached_server = may_have_reached_server
+
+    def __str__(self) -> str:
+        where = f" ({self.method} {self.url})" if self.method else ""
+        return f"{self.message}{where}"
+
+
+class APIConnectionError(TransportError):
+    """The connection failed: refused, reset, closed early, or unresolvable.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class APITimeoutError(TransportError):
+    """An attempt, or the whole call's deadline, ran out of time.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class ResponseDecodeError(B2BError):
+    """A response arrived but is not the documented envelope (or is larger than the cap).
+
+    Attributes:
+        status: the HTTP status of the response.
+        body_excerpt: the first few hundred characters of the body, for diagnosis.
+        path: where in the body the problem is, e.g. ``$.data.orderId``.
+        garbled: ``True`` when a success answer's body was cut short or is not JSON at all;
+            the request was probably processed, so the client replays it (a registration's
+            replay answered "already exists" then counts as registered).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        body_excerpt: str = "",
+        path: str = "$",
+        garbled: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.body_excerpt = body_excerpt
+        self.path = path
+        self.garbled = garbled
+
+    def __str__(self) -> str:
+        status = f" (HTTP {self.status})" if self.status else ""
+        return f"{self.message} @ {self.path}{status}"

@@ -1,0 +1,178 @@
+"""The Orders resource: one method per API operation, no I/O logic of its own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Final
+from urllib.parse import quote
+
+from ._bulk import BulkReport, OrderOutcome, OrderSource, OutcomeStream, run_bulk
+from ._config import DEFAULT_MAX_CONCURRENCY
+from ._exceptions import OrderAlreadyExistsError
+from ._models import CreatedOrder, NewOrder
+from ._serde import structure, unstructure
+from ._transport import Request, Transport
+
+__all__ = ["Orders", "path_segment"]
+
+V2: Final = "/api/v2/io"
+
+
+def path_segment(value: str) -> str:
+    """Percent-encode one path parameter so that it can never add a path segment.
+
+    Besides ``/``, ``?`` and ``#``, dots are encoded too, so an id of ``..`` cannot climb.
+    """
+    if value.isascii() and value.isalnum():  # the common case: nothing to encode
+        return value
+    return quote(value, safe="").replace(".", "%2E")
+
+
+def create_path(order: NewOrder) -> str:
+    """The path of the create operation that fits ``order`` (with or without a company)."""
+    customer = path_segment(order.customer_id)
+    if order.company_id is None:
+        return f"{V2}/companies/users/{customer}/orders"
+    return f"{V2}/companies/{path_segment(order.company_id)}/user/{customer}/orders"
+
+
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
+def encode_body(payload: object) -> bytes:
+    """Encode a JSON request body compactly."""
+    return _ENCODER.encode(payload).encode()
+
+
+class Orders:
+    """The V2 Order operations, reached as ``client.orders``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_transport",)
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    async def create(
+        self,
+        *,
+        company_id: str | int | None = None,
+        customer_id: str | int,
+        order_id: str | int,
+        total_inc_tax: Decimal | int | float | str,
+        po_number: str | None = None,
+    ) -> CreatedOrder:
+        """Register a BigCommerce order with a B2B Edition company and buyer.
+
+        With ``company_id``, this is "Create An Order"
+        (``POST /api/v2/io/companies/{companyId}/user/{customerId}/orders``); without it,
+        "Create Order Without CompanyID" (``POST /api/v2/io/companies/users/{customerId}/orders``),
+        where the API derives the company from the customer.
+
+        Args:
+            company_id: the B2B Edition company, or ``None`` to let the API derive it.
+            customer_id: the B2B Edition user who placed the order.
+            order_id: the BigCommerce order id.
+            total_inc_tax: the total including tax, as ``Decimal``, ``int``, ``float`` or a
+                numeric ``str``; sent as a JSON number.
+            po_number: the purchase-order number, if any.
+
+        Returns:
+            The confirmed registration. ``already_registered`` is ``True`` when an earlier
+            attempt of this same call (one that timed out or was cut off) registered it.
+
+        Raises:
+            InvalidOrderError: an argument is invalid; nothing was sent.
+            OrderAlreadyExistsError: the order was registered before this call.
+            NotFoundError: the company or customer does not exist.
+            BadRequestError: the API rejected the request.
+            B2BError: any other failure, after the retries the policy allows.
+
+        .. versionadded:: 0.1.0
+        """
+        order = NewOrder(company_id, customer_id, order_id, total_inc_tax, po_number)
+        return await self.register(order)
+
+    async def register(self, order: NewOrder) -> CreatedOrder:
+        """Register an already validated :class:`~b2b_async.NewOrder`.
+
+        The same as :meth:`create`, for callers that build their orders up front.
+
+        .. versionadded:: 0.1.0
+        """
+        request = Request("POST", create_path(order), body=encode_body(unstructure(order)))
+        try:
+            data = await self._transport.send(request)
+        except OrderAlreadyExistsError as exc:
+            if exc.after_uncertain_attempt:
+                return CreatedOrder(order.order_id, already_registered=True)
+            raise
+        return structure(data, CreatedOrder)
+
+    async def create_many(
+        self,
+        orders: OrderSource,
+        *,
+        concurrency: int | None = None,
+        on_progress: Callable[[OrderOutcome], object] | None = None,
+    ) -> BulkReport:
+        """Register many orders; never raises for an order's failure.
+
+        A bounded pool of workers pulls orders from ``orders`` (any iterable or async
+        iterable of :class:`~b2b_async.NewOrder`) as it goes, never creating a task per
+        input up front. Every request shares the client's pacing, cooldown, concurrency cap
+        and retries. An order found already registered counts as a success, with
+        ``result.already_registered`` set.
+
+        Args:
+            orders: the orders to register.
+            concurrency: the number of workers; by default the client's
+                ``max_concurrency`` (or 8 when it has none).
+            on_progress: called with each :class:`~b2b_async.OrderOutcome` as it completes
+                (for progress bars or journals).
+
+        Returns:
+            A :class:`~b2b_async.BulkReport` with exactly one outcome per input, in input
+            order.
+
+        Raises:
+            ValueError: ``concurrency`` is not a positive int.
+            Exception: whatever iterating ``orders`` or ``on_progress`` raised; the workers
+                are stopped first.
+
+        .. versionadded:: 0.1.0
+        """
+        return await run_bulk(self.register, orders, self._workers(concurrency), on_progress)
+
+    def create_stream(
+        self, orders: OrderSource, *, concurrency: int | None = None
+    ) -> OutcomeStream:
+        """Register many orders, yielding each :class:`~b2b_async.OrderOutcome` as it completes.
+
+        Memory stays bounded whatever the input's size: at most ``concurrency`` orders are
+        in flight and as many outcomes wait to be read. Use it as ``async for outcome in
+        client.orders.create_stream(orders)``, inside ``async with`` to stop the workers at
+        once when leaving the loop early.
+
+        Args:
+            orders: the orders to register, from any iterable or async iterable.
+            concurrency: the number of workers; by default the client's ``max_concurrency``.
+
+        Returns:
+            An :class:`~b2b_async.OutcomeStream`.
+
+        Raises:
+            ValueError: ``concurrency`` is not a positive int.
+
+        .. versionadded:: 0.1.0
+        """
+        return OutcomeStream(self.register, orders, self._workers(concurrency))
+
+    def _workers(self, concurrency: int | None) -> int:
+        if concurrency is not None:
+            return concurrency
+        return self._transport.max_concurrency or DEFAULT_MAX_CONCURRENCY

@@ -1,0 +1,370 @@
+"""The sans-I/O core: pure functions from (status, headers, body) to values or errors.
+
+Nothing here touches a socket or an event loop, so every rule of the wire protocol is
+tested with plain dicts and bytes. The rules, with their sources:
+
+- The envelope is ``{"code": ..., "data": ..., "message": ...}``. The body ``code`` is not
+  always the HTTP status: ``40010`` means HTTP 400 plus a resource id, so its first three
+  digits name the HTTP class. An HTTP 200 whose body code is an error is that error, as
+  BigCommerce's own buyer portal trusts only the body code.
+- Error messages live in ``data.errMsg``, in ``data`` as a field-to-message map, in
+  ``message``, or (V3) in ``meta.message``.
+- B2B rate-limit headers carry units inside their values (``149 times``, ``0.39 s``,
+  ``150 times/60 s``); the core API's ``X-Rate-Limit-*`` headers carry bare numbers
+  (milliseconds for the times). Where several wait hints are present, the longest wins.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any, Final
+
+import attrs
+
+from ._exceptions import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    OrderAlreadyExistsError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    UnprocessableEntityError,
+)
+
+Headers = Mapping[str, str]
+
+#: One table decides which exception a status becomes; a status missing here falls back to
+#: its class (the first digit), so a 418 is a plain APIError and a 507 a ServerError.
+STATUS_ERRORS: Final[Mapping[int, type[APIError]]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+CLASS_ERRORS: Final[Mapping[int, type[APIError]]] = {4: APIError, 5: ServerError}
+
+ALREADY_EXISTS: Final = "already exists"
+_EXCERPT: Final = 300
+# A hint longer than a day is noise, not advice; it is ignored rather than obeyed.
+_MAX_HINT: Final = 86_400.0
+_NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)")
+_ALLOCATION = re.compile(r"\s*([0-9]+)\s*times\s*/\s*([0-9]+(?:\.[0-9]+)?)\s*s", re.IGNORECASE)
+
+
+@attrs.frozen
+class BudgetHint:
+    """What one response said about the store's request budget.
+
+    Every field is ``None`` when the response did not say it.
+
+    Attributes:
+        remaining: requests left in the server's current window.
+        resets_after: seconds until the server's window resets.
+        limit: requests allowed per window.
+        window: the window's length in seconds.
+        retry_after: on a 429, the longest wait the server asked for, in seconds.
+
+    .. versionadded:: 0.1.0
+    """
+
+    remaining: int | None = None
+    resets_after: float | None = None
+    limit: int | None = None
+    window: float | None = None
+    retry_after: float | None = None
+
+
+def parse_number(value: str | None) -> float | None:
+    """Read the leading non-negative number of a header value, ignoring any unit after it.
+
+    Args:
+        value: a header value such as ``"149 times"``, ``"0.39 s"`` or ``"1500"``.
+
+    Returns:
+        The number, or ``None`` when the value is missing, not a number, or absurd.
+    """
+    if value is None:
+        return None
+    match = _NUMBER.match(value)
+    if match is None:
+        return None
+    number = float(match.group(1))
+    return number if math.isfinite(number) else None
+
+
+def parse_http_date(value: str, now: float) -> float | None:
+    """Turn a ``Retry-After`` HTTP date into seconds from ``now`` (a Unix time).
+
+    Returns:
+        The seconds to wait (zero for a date in the past), or ``None`` when unparseable.
+    """
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _sane(seconds: float | None) -> float | None:
+    return seconds if seconds is not None and 0.0 <= seconds <= _MAX_HINT else None
+
+
+def retry_after_hint(headers: Headers, now: float, *, rate_limited: bool = True) -> float | None:
+    """Read the longest wait the server asked for, in seconds.
+
+    Considers ``Retry-After`` (seconds or an HTTP date) and ``X-Retry-After`` (seconds) on
+    any answer, and on a 429 also ``X-Request-Window-Resets-After`` (``"0.39 s"``) and
+    ``X-Rate-Limit-Time-Reset-Ms``: those two come with every response, and only say when
+    to come back once the budget is spent.
+
+    Args:
+        headers: the response headers (case-insensitive in practice: aiohttp's
+            ``CIMultiDictProxy``).
+        now: the current Unix time, for HTTP dates.
+        rate_limited: whether the answer is a 429, so that window resets count as hints.
+
+    Returns:
+        The longest sane hint, or ``None`` when there is none.
+    """
+    hints: list[float | None] = []
+    retry_after = headers.get("Retry-After")
+    if retry_after is not None:
+        seconds = parse_number(retry_after)
+        hints.append(seconds if seconds is not None else parse_http_date(retry_after, now))
+    hints.append(parse_number(headers.get("X-Retry-After")))
+    if rate_limited:
+        hints.append(parse_number(headers.get("X-Request-Window-Resets-After")))
+        reset_ms = parse_number(headers.get("X-Rate-Limit-Time-Reset-Ms"))
+        hints.append(None if reset_ms is None else reset_ms / 1000.0)
+    sane = [hint for hint in map(_sane, hints) if hint is not None]
+    return max(sane) if sane else None
+
+
+def _parse_allocation(headers: Headers) -> tuple[int | None, float | None]:
+    allocated = headers.get("X-Requests-Allocated")
+    if allocated is not None and (match := _ALLOCATION.match(allocated)):
+        return int(match.group(1)), float(match.group(2))
+    quota = parse_number(headers.get("X-Rate-Limit-Requests-Quota"))
+    window_ms = parse_number(headers.get("X-Rate-Limit-Time-Window-Ms"))
+    return (
+        None if quota is None else int(quota),
+        None if window_ms is None else window_ms / 1000.0,
+    )
+
+
+def parse_budget(status: int, headers: Headers, now: float) -> BudgetHint | None:
+    """Read the budget headers of a response, in either the B2B or the core API's form.
+
+    Args:
+        status: the HTTP status; ``retry_after`` is only read for a 429.
+        headers: the response headers.
+        now: the current Unix time, for HTTP dates.
+
+    Returns:
+        A :class:`BudgetHint`, or ``None`` when the response carried no budget header at all.
+    """
+    remaining = parse_number(headers.get("X-Requests-Remaining"))
+    if remaining is None:
+        remaining = parse_number(headers.get("X-Rate-Limit-Requests-Left"))
+    resets_after = parse_number(headers.get("X-Request-Window-Resets-After"))
+    if resets_after is None and (ms := parse_number(headers.get("X-Rate-Limit-Time-Reset-Ms"))):
+        resets_after = ms / 1000.0
+    limit, window = _parse_allocation(headers)
+    retry_after = retry_after_hint(headers, now) if status == 429 else None
+    if remaining is None and resets_after is None and limit is None and retry_after is None:
+        return None
+    return BudgetHint(
+        remaining=None if remaining is None else int(remaining),
+        resets_after=_sane(resets_after),
+        limit=limit,
+        window=_sane(window),
+        retry_after=retry_after,
+    )
+
+
+def _excerpt(body: bytes) -> str:
+    return body[:_EXCERPT].decode("utf-8", "replace")
+
+
+def _body_code(envelope: Mapping[str, Any]) -> int | None:
+    code = envelope.get("code")
+    if isinstance(code, bool):
+        return None
+    if isinstance(code, int):
+        return code
+    if isinstance(code, str) and code.strip().isdigit():
+        return int(code)
+    return None
+
+
+def status_of_code(code: int) -> int:
+    """Name the HTTP status a body code stands for: ``40010`` → 400, ``200`` → 200.
+
+    A code that does not start with a valid HTTP status stands for itself.
+    """
+    digits = str(code)
+    if len(digits) > 3 and 100 <= int(digits[:3]) <= 599:
+        return int(digits[:3])
+    return code
+
+
+def _message_of(envelope: Mapping[str, Any], fallback: str) -> str:
+    data = envelope.get("data")
+    if isinstance(data, Mapping):
+        err = data.get("errMsg")
+        if isinstance(err, str) and err:
+            return err
+    meta = envelope.get("meta")
+    if isinstance(meta, Mapping) and isinstance(meta.get("message"), str) and meta["message"]:
+        return str(meta["message"])
+    message = envelope.get("message")
+    if isinstance(message, str) and message:
+        return message
+    return fallback
+
+
+def _mentions_already_exists(envelope: Mapping[str, Any], message: str) -> bool:
+    texts = [message, envelope.get("message")]
+    data = envelope.get("data")
+    if isinstance(data, Mapping):
+        texts.extend(data.values())
+    return any(isinstance(text, str) and ALREADY_EXISTS in text.lower() for text in texts)
+
+
+def error_class(status: int) -> type[APIError]:
+    """Pick the exception class for an error status, by the table then by status class."""
+    return STATUS_ERRORS.get(status) or CLASS_ERRORS.get(status // 100, APIError)
+
+
+@attrs.frozen
+class RequestInfo:
+    """Where a response came from, for the errors it may become.
+
+    Attributes:
+        method: the HTTP method.
+        url: the request URL (never carries the token).
+    """
+
+    method: str
+    url: str
+
+
+def build_error(
+    status: int,
+    headers: Headers,
+    envelope: Mapping[str, Any],
+    info: RequestInfo,
+    now: float,
+    *,
+    fallback: str,
+) -> APIError:
+    """Build the typed error for an error answer.
+
+    Args:
+        status: the HTTP status the answer stands for (the body code's class for a 200).
+        headers: the response headers.
+        envelope: the decoded body, or an empty mapping when it was not JSON.
+        info: the request the answer belongs to.
+        now: the current Unix time.
+        fallback: the message to use when the body has none (the HTTP reason).
+
+    Returns:
+        An :class:`~b2b_async.APIError` subclass instance, ready to raise.
+    """
+    message = _message_of(envelope, fallback)
+    cls = error_class(status)
+    if cls is BadRequestError and _mentions_already_exists(envelope, message):
+        cls = OrderAlreadyExistsError
+    data = envelope.get("data")
+    return cls(
+        message,
+        status=status,
+        code=_body_code(envelope),
+        details=data if isinstance(data, Mapping) else None,
+        request_id=headers.get("X-Request-Id"),
+        method=info.method,
+        url=info.url,
+        retry_after=retry_after_hint(headers, now, rate_limited=status == 429),
+    )
+
+
+_DECODER: Final = json.JSONDecoder()
+
+
+def _decode_json(body: bytes) -> Any:
+    # The API speaks UTF-8 only; decoding directly skips json.loads' encoding sniffing.
+    try:
+        return _DECODER.decode(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+_NOT_JSON: Final = object()
+
+
+def decode_response(
+    status: int,
+    headers: Headers,
+    body: bytes,
+    info: RequestInfo,
+    now: float,
+    *,
+    reason: str = "",
+) -> Any:
+    """Turn one response into its ``data`` or raise the error it stands for.
+
+    A non-2xx status is always an :class:`~b2b_async.APIError` of the class the status
+    names, whatever the body (a proxy's HTML 502 is a :class:`~b2b_async.ServerError`, a
+    gateway's bare 429 a :class:`~b2b_async.RateLimitError`). A 2xx must carry the
+    envelope; its body code, when it names an error, wins over the HTTP status.
+
+    Args:
+        status: the HTTP status.
+        headers: the response headers.
+        body: the raw body.
+        info: the request the response belongs to.
+        now: the current Unix time, for HTTP-date hints.
+        reason: the HTTP reason phrase, a message of last resort.
+
+    Returns:
+        The envelope's ``data`` (``None`` when absent).
+
+    Raises:
+        APIError: the answer is an error.
+        ResponseDecodeError: a 2xx answer that is not the documented envelope.
+    """
+    envelope = _decode_json(body)
+    if not 200 <= status < 300:
+        mapping = envelope if isinstance(envelope, Mapping) else {}
+        raise build_error(status, headers, mapping, info, now, fallback=reason or "error")
+    if envelope is _NOT_JSON:
+        raise ResponseDecodeError(
+            "response body is not JSON", status=status, body_excerpt=_excerpt(body), garbled=True
+        )
+    if not isinstance(envelope, Mapping):
+        raise ResponseDecodeError(
+            "response body is not a JSON object", status=status, body_excerpt=_excerpt(body)
+        )
+    code = _body_code(envelope)
+    if code is None and "code" in envelope:
+        raise ResponseDecodeError(
+            "envelope code is not a number",
+            status=status,
+            body_excerpt=_excerpt(body),
+            path="$.code",
+        )
+    effective = status if code is None else status_of_code(code)
+    if not 200 <= effective < 300:
+        raise build_error(effective, headers, envelope, info, now, fallback=reason or "error")
+    return envelope.get("data")

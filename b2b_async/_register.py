@@ -1,0 +1,268 @@
+"""Registering a file of orders: reading CSV or JSONL rows, and the results journal.
+
+The journal is the results file: one JSON line per finished order, appended and flushed
+as each outcome completes, so that a process killed at any moment (even by SIGKILL) leaves
+every finished order recorded. A new run with the same journal skips what is recorded as
+registered and sends the rest again; an order that was in flight when the process died is
+sent again, and its "already exists" answer then counts as registered.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any, Final
+
+import attrs
+
+from ._bulk import OrderOutcome
+from ._exceptions import APIError, B2BError, InvalidOrderError
+from ._models import NewOrder
+
+__all__ = [
+    "COLUMNS",
+    "BadRow",
+    "Journal",
+    "Row",
+    "read_rows",
+    "status_of",
+]
+
+COLUMNS: Final = ("company_id", "customer_id", "order_id", "total_inc_tax", "po_number")
+REQUIRED: Final = ("customer_id", "order_id", "total_inc_tax")
+REGISTERED: Final = frozenset({"created", "already_registered"})
+
+
+class InputFileError(ValueError):
+    """The input file cannot be read as orders at all; nothing was sent."""
+
+
+@attrs.frozen
+class Row:
+    """One order read from the input, with the line it came from."""
+
+    line: int
+    order: NewOrder
+
+
+@attrs.frozen
+class BadRow:
+    """A line that does not hold a valid order."""
+
+    line: int
+    order_id: str | None
+    reason: str
+
+
+def _order_from(values: dict[str, Any], line: int) -> Row | BadRow:
+    order_id = values.get("order_id")
+    order_key = None if order_id in (None, "") else str(order_id)
+    missing = [name for name in REQUIRED if values.get(name) in (None, "")]
+    if missing:
+        return BadRow(line, order_key, f"missing {', '.join(missing)}")
+    try:
+        order = NewOrder(
+            values.get("company_id") or None,
+            values["customer_id"],
+            values["order_id"],
+            values["total_inc_tax"],
+            values.get("po_number") or None,
+        )
+    except InvalidOrderError as exc:
+        return BadRow(line, order_key, str(exc))
+    return Row(line, order)
+
+
+def _csv_rows(handle: IO[str]) -> Iterator[Row | BadRow]:
+    reader = csv.DictReader(handle)
+    header = reader.fieldnames or []
+    absent = [name for name in REQUIRED if name not in header]
+    if absent:
+        raise InputFileError(
+            f"the CSV header must name {', '.join(COLUMNS)}; missing {', '.join(absent)}"
+        )
+    for values in reader:
+        yield _order_from(dict(values), reader.line_num)
+
+
+def _jsonl_rows(handle: IO[str]) -> Iterator[Row | BadRow]:
+    for number, text in enumerate(handle, start=1):
+        if not text.strip():
+            continue
+        try:
+            values = json.loads(text)
+        except ValueError:
+            yield BadRow(number, None, "not valid JSON")
+            continue
+        if not isinstance(values, dict):
+            yield BadRow(number, None, "not a JSON object")
+            continue
+        yield _order_from(values, number)
+
+
+def _is_jsonl(path: Path, first: str) -> bool:
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        return True
+    return path.suffix.lower() != ".csv" and first.lstrip().startswith("{")
+
+
+def read_rows(path: Path) -> Iterator[Row | BadRow]:
+    """Read orders lazily from a CSV (with a header) or JSONL file.
+
+    The format is chosen by the extension (``.csv``, ``.jsonl``), else by the first line.
+
+    Raises:
+        InputFileError: the file is missing, not text, or a CSV without the needed header;
+            raised before the first row is returned.
+    """
+    try:
+        handle = path.open(encoding="utf-8", newline="")
+        first = handle.readline()
+        handle.seek(0)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputFileError(f"cannot read {path}: {exc}") from None
+    rows = _jsonl_rows(handle) if _is_jsonl(path, first) else _csv_rows(handle)
+    try:
+        first_row = next(rows, None)
+    except UnicodeDecodeError as exc:
+        handle.close()
+        raise InputFileError(f"{path} is not UTF-8 text: {exc}") from None
+    except InputFileError:
+        handle.close()
+        raise
+    return _chain(first_row, rows, handle)
+
+
+def _chain(
+    first: Row | BadRow | None, rest: Iterator[Row | BadRow], handle: io.TextIOBase | IO[str]
+) -> Iterator[Row | BadRow]:
+    with handle:
+        if first is None:
+            return
+        yield first
+        try:
+            yield from rest
+        except UnicodeDecodeError as exc:
+            raise InputFileError(f"the input is not UTF-8 text: {exc}") from None
+
+
+def count_rows(path: Path) -> int:
+    """Count the non-empty data lines of the input (for progress), without parsing them."""
+    with path.open("rb") as handle:
+        lines = sum(1 for line in handle if line.strip())
+    return lines - 1 if path.suffix.lower() == ".csv" else lines
+
+
+def status_of(outcome: OrderOutcome) -> str:
+    """Name an outcome: ``created``, ``already_registered``, ``rejected`` or ``failed``.
+
+    ``rejected`` means the API (or the validation before it) refused the order; sending it
+    again will not help. ``failed`` means it could not be registered this time (the API
+    unreachable, or still failing after the retries); a new run tries it again.
+    """
+    if outcome.result is not None:
+        return "already_registered" if outcome.result.already_registered else "created"
+    error = outcome.error
+    if isinstance(error, InvalidOrderError) or (
+        isinstance(error, APIError) and 400 <= error.status < 500 and error.status != 429
+    ):
+        return "rejected"
+    return "failed"
+
+
+def describe(error: B2BError | None) -> dict[str, Any] | None:
+    """The error details a journal line records (never the token: errors do not hold it)."""
+    if error is None:
+        return None
+    details: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
+    if isinstance(error, APIError):
+        details.update(status=error.status, code=error.code, request_id=error.request_id)
+    return details
+
+
+class Journal:
+    """The results file: what earlier runs finished, and where this run appends.
+
+    Args:
+        path: the JSONL results file; created when missing.
+    """
+
+    __slots__ = ("_handle", "path", "registered")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.registered: set[str] = set()
+        self._handle: IO[str] | None = None
+
+    def load(self) -> None:
+        """Read what earlier runs recorded; a line cut short by a crash is ignored."""
+        if not self.path.exists():
+            return
+        with self.path.open(encoding="utf-8", errors="replace") as handle:
+            for text in handle:
+                entry = _entry(text)
+                if entry is not None and entry.get("status") in REGISTERED:
+                    self.registered.add(str(entry.get("order_id")))
+
+    def open(self) -> None:
+        """Open the file for appending, ending a line a crash may have left unfinished."""
+        self._handle = self.path.open("a+", encoding="utf-8")
+        if self._handle.tell() > 0:
+            self._handle.seek(self._handle.tell() - 1)
+            last = self._handle.read(1)
+            if last != "\n":
+                self._handle.write("\n")
+
+    def record(self, entry: dict[str, Any]) -> None:
+        """Append one line and flush it, so it survives the process being killed."""
+        assert self._handle is not None
+        self._handle.write(json.dumps(entry, separators=(",", ":"), default=str) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        """Close the file (synced to disk first)."""
+        if self._handle is not None:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            self._handle = None
+
+
+def _entry(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def entry_for(outcome: OrderOutcome, line: int) -> dict[str, Any]:
+    """The journal line for one outcome."""
+    return {
+        "order_id": outcome.order.order_id,
+        "line": line,
+        "status": status_of(outcome),
+        "error": describe(outcome.error),
+    }
+
+
+def bad_row_entry(row: BadRow) -> dict[str, Any]:
+    """The journal line for a row that holds no valid order."""
+    return {
+        "order_id": row.order_id,
+        "line": row.line,
+        "status": "rejected",
+        "error": {"type": "InvalidOrderError", "message": f"line {row.line}: {row.reason}"},
+    }
+
+
+def pending(rows: Iterable[Row | BadRow], journal: Journal) -> Iterator[Row | BadRow]:
+    """The rows an earlier run did not already register."""
+    for row in rows:
+        if isinstance(row, Row) and row.order.order_id in journal.registered:
+            continue
+        yield row

@@ -1,0 +1,423 @@
+"""The one request path every call takes.
+
+For each attempt, in this order: a place among the requests in flight (the concurrency
+cap), budget from the rate limiter (which also holds everyone back while a 429 cooldown
+lasts), the exchange over aiohttp, the budget headers fed back to the limiter, and the
+sans-I/O decoding of the answer. Failures that may succeed on repetition are retried by
+tenacity; the first attempt runs outside tenacity, so a call that succeeds at once pays
+nothing for the retry machinery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+import aiohttp
+import attrs
+import tenacity
+from yarl import URL
+
+from ._config import RetryPolicy
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    B2BError,
+    ClientClosedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    TransportError,
+)
+from ._protocol import BudgetHint, RequestInfo, decode_response, parse_budget
+from ._ratelimit import Limiter
+
+__all__ = ["ClientStats", "Request", "Transport"]
+
+DEFAULT_RETRY: Final = RetryPolicy()
+
+logger: Final = logging.getLogger("b2b_async")
+
+#: Server errors worth another attempt; 501 or 507 will not change on repetition. A garbled
+#: success body is retried too: the request was processed, and a registration's replay then
+#: learns it from "already exists" instead of the order being reported lost.
+RETRYABLE_SERVER_STATUSES: Final = frozenset({500, 502, 503, 504})
+#: Answers after which the request may have been processed although it failed.
+UNCERTAIN_STATUSES: Final = frozenset({500, 502, 504})
+_CHUNK: Final = 64 * 1024
+
+
+@attrs.frozen
+class Request:
+    """One API request, ready to send.
+
+    Attributes:
+        method: the HTTP method.
+        path: the path under the host root, already percent-encoded.
+        query: query parameters, or ``None``.
+        body: the encoded JSON body, or ``None``.
+    """
+
+    method: str
+    path: str
+    query: Mapping[str, str] | None = None
+    body: bytes | None = None
+
+
+@attrs.frozen
+class ClientStats:
+    """Counters of what one client has done since it was created.
+
+    Attributes:
+        requests: HTTP requests sent, retries included.
+        retries: attempts that were retries of an earlier failed attempt.
+        rate_limited: 429 answers met.
+        budget_wait: seconds calls spent waiting for rate-limit budget or a cooldown,
+            summed over calls.
+        in_flight: requests being sent or awaited right now.
+
+    .. versionadded:: 0.1.0
+    """
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    budget_wait: float = 0.0
+    in_flight: int = 0
+
+
+class _Counters:
+    __slots__ = ("budget_wait", "in_flight", "rate_limited", "requests", "retries")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.retries = 0
+        self.rate_limited = 0
+        self.budget_wait = 0.0
+        self.in_flight = 0
+
+
+def is_retryable(exc: BaseException, policy: RetryPolicy) -> bool:
+    """Decide whether a failed attempt is worth another one (the one retry predicate).
+
+    Args:
+        exc: what the attempt raised.
+        policy: the retry options (for the longest hint worth obeying).
+    """
+    if isinstance(exc, TransportError):
+        return True
+    if isinstance(exc, ResponseDecodeError):
+        return exc.garbled
+    if isinstance(exc, RateLimitError | ServerError):
+        if isinstance(exc, ServerError) and exc.status not in RETRYABLE_SERVER_STATUSES:
+            return False
+        return exc.retry_after is None or exc.retry_after <= policy.max_retry_after
+    return False
+
+
+def may_have_reached_server(exc: B2BError) -> bool:
+    """Tell whether a failed attempt may nonetheless have been processed by the server."""
+    if isinstance(exc, TransportError):
+        return exc.may_have_reached_server
+    if isinstance(exc, ResponseDecodeError):
+        return True
+    return isinstance(exc, APIError) and exc.status in UNCERTAIN_STATUSES
+
+
+def _transport_error(exc: BaseException, info: RequestInfo) -> TransportError:
+    method, url = info.method, info.url
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return APITimeoutError(
+            "timed out connecting", method=method, url=url, may_have_reached_server=False
+        )
+    if isinstance(exc, TimeoutError):
+        return APITimeoutError("timed out waiting for the response", method=method, url=url)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return APIConnectionError(
+            f"could not connect: {exc.os_error}",
+            method=method,
+            url=url,
+            may_have_reached_server=False,
+        )
+    return APIConnectionError(f"connection failed: {type(exc).__name__}", method=method, url=url)
+
+
+class Transport:
+    """Sends requests for one client: pacing, concurrency cap, exchange, decoding, retries.
+
+    Args:
+        base_url: the host root, without a trailing slash.
+        headers: headers for every request (the auth header among them).
+        timeout: the per-attempt timeout.
+        retry: the retry options, or ``None`` for a single attempt.
+        limiter: the rate limiter, or ``None`` for no pacing.
+        max_concurrency: the most requests in flight, or ``None`` for no cap.
+        max_response_bytes: the largest body read.
+        session: a session to borrow (never closed here), or ``None`` to own one.
+    """
+
+    __slots__ = (
+        "_base_url",
+        "_body_headers",
+        "_closed",
+        "_counters",
+        "_headers",
+        "_limiter",
+        "_max_bytes",
+        "_owned",
+        "_retry",
+        "_session",
+        "_slots",
+        "_timeout",
+        "max_concurrency",
+    )
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: Mapping[str, str],
+        timeout: aiohttp.ClientTimeout,
+        retry: RetryPolicy | None,
+        limiter: Limiter | None,
+        max_concurrency: int | None,
+        max_response_bytes: int,
+        session: aiohttp.ClientSession | None,
+    ) -> None:
+        self._base_url = base_url
+        self._headers = dict(headers)
+        self._body_headers = {**headers, "Content-Type": "application/json"}
+        self._timeout = timeout
+        self._retry = retry
+        self._limiter = limiter
+        self.max_concurrency = max_concurrency
+        self._slots = None if max_concurrency is None else asyncio.Semaphore(max_concurrency)
+        self._max_bytes = max_response_bytes
+        self._session = session
+        self._owned = session is None
+        self._closed = False
+        self._counters = _Counters()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    @property
+    def stats(self) -> ClientStats:
+        """A snapshot of the counters."""
+        c = self._counters
+        return ClientStats(c.requests, c.retries, c.rate_limited, c.budget_wait, c.in_flight)
+
+    @property
+    def limiter(self) -> Limiter | None:
+        """The rate limiter in use, if any."""
+        return self._limiter
+
+    def open(self) -> aiohttp.ClientSession:
+        """Return the session, creating the owned one on first use.
+
+        Raises:
+            ClientClosedError: the client, or a borrowed session, is closed.
+        """
+        if self._closed:
+            raise ClientClosedError("the client is closed; create a new B2BClient")
+        if self._session is None:
+            limit = self.max_concurrency or 100
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))
+        elif self._session.closed:
+            raise ClientClosedError("the borrowed aiohttp session is closed")
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the owned session (a borrowed one stays open); idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if self._owned and session is not None:
+            await session.close()
+
+    async def send(self, request: Request) -> Any:
+        """Send ``request`` under the retry policy and return the envelope's ``data``.
+
+        Raises:
+            B2BError: the call failed for good; see the error tree.
+        """
+        deadline = None if self._retry is None else self._retry.deadline
+        if deadline is None:
+            return await self._send(request)
+        try:
+            async with asyncio.timeout(deadline):
+                return await self._send(request)
+        except TimeoutError:
+            raise APITimeoutError(
+                f"the call's deadline of {deadline} s passed",
+                method=request.method,
+                url=self._base_url + request.path,
+            ) from None
+
+    async def _send(self, request: Request) -> Any:
+        started = time.monotonic()
+        try:
+            return await self._attempt(request)
+        except B2BError as exc:
+            if self._retry is None or not is_retryable(exc, self._retry):
+                raise
+            first = exc
+        return await self._send_again(request, first, self._retry, started)
+
+    async def _send_again(
+        self, request: Request, first: B2BError, policy: RetryPolicy, started: float
+    ) -> Any:
+        # Tenacity replays `first` as its attempt 1, so numbering, waits and logging treat
+        # the fast-path attempt like any other.
+        pending = [first]
+        uncertain = may_have_reached_server(first)
+
+        async def attempt() -> Any:
+            nonlocal uncertain
+            if pending:
+                raise pending.pop()
+            try:
+                return await self._attempt(request)
+            except B2BError as exc:
+                if isinstance(exc, APIError):
+                    exc.after_uncertain_attempt = uncertain
+                uncertain = uncertain or may_have_reached_server(exc)
+                raise
+
+        stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.attempts)
+        if policy.deadline is not None:
+            stop = stop | _StopBeforeDeadline(started + policy.deadline)
+        retrying = tenacity.AsyncRetrying(
+            stop=stop,
+            wait=_Wait(policy),
+            retry=tenacity.retry_if_exception(lambda exc: is_retryable(exc, policy)),
+            before_sleep=self._before_sleep(request),
+            reraise=True,
+        )
+        return await retrying(attempt)
+
+    def _before_sleep(self, request: Request) -> Any:
+        def log(state: tenacity.RetryCallState) -> None:
+            self._counters.retries += 1
+            exc = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0.0
+            logger.info(
+                "retrying %s %s: attempt %d failed with %s (%s); next attempt in %.2f s",
+                request.method,
+                request.path,
+                state.attempt_number,
+                type(exc).__name__,
+                exc,
+                wait,
+            )
+
+        return log
+
+    async def _attempt(self, request: Request) -> Any:
+        if self._slots is None:
+            return await self._paced_attempt(request)
+        async with self._slots:
+            return await self._paced_attempt(request)
+
+    async def _paced_attempt(self, request: Request) -> Any:
+        limiter = self._limiter
+        if limiter is not None:
+            self._counters.budget_wait += await limiter.acquire()
+        hint: BudgetHint | None = None
+        info = RequestInfo(request.method, self._base_url + request.path)
+        try:
+            status, headers, body, reason = await self._exchange(request, info)
+            hint = parse_budget(status, headers, time.time())
+        finally:
+            if limiter is not None:
+                await limiter.release(self._capped(hint))
+        if status == 429:
+            self._counters.rate_limited += 1
+        return decode_response(status, headers, body, info, time.time(), reason=reason)
+
+    def _capped(self, hint: BudgetHint | None) -> BudgetHint | None:
+        # A cooldown longer than the caller will wait would only stall everyone else.
+        if hint is None or hint.retry_after is None:
+            return hint
+        cap = (self._retry or DEFAULT_RETRY).max_retry_after
+        return hint if hint.retry_after <= cap else attrs.evolve(hint, retry_after=cap)
+
+    async def _exchange(
+        self, request: Request, info: RequestInfo
+    ) -> tuple[int, Mapping[str, str], bytes, str]:
+        session = self.open()
+        headers = self._headers if request.body is None else self._body_headers
+        url = URL(info.url, encoded=True)
+        counters = self._counters
+        counters.requests += 1
+        counters.in_flight += 1
+        try:
+            async with session.request(
+                request.method,
+                url,
+                params=request.query,
+                data=request.body,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+                raise_for_status=False,  # a borrowed session's own setting must not apply
+            ) as response:
+                body = await self._read(response)
+                return response.status, response.headers, body, response.reason or ""
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _transport_error(exc, info) from exc
+        finally:
+            counters.in_flight -= 1
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        length = response.content_length
+        if length is not None and length <= self._max_bytes:
+            return await response.read()
+        if length is not None:
+            self._refuse(response)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > self._max_bytes:
+                self._refuse(response)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _refuse(self, response: aiohttp.ClientResponse) -> None:
+        response.close()
+        raise ResponseDecodeError(
+            f"response body exceeds the {self._max_bytes}-byte cap", status=response.status
+        )
+
+
+@attrs.frozen
+class _Wait:
+    """Tenacity wait strategy: the server's hint when there is one, else jittered backoff."""
+
+    policy: RetryPolicy
+
+    def __call__(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, APIError) and exc.retry_after is not None:
+            return exc.retry_after
+        return self.policy.backoff(state.attempt_number, random.uniform(0.5, 1.0))
+
+
+@attrs.frozen
+class _StopBeforeDeadline(tenacity.stop.stop_base):
+    """Tenacity stop condition: give up when the next wait would end past the deadline.
+
+    Giving up early raises the last real failure, which says more than a timeout would.
+    """
+
+    deadline: float
+
+    def __call__(self, state: tenacity.RetryCallState) -> bool:
+        return time.monotonic() + (state.upcoming_sleep or 0.0) >= self.deadline

@@ -1,0 +1,44 @@
+"""A faithful local B2B Edition server on aiohttp.web, for tests, demos and the CLI.
+
+It serves the V2 Order operations under ``/api/v2/io`` with the documented envelopes, enforces a
+fixed request window shared by every caller, injects faults deterministically under a seed, and
+records every request. It shares no code with the client side of ``b2b_async``: it implements the
+server contract on its own, so that a misreading of the API on either side shows up as a failing
+test rather than as two matching bugs.
+
+.. code-block:: python
+
+    async with SandboxServer(rate=RateWindow(40, 1.0), faults=parse_faults("500=0.05")) as server:
+        url = server.url + "/api/v2/io/companies/1/user/1/orders"
+        ...
+        assert server.registrations("BC1") == 1
+
+.. versionadded:: 0.1.0
+"""
+
+from ._app import API_PREFIX, DEFAULT_TOKEN, SANDBOX_KEY, Sandbox, create_app
+from ._data import Company, Customer, SandboxData
+from ._faults import FaultKind, Faults, parse_faults
+from ._records import RequestRecord
+from ._server import SandboxServer
+from ._state import RegisteredOrder
+from ._window import RateWindow, parse_rate
+
+__all__ = [
+    "API_PREFIX",
+    "DEFAULT_TOKEN",
+    "SANDBOX_KEY",
+    "Company",
+    "Customer",
+    "FaultKind",
+    "Faults",
+    "RateWindow",
+    "RegisteredOrder",
+    "RequestRecord",
+    "Sandbox",
+    "SandboxData",
+    "SandboxServer",
+    "create_app",
+    "parse_faults",
+    "parse_rate",
+]

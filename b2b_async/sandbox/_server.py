@@ -1,0 +1,125 @@
+"""A sandbox listening on a local socket, as an async context manager."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+from aiohttp import web
+
+from ._app import DEFAULT_TOKEN, Sandbox, create_app
+from ._data import SandboxData
+from ._faults import Faults
+from ._window import RateWindow
+
+__all__ = ["SandboxServer"]
+
+# Hanging requests wake up when the server stops, so this bounds only misbehaving handlers.
+_SHUTDOWN_TIMEOUT = 5.0
+
+
+class SandboxServer(Sandbox):
+    """A :class:`Sandbox` served over HTTP on a local port.
+
+    ``async with SandboxServer() as server:`` starts it on ``127.0.0.1`` and an ephemeral port;
+    :attr:`url` is the host root, so the API lives at ``server.url + "/api/v2/io/..."``. Leaving
+    the block stops it cleanly, hanging requests included. Everything else (faults, window,
+    records, orders) is the :class:`Sandbox`'s.
+
+    Args:
+        token: the ``authToken`` to accept.
+        rate: the store's request window; ``None`` switches it off.
+        faults: what to inject into requests under ``/api/v2/io``.
+        seed: seeds the fault draws.
+        competing: requests another integration spends at the start of every window.
+        max_in_flight: how many requests may be in processing at once; ``None`` is no limit.
+        data: the companies and customers; :meth:`SandboxData.default` when ``None``.
+        clock: monotonic seconds for the window and for request records.
+        host: the address to bind.
+        port: the port to bind; 0 picks a free one.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        rate: RateWindow | None = RateWindow(),  # noqa: B008 - a frozen value, safe to share
+        faults: Faults = Faults(),  # noqa: B008 - a frozen value, safe to share
+        seed: int | None = None,
+        competing: int = 0,
+        max_in_flight: int | None = None,
+        data: SandboxData | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(
+            token=token,
+            rate=rate,
+            faults=faults,
+            seed=seed,
+            competing=competing,
+            max_in_flight=max_in_flight,
+            data=data,
+            clock=clock,
+        )
+        self.host = host
+        self._port = port
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (the one picked, when started with port 0)."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The host root, e.g. ``http://127.0.0.1:54321``; the API is under ``/api/v2/io``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._port}"
+
+    async def start(self) -> None:
+        """Start listening.
+
+        Raises:
+            RuntimeError: the server is already running.
+            OSError: the address cannot be bound.
+        """
+        if self._runner is not None:
+            raise RuntimeError("the sandbox server is already running")
+        self._stopping.clear()
+        # handler_cancellation: a client that gives up on a hanging request ends its handler.
+        runner = web.AppRunner(
+            create_app(self), handler_cancellation=True, shutdown_timeout=_SHUTDOWN_TIMEOUT
+        )
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self._port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._port = runner.addresses[0][1]
+
+    async def aclose(self) -> None:
+        """Stop listening and end every request in progress; a no-op when not running."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            self._stopping.set()
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()

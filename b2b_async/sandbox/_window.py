@@ -1,0 +1,186 @@
+"""The store's fixed request window: one budget shared by every caller and every token.
+
+BigCommerce allows about 150 requests per minute per store and rejects the rest "until the window
+resets". The sandbox models that as a fixed window that opens at the first request after the
+previous one closed. Requests it rejects (429) do not spend the budget, so a client that keeps
+knocking does not push the reset further away.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import attrs
+
+__all__ = ["FixedWindow", "RateWindow", "WindowState", "parse_rate"]
+
+_OFF = frozenset({"none", "off", "unlimited"})
+
+
+def _positive_finite(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{attribute.name} must be a positive finite number, got {value!r}")
+
+
+@attrs.frozen
+class RateWindow:
+    """How many requests the store allows per window.
+
+    Args:
+        requests: requests allowed in one window, at least 1.
+        per: the window's length in seconds.
+
+    Raises:
+        ValueError: ``requests`` below 1, or ``per`` not a positive finite number.
+
+    .. versionadded:: 0.1.0
+    """
+
+    requests: int = attrs.field(default=150, validator=attrs.validators.ge(1))
+    per: float = attrs.field(default=60.0, converter=float, validator=_positive_finite)
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{_number(self.per)}"
+
+
+@attrs.frozen
+class WindowState:
+    """What the window looked like when one request arrived.
+
+    Args:
+        allowed: whether the request fitted in the window (always true for a mere look).
+        remaining: requests left in the window after this one.
+        resets_after: seconds until the window closes and the budget is whole again.
+
+    .. versionadded:: 0.1.0
+    """
+
+    allowed: bool
+    remaining: int
+    resets_after: float
+
+    @property
+    def retry_after(self) -> int:
+        """The ``Retry-After`` value for this state: whole seconds, rounded up, at least 1."""
+        return max(1, math.ceil(self.resets_after))
+
+
+class FixedWindow:
+    """A fixed window counter on an injectable clock.
+
+    A window opens at the first request that arrives after the previous window closed. A
+    competing integration, if any, spends its share the moment a window opens, as another
+    integration of the same store would at the top of each minute.
+
+    Args:
+        rate: the budget and the window length.
+        clock: seconds on a monotonic scale; tests pass a fake one to move time by hand.
+        competing: requests another integration spends at the start of every window.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_clock", "_opened", "_used", "competing", "rate")
+
+    def __init__(self, rate: RateWindow, *, clock: Callable[[], float], competing: int = 0) -> None:
+        self.rate = rate
+        self.competing = competing
+        self._clock = clock
+        self._opened: float | None = None
+        self._used = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<FixedWindow {self.rate} used={self._used} competing={self.competing}"
+            f" opened={self._opened!r}>"
+        )
+
+    def look(self) -> WindowState:
+        """Describe the window without spending from it.
+
+        Returns:
+            The window's state; ``allowed`` is true.
+        """
+        return self._state(self._clock(), allowed=True)
+
+    def spend(self) -> WindowState:
+        """Spend one request from the window if there is budget left.
+
+        Returns:
+            The window's state after the attempt; ``allowed`` says whether it fitted.
+        """
+        now = self._clock()
+        self._roll(now)
+        allowed = self._used < self.rate.requests
+        if allowed:
+            self._used += 1
+        return self._state(now, allowed=allowed)
+
+    def _state(self, now: float, *, allowed: bool) -> WindowState:
+        opened = self._roll(now)
+        return WindowState(
+            allowed=allowed,
+            remaining=self.rate.requests - self._used,
+            resets_after=opened + self.rate.per - now,
+        )
+
+    def _roll(self, now: float) -> float:
+        if self._opened is None or now >= self._opened + self.rate.per:
+            self._opened = now
+            self._used = min(self.competing, self.rate.requests)
+        return self._opened
+
+
+def _number(value: float) -> str:
+    """Write seconds the way the B2B headers do: ``60``, not ``60.0``; ``0.5`` stays ``0.5``."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def rate_headers(rate: RateWindow, state: WindowState) -> dict[str, str]:
+    """The ``X-Requests-*`` headers, units inside the values as B2B Edition writes them.
+
+    Args:
+        rate: the window's configuration.
+        state: the window's state for the request being answered.
+
+    Returns:
+        ``X-Requests-Allocated`` (``150 times/60 s``), ``X-Requests-Remaining`` (``149 times``)
+        and ``X-Request-Window-Resets-After`` (``0.3973509933774834 s``).
+    """
+    return {
+        "X-Requests-Allocated": f"{rate.requests} times/{_number(rate.per)} s",
+        "X-Requests-Remaining": f"{state.remaining} times",
+        "X-Request-Window-Resets-After": f"{state.resets_after!r} s",
+    }
+
+
+def parse_rate(text: str) -> RateWindow | None:
+    """Parse a window written as ``REQUESTS/SECONDS``, or ``none`` for no window at all.
+
+    Examples: ``"150/60"`` (the default store budget), ``"40/1"``, ``"5/0.5"``, ``"none"``.
+
+    Args:
+        text: the window's textual form; ``none``, ``off`` and ``unlimited`` switch it off.
+
+    Returns:
+        The window, or ``None`` when it is switched off.
+
+    Raises:
+        ValueError: the text is not of that form, or the numbers are out of range.
+
+    .. versionadded:: 0.1.0
+    """
+    cleaned = text.strip().lower()
+    if cleaned in _OFF:
+        return None
+    requests, slash, per = cleaned.partition("/")
+    reason = "missing '/'"
+    if slash:
+        try:
+            return RateWindow(requests=int(requests), per=float(per))
+        except ValueError as exc:
+            reason = str(exc)
+    raise ValueError(
+        f"invalid rate {text!r}: expected REQUESTS/SECONDS such as '150/60', or 'none' ({reason})"
+    )

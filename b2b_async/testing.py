@@ -1,0 +1,51 @@
+"""Pytest fixtures for testing code that uses b2b-async, registered as a pytest plugin.
+
+Installing b2b-async makes two fixtures available in every test suite, with no import:
+
+``b2b_sandbox``
+    A running :class:`~b2b_async.sandbox.SandboxServer` on loopback, with no rate limit and
+    no faults; configure it per test (``b2b_sandbox.sandbox.faults = ...``) and inspect what
+    it received (``b2b_sandbox.orders``, ``b2b_sandbox.requests``).
+``b2b_client``
+    A :class:`~b2b_async.B2BClient` pointed at that sandbox, with pacing off and quick
+    retries, closed after the test.
+
+Both are async fixtures: the plugin needs pytest-asyncio (or a compatible runner), as any
+test of async code does.
+
+.. versionadded:: 0.1.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ._client import B2BClient
+from ._config import RetryPolicy
+from .sandbox import DEFAULT_TOKEN, SandboxServer
+
+__all__ = ["b2b_client", "b2b_sandbox"]
+
+try:  # the plugin loads in every suite of an environment: never break one without it
+    from pytest_asyncio import fixture as _async_fixture
+except ImportError:  # pragma: no cover - pytest-asyncio is part of the dev extra
+    _async_fixture = pytest.fixture  # type: ignore[assignment]
+
+
+@_async_fixture
+async def b2b_sandbox() -> AsyncIterator[SandboxServer]:
+    """A sandbox B2B Edition server on an ephemeral loopback port, without limit or faults."""
+    async with SandboxServer(rate=None) as server:
+        yield server
+
+
+@_async_fixture
+async def b2b_client(b2b_sandbox: SandboxServer) -> AsyncIterator[B2BClient]:
+    """A client of the ``b2b_sandbox`` server, with pacing off and short retry waits."""
+    retry = RetryPolicy(initial_wait=0.01, max_wait=0.1)
+    async with B2BClient(
+        DEFAULT_TOKEN, base_url=b2b_sandbox.url, rate_limit=None, retry=retry
+    ) as client:
+        yield client

@@ -1,0 +1,206 @@
+"""create_many and create_stream: one outcome per input, bounded memory, clean cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import tracemalloc
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+
+import pytest
+
+from b2b_async import (
+    B2BClient,
+    BulkReport,
+    CreatedOrder,
+    InvalidOrderError,
+    NewOrder,
+    NotFoundError,
+    OrderOutcome,
+    RetryPolicy,
+    ServerError,
+)
+from b2b_async._bulk import OutcomeStream
+from b2b_async.sandbox import DEFAULT_TOKEN, Faults, SandboxServer
+from tests.sandbox_helpers import client_tasks
+
+QUICK = RetryPolicy(attempts=8, initial_wait=0.01, max_wait=0.05)
+
+
+def orders(count: int, *, company: int | None = 1, prefix: str = "BC") -> Iterator[NewOrder]:
+    for index in range(count):
+        yield NewOrder(company, (index % 10) * 100 + 1, f"{prefix}{index}", Decimal("12.50"))
+
+
+def client_for(server: SandboxServer, **options: object) -> B2BClient:
+    settings: dict[str, object] = {"rate_limit": None, "retry": QUICK, "max_concurrency": 16}
+    settings.update(options)
+    return B2BClient(DEFAULT_TOKEN, base_url=server.url, **settings)  # type: ignore[arg-type]
+
+
+async def test_create_many_under_faults_registers_each_order_once() -> None:
+    """2,000 orders with 15% faulty requests: all registered once, all ok, order kept."""
+    faults = Faults(
+        http_500=0.03,
+        http_502=0.02,
+        http_503=0.03,
+        reset_before=0.03,
+        reset_after=0.03,
+        http_429=0.01,
+    )
+    async with SandboxServer(rate=None, faults=faults, seed=7) as server:
+        async with client_for(server) as client:
+            report = await client.orders.create_many(orders(2000, company=None))
+        faulted = sum(1 for record in server.requests if record.fault is not None)
+        assert faulted / len(server.requests) > 0.12
+        assert len(server.orders) == 2000
+        assert all(server.registrations(f"BC{index}") == 1 for index in range(2000))
+    assert report.ok
+    assert len(report) == 2000
+    assert [outcome.index for outcome in report.outcomes] == list(range(2000))
+    assert [outcome.order.order_id for outcome in report.outcomes] == [
+        f"BC{index}" for index in range(2000)
+    ]
+    assert any(outcome.already_registered for outcome in report.outcomes)
+    assert client.stats.retries > 0
+
+
+async def test_unknown_company_fails_alone_after_one_request() -> None:
+    """Orders for an unknown company fail with NotFoundError; the others succeed."""
+    mixed = [NewOrder(999 if index % 5 == 0 else 1, 1, f"BC{index}", 1) for index in range(50)]
+    async with SandboxServer(rate=None) as server, client_for(server) as client:
+        report = await client.orders.create_many(mixed)
+    failed = report.failed
+    assert [outcome.index for outcome in failed] == list(range(0, 50, 5))
+    assert all(isinstance(outcome.error, NotFoundError) for outcome in failed)
+    assert len(report.succeeded) == 40
+    assert len(server.requests) == 50
+    assert not report.ok
+
+
+async def test_already_registered_counts_as_success() -> None:
+    """An order registered before the run is a success marked already_registered."""
+    async with SandboxServer(rate=None) as server, client_for(server) as client:
+        await client.orders.create(company_id=1, customer_id=1, order_id="BC1", total_inc_tax=1)
+        report = await client.orders.create_many(orders(3))
+    assert report.ok
+    assert [outcome.already_registered for outcome in report.outcomes] == [False, True, False]
+    assert report.outcomes[1].result == CreatedOrder("BC1", already_registered=True)
+
+
+async def test_async_input_and_progress() -> None:
+    """An async iterable is consumed lazily and on_progress sees every outcome."""
+
+    async def source() -> AsyncIterator[NewOrder]:
+        for order in orders(30):
+            await asyncio.sleep(0)
+            yield order
+
+    seen: list[OrderOutcome] = []
+    async with SandboxServer(rate=None) as server, client_for(server) as client:
+        report = await client.orders.create_many(source(), concurrency=4, on_progress=seen.append)
+    assert report.ok
+    assert sorted(outcome.index for outcome in seen) == list(range(30))
+
+
+async def test_invalid_item_is_an_outcome_not_a_crash() -> None:
+    """An input that is not a NewOrder becomes a failed outcome with InvalidOrderError."""
+    async with SandboxServer(rate=None) as server, client_for(server) as client:
+        report = await client.orders.create_many([*orders(2), {"orderId": "x"}])  # type: ignore[list-item]
+    assert [outcome.ok for outcome in report.outcomes] == [True, True, False]
+    assert isinstance(report.outcomes[2].error, InvalidOrderError)
+
+
+async def test_persistent_failure_is_reported_per_order() -> None:
+    """A failure that outlasts the retries is the order's error, and the run goes on."""
+    async with SandboxServer(rate=None, faults=Faults(http_503=1.0)) as server:
+        async with client_for(server, retry=RetryPolicy(attempts=2, initial_wait=0.001)) as c:
+            report = await c.orders.create_many(orders(5))
+    assert len(report.failed) == 5
+    assert all(isinstance(outcome.error, ServerError) for outcome in report.failed)
+
+
+async def test_failing_input_stops_the_run_and_raises() -> None:
+    """When the input itself raises, workers stop and the error reaches the caller."""
+
+    def broken() -> Iterator[NewOrder]:
+        yield from orders(3)
+        raise RuntimeError("source broke")
+
+    async with SandboxServer(rate=None) as server, client_for(server) as client:
+        with pytest.raises(RuntimeError, match="source broke"):
+            await client.orders.create_many(broken(), concurrency=2)
+    assert client_tasks() == set()
+
+
+async def test_concurrency_must_be_positive() -> None:
+    """A zero or non-int concurrency is refused."""
+    client = B2BClient("t", rate_limit=None)
+    with pytest.raises(ValueError, match="concurrency"):
+        client.orders.create_stream([], concurrency=0)
+    with pytest.raises(ValueError, match="concurrency"):
+        await client.orders.create_many([], concurrency=True)
+    assert (await client.orders.create_many([])) == BulkReport(())
+    await client.aclose()
+
+
+async def test_cancelling_create_many_leaves_nothing_behind() -> None:
+    """Cancelling a run stops its workers; the client keeps working afterwards."""
+    faults = Faults(latency=1.0, latency_seconds=0.05)
+    async with SandboxServer(rate=None, faults=faults) as server, client_for(server) as client:
+        progress: list[OrderOutcome] = []
+        ten_done = asyncio.Event()
+
+        def on_progress(outcome: OrderOutcome) -> None:
+            progress.append(outcome)
+            if len(progress) == 10:
+                ten_done.set()
+
+        many = client.orders.create_many(orders(200), concurrency=8, on_progress=on_progress)
+        run = asyncio.create_task(many)
+        await ten_done.wait()
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        assert client_tasks() == set()
+        server.faults = Faults()
+        created = await client.orders.create(
+            company_id=1, customer_id=1, order_id="after", total_inc_tax=1
+        )
+    assert created.order_id == "after"
+
+
+async def test_leaving_a_stream_early_stops_its_workers() -> None:
+    """Breaking out of create_stream inside async with stops every worker at once."""
+    async with SandboxServer(rate=None) as server, client_for(server) as client:
+        async with client.orders.create_stream(orders(500), concurrency=4) as stream:
+            async for outcome in stream:
+                assert outcome.ok
+                break
+        assert client_tasks() == set()
+        assert len(server.orders) < 20
+        assert [outcome async for outcome in stream] == []
+
+
+async def fake_register(order: NewOrder) -> CreatedOrder:
+    await asyncio.sleep(0)
+    return CreatedOrder(order.order_id)
+
+
+async def peak_memory(count: int) -> int:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        async for outcome in OutcomeStream(fake_register, orders(count), 16):
+            assert outcome.ok
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+async def test_stream_memory_does_not_grow_with_input() -> None:
+    """Peak traced memory of create_stream is the same for 5,000 and 40,000 orders."""
+    small = await peak_memory(5_000)
+    large = await peak_memory(40_000)
+    assert large < small * 1.5 + 64_000

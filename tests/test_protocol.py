@@ -1,0 +1,347 @@
+"""Pure tests of the sans-I/O protocol functions: no loop, no network."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from b2b_async import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    OrderAlreadyExistsError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    UnprocessableEntityError,
+)
+from b2b_async._protocol import (
+    BudgetHint,
+    RequestInfo,
+    decode_response,
+    error_class,
+    parse_budget,
+    parse_http_date,
+    parse_number,
+    retry_after_hint,
+    status_of_code,
+)
+
+INFO = RequestInfo("POST", "https://api-b2b.bigcommerce.com/api/v2/io/companies/1/user/2/orders")
+NOW = 1_800_000_000.0
+
+
+def body(payload: Any) -> bytes:
+    return json.dumps(payload).encode()
+
+
+def decode(status: int, payload: Any, headers: dict[str, str] | None = None) -> Any:
+    raw = payload if isinstance(payload, bytes) else body(payload)
+    return decode_response(status, headers or {}, raw, INFO, NOW)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (409, APIError),
+        (418, APIError),
+        (422, UnprocessableEntityError),
+        (429, RateLimitError),
+        (500, ServerError),
+        (503, ServerError),
+        (507, ServerError),
+    ],
+)
+def test_error_class_table(status: int, expected: type[APIError]) -> None:
+    """Each status maps to its exception by the table, then by status class."""
+    assert error_class(status) is expected
+
+
+def test_success_envelope_returns_data() -> None:
+    """A 200 envelope with a success code yields its data."""
+    assert decode(200, {"code": 200, "data": {"orderId": "BC1"}, "message": "SUCCESS"}) == {
+        "orderId": "BC1"
+    }
+
+
+def test_success_without_code_returns_data() -> None:
+    """An envelope without a code trusts the HTTP status."""
+    assert decode(201, {"data": {"orderId": 5}}) == {"orderId": 5}
+
+
+def test_documented_400_body() -> None:
+    """The published 400 body becomes a BadRequestError with its field map."""
+    with pytest.raises(BadRequestError) as info:
+        decode(
+            400,
+            {
+                "code": 40010,
+                "data": {"totalIncTax": "must be a number"},
+                "message": "Bad Request Error",
+            },
+            {"X-Request-Id": "req-1"},
+        )
+    err = info.value
+    assert (err.status, err.code, err.message) == (400, 40010, "Bad Request Error")
+    assert err.details == {"totalIncTax": "must be a number"}
+    assert err.request_id == "req-1"
+    assert (err.method, err.url) == (INFO.method, INFO.url)
+    assert "code 40010" in str(err)
+    assert "req-1" in str(err)
+
+
+def test_documented_404_body() -> None:
+    """The published 404 body becomes a NotFoundError carrying errMsg as its message."""
+    with pytest.raises(NotFoundError) as info:
+        decode(
+            404,
+            {
+                "code": 404,
+                "data": {"errMsg": "Companies Does not Exist"},
+                "message": "Not Found Error",
+            },
+        )
+    assert info.value.message == "Companies Does not Exist"
+    assert info.value.details == {"errMsg": "Companies Does not Exist"}
+
+
+def test_http_200_with_error_code_is_that_error() -> None:
+    """A 200 whose body code is 40010 is a BadRequestError with status 400."""
+    with pytest.raises(BadRequestError) as info:
+        decode(
+            200, {"code": 40010, "data": {"orderId": "required"}, "message": "Bad Request Error"}
+        )
+    assert info.value.status == 400
+
+
+def test_string_body_code_is_read() -> None:
+    """A body code sent as a numeric string counts like a number."""
+    with pytest.raises(NotFoundError):
+        decode(200, {"code": "404", "data": {}, "message": "x"})
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"code": 40010, "data": {"errMsg": "The order already exists."}, "message": "Bad Request"},
+        {"code": 400, "data": {}, "message": "The order already exists."},
+        {"code": 400, "data": {"orderId": "The order already exists."}, "message": "Bad"},
+        {"code": 400, "data": None, "meta": {"message": "The order already exists."}},
+    ],
+)
+def test_already_exists_is_its_own_error(payload: dict[str, Any]) -> None:
+    """Every place the API may put "already exists" yields OrderAlreadyExistsError."""
+    with pytest.raises(OrderAlreadyExistsError) as info:
+        decode(400, payload)
+    assert info.value.after_uncertain_attempt is False
+
+
+def test_v3_meta_message_is_used() -> None:
+    """A V3-style meta.message is the error's message."""
+    with pytest.raises(UnprocessableEntityError) as info:
+        decode(422, {"code": 422, "data": {}, "meta": {"message": "extra field missing"}})
+    assert info.value.message == "extra field missing"
+
+
+def test_non_json_5xx_is_server_error() -> None:
+    """A proxy's HTML 502 is a ServerError, not a decode error."""
+    with pytest.raises(ServerError) as info:
+        decode_response(502, {}, b"<html>Bad gateway</html>", INFO, NOW, reason="Bad Gateway")
+    assert info.value.status == 502
+    assert info.value.message == "Bad Gateway"
+
+
+def test_non_json_429_is_rate_limit_error_with_hint() -> None:
+    """A gateway's bare 429 still carries its Retry-After."""
+    with pytest.raises(RateLimitError) as info:
+        decode_response(429, {"Retry-After": "3"}, b"slow down", INFO, NOW)
+    assert info.value.retry_after == 3.0
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"not json", b"[1, 2]", b'"text"', b'{"code": ', b"\xff\xfe", b"null"],
+)
+def test_2xx_without_envelope_is_decode_error(raw: bytes) -> None:
+    """A success status with a body that is not a JSON object is a ResponseDecodeError."""
+    with pytest.raises(ResponseDecodeError) as info:
+        decode(200, raw)
+    assert info.value.status == 200
+
+
+def test_2xx_with_non_numeric_code_is_decode_error() -> None:
+    """An envelope code that is not a number is named by its path."""
+    with pytest.raises(ResponseDecodeError) as info:
+        decode(200, {"code": {"x": 1}, "data": {}})
+    assert info.value.path == "$.code"
+
+
+def test_message_falls_back_to_reason() -> None:
+    """An error without any message in the body uses the HTTP reason."""
+    with pytest.raises(PermissionDeniedError) as info:
+        decode_response(403, {}, b"{}", INFO, NOW, reason="Forbidden")
+    assert info.value.message == "Forbidden"
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [(40010, 400), (40013, 400), (200, 200), (404, 404), (99999, 99999), (7, 7)]
+)
+def test_status_of_code(code: int, status: int) -> None:
+    """The first three digits of a long body code name its HTTP status."""
+    assert status_of_code(code) == status
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("149 times", 149.0),
+        ("0.3973509933774834 s", 0.3973509933774834),
+        ("12", 12.0),
+        (" 3.5", 3.5),
+        ("-1", None),
+        ("abc", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_number(value: str | None, expected: float | None) -> None:
+    """Header numbers are read with their unit ignored; negatives and junk are None."""
+    assert parse_number(value) == expected
+
+
+def test_retry_after_seconds_and_date() -> None:
+    """Retry-After is read as seconds or as an HTTP date relative to now."""
+    assert retry_after_hint({"Retry-After": "2"}, NOW) == 2.0
+    when = datetime.fromtimestamp(NOW, tz=UTC) + timedelta(seconds=30)
+    assert retry_after_hint({"Retry-After": format_datetime(when, usegmt=True)}, NOW) == 30.0
+    past = datetime.fromtimestamp(NOW, tz=UTC) - timedelta(seconds=30)
+    assert retry_after_hint({"Retry-After": format_datetime(past, usegmt=True)}, NOW) == 0.0
+
+
+def test_longest_hint_wins() -> None:
+    """Where several wait hints are present the longest is honoured."""
+    headers = {
+        "Retry-After": "1",
+        "X-Retry-After": "4",
+        "X-Request-Window-Resets-After": "2.5 s",
+        "X-Rate-Limit-Time-Reset-Ms": "3000",
+    }
+    assert retry_after_hint(headers, NOW) == 4.0
+    assert retry_after_hint({"X-Rate-Limit-Time-Reset-Ms": "7500"}, NOW) == 7.5
+
+
+def test_absurd_hints_are_ignored() -> None:
+    """A hint of more than a day, or unparseable, is ignored rather than obeyed."""
+    assert retry_after_hint({"Retry-After": "99999999"}, NOW) is None
+    assert retry_after_hint({"Retry-After": "soon"}, NOW) is None
+    assert retry_after_hint({"Retry-After": "Mon, 99 Foo 2026 99:99:99"}, NOW) is None
+    assert retry_after_hint({}, NOW) is None
+
+
+def test_naive_http_date_is_ignored() -> None:
+    """An HTTP date without a zone is ambiguous, so it is ignored."""
+    assert parse_http_date("Mon, 01 Jan 2030 00:00:00", NOW) is None
+
+
+def test_b2b_budget_headers_with_units() -> None:
+    """The B2B headers, units inside the values, become a BudgetHint."""
+    headers = {
+        "X-Requests-Allocated": "150 times/60 s",
+        "X-Requests-Remaining": "149 times",
+        "X-Request-Window-Resets-After": "0.3973509933774834 s",
+    }
+    assert parse_budget(200, headers, NOW) == BudgetHint(
+        remaining=149, resets_after=0.3973509933774834, limit=150, window=60.0
+    )
+
+
+def test_core_budget_headers() -> None:
+    """The core API's X-Rate-Limit-* headers, in milliseconds, are understood too."""
+    headers = {
+        "X-Rate-Limit-Requests-Left": "7",
+        "X-Rate-Limit-Time-Reset-Ms": "1500",
+        "X-Rate-Limit-Requests-Quota": "150",
+        "X-Rate-Limit-Time-Window-Ms": "30000",
+    }
+    assert parse_budget(200, headers, NOW) == BudgetHint(
+        remaining=7, resets_after=1.5, limit=150, window=30.0
+    )
+
+
+def test_budget_retry_after_only_on_429() -> None:
+    """retry_after is filled in for a 429 and left empty otherwise."""
+    headers = {"Retry-After": "2", "X-Requests-Remaining": "0 times"}
+    assert parse_budget(429, headers, NOW) == BudgetHint(remaining=0, retry_after=2.0)
+    assert parse_budget(503, headers, NOW) == BudgetHint(remaining=0)
+
+
+def test_no_budget_headers_is_none() -> None:
+    """A response without budget headers gives no hint at all."""
+    assert parse_budget(200, {"Content-Type": "application/json"}, NOW) is None
+
+
+header_text = st.text(st.characters(codec="latin-1"), max_size=60)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "Retry-After",
+                "X-Retry-After",
+                "X-Request-Window-Resets-After",
+                "X-Rate-Limit-Time-Reset-Ms",
+                "X-Requests-Remaining",
+                "X-Requests-Allocated",
+                "X-Rate-Limit-Requests-Left",
+                "X-Rate-Limit-Requests-Quota",
+                "X-Rate-Limit-Time-Window-Ms",
+            ]
+        ),
+        header_text,
+    ),
+    st.sampled_from([200, 429, 503]),
+)
+def test_header_parsing_never_raises(headers: dict[str, str], status: int) -> None:
+    """Any header values parse to sane numbers or None, never an exception."""
+    hint = parse_budget(status, headers, NOW)
+    if hint is not None:
+        for value in (hint.resets_after, hint.window, hint.retry_after):
+            assert value is None or 0.0 <= value <= 86_400.0
+        assert hint.remaining is None or hint.remaining >= 0
+
+
+@given(st.floats(min_value=0, max_value=86_000, allow_nan=False).map(lambda f: round(f, 3)))
+def test_window_resets_after_round_trip(seconds: float) -> None:
+    """Any seconds value written in the B2B unit form reads back the same."""
+    assert retry_after_hint({"X-Request-Window-Resets-After": f"{seconds} s"}, NOW) == seconds
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.integers(min_value=100, max_value=599), json_values | st.binary(max_size=40))
+def test_any_response_is_data_or_b2b_error(status: int, payload: Any) -> None:
+    """Whatever the status and body, decoding yields data or raises a library error."""
+    raw = payload if isinstance(payload, bytes) else body(payload)
+    with contextlib.suppress(APIError, ResponseDecodeError):
+        decode_response(status, {}, raw, INFO, NOW)

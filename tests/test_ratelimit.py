@@ -1,0 +1,717 @@
+"""Tests for the rate limiter, driven on a virtual loop clock: no real sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any
+from unittest import mock
+
+import attrs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from b2b_async._protocol import BudgetHint
+from b2b_async._ratelimit import Limiter, RateLimit, RateLimiter, build_limiter
+
+Select = Callable[[float | None], list[Any]]
+
+
+class VirtualClock:
+    """Loop time that jumps straight to the next timer whenever the loop would block."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def time(self) -> float:
+        return self.now
+
+    def wrap(self, select: Select) -> Select:
+        def jump(timeout: float | None = None) -> list[Any]:
+            if timeout is None:
+                raise AssertionError("virtual clock: nothing is scheduled, the loop would hang")
+            self.now += timeout
+            return select(0)
+
+        return jump
+
+
+@contextlib.contextmanager
+def virtual_clock(start: float = 0.0) -> Iterator[VirtualClock]:
+    """Run the running loop on virtual time: sleeps and timers take no real time."""
+    loop = asyncio.get_running_loop()
+    clock = VirtualClock(start)
+    # The loop blocks in its selector until the next timer; skipping that wait is the whole trick.
+    selector = loop._selector  # type: ignore[attr-defined]
+    with (
+        mock.patch.object(loop, "time", clock.time),
+        mock.patch.object(selector, "select", clock.wrap(selector.select)),
+    ):
+        yield clock
+
+
+@pytest.fixture
+async def clock() -> AsyncIterator[VirtualClock]:
+    """The test's loop on a virtual clock starting at zero."""
+    with virtual_clock() as clock:
+        yield clock
+
+
+async def acquire_times(limiter: Limiter, count: int) -> list[float]:
+    """Gather ``count`` acquisitions and return the loop time each one completed at."""
+    loop = asyncio.get_running_loop()
+
+    async def one() -> float:
+        await limiter.acquire()
+        return loop.time()
+
+    return list(await asyncio.gather(*(one() for _ in range(count))))
+
+
+def busiest_span(times: list[float], per: float) -> int:
+    """The most ``times`` in any half-open span of ``per`` seconds, whatever its alignment."""
+    times = sorted(times)
+    first = 0
+    busiest = 0
+    for last, t in enumerate(times):
+        while times[first] <= t - per:
+            first += 1
+        busiest = max(busiest, last - first + 1)
+    return busiest
+
+
+@attrs.define
+class FixedWindowServer:
+    """A server counting requests in fixed windows of ``per`` seconds starting at ``offset``.
+
+    A competing integration spends ``competitor`` requests at the start of every window.
+    """
+
+    limit: int
+    per: float
+    offset: float
+    competitor: int = 0
+    counts: dict[int, int] = attrs.Factory(dict)
+    rejected: int = 0
+
+    def receive(self, t: float) -> BudgetHint:
+        """Count a request arriving at ``t`` and answer with the budget headers."""
+        window = math.floor((t - self.offset) / self.per)
+        used = self.counts.setdefault(window, self.competitor)
+        resets_after = max(0.0, self.offset + (window + 1) * self.per - t)
+        if used >= self.limit:
+            self.rejected += 1
+            return BudgetHint(remaining=0, resets_after=resets_after, retry_after=resets_after)
+        self.counts[window] = used + 1
+        return BudgetHint(
+            remaining=self.limit - used - 1,
+            resets_after=resets_after,
+            limit=self.limit,
+            window=self.per,
+        )
+
+    def ours(self) -> list[int]:
+        """Our requests in each window, first to last."""
+        return [self.counts[w] - self.competitor for w in sorted(self.counts)]
+
+
+async def simulate(
+    limiter: Limiter,
+    count: int,
+    latency: Callable[[], float],
+    server: FixedWindowServer | None = None,
+) -> list[float]:
+    """Send ``count`` gathered requests through the limiter; return their acquisition times.
+
+    Each request reaches ``server`` the moment it is acquired; its response (and the release
+    with the server's hint) comes back ``latency()`` seconds later, so hints arrive out of order.
+    """
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire()
+        now = loop.time()
+        times.append(now)
+        hint = None if server is None else server.receive(now)
+        await asyncio.sleep(latency())
+        await limiter.release(hint)
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    return times
+
+
+def achieved(times: list[float], requests: int, per: float) -> float:
+    """The achieved rate as a fraction of the allowed one."""
+    return (len(times) - 1) / (max(times) - min(times)) / (requests / per)
+
+
+# --- RateLimit ---------------------------------------------------------------------------
+
+
+def test_rate_limit_defaults() -> None:
+    """The default budget is the documented 150 requests per minute, evenly paced."""
+    assert RateLimit() == RateLimit(requests=150, per=60.0, burst=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"requests": 0}, r"RateLimit\.requests must be an int of at least 1, got 0"),
+        ({"requests": 1.5}, r"RateLimit\.requests must be an int of at least 1, got 1\.5"),
+        ({"requests": True}, r"RateLimit\.requests must be an int of at least 1, got True"),
+        ({"per": 0}, r"RateLimit\.per must be a positive finite number of seconds, got 0"),
+        ({"per": -1.0}, r"RateLimit\.per must be a positive finite number of seconds"),
+        ({"per": math.nan}, r"RateLimit\.per must be a positive finite number of seconds"),
+        ({"per": math.inf}, r"RateLimit\.per must be a positive finite number of seconds"),
+        ({"per": "60"}, r"RateLimit\.per must be a positive finite number of seconds"),
+        ({"burst": 0}, r"RateLimit\.burst must be an int of at least 1, got 0"),
+        ({"requests": 5, "burst": 6}, r"RateLimit\.burst must not exceed requests \(5\), got 6"),
+    ],
+)
+def test_rate_limit_rejects_out_of_range_values(kwargs: dict[str, Any], message: str) -> None:
+    """Each out-of-range option raises a ValueError naming the option and the value."""
+    with pytest.raises(ValueError, match=message):
+        RateLimit(**kwargs)
+
+
+# --- build_limiter -----------------------------------------------------------------------
+
+
+def test_build_limiter_turns_a_rate_limit_into_a_rate_limiter() -> None:
+    """A RateLimit becomes an in-process RateLimiter with that budget."""
+    limiter = build_limiter(RateLimit(10, 1.0))
+    assert isinstance(limiter, RateLimiter)
+    assert limiter.rate_limit == RateLimit(10, 1.0)
+
+
+def test_build_limiter_uses_a_protocol_object_as_is() -> None:
+    """An object following the Limiter protocol is used unchanged."""
+
+    class Shared:
+        async def acquire(self) -> float:
+            return 0.0
+
+        async def release(self, hint: BudgetHint | None) -> None:
+            return None
+
+    shared = Shared()
+    assert build_limiter(shared) is shared
+
+
+def test_build_limiter_passes_none_through() -> None:
+    """None switches pacing off."""
+    assert build_limiter(None) is None
+
+
+def test_build_limiter_rejects_anything_else() -> None:
+    """Anything that is no RateLimit, Limiter or None is a TypeError."""
+    with pytest.raises(TypeError, match="must be a RateLimit, a Limiter or None, got int"):
+        build_limiter(150)  # type: ignore[arg-type]
+
+
+def test_limiter_builds_outside_a_running_loop() -> None:
+    """A limiter can be built (and shown) before any loop runs: the clock is taken lazily."""
+    limiter = RateLimiter(RateLimit())
+    assert repr(limiter) == "<RateLimiter 150/60s waiting=0 in_flight=0 cooldown=open>"
+    assert limiter.cooldown_until is None
+    assert limiter.cooldown_remaining == 0.0
+    assert limiter.window_budget is None
+
+
+# --- pacing ------------------------------------------------------------------------------
+
+
+async def test_first_acquire_does_not_wait(clock: VirtualClock) -> None:
+    """An idle limiter lets a request leave at once and reports no wait."""
+    limiter = RateLimiter(RateLimit(5, 1.0))
+    assert await limiter.acquire() == 0.0
+    assert limiter.in_flight == 1
+
+
+async def test_acquires_are_spread_at_the_configured_rate(clock: VirtualClock) -> None:
+    """Gathered acquisitions leave one per ``per / requests`` seconds."""
+    limiter = RateLimiter(RateLimit(5, 1.0))
+    times = await acquire_times(limiter, 10)
+    assert times == pytest.approx([0.2 * i for i in range(10)], abs=1e-5)
+
+
+async def test_acquire_returns_the_seconds_waited(clock: VirtualClock) -> None:
+    """The second of two back-to-back acquisitions reports the pacing interval as its wait."""
+    limiter = RateLimiter(RateLimit(4, 1.0))
+    await limiter.acquire()
+    assert await limiter.acquire() == pytest.approx(0.25, abs=1e-5)
+
+
+async def test_burst_leaves_at_once_then_paces_slower(clock: VirtualClock) -> None:
+    """A burst of 3 leaves together; the rest follow at (requests - burst + 1) per window."""
+    limiter = RateLimiter(RateLimit(10, 1.0, burst=3))
+    times = await acquire_times(limiter, 6)
+    assert times == pytest.approx([0.0, 0.0, 0.0, 0.125, 0.25, 0.375], abs=1e-5)
+
+
+async def test_waiters_leave_in_arrival_order(clock: VirtualClock) -> None:
+    """Callers leave first-come first-served."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    order: list[int] = []
+
+    async def one(index: int) -> None:
+        await limiter.acquire()
+        order.append(index)
+
+    await asyncio.gather(*(one(i) for i in range(20)))
+    assert order == list(range(20))
+
+
+async def test_a_late_caller_never_overtakes_the_queue(clock: VirtualClock) -> None:
+    """A caller arriving when budget frees up still queues behind those already waiting."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.acquire()
+    await limiter.release(BudgetHint(remaining=0, resets_after=0.5))
+    order: list[str] = []
+
+    async def one(name: str) -> None:
+        await limiter.acquire()
+        order.append(name)
+
+    queued = [asyncio.create_task(one(name)) for name in ("first", "second")]
+    await asyncio.sleep(0.1)
+    # A new window's hint frees the budget while the queue's timer has not fired yet.
+    await limiter.release(BudgetHint(remaining=50, resets_after=1.5))
+    await one("late")
+    await asyncio.gather(*queued)
+    assert order == ["first", "second", "late"]
+
+
+async def test_one_timer_serves_the_whole_queue(clock: VirtualClock) -> None:
+    """A thousand waiters are served by one timer at a time, not a sleeper each."""
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(RateLimit(1000, 1.0))
+    real_call_later = loop.call_later
+    pending: set[asyncio.TimerHandle] = set()
+    most = 0
+
+    def counting_call_later(delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        nonlocal most
+
+        def run() -> None:
+            pending.discard(handle)
+            callback()
+
+        handle = real_call_later(delay, run)
+        pending.add(handle)
+        most = max(most, len([h for h in pending if not h.cancelled()]))
+        return handle
+
+    with mock.patch.object(loop, "call_later", counting_call_later):
+        await acquire_times(limiter, 1000)
+    assert most == 1
+
+
+@pytest.mark.parametrize("cancelled", [0, 1])
+async def test_cancelled_waiter_gives_its_place_back(clock: VirtualClock, cancelled: int) -> None:
+    """Cancelling a waiter (head or middle) hands its slot on; the counts stay right."""
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    await limiter.acquire()
+
+    async def timed() -> float:
+        await limiter.acquire()
+        return loop.time()
+
+    tasks = [asyncio.create_task(timed()) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert limiter.waiting == 3
+    gone = tasks.pop(cancelled)
+    gone.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert limiter.waiting == 2
+    assert await asyncio.gather(*tasks) == pytest.approx([0.1, 0.2], abs=1e-5)
+    assert (limiter.waiting, limiter.in_flight) == (0, 3)
+
+
+async def test_timeout_around_acquire_leaves_the_queue_consistent(clock: VirtualClock) -> None:
+    """A caller that gives up after a timeout drops out; later callers are unaffected."""
+    limiter = RateLimiter(RateLimit(1, 1.0))
+    await limiter.acquire()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.5):
+            await limiter.acquire()
+    assert limiter.waiting == 0
+    assert await limiter.acquire() == pytest.approx(0.5, abs=1e-5)
+
+
+@pytest.mark.parametrize(("remaining", "budget_after"), [(5, 4), (None, None)])
+async def test_cancelled_in_the_instant_it_was_granted_returns_the_budget(
+    clock: VirtualClock, remaining: int | None, budget_after: int | None
+) -> None:
+    """A caller cancelled after its slot was granted but before it ran is not counted."""
+    limiter = RateLimiter(RateLimit(10, 1.0, burst=2))
+    await limiter.acquire()
+    await limiter.release(BudgetHint(remaining=remaining, resets_after=5.0, retry_after=1.0))
+    second: asyncio.Task[float]
+
+    async def first() -> None:
+        await limiter.acquire()
+        second.cancel()  # its slot was granted in the same tick as ours
+
+    first_task = asyncio.create_task(first())
+    second = asyncio.create_task(limiter.acquire())
+    await first_task
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert limiter.in_flight == 1
+    assert limiter.window_budget == budget_after
+
+
+async def test_acquire_and_release_work_outside_a_task(clock: VirtualClock) -> None:
+    """Driven from plain loop callbacks (no task, so no ticket), the limiter still counts."""
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    done = loop.create_future()
+
+    def drive(step: Coroutine[Any, Any, object]) -> None:
+        try:
+            step.send(None)
+        except StopIteration as stop:
+            done.set_result(stop.value)
+
+    loop.call_soon(drive, limiter.acquire())
+    assert await done == 0.0
+    assert limiter.in_flight == 1
+    done = loop.create_future()
+    loop.call_soon(drive, limiter.release(BudgetHint(remaining=3, resets_after=1.0)))
+    await done
+    assert (limiter.in_flight, limiter.window_budget) == (0, 3)
+
+
+async def test_repr_shows_rate_slot_queue_window_and_cooldown(clock: VirtualClock) -> None:
+    """The repr names the rate, the next slot, the queue, the window budget and the cooldown."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    await limiter.acquire()
+    assert repr(limiter) == (
+        "<RateLimiter 10/1s waiting=0 in_flight=1 next_slot_in=0.100s cooldown=open>"
+    )
+    await limiter.release(BudgetHint(remaining=3, resets_after=0.5, retry_after=2.0))
+    assert repr(limiter) == (
+        "<RateLimiter 10/1s waiting=0 in_flight=0 next_slot_in=0.100s"
+        " window_budget=3 resets_in=0.502s cooldown=2.000s>"
+    )
+
+
+async def test_injected_clock_is_used_instead_of_the_loop(clock: VirtualClock) -> None:
+    """An injected clock (here shifted by an hour) paces just as the loop's clock does."""
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(RateLimit(5, 1.0), clock=lambda: loop.time() + 3600.0)
+    times = await acquire_times(limiter, 3)
+    assert times == pytest.approx([0.0, 0.2, 0.4], abs=1e-5)
+    assert repr(limiter).startswith("<RateLimiter 5/1s waiting=0 in_flight=3 next_slot_in=0.200s")
+
+
+def test_limiter_moves_to_a_new_event_loop() -> None:
+    """A limiter used by one asyncio.run and then another binds to the new loop."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+
+    async def use() -> list[float]:
+        with virtual_clock():
+            times = await acquire_times(limiter, 2)
+            await limiter.release(None)
+            return times
+
+    assert asyncio.run(use()) == pytest.approx([0.0, 0.1], abs=1e-5)
+    # The second loop's virtual clock starts at zero again, where the slots booked before end.
+    assert asyncio.run(use()) == pytest.approx([0.2, 0.3], abs=1e-5)
+    assert limiter.in_flight == 2
+
+
+# --- header-driven correction ------------------------------------------------------------
+
+
+async def test_no_budget_left_holds_requests_until_the_window_resets(
+    clock: VirtualClock,
+) -> None:
+    """After remaining=0 with resets_after=0.5, no acquisition completes before 0.5 s."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.acquire()
+    await limiter.release(BudgetHint(remaining=0, resets_after=0.5))
+    assert limiter.window_budget == 0
+    times = await acquire_times(limiter, 3)
+    assert times == pytest.approx([0.502, 0.512, 0.522], abs=1e-5)  # reset + 2 ms margin
+    assert limiter.window_budget is None
+
+
+async def test_requests_booked_after_the_hinted_one_count_against_its_budget(
+    clock: VirtualClock,
+) -> None:
+    """Requests acquired after the hinted one are not in its ``remaining`` yet."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    hinted = asyncio.Event()
+
+    async def slow_request() -> None:
+        await limiter.acquire()
+        await hinted.wait()
+        await limiter.release(BudgetHint(remaining=2, resets_after=1.0))
+
+    task = asyncio.create_task(slow_request())
+    await asyncio.sleep(0)
+    await acquire_times(limiter, 2)  # these two spend what the slow response reports
+    hinted.set()
+    await task
+    assert limiter.window_budget == 0
+    assert await limiter.acquire() == pytest.approx(1.002, abs=1e-5)  # reset + margin, from 0.02 s
+
+
+async def test_release_from_another_task_subtracts_requests_in_flight(
+    clock: VirtualClock,
+) -> None:
+    """Without a ticket for the releasing task, every request in flight counts as newer."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await acquire_times(limiter, 3)
+    await asyncio.create_task(limiter.release(BudgetHint(remaining=5, resets_after=1.0)))
+    assert limiter.window_budget == 5 - 2
+
+
+async def test_hints_of_one_window_keep_the_least_budget(clock: VirtualClock) -> None:
+    """An older response arriving late with more budget does not raise the estimate."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.release(BudgetHint(remaining=5, resets_after=0.8))
+    await asyncio.sleep(0.1)
+    await limiter.release(BudgetHint(remaining=9, resets_after=0.75))
+    assert limiter.window_budget == 5
+    await limiter.release(BudgetHint(remaining=3, resets_after=0.65))
+    assert limiter.window_budget == 3
+    assert repr(limiter).endswith("window_budget=3 resets_in=0.652s cooldown=open>")
+
+
+async def test_hint_of_a_window_that_has_reset_is_ignored(clock: VirtualClock) -> None:
+    """A late response from a window that has already reset does not hold requests back."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.release(BudgetHint(remaining=4, resets_after=1.0))
+    await asyncio.sleep(1.1)
+    await limiter.release(BudgetHint(remaining=0, resets_after=0.1))
+    assert limiter.window_budget is None
+    assert await limiter.acquire() == 0.0
+
+
+async def test_hint_older_than_the_current_window_is_ignored(clock: VirtualClock) -> None:
+    """A response from the previous window arriving after the next one began changes nothing."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.release(BudgetHint(remaining=30, resets_after=1.0))
+    await asyncio.sleep(1.05)
+    await limiter.release(BudgetHint(remaining=38, resets_after=0.95))  # the new window
+    await limiter.release(BudgetHint(remaining=0, resets_after=0.0))  # late, the old one
+    assert limiter.window_budget == 38
+
+
+async def test_remaining_without_reset_tightens_only_a_known_window(
+    clock: VirtualClock,
+) -> None:
+    """``remaining`` alone lowers a known window's budget and is ignored otherwise."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.release(BudgetHint(remaining=0))
+    assert limiter.window_budget is None
+    await limiter.release(BudgetHint(remaining=7, resets_after=1.0))
+    await limiter.release(BudgetHint(remaining=2))
+    assert limiter.window_budget == 2
+
+
+async def test_hint_window_length_separates_short_server_windows(clock: VirtualClock) -> None:
+    """The server's announced window, not the configured one, tells its windows apart."""
+    limiter = RateLimiter(RateLimit(150, 60.0))
+    spent = BudgetHint(remaining=0, resets_after=0.5, limit=40, window=1.0)
+    await limiter.release(spent)
+    await asyncio.sleep(0.6)
+    await limiter.release(attrs.evolve(spent, resets_after=0.9))
+    assert limiter.window_budget == 0
+    assert await limiter.acquire() == pytest.approx(0.902, abs=1e-5)
+
+
+async def test_slower_server_allocation_slows_pacing(clock: VirtualClock) -> None:
+    """A server announcing 10 per second paces a client configured for 100 per second."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.release(BudgetHint(limit=10, window=1.0))
+    await limiter.acquire()
+    assert await limiter.acquire() == pytest.approx(0.1, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "hint",
+    [
+        BudgetHint(limit=10, window=0.0),  # "X-Requests-Window-Length: 0 times"
+        BudgetHint(limit=0, window=1.0),
+        BudgetHint(limit=10),
+        BudgetHint(limit=1000, window=1.0),  # faster than configured: keep the user's rate
+    ],
+)
+async def test_unusable_or_faster_allocation_leaves_pacing_alone(
+    clock: VirtualClock, hint: BudgetHint
+) -> None:
+    """An allocation that is absurd, partial or faster than configured changes nothing."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.release(hint)
+    await limiter.acquire()
+    assert await limiter.acquire() == pytest.approx(0.01, abs=1e-6)
+
+
+# --- 429 cooldown ------------------------------------------------------------------------
+
+
+async def test_cooldown_holds_every_request_then_paces(clock: VirtualClock) -> None:
+    """After a 429 with retry_after=1, nothing leaves before 1 s; then one per interval."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.acquire()
+    queued = asyncio.create_task(acquire_times(limiter, 2))  # already waiting for pacing
+    await asyncio.sleep(0)
+    await limiter.release(BudgetHint(retry_after=1.0))
+    assert (limiter.cooldown_until, limiter.cooldown_remaining) == (1.0, 1.0)
+    later = await acquire_times(limiter, 2)
+    assert await queued + later == pytest.approx([1.0, 1.01, 1.02, 1.03], abs=1e-5)
+    assert (limiter.cooldown_until, limiter.cooldown_remaining) == (None, 0.0)
+
+
+async def test_shorter_429_never_shortens_the_cooldown(clock: VirtualClock) -> None:
+    """A later, shorter retry_after leaves the longer cooldown in place."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.release(BudgetHint(retry_after=1.0))
+    await asyncio.sleep(0.2)
+    await limiter.release(BudgetHint(retry_after=0.3))
+    assert limiter.cooldown_until == 1.0
+    assert await limiter.acquire() == pytest.approx(0.8, abs=1e-5)
+
+
+async def test_longer_429_extends_the_cooldown(clock: VirtualClock) -> None:
+    """A later, longer retry_after pushes the cooldown's end out."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.release(BudgetHint(retry_after=1.0))
+    await asyncio.sleep(0.5)
+    await limiter.release(BudgetHint(retry_after=2.0))
+    assert await limiter.acquire() == pytest.approx(2.0, abs=1e-5)
+
+
+async def test_zero_retry_after_closes_no_gate(clock: VirtualClock) -> None:
+    """A retry_after of zero asks for no wait."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.release(BudgetHint(retry_after=0.0))
+    assert limiter.cooldown_until is None
+    assert await limiter.acquire() == 0.0
+
+
+async def test_cooldown_start_and_end_are_logged(
+    clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cooldown's start and end go to the b2b_async logger with the wait."""
+    caplog.set_level(logging.DEBUG, logger="b2b_async")
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.release(BudgetHint(remaining=0, resets_after=1.0, retry_after=1.0))
+    await limiter.acquire()  # at the window's reset, 2 ms after the cooldown's end
+    messages = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
+    assert messages == [
+        (
+            "b2b_async",
+            logging.DEBUG,
+            "server budget spent; holding requests 1.002 s until its window resets",
+        ),
+        ("b2b_async", logging.INFO, "rate limited (429): holding every request for 1.000 s"),
+        ("b2b_async", logging.INFO, "rate limit cooldown over after 1.000 s"),
+    ]
+
+
+# --- simulations -------------------------------------------------------------------------
+
+SIMULATION = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SIMULATION
+@given(
+    requests=st.integers(1, 60),
+    per=st.floats(0.05, 120.0),
+    burst_share=st.floats(0.0, 1.0),
+    windows=st.integers(2, 12),
+    start=st.floats(0.0, 1e6),
+    latency_share=st.floats(0.0, 3.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+async def test_pacing_alone_never_overfills_any_window(
+    requests: int,
+    per: float,
+    burst_share: float,
+    windows: int,
+    start: float,
+    latency_share: float,
+    seed: int,
+) -> None:
+    """Without hints, no span of ``per`` seconds, however aligned, sees over ``requests``."""
+    burst = 1 + round(burst_share * (requests - 1))
+    rng = random.Random(seed)
+    interval = per / requests
+    with virtual_clock(start):
+        limiter = RateLimiter(RateLimit(requests, per, burst=burst))
+        times = await simulate(
+            limiter, requests * windows, lambda: rng.uniform(0, latency_share * interval)
+        )
+    assert busiest_span(times, per) <= requests
+    if burst == 1:
+        assert achieved(times, requests, per) >= 0.97
+
+
+@SIMULATION
+@given(
+    requests=st.integers(2, 60),
+    per=st.floats(0.05, 120.0),
+    windows=st.integers(5, 15),
+    start=st.floats(0.0, 1e6),
+    offset=st.floats(0.0, 1.0),
+    latency_share=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+async def test_server_windows_never_overflow_and_the_budget_is_spent(
+    requests: int,
+    per: float,
+    windows: int,
+    start: float,
+    offset: float,
+    latency_share: float,
+    seed: int,
+) -> None:
+    """With hints at any window alignment: never over ``requests`` a window, ≥ 0.97 of the rate."""
+    rng = random.Random(seed)
+    interval = per / requests
+    server = FixedWindowServer(requests, per, offset=start + offset * per)
+    with virtual_clock(start):
+        limiter = RateLimiter(RateLimit(requests, per))
+        times = await simulate(
+            limiter,
+            max(requests * windows, 300),  # a long run: catching a window's phase costs once
+            lambda: rng.uniform(0, latency_share * interval),
+            server,
+        )
+    assert server.rejected == 0
+    assert max(server.counts.values()) <= requests
+    assert achieved(times, requests, per) >= 0.97
+
+
+@SIMULATION
+@given(
+    offset=st.floats(0.0, 1.0),
+    latency=st.floats(0.0, 0.1),
+    seed=st.integers(0, 2**32 - 1),
+)
+async def test_a_competing_integration_is_absorbed(
+    offset: float, latency: float, seed: int
+) -> None:
+    """Another spender takes 15 of each 40: we get ≥ 0.9 of the other 25, no window overflows."""
+    rng = random.Random(seed)
+    server = FixedWindowServer(40, 1.0, offset=offset, competitor=15)
+    with virtual_clock():
+        limiter = RateLimiter(RateLimit(40, 1.0))
+        await simulate(limiter, 800, lambda: rng.uniform(0, latency), server)
+    full_windows = server.ours()[1:-1]  # the first and last are partly outside the run
+    assert server.rejected == 0
+    assert max(server.counts.values()) <= 40
+    assert sum(full_windows) / len(full_windows) >= 0.9 * 25

@@ -1,0 +1,323 @@
+"""The request path over a real socket, against the sandbox: retries, waits, faults, secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from aioresponses import aioresponses
+
+from b2b_async import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    B2BClient,
+    BadRequestError,
+    CreatedOrder,
+    NotFoundError,
+    OrderAlreadyExistsError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    RetryPolicy,
+    ServerError,
+    UnprocessableEntityError,
+)
+from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, RateWindow, SandboxServer
+from tests.sandbox_helpers import attempts_for, seed_for
+
+QUICK = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.02)
+TOKEN = DEFAULT_TOKEN
+
+
+@pytest_asyncio.fixture
+async def server() -> AsyncIterator[SandboxServer]:
+    async with SandboxServer(rate=None) as running:
+        yield running
+
+
+def seeded(kind: FaultKind) -> SandboxServer:
+    """A sandbox whose first request meets ``kind`` and whose second is clean."""
+    faults = Faults(**{kind.field: 0.5})
+    return SandboxServer(rate=None, faults=faults, seed=seed_for(faults, [kind, None]))
+
+
+def client_for(server: SandboxServer, **options: object) -> B2BClient:
+    settings: dict[str, object] = {"rate_limit": None, "retry": QUICK, "timeout": 5.0}
+    settings.update(options)
+    return B2BClient(TOKEN, base_url=server.url, **settings)  # type: ignore[arg-type]
+
+
+async def create(client: B2BClient, order_id: str = "BC1", company: int = 1) -> CreatedOrder:
+    return await client.orders.create(
+        company_id=company, customer_id=1, order_id=order_id, total_inc_tax="10.50", po_number="PO"
+    )
+
+
+async def test_create_registers_once(server: SandboxServer) -> None:
+    """A plain create registers the order with its total and PO number in one request."""
+    async with client_for(server) as client:
+        assert await create(client) == CreatedOrder("BC1")
+        assert await client.orders.create(customer_id=2, order_id="BC2", total_inc_tax=3) == (
+            CreatedOrder("BC2")
+        )
+    assert server.registrations("BC1") == 1
+    assert str(server.orders["BC1"].total_inc_tax) == "10.5"
+    assert server.orders["BC1"].po_number == "PO"
+    assert server.orders["BC2"].company_id == 2
+    assert client.stats.requests == 2
+
+
+async def test_duplicate_is_order_already_exists(server: SandboxServer) -> None:
+    """A second registration of the same id, in a new call, is OrderAlreadyExistsError."""
+    async with client_for(server) as client:
+        await create(client)
+        with pytest.raises(OrderAlreadyExistsError) as info:
+            await create(client)
+    assert info.value.after_uncertain_attempt is False
+    assert attempts_for(server, "BC1") == 2
+
+
+@pytest.mark.parametrize(
+    ("company", "token", "expected"),
+    [(999, TOKEN, NotFoundError), (1, "wrong-token", AuthenticationError)],
+)
+async def test_client_errors_surface_after_one_request(
+    server: SandboxServer, company: int, token: str, expected: type[Exception]
+) -> None:
+    """404 and 401 raise their typed error after exactly one request."""
+    async with B2BClient(token, base_url=server.url, rate_limit=None, retry=QUICK) as client:
+        with pytest.raises(expected):
+            await create(client, company=company)
+    assert len(server.requests) == 1
+    assert client.stats.retries == 0
+
+
+async def test_http_200_with_error_code_is_not_retried(server: SandboxServer) -> None:
+    """An HTTP 200 carrying a 40010 body is a BadRequestError after one request."""
+    server.faults = Faults(error_200=1.0)
+    async with client_for(server) as client:
+        with pytest.raises(BadRequestError) as info:
+            await create(client)
+    assert info.value.status == 400
+    assert info.value.code == 40010
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (409, Exception),
+        (422, UnprocessableEntityError),
+    ],
+)
+async def test_every_4xx_is_one_request(
+    mocked: aioresponses, status: int, expected: type[Exception]
+) -> None:
+    """Each 4xx other than 429 raises its typed error after exactly one request."""
+    url = "https://api-b2b.bigcommerce.com/api/v2/io/companies/1/user/1/orders"
+    mocked.post(
+        url, status=status, payload={"code": status, "data": {}, "message": "no"}, repeat=True
+    )
+    async with B2BClient("t", rate_limit=None, retry=QUICK) as client:
+        with pytest.raises(expected):
+            await create(client)
+    assert sum(len(calls) for calls in mocked.requests.values()) == 1
+
+
+@pytest.mark.parametrize("kind", [FaultKind.HTTP_500, FaultKind.HTTP_502, FaultKind.HTTP_503])
+async def test_server_errors_are_retried_then_raised(
+    server: SandboxServer, kind: FaultKind
+) -> None:
+    """5xx answers are retried up to `attempts`, then the last one is raised."""
+    server.faults = Faults(**{kind.field: 1.0})
+    async with client_for(server) as client:
+        with pytest.raises(ServerError) as info:
+            await create(client)
+    assert info.value.status == int(kind.value)
+    assert len(server.requests) == QUICK.attempts
+    assert client.stats.retries == QUICK.attempts - 1
+    assert server.orders == {}
+
+
+@pytest.mark.parametrize("kind", [FaultKind.HTTP_503, FaultKind.RESET_BEFORE, FaultKind.HTTP_429])
+async def test_transient_failure_then_success(kind: FaultKind) -> None:
+    """A transient failure followed by a clean answer returns the created order."""
+    retry = RetryPolicy(initial_wait=0.01, max_wait=0.02, max_retry_after=2.0)
+    async with seeded(kind) as server, client_for(server, retry=retry) as client:
+        assert await create(client) == CreatedOrder("BC1")
+    assert [record.fault for record in server.requests] == [kind, None]
+    assert server.registrations("BC1") == 1
+
+
+@pytest.mark.parametrize("kind", [FaultKind.RESET_AFTER, FaultKind.MALFORMED, FaultKind.HTTP_504])
+async def test_uncertain_attempt_then_already_exists_is_success(kind: FaultKind) -> None:
+    """After an attempt that may have registered, "already exists" means registered."""
+    async with seeded(kind) as server, client_for(server) as client:
+        created = await create(client)
+    expected_registered = kind is not FaultKind.HTTP_504
+    assert created == CreatedOrder("BC1", already_registered=expected_registered)
+    assert server.registrations("BC1") == 1
+    assert attempts_for(server, "BC1") == 2
+
+
+async def test_reset_before_processing_exhausts_attempts(server: SandboxServer) -> None:
+    """Resets on every attempt raise APIConnectionError; nothing is registered."""
+    server.faults = Faults(reset_before=1.0)
+    async with client_for(server) as client:
+        with pytest.raises(APIConnectionError) as info:
+            await create(client)
+    assert info.value.may_have_reached_server is True
+    assert len(server.requests) == QUICK.attempts
+    assert server.orders == {}
+
+
+async def test_connection_refused_is_retried_and_certain() -> None:
+    """A refused connection is retried and marked as never having reached the server."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with B2BClient(
+        "t", base_url=f"http://127.0.0.1:{port}", rate_limit=None, retry=QUICK
+    ) as c:
+        with pytest.raises(APIConnectionError) as info:
+            await create(c)
+    assert info.value.may_have_reached_server is False
+    assert c.stats.requests == QUICK.attempts
+
+
+async def test_hang_past_timeout_is_timeout_error(server: SandboxServer) -> None:
+    """A server that never answers raises APITimeoutError after each attempt's timeout."""
+    server.faults = Faults(hang=1.0, hang_seconds=5.0)
+    retry = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.01)
+    started = time.monotonic()
+    async with client_for(server, retry=retry, timeout=0.2) as client:
+        with pytest.raises(APITimeoutError):
+            await create(client)
+    assert time.monotonic() - started < 2.0
+    assert len(server.requests) == 2
+
+
+async def test_retry_after_is_honoured() -> None:
+    """A 429 past the window is retried after the server's hint, not before."""
+    async with SandboxServer(rate=RateWindow(requests=1, per=0.6)) as server:
+        async with client_for(server) as client:
+            await create(client, "BC1")
+            started = time.monotonic()
+            await create(client, "BC2")
+            waited = time.monotonic() - started
+        statuses = [record.status for record in server.requests]
+    assert statuses == [200, 429, 200]
+    assert 0.3 <= waited < 2.0
+    assert client.stats.rate_limited == 1
+
+
+async def test_hint_beyond_cap_fails_fast() -> None:
+    """A Retry-After longer than max_retry_after raises RateLimitError at once."""
+    retry = RetryPolicy(max_retry_after=5.0)
+    window = RateWindow(requests=1, per=60.0)
+    async with SandboxServer(rate=window) as server, client_for(server, retry=retry) as client:
+        await create(client, "BC1")
+        started = time.monotonic()
+        with pytest.raises(RateLimitError) as info:
+            await create(client, "BC2")
+        assert time.monotonic() - started < 1.0
+    assert info.value.retry_after is not None
+    assert info.value.retry_after > 5.0
+    assert len(server.requests) == 2
+
+
+async def test_deadline_bounds_the_whole_call(server: SandboxServer) -> None:
+    """attempts=1000 against endless 503s gives up by the deadline."""
+    server.faults = Faults(http_503=1.0)
+    retry = RetryPolicy(attempts=1000, initial_wait=0.05, max_wait=0.1, deadline=0.6)
+    started = time.monotonic()
+    async with client_for(server, retry=retry) as client:
+        with pytest.raises((ServerError, APITimeoutError)):
+            await create(client)
+    assert time.monotonic() - started < 1.0
+    assert 2 < len(server.requests) < 30
+
+
+async def test_deadline_cuts_a_hanging_attempt(server: SandboxServer) -> None:
+    """The deadline also ends an attempt in progress, as APITimeoutError."""
+    server.faults = Faults(hang=1.0, hang_seconds=5.0)
+    retry = RetryPolicy(deadline=0.3)
+    started = time.monotonic()
+    async with client_for(server, retry=retry) as client:
+        with pytest.raises(APITimeoutError, match="deadline"):
+            await create(client)
+    assert time.monotonic() - started < 1.5
+
+
+async def test_retry_none_sends_once(server: SandboxServer) -> None:
+    """retry=None makes a single attempt."""
+    server.faults = Faults(http_503=1.0)
+    async with client_for(server, retry=None) as client:
+        with pytest.raises(ServerError):
+            await create(client)
+    assert len(server.requests) == 1
+
+
+async def test_garbled_body_is_decode_error_when_it_persists(server: SandboxServer) -> None:
+    """A 200 whose body is cut short every time ends as ResponseDecodeError."""
+    server.faults = Faults(malformed=1.0)
+    async with client_for(server) as client:
+        with pytest.raises(ResponseDecodeError) as info:
+            await create(client)
+    assert info.value.garbled is True
+
+
+async def test_body_cap_refuses_large_responses(server: SandboxServer) -> None:
+    """A body longer than max_response_bytes raises ResponseDecodeError."""
+    async with client_for(server, max_response_bytes=10) as client:
+        with pytest.raises(ResponseDecodeError, match="cap"):
+            await create(client)
+
+
+async def test_token_never_logged_or_raised(
+    server: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Across retries and failures, the token appears in no log line, repr or message."""
+    caplog.set_level(logging.DEBUG)
+    server.faults = Faults(http_503=0.4, reset_before=0.3)
+    errors: list[BaseException] = []
+    async with client_for(server) as client:
+        for index in range(10):
+            try:
+                await create(client, f"BC{index}")
+            except Exception as exc:
+                errors.append(exc)
+        texts = [caplog.text, repr(client)] + [f"{e!s} {e!r}" for e in errors]
+    assert client.stats.retries > 0
+    assert "retrying POST" in caplog.text
+    assert all(TOKEN not in text for text in texts)
+
+
+async def test_concurrency_cap_bounds_in_flight(server: SandboxServer) -> None:
+    """With max_concurrency=3, the sandbox never processes more than 3 at once."""
+    server.faults = Faults(latency=1.0, latency_seconds=0.02)
+    server.max_in_flight = 3
+    async with client_for(server, max_concurrency=3) as client:
+        await asyncio.gather(*(create(client, f"BC{i}") for i in range(20)))
+    assert len(server.orders) == 20
+    assert {record.status for record in server.requests} == {200}
+
+
+async def test_paced_client_records_budget_wait(server: SandboxServer) -> None:
+    """With the default limiter, gathered calls are paced and the wait is counted."""
+    from b2b_async import RateLimit
+
+    async with client_for(server, rate_limit=RateLimit(requests=20, per=1.0)) as client:
+        await asyncio.gather(*(create(client, f"BC{i}") for i in range(6)))
+    assert client.stats.budget_wait > 0
+    assert len(server.orders) == 6
