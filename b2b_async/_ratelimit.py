@@ -348,12 +348,19 @@ class RateLimiter:
             ready = max(ready, self._window_end)
         return ready
 
+    def _window_budget_known(self, now: float) -> bool:
+        return now < self._window_end and self._window_budget > 0
+
     def _held(self, now: float) -> bool:
         return now < self._window_end and self._window_budget <= 0
 
     def _book(self, now: float) -> int:
         """Take the slot at ``now`` and return its ticket."""
-        self._next_slot = max(self._next_slot, now) + self._interval
+        # Timers fire up to a millisecond late; measured from the late wake-up, every slot
+        # would lose that much, some 3% of the rate at 40/s. While the server's own count
+        # of this window guards against overshoot, the grid absorbs the lateness instead.
+        credit = self._interval / 2 if self._window_budget_known(now) else 0.0
+        self._next_slot = max(self._next_slot, now - credit) + self._interval
         self._in_flight += 1
         if now < self._window_end:
             self._window_budget -= 1

@@ -28,7 +28,7 @@ import socket
 import struct
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -234,6 +234,15 @@ class Sandbox:
             headers.update(rate_headers(self._window.rate, window))
         return headers
 
+    @contextlib.contextmanager
+    def _occupy(self) -> Iterator[None]:
+        """Count a request as in processing, for ``max_in_flight``."""
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake up as soon as the sandbox stops."""
         with contextlib.suppress(TimeoutError):
@@ -331,27 +340,32 @@ def _same(sent: str, expected: str) -> bool:
     return hmac.compare_digest(sent.encode("utf-8", "surrogateescape"), expected.encode("utf-8"))
 
 
+def _admit(
+    sandbox: Sandbox, request: web.Request
+) -> tuple[web.Response | None, WindowState | None]:
+    """Authentication, concurrency, then the window: the refusal if any, and the window state."""
+    refusal = _refusal(sandbox, request)
+    if refusal is not None:
+        return refusal, sandbox._look()
+    window = sandbox._spend()
+    if window is not None and not window.allowed:
+        message = f"Rate limit exceeded, retry in {window.retry_after} s"
+        return too_many_requests(window.retry_after, message), window
+    return None, window
+
+
 async def _serve(
     sandbox: Sandbox, request: web.Request, record: RequestRecord, handler: Handler
 ) -> web.StreamResponse:
     if record.fault is FaultKind.RESET_BEFORE:
         return _drop(request, record, RESET)
-    window = sandbox._look()
-    refusal = _refusal(sandbox, request)
-    if refusal is None:
-        window = sandbox._spend()
-        if window is not None and not window.allowed:
-            refusal = too_many_requests(
-                window.retry_after, f"Rate limit exceeded, retry in {window.retry_after} s"
-            )
+    refusal, window = _admit(sandbox, request)
+    response: web.StreamResponse
     if refusal is not None:
-        response: web.StreamResponse = refusal
+        response = refusal
     else:
-        sandbox._in_flight += 1
-        try:
+        with sandbox._occupy():
             response = await _process(sandbox, request, record, handler)
-        finally:
-            sandbox._in_flight -= 1
     response.headers.update(sandbox._headers(record, window))
     record.settle(response.status)
     return response

@@ -1,0 +1,59 @@
+"""Running ``../shared/tools/contract-mock`` (Prism on BigCommerce's published OpenAPI documents).
+
+Every test in this folder is skipped where the tool or npm is missing; where both exist
+(as in CI, with ``../shared`` beside the clone) they run as part of ``make test``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CONTRACT_MOCK = REPO.parent / "shared" / "tools" / "contract-mock"
+FIRST_RUN_TIMEOUT = 600.0  # the first run installs Prism with npm
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip the contract tests where Prism cannot run."""
+    reason = None
+    if not CONTRACT_MOCK.exists():
+        reason = f"{CONTRACT_MOCK} is missing"
+    elif shutil.which("npm") is None:
+        reason = "npm (Node.js) is needed for Prism"
+    if reason is None:
+        return
+    for item in items:
+        if item.get_closest_marker("contract"):
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def contract_mock(*args: str, limit: float = 60.0) -> tuple[int, str]:
+    """Run ``contract-mock`` and return its exit status and its output."""
+    process = await asyncio.create_subprocess_exec(
+        str(CONTRACT_MOCK),
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), limit)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return process.returncode, output.decode()
