@@ -6,7 +6,7 @@ from b2b_async import __version__
 
 project = "b2b-async"
 author = "b2b-async contributors"
-copyright = "2026, b2b-async contributors"  # noqa: A001
+copyright = "2026, b2b-async contributors"
 release = __version__
 version = ".".join(__version__.split(".")[:2])
 
