@@ -29,8 +29,20 @@ from ._exceptions import (
     UnprocessableEntityError,
 )
 from ._models import CreatedOrder, NewOrder
+from ._order_models import (
+    Address,
+    CompanyOrder,
+    LineItem,
+    OrderCompany,
+    OrderDetail,
+    OrderImage,
+    OrderProduct,
+    OrderUpdate,
+    ProductOption,
+)
 from ._orders import Orders
 from ._protocol import BudgetHint
+from ._queries import Companies
 from ._ratelimit import Limiter, RateLimit, RateLimiter
 from ._transport import ClientStats
 from ._version import __version__
@@ -39,6 +51,7 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "Address",
     "AuthenticationError",
     "B2BClient",
     "B2BError",
@@ -47,16 +60,25 @@ __all__ = [
     "BulkReport",
     "ClientClosedError",
     "ClientStats",
+    "Companies",
+    "CompanyOrder",
     "CreatedOrder",
     "InvalidOrderError",
     "Limiter",
+    "LineItem",
     "NewOrder",
     "NotFoundError",
     "OrderAlreadyExistsError",
+    "OrderCompany",
+    "OrderDetail",
+    "OrderImage",
     "OrderOutcome",
+    "OrderProduct",
+    "OrderUpdate",
     "Orders",
     "OutcomeStream",
     "PermissionDeniedError",
+    "ProductOption",
     "RateLimit",
     "RateLimitError",
     "RateLimiter",

@@ -154,8 +154,13 @@ def sandbox(
             click.echo(f"  window: {settings['rate']}  faults: {settings['faults']}")
             await asyncio.Event().wait()
 
-    with _interruptible():
-        asyncio.run(serve())
+    try:
+        with _interruptible():
+            asyncio.run(serve())
+    except OSError as exc:  # the address is taken or cannot be bound
+        raise click.BadParameter(
+            f"cannot listen on {host}:{port}: {exc}", param_hint="--port"
+        ) from None
 
 
 @cli.command()
@@ -206,7 +211,8 @@ def create(
             return await client.orders.register(order)
 
     try:
-        created = asyncio.run(run())
+        with _interruptible():
+            created = asyncio.run(run())
     except B2BError as exc:
         err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
         sys.exit(exit_code_for(exc))
@@ -250,21 +256,29 @@ def register(file: Path, base_url: str, results: Path | None, concurrency: int, 
     rate_limit = parse_rate_limit(rate)
     journal = Journal(results or file.with_name(file.name + ".results.jsonl"))
     try:
-        rows = read_rows(file)
-        total = count_rows(file)
         client = B2BClient(
             token, base_url=base_url, rate_limit=rate_limit, max_concurrency=concurrency
         )
+        rows = read_rows(file)
     except (InputFileError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
-    journal.load()
-    run = _Registration(client, journal, rows, total, concurrency)
+    try:
+        journal.load()
+        journal.open()
+    except OSError as exc:
+        rows.close()
+        raise click.UsageError(f"cannot use the results journal: {exc}") from None
+    run = _Registration(client, journal, rows, count_rows(file), concurrency)
     try:
         counts = asyncio.run(run.execute())
     except InputFileError as exc:
         err.print(f"[red]error:[/] {exc}")
         sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:  # Ctrl-C twice: orders in flight are sent again next run
+        run.interrupted = True
+        counts = run.counts
     finally:
+        rows.close()
         journal.close()
     _print_summary(counts, run, journal.path)
     if run.interrupted:
@@ -289,9 +303,13 @@ class _Registration:
         self.rows = rows
         self.concurrency = concurrency
         self.counts: Counter[str] = Counter()
-        self.lines: dict[str, int] = {}
+        # Input line of each order in flight, by its position among the orders sent (the
+        # outcome's index): order ids may repeat in a file.
+        self.lines: dict[int, int] = {}
+        self.sent = 0
         self.stopping = False
         self.interrupted = False
+        self.input_error: InputFileError | None = None
         self.started = time.monotonic()
         self.bar = Progress(
             TextColumn("[bold]registering"),
@@ -307,10 +325,9 @@ class _Registration:
         self.task = self.bar.add_task("orders", total=total, rate=0.0)
 
     async def orders(self) -> AsyncIterator[NewOrder]:
-        # Checked between orders: after SIGINT no new order starts, in-flight ones finish.
-        for row in self.rows:
-            if self.stopping:
-                return
+        # Checked between orders: after SIGINT, or once the file turns out unreadable, no
+        # new order starts and the ones in flight finish and are journaled.
+        while not self.stopping and (row := self.next_row()) is not None:
             if isinstance(row, BadRow):
                 self.journal.record(bad_row_entry(row))
                 self.count("rejected")
@@ -318,8 +335,16 @@ class _Registration:
             elif row.order.order_id in self.journal.registered:
                 self.count("skipped")
             else:
-                self.lines[row.order.order_id] = row.line
+                self.lines[self.sent] = row.line
+                self.sent += 1
                 yield row.order
+
+    def next_row(self) -> Row | BadRow | None:
+        try:
+            return next(self.rows, None)
+        except InputFileError as exc:
+            self.stopping, self.input_error = True, exc
+            return None
 
     def count(self, status: str) -> None:
         self.counts[status] += 1
@@ -328,7 +353,7 @@ class _Registration:
         self.bar.update(self.task, completed=done, rate=rate)
 
     def record(self, outcome: OrderOutcome) -> None:
-        line = self.lines.pop(outcome.order.order_id, 0)
+        line = self.lines.pop(outcome.index, 0)
         entry = entry_for(outcome, line)
         self.journal.record(entry)
         self.count(entry["status"])
@@ -343,7 +368,6 @@ class _Registration:
 
     async def execute(self) -> Counter[str]:
         loop = asyncio.get_running_loop()
-        self.journal.open()
         loop.add_signal_handler(signal.SIGINT, self.interrupt)
         try:
             with self.bar:
@@ -356,6 +380,8 @@ class _Registration:
                             self.record(outcome)
         finally:
             loop.remove_signal_handler(signal.SIGINT)
+        if self.input_error is not None:
+            raise self.input_error
         return self.counts
 
 

@@ -19,6 +19,7 @@ from ._config import (
 )
 from ._exceptions import ClientClosedError
 from ._orders import Orders
+from ._queries import Companies
 from ._ratelimit import Limiter, RateLimit, build_limiter
 from ._transport import ClientStats, Transport
 from ._version import __version__
@@ -122,7 +123,7 @@ class B2BClient:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_base_url", "_orders", "_transport")
+    __slots__ = ("_base_url", "_companies", "_orders", "_transport")
 
     def __init__(
         self,
@@ -155,11 +156,17 @@ class B2BClient:
             session=session,
         )
         self._orders = Orders(self._transport)
+        self._companies = Companies(self._transport)
 
     @property
     def orders(self) -> Orders:
         """The V2 Order operations."""
         return self._orders
+
+    @property
+    def companies(self) -> Companies:
+        """The Company operations that concern orders (the order ids of a company)."""
+        return self._companies
 
     @property
     def base_url(self) -> str:

@@ -70,6 +70,13 @@ def to_total(value: object) -> Decimal:
         InvalidOrderError: the value is not a number, is NaN or infinite, is negative, or
             has more significant digits than a JSON number carries exactly.
     """
+    if (  # the common case, checked without conversions
+        type(value) is Decimal
+        and value.is_finite()
+        and value >= 0
+        and len(value.as_tuple().digits) <= _MAX_DIGITS
+    ):
+        return value
     if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
         raise InvalidOrderError(
             f"total_inc_tax must be a Decimal, int, float or numeric str, "

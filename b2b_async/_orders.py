@@ -12,7 +12,8 @@ from ._bulk import BulkReport, OrderOutcome, OrderSource, OutcomeStream, run_bul
 from ._config import DEFAULT_MAX_CONCURRENCY
 from ._exceptions import OrderAlreadyExistsError
 from ._models import CreatedOrder, NewOrder
-from ._serde import structure, unstructure
+from ._queries import OrderQueries
+from ._serde import converter, structure
 from ._transport import Request, Transport
 
 __all__ = ["Orders", "path_segment"]
@@ -39,6 +40,8 @@ def create_path(order: NewOrder) -> str:
 
 
 _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+# The converter's hook for NewOrder, looked up once: this runs for every registration.
+_ORDER_BODY: Final = converter.get_unstructure_hook(NewOrder)
 
 
 def encode_body(payload: object) -> bytes:
@@ -46,7 +49,7 @@ def encode_body(payload: object) -> bytes:
     return _ENCODER.encode(payload).encode()
 
 
-class Orders:
+class Orders(OrderQueries):
     """The V2 Order operations, reached as ``client.orders``.
 
     .. versionadded:: 0.1.0
@@ -104,7 +107,7 @@ class Orders:
 
         .. versionadded:: 0.1.0
         """
-        request = Request("POST", create_path(order), body=encode_body(unstructure(order)))
+        request = Request("POST", create_path(order), body=encode_body(_ORDER_BODY(order)))
         try:
             data = await self._transport.send(request)
         except OrderAlreadyExistsError as exc:

@@ -21,7 +21,7 @@ import math
 import re
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import attrs
 
@@ -53,6 +53,15 @@ STATUS_ERRORS: Final[Mapping[int, type[APIError]]] = {
 CLASS_ERRORS: Final[Mapping[int, type[APIError]]] = {4: APIError, 5: ServerError}
 
 ALREADY_EXISTS: Final = "already exists"
+#: Headers whose presence means a response says something about the budget.
+BUDGET_HEADERS: Final = (
+    "X-Requests-Remaining",
+    "X-Request-Window-Resets-After",
+    "X-Requests-Allocated",
+    "X-Rate-Limit-Requests-Left",
+    "X-Rate-Limit-Time-Reset-Ms",
+    "X-Rate-Limit-Requests-Quota",
+)
 _EXCERPT: Final = 300
 # A hint longer than a day is noise, not advice; it is ignored rather than obeyed.
 _MAX_HINT: Final = 86_400.0
@@ -163,6 +172,13 @@ def _parse_allocation(headers: Headers) -> tuple[int | None, float | None]:
     )
 
 
+def _has_budget_headers(headers: Headers) -> bool:
+    for name in BUDGET_HEADERS:  # noqa: SIM110 - a plain loop beats any() on this hot path
+        if name in headers:
+            return True
+    return False
+
+
 def parse_budget(status: int, headers: Headers, now: float) -> BudgetHint | None:
     """Read the budget headers of a response, in either the B2B or the core API's form.
 
@@ -174,6 +190,9 @@ def parse_budget(status: int, headers: Headers, now: float) -> BudgetHint | None
     Returns:
         A :class:`BudgetHint`, or ``None`` when the response carried no budget header at all.
     """
+    retry_after = retry_after_hint(headers, now) if status == 429 else None
+    if retry_after is None and not _has_budget_headers(headers):
+        return None
     remaining = parse_number(headers.get("X-Requests-Remaining"))
     if remaining is None:
         remaining = parse_number(headers.get("X-Rate-Limit-Requests-Left"))
@@ -181,9 +200,6 @@ def parse_budget(status: int, headers: Headers, now: float) -> BudgetHint | None
     if resets_after is None and (ms := parse_number(headers.get("X-Rate-Limit-Time-Reset-Ms"))):
         resets_after = ms / 1000.0
     limit, window = _parse_allocation(headers)
-    retry_after = retry_after_hint(headers, now) if status == 429 else None
-    if remaining is None and resets_after is None and limit is None and retry_after is None:
-        return None
     return BudgetHint(
         remaining=None if remaining is None else int(remaining),
         resets_after=_sane(resets_after),
@@ -247,9 +263,8 @@ def error_class(status: int) -> type[APIError]:
     return STATUS_ERRORS.get(status) or CLASS_ERRORS.get(status // 100, APIError)
 
 
-@attrs.frozen
-class RequestInfo:
-    """Where a response came from, for the errors it may become.
+class RequestInfo(NamedTuple):
+    """Where a response came from, for the errors it may become (a cheap named tuple).
 
     Attributes:
         method: the HTTP method.
@@ -364,7 +379,7 @@ def decode_response(
             body_excerpt=_excerpt(body),
             path="$.code",
         )
-    effective = status if code is None else status_of_code(code)
+    effective = status if code is None else code if code < 1000 else status_of_code(code)
     if not 200 <= effective < 300:
         raise build_error(effective, headers, envelope, info, now, fallback=reason or "error")
     return envelope.get("data")

@@ -10,12 +10,11 @@ sent again, and its "already exists" answer then counts as registered.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, Final, cast
 
 import attrs
 
@@ -110,44 +109,52 @@ def _is_jsonl(path: Path, first: str) -> bool:
     return path.suffix.lower() != ".csv" and first.lstrip().startswith("{")
 
 
-def read_rows(path: Path) -> Iterator[Row | BadRow]:
+def read_rows(path: Path) -> Generator[Row | BadRow, None, None]:
     """Read orders lazily from a CSV (with a header) or JSONL file.
 
     The format is chosen by the extension (``.csv``, ``.jsonl``), else by the first line.
+    A UTF-8 byte order mark (as spreadsheet programs write) is skipped. Closing the
+    returned generator closes the file.
 
     Raises:
         InputFileError: the file is missing, not text, or a CSV without the needed header;
-            raised before the first row is returned.
+            raised before the first row is returned. Later, iterating raises it when the
+            file turns out not to be UTF-8 text further on.
     """
     try:
-        handle = path.open(encoding="utf-8", newline="")
-        first = handle.readline()
-        handle.seek(0)
-    except (OSError, UnicodeDecodeError) as exc:
+        # utf-8-sig: a BOM would otherwise glue itself to the first column's name.
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
         raise InputFileError(f"cannot read {path}: {exc}") from None
-    rows = _jsonl_rows(handle) if _is_jsonl(path, first) else _csv_rows(handle)
-    try:
-        first_row = next(rows, None)
-    except UnicodeDecodeError as exc:
-        handle.close()
-        raise InputFileError(f"{path} is not UTF-8 text: {exc}") from None
-    except InputFileError:
-        handle.close()
-        raise
-    return _chain(first_row, rows, handle)
+    rows = _rows_of(path, handle)
+    next(rows)  # runs up to the first row, so that a bad header or encoding raises here
+    return cast("Generator[Row | BadRow, None, None]", rows)
 
 
-def _chain(
-    first: Row | BadRow | None, rest: Iterator[Row | BadRow], handle: io.TextIOBase | IO[str]
-) -> Iterator[Row | BadRow]:
+def _rows_of(path: Path, handle: IO[str]) -> Generator[Row | BadRow | None, None, None]:
+    """The rows, after one ``None`` once the file is open and its first row read.
+
+    The file is held by the generator from its first step on, so closing the generator
+    closes it, whether or not a row was read.
+    """
     with handle:
+        try:
+            first_line = handle.readline()
+            handle.seek(0)
+            rows = _jsonl_rows(handle) if _is_jsonl(path, first_line) else _csv_rows(handle)
+            first = next(rows, None)
+        except UnicodeDecodeError as exc:
+            raise InputFileError(f"{path} is not UTF-8 text: {exc}") from None
+        except OSError as exc:
+            raise InputFileError(f"cannot read {path}: {exc}") from None
+        yield None
         if first is None:
             return
         yield first
         try:
-            yield from rest
+            yield from rows
         except UnicodeDecodeError as exc:
-            raise InputFileError(f"the input is not UTF-8 text: {exc}") from None
+            raise InputFileError(f"{path} is not UTF-8 text: {exc}") from None
 
 
 def count_rows(path: Path) -> int:
@@ -209,13 +216,16 @@ class Journal:
                     self.registered.add(str(entry.get("order_id")))
 
     def open(self) -> None:
-        """Open the file for appending, ending a line a crash may have left unfinished."""
-        self._handle = self.path.open("a+", encoding="utf-8")
-        if self._handle.tell() > 0:
-            self._handle.seek(self._handle.tell() - 1)
-            last = self._handle.read(1)
-            if last != "\n":
-                self._handle.write("\n")
+        """Open the file for appending, ending a line a crash may have left unfinished.
+
+        Raises:
+            OSError: the file cannot be read or opened for appending.
+        """
+        unfinished = _ends_unfinished(self.path)
+        self._handle = self.path.open("a", encoding="utf-8")
+        if unfinished:
+            self._handle.write("\n")
+            self._handle.flush()
 
     def record(self, entry: dict[str, Any]) -> None:
         """Append one line and flush it, so it survives the process being killed."""
@@ -230,6 +240,19 @@ class Journal:
             os.fsync(self._handle.fileno())
             self._handle.close()
             self._handle = None
+
+
+def _ends_unfinished(path: Path) -> bool:
+    """Whether the file ends in the middle of a line, as a killed writer can leave it."""
+    # Bytes, not text: the cut may fall inside a multi-byte character.
+    try:
+        with path.open("rb") as handle:
+            if handle.seek(0, os.SEEK_END) == 0:
+                return False
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
 
 
 def _entry(text: str) -> dict[str, Any] | None:

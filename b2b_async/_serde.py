@@ -3,12 +3,29 @@
 Wire decisions, each made here and nowhere else:
 
 - attribute names are snake_case in Python and camelCase on the wire (``order_id`` ↔
-  ``orderId``);
-- optional attributes left at ``None`` are omitted from request bodies;
+  ``orderId``), unless a field's :func:`wire` metadata names its wire key (BigCommerce's core
+  order object is snake_case: ``total_inc_tax``; a few keys are irregular: ``customerID``);
+- a field's :func:`wire` metadata may list aliases, read when its own key is absent
+  (``paginator`` for ``pagination``, ``OrderStatus`` for ``orderStatus``); an error path
+  names the field's own key;
+- a field marked ``wire(raw=True)`` receives the whole response object, unknown keys
+  included, as a read-only mapping; it never enters a request body;
+- optional attributes left at ``None`` (and empty tuples) are omitted from request bodies;
 - unknown keys in responses are ignored, never an error;
 - ids are lenient: one that arrives as an int or a string becomes ``str``;
 - amounts are lenient: a number or a numeric string (``"100.0000"``) becomes ``Decimal``,
-  and a ``Decimal`` goes out as a JSON number;
+  and a ``Decimal`` goes out as a JSON number, or as a plain decimal string
+  (``"10.98"``) for a field marked ``wire(text=True)``, as schemas that type every field a
+  string require;
+- counts are lenient: ``20``, ``20.0``, ``"20"`` and ``"20.0000"`` become ``int``; a
+  fraction is an error;
+- flags are lenient: ``true``/``false``, ``1``/``0`` and their strings become ``bool``;
+- times are lenient: Unix seconds (``1572323610`` or ``"1572323610"``), RFC 2822
+  (``"Tue, 29 Oct 2019 12:33:25 +0000"``) or ISO 8601 become an aware ``datetime``
+  (UTC when the text names no offset);
+- an empty string (or ``null``) where an optional number, flag or time is expected is
+  ``None``, and where a list is expected, an empty tuple;
+- a ``datetime.date`` goes out as ``MM/DD/YYYY``, the format the API documents for dates;
 - path parameters (``company_id``, ``customer_id``) never enter a request body;
 - a response that does not fit its model raises
   :class:`~b2b_async.ResponseDecodeError` naming the path, as in ``$.data.orderId``.
@@ -17,29 +34,99 @@ Wire decisions, each made here and nowhere else:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, TypeVar
+from email.utils import parsedate_to_datetime
+from types import MappingProxyType, NoneType, UnionType
+from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
+from cattrs.cols import homogenous_tuple_structure_factory
+from cattrs.errors import ClassValidationError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.v import format_exception
 
 from ._exceptions import ResponseDecodeError
 from ._models import NewOrder
 
-__all__ = ["converter", "structure", "to_camel", "unstructure"]
+__all__ = ["Wire", "converter", "structure", "to_camel", "unstructure", "wire"]
 
 T = TypeVar("T")
 
 #: Request-body attributes that travel in the URL path instead.
 PATH_FIELDS: Final = frozenset({"company_id", "customer_id"})
+#: The attrs metadata key holding a field's :class:`Wire`.
+WIRE: Final = "b2b_async.wire"
+#: Optional types whose empty string means "no value".
+_BLANK_IS_NONE: Final = frozenset({bool, int, Decimal, datetime})
+_TRUE: Final = frozenset({"1", "true"})
+_FALSE: Final = frozenset({"0", "false"})
+
+
+@attrs.frozen
+class Wire:
+    """How one attribute appears on the wire (see :func:`wire`).
+
+    Attributes:
+        name: the wire key; ``None`` for the attribute's camelCase name.
+        aliases: other keys read, in order, when ``name`` is absent from a response.
+        verbatim: the wire key is the attribute's own (snake_case) name.
+        text: the value goes out as a JSON string.
+        raw: the attribute receives the whole response object.
+    """
+
+    name: str | None = None
+    aliases: tuple[str, ...] = ()
+    verbatim: bool = False
+    text: bool = False
+    raw: bool = False
+
+
+_PLAIN: Final = Wire()
+
+
+def wire(
+    name: str | None = None,
+    *,
+    aliases: Sequence[str] = (),
+    verbatim: bool = False,
+    text: bool = False,
+    raw: bool = False,
+) -> dict[str, Wire]:
+    """Build the attrs ``metadata`` that tells the converter how a field is spelled and sent.
+
+    Args:
+        name: the wire key, when it is not the camelCase of the attribute name.
+        aliases: keys also accepted in responses, read in order when ``name`` is absent.
+        verbatim: the wire key is the attribute name itself (snake_case payloads).
+        text: send the value as a JSON string (``Decimal("10.98")`` → ``"10.98"``).
+        raw: fill the attribute with the whole response object, unknown keys included.
+
+    Returns:
+        The metadata mapping, for ``attrs.field(metadata=...)``.
+    """
+    return {WIRE: Wire(name, tuple(aliases), verbatim, text, raw)}
 
 
 def to_camel(name: str) -> str:
     """Turn a snake_case attribute name into its camelCase wire name."""
     first, *rest = name.split("_")
     return first + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _spec(field: attrs.Attribute[Any]) -> Wire:
+    spec = field.metadata.get(WIRE, _PLAIN)
+    return spec if isinstance(spec, Wire) else _PLAIN
+
+
+def wire_name(field: attrs.Attribute[Any]) -> str:
+    """The key under which ``field`` travels on the wire."""
+    spec = _spec(field)
+    if spec.name is not None:
+        return spec.name
+    return field.name if spec.verbatim else to_camel(field.name)
 
 
 def _structure_str(value: object, _: type) -> str:
@@ -64,34 +151,155 @@ def _structure_decimal(value: object, _: type) -> Decimal:
     return number
 
 
+def _structure_int(value: object, _: type) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    number = _structure_decimal(value, Decimal)
+    if number != number.to_integral_value():
+        raise ValueError(f"expected a whole number, got {number}")
+    return int(number)
+
+
+def _structure_bool(value: object, _: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, int | str) else None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"expected a flag (true/false, 1/0), got {value!r}")
+
+
+def _structure_datetime(value: object, _: type) -> datetime:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected a time, got {type(value).__name__}")
+    text = str(value).strip()
+    if isinstance(value, int | float) or (text.isascii() and text.isdecimal()):
+        return datetime.fromtimestamp(float(text), UTC)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"expected a time, got {text[:40]!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _unstructure_decimal(value: Decimal) -> float | int:
     # Models already refuse totals a float cannot carry exactly (see NewOrder).
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def _camel_overrides(cls: type, **extra: Any) -> dict[str, Any]:
-    names = {field.name: override(rename=to_camel(field.name)) for field in attrs.fields(cls)}
-    names.update(extra)
-    return names
+def _unstructure_date(value: date) -> str:
+    return value.strftime("%m/%d/%Y")
+
+
+def _as_text(value: object) -> str:
+    # format(..., "f") keeps a Decimal out of exponent notation ("1E+2" would not parse).
+    return format(value, "f") if isinstance(value, Decimal) else str(value)
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _optional_inner(cls: Any) -> type | None:
+    """``X`` when ``cls`` is ``X | None`` for one of the blank-is-None types."""
+    if get_origin(cls) not in (Union, UnionType):
+        return None
+    args = [arg for arg in get_args(cls) if arg is not NoneType]
+    if len(args) != 1 or len(get_args(cls)) != 2 or args[0] not in _BLANK_IS_NONE:
+        return None
+    inner: type = args[0]
+    return inner
+
+
+def _is_homogeneous_tuple(cls: Any) -> bool:
+    args = get_args(cls)
+    return get_origin(cls) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _resolve_aliases(data: object, aliases: Mapping[str, tuple[str, ...]]) -> object:
+    """Copy ``data`` with each absent key filled from its first present alias."""
+    if not isinstance(data, Mapping):
+        return data
+    found: dict[str, Any] = {}
+    for name, names in aliases.items():
+        present = next((alias for alias in names if alias in data), None)
+        if name not in data and present is not None:
+            found[name] = data[present]
+    return {**data, **found} if found else data
+
+
+def _optional_hook(cls: Any, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    inner = _optional_inner(cls)
+    hook = conv.get_structure_hook(inner)
+    return lambda value, _: None if _blank(value) else hook(value, inner)
+
+
+def _tuple_hook(cls: Any, conv: cattrs.Converter) -> Callable[[Any, Any], tuple[Any, ...]]:
+    default = homogenous_tuple_structure_factory(cls, conv)
+
+    def structure_tuple(value: Any, type_: Any) -> tuple[Any, ...]:
+        if _blank(value):
+            return ()
+        if isinstance(value, str | Mapping):
+            raise ValueError(f"expected a list, got {type(value).__name__}")
+        return tuple(default(value, type_))
+
+    return structure_tuple
+
+
+def _unstructure_hook(cls: type, conv: cattrs.Converter) -> Callable[[Any], dict[str, Any]]:
+    overrides: dict[str, Any] = {}
+    for field in attrs.fields(cls):
+        spec = _spec(field)
+        if spec.raw or (cls is NewOrder and field.name in PATH_FIELDS):
+            overrides[field.name] = override(omit=True)
+        else:
+            hook = _as_text if spec.text else None
+            overrides[field.name] = override(rename=wire_name(field), unstruct_hook=hook)
+    return make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True, **overrides)
+
+
+def _structure_hook(cls: type, conv: cattrs.Converter) -> Callable[[Any, type], Any]:
+    fields = attrs.fields(cls)
+    overrides: dict[str, Any] = {
+        field.name: override(omit=True) if _spec(field).raw else override(rename=wire_name(field))
+        for field in fields
+    }
+    base: Callable[[Any, type], Any] = make_dict_structure_fn(cls, conv, **overrides)
+    aliases = {wire_name(field): _spec(field).aliases for field in fields if _spec(field).aliases}
+    raw = [field.name for field in fields if _spec(field).raw]
+    if not aliases and not raw:
+        return base
+
+    def structure_model(data: Any, type_: type) -> Any:
+        value = base(_resolve_aliases(data, aliases), type_)
+        if raw:
+            value = attrs.evolve(value, **{raw[0]: MappingProxyType(dict(data))})
+        return value
+
+    return structure_model
 
 
 def _build() -> cattrs.Converter:
     conv = cattrs.Converter(omit_if_default=True, prefer_attrib_converters=False)
     conv.register_structure_hook(str, _structure_str)
     conv.register_structure_hook(Decimal, _structure_decimal)
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook(datetime, _structure_datetime)
     conv.register_unstructure_hook(Decimal, _unstructure_decimal)
-
-    def unstructure_factory(cls: type) -> Callable[[Any], dict[str, Any]]:
-        skip = {name: override(omit=True) for name in PATH_FIELDS} if cls is NewOrder else {}
-        return make_dict_unstructure_fn(
-            cls, conv, _cattrs_omit_if_default=True, **_camel_overrides(cls, **skip)
-        )
-
-    def structure_factory(cls: type) -> Callable[[Any, type], Any]:
-        return make_dict_structure_fn(cls, conv, **_camel_overrides(cls))
-
-    conv.register_unstructure_hook_factory(attrs.has, unstructure_factory)
-    conv.register_structure_hook_factory(attrs.has, structure_factory)
+    conv.register_unstructure_hook(date, _unstructure_date)
+    conv.register_structure_hook_factory(
+        lambda cls: _optional_inner(cls) is not None, _optional_hook
+    )
+    conv.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_hook)
+    conv.register_unstructure_hook_factory(attrs.has, _unstructure_hook)
+    conv.register_structure_hook_factory(attrs.has, _structure_hook)
     return conv
 
 
@@ -114,26 +322,46 @@ def structure(data: object, cls: type[T], *, path: str = "$.data") -> T:
     Raises:
         ResponseDecodeError: ``data`` does not fit ``cls``.
     """
+    name = getattr(cls, "__name__", str(cls))
     if attrs.has(cls) and not isinstance(data, Mapping):
         raise ResponseDecodeError(
-            f"response does not fit {cls.__name__}: expected a JSON object, "
-            f"got {type(data).__name__}",
+            f"response does not fit {name}: expected a JSON object, got {type(data).__name__}",
             path=path,
         )
     try:
         return converter.structure(data, cls)
     except (cattrs.BaseValidationError, ValueError, TypeError, AttributeError) as exc:
-        problems = (
-            cattrs.transform_error(exc, path=path)
-            if isinstance(exc, cattrs.BaseValidationError)
-            else [f"{exc} @ {path}"]
-        )
-        message, _, where = problems[0].rpartition(" @ ")
-        raise ResponseDecodeError(
-            f"response does not fit {cls.__name__}: {message}", path=_wire_path(where or path)
-        ) from exc
+        message, where = first_problem(exc, path)
+        raise ResponseDecodeError(f"response does not fit {name}: {message}", path=where) from exc
 
 
-def _wire_path(path: str) -> str:
-    # transform_error names attributes; users read the body, so name its keys instead.
-    return ".".join(to_camel(part) for part in path.split("."))
+def first_problem(exc: BaseException, path: str, expected: type | None = None) -> tuple[str, str]:
+    """The first problem inside a cattrs validation error, and its path in wire keys.
+
+    Like :func:`cattrs.transform_error`, but a class's attribute is named by its wire key
+    (``totalIncTax``, ``total_inc_tax`` or ``customerID``, whichever the model declares),
+    since users read the body, not the model.
+    """
+    if isinstance(exc, ClassValidationError):
+        with_notes, without = exc.group_exceptions()
+        if with_notes:
+            inner, note = with_notes[0]
+            key = _attribute_key(exc.cl, note.name)
+            return first_problem(inner, f"{path}.{key}", note.type)
+        return first_problem(without[0], path)
+    if isinstance(exc, IterableValidationError):
+        indexed, rest = exc.group_exceptions()
+        if indexed:
+            inner, item = indexed[0]
+            return first_problem(inner, f"{path}[{item.index!r}]", item.type)
+        return first_problem(rest[0], path)
+    if expected is None and not isinstance(exc, cattrs.BaseValidationError):
+        return str(exc), path
+    return format_exception(exc, expected), path
+
+
+def _attribute_key(cls: type, name: str) -> str:
+    for field in attrs.fields(cls):
+        if field.name == name:
+            return wire_name(field)
+    return to_camel(name)  # pragma: no cover - cattrs names only the class's own fields

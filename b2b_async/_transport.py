@@ -15,7 +15,7 @@ import logging
 import random
 import time
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import aiohttp
 import attrs
@@ -52,9 +52,8 @@ UNCERTAIN_STATUSES: Final = frozenset({500, 502, 504})
 _CHUNK: Final = 64 * 1024
 
 
-@attrs.frozen
-class Request:
-    """One API request, ready to send.
+class Request(NamedTuple):
+    """One API request, ready to send (a named tuple: built on every call, it must be cheap).
 
     Attributes:
         method: the HTTP method.
@@ -247,28 +246,37 @@ class Transport:
         Raises:
             B2BError: the call failed for good; see the error tree.
         """
-        deadline = None if self._retry is None else self._retry.deadline
-        if deadline is None:
-            return await self._send(request)
+        policy = self._retry
+        if policy is not None and policy.deadline is not None:
+            return await self._send_within(request, policy.deadline)
+        started = time.monotonic()
+        try:
+            return await self._attempt(request)
+        except B2BError as exc:
+            if policy is None or not is_retryable(exc, policy):
+                raise
+            first = exc
+        return await self._send_again(request, first, policy, started)
+
+    async def _send_within(self, request: Request, deadline: float) -> Any:
+        started = time.monotonic()
+        policy = self._retry
+        assert policy is not None
         try:
             async with asyncio.timeout(deadline):
-                return await self._send(request)
+                try:
+                    return await self._attempt(request)
+                except B2BError as exc:
+                    if not is_retryable(exc, policy):
+                        raise
+                    first = exc
+                return await self._send_again(request, first, policy, started)
         except TimeoutError:
             raise APITimeoutError(
                 f"the call's deadline of {deadline} s passed",
                 method=request.method,
                 url=self._base_url + request.path,
             ) from None
-
-    async def _send(self, request: Request) -> Any:
-        started = time.monotonic()
-        try:
-            return await self._attempt(request)
-        except B2BError as exc:
-            if self._retry is None or not is_retryable(exc, self._retry):
-                raise
-            first = exc
-        return await self._send_again(request, first, self._retry, started)
 
     async def _send_again(
         self, request: Request, first: B2BError, policy: RetryPolicy, started: float
@@ -320,23 +328,26 @@ class Transport:
         return log
 
     async def _attempt(self, request: Request) -> Any:
-        if self._slots is None:
-            return await self._paced_attempt(request)
-        async with self._slots:
-            return await self._paced_attempt(request)
-
-    async def _paced_attempt(self, request: Request) -> Any:
-        limiter = self._limiter
-        if limiter is not None:
-            self._counters.budget_wait += await limiter.acquire()
-        hint: BudgetHint | None = None
-        info = RequestInfo(request.method, self._base_url + request.path)
+        # One flat coroutine on the hot path: every extra await level costs every call.
+        slots = self._slots
+        if slots is not None:
+            await slots.acquire()
         try:
-            status, headers, body, reason = await self._exchange(request, info)
-            hint = parse_budget(status, headers, time.time())
-        finally:
+            limiter = self._limiter
             if limiter is not None:
-                await limiter.release(self._capped(hint))
+                waited = await limiter.acquire()  # awaited first: += would read a stale sum
+                self._counters.budget_wait += waited
+            hint: BudgetHint | None = None
+            info = RequestInfo(request.method, self._base_url + request.path)
+            try:
+                status, headers, body, reason = await self._exchange(request, info)
+                hint = parse_budget(status, headers, time.time())
+            finally:
+                if limiter is not None:
+                    await limiter.release(self._capped(hint))
+        finally:
+            if slots is not None:
+                slots.release()
         if status == 429:
             self._counters.rate_limited += 1
         return decode_response(status, headers, body, info, time.time(), reason=reason)
@@ -346,7 +357,12 @@ class Transport:
         if hint is None or hint.retry_after is None:
             return hint
         cap = (self._retry or DEFAULT_RETRY).max_retry_after
-        return hint if hint.retry_after <= cap else attrs.evolve(hint, retry_after=cap)
+        if hint.retry_after <= cap:
+            return hint
+        # The same answer's window reset would hold everyone just as long: cap it too, so the
+        # next call meets the server's answer again and fails fast as well.
+        resets_after = None if hint.resets_after is None else min(hint.resets_after, cap)
+        return attrs.evolve(hint, retry_after=cap, resets_after=resets_after)
 
     async def _exchange(
         self, request: Request, info: RequestInfo

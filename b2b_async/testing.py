@@ -3,15 +3,22 @@
 Installing b2b-async makes two fixtures available in every test suite, with no import:
 
 ``b2b_sandbox``
-    A running :class:`~b2b_async.sandbox.SandboxServer` on loopback, with no rate limit and
-    no faults; configure it per test (``b2b_sandbox.sandbox.faults = ...``) and inspect what
-    it received (``b2b_sandbox.orders``, ``b2b_sandbox.requests``).
+    A running :class:`~b2b_async.sandbox.SandboxServer` on ``127.0.0.1`` and a free port, with
+    no rate limit and no faults. Configure it per test (``b2b_sandbox.faults = ...``,
+    ``b2b_sandbox.rate = ...``) and inspect what it received (``b2b_sandbox.orders``,
+    ``b2b_sandbox.requests``, ``b2b_sandbox.registrations(order_id)``).
 ``b2b_client``
     A :class:`~b2b_async.B2BClient` pointed at that sandbox, with pacing off and quick
-    retries, closed after the test.
+    retries (``RetryPolicy(initial_wait=0.01, max_wait=0.1)``: five attempts, backoff waits
+    of at most 0.1 s), closed after the test.
 
-Both are async fixtures: the plugin needs pytest-asyncio (or a compatible runner), as any
-test of async code does.
+Both are function-scoped, so every test gets a fresh store, and both are async fixtures run
+by pytest-asyncio, which the suite must have installed, as any test of async code does.
+Without pytest-asyncio the plugin still loads, so a suite that does not use the fixtures is
+unaffected. The fixtures run in the event loop of pytest-asyncio's default fixture loop scope:
+keep that ``function`` (``asyncio_default_fixture_loop_scope = function``), or run the tests in
+the same loop scope. A ``b2b_sandbox`` fixture defined in a ``conftest.py`` replaces this one, and
+``b2b_client`` then points at it.
 
 .. versionadded:: 0.1.0
 """

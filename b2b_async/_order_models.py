@@ -1,0 +1,590 @@
+"""The models of the V2 Order operations beyond registration.
+
+Response models take whatever the API sends within reason (see ``_serde``): ids as int or
+string, money as numbers or numeric strings, either spelling where the published schema and
+its example disagree. Request models (:class:`OrderUpdate` and the :class:`Address`,
+:class:`LineItem` and :class:`ProductOption` inside it) check their values at construction,
+so a bad one raises :class:`~b2b_async.InvalidOrderError` before anything is sent; the same
+classes read the addresses and products of "Get Order Detail", where the checks are lenient
+enough for what the API sends (a blank id is no id).
+
+Wire spellings, recorded beside each field through ``wire()``:
+
+- "Get Order Detail" is BigCommerce's core order object, snake_case (``total_inc_tax``), with
+  camelCase B2B members (``poNumber``, ``channelId``, ``billingAddress``). The published
+  example spells several B2B members in snake_case (``billing_address``, ``channel_id``,
+  ``street_1``, ``product_id``): both spellings are read.
+- "Update Company Order With BC OrderId" types every field of its body as a string while
+  describing numbers as "Float, Float-As-String, Integer": numbers go out as decimal strings.
+- ``customerID`` and ``customerGroupID`` are spelled with a capital ``ID``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
+from typing import Any, Final
+
+import attrs
+
+from ._exceptions import InvalidOrderError
+from ._models import to_id
+from ._serde import wire
+
+__all__ = [
+    "Address",
+    "CompanyOrder",
+    "LineItem",
+    "OrderCompany",
+    "OrderDetail",
+    "OrderImage",
+    "OrderProduct",
+    "OrderUpdate",
+    "ProductOption",
+]
+
+#: BigCommerce's core order object: the wire key is the attribute's own snake_case name.
+_CORE: Final = wire(verbatim=True)
+#: Numbers in the update body: the schema types them as strings.
+_TEXT: Final = wire(text=True)
+
+Amount = Decimal | int | float | str
+
+# Converters normalise what they can and pass anything else through unchanged, so that the
+# validator, which knows the attribute's name, can refuse it with a message naming it.
+
+
+def _to_id(value: str | int | None) -> object:
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    return value
+
+
+def _to_text(value: str | int) -> object:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _to_amount(value: Amount | None) -> object:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        return value
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation:
+        return value
+
+
+def _to_count(value: int | str | Decimal | None) -> object:
+    number = value if isinstance(value, Decimal) else _to_amount(value)
+    if isinstance(number, Decimal) and number.is_finite() and number == number.to_integral():
+        return int(number)
+    return value
+
+
+def _check_id(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    to_id(value, field=attribute.name, optional=True)
+
+
+def _check_required_id(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        raise InvalidOrderError(f"{attribute.name} must not be empty")
+    to_id(value, field=attribute.name)
+
+
+def _check_text(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidOrderError(f"{attribute.name} must be a str, got {type(value).__name__}")
+
+
+def _check_required_text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        raise InvalidOrderError(f"{attribute.name} must be a str, got NoneType")
+    _check_text(instance, attribute, value)
+
+
+def _check_amount(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None or (isinstance(value, Decimal) and value.is_finite()):
+        return
+    raise InvalidOrderError(
+        f"{attribute.name} must be a finite Decimal, int, float or numeric str, got {value!r}"
+    )
+
+
+def _check_count(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return
+    raise InvalidOrderError(f"{attribute.name} must be a non-negative whole number, got {value!r}")
+
+
+def _each(kind: type) -> Callable[[object, attrs.Attribute[Any], tuple[object, ...]], None]:
+    def check(_: object, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
+        for index, item in enumerate(value):
+            if not isinstance(item, kind):
+                raise InvalidOrderError(
+                    f"{attribute.name}[{index}] must be a {kind.__name__}, "
+                    f"got {type(item).__name__}"
+                )
+
+    return check
+
+
+def _items(value: Iterable[object]) -> tuple[object, ...]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise InvalidOrderError(f"expected an iterable of items, got {type(value).__name__}")
+    return tuple(value)
+
+
+def _text(**options: Any) -> Any:
+    # Optional text needs no converter, so the annotation is the whole truth for type checkers.
+    return attrs.field(default=None, validator=_check_text, **options)
+
+
+def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+@attrs.frozen
+class ProductOption:
+    """One chosen option of an ordered product.
+
+    Sent as ``{"id", "value"}`` (BigCommerce's order product options); read from that shape
+    or from ``{"option_id", "option_value"}`` ("Get Order Product").
+
+    Attributes:
+        option_id: the product option's id.
+        option_value: the chosen value (a value id or text).
+
+    Raises:
+        InvalidOrderError: an empty id, or a value that is not a ``str`` or ``int``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    option_id: str = attrs.field(
+        converter=_to_id, validator=_check_required_id, metadata=wire("id", aliases=["option_id"])
+    )
+    option_value: str = attrs.field(
+        converter=_to_text,
+        validator=_check_required_text,
+        metadata=wire("value", aliases=["option_value"]),
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Address:
+    """A postal address: the billing address of an update, or an address of an order's detail.
+
+    Every attribute is optional text; ``None`` is left out of a request body.
+
+    Attributes:
+        first_name: the addressee's first name.
+        last_name: the addressee's last name.
+        company: the company name.
+        street_one: the street address.
+        street_two: the suite, office or other detail.
+        city: the city.
+        state: the state or other subdivision, by name.
+        zip: the postal code.
+        country: the country, by name.
+        country_iso2: the country's ISO 3166-1 alpha-2 code.
+        phone: the phone number.
+        email: the email address.
+
+    Raises:
+        InvalidOrderError: a value that is not a ``str``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    first_name: str | None = _text(metadata=wire(aliases=["first_name"]))
+    last_name: str | None = _text(metadata=wire(aliases=["last_name"]))
+    company: str | None = _text()
+    street_one: str | None = _text(metadata=wire(aliases=["street_1"]))
+    street_two: str | None = _text(metadata=wire(aliases=["street_2"]))
+    city: str | None = _text()
+    state: str | None = _text()
+    zip: str | None = _text()
+    country: str | None = _text()
+    country_iso2: str | None = _text(metadata=wire(aliases=["country_iso2"]))
+    phone: str | None = _text()
+    email: str | None = _text()
+
+
+@attrs.frozen(kw_only=True)
+class LineItem:
+    """A product line of an order: sent by an update, read from an order's detail.
+
+    Attributes:
+        product_id: the BigCommerce product id.
+        variant_id: the product variant's id (for products with variants).
+        name: the product's name.
+        sku: the stock-keeping unit.
+        upc: the universal product code.
+        quantity: how many were ordered.
+        price_ex_tax: the unit price excluding tax.
+        price_inc_tax: the unit price including tax.
+        product_options: the chosen options.
+
+    Raises:
+        InvalidOrderError: an id, count or price of the wrong kind (a negative quantity, a
+            NaN price), or text that is not a ``str``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    product_id: str | None = attrs.field(
+        default=None, converter=_to_id, validator=_check_id, metadata=wire(aliases=["product_id"])
+    )
+    variant_id: str | None = attrs.field(
+        default=None, converter=_to_id, validator=_check_id, metadata=wire(aliases=["variant_id"])
+    )
+    name: str | None = _text()
+    sku: str | None = _text()
+    upc: str | None = _text()
+    quantity: int | None = attrs.field(
+        default=None, converter=_to_count, validator=_check_count, metadata=_TEXT
+    )
+    price_ex_tax: Decimal | None = attrs.field(
+        default=None,
+        converter=_to_amount,
+        validator=_check_amount,
+        metadata=wire(aliases=["price_ex_tax"], text=True),
+    )
+    price_inc_tax: Decimal | None = attrs.field(
+        default=None,
+        converter=_to_amount,
+        validator=_check_amount,
+        metadata=wire(aliases=["price_inc_tax"], text=True),
+    )
+    product_options: tuple[ProductOption, ...] = attrs.field(
+        default=(), converter=_items, validator=_each(ProductOption)
+    )
+
+
+def _check_address(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, Address):
+        raise InvalidOrderError(f"{attribute.name} must be an Address, got {type(value).__name__}")
+
+
+@attrs.frozen(kw_only=True)
+class OrderUpdate:
+    """The body of "Update Company Order With BC OrderId" (``PUT /api/v2/io/orders``).
+
+    ``order_id``, ``billing_address`` and ``products`` are required (the API refuses a body
+    without the address or the products); every other attribute is left out of the body
+    while ``None``. Numbers are sent as decimal strings, the type the schema gives them.
+
+    Attributes:
+        order_id: the BigCommerce order id.
+        billing_address: the order's billing address.
+        products: the order's product lines (an iterable of :class:`LineItem`).
+        status_id: the BigCommerce order status id (for instance 11, "Awaiting Fulfillment").
+        channel_id: the BigCommerce channel the order came from.
+        po_number: the purchase-order number.
+        customer_message: the customer's comment on the order.
+        staff_notes: notes for staff.
+        payment_method: the payment method's name ("Manual", "Credit Card", ...).
+        payment_provider_id: the payment provider's transaction id.
+        base_handling_cost: the base handling cost.
+        base_shipping_cost: the base shipping cost.
+        base_wrapping_cost: the base gift-wrapping cost.
+        discount_amount: the discount.
+        handling_cost_ex_tax: the handling cost excluding tax.
+        handling_cost_inc_tax: the handling cost including tax.
+        refunded_amount: the amount refunded.
+        shipping_cost_ex_tax: the shipping cost excluding tax.
+        shipping_cost_inc_tax: the shipping cost including tax.
+        subtotal_ex_tax: the subtotal excluding tax (with ``subtotal_inc_tax``).
+        subtotal_inc_tax: the subtotal including tax (with ``subtotal_ex_tax``).
+        total_ex_tax: the total excluding tax.
+        wrapping_cost_ex_tax: the gift-wrapping cost excluding tax.
+        wrapping_cost_inc_tax: the gift-wrapping cost including tax.
+
+    Raises:
+        InvalidOrderError: a value is empty or of the wrong kind, or only one of the two
+            subtotals is given (the API needs both).
+
+    .. versionadded:: 0.1.0
+    """
+
+    order_id: str = attrs.field(converter=_to_id, validator=_check_required_id)
+    billing_address: Address = attrs.field(validator=_check_address)
+    products: tuple[LineItem, ...] = attrs.field(converter=_items, validator=_each(LineItem))
+    status_id: int | None = attrs.field(
+        default=None, converter=_to_count, validator=_check_count, metadata=_TEXT
+    )
+    channel_id: str | None = attrs.field(default=None, converter=_to_id, validator=_check_id)
+    po_number: str | None = _text()
+    customer_message: str | None = _text()
+    staff_notes: str | None = _text()
+    payment_method: str | None = _text()
+    payment_provider_id: str | None = _text()
+    base_handling_cost: Decimal | None = attrs.field(
+        default=None, converter=_to_amount, validator=_check_amount, metadata=_TEXT
+    )
+    base_shipping_cost: Decimal | None = attrs.field(
+        default=None, converter=_to_amount, validator=_check_amount, metadata=_TEXT
+    )
+    base_wrapping_cost: Decimal | None = attrs.field(
+        default=None, converter=_to_amount, validator=_check_amount, metadata=_TEXT
+    )
+    discount_amount: Decimal | None = attrs.field(
+        default=None, converter=_to_amount, validator=_check_amount, metadata=_TEXT
+    )
+    handling_cost_ex_tax: Decimal | None = attrs.field(
+        default=None, converter=_to_amount, validator=_check_amount, metadata=_TEXT
+    )
+    handling_cost_inc_tax: Decimal | None = attrs.field(
+        default=None, converter=_to_amount, validator=_check_amount, metadata=_TEXT
+    )
+    refunded_amount: Decimal | None = attrs.field(
+        default=None, converter=_to_amount, validator=_check_amount, metadata=_TEXT
+    )
+    shipping_cost_ex_tax: Decimal | None = attrs.field(
+        default=None, converter=_to_amount, validator=_check_amount, metadata=_TEXT
+    )
+    shipping_cost_inc_tax: Decimal | None = attrs.field(
+        default=None, converter=_to_amount, validator=_check_amount, metadata=_TEXT
+    )
+    subtotal_ex_tax: Decimal | None = attrs.field(
+        default=None, converter=_to_amount, validator=_check_amount, metadata=_TEXT
+    )
+    subtotal_inc_tax: Decimal | None = attrs.field(
+        default=None, converter=_to_amount, validator=_check_amount, metadata=_TEXT
+    )
+    total_ex_tax: Decimal | None = attrs.field(
+        default=None, converter=_to_amount, validator=_check_amount, metadata=_TEXT
+    )
+    wrapping_cost_ex_tax: Decimal | None = attrs.field(
+        default=None, converter=_to_amount, validator=_check_amount, metadata=_TEXT
+    )
+    wrapping_cost_inc_tax: Decimal | None = attrs.field(
+        default=None, converter=_to_amount, validator=_check_amount, metadata=_TEXT
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if (self.subtotal_ex_tax is None) != (self.subtotal_inc_tax is None):
+            raise InvalidOrderError("subtotal_ex_tax and subtotal_inc_tax go together")
+
+
+@attrs.frozen
+class CustomerOrders:
+    """The body of "Update BC Order's company attribute" (``POST /orders/company``)."""
+
+    customer_id: str = attrs.field(metadata=wire("customerID"))
+
+
+@attrs.frozen
+class CustomerOrdersMove:
+    """The body of "Update B2BE user's orders' company attribute" (``PUT /orders/company``)."""
+
+    customer_group_id: str = attrs.field(metadata=wire("customerGroupID"))
+    customer_id: str = attrs.field(metadata=wire("customerID"))
+
+
+@attrs.frozen
+class UpdatedOrder:
+    """The answer of an update: the schema names the id ``companyId``, the example
+    ``orderId``."""
+
+    order_id: str | None = attrs.field(default=None, metadata=wire(aliases=["companyId"]))
+
+
+@attrs.frozen
+class CompanyIdAnswer:
+    """The answer of "Get Company Id By Order Id"."""
+
+    company_id: str
+
+
+@attrs.frozen
+class OrderRef:
+    """One item of "Get BC Order Id List By Company Id"."""
+
+    order_id: str
+
+
+@attrs.frozen(kw_only=True)
+class CompanyOrder:
+    """One order of "Get Company Orders" (:meth:`Orders.list_by_company
+    <b2b_async.Orders.list_by_company>`).
+
+    Attributes:
+        order_id: the BigCommerce order id.
+        company_name: the company's name.
+        first_name: the buyer's first name.
+        last_name: the buyer's last name.
+        order_status: the status by name, e.g. ``"Awaiting Payment"`` (read from
+            ``orderStatus`` or ``OrderStatus``).
+        total_inc_tax: the total including tax.
+        is_invoice_order: whether the order is an invoice order.
+        created_at: when the order was created (aware, UTC).
+        updated_at: when the order was last updated (aware, UTC).
+        channel_id: the BigCommerce channel id.
+        channel_name: the channel's name.
+        extra_fields: the order's extra fields, as sent, when asked for with
+            ``include_extra=True``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    order_id: str
+    company_name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    order_status: str | None = attrs.field(default=None, metadata=wire(aliases=["OrderStatus"]))
+    total_inc_tax: Decimal | None = None
+    is_invoice_order: bool | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    channel_id: str | None = None
+    channel_name: str | None = None
+    extra_fields: tuple[Mapping[str, Any], ...] = attrs.field(default=(), hash=False)
+
+
+@attrs.frozen
+class OrderImage:
+    """An order's image, from "Get Orders Images".
+
+    Attributes:
+        order_id: the BigCommerce order id.
+        image_url: the URL of the order's (first product's) image; empty when it has none.
+
+    .. versionadded:: 0.1.0
+    """
+
+    order_id: str
+    image_url: str | None = None
+
+
+@attrs.frozen
+class OrderCompany:
+    """The company an order belongs to, from "Get Company By BC OrderId".
+
+    Attributes:
+        company_id: the B2B Edition company id.
+        company_name: the company's name.
+        customer_group_id: the BigCommerce customer group tied to the company.
+
+    .. versionadded:: 0.1.0
+    """
+
+    company_id: str
+    company_name: str | None = None
+    customer_group_id: str | None = None
+
+
+@attrs.frozen
+class OrderProduct:
+    """A product of an order, from "Get Order Product".
+
+    Attributes:
+        product_id: the BigCommerce product id.
+        variant_id: the variant's id.
+        quantity: how many were ordered.
+        option_list: the chosen options.
+
+    .. versionadded:: 0.1.0
+    """
+
+    product_id: str
+    variant_id: str | None = None
+    quantity: int | None = None
+    option_list: tuple[ProductOption, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class OrderDetail:
+    """An order as "Get Order Detail" describes it: BigCommerce's core order plus B2B fields.
+
+    The typed attributes are the ones most integrations read; :attr:`raw` keeps the whole
+    ``data`` object as received, so any other field (``cart_id``, ``coupons``,
+    ``shipping_addresses``, a field added later) is still at hand: ``detail.raw["cart_id"]``.
+
+    Attributes:
+        order_id: the BigCommerce order id (``id``).
+        customer_id: the BigCommerce customer id.
+        status_id: the order status id.
+        status: the status by name.
+        custom_status: the store's own name for the status.
+        payment_status: the payment status.
+        payment_method: the payment method.
+        date_created: when the order was created (aware).
+        date_modified: when the order was last modified (aware).
+        date_shipped: when it shipped, or ``None``.
+        currency_code: the transaction currency.
+        subtotal_ex_tax: the subtotal excluding tax.
+        subtotal_inc_tax: the subtotal including tax.
+        subtotal_tax: the tax on the subtotal.
+        total_ex_tax: the total excluding tax.
+        total_inc_tax: the total including tax.
+        total_tax: the tax.
+        shipping_cost_ex_tax: the shipping cost excluding tax.
+        shipping_cost_inc_tax: the shipping cost including tax.
+        discount_amount: the discount.
+        refunded_amount: the amount refunded.
+        items_total: the number of items.
+        items_shipped: the number of items shipped.
+        is_deleted: whether the order is archived.
+        customer_message: the customer's comment.
+        staff_notes: notes for staff.
+        po_number: the purchase-order number (B2B).
+        channel_id: the BigCommerce channel id (B2B).
+        channel_name: the channel's name (B2B).
+        billing_address: the billing address (B2B).
+        shipping_address: the shipping address (B2B).
+        products: the product lines.
+        raw: the whole ``data`` object, as received (read-only).
+
+    .. versionadded:: 0.1.0
+    """
+
+    order_id: str = attrs.field(metadata=wire("id"))
+    customer_id: str | None = attrs.field(default=None, metadata=_CORE)
+    status_id: int | None = attrs.field(default=None, metadata=_CORE)
+    status: str | None = None
+    custom_status: str | None = attrs.field(default=None, metadata=_CORE)
+    payment_status: str | None = attrs.field(default=None, metadata=_CORE)
+    payment_method: str | None = attrs.field(default=None, metadata=_CORE)
+    date_created: datetime | None = attrs.field(default=None, metadata=_CORE)
+    date_modified: datetime | None = attrs.field(default=None, metadata=_CORE)
+    date_shipped: datetime | None = attrs.field(default=None, metadata=_CORE)
+    currency_code: str | None = attrs.field(default=None, metadata=_CORE)
+    subtotal_ex_tax: Decimal | None = attrs.field(default=None, metadata=_CORE)
+    subtotal_inc_tax: Decimal | None = attrs.field(default=None, metadata=_CORE)
+    subtotal_tax: Decimal | None = attrs.field(default=None, metadata=_CORE)
+    total_ex_tax: Decimal | None = attrs.field(default=None, metadata=_CORE)
+    total_inc_tax: Decimal | None = attrs.field(default=None, metadata=_CORE)
+    total_tax: Decimal | None = attrs.field(default=None, metadata=_CORE)
+    shipping_cost_ex_tax: Decimal | None = attrs.field(default=None, metadata=_CORE)
+    shipping_cost_inc_tax: Decimal | None = attrs.field(default=None, metadata=_CORE)
+    discount_amount: Decimal | None = attrs.field(default=None, metadata=_CORE)
+    refunded_amount: Decimal | None = attrs.field(default=None, metadata=_CORE)
+    items_total: int | None = attrs.field(default=None, metadata=_CORE)
+    items_shipped: int | None = attrs.field(default=None, metadata=_CORE)
+    is_deleted: bool | None = attrs.field(default=None, metadata=_CORE)
+    customer_message: str | None = attrs.field(default=None, metadata=_CORE)
+    staff_notes: str | None = attrs.field(default=None, metadata=_CORE)
+    po_number: str | None = None
+    channel_id: str | None = attrs.field(default=None, metadata=wire(aliases=["channel_id"]))
+    channel_name: str | None = None
+    billing_address: Address | None = attrs.field(
+        default=None, metadata=wire(aliases=["billing_address"])
+    )
+    shipping_address: Address | None = attrs.field(
+        default=None, metadata=wire(aliases=["shipping_address"])
+    )
+    products: tuple[LineItem, ...] = ()
+    raw: Mapping[str, Any] = attrs.field(
+        factory=dict,
+        converter=_frozen_mapping,
+        repr=False,
+        hash=False,
+        metadata=wire(raw=True),
+    )

@@ -1,0 +1,892 @@
+"""The command line: in-process with CliRunner, and as a subprocess where signals are involved.
+
+In-process tests are synchronous (each command calls ``asyncio.run``), so their servers run on
+an event loop in a background thread. Subprocess tests are async and serve the sandbox on the
+test's own loop while ``python -m b2b_async`` runs against it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import io
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from aiohttp import web
+from click.testing import CliRunner, Result
+from rich.console import Console
+
+import b2b_async.__main__
+from b2b_async import B2BClient, RateLimit
+from b2b_async._cli import cli
+from b2b_async._demo import DemoSettings, run_demo
+from b2b_async.sandbox import DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
+
+T = TypeVar("T")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+HEADER = "company_id,customer_id,order_id,total_inc_tax,po_number\n"
+TOKEN_ENV = {"B2B_AUTH_TOKEN": DEFAULT_TOKEN}
+STATUSES = {"created", "already_registered", "rejected", "failed"}
+REGISTERED = {"created", "already_registered"}
+DEADLINE = 30.0  # seconds any single subprocess run may take before the test fails
+
+
+# -- servers on a background loop, for in-process runs ---------------------------------------
+
+
+class LoopThread:
+    """An event loop in a background thread: servers keep answering while a command blocks."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="cli-test-loop")
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.run(self.loop.shutdown_asyncgens())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10.0)
+        self.loop.close()
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[LoopThread]:
+    """A background event loop, stopped and closed after the test."""
+    thread = LoopThread()
+    try:
+        yield thread
+    finally:
+        thread.close()
+
+
+@pytest.fixture
+def start_sandbox(loop_thread: LoopThread) -> Iterator[Callable[..., SandboxServer]]:
+    """Start sandboxes on the background loop; each is stopped after the test."""
+    servers: list[SandboxServer] = []
+
+    async def started(options: dict[str, Any]) -> SandboxServer:
+        server = SandboxServer(**options)
+        await server.start()
+        return server
+
+    def start(**options: Any) -> SandboxServer:
+        server = loop_thread.run(started(options))
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        loop_thread.run(server.aclose())
+
+
+@pytest.fixture
+def sandbox(start_sandbox: Callable[..., SandboxServer]) -> SandboxServer:
+    """A sandbox without window or faults, on the background loop."""
+    return start_sandbox(rate=None)
+
+
+@pytest.fixture
+def serve_handler(loop_thread: LoopThread) -> Iterator[Callable[[Handler], str]]:
+    """Serve one handler for every path on the background loop; returns the server's URL."""
+    runners: list[web.AppRunner] = []
+
+    async def started(handler: Handler) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0)
+        await runner.setup()
+        runners.append(runner)
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield lambda handler: loop_thread.run(started(handler))
+    for runner in runners:
+        loop_thread.run(runner.cleanup())
+
+
+def answering(status: int, body: bytes, headers: dict[str, str] | None = None) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(
+            status=status, body=body, headers=headers, content_type="application/json"
+        )
+
+    return handler
+
+
+@contextlib.contextmanager
+def sigint_when(condition: Callable[[], bool], timeout: float = 20.0) -> Iterator[threading.Event]:
+    """Send this process one SIGINT from a watcher thread once ``condition()`` holds."""
+    fired = threading.Event()
+    done = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + timeout
+        while not done.is_set() and time.monotonic() < deadline:
+            if condition():
+                fired.set()
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            done.wait(0.01)
+
+    watcher = threading.Thread(target=watch, name="sigint-when")
+    watcher.start()
+    try:
+        yield fired
+    finally:
+        done.set()
+        watcher.join(timeout + 1.0)
+
+
+# -- files, journals, summaries ----------------------------------------------------------------
+
+
+def write_orders(path: Path, count: int, *, prefix: str = "BC", start: int = 0) -> Path:
+    """A CSV of ``count`` valid orders whose company is derived from the customer."""
+    rows = (
+        f",{index % 1000 + 1},{prefix}{index:04d},{10 + index}.50,PO-{index}\n"
+        for index in range(start, start + count)
+    )
+    path.write_text(HEADER + "".join(rows), encoding="utf-8")
+    return path
+
+
+def order_ids(count: int, prefix: str = "BC") -> list[str]:
+    return [f"{prefix}{index:04d}" for index in range(count)]
+
+
+def journal_entries(path: Path, cut: str | None = None) -> list[dict[str, Any]]:
+    """Every line of a journal but ``cut`` (a line a test wrote cut short): all well formed."""
+    entries = []
+    for text in path.read_text(encoding="utf-8").splitlines():
+        if text == cut:
+            continue
+        entry = json.loads(text)
+        assert set(entry) == {"order_id", "line", "status", "error"}, text
+        assert entry["status"] in STATUSES, text
+        assert (entry["error"] is None) == (entry["status"] in REGISTERED), text
+        entries.append(entry)
+    return entries
+
+
+def registered_in(path: Path, cut: str | None = None) -> list[str]:
+    entries = journal_entries(path, cut)
+    return [entry["order_id"] for entry in entries if entry["status"] in REGISTERED]
+
+
+def complete_lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    return path.read_bytes().count(b"\n")
+
+
+def summary_count(output: str, status: str) -> int:
+    """A count from the summary table, e.g. ``summary_count(stderr, "skipped")``."""
+    found = re.search(rf"{status}\W+(\d+)", output)
+    assert found is not None, output
+    return int(found.group(1))
+
+
+def invoke(args: list[str], env: dict[str, str | None] | None = None) -> Result:
+    return CliRunner().invoke(cli, args, env=TOKEN_ENV if env is None else env)
+
+
+def register_args(orders: Path, url: str, results: Path, *extra: str) -> list[str]:
+    return ["orders", "register", str(orders), "--base-url", url, "--results", str(results), *extra]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+# -- orders create -----------------------------------------------------------------------------
+
+
+def create_args(url: str, order_id: str = "BC1", *extra: str) -> list[str]:
+    return [
+        "orders",
+        "create",
+        "--customer-id",
+        "1",
+        "--order-id",
+        order_id,
+        "--total-inc-tax",
+        "259.99",
+        "--base-url",
+        url,
+        *extra,
+    ]
+
+
+def test_create_prints_the_registration_as_json(sandbox: SandboxServer) -> None:
+    """orders create registers once and prints order_id and already_registered as JSON."""
+    result = invoke(create_args(sandbox.url, "BC1", "--company-id", "1", "--po-number", "PO-7"))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"order_id": "BC1", "already_registered": False}
+    assert sandbox.registrations("BC1") == 1
+    assert sandbox.orders["BC1"].po_number == "PO-7"
+
+
+def test_create_without_company_id_lets_the_api_derive_it(sandbox: SandboxServer) -> None:
+    """Without --company-id the order goes to the customer's company."""
+    result = invoke(create_args(sandbox.url))
+    assert result.exit_code == 0, result.output
+    assert sandbox.orders["BC1"].company_id == 1
+    assert sandbox.requests[0].path == "/api/v2/io/companies/users/1/orders"
+
+
+@pytest.mark.parametrize("token", [None, "", "  "], ids=["unset", "empty", "blank"])
+def test_create_without_token_is_a_usage_error(sandbox: SandboxServer, token: str | None) -> None:
+    """No B2B_AUTH_TOKEN: exit 2, the variable named, nothing sent."""
+    result = invoke(create_args(sandbox.url), env={"B2B_AUTH_TOKEN": token})
+    assert result.exit_code == 2
+    assert "B2B_AUTH_TOKEN" in result.stderr
+    assert sandbox.requests == []
+
+
+def test_token_is_never_an_option(sandbox: SandboxServer) -> None:
+    """There is no --token for orders commands: argv would leak it to ps and shell history."""
+    result = invoke([*create_args(sandbox.url), "--token", "secret"])
+    assert result.exit_code == 2
+    assert "No such option" in result.stderr
+    assert "--token" not in invoke(["orders", "register", "--help"]).stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--total-inc-tax", "abc"], "not a number"),
+        (["--total-inc-tax", "-1"], "negative"),
+        (["--base-url", "http://example.com"], "https"),
+    ],
+)
+def test_create_invalid_input_is_a_usage_error(
+    sandbox: SandboxServer, args: list[str], message: str
+) -> None:
+    """Invalid order values or base URL: exit 2 before anything is sent."""
+    result = invoke([*create_args(sandbox.url), *args])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert sandbox.requests == []
+
+
+def test_create_rejected_by_the_api_exits_3(sandbox: SandboxServer) -> None:
+    """A 4xx (unknown company, or the order already registered) exits 3 with the error."""
+    unknown = invoke([*create_args(sandbox.url), "--company-id", "9999"])
+    assert unknown.exit_code == 3
+    assert "404" in unknown.stderr
+    assert invoke(create_args(sandbox.url, "BC2")).exit_code == 0
+    again = invoke(create_args(sandbox.url, "BC2"))
+    assert again.exit_code == 3
+    assert "already exists" in again.stderr
+    assert sandbox.registrations("BC2") == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [(501, None), (429, {"Retry-After": "3600"})],
+    ids=["501-not-retried", "429-past-the-retry-cap"],
+)
+def test_create_unreachable_or_failing_api_exits_4(
+    serve_handler: Callable[[Handler], str], status: int, headers: dict[str, str] | None
+) -> None:
+    """A 5xx or a 429 that retries cannot get past exits 4."""
+    body = json.dumps({"code": status, "message": "no", "data": {}}).encode()
+    url = serve_handler(answering(status, body, headers))
+    result = invoke(create_args(url))
+    assert result.exit_code == 4
+    assert "error:" in result.stderr
+
+
+def test_create_undecodable_answer_exits_5(serve_handler: Callable[[Handler], str]) -> None:
+    """A 200 whose body is not the documented envelope exits 5."""
+    url = serve_handler(answering(200, b"[1, 2]"))
+    result = invoke(create_args(url))
+    assert result.exit_code == 5
+    assert "not a JSON object" in result.stderr
+
+
+def test_create_interrupted_exits_130(serve_handler: Callable[[Handler], str]) -> None:
+    """Ctrl-C while the request hangs: the call is cancelled and the exit code is 130."""
+    arrived = threading.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        arrived.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    url = serve_handler(hang)
+    with sigint_when(arrived.is_set) as fired:
+        result = invoke(create_args(url))
+    assert fired.is_set()
+    assert result.exit_code == 130
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert "interrupted" in result.stderr
+
+
+# -- orders register, in-process ---------------------------------------------------------------
+
+
+def test_register_csv_registers_every_order_and_journals_each(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Every order of a CSV is registered once, journaled with its line, summary printed, exit 0."""
+    orders = write_orders(tmp_path / "orders.csv", 25)
+    results = tmp_path / "results.jsonl"
+    result = invoke(register_args(orders, sandbox.url, results, "--rate-limit", "none"))
+    assert result.exit_code == 0, result.output
+    entries = journal_entries(results)
+    assert sorted((entry["order_id"], entry["line"]) for entry in entries) == [
+        (order_id, line) for line, order_id in enumerate(order_ids(25), start=2)
+    ]
+    assert {entry["status"] for entry in entries} == {"created"}
+    assert all(sandbox.registrations(order_id) == 1 for order_id in order_ids(25))
+    assert summary_count(result.stderr, "created") == 25
+    assert "registering" in result.stderr
+    assert f"results journal: {results}" in result.stderr.replace("\n", "")
+
+
+def test_register_jsonl_and_default_results_path(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """A JSONL file with the same keys works; the journal defaults to FILE.results.jsonl."""
+    orders = tmp_path / "orders.jsonl"
+    lines = [
+        {"company_id": 1, "customer_id": 1, "order_id": f"J{index}", "total_inc_tax": 12.5}
+        for index in range(5)
+    ]
+    orders.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    result = invoke(
+        ["orders", "register", str(orders), "--base-url", sandbox.url, "--rate-limit", "none"]
+    )
+    assert result.exit_code == 0, result.output
+    journal = tmp_path / "orders.jsonl.results.jsonl"
+    assert sorted(registered_in(journal)) == [f"J{index}" for index in range(5)]
+    assert {order.company_id for order in sandbox.orders.values()} == {1}
+
+
+def test_register_bad_rows_are_rejected_with_line_numbers(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Missing fields, bad totals and 4xx answers are journaled as rejected; the run goes on."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        HEADER + ",1,A1,1,\n,1,,1,\n,1,A3,abc,\n,,A4,1,\n9999,1,A5,1,\n,1,A6,1,\n",
+        encoding="utf-8",
+    )
+    results = tmp_path / "results.jsonl"
+    result = invoke(register_args(orders, sandbox.url, results, "--rate-limit", "none"))
+    assert result.exit_code == 1
+    by_line = {entry["line"]: entry for entry in journal_entries(results)}
+    assert {line: entry["status"] for line, entry in by_line.items()} == {
+        2: "created",
+        3: "rejected",
+        4: "rejected",
+        5: "rejected",
+        6: "rejected",
+        7: "created",
+    }
+    assert by_line[3]["error"]["message"] == "line 3: missing order_id"
+    assert "not a number" in by_line[4]["error"]["message"]
+    assert by_line[6]["error"]["status"] == 404
+    assert by_line[6]["order_id"] == "A5"
+    for line in (3, 4, 5, 6):
+        assert f"line {line}: rejected" in result.stderr
+    assert summary_count(result.stderr, "rejected") == 4
+    assert set(sandbox.orders) == {"A1", "A6"}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"order_id,total_inc_tax\nA1,1\n", "header must name"),
+        (b"", "header must name"),
+        (HEADER.encode() + b",1,A\xff,1,\n", "not UTF-8"),
+    ],
+    ids=["header-lacks-customer_id", "empty", "not-utf8"],
+)
+def test_register_unreadable_file_is_an_error_before_any_request(
+    sandbox: SandboxServer, tmp_path: Path, content: bytes, message: str
+) -> None:
+    """A file that cannot be parsed at all: exit 2, a clear message, no request, no journal."""
+    orders = tmp_path / "orders.csv"
+    orders.write_bytes(content)
+    results = tmp_path / "results.jsonl"
+    result = invoke(register_args(orders, sandbox.url, results))
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert sandbox.requests == []
+    assert not results.exists()
+
+
+def test_register_not_utf8_further_on_stops_with_exit_2(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Bytes that are not UTF-8 deep in the file stop the run with exit 2; earlier rows stay."""
+    orders = tmp_path / "orders.csv"
+    # Blank lines are skipped by the reader but push the bad bytes past the first read block.
+    orders.write_bytes(HEADER.encode() + b",1,A1,1,\n" + b"\n" * 20_000 + b",1,A\xff,1,\n")
+    results = tmp_path / "results.jsonl"
+    result = invoke(register_args(orders, sandbox.url, results, "--rate-limit", "none"))
+    assert result.exit_code == 2
+    assert "not UTF-8" in result.stderr
+    assert registered_in(results) == ["A1"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--rate-limit", "150"],
+        ["--rate-limit", "x/60"],
+        ["--rate-limit", "0/60"],
+        ["--rate-limit", "10/0"],
+        ["--concurrency", "0"],
+        ["--base-url", "ftp://example.com"],
+    ],
+)
+def test_register_bad_options_are_usage_errors(
+    sandbox: SandboxServer, tmp_path: Path, args: list[str]
+) -> None:
+    """A bad --rate-limit, --concurrency or --base-url exits 2 before anything is sent."""
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    result = invoke(register_args(orders, sandbox.url, tmp_path / "r.jsonl", *args))
+    assert result.exit_code == 2
+    assert sandbox.requests == []
+
+
+def test_register_unusable_journal_is_a_usage_error(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """A results path in a missing directory exits 2 before anything is sent."""
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    result = invoke(register_args(orders, sandbox.url, tmp_path / "absent" / "r.jsonl"))
+    assert result.exit_code == 2
+    assert "results journal" in result.stderr
+    assert sandbox.requests == []
+
+
+def test_register_without_token_is_a_usage_error(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """orders register also reads the token from B2B_AUTH_TOKEN only: unset, exit 2."""
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    result = invoke(
+        register_args(orders, sandbox.url, tmp_path / "r.jsonl"), env={"B2B_AUTH_TOKEN": None}
+    )
+    assert result.exit_code == 2
+    assert "B2B_AUTH_TOKEN" in result.stderr
+    assert sandbox.requests == []
+
+
+def test_register_rerun_skips_registered_and_retries_the_rest(
+    sandbox: SandboxServer, loop_thread: LoopThread, tmp_path: Path
+) -> None:
+    """A rerun skips what the journal records as registered, resends the rest, and counts an
+    order registered by a killed run (not journaled) as already registered."""
+    orders = write_orders(tmp_path / "orders.csv", 6)
+    results = tmp_path / "results.jsonl"
+    done = {"order_id": "BC0000", "line": 2, "status": "created", "error": None}
+    failed = {"order_id": "BC0001", "line": 3, "status": "failed", "error": {"type": "X"}}
+    rejected = {"order_id": "BC0002", "line": 4, "status": "rejected", "error": {"type": "Y"}}
+    text = "".join(json.dumps(entry) + "\n" for entry in (done, failed, rejected))
+    cut = '{"order_id": "BC00'  # a line cut short by a crash
+    results.write_text(text + cut, encoding="utf-8")
+
+    async def register_unjournaled() -> None:
+        async with B2BClient(DEFAULT_TOKEN, base_url=sandbox.url, rate_limit=None) as client:
+            await client.orders.create(customer_id=4, order_id="BC0003", total_inc_tax=1)
+
+    loop_thread.run(register_unjournaled())
+    result = invoke(register_args(orders, sandbox.url, results, "--rate-limit", "none"))
+    assert result.exit_code == 0, result.output
+    assert summary_count(result.stderr, "skipped") == 1
+    assert summary_count(result.stderr, "already registered") == 1
+    assert summary_count(result.stderr, "created") == 4
+    assert "BC0000" not in sandbox.orders  # skipped: never sent
+    assert all(sandbox.registrations(order_id) == 1 for order_id in order_ids(6)[1:])
+    assert sorted(set(registered_in(results, cut))) == order_ids(6)
+    assert results.read_text(encoding="utf-8").count(cut + "\n") == 1
+
+
+def test_register_failures_are_journaled_and_exit_1(
+    serve_handler: Callable[[Handler], str], tmp_path: Path
+) -> None:
+    """Orders the API keeps failing are journaled as failed with the error, and exit 1."""
+    url = serve_handler(answering(501, json.dumps({"code": 501, "message": "nope"}).encode()))
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    results = tmp_path / "results.jsonl"
+    result = invoke(register_args(orders, url, results, "--rate-limit", "none"))
+    assert result.exit_code == 1
+    entries = journal_entries(results)
+    assert [entry["status"] for entry in entries] == ["failed"] * 3
+    assert {entry["error"]["status"] for entry in entries} == {501}
+    assert summary_count(result.stderr, "failed") == 3
+
+
+def test_register_repeated_order_ids_keep_their_own_lines(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """An order id twice in the file: registered once, each journal line names its own line."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(HEADER + ",1,D1,1,\n,1,D1,1,\n,1,D2,1,\n", encoding="utf-8")
+    results = tmp_path / "results.jsonl"
+    result = invoke(register_args(orders, sandbox.url, results, "--rate-limit", "none"))
+    assert result.exit_code == 0, result.output
+    lines = sorted((entry["line"], entry["order_id"]) for entry in journal_entries(results))
+    assert lines == [(2, "D1"), (3, "D1"), (4, "D2")]
+    assert sandbox.registrations("D1") == 1
+
+
+def test_register_sigint_finishes_in_flight_orders_and_exits_130(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Ctrl-C: no new order starts, those in flight are journaled, exit 130; a rerun completes."""
+    orders = write_orders(tmp_path / "orders.csv", 30)
+    results = tmp_path / "results.jsonl"
+    args = register_args(orders, sandbox.url, results, "--rate-limit", "20/1", "--concurrency", "2")
+    with sigint_when(lambda: len(sandbox.orders) >= 3) as fired:
+        first = invoke(args)
+    assert fired.is_set()
+    assert first.exit_code == 130, first.output
+    assert "interrupted: finishing the orders in flight" in first.stderr
+    journaled = registered_in(results)
+    assert sorted(journaled) == sorted(sandbox.orders)  # nothing registered goes unrecorded
+    assert len(journaled) < 30
+    second = invoke([*args[:-4], "--rate-limit", "none"])
+    assert second.exit_code == 0, second.output
+    assert summary_count(second.stderr, "skipped") == len(journaled)
+    assert all(sandbox.registrations(order_id) == 1 for order_id in order_ids(30))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# -- orders register, as a subprocess killed or interrupted ------------------------------------
+
+
+def read_log(log: Path) -> str:
+    return log.read_text(encoding="utf-8", errors="replace")
+
+
+def cli_env() -> dict[str, str]:
+    return {**os.environ, **TOKEN_ENV, "COLUMNS": "120"}
+
+
+async def start_cli(*args: str, log: Path) -> asyncio.subprocess.Process:
+    """Run ``python -m b2b_async ARGS`` with the token set, its output appended to ``log``."""
+    with log.open("ab") as sink:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "b2b_async", *args, env=cli_env(), stdout=sink, stderr=sink
+        )
+
+
+async def wait_until(
+    condition: Callable[[], bool], process: asyncio.subprocess.Process, log: Path
+) -> None:
+    """Poll ``condition`` until it holds; fail if the process ends first or time runs out."""
+    async with asyncio.timeout(DEADLINE):
+        while not condition():
+            if process.returncode is not None:
+                pytest.fail(f"exited {process.returncode} early:\n{read_log(log)}")
+            await asyncio.sleep(0.01)
+
+
+async def finish(process: asyncio.subprocess.Process) -> int:
+    """Wait for the process; kill it if it outlives the deadline."""
+    try:
+        async with asyncio.timeout(DEADLINE):
+            return await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def reaped(process: asyncio.subprocess.Process) -> Any:
+    """Kill and reap the process when the block fails."""
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_sigkill_midway_then_rerun_registers_300_exactly_once(tmp_path: Path) -> None:
+    """300 orders, SIGKILL after ~100 are journaled, rerun: each registered once and journaled."""
+    orders = write_orders(tmp_path / "orders.csv", 300)
+    results = tmp_path / "results.jsonl"
+    log = tmp_path / "cli.log"
+    faults = Faults(latency=1.0, latency_seconds=0.05)  # keeps orders in flight at any moment
+    async with SandboxServer(rate=RateWindow(requests=60, per=1.0), faults=faults) as server:
+        args = register_args(orders, server.url, results, "--rate-limit", "60/1")
+        first = await start_cli(*args, log=log)
+        async with reaped(first):
+            await wait_until(lambda: complete_lines(results) >= 100, first, log)
+            first.send_signal(signal.SIGKILL)
+            assert await finish(first) == -signal.SIGKILL
+        journaled = set(registered_in(results))
+        assert 100 <= len(journaled) < 300
+        assert journaled <= set(server.orders)
+
+        second = await start_cli(*args, log=log)
+        async with reaped(second):
+            assert await finish(second) == 0, read_log(log)
+        output = read_log(log)
+        assert summary_count(output, "skipped") == len(journaled)
+        assert summary_count(output, "created") + summary_count(
+            output, "already registered"
+        ) == 300 - len(journaled)
+        assert len(server.orders) == 300
+        assert all(server.registrations(order_id) == 1 for order_id in order_ids(300))
+    assert set(registered_in(results)) == set(order_ids(300))
+
+
+async def test_sigint_midway_exits_130_then_rerun_completes(tmp_path: Path) -> None:
+    """SIGINT: exit 130, a well-formed journal holding every registered order; rerun: exit 0."""
+    orders = write_orders(tmp_path / "orders.csv", 120)
+    results = tmp_path / "results.jsonl"
+    log = tmp_path / "cli.log"
+    faults = Faults(latency=1.0, latency_seconds=0.05)
+    async with SandboxServer(rate=RateWindow(requests=60, per=1.0), faults=faults) as server:
+        args = register_args(orders, server.url, results, "--rate-limit", "60/1")
+        first = await start_cli(*args, log=log)
+        async with reaped(first):
+            await wait_until(lambda: complete_lines(results) >= 30, first, log)
+            first.send_signal(signal.SIGINT)
+            assert await finish(first) == 130, read_log(log)
+        assert "interrupted" in read_log(log)
+        journaled = registered_in(results)  # every line parses and is well formed
+        assert sorted(journaled) == sorted(server.orders)
+        assert len(journaled) < 120
+
+        second = await start_cli(*args, log=log)
+        async with reaped(second):
+            assert await finish(second) == 0, read_log(log)
+        assert len(server.orders) == 120
+        assert all(server.registrations(order_id) == 1 for order_id in order_ids(120))
+    assert set(registered_in(results)) == set(order_ids(120))
+
+
+async def test_second_sigint_aborts_with_130_and_loses_nothing(tmp_path: Path) -> None:
+    """Ctrl-C twice aborts the orders in flight (exit 130); a rerun still registers each once."""
+    orders = write_orders(tmp_path / "orders.csv", 40)
+    results = tmp_path / "results.jsonl"
+    log = tmp_path / "cli.log"
+    slow = Faults(latency=1.0, latency_seconds=2.0)  # in flight long enough to abort
+    async with SandboxServer(rate=None, faults=slow) as server:
+        args = register_args(orders, server.url, results, "--rate-limit", "none")
+        first = await start_cli(*args, log=log)
+        async with reaped(first):
+            await wait_until(lambda: len(server.requests) >= 8, first, log)
+            first.send_signal(signal.SIGINT)
+            await wait_until(lambda: "finishing the orders" in read_log(log), first, log)
+            first.send_signal(signal.SIGINT)
+            assert await finish(first) == 130, read_log(log)
+        assert "results journal" in read_log(log)  # the summary is still printed
+        assert complete_lines(results) == 0  # the orders in flight were abandoned, unjournaled
+        server.faults = Faults()
+        second = await start_cli(*args, log=log)
+        async with reaped(second):
+            assert await finish(second) == 0, read_log(log)
+        assert len(server.orders) == 40
+        assert all(server.registrations(order_id) == 1 for order_id in order_ids(40))
+
+
+# -- sandbox -----------------------------------------------------------------------------------
+
+
+async def test_sandbox_command_serves_until_interrupted() -> None:
+    """b2b-async sandbox prints its URL first, serves the API, and exits 130 on Ctrl-C."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "b2b_async",
+        "sandbox",
+        "--port",
+        str(free_port()),
+        "--rate-limit",
+        "40/1",
+        "--faults",
+        "none",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(DEADLINE):
+            first_line = (await process.stdout.readline()).decode()
+        url = re.search(r"http://\S+", first_line)
+        assert url is not None, first_line
+        async with B2BClient(DEFAULT_TOKEN, base_url=url.group(0), rate_limit=None) as client:
+            created = await client.orders.create(customer_id=5, order_id="S1", total_inc_tax=1)
+        assert created.order_id == "S1"
+        process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(DEADLINE):
+            rest, errors = await process.communicate()
+        assert process.returncode == 130, errors
+        assert b"window: 40/1" in rest
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.communicate()
+
+
+def health(port: int) -> bool:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
+    try:
+        connection.request("GET", "/_sandbox/health")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def test_sandbox_command_in_process(tmp_path: Path) -> None:
+    """In-process: the sandbox answers its health check, and Ctrl-C ends it with exit 130."""
+    port = free_port()
+    data = tmp_path / "data.json"
+    data.write_text(
+        json.dumps({"companies": [{"id": 1}], "customers": [{"id": 1, "companyId": 1}]})
+    )
+    args = [
+        "sandbox",
+        "--port",
+        str(port),
+        "--faults",
+        "500=0.1",
+        "--seed",
+        "1",
+        "--data",
+        str(data),
+    ]
+    with sigint_when(lambda: health(port)) as fired:
+        result = invoke([*args, "--token", "t", "--competing", "2"])
+    assert fired.is_set()
+    assert result.exit_code == 130
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert f"listening on http://127.0.0.1:{port}" in result.stdout
+    assert "token: t" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--faults", "bogus=1"], "bogus"),
+        (["--faults", "500=2"], "probability"),
+        (["--rate-limit", "fast"], "REQUESTS/SECONDS"),
+        (["--rate-limit", "0/1"], "invalid rate"),
+        (["--port", "x"], "not a valid integer"),
+    ],
+)
+def test_sandbox_bad_options_are_usage_errors(args: list[str], message: str) -> None:
+    """Unparsable --faults, --rate-limit or --port give a usage error, exit 2."""
+    result = invoke(["sandbox", *args])
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_sandbox_bad_data_file_is_a_usage_error(tmp_path: Path) -> None:
+    """A --data file that is not the documented JSON gives a usage error, exit 2."""
+    data = tmp_path / "data.json"
+    data.write_text('{"companies": 1}')
+    result = invoke(["sandbox", "--data", str(data)])
+    assert result.exit_code == 2
+    assert "companies" in result.stderr
+
+
+def test_sandbox_port_in_use_is_a_usage_error() -> None:
+    """A port already taken gives a usage error naming --port, not a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = invoke(["sandbox", "--port", str(taken.getsockname()[1])])
+    assert result.exit_code == 2
+    assert "--port" in result.stderr
+    assert "cannot listen" in result.stderr
+
+
+# -- demo, version, python -m ------------------------------------------------------------------
+
+
+async def test_demo_registers_valid_orders_once_and_prints_the_summary() -> None:
+    """A short demo run: every valid order registered once, the unknown company rejected."""
+    output = io.StringIO()
+    settings = DemoSettings(orders=60, unknown_company=3, registered_before=3, competing=30)
+    assert await run_demo(settings, console=Console(file=output, width=100)) is True
+    text = output.getvalue()
+    assert "b2b-async demo: summary" in text
+    assert re.search(r"rejected\W+3\b", text), text
+    assert "every valid order is registered exactly once" in text
+
+
+@pytest.mark.parametrize(("ok", "code"), [(True, 0), (False, 1)])
+def test_demo_command_exit_code_follows_the_outcome(
+    monkeypatch: pytest.MonkeyPatch, ok: bool, code: int
+) -> None:
+    """b2b-async demo exits 0 when the demo ends as expected, 1 otherwise."""
+
+    async def fake_demo() -> bool:
+        return ok
+
+    monkeypatch.setattr("b2b_async._demo.run_demo", fake_demo)
+    assert invoke(["demo"]).exit_code == code
+
+
+def test_version_and_help() -> None:
+    """--version prints the version; -h lists the command groups."""
+    assert "b2b-async, version" in invoke(["--version"]).stdout
+    assert {"demo", "orders", "sandbox"} <= set(invoke(["-h"]).stdout.split())
+
+
+@pytest.mark.parametrize("missing", ["click", "rich.console", "rich.progress"])
+def test_main_without_the_cli_extra_prints_the_install_hint(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], missing: str
+) -> None:
+    """Without click or rich, python -m b2b_async says how to install them and exits 2."""
+    monkeypatch.delitem(sys.modules, "b2b_async._cli")
+    monkeypatch.setitem(sys.modules, missing, None)
+    with pytest.raises(SystemExit) as exit_info:
+        b2b_async.__main__.main()
+    assert exit_info.value.code == 2
+    assert b2b_async.__main__.INSTALL_HINT in capsys.readouterr().err
+
+
+def test_main_reraises_other_import_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ImportError that is not about the cli extra is not hidden behind the hint."""
+    monkeypatch.delitem(sys.modules, "b2b_async._cli")
+    monkeypatch.setitem(sys.modules, "b2b_async._register", None)
+    with pytest.raises(ImportError, match="_register"):
+        b2b_async.__main__.main()
+
+
+def test_main_runs_the_command_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the cli extra, main() (python -m b2b_async, the b2b-async script) runs the group."""
+    monkeypatch.setattr(sys, "argv", ["b2b-async", "--version"])
+    with pytest.raises(SystemExit) as exit_info:
+        b2b_async.__main__.main()
+    assert exit_info.value.code == 0
+    assert "version" in capsys.readouterr().out
+
+
+def test_rate_limit_option_reads_n_per_seconds() -> None:
+    """--rate-limit N/SECONDS becomes a RateLimit; none and off switch pacing off."""
+    from b2b_async._cli import parse_rate_limit
+
+    assert parse_rate_limit("150/60") == RateLimit(requests=150, per=60.0)
+    assert parse_rate_limit(" None ") is None
+    assert parse_rate_limit("off") is None

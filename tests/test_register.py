@@ -1,0 +1,338 @@
+"""Reading files of orders and the results journal: pure functions, no loop, no network."""
+
+from __future__ import annotations
+
+import gc
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from b2b_async import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    B2BError,
+    BadRequestError,
+    CreatedOrder,
+    InvalidOrderError,
+    NewOrder,
+    NotFoundError,
+    OrderOutcome,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    UnprocessableEntityError,
+)
+from b2b_async._register import (
+    BadRow,
+    InputFileError,
+    Journal,
+    Row,
+    bad_row_entry,
+    count_rows,
+    describe,
+    entry_for,
+    pending,
+    read_rows,
+    status_of,
+)
+
+HEADER = "company_id,customer_id,order_id,total_inc_tax,po_number\n"
+ORDER = NewOrder("1", "2", "BC1", Decimal("9.99"), "PO-1")
+
+
+def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def outcome_with(error: B2BError | None = None, result: CreatedOrder | None = None) -> OrderOutcome:
+    return OrderOutcome(0, ORDER, result=result, error=error)
+
+
+def api_error(kind: type[APIError], status: int) -> APIError:
+    return kind("refused", status=status, code=status, request_id="req-1")
+
+
+def test_csv_rows_are_orders_with_their_line_numbers(tmp_path: Path) -> None:
+    """A CSV with the header gives one Row per data line, numbered as in the file."""
+    path = write(tmp_path, "in.csv", HEADER + "1,2,BC1,9.99,PO-1\n,3,BC2,10,\n")
+    rows = list(read_rows(path))
+    assert rows == [
+        Row(2, ORDER),
+        Row(3, NewOrder(None, "3", "BC2", Decimal(10), None)),
+    ]
+
+
+def test_csv_columns_may_come_in_any_order(tmp_path: Path) -> None:
+    """Columns are matched by name; company_id and po_number may be absent altogether."""
+    path = write(tmp_path, "in.csv", "order_id,total_inc_tax,customer_id\nBC7,1.50,4\n")
+    assert list(read_rows(path)) == [Row(2, NewOrder(None, "4", "BC7", Decimal("1.50")))]
+
+
+def test_csv_byte_order_mark_is_skipped(tmp_path: Path) -> None:
+    """A spreadsheet's UTF-8 BOM does not hide the first column (company_id) from the reader."""
+    path = write(tmp_path, "in.csv", ("\ufeff" + HEADER + "1,2,BC1,9.99,PO-1\n").encode())
+    assert [row.order.company_id for row in read_rows(path) if isinstance(row, Row)] == ["1"]
+
+
+def test_jsonl_rows_are_orders_with_their_line_numbers(tmp_path: Path) -> None:
+    """JSONL objects with the same keys give Rows; blank lines are skipped but counted."""
+    first = {"company_id": 1, "customer_id": 2, "order_id": "BC1", "total_inc_tax": "9.99"}
+    second = {"customer_id": "3", "order_id": 5, "total_inc_tax": 10, "po_number": "PO-5"}
+    path = write(tmp_path, "in.jsonl", f"{json.dumps(first)}\n\n{json.dumps(second)}\n")
+    rows = list(read_rows(path))
+    assert rows == [
+        Row(1, NewOrder("1", "2", "BC1", Decimal("9.99"))),
+        Row(3, NewOrder(None, "3", "5", Decimal(10), "PO-5")),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("in.txt", '{"customer_id": 2, "order_id": "A", "total_inc_tax": 1}\n', "JSONL"),
+        ("in.txt", "customer_id,order_id,total_inc_tax\n2,A,1\n", "CSV"),
+        ("in.ndjson", '{"customer_id": 2, "order_id": "A", "total_inc_tax": 1}\n', "JSONL"),
+    ],
+)
+def test_format_follows_the_extension_else_the_first_line(
+    tmp_path: Path, name: str, text: str, expected: str
+) -> None:
+    """.csv and .jsonl decide by name; another name is JSONL when the file starts with '{'."""
+    rows = list(read_rows(write(tmp_path, name, text)))
+    assert rows == [Row(1 if expected == "JSONL" else 2, NewOrder(None, "2", "A", 1))]
+
+
+def test_bad_csv_rows_are_reported_with_their_line_number(tmp_path: Path) -> None:
+    """Missing fields and non-numeric or negative totals become BadRows; the rest still reads."""
+    text = HEADER + ",2,,1,\n,,BC2,,\n,2,BC3,abc,\n,2,BC4,-1,\n,2,BC5,1,\n"
+    rows = list(read_rows(write(tmp_path, "in.csv", text)))
+    assert rows[:2] == [
+        BadRow(2, None, "missing order_id"),
+        BadRow(3, "BC2", "missing customer_id, total_inc_tax"),
+    ]
+    assert [(row.line, row.order_id) for row in rows[2:4] if isinstance(row, BadRow)] == [
+        (4, "BC3"),
+        (5, "BC4"),
+    ]
+    assert "not a number" in str(rows[2])
+    assert rows[4] == Row(6, NewOrder(None, "2", "BC5", 1))
+
+
+def test_bad_jsonl_rows_are_reported_with_their_line_number(tmp_path: Path) -> None:
+    """Lines that are not JSON, not an object, or not a valid order are BadRows."""
+    text = '{"order_id": \n[1, 2]\n{"customer_id": 2, "order_id": 9, "total_inc_tax": "x"}\n'
+    rows = list(read_rows(write(tmp_path, "in.jsonl", text)))
+    assert rows[:2] == [BadRow(1, None, "not valid JSON"), BadRow(2, None, "not a JSON object")]
+    assert isinstance(rows[2], BadRow)
+    assert (rows[2].line, rows[2].order_id) == (3, "9")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "order_id,total_inc_tax\nBC1,1\n", "1,2,BC1,9.99,PO-1\n"],
+    ids=["empty", "customer_id-missing", "no-header"],
+)
+def test_csv_without_the_header_is_an_input_error(tmp_path: Path, text: str) -> None:
+    """A CSV whose header lacks a required column fails before any row is returned."""
+    with pytest.raises(InputFileError, match="header must name"):
+        read_rows(write(tmp_path, "in.csv", text))
+
+
+def test_not_utf8_is_an_input_error(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 in the first block fail before any row is returned."""
+    path = write(tmp_path, "in.csv", HEADER.encode() + b",2,BC\xff1,1,\n")
+    with pytest.raises(InputFileError, match="not UTF-8"):
+        read_rows(path)
+
+
+def test_not_utf8_further_on_is_an_input_error(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 past the first block fail the iteration with InputFileError."""
+    good = "".join(f",2,BC{index},1,\n" for index in range(5000))
+    path = write(tmp_path, "in.csv", (HEADER + good).encode() + b",2,\xff,1,\n")
+    rows = read_rows(path)
+    with pytest.raises(InputFileError, match="not UTF-8"):
+        for _ in rows:
+            pass
+
+
+def test_missing_or_unreadable_input_is_an_input_error(tmp_path: Path) -> None:
+    """A missing file or a directory fails with InputFileError naming the path."""
+    with pytest.raises(InputFileError, match="cannot read"):
+        read_rows(tmp_path / "absent.csv")
+    with pytest.raises(InputFileError, match="cannot read"):
+        read_rows(tmp_path)
+
+
+def test_closing_the_rows_closes_the_file_even_before_reading(tmp_path: Path) -> None:
+    """Closing an unread row generator closes its file (no ResourceWarning under -W error)."""
+    rows = read_rows(write(tmp_path, "in.csv", HEADER + ",2,BC1,1,\n"))
+    rows.close()
+    del rows
+    gc.collect()
+
+
+def test_empty_jsonl_has_no_rows(tmp_path: Path) -> None:
+    """An empty JSONL file is valid and holds no order."""
+    assert list(read_rows(write(tmp_path, "in.jsonl", "\n\n"))) == []
+
+
+def test_count_rows_counts_data_lines(tmp_path: Path) -> None:
+    """The progress total: non-empty lines, less the header for a CSV."""
+    assert count_rows(write(tmp_path, "in.csv", HEADER + ",2,A,1,\n\n,2,B,1,\n")) == 2
+    assert count_rows(write(tmp_path, "in.jsonl", "{}\n\n{}\n{}\n")) == 3
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [
+        (outcome_with(result=CreatedOrder("BC1")), "created"),
+        (outcome_with(result=CreatedOrder("BC1", already_registered=True)), "already_registered"),
+        (outcome_with(InvalidOrderError("bad")), "rejected"),
+        (outcome_with(api_error(BadRequestError, 400)), "rejected"),
+        (outcome_with(api_error(AuthenticationError, 401)), "rejected"),
+        (outcome_with(api_error(NotFoundError, 404)), "rejected"),
+        (outcome_with(api_error(UnprocessableEntityError, 422)), "rejected"),
+        (outcome_with(api_error(RateLimitError, 429)), "failed"),
+        (outcome_with(api_error(ServerError, 500)), "failed"),
+        (outcome_with(api_error(ServerError, 501)), "failed"),
+        (outcome_with(APIConnectionError("refused")), "failed"),
+        (outcome_with(APITimeoutError("slow")), "failed"),
+        (outcome_with(ResponseDecodeError("not JSON", status=200)), "failed"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_status_of_names_every_kind_of_outcome(outcome: OrderOutcome, status: str) -> None:
+    """Registered (new or before), rejected (4xx but 429, or invalid) or failed (the rest)."""
+    assert status_of(outcome) == status
+
+
+def test_describe_records_the_error_details() -> None:
+    """An API error's status, code and request id are kept; no error, no details."""
+    assert describe(None) is None
+    assert describe(api_error(NotFoundError, 404)) == {
+        "type": "NotFoundError",
+        "message": str(api_error(NotFoundError, 404)),
+        "status": 404,
+        "code": 404,
+        "request_id": "req-1",
+    }
+    assert describe(APITimeoutError("slow")) == {"type": "APITimeoutError", "message": "slow"}
+
+
+def test_entry_for_and_bad_row_entry_shapes() -> None:
+    """Journal lines carry order_id, line, status and error."""
+    created = outcome_with(result=CreatedOrder("BC1"))
+    assert entry_for(created, 7) == {
+        "order_id": "BC1",
+        "line": 7,
+        "status": "created",
+        "error": None,
+    }
+    entry = bad_row_entry(BadRow(3, None, "missing order_id"))
+    assert entry["status"] == "rejected"
+    assert entry["order_id"] is None
+    assert entry["error"] == {"type": "InvalidOrderError", "message": "line 3: missing order_id"}
+
+
+def journal_line(order_id: str, status: str) -> str:
+    return json.dumps({"order_id": order_id, "line": 0, "status": status, "error": None}) + "\n"
+
+
+def test_journal_load_keeps_registered_orders_only(tmp_path: Path) -> None:
+    """created and already_registered are skipped next time; rejected and failed are not."""
+    path = write(
+        tmp_path,
+        "r.jsonl",
+        journal_line("A", "created")
+        + journal_line("B", "already_registered")
+        + journal_line("C", "rejected")
+        + journal_line("D", "failed")
+        + "[1]\n",
+    )
+    journal = Journal(path)
+    journal.load()
+    assert journal.registered == {"A", "B"}
+
+
+def test_journal_load_ignores_a_truncated_last_line(tmp_path: Path) -> None:
+    """A line cut short by a crash is not an error and registers nothing."""
+    cut = journal_line("B", "created")[:25]
+    path = write(tmp_path, "r.jsonl", journal_line("A", "created") + cut)
+    journal = Journal(path)
+    journal.load()
+    assert journal.registered == {"A"}
+
+
+def test_journal_load_without_a_file_is_empty(tmp_path: Path) -> None:
+    """A first run has no journal yet: nothing is registered."""
+    journal = Journal(tmp_path / "r.jsonl")
+    journal.load()
+    assert journal.registered == set()
+
+
+def test_journal_open_ends_an_unfinished_line(tmp_path: Path) -> None:
+    """Appending after a crash starts on a new line, so the new entry stays readable."""
+    path = write(tmp_path, "r.jsonl", journal_line("A", "created") + '{"order_id":"B","st')
+    journal = Journal(path)
+    journal.open()
+    journal.record({"order_id": "C", "status": "created"})
+    journal.close()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[1:] == ['{"order_id":"B","st', '{"order_id":"C","status":"created"}']
+    reloaded = Journal(path)
+    reloaded.load()
+    assert reloaded.registered == {"A", "C"}
+
+
+def test_journal_open_ends_a_line_cut_inside_a_character(tmp_path: Path) -> None:
+    """A cut in the middle of a multi-byte character does not stop the journal from opening."""
+    path = write(tmp_path, "r.jsonl", b'{"order_id":"caf' + "é".encode()[:1])
+    journal = Journal(path)
+    journal.open()
+    journal.record({"order_id": "D", "status": "created"})
+    journal.close()
+    assert path.read_bytes().endswith(b'\n{"order_id":"D","status":"created"}\n')
+
+
+@pytest.mark.parametrize("existing", [None, "", journal_line("A", "created")])
+def test_journal_open_adds_no_blank_line(tmp_path: Path, existing: str | None) -> None:
+    """A new, empty or cleanly ended journal gets no extra line."""
+    path = tmp_path / "r.jsonl"
+    if existing is not None:
+        path.write_text(existing, encoding="utf-8")
+    journal = Journal(path)
+    journal.open()
+    journal.record({"order_id": "Z"})
+    journal.close()
+    assert path.read_text(encoding="utf-8") == (existing or "") + '{"order_id":"Z"}\n'
+
+
+def test_journal_record_is_on_disk_before_close(tmp_path: Path) -> None:
+    """Each entry is flushed when recorded: a reader sees it while the journal is open."""
+    journal = Journal(tmp_path / "r.jsonl")
+    journal.open()
+    try:
+        journal.record({"order_id": "A", "status": "created", "total": Decimal("1.5")})
+        text = journal.path.read_text(encoding="utf-8")
+    finally:
+        journal.close()
+    journal.close()  # idempotent
+    assert text == '{"order_id":"A","status":"created","total":"1.5"}\n'
+
+
+def test_pending_drops_registered_rows_only(tmp_path: Path) -> None:
+    """Rows recorded as registered are dropped; other rows and bad rows remain."""
+    journal = Journal(tmp_path / "r.jsonl")
+    journal.registered = {"BC1"}
+    bad = BadRow(4, "BC1", "missing customer_id")
+    other = Row(3, NewOrder(None, "2", "BC2", 1))
+    assert list(pending([Row(2, ORDER), other, bad], journal)) == [other, bad]

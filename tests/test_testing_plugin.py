@@ -1,0 +1,215 @@
+"""The pytest plugin: the ``b2b_sandbox`` and ``b2b_client`` fixtures, here and in a user's suite.
+
+The in-process tests use the fixtures as any suite with b2b-async installed gets them. The
+``pytester`` tests run pytest on a throwaway project configured as a user's would be, with
+``filterwarnings = error`` so that a session or server left open fails it; its test files import
+nothing to get the fixtures.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from textwrap import dedent
+
+import pytest
+
+from b2b_async import APIConnectionError, B2BClient, CreatedOrder, ServerError
+from b2b_async.sandbox import DEFAULT_TOKEN, Faults, SandboxServer
+
+pytest_plugins = ["pytester"]
+
+ATTEMPTS = 5  # RetryPolicy's default, which the b2b_client fixture keeps
+
+# Hypothesis's plugin, unrelated here, costs some 0.7 s per in-process run.
+INI = """
+[pytest]
+addopts = -p no:cacheprovider -p no:hypothesispytest
+asyncio_mode = {mode}
+asyncio_default_fixture_loop_scope = function
+filterwarnings =
+    error
+"""
+
+USER_TESTS = '''
+from decimal import Decimal
+
+import pytest
+
+from b2b_async import ServerError
+from b2b_async.sandbox import Faults
+
+
+async def test_registers_once(b2b_client, b2b_sandbox):
+    """An order created through the client is registered once, as sent."""
+    created = await b2b_client.orders.create(
+        company_id="1", customer_id="1", order_id="BC100",
+        total_inc_tax=Decimal("259.99"), po_number="PO-7",
+    )
+    assert created.order_id == "BC100"
+    assert b2b_sandbox.registrations("BC100") == 1
+    assert b2b_sandbox.orders["BC100"].total_inc_tax == Decimal("259.99")
+
+
+async def test_fresh_store_per_test(b2b_client, b2b_sandbox):
+    """The previous test's order is unknown here, so registering it again succeeds."""
+    assert not b2b_sandbox.orders
+    await b2b_client.orders.create(customer_id="1", order_id="BC100", total_inc_tax=1)
+    assert b2b_sandbox.registrations("BC100") == 1
+
+
+async def test_outage(b2b_client, b2b_sandbox):
+    """A sandbox that always answers 503 exhausts the client's retries."""
+    b2b_sandbox.faults = Faults(http_503=1.0)
+    with pytest.raises(ServerError):
+        await b2b_client.orders.create(customer_id="1", order_id="BC200", total_inc_tax=1)
+    assert [record.status for record in b2b_sandbox.requests] == [503] * 5
+    assert b2b_sandbox.registrations("BC200") == 0
+'''
+
+# Seed 7 makes the first two of the sandbox's draws fall below 0.5 and the third above it.
+SEEDED_CONFTEST = """
+import pytest_asyncio
+
+from b2b_async.sandbox import SandboxServer
+
+
+@pytest_asyncio.fixture
+async def b2b_sandbox():
+    async with SandboxServer(rate=None, seed=7) as server:
+        yield server
+"""
+
+SEEDED_TESTS = '''
+from b2b_async.sandbox import Faults
+
+
+async def test_flaky_api(b2b_client, b2b_sandbox):
+    """Two 503s, then the retry that registers the order."""
+    b2b_sandbox.faults = Faults(http_503=0.5)
+    created = await b2b_client.orders.create(customer_id="1", order_id="BC1", total_inc_tax=1)
+    assert not created.already_registered
+    assert [record.status for record in b2b_sandbox.requests] == [503, 503, 200]
+    assert b2b_sandbox.registrations("BC1") == 1
+
+
+async def test_lost_answers(b2b_client, b2b_sandbox):
+    """Two answers lost after registering, then "already exists": a success, registered once."""
+    b2b_sandbox.faults = Faults(reset_after=0.5)
+    created = await b2b_client.orders.create(customer_id="1", order_id="BC1", total_inc_tax=1)
+    assert created.already_registered
+    assert [record.status for record in b2b_sandbox.requests] == ["reset", "reset", 400]
+    assert b2b_sandbox.registrations("BC1") == 1
+'''
+
+STRICT_TESTS = '''
+import pytest
+
+
+@pytest.mark.asyncio
+async def test_registers(b2b_client, b2b_sandbox):
+    """In strict mode, a marked test gets both fixtures."""
+    await b2b_client.orders.create(customer_id="1", order_id="BC1", total_inc_tax=1)
+    assert b2b_sandbox.registrations("BC1") == 1
+'''
+
+
+def write_project(pytester: pytest.Pytester, tests: str, *, mode: str = "auto") -> None:
+    """Lay out a user's project: a pytest.ini and one test module."""
+    pytester.makeini(INI.format(mode=mode))
+    pytester.makepyfile(test_service=dedent(tests))
+
+
+def test_fixtures_need_no_import(pytester: pytest.Pytester) -> None:
+    """A user's suite gets both fixtures from the installed plugin, fresh for every test."""
+    write_project(pytester, USER_TESTS)
+    pytester.runpytest().assert_outcomes(passed=3)
+
+
+def test_conftest_sandbox_replaces_the_plugins(pytester: pytest.Pytester) -> None:
+    """A ``b2b_sandbox`` defined in conftest.py (here seeded) is the one ``b2b_client`` uses."""
+    write_project(pytester, SEEDED_TESTS)
+    pytester.makeconftest(SEEDED_CONFTEST)
+    pytester.runpytest().assert_outcomes(passed=2)
+
+
+def test_fixtures_work_in_strict_mode(pytester: pytest.Pytester) -> None:
+    """Under pytest-asyncio's strict mode the fixtures serve tests marked ``asyncio``."""
+    write_project(pytester, STRICT_TESTS, mode="strict")
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_fixtures_are_listed(pytester: pytest.Pytester) -> None:
+    """``pytest --fixtures`` lists both fixtures as the plugin's, with their docstrings."""
+    write_project(pytester, "")
+    result = pytester.runpytest("--fixtures")
+    result.stdout.fnmatch_lines(
+        [
+            "*fixtures defined from b2b_async.testing*",
+            "b2b_sandbox -- *testing.py:*",
+            "    A sandbox B2B Edition server*",
+            "b2b_client -- *testing.py:*",
+            "    A client of the ``b2b_sandbox`` server*",
+        ]
+    )
+
+
+async def test_client_registers_with_the_sandbox(
+    b2b_client: B2BClient, b2b_sandbox: SandboxServer
+) -> None:
+    """An order created through ``b2b_client`` is stored once by ``b2b_sandbox``, as sent."""
+    created = await b2b_client.orders.create(
+        company_id="1",
+        customer_id="1",
+        order_id="BC100",
+        total_inc_tax=Decimal("259.99"),
+        po_number="PO-7",
+    )
+    assert created == CreatedOrder(order_id="BC100")
+    assert b2b_sandbox.registrations("BC100") == 1
+    order = b2b_sandbox.orders["BC100"]
+    assert (order.company_id, order.customer_id) == (1, 1)
+    assert (order.total_inc_tax, order.po_number) == (Decimal("259.99"), "PO-7")
+
+
+async def test_sandbox_starts_empty_and_open(b2b_sandbox: SandboxServer) -> None:
+    """``b2b_sandbox`` starts with no orders, no requests, no window and no faults."""
+    assert not b2b_sandbox.orders
+    assert not b2b_sandbox.requests
+    assert b2b_sandbox.rate is None
+    assert b2b_sandbox.faults == Faults()
+
+
+async def test_client_targets_sandbox_unpaced(
+    b2b_client: B2BClient, b2b_sandbox: SandboxServer
+) -> None:
+    """``b2b_client`` sends the sandbox's token to the sandbox, with no rate limiter."""
+    assert b2b_client.base_url == b2b_sandbox.url
+    assert b2b_client.limiter is None
+    await b2b_client.orders.create(customer_id="1", order_id="BC1", total_inc_tax=1)
+    (record,) = b2b_sandbox.requests
+    assert record.headers["authToken"] == DEFAULT_TOKEN
+    assert record.path == "/api/v2/io/companies/users/1/orders"
+
+
+async def test_client_retries_quickly(b2b_client: B2BClient, b2b_sandbox: SandboxServer) -> None:
+    """Against a sandbox that always answers 503, ``b2b_client`` gives up well within a second."""
+    b2b_sandbox.faults = Faults(http_503=1.0)
+    started = time.monotonic()
+    with pytest.raises(ServerError):
+        await b2b_client.orders.create(customer_id="1", order_id="BC1", total_inc_tax=1)
+    # The default policy's four backoff waits alone would take at least 3.75 s.
+    assert time.monotonic() - started < 1.0
+    assert [record.status for record in b2b_sandbox.requests] == [503] * ATTEMPTS
+    assert b2b_sandbox.registrations("BC1") == 0
+
+
+async def test_lost_answers_register_once(
+    b2b_client: B2BClient, b2b_sandbox: SandboxServer
+) -> None:
+    """When every answer is lost after processing, the order is still registered exactly once."""
+    b2b_sandbox.faults = Faults(reset_after=1.0)
+    with pytest.raises(APIConnectionError):
+        await b2b_client.orders.create(customer_id="1", order_id="BC1", total_inc_tax=1)
+    assert [record.status for record in b2b_sandbox.requests] == ["reset"] * ATTEMPTS
+    assert b2b_sandbox.registrations("BC1") == 1
