@@ -134,8 +134,8 @@ class OutcomeStream:
     """An async iterator of outcomes, in the order they complete.
 
     Workers start on the first iteration. Leaving the loop early, an exception or a
-    cancellation stops them; use ``async with`` (or call :meth:`aclose`) to have them stopped
-    at once rather than when the stream is garbage-collected::
+    cancellation stops them (the event loop finalizes the loop's iterator soon after); use
+    ``async with`` (or call :meth:`aclose`) to have them stopped at once::
 
         async with client.orders.create_stream(orders) as stream:
             async for outcome in stream:
@@ -165,8 +165,21 @@ class OutcomeStream:
         self._running = 0
         self._closed = False
 
-    def __aiter__(self) -> Self:
-        return self
+    def __aiter__(self) -> AsyncIterator[OrderOutcome]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[OrderOutcome]:
+        # An async generator: when a loop over it is left early, even without `async with`,
+        # the event loop finalizes it and the workers are stopped.
+        try:
+            while True:
+                try:
+                    outcome = await self.__anext__()
+                except StopAsyncIteration:
+                    return
+                yield outcome
+        finally:
+            await self.aclose()
 
     async def __anext__(self) -> OrderOutcome:
         if self._closed:

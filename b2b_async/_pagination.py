@@ -69,7 +69,7 @@ async def paginate(
     query: Mapping[str, str],
     page_type: type[Page[T]],
     page_size: int,
-) -> AsyncGenerator[T]:
+) -> AsyncGenerator[T, None]:
     """Yield every item of a listing, one request per page, through the transport.
 
     Args:

@@ -22,7 +22,7 @@ Wire decisions made here:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Final, Literal, TypeVar
@@ -167,7 +167,7 @@ class OrderQueries:
         include_extra: bool = False,
         channel_id: str | int | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> AsyncIterator[CompanyOrder]:
+    ) -> AsyncGenerator[CompanyOrder, None]:
         """Iterate over every order of a company, fetching page after page ("Get Company Orders").
 
         ``GET /api/v2/io/companies/{companyId}/orders``. Use it as ``async for order in
@@ -480,7 +480,7 @@ class Companies:
         begin_date: date | None = None,
         end_date: date | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Iterate over the ids of every order of a company ("Get BC Order Id List By Company Id").
 
         ``GET /api/v2/io/companies/{companyId}/orderBCIds``, page after page. Arguments are
@@ -508,7 +508,7 @@ class Companies:
         return _order_ids(paginate(self._transport, path, query, Page[OrderRef], size))
 
 
-async def _order_ids(refs: AsyncGenerator[OrderRef]) -> AsyncIterator[str]:
+async def _order_ids(refs: AsyncGenerator[OrderRef, None]) -> AsyncGenerator[str, None]:
     async with contextlib.aclosing(refs):  # leaving the outer loop early closes the inner one
         async for ref in refs:
             yield ref.order_id

@@ -221,10 +221,10 @@ def _is_homogeneous_tuple(cls: Any) -> bool:
     return get_origin(cls) is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
-def _resolve_aliases(data: object, aliases: Mapping[str, tuple[str, ...]]) -> object:
+def _resolve_aliases(
+    data: Mapping[str, Any], aliases: Mapping[str, tuple[str, ...]]
+) -> Mapping[str, Any]:
     """Copy ``data`` with each absent key filled from its first present alias."""
-    if not isinstance(data, Mapping):
-        return data
     found: dict[str, Any] = {}
     for name, names in aliases.items():
         present = next((alias for alias in names if alias in data), None)
@@ -272,14 +272,15 @@ def _structure_hook(cls: type, conv: cattrs.Converter) -> Callable[[Any, type], 
     }
     base: Callable[[Any, type], Any] = make_dict_structure_fn(cls, conv, **overrides)
     aliases = {wire_name(field): _spec(field).aliases for field in fields if _spec(field).aliases}
-    raw = [field.name for field in fields if _spec(field).raw]
-    if not aliases and not raw:
-        return base
+    raw = next((field.name for field in fields if _spec(field).raw), None)
 
     def structure_model(data: Any, type_: type) -> Any:
-        value = base(_resolve_aliases(data, aliases), type_)
-        if raw:
-            value = attrs.evolve(value, **{raw[0]: MappingProxyType(dict(data))})
+        # A string would pass the generated code's `"key" in data` tests as an empty object.
+        if not isinstance(data, Mapping):
+            raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+        value = base(_resolve_aliases(data, aliases) if aliases else data, type_)
+        if raw is not None:
+            value = attrs.evolve(value, **{raw: MappingProxyType(dict(data))})
         return value
 
     return structure_model

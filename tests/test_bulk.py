@@ -204,3 +204,17 @@ async def test_stream_memory_does_not_grow_with_input() -> None:
     small = await peak_memory(5_000)
     large = await peak_memory(40_000)
     assert large < small * 1.5 + 64_000
+
+
+async def test_plain_loop_left_early_stops_its_workers() -> None:
+    """Breaking out of a plain async for (no async with) still stops the workers soon."""
+    async with SandboxServer(rate=None) as server, client_for(server) as client:
+        async for outcome in client.orders.create_stream(orders(500), concurrency=4):
+            assert outcome.ok
+            break
+        for _ in range(100):
+            if not client_tasks():
+                break
+            await asyncio.sleep(0.01)
+        assert client_tasks() == set()
+        assert len(server.orders) < 20

@@ -19,7 +19,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,8 +29,19 @@ from click.testing import CliRunner, Result
 from rich.console import Console
 
 import b2b_async.__main__
-from b2b_async import B2BClient, RateLimit
-from b2b_async._cli import cli
+from b2b_async import (
+    APIConnectionError,
+    AuthenticationError,
+    B2BClient,
+    B2BError,
+    InvalidOrderError,
+    NotFoundError,
+    RateLimit,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+)
+from b2b_async._cli import cli, exit_code_for, parse_rate_limit
 from b2b_async._demo import DemoSettings, run_demo
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
 
@@ -76,29 +87,17 @@ def loop_thread() -> Iterator[LoopThread]:
 
 
 @pytest.fixture
-def start_sandbox(loop_thread: LoopThread) -> Iterator[Callable[..., SandboxServer]]:
-    """Start sandboxes on the background loop; each is stopped after the test."""
-    servers: list[SandboxServer] = []
+def sandbox(loop_thread: LoopThread) -> Iterator[SandboxServer]:
+    """A sandbox without window or faults, on the background loop; stopped after the test."""
 
-    async def started(options: dict[str, Any]) -> SandboxServer:
-        server = SandboxServer(**options)
+    async def started() -> SandboxServer:
+        server = SandboxServer(rate=None)  # created on the loop that will serve it
         await server.start()
         return server
 
-    def start(**options: Any) -> SandboxServer:
-        server = loop_thread.run(started(options))
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        loop_thread.run(server.aclose())
-
-
-@pytest.fixture
-def sandbox(start_sandbox: Callable[..., SandboxServer]) -> SandboxServer:
-    """A sandbox without window or faults, on the background loop."""
-    return start_sandbox(rate=None)
+    server = loop_thread.run(started())
+    yield server
+    loop_thread.run(server.aclose())
 
 
 @pytest.fixture
@@ -156,18 +155,17 @@ def sigint_when(condition: Callable[[], bool], timeout: float = 20.0) -> Iterato
 # -- files, journals, summaries ----------------------------------------------------------------
 
 
-def write_orders(path: Path, count: int, *, prefix: str = "BC", start: int = 0) -> Path:
-    """A CSV of ``count`` valid orders whose company is derived from the customer."""
+def write_orders(path: Path, count: int) -> Path:
+    """A CSV of orders BC0000, BC0001, ... whose company is derived from the customer."""
     rows = (
-        f",{index % 1000 + 1},{prefix}{index:04d},{10 + index}.50,PO-{index}\n"
-        for index in range(start, start + count)
+        f",{index % 1000 + 1},BC{index:04d},{10 + index}.50,PO-{index}\n" for index in range(count)
     )
     path.write_text(HEADER + "".join(rows), encoding="utf-8")
     return path
 
 
-def order_ids(count: int, prefix: str = "BC") -> list[str]:
-    return [f"{prefix}{index:04d}" for index in range(count)]
+def order_ids(count: int) -> list[str]:
+    return [f"BC{index:04d}" for index in range(count)]
 
 
 def journal_entries(path: Path, cut: str | None = None) -> list[dict[str, Any]]:
@@ -360,7 +358,7 @@ def test_register_csv_registers_every_order_and_journals_each(
     assert {entry["status"] for entry in entries} == {"created"}
     assert all(sandbox.registrations(order_id) == 1 for order_id in order_ids(25))
     assert summary_count(result.stderr, "created") == 25
-    assert "registering" in result.stderr
+    assert re.search(r"registering.*25/25.*orders/s.*ETA", result.stderr), result.stderr
     assert f"results journal: {results}" in result.stderr.replace("\n", "")
 
 
@@ -493,8 +491,7 @@ def test_register_without_token_is_a_usage_error(sandbox: SandboxServer, tmp_pat
 def test_register_rerun_skips_registered_and_retries_the_rest(
     sandbox: SandboxServer, loop_thread: LoopThread, tmp_path: Path
 ) -> None:
-    """A rerun skips what the journal records as registered, resends the rest, and counts an
-    order registered by a killed run (not journaled) as already registered."""
+    """A rerun skips journaled registrations, resends the rest; unjournaled ones are found."""
     orders = write_orders(tmp_path / "orders.csv", 6)
     results = tmp_path / "results.jsonl"
     done = {"order_id": "BC0000", "line": 2, "status": "created", "error": None}
@@ -602,19 +599,16 @@ async def wait_until(
 
 
 async def finish(process: asyncio.subprocess.Process) -> int:
-    """Wait for the process; kill it if it outlives the deadline."""
-    try:
-        async with asyncio.timeout(DEADLINE):
-            return await process.wait()
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    """The process's exit code, once it ends within the deadline."""
+    async with asyncio.timeout(DEADLINE):
+        return await process.wait()
 
 
 @contextlib.asynccontextmanager
-async def reaped(process: asyncio.subprocess.Process) -> Any:
-    """Kill and reap the process when the block fails."""
+async def reaped(
+    process: asyncio.subprocess.Process,
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Kill and reap the process if the block leaves it running (a failed assertion, say)."""
     try:
         yield process
     finally:
@@ -627,23 +621,23 @@ async def test_sigkill_midway_then_rerun_registers_300_exactly_once(tmp_path: Pa
     """300 orders, SIGKILL after ~100 are journaled, rerun: each registered once and journaled."""
     orders = write_orders(tmp_path / "orders.csv", 300)
     results = tmp_path / "results.jsonl"
-    log = tmp_path / "cli.log"
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
     faults = Faults(latency=1.0, latency_seconds=0.05)  # keeps orders in flight at any moment
     async with SandboxServer(rate=RateWindow(requests=60, per=1.0), faults=faults) as server:
         args = register_args(orders, server.url, results, "--rate-limit", "60/1")
-        first = await start_cli(*args, log=log)
+        first = await start_cli(*args, log=first_log)
         async with reaped(first):
-            await wait_until(lambda: complete_lines(results) >= 100, first, log)
+            await wait_until(lambda: complete_lines(results) >= 100, first, first_log)
             first.send_signal(signal.SIGKILL)
             assert await finish(first) == -signal.SIGKILL
         journaled = set(registered_in(results))
         assert 100 <= len(journaled) < 300
         assert journaled <= set(server.orders)
 
-        second = await start_cli(*args, log=log)
+        second = await start_cli(*args, log=second_log)
         async with reaped(second):
-            assert await finish(second) == 0, read_log(log)
-        output = read_log(log)
+            assert await finish(second) == 0, read_log(second_log)
+        output = read_log(second_log)
         assert summary_count(output, "skipped") == len(journaled)
         assert summary_count(output, "created") + summary_count(
             output, "already registered"
@@ -657,23 +651,24 @@ async def test_sigint_midway_exits_130_then_rerun_completes(tmp_path: Path) -> N
     """SIGINT: exit 130, a well-formed journal holding every registered order; rerun: exit 0."""
     orders = write_orders(tmp_path / "orders.csv", 120)
     results = tmp_path / "results.jsonl"
-    log = tmp_path / "cli.log"
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
     faults = Faults(latency=1.0, latency_seconds=0.05)
     async with SandboxServer(rate=RateWindow(requests=60, per=1.0), faults=faults) as server:
         args = register_args(orders, server.url, results, "--rate-limit", "60/1")
-        first = await start_cli(*args, log=log)
+        first = await start_cli(*args, log=first_log)
         async with reaped(first):
-            await wait_until(lambda: complete_lines(results) >= 30, first, log)
+            await wait_until(lambda: complete_lines(results) >= 30, first, first_log)
             first.send_signal(signal.SIGINT)
-            assert await finish(first) == 130, read_log(log)
-        assert "interrupted" in read_log(log)
+            assert await finish(first) == 130, read_log(first_log)
+        assert "interrupted: finishing the orders in flight" in read_log(first_log)
         journaled = registered_in(results)  # every line parses and is well formed
-        assert sorted(journaled) == sorted(server.orders)
+        assert sorted(journaled) == sorted(server.orders)  # in-flight orders were journaled
         assert len(journaled) < 120
 
-        second = await start_cli(*args, log=log)
+        second = await start_cli(*args, log=second_log)
         async with reaped(second):
-            assert await finish(second) == 0, read_log(log)
+            assert await finish(second) == 0, read_log(second_log)
+        assert summary_count(read_log(second_log), "skipped") == len(journaled)
         assert len(server.orders) == 120
         assert all(server.registrations(order_id) == 1 for order_id in order_ids(120))
     assert set(registered_in(results)) == set(order_ids(120))
@@ -683,23 +678,27 @@ async def test_second_sigint_aborts_with_130_and_loses_nothing(tmp_path: Path) -
     """Ctrl-C twice aborts the orders in flight (exit 130); a rerun still registers each once."""
     orders = write_orders(tmp_path / "orders.csv", 40)
     results = tmp_path / "results.jsonl"
-    log = tmp_path / "cli.log"
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
     slow = Faults(latency=1.0, latency_seconds=2.0)  # in flight long enough to abort
     async with SandboxServer(rate=None, faults=slow) as server:
         args = register_args(orders, server.url, results, "--rate-limit", "none")
-        first = await start_cli(*args, log=log)
+        first = await start_cli(*args, log=first_log)
         async with reaped(first):
-            await wait_until(lambda: len(server.requests) >= 8, first, log)
+            await wait_until(lambda: len(server.requests) >= 8, first, first_log)
             first.send_signal(signal.SIGINT)
-            await wait_until(lambda: "finishing the orders" in read_log(log), first, log)
+            await wait_until(
+                lambda: "finishing the orders" in read_log(first_log), first, first_log
+            )
             first.send_signal(signal.SIGINT)
-            assert await finish(first) == 130, read_log(log)
-        assert "results journal" in read_log(log)  # the summary is still printed
+            assert await finish(first) == 130, read_log(first_log)
+        output = read_log(first_log)
+        assert "results journal" in output  # the summary is still printed
+        assert "Traceback" not in output
         assert complete_lines(results) == 0  # the orders in flight were abandoned, unjournaled
         server.faults = Faults()
-        second = await start_cli(*args, log=log)
+        second = await start_cli(*args, log=second_log)
         async with reaped(second):
-            assert await finish(second) == 0, read_log(log)
+            assert await finish(second) == 0, read_log(second_log)
         assert len(server.orders) == 40
         assert all(server.registrations(order_id) == 1 for order_id in order_ids(40))
 
@@ -715,7 +714,7 @@ async def test_sandbox_command_serves_until_interrupted() -> None:
         "b2b_async",
         "sandbox",
         "--port",
-        str(free_port()),
+        "0",
         "--rate-limit",
         "40/1",
         "--faults",
@@ -883,10 +882,26 @@ def test_main_runs_the_command_line(
     assert "version" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (InvalidOrderError("bad"), 2),
+        (NotFoundError("no", status=404), 3),
+        (AuthenticationError("no", status=401), 3),
+        (RateLimitError("slow down", status=429), 4),
+        (ServerError("oops", status=503), 4),
+        (APIConnectionError("refused"), 4),
+        (ResponseDecodeError("not JSON", status=200), 5),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
+)
+def test_exit_code_for_each_kind_of_error(error: B2BError, code: int) -> None:
+    """The documented exit codes: 2 invalid, 3 refused (4xx but 429), 4 unreachable, 5 decode."""
+    assert exit_code_for(error) == code
+
+
 def test_rate_limit_option_reads_n_per_seconds() -> None:
     """--rate-limit N/SECONDS becomes a RateLimit; none and off switch pacing off."""
-    from b2b_async._cli import parse_rate_limit
-
     assert parse_rate_limit("150/60") == RateLimit(requests=150, per=60.0)
     assert parse_rate_limit(" None ") is None
     assert parse_rate_limit("off") is None
