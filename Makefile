@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[cli,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[cli,dev,redis,bench]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -33,7 +33,7 @@ docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 bench: $(STAMP)
-	$(BIN)/python bench/overhead.py
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 contract: $(STAMP)
 	$(BIN)/python bench/contract.py

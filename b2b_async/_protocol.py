@@ -367,7 +367,7 @@ def decode_response(
         raise ResponseDecodeError(
             "response body is not JSON", status=status, body_excerpt=_excerpt(body), garbled=True
         )
-    if not isinstance(envelope, Mapping):
+    if not isinstance(envelope, dict):  # JSON objects decode to dict; no ABC check needed
         raise ResponseDecodeError(
             "response body is not a JSON object", status=status, body_excerpt=_excerpt(body)
         )

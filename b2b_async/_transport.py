@@ -328,7 +328,8 @@ class Transport:
         return log
 
     async def _attempt(self, request: Request) -> Any:
-        # One flat coroutine on the hot path: every extra await level costs every call.
+        # One flat coroutine on the hot path: every await level is crossed again each time
+        # aiohttp suspends, so each extra frame costs every call several times over.
         slots = self._slots
         if slots is not None:
             await slots.acquire()
@@ -341,7 +342,8 @@ class Transport:
             info = RequestInfo(request.method, self._base_url + request.path)
             try:
                 status, headers, body, reason = await self._exchange(request, info)
-                hint = parse_budget(status, headers, time.time())
+                now = time.time()
+                hint = parse_budget(status, headers, now)
             finally:
                 if limiter is not None:
                     await limiter.release(self._capped(hint))
@@ -350,7 +352,7 @@ class Transport:
                 slots.release()
         if status == 429:
             self._counters.rate_limited += 1
-        return decode_response(status, headers, body, info, time.time(), reason=reason)
+        return decode_response(status, headers, body, info, now, reason=reason)
 
     def _capped(self, hint: BudgetHint | None) -> BudgetHint | None:
         # A cooldown longer than the caller will wait would only stall everyone else.
@@ -384,17 +386,18 @@ class Transport:
                 allow_redirects=False,
                 raise_for_status=False,  # a borrowed session's own setting must not apply
             ) as response:
-                body = await self._read(response)
+                length = response.content_length
+                if length is not None and length <= self._max_bytes:
+                    body = await response.read()  # the common case, without another frame
+                else:
+                    body = await self._read_capped(response, length)
                 return response.status, response.headers, body, response.reason or ""
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _transport_error(exc, info) from exc
         finally:
             counters.in_flight -= 1
 
-    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
-        length = response.content_length
-        if length is not None and length <= self._max_bytes:
-            return await response.read()
+    async def _read_capped(self, response: aiohttp.ClientResponse, length: int | None) -> bytes:
         if length is not None:
             self._refuse(response)
         chunks: list[bytes] = []

@@ -150,4 +150,3 @@ async def test_documented_error_answers_become_the_documented_errors(prism: str)
             with pytest.raises(NotFoundError):
                 _ = [order async for order in client.orders.list_by_company(4)]
     await assert_no_violation()
-
