@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator, Iterable, Mapping
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Final, Literal, TypeVar
 
@@ -78,21 +78,22 @@ def _id(value: object, field: str) -> str:
     return str(to_id(value, field=field))
 
 
-def _day(value: object, field: str) -> str | None:
+def _day(value: object, field: str) -> date | None:
     if value is None:
         return None
     if not isinstance(value, date):
         raise InvalidOrderError(f"{field} must be a datetime.date, got {type(value).__name__}")
-    text: str = unstructure(value)
-    return text
+    # A datetime is a date too; the filter is by day, and comparing the two kinds would fail.
+    return value.date() if isinstance(value, datetime) else value
 
 
-def _date_range(begin: date | None, end: date | None) -> dict[str, str]:
+def _date_range(begin_date: date | None, end_date: date | None) -> dict[str, str]:
     """The ``beginDateAt``/``endDateAt`` filters, both optional and inclusive."""
-    query = {"beginDateAt": _day(begin, "begin_date"), "endDateAt": _day(end, "end_date")}
+    begin, end = _day(begin_date, "begin_date"), _day(end_date, "end_date")
     if begin is not None and end is not None and begin > end:
         raise InvalidOrderError(f"begin_date {begin} is after end_date {end}")
-    return {name: value for name, value in query.items() if value is not None}
+    days = {"beginDateAt": begin, "endDateAt": end}
+    return {name: unstructure(day) for name, day in days.items() if day is not None}
 
 
 def _order_by(value: object) -> str:

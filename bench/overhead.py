@@ -14,16 +14,50 @@ import asyncio
 import json
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
+import attrs
 
 from b2b_async import B2BClient
 from bench._server import echo_server
 
 PATH = "/api/v2/io/companies/1/user/2/orders"
+RAW_HEADERS = {"authToken": "t", "Accept": "application/json", "Content-Type": "application/json"}
+WARMUP_REQUESTS = 200
 Send = Callable[[int], Awaitable[object]]
+#: Opens a way of sending request number ``index`` to a server: (host root, concurrency).
+Sender = Callable[[str, int], AbstractAsyncContextManager[Send]]
+
+
+@asynccontextmanager
+async def raw_sender(url: str, concurrency: int) -> AsyncIterator[Send]:
+    """What a user would write with aiohttp alone."""
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def send(index: int) -> object:
+            body = json.dumps({"orderId": f"BC{index}", "totalIncTax": 10.5}).encode()
+            async with session.post(url + PATH, data=body, headers=RAW_HEADERS) as response:
+                return json.loads(await response.read())
+
+        yield send
+
+
+@asynccontextmanager
+async def client_sender(url: str, concurrency: int) -> AsyncIterator[Send]:
+    """The same requests through the library, pacing off."""
+    async with B2BClient("t", base_url=url, rate_limit=None, max_concurrency=concurrency) as client:
+
+        async def send(index: int) -> object:
+            return await client.orders.create(
+                company_id=1, customer_id=2, order_id=f"BC{index}", total_inc_tax=Decimal("10.5")
+            )
+
+        yield send
 
 
 async def drive(send: Send, requests: int, concurrency: int) -> tuple[float, float]:
@@ -40,50 +74,82 @@ async def drive(send: Send, requests: int, concurrency: int) -> tuple[float, flo
 
 
 async def raw_round(url: str, requests: int, concurrency: int) -> tuple[float, float]:
-    """What a user would write with aiohttp alone."""
-    headers = {"authToken": "t", "Accept": "application/json", "Content-Type": "application/json"}
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-
-        async def send(index: int) -> object:
-            body = json.dumps({"orderId": f"BC{index}", "totalIncTax": 10.5}).encode()
-            async with session.post(url + PATH, data=body, headers=headers) as response:
-                return json.loads(await response.read())
-
+    """One round of bare aiohttp requests; (wall, cpu) seconds."""
+    async with raw_sender(url, concurrency) as send:
         return await drive(send, requests, concurrency)
 
 
 async def client_round(url: str, requests: int, concurrency: int) -> tuple[float, float]:
-    """The same requests through the library, pacing off."""
-    async with B2BClient("t", base_url=url, rate_limit=None, max_concurrency=concurrency) as client:
-
-        async def send(index: int) -> object:
-            return await client.orders.create(
-                company_id=1, customer_id=2, order_id=f"BC{index}", total_inc_tax=Decimal("10.5")
-            )
-
+    """One round of the same requests through the client; (wall, cpu) seconds."""
+    async with client_sender(url, concurrency) as send:
         return await drive(send, requests, concurrency)
+
+
+@attrs.frozen
+class Overhead:
+    """Every round's figures at one concurrency: throughput (req/s) and CPU (µs per request)."""
+
+    requests: int
+    concurrency: int
+    raw_rps: tuple[float, ...]
+    client_rps: tuple[float, ...]
+    raw_cpu_us: tuple[float, ...]
+    client_cpu_us: tuple[float, ...]
+
+    @property
+    def ratio(self) -> float:
+        """The median over rounds of client throughput / raw throughput."""
+        pairs = zip(self.client_rps, self.raw_rps, strict=True)
+        return statistics.median(client / raw for client, raw in pairs)
+
+    def summary(self) -> dict[str, float]:
+        """Medians over rounds, and the ratio."""
+        return {
+            "raw_rps": statistics.median(self.raw_rps),
+            "client_rps": statistics.median(self.client_rps),
+            "ratio": self.ratio,
+            "raw_cpu_us": statistics.median(self.raw_cpu_us),
+            "client_cpu_us": statistics.median(self.client_cpu_us),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """The medians and every round's figures, for ``results.json``."""
+        return {
+            "requests": self.requests,
+            "concurrency": self.concurrency,
+            **self.summary(),
+            "rounds": {
+                "raw_rps": list(self.raw_rps),
+                "client_rps": list(self.client_rps),
+                "raw_cpu_us": list(self.raw_cpu_us),
+                "client_cpu_us": list(self.client_cpu_us),
+            },
+        }
+
+
+async def measure_rounds(url: str, requests: int, concurrency: int, rounds: int) -> Overhead:
+    """Alternate raw and client rounds after a warm-up; keep every round's figures."""
+    await raw_round(url, WARMUP_REQUESTS, concurrency)  # warm up both paths and the server
+    await client_round(url, WARMUP_REQUESTS, concurrency)
+    figures: dict[str, list[float]] = {"raw": [], "client": [], "raw_cpu": [], "client_cpu": []}
+    for _ in range(rounds):
+        for name, one_round in (("raw", raw_round), ("client", client_round)):
+            wall, cpu = await one_round(url, requests, concurrency)
+            figures[name].append(requests / wall)
+            figures[f"{name}_cpu"].append(cpu / requests * 1e6)
+    return Overhead(
+        requests,
+        concurrency,
+        tuple(figures["raw"]),
+        tuple(figures["client"]),
+        tuple(figures["raw_cpu"]),
+        tuple(figures["client_cpu"]),
+    )
 
 
 async def measure(url: str, requests: int, concurrency: int, rounds: int) -> dict[str, float]:
     """Alternate raw and client rounds; return median throughputs, ratio and CPU per request."""
-    await raw_round(url, 200, concurrency)  # warm up both paths and the server
-    await client_round(url, 200, concurrency)
-    raw, client, client_cpu, raw_cpu = [], [], [], []
-    for _ in range(rounds):
-        wall, cpu = await raw_round(url, requests, concurrency)
-        raw.append(requests / wall)
-        raw_cpu.append(cpu / requests * 1e6)
-        wall, cpu = await client_round(url, requests, concurrency)
-        client.append(requests / wall)
-        client_cpu.append(cpu / requests * 1e6)
-    return {
-        "raw_rps": statistics.median(raw),
-        "client_rps": statistics.median(client),
-        "ratio": statistics.median(c / r for c, r in zip(client, raw, strict=True)),
-        "raw_cpu_us": statistics.median(raw_cpu),
-        "client_cpu_us": statistics.median(client_cpu),
-    }
+    return (await measure_rounds(url, requests, concurrency, rounds)).summary()
 
 
 def main() -> None:

@@ -360,6 +360,15 @@ async def test_date_filters_select_orders(client: B2BClient) -> None:
     assert (past, ids) == ([], ["960"])
 
 
+async def test_datetimes_filter_by_their_day(client: B2BClient, server: SandboxServer) -> None:
+    """A datetime given as a date filter counts as its day, mixed with a date or not."""
+    moment = datetime(2020, 1, 1, 15, 30, tzinfo=UTC)
+    orders = client.orders.list_by_company(1, begin_date=moment, end_date=date(2020, 1, 1))
+    assert [order async for order in orders] == []
+    [query] = sent(server, "/companies/1/orders")
+    assert (query["beginDateAt"], query["endDateAt"]) == ("01/01/2020", "01/01/2020")
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

@@ -685,7 +685,7 @@ async def test_hang_in_an_embedding_without_handler_cancellation(
 
 def test_competing_survives_a_switched_off_window() -> None:
     """A competing share set while the window is off applies to the next window."""
-    sandbox = Sandbox(rate=None)
+    sandbox = Sandbox(rate=None, clock=lambda: 100.0)  # a still clock: the window reads 60 s
     sandbox.competing = 3
     sandbox.rate = RateWindow(5, 60)
     assert sandbox._look() == WindowState(allowed=True, remaining=2, resets_after=60.0)
