@@ -12,13 +12,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import time
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 import attrs
 
 from b2b_async import B2BClient, RateLimit
-from b2b_async.sandbox import DEFAULT_TOKEN, RateWindow, SandboxServer
+from b2b_async.sandbox import DEFAULT_TOKEN, RateWindow, RequestRecord, SandboxServer
+
+#: Registers orders ``BC0`` to ``BC{orders - 1}`` with the sandbox at a host root.
+Strategy = Callable[[str, int], Awaitable[object]]
+
+
+def order_id(index: int) -> str:
+    """The order id of input number ``index``."""
+    return f"BC{index}"
 
 
 @attrs.frozen
@@ -31,6 +41,7 @@ class BudgetRun:
     elapsed: float
     allowed_rate: float
     registered_once: bool
+    registered: int = 0
 
     @property
     def achieved_rate(self) -> float:
@@ -47,28 +58,54 @@ class BudgetRun:
         """The share of requests answered 429."""
         return self.rejected_429 / self.requests if self.requests else 0.0
 
+    @property
+    def lost(self) -> int:
+        """Orders that no request registered."""
+        return self.orders - self.registered
 
-async def run(orders: int, window: RateWindow, competing: int) -> BudgetRun:
-    """Gather ``orders`` creates through one client; measure what the server saw."""
-    async with SandboxServer(rate=window, competing=competing) as server:
+
+def client_strategy(window: RateWindow) -> Strategy:
+    """Gather every create on one B2BClient paced for ``window`` (its default pacing)."""
+
+    async def register(url: str, orders: int) -> None:
         limit = RateLimit(requests=window.requests, per=window.per)
-        async with B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=limit) as client:
-            started = time.monotonic()
+        async with B2BClient(DEFAULT_TOKEN, base_url=url, rate_limit=limit) as client:
             await asyncio.gather(
                 *(
                     client.orders.create(
-                        company_id=1, customer_id=1, order_id=f"BC{i}", total_inc_tax=Decimal(9)
+                        company_id=1, customer_id=1, order_id=order_id(i), total_inc_tax=Decimal(9)
                     )
                     for i in range(orders)
                 )
             )
-            elapsed = time.monotonic() - started
-        statuses = [record.status for record in server.requests]
-        once = len(server.orders) == orders and all(
-            server.registrations(f"BC{i}") == 1 for i in range(orders)
-        )
+
+    return register
+
+
+async def observe(
+    strategy: Strategy, orders: int, window: RateWindow, competing: int
+) -> tuple[BudgetRun, list[RequestRecord]]:
+    """Run ``strategy`` against a fresh sandbox; its figures and every request it received."""
+    async with SandboxServer(rate=window, competing=competing) as server:
+        started = time.monotonic()
+        await strategy(server.url, orders)
+        elapsed = time.monotonic() - started
+        records = server.requests
+    registrations = collections.Counter(record.registered for record in records)
+    once = all(registrations[order_id(i)] == 1 for i in range(orders))
+    registered = sum(1 for i in range(orders) if registrations[order_id(i)])
+    statuses = [record.status for record in records]
     allowed = (window.requests - competing) / window.per
-    return BudgetRun(orders, len(statuses), statuses.count(429), elapsed, allowed, once)
+    figures = BudgetRun(
+        orders, len(statuses), statuses.count(429), elapsed, allowed, once, registered
+    )
+    return figures, records
+
+
+async def run(orders: int, window: RateWindow, competing: int) -> BudgetRun:
+    """Gather ``orders`` creates through one client; measure what the server saw."""
+    figures, _ = await observe(client_strategy(window), orders, window, competing)
+    return figures
 
 
 def report(label: str, result: BudgetRun) -> None:

@@ -1,0 +1,5 @@
+"""``python -m bench``: every benchmark, ``bench/results.json``, the plots and the page."""
+
+from bench.run import main
+
+main()
