@@ -276,7 +276,8 @@ def _structure_hook(cls: type, conv: cattrs.Converter) -> Callable[[Any, type], 
 
     def structure_model(data: Any, type_: type) -> Any:
         # A string would pass the generated code's `"key" in data` tests as an empty object.
-        if not isinstance(data, Mapping):
+        # JSON objects decode to dict: the exact type check spares the ABC check on hot paths.
+        if type(data) is not dict and not isinstance(data, Mapping):
             raise ValueError(f"expected a JSON object, got {type(data).__name__}")
         value = base(_resolve_aliases(data, aliases) if aliases else data, type_)
         if raw is not None:
