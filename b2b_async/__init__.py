@@ -45,6 +45,15 @@ from ._protocol import BudgetHint
 from ._queries import Companies
 from ._ratelimit import Limiter, RateLimit, RateLimiter
 from ._transport import ClientStats
+from ._v3 import V3Orders, V3Resources
+from ._v3_models import (
+    ExtraField,
+    ExtraFieldConfig,
+    NewV3Order,
+    V3Order,
+    V3OrderProduct,
+    V3ProductOption,
+)
 from ._version import __version__
 
 __all__ = [
@@ -63,10 +72,13 @@ __all__ = [
     "Companies",
     "CompanyOrder",
     "CreatedOrder",
+    "ExtraField",
+    "ExtraFieldConfig",
     "InvalidOrderError",
     "Limiter",
     "LineItem",
     "NewOrder",
+    "NewV3Order",
     "NotFoundError",
     "OrderAlreadyExistsError",
     "OrderCompany",
@@ -87,6 +99,11 @@ __all__ = [
     "ServerError",
     "TransportError",
     "UnprocessableEntityError",
+    "V3Order",
+    "V3OrderProduct",
+    "V3Orders",
+    "V3ProductOption",
+    "V3Resources",
     "__version__",
 ]
 

@@ -33,25 +33,29 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ._bulk import OrderOutcome
+from ._bulk import OrderOutcome, OutcomeStream
 from ._client import B2BClient
 from ._config import DEFAULT_BASE_URL
 from ._exceptions import APIError, B2BError, InvalidOrderError, ResponseDecodeError
 from ._models import NewOrder
 from ._ratelimit import RateLimit
 from ._register import (
+    Api,
     BadRow,
     InputFileError,
     Journal,
     Row,
+    V3Row,
     bad_row_entry,
     count_rows,
     entry_for,
     read_rows,
 )
+from ._v3_models import NewV3Order
 from ._version import __version__
 
 TOKEN_VARIABLE: Final = "B2B_AUTH_TOKEN"  # noqa: S105 - a variable's name, not a secret
+STORE_HASH_VARIABLE: Final = "B2B_STORE_HASH"
 EXIT_INCOMPLETE, EXIT_USAGE, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_DECODE = 1, 2, 3, 4, 5
 EXIT_INTERRUPTED: Final = 130
 
@@ -77,6 +81,11 @@ def token_from_environment() -> str:
     return token
 
 
+def store_hash_given(value: str | None) -> str | None:
+    """The store hash from --store-hash or B2B_STORE_HASH; blank means none (legacy authToken)."""
+    return (value or "").strip() or None
+
+
 def parse_rate_limit(text: str) -> RateLimit | None:
     """Read ``N/SECONDS`` (e.g. ``150/60``) or ``none``."""
     if text.strip().lower() in ("none", "off"):
@@ -100,7 +109,16 @@ def cli() -> None:
 @click.option(
     "--rate-limit", "rate", default="150/60", show_default=True, help="N/SECONDS or none."
 )
-@click.option("--token", default=None, help="The authToken to accept (default: sandbox-token).")
+@click.option(
+    "--token",
+    default=None,
+    help="The token to accept, as authToken or X-Auth-Token (default: sandbox-token).",
+)
+@click.option(
+    "--store-hash",
+    default=None,
+    help="The X-Store-Hash to accept with X-Auth-Token (default: sandbox).",
+)
 @click.option("--faults", default="none", show_default=True, help="e.g. 500=0.05,reset_after=0.02")
 @click.option("--seed", default=None, type=int, help="Seed for the fault draws.")
 @click.option(
@@ -122,13 +140,21 @@ def sandbox(
     port: int,
     rate: str,
     token: str | None,
+    store_hash: str | None,
     faults: str,
     seed: int | None,
     competing: int,
     data_file: Path | None,
 ) -> None:
-    """Run a local B2B Edition sandbox until interrupted."""
-    from .sandbox import DEFAULT_TOKEN, SandboxData, SandboxServer, parse_faults, parse_rate
+    """Run a local B2B Edition sandbox (V2 and V3) until interrupted."""
+    from .sandbox import (
+        DEFAULT_STORE_HASH,
+        DEFAULT_TOKEN,
+        SandboxData,
+        SandboxServer,
+        parse_faults,
+        parse_rate,
+    )
 
     try:
         settings: dict[str, Any] = {
@@ -142,6 +168,7 @@ def sandbox(
     async def serve() -> None:
         server = SandboxServer(
             token=token or DEFAULT_TOKEN,
+            store_hash=store_hash or DEFAULT_STORE_HASH,
             seed=seed,
             competing=competing,
             host=host,
@@ -151,6 +178,7 @@ def sandbox(
         async with server:
             click.echo(f"B2B Edition sandbox listening on {server.url} (Ctrl-C stops it)")
             click.echo(f"  token: {token or DEFAULT_TOKEN}")
+            click.echo(f"  store hash: {store_hash or DEFAULT_STORE_HASH}")
             click.echo(f"  window: {settings['rate']}  faults: {settings['faults']}")
             await asyncio.Event().wait()
 
@@ -181,6 +209,13 @@ def orders() -> None:
 base_url_option = click.option(
     "--base-url", default=DEFAULT_BASE_URL, show_default=True, help="The API's host root."
 )
+store_hash_option = click.option(
+    "--store-hash",
+    envvar=STORE_HASH_VARIABLE,
+    default=None,
+    help="The store hash: authenticate with X-Auth-Token and X-Store-Hash instead of the "
+    f"legacy authToken (also read from {STORE_HASH_VARIABLE}).",
+)
 
 
 @orders.command("create")
@@ -190,6 +225,7 @@ base_url_option = click.option(
 @click.option("--total-inc-tax", required=True, help="Order total including tax.")
 @click.option("--po-number", default=None, help="Purchase-order number.")
 @base_url_option
+@store_hash_option
 def create(
     company_id: str | None,
     customer_id: str,
@@ -197,12 +233,13 @@ def create(
     total_inc_tax: str,
     po_number: str | None,
     base_url: str,
+    store_hash: str | None,
 ) -> None:
     """Register one order and print the result as JSON."""
     token = token_from_environment()
     try:
         order = NewOrder(company_id, customer_id, order_id, total_inc_tax, po_number)
-        client = B2BClient(token, base_url=base_url)
+        client = B2BClient(token, store_hash=store_hash_given(store_hash), base_url=base_url)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 
@@ -224,6 +261,14 @@ def create(
 @orders.command("register")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @base_url_option
+@store_hash_option
+@click.option(
+    "--api",
+    type=click.Choice(["v2", "v3"]),
+    default="v2",
+    show_default=True,
+    help="Register through V2 (company, total) or V3 (bc_order_id, customer_id, po_number).",
+)
 @click.option(
     "--results",
     "results",
@@ -246,20 +291,33 @@ def create(
     show_default=True,
     help="The store's budget as N/SECONDS, or none.",
 )
-def register(file: Path, base_url: str, results: Path | None, concurrency: int, rate: str) -> None:
+def register(
+    file: Path,
+    base_url: str,
+    store_hash: str | None,
+    api: Api,
+    results: Path | None,
+    concurrency: int,
+    rate: str,
+) -> None:
     """Register every order of a CSV or JSONL FILE, journaling each outcome.
 
     Columns (CSV header or JSONL keys): company_id, customer_id, order_id, total_inc_tax,
-    po_number. Exit 0 only when every order is registered.
+    po_number; with --api v3: bc_order_id, customer_id, po_number (and in JSONL an
+    extra_fields object). Exit 0 only when every order is registered.
     """
     token = token_from_environment()
     rate_limit = parse_rate_limit(rate)
     journal = Journal(results or file.with_name(file.name + ".results.jsonl"))
     try:
         client = B2BClient(
-            token, base_url=base_url, rate_limit=rate_limit, max_concurrency=concurrency
+            token,
+            store_hash=store_hash_given(store_hash),
+            base_url=base_url,
+            rate_limit=rate_limit,
+            max_concurrency=concurrency,
         )
-        rows = read_rows(file)
+        rows = read_rows(file, api=api)
     except (InputFileError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
     try:
@@ -268,7 +326,7 @@ def register(file: Path, base_url: str, results: Path | None, concurrency: int, 
     except OSError as exc:
         rows.close()
         raise click.UsageError(f"cannot use the results journal: {exc}") from None
-    run = _Registration(client, journal, rows, count_rows(file), concurrency)
+    run = _Registration(client, journal, rows, count_rows(file), concurrency, api)
     try:
         counts = asyncio.run(run.execute())
     except InputFileError as exc:
@@ -294,11 +352,13 @@ class _Registration:
         self,
         client: B2BClient,
         journal: Journal,
-        rows: Iterator[Row | BadRow],
+        rows: Iterator[Row | V3Row | BadRow],
         total: int,
         concurrency: int,
+        api: Api = "v2",
     ) -> None:
         self.client = client
+        self.api = api
         self.journal = journal
         self.rows = rows
         self.concurrency = concurrency
@@ -324,7 +384,7 @@ class _Registration:
         )
         self.task = self.bar.add_task("orders", total=total, rate=0.0)
 
-    async def orders(self) -> AsyncIterator[NewOrder]:
+    async def orders(self) -> AsyncIterator[NewOrder | NewV3Order]:
         # Checked between orders: after SIGINT, or once the file turns out unreadable, no
         # new order starts and the ones in flight finish and are journaled.
         while not self.stopping and (row := self.next_row()) is not None:
@@ -339,7 +399,7 @@ class _Registration:
                 self.sent += 1
                 yield row.order
 
-    def next_row(self) -> Row | BadRow | None:
+    def next_row(self) -> Row | V3Row | BadRow | None:
         try:
             return next(self.rows, None)
         except InputFileError as exc:
@@ -352,7 +412,7 @@ class _Registration:
         rate = done / max(time.monotonic() - self.started, 1e-6)
         self.bar.update(self.task, completed=done, rate=rate)
 
-    def record(self, outcome: OrderOutcome) -> None:
+    def record(self, outcome: OrderOutcome[Any, Any]) -> None:
         line = self.lines.pop(outcome.index, 0)
         entry = entry_for(outcome, line)
         self.journal.record(entry)
@@ -366,15 +426,19 @@ class _Registration:
         self.stopping = self.interrupted = True
         err.print("interrupted: finishing the orders in flight (Ctrl-C again to abort)")
 
+    def stream(self) -> OutcomeStream[Any, Any]:
+        orders: Any = self.orders()  # holds only the kind of order --api chose
+        if self.api == "v3":
+            return self.client.v3.orders.create_stream(orders, concurrency=self.concurrency)
+        return self.client.orders.create_stream(orders, concurrency=self.concurrency)
+
     async def execute(self) -> Counter[str]:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self.interrupt)
         try:
             with self.bar:
                 async with self.client:
-                    stream = self.client.orders.create_stream(
-                        self.orders(), concurrency=self.concurrency
-                    )
+                    stream = self.stream()
                     async with stream:
                         async for outcome in stream:
                             self.record(outcome)

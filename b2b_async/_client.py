@@ -22,6 +22,7 @@ from ._orders import Orders
 from ._queries import Companies
 from ._ratelimit import Limiter, RateLimit, build_limiter
 from ._transport import ClientStats, Transport
+from ._v3 import V3Resources
 from ._version import __version__
 
 __all__ = ["B2BClient"]
@@ -69,6 +70,26 @@ def check_header_value(value: object, name: str) -> str:
     return value
 
 
+def auth_headers(token: str, store_hash: str | None) -> dict[str, str]:
+    """The authentication headers of every request, V2 and V3 alike.
+
+    With a store hash, BigCommerce's current scheme: ``X-Auth-Token`` and ``X-Store-Hash``.
+    Without one, the legacy ``authToken`` header. Never ``X-Store-Hash`` beside ``authToken``:
+    the two schemes are not mixed.
+
+    Args:
+        token: the checked API token.
+        store_hash: the store hash, or ``None`` for the legacy scheme.
+
+    Raises:
+        ValueError: the store hash is empty or holds control characters (the message never
+            repeats it).
+    """
+    if store_hash is None:
+        return {"authToken": token}
+    return {"X-Auth-Token": token, "X-Store-Hash": check_header_value(store_hash, "store_hash")}
+
+
 def _check_concurrency(value: int | None) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ValueError(f"max_concurrency must be a positive int or None, got {value!r}")
@@ -95,13 +116,19 @@ class B2BClient:
                 total_inc_tax=Decimal("259.99"), po_number="PO-7",
             )
 
-    Every request carries ``authToken``, ``Accept: application/json`` and
-    ``User-Agent: b2b-async/<version>`` (plus ``user_agent``), and ``Content-Type:
-    application/json`` when it has a body. The token never appears in a ``repr``, a log
-    line or an error message.
+    Every request, V2 (``client.orders``) and V3 (``client.v3.orders``) alike, carries the
+    authentication headers, ``Accept: application/json`` and ``User-Agent:
+    b2b-async/<version>`` (plus ``user_agent``), and ``Content-Type: application/json`` when
+    it has a body. With ``store_hash`` the authentication is BigCommerce's current scheme,
+    ``X-Auth-Token`` and ``X-Store-Hash``; without it, the legacy ``authToken`` header. The
+    two are never mixed: no request carries ``X-Store-Hash`` beside ``authToken``. Neither
+    the token nor the store hash appears in a ``repr``, a log line or an error message.
 
     Args:
-        auth_token: the B2B Edition API token (sent in the ``authToken`` header).
+        auth_token: the API token: a BigCommerce API account's access token (with
+            ``store_hash``) or a legacy B2B Edition ``authToken`` (without).
+        store_hash: the store hash of the BigCommerce store, to authenticate with
+            ``X-Auth-Token`` and ``X-Store-Hash``; ``None`` for the legacy ``authToken``.
         base_url: the API's host root. Plain ``http://`` is refused unless the host is
             loopback (a local sandbox).
         session: an :class:`aiohttp.ClientSession` to borrow; the client never closes it.
@@ -118,17 +145,19 @@ class B2BClient:
             :class:`~b2b_async.ResponseDecodeError`.
 
     Raises:
-        ValueError: an argument is invalid (messages never repeat the token).
+        ValueError: an argument is invalid (messages never repeat the token or the store
+            hash).
 
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_base_url", "_companies", "_orders", "_transport")
+    __slots__ = ("_base_url", "_companies", "_orders", "_scheme", "_transport", "_v3")
 
     def __init__(
         self,
         auth_token: str,
         *,
+        store_hash: str | None = None,
         base_url: str = DEFAULT_BASE_URL,
         session: aiohttp.ClientSession | None = None,
         timeout: float | aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
@@ -139,15 +168,17 @@ class B2BClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         token = check_header_value(auth_token, "auth_token")
+        auth = auth_headers(token, store_hash)
         agent = f"b2b-async/{__version__}"
         if user_agent is not None:
             agent = f"{agent} {check_header_value(user_agent, 'user_agent')}"
         if max_response_bytes < 1:
             raise ValueError("max_response_bytes must be positive")
         self._base_url = check_base_url(base_url)
+        self._scheme = " ".join(f"{name}=***" for name in auth)
         self._transport = Transport(
             base_url=self._base_url,
-            headers={"authToken": token, "Accept": "application/json", "User-Agent": agent},
+            headers={**auth, "Accept": "application/json", "User-Agent": agent},
             timeout=_timeout(timeout),
             retry=retry,
             limiter=build_limiter(rate_limit),
@@ -157,11 +188,20 @@ class B2BClient:
         )
         self._orders = Orders(self._transport)
         self._companies = Companies(self._transport)
+        self._v3 = V3Resources(self._transport)
 
     @property
     def orders(self) -> Orders:
         """The V2 Order operations."""
         return self._orders
+
+    @property
+    def v3(self) -> V3Resources:
+        """The V3 API: ``client.v3.orders`` holds the V3 Order operations.
+
+        .. versionadded:: 0.1.0
+        """
+        return self._v3
 
     @property
     def companies(self) -> Companies:
@@ -212,4 +252,4 @@ class B2BClient:
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
-        return f"<B2BClient {self._base_url} authToken=*** {state}>"
+        return f"<B2BClient {self._base_url} {self._scheme} {state}>"

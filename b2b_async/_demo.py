@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 import attrs
 from rich.console import Console
@@ -57,7 +57,9 @@ def demo_orders(settings: DemoSettings) -> Iterator[NewOrder]:
         yield NewOrder(company, customer, f"DEMO-{index:05d}", total, f"PO-{index}")
 
 
-def summary_table(report: BulkReport, client: B2BClient, elapsed: float, allowed: float) -> Table:
+def summary_table(
+    report: BulkReport[Any, Any], client: B2BClient, elapsed: float, allowed: float
+) -> Table:
     """The end-of-run table."""
     counts = Counter(status_of(outcome) for outcome in report.outcomes)
     stats = client.stats
@@ -126,7 +128,7 @@ async def run_demo(settings: DemoSettings = DemoSettings(), console: Console | N
 
 async def _register_all(
     client: B2BClient, settings: DemoSettings, console: Console
-) -> tuple[BulkReport, float]:
+) -> tuple[BulkReport[Any, Any], float]:
     columns = (
         TextColumn("[bold]registering"),
         BarColumn(),
@@ -138,7 +140,7 @@ async def _register_all(
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("orders", total=settings.orders, rate=0.0)
 
-        def advance(_: OrderOutcome) -> None:
+        def advance(_: OrderOutcome[Any, Any]) -> None:
             done = progress.tasks[0].completed + 1
             rate = done / max(time.monotonic() - started, 1e-6)
             progress.update(task, advance=1, rate=rate)

@@ -146,8 +146,8 @@ class Orders(OrderQueries):
         orders: OrderSource,
         *,
         concurrency: int | None = None,
-        on_progress: Callable[[OrderOutcome], object] | None = None,
-    ) -> BulkReport:
+        on_progress: Callable[[OrderOutcome[NewOrder, CreatedOrder]], object] | None = None,
+    ) -> BulkReport[NewOrder, CreatedOrder]:
         """Register many orders; never raises for an order's failure.
 
         A bounded pool of workers pulls orders from ``orders`` (any iterable or async
@@ -174,11 +174,12 @@ class Orders(OrderQueries):
 
         .. versionadded:: 0.1.0
         """
-        return await run_bulk(self.register, orders, self._workers(concurrency), on_progress)
+        workers = self._workers(concurrency)
+        return await run_bulk(self.register, orders, workers, on_progress, order_type=NewOrder)
 
     def create_stream(
         self, orders: OrderSource, *, concurrency: int | None = None
-    ) -> OutcomeStream:
+    ) -> OutcomeStream[NewOrder, CreatedOrder]:
         """Register many orders, yielding each :class:`~b2b_async.OrderOutcome` as it completes.
 
         Memory stays bounded whatever the input's size: at most ``concurrency`` orders are
@@ -198,7 +199,8 @@ class Orders(OrderQueries):
 
         .. versionadded:: 0.1.0
         """
-        return OutcomeStream(self.register, orders, self._workers(concurrency))
+        workers = self._workers(concurrency)
+        return OutcomeStream(self.register, orders, workers, order_type=NewOrder)
 
     def _workers(self, concurrency: int | None) -> int:
         if concurrency is not None:

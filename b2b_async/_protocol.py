@@ -9,6 +9,10 @@ tested with plain dicts and bytes. The rules, with their sources:
   BigCommerce's own buyer portal trusts only the body code.
 - Error messages live in ``data.errMsg``, in ``data`` as a field-to-message map, in
   ``message``, or (V3) in ``meta.message``.
+- The V3 envelope is ``{"code", "data", "meta": {"message", "pagination"}}``; some V3 answers
+  put ``message`` at the top level instead, as V2 does. A V3 listing's ``data`` is an array and
+  its position is in ``meta``: such ``data`` comes back as a :class:`PagedList`, a ``list`` that
+  also carries the envelope's ``meta``, so that the one request path still returns ``data``.
 - B2B rate-limit headers carry units inside their values (``149 times``, ``0.39 s``,
   ``150 times/60 s``); the core API's ``X-Rate-Limit-*`` headers carry bare numbers
   (milliseconds for the times). Where several wait hints are present, the longest wins.
@@ -252,6 +256,9 @@ def _message_of(envelope: Mapping[str, Any], fallback: str) -> str:
 
 def _mentions_already_exists(envelope: Mapping[str, Any], message: str) -> bool:
     texts = [message, envelope.get("message")]
+    meta = envelope.get("meta")
+    if isinstance(meta, Mapping):
+        texts.append(meta.get("message"))
     data = envelope.get("data")
     if isinstance(data, Mapping):
         texts.extend(data.values())
@@ -314,6 +321,24 @@ def build_error(
     )
 
 
+class PagedList(list[Any]):
+    """A listing's ``data`` array, with the ``meta`` member of the envelope it came in.
+
+    V3 listings say where a page sits (``totalCount``, ``limit``, ``offset``) in ``meta``, beside
+    ``data`` rather than inside it; this list keeps the two together on their way through the
+    transport. It behaves as the plain list it extends everywhere else.
+
+    Attributes:
+        meta: the envelope's ``meta`` object, as received.
+    """
+
+    __slots__ = ("meta",)
+
+    def __init__(self, items: list[Any], meta: Mapping[str, Any]) -> None:
+        super().__init__(items)
+        self.meta = meta
+
+
 _DECODER: Final = json.JSONDecoder()
 
 
@@ -353,7 +378,8 @@ def decode_response(
         reason: the HTTP reason phrase, a message of last resort.
 
     Returns:
-        The envelope's ``data`` (``None`` when absent).
+        The envelope's ``data`` (``None`` when absent); an array beside a ``meta`` object (a
+        V3 listing) as a :class:`PagedList`.
 
     Raises:
         APIError: the answer is an error.
@@ -382,4 +408,8 @@ def decode_response(
     effective = status if code is None else code if code < 1000 else status_of_code(code)
     if not 200 <= effective < 300:
         raise build_error(effective, headers, envelope, info, now, fallback=reason or "error")
-    return envelope.get("data")
+    data = envelope.get("data")
+    if type(data) is list and "meta" in envelope:  # V2 envelopes have no meta: one lookup
+        meta = envelope["meta"]
+        return PagedList(data, meta if isinstance(meta, dict) else {})
+    return data

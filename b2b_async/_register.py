@@ -5,6 +5,11 @@ as each outcome completes, so that a process killed at any moment (even by SIGKI
 every finished order recorded. A new run with the same journal skips what is recorded as
 registered and sends the rest again; an order that was in flight when the process died is
 sent again, and its "already exists" answer then counts as registered.
+
+Two row formats: V2 rows (``company_id, customer_id, order_id, total_inc_tax, po_number``)
+become :class:`~b2b_async.NewOrder`; V3 rows (``bc_order_id, customer_id, po_number``, and in
+JSONL an ``extra_fields`` object of name to value) become :class:`~b2b_async.NewV3Order`. The
+journal keys both by the BigCommerce order id as text.
 """
 
 from __future__ import annotations
@@ -12,27 +17,33 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, Final, cast
+from typing import IO, Any, Final, Literal, cast
 
 import attrs
 
 from ._bulk import OrderOutcome
 from ._exceptions import APIError, B2BError, InvalidOrderError
 from ._models import NewOrder
+from ._v3_models import NewV3Order
 
 __all__ = [
     "COLUMNS",
+    "V3_COLUMNS",
     "BadRow",
     "Journal",
     "Row",
+    "V3Row",
     "read_rows",
     "status_of",
 ]
 
+Api = Literal["v2", "v3"]
 COLUMNS: Final = ("company_id", "customer_id", "order_id", "total_inc_tax", "po_number")
 REQUIRED: Final = ("customer_id", "order_id", "total_inc_tax")
+V3_COLUMNS: Final = ("bc_order_id", "customer_id", "po_number")
+V3_REQUIRED: Final = ("bc_order_id", "customer_id")
 REGISTERED: Final = frozenset({"created", "already_registered"})
 
 
@@ -49,6 +60,14 @@ class Row:
 
 
 @attrs.frozen
+class V3Row:
+    """One V3 order read from the input (``--api v3``), with the line it came from."""
+
+    line: int
+    order: NewV3Order
+
+
+@attrs.frozen
 class BadRow:
     """A line that does not hold a valid order."""
 
@@ -57,38 +76,69 @@ class BadRow:
     reason: str
 
 
-def _order_from(values: dict[str, Any], line: int) -> Row | BadRow:
-    order_id = values.get("order_id")
+def _v2_order(values: dict[str, Any]) -> NewOrder:
+    return NewOrder(
+        values.get("company_id") or None,
+        values["customer_id"],
+        values["order_id"],
+        values["total_inc_tax"],
+        values.get("po_number") or None,
+    )
+
+
+def _v3_order(values: dict[str, Any]) -> NewV3Order:
+    return NewV3Order(
+        values["bc_order_id"],
+        values["customer_id"],
+        values.get("po_number") or None,
+        values.get("extra_fields") or None,
+    )
+
+
+@attrs.frozen
+class RowFormat:
+    """The columns of one API version's rows, and how a row becomes an order."""
+
+    columns: tuple[str, ...]
+    required: tuple[str, ...]
+    key: str
+    build: Callable[[dict[str, Any]], NewOrder | NewV3Order]
+
+
+FORMATS: Final[dict[str, RowFormat]] = {
+    "v2": RowFormat(COLUMNS, REQUIRED, "order_id", _v2_order),
+    "v3": RowFormat(V3_COLUMNS, V3_REQUIRED, "bc_order_id", _v3_order),
+}
+
+
+def _order_from(
+    values: dict[str, Any], line: int, form: RowFormat = FORMATS["v2"]
+) -> Row | V3Row | BadRow:
+    order_id = values.get(form.key)
     order_key = None if order_id in (None, "") else str(order_id)
-    missing = [name for name in REQUIRED if values.get(name) in (None, "")]
+    missing = [name for name in form.required if values.get(name) in (None, "")]
     if missing:
         return BadRow(line, order_key, f"missing {', '.join(missing)}")
     try:
-        order = NewOrder(
-            values.get("company_id") or None,
-            values["customer_id"],
-            values["order_id"],
-            values["total_inc_tax"],
-            values.get("po_number") or None,
-        )
+        order = form.build(values)
     except InvalidOrderError as exc:
         return BadRow(line, order_key, str(exc))
-    return Row(line, order)
+    return Row(line, order) if isinstance(order, NewOrder) else V3Row(line, order)
 
 
-def _csv_rows(handle: IO[str]) -> Iterator[Row | BadRow]:
+def _csv_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]:
     reader = csv.DictReader(handle)
     header = reader.fieldnames or []
-    absent = [name for name in REQUIRED if name not in header]
+    absent = [name for name in form.required if name not in header]
     if absent:
         raise InputFileError(
-            f"the CSV header must name {', '.join(COLUMNS)}; missing {', '.join(absent)}"
+            f"the CSV header must name {', '.join(form.columns)}; missing {', '.join(absent)}"
         )
     for values in reader:
-        yield _order_from(dict(values), reader.line_num)
+        yield _order_from(dict(values), reader.line_num, form)
 
 
-def _jsonl_rows(handle: IO[str]) -> Iterator[Row | BadRow]:
+def _jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]:
     for number, text in enumerate(handle, start=1):
         if not text.strip():
             continue
@@ -100,7 +150,7 @@ def _jsonl_rows(handle: IO[str]) -> Iterator[Row | BadRow]:
         if not isinstance(values, dict):
             yield BadRow(number, None, "not a JSON object")
             continue
-        yield _order_from(values, number)
+        yield _order_from(values, number, form)
 
 
 def _is_jsonl(path: Path, first: str) -> bool:
@@ -109,10 +159,11 @@ def _is_jsonl(path: Path, first: str) -> bool:
     return path.suffix.lower() != ".csv" and first.lstrip().startswith("{")
 
 
-def read_rows(path: Path) -> Generator[Row | BadRow, None, None]:
+def read_rows(path: Path, *, api: Api = "v2") -> Generator[Row | V3Row | BadRow, None, None]:
     """Read orders lazily from a CSV (with a header) or JSONL file.
 
     The format is chosen by the extension (``.csv``, ``.jsonl``), else by the first line.
+    ``api`` chooses the columns: V2's (:data:`COLUMNS`) or V3's (:data:`V3_COLUMNS`).
     A UTF-8 byte order mark (as spreadsheet programs write) is skipped. Closing the
     returned generator closes the file.
 
@@ -126,12 +177,14 @@ def read_rows(path: Path) -> Generator[Row | BadRow, None, None]:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise InputFileError(f"cannot read {path}: {exc}") from None
-    rows = _rows_of(path, handle)
+    rows = _rows_of(path, handle, FORMATS[api])
     next(rows)  # runs up to the first row, so that a bad header or encoding raises here
-    return cast("Generator[Row | BadRow, None, None]", rows)
+    return cast("Generator[Row | V3Row | BadRow, None, None]", rows)
 
 
-def _rows_of(path: Path, handle: IO[str]) -> Generator[Row | BadRow | None, None, None]:
+def _rows_of(
+    path: Path, handle: IO[str], form: RowFormat
+) -> Generator[Row | V3Row | BadRow | None, None, None]:
     """The rows, after one ``None`` once the file is open and its first row read.
 
     The file is held by the generator from its first step on, so closing the generator
@@ -141,7 +194,8 @@ def _rows_of(path: Path, handle: IO[str]) -> Generator[Row | BadRow | None, None
         try:
             first_line = handle.readline()
             handle.seek(0)
-            rows = _jsonl_rows(handle) if _is_jsonl(path, first_line) else _csv_rows(handle)
+            jsonl = _is_jsonl(path, first_line)
+            rows = _jsonl_rows(handle, form) if jsonl else _csv_rows(handle, form)
             first = next(rows, None)
         except UnicodeDecodeError as exc:
             raise InputFileError(f"{path} is not UTF-8 text: {exc}") from None
@@ -164,7 +218,7 @@ def count_rows(path: Path) -> int:
     return lines - 1 if path.suffix.lower() == ".csv" else lines
 
 
-def status_of(outcome: OrderOutcome) -> str:
+def status_of(outcome: OrderOutcome[Any, Any]) -> str:
     """Name an outcome: ``created``, ``already_registered``, ``rejected`` or ``failed``.
 
     ``rejected`` means the API (or the validation before it) refused the order; sending it
@@ -263,7 +317,7 @@ def _entry(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def entry_for(outcome: OrderOutcome, line: int) -> dict[str, Any]:
+def entry_for(outcome: OrderOutcome[Any, Any], line: int) -> dict[str, Any]:
     """The journal line for one outcome."""
     return {
         "order_id": outcome.order.order_id,
@@ -283,9 +337,11 @@ def bad_row_entry(row: BadRow) -> dict[str, Any]:
     }
 
 
-def pending(rows: Iterable[Row | BadRow], journal: Journal) -> Iterator[Row | BadRow]:
+def pending(
+    rows: Iterable[Row | V3Row | BadRow], journal: Journal
+) -> Iterator[Row | V3Row | BadRow]:
     """The rows an earlier run did not already register."""
     for row in rows:
-        if isinstance(row, Row) and row.order.order_id in journal.registered:
+        if isinstance(row, Row | V3Row) and row.order.order_id in journal.registered:
             continue
         yield row

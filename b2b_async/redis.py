@@ -38,9 +38,7 @@ try:
     from redis.backoff import NoBackoff
     from redis.exceptions import RedisError
 except ImportError as exc:  # the extra is not installed
-    raise ImportError(
-        "b2b_async.redis needs redis-py: pip install 'b2b-async[redis]'"
-    ) from exc
+    raise ImportError("b2b_async.redis needs redis-py: pip install 'b2b-async[redis]'") from exc
 
 from ._exceptions import ClientClosedError, TransportError
 from ._protocol import BudgetHint
@@ -54,8 +52,9 @@ OnRedisError = Literal["local", "fail"]
 """What a :class:`RedisRateLimiter` does while Redis cannot be reached."""
 
 _MICROS: Final = 1_000_000
-#: Seconds the key outlives the last deadline it holds (the next slot, a cooldown, a window
-#: reset), so that the tickets of requests still in flight stay comparable; then it expires.
+#: Seconds (beyond a window's length) the key outlives the last deadline it holds (the next
+#: slot, a cooldown, a window reset), so that the tickets of requests still in flight stay
+#: comparable; then it expires.
 _KEEP: Final = 60.0
 #: The one marker of a request paced by the local fallback instead of through Redis.
 _LOCAL: Final = -1
@@ -205,6 +204,7 @@ def _optional(value: float | None) -> int | str:
 def _checked_options(
     key: str, on_redis_error: str, expected_processes: int, timeout: float, recheck_after: float
 ) -> None:
+    """Refuse options out of range, naming the option."""
     if not isinstance(key, str) or not key:
         raise ValueError(f"key must be a non-empty string, got {key!r}")
     if on_redis_error not in ("local", "fail"):
@@ -252,7 +252,8 @@ class RedisRateLimiter:
     is how another integration's spending holds everybody. A server allocation slower than
     ``rate_limit`` slows this process's bookings to match.
 
-    **Expiry**: the key expires a minute after the last deadline it holds, so nothing lingers.
+    **Expiry**: the key expires ``per`` seconds plus a minute after the last deadline it
+    holds, so nothing lingers.
 
     **When Redis fails** (refused, reset, no answer within ``timeout``, any Redis error):
 
@@ -491,10 +492,10 @@ class RedisRateLimiter:
         self._bind_loop()
         task = asyncio.current_task()
         ticket = 0 if task is None else self._tickets.pop(task, 0)
+        self._in_flight = max(0, self._in_flight - 1)
         if ticket == _LOCAL:
             await self._local.release(hint)
             return
-        self._in_flight = max(0, self._in_flight - 1)
         if hint is None:
             return
         self._follow_allocation(hint)
@@ -531,12 +532,15 @@ class RedisRateLimiter:
         # One caller of this process books and sleeps at a time, the others queue in order.
         async with self._turn:
             if not self._try_redis(start):
-                return self._unavailable()
+                self._raise_if_failing()
+                return None
             try:
                 ticket = await self._book()
             except RateLimiterUnavailableError as exc:
                 self._fail(exc)
-                return self._unavailable()
+                if self._on_error == "fail":
+                    raise
+                return None
         self._recover()
         return ticket
 
@@ -550,11 +554,10 @@ class RedisRateLimiter:
         assert self._loop is not None
         return self._loop.time() >= self._next_probe
 
-    def _unavailable(self) -> None:
-        """Fall back to local pacing, or raise when failing is the policy."""
-        if self._on_error == "fail":
-            error = self._last_error
-            assert error is not None
+    def _raise_if_failing(self) -> None:
+        """Raise the outage's error when failing is the policy; otherwise pace locally."""
+        error = self._last_error
+        if self._on_error == "fail" and error is not None:
             raise RateLimiterUnavailableError(error.message) from error.__cause__
 
     async def _book(self) -> int:

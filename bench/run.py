@@ -48,6 +48,7 @@ class Sizes:
     window_requests: int
     window_per: float
     bulk_sizes: tuple[int, ...]
+    bulk_repeats: int
 
 
 FULL: Final = Sizes(
@@ -61,10 +62,11 @@ FULL: Final = Sizes(
     window_requests=40,
     window_per=1.0,
     bulk_sizes=(10_000, 100_000),
+    bulk_repeats=3,
 )
 QUICK: Final = Sizes(
     mode="quick",
-    overhead_requests=1500,
+    overhead_requests=2000,
     overhead_rounds=3,
     concurrencies=(1, 8, 32, 128),
     latency_samples=2000,
@@ -73,6 +75,7 @@ QUICK: Final = Sizes(
     window_requests=40,
     window_per=1.0,
     bulk_sizes=(5000, 20_000),
+    bulk_repeats=2,
 )
 
 
@@ -149,7 +152,7 @@ def run_budget(sizes: Sizes, say: Callable[[str], object]) -> dict[str, Any]:
 
 def run_bulk(sizes: Sizes, say: Callable[[str], object]) -> dict[str, Any]:
     """Both bulk APIs at both sizes against a sandbox process."""
-    return bulk.measure(list(sizes.bulk_sizes), progress=say)
+    return bulk.measure(list(sizes.bulk_sizes), repeats=sizes.bulk_repeats, progress=say)
 
 
 RUNNERS: Final[dict[str, Callable[[Sizes, Callable[[str], object]], dict[str, Any]]]] = {
@@ -178,6 +181,8 @@ def measure(sizes: Sizes, sections: tuple[str, ...], previous: dict[str, Any]) -
         found["seconds"] = time.monotonic() - section_started
         results[section] = found
         say(f"  {found['seconds']:.0f} s")
+    if hasattr(os, "getloadavg"):
+        results["machine"]["load_average_at_end"] = list(os.getloadavg())
     now = datetime.datetime.now(datetime.UTC)
     results["generated"] = now.isoformat(timespec="seconds")
     results["mode"] = sizes.mode if set(sections) == set(SECTIONS) else "mixed"
@@ -211,7 +216,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.render:
         render(previous)
         return
-    if args.only and any(section not in previous for section in SECTIONS if section not in args.only):
+    if args.only and any(
+        section not in previous for section in SECTIONS if section not in args.only
+    ):
         parser.error("--only needs the other sections in bench/results.json: run them all once")
     sections = tuple(args.only) if args.only else SECTIONS
     results = measure(QUICK if args.quick else FULL, sections, previous)

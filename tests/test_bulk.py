@@ -97,7 +97,7 @@ async def test_async_input_and_progress() -> None:
             await asyncio.sleep(0)
             yield order
 
-    seen: list[OrderOutcome] = []
+    seen: list[OrderOutcome[NewOrder, CreatedOrder]] = []
     async with SandboxServer(rate=None) as server, client_for(server) as client:
         report = await client.orders.create_many(source(), concurrency=4, on_progress=seen.append)
     assert report.ok
@@ -149,10 +149,10 @@ async def test_cancelling_create_many_leaves_nothing_behind() -> None:
     """Cancelling a run stops its workers; the client keeps working afterwards."""
     faults = Faults(latency=1.0, latency_seconds=0.05)
     async with SandboxServer(rate=None, faults=faults) as server, client_for(server) as client:
-        progress: list[OrderOutcome] = []
+        progress: list[OrderOutcome[NewOrder, CreatedOrder]] = []
         ten_done = asyncio.Event()
 
-        def on_progress(outcome: OrderOutcome) -> None:
+        def on_progress(outcome: OrderOutcome[NewOrder, CreatedOrder]) -> None:
             progress.append(outcome)
             if len(progress) == 10:
                 ten_done.set()
@@ -192,7 +192,7 @@ async def peak_memory(count: int) -> int:
     gc.collect()
     tracemalloc.start()
     try:
-        async for outcome in OutcomeStream(fake_register, orders(count), 16):
+        async for outcome in OutcomeStream(fake_register, orders(count), 16, order_type=NewOrder):
             assert outcome.ok
         return tracemalloc.get_traced_memory()[1]
     finally:

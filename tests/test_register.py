@@ -6,6 +6,7 @@ import gc
 import json
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,7 +54,9 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
     return path
 
 
-def outcome_with(error: B2BError | None = None, result: CreatedOrder | None = None) -> OrderOutcome:
+def outcome_with(
+    error: B2BError | None = None, result: CreatedOrder | None = None
+) -> OrderOutcome[Any, Any]:
     return OrderOutcome(0, ORDER, result=result, error=error)
 
 
@@ -210,7 +213,9 @@ def test_count_rows_counts_data_lines(tmp_path: Path) -> None:
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )
-def test_status_of_names_every_kind_of_outcome(outcome: OrderOutcome, status: str) -> None:
+def test_status_of_names_every_kind_of_outcome(
+    outcome: OrderOutcome[Any, Any], status: str
+) -> None:
     """Registered (new or before), rejected (4xx but 429, or invalid) or failed (the rest)."""
     assert status_of(outcome) == status
 

@@ -1,7 +1,8 @@
 """A faithful local B2B Edition server on aiohttp.web, for tests, demos and the CLI.
 
-It serves the V2 Order operations under ``/api/v2/io`` with the documented envelopes, enforces a
-fixed request window shared by every caller, injects faults deterministically under a seed, and
+It serves the V2 Order operations under ``/api/v2/io`` and the V3 ones under ``/api/v3/io``, from
+one store, with the documented envelopes and both authentication schemes; it enforces a fixed
+request window shared by every caller, injects faults deterministically under a seed, and
 records every request. It shares no code with the client side of ``b2b_async``: it implements the
 server contract on its own, so that a misreading of the API on either side shows up as a failing
 test rather than as two matching bugs.
@@ -16,22 +17,35 @@ test rather than as two matching bugs.
 .. versionadded:: 0.1.0
 """
 
-from ._app import API_PREFIX, DEFAULT_TOKEN, SANDBOX_KEY, Sandbox, create_app
+from ._app import (
+    API_PREFIX,
+    DEFAULT_STORE_HASH,
+    DEFAULT_TOKEN,
+    SANDBOX_KEY,
+    V3_PREFIX,
+    Sandbox,
+    create_app,
+)
 from ._data import Company, Customer, SandboxData
 from ._faults import FaultKind, Faults, parse_faults
 from ._records import RequestRecord
 from ._server import SandboxServer
 from ._state import RegisteredOrder
+from ._v3_views import DEFAULT_ORDER_EXTRA_FIELDS, OrderExtraField
 from ._window import RateWindow, parse_rate
 
 __all__ = [
     "API_PREFIX",
+    "DEFAULT_ORDER_EXTRA_FIELDS",
+    "DEFAULT_STORE_HASH",
     "DEFAULT_TOKEN",
     "SANDBOX_KEY",
+    "V3_PREFIX",
     "Company",
     "Customer",
     "FaultKind",
     "Faults",
+    "OrderExtraField",
     "RateWindow",
     "RegisteredOrder",
     "RequestRecord",

@@ -1,20 +1,29 @@
 """The sandbox itself: configuration, the request pipeline, and the aiohttp application.
 
-Every request under ``/api/v2/io`` goes through one pipeline, in this order:
+Every request under ``/api/v2/io`` (V2) or ``/api/v3/io`` (V3) goes through one pipeline, in this
+order:
 
 1. It is recorded, and draws its fault (one draw per request, in arrival order).
 2. ``reset_before``: the connection is reset; nothing else happens.
-3. Authentication: a missing or wrong ``authToken`` answers 401. A 401 does not spend the window:
-   the store's budget belongs to its token, and a request without it cannot be charged to the
-   store.
+3. Authentication, the same on both versions, by either scheme: the legacy ``authToken`` header,
+   or BigCommerce's current ``X-Auth-Token`` with ``X-Store-Hash`` (the sandbox accepts its one
+   token in either header). A missing or wrong token, an ``X-Auth-Token`` without the store hash
+   or with another store's hash, and ``X-Store-Hash`` beside ``authToken`` answer 401. The last
+   one is the sandbox's choice: BigCommerce says never to send the two together and documents no
+   answer for it, so the sandbox refuses the mix outright, and a client that mixes the schemes
+   fails its tests instead of depending on what the platform might make of it. A 401 does not
+   spend the window: the store's budget belongs to its token, and a request without it cannot be
+   charged to the store.
 4. Concurrency: past ``max_in_flight`` requests in processing, 429 with ``Retry-After: 1``.
 5. The window: past the budget, 429 with ``Retry-After`` (whole seconds, rounded up). Neither 429
    spends the window; every request that passes does, whatever its fault or answer.
 6. The fault, if any, acts (see :class:`FaultKind`); otherwise the operation answers.
 
 Every answer carries ``X-Request-Id`` and, when a window is configured, the ``X-Requests-*``
-headers. Routes under ``/_sandbox`` (health, registered orders) bypass all of this: no token, no
-window, no faults, no recording.
+headers. Error answers of the pipeline (401, 429, injected faults, unknown routes) take the
+envelope of the version asked: V2's ``{"code", "data": {"errMsg"}, "message"}`` or V3's
+``{"code", "data", "meta": {"message"}}``. Routes under ``/_sandbox`` (health, registered
+orders) bypass all of this: no token, no window, no faults, no recording.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ import struct
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -52,9 +61,20 @@ from ._queries import (
 from ._records import HANG, RESET, Outcome, RequestRecord, decode_json
 from ._state import RegisteredOrder, SandboxState
 from ._updates import move_customer_orders, rederive_order_company, update_order
+from ._v3 import V3_PREFIX, V3_ROUTES
+from ._v3_envelope import v3_error_200, v3_failure, v3_too_many_requests
+from ._v3_views import V3_KEY, OrderExtraField, V3Settings
 from ._window import FixedWindow, RateWindow, WindowState, rate_headers
 
-__all__ = ["API_PREFIX", "DEFAULT_TOKEN", "SANDBOX_KEY", "Sandbox", "create_app"]
+__all__ = [
+    "API_PREFIX",
+    "DEFAULT_STORE_HASH",
+    "DEFAULT_TOKEN",
+    "SANDBOX_KEY",
+    "V3_PREFIX",
+    "Sandbox",
+    "create_app",
+]
 
 API_PREFIX = "/api/v2/io"
 """Where the V2 API lives on the host, as on ``https://api-b2b.bigcommerce.com``.
@@ -63,7 +83,13 @@ API_PREFIX = "/api/v2/io"
 """
 
 DEFAULT_TOKEN = "sandbox-token"  # noqa: S105 - a published sandbox token, not a secret
-"""The ``authToken`` a sandbox accepts unless told otherwise.
+"""The token a sandbox accepts (in ``authToken`` or ``X-Auth-Token``) unless told otherwise.
+
+.. versionadded:: 0.1.0
+"""
+
+DEFAULT_STORE_HASH = "sandbox"
+"""The ``X-Store-Hash`` a sandbox accepts unless told otherwise.
 
 .. versionadded:: 0.1.0
 """
@@ -99,9 +125,10 @@ class Sandbox:
     window starts empty.
 
     Args:
-        token: the ``authToken`` to accept.
+        token: the token to accept, in ``authToken`` or in ``X-Auth-Token``.
+        store_hash: the ``X-Store-Hash`` to accept beside ``X-Auth-Token``.
         rate: the store's request window; ``None`` switches it (and its headers) off.
-        faults: what to inject into requests under ``/api/v2/io``.
+        faults: what to inject into requests under ``/api/v2/io`` and ``/api/v3/io``.
         seed: seeds the fault draws; the same seed and the same requests give the same faults.
         competing: requests another integration spends at the start of every window.
         max_in_flight: how many requests may be in processing at once; ``None`` is no limit.
@@ -115,6 +142,7 @@ class Sandbox:
         self,
         *,
         token: str = DEFAULT_TOKEN,
+        store_hash: str = DEFAULT_STORE_HASH,
         rate: RateWindow | None = RateWindow(),  # noqa: B008 - a frozen value, safe to share
         faults: Faults = Faults(),  # noqa: B008 - a frozen value, safe to share
         seed: int | None = None,
@@ -124,6 +152,8 @@ class Sandbox:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token = token
+        self.store_hash = store_hash
+        self._v3 = V3Settings()
         self.faults = faults
         self.max_in_flight = max_in_flight
         self.state = SandboxState(data if data is not None else _default_data())
@@ -163,13 +193,24 @@ class Sandbox:
             self._window.competing = requests
 
     @property
+    def order_extra_fields(self) -> tuple[OrderExtraField, ...]:
+        """The order extra fields configured for V3 ("Get Order Extra Field Configs"); assign a
+        new sequence to change them (one with ``required=True`` makes V3 updates need it)."""
+        return self._v3.extra_fields
+
+    @order_extra_fields.setter
+    def order_extra_fields(self, fields: tuple[OrderExtraField, ...]) -> None:
+        self._v3.extra_fields = tuple(fields)
+
+    @property
     def orders(self) -> Mapping[str, RegisteredOrder]:
         """The registered orders by order id (a read-only live view)."""
         return self.state.orders
 
     @property
     def requests(self) -> list[RequestRecord]:
-        """Every request received under ``/api/v2/io`` so far, in arrival order (a copy)."""
+        """Every request received under ``/api/v2/io`` or ``/api/v3/io`` so far, in arrival
+        order (a copy)."""
         return list(self._records)
 
     def registrations(self, order_id: str) -> int:
@@ -257,17 +298,46 @@ SANDBOX_KEY = web.AppKey("b2b_sandbox", Sandbox)
 """
 
 
-# Faults that answer instead of processing the request, and their answers.
-_INJECTED: Mapping[FaultKind, Callable[[], web.Response]] = {
-    FaultKind.HTTP_500: lambda: failure(500, "Internal Server Error"),
-    FaultKind.HTTP_502: lambda: proxy_page(502),
-    FaultKind.HTTP_503: lambda: failure(503, "Service temporarily unavailable"),
-    FaultKind.HTTP_504: lambda: proxy_page(504),
-    FaultKind.HTTP_429: lambda: too_many_requests(1, "Too many requests, slow down"),
+class _Dialect(NamedTuple):
+    """The error answers of one API version, for what the pipeline answers by itself."""
+
+    failure: Callable[[int, str], web.Response]
+    too_many_requests: Callable[[int, str], web.Response]
+    error_200: Callable[[], web.Response]
+    unauthenticated: str
+
+
+_V2 = _Dialect(
+    failure=failure,
+    too_many_requests=too_many_requests,
     # The wording of the published "Update order" 400 example.
-    FaultKind.ERROR_200: lambda: envelope(
+    error_200=lambda: envelope(
         200, 40010, {"errMsg": "bc internal server error"}, "Bad Requests Error"
     ),
+    unauthenticated="authToken is required",
+)
+_V3 = _Dialect(
+    failure=v3_failure,
+    too_many_requests=v3_too_many_requests,
+    error_200=v3_error_200,
+    unauthenticated="X-Auth-Token and X-Store-Hash are required",
+)
+
+
+def _dialect(request: web.Request) -> _Dialect:
+    return _V3 if request.path.startswith(V3_PREFIX + "/") else _V2
+
+
+# Faults that answer instead of processing the request, and their answers.
+_INJECTED: Mapping[FaultKind, Callable[[_Dialect], web.Response]] = {
+    FaultKind.HTTP_500: lambda dialect: dialect.failure(500, "Internal Server Error"),
+    FaultKind.HTTP_502: lambda _: proxy_page(502),
+    FaultKind.HTTP_503: lambda dialect: dialect.failure(503, "Service temporarily unavailable"),
+    FaultKind.HTTP_504: lambda _: proxy_page(504),
+    FaultKind.HTTP_429: lambda dialect: dialect.too_many_requests(
+        1, "Too many requests, slow down"
+    ),
+    FaultKind.ERROR_200: lambda dialect: dialect.error_200(),
 }
 
 
@@ -300,7 +370,7 @@ async def _answer(handler: Handler, request: web.Request) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPException as exc:  # unknown route or method: still the API's envelope
-        return failure(exc.status, exc.reason)
+        return _dialect(request).failure(exc.status, exc.reason)
 
 
 async def _process(
@@ -314,7 +384,7 @@ async def _process(
     if fault is FaultKind.LATENCY:
         await sandbox._pause(sandbox.faults.latency_seconds)
     if fault is not None and fault in _INJECTED:
-        return _INJECTED[fault]()
+        return _INJECTED[fault](_dialect(request))
     response = await _answer(handler, request)
     if fault is FaultKind.RESET_AFTER:
         return _drop(request, record, RESET)
@@ -323,16 +393,36 @@ async def _process(
     return response
 
 
+def _authentication_problem(
+    sandbox: Sandbox, request: web.Request, dialect: _Dialect
+) -> str | None:
+    """Why the request's credentials are refused, or ``None`` (see the module docstring)."""
+    headers = request.headers
+    legacy = headers.get("authToken")
+    store_hash = headers.get("X-Store-Hash")
+    if legacy is not None and store_hash is not None:
+        return "authToken cannot be combined with X-Store-Hash; send X-Auth-Token instead"
+    # Constant-time comparisons: the token is a secret, even in a sandbox.
+    if legacy is not None:
+        return None if _same(legacy, sandbox.token) else "Invalid authToken"
+    token = headers.get("X-Auth-Token")
+    if token is None:
+        return dialect.unauthenticated
+    if store_hash is None:
+        return "X-Store-Hash is required with X-Auth-Token"
+    if not _same(token, sandbox.token):
+        return "Invalid X-Auth-Token"
+    return None if _same(store_hash, sandbox.store_hash) else "Invalid X-Store-Hash"
+
+
 def _refusal(sandbox: Sandbox, request: web.Request) -> web.Response | None:
     """The 401 or the concurrency 429, when the request may not be processed."""
-    sent = request.headers.get("authToken")
-    if sent is None:
-        return failure(401, "authToken is required")
-    # Constant-time comparison: the token is a secret, even in a sandbox.
-    if not _same(sent, sandbox.token):
-        return failure(401, "Invalid authToken")
+    dialect = _dialect(request)
+    problem = _authentication_problem(sandbox, request, dialect)
+    if problem is not None:
+        return dialect.failure(401, problem)
     if sandbox.max_in_flight is not None and sandbox._in_flight >= sandbox.max_in_flight:
-        return too_many_requests(1, "Too many concurrent requests")
+        return dialect.too_many_requests(1, "Too many concurrent requests")
     return None
 
 
@@ -350,7 +440,7 @@ def _admit(
     window = sandbox._spend()
     if window is not None and not window.allowed:
         message = f"Rate limit exceeded, retry in {window.retry_after} s"
-        return too_many_requests(window.retry_after, message), window
+        return _dialect(request).too_many_requests(window.retry_after, message), window
     return None, window
 
 
@@ -378,9 +468,12 @@ def _decoded_or_none(raw: bytes) -> Any:
         return None
 
 
+_API_PREFIXES = (API_PREFIX + "/", V3_PREFIX + "/")
+
+
 @web.middleware
 async def _api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith(API_PREFIX + "/"):
+    if not request.path.startswith(_API_PREFIXES):
         return await handler(request)
     sandbox = request.app[SANDBOX_KEY]
     record = sandbox._receive(request)
@@ -418,7 +511,8 @@ async def _wake_sleepers(app: web.Application) -> None:
 def create_app(sandbox: Sandbox | None = None) -> web.Application:
     """Build the aiohttp application that serves a sandbox, for embedding in your own server.
 
-    Besides the API under ``/api/v2/io``, the application serves ``GET /_sandbox/health`` and
+    Besides the API (V2 under ``/api/v2/io``, V3 under ``/api/v3/io``, one store behind both),
+    the application serves ``GET /_sandbox/health`` and
     ``GET /_sandbox/orders`` (the registered orders), outside authentication, the window and
     fault injection. Run it with ``handler_cancellation=True`` on the runner (as
     :class:`SandboxServer` does) so that a hanging request ends when its client gives up.
@@ -435,9 +529,12 @@ def create_app(sandbox: Sandbox | None = None) -> web.Application:
     app = web.Application(middlewares=[_api_middleware])
     app[SANDBOX_KEY] = sandbox
     app[STATE_KEY] = sandbox.state
+    app[V3_KEY] = sandbox._v3
     app.on_shutdown.append(_wake_sleepers)
     for method, path, handler in _ROUTES:
         app.router.add_route(method, API_PREFIX + path, handler)
+    for method, path, handler in V3_ROUTES:
+        app.router.add_route(method, V3_PREFIX + path, handler)
     app.router.add_get("/_sandbox/health", _health)
     app.router.add_get("/_sandbox/orders", _registered_orders)
     return app

@@ -9,7 +9,7 @@ from typing import Self
 
 from aiohttp import web
 
-from ._app import DEFAULT_TOKEN, Sandbox, create_app
+from ._app import DEFAULT_STORE_HASH, DEFAULT_TOKEN, Sandbox, create_app
 from ._data import SandboxData
 from ._faults import Faults
 from ._window import RateWindow
@@ -24,14 +24,16 @@ class SandboxServer(Sandbox):
     """A :class:`Sandbox` served over HTTP on a local port.
 
     ``async with SandboxServer() as server:`` starts it on ``127.0.0.1`` and an ephemeral port;
-    :attr:`url` is the host root, so the API lives at ``server.url + "/api/v2/io/..."``. Leaving
+    :attr:`url` is the host root, so the API lives at ``server.url + "/api/v2/io/..."`` (V2) and
+    ``server.url + "/api/v3/io/..."`` (V3). Leaving
     the block stops it cleanly, hanging requests included. Everything else (faults, window,
     records, orders) is the :class:`Sandbox`'s.
 
     Args:
-        token: the ``authToken`` to accept.
+        token: the token to accept, in ``authToken`` or in ``X-Auth-Token``.
+        store_hash: the ``X-Store-Hash`` to accept beside ``X-Auth-Token``.
         rate: the store's request window; ``None`` switches it off.
-        faults: what to inject into requests under ``/api/v2/io``.
+        faults: what to inject into requests under ``/api/v2/io`` and ``/api/v3/io``.
         seed: seeds the fault draws.
         competing: requests another integration spends at the start of every window.
         max_in_flight: how many requests may be in processing at once; ``None`` is no limit.
@@ -47,6 +49,7 @@ class SandboxServer(Sandbox):
         self,
         *,
         token: str = DEFAULT_TOKEN,
+        store_hash: str = DEFAULT_STORE_HASH,
         rate: RateWindow | None = RateWindow(),  # noqa: B008 - a frozen value, safe to share
         faults: Faults = Faults(),  # noqa: B008 - a frozen value, safe to share
         seed: int | None = None,
@@ -59,6 +62,7 @@ class SandboxServer(Sandbox):
     ) -> None:
         super().__init__(
             token=token,
+            store_hash=store_hash,
             rate=rate,
             faults=faults,
             seed=seed,

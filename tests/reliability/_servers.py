@@ -49,14 +49,14 @@ class Reply:
     Attributes:
         status: the HTTP status.
         headers: extra response headers.
-        body: the body.
+        body: the body; ``None`` for the normal success envelope of the order.
         register: register the order first (the server processed it, then answered this).
         trickle: seconds between the body's bytes, for a slow body; ``None`` sends at once.
     """
 
     status: int
     headers: Mapping[str, str] = attrs.field(factory=dict)
-    body: bytes = b""
+    body: bytes | None = None
     register: bool = False
     trickle: float | None = None
 
@@ -129,22 +129,30 @@ class Store:
         self.arrivals.append(Arrival(order_id, time.monotonic(), registered))
         if reply is None:
             if registered:
-                return web.json_response({"code": 200, "data": {"orderId": order_id}})
+                return web.Response(body=success(order_id), content_type="application/json")
             body = envelope(40010, {"errMsg": ALREADY_EXISTS}, ALREADY_EXISTS)
             return web.Response(status=400, body=body, content_type="application/json")
+        body = success(order_id) if reply.body is None else reply.body
         if reply.trickle is None:
-            return web.Response(status=reply.status, headers=reply.headers, body=reply.body)
-        return await _trickle(request, reply, reply.trickle)
+            return web.Response(status=reply.status, headers=reply.headers, body=body)
+        return await _trickle(request, reply.status, body, reply.trickle)
 
 
-async def _trickle(request: web.Request, reply: Reply, pause: float) -> web.StreamResponse:
-    response = web.StreamResponse(status=reply.status, headers=reply.headers)
+def success(order_id: str) -> bytes:
+    """The success envelope of a registration."""
+    return envelope(200, {"orderId": order_id}, "Success")
+
+
+async def _trickle(
+    request: web.Request, status: int, body: bytes, pause: float
+) -> web.StreamResponse:
+    response = web.StreamResponse(status=status)
     response.content_type = "application/json"
-    response.content_length = len(reply.body)
+    response.content_length = len(body)
     await response.prepare(request)
     with contextlib.suppress(ConnectionError):
-        for index in range(len(reply.body)):
-            await response.write(reply.body[index : index + 1])
+        for index in range(len(body)):
+            await response.write(body[index : index + 1])
             await asyncio.sleep(pause)
         await response.write_eof()
     return response
@@ -159,9 +167,13 @@ class RawServer:
 
     def __init__(self) -> None:
         self.response = b""
-        self.requests = 0
+        self.heads: list[bytes] = []
         self.url = ""
-        self._server: asyncio.Server | None = None
+
+    @property
+    def requests(self) -> int:
+        """Requests received."""
+        return len(self.heads)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[RawServer]:
@@ -177,8 +189,8 @@ class RawServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await read_request(reader)
-            self.requests += 1
+            head, _ = await read_request(reader)
+            self.heads.append(head)
             writer.write(self.response)
             await writer.drain()
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):

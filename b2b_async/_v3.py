@@ -1,0 +1,627 @@
+"""The V3 Order API, reached as ``client.v3.orders``: one method per operation.
+
+Every call goes through the client's one transport, so pacing, the concurrency cap, retries,
+the error tree and the authentication headers apply exactly as to V2 calls. Wire decisions
+made here:
+
+- paths live under ``/api/v3/io``; ids are positive integers, checked before anything is
+  sent (:class:`~b2b_async.InvalidOrderError` otherwise);
+- the V3 envelope is ``{"code", "data", "meta": {"message", "pagination"}}``; a listing's
+  position is read from ``meta.pagination``, or from ``meta`` itself as the published
+  example of "Get All Orders" has it;
+- time filters go out as Unix seconds (``minCreated``, ``maxModified``, ...), ``showExtra``
+  as ``true`` (left out when false), channels as repeated ``channelIds[]`` parameters, the
+  sort direction as ``ASC``/``DESC``;
+- "Get an Order" and "Update an Order" document ``data`` as an array holding the order; an
+  object is read as the order too;
+- the create answer's ``data`` is the order; a registration answered "The order already
+  exists." after an uncertain earlier attempt of the same call is returned as
+  :meth:`V3Order.sent <b2b_async.V3Order.sent>` with ``already_registered=True`` (no further
+  request: the attempt that timed out or was cut off registered it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any, Final, Literal, TypeVar
+
+import attrs
+from multidict import MultiDict
+
+from ._bulk import BulkReport, OrderOutcome, OutcomeStream, V3OrderSource, run_bulk
+from ._config import DEFAULT_MAX_CONCURRENCY
+from ._exceptions import InvalidOrderError, OrderAlreadyExistsError, ResponseDecodeError
+from ._orders import encode_body
+from ._protocol import PagedList
+from ._serde import structure, unstructure
+from ._transport import Request, Transport
+from ._v3_models import (
+    ExtraFieldConfig,
+    ExtraFieldsInput,
+    GroupMove,
+    MovedOrders,
+    NewV3Order,
+    V3Order,
+    V3OrderProduct,
+    V3OrderUpdate,
+    V3Pagination,
+    to_v3_id,
+)
+
+__all__ = ["V3_PREFIX", "V3Orders", "V3Resources"]
+
+T = TypeVar("T")
+
+V3_PREFIX: Final = "/api/v3/io"
+#: Orders asked for per request of "Get All Orders" unless told otherwise.
+DEFAULT_V3_PAGE_SIZE: Final = 100
+#: The largest ``limit`` the V3 listings accept.
+MAX_V3_PAGE_SIZE: Final = 200
+
+SortBy = Literal["createdAt", "updatedAt"]
+SortOrder = Literal["asc", "desc"]
+_SORT_BY: Final = frozenset({"createdAt", "updatedAt"})
+_SORT_ORDER: Final = frozenset({"asc", "desc"})
+
+
+def _order_path(bc_order_id: object, suffix: str = "") -> str:
+    return f"{V3_PREFIX}/orders/{to_v3_id(bc_order_id, field='bc_order_id')}{suffix}"
+
+
+def _customer_path(customer_id: object, suffix: str) -> str:
+    return f"{V3_PREFIX}/customers/{to_v3_id(customer_id, field='customer_id')}{suffix}"
+
+
+def _body(model: object) -> bytes:
+    return encode_body(unstructure(model))
+
+
+def check_v3_page_size(value: object) -> int:
+    """Return ``value`` when it is an ``int`` from 1 to 200, the range V3 listings accept.
+
+    Raises:
+        InvalidOrderError: it is not.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_V3_PAGE_SIZE:
+        raise InvalidOrderError(f"page_size must be an int from 1 to 200, got {value!r}")
+    return value
+
+
+def unix_seconds(value: object, field: str) -> int | None:
+    """A time filter as whole Unix seconds; ``None`` stays ``None``.
+
+    Raises:
+        InvalidOrderError: not a ``datetime``, or a naive one (its Unix time is undefined).
+    """
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise InvalidOrderError(f"{field} must be a datetime, got {type(value).__name__}")
+    if value.utcoffset() is None:
+        raise InvalidOrderError(f"{field} must be an aware datetime (give it a tzinfo)")
+    return int(value.timestamp())
+
+
+def _time_filters(**bounds: datetime | None) -> dict[str, int]:
+    """``minCreated``/``maxCreated``/``minModified``/``maxModified``, each range checked."""
+    names = {
+        "created_after": "minCreated",
+        "created_before": "maxCreated",
+        "modified_after": "minModified",
+        "modified_before": "maxModified",
+    }
+    seconds = {field: unix_seconds(value, field) for field, value in bounds.items()}
+    for kind in ("created", "modified"):
+        low, high = seconds[f"{kind}_after"], seconds[f"{kind}_before"]
+        if low is not None and high is not None and low > high:
+            raise InvalidOrderError(f"{kind}_after is later than {kind}_before")
+    return {names[field]: value for field, value in seconds.items() if value is not None}
+
+
+def _choice(value: object, allowed: frozenset[str], field: str) -> str:
+    if value not in allowed:
+        names = ", ".join(sorted(allowed))
+        raise InvalidOrderError(f"{field} must be one of {names}, got {value!r}")
+    return str(value)
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _channel_ids(value: Iterable[int | str] | int | str | None) -> list[int]:
+    if value is None:
+        return []
+    many = [value] if isinstance(value, int | str) else value
+    return [to_v3_id(channel, field="channel_ids") for channel in many]
+
+
+def _items(data: object, cls: type[T]) -> builtins.list[T]:
+    """Read ``data`` that may be a list of objects, one object, ``{}`` or ``null``.
+
+    Raises:
+        ResponseDecodeError: ``data`` is none of these, or an item does not fit ``cls``.
+    """
+    if data is None or (isinstance(data, Mapping) and not data):
+        return []
+    if isinstance(data, Mapping):
+        return [structure(data, cls)]
+    if not isinstance(data, builtins.list):
+        kind = type(data).__name__
+        raise ResponseDecodeError(
+            f"response does not fit {cls.__name__}: expected a list or an object, got {kind}",
+            path="$.data",
+        )
+    return [structure(item, cls, path=f"$.data[{index}]") for index, item in enumerate(data)]
+
+
+def _only_order(data: object) -> V3Order:
+    orders = _items(data, V3Order)
+    if not orders:
+        raise ResponseDecodeError("response does not fit V3Order: no order in data", path="$.data")
+    return orders[0]
+
+
+def _pagination(data: object) -> V3Pagination | None:
+    if not isinstance(data, PagedList):
+        return None
+    meta = data.meta
+    inner = meta.get("pagination")
+    where = "$.meta.pagination" if isinstance(inner, Mapping) else "$.meta"
+    return structure(inner if isinstance(inner, Mapping) else meta, V3Pagination, path=where)
+
+
+def _finished(received: int, page: builtins.list[Any], size: int, total: int | None) -> bool:
+    if not page:
+        return True
+    if total is not None:
+        return received >= total
+    return len(page) < size  # no count: a short page is the last one (limit is never capped)
+
+
+async def paginate_v3(
+    transport: Transport,
+    path: str,
+    query: Iterable[tuple[str, str]],
+    cls: type[T],
+    page_size: int,
+) -> AsyncGenerator[T, None]:
+    """Yield every item of a V3 listing, one request per page, through the transport.
+
+    Each page is asked for with ``limit`` and ``offset`` (the items received so far). The walk
+    ends once ``totalCount`` items have arrived, at an empty page, or, when the answer carries
+    no count, at a page shorter than ``limit``.
+
+    Raises:
+        B2BError: a page could not be fetched; the items yielded before stand.
+    """
+    base = builtins.list(query)
+    received = 0
+    while True:
+        window = MultiDict([*base, ("limit", str(page_size)), ("offset", str(received))])
+        data = await transport.send(Request("GET", path, window))
+        page = _items(data, cls)
+        for item in page:
+            yield item
+        received += len(page)
+        pagination = _pagination(data)
+        total = pagination.total_count if pagination is not None else None
+        if _finished(received, page, page_size, total):
+            return
+
+
+def _created(order: NewV3Order, data: object) -> V3Order:
+    """The registered order from a create answer, with the customer that was sent."""
+    if data is None or (isinstance(data, Mapping | builtins.list) and not data):
+        return V3Order.sent(order)  # a 200 without the order: what was sent is what stands
+    created = _only_order(data)
+    if created.customer_id is None:  # V3 answers do not carry it
+        created = attrs.evolve(created, customer_id=order.customer_id)
+    return created
+
+
+class V3Resources:
+    """The V3 API, reached as ``client.v3``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_orders",)
+
+    def __init__(self, transport: Transport) -> None:
+        self._orders = V3Orders(transport)
+
+    @property
+    def orders(self) -> V3Orders:
+        """The V3 Order operations."""
+        return self._orders
+
+
+class V3Orders:
+    """The V3 Order operations, reached as ``client.v3.orders``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_configs", "_configs_lock", "_transport")
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self._configs: tuple[ExtraFieldConfig, ...] | None = None
+        self._configs_lock = asyncio.Lock()
+
+    async def create(
+        self,
+        *,
+        bc_order_id: int | str,
+        customer_id: int | str,
+        po_number: str | None = None,
+        extra_fields: ExtraFieldsInput = None,
+    ) -> V3Order:
+        """Register a BigCommerce order with B2B Edition ("Create an Order", ``POST /orders``).
+
+        The company and the total come from the BigCommerce order and the customer's company;
+        this call adds the PO number and the extra fields. It must reach the API within 10
+        seconds of the BigCommerce order's creation: later, B2B Edition has registered the
+        order by itself and answers "The order already exists." (see :doc:`/v3`).
+
+        Args:
+            bc_order_id: the BigCommerce order id.
+            customer_id: the BigCommerce customer id of the company user who placed it.
+            po_number: the purchase-order number, if any.
+            extra_fields: the order's extra field values, as ``{name: value}`` or an iterable
+                of :class:`~b2b_async.ExtraField`.
+
+        Returns:
+            The registered order as the API describes it (``customer_id`` as sent). When an
+            earlier attempt of this same call (one that timed out or was cut off) registered
+            it, ``already_registered`` is ``True`` and the attributes hold what was sent.
+
+        Raises:
+            InvalidOrderError: an argument is invalid; nothing was sent.
+            OrderAlreadyExistsError: the order was registered before this call, by an earlier
+                call or by B2B Edition itself once the 10 seconds had passed; the PO number
+                and extra fields sent were then not applied (use :meth:`update`).
+            BadRequestError: the API rejected the request.
+            B2BError: any other failure, after the retries the policy allows.
+
+        .. versionadded:: 0.1.0
+        """
+        return await self.register(NewV3Order(bc_order_id, customer_id, po_number, extra_fields))
+
+    async def register(self, order: NewV3Order) -> V3Order:
+        """Register an already validated :class:`~b2b_async.NewV3Order`, as :meth:`create`.
+
+        For callers that build their orders up front; the bulk methods call it for each input.
+
+        Args:
+            order: the registration.
+
+        Returns:
+            The registered order, as :meth:`create` returns it.
+
+        Raises:
+            InvalidOrderError: ``order`` is not a :class:`~b2b_async.NewV3Order`.
+            B2BError: as :meth:`create`.
+
+        .. versionadded:: 0.1.0
+        """
+        if not isinstance(order, NewV3Order):
+            raise InvalidOrderError(f"expected a NewV3Order, got {type(order).__name__}")
+        request = Request("POST", V3_PREFIX + "/orders", body=_body(order))
+        try:
+            data = await self._transport.send(request)
+        except OrderAlreadyExistsError as exc:
+            if exc.after_uncertain_attempt:
+                return V3Order.sent(order, already_registered=True)
+            raise
+        return _created(order, data)
+
+    def list(
+        self,
+        *,
+        company_id: int | str | None = None,
+        bc_order_id: int | str | None = None,
+        sort_by: SortBy = "updatedAt",
+        order: SortOrder = "desc",
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        modified_after: datetime | None = None,
+        modified_before: datetime | None = None,
+        channel_ids: Iterable[int | str] | int | str | None = None,
+        show_extra: bool = False,
+        page_size: int = DEFAULT_V3_PAGE_SIZE,
+    ) -> AsyncGenerator[V3Order, None]:
+        """Iterate over every order that matches, page after page ("Get All Orders").
+
+        ``GET /api/v3/io/orders``. Use it as ``async for order in client.v3.orders.list()``.
+        Arguments are checked at once; requests start with the iteration, one per page.
+
+        Without a date filter the API lists only the orders created or updated **in the last
+        year**; give ``created_after`` (or another bound) to reach older ones. The listing
+        includes B2C and guest orders, not only those of companies.
+
+        Args:
+            company_id: only the orders of this company.
+            bc_order_id: only this BigCommerce order.
+            sort_by: ``"updatedAt"`` (the API's default) or ``"createdAt"``.
+            order: ``"desc"`` (newest first, the API's default) or ``"asc"``.
+            created_after: only orders created at or after this aware datetime.
+            created_before: only orders created at or before this aware datetime.
+            modified_after: only orders updated at or after this aware datetime.
+            modified_before: only orders updated at or before this aware datetime.
+            channel_ids: only orders of these storefront channels (one id alone is accepted).
+            show_extra: include each order's extra fields.
+            page_size: orders per request, from 1 to 200; each page spends one request of the
+                store's budget.
+
+        Returns:
+            An async iterator of :class:`~b2b_async.V3Order`.
+
+        Raises:
+            InvalidOrderError: an argument is invalid (raised by this call, before iterating).
+            B2BError: a page could not be fetched (raised while iterating), after the retries
+                the policy allows.
+
+        .. versionadded:: 0.1.0
+        """
+        query: builtins.list[tuple[str, str]] = [
+            ("sortBy", _choice(sort_by, _SORT_BY, "sort_by")),
+            ("orderBy", _choice(_lower(order), _SORT_ORDER, "order").upper()),
+        ]
+        if company_id is not None:
+            query.append(("companyId", str(to_v3_id(company_id, field="company_id"))))
+        if bc_order_id is not None:
+            query.append(("bcOrderId", str(to_v3_id(bc_order_id, field="bc_order_id"))))
+        times = _time_filters(
+            created_after=created_after,
+            created_before=created_before,
+            modified_after=modified_after,
+            modified_before=modified_before,
+        )
+        query.extend((name, str(value)) for name, value in times.items())
+        query.extend(("channelIds[]", str(channel)) for channel in _channel_ids(channel_ids))
+        if show_extra:
+            query.append(("showExtra", "true"))
+        size = check_v3_page_size(page_size)
+        return paginate_v3(self._transport, V3_PREFIX + "/orders", query, V3Order, size)
+
+    async def get(self, bc_order_id: int | str) -> V3Order:
+        """Fetch one order ("Get an Order", ``GET /api/v3/io/orders/{bcOrderId}``).
+
+        Args:
+            bc_order_id: the BigCommerce order id (not B2B Edition's own order id).
+
+        Returns:
+            The order, with its extra fields and invoice details.
+
+        Raises:
+            InvalidOrderError: the id is not a positive whole number; nothing was sent.
+            NotFoundError: the order does not exist.
+            B2BError: any other failure, after the retries the policy allows.
+
+        .. versionadded:: 0.1.0
+        """
+        return _only_order(await self._transport.send(Request("GET", _order_path(bc_order_id))))
+
+    async def update(
+        self,
+        bc_order_id: int | str,
+        *,
+        po_number: str | None = None,
+        extra_fields: ExtraFieldsInput = None,
+    ) -> V3Order:
+        """Set an order's PO number and extra fields ("Update an Order").
+
+        ``PUT /api/v3/io/orders/{bcOrderId}``. Give at least one of the two. Extra fields not
+        named keep their values.
+
+        Args:
+            bc_order_id: the BigCommerce order id.
+            po_number: the new purchase-order number.
+            extra_fields: extra field values to set, as ``{name: value}`` or an iterable of
+                :class:`~b2b_async.ExtraField`. A store with required extra fields needs them
+                in every update.
+
+        Returns:
+            The updated order; when the answer does not describe it, the values sent.
+
+        Raises:
+            InvalidOrderError: an argument is invalid, or neither field is given; nothing was
+                sent.
+            NotFoundError: the order does not exist.
+            UnprocessableEntityError: a required extra field is missing.
+            B2BError: any other failure, after the retries the policy allows.
+
+        .. versionadded:: 0.1.0
+        """
+        path = _order_path(bc_order_id)
+        update = V3OrderUpdate(po_number, extra_fields)
+        data = await self._transport.send(Request("PUT", path, body=_body(update)))
+        if data is None or (isinstance(data, Mapping | builtins.list) and not data):
+            number = to_v3_id(bc_order_id, field="bc_order_id")
+            return V3Order(
+                bc_order_id=number, po_number=update.po_number, extra_fields=update.extra_fields
+            )
+        return _only_order(data)
+
+    async def products(self, bc_order_id: int | str) -> builtins.list[V3OrderProduct]:
+        """Fetch an order's product lines ("Get Order Products").
+
+        ``GET /api/v3/io/orders/{bcOrderId}/products``: names, SKUs, quantities and options;
+        prices and dimensions are in BigCommerce's own Orders API.
+
+        Args:
+            bc_order_id: the BigCommerce order id.
+
+        Returns:
+            The order's products (``[]`` when it has none).
+
+        Raises:
+            InvalidOrderError: the id is not a positive whole number; nothing was sent.
+            NotFoundError: the order does not exist.
+            B2BError: any other failure, after the retries the policy allows.
+
+        .. versionadded:: 0.1.0
+        """
+        path = _order_path(bc_order_id, "/products")
+        return _items(await self._transport.send(Request("GET", path)), V3OrderProduct)
+
+    async def assign_customer_orders(self, customer_id: int | str) -> int:
+        """Give a customer's earlier orders to the customer's company.
+
+        "Assign Customer Orders to Company" (``PUT /api/v3/io/customers/{customerId}/orders/b2b``):
+        for a buyer who placed orders before joining a company. Repeating it moves nothing
+        more, so a retried attempt is harmless.
+
+        Args:
+            customer_id: the BigCommerce customer id (not B2B Edition's user id).
+
+        Returns:
+            How many orders moved.
+
+        Raises:
+            InvalidOrderError: the id is not a positive whole number; nothing was sent.
+            NotFoundError: the customer is not a company user.
+            B2BError: any other failure, after the retries the policy allows.
+
+        .. versionadded:: 0.1.0
+        """
+        path = _customer_path(customer_id, "/orders/b2b")
+        return _moved(await self._transport.send(Request("PUT", path)))
+
+    async def reassign_customer_orders(
+        self, customer_id: int | str, *, bc_group_id: int | str
+    ) -> int:
+        """Move a customer's orders to the company tied to a customer group.
+
+        "Reassign Orders to a Different Company"
+        (``PUT /api/v3/io/customers/{customerId}/orders/company``). Only stores with the legacy
+        Dependent Companies behaviour support it; the user's own company does not change.
+
+        Args:
+            customer_id: the BigCommerce customer id whose orders move.
+            bc_group_id: the BigCommerce customer group of the target company.
+
+        Returns:
+            How many orders moved.
+
+        Raises:
+            InvalidOrderError: an id is not a positive whole number; nothing was sent.
+            NotFoundError: the customer or the customer group does not exist.
+            B2BError: any other failure, after the retries the policy allows.
+
+        .. versionadded:: 0.1.0
+        """
+        path = _customer_path(customer_id, "/orders/company")
+        body = GroupMove(to_v3_id(bc_group_id, field="bc_group_id"))
+        return _moved(await self._transport.send(Request("PUT", path, body=_body(body))))
+
+    async def extra_field_configs(
+        self, *, refresh: bool = False
+    ) -> builtins.list[ExtraFieldConfig]:
+        """Fetch the store's order extra field configurations ("Get Order Extra Field Configs").
+
+        ``GET /api/v3/io/orders/extra-fields``, every page. The answer is cached on the client:
+        the configurations change only when an administrator edits them, the API's
+        documentation asks integrations to cache them, and every request spends the store's
+        shared budget, which a check before each registration would otherwise double.
+        Concurrent first calls share one fetch.
+
+        Args:
+            refresh: fetch again even when cached (after a configuration change).
+
+        Returns:
+            The configurations, in the API's order (a new list on every call).
+
+        Raises:
+            B2BError: the configurations could not be fetched (nothing is cached then).
+
+        .. versionadded:: 0.1.0
+        """
+        if self._configs is None or refresh:
+            async with self._configs_lock:
+                if self._configs is None or refresh:
+                    pages = paginate_v3(
+                        self._transport,
+                        V3_PREFIX + "/orders/extra-fields",
+                        (),
+                        ExtraFieldConfig,
+                        MAX_V3_PAGE_SIZE,
+                    )
+                    async with contextlib.aclosing(pages):
+                        self._configs = tuple([config async for config in pages])
+        return builtins.list(self._configs)
+
+    async def create_many(
+        self,
+        orders: V3OrderSource,
+        *,
+        concurrency: int | None = None,
+        on_progress: Callable[[OrderOutcome[NewV3Order, V3Order]], object] | None = None,
+    ) -> BulkReport[NewV3Order, V3Order]:
+        """Register many orders through V3; never raises for an order's failure.
+
+        The bulk engine of :meth:`Orders.create_many <b2b_async.Orders.create_many>`, for
+        :class:`~b2b_async.NewV3Order` inputs: a bounded pool of workers, one outcome per
+        input in input order, "already exists" counted as registered (``result`` is then
+        :meth:`V3Order.sent <b2b_async.V3Order.sent>` with ``already_registered=True``). A
+        registration that takes longer than the API's 10-second window is logged at
+        WARNING on the ``b2b_async`` logger.
+
+        Args:
+            orders: the orders, from any iterable or async iterable.
+            concurrency: the number of workers; by default the client's ``max_concurrency``.
+            on_progress: called with each outcome as it completes.
+
+        Returns:
+            A :class:`~b2b_async.BulkReport`; each outcome's ``result`` is a
+            :class:`~b2b_async.V3Order`.
+
+        Raises:
+            ValueError: ``concurrency`` is not a positive int.
+            Exception: whatever iterating ``orders`` or ``on_progress`` raised; the workers
+                are stopped first.
+
+        .. versionadded:: 0.1.0
+        """
+        workers = self._workers(concurrency)
+        return await run_bulk(self.register, orders, workers, on_progress, order_type=NewV3Order)
+
+    def create_stream(
+        self, orders: V3OrderSource, *, concurrency: int | None = None
+    ) -> OutcomeStream[NewV3Order, V3Order]:
+        """Register many orders through V3, yielding each outcome as it completes.
+
+        As :meth:`Orders.create_stream <b2b_async.Orders.create_stream>`, for
+        :class:`~b2b_async.NewV3Order` inputs, with the 10-second warning of
+        :meth:`create_many`.
+
+        Args:
+            orders: the orders, from any iterable or async iterable.
+            concurrency: the number of workers; by default the client's ``max_concurrency``.
+
+        Returns:
+            An :class:`~b2b_async.OutcomeStream`.
+
+        Raises:
+            ValueError: ``concurrency`` is not a positive int.
+
+        .. versionadded:: 0.1.0
+        """
+        workers = self._workers(concurrency)
+        return OutcomeStream(self.register, orders, workers, order_type=NewV3Order)
+
+    def _workers(self, concurrency: int | None) -> int:
+        if concurrency is not None:
+            return concurrency
+        return self._transport.max_concurrency or DEFAULT_MAX_CONCURRENCY
+
+
+def _moved(data: object) -> int:
+    answer = structure(data if data is not None else {}, MovedOrders)
+    return answer.total or 0

@@ -1,0 +1,271 @@
+"""How the sandbox's orders and order extra fields look through V3.
+
+V3 writes ids, counts and times as integers (times as Unix seconds) and money as JSON numbers,
+where V2 writes strings. Both versions read the same store:
+
+- B2B Edition's own order id (``id``) is the order's position among the registered orders,
+  from 1: deliberately not the BigCommerce order id, which V3 calls ``bcOrderId``;
+- only orders whose BigCommerce id is a whole number written canonically (``"123"``, not
+  ``"BC123"`` or ``"0123"``) can be named by V3's integer ``bcOrderId``: V2 accepts any text as
+  an order id, and V3 leaves the others out of its answers;
+- an order's extra field values live in the order's ``extra`` under ``"extraFields"``, as V3
+  sent them (``[{"fieldName", "fieldValue"}]``); V2 keeps them there through its updates;
+- "Get Order Products" describes the products "Update order" (V2) set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+import attrs
+from aiohttp import web
+
+from ._state import RegisteredOrder, SandboxState
+from ._updates import whole
+from ._views import CHANNEL_NAME, STATUS_NAMES
+
+__all__ = [
+    "DEFAULT_ORDER_EXTRA_FIELDS",
+    "V3_KEY",
+    "OrderExtraField",
+    "V3Settings",
+    "b2b_ids",
+    "config_view",
+    "extra_fields_of",
+    "order_view",
+    "product_views",
+    "v3_number",
+]
+
+EXTRA_FIELDS: Final = "extraFields"
+_LEGACY_EXTRA = (
+    *(f"extraInt{n}" for n in range(1, 6)),
+    *(f"extraStr{n}" for n in range(1, 6)),
+    "extraText",
+)
+_MONEY = {
+    "currencyLocation": "left",
+    "currencyToken": "$",
+    "decimalToken": ".",
+    "decimalPlaces": 2,
+    "thousandsToken": ",",
+}
+TEXT, MULTILINE_TEXT, NUMBER, DROPDOWN = 0, 1, 2, 3
+
+
+def _strings(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+@attrs.frozen(kw_only=True)
+class OrderExtraField:
+    """An order extra field configured in the sandbox's B2B Edition.
+
+    Args:
+        name: the field's name (``fieldName``), unique among the store's order extra fields.
+        field_type: 0 text, 1 multi-line text, 2 number, 3 drop-down.
+        required: whether every update must send a value (else 422).
+        label: the label buyers see; the name when ``None``.
+        default_value: the value shown before one is chosen.
+        maximum_length: the longest value of a text field.
+        choices: the values a drop-down field accepts.
+
+    .. versionadded:: 0.1.0
+    """
+
+    name: str
+    field_type: int = attrs.field(default=TEXT, validator=attrs.validators.in_((0, 1, 2, 3)))
+    required: bool = False
+    label: str | None = None
+    default_value: str = ""
+    maximum_length: int | None = 100
+    choices: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+
+    def problem(self, value: str) -> str | None:
+        """Why ``value`` does not fit this field, or ``None`` when it does."""
+        if self.field_type == NUMBER and not _is_number(value):
+            return f"{self.name} must be a number"
+        if self.field_type == DROPDOWN and value not in self.choices:
+            return f"{self.name} must be one of {', '.join(self.choices)}"
+        longest = self.maximum_length if self.field_type in (TEXT, MULTILINE_TEXT) else None
+        if longest is not None and len(value) > longest:
+            return f"{self.name} must be at most {longest} characters"
+        return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return Decimal(text).is_finite()
+    except InvalidOperation:
+        return False
+
+
+DEFAULT_ORDER_EXTRA_FIELDS: Final = (
+    OrderExtraField(name="Fintech ID"),
+    OrderExtraField(name="Delivery Notes", field_type=MULTILINE_TEXT, maximum_length=500),
+    OrderExtraField(name="Priority", field_type=NUMBER, maximum_length=None),
+    OrderExtraField(
+        name="Department",
+        field_type=DROPDOWN,
+        maximum_length=None,
+        choices=("Retail", "Automotive", "Manufacturing"),
+    ),
+)
+"""The order extra fields a sandbox starts with: none of them required.
+
+.. versionadded:: 0.1.0
+"""
+
+
+@attrs.define
+class V3Settings:
+    """What V3 needs of a sandbox beyond the store: its order extra field configurations."""
+
+    extra_fields: tuple[OrderExtraField, ...] = DEFAULT_ORDER_EXTRA_FIELDS
+
+
+V3_KEY = web.AppKey("b2b_sandbox_v3", V3Settings)
+"""Where :func:`~b2b_async.sandbox.create_app` keeps the V3 settings."""
+
+
+def v3_number(order_id: str) -> int | None:
+    """The integer ``bcOrderId`` of an order id, or ``None`` when V3 cannot name it."""
+    if order_id.isascii() and order_id.isdecimal() and str(int(order_id)) == order_id:
+        return int(order_id)
+    return None
+
+
+def b2b_ids(state: SandboxState) -> dict[str, int]:
+    """B2B Edition's own id of every order: its position in registration order, from 1."""
+    return {order_id: index for index, order_id in enumerate(state.orders, start=1)}
+
+
+def extra_fields_of(order: RegisteredOrder) -> list[dict[str, str]]:
+    """The order's extra field values, as V3 sends them."""
+    fields = order.extra.get(EXTRA_FIELDS)
+    if not isinstance(fields, list):
+        return []
+    return [dict(field) for field in fields if isinstance(field, dict)]
+
+
+def _seconds(order: RegisteredOrder) -> tuple[int, int]:
+    return int(order.created_at.timestamp()), int(order.updated_at.timestamp())
+
+
+def _quantity(product: Mapping[str, Any]) -> int:
+    number = whole(product.get("quantity"))
+    if number is not None:
+        return number
+    try:  # "Update order" accepts "2.0000" as a quantity
+        return int(Decimal(str(product.get("quantity"))))
+    except (InvalidOperation, ValueError):
+        return 0
+
+
+def order_view(
+    order: RegisteredOrder, *, b2b_id: int, extra: bool, detail: bool = False
+) -> dict[str, Any]:
+    """An order in V3's shape: "Get All Orders" and "Create an Order" (``orderData_ALL``) or,
+    with ``detail``, "Get an Order" and "Update an Order" (``orderData_DETAIL``)."""
+    number = v3_number(order.order_id)
+    created, updated = _seconds(order)
+    status = STATUS_NAMES.get(order.status_id, "")
+    total = float(order.total_inc_tax)
+    view: dict[str, Any] = {
+        "id": b2b_id,
+        "bcOrderId": number,
+        "totalIncTax": total,
+        "poNumber": order.po_number or "",
+        "status": status,
+        "customStatus": status,
+        "items": sum(_quantity(product) for product in order.products),
+        "usdIncTax": total,
+        "companyId": order.company_id,
+        "currencyCode": "USD",
+        "money": [dict(_MONEY)],
+        "statusCode": order.status_id,
+        "isArchived": False,
+        "channelId": order.channel_id,
+        "channelName": CHANNEL_NAME,
+        "createdAt": created,
+        "updatedAt": updated,
+    }
+    if detail:
+        view.update(isInvoiceOrder=0, invoiceId=None, invoiceNumber=None, invoiceStatus=None)
+    if extra or detail:
+        view.update(dict.fromkeys(_LEGACY_EXTRA))
+        view["extraInfo"] = []
+        view[EXTRA_FIELDS] = extra_fields_of(order)
+    return view
+
+
+def _option_view(index: int, line: int, option: Mapping[str, Any]) -> dict[str, Any]:
+    value = option.get("value")
+    view: dict[str, Any] = {
+        "id": index,
+        "orderProductId": line,
+        "displayValue": "" if value is None else str(value),
+    }
+    for key, number in (("optionId", whole(option.get("id"))), ("value", whole(value))):
+        if number is not None:
+            view[key] = number
+    return view
+
+
+def _options(line: int, product: Mapping[str, Any]) -> list[dict[str, Any]]:
+    options = product.get("productOptions")
+    if not isinstance(options, list):
+        return []
+    chosen = [option for option in options if isinstance(option, dict)]
+    return [_option_view(index, line, option) for index, option in enumerate(chosen, start=1)]
+
+
+def product_views(order: RegisteredOrder) -> list[dict[str, Any]]:
+    """ "Get Order Products": the products "Update order" set, in V3's shape."""
+    created, updated = _seconds(order)
+    views = []
+    for line, product in enumerate(order.products, start=1):
+        view: dict[str, Any] = {
+            "id": line,
+            "productName": str(product.get("name") or ""),
+            "variantSku": str(product.get("sku") or ""),
+            "productBrandName": "",
+            "quantity": _quantity(product),
+            "options": _options(line, product),
+            "createdAt": created,
+            "updatedAt": updated,
+        }
+        for key in ("productId", "variantId"):
+            number = whole(product.get(key))
+            if number is not None:
+                view[key] = number
+        views.append(view)
+    return views
+
+
+def config_view(index: int, field: OrderExtraField) -> dict[str, Any]:
+    """One configuration of "Get Order Extra Field Configs"."""
+    view: dict[str, Any] = {
+        "id": index,
+        "fieldName": field.name,
+        "fieldType": field.field_type,
+        "isRequired": field.required,
+        "isUnique": False,
+        "visibleToEnduser": True,
+        "configType": 2,
+        "defaultValue": field.default_value,
+        "labelName": field.label or field.name,
+        "listOfValues": list(field.choices),
+    }
+    if field.maximum_length is not None:
+        view["maximumLength"] = field.maximum_length
+    if field.field_type == MULTILINE_TEXT:
+        view["numberOfRows"] = 5
+    return view
+
+
+def configs_by_name(fields: Iterable[OrderExtraField]) -> dict[str, OrderExtraField]:
+    """The configurations by field name."""
+    return {field.name: field for field in fields}

@@ -1,0 +1,798 @@
+"""The Redis-backed limiter against a real redis-server: pacing, cooldown, correction, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from b2b_async import (
+    B2BClient,
+    BudgetHint,
+    CreatedOrder,
+    Limiter,
+    RateLimit,
+    RetryPolicy,
+    TransportError,
+)
+from b2b_async._ratelimit import build_limiter
+from b2b_async.redis import RateLimiterUnavailableError, RedisRateLimiter
+from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, RateWindow, SandboxServer, parse_faults
+from bench.multiprocess import Arrival, run, run_worker, sandbox_process
+from tests.redis_helpers import REDIS_SERVER, SKIP_REASON, RedisServer, free_port
+from tests.sandbox_helpers import seed_for
+
+#: 20 per 0.2 s: one slot every 10 ms, so a few slots take a few tens of milliseconds.
+FAST = RateLimit(20, 0.2)
+#: 10 per 0.2 s, for the tests that measure spacing: a 20 ms interval stands well above the
+#: few milliseconds by which a grant trails its slot (a Redis round trip, a new connection).
+PACED = RateLimit(10, 0.2)
+INTERVAL = PACED.per / PACED.requests
+#: How much later than its slot a grant may be seen: timer lateness, round trips, scheduling.
+JITTER = 0.01
+#: Timer lateness, a Redis round trip and scheduling noise, allowed when comparing waits.
+SLACK = 0.02
+#: A wait this short means "not held": every hold these tests provoke lasts 0.3 s or more.
+PROMPT = 0.15
+QUICK = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02, max_retry_after=2.0)
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+
+def started_redis() -> RedisServer:
+    if REDIS_SERVER is None:
+        pytest.skip(SKIP_REASON)
+    server = RedisServer()
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def shared_redis() -> Iterator[RedisServer]:
+    """One redis-server for the tests that never stop it."""
+    server = started_redis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A redis-server of the test's own, which it may kill and start again."""
+    server = started_redis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def url(shared_redis: RedisServer) -> str:
+    """The shared server's URL."""
+    return shared_redis.url
+
+
+@pytest.fixture
+def key() -> str:
+    """A key no other test uses."""
+    return f"b2b-async:test:{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+async def client(url: str) -> AsyncIterator[aioredis.Redis]:
+    """A redis-py client of the test's own, closed afterwards."""
+    redis = aioredis.Redis.from_url(url)
+    yield redis
+    await redis.aclose()
+
+
+@contextlib.asynccontextmanager
+async def limiters(
+    url: str, key: str, count: int, **options: Any
+) -> AsyncIterator[list[RedisRateLimiter]]:
+    """``count`` limiters on one key, each with a client of its own, like as many processes."""
+    async with contextlib.AsyncExitStack() as stack:
+        made = [
+            await stack.enter_async_context(RedisRateLimiter(url, key=key, **options))
+            for _ in range(count)
+        ]
+        yield made
+
+
+@contextlib.asynccontextmanager
+async def silent_redis() -> AsyncIterator[str]:
+    """A TCP server that accepts connections and never answers, like a wedged Redis."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        for writer in writers:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+def unreachable_url() -> str:
+    """A Redis URL on a port nothing listens on."""
+    return f"redis://127.0.0.1:{free_port()}/0"
+
+
+async def granted(limiter: RedisRateLimiter) -> float:
+    """Acquire, release without a hint, and return the loop time the slot was granted."""
+    await limiter.acquire()
+    at = asyncio.get_running_loop().time()
+    await limiter.release(None)
+    return at
+
+
+async def timed(awaitable: Awaitable[object]) -> float:
+    """Seconds ``awaitable`` took."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await awaitable
+    return loop.time() - started
+
+
+async def warm(*limiters: RedisRateLimiter) -> None:
+    """Open each client's connections first, so that no measured grant waits for a connect."""
+    await asyncio.gather(*(granted(limiter) for limiter in limiters * 2))
+
+
+class LoopLag:
+    """The longest the event loop was late to wake a 1 ms sleeper while it was watched."""
+
+    worst = 0.0
+
+
+@contextlib.asynccontextmanager
+async def watched_loop() -> AsyncIterator[LoopLag]:
+    """Watch the loop's lateness: a loaded machine that stalls it for 50 ms holds back every
+    sleeper alike, and then grants bunch however well the slots were spaced."""
+    lag = LoopLag()
+    loop = asyncio.get_running_loop()
+
+    async def watch() -> None:
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.001)
+            lag.worst = max(lag.worst, loop.time() - before - 0.001)
+
+    watcher = asyncio.create_task(watch())
+    try:
+        yield lag
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+
+
+def spacing_ok(times: Sequence[float], interval: float, lag: LoopLag) -> bool:
+    """Whether any ``k + 1`` grants span at least ``k`` intervals, give or take the jitter
+    and however long the loop stalled."""
+    ordered = sorted(times)
+    allowance = JITTER + lag.worst
+    return all(
+        later - earlier >= (j - i) * interval - allowance
+        for i, earlier in enumerate(ordered)
+        for j, later in enumerate(ordered[i + 1 :], start=i + 1)
+    )
+
+
+def shared(limiter: RedisRateLimiter) -> bool:
+    """Whether the limiter paces through Redis right now (a call: the type checker would
+    otherwise keep an earlier assertion's narrowing)."""
+    return limiter.shared
+
+
+async def create(client: B2BClient, order_id: str) -> CreatedOrder:
+    return await client.orders.create(
+        company_id=1, customer_id=1, order_id=order_id, total_inc_tax=Decimal("10.50")
+    )
+
+
+# -- pacing ------------------------------------------------------------------------------------
+
+
+async def test_first_acquire_does_not_wait(url: str, key: str) -> None:
+    """An idle key grants the first slot at once."""
+    async with RedisRateLimiter(url, key=key, rate_limit=FAST) as limiter:
+        assert await limiter.acquire() < PROMPT
+        assert limiter.in_flight == 1
+        await limiter.release(None)
+        assert limiter.in_flight == 0
+
+
+async def test_gathered_acquires_leave_one_interval_apart(url: str, key: str) -> None:
+    """Ten gathered acquires on one limiter are granted 20 ms apart, in arrival order."""
+    async with RedisRateLimiter(url, key=key, rate_limit=PACED) as limiter:
+        await warm(limiter)
+        order: list[int] = []
+
+        async def one(index: int) -> float:
+            at = await granted(limiter)
+            order.append(index)
+            return at
+
+        async with watched_loop() as lag:
+            times = await asyncio.gather(*(one(i) for i in range(10)))
+        assert limiter.waiting == 0
+    assert spacing_ok(times, INTERVAL, lag)
+    assert order == list(range(10))
+
+
+async def test_instances_on_one_key_share_one_schedule(url: str, key: str) -> None:
+    """Three limiters on one key (three processes) together keep to one pace."""
+    async with limiters(url, key, 3, rate_limit=PACED) as (a, b, c):
+        await warm(a, b, c)
+        async with watched_loop() as lag:
+            times = await asyncio.gather(*(granted(limiter) for limiter in (a, b, c) * 4))
+    assert spacing_ok(times, INTERVAL, lag)
+
+
+async def test_instances_on_different_keys_pace_apart(url: str, key: str) -> None:
+    """Two stores, two keys: neither waits for the other."""
+    slow = RateLimit(2, 1.0)
+    async with RedisRateLimiter(url, key=key, rate_limit=slow) as a:
+        async with RedisRateLimiter(url, key=key + ":other", rate_limit=slow) as b:
+            await a.acquire()
+            assert await b.acquire() < PROMPT
+
+
+async def test_a_burst_leaves_at_once_then_paces(url: str, key: str) -> None:
+    """With burst 3, three acquires leave together and the fourth waits for the pace."""
+    limit = RateLimit(6, 0.6, burst=3)  # interval 0.15 s
+    async with RedisRateLimiter(url, key=key, rate_limit=limit) as limiter:
+        waits = [await limiter.acquire() for _ in range(4)]
+    assert max(waits[:3]) < 0.075
+    assert waits[3] > 0.075
+
+
+async def test_a_slower_server_allocation_slows_booking(url: str, key: str) -> None:
+    """An allocation of 5 per 0.5 s announced by the server paces at 100 ms, not 10 ms."""
+    async with RedisRateLimiter(url, key=key, rate_limit=FAST) as limiter:
+        await limiter.acquire()
+        await limiter.release(BudgetHint(limit=5, window=0.5))
+        await limiter.acquire()
+        waited = await limiter.acquire()
+    assert waited >= 0.1 - SLACK
+
+
+async def test_a_cancelled_waiter_leaves_the_queue(url: str, key: str) -> None:
+    """A caller cancelled while sleeping to its slot is gone; the next one is served."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(10, 0.5)) as limiter:
+        await limiter.acquire()
+        waiter = asyncio.create_task(limiter.acquire())
+        await asyncio.sleep(0.01)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert (limiter.waiting, limiter.in_flight) == (0, 1)
+        assert await timed(limiter.acquire()) < 0.5
+        assert limiter.in_flight == 2
+
+
+# -- the shared cooldown -----------------------------------------------------------------------
+
+
+async def test_a_cooldown_from_one_instance_holds_another(url: str, key: str) -> None:
+    """release(retry_after=0.3) in one "process" holds the next acquire in another."""
+    async with limiters(url, key, 2, rate_limit=FAST) as (a, b):
+        await a.acquire()
+        await a.release(BudgetHint(retry_after=0.3))
+        waited = await b.acquire()
+    assert 0.3 - SLACK <= waited < 0.3 + 0.2
+
+
+async def test_a_shorter_hint_never_shortens_the_cooldown(url: str, key: str) -> None:
+    """A later 429 asking for less than the cooldown left leaves it as it is."""
+    async with limiters(url, key, 2, rate_limit=FAST) as (a, b):
+        await a.acquire()
+        await b.acquire()
+        await a.release(BudgetHint(retry_after=0.3))
+        await b.release(BudgetHint(retry_after=0.05))
+        waited = await a.acquire()
+    assert waited >= 0.3 - SLACK
+
+
+async def test_a_cooldown_voids_a_slot_booked_before_it(url: str, key: str) -> None:
+    """A slot booked for 250 ms ahead is pushed past a 0.5 s cooldown closed meanwhile."""
+    slow = RateLimit(4, 1.0)
+    async with limiters(url, key, 2, rate_limit=slow) as (a, b):
+        await a.acquire()
+        sleeper = asyncio.create_task(timed(b.acquire()))
+        await asyncio.sleep(0.05)
+        await a.release(BudgetHint(retry_after=0.5))
+        waited = await sleeper
+    assert waited >= 0.55 - SLACK
+
+
+async def test_after_a_cooldown_requests_leave_paced_not_as_a_herd(url: str, key: str) -> None:
+    """Twelve callers held by a cooldown leave one interval apart once it is over."""
+    async with limiters(url, key, 3, rate_limit=PACED) as (a, b, c):
+        await warm(a, b, c)
+        await a.acquire()
+        await a.release(BudgetHint(retry_after=0.2))
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        async with watched_loop() as lag:
+            times = await asyncio.gather(*(granted(limiter) for limiter in (a, b, c) * 4))
+    assert min(times) >= start + 0.2 - SLACK
+    assert spacing_ok(times, INTERVAL, lag)
+
+
+async def test_a_new_cooldown_is_logged_once(
+    url: str, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first 429 is logged at INFO; one that extends the cooldown only at DEBUG."""
+    caplog.set_level(logging.DEBUG, logger="b2b_async")
+    async with limiters(url, key, 2, rate_limit=FAST) as (a, b):
+        await a.acquire()
+        await b.acquire()
+        await a.release(BudgetHint(retry_after=0.3))
+        await b.release(BudgetHint(retry_after=0.4))
+    levels = [r.levelno for r in caplog.records if "rate limited (429)" in r.getMessage()]
+    assert levels == [logging.INFO, logging.DEBUG]
+
+
+# -- the server's count ------------------------------------------------------------------------
+
+
+async def test_a_spent_window_from_one_instance_holds_another(url: str, key: str) -> None:
+    """remaining=0, resets_after=0.3 seen by one "process" holds the other until the reset."""
+    async with limiters(url, key, 2, rate_limit=FAST) as (a, b):
+        await a.acquire()
+        await a.release(BudgetHint(remaining=0, resets_after=0.3))
+        waited = await b.acquire()
+    assert 0.3 - SLACK <= waited < 0.3 + 0.2
+
+
+async def test_requests_booked_after_the_hinted_one_are_subtracted(url: str, key: str) -> None:
+    """remaining=3 with two requests booked since by another process leaves one more slot."""
+    fast = RateLimit(100, 1.0)
+    async with limiters(url, key, 2, rate_limit=fast) as (a, b):
+        await a.acquire()
+        await b.acquire()
+        await b.acquire()
+        await a.release(BudgetHint(remaining=3, resets_after=0.4))
+        one_more = await b.acquire()
+        held = await b.acquire()
+    assert one_more < PROMPT
+    assert held >= 0.3 - SLACK
+
+
+async def test_an_over_booked_window_voids_the_newest_slot(url: str, key: str) -> None:
+    """A count showing the window spent moves a slot booked into it past the reset."""
+    slow = RateLimit(10, 1.0)  # interval 0.1 s
+    async with limiters(url, key, 2, rate_limit=slow) as (a, b):
+        await a.acquire()
+        sleeper = asyncio.create_task(timed(b.acquire()))
+        await asyncio.sleep(0.02)
+        await a.release(BudgetHint(remaining=0, resets_after=0.4))
+        waited = await sleeper
+    assert waited >= 0.4 - SLACK
+
+
+async def test_a_slot_that_still_fits_the_window_is_kept(url: str, key: str) -> None:
+    """A count with room for the slot booked since leaves that slot where it was."""
+    slow = RateLimit(10, 1.0)
+    async with limiters(url, key, 2, rate_limit=slow) as (a, b):
+        await a.acquire()
+        sleeper = asyncio.create_task(timed(b.acquire()))
+        await asyncio.sleep(0.02)
+        await a.release(BudgetHint(remaining=1, resets_after=0.4))
+        waited = await sleeper
+    assert waited < 0.1 + PROMPT
+
+
+async def test_hints_of_one_window_keep_the_least_budget(url: str, key: str) -> None:
+    """A later hint of the same window with more budget does not lift a hold."""
+    async with limiters(url, key, 3, rate_limit=FAST) as (a, b, c):
+        await a.acquire()
+        await b.acquire()
+        await c.acquire()
+        await a.release(BudgetHint(remaining=0, resets_after=0.3))
+        await b.release(BudgetHint(remaining=5, resets_after=0.29))
+        await c.release(BudgetHint(remaining=5))  # no reset given: merged into the same window
+        waited = await a.acquire()
+    assert waited >= 0.25
+
+
+async def test_a_hint_about_a_window_that_already_reset_is_ignored(url: str, key: str) -> None:
+    """A late answer about an older window (resetting long before the known one) is ignored."""
+    async with limiters(url, key, 3, rate_limit=FAST) as (a, b, c):
+        await a.acquire()
+        await c.acquire()
+        await a.release(BudgetHint(remaining=0, resets_after=0.5))
+        await c.release(BudgetHint(remaining=0, resets_after=0.05))  # would shorten the hold
+        waited = await b.acquire()
+    assert waited >= 0.45
+
+
+async def test_a_count_released_from_another_task_is_not_shared(url: str, key: str) -> None:
+    """Without the acquiring task's ticket, the count cannot be placed and is dropped."""
+    async with limiters(url, key, 2, rate_limit=FAST) as (a, b):
+        await a.acquire()
+        await asyncio.create_task(a.release(BudgetHint(remaining=0, resets_after=1.0)))
+        assert await b.acquire() < PROMPT
+
+
+async def test_a_spent_window_is_logged_at_debug(
+    url: str, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The hold a spent window starts is logged once, at DEBUG."""
+    caplog.set_level(logging.DEBUG, logger="b2b_async")
+    async with RedisRateLimiter(url, key=key, rate_limit=FAST) as limiter:
+        await limiter.acquire()
+        await limiter.release(BudgetHint(remaining=0, resets_after=0.2))
+    assert any("server budget spent" in record.getMessage() for record in caplog.records)
+
+
+# -- the key ----------------------------------------------------------------------------------
+
+
+async def test_the_key_expires_after_its_last_deadline(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """The state is one hash that expires a minute after the cooldown it holds."""
+    async with RedisRateLimiter(url, key=key, rate_limit=FAST) as limiter:
+        await limiter.acquire()
+        await limiter.release(BudgetHint(retry_after=2.0))
+    fields = await client.hkeys(key)
+    assert sorted(fields) == [b"cool", b"seq", b"tat", b"wbud", b"wend", b"wlast"]
+    ttl = await client.pttl(key)
+    assert 60_000 < ttl <= (2.0 + FAST.per + 60.0) * 1000
+
+
+async def test_the_script_is_loaded_again_after_a_flush(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """EVALSHA falls back to loading the script when Redis no longer knows it."""
+    async with RedisRateLimiter(url, key=key, rate_limit=FAST) as limiter:
+        await limiter.acquire()
+        await client.script_flush()
+        await limiter.acquire()
+    assert limiter.shared
+
+
+async def test_a_key_holding_something_else_counts_as_a_redis_failure(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A key of the wrong type (WRONGTYPE) fails like an outage, with Redis's message."""
+    await client.set(key, "not a hash")
+    async with RedisRateLimiter(url, key=key, on_redis_error="fail") as limiter:
+        with pytest.raises(RateLimiterUnavailableError, match="WRONGTYPE"):
+            await limiter.acquire()
+
+
+async def test_an_unknown_operation_is_refused_by_the_script(url: str, key: str) -> None:
+    """The script answers an operation it does not know with an error, not a guess."""
+    async with RedisRateLimiter(url, key=key) as limiter:
+        await limiter.acquire()
+        with pytest.raises(RateLimiterUnavailableError, match="unknown operation"):
+            await limiter._call("bogus")
+
+
+# -- Redis unavailable ---------------------------------------------------------------------------
+
+
+async def test_unreachable_redis_falls_back_to_a_local_share(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With "local", calls go on, paced in-process at rate_limit / expected_processes."""
+    caplog.set_level(logging.INFO, logger="b2b_async")
+    limiter = RedisRateLimiter(
+        unreachable_url(), key="k", rate_limit=FAST, expected_processes=2, recheck_after=60
+    )
+    async with limiter:
+        async with watched_loop() as lag:
+            times = [await granted(limiter) for _ in range(4)]
+        assert not limiter.shared
+        assert limiter.local_limiter.rate_limit == RateLimit(10, 0.2)
+        assert "local for" in repr(limiter)
+    assert spacing_ok(times, INTERVAL, lag)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "pacing this process alone at 10/0.2s" in warnings[0].getMessage()
+
+
+async def test_local_acquisitions_release_into_the_local_limiter() -> None:
+    """A 429 met while pacing locally closes the local limiter's cooldown."""
+    async with RedisRateLimiter(unreachable_url(), key="k", recheck_after=60) as limiter:
+        await limiter.acquire()
+        await limiter.release(BudgetHint(retry_after=0.5))
+        assert limiter.local_limiter.cooldown_remaining > 0.4
+        assert limiter.in_flight == 0
+
+
+async def test_unreachable_redis_fails_calls_when_asked() -> None:
+    """With "fail", acquire raises RateLimiterUnavailableError: a TransportError, never sent."""
+    async with RedisRateLimiter(unreachable_url(), key="k", on_redis_error="fail") as limiter:
+        with pytest.raises(RateLimiterUnavailableError) as info:
+            await limiter.acquire()
+        await limiter.release(BudgetHint(retry_after=1.0))  # never raises
+        assert "failing for" in repr(limiter)
+    error = info.value
+    assert isinstance(error, TransportError)
+    assert error.may_have_reached_server is False
+    assert isinstance(error.__cause__, RedisError | OSError)
+    assert "Redis is unavailable" in str(error)
+
+
+async def test_a_redis_that_never_answers_times_out() -> None:
+    """A wedged Redis costs one timeout, then the call is paced locally."""
+    async with silent_redis() as url:
+        limiter = RedisRateLimiter(url, key="k", rate_limit=FAST, timeout=0.2, recheck_after=60)
+        async with limiter:
+            assert await limiter.acquire() < 0.2 + 0.3
+            assert not limiter.shared
+            assert await timed(limiter.acquire()) < PROMPT
+
+
+async def test_callers_queued_behind_a_failure_fail_at_once() -> None:
+    """With "fail", callers waiting behind the attempt that timed out do not each time out."""
+    async with silent_redis() as url:
+        limiter = RedisRateLimiter(url, key="k", timeout=0.2, on_redis_error="fail")
+        async with limiter:
+            started = asyncio.get_running_loop().time()
+            results = await asyncio.gather(
+                *(limiter.acquire() for _ in range(4)), return_exceptions=True
+            )
+            elapsed = asyncio.get_running_loop().time() - started
+    assert all(isinstance(result, RateLimiterUnavailableError) for result in results)
+    assert elapsed < 0.2 * 2
+
+
+async def test_a_release_survives_redis_going_away(
+    own_redis: RedisServer, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis killed while a request is in flight: its release logs the outage, never raises."""
+    async with RedisRateLimiter(own_redis.url, key=key, rate_limit=FAST) as limiter:
+        await limiter.acquire()
+        own_redis.kill()
+        await limiter.release(BudgetHint(remaining=3, resets_after=0.5))
+        assert not limiter.shared
+        assert limiter.in_flight == 0
+        await limiter.acquire()
+        await limiter.release(BudgetHint(remaining=3, resets_after=0.5))
+    assert any(r.levelno == logging.WARNING for r in caplog.records)
+
+
+async def test_shared_pacing_resumes_when_redis_is_back(
+    own_redis: RedisServer, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After an outage, the first call after recheck_after finds Redis again and shares."""
+    caplog.set_level(logging.DEBUG, logger="b2b_async")
+    limiter = RedisRateLimiter(own_redis.url, key=key, rate_limit=FAST, recheck_after=0.1)
+    async with limiter:
+        await granted(limiter)
+        own_redis.kill()
+        await granted(limiter)
+        assert not shared(limiter)
+        await asyncio.sleep(0.12)
+        await granted(limiter)  # Redis still down: tried once more, still local
+        assert not shared(limiter)
+        own_redis.start()
+        await asyncio.sleep(0.12)
+        await granted(limiter)
+        assert shared(limiter)
+        assert repr(limiter).startswith(f"<RedisRateLimiter {key!r} 20/0.2s shared")
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("Redis is unavailable" in m for m in messages if "pacing" in m) == 1
+    assert any("still unavailable" in message for message in messages)
+    assert any("answers again after" in message for message in messages)
+
+
+# -- construction and ownership ----------------------------------------------------------------
+
+
+async def test_repr_shows_key_budget_mode_and_queue(url: str) -> None:
+    """The repr tells the key, the budget, the mode and the queue at a glance."""
+    limiter = RedisRateLimiter(url, key="b2b:store-1", rate_limit=FAST)
+    assert repr(limiter) == (
+        "<RedisRateLimiter 'b2b:store-1' 20/0.2s shared waiting=0 in_flight=0 on_redis_error=local>"
+    )
+    await limiter.aclose()
+    assert repr(limiter).endswith(" closed>")
+
+
+async def test_a_url_client_is_owned_and_closed(
+    url: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a URL, the limiter creates the client and aclose() closes it, once."""
+    limiter = RedisRateLimiter(url, key=key)
+    closes: list[bool] = []
+    original = limiter.redis.aclose
+
+    async def spy(*args: Any, **kwargs: Any) -> None:
+        closes.append(True)
+        await original(*args, **kwargs)
+
+    monkeypatch.setattr(limiter.redis, "aclose", spy)
+    await limiter.acquire()
+    await limiter.aclose()
+    await limiter.aclose()
+    assert closes == [True]
+    assert limiter.closed
+
+
+async def test_a_borrowed_client_stays_open(key: str, client: aioredis.Redis) -> None:
+    """Given a client, the limiter uses it and leaves it open."""
+    async with RedisRateLimiter(client, key=key, rate_limit=FAST) as limiter:
+        assert limiter.redis is client
+        await limiter.acquire()
+    assert await client.ping()
+    assert await client.exists(key)
+
+
+async def test_a_closed_limiter_refuses_to_acquire(url: str, key: str) -> None:
+    """acquire() after aclose() raises ClientClosedError."""
+    from b2b_async import ClientClosedError
+
+    async with RedisRateLimiter(url, key=key) as limiter:
+        pass
+    with pytest.raises(ClientClosedError):
+        await limiter.acquire()
+
+
+async def test_it_is_a_limiter_the_client_takes_as_is(url: str, key: str) -> None:
+    """It follows the Limiter protocol; B2BClient(rate_limit=...) uses it unchanged."""
+    async with RedisRateLimiter(url, key=key) as limiter:
+        assert isinstance(limiter, Limiter)
+        assert build_limiter(limiter) is limiter
+        async with B2BClient(DEFAULT_TOKEN, rate_limit=limiter) as b2b:
+            assert b2b.limiter is limiter
+        assert (limiter.key, limiter.rate_limit, limiter.on_redis_error) == (
+            key,
+            RateLimit(),
+            "local",
+        )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"key": ""}, "key must be a non-empty string"),
+        ({"on_redis_error": "ignore"}, "on_redis_error must be 'local' or 'fail'"),
+        ({"expected_processes": 0}, "expected_processes must be at least 1"),
+        ({"expected_processes": 1.5}, "expected_processes must be an int"),
+        ({"expected_processes": True}, "expected_processes must be an int"),
+        ({"timeout": 0}, "timeout must be a positive number"),
+        ({"recheck_after": float("inf")}, "recheck_after must be a positive number"),
+    ],
+)
+def test_options_are_checked(options: dict[str, Any], message: str) -> None:
+    """Options out of range raise ValueError naming the option."""
+    settings: dict[str, Any] = {"key": "k", **options}
+    with pytest.raises(ValueError, match=message):
+        RedisRateLimiter("redis://127.0.0.1:1/0", **settings)
+
+
+def test_something_else_than_a_url_or_client_is_refused() -> None:
+    """A redis argument that is neither a URL nor a client raises TypeError."""
+    with pytest.raises(TypeError, match=r"redis must be a URL or a redis\.asyncio\.Redis"):
+        RedisRateLimiter(6379, key="k")  # type: ignore[arg-type]
+
+
+def test_importing_without_redis_py_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without redis-py, importing b2b_async.redis says which extra to install."""
+    for name in ("redis", "redis.asyncio", "redis.asyncio.retry", "redis.backoff"):
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.delitem(sys.modules, "b2b_async.redis")
+    with pytest.raises(ImportError, match=r"pip install 'b2b-async\[redis\]'"):
+        importlib.import_module("b2b_async.redis")
+
+
+# -- against the sandbox: processes, 429s, outages ----------------------------------------------
+
+
+async def test_three_processes_share_one_budget(shared_redis: RedisServer, key: str) -> None:
+    """Acceptance: 3 processes x 200 creates, one key, a 40/1 s window: ≥ 0.95, ≤ 1% 429s."""
+    figures = await run(shared_redis.url, processes=3, orders=200, rate="40/1", key=key)
+    summary = f"{figures.efficiency:.3f} of the rate, {figures.share_429:.2%} 429s"
+    assert figures.lost == []
+    assert figures.duplicated == []
+    assert all(worker.ok == 200 and not worker.failed for worker in figures.workers)
+    assert figures.share_429 <= 0.01, summary
+    assert figures.efficiency >= 0.95, summary
+    assert sum(worker.rate_limited for worker in figures.workers) == figures.rejected_429
+
+
+def arrivals_of(arrivals: Sequence[Arrival], prefix: str) -> list[float]:
+    return [a.at for a in arrivals if a.order_id is not None and a.order_id.startswith(prefix)]
+
+
+async def test_a_429_met_by_one_process_pauses_the_others(
+    shared_redis: RedisServer, key: str
+) -> None:
+    """The 21st request meets a 429 (Retry-After: 1): for that second, no process sends."""
+    faults = parse_faults("429=0.01")
+    pattern: list[FaultKind | None] = [None] * 20 + [FaultKind.HTTP_429] + [None] * 40
+    seed = seed_for(faults, pattern)
+    async with sandbox_process("none", faults="429=0.01", seed=seed) as sandbox:
+        workers = await asyncio.gather(
+            *(
+                run_worker(sandbox.url, shared_redis.url, key=key, orders=20, prefix=p, rate="20/1")
+                for p in ("A-", "B-")
+            )
+        )
+    assert sandbox.summary is not None
+    arrivals = sandbox.summary.arrivals
+    (rejected,) = [a for a in arrivals if a.status == 429]
+    assert rejected.order_id is not None
+    met_by = rejected.order_id[:2]
+    other = "B-" if met_by == "A-" else "A-"
+    # Slots confirmed before the cooldown reached Redis may still land just after the 429.
+    paused = [at for at in (a.at for a in arrivals) if rejected.at + 0.1 < at < rejected.at + 0.98]
+    assert paused == []
+    assert any(at < rejected.at for at in arrivals_of(arrivals, other))
+    assert any(at > rejected.at + 0.98 for at in arrivals_of(arrivals, other))
+    assert all(worker.ok == 20 for worker in workers)
+    assert all(count == 1 for count in sandbox.summary.registrations.values())
+    assert len(sandbox.summary.registrations) == 40
+
+
+async def run_while_redis_dies(
+    redis: RedisServer, key: str, on_redis_error: str, orders: int = 100
+) -> tuple[SandboxServer, list[CreatedOrder | BaseException], RedisRateLimiter]:
+    """Gather ``orders`` creates through a shared limiter; kill Redis 0.5 s into the run."""
+    window = RateWindow(50, 1.0)
+    limiter = RedisRateLimiter(
+        redis.url,
+        key=key,
+        rate_limit=RateLimit(window.requests, window.per),
+        on_redis_error="fail" if on_redis_error == "fail" else "local",
+        recheck_after=60,
+    )
+
+    async def kill_later() -> None:
+        await asyncio.sleep(0.5)
+        redis.kill()
+
+    async with SandboxServer(rate=window) as server, limiter:
+        async with B2BClient(
+            DEFAULT_TOKEN, base_url=server.url, rate_limit=limiter, retry=QUICK
+        ) as b2b:
+            killer = asyncio.create_task(kill_later())
+            results = await asyncio.gather(
+                *(create(b2b, f"K{i}") for i in range(orders)), return_exceptions=True
+            )
+            await killer
+    return server, results, limiter
+
+
+async def test_killing_redis_midway_with_local_registers_every_order_once(
+    own_redis: RedisServer, key: str
+) -> None:
+    """on_redis_error="local": Redis killed mid-run, the run completes, each order once."""
+    server, results, limiter = await run_while_redis_dies(own_redis, key, "local")
+    assert all(isinstance(result, CreatedOrder) for result in results), results
+    assert not limiter.shared
+    assert len(server.orders) == 100
+    assert all(server.registrations(f"K{i}") == 1 for i in range(100))
+
+
+async def test_killing_redis_midway_with_fail_fails_calls_and_registers_nothing_twice(
+    own_redis: RedisServer, key: str
+) -> None:
+    """on_redis_error="fail": later calls raise RateLimiterUnavailableError; none sent twice."""
+    server, results, _ = await run_while_redis_dies(own_redis, key, "fail")
+    failed = [i for i, result in enumerate(results) if not isinstance(result, CreatedOrder)]
+    assert all(isinstance(results[i], RateLimiterUnavailableError) for i in failed), results
+    assert 0 < len(failed) < 100
+    assert all(server.registrations(f"K{i}") == 0 for i in failed)
+    assert all(server.registrations(f"K{i}") == 1 for i in range(100) if i not in failed)
+    assert all(record.status != 429 for record in server.requests)

@@ -1,0 +1,949 @@
+"""The V3 Order API client (``client.v3.orders``), its models, its authentication and its CLI.
+
+Operations run against the sandbox over real sockets; answers the sandbox never gives (an
+order as an object, no pagination) come from a scripted aiohttp server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+import b2b_async._bulk
+from b2b_async import (
+    Address,
+    AuthenticationError,
+    B2BClient,
+    BadRequestError,
+    CreatedOrder,
+    ExtraField,
+    ExtraFieldConfig,
+    InvalidOrderError,
+    LineItem,
+    NewOrder,
+    NewV3Order,
+    NotFoundError,
+    OrderAlreadyExistsError,
+    ResponseDecodeError,
+    RetryPolicy,
+    ServerError,
+    UnprocessableEntityError,
+    V3Order,
+    V3OrderProduct,
+    V3Orders,
+    V3Resources,
+)
+from b2b_async._bulk import OutcomeStream, run_bulk
+from b2b_async._protocol import PagedList, RequestInfo, decode_response
+from b2b_async._v3 import unix_seconds
+from b2b_async.sandbox import (
+    DEFAULT_ORDER_EXTRA_FIELDS,
+    DEFAULT_TOKEN,
+    FaultKind,
+    Faults,
+    OrderExtraField,
+    SandboxServer,
+)
+from tests.sandbox_helpers import seed_for
+from tests.test_cli import LoopThread, health, invoke, sigint_when
+
+QUICK = RetryPolicy(attempts=8, initial_wait=0.01, max_wait=0.05)
+HASH = "store-hash-7f3a"
+INFO = RequestInfo("GET", "https://api-b2b.bigcommerce.com/api/v3/io/orders")
+Reply = tuple[int, Any]
+
+
+def client_for(
+    server: SandboxServer | str, *, store_hash: str | None = HASH, **options: Any
+) -> B2BClient:
+    """A client of the sandbox (or of a URL), with quick retries and no pacing."""
+    settings: dict[str, Any] = {"rate_limit": None, "retry": QUICK, "max_concurrency": 16}
+    settings.update(options)
+    url = server if isinstance(server, str) else server.url
+    return B2BClient(DEFAULT_TOKEN, store_hash=store_hash, base_url=url, **settings)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[SandboxServer]:
+    """A sandbox without a window that accepts :data:`HASH`."""
+    async with SandboxServer(rate=None, store_hash=HASH) as running:
+        yield running
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[Callable[[list[Reply]], Any]]:
+    """Serve scripted answers in order; returns ``(url, seen)``, seen being path?query strings."""
+    runners: list[web.AppRunner] = []
+
+    async def start(replies: list[Reply]) -> tuple[str, list[str]]:
+        seen: list[str] = []
+        pending = iter(replies)
+
+        async def handler(request: web.Request) -> web.Response:
+            seen.append(request.path_qs)
+            status, body = next(pending)
+            return web.json_response(body, status=status)
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        runners.append(runner)
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{runner.addresses[0][1]}", seen
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+def ok(data: Any, **meta: Any) -> Reply:
+    """A V3 success answer."""
+    return 200, {"code": 200, "data": data, "meta": {"message": "SUCCESS", **meta}}
+
+
+def order_json(bc_order_id: int, **fields: Any) -> dict[str, Any]:
+    """An order as V3 answers it."""
+    return {"id": 1, "bcOrderId": bc_order_id, "totalIncTax": 10.5, **fields}
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+def test_new_v3_order_normalises_its_values() -> None:
+    """Ids become int, extra fields a tuple of ExtraField; order_id is the id as text."""
+    fields: dict[str, str | int | Decimal] = {"Fintech ID": "F", "Priority": 2}
+    order = NewV3Order(" 123 ", 45, "PO-1", fields)
+    assert (order.bc_order_id, order.customer_id, order.order_id) == (123, 45, "123")
+    assert order.extra_fields == (ExtraField("Fintech ID", "F"), ExtraField("Priority", "2"))
+    assert NewV3Order(1, 2, extra_fields=[ExtraField("A", Decimal("1.50"))]).extra_fields == (
+        ExtraField("A", "1.50"),
+    )
+    assert NewV3Order(1, 2).extra_fields == ()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        (("BC1", 2), "whole number"),
+        ((0, 2), "positive"),
+        ((-4, 2), "positive"),
+        ((True, 2), "str or int"),
+        ((1.0, 2), "str or int"),
+        (("", 2), "empty"),
+        ((1, "x"), "customer_id"),
+        ((1, 2, 7.5), "po_number"),
+        ((1, 2, None, "Fintech ID=1"), "extra_fields"),
+        ((1, 2, None, 5), "extra_fields"),
+        ((1, 2, None, [("a", "b")]), "ExtraField"),
+        ((1, 2, None, [ExtraField("a", "1"), ExtraField("a", "2")]), "once"),
+        ((1, 2, None, {"": "1"}), "field_name"),
+        ((1, 2, None, {"a": None}), "field_value"),
+    ],
+)
+def test_new_v3_order_refuses_bad_values(arguments: tuple[Any, ...], fragment: str) -> None:
+    """Each invalid value raises InvalidOrderError naming the problem."""
+    with pytest.raises(InvalidOrderError, match=fragment):
+        NewV3Order(*arguments)
+
+
+def test_v3_order_sent_holds_what_was_sent() -> None:
+    """V3Order.sent carries the sent values and the already_registered flag."""
+    order = NewV3Order(9, 8, "PO", {"A": "1"})
+    sent = V3Order.sent(order, already_registered=True)
+    assert (sent.bc_order_id, sent.customer_id, sent.po_number) == (9, 8, "PO")
+    assert sent.extra_fields == order.extra_fields
+    assert sent.already_registered
+    assert sent.order_id == "9"
+    assert sent.raw == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [("2024-01-01", "must be a datetime"), (datetime(2024, 1, 1), "aware")],
+)
+def test_time_filters_must_be_aware_datetimes(value: object, fragment: str) -> None:
+    """A time filter must be an aware datetime; it goes out as whole Unix seconds."""
+    with pytest.raises(InvalidOrderError, match=fragment):
+        unix_seconds(value, "created_after")
+    assert unix_seconds(datetime(2021, 6, 2, 7, 42, 58, 500, tzinfo=UTC), "x") == 1622619778
+
+
+# --- the V3 envelope ---------------------------------------------------------------------------
+
+
+def test_a_v3_listing_keeps_its_meta() -> None:
+    """An array beside meta comes back as a PagedList; other data as it is."""
+    listing = {"code": 200, "data": [{"a": 1}], "meta": {"pagination": {"totalCount": 3}}}
+    data = decode_response(200, {}, json.dumps(listing).encode(), INFO, 0.0)
+    odd_meta = {"code": 200, "data": [], "meta": "SUCCESS"}
+    plain = decode_response(200, {}, json.dumps(odd_meta).encode(), INFO, 0.0)
+    v2 = decode_response(200, {}, b'{"code": 200, "data": [1], "message": "SUCCESS"}', INFO, 0.0)
+    obj = decode_response(200, {}, b'{"code": 200, "data": {"total": 1}, "meta": {}}', INFO, 0.0)
+    assert isinstance(data, PagedList)
+    assert data == [{"a": 1}]
+    assert data.meta == {"pagination": {"totalCount": 3}}
+    assert isinstance(plain, PagedList)
+    assert plain.meta == {}
+    assert type(v2) is list
+    assert obj == {"total": 1}
+
+
+def test_v3_errors_read_meta_message() -> None:
+    """ "The order already exists." in meta.message is OrderAlreadyExistsError; 422 is typed."""
+    exists = b'{"code": 400, "data": {}, "meta": {"message": "The order already exists."}}'
+    missing = b'{"code": 422, "data": {"errMsg": "X is required"}, "meta": {"message": "M"}}'
+    not_found = b'{"code": 404, "data": {}, "meta": {"message": "Order Does Not Exist."}}'
+    with pytest.raises(OrderAlreadyExistsError, match="already exists"):
+        decode_response(400, {}, exists, INFO, 0.0)
+    with pytest.raises(UnprocessableEntityError, match="X is required"):
+        decode_response(422, {}, missing, INFO, 0.0)
+    with pytest.raises(NotFoundError, match="Order Does Not Exist"):
+        decode_response(404, {}, not_found, INFO, 0.0)
+
+
+# --- authentication ----------------------------------------------------------------------------
+
+
+async def test_store_hash_authenticates_with_x_auth_token(server: SandboxServer) -> None:
+    """With store_hash: X-Auth-Token and X-Store-Hash, never authToken; without: authToken."""
+    async with client_for(server) as current:
+        await current.v3.orders.create(bc_order_id=1, customer_id=5)
+    async with B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=None) as legacy:
+        await legacy.v3.orders.get(1)
+    first, second = server.requests
+    assert (first.headers["X-Auth-Token"], first.headers["X-Store-Hash"]) == (DEFAULT_TOKEN, HASH)
+    assert "authToken" not in first.headers
+    assert second.headers["authToken"] == DEFAULT_TOKEN
+    assert "X-Store-Hash" not in second.headers
+    assert "X-Auth-Token" not in second.headers
+    assert second.status == 200
+
+
+@pytest.mark.parametrize("store_hash", ["", "   ", "abc\r\nX-Evil: 1", "a\x00b", 42])
+def test_bad_store_hashes_are_refused_without_echo(store_hash: object) -> None:
+    """An empty store hash or one that could inject headers raises ValueError not repeating it."""
+    with pytest.raises(ValueError, match="store_hash") as info:
+        B2BClient("token", store_hash=store_hash)  # type: ignore[arg-type]
+    if isinstance(store_hash, str) and store_hash.strip():
+        assert store_hash not in str(info.value)
+
+
+async def test_token_and_store_hash_stay_out_of_repr_errors_and_logs(
+    server: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Neither secret appears in the client's repr, an error, or a retry's log line."""
+    caplog.set_level(logging.DEBUG, logger="b2b_async")
+    wrong = B2BClient("t0ken-secret", store_hash=HASH, base_url=server.url, rate_limit=None)
+    assert repr(wrong).endswith("X-Auth-Token=*** X-Store-Hash=*** open>")
+    async with wrong:
+        with pytest.raises(AuthenticationError) as refused:
+            await wrong.v3.orders.get(1)
+    server.faults = Faults(http_500=0.3)
+    server._random.seed(seed_for(server.faults, [FaultKind.HTTP_500, None]))  # one retry
+    async with client_for(server) as client:
+        for number in range(1, 6):
+            await client.v3.orders.create(bc_order_id=number, customer_id=5)
+    assert any("retrying" in record.getMessage() for record in caplog.records)
+    shown = [repr(wrong), repr(client), str(refused.value), repr(refused.value), caplog.text]
+    for text in shown:
+        assert "t0ken-secret" not in text
+        assert DEFAULT_TOKEN not in text
+        assert HASH not in text
+    assert "authToken=***" in repr(B2BClient("t"))
+
+
+async def run_every_operation(client: B2BClient, prefix: int) -> None:
+    """Call every V2 and V3 operation once (ids offset by ``prefix`` to stay unique)."""
+    v2_id, v3_id = f"V2-{prefix}", 10_000 + prefix * 10
+    await client.orders.create(company_id=1, customer_id=1, order_id=v2_id, total_inc_tax=5)
+    await client.orders.create(customer_id=5, order_id=f"{v2_id}b", total_inc_tax=5)
+    await client.orders.create_many([NewOrder(None, 5, f"{v2_id}c", 1)])
+    _ = [order async for order in client.orders.list_by_company(1)]
+    _ = [order_id async for order_id in client.companies.order_ids(1)]
+    address, lines = Address(first_name="Jane"), [LineItem(product_id=97, quantity=1)]
+    await client.orders.update(v2_id, billing_address=address, products=lines)
+    await client.orders.assign_customer_orders_to_company(1)
+    await client.orders.move_customer_orders(1, customer_group_id=2)
+    await client.orders.images([v2_id])
+    await client.orders.company_of(v2_id)
+    await client.orders.company_id_of(v2_id)
+    await client.orders.details(v2_id)
+    await client.orders.products(v2_id)
+    await client.orders.is_registered(v2_id)
+    v3 = client.v3.orders
+    await v3.create(bc_order_id=v3_id, customer_id=5, po_number="P", extra_fields={"Priority": 1})
+    await v3.create_many([NewV3Order(v3_id + 1, 5)])
+    _ = [order async for order in v3.list(show_extra=True)]
+    await v3.get(v3_id)
+    await v3.update(v3_id, po_number="Q")
+    await v3.products(v3_id)
+    await v3.assign_customer_orders(5)
+    await v3.reassign_customer_orders(5, bc_group_id=5)
+    await v3.extra_field_configs()
+
+
+async def test_no_request_carries_a_store_hash_beside_auth_token(server: SandboxServer) -> None:
+    """Over every V2 and V3 operation, each client sends exactly one scheme, never the mix."""
+    async with client_for(server) as current:
+        await run_every_operation(current, 1)
+    with_hash = server.requests
+    async with client_for(server, store_hash=None) as legacy:
+        await run_every_operation(legacy, 2)
+    without_hash = server.requests[len(with_hash) :]
+    paths = {record.path.split("/")[2] for record in server.requests}
+    assert paths == {"v2", "v3"}
+    assert len(with_hash) == len(without_hash) == 23
+    for record in with_hash:
+        assert record.headers.getall("X-Auth-Token") == [DEFAULT_TOKEN], record.path
+        assert record.headers.getall("X-Store-Hash") == [HASH], record.path
+        assert "authToken" not in record.headers, record.path
+    for record in without_hash:
+        assert record.headers.getall("authToken") == [DEFAULT_TOKEN], record.path
+        assert "X-Store-Hash" not in record.headers, record.path
+        assert "X-Auth-Token" not in record.headers, record.path
+    assert all(record.status == 200 for record in server.requests)
+
+
+# --- create and register -----------------------------------------------------------------------
+
+
+async def test_create_returns_the_registered_order(server: SandboxServer) -> None:
+    """create registers once and returns the API's order, with the customer that was sent."""
+    async with client_for(server) as client:
+        assert isinstance(client.v3, V3Resources)
+        assert isinstance(client.v3.orders, V3Orders)
+        created = await client.v3.orders.create(
+            bc_order_id="321", customer_id=5, po_number="PO-7", extra_fields={"Fintech ID": "F-9"}
+        )
+    assert created.bc_order_id == 321
+    assert (created.customer_id, created.company_id, created.b2b_order_id) == (5, 5, 1)
+    assert created.po_number == "PO-7"
+    assert created.extra_fields == (ExtraField("Fintech ID", "F-9"),)
+    assert created.created_at is not None
+    assert created.created_at.tzinfo is not None
+    assert created.total_inc_tax == Decimal(0)
+    assert not created.already_registered
+    assert created.raw["currencyCode"] == "USD"
+    assert server.requests[0].body == {
+        "bcOrderId": 321,
+        "customerId": 5,
+        "poNumber": "PO-7",
+        "extraFields": [{"fieldName": "Fintech ID", "fieldValue": "F-9"}],
+    }
+    assert server.registrations("321") == 1
+
+
+async def test_create_of_a_registered_order_raises_already_exists(server: SandboxServer) -> None:
+    """A second registration, with no uncertain attempt before it, raises."""
+    async with client_for(server) as client:
+        await client.v3.orders.create(bc_order_id=5, customer_id=5)
+        with pytest.raises(OrderAlreadyExistsError) as info:
+            await client.v3.orders.create(bc_order_id=5, customer_id=5)
+    assert not info.value.after_uncertain_attempt
+    assert info.value.status == 400
+
+
+async def test_create_after_an_uncertain_attempt_is_registered(server: SandboxServer) -> None:
+    """A reset after processing, then "already exists": the sent order, already_registered."""
+    server.faults = Faults(reset_after=0.5)
+    server._random.seed(seed_for(server.faults, [FaultKind.RESET_AFTER, None]))
+    async with client_for(server) as client:
+        created = await client.v3.orders.create(bc_order_id=6, customer_id=5, po_number="P")
+    assert created.already_registered
+    assert (created.bc_order_id, created.customer_id, created.po_number) == (6, 5, "P")
+    assert [record.status for record in server.requests] == ["reset", 400]
+    assert server.registrations("6") == 1
+
+
+async def test_invalid_input_sends_nothing(server: SandboxServer) -> None:
+    """Invalid ids and values raise InvalidOrderError before any request."""
+    async with client_for(server) as client:
+        orders = client.v3.orders
+        with pytest.raises(InvalidOrderError):
+            await orders.create(bc_order_id="BC1", customer_id=5)
+        with pytest.raises(InvalidOrderError):
+            await orders.register(NewOrder(1, 1, "1", 1))  # type: ignore[arg-type]
+        with pytest.raises(InvalidOrderError):
+            await orders.get(0)
+        with pytest.raises(InvalidOrderError, match="po_number or extra_fields"):
+            await orders.update(1)
+        with pytest.raises(InvalidOrderError):
+            await orders.products("x")
+        with pytest.raises(InvalidOrderError):
+            await orders.assign_customer_orders(-1)
+        with pytest.raises(InvalidOrderError):
+            await orders.reassign_customer_orders(1, bc_group_id="g")
+    assert server.requests == []
+
+
+async def test_create_answers_without_the_order_stand_for_what_was_sent(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """A 200 whose data is null or {} returns the sent order; an array's first item is read."""
+    url, _ = await scripted([ok(None), ok({}), ok([order_json(3)]), ok("odd")])
+    async with client_for(url) as client:
+        empty = await client.v3.orders.create(bc_order_id=1, customer_id=2, po_number="P")
+        blank = await client.v3.orders.create(bc_order_id=2, customer_id=2)
+        listed = await client.v3.orders.create(bc_order_id=3, customer_id=2)
+        with pytest.raises(ResponseDecodeError):
+            await client.v3.orders.create(bc_order_id=4, customer_id=2)
+    assert (empty.bc_order_id, empty.po_number, empty.already_registered) == (1, "P", False)
+    assert blank.bc_order_id == 2
+    assert (listed.bc_order_id, listed.customer_id) == (3, 2)
+
+
+# --- list --------------------------------------------------------------------------------------
+
+
+async def test_list_walks_every_page_with_the_filters(server: SandboxServer) -> None:
+    """list yields every matching order across pages, newest update first by default."""
+    async with client_for(server) as client:
+        for number in range(1, 6):
+            await client.v3.orders.create(bc_order_id=number, customer_id=5 + (number % 2))
+        everything = [order.bc_order_id async for order in client.v3.orders.list(page_size=2)]
+        company = [
+            order.bc_order_id
+            async for order in client.v3.orders.list(
+                company_id=5,
+                sort_by="createdAt",
+                order="ASC",  # type: ignore[arg-type]  # upper case is accepted too
+                page_size=1,
+            )
+        ]
+        since = datetime.now(UTC) - timedelta(hours=1)
+        extra = [
+            order
+            async for order in client.v3.orders.list(
+                created_after=since,
+                created_before=since + timedelta(days=1),
+                modified_after=since,
+                modified_before=since + timedelta(days=1),
+                channel_ids=[1, "2"],
+                show_extra=True,
+                bc_order_id=3,
+            )
+        ]
+    assert everything == [5, 4, 3, 2, 1]
+    assert company == [2, 4]
+    assert [order.bc_order_id for order in extra] == [3]
+    assert extra[0].extra_fields == ()
+    pages = [record.query for record in server.requests if record.method == "GET"]
+    assert pages[0] == {"sortBy": "updatedAt", "orderBy": "DESC", "limit": "2", "offset": "0"}
+    assert pages[2]["offset"] == "4"
+    assert len(pages) == 3 + 2 + 1
+
+
+async def test_list_sends_filters_as_documented(scripted: Callable[[list[Reply]], Any]) -> None:
+    """Times as Unix seconds, channels as repeated channelIds[], showExtra as true."""
+    url, seen = await scripted([ok([])])
+    start = datetime(2021, 6, 2, 7, 42, 58, tzinfo=UTC)
+    async with client_for(url) as client:
+        listing = client.v3.orders.list(
+            company_id="12",
+            created_after=start,
+            modified_before=start + timedelta(seconds=1),
+            channel_ids=7,
+            show_extra=True,
+            page_size=200,
+        )
+        assert [order async for order in listing] == []
+    assert seen == [
+        "/api/v3/io/orders?sortBy=updatedAt&orderBy=DESC&companyId=12&minCreated=1622619778"
+        "&maxModified=1622619779&channelIds%5B%5D=7&showExtra=true&limit=200&offset=0"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"page_size": 0}, "page_size"),
+        ({"page_size": 201}, "page_size"),
+        ({"page_size": True}, "page_size"),
+        ({"sort_by": "bcOrderId"}, "sort_by"),
+        ({"order": "up"}, "order"),
+        ({"order": 1}, "order"),
+        ({"company_id": "acme"}, "company_id"),
+        ({"channel_ids": ["x"]}, "channel_ids"),
+        ({"created_after": datetime(2024, 1, 1)}, "aware"),
+        (
+            {
+                "created_after": datetime(2024, 2, 1, tzinfo=UTC),
+                "created_before": datetime(2024, 1, 1, tzinfo=UTC),
+            },
+            "created_after is later",
+        ),
+        (
+            {
+                "modified_after": datetime(2024, 2, 1, tzinfo=UTC),
+                "modified_before": datetime(2024, 1, 1, tzinfo=UTC),
+            },
+            "modified_after is later",
+        ),
+    ],
+)
+def test_list_checks_its_arguments_at_once(options: dict[str, Any], fragment: str) -> None:
+    """A bad argument raises InvalidOrderError from the call itself, before iterating."""
+    client = B2BClient("t", store_hash=HASH)
+    with pytest.raises(InvalidOrderError, match=fragment):
+        client.v3.orders.list(**options)
+
+
+async def test_list_reads_each_place_the_count_may_be(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """totalCount in meta (the example) or meta.pagination; none: a short page ends the walk."""
+    url, seen = await scripted(
+        [
+            ok([order_json(1)], totalCount=2, limit=1, offset=0),
+            ok([order_json(2)], totalCount=2, limit=1, offset=1),
+            ok([order_json(3), order_json(4)]),
+            ok([order_json(5)]),
+            (200, {"code": 200, "data": [order_json(6), order_json(7)], "message": "SUCCESS"}),
+            (200, {"code": 200, "data": None}),
+        ]
+    )
+    async with client_for(url) as client:
+        counted = [order.bc_order_id async for order in client.v3.orders.list(page_size=1)]
+        uncounted = [order.bc_order_id async for order in client.v3.orders.list(page_size=2)]
+        no_meta = [order.bc_order_id async for order in client.v3.orders.list(page_size=2)]
+    assert counted == [1, 2]
+    assert uncounted == [3, 4, 5]
+    assert no_meta == [6, 7]
+    assert len(seen) == 6
+
+
+async def test_list_refuses_data_that_is_not_orders(scripted: Callable[[list[Reply]], Any]) -> None:
+    """A listing whose data is text, or whose items lack bcOrderId, is a decode error."""
+    url, _ = await scripted([ok("orders"), ok([{"id": 1}])])
+    async with client_for(url) as client:
+        with pytest.raises(ResponseDecodeError, match="expected a list or an object"):
+            _ = [order async for order in client.v3.orders.list()]
+        with pytest.raises(ResponseDecodeError) as info:
+            _ = [order async for order in client.v3.orders.list()]
+    assert info.value.path == "$.data[0].bcOrderId"
+
+
+# --- get, update, products ---------------------------------------------------------------------
+
+
+async def test_get_reads_the_order(server: SandboxServer) -> None:
+    """get returns the order with its detail; an unknown one raises NotFoundError."""
+    async with client_for(server) as client:
+        await client.v3.orders.create(bc_order_id=70, customer_id=5, extra_fields={"Priority": 2})
+        order = await client.v3.orders.get("70")
+        with pytest.raises(NotFoundError, match="Order Does Not Exist"):
+            await client.v3.orders.get(71)
+    assert order.bc_order_id == 70
+    assert order.is_invoice_order is False
+    assert order.extra_fields == (ExtraField("Priority", "2"),)
+    assert order.customer_id is None
+
+
+async def test_get_accepts_an_object_and_refuses_an_empty_answer(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """data as an object is the order too; an empty array holds no order."""
+    url, _ = await scripted([ok(order_json(8, poNumber="P")), ok([])])
+    async with client_for(url) as client:
+        order = await client.v3.orders.get(8)
+        with pytest.raises(ResponseDecodeError, match="no order"):
+            await client.v3.orders.get(8)
+    assert (order.bc_order_id, order.po_number) == (8, "P")
+
+
+async def test_update_sets_and_returns_the_order(server: SandboxServer) -> None:
+    """update sends only what is given and returns the updated order."""
+    async with client_for(server) as client:
+        await client.v3.orders.create(bc_order_id=80, customer_id=5, extra_fields={"Priority": 1})
+        updated = await client.v3.orders.update(
+            80, extra_fields=[ExtraField("Department", "Retail")]
+        )
+        renamed = await client.v3.orders.update(80, po_number="")
+    assert updated.extra_fields == (
+        ExtraField("Priority", "1"),
+        ExtraField("Department", "Retail"),
+    )
+    assert renamed.po_number == ""
+    bodies = [record.body for record in server.requests if record.method == "PUT"]
+    assert bodies == [
+        {"extraFields": [{"fieldName": "Department", "fieldValue": "Retail"}]},
+        {"poNumber": ""},
+    ]
+
+
+async def test_update_errors(server: SandboxServer) -> None:
+    """A missing required field is UnprocessableEntityError; an unknown order NotFoundError."""
+    server.order_extra_fields = (OrderExtraField(name="Cost Center", required=True),)
+    async with client_for(server) as client:
+        await client.v3.orders.create(bc_order_id=81, customer_id=5)
+        with pytest.raises(UnprocessableEntityError, match="Cost Center") as info:
+            await client.v3.orders.update(81, po_number="P")
+        with pytest.raises(NotFoundError):
+            await client.v3.orders.update(82, po_number="P")
+        with pytest.raises(BadRequestError, match="not an order extra field"):
+            await client.v3.orders.update(81, extra_fields={"Nope": "1"})
+    assert info.value.status == 422
+    assert info.value.details == {"errMsg": "Cost Center is a required extra field"}
+
+
+async def test_update_answer_without_the_order_returns_what_was_sent(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """An update answered with null data returns the values sent."""
+    url, _ = await scripted([(200, {"code": 200, "data": None, "message": "SUCCESS"})])
+    async with client_for(url) as client:
+        updated = await client.v3.orders.update("9", po_number="P", extra_fields={"A": "1"})
+    assert (updated.bc_order_id, updated.po_number) == (9, "P")
+    assert updated.extra_fields == (ExtraField("A", "1"),)
+
+
+async def test_products_reads_the_lines(server: SandboxServer) -> None:
+    """products returns each line with its options; none is []; an unknown order raises."""
+    async with client_for(server) as client:
+        await client.v3.orders.create(bc_order_id=90, customer_id=5)
+        none = await client.v3.orders.products(90)
+        line = LineItem(product_id=97, variant_id=69, name="Poster", sku="P-1", quantity=2)
+        await client.orders.update("90", billing_address=Address(), products=[line])
+        products = await client.v3.orders.products(90)
+        with pytest.raises(NotFoundError):
+            await client.v3.orders.products(91)
+    assert none == []
+    [product] = products
+    assert isinstance(product, V3OrderProduct)
+    assert (product.product_id, product.variant_id, product.quantity) == (97, 69, 2)
+    assert (product.product_name, product.variant_sku) == ("Poster", "P-1")
+
+
+async def test_products_read_options_and_a_single_object(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """Options are typed; one product object is a one-item list."""
+    option = {"id": 1, "optionId": 4243, "displayName": "Color", "displayValue": "Slate"}
+    url, _ = await scripted([ok({"productId": 5, "options": [{**option, "value": 18836}]})])
+    async with client_for(url) as client:
+        [product] = await client.v3.orders.products(1)
+    [chosen] = product.options
+    assert (chosen.option_id, chosen.display_name, chosen.value) == (4243, "Color", "18836")
+    assert chosen.raw["id"] == 1
+
+
+# --- customers ---------------------------------------------------------------------------------
+
+
+async def test_assign_and_reassign_return_how_many_orders_moved(server: SandboxServer) -> None:
+    """Both customer operations return the API's total; unknown customers raise."""
+    async with client_for(server) as client:
+        await client.v3.orders.create(bc_order_id=1, customer_id=5)
+        server.move_customer(5, 9)
+        assigned = await client.v3.orders.assign_customer_orders(5)
+        reassigned = await client.v3.orders.reassign_customer_orders("5", bc_group_id="3")
+        with pytest.raises(NotFoundError):
+            await client.v3.orders.assign_customer_orders(99_999)
+        with pytest.raises(NotFoundError):
+            await client.v3.orders.reassign_customer_orders(5, bc_group_id=999)
+    assert (assigned, reassigned) == (1, 1)
+    assert server.orders["1"].company_id == 3
+    assert server.requests[1].raw == b""
+    assert server.requests[2].body == {"bcGroupId": 3}
+
+
+async def test_customer_operations_without_a_total_moved_nothing(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """An answer without data.total counts as 0."""
+    url, _ = await scripted([ok(None), ok({})])
+    async with client_for(url) as client:
+        assert await client.v3.orders.assign_customer_orders(1) == 0
+        assert await client.v3.orders.reassign_customer_orders(1, bc_group_id=2) == 0
+
+
+# --- extra field configurations ----------------------------------------------------------------
+
+
+async def test_extra_field_configs_are_fetched_once_per_client(server: SandboxServer) -> None:
+    """The first call fetches every page; later calls, concurrent ones too, use the cache."""
+    server.order_extra_fields = tuple(
+        OrderExtraField(name=f"Field {number}") for number in range(250)
+    )
+    async with client_for(server) as client:
+        first, second = await asyncio.gather(
+            client.v3.orders.extra_field_configs(), client.v3.orders.extra_field_configs()
+        )
+        server.order_extra_fields = DEFAULT_ORDER_EXTRA_FIELDS
+        cached = await client.v3.orders.extra_field_configs()
+        fetched = len(server.requests)
+        refreshed = await client.v3.orders.extra_field_configs(refresh=True)
+    assert fetched == 2  # 250 configurations: two pages of 200, once
+    assert len(first) == len(second) == len(cached) == 250
+    assert first is not second
+    assert isinstance(first[0], ExtraFieldConfig)
+    assert [config.field_name for config in refreshed] == [
+        "Fintech ID",
+        "Delivery Notes",
+        "Priority",
+        "Department",
+    ]
+    assert refreshed[3].list_of_values == ("Retail", "Automotive", "Manufacturing")
+    assert refreshed[0].is_required is False
+    assert len(server.requests) == 3
+
+
+async def test_a_failed_fetch_caches_nothing(server: SandboxServer) -> None:
+    """When the fetch fails, the next call fetches again."""
+    server.faults = Faults(http_500=1.0)
+    async with client_for(server, retry=None) as client:
+        with pytest.raises(ServerError):
+            await client.v3.orders.extra_field_configs()
+        server.faults = Faults()
+        configs = await client.v3.orders.extra_field_configs()
+    assert len(configs) == 4
+
+
+# --- bulk --------------------------------------------------------------------------------------
+
+
+async def test_create_many_and_create_stream_through_v3(server: SandboxServer) -> None:
+    """Bulk V3 runs give one outcome per input; a V2 order in a V3 run is an input error."""
+    orders: list[Any] = [NewV3Order(100 + number, 5) for number in range(10)]
+    orders.append(NewOrder(None, 5, "V2", 1))
+    async with client_for(server) as client:
+        await client.v3.orders.create(bc_order_id=100, customer_id=5)
+        seen: list[int] = []
+        report = await client.v3.orders.create_many(
+            orders, concurrency=3, on_progress=lambda outcome: seen.append(outcome.index)
+        )
+        async with client.v3.orders.create_stream(
+            [NewV3Order(200 + n, 5) for n in range(4)]
+        ) as stream:
+            streamed = [outcome async for outcome in stream]
+    assert sorted(seen) == list(range(11))
+    assert [outcome.ok for outcome in report.outcomes] == [True] * 10 + [False]
+    assert report.outcomes[0].already_registered
+    assert isinstance(report.outcomes[0].result, V3Order)
+    assert report.outcomes[0].result.bc_order_id == 100
+    assert isinstance(report.outcomes[10].error, InvalidOrderError)
+    assert "not a NewV3Order" in str(report.outcomes[10].error)
+    assert all(outcome.ok for outcome in streamed)
+    assert all(server.registrations(str(100 + n)) == 1 for n in range(10))
+
+
+async def test_bulk_v3_registration_of_2000_orders_under_faults() -> None:
+    """2,000 V3 orders with 15% faulty requests: every one registered once, every outcome ok."""
+    faults = Faults(
+        http_500=0.03,
+        http_502=0.02,
+        http_503=0.03,
+        reset_before=0.03,
+        reset_after=0.03,
+        http_429=0.01,
+    )
+    orders = (NewV3Order(100_000 + n, (n % 10) * 100 + 1) for n in range(2000))
+    async with SandboxServer(rate=None, faults=faults, seed=11, store_hash=HASH) as server:
+        async with client_for(server) as client:
+            report = await client.v3.orders.create_many(orders)
+        faulted = sum(1 for record in server.requests if record.fault is not None)
+        assert faulted / len(server.requests) > 0.12
+        assert {record.path for record in server.requests} == {"/api/v3/io/orders"}
+        assert len(server.orders) == 2000
+        assert all(server.registrations(str(100_000 + n)) == 1 for n in range(2000))
+    assert report.ok
+    assert len(report) == 2000
+    assert [outcome.order.order_id for outcome in report.outcomes] == [
+        str(100_000 + n) for n in range(2000)
+    ]
+    assert any(outcome.already_registered for outcome in report.outcomes)
+    assert client.stats.retries > 0
+
+
+def fake_clock(monkeypatch: pytest.MonkeyPatch, *readings: float) -> None:
+    """Make the bulk engine's clock read ``readings`` in turn."""
+    values: Iterator[float] = itertools.chain(readings, itertools.repeat(readings[-1]))
+    monkeypatch.setattr(b2b_async._bulk, "clock", lambda: next(values))
+
+
+async def test_a_v3_registration_past_ten_seconds_is_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A V3 registration still being attempted 10 s after it began logs a WARNING."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+
+    async def register(order: NewV3Order) -> V3Order:
+        return V3Order.sent(order)
+
+    fake_clock(monkeypatch, 100.0, 111.5)
+    report = await run_bulk(register, [NewV3Order(7, 8)], 1, order_type=NewV3Order)
+    assert report.ok
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.name == "b2b_async"
+    assert "order 7 took 11.5 s" in record.getMessage()
+
+
+async def test_a_failed_late_v3_registration_is_logged_too(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The warning does not depend on the outcome: a late failure logs it as well."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+
+    async def register(order: NewV3Order) -> V3Order:
+        raise ServerError("boom", status=503)
+
+    fake_clock(monkeypatch, 0.0, 30.0)
+    async with OutcomeStream(register, [NewV3Order(7, 8)], 1, order_type=NewV3Order) as stream:
+        [outcome] = [item async for item in stream]
+    assert not outcome.ok
+    assert "took 30.0 s" in caplog.text
+
+
+async def test_quick_v3_and_slow_v2_registrations_log_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Within 10 s, or for V2 (no such rule), nothing is logged."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+
+    async def register_v3(order: NewV3Order) -> V3Order:
+        return V3Order.sent(order)
+
+    async def register_v2(order: NewOrder) -> CreatedOrder:
+        return CreatedOrder(order.order_id)
+
+    fake_clock(monkeypatch, 0.0, 10.0)
+    await run_bulk(register_v3, [NewV3Order(7, 8)], 1, order_type=NewV3Order)
+    fake_clock(monkeypatch, 0.0, 60.0)
+    await run_bulk(register_v2, [NewOrder(None, 1, "1", 1)], 1, order_type=NewOrder)
+    assert caplog.records == []
+
+
+# --- the command line --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[LoopThread]:
+    """A background event loop, stopped and closed after the test."""
+    thread = LoopThread()
+    try:
+        yield thread
+    finally:
+        thread.close()
+
+
+@pytest.fixture
+def cli_sandbox(loop_thread: LoopThread) -> Iterator[SandboxServer]:
+    """A sandbox accepting :data:`HASH`, on the background loop."""
+
+    async def started() -> SandboxServer:
+        running = SandboxServer(rate=None, store_hash=HASH)
+        await running.start()
+        return running
+
+    running = loop_thread.run(started())
+    yield running
+    loop_thread.run(running.aclose())
+
+
+def journal(path: Path) -> list[dict[str, Any]]:
+    """The journal's entries."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_cli_registers_v3_rows_with_the_store_hash(
+    cli_sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """orders register --api v3 --store-hash reads bc_order_id,customer_id,po_number rows."""
+    rows = tmp_path / "orders.csv"
+    rows.write_text(
+        "bc_order_id,customer_id,po_number\n501,5,PO-1\n502,6,\nBC9,5,\n503,,\n",
+        encoding="utf-8",
+    )
+    results = tmp_path / "results.jsonl"
+    args = ["orders", "register", str(rows), "--api", "v3", "--base-url", cli_sandbox.url]
+    result = invoke([*args, "--store-hash", HASH, "--results", str(results)])
+    assert result.exit_code == 1, result.output
+    statuses = {entry["order_id"]: entry["status"] for entry in journal(results)}
+    assert statuses == {"501": "created", "502": "created", "BC9": "rejected", "503": "rejected"}
+    assert cli_sandbox.orders["501"].po_number == "PO-1"
+    assert all(record.headers["X-Store-Hash"] == HASH for record in cli_sandbox.requests)
+    assert all("authToken" not in record.headers for record in cli_sandbox.requests)
+    assert HASH not in result.output
+
+
+def test_cli_reads_the_store_hash_and_extra_fields_of_jsonl(
+    cli_sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """B2B_STORE_HASH supplies the store hash; JSONL rows may carry extra_fields."""
+    rows = tmp_path / "orders.jsonl"
+    rows.write_text(
+        json.dumps({"bc_order_id": 601, "customer_id": 5, "extra_fields": {"Priority": "3"}})
+        + "\n",
+        encoding="utf-8",
+    )
+    env = {"B2B_AUTH_TOKEN": DEFAULT_TOKEN, "B2B_STORE_HASH": HASH}
+    args = ["orders", "register", str(rows), "--api", "v3", "--base-url", cli_sandbox.url]
+    result = invoke(args, env=env)  # type: ignore[arg-type]
+    assert result.exit_code == 0, result.output
+    assert cli_sandbox.orders["601"].extra["extraFields"] == [
+        {"fieldName": "Priority", "fieldValue": "3"}
+    ]
+    rerun = invoke(args, env=env)  # type: ignore[arg-type]
+    assert rerun.exit_code == 0
+    assert cli_sandbox.registrations("601") == 1
+
+
+def test_cli_v3_header_must_name_the_v3_columns(cli_sandbox: SandboxServer, tmp_path: Path) -> None:
+    """A V2 header with --api v3 is a usage error before any request."""
+    rows = tmp_path / "orders.csv"
+    rows.write_text("company_id,customer_id,order_id,total_inc_tax\n1,1,BC1,5\n", encoding="utf-8")
+    result = invoke(["orders", "register", str(rows), "--api", "v3", "--base-url", cli_sandbox.url])
+    assert result.exit_code == 2
+    assert "bc_order_id" in result.stderr
+    assert cli_sandbox.requests == []
+
+
+def test_cli_create_uses_the_store_hash(cli_sandbox: SandboxServer) -> None:
+    """orders create --store-hash authenticates with X-Auth-Token; a blank one means authToken."""
+    args = ["orders", "create", "--customer-id", "5", "--total-inc-tax", "1"]
+    args += ["--base-url", cli_sandbox.url]
+    result = invoke([*args, "--order-id", "BC7", "--store-hash", HASH])
+    env = {"B2B_AUTH_TOKEN": DEFAULT_TOKEN, "B2B_STORE_HASH": "  "}
+    blank = invoke([*args, "--order-id", "BC8"], env=env)  # type: ignore[arg-type]
+    assert result.exit_code == blank.exit_code == 0, result.output + blank.output
+    current, legacy = cli_sandbox.requests
+    assert current.headers["X-Store-Hash"] == HASH
+    assert legacy.headers["authToken"] == DEFAULT_TOKEN
+    assert "X-Store-Hash" not in legacy.headers
+
+
+def test_cli_sandbox_takes_a_store_hash() -> None:
+    """b2b-async sandbox --store-hash serves with that store hash and says so."""
+    from tests.test_cli import free_port
+
+    port = free_port()
+    with sigint_when(lambda: health(port)) as fired:
+        result = invoke(["sandbox", "--port", str(port), "--store-hash", "abc123"])
+    assert fired.is_set()
+    assert result.exit_code == 130
+    assert "store hash: abc123" in result.stdout
+
+
+async def test_the_session_headers_of_a_borrowed_session_do_not_add_auth(
+    server: SandboxServer,
+) -> None:
+    """A borrowed session's own headers are kept; the client adds only its own scheme."""
+    async with aiohttp.ClientSession(headers={"X-Trace": "1"}) as session:
+        async with client_for(server, session=session) as client:
+            await client.v3.orders.extra_field_configs()
+    [record] = server.requests
+    assert record.headers["X-Trace"] == "1"
+    assert "authToken" not in record.headers
