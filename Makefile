@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit docs bench contract clean
+.PHONY: demo test lint typecheck unit docs bench reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,8 +35,9 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-contract: $(STAMP)
-	$(BIN)/python bench/contract.py
+reliability: $(STAMP)
+	$(BIN)/pytest -q tests/reliability
+	$(BIN)/python -m bench.reliability_report
 
 clean:
 	rm -rf $(VENV) docs/_build .coverage .mypy_cache .ruff_cache

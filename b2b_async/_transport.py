@@ -143,7 +143,10 @@ def _transport_error(exc: BaseException, info: RequestInfo) -> TransportError:
             url=url,
             may_have_reached_server=False,
         )
-    return APIConnectionError(f"connection failed: {type(exc).__name__}", method=method, url=url)
+    # str() of aiohttp's errors names the URL at most, never the request's headers.
+    return APIConnectionError(
+        f"connection failed: {type(exc).__name__}: {exc}", method=method, url=url
+    )
 
 
 class Transport:
@@ -355,16 +358,27 @@ class Transport:
         return decode_response(status, headers, body, info, now, reason=reason)
 
     def _capped(self, hint: BudgetHint | None) -> BudgetHint | None:
-        # A cooldown longer than the caller will wait would only stall everyone else.
-        if hint is None or hint.retry_after is None:
+        """Bound what one answer can make the limiter do to ``max_retry_after``.
+
+        A cooldown, a window reset or a per-request interval longer than a caller will wait
+        would only stall every call of the client, silently; bounded, the next call meets
+        the server's answer again and fails fast with its hint instead.
+        """
+        if hint is None:
             return hint
         cap = (self._retry or DEFAULT_RETRY).max_retry_after
-        if hint.retry_after <= cap:
+        retry_after, resets_after = hint.retry_after, hint.resets_after
+        limit, window = hint.limit, hint.window
+        slow = limit is not None and window is not None and window > cap * max(limit, 1)
+        if not (slow or (retry_after or 0.0) > cap or (resets_after or 0.0) > cap):
             return hint
-        # The same answer's window reset would hold everyone just as long: cap it too, so the
-        # next call meets the server's answer again and fails fast as well.
-        resets_after = None if hint.resets_after is None else min(hint.resets_after, cap)
-        return attrs.evolve(hint, retry_after=cap, resets_after=resets_after)
+        return attrs.evolve(
+            hint,
+            retry_after=None if retry_after is None else min(retry_after, cap),
+            resets_after=None if resets_after is None else min(resets_after, cap),
+            limit=None if slow else limit,
+            window=None if slow else window,
+        )
 
     async def _exchange(
         self, request: Request, info: RequestInfo
@@ -387,18 +401,24 @@ class Transport:
                 raise_for_status=False,  # a borrowed session's own setting must not apply
             ) as response:
                 length = response.content_length
-                if length is not None and length <= self._max_bytes:
+                # Content-Length counts compressed bytes: only a plain body is read whole.
+                plain = "Content-Encoding" not in response.headers
+                if plain and length is not None and length <= self._max_bytes:
                     body = await response.read()  # the common case, without another frame
                 else:
                     body = await self._read_capped(response, length)
                 return response.status, response.headers, body, response.reason or ""
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _transport_error(exc, info) from exc
+            error = _transport_error(exc, info)
         finally:
             counters.in_flight -= 1
+        # Raised outside the except block, so aiohttp's error is neither cause nor context:
+        # the repr of some of them shows the request's headers, the token among them.
+        raise error
 
     async def _read_capped(self, response: aiohttp.ClientResponse, length: int | None) -> bytes:
-        if length is not None:
+        # Counts the body as decoded, so a small compressed body cannot expand past the cap.
+        if length is not None and length > self._max_bytes:
             self._refuse(response)
         chunks: list[bytes] = []
         size = 0

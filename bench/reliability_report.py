@@ -26,10 +26,6 @@ OUTPUT: Final = ROOT / "docs" / "reliability.md"
 Row = Mapping[str, Any]
 
 INTRODUCTION: Final = """\
----
-orphan: true
----
-
 # Reliability
 
 b2b-async promises to never lose an order, never register one twice, never retry what

@@ -451,14 +451,6 @@ STALLING_HEADERS: Final = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: budget headers on a 2xx are obeyed without the max_retry_after cap "
-        "(_transport.Transport._capped caps only a 429's hint), so one answer can hold "
-        "every later call of the client in RateLimiter.acquire for a day, with no error"
-    ),
-)
 @pytest.mark.parametrize("headers", STALLING_HEADERS, ids=lambda headers: ",".join(headers))
 async def test_budget_headers_cannot_stall_the_client(
     headers: dict[str, str], record: Recorder

@@ -266,13 +266,6 @@ UNPARSEABLE_HEADS: Final = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: Transport._exchange chains aiohttp's ClientResponseError as __cause__ "
-        "(raise ... from exc); its repr shows request_info.headers, the authToken included"
-    ),
-)
 @pytest.mark.parametrize("name", list(UNPARSEABLE_HEADS))
 async def test_token_absent_from_reprs_of_the_error_chain(name: str, record: Recorder) -> None:
     """For an unparseable answer, no error in the chain names the token, in str or repr."""

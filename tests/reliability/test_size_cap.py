@@ -86,17 +86,7 @@ def bomb(framing: str) -> bytes:
 @pytest.mark.parametrize(
     "framing",
     [
-        pytest.param(
-            "length",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "bug: Transport._exchange trusts Content-Length, which counts compressed "
-                    "bytes, then read()s the decompressed body whole: a 16 KiB gzip body "
-                    "expands to 16 MiB past the 256 KiB cap and is accepted"
-                ),
-            ),
-        ),
+        "length",
         "chunked",
     ],
     ids=["with Content-Length", "chunked"],
