@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from b2b_async import (
     B2BClient,
     BudgetHint,
+    ClientClosedError,
     CreatedOrder,
     Limiter,
     RateLimit,
@@ -44,6 +45,9 @@ JITTER = 0.01
 SLACK = 0.02
 #: A wait this short means "not held": every hold these tests provoke lasts 0.3 s or more.
 PROMPT = 0.15
+#: Retries that never stretch a test: quick backoff, a hint of up to 2 s obeyed.
+PATIENT = RetryPolicy(initial_wait=0.01, max_wait=0.02, max_retry_after=2.0)
+#: The same with a single retry, so that calls failing for good fail fast.
 QUICK = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02, max_retry_after=2.0)
 
 
@@ -51,6 +55,7 @@ QUICK = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.02, max_retry_afte
 
 
 def started_redis() -> RedisServer:
+    """A running redis-server, or a skip when there is none to run."""
     if REDIS_SERVER is None:
         pytest.skip(SKIP_REASON)
     server = RedisServer()
@@ -199,6 +204,7 @@ def shared(limiter: RedisRateLimiter) -> bool:
 
 
 async def create(client: B2BClient, order_id: str) -> CreatedOrder:
+    """Register one order of 10.50 for customer 1 of company 1."""
     return await client.orders.create(
         company_id=1, customer_id=1, order_id=order_id, total_inc_tax=Decimal("10.50")
     )
@@ -640,8 +646,6 @@ async def test_a_borrowed_client_stays_open(key: str, client: aioredis.Redis) ->
 
 async def test_a_closed_limiter_refuses_to_acquire(url: str, key: str) -> None:
     """acquire() after aclose() raises ClientClosedError."""
-    from b2b_async import ClientClosedError
-
     async with RedisRateLimiter(url, key=key) as limiter:
         pass
     with pytest.raises(ClientClosedError):
@@ -712,6 +716,7 @@ async def test_three_processes_share_one_budget(shared_redis: RedisServer, key: 
 
 
 def arrivals_of(arrivals: Sequence[Arrival], prefix: str) -> list[float]:
+    """When the requests of the process whose order ids start with ``prefix`` arrived."""
     return [a.at for a in arrivals if a.order_id is not None and a.order_id.startswith(prefix)]
 
 
@@ -764,7 +769,10 @@ async def run_while_redis_dies(
 
     async with SandboxServer(rate=window) as server, limiter:
         async with B2BClient(
-            DEFAULT_TOKEN, base_url=server.url, rate_limit=limiter, retry=QUICK
+            DEFAULT_TOKEN,
+            base_url=server.url,
+            rate_limit=limiter,
+            retry=QUICK if on_redis_error == "fail" else PATIENT,
         ) as b2b:
             killer = asyncio.create_task(kill_later())
             results = await asyncio.gather(
