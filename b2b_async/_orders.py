@@ -58,8 +58,17 @@ def already_registered(order: NewOrder, exc: OrderAlreadyExistsError) -> Created
 
 
 def created_order(data: object) -> CreatedOrder:
-    """Structure a create answer's ``data``; a misfit raises the converter's decode error."""
-    if isinstance(data, dict):
+    """Structure a create answer's ``data``; a misfit raises the converter's decode error.
+
+    The documented answer, ``{"orderId": "<string>"}``, is read directly: this runs for
+    every registration, and measured under load the converter's generic path costs several
+    microseconds a call. Every other shape (an integer id, extra keys are fine too) goes
+    through the converter, which also names the path of any problem.
+    """
+    if type(data) is dict:
+        order_id = data.get("orderId")
+        if type(order_id) is str:
+            return CreatedOrder(order_id)
         try:
             return _CREATED_ORDER(data, CreatedOrder)  # type: ignore[no-any-return]
         except Exception:  # noqa: S110 - structure() below names the problem

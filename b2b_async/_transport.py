@@ -11,6 +11,7 @@ nothing for the retry machinery.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 import time
@@ -164,6 +165,7 @@ class Transport:
     """
 
     __slots__ = (
+        "_base_headers",
         "_base_url",
         "_body_headers",
         "_closed",
@@ -192,13 +194,17 @@ class Transport:
         session: aiohttp.ClientSession | None,
     ) -> None:
         self._base_url = base_url
-        self._headers = dict(headers)
+        self._base_headers = dict(headers)
+        # Per-request headers: all of them for a borrowed session; for an owned one the
+        # session carries the fixed ones and a request adds only what varies, which spares
+        # aiohttp merging four headers into every request.
+        self._headers: dict[str, str] | None = dict(headers)
         self._body_headers = {**headers, "Content-Type": "application/json"}
         self._timeout = timeout
         self._retry = retry
         self._limiter = limiter
         self.max_concurrency = max_concurrency
-        self._slots = None if max_concurrency is None else asyncio.Semaphore(max_concurrency)
+        self._slots = None if max_concurrency is None else _Slots(max_concurrency)
         self._max_bytes = max_response_bytes
         self._session = session
         self._owned = session is None
@@ -231,7 +237,11 @@ class Transport:
             raise ClientClosedError("the client is closed; create a new B2BClient")
         if self._session is None:
             limit = self.max_concurrency or 100
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=limit), headers=self._base_headers
+            )
+            self._headers = None
+            self._body_headers = {"Content-Type": "application/json"}
         elif self._session.closed:
             raise ClientClosedError("the borrowed aiohttp session is closed")
         return self._session
@@ -343,18 +353,51 @@ class Transport:
                 self._counters.budget_wait += waited
             hint: BudgetHint | None = None
             info = RequestInfo(request.method, self._base_url + request.path)
+            session = self.open()
+            counters = self._counters
+            counters.requests += 1
+            counters.in_flight += 1
+            error: TransportError | None = None
             try:
-                status, headers, body, reason = await self._exchange(request, info)
+                async with session.request(
+                    request.method,
+                    URL(info.url, encoded=True),
+                    params=request.query,
+                    data=request.body,
+                    headers=self._headers if request.body is None else self._body_headers,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                    raise_for_status=False,  # a borrowed session's own setting must not apply
+                ) as response:
+                    status, headers = response.status, response.headers
+                    length = response.content_length
+                    # Content-Length counts compressed bytes: only a plain body is read whole.
+                    if (
+                        length is not None
+                        and length <= self._max_bytes
+                        and ("Content-Encoding" not in headers)
+                    ):
+                        body = await response.read()
+                    else:
+                        body = await self._read_capped(response, length)
+                    reason = response.reason or ""
                 now = time.time()
                 hint = parse_budget(status, headers, now)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                error = _transport_error(exc, info)
             finally:
+                counters.in_flight -= 1
                 if limiter is not None:
                     await limiter.release(self._capped(hint))
         finally:
             if slots is not None:
                 slots.release()
+        if error is not None:
+            # Raised outside the except block, so aiohttp's error is neither cause nor
+            # context: the repr of some of them shows the request's headers, the token too.
+            raise error
         if status == 429:
-            self._counters.rate_limited += 1
+            counters.rate_limited += 1
         return decode_response(status, headers, body, info, now, reason=reason)
 
     def _capped(self, hint: BudgetHint | None) -> BudgetHint | None:
@@ -380,42 +423,6 @@ class Transport:
             window=None if slow else window,
         )
 
-    async def _exchange(
-        self, request: Request, info: RequestInfo
-    ) -> tuple[int, Mapping[str, str], bytes, str]:
-        session = self.open()
-        headers = self._headers if request.body is None else self._body_headers
-        url = URL(info.url, encoded=True)
-        counters = self._counters
-        counters.requests += 1
-        counters.in_flight += 1
-        try:
-            async with session.request(
-                request.method,
-                url,
-                params=request.query,
-                data=request.body,
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-                raise_for_status=False,  # a borrowed session's own setting must not apply
-            ) as response:
-                length = response.content_length
-                # Content-Length counts compressed bytes: only a plain body is read whole.
-                plain = "Content-Encoding" not in response.headers
-                if plain and length is not None and length <= self._max_bytes:
-                    body = await response.read()  # the common case, without another frame
-                else:
-                    body = await self._read_capped(response, length)
-                return response.status, response.headers, body, response.reason or ""
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            error = _transport_error(exc, info)
-        finally:
-            counters.in_flight -= 1
-        # Raised outside the except block, so aiohttp's error is neither cause nor context:
-        # the repr of some of them shows the request's headers, the token among them.
-        raise error
-
     async def _read_capped(self, response: aiohttp.ClientResponse, length: int | None) -> bytes:
         # Counts the body as decoded, so a small compressed body cannot expand past the cap.
         if length is not None and length > self._max_bytes:
@@ -434,6 +441,47 @@ class Transport:
         raise ResponseDecodeError(
             f"response body exceeds the {self._max_bytes}-byte cap", status=response.status
         )
+
+
+class _Slots:
+    """Places among the requests in flight: a FIFO semaphore with a one-check fast path.
+
+    ``asyncio.Semaphore`` scans its waiters on every acquire; on the hot path, where the cap
+    is rarely reached, this one checks a counter. A released place passes straight to the
+    longest waiter, so no later caller can overtake it.
+    """
+
+    __slots__ = ("_free", "_waiters")
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def acquire(self) -> None:
+        """Take a place, waiting in line while every place is taken."""
+        if self._free > 0:  # no one waits while places are free: release hands them over
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if not waiter.cancelled():
+                self.release()  # granted in the instant it was cancelled: pass it on
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        """Give a place back, to the longest waiter still waiting, if there is one."""
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():  # a cancelled one is skipped; its task removes nothing then
+                waiter.set_result(None)
+                return
+        self._free += 1
 
 
 @attrs.frozen

@@ -102,6 +102,12 @@ class Overhead:
         pairs = zip(self.client_rps, self.raw_rps, strict=True)
         return statistics.median(client / raw for client, raw in pairs)
 
+    @property
+    def added_cpu_us(self) -> float:
+        """The median over rounds of client CPU - raw CPU per request, each round with its pair."""
+        pairs = zip(self.client_cpu_us, self.raw_cpu_us, strict=True)
+        return statistics.median(client - raw for client, raw in pairs)
+
     def summary(self) -> dict[str, float]:
         """Medians over rounds, and the ratio."""
         return {
@@ -118,6 +124,7 @@ class Overhead:
             "requests": self.requests,
             "concurrency": self.concurrency,
             **self.summary(),
+            "added_cpu_us": self.added_cpu_us,
             "rounds": {
                 "raw_rps": list(self.raw_rps),
                 "client_rps": list(self.client_rps),

@@ -26,9 +26,9 @@ TEMPLATE: Final = Template("""\
 bench/page.py. Edit that, not this file. -->
 
 What the client costs and what it gains, measured by `make bench` against bare aiohttp and
-against what users write without it. Every figure and plot on this page comes from one run
-of the benchmarks ($mode_note), on $date, written to `bench/results.json`; a new run
-rewrites the page.
+against what users write without it. Every figure and plot on this page comes from
+$mode_note of the benchmarks, on $date, written to `bench/results.json`; a new run rewrites
+the page.
 
 ## Machine
 
@@ -200,7 +200,7 @@ def overhead_table(section: dict[str, Any]) -> str:
                 f"**{run['ratio']:.3f}** ({min(ratios):.3f} to {max(ratios):.3f})",
                 f"{run['raw_cpu_us']:.1f}",
                 f"{run['client_cpu_us']:.1f}",
-                f"{run['client_cpu_us'] - run['raw_cpu_us']:+.1f}",
+                f"{run['added_cpu_us']:+.1f}",
             )
         )
     header = (
@@ -210,7 +210,7 @@ def overhead_table(section: dict[str, Any]) -> str:
         "ratio client/bare (rounds: min to max)",
         "bare CPU (µs/req)",
         "client CPU (µs/req)",
-        "added CPU (µs/req)",
+        "added CPU (µs/req, paired rounds)",
     )
     return _table(header, rows)
 
@@ -244,7 +244,7 @@ def overhead_text(section: dict[str, Any]) -> str:
         )
     else:
         cause = f" The client process's CPU was busy {busy_text} of the wall time."
-    added = _span(run["client_cpu_us"] - run["raw_cpu_us"] for run in runs)
+    added = _span(run["added_cpu_us"] for run in runs)
     return (
         f"{verdict}{cause} The client spends {added} µs of CPU more than bare aiohttp on each"
         " request: validating the order, building the path, serialising the body through the"
@@ -482,7 +482,7 @@ def growth_text(results: dict[str, Any]) -> str:
     """Cost against concurrency (overhead runs) and against input size (bulk runs)."""
     runs = results["overhead"]["runs"]
     first, last = runs[0], runs[-1]
-    added = [run["client_cpu_us"] - run["raw_cpu_us"] for run in runs]
+    added = [run["added_cpu_us"] for run in runs]
     ratios = " → ".join(f"{run['ratio']:.3f}" for run in runs)
     levels = ", ".join(str(run["concurrency"]) for run in runs)
     bulk = results["bulk"]
@@ -539,13 +539,13 @@ def _trend_mb(first: float, last: float) -> str:
 def _mode_note(results: dict[str, Any]) -> str:
     mode = results.get("mode", "full")
     if mode == "full":
-        return "the full set"
+        return "one run of the full set"
     if mode == "quick":
-        return "the `--quick` set: smaller sizes, rougher figures"
+        return "one run of the `--quick` set (smaller sizes, rougher figures)"
     modes = ", ".join(
-        f"{s}: {results[s]['mode']}" for s in ("overhead", "latency", "budget", "bulk")
+        f"{s} {results[s]['mode']}" for s in ("overhead", "latency", "budget", "bulk")
     )
-    return f"sections from different runs ({modes})"
+    return f"runs of different sets ({modes})"
 
 
 def render(results: dict[str, Any]) -> str:

@@ -47,17 +47,22 @@ def _save(figure: Figure, path: Path) -> str:
     return path.name
 
 
-def _label_bars(ax: Axes, bars: BarContainer, text: Callable[[float], str]) -> None:
+def _label_bars(
+    ax: Axes, bars: BarContainer, text: Callable[[float], str], inside: bool = False
+) -> None:
+    """Write each bar's value above it, or inside at its foot (where dots would hide it)."""
     for bar in bars:
         height = bar.get_height()
         ax.annotate(
             text(height),
-            (bar.get_x() + bar.get_width() / 2, height),
-            xytext=(0, 2),
+            (bar.get_x() + bar.get_width() * (0.3 if inside else 0.5), 0 if inside else height),
+            xytext=(0, 3 if inside else 2),
             textcoords="offset points",
             ha="center",
             va="bottom",
             fontsize=8,
+            color="white" if inside else "black",
+            rotation=90 if inside else 0,
         )
 
 
@@ -66,6 +71,7 @@ def _grouped(
     groups: Sequence[str],
     series: dict[str, tuple[Sequence[float], str]],
     text: Callable[[float], str],
+    inside: bool = False,
 ) -> list[float]:
     """Grouped bars: one group per label, one bar per series; returns the group centres."""
     width = 0.8 / len(series)
@@ -73,7 +79,7 @@ def _grouped(
     for number, (name, (values, colour)) in enumerate(series.items()):
         offset = (number - (len(series) - 1) / 2) * width
         bars = ax.bar([c + offset for c in centres], values, width, label=name, color=colour)
-        _label_bars(ax, bars, text)
+        _label_bars(ax, bars, text, inside)
     ax.set_xticks(centres, groups)
     return centres
 
@@ -90,13 +96,28 @@ def draw_overhead(section: dict[str, Any], folder: Path) -> str:
             "bare aiohttp": ([run["raw_rps"] for run in runs], BARE),
             "B2BClient": ([run["client_rps"] for run in runs], CLIENT),
         },
-        lambda value: f"{value:,.0f}",
+        lambda value: f"median {value:,.0f}",
+        inside=True,
     )
     speed.set(
         title="Throughput (median of rounds)", xlabel="concurrency", ylabel="requests per second"
     )
+    for centre, run in zip(centres, runs, strict=True):
+        for name, offset in (("raw_rps", -0.1), ("client_rps", 0.3)):
+            rounds = run["rounds"][name]
+            speed.scatter(
+                [centre + offset] * len(rounds),
+                rounds,
+                s=10,
+                color="black",
+                alpha=0.6,
+                zorder=3,
+                label="one round" if centre == 0 and name == "raw_rps" else None,
+            )
     speed.legend(loc="upper left")
-    speed.margins(y=0.15)
+    speed.set_ylim(
+        0, 1.2 * max(max(run["rounds"]["raw_rps"] + run["rounds"]["client_rps"]) for run in runs)
+    )
 
     for centre, run in zip(centres, runs, strict=True):
         rounds = run["rounds"]
@@ -119,8 +140,13 @@ def draw_overhead(section: dict[str, Any], folder: Path) -> str:
     ratio.axhline(1.0, color="black", linewidth=0.6, alpha=0.5)
     ratio.set_xticks(centres, labels)
     ratio.set(title="Throughput ratio, client / bare aiohttp", xlabel="concurrency", ylabel="ratio")
-    ratio.set_ylim(min(0.7, min(medians) - 0.05), max(1.1, max(medians) + 0.05))
-    ratio.legend(loc="lower right")
+    every = [
+        c / r
+        for run in runs
+        for c, r in zip(run["rounds"]["client_rps"], run["rounds"]["raw_rps"], strict=True)
+    ]
+    ratio.set_ylim(min(0.7, min(every) - 0.03), max(1.1, max(every) + 0.03))
+    ratio.legend(loc="best")
 
     _grouped(
         cpu,
@@ -224,9 +250,8 @@ def draw_budget_progress(section: dict[str, Any], folder: Path) -> str:
     ax.plot(
         [0, ideal_end, max(end, ideal_end)],
         [0, orders, orders],
-        color="black",
-        linestyle="--",
-        linewidth=1,
+        color="0.8",
+        linewidth=6,
         label=f"the budget's pace ({rate:g} per s)",
     )
     for run in runs:

@@ -321,3 +321,60 @@ async def test_paced_client_records_budget_wait(server: SandboxServer) -> None:
         await asyncio.gather(*(create(client, f"BC{i}") for i in range(6)))
     assert client.stats.budget_wait > 0
     assert len(server.orders) == 6
+
+
+async def test_slots_pass_places_in_order_and_survive_cancellation() -> None:
+    """The in-flight cap hands places on FIFO; a cancelled waiter gives its turn away."""
+    from b2b_async._transport import _Slots
+
+    slots = _Slots(1)
+    await slots.acquire()
+    order: list[str] = []
+
+    async def take(name: str) -> None:
+        await slots.acquire()
+        order.append(name)
+
+    first = asyncio.create_task(take("first"))
+    doomed = asyncio.create_task(take("doomed"))
+    last = asyncio.create_task(take("last"))
+    await asyncio.sleep(0)
+    doomed.cancel()
+    slots.release()
+    await first
+    slots.release()
+    await last
+    with pytest.raises(asyncio.CancelledError):
+        await doomed
+    assert order == ["first", "last"]
+    granted = asyncio.create_task(take("granted-then-cancelled"))
+    await asyncio.sleep(0)
+    slots.release()  # grants it, then it is cancelled before it runs: the place comes back
+    granted.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await granted
+    assert slots._free == 1
+    await asyncio.wait_for(slots.acquire(), 1)
+    assert slots._free == 0
+
+
+@pytest.mark.parametrize("borrowed", [False, True])
+async def test_headers_on_the_wire(server: SandboxServer, borrowed: bool) -> None:
+    """Owned or borrowed session, each request carries the auth, JSON and agent headers."""
+    import aiohttp
+
+    from b2b_async import __version__
+
+    async with aiohttp.ClientSession() as session:
+        options: dict[str, object] = {"session": session} if borrowed else {}
+        async with client_for(server, user_agent="acme/1", **options) as client:
+            await create(client)
+            await client.orders.company_id_of("BC1")
+    post, get = server.requests
+    for record in (post, get):
+        assert record.headers["authToken"] == TOKEN
+        assert record.headers["Accept"] == "application/json"
+        assert record.headers["User-Agent"] == f"b2b-async/{__version__} acme/1"
+        assert "X-Store-Hash" not in record.headers
+    assert post.headers["Content-Type"] == "application/json"
+    assert "Content-Type" not in get.headers

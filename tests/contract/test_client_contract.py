@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import aiohttp
 import pytest
 
 from b2b_async import B2BClient, CreatedOrder, NotFoundError
@@ -51,10 +52,11 @@ async def test_create_requests_follow_the_published_contract(prism: str) -> None
 
 async def test_documented_404_example_is_a_not_found_error(prism: str) -> None:
     """Prism's published 404 example becomes a NotFoundError with the documented message."""
-    async with B2BClient("contract-token", base_url=prism, rate_limit=None, retry=None) as client:
-        # Prism picks the documented 404 answer when asked with the Prefer header.
-        client._transport._headers["Prefer"] = "code=404"
-        client._transport._body_headers["Prefer"] = "code=404"
+    # Prism picks the documented 404 answer when asked with the Prefer header.
+    async with aiohttp.ClientSession(headers={"Prefer": "code=404"}) as session:
+        client = B2BClient(
+            "contract-token", base_url=prism, session=session, rate_limit=None, retry=None
+        )
         with pytest.raises(NotFoundError) as info:
             await client.orders.create(company_id=1, customer_id=2, order_id="BC3", total_inc_tax=1)
     assert info.value.status == 404
