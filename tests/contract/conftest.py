@@ -7,8 +7,10 @@ Every test in this folder is skipped where the tool or npm is missing; where bot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,24 @@ async def contract_mock(*args: str, limit: float = 60.0) -> tuple[int, str]:
         raise
     assert process.returncode is not None
     return process.returncode, output.decode()
+
+
+@contextlib.asynccontextmanager
+async def running_prism(*args: str) -> AsyncIterator[str]:
+    """Start Prism with ``contract-mock ARGS`` (``start PORT`` or ``proxy UPSTREAM PORT``).
+
+    Yields its base URL; stops it afterwards.
+    """
+    status, output = await contract_mock(*args, limit=FIRST_RUN_TIMEOUT)
+    try:
+        assert status == 0, f"Prism did not start:\n{output}"
+        yield output.strip().splitlines()[-1]
+    finally:
+        await contract_mock("stop")
+
+
+@pytest.fixture
+async def prism() -> AsyncIterator[str]:
+    """Prism mocking the published documents; yields its base URL."""
+    async with running_prism("start", str(free_port())) as url:
+        yield url

@@ -6,27 +6,15 @@ published contract; ``contract-mock violations`` must list none of ours.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import aiohttp
 import pytest
 
 from b2b_async import B2BClient, CreatedOrder, NotFoundError
-from tests.contract.conftest import FIRST_RUN_TIMEOUT, contract_mock, free_port
+from tests.contract.conftest import contract_mock
 
 pytestmark = pytest.mark.contract
-
-
-@pytest.fixture
-async def prism() -> AsyncIterator[str]:
-    """Prism mocking the published documents; yields its base URL."""
-    status, output = await contract_mock("start", str(free_port()), limit=FIRST_RUN_TIMEOUT)
-    try:
-        assert status == 0, f"Prism did not start:\n{output}"
-        yield output.strip().splitlines()[-1]
-    finally:
-        await contract_mock("stop")
 
 
 async def test_create_requests_follow_the_published_contract(prism: str) -> None:

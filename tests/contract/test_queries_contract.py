@@ -7,7 +7,6 @@ also the recorded answers the models must read.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -24,22 +23,11 @@ from b2b_async import (
     OrderProduct,
     OrderUpdate,
 )
-from tests.contract.conftest import FIRST_RUN_TIMEOUT, contract_mock, free_port
+from tests.contract.conftest import contract_mock
 
 pytestmark = pytest.mark.contract
 
 TOKEN = "contract-token"
-
-
-@pytest.fixture
-async def prism() -> AsyncIterator[str]:
-    """Prism mocking the published documents; yields its base URL."""
-    status, output = await contract_mock("start", str(free_port()), limit=FIRST_RUN_TIMEOUT)
-    try:
-        assert status == 0, f"Prism did not start:\n{output}"
-        yield output.strip().splitlines()[-1]
-    finally:
-        await contract_mock("stop")
 
 
 async def assert_no_violation() -> None:

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from b2b_async.sandbox import API_PREFIX, DEFAULT_TOKEN, SandboxServer
-from tests.contract.conftest import FIRST_RUN_TIMEOUT, contract_mock, free_port
+from tests.contract.conftest import contract_mock, free_port, running_prism
 
 HEADERS = {"authToken": DEFAULT_TOKEN, "Accept": "application/json"}
 
@@ -53,14 +53,8 @@ async def sandbox() -> AsyncIterator[SandboxServer]:
 @pytest.fixture
 async def prism(sandbox: SandboxServer) -> AsyncIterator[str]:
     """Prism proxying to the sandbox; yields its base URL and stops it afterwards."""
-    status, output = await contract_mock(
-        "proxy", sandbox.url, str(free_port()), limit=FIRST_RUN_TIMEOUT
-    )
-    try:
-        assert status == 0, f"Prism did not start:\n{output}"
-        yield output.strip().splitlines()[-1]
-    finally:
-        await contract_mock("stop")
+    async with running_prism("proxy", sandbox.url, str(free_port())) as url:
+        yield url
 
 
 async def test_create_answers_match_the_published_contract(

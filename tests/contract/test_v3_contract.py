@@ -25,23 +25,12 @@ from b2b_async import (
     UnprocessableEntityError,
 )
 from b2b_async.sandbox import DEFAULT_STORE_HASH, DEFAULT_TOKEN, SandboxServer
-from tests.contract.conftest import FIRST_RUN_TIMEOUT, contract_mock, free_port
+from tests.contract.conftest import contract_mock, free_port, running_prism
 
 pytestmark = pytest.mark.contract
 
 TOKEN = "contract-token"
 STORE_HASH = "abc123"
-
-
-@pytest.fixture
-async def prism() -> AsyncIterator[str]:
-    """Prism mocking the published documents; yields its base URL."""
-    status, output = await contract_mock("start", str(free_port()), limit=FIRST_RUN_TIMEOUT)
-    try:
-        assert status == 0, f"Prism did not start:\n{output}"
-        yield output.strip().splitlines()[-1]
-    finally:
-        await contract_mock("stop")
 
 
 async def assert_no_violation() -> None:
@@ -152,14 +141,8 @@ async def sandbox() -> AsyncIterator[SandboxServer]:
 @pytest.fixture
 async def proxy(sandbox: SandboxServer) -> AsyncIterator[str]:
     """Prism proxying to the sandbox; yields its base URL and stops it afterwards."""
-    status, output = await contract_mock(
-        "proxy", sandbox.url, str(free_port()), limit=FIRST_RUN_TIMEOUT
-    )
-    try:
-        assert status == 0, f"Prism did not start:\n{output}"
-        yield output.strip().splitlines()[-1]
-    finally:
-        await contract_mock("stop")
+    async with running_prism("proxy", sandbox.url, str(free_port())) as url:
+        yield url
 
 
 async def test_the_sandbox_answers_v3_as_the_document_says(
