@@ -49,6 +49,7 @@ Register = Callable[[OrderT], Awaitable[ResultT]]
 OrderSource = Iterable[NewOrder] | AsyncIterable[NewOrder]
 V3OrderSource = Iterable[NewV3Order] | AsyncIterable[NewV3Order]
 _DONE: Final = object()
+_CLOSED: Final = object()
 
 logger: Final = logging.getLogger("b2b_async")
 #: The clock that times V3 registrations (monotonic seconds); tests replace it.
@@ -261,6 +262,8 @@ class OutcomeStream(Generic[OrderT, ResultT]):
             item = await self._outcomes.get()
             if isinstance(item, OrderOutcome):
                 return item
+            if item is _CLOSED:
+                raise StopAsyncIteration
             if isinstance(item, BaseException):
                 await self.aclose()
                 raise item
@@ -296,6 +299,10 @@ class OutcomeStream(Generic[OrderT, ResultT]):
             worker.cancel()
         if workers:
             await asyncio.gather(*workers, return_exceptions=True)
+        # A reader waiting in another task would wait forever for the stopped workers: wake it.
+        while not self._outcomes.empty():
+            self._outcomes.get_nowait()
+        self._outcomes.put_nowait(_CLOSED)
 
     async def __aenter__(self) -> Self:
         return self

@@ -48,6 +48,8 @@ logger: Final = logging.getLogger("b2b_async")
 #: success body is retried too: the request was processed, and a registration's replay then
 #: learns it from "already exists" instead of the order being reported lost.
 RETRYABLE_SERVER_STATUSES: Final = frozenset({500, 502, 503, 504})
+#: Seconds every call waits after a 429 that named no wait of its own.
+UNHINTED_COOLDOWN: Final = 1.0
 #: Answers after which the request may have been processed although it failed.
 UNCERTAIN_STATUSES: Final = frozenset({500, 502, 504})
 _CHUNK: Final = 64 * 1024
@@ -343,6 +345,7 @@ class Transport:
     async def _attempt(self, request: Request) -> Any:
         # One flat coroutine on the hot path: every await level is crossed again each time
         # aiohttp suspends, so each extra frame costs every call several times over.
+        session = self.open()  # a closed client fails before it waits for anything
         slots = self._slots
         if slots is not None:
             await slots.acquire()
@@ -353,7 +356,6 @@ class Transport:
                 self._counters.budget_wait += waited
             hint: BudgetHint | None = None
             info = RequestInfo(request.method, self._base_url + request.path)
-            session = self.open()
             counters = self._counters
             counters.requests += 1
             counters.in_flight += 1
@@ -383,6 +385,9 @@ class Transport:
                     reason = response.reason or ""
                 now = time.time()
                 hint = parse_budget(status, headers, now)
+                if status == 429 and (hint is None or hint.retry_after is None):
+                    # A 429 without a wait hint still closes the gate for every call.
+                    hint = attrs.evolve(hint or BudgetHint(), retry_after=UNHINTED_COOLDOWN)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error = _transport_error(exc, info)
             finally:

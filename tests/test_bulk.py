@@ -218,3 +218,35 @@ async def test_plain_loop_left_early_stops_its_workers() -> None:
             await asyncio.sleep(0.01)
         assert client_tasks() == set()
         assert len(server.orders) < 20
+
+
+async def test_aclose_from_another_task_ends_the_readers_loop() -> None:
+    """A stream closed by another task (a shutdown hook) ends its reader's loop at once."""
+    faults = Faults(latency=1.0, latency_seconds=0.2)
+    async with SandboxServer(rate=None, faults=faults) as server, client_for(server) as client:
+        stream = client.orders.create_stream(orders(100), concurrency=4)
+        seen: list[OrderOutcome[NewOrder, CreatedOrder]] = []
+
+        async def read() -> None:
+            async for outcome in stream:
+                seen.append(outcome)
+
+        reader = asyncio.create_task(read())
+        await asyncio.sleep(0.05)
+        await stream.aclose()
+        await asyncio.wait_for(reader, 2)
+        assert client_tasks() == set()
+    assert len(seen) < 100
+
+
+async def test_closed_client_fails_bulk_calls_without_waiting_for_budget() -> None:
+    """After aclose, calls fail at once: no pacing wait, no budget booked."""
+    from b2b_async import ClientClosedError, RateLimit, RateLimiter
+
+    client = B2BClient("t", rate_limit=RateLimit(requests=2, per=1.0))
+    await client.aclose()
+    report = await asyncio.wait_for(client.orders.create_many(orders(10)), 1.0)
+    assert all(isinstance(outcome.error, ClientClosedError) for outcome in report.outcomes)
+    limiter = client.limiter
+    assert isinstance(limiter, RateLimiter)
+    assert limiter.in_flight == 0

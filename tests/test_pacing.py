@@ -6,11 +6,13 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from itertools import pairwise
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from b2b_async import (
     B2BClient,
@@ -281,3 +283,29 @@ async def test_cooldown_holds_calls_started_after_another_call_met_the_429() -> 
     assert {record.body["orderId"] for record in rest} == {"BC-first", "BC-later0", "BC-later1"}
     assert all(record.received_at >= met.received_at + 1.0 - SLACK for record in rest)
     assert min(gaps(rest)) >= 0.8 * limit.per / limit.requests
+
+
+async def test_a_429_without_hint_still_closes_the_gate_for_every_call(
+    aiohttp_server: Callable[[web.Application], Awaitable[TestServer]],
+) -> None:
+    """A bare 429 (no wait header at all) holds every call about a second, not just its own."""
+    answered: list[float] = []
+
+    async def create(request: web.Request) -> web.Response:
+        answered.append(time.monotonic())
+        if len(answered) == 1:
+            return web.Response(status=429, text="slow down")
+        sent = await request.json()
+        body = {"code": 200, "data": {"orderId": sent["orderId"]}, "message": "SUCCESS"}
+        return web.json_response(body)
+
+    app = web.Application()
+    app.router.add_post("/api/v2/io/companies/1/user/1/orders", create)
+    server = await aiohttp_server(app)
+    url = f"http://127.0.0.1:{server.port}"
+    retry = RetryPolicy(initial_wait=0.01, max_wait=0.02)
+    async with B2BClient("t", base_url=url, retry=retry, rate_limit=RateLimit(100, 1.0)) as c:
+        await gather_creates(c, 3)
+    first, *rest = answered
+    assert len(rest) == 3
+    assert min(rest) - first >= 0.95
