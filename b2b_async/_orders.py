@@ -9,7 +9,6 @@ from typing import Final
 from urllib.parse import quote
 
 from ._bulk import BulkReport, OrderOutcome, OrderSource, OutcomeStream, run_bulk
-from ._config import DEFAULT_MAX_CONCURRENCY
 from ._exceptions import OrderAlreadyExistsError
 from ._models import CreatedOrder, NewOrder
 from ._queries import OrderQueries
@@ -40,9 +39,8 @@ def create_path(order: NewOrder) -> str:
 
 
 _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
-# The converter's hooks for a registration, looked up once: they run for every order.
+# The converter's hook for a registration body, looked up once: it runs for every order.
 _ORDER_BODY: Final = converter.get_unstructure_hook(NewOrder)
-_CREATED_ORDER: Final = converter.get_structure_hook(CreatedOrder)
 
 
 def registration(order: NewOrder) -> Request:
@@ -65,14 +63,8 @@ def created_order(data: object) -> CreatedOrder:
     microseconds a call. Every other shape (an integer id, extra keys are fine too) goes
     through the converter, which also names the path of any problem.
     """
-    if type(data) is dict:
-        order_id = data.get("orderId")
-        if type(order_id) is str:
-            return CreatedOrder(order_id)
-        try:
-            return _CREATED_ORDER(data, CreatedOrder)  # type: ignore[no-any-return]
-        except Exception:  # noqa: S110 - structure() below names the problem
-            pass
+    if type(data) is dict and type(order_id := data.get("orderId")) is str:
+        return CreatedOrder(order_id)
     return structure(data, CreatedOrder)
 
 
@@ -183,7 +175,7 @@ class Orders(OrderQueries):
 
         .. versionadded:: 0.1.0
         """
-        workers = self._workers(concurrency)
+        workers = self._transport.bulk_workers(concurrency)
         return await run_bulk(self.register, orders, workers, on_progress, order_type=NewOrder)
 
     def create_stream(
@@ -208,10 +200,5 @@ class Orders(OrderQueries):
 
         .. versionadded:: 0.1.0
         """
-        workers = self._workers(concurrency)
+        workers = self._transport.bulk_workers(concurrency)
         return OutcomeStream(self.register, orders, workers, order_type=NewOrder)
-
-    def _workers(self, concurrency: int | None) -> int:
-        if concurrency is not None:
-            return concurrency
-        return self._transport.max_concurrency or DEFAULT_MAX_CONCURRENCY

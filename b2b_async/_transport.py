@@ -23,7 +23,7 @@ import attrs
 import tenacity
 from yarl import URL
 
-from ._config import RetryPolicy
+from ._config import DEFAULT_MAX_CONCURRENCY, RetryPolicy
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -223,6 +223,12 @@ class Transport:
         """A snapshot of the counters."""
         c = self._counters
         return ClientStats(c.requests, c.retries, c.rate_limited, c.budget_wait, c.in_flight)
+
+    def bulk_workers(self, concurrency: int | None) -> int:
+        """Workers for a bulk run: as asked, else the in-flight cap (the default without one)."""
+        if concurrency is not None:
+            return concurrency
+        return self.max_concurrency or DEFAULT_MAX_CONCURRENCY
 
     @property
     def limiter(self) -> Limiter | None:

@@ -33,7 +33,6 @@ import attrs
 from multidict import MultiDict
 
 from ._bulk import BulkReport, OrderOutcome, OutcomeStream, V3OrderSource, run_bulk
-from ._config import DEFAULT_MAX_CONCURRENCY
 from ._exceptions import InvalidOrderError, OrderAlreadyExistsError, ResponseDecodeError
 from ._orders import encode_body
 from ._protocol import PagedList
@@ -589,7 +588,7 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
-        workers = self._workers(concurrency)
+        workers = self._transport.bulk_workers(concurrency)
         return await run_bulk(self.register, orders, workers, on_progress, order_type=NewV3Order)
 
     def create_stream(
@@ -613,13 +612,8 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
-        workers = self._workers(concurrency)
+        workers = self._transport.bulk_workers(concurrency)
         return OutcomeStream(self.register, orders, workers, order_type=NewV3Order)
-
-    def _workers(self, concurrency: int | None) -> int:
-        if concurrency is not None:
-            return concurrency
-        return self._transport.max_concurrency or DEFAULT_MAX_CONCURRENCY
 
 
 def _moved(data: object) -> int:
