@@ -51,16 +51,29 @@ def to_id(value: object, *, field: str = "id", optional: bool = False) -> str | 
     return text
 
 
+def _plain_id(value: object) -> str:
+    """The common ids, answered without :func:`to_id`'s checks; ``""`` for any other value.
+
+    Every registration converts three ids: a plain alphanumeric ``str`` is kept, and a
+    non-negative ``int`` written out.
+    """
+    if type(value) is str:
+        return value if value.isascii() and value.isalnum() else ""
+    if type(value) is int and value >= 0:
+        return str(value)
+    return ""
+
+
 def _customer_id(value: object) -> str:
-    return str(to_id(value, field="customer_id"))
+    return _plain_id(value) or str(to_id(value, field="customer_id"))
 
 
 def _order_id(value: object) -> str:
-    return str(to_id(value, field="order_id"))
+    return _plain_id(value) or str(to_id(value, field="order_id"))
 
 
 def _optional_company(value: object) -> str | None:
-    return to_id(value, field="company_id", optional=True)
+    return _plain_id(value) or to_id(value, field="company_id", optional=True)
 
 
 def to_total(value: object) -> Decimal:
@@ -74,7 +87,7 @@ def to_total(value: object) -> Decimal:
         type(value) is Decimal
         and value.is_finite()
         and value >= 0
-        and len(value.as_tuple().digits) <= _MAX_DIGITS
+        and len(str(value)) <= _MAX_DIGITS  # never fewer characters than digits
     ):
         return value
     if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):

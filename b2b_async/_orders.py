@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import json.encoder
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote
 
 from ._bulk import BulkReport, OrderOutcome, OrderSource, OutcomeStream, run_bulk
@@ -43,9 +44,38 @@ _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 _ORDER_BODY: Final = converter.get_unstructure_hook(NewOrder)
 
 
+def _flat_encoder() -> Callable[[dict[str, Any]], bytes]:
+    """An encoder for bodies of one level, the standard library's C encoder made once.
+
+    ``JSONEncoder.encode`` builds that C encoder anew on every call, which is about half
+    the cost of encoding a registration body. This one is built with the same options as
+    :func:`encode_body` but without the cycle check, which a flat object this module made
+    itself does not need. Where the C accelerator is missing, it is :func:`encode_body`.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encode_body
+    encode = make(
+        None,  # no cycle check
+        _ENCODER.default,  # raises TypeError for a value JSON cannot hold
+        json.encoder.encode_basestring_ascii,
+        None,  # no indent
+        ":",
+        ",",
+        False,  # sort_keys
+        False,  # skipkeys
+        False,  # allow_nan
+    )
+
+    def encode_flat(payload: dict[str, Any]) -> bytes:
+        return "".join(encode(payload, 0)).encode()
+
+    return encode_flat
+
+
 def registration(order: NewOrder) -> Request:
     """The request that registers ``order``."""
-    return Request("POST", create_path(order), body=encode_body(_ORDER_BODY(order)))
+    return Request("POST", create_path(order), None, encode_order_body(_ORDER_BODY(order)))
 
 
 def already_registered(order: NewOrder, exc: OrderAlreadyExistsError) -> CreatedOrder:
@@ -71,6 +101,10 @@ def created_order(data: object) -> CreatedOrder:
 def encode_body(payload: object) -> bytes:
     """Encode a JSON request body compactly."""
     return _ENCODER.encode(payload).encode()
+
+
+#: Encodes a registration body exactly as :func:`encode_body` does, at half the cost.
+encode_order_body: Final = _flat_encoder()
 
 
 class Orders(OrderQueries):

@@ -21,6 +21,7 @@ tested with plain dicts and bytes. The rules, with their sources:
 from __future__ import annotations
 
 import json
+import json.scanner
 import math
 import re
 from collections.abc import Mapping
@@ -342,10 +343,25 @@ class PagedList(list[Any]):
 _DECODER: Final = json.JSONDecoder()
 
 
+# The decoder's own scanner (what JSONDecoder.decode runs after its whitespace checks).
+_SCAN: Final = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]
+_JSON_SPACE: Final = " \t\n\r"
+
+
 def _decode_json(body: bytes) -> Any:
     # The API speaks UTF-8 only; decoding directly skips json.loads' encoding sniffing.
+    # A body that starts with its value and ends with it, or with JSON whitespace, is read
+    # by the decoder's scanner alone; anything else goes through the full decoder, which
+    # accepts and rejects exactly what json.loads does.
     try:
-        return _DECODER.decode(body.decode("utf-8"))
+        text = body.decode("utf-8")
+        try:
+            value, end = _SCAN(text, 0)
+        except StopIteration:
+            return _DECODER.decode(text)
+        if end != len(text) and text[end:].strip(_JSON_SPACE):
+            return _DECODER.decode(text)
+        return value
     except (ValueError, RecursionError):
         return _NOT_JSON
 

@@ -15,7 +15,7 @@ import collections
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any, Final, NamedTuple
 
 import aiohttp
@@ -53,6 +53,8 @@ UNHINTED_COOLDOWN: Final = 1.0
 #: Answers after which the request may have been processed although it failed.
 UNCERTAIN_STATUSES: Final = frozenset({500, 502, 504})
 _CHUNK: Final = 64 * 1024
+#: Distinct (method, path) pairs whose URL a transport keeps at most.
+MAX_TARGETS: Final = 1024
 
 
 class Request(NamedTuple):
@@ -179,6 +181,7 @@ class Transport:
         "_retry",
         "_session",
         "_slots",
+        "_targets",
         "_timeout",
         "max_concurrency",
     )
@@ -212,6 +215,7 @@ class Transport:
         self._owned = session is None
         self._closed = False
         self._counters = _Counters()
+        self._targets: dict[tuple[str, str], tuple[URL, RequestInfo]] = {}
 
     @property
     def closed(self) -> bool:
@@ -261,37 +265,25 @@ class Transport:
         if self._owned and session is not None:
             await session.close()
 
-    async def send(self, request: Request) -> Any:
-        """Send ``request`` under the retry policy and return the envelope's ``data``.
+    def send(self, request: Request) -> Coroutine[Any, Any, Any]:
+        """Send ``request`` under the retry policy; await it for the envelope's ``data``.
+
+        A plain method that returns the coroutine doing the work, so a call awaits one
+        coroutine frame, not two (see :meth:`_exchange`).
 
         Raises:
             B2BError: the call failed for good; see the error tree.
         """
         policy = self._retry
         if policy is not None and policy.deadline is not None:
-            return await self._send_within(request, policy.deadline)
-        started = time.monotonic()
-        try:
-            return await self._attempt(request)
-        except B2BError as exc:
-            if policy is None or not is_retryable(exc, policy):
-                raise
-            first = exc
-        return await self._send_again(request, first, policy, started)
+            return self._send_within(request, policy, policy.deadline)
+        return self._exchange(request, policy)
 
-    async def _send_within(self, request: Request, deadline: float) -> Any:
+    async def _send_within(self, request: Request, policy: RetryPolicy, deadline: float) -> Any:
         started = time.monotonic()
-        policy = self._retry
-        assert policy is not None
         try:
             async with asyncio.timeout(deadline):
-                try:
-                    return await self._attempt(request)
-                except B2BError as exc:
-                    if not is_retryable(exc, policy):
-                        raise
-                    first = exc
-                return await self._send_again(request, first, policy, started)
+                return await self._exchange(request, policy, started)
         except TimeoutError:
             raise APITimeoutError(
                 f"the call's deadline of {deadline} s passed",
@@ -300,7 +292,7 @@ class Transport:
             ) from None
 
     async def _send_again(
-        self, request: Request, first: B2BError, policy: RetryPolicy, started: float
+        self, request: Request, first: B2BError, policy: RetryPolicy, started: float | None
     ) -> Any:
         # Tenacity replays `first` as its attempt 1, so numbering, waits and logging treat
         # the fast-path attempt like any other.
@@ -312,7 +304,7 @@ class Transport:
             if pending:
                 raise pending.pop()
             try:
-                return await self._attempt(request)
+                return await self._exchange(request, None)
             except B2BError as exc:
                 if isinstance(exc, APIError):
                     exc.after_uncertain_attempt = uncertain
@@ -320,7 +312,7 @@ class Transport:
                 raise
 
         stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.attempts)
-        if policy.deadline is not None:
+        if policy.deadline is not None and started is not None:
             stop = stop | _StopBeforeDeadline(started + policy.deadline)
         retrying = tenacity.AsyncRetrying(
             stop=stop,
@@ -348,68 +340,102 @@ class Transport:
 
         return log
 
-    async def _attempt(self, request: Request) -> Any:
-        # One flat coroutine on the hot path: every await level is crossed again each time
-        # aiohttp suspends, so each extra frame costs every call several times over.
-        session = self.open()  # a closed client fails before it waits for anything
-        slots = self._slots
-        if slots is not None:
-            await slots.acquire()
+    async def _exchange(
+        self, request: Request, policy: RetryPolicy | None, started: float | None = None
+    ) -> Any:
+        """One attempt; if it fails in a way worth repeating and ``policy`` allows, the retries.
+
+        The first attempt runs here, outside tenacity, and this is the only coroutine a
+        successful call awaits: every await level is crossed again each time aiohttp
+        suspends, so each extra frame would cost every call several times over.
+
+        Args:
+            request: what to send.
+            policy: the retry options, or ``None`` for this one attempt only.
+            started: when the call began (``time.monotonic()``), if a deadline bounds it.
+        """
         try:
-            limiter = self._limiter
-            if limiter is not None:
-                waited = await limiter.acquire()  # awaited first: += would read a stale sum
-                self._counters.budget_wait += waited
-            hint: BudgetHint | None = None
-            info = RequestInfo(request.method, self._base_url + request.path)
-            counters = self._counters
-            counters.requests += 1
-            counters.in_flight += 1
-            error: TransportError | None = None
-            try:
-                async with session.request(
-                    request.method,
-                    URL(info.url, encoded=True),
-                    params=request.query,
-                    data=request.body,
-                    headers=self._headers if request.body is None else self._body_headers,
-                    timeout=self._timeout,
-                    allow_redirects=False,
-                    raise_for_status=False,  # a borrowed session's own setting must not apply
-                ) as response:
-                    status, headers = response.status, response.headers
-                    length = response.content_length
-                    # Content-Length counts compressed bytes: only a plain body is read whole.
-                    if (
-                        length is not None
-                        and length <= self._max_bytes
-                        and ("Content-Encoding" not in headers)
-                    ):
-                        body = await response.read()
-                    else:
-                        body = await self._read_capped(response, length)
-                    reason = response.reason or ""
-                now = time.time()
-                hint = parse_budget(status, headers, now)
-                if status == 429 and (hint is None or hint.retry_after is None):
-                    # A 429 without a wait hint still closes the gate for every call.
-                    hint = attrs.evolve(hint or BudgetHint(), retry_after=UNHINTED_COOLDOWN)
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                error = _transport_error(exc, info)
-            finally:
-                counters.in_flight -= 1
-                if limiter is not None:
-                    await limiter.release(self._capped(hint))
-        finally:
+            session = self.open()  # a closed client fails before it waits for anything
+            slots = self._slots
             if slots is not None:
-                slots.release()
-        if error is not None:
-            # Raised outside the except block, so aiohttp's error is neither cause nor
-            # context: the repr of some of them shows the request's headers, the token too.
-            raise error
-        if status == 429:
-            counters.rate_limited += 1
-        return decode_response(status, headers, body, info, now, reason=reason)
+                await slots.acquire()
+            try:
+                limiter = self._limiter
+                if limiter is not None:
+                    waited = await limiter.acquire()  # awaited first: += would read a stale sum
+                    self._counters.budget_wait += waited
+                hint: BudgetHint | None = None
+                target = self._targets.get((request.method, request.path))
+                if target is None:
+                    target = self._target(request)
+                url, info = target
+                counters = self._counters
+                counters.requests += 1
+                counters.in_flight += 1
+                error: TransportError | None = None
+                try:
+                    async with session.request(
+                        request.method,
+                        url,
+                        params=request.query,
+                        data=request.body,
+                        headers=self._headers if request.body is None else self._body_headers,
+                        timeout=self._timeout,
+                        allow_redirects=False,
+                        raise_for_status=False,  # a borrowed session's own setting must not apply
+                    ) as response:
+                        status, headers = response.status, response.headers
+                        length = response.content_length
+                        # Content-Length counts compressed bytes: only a plain body is read whole.
+                        if (
+                            length is not None
+                            and length <= self._max_bytes
+                            and ("Content-Encoding" not in headers)
+                        ):
+                            body = await response.read()
+                        else:
+                            body = await self._read_capped(response, length)
+                        reason = response.reason or ""
+                    now = time.time()
+                    if limiter is not None:  # the budget headers only matter to a limiter
+                        hint = parse_budget(status, headers, now)
+                        if status == 429 and (hint is None or hint.retry_after is None):
+                            # A 429 without a wait hint still closes the gate for every call.
+                            hint = attrs.evolve(hint or BudgetHint(), retry_after=UNHINTED_COOLDOWN)
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    error = _transport_error(exc, info)
+                finally:
+                    counters.in_flight -= 1
+                    if limiter is not None:
+                        await limiter.release(self._capped(hint))
+            finally:
+                if slots is not None:
+                    slots.release()
+            if error is not None:
+                # Raised outside the except block, so aiohttp's error is neither cause nor
+                # context: the repr of some of them shows the request's headers, the token too.
+                raise error
+            if status == 429:
+                counters.rate_limited += 1
+            return decode_response(status, headers, body, info, now, reason=reason)
+        except B2BError as exc:
+            if policy is None or not is_retryable(exc, policy):
+                raise
+            first = exc
+        return await self._send_again(request, first, policy, started)
+
+    def _target(self, request: Request) -> tuple[URL, RequestInfo]:
+        """Build, and remember, the URL and error context of ``request``'s method and path.
+
+        Most calls of a client go to few paths (one company's buyers, the same listing), so
+        both are kept, up to :data:`MAX_TARGETS`; beyond that the memory starts afresh.
+        """
+        info = RequestInfo(request.method, self._base_url + request.path)
+        target = URL(info.url, encoded=True), info
+        if len(self._targets) >= MAX_TARGETS:
+            self._targets.clear()
+        self._targets[request.method, request.path] = target
+        return target
 
     def _capped(self, hint: BudgetHint | None) -> BudgetHint | None:
         """Bound what one answer can make the limiter do to ``max_retry_after``.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import json.encoder
 import math
 from decimal import Decimal
 from typing import Any
@@ -12,6 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from b2b_async import CreatedOrder, InvalidOrderError, NewOrder, ResponseDecodeError
+from b2b_async._models import to_id
+from b2b_async._orders import _flat_encoder, encode_body, encode_order_body
 from b2b_async._serde import structure, to_camel, unstructure
 
 
@@ -128,3 +132,67 @@ def test_body_round_trip(
     assert Decimal(str(body["totalIncTax"])) == total
     assert body.get("poNumber") == po
     assert set(body) <= {"orderId", "totalIncTax", "poNumber"}
+
+
+@given(ids, ids, ids, totals, st.none() | st.text(max_size=30))
+def test_registration_body_is_encoded_like_any_other_body(
+    company: Any, customer: Any, order: Any, total: Decimal, po: str | None
+) -> None:
+    """The registration body's own encoder writes exactly what the general one writes."""
+    payload = unstructure(NewOrder(company, customer, order, total, po))
+    assert encode_order_body(payload) == encode_body(payload)
+    assert json.loads(encode_order_body(payload)) == payload
+
+
+def test_registration_body_encoder_without_the_c_accelerator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where the standard library has no C encoder, the general encoder does the work."""
+    monkeypatch.setattr(json.encoder, "c_make_encoder", None)
+    assert _flat_encoder() is encode_body
+
+
+def test_registration_body_refuses_what_json_cannot_hold() -> None:
+    """The registration encoder fails loudly, as the general one does, on a foreign value."""
+    with pytest.raises(TypeError):
+        encode_order_body({"orderId": object()})
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        encode_order_body({"totalIncTax": math.inf})
+
+
+@given(st.integers(min_value=-5, max_value=10**15) | st.text(max_size=12) | st.booleans())
+def test_every_id_field_agrees_with_to_id(value: Any) -> None:
+    """The inline common cases of the id converters give what :func:`to_id` gives."""
+    for field in ("company_id", "customer_id", "order_id"):
+        try:
+            expected = to_id(value, field=field)
+        except InvalidOrderError:
+            with pytest.raises(InvalidOrderError, match=field):
+                NewOrder(
+                    **{"company_id": 1, "customer_id": 2, "order_id": 3, field: value},
+                    total_inc_tax=1,
+                )
+        else:
+            order = NewOrder(
+                **{"company_id": 1, "customer_id": 2, "order_id": 3, field: value}, total_inc_tax=1
+            )
+            assert getattr(order, field) == expected
+
+
+@pytest.mark.parametrize(
+    ("total", "accepted"),
+    [
+        (Decimal("123456789012.345"), True),  # 15 digits in 16 characters
+        (Decimal("1234567890123.456"), False),  # 16 digits
+        (Decimal("0.00000000000000001"), True),  # one digit, many characters
+        (Decimal("1.000000000000000000"), True),  # trailing zeros: exact as a float
+        (Decimal("12345678901234.5"), True),  # 15 digits in 16 characters
+    ],
+)
+def test_total_digit_limit_whatever_the_length_of_its_text(total: Decimal, accepted: bool) -> None:
+    """The quick check on a total's text never decides a total the full check would refuse."""
+    if accepted:
+        assert NewOrder(1, 2, 3, total).total_inc_tax == total
+    else:
+        with pytest.raises(InvalidOrderError, match="significant digits"):
+            NewOrder(1, 2, 3, total)

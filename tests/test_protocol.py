@@ -27,6 +27,7 @@ from b2b_async import (
 from b2b_async._protocol import (
     BudgetHint,
     RequestInfo,
+    _decode_json,
     decode_response,
     error_class,
     parse_budget,
@@ -345,3 +346,22 @@ def test_any_response_is_data_or_b2b_error(status: int, payload: Any) -> None:
     raw = payload if isinstance(payload, bytes) else body(payload)
     with contextlib.suppress(APIError, ResponseDecodeError):
         decode_response(status, {}, raw, INFO, NOW)
+
+
+@given(
+    json_values,
+    st.text(" \t\n\r", max_size=3),
+    st.text(" \t\n\r", max_size=3) | st.sampled_from(["x", "\x0b", "\u00a0", "1", "}", " {}"]),
+)
+def test_body_decoding_accepts_exactly_what_json_loads_accepts(
+    value: Any, before: str, after: str
+) -> None:
+    """The scanner's fast path reads a body just as ``json.loads`` would, or refuses it."""
+    raw = (before + json.dumps(value) + after).encode()
+    try:
+        expected = json.loads(raw.decode())
+    except ValueError:
+        with pytest.raises(ResponseDecodeError, match="not JSON"):
+            decode_response(200, {}, raw, INFO, NOW)
+    else:
+        assert _decode_json(raw) == expected

@@ -27,6 +27,7 @@ from b2b_async import (
     RetryPolicy,
     ServerError,
     UnprocessableEntityError,
+    _transport,
 )
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, RateWindow, SandboxServer
 from tests.sandbox_helpers import attempts_for, seed_for
@@ -71,6 +72,21 @@ async def test_create_registers_once(server: SandboxServer) -> None:
     assert server.orders["BC1"].po_number == "PO"
     assert server.orders["BC2"].company_id == 2
     assert client.stats.requests == 2
+
+
+async def test_many_paths_keep_a_bounded_url_memory(
+    server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Calls to more paths than the transport remembers still reach their own path."""
+    monkeypatch.setattr(_transport, "MAX_TARGETS", 3)
+    async with client_for(server) as client:
+        for customer in range(1, 9):
+            await client.orders.create(
+                customer_id=customer, order_id=f"BC{customer}", total_inc_tax=1
+            )
+        await client.orders.create(customer_id=1, order_id="BC9", total_inc_tax=1)
+        assert len(client._transport._targets) <= 3
+    assert [server.orders[f"BC{n}"].customer_id for n in range(1, 10)] == [*range(1, 9), 1]
 
 
 async def test_duplicate_is_order_already_exists(server: SandboxServer) -> None:
