@@ -254,7 +254,7 @@ class Transport:
             )
             self._headers = None
             self._body_headers = {"Content-Type": "application/json"}
-        elif self._session.closed:
+        elif not self._owned and self._session.closed:  # an owned one closes in aclose only
             raise ClientClosedError("the borrowed aiohttp session is closed")
         return self._session
 
@@ -357,8 +357,8 @@ class Transport:
         try:
             session = self.open()  # a closed client fails before it waits for anything
             slots = self._slots
-            if slots is not None:
-                await slots.acquire()
+            if slots is not None and not slots.take():
+                await slots.wait()
             try:
                 limiter = self._limiter
                 if limiter is not None:
@@ -494,11 +494,20 @@ class _Slots:
         self._free = size
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
-    async def acquire(self) -> None:
-        """Take a place, waiting in line while every place is taken."""
+    def take(self) -> bool:
+        """Take a free place at once if there is one; tell whether one was taken."""
         if self._free > 0:  # no one waits while places are free: release hands them over
             self._free -= 1
-            return
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        """Take a place, waiting in line while every place is taken."""
+        if not self.take():
+            await self.wait()
+
+    async def wait(self) -> None:
+        """Wait in line for a place (after :meth:`take` found none free)."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         try:
