@@ -413,7 +413,9 @@ def decode_response(
         raise ResponseDecodeError(
             "response body is not a JSON object", status=status, body_excerpt=_excerpt(body)
         )
-    code = _body_code(envelope)
+    code = envelope.get("code")
+    if type(code) is not int:  # a plain int is the usual case; any other needs reading
+        code = _body_code(envelope)
     if code is None and "code" in envelope:
         raise ResponseDecodeError(
             "envelope code is not a number",

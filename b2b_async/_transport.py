@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import enum
 import logging
 import random
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
 import aiohttp
@@ -55,6 +56,10 @@ UNCERTAIN_STATUSES: Final = frozenset({500, 502, 504})
 _CHUNK: Final = 64 * 1024
 #: Distinct (method, path) pairs whose URL a transport keeps at most.
 MAX_TARGETS: Final = 1024
+
+
+class _Policy(enum.Enum):
+    CLIENT = "the client's own retry policy"
 
 
 class Request(NamedTuple):
@@ -265,25 +270,11 @@ class Transport:
         if self._owned and session is not None:
             await session.close()
 
-    def send(self, request: Request) -> Coroutine[Any, Any, Any]:
-        """Send ``request`` under the retry policy; await it for the envelope's ``data``.
-
-        A plain method that returns the coroutine doing the work, so a call awaits one
-        coroutine frame, not two (see :meth:`_exchange`).
-
-        Raises:
-            B2BError: the call failed for good; see the error tree.
-        """
-        policy = self._retry
-        if policy is not None and policy.deadline is not None:
-            return self._send_within(request, policy, policy.deadline)
-        return self._exchange(request, policy)
-
     async def _send_within(self, request: Request, policy: RetryPolicy, deadline: float) -> Any:
         started = time.monotonic()
         try:
             async with asyncio.timeout(deadline):
-                return await self._exchange(request, policy, started)
+                return await self.send(request, policy, started)
         except TimeoutError:
             raise APITimeoutError(
                 f"the call's deadline of {deadline} s passed",
@@ -304,7 +295,7 @@ class Transport:
             if pending:
                 raise pending.pop()
             try:
-                return await self._exchange(request, None)
+                return await self.send(request, None)
             except B2BError as exc:
                 if isinstance(exc, APIError):
                     exc.after_uncertain_attempt = uncertain
@@ -340,25 +331,42 @@ class Transport:
 
         return log
 
-    async def _exchange(
-        self, request: Request, policy: RetryPolicy | None, started: float | None = None
+    async def send(
+        self,
+        request: Request,
+        policy: RetryPolicy | _Policy | None = _Policy.CLIENT,
+        started: float | None = None,
     ) -> Any:
-        """One attempt; if it fails in a way worth repeating and ``policy`` allows, the retries.
+        """Send ``request`` and return the envelope's ``data``.
 
-        The first attempt runs here, outside tenacity, and this is the only coroutine a
-        successful call awaits: every await level is crossed again each time aiohttp
-        suspends, so each extra frame would cost every call several times over.
+        The first attempt runs here, outside tenacity; only a failure worth repeating hands
+        the call to tenacity. A successful call awaits this one coroutine and nothing
+        else: every await level is crossed again each time aiohttp suspends, so each extra
+        frame would cost every call several times over.
 
         Args:
             request: what to send.
-            policy: the retry options, or ``None`` for this one attempt only.
+            policy: the retry options: by default the client's, its deadline included;
+                ``None`` for this one attempt only (how tenacity calls it).
             started: when the call began (``time.monotonic()``), if a deadline bounds it.
+
+        Raises:
+            B2BError: the call failed for good; see the error tree.
         """
+        if policy is _Policy.CLIENT:
+            policy = self._retry
+            if policy is not None and policy.deadline is not None:
+                return await self._send_within(request, policy, policy.deadline)
         try:
-            session = self.open()  # a closed client fails before it waits for anything
+            session = self._session
+            if session is None or not self._owned:  # one check on the hot path
+                session = self.open()  # a closed client fails before it waits for anything
             slots = self._slots
-            if slots is not None and not slots.take():
-                await slots.wait()
+            if slots is not None:
+                if slots.free > 0:  # a free place is taken without a call
+                    slots.free -= 1
+                else:
+                    await slots.wait()
             try:
                 limiter = self._limiter
                 if limiter is not None:
@@ -385,16 +393,17 @@ class Transport:
                         raise_for_status=False,  # a borrowed session's own setting must not apply
                     ) as response:
                         status, headers = response.status, response.headers
-                        length = response.content_length
-                        # Content-Length counts compressed bytes: only a plain body is read whole.
+                        # Content-Length counts compressed bytes: only a plain body is read
+                        # whole. aiohttp's parser has checked that the header is a number.
+                        length = headers.get("Content-Length")
                         if (
                             length is not None
-                            and length <= self._max_bytes
+                            and int(length) <= self._max_bytes
                             and ("Content-Encoding" not in headers)
                         ):
                             body = await response.read()
                         else:
-                            body = await self._read_capped(response, length)
+                            body = await self._read_capped(response, response.content_length)
                         reason = response.reason or ""
                     now = time.time()
                     if limiter is not None:  # the budget headers only matter to a limiter
@@ -488,16 +497,17 @@ class _Slots:
     longest waiter, so no later caller can overtake it.
     """
 
-    __slots__ = ("_free", "_waiters")
+    __slots__ = ("_waiters", "free")
 
     def __init__(self, size: int) -> None:
-        self._free = size
+        #: Places free now; the transport takes one inline when there is one.
+        self.free = size
         self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     def take(self) -> bool:
         """Take a free place at once if there is one; tell whether one was taken."""
-        if self._free > 0:  # no one waits while places are free: release hands them over
-            self._free -= 1
+        if self.free > 0:  # no one waits while places are free: release hands them over
+            self.free -= 1
             return True
         return False
 
@@ -527,7 +537,7 @@ class _Slots:
             if not waiter.done():  # a cancelled one is skipped; its task removes nothing then
                 waiter.set_result(None)
                 return
-        self._free += 1
+        self.free += 1
 
 
 @attrs.frozen

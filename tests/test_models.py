@@ -149,7 +149,9 @@ def test_registration_body_encoder_without_the_c_accelerator(
 ) -> None:
     """Where the standard library has no C encoder, the general encoder does the work."""
     monkeypatch.setattr(json.encoder, "c_make_encoder", None)
-    assert _flat_encoder() is encode_body
+    chunks = _flat_encoder()
+    for payload in ({"orderId": "BC1", "totalIncTax": 10.5}, {"orderId": "é\"", "poNumber": None}):
+        assert "".join(chunks(payload, 0)).encode() == encode_body(payload)
 
 
 def test_registration_body_refuses_what_json_cannot_hold() -> None:

@@ -369,9 +369,9 @@ async def test_slots_pass_places_in_order_and_survive_cancellation() -> None:
     granted.cancel()
     with pytest.raises(asyncio.CancelledError):
         await granted
-    assert slots._free == 1
+    assert slots.free == 1
     await asyncio.wait_for(slots.acquire(), 1)
-    assert slots._free == 0
+    assert slots.free == 0
 
 
 @pytest.mark.parametrize("borrowed", [False, True])
