@@ -419,7 +419,10 @@ class Transport:
                         await limiter.release(self._capped(hint))
             finally:
                 if slots is not None:
-                    slots.release()
+                    if slots.waiters:
+                        slots.release()
+                    else:  # nobody to hand the place to: given back without a call
+                        slots.free += 1
             if error is not None:
                 # Raised outside the except block, so aiohttp's error is neither cause nor
                 # context: the repr of some of them shows the request's headers, the token too.
@@ -497,12 +500,13 @@ class _Slots:
     longest waiter, so no later caller can overtake it.
     """
 
-    __slots__ = ("_waiters", "free")
+    __slots__ = ("free", "waiters")
 
     def __init__(self, size: int) -> None:
         #: Places free now; the transport takes one inline when there is one.
         self.free = size
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        #: Callers waiting for a place, longest first.
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     def take(self) -> bool:
         """Take a free place at once if there is one; tell whether one was taken."""
@@ -519,19 +523,19 @@ class _Slots:
     async def wait(self) -> None:
         """Wait in line for a place (after :meth:`take` found none free)."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        self.waiters.append(waiter)
         try:
             await waiter
         except asyncio.CancelledError:
             if not waiter.cancelled():
                 self.release()  # granted in the instant it was cancelled: pass it on
-            elif waiter in self._waiters:
-                self._waiters.remove(waiter)
+            elif waiter in self.waiters:
+                self.waiters.remove(waiter)
             raise
 
     def release(self) -> None:
         """Give a place back, to the longest waiter still waiting, if there is one."""
-        waiters = self._waiters
+        waiters = self.waiters
         while waiters:
             waiter = waiters.popleft()
             if not waiter.done():  # a cancelled one is skipped; its task removes nothing then
