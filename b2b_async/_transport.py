@@ -56,6 +56,8 @@ UNCERTAIN_STATUSES: Final = frozenset({500, 502, 504})
 _CHUNK: Final = 64 * 1024
 #: Distinct (method, path) pairs whose URL a transport keeps at most.
 MAX_TARGETS: Final = 1024
+#: The longest path whose URL a transport keeps.
+MAX_TARGET_PATH: Final = 256
 
 
 class _Policy(enum.Enum):
@@ -340,14 +342,17 @@ class Transport:
         """Send ``request`` and return the envelope's ``data``.
 
         The first attempt runs here, outside tenacity; only a failure worth repeating hands
-        the call to tenacity. A successful call awaits this one coroutine and nothing
-        else: every await level is crossed again each time aiohttp suspends, so each extra
-        frame would cost every call several times over.
+        the call to tenacity. Without a deadline, a call that succeeds at once runs in this
+        one coroutine of the transport (plus the limiter's, when pacing is on): every await
+        level is crossed again each time aiohttp suspends, so each extra frame would cost
+        every call several times over.
 
         Args:
             request: what to send.
-            policy: the retry options: by default the client's, its deadline included;
-                ``None`` for this one attempt only (how tenacity calls it).
+            policy: the retry options. Callers leave the default, the client's own policy
+                with its deadline. The transport itself passes ``None`` for one attempt only
+                (tenacity's attempts), or the policy with ``started`` from inside the
+                deadline's scope.
             started: when the call began (``time.monotonic()``), if a deadline bounds it.
 
         Raises:
@@ -361,6 +366,10 @@ class Transport:
             session = self._session
             if session is None or not self._owned:  # one check on the hot path
                 session = self.open()  # a closed client fails before it waits for anything
+            target = self._targets.get((request.method, request.path))
+            if target is None:
+                target = self._target(request)
+            url, info = target
             slots = self._slots
             if slots is not None:
                 if slots.free > 0:  # a free place is taken without a call
@@ -373,14 +382,10 @@ class Transport:
                     waited = await limiter.acquire()  # awaited first: += would read a stale sum
                     self._counters.budget_wait += waited
                 hint: BudgetHint | None = None
-                target = self._targets.get((request.method, request.path))
-                if target is None:
-                    target = self._target(request)
-                url, info = target
                 counters = self._counters
                 counters.requests += 1
                 counters.in_flight += 1
-                error: TransportError | None = None
+                error: B2BError | None = None
                 try:
                     async with session.request(
                         request.method,
@@ -413,6 +418,11 @@ class Transport:
                             hint = attrs.evolve(hint or BudgetHint(), retry_after=UNHINTED_COOLDOWN)
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     error = _transport_error(exc, info)
+                except RuntimeError:
+                    if not session.closed:
+                        raise
+                    # Only aclose closes an owned session; someone reached in and closed it.
+                    error = ClientClosedError("the client's aiohttp session was closed")
                 finally:
                     counters.in_flight -= 1
                     if limiter is not None:
@@ -440,13 +450,15 @@ class Transport:
         """Build, and remember, the URL and error context of ``request``'s method and path.
 
         Most calls of a client go to few paths (one company's buyers, the same listing), so
-        both are kept, up to :data:`MAX_TARGETS`; beyond that the memory starts afresh.
+        both are kept, up to :data:`MAX_TARGETS` paths of at most :data:`MAX_TARGET_PATH`
+        characters; beyond that count the memory starts afresh.
         """
         info = RequestInfo(request.method, self._base_url + request.path)
         target = URL(info.url, encoded=True), info
-        if len(self._targets) >= MAX_TARGETS:
-            self._targets.clear()
-        self._targets[request.method, request.path] = target
+        if len(request.path) <= MAX_TARGET_PATH:  # a path of unusually long ids is not kept
+            if len(self._targets) >= MAX_TARGETS:
+                self._targets.clear()
+            self._targets[request.method, request.path] = target
         return target
 
     def _capped(self, hint: BudgetHint | None) -> BudgetHint | None:

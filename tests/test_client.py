@@ -10,6 +10,7 @@ import pytest
 import b2b_async
 from b2b_async import B2BClient, ClientClosedError, RetryPolicy
 from b2b_async._client import is_loopback
+from b2b_async.sandbox import DEFAULT_TOKEN, SandboxServer
 
 
 @pytest.mark.parametrize(
@@ -116,6 +117,18 @@ async def test_owned_session_is_closed_and_close_is_idempotent() -> None:
     assert client.closed
     assert "closed" in repr(client)
     await client.aclose()
+
+
+async def test_owned_session_closed_from_outside_is_client_closed_error() -> None:
+    """Closing the client's own session behind its back gives ClientClosedError, not aiohttp's."""
+    async with (
+        SandboxServer(rate=None) as server,
+        B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=None) as client,
+    ):
+        await client._transport.open().close()
+        with pytest.raises(ClientClosedError, match="session was closed"):
+            await client.orders.create(customer_id=1, order_id="BC1", total_inc_tax=1)
+    assert server.orders == {}
 
 
 async def test_use_after_close_raises_clear_error() -> None:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from b2b_async import CreatedOrder, InvalidOrderError, NewOrder, ResponseDecodeError
 from b2b_async._models import to_id
-from b2b_async._orders import _flat_encoder, encode_body, encode_order_body
+from b2b_async._orders import _flat_encoder, encode_body, encode_order_body, registration
 from b2b_async._serde import structure, to_camel, unstructure
 
 
@@ -139,8 +139,10 @@ def test_registration_body_is_encoded_like_any_other_body(
     company: Any, customer: Any, order: Any, total: Decimal, po: str | None
 ) -> None:
     """The registration body's own encoder writes exactly what the general one writes."""
-    payload = unstructure(NewOrder(company, customer, order, total, po))
+    new = NewOrder(company, customer, order, total, po)
+    payload = unstructure(new)
     assert encode_order_body(payload) == encode_body(payload)
+    assert registration(new).body == encode_body(payload)
     assert json.loads(encode_order_body(payload)) == payload
 
 
@@ -150,7 +152,7 @@ def test_registration_body_encoder_without_the_c_accelerator(
     """Where the standard library has no C encoder, the general encoder does the work."""
     monkeypatch.setattr(json.encoder, "c_make_encoder", None)
     chunks = _flat_encoder()
-    for payload in ({"orderId": "BC1", "totalIncTax": 10.5}, {"orderId": "é\"", "poNumber": None}):
+    for payload in ({"orderId": "BC1", "totalIncTax": 10.5}, {"orderId": 'é"', "poNumber": None}):
         assert "".join(chunks(payload, 0)).encode() == encode_body(payload)
 
 

@@ -89,6 +89,45 @@ async def test_many_paths_keep_a_bounded_url_memory(
     assert [server.orders[f"BC{n}"].customer_id for n in range(1, 10)] == [*range(1, 9), 1]
 
 
+async def test_a_call_cancelled_while_waiting_for_a_place_sends_nothing() -> None:
+    """Under the in-flight cap, a queued call that is cancelled sends nothing and frees its turn."""
+    faults = Faults(latency=1.0, latency_seconds=0.2)
+    async with (
+        SandboxServer(rate=None, faults=faults) as slow,
+        client_for(slow, max_concurrency=1) as client,
+    ):
+        slots = client._transport._slots
+        assert slots is not None
+        first = asyncio.create_task(create(client, "BC1"))
+        await asyncio.sleep(0)  # the first call takes the only place before it suspends
+        queued = asyncio.create_task(create(client, "BC2"))
+        await asyncio.sleep(0)  # the second one waits in line
+        assert slots.free == 0
+        assert len(slots.waiters) == 1
+        queued.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        assert await first == CreatedOrder("BC1")
+        assert await create(client, "BC3") == CreatedOrder("BC3")
+        assert client.stats.in_flight == 0
+        assert slots.free == 1
+        assert not slots.waiters
+    assert [attempts_for(slow, order) for order in ("BC1", "BC2", "BC3")] == [1, 0, 1]
+
+
+async def test_long_paths_are_sent_but_not_remembered(server: SandboxServer) -> None:
+    """A path of very long ids reaches the server but takes no place in the URL memory."""
+    long_customer = "9" * 300
+    async with client_for(server) as client:
+        with pytest.raises(NotFoundError):
+            await client.orders.create(customer_id=long_customer, order_id="BC2", total_inc_tax=1)
+        await create(client, "BC1")
+        assert list(client._transport._targets) == [
+            ("POST", "/api/v2/io/companies/1/user/1/orders")
+        ]
+    assert server.requests[0].path == f"/api/v2/io/companies/users/{long_customer}/orders"
+
+
 async def test_duplicate_is_order_already_exists(server: SandboxServer) -> None:
     """A second registration of the same id, in a new call, is OrderAlreadyExistsError."""
     async with client_for(server) as client:
