@@ -51,35 +51,6 @@ def to_id(value: object, *, field: str = "id", optional: bool = False) -> str | 
     return text
 
 
-# The three id converters answer the common ids inline, a plain alphanumeric ``str`` or a
-# non-negative ``int``, and leave every other value to to_id: each registration runs all
-# three, and a further call apiece would cost it measurably.
-
-
-def _customer_id(value: object) -> str:
-    if type(value) is str and value.isascii() and value.isalnum():
-        return value
-    if type(value) is int and value >= 0:
-        return str(value)
-    return str(to_id(value, field="customer_id"))
-
-
-def _order_id(value: object) -> str:
-    if type(value) is str and value.isascii() and value.isalnum():
-        return value
-    if type(value) is int and value >= 0:
-        return str(value)
-    return str(to_id(value, field="order_id"))
-
-
-def _optional_company(value: object) -> str | None:
-    if type(value) is str and value.isascii() and value.isalnum():
-        return value
-    if type(value) is int and value >= 0:
-        return str(value)
-    return to_id(value, field="company_id", optional=True)
-
-
 def to_total(value: object) -> Decimal:
     """Normalise a total given as ``Decimal``, ``int``, ``float`` or a numeric ``str``.
 
@@ -87,13 +58,6 @@ def to_total(value: object) -> Decimal:
         InvalidOrderError: the value is not a number, is NaN or infinite, is negative, or
             has more significant digits than a JSON number carries exactly.
     """
-    if (  # the common case, checked without conversions
-        type(value) is Decimal
-        and value.is_finite()
-        and value >= 0
-        and len(str(value)) <= _MAX_DIGITS  # never fewer characters than digits
-    ):
-        return value
     if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
         raise InvalidOrderError(
             f"total_inc_tax must be a Decimal, int, float or numeric str, "
@@ -126,7 +90,7 @@ def _po_number(value: object) -> str | None:
     return value
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class NewOrder:
     """A BigCommerce order to register with B2B Edition.
 
@@ -147,11 +111,51 @@ class NewOrder:
     .. versionadded:: 0.1.0
     """
 
-    company_id: str | None = attrs.field(converter=_optional_company)
-    customer_id: str = attrs.field(converter=_customer_id)
-    order_id: str = attrs.field(converter=_order_id)
-    total_inc_tax: Decimal = attrs.field(converter=to_total)
-    po_number: str | None = attrs.field(default=None, converter=_po_number)
+    company_id: str | None
+    customer_id: str
+    order_id: str
+    total_inc_tax: Decimal
+    po_number: str | None = None
+
+    def __init__(
+        self,
+        company_id: str | int | None,
+        customer_id: str | int,
+        order_id: str | int,
+        total_inc_tax: Decimal | int | float | str,
+        po_number: str | None = None,
+    ) -> None:
+        # Written out, not generated from one converter per field: every order is built
+        # here, so the usual forms (a non-negative int or a plain alphanumeric str id, a
+        # Decimal total, a str PO number) are accepted without a call, and only the rest
+        # goes through to_id, to_total and _po_number, which check everything.
+        if type(company_id) is int and company_id >= 0:
+            company_id = str(company_id)
+        elif not (type(company_id) is str and company_id.isascii() and company_id.isalnum()):
+            company_id = to_id(company_id, field="company_id", optional=True)
+        if type(customer_id) is int and customer_id >= 0:
+            customer_id = str(customer_id)
+        elif not (type(customer_id) is str and customer_id.isascii() and customer_id.isalnum()):
+            customer_id = str(to_id(customer_id, field="customer_id"))
+        if type(order_id) is int and order_id >= 0:
+            order_id = str(order_id)
+        elif not (type(order_id) is str and order_id.isascii() and order_id.isalnum()):
+            order_id = str(to_id(order_id, field="order_id"))
+        if not (
+            type(total_inc_tax) is Decimal
+            and total_inc_tax.is_finite()
+            and total_inc_tax >= 0
+            and len(str(total_inc_tax)) <= _MAX_DIGITS  # never fewer characters than digits
+        ):
+            total_inc_tax = to_total(total_inc_tax)
+        if po_number is not None and type(po_number) is not str:
+            po_number = _po_number(po_number)
+        init = object.__setattr__  # the class is frozen
+        init(self, "company_id", company_id)
+        init(self, "customer_id", customer_id)
+        init(self, "order_id", order_id)
+        init(self, "total_inc_tax", total_inc_tax)
+        init(self, "po_number", po_number)
 
 
 @attrs.frozen

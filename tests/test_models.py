@@ -200,3 +200,15 @@ def test_total_digit_limit_whatever_the_length_of_its_text(total: Decimal, accep
     else:
         with pytest.raises(InvalidOrderError, match="significant digits"):
             NewOrder(1, 2, 3, total)
+
+
+def test_evolve_checks_and_normalises_like_construction() -> None:
+    """A changed copy passes the same checks as a new order."""
+    order = NewOrder(1, 2, "BC1", Decimal("10.50"))
+    assert attrs.evolve(order, customer_id=7, po_number="PO") == NewOrder(
+        1, "7", "BC1", "10.50", "PO"
+    )
+    with pytest.raises(InvalidOrderError, match="total_inc_tax"):
+        attrs.evolve(order, total_inc_tax=Decimal("-1"))
+    with pytest.raises(InvalidOrderError, match="po_number"):
+        attrs.evolve(order, po_number=5)
