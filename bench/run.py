@@ -54,7 +54,7 @@ class Sizes:
 FULL: Final = Sizes(
     mode="full",
     overhead_requests=4000,
-    overhead_rounds=9,
+    overhead_rounds=13,
     concurrencies=(1, 8, 32, 128),
     latency_samples=10_000,
     latency_blocks=20,
