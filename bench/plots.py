@@ -50,18 +50,24 @@ def _save(figure: Figure, path: Path) -> str:
 def _label_bars(
     ax: Axes, bars: BarContainer, text: Callable[[float], str], inside: bool = False
 ) -> None:
-    """Write each bar's value above it, or inside at its foot (where dots would hide it)."""
+    """Write each bar's value above it, or inside at its foot (where dots would hide it).
+
+    A bar too short to hold its label inside gets it above, clear of the dots on its top.
+    """
+    tallest = max((bar.get_height() for bar in bars), default=0.0)
     for bar in bars:
         height = bar.get_height()
+        within = inside and height >= 0.45 * tallest
+        above = inside and not within
         ax.annotate(
             text(height),
-            (bar.get_x() + bar.get_width() * (0.3 if inside else 0.5), 0 if inside else height),
-            xytext=(0, 3 if inside else 2),
+            (bar.get_x() + bar.get_width() * (0.3 if within else 0.5), 0 if within else height),
+            xytext=(0, 3 if within else 14 if above else 2),
             textcoords="offset points",
             ha="center",
             va="bottom",
             fontsize=8,
-            color="white" if inside else "black",
+            color="white" if within else "black",
             rotation=90 if inside else 0,
         )
 

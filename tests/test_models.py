@@ -211,4 +211,4 @@ def test_evolve_checks_and_normalises_like_construction() -> None:
     with pytest.raises(InvalidOrderError, match="total_inc_tax"):
         attrs.evolve(order, total_inc_tax=Decimal("-1"))
     with pytest.raises(InvalidOrderError, match="po_number"):
-        attrs.evolve(order, po_number=5)
+        attrs.evolve(order, po_number=5)  # type: ignore[arg-type]
