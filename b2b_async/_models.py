@@ -82,9 +82,8 @@ def to_total(value: object) -> Decimal:
     return total
 
 
-def _po_number(value: object) -> str | None:
-    if value is None:
-        return None
+def _po_number(value: object) -> str:
+    # Reached for a PO number that is neither None nor a plain str.
     if not isinstance(value, str):
         raise InvalidOrderError(f"po_number must be a str, got {type(value).__name__}")
     return value

@@ -212,3 +212,14 @@ def test_evolve_checks_and_normalises_like_construction() -> None:
         attrs.evolve(order, total_inc_tax=Decimal("-1"))
     with pytest.raises(InvalidOrderError, match="po_number"):
         attrs.evolve(order, po_number=5)  # type: ignore[arg-type]
+
+
+def test_po_number_of_a_str_subclass_is_kept() -> None:
+    """A str subclass is a str: it is accepted as the PO number."""
+
+    class Reference(str):
+        pass
+
+    order = NewOrder(1, 2, "BC1", 1, Reference("PO-9"))
+    assert order.po_number == "PO-9"
+    assert unstructure(order)["poNumber"] == "PO-9"
