@@ -66,8 +66,8 @@ FULL: Final = Sizes(
 )
 QUICK: Final = Sizes(
     mode="quick",
-    overhead_requests=1500,
-    overhead_rounds=5,
+    overhead_requests=2000,
+    overhead_rounds=7,
     concurrencies=(1, 8, 32, 128),
     latency_samples=2000,
     latency_blocks=10,
