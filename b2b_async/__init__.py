@@ -9,7 +9,7 @@ import attrs as _attrs
 
 from ._bulk import BulkReport, OrderOutcome, OutcomeStream
 from ._client import B2BClient
-from ._config import RetryPolicy
+from ._config import RateLimit, RetryPolicy
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -43,7 +43,7 @@ from ._order_models import (
 from ._orders import Orders
 from ._protocol import BudgetHint
 from ._queries import Companies
-from ._ratelimit import Limiter, RateLimit, RateLimiter
+from ._ratelimit import Limiter, RateLimiter
 from ._transport import ClientStats
 from ._v3 import V3Orders, V3Resources
 from ._v3_models import (

@@ -26,9 +26,10 @@ from typing import Any, Final, Generic, Self, TypeVar, cast
 
 import attrs
 
+from ._config import REGISTRATION_WINDOW, check_positive_int
 from ._exceptions import B2BError, InvalidOrderError, OrderAlreadyExistsError
 from ._models import CreatedOrder, NewOrder
-from ._v3_models import REGISTRATION_WINDOW, NewV3Order, V3Order
+from ._v3_models import NewV3Order, V3Order
 
 __all__ = [
     "BulkReport",
@@ -226,8 +227,7 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         *,
         order_type: type[OrderT],
     ) -> None:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError(f"concurrency must be a positive int, got {concurrency!r}")
+        check_positive_int(concurrency, "concurrency")
         self._register: Register[OrderT, ResultT] = register
         self._order_type: type[OrderT] = order_type
         self._source = _Source(orders)

@@ -35,10 +35,9 @@ from rich.table import Table
 
 from ._bulk import OrderOutcome, OutcomeStream
 from ._client import B2BClient
-from ._config import DEFAULT_BASE_URL
+from ._config import DEFAULT_BASE_URL, RateLimit
 from ._exceptions import APIError, B2BError, InvalidOrderError, ResponseDecodeError
 from ._models import NewOrder
-from ._ratelimit import RateLimit
 from ._register import (
     Api,
     BadRow,

@@ -15,12 +15,14 @@ from ._config import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
+    RateLimit,
     RetryPolicy,
+    check_positive_int,
 )
 from ._exceptions import ClientClosedError
 from ._orders import Orders
 from ._queries import Companies
-from ._ratelimit import Limiter, RateLimit, build_limiter
+from ._ratelimit import Limiter, build_limiter
 from ._transport import ClientStats, Transport
 from ._v3 import V3Resources
 from ._version import __version__
@@ -91,9 +93,7 @@ def auth_headers(token: str, store_hash: str | None) -> dict[str, str]:
 
 
 def _check_concurrency(value: int | None) -> int | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"max_concurrency must be a positive int or None, got {value!r}")
-    return value
+    return None if value is None else check_positive_int(value, "max_concurrency")
 
 
 def _timeout(value: float | aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:

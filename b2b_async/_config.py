@@ -11,8 +11,19 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_PAGE_SIZE",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_V3_PAGE_SIZE",
+    "MAX_TARGETS",
+    "MAX_TARGET_PATH",
+    "MAX_V3_PAGE_SIZE",
+    "REGISTRATION_WINDOW",
+    "RETRYABLE_SERVER_STATUSES",
+    "UNCERTAIN_STATUSES",
+    "UNHINTED_COOLDOWN",
+    "RateLimit",
     "RetryPolicy",
+    "check_positive_int",
 ]
 
 #: The production host of the B2B Edition REST API (a host root: paths start ``/api``).
@@ -23,6 +34,49 @@ DEFAULT_TIMEOUT: Final = 30.0
 DEFAULT_MAX_CONCURRENCY: Final = 8
 #: A response body larger than this is refused rather than read to the end (4 MiB).
 DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
+#: Items asked for per request of a V2 listing: every page is one request of the store's budget.
+DEFAULT_PAGE_SIZE: Final = 50
+#: Items asked for per request of a V3 listing.
+DEFAULT_V3_PAGE_SIZE: Final = 100
+#: The largest ``limit`` the V3 listings document.
+MAX_V3_PAGE_SIZE: Final = 200
+#: Seconds after the BigCommerce order's creation within which V3 "Create an Order" is accepted.
+REGISTRATION_WINDOW: Final = 10.0
+
+#: Server errors worth another attempt; 501 or 507 will not change on repetition.
+RETRYABLE_SERVER_STATUSES: Final = frozenset({500, 502, 503, 504})
+#: Answers after which the request may have been processed although it failed.
+UNCERTAIN_STATUSES: Final = frozenset({500, 502, 504})
+#: Seconds every call waits after a 429 that named no wait of its own.
+UNHINTED_COOLDOWN: Final = 1.0
+#: Distinct (method, path) pairs whose URL a transport keeps at most.
+MAX_TARGETS: Final = 1024
+#: The longest path whose URL a transport keeps.
+MAX_TARGET_PATH: Final = 256
+
+
+def check_positive_int(
+    value: object, name: str, *, error: type[ValueError] = ValueError, most: int | None = None
+) -> int:
+    """Return ``value`` when it is an ``int`` of at least 1 (and at most ``most``), else raise.
+
+    The one check behind every count option (``concurrency``, ``page_size``, ``attempts``, ...).
+
+    Args:
+        value: the value given.
+        name: the option's name, for the message.
+        error: the exception to raise (:class:`~b2b_async.InvalidOrderError` for arguments
+            of API calls, :class:`ValueError` for options).
+        most: the largest value allowed, if any.
+
+    Raises:
+        ValueError: ``value`` is a ``bool``, not an ``int``, or out of range (as ``error``).
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise error(f"{name} must be an int of at least 1, got {value!r}")
+    if most is not None and value > most:
+        raise error(f"{name} must be an int from 1 to {most}, got {value!r}")
+    return value
 
 
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -36,8 +90,7 @@ def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) ->
 
 
 def _attempts(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"attempts must be an int of at least 1, got {value!r}")
+    check_positive_int(value, attribute.name)
 
 
 def _deadline(
@@ -93,3 +146,52 @@ class RetryPolicy:
         """
         exponent = min(attempt - 1, 64)  # 2**64 seconds is already far past any cap
         return min(self.max_wait, self.initial_wait * 2.0**exponent) * jitter
+
+
+def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    check_positive_int(value, f"RateLimit.{attribute.name}")
+
+
+def _positive_seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and value > 0):
+        raise ValueError(
+            f"RateLimit.{attribute.name} must be a positive finite number of seconds, got {value!r}"
+        )
+
+
+def _burst_within_requests(
+    instance: RateLimit, attribute: attrs.Attribute[int], value: int
+) -> None:
+    _positive_int(instance, attribute, value)
+    if value > instance.requests:
+        raise ValueError(
+            f"RateLimit.burst must not exceed requests ({instance.requests}), got {value!r}"
+        )
+
+
+@attrs.frozen
+class RateLimit:
+    """The store's request budget: at most ``requests`` in any ``per`` seconds.
+
+    The server counts in a fixed window whose start the client cannot see, so the limiter
+    keeps *every* span of ``per`` seconds within ``requests``. A burst lets the first
+    ``burst`` requests after a quiet spell leave at once; to stay within the window it costs
+    steady rate, which becomes ``(requests - burst + 1) / per``. The default burst of 1 paces
+    evenly at the full rate.
+
+    Args:
+        requests: requests allowed per window.
+        per: the window's length in seconds.
+        burst: requests that may leave back to back after a quiet spell, at most
+            ``requests``.
+
+    Raises:
+        ValueError: an option is out of range.
+
+    .. versionadded:: 0.1.0
+    """
+
+    requests: int = attrs.field(default=150, validator=_positive_int)
+    per: float = attrs.field(default=60.0, validator=_positive_seconds)
+    burst: int = attrs.field(default=1, kw_only=True, validator=_burst_within_requests)

@@ -15,9 +15,8 @@ from rich.table import Table
 
 from ._bulk import BulkReport, OrderOutcome
 from ._client import B2BClient
-from ._config import RetryPolicy
+from ._config import RateLimit, RetryPolicy
 from ._models import NewOrder
-from ._ratelimit import RateLimit
 from ._register import status_of
 from .sandbox import DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
 

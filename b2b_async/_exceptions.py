@@ -16,7 +16,8 @@
     │   └── ServerError              5xx
     ├── TransportError               no usable response
     │   ├── APIConnectionError
-    │   └── APITimeoutError
+    │   ├── APITimeoutError
+    │   └── RateLimiterUnavailableError  the shared limiter's Redis failed: nothing was sent
     └── ResponseDecodeError          a response that is not the documented envelope
 
 This module is a leaf: it imports nothing else from the package, so every other module may
@@ -41,6 +42,7 @@ __all__ = [
     "OrderAlreadyExistsError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimiterUnavailableError",
     "ResponseDecodeError",
     "ServerError",
     "TransportError",
@@ -234,6 +236,22 @@ class APITimeoutError(TransportError):
 
     .. versionadded:: 0.1.0
     """
+
+
+class RateLimiterUnavailableError(TransportError):
+    """The shared rate limiter's Redis could not be reached, so the request was not sent.
+
+    Raised by :meth:`b2b_async.redis.RedisRateLimiter.acquire` with
+    ``on_redis_error="fail"``. It is a :class:`~b2b_async.TransportError` whose
+    ``may_have_reached_server`` is ``False``: the client's retry policy replays the attempt
+    (Redis may be back by then), and a replay can never register an order twice because
+    nothing was sent. The Redis error is chained as ``__cause__``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, may_have_reached_server=False)
 
 
 class ResponseDecodeError(B2BError):

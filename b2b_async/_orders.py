@@ -12,9 +12,10 @@ from urllib.parse import quote
 from ._bulk import BulkReport, OrderOutcome, OrderSource, OutcomeStream, run_bulk
 from ._exceptions import OrderAlreadyExistsError
 from ._models import CreatedOrder, NewOrder
+from ._protocol import Request
 from ._queries import OrderQueries
 from ._serde import converter, structure
-from ._transport import Request, Transport
+from ._transport import Transport
 
 __all__ = ["Orders", "path_segment"]
 
@@ -164,7 +165,7 @@ class Orders(OrderQueries):
         order = NewOrder(company_id, customer_id, order_id, total_inc_tax, po_number)
         # The body of register(), not a call to it: one coroutine frame less on every call.
         try:
-            data = await self._transport.send(registration(order))
+            data = (await self._transport.send(registration(order))).data
         except OrderAlreadyExistsError as exc:
             return already_registered(order, exc)
         return created_order(data)
@@ -177,7 +178,7 @@ class Orders(OrderQueries):
         .. versionadded:: 0.1.0
         """
         try:
-            data = await self._transport.send(registration(order))
+            data = (await self._transport.send(registration(order))).data
         except OrderAlreadyExistsError as exc:
             return already_registered(order, exc)
         return created_order(data)

@@ -14,20 +14,19 @@ Wire decisions made here:
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
-from typing import Final, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import attrs
 
+from ._config import check_positive_int
 from ._exceptions import InvalidOrderError
+from ._protocol import Request
 from ._serde import structure, wire
-from ._transport import Request, Transport
+from ._transport import Transport
 
-__all__ = ["DEFAULT_PAGE_SIZE", "Page", "Pagination", "check_page_size", "paginate"]
+__all__ = ["Page", "Pagination", "check_page_size", "paginate"]
 
 T = TypeVar("T")
-
-#: Items asked for per request: every page is one request of the store's shared budget.
-DEFAULT_PAGE_SIZE: Final = 50
 
 
 @attrs.frozen
@@ -53,9 +52,7 @@ def check_page_size(value: object) -> int:
     Raises:
         InvalidOrderError: it is not.
     """
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidOrderError(f"page_size must be a positive int, got {value!r}")
-    return value
+    return check_positive_int(value, "page_size", error=InvalidOrderError)
 
 
 def _finished(page: Page[T], received: int) -> bool:
@@ -85,7 +82,7 @@ async def paginate(
     received = 0
     while True:
         window = {**query, "limit": str(page_size), "offset": str(received)}
-        data = await transport.send(Request("GET", path, window))
+        data = (await transport.send(Request("GET", path, window))).data
         page = structure(data, page_type)
         for item in page.items:
             yield item

@@ -11,8 +11,8 @@ tested with plain dicts and bytes. The rules, with their sources:
   ``message``, or (V3) in ``meta.message``.
 - The V3 envelope is ``{"code", "data", "meta": {"message", "pagination"}}``; some V3 answers
   put ``message`` at the top level instead, as V2 does. A V3 listing's ``data`` is an array and
-  its position is in ``meta``: such ``data`` comes back as a :class:`PagedList`, a ``list`` that
-  also carries the envelope's ``meta``, so that the one request path still returns ``data``.
+  its position is in ``meta``: every decoded answer is an :class:`Envelope` of ``data`` and
+  ``meta``, so the one request path hands both back.
 - B2B rate-limit headers carry units inside their values (``149 times``, ``0.39 s``,
   ``150 times/60 s``); the core API's ``X-Rate-Limit-*`` headers carry bare numbers
   (milliseconds for the times). Where several wait hints are present, the longest wins.
@@ -322,22 +322,32 @@ def build_error(
     )
 
 
-class PagedList(list[Any]):
-    """A listing's ``data`` array, with the ``meta`` member of the envelope it came in.
-
-    V3 listings say where a page sits (``totalCount``, ``limit``, ``offset``) in ``meta``, beside
-    ``data`` rather than inside it; this list keeps the two together on their way through the
-    transport. It behaves as the plain list it extends everywhere else.
+class Request(NamedTuple):
+    """One API request, ready to send.
 
     Attributes:
-        meta: the envelope's ``meta`` object, as received.
+        method: the HTTP method.
+        path: the path under the host root, already percent-encoded.
+        query: query parameters, or ``None``.
+        body: the encoded JSON body, or ``None``.
     """
 
-    __slots__ = ("meta",)
+    method: str
+    path: str
+    query: Mapping[str, str] | None = None
+    body: bytes | None = None
 
-    def __init__(self, items: list[Any], meta: Mapping[str, Any]) -> None:
-        super().__init__(items)
-        self.meta = meta
+
+class Envelope(NamedTuple):
+    """A successful answer: the envelope's ``data`` and its ``meta`` object.
+
+    Attributes:
+        data: the envelope's ``data`` member (``None`` when absent).
+        meta: the envelope's ``meta`` object (V3), or an empty mapping when it has none.
+    """
+
+    data: Any
+    meta: Mapping[str, Any]
 
 
 _DECODER: Final = json.JSONDecoder()
@@ -377,8 +387,8 @@ def decode_response(
     now: float,
     *,
     reason: str = "",
-) -> Any:
-    """Turn one response into its ``data`` or raise the error it stands for.
+) -> Envelope:
+    """Turn one response into its :class:`Envelope` or raise the error it stands for.
 
     A non-2xx status is always an :class:`~b2b_async.APIError` of the class the status
     names, whatever the body (a proxy's HTML 502 is a :class:`~b2b_async.ServerError`, a
@@ -394,8 +404,7 @@ def decode_response(
         reason: the HTTP reason phrase, a message of last resort.
 
     Returns:
-        The envelope's ``data`` (``None`` when absent); an array beside a ``meta`` object (a
-        V3 listing) as a :class:`PagedList`.
+        The :class:`Envelope`: its ``data`` (``None`` when absent) and its ``meta`` object.
 
     Raises:
         APIError: the answer is an error.
@@ -426,8 +435,5 @@ def decode_response(
     effective = status if code is None else code if code < 1000 else status_of_code(code)
     if not 200 <= effective < 300:
         raise build_error(effective, headers, envelope, info, now, fallback=reason or "error")
-    data = envelope.get("data")
-    if type(data) is list and "meta" in envelope:  # V2 envelopes have no meta: one lookup
-        meta = envelope["meta"]
-        return PagedList(data, meta if isinstance(meta, dict) else {})
-    return data
+    meta = envelope.get("meta")
+    return Envelope(envelope.get("data"), meta if isinstance(meta, Mapping) else {})

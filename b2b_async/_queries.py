@@ -27,6 +27,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Final, Literal, TypeVar
 
+from ._config import DEFAULT_PAGE_SIZE
 from ._exceptions import BadRequestError, InvalidOrderError, ResponseDecodeError
 from ._models import to_id
 from ._order_models import (
@@ -44,9 +45,10 @@ from ._order_models import (
     OrderUpdate,
     UpdatedOrder,
 )
-from ._pagination import DEFAULT_PAGE_SIZE, Page, check_page_size, paginate
+from ._pagination import Page, check_page_size, paginate
+from ._protocol import Request
 from ._serde import structure, unstructure
-from ._transport import Request, Transport
+from ._transport import Transport
 
 __all__ = ["ORDER_MISSING_CODE", "Companies", "OrderBy", "OrderQueries"]
 
@@ -271,7 +273,7 @@ class OrderQueries:
         .. versionadded:: 0.1.0
         """
         request = Request("PUT", _endpoint("/orders"), body=_body(update))
-        data = await self._transport.send(request)
+        data = (await self._transport.send(request)).data
         answer = structure(data if data is not None else {}, UpdatedOrder)
         return answer.order_id or update.order_id
 
@@ -340,7 +342,7 @@ class OrderQueries:
         if not ids:
             return []
         request = Request("GET", _endpoint("/orders/images"), {"orderIds": ",".join(ids)})
-        return one_or_many(await self._transport.send(request), OrderImage)
+        return one_or_many((await self._transport.send(request)).data, OrderImage)
 
     async def company_of(self, order_id: str | int) -> OrderCompany:
         """Fetch the company an order belongs to ("Get Company By BC OrderId").
@@ -362,7 +364,7 @@ class OrderQueries:
         .. versionadded:: 0.1.0
         """
         path = _endpoint("/orders/{order}/companyIdBCId", order=_id(order_id, "order_id"))
-        return structure(await self._transport.send(Request("GET", path)), OrderCompany)
+        return structure((await self._transport.send(Request("GET", path))).data, OrderCompany)
 
     async def company_id_of(self, order_id: str | int) -> str:
         """Fetch the id of the company an order belongs to ("Get Company Id By Order Id").
@@ -383,7 +385,7 @@ class OrderQueries:
         .. versionadded:: 0.1.0
         """
         path = _endpoint("/orders/{order}/companyId", order=_id(order_id, "order_id"))
-        data = await self._transport.send(Request("GET", path))
+        data = (await self._transport.send(Request("GET", path))).data
         return structure(data, CompanyIdAnswer).company_id
 
     async def details(self, order_id: str | int) -> OrderDetail:
@@ -407,7 +409,7 @@ class OrderQueries:
         .. versionadded:: 0.1.0
         """
         path = _endpoint("/orders/{order}/details", order=_id(order_id, "order_id"))
-        return structure(await self._transport.send(Request("GET", path)), OrderDetail)
+        return structure((await self._transport.send(Request("GET", path))).data, OrderDetail)
 
     async def products(self, order_id: str | int) -> list[OrderProduct]:
         """Fetch an order's products ("Get Order Product").
@@ -430,7 +432,7 @@ class OrderQueries:
         .. versionadded:: 0.1.0
         """
         path = _endpoint("/orders/{order}/products", order=_id(order_id, "order_id"))
-        return one_or_many(await self._transport.send(Request("GET", path)), OrderProduct)
+        return one_or_many((await self._transport.send(Request("GET", path))).data, OrderProduct)
 
     async def is_registered(self, order_id: str | int) -> bool:
         """Tell whether an order is registered with B2B Edition.

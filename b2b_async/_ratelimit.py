@@ -17,11 +17,10 @@ import math
 from collections.abc import Callable
 from typing import Any, Final, Protocol, runtime_checkable
 
-import attrs
-
+from ._config import RateLimit
 from ._protocol import BudgetHint
 
-__all__ = ["Limiter", "RateLimit", "RateLimiter", "build_limiter"]
+__all__ = ["Limiter", "RateLimiter", "build_limiter"]
 
 logger = logging.getLogger("b2b_async")
 
@@ -31,56 +30,6 @@ _SLACK: Final = 1e-6
 #: Seconds added to every reset time a server announces: it may round the figure (the core
 #: API's header is in whole milliseconds) and its clock ticks apart from ours.
 _RESET_MARGIN: Final = 0.002
-
-
-def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"RateLimit.{attribute.name} must be an int of at least 1, got {value!r}")
-
-
-def _positive_seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not (number and math.isfinite(value) and value > 0):
-        raise ValueError(
-            f"RateLimit.{attribute.name} must be a positive finite number of seconds, got {value!r}"
-        )
-
-
-def _burst_within_requests(
-    instance: RateLimit, attribute: attrs.Attribute[int], value: int
-) -> None:
-    _positive_int(instance, attribute, value)
-    if value > instance.requests:
-        raise ValueError(
-            f"RateLimit.burst must not exceed requests ({instance.requests}), got {value!r}"
-        )
-
-
-@attrs.frozen
-class RateLimit:
-    """The store's request budget: at most ``requests`` in any ``per`` seconds.
-
-    The server counts in a fixed window whose start the client cannot see, so the limiter
-    keeps *every* span of ``per`` seconds within ``requests``. A burst lets the first
-    ``burst`` requests after a quiet spell leave at once; to stay within the window it costs
-    steady rate, which becomes ``(requests - burst + 1) / per``. The default burst of 1 paces
-    evenly at the full rate.
-
-    Args:
-        requests: requests allowed per window.
-        per: the window's length in seconds.
-        burst: requests that may leave back to back after a quiet spell, at most
-            ``requests``.
-
-    Raises:
-        ValueError: an option is out of range.
-
-    .. versionadded:: 0.1.0
-    """
-
-    requests: int = attrs.field(default=150, validator=_positive_int)
-    per: float = attrs.field(default=60.0, validator=_positive_seconds)
-    burst: int = attrs.field(default=1, kw_only=True, validator=_burst_within_requests)
 
 
 def _pacing(requests: int, per: float, burst: int) -> tuple[float, float]:

@@ -17,14 +17,22 @@ import logging
 import random
 import time
 from collections.abc import Mapping
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 import aiohttp
 import attrs
 import tenacity
 from yarl import URL
 
-from ._config import DEFAULT_MAX_CONCURRENCY, RetryPolicy
+from ._config import (
+    DEFAULT_MAX_CONCURRENCY,
+    MAX_TARGET_PATH,
+    MAX_TARGETS,
+    RETRYABLE_SERVER_STATUSES,
+    UNCERTAIN_STATUSES,
+    UNHINTED_COOLDOWN,
+    RetryPolicy,
+)
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -36,7 +44,7 @@ from ._exceptions import (
     ServerError,
     TransportError,
 )
-from ._protocol import BudgetHint, RequestInfo, decode_response, parse_budget
+from ._protocol import BudgetHint, Envelope, Request, RequestInfo, decode_response, parse_budget
 from ._ratelimit import Limiter
 
 __all__ = ["ClientStats", "Request", "Transport"]
@@ -45,39 +53,11 @@ DEFAULT_RETRY: Final = RetryPolicy()
 
 logger: Final = logging.getLogger("b2b_async")
 
-#: Server errors worth another attempt; 501 or 507 will not change on repetition. A garbled
-#: success body is retried too: the request was processed, and a registration's replay then
-#: learns it from "already exists" instead of the order being reported lost.
-RETRYABLE_SERVER_STATUSES: Final = frozenset({500, 502, 503, 504})
-#: Seconds every call waits after a 429 that named no wait of its own.
-UNHINTED_COOLDOWN: Final = 1.0
-#: Answers after which the request may have been processed although it failed.
-UNCERTAIN_STATUSES: Final = frozenset({500, 502, 504})
 _CHUNK: Final = 64 * 1024
-#: Distinct (method, path) pairs whose URL a transport keeps at most.
-MAX_TARGETS: Final = 1024
-#: The longest path whose URL a transport keeps.
-MAX_TARGET_PATH: Final = 256
 
 
 class _Policy(enum.Enum):
     CLIENT = "the client's own retry policy"
-
-
-class Request(NamedTuple):
-    """One API request, ready to send (a named tuple: built on every call, it must be cheap).
-
-    Attributes:
-        method: the HTTP method.
-        path: the path under the host root, already percent-encoded.
-        query: query parameters, or ``None``.
-        body: the encoded JSON body, or ``None``.
-    """
-
-    method: str
-    path: str
-    query: Mapping[str, str] | None = None
-    body: bytes | None = None
 
 
 @attrs.frozen
@@ -272,7 +252,9 @@ class Transport:
         if self._owned and session is not None:
             await session.close()
 
-    async def _send_within(self, request: Request, policy: RetryPolicy, deadline: float) -> Any:
+    async def _send_within(
+        self, request: Request, policy: RetryPolicy, deadline: float
+    ) -> Envelope:
         started = time.monotonic()
         try:
             async with asyncio.timeout(deadline):
@@ -286,13 +268,13 @@ class Transport:
 
     async def _send_again(
         self, request: Request, first: B2BError, policy: RetryPolicy, started: float | None
-    ) -> Any:
+    ) -> Envelope:
         # Tenacity replays `first` as its attempt 1, so numbering, waits and logging treat
         # the fast-path attempt like any other.
         pending = [first]
         uncertain = may_have_reached_server(first)
 
-        async def attempt() -> Any:
+        async def attempt() -> Envelope:
             nonlocal uncertain
             if pending:
                 raise pending.pop()
@@ -338,8 +320,8 @@ class Transport:
         request: Request,
         policy: RetryPolicy | _Policy | None = _Policy.CLIENT,
         started: float | None = None,
-    ) -> Any:
-        """Send ``request`` and return the envelope's ``data``.
+    ) -> Envelope:
+        """Send ``request`` and return the answer's :class:`~b2b_async._protocol.Envelope`.
 
         The first attempt runs here, outside tenacity; only a failure worth repeating hands
         the call to tenacity. Without a deadline, a call that succeeds at once runs in this

@@ -33,11 +33,12 @@ import attrs
 from multidict import MultiDict
 
 from ._bulk import BulkReport, OrderOutcome, OutcomeStream, V3OrderSource, run_bulk
+from ._config import DEFAULT_V3_PAGE_SIZE, MAX_V3_PAGE_SIZE, check_positive_int
 from ._exceptions import InvalidOrderError, OrderAlreadyExistsError, ResponseDecodeError
 from ._orders import encode_body
-from ._protocol import PagedList
+from ._protocol import Request
 from ._serde import structure, unstructure
-from ._transport import Request, Transport
+from ._transport import Transport
 from ._v3_models import (
     ExtraFieldConfig,
     ExtraFieldsInput,
@@ -56,10 +57,6 @@ __all__ = ["V3_PREFIX", "V3Orders", "V3Resources"]
 T = TypeVar("T")
 
 V3_PREFIX: Final = "/api/v3/io"
-#: Orders asked for per request of "Get All Orders" unless told otherwise.
-DEFAULT_V3_PAGE_SIZE: Final = 100
-#: The largest ``limit`` the V3 listings accept.
-MAX_V3_PAGE_SIZE: Final = 200
 
 SortBy = Literal["createdAt", "updatedAt"]
 SortOrder = Literal["asc", "desc"]
@@ -85,9 +82,7 @@ def check_v3_page_size(value: object) -> int:
     Raises:
         InvalidOrderError: it is not.
     """
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_V3_PAGE_SIZE:
-        raise InvalidOrderError(f"page_size must be an int from 1 to 200, got {value!r}")
-    return value
+    return check_positive_int(value, "page_size", error=InvalidOrderError, most=MAX_V3_PAGE_SIZE)
 
 
 def unix_seconds(value: object, field: str) -> int | None:
@@ -165,10 +160,9 @@ def _only_order(data: object) -> V3Order:
     return orders[0]
 
 
-def _pagination(data: object) -> V3Pagination | None:
-    if not isinstance(data, PagedList):
+def _pagination(meta: Mapping[str, Any]) -> V3Pagination | None:
+    if not meta:
         return None
-    meta = data.meta
     inner = meta.get("pagination")
     where = "$.meta.pagination" if isinstance(inner, Mapping) else "$.meta"
     return structure(inner if isinstance(inner, Mapping) else meta, V3Pagination, path=where)
@@ -202,12 +196,12 @@ async def paginate_v3(
     received = 0
     while True:
         window = MultiDict([*base, ("limit", str(page_size)), ("offset", str(received))])
-        data = await transport.send(Request("GET", path, window))
-        page = _items(data, cls)
+        envelope = await transport.send(Request("GET", path, window))
+        page = _items(envelope.data, cls)
         for item in page:
             yield item
         received += len(page)
-        pagination = _pagination(data)
+        pagination = _pagination(envelope.meta)
         total = pagination.total_count if pagination is not None else None
         if _finished(received, page, page_size, total):
             return
@@ -313,7 +307,7 @@ class V3Orders:
             raise InvalidOrderError(f"expected a NewV3Order, got {type(order).__name__}")
         request = Request("POST", V3_PREFIX + "/orders", body=_body(order))
         try:
-            data = await self._transport.send(request)
+            data = (await self._transport.send(request)).data
         except OrderAlreadyExistsError as exc:
             if exc.after_uncertain_attempt:
                 return V3Order.sent(order, already_registered=True)
@@ -405,7 +399,8 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
-        return _only_order(await self._transport.send(Request("GET", _order_path(bc_order_id))))
+        request = Request("GET", _order_path(bc_order_id))
+        return _only_order((await self._transport.send(request)).data)
 
     async def update(
         self,
@@ -440,7 +435,7 @@ class V3Orders:
         """
         path = _order_path(bc_order_id)
         update = V3OrderUpdate(po_number, extra_fields)
-        data = await self._transport.send(Request("PUT", path, body=_body(update)))
+        data = (await self._transport.send(Request("PUT", path, body=_body(update)))).data
         if data is None or (isinstance(data, Mapping | builtins.list) and not data):
             number = to_v3_id(bc_order_id, field="bc_order_id")
             return V3Order(
@@ -468,7 +463,7 @@ class V3Orders:
         .. versionadded:: 0.1.0
         """
         path = _order_path(bc_order_id, "/products")
-        return _items(await self._transport.send(Request("GET", path)), V3OrderProduct)
+        return _items((await self._transport.send(Request("GET", path))).data, V3OrderProduct)
 
     async def assign_customer_orders(self, customer_id: int | str) -> int:
         """Give a customer's earlier orders to the customer's company.
@@ -491,7 +486,7 @@ class V3Orders:
         .. versionadded:: 0.1.0
         """
         path = _customer_path(customer_id, "/orders/b2b")
-        return _moved(await self._transport.send(Request("PUT", path)))
+        return _moved((await self._transport.send(Request("PUT", path))).data)
 
     async def reassign_customer_orders(
         self, customer_id: int | str, *, bc_group_id: int | str
@@ -518,7 +513,7 @@ class V3Orders:
         """
         path = _customer_path(customer_id, "/orders/company")
         body = GroupMove(to_v3_id(bc_group_id, field="bc_group_id"))
-        return _moved(await self._transport.send(Request("PUT", path, body=_body(body))))
+        return _moved((await self._transport.send(Request("PUT", path, body=_body(body)))).data)
 
     async def extra_field_configs(
         self, *, refresh: bool = False

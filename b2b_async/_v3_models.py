@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any
 
 import attrs
 
@@ -35,9 +35,6 @@ __all__ = [
     "V3OrderProduct",
     "V3ProductOption",
 ]
-
-#: Seconds after a BigCommerce order's creation within which V3 "Create an Order" accepts it.
-REGISTRATION_WINDOW: Final = 10.0
 
 
 def to_v3_id(value: object, *, field: str) -> int:

@@ -40,9 +40,10 @@ try:
 except ImportError as exc:  # the extra is not installed
     raise ImportError("b2b_async.redis needs redis-py: pip install 'b2b-async[redis]'") from exc
 
-from ._exceptions import ClientClosedError, TransportError
+from ._config import RateLimit
+from ._exceptions import ClientClosedError, RateLimiterUnavailableError
 from ._protocol import BudgetHint
-from ._ratelimit import _RESET_MARGIN, RateLimit, RateLimiter, _pacing
+from ._ratelimit import _RESET_MARGIN, RateLimiter, _pacing
 
 __all__ = ["RateLimiterUnavailableError", "RedisRateLimiter"]
 
@@ -173,22 +174,6 @@ end
 
 return redis.error_reply('b2b-async rate limiter: unknown operation ' .. tostring(op))
 """
-
-
-class RateLimiterUnavailableError(TransportError):
-    """The shared rate limiter's Redis could not be reached, so the request was not sent.
-
-    Raised by :meth:`RedisRateLimiter.acquire` with ``on_redis_error="fail"``. It is a
-    :class:`~b2b_async.TransportError` whose ``may_have_reached_server`` is ``False``: the
-    client's retry policy replays the attempt (Redis may be back by then), and a replay can
-    never register an order twice because nothing was sent. The Redis error is chained as
-    ``__cause__``.
-
-    .. versionadded:: 0.1.0
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, may_have_reached_server=False)
 
 
 def _micros(seconds: float) -> int:

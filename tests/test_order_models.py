@@ -67,7 +67,7 @@ def example(path: str, method: str, status: str) -> Any:
 def data_of(path: str, method: str, status: str = "200") -> Any:
     """The ``data`` member of a published success example, through the envelope decoder."""
     body = json.dumps(example(path, method, status)).encode()
-    return decode_response(int(status), {}, body, INFO, 0.0)
+    return decode_response(int(status), {}, body, INFO, 0.0).data
 
 
 def error_of(path: str, method: str, status: str) -> APIError:

@@ -47,7 +47,7 @@ def body(payload: Any) -> bytes:
 
 def decode(status: int, payload: Any, headers: dict[str, str] | None = None) -> Any:
     raw = payload if isinstance(payload, bytes) else body(payload)
-    return decode_response(status, headers or {}, raw, INFO, NOW)
+    return decode_response(status, headers or {}, raw, INFO, NOW).data
 
 
 @pytest.mark.parametrize(

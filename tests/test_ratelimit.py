@@ -16,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from b2b_async._config import RateLimit
 from b2b_async._protocol import BudgetHint
-from b2b_async._ratelimit import Limiter, RateLimit, RateLimiter, build_limiter
+from b2b_async._ratelimit import Limiter, RateLimiter, build_limiter
 
 Select = Callable[[float | None], list[Any]]
 

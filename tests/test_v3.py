@@ -45,7 +45,7 @@ from b2b_async import (
     V3Resources,
 )
 from b2b_async._bulk import OutcomeStream, run_bulk
-from b2b_async._protocol import PagedList, RequestInfo, decode_response
+from b2b_async._protocol import Envelope, RequestInfo, decode_response
 from b2b_async._v3 import unix_seconds
 from b2b_async.sandbox import (
     DEFAULT_ORDER_EXTRA_FIELDS,
@@ -184,20 +184,17 @@ def test_time_filters_must_be_aware_datetimes(value: object, fragment: str) -> N
 
 
 def test_a_v3_listing_keeps_its_meta() -> None:
-    """An array beside meta comes back as a PagedList; other data as it is."""
+    """Every answer decodes to an Envelope of data and meta; a missing or odd meta is empty."""
     listing = {"code": 200, "data": [{"a": 1}], "meta": {"pagination": {"totalCount": 3}}}
     data = decode_response(200, {}, json.dumps(listing).encode(), INFO, 0.0)
     odd_meta = {"code": 200, "data": [], "meta": "SUCCESS"}
     plain = decode_response(200, {}, json.dumps(odd_meta).encode(), INFO, 0.0)
     v2 = decode_response(200, {}, b'{"code": 200, "data": [1], "message": "SUCCESS"}', INFO, 0.0)
     obj = decode_response(200, {}, b'{"code": 200, "data": {"total": 1}, "meta": {}}', INFO, 0.0)
-    assert isinstance(data, PagedList)
-    assert data == [{"a": 1}]
-    assert data.meta == {"pagination": {"totalCount": 3}}
-    assert isinstance(plain, PagedList)
-    assert plain.meta == {}
-    assert type(v2) is list
-    assert obj == {"total": 1}
+    assert data == Envelope([{"a": 1}], {"pagination": {"totalCount": 3}})
+    assert plain == Envelope([], {})
+    assert v2 == Envelope([1], {})
+    assert obj == Envelope({"total": 1}, {})
 
 
 def test_v3_errors_read_meta_message() -> None:
