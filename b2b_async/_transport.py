@@ -14,7 +14,6 @@ import asyncio
 import collections
 import enum
 import logging
-import random
 import time
 from collections.abc import Mapping
 from typing import Any, Final
@@ -28,8 +27,6 @@ from ._config import (
     DEFAULT_MAX_CONCURRENCY,
     MAX_TARGET_PATH,
     MAX_TARGETS,
-    RETRYABLE_SERVER_STATUSES,
-    UNCERTAIN_STATUSES,
     UNHINTED_COOLDOWN,
     RetryPolicy,
 )
@@ -39,13 +36,12 @@ from ._exceptions import (
     APITimeoutError,
     B2BError,
     ClientClosedError,
-    RateLimitError,
     ResponseDecodeError,
-    ServerError,
     TransportError,
 )
 from ._protocol import BudgetHint, Envelope, Request, RequestInfo, decode_response, parse_budget
 from ._ratelimit import Limiter
+from ._retry import StopBeforeDeadline, WaitStrategy, is_retryable, may_have_reached_server
 
 __all__ = ["ClientStats", "Request", "Transport"]
 
@@ -91,33 +87,6 @@ class _Counters:
         self.rate_limited = 0
         self.budget_wait = 0.0
         self.in_flight = 0
-
-
-def is_retryable(exc: BaseException, policy: RetryPolicy) -> bool:
-    """Decide whether a failed attempt is worth another one (the one retry predicate).
-
-    Args:
-        exc: what the attempt raised.
-        policy: the retry options (for the longest hint worth obeying).
-    """
-    if isinstance(exc, TransportError):
-        return True
-    if isinstance(exc, ResponseDecodeError):
-        return exc.garbled
-    if isinstance(exc, RateLimitError | ServerError):
-        if isinstance(exc, ServerError) and exc.status not in RETRYABLE_SERVER_STATUSES:
-            return False
-        return exc.retry_after is None or exc.retry_after <= policy.max_retry_after
-    return False
-
-
-def may_have_reached_server(exc: B2BError) -> bool:
-    """Tell whether a failed attempt may nonetheless have been processed by the server."""
-    if isinstance(exc, TransportError):
-        return exc.may_have_reached_server
-    if isinstance(exc, ResponseDecodeError):
-        return True
-    return isinstance(exc, APIError) and exc.status in UNCERTAIN_STATUSES
 
 
 def _transport_error(exc: BaseException, info: RequestInfo) -> TransportError:
@@ -288,10 +257,10 @@ class Transport:
 
         stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.attempts)
         if policy.deadline is not None and started is not None:
-            stop = stop | _StopBeforeDeadline(started + policy.deadline)
+            stop = stop | StopBeforeDeadline(started + policy.deadline)
         retrying = tenacity.AsyncRetrying(
             stop=stop,
-            wait=_Wait(policy),
+            wait=WaitStrategy(policy),
             retry=tenacity.retry_if_exception(lambda exc: is_retryable(exc, policy)),
             before_sleep=self._before_sleep(request),
             reraise=True,
@@ -536,29 +505,3 @@ class _Slots:
                 waiter.set_result(None)
                 return
         self.free += 1
-
-
-@attrs.frozen
-class _Wait:
-    """Tenacity wait strategy: the server's hint when there is one, else jittered backoff."""
-
-    policy: RetryPolicy
-
-    def __call__(self, state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, APIError) and exc.retry_after is not None:
-            return exc.retry_after
-        return self.policy.backoff(state.attempt_number, random.uniform(0.5, 1.0))
-
-
-@attrs.frozen
-class _StopBeforeDeadline(tenacity.stop.stop_base):
-    """Tenacity stop condition: give up when the next wait would end past the deadline.
-
-    Giving up early raises the last real failure, which says more than a timeout would.
-    """
-
-    deadline: float
-
-    def __call__(self, state: tenacity.RetryCallState) -> bool:
-        return time.monotonic() + (state.upcoming_sleep or 0.0) >= self.deadline

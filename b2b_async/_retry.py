@@ -1,0 +1,155 @@
+"""Retry decisions, together: what to retry, how long to wait, when to stop, what it meant.
+
+The transport asks this module four questions about a failed attempt and nothing else:
+
+- :func:`is_retryable`: is another attempt worth it? 429, 500, 502, 503, 504, connection
+  errors and timeouts, and a garbled success body; never any other 4xx. A server hint
+  longer than :attr:`RetryPolicy.max_retry_after <b2b_async.RetryPolicy.max_retry_after>` is
+  not waited for: the call fails fast with the hint instead.
+- :func:`may_have_reached_server`: could the failed attempt have been processed all the same
+  (a read timeout, a reset, a 502 or 504)? A later "already exists" then means success.
+- :class:`WaitStrategy`: how long before the next attempt: the server's hint, else jittered
+  exponential backoff (:meth:`RetryPolicy.backoff <b2b_async.RetryPolicy.backoff>`).
+- :class:`StopBeforeDeadline`: give up when the next wait would end past the call's deadline.
+
+:class:`Uncertainty` follows one call's attempts and marks each later failure with
+``after_uncertain_attempt``; :func:`settle_registration` is the one rule that turns "The order
+already exists." into a registered order.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
+
+import attrs
+import tenacity
+
+from ._config import RETRYABLE_SERVER_STATUSES, UNCERTAIN_STATUSES, RetryPolicy
+from ._exceptions import (
+    APIError,
+    B2BError,
+    OrderAlreadyExistsError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    TransportError,
+)
+
+__all__ = [
+    "StopBeforeDeadline",
+    "Uncertainty",
+    "WaitStrategy",
+    "is_retryable",
+    "may_have_reached_server",
+    "settle_registration",
+]
+
+R = TypeVar("R")
+
+#: The range of the random factor applied to a backoff wait.
+JITTER: Final = (0.5, 1.0)
+
+
+def is_retryable(exc: BaseException, policy: RetryPolicy) -> bool:
+    """Decide whether a failed attempt is worth another one (the one retry predicate).
+
+    Args:
+        exc: what the attempt raised.
+        policy: the retry options (for the longest hint worth obeying).
+    """
+    if isinstance(exc, TransportError):
+        return True
+    if isinstance(exc, ResponseDecodeError):
+        return exc.garbled
+    if isinstance(exc, ServerError) and exc.status not in RETRYABLE_SERVER_STATUSES:
+        return False
+    if isinstance(exc, RateLimitError | ServerError):
+        return exc.retry_after is None or exc.retry_after <= policy.max_retry_after
+    return False
+
+
+def may_have_reached_server(exc: B2BError) -> bool:
+    """Tell whether a failed attempt may nonetheless have been processed by the server."""
+    if isinstance(exc, TransportError):
+        return exc.may_have_reached_server
+    if isinstance(exc, ResponseDecodeError):
+        return True
+    return isinstance(exc, APIError) and exc.status in UNCERTAIN_STATUSES
+
+
+class Uncertainty:
+    """Follows one call's attempts: has any of them possibly reached the server?
+
+    Every failure after such an attempt is marked ``after_uncertain_attempt``, so that a
+    registration's "already exists" can be read as this call's own earlier success.
+    """
+
+    __slots__ = ("uncertain",)
+
+    def __init__(self) -> None:
+        self.uncertain = False
+
+    def note(self, exc: B2BError) -> None:
+        """Mark ``exc`` with what came before it, then remember what it says itself."""
+        if isinstance(exc, APIError):
+            exc.after_uncertain_attempt = self.uncertain
+        self.uncertain = self.uncertain or may_have_reached_server(exc)
+
+
+@attrs.frozen
+class WaitStrategy:
+    """Tenacity wait strategy: the server's hint when there is one, else jittered backoff."""
+
+    policy: RetryPolicy
+
+    def __call__(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, APIError) and exc.retry_after is not None:
+            return exc.retry_after
+        return self.policy.backoff(state.attempt_number, random.uniform(*JITTER))
+
+
+@attrs.frozen
+class StopBeforeDeadline(tenacity.stop.stop_base):
+    """Tenacity stop condition: give up when the next wait would end past the deadline.
+
+    Giving up early raises the last real failure, which says more than a timeout would.
+
+    Attributes:
+        deadline: the call's deadline, in :func:`time.monotonic` seconds.
+    """
+
+    deadline: float
+
+    def __call__(self, state: tenacity.RetryCallState) -> bool:
+        return time.monotonic() + (state.upcoming_sleep or 0.0) >= self.deadline
+
+
+async def settle_registration(
+    registration: Awaitable[R], registered: Callable[[], R], *, in_bulk: bool
+) -> R:
+    """Await a registration; read "The order already exists." as registered where it means so.
+
+    The one rule: "already exists" means the order is registered when an earlier attempt of
+    the same call may have reached the server (a read timeout, a reset, a 502), or in a bulk
+    run, whose job is "make sure these are registered". Otherwise it is the caller's news,
+    and :class:`~b2b_async.OrderAlreadyExistsError` propagates.
+
+    Args:
+        registration: the registration call.
+        registered: builds the result that stands for "registered before" (with
+            ``already_registered=True``).
+        in_bulk: whether the call belongs to a bulk run.
+
+    Raises:
+        OrderAlreadyExistsError: the order was registered before this call, outside a bulk run.
+    """
+    try:
+        return await registration
+    except OrderAlreadyExistsError as exc:
+        if not (in_bulk or exc.after_uncertain_attempt):
+            raise
+        return registered()
