@@ -21,7 +21,6 @@ tested with plain dicts and bytes. The rules, with their sources:
 from __future__ import annotations
 
 import json
-import json.scanner
 import math
 import re
 from collections.abc import Mapping
@@ -95,6 +94,28 @@ class BudgetHint:
     limit: int | None = None
     window: float | None = None
     retry_after: float | None = None
+
+    def capped(self, cap: float) -> BudgetHint:
+        """Bound what this hint can make a limiter do to ``cap`` seconds.
+
+        A cooldown, a window reset or a per-request interval longer than a caller will wait
+        (``RetryPolicy.max_retry_after``) would only stall every call of the client,
+        silently; bounded, the next call meets the server's answer again and fails fast
+        with its hint instead. A pace slower than one request per ``cap`` is dropped.
+        """
+        limit, window = self.limit, self.window
+        slow = limit is not None and window is not None and window > cap * max(limit, 1)
+        return attrs.evolve(
+            self,
+            retry_after=_at_most(self.retry_after, cap),
+            resets_after=_at_most(self.resets_after, cap),
+            limit=None if slow else limit,
+            window=None if slow else window,
+        )
+
+
+def _at_most(seconds: float | None, cap: float) -> float | None:
+    return None if seconds is None else min(seconds, cap)
 
 
 def parse_number(value: str | None) -> float | None:
@@ -350,28 +371,10 @@ class Envelope(NamedTuple):
     meta: Mapping[str, Any]
 
 
-_DECODER: Final = json.JSONDecoder()
-
-
-# The decoder's own scanner (what JSONDecoder.decode runs after its whitespace checks).
-_SCAN: Final = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]
-_JSON_SPACE: Final = " \t\n\r"
-
-
 def _decode_json(body: bytes) -> Any:
-    # The API speaks UTF-8 only; decoding directly skips json.loads' encoding sniffing.
-    # A body that starts with its value and ends with it, or with JSON whitespace, is read
-    # by the decoder's scanner alone; anything else goes through the full decoder, which
-    # accepts and rejects exactly what json.loads does.
+    # The API speaks UTF-8 only; a body that is not UTF-8 JSON is not an envelope.
     try:
-        text = body.decode("utf-8")
-        try:
-            value, end = _SCAN(text, 0)
-        except StopIteration:
-            return _DECODER.decode(text)
-        if end != len(text) and text[end:].strip(_JSON_SPACE):
-            return _DECODER.decode(text)
-        return value
+        return json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError):
         return _NOT_JSON
 
@@ -411,20 +414,34 @@ def decode_response(
         ResponseDecodeError: a 2xx answer that is not the documented envelope.
     """
     envelope = _decode_json(body)
+    fallback = reason or "error"
     if not 200 <= status < 300:
         mapping = envelope if isinstance(envelope, Mapping) else {}
-        raise build_error(status, headers, mapping, info, now, fallback=reason or "error")
+        raise build_error(status, headers, mapping, info, now, fallback=fallback)
+    checked = _success_body(envelope, status, body)
+    effective = _effective_status(checked, status, body)
+    if not 200 <= effective < 300:
+        raise build_error(effective, headers, checked, info, now, fallback=fallback)
+    meta = checked.get("meta")
+    return Envelope(checked.get("data"), meta if isinstance(meta, Mapping) else {})
+
+
+def _success_body(envelope: object, status: int, body: bytes) -> Mapping[str, Any]:
+    """The decoded body of a 2xx answer, which must be a JSON object."""
     if envelope is _NOT_JSON:
         raise ResponseDecodeError(
             "response body is not JSON", status=status, body_excerpt=_excerpt(body), garbled=True
         )
-    if not isinstance(envelope, dict):  # JSON objects decode to dict; no ABC check needed
+    if not isinstance(envelope, Mapping):
         raise ResponseDecodeError(
             "response body is not a JSON object", status=status, body_excerpt=_excerpt(body)
         )
-    code = envelope.get("code")
-    if type(code) is not int:  # a plain int is the usual case; any other needs reading
-        code = _body_code(envelope)
+    return envelope
+
+
+def _effective_status(envelope: Mapping[str, Any], status: int, body: bytes) -> int:
+    """The status a 2xx answer stands for: its body code's, when it has one."""
+    code = _body_code(envelope)
     if code is None and "code" in envelope:
         raise ResponseDecodeError(
             "envelope code is not a number",
@@ -432,8 +449,6 @@ def decode_response(
             body_excerpt=_excerpt(body),
             path="$.code",
         )
-    effective = status if code is None else code if code < 1000 else status_of_code(code)
-    if not 200 <= effective < 300:
-        raise build_error(effective, headers, envelope, info, now, fallback=reason or "error")
-    meta = envelope.get("meta")
-    return Envelope(envelope.get("data"), meta if isinstance(meta, Mapping) else {})
+    if code is None:
+        return status
+    return code if code < 1000 else status_of_code(code)
