@@ -108,7 +108,10 @@ async def test_a_call_cancelled_while_waiting_for_a_place_sends_nothing() -> Non
         assert await create(client, "BC3") == CreatedOrder("BC3")
         assert client.stats.in_flight == 0
         fourth, fifth = (asyncio.create_task(create(client, f"BC{n}")) for n in (4, 5))
-        assert await asyncio.gather(fourth, fifth) == [CreatedOrder("BC4"), CreatedOrder("BC5")]
+        assert list(await asyncio.gather(fourth, fifth)) == [
+            CreatedOrder("BC4"),
+            CreatedOrder("BC5"),
+        ]
     assert [attempts_for(slow, order) for order in ("BC1", "BC2", "BC3")] == [1, 0, 1]
 
 
