@@ -92,6 +92,16 @@ def auth_headers(token: str, store_hash: str | None) -> dict[str, str]:
     return {"X-Auth-Token": token, "X-Store-Hash": check_header_value(store_hash, "store_hash")}
 
 
+def user_agent_of(suffix: str | None) -> str:
+    """The ``User-Agent`` of every request: the library's name and version, then ``suffix``.
+
+    Raises:
+        ValueError: ``suffix`` is empty or holds control characters.
+    """
+    agent = f"b2b-async/{__version__}"
+    return agent if suffix is None else f"{agent} {check_header_value(suffix, 'user_agent')}"
+
+
 def _check_concurrency(value: int | None) -> int | None:
     return None if value is None else check_positive_int(value, "max_concurrency")
 
@@ -167,23 +177,17 @@ class B2BClient:
         user_agent: str | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        token = check_header_value(auth_token, "auth_token")
-        auth = auth_headers(token, store_hash)
-        agent = f"b2b-async/{__version__}"
-        if user_agent is not None:
-            agent = f"{agent} {check_header_value(user_agent, 'user_agent')}"
-        if max_response_bytes < 1:
-            raise ValueError("max_response_bytes must be positive")
+        auth = auth_headers(check_header_value(auth_token, "auth_token"), store_hash)
         self._base_url = check_base_url(base_url)
         self._scheme = " ".join(f"{name}=***" for name in auth)
         self._transport = Transport(
             base_url=self._base_url,
-            headers={**auth, "Accept": "application/json", "User-Agent": agent},
+            headers={**auth, "Accept": "application/json", "User-Agent": user_agent_of(user_agent)},
             timeout=_timeout(timeout),
             retry=retry,
             limiter=build_limiter(rate_limit),
             max_concurrency=_check_concurrency(max_concurrency),
-            max_response_bytes=max_response_bytes,
+            max_response_bytes=check_positive_int(max_response_bytes, "max_response_bytes"),
             session=session,
         )
         self._orders = Orders(self._transport)
