@@ -19,8 +19,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
-from typing import Final, NamedTuple
+from collections.abc import Mapping
+from typing import Any, Final, NamedTuple
 
 import aiohttp
 import attrs
@@ -151,7 +151,11 @@ class Transport:
         self._retry = retry
         self._limiter = limiter
         self._max_concurrency = max_concurrency
-        self._slots = None if max_concurrency is None else asyncio.Semaphore(max_concurrency)
+        self._slots: contextlib.AbstractAsyncContextManager[Any] = (
+            contextlib.nullcontext()
+            if max_concurrency is None
+            else asyncio.Semaphore(max_concurrency)
+        )
         self._max_bytes = max_response_bytes
         self._session = session
         self._owned = session is None
@@ -296,56 +300,35 @@ class Transport:
         )
 
     async def _attempt(self, request: Request) -> Envelope:
-        """One attempt: slot, budget, exchange, decode."""
+        """One attempt: a place in flight, budget, the exchange, then the decoded answer."""
         session = self.open()  # a closed client fails before it waits for anything
         url, info = self._target(request)
-        async with self._slot():
-            response = await self._paced_exchange(session, request, url, info)
-        if response.status == 429:
-            self._counters.rate_limited += 1
+        async with self._slots:
+            await self._acquire_budget()
+            hint: BudgetHint | None = None
+            try:
+                response = await self._exchange(session, request, url, info)
+                hint = self._budget_hint(response)
+            finally:
+                await self._release_budget(hint)
         status, headers, body, reason, now = response
         return decode_response(status, headers, body, info, now, reason=reason)
 
-    @contextlib.asynccontextmanager
-    async def _slot(self) -> AsyncIterator[None]:
-        """Hold a place among the requests in flight, when there is a cap."""
-        if self._slots is None:
-            yield
-            return
-        async with self._slots:
-            yield
+    async def _acquire_budget(self) -> None:
+        if self._limiter is not None:
+            waited = await self._limiter.acquire()  # awaited first: `+= await` would add
+            self._counters.budget_wait += waited  # to a stale sum
 
-    async def _paced_exchange(
-        self, session: aiohttp.ClientSession, request: Request, url: URL, info: RequestInfo
-    ) -> Response:
-        """The exchange between the limiter's acquire and its release (with the budget hint)."""
-        limiter = self._limiter
-        if limiter is None:
-            return await self._counted_exchange(session, request, url, info)
-        waited = await limiter.acquire()  # awaited first: `+= await` would add to a stale sum
-        self._counters.budget_wait += waited
-        hint: BudgetHint | None = None
-        try:
-            response = await self._counted_exchange(session, request, url, info)
-            hint = self._budget_hint(response)
-        finally:
-            await limiter.release(hint)
-        return response
-
-    async def _counted_exchange(
-        self, session: aiohttp.ClientSession, request: Request, url: URL, info: RequestInfo
-    ) -> Response:
-        self._counters.requests += 1
-        self._counters.in_flight += 1
-        try:
-            return await self._exchange(session, request, url, info)
-        finally:
-            self._counters.in_flight -= 1
+    async def _release_budget(self, hint: BudgetHint | None) -> None:
+        if self._limiter is not None:
+            await self._limiter.release(hint)
 
     async def _exchange(
         self, session: aiohttp.ClientSession, request: Request, url: URL, info: RequestInfo
     ) -> Response:
         """The one aiohttp call: send, read the body under the cap, or raise a TransportError."""
+        self._counters.requests += 1
+        self._counters.in_flight += 1
         error: B2BError
         try:
             async with session.request(
@@ -368,6 +351,8 @@ class Transport:
                 raise
             # Only aclose closes an owned session; someone reached in and closed it.
             error = ClientClosedError("the client's aiohttp session was closed")
+        finally:
+            self._counters.in_flight -= 1
         # Raised outside the except block, so aiohttp's error is neither cause nor context:
         # the repr of some of them shows the request's headers, the token among them.
         raise error
@@ -399,6 +384,10 @@ class Transport:
 
     def _budget_hint(self, response: Response) -> BudgetHint | None:
         """What the answer says about the budget, bounded by the longest wait worth obeying."""
+        if response.status == 429:
+            self._counters.rate_limited += 1
+        if self._limiter is None:  # only a limiter reads the budget headers
+            return None
         hint = parse_budget(response.status, response.headers, response.received_at)
         if response.status == 429 and (hint is None or hint.retry_after is None):
             # A 429 without a wait hint still closes the gate for every call.
