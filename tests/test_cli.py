@@ -866,8 +866,8 @@ def test_main_without_the_cli_extra_prints_the_install_hint(
 def test_main_reraises_other_import_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     """An ImportError that is not about the cli extra is not hidden behind the hint."""
     monkeypatch.delitem(sys.modules, "b2b_async._cli")
-    monkeypatch.setitem(sys.modules, "b2b_async._register", None)
-    with pytest.raises(ImportError, match="_register"):
+    monkeypatch.setitem(sys.modules, "b2b_async._journal", None)
+    with pytest.raises(ImportError, match="_journal"):
         b2b_async.__main__.main()
 
 
