@@ -6,55 +6,57 @@ size; a generator of a million orders never becomes a million of anything. Every
 goes through the client's one transport, so pacing, the shared 429 cooldown, the
 concurrency cap and retries apply exactly as to single calls.
 
-The same engine drives V2 registrations (:class:`~b2b_async.NewOrder`, through
-``client.orders``) and V3 ones (:class:`~b2b_async.NewV3Order`, through ``client.v3.orders``).
-A V3 registration must reach the API within 10 seconds of the BigCommerce order's creation;
-one that is still being attempted later than that (its retries, or waits for budget, took it
-past the window) is logged at WARNING on the ``b2b_async`` logger, since the API then answers
-"The order already exists." without applying the PO number or extra fields sent.
+The engine does not know the API version: it is handed a ``register`` callable and the kind
+of order that callable takes. ``client.orders`` runs it with :class:`~b2b_async.NewOrder`,
+``client.v3.orders`` with :class:`~b2b_async.NewV3Order`. What "already exists" means in a
+bulk run, and the V3 10-second window, are the resources' business: their ``register``
+returns a result for an order registered before, and raises a
+:class:`~b2b_async.B2BError` for an order that is not registered, which becomes the
+outcome's error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
-import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from types import TracebackType
-from typing import Any, Final, Generic, Self, TypeVar, cast
+from typing import Any, Final, Generic, Protocol, Self, TypeAlias, TypeVar
 
 import attrs
 
-from ._config import REGISTRATION_WINDOW, check_positive_int
-from ._exceptions import B2BError, InvalidOrderError, OrderAlreadyExistsError
-from ._models import CreatedOrder, NewOrder
-from ._v3_models import NewV3Order, V3Order
+from ._config import check_positive_int
+from ._exceptions import B2BError, InvalidOrderError
 
 __all__ = [
     "BulkReport",
     "OrderOutcome",
-    "OrderSource",
     "OutcomeStream",
-    "V3OrderSource",
+    "Registered",
+    "Source",
+    "register_one",
     "run_bulk",
 ]
 
-Registration = NewOrder | NewV3Order
-Registered = CreatedOrder | V3Order
-#: The kind of order a run registers (NewOrder or NewV3Order) and what it becomes.
-OrderT = TypeVar("OrderT", NewOrder, NewV3Order)
-ResultT = TypeVar("ResultT", CreatedOrder, V3Order)
+
+class Registered(Protocol):
+    """What a registration returns: it says whether the order was registered before."""
+
+    @property
+    def already_registered(self) -> bool:
+        """Whether the order turned out to be registered before this attempt."""
+        ...
+
+
+T = TypeVar("T")
+#: The kind of order a run registers (NewOrder, NewV3Order) and what it becomes.
+OrderT = TypeVar("OrderT")
+ResultT = TypeVar("ResultT", bound=Registered)
 #: Registers one order: ``Orders.register`` (V2) or ``V3Orders.register`` (V3).
-Register = Callable[[OrderT], Awaitable[ResultT]]
-OrderSource = Iterable[NewOrder] | AsyncIterable[NewOrder]
-V3OrderSource = Iterable[NewV3Order] | AsyncIterable[NewV3Order]
+Register: TypeAlias = Callable[[OrderT], Awaitable[ResultT]]
+#: The input of a run: any iterable or async iterable of orders.
+Source: TypeAlias = Iterable[T] | AsyncIterable[T]
 _DONE: Final = object()
 _CLOSED: Final = object()
-
-logger: Final = logging.getLogger("b2b_async")
-#: The clock that times V3 registrations (monotonic seconds); tests replace it.
-clock: Callable[[], float] = time.monotonic
 
 
 @attrs.frozen
@@ -122,56 +124,39 @@ class BulkReport(Generic[OrderT, ResultT]):
         return len(self.outcomes)
 
 
-def found_registered(order: Registration) -> Registered:
-    """The result of a registration answered "already exists": registered, before this run."""
-    if isinstance(order, NewV3Order):
-        return V3Order.sent(order, already_registered=True)
-    return CreatedOrder(order.order_id, already_registered=True)
-
-
-def warn_if_late(order: Registration, started: float) -> None:
-    """Log a V3 registration that ended past the API's 10-second window (see the module)."""
-    if not isinstance(order, NewV3Order):
-        return
-    elapsed = clock() - started
-    if elapsed > REGISTRATION_WINDOW:
-        logger.warning(
-            "V3 registration of order %s took %.1f s, past the API's %.0f-second window: an "
-            "attempt after its first may have arrived too late, and then the PO number and "
-            "extra fields sent were not applied (check with client.v3.orders.get)",
-            order.bc_order_id,
-            elapsed,
-            REGISTRATION_WINDOW,
-        )
-
-
 async def register_one(
     register: Register[OrderT, ResultT], index: int, order: object, order_type: type[OrderT]
 ) -> OrderOutcome[OrderT, ResultT]:
-    """Register one input and capture its outcome; only cancellation escapes."""
+    """Register one input and capture its outcome; only cancellation escapes.
+
+    Args:
+        register: registers one order; what it raises as a :class:`~b2b_async.B2BError`
+            becomes the outcome's error.
+        index: the input's position, from 0.
+        order: the input, checked to be an ``order_type`` before anything is sent.
+        order_type: the kind of order ``register`` takes.
+
+    Returns:
+        The outcome: a result, or the error (an :class:`~b2b_async.InvalidOrderError` for an
+        input of another kind).
+    """
     if not isinstance(order, order_type):
         kind, wanted = type(order).__name__, order_type.__name__
         error = InvalidOrderError(f"input {index} is a {kind}, not a {wanted}")
         return OrderOutcome(index, order, error=error)  # type: ignore[arg-type]
-    started = clock()
     try:
         result = await register(order)
-    except OrderAlreadyExistsError:
-        # A bulk run's job is "make sure these are registered": already done is done.
-        result = cast(ResultT, found_registered(order))
     except B2BError as exc:
-        warn_if_late(order, started)
         return OrderOutcome(index, order, error=exc)
-    warn_if_late(order, started)
     return OrderOutcome(index, order, result=result)
 
 
-class _Source:
+class _Feed:
     """Hands out (index, order) pairs to workers, one at a time, from any kind of input."""
 
     __slots__ = ("_async", "_counter", "_lock", "_sync")
 
-    def __init__(self, orders: Iterable[Any] | AsyncIterable[Any]) -> None:
+    def __init__(self, orders: Source[Any]) -> None:
         self._counter = itertools.count()
         self._lock = asyncio.Lock()
         self._sync: Iterator[Any] | None = None
@@ -222,7 +207,7 @@ class OutcomeStream(Generic[OrderT, ResultT]):
     def __init__(
         self,
         register: Register[OrderT, ResultT],
-        orders: Iterable[OrderT] | AsyncIterable[OrderT],
+        orders: Source[OrderT],
         concurrency: int,
         *,
         order_type: type[OrderT],
@@ -230,7 +215,7 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         check_positive_int(concurrency, "concurrency")
         self._register: Register[OrderT, ResultT] = register
         self._order_type: type[OrderT] = order_type
-        self._source = _Source(orders)
+        self._source = _Feed(orders)
         self._concurrency = concurrency
         self._outcomes: asyncio.Queue[object] = asyncio.Queue(maxsize=concurrency)
         self._workers: list[asyncio.Task[None]] = []
@@ -307,18 +292,13 @@ class OutcomeStream(Generic[OrderT, ResultT]):
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
 
 async def run_bulk(
     register: Register[OrderT, ResultT],
-    orders: Iterable[OrderT] | AsyncIterable[OrderT],
+    orders: Source[OrderT],
     concurrency: int,
     on_progress: Callable[[OrderOutcome[OrderT, ResultT]], object] | None = None,
     *,

@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -37,8 +37,7 @@ from ._bulk import OrderOutcome, OutcomeStream
 from ._client import B2BClient
 from ._config import DEFAULT_BASE_URL, RateLimit
 from ._exceptions import APIError, B2BError, InvalidOrderError, ResponseDecodeError
-from ._models import NewOrder
-from ._register import (
+from ._journal import (
     Api,
     BadRow,
     InputFileError,
@@ -50,6 +49,7 @@ from ._register import (
     entry_for,
     read_rows,
 )
+from ._models import NewOrder
 from ._v3_models import NewV3Order
 from ._version import __version__
 
@@ -146,17 +146,39 @@ def sandbox(
     data_file: Path | None,
 ) -> None:
     """Run a local B2B Edition sandbox (V2 and V3) until interrupted."""
-    from .sandbox import (
-        DEFAULT_STORE_HASH,
-        DEFAULT_TOKEN,
-        SandboxData,
-        SandboxServer,
-        parse_faults,
-        parse_rate,
+    from .sandbox import DEFAULT_STORE_HASH, DEFAULT_TOKEN
+
+    options = sandbox_settings(rate, faults, data_file)
+    options.update(
+        token=token or DEFAULT_TOKEN,
+        store_hash=store_hash or DEFAULT_STORE_HASH,
+        seed=seed,
+        competing=competing,
+        host=host,
+        port=port,
     )
+    try:
+        with _interruptible():
+            asyncio.run(serve_sandbox(options))
+    except OSError as exc:  # the address is taken or cannot be bound
+        raise click.BadParameter(
+            f"cannot listen on {host}:{port}: {exc}", param_hint="--port"
+        ) from None
+
+
+def sandbox_settings(rate: str, faults: str, data_file: Path | None) -> dict[str, Any]:
+    """Read the sandbox's window, faults and data from their options.
+
+    Returns:
+        The ``rate``, ``faults`` and ``data`` keywords of the sandbox server.
+
+    Raises:
+        click.BadParameter: a value cannot be read.
+    """
+    from .sandbox import SandboxData, parse_faults, parse_rate
 
     try:
-        settings: dict[str, Any] = {
+        return {
             "rate": parse_rate(rate),
             "faults": parse_faults(faults),
             "data": SandboxData.from_file(data_file) if data_file else None,
@@ -164,30 +186,17 @@ def sandbox(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 
-    async def serve() -> None:
-        server = SandboxServer(
-            token=token or DEFAULT_TOKEN,
-            store_hash=store_hash or DEFAULT_STORE_HASH,
-            seed=seed,
-            competing=competing,
-            host=host,
-            port=port,
-            **settings,
-        )
-        async with server:
-            click.echo(f"B2B Edition sandbox listening on {server.url} (Ctrl-C stops it)")
-            click.echo(f"  token: {token or DEFAULT_TOKEN}")
-            click.echo(f"  store hash: {store_hash or DEFAULT_STORE_HASH}")
-            click.echo(f"  window: {settings['rate']}  faults: {settings['faults']}")
-            await asyncio.Event().wait()
 
-    try:
-        with _interruptible():
-            asyncio.run(serve())
-    except OSError as exc:  # the address is taken or cannot be bound
-        raise click.BadParameter(
-            f"cannot listen on {host}:{port}: {exc}", param_hint="--port"
-        ) from None
+async def serve_sandbox(options: dict[str, Any]) -> None:
+    """Serve a sandbox built with ``options``, saying where and how, until cancelled."""
+    from .sandbox import SandboxServer
+
+    async with SandboxServer(**options) as server:
+        click.echo(f"B2B Edition sandbox listening on {server.url} (Ctrl-C stops it)")
+        click.echo(f"  token: {options['token']}")
+        click.echo(f"  store hash: {options['store_hash']}")
+        click.echo(f"  window: {options['rate']}  faults: {options['faults']}")
+        await asyncio.Event().wait()
 
 
 @cli.command()
@@ -319,39 +328,67 @@ def register(
         rows = read_rows(file, api=api)
     except (InputFileError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
+    open_journal(journal, rows)
+    run = Registration(client, journal, rows, count_rows(file), concurrency, api)
+    counts = run.run_to_end()
+    _print_summary(counts, run, journal.path)
+    sys.exit(exit_code_of_run(run.interrupted, counts))
+
+
+def open_journal(journal: Journal, rows: Generator[Any, None, None]) -> None:
+    """Load what earlier runs recorded and open the journal for appending.
+
+    Raises:
+        click.UsageError: the journal cannot be used (the input is closed first).
+    """
     try:
         journal.load()
         journal.open()
     except OSError as exc:
         rows.close()
         raise click.UsageError(f"cannot use the results journal: {exc}") from None
-    run = _Registration(client, journal, rows, count_rows(file), concurrency, api)
-    try:
-        counts = asyncio.run(run.execute())
-    except InputFileError as exc:
-        err.print(f"[red]error:[/] {exc}")
-        sys.exit(EXIT_USAGE)
-    except KeyboardInterrupt:  # Ctrl-C twice: orders in flight are sent again next run
-        run.interrupted = True
-        counts = run.counts
-    finally:
-        rows.close()
-        journal.close()
-    _print_summary(counts, run, journal.path)
-    if run.interrupted:
-        sys.exit(EXIT_INTERRUPTED)
+
+
+def exit_code_of_run(interrupted: bool, counts: Counter[str]) -> int:
+    """The exit code of ``orders register``: 0 only when every order is registered."""
+    if interrupted:
+        return EXIT_INTERRUPTED
     registered = counts["created"] + counts["already_registered"] + counts["skipped"]
-    sys.exit(0 if registered == sum(counts.values()) else EXIT_INCOMPLETE)
+    return 0 if registered == sum(counts.values()) else EXIT_INCOMPLETE
 
 
-class _Registration:
-    """One run of ``orders register``: feeds rows to create_stream, journals each outcome."""
+def registration_progress() -> Progress:
+    """The progress bar of ``orders register``, on standard error."""
+    return Progress(
+        TextColumn("[bold]registering"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]:.1f} orders/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+    )
+
+
+class Registration:
+    """One run of ``orders register``: feeds rows to create_stream, journals each outcome.
+
+    Args:
+        client: the client the orders go through.
+        journal: the results journal, loaded and open.
+        rows: the input's rows (closed when the run ends).
+        total: the number of rows, for progress.
+        concurrency: the number of workers.
+        api: the API version the rows are for.
+    """
 
     def __init__(
         self,
         client: B2BClient,
         journal: Journal,
-        rows: Iterator[Row | V3Row | BadRow],
+        rows: Generator[Row | V3Row | BadRow, None, None],
         total: int,
         concurrency: int,
         api: Api = "v2",
@@ -370,20 +407,30 @@ class _Registration:
         self.interrupted = False
         self.input_error: InputFileError | None = None
         self.started = time.monotonic()
-        self.bar = Progress(
-            TextColumn("[bold]registering"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[rate]:.1f} orders/s"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=err,
-        )
+        self.bar = registration_progress()
         self.task = self.bar.add_task("orders", total=total, rate=0.0)
 
+    def run_to_end(self) -> Counter[str]:
+        """Run the registration in a new event loop; the input and journal are closed after.
+
+        Returns:
+            The count of each status, including after an abort by a second Ctrl-C (the
+            orders then in flight are sent again next run).
+        """
+        try:
+            return asyncio.run(self.execute())
+        except InputFileError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            sys.exit(EXIT_USAGE)
+        except KeyboardInterrupt:  # Ctrl-C twice: orders in flight are sent again next run
+            self.interrupted = True
+            return self.counts
+        finally:
+            self.rows.close()
+            self.journal.close()
+
     async def orders(self) -> AsyncIterator[NewOrder | NewV3Order]:
+        """The orders to send: bad rows are journaled as rejected, registered ones skipped."""
         # Checked between orders: after SIGINT, or once the file turns out unreadable, no
         # new order starts and the ones in flight finish and are journaled.
         while not self.stopping and (row := self.next_row()) is not None:
@@ -399,6 +446,7 @@ class _Registration:
                 yield row.order
 
     def next_row(self) -> Row | V3Row | BadRow | None:
+        """The next row, or ``None`` at the end or once the file turns out unreadable."""
         try:
             return next(self.rows, None)
         except InputFileError as exc:
@@ -406,12 +454,14 @@ class _Registration:
             return None
 
     def count(self, status: str) -> None:
+        """Count one finished row and move the progress bar."""
         self.counts[status] += 1
         done = sum(self.counts.values())
         rate = done / max(time.monotonic() - self.started, 1e-6)
         self.bar.update(self.task, completed=done, rate=rate)
 
     def record(self, outcome: OrderOutcome[Any, Any]) -> None:
+        """Journal and count one outcome; say so on standard error when it failed."""
         line = self.lines.pop(outcome.index, 0)
         entry = entry_for(outcome, line)
         self.journal.record(entry)
@@ -420,18 +470,26 @@ class _Registration:
             err.print(f"line {line}: {entry['status']}: {outcome.error}", highlight=False)
 
     def interrupt(self) -> None:
+        """Handle Ctrl-C: the first stops sending new orders, the second aborts."""
         if self.stopping:
             raise KeyboardInterrupt
         self.stopping = self.interrupted = True
         err.print("interrupted: finishing the orders in flight (Ctrl-C again to abort)")
 
     def stream(self) -> OutcomeStream[Any, Any]:
+        """The outcome stream of the API version the rows are for."""
         orders: Any = self.orders()  # holds only the kind of order --api chose
         if self.api == "v3":
             return self.client.v3.orders.create_stream(orders, concurrency=self.concurrency)
         return self.client.orders.create_stream(orders, concurrency=self.concurrency)
 
     async def execute(self) -> Counter[str]:
+        """Send every pending order and journal each outcome; return the counts.
+
+        Raises:
+            InputFileError: the input turned out unreadable part way (the orders in flight
+                were finished and journaled first).
+        """
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self.interrupt)
         try:
@@ -448,7 +506,8 @@ class _Registration:
         return self.counts
 
 
-def _print_summary(counts: Counter[str], run: _Registration, journal: Path) -> None:
+def _print_summary(counts: Counter[str], run: Registration, journal: Path) -> None:
+    """Print the end-of-run table of ``orders register`` on standard error."""
     elapsed = time.monotonic() - run.started
     table = Table(title="orders register: summary", show_header=False)
     table.add_column("status", style="bold")

@@ -1,4 +1,10 @@
-"""The demo: a bulk registration against the embedded sandbox, faults and limits included."""
+"""The demo (``b2b-async demo``, ``make demo``): a bulk registration against the embedded sandbox.
+
+The sandbox runs in-process with the store's real budget (ten times faster), injected faults
+and a competing integration; a few hundred orders go through ``client.orders.create_many``
+with a progress bar, and a summary table shows what happened. The demo succeeds when every
+valid order is registered exactly once and only the unknown-company ones are rejected.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +22,8 @@ from rich.table import Table
 from ._bulk import BulkReport, OrderOutcome
 from ._client import B2BClient
 from ._config import RateLimit, RetryPolicy
+from ._journal import status_of
 from ._models import NewOrder
-from ._register import status_of
 from .sandbox import DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
 
 #: The store's real budget, 150 requests a minute, with time running ten times faster.
@@ -84,39 +90,18 @@ async def run_demo(settings: DemoSettings = DemoSettings(), console: Console | N
         ones rejected, nothing lost.
     """
     console = console or Console()
-    window = DEMO_WINDOW
     async with SandboxServer(
-        rate=window, faults=Faults(), competing=settings.competing, seed=settings.seed
+        rate=DEMO_WINDOW, faults=Faults(), competing=settings.competing, seed=settings.seed
     ) as server:
-        console.print(
-            f"sandbox at [bold]{server.url}[/]: {window.requests} requests per {window.per:g} s"
-            f" (the real 150/min, 10x faster), {settings.competing} of each window spent by"
-            f" another integration"
-        )
-        client = B2BClient(
-            DEFAULT_TOKEN,
-            base_url=server.url,
-            rate_limit=RateLimit(requests=window.requests, per=window.per),
-            retry=RetryPolicy(attempts=6, initial_wait=0.2, max_wait=2.0),
-            timeout=2.0,
-            user_agent="b2b-async-demo",
-        )
-        async with client:
-            for order in list(demo_orders(settings))[: settings.registered_before]:
-                if order.company_id is None:
-                    await client.orders.register(order)
-            console.print(
-                f"{settings.registered_before} orders were registered by an earlier run;"
-                f" faults on: {DEMO_FAULTS}"
-            )
+        announce(server, settings, console)
+        async with demo_client(server.url) as client:
+            await register_earlier_run(client, settings, console)
             server.faults = DEMO_FAULTS
-            report, elapsed = await _register_all(client, settings, console)
-            budget = window.requests - settings.competing
-            console.print(summary_table(report, client, elapsed, budget / window.per))
+            report, elapsed = await register_all(client, settings, console)
+            allowed = (DEMO_WINDOW.requests - settings.competing) / DEMO_WINDOW.per
+            console.print(summary_table(report, client, elapsed, allowed))
         twice = [oid for oid in server.orders if server.registrations(oid) > 1]
-    expected_rejected = sum(1 for order in demo_orders(settings) if order.company_id == "9999")
-    rejected = sum(1 for outcome in report.outcomes if status_of(outcome) == "rejected")
-    ok = not twice and rejected == expected_rejected and len(report.failed) == rejected
+    ok = as_expected(report, settings, twice)
     console.print(
         "[green]every valid order is registered exactly once[/]"
         if ok
@@ -125,9 +110,53 @@ async def run_demo(settings: DemoSettings = DemoSettings(), console: Console | N
     return ok
 
 
-async def _register_all(
+def announce(server: SandboxServer, settings: DemoSettings, console: Console) -> None:
+    """Say where the sandbox listens and what budget the demo has."""
+    console.print(
+        f"sandbox at [bold]{server.url}[/]: {DEMO_WINDOW.requests} requests per"
+        f" {DEMO_WINDOW.per:g} s (the real 150/min, 10x faster), {settings.competing} of each"
+        " window spent by another integration"
+    )
+
+
+def demo_client(url: str) -> B2BClient:
+    """The demo's client: the sandbox's budget, quick retries, a short timeout."""
+    return B2BClient(
+        DEFAULT_TOKEN,
+        base_url=url,
+        rate_limit=RateLimit(requests=DEMO_WINDOW.requests, per=DEMO_WINDOW.per),
+        retry=RetryPolicy(attempts=6, initial_wait=0.2, max_wait=2.0),
+        timeout=2.0,
+        user_agent="b2b-async-demo",
+    )
+
+
+async def register_earlier_run(client: B2BClient, settings: DemoSettings, console: Console) -> None:
+    """Register the first few orders before the run, as an earlier run would have."""
+    for order in list(demo_orders(settings))[: settings.registered_before]:
+        if order.company_id is None:
+            await client.orders.register(order)
+    console.print(
+        f"{settings.registered_before} orders were registered by an earlier run;"
+        f" faults on: {DEMO_FAULTS}"
+    )
+
+
+def as_expected(report: BulkReport[Any, Any], settings: DemoSettings, twice: list[str]) -> bool:
+    """Whether no order was registered twice and only the unknown-company ones failed."""
+    expected_rejected = sum(1 for order in demo_orders(settings) if order.company_id == "9999")
+    rejected = sum(1 for outcome in report.outcomes if status_of(outcome) == "rejected")
+    return not twice and rejected == expected_rejected and len(report.failed) == rejected
+
+
+async def register_all(
     client: B2BClient, settings: DemoSettings, console: Console
 ) -> tuple[BulkReport[Any, Any], float]:
+    """Register every demo order with a progress bar.
+
+    Returns:
+        The report, and the seconds the run took.
+    """
     columns = (
         TextColumn("[bold]registering"),
         BarColumn(),

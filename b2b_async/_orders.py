@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import quote
 
-from ._bulk import BulkReport, OrderOutcome, OrderSource, OutcomeStream, run_bulk
+from ._bulk import BulkReport, OrderOutcome, OutcomeStream, Source, run_bulk
 from ._exceptions import OrderAlreadyExistsError
 from ._models import CreatedOrder, NewOrder
 from ._protocol import Request
@@ -185,7 +185,7 @@ class Orders(OrderQueries):
 
     async def create_many(
         self,
-        orders: OrderSource,
+        orders: Source[NewOrder],
         *,
         concurrency: int | None = None,
         on_progress: Callable[[OrderOutcome[NewOrder, CreatedOrder]], object] | None = None,
@@ -220,7 +220,7 @@ class Orders(OrderQueries):
         return await run_bulk(self.register, orders, workers, on_progress, order_type=NewOrder)
 
     def create_stream(
-        self, orders: OrderSource, *, concurrency: int | None = None
+        self, orders: Source[NewOrder], *, concurrency: int | None = None
     ) -> OutcomeStream[NewOrder, CreatedOrder]:
         """Register many orders, yielding each :class:`~b2b_async.OrderOutcome` as it completes.
 

@@ -32,7 +32,7 @@ from typing import Any, Final, Literal, TypeVar
 import attrs
 from multidict import MultiDict
 
-from ._bulk import BulkReport, OrderOutcome, OutcomeStream, V3OrderSource, run_bulk
+from ._bulk import BulkReport, OrderOutcome, OutcomeStream, Source, run_bulk
 from ._config import DEFAULT_V3_PAGE_SIZE, MAX_V3_PAGE_SIZE, check_positive_int
 from ._exceptions import InvalidOrderError, OrderAlreadyExistsError, ResponseDecodeError
 from ._orders import encode_body
@@ -553,7 +553,7 @@ class V3Orders:
 
     async def create_many(
         self,
-        orders: V3OrderSource,
+        orders: Source[NewV3Order],
         *,
         concurrency: int | None = None,
         on_progress: Callable[[OrderOutcome[NewV3Order, V3Order]], object] | None = None,
@@ -587,7 +587,7 @@ class V3Orders:
         return await run_bulk(self.register, orders, workers, on_progress, order_type=NewV3Order)
 
     def create_stream(
-        self, orders: V3OrderSource, *, concurrency: int | None = None
+        self, orders: Source[NewV3Order], *, concurrency: int | None = None
     ) -> OutcomeStream[NewV3Order, V3Order]:
         """Register many orders through V3, yielding each outcome as it completes.
 

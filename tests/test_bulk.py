@@ -8,6 +8,7 @@ import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from b2b_async import (
@@ -17,11 +18,12 @@ from b2b_async import (
     InvalidOrderError,
     NewOrder,
     NotFoundError,
+    OrderAlreadyExistsError,
     OrderOutcome,
     RetryPolicy,
     ServerError,
 )
-from b2b_async._bulk import OutcomeStream
+from b2b_async._bulk import OutcomeStream, run_bulk
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, SandboxServer
 from tests.sandbox_helpers import client_tasks
 
@@ -250,3 +252,32 @@ async def test_closed_client_fails_bulk_calls_without_waiting_for_budget() -> No
     limiter = client.limiter
     assert isinstance(limiter, RateLimiter)
     assert limiter.in_flight == 0
+
+
+async def test_the_engine_adds_no_rule_to_what_register_raises() -> None:
+    """Whatever B2BError register raises, "already exists" included, is the outcome's error."""
+    refusal = OrderAlreadyExistsError("The order already exists.", status=400, code=40010)
+
+    async def refuse(order: NewOrder) -> CreatedOrder:
+        raise refusal
+
+    report = await run_bulk(refuse, orders(3), 2, order_type=NewOrder)
+    assert [outcome.error for outcome in report.outcomes] == [refusal] * 3
+    assert not any(outcome.already_registered for outcome in report.outcomes)
+
+
+async def test_the_engine_takes_any_kind_of_order_and_result() -> None:
+    """Orders and results of any type go through; already_registered reads the result's."""
+
+    @attrs.frozen
+    class Found:
+        already_registered: bool
+
+    async def find(order: str) -> Found:
+        return Found(already_registered=order == "old")
+
+    inputs: list[str] = ["new", "old", 7]  # type: ignore[list-item]
+    report = await run_bulk(find, inputs, 2, order_type=str)
+    assert [outcome.already_registered for outcome in report.outcomes] == [False, True, False]
+    assert isinstance(report.outcomes[2].error, InvalidOrderError)
+    assert "input 2 is a int, not a str" in str(report.outcomes[2].error)

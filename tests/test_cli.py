@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.client
-import io
 import json
 import os
 import re
@@ -26,7 +25,6 @@ from typing import Any, TypeVar
 import pytest
 from aiohttp import web
 from click.testing import CliRunner, Result
-from rich.console import Console
 
 import b2b_async.__main__
 from b2b_async import (
@@ -42,7 +40,6 @@ from b2b_async import (
     ServerError,
 )
 from b2b_async._cli import cli, exit_code_for, parse_rate_limit
-from b2b_async._demo import DemoSettings, run_demo
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
 
 T = TypeVar("T")
@@ -817,18 +814,7 @@ def test_sandbox_port_in_use_is_a_usage_error() -> None:
     assert "cannot listen" in result.stderr
 
 
-# -- demo, version, python -m ------------------------------------------------------------------
-
-
-async def test_demo_registers_valid_orders_once_and_prints_the_summary() -> None:
-    """A short demo run: every valid order registered once, the unknown company rejected."""
-    output = io.StringIO()
-    settings = DemoSettings(orders=60, unknown_company=3, registered_before=3, competing=30)
-    assert await run_demo(settings, console=Console(file=output, width=100)) is True
-    text = output.getvalue()
-    assert "b2b-async demo: summary" in text
-    assert re.search(r"rejected\W+3\b", text), text
-    assert "every valid order is registered exactly once" in text
+# -- demo command, version, python -m ----------------------------------------------------------
 
 
 @pytest.mark.parametrize(("ok", "code"), [(True, 0), (False, 1)])
@@ -866,8 +852,8 @@ def test_main_without_the_cli_extra_prints_the_install_hint(
 def test_main_reraises_other_import_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     """An ImportError that is not about the cli extra is not hidden behind the hint."""
     monkeypatch.delitem(sys.modules, "b2b_async._cli")
-    monkeypatch.setitem(sys.modules, "b2b_async._register", None)
-    with pytest.raises(ImportError, match="_register"):
+    monkeypatch.setitem(sys.modules, "b2b_async._journal", None)
+    with pytest.raises(ImportError, match="_journal"):
         b2b_async.__main__.main()
 
 

@@ -1,4 +1,8 @@
-"""Registering a file of orders: reading CSV or JSONL rows, and the results journal.
+"""Input files and the results journal of ``b2b-async orders register``.
+
+This module owns the files of a registration run and nothing else (no I/O with the API):
+:func:`read_rows` turns a CSV or JSONL file into :class:`Row`, :class:`V3Row` and
+:class:`BadRow` values, and :class:`Journal` records one JSON line per finished order.
 
 The journal is the results file: one JSON line per finished order, appended and flushed
 as each outcome completes, so that a process killed at any moment (even by SIGKILL) leaves
@@ -14,6 +18,7 @@ journal keys both by the BigCommerce order id as text.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -30,13 +35,31 @@ from ._v3_models import NewV3Order
 
 __all__ = [
     "COLUMNS",
+    "FORMATS",
     "V3_COLUMNS",
     "BadRow",
+    "InputFileError",
     "Journal",
     "Row",
+    "RowFormat",
     "V3Row",
+    "bad_row_entry",
+    "count_rows",
+    "csv_rows",
+    "describe",
+    "ends_unfinished",
+    "entry_for",
+    "input_errors",
+    "is_jsonl",
+    "jsonl_rows",
+    "parse_entry",
+    "pending",
     "read_rows",
+    "row_from",
+    "rows_of",
     "status_of",
+    "v2_order",
+    "v3_order",
 ]
 
 Api = Literal["v2", "v3"]
@@ -53,7 +76,12 @@ class InputFileError(ValueError):
 
 @attrs.frozen
 class Row:
-    """One order read from the input, with the line it came from."""
+    """One order read from the input, with the line it came from.
+
+    Attributes:
+        line: the input line (for CSV, the line the record ends on).
+        order: the order.
+    """
 
     line: int
     order: NewOrder
@@ -61,7 +89,12 @@ class Row:
 
 @attrs.frozen
 class V3Row:
-    """One V3 order read from the input (``--api v3``), with the line it came from."""
+    """One V3 order read from the input (``--api v3``), with the line it came from.
+
+    Attributes:
+        line: the input line (for CSV, the line the record ends on).
+        order: the order.
+    """
 
     line: int
     order: NewV3Order
@@ -69,14 +102,25 @@ class V3Row:
 
 @attrs.frozen
 class BadRow:
-    """A line that does not hold a valid order."""
+    """A line that does not hold a valid order.
+
+    Attributes:
+        line: the input line.
+        order_id: the order's id, when the line names one.
+        reason: what is wrong with it.
+    """
 
     line: int
     order_id: str | None
     reason: str
 
 
-def _v2_order(values: dict[str, Any]) -> NewOrder:
+def v2_order(values: dict[str, Any]) -> NewOrder:
+    """Build the order of a V2 row (its required columns present).
+
+    Raises:
+        InvalidOrderError: a value is not valid for a :class:`~b2b_async.NewOrder`.
+    """
     return NewOrder(
         values.get("company_id") or None,
         values["customer_id"],
@@ -86,7 +130,12 @@ def _v2_order(values: dict[str, Any]) -> NewOrder:
     )
 
 
-def _v3_order(values: dict[str, Any]) -> NewV3Order:
+def v3_order(values: dict[str, Any]) -> NewV3Order:
+    """Build the order of a V3 row (its required columns present).
+
+    Raises:
+        InvalidOrderError: a value is not valid for a :class:`~b2b_async.NewV3Order`.
+    """
     return NewV3Order(
         values["bc_order_id"],
         values["customer_id"],
@@ -97,7 +146,14 @@ def _v3_order(values: dict[str, Any]) -> NewV3Order:
 
 @attrs.frozen
 class RowFormat:
-    """The columns of one API version's rows, and how a row becomes an order."""
+    """The columns of one API version's rows, and how a row becomes an order.
+
+    Attributes:
+        columns: the columns a CSV header names.
+        required: the columns a row must fill.
+        key: the column holding the order's BigCommerce id (the journal's key).
+        build: turns a row's values into an order.
+    """
 
     columns: tuple[str, ...]
     required: tuple[str, ...]
@@ -106,14 +162,15 @@ class RowFormat:
 
 
 FORMATS: Final[dict[str, RowFormat]] = {
-    "v2": RowFormat(COLUMNS, REQUIRED, "order_id", _v2_order),
-    "v3": RowFormat(V3_COLUMNS, V3_REQUIRED, "bc_order_id", _v3_order),
+    "v2": RowFormat(COLUMNS, REQUIRED, "order_id", v2_order),
+    "v3": RowFormat(V3_COLUMNS, V3_REQUIRED, "bc_order_id", v3_order),
 }
 
 
-def _order_from(
+def row_from(
     values: dict[str, Any], line: int, form: RowFormat = FORMATS["v2"]
 ) -> Row | V3Row | BadRow:
+    """Turn one row's values into an order, or a :class:`BadRow` saying what is wrong."""
     order_id = values.get(form.key)
     order_key = None if order_id in (None, "") else str(order_id)
     missing = [name for name in form.required if values.get(name) in (None, "")]
@@ -126,7 +183,12 @@ def _order_from(
     return Row(line, order) if isinstance(order, NewOrder) else V3Row(line, order)
 
 
-def _csv_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]:
+def csv_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]:
+    """The rows of a CSV file with a header, each with its line number.
+
+    Raises:
+        InputFileError: the header lacks a required column.
+    """
     reader = csv.DictReader(handle)
     header = reader.fieldnames or []
     absent = [name for name in form.required if name not in header]
@@ -135,10 +197,11 @@ def _csv_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow
             f"the CSV header must name {', '.join(form.columns)}; missing {', '.join(absent)}"
         )
     for values in reader:
-        yield _order_from(dict(values), reader.line_num, form)
+        yield row_from(dict(values), reader.line_num, form)
 
 
-def _jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]:
+def jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]:
+    """The rows of a JSONL file, one JSON object a line; blank lines are skipped."""
     for number, text in enumerate(handle, start=1):
         if not text.strip():
             continue
@@ -150,10 +213,11 @@ def _jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadR
         if not isinstance(values, dict):
             yield BadRow(number, None, "not a JSON object")
             continue
-        yield _order_from(values, number, form)
+        yield row_from(values, number, form)
 
 
-def _is_jsonl(path: Path, first: str) -> bool:
+def is_jsonl(path: Path, first: str) -> bool:
+    """Whether the input is JSONL: by its extension, else by its first line."""
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         return True
     return path.suffix.lower() != ".csv" and first.lstrip().startswith("{")
@@ -172,43 +236,50 @@ def read_rows(path: Path, *, api: Api = "v2") -> Generator[Row | V3Row | BadRow,
             raised before the first row is returned. Later, iterating raises it when the
             file turns out not to be UTF-8 text further on.
     """
-    try:
+    with input_errors(path):
         # utf-8-sig: a BOM would otherwise glue itself to the first column's name.
         handle = path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise InputFileError(f"cannot read {path}: {exc}") from None
-    rows = _rows_of(path, handle, FORMATS[api])
+    rows = rows_of(path, handle, FORMATS[api])
     next(rows)  # runs up to the first row, so that a bad header or encoding raises here
     return cast("Generator[Row | V3Row | BadRow, None, None]", rows)
 
 
-def _rows_of(
+@contextlib.contextmanager
+def input_errors(path: Path) -> Iterator[None]:
+    """Turn a failure to read the input file into an :class:`InputFileError` naming it."""
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        raise InputFileError(f"{path} is not UTF-8 text: {exc}") from None
+    except OSError as exc:
+        raise InputFileError(f"cannot read {path}: {exc}") from None
+
+
+def rows_of(
     path: Path, handle: IO[str], form: RowFormat
 ) -> Generator[Row | V3Row | BadRow | None, None, None]:
     """The rows, after one ``None`` once the file is open and its first row read.
 
     The file is held by the generator from its first step on, so closing the generator
     closes it, whether or not a row was read.
+
+    Raises:
+        InputFileError: the file is not UTF-8 text, cannot be read, or is a CSV without
+            the needed header.
     """
     with handle:
-        try:
+        with input_errors(path):
             first_line = handle.readline()
             handle.seek(0)
-            jsonl = _is_jsonl(path, first_line)
-            rows = _jsonl_rows(handle, form) if jsonl else _csv_rows(handle, form)
+            jsonl = is_jsonl(path, first_line)
+            rows = jsonl_rows(handle, form) if jsonl else csv_rows(handle, form)
             first = next(rows, None)
-        except UnicodeDecodeError as exc:
-            raise InputFileError(f"{path} is not UTF-8 text: {exc}") from None
-        except OSError as exc:
-            raise InputFileError(f"cannot read {path}: {exc}") from None
         yield None
         if first is None:
             return
         yield first
-        try:
+        with input_errors(path):
             yield from rows
-        except UnicodeDecodeError as exc:
-            raise InputFileError(f"{path} is not UTF-8 text: {exc}") from None
 
 
 def count_rows(path: Path) -> int:
@@ -250,12 +321,16 @@ class Journal:
 
     Args:
         path: the JSONL results file; created when missing.
+
+    Attributes:
+        path: the results file.
+        registered: the order ids earlier runs recorded as registered (after :meth:`load`).
     """
 
     __slots__ = ("_handle", "path", "registered")
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path: Path = path
         self.registered: set[str] = set()
         self._handle: IO[str] | None = None
 
@@ -265,7 +340,7 @@ class Journal:
             return
         with self.path.open(encoding="utf-8", errors="replace") as handle:
             for text in handle:
-                entry = _entry(text)
+                entry = parse_entry(text)
                 if entry is not None and entry.get("status") in REGISTERED:
                     self.registered.add(str(entry.get("order_id")))
 
@@ -275,7 +350,7 @@ class Journal:
         Raises:
             OSError: the file cannot be read or opened for appending.
         """
-        unfinished = _ends_unfinished(self.path)
+        unfinished = ends_unfinished(self.path)
         self._handle = self.path.open("a", encoding="utf-8")
         if unfinished:
             self._handle.write("\n")
@@ -296,7 +371,7 @@ class Journal:
             self._handle = None
 
 
-def _ends_unfinished(path: Path) -> bool:
+def ends_unfinished(path: Path) -> bool:
     """Whether the file ends in the middle of a line, as a killed writer can leave it."""
     # Bytes, not text: the cut may fall inside a multi-byte character.
     try:
@@ -309,7 +384,8 @@ def _ends_unfinished(path: Path) -> bool:
         return False
 
 
-def _entry(text: str) -> dict[str, Any] | None:
+def parse_entry(text: str) -> dict[str, Any] | None:
+    """Read one journal line; ``None`` for a line that is not a JSON object (cut short)."""
     try:
         value = json.loads(text)
     except ValueError:

@@ -27,7 +27,7 @@ from b2b_async import (
     ServerError,
     UnprocessableEntityError,
 )
-from b2b_async._register import (
+from b2b_async._journal import (
     BadRow,
     InputFileError,
     Journal,
