@@ -4,8 +4,13 @@ B2B Edition allows 150 requests per minute per store, counted in a fixed window 
 server and shared with every other integration of the store. A client paces its calls
 through a :class:`Limiter`: the transport calls :meth:`Limiter.acquire` before each request
 and :meth:`Limiter.release` with what the response said about the budget afterwards.
-:class:`RateLimiter` is the in-process implementation; a Redis-backed one can follow the same
-protocol to share one budget across processes.
+
+This module holds the rules every limiter follows, so that they live in one place:
+:class:`Pacing` (the spacing that keeps any window within the budget, and how a server's
+announced allocation slows it), :data:`RESET_MARGIN` (how a hinted reset time is read) and
+:class:`Tickets` (which request a response's count is about). :class:`RateLimiter` applies
+them in this process; :mod:`b2b_async.redis` applies them to one schedule that processes
+share through Redis.
 """
 
 from __future__ import annotations

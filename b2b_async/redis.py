@@ -18,6 +18,11 @@ from one schedule, one 429 cooldown and one view of the server's count:
         async with B2BClient(token, rate_limit=limiter) as client:
             await client.orders.create_many(orders)
 
+The pacing rules are the in-process limiter's (:class:`~b2b_async.RateLimiter`): the same
+spacing, the same reading of the server's budget headers. What this module adds is where
+the schedule lives (a Lua script runs it atomically in Redis) and what happens when Redis
+cannot be reached.
+
 This module is public and needs the ``redis`` extra (redis-py): ``pip install
 'b2b-async[redis]'``.
 
@@ -29,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from typing import Final, Literal, Self
+from typing import Final, Literal, Self, TypeAlias
 
 try:
     import redis.asyncio as aioredis
@@ -48,7 +53,7 @@ __all__ = ["RateLimiterUnavailableError", "RedisRateLimiter"]
 
 logger: Final = logging.getLogger("b2b_async")
 
-OnRedisError = Literal["local", "fail"]
+OnRedisError: TypeAlias = Literal["local", "fail"]
 """What a :class:`RedisRateLimiter` does while Redis cannot be reached."""
 
 _MICROS: Final = 1_000_000
@@ -376,14 +381,14 @@ class RedisRateLimiter:
         return self._key
 
     @property
-    def rate_limit(self) -> RateLimit:
-        """The budget every process sharing the key keeps to together."""
-        return self._rate_limit
-
-    @property
     def redis(self) -> aioredis.Redis:
         """The Redis client in use (owned when the limiter was given a URL)."""
         return self._redis
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        """The budget every process sharing the key keeps to together."""
+        return self._rate_limit
 
     @property
     def on_redis_error(self) -> OnRedisError:
@@ -391,19 +396,19 @@ class RedisRateLimiter:
         return self._on_error
 
     @property
-    def shared(self) -> bool:
-        """Whether the last word from Redis was an answer (``False`` during an outage)."""
-        return self._down_since is None
-
-    @property
     def local_limiter(self) -> RateLimiter:
         """The in-process limiter that paces calls while Redis is unavailable."""
         return self._local
 
     @property
-    def waiting(self) -> int:
-        """Callers of this process waiting in :meth:`acquire`."""
-        return self._waiting
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    @property
+    def shared(self) -> bool:
+        """Whether the last word from Redis was an answer (``False`` during an outage)."""
+        return self._down_since is None
 
     @property
     def in_flight(self) -> int:
@@ -411,9 +416,9 @@ class RedisRateLimiter:
         return self._in_flight
 
     @property
-    def closed(self) -> bool:
-        """Whether :meth:`aclose` was called."""
-        return self._closed
+    def waiting(self) -> int:
+        """Callers of this process waiting in :meth:`acquire`."""
+        return self._waiting
 
     async def aclose(self) -> None:
         """Close the Redis client if the limiter owns it (a borrowed one stays open); idempotent.
