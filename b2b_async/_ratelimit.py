@@ -4,8 +4,13 @@ B2B Edition allows 150 requests per minute per store, counted in a fixed window 
 server and shared with every other integration of the store. A client paces its calls
 through a :class:`Limiter`: the transport calls :meth:`Limiter.acquire` before each request
 and :meth:`Limiter.release` with what the response said about the budget afterwards.
-:class:`RateLimiter` is the in-process implementation; a Redis-backed one can follow the same
-protocol to share one budget across processes.
+
+This module holds the rules every limiter follows, so that they live in one place:
+:class:`Pacing` (the spacing that keeps any window within the budget, and how a server's
+announced allocation slows it), :data:`RESET_MARGIN` (how a hinted reset time is read) and
+:class:`Tickets` (which request a response's count is about). :class:`RateLimiter` applies
+them in this process; :mod:`b2b_async.redis` applies them to one schedule that processes
+share through Redis.
 """
 
 from __future__ import annotations
@@ -17,30 +22,123 @@ import math
 from collections.abc import Callable
 from typing import Any, Final, Protocol, runtime_checkable
 
+import attrs
+
 from ._config import RateLimit
 from ._protocol import BudgetHint
 
-__all__ = ["Limiter", "RateLimiter", "build_limiter"]
+__all__ = ["RESET_MARGIN", "Limiter", "Pacing", "RateLimiter", "Tickets", "build_limiter"]
 
 logger = logging.getLogger("b2b_async")
 
 #: Pacing runs this much slower than the allowance, so that rounding in a long run of float
 #: slot arithmetic can never fit ``requests + 1`` slots into one window (60 µs a minute).
 _SLACK: Final = 1e-6
-#: Seconds added to every reset time a server announces: it may round the figure (the core
-#: API's header is in whole milliseconds) and its clock ticks apart from ours.
-_RESET_MARGIN: Final = 0.002
+RESET_MARGIN: Final = 0.002
+"""Seconds added to every reset time a server announces.
+
+The server may round the figure (the core API's header is in whole milliseconds) and its
+clock ticks apart from ours; with the margin a reset time read from a header is never early.
+"""
 
 
-def _pacing(requests: int, per: float, burst: int) -> tuple[float, float]:
-    """The emission interval and burst tolerance that keep any ``per`` seconds to ``requests``.
+@attrs.frozen
+class Pacing:
+    """How a limiter spaces requests so that no window of the server's holds too many.
 
-    A burst of ``b`` at one instant followed by one request per interval puts
-    ``b + (requests - b)`` requests in any half-open span of ``per`` seconds.
+    Every limiter runs the generic cell rate algorithm on these numbers. A burst of ``b`` at
+    one instant followed by one request per ``interval`` puts ``b + (requests - b)`` requests
+    in any half-open span of ``window`` seconds, whatever the alignment of the server's fixed
+    window, so ``interval`` is ``window / (requests - burst + 1)`` (one part per million
+    longer, so that float rounding can never fit one more in).
+
+    Attributes:
+        interval: the emission interval: seconds from one slot to the next.
+        tolerance: how far ahead of its slot a request may leave: ``(burst - 1) * interval``.
+        window: the length in seconds of the server's counting window; budget hints whose
+            reset times lie within half of it describe the same window.
     """
-    burst = min(burst, requests)
-    interval = per / (requests - burst + 1) * (1.0 + _SLACK)
-    return interval, (burst - 1) * interval
+
+    interval: float
+    tolerance: float
+    window: float
+
+    @classmethod
+    def of(cls, rate_limit: RateLimit) -> Pacing:
+        """The pacing that keeps to a configured budget.
+
+        Args:
+            rate_limit: the budget.
+        """
+        return cls.within(rate_limit.requests, rate_limit.per, rate_limit.burst)
+
+    @classmethod
+    def within(cls, requests: int, per: float, burst: int) -> Pacing:
+        """The pacing that keeps any ``per`` seconds to ``requests``, bursts included.
+
+        Args:
+            requests: requests allowed in any ``per`` seconds.
+            per: the window's length in seconds.
+            burst: requests that may leave back to back; at most ``requests`` count.
+        """
+        burst = min(burst, requests)
+        interval = per / (requests - burst + 1) * (1.0 + _SLACK)
+        return cls(interval, (burst - 1) * interval, per)
+
+    def following(self, hint: BudgetHint, rate_limit: RateLimit) -> Pacing:
+        """The pacing after a response: no faster than the budget nor the server's allocation.
+
+        A server that announces a slower allocation (``limit`` per ``window``) than the
+        configured budget slows pacing to match; a faster one never speeds it up past the
+        budget.
+
+        Args:
+            hint: what the response said about the budget.
+            rate_limit: the configured budget.
+
+        Returns:
+            The pacing to follow; this one when the hint announces no usable allocation.
+        """
+        limit, window = hint.limit, hint.window
+        if limit is None or window is None or limit < 1 or window <= 0:
+            return self
+        configured = Pacing.of(rate_limit)
+        announced = Pacing.within(limit, window, rate_limit.burst)
+        slower = max(configured, announced, key=lambda pacing: (pacing.interval, pacing.tolerance))
+        return attrs.evolve(slower, window=window)
+
+
+class Tickets:
+    """The ticket each task holds from its :meth:`Limiter.acquire` to its release.
+
+    A ticket numbers a booking. A response's count of the budget includes every request
+    booked before its own; tickets tell which were booked after, and so are not in the count
+    yet. The transport acquires and releases from one task, so the task finds its ticket.
+    """
+
+    __slots__ = ("_by_task",)
+
+    def __init__(self) -> None:
+        self._by_task: dict[asyncio.Task[Any], int] = {}
+
+    def hold(self, ticket: int) -> None:
+        """Note ``ticket`` as the current task's.
+
+        Args:
+            ticket: the booking's number.
+        """
+        task = asyncio.current_task()
+        if task is not None:
+            self._by_task[task] = ticket
+
+    def take(self) -> int | None:
+        """Return the current task's ticket and forget it; ``None`` when the task holds none."""
+        task = asyncio.current_task()
+        return None if task is None else self._by_task.pop(task, None)
+
+    def clear(self) -> None:
+        """Forget every ticket: their tasks died with an earlier event loop."""
+        self._by_task.clear()
 
 
 @runtime_checkable
@@ -125,28 +223,24 @@ class RateLimiter:
         "_gate_since",
         "_gate_until",
         "_in_flight",
-        "_interval",
         "_loop",
         "_next_slot",
+        "_pacing",
         "_rate_limit",
         "_tickets",
         "_timer",
         "_timer_at",
-        "_tolerance",
         "_waiters",
         "_waiting",
         "_window_budget",
         "_window_end",
-        "_window_length",
     )
 
     def __init__(self, rate_limit: RateLimit, *, clock: Callable[[], float] | None = None) -> None:
         self._rate_limit = rate_limit
         self._clock = clock
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._interval, self._tolerance = _pacing(
-            rate_limit.requests, rate_limit.per, rate_limit.burst
-        )
+        self._pacing = Pacing.of(rate_limit)
         self._next_slot = -math.inf
         # Futures resolve with the ticket (booking number) of the slot they were given.
         self._waiters: collections.deque[asyncio.Future[int]] = collections.deque()
@@ -154,13 +248,12 @@ class RateLimiter:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
         self._booked = 0
-        self._tickets: dict[asyncio.Task[Any], int] = {}
+        self._tickets = Tickets()
         self._in_flight = 0
         self._gate_until: float | None = None
         self._gate_since = 0.0
         self._window_end = -math.inf
         self._window_budget = 0
-        self._window_length = rate_limit.per
 
     def __repr__(self) -> str:
         rate_limit = self._rate_limit
@@ -171,7 +264,9 @@ class RateLimiter:
         ]
         now = self._peek_now()
         if now is not None:
-            parts.append(f"next_slot_in={max(0.0, self._next_slot - self._tolerance - now):.3f}s")
+            parts.append(
+                f"next_slot_in={max(0.0, self._next_slot - self._pacing.tolerance - now):.3f}s"
+            )
             if now < self._window_end:
                 parts.append(
                     f"window_budget={self._window_budget} resets_in={self._window_end - now:.3f}s"
@@ -227,7 +322,7 @@ class RateLimiter:
         loop = self._bind_loop()
         start = self._now()
         if not self._waiting and self._ready_at(start) <= start:
-            self._remember(self._book(start))
+            self._tickets.hold(self._book(start))
             return 0.0
         waiter: asyncio.Future[int] = loop.create_future()
         self._waiters.append(waiter)
@@ -238,7 +333,7 @@ class RateLimiter:
         except asyncio.CancelledError:
             self._withdraw(waiter)
             raise
-        self._remember(ticket)
+        self._tickets.hold(ticket)
         return self._now() - start
 
     async def release(self, hint: BudgetHint | None) -> None:
@@ -249,11 +344,11 @@ class RateLimiter:
         """
         self._bind_loop()
         self._in_flight = max(0, self._in_flight - 1)
-        ticket = self._forget_ticket()
+        ticket = self._tickets.take()
         if hint is None:
             return
         now = self._now()
-        self._follow_allocation(hint)
+        self._pacing = self._pacing.following(hint, self._rate_limit)
         # Requests booked after this one are not in the server's count yet.
         newer = self._in_flight if ticket is None else self._booked - ticket
         self._follow_remaining(hint, now, newer)
@@ -290,7 +385,7 @@ class RateLimiter:
             cooldown = self._gate_until - self._gate_since
             logger.info("rate limit cooldown over after %.3f s", cooldown)
             self._gate_until = None
-        ready = self._next_slot - self._tolerance
+        ready = self._next_slot - self._pacing.tolerance
         if self._gate_until is not None:
             ready = max(ready, self._gate_until)
         if self._held(now):
@@ -308,22 +403,14 @@ class RateLimiter:
         # Timers fire up to a millisecond late; measured from the late wake-up, every slot
         # would lose that much, some 3% of the rate at 40/s. While the server's own count
         # of this window guards against overshoot, the grid absorbs the lateness instead.
-        credit = self._interval / 2 if self._window_budget_known(now) else 0.0
-        self._next_slot = max(self._next_slot, now - credit) + self._interval
+        interval = self._pacing.interval
+        credit = interval / 2 if self._window_budget_known(now) else 0.0
+        self._next_slot = max(self._next_slot, now - credit) + interval
         self._in_flight += 1
         if now < self._window_end:
             self._window_budget -= 1
         self._booked += 1
         return self._booked
-
-    def _remember(self, ticket: int) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tickets[task] = ticket
-
-    def _forget_ticket(self) -> int | None:
-        task = asyncio.current_task()
-        return None if task is None else self._tickets.pop(task, None)
 
     def _withdraw(self, waiter: asyncio.Future[int]) -> None:
         """Undo a cancelled wait; the timer skips the cancelled future when it gets there."""
@@ -370,18 +457,6 @@ class RateLimiter:
         self._timer = self._loop.call_later(max(0.0, when - now), self._wake)
         self._timer_at = when
 
-    def _follow_allocation(self, hint: BudgetHint) -> None:
-        """Pace no faster than the allocation the server announces."""
-        limit, window = hint.limit, hint.window
-        if limit is None or window is None or limit < 1 or window <= 0:
-            return
-        self._window_length = window
-        rate_limit = self._rate_limit
-        self._interval, self._tolerance = max(
-            _pacing(rate_limit.requests, rate_limit.per, rate_limit.burst),
-            _pacing(limit, window, rate_limit.burst),
-        )
-
     def _follow_remaining(self, hint: BudgetHint, now: float, newer: int) -> None:
         """Merge the server's count of the current window into the limiter's."""
         if hint.remaining is None:
@@ -392,7 +467,7 @@ class RateLimiter:
             if now < self._window_end:
                 self._window_budget = min(self._window_budget, budget)
         else:
-            self._merge_window(now + hint.resets_after + _RESET_MARGIN, budget, now)
+            self._merge_window(now + hint.resets_after + RESET_MARGIN, budget, now)
         if self._held(now) and not was_held:
             logger.debug(
                 "server budget spent; holding requests %.3f s until its window resets",
@@ -402,7 +477,7 @@ class RateLimiter:
     def _merge_window(self, end: float, budget: int, now: float) -> None:
         # Every hinted reset time is the true one plus the response's latency (and the margin),
         # so the earliest is the best estimate and still never early.
-        half = self._window_length / 2
+        half = self._pacing.window / 2
         if end > self._window_end + half:
             self._window_end, self._window_budget = end, budget
         elif end >= self._window_end - half and now < self._window_end:

@@ -18,6 +18,11 @@ from one schedule, one 429 cooldown and one view of the server's count:
         async with B2BClient(token, rate_limit=limiter) as client:
             await client.orders.create_many(orders)
 
+The pacing rules are the in-process limiter's (:class:`~b2b_async.RateLimiter`): the same
+spacing, the same reading of the server's budget headers. What this module adds is where
+the schedule lives (a Lua script runs it atomically in Redis) and what happens when Redis
+cannot be reached.
+
 This module is public and needs the ``redis`` extra (redis-py): ``pip install
 'b2b-async[redis]'``.
 
@@ -29,27 +34,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from types import TracebackType
-from typing import Any, Final, Literal, Self
+from typing import Final, Literal, Self, TypeAlias
 
 try:
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
     from redis.exceptions import RedisError
-except ImportError as exc:  # the extra is not installed
-    raise ImportError("b2b_async.redis needs redis-py: pip install 'b2b-async[redis]'") from exc
+except ImportError:  # the extra is not installed; the message says all there is to do
+    raise ImportError("b2b_async.redis needs redis-py: pip install 'b2b-async[redis]'") from None
 
 from ._config import RateLimit
 from ._exceptions import ClientClosedError, RateLimiterUnavailableError
 from ._protocol import BudgetHint
-from ._ratelimit import _RESET_MARGIN, RateLimiter, _pacing
+from ._ratelimit import RESET_MARGIN, Pacing, RateLimiter, Tickets
 
 __all__ = ["RateLimiterUnavailableError", "RedisRateLimiter"]
 
 logger: Final = logging.getLogger("b2b_async")
 
-OnRedisError = Literal["local", "fail"]
+OnRedisError: TypeAlias = Literal["local", "fail"]
 """What a :class:`RedisRateLimiter` does while Redis cannot be reached."""
 
 _MICROS: Final = 1_000_000
@@ -203,6 +207,24 @@ def _checked_options(
             raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
+def _client_for(redis: str | aioredis.Redis, timeout: float) -> tuple[aioredis.Redis, bool]:
+    """The Redis client to use, and whether the limiter owns it (it does when given a URL).
+
+    Raises:
+        TypeError: ``redis`` is neither a URL nor a client.
+    """
+    if isinstance(redis, aioredis.Redis):
+        return redis, False
+    if not isinstance(redis, str):
+        raise TypeError(f"redis must be a URL or a redis.asyncio.Redis, got {type(redis).__name__}")
+    # One quick reconnect (a restarted Redis), then the caller's policy decides; redis-py's
+    # default of ten backed-off retries would outlast any sane timeout.
+    client = aioredis.Redis.from_url(
+        redis, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1)
+    )
+    return client, True
+
+
 def _share_of(rate_limit: RateLimit, processes: int) -> RateLimit:
     """One process's share of ``rate_limit`` when ``processes`` pace alone, each on its own."""
     requests = max(1, rate_limit.requests // processes)
@@ -282,7 +304,6 @@ class RedisRateLimiter:
         "_closed",
         "_down_since",
         "_in_flight",
-        "_interval",
         "_keep_ms",
         "_key",
         "_last_error",
@@ -291,16 +312,15 @@ class RedisRateLimiter:
         "_next_probe",
         "_on_error",
         "_owned",
+        "_pacing",
         "_rate_limit",
         "_recheck_after",
         "_redis",
         "_script",
         "_tickets",
         "_timeout",
-        "_tolerance",
         "_turn",
         "_waiting",
-        "_window",
     )
 
     def __init__(
@@ -315,37 +335,19 @@ class RedisRateLimiter:
         recheck_after: float = 5.0,
     ) -> None:
         _checked_options(key, on_redis_error, expected_processes, timeout, recheck_after)
-        if isinstance(redis, str):
-            # One quick reconnect (a restarted Redis), then the caller's policy decides;
-            # redis-py's default of ten backed-off retries would outlast any sane timeout.
-            self._redis = aioredis.Redis.from_url(
-                redis,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                retry=Retry(NoBackoff(), 1),
-            )
-            self._owned = True
-        elif isinstance(redis, aioredis.Redis):
-            self._redis = redis
-            self._owned = False
-        else:
-            raise TypeError(
-                f"redis must be a URL or a redis.asyncio.Redis, got {type(redis).__name__}"
-            )
+        self._redis, self._owned = _client_for(redis, timeout)
         self._script = self._redis.register_script(SCRIPT)
         self._key = key
         self._rate_limit = rate_limit
         self._on_error: OnRedisError = on_redis_error
         self._timeout = timeout
         self._recheck_after = recheck_after
-        interval, tolerance = _pacing(rate_limit.requests, rate_limit.per, rate_limit.burst)
-        self._interval, self._tolerance = _micros(interval), _micros(tolerance)
-        self._window = rate_limit.per
+        self._pacing = Pacing.of(rate_limit)
         self._keep_ms = _micros(rate_limit.per + _KEEP) // 1000
         self._local = RateLimiter(_share_of(rate_limit, expected_processes))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._turn = asyncio.Lock()
-        self._tickets: dict[asyncio.Task[Any], int] = {}
+        self._tickets = Tickets()
         self._waiting = 0
         self._in_flight = 0
         self._down_since: float | None = None
@@ -370,12 +372,7 @@ class RedisRateLimiter:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     @property
@@ -384,14 +381,14 @@ class RedisRateLimiter:
         return self._key
 
     @property
-    def rate_limit(self) -> RateLimit:
-        """The budget every process sharing the key keeps to together."""
-        return self._rate_limit
-
-    @property
     def redis(self) -> aioredis.Redis:
         """The Redis client in use (owned when the limiter was given a URL)."""
         return self._redis
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        """The budget every process sharing the key keeps to together."""
+        return self._rate_limit
 
     @property
     def on_redis_error(self) -> OnRedisError:
@@ -399,19 +396,19 @@ class RedisRateLimiter:
         return self._on_error
 
     @property
-    def shared(self) -> bool:
-        """Whether the last word from Redis was an answer (``False`` during an outage)."""
-        return self._down_since is None
-
-    @property
     def local_limiter(self) -> RateLimiter:
         """The in-process limiter that paces calls while Redis is unavailable."""
         return self._local
 
     @property
-    def waiting(self) -> int:
-        """Callers of this process waiting in :meth:`acquire`."""
-        return self._waiting
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    @property
+    def shared(self) -> bool:
+        """Whether the last word from Redis was an answer (``False`` during an outage)."""
+        return self._down_since is None
 
     @property
     def in_flight(self) -> int:
@@ -419,9 +416,9 @@ class RedisRateLimiter:
         return self._in_flight
 
     @property
-    def closed(self) -> bool:
-        """Whether :meth:`aclose` was called."""
-        return self._closed
+    def waiting(self) -> int:
+        """Callers of this process waiting in :meth:`acquire`."""
+        return self._waiting
 
     async def aclose(self) -> None:
         """Close the Redis client if the limiter owns it (a borrowed one stays open); idempotent.
@@ -460,9 +457,7 @@ class RedisRateLimiter:
         finally:
             self._waiting -= 1
         self._in_flight += 1
-        task = asyncio.current_task()
-        if task is not None:
-            self._tickets[task] = ticket
+        self._tickets.hold(ticket)
         return loop.time() - start
 
     async def release(self, hint: BudgetHint | None) -> None:
@@ -475,28 +470,30 @@ class RedisRateLimiter:
             hint: the response's budget headers, or ``None`` when no response came back.
         """
         self._bind_loop()
-        task = asyncio.current_task()
-        ticket = 0 if task is None else self._tickets.pop(task, 0)
+        ticket = self._tickets.take()
         self._in_flight = max(0, self._in_flight - 1)
         if ticket == _LOCAL:
             await self._local.release(hint)
             return
         if hint is None:
             return
-        self._follow_allocation(hint)
+        self._pacing = self._pacing.following(hint, self._rate_limit)
         # Released from another task, the ticket is unknown and the count cannot be placed.
-        shares_count = hint.remaining is not None and ticket > 0
-        if self._down_since is not None or not (shares_count or hint.retry_after):
-            return
+        shares_count = hint.remaining is not None and ticket is not None
+        if self._down_since is None and (shares_count or hint.retry_after):
+            await self._share(hint, ticket)
+
+    async def _share(self, hint: BudgetHint, ticket: int | None) -> None:
+        """Merge a response's budget hint into the key; a Redis failure only drops it."""
         try:
             cooled, opened, held = await self._call(
                 "release",
-                ticket,
+                0 if ticket is None else ticket,  # the script reads 0 as unknown
                 "" if hint.remaining is None else hint.remaining,
                 _optional(hint.resets_after),
                 _optional(hint.retry_after),
-                _micros(self._window / 2),
-                _micros(_RESET_MARGIN),
+                _micros(self._pacing.window / 2),
+                _micros(RESET_MARGIN),
             )
         except RateLimiterUnavailableError as exc:
             self._fail(exc)
@@ -559,7 +556,8 @@ class RedisRateLimiter:
         Raises:
             RateLimiterUnavailableError: Redis did not answer, or answered with an error.
         """
-        argv = (op, self._interval, self._tolerance, self._keep_ms, *args)
+        pacing = self._pacing
+        argv = (op, _micros(pacing.interval), _micros(pacing.tolerance), self._keep_ms, *args)
         try:
             async with asyncio.timeout(self._timeout):
                 # EVALSHA, and on NOSCRIPT (a restarted or flushed Redis) SCRIPT LOAD and again.
@@ -603,19 +601,6 @@ class RedisRateLimiter:
         logger.info(
             "Redis answers again after %.1f s: pacing through the shared key %r", outage, self._key
         )
-
-    def _follow_allocation(self, hint: BudgetHint) -> None:
-        """Book no faster than the allocation the server announces."""
-        limit, window = hint.limit, hint.window
-        if limit is None or window is None or limit < 1 or window <= 0:
-            return
-        self._window = window
-        rate_limit = self._rate_limit
-        interval, tolerance = max(
-            _pacing(rate_limit.requests, rate_limit.per, rate_limit.burst),
-            _pacing(limit, window, rate_limit.burst),
-        )
-        self._interval, self._tolerance = _micros(interval), _micros(tolerance)
 
     def _log_release(self, cooled: int, opened: int, held: int) -> None:
         if cooled:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from b2b_async._config import RateLimit
 from b2b_async._protocol import BudgetHint
-from b2b_async._ratelimit import Limiter, RateLimiter, build_limiter
+from b2b_async._ratelimit import Limiter, Pacing, RateLimiter, Tickets, build_limiter
 
 Select = Callable[[float | None], list[Any]]
 
@@ -179,6 +179,64 @@ def test_rate_limit_rejects_out_of_range_values(kwargs: dict[str, Any], message:
     """Each out-of-range option raises a ValueError naming the option and the value."""
     with pytest.raises(ValueError, match=message):
         RateLimit(**kwargs)
+
+
+# --- Pacing and Tickets: the rules every limiter shares ----------------------------------
+
+
+def test_pacing_spaces_the_budget_evenly() -> None:
+    """RateLimit(150, 60) paces one request per 0.4 s (plus a millionth), no burst ahead."""
+    pacing = Pacing.of(RateLimit(150, 60.0))
+    assert pacing.interval == pytest.approx(0.4 * (1 + 1e-6), rel=1e-12)
+    assert (pacing.tolerance, pacing.window) == (0.0, 60.0)
+
+
+def test_pacing_burst_costs_steady_rate() -> None:
+    """A burst of 5 of 100 per second: interval 1/96 s, tolerance four intervals."""
+    pacing = Pacing.of(RateLimit(100, 1.0, burst=5))
+    assert pacing.interval == pytest.approx(1 / 96, rel=1e-5)
+    assert pacing.tolerance == pytest.approx(4 * pacing.interval)
+
+
+def test_pacing_follows_a_slower_allocation_and_its_window() -> None:
+    """A server allocation of 10 per 2 s slows 100 per second and sets the window length."""
+    configured = RateLimit(100, 1.0)
+    pacing = Pacing.of(configured).following(BudgetHint(limit=10, window=2.0), configured)
+    assert pacing == Pacing.within(10, 2.0, 1)
+    assert pacing.window == 2.0
+
+
+@pytest.mark.parametrize(
+    "hint", [BudgetHint(), BudgetHint(limit=10), BudgetHint(limit=0, window=1.0)]
+)
+def test_pacing_ignores_a_hint_without_a_usable_allocation(hint: BudgetHint) -> None:
+    """A hint with no complete, sane allocation leaves the pacing as it was."""
+    configured = RateLimit(100, 1.0)
+    slowed = Pacing.within(10, 2.0, 1)
+    assert slowed.following(hint, configured) is slowed
+
+
+def test_pacing_never_faster_than_configured() -> None:
+    """A faster allocation than configured keeps the configured spacing, with its window."""
+    configured = RateLimit(100, 1.0)
+    pacing = Pacing.of(configured).following(BudgetHint(limit=1000, window=5.0), configured)
+    assert (pacing.interval, pacing.window) == (Pacing.of(configured).interval, 5.0)
+
+
+async def test_tickets_are_kept_per_task() -> None:
+    """Each task takes back the ticket it held, once; another task finds none."""
+    tickets = Tickets()
+
+    async def hold_then_take(ticket: int) -> tuple[int | None, int | None]:
+        tickets.hold(ticket)
+        await asyncio.sleep(0)
+        return tickets.take(), tickets.take()
+
+    first, second = await asyncio.gather(hold_then_take(1), hold_then_take(2))
+    assert (first, second) == ((1, None), (2, None))
+    tickets.hold(3)
+    tickets.clear()
+    assert tickets.take() is None
 
 
 # --- build_limiter -----------------------------------------------------------------------
