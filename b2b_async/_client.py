@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Final, Self
 
@@ -34,13 +36,21 @@ _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
 
 
 def is_loopback(host: str) -> bool:
-    """Tell whether ``host`` names this machine (``127.0.0.0/8``, ``::1``, ``localhost``)."""
+    """Tell whether ``host`` names this machine: ``127.0.0.0/8``, ``::1`` or ``localhost``.
+
+    An IPv4-mapped IPv6 address (``::ffff:127.0.0.1``) is not taken for loopback on any
+    Python version: 3.13 changed ``ipaddress`` to call it loopback where 3.11 and 3.12 do
+    not, and a rule that allows the token to travel in clear must not depend on the
+    interpreter. A sandbox is reached as ``127.0.0.1``, ``[::1]`` or ``localhost``.
+    """
     if host.lower() in _LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
+    mapped = isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None
+    return address.is_loopback and not mapped
 
 
 def check_base_url(base_url: str) -> str:
@@ -90,6 +100,13 @@ def auth_headers(token: str, store_hash: str | None) -> dict[str, str]:
     if store_hash is None:
         return {"authToken": token}
     return {"X-Auth-Token": token, "X-Store-Hash": check_header_value(store_hash, "store_hash")}
+
+
+def secrets_of(auth: Mapping[str, str]) -> tuple[str, ...]:
+    """What an answer must never repeat: each authentication value, plain and JSON-escaped."""
+    plain = set(auth.values())
+    escaped = {json.dumps(value)[1:-1] for value in plain}
+    return tuple(sorted(plain | escaped, key=len, reverse=True))
 
 
 def user_agent_of(suffix: str | None) -> str:
@@ -189,6 +206,7 @@ class B2BClient:
             max_concurrency=_check_concurrency(max_concurrency),
             max_response_bytes=check_positive_int(max_response_bytes, "max_response_bytes"),
             session=session,
+            secrets=secrets_of(auth),
         )
         self._orders = Orders(self._transport)
         self._companies = Companies(self._transport)

@@ -47,16 +47,31 @@ __all__ = [
     "ServerError",
     "TransportError",
     "UnprocessableEntityError",
+    "restore_error",
 ]
 
 
 class B2BError(Exception):
     """The root of every error the library raises.
 
-    Catch it to handle any failure of a call, whatever its cause.
+    Catch it to handle any failure of a call, whatever its cause. Every error pickles with
+    its fields, so it crosses ``multiprocessing``, ``concurrent.futures`` and task queues
+    intact.
 
     .. versionadded:: 0.1.0
     """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception's own pickling calls cls(*args), which keyword-only fields do not
+        # survive; the fields travel as the instance's state instead.
+        return (restore_error, (type(self), self.args), self.__dict__)
+
+
+def restore_error(cls: type[B2BError], args: tuple[Any, ...]) -> B2BError:
+    """Rebuild a pickled error without calling its ``__init__`` (see ``B2BError.__reduce__``)."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    return error
 
 
 class InvalidOrderError(B2BError, ValueError):

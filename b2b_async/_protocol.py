@@ -235,10 +235,6 @@ def parse_budget(status: int, headers: Headers, now: float) -> BudgetHint | None
     )
 
 
-def _excerpt(body: bytes) -> str:
-    return body[:_EXCERPT].decode("utf-8", "replace")
-
-
 def _body_code(envelope: Mapping[str, Any]) -> int | None:
     code = envelope.get("code")
     if isinstance(code, bool):
@@ -298,10 +294,36 @@ class RequestInfo(NamedTuple):
     Attributes:
         method: the HTTP method.
         url: the request URL (never carries the token).
+        secrets: texts that must never appear in anything taken from the answer (the token,
+            the store hash); each is replaced by ``***``.
     """
 
     method: str
     url: str
+    secrets: tuple[str, ...] = ()
+
+
+#: What a secret echoed by the server is replaced with.
+REDACTED: Final = "***"
+
+
+def redact(value: Any, secrets: tuple[str, ...]) -> Any:
+    """Replace every secret inside ``value``'s strings, in nested objects and arrays too.
+
+    A server that echoes the token (``"invalid authToken <token>"``) must not put it into
+    an error's message, its details, a log line or a results journal.
+    """
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, Mapping):
+        return {redact(key, secrets): redact(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact(item, secrets) for item in value]
+    return value
 
 
 def build_error(
@@ -336,7 +358,7 @@ def build_error(
         status=status,
         code=_body_code(envelope),
         details=data if isinstance(data, Mapping) else None,
-        request_id=headers.get("X-Request-Id"),
+        request_id=redact(headers.get("X-Request-Id"), info.secrets),
         method=info.method,
         url=info.url,
         retry_after=retry_after_hint(headers, now, rate_limited=status == 429),
@@ -413,40 +435,52 @@ def decode_response(
         APIError: the answer is an error.
         ResponseDecodeError: a 2xx answer that is not the documented envelope.
     """
-    envelope = _decode_json(body)
-    fallback = reason or "error"
+    envelope = redact(_decode_json(body), info.secrets)
+    fallback = redact(reason or "error", info.secrets)
     if not 200 <= status < 300:
         mapping = envelope if isinstance(envelope, Mapping) else {}
         raise build_error(status, headers, mapping, info, now, fallback=fallback)
-    checked = _success_body(envelope, status, body)
-    effective = _effective_status(checked, status, body)
+    excerpt = body_excerpt(body, info.secrets)
+    checked = _success_body(envelope, status, excerpt)
+    effective = _effective_status(checked, status, excerpt)
     if not 200 <= effective < 300:
         raise build_error(effective, headers, checked, info, now, fallback=fallback)
     meta = checked.get("meta")
     return Envelope(checked.get("data"), meta if isinstance(meta, Mapping) else {})
 
 
-def _success_body(envelope: object, status: int, body: bytes) -> Mapping[str, Any]:
+def body_excerpt(body: bytes, secrets: tuple[str, ...]) -> str:
+    """The first few hundred characters of a body, for diagnosis, with no secret in them.
+
+    The text is redacted before it is cut, over enough extra bytes to hold a whole secret,
+    so a secret that straddles the cut leaves no prefix behind.
+    """
+    longest = max((len(secret.encode()) for secret in secrets), default=0)
+    text = body[: _EXCERPT + longest].decode("utf-8", "replace")
+    return str(redact(text, secrets))[:_EXCERPT]
+
+
+def _success_body(envelope: object, status: int, excerpt: str) -> Mapping[str, Any]:
     """The decoded body of a 2xx answer, which must be a JSON object."""
     if envelope is _NOT_JSON:
         raise ResponseDecodeError(
-            "response body is not JSON", status=status, body_excerpt=_excerpt(body), garbled=True
+            "response body is not JSON", status=status, body_excerpt=excerpt, garbled=True
         )
     if not isinstance(envelope, Mapping):
         raise ResponseDecodeError(
-            "response body is not a JSON object", status=status, body_excerpt=_excerpt(body)
+            "response body is not a JSON object", status=status, body_excerpt=excerpt
         )
     return envelope
 
 
-def _effective_status(envelope: Mapping[str, Any], status: int, body: bytes) -> int:
+def _effective_status(envelope: Mapping[str, Any], status: int, excerpt: str) -> int:
     """The status a 2xx answer stands for: its body code's, when it has one."""
     code = _body_code(envelope)
     if code is None and "code" in envelope:
         raise ResponseDecodeError(
             "envelope code is not a number",
             status=status,
-            body_excerpt=_excerpt(body),
+            body_excerpt=excerpt,
             path="$.code",
         )
     if code is None:

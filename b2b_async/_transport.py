@@ -131,6 +131,7 @@ class Transport:
         max_concurrency: the most requests in flight, or ``None`` for no cap.
         max_response_bytes: the largest body read.
         session: a session to borrow (never closed here), or ``None`` to own one.
+        secrets: texts never to repeat from an answer (the token, the store hash).
     """
 
     def __init__(
@@ -144,8 +145,10 @@ class Transport:
         max_concurrency: int | None,
         max_response_bytes: int,
         session: aiohttp.ClientSession | None,
+        secrets: tuple[str, ...] = (),
     ) -> None:
         self._base_url = base_url
+        self._secrets = secrets
         self._headers = dict(headers)
         self._timeout = timeout
         self._retry = retry
@@ -374,7 +377,7 @@ class Transport:
         key = (request.method, request.path)
         target = self._targets.get(key)
         if target is None:
-            info = RequestInfo(request.method, self._base_url + request.path)
+            info = RequestInfo(request.method, self._base_url + request.path, self._secrets)
             target = URL(info.url, encoded=True), info
             if len(request.path) <= MAX_TARGET_PATH:  # a path of unusually long ids is not kept
                 if len(self._targets) >= MAX_TARGETS:

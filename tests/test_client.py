@@ -163,6 +163,14 @@ def test_is_loopback() -> None:
     assert not is_loopback("10.0.0.1")
 
 
+@pytest.mark.parametrize("host", ["::ffff:127.0.0.1", "[::ffff:127.0.0.1]", "::ffff:7f00:1"])
+def test_ipv4_mapped_loopback_is_not_loopback_on_any_version(host: str) -> None:
+    """An IPv4-mapped loopback address is refused alike on 3.11, 3.12 and 3.13."""
+    assert not is_loopback(host)
+    with pytest.raises(ValueError, match="https"):
+        B2BClient("t", base_url=f"http://[{host.strip('[]')}]:8080")
+
+
 def test_exported_names() -> None:
     """__all__ is exactly the public names, alphabetised, each importable."""
     assert b2b_async.__all__ == sorted(b2b_async.__all__)

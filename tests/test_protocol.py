@@ -33,6 +33,7 @@ from b2b_async._protocol import (
     parse_budget,
     parse_http_date,
     parse_number,
+    redact,
     retry_after_hint,
     status_of_code,
 )
@@ -365,3 +366,43 @@ def test_body_decoding_accepts_exactly_what_json_loads_accepts(
             decode_response(200, {}, raw, INFO, NOW)
     else:
         assert _decode_json(raw) == expected
+
+
+# --- secrets echoed by the server ---------------------------------------------------------------
+
+SECRET_INFO = RequestInfo("POST", "https://x/api", ("tok-123", "hash9"))
+
+
+def test_an_echoed_token_is_redacted_from_every_field_of_an_error() -> None:
+    """Message, details (nested too), request id and str/repr never repeat a secret."""
+    payload = {
+        "code": 401,
+        "data": {"errMsg": "invalid authToken tok-123", "seen": ["tok-123", {"k": "hash9"}]},
+        "message": "tok-123",
+    }
+    with pytest.raises(AuthenticationError) as info:
+        decode_response(401, {"X-Request-Id": "r-tok-123"}, body(payload), SECRET_INFO, NOW)
+    error = info.value
+    texts = [error.message, str(error), repr(error), json.dumps(error.details), error.request_id]
+    assert all("tok-123" not in text and "hash9" not in text for text in texts if text)
+    assert error.message == "invalid authToken ***"
+    assert error.details["seen"] == ["***", {"k": "***"}]
+
+
+def test_an_echoed_token_is_redacted_from_reason_and_body_excerpt() -> None:
+    """A reason phrase or a garbled body holding the token is redacted, even across the cut."""
+    with pytest.raises(ServerError) as failed:
+        decode_response(500, {}, b"<html>", SECRET_INFO, NOW, reason="down tok-123")
+    assert failed.value.message == "down ***"
+    straddling = b" " * 298 + b"tok-123 garbage"
+    with pytest.raises(ResponseDecodeError) as garbled:
+        decode_response(200, {}, straddling, SECRET_INFO, NOW)
+    assert "tok" not in garbled.value.body_excerpt
+    assert "tok-123" not in str(garbled.value)
+
+
+def test_redact_leaves_other_values_alone() -> None:
+    """Numbers, flags and None pass through; without secrets nothing is copied."""
+    value = {"a": [1, 2.5, True, None], "b": "plain"}
+    assert redact(value, ("tok",)) == value
+    assert redact(value, ()) is value

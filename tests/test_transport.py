@@ -398,3 +398,34 @@ async def test_headers_on_the_wire(server: SandboxServer, borrowed: bool) -> Non
         assert "X-Store-Hash" not in record.headers
     assert post.headers["Content-Type"] == "application/json"
     assert "Content-Type" not in get.headers
+
+
+async def test_a_token_echoed_by_the_server_never_reaches_the_error() -> None:
+    """A 401 that echoes the token and store hash yields an error that holds neither."""
+    from aiohttp import web
+
+    async def echo(request: web.Request) -> web.Response:
+        token, store = request.headers["X-Auth-Token"], request.headers["X-Store-Hash"]
+        seen = f"invalid authToken {token} for {store}"
+        return web.json_response({"code": 401, "data": {"errMsg": seen}}, status=401)
+
+    app = web.Application()
+    app.router.add_post("/api/v3/io/orders", echo)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    token, store = "secret-token-xyz", "storehash77"
+    try:
+        async with B2BClient(
+            token, store_hash=store, base_url=f"http://127.0.0.1:{port}", rate_limit=None
+        ) as client:
+            with pytest.raises(AuthenticationError) as info:
+                await client.v3.orders.create(bc_order_id=1, customer_id=2)
+    finally:
+        await runner.cleanup()
+    error = info.value
+    texts = [str(error), repr(error), error.message, repr(error.details)]
+    assert not [text for text in texts if token in text or store in text]
+    assert error.message == "invalid authToken *** for ***"

@@ -1,0 +1,111 @@
+"""The error tree: every error pickles with its fields and reads the same afterwards."""
+
+from __future__ import annotations
+
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+
+from b2b_async import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    B2BError,
+    BadRequestError,
+    ClientClosedError,
+    InvalidOrderError,
+    NotFoundError,
+    OrderAlreadyExistsError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    TransportError,
+    UnprocessableEntityError,
+)
+from b2b_async.redis import RateLimiterUnavailableError
+
+API_ERRORS = [
+    APIError,
+    BadRequestError,
+    OrderAlreadyExistsError,
+    AuthenticationError,
+    PermissionDeniedError,
+    NotFoundError,
+    UnprocessableEntityError,
+    RateLimitError,
+    ServerError,
+]
+
+
+def api_error(cls: type[APIError]) -> APIError:
+    error = cls(
+        "Companies Does not Exist",
+        status=404,
+        code=40410,
+        details={"errMsg": "Companies Does not Exist", "orderId": ["too long"]},
+        request_id="req-1",
+        method="POST",
+        url="https://api-b2b.bigcommerce.com/api/v2/io/companies/9/user/1/orders",
+        retry_after=2.5,
+    )
+    error.after_uncertain_attempt = True
+    return error
+
+
+def others() -> list[B2BError]:
+    return [
+        B2BError("plain"),
+        InvalidOrderError("order_id must not be empty"),
+        ClientClosedError("the client is closed"),
+        TransportError("reset", method="GET", url="u"),
+        APIConnectionError("refused", method="POST", url="u", may_have_reached_server=False),
+        APITimeoutError("timed out", method="POST", url="u"),
+        ResponseDecodeError("not JSON", status=200, body_excerpt="<html>", path="$", garbled=True),
+        RateLimiterUnavailableError("redis is down"),
+    ]
+
+
+def same(error: B2BError, copy: B2BError) -> bool:
+    """Whether a copy has the original's type, fields, text and repr."""
+    return (
+        type(copy) is type(error)
+        and copy.__dict__ == error.__dict__
+        and copy.args == error.args
+        and str(copy) == str(error)
+        and repr(copy) == repr(error)
+    )
+
+
+@pytest.mark.parametrize("cls", API_ERRORS)
+def test_api_errors_pickle_with_their_fields(cls: type[APIError]) -> None:
+    """Every APIError survives pickling: status, code, details, request id, uncertainty."""
+    error = api_error(cls)
+    copy = pickle.loads(pickle.dumps(error))
+    assert same(error, copy)
+    assert copy.details["orderId"] == ["too long"]
+    assert copy.after_uncertain_attempt is True
+
+
+@pytest.mark.parametrize("error", others(), ids=lambda error: type(error).__name__)
+def test_every_other_error_pickles(error: B2BError) -> None:
+    """Input, transport and decode errors pickle too, on every protocol."""
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        assert same(error, pickle.loads(pickle.dumps(error, protocol)))
+
+
+def raise_not_found() -> None:
+    raise api_error(NotFoundError)
+
+
+def test_an_error_crosses_a_process_pool() -> None:
+    """An error raised in a worker process arrives in the parent with its fields."""
+    with ProcessPoolExecutor(1) as pool:
+        future = pool.submit(raise_not_found)
+        with pytest.raises(NotFoundError) as info:
+            future.result()
+    assert info.value.status == 404
+    assert info.value.request_id == "req-1"
+    assert info.value.details["errMsg"] == "Companies Does not Exist"
