@@ -258,12 +258,36 @@ async def test_stats_and_log_events_record_retries_and_the_cooldown(
     assert all(secret not in message for message in messages)
 
 
+class TogetherLimiter:
+    """A Limiter whose callers all wait together, then report the waits it was given.
+
+    Every acquire is suspended until all of them have begun, so the transport adds the
+    waits while the others are still pending: a stale ``+= await`` would lose all but one.
+    """
+
+    def __init__(self, waits: Sequence[float]) -> None:
+        self.waits = list(waits)
+        self.started = 0
+        self.everyone_waits = asyncio.Event()
+
+    async def acquire(self) -> float:
+        wait = self.waits[self.started]
+        self.started += 1
+        if self.started == len(self.waits):
+            self.everyone_waits.set()
+        await self.everyone_waits.wait()
+        return wait
+
+    async def release(self, hint: object) -> None:
+        return None
+
+
 async def test_budget_wait_sums_the_waits_of_concurrent_calls() -> None:
-    """Five gathered calls paced 0.1 s apart wait 0 + 0.1 + 0.2 + 0.3 + 0.4 s in all."""
-    limit = RateLimit(requests=10, per=1.0)
-    async with SandboxServer(rate=None) as server, client_for(server, rate_limit=limit) as c:
+    """Five concurrent calls that waited 0, 0.1, 0.2, 0.3 and 0.4 s count 1.0 s in all."""
+    limiter = TogetherLimiter([0.0, 0.1, 0.2, 0.3, 0.4])
+    async with SandboxServer(rate=None) as server, client_for(server, rate_limit=limiter) as c:
         await gather_creates(c, 5)
-    assert c.stats.budget_wait >= 0.9
+    assert c.stats.budget_wait == pytest.approx(1.0)
 
 
 # --- 7. one gate for every call of a client ------------------------------------------------
