@@ -28,7 +28,7 @@ import attrs
 
 from ._config import REGISTRATION_WINDOW, check_positive_int
 from ._exceptions import B2BError, InvalidOrderError, OrderAlreadyExistsError
-from ._models import CreatedOrder, NewOrder
+from ._v2_models import CreatedOrder, NewOrder
 from ._v3_models import NewV3Order, V3Order
 
 __all__ = [

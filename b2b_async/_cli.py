@@ -37,7 +37,6 @@ from ._bulk import OrderOutcome, OutcomeStream
 from ._client import B2BClient
 from ._config import DEFAULT_BASE_URL, RateLimit
 from ._exceptions import APIError, B2BError, InvalidOrderError, ResponseDecodeError
-from ._models import NewOrder
 from ._register import (
     Api,
     BadRow,
@@ -50,6 +49,7 @@ from ._register import (
     entry_for,
     read_rows,
 )
+from ._v2_models import NewOrder
 from ._v3_models import NewV3Order
 from ._version import __version__
 

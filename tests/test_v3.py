@@ -20,13 +20,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-import b2b_async._bulk
+import b2b_async._v3
 from b2b_async import (
     Address,
     AuthenticationError,
     B2BClient,
+    B2BError,
     BadRequestError,
-    CreatedOrder,
     ExtraField,
     ExtraFieldConfig,
     InvalidOrderError,
@@ -35,6 +35,7 @@ from b2b_async import (
     NewV3Order,
     NotFoundError,
     OrderAlreadyExistsError,
+    Orders,
     ResponseDecodeError,
     RetryPolicy,
     ServerError,
@@ -44,8 +45,7 @@ from b2b_async import (
     V3Orders,
     V3Resources,
 )
-from b2b_async._bulk import OutcomeStream, run_bulk
-from b2b_async._protocol import Envelope, RequestInfo, decode_response
+from b2b_async._protocol import Envelope, Request, RequestInfo, decode_response
 from b2b_async._v3 import unix_seconds
 from b2b_async.sandbox import (
     DEFAULT_ORDER_EXTRA_FIELDS,
@@ -137,8 +137,8 @@ def test_new_v3_order_normalises_its_values() -> None:
     ("arguments", "fragment"),
     [
         (("BC1", 2), "whole number"),
-        ((0, 2), "positive"),
-        ((-4, 2), "positive"),
+        ((0, 2), "at least 1"),
+        ((-4, 2), "at least 1"),
         ((True, 2), "str or int"),
         ((1.0, 2), "str or int"),
         (("", 2), "empty"),
@@ -765,9 +765,29 @@ async def test_bulk_v3_registration_of_2000_orders_under_faults() -> None:
 
 
 def fake_clock(monkeypatch: pytest.MonkeyPatch, *readings: float) -> None:
-    """Make the bulk engine's clock read ``readings`` in turn."""
+    """Make the V3 resource's clock read ``readings`` in turn."""
     values: Iterator[float] = itertools.chain(readings, itertools.repeat(readings[-1]))
-    monkeypatch.setattr(b2b_async._bulk, "clock", lambda: next(values))
+    monkeypatch.setattr(b2b_async._v3, "clock", lambda: next(values))
+
+
+class ScriptedTransport:
+    """Stands in for the transport: every request gets the one answer (or error) given."""
+
+    def __init__(self, answer: Envelope | B2BError) -> None:
+        self.answer = answer
+
+    def bulk_workers(self, concurrency: int | None) -> int:
+        return concurrency or 1
+
+    async def send(self, request: Request) -> Envelope:
+        if isinstance(self.answer, B2BError):
+            raise self.answer
+        return self.answer
+
+
+def scripted_v3(answer: Envelope | B2BError) -> V3Orders:
+    """V3 Order operations whose every request gets ``answer``."""
+    return V3Orders(ScriptedTransport(answer))  # type: ignore[arg-type]
 
 
 async def test_a_v3_registration_past_ten_seconds_is_logged(
@@ -775,12 +795,9 @@ async def test_a_v3_registration_past_ten_seconds_is_logged(
 ) -> None:
     """A V3 registration still being attempted 10 s after it began logs a WARNING."""
     caplog.set_level(logging.WARNING, logger="b2b_async")
-
-    async def register(order: NewV3Order) -> V3Order:
-        return V3Order.sent(order)
-
+    orders = scripted_v3(Envelope({"bcOrderId": 7}, {}))
     fake_clock(monkeypatch, 100.0, 111.5)
-    report = await run_bulk(register, [NewV3Order(7, 8)], 1, order_type=NewV3Order)
+    report = await orders.create_many([NewV3Order(7, 8)], concurrency=1)
     assert report.ok
     [record] = caplog.records
     assert record.levelno == logging.WARNING
@@ -793,12 +810,9 @@ async def test_a_failed_late_v3_registration_is_logged_too(
 ) -> None:
     """The warning does not depend on the outcome: a late failure logs it as well."""
     caplog.set_level(logging.WARNING, logger="b2b_async")
-
-    async def register(order: NewV3Order) -> V3Order:
-        raise ServerError("boom", status=503)
-
+    orders = scripted_v3(ServerError("boom", status=503))
     fake_clock(monkeypatch, 0.0, 30.0)
-    async with OutcomeStream(register, [NewV3Order(7, 8)], 1, order_type=NewV3Order) as stream:
+    async with orders.create_stream([NewV3Order(7, 8)], concurrency=1) as stream:
         [outcome] = [item async for item in stream]
     assert not outcome.ok
     assert "took 30.0 s" in caplog.text
@@ -809,18 +823,20 @@ async def test_quick_v3_and_slow_v2_registrations_log_nothing(
 ) -> None:
     """Within 10 s, or for V2 (no such rule), nothing is logged."""
     caplog.set_level(logging.WARNING, logger="b2b_async")
-
-    async def register_v3(order: NewV3Order) -> V3Order:
-        return V3Order.sent(order)
-
-    async def register_v2(order: NewOrder) -> CreatedOrder:
-        return CreatedOrder(order.order_id)
-
     fake_clock(monkeypatch, 0.0, 10.0)
-    await run_bulk(register_v3, [NewV3Order(7, 8)], 1, order_type=NewV3Order)
+    await scripted_v3(Envelope({"bcOrderId": 7}, {})).create_many([NewV3Order(7, 8)])
     fake_clock(monkeypatch, 0.0, 60.0)
-    await run_bulk(register_v2, [NewOrder(None, 1, "1", 1)], 1, order_type=NewOrder)
+    v2 = Orders(ScriptedTransport(Envelope({"orderId": "1"}, {})))  # type: ignore[arg-type]
+    await v2.create_many([NewOrder(None, 1, "1", 1)], concurrency=1)
     assert caplog.records == []
+
+
+async def test_already_exists_in_a_v3_bulk_run_counts_as_registered() -> None:
+    """In a bulk run, "already exists" means registered, even without an uncertain attempt."""
+    orders = scripted_v3(OrderAlreadyExistsError("The order already exists.", status=400))
+    report = await orders.create_many([NewV3Order(7, 8)], concurrency=1)
+    [outcome] = report.outcomes
+    assert outcome.result == V3Order.sent(NewV3Order(7, 8), already_registered=True)
 
 
 # --- the command line --------------------------------------------------------------------------
