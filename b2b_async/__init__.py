@@ -28,11 +28,16 @@ from ._exceptions import (
     TransportError,
     UnprocessableEntityError,
 )
-from ._models import CreatedOrder, NewOrder
-from ._order_models import (
+from ._protocol import BudgetHint
+from ._ratelimit import Limiter, RateLimiter
+from ._transport import ClientStats
+from ._v2 import Companies, Orders
+from ._v2_models import (
     Address,
     CompanyOrder,
+    CreatedOrder,
     LineItem,
+    NewOrder,
     OrderCompany,
     OrderDetail,
     OrderImage,
@@ -40,11 +45,6 @@ from ._order_models import (
     OrderUpdate,
     ProductOption,
 )
-from ._orders import Orders
-from ._protocol import BudgetHint
-from ._queries import Companies
-from ._ratelimit import Limiter, RateLimiter
-from ._transport import ClientStats
 from ._v3 import V3Orders, V3Resources
 from ._v3_models import (
     ExtraField,

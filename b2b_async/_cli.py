@@ -49,7 +49,7 @@ from ._journal import (
     entry_for,
     read_rows,
 )
-from ._models import NewOrder
+from ._v2_models import NewOrder
 from ._v3_models import NewV3Order
 from ._version import __version__
 

@@ -22,10 +22,9 @@ from ._config import (
     check_positive_int,
 )
 from ._exceptions import ClientClosedError
-from ._orders import Orders
-from ._queries import Companies
 from ._ratelimit import Limiter, build_limiter
 from ._transport import ClientStats, Transport
+from ._v2 import Companies, Orders
 from ._v3 import V3Resources
 from ._version import __version__
 

@@ -23,7 +23,7 @@ from ._bulk import BulkReport, OrderOutcome
 from ._client import B2BClient
 from ._config import RateLimit, RetryPolicy
 from ._journal import status_of
-from ._models import NewOrder
+from ._v2_models import NewOrder
 from .sandbox import DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
 
 #: The store's real budget, 150 requests a minute, with time running ten times faster.

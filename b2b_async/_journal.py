@@ -30,7 +30,7 @@ import attrs
 
 from ._bulk import OrderOutcome
 from ._exceptions import APIError, B2BError, InvalidOrderError
-from ._models import NewOrder
+from ._v2_models import NewOrder
 from ._v3_models import NewV3Order
 
 __all__ = [

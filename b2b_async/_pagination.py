@@ -1,30 +1,49 @@
-"""Offset pagination of the V2 listings, as one async iterator over every item.
+"""Offset pagination: one walk over a listing's pages, with a page reader per API version.
 
-Wire decisions made here:
+The walk (:func:`walk_offsets`), the same for V2 and V3:
 
-- a listing's ``data`` is ``{"list": [...], "pagination": {"limit", "offset", "totalCount"}}``;
-  "Get Company Orders"'s example spells the second member ``paginator``: both are read;
 - each page is asked for with ``limit`` (the page size) and ``offset`` (the number of items
   received so far, not pages times size, so a server that caps ``limit`` below the page size
   still gets every item exactly once);
-- the walk stops when ``totalCount`` items have arrived, or at the first empty page (a listing
-  without ``totalCount`` costs one more request).
+- it stops at the first empty page, or once ``totalCount`` items have arrived, or, where
+  the API never caps ``limit`` (V3), at a page shorter than ``limit`` when no count came.
+
+Wire decisions of the readers:
+
+- a V2 listing's ``data`` is ``{"list": [...], "pagination": {"limit", "offset",
+  "totalCount"}}``; "Get Company Orders"'s example spells the second member ``paginator``:
+  both are read (:class:`V2PageReader`);
+- a V3 listing's ``data`` is the list of items and its position is in
+  ``meta.pagination``, or in ``meta`` itself as the published example of "Get All Orders"
+  has it (:class:`V3PageReader`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
-from typing import Generic, TypeVar
+from collections.abc import AsyncGenerator, Iterable, Mapping
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
+from multidict import MultiDict
 
-from ._config import check_positive_int
+from ._config import MAX_V3_PAGE_SIZE, check_positive_int
 from ._exceptions import InvalidOrderError
-from ._protocol import Request
-from ._serde import structure, wire
+from ._protocol import Envelope, Request
+from ._serde import one_or_many, structure, wire
 from ._transport import Transport
 
-__all__ = ["Page", "Pagination", "check_page_size", "paginate"]
+__all__ = [
+    "Page",
+    "PageItems",
+    "PageReader",
+    "Pagination",
+    "V2PageReader",
+    "V3PageReader",
+    "check_page_size",
+    "check_v3_page_size",
+    "is_last_page",
+    "walk_offsets",
+]
 
 T = TypeVar("T")
 
@@ -40,14 +59,38 @@ class Pagination:
 
 @attrs.frozen
 class Page(Generic[T]):
-    """One page of a listing."""
+    """One page of a V2 listing: its ``data`` object."""
 
     items: tuple[T, ...] = attrs.field(default=(), metadata=wire("list"))
     pagination: Pagination | None = attrs.field(default=None, metadata=wire(aliases=["paginator"]))
 
 
+@attrs.frozen
+class PageItems(Generic[T]):
+    """What a page reader found in one answer: the items, and how many match, if it says.
+
+    Attributes:
+        items: the page's items.
+        total_count: the number of items of the whole listing, when the answer tells.
+    """
+
+    items: tuple[T, ...]
+    total_count: int | None = None
+
+
+class PageReader(Protocol[T]):
+    """Reads one page's answer into its items and count, for one API version."""
+
+    @property
+    def short_page_is_last(self) -> bool:
+        """Whether a page shorter than ``limit`` ends a listing that gives no count."""
+
+    def __call__(self, envelope: Envelope) -> PageItems[T]:
+        """Read one answer."""
+
+
 def check_page_size(value: object) -> int:
-    """Return ``value`` when it is a positive ``int``.
+    """Return ``value`` when it is a positive ``int``, a V2 listing's page size.
 
     Raises:
         InvalidOrderError: it is not.
@@ -55,16 +98,88 @@ def check_page_size(value: object) -> int:
     return check_positive_int(value, "page_size", error=InvalidOrderError)
 
 
-def _finished(page: Page[T], received: int) -> bool:
-    total = page.pagination.total_count if page.pagination is not None else None
-    return not page.items or (total is not None and received >= total)
+def check_v3_page_size(value: object) -> int:
+    """Return ``value`` when it is an ``int`` from 1 to 200, the range V3 listings accept.
+
+    Raises:
+        InvalidOrderError: it is not.
+    """
+    return check_positive_int(value, "page_size", error=InvalidOrderError, most=MAX_V3_PAGE_SIZE)
 
 
-async def paginate(
+@attrs.frozen
+class V2PageReader(Generic[T]):
+    """Reads a V2 listing's page: ``data`` holds ``list`` and ``pagination`` (or ``paginator``).
+
+    A short page is not the last one: the server may cap ``limit`` below the page size.
+
+    Attributes:
+        item_type: the model of each item.
+    """
+
+    item_type: type[T]
+    short_page_is_last: bool = attrs.field(default=False, init=False)
+
+    def __call__(self, envelope: Envelope) -> PageItems[T]:
+        page = structure(envelope.data, Page[self.item_type])  # type: ignore[name-defined]
+        total = page.pagination.total_count if page.pagination is not None else None
+        return PageItems(page.items, total)
+
+
+@attrs.frozen
+class V3PageReader(Generic[T]):
+    """Reads a V3 listing's page: the items in ``data``, the count in ``meta``.
+
+    Without a count, a short page is the last one: V3 never caps ``limit``.
+
+    Attributes:
+        item_type: the model of each item.
+    """
+
+    item_type: type[T]
+    short_page_is_last: bool = attrs.field(default=True, init=False)
+
+    def __call__(self, envelope: Envelope) -> PageItems[T]:
+        items = tuple(one_or_many(envelope.data, self.item_type))
+        pagination = _v3_pagination(envelope.meta)
+        return PageItems(items, pagination.total_count if pagination is not None else None)
+
+
+def _v3_pagination(meta: Mapping[str, Any]) -> Pagination | None:
+    if not meta:
+        return None
+    inner = meta.get("pagination")
+    where = "$.meta.pagination" if isinstance(inner, Mapping) else "$.meta"
+    return structure(inner if isinstance(inner, Mapping) else meta, Pagination, path=where)
+
+
+def is_last_page(
+    page: PageItems[Any], received: int, page_size: int, short_page_is_last: bool
+) -> bool:
+    """The walk's stop rules (see the module).
+
+    Args:
+        page: the page just read.
+        received: the items received so far, this page's included.
+        page_size: the ``limit`` asked for.
+        short_page_is_last: whether a page shorter than ``limit`` ends a listing without
+            a count (only where the server never caps ``limit``).
+
+    Returns:
+        Whether to stop.
+    """
+    if not page.items:
+        return True
+    if page.total_count is not None:
+        return received >= page.total_count
+    return short_page_is_last and len(page.items) < page_size
+
+
+async def walk_offsets(
     transport: Transport,
     path: str,
-    query: Mapping[str, str],
-    page_type: type[Page[T]],
+    query: Iterable[tuple[str, str]],
+    read: PageReader[T],
     page_size: int,
 ) -> AsyncGenerator[T, None]:
     """Yield every item of a listing, one request per page, through the transport.
@@ -72,20 +187,21 @@ async def paginate(
     Args:
         transport: the client's transport (pacing, retries and errors apply to each page).
         path: the listing's path.
-        query: the listing's filters; ``limit`` and ``offset`` are added here.
-        page_type: the page model, e.g. ``Page[CompanyOrder]``.
+        query: the listing's filters, repeated names allowed; ``limit`` and ``offset`` are
+            added here.
+        read: the version's page reader (:class:`V2PageReader`, :class:`V3PageReader`).
         page_size: the ``limit`` of each request.
 
     Raises:
         B2BError: a page could not be fetched; the items yielded before stand.
     """
+    filters = list(query)
     received = 0
     while True:
-        window = {**query, "limit": str(page_size), "offset": str(received)}
-        data = (await transport.send(Request("GET", path, window))).data
-        page = structure(data, page_type)
+        window = MultiDict([*filters, ("limit", str(page_size)), ("offset", str(received))])
+        page = read(await transport.send(Request("GET", path, window)))
         for item in page.items:
             yield item
         received += len(page.items)
-        if _finished(page, received):
+        if is_last_page(page, received, page_size, read.short_page_is_last):
             return

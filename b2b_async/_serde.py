@@ -26,13 +26,15 @@ Wire decisions, each made here and nowhere else:
 - an empty string (or ``null``) where an optional number, flag or time is expected is
   ``None``, and where a list is expected, an empty tuple;
 - a ``datetime.date`` goes out as ``MM/DD/YYYY``, the format the API documents for dates;
-- path parameters (``company_id``, ``customer_id``) never enter a request body;
+- a field marked ``wire(path=True)`` travels in the URL path: it never enters a request body;
+- request bodies are compact JSON (no spaces, no NaN or infinity: :func:`encode_body`);
 - a response that does not fit its model raises
   :class:`~b2b_async.ResponseDecodeError` naming the path, as in ``$.data.orderId``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -49,14 +51,21 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from cattrs.v import format_exception
 
 from ._exceptions import ResponseDecodeError
-from ._models import NewOrder
 
-__all__ = ["Wire", "converter", "structure", "to_camel", "unstructure", "wire"]
+__all__ = [
+    "Wire",
+    "converter",
+    "encode_body",
+    "encode_model",
+    "one_or_many",
+    "structure",
+    "to_camel",
+    "unstructure",
+    "wire",
+]
 
 T = TypeVar("T")
 
-#: Request-body attributes that travel in the URL path instead.
-PATH_FIELDS: Final = frozenset({"company_id", "customer_id"})
 #: The attrs metadata key holding a field's :class:`Wire`.
 WIRE: Final = "b2b_async.wire"
 #: Optional types whose empty string means "no value".
@@ -75,6 +84,7 @@ class Wire:
         verbatim: the wire key is the attribute's own (snake_case) name.
         text: the value goes out as a JSON string.
         raw: the attribute receives the whole response object.
+        path: the attribute travels in the URL path, never in a request body.
     """
 
     name: str | None = None
@@ -82,6 +92,7 @@ class Wire:
     verbatim: bool = False
     text: bool = False
     raw: bool = False
+    path: bool = False
 
 
 _PLAIN: Final = Wire()
@@ -94,6 +105,7 @@ def wire(
     verbatim: bool = False,
     text: bool = False,
     raw: bool = False,
+    path: bool = False,
 ) -> dict[str, Wire]:
     """Build the attrs ``metadata`` that tells the converter how a field is spelled and sent.
 
@@ -103,11 +115,12 @@ def wire(
         verbatim: the wire key is the attribute name itself (snake_case payloads).
         text: send the value as a JSON string (``Decimal("10.98")`` → ``"10.98"``).
         raw: fill the attribute with the whole response object, unknown keys included.
+        path: the attribute is a path parameter, left out of request bodies.
 
     Returns:
         The metadata mapping, for ``attrs.field(metadata=...)``.
     """
-    return {WIRE: Wire(name, tuple(aliases), verbatim, text, raw)}
+    return {WIRE: Wire(name, tuple(aliases), verbatim, text, raw, path)}
 
 
 def to_camel(name: str) -> str:
@@ -256,7 +269,7 @@ def _unstructure_hook(cls: type, conv: cattrs.Converter) -> Callable[[Any], dict
     overrides: dict[str, Any] = {}
     for field in attrs.fields(cls):
         spec = _spec(field)
-        if spec.raw or (cls is NewOrder and field.name in PATH_FIELDS):
+        if spec.raw or spec.path:
             overrides[field.name] = override(omit=True)
         else:
             hook = _as_text if spec.text else None
@@ -313,6 +326,27 @@ def unstructure(value: Any) -> Any:
     return converter.unstructure(value)
 
 
+def encode_body(payload: object) -> bytes:
+    """Encode a JSON request body compactly.
+
+    Args:
+        payload: a JSON-ready value (see :func:`unstructure`).
+
+    Returns:
+        The body, UTF-8 JSON without spaces.
+
+    Raises:
+        TypeError: a value JSON cannot hold.
+        ValueError: NaN or an infinity (JSON has neither).
+    """
+    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+
+
+def encode_model(model: object) -> bytes:
+    """Encode a request model as its JSON body: :func:`unstructure`, then :func:`encode_body`."""
+    return encode_body(unstructure(model))
+
+
 def structure(data: object, cls: type[T], *, path: str = "$.data") -> T:
     """Turn a response's ``data`` into ``cls``, or raise a decode error naming the path.
 
@@ -367,3 +401,29 @@ def _attribute_key(cls: type, name: str) -> str:
         if field.name == name:
             return wire_name(field)
     return to_camel(name)  # pragma: no cover - cattrs names only the class's own fields
+
+
+def one_or_many(data: object, cls: type[T]) -> list[T]:
+    """Read ``data`` that may be a list of objects, one object, an empty object or ``null``.
+
+    Args:
+        data: the decoded ``data`` member of the envelope.
+        cls: the model of each item.
+
+    Returns:
+        The items: one object is a one-item list, ``{}`` and ``null`` are no items.
+
+    Raises:
+        ResponseDecodeError: ``data`` is none of these, or an item does not fit ``cls``.
+    """
+    if data is None or (isinstance(data, Mapping) and not data):
+        return []
+    if isinstance(data, Mapping):
+        return [structure(data, cls)]
+    if not isinstance(data, list):
+        kind = type(data).__name__
+        raise ResponseDecodeError(
+            f"response does not fit {cls.__name__}: expected a list or an object, got {kind}",
+            path="$.data",
+        )
+    return [structure(item, cls, path=f"$.data[{index}]") for index, item in enumerate(data)]

@@ -15,9 +15,14 @@ made here:
 - "Get an Order" and "Update an Order" document ``data`` as an array holding the order; an
   object is read as the order too;
 - the create answer's ``data`` is the order; a registration answered "The order already
-  exists." after an uncertain earlier attempt of the same call is returned as
-  :meth:`V3Order.sent <b2b_async.V3Order.sent>` with ``already_registered=True`` (no further
-  request: the attempt that timed out or was cut off registered it).
+  exists." after an uncertain earlier attempt of the same call (or anywhere in a bulk run) is
+  returned as :meth:`V3Order.sent <b2b_async.V3Order.sent>` with ``already_registered=True``
+  (no further request: the attempt that timed out or was cut off registered it);
+- a registration must reach the API within 10 seconds of the BigCommerce order's creation;
+  a bulk registration still being attempted later than that (its retries, or waits for
+  budget, took it past the window) is logged at WARNING on the ``b2b_async`` logger, since
+  the API then answers "The order already exists." without applying the PO number or extra
+  fields sent.
 """
 
 from __future__ import annotations
@@ -25,19 +30,22 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import logging
+import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Final, Literal, TypeVar
+from typing import Final, Literal
 
 import attrs
-from multidict import MultiDict
 
 from ._bulk import BulkReport, OrderOutcome, OutcomeStream, Source, run_bulk
-from ._config import DEFAULT_V3_PAGE_SIZE, MAX_V3_PAGE_SIZE, check_positive_int
-from ._exceptions import InvalidOrderError, OrderAlreadyExistsError, ResponseDecodeError
-from ._orders import encode_body
+from ._config import DEFAULT_V3_PAGE_SIZE, MAX_V3_PAGE_SIZE, REGISTRATION_WINDOW
+from ._exceptions import B2BError, InvalidOrderError, ResponseDecodeError
+from ._pagination import V3PageReader, check_v3_page_size, walk_offsets
 from ._protocol import Request
-from ._serde import structure, unstructure
+from ._retry import settle_registration
+from ._routes import to_v3_id, v3_path
+from ._serde import encode_model, one_or_many, structure
 from ._transport import Transport
 from ._v3_models import (
     ExtraFieldConfig,
@@ -48,41 +56,18 @@ from ._v3_models import (
     V3Order,
     V3OrderProduct,
     V3OrderUpdate,
-    V3Pagination,
-    to_v3_id,
 )
 
-__all__ = ["V3_PREFIX", "V3Orders", "V3Resources"]
+__all__ = ["V3Orders", "V3Resources", "unix_seconds", "warn_if_late"]
 
-T = TypeVar("T")
-
-V3_PREFIX: Final = "/api/v3/io"
+logger: Final = logging.getLogger("b2b_async")
+#: The clock that times V3 bulk registrations (monotonic seconds); tests replace it.
+clock: Callable[[], float] = time.monotonic
 
 SortBy = Literal["createdAt", "updatedAt"]
 SortOrder = Literal["asc", "desc"]
 _SORT_BY: Final = frozenset({"createdAt", "updatedAt"})
 _SORT_ORDER: Final = frozenset({"asc", "desc"})
-
-
-def _order_path(bc_order_id: object, suffix: str = "") -> str:
-    return f"{V3_PREFIX}/orders/{to_v3_id(bc_order_id, field='bc_order_id')}{suffix}"
-
-
-def _customer_path(customer_id: object, suffix: str) -> str:
-    return f"{V3_PREFIX}/customers/{to_v3_id(customer_id, field='customer_id')}{suffix}"
-
-
-def _body(model: object) -> bytes:
-    return encode_body(unstructure(model))
-
-
-def check_v3_page_size(value: object) -> int:
-    """Return ``value`` when it is an ``int`` from 1 to 200, the range V3 listings accept.
-
-    Raises:
-        InvalidOrderError: it is not.
-    """
-    return check_positive_int(value, "page_size", error=InvalidOrderError, most=MAX_V3_PAGE_SIZE)
 
 
 def unix_seconds(value: object, field: str) -> int | None:
@@ -127,6 +112,24 @@ def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
+def _sorting(sort_by: object, order: object) -> builtins.list[tuple[str, str]]:
+    """``sortBy`` and ``orderBy`` (``ASC``/``DESC``), each checked."""
+    return [
+        ("sortBy", _choice(sort_by, _SORT_BY, "sort_by")),
+        ("orderBy", _choice(_lower(order), _SORT_ORDER, "order").upper()),
+    ]
+
+
+def _id_filters(company_id: object, bc_order_id: object) -> builtins.list[tuple[str, str]]:
+    """``companyId`` and ``bcOrderId``, each left out when ``None``."""
+    ids = {"companyId": ("company_id", company_id), "bcOrderId": ("bc_order_id", bc_order_id)}
+    return [
+        (name, str(to_v3_id(value, field=field)))
+        for name, (field, value) in ids.items()
+        if value is not None
+    ]
+
+
 def _channel_ids(value: Iterable[int | str] | int | str | None) -> list[int]:
     if value is None:
         return []
@@ -134,82 +137,40 @@ def _channel_ids(value: Iterable[int | str] | int | str | None) -> list[int]:
     return [to_v3_id(channel, field="channel_ids") for channel in many]
 
 
-def _items(data: object, cls: type[T]) -> builtins.list[T]:
-    """Read ``data`` that may be a list of objects, one object, ``{}`` or ``null``.
-
-    Raises:
-        ResponseDecodeError: ``data`` is none of these, or an item does not fit ``cls``.
-    """
-    if data is None or (isinstance(data, Mapping) and not data):
-        return []
-    if isinstance(data, Mapping):
-        return [structure(data, cls)]
-    if not isinstance(data, builtins.list):
-        kind = type(data).__name__
-        raise ResponseDecodeError(
-            f"response does not fit {cls.__name__}: expected a list or an object, got {kind}",
-            path="$.data",
-        )
-    return [structure(item, cls, path=f"$.data[{index}]") for index, item in enumerate(data)]
-
-
 def _only_order(data: object) -> V3Order:
-    orders = _items(data, V3Order)
+    orders = one_or_many(data, V3Order)
     if not orders:
         raise ResponseDecodeError("response does not fit V3Order: no order in data", path="$.data")
     return orders[0]
 
 
-def _pagination(meta: Mapping[str, Any]) -> V3Pagination | None:
-    if not meta:
-        return None
-    inner = meta.get("pagination")
-    where = "$.meta.pagination" if isinstance(inner, Mapping) else "$.meta"
-    return structure(inner if isinstance(inner, Mapping) else meta, V3Pagination, path=where)
+def warn_if_late(order: NewV3Order, started: float) -> None:
+    """Log a registration that ended past the API's 10-second window (see the module).
 
-
-def _finished(received: int, page: builtins.list[Any], size: int, total: int | None) -> bool:
-    if not page:
-        return True
-    if total is not None:
-        return received >= total
-    return len(page) < size  # no count: a short page is the last one (limit is never capped)
-
-
-async def paginate_v3(
-    transport: Transport,
-    path: str,
-    query: Iterable[tuple[str, str]],
-    cls: type[T],
-    page_size: int,
-) -> AsyncGenerator[T, None]:
-    """Yield every item of a V3 listing, one request per page, through the transport.
-
-    Each page is asked for with ``limit`` and ``offset`` (the items received so far). The walk
-    ends once ``totalCount`` items have arrived, at an empty page, or, when the answer carries
-    no count, at a page shorter than ``limit``.
-
-    Raises:
-        B2BError: a page could not be fetched; the items yielded before stand.
+    Args:
+        order: the registration.
+        started: when it began, by :data:`clock`.
     """
-    base = builtins.list(query)
-    received = 0
-    while True:
-        window = MultiDict([*base, ("limit", str(page_size)), ("offset", str(received))])
-        envelope = await transport.send(Request("GET", path, window))
-        page = _items(envelope.data, cls)
-        for item in page:
-            yield item
-        received += len(page)
-        pagination = _pagination(envelope.meta)
-        total = pagination.total_count if pagination is not None else None
-        if _finished(received, page, page_size, total):
-            return
+    elapsed = clock() - started
+    if elapsed > REGISTRATION_WINDOW:
+        logger.warning(
+            "V3 registration of order %s took %.1f s, past the API's %.0f-second window: an "
+            "attempt after its first may have arrived too late, and then the PO number and "
+            "extra fields sent were not applied (check with client.v3.orders.get)",
+            order.bc_order_id,
+            elapsed,
+            REGISTRATION_WINDOW,
+        )
+
+
+def _is_empty(data: object) -> bool:
+    """Whether an answer's ``data`` describes nothing (``null``, ``{}`` or ``[]``)."""
+    return data is None or (isinstance(data, Mapping | builtins.list) and not data)
 
 
 def _created(order: NewV3Order, data: object) -> V3Order:
     """The registered order from a create answer, with the customer that was sent."""
-    if data is None or (isinstance(data, Mapping | builtins.list) and not data):
+    if _is_empty(data):
         return V3Order.sent(order)  # a 200 without the order: what was sent is what stands
     created = _only_order(data)
     if created.customer_id is None:  # V3 answers do not carry it
@@ -303,16 +264,37 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
+        return await self._settle(order, in_bulk=False)
+
+    async def _register_in_bulk(self, order: NewV3Order) -> V3Order:
+        """Register one order of a bulk run; log it when it ended past the 10-second window.
+
+        In a bulk run, "already exists" always means registered. The warning does not depend
+        on the outcome: a late failure is logged too.
+        """
+        started = clock()
+        try:
+            registered = await self._settle(order, in_bulk=True)
+        except B2BError:
+            warn_if_late(order, started)
+            raise
+        warn_if_late(order, started)
+        return registered
+
+    async def _settle(self, order: NewV3Order, *, in_bulk: bool) -> V3Order:
+        """Register ``order``, reading "already exists" by :func:`settle_registration`'s rule."""
         if not isinstance(order, NewV3Order):
             raise InvalidOrderError(f"expected a NewV3Order, got {type(order).__name__}")
-        request = Request("POST", V3_PREFIX + "/orders", body=_body(order))
-        try:
-            data = (await self._transport.send(request)).data
-        except OrderAlreadyExistsError as exc:
-            if exc.after_uncertain_attempt:
-                return V3Order.sent(order, already_registered=True)
-            raise
-        return _created(order, data)
+        return await settle_registration(
+            self._send_registration(order),
+            lambda: V3Order.sent(order, already_registered=True),
+            in_bulk=in_bulk,
+        )
+
+    async def _send_registration(self, order: NewV3Order) -> V3Order:
+        """Send the registration and read the registered order from the answer."""
+        request = Request("POST", v3_path("/orders"), body=encode_model(order))
+        return _created(order, (await self._transport.send(request)).data)
 
     def list(
         self,
@@ -362,14 +344,7 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
-        query: builtins.list[tuple[str, str]] = [
-            ("sortBy", _choice(sort_by, _SORT_BY, "sort_by")),
-            ("orderBy", _choice(_lower(order), _SORT_ORDER, "order").upper()),
-        ]
-        if company_id is not None:
-            query.append(("companyId", str(to_v3_id(company_id, field="company_id"))))
-        if bc_order_id is not None:
-            query.append(("bcOrderId", str(to_v3_id(bc_order_id, field="bc_order_id"))))
+        query = [*_sorting(sort_by, order), *_id_filters(company_id, bc_order_id)]
         times = _time_filters(
             created_after=created_after,
             created_before=created_before,
@@ -381,7 +356,7 @@ class V3Orders:
         if show_extra:
             query.append(("showExtra", "true"))
         size = check_v3_page_size(page_size)
-        return paginate_v3(self._transport, V3_PREFIX + "/orders", query, V3Order, size)
+        return walk_offsets(self._transport, v3_path("/orders"), query, V3PageReader(V3Order), size)
 
     async def get(self, bc_order_id: int | str) -> V3Order:
         """Fetch one order ("Get an Order", ``GET /api/v3/io/orders/{bcOrderId}``).
@@ -399,7 +374,7 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
-        request = Request("GET", _order_path(bc_order_id))
+        request = Request("GET", v3_path("/orders/{bc_order_id}", bc_order_id=bc_order_id))
         return _only_order((await self._transport.send(request)).data)
 
     async def update(
@@ -433,10 +408,10 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
-        path = _order_path(bc_order_id)
+        path = v3_path("/orders/{bc_order_id}", bc_order_id=bc_order_id)
         update = V3OrderUpdate(po_number, extra_fields)
-        data = (await self._transport.send(Request("PUT", path, body=_body(update)))).data
-        if data is None or (isinstance(data, Mapping | builtins.list) and not data):
+        data = (await self._transport.send(Request("PUT", path, body=encode_model(update)))).data
+        if _is_empty(data):
             number = to_v3_id(bc_order_id, field="bc_order_id")
             return V3Order(
                 bc_order_id=number, po_number=update.po_number, extra_fields=update.extra_fields
@@ -462,8 +437,8 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
-        path = _order_path(bc_order_id, "/products")
-        return _items((await self._transport.send(Request("GET", path))).data, V3OrderProduct)
+        path = v3_path("/orders/{bc_order_id}/products", bc_order_id=bc_order_id)
+        return one_or_many((await self._transport.send(Request("GET", path))).data, V3OrderProduct)
 
     async def assign_customer_orders(self, customer_id: int | str) -> int:
         """Give a customer's earlier orders to the customer's company.
@@ -485,7 +460,7 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
-        path = _customer_path(customer_id, "/orders/b2b")
+        path = v3_path("/customers/{customer_id}/orders/b2b", customer_id=customer_id)
         return _moved((await self._transport.send(Request("PUT", path))).data)
 
     async def reassign_customer_orders(
@@ -511,9 +486,9 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
-        path = _customer_path(customer_id, "/orders/company")
-        body = GroupMove(to_v3_id(bc_group_id, field="bc_group_id"))
-        return _moved((await self._transport.send(Request("PUT", path, body=_body(body)))).data)
+        path = v3_path("/customers/{customer_id}/orders/company", customer_id=customer_id)
+        body = encode_model(GroupMove(to_v3_id(bc_group_id, field="bc_group_id")))
+        return _moved((await self._transport.send(Request("PUT", path, body=body))).data)
 
     async def extra_field_configs(
         self, *, refresh: bool = False
@@ -540,16 +515,16 @@ class V3Orders:
         if self._configs is None or refresh:
             async with self._configs_lock:
                 if self._configs is None or refresh:
-                    pages = paginate_v3(
-                        self._transport,
-                        V3_PREFIX + "/orders/extra-fields",
-                        (),
-                        ExtraFieldConfig,
-                        MAX_V3_PAGE_SIZE,
-                    )
-                    async with contextlib.aclosing(pages):
-                        self._configs = tuple([config async for config in pages])
+                    self._configs = await self._fetch_configs()
         return builtins.list(self._configs)
+
+    async def _fetch_configs(self) -> tuple[ExtraFieldConfig, ...]:
+        """Fetch every page of the extra field configurations."""
+        path = v3_path("/orders/extra-fields")
+        reader = V3PageReader(ExtraFieldConfig)
+        pages = walk_offsets(self._transport, path, (), reader, MAX_V3_PAGE_SIZE)
+        async with contextlib.aclosing(pages):
+            return tuple([config async for config in pages])
 
     async def create_many(
         self,
@@ -578,13 +553,14 @@ class V3Orders:
 
         Raises:
             ValueError: ``concurrency`` is not a positive int.
-            Exception: whatever iterating ``orders`` or ``on_progress`` raised; the workers
-                are stopped first.
+            Exception: as :meth:`Orders.create_many <b2b_async.Orders.create_many>`, from
+                iterating ``orders`` or from ``on_progress``, once the workers are stopped.
 
         .. versionadded:: 0.1.0
         """
+        register = self._register_in_bulk
         workers = self._transport.bulk_workers(concurrency)
-        return await run_bulk(self.register, orders, workers, on_progress, order_type=NewV3Order)
+        return await run_bulk(register, orders, workers, on_progress, order_type=NewV3Order)
 
     def create_stream(
         self, orders: Source[NewV3Order], *, concurrency: int | None = None
@@ -597,18 +573,19 @@ class V3Orders:
 
         Args:
             orders: the orders, from any iterable or async iterable.
-            concurrency: the number of workers; by default the client's ``max_concurrency``.
+            concurrency: how many workers; the client's ``max_concurrency`` when ``None``.
 
         Returns:
-            An :class:`~b2b_async.OutcomeStream`.
+            An :class:`~b2b_async.OutcomeStream` of V3 outcomes.
 
         Raises:
-            ValueError: ``concurrency`` is not a positive int.
+            ValueError: ``concurrency`` is not an int of at least 1.
 
         .. versionadded:: 0.1.0
         """
+        register = self._register_in_bulk
         workers = self._transport.bulk_workers(concurrency)
-        return OutcomeStream(self.register, orders, workers, order_type=NewV3Order)
+        return OutcomeStream(register, orders, workers, order_type=NewV3Order)
 
 
 def _moved(data: object) -> int:

@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 
 from ._exceptions import InvalidOrderError
-from ._models import to_id
+from ._routes import to_v3_id
 from ._serde import wire
 
 __all__ = [
@@ -35,31 +35,6 @@ __all__ = [
     "V3OrderProduct",
     "V3ProductOption",
 ]
-
-
-def to_v3_id(value: object, *, field: str) -> int:
-    """Normalise a V3 id given as a positive ``int`` or a string of decimal digits.
-
-    Args:
-        value: the id as given.
-        field: the argument's name, for the error message.
-
-    Raises:
-        InvalidOrderError: the id is not a positive whole number.
-    """
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    else:
-        text = to_id(value, field=field)  # refuses other types, blanks and control characters
-        assert text is not None
-        if not (text.isascii() and text.isdecimal()):
-            raise InvalidOrderError(
-                f"{field} must be a whole number (V3 ids are integers), got {text[:40]!r}"
-            )
-        number = int(text)
-    if number < 1:
-        raise InvalidOrderError(f"{field} must be a positive id, got {number}")
-    return number
 
 
 def _bc_order_id(value: object) -> int:
@@ -207,15 +182,6 @@ class MovedOrders:
     """The answer of the two customer operations: how many orders moved."""
 
     total: int | None = None
-
-
-@attrs.frozen
-class V3Pagination:
-    """Where a V3 page sits, from ``meta.pagination`` (or, as an example has it, ``meta``)."""
-
-    total_count: int | None = None
-    limit: int | None = None
-    offset: int | None = None
 
 
 def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:

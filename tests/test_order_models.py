@@ -37,11 +37,10 @@ from b2b_async import (
     ProductOption,
     ResponseDecodeError,
 )
-from b2b_async._order_models import CompanyIdAnswer, OrderRef, UpdatedOrder
 from b2b_async._pagination import Page, check_page_size
 from b2b_async._protocol import RequestInfo, decode_response
-from b2b_async._queries import one_or_many
-from b2b_async._serde import first_problem, structure, unstructure, wire
+from b2b_async._serde import first_problem, one_or_many, structure, unstructure, wire
+from b2b_async._v2_models import CompanyIdAnswer, OrderRef, UpdatedOrder
 
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "api" / "b2b-v2-openapi.yaml"
 INFO = RequestInfo("GET", "https://api-b2b.bigcommerce.com/api/v2/io/orders")

@@ -20,13 +20,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-import b2b_async._bulk
+import b2b_async._v3
 from b2b_async import (
     Address,
     AuthenticationError,
     B2BClient,
+    B2BError,
     BadRequestError,
-    CreatedOrder,
     ExtraField,
     ExtraFieldConfig,
     InvalidOrderError,
@@ -35,6 +35,7 @@ from b2b_async import (
     NewV3Order,
     NotFoundError,
     OrderAlreadyExistsError,
+    Orders,
     ResponseDecodeError,
     RetryPolicy,
     ServerError,
@@ -44,8 +45,7 @@ from b2b_async import (
     V3Orders,
     V3Resources,
 )
-from b2b_async._bulk import OutcomeStream, run_bulk
-from b2b_async._protocol import Envelope, RequestInfo, decode_response
+from b2b_async._protocol import Envelope, Request, RequestInfo, decode_response
 from b2b_async._v3 import unix_seconds
 from b2b_async.sandbox import (
     DEFAULT_ORDER_EXTRA_FIELDS,
@@ -118,55 +118,7 @@ def order_json(bc_order_id: int, **fields: Any) -> dict[str, Any]:
     return {"id": 1, "bcOrderId": bc_order_id, "totalIncTax": 10.5, **fields}
 
 
-# --- models ------------------------------------------------------------------------------------
-
-
-def test_new_v3_order_normalises_its_values() -> None:
-    """Ids become int, extra fields a tuple of ExtraField; order_id is the id as text."""
-    fields: dict[str, str | int | Decimal] = {"Fintech ID": "F", "Priority": 2}
-    order = NewV3Order(" 123 ", 45, "PO-1", fields)
-    assert (order.bc_order_id, order.customer_id, order.order_id) == (123, 45, "123")
-    assert order.extra_fields == (ExtraField("Fintech ID", "F"), ExtraField("Priority", "2"))
-    assert NewV3Order(1, 2, extra_fields=[ExtraField("A", Decimal("1.50"))]).extra_fields == (
-        ExtraField("A", "1.50"),
-    )
-    assert NewV3Order(1, 2).extra_fields == ()
-
-
-@pytest.mark.parametrize(
-    ("arguments", "fragment"),
-    [
-        (("BC1", 2), "whole number"),
-        ((0, 2), "positive"),
-        ((-4, 2), "positive"),
-        ((True, 2), "str or int"),
-        ((1.0, 2), "str or int"),
-        (("", 2), "empty"),
-        ((1, "x"), "customer_id"),
-        ((1, 2, 7.5), "po_number"),
-        ((1, 2, None, "Fintech ID=1"), "extra_fields"),
-        ((1, 2, None, 5), "extra_fields"),
-        ((1, 2, None, [("a", "b")]), "ExtraField"),
-        ((1, 2, None, [ExtraField("a", "1"), ExtraField("a", "2")]), "once"),
-        ((1, 2, None, {"": "1"}), "field_name"),
-        ((1, 2, None, {"a": None}), "field_value"),
-    ],
-)
-def test_new_v3_order_refuses_bad_values(arguments: tuple[Any, ...], fragment: str) -> None:
-    """Each invalid value raises InvalidOrderError naming the problem."""
-    with pytest.raises(InvalidOrderError, match=fragment):
-        NewV3Order(*arguments)
-
-
-def test_v3_order_sent_holds_what_was_sent() -> None:
-    """V3Order.sent carries the sent values and the already_registered flag."""
-    order = NewV3Order(9, 8, "PO", {"A": "1"})
-    sent = V3Order.sent(order, already_registered=True)
-    assert (sent.bc_order_id, sent.customer_id, sent.po_number) == (9, 8, "PO")
-    assert sent.extra_fields == order.extra_fields
-    assert sent.already_registered
-    assert sent.order_id == "9"
-    assert sent.raw == {}
+# --- time filters ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -765,9 +717,29 @@ async def test_bulk_v3_registration_of_2000_orders_under_faults() -> None:
 
 
 def fake_clock(monkeypatch: pytest.MonkeyPatch, *readings: float) -> None:
-    """Make the bulk engine's clock read ``readings`` in turn."""
+    """Make the V3 resource's clock read ``readings`` in turn."""
     values: Iterator[float] = itertools.chain(readings, itertools.repeat(readings[-1]))
-    monkeypatch.setattr(b2b_async._bulk, "clock", lambda: next(values))
+    monkeypatch.setattr(b2b_async._v3, "clock", lambda: next(values))
+
+
+class ScriptedTransport:
+    """Stands in for the transport: every request gets the one answer (or error) given."""
+
+    def __init__(self, answer: Envelope | B2BError) -> None:
+        self.answer = answer
+
+    def bulk_workers(self, concurrency: int | None) -> int:
+        return concurrency or 1
+
+    async def send(self, request: Request) -> Envelope:
+        if isinstance(self.answer, B2BError):
+            raise self.answer
+        return self.answer
+
+
+def scripted_v3(answer: Envelope | B2BError) -> V3Orders:
+    """V3 Order operations whose every request gets ``answer``."""
+    return V3Orders(ScriptedTransport(answer))  # type: ignore[arg-type]
 
 
 async def test_a_v3_registration_past_ten_seconds_is_logged(
@@ -775,12 +747,9 @@ async def test_a_v3_registration_past_ten_seconds_is_logged(
 ) -> None:
     """A V3 registration still being attempted 10 s after it began logs a WARNING."""
     caplog.set_level(logging.WARNING, logger="b2b_async")
-
-    async def register(order: NewV3Order) -> V3Order:
-        return V3Order.sent(order)
-
+    orders = scripted_v3(Envelope({"bcOrderId": 7}, {}))
     fake_clock(monkeypatch, 100.0, 111.5)
-    report = await run_bulk(register, [NewV3Order(7, 8)], 1, order_type=NewV3Order)
+    report = await orders.create_many([NewV3Order(7, 8)], concurrency=1)
     assert report.ok
     [record] = caplog.records
     assert record.levelno == logging.WARNING
@@ -793,12 +762,9 @@ async def test_a_failed_late_v3_registration_is_logged_too(
 ) -> None:
     """The warning does not depend on the outcome: a late failure logs it as well."""
     caplog.set_level(logging.WARNING, logger="b2b_async")
-
-    async def register(order: NewV3Order) -> V3Order:
-        raise ServerError("boom", status=503)
-
+    orders = scripted_v3(ServerError("boom", status=503))
     fake_clock(monkeypatch, 0.0, 30.0)
-    async with OutcomeStream(register, [NewV3Order(7, 8)], 1, order_type=NewV3Order) as stream:
+    async with orders.create_stream([NewV3Order(7, 8)], concurrency=1) as stream:
         [outcome] = [item async for item in stream]
     assert not outcome.ok
     assert "took 30.0 s" in caplog.text
@@ -809,18 +775,20 @@ async def test_quick_v3_and_slow_v2_registrations_log_nothing(
 ) -> None:
     """Within 10 s, or for V2 (no such rule), nothing is logged."""
     caplog.set_level(logging.WARNING, logger="b2b_async")
-
-    async def register_v3(order: NewV3Order) -> V3Order:
-        return V3Order.sent(order)
-
-    async def register_v2(order: NewOrder) -> CreatedOrder:
-        return CreatedOrder(order.order_id)
-
     fake_clock(monkeypatch, 0.0, 10.0)
-    await run_bulk(register_v3, [NewV3Order(7, 8)], 1, order_type=NewV3Order)
+    await scripted_v3(Envelope({"bcOrderId": 7}, {})).create_many([NewV3Order(7, 8)])
     fake_clock(monkeypatch, 0.0, 60.0)
-    await run_bulk(register_v2, [NewOrder(None, 1, "1", 1)], 1, order_type=NewOrder)
+    v2 = Orders(ScriptedTransport(Envelope({"orderId": "1"}, {})))  # type: ignore[arg-type]
+    await v2.create_many([NewOrder(None, 1, "1", 1)], concurrency=1)
     assert caplog.records == []
+
+
+async def test_already_exists_in_a_v3_bulk_run_counts_as_registered() -> None:
+    """In a bulk run, "already exists" means registered, even without an uncertain attempt."""
+    orders = scripted_v3(OrderAlreadyExistsError("The order already exists.", status=400))
+    report = await orders.create_many([NewV3Order(7, 8)], concurrency=1)
+    [outcome] = report.outcomes
+    assert outcome.result == V3Order.sent(NewV3Order(7, 8), already_registered=True)
 
 
 # --- the command line --------------------------------------------------------------------------

@@ -1,11 +1,18 @@
-"""The V2 Order operations beyond registration, and the Company listing of order ids.
+"""The V2 resources: ``client.orders`` (:class:`Orders`), ``client.companies`` (:class:`Companies`).
 
-:class:`OrderQueries` holds the methods that ``client.orders`` gains besides registration;
-:class:`Companies` is ``client.companies``. Every call goes through the client's one
-transport, so pacing, the concurrency cap, retries and the error tree apply unchanged.
+One method per API operation, no I/O logic of its own: every call builds a
+:class:`~b2b_async._protocol.Request` (paths from ``_routes``, bodies from ``_serde``) and goes
+through the client's one transport, so pacing, the concurrency cap, retries and the error
+tree apply unchanged.
 
 Wire decisions made here:
 
+- a registration with a company goes to "Create An Order"
+  (``/companies/{companyId}/user/{customerId}/orders``), one without to "Create Order Without
+  CompanyID" (``/companies/users/{customerId}/orders``); its answer's ``orderId`` may be an
+  int or a string;
+- "The order already exists." after an uncertain attempt of the same call, or anywhere in a
+  bulk run, counts as registered (:func:`~b2b_async._retry.settle_registration`);
 - ids are checked before anything is sent (an empty one raises
   :class:`~b2b_async.InvalidOrderError`) and percent-encoded as path segments;
 - dates go out as ``MM/DD/YYYY`` (``beginDateAt``, ``endDateAt``), ``includeExtra`` as ``1``
@@ -13,7 +20,7 @@ Wire decisions made here:
 - "Get Order Product" documents one object as its ``data``: an object is read as a one-item
   list, ``{}`` or ``null`` as no product, and a list as it is (so is "Get Orders Images");
 - "Get Company By BC OrderId" answers a missing order with HTTP 400 and body code 40013
-  ("Order does not exist."), not a 404: :meth:`OrderQueries.is_registered` reads that answer
+  ("Order does not exist."), not a 404: :meth:`Orders.is_registered` reads that answer
   as ``False``;
 - the update's answer names the order ``orderId`` in the example and ``companyId`` in the
   schema; when it names neither, the id sent is returned.
@@ -22,21 +29,33 @@ Wire decisions made here:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Final, Literal, TypeVar
+from typing import Final
 
+import attrs
+
+from ._bulk import BulkReport, OrderOutcome, OutcomeStream, Source, run_bulk
 from ._config import DEFAULT_PAGE_SIZE
-from ._exceptions import BadRequestError, InvalidOrderError, ResponseDecodeError
-from ._models import to_id
-from ._order_models import (
+from ._exceptions import BadRequestError, InvalidOrderError
+from ._pagination import V2PageReader, check_page_size, walk_offsets
+from ._protocol import Request
+from ._retry import settle_registration
+from ._routes import to_id, v2_path
+from ._serde import encode_model, one_or_many, structure, unstructure
+from ._transport import Transport
+from ._v2_models import (
+    ORDER_BY,
     Address,
     CompanyIdAnswer,
     CompanyOrder,
+    CreatedOrder,
     CustomerOrders,
     CustomerOrdersMove,
     LineItem,
+    NewOrder,
+    OrderBy,
     OrderCompany,
     OrderDetail,
     OrderImage,
@@ -45,39 +64,32 @@ from ._order_models import (
     OrderUpdate,
     UpdatedOrder,
 )
-from ._pagination import Page, check_page_size, paginate
-from ._protocol import Request
-from ._serde import structure, unstructure
-from ._transport import Transport
 
-__all__ = ["ORDER_MISSING_CODE", "Companies", "OrderBy", "OrderQueries"]
-
-T = TypeVar("T")
+__all__ = ["ORDER_MISSING_CODE", "Companies", "Orders", "registration"]
 
 #: The body code of "Order does not exist." (HTTP 400) on the company look-ups.
 ORDER_MISSING_CODE: Final = 40013
 
-OrderBy = Literal["bcOrderId", "totalIncTax", "createdAt"]
-#: The sort keys "Get Company Orders" documents.
-ORDER_BY: Final = frozenset({"bcOrderId", "totalIncTax", "createdAt"})
 
+def registration(order: NewOrder) -> Request:
+    """The request that registers ``order``, with or without a company.
 
-def _endpoint(template: str, **ids: str) -> str:
-    """The path of an operation, each id percent-encoded as one segment."""
-    # `_orders` imports this module (Orders inherits OrderQueries): import at call time.
-    from ._orders import V2, path_segment
+    Args:
+        order: the registration.
 
-    return V2 + template.format(**{name: path_segment(value) for name, value in ids.items()})
-
-
-def _body(model: object) -> bytes:
-    from ._orders import encode_body  # see _endpoint
-
-    return encode_body(unstructure(model))
-
-
-def _id(value: object, field: str) -> str:
-    return str(to_id(value, field=field))
+    Returns:
+        The ``POST`` of "Create An Order", or of "Create Order Without CompanyID" when
+        ``order.company_id`` is ``None``.
+    """
+    if order.company_id is None:
+        path = v2_path("/companies/users/{customer_id}/orders", customer_id=order.customer_id)
+    else:
+        path = v2_path(
+            "/companies/{company_id}/user/{customer_id}/orders",
+            company_id=order.company_id,
+            customer_id=order.customer_id,
+        )
+    return Request("POST", path, body=encode_model(order))
 
 
 def _day(value: object, field: str) -> date | None:
@@ -118,47 +130,156 @@ def _company_orders_query(
     if include_extra:
         query["includeExtra"] = "1"
     if channel_id is not None:
-        query["channelId"] = _id(channel_id, "channel_id")
+        query["channelId"] = to_id(channel_id, field="channel_id")
     return query
 
 
 def _image_ids(order_ids: Iterable[str | int] | str | int) -> list[str]:
     # A lone id is an id, not an iterable of characters.
     many = [order_ids] if isinstance(order_ids, str | int) else order_ids
-    ids = [_id(order_id, "order_ids") for order_id in many]
+    ids = [to_id(order_id, field="order_ids") for order_id in many]
     if any("," in order_id for order_id in ids):
         raise InvalidOrderError("order_ids must not contain commas (the API separates ids by ,)")
     return ids
 
 
-def one_or_many(data: object, cls: type[T]) -> list[T]:
-    """Read ``data`` that may be one object, an empty object, ``null`` or a list of objects.
-
-    Raises:
-        ResponseDecodeError: ``data`` is none of these, or an item does not fit ``cls``.
-    """
-    if data is None or (isinstance(data, Mapping) and not data):
-        return []
-    if isinstance(data, Mapping):
-        return [structure(data, cls)]
-    if not isinstance(data, list):
-        kind = type(data).__name__
-        raise ResponseDecodeError(
-            f"response does not fit {cls.__name__}: expected a list or an object, got {kind}",
-            path="$.data",
-        )
-    return [structure(item, cls, path=f"$.data[{index}]") for index, item in enumerate(data)]
-
-
-class OrderQueries:
-    """The V2 Order operations besides registration; :class:`~b2b_async.Orders` inherits them.
+@attrs.frozen(eq=False)
+class Orders:
+    """The V2 Order operations, reached as ``client.orders``.
 
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ()
+    _transport: Transport = attrs.field(repr=False)
 
-    _transport: Transport
+    async def create(
+        self,
+        *,
+        company_id: str | int | None = None,
+        customer_id: str | int,
+        order_id: str | int,
+        total_inc_tax: Decimal | int | float | str,
+        po_number: str | None = None,
+    ) -> CreatedOrder:
+        """Register a BigCommerce order with a B2B Edition company and buyer.
+
+        With ``company_id``, this is "Create An Order"
+        (``POST /api/v2/io/companies/{companyId}/user/{customerId}/orders``); without it,
+        "Create Order Without CompanyID" (``POST /api/v2/io/companies/users/{customerId}/orders``),
+        where the API derives the company from the customer.
+
+        Args:
+            company_id: the B2B Edition company, or ``None`` to let the API derive it.
+            customer_id: the B2B Edition user who placed the order.
+            order_id: the BigCommerce order id.
+            total_inc_tax: the total including tax, as ``Decimal``, ``int``, ``float`` or a
+                numeric ``str``; sent as a JSON number.
+            po_number: the purchase-order number, if any.
+
+        Returns:
+            The confirmed registration. ``already_registered`` is ``True`` when an earlier
+            attempt of this same call (one that timed out or was cut off) registered it.
+
+        Raises:
+            InvalidOrderError: an argument is invalid; nothing was sent.
+            OrderAlreadyExistsError: the order was registered before this call.
+            NotFoundError: the company or customer does not exist.
+            BadRequestError: the API rejected the request.
+            B2BError: any other failure, after the retries the policy allows.
+
+        .. versionadded:: 0.1.0
+        """
+        return await self.register(
+            NewOrder(company_id, customer_id, order_id, total_inc_tax, po_number)
+        )
+
+    async def register(self, order: NewOrder) -> CreatedOrder:
+        """Register an already validated :class:`~b2b_async.NewOrder`.
+
+        The same as :meth:`create`, for callers that build their orders up front.
+
+        .. versionadded:: 0.1.0
+        """
+        return await self._settle(order, in_bulk=False)
+
+    async def _register_in_bulk(self, order: NewOrder) -> CreatedOrder:
+        """Register one order of a bulk run, where "already exists" always means registered."""
+        return await self._settle(order, in_bulk=True)
+
+    async def _settle(self, order: NewOrder, *, in_bulk: bool) -> CreatedOrder:
+        """Register ``order``, reading "already exists" by :func:`settle_registration`'s rule."""
+        return await settle_registration(
+            self._send_registration(order),
+            lambda: CreatedOrder(order.order_id, already_registered=True),
+            in_bulk=in_bulk,
+        )
+
+    async def _send_registration(self, order: NewOrder) -> CreatedOrder:
+        """Send the registration and read the confirmed order id from the answer."""
+        data = (await self._transport.send(registration(order))).data
+        return structure(data, CreatedOrder)
+
+    async def create_many(
+        self,
+        orders: Source[NewOrder],
+        *,
+        concurrency: int | None = None,
+        on_progress: Callable[[OrderOutcome[NewOrder, CreatedOrder]], object] | None = None,
+    ) -> BulkReport[NewOrder, CreatedOrder]:
+        """Register many orders; never raises for an order's failure.
+
+        A bounded pool of workers pulls orders from ``orders`` (any iterable or async
+        iterable of :class:`~b2b_async.NewOrder`) as it goes, never creating a task per
+        input up front. Every request shares the client's pacing, cooldown, concurrency cap
+        and retries. An order found already registered counts as a success, with
+        ``result.already_registered`` set.
+
+        Args:
+            orders: the orders to register.
+            concurrency: the number of workers; by default the client's
+                ``max_concurrency`` (or 8 when it has none).
+            on_progress: called with each :class:`~b2b_async.OrderOutcome` as it completes
+                (for progress bars or journals).
+
+        Returns:
+            A :class:`~b2b_async.BulkReport` with exactly one outcome per input, in input
+            order.
+
+        Raises:
+            ValueError: ``concurrency`` is not a positive int.
+            Exception: whatever iterating ``orders`` or ``on_progress`` raised; the workers
+                are stopped first.
+
+        .. versionadded:: 0.1.0
+        """
+        workers = self._transport.bulk_workers(concurrency)
+        register = self._register_in_bulk
+        return await run_bulk(register, orders, workers, on_progress, order_type=NewOrder)
+
+    def create_stream(
+        self, orders: Source[NewOrder], *, concurrency: int | None = None
+    ) -> OutcomeStream[NewOrder, CreatedOrder]:
+        """Register many orders, yielding each :class:`~b2b_async.OrderOutcome` as it completes.
+
+        Memory stays bounded whatever the input's size: at most ``concurrency`` orders are
+        in flight and as many outcomes wait to be read. Use it as ``async for outcome in
+        client.orders.create_stream(orders)``, inside ``async with`` to stop the workers at
+        once when leaving the loop early.
+
+        Args:
+            orders: the orders to register, from any iterable or async iterable.
+            concurrency: the number of workers; by default the client's ``max_concurrency``.
+
+        Returns:
+            An :class:`~b2b_async.OutcomeStream`.
+
+        Raises:
+            ValueError: ``concurrency`` is not a positive int.
+
+        .. versionadded:: 0.1.0
+        """
+        workers = self._transport.bulk_workers(concurrency)
+        return OutcomeStream(self._register_in_bulk, orders, workers, order_type=NewOrder)
 
     def list_by_company(
         self,
@@ -197,10 +318,10 @@ class OrderQueries:
 
         .. versionadded:: 0.1.0
         """
-        path = _endpoint("/companies/{company}/orders", company=_id(company_id, "company_id"))
+        path = v2_path("/companies/{company_id}/orders", company_id=company_id)
         query = _company_orders_query(order_by, begin_date, end_date, include_extra, channel_id)
         size = check_page_size(page_size)
-        return paginate(self._transport, path, query, Page[CompanyOrder], size)
+        return walk_offsets(self._transport, path, query.items(), V2PageReader(CompanyOrder), size)
 
     async def update(
         self,
@@ -272,7 +393,7 @@ class OrderQueries:
 
         .. versionadded:: 0.1.0
         """
-        request = Request("PUT", _endpoint("/orders"), body=_body(update))
+        request = Request("PUT", v2_path("/orders"), body=encode_model(update))
         data = (await self._transport.send(request)).data
         answer = structure(data if data is not None else {}, UpdatedOrder)
         return answer.order_id or update.order_id
@@ -295,8 +416,8 @@ class OrderQueries:
 
         .. versionadded:: 0.1.0
         """
-        body = CustomerOrders(_id(customer_id, "customer_id"))
-        await self._transport.send(Request("POST", _endpoint("/orders/company"), body=_body(body)))
+        body = encode_model(CustomerOrders(to_id(customer_id, field="customer_id")))
+        await self._transport.send(Request("POST", v2_path("/orders/company"), body=body))
 
     async def move_customer_orders(
         self, customer_id: str | int, *, customer_group_id: str | int
@@ -316,11 +437,12 @@ class OrderQueries:
 
         .. versionadded:: 0.1.0
         """
-        body = CustomerOrdersMove(
-            customer_group_id=_id(customer_group_id, "customer_group_id"),
-            customer_id=_id(customer_id, "customer_id"),
+        move = CustomerOrdersMove(
+            customer_group_id=to_id(customer_group_id, field="customer_group_id"),
+            customer_id=to_id(customer_id, field="customer_id"),
         )
-        await self._transport.send(Request("PUT", _endpoint("/orders/company"), body=_body(body)))
+        body = encode_model(move)
+        await self._transport.send(Request("PUT", v2_path("/orders/company"), body=body))
 
     async def images(self, order_ids: Iterable[str | int] | str | int) -> list[OrderImage]:
         """Fetch the image of each order ("Get Orders Images", ``GET /api/v2/io/orders/images``).
@@ -341,7 +463,7 @@ class OrderQueries:
         ids = _image_ids(order_ids)
         if not ids:
             return []
-        request = Request("GET", _endpoint("/orders/images"), {"orderIds": ",".join(ids)})
+        request = Request("GET", v2_path("/orders/images"), {"orderIds": ",".join(ids)})
         return one_or_many((await self._transport.send(request)).data, OrderImage)
 
     async def company_of(self, order_id: str | int) -> OrderCompany:
@@ -363,7 +485,7 @@ class OrderQueries:
 
         .. versionadded:: 0.1.0
         """
-        path = _endpoint("/orders/{order}/companyIdBCId", order=_id(order_id, "order_id"))
+        path = v2_path("/orders/{order_id}/companyIdBCId", order_id=order_id)
         return structure((await self._transport.send(Request("GET", path))).data, OrderCompany)
 
     async def company_id_of(self, order_id: str | int) -> str:
@@ -384,7 +506,7 @@ class OrderQueries:
 
         .. versionadded:: 0.1.0
         """
-        path = _endpoint("/orders/{order}/companyId", order=_id(order_id, "order_id"))
+        path = v2_path("/orders/{order_id}/companyId", order_id=order_id)
         data = (await self._transport.send(Request("GET", path))).data
         return structure(data, CompanyIdAnswer).company_id
 
@@ -408,7 +530,7 @@ class OrderQueries:
 
         .. versionadded:: 0.1.0
         """
-        path = _endpoint("/orders/{order}/details", order=_id(order_id, "order_id"))
+        path = v2_path("/orders/{order_id}/details", order_id=order_id)
         return structure((await self._transport.send(Request("GET", path))).data, OrderDetail)
 
     async def products(self, order_id: str | int) -> list[OrderProduct]:
@@ -427,11 +549,13 @@ class OrderQueries:
         Raises:
             InvalidOrderError: the id is empty; nothing was sent.
             NotFoundError: the order does not exist.
+            ResponseDecodeError: the answer is neither a product, a list of products, nor
+                empty.
             B2BError: any other failure, after the retries the policy allows.
 
         .. versionadded:: 0.1.0
         """
-        path = _endpoint("/orders/{order}/products", order=_id(order_id, "order_id"))
+        path = v2_path("/orders/{order_id}/products", order_id=order_id)
         return one_or_many((await self._transport.send(Request("GET", path))).data, OrderProduct)
 
     async def is_registered(self, order_id: str | int) -> bool:
@@ -465,16 +589,14 @@ class OrderQueries:
         return True
 
 
+@attrs.frozen(eq=False)
 class Companies:
     """The Company operations that concern orders, reached as ``client.companies``.
 
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_transport",)
-
-    def __init__(self, transport: Transport) -> None:
-        self._transport = transport
+    _transport: Transport = attrs.field(repr=False)
 
     def order_ids(
         self,
@@ -499,16 +621,18 @@ class Companies:
             An async iterator of BigCommerce order ids, as ``str``.
 
         Raises:
-            InvalidOrderError: an argument is invalid (raised by this call, before iterating).
+            InvalidOrderError: ``company_id``, a date or ``page_size`` is invalid (raised at
+                once, before any request).
             NotFoundError: the company does not exist (raised while iterating).
             B2BError: any other failure while iterating, after the retries the policy allows.
 
         .. versionadded:: 0.1.0
         """
-        path = _endpoint("/companies/{company}/orderBCIds", company=_id(company_id, "company_id"))
-        query = _date_range(begin_date, end_date)
+        path = v2_path("/companies/{company_id}/orderBCIds", company_id=company_id)
+        query = _date_range(begin_date, end_date).items()
         size = check_page_size(page_size)
-        return _order_ids(paginate(self._transport, path, query, Page[OrderRef], size))
+        refs = walk_offsets(self._transport, path, query, V2PageReader(OrderRef), size)
+        return _order_ids(refs)
 
 
 async def _order_ids(refs: AsyncGenerator[OrderRef, None]) -> AsyncGenerator[str, None]:

@@ -1,15 +1,17 @@
-"""The models of the V2 Order operations beyond registration.
+"""The models of the V2 Order API: what goes out, and what comes back.
 
-Response models take whatever the API sends within reason (see ``_serde``): ids as int or
-string, money as numbers or numeric strings, either spelling where the published schema and
-its example disagree. Request models (:class:`OrderUpdate` and the :class:`Address`,
-:class:`LineItem` and :class:`ProductOption` inside it) check their values at construction,
-so a bad one raises :class:`~b2b_async.InvalidOrderError` before anything is sent; the same
-classes read the addresses and products of "Get Order Detail", where the checks are lenient
-enough for what the API sends (a blank id is no id).
+:class:`NewOrder` is a registration and :class:`CreatedOrder` its confirmation. Request models
+(:class:`NewOrder`, :class:`OrderUpdate` and the :class:`Address`, :class:`LineItem` and
+:class:`ProductOption` inside it) check their values at construction, so a bad one raises
+:class:`~b2b_async.InvalidOrderError` before anything is sent; the same classes read the
+addresses and products of "Get Order Detail", where the checks are lenient enough for what
+the API sends (a blank id is no id). Response models take whatever the API sends within
+reason (see ``_serde``): ids as int or string, money as numbers or numeric strings, either
+spelling where the published schema and its example disagree.
 
 Wire spellings, recorded beside each field through ``wire()``:
 
+- a registration's ``company_id`` and ``customer_id`` travel in the path, not the body;
 - "Get Order Detail" is BigCommerce's core order object, snake_case (``total_inc_tax``), with
   camelCase B2B members (``poNumber``, ``channelId``, ``billingAddress``). The published
   example spells several B2B members in snake_case (``billing_address``, ``channel_id``,
@@ -26,18 +28,22 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import attrs
 
 from ._exceptions import InvalidOrderError
-from ._models import to_id
+from ._routes import to_id
 from ._serde import wire
 
 __all__ = [
+    "ORDER_BY",
     "Address",
     "CompanyOrder",
+    "CreatedOrder",
     "LineItem",
+    "NewOrder",
+    "OrderBy",
     "OrderCompany",
     "OrderDetail",
     "OrderImage",
@@ -45,6 +51,15 @@ __all__ = [
     "OrderUpdate",
     "ProductOption",
 ]
+
+#: The sort keys of "Get Company Orders" (:meth:`Orders.list_by_company
+#: <b2b_async.Orders.list_by_company>`).
+OrderBy = Literal["bcOrderId", "totalIncTax", "createdAt"]
+#: The same sort keys, for the check before sending.
+ORDER_BY: Final = frozenset({"bcOrderId", "totalIncTax", "createdAt"})
+
+# A JSON number survives a round trip through a float only up to 15 significant digits.
+_MAX_DIGITS: Final = 15
 
 #: BigCommerce's core order object: the wire key is the attribute's own snake_case name.
 _CORE: Final = wire(verbatim=True)
@@ -147,6 +162,110 @@ def _text(**options: Any) -> Any:
 
 def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(value))
+
+
+def to_total(value: Decimal | int | float | str) -> Decimal:
+    """Normalise a total given as ``Decimal``, ``int``, ``float`` or a numeric ``str``.
+
+    Args:
+        value: the total as given.
+
+    Returns:
+        The total as a finite, non-negative :class:`~decimal.Decimal`.
+
+    Raises:
+        InvalidOrderError: the value is not a number, is NaN or infinite, is negative, or
+            has more significant digits than a JSON number carries exactly.
+    """
+    total = _total_as_decimal(value)
+    if not total.is_finite():
+        raise InvalidOrderError(f"total_inc_tax must be finite, got {total}")
+    if total < 0:
+        raise InvalidOrderError(f"total_inc_tax must not be negative, got {total}")
+    # Trailing zeros cost no precision: 1.000000000000000000 is exact as a float.
+    if len(total.normalize().as_tuple().digits) > _MAX_DIGITS:
+        raise InvalidOrderError(
+            f"total_inc_tax has more than {_MAX_DIGITS} significant digits: {total}"
+        )
+    return total
+
+
+def _total_as_decimal(value: object) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
+        raise InvalidOrderError(
+            f"total_inc_tax must be a Decimal, int, float or numeric str, "
+            f"got {type(value).__name__}"
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidOrderError(f"total_inc_tax must be finite, got {value!r}")
+    if isinstance(value, Decimal):
+        return value
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation:
+        raise InvalidOrderError(f"total_inc_tax is not a number: {str(value)[:40]!r}") from None
+
+
+def _company_id(value: str | int | None) -> str | None:
+    return to_id(value, field="company_id", optional=True)
+
+
+def _customer_id(value: str | int) -> str:
+    return to_id(value, field="customer_id")
+
+
+def _order_id(value: str | int) -> str:
+    return to_id(value, field="order_id")
+
+
+def _po_number(value: str | None) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise InvalidOrderError(f"po_number must be a str, got {type(value).__name__}")
+    return value
+
+
+@attrs.frozen
+class NewOrder:
+    """A BigCommerce order to register with B2B Edition.
+
+    Every value is checked and normalised at construction: ids become non-empty ``str``,
+    the total a finite, non-negative :class:`~decimal.Decimal`.
+
+    Attributes:
+        company_id: the B2B Edition company; ``None`` lets the API derive it from the
+            customer ("Create Order Without CompanyID").
+        customer_id: the B2B Edition user (the buyer).
+        order_id: the BigCommerce order id; the natural key of a registration.
+        total_inc_tax: the order total including tax.
+        po_number: the purchase-order number, if any.
+
+    Raises:
+        InvalidOrderError: a value is empty, of the wrong type, NaN, infinite or negative.
+
+    .. versionadded:: 0.1.0
+    """
+
+    company_id: str | None = attrs.field(converter=_company_id, metadata=wire(path=True))
+    customer_id: str = attrs.field(converter=_customer_id, metadata=wire(path=True))
+    order_id: str = attrs.field(converter=_order_id)
+    total_inc_tax: Decimal = attrs.field(converter=to_total)
+    po_number: str | None = attrs.field(default=None, converter=_po_number)
+
+
+@attrs.frozen
+class CreatedOrder:
+    """A registration the API confirmed.
+
+    Attributes:
+        order_id: the registered BigCommerce order id, always a ``str``.
+        already_registered: ``True`` when the order turned out to be registered already by
+            an earlier attempt of the same call (or, in bulk runs, by an earlier run).
+
+    .. versionadded:: 0.1.0
+    """
+
+    order_id: str
+    already_registered: bool = False
 
 
 @attrs.frozen

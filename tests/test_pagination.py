@@ -1,0 +1,156 @@
+"""Offset pagination: the page models, the page size checks and the walk's stop rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from b2b_async import (
+    B2BClient,
+    InvalidOrderError,
+)
+from b2b_async._pagination import (
+    Page,
+    PageItems,
+    V2PageReader,
+    V3PageReader,
+    check_page_size,
+    is_last_page,
+)
+from b2b_async._protocol import Envelope
+from b2b_async._serde import structure
+from b2b_async._v2_models import OrderRef
+
+
+@pytest.mark.parametrize("key", ["pagination", "paginator"])
+def test_pages_read_pagination_or_paginator(key: str) -> None:
+    """Both spellings of a listing's pagination are read."""
+    data = {"list": [{"orderId": 7}], key: {"limit": "10", "offset": 0, "totalCount": 1.0}}
+    page = structure(data, Page[OrderRef])
+    assert page.items == (OrderRef("7"),)
+    assert page.pagination is not None
+    assert (page.pagination.limit, page.pagination.offset, page.pagination.total_count) == (
+        10,
+        0,
+        1,
+    )
+
+
+def test_documented_key_wins_over_its_alias() -> None:
+    """When both spellings arrive, the schema's key is read."""
+    data = {"list": [], "pagination": {"totalCount": 1}, "paginator": {"totalCount": 9}}
+    page = structure(data, Page[OrderRef])
+    assert page.pagination is not None
+    assert page.pagination.total_count == 1
+
+
+def test_page_without_list_or_pagination_is_empty() -> None:
+    """A listing without members reads as an empty page."""
+    assert structure({}, Page[OrderRef]) == Page[OrderRef]()
+
+
+@pytest.mark.parametrize("size", [0, -1, True, 2.5, "10"])
+def test_page_size_must_be_a_positive_int(size: Any) -> None:
+    """page_size is a positive int."""
+    with pytest.raises(InvalidOrderError, match="page_size"):
+        check_page_size(size)
+
+
+V2 = "/api/v2/io"
+
+
+def listing_app(pages: list[dict[str, Any]], seen: list[dict[str, str]]) -> web.Application:
+    """A server answering successive listing requests with the given data members."""
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(dict(request.query))
+        data = pages[min(len(seen), len(pages)) - 1]
+        return web.json_response({"code": 200, "data": data, "message": "SUCCESS"})
+
+    app = web.Application()
+    app.router.add_get(f"{V2}/companies/{{companyId}}/orders", handle)
+    app.router.add_get(f"{V2}/companies/{{companyId}}/orderBCIds", handle)
+    return app
+
+
+async def walk(pages: list[dict[str, Any]], page_size: int) -> tuple[list[str], list[str]]:
+    """List company orders from a scripted server; return the ids and the offsets asked."""
+    seen: list[dict[str, str]] = []
+    async with TestServer(listing_app(pages, seen), host="127.0.0.1") as test_server:
+        base = str(test_server.make_url("")).rstrip("/")
+        async with B2BClient("t", base_url=base, rate_limit=None, retry=None) as client:
+            orders = client.orders.list_by_company(1, page_size=page_size)
+            ids = [order.order_id async for order in orders]
+    return ids, [query["offset"] for query in seen]
+
+
+def page(ids: list[int], key: str | None = "pagination", total: int | None = None) -> Any:
+    """A listing's data member: the orders, and the pagination under ``key``."""
+    data: dict[str, Any] = {"list": [{"orderId": i, "OrderStatus": "Shipped"} for i in ids]}
+    if key is not None:
+        data[key] = {"limit": 10, "offset": 0, "totalCount": total}
+    return data
+
+
+@pytest.mark.parametrize("key", ["pagination", "paginator"])
+async def test_pagination_reads_either_spelling_across_pages(key: str) -> None:
+    """totalCount under pagination or paginator ends the walk after the last page."""
+    pages = [page([1, 2], key, 5), page([3, 4], key, 5), page([5], key, 5)]
+    assert await walk(pages, 2) == (["1", "2", "3", "4", "5"], ["0", "2", "4"])
+
+
+async def test_pagination_advances_by_items_received_when_capped() -> None:
+    """A server that returns fewer than page_size items is asked from the next item on."""
+    pages = [page([1, 2], total=4), page([3, 4], total=4)]
+    assert await walk(pages, 10) == (["1", "2", "3", "4"], ["0", "2"])
+
+
+async def test_pagination_without_total_stops_at_an_empty_page() -> None:
+    """Without totalCount, the walk ends at the first empty page."""
+    pages = [page([1, 2], key=None), page([3], key=None), page([], key=None)]
+    assert await walk(pages, 2) == (["1", "2", "3"], ["0", "2", "3"])
+
+
+async def test_pagination_stops_on_an_empty_page_before_the_total() -> None:
+    """A total that is never reached does not loop forever."""
+    pages = [page([1], total=9), page([], total=9)]
+    assert await walk(pages, 5) == (["1"], ["0", "1"])
+
+
+def test_v3_reader_reads_the_count_from_meta_pagination_or_meta() -> None:
+    """V3 pages carry the count in meta.pagination, or in meta itself."""
+    read = V3PageReader(OrderRef)
+    nested = read(Envelope([{"orderId": 1}], {"pagination": {"totalCount": 3}}))
+    flat = read(Envelope([{"orderId": 1}], {"totalCount": "4"}))
+    bare = read(Envelope({"orderId": 2}, {}))
+    assert (nested.items, nested.total_count) == ((OrderRef("1"),), 3)
+    assert flat.total_count == 4
+    assert (bare.items, bare.total_count) == ((OrderRef("2"),), None)
+
+
+@pytest.mark.parametrize(
+    ("items", "received", "total", "short_page_is_last", "last"),
+    [
+        (0, 0, None, False, True),  # an empty page ends every walk
+        (2, 4, 4, False, True),  # the count is reached
+        (2, 2, 4, True, False),  # a count not reached yet: go on, short page or not
+        (1, 1, None, True, True),  # V3 without a count: a short page is the last
+        (1, 1, None, False, False),  # V2 without a count: the server may cap limit
+        (2, 2, None, True, False),  # a full page: there may be more
+    ],
+)
+def test_stop_rules(
+    items: int, received: int, total: int | None, short_page_is_last: bool, last: bool
+) -> None:
+    """The walk stops at an empty page, at the count, or at a short V3 page without one."""
+    page = PageItems(tuple(range(items)), total)
+    assert is_last_page(page, received, 2, short_page_is_last) is last
+
+
+def test_readers_say_whether_a_short_page_is_the_last() -> None:
+    """V2 servers may cap limit, V3 ones never do."""
+    assert V2PageReader(OrderRef).short_page_is_last is False
+    assert V3PageReader(OrderRef).short_page_is_last is True

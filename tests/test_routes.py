@@ -1,0 +1,84 @@
+"""The routes: id checks, path segments and the V2/V3 endpoint builders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from b2b_async import InvalidOrderError
+from b2b_async._routes import V2_PREFIX, V3_PREFIX, path_segment, to_id, to_v3_id, v2_path, v3_path
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(7, "7"), ("BC1", "BC1"), (" BC 1 ", "BC 1"), (0, "0")]
+)
+def test_to_id_normalises_ints_and_strips_text(value: Any, expected: str) -> None:
+    """An int becomes its digits, text is stripped of surrounding blanks."""
+    assert to_id(value, field="order_id") == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("", "order_id must not be empty"),
+        (" ", "order_id must not be empty"),
+        (-1, "order_id must not be negative"),
+        (True, "order_id must be a str or int"),
+        (None, "order_id must be a str or int"),
+        ("a\nb", "control characters"),
+    ],
+)
+def test_to_id_refuses_what_cannot_be_an_id(value: Any, fragment: str) -> None:
+    """Empty, negative, non-id and control-character values raise InvalidOrderError."""
+    with pytest.raises(InvalidOrderError, match=fragment):
+        to_id(value, field="order_id")
+
+
+def test_an_optional_id_may_be_none() -> None:
+    """``optional=True`` keeps None; otherwise None is refused."""
+    assert to_id(None, field="company_id", optional=True) is None
+
+
+@pytest.mark.parametrize(("value", "expected"), [(7, 7), ("7", 7), (" 12 ", 12)])
+def test_to_v3_id_reads_ints_and_digit_strings(value: Any, expected: int) -> None:
+    """A V3 id is a positive int, given as an int or a string of digits."""
+    assert to_v3_id(value, field="bc_order_id") == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [(0, "at least 1"), ("0", "at least 1"), (-3, "at least 1"), ("BC1", "whole number")],
+)
+def test_to_v3_id_refuses_non_positive_or_non_numeric_ids(value: Any, fragment: str) -> None:
+    """Zero, negatives and non-digit text raise InvalidOrderError naming the argument."""
+    with pytest.raises(InvalidOrderError, match=fragment):
+        to_v3_id(value, field="bc_order_id")
+
+
+@pytest.mark.parametrize(
+    ("value", "segment"),
+    [("BC1", "BC1"), ("a/b", "a%2Fb"), ("..", "%2E%2E"), ("1?x=2", "1%3Fx%3D2"), ("é", "%C3%A9")],
+)
+def test_path_segment_never_adds_a_segment(value: str, segment: str) -> None:
+    """Slashes, dots, query and fragment marks are percent-encoded."""
+    assert path_segment(value) == segment
+
+
+def test_v2_path_checks_and_encodes_each_id() -> None:
+    """Each id is checked under its keyword's name and encoded as one segment."""
+    assert v2_path("/orders/{order_id}/details", order_id="a/b") == (
+        f"{V2_PREFIX}/orders/a%2Fb/details"
+    )
+    assert v2_path("/orders") == f"{V2_PREFIX}/orders"
+    with pytest.raises(InvalidOrderError, match="company_id must not be empty"):
+        v2_path("/companies/{company_id}/orders", company_id=" ")
+
+
+def test_v3_path_checks_each_id() -> None:
+    """Each V3 id is read as a positive int under its keyword's name."""
+    assert v3_path("/customers/{customer_id}/orders/b2b", customer_id="42") == (
+        f"{V3_PREFIX}/customers/42/orders/b2b"
+    )
+    with pytest.raises(InvalidOrderError, match="customer_id"):
+        v3_path("/customers/{customer_id}/orders/b2b", customer_id="x")

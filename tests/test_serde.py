@@ -1,0 +1,191 @@
+"""The one converter: wire names, lenient scalars, error paths, and body encoding."""
+
+from __future__ import annotations
+
+import json
+import json.encoder
+import math
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pytest
+from cattrs.errors import IterableValidationError
+
+from b2b_async import (
+    CompanyOrder,
+    LineItem,
+    OrderDetail,
+    OrderImage,
+    OrderProduct,
+    ResponseDecodeError,
+)
+from b2b_async._pagination import Page
+from b2b_async._serde import (
+    encode_body,
+    first_problem,
+    one_or_many,
+    structure,
+    to_camel,
+    unstructure,
+    wire,
+)
+from b2b_async._v2_models import OrderRef
+
+
+def test_to_camel() -> None:
+    """snake_case names become camelCase wire names."""
+    assert to_camel("total_inc_tax") == "totalIncTax"
+    assert to_camel("order_id") == "orderId"
+    assert to_camel("x") == "x"
+
+
+def test_body_encoder_without_the_c_accelerator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the standard library has no C encoder, bodies are encoded the same."""
+    payloads = ({"orderId": "BC1", "totalIncTax": 10.5}, {"orderId": 'é"', "poNumber": None})
+    expected = [encode_body(payload) for payload in payloads]
+    monkeypatch.setattr(json.encoder, "c_make_encoder", None)
+    assert [encode_body(payload) for payload in payloads] == expected
+
+
+def test_body_encoder_refuses_what_json_cannot_hold() -> None:
+    """The body encoder fails loudly on a foreign value, NaN or an infinity."""
+    with pytest.raises(TypeError):
+        encode_body({"orderId": object()})
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        encode_body({"totalIncTax": math.inf})
+
+
+@pytest.mark.parametrize(
+    ("wire_value", "expected"),
+    [("100.0000", Decimal("100.0000")), (100, Decimal(100)), (12.5, Decimal("12.5")), ("", None)],
+)
+def test_amounts_read_numbers_and_numeric_strings(wire_value: Any, expected: Any) -> None:
+    """Numeric strings and numbers become Decimal; an empty string is no amount."""
+    order = structure({"orderId": "1", "totalIncTax": wire_value}, CompanyOrder)
+    assert order.total_inc_tax == expected
+
+
+@pytest.mark.parametrize(
+    ("wire_value", "expected"),
+    [("20", 20), (20, 20), (20.0, 20), ("20.0000", 20), ("", None), (None, None)],
+)
+def test_counts_read_numbers_and_numeric_strings(wire_value: Any, expected: Any) -> None:
+    """Whole numbers arrive as numbers or strings; an empty one is no count."""
+    assert structure({"id": "1", "items_total": wire_value}, OrderDetail).items_total == expected
+
+
+@pytest.mark.parametrize(
+    ("wire_value", "expected"),
+    [("0", False), ("1", True), (0, False), (1, True), (True, True), ("false", False), ("", None)],
+)
+def test_flags_read_booleans_numbers_and_strings(wire_value: Any, expected: Any) -> None:
+    """isInvoiceOrder "0"/"1", 0/1 or true/false become bool."""
+    order = structure({"orderId": "1", "isInvoiceOrder": wire_value}, CompanyOrder)
+    assert order.is_invoice_order is expected
+
+
+@pytest.mark.parametrize(
+    ("wire_value", "expected"),
+    [
+        ("1572323610", datetime(2019, 10, 29, 4, 33, 30, tzinfo=UTC)),
+        (1572323610, datetime(2019, 10, 29, 4, 33, 30, tzinfo=UTC)),
+        ("Tue, 29 Oct 2019 12:33:25 +0000", datetime(2019, 10, 29, 12, 33, 25, tzinfo=UTC)),
+        ("2019-10-29T12:33:25", datetime(2019, 10, 29, 12, 33, 25, tzinfo=UTC)),
+        (
+            "2019-10-29T12:33:25+02:00",
+            datetime(2019, 10, 29, 12, 33, 25, tzinfo=timezone(timedelta(hours=2))),
+        ),
+        ("", None),
+    ],
+)
+def test_times_read_epoch_rfc2822_and_iso(wire_value: Any, expected: Any) -> None:
+    """Times arrive as Unix seconds, RFC 2822 or ISO 8601; all become aware datetimes."""
+    order = structure({"orderId": "1", "createdAt": wire_value}, CompanyOrder)
+    assert order.created_at == expected
+    assert order.created_at is None or order.created_at.tzinfo is not None
+
+
+def test_list_error_paths_name_the_index() -> None:
+    """An item of a list answer that does not fit is named by its index."""
+    with pytest.raises(ResponseDecodeError) as info:
+        one_or_many([{"orderId": "1"}, {"imageUrl": "x"}], OrderImage)
+    assert info.value.path == "$.data[1].orderId"
+
+
+@pytest.mark.parametrize(
+    ("data", "count"), [(None, 0), ({}, 0), ({"productId": 1}, 1), ([{"productId": 1}] * 2, 2)]
+)
+def test_one_or_many_normalises_to_a_list(data: Any, count: int) -> None:
+    """One object, none, or a list: always a list."""
+    assert len(one_or_many(data, OrderProduct)) == count
+
+
+def test_one_or_many_refuses_other_shapes() -> None:
+    """A scalar where an object or list is expected is a decode error."""
+    with pytest.raises(ResponseDecodeError, match="expected a list or an object"):
+        one_or_many("x", OrderProduct)
+
+
+def test_dates_go_out_as_month_day_year() -> None:
+    """A date is written MM/DD/YYYY, the documented query format."""
+    assert unstructure(date(2019, 12, 31)) == "12/31/2019"
+
+
+def test_wire_metadata_defaults() -> None:
+    """wire() with no arguments keeps the camelCase default."""
+
+    @attrs.frozen
+    class Sample:
+        order_id: str = attrs.field(metadata=wire())
+        other: str = attrs.field(default="", metadata={"unrelated": True})
+
+    assert unstructure(Sample("1", "2")) == {"orderId": "1", "other": "2"}
+    assert structure({"orderId": 3}, Sample) == Sample("3")
+
+
+@pytest.mark.parametrize("wire_value", ["NaN", "Infinity", float("inf"), float("nan"), [1], True])
+def test_amounts_refuse_non_finite_and_non_numbers(wire_value: Any) -> None:
+    """NaN, infinities, lists and booleans are not amounts."""
+    with pytest.raises(ResponseDecodeError) as info:
+        structure({"orderId": "1", "totalIncTax": wire_value}, CompanyOrder)
+    assert info.value.path == "$.data.totalIncTax"
+
+
+def test_nested_model_that_is_not_an_object_names_its_key() -> None:
+    """A pagination member that is not an object is named by its wire key."""
+    with pytest.raises(ResponseDecodeError) as info:
+        structure({"list": [], "paginator": "x"}, Page[OrderRef])
+    assert info.value.path == "$.data.pagination"
+
+
+def test_scalar_answer_that_does_not_fit_names_data() -> None:
+    """A scalar that does not fit its type names $.data with the hook's message."""
+    with pytest.raises(ResponseDecodeError, match="expected a numeric value") as info:
+        structure("lots", Decimal)
+    assert info.value.path == "$.data"
+
+
+def test_model_level_refusal_names_the_object() -> None:
+    """A refusal by the model itself (not one field) names the object's path."""
+    with pytest.raises(ResponseDecodeError, match="option_id must not be empty") as info:
+        structure({"productOptions": [{"id": "", "value": "x"}]}, LineItem)
+    assert info.value.path == "$.data.productOptions[0]"
+
+
+def test_first_problem_of_a_list_error_without_index() -> None:
+    """A list error that names no item is reported at the list's own path."""
+    error = IterableValidationError("While structuring", [ValueError("bad")], list[int])
+    assert first_problem(error, "$.data") == ("bad", "$.data")
+
+
+def test_path_fields_of_any_model_stay_out_of_bodies() -> None:
+    """A field marked wire(path=True) never enters a body, whatever the model."""
+
+    @attrs.frozen
+    class Move:
+        customer_id: str = attrs.field(metadata=wire(path=True))
+        target_group: str
+
+    assert unstructure(Move("1", "7")) == {"targetGroup": "7"}

@@ -1,0 +1,611 @@
+"""The V2 models: validation before anything is sent, the published examples, the wire spellings."""
+
+from __future__ import annotations
+
+import functools
+import json
+import json.encoder
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from b2b_async import (
+    Address,
+    APIError,
+    BadRequestError,
+    CompanyOrder,
+    CreatedOrder,
+    InvalidOrderError,
+    LineItem,
+    NewOrder,
+    NotFoundError,
+    OrderCompany,
+    OrderDetail,
+    OrderImage,
+    OrderProduct,
+    OrderUpdate,
+    ProductOption,
+    ResponseDecodeError,
+)
+from b2b_async._pagination import Page
+from b2b_async._protocol import RequestInfo, decode_response
+from b2b_async._routes import to_id
+from b2b_async._serde import encode_body, one_or_many, structure, unstructure
+from b2b_async._v2 import registration
+from b2b_async._v2_models import CompanyIdAnswer, OrderRef, UpdatedOrder
+
+
+def test_new_order_normalises_values() -> None:
+    """Ids become str, the total a Decimal, whatever form they were given in."""
+    order = NewOrder(123, 456, 789, "259.99", "PO-7")
+    assert order == NewOrder("123", "456", "789", Decimal("259.99"), "PO-7")
+    assert NewOrder("1", "2", " BC1 ", 10).order_id == "BC1"
+    assert NewOrder(None, "2", "BC1", 1.5).company_id is None
+
+
+def test_new_order_is_frozen() -> None:
+    """A NewOrder cannot change after it was validated."""
+    order = NewOrder("1", "2", "BC1", 1)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        order.order_id = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"order_id": ""}, "order_id must not be empty"),
+        ({"order_id": "   "}, "order_id must not be empty"),
+        ({"customer_id": ""}, "customer_id must not be empty"),
+        ({"company_id": ""}, "company_id must not be empty"),
+        ({"order_id": None}, "order_id must be a str or int"),
+        ({"order_id": True}, "order_id must be a str or int"),
+        ({"customer_id": -4}, "customer_id must not be negative"),
+        ({"order_id": "BC1\r\nX-Evil: 1"}, "control characters"),
+        ({"total_inc_tax": math.nan}, "finite"),
+        ({"total_inc_tax": math.inf}, "finite"),
+        ({"total_inc_tax": Decimal("NaN")}, "finite"),
+        ({"total_inc_tax": Decimal("-Infinity")}, "finite"),
+        ({"total_inc_tax": "Infinity"}, "finite"),
+        ({"total_inc_tax": -0.01}, "negative"),
+        ({"total_inc_tax": "abc"}, "not a number"),
+        ({"total_inc_tax": True}, "must be a Decimal"),
+        ({"total_inc_tax": None}, "must be a Decimal"),
+        ({"total_inc_tax": Decimal("1.2345678901234567")}, "significant digits"),
+        ({"po_number": 7}, "po_number must be a str"),
+    ],
+)
+def test_invalid_values_raise_invalid_order_error(kwargs: dict[str, Any], fragment: str) -> None:
+    """Each invalid value raises InvalidOrderError (a ValueError) naming the field."""
+    values: dict[str, Any] = {
+        "company_id": "1",
+        "customer_id": "2",
+        "order_id": "BC1",
+        "total_inc_tax": 1,
+    }
+    values.update(kwargs)
+    with pytest.raises(InvalidOrderError, match=fragment) as info:
+        NewOrder(**values)
+    assert isinstance(info.value, ValueError)
+
+
+def test_body_is_camel_case_without_path_fields() -> None:
+    """The body carries orderId, totalIncTax as a number and poNumber only when given."""
+    assert unstructure(NewOrder("1", "2", "BC1", Decimal("259.99"), "PO-7")) == {
+        "orderId": "BC1",
+        "totalIncTax": 259.99,
+        "poNumber": "PO-7",
+    }
+    assert unstructure(NewOrder("1", "2", "BC1", "10.00")) == {"orderId": "BC1", "totalIncTax": 10}
+
+
+def test_created_order_accepts_int_or_str_ids_and_ignores_unknown_keys() -> None:
+    """orderId as int or str becomes str; extra keys are ignored."""
+    assert structure({"orderId": 42, "extra": [1]}, CreatedOrder) == CreatedOrder("42")
+    assert structure({"orderId": "BC1"}, CreatedOrder) == CreatedOrder("BC1")
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({"orderId": [1]}, "$.data.orderId"),
+        ({"orderId": True}, "$.data.orderId"),
+        ({}, "$.data.orderId"),
+        ([{"orderId": 1}], "$.data"),
+        (None, "$.data"),
+    ],
+)
+def test_created_order_that_does_not_fit_names_the_path(data: Any, path: str) -> None:
+    """A data member that does not fit raises ResponseDecodeError with the wire path."""
+    with pytest.raises(ResponseDecodeError) as info:
+        structure(data, CreatedOrder)
+    assert info.value.path == path
+
+
+ids = st.one_of(
+    st.integers(min_value=0, max_value=10**12),
+    st.text(st.characters(codec="utf-8", exclude_categories=["Cc", "Cs"]), min_size=1).filter(
+        str.strip
+    ),
+)
+
+
+totals = st.decimals(min_value=0, max_value=10**9, places=2, allow_nan=False, allow_infinity=False)
+
+
+@given(ids, ids, ids, totals, st.none() | st.text(max_size=30))
+def test_body_round_trip(
+    company: Any, customer: Any, order: Any, total: Decimal, po: str | None
+) -> None:
+    """Any valid order's body carries exactly its id, total and PO number."""
+    new = NewOrder(company, customer, order, total, po)
+    body = unstructure(new)
+    assert body["orderId"] == new.order_id
+    assert Decimal(str(body["totalIncTax"])) == total
+    assert body.get("poNumber") == po
+    assert set(body) <= {"orderId", "totalIncTax", "poNumber"}
+
+
+@given(ids, ids, ids, totals, st.none() | st.text(max_size=30))
+def test_registration_body_is_encoded_like_any_other_body(
+    company: Any, customer: Any, order: Any, total: Decimal, po: str | None
+) -> None:
+    """The registration body goes through the converter and encode_body like any body."""
+    new = NewOrder(company, customer, order, total, po)
+    payload = unstructure(new)
+    assert registration(new).body == encode_body(payload)
+    assert json.loads(registration(new).body or b"") == payload
+
+
+@given(st.integers(min_value=-5, max_value=10**15) | st.text(max_size=12) | st.booleans())
+def test_every_id_field_agrees_with_to_id(value: Any) -> None:
+    """Every id converter of NewOrder gives what :func:`to_id` gives."""
+    for field in ("company_id", "customer_id", "order_id"):
+        try:
+            expected = to_id(value, field=field)
+        except InvalidOrderError:
+            with pytest.raises(InvalidOrderError, match=field):
+                NewOrder(
+                    **{"company_id": 1, "customer_id": 2, "order_id": 3, field: value},
+                    total_inc_tax=1,
+                )
+        else:
+            order = NewOrder(
+                **{"company_id": 1, "customer_id": 2, "order_id": 3, field: value}, total_inc_tax=1
+            )
+            assert getattr(order, field) == expected
+
+
+@pytest.mark.parametrize(
+    ("total", "accepted"),
+    [
+        (Decimal("123456789012.345"), True),  # 15 digits in 16 characters
+        (Decimal("1234567890123.456"), False),  # 16 digits
+        (Decimal("0.00000000000000001"), True),  # one digit, many characters
+        (Decimal("1.000000000000000000"), True),  # trailing zeros: exact as a float
+        (Decimal("12345678901234.5"), True),  # 15 digits in 16 characters
+    ],
+)
+def test_total_digit_limit_whatever_the_length_of_its_text(total: Decimal, accepted: bool) -> None:
+    """The quick check on a total's text never decides a total the full check would refuse."""
+    if accepted:
+        assert NewOrder(1, 2, 3, total).total_inc_tax == total
+    else:
+        with pytest.raises(InvalidOrderError, match="significant digits"):
+            NewOrder(1, 2, 3, total)
+
+
+def test_evolve_checks_and_normalises_like_construction() -> None:
+    """A changed copy passes the same checks as a new order."""
+    order = NewOrder(1, 2, "BC1", Decimal("10.50"))
+    assert attrs.evolve(order, customer_id=7, po_number="PO") == NewOrder(
+        1, "7", "BC1", "10.50", "PO"
+    )
+    with pytest.raises(InvalidOrderError, match="total_inc_tax"):
+        attrs.evolve(order, total_inc_tax=Decimal("-1"))
+    with pytest.raises(InvalidOrderError, match="po_number"):
+        attrs.evolve(order, po_number=5)  # type: ignore[arg-type]
+
+
+def test_po_number_of_a_str_subclass_is_kept() -> None:
+    """A str subclass is a str: it is accepted as the PO number."""
+
+    class Reference(str):
+        pass
+
+    order = NewOrder(1, 2, "BC1", 1, Reference("PO-9"))
+    assert order.po_number == "PO-9"
+    assert unstructure(order)["poNumber"] == "PO-9"
+
+
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "api" / "b2b-v2-openapi.yaml"
+
+
+INFO = RequestInfo("GET", "https://api-b2b.bigcommerce.com/api/v2/io/orders")
+
+
+@functools.cache
+def _spec() -> Mapping[str, Any]:
+    yaml = pytest.importorskip("yaml")
+    if not SPEC.exists():
+        pytest.skip(f"{SPEC} is missing")
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with SPEC.open(encoding="utf-8") as handle:
+        document: Mapping[str, Any] = yaml.load(handle, Loader=loader)
+    return document
+
+
+def example(path: str, method: str, status: str) -> Any:
+    """The published example answer of one operation and status."""
+    content = _spec()["paths"][path][method]["responses"][status]["content"]
+    return content["application/json"]["example"]
+
+
+def data_of(path: str, method: str, status: str = "200") -> Any:
+    """The ``data`` member of a published success example, through the envelope decoder."""
+    body = json.dumps(example(path, method, status)).encode()
+    return decode_response(int(status), {}, body, INFO, 0.0).data
+
+
+def error_of(path: str, method: str, status: str) -> APIError:
+    """The error a published error example decodes to."""
+    body = json.dumps(example(path, method, status)).encode()
+    with pytest.raises(APIError) as info:
+        decode_response(int(status), {}, body, INFO, 0.0)
+    return info.value
+
+
+def test_company_orders_example_parses_with_paginator_and_order_status() -> None:
+    """Get Company Orders' example (paginator, orderStatus, int channelId) reads fully."""
+    page = structure(data_of("/companies/{companyId}/orders", "get"), Page[CompanyOrder])
+    assert [order.order_id for order in page.items] == ["126", "124", "125"]
+    first = page.items[0]
+    assert first.order_status == "Awaiting Payment"
+    assert first.total_inc_tax == Decimal("100.0000")
+    assert first.is_invoice_order is False
+    assert first.channel_id == "1"
+    assert first.created_at == datetime(2019, 10, 29, 4, 33, 30, tzinfo=UTC)
+    assert page.pagination is not None
+    assert page.pagination.total_count == 3
+
+
+def test_order_id_list_example_parses() -> None:
+    """Get BC Order Id List By Company Id's example reads as ids and a total."""
+    page = structure(data_of("/companies/{companyId}/orderBCIds", "get"), Page[OrderRef])
+    assert page.items == (OrderRef("1"),)
+    assert page.pagination is not None
+    assert page.pagination.total_count == 3
+
+
+def test_update_answer_example_parses() -> None:
+    """The update's example answers orderId as an integer; it becomes a str."""
+    assert structure(data_of("/orders", "put"), UpdatedOrder) == UpdatedOrder("2")
+
+
+@pytest.mark.parametrize("method", ["put", "post"])
+def test_company_attribute_examples_are_plain_successes(method: str) -> None:
+    """Both company-attribute operations answer an empty data object."""
+    assert data_of("/orders/company", method) == {}
+
+
+def test_images_example_parses() -> None:
+    """Get Orders Images' example is a list of order ids and URLs."""
+    [image] = one_or_many(data_of("/orders/images", "get"), OrderImage)
+    assert image.order_id == "1"
+    assert image.image_url is not None
+    assert image.image_url.startswith("https://")
+
+
+def test_company_by_order_example_parses() -> None:
+    """Get Company By BC OrderId's example reads into OrderCompany."""
+    data = data_of("/orders/{orderBCId}/companyIdBCId", "get")
+    assert structure(data, OrderCompany) == OrderCompany("2", "ABC.LLC", "11")
+
+
+def test_company_id_example_parses() -> None:
+    """Get Company Id By Order Id's example reads to a str id."""
+    assert (
+        structure(data_of("/orders/{orderId}/companyId", "get"), CompanyIdAnswer).company_id == "2"
+    )
+
+
+def test_order_detail_example_parses_both_spellings() -> None:
+    """Get Order Detail's example (snake_case B2B members) reads, and nothing is lost."""
+    data = data_of("/orders/{orderId}/details", "get")
+    detail = structure(data, OrderDetail)
+    assert detail.order_id == "126"
+    assert detail.customer_id == "168"
+    assert detail.status_id == 7
+    assert detail.total_inc_tax == Decimal("100.0000")
+    assert detail.items_total == 20
+    assert detail.is_deleted is False
+    assert detail.date_shipped is None
+    assert detail.date_created == datetime(2019, 10, 29, 12, 33, 25, tzinfo=UTC)
+    assert detail.po_number == "123456798"
+    assert detail.channel_id == "1"
+    assert detail.billing_address is not None
+    assert detail.billing_address.first_name == "sdsdsd"
+    assert detail.billing_address.street_one == "15440 Laguna Canyon Road, Ste 213"
+    assert detail.billing_address.country_iso2 == "US"
+    assert detail.shipping_address is not None
+    assert detail.shipping_address.city == "Irvine"
+    [line] = detail.products
+    assert (line.product_id, line.variant_id, line.quantity) == ("97", "69", 20)
+    assert line.price_inc_tax == Decimal("5.0000")
+    assert line.product_options == ()
+    assert detail.raw == data
+    assert detail.raw["cart_id"] == "f6a167af-fdc2-4409-8282-0358c36b46c5"
+
+
+def test_order_product_example_parses_as_one_item_list() -> None:
+    """Get Order Product's single object becomes a one-item list, variantId included."""
+    products = one_or_many(data_of("/orders/{orderId}/products", "get"), OrderProduct)
+    assert products == [OrderProduct("97", "69", 20, ())]
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "status", "error", "code"),
+    [
+        ("/companies/{companyId}/orders", "get", "404", NotFoundError, 404),
+        ("/companies/{companyId}/orderBCIds", "get", "404", NotFoundError, 404),
+        ("/orders", "put", "400", BadRequestError, 40010),
+        ("/orders", "put", "404", NotFoundError, 404),
+        ("/orders/company", "put", "400", BadRequestError, 40013),
+        ("/orders/company", "post", "400", BadRequestError, 40013),
+        ("/orders/{orderBCId}/companyIdBCId", "get", "400", BadRequestError, 40013),
+        ("/orders/{orderId}/details", "get", "404", NotFoundError, 404),
+        ("/orders/{orderId}/products", "get", "404", NotFoundError, 404),
+    ],
+)
+def test_error_examples_decode_to_the_documented_errors(
+    path: str, method: str, status: str, error: type[APIError], code: int
+) -> None:
+    """Each published error example raises its error class with the body code."""
+    raised = error_of(path, method, status)
+    assert type(raised) is error
+    assert raised.code == code
+
+
+def test_missing_order_on_company_lookup_is_a_400_not_a_404() -> None:
+    """The documented answer for an unknown order is 400 "Order does not exist."."""
+    raised = error_of("/orders/{orderBCId}/companyIdBCId", "get", "400")
+    assert raised.status == 400
+    assert raised.message == "Order does not exist."
+
+
+def _published_update_body() -> Any:
+    """The update body of the published JavaScript sample (``JSON.stringify({...})``)."""
+    samples = _spec()["paths"]["/orders"]["put"]["x-code-samples"]
+    source = next(sample["source"] for sample in samples if sample["lang"] == "JavaScript")
+    match = re.search(r"JSON\.stringify\((\{.*\})\);", source)
+    assert match is not None
+    return json.loads(match.group(1))
+
+
+def test_published_update_sample_round_trips_as_strings() -> None:
+    """The sample's numbers (orderId 117, prices) read into OrderUpdate and go out as strings."""
+    body = _published_update_body()
+    update = structure(body, OrderUpdate)
+    assert update.order_id == "117"
+    assert update.products[0].price_inc_tax == Decimal("10.98")
+    sent = unstructure(update)
+    assert sent["orderId"] == "117"
+    assert sent["statusId"] == "0"
+    assert sent["billingAddress"] == body["billingAddress"]
+    assert sent["products"][0] == {
+        "name": "BigCommerce Poster",
+        "quantity": "1",
+        "priceIncTax": "10.98",
+        "priceExTax": "10",
+    }
+
+
+@pytest.mark.parametrize("key", ["orderStatus", "OrderStatus"])
+def test_company_order_reads_either_status_key(key: str) -> None:
+    """OrderStatus (schema) and orderStatus (example) both fill order_status."""
+    order = structure({"orderId": "1", key: "Shipped"}, CompanyOrder)
+    assert order.order_status == "Shipped"
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({"orderId": "1", "createdAt": "yesterday"}, "$.data.createdAt"),
+        ({"orderId": "1", "createdAt": [1]}, "$.data.createdAt"),
+        ({"orderId": "1", "isInvoiceOrder": "maybe"}, "$.data.isInvoiceOrder"),
+        ({"orderId": "1", "isInvoiceOrder": 2.5}, "$.data.isInvoiceOrder"),
+        ({"orderId": "1", "totalIncTax": "lots"}, "$.data.totalIncTax"),
+        ({"orderId": "1", "extraFields": "x"}, "$.data.extraFields"),
+        ({"orderId": "1", "extraFields": {"a": 1}}, "$.data.extraFields"),
+        ({"orderStatus": "Shipped"}, "$.data.orderId"),
+    ],
+)
+def test_company_order_that_does_not_fit_names_the_wire_path(data: Any, path: str) -> None:
+    """A value that does not fit raises ResponseDecodeError naming its wire key."""
+    with pytest.raises(ResponseDecodeError) as info:
+        structure(data, CompanyOrder)
+    assert info.value.path == path
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ({"id": "1", "total_inc_tax": "x"}, "$.data.total_inc_tax"),
+        ({"id": "1", "items_total": "2.5"}, "$.data.items_total"),
+        (
+            {"id": "1", "products": [{"quantity": "1"}, {"quantity": "x"}]},
+            "$.data.products[1].quantity",
+        ),
+        ({"id": "1", "billingAddress": {"city": ["x"]}}, "$.data.billingAddress.city"),
+    ],
+)
+def test_order_detail_errors_name_snake_and_camel_keys(data: Any, path: str) -> None:
+    """Error paths use each field's wire key: snake_case core, camelCase B2B."""
+    with pytest.raises(ResponseDecodeError) as info:
+        structure(data, OrderDetail)
+    assert info.value.path == path
+
+
+def test_detail_keeps_unknown_fields_read_only() -> None:
+    """raw holds every key, unknown ones included, and cannot be changed."""
+    detail = structure({"id": 5, "brand_new_field": {"x": 1}}, OrderDetail)
+    assert detail.order_id == "5"
+    assert detail.raw["brand_new_field"] == {"x": 1}
+    with pytest.raises(TypeError):
+        detail.raw["id"] = "6"  # type: ignore[index]
+    assert "raw" not in repr(detail)
+    assert hash(detail) == hash(structure({"id": 5}, OrderDetail))
+
+
+def test_detail_raw_never_enters_a_body() -> None:
+    """A model's raw mapping is not written back."""
+    assert "raw" not in unstructure(OrderDetail(order_id="1", raw={"a": 1}))
+
+
+def test_product_options_read_both_shapes_and_blank() -> None:
+    """Options read from {option_id, option_value} or {id, value}; "" is none."""
+    product = structure(
+        {"productId": "1", "optionList": [{"option_id": 3, "option_value": "L"}]}, OrderProduct
+    )
+    assert product.option_list == (ProductOption("3", "L"),)
+    line = structure({"productOptions": [{"id": "3", "value": 7}]}, LineItem)
+    assert line.product_options == (ProductOption("3", "7"),)
+    assert structure({"productOptions": ""}, LineItem).product_options == ()
+
+
+def test_line_item_reads_blank_ids_as_none() -> None:
+    """An empty variant id in a detail is no variant, not a decode error."""
+    assert structure({"productId": "1", "variantId": ""}, LineItem).variant_id is None
+
+
+def test_update_body_is_camel_case_strings_without_none() -> None:
+    """An update goes out with camelCase keys, numbers as strings, None left out."""
+    update = OrderUpdate(
+        order_id=126,
+        billing_address=Address(first_name="Jane", street_one="1 Main St", country_iso2="US"),
+        products=[
+            LineItem(
+                product_id=97,
+                quantity=2,
+                price_ex_tax=Decimal("1E+1"),
+                price_inc_tax="10.98",
+                product_options=[ProductOption(12, 34)],
+            )
+        ],
+        status_id=11,
+        channel_id=1,
+        discount_amount=0,
+    )
+    assert unstructure(update) == {
+        "orderId": "126",
+        "billingAddress": {"firstName": "Jane", "streetOne": "1 Main St", "countryIso2": "US"},
+        "products": [
+            {
+                "productId": "97",
+                "quantity": "2",
+                "priceExTax": "10",
+                "priceIncTax": "10.98",
+                "productOptions": [{"id": "12", "value": "34"}],
+            }
+        ],
+        "statusId": "11",
+        "channelId": "1",
+        "discountAmount": "0",
+    }
+
+
+def test_update_accepts_any_iterable_of_lines() -> None:
+    """products takes any iterable of LineItem, a generator included."""
+    line = LineItem(name="x")
+    address = Address()
+    generated = OrderUpdate(order_id="1", billing_address=address, products=(x for x in [line]))
+    assert generated.products == (line,)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"order_id": ""}, "order_id must not be empty"),
+        ({"order_id": "  "}, "order_id must not be empty"),
+        ({"order_id": -1}, "order_id must not be negative"),
+        ({"order_id": 1.5}, "order_id must be a str or int"),
+        ({"order_id": "a\nb"}, "order_id must not contain control characters"),
+        ({"billing_address": {"city": "x"}}, "billing_address must be an Address"),
+        ({"products": [{"name": "x"}]}, r"products\[0\] must be a LineItem"),
+        ({"products": "abc"}, "expected an iterable of items"),
+        ({"products": 3}, "expected an iterable of items"),
+        ({"products": LineItem()}, "expected an iterable of items"),
+        ({"status_id": -1}, "status_id must be a non-negative whole number"),
+        ({"status_id": 1.5}, "status_id must be a non-negative whole number"),
+        ({"status_id": True}, "status_id must be a non-negative whole number"),
+        ({"channel_id": "a/\x00"}, "channel_id must not contain control characters"),
+        ({"po_number": 7}, "po_number must be a str"),
+        ({"discount_amount": "NaN"}, "discount_amount must be a finite"),
+        ({"discount_amount": float("inf")}, "discount_amount must be a finite"),
+        ({"discount_amount": "ten"}, "discount_amount must be a finite"),
+        ({"discount_amount": [1]}, "discount_amount must be a finite"),
+        ({"subtotal_ex_tax": 1}, "go together"),
+    ],
+)
+def test_update_refuses_bad_values_naming_the_field(changes: dict[str, Any], message: str) -> None:
+    """Bad values raise InvalidOrderError (a ValueError) naming the attribute."""
+    values: dict[str, Any] = {"order_id": "1", "billing_address": Address(), "products": []}
+    values.update(changes)
+    with pytest.raises(InvalidOrderError, match=message):
+        OrderUpdate(**values)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"quantity": -2}, "quantity must be a non-negative whole number"),
+        ({"quantity": "1.5"}, "quantity must be a non-negative whole number"),
+        ({"price_inc_tax": True}, "price_inc_tax must be a finite"),
+        ({"product_options": [("1", "2")]}, r"product_options\[0\] must be a ProductOption"),
+        ({"name": 5}, "name must be a str"),
+    ],
+)
+def test_line_item_refuses_bad_values(changes: dict[str, Any], message: str) -> None:
+    """A bad quantity, price, option or name raises InvalidOrderError."""
+    with pytest.raises(InvalidOrderError, match=message):
+        LineItem(**changes)
+
+
+def test_line_item_normalises_counts_and_amounts() -> None:
+    """Counts given as numeric strings or Decimals become int; amounts become Decimal."""
+    line = LineItem(quantity=Decimal("3.0"), price_ex_tax=" 4.50 ")
+    assert line.quantity == 3
+    assert line.price_ex_tax == Decimal("4.50")
+    assert LineItem(quantity="7").quantity == 7
+
+
+@pytest.mark.parametrize(
+    ("option_id", "value", "message"),
+    [("", "x", "option_id must not be empty"), ("1", None, "option_value must be a str")],
+)
+def test_product_option_refuses_bad_values(option_id: Any, value: Any, message: str) -> None:
+    """An option needs an id and a text or integer value."""
+    with pytest.raises(InvalidOrderError, match=message):
+        ProductOption(option_id, value)
+
+
+def test_address_refuses_non_text() -> None:
+    """Address values are text."""
+    with pytest.raises(InvalidOrderError, match="zip must be a str"):
+        Address(zip=92618)  # type: ignore[arg-type]
+
+
+def test_models_are_frozen_and_hashable() -> None:
+    """Models are immutable values."""
+    order = CompanyOrder(order_id="1")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        order.order_id = "2"  # type: ignore[misc]
+    assert hash(order) == hash(CompanyOrder(order_id="1"))
