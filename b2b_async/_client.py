@@ -17,6 +17,7 @@ from ._config import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
+    MIN_SECRET_LENGTH,
     RateLimit,
     RetryPolicy,
     check_positive_int,
@@ -102,8 +103,13 @@ def auth_headers(token: str, store_hash: str | None) -> dict[str, str]:
 
 
 def secrets_of(auth: Mapping[str, str]) -> tuple[str, ...]:
-    """What an answer must never repeat: each authentication value, plain and JSON-escaped."""
-    plain = set(auth.values())
+    """What an answer must never repeat: each authentication value, plain and JSON-escaped.
+
+    Values shorter than :data:`MIN_SECRET_LENGTH` are not scrubbed: such a value is no
+    secret worth the name, and scrubbing it would mangle ordinary text that happens to hold
+    it. Real tokens are dozens of characters long; store hashes about ten.
+    """
+    plain = {value for value in auth.values() if len(value) >= MIN_SECRET_LENGTH}
     escaped = {json.dumps(value)[1:-1] for value in plain}
     return tuple(sorted(plain | escaped, key=len, reverse=True))
 

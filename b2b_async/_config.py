@@ -17,6 +17,7 @@ __all__ = [
     "MAX_TARGETS",
     "MAX_TARGET_PATH",
     "MAX_V3_PAGE_SIZE",
+    "MIN_SECRET_LENGTH",
     "REGISTRATION_WINDOW",
     "RETRYABLE_SERVER_STATUSES",
     "UNCERTAIN_STATUSES",
@@ -34,6 +35,8 @@ DEFAULT_TIMEOUT: Final = 30.0
 DEFAULT_MAX_CONCURRENCY: Final = 8
 #: A response body larger than this is refused rather than read to the end (4 MiB).
 DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
+#: The shortest token or store hash scrubbed from the texts of an answer (see ``secrets_of``).
+MIN_SECRET_LENGTH: Final = 6
 #: Items asked for per request of a V2 listing: every page is one request of the store's budget.
 DEFAULT_PAGE_SIZE: Final = 50
 #: Items asked for per request of a V3 listing.

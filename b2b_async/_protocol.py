@@ -311,7 +311,8 @@ def redact(value: Any, secrets: tuple[str, ...]) -> Any:
     """Replace every secret inside ``value``'s strings, in nested objects and arrays too.
 
     A server that echoes the token (``"invalid authToken <token>"``) must not put it into
-    an error's message, its details, a log line or a results journal.
+    an error's message, its details, a log line or a results journal. Object keys are left
+    as they are: they name fields, and the models read them.
     """
     if not secrets:
         return value
@@ -320,7 +321,7 @@ def redact(value: Any, secrets: tuple[str, ...]) -> Any:
             value = value.replace(secret, REDACTED)
         return value
     if isinstance(value, Mapping):
-        return {redact(key, secrets): redact(item, secrets) for key, item in value.items()}
+        return {key: redact(item, secrets) for key, item in value.items()}
     if isinstance(value, list):
         return [redact(item, secrets) for item in value]
     return value
@@ -393,15 +394,19 @@ class Envelope(NamedTuple):
     meta: Mapping[str, Any]
 
 
-def _decode_json(body: bytes) -> Any:
-    # The API speaks UTF-8 only; a body that is not UTF-8 JSON is not an envelope.
+def decode_json(body: bytes, secrets: tuple[str, ...] = ()) -> Any:
+    """Decode a UTF-8 JSON body with every secret redacted, or return :data:`NOT_JSON`.
+
+    A body nested too deeply to decode, or to redact, is not JSON to the client either.
+    """
     try:
-        return json.loads(body.decode("utf-8"))
+        return redact(json.loads(body.decode("utf-8")), secrets)
     except (ValueError, RecursionError):
-        return _NOT_JSON
+        return NOT_JSON
 
 
-_NOT_JSON: Final = object()
+#: What :func:`decode_json` returns for a body that is not JSON.
+NOT_JSON: Final = object()
 
 
 def decode_response(
@@ -435,7 +440,7 @@ def decode_response(
         APIError: the answer is an error.
         ResponseDecodeError: a 2xx answer that is not the documented envelope.
     """
-    envelope = redact(_decode_json(body), info.secrets)
+    envelope = decode_json(body, info.secrets)
     fallback = redact(reason or "error", info.secrets)
     if not 200 <= status < 300:
         mapping = envelope if isinstance(envelope, Mapping) else {}
@@ -462,7 +467,7 @@ def body_excerpt(body: bytes, secrets: tuple[str, ...]) -> str:
 
 def _success_body(envelope: object, status: int, excerpt: str) -> Mapping[str, Any]:
     """The decoded body of a 2xx answer, which must be a JSON object."""
-    if envelope is _NOT_JSON:
+    if envelope is NOT_JSON:
         raise ResponseDecodeError(
             "response body is not JSON", status=status, body_excerpt=excerpt, garbled=True
         )

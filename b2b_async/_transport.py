@@ -154,11 +154,7 @@ class Transport:
         self._retry = retry
         self._limiter = limiter
         self._max_concurrency = max_concurrency
-        self._slots: contextlib.AbstractAsyncContextManager[Any] = (
-            contextlib.nullcontext()
-            if max_concurrency is None
-            else asyncio.Semaphore(max_concurrency)
-        )
+        self._slots = in_flight_cap(max_concurrency)
         self._max_bytes = max_response_bytes
         self._session = session
         self._owned = session is None
@@ -423,6 +419,11 @@ class Transport:
         raise ResponseDecodeError(
             f"response body exceeds the {self._max_bytes}-byte cap", status=response.status
         )
+
+
+def in_flight_cap(size: int | None) -> contextlib.AbstractAsyncContextManager[Any]:
+    """A place among the requests in flight: a FIFO semaphore, or nothing to wait for."""
+    return contextlib.nullcontext() if size is None else asyncio.Semaphore(size)
 
 
 def transport_error(exc: BaseException, info: RequestInfo) -> TransportError:

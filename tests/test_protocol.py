@@ -27,7 +27,7 @@ from b2b_async import (
 from b2b_async._protocol import (
     BudgetHint,
     RequestInfo,
-    _decode_json,
+    decode_json,
     decode_response,
     error_class,
     parse_budget,
@@ -357,7 +357,7 @@ def test_any_response_is_data_or_b2b_error(status: int, payload: Any) -> None:
 def test_body_decoding_accepts_exactly_what_json_loads_accepts(
     value: Any, before: str, after: str
 ) -> None:
-    """The scanner's fast path reads a body just as ``json.loads`` would, or refuses it."""
+    """A body is read just as ``json.loads`` reads it, or refused."""
     raw = (before + json.dumps(value) + after).encode()
     try:
         expected = json.loads(raw.decode())
@@ -365,7 +365,7 @@ def test_body_decoding_accepts_exactly_what_json_loads_accepts(
         with pytest.raises(ResponseDecodeError, match="not JSON"):
             decode_response(200, {}, raw, INFO, NOW)
     else:
-        assert _decode_json(raw) == expected
+        assert decode_json(raw) == expected
 
 
 # --- secrets echoed by the server ---------------------------------------------------------------
