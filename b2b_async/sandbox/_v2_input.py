@@ -38,8 +38,7 @@ from ._input import (
     parameter,
     whole,
 )
-from ._state import RegisteredOrder
-from ._v2_views import STATUS_NAMES
+from ._state import STATUS_NAMES, RegisteredOrder
 
 __all__ = [
     "ID_LISTING",

@@ -17,43 +17,15 @@ from email.utils import format_datetime
 from typing import Any
 
 from ._data import Company, Customer
-from ._state import RegisteredOrder
+from ._state import CHANNEL_NAME, STATUS_NAMES, RegisteredOrder
 
 __all__ = [
-    "CHANNEL_NAME",
-    "STATUS_NAMES",
     "company_view",
     "detail",
     "first_product",
     "image_of",
     "listing_item",
 ]
-
-CHANNEL_NAME = "Default"
-"""The name of the one channel the sandbox's orders come from."""
-
-STATUS_NAMES: Mapping[int, str] = dict(
-    enumerate(
-        (
-            "Incomplete",
-            "Pending",
-            "Shipped",
-            "Partially Shipped",
-            "Refunded",
-            "Cancelled",
-            "Declined",
-            "Awaiting Payment",
-            "Awaiting Pickup",
-            "Awaiting Shipment",
-            "Completed",
-            "Awaiting Fulfillment",
-            "Manual Verification Required",
-            "Disputed",
-            "Partially Refunded",
-        )
-    )
-)
-"""BigCommerce's order status ids (0 to 14, in this order) and their names."""
 
 
 def _money(value: Decimal) -> str:

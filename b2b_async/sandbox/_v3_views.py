@@ -21,8 +21,7 @@ from typing import Any, Final
 
 from ._extra_fields import MULTILINE_TEXT, OrderExtraField
 from ._input import whole
-from ._state import RegisteredOrder, SandboxState
-from ._v2_views import CHANNEL_NAME, STATUS_NAMES
+from ._state import CHANNEL_NAME, STATUS_NAMES, RegisteredOrder, SandboxState
 
 __all__ = [
     "EXTRA_FIELDS",
