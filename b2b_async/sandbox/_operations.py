@@ -9,6 +9,7 @@ route that matches: a literal path must come before a path parameter that would 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from types import FunctionType
 from typing import Any, TypeVar, cast
 
 from aiohttp import web
@@ -65,5 +66,5 @@ class Api:
             (*_ROUTES[function], cast(Handler, getattr(self, name)))
             for klass in reversed(type(self).__mro__)
             for name, function in vars(klass).items()
-            if function in _ROUTES
+            if isinstance(function, FunctionType) and function in _ROUTES
         ]
