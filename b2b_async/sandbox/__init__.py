@@ -14,6 +14,27 @@ test rather than as two matching bugs.
         ...
         assert server.registrations("BC1") == 1
 
+Every API request takes one path, the methods of :class:`Sandbox` (``_app``)::
+
+    request under /api/v2/io or /api/v3/io
+      │  _receive      record it (_records), draw its fault (_faults)
+      │                reset_before: reset the connection, stop here
+      │  _admit        credentials (_auth) ──────────────── 401
+      │                max_in_flight ────────────────────── 429
+      │                spend one from the window (_window) ─ 429
+      │  _process      the fault acts: 5xx / 429 / error_200 instead of the operation,
+      │                latency and hang before it, reset_after and malformed after it
+      │  _operate      the routed operation: V2Api (_v2), V3Api (_v3)
+      │                  input checked by _v2_input / _v3_input (over _input),
+      │                  the store read and changed (_state over _data),
+      │                  answers shaped by _v2_views / _v3_views (_extra_fields)
+      │                bad input, unknown route ─ 400 / 404 / 405
+      │                every answer in the version's envelope (_envelope)
+      ▼  _finish       X-Request-Id and X-Requests-* headers; the record settled
+
+``SandboxServer`` (``_server``) is a :class:`Sandbox` that also listens on a socket, through
+:func:`create_app`.
+
 .. versionadded:: 0.1.0
 """
 
@@ -27,11 +48,11 @@ from ._app import (
     create_app,
 )
 from ._data import Company, Customer, SandboxData
+from ._extra_fields import DEFAULT_ORDER_EXTRA_FIELDS, OrderExtraField
 from ._faults import FaultKind, Faults, parse_faults
 from ._records import RequestRecord
 from ._server import SandboxServer
 from ._state import RegisteredOrder
-from ._v3_views import DEFAULT_ORDER_EXTRA_FIELDS, OrderExtraField
 from ._window import RateWindow, parse_rate
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Fault injection: what can go wrong with a request, how often, and the textual spec for it.
 
-Every request under ``/api/v2/io`` draws one number from the sandbox's seeded
+Every request under ``/api/v2/io`` or ``/api/v3/io`` draws one number from the sandbox's seeded
 :class:`random.Random` when it arrives, whatever the probabilities are, so the same seed and the
 same request sequence give the same faults. The draw is compared against the cumulative
 probabilities in the order of :class:`FaultKind`; a draw past their sum means no fault.

@@ -1,4 +1,9 @@
-"""What the sandbox remembers about each request it received."""
+"""What the sandbox remembers about each request it received, and how it reads JSON bodies.
+
+The pipeline creates a :class:`RequestRecord` when a request arrives, keeps it on the request
+under :data:`RECORD_KEY` for the operation (which reads its body there and notes a registration
+in it), and settles it with the outcome when the request ends.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,17 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 import attrs
+from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from ._faults import FaultKind
 
-__all__ = ["HANG", "RESET", "Outcome", "RequestRecord", "decode_json"]
+__all__ = ["HANG", "RECORD_KEY", "RESET", "Outcome", "RequestRecord", "decode_json"]
 
 RESET: Final = "reset"
+"""The outcome of a request whose connection was reset instead of answered."""
 HANG: Final = "hang"
+"""The outcome of a request that was never answered."""
 
 Outcome = int | Literal["reset", "hang"]
 """How a request ended: the HTTP status answered, or ``"reset"`` / ``"hang"`` when none was."""
@@ -47,7 +55,8 @@ def decode_json(raw: bytes) -> Any:
 
 @attrs.define(kw_only=True)
 class RequestRecord:
-    """One request the sandbox received under ``/api/v2/io``, and what became of it.
+    """One request the sandbox received under ``/api/v2/io`` or ``/api/v3/io``, and what became
+    of it.
 
     Args:
         request_id: the ``X-Request-Id`` answered (also set when nothing was answered).
@@ -87,3 +96,7 @@ class RequestRecord:
         """
         if self.status is None:
             self.status = outcome
+
+
+RECORD_KEY = web.RequestKey("b2b_sandbox_record", RequestRecord)
+"""Where the pipeline keeps the record of the request being served, for its operation."""

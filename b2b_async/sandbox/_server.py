@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Self, TypedDict, Unpack
 
 from aiohttp import web
 
-from ._app import DEFAULT_STORE_HASH, DEFAULT_TOKEN, Sandbox, create_app
+from ._app import Sandbox, create_app
 from ._data import SandboxData
 from ._faults import Faults
 from ._window import RateWindow
 
-__all__ = ["SandboxServer"]
+__all__ = ["SandboxOptions", "SandboxServer"]
+
+
+class SandboxOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`Sandbox`, which :class:`SandboxServer` passes on; the
+    defaults are the :class:`Sandbox`'s."""
+
+    token: str
+    store_hash: str
+    rate: RateWindow | None
+    faults: Faults
+    seed: int | None
+    competing: int
+    max_in_flight: int | None
+    data: SandboxData | None
+    clock: Callable[[], float]
+
 
 # Hanging requests wake up when the server stops, so this bounds only misbehaving handlers.
 _SHUTDOWN_TIMEOUT = 5.0
@@ -28,6 +43,9 @@ class SandboxServer(Sandbox):
     ``server.url + "/api/v3/io/..."`` (V3). Leaving
     the block stops it cleanly, hanging requests included. Everything else (faults, window,
     records, orders) is the :class:`Sandbox`'s.
+
+    The keyword arguments other than ``host`` and ``port`` are the :class:`Sandbox`'s, with the
+    same defaults.
 
     Args:
         token: the token to accept, in ``authToken`` or in ``X-Auth-Token``.
@@ -46,32 +64,11 @@ class SandboxServer(Sandbox):
     """
 
     def __init__(
-        self,
-        *,
-        token: str = DEFAULT_TOKEN,
-        store_hash: str = DEFAULT_STORE_HASH,
-        rate: RateWindow | None = RateWindow(),  # noqa: B008 - a frozen value, safe to share
-        faults: Faults = Faults(),  # noqa: B008 - a frozen value, safe to share
-        seed: int | None = None,
-        competing: int = 0,
-        max_in_flight: int | None = None,
-        data: SandboxData | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        host: str = "127.0.0.1",
-        port: int = 0,
+        self, *, host: str = "127.0.0.1", port: int = 0, **options: Unpack[SandboxOptions]
     ) -> None:
-        super().__init__(
-            token=token,
-            store_hash=store_hash,
-            rate=rate,
-            faults=faults,
-            seed=seed,
-            competing=competing,
-            max_in_flight=max_in_flight,
-            data=data,
-            clock=clock,
-        )
-        self.host = host
+        super().__init__(**options)
+        self.host: str = host
+        """The address the server binds."""
         self._port = port
         self._runner: web.AppRunner | None = None
 
@@ -95,7 +92,6 @@ class SandboxServer(Sandbox):
         """
         if self._runner is not None:
             raise RuntimeError("the sandbox server is already running")
-        self._stopping.clear()
         # handler_cancellation: a client that gives up on a hanging request ends its handler.
         runner = web.AppRunner(
             create_app(self), handler_cancellation=True, shutdown_timeout=_SHUTDOWN_TIMEOUT
@@ -113,7 +109,6 @@ class SandboxServer(Sandbox):
         """Stop listening and end every request in progress; a no-op when not running."""
         runner, self._runner = self._runner, None
         if runner is not None:
-            self._stopping.set()
             await runner.cleanup()
 
     async def __aenter__(self) -> Self:

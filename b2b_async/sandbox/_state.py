@@ -17,9 +17,36 @@ import attrs
 
 from ._data import Company, Customer, SandboxData
 
-__all__ = ["RegisteredOrder", "SandboxState"]
+__all__ = ["AWAITING_PAYMENT", "CHANNEL_NAME", "STATUS_NAMES", "RegisteredOrder", "SandboxState"]
 
 AWAITING_PAYMENT = 7
+"""The status id of a newly registered order."""
+
+CHANNEL_NAME = "Default"
+"""The name of the one channel the sandbox's orders come from."""
+
+STATUS_NAMES: Mapping[int, str] = dict(
+    enumerate(
+        (
+            "Incomplete",
+            "Pending",
+            "Shipped",
+            "Partially Shipped",
+            "Refunded",
+            "Cancelled",
+            "Declined",
+            "Awaiting Payment",
+            "Awaiting Pickup",
+            "Awaiting Shipment",
+            "Completed",
+            "Awaiting Fulfillment",
+            "Manual Verification Required",
+            "Disputed",
+            "Partially Refunded",
+        )
+    )
+)
+"""BigCommerce's order status ids (0 to 14, in this order) and their names."""
 
 
 def utc_now() -> datetime:

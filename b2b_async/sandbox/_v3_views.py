@@ -15,22 +15,16 @@ where V2 writes strings. Both versions read the same store:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-import attrs
-from aiohttp import web
-
-from ._state import RegisteredOrder, SandboxState
-from ._updates import whole
-from ._views import CHANNEL_NAME, STATUS_NAMES
+from ._extra_fields import MULTILINE_TEXT, OrderExtraField
+from ._input import whole
+from ._state import CHANNEL_NAME, STATUS_NAMES, RegisteredOrder, SandboxState
 
 __all__ = [
-    "DEFAULT_ORDER_EXTRA_FIELDS",
-    "V3_KEY",
-    "OrderExtraField",
-    "V3Settings",
+    "EXTRA_FIELDS",
     "b2b_ids",
     "config_view",
     "extra_fields_of",
@@ -40,6 +34,7 @@ __all__ = [
 ]
 
 EXTRA_FIELDS: Final = "extraFields"
+"""Where an order's extra field values live in its ``extra``, and their V3 body key."""
 _LEGACY_EXTRA = (
     *(f"extraInt{n}" for n in range(1, 6)),
     *(f"extraStr{n}" for n in range(1, 6)),
@@ -52,82 +47,6 @@ _MONEY = {
     "decimalPlaces": 2,
     "thousandsToken": ",",
 }
-TEXT, MULTILINE_TEXT, NUMBER, DROPDOWN = 0, 1, 2, 3
-
-
-def _strings(values: Iterable[str]) -> tuple[str, ...]:
-    return tuple(values)
-
-
-@attrs.frozen(kw_only=True)
-class OrderExtraField:
-    """An order extra field configured in the sandbox's B2B Edition.
-
-    Args:
-        name: the field's name (``fieldName``), unique among the store's order extra fields.
-        field_type: 0 text, 1 multi-line text, 2 number, 3 drop-down.
-        required: whether every update must send a value (else 422).
-        label: the label buyers see; the name when ``None``.
-        default_value: the value shown before one is chosen.
-        maximum_length: the longest value of a text field.
-        choices: the values a drop-down field accepts.
-
-    .. versionadded:: 0.1.0
-    """
-
-    name: str
-    field_type: int = attrs.field(default=TEXT, validator=attrs.validators.in_((0, 1, 2, 3)))
-    required: bool = False
-    label: str | None = None
-    default_value: str = ""
-    maximum_length: int | None = 100
-    choices: tuple[str, ...] = attrs.field(default=(), converter=_strings)
-
-    def problem(self, value: str) -> str | None:
-        """Why ``value`` does not fit this field, or ``None`` when it does."""
-        if self.field_type == NUMBER and not _is_number(value):
-            return f"{self.name} must be a number"
-        if self.field_type == DROPDOWN and value not in self.choices:
-            return f"{self.name} must be one of {', '.join(self.choices)}"
-        longest = self.maximum_length if self.field_type in (TEXT, MULTILINE_TEXT) else None
-        if longest is not None and len(value) > longest:
-            return f"{self.name} must be at most {longest} characters"
-        return None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return Decimal(text).is_finite()
-    except InvalidOperation:
-        return False
-
-
-DEFAULT_ORDER_EXTRA_FIELDS: Final = (
-    OrderExtraField(name="Fintech ID"),
-    OrderExtraField(name="Delivery Notes", field_type=MULTILINE_TEXT, maximum_length=500),
-    OrderExtraField(name="Priority", field_type=NUMBER, maximum_length=None),
-    OrderExtraField(
-        name="Department",
-        field_type=DROPDOWN,
-        maximum_length=None,
-        choices=("Retail", "Automotive", "Manufacturing"),
-    ),
-)
-"""The order extra fields a sandbox starts with: none of them required.
-
-.. versionadded:: 0.1.0
-"""
-
-
-@attrs.define
-class V3Settings:
-    """What V3 needs of a sandbox beyond the store: its order extra field configurations."""
-
-    extra_fields: tuple[OrderExtraField, ...] = DEFAULT_ORDER_EXTRA_FIELDS
-
-
-V3_KEY = web.AppKey("b2b_sandbox_v3", V3Settings)
-"""Where :func:`~b2b_async.sandbox.create_app` keeps the V3 settings."""
 
 
 def v3_number(order_id: str) -> int | None:
@@ -169,13 +88,24 @@ def order_view(
 ) -> dict[str, Any]:
     """An order in V3's shape: "Get All Orders" and "Create an Order" (``orderData_ALL``) or,
     with ``detail``, "Get an Order" and "Update an Order" (``orderData_DETAIL``)."""
-    number = v3_number(order.order_id)
+    view = _order_summary(order, b2b_id)
+    if detail:
+        view.update(isInvoiceOrder=0, invoiceId=None, invoiceNumber=None, invoiceStatus=None)
+    if extra or detail:
+        view.update(dict.fromkeys(_LEGACY_EXTRA))
+        view["extraInfo"] = []
+        view[EXTRA_FIELDS] = extra_fields_of(order)
+    return view
+
+
+def _order_summary(order: RegisteredOrder, b2b_id: int) -> dict[str, Any]:
+    """The fields every V3 view of an order has."""
     created, updated = _seconds(order)
     status = STATUS_NAMES.get(order.status_id, "")
     total = float(order.total_inc_tax)
-    view: dict[str, Any] = {
+    return {
         "id": b2b_id,
-        "bcOrderId": number,
+        "bcOrderId": v3_number(order.order_id),
         "totalIncTax": total,
         "poNumber": order.po_number or "",
         "status": status,
@@ -192,13 +122,6 @@ def order_view(
         "createdAt": created,
         "updatedAt": updated,
     }
-    if detail:
-        view.update(isInvoiceOrder=0, invoiceId=None, invoiceNumber=None, invoiceStatus=None)
-    if extra or detail:
-        view.update(dict.fromkeys(_LEGACY_EXTRA))
-        view["extraInfo"] = []
-        view[EXTRA_FIELDS] = extra_fields_of(order)
-    return view
 
 
 def _option_view(index: int, line: int, option: Mapping[str, Any]) -> dict[str, Any]:
@@ -264,8 +187,3 @@ def config_view(index: int, field: OrderExtraField) -> dict[str, Any]:
     if field.field_type == MULTILINE_TEXT:
         view["numberOfRows"] = 5
     return view
-
-
-def configs_by_name(fields: Iterable[OrderExtraField]) -> dict[str, OrderExtraField]:
-    """The configurations by field name."""
-    return {field.name: field for field in fields}

@@ -1,4 +1,4 @@
-"""How a registered order looks on the wire, in each operation's shape.
+"""How a registered order looks through V2, in each operation's shape.
 
 The V2 API mixes styles: listings use camelCase and money as strings with four decimals
 (``"100.0000"``); "Get Order Detail" is BigCommerce's core order object in snake_case plus B2B
@@ -17,36 +17,23 @@ from email.utils import format_datetime
 from typing import Any
 
 from ._data import Company, Customer
-from ._state import RegisteredOrder
+from ._state import CHANNEL_NAME, STATUS_NAMES, RegisteredOrder
 
-CHANNEL_NAME = "Default"
-
-# BigCommerce's order status ids and their names.
-STATUS_NAMES: Mapping[int, str] = {
-    0: "Incomplete",
-    1: "Pending",
-    2: "Shipped",
-    3: "Partially Shipped",
-    4: "Refunded",
-    5: "Cancelled",
-    6: "Declined",
-    7: "Awaiting Payment",
-    8: "Awaiting Pickup",
-    9: "Awaiting Shipment",
-    10: "Completed",
-    11: "Awaiting Fulfillment",
-    12: "Manual Verification Required",
-    13: "Disputed",
-    14: "Partially Refunded",
-}
+__all__ = [
+    "company_view",
+    "detail",
+    "first_product",
+    "image_of",
+    "listing_item",
+]
 
 
-def money(value: Decimal) -> str:
+def _money(value: Decimal) -> str:
     """Money as B2B Edition writes it: a string with four decimals."""
     return f"{value:.4f}"
 
 
-def epoch(moment: datetime) -> str:
+def _epoch(moment: datetime) -> str:
     """A time as the listings write it: whole seconds since the epoch, as a string."""
     return str(int(moment.timestamp()))
 
@@ -72,10 +59,10 @@ def listing_item(
         "firstName": customer.first_name if customer else "",
         "lastName": customer.last_name if customer else "",
         "orderStatus": STATUS_NAMES.get(order.status_id, ""),
-        "totalIncTax": money(order.total_inc_tax),
+        "totalIncTax": _money(order.total_inc_tax),
         "isInvoiceOrder": "0",
-        "createdAt": epoch(order.created_at),
-        "updatedAt": epoch(order.updated_at),
+        "createdAt": _epoch(order.created_at),
+        "updatedAt": _epoch(order.updated_at),
         "channelId": str(order.channel_id),
         "channelName": CHANNEL_NAME,
     }
@@ -93,12 +80,12 @@ def company_view(company: Company) -> dict[str, str]:
     }
 
 
-def product_view(product: Mapping[str, Any]) -> dict[str, Any]:
+def _product_view(product: Mapping[str, Any]) -> dict[str, Any]:
     """One product of "Get Order Detail", its scalar fields as strings."""
     return _strings(product)
 
 
-def option_list(product: Mapping[str, Any]) -> list[dict[str, str]]:
+def _option_list(product: Mapping[str, Any]) -> list[dict[str, str]]:
     """A product's options in "Get Order Product": ``[{option_id, option_value}]``."""
     options = product.get("productOptions")
     if not isinstance(options, list):
@@ -119,7 +106,7 @@ def first_product(order: RegisteredOrder) -> dict[str, Any]:
         "productId": _text(product.get("productId")),
         "variantId": _text(product.get("variantId")),
         "quantity": _text(product.get("quantity")),
-        "optionList": option_list(product),
+        "optionList": _option_list(product),
     }
 
 
@@ -137,7 +124,7 @@ def _quantity(product: Mapping[str, Any]) -> int:
 def detail(order: RegisteredOrder) -> dict[str, Any]:
     """ "Get Order Detail": the core order object (snake_case) plus the B2B fields."""
     status = STATUS_NAMES.get(order.status_id, "")
-    total = money(order.total_inc_tax)
+    total = _money(order.total_inc_tax)
     return {
         "id": order.order_id,
         "customer_id": order.customer_id,
@@ -162,5 +149,5 @@ def detail(order: RegisteredOrder) -> dict[str, Any]:
         "channelId": order.channel_id,
         "channelName": CHANNEL_NAME,
         "billingAddress": _strings(order.billing_address),
-        "products": [product_view(product) for product in order.products],
+        "products": [_product_view(product) for product in order.products],
     }
