@@ -18,9 +18,9 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Generator, Iterator
 from pathlib import Path
-from typing import Any, Final, NoReturn
+from typing import Any, Final, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -64,6 +64,7 @@ EXIT_INCOMPLETE, EXIT_USAGE, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_DECODE = 1, 2
 EXIT_JOURNAL: Final = 6
 EXIT_INTERRUPTED: Final = 130
 
+T = TypeVar("T")
 err = Console(stderr=True)
 
 
@@ -270,7 +271,7 @@ def create(
 
     async def run() -> Any:
         async with client:
-            return await client.orders.register(order)
+            return await cancelled_on_sigint(client.orders.register(order))
 
     try:
         with _interruptible():
@@ -280,6 +281,30 @@ def create(
     click.echo(
         json.dumps({"order_id": created.order_id, "already_registered": created.already_registered})
     )
+
+
+async def cancelled_on_sigint(call: Awaitable[T]) -> T:
+    """Await ``call``; Ctrl-C (SIGINT) cancels it.
+
+    The loop's own signal handling is used because it wakes the loop through a file
+    descriptor: a signal the kernel hands to another thread (aiohttp resolves names in
+    one) then still stops a loop that sleeps waiting for an answer, where a plain Python
+    handler would wait for the loop to wake up on its own, as late as the request timeout.
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C was pressed.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(call)
+    loop.add_signal_handler(signal.SIGINT, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise
+        raise KeyboardInterrupt from None
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 @orders.command("register")

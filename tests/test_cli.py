@@ -127,8 +127,14 @@ def answering(status: int, body: bytes, headers: dict[str, str] | None = None) -
 
 
 @contextlib.contextmanager
-def sigint_when(condition: Callable[[], bool], timeout: float = 20.0) -> Iterator[threading.Event]:
-    """Send this process one SIGINT from a watcher thread once ``condition()`` holds."""
+def sigint_when(
+    condition: Callable[[], bool], timeout: float = 20.0, *, to_watcher: bool = False
+) -> Iterator[threading.Event]:
+    """Send this process one SIGINT from a watcher thread once ``condition()`` holds.
+
+    ``to_watcher`` hands the signal to the watcher thread itself, as the kernel may do with
+    a Ctrl-C, instead of to the process (which normally means the main thread).
+    """
     fired = threading.Event()
     done = threading.Event()
 
@@ -137,7 +143,10 @@ def sigint_when(condition: Callable[[], bool], timeout: float = 20.0) -> Iterato
         while not done.is_set() and time.monotonic() < deadline:
             if condition():
                 fired.set()
-                os.kill(os.getpid(), signal.SIGINT)
+                if to_watcher:
+                    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+                else:
+                    os.kill(os.getpid(), signal.SIGINT)
                 return
             done.wait(0.01)
 
@@ -320,8 +329,15 @@ def test_create_undecodable_answer_exits_5(serve_handler: Callable[[Handler], st
     assert "not a JSON object" in result.stderr
 
 
-def test_create_interrupted_exits_130(serve_handler: Callable[[Handler], str]) -> None:
-    """Ctrl-C while the request hangs: the call is cancelled and the exit code is 130."""
+@pytest.mark.parametrize("to_watcher", [False, True], ids=["main-thread", "other-thread"])
+def test_create_interrupted_exits_130(
+    serve_handler: Callable[[Handler], str], to_watcher: bool
+) -> None:
+    """Ctrl-C while the request hangs, whichever thread the signal lands on: exit 130.
+
+    A SIGINT taken by a thread other than the main one must still wake the loop that
+    sleeps waiting for the answer, at once, not when the 30 s request timeout ends.
+    """
     arrived = threading.Event()
 
     async def hang(request: web.Request) -> web.Response:
@@ -330,7 +346,7 @@ def test_create_interrupted_exits_130(serve_handler: Callable[[Handler], str]) -
         raise AssertionError("unreachable")  # pragma: no cover
 
     url = serve_handler(hang)
-    with sigint_when(arrived.is_set) as fired:
+    with sigint_when(arrived.is_set, to_watcher=to_watcher) as fired:
         result = invoke(create_args(url))
     assert fired.is_set()
     assert result.exit_code == 130
