@@ -1,9 +1,11 @@
 """The command line: a thin shell over the public API (needs the ``cli`` extra).
 
 Exit codes: 0 success; 1 some orders not registered (``orders register``); 2 usage or input
-errors; 3 rejected by the API (a 4xx other than 429); 4 the API could not be reached or kept
-failing (connection errors, timeouts, 5xx, 429 after the retries); 5 an answer that is not
-the documented envelope; 130 interrupted.
+errors, a results journal that cannot be read or holds a line that is not an entry; 3
+rejected by the API (a 4xx other than 429); 4 the API could not be reached or kept failing
+(connection errors, timeouts, 5xx, 429 after the retries); 5 an answer that is not the
+documented envelope; 6 the results journal could not be written (a full disk); 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Generator, Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NoReturn, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -40,8 +43,10 @@ from ._exceptions import APIError, B2BError, InvalidOrderError, ResponseDecodeEr
 from ._journal import (
     Api,
     BadRow,
+    CorruptJournalError,
     InputFileError,
     Journal,
+    JournalWriteError,
     Row,
     V3Row,
     bad_row_entry,
@@ -56,9 +61,22 @@ from ._version import __version__
 TOKEN_VARIABLE: Final = "B2B_AUTH_TOKEN"  # noqa: S105 - a variable's name, not a secret
 STORE_HASH_VARIABLE: Final = "B2B_STORE_HASH"
 EXIT_INCOMPLETE, EXIT_USAGE, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_DECODE = 1, 2, 3, 4, 5
+EXIT_JOURNAL: Final = 6
 EXIT_INTERRUPTED: Final = 130
 
+T = TypeVar("T")
 err = Console(stderr=True)
+
+
+def print_error(message: object) -> None:
+    """Print ``error: MESSAGE`` on standard error as one line, however long."""
+    err.print(f"[red]error:[/] {escape(str(message))}", soft_wrap=True, highlight=False)
+
+
+def stop(message: object, code: int) -> NoReturn:
+    """Print ``message`` as one error line and exit with ``code``."""
+    print_error(message)
+    sys.exit(code)
 
 
 def exit_code_for(error: B2BError) -> int:
@@ -253,17 +271,40 @@ def create(
 
     async def run() -> Any:
         async with client:
-            return await client.orders.register(order)
+            return await cancelled_on_sigint(client.orders.register(order))
 
     try:
         with _interruptible():
             created = asyncio.run(run())
     except B2BError as exc:
-        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
-        sys.exit(exit_code_for(exc))
+        stop(exc, exit_code_for(exc))
     click.echo(
         json.dumps({"order_id": created.order_id, "already_registered": created.already_registered})
     )
+
+
+async def cancelled_on_sigint(call: Awaitable[T]) -> T:
+    """Await ``call``; Ctrl-C (SIGINT) cancels it.
+
+    The loop's own signal handling is used because it wakes the loop through a file
+    descriptor: a signal the kernel hands to another thread (aiohttp resolves names in
+    one) then still stops a loop that sleeps waiting for an answer, where a plain Python
+    handler would wait for the loop to wake up on its own, as late as the request timeout.
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C was pressed.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(call)
+    loop.add_signal_handler(signal.SIGINT, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise
+        raise KeyboardInterrupt from None
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
 
 
 @orders.command("register")
@@ -328,30 +369,82 @@ def register(
         rows = read_rows(file, api=api)
     except (InputFileError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
-    open_journal(journal, rows)
+    with closed_on_exit(rows):
+        open_journal(journal, file)
     run = Registration(client, journal, rows, count_rows(file), concurrency, api)
     counts = run.run_to_end()
     _print_summary(counts, run, journal.path)
-    sys.exit(exit_code_of_run(run.interrupted, counts))
+    if run.error is not None:
+        print_error(run.error)
+    sys.exit(exit_code_of_run(run, counts))
 
 
-def open_journal(journal: Journal, rows: Generator[Any, None, None]) -> None:
+@contextlib.contextmanager
+def closed_on_exit(rows: Generator[Any, None, None]) -> Iterator[None]:
+    """Close the input if the block exits the command, so no file is left open."""
+    try:
+        yield
+    except SystemExit:
+        rows.close()
+        raise
+
+
+def open_journal(journal: Journal, file: Path) -> None:
     """Load what earlier runs recorded and open the journal for appending.
 
+    Lines cut short by a crash are reported and ignored; anything else wrong ends the
+    command with one error line before any order is sent.
+
     Raises:
-        click.UsageError: the journal cannot be used (the input is closed first).
+        SystemExit: exit code 2 when the journal cannot be read, is not a regular file, is
+            the input file, or holds a line that is not an entry; 6 when it cannot be
+            written to.
     """
+    check_journal_path(journal.path, file)
     try:
         journal.load()
         journal.open()
+    except CorruptJournalError as exc:
+        stop(
+            f"{exc}; nothing was sent (fix or remove that line, or use another --results)",
+            EXIT_USAGE,
+        )
+    except JournalWriteError as exc:
+        stop(f"{exc}; nothing was sent", EXIT_JOURNAL)
     except OSError as exc:
-        rows.close()
-        raise click.UsageError(f"cannot use the results journal: {exc}") from None
+        stop(f"cannot use the results journal: {exc}", EXIT_USAGE)
+    for number in journal.cut_short:
+        err.print(
+            f"results journal line {number} was cut short by a crash: ignored "
+            "(its order, if registered, is found already registered)",
+            soft_wrap=True,
+            highlight=False,
+        )
 
 
-def exit_code_of_run(interrupted: bool, counts: Counter[str]) -> int:
-    """The exit code of ``orders register``: 0 only when every order is registered."""
-    if interrupted:
+def check_journal_path(path: Path, file: Path) -> None:
+    """Refuse a journal path that is the input file, or exists and is not a regular file.
+
+    Raises:
+        SystemExit: exit code 2, with one error line.
+    """
+    if path.exists() and not path.is_file():
+        stop(f"the results journal {path} is not a regular file", EXIT_USAGE)
+    if path.exists() and path.samefile(file):
+        stop(f"the results journal {path} is the input file", EXIT_USAGE)
+
+
+def exit_code_of_run(run: Registration, counts: Counter[str]) -> int:
+    """The exit code of ``orders register``: 0 only when every order is registered.
+
+    A journal that could not be written comes first (6), then an input that turned out
+    unreadable (2), then an interruption (130), then orders left unregistered (1).
+    """
+    if isinstance(run.error, JournalWriteError):
+        return EXIT_JOURNAL
+    if run.error is not None:
+        return EXIT_USAGE
+    if run.interrupted:
         return EXIT_INTERRUPTED
     registered = counts["created"] + counts["already_registered"] + counts["skipped"]
     return 0 if registered == sum(counts.values()) else EXIT_INCOMPLETE
@@ -405,7 +498,9 @@ class Registration:
         self.sent = 0
         self.stopping = False
         self.interrupted = False
-        self.input_error: InputFileError | None = None
+        # Why the run stopped early, if it did: the input turned out unreadable part way,
+        # or the journal could not be written.
+        self.error: InputFileError | JournalWriteError | None = None
         self.started = time.monotonic()
         self.bar = registration_progress()
         self.task = self.bar.add_task("orders", total=total, rate=0.0)
@@ -415,19 +510,24 @@ class Registration:
 
         Returns:
             The count of each status, including after an abort by a second Ctrl-C (the
-            orders then in flight are sent again next run).
+            orders then in flight are sent again next run). :attr:`error` says why the run
+            stopped early, if it did.
         """
         try:
             return asyncio.run(self.execute())
-        except InputFileError as exc:
-            err.print(f"[red]error:[/] {exc}")
-            sys.exit(EXIT_USAGE)
         except KeyboardInterrupt:  # Ctrl-C twice: orders in flight are sent again next run
             self.interrupted = True
             return self.counts
         finally:
             self.rows.close()
+            self.close_journal()
+
+    def close_journal(self) -> None:
+        """Close the journal; a failure to write its last lines stops the run as any other."""
+        try:
             self.journal.close()
+        except JournalWriteError as exc:
+            self.error = self.error or exc
 
     async def orders(self) -> AsyncIterator[NewOrder | NewV3Order]:
         """The orders to send: bad rows are journaled as rejected, registered ones skipped."""
@@ -435,7 +535,7 @@ class Registration:
         # new order starts and the ones in flight finish and are journaled.
         while not self.stopping and (row := self.next_row()) is not None:
             if isinstance(row, BadRow):
-                self.journal.record(bad_row_entry(row))
+                self.journal_line(bad_row_entry(row))
                 self.count("rejected")
                 err.print(f"line {row.line}: rejected: {row.reason}", highlight=False)
             elif row.order.order_id in self.journal.registered:
@@ -450,8 +550,24 @@ class Registration:
         try:
             return next(self.rows, None)
         except InputFileError as exc:
-            self.stopping, self.input_error = True, exc
+            self.stop_early(exc)
             return None
+
+    def stop_early(self, error: InputFileError | JournalWriteError) -> None:
+        """Start no new order, keeping the first reason to stop; those in flight finish."""
+        self.stopping = True
+        self.error = self.error or error
+
+    def journal_line(self, entry: dict[str, Any]) -> None:
+        """Append a line to the journal; if that fails, the run stops taking orders.
+
+        The orders whose lines are lost are registered or not; either way the next run
+        sends them again, and finds the registered ones already registered.
+        """
+        try:
+            self.journal.record(entry)
+        except JournalWriteError as exc:
+            self.stop_early(exc)
 
     def count(self, status: str) -> None:
         """Count one finished row and move the progress bar."""
@@ -464,7 +580,7 @@ class Registration:
         """Journal and count one outcome; say so on standard error when it failed."""
         line = self.lines.pop(outcome.index, 0)
         entry = entry_for(outcome, line)
-        self.journal.record(entry)
+        self.journal_line(entry)
         self.count(entry["status"])
         if entry["status"] in ("rejected", "failed"):
             err.print(f"line {line}: {entry['status']}: {outcome.error}", highlight=False)
@@ -486,9 +602,9 @@ class Registration:
     async def execute(self) -> Counter[str]:
         """Send every pending order and journal each outcome; return the counts.
 
-        Raises:
-            InputFileError: the input turned out unreadable part way (the orders in flight
-                were finished and journaled first).
+        When the input turns out unreadable part way, or the journal cannot be written,
+        the orders in flight are finished (and journaled, if it can be) first, and
+        :attr:`error` says which.
         """
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self.interrupt)
@@ -501,8 +617,6 @@ class Registration:
                             self.record(outcome)
         finally:
             loop.remove_signal_handler(signal.SIGINT)
-        if self.input_error is not None:
-            raise self.input_error
         return self.counts
 
 

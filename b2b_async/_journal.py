@@ -10,6 +10,11 @@ every finished order recorded. A new run with the same journal skips what is rec
 registered and sends the rest again; an order that was in flight when the process died is
 sent again, and its "already exists" answer then counts as registered.
 
+Reading the journal follows one rule (see :meth:`Journal.load`): a line cut short by a crash
+is ignored, since sending its order again is safe; any other line that is not an entry
+stops the run before anything is sent (:class:`CorruptJournalError`), since the file was
+then edited or is not a journal at all. A failed write is a :class:`JournalWriteError`.
+
 Two row formats: V2 rows (``company_id, customer_id, order_id, total_inc_tax, po_number``)
 become :class:`~b2b_async.NewOrder`; V3 rows (``bc_order_id, customer_id, po_number``, and in
 JSONL an ``extra_fields`` object of name to value) become :class:`~b2b_async.NewV3Order`. The
@@ -36,30 +41,37 @@ from ._v3_models import NewV3Order
 __all__ = [
     "COLUMNS",
     "FORMATS",
+    "STATUSES",
     "V3_COLUMNS",
     "BadRow",
+    "CorruptJournalError",
     "InputFileError",
     "Journal",
+    "JournalWriteError",
     "Row",
     "RowFormat",
     "V3Row",
+    "append_to",
     "bad_row_entry",
     "count_rows",
     "csv_rows",
     "describe",
     "ends_unfinished",
     "entry_for",
+    "entry_problem",
     "input_errors",
     "is_jsonl",
     "jsonl_rows",
-    "parse_entry",
     "pending",
+    "read_entry",
     "read_rows",
     "row_from",
     "rows_of",
+    "shorten",
     "status_of",
     "v2_order",
     "v3_order",
+    "writing",
 ]
 
 Api = Literal["v2", "v3"]
@@ -68,10 +80,39 @@ REQUIRED: Final = ("customer_id", "order_id", "total_inc_tax")
 V3_COLUMNS: Final = ("bc_order_id", "customer_id", "po_number")
 V3_REQUIRED: Final = ("bc_order_id", "customer_id")
 REGISTERED: Final = frozenset({"created", "already_registered"})
+#: Every status a journal line may hold, registered ones first.
+STATUSES: Final = ("created", "already_registered", "rejected", "failed")
 
 
 class InputFileError(ValueError):
     """The input file cannot be read as orders at all; nothing was sent."""
+
+
+class CorruptJournalError(ValueError):
+    """A line of the results journal is neither an entry nor a line cut short by a crash.
+
+    Args:
+        path: the journal.
+        line: the line's number, from 1.
+        reason: what is wrong with it.
+
+    Attributes:
+        line: the line's number, from 1.
+        reason: what is wrong with it.
+    """
+
+    def __init__(self, path: Path, line: int, reason: str) -> None:
+        super().__init__(f"{path} line {line} is not a journal entry: {reason}")
+        self.line: int = line
+        self.reason: str = reason
+
+
+class JournalWriteError(OSError):
+    """The results journal cannot be written: the disk is full, or the device failed.
+
+    Its message names the journal and the :class:`OSError` the write met, which is also
+    its ``__cause__``.
+    """
 
 
 @attrs.frozen
@@ -325,50 +366,119 @@ class Journal:
     Attributes:
         path: the results file.
         registered: the order ids earlier runs recorded as registered (after :meth:`load`).
+        cut_short: the numbers of the lines :meth:`load` ignored as cut short by a crash.
     """
 
-    __slots__ = ("_handle", "path", "registered")
+    __slots__ = ("_handle", "cut_short", "path", "registered")
 
     def __init__(self, path: Path) -> None:
         self.path: Path = path
         self.registered: set[str] = set()
+        self.cut_short: list[int] = []
         self._handle: IO[str] | None = None
 
     def load(self) -> None:
-        """Read what earlier runs recorded; a line cut short by a crash is ignored."""
+        """Read what earlier runs recorded.
+
+        Blank lines are skipped. A line that starts like an entry but is not valid JSON is
+        what a crash leaves when it cuts a line short: it is ignored and its number kept in
+        :attr:`cut_short`. Its order, if it was registered, is sent again and found already
+        registered, so ignoring it loses nothing and registers nothing twice.
+
+        Raises:
+            CorruptJournalError: a line is valid JSON but not an entry, or is not JSON and
+                does not start like one: a crash cannot write either, so the file was
+                edited or is not a journal, and guessing what it meant is unsafe.
+            OSError: the file cannot be read.
+        """
         if not self.path.exists():
             return
         with self.path.open(encoding="utf-8", errors="replace") as handle:
-            for text in handle:
-                entry = parse_entry(text)
-                if entry is not None and entry.get("status") in REGISTERED:
-                    self.registered.add(str(entry.get("order_id")))
+            for number, text in enumerate(handle, start=1):
+                self.take(number, text)
+
+    def take(self, number: int, text: str) -> None:
+        """Take line ``number`` of the journal into :attr:`registered` or :attr:`cut_short`.
+
+        Raises:
+            CorruptJournalError: the line is not an entry, nor cut short by a crash.
+        """
+        try:
+            entry = read_entry(text)
+        except ValueError as exc:
+            raise CorruptJournalError(self.path, number, str(exc)) from None
+        if entry is None and text.strip():
+            self.cut_short.append(number)
+        elif entry is not None and entry["status"] in REGISTERED:
+            self.registered.add(entry["order_id"])
 
     def open(self) -> None:
         """Open the file for appending, ending a line a crash may have left unfinished.
 
         Raises:
             OSError: the file cannot be read or opened for appending.
+            JournalWriteError: ending the unfinished line failed (a full disk, say); the
+                file is closed again.
         """
         unfinished = ends_unfinished(self.path)
-        self._handle = self.path.open("a", encoding="utf-8")
+        self._handle = append_to(self.path)
         if unfinished:
-            self._handle.write("\n")
-            self._handle.flush()
+            try:
+                self.write("\n")
+            except JournalWriteError:
+                with contextlib.suppress(JournalWriteError):
+                    self.close()
+                raise
 
     def record(self, entry: dict[str, Any]) -> None:
-        """Append one line and flush it, so it survives the process being killed."""
+        """Append one line and flush it, so it survives the process being killed.
+
+        Raises:
+            JournalWriteError: the line could not be written (a full disk, say).
+        """
+        self.write(json.dumps(entry, separators=(",", ":"), default=str) + "\n")
+
+    def write(self, text: str) -> None:
+        """Append ``text`` to the open journal and flush it to the operating system.
+
+        Raises:
+            JournalWriteError: the text could not be written (a full disk, say).
+        """
         assert self._handle is not None
-        self._handle.write(json.dumps(entry, separators=(",", ":"), default=str) + "\n")
-        self._handle.flush()
+        with writing(self.path):
+            self._handle.write(text)
+            self._handle.flush()
 
     def close(self) -> None:
-        """Close the file (synced to disk first)."""
-        if self._handle is not None:
-            self._handle.flush()
-            os.fsync(self._handle.fileno())
-            self._handle.close()
-            self._handle = None
+        """Close the file, synced to disk first; closing twice does nothing.
+
+        Raises:
+            JournalWriteError: the last lines could not be written or synced; the file is
+                closed all the same.
+        """
+        handle, self._handle = self._handle, None
+        if handle is None:
+            return
+        with writing(self.path):
+            try:
+                handle.flush()
+                os.fsync(handle.fileno())
+            finally:
+                handle.close()
+
+
+def append_to(path: Path) -> IO[str]:
+    """Open the journal for appending text (the one place it is opened to be written)."""
+    return path.open("a", encoding="utf-8")
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn a failed write to the journal into a :class:`JournalWriteError` naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise JournalWriteError(f"cannot write the results journal {path}: {exc}") from exc
 
 
 def ends_unfinished(path: Path) -> bool:
@@ -384,13 +494,52 @@ def ends_unfinished(path: Path) -> bool:
         return False
 
 
-def parse_entry(text: str) -> dict[str, Any] | None:
-    """Read one journal line; ``None`` for a line that is not a JSON object (cut short)."""
-    try:
-        value = json.loads(text)
-    except ValueError:
+def read_entry(text: str) -> dict[str, Any] | None:
+    """Read one journal line as an entry; ``None`` for a blank line or one cut short.
+
+    A crash can only cut a line short: what it leaves starts with ``{`` and is not valid
+    JSON (no prefix of an entry is).
+
+    Raises:
+        ValueError: the line is not an entry, nor cut short; the message says why.
+    """
+    stripped = text.strip()
+    if not stripped:
         return None
-    return value if isinstance(value, dict) else None
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        if stripped.startswith("{"):
+            return None
+        raise ValueError(f"not JSON: {shorten(stripped)}") from None
+    problem = entry_problem(value)
+    if problem is not None:
+        raise ValueError(f"{problem}: {shorten(stripped)}")
+    return cast("dict[str, Any]", value)
+
+
+def entry_problem(value: object) -> str | None:
+    """What keeps a parsed line from being an entry; ``None`` when it is one.
+
+    Only the fields a resumed run decides by are checked: ``status``, one of
+    :data:`STATUSES`, and ``order_id``, a non-empty string (``null`` is allowed for a
+    rejected or failed row that named no order).
+    """
+    if not isinstance(value, dict):
+        return "not a JSON object"
+    status, order_id = value.get("status"), value.get("order_id")
+    if not isinstance(status, str) or status not in STATUSES:
+        return f"status is not one of {', '.join(STATUSES)}"
+    if isinstance(order_id, str) and order_id:
+        return None
+    if order_id is None and status not in REGISTERED:
+        return None
+    return "order_id is not a non-empty string"
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` as a repr of at most about ``limit`` characters, for a message."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
 
 
 def entry_for(outcome: OrderOutcome[Any, Any], line: int) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import contextlib
 import http.client
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -126,8 +127,14 @@ def answering(status: int, body: bytes, headers: dict[str, str] | None = None) -
 
 
 @contextlib.contextmanager
-def sigint_when(condition: Callable[[], bool], timeout: float = 20.0) -> Iterator[threading.Event]:
-    """Send this process one SIGINT from a watcher thread once ``condition()`` holds."""
+def sigint_when(
+    condition: Callable[[], bool], timeout: float = 20.0, *, to_watcher: bool = False
+) -> Iterator[threading.Event]:
+    """Send this process one SIGINT from a watcher thread once ``condition()`` holds.
+
+    ``to_watcher`` hands the signal to the watcher thread itself, as the kernel may do with
+    a Ctrl-C, instead of to the process (which normally means the main thread).
+    """
     fired = threading.Event()
     done = threading.Event()
 
@@ -136,7 +143,10 @@ def sigint_when(condition: Callable[[], bool], timeout: float = 20.0) -> Iterato
         while not done.is_set() and time.monotonic() < deadline:
             if condition():
                 fired.set()
-                os.kill(os.getpid(), signal.SIGINT)
+                if to_watcher:
+                    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+                else:
+                    os.kill(os.getpid(), signal.SIGINT)
                 return
             done.wait(0.01)
 
@@ -319,8 +329,15 @@ def test_create_undecodable_answer_exits_5(serve_handler: Callable[[Handler], st
     assert "not a JSON object" in result.stderr
 
 
-def test_create_interrupted_exits_130(serve_handler: Callable[[Handler], str]) -> None:
-    """Ctrl-C while the request hangs: the call is cancelled and the exit code is 130."""
+@pytest.mark.parametrize("to_watcher", [False, True], ids=["main-thread", "other-thread"])
+def test_create_interrupted_exits_130(
+    serve_handler: Callable[[Handler], str], to_watcher: bool
+) -> None:
+    """Ctrl-C while the request hangs, whichever thread the signal lands on: exit 130.
+
+    A SIGINT taken by a thread other than the main one must still wake the loop that
+    sleeps waiting for the answer, at once, not when the 30 s request timeout ends.
+    """
     arrived = threading.Event()
 
     async def hang(request: web.Request) -> web.Response:
@@ -329,7 +346,7 @@ def test_create_interrupted_exits_130(serve_handler: Callable[[Handler], str]) -
         raise AssertionError("unreachable")  # pragma: no cover
 
     url = serve_handler(hang)
-    with sigint_when(arrived.is_set) as fired:
+    with sigint_when(arrived.is_set, to_watcher=to_watcher) as fired:
         result = invoke(create_args(url))
     assert fired.is_set()
     assert result.exit_code == 130
@@ -565,6 +582,104 @@ def test_register_sigint_finishes_in_flight_orders_and_exits_130(
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+# -- orders register: a journal that is damaged, or cannot be written --------------------------
+
+
+def one_error_line(stderr: str) -> str:
+    """The single ``error:`` line of the output, which must also be its last line."""
+    lines = stderr.splitlines()
+    errors = [line for line in lines if line.startswith("error:")]
+    assert errors == lines[-1:], stderr
+    assert "Traceback" not in stderr
+    return errors[0]
+
+
+def created_line(order_id: str, line: int) -> str:
+    return json.dumps({"order_id": order_id, "line": line, "status": "created", "error": None})
+
+
+@pytest.mark.parametrize(
+    "damaged", ['{"status": {}}', "[1]", '{"order_id": 7, "status": "created"}', "x"]
+)
+def test_register_journal_line_that_is_no_entry_exits_2(
+    sandbox: SandboxServer, tmp_path: Path, damaged: str
+) -> None:
+    """A journal line that is not an entry: one error line naming it, exit 2, nothing sent."""
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    results = tmp_path / "results.jsonl"
+    text = f"{created_line('BC0000', 2)}\n{damaged}\n"
+    results.write_text(text, encoding="utf-8")
+    result = invoke(register_args(orders, sandbox.url, results))
+    assert result.exit_code == 2
+    error = one_error_line(result.stderr)
+    assert f"{results} line 2 is not a journal entry" in error
+    assert "nothing was sent" in error
+    assert sandbox.requests == []
+    assert results.read_text(encoding="utf-8") == text
+
+
+def test_register_journal_lines_cut_short_are_reported_and_skipped(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Lines a crash cut short are named on standard error and ignored; the run goes on."""
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    results = tmp_path / "results.jsonl"
+    cut = '{"order_id":"BC00'
+    results.write_text(f"{cut}\n{created_line('BC0000', 2)}\n{cut}", encoding="utf-8")
+    result = invoke(register_args(orders, sandbox.url, results, "--rate-limit", "none"))
+    assert result.exit_code == 0, result.output
+    for number in (1, 3):
+        assert f"results journal line {number} was cut short by a crash" in result.stderr
+    assert summary_count(result.stderr, "skipped") == 1
+    assert set(sandbox.orders) == {"BC0001", "BC0002"}
+    assert sorted(set(registered_in(results, cut))) == order_ids(3)
+
+
+@pytest.mark.parametrize("where", ["device", "input"])
+def test_register_journal_that_is_no_regular_file_or_the_input_exits_2(
+    sandbox: SandboxServer, tmp_path: Path, where: str
+) -> None:
+    """--results naming a device (say /dev/full) or the input file itself: exit 2, nothing sent."""
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    results = Path(os.devnull) if where == "device" else orders
+    result = invoke(register_args(orders, sandbox.url, results))
+    assert result.exit_code == 2
+    assert "not a regular file" in one_error_line(result.stderr) or where == "input"
+    assert sandbox.requests == []
+    assert orders.read_text(encoding="utf-8").count("\n") == 4
+
+
+def test_register_full_disk_stops_with_exit_6_and_one_line(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC writing the journal: no new order starts, one error line, exit 6."""
+    # /dev/full fails every write with a real ENOSPC from the kernel.
+    monkeypatch.setattr("b2b_async._journal.append_to", lambda path: open("/dev/full", "a"))  # noqa: SIM115
+    orders = write_orders(tmp_path / "orders.csv", 60)
+    results = tmp_path / "results.jsonl"
+    args = register_args(orders, sandbox.url, results, "--rate-limit", "none", "--concurrency", "2")
+    result = invoke(args)
+    assert result.exit_code == 6, result.output
+    error = one_error_line(result.stderr)
+    assert f"cannot write the results journal {results}" in error
+    assert "No space left on device" in error
+    assert 1 <= len(sandbox.orders) < 60  # stopped after the first outcome it could not record
+
+
+def test_register_full_disk_when_opening_exits_6_before_sending(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC ending a line a crash left unfinished: exit 6 before anything is sent."""
+    monkeypatch.setattr("b2b_async._journal.append_to", lambda path: open("/dev/full", "a"))  # noqa: SIM115
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    results = tmp_path / "results.jsonl"
+    results.write_text('{"order_id":"BC00', encoding="utf-8")
+    result = invoke(register_args(orders, sandbox.url, results))
+    assert result.exit_code == 6, result.output
+    assert "No space left on device" in one_error_line(result.stderr)
+    assert sandbox.requests == []
+
+
 # -- orders register, as a subprocess killed or interrupted ------------------------------------
 
 
@@ -642,6 +757,69 @@ async def test_sigkill_midway_then_rerun_registers_300_exactly_once(tmp_path: Pa
         assert len(server.orders) == 300
         assert all(server.registrations(order_id) == 1 for order_id in order_ids(300))
     assert set(registered_in(results)) == set(order_ids(300))
+
+
+def entries_after_kills(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """The entries of a journal written by killed runs, and how many lines were cut short.
+
+    Every line must be a well-formed entry, or the start of one (a line a kill cut short).
+    """
+    entries, cut = [], 0
+    for text in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            json.loads(text)
+        except ValueError:
+            assert text.startswith("{"), text
+            cut += 1
+            continue
+        entries.append(well_formed(text))
+    return entries, cut
+
+
+def well_formed(text: str) -> dict[str, Any]:
+    """The entry of a journal line, checked to be well formed."""
+    entry: dict[str, Any] = json.loads(text)
+    assert set(entry) == {"order_id", "line", "status", "error"}, text
+    assert entry["status"] in STATUSES, text
+    return entry
+
+
+async def kill_when_journaled(args: list[str], results: Path, lines: int, log: Path) -> None:
+    """Run ``orders register`` and SIGKILL it once the journal has ``lines`` complete lines."""
+    process = await start_cli(*args, log=log)
+    async with reaped(process):
+        await wait_until(lambda: complete_lines(results) >= lines, process, log)
+        process.send_signal(signal.SIGKILL)
+        assert await finish(process) == -signal.SIGKILL
+
+
+async def test_ten_sigkills_then_finishing_registers_500_exactly_once(tmp_path: Path) -> None:
+    """500 orders, SIGKILL at 10 random journal sizes, then a last run: each once, all journaled."""
+    orders = write_orders(tmp_path / "orders.csv", 500)
+    results = tmp_path / "results.jsonl"
+    # Kill points are journal sizes, never times; each run must journal one new line first.
+    # The last is far enough from 500 that no run can finish between two polls.
+    points = sorted(random.sample(range(1, 450), 10))
+    faults = Faults(latency=1.0, latency_seconds=0.05)  # keeps orders in flight at any moment
+    async with SandboxServer(rate=None, faults=faults) as server:
+        args = register_args(orders, server.url, results, "--rate-limit", "none")
+        logs = [tmp_path / f"run{run}.log" for run in range(len(points) + 1)]
+        for point, log in zip(points, logs, strict=False):
+            target = max(point, complete_lines(results) + 1)
+            await kill_when_journaled(args, results, target, log)
+        entries, cut = entries_after_kills(results)
+        registered = {e["order_id"] for e in entries if e["status"] in REGISTERED}
+        assert registered <= set(server.orders), points  # nothing journaled that is not so
+        assert cut <= len(points)
+
+        last = await start_cli(*args, log=logs[-1])
+        async with reaped(last):
+            assert await finish(last) == 0, f"kill points {points}:\n{read_log(logs[-1])}"
+        assert len(server.orders) == 500
+        assert all(server.registrations(order_id) == 1 for order_id in order_ids(500)), points
+    entries, _ = entries_after_kills(results)
+    assert {e["order_id"] for e in entries if e["status"] in REGISTERED} == set(order_ids(500))
+    assert not any("Traceback" in read_log(log) for log in logs)
 
 
 async def test_sigint_midway_exits_130_then_rerun_completes(tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,14 +31,17 @@ from b2b_async import (
 )
 from b2b_async._journal import (
     BadRow,
+    CorruptJournalError,
     InputFileError,
     Journal,
+    JournalWriteError,
     Row,
     bad_row_entry,
     count_rows,
     describe,
     entry_for,
     pending,
+    read_entry,
     read_rows,
     status_of,
 )
@@ -260,8 +265,7 @@ def test_journal_load_keeps_registered_orders_only(tmp_path: Path) -> None:
         journal_line("A", "created")
         + journal_line("B", "already_registered")
         + journal_line("C", "rejected")
-        + journal_line("D", "failed")
-        + "[1]\n",
+        + journal_line("D", "failed"),
     )
     journal = Journal(path)
     journal.load()
@@ -341,3 +345,87 @@ def test_pending_drops_registered_rows_only(tmp_path: Path) -> None:
     bad = BadRow(4, "BC1", "missing customer_id")
     other = Row(3, NewOrder(None, "2", "BC2", 1))
     assert list(pending([Row(2, ORDER), other, bad], journal)) == [other, bad]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"status": {}}', "status is not one of"),
+        ('{"order_id": "A", "status": "done"}', "status is not one of"),
+        ('{"order_id": "A"}', "status is not one of"),
+        ('{"order_id": 5, "status": "created"}', "order_id is not a non-empty string"),
+        ('{"order_id": "", "status": "created"}', "order_id is not a non-empty string"),
+        ('{"order_id": null, "status": "created"}', "order_id is not a non-empty string"),
+        ("[1]", "not a JSON object"),
+        ('"created"', "not a JSON object"),
+        ("hello", "not JSON"),
+        ("order_id,status", "not JSON"),
+    ],
+)
+def test_journal_load_refuses_a_line_that_is_not_an_entry(
+    tmp_path: Path, text: str, reason: str
+) -> None:
+    """Valid JSON that is not an entry, or text no crash could leave: refused with its line."""
+    path = write(tmp_path, "r.jsonl", journal_line("A", "created") + text + "\n")
+    journal = Journal(path)
+    with pytest.raises(CorruptJournalError, match=reason) as info:
+        journal.load()
+    assert info.value.line == 2
+    assert f"{path} line 2 is not a journal entry" in str(info.value)
+
+
+def test_a_refused_line_is_quoted_shortened() -> None:
+    """The message quotes the line, cut to about 80 characters, so it stays one short line."""
+    with pytest.raises(ValueError, match=r"^not JSON: 'xxx+'\.\.\.$"):
+        read_entry("x" * 10_000)
+
+
+def test_journal_load_ignores_lines_cut_short_and_names_them(tmp_path: Path) -> None:
+    """Lines a crash cut short (a start of an entry), wherever they are, are ignored and listed."""
+    cut = journal_line("B", "created")[:25]
+    text = journal_line("A", "created") + cut + "\n\n" + journal_line("C", "created") + cut
+    journal = Journal(write(tmp_path, "r.jsonl", text))
+    journal.load()
+    assert journal.registered == {"A", "C"}
+    assert journal.cut_short == [2, 5]
+
+
+def test_rejected_and_failed_lines_may_name_no_order(tmp_path: Path) -> None:
+    """A row without an order id is journaled with order_id null; reading it back is fine."""
+    entry = bad_row_entry(BadRow(3, None, "missing order_id"))
+    journal = Journal(write(tmp_path, "r.jsonl", json.dumps(entry) + "\n"))
+    journal.load()
+    assert journal.registered == set()
+    assert journal.cut_short == []
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journal is appended to /dev/full, where every write fails with ENOSPC."""
+    if not os.path.exists("/dev/full"):  # pragma: no cover - every Linux has it
+        pytest.skip("no /dev/full")
+    monkeypatch.setattr("b2b_async._journal.append_to", lambda path: open("/dev/full", "a"))  # noqa: SIM115
+
+
+@pytest.mark.usefixtures("full_disk")
+def test_journal_record_on_a_full_disk_raises_journal_write_error(tmp_path: Path) -> None:
+    """ENOSPC while recording is a JournalWriteError naming the journal; close still closes."""
+    journal = Journal(tmp_path / "r.jsonl")
+    journal.open()
+    with pytest.raises(JournalWriteError, match="cannot write the results journal") as info:
+        journal.record({"order_id": "A", "status": "created"})
+    assert str(tmp_path / "r.jsonl") in str(info.value)
+    assert isinstance(info.value.__cause__, OSError)
+    assert info.value.__cause__.errno == errno.ENOSPC
+    with pytest.raises(JournalWriteError):
+        journal.close()  # the line is still unwritten
+    journal.close()  # closed all the same: a second close does nothing
+
+
+@pytest.mark.usefixtures("full_disk")
+def test_journal_open_on_a_full_disk_raises_journal_write_error(tmp_path: Path) -> None:
+    """Ending a line a crash left unfinished can meet a full disk too; the file is closed."""
+    journal = Journal(write(tmp_path, "r.jsonl", '{"order_id":"B","st'))
+    with pytest.raises(JournalWriteError, match="No space left on device"):
+        journal.open()
+    journal.close()  # nothing left open: the failed open closed the file
