@@ -112,9 +112,9 @@ class Store:
         """Whether ``order_id`` is registered."""
         return order_id in self.orders
 
-    def first_order(self) -> str:
-        """The order id of the first request received."""
-        return self.arrivals[0].order_id
+    def first_order(self) -> str | None:
+        """The order id of the first request received, or ``None`` when none arrived."""
+        return self.arrivals[0].order_id if self.arrivals else None
 
     def _register(self, order_id: str) -> bool:
         if order_id in self.orders:
