@@ -21,13 +21,14 @@
     └── ResponseDecodeError          a response that is not the documented envelope
 
 This module is a leaf: it imports nothing else from the package, so every other module may
-import it.
+import it. It also holds the one table that decides which exception an HTTP status becomes
+(:func:`error_class`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 __all__ = [
     "APIConnectionError",
@@ -47,6 +48,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "UnprocessableEntityError",
+    "error_class",
     "restore_error",
 ]
 
@@ -302,3 +304,21 @@ class ResponseDecodeError(B2BError):
     def __str__(self) -> str:
         status = f" (HTTP {self.status})" if self.status else ""
         return f"{self.message} @ {self.path}{status}"
+
+
+#: One table decides which exception a status becomes; a status missing here falls back to
+#: its class (the first digit), so a 418 is a plain APIError and a 507 a ServerError.
+STATUS_ERRORS: Final[Mapping[int, type[APIError]]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+CLASS_ERRORS: Final[Mapping[int, type[APIError]]] = {4: APIError, 5: ServerError}
+
+
+def error_class(status: int) -> type[APIError]:
+    """Pick the exception class for an error status, by the table then by status class."""
+    return STATUS_ERRORS.get(status) or CLASS_ERRORS.get(status // 100, APIError)

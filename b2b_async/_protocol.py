@@ -31,30 +31,14 @@ import attrs
 
 from ._exceptions import (
     APIError,
-    AuthenticationError,
     BadRequestError,
-    NotFoundError,
     OrderAlreadyExistsError,
-    PermissionDeniedError,
-    RateLimitError,
     ResponseDecodeError,
-    ServerError,
-    UnprocessableEntityError,
+    error_class,
 )
 
 Headers = Mapping[str, str]
 
-#: One table decides which exception a status becomes; a status missing here falls back to
-#: its class (the first digit), so a 418 is a plain APIError and a 507 a ServerError.
-STATUS_ERRORS: Final[Mapping[int, type[APIError]]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    403: PermissionDeniedError,
-    404: NotFoundError,
-    422: UnprocessableEntityError,
-    429: RateLimitError,
-}
-CLASS_ERRORS: Final[Mapping[int, type[APIError]]] = {4: APIError, 5: ServerError}
 
 ALREADY_EXISTS: Final = "already exists"
 #: Headers whose presence means a response says something about the budget.
@@ -281,11 +265,6 @@ def _mentions_already_exists(envelope: Mapping[str, Any], message: str) -> bool:
     if isinstance(data, Mapping):
         texts.extend(data.values())
     return any(isinstance(text, str) and ALREADY_EXISTS in text.lower() for text in texts)
-
-
-def error_class(status: int) -> type[APIError]:
-    """Pick the exception class for an error status, by the table then by status class."""
-    return STATUS_ERRORS.get(status) or CLASS_ERRORS.get(status // 100, APIError)
 
 
 class RequestInfo(NamedTuple):

@@ -86,21 +86,6 @@ class ClientStats:
     in_flight: int = 0
 
 
-@attrs.define
-class Counters:
-    """The live, mutable counters behind :class:`ClientStats`."""
-
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    budget_wait: float = 0.0
-    in_flight: int = 0
-
-    def snapshot(self) -> ClientStats:
-        """A frozen copy of the counters."""
-        return ClientStats(**attrs.asdict(self))
-
-
 class Response(NamedTuple):
     """What one exchange brought back, read whole.
 
@@ -159,7 +144,7 @@ class Transport:
         self._session = session
         self._owned = session is None
         self._closed = False
-        self._counters = Counters()
+        self._stats = ClientStats()
         self._targets: dict[tuple[str, str], tuple[URL, RequestInfo]] = {}
 
     @property
@@ -169,8 +154,14 @@ class Transport:
 
     @property
     def stats(self) -> ClientStats:
-        """A snapshot of the counters."""
-        return self._counters.snapshot()
+        """What the client has done so far."""
+        return self._stats
+
+    def _count(self, **increments: float) -> None:
+        """Add to the statistics, a frozen :class:`ClientStats` replaced whole."""
+        stats = self._stats
+        changes = {name: getattr(stats, name) + step for name, step in increments.items()}
+        self._stats = attrs.evolve(stats, **changes)
 
     @property
     def limiter(self) -> Limiter | None:
@@ -285,7 +276,7 @@ class Transport:
         )
 
     def _log_retry(self, request: Request, state: tenacity.RetryCallState) -> None:
-        self._counters.retries += 1
+        self._count(retries=1)
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         logger.info(
@@ -315,8 +306,7 @@ class Transport:
 
     async def _acquire_budget(self) -> None:
         if self._limiter is not None:
-            waited = await self._limiter.acquire()  # awaited first: `+= await` would add
-            self._counters.budget_wait += waited  # to a stale sum
+            self._count(budget_wait=await self._limiter.acquire())
 
     async def _release_budget(self, hint: BudgetHint | None) -> None:
         if self._limiter is not None:
@@ -326,8 +316,7 @@ class Transport:
         self, session: aiohttp.ClientSession, request: Request, url: URL, info: RequestInfo
     ) -> Response:
         """The one aiohttp call: send, read the body under the cap, or raise a TransportError."""
-        self._counters.requests += 1
-        self._counters.in_flight += 1
+        self._count(requests=1, in_flight=1)
         error: B2BError
         try:
             async with session.request(
@@ -351,7 +340,7 @@ class Transport:
             # Only aclose closes an owned session; someone reached in and closed it.
             error = ClientClosedError("the client's aiohttp session was closed")
         finally:
-            self._counters.in_flight -= 1
+            self._count(in_flight=-1)
         # Raised outside the except block, so aiohttp's error is neither cause nor context:
         # the repr of some of them shows the request's headers, the token among them.
         raise error
@@ -384,7 +373,7 @@ class Transport:
     def _budget_hint(self, response: Response) -> BudgetHint | None:
         """What the answer says about the budget, bounded by the longest wait worth obeying."""
         if response.status == 429:
-            self._counters.rate_limited += 1
+            self._count(rate_limited=1)
         if self._limiter is None:  # only a limiter reads the budget headers
             return None
         hint = parse_budget(response.status, response.headers, response.received_at)

@@ -25,6 +25,7 @@ from b2b_async import (
     TransportError,
     UnprocessableEntityError,
 )
+from b2b_async._exceptions import error_class
 from b2b_async.redis import RateLimiterUnavailableError
 
 API_ERRORS = [
@@ -109,3 +110,24 @@ def test_an_error_crosses_a_process_pool() -> None:
     assert info.value.status == 404
     assert info.value.request_id == "req-1"
     assert info.value.details["errMsg"] == "Companies Does not Exist"
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (409, APIError),
+        (418, APIError),
+        (422, UnprocessableEntityError),
+        (429, RateLimitError),
+        (500, ServerError),
+        (503, ServerError),
+        (507, ServerError),
+    ],
+)
+def test_error_class_table(status: int, expected: type[APIError]) -> None:
+    """Each status maps to its exception by the table, then by status class."""
+    assert error_class(status) is expected

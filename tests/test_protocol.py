@@ -29,7 +29,6 @@ from b2b_async._protocol import (
     RequestInfo,
     decode_json,
     decode_response,
-    error_class,
     parse_budget,
     parse_http_date,
     parse_number,
@@ -49,27 +48,6 @@ def body(payload: Any) -> bytes:
 def decode(status: int, payload: Any, headers: dict[str, str] | None = None) -> Any:
     raw = payload if isinstance(payload, bytes) else body(payload)
     return decode_response(status, headers or {}, raw, INFO, NOW).data
-
-
-@pytest.mark.parametrize(
-    ("status", "expected"),
-    [
-        (400, BadRequestError),
-        (401, AuthenticationError),
-        (403, PermissionDeniedError),
-        (404, NotFoundError),
-        (409, APIError),
-        (418, APIError),
-        (422, UnprocessableEntityError),
-        (429, RateLimitError),
-        (500, ServerError),
-        (503, ServerError),
-        (507, ServerError),
-    ],
-)
-def test_error_class_table(status: int, expected: type[APIError]) -> None:
-    """Each status maps to its exception by the table, then by status class."""
-    assert error_class(status) is expected
 
 
 def test_success_envelope_returns_data() -> None:
