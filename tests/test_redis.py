@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import importlib
 import logging
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -97,6 +98,20 @@ async def client(url: str) -> AsyncIterator[aioredis.Redis]:
     redis = aioredis.Redis.from_url(url)
     yield redis
     await redis.aclose()
+
+
+@pytest.fixture
+async def client_of() -> AsyncIterator[Callable[[str], aioredis.Redis]]:
+    """Make redis-py clients of the test's own, closed afterwards."""
+    made: list[aioredis.Redis] = []
+
+    def make(url: str) -> aioredis.Redis:
+        made.append(aioredis.Redis.from_url(url))
+        return made[-1]
+
+    yield make
+    for redis in made:
+        await redis.aclose()
 
 
 @contextlib.asynccontextmanager
@@ -804,3 +819,99 @@ async def test_killing_redis_midway_with_fail_fails_calls_and_registers_nothing_
     assert all(server.registrations(f"K{i}") == 0 for i in failed)
     assert all(server.registrations(f"K{i}") == 1 for i in range(100) if i not in failed)
     assert all(record.status != 429 for record in server.requests)
+
+
+# -- switching between Redis and the fallback ---------------------------------------------------
+
+#: The budget of the transition tests: 40 in any second, one slot every 25 ms.
+BUDGET = RateLimit(40, 1.0)
+#: How much shorter than a second the measured windows are: the few milliseconds a request
+#: takes from its slot to the server's records can bring two arrivals closer than their slots.
+#: The loop's worst stall while watched is taken off as well.
+ARRIVAL_JITTER = 0.05
+
+
+def busiest(times: Sequence[float], span: float) -> int:
+    """The most of ``times`` within ``span`` seconds of one another (a window opened by one)."""
+    ordered = sorted(times)
+    counts = (bisect.bisect_left(ordered, at + span) - i for i, at in enumerate(ordered))
+    return max(counts, default=0)
+
+
+async def arrivals_through(
+    limiter: RedisRateLimiter,
+    disturb: Callable[[], Coroutine[Any, Any, None]],
+    orders: int = 120,
+) -> tuple[list[float], LoopLag]:
+    """Gather ``orders`` creates through ``limiter`` while ``disturb`` runs beside them.
+
+    Returns:
+        When the sandbox received each request, and how late the loop ran meanwhile.
+    """
+    # No window of the server's: its headers would correct the pace; the pace alone is measured.
+    async with SandboxServer(rate=None) as server, limiter:
+        async with B2BClient(
+            DEFAULT_TOKEN, base_url=server.url, rate_limit=limiter, retry=PATIENT
+        ) as b2b:
+            async with watched_loop() as lag:
+                disturbance = asyncio.create_task(disturb())
+                results = await asyncio.gather(
+                    *(create(b2b, f"T{i}") for i in range(orders)), return_exceptions=True
+                )
+                await disturbance
+    assert all(isinstance(result, CreatedOrder) for result in results), results
+    return [record.received_at for record in server.requests], lag
+
+
+def went_local(caplog: pytest.LogCaptureFixture) -> bool:
+    """Whether the limiter fell back to pacing alone (the WARNING that starts an outage)."""
+    return any("pacing this process alone" in record.getMessage() for record in caplog.records)
+
+
+def busiest_second(times: Sequence[float], lag: LoopLag) -> int:
+    """The most arrivals in any window of a second, less the jitter and the loop's stalls."""
+    return busiest(times, BUDGET.per - ARRIVAL_JITTER - lag.worst)
+
+
+async def test_redis_restarted_midway_never_overspends_a_window(
+    own_redis: RedisServer, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis killed, then back: calls queued locally and calls booked in Redis never add up
+    past the budget in any second."""
+    limiter = RedisRateLimiter(
+        own_redis.url, key=key, rate_limit=BUDGET, timeout=0.2, recheck_after=0.2
+    )
+
+    async def outage() -> None:
+        await asyncio.sleep(0.6)
+        own_redis.kill()
+        await asyncio.sleep(0.6)
+        await asyncio.to_thread(own_redis.start)
+
+    times, lag = await arrivals_through(limiter, outage)
+    assert went_local(caplog)
+    assert shared(limiter)
+    assert busiest_second(times, lag) <= BUDGET.requests, f"loop lag {lag.worst:.3f} s"
+
+
+async def test_a_slow_redis_never_overspends_a_window(
+    own_redis: RedisServer,
+    key: str,
+    client_of: Callable[[str], aioredis.Redis],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis paused past the limiter's timeout, then answering again: no second over budget
+    on the way to the fallback nor on the way back."""
+    limiter = RedisRateLimiter(
+        own_redis.url, key=key, rate_limit=BUDGET, timeout=0.2, recheck_after=0.3
+    )
+    pauser = client_of(own_redis.url)
+
+    async def slow_spell() -> None:
+        await asyncio.sleep(0.6)
+        await pauser.client_pause(900)  # every command waits 0.9 s: far past the timeout
+
+    times, lag = await arrivals_through(limiter, slow_spell)
+    assert went_local(caplog)
+    assert shared(limiter)
+    assert busiest_second(times, lag) <= BUDGET.requests, f"loop lag {lag.worst:.3f} s"
