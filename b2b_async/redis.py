@@ -36,6 +36,8 @@ import logging
 import math
 from typing import Final, Literal, Self, TypeAlias
 
+import attrs
+
 try:
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
@@ -195,6 +197,14 @@ return redis.error_reply('b2b-async rate limiter: unknown operation ' .. tostrin
 """
 
 
+@attrs.frozen
+class _Slot:
+    """A booked slot of the shared schedule: its ticket and its loop time."""
+
+    ticket: int
+    at: float
+
+
 def _micros(seconds: float) -> int:
     """Whole microseconds, rounded up: a wait or an interval must never come out short."""
     return math.ceil(seconds * _MICROS)
@@ -318,6 +328,7 @@ class RedisRateLimiter:
     __slots__ = (
         "_closed",
         "_down_since",
+        "_handover",
         "_in_flight",
         "_keep_ms",
         "_key",
@@ -367,6 +378,7 @@ class RedisRateLimiter:
         self._waiting = 0
         self._in_flight = 0
         self._paced_locally = False
+        self._handover: _Slot | None = None
         self._down_since: float | None = None
         self._next_probe = 0.0
         self._last_error: RateLimiterUnavailableError | None = None
@@ -451,8 +463,10 @@ class RedisRateLimiter:
     async def acquire(self) -> float:
         """Book the next slot of the store's shared schedule and wait for it.
 
-        Cancellation-safe: a caller cancelled while waiting leaves the queue; a slot it had
-        booked goes unused, which errs on the safe side.
+        Cancellation-safe: a caller cancelled while waiting leaves the queue, and a slot it
+        had booked passes to the next caller of this process, when that one takes its turn
+        before the slot comes (a slot used late could crowd the next, so a passed one is
+        dropped).
 
         Returns:
             The seconds waited.
@@ -524,6 +538,7 @@ class RedisRateLimiter:
             self._loop = loop
             self._turn = asyncio.Lock()
             self._tickets.clear()
+            self._handover = None
         return loop
 
     async def _admit(self, start: float) -> int:
@@ -576,11 +591,30 @@ class RedisRateLimiter:
 
     async def _book(self) -> int:
         """Reserve a slot, sleep until it comes, and have it confirmed; return its ticket."""
-        wait, ticket = await self._booking("reserve", *self._taken_over())
+        wait, ticket = self._handed_over() or await self._booking("reserve", *self._taken_over())
         while wait > 0:
-            await asyncio.sleep(wait / _MICROS)
+            await self._sleep_to_slot(wait, ticket)
             wait, ticket = await self._booking("confirm", ticket)
         return ticket
+
+    def _handed_over(self) -> tuple[int, int] | None:
+        """The wait and the ticket of a slot a cancelled caller left, while it is still to come."""
+        handover, self._handover = self._handover, None
+        assert self._loop is not None
+        if handover is None or handover.at <= self._loop.time():
+            return None
+        return _micros(handover.at - self._loop.time()), handover.ticket
+
+    async def _sleep_to_slot(self, wait: int, ticket: int) -> None:
+        """Sleep ``wait`` microseconds to a booked slot; a caller cancelled meanwhile leaves the
+        slot to the next one."""
+        assert self._loop is not None
+        at = self._loop.time() + wait / _MICROS
+        try:
+            await asyncio.sleep(wait / _MICROS)
+        except asyncio.CancelledError:
+            self._handover = _Slot(ticket, at)
+            raise
 
     async def _booking(self, op: str, *args: int | str) -> tuple[int, int]:
         """Run a booking operation; return the wait and the ticket.

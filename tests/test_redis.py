@@ -146,6 +146,16 @@ async def silent_redis() -> AsyncIterator[str]:
         await server.wait_closed()
 
 
+async def eventually(read: Callable[[], Awaitable[object]], expected: object) -> None:
+    """Poll ``read`` until it gives ``expected``: the Redis state another task changes sends
+    no event to wait on."""
+    for _ in range(2000):
+        if await read() == expected:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"never read {expected!r}")
+
+
 def unreachable_url() -> str:
     """A Redis URL on a port nothing listens on."""
     return f"redis://127.0.0.1:{free_port()}/0"
@@ -304,6 +314,22 @@ async def test_a_cancelled_waiter_leaves_the_queue(url: str, key: str) -> None:
         assert (limiter.waiting, limiter.in_flight) == (0, 1)
         assert await timed(limiter.acquire()) < 0.5
         assert limiter.in_flight == 2
+
+
+async def test_a_cancelled_waiter_hands_its_slot_to_the_next(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """The slot a cancelled caller booked is the next caller's: no second booking is made."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(2, 1.0)) as limiter:
+        await limiter.acquire()
+        first = asyncio.create_task(limiter.acquire())  # books ticket 2, half a second ahead
+        second = asyncio.create_task(limiter.acquire())
+        await eventually(lambda: client.hget(key, "seq"), b"2")
+        first.cancel()
+        await second
+        assert limiter.in_flight == 2
+    assert first.cancelled()
+    assert await client.hget(key, "seq") == b"2"
 
 
 # -- the shared cooldown -----------------------------------------------------------------------
@@ -615,6 +641,27 @@ async def test_shared_pacing_resumes_when_redis_is_back(
     assert sum("Redis is unavailable" in m for m in messages if "pacing" in m) == 1
     assert any("still unavailable" in message for message in messages)
     assert any("answers again after" in message for message in messages)
+
+
+async def test_a_cooldown_met_during_an_outage_is_shared_when_redis_is_back(
+    own_redis: RedisServer, key: str, client_of: Callable[[str], aioredis.Redis]
+) -> None:
+    """A 429 answered to a locally paced request holds every process once Redis is back."""
+    limiter = RedisRateLimiter(own_redis.url, key=key, rate_limit=FAST, recheck_after=0.05)
+    async with limiter:
+        await granted(limiter)
+        own_redis.kill()
+        await limiter.acquire()
+        await limiter.release(BudgetHint(retry_after=3.0))
+        await asyncio.to_thread(own_redis.start)
+        await asyncio.sleep(0.06)
+        booking = asyncio.create_task(limiter.acquire())  # books through Redis, then sleeps
+        redis = client_of(own_redis.url)
+        await eventually(lambda: redis.exists(key), 1)
+        cool = int(await redis.hget(key, "cool") or 0)
+        seconds, micros = await redis.time()
+        booking.cancel()
+    assert (cool - (seconds * 1_000_000 + micros)) / 1e6 > 1.5
 
 
 # -- construction and ownership ----------------------------------------------------------------
