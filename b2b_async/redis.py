@@ -304,6 +304,13 @@ class RedisRateLimiter:
     the call now would report a registered order as lost. Transitions are logged on the
     ``b2b_async`` logger: a WARNING when Redis fails, an INFO when it answers again.
 
+    **Switching** between Redis and the local fallback never overspends a window: callers of
+    this process are admitted one at a time, each by the path in use at its turn, so none
+    stays queued on the other; the local limiter continues the shared schedule from the
+    last booking answer (no fresh burst), and the first booking after local admissions
+    hands Redis the local schedule's next free moment and any local cooldown, before Redis
+    grants more.
+
     Args:
         redis: a ``redis://`` / ``rediss://`` / ``unix://`` URL (the limiter then owns the
             client and :meth:`aclose` closes it) or a :class:`redis.asyncio.Redis` client
