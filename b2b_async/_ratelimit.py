@@ -313,6 +313,35 @@ class RateLimiter:
             return None
         return max(0, self._window_budget)
 
+    @property
+    def next_ready(self) -> float | None:
+        """The clock time the next request may leave, at the earliest.
+
+        Its pacing slot, a cooldown and a spent window are considered; the time is never
+        before now. ``None`` when the clock is the loop's and no loop is bound yet.
+
+        .. versionadded:: 0.1.0
+        """
+        now = self._peek_now()
+        return None if now is None else max(now, self._earliest(now))
+
+    def hold_until(self, when: float) -> None:
+        """Grant no slot before ``when``, then pace on from there, one interval apart.
+
+        A limiter that takes over from a schedule kept elsewhere (the shared one of
+        :mod:`b2b_async.redis` when Redis fails) continues that schedule this way instead of
+        starting with a fresh burst. An earlier ``when`` than the limiter's own next slot
+        changes nothing.
+
+        Args:
+            when: a time on the limiter's clock.
+
+        .. versionadded:: 0.1.0
+        """
+        self._next_slot = max(self._next_slot, when + self._pacing.tolerance)
+        if self._waiters:
+            self._schedule(self._now())
+
     async def acquire(self) -> float:
         """Wait for a slot, then count the request as in flight.
 
@@ -385,6 +414,10 @@ class RateLimiter:
             cooldown = self._gate_until - self._gate_since
             logger.info("rate limit cooldown over after %.3f s", cooldown)
             self._gate_until = None
+        return self._earliest(now)
+
+    def _earliest(self, now: float) -> float:
+        """When the next request may leave by its slot, any cooldown and a spent window."""
         ready = self._next_slot - self._pacing.tolerance
         if self._gate_until is not None:
             ready = max(ready, self._gate_until)

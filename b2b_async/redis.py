@@ -36,6 +36,8 @@ import logging
 import math
 from typing import Final, Literal, Self, TypeAlias
 
+import attrs
+
 try:
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
@@ -76,7 +78,9 @@ SCRIPT: Final = """
 --   wlast  the ticket of the last request booked into that window
 --   seq    tickets issued so far: a ticket orders requests across all processes
 -- ARGV: op ("reserve" | "confirm" | "release"), interval, tolerance, keep (ms), then the
--- op's own arguments. Absent numbers are empty strings (tonumber gives nil).
+-- op's own arguments. Absent numbers are empty strings (tonumber gives nil). A booking
+-- ("reserve", "confirm") answers {wait, ticket, ready}: ready is when the next booking
+-- could leave at the earliest.
 local key = KEYS[1]
 local op = ARGV[1]
 local interval, tolerance, keep = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -98,7 +102,13 @@ local function reserve()
     wbud = wbud - 1
     wlast = seq
   end
-  return {at - now, seq}
+  return at - now, seq
+end
+
+-- When the next booking could leave at the earliest: a process that falls back to pacing
+-- alone continues the schedule from there instead of starting with a fresh burst.
+local function ready()
+  return math.max(tat - tolerance, cool) - now
 end
 
 -- Lua 5.1 would print these 16-digit numbers as 1.7e+15: write them out in full.
@@ -113,7 +123,13 @@ local function save(reply)
 end
 
 if op == 'reserve' then
-  return save(reserve())
+  -- What a process's local fallback admitted (its next free moment) and any cooldown it
+  -- holds are taken over first, so that the shared schedule continues the local one.
+  local after, hold = tonumber(ARGV[5]), tonumber(ARGV[6])
+  if after then tat = math.max(tat, now + after + tolerance) end
+  if hold then cool = math.max(cool, now + hold) end
+  local wait, ticket = reserve()
+  return save({wait, ticket, ready()})
 end
 
 if op == 'confirm' then
@@ -129,9 +145,10 @@ if op == 'confirm' then
   end
   -- A 429 met by any process since the booking: its cooldown covers this slot.
   if over or cool > now then
-    return save(reserve())
+    local wait, later = reserve()
+    return save({wait, later, ready()})
   end
-  return {0, ticket}
+  return {0, ticket, ready()}
 end
 
 if op == 'release' then
@@ -178,6 +195,14 @@ end
 
 return redis.error_reply('b2b-async rate limiter: unknown operation ' .. tostring(op))
 """
+
+
+@attrs.frozen
+class _Slot:
+    """A booked slot of the shared schedule: its ticket and its loop time."""
+
+    ticket: int
+    at: float
 
 
 def _micros(seconds: float) -> int:
@@ -279,6 +304,13 @@ class RedisRateLimiter:
     the call now would report a registered order as lost. Transitions are logged on the
     ``b2b_async`` logger: a WARNING when Redis fails, an INFO when it answers again.
 
+    **Switching** between Redis and the local fallback never overspends a window: callers of
+    this process are admitted one at a time, each by the path in use at its turn, so none
+    stays queued on the other; the local limiter continues the shared schedule from the
+    last booking answer (no fresh burst), and the first booking after local admissions
+    hands Redis the local schedule's next free moment and any local cooldown, before Redis
+    grants more.
+
     Args:
         redis: a ``redis://`` / ``rediss://`` / ``unix://`` URL (the limiter then owns the
             client and :meth:`aclose` closes it) or a :class:`redis.asyncio.Redis` client
@@ -303,6 +335,7 @@ class RedisRateLimiter:
     __slots__ = (
         "_closed",
         "_down_since",
+        "_handover",
         "_in_flight",
         "_keep_ms",
         "_key",
@@ -312,6 +345,7 @@ class RedisRateLimiter:
         "_next_probe",
         "_on_error",
         "_owned",
+        "_paced_locally",
         "_pacing",
         "_rate_limit",
         "_recheck_after",
@@ -350,6 +384,8 @@ class RedisRateLimiter:
         self._tickets = Tickets()
         self._waiting = 0
         self._in_flight = 0
+        self._paced_locally = False
+        self._handover: _Slot | None = None
         self._down_since: float | None = None
         self._next_probe = 0.0
         self._last_error: RateLimiterUnavailableError | None = None
@@ -434,8 +470,10 @@ class RedisRateLimiter:
     async def acquire(self) -> float:
         """Book the next slot of the store's shared schedule and wait for it.
 
-        Cancellation-safe: a caller cancelled while waiting leaves the queue; a slot it had
-        booked goes unused, which errs on the safe side.
+        Cancellation-safe: a caller cancelled while waiting leaves the queue, and a slot it
+        had booked passes to the next caller of this process, when that one takes its turn
+        before the slot comes (a slot used late could crowd the next, so a passed one is
+        dropped).
 
         Returns:
             The seconds waited.
@@ -450,10 +488,10 @@ class RedisRateLimiter:
         start = loop.time()
         self._waiting += 1
         try:
-            ticket = await self._acquire_shared(start)
-            if ticket is None:
-                await self._local.acquire()
-                ticket = _LOCAL
+            # One caller of this process is admitted at a time, by whichever path is in use at
+            # its turn: a switch never leaves callers queued on the other path, still leaving.
+            async with self._turn:
+                ticket = await self._admit(start)
         finally:
             self._waiting -= 1
         self._in_flight += 1
@@ -507,22 +545,38 @@ class RedisRateLimiter:
             self._loop = loop
             self._turn = asyncio.Lock()
             self._tickets.clear()
+            self._handover = None
         return loop
 
-    async def _acquire_shared(self, start: float) -> int | None:
-        """Wait for a slot of the shared schedule; ``None`` means pace locally instead."""
-        # One caller of this process books and sleeps at a time, the others queue in order.
-        async with self._turn:
-            if not self._try_redis(start):
-                self._raise_if_failing()
-                return None
-            try:
-                ticket = await self._book()
-            except RateLimiterUnavailableError as exc:
-                self._fail(exc)
-                if self._on_error == "fail":
-                    raise
-                return None
+    async def _admit(self, start: float) -> int:
+        """Admit one caller through Redis, or through the local fallback while Redis fails.
+
+        Returns:
+            The caller's ticket; ``_LOCAL`` when the local fallback admitted it.
+        """
+        if self._try_redis(start):
+            ticket = await self._book_shared()
+            if ticket is not None:
+                return ticket
+        else:
+            self._raise_if_failing()
+        await self._local.acquire()
+        self._paced_locally = True
+        return _LOCAL
+
+    async def _book_shared(self) -> int | None:
+        """Book and wait for a slot of the shared schedule; ``None`` means pace locally instead.
+
+        Raises:
+            RateLimiterUnavailableError: Redis failed and ``on_redis_error`` is ``"fail"``.
+        """
+        try:
+            ticket = await self._book()
+        except RateLimiterUnavailableError as exc:
+            self._fail(exc)
+            if self._on_error == "fail":
+                raise
+            return None
         self._recover()
         return ticket
 
@@ -544,11 +598,59 @@ class RedisRateLimiter:
 
     async def _book(self) -> int:
         """Reserve a slot, sleep until it comes, and have it confirmed; return its ticket."""
-        wait, ticket = await self._call("reserve")
+        wait, ticket = self._handed_over() or await self._booking("reserve", *self._taken_over())
         while wait > 0:
-            await asyncio.sleep(wait / _MICROS)
-            wait, ticket = await self._call("confirm", ticket)
+            await self._sleep_to_slot(wait, ticket)
+            wait, ticket = await self._booking("confirm", ticket)
         return ticket
+
+    def _handed_over(self) -> tuple[int, int] | None:
+        """The wait and the ticket of a slot a cancelled caller left, while it is still to come."""
+        handover, self._handover = self._handover, None
+        assert self._loop is not None
+        if handover is None or handover.at <= self._loop.time():
+            return None
+        return _micros(handover.at - self._loop.time()), handover.ticket
+
+    async def _sleep_to_slot(self, wait: int, ticket: int) -> None:
+        """Sleep ``wait`` microseconds to a booked slot; a caller cancelled meanwhile leaves the
+        slot to the next one."""
+        assert self._loop is not None
+        at = self._loop.time() + wait / _MICROS
+        try:
+            await asyncio.sleep(wait / _MICROS)
+        except asyncio.CancelledError:
+            self._handover = _Slot(ticket, at)
+            raise
+
+    async def _booking(self, op: str, *args: int | str) -> tuple[int, int]:
+        """Run a booking operation; return the wait and the ticket.
+
+        The local fallback follows the shared schedule with every answer, so that when Redis
+        fails it continues that schedule instead of starting with a fresh burst.
+        """
+        wait, ticket, ready = await self._call(op, *args)
+        assert self._loop is not None
+        self._local.hold_until(self._loop.time() + ready / _MICROS)
+        # Redis has taken over what the fallback admitted: the shared schedule includes it.
+        self._paced_locally = False
+        return wait, ticket
+
+    def _taken_over(self) -> tuple[int | str, int | str]:
+        """What a booking hands over from the local fallback, in microseconds from now.
+
+        Returns:
+            When the fallback's schedule lets the next request leave, once it has admitted
+            any since Redis last answered, and the cooldown it holds; ``""`` for neither.
+        """
+        local = self._local
+        ready = local.next_ready
+        after: int | str = ""
+        if self._paced_locally and ready is not None:
+            assert self._loop is not None
+            after = _micros(max(0.0, ready - self._loop.time()))
+        cooldown = local.cooldown_remaining
+        return after, _micros(cooldown) if cooldown else ""
 
     async def _call(self, op: str, *args: int | str) -> list[int]:
         """Run one operation of the script on the key.

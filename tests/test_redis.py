@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import importlib
 import logging
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -99,6 +100,20 @@ async def client(url: str) -> AsyncIterator[aioredis.Redis]:
     await redis.aclose()
 
 
+@pytest.fixture
+async def client_of() -> AsyncIterator[Callable[[str], aioredis.Redis]]:
+    """Make redis-py clients of the test's own, closed afterwards."""
+    made: list[aioredis.Redis] = []
+
+    def make(url: str) -> aioredis.Redis:
+        made.append(aioredis.Redis.from_url(url))
+        return made[-1]
+
+    yield make
+    for redis in made:
+        await redis.aclose()
+
+
 @contextlib.asynccontextmanager
 async def limiters(
     url: str, key: str, count: int, **options: Any
@@ -129,6 +144,16 @@ async def silent_redis() -> AsyncIterator[str]:
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def eventually(read: Callable[[], Awaitable[object]], expected: object) -> None:
+    """Poll ``read`` until it gives ``expected``: the Redis state another task changes sends
+    no event to wait on."""
+    for _ in range(2000):
+        if await read() == expected:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"never read {expected!r}")
 
 
 def unreachable_url() -> str:
@@ -289,6 +314,22 @@ async def test_a_cancelled_waiter_leaves_the_queue(url: str, key: str) -> None:
         assert (limiter.waiting, limiter.in_flight) == (0, 1)
         assert await timed(limiter.acquire()) < 0.5
         assert limiter.in_flight == 2
+
+
+async def test_a_cancelled_waiter_hands_its_slot_to_the_next(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """The slot a cancelled caller booked is the next caller's: no second booking is made."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(2, 1.0)) as limiter:
+        await limiter.acquire()
+        first = asyncio.create_task(limiter.acquire())  # books ticket 2, half a second ahead
+        second = asyncio.create_task(limiter.acquire())
+        await eventually(lambda: client.hget(key, "seq"), b"2")
+        first.cancel()
+        await second
+        assert limiter.in_flight == 2
+    assert first.cancelled()
+    assert await client.hget(key, "seq") == b"2"
 
 
 # -- the shared cooldown -----------------------------------------------------------------------
@@ -602,6 +643,27 @@ async def test_shared_pacing_resumes_when_redis_is_back(
     assert any("answers again after" in message for message in messages)
 
 
+async def test_a_cooldown_met_during_an_outage_is_shared_when_redis_is_back(
+    own_redis: RedisServer, key: str, client_of: Callable[[str], aioredis.Redis]
+) -> None:
+    """A 429 answered to a locally paced request holds every process once Redis is back."""
+    limiter = RedisRateLimiter(own_redis.url, key=key, rate_limit=FAST, recheck_after=0.05)
+    async with limiter:
+        await granted(limiter)
+        own_redis.kill()
+        await limiter.acquire()
+        await limiter.release(BudgetHint(retry_after=3.0))
+        await asyncio.to_thread(own_redis.start)
+        await asyncio.sleep(0.06)
+        booking = asyncio.create_task(limiter.acquire())  # books through Redis, then sleeps
+        redis = client_of(own_redis.url)
+        await eventually(lambda: redis.exists(key), 1)
+        cool = int(await redis.hget(key, "cool") or 0)
+        seconds, micros = await redis.time()
+        booking.cancel()
+    assert (cool - (seconds * 1_000_000 + micros)) / 1e6 > 1.5
+
+
 # -- construction and ownership ----------------------------------------------------------------
 
 
@@ -804,3 +866,99 @@ async def test_killing_redis_midway_with_fail_fails_calls_and_registers_nothing_
     assert all(server.registrations(f"K{i}") == 0 for i in failed)
     assert all(server.registrations(f"K{i}") == 1 for i in range(100) if i not in failed)
     assert all(record.status != 429 for record in server.requests)
+
+
+# -- switching between Redis and the fallback ---------------------------------------------------
+
+#: The budget of the transition tests: 40 in any second, one slot every 25 ms.
+BUDGET = RateLimit(40, 1.0)
+#: How much shorter than a second the measured windows are: the few milliseconds a request
+#: takes from its slot to the server's records can bring two arrivals closer than their slots.
+#: The loop's worst stall while watched is taken off as well.
+ARRIVAL_JITTER = 0.05
+
+
+def busiest(times: Sequence[float], span: float) -> int:
+    """The most of ``times`` within ``span`` seconds of one another (a window opened by one)."""
+    ordered = sorted(times)
+    counts = (bisect.bisect_left(ordered, at + span) - i for i, at in enumerate(ordered))
+    return max(counts, default=0)
+
+
+async def arrivals_through(
+    limiter: RedisRateLimiter,
+    disturb: Callable[[], Coroutine[Any, Any, None]],
+    orders: int = 120,
+) -> tuple[list[float], LoopLag]:
+    """Gather ``orders`` creates through ``limiter`` while ``disturb`` runs beside them.
+
+    Returns:
+        When the sandbox received each request, and how late the loop ran meanwhile.
+    """
+    # No window of the server's: its headers would correct the pace; the pace alone is measured.
+    async with SandboxServer(rate=None) as server, limiter:
+        async with B2BClient(
+            DEFAULT_TOKEN, base_url=server.url, rate_limit=limiter, retry=PATIENT
+        ) as b2b:
+            async with watched_loop() as lag:
+                disturbance = asyncio.create_task(disturb())
+                results = await asyncio.gather(
+                    *(create(b2b, f"T{i}") for i in range(orders)), return_exceptions=True
+                )
+                await disturbance
+    assert all(isinstance(result, CreatedOrder) for result in results), results
+    return [record.received_at for record in server.requests], lag
+
+
+def went_local(caplog: pytest.LogCaptureFixture) -> bool:
+    """Whether the limiter fell back to pacing alone (the WARNING that starts an outage)."""
+    return any("pacing this process alone" in record.getMessage() for record in caplog.records)
+
+
+def busiest_second(times: Sequence[float], lag: LoopLag) -> int:
+    """The most arrivals in any window of a second, less the jitter and the loop's stalls."""
+    return busiest(times, BUDGET.per - ARRIVAL_JITTER - lag.worst)
+
+
+async def test_redis_restarted_midway_never_overspends_a_window(
+    own_redis: RedisServer, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis killed, then back: calls queued locally and calls booked in Redis never add up
+    past the budget in any second."""
+    limiter = RedisRateLimiter(
+        own_redis.url, key=key, rate_limit=BUDGET, timeout=0.2, recheck_after=0.2
+    )
+
+    async def outage() -> None:
+        await asyncio.sleep(0.6)
+        own_redis.kill()
+        await asyncio.sleep(0.6)
+        await asyncio.to_thread(own_redis.start)
+
+    times, lag = await arrivals_through(limiter, outage)
+    assert went_local(caplog)
+    assert shared(limiter)
+    assert busiest_second(times, lag) <= BUDGET.requests, f"loop lag {lag.worst:.3f} s"
+
+
+async def test_a_slow_redis_never_overspends_a_window(
+    own_redis: RedisServer,
+    key: str,
+    client_of: Callable[[str], aioredis.Redis],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis paused past the limiter's timeout, then answering again: no second over budget
+    on the way to the fallback nor on the way back."""
+    limiter = RedisRateLimiter(
+        own_redis.url, key=key, rate_limit=BUDGET, timeout=0.2, recheck_after=0.3
+    )
+    pauser = client_of(own_redis.url)
+
+    async def slow_spell() -> None:
+        await asyncio.sleep(0.6)
+        await pauser.client_pause(900)  # every command waits 0.9 s: far past the timeout
+
+    times, lag = await arrivals_through(limiter, slow_spell)
+    assert went_local(caplog)
+    assert shared(limiter)
+    assert busiest_second(times, lag) <= BUDGET.requests, f"loop lag {lag.worst:.3f} s"
