@@ -26,7 +26,7 @@ import inspect
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final
 
@@ -34,6 +34,7 @@ import attrs
 import pytest
 
 from b2b_async.sandbox import DEFAULT_STORE_HASH, DEFAULT_TOKEN, SandboxServer
+from tests.redis_helpers import REDIS_SERVER, SKIP_REASON, RedisServer
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 PAGES: Final = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
@@ -42,6 +43,11 @@ SKIP_MARK: Final = "% skip-example:"
 MAX_SKIPPED: Final = 4
 #: A page's examples together may take this long before the run is called hung.
 PAGE_TIMEOUT: Final = 120.0
+#: Pages whose examples their owners have yet to make runnable, and why: each entry is an
+#: expected failure that turns into an error once the page runs, so it is removed, not forgotten.
+AWAITING_OWNER: Final = {
+    "redis.md": "the worker example reads sys.argv and calls production; `store_hash` undefined",
+}
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<ticks>`{3,})(?P<info>[^`\n]*)$")
 _PYTHON_INFO = re.compile(r"^(python|py|\{code-block\}\s+python)\s*$")
@@ -118,6 +124,7 @@ def run_page(page: Path) -> None:
     """Run the examples of ``page`` in order in one namespace (the child process's job)."""
     namespace: dict[str, object] = {"__name__": "__main__"}
     sys.path.insert(0, os.getcwd())
+    del sys.argv[1:]  # as a script run without arguments
     with asyncio.Runner() as runner:
         for example in examples_of(page):
             if example.skip_reason is None:
@@ -128,9 +135,7 @@ def run_example(example: Example, namespace: dict[str, object], runner: asyncio.
     """Run one example: top-level ``await`` on the page's loop, anything else as a script."""
     if example.caption is not None and example.caption.endswith(".py"):
         _write_module(Path(example.caption), example.source)
-    code = compile(
-        example.source, example.where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-    )
+    code = compile(example.source, example.where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     if code.co_flags & inspect.CO_COROUTINE:
         runner.run(eval(code, namespace))  # noqa: S307 - the documentation's own examples
     else:
@@ -170,17 +175,42 @@ def test_the_extractor_finds_fenced_and_directive_examples(tmp_path: Path) -> No
     assert second.skip_reason == "needs a store"
 
 
-def test_skipped_examples_are_few_and_give_a_reason() -> None:
-    """Every skip mark names its reason, and there are few of them."""
+def test_skipped_examples_are_few_and_give_a_reason(
+    record_property: Callable[[str, object], None],
+) -> None:
+    """Every skip mark names its reason, and there are few of them (listed in the report)."""
     skipped = skipped_examples()
     listing = "\n".join(f"{ex.where}: {ex.skip_reason}" for ex in skipped)
-    print(f"{len(skipped)} skipped example(s):\n{listing}")
+    record_property("skipped_examples", f"{len(skipped)} skipped:\n{listing}")
     assert all(ex.skip_reason for ex in skipped), listing
     assert len(skipped) <= MAX_SKIPPED, listing
 
 
-@pytest.mark.parametrize("page", pages_with_examples(), ids=lambda page: page.name)
-async def test_examples_run_as_written(page: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str | None]:
+    """The URL of a redis-server for the examples that need one, or None without one."""
+    if REDIS_SERVER is None:
+        yield None
+        return
+    server = RedisServer()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _marked(page: Path) -> object:
+    """The page as a test parameter, an expected failure while its owner has it to fix."""
+    reason = AWAITING_OWNER.get(page.name)
+    marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+    if "REDIS_URL" in page.read_text(encoding="utf-8"):
+        marks.append(pytest.mark.skipif(REDIS_SERVER is None, reason=SKIP_REASON))
+    return pytest.param(page, marks=marks, id=page.name)
+
+
+@pytest.mark.parametrize("page", [_marked(page) for page in pages_with_examples()])
+async def test_examples_run_as_written(page: Path, tmp_path: Path, redis_url: str | None) -> None:
     """The page's Python examples run in order, unmodified, against a fresh sandbox."""
     async with SandboxServer(rate=None) as sandbox:
         process = await asyncio.create_subprocess_exec(
@@ -188,7 +218,7 @@ async def test_examples_run_as_written(page: Path, tmp_path: Path) -> None:
             __file__,
             str(page),
             cwd=tmp_path,
-            env=_example_environment(sandbox),
+            env=_example_environment(sandbox, redis_url),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )
@@ -197,9 +227,11 @@ async def test_examples_run_as_written(page: Path, tmp_path: Path) -> None:
     assert process.returncode == 0, output.decode(errors="replace")
 
 
-def _example_environment(sandbox: SandboxServer) -> dict[str, str]:
+def _example_environment(sandbox: SandboxServer, redis_url: str | None) -> dict[str, str]:
     """The child's environment: the sandbox's URL, token and store hash, and this checkout."""
     environment = dict(os.environ)
+    if redis_url is not None:
+        environment["REDIS_URL"] = redis_url
     environment.update(
         B2B_BASE_URL=sandbox.url,
         B2B_AUTH_TOKEN=DEFAULT_TOKEN,
