@@ -23,8 +23,9 @@ from ._bulk import BulkReport, OrderOutcome
 from ._client import B2BClient
 from ._config import RateLimit, RetryPolicy
 from ._journal import status_of
+from ._transport import ClientStats
 from ._v2_models import NewOrder
-from .sandbox import DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
+from .sandbox import DEFAULT_TOKEN, FaultKind, Faults, RateWindow, SandboxServer
 
 #: The store's real budget, 150 requests a minute, with time running ten times faster.
 DEMO_WINDOW: Final = RateWindow(requests=150, per=6.0)
@@ -40,6 +41,9 @@ DEMO_FAULTS: Final = Faults(
     latency_seconds=0.3,
     hang_seconds=30.0,
 )
+
+#: The company of the demo's invalid orders: B2B Edition knows companies 1 to 100 only.
+UNKNOWN_COMPANY: Final = "9999"
 
 
 @attrs.frozen
@@ -57,29 +61,107 @@ def demo_orders(settings: DemoSettings) -> Iterator[NewOrder]:
     """The orders of the demo: most valid, a few for a company B2B Edition does not know."""
     for index in range(settings.orders):
         customer = index % 1000 + 1
-        company = 9999 if index % (settings.orders // settings.unknown_company) == 7 else None
+        company = (
+            UNKNOWN_COMPANY if index % (settings.orders // settings.unknown_company) == 7 else None
+        )
         total = Decimal(100 + index % 250) + Decimal("0.99")
         yield NewOrder(company, customer, f"DEMO-{index:05d}", total, f"PO-{index}")
 
 
-def summary_table(
-    report: BulkReport[Any, Any], client: B2BClient, elapsed: float, allowed: float
-) -> Table:
-    """The end-of-run table."""
-    counts = Counter(status_of(outcome) for outcome in report.outcomes)
-    stats = client.stats
+@attrs.frozen
+class DemoRun:
+    """What one demo run did, for its summary.
+
+    Args:
+        report: the bulk run's report.
+        stats: the client's counters at the end, the orders registered beforehand included.
+        elapsed: the seconds the bulk run took.
+        windows: how many requests reached the store's window in each window, in order.
+        registered_before: how many orders were registered before the bulk run.
+    """
+
+    report: BulkReport[Any, Any]
+    stats: ClientStats
+    elapsed: float
+    windows: tuple[int, ...]
+    registered_before: int
+
+
+def requests_per_window(server: SandboxServer) -> tuple[int, ...]:
+    """Count the requests that reached the store's window, window by window.
+
+    The sandbox's window is fixed: it opens with the first request after the previous one
+    closed and lasts ``per`` seconds. A request reset before it was read never reached it.
+    """
+    counts: list[int] = []
+    opened: float | None = None
+    for record in server.requests:
+        if record.fault is FaultKind.RESET_BEFORE:
+            continue
+        if opened is None or record.received_at >= opened + DEMO_WINDOW.per:
+            opened = record.received_at
+            counts.append(0)
+        counts[-1] += 1
+    return tuple(counts)
+
+
+def summary_table(run: DemoRun, competing: int) -> Table:
+    """The end-of-run table: what became of the orders, and how the budget was spent."""
     table = Table(title="b2b-async demo: summary", show_header=False)
     table.add_column("what", style="bold")
-    table.add_column("value", justify="right")
-    for status in ("created", "already_registered", "rejected", "failed"):
-        table.add_row(status.replace("_", " "), str(counts.get(status, 0)))
-    table.add_row("requests sent", str(stats.requests))
-    table.add_row("retries", str(stats.retries))
-    table.add_row("429s met", str(stats.rate_limited))
-    table.add_row("elapsed", f"{elapsed:.1f} s")
-    table.add_row("requests per second", f"{stats.requests / elapsed:.1f}")
-    table.add_row("allowed per second", f"{allowed:.1f} (after the other integration)")
+    table.add_column("value")
+    for what, value in (*outcome_rows(run), *budget_rows(run, competing)):
+        table.add_row(what, value)
     return table
+
+
+def outcome_rows(run: DemoRun) -> list[tuple[str, str]]:
+    """The summary's rows about the orders: one per outcome, each saying why."""
+    counts = Counter(status_of(outcome) for outcome in run.report.outcomes)
+    already = counts["already_registered"]
+    replayed = max(already - run.registered_before, 0)
+    return [
+        ("created", str(counts["created"])),
+        (
+            "already registered",
+            f"{already}: {min(already, run.registered_before)} registered beforehand,"
+            f" {replayed} whose lost answer was replayed",
+        ),
+        (
+            "rejected",
+            f"{counts['rejected']}: company {UNKNOWN_COMPANY} is unknown (404, not retried)",
+        ),
+        ("failed", str(counts["failed"])),
+    ]
+
+
+def budget_rows(run: DemoRun, competing: int) -> list[tuple[str, str]]:
+    """The summary's rows about the budget: what the store allowed, what the client used."""
+    share = DEMO_WINDOW.requests - competing
+    span = len(run.windows) * DEMO_WINDOW.per
+    sent = sum(run.windows)
+    return [
+        (
+            "budget",
+            f"{share} per {DEMO_WINDOW.per:g} s window ({share / DEMO_WINDOW.per:.1f}/s):"
+            f" {DEMO_WINDOW.requests}, less {competing} spent by another integration",
+        ),
+        (
+            "requests",
+            f"{run.stats.requests} ({run.stats.retries} retries, {run.stats.rate_limited}"
+            f" answered 429)",
+        ),
+        (
+            "windows",
+            f"{len(run.windows)}, at most {max(run.windows, default=0)} requests in one",
+        ),
+        (
+            "rate",
+            f"{sent / span:.1f}/s over the {len(run.windows)} windows used ({span:g} s), within"
+            f" the {share / DEMO_WINDOW.per:.1f}/s allowed; the run itself took"
+            f" {run.elapsed:.1f} s, stopping before its last window closed",
+        ),
+    ]
 
 
 async def run_demo(settings: DemoSettings = DemoSettings(), console: Console | None = None) -> bool:
@@ -95,11 +177,12 @@ async def run_demo(settings: DemoSettings = DemoSettings(), console: Console | N
     ) as server:
         announce(server, settings, console)
         async with demo_client(server.url) as client:
-            await register_earlier_run(client, settings, console)
+            await register_beforehand(client, settings, console)
             server.faults = DEMO_FAULTS
             report, elapsed = await register_all(client, settings, console)
-            allowed = (DEMO_WINDOW.requests - settings.competing) / DEMO_WINDOW.per
-            console.print(summary_table(report, client, elapsed, allowed))
+        windows = requests_per_window(server)
+        run = DemoRun(report, client.stats, elapsed, windows, settings.registered_before)
+        console.print(summary_table(run, settings.competing))
         twice = [oid for oid in server.orders if server.registrations(oid) > 1]
     ok = as_expected(report, settings, twice)
     console.print(
@@ -112,10 +195,12 @@ async def run_demo(settings: DemoSettings = DemoSettings(), console: Console | N
 
 def announce(server: SandboxServer, settings: DemoSettings, console: Console) -> None:
     """Say where the sandbox listens and what budget the demo has."""
+    unknown = sum(1 for order in demo_orders(settings) if order.company_id == UNKNOWN_COMPANY)
     console.print(
         f"sandbox at [bold]{server.url}[/]: {DEMO_WINDOW.requests} requests per"
         f" {DEMO_WINDOW.per:g} s (the real 150/min, 10x faster), {settings.competing} of each"
-        " window spent by another integration"
+        f" window spent by another integration. {settings.orders} orders to register;"
+        f" {unknown} of them name company {UNKNOWN_COMPANY}, which B2B Edition does not know."
     )
 
 
@@ -131,20 +216,23 @@ def demo_client(url: str) -> B2BClient:
     )
 
 
-async def register_earlier_run(client: B2BClient, settings: DemoSettings, console: Console) -> None:
-    """Register the first few orders before the run, as an earlier run would have."""
+async def register_beforehand(client: B2BClient, settings: DemoSettings, console: Console) -> None:
+    """Register the first few orders before the bulk run, as an interrupted run would have."""
     for order in list(demo_orders(settings))[: settings.registered_before]:
         if order.company_id is None:
             await client.orders.register(order)
     console.print(
-        f"{settings.registered_before} orders were registered by an earlier run;"
-        f" faults on: {DEMO_FAULTS}"
+        f"{settings.registered_before} of the orders registered beforehand, as an interrupted"
+        " run would have left them: the bulk run counts them as already registered, a success."
+        f"\nFaults injected from now on: {DEMO_FAULTS}"
     )
 
 
 def as_expected(report: BulkReport[Any, Any], settings: DemoSettings, twice: list[str]) -> bool:
     """Whether no order was registered twice and only the unknown-company ones failed."""
-    expected_rejected = sum(1 for order in demo_orders(settings) if order.company_id == "9999")
+    expected_rejected = sum(
+        1 for order in demo_orders(settings) if order.company_id == UNKNOWN_COMPANY
+    )
     rejected = sum(1 for outcome in report.outcomes if status_of(outcome) == "rejected")
     return not twice and rejected == expected_rejected and len(report.failed) == rejected
 
