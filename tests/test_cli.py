@@ -1027,8 +1027,12 @@ def test_main_without_the_cli_extra_prints_the_install_hint(
     assert b2b_async.__main__.INSTALL_HINT in capsys.readouterr().err
 
 
-def test_main_reraises_other_import_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_main_reraises_other_import_errors(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """An ImportError that is not about the cli extra is not hidden behind the hint."""
+    orders = write_orders(tmp_path / "orders.csv", 1)
+    monkeypatch.setattr(sys, "argv", ["b2b-async", "orders", "register", str(orders)])
     monkeypatch.delitem(sys.modules, "b2b_async._cli")
     monkeypatch.setitem(sys.modules, "b2b_async._journal", None)
     with pytest.raises(ImportError, match="_journal"):
