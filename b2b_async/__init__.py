@@ -1,60 +1,69 @@
 """b2b-async: register BigCommerce orders with B2B Edition, from asyncio, safely and fast.
 
-The public names are re-exported here; the modules behind them are private.
+The public names are re-exported here; the modules behind them are private. Each is
+imported on first use (PEP 562), so ``import b2b_async`` costs next to nothing and a
+program, or the command line's ``--help``, pays only for what it touches.
 """
 
+# Every module-level name other than the public ones starts with an underscore (or is a
+# module), so that ``vars(b2b_async)`` holds the public names and nothing else.
+import importlib as _importlib
 import logging as _logging
+import sys as _sys
+import typing as _typing
 
-import attrs as _attrs
-
-from ._bulk import BulkReport, OrderOutcome, OutcomeStream
-from ._client import B2BClient
-from ._config import RateLimit, RetryPolicy
-from ._exceptions import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    AuthenticationError,
-    B2BError,
-    BadRequestError,
-    ClientClosedError,
-    InvalidOrderError,
-    NotFoundError,
-    OrderAlreadyExistsError,
-    PermissionDeniedError,
-    RateLimitError,
-    ResponseDecodeError,
-    ServerError,
-    TransportError,
-    UnprocessableEntityError,
-)
-from ._protocol import BudgetHint
-from ._ratelimit import Limiter, RateLimiter
-from ._transport import ClientStats
-from ._v2 import Companies, Orders
-from ._v2_models import (
-    Address,
-    CompanyOrder,
-    CreatedOrder,
-    LineItem,
-    NewOrder,
-    OrderCompany,
-    OrderDetail,
-    OrderImage,
-    OrderProduct,
-    OrderUpdate,
-    ProductOption,
-)
-from ._v3 import V3Orders, V3Resources
-from ._v3_models import (
-    ExtraField,
-    ExtraFieldConfig,
-    NewV3Order,
-    V3Order,
-    V3OrderProduct,
-    V3ProductOption,
-)
-from ._version import __version__
+# Which private module defines each public name: the one table the lazy lookup reads.
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "._bulk": ("BulkReport", "OrderOutcome", "OutcomeStream"),
+    "._client": ("B2BClient",),
+    "._config": ("RateLimit", "RetryPolicy"),
+    "._exceptions": (
+        "APIConnectionError",
+        "APIError",
+        "APITimeoutError",
+        "AuthenticationError",
+        "B2BError",
+        "BadRequestError",
+        "ClientClosedError",
+        "InvalidOrderError",
+        "NotFoundError",
+        "OrderAlreadyExistsError",
+        "PermissionDeniedError",
+        "RateLimitError",
+        "ResponseDecodeError",
+        "ServerError",
+        "TransportError",
+        "UnprocessableEntityError",
+    ),
+    "._protocol": ("BudgetHint",),
+    "._ratelimit": ("Limiter", "RateLimiter"),
+    "._transport": ("ClientStats",),
+    "._v2": ("Companies", "Orders"),
+    "._v2_models": (
+        "Address",
+        "CompanyOrder",
+        "CreatedOrder",
+        "LineItem",
+        "NewOrder",
+        "OrderCompany",
+        "OrderDetail",
+        "OrderImage",
+        "OrderProduct",
+        "OrderUpdate",
+        "ProductOption",
+    ),
+    "._v3": ("V3Orders", "V3Resources"),
+    "._v3_models": (
+        "ExtraField",
+        "ExtraFieldConfig",
+        "NewV3Order",
+        "V3Order",
+        "V3OrderProduct",
+        "V3ProductOption",
+    ),
+    "._version": ("__version__",),
+}
+_MODULE_OF: dict[str, str] = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "APIConnectionError",
@@ -107,15 +116,101 @@ __all__ = [
     "__version__",
 ]
 
-# Public names are documented, pickled and shown in tracebacks under the package itself.
-# Annotations are resolved first, while the defining module is still known to attrs.
-for _name in __all__:
-    _value = globals()[_name]
-    if isinstance(_value, type):
-        if _attrs.has(_value):
-            _attrs.resolve_types(_value)
-        _value.__module__ = __name__
-del _name, _value
+if _typing.TYPE_CHECKING:
+    # Type checkers read the names from here; at run time __getattr__ imports them. Defining
+    # __getattr__ only at run time keeps a misspelt name an error for mypy and pyright.
+    from ._bulk import BulkReport, OrderOutcome, OutcomeStream
+    from ._client import B2BClient
+    from ._config import RateLimit, RetryPolicy
+    from ._exceptions import (
+        APIConnectionError,
+        APIError,
+        APITimeoutError,
+        AuthenticationError,
+        B2BError,
+        BadRequestError,
+        ClientClosedError,
+        InvalidOrderError,
+        NotFoundError,
+        OrderAlreadyExistsError,
+        PermissionDeniedError,
+        RateLimitError,
+        ResponseDecodeError,
+        ServerError,
+        TransportError,
+        UnprocessableEntityError,
+    )
+    from ._protocol import BudgetHint
+    from ._ratelimit import Limiter, RateLimiter
+    from ._transport import ClientStats
+    from ._v2 import Companies, Orders
+    from ._v2_models import (
+        Address,
+        CompanyOrder,
+        CreatedOrder,
+        LineItem,
+        NewOrder,
+        OrderCompany,
+        OrderDetail,
+        OrderImage,
+        OrderProduct,
+        OrderUpdate,
+        ProductOption,
+    )
+    from ._v3 import V3Orders, V3Resources
+    from ._v3_models import (
+        ExtraField,
+        ExtraFieldConfig,
+        NewV3Order,
+        V3Order,
+        V3OrderProduct,
+        V3ProductOption,
+    )
+    from ._version import __version__
+else:
+
+    def __getattr__(name: str) -> _typing.Any:
+        """Import the module of public ``name`` on first access, and keep the value here.
+
+        Raises:
+            AttributeError: ``name`` is not a public name of the package.
+        """
+        module = _MODULE_OF.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        _importlib.import_module(module, __name__)
+        _export_loaded()
+        return globals()[name]
+
+
+def __dir__() -> list[str]:
+    """The package's attributes, the public names not imported yet included."""
+    return sorted({*globals(), *__all__})
+
+
+def _export_loaded() -> None:
+    """Keep here every public name of the private modules imported so far."""
+    for name, module in _MODULE_OF.items():
+        defining = _sys.modules.get(__name__ + module)
+        # A module still being imported may not define its names yet: a later access does.
+        if name not in globals() and defining is not None and hasattr(defining, name):
+            globals()[name] = _exported(getattr(defining, name))
+
+
+def _exported(value: _typing.Any) -> _typing.Any:
+    """Show a public class under the package itself, as it is documented.
+
+    Public names are documented, pickled and shown in tracebacks under the package. Their
+    annotations are resolved first, while the defining module is still known to attrs.
+    """
+    import attrs
+
+    if isinstance(value, type):
+        if attrs.has(value):
+            attrs.resolve_types(value)
+        value.__module__ = __name__
+    return value
+
 
 # A library never prints on its own: the application decides where b2b_async's records go.
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
+from typing import Final
 
 INSTALL_HINT = "the b2b-async command line needs the 'cli' extra: pip install 'b2b-async[cli]'"
+#: The modules of the ``cli`` extra the command line uses. The commands import rich only
+#: when they draw, so it is looked up here, without importing it, to fail early and clearly.
+EXTRA_MODULES: Final = ("click", "rich.console", "rich.progress", "rich.table", "rich.text")
 
 
 def main() -> None:
     """Run the command line, or say how to install it."""
     try:
+        check_cli_extra()
         from ._cli import cli
     except ImportError as exc:  # click or rich is missing
         if exc.name not in ("click", "rich") and not str(exc.name).startswith("rich."):
@@ -17,6 +23,17 @@ def main() -> None:
         sys.stderr.write(f"b2b-async: {INSTALL_HINT}\n")
         raise SystemExit(2) from None
     cli()
+
+
+def check_cli_extra() -> None:
+    """Find every module of the ``cli`` extra, importing none but rich's small package.
+
+    Raises:
+        ModuleNotFoundError: one of them is not installed.
+    """
+    for name in EXTRA_MODULES:
+        if importlib.util.find_spec(name) is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,16 @@ rejected by the API (a 4xx other than 429); 4 the API could not be reached or ke
 (connection errors, timeouts, 5xx, 429 after the retries); 5 an answer that is not the
 documented envelope; 6 the results journal could not be written (a full disk); 130
 interrupted.
+
+``--help`` must start fast, so the client, the journal and rich are imported inside the
+commands that use them, never at the top of this module (``tests/test_init.py`` checks).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -20,43 +24,22 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Generator, Iterator
 from pathlib import Path
-from typing import Any, Final, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
-from ._bulk import OrderOutcome, OutcomeStream
-from ._client import B2BClient
 from ._config import DEFAULT_BASE_URL, RateLimit
 from ._exceptions import APIError, B2BError, InvalidOrderError, ResponseDecodeError
-from ._journal import (
-    Api,
-    BadRow,
-    CorruptJournalError,
-    InputFileError,
-    Journal,
-    JournalWriteError,
-    Row,
-    V3Row,
-    bad_row_entry,
-    count_rows,
-    entry_for,
-    read_rows,
-)
-from ._v2_models import NewOrder
-from ._v3_models import NewV3Order
-from ._version import __version__
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from ._bulk import OrderOutcome, OutcomeStream
+    from ._client import B2BClient
+    from ._journal import Api, BadRow, InputFileError, Journal, JournalWriteError, Row, V3Row
+    from ._v2_models import NewOrder
+    from ._v3_models import NewV3Order
 
 TOKEN_VARIABLE: Final = "B2B_AUTH_TOKEN"  # noqa: S105 - a variable's name, not a secret
 STORE_HASH_VARIABLE: Final = "B2B_STORE_HASH"
@@ -64,13 +47,42 @@ EXIT_INCOMPLETE, EXIT_USAGE, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_DECODE = 1, 2
 EXIT_JOURNAL: Final = 6
 EXIT_INTERRUPTED: Final = 130
 
+#: The order statuses the summary counts, in the order it shows them.
+SUMMARY_STATUSES: Final = ("created", "already_registered", "skipped", "rejected", "failed")
+
 T = TypeVar("T")
-err = Console(stderr=True)
+
+
+@functools.cache
+def err() -> Console:
+    """The console of standard error, made on first use.
+
+    ``NO_COLOR`` set to anything but the empty string (https://no-color.org) turns every
+    style off, so the output holds no ANSI escape at all.
+    """
+    from rich.console import Console
+
+    no_color = os.environ.get("NO_COLOR", "") != ""
+    return Console(stderr=True, highlight=False, color_system=None if no_color else "auto")
+
+
+def say(*parts: str | tuple[str, str]) -> None:
+    """Print one line on standard error, never wrapped, whatever its length.
+
+    A line wrapped at the console's width would split a URL mid-word in a log file or a
+    pipe; the terminal, when there is one, wraps the line for display on its own.
+
+    Args:
+        parts: plain text, or ``(text, style)`` pairs; nothing is read as markup.
+    """
+    from rich.text import Text
+
+    err().print(Text.assemble(*parts), soft_wrap=True)
 
 
 def print_error(message: object) -> None:
     """Print ``error: MESSAGE`` on standard error as one line, however long."""
-    err.print(f"[red]error:[/] {escape(str(message))}", soft_wrap=True, highlight=False)
+    say(("error:", "red"), f" {message}")
 
 
 def stop(message: object, code: int) -> NoReturn:
@@ -114,8 +126,25 @@ def parse_rate_limit(text: str) -> RateLimit | None:
         raise click.BadParameter(f"expected N/SECONDS such as 150/60, or none ({exc})") from None
 
 
+def print_version(context: click.Context, _option: click.Parameter, wanted: bool) -> None:
+    """Print the version and exit (``--version``), reading it only when asked."""
+    if not wanted or context.resilient_parsing:
+        return
+    from ._version import __version__
+
+    click.echo(f"b2b-async, version {__version__}")
+    context.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="b2b-async")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=print_version,
+    help="Show the version and exit.",
+)
 def cli() -> None:
     """Register BigCommerce orders with B2B Edition, or run a local sandbox of its API."""
 
@@ -262,6 +291,9 @@ def create(
     store_hash: str | None,
 ) -> None:
     """Register one order and print the result as JSON."""
+    from ._client import B2BClient
+    from ._v2_models import NewOrder
+
     token = token_from_environment()
     try:
         order = NewOrder(company_id, customer_id, order_id, total_inc_tax, po_number)
@@ -340,6 +372,15 @@ async def cancelled_on_sigint(call: Awaitable[T]) -> T:
     show_default=True,
     help="The store's budget as N/SECONDS, or none.",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the run's summary as one JSON object on standard output, instead of the table.",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress bar and no summary table; problems only."
+)
 def register(
     file: Path,
     base_url: str,
@@ -348,6 +389,8 @@ def register(
     results: Path | None,
     concurrency: int,
     rate: str,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """Register every order of a CSV or JSONL FILE, journaling each outcome.
 
@@ -355,6 +398,9 @@ def register(
     po_number; with --api v3: bc_order_id, customer_id, po_number (and in JSONL an
     extra_fields object). Exit 0 only when every order is registered.
     """
+    from ._client import B2BClient
+    from ._journal import InputFileError, Journal, count_rows, read_rows
+
     token = token_from_environment()
     rate_limit = parse_rate_limit(rate)
     journal = Journal(results or file.with_name(file.name + ".results.jsonl"))
@@ -371,12 +417,26 @@ def register(
         raise click.UsageError(str(exc)) from None
     with closed_on_exit(rows):
         open_journal(journal, file)
-    run = Registration(client, journal, rows, count_rows(file), concurrency, api)
+    run = Registration(client, journal, rows, count_rows(file), concurrency, api, quiet=quiet)
+    finish_registration(run, as_json=as_json, quiet=quiet)
+
+
+def finish_registration(run: Registration, *, as_json: bool, quiet: bool) -> NoReturn:
+    """Run the registration to its end, report it, and exit with its code.
+
+    The summary goes to standard output as JSON with ``as_json``, else to standard error as
+    a table unless ``quiet``; the error that stopped the run, if one did, always follows.
+    """
     counts = run.run_to_end()
-    _print_summary(counts, run, journal.path)
+    code = exit_code_of_run(run, counts)
+    summary = summary_of(run, counts, code)
+    if as_json:
+        click.echo(json.dumps(summary))
+    elif not quiet:
+        print_summary(summary)
     if run.error is not None:
         print_error(run.error)
-    sys.exit(exit_code_of_run(run, counts))
+    sys.exit(code)
 
 
 @contextlib.contextmanager
@@ -400,6 +460,8 @@ def open_journal(journal: Journal, file: Path) -> None:
             the input file, or holds a line that is not an entry; 6 when it cannot be
             written to.
     """
+    from ._journal import CorruptJournalError, JournalWriteError
+
     check_journal_path(journal.path, file)
     try:
         journal.load()
@@ -414,11 +476,9 @@ def open_journal(journal: Journal, file: Path) -> None:
     except OSError as exc:
         stop(f"cannot use the results journal: {exc}", EXIT_USAGE)
     for number in journal.cut_short:
-        err.print(
+        say(
             f"results journal line {number} was cut short by a crash: ignored "
-            "(its order, if registered, is found already registered)",
-            soft_wrap=True,
-            highlight=False,
+            "(its order, if registered, is found already registered)"
         )
 
 
@@ -440,18 +500,34 @@ def exit_code_of_run(run: Registration, counts: Counter[str]) -> int:
     A journal that could not be written comes first (6), then an input that turned out
     unreadable (2), then an interruption (130), then orders left unregistered (1).
     """
+    from ._journal import JournalWriteError
+
     if isinstance(run.error, JournalWriteError):
         return EXIT_JOURNAL
     if run.error is not None:
         return EXIT_USAGE
     if run.interrupted:
         return EXIT_INTERRUPTED
-    registered = counts["created"] + counts["already_registered"] + counts["skipped"]
-    return 0 if registered == sum(counts.values()) else EXIT_INCOMPLETE
+    return 0 if registered(counts) == sum(counts.values()) else EXIT_INCOMPLETE
 
 
-def registration_progress() -> Progress:
-    """The progress bar of ``orders register``, on standard error."""
+def registered(counts: Counter[str]) -> int:
+    """The orders that count as registered: created, found already registered, or skipped."""
+    return counts["created"] + counts["already_registered"] + counts["skipped"]
+
+
+def registration_progress(*, quiet: bool = False) -> Progress:
+    """The progress bar of ``orders register``, on standard error; ``quiet`` hides it."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("[bold]registering"),
         BarColumn(),
@@ -461,7 +537,8 @@ def registration_progress() -> Progress:
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-        console=err,
+        console=err(),
+        disable=quiet,
     )
 
 
@@ -475,6 +552,7 @@ class Registration:
         total: the number of rows, for progress.
         concurrency: the number of workers.
         api: the API version the rows are for.
+        quiet: hide the progress bar.
     """
 
     def __init__(
@@ -485,6 +563,8 @@ class Registration:
         total: int,
         concurrency: int,
         api: Api = "v2",
+        *,
+        quiet: bool = False,
     ) -> None:
         self.client = client
         self.api = api
@@ -502,7 +582,7 @@ class Registration:
         # or the journal could not be written.
         self.error: InputFileError | JournalWriteError | None = None
         self.started = time.monotonic()
-        self.bar = registration_progress()
+        self.bar = registration_progress(quiet=quiet)
         self.task = self.bar.add_task("orders", total=total, rate=0.0)
 
     def run_to_end(self) -> Counter[str]:
@@ -524,6 +604,8 @@ class Registration:
 
     def close_journal(self) -> None:
         """Close the journal; a failure to write its last lines stops the run as any other."""
+        from ._journal import JournalWriteError
+
         try:
             self.journal.close()
         except JournalWriteError as exc:
@@ -531,13 +613,15 @@ class Registration:
 
     async def orders(self) -> AsyncIterator[NewOrder | NewV3Order]:
         """The orders to send: bad rows are journaled as rejected, registered ones skipped."""
+        from ._journal import BadRow, bad_row_entry
+
         # Checked between orders: after SIGINT, or once the file turns out unreadable, no
         # new order starts and the ones in flight finish and are journaled.
         while not self.stopping and (row := self.next_row()) is not None:
             if isinstance(row, BadRow):
                 self.journal_line(bad_row_entry(row))
                 self.count("rejected")
-                err.print(f"line {row.line}: rejected: {row.reason}", highlight=False)
+                say(f"line {row.line}: rejected: {row.reason}")
             elif row.order.order_id in self.journal.registered:
                 self.count("skipped")
             else:
@@ -547,6 +631,8 @@ class Registration:
 
     def next_row(self) -> Row | V3Row | BadRow | None:
         """The next row, or ``None`` at the end or once the file turns out unreadable."""
+        from ._journal import InputFileError
+
         try:
             return next(self.rows, None)
         except InputFileError as exc:
@@ -564,6 +650,8 @@ class Registration:
         The orders whose lines are lost are registered or not; either way the next run
         sends them again, and finds the registered ones already registered.
         """
+        from ._journal import JournalWriteError
+
         try:
             self.journal.record(entry)
         except JournalWriteError as exc:
@@ -578,19 +666,21 @@ class Registration:
 
     def record(self, outcome: OrderOutcome[Any, Any]) -> None:
         """Journal and count one outcome; say so on standard error when it failed."""
+        from ._journal import entry_for
+
         line = self.lines.pop(outcome.index, 0)
         entry = entry_for(outcome, line)
         self.journal_line(entry)
         self.count(entry["status"])
         if entry["status"] in ("rejected", "failed"):
-            err.print(f"line {line}: {entry['status']}: {outcome.error}", highlight=False)
+            say(f"line {line}: {entry['status']}: {outcome.error}")
 
     def interrupt(self) -> None:
         """Handle Ctrl-C: the first stops sending new orders, the second aborts."""
         if self.stopping:
             raise KeyboardInterrupt
         self.stopping = self.interrupted = True
-        err.print("interrupted: finishing the orders in flight (Ctrl-C again to abort)")
+        say("interrupted: finishing the orders in flight (Ctrl-C again to abort)")
 
     def stream(self) -> OutcomeStream[Any, Any]:
         """The outcome stream of the API version the rows are for."""
@@ -620,21 +710,43 @@ class Registration:
         return self.counts
 
 
-def _print_summary(counts: Counter[str], run: Registration, journal: Path) -> None:
+def summary_of(run: Registration, counts: Counter[str], code: int) -> dict[str, Any]:
+    """The summary of a run of ``orders register``, as ``--json`` prints it.
+
+    The keys are documented in ``docs/cli.md`` ("The summary as JSON").
+    """
+    stats = run.client.stats
+    return {
+        "orders": {status: counts.get(status, 0) for status in SUMMARY_STATUSES},
+        "total": sum(counts.values()),
+        "registered": registered(counts),
+        "requests": stats.requests,
+        "retries": stats.retries,
+        "rate_limited": stats.rate_limited,
+        "elapsed_seconds": round(time.monotonic() - run.started, 3),
+        "journal": str(run.journal.path),
+        "api": run.api,
+        "interrupted": run.interrupted,
+        "error": None if run.error is None else str(run.error),
+        "exit_code": code,
+    }
+
+
+def print_summary(summary: dict[str, Any]) -> None:
     """Print the end-of-run table of ``orders register`` on standard error."""
-    elapsed = time.monotonic() - run.started
+    from rich.table import Table
+
     table = Table(title="orders register: summary", show_header=False)
     table.add_column("status", style="bold")
     table.add_column("orders", justify="right")
-    for status in ("created", "already_registered", "skipped", "rejected", "failed"):
-        table.add_row(status.replace("_", " "), str(counts.get(status, 0)))
-    stats = run.client.stats
-    table.add_row("requests sent", str(stats.requests))
-    table.add_row("retries", str(stats.retries))
-    table.add_row("429s met", str(stats.rate_limited))
-    table.add_row("elapsed", f"{elapsed:.1f} s")
-    err.print(table)
-    err.print(f"results journal: {journal}")
+    for status, number in summary["orders"].items():
+        table.add_row(status.replace("_", " "), str(number))
+    table.add_row("requests sent", str(summary["requests"]))
+    table.add_row("retries", str(summary["retries"]))
+    table.add_row("429s met", str(summary["rate_limited"]))
+    table.add_row("elapsed", f"{summary['elapsed_seconds']:.1f} s")
+    err().print(table)
+    say(f"results journal: {summary['journal']}")
 
 
 @contextlib.contextmanager
@@ -643,5 +755,5 @@ def _interruptible() -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        err.print("interrupted")
+        say("interrupted")
         sys.exit(EXIT_INTERRUPTED)

@@ -12,10 +12,12 @@ import contextlib
 import http.client
 import json
 import os
+import pty
 import random
 import re
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -680,6 +682,151 @@ def test_register_full_disk_when_opening_exits_6_before_sending(
     assert sandbox.requests == []
 
 
+# -- orders register: --json, --quiet, long lines, NO_COLOR -------------------------------------
+
+#: The keys of the --json summary, as docs/cli.md documents them.
+SUMMARY_KEYS = {
+    "orders",
+    "total",
+    "registered",
+    "requests",
+    "retries",
+    "rate_limited",
+    "elapsed_seconds",
+    "journal",
+    "api",
+    "interrupted",
+    "error",
+    "exit_code",
+}
+
+
+def test_register_json_prints_the_summary_on_stdout(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """--json: one JSON object on stdout with the documented keys and counts; no table."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        HEADER + ",1,A1,1,\n,1,,1,\n9999,1,A5,1,\n,1,A6,1,\n,1,S1,1,\n", encoding="utf-8"
+    )
+    results = tmp_path / "results.jsonl"
+    results.write_text(created_line("S1", 6) + "\n", encoding="utf-8")
+    result = invoke(register_args(orders, sandbox.url, results, "--rate-limit", "none", "--json"))
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout)
+    assert set(summary) == SUMMARY_KEYS
+    assert summary["orders"] == {
+        "created": 2,
+        "already_registered": 0,
+        "skipped": 1,
+        "rejected": 2,
+        "failed": 0,
+    }
+    assert (summary["total"], summary["registered"]) == (5, 3)
+    assert (summary["requests"], summary["retries"], summary["rate_limited"]) == (3, 0, 0)
+    assert summary["requests"] == len(sandbox.requests)
+    assert summary["elapsed_seconds"] >= 0
+    assert (summary["journal"], summary["api"]) == (str(results), "v2")
+    assert (summary["interrupted"], summary["error"], summary["exit_code"]) == (False, None, 1)
+    assert "line 3: rejected" in result.stderr
+    assert "summary" not in result.stderr
+    assert "results journal:" not in result.stderr
+
+
+def test_register_json_counts_retries_and_429s(
+    serve_handler: Callable[[Handler], str], tmp_path: Path
+) -> None:
+    """The --json summary counts the requests, the retries and the 429s the run met."""
+    url = serve_handler(
+        answering(429, json.dumps({"code": 429, "message": "slow"}).encode(), {"Retry-After": "0"})
+    )
+    orders = write_orders(tmp_path / "orders.csv", 1)
+    result = invoke(register_args(orders, url, tmp_path / "r.jsonl", "--json", "--quiet"))
+    assert result.exit_code == 1, result.output
+    summary = json.loads(result.stdout)
+    assert summary["orders"]["failed"] == 1
+    assert summary["requests"] == summary["rate_limited"] == summary["retries"] + 1 > 1
+
+
+def test_register_quiet_prints_no_progress_and_no_table(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """--quiet: a run where all goes well prints nothing at all; the journal is written."""
+    orders = write_orders(tmp_path / "orders.csv", 25)
+    results = tmp_path / "results.jsonl"
+    result = invoke(register_args(orders, sandbox.url, results, "--rate-limit", "none", "-q"))
+    assert result.exit_code == 0, result.output
+    assert (result.stdout, result.stderr) == ("", "")
+    assert sorted(registered_in(results)) == order_ids(25)
+
+
+def test_register_quiet_still_reports_problems(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """--quiet keeps the lines about rejected rows: only the progress and the table go."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(HEADER + ",1,A1,abc,\n", encoding="utf-8")
+    result = invoke(register_args(orders, sandbox.url, tmp_path / "r.jsonl", "--quiet"))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("line 2: rejected: total_inc_tax is not a number")
+    assert "registering" not in result.stderr
+    assert "summary" not in result.stderr
+
+
+def test_register_long_error_line_is_not_wrapped_in_a_pipe(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """An error line naming a long URL stays one line when standard error is not a terminal."""
+    company = "9" * 150
+    orders = tmp_path / "orders.csv"
+    orders.write_text(HEADER + f"{company},1,L1,1,\n", encoding="utf-8")
+    result = invoke(register_args(orders, sandbox.url, tmp_path / "r.jsonl", "--quiet"))
+    assert result.exit_code == 1
+    (line,) = [text for text in result.stderr.splitlines() if text.startswith("line 2:")]
+    assert f"{sandbox.url}/api/v2/io/companies/{company}/" in line
+
+
+def stderr_on_a_terminal(args: list[str], env: dict[str, str]) -> bytes:
+    """What ``python -m b2b_async ARGS`` writes to a standard error that is a terminal."""
+    controller, terminal = pty.openpty()
+    try:
+        subprocess_run(args, env, stderr=terminal)
+    finally:
+        os.close(terminal)
+    try:
+        return read_all(controller)
+    finally:
+        os.close(controller)
+
+
+def subprocess_run(args: list[str], env: dict[str, str], stderr: int) -> None:
+    command = [sys.executable, "-m", "b2b_async", *args]
+    subprocess.run(  # noqa: S603 - this interpreter, the arguments of the test
+        command, env=env, stderr=stderr, stdout=subprocess.DEVNULL, timeout=DEADLINE
+    )
+
+
+def read_all(controller: int) -> bytes:
+    """Everything the terminal holds once its writer is gone (Linux then says EIO)."""
+    chunks = []
+    with contextlib.suppress(OSError):
+        while chunk := os.read(controller, 4096):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize(("no_color", "coloured"), [("1", False), ("", True)])
+def test_no_color_means_no_ansi_escapes_on_a_terminal(
+    tmp_path: Path, no_color: str, coloured: bool
+) -> None:
+    """NO_COLOR set (not empty) leaves no ANSI escape in what a terminal is sent."""
+    orders = write_orders(tmp_path / "orders.csv", 1)
+    results = tmp_path / "results.jsonl"
+    results.write_text("[1]\n", encoding="utf-8")  # stops the run with an error line
+    env = {**cli_env(), "TERM": "xterm-256color", "NO_COLOR": no_color}
+    env.pop("FORCE_COLOR", None)
+    args = ["orders", "register", str(orders), "--results", str(results)]
+    output = stderr_on_a_terminal(args, env)
+    assert b"error:" in output
+    assert (b"\x1b[" in output) is coloured, output
+
+
 # -- orders register, as a subprocess killed or interrupted ------------------------------------
 
 
@@ -1027,8 +1174,10 @@ def test_main_without_the_cli_extra_prints_the_install_hint(
     assert b2b_async.__main__.INSTALL_HINT in capsys.readouterr().err
 
 
-def test_main_reraises_other_import_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_main_reraises_other_import_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """An ImportError that is not about the cli extra is not hidden behind the hint."""
+    orders = write_orders(tmp_path / "orders.csv", 1)
+    monkeypatch.setattr(sys, "argv", ["b2b-async", "orders", "register", str(orders)])
     monkeypatch.delitem(sys.modules, "b2b_async._cli")
     monkeypatch.setitem(sys.modules, "b2b_async._journal", None)
     with pytest.raises(ImportError, match="_journal"):

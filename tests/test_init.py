@@ -1,0 +1,131 @@
+"""The package's front door: public names resolved on first use, a cheap import, a fast --help.
+
+Which modules an import loads is checked in a fresh interpreter, since this one has long
+loaded them all.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import attrs
+import pytest
+
+import b2b_async
+
+INIT = Path(b2b_async.__file__)
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+#: Modules a bare ``import b2b_async`` must leave alone: the heavy ones, and what pulls them in.
+HEAVY = (
+    "aiohttp",
+    "cattrs",
+    "b2b_async._bulk",
+    "b2b_async._client",
+    "b2b_async._serde",
+    "b2b_async._v2_models",
+    "b2b_async._v3_models",
+)
+
+
+def modules_loaded_by(code: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after running ``code``."""
+    report = "import json, sys; print(json.dumps(sorted(sys.modules)))"
+    command = [sys.executable, "-c", f"{code}\n{report}"]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)  # noqa: S603
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_import_loads_none_of_the_heavy_modules() -> None:
+    """``import b2b_async`` alone imports neither aiohttp nor the models, bulk or converter."""
+    assert modules_loaded_by("import b2b_async") & set(HEAVY) == set()
+
+
+def test_first_access_loads_only_what_the_name_needs() -> None:
+    """Reading one light public name loads its module and not the client."""
+    loaded = modules_loaded_by("import b2b_async; b2b_async.RateLimit; b2b_async.B2BError")
+    assert {"b2b_async._config", "b2b_async._exceptions"} <= loaded
+    assert loaded & set(HEAVY) == set()
+
+
+def test_help_imports_neither_the_client_nor_rich() -> None:
+    """``b2b-async --help`` draws its text without aiohttp, the journal or rich's console."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from b2b_async.__main__ import main\n"
+        "sys.argv = ['b2b-async', 'orders', 'register', '--help']\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main()"
+    )
+    loaded = modules_loaded_by(code)
+    assert loaded & {*HEAVY, "b2b_async._journal", "rich.console", "rich.progress"} == set()
+
+
+def test_every_public_name_resolves_and_is_documented() -> None:
+    """Each name of __all__ resolves, has a docstring, and the docs name it."""
+    documentation = " ".join(page.read_text(encoding="utf-8") for page in DOCS.glob("*.md"))
+    for name in set(b2b_async.__all__) - {"__version__"}:
+        value = getattr(b2b_async, name)
+        assert value.__doc__, name
+        assert re.search(rf"b2b_async\.{name}\b", documentation), name
+    assert isinstance(b2b_async.__version__, str)
+
+
+def test_public_classes_live_under_the_package_with_resolved_types() -> None:
+    """Public classes show as ``b2b_async.Name``; attrs classes have their annotations resolved."""
+    for name in b2b_async.__all__:
+        value = getattr(b2b_async, name)
+        if isinstance(value, type):
+            assert value.__module__ == "b2b_async", name
+        if isinstance(value, type) and attrs.has(value):
+            assert not any(isinstance(field.type, str) for field in attrs.fields(value)), name
+
+
+def test_dir_and_vars_hold_exactly_the_public_names() -> None:
+    """dir() lists every public name before first use; vars() holds no other public name."""
+    assert b2b_async.__all__ == sorted(b2b_async.__all__)
+    assert set(b2b_async.__all__) <= set(dir(b2b_async))
+    for name in b2b_async.__all__:
+        getattr(b2b_async, name)
+    public = {
+        name
+        for name, value in vars(b2b_async).items()
+        if not name.startswith("_") and not isinstance(value, ModuleType)
+    }
+    assert public == set(b2b_async.__all__) - {"__version__"}
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    """A name the package does not export raises AttributeError, as for any module."""
+    with pytest.raises(AttributeError, match="has no attribute 'NoSuchName'"):
+        b2b_async.NoSuchName  # type: ignore[attr-defined]  # noqa: B018
+
+
+def static_imports() -> dict[str, set[str]]:
+    """The names the ``TYPE_CHECKING`` block of ``__init__.py`` imports, by module."""
+    found: dict[str, set[str]] = {}
+    for node in ast.walk(ast.parse(INIT.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found.setdefault(f".{node.module}", set()).update(a.name for a in node.names)
+    return found
+
+
+def lazy_table() -> dict[str, set[str]]:
+    """The table ``__init__.py`` resolves names with, read from its source."""
+    for node in ast.walk(ast.parse(INIT.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.AnnAssign) and ast.unparse(node.target) == "_EXPORTS":
+            assert node.value is not None
+            table = ast.literal_eval(node.value)
+            return {module: set(names) for module, names in table.items()}
+    raise AssertionError("no _EXPORTS table in __init__.py")
+
+
+def test_type_checkers_and_the_lazy_table_agree() -> None:
+    """What type checkers are told each name is, is where the package imports it from."""
+    assert static_imports() == lazy_table()
+    assert set().union(*lazy_table().values()) == set(b2b_async.__all__)
