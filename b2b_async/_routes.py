@@ -134,9 +134,7 @@ def _check_id_text(text: str, *, field: str) -> str:
     if not text:
         raise InvalidOrderError(f"{field} must not be empty")
     if len(text) > MAX_ID_LENGTH:
-        raise InvalidOrderError(
-            f"{field} is longer than {MAX_ID_LENGTH} characters ({len(text)})"
-        )
+        raise InvalidOrderError(f"{field} is longer than {MAX_ID_LENGTH} characters ({len(text)})")
     if _CONTROL.search(text):
         raise InvalidOrderError(f"{field} must not contain control characters")
     return sendable_text(text, field=field)

@@ -223,8 +223,7 @@ def significant_digits(number: Decimal) -> int:
 def _check_total_precision(total: Decimal) -> None:
     if significant_digits(total) > MAX_TOTAL_DIGITS:
         raise InvalidOrderError(
-            f"total_inc_tax has more than {MAX_TOTAL_DIGITS} significant digits: "
-            f"{_excerpt(total)}"
+            f"total_inc_tax has more than {MAX_TOTAL_DIGITS} significant digits: {_excerpt(total)}"
         )
     if total and total.adjusted() not in TOTAL_EXPONENTS:
         raise InvalidOrderError(
