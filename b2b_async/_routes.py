@@ -8,7 +8,7 @@ Wire decisions made here:
 - every text the models accept is sendable: valid Unicode, so it encodes as UTF-8 in a path
   and in a JSON body (a lone surrogate such as ``"\\ud800"`` is refused: :func:`sendable_text`);
 - a V2 id is a non-empty ``str`` (an ``int`` becomes its digits) of at most
-  :data:`MAX_ID_LENGTH` characters, without control characters, percent-encoded as exactly one
+  :data:`MAX_ID_BYTES` bytes in UTF-8, without control characters, percent-encoded as exactly one
   path segment (dots too, so ``..`` cannot climb);
 - a V3 id is a positive integer of at most :data:`MAX_V3_ID`, given as an ``int`` or a string
   of ASCII decimal digits.
@@ -24,7 +24,7 @@ from ._config import check_positive_int
 from ._exceptions import InvalidOrderError
 
 __all__ = [
-    "MAX_ID_LENGTH",
+    "MAX_ID_BYTES",
     "MAX_V3_ID",
     "V2_PREFIX",
     "V3_PREFIX",
@@ -41,15 +41,15 @@ V2_PREFIX: Final = "/api/v2/io"
 #: The prefix of every V3 path.
 V3_PREFIX: Final = "/api/v3/io"
 
-#: The longest V2 id, in characters. B2B Edition and BigCommerce issue integer ids; the bound
-#: keeps a path of two ids of four-byte characters (12 bytes each, percent-encoded) inside
-#: the 8 KiB request line that servers commonly allow (aiohttp's default is 8190 bytes).
-MAX_ID_LENGTH: Final = 255
+#: The longest V2 id, in bytes of UTF-8. B2B Edition and BigCommerce issue integer ids; the
+#: bound keeps a path of two ids (3 characters a byte, percent-encoded) inside the 8 KiB
+#: request line that servers commonly allow (aiohttp's default is 8190 bytes).
+MAX_ID_BYTES: Final = 1024
 #: The largest V3 id: V3 ids travel as JSON numbers, which a double-based parser holds
 #: exactly only up to 2**53 - 1.
 MAX_V3_ID: Final = 2**53 - 1
 
-_ID_CEILING: Final = 10**MAX_ID_LENGTH
+_ID_CEILING: Final = 10**MAX_ID_BYTES
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -99,7 +99,7 @@ def to_id(value: object, *, field: str = "id", optional: bool = False) -> str | 
 
     Raises:
         InvalidOrderError: the id is empty, negative, of another type, longer than
-            :data:`MAX_ID_LENGTH`, holds control characters or is not valid Unicode.
+            :data:`MAX_ID_BYTES`, holds control characters or is not valid Unicode.
     """
     if value is None and optional:
         return None
@@ -114,11 +114,11 @@ def _int_id(value: int, *, field: str) -> str:
     """An id given as an ``int``, as its digits.
 
     Raises:
-        InvalidOrderError: the id is negative or has more than :data:`MAX_ID_LENGTH` digits.
+        InvalidOrderError: the id is negative or has more than :data:`MAX_ID_BYTES` digits.
     """
     # Compared first: str() of a huge int raises a bare ValueError (Python's digit limit).
     if abs(value) >= _ID_CEILING:
-        raise InvalidOrderError(f"{field} is longer than {MAX_ID_LENGTH} digits")
+        raise InvalidOrderError(f"{field} is longer than {MAX_ID_BYTES} digits")
     if value < 0:
         raise InvalidOrderError(f"{field} must not be negative, got {value}")
     return str(value)
@@ -128,16 +128,17 @@ def _check_id_text(text: str, *, field: str) -> str:
     """Return ``text``, a stripped id, when it can be sent as one path segment.
 
     Raises:
-        InvalidOrderError: the id is empty, longer than :data:`MAX_ID_LENGTH`, holds
-            control characters or is not valid Unicode.
+        InvalidOrderError: the id is empty, holds control characters, is not valid Unicode
+            or is longer than :data:`MAX_ID_BYTES` in UTF-8.
     """
     if not text:
         raise InvalidOrderError(f"{field} must not be empty")
-    if len(text) > MAX_ID_LENGTH:
-        raise InvalidOrderError(f"{field} is longer than {MAX_ID_LENGTH} characters ({len(text)})")
     if _CONTROL.search(text):
         raise InvalidOrderError(f"{field} must not contain control characters")
-    return sendable_text(text, field=field)
+    size = len(sendable_text(text, field=field).encode("utf-8"))
+    if size > MAX_ID_BYTES:
+        raise InvalidOrderError(f"{field} is longer than {MAX_ID_BYTES} bytes in UTF-8 ({size})")
+    return text
 
 
 def to_v3_id(value: object, *, field: str) -> int:
@@ -175,7 +176,7 @@ def _v3_digits(value: object, *, field: str) -> int:
         raise InvalidOrderError(
             f"{field} must be a whole number (V3 ids are integers), got {text[:40]!r}"
         )
-    return int(text)  # at most MAX_ID_LENGTH digits: within Python's conversion limit
+    return int(text)  # at most MAX_ID_BYTES digits: within Python's conversion limit
 
 
 def path_segment(value: str) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from b2b_async import InvalidOrderError
 from b2b_async._routes import (
-    MAX_ID_LENGTH,
+    MAX_ID_BYTES,
     MAX_V3_ID,
     V2_PREFIX,
     V3_PREFIX,
@@ -98,22 +98,23 @@ def test_v3_path_checks_each_id() -> None:
     ("value", "fragment"),
     [
         ("88\ud800", "order_id is not valid Unicode text: a lone surrogate at position 2"),
-        ("x" * 256, "longer than 255 characters"),
-        (10**255, "longer than 255 digits"),
-        pytest.param(10**5000, "longer than 255 digits", id="10**5000"),  # str() raises
-        pytest.param(-(10**5000), "longer than 255 digits", id="-10**5000"),
+        ("x" * 1025, "longer than 1024 bytes in UTF-8"),
+        ("\U0001f600" * 257, "longer than 1024 bytes in UTF-8"),
+        (10**1024, "longer than 1024 digits"),
+        pytest.param(10**5000, "longer than 1024 digits", id="10**5000"),  # str() raises
+        pytest.param(-(10**5000), "longer than 1024 digits", id="-10**5000"),
     ],
 )
 def test_to_id_refuses_what_no_path_can_carry(value: Any, fragment: str) -> None:
-    """Lone surrogates, ids past 255 characters and huge ints are InvalidOrderError."""
+    """Lone surrogates, ids past 1024 bytes of UTF-8 and huge ints are InvalidOrderError."""
     with pytest.raises(InvalidOrderError, match=fragment):
         to_id(value, field="order_id")
-    assert to_id("\U0001f600" * 255, field="order_id") == "\U0001f600" * 255
+    assert to_id("\U0001f600" * 256, field="order_id") == "\U0001f600" * 256
 
 
 def test_the_longest_ids_fit_a_request_line() -> None:
-    """Two ids of 255 four-byte characters still fit aiohttp's 8190-byte request line."""
-    widest = "\U0001f600" * MAX_ID_LENGTH
+    """Two ids of 1024 bytes (four-byte characters) fit aiohttp's 8190-byte request line."""
+    widest = "\U0001f600" * (MAX_ID_BYTES // 4)
     path = v2_path(
         "/companies/{company_id}/user/{customer_id}/orders", company_id=widest, customer_id=widest
     )
@@ -127,7 +128,7 @@ def test_the_longest_ids_fit_a_request_line() -> None:
         (str(MAX_V3_ID + 1), "at most 9007199254740991"),
         pytest.param(10**5000, "at most", id="10**5000"),  # once a bare ValueError (repr)
         pytest.param(-(10**5000), "at least 1", id="-10**5000"),
-        ("9" * 5000, "longer than 255"),  # once int()'s bare ValueError
+        ("9" * 5000, "longer than 1024"),  # once int()'s bare ValueError
         ("١٢٣", "whole number"),
         ("12\ud800", "not valid Unicode"),
     ],

@@ -67,8 +67,9 @@ NASTY_TEXT: Final = st.sampled_from(
         "..",
         "a/b?c#d",
         "9" * 5000,
-        "x" * 256,
-        "\U0001f600" * 255,
+        "x" * 1025,
+        "\U0001f600" * 256,
+        "\U0001f600" * 257,
     ]
 )
 TEXT: Final = st.one_of(
@@ -218,7 +219,13 @@ def test_row_reader_yields_sendable_orders_or_bad_rows(
 
 #: Valid at the edge: every one must reach the sandbox, so the property never holds vacuously.
 EDGE_ORDERS: Final = (
-    NewOrder(None, 1, "\U0001f600" * 255, Decimal("9.99999999999999E+307"), "\x00\u2028"),
+    NewOrder(
+        None,
+        1,
+        "\U0001f600" * 256,
+        Decimal("9.99999999999999E+307"),
+        "\x00\u2028",
+    ),
     NewOrder(None, "١٢٣", "..", "1E-307"),
     NewOrder(None, 1, "a/b?c#d", 0, "\U0001f600" * 1000),
 )
