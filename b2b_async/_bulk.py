@@ -13,6 +13,13 @@ bulk run, and the V3 10-second window, are the resources' business: their ``regi
 returns a result for an order registered before, and raises a
 :class:`~b2b_async.B2BError` for an order that is not registered, which becomes the
 outcome's error.
+
+One order's problem never sinks a batch: whatever ``register`` raises for one order, other
+than cancellation (and ``KeyboardInterrupt``/``SystemExit``, which stop the process), is
+that order's outcome. An exception outside the error tree (a ``TypeError`` from a bug, an
+``OSError``) becomes a plain :class:`~b2b_async.B2BError` whose ``__cause__`` is the
+original: the engine cannot tell whether the request left, so it does not call the order
+invalid, and a journal records it as failed, to be tried again.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ __all__ = [
     "OutcomeStream",
     "Registered",
     "Source",
+    "as_outcome_error",
     "register_one",
     "run_bulk",
 ]
@@ -130,15 +138,15 @@ async def register_one(
     """Register one input and capture its outcome; only cancellation escapes.
 
     Args:
-        register: registers one order; what it raises as a :class:`~b2b_async.B2BError`
-            becomes the outcome's error.
+        register: registers one order; what it raises (but cancellation) becomes the
+            outcome's error, through :func:`as_outcome_error`.
         index: the input's position, from 0.
         order: the input, checked to be an ``order_type`` before anything is sent.
         order_type: the kind of order ``register`` takes.
 
     Returns:
         The outcome: a result, or the error (an :class:`~b2b_async.InvalidOrderError` for an
-        input of another kind).
+        input of another kind; see :func:`as_outcome_error` for any other exception).
     """
     if not isinstance(order, order_type):
         kind, wanted = type(order).__name__, order_type.__name__
@@ -146,9 +154,26 @@ async def register_one(
         return OrderOutcome(index, order, error=error)  # type: ignore[arg-type]
     try:
         result = await register(order)
-    except B2BError as exc:
-        return OrderOutcome(index, order, error=exc)
+    except Exception as exc:  # one order's problem is its outcome (CancelledError escapes)
+        return OrderOutcome(index, order, error=as_outcome_error(exc))
     return OrderOutcome(index, order, result=result)
+
+
+def as_outcome_error(exc: Exception) -> B2BError:
+    """The error an outcome records for what ``register`` raised.
+
+    Args:
+        exc: the exception.
+
+    Returns:
+        ``exc`` itself when it is a :class:`~b2b_async.B2BError`; otherwise a new
+        ``B2BError`` naming it, with ``exc`` as its ``__cause__`` (traceback included).
+    """
+    if isinstance(exc, B2BError):
+        return exc
+    error = B2BError(f"unexpected {type(exc).__name__} while registering: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 class _Feed:

@@ -5,9 +5,13 @@ A leaf of the client side: it imports only the error tree and the shared argumen
 Wire decisions made here:
 
 - V2 paths live under ``/api/v2/io``, V3 paths under ``/api/v3/io``;
-- a V2 id is a non-empty ``str`` (an ``int`` becomes its digits), without control
-  characters, percent-encoded as exactly one path segment (dots too, so ``..`` cannot climb);
-- a V3 id is a positive integer, given as an ``int`` or a string of decimal digits.
+- every text the models accept is sendable: valid Unicode, so it encodes as UTF-8 in a path
+  and in a JSON body (a lone surrogate such as ``"\\ud800"`` is refused: :func:`sendable_text`);
+- a V2 id is a non-empty ``str`` (an ``int`` becomes its digits) of at most
+  :data:`MAX_ID_BYTES` bytes in UTF-8, without control characters, percent-encoded as exactly one
+  path segment (dots too, so ``..`` cannot climb);
+- a V3 id is a positive integer of at most :data:`MAX_V3_ID`, given as an ``int`` or a string
+  of ASCII decimal digits.
 """
 
 from __future__ import annotations
@@ -19,14 +23,59 @@ from urllib.parse import quote
 from ._config import check_positive_int
 from ._exceptions import InvalidOrderError
 
-__all__ = ["V2_PREFIX", "V3_PREFIX", "path_segment", "to_id", "to_v3_id", "v2_path", "v3_path"]
+__all__ = [
+    "MAX_ID_BYTES",
+    "MAX_V3_ID",
+    "V2_PREFIX",
+    "V3_PREFIX",
+    "path_segment",
+    "sendable_text",
+    "to_id",
+    "to_v3_id",
+    "v2_path",
+    "v3_path",
+]
 
 #: The prefix of every V2 path.
 V2_PREFIX: Final = "/api/v2/io"
 #: The prefix of every V3 path.
 V3_PREFIX: Final = "/api/v3/io"
 
+#: The longest V2 id, in bytes of UTF-8. B2B Edition and BigCommerce issue integer ids; the
+#: bound keeps a path of two ids (3 characters a byte, percent-encoded) inside the 8 KiB
+#: request line that servers commonly allow (aiohttp's default is 8190 bytes).
+MAX_ID_BYTES: Final = 1024
+#: The largest V3 id: V3 ids travel as JSON numbers, which a double-based parser holds
+#: exactly only up to 2**53 - 1.
+MAX_V3_ID: Final = 2**53 - 1
+
+_ID_CEILING: Final = 10**MAX_ID_BYTES
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def sendable_text(value: str, *, field: str) -> str:
+    """Return ``value`` when it can be sent: valid Unicode, encodable as UTF-8.
+
+    A ``str`` may hold a lone surrogate (``"\\ud800"``, as ``json.loads`` makes of an
+    unpaired ``\\ud800`` escape); no UTF-8 path or strict JSON parser takes one.
+
+    Args:
+        value: the text.
+        field: the argument's name, for the error message.
+
+    Returns:
+        ``value`` unchanged.
+
+    Raises:
+        InvalidOrderError: the text holds a lone surrogate.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidOrderError(
+            f"{field} is not valid Unicode text: a lone surrogate at position {exc.start}"
+        ) from None
+    return value
 
 
 @overload
@@ -49,22 +98,46 @@ def to_id(value: object, *, field: str = "id", optional: bool = False) -> str | 
         The id as text, stripped of surrounding blanks; ``None`` for an optional ``None``.
 
     Raises:
-        InvalidOrderError: the id is empty, negative, of another type, or holds control
-            characters.
+        InvalidOrderError: the id is empty, negative, of another type, longer than
+            :data:`MAX_ID_BYTES`, holds control characters or is not valid Unicode.
     """
     if value is None and optional:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise InvalidOrderError(f"{field} must not be negative, got {value}")
-        return str(value)
+        return _int_id(value, field=field)
     if not isinstance(value, str):
         raise InvalidOrderError(f"{field} must be a str or int, got {type(value).__name__}")
-    text = value.strip()
+    return _check_id_text(value.strip(), field=field)
+
+
+def _int_id(value: int, *, field: str) -> str:
+    """An id given as an ``int``, as its digits.
+
+    Raises:
+        InvalidOrderError: the id is negative or has more than :data:`MAX_ID_BYTES` digits.
+    """
+    # Compared first: str() of a huge int raises a bare ValueError (Python's digit limit).
+    if abs(value) >= _ID_CEILING:
+        raise InvalidOrderError(f"{field} is longer than {MAX_ID_BYTES} digits")
+    if value < 0:
+        raise InvalidOrderError(f"{field} must not be negative, got {value}")
+    return str(value)
+
+
+def _check_id_text(text: str, *, field: str) -> str:
+    """Return ``text``, a stripped id, when it can be sent as one path segment.
+
+    Raises:
+        InvalidOrderError: the id is empty, holds control characters, is not valid Unicode
+            or is longer than :data:`MAX_ID_BYTES` in UTF-8.
+    """
     if not text:
         raise InvalidOrderError(f"{field} must not be empty")
     if _CONTROL.search(text):
         raise InvalidOrderError(f"{field} must not contain control characters")
+    size = len(sendable_text(text, field=field).encode("utf-8"))
+    if size > MAX_ID_BYTES:
+        raise InvalidOrderError(f"{field} is longer than {MAX_ID_BYTES} bytes in UTF-8 ({size})")
     return text
 
 
@@ -79,16 +152,31 @@ def to_v3_id(value: object, *, field: str) -> int:
         The id as an ``int``.
 
     Raises:
-        InvalidOrderError: the id is not a positive whole number.
+        InvalidOrderError: the id is not a whole number from 1 to :data:`MAX_V3_ID`.
     """
     if isinstance(value, int) and not isinstance(value, bool):
-        return check_positive_int(value, field, error=InvalidOrderError)
-    text = to_id(value, field=field)  # refuses other types, blanks and control characters
+        number = value
+    else:
+        number = _v3_digits(value, field=field)
+    # Compared before check_positive_int, whose message would print a huge int (a bare
+    # ValueError past Python's digit limit).
+    if not -MAX_V3_ID <= number <= MAX_V3_ID:
+        raise InvalidOrderError(f"{field} must be an int of at least 1 and at most {MAX_V3_ID}")
+    return check_positive_int(number, field, error=InvalidOrderError)
+
+
+def _v3_digits(value: object, *, field: str) -> int:
+    """Read a V3 id given as text: ASCII decimal digits only (``"١٢٣"`` is refused).
+
+    Raises:
+        InvalidOrderError: the value is not a str of ASCII decimal digits.
+    """
+    text = to_id(value, field=field)  # refuses other types, blanks, control characters
     if not (text.isascii() and text.isdecimal()):
         raise InvalidOrderError(
             f"{field} must be a whole number (V3 ids are integers), got {text[:40]!r}"
         )
-    return check_positive_int(int(text), field, error=InvalidOrderError)
+    return int(text)  # at most MAX_ID_BYTES digits: within Python's conversion limit
 
 
 def path_segment(value: str) -> str:

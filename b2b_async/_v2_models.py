@@ -33,11 +33,13 @@ from typing import Any, Final, Literal
 import attrs
 
 from ._exceptions import InvalidOrderError
-from ._routes import to_id
+from ._routes import sendable_text, to_id
 from ._serde import wire
 
 __all__ = [
+    "MAX_TOTAL_DIGITS",
     "ORDER_BY",
+    "TOTAL_EXPONENTS",
     "Address",
     "CompanyOrder",
     "CreatedOrder",
@@ -50,6 +52,8 @@ __all__ = [
     "OrderProduct",
     "OrderUpdate",
     "ProductOption",
+    "significant_digits",
+    "to_total",
 ]
 
 #: The sort keys of "Get Company Orders" (:meth:`Orders.list_by_company
@@ -58,8 +62,14 @@ OrderBy = Literal["bcOrderId", "totalIncTax", "createdAt"]
 #: The same sort keys, for the check before sending.
 ORDER_BY: Final = frozenset({"bcOrderId", "totalIncTax", "createdAt"})
 
-# A JSON number survives a round trip through a float only up to 15 significant digits.
-_MAX_DIGITS: Final = 15
+#: The most significant digits a total may have: a JSON number survives a round trip
+#: through a double (as most JSON parsers read numbers) only up to 15 of them.
+MAX_TOTAL_DIGITS: Final = 15
+#: The place of a non-zero total's leading digit (its adjusted exponent) lies in this range:
+#: a double holds every 15-digit number from 1E-307 up to (not including) 1E+308 exactly at
+#: that precision. Below, doubles lose digits (1E-400 reads as 0.0); above, they overflow
+#: (1E+400 reads as infinity).
+TOTAL_EXPONENTS: Final = range(-307, 308)
 
 #: BigCommerce's core order object: the wire key is the attribute's own snake_case name.
 _CORE: Final = wire(verbatim=True)
@@ -115,6 +125,8 @@ def _check_required_id(_: object, attribute: attrs.Attribute[Any], value: object
 def _check_text(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and not isinstance(value, str):
         raise InvalidOrderError(f"{attribute.name} must be a str, got {type(value).__name__}")
+    if value is not None:
+        sendable_text(value, field=attribute.name)
 
 
 def _check_required_text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -167,6 +179,11 @@ def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
 def to_total(value: Decimal | int | float | str) -> Decimal:
     """Normalise a total given as ``Decimal``, ``int``, ``float`` or a numeric ``str``.
 
+    The accepted totals are documented in :doc:`/errors`: zero or positive, finite, at most
+    :data:`MAX_TOTAL_DIGITS` significant digits (counted exactly), a leading digit within
+    :data:`TOTAL_EXPONENTS`, any number of decimal places. The value is kept as given, never
+    rounded.
+
     Args:
         value: the total as given.
 
@@ -175,19 +192,51 @@ def to_total(value: Decimal | int | float | str) -> Decimal:
 
     Raises:
         InvalidOrderError: the value is not a number, is NaN or infinite, is negative, or
-            has more significant digits than a JSON number carries exactly.
+            is one a JSON number does not carry exactly (too many digits, too large or too
+            small).
     """
     total = _total_as_decimal(value)
     if not total.is_finite():
         raise InvalidOrderError(f"total_inc_tax must be finite, got {total}")
     if total < 0:
-        raise InvalidOrderError(f"total_inc_tax must not be negative, got {total}")
-    # Trailing zeros cost no precision: 1.000000000000000000 is exact as a float.
-    if len(total.normalize().as_tuple().digits) > _MAX_DIGITS:
-        raise InvalidOrderError(
-            f"total_inc_tax has more than {_MAX_DIGITS} significant digits: {total}"
-        )
+        raise InvalidOrderError(f"total_inc_tax must not be negative, got {_excerpt(total)}")
+    _check_total_precision(total)
     return total
+
+
+def significant_digits(number: Decimal) -> int:
+    """Count the significant digits of a finite ``number`` exactly, in no decimal context.
+
+    Trailing zeros cost no precision (``1.000000000000000000`` is exact as a double), so they
+    are not counted; zero has none.
+
+    Args:
+        number: a finite decimal.
+
+    Returns:
+        The digits between the first and the last non-zero one, both included.
+    """
+    # Not normalize(): it rounds to the context's 28 digits before counting.
+    return len("".join(map(str, number.as_tuple().digits)).strip("0"))
+
+
+def _check_total_precision(total: Decimal) -> None:
+    if significant_digits(total) > MAX_TOTAL_DIGITS:
+        raise InvalidOrderError(
+            f"total_inc_tax has more than {MAX_TOTAL_DIGITS} significant digits: {_excerpt(total)}"
+        )
+    if total and total.adjusted() not in TOTAL_EXPONENTS:
+        raise InvalidOrderError(
+            "total_inc_tax must lie between 1E-307 and 1E+308, the range a JSON number "
+            f"holds exactly, got {_excerpt(total)}"
+        )
+
+
+def _excerpt(number: Decimal) -> str:
+    # Scientific notation keeps a 1E+5000 message short (and str(), unlike int(), never
+    # meets Python's digit limit).
+    text = str(number)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
 def _total_as_decimal(value: object) -> Decimal:
@@ -200,6 +249,8 @@ def _total_as_decimal(value: object) -> Decimal:
         raise InvalidOrderError(f"total_inc_tax must be finite, got {value!r}")
     if isinstance(value, Decimal):
         return value
+    if isinstance(value, int):
+        return Decimal(value)  # exact, and never through str(), which refuses huge ints
     try:
         return Decimal(str(value).strip())
     except InvalidOperation:
@@ -221,7 +272,7 @@ def _order_id(value: str | int) -> str:
 def _po_number(value: str | None) -> str | None:
     if value is not None and not isinstance(value, str):
         raise InvalidOrderError(f"po_number must be a str, got {type(value).__name__}")
-    return value
+    return value if value is None else sendable_text(value, field="po_number")
 
 
 @attrs.frozen

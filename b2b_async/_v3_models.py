@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 
 from ._exceptions import InvalidOrderError
-from ._routes import to_v3_id
+from ._routes import sendable_text, to_v3_id
 from ._serde import wire
 
 __all__ = [
@@ -47,12 +47,13 @@ def _customer_id(value: object) -> int:
 
 def _text(value: object, field: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
+        # Through Decimal: str() of an int past Python's digit limit raises a bare ValueError.
+        return format(Decimal(value), "f")
     if isinstance(value, Decimal) and value.is_finite():
         return format(value, "f")
     if not isinstance(value, str):
         raise InvalidOrderError(f"{field} must be a str, got {type(value).__name__}")
-    return value
+    return sendable_text(value, field=field)
 
 
 def _field_name(value: object) -> str:

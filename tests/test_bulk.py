@@ -13,6 +13,7 @@ import pytest
 
 from b2b_async import (
     B2BClient,
+    B2BError,
     BulkReport,
     CreatedOrder,
     InvalidOrderError,
@@ -23,7 +24,7 @@ from b2b_async import (
     RetryPolicy,
     ServerError,
 )
-from b2b_async._bulk import OutcomeStream, run_bulk
+from b2b_async._bulk import OutcomeStream, register_one, run_bulk
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, SandboxServer
 from tests.sandbox_helpers import client_tasks
 
@@ -281,3 +282,48 @@ async def test_the_engine_takes_any_kind_of_order_and_result() -> None:
     assert [outcome.already_registered for outcome in report.outcomes] == [False, True, False]
     assert isinstance(report.outcomes[2].error, InvalidOrderError)
     assert "input 2 is a int, not a str" in str(report.outcomes[2].error)
+
+
+async def test_an_unexpected_exception_of_one_order_is_its_outcome() -> None:
+    """A non-B2BError from register sinks no batch: it is that order's error, cause kept."""
+    bug = TypeError("a bug that meets one order")
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        await asyncio.sleep(0)
+        if order.order_id == "BC7":
+            raise bug
+        return CreatedOrder(order.order_id)
+
+    report = await run_bulk(register, orders(20), 4, order_type=NewOrder)
+    assert [outcome.index for outcome in report.failed] == [7]
+    error = report.failed[0].error
+    assert type(error) is B2BError
+    assert error.__cause__ is bug
+    assert "unexpected TypeError" in str(error)
+    assert len(report.succeeded) == 19
+
+
+async def test_an_order_that_cannot_be_encoded_fails_alone_against_the_sandbox() -> None:
+    """An order slipped past validation (a lone surrogate in a path id) fails alone.
+
+    The path builder checks each id again, so the outcome is an InvalidOrderError, not the
+    UnicodeEncodeError quote() raised once, which sank the batch after 8 of 20.
+    """
+    given = list(orders(20, prefix="U"))
+    object.__setattr__(given[5], "customer_id", "88\ud800")  # what validation now refuses
+    async with SandboxServer(rate=None) as server:
+        async with client_for(server) as client:
+            report = await client.orders.create_many(given, concurrency=4)
+    assert [outcome.index for outcome in report.failed] == [5]
+    assert isinstance(report.failed[0].error, InvalidOrderError)
+    assert set(server.orders) == {f"U{index}" for index in range(20)} - {"U5"}
+
+
+async def test_cancellation_still_escapes_the_engine() -> None:
+    """Only cancellation (and BaseException) escapes register_one: a cancel stops the run."""
+
+    async def cancelled(order: NewOrder) -> CreatedOrder:
+        raise asyncio.CancelledError
+
+    with pytest.raises(asyncio.CancelledError):
+        await register_one(cancelled, 0, next(orders(1)), NewOrder)

@@ -533,6 +533,37 @@ def test_register_rerun_skips_registered_and_retries_the_rest(
     assert results.read_text(encoding="utf-8").count(cut + "\n") == 1
 
 
+def test_register_hostile_rows_are_rejected_and_the_rest_registered(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A 1e400 total or a lone surrogate id is a rejected row, never a crash; reruns finish.
+
+    These rows once crashed the run before anything was sent, leaving an empty journal, and
+    every rerun crashed the same way.
+    """
+    orders = tmp_path / "orders.jsonl"
+    lines = [
+        '{"customer_id": 1, "order_id": "H1", "total_inc_tax": 1}',
+        '{"customer_id": 1, "order_id": "H2", "total_inc_tax": "1e400"}',
+        '{"customer_id": "1\\ud800", "order_id": "H3", "total_inc_tax": 1}',
+        '{"customer_id": 1, "order_id": "88\\ud800", "total_inc_tax": 1}',
+        '{"customer_id": 1, "order_id": "H5", "total_inc_tax": 1, "po_number": "\\udfff"}',
+        '{"customer_id": 1, "order_id": "H6", "total_inc_tax": 1}',
+    ]
+    orders.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    csv_orders = tmp_path / "orders.csv"
+    csv_orders.write_text(HEADER + ",1,H7,1e400,\n,1,H8,2,\n", encoding="utf-8")
+    results = tmp_path / "results.jsonl"
+    for source in (orders, csv_orders, orders):  # the last run is a rerun of the first
+        result = invoke(register_args(source, sandbox.url, results, "--rate-limit", "none"))
+        assert result.exit_code == 1, result.output
+    statuses = {(entry["order_id"], entry["status"]) for entry in journal_entries(results)}
+    assert {("H1", "created"), ("H6", "created"), ("H8", "created")} <= statuses
+    assert {("H2", "rejected"), ("H3", "rejected"), ("H5", "rejected")} <= statuses
+    assert ("H7", "rejected") in statuses
+    assert set(sandbox.orders) == {"H1", "H6", "H8"}
+
+
 def test_register_failures_are_journaled_and_exit_1(
     serve_handler: Callable[[Handler], str], tmp_path: Path
 ) -> None:

@@ -429,3 +429,36 @@ def test_journal_open_on_a_full_disk_raises_journal_write_error(tmp_path: Path) 
     with pytest.raises(JournalWriteError, match="No space left on device"):
         journal.open()
     journal.close()  # nothing left open: the failed open closed the file
+
+
+def test_rows_a_model_refuses_are_bad_rows_never_crashes(tmp_path: Path) -> None:
+    """A lone surrogate id or a 1e400 total is a BadRow naming the problem; the rest read on."""
+    lines = [
+        '{"customer_id": 2, "order_id": "88\\ud800", "total_inc_tax": 1}',
+        '{"customer_id": 2, "order_id": "A2", "total_inc_tax": 1e400}',
+        '{"customer_id": 2, "order_id": "A3", "total_inc_tax": "1e400"}',
+        '{"customer_id": "2\\udc00", "order_id": "A4", "total_inc_tax": 1}',
+        '{"customer_id": 2, "order_id": "A5", "total_inc_tax": 1, "po_number": "\\ud800"}',
+        '{"customer_id": 2, "order_id": "A6", "total_inc_tax": 1}',
+    ]
+    rows = list(read_rows(write(tmp_path, "in.jsonl", "\n".join(lines) + "\n")))
+    assert [type(row).__name__ for row in rows] == ["BadRow"] * 5 + ["Row"]
+    reasons = [row.reason for row in rows if isinstance(row, BadRow)]
+    assert "order_id is not valid Unicode" in reasons[0]
+    assert "finite" in reasons[1]  # JSON's 1e400 is a float infinity
+    assert "between 1E-307 and 1E+308" in reasons[2]
+    assert "customer_id is not valid Unicode" in reasons[3]
+    assert "po_number is not valid Unicode" in reasons[4]
+    for row in rows:
+        json.dumps(bad_row_entry(row) if isinstance(row, BadRow) else {}).encode()
+
+
+def test_v3_rows_a_model_refuses_are_bad_rows(tmp_path: Path) -> None:
+    """V3 rows with unsendable text or ids past 2**53 - 1 are BadRows."""
+    lines = [
+        '{"bc_order_id": 9007199254740992, "customer_id": 2}',
+        '{"bc_order_id": 1, "customer_id": 2, "extra_fields": {"\\ud800": "x"}}',
+        '{"bc_order_id": 2, "customer_id": 2}',
+    ]
+    rows = list(read_rows(write(tmp_path, "in.jsonl", "\n".join(lines) + "\n"), api="v3"))
+    assert [type(row).__name__ for row in rows] == ["BadRow", "BadRow", "V3Row"]

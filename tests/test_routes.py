@@ -7,7 +7,17 @@ from typing import Any
 import pytest
 
 from b2b_async import InvalidOrderError
-from b2b_async._routes import V2_PREFIX, V3_PREFIX, path_segment, to_id, to_v3_id, v2_path, v3_path
+from b2b_async._routes import (
+    MAX_ID_BYTES,
+    MAX_V3_ID,
+    V2_PREFIX,
+    V3_PREFIX,
+    path_segment,
+    to_id,
+    to_v3_id,
+    v2_path,
+    v3_path,
+)
 
 
 @pytest.mark.parametrize(
@@ -82,3 +92,49 @@ def test_v3_path_checks_each_id() -> None:
     )
     with pytest.raises(InvalidOrderError, match="customer_id"):
         v3_path("/customers/{customer_id}/orders/b2b", customer_id="x")
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("88\ud800", "order_id is not valid Unicode text: a lone surrogate at position 2"),
+        ("x" * 1025, "longer than 1024 bytes in UTF-8"),
+        ("\U0001f600" * 257, "longer than 1024 bytes in UTF-8"),
+        (10**1024, "longer than 1024 digits"),
+        pytest.param(10**5000, "longer than 1024 digits", id="10**5000"),  # str() raises
+        pytest.param(-(10**5000), "longer than 1024 digits", id="-10**5000"),
+    ],
+)
+def test_to_id_refuses_what_no_path_can_carry(value: Any, fragment: str) -> None:
+    """Lone surrogates, ids past 1024 bytes of UTF-8 and huge ints are InvalidOrderError."""
+    with pytest.raises(InvalidOrderError, match=fragment):
+        to_id(value, field="order_id")
+    assert to_id("\U0001f600" * 256, field="order_id") == "\U0001f600" * 256
+
+
+def test_the_longest_ids_fit_a_request_line() -> None:
+    """Two ids of 1024 bytes (four-byte characters) fit aiohttp's 8190-byte request line."""
+    widest = "\U0001f600" * (MAX_ID_BYTES // 4)
+    path = v2_path(
+        "/companies/{company_id}/user/{customer_id}/orders", company_id=widest, customer_id=widest
+    )
+    assert len(f"POST {path} HTTP/1.1") < 8190
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (MAX_V3_ID + 1, "at most 9007199254740991"),
+        (str(MAX_V3_ID + 1), "at most 9007199254740991"),
+        pytest.param(10**5000, "at most", id="10**5000"),  # once a bare ValueError (repr)
+        pytest.param(-(10**5000), "at least 1", id="-10**5000"),
+        ("9" * 5000, "longer than 1024"),  # once int()'s bare ValueError
+        ("١٢٣", "whole number"),
+        ("12\ud800", "not valid Unicode"),
+    ],
+)
+def test_to_v3_id_refuses_ids_a_json_number_does_not_hold(value: Any, fragment: str) -> None:
+    """V3 ids go out as JSON numbers: past 2**53 - 1, or not ASCII digits, they are refused."""
+    with pytest.raises(InvalidOrderError, match=fragment):
+        to_v3_id(value, field="bc_order_id")
+    assert to_v3_id(str(MAX_V3_ID), field="bc_order_id") == MAX_V3_ID

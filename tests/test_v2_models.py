@@ -609,3 +609,86 @@ def test_models_are_frozen_and_hashable() -> None:
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         order.order_id = "2"  # type: ignore[misc]
     assert hash(order) == hash(CompanyOrder(order_id="1"))
+
+
+@pytest.mark.parametrize(
+    ("total", "fragment"),
+    [
+        (10**30 + 1, "significant digits"),  # 31 digits: once judged in a 28-digit context
+        ("100000000000000000000000000000.5", "significant digits"),
+        (Decimal("1234567890123456789012345678901234567890"), "significant digits"),
+        (Decimal("1E-400"), "between 1E-307 and 1E\\+308"),  # once sent as 0.0
+        (Decimal("1E+400"), "between 1E-307 and 1E\\+308"),  # once a 401-digit integer
+        (Decimal("1E+5000"), "between 1E-307 and 1E\\+308"),  # once a bare ValueError
+        pytest.param(10**5000, "between 1E-307 and 1E\\+308", id="10**5000"),
+        ("1e400", "between 1E-307 and 1E\\+308"),
+        (5e-324, "between 1E-307 and 1E\\+308"),  # a subnormal float
+        (Decimal("1E+308"), "between 1E-307 and 1E\\+308"),
+        (Decimal("9E-308"), "between 1E-307 and 1E\\+308"),
+    ],
+)
+def test_totals_a_json_number_does_not_carry_exactly_are_refused(
+    total: object, fragment: str
+) -> None:
+    """Too many digits (counted exactly), or a magnitude a double cannot hold: refused."""
+    with pytest.raises(InvalidOrderError, match=fragment):
+        NewOrder(1, 2, 3, total)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "total",
+    [
+        Decimal("0"),
+        Decimal("0E+5000"),
+        Decimal("259.9900"),  # BigCommerce's own four decimal places
+        Decimal("1.005"),  # three decimal places (KWD, BHD): sent as given, not rounded
+        Decimal("0.00000000000000001"),
+        Decimal("1E-307"),
+        Decimal("9.99999999999999E+307"),
+        Decimal("123456789012345"),
+        Decimal("1E+20"),
+    ],
+)
+def test_accepted_totals_are_sent_exactly_as_given(total: Decimal) -> None:
+    """An accepted total, read back by a double-based JSON parser, is the total given."""
+    assert NewOrder(1, 2, 3, total).total_inc_tax == total
+    assert read_back_total(NewOrder(1, 2, 3, total)) == total
+
+
+def read_back_total(order: NewOrder) -> Decimal:
+    """The total a double-based JSON parser reads from the order's body."""
+    body = json.loads(registration(order).body or b"", parse_int=float)
+    return Decimal(repr(body["totalIncTax"]))
+
+
+@given(
+    st.decimals(allow_nan=False, allow_infinity=False, min_value=0)
+    | st.integers(min_value=0, max_value=10**400)
+    | st.floats(min_value=0)
+)
+def test_every_accepted_total_survives_a_double_exactly(total: Decimal | int | float) -> None:
+    """Accepted or refused, never anything else; accepted means read back unchanged."""
+    try:
+        order = NewOrder(1, 2, 3, total)
+    except InvalidOrderError:
+        return
+    assert read_back_total(order) == Decimal(str(total)) == order.total_inc_tax
+
+
+@pytest.mark.parametrize("field", ["company_id", "customer_id", "order_id", "po_number"])
+def test_a_lone_surrogate_is_refused_at_construction(field: str) -> None:
+    """Text that UTF-8 cannot encode (once a UnicodeEncodeError from quote()) is refused."""
+    values: dict[str, Any] = {"company_id": 1, "customer_id": 2, "order_id": 3, "po_number": "P"}
+    values[field] = "88\ud800"
+    with pytest.raises(InvalidOrderError, match=f"{field} is not valid Unicode"):
+        NewOrder(**values, total_inc_tax=1)
+
+
+def test_update_texts_must_be_valid_unicode() -> None:
+    """Every text of an update body, an address's included, must encode as UTF-8."""
+    with pytest.raises(InvalidOrderError, match="city is not valid Unicode"):
+        Address(city="Ber\udc80lin")
+    with pytest.raises(InvalidOrderError, match="po_number is not valid Unicode"):
+        OrderUpdate(order_id=1, billing_address=Address(), products=(), po_number="\ud800")
+    with pytest.raises(InvalidOrderError, match="option_value is not valid Unicode"):
+        ProductOption("1", "\udfff")

@@ -61,3 +61,27 @@ def test_v3_order_sent_holds_what_was_sent() -> None:
     assert sent.already_registered
     assert sent.order_id == "9"
     assert sent.raw == {}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "fragment"),
+    [
+        ((1, 2, "PO\ud800"), "po_number is not valid Unicode"),
+        ((1, 2, None, {"Fin\ud800": "1"}), "field_name is not valid Unicode"),
+        ((1, 2, None, {"Fintech ID": "\udc00"}), "field_value is not valid Unicode"),
+        ((1, "2\ud800"), "customer_id is not valid Unicode"),
+        ((2**53, 2), "at most"),
+    ],
+)
+def test_new_v3_order_refuses_what_cannot_be_sent(
+    arguments: tuple[Any, ...], fragment: str
+) -> None:
+    """Lone surrogates in any text, and ids past 2**53 - 1, are refused at construction."""
+    with pytest.raises(InvalidOrderError, match=fragment):
+        NewV3Order(*arguments)
+
+
+def test_extra_field_numbers_become_their_digits_however_large() -> None:
+    """An int value past Python's digit limit for str() still becomes its digits."""
+    assert ExtraField("A", 10**5000).field_value == "1" + "0" * 5000
+    assert ExtraField("A", -5).field_value == "-5"
