@@ -16,7 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from b2b_async._config import RateLimit
+from b2b_async._config import Priority, RateLimit, check_priority
+from b2b_async._exceptions import DeadlineUnreachableError
 from b2b_async._protocol import BudgetHint
 from b2b_async._ratelimit import Limiter, Pacing, RateLimiter, Tickets, build_limiter
 
@@ -253,7 +254,9 @@ def test_build_limiter_uses_a_protocol_object_as_is() -> None:
     """An object following the Limiter protocol is used unchanged."""
 
     class Shared:
-        async def acquire(self) -> float:
+        async def acquire(
+            self, priority: Priority = Priority.NORMAL, *, deadline: float | None = None
+        ) -> float:
             return 0.0
 
         async def release(self, hint: BudgetHint | None) -> None:
@@ -261,6 +264,20 @@ def test_build_limiter_uses_a_protocol_object_as_is() -> None:
 
     shared = Shared()
     assert build_limiter(shared) is shared
+
+
+def test_build_limiter_still_takes_a_limiter_without_lanes() -> None:
+    """A limiter whose acquire takes no priority or deadline still follows the protocol."""
+
+    class Plain:
+        async def acquire(self) -> float:
+            return 0.0
+
+        async def release(self, hint: BudgetHint | None) -> None:
+            return None
+
+    plain = Plain()
+    assert build_limiter(plain) is plain  # type: ignore[arg-type]
 
 
 def test_build_limiter_passes_none_through() -> None:
