@@ -496,6 +496,8 @@ class RateLimiter:
             ValueError: ``priority`` names no priority, or ``deadline`` is NaN.
         """
         level = check_priority(priority)
+        if deadline is not None and math.isnan(deadline):
+            raise ValueError("deadline must be a number of seconds or None, got nan")
         loop = self._bind_loop()
         start = self._now()
         if not self._lanes.ahead_of(level) and self._ready_at(start) <= start:
@@ -648,8 +650,6 @@ class RateLimiter:
         """
         if deadline is None:
             return None
-        if math.isnan(deadline):
-            raise ValueError("deadline must be a number of seconds or None, got nan")
         wait = self._estimated_wait(now, self._lanes.ahead_of(level))
         if wait > deadline:
             raise unreachable(wait, deadline)
