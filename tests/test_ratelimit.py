@@ -945,6 +945,23 @@ async def test_a_cooldown_or_spent_window_makes_a_deadline_unreachable(
     await give_up(queued)
 
 
+@pytest.mark.parametrize(("deadline", "kept"), [(1.1, False), (1.13, True)])
+async def test_the_estimate_counts_a_burst_after_a_cooldown(
+    clock: VirtualClock, deadline: float, kept: bool
+) -> None:
+    """With a burst of 3, the three callers ahead leave together when a cooldown ends."""
+    limiter = RateLimiter(RateLimit(10, 1.0, burst=3))  # one slot per 0.125 s
+    await limiter.release(BudgetHint(retry_after=1.0))
+    queued = await queue_behind(limiter, 3, Priority.NORMAL)
+    if kept:
+        assert await limiter.acquire(deadline=deadline) == pytest.approx(1.125, abs=1e-5)
+    else:
+        with pytest.raises(DeadlineUnreachableError) as info:
+            await limiter.acquire(deadline=deadline)
+        assert info.value.estimated_wait == pytest.approx(1.125, abs=1e-5)
+    assert await asyncio.gather(*queued) == pytest.approx([1.0, 1.0, 1.0], abs=1e-5)
+
+
 async def test_a_cooldown_that_begins_while_waiting_fails_a_late_caller_at_once(
     clock: VirtualClock,
 ) -> None:
