@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 from typing import Final
 
@@ -18,13 +19,16 @@ __all__ = [
     "MAX_TARGET_PATH",
     "MAX_V3_PAGE_SIZE",
     "MIN_SECRET_LENGTH",
+    "PRIORITY_CHOICES",
     "REGISTRATION_WINDOW",
     "RETRYABLE_SERVER_STATUSES",
     "UNCERTAIN_STATUSES",
     "UNHINTED_COOLDOWN",
+    "Priority",
     "RateLimit",
     "RetryPolicy",
     "check_positive_int",
+    "check_priority",
 ]
 
 #: The production host of the B2B Edition REST API (a host root: paths start ``/api``).
@@ -198,3 +202,50 @@ class RateLimit:
     requests: int = attrs.field(default=150, validator=_positive_int)
     per: float = attrs.field(default=60.0, validator=_positive_seconds)
     burst: int = attrs.field(default=1, kw_only=True, validator=_burst_within_requests)
+
+
+class Priority(enum.StrEnum):
+    """How urgently a call wants the store's request budget: ``urgent`` > ``normal`` > ``bulk``.
+
+    A waiting call of a higher priority always gets its slot before a waiting call of a
+    lower one; calls of one priority get theirs in order of arrival; bulk gets every slot
+    that the others leave unused. Members are listed highest first, so iterating the enum
+    visits the levels in the order they are served. Being a ``str`` enum, each member equals
+    its plain name (``Priority.BULK == "bulk"``).
+
+    .. versionadded:: 0.1.0
+    """
+
+    URGENT = "urgent"
+    """Served before anything else: a webhook's registration racing V3's 10-second window."""
+    NORMAL = "normal"
+    """The default of single calls."""
+    BULK = "bulk"
+    """Backfills and migrations: served with whatever budget the others leave."""
+
+
+#: The accepted priority names, highest first, as the messages of a rejected one list them.
+PRIORITY_CHOICES: Final = tuple(level.value for level in Priority)
+
+
+def check_priority(value: object, *, error: type[ValueError] = ValueError) -> Priority:
+    """Return ``value`` as a :class:`Priority`; a member or its plain name is accepted.
+
+    The one check behind every ``priority=`` argument.
+
+    Args:
+        value: the value given: a :class:`Priority`, or ``"urgent"``, ``"normal"`` or
+            ``"bulk"``.
+        error: the exception to raise (:class:`~b2b_async.InvalidOrderError` for arguments
+            of API calls, :class:`ValueError` otherwise).
+
+    Raises:
+        ValueError: ``value`` names no priority (as ``error``).
+    """
+    if isinstance(value, str):
+        try:
+            return Priority(value)
+        except ValueError:
+            pass
+    choices = ", ".join(repr(choice) for choice in PRIORITY_CHOICES)
+    raise error(f"priority must be one of {choices}, got {value!r}")

@@ -18,7 +18,8 @@
     │   ├── APIConnectionError
     │   ├── APITimeoutError
     │   └── RateLimiterUnavailableError  the shared limiter's Redis failed: nothing was sent
-    └── ResponseDecodeError          a response that is not the documented envelope
+    ├── ResponseDecodeError          a response that is not the documented envelope
+    └── DeadlineUnreachableError     no budget before the call's deadline: nothing was sent
 
 This module is a leaf: it imports nothing else from the package, so every other module may
 import it. It also holds the one table that decides which exception an HTTP status becomes
@@ -38,6 +39,7 @@ __all__ = [
     "B2BError",
     "BadRequestError",
     "ClientClosedError",
+    "DeadlineUnreachableError",
     "InvalidOrderError",
     "NotFoundError",
     "OrderAlreadyExistsError",
@@ -304,6 +306,34 @@ class ResponseDecodeError(B2BError):
     def __str__(self) -> str:
         status = f" (HTTP {self.status})" if self.status else ""
         return f"{self.message} @ {self.path}{status}"
+
+
+class DeadlineUnreachableError(B2BError):
+    """The call could not get request budget before its deadline, so nothing was sent.
+
+    The rate limiter raises it as soon as it foresees the miss (the calls queued ahead of
+    this one, or a 429 cooldown, would take longer than the time left), instead of letting
+    the call wait until the deadline passes. Not retried: the deadline bounds the whole call.
+
+    Attributes:
+        estimated_wait: the seconds the call would have waited for its slot, by the
+            limiter's estimate when it gave up.
+        deadline: the seconds the call had left to wait at that moment.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, message: str, *, estimated_wait: float, deadline: float) -> None:
+        super().__init__(message)
+        self.message = message
+        self.estimated_wait = estimated_wait
+        self.deadline = deadline
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(estimated_wait={self.estimated_wait!r}, "
+            f"deadline={self.deadline!r})"
+        )
 
 
 #: One table decides which exception a status becomes; a status missing here falls back to

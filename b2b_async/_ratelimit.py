@@ -8,9 +8,10 @@ and :meth:`Limiter.release` with what the response said about the budget afterwa
 This module holds the rules every limiter follows, so that they live in one place:
 :class:`Pacing` (the spacing that keeps any window within the budget, and how a server's
 announced allocation slows it), :data:`RESET_MARGIN` (how a hinted reset time is read) and
-:class:`Tickets` (which request a response's count is about). :class:`RateLimiter` applies
-them in this process; :mod:`b2b_async.redis` applies them to one schedule that processes
-share through Redis.
+:class:`Tickets` (which request a response's count is about), and :class:`Lanes` queue
+waiting callers by :class:`~b2b_async.Priority`. :class:`RateLimiter` applies them in this
+process; :mod:`b2b_async.redis` applies them to one schedule that processes share through
+Redis.
 """
 
 from __future__ import annotations
@@ -19,15 +20,26 @@ import asyncio
 import collections
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 
-from ._config import RateLimit
+from ._config import Priority, RateLimit, check_priority
+from ._exceptions import DeadlineUnreachableError
 from ._protocol import BudgetHint
 
-__all__ = ["RESET_MARGIN", "Limiter", "Pacing", "RateLimiter", "Tickets", "build_limiter"]
+__all__ = [
+    "RESET_MARGIN",
+    "Lanes",
+    "Limiter",
+    "Pacing",
+    "RateLimiter",
+    "Tickets",
+    "Waiter",
+    "build_limiter",
+    "unreachable",
+]
 
 logger = logging.getLogger("b2b_async")
 
@@ -141,6 +153,96 @@ class Tickets:
         self._by_task.clear()
 
 
+@attrs.frozen
+class Waiter:
+    """One caller waiting in :class:`Lanes` for a slot.
+
+    Attributes:
+        future: resolves with the ticket of the slot granted, or fails with the reason the
+            caller cannot have one; a cancelled caller cancels it.
+        priority: the lane the caller waits in.
+        deadline_at: the clock time by which the caller must have its slot, or ``None``.
+    """
+
+    future: asyncio.Future[int]
+    priority: Priority
+    deadline_at: float | None = None
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the caller still waits: not granted, failed or cancelled yet."""
+        return not self.future.done()
+
+
+class Lanes:
+    """The callers waiting for a slot: one first-in-first-out lane per :class:`Priority`.
+
+    The head is the earliest caller of the highest lane that holds one, so a higher
+    priority always leaves first and callers of one priority leave in order of arrival;
+    the lowest lane is served whenever the higher ones are empty. A caller that stops
+    waiting in the middle of a lane (cancelled, or failed by its limiter) is counted out at
+    once and its entry skipped when the lane reaches it, so it holds up no one.
+    """
+
+    __slots__ = ("_counts", "_lanes")
+
+    def __init__(self) -> None:
+        self._lanes = {level: collections.deque[Waiter]() for level in Priority}
+        self._counts = dict.fromkeys(Priority, 0)
+
+    def __len__(self) -> int:
+        return sum(self._counts.values())
+
+    def __iter__(self) -> Iterator[Waiter]:
+        """The waiting callers in the order they will be served, as a snapshot."""
+        return iter([w for lane in self._lanes.values() for w in lane if w.waiting])
+
+    def join(self, waiter: Waiter) -> None:
+        """Queue ``waiter`` at the end of its lane."""
+        self._lanes[waiter.priority].append(waiter)
+        self._counts[waiter.priority] += 1
+
+    def pop(self) -> Waiter | None:
+        """Take the head, the earliest caller of the highest lane holding one; ``None`` if none."""
+        for level, lane in self._lanes.items():
+            while lane:
+                waiter = lane.popleft()
+                if waiter.waiting:
+                    self._counts[level] -= 1
+                    return waiter
+        return None
+
+    def leave(self, waiter: Waiter) -> None:
+        """Count out ``waiter``, which stopped waiting in its lane (cancelled or failed).
+
+        A cancelled caller is counted out when its task next runs, so until then it may
+        still be counted although :meth:`pop` already skips it.
+        """
+        level = waiter.priority
+        self._counts[level] -= 1
+        if not self._counts[level]:
+            self._lanes[level].clear()  # only finished entries are left
+
+    def ahead_of(self, priority: Priority) -> int:
+        """Callers a newcomer of ``priority`` would wait behind: its lane and every higher one."""
+        ahead = 0
+        for level in Priority:
+            ahead += self._counts[level]
+            if level is priority:
+                return ahead
+        raise AssertionError(f"unknown priority {priority!r}")
+
+    def behind(self, priority: Priority) -> int:
+        """Callers of every lane below that of ``priority``."""
+        return len(self) - self.ahead_of(priority)
+
+    def clear(self) -> None:
+        """Forget every caller: they died with an earlier event loop."""
+        for lane in self._lanes.values():
+            lane.clear()
+        self._counts = dict.fromkeys(Priority, 0)
+
+
 @runtime_checkable
 class Limiter(Protocol):
     """What the transport needs from a rate limiter.
@@ -150,14 +252,30 @@ class Limiter(Protocol):
     .. versionadded:: 0.1.0
     """
 
-    async def acquire(self) -> float:
+    async def acquire(
+        self, priority: Priority = Priority.NORMAL, *, deadline: float | None = None
+    ) -> float:
         """Wait until one request may be sent, budget and any cooldown considered.
 
         The request then counts as in flight. Cancellation-safe: a caller cancelled while
         waiting gives its place back and leaves the queue consistent.
 
+        Both arguments are optional, and a limiter may ignore what it cannot honour: one
+        without lanes serves every priority in order of arrival, and one that cannot
+        foresee its waits lets the call's own deadline end a wait that runs too long.
+
+        Args:
+            priority: how urgently the request wants its slot; a waiting request of a
+                higher priority leaves before any waiting one of a lower priority.
+            deadline: the most seconds the caller can wait for its slot, or ``None`` for no
+                bound. When the limiter foresees a longer wait, it raises at once.
+
         Returns:
             The seconds waited.
+
+        Raises:
+            DeadlineUnreachableError: the slot would come after ``deadline``; nothing may
+                be sent.
         """
         ...
 
@@ -184,10 +302,24 @@ class RateLimiter:
     nothing over a long run; a larger burst trades steady rate for a quick start. (``T``
     is one part per million longer, so float rounding can never fit one more in.)
 
-    **Waiting** is a FIFO queue of futures with one timer for its head: each timer tick
-    releases what the algorithm allows and re-arms for the next slot, so thousands of
-    callers never wake together, a later caller never overtakes an earlier one, and
-    nothing polls. A caller cancelled in the queue simply drops out of it.
+    **Waiting** is one FIFO lane of futures per :class:`Priority` (:class:`Lanes`) with one
+    timer for the head of the highest lane that holds a caller: each timer tick releases
+    what the algorithm allows and re-arms for the next slot, so thousands of callers never
+    wake together and nothing polls. A waiting caller of a higher priority always leaves
+    before a waiting one of a lower priority, a later caller never overtakes an earlier
+    one of its priority, and bulk gets every slot the others leave unused (no share is
+    reserved for anyone). A caller cancelled in any lane simply drops out of it, and the
+    slot it would have had goes to the next.
+
+    **Deadlines**: a caller that says how long it can wait is refused at once with
+    :class:`~b2b_async.DeadlineUnreachableError` when its estimated wait is longer. The
+    estimate takes the limiter's state as it is: the next slot (its pacing, a cooldown, a
+    spent window), then one interval per caller ahead (in its lane and every higher one),
+    and when the window's known budget runs out before the caller's turn, the rest wait for
+    the window's reset. Whenever the estimate may have grown while callers wait (a response
+    changed the pacing, the window or the cooldown; a caller of a higher priority arrived;
+    :meth:`hold_until`), it is made again for every waiter with a deadline, and a waiter
+    found late fails at once, before sending anything.
 
     **Correction** follows the server's own count. A response's ``remaining`` and
     ``resets_after`` give the budget left in the server's current window and when it
@@ -223,6 +355,7 @@ class RateLimiter:
         "_gate_since",
         "_gate_until",
         "_in_flight",
+        "_lanes",
         "_loop",
         "_next_slot",
         "_pacing",
@@ -230,8 +363,6 @@ class RateLimiter:
         "_tickets",
         "_timer",
         "_timer_at",
-        "_waiters",
-        "_waiting",
         "_window_budget",
         "_window_end",
     )
@@ -242,9 +373,8 @@ class RateLimiter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pacing = Pacing.of(rate_limit)
         self._next_slot = -math.inf
-        # Futures resolve with the ticket (booking number) of the slot they were given.
-        self._waiters: collections.deque[asyncio.Future[int]] = collections.deque()
-        self._waiting = 0
+        # Waiters' futures resolve with the ticket (booking number) of the slot they were given.
+        self._lanes = Lanes()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
         self._booked = 0
@@ -259,7 +389,7 @@ class RateLimiter:
         rate_limit = self._rate_limit
         parts = [
             f"{rate_limit.requests}/{rate_limit.per:g}s",
-            f"waiting={self._waiting}",
+            f"waiting={len(self._lanes)}",
             f"in_flight={self._in_flight}",
         ]
         now = self._peek_now()
@@ -282,8 +412,8 @@ class RateLimiter:
 
     @property
     def waiting(self) -> int:
-        """Callers queued in :meth:`acquire`."""
-        return self._waiting
+        """Callers queued in :meth:`acquire`, in every lane."""
+        return len(self._lanes)
 
     @property
     def in_flight(self) -> int:
@@ -339,26 +469,47 @@ class RateLimiter:
         .. versionadded:: 0.1.0
         """
         self._next_slot = max(self._next_slot, when + self._pacing.tolerance)
-        if self._waiters:
-            self._schedule(self._now())
+        if self._lanes:
+            now = self._now()
+            self._drop_unreachable(now)
+            self._schedule(now)
 
-    async def acquire(self) -> float:
-        """Wait for a slot, then count the request as in flight.
+    async def acquire(
+        self, priority: Priority | str = Priority.NORMAL, *, deadline: float | None = None
+    ) -> float:
+        """Wait for a slot in the lane of ``priority``, then count the request as in flight.
+
+        Args:
+            priority: the caller's lane: ``"urgent"``, ``"normal"`` or ``"bulk"`` (a
+                :class:`Priority` or its plain name).
+            deadline: the most seconds the caller can wait for its slot, or ``None`` for
+                no bound.
 
         Returns:
             The seconds waited.
+
+        Raises:
+            DeadlineUnreachableError: by the limiter's estimate the slot comes after
+                ``deadline``: raised at once, or as soon as a cooldown or callers of a
+                higher priority push the slot there while the caller waits. The caller
+                gets no slot.
+            ValueError: ``priority`` names no priority, or ``deadline`` is NaN.
         """
+        level = check_priority(priority)
+        if deadline is not None and math.isnan(deadline):
+            raise ValueError("deadline must be a number of seconds or None, got nan")
         loop = self._bind_loop()
         start = self._now()
-        if not self._waiting and self._ready_at(start) <= start:
+        if not self._lanes.ahead_of(level) and self._ready_at(start) <= start:
             self._tickets.hold(self._book(start))
+            self._recheck_lower(level, start)
             return 0.0
-        waiter: asyncio.Future[int] = loop.create_future()
-        self._waiters.append(waiter)
-        self._waiting += 1
+        waiter = Waiter(loop.create_future(), level, self._deadline_at(level, start, deadline))
+        self._lanes.join(waiter)
+        self._recheck_lower(level, start)
         self._schedule(start)
         try:
-            ticket = await waiter
+            ticket = await waiter.future
         except asyncio.CancelledError:
             self._withdraw(waiter)
             raise
@@ -377,11 +528,14 @@ class RateLimiter:
         if hint is None:
             return
         now = self._now()
+        outlook = self._outlook()
         self._pacing = self._pacing.following(hint, self._rate_limit)
         # Requests booked after this one are not in the server's count yet.
         newer = self._in_flight if ticket is None else self._booked - ticket
         self._follow_remaining(hint, now, newer)
         self._close_gate(hint, now)
+        if self._outlook() != outlook:
+            self._drop_unreachable(now)
         self._schedule(now)
 
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
@@ -389,8 +543,7 @@ class RateLimiter:
         if self._loop is not loop:
             # Waiters and the timer of an earlier loop died with it; the clock carries on.
             self._loop = loop
-            self._waiters.clear()
-            self._waiting = 0
+            self._lanes.clear()
             self._timer = None
             self._timer_at = math.inf
             self._tickets.clear()
@@ -418,12 +571,16 @@ class RateLimiter:
 
     def _earliest(self, now: float) -> float:
         """When the next request may leave by its slot, any cooldown and a spent window."""
-        ready = self._next_slot - self._pacing.tolerance
+        return max(self._next_slot - self._pacing.tolerance, self._opens(now))
+
+    def _opens(self, now: float) -> float:
+        """When a cooldown and a spent window let requests leave; ``-inf`` when neither holds."""
+        opens = -math.inf
         if self._gate_until is not None:
-            ready = max(ready, self._gate_until)
+            opens = self._gate_until
         if self._held(now):
-            ready = max(ready, self._window_end)
-        return ready
+            opens = max(opens, self._window_end)
+        return opens
 
     def _window_budget_known(self, now: float) -> bool:
         return now < self._window_end and self._window_budget > 0
@@ -445,41 +602,36 @@ class RateLimiter:
         self._booked += 1
         return self._booked
 
-    def _withdraw(self, waiter: asyncio.Future[int]) -> None:
-        """Undo a cancelled wait; the timer skips the cancelled future when it gets there."""
+    def _withdraw(self, waiter: Waiter) -> None:
+        """Undo a wait its caller gave up; the lanes skip its entry when they get there."""
         now = self._now()
-        if waiter.cancelled():
-            self._waiting -= 1
-        else:
+        future = waiter.future
+        if future.cancelled():
+            self._lanes.leave(waiter)
+        elif future.exception() is None:
             # Granted in the instant it was cancelled: the request is never sent, so the
             # server budget comes back; the pacing slot is spent, which errs on the safe side.
             self._in_flight -= 1
             if now < self._window_end:
                 self._window_budget += 1
+        # Failed for its deadline in the instant it was cancelled: already counted out.
         self._schedule(now)
 
     def _wake(self) -> None:
-        """Release the queue's head while the algorithm allows, then re-arm the timer."""
+        """Release the head of the lanes while the algorithm allows, then re-arm the timer."""
         self._timer = None
         self._timer_at = math.inf
         now = self._now()
-        waiters = self._waiters
-        while waiters:
-            if waiters[0].done():
-                waiters.popleft()
-            elif self._ready_at(now) <= now:
-                self._waiting -= 1
-                waiters.popleft().set_result(self._book(now))
-            else:
-                break
+        while self._lanes and self._ready_at(now) <= now:
+            waiter = self._lanes.pop()
+            if waiter is None:
+                break  # only callers cancelled this instant, not yet counted out
+            waiter.future.set_result(self._book(now))
         self._schedule(now)
 
     def _schedule(self, now: float) -> None:
-        """Arm the one timer for the head of the queue, unless one fires earlier already."""
-        waiters = self._waiters
-        while waiters and waiters[0].done():
-            waiters.popleft()
-        if not waiters:
+        """Arm the one timer for the head of the lanes, unless one fires earlier already."""
+        if not self._lanes:
             return
         when = self._ready_at(now)
         if self._timer is not None:
@@ -489,6 +641,57 @@ class RateLimiter:
         assert self._loop is not None
         self._timer = self._loop.call_later(max(0.0, when - now), self._wake)
         self._timer_at = when
+
+    def _deadline_at(self, level: Priority, now: float, deadline: float | None) -> float | None:
+        """The clock time a new caller must have its slot by; refuses one already late.
+
+        Raises:
+            DeadlineUnreachableError: the callers ahead or a cooldown make it late.
+        """
+        if deadline is None:
+            return None
+        wait = self._estimated_wait(now, self._lanes.ahead_of(level))
+        if wait > deadline:
+            raise unreachable(wait, deadline)
+        return now + deadline
+
+    def _estimated_wait(self, now: float, ahead: int) -> float:
+        """Seconds until the slot of a caller with ``ahead`` callers before it, by present state.
+
+        The algorithm's own steps, assuming nothing changes: the callers leave one
+        interval apart from the next slot (less the burst tolerance), not before a cooldown
+        or a spent window opens; past the window's known budget, they wait for its reset.
+        """
+        pacing = self._pacing
+        opens = max(now, self._opens(now))
+        slot = max(self._next_slot, opens) + ahead * pacing.interval - pacing.tolerance
+        slot = max(opens, slot)
+        if self._window_budget_known(now) and ahead >= self._window_budget:
+            reset = self._window_end + (ahead - self._window_budget) * pacing.interval
+            slot = max(slot, reset)
+        return slot - now
+
+    def _drop_unreachable(self, now: float) -> None:
+        """Fail at once every waiter whose slot, by the estimate made now, misses its deadline."""
+        ahead = 0
+        for waiter in self._lanes:
+            deadline_at = waiter.deadline_at
+            if deadline_at is not None:
+                wait = self._estimated_wait(now, ahead)
+                if now + wait > deadline_at:
+                    self._lanes.leave(waiter)
+                    waiter.future.set_exception(unreachable(wait, deadline_at - now))
+                    continue
+            ahead += 1
+
+    def _recheck_lower(self, level: Priority, now: float) -> None:
+        """After a caller of ``level`` took or queued for a slot, recheck the lanes below it."""
+        if self._lanes.behind(level):
+            self._drop_unreachable(now)
+
+    def _outlook(self) -> tuple[object, ...]:
+        """What a response may change that moves every waiter's estimated slot."""
+        return (self._pacing, self._gate_until, self._window_end, self._window_budget)
 
     def _follow_remaining(self, hint: BudgetHint, now: float, newer: int) -> None:
         """Merge the server's count of the current window into the limiter's."""
@@ -531,6 +734,21 @@ class RateLimiter:
             self._gate_since = now
         self._gate_until = until
         logger.log(level, "rate limited (429): holding every request for %.3f s", hint.retry_after)
+
+
+def unreachable(wait: float, left: float) -> DeadlineUnreachableError:
+    """The error of a caller whose slot, ``wait`` seconds away, misses its deadline.
+
+    Args:
+        wait: the estimated seconds until the caller's slot.
+        left: the seconds the caller had left to wait.
+    """
+    return DeadlineUnreachableError(
+        f"no request budget before the call's deadline: the next slot for it is an estimated"
+        f" {wait:.3f} s away, and it may wait {left:.3f} s",
+        estimated_wait=wait,
+        deadline=left,
+    )
 
 
 def build_limiter(rate_limit: RateLimit | Limiter | None) -> Limiter | None:

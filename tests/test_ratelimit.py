@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
+import pickle
 import random
+import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 from unittest import mock
@@ -16,9 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from b2b_async._config import RateLimit
+from b2b_async import B2BError
+from b2b_async._config import Priority, RateLimit, check_priority
+from b2b_async._exceptions import DeadlineUnreachableError
 from b2b_async._protocol import BudgetHint
-from b2b_async._ratelimit import Limiter, Pacing, RateLimiter, Tickets, build_limiter
+from b2b_async._ratelimit import Lanes, Limiter, Pacing, RateLimiter, Tickets, Waiter, build_limiter
 
 Select = Callable[[float | None], list[Any]]
 
@@ -181,6 +186,28 @@ def test_rate_limit_rejects_out_of_range_values(kwargs: dict[str, Any], message:
         RateLimit(**kwargs)
 
 
+# --- Priority ----------------------------------------------------------------------------
+
+
+def test_priority_accepts_members_and_their_plain_names() -> None:
+    """A member or its plain name is a Priority; members run highest first, equal to their names."""
+    names: list[str] = ["urgent", "normal", "bulk"]
+    assert [check_priority(name) for name in names] == list(Priority) == names
+    assert check_priority(Priority.BULK) is Priority.BULK
+
+
+class OptionError(ValueError):
+    """An error class to raise instead of ValueError."""
+
+
+@pytest.mark.parametrize("value", ["high", "URGENT", "", 1, None])
+def test_priority_rejects_anything_else(value: object) -> None:
+    """Any other value is refused with the accepted names, as the error class asked for."""
+    message = r"priority must be one of 'urgent', 'normal', 'bulk', got "
+    with pytest.raises(OptionError, match=message + re.escape(repr(value))):
+        check_priority(value, error=OptionError)
+
+
 # --- Pacing and Tickets: the rules every limiter shares ----------------------------------
 
 
@@ -239,6 +266,36 @@ async def test_tickets_are_kept_per_task() -> None:
     assert tickets.take() is None
 
 
+def waiter_in(lanes: Lanes, priority: Priority) -> Waiter:
+    """Queue and return a new waiter of ``priority``."""
+    waiter = Waiter(asyncio.get_running_loop().create_future(), priority)
+    lanes.join(waiter)
+    return waiter
+
+
+async def test_lanes_serve_the_highest_lane_first_and_each_in_order() -> None:
+    """The head is the earliest waiter of the highest lane holding one."""
+    lanes = Lanes()
+    joined = [waiter_in(lanes, level) for level in [*Priority] * 2]
+    assert (len(lanes), lanes.ahead_of(Priority.NORMAL), lanes.behind(Priority.NORMAL)) == (6, 4, 2)
+    expected = sorted(joined, key=lambda w: list(Priority).index(w.priority))
+    assert list(lanes) == expected
+    assert [lanes.pop() for _ in range(6)] == expected
+    assert (lanes.pop(), len(lanes)) == (None, 0)
+
+
+async def test_lanes_skip_a_waiter_that_stopped_waiting() -> None:
+    """A cancelled waiter is skipped at once and counted out when it leaves."""
+    lanes = Lanes()
+    first, second = waiter_in(lanes, Priority.BULK), waiter_in(lanes, Priority.BULK)
+    first.future.cancel()
+    assert list(lanes) == [second]
+    assert lanes.pop() is second
+    assert (lanes.pop(), len(lanes)) == (None, 1)  # the cancelled one is not counted out yet
+    lanes.leave(first)
+    assert len(lanes) == 0
+
+
 # --- build_limiter -----------------------------------------------------------------------
 
 
@@ -253,7 +310,9 @@ def test_build_limiter_uses_a_protocol_object_as_is() -> None:
     """An object following the Limiter protocol is used unchanged."""
 
     class Shared:
-        async def acquire(self) -> float:
+        async def acquire(
+            self, priority: Priority = Priority.NORMAL, *, deadline: float | None = None
+        ) -> float:
             return 0.0
 
         async def release(self, hint: BudgetHint | None) -> None:
@@ -261,6 +320,20 @@ def test_build_limiter_uses_a_protocol_object_as_is() -> None:
 
     shared = Shared()
     assert build_limiter(shared) is shared
+
+
+def test_build_limiter_still_takes_a_limiter_without_lanes() -> None:
+    """A limiter whose acquire takes no priority or deadline still follows the protocol."""
+
+    class Plain:
+        async def acquire(self) -> float:
+            return 0.0
+
+        async def release(self, hint: BudgetHint | None) -> None:
+            return None
+
+    plain: Any = Plain()  # not a Limiter to a type checker any more
+    assert build_limiter(plain) is plain
 
 
 def test_build_limiter_passes_none_through() -> None:
@@ -681,6 +754,309 @@ async def test_cooldown_start_and_end_are_logged(
     ]
 
 
+# --- priority lanes ----------------------------------------------------------------------
+
+
+async def leave_in_order(
+    limiter: RateLimiter, callers: list[tuple[str, Priority]]
+) -> tuple[dict[str, asyncio.Task[None]], list[tuple[str, float]]]:
+    """Queue ``callers`` (name, priority) in order; return their tasks and a log of departures."""
+    loop = asyncio.get_running_loop()
+    left: list[tuple[str, float]] = []
+
+    async def one(name: str, priority: Priority) -> None:
+        await limiter.acquire(priority)
+        left.append((name, loop.time()))
+
+    tasks = {name: asyncio.create_task(one(name, priority)) for name, priority in callers}
+    await asyncio.sleep(0)
+    return tasks, left
+
+
+def mixed_callers() -> list[tuple[str, Priority]]:
+    """Three callers of each priority, arriving bulk, normal, urgent, bulk, ..."""
+    return [(f"{level}{i}", level) for i in range(3) for level in reversed(Priority)]
+
+
+def in_service_order(callers: list[tuple[str, Priority]]) -> list[str]:
+    """The names of ``callers`` in the order the lanes serve them."""
+    return [name for level in Priority for name, priority in callers if priority is level]
+
+
+async def test_higher_priorities_leave_first_and_each_lane_in_arrival_order(
+    clock: VirtualClock,
+) -> None:
+    """Urgent callers leave before normal ones, normal before bulk, each lane first-come first."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    await limiter.acquire()
+    callers = mixed_callers()
+    tasks, left = await leave_in_order(limiter, callers)
+    assert limiter.waiting == 9
+    await asyncio.gather(*tasks.values())
+    assert [name for name, _ in left] == in_service_order(callers)
+    assert [t for _, t in left] == pytest.approx([0.1 * i for i in range(1, 10)], abs=1e-5)
+
+
+async def test_an_urgent_caller_overtakes_a_waiting_backfill(clock: VirtualClock) -> None:
+    """An urgent caller arriving during a bulk queue takes the next slot; bulk paces on."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    await limiter.acquire()
+    tasks, left = await leave_in_order(limiter, [(f"bulk{i}", Priority.BULK) for i in range(5)])
+    await asyncio.sleep(0.25)
+    assert await limiter.acquire("urgent") == pytest.approx(0.05, abs=1e-5)
+    await asyncio.gather(*tasks.values())
+    assert [t for _, t in left] == pytest.approx([0.1, 0.2, 0.4, 0.5, 0.6], abs=1e-5)
+
+
+async def test_bulk_takes_every_slot_the_others_leave(clock: VirtualClock) -> None:
+    """With urgent callers arriving now and then, bulk fills every other slot at the full rate."""
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    tasks, left = await leave_in_order(limiter, [(f"bulk{i}", Priority.BULK) for i in range(8)])
+    urgent = []
+    for _ in range(2):
+        await asyncio.sleep(0.25)
+        await limiter.acquire(Priority.URGENT)
+        urgent.append(loop.time())
+    await asyncio.gather(*tasks.values())
+    assert urgent == pytest.approx([0.3, 0.6], abs=1e-5)
+    everything = sorted([t for _, t in left] + urgent)
+    assert everything == pytest.approx([0.1 * i for i in range(10)], abs=1e-5)
+
+
+@pytest.mark.parametrize("level", list(Priority))
+@pytest.mark.parametrize("position", [0, 1, 2], ids=["head", "middle", "tail"])
+async def test_a_cancelled_waiter_in_any_lane_blocks_no_one(
+    clock: VirtualClock, level: Priority, position: int
+) -> None:
+    """Cancelling the head, middle or tail of a lane hands its slot on: pacing stays even."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    await limiter.acquire()
+    callers = mixed_callers()
+    tasks, left = await leave_in_order(limiter, callers)
+    await asyncio.sleep(0.05)  # the timer for the first slot is armed
+    gone = f"{level}{position}"
+    tasks[gone].cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await tasks.pop(gone)
+    assert limiter.waiting == 8
+    await asyncio.gather(*tasks.values())
+    assert [name for name, _ in left] == [n for n in in_service_order(callers) if n != gone]
+    assert [t for _, t in left] == pytest.approx([0.1 * i for i in range(1, 9)], abs=1e-5)
+    assert (limiter.waiting, limiter.in_flight) == (0, 9)
+
+
+async def test_cancelling_a_whole_lane_hands_its_slots_to_the_next(clock: VirtualClock) -> None:
+    """When every urgent waiter gives up, the next slot goes to the lane below, on time."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    await limiter.acquire()
+    callers = [("urgent0", Priority.URGENT), ("urgent1", Priority.URGENT), ("bulk0", Priority.BULK)]
+    tasks, left = await leave_in_order(limiter, callers)
+    for name in ("urgent0", "urgent1"):
+        tasks.pop(name).cancel()
+    await asyncio.gather(*tasks.values())
+    assert [name for name, _ in left] == ["bulk0"]
+    assert left[0][1] == pytest.approx(0.1, abs=1e-5)
+    assert limiter.waiting == 0
+
+
+async def test_acquire_rejects_an_unknown_priority(clock: VirtualClock) -> None:
+    """A priority that is none of the three is a ValueError, and nothing is booked."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    with pytest.raises(ValueError, match="priority must be one of"):
+        await limiter.acquire("high")
+    assert limiter.in_flight == 0
+
+
+# --- deadlines ---------------------------------------------------------------------------
+
+
+async def queue_behind(
+    limiter: RateLimiter, count: int, priority: Priority
+) -> list[asyncio.Task[float]]:
+    """Queue ``count`` callers of ``priority`` and let them reach the queue."""
+    tasks = [asyncio.create_task(limiter.acquire(priority)) for _ in range(count)]
+    await asyncio.sleep(0)
+    return tasks
+
+
+async def give_up(tasks: list[asyncio.Task[float]]) -> None:
+    """Cancel ``tasks`` and wait for them to end."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_deadline_behind_ten_seconds_of_calls_fails_at_once(clock: VirtualClock) -> None:
+    """A 1 s deadline queued behind 10 s of same-priority calls fails in no time, unbooked."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    queued = await queue_behind(limiter, 100, Priority.NORMAL)
+    with pytest.raises(DeadlineUnreachableError) as info:
+        await limiter.acquire(deadline=1.0)
+    assert clock.now < 0.05
+    assert info.value.estimated_wait == pytest.approx(10.0, abs=1e-4)
+    assert info.value.deadline == 1.0
+    assert (limiter.waiting, limiter.in_flight) == (99, 1)  # the first of the 100 left at once
+    await give_up(queued)
+
+
+async def test_a_reachable_deadline_waits_for_its_slot(clock: VirtualClock) -> None:
+    """A deadline the queue ahead leaves time for is kept: the caller waits its turn."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    queued = await queue_behind(limiter, 5, Priority.NORMAL)
+    assert await limiter.acquire(deadline=0.55) == pytest.approx(0.5, abs=1e-5)
+    await asyncio.gather(*queued)
+
+
+async def test_only_callers_of_its_own_or_a_higher_priority_count_against_a_deadline(
+    clock: VirtualClock,
+) -> None:
+    """A normal call with a short deadline passes a long bulk queue but not an urgent one."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    bulk = await queue_behind(limiter, 50, Priority.BULK)
+    assert await limiter.acquire(deadline=0.15) == pytest.approx(0.1, abs=1e-5)
+    urgent = await queue_behind(limiter, 5, Priority.URGENT)
+    with pytest.raises(DeadlineUnreachableError) as info:
+        await limiter.acquire(Priority.NORMAL, deadline=0.3)
+    assert info.value.estimated_wait == pytest.approx(0.6, abs=1e-5)
+    await give_up(bulk + urgent)
+
+
+@pytest.mark.parametrize(
+    ("hint", "wait"),
+    [
+        (BudgetHint(retry_after=5.0), 5.0),
+        (BudgetHint(remaining=0, resets_after=3.0), 3.002),
+        (BudgetHint(remaining=2, resets_after=3.0), 3.202),  # after 2 left, the reset, 2 slots
+    ],
+    ids=["cooldown", "spent-window", "window-spent-before-its-turn"],
+)
+async def test_a_cooldown_or_spent_window_makes_a_deadline_unreachable(
+    clock: VirtualClock, hint: BudgetHint, wait: float
+) -> None:
+    """The wait for a 429's cooldown or a window's reset counts: the call fails at once."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    await limiter.release(hint)
+    queued = await queue_behind(limiter, 4, Priority.NORMAL) if hint.remaining else []
+    with pytest.raises(DeadlineUnreachableError) as info:
+        await limiter.acquire(deadline=1.0)
+    assert info.value.estimated_wait == pytest.approx(wait, abs=1e-5)
+    assert clock.now == 0.0
+    await give_up(queued)
+
+
+@pytest.mark.parametrize(("deadline", "kept"), [(1.1, False), (1.13, True)])
+async def test_the_estimate_counts_a_burst_after_a_cooldown(
+    clock: VirtualClock, deadline: float, kept: bool
+) -> None:
+    """With a burst of 3, the three callers ahead leave together when a cooldown ends."""
+    limiter = RateLimiter(RateLimit(10, 1.0, burst=3))  # one slot per 0.125 s
+    await limiter.release(BudgetHint(retry_after=1.0))
+    queued = await queue_behind(limiter, 3, Priority.NORMAL)
+    if kept:
+        assert await limiter.acquire(deadline=deadline) == pytest.approx(1.125, abs=1e-5)
+    else:
+        with pytest.raises(DeadlineUnreachableError) as info:
+            await limiter.acquire(deadline=deadline)
+        assert info.value.estimated_wait == pytest.approx(1.125, abs=1e-5)
+    assert await asyncio.gather(*queued) == pytest.approx([1.0, 1.0, 1.0], abs=1e-5)
+
+
+async def test_a_cooldown_that_begins_while_waiting_fails_a_late_caller_at_once(
+    clock: VirtualClock,
+) -> None:
+    """A 429 that pushes a queued caller past its deadline fails it then; the others wait on."""
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    queued = await queue_behind(limiter, 4, Priority.NORMAL)
+    timed = asyncio.create_task(limiter.acquire(deadline=2.0))
+    await asyncio.sleep(0.15)
+    await limiter.release(BudgetHint(retry_after=3.0))
+    with pytest.raises(DeadlineUnreachableError) as info:
+        await timed
+    assert loop.time() == pytest.approx(0.15, abs=1e-9)
+    assert info.value.estimated_wait == pytest.approx(3.0 + 0.2, abs=1e-5)  # two still ahead
+    assert info.value.deadline == pytest.approx(1.85)
+    waits = await asyncio.gather(*queued)
+    assert waits[2:] == pytest.approx([3.15, 3.25], abs=1e-5)
+    assert limiter.in_flight == 3  # four acquired, one released with the 429
+
+
+async def test_urgent_callers_that_push_a_deadline_past_reach_fail_it_at_once(
+    clock: VirtualClock,
+) -> None:
+    """A caller of a higher priority arriving ahead of a waiting deadline fails it when it slips."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    queued = await queue_behind(limiter, 3, Priority.NORMAL)  # at 0.0 (at once), 0.1 and 0.2
+    timed = asyncio.create_task(limiter.acquire(deadline=0.35))  # its slot: 0.3
+    await asyncio.sleep(0)
+    assert limiter.waiting == 3
+    urgent = await queue_behind(limiter, 1, Priority.URGENT)
+    with pytest.raises(DeadlineUnreachableError) as info:
+        await timed
+    assert clock.now == 0.0
+    assert info.value.estimated_wait == pytest.approx(0.4, abs=1e-5)
+    await asyncio.gather(*queued, *urgent)
+
+
+async def test_hold_until_that_pushes_a_deadline_past_reach_fails_it_at_once(
+    clock: VirtualClock,
+) -> None:
+    """A schedule taken over from elsewhere fails a waiter it makes late."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    await limiter.acquire()
+    timed = asyncio.create_task(limiter.acquire(deadline=0.5))
+    await asyncio.sleep(0)
+    limiter.hold_until(2.0)
+    with pytest.raises(DeadlineUnreachableError):
+        await timed
+    assert clock.now == 0.0
+    assert limiter.waiting == 0
+
+
+async def test_failed_and_cancelled_in_one_instant_counts_nothing(clock: VirtualClock) -> None:
+    """A caller cancelled in the instant its deadline failed it leaves the counts right."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    await limiter.acquire()
+    timed = asyncio.create_task(limiter.acquire(deadline=0.5))
+    await asyncio.sleep(0)
+    await limiter.release(BudgetHint(retry_after=1.0))
+    timed.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await timed
+    assert (limiter.waiting, limiter.in_flight) == (0, 0)
+    assert await limiter.acquire() == pytest.approx(1.0, abs=1e-5)
+
+
+async def test_deadline_must_be_a_number(clock: VirtualClock) -> None:
+    """A NaN deadline is a ValueError, and nothing is booked."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    with pytest.raises(ValueError, match="deadline must be a number"):
+        await limiter.acquire(deadline=math.nan)
+    assert (limiter.waiting, limiter.in_flight) == (0, 0)
+
+
+async def test_the_deadline_error_pickles_with_its_fields(clock: VirtualClock) -> None:
+    """The error crosses processes with its estimate, and names both figures."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    await limiter.release(BudgetHint(retry_after=5.0))
+    with pytest.raises(DeadlineUnreachableError) as info:
+        await limiter.acquire(deadline=1.0)
+    error = info.value
+    assert isinstance(error, B2BError)
+    assert str(error) == (
+        "no request budget before the call's deadline: the next slot for it is an estimated"
+        " 5.000 s away, and it may wait 1.000 s"
+    )
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), copy.__dict__, str(copy), repr(copy)) == (
+        DeadlineUnreachableError,
+        error.__dict__,
+        str(error),
+        "DeadlineUnreachableError(estimated_wait=5.0, deadline=1.0)",
+    )
+
+
 # --- simulations -------------------------------------------------------------------------
 
 SIMULATION = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -774,3 +1150,83 @@ async def test_a_competing_integration_is_absorbed(
     assert server.rejected == 0
     assert max(server.counts.values()) <= 40
     assert sum(full_windows) / len(full_windows) >= 0.9 * 25
+
+
+@attrs.define
+class Trace:
+    """When each caller of a run joined the queue, left it with a slot, or gave up."""
+
+    joined: dict[int, tuple[float, int]] = attrs.Factory(dict)
+    left: dict[int, tuple[float, int]] = attrs.Factory(dict)
+    cancelled: dict[int, float] = attrs.Factory(dict)
+
+
+Arrival = tuple[int, Priority, int | None]
+
+
+async def run_arrivals(limiter: RateLimiter, arrivals: list[Arrival]) -> Trace:
+    """Each (ms, priority, cancel ms) arrival asks for a slot, and gives up after ``cancel ms``."""
+    loop = asyncio.get_running_loop()
+    trace = Trace()
+
+    async def caller(index: int, at_ms: int, priority: Priority) -> None:
+        await asyncio.sleep(at_ms / 1000)
+        trace.joined[index] = (loop.time(), len(trace.joined))
+        await limiter.acquire(priority)
+        trace.left[index] = (loop.time(), len(trace.left))
+
+    async def canceller(index: int, task: asyncio.Task[None], after_ms: int) -> None:
+        await asyncio.sleep(after_ms / 1000)
+        if not task.done():
+            task.cancel()
+            trace.cancelled[index] = loop.time()
+
+    tasks = []
+    for index, (at_ms, priority, cancel_ms) in enumerate(arrivals):
+        task = asyncio.create_task(caller(index, at_ms, priority))
+        tasks.append(task)
+        if cancel_ms is not None:
+            tasks.append(asyncio.create_task(canceller(index, task, at_ms + cancel_ms)))
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return trace
+
+
+def check_lanes(trace: Trace, priorities: list[Priority]) -> None:
+    """No caller left while a higher one that joined before was waiting; each lane is FIFO."""
+    rank = {level: order for order, level in enumerate(Priority)}
+    for low, (low_time, low_seq) in trace.left.items():
+        for high, (joined, join_seq) in trace.joined.items():
+            same = priorities[high] is priorities[low]
+            if same and join_seq < trace.joined[low][1] and high in trace.left:
+                assert trace.left[high][1] < low_seq, f"{high} joined before {low}, left after"
+            if rank[priorities[high]] >= rank[priorities[low]] or joined >= low_time:
+                continue
+            if high in trace.left:
+                assert trace.left[high][1] < low_seq, f"{low} left while {high} waited"
+            else:
+                assert trace.cancelled[high] <= low_time, f"{low} left while {high} waited"
+
+
+@SIMULATION
+@given(
+    arrivals=st.lists(
+        st.tuples(
+            st.integers(0, 3000), st.sampled_from(list(Priority)), st.none() | st.integers(0, 1500)
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    start=st.floats(0.0, 1e6),
+)
+async def test_a_lower_priority_never_leaves_while_a_higher_one_waits(
+    arrivals: list[Arrival], start: float
+) -> None:
+    """Random arrivals and cancellations: lanes keep their order, all are served, evenly paced."""
+    with virtual_clock(start):
+        limiter = RateLimiter(RateLimit(10, 1.0))
+        trace = await run_arrivals(limiter, arrivals)
+    check_lanes(trace, [priority for _, priority, _ in arrivals])
+    assert set(trace.left) | set(trace.cancelled) == set(range(len(arrivals)))
+    times = sorted(t for t, _ in trace.left.values())
+    assert all(b - a >= 0.1 - 1e-6 for a, b in itertools.pairwise(times))
+    assert (limiter.waiting, limiter.in_flight) == (0, len(trace.left))
