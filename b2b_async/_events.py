@@ -46,16 +46,18 @@ __all__ = [
     "route_of",
 ]
 
-#: A path segment kept in a route: a word, never an id (ids hold digits or escapes).
-_WORD: Final = re.compile(r"[A-Za-z][A-Za-z_-]*")
+#: A path segment kept in a route: every word of the API's paths starts with a lowercase letter
+#: (``orders``, ``orderBCIds``, ``b2b``); ids are numbers, or upper case (``BC123``), or escaped.
+_WORD: Final = re.compile(r"[a-z][A-Za-z0-9_-]*")
 
 
 def route_of(path: str) -> str:
     """The route of ``path``: its API prefix and words kept, every other segment ``{id}``.
 
     ``/api/v2/io/companies/12/user/34/orders`` becomes
-    ``/api/v2/io/companies/{id}/user/{id}/orders``: few distinct values, none of them an
-    id, so a route may name a span or label a metric.
+    ``/api/v2/io/companies/{id}/user/{id}/orders``, fit to name a span. A segment that
+    starts with a lowercase letter counts as a word, so an id such as ``order-7`` stays in
+    the route: metrics are never labelled with it.
     """
     prefix = next((p for p in (V2_PREFIX, V3_PREFIX) if path.startswith(p + "/")), "")
     segments = path[len(prefix) :].split("/")
