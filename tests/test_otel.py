@@ -1,4 +1,4 @@
-"""OpenTelemetry: spans and metrics of real calls against the sandbox, read from in-memory exporters."""
+"""OpenTelemetry: spans and metrics of calls to the sandbox, read from in-memory exporters."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ class Telemetry:
 
     def total(self, name: str) -> float:
         """The sum of a counter's data points (0 when it has none)."""
-        return sum(point.value for point in self.metrics().get(name, []))
+        return float(sum(point.value for point in self.metrics().get(name, [])))
 
 
 @pytest.fixture
@@ -201,7 +201,8 @@ async def test_the_span_nests_under_the_application_s_span(telemetry: Telemetry)
         with tracer.start_as_current_span("handler"):
             await create(client)
     call, handler = telemetry.finished()
-    assert call.parent is not None and handler.context is not None
+    assert call.parent is not None
+    assert handler.context is not None
     assert call.parent.span_id == handler.context.span_id
 
 
@@ -257,7 +258,7 @@ def test_spans_go_to_the_global_provider_with_no_opt_in(tmp_path: Path) -> None:
         )
     )
     root = Path(__file__).resolve().parent.parent
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 - this interpreter, our own script
         [sys.executable, str(script)],
         capture_output=True,
         text=True,
