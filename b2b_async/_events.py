@@ -17,6 +17,7 @@ are the library's own, whose messages never repeat a secret.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from typing import Final, Protocol, TypeAlias
@@ -25,6 +26,7 @@ from urllib.parse import urlencode
 import attrs
 from yarl import URL
 
+from ._config import MAX_TARGETS
 from ._exceptions import B2BError
 from ._protocol import redact
 from ._routes import V2_PREFIX, V3_PREFIX
@@ -51,6 +53,7 @@ __all__ = [
 _WORD: Final = re.compile(r"[a-z][A-Za-z0-9_-]*")
 
 
+@functools.lru_cache(maxsize=MAX_TARGETS)  # a client calls few paths, each many times
 def route_of(path: str) -> str:
     """The route of ``path``: its API prefix and words kept, every other segment ``{id}``.
 

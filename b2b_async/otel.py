@@ -127,7 +127,7 @@ class OpenCall:
     """A call in progress: its span, the context token that made it current, its labels."""
 
     span: Span
-    token: Token[Context]
+    token: Token[Context] | None
     labels: Attributes
 
 
@@ -175,7 +175,8 @@ class OpenTelemetryHook:
         span = self._tracer.start_span(
             f"{call.method} {call.route}", kind=SpanKind.CLIENT, attributes=span_attributes(call)
         )
-        token = context.attach(trace.set_span_in_context(span))
+        # A span that records nothing (no SDK, or sampled out) is not worth making current.
+        token = context.attach(trace.set_span_in_context(span)) if span.is_recording() else None
         self._calls[call] = OpenCall(span, token, metric_attributes(call))
         self._instruments.waiting.add(1, self._calls[call].labels)
 
@@ -240,7 +241,8 @@ class OpenTelemetryHook:
         if event.error is not None:
             span.set_status(Status(StatusCode.ERROR))
         span.end()
-        context.detach(open_call.token)
+        if open_call.token is not None:
+            context.detach(open_call.token)
 
     def _bulk_outcome(self, event: BulkOutcome) -> None:
         outcome = "failed" if not event.ok else "registered"
