@@ -33,6 +33,7 @@ import attrs
 
 from ._config import check_positive_int
 from ._exceptions import B2BError, InvalidOrderError
+from ._hooks import report_outcome
 
 __all__ = [
     "BulkReport",
@@ -292,6 +293,7 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         try:
             while (item := await self._source.next()) is not None:
                 outcome = await register_one(self._register, *item, self._order_type)
+                report_outcome(outcome)
                 await self._outcomes.put(outcome)
         except asyncio.CancelledError:
             raise

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import enum
 import ipaddress
 import json
+import os
 import re
 from collections.abc import Mapping
 from types import TracebackType
@@ -24,12 +27,17 @@ from ._config import (
 )
 from ._exceptions import ClientClosedError
 from ._ratelimit import Limiter, build_limiter
-from ._transport import ClientStats, Transport
+from ._transport import ClientStats, Priority, Transport, check_priority
 from ._v2 import Companies, Orders
 from ._v3 import V3Resources
 from ._version import __version__
 
-__all__ = ["B2BClient"]
+__all__ = ["KEEP", "STORE_HASH_VARIABLE", "TOKEN_VARIABLE", "B2BClient", "Keep", "credentials"]
+
+#: The environment variable the token is read from when none is passed.
+TOKEN_VARIABLE: Final = "B2B_AUTH_TOKEN"  # noqa: S105 - a variable's name, not a secret
+#: The environment variable the store hash is read from along with the token.
+STORE_HASH_VARIABLE: Final = "B2B_STORE_HASH"
 
 _HEADER_UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f]")
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
@@ -124,6 +132,38 @@ def user_agent_of(suffix: str | None) -> str:
     return agent if suffix is None else f"{agent} {check_header_value(suffix, 'user_agent')}"
 
 
+def credentials(auth_token: str | None, store_hash: str | None) -> tuple[str, str | None]:
+    """The token and store hash to use: as passed, or from the environment without a token.
+
+    Without ``auth_token``, the token comes from :data:`TOKEN_VARIABLE` and, unless
+    ``store_hash`` is passed, the store hash from :data:`STORE_HASH_VARIABLE` (blank means
+    none). A passed token never takes the store hash from the environment: that would
+    switch its authentication scheme behind the caller's back.
+
+    Raises:
+        ValueError: no token is passed and the variable is unset or blank, or the token
+            is unfit for a header (the message names the variable, never the value).
+    """
+    if auth_token is not None:
+        return check_header_value(auth_token, "auth_token"), store_hash
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    if not token:
+        raise ValueError(f"pass auth_token or set the {TOKEN_VARIABLE} environment variable")
+    if store_hash is None:
+        store_hash = os.environ.get(STORE_HASH_VARIABLE, "").strip() or None
+    return check_header_value(token, TOKEN_VARIABLE), store_hash
+
+
+class Keep(enum.Enum):
+    """The type of :data:`KEEP`: an option not given to :meth:`B2BClient.with_options`."""
+
+    KEEP = enum.auto()
+
+
+#: "Keep the client's value", where ``None`` would mean "none" (``retry=None``: no retries).
+KEEP: Final = Keep.KEEP
+
+
 def _check_concurrency(value: int | None) -> int | None:
     return None if value is None else check_positive_int(value, "max_concurrency")
 
@@ -158,7 +198,9 @@ class B2BClient:
 
     Args:
         auth_token: the API token: a BigCommerce API account's access token (with
-            ``store_hash``) or a legacy B2B Edition ``authToken`` (without).
+            ``store_hash``) or a legacy B2B Edition ``authToken`` (without). ``None`` reads
+            it from the ``B2B_AUTH_TOKEN`` environment variable, and then the store hash
+            from ``B2B_STORE_HASH`` unless ``store_hash`` is passed.
         store_hash: the store hash of the BigCommerce store, to authenticate with
             ``X-Auth-Token`` and ``X-Store-Hash``; ``None`` for the legacy ``authToken``.
         base_url: the API's host root. Plain ``http://`` is refused unless the host is
@@ -177,17 +219,19 @@ class B2BClient:
             :class:`~b2b_async.ResponseDecodeError`.
 
     Raises:
-        ValueError: an argument is invalid (messages never repeat the token or the store
-            hash).
+        ValueError: an argument is invalid, or no token is passed and ``B2B_AUTH_TOKEN``
+            is not set (messages never repeat the token or the store hash).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``auth_token`` is optional: the environment supplies it.
     """
 
     __slots__ = ("_base_url", "_companies", "_orders", "_scheme", "_transport", "_v3")
 
     def __init__(
         self,
-        auth_token: str,
+        auth_token: str | None = None,
         *,
         store_hash: str | None = None,
         base_url: str = DEFAULT_BASE_URL,
@@ -199,23 +243,75 @@ class B2BClient:
         user_agent: str | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        auth = auth_headers(check_header_value(auth_token, "auth_token"), store_hash)
+        auth = auth_headers(*credentials(auth_token, store_hash))
         self._base_url = check_base_url(base_url)
         self._scheme = " ".join(f"{name}=***" for name in auth)
-        self._transport = Transport(
-            base_url=self._base_url,
-            headers={**auth, "Accept": "application/json", "User-Agent": user_agent_of(user_agent)},
-            timeout=_timeout(timeout),
-            retry=retry,
-            limiter=build_limiter(rate_limit),
-            max_concurrency=_check_concurrency(max_concurrency),
-            max_response_bytes=check_positive_int(max_response_bytes, "max_response_bytes"),
-            session=session,
-            secrets=secrets_of(auth),
+        self._bind(
+            Transport(
+                base_url=self._base_url,
+                headers={
+                    **auth,
+                    "Accept": "application/json",
+                    "User-Agent": user_agent_of(user_agent),
+                },
+                timeout=_timeout(timeout),
+                retry=retry,
+                limiter=build_limiter(rate_limit),
+                max_concurrency=_check_concurrency(max_concurrency),
+                max_response_bytes=check_positive_int(max_response_bytes, "max_response_bytes"),
+                session=session,
+                secrets=secrets_of(auth),
+            )
         )
-        self._orders = Orders(self._transport)
-        self._companies = Companies(self._transport)
-        self._v3 = V3Resources(self._transport)
+
+    def _bind(self, transport: Transport) -> None:
+        """Send every resource's calls through ``transport``."""
+        self._transport = transport
+        self._orders = Orders(transport)
+        self._companies = Companies(transport)
+        self._v3 = V3Resources(transport)
+
+    def with_options(
+        self,
+        *,
+        timeout: float | aiohttp.ClientTimeout | None = None,
+        retry: RetryPolicy | Keep | None = KEEP,
+        priority: Priority | None = None,
+    ) -> Self:
+        """A light view of this client whose calls use other options.
+
+        The view shares this client's connection pool, rate limiter (so the two are paced
+        as one budget), concurrency cap and statistics; it costs a few small objects.
+        Closing the view (or leaving its ``async with``) ends its own use only; closing
+        this client ends every view's::
+
+            patient = client.with_options(timeout=120.0, retry=RetryPolicy(attempts=10))
+            await patient.orders.create(...)
+
+        Args:
+            timeout: seconds one attempt may take (or an :class:`aiohttp.ClientTimeout`);
+                ``None`` keeps this client's.
+            retry: the retry options, ``None`` for a single attempt; by default this
+                client's.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; ``None`` keeps this
+                client's. Recorded on every call (hooks and spans show it); it takes
+                effect on pacing with priority pacing.
+
+        Raises:
+            ValueError: an option is invalid.
+
+        .. versionadded:: 0.2.0
+        """
+        transport = self._transport
+        view = copy.copy(self)
+        view._bind(
+            transport.with_options(
+                timeout=transport.timeout if timeout is None else _timeout(timeout),
+                retry=transport.retry if isinstance(retry, Keep) else retry,
+                priority=transport.priority if priority is None else check_priority(priority),
+            )
+        )
+        return view
 
     @property
     def orders(self) -> Orders:

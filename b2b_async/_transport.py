@@ -11,16 +11,24 @@
   :class:`~b2b_async.TransportError`.
 
 What is retried, how long to wait and what a failure meant are decided in ``_retry.py``.
+Each call is followed by one :class:`~b2b_async._hooks.CallObserver`, told at each of these
+steps what happened; it keeps the statistics and tells the hooks (OpenTelemetry among
+them), so no step reports anything itself.
+
+A client's :meth:`Transport.with_options` views share its :class:`Pool` (the session and
+the statistics), its limiter and its concurrency cap, and differ in timeout, retry options
+and priority.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, Literal, NamedTuple, TypeAlias
 
 import aiohttp
 import attrs
@@ -34,6 +42,7 @@ from ._config import (
     UNHINTED_COOLDOWN,
     RetryPolicy,
 )
+from ._events import Call
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -42,6 +51,7 @@ from ._exceptions import (
     ResponseDecodeError,
     TransportError,
 )
+from ._hooks import UNOBSERVED, CallObserver, ClientStats, Tally, get_hooks
 from ._protocol import (
     BudgetHint,
     Envelope,
@@ -53,7 +63,7 @@ from ._protocol import (
 from ._ratelimit import Limiter
 from ._retry import StopBeforeDeadline, Uncertainty, WaitStrategy, is_retryable
 
-__all__ = ["ClientStats", "Transport"]
+__all__ = ["PRIORITIES", "ClientStats", "Pool", "Priority", "Transport", "check_priority"]
 
 logger: Final = logging.getLogger("b2b_async")
 
@@ -63,27 +73,22 @@ CHUNK: Final = 64 * 1024
 UNCAPPED_POOL: Final = 100
 JSON_CONTENT: Final = {"Content-Type": "application/json"}
 
+#: How urgent a call is: ``"urgent"``, ``"normal"`` or ``"bulk"``.
+Priority: TypeAlias = Literal["urgent", "normal", "bulk"]
+#: Every priority, most urgent first.
+PRIORITIES: Final[tuple[Priority, ...]] = ("urgent", "normal", "bulk")
 
-@attrs.frozen
-class ClientStats:
-    """Counters of what one client has done since it was created.
 
-    Attributes:
-        requests: HTTP requests sent, retries included.
-        retries: attempts that were retries of an earlier failed attempt.
-        rate_limited: 429 answers met.
-        budget_wait: seconds calls spent waiting for rate-limit budget or a cooldown,
-            summed over calls.
-        in_flight: requests being sent or awaited right now.
+def check_priority(value: object) -> Priority:
+    """Return ``value`` when it is one of :data:`PRIORITIES`, else raise.
 
-    .. versionadded:: 0.1.0
+    Raises:
+        ValueError: ``value`` is not a priority.
     """
-
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    budget_wait: float = 0.0
-    in_flight: int = 0
+    for priority in PRIORITIES:
+        if value == priority:
+            return priority
+    raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}; got {value!r}")
 
 
 class Response(NamedTuple):
@@ -102,6 +107,29 @@ class Response(NamedTuple):
     body: bytes
     reason: str
     received_at: float
+
+
+class Pool:
+    """What a client shares with its views: the session, its ownership, and the statistics.
+
+    Args:
+        session: a session to borrow (never closed here), or ``None`` to own one.
+    """
+
+    __slots__ = ("closed", "owned", "session", "tally")
+
+    def __init__(self, session: aiohttp.ClientSession | None) -> None:
+        self.session = session
+        self.owned = session is None
+        self.closed = False
+        self.tally = Tally()
+
+    async def close(self) -> None:
+        """Close the owned session (a borrowed one stays open); idempotent."""
+        self.closed = True
+        session, self.session = self.session, None
+        if self.owned and session is not None:
+            await session.close()
 
 
 class Transport:
@@ -137,31 +165,37 @@ class Transport:
         self._headers = dict(headers)
         self._timeout = timeout
         self._retry = retry
+        self._priority: Priority = "normal"
         self._limiter = limiter
         self._max_concurrency = max_concurrency
         self._slots = in_flight_cap(max_concurrency)
         self._max_bytes = max_response_bytes
-        self._session = session
-        self._owned = session is None
+        self._pool = Pool(session)
+        self._view = False
         self._closed = False
-        self._stats = ClientStats()
         self._targets: dict[tuple[str, str], tuple[URL, RequestInfo]] = {}
+
+    def with_options(
+        self, *, timeout: aiohttp.ClientTimeout, retry: RetryPolicy | None, priority: Priority
+    ) -> Transport:
+        """A view with other options that shares the pool, the limiter, the cap and the stats.
+
+        Closing the view ends its own use only; closing this transport ends every view's.
+        """
+        view = copy.copy(self)
+        view._timeout, view._retry, view._priority = timeout, retry, priority
+        view._view, view._closed = True, False
+        return view
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`aclose` was called."""
-        return self._closed
+        """Whether :meth:`aclose` was called, on this view or on the client it came from."""
+        return self._closed or self._pool.closed
 
     @property
     def stats(self) -> ClientStats:
         """What the client has done so far."""
-        return self._stats
-
-    def _count(self, **increments: float) -> None:
-        """Add to the statistics, a frozen :class:`ClientStats` replaced whole."""
-        stats = self._stats
-        changes = {name: getattr(stats, name) + step for name, step in increments.items()}
-        self._stats = attrs.evolve(stats, **changes)
+        return self._pool.tally.stats
 
     @property
     def limiter(self) -> Limiter | None:
@@ -172,6 +206,21 @@ class Transport:
     def max_concurrency(self) -> int | None:
         """The most requests in flight at once, or ``None`` for no cap."""
         return self._max_concurrency
+
+    @property
+    def timeout(self) -> aiohttp.ClientTimeout:
+        """The per-attempt timeout."""
+        return self._timeout
+
+    @property
+    def retry(self) -> RetryPolicy | None:
+        """The retry options, or ``None`` for a single attempt."""
+        return self._retry
+
+    @property
+    def priority(self) -> Priority:
+        """The priority this transport's calls carry."""
+        return self._priority
 
     def bulk_workers(self, concurrency: int | None) -> int:
         """Workers for a bulk run: as asked, else the in-flight cap (the default without one)."""
@@ -188,21 +237,24 @@ class Transport:
         Raises:
             ClientClosedError: the client, or a borrowed session, is closed.
         """
-        if self._closed:
+        pool = self._pool
+        if self.closed:
             raise ClientClosedError("the client is closed; create a new B2BClient")
-        if self._session is None:
+        if pool.session is None:
             connector = aiohttp.TCPConnector(limit=self._max_concurrency or UNCAPPED_POOL)
-            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
-        elif not self._owned and self._session.closed:  # an owned one closes in aclose only
+            pool.session = aiohttp.ClientSession(connector=connector, headers=self._headers)
+        elif not pool.owned and pool.session.closed:  # an owned one closes in aclose only
             raise ClientClosedError("the borrowed aiohttp session is closed")
-        return self._session
+        return pool.session
 
     async def aclose(self) -> None:
-        """Close the owned session (a borrowed one stays open); idempotent."""
+        """Close the owned session (a borrowed one stays open); idempotent.
+
+        A view only stops its own use: the session belongs to the client it came from.
+        """
         self._closed = True
-        session, self._session = self._session, None
-        if self._owned and session is not None:
-            await session.close()
+        if not self._view:
+            await self._pool.close()
 
     async def send(self, request: Request) -> Envelope:
         """Send ``request`` and return the answer's envelope, retrying as the policy allows.
@@ -211,17 +263,27 @@ class Transport:
             B2BError: the call failed for good; see the error tree.
         """
         policy = self._retry
-        if policy is not None and policy.deadline is not None:
-            return await self._send_within_deadline(request, policy, policy.deadline)
-        return await self._send_with_retries(request, policy, deadline=None)
+        with self._observe(request) as call:  # CallStarted now, CallFinished however it ends
+            if policy is not None and policy.deadline is not None:
+                return await self._send_within_deadline(request, call, policy, policy.deadline)
+            return await self._send_with_retries(request, call, policy, deadline=None)
+
+    def _observe(self, request: Request) -> CallObserver:
+        """The call's observer; it describes the call only when a hook will read it."""
+        hooks = get_hooks()
+        call = UNOBSERVED
+        if hooks:
+            url = self._target(request)[0]
+            call = Call.of(request.method, url, request.query, self._secrets, self._priority)
+        return CallObserver(self._pool.tally, hooks, call, self._secrets)
 
     async def _send_within_deadline(
-        self, request: Request, policy: RetryPolicy, seconds: float
+        self, request: Request, call: CallObserver, policy: RetryPolicy, seconds: float
     ) -> Envelope:
         deadline = time.monotonic() + seconds
         try:
             async with asyncio.timeout(seconds):
-                return await self._send_with_retries(request, policy, deadline)
+                return await self._send_with_retries(request, call, policy, deadline)
         except TimeoutError:
             raise APITimeoutError(
                 f"the call's deadline of {seconds} s passed",
@@ -230,20 +292,29 @@ class Transport:
             ) from None
 
     async def _send_with_retries(
-        self, request: Request, policy: RetryPolicy | None, deadline: float | None
+        self,
+        request: Request,
+        call: CallObserver,
+        policy: RetryPolicy | None,
+        deadline: float | None,
     ) -> Envelope:
         # The first attempt runs outside tenacity: a call that succeeds at once, as nearly
         # every call does, never builds the retry machinery.
         try:
-            return await self._attempt(request)
+            return await self._attempt(request, call)
         except B2BError as exc:
             if policy is None or not is_retryable(exc, policy):
                 raise
             first = exc
-        return await self._retry_after_failure(request, first, policy, deadline)
+        return await self._retry_after_failure(request, call, first, policy, deadline)
 
     async def _retry_after_failure(
-        self, request: Request, first: B2BError, policy: RetryPolicy, deadline: float | None
+        self,
+        request: Request,
+        call: CallObserver,
+        first: B2BError,
+        policy: RetryPolicy,
+        deadline: float | None,
     ) -> Envelope:
         uncertainty = Uncertainty()
         uncertainty.note(first)
@@ -254,15 +325,15 @@ class Transport:
             if replayed:
                 raise replayed.pop()
             try:
-                return await self._attempt(request)
+                return await self._attempt(request, call)
             except B2BError as exc:
                 uncertainty.note(exc)
                 raise
 
-        return await self._retrying(request, policy, deadline)(attempt)
+        return await self._retrying(request, call, policy, deadline)(attempt)
 
     def _retrying(
-        self, request: Request, policy: RetryPolicy, deadline: float | None
+        self, request: Request, call: CallObserver, policy: RetryPolicy, deadline: float | None
     ) -> tenacity.AsyncRetrying:
         stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.attempts)
         if deadline is not None:
@@ -271,14 +342,17 @@ class Transport:
             stop=stop,
             wait=WaitStrategy(policy),
             retry=tenacity.retry_if_exception(lambda exc: is_retryable(exc, policy)),
-            before_sleep=lambda state: self._log_retry(request, state),
+            before_sleep=lambda state: self._log_retry(request, call, state),
             reraise=True,
         )
 
-    def _log_retry(self, request: Request, state: tenacity.RetryCallState) -> None:
-        self._count(retries=1)
+    def _log_retry(
+        self, request: Request, call: CallObserver, state: tenacity.RetryCallState
+    ) -> None:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
+        assert isinstance(exc, B2BError), "only a B2BError is retried"
+        call.retry_scheduled(wait, exc)
         logger.info(
             "retrying %s %s: attempt %d failed with %s (%s); next attempt in %.2f s",
             request.method,
@@ -289,24 +363,30 @@ class Transport:
             wait,
         )
 
-    async def _attempt(self, request: Request) -> Envelope:
+    async def _attempt(self, request: Request, call: CallObserver) -> Envelope:
         """One attempt: a place in flight, budget, the exchange, then the decoded answer."""
         session = self.open()  # a closed client fails before it waits for anything
         url, info = self._target(request)
         async with self._slots:
-            await self._acquire_budget()
+            await self._acquire_budget(call)
             hint: BudgetHint | None = None
+            call.sent()
             try:
                 response = await self._exchange(session, request, url, info)
-                hint = self._budget_hint(response)
+            except BaseException as exc:
+                call.failed(exc)
+                raise
+            else:
+                call.received(response.status, response.headers)
+                hint = self._budget_hint(response, call)
             finally:
                 await self._release_budget(hint)
         status, headers, body, reason, now = response
         return decode_response(status, headers, body, info, now, reason=reason)
 
-    async def _acquire_budget(self) -> None:
+    async def _acquire_budget(self, call: CallObserver) -> None:
         if self._limiter is not None:
-            self._count(budget_wait=await self._limiter.acquire())
+            call.budget_waited(await self._limiter.acquire())
 
     async def _release_budget(self, hint: BudgetHint | None) -> None:
         if self._limiter is not None:
@@ -316,7 +396,6 @@ class Transport:
         self, session: aiohttp.ClientSession, request: Request, url: URL, info: RequestInfo
     ) -> Response:
         """The one aiohttp call: send, read the body under the cap, or raise a TransportError."""
-        self._count(requests=1, in_flight=1)
         error: B2BError
         try:
             async with session.request(
@@ -339,15 +418,13 @@ class Transport:
                 raise
             # Only aclose closes an owned session; someone reached in and closed it.
             error = ClientClosedError("the client's aiohttp session was closed")
-        finally:
-            self._count(in_flight=-1)
         # Raised outside the except block, so aiohttp's error is neither cause nor context:
         # the repr of some of them shows the request's headers, the token among them.
         raise error
 
     def _request_headers(self, request: Request) -> dict[str, str]:
         """The headers a request adds to its session's own (all of them for a borrowed one)."""
-        headers = {} if self._owned else dict(self._headers)
+        headers = {} if self._pool.owned else dict(self._headers)
         if request.body is not None:
             headers.update(JSON_CONTENT)
         return headers
@@ -370,12 +447,15 @@ class Transport:
                 self._targets[key] = target
         return target
 
-    def _budget_hint(self, response: Response) -> BudgetHint | None:
+    def _budget_hint(self, response: Response, call: CallObserver) -> BudgetHint | None:
         """What the answer says about the budget, bounded by the longest wait worth obeying."""
+        hint = None if self._limiter is None else self._read_budget(response)
         if response.status == 429:
-            self._count(rate_limited=1)
-        if self._limiter is None:  # only a limiter reads the budget headers
-            return None
+            call.rate_limited(None if hint is None else hint.retry_after)
+        return hint
+
+    def _read_budget(self, response: Response) -> BudgetHint | None:
+        """The budget headers of an answer, as the limiter is to follow them."""
         hint = parse_budget(response.status, response.headers, response.received_at)
         if response.status == 429 and (hint is None or hint.retry_after is None):
             # A 429 without a wait hint still closes the gate for every call.

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import ModuleType
 
 import aiohttp
 import pytest
 
 import b2b_async
-from b2b_async import B2BClient, ClientClosedError, RetryPolicy
-from b2b_async._client import is_loopback
+from b2b_async import B2BClient, ClientClosedError, RateLimit, RateLimiter, RetryPolicy
+from b2b_async._client import credentials, is_loopback
 from b2b_async.sandbox import DEFAULT_TOKEN, SandboxServer
 
 
@@ -180,3 +181,149 @@ def test_exported_names() -> None:
         if not name.startswith("_") and not isinstance(value, ModuleType)
     }
     assert public == set(b2b_async.__all__) - {"__version__"}
+
+
+# --- the token from the environment -----------------------------------------------------------
+
+
+def test_token_and_store_hash_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """B2BClient() reads B2B_AUTH_TOKEN and B2B_STORE_HASH, and never shows them."""
+    monkeypatch.setenv("B2B_AUTH_TOKEN", " env-token-123456 ")
+    monkeypatch.setenv("B2B_STORE_HASH", "envhash42")
+    client = B2BClient()
+    assert "X-Auth-Token=*** X-Store-Hash=***" in repr(client)
+    assert "env-token" not in repr(client)
+    assert "envhash42" not in repr(client)
+    assert credentials(None, None) == ("env-token-123456", "envhash42")
+
+
+def test_a_blank_store_hash_variable_means_the_legacy_scheme(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A blank B2B_STORE_HASH is no store hash: the token travels as authToken."""
+    monkeypatch.setenv("B2B_AUTH_TOKEN", "env-token-123456")
+    monkeypatch.setenv("B2B_STORE_HASH", " ")
+    assert "authToken=***" in repr(B2BClient())
+
+
+def test_a_passed_token_never_takes_the_store_hash_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a token passed, B2B_STORE_HASH is ignored: the scheme stays the caller's."""
+    monkeypatch.setenv("B2B_STORE_HASH", "envhash42")
+    assert credentials("given-token", None) == ("given-token", None)
+    assert "authToken=***" in repr(B2BClient("given-token"))
+
+
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_no_token_anywhere_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
+    """No token passed and B2B_AUTH_TOKEN unset or blank: a ValueError naming the variable."""
+    if value is None:
+        monkeypatch.delenv("B2B_AUTH_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("B2B_AUTH_TOKEN", value)
+    with pytest.raises(ValueError, match="B2B_AUTH_TOKEN"):
+        B2BClient()
+
+
+def test_an_unfit_token_variable_is_refused_without_echo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A B2B_AUTH_TOKEN that could inject headers is refused, naming the variable, not the value."""
+    monkeypatch.setenv("B2B_AUTH_TOKEN", "secret-value\r\nX-Evil: 1")
+    with pytest.raises(ValueError, match="B2B_AUTH_TOKEN") as info:
+        B2BClient()
+    assert "secret-value" not in str(info.value)
+
+
+# --- with_options views --------------------------------------------------------------------------
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_views_are_paced_as_one_budget() -> None:
+    """A view waits behind its parent's booking: one limiter paces both as one budget."""
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(requests=2, per=0.2), clock=clock)
+    async with (
+        SandboxServer(rate=None) as server,
+        B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=limiter) as client,
+    ):
+        view = client.with_options(timeout=5.0, priority="bulk")
+        assert view.limiter is client.limiter is limiter
+        await client.orders.create(customer_id=1, order_id="BC1", total_inc_tax=1)
+        second = asyncio.create_task(
+            view.orders.create(customer_id=1, order_id="BC2", total_inc_tax=1)
+        )
+        async with asyncio.timeout(5.0):  # the limiter has counters, not events: poll them
+            while limiter.waiting == 0:  # noqa: ASYNC110 - the view queues behind the parent
+                await asyncio.sleep(0.001)
+        assert (limiter.waiting, len(server.requests)) == (1, 1)
+        clock.now = 0.2  # one emission interval later
+        await second
+    assert [record.status for record in server.requests] == [200, 200]
+    assert client.stats is view.stats
+    assert client.stats.requests == 2
+    assert client.stats.budget_wait == pytest.approx(0.2)
+
+
+async def test_views_share_the_session_and_keep_their_own_options() -> None:
+    """A view uses the parent's session; its timeout and retry are its own, the parent's stay."""
+    policy = RetryPolicy(attempts=9)
+    client = B2BClient("t", timeout=7.0, retry=RetryPolicy())
+    view = client.with_options(timeout=aiohttp.ClientTimeout(total=99.0), retry=policy)
+    bare = client.with_options(retry=None)
+    same = client.with_options()
+    async with client:
+        assert view._transport.open() is client._transport.open()
+    assert (view._transport.timeout.total, view._transport.retry) == (99.0, policy)
+    assert (client._transport.timeout.total, client._transport.retry) == (7.0, RetryPolicy())
+    assert (bare._transport.retry, bare._transport.timeout.total) == (None, 7.0)
+    assert (same._transport.retry, same._transport.priority) == (RetryPolicy(), "normal")
+    assert view.orders is not client.orders
+    assert view.base_url == client.base_url
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [({"priority": "high"}, "priority"), ({"timeout": 0}, "timeout"), ({"timeout": -1}, "timeout")],
+)
+def test_with_options_refuses_bad_values(kwargs: dict[str, object], fragment: str) -> None:
+    """An unknown priority or a bad timeout raises ValueError naming the option."""
+    with pytest.raises(ValueError, match=fragment):
+        B2BClient("t").with_options(**kwargs)  # type: ignore[arg-type]
+
+
+async def test_closing_the_parent_ends_every_view_s_use() -> None:
+    """After the parent closes, a view is closed too and its calls raise ClientClosedError."""
+    async with SandboxServer(rate=None) as server:
+        client = B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=None)
+        view = client.with_options(timeout=5.0)
+        async with client:
+            await view.orders.create(customer_id=1, order_id="BC1", total_inc_tax=1)
+        assert view.closed
+        with pytest.raises(ClientClosedError):
+            await view.orders.create(customer_id=1, order_id="BC2", total_inc_tax=1)
+    assert len(server.requests) == 1
+
+
+async def test_closing_a_view_leaves_the_parent_open() -> None:
+    """Leaving a view's async with ends the view only; the parent's session keeps serving."""
+    async with (
+        SandboxServer(rate=None) as server,
+        B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=None) as client,
+    ):
+        async with client.with_options(timeout=5.0) as view:
+            await view.orders.create(customer_id=1, order_id="BC1", total_inc_tax=1)
+        assert view.closed
+        assert not client.closed
+        await client.orders.create(customer_id=1, order_id="BC2", total_inc_tax=1)
+    assert [record.status for record in server.requests] == [200, 200]

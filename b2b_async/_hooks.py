@@ -1,0 +1,298 @@
+"""Hooks and statistics: what the transport tells the outside world about each call.
+
+On stamina's model, hooks are set once for the process with :func:`set_hooks` and receive
+every event (see ``_events.py``) of every client. By default the one hook is OpenTelemetry's,
+when ``opentelemetry-api`` is importable (the ``otel`` extra): spans and metrics then go to
+whatever tracer and meter providers the application configures, with no call of ours.
+
+The transport talks to one small collaborator per call, a :class:`CallObserver`. It counts
+into the client's :class:`ClientStats` always, and builds events only when a hook listens,
+so a process without hooks pays a few attribute updates per request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Final, Protocol
+
+import attrs
+
+from ._events import (
+    BudgetWaited,
+    BulkOutcome,
+    Call,
+    CallFinished,
+    CallStarted,
+    Event,
+    Hook,
+    HookFactory,
+    RateLimited,
+    RequestFailed,
+    RequestSent,
+    ResponseReceived,
+    RetryScheduled,
+)
+from ._exceptions import B2BError
+from ._protocol import redact
+
+__all__ = [
+    "UNOBSERVED",
+    "CallObserver",
+    "ClientStats",
+    "Settled",
+    "Tally",
+    "default_hooks",
+    "emit",
+    "get_hooks",
+    "report_outcome",
+    "set_hooks",
+]
+
+logger: Final = logging.getLogger("b2b_async")
+
+#: The header a server's request id arrives in.
+REQUEST_ID_HEADER: Final = "X-Request-Id"
+#: The call that events would name when no hook listens (and no event is built).
+UNOBSERVED: Final = Call("", "", "", "", 0)
+
+
+@attrs.frozen
+class ClientStats:
+    """Counters of what one client has done since it was created.
+
+    Attributes:
+        requests: HTTP requests sent, retries included.
+        retries: attempts that were retries of an earlier failed attempt.
+        rate_limited: 429 answers met.
+        budget_wait: seconds calls spent waiting for rate-limit budget or a cooldown,
+            summed over calls.
+        in_flight: requests being sent or awaited right now.
+
+    .. versionadded:: 0.1.0
+    """
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    budget_wait: float = 0.0
+    in_flight: int = 0
+
+
+class Tally:
+    """The running :class:`ClientStats` of a client and its views, replaced whole per count."""
+
+    __slots__ = ("stats",)
+
+    def __init__(self) -> None:
+        self.stats = ClientStats()
+
+    def count(self, **increments: float) -> None:
+        """Add ``increments`` to the named counters."""
+        stats = self.stats
+        changes = {name: getattr(stats, name) + step for name, step in increments.items()}
+        self.stats = attrs.evolve(stats, **changes)
+
+
+def default_hooks() -> tuple[HookFactory, ...]:
+    """The hooks in use until :func:`set_hooks` says otherwise: OpenTelemetry's, if importable."""
+    return (HookFactory(opentelemetry_hook),)
+
+
+def opentelemetry_hook() -> Hook | None:
+    """The OpenTelemetry hook on the global providers, or ``None`` without opentelemetry-api."""
+    try:
+        from . import otel  # only now: the import costs, and the package is optional
+    except ImportError:
+        return None
+    return otel.OpenTelemetryHook()
+
+
+class HookSettings:
+    """The process's hooks: as configured, and as built on first use."""
+
+    __slots__ = ("active", "configured")
+
+    def __init__(self) -> None:
+        self.configured: tuple[Hook | HookFactory, ...] | None = None
+        self.active: tuple[Hook, ...] | None = None
+
+    def build(self) -> tuple[Hook, ...]:
+        """Build every factory's hook, leaving out those that cannot work here."""
+        given = default_hooks() if self.configured is None else self.configured
+        built = (item.build() if isinstance(item, HookFactory) else item for item in given)
+        self.active = tuple(hook for hook in built if hook is not None)
+        return self.active
+
+
+SETTINGS: Final = HookSettings()
+
+
+def set_hooks(hooks: Iterable[Hook | HookFactory] | None) -> None:
+    """Set the hooks that receive every event of every client in this process.
+
+    Args:
+        hooks: hooks, or factories building one when the first call needs it. ``None``
+            restores the default (OpenTelemetry when ``opentelemetry-api`` is importable);
+            an empty iterable switches hooks off.
+
+    .. versionadded:: 0.2.0
+    """
+    SETTINGS.configured = None if hooks is None else tuple(hooks)
+    SETTINGS.active = None
+
+
+def get_hooks() -> tuple[Hook, ...]:
+    """Return the hooks in use, building any factory's on the first call.
+
+    .. versionadded:: 0.2.0
+    """
+    active = SETTINGS.active
+    return SETTINGS.build() if active is None else active
+
+
+def emit(event: Event, hooks: tuple[Hook, ...] | None = None) -> None:
+    """Hand ``event`` to each hook (the active ones by default); a hook's failure is logged."""
+    for hook in get_hooks() if hooks is None else hooks:
+        try:
+            hook(event)
+        except Exception:  # a broken hook must never fail a call
+            logger.warning("hook %r failed on %s", hook, type(event).__name__, exc_info=True)
+
+
+class Settled(Protocol):
+    """What :func:`report_outcome` reads of a bulk outcome."""
+
+    @property
+    def index(self) -> int:
+        """The input's position."""
+        ...
+
+    @property
+    def ok(self) -> bool:
+        """Whether the order is registered."""
+        ...
+
+    @property
+    def already_registered(self) -> bool:
+        """Whether it was registered before."""
+        ...
+
+    @property
+    def error(self) -> B2BError | None:
+        """Why it is not registered."""
+        ...
+
+
+def report_outcome(outcome: Settled) -> None:
+    """Tell the hooks how one input of a bulk run ended."""
+    if hooks := get_hooks():
+        emit(
+            BulkOutcome(outcome.index, outcome.ok, outcome.already_registered, outcome.error), hooks
+        )
+
+
+class CallObserver:
+    """Follows one call: counts into the statistics, and tells the hooks when any listen.
+
+    A context manager around the whole call: :class:`CallStarted` on entry,
+    :class:`CallFinished` on exit, with the error if the call raised.
+
+    Args:
+        tally: the client's statistics.
+        hooks: the hooks to tell; empty for none.
+        call: the call the events name (:data:`UNOBSERVED` when no hook listens).
+        secrets: texts never to repeat (redacted from request ids).
+    """
+
+    __slots__ = (
+        "_call",
+        "_hooks",
+        "_secrets",
+        "_tally",
+        "attempt",
+        "budget_wait",
+        "request_id",
+        "retries",
+        "status",
+    )
+
+    def __init__(
+        self, tally: Tally, hooks: tuple[Hook, ...], call: Call, secrets: tuple[str, ...]
+    ) -> None:
+        self._tally = tally
+        self._hooks = hooks
+        self._call = call
+        self._secrets = secrets
+        self.attempt = 0
+        self.retries = 0
+        self.budget_wait = 0.0
+        self.status: int | None = None
+        self.request_id: str | None = None
+
+    def __enter__(self) -> CallObserver:
+        if self._hooks:
+            emit(CallStarted(self._call), self._hooks)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._hooks:
+            emit(self._finished(exc), self._hooks)
+
+    def _finished(self, error: BaseException | None) -> CallFinished:
+        return CallFinished(
+            self._call,
+            self.attempt,
+            self.retries,
+            self.budget_wait,
+            self.status,
+            self.request_id,
+            error,
+        )
+
+    def budget_waited(self, seconds: float) -> None:
+        """The next attempt got its budget after ``seconds``."""
+        self.budget_wait += seconds
+        self._tally.count(budget_wait=seconds)
+        if self._hooks:  # the attempt about to be sent
+            emit(BudgetWaited(self._call, self.attempt + 1, seconds), self._hooks)
+
+    def sent(self) -> None:
+        """An attempt's request is going out."""
+        self.attempt += 1
+        self._tally.count(requests=1, in_flight=1)
+        if self._hooks:
+            emit(RequestSent(self._call, self.attempt), self._hooks)
+
+    def received(self, status: int, headers: Mapping[str, str]) -> None:
+        """The attempt's answer arrived, with ``status`` and ``headers``."""
+        self._tally.count(in_flight=-1)
+        self.status = status
+        if self._hooks:
+            self.request_id = redact(headers.get(REQUEST_ID_HEADER), self._secrets)
+            emit(ResponseReceived(self._call, self.attempt, status, self.request_id), self._hooks)
+
+    def failed(self, error: BaseException) -> None:
+        """The attempt got no usable answer."""
+        self._tally.count(in_flight=-1)
+        if self._hooks:
+            emit(RequestFailed(self._call, self.attempt, error), self._hooks)
+
+    def rate_limited(self, cooldown: float | None) -> None:
+        """The answer was a 429; the limiter holds every call for ``cooldown`` seconds."""
+        self._tally.count(rate_limited=1)
+        if self._hooks:
+            emit(RateLimited(self._call, self.attempt, cooldown), self._hooks)
+
+    def retry_scheduled(self, wait: float, error: B2BError) -> None:
+        """The attempt failed with ``error``; the next follows in ``wait`` seconds."""
+        self.retries += 1
+        self._tally.count(retries=1)
+        if self._hooks:
+            emit(RetryScheduled(self._call, self.attempt, wait, error), self._hooks)

@@ -1,0 +1,270 @@
+"""OpenTelemetry spans and metrics for every call, through ``opentelemetry-api`` alone.
+
+Install the ``otel`` extra (``pip install 'b2b-async[otel]'``) and configure the
+OpenTelemetry SDK in the application as usual: the client's spans and metrics then go to the
+global tracer and meter providers, with no call of ours. :class:`OpenTelemetryHook` is the
+hook :func:`~b2b_async.set_hooks` starts with; build one yourself only to use other
+providers.
+
+Each API call is one ``CLIENT`` span named ``{method} {route}``, made current for the call
+(so spans of an aiohttp instrumentation nest under it), with its attempts, retries and 429s
+as span events. Attribute names follow the HTTP client semantic conventions
+(``http.request.method``, ``http.response.status_code``, ``server.address``,
+``server.port``, ``url.full``, ``url.template``, ``error.type``), plus ``b2b.*`` for the
+rest. No attribute, event or metric holds the token or the store hash: URLs and request ids
+are redacted, and errors appear by type name only, never by message.
+
+.. versionadded:: 0.2.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import Token
+from typing import Any, Final
+
+import attrs
+from opentelemetry import context, metrics, trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from ._events import (
+    BudgetWaited,
+    BulkOutcome,
+    Call,
+    CallFinished,
+    CallStarted,
+    Event,
+    RateLimited,
+    RequestFailed,
+    RequestSent,
+    ResponseReceived,
+    RetryScheduled,
+)
+from ._version import __version__
+
+__all__ = ["BUDGET_WAIT_BUCKETS", "INSTRUMENTATION_NAME", "Instruments", "OpenTelemetryHook"]
+
+#: The instrumentation scope of every span and metric.
+INSTRUMENTATION_NAME: Final = "b2b_async"
+#: Histogram buckets of the budget wait, in seconds: a paced call waits up to a window.
+BUDGET_WAIT_BUCKETS: Final = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+Attributes = dict[str, str | int | float]
+
+
+@attrs.frozen
+class Instruments:
+    """The metrics the hook records.
+
+    Attributes:
+        requests: ``b2b.client.requests``: HTTP requests sent, retries included.
+        rate_limited: ``b2b.client.rate_limited``: 429 answers met.
+        retries: ``b2b.client.retries``: retries scheduled, by ``error.type``.
+        budget_wait: ``b2b.client.budget_wait``: seconds each attempt waited for budget.
+        in_flight: ``b2b.client.in_flight``: requests on the wire now.
+        waiting: ``b2b.client.waiting``: calls not on the wire now (queued for a place, for
+            budget, or between attempts).
+        bulk_outcomes: ``b2b.client.bulk.outcomes``: bulk inputs settled, by ``b2b.outcome``.
+    """
+
+    requests: metrics.Counter
+    rate_limited: metrics.Counter
+    retries: metrics.Counter
+    budget_wait: metrics.Histogram
+    in_flight: metrics.UpDownCounter
+    waiting: metrics.UpDownCounter
+    bulk_outcomes: metrics.Counter
+
+    @classmethod
+    def of(cls, meter: metrics.Meter) -> Instruments:
+        """Create every instrument on ``meter``."""
+        return cls(
+            meter.create_counter("b2b.client.requests", "{request}", "HTTP requests sent"),
+            meter.create_counter("b2b.client.rate_limited", "{response}", "429 answers met"),
+            meter.create_counter("b2b.client.retries", "{retry}", "Retries scheduled"),
+            meter.create_histogram(
+                "b2b.client.budget_wait",
+                "s",
+                "Time an attempt waited for rate-limit budget",
+                explicit_bucket_boundaries_advisory=BUDGET_WAIT_BUCKETS,
+            ),
+            meter.create_up_down_counter("b2b.client.in_flight", "{request}", "Requests in flight"),
+            meter.create_up_down_counter("b2b.client.waiting", "{call}", "Calls not on the wire"),
+            meter.create_counter("b2b.client.bulk.outcomes", "{order}", "Bulk inputs settled"),
+        )
+
+
+def span_attributes(call: Call) -> Attributes:
+    """The attributes a call's span starts with."""
+    return {
+        "http.request.method": call.method,
+        "server.address": call.server_address,
+        "server.port": call.server_port,
+        "url.full": call.url,
+        "url.template": call.route,
+        "b2b.operation": f"{call.method} {call.route}",
+        "b2b.priority": call.priority,
+    }
+
+
+def metric_attributes(call: Call) -> Attributes:
+    """The attributes of a call's metrics: few values each, no path and no id."""
+    return {
+        "http.request.method": call.method,
+        "server.address": call.server_address,
+        "b2b.priority": call.priority,
+    }
+
+
+def error_type(error: BaseException) -> str:
+    """The ``error.type`` of a failure: its class name (never its message)."""
+    return type(error).__name__
+
+
+@attrs.frozen
+class OpenCall:
+    """A call in progress: its span, the context token that made it current, its labels."""
+
+    span: Span
+    token: Token[Context] | None
+    labels: Attributes
+
+
+class OpenTelemetryHook:
+    """A hook that turns the client's events into OpenTelemetry spans and metrics.
+
+    Args:
+        tracer_provider: the tracer provider; by default the global one, looked up on use,
+            so an SDK configured after this hook was built is still found.
+        meter_provider: the meter provider; by default the global one, likewise.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+    ) -> None:
+        self._tracer = trace.get_tracer(INSTRUMENTATION_NAME, __version__, tracer_provider)
+        meter = metrics.get_meter(INSTRUMENTATION_NAME, __version__, meter_provider)
+        self._instruments = Instruments.of(meter)
+        self._calls: dict[Call, OpenCall] = {}
+        self._handlers: dict[type[Any], Callable[[Any], None]] = {
+            CallStarted: self._started,
+            BudgetWaited: self._budget_waited,
+            RequestSent: self._sent,
+            ResponseReceived: self._received,
+            RequestFailed: self._failed,
+            RateLimited: self._rate_limited,
+            RetryScheduled: self._retry_scheduled,
+            CallFinished: self._finished,
+            BulkOutcome: self._bulk_outcome,
+        }
+
+    def __call__(self, event: Event, /) -> None:
+        """Record ``event``."""
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event)
+
+    def _started(self, event: CallStarted) -> None:
+        call = event.call
+        span = self._tracer.start_span(
+            f"{call.method} {call.route}", kind=SpanKind.CLIENT, attributes=span_attributes(call)
+        )
+        # A span that records nothing (no SDK, or sampled out) is not worth making current.
+        token = context.attach(trace.set_span_in_context(span)) if span.is_recording() else None
+        self._calls[call] = OpenCall(span, token, metric_attributes(call))
+        self._instruments.waiting.add(1, self._calls[call].labels)
+
+    def _budget_waited(self, event: BudgetWaited) -> None:
+        if (open_call := self._calls.get(event.call)) is not None:
+            self._instruments.budget_wait.record(event.seconds, open_call.labels)
+
+    def _sent(self, event: RequestSent) -> None:
+        if (open_call := self._calls.get(event.call)) is not None:
+            self._instruments.requests.add(1, open_call.labels)
+            self._move(open_call, to_wire=1)
+            open_call.span.add_event("b2b.attempt", {"b2b.attempt": event.attempt})
+
+    def _received(self, event: ResponseReceived) -> None:
+        if (open_call := self._calls.get(event.call)) is not None:
+            self._move(open_call, to_wire=-1)
+            attributes: Attributes = {
+                "b2b.attempt": event.attempt,
+                "http.response.status_code": event.status,
+            }
+            if event.request_id is not None:
+                attributes["b2b.request_id"] = event.request_id
+            open_call.span.add_event("b2b.response", attributes)
+
+    def _failed(self, event: RequestFailed) -> None:
+        if (open_call := self._calls.get(event.call)) is not None:
+            self._move(open_call, to_wire=-1)
+            open_call.span.add_event(
+                "b2b.request_failed",
+                {"b2b.attempt": event.attempt, "error.type": error_type(event.error)},
+            )
+
+    def _move(self, open_call: OpenCall, *, to_wire: int) -> None:
+        """Move a call between the waiting and the in-flight counts."""
+        self._instruments.in_flight.add(to_wire, open_call.labels)
+        self._instruments.waiting.add(-to_wire, open_call.labels)
+
+    def _rate_limited(self, event: RateLimited) -> None:
+        if (open_call := self._calls.get(event.call)) is not None:
+            self._instruments.rate_limited.add(1, open_call.labels)
+            attributes: Attributes = {"b2b.attempt": event.attempt}
+            if event.cooldown is not None:
+                attributes["b2b.cooldown"] = event.cooldown
+            open_call.span.add_event("b2b.rate_limited", attributes)
+
+    def _retry_scheduled(self, event: RetryScheduled) -> None:
+        if (open_call := self._calls.get(event.call)) is not None:
+            kind = error_type(event.error)
+            self._instruments.retries.add(1, {**open_call.labels, "error.type": kind})
+            open_call.span.add_event(
+                "b2b.retry",
+                {"b2b.attempt": event.attempt, "b2b.retry.wait": event.wait, "error.type": kind},
+            )
+
+    def _finished(self, event: CallFinished) -> None:
+        open_call = self._calls.pop(event.call, None)
+        if open_call is None:
+            return
+        self._instruments.waiting.add(-1, open_call.labels)
+        span = open_call.span
+        span.set_attributes(finished_attributes(event))
+        if event.error is not None:
+            span.set_status(Status(StatusCode.ERROR))
+        span.end()
+        if open_call.token is not None:
+            context.detach(open_call.token)
+
+    def _bulk_outcome(self, event: BulkOutcome) -> None:
+        outcome = "failed" if not event.ok else "registered"
+        if event.already_registered:
+            outcome = "already_registered"
+        attributes: Attributes = {"b2b.outcome": outcome}
+        if event.error is not None:
+            attributes["error.type"] = error_type(event.error)
+        self._instruments.bulk_outcomes.add(1, attributes)
+
+
+def finished_attributes(event: CallFinished) -> Attributes:
+    """The attributes a call's span ends with."""
+    attributes: Attributes = {
+        "b2b.attempts": event.attempts,
+        "b2b.retries": event.retries,
+        "b2b.budget_wait": event.budget_wait,
+    }
+    if event.status is not None:
+        attributes["http.response.status_code"] = event.status
+    if event.request_id is not None:
+        attributes["b2b.request_id"] = event.request_id
+    if event.error is not None:
+        attributes["error.type"] = error_type(event.error)
+    return attributes

@@ -1,0 +1,241 @@
+"""The hook API: which events a call yields, in what order, what they hold and never hold."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from b2b_async import APIConnectionError, B2BClient, NewOrder, RetryPolicy
+from b2b_async._events import (
+    BudgetWaited,
+    BulkOutcome,
+    CallFinished,
+    CallStarted,
+    Event,
+    Hook,
+    HookFactory,
+    RateLimited,
+    RequestFailed,
+    RequestSent,
+    ResponseReceived,
+    RetryScheduled,
+    route_of,
+)
+from b2b_async._hooks import get_hooks, set_hooks
+from b2b_async.sandbox import FaultKind, Faults, SandboxServer
+from tests.sandbox_helpers import seed_for
+
+TOKEN = "tok-SECRET-9f8e7d6c5b4a"
+STORE_HASH = "hash-SECRET-1234"
+QUICK = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.02)
+
+
+@pytest.fixture(autouse=True)
+def restore_hooks() -> Iterator[None]:
+    """Every test starts and ends with the default hooks."""
+    set_hooks(None)
+    yield
+    set_hooks(None)
+
+
+@pytest.fixture
+def events() -> list[Event]:
+    """Events of every call, recorded by the only hook."""
+    recorded: list[Event] = []
+    set_hooks([recorded.append])
+    return recorded
+
+
+def client_for(server: SandboxServer, **options: object) -> B2BClient:
+    """A client of ``server`` authenticated with the secret token and store hash."""
+    settings: dict[str, object] = {"retry": QUICK, "store_hash": STORE_HASH}
+    settings.update(options)
+    return B2BClient(TOKEN, base_url=server.url, **settings)  # type: ignore[arg-type]
+
+
+def sandbox(pattern: list[FaultKind | None] | None = None) -> SandboxServer:
+    """A sandbox for the secret token whose first requests meet ``pattern``'s faults."""
+    faults = Faults(http_429=0.2, http_503=0.2) if pattern else Faults()
+    seed = seed_for(faults, pattern) if pattern else None
+    return SandboxServer(rate=None, faults=faults, seed=seed, token=TOKEN, store_hash=STORE_HASH)
+
+
+async def create(client: B2BClient, order_id: str = "BC1") -> None:
+    """Register one order with sandbox ids."""
+    await client.orders.create(
+        company_id=1, customer_id=1, order_id=order_id, total_inc_tax=Decimal("9.50")
+    )
+
+
+def kinds(events: list[Event]) -> list[type[Event]]:
+    """The type of each event, in order."""
+    return [type(event) for event in events]
+
+
+@pytest.mark.parametrize(
+    ("path", "route"),
+    [
+        ("/api/v2/io/companies/12/user/34/orders", "/api/v2/io/companies/{id}/user/{id}/orders"),
+        ("/api/v2/io/orders/BC%2E7/details", "/api/v2/io/orders/{id}/details"),
+        ("/api/v3/io/orders/extra-fields", "/api/v3/io/orders/extra-fields"),
+        ("/api/v3/io/customers/9/orders/b2b", "/api/v3/io/customers/{id}/orders/b2b"),
+    ],
+)
+def test_route_keeps_words_and_hides_ids(path: str, route: str) -> None:
+    """A route keeps the API prefix and the path's words; every id becomes {id}."""
+    assert route_of(path) == route
+
+
+async def test_a_call_yields_its_events_in_order(events: list[Event]) -> None:
+    """A paced call that succeeds at once: started, budget, sent, response, finished."""
+    async with sandbox() as server, client_for(server) as client:
+        await create(client)
+    assert kinds(events) == [CallStarted, BudgetWaited, RequestSent, ResponseReceived, CallFinished]
+    assert len({id(event.call) for event in events if not isinstance(event, BulkOutcome)}) == 1
+    started, finished = events[0], events[-1]
+    assert isinstance(started, CallStarted)
+    assert isinstance(finished, CallFinished)
+    call = started.call
+    assert (call.method, call.route, call.priority) == (
+        "POST",
+        route_of("/api/v2/io/companies/1/user/1/orders"),
+        "normal",
+    )
+    assert call.url == f"{server.url}/api/v2/io/companies/1/user/1/orders"
+    assert (call.server_address, call.server_port) == ("127.0.0.1", server.port)
+    assert (finished.attempts, finished.retries, finished.status, finished.error) == (
+        1,
+        0,
+        200,
+        None,
+    )
+
+
+async def test_a_429_then_success_shows_the_rate_limit_and_the_retry(events: list[Event]) -> None:
+    """A 429 answer yields RateLimited and RetryScheduled, then a second attempt succeeds."""
+    async with sandbox([FaultKind.HTTP_429, None]) as server:
+        async with client_for(server, rate_limit=None) as client:
+            await create(client)
+    assert kinds(events) == [
+        CallStarted,
+        RequestSent,
+        ResponseReceived,
+        RateLimited,
+        RetryScheduled,
+        RequestSent,
+        ResponseReceived,
+        CallFinished,
+    ]
+    limited, retry, finished = events[3], events[4], events[-1]
+    assert isinstance(limited, RateLimited)
+    assert limited.cooldown is None
+    assert isinstance(retry, RetryScheduled)
+    assert retry.attempt == 1
+    assert retry.wait == 1.0
+    assert isinstance(finished, CallFinished)
+    assert (finished.attempts, finished.retries, finished.status) == (2, 1, 200)
+    assert (client.stats.requests, client.stats.retries, client.stats.rate_limited) == (2, 1, 1)
+
+
+async def test_a_failed_call_finishes_with_its_error(events: list[Event]) -> None:
+    """A call whose every attempt meets a connection error reports each, then its error."""
+    async with sandbox() as server:
+        url = server.url
+    client = B2BClient(TOKEN, base_url=url, retry=QUICK, rate_limit=None)
+    async with client:
+        with pytest.raises(APIConnectionError) as info:
+            await create(client)
+    failures = [event for event in events if isinstance(event, RequestFailed)]
+    assert len(failures) == QUICK.attempts
+    finished = events[-1]
+    assert isinstance(finished, CallFinished)
+    assert finished.error is info.value
+    assert finished.status is None
+    assert client.stats.in_flight == 0
+
+
+async def test_no_event_holds_a_secret(events: list[Event]) -> None:
+    """Neither the token nor the store hash appears in any event's fields."""
+    async with sandbox([FaultKind.HTTP_503, FaultKind.HTTP_429, None]) as server:
+        async with client_for(server) as client:
+            await create(client)
+            await client.orders.create_many([NewOrder(1, 1, "BC2", Decimal(1))])
+    assert len(events) > 10
+    for event in events:
+        assert TOKEN not in repr(event)
+        assert STORE_HASH not in repr(event)
+
+
+async def test_a_view_s_priority_is_on_its_calls(events: list[Event]) -> None:
+    """A view made with priority="urgent" labels its calls so; the client's stay normal."""
+    async with sandbox() as server, client_for(server) as client:
+        await create(client.with_options(priority="urgent"), "BC1")
+        await create(client, "BC2")
+    priorities = [event.call.priority for event in events if isinstance(event, CallStarted)]
+    assert priorities == ["urgent", "normal"]
+
+
+async def test_bulk_runs_report_each_outcome(events: list[Event]) -> None:
+    """A bulk run yields one BulkOutcome per input, ok or not."""
+    async with sandbox() as server, client_for(server) as client:
+        report = await client.orders.create_many(
+            [NewOrder(1, 1, "BC1", Decimal(1)), NewOrder(1, 1, "BC1", Decimal(1)), "junk"]  # type: ignore[list-item]
+        )
+    outcomes = sorted((e for e in events if isinstance(e, BulkOutcome)), key=lambda e: e.index)
+    assert [(o.index, o.ok) for o in outcomes] == [(o.index, o.ok) for o in report.outcomes]
+    assert sum(o.already_registered for o in outcomes) == 1
+    assert outcomes[2].error is not None
+    assert not outcomes[2].ok
+
+
+async def test_a_broken_hook_is_logged_and_the_call_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A hook that raises fails no call; the failure is logged and later hooks still run."""
+    seen: list[Event] = []
+
+    def broken(event: Event) -> None:
+        raise RuntimeError("boom")
+
+    set_hooks([broken, seen.append])
+    with caplog.at_level(logging.WARNING, logger="b2b_async"):
+        async with sandbox() as server, client_for(server, rate_limit=None) as client:
+            await create(client)
+    assert len(seen) == 4
+    assert "hook" in caplog.text
+    assert "CallStarted" in caplog.text
+
+
+def test_factories_are_built_once_on_first_use() -> None:
+    """A HookFactory builds its hook at the first get_hooks(); one returning None is left out."""
+    built: list[Hook] = []
+
+    def build() -> Hook:
+        built.append(print)
+        return print
+
+    set_hooks([HookFactory(build), HookFactory(lambda: None)])
+    assert built == []
+    assert get_hooks() == (print,)
+    assert get_hooks() == (print,)
+    assert len(built) == 1
+
+
+def test_no_hooks_and_default_hooks() -> None:
+    """An empty iterable switches hooks off; None restores the default OpenTelemetry hook."""
+    set_hooks([])
+    assert get_hooks() == ()
+    set_hooks(None)
+    assert [type(hook).__name__ for hook in get_hooks()] == ["OpenTelemetryHook"]
+
+
+async def test_without_hooks_the_statistics_still_count() -> None:
+    """With hooks off, a call still counts its request in the client's statistics."""
+    set_hooks([])
+    async with sandbox() as server, client_for(server) as client:
+        await create(client)
+    assert (client.stats.requests, client.stats.in_flight) == (1, 0)
+    assert client.stats.budget_wait >= 0.0

@@ -1,0 +1,270 @@
+"""OpenTelemetry: spans and metrics of calls to the sandbox, read from in-memory exporters."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from b2b_async import B2BClient, NewOrder, NotFoundError, RateLimit, RetryPolicy
+from b2b_async._hooks import set_hooks
+from b2b_async.otel import OpenTelemetryHook
+from b2b_async.sandbox import FaultKind, Faults, SandboxServer
+from tests.sandbox_helpers import seed_for
+
+TOKEN = "tok-SECRET-9f8e7d6c5b4a"
+STORE_HASH = "hash-SECRET-1234"
+QUICK = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.02)
+CREATE_PATH = "/api/v2/io/companies/1/user/1/orders"
+CREATE_ROUTE = "/api/v2/io/companies/{id}/user/{id}/orders"
+
+
+class Telemetry:
+    """An SDK tracer and meter provider that keep everything in memory."""
+
+    def __init__(self) -> None:
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+
+    def finished(self) -> list[ReadableSpan]:
+        """The spans ended so far."""
+        return list(self.spans.get_finished_spans())
+
+    def metrics(self) -> dict[str, list[Any]]:
+        """Each metric's data points, by name."""
+        data = self.reader.get_metrics_data()
+        points: dict[str, list[Any]] = {}
+        for resource in data.resource_metrics if data else ():
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    points.setdefault(metric.name, []).extend(metric.data.data_points)
+        return points
+
+    def total(self, name: str) -> float:
+        """The sum of a counter's data points (0 when it has none)."""
+        return float(sum(point.value for point in self.metrics().get(name, [])))
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    """The OpenTelemetry hook on in-memory providers, the only hook for the test."""
+    recorded = Telemetry()
+    set_hooks(
+        [
+            OpenTelemetryHook(
+                tracer_provider=recorded.tracer_provider, meter_provider=recorded.meter_provider
+            )
+        ]
+    )
+    yield recorded
+    set_hooks(None)
+    recorded.tracer_provider.shutdown()
+    recorded.meter_provider.shutdown()
+
+
+def sandbox(pattern: list[FaultKind | None] | None = None) -> SandboxServer:
+    """A sandbox for the secret token whose first requests meet ``pattern``'s faults."""
+    faults = Faults(http_429=0.2, http_503=0.2) if pattern else Faults()
+    seed = seed_for(faults, pattern) if pattern else None
+    return SandboxServer(rate=None, faults=faults, seed=seed, token=TOKEN, store_hash=STORE_HASH)
+
+
+def client_for(server: SandboxServer, **options: object) -> B2BClient:
+    """A client of ``server`` authenticated with the secret token and store hash."""
+    settings: dict[str, object] = {"retry": QUICK, "store_hash": STORE_HASH, "rate_limit": None}
+    settings.update(options)
+    return B2BClient(TOKEN, base_url=server.url, **settings)  # type: ignore[arg-type]
+
+
+async def create(client: B2BClient, order_id: str = "BC1", company_id: int = 1) -> None:
+    """Register one order with sandbox ids."""
+    await client.orders.create(
+        company_id=company_id, customer_id=1, order_id=order_id, total_inc_tax=Decimal("9.50")
+    )
+
+
+def event_names(span: ReadableSpan) -> list[str]:
+    """The names of a span's events, in order."""
+    return [event.name for event in span.events]
+
+
+async def test_a_create_call_is_one_client_span_with_the_documented_attributes(
+    telemetry: Telemetry,
+) -> None:
+    """One create: one CLIENT span named after its route, with the HTTP and b2b attributes."""
+    async with sandbox() as server, client_for(server, rate_limit=RateLimit(100, 1.0)) as client:
+        await create(client)
+    (span,) = telemetry.finished()
+    assert span.name == f"POST {CREATE_ROUTE}"
+    assert span.kind is SpanKind.CLIENT
+    attributes = dict(span.attributes or {})
+    assert attributes == {
+        "http.request.method": "POST",
+        "http.response.status_code": 200,
+        "server.address": "127.0.0.1",
+        "server.port": server.port,
+        "url.full": server.url + CREATE_PATH,
+        "url.template": CREATE_ROUTE,
+        "b2b.operation": f"POST {CREATE_ROUTE}",
+        "b2b.priority": "normal",
+        "b2b.attempts": 1,
+        "b2b.retries": 0,
+        "b2b.budget_wait": attributes["b2b.budget_wait"],
+        **(
+            {"b2b.request_id": attributes["b2b.request_id"]}
+            if "b2b.request_id" in attributes
+            else {}
+        ),
+    }
+    assert isinstance(attributes["b2b.budget_wait"], float)
+    assert event_names(span) == ["b2b.attempt", "b2b.response"]
+    assert span.status.status_code is StatusCode.UNSET
+
+
+async def test_a_call_that_met_a_429_shows_the_retry(telemetry: Telemetry) -> None:
+    """A 429 then a success: one span with both attempts, the 429 and the retry as events."""
+    async with sandbox([FaultKind.HTTP_429, None]) as server, client_for(server) as client:
+        await create(client)
+    (span,) = telemetry.finished()
+    assert event_names(span) == [
+        "b2b.attempt",
+        "b2b.response",
+        "b2b.rate_limited",
+        "b2b.retry",
+        "b2b.attempt",
+        "b2b.response",
+    ]
+    retry = span.events[3].attributes or {}
+    assert (retry["b2b.attempt"], retry["error.type"], retry["b2b.retry.wait"]) == (
+        1,
+        "RateLimitError",
+        1.0,
+    )
+    attributes = span.attributes or {}
+    assert (attributes["b2b.retries"], attributes["http.response.status_code"]) == (1, 200)
+    assert telemetry.total("b2b.client.requests") == 2
+    assert telemetry.total("b2b.client.rate_limited") == 1
+    assert telemetry.total("b2b.client.retries") == 1
+
+
+async def test_a_failed_call_sets_error_type_and_status(telemetry: Telemetry) -> None:
+    """A call that fails for good ends its span in error, error.type naming the exception."""
+    async with sandbox() as server, client_for(server) as client:
+        with pytest.raises(NotFoundError):
+            await create(client, company_id=999_999)
+    (span,) = telemetry.finished()
+    attributes = span.attributes or {}
+    assert (attributes["error.type"], attributes["http.response.status_code"]) == (
+        "NotFoundError",
+        404,
+    )
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description is None
+
+
+async def test_metrics_count_requests_waits_and_queue_depth(telemetry: Telemetry) -> None:
+    """Requests, budget waits and bulk outcomes are counted; the queue is empty afterwards."""
+    orders = [NewOrder(1, 1, f"BC{index}", Decimal(1)) for index in range(5)]
+    async with sandbox() as server, client_for(server, rate_limit=RateLimit(1000, 1.0)) as client:
+        await client.orders.create_many(orders)
+    points = telemetry.metrics()
+    assert telemetry.total("b2b.client.requests") == 5
+    (waits,) = points["b2b.client.budget_wait"]
+    assert waits.count == 5
+    assert telemetry.total("b2b.client.in_flight") == 0
+    assert telemetry.total("b2b.client.waiting") == 0
+    assert telemetry.total("b2b.client.bulk.outcomes") == 5
+    assert {point.attributes["b2b.priority"] for point in points["b2b.client.requests"]} == {
+        "normal"
+    }
+
+
+async def test_the_span_nests_under_the_application_s_span(telemetry: Telemetry) -> None:
+    """A call made inside an application span is that span's child."""
+    tracer = telemetry.tracer_provider.get_tracer("app")
+    async with sandbox() as server, client_for(server) as client:
+        with tracer.start_as_current_span("handler"):
+            await create(client)
+    call, handler = telemetry.finished()
+    assert call.parent is not None
+    assert handler.context is not None
+    assert call.parent.span_id == handler.context.span_id
+
+
+async def test_nothing_holds_the_token(telemetry: Telemetry) -> None:
+    """No span name, attribute, event or metric point holds the token or the store hash."""
+    pattern: list[FaultKind | None] = [FaultKind.HTTP_503, FaultKind.HTTP_429, None]
+    async with sandbox(pattern) as server, client_for(server) as client:
+        await create(client)
+        await client.orders.create_many([NewOrder(1, 1, "BC2", Decimal(1))])
+        with pytest.raises(NotFoundError):
+            await create(client, "BC3", company_id=999_999)
+    texts: list[str] = []
+    for span in telemetry.finished():
+        texts += [span.name, repr(dict(span.attributes or {})), repr(span.status.description)]
+        texts += [f"{event.name} {dict(event.attributes or {})}" for event in span.events]
+    for name, points in telemetry.metrics().items():
+        texts += [name, *(repr(dict(point.attributes or {})) for point in points)]
+    assert len(texts) > 20
+    leaked = [text for text in texts if TOKEN in text or STORE_HASH in text]
+    assert leaked == []
+
+
+def test_spans_go_to_the_global_provider_with_no_opt_in(tmp_path: Path) -> None:
+    """An application that only configures the SDK globally gets the client's spans."""
+    script = tmp_path / "app.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import asyncio
+            from opentelemetry import trace
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+            from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+                InMemorySpanExporter,
+            )
+            from b2b_async import B2BClient
+            from b2b_async.sandbox import DEFAULT_TOKEN, SandboxServer
+
+            async def main() -> None:
+                async with SandboxServer(rate=None) as server:
+                    async with B2BClient(DEFAULT_TOKEN, base_url=server.url) as client:
+                        await client.orders.create(
+                            company_id=1, customer_id=1, order_id="BC1", total_inc_tax=1
+                        )
+
+            exporter = InMemorySpanExporter()
+            provider = TracerProvider()
+            provider.add_span_processor(SimpleSpanProcessor(exporter))
+            trace.set_tracer_provider(provider)
+            asyncio.run(main())
+            print([span.name for span in exporter.get_finished_spans()])
+            """
+        )
+    )
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(  # noqa: S603 - this interpreter, our own script
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+        env={"PYTHONPATH": str(root)},
+        timeout=60,
+    )
+    assert result.stdout.strip() == repr([f"POST {CREATE_ROUTE}"])
