@@ -16,7 +16,22 @@ import typing as _typing
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "._bulk": ("BulkReport", "OrderOutcome", "OutcomeStream"),
     "._client": ("B2BClient",),
-    "._config": ("RateLimit", "RetryPolicy"),
+    "._config": ("Priority", "RateLimit", "RetryPolicy"),
+    "._events": (
+        "BudgetWaited",
+        "BulkOutcome",
+        "Call",
+        "CallFinished",
+        "CallStarted",
+        "Event",
+        "Hook",
+        "HookFactory",
+        "RateLimited",
+        "RequestFailed",
+        "RequestSent",
+        "ResponseReceived",
+        "RetryScheduled",
+    ),
     "._exceptions": (
         "APIConnectionError",
         "APIError",
@@ -25,6 +40,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "B2BError",
         "BadRequestError",
         "ClientClosedError",
+        "DeadlineUnreachableError",
         "InvalidOrderError",
         "NotFoundError",
         "OrderAlreadyExistsError",
@@ -35,9 +51,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "TransportError",
         "UnprocessableEntityError",
     ),
+    "._hooks": ("ClientStats", "get_hooks", "set_hooks"),
     "._protocol": ("BudgetHint",),
     "._ratelimit": ("Limiter", "RateLimiter"),
-    "._transport": ("ClientStats",),
     "._v2": ("Companies", "Orders"),
     "._v2_models": (
         "Address",
@@ -75,14 +91,23 @@ __all__ = [
     "B2BError",
     "BadRequestError",
     "BudgetHint",
+    "BudgetWaited",
+    "BulkOutcome",
     "BulkReport",
+    "Call",
+    "CallFinished",
+    "CallStarted",
     "ClientClosedError",
     "ClientStats",
     "Companies",
     "CompanyOrder",
     "CreatedOrder",
+    "DeadlineUnreachableError",
+    "Event",
     "ExtraField",
     "ExtraFieldConfig",
+    "Hook",
+    "HookFactory",
     "InvalidOrderError",
     "Limiter",
     "LineItem",
@@ -99,12 +124,18 @@ __all__ = [
     "Orders",
     "OutcomeStream",
     "PermissionDeniedError",
+    "Priority",
     "ProductOption",
     "RateLimit",
     "RateLimitError",
+    "RateLimited",
     "RateLimiter",
+    "RequestFailed",
+    "RequestSent",
     "ResponseDecodeError",
+    "ResponseReceived",
     "RetryPolicy",
+    "RetryScheduled",
     "ServerError",
     "TransportError",
     "UnprocessableEntityError",
@@ -114,6 +145,8 @@ __all__ = [
     "V3ProductOption",
     "V3Resources",
     "__version__",
+    "get_hooks",
+    "set_hooks",
 ]
 
 if _typing.TYPE_CHECKING:
@@ -121,7 +154,22 @@ if _typing.TYPE_CHECKING:
     # __getattr__ only at run time keeps a misspelt name an error for mypy and pyright.
     from ._bulk import BulkReport, OrderOutcome, OutcomeStream
     from ._client import B2BClient
-    from ._config import RateLimit, RetryPolicy
+    from ._config import Priority, RateLimit, RetryPolicy
+    from ._events import (
+        BudgetWaited,
+        BulkOutcome,
+        Call,
+        CallFinished,
+        CallStarted,
+        Event,
+        Hook,
+        HookFactory,
+        RateLimited,
+        RequestFailed,
+        RequestSent,
+        ResponseReceived,
+        RetryScheduled,
+    )
     from ._exceptions import (
         APIConnectionError,
         APIError,
@@ -130,6 +178,7 @@ if _typing.TYPE_CHECKING:
         B2BError,
         BadRequestError,
         ClientClosedError,
+        DeadlineUnreachableError,
         InvalidOrderError,
         NotFoundError,
         OrderAlreadyExistsError,
@@ -140,9 +189,9 @@ if _typing.TYPE_CHECKING:
         TransportError,
         UnprocessableEntityError,
     )
+    from ._hooks import ClientStats, get_hooks, set_hooks
     from ._protocol import BudgetHint
     from ._ratelimit import Limiter, RateLimiter
-    from ._transport import ClientStats
     from ._v2 import Companies, Orders
     from ._v2_models import (
         Address,

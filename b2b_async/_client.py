@@ -21,13 +21,15 @@ from ._config import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
     MIN_SECRET_LENGTH,
+    Priority,
     RateLimit,
     RetryPolicy,
     check_positive_int,
+    check_priority,
 )
 from ._exceptions import ClientClosedError
 from ._ratelimit import Limiter, build_limiter
-from ._transport import ClientStats, Priority, Transport, check_priority
+from ._transport import ClientStats, Transport
 from ._v2 import Companies, Orders
 from ._v3 import V3Resources
 from ._version import __version__
@@ -276,7 +278,7 @@ class B2BClient:
         *,
         timeout: float | aiohttp.ClientTimeout | None = None,
         retry: RetryPolicy | Keep | None = KEEP,
-        priority: Priority | None = None,
+        priority: Priority | str | None = None,
     ) -> Self:
         """A light view of this client whose calls use other options.
 

@@ -28,7 +28,7 @@ import copy
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any, Final, Literal, NamedTuple, TypeAlias
+from typing import Any, Final, NamedTuple
 
 import aiohttp
 import attrs
@@ -40,6 +40,7 @@ from ._config import (
     MAX_TARGET_PATH,
     MAX_TARGETS,
     UNHINTED_COOLDOWN,
+    Priority,
     RetryPolicy,
 )
 from ._events import Call
@@ -63,7 +64,7 @@ from ._protocol import (
 from ._ratelimit import Limiter
 from ._retry import StopBeforeDeadline, Uncertainty, WaitStrategy, is_retryable
 
-__all__ = ["PRIORITIES", "ClientStats", "Pool", "Priority", "Transport", "check_priority"]
+__all__ = ["ClientStats", "Pool", "Transport"]
 
 logger: Final = logging.getLogger("b2b_async")
 
@@ -72,23 +73,6 @@ CHUNK: Final = 64 * 1024
 #: The connection pool's size when the client has no concurrency cap.
 UNCAPPED_POOL: Final = 100
 JSON_CONTENT: Final = {"Content-Type": "application/json"}
-
-#: How urgent a call is: ``"urgent"``, ``"normal"`` or ``"bulk"``.
-Priority: TypeAlias = Literal["urgent", "normal", "bulk"]
-#: Every priority, most urgent first.
-PRIORITIES: Final[tuple[Priority, ...]] = ("urgent", "normal", "bulk")
-
-
-def check_priority(value: object) -> Priority:
-    """Return ``value`` when it is one of :data:`PRIORITIES`, else raise.
-
-    Raises:
-        ValueError: ``value`` is not a priority.
-    """
-    for priority in PRIORITIES:
-        if value == priority:
-            return priority
-    raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}; got {value!r}")
 
 
 class Response(NamedTuple):
@@ -165,7 +149,7 @@ class Transport:
         self._headers = dict(headers)
         self._timeout = timeout
         self._retry = retry
-        self._priority: Priority = "normal"
+        self._priority = Priority.NORMAL
         self._limiter = limiter
         self._max_concurrency = max_concurrency
         self._slots = in_flight_cap(max_concurrency)

@@ -46,7 +46,7 @@ try:
 except ImportError:  # the extra is not installed; the message says all there is to do
     raise ImportError("b2b_async.redis needs redis-py: pip install 'b2b-async[redis]'") from None
 
-from ._config import RateLimit
+from ._config import Priority, RateLimit
 from ._exceptions import ClientClosedError, RateLimiterUnavailableError
 from ._protocol import BudgetHint
 from ._ratelimit import RESET_MARGIN, Pacing, RateLimiter, Tickets
@@ -467,8 +467,14 @@ class RedisRateLimiter:
         if self._owned:
             await self._redis.aclose()
 
-    async def acquire(self) -> float:
+    async def acquire(
+        self, priority: Priority | str = Priority.NORMAL, *, deadline: float | None = None
+    ) -> float:
         """Book the next slot of the store's shared schedule and wait for it.
+
+        The callers of one process are admitted in order of arrival: ``priority`` and
+        ``deadline`` are accepted, as the :class:`~b2b_async.Limiter` protocol allows, and
+        not honoured across processes yet.
 
         Cancellation-safe: a caller cancelled while waiting leaves the queue, and a slot it
         had booked passes to the next caller of this process, when that one takes its turn

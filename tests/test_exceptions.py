@@ -15,6 +15,7 @@ from b2b_async import (
     B2BError,
     BadRequestError,
     ClientClosedError,
+    DeadlineUnreachableError,
     InvalidOrderError,
     NotFoundError,
     OrderAlreadyExistsError,
@@ -66,6 +67,7 @@ def others() -> list[B2BError]:
         APITimeoutError("timed out", method="POST", url="u"),
         ResponseDecodeError("not JSON", status=200, body_excerpt="<html>", path="$", garbled=True),
         RateLimiterUnavailableError("redis is down"),
+        DeadlineUnreachableError("too late", estimated_wait=2.5, deadline=1.0),
     ]
 
 
