@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import attrs
 
@@ -81,18 +81,22 @@ class ClientStats:
 
 
 class Tally:
-    """The running :class:`ClientStats` of a client and its views, replaced whole per count."""
+    """The running counts of a client and its views, read as a frozen :class:`ClientStats`."""
 
-    __slots__ = ("stats",)
+    __slots__ = ("_counts",)
 
     def __init__(self) -> None:
-        self.stats = ClientStats()
+        self._counts: dict[str, Any] = attrs.asdict(ClientStats())
+
+    @property
+    def stats(self) -> ClientStats:
+        """A snapshot of the counts."""
+        return ClientStats(**self._counts)
 
     def count(self, **increments: float) -> None:
         """Add ``increments`` to the named counters."""
-        stats = self.stats
-        changes = {name: getattr(stats, name) + step for name, step in increments.items()}
-        self.stats = attrs.evolve(stats, **changes)
+        for name, step in increments.items():
+            self._counts[name] += step
 
 
 def default_hooks() -> tuple[HookFactory, ...]:
