@@ -24,11 +24,10 @@ OLDEST, NEWEST = PYTHONS[0], PYTHONS[-1]
 EXTRAS = ".[cli,redis]"
 PYTEST_ARGS = ["-q", "-m", "not contract"]
 # Prints every installed distribution and its version, so that a log shows what was tested.
-SHOW_INSTALLED = """
-from importlib import metadata
-for name, version in sorted({(d.metadata["Name"], d.version) for d in metadata.distributions()}):
-    print(f"{name}=={version}")
-"""
+SHOW_INSTALLED = (
+    "from importlib import metadata; "
+    "print(*sorted({f'{d.name}=={d.version}' for d in metadata.distributions()}, key=str.lower))"
+)
 
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["tests", "floors", "newest"]
