@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit docs bench reliability clean
+.PHONY: demo test lint typecheck unit docs bench coldstart reliability matrix dist clean
 
+# The development tools are PEP 735 dependency groups, which pip installs from version 25.1 on.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[cli,dev,redis,bench]'
+	$(BIN)/python -m pip install --quiet --upgrade 'pip>=25.1'
+	$(BIN)/python -m pip install --quiet -e '.[cli,redis]' --group dev
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -35,9 +36,24 @@ docs: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+coldstart: $(STAMP)
+	$(BIN)/python -m bench.coldstart $(BENCH_ARGS)
+
 reliability: $(STAMP)
 	$(BIN)/pytest -q tests/reliability
 	$(BIN)/python -m bench.reliability_report
 
+# The suite on Python 3.11, 3.12 and 3.13, at the dependency floors and at the newest releases.
+matrix: $(STAMP)
+	$(BIN)/nox $(NOX_ARGS)
+
+# The sdist and the wheel, checked by twine, each carrying the licence.
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/python -m zipfile -l dist/*.whl | grep -q 'dist-info/licenses/LICENSE'
+	tar -tzf dist/*.tar.gz | grep -q '^b2b_async-[^/]*/LICENSE$$'
+
 clean:
-	rm -rf $(VENV) docs/_build .coverage .mypy_cache .ruff_cache
+	rm -rf $(VENV) .nox dist docs/_build .coverage .mypy_cache .ruff_cache

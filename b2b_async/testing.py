@@ -12,6 +12,9 @@ Installing b2b-async makes two fixtures available in every test suite, with no i
     retries (``RetryPolicy(initial_wait=0.01, max_wait=0.1)``: five attempts, backoff waits
     of at most 0.1 s), closed after the test.
 
+Loading the plugin imports neither the sandbox nor ``aiohttp.web``: a fixture imports them when
+a test first uses it, so a suite that never asks for one pays nothing for them.
+
 Both are function-scoped, so every test gets a fresh store, and both are async fixtures run
 by pytest-asyncio, which the suite must have installed, as any test of async code does.
 Without pytest-asyncio the plugin still loads, so a suite that does not use the fixtures is
@@ -26,24 +29,30 @@ the same loop scope. A ``b2b_sandbox`` fixture defined in a ``conftest.py`` repl
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from ._client import B2BClient
-from ._config import RetryPolicy
-from .sandbox import DEFAULT_TOKEN, SandboxServer
+# pytest loads this plugin in every run of every suite in an environment that has b2b-async,
+# so loading it must cost nothing: the sandbox (and with it aiohttp.web) and the client are
+# imported by the fixtures, when a test first asks for one.
+if TYPE_CHECKING:
+    from ._client import B2BClient
+    from .sandbox import SandboxServer
 
 __all__ = ["b2b_client", "b2b_sandbox"]
 
 try:  # the plugin loads in every suite of an environment: never break one without it
     from pytest_asyncio import fixture as _async_fixture
-except ImportError:  # pragma: no cover - pytest-asyncio is part of the dev extra
+except ImportError:  # pragma: no cover - the test dependency group has pytest-asyncio
     _async_fixture = pytest.fixture  # type: ignore[assignment]
 
 
 @_async_fixture
 async def b2b_sandbox() -> AsyncIterator[SandboxServer]:
     """A sandbox B2B Edition server on an ephemeral loopback port, without limit or faults."""
+    from .sandbox import SandboxServer
+
     async with SandboxServer(rate=None) as server:
         yield server
 
@@ -51,6 +60,10 @@ async def b2b_sandbox() -> AsyncIterator[SandboxServer]:
 @_async_fixture
 async def b2b_client(b2b_sandbox: SandboxServer) -> AsyncIterator[B2BClient]:
     """A client of the ``b2b_sandbox`` server, with pacing off and short retry waits."""
+    from ._client import B2BClient
+    from ._config import RetryPolicy
+    from .sandbox import DEFAULT_TOKEN
+
     retry = RetryPolicy(initial_wait=0.01, max_wait=0.1)
     async with B2BClient(
         DEFAULT_TOKEN, base_url=b2b_sandbox.url, rate_limit=None, retry=retry

@@ -8,12 +8,17 @@ nothing to get the fixtures.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from decimal import Decimal
+from pathlib import Path
 from textwrap import dedent
 
 import pytest
 
+import b2b_async
 from b2b_async import APIConnectionError, B2BClient, CreatedOrder, ServerError
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, SandboxServer
 
@@ -114,10 +119,34 @@ async def test_registers(b2b_client, b2b_sandbox):
 '''
 
 
+# Prints which of the heavy modules a fresh interpreter holds after loading the plugin module.
+LOADED_AFTER_PLUGIN = """
+import json, sys
+import b2b_async.testing
+print(json.dumps([name for name in ("aiohttp.web", "b2b_async.sandbox") if name in sys.modules]))
+"""
+
+
 def write_project(pytester: pytest.Pytester, tests: str, *, mode: str = "auto") -> None:
     """Lay out a user's project: a pytest.ini and one test module."""
     pytester.makeini(INI.format(mode=mode))
     pytester.makepyfile(test_service=dedent(tests))
+
+
+def test_loading_the_plugin_imports_nothing_heavy() -> None:
+    """Loading ``b2b_async.testing``, as pytest does in every run, imports no sandbox and no server.
+
+    A fresh interpreter is the only place where ``sys.modules`` shows what one import costs.
+    """
+    source_root = Path(b2b_async.__file__).resolve().parent.parent
+    finished = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", LOADED_AFTER_PLUGIN],
+        cwd=source_root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(finished.stdout) == []
 
 
 def test_fixtures_need_no_import(pytester: pytest.Pytester) -> None:
