@@ -424,9 +424,8 @@ def decode_response(
     if not 200 <= status < 300:
         mapping = envelope if isinstance(envelope, Mapping) else {}
         raise build_error(status, headers, mapping, info, now, fallback=fallback)
-    excerpt = body_excerpt(body, info.secrets)
-    checked = _success_body(envelope, status, excerpt)
-    effective = _effective_status(checked, status, excerpt)
+    checked = _success_body(envelope, status, body, info)
+    effective = _effective_status(checked, status, body, info)
     if not 200 <= effective < 300:
         raise build_error(effective, headers, checked, info, now, fallback=fallback)
     meta = checked.get("meta")
@@ -444,29 +443,32 @@ def body_excerpt(body: bytes, secrets: tuple[str, ...]) -> str:
     return str(redact(text, secrets))[:_EXCERPT]
 
 
-def _success_body(envelope: object, status: int, excerpt: str) -> Mapping[str, Any]:
+def decode_error(
+    message: str, status: int, body: bytes, info: RequestInfo, **fields: Any
+) -> ResponseDecodeError:
+    """The error for a 2xx answer that is not the envelope, with a redacted body excerpt."""
+    excerpt = body_excerpt(body, info.secrets)
+    return ResponseDecodeError(message, status=status, body_excerpt=excerpt, **fields)
+
+
+def _success_body(
+    envelope: object, status: int, body: bytes, info: RequestInfo
+) -> Mapping[str, Any]:
     """The decoded body of a 2xx answer, which must be a JSON object."""
     if envelope is NOT_JSON:
-        raise ResponseDecodeError(
-            "response body is not JSON", status=status, body_excerpt=excerpt, garbled=True
-        )
+        raise decode_error("response body is not JSON", status, body, info, garbled=True)
     if not isinstance(envelope, Mapping):
-        raise ResponseDecodeError(
-            "response body is not a JSON object", status=status, body_excerpt=excerpt
-        )
+        raise decode_error("response body is not a JSON object", status, body, info)
     return envelope
 
 
-def _effective_status(envelope: Mapping[str, Any], status: int, excerpt: str) -> int:
+def _effective_status(
+    envelope: Mapping[str, Any], status: int, body: bytes, info: RequestInfo
+) -> int:
     """The status a 2xx answer stands for: its body code's, when it has one."""
     code = _body_code(envelope)
     if code is None and "code" in envelope:
-        raise ResponseDecodeError(
-            "envelope code is not a number",
-            status=status,
-            body_excerpt=excerpt,
-            path="$.code",
-        )
+        raise decode_error("envelope code is not a number", status, body, info, path="$.code")
     if code is None:
         return status
     return code if code < 1000 else status_of_code(code)
