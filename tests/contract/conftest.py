@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -42,11 +44,32 @@ def free_port() -> int:
         return port
 
 
+class PrismState:
+    """Where ``contract-mock`` keeps its state (pid, mode, log): a fresh folder per Prism.
+
+    The tool keeps it in ``$TMPDIR/b2b-contract-mock`` and decides that Prism is up when its
+    log says so; a log left by an earlier Prism could say so before the new one listens.
+    """
+
+    folder: str | None = None
+
+    @classmethod
+    def renew(cls) -> None:
+        """Give the next Prism a folder of its own."""
+        cls.folder = tempfile.mkdtemp(prefix="b2b-contract-")
+
+    @classmethod
+    def environment(cls) -> dict[str, str]:
+        """The tool's environment, pointed at the current folder."""
+        return {**os.environ, "TMPDIR": cls.folder} if cls.folder else dict(os.environ)
+
+
 async def contract_mock(*args: str, limit: float = 60.0) -> tuple[int, str]:
     """Run ``contract-mock`` and return its exit status and its output."""
     process = await asyncio.create_subprocess_exec(
         str(CONTRACT_MOCK),
         *args,
+        env=PrismState.environment(),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -67,12 +90,14 @@ async def running_prism(*args: str) -> AsyncIterator[str]:
 
     Yields its base URL; stops it afterwards.
     """
+    PrismState.renew()
     status, output = await contract_mock(*args, limit=FIRST_RUN_TIMEOUT)
     try:
         assert status == 0, f"Prism did not start:\n{output}"
         yield output.strip().splitlines()[-1]
     finally:
         await contract_mock("stop")
+        shutil.rmtree(str(PrismState.folder), ignore_errors=True)
 
 
 @pytest.fixture
