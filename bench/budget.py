@@ -115,14 +115,20 @@ def windows(records: list[RequestRecord], window: RateWindow) -> list[Window]:
 
 
 def efficiency(found: list[Window], allowed_rate: float, per: float) -> float:
-    """Requests accepted over those the window allowed from the first request to the end of
-    the last window that accepted any (so a run that stops early in a spent window is not
-    credited with the time it did not wait)."""
+    """Requests accepted over those the window allowed, from the first request to the opening
+    of the last window that accepted any.
+
+    That last window is left out: it is partly empty because the job ran out of orders,
+    whatever the pacing. Time between windows, when no window was open, counts as budget
+    left unspent. A run that used one window only is measured against that window.
+    """
     spending = [w for w in found if w.accepted]
     if not spending:
         return 0.0
-    span = spending[-1].start + per
-    return sum(w.accepted for w in found) / (allowed_rate * span)
+    last = spending[-1].start
+    if not last:
+        return spending[0].accepted / (allowed_rate * per)
+    return sum(w.accepted for w in found if w.start < last) / (allowed_rate * last)
 
 
 def registered_at(records: list[RequestRecord]) -> list[float]:

@@ -79,11 +79,13 @@ aiohttp). No benchmark sends anything over a network: servers listen on loopback
   `aiohttp.ClientSession` and `gather(..., return_exceptions=True)` so that every call ends.
   The server's windows are rebuilt from its request records (a window opens at the first
   request after the previous one closed). **Achieved/allowed** is the requests accepted over
-  those the window allowed (less a competitor's share) from the first request to the end of
-  the last window that accepted any; a **lost** order is one that no request registered.
+  those the window allowed (less a competitor's share) from the first request to the opening
+  of the last window that accepted any: that last window is left out, since it is partly
+  empty because the job ran out of orders whatever the pacing, while time between windows,
+  when none was open, counts as budget unspent (a run that used one window is measured
+  against that one). A **lost** order is one that no request registered.
   `python -m bench.budget`.
-$pacing_method
-- **Bulk scale.** `create_stream` and `create_many` register $bulk_sizes_text orders from a
+$pacing_method- **Bulk scale.** `create_stream` and `create_many` register $bulk_sizes_text orders from a
   generator, at concurrency $bulk_concurrency (the client's default), with no rate limit,
   against `python -m b2b_async sandbox --rate-limit none` in a fresh process per run (the
   sandbox keeps every order and request record; in its own process that memory is not the

@@ -456,8 +456,11 @@ def draw_urgent(section: dict[str, Any], folder: Path) -> str:
         shares = [(i + 1) / len(waits) for i in range(len(waits))]
         spread.step(waits, shares, where="post", color=colour, label=label)
         over_time.scatter(run["started_at"], run["call_waits"], s=10, color=colour, label=label)
-    spread.axvline(limit, color="black", linestyle="--", linewidth=1, label="target for p99")
-    over_time.axhline(limit, color="black", linestyle="--", linewidth=1, label="target for p99")
+    for ax, line in ((spread, spread.axvline), (over_time, over_time.axhline)):
+        line(limit, color="black", linestyle="--", linewidth=1, label="target for the p99")
+        if section["latency"]:
+            line(section["latency"], color="black", linestyle=":", linewidth=1, label="latency")
+        ax.grid(True, which="both", alpha=0.3)
     spread.set_xscale("log")
     spread.set(
         title="Single creates: share done within a time",
@@ -470,8 +473,9 @@ def draw_urgent(section: dict[str, Any], folder: Path) -> str:
         xlabel="seconds since the first single create",
         ylabel="call time, s (log scale)",
     )
-    spread.legend(loc="lower right", fontsize=8)
+    handles, labels = spread.get_legend_handles_labels()
     figure.tight_layout()
+    figure.legend(handles, labels, loc="upper center", ncols=3, bbox_to_anchor=(0.5, 0.0))
     return _save(figure, folder / "urgent_waits.png")
 
 

@@ -62,6 +62,7 @@ class Sizes:
     urgent_orders: int
     urgent_every: float
     urgent_latency: float
+    across_orders: int
     contended_orders: int
     burners: int
     contended_latency: float
@@ -79,12 +80,13 @@ FULL: Final = Sizes(
     budget_orders=800,
     window_requests=40,
     window_per=1.0,
-    comparison_orders=320,
+    comparison_orders=200,
     competing=15,
     latencies=(0.0, 0.08, 0.25),
     urgent_orders=2000,
     urgent_every=0.5,
     urgent_latency=0.08,
+    across_orders=600,
     contended_orders=320,
     burners=2,
     contended_latency=0.08,
@@ -107,6 +109,7 @@ QUICK: Final = Sizes(
     urgent_orders=200,
     urgent_every=0.5,
     urgent_latency=0.08,
+    across_orders=100,
     contended_orders=120,
     burners=2,
     contended_latency=0.08,
@@ -221,8 +224,21 @@ def run_multiprocess(sizes: Sizes, say: Callable[[str], object]) -> dict[str, An
     if across is None:
         say("  not measured: bench.multiprocess.urgent_across_processes is not there yet")
         return {"measured": False}
-    found: dict[str, Any] = across()
-    return {"measured": True, **found}
+    found: dict[str, Any] = across(
+        backfills=2,
+        orders=sizes.across_orders,
+        rate=f"{sizes.window_requests}/{sizes.window_per:g}",
+        every=sizes.urgent_every,
+        latency=sizes.urgent_latency,
+    )
+    say(
+        f"  urgent call p99 {found['urgent_call_p99_s']:.3f} s, wait p99"
+        f" {found['urgent_wait_p99_intervals']:.1f} intervals; combined efficiency"
+        f" {found['efficiency']:.3f}, 429s {found['share_429']:.2%}, lost {found['lost']},"
+        f" duplicated {found['duplicated']}"
+    )
+    targets = attrs.asdict(urgent.ACROSS_PROCESSES)
+    return {"measured": True, "every": sizes.urgent_every, "targets": targets, **found}
 
 
 def run_contended(sizes: Sizes, say: Callable[[str], object]) -> dict[str, Any]:
