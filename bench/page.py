@@ -84,17 +84,16 @@ aiohttp). No benchmark sends anything over a network: servers listen on loopback
   empty because the job ran out of orders whatever the pacing, while time between windows,
   when none was open, counts as budget unspent (a run that used one window is measured
   against that one). A **lost** order is one that no request registered.
-  `python -m bench.budget`.
-$pacing_method- **Bulk scale.** `create_stream` and `create_many` register $bulk_sizes_text orders from a
-  generator, at concurrency $bulk_concurrency (the client's default), with no rate limit,
-  against `python -m b2b_async sandbox --rate-limit none` in a fresh process per run (the
-  sandbox keeps every order and request record; in its own process that memory is not the
-  client's). Each case runs twice: once for throughput and client CPU, once under
-  `tracemalloc` for the client's peak memory (tracing slows Python several times over, so
-  that run is not timed). `create_stream`'s outcomes are counted and dropped;
-  `create_many`'s report is kept, as its caller would keep it. Throughput is the fastest of
-  $bulk_repeats runs (other work on the machine only ever slows a run down), the range of all
-  runs beside it. `python -m bench.bulk`.
+  `python -m bench.budget`.$pacing_method
+- **Bulk scale.** `create_stream` and `create_many` register $bulk_sizes_text orders from a
+  generator, at concurrency $bulk_concurrency (the client's default), with no rate limit, against
+  `python -m b2b_async sandbox --rate-limit none` in a fresh process per run (the sandbox keeps
+  every order and request record; in its own process that memory is not the client's). Each case
+  runs twice: once for throughput and client CPU, once under `tracemalloc` for the client's peak
+  memory (tracing slows Python several times over, so that run is not timed). `create_stream`'s
+  outcomes are counted and dropped; `create_many`'s report is kept, as its caller would keep it.
+  Throughput is the fastest of $bulk_repeats runs (other work on the machine only ever slows a run
+  down), the range of all runs beside it. `python -m bench.bulk`.
 
 ## Overhead: the client against bare aiohttp
 

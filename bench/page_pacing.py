@@ -480,4 +480,4 @@ def method(results: dict[str, Any]) -> str:
             f" at {milliseconds(contended['latency'])} of server latency."
             " `python -m bench.contention`."
         )
-    return "".join(bullet + "\n" for bullet in bullets)
+    return "".join("\n" + bullet for bullet in bullets)
