@@ -109,7 +109,8 @@ def single_id(number: int) -> str:
 
 
 def new_order(order: str) -> NewOrder:
-    """The registration of ``order`` for the sandbox's company 1 and buyer 1."""
+    """The registration of ``order`` for the sandbox's company 1 and buyer 1, as
+    :func:`client_create` sends it."""
     return NewOrder(1, 1, order, Decimal(9))
 
 
@@ -140,7 +141,9 @@ def client_create(client: B2BClient) -> Create:
     """A default-priority single create through ``client``."""
 
     async def create(order: str) -> object:
-        return await client.orders.register(new_order(order))
+        return await client.orders.create(
+            company_id=1, customer_id=1, order_id=order, total_inc_tax=Decimal(9)
+        )
 
     return create
 
