@@ -9,12 +9,10 @@ the results says so instead of showing figures.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any
 
 from bench.markdown import milliseconds, table, verdict
-from bench.plots import MODE_LABELS
-
-SHORT_NAMES: Final = {"client": "B2BClient", "competent": "competent baseline"}
+from bench.plots import MODE_LABELS, STRATEGY_SHORT
 
 
 def not_measured(section: str) -> str:
@@ -47,7 +45,7 @@ def comparison_rows(section: dict[str, Any]) -> list[tuple[object, ...]]:
     return [
         (
             condition(run, window),
-            SHORT_NAMES[run["strategy"]],
+            STRATEGY_SHORT[run["strategy"]],
             f"**{run['efficiency']:.3f}**",
             f"{run['rejected_429']:,} ({run['share_429']:.1%})",
             f"{run['requests_per_order']:.2f}",
@@ -299,7 +297,7 @@ def contended_rows(section: dict[str, Any]) -> list[tuple[object, ...]]:
         )
         rows.append(
             (
-                SHORT_NAMES[run["strategy"]],
+                STRATEGY_SHORT[run["strategy"]],
                 f"**{run['efficiency']:.3f}**",
                 target,
                 f"{run['rejected_429']:,} ({run['share_429']:.1%})",
@@ -312,7 +310,14 @@ def contended_rows(section: dict[str, Any]) -> list[tuple[object, ...]]:
 
 def contended_section(section: dict[str, Any]) -> str:
     """Efficiency while CPU-burning processes take the cores."""
-    header = ("strategy", "achieved/allowed", "target", "answered 429", "requests/order", "lost")
+    header = (
+        "strategy",
+        "achieved/allowed",
+        "target",
+        "answered 429",
+        "requests per order",
+        "lost",
+    )
     return "\n\n".join(
         [
             f"{section['burners']} processes each spin on a core (`python3 -c 'while True:"

@@ -32,6 +32,13 @@ STRATEGY_LABELS: Final = {
     "naive-retry": "straw man: gather + tenacity @retry (429 retryable, Retry-After ignored)",
     "naive": "straw man: gather, no retries",
 }
+#: Short names of the strategies, for legends and table rows.
+STRATEGY_SHORT: Final = {
+    "client": "B2BClient",
+    "competent": "competent baseline",
+    "naive-retry": "straw man with retries",
+    "naive": "straw man",
+}
 MODE_COLOURS: Final = {"create_many": CLIENT, "gathered": "#7b3fb5", "competent": COMPETENT}
 MODE_LABELS: Final = {
     "create_many": "B2BClient, backfill by create_many",
@@ -433,7 +440,8 @@ def draw_comparison(section: dict[str, Any], folder: Path) -> str:
                     y,
                     "o-" if share == 0 else "s--",
                     color=STRATEGY_COLOURS[strategy],
-                    label=f"{strategy}, {'alone' if share == 0 else f'competitor spends {share}'}",
+                    label=f"{STRATEGY_SHORT[strategy]},"
+                    f" {'alone' if share == 0 else f'competitor spends {share}'}",
                 )
         ax.set(title=title, xlabel="server latency (ms)", ylabel=ylabel)
         ax.set_xticks(sorted({run["latency"] * 1000 for run in runs}))
