@@ -36,7 +36,7 @@ from typing import Any, Final, Generic, Protocol, Self, TypeAlias, TypeVar
 
 import attrs
 
-from ._config import check_positive_int
+from ._config import UNREACHABLE_STREAK, check_positive_int
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -48,7 +48,6 @@ from ._exceptions import (
 from ._hooks import report_outcome
 
 __all__ = [
-    "UNREACHABLE_STREAK",
     "BulkReport",
     "OrderOutcome",
     "OutcomeStream",
@@ -83,10 +82,6 @@ Register: TypeAlias = Callable[[OrderT], Awaitable[ResultT]]
 Source: TypeAlias = Iterable[T] | AsyncIterable[T]
 _DONE: Final = object()
 _CLOSED: Final = object()
-#: Outcomes in a row, in completion order, whose call could not open a connection at all,
-#: after which a bulk run stops sending. Each such call has already spent every attempt its
-#: retry policy allows (5 by default), so three are fifteen failed connections in a row.
-UNREACHABLE_STREAK: Final = 3
 
 
 @attrs.frozen

@@ -33,13 +33,13 @@ from b2b_async import (
     ServerError,
 )
 from b2b_async._bulk import (
-    UNREACHABLE_STREAK,
     OutcomeStream,
     SystemicFailure,
     could_not_connect,
     register_one,
     run_bulk,
 )
+from b2b_async._config import UNREACHABLE_STREAK
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, SandboxServer
 from tests.sandbox_helpers import client_tasks
 
