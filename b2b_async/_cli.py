@@ -4,8 +4,9 @@ Exit codes: 0 success; 1 some orders not registered (``orders register``); 2 usa
 errors, a results journal that cannot be read or holds a line that is not an entry; 3
 rejected by the API (a 4xx other than 429); 4 the API could not be reached or kept failing
 (connection errors, timeouts, 5xx, 429 after the retries); 5 an answer that is not the
-documented envelope; 6 the results journal could not be written (a full disk); 130
-interrupted.
+documented envelope; 6 the results journal could not be written (a full disk); 7
+``orders register`` stopped because the API refused the token (401 or 403); 8 ``orders
+register`` stopped because no connection to the API could be opened; 130 interrupted.
 
 ``--help`` must start fast, so the client, the journal and rich are imported inside the
 commands that use them, never at the top of this module (``tests/test_init.py`` checks).
@@ -29,7 +30,14 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 import click
 
 from ._config import DEFAULT_BASE_URL, RateLimit
-from ._exceptions import APIError, B2BError, InvalidOrderError, ResponseDecodeError
+from ._exceptions import (
+    APIError,
+    AuthenticationError,
+    B2BError,
+    InvalidOrderError,
+    ResponseDecodeError,
+    TransportError,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -45,10 +53,21 @@ TOKEN_VARIABLE: Final = "B2B_AUTH_TOKEN"  # noqa: S105 - a variable's name, not 
 STORE_HASH_VARIABLE: Final = "B2B_STORE_HASH"
 EXIT_INCOMPLETE, EXIT_USAGE, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_DECODE = 1, 2, 3, 4, 5
 EXIT_JOURNAL: Final = 6
+#: ``orders register`` stopped sending: the API refused the token (401 or 403).
+EXIT_TOKEN_REFUSED: Final = 7
+#: ``orders register`` stopped sending: no connection to the API could be opened.
+EXIT_CANNOT_CONNECT: Final = 8
 EXIT_INTERRUPTED: Final = 130
 
 #: The order statuses the summary counts, in the order it shows them.
-SUMMARY_STATUSES: Final = ("created", "already_registered", "skipped", "rejected", "failed")
+SUMMARY_STATUSES: Final = (
+    "created",
+    "already_registered",
+    "skipped",
+    "rejected",
+    "failed",
+    "not_attempted",
+)
 
 T = TypeVar("T")
 
@@ -100,6 +119,33 @@ def exit_code_for(error: B2BError) -> int:
     if isinstance(error, APIError) and 400 <= error.status < 500 and error.status != 429:
         return EXIT_REJECTED
     return EXIT_UNREACHABLE
+
+
+def stop_message(error: B2BError) -> str:
+    """The one line that says why a run stopped sending, and what to check.
+
+    Args:
+        error: the failure that will repeat for every order: a 401 or 403, or a
+            :class:`~b2b_async.TransportError` whose connection could not be opened.
+    """
+    if isinstance(error, AuthenticationError):
+        return f"authentication failed: check {TOKEN_VARIABLE} (HTTP 401: {error.message})"
+    if isinstance(error, APIError):
+        return (
+            f"permission denied: check that the token in {TOKEN_VARIABLE} may register "
+            f"orders (HTTP {error.status}: {error.message})"
+        )
+    if not isinstance(error, TransportError):  # no reason to stop a run: said as it is
+        return str(error)
+    from yarl import URL
+
+    where = URL(error.url).origin() if error.url else "the API"
+    return f"cannot reach {where}: is it running? ({error.message})"
+
+
+def stop_exit_code(error: B2BError) -> int:
+    """The exit code of a run that stopped sending because of ``error``."""
+    return EXIT_TOKEN_REFUSED if isinstance(error, APIError) else EXIT_CANNOT_CONNECT
 
 
 def token_from_environment() -> str:
@@ -434,9 +480,17 @@ def finish_registration(run: Registration, *, as_json: bool, quiet: bool) -> NoR
         click.echo(json.dumps(summary))
     elif not quiet:
         print_summary(summary)
-    if run.error is not None:
-        print_error(run.error)
+    for problem in problems_of(run):
+        print_error(problem)
     sys.exit(code)
+
+
+def problems_of(run: Registration) -> list[str]:
+    """What stopped the run, as its ``error:`` lines say it: usually none, at most two."""
+    problems = [] if run.error is None else [str(run.error)]
+    if run.stopped_by is not None:
+        problems.append(stop_message(run.stopped_by))
+    return problems
 
 
 @contextlib.contextmanager
@@ -498,7 +552,8 @@ def exit_code_of_run(run: Registration, counts: Counter[str]) -> int:
     """The exit code of ``orders register``: 0 only when every order is registered.
 
     A journal that could not be written comes first (6), then an input that turned out
-    unreadable (2), then an interruption (130), then orders left unregistered (1).
+    unreadable (2), then a stop on a refused token (7) or an API that cannot be reached (8),
+    then an interruption (130), then orders left unregistered (1).
     """
     from ._journal import JournalWriteError
 
@@ -506,6 +561,8 @@ def exit_code_of_run(run: Registration, counts: Counter[str]) -> int:
         return EXIT_JOURNAL
     if run.error is not None:
         return EXIT_USAGE
+    if run.stopped_by is not None:
+        return stop_exit_code(run.stopped_by)
     if run.interrupted:
         return EXIT_INTERRUPTED
     return 0 if registered(counts) == sum(counts.values()) else EXIT_INCOMPLETE
@@ -581,6 +638,11 @@ class Registration:
         # Why the run stopped early, if it did: the input turned out unreadable part way,
         # or the journal could not be written.
         self.error: InputFileError | JournalWriteError | None = None
+        # Why the stream stopped sending, if it did: a failure that repeats for every order.
+        self.stopped_by: B2BError | None = None
+        # Lines about failures that may turn out to be the whole run's (a refused token, a
+        # connection that cannot be opened): one line says it for all if the run stops.
+        self.held: list[str] = []
         self.started = time.monotonic()
         self.bar = registration_progress(quiet=quiet)
         self.task = self.bar.add_task("orders", total=total, rate=0.0)
@@ -665,15 +727,40 @@ class Registration:
         self.bar.update(self.task, completed=done, rate=rate)
 
     def record(self, outcome: OrderOutcome[Any, Any]) -> None:
-        """Journal and count one outcome; say so on standard error when it failed."""
-        from ._journal import entry_for
+        """Journal and count one outcome; say so on standard error when it failed.
+
+        An order not attempted is counted but not journaled, so the next run sends it.
+        """
+        from ._journal import NOT_ATTEMPTED, entry_for
 
         line = self.lines.pop(outcome.index, 0)
+        if not outcome.attempted:
+            self.count(NOT_ATTEMPTED)
+            return
         entry = entry_for(outcome, line)
         self.journal_line(entry)
         self.count(entry["status"])
         if entry["status"] in ("rejected", "failed"):
-            say(f"line {line}: {entry['status']}: {outcome.error}")
+            self.tell(f"line {line}: {entry['status']}: {outcome.error}", outcome.error)
+        else:
+            self.settle_held()
+
+    def tell(self, message: str, error: B2BError | None) -> None:
+        """Say one order's problem, holding it back while it may be the whole run's."""
+        from ._bulk import is_systemic
+
+        if is_systemic(error):
+            self.held.append(message)
+            return
+        self.settle_held()
+        say(message)
+
+    def settle_held(self) -> None:
+        """Say the lines held back, unless the run stopped: its one ``error:`` line covers them."""
+        held, self.held = self.held, []
+        if self.stopped_by is None:
+            for message in held:
+                say(message)
 
     def interrupt(self) -> None:
         """Handle Ctrl-C: the first stops sending new orders, the second aborts."""
@@ -694,7 +781,9 @@ class Registration:
 
         When the input turns out unreadable part way, or the journal cannot be written,
         the orders in flight are finished (and journaled, if it can be) first, and
-        :attr:`error` says which.
+        :attr:`error` says which. When the stream stops sending (a refused token, an API
+        that cannot be reached), the rest of the input is read and counted as not
+        attempted, and :attr:`stopped_by` says why.
         """
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self.interrupt)
@@ -704,9 +793,12 @@ class Registration:
                     stream = self.stream()
                     async with stream:
                         async for outcome in stream:
+                            self.stopped_by = stream.stopped_by
                             self.record(outcome)
+                    self.stopped_by = stream.stopped_by
         finally:
             loop.remove_signal_handler(signal.SIGINT)
+            self.settle_held()
         return self.counts
 
 
@@ -727,7 +819,7 @@ def summary_of(run: Registration, counts: Counter[str], code: int) -> dict[str, 
         "journal": str(run.journal.path),
         "api": run.api,
         "interrupted": run.interrupted,
-        "error": None if run.error is None else str(run.error),
+        "error": next(iter(problems_of(run)), None),
         "exit_code": code,
     }
 
