@@ -203,6 +203,23 @@ LATENCY_TARGET: Final = 0.99
 TARGET_LATENCIES: Final = (0.08, 0.25)
 
 
+def meets_latency_target(run: dict[str, Any], target: float = LATENCY_TARGET) -> bool:
+    """Whether a run reaches ``target`` (:data:`LATENCY_TARGET` by default) with no 429."""
+    return bool(run["efficiency"] >= target and run["rejected_429"] == 0)
+
+
+def latency_targets(runs: list[dict[str, Any]]) -> list[str]:
+    """A line per target latency: the client's figure alone there, met or missed."""
+    return [
+        f"client alone at {run['latency'] * 1000:.0f} ms: achieved/allowed"
+        f" {run['efficiency']:.3f}, {run['rejected_429']} 429s"
+        f" [≥ {LATENCY_TARGET:g}, no 429: {'met' if meets_latency_target(run) else 'MISSED'}]"
+        for run in runs
+        if run["strategy"] == "client" and not run["competing"]
+        if run["latency"] in TARGET_LATENCIES
+    ]
+
+
 def client_max_concurrency() -> int | None:
     """The client's default cap on requests in flight, which bounds its rate under latency."""
     default: int | None = inspect.signature(B2BClient).parameters["max_concurrency"].default

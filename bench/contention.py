@@ -81,6 +81,19 @@ def measure_all(
     }
 
 
+def meets_target(run: dict[str, Any], target: float = TARGET) -> bool:
+    """Whether a run reaches ``target`` (:data:`TARGET` by default)."""
+    return bool(run["efficiency"] >= target)
+
+
+def verdict(result: dict[str, Any]) -> str:
+    """The client's figure under contention against the target, met or missed."""
+    run = next(r for r in result["runs"] if r["strategy"] == "client")
+    met = "met" if meets_target(run) else "MISSED"
+    figure = f"{run['efficiency']:.3f} [≥ {TARGET:g}: {met}]"
+    return f"client under {result['burners']} burners: {figure}"
+
+
 def main() -> None:
     """Run both strategies under the burners and print their figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -88,13 +101,14 @@ def main() -> None:
     parser.add_argument("--burners", type=int, default=2)
     parser.add_argument("--latency", type=float, default=0.08, help="server latency, seconds")
     args = parser.parse_args()
-    measure_all(
+    result = measure_all(
         args.orders,
         RateWindow(40, 1.0),
         burners=args.burners,
         latency=args.latency,
         progress=lambda run: print(describe(run)),
     )
+    print(verdict(result))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bench.budget import meets_latency_target
+from bench.contention import meets_target
 from bench.markdown import milliseconds, table, verdict
 from bench.plots import MODE_LABELS, STRATEGY_SHORT
+from bench.urgent import Targets
 
 
 def not_measured(section: str) -> str:
@@ -150,10 +153,14 @@ def comparison_section(section: dict[str, Any]) -> str:
     )
 
 
+def targets_of(section: dict[str, Any]) -> Targets:
+    """The targets a scenario's section was measured against."""
+    return Targets(**section["targets"])
+
+
 def urgent_limit(section: dict[str, Any]) -> float:
     """The largest p99 call time the target allows: pacing intervals plus server latency."""
-    limit: float = section["targets"]["p99_intervals"] * section["interval"] + section["latency"]
-    return limit
+    return targets_of(section).p99_limit(section["interval"], section["latency"])
 
 
 def urgent_rows(section: dict[str, Any]) -> list[tuple[object, ...]]:
@@ -196,12 +203,7 @@ def urgent_table(section: dict[str, Any]) -> str:
 def urgent_target_rows(section: dict[str, Any], run: dict[str, Any]) -> list[tuple[object, ...]]:
     """Each acceptance target of one client mode: the target, the figure, met or missed."""
     targets = section["targets"]
-    met = {
-        "p99": run["call"]["p99"] <= urgent_limit(section),
-        "efficiency": run["efficiency"] >= targets["efficiency"],
-        "share_429": targets["share_429"] is None or run["share_429"] <= targets["share_429"],
-        "lost": run["lost"] == 0 and run["duplicated"] == 0,
-    }
+    met = targets_of(section).met(run, section["interval"], section["latency"])
     return [
         (
             f"single creates' p99 ≤ {targets['p99_intervals']:g} intervals + latency"
@@ -291,7 +293,7 @@ def contended_rows(section: dict[str, Any]) -> list[tuple[object, ...]]:
     rows: list[tuple[object, ...]] = []
     for run in section["runs"]:
         target = (
-            f"≥ {section['target']:g}: {verdict(run['efficiency'] >= section['target'])}"
+            f"≥ {section['target']:g}: {verdict(meets_target(run, section['target']))}"
             if run["strategy"] == "client"
             else ""
         )
@@ -331,10 +333,7 @@ def contended_section(section: dict[str, Any]) -> str:
 
 def across_limit(section: dict[str, Any]) -> float:
     """The largest urgent p99 call time the target allows across processes."""
-    limit: float = (
-        section["targets"]["p99_intervals"] * section["interval_s"] + section["latency_s"]
-    )
-    return limit
+    return targets_of(section).p99_limit(section["interval_s"], section["latency_s"])
 
 
 def across_target_rows(section: dict[str, Any]) -> list[tuple[object, ...]]:
@@ -402,7 +401,7 @@ def _latency_rows(results: dict[str, Any]) -> list[tuple[object, ...]]:
     rows: list[tuple[object, ...]] = []
     for latency in target["latencies"]:
         run = _pick(section, "client", 0, latency)
-        met = run["efficiency"] >= target["efficiency"] and run["rejected_429"] == 0
+        met = meets_latency_target(run, target["efficiency"])
         rows.append(
             (
                 f"client alone, {milliseconds(latency)} of latency",
@@ -425,7 +424,7 @@ def _contended_rows(results: dict[str, Any]) -> list[tuple[object, ...]]:
             " latency",
             f"achieved/allowed ≥ {section['target']:g}",
             f"{run['efficiency']:.3f}",
-            verdict(run["efficiency"] >= section["target"]),
+            verdict(meets_target(run, section["target"])),
         )
     ]
 

@@ -193,7 +193,7 @@ def run_budget(sizes: Sizes, say: Callable[[str], object]) -> dict[str, Any]:
 def run_comparison(sizes: Sizes, say: Callable[[str], object]) -> dict[str, Any]:
     """The client and the competent baseline, alone and competing, at each latency."""
     conditions = budget.grid(sizes.competing, sizes.latencies)
-    return asyncio.run(
+    result = asyncio.run(
         budget.measure_conditions(
             sizes.comparison_orders,
             window_of(sizes),
@@ -201,6 +201,9 @@ def run_comparison(sizes: Sizes, say: Callable[[str], object]) -> dict[str, Any]
             lambda run: say("  " + budget.describe(run)),
         )
     )
+    for line in budget.latency_targets(result["runs"]):
+        say("  " + line)
+    return result
 
 
 def run_urgent(sizes: Sizes, say: Callable[[str], object]) -> dict[str, Any]:
@@ -212,7 +215,9 @@ def run_urgent(sizes: Sizes, say: Callable[[str], object]) -> dict[str, Any]:
         latency=sizes.urgent_latency,
     )
     return asyncio.run(
-        urgent.measure_all(scenario, progress=lambda run: say("  " + urgent.describe(run)))
+        urgent.measure_all(
+            scenario, progress=lambda run: say("  " + urgent.describe(run, scenario))
+        )
     )
 
 
@@ -243,13 +248,15 @@ def run_multiprocess(sizes: Sizes, say: Callable[[str], object]) -> dict[str, An
 
 def run_contended(sizes: Sizes, say: Callable[[str], object]) -> dict[str, Any]:
     """Efficiency at server latency while CPU-burning processes take the cores."""
-    return contention.measure_all(
+    result = contention.measure_all(
         sizes.contended_orders,
         window_of(sizes),
         burners=sizes.burners,
         latency=sizes.contended_latency,
         progress=lambda run: say("  " + budget.describe(run)),
     )
+    say("  " + contention.verdict(result))
+    return result
 
 
 def run_bulk(sizes: Sizes, say: Callable[[str], object]) -> dict[str, Any]:

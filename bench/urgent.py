@@ -60,6 +60,19 @@ class Targets:
     efficiency: float = 0.97
     share_429: float | None = 0.005
 
+    def p99_limit(self, interval: float, latency: float) -> float:
+        """The longest p99 call time allowed: so many pacing intervals plus the latency."""
+        return self.p99_intervals * interval + latency
+
+    def met(self, run: dict[str, Any], interval: float, latency: float) -> dict[str, bool]:
+        """Whether a run of :func:`measure` meets each target, by name."""
+        return {
+            "p99": run["call"]["p99"] <= self.p99_limit(interval, latency),
+            "efficiency": run["efficiency"] >= self.efficiency,
+            "share_429": self.share_429 is None or run["share_429"] <= self.share_429,
+            "lost": run["lost"] == 0 and run["duplicated"] == 0,
+        }
+
 
 #: The targets in one process (a backfill and single creates on one client).
 TARGETS: Final = Targets()
@@ -294,14 +307,25 @@ async def measure_all(
     }
 
 
-def describe(run: dict[str, Any]) -> str:
-    """One line of a run's figures."""
+def describe(run: dict[str, Any], scenario: Scenario, targets: Targets = TARGETS) -> str:
+    """A run's figures, each target's beside it with met or missed (none for the baseline)."""
     call = run["call"]
+    met = targets.met(run, scenario.interval, scenario.latency)
+    limit = targets.p99_limit(scenario.interval, scenario.latency)
+    most_429 = "none" if targets.share_429 is None else f"≤ {targets.share_429:.1%}"
+
+    def verdict(name: str, text: str) -> str:
+        if run["mode"] == "competent":
+            return ""
+        return f" [{text}: {'met' if met[name] else 'MISSED'}]"
+
     return (
         f"{run['mode']:11} {run['singles']} singles: p50 {call['p50']:.3f} s"
         f" (latency + {call['p50_intervals']:.1f} intervals), p99 {call['p99']:.3f} s"
-        f" (latency + {call['p99_intervals']:.1f}); efficiency {run['efficiency']:.3f},"
-        f" 429s {run['share_429']:.2%}, lost {run['lost']}, duplicated {run['duplicated']}"
+        f" (latency + {call['p99_intervals']:.1f}){verdict('p99', f'≤ {limit:.3f} s')};"
+        f" efficiency {run['efficiency']:.3f}{verdict('efficiency', f'≥ {targets.efficiency:g}')},"
+        f" 429s {run['share_429']:.2%}{verdict('share_429', most_429)},"
+        f" lost {run['lost']}, duplicated {run['duplicated']}{verdict('lost', '0')}"
     )
 
 
@@ -314,7 +338,8 @@ def main() -> None:
     parser.add_argument("--mode", action="append", choices=MODES)
     args = parser.parse_args()
     scenario = Scenario(orders=args.orders, every=args.every, latency=args.latency)
-    asyncio.run(measure_all(scenario, args.mode or MODES, lambda run: print(describe(run))))
+    modes = args.mode or MODES
+    asyncio.run(measure_all(scenario, modes, lambda run: print(describe(run, scenario))))
 
 
 if __name__ == "__main__":
