@@ -49,6 +49,7 @@ from b2b_async._cli import (
     cli,
     exit_code_for,
     parse_rate_limit,
+    registration_window,
 )
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
 
@@ -1244,12 +1245,18 @@ def test_sandbox_command_in_process(tmp_path: Path) -> None:
         str(data),
     ]
     with sigint_when(lambda: health(port)) as fired:
-        result = invoke([*args, "--token", "t", "--competing", "2"])
+        result = invoke([*args, "--token", "t", "--competing", "2", "--registration-window", "3"])
     assert fired.is_set()
     assert result.exit_code == 130
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert f"listening on http://127.0.0.1:{port}" in result.stdout
     assert "token: t" in result.stdout
+    assert "V3 registrations accepted: within 3 s of an order's creation" in result.stdout
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("10", 10.0), ("2.5", 2.5), (" None ", None)])
+def test_registration_window_reads_seconds_or_none(text: str, seconds: float | None) -> None:
+    assert registration_window(text) == seconds
 
 
 @pytest.mark.parametrize(
@@ -1260,6 +1267,9 @@ def test_sandbox_command_in_process(tmp_path: Path) -> None:
         (["--rate-limit", "fast"], "REQUESTS/SECONDS"),
         (["--rate-limit", "0/1"], "invalid rate"),
         (["--port", "x"], "not a valid integer"),
+        (["--registration-window", "soon"], "positive seconds or none"),
+        (["--registration-window", "0"], "positive seconds or none"),
+        (["--registration-window", "inf"], "positive seconds or none"),
     ],
 )
 def test_sandbox_bad_options_are_usage_errors(args: list[str], message: str) -> None:
