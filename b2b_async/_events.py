@@ -31,23 +31,6 @@ from ._exceptions import B2BError
 from ._protocol import redact
 from ._routes import V2_PREFIX, V3_PREFIX
 
-__all__ = [
-    "BudgetWaited",
-    "BulkOutcome",
-    "Call",
-    "CallFinished",
-    "CallStarted",
-    "Event",
-    "Hook",
-    "HookFactory",
-    "RateLimited",
-    "RequestFailed",
-    "RequestSent",
-    "ResponseReceived",
-    "RetryScheduled",
-    "route_of",
-]
-
 #: A path segment kept in a route: every word of the API's paths starts with a lowercase letter
 #: (``orders``, ``orderBCIds``, ``b2b``); ids are numbers, or upper case (``BC123``), or escaped.
 _WORD: Final = re.compile(r"[a-z][A-Za-z0-9_-]*")

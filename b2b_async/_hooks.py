@@ -19,43 +19,16 @@ from typing import Any, Final, Protocol
 
 import attrs
 
-from ._events import (
-    BudgetWaited,
-    BulkOutcome,
-    Call,
-    CallFinished,
-    CallStarted,
-    Event,
-    Hook,
-    HookFactory,
-    RateLimited,
-    RequestFailed,
-    RequestSent,
-    ResponseReceived,
-    RetryScheduled,
-)
+from . import _events
 from ._exceptions import B2BError
 from ._protocol import redact
-
-__all__ = [
-    "UNOBSERVED",
-    "CallObserver",
-    "ClientStats",
-    "Settled",
-    "Tally",
-    "default_hooks",
-    "emit",
-    "get_hooks",
-    "report_outcome",
-    "set_hooks",
-]
 
 logger: Final = logging.getLogger("b2b_async")
 
 #: The header a server's request id arrives in.
 REQUEST_ID_HEADER: Final = "X-Request-Id"
 #: The call that events would name when no hook listens (and no event is built).
-UNOBSERVED: Final = Call("", "", "", "", 0)
+UNOBSERVED: Final = _events.Call("", "", "", "", 0)
 
 
 @attrs.frozen
@@ -99,12 +72,12 @@ class Tally:
             self._counts[name] += step
 
 
-def default_hooks() -> tuple[HookFactory, ...]:
+def default_hooks() -> tuple[_events.HookFactory, ...]:
     """The hooks in use until :func:`set_hooks` says otherwise: OpenTelemetry's, if importable."""
-    return (HookFactory(opentelemetry_hook),)
+    return (_events.HookFactory(opentelemetry_hook),)
 
 
-def opentelemetry_hook() -> Hook | None:
+def opentelemetry_hook() -> _events.Hook | None:
     """The OpenTelemetry hook on the global providers, or ``None`` without opentelemetry-api."""
     try:
         from . import otel  # only now: the import costs, and the package is optional
@@ -119,13 +92,13 @@ class HookSettings:
     __slots__ = ("active", "configured")
 
     def __init__(self) -> None:
-        self.configured: tuple[Hook | HookFactory, ...] | None = None
-        self.active: tuple[Hook, ...] | None = None
+        self.configured: tuple[_events.Hook | _events.HookFactory, ...] | None = None
+        self.active: tuple[_events.Hook, ...] | None = None
 
-    def build(self) -> tuple[Hook, ...]:
+    def build(self) -> tuple[_events.Hook, ...]:
         """Build every factory's hook, leaving out those that cannot work here."""
         given = default_hooks() if self.configured is None else self.configured
-        built = (item.build() if isinstance(item, HookFactory) else item for item in given)
+        built = (item.build() if isinstance(item, _events.HookFactory) else item for item in given)
         self.active = tuple(hook for hook in built if hook is not None)
         return self.active
 
@@ -133,7 +106,7 @@ class HookSettings:
 SETTINGS: Final = HookSettings()
 
 
-def set_hooks(hooks: Iterable[Hook | HookFactory] | None) -> None:
+def set_hooks(hooks: Iterable[_events.Hook | _events.HookFactory] | None) -> None:
     """Set the hooks that receive every event of every client in this process.
 
     Args:
@@ -147,7 +120,7 @@ def set_hooks(hooks: Iterable[Hook | HookFactory] | None) -> None:
     SETTINGS.active = None
 
 
-def get_hooks() -> tuple[Hook, ...]:
+def get_hooks() -> tuple[_events.Hook, ...]:
     """Return the hooks in use, building any factory's on the first call.
 
     .. versionadded:: 0.2.0
@@ -156,7 +129,7 @@ def get_hooks() -> tuple[Hook, ...]:
     return SETTINGS.build() if active is None else active
 
 
-def emit(event: Event, hooks: tuple[Hook, ...] | None = None) -> None:
+def emit(event: _events.Event, hooks: tuple[_events.Hook, ...] | None = None) -> None:
     """Hand ``event`` to each hook (the active ones by default); a hook's failure is logged."""
     for hook in get_hooks() if hooks is None else hooks:
         try:
@@ -193,7 +166,10 @@ def report_outcome(outcome: Settled) -> None:
     """Tell the hooks how one input of a bulk run ended."""
     if hooks := get_hooks():
         emit(
-            BulkOutcome(outcome.index, outcome.ok, outcome.already_registered, outcome.error), hooks
+            _events.BulkOutcome(
+                outcome.index, outcome.ok, outcome.already_registered, outcome.error
+            ),
+            hooks,
         )
 
 
@@ -223,7 +199,11 @@ class CallObserver:
     )
 
     def __init__(
-        self, tally: Tally, hooks: tuple[Hook, ...], call: Call, secrets: tuple[str, ...]
+        self,
+        tally: Tally,
+        hooks: tuple[_events.Hook, ...],
+        call: _events.Call,
+        secrets: tuple[str, ...],
     ) -> None:
         self._tally = tally
         self._hooks = hooks
@@ -237,7 +217,7 @@ class CallObserver:
 
     def __enter__(self) -> CallObserver:
         if self._hooks:
-            emit(CallStarted(self._call), self._hooks)
+            emit(_events.CallStarted(self._call), self._hooks)
         return self
 
     def __exit__(
@@ -249,8 +229,8 @@ class CallObserver:
         if self._hooks:
             emit(self._finished(exc), self._hooks)
 
-    def _finished(self, error: BaseException | None) -> CallFinished:
-        return CallFinished(
+    def _finished(self, error: BaseException | None) -> _events.CallFinished:
+        return _events.CallFinished(
             self._call,
             self.attempt,
             self.retries,
@@ -265,14 +245,14 @@ class CallObserver:
         self.budget_wait += seconds
         self._tally.count(budget_wait=seconds)
         if self._hooks:  # the attempt about to be sent
-            emit(BudgetWaited(self._call, self.attempt + 1, seconds), self._hooks)
+            emit(_events.BudgetWaited(self._call, self.attempt + 1, seconds), self._hooks)
 
     def sent(self) -> None:
         """An attempt's request is going out."""
         self.attempt += 1
         self._tally.count(requests=1, in_flight=1)
         if self._hooks:
-            emit(RequestSent(self._call, self.attempt), self._hooks)
+            emit(_events.RequestSent(self._call, self.attempt), self._hooks)
 
     def received(self, status: int, headers: Mapping[str, str]) -> None:
         """The attempt's answer arrived, with ``status`` and ``headers``."""
@@ -280,23 +260,26 @@ class CallObserver:
         self.status = status
         if self._hooks:
             self.request_id = redact(headers.get(REQUEST_ID_HEADER), self._secrets)
-            emit(ResponseReceived(self._call, self.attempt, status, self.request_id), self._hooks)
+            emit(
+                _events.ResponseReceived(self._call, self.attempt, status, self.request_id),
+                self._hooks,
+            )
 
     def failed(self, error: BaseException) -> None:
         """The attempt got no usable answer."""
         self._tally.count(in_flight=-1)
         if self._hooks:
-            emit(RequestFailed(self._call, self.attempt, error), self._hooks)
+            emit(_events.RequestFailed(self._call, self.attempt, error), self._hooks)
 
     def rate_limited(self, cooldown: float | None) -> None:
         """The answer was a 429; the limiter holds every call for ``cooldown`` seconds."""
         self._tally.count(rate_limited=1)
         if self._hooks:
-            emit(RateLimited(self._call, self.attempt, cooldown), self._hooks)
+            emit(_events.RateLimited(self._call, self.attempt, cooldown), self._hooks)
 
     def retry_scheduled(self, wait: float, error: B2BError) -> None:
         """The attempt failed with ``error``; the next follows in ``wait`` seconds."""
         self.retries += 1
         self._tally.count(retries=1)
         if self._hooks:
-            emit(RetryScheduled(self._call, self.attempt, wait, error), self._hooks)
+            emit(_events.RetryScheduled(self._call, self.attempt, wait, error), self._hooks)

@@ -28,19 +28,7 @@ from opentelemetry import context, metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from ._events import (
-    BudgetWaited,
-    BulkOutcome,
-    Call,
-    CallFinished,
-    CallStarted,
-    Event,
-    RateLimited,
-    RequestFailed,
-    RequestSent,
-    ResponseReceived,
-    RetryScheduled,
-)
+from . import _events
 from ._version import __version__
 
 __all__ = ["BUDGET_WAIT_BUCKETS", "INSTRUMENTATION_NAME", "Instruments", "OpenTelemetryHook"]
@@ -95,7 +83,7 @@ class Instruments:
         )
 
 
-def span_attributes(call: Call) -> Attributes:
+def span_attributes(call: _events.Call) -> Attributes:
     """The attributes a call's span starts with."""
     return {
         "http.request.method": call.method,
@@ -108,7 +96,7 @@ def span_attributes(call: Call) -> Attributes:
     }
 
 
-def metric_attributes(call: Call) -> Attributes:
+def metric_attributes(call: _events.Call) -> Attributes:
     """The attributes of a call's metrics: few values each, no path and no id."""
     return {
         "http.request.method": call.method,
@@ -151,26 +139,26 @@ class OpenTelemetryHook:
         self._tracer = trace.get_tracer(INSTRUMENTATION_NAME, __version__, tracer_provider)
         meter = metrics.get_meter(INSTRUMENTATION_NAME, __version__, meter_provider)
         self._instruments = Instruments.of(meter)
-        self._calls: dict[Call, OpenCall] = {}
+        self._calls: dict[_events.Call, OpenCall] = {}
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
-            CallStarted: self._started,
-            BudgetWaited: self._budget_waited,
-            RequestSent: self._sent,
-            ResponseReceived: self._received,
-            RequestFailed: self._failed,
-            RateLimited: self._rate_limited,
-            RetryScheduled: self._retry_scheduled,
-            CallFinished: self._finished,
-            BulkOutcome: self._bulk_outcome,
+            _events.CallStarted: self._started,
+            _events.BudgetWaited: self._budget_waited,
+            _events.RequestSent: self._sent,
+            _events.ResponseReceived: self._received,
+            _events.RequestFailed: self._failed,
+            _events.RateLimited: self._rate_limited,
+            _events.RetryScheduled: self._retry_scheduled,
+            _events.CallFinished: self._finished,
+            _events.BulkOutcome: self._bulk_outcome,
         }
 
-    def __call__(self, event: Event, /) -> None:
+    def __call__(self, event: _events.Event, /) -> None:
         """Record ``event``."""
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(event)
 
-    def _started(self, event: CallStarted) -> None:
+    def _started(self, event: _events.CallStarted) -> None:
         call = event.call
         span = self._tracer.start_span(
             f"{call.method} {call.route}", kind=SpanKind.CLIENT, attributes=span_attributes(call)
@@ -180,17 +168,17 @@ class OpenTelemetryHook:
         self._calls[call] = OpenCall(span, token, metric_attributes(call))
         self._instruments.waiting.add(1, self._calls[call].labels)
 
-    def _budget_waited(self, event: BudgetWaited) -> None:
+    def _budget_waited(self, event: _events.BudgetWaited) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
             self._instruments.budget_wait.record(event.seconds, open_call.labels)
 
-    def _sent(self, event: RequestSent) -> None:
+    def _sent(self, event: _events.RequestSent) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
             self._instruments.requests.add(1, open_call.labels)
             self._move(open_call, to_wire=1)
             open_call.span.add_event("b2b.attempt", {"b2b.attempt": event.attempt})
 
-    def _received(self, event: ResponseReceived) -> None:
+    def _received(self, event: _events.ResponseReceived) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
             self._move(open_call, to_wire=-1)
             attributes: Attributes = {
@@ -201,7 +189,7 @@ class OpenTelemetryHook:
                 attributes["b2b.request_id"] = event.request_id
             open_call.span.add_event("b2b.response", attributes)
 
-    def _failed(self, event: RequestFailed) -> None:
+    def _failed(self, event: _events.RequestFailed) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
             self._move(open_call, to_wire=-1)
             open_call.span.add_event(
@@ -214,7 +202,7 @@ class OpenTelemetryHook:
         self._instruments.in_flight.add(to_wire, open_call.labels)
         self._instruments.waiting.add(-to_wire, open_call.labels)
 
-    def _rate_limited(self, event: RateLimited) -> None:
+    def _rate_limited(self, event: _events.RateLimited) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
             self._instruments.rate_limited.add(1, open_call.labels)
             attributes: Attributes = {"b2b.attempt": event.attempt}
@@ -222,7 +210,7 @@ class OpenTelemetryHook:
                 attributes["b2b.cooldown"] = event.cooldown
             open_call.span.add_event("b2b.rate_limited", attributes)
 
-    def _retry_scheduled(self, event: RetryScheduled) -> None:
+    def _retry_scheduled(self, event: _events.RetryScheduled) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
             kind = error_type(event.error)
             self._instruments.retries.add(1, {**open_call.labels, "error.type": kind})
@@ -231,7 +219,7 @@ class OpenTelemetryHook:
                 {"b2b.attempt": event.attempt, "b2b.retry.wait": event.wait, "error.type": kind},
             )
 
-    def _finished(self, event: CallFinished) -> None:
+    def _finished(self, event: _events.CallFinished) -> None:
         open_call = self._calls.pop(event.call, None)
         if open_call is None:
             return
@@ -244,7 +232,7 @@ class OpenTelemetryHook:
         if open_call.token is not None:
             context.detach(open_call.token)
 
-    def _bulk_outcome(self, event: BulkOutcome) -> None:
+    def _bulk_outcome(self, event: _events.BulkOutcome) -> None:
         outcome = "failed" if not event.ok else "registered"
         if event.already_registered:
             outcome = "already_registered"
@@ -254,7 +242,7 @@ class OpenTelemetryHook:
         self._instruments.bulk_outcomes.add(1, attributes)
 
 
-def finished_attributes(event: CallFinished) -> Attributes:
+def finished_attributes(event: _events.CallFinished) -> Attributes:
     """The attributes a call's span ends with."""
     attributes: Attributes = {
         "b2b.attempts": event.attempts,
