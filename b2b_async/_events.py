@@ -276,6 +276,10 @@ class Hook(Protocol):
     It runs inline on the event loop, so it must be quick and must not block. An exception
     it raises is logged and otherwise ignored: a broken hook never fails a call.
 
+    A hook object may also have a ``listening()`` method, asked as each call starts: when
+    it returns ``False``, the hook hears nothing of that call, and a call no hook hears
+    builds no event at all. The OpenTelemetry hook says ``False`` while no SDK is set.
+
     .. versionadded:: 0.2.0
     """
 

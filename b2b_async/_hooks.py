@@ -7,15 +7,17 @@ whatever tracer and meter providers the application configures, with no call of 
 
 The transport talks to one small collaborator per call, a :class:`CallObserver`. It counts
 into the client's :class:`ClientStats` always, and builds events only when a hook listens,
-so a process without hooks pays a few attribute updates per request.
+so a process without hooks pays a few attribute updates per request. A hook may sit a call
+out (see :func:`listening_hooks`): the OpenTelemetry hook does while no SDK is set, so that
+an install with ``opentelemetry-api`` alone costs about as little.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 
@@ -86,20 +88,49 @@ def opentelemetry_hook() -> _events.Hook | None:
     return otel.OpenTelemetryHook()
 
 
+@runtime_checkable
+class Selective(Protocol):
+    """A hook that can tell, as a call starts, whether it would record anything of it.
+
+    Optional, as :class:`~b2b_async.Hook` documents; the OpenTelemetry hook is one.
+    """
+
+    def listening(self) -> bool:
+        """Whether a call starting now would leave any record."""
+        ...
+
+
+#: An active hook, and how to ask it whether it records a call starting now (``None``: it
+#: records every call).
+Gate = tuple[_events.Hook, Callable[[], bool] | None]
+
+
 class HookSettings:
     """The process's hooks: as configured, and as built on first use."""
 
-    __slots__ = ("active", "configured")
+    __slots__ = ("active", "configured", "gates")
 
     def __init__(self) -> None:
         self.configured: tuple[_events.Hook | _events.HookFactory, ...] | None = None
         self.active: tuple[_events.Hook, ...] | None = None
+        self.gates: tuple[Gate, ...] = ()  # empty while every active hook records every call
+
+    def configure(self, hooks: tuple[_events.Hook | _events.HookFactory, ...] | None) -> None:
+        """Use ``hooks`` (``None``: the default ones), built on first use."""
+        self.configured = hooks
+        self.active = None
+        self.gates = ()
 
     def build(self) -> tuple[_events.Hook, ...]:
         """Build every factory's hook, leaving out those that cannot work here."""
         given = default_hooks() if self.configured is None else self.configured
         built = (item.build() if isinstance(item, _events.HookFactory) else item for item in given)
         self.active = tuple(hook for hook in built if hook is not None)
+        # Found out once here: an isinstance check against a protocol takes microseconds.
+        questions = tuple(
+            hook.listening if isinstance(hook, Selective) else None for hook in self.active
+        )
+        self.gates = tuple(zip(self.active, questions, strict=True)) if any(questions) else ()
         return self.active
 
 
@@ -116,8 +147,7 @@ def set_hooks(hooks: Iterable[_events.Hook | _events.HookFactory] | None) -> Non
 
     .. versionadded:: 0.2.0
     """
-    SETTINGS.configured = None if hooks is None else tuple(hooks)
-    SETTINGS.active = None
+    SETTINGS.configure(None if hooks is None else tuple(hooks))
 
 
 def get_hooks() -> tuple[_events.Hook, ...]:
@@ -127,6 +157,29 @@ def get_hooks() -> tuple[_events.Hook, ...]:
     """
     active = SETTINGS.active
     return SETTINGS.build() if active is None else active
+
+
+def listening_hooks() -> tuple[_events.Hook, ...]:
+    """Return the hooks that will record a call starting now: those in use, less any that won't.
+
+    Asked once per call, whose observer then tells only these: a call that no hook records
+    builds no event, and all of a call's events reach the same hooks.
+    """
+    hooks = get_hooks()
+    if not SETTINGS.gates:
+        return hooks
+    return tuple(hook for hook, listening in SETTINGS.gates if listens(hook, listening))
+
+
+def listens(hook: _events.Hook, listening: Callable[[], bool] | None) -> bool:
+    """Whether ``hook`` records a call starting now; a hook that fails to say is told anyway."""
+    if listening is None:
+        return True
+    try:
+        return listening()
+    except Exception:  # a broken hook must never fail a call
+        logger.warning("hook %r failed to say whether it listens", hook, exc_info=True)
+        return True
 
 
 def emit(event: _events.Event, hooks: tuple[_events.Hook, ...] | None = None) -> None:
@@ -164,7 +217,7 @@ class Settled(Protocol):
 
 def report_outcome(outcome: Settled) -> None:
     """Tell the hooks how one input of a bulk run ended."""
-    if hooks := get_hooks():
+    if hooks := listening_hooks():
         emit(
             _events.BulkOutcome(
                 outcome.index, outcome.ok, outcome.already_registered, outcome.error
@@ -181,7 +234,7 @@ class CallObserver:
 
     Args:
         tally: the client's statistics.
-        hooks: the hooks to tell; empty for none.
+        hooks: the hooks to tell (:func:`listening_hooks`); empty for none.
         call: the call the events name (:data:`UNOBSERVED` when no hook listens).
         secrets: texts never to repeat (redacted from request ids).
     """

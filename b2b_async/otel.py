@@ -19,6 +19,7 @@ are redacted, and errors appear by type name only, never by message.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from contextvars import Token
 from typing import Any, Final
@@ -37,6 +38,13 @@ __all__ = ["BUDGET_WAIT_BUCKETS", "INSTRUMENTATION_NAME", "Instruments", "OpenTe
 INSTRUMENTATION_NAME: Final = "b2b_async"
 #: Histogram buckets of the budget wait, in seconds: a paced call waits up to a window.
 BUDGET_WAIT_BUCKETS: Final = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+#: The API's own providers that it exports by name: they record nothing.
+API_PROVIDERS: Final = (
+    trace.ProxyTracerProvider,
+    trace.NoOpTracerProvider,
+    metrics.NoOpMeterProvider,
+)
 
 Attributes = dict[str, str | int | float]
 
@@ -81,6 +89,19 @@ class Instruments:
             meter.create_up_down_counter("b2b.client.waiting", "{call}", "Calls not on the wire"),
             meter.create_counter("b2b.client.bulk.outcomes", "{order}", "Bulk inputs settled"),
         )
+
+
+@functools.cache  # by class, so that the check asked before every call is a dict lookup
+def records(kind: type[trace.TracerProvider | metrics.MeterProvider]) -> bool:
+    """Whether providers of class ``kind`` record anything: whether it is not one of the API's.
+
+    Until the application sets an SDK's provider, the global ones are the API's proxies; the
+    API also has no-op providers. It exports no class for its proxy meter provider, so that
+    one is known by where it is defined: the API's own package holds no implementation.
+    """
+    if issubclass(kind, API_PROVIDERS):
+        return False
+    return not kind.__module__.startswith(f"{metrics.__name__}.")
 
 
 def span_attributes(call: _events.Call) -> Attributes:
@@ -136,6 +157,8 @@ class OpenTelemetryHook:
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
+        self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
         self._tracer = trace.get_tracer(INSTRUMENTATION_NAME, __version__, tracer_provider)
         meter = metrics.get_meter(INSTRUMENTATION_NAME, __version__, meter_provider)
         self._instruments = Instruments.of(meter)
@@ -157,6 +180,20 @@ class OpenTelemetryHook:
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(event)
+
+    def listening(self) -> bool:
+        """Whether a call starting now would leave a span or a metric point.
+
+        Not while both providers are the API's own, as they are until the application sets
+        an SDK's: the client then builds no event for this hook. The client asks as every
+        call starts, since a provider may be set at any time; all of a call's events then
+        go where its first went.
+
+        .. versionadded:: 0.2.0
+        """
+        return records(type(self._tracer_provider or trace.get_tracer_provider())) or records(
+            type(self._meter_provider or metrics.get_meter_provider())
+        )
 
     def _started(self, event: _events.CallStarted) -> None:
         call = event.call
