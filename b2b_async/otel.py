@@ -40,7 +40,7 @@ INSTRUMENTATION_NAME: Final = "b2b_async"
 BUDGET_WAIT_BUCKETS: Final = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 #: The API's own providers that it exports by name: they record nothing.
-API_PROVIDERS: Final = (
+API_PROVIDERS: Final[tuple[type, ...]] = (
     trace.ProxyTracerProvider,
     trace.NoOpTracerProvider,
     metrics.NoOpMeterProvider,
