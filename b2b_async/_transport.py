@@ -53,7 +53,7 @@ from ._exceptions import (
     ResponseDecodeError,
     TransportError,
 )
-from ._hooks import UNOBSERVED, CallObserver, ClientStats, Tally, get_hooks
+from ._hooks import UNOBSERVED, CallObserver, ClientStats, Tally, listening_hooks
 from ._priority import Places, call_priority, choose_priority, prioritised
 from ._protocol import (
     BudgetHint,
@@ -312,7 +312,7 @@ class Transport:
 
     def _observe(self, request: Request, priority: Priority) -> CallObserver:
         """The call's observer; it describes the call only when a hook will read it."""
-        hooks = get_hooks()
+        hooks = listening_hooks()
         call = UNOBSERVED
         if hooks:
             url = self._target(request)[0]

@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from b2b_async import B2BClient, NewOrder, NotFoundError, RateLimit, RetryPolicy
+from b2b_async import B2BClient, Event, NewOrder, NotFoundError, RateLimit, RetryPolicy
 from b2b_async._hooks import get_hooks, listening_hooks, set_hooks
 from b2b_async.otel import OpenTelemetryHook
 from b2b_async.sandbox import FaultKind, Faults, SandboxServer
@@ -373,3 +373,23 @@ def test_providers_set_after_the_first_calls_are_used_from_the_next_call(tmp_pat
         "meter provider": {"listening": 1, "spans": 0, "requests": 1},
         "tracer provider": {"listening": 1, "spans": 1, "requests": 2},
     }
+
+
+async def test_without_an_sdk_a_call_hands_the_hook_nothing() -> None:
+    """With the API's own global providers, a call builds no event and starts no span."""
+    heard: list[Event] = []
+
+    class Overheard(OpenTelemetryHook):
+        def __call__(self, event: Event, /) -> None:
+            heard.append(event)
+            super().__call__(event)
+
+    set_hooks([Overheard()])
+    try:
+        async with sandbox() as server, client_for(server) as client:
+            await create(client)
+            await client.orders.create_many([NewOrder(1, 1, "BC2", Decimal(1))])
+    finally:
+        set_hooks(None)
+    assert heard == []
+    assert client.stats.requests == 2
