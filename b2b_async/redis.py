@@ -32,8 +32,12 @@ This module is public and needs the ``redis`` extra (redis-py): ``pip install
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import math
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Final, Literal, Self, TypeAlias
 
 import attrs
@@ -46,10 +50,10 @@ try:
 except ImportError:  # the extra is not installed; the message says all there is to do
     raise ImportError("b2b_async.redis needs redis-py: pip install 'b2b-async[redis]'") from None
 
-from ._config import Priority, RateLimit
+from ._config import Priority, RateLimit, check_priority
 from ._exceptions import ClientClosedError, RateLimiterUnavailableError
 from ._protocol import BudgetHint
-from ._ratelimit import RESET_MARGIN, Pacing, RateLimiter, Tickets
+from ._ratelimit import RESET_MARGIN, Lanes, Pacing, RateLimiter, Tickets, Waiter, unreachable
 
 __all__ = ["RateLimiterUnavailableError", "RedisRateLimiter"]
 
@@ -66,6 +70,20 @@ _KEEP: Final = 60.0
 #: The one marker of a request paced by the local fallback instead of through Redis.
 _LOCAL: Final = -1
 
+HORIZONS: Final[Mapping[Priority, float | None]] = MappingProxyType(
+    {Priority.URGENT: None, Priority.NORMAL: 2.0, Priority.BULK: 1.0}
+)
+"""How far ahead of now a booking of each priority may take a slot, in pacing intervals.
+
+``None`` is no bound. A booking whose next free slot lies further ahead books nothing and
+asks again once the schedule has come within reach. Bulk's single interval is all a
+backfill needs to keep the schedule full (each process books its next slot as its last
+one comes), and the schedule then never holds more than a couple of lower-priority slots
+ahead of now, however many processes book: an urgent call of any process books right
+behind them. Normal reaches one interval further than bulk, so that a contended slot
+usually goes to it.
+"""
+
 #: The shared GCRA, run atomically by Redis. Times are integer microseconds.
 SCRIPT: Final = """
 -- GCRA pacing of one store's request budget, shared by every process that uses KEYS[1].
@@ -77,25 +95,39 @@ SCRIPT: Final = """
 --   wbud   that window's budget left after every request booked into it
 --   wlast  the ticket of the last request booked into that window
 --   seq    tickets issued so far: a ticket orders requests across all processes
--- ARGV: op ("reserve" | "confirm" | "release"), interval, tolerance, keep (ms), then the
--- op's own arguments. Absent numbers are empty strings (tonumber gives nil). A booking
--- ("reserve", "confirm") answers {wait, ticket, ready}: ready is when the next booking
--- could leave at the earliest.
+--   prev   tat before the last booking, while that booking can still be undone ('' if not)
+-- ARGV: op ("reserve" | "confirm" | "return" | "release"), interval, tolerance, keep (ms),
+-- then the op's own arguments. Absent numbers are empty strings (tonumber gives nil). A
+-- booking ("reserve", "confirm") answers {wait, ticket, ready}: ready is when the next
+-- booking could leave at the earliest. Ticket 0 means nothing was booked: the slot lay
+-- beyond the booking's horizon, and wait is when to ask again.
 local key = KEYS[1]
 local op = ARGV[1]
 local interval, tolerance, keep = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local f = redis.call('HMGET', key, 'tat', 'cool', 'wend', 'wbud', 'wlast', 'seq')
+local f = redis.call('HMGET', key, 'tat', 'cool', 'wend', 'wbud', 'wlast', 'seq', 'prev')
 local tat, cool, wend = tonumber(f[1]) or 0, tonumber(f[2]) or 0, tonumber(f[3]) or 0
 local wbud, wlast, seq = tonumber(f[4]) or 0, tonumber(f[5]) or 0, tonumber(f[6]) or 0
+local prev = tonumber(f[7])
 
--- Book the next slot: no earlier than the pace allows (burst tolerance included), than the
--- cooldown ends, or, while the server reports its window spent, than that window resets.
--- Booking into the future is what lets the caller sleep instead of polling.
-local function reserve()
+-- When the next booking could leave at the earliest: no earlier than the pace allows (burst
+-- tolerance included), than the cooldown ends, or, while the server reports its window
+-- spent, than that window resets.
+local function earliest()
   local at = math.max(now, tat - tolerance, cool)
   if at < wend and wbud <= 0 then at = wend end
+  return at
+end
+
+-- Book the next slot, unless it lies more than horizon (nil: no bound) from now. A booking
+-- of low priority thus never reaches far ahead, and an urgent one, which has no horizon,
+-- finds at most a horizon's worth of them before it, however many processes book.
+-- Booking into the future is what lets the caller sleep instead of polling.
+local function reserve(horizon)
+  local at = earliest()
+  if horizon and at - now > horizon then return at - horizon - now, 0 end
+  prev = tat
   tat = math.max(tat, at) + interval
   seq = seq + 1
   if at < wend then
@@ -105,17 +137,16 @@ local function reserve()
   return at - now, seq
 end
 
--- When the next booking could leave at the earliest: a process that falls back to pacing
--- alone continues the schedule from there instead of starting with a fresh burst.
 local function ready()
-  return math.max(tat - tolerance, cool) - now
+  return earliest() - now
 end
 
 -- Lua 5.1 would print these 16-digit numbers as 1.7e+15: write them out in full.
 local function save(reply)
   redis.call('HSET', key, 'tat', string.format('%.0f', tat), 'cool', string.format('%.0f', cool),
     'wend', string.format('%.0f', wend), 'wbud', string.format('%.0f', wbud),
-    'wlast', string.format('%.0f', wlast), 'seq', string.format('%.0f', seq))
+    'wlast', string.format('%.0f', wlast), 'seq', string.format('%.0f', seq),
+    'prev', prev and string.format('%.0f', prev) or '')
   -- Nothing in the key matters once its last deadline has passed: let it go then.
   local horizon = math.max(tat, cool, wend) - now
   redis.call('PEXPIRE', key, math.max(0, math.ceil(horizon / 1000)) + keep)
@@ -125,16 +156,19 @@ end
 if op == 'reserve' then
   -- What a process's local fallback admitted (its next free moment) and any cooldown it
   -- holds are taken over first, so that the shared schedule continues the local one.
-  local after, hold = tonumber(ARGV[5]), tonumber(ARGV[6])
-  if after then tat = math.max(tat, now + after + tolerance) end
+  local after, hold, horizon = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+  if after then
+    tat = math.max(tat, now + after + tolerance)
+    prev = nil -- undoing the last booking would now undo the takeover as well
+  end
   if hold then cool = math.max(cool, now + hold) end
-  local wait, ticket = reserve()
+  local wait, ticket = reserve(horizon)
   return save({wait, ticket, ready()})
 end
 
 if op == 'confirm' then
   -- The caller slept until its slot; what happened meanwhile may have voided it.
-  local ticket = tonumber(ARGV[5])
+  local ticket, horizon = tonumber(ARGV[5]), tonumber(ARGV[6])
   -- A count merged since the booking may show the window over-booked. The newest bookings
   -- into it are the ones past the server's budget: wlast + wbud is the last ticket that
   -- fits, and stays so as each later one gives its place back.
@@ -145,10 +179,24 @@ if op == 'confirm' then
   end
   -- A 429 met by any process since the booking: its cooldown covers this slot.
   if over or cool > now then
-    local wait, later = reserve()
+    local wait, later = reserve(horizon)
     return save({wait, later, ready()})
   end
   return {0, ticket, ready()}
+end
+
+if op == 'return' then
+  -- A slot booked for callers who all left before it came. While it is still the last
+  -- booking, it is undone: the next booking of any process takes it. Otherwise it stays
+  -- unused, which errs on the safe side. Answers {undone, ready}.
+  local ticket = tonumber(ARGV[5])
+  if ticket ~= seq or not prev then return {0, ready()} end
+  tat, seq, prev = prev, seq - 1, nil
+  if wlast == ticket then
+    wbud = wbud + 1
+    wlast = wlast - 1
+  end
+  return save({1, ready()})
 end
 
 if op == 'release' then
@@ -256,26 +304,57 @@ def _share_of(rate_limit: RateLimit, processes: int) -> RateLimit:
     return RateLimit(requests, rate_limit.per, burst=min(rate_limit.burst, requests))
 
 
+def _reaches_further(level: Priority, than: Priority) -> bool:
+    """Whether a booking for ``level`` may take a slot further ahead than one for ``than``."""
+    mine, theirs = HORIZONS[level], HORIZONS[than]
+    return theirs is not None and (mine is None or mine > theirs)
+
+
+def _unavailable(error: RateLimiterUnavailableError) -> RateLimiterUnavailableError:
+    """A fresh copy of an outage's error for one more caller, its cause chained the same."""
+    copy = RateLimiterUnavailableError(error.message)
+    copy.__cause__ = error.__cause__
+    return copy
+
+
 class RedisRateLimiter:
     """A :class:`~b2b_async.Limiter` that paces every process of a store through one Redis key.
 
     **Pacing** is the same generic cell rate algorithm as :class:`~b2b_async.RateLimiter`'s,
     run atomically by a Lua script on Redis's own clock, so the machines' clocks never matter.
-    :meth:`acquire` books the next slot of the shared schedule (one emission interval
-    ``T = per / (requests - burst + 1)`` after the previous one, whichever process booked it)
-    and sleeps until it comes; with the default burst of 1 every span of ``per`` seconds holds
-    at most ``requests`` slots, whatever the alignment of the server's fixed window. Within one
-    process, callers take turns in arrival order: one books and sleeps while the others queue,
-    so a process holds at most one booking ahead of time, and nothing polls.
+    Each booking takes the next slot of the shared schedule (one emission interval
+    ``T = per / (requests - burst + 1)`` after the previous one, whichever process booked it),
+    and the process sleeps until it comes; with the default burst of 1 every span of ``per``
+    seconds holds at most ``requests`` slots, whatever the alignment of the server's fixed
+    window. Nothing polls while a slot is booked.
 
-    **Confirming**: a caller that slept to its slot asks Redis once more before it sends. A
-    429 met meanwhile by any process, or a server count showing the window over-booked,
-    voids the slot and books a later one, so a cooldown is never run into by slots booked
-    before it.
+    **Priorities, in one process**: callers wait in :class:`~b2b_async.Lanes`, one lane per
+    :class:`~b2b_async.Priority`. The process holds at most one booking at a time, made for
+    the head of the lanes, and when the slot comes it goes to whoever is the head *then*:
+    a waiting caller of a higher priority always leaves before one of a lower priority,
+    callers of one priority leave in order of arrival, and bulk gets every slot the others
+    leave unused.
+
+    **Priorities, across processes**: a booking may take a slot only within its priority's
+    *horizon* (:data:`HORIZONS`): bulk at most one interval ahead of now, normal two, urgent
+    without bound. However many processes backfill, the schedule therefore never holds more
+    than a couple of their slots ahead of now, and an urgent call of any process books the
+    next free slot behind them: it waits at most three intervals for other processes'
+    normal and bulk calls. A booking refused for its horizon books nothing; the process
+    asks again when the schedule has come within reach (one question per interval at
+    most), or at once when a caller of a higher priority arrives. Other processes' urgent
+    calls are not overtaken: urgent calls of all processes share the pace in the order
+    they book.
+
+    **Confirming**: when its slot comes, the process asks Redis once more before granting
+    it. A 429 met meanwhile by any process, or a server count showing the window
+    over-booked, voids the slot and books a later one, so a cooldown is never run into by
+    slots booked before it.
 
     **Cooldown**: :meth:`release` with a ``retry_after`` (a 429 was met) closes the cooldown in
     the key, for every process; a shorter later hint never shortens it. When it ends, slots
-    follow one interval apart, not as a herd.
+    follow one interval apart, not as a herd, and the urgent calls of every process come
+    first, since lower priorities cannot book that far ahead.
 
     **Correction**: ``remaining`` and ``resets_after`` are merged into the key as the
     in-process limiter merges them: requests booked after the hinted one (by any process,
@@ -284,21 +363,38 @@ class RedisRateLimiter:
     is how another integration's spending holds everybody. A server allocation slower than
     ``rate_limit`` slows this process's bookings to match.
 
+    **Deadlines**: a caller that says how long it can wait (``deadline``) is refused at once
+    with :class:`~b2b_async.DeadlineUnreachableError` when this process can already tell
+    it will be late: its slot cannot come before the one booked, or the next free one by
+    Redis's last answer (a cooldown, a spent window, other processes' bookings), plus one
+    interval per caller ahead of it in its lane and the higher ones. A waiter is checked
+    again at each booking, and fails at once, before sending anything, when a cooldown or
+    callers of a higher priority push its slot past its deadline. What this process cannot
+    see (urgent calls that other processes will book later) may still make a call late; the
+    call's own deadline then ends its wait.
+
+    **Cancellation**: a caller cancelled while waiting leaves its lane at once. A slot
+    booked for the lanes goes to the next caller; when no caller is left, the booking is
+    given back to the shared schedule (the next booking of any process takes it), as long
+    as no later booking was made; otherwise it goes unused. A caller cancelled in the very
+    instant its slot was granted passes the slot to the next caller of the process.
+
     **Expiry**: the key expires ``per`` seconds plus a minute after the last deadline it
     holds, so nothing lingers.
 
     **When Redis fails** (refused, reset, no answer within ``timeout``, any Redis error):
 
     - ``on_redis_error="local"`` (the default): calls carry on, paced in this process by a
-      :class:`~b2b_async.RateLimiter` of ``rate_limit`` divided by ``expected_processes``.
-      Every ``recheck_after`` seconds one call tries Redis again; the first that gets an
-      answer switches the limiter back to the shared schedule. An outage costs at worst some
-      429s, which the client retries, and each local limiter still follows the server's
-      headers. Pausing every order because a cache is down would cost more.
+      :class:`~b2b_async.RateLimiter` of ``rate_limit`` divided by ``expected_processes``,
+      still by priority. Every ``recheck_after`` seconds the next booking tries Redis again;
+      the first that gets an answer switches the limiter back to the shared schedule. An
+      outage costs at worst some 429s, which the client retries, and each local limiter
+      still follows the server's headers. Pausing every order because a cache is down
+      would cost more.
     - ``on_redis_error="fail"``: :meth:`acquire` raises :class:`RateLimiterUnavailableError`
       and nothing is sent. The client's retry policy retries it like a connection failure;
-      callers that were queued behind the failed attempt fail at once instead of each
-      waiting out the ``timeout``.
+      callers that were queued when Redis failed fail at once instead of each waiting out
+      the ``timeout``.
 
     Either way :meth:`release` never raises: a response has already come back, and failing
     the call now would report a registered order as lost. Transitions are logged on the
@@ -310,6 +406,9 @@ class RedisRateLimiter:
     last booking answer (no fresh burst), and the first booking after local admissions
     hands Redis the local schedule's next free moment and any local cooldown, before Redis
     grants more.
+
+    The bookings are made by one task of the limiter's own, started when a caller arrives
+    and ended when none waits; :meth:`aclose` stops it.
 
     Args:
         redis: a ``redis://`` / ``rediss://`` / ``unix://`` URL (the limiter then owns the
@@ -335,26 +434,29 @@ class RedisRateLimiter:
     __slots__ = (
         "_closed",
         "_down_since",
-        "_handover",
+        "_driver",
+        "_held",
         "_in_flight",
         "_keep_ms",
         "_key",
+        "_lanes",
         "_last_error",
         "_local",
         "_loop",
         "_next_probe",
+        "_nudge",
         "_on_error",
         "_owned",
         "_paced_locally",
         "_pacing",
         "_rate_limit",
+        "_ready_at",
         "_recheck_after",
         "_redis",
+        "_refused",
         "_script",
         "_tickets",
         "_timeout",
-        "_turn",
-        "_waiting",
     )
 
     def __init__(
@@ -380,12 +482,19 @@ class RedisRateLimiter:
         self._keep_ms = _micros(rate_limit.per + _KEEP) // 1000
         self._local = RateLimiter(_share_of(rate_limit, expected_processes))
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._turn = asyncio.Lock()
+        self._lanes = Lanes()
+        self._driver: asyncio.Task[None] | None = None
+        self._nudge = asyncio.Event()
+        # The booked slot the driver waits for, not yet granted to anyone.
+        self._held: _Slot | None = None
+        # The priority whose booking Redis refused for its horizon, while the driver waits
+        # to ask again; a caller who may book further ahead wakes it.
+        self._refused: Priority | None = None
+        # When the next booking could leave at the earliest, by Redis's last answer.
+        self._ready_at = -math.inf
         self._tickets = Tickets()
-        self._waiting = 0
         self._in_flight = 0
         self._paced_locally = False
-        self._handover: _Slot | None = None
         self._down_since: float | None = None
         self._next_probe = 0.0
         self._last_error: RateLimiterUnavailableError | None = None
@@ -401,7 +510,7 @@ class RedisRateLimiter:
                 mode += f" for {self._loop.time() - self._down_since:.1f}s"
         return (
             f"<RedisRateLimiter {self._key!r} {rate_limit.requests}/{rate_limit.per:g}s {mode}"
-            f" waiting={self._waiting} in_flight={self._in_flight}"
+            f" waiting={self.waiting} in_flight={self._in_flight}"
             f" on_redis_error={self._on_error}{' closed' if self._closed else ''}>"
         )
 
@@ -453,53 +562,70 @@ class RedisRateLimiter:
 
     @property
     def waiting(self) -> int:
-        """Callers of this process waiting in :meth:`acquire`."""
-        return self._waiting
+        """Callers of this process waiting in :meth:`acquire`, in every lane."""
+        return len(self._lanes)
 
     async def aclose(self) -> None:
         """Close the Redis client if the limiter owns it (a borrowed one stays open); idempotent.
 
-        The limiter cannot be used afterwards.
+        Callers still waiting fail with :class:`~b2b_async.ClientClosedError`. The limiter
+        cannot be used afterwards.
         """
         if self._closed:
             return
         self._closed = True
+        driver, self._driver = self._driver, None
+        if driver is not None and not driver.done():
+            driver.cancel()
+            if driver.get_loop() is asyncio.get_running_loop():
+                await asyncio.wait([driver])
+        self._fail_waiters(lambda: ClientClosedError("the RedisRateLimiter is closed"))
         if self._owned:
             await self._redis.aclose()
 
     async def acquire(
         self, priority: Priority | str = Priority.NORMAL, *, deadline: float | None = None
     ) -> float:
-        """Book the next slot of the store's shared schedule and wait for it.
+        """Wait in the lane of ``priority`` for a slot of the store's shared schedule.
 
-        The callers of one process are admitted in order of arrival: ``priority`` and
-        ``deadline`` are accepted, as the :class:`~b2b_async.Limiter` protocol allows, and
-        not honoured across processes yet.
+        Cancellation-safe: a caller cancelled while waiting leaves its lane, and the slot
+        booked for the lanes passes to the next caller, or back to the shared schedule.
 
-        Cancellation-safe: a caller cancelled while waiting leaves the queue, and a slot it
-        had booked passes to the next caller of this process, when that one takes its turn
-        before the slot comes (a slot used late could crowd the next, so a passed one is
-        dropped).
+        Args:
+            priority: the caller's lane: ``"urgent"``, ``"normal"`` or ``"bulk"`` (a
+                :class:`~b2b_async.Priority` or its plain name). It also sets how far
+                ahead of now the caller's slot may be booked (:data:`HORIZONS`).
+            deadline: the most seconds the caller can wait for its slot, or ``None`` for
+                no bound.
 
         Returns:
             The seconds waited.
 
         Raises:
+            DeadlineUnreachableError: by what this process knows, the slot comes after
+                ``deadline``: raised at once, or as soon as a cooldown or callers of a
+                higher priority push the slot there while the caller waits. Nothing may
+                be sent.
             RateLimiterUnavailableError: Redis failed and ``on_redis_error`` is ``"fail"``.
             ClientClosedError: the limiter was closed.
+            ValueError: ``priority`` names no priority, or ``deadline`` is NaN.
         """
+        level = check_priority(priority)
+        if deadline is not None and math.isnan(deadline):
+            raise ValueError("deadline must be a number of seconds or None, got nan")
         loop = self._bind_loop()
         if self._closed:
             raise ClientClosedError("the RedisRateLimiter is closed")
         start = loop.time()
-        self._waiting += 1
+        waiter = Waiter(loop.create_future(), level, self._deadline_at(level, start, deadline))
+        self._lanes.join(waiter)
+        self._drive(level)
         try:
-            # One caller of this process is admitted at a time, by whichever path is in use at
-            # its turn: a switch never leaves callers queued on the other path, still leaving.
-            async with self._turn:
-                ticket = await self._admit(start)
-        finally:
-            self._waiting -= 1
+            ticket = await waiter.future
+        except asyncio.CancelledError:
+            if self._withdraw(waiter) == _LOCAL:
+                await self._local.release(None)  # a local slot nobody was left to use
+            raise
         self._in_flight += 1
         self._tickets.hold(ticket)
         return loop.time() - start
@@ -547,100 +673,234 @@ class RedisRateLimiter:
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
-            # The turn lock and the tickets of an earlier loop died with it.
+            # The callers, the driver and the tickets of an earlier loop died with it.
             self._loop = loop
-            self._turn = asyncio.Lock()
+            self._lanes.clear()
+            self._driver = None
+            self._nudge = asyncio.Event()
+            self._held = None
+            self._refused = None
             self._tickets.clear()
-            self._handover = None
         return loop
 
-    async def _admit(self, start: float) -> int:
-        """Admit one caller through Redis, or through the local fallback while Redis fails.
+    def _now(self) -> float:
+        assert self._loop is not None, "bound by acquire() or release() first"
+        return self._loop.time()
 
-        Returns:
-            The caller's ticket; ``_LOCAL`` when the local fallback admitted it.
-        """
-        if self._try_redis(start):
-            ticket = await self._book_shared()
-            if ticket is not None:
-                return ticket
-        else:
-            self._raise_if_failing()
-        await self._local.acquire()
-        self._paced_locally = True
-        return _LOCAL
+    # -- the callers' side -------------------------------------------------------------------
 
-    async def _book_shared(self) -> int | None:
-        """Book and wait for a slot of the shared schedule; ``None`` means pace locally instead.
+    def _deadline_at(self, level: Priority, now: float, deadline: float | None) -> float | None:
+        """The loop time a new caller must have its slot by; refuses one already late.
 
         Raises:
-            RateLimiterUnavailableError: Redis failed and ``on_redis_error`` is ``"fail"``.
+            DeadlineUnreachableError: the callers ahead, a cooldown or the schedule make it late.
         """
+        if deadline is None:
+            return None
+        wait = self._wait_behind(self._first_slot(), now, self._lanes.ahead_of(level))
+        if wait > deadline:
+            raise unreachable(wait, deadline)
+        return now + deadline
+
+    def _first_slot(self) -> float:
+        """When this process's next slot comes at the earliest, by what it knows.
+
+        The slot booked, if any; otherwise the next free slot of Redis's last answer, or,
+        while pacing locally, the local limiter's.
+        """
+        if self._held is not None:
+            return self._held.at
+        if self._down_since is not None:
+            return self._local.next_ready or -math.inf
+        return self._ready_at
+
+    def _wait_behind(self, first: float, now: float, ahead: int) -> float:
+        """Seconds until the slot of a caller with ``ahead`` callers before it, at the least.
+
+        The first slot comes at ``first``, and the callers ahead take one interval each
+        (less the burst tolerance): other processes' bookings can only make it later.
+        """
+        pacing = self._pacing
+        return max(0.0, first - now) + max(0.0, ahead * pacing.interval - pacing.tolerance)
+
+    def _drive(self, level: Priority) -> None:
+        """Start the driver for a new caller of ``level``, or wake it when the caller may
+        book where the head of the lanes could not."""
+        driver = self._driver
+        if driver is None or driver.done():
+            assert self._loop is not None
+            self._driver = self._loop.create_task(self._run(), name=f"b2b-async {self._key}")
+        elif self._refused is not None and _reaches_further(level, self._refused):
+            self._nudge.set()
+
+    def _withdraw(self, waiter: Waiter) -> int | None:
+        """Undo a wait its caller gave up; the lanes skip its entry when they get there.
+
+        Returns:
+            The ticket of a slot granted in the instant the caller was cancelled, when no
+            other caller was waiting to take it; ``None`` otherwise.
+        """
+        future = waiter.future
+        unused = None
+        if future.cancelled():
+            self._lanes.leave(waiter)
+        elif future.exception() is None:
+            # Granted in the instant it was cancelled. Now is the slot's time, so the next
+            # caller may take it; later, it could crowd the slot after it.
+            unused = future.result()
+            head = self._lanes.pop()
+            if head is not None:
+                head.future.set_result(unused)
+                unused = None
+        if not self._lanes:
+            self._nudge.set()  # the driver gives its booking back instead of waiting for it
+        return unused
+
+    def _fail_waiters(self, error: Callable[[], BaseException]) -> None:
+        """Fail every waiting caller, each with an error of its own."""
+        for waiter in self._lanes:
+            self._lanes.leave(waiter)
+            waiter.future.set_exception(error())
+
+    def _drop_unreachable(self, first: float) -> None:
+        """Fail at once each waiter that, served from ``first`` on, would miss its deadline."""
+        now = self._now()
+        kept = 0
+        for waiter in self._lanes:
+            wait = self._wait_behind(first, now, kept)
+            if waiter.deadline_at is None or now + wait <= waiter.deadline_at:
+                kept += 1
+                continue
+            self._lanes.leave(waiter)
+            waiter.future.set_exception(unreachable(wait, waiter.deadline_at - now))
+
+    # -- the driver: one task books the slots for the lanes -----------------------------------
+
+    async def _run(self) -> None:
+        """Book slots for the lanes while callers wait; give back a booking none will take."""
         try:
-            ticket = await self._book()
+            while self._lanes or self._held is not None:
+                if self._lanes:
+                    await self._step()
+                else:
+                    await self._give_back()
+        except Exception as exc:
+            # A fault here must not leave callers waiting for a slot that never comes.
+            logger.exception("the rate limiter of key %r failed", self._key)
+            fault = exc
+            self._fail_waiters(lambda: fault)
+        finally:
+            self._refused = None
+
+    async def _step(self) -> None:
+        """Bring the head of the lanes one step closer to its slot."""
+        held = self._held
+        if held is None:
+            if self._try_redis():
+                await self._booking("reserve", *self._taken_over())
+            else:
+                await self._pace_locally()
+        elif held.at > self._now():
+            self._drop_unreachable(held.at)
+            await self._pause(held.at - self._now())
+        else:
+            await self._booking("confirm", held.ticket)
+
+    def _head(self) -> Priority:
+        """The priority of the caller at the head of the lanes."""
+        return next((level for level in Priority if self._lanes.ahead_of(level)), Priority.BULK)
+
+    def _horizon(self, level: Priority) -> int | str:
+        """How far ahead of now a booking for ``level`` may reach, in microseconds."""
+        intervals = HORIZONS[level]
+        return "" if intervals is None else _micros(intervals * self._pacing.interval)
+
+    async def _booking(self, op: str, *args: int | str) -> None:
+        """Book (or confirm) a slot for the head of the lanes, and follow Redis's answer."""
+        level = self._head()
+        try:
+            wait, ticket, ready = await self._call(op, *args, self._horizon(level))
         except RateLimiterUnavailableError as exc:
+            self._held = None  # a slot booked and never confirmed goes unused
             self._fail(exc)
             if self._on_error == "fail":
-                raise
-            return None
+                self._fail_waiters(functools.partial(_unavailable, exc))
+            return
         self._recover()
-        return ticket
-
-    def _try_redis(self, start: float) -> bool:
-        """Whether a caller that started waiting at ``start`` should ask Redis now."""
-        if self._down_since is None:
-            return True
-        if self._on_error == "fail":
-            # Redis failed while this caller queued: fail it now, not after another timeout.
-            return self._down_since < start
-        assert self._loop is not None
-        return self._loop.time() >= self._next_probe
-
-    def _raise_if_failing(self) -> None:
-        """Raise the outage's error when failing is the policy; otherwise pace locally."""
-        error = self._last_error
-        if self._on_error == "fail" and error is not None:
-            raise RateLimiterUnavailableError(error.message) from error.__cause__
-
-    async def _book(self) -> int:
-        """Reserve a slot, sleep until it comes, and have it confirmed; return its ticket."""
-        wait, ticket = self._handed_over() or await self._booking("reserve", *self._taken_over())
-        while wait > 0:
-            await self._sleep_to_slot(wait, ticket)
-            wait, ticket = await self._booking("confirm", ticket)
-        return ticket
-
-    def _handed_over(self) -> tuple[int, int] | None:
-        """The wait and the ticket of a slot a cancelled caller left, while it is still to come."""
-        handover, self._handover = self._handover, None
-        assert self._loop is not None
-        if handover is None or handover.at <= self._loop.time():
-            return None
-        return _micros(handover.at - self._loop.time()), handover.ticket
-
-    async def _sleep_to_slot(self, wait: int, ticket: int) -> None:
-        """Sleep ``wait`` microseconds to a booked slot; a caller cancelled meanwhile leaves the
-        slot to the next one."""
-        assert self._loop is not None
-        at = self._loop.time() + wait / _MICROS
-        try:
-            await asyncio.sleep(wait / _MICROS)
-        except asyncio.CancelledError:
-            self._handover = _Slot(ticket, at)
-            raise
-
-    async def _booking(self, op: str, *args: int | str) -> tuple[int, int]:
-        """Run a booking operation; return the wait and the ticket.
-
-        The local fallback follows the shared schedule with every answer, so that when Redis
-        fails it continues that schedule instead of starting with a fresh burst.
-        """
-        wait, ticket, ready = await self._call(op, *args)
-        assert self._loop is not None
-        self._local.hold_until(self._loop.time() + ready / _MICROS)
+        now = self._now()
+        self._ready_at = now + ready / _MICROS
+        # The local fallback follows the shared schedule with every answer, so that when
+        # Redis fails it continues that schedule instead of starting with a fresh burst.
+        self._local.hold_until(self._ready_at)
         # Redis has taken over what the fallback admitted: the shared schedule includes it.
         self._paced_locally = False
-        return wait, ticket
+        if not ticket:
+            self._held = None
+            await self._wait_for_reach(level, wait / _MICROS)
+        elif wait > 0:
+            self._held = _Slot(ticket, now + wait / _MICROS)
+        else:
+            self._held = None
+            self._grant(ticket)
+
+    async def _wait_for_reach(self, level: Priority, wait: float) -> None:
+        """Wait until a booking for ``level``, refused for its horizon, may be asked again.
+
+        A caller of a higher priority that arrived meanwhile is booked for at once instead.
+        """
+        self._drop_unreachable(self._ready_at)
+        if _reaches_further(self._head(), level):
+            return
+        self._refused = level
+        try:
+            await self._pause(wait)
+        finally:
+            self._refused = None
+
+    def _grant(self, ticket: int) -> None:
+        """Give the slot that has come to the head of the lanes, or back if none is left."""
+        waiter = self._lanes.pop()
+        if waiter is None:
+            # Every caller left in this instant: the loop gives the booking back.
+            self._held = _Slot(ticket, self._now())
+            return
+        waiter.future.set_result(ticket)
+
+    async def _give_back(self) -> None:
+        """Hand the booked slot no caller is left for back to the shared schedule."""
+        held, self._held = self._held, None
+        if held is None:
+            return
+        try:
+            _, ready = await self._call("return", held.ticket)
+        except RateLimiterUnavailableError as exc:
+            self._fail(exc)  # the slot just goes unused
+            return
+        self._ready_at = self._now() + ready / _MICROS
+
+    async def _pace_locally(self) -> None:
+        """Admit the head of the lanes through the local fallback."""
+        await self._local.acquire(self._head())
+        self._paced_locally = True
+        waiter = self._lanes.pop()
+        if waiter is None:
+            await self._local.release(None)  # every caller left meanwhile
+            return
+        waiter.future.set_result(_LOCAL)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when a caller's arrival or departure wakes the driver."""
+        self._nudge.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._nudge.wait()
+
+    def _try_redis(self) -> bool:
+        """Whether the next booking should ask Redis (otherwise it is paced locally)."""
+        if self._down_since is None or self._on_error == "fail":
+            # With "fail", the callers queued when Redis failed have failed; the newer ask.
+            return True
+        return self._now() >= self._next_probe
 
     def _taken_over(self) -> tuple[int | str, int | str]:
         """What a booking hands over from the local fallback, in microseconds from now.
@@ -653,8 +913,7 @@ class RedisRateLimiter:
         ready = local.next_ready
         after: int | str = ""
         if self._paced_locally and ready is not None:
-            assert self._loop is not None
-            after = _micros(max(0.0, ready - self._loop.time()))
+            after = _micros(max(0.0, ready - self._now()))
         cooldown = local.cooldown_remaining
         return after, _micros(cooldown) if cooldown else ""
 
@@ -679,8 +938,7 @@ class RedisRateLimiter:
 
     def _fail(self, error: RateLimiterUnavailableError) -> None:
         """Note a Redis failure; log it when it starts an outage."""
-        assert self._loop is not None
-        now = self._loop.time()
+        now = self._now()
         self._last_error = error
         self._next_probe = now + self._recheck_after
         if self._down_since is not None:
@@ -702,8 +960,7 @@ class RedisRateLimiter:
         """Log the end of an outage, if one was going on."""
         if self._down_since is None:
             return
-        assert self._loop is not None
-        outage = self._loop.time() - self._down_since
+        outage = self._now() - self._down_since
         self._down_since = None
         self._last_error = None
         logger.info(
