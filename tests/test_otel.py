@@ -190,7 +190,7 @@ async def test_metrics_count_requests_waits_and_queue_depth(telemetry: Telemetry
     assert telemetry.total("b2b.client.waiting") == 0
     assert telemetry.total("b2b.client.bulk.outcomes") == 5
     assert {point.attributes["b2b.priority"] for point in points["b2b.client.requests"]} == {
-        "normal"
+        "bulk"  # create_many's default
     }
 
 
