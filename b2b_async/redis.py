@@ -36,6 +36,7 @@ import contextlib
 import functools
 import logging
 import math
+import uuid
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Final, Literal, Self, TypeAlias
@@ -70,19 +71,10 @@ _KEEP: Final = 60.0
 #: The one marker of a request paced by the local fallback instead of through Redis.
 _LOCAL: Final = -1
 
-HORIZONS: Final[Mapping[Priority, float | None]] = MappingProxyType(
-    {Priority.URGENT: None, Priority.NORMAL: 2.0, Priority.BULK: 1.0}
+#: How the script names the priorities: the lower, the more urgent.
+_LEVELS: Final[Mapping[Priority, int]] = MappingProxyType(
+    {level: rank for rank, level in enumerate(Priority)}
 )
-"""How far ahead of now a booking of each priority may take a slot, in pacing intervals.
-
-``None`` is no bound. A booking whose next free slot lies further ahead books nothing and
-asks again once the schedule has come within reach. Bulk's single interval is all a
-backfill needs to keep the schedule full (each process books its next slot as its last
-one comes), and the schedule then never holds more than a couple of lower-priority slots
-ahead of now, however many processes book: an urgent call of any process books right
-behind them. Normal reaches one interval further than bulk, so that a contended slot
-usually goes to it.
-"""
 
 #: The shared GCRA, run atomically by Redis. Times are integer microseconds.
 SCRIPT: Final = """
@@ -94,13 +86,18 @@ SCRIPT: Final = """
 --   wend   the end of the server's current window, as its headers announced it
 --   wbud   that window's budget left after every request booked into it
 --   wlast  the ticket of the last request booked into that window
---   seq    tickets issued so far: a ticket orders requests across all processes
+--   seq    tickets issued so far: a ticket orders requests across all processes, and a
+--          later ticket always has a later slot
 --   prev   tat before the last booking, while that booking can still be undone ('' if not)
+--   b:<ticket>          a pending booking of normal (1) or bulk (2) priority, which one of
+--                       a higher priority may take: '<slot> <level> <owner>'
+--   m:<ticket>:<owner>  that owner's booking was taken, and it holds another now:
+--                       '<new ticket> <old slot>'
 -- ARGV: op ("reserve" | "confirm" | "return" | "release"), interval, tolerance, keep (ms),
--- then the op's own arguments. Absent numbers are empty strings (tonumber gives nil). A
--- booking ("reserve", "confirm") answers {wait, ticket, ready}: ready is when the next
--- booking could leave at the earliest. Ticket 0 means nothing was booked: the slot lay
--- beyond the booking's horizon, and wait is when to ask again.
+-- then the op's own arguments. Absent numbers are empty strings (tonumber gives nil).
+-- Priorities are levels: 0 urgent, 1 normal, 2 bulk. An owner names one limiter. A booking
+-- ("reserve", "confirm") answers {wait, ticket, ready, opens}: ready is when the next
+-- booking could leave at the earliest, opens when the cooldown lets anything leave.
 local key = KEYS[1]
 local op = ARGV[1]
 local interval, tolerance, keep = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -111,22 +108,76 @@ local tat, cool, wend = tonumber(f[1]) or 0, tonumber(f[2]) or 0, tonumber(f[3])
 local wbud, wlast, seq = tonumber(f[4]) or 0, tonumber(f[5]) or 0, tonumber(f[6]) or 0
 local prev = tonumber(f[7])
 
--- When the next booking could leave at the earliest: no earlier than the pace allows (burst
--- tolerance included), than the cooldown ends, or, while the server reports its window
--- spent, than that window resets.
+-- Lua 5.1 would print these 16-digit numbers as 1.7e+15: write them out in full.
+local function int(number)
+  return string.format('%.0f', number)
+end
+
+-- When anything may leave: not before the cooldown ends. (A slot already booked into a
+-- window the server reports spent was counted into it, so it may still be used.)
+local function opens()
+  return math.max(now, cool)
+end
+
+-- When the next booking could leave at the earliest: the pace (burst tolerance included)
+-- too.
 local function earliest()
   local at = math.max(now, tat - tolerance, cool)
   if at < wend and wbud <= 0 then at = wend end
   return at
 end
 
--- Book the next slot, unless it lies more than horizon (nil: no bound) from now. A booking
--- of low priority thus never reaches far ahead, and an urgent one, which has no horizon,
--- finds at most a horizon's worth of them before it, however many processes book.
--- Booking into the future is what lets the caller sleep instead of polling.
-local function reserve(horizon)
+-- The earliest pending booking of a priority lower than level, with a slot from the end of
+-- any cooldown (slots before it are void) up to (not including) before. Its holder has not
+-- reached its slot yet, so it will learn at its confirmation. Entries of processes gone
+-- for good go.
+local function victim(level, before)
+  if level >= 2 then return nil end
+  local base, stale = opens(), now - keep * 1000
+  local found, at, found_level, found_owner = nil, before, nil, nil
+  local all = redis.call('HGETALL', key)
+  for i = 1, #all, 2 do
+    local name, value = all[i], all[i + 1]
+    local kind, ticket = string.match(name, '^([bm]):(%d+)')
+    if kind == 'b' then
+      local slot, held, owner = string.match(value, '^(%d+) (%d+) (%S+)$')
+      slot, held = tonumber(slot), tonumber(held)
+      if slot < stale then
+        redis.call('HDEL', key, name)
+      elseif held > level and slot > now and slot >= base and slot < at then
+        found, at, found_level, found_owner = tonumber(ticket), slot, held, owner
+      end
+    elseif kind == 'm' and tonumber(string.match(value, ' (%d+)$')) < stale then
+      redis.call('HDEL', key, name)
+    end
+  end
+  return found, at, found_level, found_owner
+end
+
+-- Settle a booking (ticket, at slot) for a caller of level. When a pending booking of a
+-- lower priority comes earlier, the two change places: this caller takes the earlier slot
+-- with its ticket, and the other holder gets this slot with this ticket, so that tickets
+-- keep the order of slots. A booking of normal or bulk priority is left open to be taken
+-- until its slot comes.
+local function settle(ticket, slot, level, owner)
+  local other, earlier, other_level, other_owner = victim(level, slot)
+  if other then
+    redis.call('HSET', key, 'm:' .. other .. ':' .. other_owner, int(ticket) .. ' ' .. int(earlier))
+    redis.call('HSET', key, 'b:' .. ticket, int(slot) .. ' ' .. other_level .. ' ' .. other_owner)
+    ticket, slot = other, earlier
+  end
+  if level > 0 and slot > now then
+    redis.call('HSET', key, 'b:' .. ticket, int(slot) .. ' ' .. level .. ' ' .. owner)
+  else
+    redis.call('HDEL', key, 'b:' .. ticket)
+  end
+  return slot - now, ticket
+end
+
+-- Book the next slot of the pace. Booking into the future is what lets the caller sleep
+-- instead of polling.
+local function reserve(level, owner)
   local at = earliest()
-  if horizon and at - now > horizon then return at - horizon - now, 0 end
   prev = tat
   tat = math.max(tat, at) + interval
   seq = seq + 1
@@ -134,41 +185,60 @@ local function reserve(horizon)
     wbud = wbud - 1
     wlast = seq
   end
-  return at - now, seq
+  return settle(seq, at, level, owner)
 end
 
-local function ready()
-  return earliest() - now
+-- The ticket an owner holds now, its booking having perhaps been taken (more than once).
+local function follow(ticket, owner)
+  local moved = redis.call('HGET', key, 'm:' .. ticket .. ':' .. owner)
+  while moved do
+    redis.call('HDEL', key, 'm:' .. ticket .. ':' .. owner)
+    ticket = tonumber(string.match(moved, '^(%d+)'))
+    moved = redis.call('HGET', key, 'm:' .. ticket .. ':' .. owner)
+  end
+  return ticket
 end
 
--- Lua 5.1 would print these 16-digit numbers as 1.7e+15: write them out in full.
+local function pending(ticket)
+  local entry = redis.call('HGET', key, 'b:' .. ticket)
+  return entry and tonumber(string.match(entry, '^(%d+)'))
+end
+
 local function save(reply)
-  redis.call('HSET', key, 'tat', string.format('%.0f', tat), 'cool', string.format('%.0f', cool),
-    'wend', string.format('%.0f', wend), 'wbud', string.format('%.0f', wbud),
-    'wlast', string.format('%.0f', wlast), 'seq', string.format('%.0f', seq),
-    'prev', prev and string.format('%.0f', prev) or '')
+  redis.call('HSET', key, 'tat', int(tat), 'cool', int(cool), 'wend', int(wend),
+    'wbud', int(wbud), 'wlast', int(wlast), 'seq', int(seq), 'prev', prev and int(prev) or '')
   -- Nothing in the key matters once its last deadline has passed: let it go then.
   local horizon = math.max(tat, cool, wend) - now
   redis.call('PEXPIRE', key, math.max(0, math.ceil(horizon / 1000)) + keep)
   return reply
 end
 
+local function booked(wait, ticket)
+  return save({wait, ticket, earliest() - now, opens() - now})
+end
+
 if op == 'reserve' then
   -- What a process's local fallback admitted (its next free moment) and any cooldown it
   -- holds are taken over first, so that the shared schedule continues the local one.
-  local after, hold, horizon = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+  local after, hold = tonumber(ARGV[5]), tonumber(ARGV[6])
+  local level, owner = tonumber(ARGV[7]), ARGV[8]
   if after then
     tat = math.max(tat, now + after + tolerance)
     prev = nil -- undoing the last booking would now undo the takeover as well
   end
   if hold then cool = math.max(cool, now + hold) end
-  local wait, ticket = reserve(horizon)
-  return save({wait, ticket, ready()})
+  return booked(reserve(level, owner))
 end
 
 if op == 'confirm' then
-  -- The caller slept until its slot; what happened meanwhile may have voided it.
-  local ticket, horizon = tonumber(ARGV[5]), tonumber(ARGV[6])
+  -- The caller's slot has come, or a caller of a higher priority now waits for it.
+  local level, owner = tonumber(ARGV[6]), ARGV[7]
+  local ticket = follow(tonumber(ARGV[5]), owner)
+  local slot = pending(ticket)
+  if slot and slot > now then
+    return booked(settle(ticket, slot, level, owner))
+  end
+  redis.call('HDEL', key, 'b:' .. ticket)
   -- A count merged since the booking may show the window over-booked. The newest bookings
   -- into it are the ones past the server's budget: wlast + wbud is the last ticket that
   -- fits, and stays so as each later one gives its place back.
@@ -178,25 +248,23 @@ if op == 'confirm' then
     wlast = wlast - 1
   end
   -- A 429 met by any process since the booking: its cooldown covers this slot.
-  if over or cool > now then
-    local wait, later = reserve(horizon)
-    return save({wait, later, ready()})
-  end
-  return {0, ticket, ready()}
+  if over or cool > now then return booked(reserve(level, owner)) end
+  return booked(0, ticket)
 end
 
 if op == 'return' then
   -- A slot booked for callers who all left before it came. While it is still the last
   -- booking, it is undone: the next booking of any process takes it. Otherwise it stays
   -- unused, which errs on the safe side. Answers {undone, ready}.
-  local ticket = tonumber(ARGV[5])
-  if ticket ~= seq or not prev then return {0, ready()} end
+  local ticket = follow(tonumber(ARGV[5]), ARGV[6])
+  redis.call('HDEL', key, 'b:' .. ticket)
+  if ticket ~= seq or not prev then return {0, earliest() - now} end
   tat, seq, prev = prev, seq - 1, nil
   if wlast == ticket then
     wbud = wbud + 1
     wlast = wlast - 1
   end
-  return save({1, ready()})
+  return save({1, earliest() - now})
 end
 
 if op == 'release' then
@@ -247,10 +315,11 @@ return redis.error_reply('b2b-async rate limiter: unknown operation ' .. tostrin
 
 @attrs.frozen
 class _Slot:
-    """A booked slot of the shared schedule: its ticket and its loop time."""
+    """A booked slot of the shared schedule: its ticket, its loop time and whom it was for."""
 
     ticket: int
     at: float
+    level: Priority
 
 
 def _micros(seconds: float) -> int:
@@ -304,10 +373,9 @@ def _share_of(rate_limit: RateLimit, processes: int) -> RateLimit:
     return RateLimit(requests, rate_limit.per, burst=min(rate_limit.burst, requests))
 
 
-def _reaches_further(level: Priority, than: Priority) -> bool:
-    """Whether a booking for ``level`` may take a slot further ahead than one for ``than``."""
-    mine, theirs = HORIZONS[level], HORIZONS[than]
-    return theirs is not None and (mine is None or mine > theirs)
+def _outranks(level: Priority, other: Priority) -> bool:
+    """Whether ``level`` is a higher priority than ``other``."""
+    return _LEVELS[level] < _LEVELS[other]
 
 
 def _unavailable(error: RateLimiterUnavailableError) -> RateLimiterUnavailableError:
@@ -335,16 +403,16 @@ class RedisRateLimiter:
     callers of one priority leave in order of arrival, and bulk gets every slot the others
     leave unused.
 
-    **Priorities, across processes**: a booking may take a slot only within its priority's
-    *horizon* (:data:`HORIZONS`): bulk at most one interval ahead of now, normal two, urgent
-    without bound. However many processes backfill, the schedule therefore never holds more
-    than a couple of their slots ahead of now, and an urgent call of any process books the
-    next free slot behind them: it waits at most three intervals for other processes'
-    normal and bulk calls. A booking refused for its horizon books nothing; the process
-    asks again when the schedule has come within reach (one question per interval at
-    most), or at once when a caller of a higher priority arrives. Other processes' urgent
-    calls are not overtaken: urgent calls of all processes share the pace in the order
-    they book.
+    **Priorities, across processes**: bookings of normal and bulk priority stay open to
+    be taken while their slots are still to come. A booking of a higher priority takes the
+    earliest of them instead of the next free slot, and the holder of the slot taken moves
+    to the next free one: an urgent call of any process waits for the next slot that is not
+    another urgent call's, however many processes backfill and however far ahead their
+    bookings reach, and a normal call likewise for the next that is not urgent or normal.
+    The holder moved back learns so when it confirms its slot; it sends nothing before.
+    Every process still books each of its slots ahead of time, so a process slow to wake
+    loses no slot of the schedule. Tickets keep the order of slots through every move, so
+    the server's counts are merged as before.
 
     **Confirming**: when its slot comes, the process asks Redis once more before granting
     it. A 429 met meanwhile by any process, or a server count showing the window
@@ -354,7 +422,7 @@ class RedisRateLimiter:
     **Cooldown**: :meth:`release` with a ``retry_after`` (a 429 was met) closes the cooldown in
     the key, for every process; a shorter later hint never shortens it. When it ends, slots
     follow one interval apart, not as a herd, and the urgent calls of every process come
-    first, since lower priorities cannot book that far ahead.
+    first.
 
     **Correction**: ``remaining`` and ``resets_after`` are merged into the key as the
     in-process limiter merges them: requests booked after the hinted one (by any process,
@@ -365,13 +433,15 @@ class RedisRateLimiter:
 
     **Deadlines**: a caller that says how long it can wait (``deadline``) is refused at once
     with :class:`~b2b_async.DeadlineUnreachableError` when this process can already tell
-    it will be late: its slot cannot come before the one booked, or the next free one by
-    Redis's last answer (a cooldown, a spent window, other processes' bookings), plus one
-    interval per caller ahead of it in its lane and the higher ones. A waiter is checked
-    again at each booking, and fails at once, before sending anything, when a cooldown or
-    callers of a higher priority push its slot past its deadline. What this process cannot
-    see (urgent calls that other processes will book later) may still make a call late; the
-    call's own deadline then ends its wait.
+    it will be late. Its slot cannot come before the one this process has booked for it,
+    nor before what Redis's last answer says: for bulk, the next free slot (other
+    processes' bookings included); for normal and urgent, which may take a booked slot,
+    the end of any cooldown. One interval per caller ahead of it in its
+    lane and the higher ones comes on top. A waiter is checked again at each booking, and
+    fails at once, before sending anything, when a cooldown or callers of a higher
+    priority push its slot past its deadline. What this process cannot see (what other
+    processes will book later) may still make a call late; the call's own deadline then
+    ends its wait.
 
     **Cancellation**: a caller cancelled while waiting leaves its lane at once. A slot
     booked for the lanes goes to the next caller; when no caller is left, the booking is
@@ -446,14 +516,15 @@ class RedisRateLimiter:
         "_next_probe",
         "_nudge",
         "_on_error",
+        "_opens_at",
         "_owned",
+        "_owner",
         "_paced_locally",
         "_pacing",
         "_rate_limit",
         "_ready_at",
         "_recheck_after",
         "_redis",
-        "_refused",
         "_script",
         "_tickets",
         "_timeout",
@@ -487,11 +558,13 @@ class RedisRateLimiter:
         self._nudge = asyncio.Event()
         # The booked slot the driver waits for, not yet granted to anyone.
         self._held: _Slot | None = None
-        # The priority whose booking Redis refused for its horizon, while the driver waits
-        # to ask again; a caller who may book further ahead wakes it.
-        self._refused: Priority | None = None
-        # When the next booking could leave at the earliest, by Redis's last answer.
+        # By Redis's last answer: when the next booking could leave at the earliest, and when
+        # anything may leave (a cooldown, a spent window), in loop time.
         self._ready_at = -math.inf
+        self._opens_at = -math.inf
+        # Names this limiter's bookings in the key, so that a booking taken by another
+        # process's urgent call is followed by this limiter alone.
+        self._owner = uuid.uuid4().hex
         self._tickets = Tickets()
         self._in_flight = 0
         self._paced_locally = False
@@ -593,8 +666,8 @@ class RedisRateLimiter:
 
         Args:
             priority: the caller's lane: ``"urgent"``, ``"normal"`` or ``"bulk"`` (a
-                :class:`~b2b_async.Priority` or its plain name). It also sets how far
-                ahead of now the caller's slot may be booked (:data:`HORIZONS`).
+                :class:`~b2b_async.Priority` or its plain name). Across processes, a
+                booking of a higher priority takes a pending one of a lower priority.
             deadline: the most seconds the caller can wait for its slot, or ``None`` for
                 no bound.
 
@@ -679,7 +752,6 @@ class RedisRateLimiter:
             self._driver = None
             self._nudge = asyncio.Event()
             self._held = None
-            self._refused = None
             self._tickets.clear()
         return loop
 
@@ -697,22 +769,26 @@ class RedisRateLimiter:
         """
         if deadline is None:
             return None
-        wait = self._wait_behind(self._first_slot(), now, self._lanes.ahead_of(level))
+        wait = self._wait_behind(self._first_slot(level), now, self._lanes.ahead_of(level))
         if wait > deadline:
             raise unreachable(wait, deadline)
         return now + deadline
 
-    def _first_slot(self) -> float:
-        """When this process's next slot comes at the earliest, by what it knows.
+    def _first_slot(self, level: Priority) -> float:
+        """When the next slot for a caller of ``level`` comes at the earliest, by what this
+        process knows.
 
-        The slot booked, if any; otherwise the next free slot of Redis's last answer, or,
-        while pacing locally, the local limiter's.
+        The slot booked, unless the caller outranks the one it was booked for; otherwise
+        what Redis's last answer said: bulk takes the next free slot, and a higher priority
+        may take a booked one once a cooldown is over. While pacing locally, the local
+        limiter's next slot.
         """
-        if self._held is not None:
-            return self._held.at
+        held = self._held
+        if held is not None and not _outranks(level, held.level):
+            return held.at
         if self._down_since is not None:
             return self._local.next_ready or -math.inf
-        return self._ready_at
+        return self._ready_at if level is Priority.BULK else self._opens_at
 
     def _wait_behind(self, first: float, now: float, ahead: int) -> float:
         """Seconds until the slot of a caller with ``ahead`` callers before it, at the least.
@@ -724,13 +800,13 @@ class RedisRateLimiter:
         return max(0.0, first - now) + max(0.0, ahead * pacing.interval - pacing.tolerance)
 
     def _drive(self, level: Priority) -> None:
-        """Start the driver for a new caller of ``level``, or wake it when the caller may
-        book where the head of the lanes could not."""
+        """Start the driver for a new caller of ``level``, or wake it when the caller
+        outranks the one the booked slot is for."""
         driver = self._driver
         if driver is None or driver.done():
             assert self._loop is not None
             self._driver = self._loop.create_task(self._run(), name=f"b2b-async {self._key}")
-        elif self._refused is not None and _reaches_further(level, self._refused):
+        elif self._held is not None and _outranks(level, self._held.level):
             self._nudge.set()
 
     def _withdraw(self, waiter: Waiter) -> int | None:
@@ -789,8 +865,6 @@ class RedisRateLimiter:
             logger.exception("the rate limiter of key %r failed", self._key)
             fault = exc
             self._fail_waiters(lambda: fault)
-        finally:
-            self._refused = None
 
     async def _step(self) -> None:
         """Bring the head of the lanes one step closer to its slot."""
@@ -800,26 +874,23 @@ class RedisRateLimiter:
                 await self._booking("reserve", *self._taken_over())
             else:
                 await self._pace_locally()
-        elif held.at > self._now():
+        elif held.at > self._now() and not _outranks(self._head(), held.level):
             self._drop_unreachable(held.at)
             await self._pause(held.at - self._now())
         else:
+            # The slot has come, or the head outranks the caller it was booked for and may
+            # take an earlier one from another process.
             await self._booking("confirm", held.ticket)
 
     def _head(self) -> Priority:
         """The priority of the caller at the head of the lanes."""
         return next((level for level in Priority if self._lanes.ahead_of(level)), Priority.BULK)
 
-    def _horizon(self, level: Priority) -> int | str:
-        """How far ahead of now a booking for ``level`` may reach, in microseconds."""
-        intervals = HORIZONS[level]
-        return "" if intervals is None else _micros(intervals * self._pacing.interval)
-
     async def _booking(self, op: str, *args: int | str) -> None:
         """Book (or confirm) a slot for the head of the lanes, and follow Redis's answer."""
         level = self._head()
         try:
-            wait, ticket, ready = await self._call(op, *args, self._horizon(level))
+            wait, ticket, ready, opens = await self._call(op, *args, _LEVELS[level], self._owner)
         except RateLimiterUnavailableError as exc:
             self._held = None  # a slot booked and never confirmed goes unused
             self._fail(exc)
@@ -829,40 +900,24 @@ class RedisRateLimiter:
         self._recover()
         now = self._now()
         self._ready_at = now + ready / _MICROS
+        self._opens_at = now + opens / _MICROS
         # The local fallback follows the shared schedule with every answer, so that when
         # Redis fails it continues that schedule instead of starting with a fresh burst.
         self._local.hold_until(self._ready_at)
         # Redis has taken over what the fallback admitted: the shared schedule includes it.
         self._paced_locally = False
-        if not ticket:
-            self._held = None
-            await self._wait_for_reach(level, wait / _MICROS)
-        elif wait > 0:
-            self._held = _Slot(ticket, now + wait / _MICROS)
+        if wait > 0:
+            self._held = _Slot(ticket, now + wait / _MICROS, level)
         else:
             self._held = None
-            self._grant(ticket)
+            self._grant(ticket, level)
 
-    async def _wait_for_reach(self, level: Priority, wait: float) -> None:
-        """Wait until a booking for ``level``, refused for its horizon, may be asked again.
-
-        A caller of a higher priority that arrived meanwhile is booked for at once instead.
-        """
-        self._drop_unreachable(self._ready_at)
-        if _reaches_further(self._head(), level):
-            return
-        self._refused = level
-        try:
-            await self._pause(wait)
-        finally:
-            self._refused = None
-
-    def _grant(self, ticket: int) -> None:
+    def _grant(self, ticket: int, level: Priority) -> None:
         """Give the slot that has come to the head of the lanes, or back if none is left."""
         waiter = self._lanes.pop()
         if waiter is None:
             # Every caller left in this instant: the loop gives the booking back.
-            self._held = _Slot(ticket, self._now())
+            self._held = _Slot(ticket, self._now(), level)
             return
         waiter.future.set_result(ticket)
 
@@ -872,7 +927,7 @@ class RedisRateLimiter:
         if held is None:
             return
         try:
-            _, ready = await self._call("return", held.ticket)
+            _, ready = await self._call("return", held.ticket, self._owner)
         except RateLimiterUnavailableError as exc:
             self._fail(exc)  # the slot just goes unused
             return
