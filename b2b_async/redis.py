@@ -19,8 +19,10 @@ from one schedule, one 429 cooldown and one view of the server's count:
             await client.orders.create_many(orders)
 
 The pacing rules are the in-process limiter's (:class:`~b2b_async.RateLimiter`): the same
-spacing, the same reading of the server's budget headers. What this module adds is where
-the schedule lives (a Lua script runs it atomically in Redis) and what happens when Redis
+spacing, the same reading of the server's budget headers, the same priorities among the
+callers of a process. What this module adds is where the schedule lives (a Lua script runs
+it atomically in Redis), how priorities hold across processes (a booking of a higher
+priority takes the earliest pending one of a lower priority), and what happens when Redis
 cannot be reached.
 
 This module is public and needs the ``redis`` extra (redis-py): ``pip install
@@ -396,7 +398,7 @@ class RedisRateLimiter:
     seconds holds at most ``requests`` slots, whatever the alignment of the server's fixed
     window. Nothing polls while a slot is booked.
 
-    **Priorities, in one process**: callers wait in :class:`~b2b_async.Lanes`, one lane per
+    **Priorities, in one process**: callers wait in one lane per
     :class:`~b2b_async.Priority`. The process holds at most one booking at a time, made for
     the head of the lanes, and when the slot comes it goes to whoever is the head *then*:
     a waiting caller of a higher priority always leaves before one of a lower priority,
@@ -787,7 +789,8 @@ class RedisRateLimiter:
         if held is not None and not _outranks(level, held.level):
             return held.at
         if self._down_since is not None:
-            return self._local.next_ready or -math.inf
+            ready = self._local.next_ready
+            return -math.inf if ready is None else ready
         return self._ready_at if level is Priority.BULK else self._opens_at
 
     def _wait_behind(self, first: float, now: float, ahead: int) -> float:

@@ -463,7 +463,7 @@ async def test_an_urgent_caller_of_a_backfilling_process_takes_an_earlier_slot(
 ) -> None:
     """A process whose own slot (booked for bulk) lies behind another's bulk booking gives
     its urgent caller that other, earlier slot."""
-    slow = RateLimit(4, 1.0)  # one slot every 0.25 s
+    slow = RateLimit(2, 1.0)  # one slot every 0.5 s
     async with limiters(url, key, 2, rate_limit=slow) as (a, b):
         await a.acquire(Priority.BULK)  # slot 0, now
         log: list[str] = []
