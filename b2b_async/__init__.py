@@ -46,6 +46,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "OrderAlreadyExistsError",
         "PermissionDeniedError",
         "RateLimitError",
+        "RegistrationWindowClosedError",
         "ResponseDecodeError",
         "ServerError",
         "TransportError",
@@ -70,6 +71,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "._v3": ("V3Orders", "V3Resources"),
     "._v3_models": (
+        "EnsuredOrder",
         "ExtraField",
         "ExtraFieldConfig",
         "NewV3Order",
@@ -103,6 +105,7 @@ __all__ = [
     "CompanyOrder",
     "CreatedOrder",
     "DeadlineUnreachableError",
+    "EnsuredOrder",
     "Event",
     "ExtraField",
     "ExtraFieldConfig",
@@ -130,6 +133,7 @@ __all__ = [
     "RateLimitError",
     "RateLimited",
     "RateLimiter",
+    "RegistrationWindowClosedError",
     "RequestFailed",
     "RequestSent",
     "ResponseDecodeError",
@@ -184,6 +188,7 @@ if _typing.TYPE_CHECKING:
         OrderAlreadyExistsError,
         PermissionDeniedError,
         RateLimitError,
+        RegistrationWindowClosedError,
         ResponseDecodeError,
         ServerError,
         TransportError,
@@ -208,6 +213,7 @@ if _typing.TYPE_CHECKING:
     )
     from ._v3 import V3Orders, V3Resources
     from ._v3_models import (
+        EnsuredOrder,
         ExtraField,
         ExtraFieldConfig,
         NewV3Order,

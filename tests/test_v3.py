@@ -47,7 +47,7 @@ from b2b_async import (
     V3Resources,
 )
 from b2b_async._protocol import Envelope, Request, RequestInfo, decode_response
-from b2b_async._v3 import unix_seconds
+from b2b_async._v3 import ExtraFieldCache, unix_seconds
 from b2b_async.sandbox import (
     DEFAULT_ORDER_EXTRA_FIELDS,
     DEFAULT_TOKEN,
@@ -68,8 +68,13 @@ Reply = tuple[int, Any]
 def client_for(
     server: SandboxServer | str, *, store_hash: str | None = HASH, **options: Any
 ) -> B2BClient:
-    """A client of the sandbox (or of a URL), with quick retries and no pacing."""
+    """A client of the sandbox (or of a URL), with quick retries and no pacing.
+
+    A client of a scripted server (a URL) does not check extra fields: its scripted answers
+    hold no configurations.
+    """
     settings: dict[str, Any] = {"rate_limit": None, "retry": QUICK, "max_concurrency": 16}
+    settings["check_extra_fields"] = not isinstance(server, str)
     settings.update(options)
     url = server if isinstance(server, str) else server.url
     return B2BClient(DEFAULT_TOKEN, store_hash=store_hash, base_url=url, **settings)
@@ -168,7 +173,7 @@ def test_v3_errors_read_meta_message() -> None:
 
 async def test_store_hash_authenticates_with_x_auth_token(server: SandboxServer) -> None:
     """With store_hash: X-Auth-Token and X-Store-Hash, never authToken; without: authToken."""
-    async with client_for(server) as current:
+    async with client_for(server, check_extra_fields=False) as current:
         await current.v3.orders.create(bc_order_id=1, customer_id=5)
     async with B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=None) as legacy:
         await legacy.v3.orders.get(1)
@@ -286,7 +291,9 @@ async def test_create_returns_the_registered_order(server: SandboxServer) -> Non
     assert created.total_inc_tax == Decimal(0)
     assert not created.already_registered
     assert created.raw["currencyCode"] == "USD"
-    assert server.requests[0].body == {
+    configs, registration = server.requests  # the extra fields were checked first
+    assert configs.path == "/api/v3/io/orders/extra-fields"
+    assert registration.body == {
         "bcOrderId": 321,
         "customerId": 5,
         "poNumber": "PO-7",
@@ -309,7 +316,7 @@ async def test_create_after_an_uncertain_attempt_is_registered(server: SandboxSe
     """A reset after processing, then "already exists": the sent order, already_registered."""
     server.faults = Faults(reset_after=0.5)
     server._random.seed(seed_for(server.faults, [FaultKind.RESET_AFTER, None]))
-    async with client_for(server) as client:
+    async with client_for(server, check_extra_fields=False) as client:
         created = await client.v3.orders.create(bc_order_id=6, customer_id=5, po_number="P")
     assert created.already_registered
     assert (created.bc_order_id, created.customer_id, created.po_number) == (6, 5, "P")
@@ -359,7 +366,7 @@ async def test_create_answers_without_the_order_stand_for_what_was_sent(
 
 async def test_list_walks_every_page_with_the_filters(server: SandboxServer) -> None:
     """list yields every matching order across pages, newest update first by default."""
-    async with client_for(server) as client:
+    async with client_for(server, check_extra_fields=False) as client:
         for number in range(1, 6):
             await client.v3.orders.create(bc_order_id=number, customer_id=5 + (number % 2))
         everything = [order.bc_order_id async for order in client.v3.orders.list(page_size=2)]
@@ -534,9 +541,9 @@ async def test_update_sets_and_returns_the_order(server: SandboxServer) -> None:
 
 
 async def test_update_errors(server: SandboxServer) -> None:
-    """A missing required field is UnprocessableEntityError; an unknown order NotFoundError."""
+    """Unchecked: a missing required field is a 422, an unknown order NotFoundError."""
     server.order_extra_fields = (OrderExtraField(name="Cost Center", required=True),)
-    async with client_for(server) as client:
+    async with client_for(server, check_extra_fields=False) as client:
         await client.v3.orders.create(bc_order_id=81, customer_id=5)
         with pytest.raises(UnprocessableEntityError, match="Cost Center") as info:
             await client.v3.orders.update(81, po_number="P")
@@ -594,7 +601,7 @@ async def test_products_read_options_and_a_single_object(
 
 async def test_assign_and_reassign_return_how_many_orders_moved(server: SandboxServer) -> None:
     """Both customer operations return the API's total; unknown customers raise."""
-    async with client_for(server) as client:
+    async with client_for(server, check_extra_fields=False) as client:
         await client.v3.orders.create(bc_order_id=1, customer_id=5)
         server.move_customer(5, 9)
         assigned = await client.v3.orders.assign_customer_orders(5)
@@ -705,7 +712,10 @@ async def test_bulk_v3_registration_of_2000_orders_under_faults() -> None:
             report = await client.v3.orders.create_many(orders)
         faulted = sum(1 for record in server.requests if record.fault is not None)
         assert faulted / len(server.requests) > 0.12
-        assert {record.path for record in server.requests} == {"/api/v3/io/orders"}
+        configs = [r for r in server.requests if r.path == "/api/v3/io/orders/extra-fields"]
+        assert {r.path for r in server.requests} - {configs[0].path} == {"/api/v3/io/orders"}
+        # The configurations were fetched once for the 2,000: every other try was a retry.
+        assert sum(r.fault is None for r in configs) == 1
         assert len(server.orders) == 2000
         assert all(server.registrations(str(100_000 + n)) == 1 for n in range(2000))
     assert report.ok
@@ -732,18 +742,27 @@ class ScriptedTransport:
     def bulk_workers(self, concurrency: int | None) -> int:
         return concurrency or 1
 
+    retry = QUICK
+
     def priority_of(self, explicit: Priority | None, default: Priority) -> Priority:
         return explicit or default
 
-    async def send(self, request: Request, priority: Priority | None = None) -> Envelope:
+    async def send(
+        self,
+        request: Request,
+        priority: Priority | None = None,
+        *,
+        deadline_at: float | None = None,
+    ) -> Envelope:
         if isinstance(self.answer, B2BError):
             raise self.answer
         return self.answer
 
 
 def scripted_v3(answer: Envelope | B2BError) -> V3Orders:
-    """V3 Order operations whose every request gets ``answer``."""
-    return V3Orders(ScriptedTransport(answer))  # type: ignore[arg-type]
+    """V3 Order operations whose every request gets ``answer`` (extra fields unchecked)."""
+    unchecked = ExtraFieldCache(check=False)
+    return V3Orders(ScriptedTransport(answer), unchecked)  # type: ignore[arg-type]
 
 
 async def test_a_v3_registration_past_ten_seconds_is_logged(
