@@ -33,30 +33,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
-__all__ = [
-    "APIConnectionError",
-    "APIError",
-    "APITimeoutError",
-    "AuthenticationError",
-    "B2BError",
-    "BadRequestError",
-    "ClientClosedError",
-    "DeadlineUnreachableError",
-    "InvalidOrderError",
-    "NotFoundError",
-    "OrderAlreadyExistsError",
-    "PermissionDeniedError",
-    "RateLimitError",
-    "RateLimiterUnavailableError",
-    "RegistrationWindowClosedError",
-    "ResponseDecodeError",
-    "ServerError",
-    "TransportError",
-    "UnprocessableEntityError",
-    "error_class",
-    "restore_error",
-]
-
 
 class B2BError(Exception):
     """The root of every error the library raises.

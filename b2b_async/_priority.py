@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Mapping
+import math
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Final
 
@@ -90,21 +91,22 @@ class Places:
 
     A call waiting for a place of a higher priority gets the next free one before any
     waiting call of a lower priority; calls of one priority get theirs in order of arrival.
-    A call cancelled while it waits gives up its turn and holds up no one.
+    A call cancelled while it waits gives up its turn and holds up no one. Every
+    :meth:`take` is followed by one :meth:`give_back`.
 
     Args:
-        size: the most requests in flight at once.
+        size: the most requests in flight at once, or ``None`` for no cap.
     """
 
     __slots__ = ("_free", "_lanes")
 
-    def __init__(self, size: int) -> None:
-        self._free = size
+    def __init__(self, size: int | None) -> None:
+        self._free = math.inf if size is None else size
         self._lanes = Lanes()
 
     @property
-    def free(self) -> int:
-        """Places not taken now."""
+    def free(self) -> float:
+        """Places not taken now (``inf`` without a cap)."""
         return self._free
 
     @property
@@ -112,16 +114,8 @@ class Places:
         """Calls waiting for a place."""
         return len(self._lanes)
 
-    @contextlib.asynccontextmanager
-    async def taken(self, priority: Priority) -> AsyncIterator[None]:
-        """Hold one place for the block, waiting for it in the lane of ``priority``."""
-        await self._take(priority)
-        try:
-            yield
-        finally:
-            self._give_back()
-
-    async def _take(self, priority: Priority) -> None:
+    async def take(self, priority: Priority) -> None:
+        """Take one place, waiting for it in the lane of ``priority`` when none is free."""
         if self._free and not self._lanes:
             self._free -= 1
             return
@@ -134,10 +128,11 @@ class Places:
             if waiter.future.cancelled():
                 self._lanes.leave(waiter)
             else:  # given a place in the instant it was cancelled: pass it on
-                self._give_back()
+                self.give_back()
             raise
 
-    def _give_back(self) -> None:
+    def give_back(self) -> None:
+        """Return a place taken earlier; the head of the lanes gets it."""
         self._free += 1
         self._hand_out()
 

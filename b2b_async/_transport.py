@@ -53,7 +53,7 @@ from ._exceptions import (
     ResponseDecodeError,
     TransportError,
 )
-from ._hooks import UNOBSERVED, CallObserver, ClientStats, Tally, get_hooks
+from ._hooks import UNOBSERVED, CallObserver, ClientStats, Tally, listening_hooks
 from ._priority import Places, call_priority, choose_priority, prioritised
 from ._protocol import (
     BudgetHint,
@@ -173,7 +173,7 @@ class Transport:
         self._limiter = limiter
         self._acquire = None if limiter is None else budget_acquirer(limiter)
         self._max_concurrency = max_concurrency
-        self._places = None if max_concurrency is None else Places(max_concurrency)
+        self._places = Places(max_concurrency)
         self._max_bytes = max_response_bytes
         self._pool = Pool(session)
         self._view = False
@@ -331,7 +331,7 @@ class Transport:
 
     def _observe(self, request: Request, priority: Priority) -> CallObserver:
         """The call's observer; it describes the call only when a hook will read it."""
-        hooks = get_hooks()
+        hooks = listening_hooks()
         call = UNOBSERVED
         if hooks:
             url = self._target(request)[0]
@@ -414,7 +414,8 @@ class Transport:
         request, call = sending.request, sending.call
         session = self.open()  # a closed client fails before it waits for anything
         url, info = self._target(request)
-        async with self._in_flight(sending.priority):
+        await self._places.take(sending.priority)
+        try:
             await self._acquire_budget(sending)
             hint: BudgetHint | None = None
             call.sent()
@@ -428,13 +429,10 @@ class Transport:
                 hint = self._budget_hint(response, call)
             finally:
                 await self._release_budget(hint)
+        finally:
+            self._places.give_back()
         status, headers, body, reason, now = response
         return decode_response(status, headers, body, info, now, reason=reason)
-
-    def _in_flight(self, priority: Priority) -> contextlib.AbstractAsyncContextManager[None]:
-        """A place among the requests in flight, or nothing to wait for without a cap."""
-        places = self._places
-        return contextlib.nullcontext() if places is None else places.taken(priority)
 
     async def _acquire_budget(self, sending: Sending) -> None:
         """Wait for budget in the lane of the call's priority, within what is left of its deadline.

@@ -51,7 +51,15 @@ from typing import Final, Literal, TypeAlias, TypeVar
 
 import attrs
 
-from ._bulk import BulkReport, OrderOutcome, OutcomeStream, Register, Source, run_bulk
+from ._bulk import (
+    BulkReport,
+    OrderOutcome,
+    OutcomeStream,
+    Register,
+    Source,
+    is_systemic,
+    run_bulk,
+)
 from ._config import (
     DEFAULT_V3_PAGE_SIZE,
     EXTRA_FIELD_CONFIGS_RETRY,
@@ -62,6 +70,7 @@ from ._config import (
 )
 from ._exceptions import (
     B2BError,
+    ClientClosedError,
     DeadlineUnreachableError,
     InvalidOrderError,
     OrderAlreadyExistsError,
@@ -291,13 +300,15 @@ class ExtraFieldCache:
             configurations before sending (``B2BClient(check_extra_fields=...)``).
     """
 
-    __slots__ = ("_configs", "_failed_at", "_fetched_at", "_lock", "check")
+    __slots__ = ("_configs", "_failed_at", "_failure", "_fetched_at", "_lock", "_warned", "check")
 
     def __init__(self, *, check: bool = True) -> None:
         self.check = check
         self._configs: tuple[ExtraFieldConfig, ...] | None = None
         self._fetched_at = -math.inf
+        self._failure: B2BError | None = None
         self._failed_at = -math.inf
+        self._warned: B2BError | None = None
         self._lock = asyncio.Lock()
 
     def _fresh(self) -> tuple[ExtraFieldConfig, ...] | None:
@@ -311,17 +322,31 @@ class ExtraFieldCache:
     ) -> tuple[ExtraFieldConfig, ...]:
         """The configurations: the kept ones while fresh, else fetched with ``fetch``.
 
+        Callers that wait for the same fetch share its outcome, a failure included.
+
         Raises:
             B2BError: the fetch failed (nothing is kept then).
         """
         configs = None if refresh else self._fresh()
         if configs is not None:
             return configs
+        before = self._failure
         async with self._lock:
+            failure = self._failure
+            if failure is not before and failure is not None:  # the fetch waited for failed
+                raise failure
             configs = None if refresh else self._fresh()  # fetched while this call waited
             if configs is None:
-                configs = await fetch()
-                self._configs, self._fetched_at = configs, clock()
+                configs = await self._fetch(fetch)
+        return configs
+
+    async def _fetch(self, fetch: FetchConfigs) -> tuple[ExtraFieldConfig, ...]:
+        try:
+            configs = await fetch()
+        except B2BError as exc:
+            self._failure, self._failed_at = exc, clock()
+            raise
+        self._configs, self._fetched_at = configs, clock()
         return configs
 
     async def for_check(self, fetch: FetchConfigs) -> tuple[ExtraFieldConfig, ...] | None:
@@ -331,14 +356,27 @@ class ExtraFieldCache:
         failed fetch is logged at WARNING and not tried again for
         :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_RETRY` seconds, so that a broken
         configuration endpoint costs neither every call a request nor a registration its
-        window. The API still checks every value.
+        window. The API still checks every value. A failure that every request would meet
+        (a refused token, a host that cannot be reached, a closed client) is raised instead:
+        the call's own request would fail the same way.
+
+        Raises:
+            B2BError: such a failure (see :func:`~b2b_async._bulk.is_systemic`).
         """
         if not self.check or clock() - self._failed_at < EXTRA_FIELD_CONFIGS_RETRY:
             return None
         try:
             return await self.configs(fetch)
         except B2BError as exc:
-            self._failed_at = clock()
+            if is_systemic(exc) or isinstance(exc, ClientClosedError):
+                raise
+            self._warn(exc)
+            return None
+
+    def _warn(self, exc: B2BError) -> None:
+        """Log a failed fetch once, however many calls shared it."""
+        if exc is not self._warned:
+            self._warned = exc
             logger.warning(
                 "could not fetch the order extra field configurations (%s: %s); extra fields "
                 "are sent unchecked for %.0f s",
@@ -346,7 +384,6 @@ class ExtraFieldCache:
                 exc,
                 EXTRA_FIELD_CONFIGS_RETRY,
             )
-            return None
 
 
 class V3Resources:

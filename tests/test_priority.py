@@ -95,8 +95,17 @@ def test_a_block_refuses_an_unknown_priority() -> None:
 # --- places in flight ----------------------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def taken(places: Places, priority: Priority) -> AsyncIterator[None]:
+    await places.take(priority)
+    try:
+        yield
+    finally:
+        places.give_back()
+
+
 async def hold(places: Places, priority: Priority, order: list[str], name: str) -> None:
-    async with places.taken(priority):
+    async with taken(places, priority):
         order.append(name)
         await asyncio.sleep(0)
 
@@ -104,7 +113,7 @@ async def hold(places: Places, priority: Priority, order: list[str], name: str) 
 async def test_a_free_place_goes_to_the_highest_waiting_priority_then_by_arrival() -> None:
     places = Places(1)
     order: list[str] = []
-    async with places.taken(NORMAL):
+    async with taken(places, NORMAL):
         tasks = [
             asyncio.create_task(hold(places, level, order, name))
             for level, name in [(BULK, "b1"), (NORMAL, "n1"), (URGENT, "u1"), (BULK, "b2")]
@@ -121,7 +130,7 @@ async def test_a_free_place_goes_to_the_highest_waiting_priority_then_by_arrival
 async def test_a_waiter_cancelled_in_any_lane_holds_up_no_one(cancelled: Priority) -> None:
     places = Places(1)
     order: list[str] = []
-    async with places.taken(NORMAL):
+    async with taken(places, NORMAL):
         doomed = asyncio.create_task(hold(places, cancelled, order, "doomed"))
         others = [asyncio.create_task(hold(places, level, order, level)) for level in Priority]
         await asyncio.sleep(0)
@@ -136,7 +145,7 @@ async def test_a_waiter_cancelled_in_any_lane_holds_up_no_one(cancelled: Priorit
 async def test_a_place_given_in_the_instant_its_waiter_is_cancelled_passes_on() -> None:
     places = Places(1)
     order: list[str] = []
-    async with places.taken(NORMAL):
+    async with taken(places, NORMAL):
         doomed = asyncio.create_task(hold(places, URGENT, order, "doomed"))
         later = asyncio.create_task(hold(places, BULK, order, "later"))
         await asyncio.sleep(0)
@@ -170,7 +179,7 @@ async def check_places(size: int, arrivals: list[tuple[Priority, bool]]) -> None
         assert me is not None
         waiting[me] = level
         try:
-            async with places.taken(level):
+            async with taken(places, level):
                 del waiting[me]
                 # Callers cancelled but not yet run are no longer waiting.
                 still = [other for task, other in waiting.items() if not task.cancelling()]
@@ -389,3 +398,11 @@ async def test_an_unknown_priority_is_refused_before_anything_is_sent(name: str)
             await OPERATIONS[name](client, {"priority": "asap"})
         assert server.requests == []
         assert limiter.seen == []
+
+
+async def test_without_a_cap_no_one_waits_for_a_place() -> None:
+    places = Places(None)
+    for _ in range(1000):
+        await places.take(BULK)
+    assert (places.free, places.waiting) == (float("inf"), 0)
+    places.give_back()

@@ -1186,7 +1186,7 @@ async def test_without_configurations_values_go_unchecked(
     caplog.set_level(logging.WARNING, logger="b2b_async")
     now = [1000.0]
     monkeypatch.setattr(b2b_async._v3, "clock", lambda: now[0])
-    broken = (403, {"code": 403, "data": {}, "meta": {"message": "no scope"}})
+    broken = (404, {"code": 404, "data": {}, "meta": {"message": "no such route"}})
     replies = [broken, ok(order_json(1)), ok(order_json(2)), ok([]), ok(order_json(3))]
     url, seen = await scripted(replies)
     async with client_for(url, check_extra_fields=True) as client:
@@ -1204,6 +1204,19 @@ async def test_without_configurations_values_go_unchecked(
     ]
     [warning] = caplog.records
     assert "sent unchecked" in warning.getMessage()
+
+
+async def test_a_refused_token_fails_the_check_as_it_would_the_call(store: SandboxServer) -> None:
+    """A 401 on the configurations is raised: every request would meet it. Shared by waiters."""
+    async with B2BClient("wrong", store_hash=HASH, base_url=store.url, rate_limit=None) as client:
+        first, second = await asyncio.gather(
+            client.v3.orders.create(bc_order_id=796, customer_id=5),
+            client.v3.orders.create(bc_order_id=797, customer_id=5),
+            return_exceptions=True,
+        )
+    assert isinstance(first, AuthenticationError)
+    assert second is first  # the one fetch's failure, shared
+    assert [record.path for record in store.requests] == ["/api/v3/io/orders/extra-fields"]
 
 
 async def test_the_check_switched_off_leaves_values_to_the_api(store: SandboxServer) -> None:
