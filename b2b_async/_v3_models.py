@@ -313,8 +313,9 @@ class EnsuredOrder:
         order: the order as the last answer described it (an update's answer, else the
             read; ``customer_id`` as given). After an assignment its ``company_id`` is still
             the one read: ``None``.
-        steps: the operations sent, in order (one request each, retries aside):
-            ``"create"``, ``"get"``, ``"update"``, ``"assign"``.
+        steps: the operations tried, in order: ``"create"``, ``"get"``, ``"update"``,
+            ``"assign"``. Each is one request, retries aside, but for a create that its
+            window stopped before it was sent.
         changed: what the update set: ``"poNumber"`` and the names of the extra fields whose
             values differed; empty without an update.
 

@@ -61,8 +61,12 @@ class RegistrationWindow:
         return self.left() > 0
 
     async def wait_until_settled(self) -> None:
-        """Sleep until B2B Edition has recorded the order on its own (at once when it has)."""
-        delay = self.settled - time.monotonic()
+        """Sleep until B2B Edition has recorded the order on its own (at once when it has).
+
+        Never longer than a whole window and its margin: a creation time far in the future
+        is a wrong clock or a wrong value, and is not worth hours of waiting.
+        """
+        delay = min(self.settled - time.monotonic(), REGISTRATION_WINDOW + REGISTRATION_MARGIN)
         if delay > 0:
             await asyncio.sleep(delay)
 

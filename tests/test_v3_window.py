@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -50,6 +51,20 @@ def test_a_window_within_its_margin_of_the_end_is_closed() -> None:
 async def test_waiting_for_a_settled_window_returns_at_once_when_it_has() -> None:
     """A window long past needs no wait."""
     await window_of(60.0).wait_until_settled()
+
+
+async def test_a_window_far_in_the_future_is_waited_for_one_window_at_most(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A creation time an hour ahead (a wrong clock) costs a window's wait, not an hour's."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    await window_of(-3600.0).wait_until_settled()
+    assert slept == [REGISTRATION_WINDOW + REGISTRATION_MARGIN]
 
 
 @pytest.mark.parametrize(
