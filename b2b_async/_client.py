@@ -261,7 +261,7 @@ class B2BClient:
         auth = auth_headers(*credentials(auth_token, store_hash))
         self._base_url = check_base_url(base_url)
         # One cache per client, shared by its views: the configurations are the store's.
-        self._extra_fields = ExtraFieldCache(check=bool(check_extra_fields))
+        self._extra_fields = ExtraFieldCache(check=check_extra_fields)
         self._scheme = " ".join(f"{name}=***" for name in auth)
         self._bind(
             Transport(

@@ -57,7 +57,9 @@ REGISTRATION_WINDOW: Final = 10.0
 #: this margin: it covers the request's way to B2B Edition (a slow attempt's one-way latency
 #: is well under half a second), the skew between this host's clock and BigCommerce's (NTP
 #: keeps it near 0.1 s) and the limiter's timer resolution. A read of an order whose window
-#: passed waits until the end plus this margin, when B2B Edition has recorded it on its own.
+#: passed waits until the end plus this margin, when B2B Edition has recorded it on its own;
+#: BigCommerce's ``date_created`` holds whole seconds, so the end computed from it may come up
+#: to a second early: harmless for a create, and within the margin for the read.
 #: A margin too small costs a create answered "already exists" (``ensure`` then reconciles);
 #: too large, seconds of a window a webhook may need.
 REGISTRATION_MARGIN: Final = 1.0
