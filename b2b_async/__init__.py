@@ -49,6 +49,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "OrderAlreadyExistsError",
         "PermissionDeniedError",
         "RateLimitError",
+        "RegistrationWindowClosedError",
         "ResponseDecodeError",
         "ServerError",
         "TransportError",
@@ -73,6 +74,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "._v3": ("V3Orders", "V3Resources"),
     "._v3_models": (
+        "EnsuredOrder",
         "ExtraField",
         "ExtraFieldConfig",
         "NewV3Order",
@@ -106,6 +108,7 @@ __all__ = [
     "CompanyOrder",
     "CreatedOrder",
     "DeadlineUnreachableError",
+    "EnsuredOrder",
     "Event",
     "ExtraField",
     "ExtraFieldConfig",
@@ -133,6 +136,7 @@ __all__ = [
     "RateLimitError",
     "RateLimited",
     "RateLimiter",
+    "RegistrationWindowClosedError",
     "RequestFailed",
     "RequestSent",
     "ResponseDecodeError",
@@ -187,6 +191,7 @@ if _typing.TYPE_CHECKING:
         OrderAlreadyExistsError,
         PermissionDeniedError,
         RateLimitError,
+        RegistrationWindowClosedError,
         ResponseDecodeError,
         ServerError,
         TransportError,
@@ -211,6 +216,7 @@ if _typing.TYPE_CHECKING:
     )
     from ._v3 import V3Orders, V3Resources
     from ._v3_models import (
+        EnsuredOrder,
         ExtraField,
         ExtraFieldConfig,
         NewV3Order,
