@@ -805,7 +805,7 @@ class Registration:
         """The outcome stream of the API version the rows are for."""
         orders: Any = self.orders()  # holds only the kind of order --api chose
         if self.api == "v3":
-            return self.client.v3.orders.create_stream(orders, concurrency=self.concurrency)
+            return self.client.v3.orders.ensure_stream(orders, concurrency=self.concurrency)
         return self.client.orders.create_stream(orders, concurrency=self.concurrency)
 
     async def execute(self) -> Counter[str]:
