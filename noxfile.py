@@ -30,9 +30,7 @@ SHOW_INSTALLED = (
 )
 
 nox.options.default_venv_backend = "uv"
-# `floors` and `newest` run on request (`nox -s floors`): the floors session fails three
-# tests today (rich 13.0 in two CLI tests, a socket left open under hypothesis 6.100).
-nox.options.sessions = ["tests"]
+nox.options.sessions = ["tests", "floors", "newest"]
 
 
 def put_pyenv_interpreters_first() -> None:

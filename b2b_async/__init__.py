@@ -12,7 +12,10 @@ import logging as _logging
 import sys as _sys
 import typing as _typing
 
-# Which private module defines each public name: the one table the lazy lookup reads.
+# Which private module defines each public name: the one table the lazy lookup reads, and
+# the one place that says which of a private module's names are public (so the module keeps
+# no ``__all__`` repeating them). ``__all__`` and the TYPE_CHECKING block below restate it
+# for tools that read only literals; tests/test_init.py holds the three together.
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "._bulk": ("BulkReport", "OrderOutcome", "OutcomeStream"),
     "._client": ("B2BClient",),
@@ -46,6 +49,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "OrderAlreadyExistsError",
         "PermissionDeniedError",
         "RateLimitError",
+        "RegistrationWindowClosedError",
         "ResponseDecodeError",
         "ServerError",
         "TransportError",
@@ -70,6 +74,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     ),
     "._v3": ("V3Orders", "V3Resources"),
     "._v3_models": (
+        "EnsuredOrder",
         "ExtraField",
         "ExtraFieldConfig",
         "NewV3Order",
@@ -103,6 +108,7 @@ __all__ = [
     "CompanyOrder",
     "CreatedOrder",
     "DeadlineUnreachableError",
+    "EnsuredOrder",
     "Event",
     "ExtraField",
     "ExtraFieldConfig",
@@ -130,6 +136,7 @@ __all__ = [
     "RateLimitError",
     "RateLimited",
     "RateLimiter",
+    "RegistrationWindowClosedError",
     "RequestFailed",
     "RequestSent",
     "ResponseDecodeError",
@@ -184,6 +191,7 @@ if _typing.TYPE_CHECKING:
         OrderAlreadyExistsError,
         PermissionDeniedError,
         RateLimitError,
+        RegistrationWindowClosedError,
         ResponseDecodeError,
         ServerError,
         TransportError,
@@ -208,6 +216,7 @@ if _typing.TYPE_CHECKING:
     )
     from ._v3 import V3Orders, V3Resources
     from ._v3_models import (
+        EnsuredOrder,
         ExtraField,
         ExtraFieldConfig,
         NewV3Order,

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import math
 import os
 import signal
 import sys
@@ -227,6 +228,13 @@ def cli() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="JSON file of companies and customers.",
 )
+@click.option(
+    "--registration-window",
+    "window",
+    default="10",
+    show_default=True,
+    help="Seconds after an order's creation that V3 accepts its registration, or none.",
+)
 def sandbox(
     host: str,
     port: int,
@@ -237,11 +245,13 @@ def sandbox(
     seed: int | None,
     competing: int,
     data_file: Path | None,
+    window: str,
 ) -> None:
     """Run a local B2B Edition sandbox (V2 and V3) until interrupted."""
     from .sandbox import DEFAULT_STORE_HASH, DEFAULT_TOKEN
 
     options = sandbox_settings(rate, faults, data_file)
+    options["registration_window"] = registration_window(window)
     options.update(
         token=token or DEFAULT_TOKEN,
         store_hash=store_hash or DEFAULT_STORE_HASH,
@@ -280,6 +290,25 @@ def sandbox_settings(rate: str, faults: str, data_file: Path | None) -> dict[str
         raise click.BadParameter(str(exc)) from None
 
 
+def registration_window(text: str) -> float | None:
+    """Read ``--registration-window``: positive seconds, or ``none`` for no window.
+
+    Raises:
+        click.BadParameter: the text is neither.
+    """
+    if text.strip().lower() == "none":
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise click.BadParameter(
+            f"expected positive seconds or none, got {text!r}", param_hint="--registration-window"
+        )
+    return seconds
+
+
 async def serve_sandbox(options: dict[str, Any]) -> None:
     """Serve a sandbox built with ``options``, saying where and how, until cancelled."""
     from .sandbox import SandboxServer
@@ -289,6 +318,9 @@ async def serve_sandbox(options: dict[str, Any]) -> None:
         click.echo(f"  token: {options['token']}")
         click.echo(f"  store hash: {options['store_hash']}")
         click.echo(f"  window: {options['rate']}  faults: {options['faults']}")
+        window = options["registration_window"]
+        accepted = "always" if window is None else f"within {window:g} s of an order's creation"
+        click.echo(f"  V3 registrations accepted: {accepted}")
         await asyncio.Event().wait()
 
 
@@ -773,7 +805,7 @@ class Registration:
         """The outcome stream of the API version the rows are for."""
         orders: Any = self.orders()  # holds only the kind of order --api chose
         if self.api == "v3":
-            return self.client.v3.orders.create_stream(orders, concurrency=self.concurrency)
+            return self.client.v3.orders.ensure_stream(orders, concurrency=self.concurrency)
         return self.client.orders.create_stream(orders, concurrency=self.concurrency)
 
     async def execute(self) -> Counter[str]:

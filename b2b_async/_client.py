@@ -32,7 +32,7 @@ from ._exceptions import ClientClosedError
 from ._ratelimit import Limiter, build_limiter
 from ._transport import ClientStats, Transport
 from ._v2 import Companies, Orders
-from ._v3 import V3Resources
+from ._v3 import ExtraFieldCache, V3Resources
 from ._version import __version__
 
 __all__ = ["KEEP", "STORE_HASH_VARIABLE", "TOKEN_VARIABLE", "B2BClient", "Keep", "credentials"]
@@ -220,6 +220,9 @@ class B2BClient:
         user_agent: a suffix that identifies your integration, e.g. ``"acme-sync/2.1"``.
         max_response_bytes: the largest response body read; a longer one raises
             :class:`~b2b_async.ResponseDecodeError`.
+        check_extra_fields: check V3 extra field values against the store's configurations
+            before a create or an update is sent (see :ref:`extra-field-check`); ``False``
+            sends them unchecked and never fetches the configurations for it.
 
     Raises:
         ValueError: an argument is invalid, or no token is passed and ``B2B_AUTH_TOKEN``
@@ -227,10 +230,18 @@ class B2BClient:
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0
-       ``auth_token`` is optional: the environment supplies it.
+       ``auth_token`` is optional: the environment supplies it. ``check_extra_fields``.
     """
 
-    __slots__ = ("_base_url", "_companies", "_orders", "_scheme", "_transport", "_v3")
+    __slots__ = (
+        "_base_url",
+        "_companies",
+        "_extra_fields",
+        "_orders",
+        "_scheme",
+        "_transport",
+        "_v3",
+    )
 
     def __init__(
         self,
@@ -245,9 +256,12 @@ class B2BClient:
         max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY,
         user_agent: str | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        check_extra_fields: bool = True,
     ) -> None:
         auth = auth_headers(*credentials(auth_token, store_hash))
         self._base_url = check_base_url(base_url)
+        # One cache per client, shared by its views: the configurations are the store's.
+        self._extra_fields = ExtraFieldCache(check=check_extra_fields)
         self._scheme = " ".join(f"{name}=***" for name in auth)
         self._bind(
             Transport(
@@ -272,7 +286,7 @@ class B2BClient:
         self._transport = transport
         self._orders = Orders(transport)
         self._companies = Companies(transport)
-        self._v3 = V3Resources(transport)
+        self._v3 = V3Resources(transport, self._extra_fields)
 
     def with_options(
         self,

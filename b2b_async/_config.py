@@ -15,11 +15,14 @@ __all__ = [
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_TIMEOUT",
     "DEFAULT_V3_PAGE_SIZE",
+    "EXTRA_FIELD_CONFIGS_RETRY",
+    "EXTRA_FIELD_CONFIGS_TTL",
     "MAX_TARGETS",
     "MAX_TARGET_PATH",
     "MAX_V3_PAGE_SIZE",
     "MIN_SECRET_LENGTH",
     "PRIORITY_CHOICES",
+    "REGISTRATION_MARGIN",
     "REGISTRATION_WINDOW",
     "RETRYABLE_SERVER_STATUSES",
     "UNCERTAIN_STATUSES",
@@ -50,6 +53,23 @@ DEFAULT_V3_PAGE_SIZE: Final = 100
 MAX_V3_PAGE_SIZE: Final = 200
 #: Seconds after the BigCommerce order's creation within which V3 "Create an Order" is accepted.
 REGISTRATION_WINDOW: Final = 10.0
+#: Seconds kept clear of the window's end, on both sides. A create must leave by the end minus
+#: this margin: it covers the request's way to B2B Edition (a slow attempt's one-way latency
+#: is well under half a second), the skew between this host's clock and BigCommerce's (NTP
+#: keeps it near 0.1 s) and the limiter's timer resolution. A read of an order whose window
+#: passed waits until the end plus this margin, when B2B Edition has recorded it on its own;
+#: BigCommerce's ``date_created`` holds whole seconds, so the end computed from it may come up
+#: to a second early: harmless for a create, and within the margin for the read.
+#: A margin too small costs a create answered "already exists" (``ensure`` then reconciles);
+#: too large, seconds of a window a webhook may need.
+REGISTRATION_MARGIN: Final = 1.0
+#: Seconds the store's order extra field configurations are kept before they are fetched
+#: again: an administrator's edit is seen within five minutes, at a cost of 12 requests an
+#: hour (about 0.1% of the store's 9,000).
+EXTRA_FIELD_CONFIGS_TTL: Final = 300.0
+#: Seconds after a failed fetch of the configurations before the check tries again; calls in
+#: between send their extra fields unchecked rather than spend a request each on the fetch.
+EXTRA_FIELD_CONFIGS_RETRY: Final = 30.0
 
 #: Server errors worth another attempt; 501 or 507 will not change on repetition.
 RETRYABLE_SERVER_STATUSES: Final = frozenset({500, 502, 503, 504})

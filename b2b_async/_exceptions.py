@@ -19,7 +19,8 @@
     │   ├── APITimeoutError
     │   └── RateLimiterUnavailableError  the shared limiter's Redis failed: nothing was sent
     ├── ResponseDecodeError          a response that is not the documented envelope
-    └── DeadlineUnreachableError     no budget before the call's deadline: nothing was sent
+    ├── DeadlineUnreachableError     no budget before the call's deadline: nothing was sent
+    └── RegistrationWindowClosedError  V3's 10-second window cannot be met: no create sent
 
 This module is a leaf: it imports nothing else from the package, so every other module may
 import it. It also holds the one table that decides which exception an HTTP status becomes
@@ -29,30 +30,8 @@ import it. It also holds the one table that decides which exception an HTTP stat
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Final
-
-__all__ = [
-    "APIConnectionError",
-    "APIError",
-    "APITimeoutError",
-    "AuthenticationError",
-    "B2BError",
-    "BadRequestError",
-    "ClientClosedError",
-    "DeadlineUnreachableError",
-    "InvalidOrderError",
-    "NotFoundError",
-    "OrderAlreadyExistsError",
-    "PermissionDeniedError",
-    "RateLimitError",
-    "RateLimiterUnavailableError",
-    "ResponseDecodeError",
-    "ServerError",
-    "TransportError",
-    "UnprocessableEntityError",
-    "error_class",
-    "restore_error",
-]
 
 
 class B2BError(Exception):
@@ -333,6 +312,40 @@ class DeadlineUnreachableError(B2BError):
         return (
             f"{type(self).__name__}(estimated_wait={self.estimated_wait!r}, "
             f"deadline={self.deadline!r})"
+        )
+
+
+class RegistrationWindowClosedError(B2BError):
+    """V3 "Create an Order" cannot reach B2B Edition within 10 seconds of the order's creation.
+
+    Raised by :meth:`V3Orders.create <b2b_async.V3Orders.create>` (and ``register``) given
+    ``created_at``, instead of sending a create bound to be answered "The order already
+    exists.": when the window has already passed, when the calls queued ahead or a 429
+    cooldown leave no budget before it ends (the ``__cause__`` is then the limiter's
+    :class:`DeadlineUnreachableError`), or when a transient failure leaves no time for another
+    attempt (the ``__cause__`` is that failure). Once the window has ended, B2B Edition holds
+    the order without the PO number and extra fields sent:
+    :meth:`V3Orders.ensure <b2b_async.V3Orders.ensure>` sets them. An attempt sent before
+    this error may have registered the order in time; ``ensure`` finds out by reading it.
+
+    Attributes:
+        bc_order_id: the BigCommerce order id.
+        window_ended_at: when the window ends or ended (aware, UTC): the order's creation
+            time plus 10 seconds.
+
+    .. versionadded:: 0.2.0
+    """
+
+    def __init__(self, message: str, *, bc_order_id: int, window_ended_at: datetime) -> None:
+        super().__init__(message)
+        self.message = message
+        self.bc_order_id = bc_order_id
+        self.window_ended_at = window_ended_at
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(bc_order_id={self.bc_order_id!r}, "
+            f"window_ended_at={self.window_ended_at!r})"
         )
 
 

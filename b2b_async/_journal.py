@@ -18,9 +18,11 @@ stops the run before anything is sent (:class:`CorruptJournalError`), since the 
 then edited or is not a journal at all. A failed write is a :class:`JournalWriteError`.
 
 Two row formats: V2 rows (``company_id, customer_id, order_id, total_inc_tax, po_number``)
-become :class:`~b2b_async.NewOrder`; V3 rows (``bc_order_id, customer_id, po_number``, and in
-JSONL an ``extra_fields`` object of name to value) become :class:`~b2b_async.NewV3Order`. The
-journal keys both by the BigCommerce order id as text.
+become :class:`~b2b_async.NewOrder`; V3 rows (``bc_order_id, customer_id, po_number,
+created_at``, and in JSONL an ``extra_fields`` object of name to value) become
+:class:`~b2b_async.NewV3Order`, ``created_at`` read as ISO 8601 with an offset or as Unix
+seconds. The journal keys both by the BigCommerce order id as text; a V3 line also records
+what ``ensure`` did (``action``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import csv
 import json
 import os
 from collections.abc import Callable, Generator, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final, Literal, cast
 
@@ -81,7 +84,7 @@ __all__ = [
 Api = Literal["v2", "v3"]
 COLUMNS: Final = ("company_id", "customer_id", "order_id", "total_inc_tax", "po_number")
 REQUIRED: Final = ("customer_id", "order_id", "total_inc_tax")
-V3_COLUMNS: Final = ("bc_order_id", "customer_id", "po_number")
+V3_COLUMNS: Final = ("bc_order_id", "customer_id", "po_number", "created_at")
 V3_REQUIRED: Final = ("bc_order_id", "customer_id")
 REGISTERED: Final = frozenset({"created", "already_registered"})
 #: Every status a journal line may hold, registered ones first.
@@ -188,7 +191,48 @@ def v3_order(values: dict[str, Any]) -> NewV3Order:
         values["customer_id"],
         values.get("po_number") or None,
         values.get("extra_fields") or None,
+        created_at=creation_time(values.get("created_at")),
     )
+
+
+def creation_time(value: object) -> datetime | None:
+    """Read a row's ``created_at``: ISO 8601 with an offset, or Unix seconds; empty is ``None``.
+
+    Raises:
+        InvalidOrderError: the value is neither, or names no offset.
+    """
+    if value in (None, ""):
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return unix_time(value)
+    text = str(value).strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return unix_time(seconds)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidOrderError(
+            f"created_at must be ISO 8601 with an offset or Unix seconds, got {shorten(text)}"
+        ) from None
+    if moment.utcoffset() is None:
+        raise InvalidOrderError(f"created_at must name its offset, got {shorten(text)}")
+    return moment
+
+
+def unix_time(seconds: float) -> datetime:
+    """The aware UTC time of ``seconds`` since the epoch.
+
+    Raises:
+        InvalidOrderError: the number is no time (NaN, infinite, out of range).
+    """
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError, OSError):
+        raise InvalidOrderError(f"created_at is no time: {seconds!r}") from None
 
 
 @attrs.frozen
@@ -587,12 +631,16 @@ def entry_for(outcome: OrderOutcome[Any, Any], line: int) -> dict[str, Any]:
     """
     if not outcome.attempted:
         raise ValueError(f"order {outcome.order.order_id} was not attempted: it gets no line")
-    return {
+    entry = {
         "order_id": outcome.order.order_id,
         "line": line,
         "status": status_of(outcome),
         "error": describe(outcome.error),
     }
+    action = getattr(outcome.result, "action", None)  # what ensure did, for V3 rows
+    if action is not None:
+        entry["action"] = action
+    return entry
 
 
 def bad_row_entry(row: BadRow) -> dict[str, Any]:

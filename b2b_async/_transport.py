@@ -53,7 +53,7 @@ from ._exceptions import (
     ResponseDecodeError,
     TransportError,
 )
-from ._hooks import UNOBSERVED, CallObserver, ClientStats, Tally, get_hooks
+from ._hooks import UNOBSERVED, CallObserver, ClientStats, Tally, listening_hooks
 from ._priority import Places, call_priority, choose_priority, prioritised
 from ._protocol import (
     BudgetHint,
@@ -287,13 +287,22 @@ class Transport:
         if not self._view:
             await self._pool.close()
 
-    async def send(self, request: Request, priority: Priority | str | None = None) -> Envelope:
+    async def send(
+        self,
+        request: Request,
+        priority: Priority | str | None = None,
+        *,
+        deadline_at: float | None = None,
+    ) -> Envelope:
         """Send ``request`` and return the answer's envelope, retrying as the policy allows.
 
         Args:
             request: what to send.
             priority: the call's own priority, or ``None`` for the one the view, a
                 ``with client.priority(...)`` block or the default gives it.
+            deadline_at: the :func:`time.monotonic` time the call must be done by (a V3
+                registration's window), or ``None``. The earlier of it and the policy's
+                ``deadline`` bounds the call.
 
         Raises:
             InvalidOrderError: ``priority`` names no priority; nothing was sent.
@@ -303,16 +312,26 @@ class Transport:
         """
         policy = self._retry
         level = self.priority_of(priority)
+        bound = self._deadline(deadline_at)
         with self._observe(request, level) as call:  # CallStarted now, CallFinished however it ends
-            if policy is not None and policy.deadline is not None:
-                seconds = policy.deadline
-                sending = Sending(request, call, level, time.monotonic() + seconds)
+            if bound is not None:
+                deadline, seconds = bound
+                sending = Sending(request, call, level, deadline)
                 return await self._send_within_deadline(sending, policy, seconds)
             return await self._send_with_retries(Sending(request, call, level, None), policy)
 
+    def _deadline(self, deadline_at: float | None) -> tuple[float, float] | None:
+        """The call's deadline and its length in seconds: the earlier of ``deadline_at`` and
+        the policy's, or ``None`` without either."""
+        now, policy = time.monotonic(), self._retry
+        bounds = [] if deadline_at is None else [(deadline_at, round(deadline_at - now, 3))]
+        if policy is not None and policy.deadline is not None:
+            bounds.append((now + policy.deadline, policy.deadline))
+        return min(bounds, default=None)
+
     def _observe(self, request: Request, priority: Priority) -> CallObserver:
         """The call's observer; it describes the call only when a hook will read it."""
-        hooks = get_hooks()
+        hooks = listening_hooks()
         call = UNOBSERVED
         if hooks:
             url = self._target(request)[0]
@@ -320,7 +339,7 @@ class Transport:
         return CallObserver(self._pool.tally, hooks, call, self._secrets)
 
     async def _send_within_deadline(
-        self, sending: Sending, policy: RetryPolicy, seconds: float
+        self, sending: Sending, policy: RetryPolicy | None, seconds: float
     ) -> Envelope:
         request = sending.request
         try:

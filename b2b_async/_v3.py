@@ -22,7 +22,18 @@ made here:
   a bulk registration still being attempted later than that (its retries, or waits for
   budget, took it past the window) is logged at WARNING on the ``b2b_async`` logger, since
   the API then answers "The order already exists." without applying the PO number or extra
-  fields sent.
+  fields sent;
+- given the order's ``created_at``, a registration's deadline is the window's end less a
+  margin (``_v3_window``), and a create that cannot meet it is not sent
+  (:class:`~b2b_async.RegistrationWindowClosedError`); ``created_at`` itself is never sent;
+- extra field values are checked against the store's configurations before a create or an
+  update is sent (``_extra_fields``), the configurations kept for
+  :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_TTL` seconds by one
+  :class:`ExtraFieldCache` per client; when they cannot be fetched, values go unchecked (the
+  API still checks them) rather than the call failing: a registration racing its window is
+  worth more than a request saved on a 422;
+- :meth:`V3Orders.ensure` reconciles: after the window it reads the order and updates only
+  the values that differ, so a second call sends one read and changes nothing.
 """
 
 from __future__ import annotations
@@ -32,16 +43,41 @@ import builtins
 import contextlib
 import functools
 import logging
+import math
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Final, Literal
+from typing import Final, Literal, TypeAlias, TypeVar
 
 import attrs
 
-from ._bulk import BulkReport, OrderOutcome, OutcomeStream, Register, Source, run_bulk
-from ._config import DEFAULT_V3_PAGE_SIZE, MAX_V3_PAGE_SIZE, REGISTRATION_WINDOW, Priority
-from ._exceptions import B2BError, InvalidOrderError, ResponseDecodeError
+from ._bulk import (
+    BulkReport,
+    OrderOutcome,
+    OutcomeStream,
+    Register,
+    Source,
+    is_systemic,
+    run_bulk,
+)
+from ._config import (
+    DEFAULT_V3_PAGE_SIZE,
+    EXTRA_FIELD_CONFIGS_RETRY,
+    EXTRA_FIELD_CONFIGS_TTL,
+    MAX_V3_PAGE_SIZE,
+    REGISTRATION_WINDOW,
+    Priority,
+)
+from ._exceptions import (
+    B2BError,
+    ClientClosedError,
+    DeadlineUnreachableError,
+    InvalidOrderError,
+    OrderAlreadyExistsError,
+    RegistrationWindowClosedError,
+    ResponseDecodeError,
+)
+from ._extra_fields import check_extra_fields, required_names
 from ._pagination import V3PageReader, check_v3_page_size, walk_offsets
 from ._priority import call_priority
 from ._protocol import Request
@@ -50,6 +86,10 @@ from ._routes import to_v3_id, v3_path
 from ._serde import encode_model, one_or_many, structure
 from ._transport import Transport
 from ._v3_models import (
+    EnsureAction,
+    EnsuredOrder,
+    EnsureStep,
+    ExtraField,
     ExtraFieldConfig,
     ExtraFieldsInput,
     GroupMove,
@@ -59,8 +99,16 @@ from ._v3_models import (
     V3OrderProduct,
     V3OrderUpdate,
 )
+from ._v3_window import RegistrationWindow, window_lost
 
-__all__ = ["V3Orders", "V3Resources", "unix_seconds", "warn_if_late"]
+__all__ = [
+    "ExtraFieldCache",
+    "V3Orders",
+    "V3Resources",
+    "order_changes",
+    "unix_seconds",
+    "warn_if_late",
+]
 
 logger: Final = logging.getLogger("b2b_async")
 #: The clock that times V3 bulk registrations (monotonic seconds); tests replace it.
@@ -70,6 +118,10 @@ SortBy = Literal["createdAt", "updatedAt"]
 SortOrder = Literal["asc", "desc"]
 _SORT_BY: Final = frozenset({"createdAt", "updatedAt"})
 _SORT_ORDER: Final = frozenset({"asc", "desc"})
+#: What one order of a bulk run becomes: a V3Order (create) or an EnsuredOrder (ensure).
+ResultT = TypeVar("ResultT", V3Order, EnsuredOrder)
+#: Fetches every extra field configuration of the store.
+FetchConfigs: TypeAlias = Callable[[], Awaitable[tuple[ExtraFieldConfig, ...]]]
 
 
 def unix_seconds(value: object, field: str) -> int | None:
@@ -180,6 +232,160 @@ def _created(order: NewV3Order, data: object) -> V3Order:
     return created
 
 
+def _registration_body(order: NewV3Order) -> bytes:
+    """The body of "Create an Order": ``created_at`` bounds the call and is not sent (left at
+    ``None``, the converter leaves it out)."""
+    return encode_model(attrs.evolve(order, created_at=None))
+
+
+def _window_of(order: NewV3Order) -> RegistrationWindow | None:
+    """The order's registration window, when its creation time is known."""
+    if order.created_at is None:
+        return None
+    return RegistrationWindow.of(order.bc_order_id, order.created_at)
+
+
+def _why_lost(exc: B2BError) -> str:
+    if isinstance(exc, DeadlineUnreachableError):
+        return "no request budget before then (calls queued ahead, or a 429 cooldown)"
+    return f"{type(exc).__name__} left no time for another attempt"
+
+
+def order_changes(
+    order: NewV3Order, current: V3Order, required: frozenset[str] = frozenset()
+) -> tuple[V3OrderUpdate | None, tuple[str, ...]]:
+    """The update that makes ``current`` hold ``order``'s PO number and extra fields.
+
+    Only what differs is sent: the PO number when one is given and it differs (no PO number
+    and an empty one are the same), and the given extra fields whose values differ. An
+    update that sends anything also carries the given values of the store's required
+    fields, which the API asks for in every update.
+
+    Args:
+        order: what B2B Edition should hold.
+        current: what it holds.
+        required: the names of the store's required extra fields.
+
+    Returns:
+        The update (``None`` when nothing differs), and the names of what it changes
+        (``"poNumber"`` and extra field names).
+    """
+    held = {field.field_name: field.field_value for field in current.extra_fields}
+    differing = [
+        field for field in order.extra_fields if held.get(field.field_name) != field.field_value
+    ]
+    po_number = order.po_number
+    if po_number is not None and po_number == (current.po_number or ""):
+        po_number = None
+    changed = (*(["poNumber"] if po_number is not None else []), *(f.field_name for f in differing))
+    if not changed:
+        return None, ()
+    sent = [
+        field for field in order.extra_fields if field in differing or field.field_name in required
+    ]
+    return V3OrderUpdate(po_number, sent), changed
+
+
+class ExtraFieldCache:
+    """The store's order extra field configurations, kept for a while and shared.
+
+    One per client, shared with its views: the configurations change only when an
+    administrator edits them, the API's documentation asks integrations to cache them, and
+    every fetch spends the store's shared budget. They are kept for
+    :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_TTL` seconds (5 minutes); concurrent callers
+    share one fetch.
+
+    Args:
+        check: whether creates and updates check their extra field values against the
+            configurations before sending (``B2BClient(check_extra_fields=...)``).
+    """
+
+    __slots__ = ("_configs", "_failed_at", "_failure", "_fetched_at", "_lock", "_warned", "check")
+
+    def __init__(self, *, check: bool = True) -> None:
+        self.check = check
+        self._configs: tuple[ExtraFieldConfig, ...] | None = None
+        self._fetched_at = -math.inf
+        self._failure: B2BError | None = None
+        self._failed_at = -math.inf
+        self._warned: B2BError | None = None
+        self._lock = asyncio.Lock()
+
+    def _fresh(self) -> tuple[ExtraFieldConfig, ...] | None:
+        """The kept configurations while they are younger than the TTL."""
+        if clock() - self._fetched_at < EXTRA_FIELD_CONFIGS_TTL:
+            return self._configs
+        return None
+
+    async def configs(
+        self, fetch: FetchConfigs, *, refresh: bool = False
+    ) -> tuple[ExtraFieldConfig, ...]:
+        """The configurations: the kept ones while fresh, else fetched with ``fetch``.
+
+        Callers that wait for the same fetch share its outcome, a failure included.
+
+        Raises:
+            B2BError: the fetch failed (nothing is kept then).
+        """
+        configs = None if refresh else self._fresh()
+        if configs is not None:
+            return configs
+        before = self._failure
+        async with self._lock:
+            failure = self._failure
+            if failure is not before and failure is not None:  # the fetch waited for failed
+                raise failure
+            configs = None if refresh else self._fresh()  # fetched while this call waited
+            if configs is None:
+                configs = await self._fetch(fetch)
+        return configs
+
+    async def _fetch(self, fetch: FetchConfigs) -> tuple[ExtraFieldConfig, ...]:
+        try:
+            configs = await fetch()
+        except B2BError as exc:
+            self._failure, self._failed_at = exc, clock()
+            raise
+        self._configs, self._fetched_at = configs, clock()
+        return configs
+
+    async def for_check(self, fetch: FetchConfigs) -> tuple[ExtraFieldConfig, ...] | None:
+        """The configurations to check values against, or ``None`` to send them unchecked.
+
+        ``None`` when the check is off, or when the configurations cannot be fetched: a
+        failed fetch is logged at WARNING and not tried again for
+        :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_RETRY` seconds, so that a broken
+        configuration endpoint costs neither every call a request nor a registration its
+        window. The API still checks every value. A failure that every request would meet
+        (a refused token, a host that cannot be reached, a closed client) is raised instead:
+        the call's own request would fail the same way.
+
+        Raises:
+            B2BError: such a failure (see :func:`~b2b_async._bulk.is_systemic`).
+        """
+        if not self.check or clock() - self._failed_at < EXTRA_FIELD_CONFIGS_RETRY:
+            return None
+        try:
+            return await self.configs(fetch)
+        except B2BError as exc:
+            if is_systemic(exc) or isinstance(exc, ClientClosedError):
+                raise
+            self._warn(exc)
+            return None
+
+    def _warn(self, exc: B2BError) -> None:
+        """Log a failed fetch once, however many calls shared it."""
+        if exc is not self._warned:
+            self._warned = exc
+            logger.warning(
+                "could not fetch the order extra field configurations (%s: %s); extra fields "
+                "are sent unchecked for %.0f s",
+                type(exc).__name__,
+                exc,
+                EXTRA_FIELD_CONFIGS_RETRY,
+            )
+
+
 class V3Resources:
     """The V3 API, reached as ``client.v3``.
 
@@ -188,8 +394,8 @@ class V3Resources:
 
     __slots__ = ("_orders",)
 
-    def __init__(self, transport: Transport) -> None:
-        self._orders = V3Orders(transport)
+    def __init__(self, transport: Transport, cache: ExtraFieldCache | None = None) -> None:
+        self._orders = V3Orders(transport, cache)
 
     @property
     def orders(self) -> V3Orders:
@@ -203,12 +409,11 @@ class V3Orders:
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("_configs", "_configs_lock", "_transport")
+    __slots__ = ("_cache", "_transport")
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, cache: ExtraFieldCache | None = None) -> None:
         self._transport = transport
-        self._configs: tuple[ExtraFieldConfig, ...] | None = None
-        self._configs_lock = asyncio.Lock()
+        self._cache = ExtraFieldCache() if cache is None else cache
 
     async def create(
         self,
@@ -217,6 +422,7 @@ class V3Orders:
         customer_id: int | str,
         po_number: str | None = None,
         extra_fields: ExtraFieldsInput = None,
+        created_at: datetime | None = None,
         priority: Priority | str | None = None,
     ) -> V3Order:
         """Register a BigCommerce order with B2B Edition ("Create an Order", ``POST /orders``).
@@ -226,13 +432,24 @@ class V3Orders:
         seconds of the BigCommerce order's creation: later, B2B Edition has registered the
         order by itself and answers "The order already exists." (see :doc:`/v3`).
 
+        Given ``created_at``, the call knows its window: its deadline is the window's end
+        less a safety margin, it runs at ``"urgent"`` priority unless told otherwise, and a
+        create that cannot meet the window (already past, the calls queued ahead or a 429
+        cooldown, or retries that would pass it) is not sent:
+        :class:`~b2b_async.RegistrationWindowClosedError` is raised instead.
+        :meth:`ensure` registers or reconciles whatever the time.
+
         Args:
             bc_order_id: the BigCommerce order id.
             customer_id: the BigCommerce customer id of the company user who placed it.
             po_number: the purchase-order number, if any.
             extra_fields: the order's extra field values, as ``{name: value}`` or an iterable
-                of :class:`~b2b_async.ExtraField`.
-            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
+                of :class:`~b2b_async.ExtraField`; checked against the store's configurations
+                before sending (see :ref:`extra-field-check`).
+            created_at: when BigCommerce created the order (its ``date_created``), an aware
+                ``datetime``; never sent.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`. The
+                default is ``"urgent"`` with ``created_at``, ``"normal"`` without.
 
         Returns:
             The registered order as the API describes it (``customer_id`` as sent). When an
@@ -240,16 +457,21 @@ class V3Orders:
             it, ``already_registered`` is ``True`` and the attributes hold what was sent.
 
         Raises:
-            InvalidOrderError: an argument is invalid; nothing was sent.
+            InvalidOrderError: an argument is invalid, or an extra field value breaks the
+                store's rules; nothing was sent.
+            RegistrationWindowClosedError: the window cannot be met; no create bound to fail
+                was sent.
             OrderAlreadyExistsError: the order was registered before this call, by an earlier
                 call or by B2B Edition itself once the 10 seconds had passed; the PO number
-                and extra fields sent were then not applied (use :meth:`update`).
+                and extra fields sent were then not applied (use :meth:`ensure`).
             BadRequestError: the API rejected the request.
             B2BError: any other failure, after the retries the policy allows.
 
         .. versionadded:: 0.1.0
+        .. versionchanged:: 0.2.0
+           ``created_at``, and the extra field check.
         """
-        order = NewV3Order(bc_order_id, customer_id, po_number, extra_fields)
+        order = NewV3Order(bc_order_id, customer_id, po_number, extra_fields, created_at)
         return await self.register(order, priority=priority)
 
     async def register(
@@ -295,16 +517,243 @@ class V3Orders:
         """Register ``order``, reading "already exists" by :func:`settle_registration`'s rule."""
         if not isinstance(order, NewV3Order):
             raise InvalidOrderError(f"expected a NewV3Order, got {type(order).__name__}")
+        window = _window_of(order)
+        if window is not None and not window.is_open():  # checked before the configurations
+            raise window.closed("the window has passed")
+        level = self._registration_priority(order, priority)
+        await self._check(order.extra_fields, level)
         return await settle_registration(
-            self._send_registration(order, priority),
+            self._send_registration(order, window, level),
             lambda: V3Order.sent(order, already_registered=True),
             in_bulk=in_bulk,
         )
 
-    async def _send_registration(self, order: NewV3Order, priority: Priority | None) -> V3Order:
-        """Send the registration and read the registered order from the answer."""
-        request = Request("POST", v3_path("/orders"), body=encode_model(order))
-        return _created(order, (await self._transport.send(request, priority)).data)
+    def _registration_priority(self, order: NewV3Order, priority: Priority | None) -> Priority:
+        """A registration's priority: ``urgent`` by default when its window is known."""
+        default = Priority.NORMAL if order.created_at is None else Priority.URGENT
+        return self._transport.priority_of(priority, default=default)
+
+    async def _send_registration(
+        self, order: NewV3Order, window: RegistrationWindow | None, priority: Priority
+    ) -> V3Order:
+        """Send the registration, within its window when known, and read the order.
+
+        Raises:
+            RegistrationWindowClosedError: the window cannot be met (see :meth:`create`).
+        """
+        request = Request("POST", v3_path("/orders"), body=_registration_body(order))
+        if window is None:
+            return _created(order, (await self._transport.send(request, priority)).data)
+        if not window.is_open():
+            raise window.closed("the window has passed")
+        try:
+            answer = await self._transport.send(request, priority, deadline_at=window.deadline)
+        except B2BError as exc:
+            if window_lost(exc, window, self._transport.retry):
+                raise window.closed(_why_lost(exc)) from exc
+            raise
+        return _created(order, answer.data)
+
+    async def _check(
+        self, fields: tuple[ExtraField, ...], priority: Priority | None
+    ) -> frozenset[str]:
+        """Check extra field values against the store's rules before they are sent.
+
+        Returns:
+            The names of the store's required fields (none when the values went unchecked).
+
+        Raises:
+            InvalidOrderError: a value breaks a rule; nothing was sent.
+        """
+        configs = await self._cache.for_check(functools.partial(self._fetch_configs, priority))
+        if configs is None:
+            return frozenset()
+        check_extra_fields(fields, configs)
+        return required_names(configs)
+
+    async def ensure(
+        self,
+        *,
+        bc_order_id: int | str,
+        customer_id: int | str,
+        po_number: str | None = None,
+        extra_fields: ExtraFieldsInput = None,
+        created_at: datetime | None = None,
+        priority: Priority | str | None = None,
+    ) -> EnsuredOrder:
+        """Make B2B Edition hold this order with these attributes, whatever the time.
+
+        - While the order's registration window is open (or ``created_at`` is unknown), it
+          creates the order, as :meth:`create`: one request.
+        - Otherwise, or when the create cannot meet the window or is answered "The order
+          already exists.", it reads the order ("Get an Order") and updates the PO number
+          and extra fields only where they differ ("Update an Order"), and when the order has
+          no company, assigns the customer's orders to theirs ("Assign Customer Orders to
+          Company"). A create that missed its window waits first until B2B Edition has
+          recorded the order on its own (at most the window's end plus a second).
+
+        Requests: 1 when the window is open; 1 read when the order already holds the values;
+        2 (read and update) when it differs, plus 1 when it has no company. Without
+        ``created_at``, a late order costs one more: the create answered "already exists".
+
+        It is idempotent: safe to call again after a crash or from any job queue's retries,
+        and a second call sends one read and changes nothing.
+
+        Args:
+            bc_order_id: the BigCommerce order id.
+            customer_id: the BigCommerce customer id of the company user who placed it.
+            po_number: the purchase-order number; ``None`` leaves the order's as it is.
+            extra_fields: extra field values, as ``{name: value}`` or an iterable of
+                :class:`~b2b_async.ExtraField`; fields not named keep their values. The
+                store's required fields must be among them (the order may be created).
+            created_at: when BigCommerce created the order (its ``date_created``), an aware
+                ``datetime``: it tells whether the window is open, and saves a late order a
+                request.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`. By
+                default the create is ``"urgent"`` (``"normal"`` without ``created_at``) and
+                the reads and updates ``"normal"``.
+
+        Returns:
+            An :class:`~b2b_async.EnsuredOrder`: its ``action`` is ``"created"``,
+            ``"updated"`` or ``"unchanged"``.
+
+        Raises:
+            InvalidOrderError: an argument is invalid, or an extra field value breaks the
+                store's rules; nothing was sent.
+            NotFoundError: the order is not in B2B Edition after its window (not a company
+                customer's order, say), or the customer does not exist.
+            UnprocessableEntityError: the API refused an extra field value.
+            B2BError: any other failure, after the retries the policy allows; calling again
+                picks up where this call stopped.
+
+        .. versionadded:: 0.2.0
+        """
+        order = NewV3Order(bc_order_id, customer_id, po_number, extra_fields, created_at)
+        return await self._ensure(order, call_priority(priority))
+
+    async def _ensure(self, order: NewV3Order, priority: Priority | None) -> EnsuredOrder:
+        """:meth:`ensure` for a checked order, at the caller's priority (``None``: defaults)."""
+        window = _window_of(order)
+        required = await self._check(
+            order.extra_fields, self._registration_priority(order, priority)
+        )
+        if window is not None and not window.is_open():
+            return await self._reconcile(order, required, priority, window)
+        created, missed = await self._try_create(order, window, priority)
+        if created is not None:
+            return EnsuredOrder(action="created", order=created, steps=("create",))
+        return await self._reconcile(order, required, priority, missed, steps=("create",))
+
+    async def _try_create(
+        self, order: NewV3Order, window: RegistrationWindow | None, priority: Priority | None
+    ) -> tuple[V3Order | None, RegistrationWindow | None]:
+        """Create within the window: the order, or the window to wait for when it was missed.
+
+        Returns:
+            ``(order, None)`` when created; ``(None, window)`` when the window cannot be met;
+            ``(None, None)`` when the order already exists.
+        """
+        level = self._registration_priority(order, priority)
+        try:
+            return await self._send_registration(order, window, level), None
+        except OrderAlreadyExistsError:
+            return None, None
+        except RegistrationWindowClosedError:
+            return None, window
+
+    async def _reconcile(
+        self,
+        order: NewV3Order,
+        required: frozenset[str],
+        priority: Priority | None,
+        window: RegistrationWindow | None,
+        *,
+        steps: tuple[EnsureStep, ...] = (),
+    ) -> EnsuredOrder:
+        """Read the order, then update what differs and assign it a company if it has none."""
+        if window is not None:
+            await window.wait_until_settled()
+        current = await self.get(order.bc_order_id, priority=priority)
+        update, changed = order_changes(order, current, required)
+        result, steps = current, (*steps, "get")
+        if update is not None:
+            result = await self._send_update(order.bc_order_id, update, priority)
+            steps = (*steps, "update")
+        if not current.company_id:  # None, or 0 as some answers have it
+            await self.assign_customer_orders(order.customer_id, priority=priority)
+            steps = (*steps, "assign")
+        action: EnsureAction = "unchanged" if steps[-1] == "get" else "updated"
+        result = attrs.evolve(result, customer_id=order.customer_id)
+        return EnsuredOrder(action=action, order=result, steps=steps, changed=changed)
+
+    async def ensure_many(
+        self,
+        orders: Source[NewV3Order],
+        *,
+        concurrency: int | None = None,
+        on_progress: Callable[[OrderOutcome[NewV3Order, EnsuredOrder]], object] | None = None,
+        priority: Priority | str | None = None,
+    ) -> BulkReport[NewV3Order, EnsuredOrder]:
+        """:meth:`ensure` many orders; never raises for an order's failure.
+
+        The bulk engine of :meth:`create_many`, for :class:`~b2b_async.NewV3Order` inputs
+        (their ``created_at`` tells each one's window): one outcome per input, in input order,
+        whose ``result`` is an :class:`~b2b_async.EnsuredOrder` (``already_registered`` unless
+        it was created). A backfill of old orders reads each one and updates only those that
+        differ; running it again sends one read per order.
+
+        Args:
+            orders: the orders, from any iterable or async iterable.
+            concurrency: the number of workers; by default the client's ``max_concurrency``.
+            on_progress: called with each outcome as it completes.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"`` (the default, for every
+                request of the run, unless the view or a :meth:`B2BClient.priority` block
+                chooses otherwise); see :ref:`priorities`.
+
+        Returns:
+            A :class:`~b2b_async.BulkReport` of :class:`~b2b_async.EnsuredOrder` results.
+
+        Raises:
+            ValueError: ``concurrency`` is not a positive int.
+            Exception: as :meth:`create_many`, from iterating ``orders`` or from
+                ``on_progress``, once the workers are stopped.
+
+        .. versionadded:: 0.2.0
+        """
+        return await self._run_many(self._bulk_ensure(priority), orders, concurrency, on_progress)
+
+    def ensure_stream(
+        self,
+        orders: Source[NewV3Order],
+        *,
+        concurrency: int | None = None,
+        priority: Priority | str | None = None,
+    ) -> OutcomeStream[NewV3Order, EnsuredOrder]:
+        """:meth:`ensure` many orders, yielding each outcome as it completes.
+
+        As :meth:`ensure_many`, with the memory bound and early exit of :meth:`create_stream`.
+
+        Args:
+            orders: the orders, from any iterable or async iterable.
+            concurrency: how many workers; the client's ``max_concurrency`` when ``None``.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"`` (the default); see
+                :ref:`priorities`.
+
+        Returns:
+            An :class:`~b2b_async.OutcomeStream` of outcomes whose results are
+            :class:`~b2b_async.EnsuredOrder`.
+
+        Raises:
+            ValueError: ``concurrency`` is not an int of at least 1.
+
+        .. versionadded:: 0.2.0
+        """
+        return self._stream(self._bulk_ensure(priority), orders, concurrency)
+
+    def _bulk_ensure(self, priority: Priority | str | None) -> Register[NewV3Order, EnsuredOrder]:
+        """Ensure one order of a bulk run, at the run's priority (``bulk`` by default)."""
+        level = self._transport.priority_of(call_priority(priority), default=Priority.BULK)
+        return functools.partial(self._ensure, priority=level)
 
     def list(
         self,
@@ -412,23 +861,32 @@ class V3Orders:
             po_number: the new purchase-order number.
             extra_fields: extra field values to set, as ``{name: value}`` or an iterable of
                 :class:`~b2b_async.ExtraField`. A store with required extra fields needs them
-                in every update.
+                in every update. Checked against the store's configurations before sending
+                (see :ref:`extra-field-check`).
             priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             The updated order; when the answer does not describe it, the values sent.
 
         Raises:
-            InvalidOrderError: an argument is invalid, or neither field is given; nothing was
-                sent.
+            InvalidOrderError: an argument is invalid, neither field is given, or an extra
+                field value breaks the store's rules; nothing was sent.
             NotFoundError: the order does not exist.
             UnprocessableEntityError: a required extra field is missing.
             B2BError: any other failure, after the retries the policy allows.
 
         .. versionadded:: 0.1.0
         """
-        path = v3_path("/orders/{bc_order_id}", bc_order_id=bc_order_id)
         update = V3OrderUpdate(po_number, extra_fields)
+        level = call_priority(priority)
+        await self._check(update.extra_fields, level)
+        return await self._send_update(bc_order_id, update, level)
+
+    async def _send_update(
+        self, bc_order_id: int | str, update: V3OrderUpdate, priority: Priority | None
+    ) -> V3Order:
+        """Send a checked update; the order as answered, or the values sent when it is not."""
+        path = v3_path("/orders/{bc_order_id}", bc_order_id=bc_order_id)
         request = Request("PUT", path, body=encode_model(update))
         data = (await self._transport.send(request, priority)).data
         if _is_empty(data):
@@ -527,29 +985,29 @@ class V3Orders:
     ) -> builtins.list[ExtraFieldConfig]:
         """Fetch the store's order extra field configurations ("Get Order Extra Field Configs").
 
-        ``GET /api/v3/io/orders/extra-fields``, every page. The answer is cached on the client:
-        the configurations change only when an administrator edits them, the API's
+        ``GET /api/v3/io/orders/extra-fields``, every page. The answer is kept on the client
+        (and its views) for :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_TTL` seconds, five
+        minutes: the configurations change only when an administrator edits them, the API's
         documentation asks integrations to cache them, and every request spends the store's
-        shared budget, which a check before each registration would otherwise double.
-        Concurrent first calls share one fetch.
+        shared budget. The check of extra field values before a create or an update reads the
+        same configurations. Concurrent first calls share one fetch.
 
         Args:
-            refresh: fetch again even when cached (after a configuration change).
+            refresh: fetch again even when kept (after a configuration change).
             priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             The configurations, in the API's order (a new list on every call).
 
         Raises:
-            B2BError: the configurations could not be fetched (nothing is cached then).
+            B2BError: the configurations could not be fetched (nothing is kept then).
 
         .. versionadded:: 0.1.0
+        .. versionchanged:: 0.2.0
+           Kept for five minutes, not for the client's life.
         """
-        if self._configs is None or refresh:
-            async with self._configs_lock:
-                if self._configs is None or refresh:
-                    self._configs = await self._fetch_configs(call_priority(priority))
-        return builtins.list(self._configs)
+        fetch = functools.partial(self._fetch_configs, call_priority(priority))
+        return builtins.list(await self._cache.configs(fetch, refresh=refresh))
 
     async def _fetch_configs(self, priority: Priority | None) -> tuple[ExtraFieldConfig, ...]:
         """Fetch every page of the extra field configurations."""
@@ -595,8 +1053,7 @@ class V3Orders:
         .. versionadded:: 0.1.0
         """
         register = self._bulk_registration(priority)
-        workers = self._transport.bulk_workers(concurrency)
-        return await run_bulk(register, orders, workers, on_progress, order_type=NewV3Order)
+        return await self._run_many(register, orders, concurrency, on_progress)
 
     def create_stream(
         self,
@@ -625,7 +1082,26 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
-        register = self._bulk_registration(priority)
+        return self._stream(self._bulk_registration(priority), orders, concurrency)
+
+    async def _run_many(
+        self,
+        register: Register[NewV3Order, ResultT],
+        orders: Source[NewV3Order],
+        concurrency: int | None,
+        on_progress: Callable[[OrderOutcome[NewV3Order, ResultT]], object] | None,
+    ) -> BulkReport[NewV3Order, ResultT]:
+        """Run ``register`` over every order on the bulk engine; the report in input order."""
+        workers = self._transport.bulk_workers(concurrency)
+        return await run_bulk(register, orders, workers, on_progress, order_type=NewV3Order)
+
+    def _stream(
+        self,
+        register: Register[NewV3Order, ResultT],
+        orders: Source[NewV3Order],
+        concurrency: int | None,
+    ) -> OutcomeStream[NewV3Order, ResultT]:
+        """Run ``register`` over every order on the bulk engine, yielding each outcome."""
         workers = self._transport.bulk_workers(concurrency)
         return OutcomeStream(register, orders, workers, order_type=NewV3Order)
 

@@ -19,22 +19,13 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 import attrs
 
 from ._exceptions import InvalidOrderError
 from ._routes import sendable_text, to_v3_id
 from ._serde import wire
-
-__all__ = [
-    "ExtraField",
-    "ExtraFieldConfig",
-    "NewV3Order",
-    "V3Order",
-    "V3OrderProduct",
-    "V3ProductOption",
-]
 
 
 def _bc_order_id(value: object) -> int:
@@ -69,6 +60,17 @@ def _field_value(value: object) -> str:
 
 def _po_number(value: object) -> str | None:
     return None if value is None else _text(value, "po_number")
+
+
+def _created_at(value: object) -> datetime | None:
+    """An order's creation time: an aware ``datetime`` (its instant is then defined), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise InvalidOrderError(f"created_at must be a datetime, got {type(value).__name__}")
+    if value.utcoffset() is None:
+        raise InvalidOrderError("created_at must be an aware datetime (give it a tzinfo)")
+    return value
 
 
 @attrs.frozen
@@ -140,18 +142,23 @@ class NewV3Order:
         customer_id: the BigCommerce customer id of the company user who placed the order.
         po_number: the purchase-order number, if any.
         extra_fields: the order's extra field values (a mapping of name to value is accepted).
+        created_at: when BigCommerce created the order (its ``date_created``), an aware
+            ``datetime``; it bounds the registration by the 10-second window. Never sent.
 
     Raises:
         InvalidOrderError: an id that is not a positive whole number, a PO number that is not
-            text, or malformed extra fields.
+            text, malformed extra fields, or a ``created_at`` that is not an aware datetime.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``created_at``.
     """
 
     bc_order_id: int = attrs.field(converter=_bc_order_id)
     customer_id: int = attrs.field(converter=_customer_id)
     po_number: str | None = attrs.field(default=None, converter=_po_number)
     extra_fields: tuple[ExtraField, ...] = attrs.field(default=(), converter=to_extra_fields)
+    created_at: datetime | None = attrs.field(default=None, converter=_created_at)
 
     @property
     def order_id(self) -> str:
@@ -286,6 +293,49 @@ class V3Order:
             extra_fields=order.extra_fields,
             already_registered=already_registered,
         )
+
+
+#: What :meth:`V3Orders.ensure <b2b_async.V3Orders.ensure>` did: see :class:`EnsuredOrder`.
+EnsureAction: TypeAlias = Literal["created", "updated", "unchanged"]
+#: One request of an ``ensure``: "Create an Order", "Get an Order", "Update an Order", or
+#: "Assign Customer Orders to Company".
+EnsureStep: TypeAlias = Literal["create", "get", "update", "assign"]
+
+
+@attrs.frozen(kw_only=True)
+class EnsuredOrder:
+    """What :meth:`V3Orders.ensure <b2b_async.V3Orders.ensure>` did to an order, and the result.
+
+    Attributes:
+        action: ``"created"``: registered within V3's window, with its PO number and extra
+            fields; ``"updated"``: B2B Edition held the order already, and its PO number,
+            extra fields or company were set; ``"unchanged"``: it held them already.
+        order: the order as the last answer described it (an update's answer, else the
+            read; ``customer_id`` as given). After an assignment its ``company_id`` is still
+            the one read: ``None``.
+        steps: the operations tried, in order: ``"create"``, ``"get"``, ``"update"``,
+            ``"assign"``. Each is one request, retries aside, but for a create that its
+            window stopped before it was sent.
+        changed: what the update set: ``"poNumber"`` and the names of the extra fields whose
+            values differed; empty without an update.
+
+    .. versionadded:: 0.2.0
+    """
+
+    action: EnsureAction
+    order: V3Order
+    steps: tuple[EnsureStep, ...]
+    changed: tuple[str, ...] = ()
+
+    @property
+    def already_registered(self) -> bool:
+        """Whether B2B Edition held the order before this call (``action`` is not created)."""
+        return self.action != "created"
+
+    @property
+    def order_id(self) -> str:
+        """The BigCommerce order id as text, the key bulk reports and journals use."""
+        return self.order.order_id
 
 
 @attrs.frozen(kw_only=True)

@@ -19,8 +19,10 @@ from one schedule, one 429 cooldown and one view of the server's count:
             await client.orders.create_many(orders)
 
 The pacing rules are the in-process limiter's (:class:`~b2b_async.RateLimiter`): the same
-spacing, the same reading of the server's budget headers. What this module adds is where
-the schedule lives (a Lua script runs it atomically in Redis) and what happens when Redis
+spacing, the same reading of the server's budget headers, the same priorities among the
+callers of a process. What this module adds is where the schedule lives (a Lua script runs
+it atomically in Redis), how priorities hold across processes (a booking of a higher
+priority takes the earliest pending one of a lower priority), and what happens when Redis
 cannot be reached.
 
 This module is public and needs the ``redis`` extra (redis-py): ``pip install
@@ -32,8 +34,13 @@ This module is public and needs the ``redis`` extra (redis-py): ``pip install
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import math
+import uuid
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Final, Literal, Self, TypeAlias
 
 import attrs
@@ -46,10 +53,10 @@ try:
 except ImportError:  # the extra is not installed; the message says all there is to do
     raise ImportError("b2b_async.redis needs redis-py: pip install 'b2b-async[redis]'") from None
 
-from ._config import Priority, RateLimit
+from ._config import Priority, RateLimit, check_priority
 from ._exceptions import ClientClosedError, RateLimiterUnavailableError
 from ._protocol import BudgetHint
-from ._ratelimit import RESET_MARGIN, Pacing, RateLimiter, Tickets
+from ._ratelimit import RESET_MARGIN, Lanes, Pacing, RateLimiter, Tickets, Waiter, unreachable
 
 __all__ = ["RateLimiterUnavailableError", "RedisRateLimiter"]
 
@@ -66,6 +73,11 @@ _KEEP: Final = 60.0
 #: The one marker of a request paced by the local fallback instead of through Redis.
 _LOCAL: Final = -1
 
+#: How the script names the priorities: the lower, the more urgent.
+_LEVELS: Final[Mapping[Priority, int]] = MappingProxyType(
+    {level: rank for rank, level in enumerate(Priority)}
+)
+
 #: The shared GCRA, run atomically by Redis. Times are integer microseconds.
 SCRIPT: Final = """
 -- GCRA pacing of one store's request budget, shared by every process that uses KEYS[1].
@@ -76,65 +88,159 @@ SCRIPT: Final = """
 --   wend   the end of the server's current window, as its headers announced it
 --   wbud   that window's budget left after every request booked into it
 --   wlast  the ticket of the last request booked into that window
---   seq    tickets issued so far: a ticket orders requests across all processes
--- ARGV: op ("reserve" | "confirm" | "release"), interval, tolerance, keep (ms), then the
--- op's own arguments. Absent numbers are empty strings (tonumber gives nil). A booking
--- ("reserve", "confirm") answers {wait, ticket, ready}: ready is when the next booking
--- could leave at the earliest.
+--   seq    tickets issued so far: a ticket orders requests across all processes, and a
+--          later ticket always has a later slot
+--   prev   tat before the last booking, while that booking can still be undone ('' if not)
+--   b:<ticket>          a pending booking of normal (1) or bulk (2) priority, which one of
+--                       a higher priority may take: '<slot> <level> <owner>'
+--   m:<ticket>:<owner>  that owner's booking was taken, and it holds another now:
+--                       '<new ticket> <old slot>'
+-- ARGV: op ("reserve" | "confirm" | "return" | "release"), interval, tolerance, keep (ms),
+-- then the op's own arguments. Absent numbers are empty strings (tonumber gives nil).
+-- Priorities are levels: 0 urgent, 1 normal, 2 bulk. An owner names one limiter. A booking
+-- ("reserve", "confirm") answers {wait, ticket, ready, opens}: ready is when the next
+-- booking could leave at the earliest, opens when the cooldown lets anything leave.
 local key = KEYS[1]
 local op = ARGV[1]
 local interval, tolerance, keep = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local f = redis.call('HMGET', key, 'tat', 'cool', 'wend', 'wbud', 'wlast', 'seq')
+local f = redis.call('HMGET', key, 'tat', 'cool', 'wend', 'wbud', 'wlast', 'seq', 'prev')
 local tat, cool, wend = tonumber(f[1]) or 0, tonumber(f[2]) or 0, tonumber(f[3]) or 0
 local wbud, wlast, seq = tonumber(f[4]) or 0, tonumber(f[5]) or 0, tonumber(f[6]) or 0
+local prev = tonumber(f[7])
 
--- Book the next slot: no earlier than the pace allows (burst tolerance included), than the
--- cooldown ends, or, while the server reports its window spent, than that window resets.
--- Booking into the future is what lets the caller sleep instead of polling.
-local function reserve()
+-- Lua 5.1 would print these 16-digit numbers as 1.7e+15: write them out in full.
+local function int(number)
+  return string.format('%.0f', number)
+end
+
+-- When anything may leave: not before the cooldown ends. (A slot already booked into a
+-- window the server reports spent was counted into it, so it may still be used.)
+local function opens()
+  return math.max(now, cool)
+end
+
+-- When the next booking could leave at the earliest: the pace (burst tolerance included)
+-- too.
+local function earliest()
   local at = math.max(now, tat - tolerance, cool)
   if at < wend and wbud <= 0 then at = wend end
+  return at
+end
+
+-- The earliest pending booking of a priority lower than level, with a slot from the end of
+-- any cooldown (slots before it are void) up to (not including) before. Its holder has not
+-- reached its slot yet, so it will learn at its confirmation. Entries of processes gone
+-- for good go.
+local function victim(level, before)
+  if level >= 2 then return nil end
+  local base, stale = opens(), now - keep * 1000
+  local found, at, found_level, found_owner = nil, before, nil, nil
+  local all = redis.call('HGETALL', key)
+  for i = 1, #all, 2 do
+    local name, value = all[i], all[i + 1]
+    local kind, ticket = string.match(name, '^([bm]):(%d+)')
+    if kind == 'b' then
+      local slot, held, owner = string.match(value, '^(%d+) (%d+) (%S+)$')
+      slot, held = tonumber(slot), tonumber(held)
+      if slot < stale then
+        redis.call('HDEL', key, name)
+      elseif held > level and slot > now and slot >= base and slot < at then
+        found, at, found_level, found_owner = tonumber(ticket), slot, held, owner
+      end
+    elseif kind == 'm' and tonumber(string.match(value, ' (%d+)$')) < stale then
+      redis.call('HDEL', key, name)
+    end
+  end
+  return found, at, found_level, found_owner
+end
+
+-- Settle a booking (ticket, at slot) for a caller of level. When a pending booking of a
+-- lower priority comes earlier, the two change places: this caller takes the earlier slot
+-- with its ticket, and the other holder gets this slot with this ticket, so that tickets
+-- keep the order of slots. A booking of normal or bulk priority is left open to be taken
+-- until its slot comes.
+local function settle(ticket, slot, level, owner)
+  local other, earlier, other_level, other_owner = victim(level, slot)
+  if other then
+    redis.call('HSET', key, 'm:' .. other .. ':' .. other_owner, int(ticket) .. ' ' .. int(earlier))
+    redis.call('HSET', key, 'b:' .. ticket, int(slot) .. ' ' .. other_level .. ' ' .. other_owner)
+    ticket, slot = other, earlier
+  end
+  if level > 0 and slot > now then
+    redis.call('HSET', key, 'b:' .. ticket, int(slot) .. ' ' .. level .. ' ' .. owner)
+  else
+    redis.call('HDEL', key, 'b:' .. ticket)
+  end
+  return slot - now, ticket
+end
+
+-- Book the next slot of the pace. Booking into the future is what lets the caller sleep
+-- instead of polling.
+local function reserve(level, owner)
+  local at = earliest()
+  prev = tat
   tat = math.max(tat, at) + interval
   seq = seq + 1
   if at < wend then
     wbud = wbud - 1
     wlast = seq
   end
-  return at - now, seq
+  return settle(seq, at, level, owner)
 end
 
--- When the next booking could leave at the earliest: a process that falls back to pacing
--- alone continues the schedule from there instead of starting with a fresh burst.
-local function ready()
-  return math.max(tat - tolerance, cool) - now
+-- The ticket an owner holds now, its booking having perhaps been taken (more than once).
+local function follow(ticket, owner)
+  local moved = redis.call('HGET', key, 'm:' .. ticket .. ':' .. owner)
+  while moved do
+    redis.call('HDEL', key, 'm:' .. ticket .. ':' .. owner)
+    ticket = tonumber(string.match(moved, '^(%d+)'))
+    moved = redis.call('HGET', key, 'm:' .. ticket .. ':' .. owner)
+  end
+  return ticket
 end
 
--- Lua 5.1 would print these 16-digit numbers as 1.7e+15: write them out in full.
+local function pending(ticket)
+  local entry = redis.call('HGET', key, 'b:' .. ticket)
+  return entry and tonumber(string.match(entry, '^(%d+)'))
+end
+
 local function save(reply)
-  redis.call('HSET', key, 'tat', string.format('%.0f', tat), 'cool', string.format('%.0f', cool),
-    'wend', string.format('%.0f', wend), 'wbud', string.format('%.0f', wbud),
-    'wlast', string.format('%.0f', wlast), 'seq', string.format('%.0f', seq))
+  redis.call('HSET', key, 'tat', int(tat), 'cool', int(cool), 'wend', int(wend),
+    'wbud', int(wbud), 'wlast', int(wlast), 'seq', int(seq), 'prev', prev and int(prev) or '')
   -- Nothing in the key matters once its last deadline has passed: let it go then.
   local horizon = math.max(tat, cool, wend) - now
   redis.call('PEXPIRE', key, math.max(0, math.ceil(horizon / 1000)) + keep)
   return reply
 end
 
+local function booked(wait, ticket)
+  return save({wait, ticket, earliest() - now, opens() - now})
+end
+
 if op == 'reserve' then
   -- What a process's local fallback admitted (its next free moment) and any cooldown it
   -- holds are taken over first, so that the shared schedule continues the local one.
   local after, hold = tonumber(ARGV[5]), tonumber(ARGV[6])
-  if after then tat = math.max(tat, now + after + tolerance) end
+  local level, owner = tonumber(ARGV[7]), ARGV[8]
+  if after then
+    tat = math.max(tat, now + after + tolerance)
+    prev = nil -- undoing the last booking would now undo the takeover as well
+  end
   if hold then cool = math.max(cool, now + hold) end
-  local wait, ticket = reserve()
-  return save({wait, ticket, ready()})
+  return booked(reserve(level, owner))
 end
 
 if op == 'confirm' then
-  -- The caller slept until its slot; what happened meanwhile may have voided it.
-  local ticket = tonumber(ARGV[5])
+  -- The caller's slot has come, or a caller of a higher priority now waits for it.
+  local level, owner = tonumber(ARGV[6]), ARGV[7]
+  local ticket = follow(tonumber(ARGV[5]), owner)
+  local slot = pending(ticket)
+  if slot and slot > now then
+    return booked(settle(ticket, slot, level, owner))
+  end
+  redis.call('HDEL', key, 'b:' .. ticket)
   -- A count merged since the booking may show the window over-booked. The newest bookings
   -- into it are the ones past the server's budget: wlast + wbud is the last ticket that
   -- fits, and stays so as each later one gives its place back.
@@ -144,11 +250,23 @@ if op == 'confirm' then
     wlast = wlast - 1
   end
   -- A 429 met by any process since the booking: its cooldown covers this slot.
-  if over or cool > now then
-    local wait, later = reserve()
-    return save({wait, later, ready()})
+  if over or cool > now then return booked(reserve(level, owner)) end
+  return booked(0, ticket)
+end
+
+if op == 'return' then
+  -- A slot booked for callers who all left before it came. While it is still the last
+  -- booking, it is undone: the next booking of any process takes it. Otherwise it stays
+  -- unused, which errs on the safe side. Answers {undone, ready}.
+  local ticket = follow(tonumber(ARGV[5]), ARGV[6])
+  redis.call('HDEL', key, 'b:' .. ticket)
+  if ticket ~= seq or not prev then return {0, earliest() - now} end
+  tat, seq, prev = prev, seq - 1, nil
+  if wlast == ticket then
+    wbud = wbud + 1
+    wlast = wlast - 1
   end
-  return {0, ticket, ready()}
+  return save({1, earliest() - now})
 end
 
 if op == 'release' then
@@ -199,10 +317,11 @@ return redis.error_reply('b2b-async rate limiter: unknown operation ' .. tostrin
 
 @attrs.frozen
 class _Slot:
-    """A booked slot of the shared schedule: its ticket and its loop time."""
+    """A booked slot of the shared schedule: its ticket, its loop time and whom it was for."""
 
     ticket: int
     at: float
+    level: Priority
 
 
 def _micros(seconds: float) -> int:
@@ -256,26 +375,56 @@ def _share_of(rate_limit: RateLimit, processes: int) -> RateLimit:
     return RateLimit(requests, rate_limit.per, burst=min(rate_limit.burst, requests))
 
 
+def _outranks(level: Priority, other: Priority) -> bool:
+    """Whether ``level`` is a higher priority than ``other``."""
+    return _LEVELS[level] < _LEVELS[other]
+
+
+def _unavailable(error: RateLimiterUnavailableError) -> RateLimiterUnavailableError:
+    """A fresh copy of an outage's error for one more caller, its cause chained the same."""
+    copy = RateLimiterUnavailableError(error.message)
+    copy.__cause__ = error.__cause__
+    return copy
+
+
 class RedisRateLimiter:
     """A :class:`~b2b_async.Limiter` that paces every process of a store through one Redis key.
 
     **Pacing** is the same generic cell rate algorithm as :class:`~b2b_async.RateLimiter`'s,
     run atomically by a Lua script on Redis's own clock, so the machines' clocks never matter.
-    :meth:`acquire` books the next slot of the shared schedule (one emission interval
-    ``T = per / (requests - burst + 1)`` after the previous one, whichever process booked it)
-    and sleeps until it comes; with the default burst of 1 every span of ``per`` seconds holds
-    at most ``requests`` slots, whatever the alignment of the server's fixed window. Within one
-    process, callers take turns in arrival order: one books and sleeps while the others queue,
-    so a process holds at most one booking ahead of time, and nothing polls.
+    Each booking takes the next slot of the shared schedule (one emission interval
+    ``T = per / (requests - burst + 1)`` after the previous one, whichever process booked it),
+    and the process sleeps until it comes; with the default burst of 1 every span of ``per``
+    seconds holds at most ``requests`` slots, whatever the alignment of the server's fixed
+    window. Nothing polls while a slot is booked.
 
-    **Confirming**: a caller that slept to its slot asks Redis once more before it sends. A
-    429 met meanwhile by any process, or a server count showing the window over-booked,
-    voids the slot and books a later one, so a cooldown is never run into by slots booked
-    before it.
+    **Priorities, in one process**: callers wait in one lane per
+    :class:`~b2b_async.Priority`. The process holds at most one booking at a time, made for
+    the head of the lanes, and when the slot comes it goes to whoever is the head *then*:
+    a waiting caller of a higher priority always leaves before one of a lower priority,
+    callers of one priority leave in order of arrival, and bulk gets every slot the others
+    leave unused.
+
+    **Priorities, across processes**: bookings of normal and bulk priority stay open to
+    be taken while their slots are still to come. A booking of a higher priority takes the
+    earliest of them instead of the next free slot, and the holder of the slot taken moves
+    to the next free one: an urgent call of any process waits for the next slot that is not
+    another urgent call's, however many processes backfill and however far ahead their
+    bookings reach, and a normal call likewise for the next that is not urgent or normal.
+    The holder moved back learns so when it confirms its slot; it sends nothing before.
+    Every process still books each of its slots ahead of time, so a process slow to wake
+    loses no slot of the schedule. Tickets keep the order of slots through every move, so
+    the server's counts are merged as before.
+
+    **Confirming**: when its slot comes, the process asks Redis once more before granting
+    it. A 429 met meanwhile by any process, or a server count showing the window
+    over-booked, voids the slot and books a later one, so a cooldown is never run into by
+    slots booked before it.
 
     **Cooldown**: :meth:`release` with a ``retry_after`` (a 429 was met) closes the cooldown in
     the key, for every process; a shorter later hint never shortens it. When it ends, slots
-    follow one interval apart, not as a herd.
+    follow one interval apart, not as a herd, and the urgent calls of every process come
+    first.
 
     **Correction**: ``remaining`` and ``resets_after`` are merged into the key as the
     in-process limiter merges them: requests booked after the hinted one (by any process,
@@ -284,21 +433,40 @@ class RedisRateLimiter:
     is how another integration's spending holds everybody. A server allocation slower than
     ``rate_limit`` slows this process's bookings to match.
 
+    **Deadlines**: a caller that says how long it can wait (``deadline``) is refused at once
+    with :class:`~b2b_async.DeadlineUnreachableError` when this process can already tell
+    it will be late. Its slot cannot come before the one this process has booked for it,
+    nor before what Redis's last answer says: for bulk, the next free slot (other
+    processes' bookings included); for normal and urgent, which may take a booked slot,
+    the end of any cooldown. One interval per caller ahead of it in its
+    lane and the higher ones comes on top. A waiter is checked again at each booking, and
+    fails at once, before sending anything, when a cooldown or callers of a higher
+    priority push its slot past its deadline. What this process cannot see (what other
+    processes will book later) may still make a call late; the call's own deadline then
+    ends its wait.
+
+    **Cancellation**: a caller cancelled while waiting leaves its lane at once. A slot
+    booked for the lanes goes to the next caller; when no caller is left, the booking is
+    given back to the shared schedule (the next booking of any process takes it), as long
+    as no later booking was made; otherwise it goes unused. A caller cancelled in the very
+    instant its slot was granted passes the slot to the next caller of the process.
+
     **Expiry**: the key expires ``per`` seconds plus a minute after the last deadline it
     holds, so nothing lingers.
 
     **When Redis fails** (refused, reset, no answer within ``timeout``, any Redis error):
 
     - ``on_redis_error="local"`` (the default): calls carry on, paced in this process by a
-      :class:`~b2b_async.RateLimiter` of ``rate_limit`` divided by ``expected_processes``.
-      Every ``recheck_after`` seconds one call tries Redis again; the first that gets an
-      answer switches the limiter back to the shared schedule. An outage costs at worst some
-      429s, which the client retries, and each local limiter still follows the server's
-      headers. Pausing every order because a cache is down would cost more.
+      :class:`~b2b_async.RateLimiter` of ``rate_limit`` divided by ``expected_processes``,
+      still by priority. Every ``recheck_after`` seconds the next booking tries Redis again;
+      the first that gets an answer switches the limiter back to the shared schedule. An
+      outage costs at worst some 429s, which the client retries, and each local limiter
+      still follows the server's headers. Pausing every order because a cache is down
+      would cost more.
     - ``on_redis_error="fail"``: :meth:`acquire` raises :class:`RateLimiterUnavailableError`
       and nothing is sent. The client's retry policy retries it like a connection failure;
-      callers that were queued behind the failed attempt fail at once instead of each
-      waiting out the ``timeout``.
+      callers that were queued when Redis failed fail at once instead of each waiting out
+      the ``timeout``.
 
     Either way :meth:`release` never raises: a response has already come back, and failing
     the call now would report a registered order as lost. Transitions are logged on the
@@ -310,6 +478,9 @@ class RedisRateLimiter:
     last booking answer (no fresh burst), and the first booking after local admissions
     hands Redis the local schedule's next free moment and any local cooldown, before Redis
     grants more.
+
+    The bookings are made by one task of the limiter's own, started when a caller arrives
+    and ended when none waits; :meth:`aclose` stops it.
 
     Args:
         redis: a ``redis://`` / ``rediss://`` / ``unix://`` URL (the limiter then owns the
@@ -335,26 +506,30 @@ class RedisRateLimiter:
     __slots__ = (
         "_closed",
         "_down_since",
-        "_handover",
+        "_driver",
+        "_held",
         "_in_flight",
         "_keep_ms",
         "_key",
+        "_lanes",
         "_last_error",
         "_local",
         "_loop",
         "_next_probe",
+        "_nudge",
         "_on_error",
+        "_opens_at",
         "_owned",
+        "_owner",
         "_paced_locally",
         "_pacing",
         "_rate_limit",
+        "_ready_at",
         "_recheck_after",
         "_redis",
         "_script",
         "_tickets",
         "_timeout",
-        "_turn",
-        "_waiting",
     )
 
     def __init__(
@@ -380,12 +555,21 @@ class RedisRateLimiter:
         self._keep_ms = _micros(rate_limit.per + _KEEP) // 1000
         self._local = RateLimiter(_share_of(rate_limit, expected_processes))
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._turn = asyncio.Lock()
+        self._lanes = Lanes()
+        self._driver: asyncio.Task[None] | None = None
+        self._nudge = asyncio.Event()
+        # The booked slot the driver waits for, not yet granted to anyone.
+        self._held: _Slot | None = None
+        # By Redis's last answer: when the next booking could leave at the earliest, and when
+        # anything may leave (a cooldown, a spent window), in loop time.
+        self._ready_at = -math.inf
+        self._opens_at = -math.inf
+        # Names this limiter's bookings in the key, so that a booking taken by another
+        # process's urgent call is followed by this limiter alone.
+        self._owner = uuid.uuid4().hex
         self._tickets = Tickets()
-        self._waiting = 0
         self._in_flight = 0
         self._paced_locally = False
-        self._handover: _Slot | None = None
         self._down_since: float | None = None
         self._next_probe = 0.0
         self._last_error: RateLimiterUnavailableError | None = None
@@ -401,7 +585,7 @@ class RedisRateLimiter:
                 mode += f" for {self._loop.time() - self._down_since:.1f}s"
         return (
             f"<RedisRateLimiter {self._key!r} {rate_limit.requests}/{rate_limit.per:g}s {mode}"
-            f" waiting={self._waiting} in_flight={self._in_flight}"
+            f" waiting={self.waiting} in_flight={self._in_flight}"
             f" on_redis_error={self._on_error}{' closed' if self._closed else ''}>"
         )
 
@@ -453,53 +637,70 @@ class RedisRateLimiter:
 
     @property
     def waiting(self) -> int:
-        """Callers of this process waiting in :meth:`acquire`."""
-        return self._waiting
+        """Callers of this process waiting in :meth:`acquire`, in every lane."""
+        return len(self._lanes)
 
     async def aclose(self) -> None:
         """Close the Redis client if the limiter owns it (a borrowed one stays open); idempotent.
 
-        The limiter cannot be used afterwards.
+        Callers still waiting fail with :class:`~b2b_async.ClientClosedError`. The limiter
+        cannot be used afterwards.
         """
         if self._closed:
             return
         self._closed = True
+        driver, self._driver = self._driver, None
+        if driver is not None and not driver.done():
+            driver.cancel()
+            if driver.get_loop() is asyncio.get_running_loop():
+                await asyncio.wait([driver])
+        self._fail_waiters(lambda: ClientClosedError("the RedisRateLimiter is closed"))
         if self._owned:
             await self._redis.aclose()
 
     async def acquire(
         self, priority: Priority | str = Priority.NORMAL, *, deadline: float | None = None
     ) -> float:
-        """Book the next slot of the store's shared schedule and wait for it.
+        """Wait in the lane of ``priority`` for a slot of the store's shared schedule.
 
-        The callers of one process are admitted in order of arrival: ``priority`` and
-        ``deadline`` are accepted, as the :class:`~b2b_async.Limiter` protocol allows, and
-        not honoured across processes yet.
+        Cancellation-safe: a caller cancelled while waiting leaves its lane, and the slot
+        booked for the lanes passes to the next caller, or back to the shared schedule.
 
-        Cancellation-safe: a caller cancelled while waiting leaves the queue, and a slot it
-        had booked passes to the next caller of this process, when that one takes its turn
-        before the slot comes (a slot used late could crowd the next, so a passed one is
-        dropped).
+        Args:
+            priority: the caller's lane: ``"urgent"``, ``"normal"`` or ``"bulk"`` (a
+                :class:`~b2b_async.Priority` or its plain name). Across processes, a
+                booking of a higher priority takes a pending one of a lower priority.
+            deadline: the most seconds the caller can wait for its slot, or ``None`` for
+                no bound.
 
         Returns:
             The seconds waited.
 
         Raises:
+            DeadlineUnreachableError: by what this process knows, the slot comes after
+                ``deadline``: raised at once, or as soon as a cooldown or callers of a
+                higher priority push the slot there while the caller waits. Nothing may
+                be sent.
             RateLimiterUnavailableError: Redis failed and ``on_redis_error`` is ``"fail"``.
             ClientClosedError: the limiter was closed.
+            ValueError: ``priority`` names no priority, or ``deadline`` is NaN.
         """
+        level = check_priority(priority)
+        if deadline is not None and math.isnan(deadline):
+            raise ValueError("deadline must be a number of seconds or None, got nan")
         loop = self._bind_loop()
         if self._closed:
             raise ClientClosedError("the RedisRateLimiter is closed")
         start = loop.time()
-        self._waiting += 1
+        waiter = Waiter(loop.create_future(), level, self._deadline_at(level, start, deadline))
+        self._lanes.join(waiter)
+        self._drive(level)
         try:
-            # One caller of this process is admitted at a time, by whichever path is in use at
-            # its turn: a switch never leaves callers queued on the other path, still leaving.
-            async with self._turn:
-                ticket = await self._admit(start)
-        finally:
-            self._waiting -= 1
+            ticket = await waiter.future
+        except asyncio.CancelledError:
+            if self._withdraw(waiter) == _LOCAL:
+                await self._local.release(None)  # a local slot nobody was left to use
+            raise
         self._in_flight += 1
         self._tickets.hold(ticket)
         return loop.time() - start
@@ -547,100 +748,217 @@ class RedisRateLimiter:
     def _bind_loop(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
-            # The turn lock and the tickets of an earlier loop died with it.
+            # The callers, the driver and the tickets of an earlier loop died with it.
             self._loop = loop
-            self._turn = asyncio.Lock()
+            self._lanes.clear()
+            self._driver = None
+            self._nudge = asyncio.Event()
+            self._held = None
             self._tickets.clear()
-            self._handover = None
         return loop
 
-    async def _admit(self, start: float) -> int:
-        """Admit one caller through Redis, or through the local fallback while Redis fails.
+    def _now(self) -> float:
+        assert self._loop is not None, "bound by acquire() or release() first"
+        return self._loop.time()
 
-        Returns:
-            The caller's ticket; ``_LOCAL`` when the local fallback admitted it.
-        """
-        if self._try_redis(start):
-            ticket = await self._book_shared()
-            if ticket is not None:
-                return ticket
-        else:
-            self._raise_if_failing()
-        await self._local.acquire()
-        self._paced_locally = True
-        return _LOCAL
+    # -- the callers' side -------------------------------------------------------------------
 
-    async def _book_shared(self) -> int | None:
-        """Book and wait for a slot of the shared schedule; ``None`` means pace locally instead.
+    def _deadline_at(self, level: Priority, now: float, deadline: float | None) -> float | None:
+        """The loop time a new caller must have its slot by; refuses one already late.
 
         Raises:
-            RateLimiterUnavailableError: Redis failed and ``on_redis_error`` is ``"fail"``.
+            DeadlineUnreachableError: the callers ahead, a cooldown or the schedule make it late.
         """
+        if deadline is None:
+            return None
+        wait = self._wait_behind(self._first_slot(level), now, self._lanes.ahead_of(level))
+        if wait > deadline:
+            raise unreachable(wait, deadline)
+        return now + deadline
+
+    def _first_slot(self, level: Priority) -> float:
+        """When the next slot for a caller of ``level`` comes at the earliest, by what this
+        process knows.
+
+        The slot booked, unless the caller outranks the one it was booked for; otherwise
+        what Redis's last answer said: bulk takes the next free slot, and a higher priority
+        may take a booked one once a cooldown is over. While pacing locally, the local
+        limiter's next slot.
+        """
+        held = self._held
+        if held is not None and not _outranks(level, held.level):
+            return held.at
+        if self._down_since is not None:
+            ready = self._local.next_ready
+            return -math.inf if ready is None else ready
+        return self._ready_at if level is Priority.BULK else self._opens_at
+
+    def _wait_behind(self, first: float, now: float, ahead: int) -> float:
+        """Seconds until the slot of a caller with ``ahead`` callers before it, at the least.
+
+        The first slot comes at ``first``, and the callers ahead take one interval each
+        (less the burst tolerance): other processes' bookings can only make it later.
+        """
+        pacing = self._pacing
+        return max(0.0, first - now) + max(0.0, ahead * pacing.interval - pacing.tolerance)
+
+    def _drive(self, level: Priority) -> None:
+        """Start the driver for a new caller of ``level``, or wake it when the caller
+        outranks the one the booked slot is for."""
+        driver = self._driver
+        if driver is None or driver.done():
+            assert self._loop is not None
+            self._driver = self._loop.create_task(self._run(), name=f"b2b-async {self._key}")
+        elif self._held is not None and _outranks(level, self._held.level):
+            self._nudge.set()
+
+    def _withdraw(self, waiter: Waiter) -> int | None:
+        """Undo a wait its caller gave up; the lanes skip its entry when they get there.
+
+        Returns:
+            The ticket of a slot granted in the instant the caller was cancelled, when no
+            other caller was waiting to take it; ``None`` otherwise.
+        """
+        future = waiter.future
+        unused = None
+        if future.cancelled():
+            self._lanes.leave(waiter)
+        elif future.exception() is None:
+            # Granted in the instant it was cancelled. Now is the slot's time, so the next
+            # caller may take it; later, it could crowd the slot after it.
+            unused = future.result()
+            head = self._lanes.pop()
+            if head is not None:
+                head.future.set_result(unused)
+                unused = None
+        if not self._lanes:
+            self._nudge.set()  # the driver gives its booking back instead of waiting for it
+        return unused
+
+    def _fail_waiters(self, error: Callable[[], BaseException]) -> None:
+        """Fail every waiting caller, each with an error of its own."""
+        for waiter in self._lanes:
+            self._lanes.leave(waiter)
+            waiter.future.set_exception(error())
+
+    def _drop_unreachable(self, first: float) -> None:
+        """Fail at once each waiter that, served from ``first`` on, would miss its deadline."""
+        now = self._now()
+        kept = 0
+        for waiter in self._lanes:
+            wait = self._wait_behind(first, now, kept)
+            if waiter.deadline_at is None or now + wait <= waiter.deadline_at:
+                kept += 1
+                continue
+            self._lanes.leave(waiter)
+            waiter.future.set_exception(unreachable(wait, waiter.deadline_at - now))
+
+    # -- the driver: one task books the slots for the lanes -----------------------------------
+
+    async def _run(self) -> None:
+        """Book slots for the lanes while callers wait; give back a booking none will take."""
         try:
-            ticket = await self._book()
+            while self._lanes or self._held is not None:
+                if self._lanes:
+                    await self._step()
+                else:
+                    await self._give_back()
+        except Exception as exc:
+            # A fault here must not leave callers waiting for a slot that never comes.
+            logger.exception("the rate limiter of key %r failed", self._key)
+            fault = exc
+            self._fail_waiters(lambda: fault)
+
+    async def _step(self) -> None:
+        """Bring the head of the lanes one step closer to its slot."""
+        held = self._held
+        if held is None:
+            if self._try_redis():
+                await self._booking("reserve", *self._taken_over())
+            else:
+                await self._pace_locally()
+        elif held.at > self._now() and not _outranks(self._head(), held.level):
+            self._drop_unreachable(held.at)
+            await self._pause(held.at - self._now())
+        else:
+            # The slot has come, or the head outranks the caller it was booked for and may
+            # take an earlier one from another process.
+            await self._booking("confirm", held.ticket)
+
+    def _head(self) -> Priority:
+        """The priority of the caller at the head of the lanes."""
+        return next((level for level in Priority if self._lanes.ahead_of(level)), Priority.BULK)
+
+    async def _booking(self, op: str, *args: int | str) -> None:
+        """Book (or confirm) a slot for the head of the lanes, and follow Redis's answer."""
+        level = self._head()
+        try:
+            wait, ticket, ready, opens = await self._call(op, *args, _LEVELS[level], self._owner)
         except RateLimiterUnavailableError as exc:
+            self._held = None  # a slot booked and never confirmed goes unused
             self._fail(exc)
             if self._on_error == "fail":
-                raise
-            return None
+                self._fail_waiters(functools.partial(_unavailable, exc))
+            return
         self._recover()
-        return ticket
-
-    def _try_redis(self, start: float) -> bool:
-        """Whether a caller that started waiting at ``start`` should ask Redis now."""
-        if self._down_since is None:
-            return True
-        if self._on_error == "fail":
-            # Redis failed while this caller queued: fail it now, not after another timeout.
-            return self._down_since < start
-        assert self._loop is not None
-        return self._loop.time() >= self._next_probe
-
-    def _raise_if_failing(self) -> None:
-        """Raise the outage's error when failing is the policy; otherwise pace locally."""
-        error = self._last_error
-        if self._on_error == "fail" and error is not None:
-            raise RateLimiterUnavailableError(error.message) from error.__cause__
-
-    async def _book(self) -> int:
-        """Reserve a slot, sleep until it comes, and have it confirmed; return its ticket."""
-        wait, ticket = self._handed_over() or await self._booking("reserve", *self._taken_over())
-        while wait > 0:
-            await self._sleep_to_slot(wait, ticket)
-            wait, ticket = await self._booking("confirm", ticket)
-        return ticket
-
-    def _handed_over(self) -> tuple[int, int] | None:
-        """The wait and the ticket of a slot a cancelled caller left, while it is still to come."""
-        handover, self._handover = self._handover, None
-        assert self._loop is not None
-        if handover is None or handover.at <= self._loop.time():
-            return None
-        return _micros(handover.at - self._loop.time()), handover.ticket
-
-    async def _sleep_to_slot(self, wait: int, ticket: int) -> None:
-        """Sleep ``wait`` microseconds to a booked slot; a caller cancelled meanwhile leaves the
-        slot to the next one."""
-        assert self._loop is not None
-        at = self._loop.time() + wait / _MICROS
-        try:
-            await asyncio.sleep(wait / _MICROS)
-        except asyncio.CancelledError:
-            self._handover = _Slot(ticket, at)
-            raise
-
-    async def _booking(self, op: str, *args: int | str) -> tuple[int, int]:
-        """Run a booking operation; return the wait and the ticket.
-
-        The local fallback follows the shared schedule with every answer, so that when Redis
-        fails it continues that schedule instead of starting with a fresh burst.
-        """
-        wait, ticket, ready = await self._call(op, *args)
-        assert self._loop is not None
-        self._local.hold_until(self._loop.time() + ready / _MICROS)
+        now = self._now()
+        self._ready_at = now + ready / _MICROS
+        self._opens_at = now + opens / _MICROS
+        # The local fallback follows the shared schedule with every answer, so that when
+        # Redis fails it continues that schedule instead of starting with a fresh burst.
+        self._local.hold_until(self._ready_at)
         # Redis has taken over what the fallback admitted: the shared schedule includes it.
         self._paced_locally = False
-        return wait, ticket
+        if wait > 0:
+            self._held = _Slot(ticket, now + wait / _MICROS, level)
+        else:
+            self._held = None
+            self._grant(ticket, level)
+
+    def _grant(self, ticket: int, level: Priority) -> None:
+        """Give the slot that has come to the head of the lanes, or back if none is left."""
+        waiter = self._lanes.pop()
+        if waiter is None:
+            # Every caller left in this instant: the loop gives the booking back.
+            self._held = _Slot(ticket, self._now(), level)
+            return
+        waiter.future.set_result(ticket)
+
+    async def _give_back(self) -> None:
+        """Hand the booked slot no caller is left for back to the shared schedule."""
+        held, self._held = self._held, None
+        if held is None:
+            return
+        try:
+            _, ready = await self._call("return", held.ticket, self._owner)
+        except RateLimiterUnavailableError as exc:
+            self._fail(exc)  # the slot just goes unused
+            return
+        self._ready_at = self._now() + ready / _MICROS
+
+    async def _pace_locally(self) -> None:
+        """Admit the head of the lanes through the local fallback."""
+        await self._local.acquire(self._head())
+        self._paced_locally = True
+        waiter = self._lanes.pop()
+        if waiter is None:
+            await self._local.release(None)  # every caller left meanwhile
+            return
+        waiter.future.set_result(_LOCAL)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when a caller's arrival or departure wakes the driver."""
+        self._nudge.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._nudge.wait()
+
+    def _try_redis(self) -> bool:
+        """Whether the next booking should ask Redis (otherwise it is paced locally)."""
+        if self._down_since is None or self._on_error == "fail":
+            # With "fail", the callers queued when Redis failed have failed; the newer ask.
+            return True
+        return self._now() >= self._next_probe
 
     def _taken_over(self) -> tuple[int | str, int | str]:
         """What a booking hands over from the local fallback, in microseconds from now.
@@ -653,8 +971,7 @@ class RedisRateLimiter:
         ready = local.next_ready
         after: int | str = ""
         if self._paced_locally and ready is not None:
-            assert self._loop is not None
-            after = _micros(max(0.0, ready - self._loop.time()))
+            after = _micros(max(0.0, ready - self._now()))
         cooldown = local.cooldown_remaining
         return after, _micros(cooldown) if cooldown else ""
 
@@ -679,8 +996,7 @@ class RedisRateLimiter:
 
     def _fail(self, error: RateLimiterUnavailableError) -> None:
         """Note a Redis failure; log it when it starts an outage."""
-        assert self._loop is not None
-        now = self._loop.time()
+        now = self._now()
         self._last_error = error
         self._next_probe = now + self._recheck_after
         if self._down_since is not None:
@@ -702,8 +1018,7 @@ class RedisRateLimiter:
         """Log the end of an outage, if one was going on."""
         if self._down_since is None:
             return
-        assert self._loop is not None
-        outage = self._loop.time() - self._down_since
+        outage = self._now() - self._down_since
         self._down_since = None
         self._last_error = None
         logger.info(

@@ -22,8 +22,9 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import pytest
 from aiohttp import web
@@ -49,6 +50,7 @@ from b2b_async._cli import (
     cli,
     exit_code_for,
     parse_rate_limit,
+    registration_window,
 )
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
 
@@ -191,7 +193,9 @@ def journal_entries(path: Path, cut: str | None = None) -> list[dict[str, Any]]:
         if text == cut:
             continue
         entry = json.loads(text)
-        assert set(entry) == {"order_id", "line", "status", "error"}, text
+        # A V3 line also says what ensure did; a V2 line has the four fields alone.
+        assert set(entry) - {"action"} == {"order_id", "line", "status", "error"}, text
+        assert entry.get("action") in (None, "created", "updated", "unchanged"), text
         assert entry["status"] in STATUSES, text
         assert (entry["error"] is None) == (entry["status"] in REGISTERED), text
         entries.append(entry)
@@ -1244,12 +1248,18 @@ def test_sandbox_command_in_process(tmp_path: Path) -> None:
         str(data),
     ]
     with sigint_when(lambda: health(port)) as fired:
-        result = invoke([*args, "--token", "t", "--competing", "2"])
+        result = invoke([*args, "--token", "t", "--competing", "2", "--registration-window", "3"])
     assert fired.is_set()
     assert result.exit_code == 130
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert f"listening on http://127.0.0.1:{port}" in result.stdout
     assert "token: t" in result.stdout
+    assert "V3 registrations accepted: within 3 s of an order's creation" in result.stdout
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("10", 10.0), ("2.5", 2.5), (" None ", None)])
+def test_registration_window_reads_seconds_or_none(text: str, seconds: float | None) -> None:
+    assert registration_window(text) == seconds
 
 
 @pytest.mark.parametrize(
@@ -1260,6 +1270,9 @@ def test_sandbox_command_in_process(tmp_path: Path) -> None:
         (["--rate-limit", "fast"], "REQUESTS/SECONDS"),
         (["--rate-limit", "0/1"], "invalid rate"),
         (["--port", "x"], "not a valid integer"),
+        (["--registration-window", "soon"], "positive seconds or none"),
+        (["--registration-window", "0"], "positive seconds or none"),
+        (["--registration-window", "inf"], "positive seconds or none"),
     ],
 )
 def test_sandbox_bad_options_are_usage_errors(args: list[str], message: str) -> None:
@@ -1368,3 +1381,87 @@ def test_rate_limit_option_reads_n_per_seconds() -> None:
     assert parse_rate_limit("150/60") == RateLimit(requests=150, per=60.0)
     assert parse_rate_limit(" None ") is None
     assert parse_rate_limit("off") is None
+
+
+# -- V3 through ensure ---------------------------------------------------------------------------
+
+V3_EXTRA: Final = {"Department": "Retail", "Fintech ID": "F-7"}
+
+
+def place_late_orders(server: SandboxServer, count: int) -> list[int]:
+    """Place ``count`` BigCommerce orders a minute old: past V3's 10-second window."""
+    a_minute_ago = server.now() - timedelta(minutes=1)
+    placed = [
+        server.place_order(customer_id=index % 50 + 1, total_inc_tax=10, created_at=a_minute_ago)
+        for index in range(count)
+    ]
+    return [order.bc_order_id for order in placed]
+
+
+def write_v3_orders(path: Path, ids: list[int], created: datetime) -> Path:
+    """A JSONL of V3 rows for ``ids``, each with its PO number, extra fields and creation time."""
+    rows = (
+        json.dumps(
+            {
+                "bc_order_id": bc_id,
+                "customer_id": index % 50 + 1,
+                "po_number": f"PO-{bc_id}",
+                "extra_fields": V3_EXTRA,
+                "created_at": created.isoformat(),
+            }
+        )
+        + "\n"
+        for index, bc_id in enumerate(ids)
+    )
+    path.write_text("".join(rows), encoding="utf-8")
+    return path
+
+
+async def v3_attributes(url: str, ids: list[int]) -> dict[int, tuple[str | None, dict[str, str]]]:
+    """Each order's PO number and extra fields, as B2B Edition holds them."""
+    async with B2BClient(DEFAULT_TOKEN, base_url=url, rate_limit=None) as client:
+        orders = [await client.v3.orders.get(bc_id) for bc_id in ids]
+    return {
+        order.bc_order_id: (
+            order.po_number,
+            {f.field_name: f.field_value for f in order.extra_fields},
+        )
+        for order in orders
+    }
+
+
+def test_register_v3_sets_the_attributes_of_late_orders_through_ensure(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Orders past their window are read and updated; the journal says what ensure did."""
+    ids = place_late_orders(sandbox, 5)
+    orders = write_v3_orders(tmp_path / "orders.jsonl", ids, sandbox.now())
+    results = tmp_path / "results.jsonl"
+    args = register_args(orders, sandbox.url, results, "--api", "v3", "-q")
+    result = invoke([*args, "--rate-limit", "none"])
+    assert result.exit_code == 0, result.output
+    assert asyncio.run(v3_attributes(sandbox.url, ids)) == {
+        bc_id: (f"PO-{bc_id}", V3_EXTRA) for bc_id in ids
+    }
+    assert {entry["action"] for entry in journal_entries(results)} == {"updated"}
+
+
+async def test_v3_sigkill_midway_then_rerun_sets_every_order(tmp_path: Path) -> None:
+    """120 late V3 orders, SIGKILL after ~40 are journaled, rerun: every order ends right."""
+    faults = Faults(latency=1.0, latency_seconds=0.05)  # keeps orders in flight at any moment
+    async with SandboxServer(rate=RateWindow(requests=80, per=1.0), faults=faults) as server:
+        ids = place_late_orders(server, 120)
+        orders = write_v3_orders(tmp_path / "orders.jsonl", ids, server.now())
+        results = tmp_path / "results.jsonl"
+        args = register_args(orders, server.url, results, "--api", "v3", "--rate-limit", "80/1")
+        first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+        await kill_when_journaled(args, results, 40, first_log)
+        assert 40 <= complete_lines(results) < 120
+        second = await start_cli(*args, log=second_log)
+        async with reaped(second):
+            assert await finish(second) == 0, read_log(second_log)
+        server.faults = Faults()
+        assert await v3_attributes(server.url, ids) == {
+            bc_id: (f"PO-{bc_id}", V3_EXTRA) for bc_id in ids
+        }
+    assert {int(order_id) for order_id in registered_in(results)} == set(ids)

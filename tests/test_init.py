@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
@@ -129,3 +130,8 @@ def test_type_checkers_and_the_lazy_table_agree() -> None:
     """What type checkers are told each name is, is where the package imports it from."""
     assert static_imports() == lazy_table()
     assert set().union(*lazy_table().values()) == set(b2b_async.__all__)
+
+
+def test_the_version_is_the_one_the_distribution_was_built_with() -> None:
+    """``__version__`` is written once, and the build reads it from there."""
+    assert b2b_async.__version__ == metadata.version("b2b-async")

@@ -6,6 +6,7 @@ import errno
 import gc
 import json
 import os
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,10 @@ from b2b_async._journal import (
     Journal,
     JournalWriteError,
     Row,
+    V3Row,
     bad_row_entry,
     count_rows,
+    creation_time,
     describe,
     entry_for,
     pending,
@@ -462,3 +465,50 @@ def test_v3_rows_a_model_refuses_are_bad_rows(tmp_path: Path) -> None:
     ]
     rows = list(read_rows(write(tmp_path, "in.jsonl", "\n".join(lines) + "\n"), api="v3"))
     assert [type(row).__name__ for row in rows] == ["BadRow", "BadRow", "V3Row"]
+
+
+MOMENT = datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        MOMENT.timestamp(),
+        int(MOMENT.timestamp()),
+        str(int(MOMENT.timestamp())),
+        "2026-12-03T09:30:00+00:00",
+        "2026-12-03T10:30:00+01:00",
+        " 2026-12-03T09:30:00Z ",
+    ],
+)
+def test_created_at_is_read_from_iso_8601_or_unix_seconds(value: object) -> None:
+    assert creation_time(value) == MOMENT
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_an_empty_created_at_is_none(value: object) -> None:
+    assert creation_time(value) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2026-12-03T09:30:00", "must name its offset"),
+        ("yesterday", "ISO 8601"),
+        ("nan", "no time"),
+        (1e300, "no time"),
+    ],
+)
+def test_a_created_at_that_is_no_time_is_refused(value: object, message: str) -> None:
+    with pytest.raises(InvalidOrderError, match=message):
+        creation_time(value)
+
+
+def test_a_v3_row_with_a_bad_created_at_is_a_bad_row(tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text("bc_order_id,customer_id,created_at\n7,1,soon\n8,1,\n", encoding="utf-8")
+    bad, good = list(read_rows(path, api="v3"))
+    assert isinstance(bad, BadRow)
+    assert "created_at" in bad.reason
+    assert isinstance(good, V3Row)
+    assert good.order.created_at is None

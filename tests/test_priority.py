@@ -244,6 +244,11 @@ async def each_v3_outcome(client: B2BClient, kw: dict[str, Any]) -> None:
         await drain(stream)
 
 
+async def each_ensured(client: B2BClient, kw: dict[str, Any]) -> None:
+    async with client.v3.orders.ensure_stream([NewV3Order(5, 1)], **kw) as stream:
+        await drain(stream)
+
+
 V2_OPERATIONS: dict[str, Operation] = {
     "create": lambda c, kw: c.orders.create(
         company_id=1, customer_id=1, order_id="BC5", total_inc_tax=1, **kw
@@ -283,6 +288,9 @@ V3_OPERATIONS: dict[str, Operation] = {
         1, bc_group_id=1, **kw
     ),
     "extra_field_configs": lambda c, kw: c.v3.orders.extra_field_configs(refresh=True, **kw),
+    "ensure": lambda c, kw: c.v3.orders.ensure(bc_order_id=5, customer_id=1, **kw),
+    "ensure_many": lambda c, kw: c.v3.orders.ensure_many([NewV3Order(5, 1)], **kw),
+    "ensure_stream": each_ensured,
 }
 COMPANY_OPERATIONS: dict[str, Operation] = {
     "order_ids": lambda c, kw: drain(c.companies.order_ids(1, **kw)),
@@ -292,7 +300,7 @@ OPERATIONS: dict[str, Operation] = {
     **{f"v3.orders.{name}": op for name, op in V3_OPERATIONS.items()},
     **{f"companies.{name}": op for name, op in COMPANY_OPERATIONS.items()},
 }
-BULK_HELPERS = {"create_many", "create_stream"}
+BULK_HELPERS = {"create_many", "create_stream", "ensure_many", "ensure_stream"}
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -22,7 +22,9 @@ from b2b_async import (
     BudgetHint,
     ClientClosedError,
     CreatedOrder,
+    DeadlineUnreachableError,
     Limiter,
+    Priority,
     RateLimit,
     RetryPolicy,
     TransportError,
@@ -30,7 +32,7 @@ from b2b_async import (
 from b2b_async._ratelimit import build_limiter
 from b2b_async.redis import RateLimiterUnavailableError, RedisRateLimiter
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, RateWindow, SandboxServer, parse_faults
-from bench.multiprocess import Arrival, run, run_worker, sandbox_process
+from bench.multiprocess import Arrival, run, run_worker, sandbox_process, urgent_run
 from tests.redis_helpers import REDIS_SERVER, SKIP_REASON, RedisServer, free_port
 from tests.sandbox_helpers import seed_for
 
@@ -332,6 +334,286 @@ async def test_a_cancelled_waiter_hands_its_slot_to_the_next(
     assert await client.hget(key, "seq") == b"2"
 
 
+# -- priorities ------------------------------------------------------------------------------
+
+#: Five processes backfilling: without priorities across processes, each would hold a slot
+#: ahead of an urgent call.
+BACKFILLS = 5
+#: The most grants of other processes' bulk calls an urgent call may see between asking and
+#: its own grant: slots already due when it asked, whose holders are confirming them.
+OVERTAKEN = 2
+
+
+async def pending_bookings(redis: aioredis.Redis, key: str) -> int:
+    """Bookings of the shared schedule that another may take: booked, and still to come."""
+    seconds, micros = await redis.time()
+    now = seconds * 1_000_000 + micros
+    entries = cast(dict[bytes, bytes], await redis.hgetall(key))
+    slots = [int(value.split()[0]) for name, value in entries.items() if name.startswith(b"b:")]
+    return sum(1 for slot in slots if slot > now)
+
+
+async def fields_named(redis: aioredis.Redis, key: str, *prefixes: bytes) -> list[bytes]:
+    """The fields of the key's hash whose names start with one of ``prefixes``."""
+    names = cast(list[bytes], await redis.hkeys(key))
+    return [name for name in names if name.startswith(prefixes)]
+
+
+async def backfill(limiter: RedisRateLimiter, calls: int, log: list[str], name: str) -> None:
+    """Gather ``calls`` bulk acquires on ``limiter``, noting each grant in ``log``."""
+
+    async def one() -> None:
+        await limiter.acquire(Priority.BULK)
+        log.append(name)
+        await limiter.release(None)
+
+    await asyncio.gather(*(one() for _ in range(calls)))
+
+
+def overtakes(log: Sequence[str]) -> list[int]:
+    """For each urgent call in ``log``, the grants of other calls between its ask and its grant."""
+    counts = []
+    start = 0
+    while "asked" in log[start:]:
+        asked = log.index("asked", start)
+        start = log.index("urgent", asked)
+        counts.append(start - asked - 1)
+    return counts
+
+
+async def test_an_urgent_call_overtakes_the_bookings_of_other_processes(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """Five "processes" backfill, each holding a slot ahead; a sixth's urgent calls each take
+    one of the next slots instead of the sixth, and every grant keeps to the pace."""
+    async with limiters(url, key, BACKFILLS + 1, rate_limit=PACED) as (*bulk, urgent):
+        await warm(*bulk, urgent)
+        log: list[str] = []
+        depths: list[int] = []
+
+        async def urgent_calls() -> None:
+            for _ in range(6):
+                await asyncio.sleep(3 * INTERVAL)
+                depths.append(await pending_bookings(client, key))
+                log.append("asked")
+                await urgent.acquire(Priority.URGENT)
+                log.append("urgent")
+                await urgent.release(None)
+
+        async def timed_backfill(limiter: RedisRateLimiter) -> None:
+            await backfill(limiter, 10, log, "bulk")
+
+        async with watched_loop() as lag:
+            await asyncio.gather(*(timed_backfill(limiter) for limiter in bulk), urgent_calls())
+    overtaken = overtakes(log)
+    assert len(overtaken) == 6
+    assert max(depths) >= 3, depths  # the backfills did hold slots ahead of the urgent calls
+    assert max(overtaken) <= OVERTAKEN + int(lag.worst / INTERVAL), (overtaken, lag.worst)
+
+
+async def test_grants_of_every_priority_keep_to_one_pace(url: str, key: str) -> None:
+    """Slots taken by urgent calls from other processes' bookings are never used twice: any
+    k + 1 grants of all the processes span k intervals."""
+    async with limiters(url, key, 3, rate_limit=PACED) as (a, b, c):
+        await warm(a, b, c)
+        loop = asyncio.get_running_loop()
+        times: list[float] = []
+
+        async def granted_as(limiter: RedisRateLimiter, level: Priority) -> None:
+            await limiter.acquire(level)
+            times.append(loop.time())
+            await limiter.release(None)
+
+        async def urgent_calls() -> None:
+            for _ in range(5):
+                await asyncio.sleep(2 * INTERVAL)
+                await granted_as(c, Priority.URGENT)
+
+        async with watched_loop() as lag:
+            await asyncio.gather(
+                *(granted_as(a, Priority.BULK) for _ in range(12)),
+                *(granted_as(b, Priority.NORMAL) for _ in range(12)),
+                urgent_calls(),
+            )
+    assert len(times) == 29
+    assert spacing_ok(times, INTERVAL, lag)
+
+
+async def test_waiting_callers_of_one_process_leave_by_priority(url: str, key: str) -> None:
+    """Queued as bulk, normal, urgent (twice each), they leave urgent, normal, bulk; FIFO within."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(10, 0.5)) as limiter:
+        await limiter.acquire()
+        order: list[str] = []
+
+        async def one(level: Priority, name: str) -> None:
+            await limiter.acquire(level)
+            order.append(name)
+
+        tasks = []
+        for name in ("b1", "b2", "n1", "n2", "u1", "u2"):
+            level = {"b": Priority.BULK, "n": Priority.NORMAL, "u": Priority.URGENT}[name[0]]
+            tasks.append(asyncio.create_task(one(level, name)))
+            await asyncio.sleep(0)
+        await asyncio.gather(*tasks)
+    assert order == ["u1", "u2", "n1", "n2", "b1", "b2"]
+
+
+async def test_an_urgent_caller_of_a_backfilling_process_takes_an_earlier_slot(
+    url: str, key: str
+) -> None:
+    """A process whose own slot (booked for bulk) lies behind another's bulk booking gives
+    its urgent caller that other, earlier slot."""
+    slow = RateLimit(2, 1.0)  # one slot every 0.5 s
+    async with limiters(url, key, 2, rate_limit=slow) as (a, b):
+        await a.acquire(Priority.BULK)  # slot 0, now
+        log: list[str] = []
+        other = asyncio.create_task(backfill(b, 1, log, "b"))  # books slot 1
+        await asyncio.sleep(0.05)
+        own = asyncio.create_task(backfill(a, 1, log, "a"))  # books slot 2
+        await asyncio.sleep(0.05)
+        await a.acquire(Priority.URGENT)  # takes slot 1; b moves to slot 2, a's bulk to 3
+        log.append("urgent")
+        await asyncio.gather(other, own)
+    assert log == ["urgent", "b", "a"]
+
+
+@pytest.mark.parametrize("level", list(Priority))
+async def test_a_cancelled_waiter_in_any_lane_leaves_its_slot_to_the_next(
+    url: str, key: str, client: aioredis.Redis, level: Priority
+) -> None:
+    """The slot booked for a cancelled caller goes to the next caller of its process."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(2, 1.0)) as limiter:
+        await limiter.acquire(level)
+        first = asyncio.create_task(limiter.acquire(level))
+        second = asyncio.create_task(limiter.acquire(level))
+        await eventually(lambda: client.hget(key, "seq"), b"2")
+        first.cancel()
+        await second
+        assert (limiter.waiting, limiter.in_flight) == (0, 2)
+    assert first.cancelled()
+    assert await client.hget(key, "seq") == b"2"
+
+
+@pytest.mark.parametrize("level", list(Priority))
+async def test_a_cancelled_waiter_in_any_lane_gives_its_slot_back_to_every_process(
+    url: str, key: str, client: aioredis.Redis, level: Priority
+) -> None:
+    """With no other caller left, the booking is undone in Redis: another process books the
+    very same slot (the same next-slot time, the same ticket)."""
+    async with limiters(url, key, 2, rate_limit=RateLimit(2, 1.0)) as (a, b):
+        await a.acquire(level)
+        booked = await client.hget(key, "tat")
+        waiter = asyncio.create_task(a.acquire(level))
+        await eventually(lambda: client.hget(key, "seq"), b"2")
+        pushed = await client.hget(key, "tat")
+        waiter.cancel()
+        await eventually(lambda: client.hget(key, "seq"), b"1")
+        assert await client.hget(key, "tat") == booked
+        assert (a.waiting, a.in_flight) == (0, 1)
+        other = asyncio.create_task(b.acquire(level))
+        await eventually(lambda: client.hget(key, "seq"), b"2")
+        assert await client.hget(key, "tat") == pushed
+        other.cancel()
+    assert waiter.cancelled()
+
+
+async def test_a_booking_moved_back_and_then_given_up_is_given_back(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A bulk booking taken by another process's urgent call moves to the end; its holder,
+    left without callers, undoes the moved booking."""
+    async with limiters(url, key, 2, rate_limit=RateLimit(4, 1.0)) as (a, b):
+        await a.acquire(Priority.BULK)
+        waiter = asyncio.create_task(a.acquire(Priority.BULK))  # ticket 2, slot 1
+        await eventually(lambda: client.hget(key, "seq"), b"2")
+        urgent = asyncio.create_task(b.acquire(Priority.URGENT))  # takes slot 1; a's is 3
+        await eventually(lambda: client.hget(key, "seq"), b"3")
+        assert len(await fields_named(client, key, b"m:2:")) == 1  # where a's booking went
+        waiter.cancel()
+        await eventually(lambda: client.hget(key, "seq"), b"2")
+        await urgent
+    assert await fields_named(client, key, b"b:", b"m:") == []
+
+
+async def test_callers_with_a_deadline_they_cannot_meet_are_refused_at_once(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """Behind 2 s of queued calls, a call that may wait 0.5 s fails at once, books nothing,
+    and says how long it would have waited; an urgent one with the same deadline goes first."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(10, 1.0)) as limiter:
+        await limiter.acquire()
+        queued = [asyncio.create_task(limiter.acquire()) for _ in range(20)]
+        await eventually(lambda: client.hget(key, "seq"), b"2")
+        with pytest.raises(DeadlineUnreachableError) as info:
+            await limiter.acquire(Priority.NORMAL, deadline=0.5)
+        assert await client.hget(key, "seq") == b"2"
+        assert info.value.estimated_wait > 1.9
+        assert info.value.deadline == 0.5
+        assert await limiter.acquire(Priority.URGENT, deadline=0.5) < 0.5 + PROMPT
+        for task in queued:
+            task.cancel()
+        await asyncio.gather(*queued, return_exceptions=True)
+
+
+async def test_a_cooldown_met_by_another_process_fails_a_waiter_before_it_sends(
+    url: str, key: str
+) -> None:
+    """A 1 s cooldown closed by one process fails the other's waiter with 0.3 s left as soon
+    as its booking shows the slot past the deadline, without waiting that long."""
+    async with limiters(url, key, 2, rate_limit=FAST) as (a, b):
+        await a.acquire()
+        await a.release(BudgetHint(retry_after=1.0))
+        with pytest.raises(DeadlineUnreachableError) as info:
+            await asyncio.wait_for(b.acquire(deadline=0.3), timeout=0.3)
+        assert info.value.estimated_wait > 0.8
+        assert b.waiting == 0
+        # Its answer told b of the cooldown: the next such call is refused without asking.
+        with pytest.raises(DeadlineUnreachableError):
+            await b.acquire(Priority.URGENT, deadline=0.3)
+
+
+async def test_a_nan_deadline_or_unknown_priority_is_refused(url: str, key: str) -> None:
+    """acquire() checks its arguments before anything is booked."""
+    async with RedisRateLimiter(url, key=key) as limiter:
+        with pytest.raises(ValueError, match="priority must be one of"):
+            await limiter.acquire("asap")
+        with pytest.raises(ValueError, match="deadline must be a number"):
+            await limiter.acquire(deadline=float("nan"))
+
+
+async def test_closing_fails_the_callers_still_waiting(url: str, key: str) -> None:
+    """aclose() stops the bookings and fails each waiting caller with ClientClosedError."""
+    limiter = RedisRateLimiter(url, key=key, rate_limit=RateLimit(1, 10.0))
+    await limiter.acquire()
+    waiter = asyncio.create_task(limiter.acquire(Priority.URGENT))
+    await asyncio.sleep(0.05)
+    await limiter.aclose()
+    with pytest.raises(ClientClosedError):
+        await waiter
+
+
+async def test_the_local_fallback_serves_by_priority_too() -> None:
+    """While Redis is unreachable, callers still leave urgent first."""
+    limiter = RedisRateLimiter(
+        unreachable_url(), key="k", rate_limit=RateLimit(10, 0.5), recheck_after=60
+    )
+    async with limiter:
+        await limiter.acquire()
+        order: list[Priority] = []
+
+        async def one(level: Priority) -> None:
+            await limiter.acquire(level)
+            order.append(level)
+
+        tasks = []
+        for level in (Priority.BULK, Priority.NORMAL, Priority.URGENT):
+            tasks.append(asyncio.create_task(one(level)))
+            await asyncio.sleep(0)
+        await asyncio.gather(*tasks)
+    assert not limiter.shared
+    assert order[0] is Priority.URGENT
+
+
 # -- the shared cooldown -----------------------------------------------------------------------
 
 
@@ -499,7 +781,7 @@ async def test_the_key_expires_after_its_last_deadline(
         await limiter.acquire()
         await limiter.release(BudgetHint(retry_after=2.0))
     fields = await client.hkeys(key)
-    assert sorted(fields) == [b"cool", b"seq", b"tat", b"wbud", b"wend", b"wlast"]
+    assert sorted(fields) == [b"cool", b"prev", b"seq", b"tat", b"wbud", b"wend", b"wlast"]
     ttl = await client.pttl(key)
     assert 60_000 < ttl <= (2.0 + FAST.per + 60.0) * 1000
 
@@ -775,6 +1057,18 @@ async def test_three_processes_share_one_budget(shared_redis: RedisServer, key: 
     assert figures.share_429 <= 0.01, summary
     assert figures.efficiency >= 0.95, summary
     assert sum(worker.rate_limited for worker in figures.workers) == figures.rejected_429
+
+
+async def test_urgent_calls_during_two_backfills_lose_and_duplicate_nothing(
+    shared_redis: RedisServer, key: str
+) -> None:
+    """Three processes on one key, two backfilling with create_many and one sending urgent
+    creates: every order is registered once, and the urgent calls are paced with the rest."""
+    figures = await urgent_run(shared_redis.url, backfills=2, orders=80, every=0.2, key=key)
+    summary = figures.as_dict()
+    assert figures.urgent.sent >= 3, summary
+    assert (summary["lost"], summary["duplicated"], summary["failed"]) == (0, 0, 0), summary
+    assert summary["share_429"] <= 0.01, summary
 
 
 def arrivals_of(arrivals: Sequence[Arrival], prefix: str) -> list[float]:

@@ -7,6 +7,7 @@ order as an object, no pagination) come from a scripted aiohttp server.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import logging
@@ -27,6 +28,7 @@ from b2b_async import (
     B2BClient,
     B2BError,
     BadRequestError,
+    DeadlineUnreachableError,
     ExtraField,
     ExtraFieldConfig,
     InvalidOrderError,
@@ -37,6 +39,9 @@ from b2b_async import (
     OrderAlreadyExistsError,
     Orders,
     Priority,
+    RateLimit,
+    RateLimiter,
+    RegistrationWindowClosedError,
     ResponseDecodeError,
     RetryPolicy,
     ServerError,
@@ -46,8 +51,14 @@ from b2b_async import (
     V3Orders,
     V3Resources,
 )
+from b2b_async._config import (
+    EXTRA_FIELD_CONFIGS_RETRY,
+    EXTRA_FIELD_CONFIGS_TTL,
+    REGISTRATION_MARGIN,
+    REGISTRATION_WINDOW,
+)
 from b2b_async._protocol import Envelope, Request, RequestInfo, decode_response
-from b2b_async._v3 import unix_seconds
+from b2b_async._v3 import ExtraFieldCache, unix_seconds
 from b2b_async.sandbox import (
     DEFAULT_ORDER_EXTRA_FIELDS,
     DEFAULT_TOKEN,
@@ -68,8 +79,13 @@ Reply = tuple[int, Any]
 def client_for(
     server: SandboxServer | str, *, store_hash: str | None = HASH, **options: Any
 ) -> B2BClient:
-    """A client of the sandbox (or of a URL), with quick retries and no pacing."""
+    """A client of the sandbox (or of a URL), with quick retries and no pacing.
+
+    A client of a scripted server (a URL) does not check extra fields: its scripted answers
+    hold no configurations.
+    """
     settings: dict[str, Any] = {"rate_limit": None, "retry": QUICK, "max_concurrency": 16}
+    settings["check_extra_fields"] = not isinstance(server, str)
     settings.update(options)
     url = server if isinstance(server, str) else server.url
     return B2BClient(DEFAULT_TOKEN, store_hash=store_hash, base_url=url, **settings)
@@ -168,7 +184,7 @@ def test_v3_errors_read_meta_message() -> None:
 
 async def test_store_hash_authenticates_with_x_auth_token(server: SandboxServer) -> None:
     """With store_hash: X-Auth-Token and X-Store-Hash, never authToken; without: authToken."""
-    async with client_for(server) as current:
+    async with client_for(server, check_extra_fields=False) as current:
         await current.v3.orders.create(bc_order_id=1, customer_id=5)
     async with B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=None) as legacy:
         await legacy.v3.orders.get(1)
@@ -286,7 +302,9 @@ async def test_create_returns_the_registered_order(server: SandboxServer) -> Non
     assert created.total_inc_tax == Decimal(0)
     assert not created.already_registered
     assert created.raw["currencyCode"] == "USD"
-    assert server.requests[0].body == {
+    configs, registration = server.requests  # the extra fields were checked first
+    assert configs.path == "/api/v3/io/orders/extra-fields"
+    assert registration.body == {
         "bcOrderId": 321,
         "customerId": 5,
         "poNumber": "PO-7",
@@ -309,7 +327,7 @@ async def test_create_after_an_uncertain_attempt_is_registered(server: SandboxSe
     """A reset after processing, then "already exists": the sent order, already_registered."""
     server.faults = Faults(reset_after=0.5)
     server._random.seed(seed_for(server.faults, [FaultKind.RESET_AFTER, None]))
-    async with client_for(server) as client:
+    async with client_for(server, check_extra_fields=False) as client:
         created = await client.v3.orders.create(bc_order_id=6, customer_id=5, po_number="P")
     assert created.already_registered
     assert (created.bc_order_id, created.customer_id, created.po_number) == (6, 5, "P")
@@ -359,7 +377,7 @@ async def test_create_answers_without_the_order_stand_for_what_was_sent(
 
 async def test_list_walks_every_page_with_the_filters(server: SandboxServer) -> None:
     """list yields every matching order across pages, newest update first by default."""
-    async with client_for(server) as client:
+    async with client_for(server, check_extra_fields=False) as client:
         for number in range(1, 6):
             await client.v3.orders.create(bc_order_id=number, customer_id=5 + (number % 2))
         everything = [order.bc_order_id async for order in client.v3.orders.list(page_size=2)]
@@ -534,9 +552,9 @@ async def test_update_sets_and_returns_the_order(server: SandboxServer) -> None:
 
 
 async def test_update_errors(server: SandboxServer) -> None:
-    """A missing required field is UnprocessableEntityError; an unknown order NotFoundError."""
+    """Unchecked: a missing required field is a 422, an unknown order NotFoundError."""
     server.order_extra_fields = (OrderExtraField(name="Cost Center", required=True),)
-    async with client_for(server) as client:
+    async with client_for(server, check_extra_fields=False) as client:
         await client.v3.orders.create(bc_order_id=81, customer_id=5)
         with pytest.raises(UnprocessableEntityError, match="Cost Center") as info:
             await client.v3.orders.update(81, po_number="P")
@@ -594,7 +612,7 @@ async def test_products_read_options_and_a_single_object(
 
 async def test_assign_and_reassign_return_how_many_orders_moved(server: SandboxServer) -> None:
     """Both customer operations return the API's total; unknown customers raise."""
-    async with client_for(server) as client:
+    async with client_for(server, check_extra_fields=False) as client:
         await client.v3.orders.create(bc_order_id=1, customer_id=5)
         server.move_customer(5, 9)
         assigned = await client.v3.orders.assign_customer_orders(5)
@@ -705,7 +723,10 @@ async def test_bulk_v3_registration_of_2000_orders_under_faults() -> None:
             report = await client.v3.orders.create_many(orders)
         faulted = sum(1 for record in server.requests if record.fault is not None)
         assert faulted / len(server.requests) > 0.12
-        assert {record.path for record in server.requests} == {"/api/v3/io/orders"}
+        configs = [r for r in server.requests if r.path == "/api/v3/io/orders/extra-fields"]
+        assert {r.path for r in server.requests} - {configs[0].path} == {"/api/v3/io/orders"}
+        # The configurations were fetched once for the 2,000: every other try was a retry.
+        assert sum(r.fault is None for r in configs) == 1
         assert len(server.orders) == 2000
         assert all(server.registrations(str(100_000 + n)) == 1 for n in range(2000))
     assert report.ok
@@ -732,18 +753,27 @@ class ScriptedTransport:
     def bulk_workers(self, concurrency: int | None) -> int:
         return concurrency or 1
 
+    retry = QUICK
+
     def priority_of(self, explicit: Priority | None, default: Priority) -> Priority:
         return explicit or default
 
-    async def send(self, request: Request, priority: Priority | None = None) -> Envelope:
+    async def send(
+        self,
+        request: Request,
+        priority: Priority | None = None,
+        *,
+        deadline_at: float | None = None,
+    ) -> Envelope:
         if isinstance(self.answer, B2BError):
             raise self.answer
         return self.answer
 
 
 def scripted_v3(answer: Envelope | B2BError) -> V3Orders:
-    """V3 Order operations whose every request gets ``answer``."""
-    return V3Orders(ScriptedTransport(answer))  # type: ignore[arg-type]
+    """V3 Order operations whose every request gets ``answer`` (extra fields unchecked)."""
+    unchecked = ExtraFieldCache(check=False)
+    return V3Orders(ScriptedTransport(answer), unchecked)  # type: ignore[arg-type]
 
 
 async def test_a_v3_registration_past_ten_seconds_is_logged(
@@ -793,6 +823,411 @@ async def test_already_exists_in_a_v3_bulk_run_counts_as_registered() -> None:
     report = await orders.create_many([NewV3Order(7, 8)], concurrency=1)
     [outcome] = report.outcomes
     assert outcome.result == V3Order.sent(NewV3Order(7, 8), already_registered=True)
+
+
+# --- the registration window ------------------------------------------------------------------
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[SandboxServer]:
+    """A sandbox that models BigCommerce: orders placed with a creation time, a 10 s window."""
+    async with SandboxServer(rate=None, store_hash=HASH, registration_window=10.0) as running:
+        yield running
+
+
+def ago(seconds: float) -> datetime:
+    """The time ``seconds`` ago, aware."""
+    return datetime.now(UTC) - timedelta(seconds=seconds)
+
+
+def place(store: SandboxServer, bc_order_id: int, *, age: float = 0.0) -> datetime:
+    """Place an order of customer 5 (company 5) created ``age`` seconds ago; its creation time."""
+    placed = store.place_order(
+        customer_id=5, total_inc_tax="12.50", bc_order_id=bc_order_id, created_at=ago(age)
+    )
+    return placed.created_at
+
+
+def calls(server: SandboxServer) -> list[str]:
+    """Each request as ``METHOD /path`` under ``/api/v3/io``, the configurations' fetch left out."""
+    return [
+        f"{record.method} {record.path.removeprefix('/api/v3/io')}"
+        for record in server.requests
+        if record.path != "/api/v3/io/orders/extra-fields"
+    ]
+
+
+class LimiterRecorder:
+    """A limiter that grants at once, records each caller's priority and deadline, and refuses
+    every caller with a deadline when told to (as behind a long queue)."""
+
+    def __init__(self, *, refuse_deadlines: bool = False) -> None:
+        self.calls: list[tuple[Priority, float | None]] = []
+        self.refuse_deadlines = refuse_deadlines
+
+    async def acquire(
+        self, priority: Priority = Priority.NORMAL, *, deadline: float | None = None
+    ) -> float:
+        self.calls.append((priority, deadline))
+        if self.refuse_deadlines and deadline is not None:
+            raise DeadlineUnreachableError("queued", estimated_wait=60.0, deadline=deadline)
+        return 0.0
+
+    async def release(self, hint: object) -> None:
+        return None
+
+
+async def test_create_after_its_window_raises_and_sends_nothing(store: SandboxServer) -> None:
+    """A create whose window has passed raises RegistrationWindowClosedError; nothing is sent."""
+    created_at = place(store, 700, age=30.0)
+    async with client_for(store) as client:
+        with pytest.raises(RegistrationWindowClosedError) as info:
+            await client.v3.orders.create(
+                bc_order_id=700, customer_id=5, po_number="P", created_at=created_at
+            )
+        report = await client.v3.orders.create_many([NewV3Order(700, 5, created_at=created_at)])
+    assert store.requests == []  # not even the extra field configurations
+    error = info.value
+    assert (error.bc_order_id, error.window_ended_at) == (700, created_at + timedelta(seconds=10))
+    assert "client.v3.orders.ensure" in str(error)
+    assert isinstance(error, B2BError)
+    assert isinstance(report.outcomes[0].error, RegistrationWindowClosedError)
+
+
+async def test_create_within_its_window_is_urgent_and_bounded_by_it(store: SandboxServer) -> None:
+    """With created_at: urgent by default, the limiter told the window's end less the margin."""
+    limiter = LimiterRecorder()
+    async with client_for(store, rate_limit=limiter) as client:
+        created = await client.v3.orders.create(
+            bc_order_id=701, customer_id=5, created_at=place(store, 701)
+        )
+        await client.v3.orders.create(
+            bc_order_id=702, customer_id=5, created_at=place(store, 702), priority="bulk"
+        )
+        await client.v3.orders.create(bc_order_id=703, customer_id=5)  # no window known
+    configs, urgent, bulk, unbounded = limiter.calls
+    assert configs == (Priority.URGENT, None)  # the check's fetch, in the window's way
+    assert urgent[0] == Priority.URGENT
+    assert urgent[1] is not None
+    assert 0 < urgent[1] <= REGISTRATION_WINDOW - REGISTRATION_MARGIN
+    assert bulk[0] == Priority.BULK
+    assert unbounded == (Priority.NORMAL, None)
+    assert created.total_inc_tax == Decimal("12.50")  # the placed order's
+    assert calls(store) == ["POST /orders"] * 3
+
+
+async def test_a_create_the_queue_would_make_late_is_not_sent(store: SandboxServer) -> None:
+    """Behind 15 s of urgent calls, a create with 9 s left raises at once, unsent."""
+    limiter = RateLimiter(RateLimit(requests=10, per=1.0))
+    queued = [asyncio.create_task(limiter.acquire(Priority.URGENT)) for _ in range(150)]
+    await asyncio.sleep(0)
+    try:
+        async with client_for(store, rate_limit=limiter, check_extra_fields=False) as client:
+            with pytest.raises(RegistrationWindowClosedError) as info:
+                await client.v3.orders.create(
+                    bc_order_id=704, customer_id=5, created_at=place(store, 704)
+                )
+    finally:
+        for task in queued:
+            task.cancel()
+        await asyncio.gather(*queued, return_exceptions=True)
+    assert isinstance(info.value.__cause__, DeadlineUnreachableError)
+    assert "no request budget" in str(info.value)
+    assert store.requests == []
+
+
+async def test_retries_that_would_pass_the_window_are_not_sent(store: SandboxServer) -> None:
+    """A 503 whose retry would wait past the window ends the create: one attempt, typed error."""
+    store.faults = Faults(http_503=1.0)
+    patient = RetryPolicy(attempts=5, initial_wait=30.0, max_wait=30.0)
+    async with client_for(store, retry=patient, check_extra_fields=False) as client:
+        with pytest.raises(RegistrationWindowClosedError) as info:
+            await client.v3.orders.create(
+                bc_order_id=705, customer_id=5, created_at=place(store, 705)
+            )
+    assert isinstance(info.value.__cause__, ServerError)
+    assert [record.status for record in store.requests] == [503]
+
+
+async def test_a_transient_failure_with_time_left_is_raised_as_it_is(store: SandboxServer) -> None:
+    """Retries spent well inside the window: the failure itself, the window still usable."""
+    store.faults = Faults(http_503=1.0)
+    async with client_for(store, retry=RetryPolicy(attempts=2, initial_wait=0.01)) as client:
+        with pytest.raises(ServerError):
+            await client.v3.orders.create(
+                bc_order_id=706, customer_id=5, created_at=place(store, 706)
+            )
+
+
+# --- ensure ------------------------------------------------------------------------------------
+
+
+async def test_ensure_creates_an_order_inside_its_window(store: SandboxServer) -> None:
+    """Window open: one create. Again: the create finds it, one read, nothing changed."""
+    created_at = place(store, 710)
+    fields = {"Fintech ID": "F-1", "Department": "Retail"}
+    async with client_for(store) as client:
+        first = await client.v3.orders.ensure(
+            bc_order_id=710,
+            customer_id=5,
+            po_number="PO-1",
+            extra_fields=fields,
+            created_at=created_at,
+        )
+        again = await client.v3.orders.ensure(
+            bc_order_id=710,
+            customer_id=5,
+            po_number="PO-1",
+            extra_fields=fields,
+            created_at=created_at,
+        )
+    assert (first.action, first.steps, first.already_registered) == ("created", ("create",), False)
+    assert first.order.total_inc_tax == Decimal("12.50")
+    assert (again.action, again.steps, again.changed) == ("unchanged", ("create", "get"), ())
+    assert again.already_registered
+    assert calls(store) == ["POST /orders", "POST /orders", "GET /orders/710"]
+    assert store.orders["710"].po_number == "PO-1"
+
+
+async def test_ensure_reconciles_a_late_order_then_only_reads(store: SandboxServer) -> None:
+    """Past its window: read and update (2 requests); again: one read, nothing changed."""
+    created_at = place(store, 720, age=30.0)
+    fields = {"Fintech ID": "F-2", "Priority": "3"}
+    async with client_for(store) as client:
+        ensure = functools.partial(
+            client.v3.orders.ensure,
+            bc_order_id=720,
+            customer_id=5,
+            po_number="PO-2",
+            extra_fields=fields,
+            created_at=created_at,
+        )
+        first = await ensure()
+        held = store.orders["720"].updated_at
+        again = await ensure()
+    assert (first.action, first.steps) == ("updated", ("get", "update"))
+    assert first.changed == ("poNumber", "Fintech ID", "Priority")
+    assert first.order.po_number == "PO-2"
+    assert first.order.customer_id == 5
+    assert (again.action, again.steps) == ("unchanged", ("get",))
+    assert calls(store) == ["GET /orders/720", "PUT /orders/720", "GET /orders/720"]
+    order = store.orders["720"]
+    assert (order.po_number, order.updated_at, order.total_inc_tax) == (
+        "PO-2",
+        held,
+        Decimal("12.50"),
+    )
+    assert order.extra["extraFields"] == [
+        {"fieldName": "Fintech ID", "fieldValue": "F-2"},
+        {"fieldName": "Priority", "fieldValue": "3"},
+    ]
+
+
+async def test_ensure_sends_only_what_differs_and_the_required_fields(store: SandboxServer) -> None:
+    """An update carries the differing values, plus the required ones the API asks for."""
+    store.order_extra_fields = (
+        *DEFAULT_ORDER_EXTRA_FIELDS,
+        OrderExtraField(name="Cost Center", required=True),
+    )
+    created_at = place(store, 730, age=30.0)
+    async with client_for(store) as client:
+        ensure = functools.partial(
+            client.v3.orders.ensure, bc_order_id=730, customer_id=5, created_at=created_at
+        )
+        await ensure(po_number="A", extra_fields={"Cost Center": "CC", "Fintech ID": "F"})
+        renumbered = await ensure(
+            po_number="B", extra_fields={"Cost Center": "CC", "Fintech ID": "F"}
+        )
+        moved = await ensure(extra_fields={"Cost Center": "CC", "Department": "Retail"})
+    bodies = [record.body for record in store.requests if record.method == "PUT"]
+    assert bodies[1:] == [
+        {"poNumber": "B", "extraFields": [{"fieldName": "Cost Center", "fieldValue": "CC"}]},
+        {
+            "extraFields": [
+                {"fieldName": "Cost Center", "fieldValue": "CC"},
+                {"fieldName": "Department", "fieldValue": "Retail"},
+            ]
+        },
+    ]
+    assert renumbered.changed == ("poNumber",)
+    assert moved.changed == ("Department",)
+    assert store.orders["730"].po_number == "B"  # no po_number: the order's stays
+
+
+async def test_ensure_without_created_at_tries_the_create_first(store: SandboxServer) -> None:
+    """Without created_at a late order costs one more request: the create answered "exists"."""
+    place(store, 740, age=30.0)
+    async with client_for(store) as client:
+        ensured = await client.v3.orders.ensure(bc_order_id=740, customer_id=5, po_number="P")
+    assert (ensured.action, ensured.steps) == ("updated", ("create", "get", "update"))
+    assert calls(store) == ["POST /orders", "GET /orders/740", "PUT /orders/740"]
+
+
+async def test_ensure_waits_out_a_window_it_cannot_meet(store: SandboxServer) -> None:
+    """No budget before the window's end: no create is sent; after it, read and update."""
+    limiter = LimiterRecorder(refuse_deadlines=True)
+    created_at = place(store, 750, age=REGISTRATION_WINDOW - 1.5)
+    async with client_for(store, rate_limit=limiter) as client:
+        ensured = await client.v3.orders.ensure(
+            bc_order_id=750, customer_id=5, po_number="P", created_at=created_at
+        )
+    assert (ensured.action, ensured.steps) == ("updated", ("create", "get", "update"))
+    assert calls(store) == ["GET /orders/750", "PUT /orders/750"]  # found: recorded by then
+    assert store.orders["750"].po_number == "P"
+
+
+async def test_ensure_gives_an_order_without_a_company_the_customer_s(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """An order without a company: the customer's orders are assigned to theirs (one more)."""
+    url, seen = await scripted(
+        [ok([order_json(9, companyId=None, poNumber="P")]), ok({"total": 1})]
+    )
+    async with client_for(url) as client:
+        ensured = await client.v3.orders.ensure(
+            bc_order_id=9, customer_id=4, po_number="P", created_at=ago(60)
+        )
+    assert (ensured.action, ensured.steps, ensured.changed) == ("updated", ("get", "assign"), ())
+    assert seen == ["/api/v3/io/orders/9", "/api/v3/io/customers/4/orders/b2b"]
+
+
+async def test_ensure_of_an_order_b2b_edition_does_not_hold_raises(store: SandboxServer) -> None:
+    """Past its window and unknown to B2B Edition: NotFoundError, nothing written."""
+    async with client_for(store) as client:
+        with pytest.raises(NotFoundError):
+            await client.v3.orders.ensure(bc_order_id=759, customer_id=5, created_at=ago(60))
+    assert calls(store) == ["GET /orders/759"]
+
+
+async def test_ensure_many_and_ensure_stream_report_each_order(store: SandboxServer) -> None:
+    """One outcome per input, bulk priority throughout; late orders read, fresh ones created."""
+    limiter = LimiterRecorder()
+    late = [
+        NewV3Order(760 + n, 5, f"P{n}", created_at=place(store, 760 + n, age=30)) for n in range(3)
+    ]
+    fresh = [NewV3Order(770 + n, 5, f"P{n}", created_at=place(store, 770 + n)) for n in range(2)]
+    async with client_for(store, rate_limit=limiter) as client:
+        report = await client.v3.orders.ensure_many([*late, *fresh, "not an order"])  # type: ignore[list-item]
+        async with client.v3.orders.ensure_stream(late, concurrency=2) as stream:
+            again = [outcome async for outcome in stream]
+    actions = [outcome.result.action if outcome.result else None for outcome in report.outcomes]
+    assert actions == ["updated"] * 3 + ["created"] * 2 + [None]
+    assert [outcome.already_registered for outcome in report.outcomes] == [True] * 3 + [False] * 3
+    assert isinstance(report.outcomes[5].error, InvalidOrderError)
+    assert {outcome.result.action for outcome in again if outcome.result} == {"unchanged"}
+    assert {priority for priority, _ in limiter.calls} == {Priority.BULK}
+
+
+# --- the extra field check ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"Fintech ID": "F"}, "'Cost Center' is required"),
+        ({"Cost Center": "CC", "Fintech ID": "F" * 101}, "'Fintech ID' must be at most 100"),
+        ({"Cost Center": "CC", "Department": "Retai"}, "'Department' must be one of"),
+        ({"Cost Center": "CC", "Priority": "high"}, "'Priority' must be a number"),
+        ({"Cost Center": "CC", "Colour": "red"}, "'Colour' is not one of the store's"),
+    ],
+)
+async def test_bad_extra_fields_raise_before_any_request(
+    store: SandboxServer, fields: dict[str, str], message: str
+) -> None:
+    """A required field missing, a value too long, off the list or not a number: raised by
+    create, update, ensure and the bulk runs before any request (the configurations kept)."""
+    store.order_extra_fields = (
+        *DEFAULT_ORDER_EXTRA_FIELDS,
+        OrderExtraField(name="Cost Center", required=True),
+    )
+    created_at = place(store, 780, age=30.0)
+    async with client_for(store) as client:
+        orders = client.v3.orders
+        await orders.extra_field_configs()
+        fetched = len(store.requests)
+        with pytest.raises(InvalidOrderError, match=message):
+            await orders.create(bc_order_id=780, customer_id=5, extra_fields=fields)
+        with pytest.raises(InvalidOrderError, match=message):
+            await orders.update(780, extra_fields=fields)
+        with pytest.raises(InvalidOrderError, match=message):
+            await orders.ensure(
+                bc_order_id=780, customer_id=5, extra_fields=fields, created_at=created_at
+            )
+        report = await orders.ensure_many([NewV3Order(780, 5, extra_fields=fields)])
+    assert isinstance(report.outcomes[0].error, InvalidOrderError)
+    assert len(store.requests) == fetched == 1
+
+
+async def test_configurations_are_kept_for_their_ttl(
+    store: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One fetch serves every check for EXTRA_FIELD_CONFIGS_TTL seconds; then a new one."""
+    now = [1000.0]
+    monkeypatch.setattr(b2b_async._v3, "clock", lambda: now[0])
+    async with client_for(store) as client:
+        view = client.with_options(priority="bulk")
+        await client.v3.orders.create(bc_order_id=790, customer_id=5)
+        now[0] += EXTRA_FIELD_CONFIGS_TTL - 1
+        await view.v3.orders.update(790, po_number="A")  # a view shares the client's
+        await client.v3.orders.extra_field_configs()
+        now[0] += 2
+        await client.v3.orders.update(790, po_number="B")
+    configs = [r for r in store.requests if r.path == "/api/v3/io/orders/extra-fields"]
+    assert len(configs) == 2
+    assert store.requests.index(configs[1]) == len(store.requests) - 2
+
+
+async def test_without_configurations_values_go_unchecked(
+    scripted: Callable[[list[Reply]], Any],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A failed fetch of the configurations: WARNING, values sent unchecked, no fetch for 30 s."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    now = [1000.0]
+    monkeypatch.setattr(b2b_async._v3, "clock", lambda: now[0])
+    broken = (404, {"code": 404, "data": {}, "meta": {"message": "no such route"}})
+    replies = [broken, ok(order_json(1)), ok(order_json(2)), ok([]), ok(order_json(3))]
+    url, seen = await scripted(replies)
+    async with client_for(url, check_extra_fields=True) as client:
+        await client.v3.orders.create(bc_order_id=1, customer_id=2, extra_fields={"A": "x"})
+        now[0] += EXTRA_FIELD_CONFIGS_RETRY - 1
+        await client.v3.orders.create(bc_order_id=2, customer_id=2, extra_fields={"A": "x"})
+        now[0] += 2
+        with pytest.raises(InvalidOrderError, match="'A' is not one of the store's"):
+            await client.v3.orders.create(bc_order_id=3, customer_id=2, extra_fields={"A": "x"})
+    assert [path.split("?")[0] for path in seen] == [
+        "/api/v3/io/orders/extra-fields",
+        "/api/v3/io/orders",
+        "/api/v3/io/orders",
+        "/api/v3/io/orders/extra-fields",
+    ]
+    [warning] = caplog.records
+    assert "sent unchecked" in warning.getMessage()
+
+
+async def test_a_refused_token_fails_the_check_as_it_would_the_call(store: SandboxServer) -> None:
+    """A 401 on the configurations is raised: every request would meet it. Shared by waiters."""
+    async with B2BClient("wrong", store_hash=HASH, base_url=store.url, rate_limit=None) as client:
+        first, second = await asyncio.gather(
+            client.v3.orders.create(bc_order_id=796, customer_id=5),
+            client.v3.orders.create(bc_order_id=797, customer_id=5),
+            return_exceptions=True,
+        )
+    assert isinstance(first, AuthenticationError)
+    assert second is first  # the one fetch's failure, shared
+    assert [record.path for record in store.requests] == ["/api/v3/io/orders/extra-fields"]
+
+
+async def test_the_check_switched_off_leaves_values_to_the_api(store: SandboxServer) -> None:
+    """check_extra_fields=False: no configurations fetched, a bad value meets the API's 422."""
+    async with client_for(store, check_extra_fields=False) as client:
+        with pytest.raises(UnprocessableEntityError, match="Department"):
+            await client.v3.orders.create(
+                bc_order_id=795, customer_id=5, extra_fields={"Department": "Retai"}
+            )
+    assert calls(store) == ["POST /orders"]
+    assert len(store.requests) == 1
 
 
 # --- the command line --------------------------------------------------------------------------

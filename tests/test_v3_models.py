@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from b2b_async import (
+    EnsuredOrder,
     ExtraField,
     InvalidOrderError,
     NewV3Order,
     V3Order,
 )
+from b2b_async._v3_models import EnsureAction
 
 
 def test_new_v3_order_normalises_its_values() -> None:
@@ -85,3 +88,39 @@ def test_extra_field_numbers_become_their_digits_however_large() -> None:
     """An int value past Python's digit limit for str() still becomes its digits."""
     assert ExtraField("A", 10**5000).field_value == "1" + "0" * 5000
     assert ExtraField("A", -5).field_value == "-5"
+
+
+def test_new_v3_order_keeps_an_aware_creation_time() -> None:
+    """created_at is an aware datetime (any zone) or None."""
+    created = datetime(2025, 3, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    assert NewV3Order(1, 2, "PO", created_at=created).created_at == created
+    assert NewV3Order(1, 2).created_at is None
+
+
+@pytest.mark.parametrize(
+    ("created_at", "fragment"),
+    [
+        (datetime(2025, 3, 1), "aware"),
+        ("2025-03-01T12:00:00+00:00", "a datetime"),
+        (1_740_830_400, "a datetime"),
+    ],
+)
+def test_new_v3_order_refuses_a_creation_time_without_an_instant(
+    created_at: object, fragment: str
+) -> None:
+    """A naive datetime, text or a number is refused: the window needs an instant."""
+    with pytest.raises(InvalidOrderError, match=f"created_at must be.*{fragment}"):
+        NewV3Order(1, 2, created_at=created_at)
+
+
+@pytest.mark.parametrize(
+    ("action", "already"), [("created", False), ("updated", True), ("unchanged", True)]
+)
+def test_an_ensured_order_says_whether_it_was_registered_before(
+    action: EnsureAction, already: bool
+) -> None:
+    """already_registered (what a bulk run reports) holds unless the call created the order."""
+    ensured = EnsuredOrder(action=action, order=V3Order(bc_order_id=7), steps=("get",))
+    assert ensured.already_registered is already
+    assert ensured.order_id == "7"
+    assert ensured.changed == ()

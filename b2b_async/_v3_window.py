@@ -1,0 +1,108 @@
+"""V3's registration window, seen by the two clocks that meet in it.
+
+"Create an Order" is accepted only within :data:`~b2b_async._config.REGISTRATION_WINDOW`
+seconds of the BigCommerce order's creation. That creation time (``date_created``) is a wall
+clock reading, from BigCommerce; the transport's deadlines are :func:`time.monotonic` seconds,
+which a wall clock's adjustment (NTP, a daylight-saving change) cannot move. The window is
+converted from one to the other once, when a call begins, and read on the monotonic clock
+from then on.
+
+Around the window's end, :data:`~b2b_async._config.REGISTRATION_MARGIN` is kept clear on
+both sides: a create must leave by the end minus the margin (its :attr:`deadline`), and a
+read of an order that missed its window waits until the end plus the margin
+(:attr:`settled`), when B2B Edition has recorded the order on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import attrs
+
+from ._config import REGISTRATION_MARGIN, REGISTRATION_WINDOW, RetryPolicy
+from ._exceptions import APIError, B2BError, DeadlineUnreachableError, RegistrationWindowClosedError
+from ._retry import JITTER, is_retryable
+
+__all__ = ["RegistrationWindow", "window_lost"]
+
+
+@attrs.frozen
+class RegistrationWindow:
+    """One order's registration window, in :func:`time.monotonic` seconds.
+
+    Attributes:
+        bc_order_id: the order.
+        ends_at: when the window ends, on the wall clock (aware, UTC).
+        deadline: when a create must have been sent by: the end less the margin.
+        settled: when B2B Edition has surely recorded the order: the end plus the margin.
+    """
+
+    bc_order_id: int
+    ends_at: datetime
+    deadline: float
+    settled: float
+
+    @classmethod
+    def of(cls, bc_order_id: int, created_at: datetime) -> RegistrationWindow:
+        """The window of an order created at ``created_at`` (an aware ``datetime``)."""
+        ends_at = (created_at + timedelta(seconds=REGISTRATION_WINDOW)).astimezone(UTC)
+        now = time.monotonic()
+        end = now + (ends_at - datetime.now(UTC)).total_seconds()
+        return cls(bc_order_id, ends_at, end - REGISTRATION_MARGIN, end + REGISTRATION_MARGIN)
+
+    def left(self) -> float:
+        """Seconds left before a create must have been sent (negative once past)."""
+        return self.deadline - time.monotonic()
+
+    def is_open(self) -> bool:
+        """Whether a create may still be sent."""
+        return self.left() > 0
+
+    async def wait_until_settled(self) -> None:
+        """Sleep until B2B Edition has recorded the order on its own (at once when it has).
+
+        Never longer than a whole window and its margin: a creation time far in the future
+        is a wrong clock or a wrong value, and is not worth hours of waiting.
+        """
+        delay = min(self.settled - time.monotonic(), REGISTRATION_WINDOW + REGISTRATION_MARGIN)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def closed(self, reason: str) -> RegistrationWindowClosedError:
+        """The error of a create that cannot meet this window, for ``reason``."""
+        return RegistrationWindowClosedError(
+            f"V3 registration of order {self.bc_order_id} cannot reach B2B Edition within "
+            f"{REGISTRATION_WINDOW:.0f} s of its creation (the window ends at "
+            f"{self.ends_at:%H:%M:%S.%f} UTC): {reason}; B2B Edition then holds it without "
+            "the PO number and extra fields sent (client.v3.orders.ensure sets them)",
+            bc_order_id=self.bc_order_id,
+            window_ended_at=self.ends_at,
+        )
+
+
+def _shortest_wait(exc: B2BError, policy: RetryPolicy | None) -> float:
+    """The least time before another attempt after ``exc``: its hint, else the least backoff."""
+    if isinstance(exc, APIError) and exc.retry_after is not None:
+        return exc.retry_after
+    return 0.0 if policy is None else policy.backoff(1, JITTER[0])
+
+
+def window_lost(exc: B2BError, window: RegistrationWindow, policy: RetryPolicy | None) -> bool:
+    """Tell whether a create failed because its window cannot be met.
+
+    So it did when the limiter foresaw no budget before the window's deadline, or when a
+    transient failure (one worth another attempt) leaves less of the window than the wait
+    before that attempt: the retries stopped for the window, or ran into it.
+
+    Args:
+        exc: what the create raised.
+        window: its window.
+        policy: the client's retry options.
+    """
+    if isinstance(exc, DeadlineUnreachableError):
+        return True
+    if not is_retryable(exc, policy or RetryPolicy()):
+        return False
+    return window.left() < _shortest_wait(exc, policy)

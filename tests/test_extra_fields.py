@@ -1,0 +1,87 @@
+"""The store's rules for order extra field values (``_extra_fields``), pure: no loop, no network."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from b2b_async import ExtraField, ExtraFieldConfig, InvalidOrderError
+from b2b_async._extra_fields import (
+    DROPDOWN,
+    MULTILINE_TEXT,
+    NUMBER,
+    TEXT,
+    check_extra_fields,
+    problem_with,
+    required_names,
+)
+
+
+def config(name: str, field_type: int = TEXT, **options: Any) -> ExtraFieldConfig:
+    """One field's configuration, as "Get Order Extra Field Configs" describes it."""
+    return ExtraFieldConfig(field_name=name, field_type=field_type, **options)
+
+
+STORE = (
+    config("Fintech ID", TEXT, maximum_length=8, is_required=True),
+    config("Notes", MULTILINE_TEXT, maximum_length=20),
+    config("Priority", NUMBER, maximum_value=Decimal(10)),
+    config("Department", DROPDOWN, list_of_values=("Retail", "Automotive")),
+)
+
+
+def check(**values: str) -> None:
+    """Check values given by name against :data:`STORE` (underscores stand for spaces)."""
+    fields = [ExtraField(name.replace("_", " "), text) for name, text in values.items()]
+    check_extra_fields(fields, STORE)
+
+
+def test_values_that_fit_pass() -> None:
+    """Every rule met: nothing is raised."""
+    check(Fintech_ID="F-1", Notes="leave at the door", Priority="-2.5", Department="Retail")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"Notes": "x"}, "extra field 'Fintech ID' is required"),
+        ({"Fintech_ID": "   "}, "extra field 'Fintech ID' is required"),
+        ({"Fintech_ID": "F-123456789"}, "'Fintech ID' must be at most 8 characters, got 11"),
+        ({"Fintech_ID": "F", "Notes": "n" * 21}, "'Notes' must be at most 20 characters"),
+        ({"Fintech_ID": "F", "Priority": "high"}, "'Priority' must be a number, got 'high'"),
+        ({"Fintech_ID": "F", "Priority": "NaN"}, "'Priority' must be a number"),
+        ({"Fintech_ID": "F", "Priority": "11"}, "'Priority' must be at most 10, got 11"),
+        ({"Fintech_ID": "F", "Department": "Retai"}, "'Department' must be one of 'Retail',"),
+        ({"Fintech_ID": "F", "Colour": "red"}, "extra field 'Colour' is not one of the store's"),
+    ],
+)
+def test_each_rule_names_the_field(values: dict[str, str], message: str) -> None:
+    """A required field missing or blank, too long, not a number, too large, not listed, or
+    unknown: InvalidOrderError naming the field."""
+    with pytest.raises(InvalidOrderError, match=message.replace("(", r"\(")):
+        check(**values)
+
+
+def test_limits_that_say_nothing_let_values_pass() -> None:
+    """No maximum, a maximum of 0, a drop-down without choices, an unknown type: no rule."""
+    assert problem_with("x" * 500, config("A", TEXT)) is None
+    assert problem_with("x" * 500, config("A", TEXT, maximum_length=0)) is None
+    assert problem_with("anything", config("A", DROPDOWN)) is None
+    assert problem_with("1e9", config("A", NUMBER)) is None
+    assert problem_with("anything", config("A", 7)) is None
+    assert problem_with("anything", ExtraFieldConfig(field_name="A")) is None
+
+
+def test_required_names_are_the_required_fields() -> None:
+    """Only fields marked required are named."""
+    assert required_names(STORE) == {"Fintech ID"}
+    assert required_names([]) == frozenset()
+
+
+def test_no_configurations_accept_no_named_value() -> None:
+    """A store without extra fields refuses any named value, and requires none."""
+    check_extra_fields([], [])
+    with pytest.raises(InvalidOrderError, match="not one of the store's"):
+        check_extra_fields([ExtraField("A", "1")], [])

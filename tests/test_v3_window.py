@@ -1,0 +1,87 @@
+"""V3's registration window (``_v3_window``): one clock to the other, and when a create lost it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from b2b_async import (
+    APITimeoutError,
+    BadRequestError,
+    DeadlineUnreachableError,
+    RateLimitError,
+    RetryPolicy,
+    ServerError,
+)
+from b2b_async._config import REGISTRATION_MARGIN, REGISTRATION_WINDOW
+from b2b_async._v3_window import RegistrationWindow, window_lost
+
+
+def window_of(age: float) -> RegistrationWindow:
+    """The window of order 7, created ``age`` seconds ago (in another zone, to show it's an
+    instant that counts)."""
+    created = datetime.now(UTC) - timedelta(seconds=age)
+    return RegistrationWindow.of(7, created.astimezone(timezone(timedelta(hours=-5))))
+
+
+def test_the_window_is_read_on_the_monotonic_clock() -> None:
+    """Its deadline and settling time sit a margin either side of its end, monotonic seconds."""
+    before = time.monotonic()
+    window = window_of(2.0)
+    end = window.deadline + REGISTRATION_MARGIN
+    assert window.settled == pytest.approx(end + REGISTRATION_MARGIN)
+    assert before < end <= time.monotonic() + REGISTRATION_WINDOW - 2.0
+    assert window.ends_at.tzinfo is UTC
+    assert 0 < window.left() <= REGISTRATION_WINDOW - REGISTRATION_MARGIN - 2.0
+    assert window.is_open()
+
+
+def test_a_window_within_its_margin_of_the_end_is_closed() -> None:
+    """Less than the margin left: no create may be sent, and the error says when it ended."""
+    window = window_of(REGISTRATION_WINDOW - REGISTRATION_MARGIN / 2)
+    assert not window.is_open()
+    error = window.closed("the window has passed")
+    assert (error.bc_order_id, error.window_ended_at) == (7, window.ends_at)
+    assert "the window has passed" in str(error)
+
+
+async def test_waiting_for_a_settled_window_returns_at_once_when_it_has() -> None:
+    """A window long past needs no wait."""
+    await window_of(60.0).wait_until_settled()
+
+
+async def test_a_window_far_in_the_future_is_waited_for_one_window_at_most(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A creation time an hour ahead (a wrong clock) costs a window's wait, not an hour's."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    await window_of(-3600.0).wait_until_settled()
+    assert slept == [REGISTRATION_WINDOW + REGISTRATION_MARGIN]
+
+
+@pytest.mark.parametrize(
+    ("error", "age", "lost"),
+    [
+        (DeadlineUnreachableError("q", estimated_wait=20.0, deadline=5.0), 1.0, True),
+        (ServerError("503", status=503), 1.0, False),  # 8 s left: another attempt fits
+        (ServerError("503", status=503), REGISTRATION_WINDOW - 1.1, True),  # 0.1 s left
+        (RateLimitError("429", status=429, retry_after=20.0), 1.0, True),  # its wait is too long
+        (APITimeoutError("deadline"), REGISTRATION_WINDOW, True),
+        (BadRequestError("bad", status=400), REGISTRATION_WINDOW, False),  # not transient
+        (ServerError("501", status=501), REGISTRATION_WINDOW, False),
+    ],
+)
+def test_a_create_lost_its_window_when_no_further_attempt_fits(
+    error: Exception, age: float, lost: bool
+) -> None:
+    """No budget before the end, or a transient failure whose retry would come too late."""
+    policy = RetryPolicy(initial_wait=0.5)
+    assert window_lost(error, window_of(age), policy) is lost  # type: ignore[arg-type]
