@@ -80,6 +80,17 @@ TARGETS: Final = Targets()
 ACROSS_PROCESSES: Final = Targets(p99_intervals=5.0, efficiency=0.95, share_429=None)
 
 
+def met_across(figures: dict[str, Any], targets: Targets = ACROSS_PROCESSES) -> dict[str, bool]:
+    """Whether the figures of :func:`bench.multiprocess.urgent_across_processes` meet each
+    target, by name: the urgent calls' p99 call time, the combined efficiency, nothing lost."""
+    limit = targets.p99_limit(figures["interval_s"], figures["latency_s"])
+    return {
+        "p99": figures["urgent_call_p99_s"] <= limit,
+        "efficiency": figures["efficiency"] >= targets.efficiency,
+        "lost": figures["lost"] == 0 and figures["duplicated"] == 0,
+    }
+
+
 @attrs.frozen
 class Scenario:
     """One backfill and the single creates made beside it.
