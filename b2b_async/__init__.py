@@ -12,7 +12,10 @@ import logging as _logging
 import sys as _sys
 import typing as _typing
 
-# Which private module defines each public name: the one table the lazy lookup reads.
+# Which private module defines each public name: the one table the lazy lookup reads, and
+# the one place that says which of a private module's names are public (so the module keeps
+# no ``__all__`` repeating them). ``__all__`` and the TYPE_CHECKING block below restate it
+# for tools that read only literals; tests/test_init.py holds the three together.
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "._bulk": ("BulkReport", "OrderOutcome", "OutcomeStream"),
     "._client": ("B2BClient",),

@@ -20,6 +20,11 @@ that order's outcome. An exception outside the error tree (a ``TypeError`` from 
 ``OSError``) becomes a plain :class:`~b2b_async.B2BError` whose ``__cause__`` is the
 original: the engine cannot tell whether the request left, so it does not call the order
 invalid, and a journal records it as failed, to be tried again.
+
+Some answers are not about one order and will repeat for every order: the run then stops
+sending (:class:`SystemicFailure` holds the rule). The orders it did not send still get an
+outcome each, marked as not attempted (``attempted=False``, no result, no error), so a
+report keeps one outcome per input and a rerun knows exactly what to send.
 """
 
 from __future__ import annotations
@@ -31,8 +36,15 @@ from typing import Any, Final, Generic, Protocol, Self, TypeAlias, TypeVar
 
 import attrs
 
-from ._config import check_positive_int
-from ._exceptions import B2BError, InvalidOrderError
+from ._config import UNREACHABLE_STREAK, check_positive_int
+from ._exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    B2BError,
+    InvalidOrderError,
+    PermissionDeniedError,
+)
 from ._hooks import report_outcome
 
 __all__ = [
@@ -41,7 +53,11 @@ __all__ = [
     "OutcomeStream",
     "Registered",
     "Source",
+    "SystemicFailure",
     "as_outcome_error",
+    "could_not_connect",
+    "is_systemic",
+    "refuses_the_credentials",
     "register_one",
     "run_bulk",
 ]
@@ -82,14 +98,20 @@ class OrderOutcome(Generic[OrderT, ResultT]):
         result: the confirmed registration, when it succeeded: a
             :class:`~b2b_async.CreatedOrder`, or a :class:`~b2b_async.V3Order` in a V3 run.
         error: why it failed, when it did.
+        attempted: ``False`` when the order was never sent because the run had stopped
+            sending (see :attr:`BulkReport.stopped_by`); ``result`` and ``error`` are then
+            both ``None``.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``attempted``.
     """
 
     index: int
     order: OrderT
     result: ResultT | None = None
     error: B2BError | None = None
+    attempted: bool = True
 
     @property
     def ok(self) -> bool:
@@ -106,13 +128,22 @@ class OrderOutcome(Generic[OrderT, ResultT]):
 class BulkReport(Generic[OrderT, ResultT]):
     """Every outcome of a :meth:`~b2b_async.Orders.create_many` run, in input order.
 
+    Every input has exactly one outcome, in one of :attr:`succeeded`, :attr:`failed` and
+    :attr:`not_attempted`.
+
     Attributes:
         outcomes: one :class:`OrderOutcome` per input, in input order.
+        stopped_by: the error that made the run stop sending, when one did (a 401, a 403,
+            or the last of :data:`UNREACHABLE_STREAK` calls in a row that could not
+            connect); ``None`` when every order was attempted.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``stopped_by`` and :attr:`not_attempted`; :attr:`failed` holds attempted orders only.
     """
 
     outcomes: tuple[OrderOutcome[OrderT, ResultT], ...]
+    stopped_by: B2BError | None = None
 
     @property
     def succeeded(self) -> list[OrderOutcome[OrderT, ResultT]]:
@@ -121,8 +152,16 @@ class BulkReport(Generic[OrderT, ResultT]):
 
     @property
     def failed(self) -> list[OrderOutcome[OrderT, ResultT]]:
-        """The outcomes whose order is not registered, in input order."""
-        return [outcome for outcome in self.outcomes if not outcome.ok]
+        """The outcomes of orders attempted and not registered, in input order."""
+        return [outcome for outcome in self.outcomes if outcome.attempted and not outcome.ok]
+
+    @property
+    def not_attempted(self) -> list[OrderOutcome[OrderT, ResultT]]:
+        """The outcomes of orders never sent because the run stopped first, in input order.
+
+        .. versionadded:: 0.2.0
+        """
+        return [outcome for outcome in self.outcomes if not outcome.attempted]
 
     @property
     def ok(self) -> bool:
@@ -177,6 +216,96 @@ def as_outcome_error(exc: Exception) -> B2BError:
     return error
 
 
+def refuses_the_credentials(error: B2BError | None) -> bool:
+    """Whether ``error`` is the API refusing the token itself: a 401 or a 403.
+
+    The answer does not depend on the order, so every other order would get it too.
+    """
+    return isinstance(error, AuthenticationError | PermissionDeniedError)
+
+
+def could_not_connect(error: B2BError | None) -> bool:
+    """Whether ``error`` says no connection could be opened at all.
+
+    That is a connection refused, a host name that does not resolve, a TLS handshake
+    refused, or a connect timeout: the transport's errors whose request certainly never
+    left (``may_have_reached_server`` is ``False``). A reset or a read timeout on an open
+    connection is not one of them.
+    """
+    return (
+        isinstance(error, APIConnectionError | APITimeoutError)
+        and not error.may_have_reached_server
+    )
+
+
+def is_systemic(error: B2BError | None) -> bool:
+    """Whether ``error`` is of a kind that stops a bulk run (at once, or in a streak)."""
+    return refuses_the_credentials(error) or could_not_connect(error)
+
+
+class SystemicFailure:
+    """Watches a run's outcomes for an answer that will repeat for every order.
+
+    The rule, applied to outcomes in the order they complete:
+
+    - a 401 (:class:`~b2b_async.AuthenticationError`) or a 403
+      (:class:`~b2b_async.PermissionDeniedError`) stops the run at once;
+    - :data:`UNREACHABLE_STREAK` outcomes in a row whose call could not connect
+      (:func:`could_not_connect`) stop it; any other outcome starts the count again.
+
+    Once stopped, no new order is sent. The orders already in flight finish as usual.
+
+    While such a streak is open, a new order waits until the streak ends either way, or
+    until no other order is out: a server that is down is then probed by the orders already
+    out, or by one order at a time, instead of by a new order for each failure. So a run
+    against a server that cannot be reached sends at most ``max(concurrency,
+    UNREACHABLE_STREAK)`` orders, each spending the attempts of its retry policy.
+
+    Attributes:
+        reason: the error that stopped the run, or ``None`` while it goes on.
+    """
+
+    __slots__ = ("_changed", "_sending", "_streak", "reason")
+
+    def __init__(self) -> None:
+        self.reason: B2BError | None = None
+        self._streak = 0
+        self._sending = 0
+        self._changed = asyncio.Condition()
+
+    async def take_turn(self) -> bool:
+        """Wait until a new order may be sent, and count it as out.
+
+        Returns:
+            ``True`` to send it; ``False`` once the run has stopped sending.
+        """
+        async with self._changed:
+            await self._changed.wait_for(self._may_send)
+            if self.reason is not None:
+                return False
+            self._sending += 1
+            return True
+
+    def _may_send(self) -> bool:
+        return self.reason is not None or not self._streak or not self._sending
+
+    async def finished(self, outcome: OrderOutcome[Any, Any]) -> None:
+        """Take the outcome of an order that was out into account, and wake who waits."""
+        self._sending -= 1
+        self.observe(outcome)
+        async with self._changed:
+            self._changed.notify_all()
+
+    def observe(self, outcome: OrderOutcome[Any, Any]) -> None:
+        """Apply the rule to one finished outcome; the first reason to stop is kept."""
+        error = outcome.error
+        self._streak = self._streak + 1 if could_not_connect(error) else 0
+        if self.reason is not None:
+            return
+        if refuses_the_credentials(error) or self._streak >= UNREACHABLE_STREAK:
+            self.reason = error
+
+
 class _Feed:
     """Hands out (index, order) pairs to workers, one at a time, from any kind of input."""
 
@@ -216,7 +345,14 @@ class OutcomeStream(Generic[OrderT, ResultT]):
             async for outcome in stream:
                 ...
 
+    Some failures will repeat for every order (a 401, a 403, a server that cannot be
+    reached; see :class:`SystemicFailure`): the stream then stops sending, the orders in
+    flight finish, and every input not sent yet still comes out, as an outcome with
+    ``attempted=False``. :attr:`stopped_by` says why.
+
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       Stops sending on a failure that will repeat for every order.
     """
 
     __slots__ = (
@@ -227,6 +363,7 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         "_register",
         "_running",
         "_source",
+        "_systemic",
         "_workers",
     )
 
@@ -247,6 +384,15 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         self._workers: list[asyncio.Task[None]] = []
         self._running = 0
         self._closed = False
+        self._systemic = SystemicFailure()
+
+    @property
+    def stopped_by(self) -> B2BError | None:
+        """The error that made the stream stop sending, or ``None`` while it sends.
+
+        .. versionadded:: 0.2.0
+        """
+        return self._systemic.reason
 
     def __aiter__(self) -> AsyncIterator[OrderOutcome[OrderT, ResultT]]:
         return self._iterate()
@@ -292,15 +438,24 @@ class OutcomeStream(Generic[OrderT, ResultT]):
     async def _work(self) -> None:
         try:
             while (item := await self._source.next()) is not None:
-                outcome = await register_one(self._register, *item, self._order_type)
-                report_outcome(outcome)
-                await self._outcomes.put(outcome)
+                await self._outcomes.put(await self._settle(*item))
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
             await self._outcomes.put(exc)
             return
         await self._outcomes.put(_DONE)
+
+    async def _settle(self, index: int, order: Any) -> OrderOutcome[OrderT, ResultT]:
+        """Register one input, unless the stream has stopped sending; watch what it became."""
+        if not await self._systemic.take_turn():
+            return OrderOutcome(index, order, attempted=False)
+        # A worker is cancelled only when the whole stream is closed, so an order cut off
+        # here needs no accounting.
+        outcome = await register_one(self._register, index, order, self._order_type)
+        await self._systemic.finished(outcome)
+        report_outcome(outcome)
+        return outcome
 
     async def aclose(self) -> None:
         """Stop the workers and wait until they are gone; idempotent."""
@@ -340,6 +495,11 @@ async def run_bulk(
         on_progress: called with each outcome as it completes.
         order_type: the kind of input ``register`` takes; any other input is an
             :class:`~b2b_async.InvalidOrderError` outcome.
+
+    Returns:
+        One outcome per input, in input order; when the run stopped sending (see
+        :class:`SystemicFailure`), the report's ``stopped_by`` says why, and the inputs not
+        sent are outcomes with ``attempted=False``.
     """
     outcomes: list[OrderOutcome[OrderT, ResultT]] = []
     async with OutcomeStream(register, orders, concurrency, order_type=order_type) as stream:
@@ -348,4 +508,4 @@ async def run_bulk(
             if on_progress is not None:
                 on_progress(outcome)
     outcomes.sort(key=lambda outcome: outcome.index)
-    return BulkReport(tuple(outcomes))
+    return BulkReport(tuple(outcomes), stream.stopped_by)

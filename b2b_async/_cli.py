@@ -4,8 +4,9 @@ Exit codes: 0 success; 1 some orders not registered (``orders register``); 2 usa
 errors, a results journal that cannot be read or holds a line that is not an entry; 3
 rejected by the API (a 4xx other than 429); 4 the API could not be reached or kept failing
 (connection errors, timeouts, 5xx, 429 after the retries); 5 an answer that is not the
-documented envelope; 6 the results journal could not be written (a full disk); 130
-interrupted.
+documented envelope; 6 the results journal could not be written (a full disk); 7
+``orders register`` stopped because the API refused the token (401 or 403); 8 ``orders
+register`` stopped because no connection to the API could be opened; 130 interrupted.
 
 ``--help`` must start fast, so the client, the journal and rich are imported inside the
 commands that use them, never at the top of this module (``tests/test_init.py`` checks).
@@ -17,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import math
 import os
 import signal
 import sys
@@ -29,7 +31,14 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 import click
 
 from ._config import DEFAULT_BASE_URL, RateLimit
-from ._exceptions import APIError, B2BError, InvalidOrderError, ResponseDecodeError
+from ._exceptions import (
+    APIError,
+    AuthenticationError,
+    B2BError,
+    InvalidOrderError,
+    ResponseDecodeError,
+    TransportError,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -45,10 +54,21 @@ TOKEN_VARIABLE: Final = "B2B_AUTH_TOKEN"  # noqa: S105 - a variable's name, not 
 STORE_HASH_VARIABLE: Final = "B2B_STORE_HASH"
 EXIT_INCOMPLETE, EXIT_USAGE, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_DECODE = 1, 2, 3, 4, 5
 EXIT_JOURNAL: Final = 6
+#: ``orders register`` stopped sending: the API refused the token (401 or 403).
+EXIT_TOKEN_REFUSED: Final = 7
+#: ``orders register`` stopped sending: no connection to the API could be opened.
+EXIT_CANNOT_CONNECT: Final = 8
 EXIT_INTERRUPTED: Final = 130
 
 #: The order statuses the summary counts, in the order it shows them.
-SUMMARY_STATUSES: Final = ("created", "already_registered", "skipped", "rejected", "failed")
+SUMMARY_STATUSES: Final = (
+    "created",
+    "already_registered",
+    "skipped",
+    "rejected",
+    "failed",
+    "not_attempted",
+)
 
 T = TypeVar("T")
 
@@ -100,6 +120,33 @@ def exit_code_for(error: B2BError) -> int:
     if isinstance(error, APIError) and 400 <= error.status < 500 and error.status != 429:
         return EXIT_REJECTED
     return EXIT_UNREACHABLE
+
+
+def stop_message(error: B2BError) -> str:
+    """The one line that says why a run stopped sending, and what to check.
+
+    Args:
+        error: the failure that will repeat for every order: a 401 or 403, or a
+            :class:`~b2b_async.TransportError` whose connection could not be opened.
+    """
+    if isinstance(error, AuthenticationError):
+        return f"authentication failed: check {TOKEN_VARIABLE} (HTTP 401: {error.message})"
+    if isinstance(error, APIError):
+        return (
+            f"permission denied: check that the token in {TOKEN_VARIABLE} may register "
+            f"orders (HTTP {error.status}: {error.message})"
+        )
+    if not isinstance(error, TransportError):  # no reason to stop a run: said as it is
+        return str(error)
+    from yarl import URL
+
+    where = URL(error.url).origin() if error.url else "the API"
+    return f"cannot reach {where}: is it running? ({error.message})"
+
+
+def stop_exit_code(error: B2BError) -> int:
+    """The exit code of a run that stopped sending because of ``error``."""
+    return EXIT_TOKEN_REFUSED if isinstance(error, APIError) else EXIT_CANNOT_CONNECT
 
 
 def token_from_environment() -> str:
@@ -181,6 +228,13 @@ def cli() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="JSON file of companies and customers.",
 )
+@click.option(
+    "--registration-window",
+    "window",
+    default="10",
+    show_default=True,
+    help="Seconds after an order's creation that V3 accepts its registration, or none.",
+)
 def sandbox(
     host: str,
     port: int,
@@ -191,11 +245,13 @@ def sandbox(
     seed: int | None,
     competing: int,
     data_file: Path | None,
+    window: str,
 ) -> None:
     """Run a local B2B Edition sandbox (V2 and V3) until interrupted."""
     from .sandbox import DEFAULT_STORE_HASH, DEFAULT_TOKEN
 
     options = sandbox_settings(rate, faults, data_file)
+    options["registration_window"] = registration_window(window)
     options.update(
         token=token or DEFAULT_TOKEN,
         store_hash=store_hash or DEFAULT_STORE_HASH,
@@ -234,6 +290,25 @@ def sandbox_settings(rate: str, faults: str, data_file: Path | None) -> dict[str
         raise click.BadParameter(str(exc)) from None
 
 
+def registration_window(text: str) -> float | None:
+    """Read ``--registration-window``: positive seconds, or ``none`` for no window.
+
+    Raises:
+        click.BadParameter: the text is neither.
+    """
+    if text.strip().lower() == "none":
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise click.BadParameter(
+            f"expected positive seconds or none, got {text!r}", param_hint="--registration-window"
+        )
+    return seconds
+
+
 async def serve_sandbox(options: dict[str, Any]) -> None:
     """Serve a sandbox built with ``options``, saying where and how, until cancelled."""
     from .sandbox import SandboxServer
@@ -243,6 +318,9 @@ async def serve_sandbox(options: dict[str, Any]) -> None:
         click.echo(f"  token: {options['token']}")
         click.echo(f"  store hash: {options['store_hash']}")
         click.echo(f"  window: {options['rate']}  faults: {options['faults']}")
+        window = options["registration_window"]
+        accepted = "always" if window is None else f"within {window:g} s of an order's creation"
+        click.echo(f"  V3 registrations accepted: {accepted}")
         await asyncio.Event().wait()
 
 
@@ -434,9 +512,17 @@ def finish_registration(run: Registration, *, as_json: bool, quiet: bool) -> NoR
         click.echo(json.dumps(summary))
     elif not quiet:
         print_summary(summary)
-    if run.error is not None:
-        print_error(run.error)
+    for problem in problems_of(run):
+        print_error(problem)
     sys.exit(code)
+
+
+def problems_of(run: Registration) -> list[str]:
+    """What stopped the run, as its ``error:`` lines say it: usually none, at most two."""
+    problems = [] if run.error is None else [str(run.error)]
+    if run.stopped_by is not None:
+        problems.append(stop_message(run.stopped_by))
+    return problems
 
 
 @contextlib.contextmanager
@@ -498,7 +584,8 @@ def exit_code_of_run(run: Registration, counts: Counter[str]) -> int:
     """The exit code of ``orders register``: 0 only when every order is registered.
 
     A journal that could not be written comes first (6), then an input that turned out
-    unreadable (2), then an interruption (130), then orders left unregistered (1).
+    unreadable (2), then a stop on a refused token (7) or an API that cannot be reached (8),
+    then an interruption (130), then orders left unregistered (1).
     """
     from ._journal import JournalWriteError
 
@@ -506,6 +593,8 @@ def exit_code_of_run(run: Registration, counts: Counter[str]) -> int:
         return EXIT_JOURNAL
     if run.error is not None:
         return EXIT_USAGE
+    if run.stopped_by is not None:
+        return stop_exit_code(run.stopped_by)
     if run.interrupted:
         return EXIT_INTERRUPTED
     return 0 if registered(counts) == sum(counts.values()) else EXIT_INCOMPLETE
@@ -581,6 +670,11 @@ class Registration:
         # Why the run stopped early, if it did: the input turned out unreadable part way,
         # or the journal could not be written.
         self.error: InputFileError | JournalWriteError | None = None
+        # Why the stream stopped sending, if it did: a failure that repeats for every order.
+        self.stopped_by: B2BError | None = None
+        # Lines about failures that may turn out to be the whole run's (a refused token, a
+        # connection that cannot be opened): one line says it for all if the run stops.
+        self.held: list[str] = []
         self.started = time.monotonic()
         self.bar = registration_progress(quiet=quiet)
         self.task = self.bar.add_task("orders", total=total, rate=0.0)
@@ -665,15 +759,40 @@ class Registration:
         self.bar.update(self.task, completed=done, rate=rate)
 
     def record(self, outcome: OrderOutcome[Any, Any]) -> None:
-        """Journal and count one outcome; say so on standard error when it failed."""
-        from ._journal import entry_for
+        """Journal and count one outcome; say so on standard error when it failed.
+
+        An order not attempted is counted but not journaled, so the next run sends it.
+        """
+        from ._journal import NOT_ATTEMPTED, entry_for
 
         line = self.lines.pop(outcome.index, 0)
+        if not outcome.attempted:
+            self.count(NOT_ATTEMPTED)
+            return
         entry = entry_for(outcome, line)
         self.journal_line(entry)
         self.count(entry["status"])
         if entry["status"] in ("rejected", "failed"):
-            say(f"line {line}: {entry['status']}: {outcome.error}")
+            self.tell(f"line {line}: {entry['status']}: {outcome.error}", outcome.error)
+        else:
+            self.settle_held()
+
+    def tell(self, message: str, error: B2BError | None) -> None:
+        """Say one order's problem, holding it back while it may be the whole run's."""
+        from ._bulk import is_systemic
+
+        if is_systemic(error):
+            self.held.append(message)
+            return
+        self.settle_held()
+        say(message)
+
+    def settle_held(self) -> None:
+        """Say the lines held back, unless the run stopped: its one ``error:`` line covers them."""
+        held, self.held = self.held, []
+        if self.stopped_by is None:
+            for message in held:
+                say(message)
 
     def interrupt(self) -> None:
         """Handle Ctrl-C: the first stops sending new orders, the second aborts."""
@@ -694,7 +813,9 @@ class Registration:
 
         When the input turns out unreadable part way, or the journal cannot be written,
         the orders in flight are finished (and journaled, if it can be) first, and
-        :attr:`error` says which.
+        :attr:`error` says which. When the stream stops sending (a refused token, an API
+        that cannot be reached), the rest of the input is read and counted as not
+        attempted, and :attr:`stopped_by` says why.
         """
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self.interrupt)
@@ -704,9 +825,12 @@ class Registration:
                     stream = self.stream()
                     async with stream:
                         async for outcome in stream:
+                            self.stopped_by = stream.stopped_by
                             self.record(outcome)
+                    self.stopped_by = stream.stopped_by
         finally:
             loop.remove_signal_handler(signal.SIGINT)
+            self.settle_held()
         return self.counts
 
 
@@ -727,7 +851,7 @@ def summary_of(run: Registration, counts: Counter[str], code: int) -> dict[str, 
         "journal": str(run.journal.path),
         "api": run.api,
         "interrupted": run.interrupted,
-        "error": None if run.error is None else str(run.error),
+        "error": next(iter(problems_of(run)), None),
         "exit_code": code,
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import enum
 import ipaddress
@@ -295,9 +296,9 @@ class B2BClient:
                 ``None`` keeps this client's.
             retry: the retry options, ``None`` for a single attempt; by default this
                 client's.
-            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; ``None`` keeps this
-                client's. Recorded on every call (hooks and spans show it); it takes
-                effect on pacing with priority pacing.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``: the priority of every call
+                made through the view that names none itself (it wins over
+                :meth:`priority` blocks); ``None`` keeps this client's.
 
         Raises:
             ValueError: an option is invalid.
@@ -314,6 +315,34 @@ class B2BClient:
             )
         )
         return view
+
+    def priority(self, level: Priority | str) -> contextlib.AbstractContextManager[Priority]:
+        """Within the ``with`` block, calls of this client carry ``level`` by default.
+
+        It covers every call of this client and its views made inside the block, tasks
+        created inside it included (the priority is a context variable), so a gathered
+        backfill is marked as one::
+
+            with client.priority("bulk"):
+                await asyncio.gather(*(client.orders.register(order) for order in backlog))
+
+        A call's own ``priority=``, and a view's from :meth:`with_options`, win over the
+        block; an inner block wins over an outer one. See :doc:`/ratelimits` for how the
+        rate limiter serves the priorities.
+
+        Args:
+            level: ``"urgent"``, ``"normal"`` or ``"bulk"`` (or a
+                :class:`~b2b_async.Priority`).
+
+        Returns:
+            A context manager; ``with ... as level`` gives the :class:`~b2b_async.Priority`.
+
+        Raises:
+            ValueError: ``level`` names no priority.
+
+        .. versionadded:: 0.2.0
+        """
+        return self._transport.prioritised(level)
 
     @property
     def orders(self) -> Orders:

@@ -24,6 +24,7 @@ __all__ = [
     "RETRYABLE_SERVER_STATUSES",
     "UNCERTAIN_STATUSES",
     "UNHINTED_COOLDOWN",
+    "UNREACHABLE_STREAK",
     "Priority",
     "RateLimit",
     "RetryPolicy",
@@ -56,6 +57,10 @@ RETRYABLE_SERVER_STATUSES: Final = frozenset({500, 502, 503, 504})
 UNCERTAIN_STATUSES: Final = frozenset({500, 502, 504})
 #: Seconds every call waits after a 429 that named no wait of its own.
 UNHINTED_COOLDOWN: Final = 1.0
+#: Outcomes in a row, in completion order, whose call could not open a connection at all,
+#: after which a bulk run stops sending. Each such call has already spent every attempt its
+#: retry policy allows (5 by default), so three are fifteen failed connections in a row.
+UNREACHABLE_STREAK: Final = 3
 #: Distinct (method, path) pairs whose URL a transport keeps at most.
 MAX_TARGETS: Final = 1024
 #: The longest path whose URL a transport keeps.

@@ -31,23 +31,6 @@ from ._exceptions import B2BError
 from ._protocol import redact
 from ._routes import V2_PREFIX, V3_PREFIX
 
-__all__ = [
-    "BudgetWaited",
-    "BulkOutcome",
-    "Call",
-    "CallFinished",
-    "CallStarted",
-    "Event",
-    "Hook",
-    "HookFactory",
-    "RateLimited",
-    "RequestFailed",
-    "RequestSent",
-    "ResponseReceived",
-    "RetryScheduled",
-    "route_of",
-]
-
 #: A path segment kept in a route: every word of the API's paths starts with a lowercase letter
 #: (``orders``, ``orderBCIds``, ``b2b``); ids are numbers, or upper case (``BC123``), or escaped.
 _WORD: Final = re.compile(r"[a-z][A-Za-z0-9_-]*")
@@ -292,6 +275,10 @@ class Hook(Protocol):
 
     It runs inline on the event loop, so it must be quick and must not block. An exception
     it raises is logged and otherwise ignored: a broken hook never fails a call.
+
+    A hook object may also have a ``listening()`` method, asked as each call starts: when
+    it returns ``False``, the hook hears nothing of that call, and a call no hook hears
+    builds no event at all. The OpenTelemetry hook says ``False`` while no SDK is set.
 
     .. versionadded:: 0.2.0
     """

@@ -31,29 +31,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-__all__ = [
-    "APIConnectionError",
-    "APIError",
-    "APITimeoutError",
-    "AuthenticationError",
-    "B2BError",
-    "BadRequestError",
-    "ClientClosedError",
-    "DeadlineUnreachableError",
-    "InvalidOrderError",
-    "NotFoundError",
-    "OrderAlreadyExistsError",
-    "PermissionDeniedError",
-    "RateLimitError",
-    "RateLimiterUnavailableError",
-    "ResponseDecodeError",
-    "ServerError",
-    "TransportError",
-    "UnprocessableEntityError",
-    "error_class",
-    "restore_error",
-]
-
 
 class B2BError(Exception):
     """The root of every error the library raises.

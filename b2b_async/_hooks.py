@@ -7,55 +7,30 @@ whatever tracer and meter providers the application configures, with no call of 
 
 The transport talks to one small collaborator per call, a :class:`CallObserver`. It counts
 into the client's :class:`ClientStats` always, and builds events only when a hook listens,
-so a process without hooks pays a few attribute updates per request.
+so a process without hooks pays a few attribute updates per request. A hook may sit a call
+out (see :func:`listening_hooks`): the OpenTelemetry hook does while no SDK is set, so that
+an install with ``opentelemetry-api`` alone costs about as little.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 
-from ._events import (
-    BudgetWaited,
-    BulkOutcome,
-    Call,
-    CallFinished,
-    CallStarted,
-    Event,
-    Hook,
-    HookFactory,
-    RateLimited,
-    RequestFailed,
-    RequestSent,
-    ResponseReceived,
-    RetryScheduled,
-)
+from . import _events
 from ._exceptions import B2BError
 from ._protocol import redact
-
-__all__ = [
-    "UNOBSERVED",
-    "CallObserver",
-    "ClientStats",
-    "Settled",
-    "Tally",
-    "default_hooks",
-    "emit",
-    "get_hooks",
-    "report_outcome",
-    "set_hooks",
-]
 
 logger: Final = logging.getLogger("b2b_async")
 
 #: The header a server's request id arrives in.
 REQUEST_ID_HEADER: Final = "X-Request-Id"
 #: The call that events would name when no hook listens (and no event is built).
-UNOBSERVED: Final = Call("", "", "", "", 0)
+UNOBSERVED: Final = _events.Call("", "", "", "", 0)
 
 
 @attrs.frozen
@@ -99,12 +74,12 @@ class Tally:
             self._counts[name] += step
 
 
-def default_hooks() -> tuple[HookFactory, ...]:
+def default_hooks() -> tuple[_events.HookFactory, ...]:
     """The hooks in use until :func:`set_hooks` says otherwise: OpenTelemetry's, if importable."""
-    return (HookFactory(opentelemetry_hook),)
+    return (_events.HookFactory(opentelemetry_hook),)
 
 
-def opentelemetry_hook() -> Hook | None:
+def opentelemetry_hook() -> _events.Hook | None:
     """The OpenTelemetry hook on the global providers, or ``None`` without opentelemetry-api."""
     try:
         from . import otel  # only now: the import costs, and the package is optional
@@ -113,27 +88,56 @@ def opentelemetry_hook() -> Hook | None:
     return otel.OpenTelemetryHook()
 
 
+@runtime_checkable
+class Selective(Protocol):
+    """A hook that can tell, as a call starts, whether it would record anything of it.
+
+    Optional, as :class:`~b2b_async.Hook` documents; the OpenTelemetry hook is one.
+    """
+
+    def listening(self) -> bool:
+        """Whether a call starting now would leave any record."""
+        ...
+
+
+#: An active hook, and how to ask it whether it records a call starting now (``None``: it
+#: records every call).
+Gate = tuple[_events.Hook, Callable[[], bool] | None]
+
+
 class HookSettings:
     """The process's hooks: as configured, and as built on first use."""
 
-    __slots__ = ("active", "configured")
+    __slots__ = ("active", "configured", "gates")
 
     def __init__(self) -> None:
-        self.configured: tuple[Hook | HookFactory, ...] | None = None
-        self.active: tuple[Hook, ...] | None = None
+        self.configured: tuple[_events.Hook | _events.HookFactory, ...] | None = None
+        self.active: tuple[_events.Hook, ...] | None = None
+        self.gates: tuple[Gate, ...] = ()  # empty while every active hook records every call
 
-    def build(self) -> tuple[Hook, ...]:
+    def configure(self, hooks: tuple[_events.Hook | _events.HookFactory, ...] | None) -> None:
+        """Use ``hooks`` (``None``: the default ones), built on first use."""
+        self.configured = hooks
+        self.active = None
+        self.gates = ()
+
+    def build(self) -> tuple[_events.Hook, ...]:
         """Build every factory's hook, leaving out those that cannot work here."""
         given = default_hooks() if self.configured is None else self.configured
-        built = (item.build() if isinstance(item, HookFactory) else item for item in given)
+        built = (item.build() if isinstance(item, _events.HookFactory) else item for item in given)
         self.active = tuple(hook for hook in built if hook is not None)
+        # Found out once here: an isinstance check against a protocol takes microseconds.
+        questions = tuple(
+            hook.listening if isinstance(hook, Selective) else None for hook in self.active
+        )
+        self.gates = tuple(zip(self.active, questions, strict=True)) if any(questions) else ()
         return self.active
 
 
 SETTINGS: Final = HookSettings()
 
 
-def set_hooks(hooks: Iterable[Hook | HookFactory] | None) -> None:
+def set_hooks(hooks: Iterable[_events.Hook | _events.HookFactory] | None) -> None:
     """Set the hooks that receive every event of every client in this process.
 
     Args:
@@ -143,11 +147,10 @@ def set_hooks(hooks: Iterable[Hook | HookFactory] | None) -> None:
 
     .. versionadded:: 0.2.0
     """
-    SETTINGS.configured = None if hooks is None else tuple(hooks)
-    SETTINGS.active = None
+    SETTINGS.configure(None if hooks is None else tuple(hooks))
 
 
-def get_hooks() -> tuple[Hook, ...]:
+def get_hooks() -> tuple[_events.Hook, ...]:
     """Return the hooks in use, building any factory's on the first call.
 
     .. versionadded:: 0.2.0
@@ -156,7 +159,30 @@ def get_hooks() -> tuple[Hook, ...]:
     return SETTINGS.build() if active is None else active
 
 
-def emit(event: Event, hooks: tuple[Hook, ...] | None = None) -> None:
+def listening_hooks() -> tuple[_events.Hook, ...]:
+    """Return the hooks that will record a call starting now: those in use, less any that won't.
+
+    Asked once per call, whose observer then tells only these: a call that no hook records
+    builds no event, and all of a call's events reach the same hooks.
+    """
+    hooks = get_hooks()
+    if not SETTINGS.gates:
+        return hooks
+    return tuple(hook for hook, listening in SETTINGS.gates if listens(hook, listening))
+
+
+def listens(hook: _events.Hook, listening: Callable[[], bool] | None) -> bool:
+    """Whether ``hook`` records a call starting now; a hook that fails to say is told anyway."""
+    if listening is None:
+        return True
+    try:
+        return listening()
+    except Exception:  # a broken hook must never fail a call
+        logger.warning("hook %r failed to say whether it listens", hook, exc_info=True)
+        return True
+
+
+def emit(event: _events.Event, hooks: tuple[_events.Hook, ...] | None = None) -> None:
     """Hand ``event`` to each hook (the active ones by default); a hook's failure is logged."""
     for hook in get_hooks() if hooks is None else hooks:
         try:
@@ -191,9 +217,12 @@ class Settled(Protocol):
 
 def report_outcome(outcome: Settled) -> None:
     """Tell the hooks how one input of a bulk run ended."""
-    if hooks := get_hooks():
+    if hooks := listening_hooks():
         emit(
-            BulkOutcome(outcome.index, outcome.ok, outcome.already_registered, outcome.error), hooks
+            _events.BulkOutcome(
+                outcome.index, outcome.ok, outcome.already_registered, outcome.error
+            ),
+            hooks,
         )
 
 
@@ -205,7 +234,7 @@ class CallObserver:
 
     Args:
         tally: the client's statistics.
-        hooks: the hooks to tell; empty for none.
+        hooks: the hooks to tell (:func:`listening_hooks`); empty for none.
         call: the call the events name (:data:`UNOBSERVED` when no hook listens).
         secrets: texts never to repeat (redacted from request ids).
     """
@@ -223,7 +252,11 @@ class CallObserver:
     )
 
     def __init__(
-        self, tally: Tally, hooks: tuple[Hook, ...], call: Call, secrets: tuple[str, ...]
+        self,
+        tally: Tally,
+        hooks: tuple[_events.Hook, ...],
+        call: _events.Call,
+        secrets: tuple[str, ...],
     ) -> None:
         self._tally = tally
         self._hooks = hooks
@@ -237,7 +270,7 @@ class CallObserver:
 
     def __enter__(self) -> CallObserver:
         if self._hooks:
-            emit(CallStarted(self._call), self._hooks)
+            emit(_events.CallStarted(self._call), self._hooks)
         return self
 
     def __exit__(
@@ -249,8 +282,8 @@ class CallObserver:
         if self._hooks:
             emit(self._finished(exc), self._hooks)
 
-    def _finished(self, error: BaseException | None) -> CallFinished:
-        return CallFinished(
+    def _finished(self, error: BaseException | None) -> _events.CallFinished:
+        return _events.CallFinished(
             self._call,
             self.attempt,
             self.retries,
@@ -265,14 +298,14 @@ class CallObserver:
         self.budget_wait += seconds
         self._tally.count(budget_wait=seconds)
         if self._hooks:  # the attempt about to be sent
-            emit(BudgetWaited(self._call, self.attempt + 1, seconds), self._hooks)
+            emit(_events.BudgetWaited(self._call, self.attempt + 1, seconds), self._hooks)
 
     def sent(self) -> None:
         """An attempt's request is going out."""
         self.attempt += 1
         self._tally.count(requests=1, in_flight=1)
         if self._hooks:
-            emit(RequestSent(self._call, self.attempt), self._hooks)
+            emit(_events.RequestSent(self._call, self.attempt), self._hooks)
 
     def received(self, status: int, headers: Mapping[str, str]) -> None:
         """The attempt's answer arrived, with ``status`` and ``headers``."""
@@ -280,23 +313,26 @@ class CallObserver:
         self.status = status
         if self._hooks:
             self.request_id = redact(headers.get(REQUEST_ID_HEADER), self._secrets)
-            emit(ResponseReceived(self._call, self.attempt, status, self.request_id), self._hooks)
+            emit(
+                _events.ResponseReceived(self._call, self.attempt, status, self.request_id),
+                self._hooks,
+            )
 
     def failed(self, error: BaseException) -> None:
         """The attempt got no usable answer."""
         self._tally.count(in_flight=-1)
         if self._hooks:
-            emit(RequestFailed(self._call, self.attempt, error), self._hooks)
+            emit(_events.RequestFailed(self._call, self.attempt, error), self._hooks)
 
     def rate_limited(self, cooldown: float | None) -> None:
         """The answer was a 429; the limiter holds every call for ``cooldown`` seconds."""
         self._tally.count(rate_limited=1)
         if self._hooks:
-            emit(RateLimited(self._call, self.attempt, cooldown), self._hooks)
+            emit(_events.RateLimited(self._call, self.attempt, cooldown), self._hooks)
 
     def retry_scheduled(self, wait: float, error: B2BError) -> None:
         """The attempt failed with ``error``; the next follows in ``wait`` seconds."""
         self.retries += 1
         self._tally.count(retries=1)
         if self._hooks:
-            emit(RetryScheduled(self._call, self.attempt, wait, error), self._hooks)
+            emit(_events.RetryScheduled(self._call, self.attempt, wait, error), self._hooks)

@@ -8,7 +8,9 @@ The journal is the results file: one JSON line per finished order, appended and 
 as each outcome completes, so that a process killed at any moment (even by SIGKILL) leaves
 every finished order recorded. A new run with the same journal skips what is recorded as
 registered and sends the rest again; an order that was in flight when the process died is
-sent again, and its "already exists" answer then counts as registered.
+sent again, and its "already exists" answer then counts as registered. An order the run
+never sent (it stopped on a 401, a 403 or a server it could not reach) gets no line, so the
+next run sends it like any order without one.
 
 Reading the journal follows one rule (see :meth:`Journal.load`): a line cut short by a crash
 is ignored, since sending its order again is safe; any other line that is not an entry
@@ -41,6 +43,7 @@ from ._v3_models import NewV3Order
 __all__ = [
     "COLUMNS",
     "FORMATS",
+    "NOT_ATTEMPTED",
     "STATUSES",
     "V3_COLUMNS",
     "BadRow",
@@ -63,6 +66,7 @@ __all__ = [
     "is_jsonl",
     "jsonl_rows",
     "pending",
+    "raised_as",
     "read_entry",
     "read_rows",
     "row_from",
@@ -82,6 +86,8 @@ V3_REQUIRED: Final = ("bc_order_id", "customer_id")
 REGISTERED: Final = frozenset({"created", "already_registered"})
 #: Every status a journal line may hold, registered ones first.
 STATUSES: Final = ("created", "already_registered", "rejected", "failed")
+#: The status of an order a run never sent; it is never journaled.
+NOT_ATTEMPTED: Final = "not_attempted"
 
 
 class InputFileError(ValueError):
@@ -285,15 +291,38 @@ def read_rows(path: Path, *, api: Api = "v2") -> Generator[Row | V3Row | BadRow,
     return cast("Generator[Row | V3Row | BadRow, None, None]", rows)
 
 
+def input_errors(path: Path) -> contextlib.AbstractContextManager[None]:
+    """Turn a failure to read the input file into an :class:`InputFileError` naming it.
+
+    The message says all there is to know, so the original is not chained.
+    """
+
+    def named(exc: Exception) -> InputFileError:
+        if isinstance(exc, UnicodeDecodeError):
+            return InputFileError(f"{path} is not UTF-8 text: {exc}")
+        return InputFileError(f"cannot read {path}: {exc}")
+
+    return raised_as(named, (UnicodeDecodeError, OSError), chained=False)
+
+
 @contextlib.contextmanager
-def input_errors(path: Path) -> Iterator[None]:
-    """Turn a failure to read the input file into an :class:`InputFileError` naming it."""
+def raised_as(
+    named: Callable[[Exception], Exception],
+    caught: tuple[type[Exception], ...],
+    *,
+    chained: bool = True,
+) -> Iterator[None]:
+    """Raise ``named(exc)`` in place of an exception ``exc`` of a ``caught`` type.
+
+    Args:
+        named: builds the error that names the file and what went wrong.
+        caught: the exception types to replace.
+        chained: keep ``exc`` as the new error's ``__cause__``; otherwise it is hidden.
+    """
     try:
         yield
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"{path} is not UTF-8 text: {exc}") from None
-    except OSError as exc:
-        raise InputFileError(f"cannot read {path}: {exc}") from None
+    except caught as exc:
+        raise named(exc) from (exc if chained else None)
 
 
 def rows_of(
@@ -331,12 +360,16 @@ def count_rows(path: Path) -> int:
 
 
 def status_of(outcome: OrderOutcome[Any, Any]) -> str:
-    """Name an outcome: ``created``, ``already_registered``, ``rejected`` or ``failed``.
+    """Name an outcome: one of :data:`STATUSES`, or :data:`NOT_ATTEMPTED`.
 
     ``rejected`` means the API (or the validation before it) refused the order; sending it
     again will not help. ``failed`` means it could not be registered this time (the API
     unreachable, or still failing after the retries); a new run tries it again.
+    ``not_attempted`` means the run stopped sending before this order (a 401, a 403, a
+    server that cannot be reached): it gets no journal line, so a new run sends it.
     """
+    if not outcome.attempted:
+        return NOT_ATTEMPTED
     if outcome.result is not None:
         return "already_registered" if outcome.result.already_registered else "created"
     error = outcome.error
@@ -472,13 +505,16 @@ def append_to(path: Path) -> IO[str]:
     return path.open("a", encoding="utf-8")
 
 
-@contextlib.contextmanager
-def writing(path: Path) -> Iterator[None]:
-    """Turn a failed write to the journal into a :class:`JournalWriteError` naming it."""
-    try:
-        yield
-    except OSError as exc:
-        raise JournalWriteError(f"cannot write the results journal {path}: {exc}") from exc
+def writing(path: Path) -> contextlib.AbstractContextManager[None]:
+    """Turn a failed write to the journal into a :class:`JournalWriteError` naming it.
+
+    The :class:`OSError` is kept as its ``__cause__``.
+    """
+
+    def named(exc: Exception) -> JournalWriteError:
+        return JournalWriteError(f"cannot write the results journal {path}: {exc}")
+
+    return raised_as(named, (OSError,))
 
 
 def ends_unfinished(path: Path) -> bool:
@@ -543,7 +579,14 @@ def shorten(text: str, limit: int = 80) -> str:
 
 
 def entry_for(outcome: OrderOutcome[Any, Any], line: int) -> dict[str, Any]:
-    """The journal line for one outcome."""
+    """The journal line for one outcome.
+
+    Raises:
+        ValueError: the order was not attempted; such an order gets no line, so that the
+            next run sends it.
+    """
+    if not outcome.attempted:
+        raise ValueError(f"order {outcome.order.order_id} was not attempted: it gets no line")
     return {
         "order_id": outcome.order.order_id,
         "line": line,

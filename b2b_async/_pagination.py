@@ -26,7 +26,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import attrs
 from multidict import MultiDict
 
-from ._config import MAX_V3_PAGE_SIZE, check_positive_int
+from ._config import MAX_V3_PAGE_SIZE, Priority, check_positive_int
 from ._exceptions import InvalidOrderError
 from ._protocol import Envelope, Request
 from ._serde import one_or_many, structure, wire
@@ -181,6 +181,7 @@ async def walk_offsets(
     query: Iterable[tuple[str, str]],
     read: PageReader[T],
     page_size: int,
+    priority: Priority | None = None,
 ) -> AsyncGenerator[T, None]:
     """Yield every item of a listing, one request per page, through the transport.
 
@@ -191,6 +192,7 @@ async def walk_offsets(
             added here.
         read: the version's page reader (:class:`V2PageReader`, :class:`V3PageReader`).
         page_size: the ``limit`` of each request.
+        priority: the listing's own priority, or ``None`` for the default of each request.
 
     Raises:
         B2BError: a page could not be fetched; the items yielded before stand.
@@ -199,7 +201,7 @@ async def walk_offsets(
     received = 0
     while True:
         window = MultiDict([*filters, ("limit", str(page_size)), ("offset", str(received))])
-        page = read(await transport.send(Request("GET", path, window)))
+        page = read(await transport.send(Request("GET", path, window), priority))
         for item in page.items:
             yield item
         received += len(page.items)

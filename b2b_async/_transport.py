@@ -25,10 +25,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import inspect
 import logging
 import time
-from collections.abc import Mapping
-from typing import Any, Final, NamedTuple
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Final, NamedTuple, TypeAlias
 
 import aiohttp
 import attrs
@@ -52,7 +53,8 @@ from ._exceptions import (
     ResponseDecodeError,
     TransportError,
 )
-from ._hooks import UNOBSERVED, CallObserver, ClientStats, Tally, get_hooks
+from ._hooks import UNOBSERVED, CallObserver, ClientStats, Tally, listening_hooks
+from ._priority import Places, call_priority, choose_priority, prioritised
 from ._protocol import (
     BudgetHint,
     Envelope,
@@ -73,6 +75,8 @@ CHUNK: Final = 64 * 1024
 #: The connection pool's size when the client has no concurrency cap.
 UNCAPPED_POOL: Final = 100
 JSON_CONTENT: Final = {"Content-Type": "application/json"}
+#: Asks the limiter for budget: ``(priority, seconds left of the deadline or None) -> wait``.
+Acquire: TypeAlias = Callable[[Priority, float | None], Awaitable[float]]
 
 
 class Response(NamedTuple):
@@ -91,6 +95,22 @@ class Response(NamedTuple):
     body: bytes
     reason: str
     received_at: float
+
+
+class Sending(NamedTuple):
+    """One call on its way: what is sent, who follows it, and how it queues.
+
+    Attributes:
+        request: the request.
+        call: the call's observer.
+        priority: the lane the call waits in, for a place in flight and for budget.
+        deadline: the :func:`time.monotonic` time the call must be done by, or ``None``.
+    """
+
+    request: Request
+    call: CallObserver
+    priority: Priority
+    deadline: float | None
 
 
 class Pool:
@@ -149,10 +169,11 @@ class Transport:
         self._headers = dict(headers)
         self._timeout = timeout
         self._retry = retry
-        self._priority = Priority.NORMAL
+        self._priority: Priority | None = None
         self._limiter = limiter
+        self._acquire = None if limiter is None else budget_acquirer(limiter)
         self._max_concurrency = max_concurrency
-        self._slots = in_flight_cap(max_concurrency)
+        self._places = Places(max_concurrency)
         self._max_bytes = max_response_bytes
         self._pool = Pool(session)
         self._view = False
@@ -160,7 +181,11 @@ class Transport:
         self._targets: dict[tuple[str, str], tuple[URL, RequestInfo]] = {}
 
     def with_options(
-        self, *, timeout: aiohttp.ClientTimeout, retry: RetryPolicy | None, priority: Priority
+        self,
+        *,
+        timeout: aiohttp.ClientTimeout,
+        retry: RetryPolicy | None,
+        priority: Priority | None,
     ) -> Transport:
         """A view with other options that shares the pool, the limiter, the cap and the stats.
 
@@ -202,9 +227,31 @@ class Transport:
         return self._retry
 
     @property
-    def priority(self) -> Priority:
-        """The priority this transport's calls carry."""
+    def priority(self) -> Priority | None:
+        """The priority this view's calls carry, or ``None`` to let each call choose."""
         return self._priority
+
+    def prioritised(self, level: Priority | str) -> contextlib.AbstractContextManager[Priority]:
+        """Give calls of this client and its views without a priority of their own ``level``.
+
+        Raises:
+            ValueError: ``level`` names no priority.
+        """
+        return prioritised(self._pool, level)
+
+    def priority_of(
+        self, explicit: Priority | str | None, default: Priority = Priority.NORMAL
+    ) -> Priority:
+        """The priority a call carries, by :func:`~b2b_async._priority.choose_priority`'s rule.
+
+        Args:
+            explicit: the call's own ``priority=`` argument.
+            default: the operation's default.
+
+        Raises:
+            InvalidOrderError: ``explicit`` names no priority.
+        """
+        return choose_priority(call_priority(explicit), self._priority, self._pool, default)
 
     def bulk_workers(self, concurrency: int | None) -> int:
         """Workers for a bulk run: as asked, else the in-flight cap (the default without one)."""
@@ -240,34 +287,45 @@ class Transport:
         if not self._view:
             await self._pool.close()
 
-    async def send(self, request: Request) -> Envelope:
+    async def send(self, request: Request, priority: Priority | str | None = None) -> Envelope:
         """Send ``request`` and return the answer's envelope, retrying as the policy allows.
 
+        Args:
+            request: what to send.
+            priority: the call's own priority, or ``None`` for the one the view, a
+                ``with client.priority(...)`` block or the default gives it.
+
         Raises:
+            InvalidOrderError: ``priority`` names no priority; nothing was sent.
+            DeadlineUnreachableError: the rate limiter foresaw no budget before the call's
+                deadline; nothing was sent.
             B2BError: the call failed for good; see the error tree.
         """
         policy = self._retry
-        with self._observe(request) as call:  # CallStarted now, CallFinished however it ends
+        level = self.priority_of(priority)
+        with self._observe(request, level) as call:  # CallStarted now, CallFinished however it ends
             if policy is not None and policy.deadline is not None:
-                return await self._send_within_deadline(request, call, policy, policy.deadline)
-            return await self._send_with_retries(request, call, policy, deadline=None)
+                seconds = policy.deadline
+                sending = Sending(request, call, level, time.monotonic() + seconds)
+                return await self._send_within_deadline(sending, policy, seconds)
+            return await self._send_with_retries(Sending(request, call, level, None), policy)
 
-    def _observe(self, request: Request) -> CallObserver:
+    def _observe(self, request: Request, priority: Priority) -> CallObserver:
         """The call's observer; it describes the call only when a hook will read it."""
-        hooks = get_hooks()
+        hooks = listening_hooks()
         call = UNOBSERVED
         if hooks:
             url = self._target(request)[0]
-            call = Call.of(request.method, url, request.query, self._secrets, self._priority)
+            call = Call.of(request.method, url, request.query, self._secrets, priority)
         return CallObserver(self._pool.tally, hooks, call, self._secrets)
 
     async def _send_within_deadline(
-        self, request: Request, call: CallObserver, policy: RetryPolicy, seconds: float
+        self, sending: Sending, policy: RetryPolicy, seconds: float
     ) -> Envelope:
-        deadline = time.monotonic() + seconds
+        request = sending.request
         try:
             async with asyncio.timeout(seconds):
-                return await self._send_with_retries(request, call, policy, deadline)
+                return await self._send_with_retries(sending, policy)
         except TimeoutError:
             raise APITimeoutError(
                 f"the call's deadline of {seconds} s passed",
@@ -275,30 +333,19 @@ class Transport:
                 url=self._base_url + request.path,
             ) from None
 
-    async def _send_with_retries(
-        self,
-        request: Request,
-        call: CallObserver,
-        policy: RetryPolicy | None,
-        deadline: float | None,
-    ) -> Envelope:
+    async def _send_with_retries(self, sending: Sending, policy: RetryPolicy | None) -> Envelope:
         # The first attempt runs outside tenacity: a call that succeeds at once, as nearly
         # every call does, never builds the retry machinery.
         try:
-            return await self._attempt(request, call)
+            return await self._attempt(sending)
         except B2BError as exc:
             if policy is None or not is_retryable(exc, policy):
                 raise
             first = exc
-        return await self._retry_after_failure(request, call, first, policy, deadline)
+        return await self._retry_after_failure(sending, first, policy)
 
     async def _retry_after_failure(
-        self,
-        request: Request,
-        call: CallObserver,
-        first: B2BError,
-        policy: RetryPolicy,
-        deadline: float | None,
+        self, sending: Sending, first: B2BError, policy: RetryPolicy
     ) -> Envelope:
         uncertainty = Uncertainty()
         uncertainty.note(first)
@@ -309,50 +356,48 @@ class Transport:
             if replayed:
                 raise replayed.pop()
             try:
-                return await self._attempt(request, call)
+                return await self._attempt(sending)
             except B2BError as exc:
                 uncertainty.note(exc)
                 raise
 
-        return await self._retrying(request, call, policy, deadline)(attempt)
+        return await self._retrying(sending, policy)(attempt)
 
-    def _retrying(
-        self, request: Request, call: CallObserver, policy: RetryPolicy, deadline: float | None
-    ) -> tenacity.AsyncRetrying:
+    def _retrying(self, sending: Sending, policy: RetryPolicy) -> tenacity.AsyncRetrying:
         stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.attempts)
-        if deadline is not None:
-            stop = stop | StopBeforeDeadline(deadline)
+        if sending.deadline is not None:
+            stop = stop | StopBeforeDeadline(sending.deadline)
         return tenacity.AsyncRetrying(
             stop=stop,
             wait=WaitStrategy(policy),
             retry=tenacity.retry_if_exception(lambda exc: is_retryable(exc, policy)),
-            before_sleep=lambda state: self._log_retry(request, call, state),
+            before_sleep=lambda state: self._log_retry(sending, state),
             reraise=True,
         )
 
-    def _log_retry(
-        self, request: Request, call: CallObserver, state: tenacity.RetryCallState
-    ) -> None:
+    def _log_retry(self, sending: Sending, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         assert isinstance(exc, B2BError), "only a B2BError is retried"
-        call.retry_scheduled(wait, exc)
+        sending.call.retry_scheduled(wait, exc)
         logger.info(
             "retrying %s %s: attempt %d failed with %s (%s); next attempt in %.2f s",
-            request.method,
-            request.path,
+            sending.request.method,
+            sending.request.path,
             state.attempt_number,
             type(exc).__name__,
             exc,
             wait,
         )
 
-    async def _attempt(self, request: Request, call: CallObserver) -> Envelope:
+    async def _attempt(self, sending: Sending) -> Envelope:
         """One attempt: a place in flight, budget, the exchange, then the decoded answer."""
+        request, call = sending.request, sending.call
         session = self.open()  # a closed client fails before it waits for anything
         url, info = self._target(request)
-        async with self._slots:
-            await self._acquire_budget(call)
+        await self._places.take(sending.priority)
+        try:
+            await self._acquire_budget(sending)
             hint: BudgetHint | None = None
             call.sent()
             try:
@@ -365,12 +410,21 @@ class Transport:
                 hint = self._budget_hint(response, call)
             finally:
                 await self._release_budget(hint)
+        finally:
+            self._places.give_back()
         status, headers, body, reason, now = response
         return decode_response(status, headers, body, info, now, reason=reason)
 
-    async def _acquire_budget(self, call: CallObserver) -> None:
-        if self._limiter is not None:
-            call.budget_waited(await self._limiter.acquire())
+    async def _acquire_budget(self, sending: Sending) -> None:
+        """Wait for budget in the lane of the call's priority, within what is left of its deadline.
+
+        Raises:
+            DeadlineUnreachableError: the limiter foresees no budget before the deadline.
+        """
+        if self._acquire is None:
+            return
+        left = None if sending.deadline is None else sending.deadline - time.monotonic()
+        sending.call.budget_waited(await self._acquire(sending.priority, left))
 
     async def _release_budget(self, hint: BudgetHint | None) -> None:
         if self._limiter is not None:
@@ -474,9 +528,16 @@ class Transport:
         )
 
 
-def in_flight_cap(size: int | None) -> contextlib.AbstractAsyncContextManager[Any]:
-    """A place among the requests in flight: a FIFO semaphore, or nothing to wait for."""
-    return contextlib.nullcontext() if size is None else asyncio.Semaphore(size)
+def budget_acquirer(limiter: Limiter) -> Acquire:
+    """How the transport asks ``limiter`` for budget: with the call's priority and deadline.
+
+    A limiter written for version 0.1's protocol takes no arguments; it is asked without
+    them, and serves every call in its own order.
+    """
+    parameters = inspect.signature(limiter.acquire).parameters
+    if "priority" in parameters and "deadline" in parameters:
+        return lambda priority, deadline: limiter.acquire(priority, deadline=deadline)
+    return lambda priority, deadline: limiter.acquire()
 
 
 def transport_error(exc: BaseException, info: RequestInfo) -> TransportError:

@@ -29,6 +29,7 @@ Wire decisions made here:
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncGenerator, Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
@@ -36,10 +37,11 @@ from typing import Final
 
 import attrs
 
-from ._bulk import BulkReport, OrderOutcome, OutcomeStream, Source, run_bulk
-from ._config import DEFAULT_PAGE_SIZE
+from ._bulk import BulkReport, OrderOutcome, OutcomeStream, Register, Source, run_bulk
+from ._config import DEFAULT_PAGE_SIZE, Priority
 from ._exceptions import BadRequestError, InvalidOrderError
 from ._pagination import V2PageReader, check_page_size, walk_offsets
+from ._priority import call_priority
 from ._protocol import Request
 from ._retry import settle_registration
 from ._routes import to_id, v2_path
@@ -160,6 +162,7 @@ class Orders:
         order_id: str | int,
         total_inc_tax: Decimal | int | float | str,
         po_number: str | None = None,
+        priority: Priority | str | None = None,
     ) -> CreatedOrder:
         """Register a BigCommerce order with a B2B Edition company and buyer.
 
@@ -175,6 +178,7 @@ class Orders:
             total_inc_tax: the total including tax, as ``Decimal``, ``int``, ``float`` or a
                 numeric ``str``; sent as a JSON number.
             po_number: the purchase-order number, if any.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             The confirmed registration. ``already_registered`` is ``True`` when an earlier
@@ -189,34 +193,40 @@ class Orders:
 
         .. versionadded:: 0.1.0
         """
-        return await self.register(
-            NewOrder(company_id, customer_id, order_id, total_inc_tax, po_number)
-        )
+        order = NewOrder(company_id, customer_id, order_id, total_inc_tax, po_number)
+        return await self.register(order, priority=priority)
 
-    async def register(self, order: NewOrder) -> CreatedOrder:
+    async def register(
+        self, order: NewOrder, *, priority: Priority | str | None = None
+    ) -> CreatedOrder:
         """Register an already validated :class:`~b2b_async.NewOrder`.
 
         The same as :meth:`create`, for callers that build their orders up front.
 
+        Args:
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
+
         .. versionadded:: 0.1.0
         """
-        return await self._settle(order, in_bulk=False)
+        return await self._settle(order, call_priority(priority), in_bulk=False)
 
-    async def _register_in_bulk(self, order: NewOrder) -> CreatedOrder:
+    async def _register_in_bulk(self, order: NewOrder, priority: Priority) -> CreatedOrder:
         """Register one order of a bulk run, where "already exists" always means registered."""
-        return await self._settle(order, in_bulk=True)
+        return await self._settle(order, priority, in_bulk=True)
 
-    async def _settle(self, order: NewOrder, *, in_bulk: bool) -> CreatedOrder:
+    async def _settle(
+        self, order: NewOrder, priority: Priority | None, *, in_bulk: bool
+    ) -> CreatedOrder:
         """Register ``order``, reading "already exists" by :func:`settle_registration`'s rule."""
         return await settle_registration(
-            self._send_registration(order),
+            self._send_registration(order, priority),
             lambda: CreatedOrder(order.order_id, already_registered=True),
             in_bulk=in_bulk,
         )
 
-    async def _send_registration(self, order: NewOrder) -> CreatedOrder:
+    async def _send_registration(self, order: NewOrder, priority: Priority | None) -> CreatedOrder:
         """Send the registration and read the confirmed order id from the answer."""
-        data = (await self._transport.send(registration(order))).data
+        data = (await self._transport.send(registration(order), priority)).data
         return structure(data, CreatedOrder)
 
     async def create_many(
@@ -225,6 +235,7 @@ class Orders:
         *,
         concurrency: int | None = None,
         on_progress: Callable[[OrderOutcome[NewOrder, CreatedOrder]], object] | None = None,
+        priority: Priority | str | None = None,
     ) -> BulkReport[NewOrder, CreatedOrder]:
         """Register many orders; never raises for an order's failure.
 
@@ -240,6 +251,8 @@ class Orders:
                 ``max_concurrency`` (or 8 when it has none).
             on_progress: called with each :class:`~b2b_async.OrderOutcome` as it completes
                 (for progress bars or journals).
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"`` (the default, unless the view
+                or a :meth:`B2BClient.priority` block chooses otherwise); see :ref:`priorities`.
 
         Returns:
             A :class:`~b2b_async.BulkReport` with exactly one outcome per input, in input
@@ -253,11 +266,15 @@ class Orders:
         .. versionadded:: 0.1.0
         """
         workers = self._transport.bulk_workers(concurrency)
-        register = self._register_in_bulk
+        register = self._bulk_registration(priority)
         return await run_bulk(register, orders, workers, on_progress, order_type=NewOrder)
 
     def create_stream(
-        self, orders: Source[NewOrder], *, concurrency: int | None = None
+        self,
+        orders: Source[NewOrder],
+        *,
+        concurrency: int | None = None,
+        priority: Priority | str | None = None,
     ) -> OutcomeStream[NewOrder, CreatedOrder]:
         """Register many orders, yielding each :class:`~b2b_async.OrderOutcome` as it completes.
 
@@ -269,6 +286,8 @@ class Orders:
         Args:
             orders: the orders to register, from any iterable or async iterable.
             concurrency: the number of workers; by default the client's ``max_concurrency``.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"`` (the default, unless the view
+                or a :meth:`B2BClient.priority` block chooses otherwise); see :ref:`priorities`.
 
         Returns:
             An :class:`~b2b_async.OutcomeStream`.
@@ -279,7 +298,15 @@ class Orders:
         .. versionadded:: 0.1.0
         """
         workers = self._transport.bulk_workers(concurrency)
-        return OutcomeStream(self._register_in_bulk, orders, workers, order_type=NewOrder)
+        register = self._bulk_registration(priority)
+        return OutcomeStream(register, orders, workers, order_type=NewOrder)
+
+    def _bulk_registration(
+        self, priority: Priority | str | None
+    ) -> Register[NewOrder, CreatedOrder]:
+        """Register one order of a bulk run, at the run's priority (``bulk`` by default)."""
+        level = self._transport.priority_of(call_priority(priority), default=Priority.BULK)
+        return functools.partial(self._register_in_bulk, priority=level)
 
     def list_by_company(
         self,
@@ -291,6 +318,7 @@ class Orders:
         include_extra: bool = False,
         channel_id: str | int | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        priority: Priority | str | None = None,
     ) -> AsyncGenerator[CompanyOrder, None]:
         """Iterate over every order of a company, fetching page after page ("Get Company Orders").
 
@@ -307,6 +335,7 @@ class Orders:
             include_extra: also fetch each order's extra fields.
             channel_id: only orders of this BigCommerce channel.
             page_size: orders per request.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             An async iterator of :class:`~b2b_async.CompanyOrder`.
@@ -321,7 +350,9 @@ class Orders:
         path = v2_path("/companies/{company_id}/orders", company_id=company_id)
         query = _company_orders_query(order_by, begin_date, end_date, include_extra, channel_id)
         size = check_page_size(page_size)
-        return walk_offsets(self._transport, path, query.items(), V2PageReader(CompanyOrder), size)
+        reader = V2PageReader(CompanyOrder)
+        level = call_priority(priority)
+        return walk_offsets(self._transport, path, query.items(), reader, size, level)
 
     async def update(
         self,
@@ -335,6 +366,7 @@ class Orders:
         customer_message: str | None = None,
         staff_notes: str | None = None,
         total_ex_tax: Decimal | int | float | str | None = None,
+        priority: Priority | str | None = None,
     ) -> str:
         """Update a registered order ("Update Company Order With BC OrderId").
 
@@ -352,6 +384,7 @@ class Orders:
             customer_message: the customer's comment.
             staff_notes: notes for staff.
             total_ex_tax: the total excluding tax.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             The updated order's id.
@@ -375,15 +408,18 @@ class Orders:
             staff_notes=staff_notes,
             total_ex_tax=total_ex_tax,
         )
-        return await self.apply_update(update)
+        return await self.apply_update(update, priority=priority)
 
-    async def apply_update(self, update: OrderUpdate) -> str:
+    async def apply_update(
+        self, update: OrderUpdate, *, priority: Priority | str | None = None
+    ) -> str:
         """Send a prepared :class:`~b2b_async.OrderUpdate` (``PUT /api/v2/io/orders``).
 
         The same as :meth:`update`, with every field the API documents.
 
         Args:
             update: the update.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             The updated order's id.
@@ -394,11 +430,13 @@ class Orders:
         .. versionadded:: 0.1.0
         """
         request = Request("PUT", v2_path("/orders"), body=encode_model(update))
-        data = (await self._transport.send(request)).data
+        data = (await self._transport.send(request, priority)).data
         answer = structure(data if data is not None else {}, UpdatedOrder)
         return answer.order_id or update.order_id
 
-    async def assign_customer_orders_to_company(self, customer_id: str | int) -> None:
+    async def assign_customer_orders_to_company(
+        self, customer_id: str | int, *, priority: Priority | str | None = None
+    ) -> None:
         """Give a customer's orders the customer's current company.
 
         "Update BC Order's company attribute" (``POST /api/v2/io/orders/company``): turns a
@@ -408,6 +446,7 @@ class Orders:
 
         Args:
             customer_id: the BigCommerce customer (B2B Edition user).
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Raises:
             InvalidOrderError: the id is empty; nothing was sent.
@@ -417,10 +456,14 @@ class Orders:
         .. versionadded:: 0.1.0
         """
         body = encode_model(CustomerOrders(to_id(customer_id, field="customer_id")))
-        await self._transport.send(Request("POST", v2_path("/orders/company"), body=body))
+        await self._transport.send(Request("POST", v2_path("/orders/company"), body=body), priority)
 
     async def move_customer_orders(
-        self, customer_id: str | int, *, customer_group_id: str | int
+        self,
+        customer_id: str | int,
+        *,
+        customer_group_id: str | int,
+        priority: Priority | str | None = None,
     ) -> None:
         """Move a customer's orders to the company tied to a customer group.
 
@@ -429,6 +472,7 @@ class Orders:
         Args:
             customer_id: the BigCommerce customer (B2B Edition user) whose orders move.
             customer_group_id: the BigCommerce customer group of the target company.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Raises:
             InvalidOrderError: an id is empty; nothing was sent.
@@ -442,13 +486,16 @@ class Orders:
             customer_id=to_id(customer_id, field="customer_id"),
         )
         body = encode_model(move)
-        await self._transport.send(Request("PUT", v2_path("/orders/company"), body=body))
+        await self._transport.send(Request("PUT", v2_path("/orders/company"), body=body), priority)
 
-    async def images(self, order_ids: Iterable[str | int] | str | int) -> list[OrderImage]:
+    async def images(
+        self, order_ids: Iterable[str | int] | str | int, *, priority: Priority | str | None = None
+    ) -> list[OrderImage]:
         """Fetch the image of each order ("Get Orders Images", ``GET /api/v2/io/orders/images``).
 
         Args:
             order_ids: the BigCommerce order ids (one id alone is accepted too).
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             One :class:`~b2b_async.OrderImage` per order the API knows, in its order; unknown
@@ -464,15 +511,18 @@ class Orders:
         if not ids:
             return []
         request = Request("GET", v2_path("/orders/images"), {"orderIds": ",".join(ids)})
-        return one_or_many((await self._transport.send(request)).data, OrderImage)
+        return one_or_many((await self._transport.send(request, priority)).data, OrderImage)
 
-    async def company_of(self, order_id: str | int) -> OrderCompany:
+    async def company_of(
+        self, order_id: str | int, *, priority: Priority | str | None = None
+    ) -> OrderCompany:
         """Fetch the company an order belongs to ("Get Company By BC OrderId").
 
         ``GET /api/v2/io/orders/{orderBCId}/companyIdBCId``.
 
         Args:
             order_id: the BigCommerce order id.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             The company's id, name and customer group.
@@ -486,15 +536,19 @@ class Orders:
         .. versionadded:: 0.1.0
         """
         path = v2_path("/orders/{order_id}/companyIdBCId", order_id=order_id)
-        return structure((await self._transport.send(Request("GET", path))).data, OrderCompany)
+        answer = await self._transport.send(Request("GET", path), priority)
+        return structure(answer.data, OrderCompany)
 
-    async def company_id_of(self, order_id: str | int) -> str:
+    async def company_id_of(
+        self, order_id: str | int, *, priority: Priority | str | None = None
+    ) -> str:
         """Fetch the id of the company an order belongs to ("Get Company Id By Order Id").
 
         ``GET /api/v2/io/orders/{orderId}/companyId``.
 
         Args:
             order_id: the BigCommerce order id.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             The company id, as a ``str``.
@@ -507,10 +561,12 @@ class Orders:
         .. versionadded:: 0.1.0
         """
         path = v2_path("/orders/{order_id}/companyId", order_id=order_id)
-        data = (await self._transport.send(Request("GET", path))).data
+        data = (await self._transport.send(Request("GET", path), priority)).data
         return structure(data, CompanyIdAnswer).company_id
 
-    async def details(self, order_id: str | int) -> OrderDetail:
+    async def details(
+        self, order_id: str | int, *, priority: Priority | str | None = None
+    ) -> OrderDetail:
         """Fetch an order's detail ("Get Order Detail").
 
         ``GET /api/v2/io/orders/{orderId}/details``: BigCommerce's core order plus the B2B
@@ -518,6 +574,7 @@ class Orders:
 
         Args:
             order_id: the BigCommerce order id.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             The order; fields without a typed attribute are in :attr:`OrderDetail.raw
@@ -531,9 +588,12 @@ class Orders:
         .. versionadded:: 0.1.0
         """
         path = v2_path("/orders/{order_id}/details", order_id=order_id)
-        return structure((await self._transport.send(Request("GET", path))).data, OrderDetail)
+        answer = await self._transport.send(Request("GET", path), priority)
+        return structure(answer.data, OrderDetail)
 
-    async def products(self, order_id: str | int) -> list[OrderProduct]:
+    async def products(
+        self, order_id: str | int, *, priority: Priority | str | None = None
+    ) -> list[OrderProduct]:
         """Fetch an order's products ("Get Order Product").
 
         ``GET /api/v2/io/orders/{orderId}/products``. The API documents a single product
@@ -542,6 +602,7 @@ class Orders:
 
         Args:
             order_id: the BigCommerce order id.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             The order's products.
@@ -556,9 +617,12 @@ class Orders:
         .. versionadded:: 0.1.0
         """
         path = v2_path("/orders/{order_id}/products", order_id=order_id)
-        return one_or_many((await self._transport.send(Request("GET", path))).data, OrderProduct)
+        answer = await self._transport.send(Request("GET", path), priority)
+        return one_or_many(answer.data, OrderProduct)
 
-    async def is_registered(self, order_id: str | int) -> bool:
+    async def is_registered(
+        self, order_id: str | int, *, priority: Priority | str | None = None
+    ) -> bool:
         """Tell whether an order is registered with B2B Edition.
 
         Asks "Get Company By BC OrderId": a company means registered; the documented "Order
@@ -568,6 +632,7 @@ class Orders:
 
         Args:
             order_id: the BigCommerce order id.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             ``True`` when the order is registered, ``False`` when the API says it does not
@@ -581,7 +646,7 @@ class Orders:
         .. versionadded:: 0.1.0
         """
         try:
-            await self.company_of(order_id)
+            await self.company_of(order_id, priority=priority)
         except BadRequestError as exc:
             if exc.code == ORDER_MISSING_CODE:
                 return False
@@ -605,6 +670,7 @@ class Companies:
         begin_date: date | None = None,
         end_date: date | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        priority: Priority | str | None = None,
     ) -> AsyncGenerator[str, None]:
         """Iterate over the ids of every order of a company ("Get BC Order Id List By Company Id").
 
@@ -616,6 +682,7 @@ class Companies:
             begin_date: only orders created on or after this day.
             end_date: only orders created on or before this day.
             page_size: ids per request.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             An async iterator of BigCommerce order ids, as ``str``.
@@ -631,7 +698,8 @@ class Companies:
         path = v2_path("/companies/{company_id}/orderBCIds", company_id=company_id)
         query = _date_range(begin_date, end_date).items()
         size = check_page_size(page_size)
-        refs = walk_offsets(self._transport, path, query, V2PageReader(OrderRef), size)
+        level = call_priority(priority)
+        refs = walk_offsets(self._transport, path, query, V2PageReader(OrderRef), size, level)
         return _order_ids(refs)
 
 

@@ -36,26 +36,6 @@ from ._exceptions import InvalidOrderError
 from ._routes import sendable_text, to_id
 from ._serde import wire
 
-__all__ = [
-    "MAX_TOTAL_DIGITS",
-    "ORDER_BY",
-    "TOTAL_EXPONENTS",
-    "Address",
-    "CompanyOrder",
-    "CreatedOrder",
-    "LineItem",
-    "NewOrder",
-    "OrderBy",
-    "OrderCompany",
-    "OrderDetail",
-    "OrderImage",
-    "OrderProduct",
-    "OrderUpdate",
-    "ProductOption",
-    "significant_digits",
-    "to_total",
-]
-
 #: The sort keys of "Get Company Orders" (:meth:`Orders.list_by_company
 #: <b2b_async.Orders.list_by_company>`).
 OrderBy = Literal["bcOrderId", "totalIncTax", "createdAt"]

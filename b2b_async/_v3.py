@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
@@ -38,10 +39,11 @@ from typing import Final, Literal
 
 import attrs
 
-from ._bulk import BulkReport, OrderOutcome, OutcomeStream, Source, run_bulk
-from ._config import DEFAULT_V3_PAGE_SIZE, MAX_V3_PAGE_SIZE, REGISTRATION_WINDOW
+from ._bulk import BulkReport, OrderOutcome, OutcomeStream, Register, Source, run_bulk
+from ._config import DEFAULT_V3_PAGE_SIZE, MAX_V3_PAGE_SIZE, REGISTRATION_WINDOW, Priority
 from ._exceptions import B2BError, InvalidOrderError, ResponseDecodeError
 from ._pagination import V3PageReader, check_v3_page_size, walk_offsets
+from ._priority import call_priority
 from ._protocol import Request
 from ._retry import settle_registration
 from ._routes import to_v3_id, v3_path
@@ -215,6 +217,7 @@ class V3Orders:
         customer_id: int | str,
         po_number: str | None = None,
         extra_fields: ExtraFieldsInput = None,
+        priority: Priority | str | None = None,
     ) -> V3Order:
         """Register a BigCommerce order with B2B Edition ("Create an Order", ``POST /orders``).
 
@@ -229,6 +232,7 @@ class V3Orders:
             po_number: the purchase-order number, if any.
             extra_fields: the order's extra field values, as ``{name: value}`` or an iterable
                 of :class:`~b2b_async.ExtraField`.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             The registered order as the API describes it (``customer_id`` as sent). When an
@@ -245,15 +249,19 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
-        return await self.register(NewV3Order(bc_order_id, customer_id, po_number, extra_fields))
+        order = NewV3Order(bc_order_id, customer_id, po_number, extra_fields)
+        return await self.register(order, priority=priority)
 
-    async def register(self, order: NewV3Order) -> V3Order:
+    async def register(
+        self, order: NewV3Order, *, priority: Priority | str | None = None
+    ) -> V3Order:
         """Register an already validated :class:`~b2b_async.NewV3Order`, as :meth:`create`.
 
         For callers that build their orders up front; the bulk methods call it for each input.
 
         Args:
             order: the registration.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             The registered order, as :meth:`create` returns it.
@@ -264,9 +272,9 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
-        return await self._settle(order, in_bulk=False)
+        return await self._settle(order, call_priority(priority), in_bulk=False)
 
-    async def _register_in_bulk(self, order: NewV3Order) -> V3Order:
+    async def _register_in_bulk(self, order: NewV3Order, priority: Priority) -> V3Order:
         """Register one order of a bulk run; log it when it ended past the 10-second window.
 
         In a bulk run, "already exists" always means registered. The warning does not depend
@@ -274,27 +282,29 @@ class V3Orders:
         """
         started = clock()
         try:
-            registered = await self._settle(order, in_bulk=True)
+            registered = await self._settle(order, priority, in_bulk=True)
         except B2BError:
             warn_if_late(order, started)
             raise
         warn_if_late(order, started)
         return registered
 
-    async def _settle(self, order: NewV3Order, *, in_bulk: bool) -> V3Order:
+    async def _settle(
+        self, order: NewV3Order, priority: Priority | None, *, in_bulk: bool
+    ) -> V3Order:
         """Register ``order``, reading "already exists" by :func:`settle_registration`'s rule."""
         if not isinstance(order, NewV3Order):
             raise InvalidOrderError(f"expected a NewV3Order, got {type(order).__name__}")
         return await settle_registration(
-            self._send_registration(order),
+            self._send_registration(order, priority),
             lambda: V3Order.sent(order, already_registered=True),
             in_bulk=in_bulk,
         )
 
-    async def _send_registration(self, order: NewV3Order) -> V3Order:
+    async def _send_registration(self, order: NewV3Order, priority: Priority | None) -> V3Order:
         """Send the registration and read the registered order from the answer."""
         request = Request("POST", v3_path("/orders"), body=encode_model(order))
-        return _created(order, (await self._transport.send(request)).data)
+        return _created(order, (await self._transport.send(request, priority)).data)
 
     def list(
         self,
@@ -310,6 +320,7 @@ class V3Orders:
         channel_ids: Iterable[int | str] | int | str | None = None,
         show_extra: bool = False,
         page_size: int = DEFAULT_V3_PAGE_SIZE,
+        priority: Priority | str | None = None,
     ) -> AsyncGenerator[V3Order, None]:
         """Iterate over every order that matches, page after page ("Get All Orders").
 
@@ -333,6 +344,7 @@ class V3Orders:
             show_extra: include each order's extra fields.
             page_size: orders per request, from 1 to 200; each page spends one request of the
                 store's budget.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             An async iterator of :class:`~b2b_async.V3Order`.
@@ -356,13 +368,18 @@ class V3Orders:
         if show_extra:
             query.append(("showExtra", "true"))
         size = check_v3_page_size(page_size)
-        return walk_offsets(self._transport, v3_path("/orders"), query, V3PageReader(V3Order), size)
+        reader = V3PageReader(V3Order)
+        level = call_priority(priority)
+        return walk_offsets(self._transport, v3_path("/orders"), query, reader, size, level)
 
-    async def get(self, bc_order_id: int | str) -> V3Order:
+    async def get(
+        self, bc_order_id: int | str, *, priority: Priority | str | None = None
+    ) -> V3Order:
         """Fetch one order ("Get an Order", ``GET /api/v3/io/orders/{bcOrderId}``).
 
         Args:
             bc_order_id: the BigCommerce order id (not B2B Edition's own order id).
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             The order, with its extra fields and invoice details.
@@ -375,7 +392,7 @@ class V3Orders:
         .. versionadded:: 0.1.0
         """
         request = Request("GET", v3_path("/orders/{bc_order_id}", bc_order_id=bc_order_id))
-        return _only_order((await self._transport.send(request)).data)
+        return _only_order((await self._transport.send(request, priority)).data)
 
     async def update(
         self,
@@ -383,6 +400,7 @@ class V3Orders:
         *,
         po_number: str | None = None,
         extra_fields: ExtraFieldsInput = None,
+        priority: Priority | str | None = None,
     ) -> V3Order:
         """Set an order's PO number and extra fields ("Update an Order").
 
@@ -395,6 +413,7 @@ class V3Orders:
             extra_fields: extra field values to set, as ``{name: value}`` or an iterable of
                 :class:`~b2b_async.ExtraField`. A store with required extra fields needs them
                 in every update.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             The updated order; when the answer does not describe it, the values sent.
@@ -410,7 +429,8 @@ class V3Orders:
         """
         path = v3_path("/orders/{bc_order_id}", bc_order_id=bc_order_id)
         update = V3OrderUpdate(po_number, extra_fields)
-        data = (await self._transport.send(Request("PUT", path, body=encode_model(update)))).data
+        request = Request("PUT", path, body=encode_model(update))
+        data = (await self._transport.send(request, priority)).data
         if _is_empty(data):
             number = to_v3_id(bc_order_id, field="bc_order_id")
             return V3Order(
@@ -418,7 +438,9 @@ class V3Orders:
             )
         return _only_order(data)
 
-    async def products(self, bc_order_id: int | str) -> builtins.list[V3OrderProduct]:
+    async def products(
+        self, bc_order_id: int | str, *, priority: Priority | str | None = None
+    ) -> builtins.list[V3OrderProduct]:
         """Fetch an order's product lines ("Get Order Products").
 
         ``GET /api/v3/io/orders/{bcOrderId}/products``: names, SKUs, quantities and options;
@@ -426,6 +448,7 @@ class V3Orders:
 
         Args:
             bc_order_id: the BigCommerce order id.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             The order's products (``[]`` when it has none).
@@ -438,9 +461,12 @@ class V3Orders:
         .. versionadded:: 0.1.0
         """
         path = v3_path("/orders/{bc_order_id}/products", bc_order_id=bc_order_id)
-        return one_or_many((await self._transport.send(Request("GET", path))).data, V3OrderProduct)
+        answer = await self._transport.send(Request("GET", path), priority)
+        return one_or_many(answer.data, V3OrderProduct)
 
-    async def assign_customer_orders(self, customer_id: int | str) -> int:
+    async def assign_customer_orders(
+        self, customer_id: int | str, *, priority: Priority | str | None = None
+    ) -> int:
         """Give a customer's earlier orders to the customer's company.
 
         "Assign Customer Orders to Company" (``PUT /api/v3/io/customers/{customerId}/orders/b2b``):
@@ -449,6 +475,7 @@ class V3Orders:
 
         Args:
             customer_id: the BigCommerce customer id (not B2B Edition's user id).
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             How many orders moved.
@@ -461,10 +488,14 @@ class V3Orders:
         .. versionadded:: 0.1.0
         """
         path = v3_path("/customers/{customer_id}/orders/b2b", customer_id=customer_id)
-        return _moved((await self._transport.send(Request("PUT", path))).data)
+        return _moved((await self._transport.send(Request("PUT", path), priority)).data)
 
     async def reassign_customer_orders(
-        self, customer_id: int | str, *, bc_group_id: int | str
+        self,
+        customer_id: int | str,
+        *,
+        bc_group_id: int | str,
+        priority: Priority | str | None = None,
     ) -> int:
         """Move a customer's orders to the company tied to a customer group.
 
@@ -475,6 +506,7 @@ class V3Orders:
         Args:
             customer_id: the BigCommerce customer id whose orders move.
             bc_group_id: the BigCommerce customer group of the target company.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             How many orders moved.
@@ -488,10 +520,10 @@ class V3Orders:
         """
         path = v3_path("/customers/{customer_id}/orders/company", customer_id=customer_id)
         body = encode_model(GroupMove(to_v3_id(bc_group_id, field="bc_group_id")))
-        return _moved((await self._transport.send(Request("PUT", path, body=body))).data)
+        return _moved((await self._transport.send(Request("PUT", path, body=body), priority)).data)
 
     async def extra_field_configs(
-        self, *, refresh: bool = False
+        self, *, refresh: bool = False, priority: Priority | str | None = None
     ) -> builtins.list[ExtraFieldConfig]:
         """Fetch the store's order extra field configurations ("Get Order Extra Field Configs").
 
@@ -503,6 +535,7 @@ class V3Orders:
 
         Args:
             refresh: fetch again even when cached (after a configuration change).
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
             The configurations, in the API's order (a new list on every call).
@@ -515,14 +548,14 @@ class V3Orders:
         if self._configs is None or refresh:
             async with self._configs_lock:
                 if self._configs is None or refresh:
-                    self._configs = await self._fetch_configs()
+                    self._configs = await self._fetch_configs(call_priority(priority))
         return builtins.list(self._configs)
 
-    async def _fetch_configs(self) -> tuple[ExtraFieldConfig, ...]:
+    async def _fetch_configs(self, priority: Priority | None) -> tuple[ExtraFieldConfig, ...]:
         """Fetch every page of the extra field configurations."""
         path = v3_path("/orders/extra-fields")
         reader = V3PageReader(ExtraFieldConfig)
-        pages = walk_offsets(self._transport, path, (), reader, MAX_V3_PAGE_SIZE)
+        pages = walk_offsets(self._transport, path, (), reader, MAX_V3_PAGE_SIZE, priority)
         async with contextlib.aclosing(pages):
             return tuple([config async for config in pages])
 
@@ -532,6 +565,7 @@ class V3Orders:
         *,
         concurrency: int | None = None,
         on_progress: Callable[[OrderOutcome[NewV3Order, V3Order]], object] | None = None,
+        priority: Priority | str | None = None,
     ) -> BulkReport[NewV3Order, V3Order]:
         """Register many orders through V3; never raises for an order's failure.
 
@@ -546,6 +580,8 @@ class V3Orders:
             orders: the orders, from any iterable or async iterable.
             concurrency: the number of workers; by default the client's ``max_concurrency``.
             on_progress: called with each outcome as it completes.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"`` (the default, unless the view
+                or a :meth:`B2BClient.priority` block chooses otherwise); see :ref:`priorities`.
 
         Returns:
             A :class:`~b2b_async.BulkReport`; each outcome's ``result`` is a
@@ -558,12 +594,16 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
-        register = self._register_in_bulk
+        register = self._bulk_registration(priority)
         workers = self._transport.bulk_workers(concurrency)
         return await run_bulk(register, orders, workers, on_progress, order_type=NewV3Order)
 
     def create_stream(
-        self, orders: Source[NewV3Order], *, concurrency: int | None = None
+        self,
+        orders: Source[NewV3Order],
+        *,
+        concurrency: int | None = None,
+        priority: Priority | str | None = None,
     ) -> OutcomeStream[NewV3Order, V3Order]:
         """Register many orders through V3, yielding each outcome as it completes.
 
@@ -574,6 +614,8 @@ class V3Orders:
         Args:
             orders: the orders, from any iterable or async iterable.
             concurrency: how many workers; the client's ``max_concurrency`` when ``None``.
+            priority: ``"urgent"``, ``"normal"`` or ``"bulk"`` (the default, unless the view
+                or a :meth:`B2BClient.priority` block chooses otherwise); see :ref:`priorities`.
 
         Returns:
             An :class:`~b2b_async.OutcomeStream` of V3 outcomes.
@@ -583,9 +625,14 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
-        register = self._register_in_bulk
+        register = self._bulk_registration(priority)
         workers = self._transport.bulk_workers(concurrency)
         return OutcomeStream(register, orders, workers, order_type=NewV3Order)
+
+    def _bulk_registration(self, priority: Priority | str | None) -> Register[NewV3Order, V3Order]:
+        """Register one order of a bulk run, at the run's priority (``bulk`` by default)."""
+        level = self._transport.priority_of(call_priority(priority), default=Priority.BULK)
+        return functools.partial(self._register_in_bulk, priority=level)
 
 
 def _moved(data: object) -> int:

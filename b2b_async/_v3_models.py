@@ -27,15 +27,6 @@ from ._exceptions import InvalidOrderError
 from ._routes import sendable_text, to_v3_id
 from ._serde import wire
 
-__all__ = [
-    "ExtraField",
-    "ExtraFieldConfig",
-    "NewV3Order",
-    "V3Order",
-    "V3OrderProduct",
-    "V3ProductOption",
-]
-
 
 def _bc_order_id(value: object) -> int:
     return to_v3_id(value, field="bc_order_id")

@@ -19,6 +19,7 @@ are redacted, and errors appear by type name only, never by message.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from contextvars import Token
 from typing import Any, Final
@@ -28,19 +29,7 @@ from opentelemetry import context, metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from ._events import (
-    BudgetWaited,
-    BulkOutcome,
-    Call,
-    CallFinished,
-    CallStarted,
-    Event,
-    RateLimited,
-    RequestFailed,
-    RequestSent,
-    ResponseReceived,
-    RetryScheduled,
-)
+from . import _events
 from ._version import __version__
 
 __all__ = ["BUDGET_WAIT_BUCKETS", "INSTRUMENTATION_NAME", "Instruments", "OpenTelemetryHook"]
@@ -49,6 +38,13 @@ __all__ = ["BUDGET_WAIT_BUCKETS", "INSTRUMENTATION_NAME", "Instruments", "OpenTe
 INSTRUMENTATION_NAME: Final = "b2b_async"
 #: Histogram buckets of the budget wait, in seconds: a paced call waits up to a window.
 BUDGET_WAIT_BUCKETS: Final = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+#: The API's own providers that it exports by name: they record nothing.
+API_PROVIDERS: Final[tuple[type, ...]] = (
+    trace.ProxyTracerProvider,
+    trace.NoOpTracerProvider,
+    metrics.NoOpMeterProvider,
+)
 
 Attributes = dict[str, str | int | float]
 
@@ -95,7 +91,20 @@ class Instruments:
         )
 
 
-def span_attributes(call: Call) -> Attributes:
+@functools.cache  # by class, so that the check asked before every call is a dict lookup
+def records(kind: type[trace.TracerProvider | metrics.MeterProvider]) -> bool:
+    """Whether providers of class ``kind`` record anything: whether it is not one of the API's.
+
+    Until the application sets an SDK's provider, the global ones are the API's proxies; the
+    API also has no-op providers. It exports no class for its proxy meter provider, so that
+    one is known by where it is defined: the API's own package holds no implementation.
+    """
+    if issubclass(kind, API_PROVIDERS):
+        return False
+    return not kind.__module__.startswith(f"{metrics.__name__}.")
+
+
+def span_attributes(call: _events.Call) -> Attributes:
     """The attributes a call's span starts with."""
     return {
         "http.request.method": call.method,
@@ -108,7 +117,7 @@ def span_attributes(call: Call) -> Attributes:
     }
 
 
-def metric_attributes(call: Call) -> Attributes:
+def metric_attributes(call: _events.Call) -> Attributes:
     """The attributes of a call's metrics: few values each, no path and no id."""
     return {
         "http.request.method": call.method,
@@ -148,29 +157,45 @@ class OpenTelemetryHook:
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
+        self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
         self._tracer = trace.get_tracer(INSTRUMENTATION_NAME, __version__, tracer_provider)
         meter = metrics.get_meter(INSTRUMENTATION_NAME, __version__, meter_provider)
         self._instruments = Instruments.of(meter)
-        self._calls: dict[Call, OpenCall] = {}
+        self._calls: dict[_events.Call, OpenCall] = {}
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
-            CallStarted: self._started,
-            BudgetWaited: self._budget_waited,
-            RequestSent: self._sent,
-            ResponseReceived: self._received,
-            RequestFailed: self._failed,
-            RateLimited: self._rate_limited,
-            RetryScheduled: self._retry_scheduled,
-            CallFinished: self._finished,
-            BulkOutcome: self._bulk_outcome,
+            _events.CallStarted: self._started,
+            _events.BudgetWaited: self._budget_waited,
+            _events.RequestSent: self._sent,
+            _events.ResponseReceived: self._received,
+            _events.RequestFailed: self._failed,
+            _events.RateLimited: self._rate_limited,
+            _events.RetryScheduled: self._retry_scheduled,
+            _events.CallFinished: self._finished,
+            _events.BulkOutcome: self._bulk_outcome,
         }
 
-    def __call__(self, event: Event, /) -> None:
+    def __call__(self, event: _events.Event, /) -> None:
         """Record ``event``."""
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(event)
 
-    def _started(self, event: CallStarted) -> None:
+    def listening(self) -> bool:
+        """Whether a call starting now would leave a span or a metric point.
+
+        Not while both providers are the API's own, as they are until the application sets
+        an SDK's: the client then builds no event for this hook. The client asks as every
+        call starts, since a provider may be set at any time; all of a call's events then
+        go where its first went.
+
+        .. versionadded:: 0.2.0
+        """
+        return records(type(self._tracer_provider or trace.get_tracer_provider())) or records(
+            type(self._meter_provider or metrics.get_meter_provider())
+        )
+
+    def _started(self, event: _events.CallStarted) -> None:
         call = event.call
         span = self._tracer.start_span(
             f"{call.method} {call.route}", kind=SpanKind.CLIENT, attributes=span_attributes(call)
@@ -180,17 +205,17 @@ class OpenTelemetryHook:
         self._calls[call] = OpenCall(span, token, metric_attributes(call))
         self._instruments.waiting.add(1, self._calls[call].labels)
 
-    def _budget_waited(self, event: BudgetWaited) -> None:
+    def _budget_waited(self, event: _events.BudgetWaited) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
             self._instruments.budget_wait.record(event.seconds, open_call.labels)
 
-    def _sent(self, event: RequestSent) -> None:
+    def _sent(self, event: _events.RequestSent) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
             self._instruments.requests.add(1, open_call.labels)
             self._move(open_call, to_wire=1)
             open_call.span.add_event("b2b.attempt", {"b2b.attempt": event.attempt})
 
-    def _received(self, event: ResponseReceived) -> None:
+    def _received(self, event: _events.ResponseReceived) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
             self._move(open_call, to_wire=-1)
             attributes: Attributes = {
@@ -201,7 +226,7 @@ class OpenTelemetryHook:
                 attributes["b2b.request_id"] = event.request_id
             open_call.span.add_event("b2b.response", attributes)
 
-    def _failed(self, event: RequestFailed) -> None:
+    def _failed(self, event: _events.RequestFailed) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
             self._move(open_call, to_wire=-1)
             open_call.span.add_event(
@@ -214,7 +239,7 @@ class OpenTelemetryHook:
         self._instruments.in_flight.add(to_wire, open_call.labels)
         self._instruments.waiting.add(-to_wire, open_call.labels)
 
-    def _rate_limited(self, event: RateLimited) -> None:
+    def _rate_limited(self, event: _events.RateLimited) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
             self._instruments.rate_limited.add(1, open_call.labels)
             attributes: Attributes = {"b2b.attempt": event.attempt}
@@ -222,7 +247,7 @@ class OpenTelemetryHook:
                 attributes["b2b.cooldown"] = event.cooldown
             open_call.span.add_event("b2b.rate_limited", attributes)
 
-    def _retry_scheduled(self, event: RetryScheduled) -> None:
+    def _retry_scheduled(self, event: _events.RetryScheduled) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
             kind = error_type(event.error)
             self._instruments.retries.add(1, {**open_call.labels, "error.type": kind})
@@ -231,7 +256,7 @@ class OpenTelemetryHook:
                 {"b2b.attempt": event.attempt, "b2b.retry.wait": event.wait, "error.type": kind},
             )
 
-    def _finished(self, event: CallFinished) -> None:
+    def _finished(self, event: _events.CallFinished) -> None:
         open_call = self._calls.pop(event.call, None)
         if open_call is None:
             return
@@ -244,7 +269,7 @@ class OpenTelemetryHook:
         if open_call.token is not None:
             context.detach(open_call.token)
 
-    def _bulk_outcome(self, event: BulkOutcome) -> None:
+    def _bulk_outcome(self, event: _events.BulkOutcome) -> None:
         outcome = "failed" if not event.ok else "registered"
         if event.already_registered:
             outcome = "already_registered"
@@ -254,7 +279,7 @@ class OpenTelemetryHook:
         self._instruments.bulk_outcomes.add(1, attributes)
 
 
-def finished_attributes(event: CallFinished) -> Attributes:
+def finished_attributes(event: _events.CallFinished) -> Attributes:
     """The attributes a call's span ends with."""
     attributes: Attributes = {
         "b2b.attempts": event.attempts,

@@ -4,27 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import socket
 import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
+from typing import Any
 
 import attrs
 import pytest
 
 from b2b_async import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
     B2BClient,
     B2BError,
     BulkReport,
     CreatedOrder,
     InvalidOrderError,
     NewOrder,
+    NewV3Order,
     NotFoundError,
     OrderAlreadyExistsError,
     OrderOutcome,
+    PermissionDeniedError,
+    RateLimit,
     RetryPolicy,
     ServerError,
 )
-from b2b_async._bulk import OutcomeStream, register_one, run_bulk
+from b2b_async._bulk import (
+    OutcomeStream,
+    SystemicFailure,
+    could_not_connect,
+    register_one,
+    run_bulk,
+)
+from b2b_async._config import UNREACHABLE_STREAK
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, SandboxServer
 from tests.sandbox_helpers import client_tasks
 
@@ -327,3 +342,200 @@ async def test_cancellation_still_escapes_the_engine() -> None:
 
     with pytest.raises(asyncio.CancelledError):
         await register_one(cancelled, 0, next(orders(1)), NewOrder)
+
+
+# -- failures that repeat for every order ------------------------------------------------------
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: connecting to it is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def assert_one_outcome_each(report: BulkReport[Any, Any], count: int) -> None:
+    """One outcome per input, in input order, each in exactly one of the three lists."""
+    assert len(report) == count
+    assert [outcome.index for outcome in report.outcomes] == list(range(count))
+    parts = [report.succeeded, report.failed, report.not_attempted]
+    assert sorted(outcome.index for part in parts for outcome in part) == list(range(count))
+
+
+@pytest.mark.parametrize("rate_limit", [None, RateLimit(requests=40, per=1.0)])
+async def test_wrong_token_sends_at_most_concurrency_requests(rate_limit: RateLimit | None) -> None:
+    """300 orders with a wrong token: at most `concurrency` requests, the rest not attempted."""
+    async with SandboxServer(rate=None) as server:
+        async with B2BClient("wrong-token", base_url=server.url, rate_limit=rate_limit) as client:
+            report = await client.orders.create_many(orders(300), concurrency=8)
+        assert 1 <= len(server.requests) <= 8
+        assert server.orders == {}
+    assert_one_outcome_each(report, 300)
+    assert isinstance(report.stopped_by, AuthenticationError)
+    assert len(report.failed) == len(server.requests)
+    assert all(isinstance(outcome.error, AuthenticationError) for outcome in report.failed)
+    assert len(report.not_attempted) == 300 - len(server.requests)
+    assert all(
+        outcome.result is None and outcome.error is None and not outcome.ok
+        for outcome in report.not_attempted
+    )
+    assert not report.ok
+
+
+async def test_wrong_token_stops_a_v3_run_too() -> None:
+    """V3's create_many stops the same way: a few 401s, every other order not attempted."""
+    v3_orders = [NewV3Order(1000 + index, 1) for index in range(100)]
+    async with SandboxServer(rate=None) as server:
+        async with B2BClient("wrong-token", base_url=server.url, rate_limit=None) as client:
+            report = await client.v3.orders.create_many(v3_orders, concurrency=4)
+        assert 1 <= len(server.requests) <= 4
+    assert_one_outcome_each(report, 100)
+    assert isinstance(report.stopped_by, AuthenticationError)
+    assert len(report.not_attempted) == 100 - len(server.requests)
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+async def test_unreachable_server_ends_the_run_after_a_bounded_number_of_attempts(
+    concurrency: int,
+) -> None:
+    """A closed port: max(concurrency, streak) orders sent, each spending its attempts."""
+    retry = RetryPolicy(attempts=5, initial_wait=0.001, max_wait=0.01)
+    url = f"http://127.0.0.1:{closed_port()}"
+    async with B2BClient(DEFAULT_TOKEN, base_url=url, retry=retry, rate_limit=None) as client:
+        report = await client.orders.create_many(orders(300), concurrency=concurrency)
+    sent = max(concurrency, UNREACHABLE_STREAK)
+    assert client.stats.requests == sent * retry.attempts
+    assert_one_outcome_each(report, 300)
+    assert isinstance(report.stopped_by, APIConnectionError)
+    assert not report.stopped_by.may_have_reached_server
+    assert [outcome.index for outcome in report.failed] == list(range(sent))
+    assert all(could_not_connect(outcome.error) for outcome in report.failed)
+    assert len(report.not_attempted) == 300 - sent
+
+
+async def test_a_stream_stops_sending_and_still_yields_every_input() -> None:
+    """create_stream over an async source: stopped_by is set, every index comes out once."""
+
+    async def source() -> AsyncIterator[NewOrder]:
+        for order in orders(50):
+            await asyncio.sleep(0)
+            yield order
+
+    async with SandboxServer(rate=None) as server:
+        async with B2BClient("wrong-token", base_url=server.url, rate_limit=None) as client:
+            async with client.orders.create_stream(source(), concurrency=4) as stream:
+                before = stream.stopped_by
+                seen = [outcome async for outcome in stream]
+        assert len(server.requests) <= 4
+    assert before is None
+    assert sorted(outcome.index for outcome in seen) == list(range(50))
+    assert isinstance(stream.stopped_by, AuthenticationError)
+    assert sum(not outcome.attempted for outcome in seen) == 50 - len(server.requests)
+
+
+def refusing_after(
+    errors: dict[int, B2BError], *, release: asyncio.Event | None = None
+) -> tuple[Any, list[str]]:
+    """A register that raises ``errors[n]`` for order ``BCn`` and registers the others.
+
+    The others wait for ``release`` first, when given; the ids it was called with are kept.
+    """
+    called: list[str] = []
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        called.append(order.order_id)
+        await asyncio.sleep(0)  # as a request would, let the other workers start theirs
+        number = int(order.order_id.removeprefix("BC"))
+        if number in errors:
+            raise errors[number]
+        if release is not None:
+            await release.wait()
+        return CreatedOrder(order.order_id)
+
+    return register, called
+
+
+def refused_connection() -> APIConnectionError:
+    return APIConnectionError("could not connect: refused", may_have_reached_server=False)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [AuthenticationError("no", status=401), PermissionDeniedError("no", status=403)],
+    ids=["401", "403"],
+)
+async def test_a_401_or_403_stops_at_once_and_orders_in_flight_finish(error: B2BError) -> None:
+    """The first 401/403 stops the run; the orders already in flight finish normally."""
+    release = asyncio.Event()
+    register, called = refusing_after({0: error}, release=release)
+
+    def on_progress(outcome: OrderOutcome[NewOrder, CreatedOrder]) -> None:
+        release.set()  # the refusal is in: let the three others in flight finish
+
+    report = await run_bulk(register, orders(20), 4, on_progress, order_type=NewOrder)
+    assert called == ["BC0", "BC1", "BC2", "BC3"]
+    assert report.stopped_by is error
+    assert [outcome.index for outcome in report.failed] == [0]
+    assert [outcome.index for outcome in report.succeeded] == [1, 2, 3]
+    assert [outcome.index for outcome in report.not_attempted] == list(range(4, 20))
+    assert_one_outcome_each(report, 20)
+
+
+async def test_unreachable_needs_a_streak_and_anything_else_resets_it() -> None:
+    """Two could-not-connect outcomes then a success: no stop; three in a row: stop."""
+    errors: dict[int, B2BError] = {n: refused_connection() for n in (0, 1, 3, 4, 6, 7, 8)}
+    register, called = refusing_after(errors)
+    report = await run_bulk(register, orders(20), 1, order_type=NewOrder)
+    assert called == [f"BC{n}" for n in range(9)]
+    assert report.stopped_by is errors[8]
+    assert [outcome.index for outcome in report.succeeded] == [2, 5]
+    assert len(report.not_attempted) == 11
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        APIConnectionError("reset by peer"),  # may have reached the server: an open connection
+        APITimeoutError("timed out waiting for the response"),
+        ServerError("down", status=503),
+        NotFoundError("no such company", status=404),
+        B2BError("unexpected OSError while registering"),
+    ],
+    ids=["reset", "read-timeout", "503", "404", "other"],
+)
+async def test_failures_of_one_order_never_stop_the_run(error: B2BError) -> None:
+    """Errors that may be about one order, or one attempt, leave every order attempted."""
+    register, called = refusing_after(dict.fromkeys(range(10), error))
+    report = await run_bulk(register, orders(10), 2, order_type=NewOrder)
+    assert len(called) == 10
+    assert report.stopped_by is None
+    assert report.not_attempted == []
+    assert len(report.failed) == 10
+
+
+def test_the_rule_counts_connect_timeouts_and_keeps_the_first_reason() -> None:
+    """A connect timeout counts as could-not-connect; a later 401 does not replace the reason."""
+    timeout = APITimeoutError("timed out connecting", may_have_reached_server=False)
+    assert could_not_connect(timeout)
+    watch = SystemicFailure()
+    for index in range(UNREACHABLE_STREAK):
+        watch.observe(OrderOutcome(index, None, error=timeout))
+    assert watch.reason is timeout
+    watch.observe(OrderOutcome(9, None, error=AuthenticationError("no", status=401)))
+    assert watch.reason is timeout
+
+
+async def test_while_a_streak_is_open_no_new_order_starts_beside_one_out() -> None:
+    """After a could-not-connect, the next order waits for the one out; a success frees it."""
+    release = asyncio.Event()
+    register, called = refusing_after({0: refused_connection()}, release=release)
+    run = asyncio.create_task(run_bulk(register, orders(6), 2, order_type=NewOrder))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert called == ["BC0", "BC1"]  # BC0 could not connect; BC1 is out, so BC2 waits
+    release.set()
+    report = await run
+    assert sorted(called) == [f"BC{n}" for n in range(6)]
+    assert report.stopped_by is None
+    assert [outcome.index for outcome in report.failed] == [0]

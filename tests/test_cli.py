@@ -40,9 +40,17 @@ from b2b_async import (
     RateLimit,
     RateLimitError,
     ResponseDecodeError,
+    RetryPolicy,
     ServerError,
 )
-from b2b_async._cli import cli, exit_code_for, parse_rate_limit
+from b2b_async._cli import (
+    EXIT_CANNOT_CONNECT,
+    EXIT_TOKEN_REFUSED,
+    cli,
+    exit_code_for,
+    parse_rate_limit,
+    registration_window,
+)
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
 
 T = TypeVar("T")
@@ -750,6 +758,7 @@ def test_register_json_prints_the_summary_on_stdout(sandbox: SandboxServer, tmp_
         "skipped": 1,
         "rejected": 2,
         "failed": 0,
+        "not_attempted": 0,
     }
     assert (summary["total"], summary["registered"]) == (5, 3)
     assert (summary["requests"], summary["retries"], summary["rate_limited"]) == (3, 0, 0)
@@ -775,6 +784,117 @@ def test_register_json_counts_retries_and_429s(
     summary = json.loads(result.stdout)
     assert summary["orders"]["failed"] == 1
     assert summary["requests"] == summary["rate_limited"] == summary["retries"] + 1 > 1
+
+
+# -- failures that repeat for every order -------------------------------------------------------
+
+
+def test_register_wrong_token_stops_with_one_line_and_exit_7_then_rerun_registers_each_once(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A wrong token: at most 8 requests, one line, exit 7; the rerun registers all 300 once."""
+    orders = write_orders(tmp_path / "orders.csv", 300)
+    results = tmp_path / "results.jsonl"
+    args = register_args(orders, sandbox.url, results, "--rate-limit", "none", "--quiet")
+    wrong = invoke(args, env={"B2B_AUTH_TOKEN": "wrong-token"})
+    assert wrong.exit_code == EXIT_TOKEN_REFUSED == 7, wrong.output
+    assert wrong.stderr.splitlines() == [
+        "error: authentication failed: check B2B_AUTH_TOKEN (HTTP 401: Invalid authToken)"
+    ]
+    assert 1 <= len(sandbox.requests) <= 8
+    assert sandbox.orders == {}
+    journaled = journal_entries(results)
+    assert len(journaled) == len(sandbox.requests)  # the orders not attempted have no line
+    assert {entry["status"] for entry in journaled} == {"rejected"}
+    right = invoke(args)
+    assert right.exit_code == 0, right.output
+    assert sorted(sandbox.orders) == order_ids(300)
+    assert all(sandbox.registrations(order_id) == 1 for order_id in order_ids(300))
+    assert sorted(set(registered_in(results))) == order_ids(300)
+
+
+def test_register_stopped_run_summary_counts_the_orders_not_attempted(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """The summary (table and JSON) counts not-attempted orders; its error is the one line."""
+    orders = write_orders(tmp_path / "orders.csv", 40)
+    args = register_args(orders, sandbox.url, tmp_path / "r.jsonl", "--rate-limit", "none")
+    table = invoke(args, env={"B2B_AUTH_TOKEN": "wrong-token"})
+    assert table.exit_code == 7
+    sent = len(sandbox.requests)
+    assert summary_count(table.stderr, "not attempted") == 40 - sent
+    assert summary_count(table.stderr, "rejected") == sent
+    assert table.stderr.count("error:") == 1
+    assert "line " not in table.stderr  # no line per order: the error line says it for all
+    as_json = invoke([*args, "--json", "--api", "v2"], env={"B2B_AUTH_TOKEN": "wrong-token"})
+    summary = json.loads(as_json.stdout)
+    assert summary["orders"]["not_attempted"] + summary["orders"]["rejected"] == 40
+    assert summary["exit_code"] == 7
+    assert summary["error"].startswith("authentication failed: check B2B_AUTH_TOKEN")
+
+
+def test_register_v3_wrong_token_stops_the_same_way(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """--api v3 with a wrong token: exit 7, one line, a few requests."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "bc_order_id,customer_id,po_number\n" + "".join(f"{n},1,\n" for n in range(1, 51)),
+        encoding="utf-8",
+    )
+    args = register_args(orders, sandbox.url, tmp_path / "r.jsonl", "--api", "v3", "-q")
+    result = invoke([*args, "--rate-limit", "none"], env={"B2B_AUTH_TOKEN": "wrong-token"})
+    assert result.exit_code == 7, result.output
+    assert len(result.stderr.splitlines()) == 1
+    assert 1 <= len(sandbox.requests) <= 8
+
+
+def test_register_403_stops_with_exit_7(
+    serve_handler: Callable[[Handler], str], tmp_path: Path
+) -> None:
+    """A 403 on every order: at most `concurrency` requests, a permission line, exit 7."""
+    seen: list[str] = []
+    forbidden = answering(403, json.dumps({"code": 403, "message": "Forbidden"}).encode())
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        seen.append(request.path)
+        return await forbidden(request)
+
+    url = serve_handler(handler)
+    orders = write_orders(tmp_path / "orders.csv", 100)
+    args = register_args(orders, url, tmp_path / "r.jsonl", "--concurrency", "4", "-q")
+    result = invoke([*args, "--rate-limit", "none"])
+    assert result.exit_code == 7, result.output
+    assert result.stderr.splitlines() == [
+        "error: permission denied: check that the token in B2B_AUTH_TOKEN may register orders "
+        "(HTTP 403: Forbidden)"
+    ]
+    assert 1 <= len(seen) <= 4
+
+
+def test_register_server_down_stops_with_exit_8_after_bounded_attempts(tmp_path: Path) -> None:
+    """A closed port: 8 orders x 5 attempts at most, one 'cannot reach' line, exit 8."""
+    url = f"http://127.0.0.1:{free_port()}"
+    orders = write_orders(tmp_path / "orders.csv", 300)
+    results = tmp_path / "results.jsonl"
+    args = register_args(orders, url, results, "--rate-limit", "none", "--json", "-q")
+    result = invoke(args)
+    assert result.exit_code == EXIT_CANNOT_CONNECT == 8, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: cannot reach {url}: is it running? (could not connect: ")
+    summary = json.loads(result.stdout)
+    assert summary["requests"] == 8 * RetryPolicy().attempts  # max(concurrency, streak) orders
+    assert summary["orders"]["failed"] == 8
+    assert summary["orders"]["not_attempted"] == 292
+    assert [entry["status"] for entry in journal_entries(results)] == ["failed"] * 8
+
+
+def test_register_one_unreachable_order_is_no_stop(tmp_path: Path) -> None:
+    """Fewer could-not-connect outcomes than the streak: no stop, its line is said, exit 1."""
+    url = f"http://127.0.0.1:{free_port()}"
+    orders = write_orders(tmp_path / "orders.csv", 1)
+    result = invoke(register_args(orders, url, tmp_path / "r.jsonl", "--rate-limit", "none", "-q"))
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("line 2: failed: could not connect")
 
 
 def test_register_quiet_prints_no_progress_and_no_table(
@@ -1125,12 +1245,18 @@ def test_sandbox_command_in_process(tmp_path: Path) -> None:
         str(data),
     ]
     with sigint_when(lambda: health(port)) as fired:
-        result = invoke([*args, "--token", "t", "--competing", "2"])
+        result = invoke([*args, "--token", "t", "--competing", "2", "--registration-window", "3"])
     assert fired.is_set()
     assert result.exit_code == 130
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert f"listening on http://127.0.0.1:{port}" in result.stdout
     assert "token: t" in result.stdout
+    assert "V3 registrations accepted: within 3 s of an order's creation" in result.stdout
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("10", 10.0), ("2.5", 2.5), (" None ", None)])
+def test_registration_window_reads_seconds_or_none(text: str, seconds: float | None) -> None:
+    assert registration_window(text) == seconds
 
 
 @pytest.mark.parametrize(
@@ -1141,6 +1267,9 @@ def test_sandbox_command_in_process(tmp_path: Path) -> None:
         (["--rate-limit", "fast"], "REQUESTS/SECONDS"),
         (["--rate-limit", "0/1"], "invalid rate"),
         (["--port", "x"], "not a valid integer"),
+        (["--registration-window", "soon"], "positive seconds or none"),
+        (["--registration-window", "0"], "positive seconds or none"),
+        (["--registration-window", "inf"], "positive seconds or none"),
     ],
 )
 def test_sandbox_bad_options_are_usage_errors(args: list[str], message: str) -> None:

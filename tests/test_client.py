@@ -287,7 +287,7 @@ async def test_views_share_the_session_and_keep_their_own_options() -> None:
     assert (view._transport.timeout.total, view._transport.retry) == (99.0, policy)
     assert (client._transport.timeout.total, client._transport.retry) == (7.0, RetryPolicy())
     assert (bare._transport.retry, bare._transport.timeout.total) == (None, 7.0)
-    assert (same._transport.retry, same._transport.priority) == (RetryPolicy(), "normal")
+    assert (same._transport.retry, same._transport.priority) == (RetryPolicy(), None)
     assert view.orders is not client.orders
     assert view.base_url == client.base_url
 

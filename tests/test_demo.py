@@ -4,18 +4,45 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
+import pytest
 from rich.console import Console
 
-from b2b_async._demo import DemoSettings, run_demo
+from b2b_async import B2BClient
+from b2b_async._demo import DemoSettings, percentile, reached_store, run_demo, webhook_order
+from b2b_async.sandbox import DEFAULT_TOKEN, SandboxServer
 
 
 async def test_demo_registers_valid_orders_once_and_prints_the_summary() -> None:
     """A short demo run: every valid order registered once, the unknown company rejected."""
     output = io.StringIO()
     settings = DemoSettings(orders=60, unknown_company=3, registered_before=3, competing=30)
-    assert await run_demo(settings, console=Console(file=output, width=100)) is True
+    assert await run_demo(settings, console=Console(file=output, width=400)) is True
     text = output.getvalue()
     assert "b2b-async demo: summary" in text
     assert re.search(r"rejected\W+3\b", text), text
     assert "every valid order is registered exactly once" in text
+    assert re.search(r"urgent\W+\d+ webhook orders during the backfill, 0 failed", text), text
+    assert re.search(r"p50 \d+ ms, p99 \d+ ms, against a pacing interval of 40 ms", text), text
+
+
+def test_percentile_is_the_nearest_rank_of_sorted_waits() -> None:
+    """p50 and p99 of 1..100 ms are 50.5 and 99.01 ms; one wait is its own percentile."""
+    waits = [index / 1000 for index in range(1, 101)]
+    assert percentile(waits, 0.50) == pytest.approx(0.0505)
+    assert percentile(waits, 0.99) == pytest.approx(0.09901)
+    assert percentile([0.2], 0.99) == 0.2
+
+
+async def test_reached_store_measures_each_order_from_its_call_to_its_first_request() -> None:
+    """A webhook order's wait ends when its first request reaches the store, not a retry."""
+    async with SandboxServer(rate=None) as server:
+        async with B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=None) as client:
+            started = {"HOOK-0001": time.monotonic()}
+            await client.orders.register(webhook_order(1), priority="urgent")
+            await client.orders.register(webhook_order(2))
+        first = server.requests[0].received_at
+        waits = reached_store(server, started)
+    assert waits == {"HOOK-0001": pytest.approx(first - started["HOOK-0001"])}
+    assert waits["HOOK-0001"] >= 0

@@ -24,7 +24,7 @@ from b2b_async._events import (
     RetryScheduled,
     route_of,
 )
-from b2b_async._hooks import get_hooks, set_hooks
+from b2b_async._hooks import get_hooks, listening_hooks, report_outcome, set_hooks
 from b2b_async.sandbox import FaultKind, Faults, SandboxServer
 from tests.sandbox_helpers import seed_for
 
@@ -230,6 +230,60 @@ def test_no_hooks_and_default_hooks() -> None:
     assert get_hooks() == ()
     set_hooks(None)
     assert [type(hook).__name__ for hook in get_hooks()] == ["OpenTelemetryHook"]
+
+
+class Quiet:
+    """A hook that records what it hears, and says whether it listens as it is told."""
+
+    def __init__(self, listening: bool) -> None:
+        self.answer = listening
+        self.heard: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        """Keep ``event``."""
+        self.heard.append(event)
+
+    def listening(self) -> bool:
+        """Whether it wants the next call's events."""
+        return self.answer
+
+
+def test_a_hook_that_does_not_listen_is_left_out_of_the_call() -> None:
+    """A hook whose listening() says False is still in use but hears nothing of the call."""
+    quiet = Quiet(listening=False)
+    set_hooks([quiet, print])
+    assert get_hooks() == (quiet, print)
+    assert listening_hooks() == (print,)
+    quiet.answer = True  # asked again for every call
+    assert listening_hooks() == (quiet, print)
+
+
+def test_without_a_hook_that_can_tell_the_hooks_in_use_all_listen() -> None:
+    """Hooks without listening() hear every call: the hooks in use, as they are."""
+    set_hooks([print])
+    assert listening_hooks() is get_hooks()
+
+
+def test_a_hook_that_fails_to_say_is_told_anyway(caplog: pytest.LogCaptureFixture) -> None:
+    """A listening() that raises fails nothing: the failure is logged and the hook hears."""
+
+    class Undecided(Quiet):
+        def listening(self) -> bool:
+            raise RuntimeError("cannot tell")
+
+    undecided = Undecided(listening=False)
+    set_hooks([undecided])
+    with caplog.at_level(logging.WARNING, logger="b2b_async"):
+        assert listening_hooks() == (undecided,)
+    assert "failed to say whether it listens" in caplog.text
+
+
+def test_a_bulk_outcome_goes_only_to_hooks_that_listen() -> None:
+    """report_outcome tells the listening hooks, not one that sits the run out."""
+    quiet, loud = Quiet(listening=False), Quiet(listening=True)
+    set_hooks([quiet, loud])
+    report_outcome(BulkOutcome(0, ok=True, already_registered=False, error=None))
+    assert (quiet.heard, loud.heard) == ([], [BulkOutcome(0, True, False, None)])
 
 
 async def test_without_hooks_the_statistics_still_count() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -18,8 +20,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from b2b_async import B2BClient, NewOrder, NotFoundError, RateLimit, RetryPolicy
-from b2b_async._hooks import set_hooks
+from b2b_async import B2BClient, Event, NewOrder, NotFoundError, RateLimit, RetryPolicy
+from b2b_async._hooks import get_hooks, listening_hooks, set_hooks
 from b2b_async.otel import OpenTelemetryHook
 from b2b_async.sandbox import FaultKind, Faults, SandboxServer
 from tests.sandbox_helpers import seed_for
@@ -190,7 +192,7 @@ async def test_metrics_count_requests_waits_and_queue_depth(telemetry: Telemetry
     assert telemetry.total("b2b.client.waiting") == 0
     assert telemetry.total("b2b.client.bulk.outcomes") == 5
     assert {point.attributes["b2b.priority"] for point in points["b2b.client.requests"]} == {
-        "normal"
+        "bulk"  # create_many's default
     }
 
 
@@ -225,38 +227,10 @@ async def test_nothing_holds_the_token(telemetry: Telemetry) -> None:
     assert leaked == []
 
 
-def test_spans_go_to_the_global_provider_with_no_opt_in(tmp_path: Path) -> None:
-    """An application that only configures the SDK globally gets the client's spans."""
+def run_app(tmp_path: Path, code: str) -> str:
+    """Run ``code`` as an application script in a fresh interpreter; return what it printed."""
     script = tmp_path / "app.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            import asyncio
-            from opentelemetry import trace
-            from opentelemetry.sdk.trace import TracerProvider
-            from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-            from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
-                InMemorySpanExporter,
-            )
-            from b2b_async import B2BClient
-            from b2b_async.sandbox import DEFAULT_TOKEN, SandboxServer
-
-            async def main() -> None:
-                async with SandboxServer(rate=None) as server:
-                    async with B2BClient(DEFAULT_TOKEN, base_url=server.url) as client:
-                        await client.orders.create(
-                            company_id=1, customer_id=1, order_id="BC1", total_inc_tax=1
-                        )
-
-            exporter = InMemorySpanExporter()
-            provider = TracerProvider()
-            provider.add_span_processor(SimpleSpanProcessor(exporter))
-            trace.set_tracer_provider(provider)
-            asyncio.run(main())
-            print([span.name for span in exporter.get_finished_spans()])
-            """
-        )
-    )
+    script.write_text(textwrap.dedent(code))
     root = Path(__file__).resolve().parent.parent
     result = subprocess.run(  # noqa: S603 - this interpreter, our own script
         [sys.executable, str(script)],
@@ -267,4 +241,155 @@ def test_spans_go_to_the_global_provider_with_no_opt_in(tmp_path: Path) -> None:
         env={"PYTHONPATH": str(root)},
         timeout=60,
     )
-    assert result.stdout.strip() == repr([f"POST {CREATE_ROUTE}"])
+    return result.stdout.strip()
+
+
+def test_spans_go_to_the_global_provider_with_no_opt_in(tmp_path: Path) -> None:
+    """An application that only configures the SDK globally gets the client's spans."""
+    printed = run_app(
+        tmp_path,
+        """
+        import asyncio
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+            InMemorySpanExporter,
+        )
+        from b2b_async import B2BClient
+        from b2b_async.sandbox import DEFAULT_TOKEN, SandboxServer
+
+        async def main() -> None:
+            async with SandboxServer(rate=None) as server:
+                async with B2BClient(DEFAULT_TOKEN, base_url=server.url) as client:
+                    await client.orders.create(
+                        company_id=1, customer_id=1, order_id="BC1", total_inc_tax=1
+                    )
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+        asyncio.run(main())
+        print([span.name for span in exporter.get_finished_spans()])
+        """,
+    )
+    assert printed == repr([f"POST {CREATE_ROUTE}"])
+
+
+def test_without_an_sdk_the_default_hook_sits_every_call_out() -> None:
+    """With the API's own global providers, the default hook is in use but hears no call."""
+    # No test sets a global provider in this process (the ones that do run a subprocess).
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    set_hooks(None)
+    try:
+        assert [type(hook) for hook in get_hooks()] == [OpenTelemetryHook]
+        assert listening_hooks() == ()
+    finally:
+        set_hooks(None)
+
+
+def test_the_hook_listens_when_either_provider_records() -> None:
+    """No-op providers record nothing; an SDK tracer or an SDK meter provider is enough."""
+    recorded = Telemetry()
+    no_tracing, no_metrics = trace.NoOpTracerProvider(), metrics.NoOpMeterProvider()
+    try:
+        hooks = [
+            OpenTelemetryHook(tracer_provider=no_tracing, meter_provider=no_metrics),
+            OpenTelemetryHook(tracer_provider=recorded.tracer_provider, meter_provider=no_metrics),
+            OpenTelemetryHook(tracer_provider=no_tracing, meter_provider=recorded.meter_provider),
+        ]
+        assert [hook.listening() for hook in hooks] == [False, True, True]
+    finally:
+        recorded.tracer_provider.shutdown()
+        recorded.meter_provider.shutdown()
+
+
+def test_providers_set_after_the_first_calls_are_used_from_the_next_call(tmp_path: Path) -> None:
+    """No SDK: no hook listens. A meter provider set later gets metrics, a tracer one spans."""
+    printed = run_app(
+        tmp_path,
+        """
+        import asyncio, json
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+            InMemorySpanExporter,
+        )
+        from b2b_async import B2BClient
+        from b2b_async._hooks import listening_hooks
+        from b2b_async.sandbox import DEFAULT_TOKEN, SandboxServer
+
+        spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+        seen = {}
+
+        def requests_counted():
+            data = reader.get_metrics_data()
+            return sum(
+                point.value
+                for resource in (data.resource_metrics if data else ())
+                for scope in resource.scope_metrics
+                for metric in scope.metrics
+                if metric.name == "b2b.client.requests"
+                for point in metric.data.data_points
+            )
+
+        def look(when):
+            seen[when] = {
+                "listening": len(listening_hooks()),
+                "spans": len(spans.get_finished_spans()),
+                "requests": requests_counted(),
+            }
+
+        async def main():
+            async with SandboxServer(rate=None) as server:
+                async with B2BClient(DEFAULT_TOKEN, base_url=server.url) as client:
+
+                    async def create(order_id):
+                        await client.orders.create(
+                            company_id=1, customer_id=1, order_id=order_id, total_inc_tax=1
+                        )
+
+                    await create("BC1")
+                    look("no sdk")
+                    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+                    await create("BC2")
+                    look("meter provider")
+                    tracer_provider = TracerProvider()
+                    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+                    trace.set_tracer_provider(tracer_provider)
+                    await create("BC3")
+                    look("tracer provider")
+
+        asyncio.run(main())
+        print(json.dumps(seen))
+        """,
+    )
+    assert json.loads(printed) == {
+        "no sdk": {"listening": 0, "spans": 0, "requests": 0},
+        "meter provider": {"listening": 1, "spans": 0, "requests": 1},
+        "tracer provider": {"listening": 1, "spans": 1, "requests": 2},
+    }
+
+
+async def test_without_an_sdk_a_call_hands_the_hook_nothing() -> None:
+    """With the API's own global providers, a call builds no event and starts no span."""
+    heard: list[Event] = []
+
+    class Overheard(OpenTelemetryHook):
+        def __call__(self, event: Event, /) -> None:
+            heard.append(event)
+            super().__call__(event)
+
+    set_hooks([Overheard()])
+    try:
+        async with sandbox() as server, client_for(server) as client:
+            await create(client)
+            await client.orders.create_many([NewOrder(1, 1, "BC2", Decimal(1))])
+    finally:
+        set_hooks(None)
+    assert heard == []
+    assert client.stats.requests == 2

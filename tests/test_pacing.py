@@ -18,9 +18,11 @@ from b2b_async import (
     B2BClient,
     CreatedOrder,
     RateLimit,
+    RateLimited,
     RateLimiter,
     RateLimitError,
     RetryPolicy,
+    set_hooks,
 )
 from b2b_async.sandbox import (
     DEFAULT_TOKEN,
@@ -321,7 +323,7 @@ async def test_a_429_without_hint_still_closes_the_gate_for_every_call(
     """A bare 429 (no wait header at all) holds every call about a second, not just its own."""
     answered: list[float] = []
 
-    async def create(request: web.Request) -> web.Response:
+    async def answer(request: web.Request) -> web.Response:
         answered.append(time.monotonic())
         if len(answered) == 1:
             return web.Response(status=429, text="slow down")
@@ -330,12 +332,19 @@ async def test_a_429_without_hint_still_closes_the_gate_for_every_call(
         return web.json_response(body)
 
     app = web.Application()
-    app.router.add_post("/api/v2/io/companies/1/user/1/orders", create)
+    app.router.add_post("/api/v2/io/companies/1/user/1/orders", answer)
     server = await aiohttp_server(app)
     url = f"http://127.0.0.1:{server.port}"
     retry = RetryPolicy(initial_wait=0.01, max_wait=0.02)
     async with B2BClient("t", base_url=url, retry=retry, rate_limit=RateLimit(100, 1.0)) as c:
-        await gather_creates(c, 3)
+        limited = asyncio.Event()
+        set_hooks([lambda event: limited.set() if isinstance(event, RateLimited) else None])
+        try:
+            met = asyncio.create_task(create(c, "BC0"))
+            await limited.wait()  # the bare 429 came back: the gate is closed
+            await asyncio.gather(met, create(c, "BC1"), create(c, "BC2"))
+        finally:
+            set_hooks(None)
     first, *rest = answered
     assert len(rest) == 3
     assert min(rest) - first >= 0.95

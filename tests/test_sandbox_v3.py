@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -15,6 +16,7 @@ from multidict import CIMultiDictProxy, MultiDict
 from b2b_async.sandbox import (
     API_PREFIX,
     DEFAULT_ORDER_EXTRA_FIELDS,
+    DEFAULT_REGISTRATION_WINDOW,
     DEFAULT_STORE_HASH,
     DEFAULT_TOKEN,
     V3_PREFIX,
@@ -22,8 +24,10 @@ from b2b_async.sandbox import (
     Faults,
     OrderExtraField,
     RateWindow,
+    Sandbox,
     SandboxServer,
 )
+from b2b_async.sandbox._extra_fields import DROPDOWN
 
 V3_HEADERS = {"X-Auth-Token": DEFAULT_TOKEN, "X-Store-Hash": DEFAULT_STORE_HASH}
 V2_HEADERS = {"authToken": DEFAULT_TOKEN}
@@ -191,30 +195,6 @@ async def test_an_order_registered_through_either_version_is_visible_through_bot
             {
                 "bcOrderId": 1,
                 "customerId": 5,
-                "extraFields": [{"fieldName": "Priority", "fieldValue": "high"}],
-            },
-            "extraFields[0].fieldValue",
-        ),
-        (
-            {
-                "bcOrderId": 1,
-                "customerId": 5,
-                "extraFields": [{"fieldName": "Department", "fieldValue": "Space"}],
-            },
-            "extraFields[0].fieldValue",
-        ),
-        (
-            {
-                "bcOrderId": 1,
-                "customerId": 5,
-                "extraFields": [{"fieldName": "Fintech ID", "fieldValue": "x" * 101}],
-            },
-            "extraFields[0].fieldValue",
-        ),
-        (
-            {
-                "bcOrderId": 1,
-                "customerId": 5,
                 "extraFields": [
                     {"fieldName": "Priority", "fieldValue": "1"},
                     {"fieldName": "Priority", "fieldValue": "2"},
@@ -261,6 +241,417 @@ async def test_create_for_an_unknown_customer_or_a_garbled_body(
     assert unknown.json()["meta"]["message"] == "User Does not Exist"
     assert garbled.status == 400
     assert garbled.json()["data"] == {"errMsg": "Request body is not valid JSON"}
+
+
+# --- extra field rules -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ({"fieldName": "Priority", "fieldValue": "high"}, "Priority must be a number"),
+        (
+            {"fieldName": "Department", "fieldValue": "Space"},
+            "Department must be one of Retail, Automotive, Manufacturing",
+        ),
+        (
+            {"fieldName": "Fintech ID", "fieldValue": "x" * 101},
+            "Fintech ID must be at most 100 characters",
+        ),
+    ],
+)
+async def test_create_with_a_value_that_breaks_its_field_answers_422(
+    server: SandboxServer, session: aiohttp.ClientSession, value: dict[str, str], problem: str
+) -> None:
+    """Not a number, not in the list, too long: 422 in the documented shape, nothing stored."""
+    reply = await create(session, server, 1, extraFields=[value])
+    assert reply.status == 422
+    assert reply.json() == {
+        "code": 422,
+        "data": {"errMsg": problem},
+        "meta": {"message": problem},
+    }
+    assert not server.orders
+
+
+async def test_update_with_values_that_break_their_fields_answers_422_naming_each(
+    server: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """Every broken value is named, in the order sent; the order keeps its values."""
+    await create(session, server, 8, poNumber="P")
+    broken = [
+        {"fieldName": "Department", "fieldValue": "Space"},
+        {"fieldName": "Priority", "fieldValue": "1e999999x"},
+    ]
+    reply = await v3(
+        session, server, "/orders/8", method="PUT", body={"poNumber": "Q", "extraFields": broken}
+    )
+    assert reply.status == 422
+    assert reply.json()["data"]["errMsg"] == (
+        "Department must be one of Retail, Automotive, Manufacturing; Priority must be a number"
+    )
+    assert server.orders["8"].po_number == "P"
+
+
+async def test_required_fields_are_checked_on_updates_and_not_on_creates(
+    session: aiohttp.ClientSession,
+) -> None:
+    """A create may leave a required field out (B2B Edition records orders without them); an
+    update may not, and a value outside its list is 422 on both."""
+    fields = (
+        OrderExtraField(name="Cost Center", required=True),
+        OrderExtraField(name="Region", field_type=DROPDOWN, choices=("EU", "US"), required=True),
+    )
+    async with SandboxServer(rate=None, order_extra_fields=fields) as server:
+        created = await create(session, server, 8)
+        outside = await create(
+            session, server, 9, extraFields=[{"fieldName": "Region", "fieldValue": "Mars"}]
+        )
+        missing = await v3(session, server, "/orders/8", method="PUT", body={"poNumber": "P"})
+        configs = await v3(session, server, "/orders/extra-fields")
+    assert created.status == 200
+    assert (outside.status, missing.status) == (422, 422)
+    assert outside.json()["meta"]["message"] == "Region must be one of EU, US"
+    assert missing.json()["data"]["errMsg"] == (
+        "Cost Center is a required extra field; Region is a required extra field"
+    )
+    served = configs.json()["data"]
+    assert [(config["fieldName"], config["isRequired"]) for config in served] == [
+        ("Cost Center", True),
+        ("Region", True),
+    ]
+    assert served[1]["listOfValues"] == ["EU", "US"]
+    assert served[1]["fieldType"] == DROPDOWN
+    assert served[0]["maximumLength"] == 100
+
+
+# --- the BigCommerce side and the registration window -------------------------------------------
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fake clock for the sandbox."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def store(clock: FakeClock) -> AsyncIterator[SandboxServer]:
+    """A sandbox without a request window, on a fake clock, with the default 10 s window."""
+    async with SandboxServer(rate=None, clock=clock) as running:
+        yield running
+
+
+async def test_a_create_inside_the_window_answers_200_with_the_placed_total(
+    store: SandboxServer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """Just before the window closes the create registers, with the BigCommerce total."""
+    placed = store.place_order(customer_id=7, total_inc_tax=Decimal("259.99"))
+    clock.advance(9.999)
+    reply = await create(
+        session,
+        store,
+        placed.bc_order_id,
+        7,
+        poNumber="PO-1",
+        extraFields=[{"fieldName": "Fintech ID", "fieldValue": "F-1"}],
+    )
+    detail = await v3(session, store, "/orders/100/details", headers=V2_HEADERS, prefix=API_PREFIX)
+    assert reply.status == 200
+    data = reply.json()["data"]
+    assert (data["bcOrderId"], data["totalIncTax"], data["usdIncTax"]) == (100, 259.99, 259.99)
+    assert data["poNumber"] == "PO-1"
+    assert data["createdAt"] == int(placed.created_at.timestamp())
+    assert detail.json()["data"]["poNumber"] == "PO-1"
+    assert store.orders["100"].total_inc_tax == Decimal("259.99")
+    assert store.orders["100"].created_at == placed.created_at
+    assert store.registrations("100") == 1
+
+
+async def test_after_the_window_the_create_answers_400_and_the_order_is_there_without_its_po(
+    store: SandboxServer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """Once the window has passed, B2B Edition holds the order: customer's company, the placed
+    total, no PO number, no extra fields; the create is "already exists"."""
+    placed = store.place_order(customer_id=7, total_inc_tax="12.50", bc_order_id=4321)
+    clock.advance(10.0)
+    reply = await create(
+        session,
+        store,
+        4321,
+        7,
+        poNumber="PO-1",
+        extraFields=[{"fieldName": "Fintech ID", "fieldValue": "F-1"}],
+    )
+    got = await v3(session, store, "/orders/4321")
+    assert reply.status == 400
+    assert reply.json() == {
+        "code": 400,
+        "data": {},
+        "meta": {"message": "The order already exists."},
+    }
+    [order] = got.json()["data"]
+    assert (order["bcOrderId"], order["companyId"], order["totalIncTax"]) == (4321, 7, 12.5)
+    assert (order["poNumber"], order["extraFields"]) == ("", [])
+    assert order["createdAt"] == int(placed.created_at.timestamp())
+    assert order["updatedAt"] == order["createdAt"] + 10
+    assert store.registrations("4321") == 0  # no request registered it
+
+
+async def test_the_record_appears_only_once_the_window_has_passed(
+    store: SandboxServer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """A placed order is unknown to B2B Edition during its window, then present everywhere."""
+    store.place_order(customer_id=5, total_inc_tax=3)
+    during = await v3(session, store, "/orders/100")
+    during_listing = await v3(session, store, "/orders")
+    clock.advance(10.0)
+    after_listing = await v3(session, store, "/orders")
+    v2_listing = await v3(
+        session, store, "/companies/5/orders", headers=V2_HEADERS, prefix=API_PREFIX
+    )
+    assert during.status == 404
+    assert during_listing.json()["data"] == []
+    assert [order["bcOrderId"] for order in after_listing.json()["data"]] == [100]
+    assert [item["orderId"] for item in v2_listing.json()["data"]["list"]] == ["100"]
+
+
+async def test_b2b_edition_records_overdue_orders_in_the_order_their_windows_closed(
+    store: SandboxServer, clock: FakeClock
+) -> None:
+    """Orders whose windows closed since the last look are recorded oldest first, and reading
+    the store is enough to see them."""
+    now = store.now()
+    store.place_order(customer_id=1, total_inc_tax=1, created_at=now - timedelta(seconds=3))
+    store.place_order(customer_id=2, total_inc_tax=2, created_at=now - timedelta(seconds=8))
+    store.place_order(customer_id=3, total_inc_tax=3, created_at=now)
+    store.place_order(customer_id=4, total_inc_tax=4, created_at=now - timedelta(seconds=60))
+    assert list(store.orders) == ["103"]
+    clock.advance(9.0)
+    assert list(store.orders) == ["103", "101", "100"]
+    clock.advance(1.0)
+    assert list(store.orders) == ["103", "101", "100", "102"]
+    assert store.orders["101"].company_id == 2
+
+
+async def test_the_window_is_configurable_and_can_be_switched_off(
+    session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """registration_window sets the seconds; None keeps every placed order open for ever."""
+    async with SandboxServer(rate=None, clock=clock, registration_window=2.5) as server:
+        server.place_order(customer_id=5, total_inc_tax=1, bc_order_id=1)
+        server.place_order(customer_id=5, total_inc_tax=1, bc_order_id=2)
+        clock.advance(2.4)
+        inside = await create(session, server, 1)
+        clock.advance(0.1)
+        late = await create(session, server, 2)
+        server.registration_window = None
+        server.place_order(customer_id=5, total_inc_tax=9, bc_order_id=3)
+        clock.advance(86_400)
+        open_ended = await create(session, server, 3)
+    assert (inside.status, late.status, open_ended.status) == (200, 400, 200)
+    assert open_ended.json()["data"]["totalIncTax"] == 9
+    assert server.registration_window is None
+
+
+@pytest.mark.parametrize("window", [-1.0, float("inf"), float("nan"), "10", True])
+def test_a_window_that_is_not_a_duration_is_refused(window: Any) -> None:
+    """The window is a finite, non-negative number of seconds, or None."""
+    with pytest.raises(ValueError, match="registration_window"):
+        Sandbox(registration_window=window)
+    sandbox = Sandbox()
+    with pytest.raises(ValueError, match="registration_window"):
+        sandbox.registration_window = window
+    assert sandbox.registration_window == DEFAULT_REGISTRATION_WINDOW == 10.0
+
+
+async def test_v2_registers_a_placed_order_only_within_its_window(
+    store: SandboxServer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """V2 keeps the total it sends; after the window it is told the order already exists."""
+    store.place_order(customer_id=5, total_inc_tax=99, bc_order_id=600)
+    store.place_order(customer_id=5, total_inc_tax=99, bc_order_id=601)
+    inside = await create_v2(session, store, "600")
+    clock.advance(10.0)
+    late = await create_v2(session, store, "601")
+    assert inside.status == 200
+    assert store.orders["600"].total_inc_tax == Decimal("12.5")
+    assert late.status == 400
+    assert late.json()["data"] == {"errMsg": "The order already exists."}
+    assert store.orders["601"].po_number is None
+
+
+async def test_an_order_never_placed_is_accepted_with_a_zero_total(
+    store: SandboxServer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """Without a BigCommerce order there is no window to miss: the create registers."""
+    clock.advance(3600)
+    reply = await create(session, store, 77)
+    assert reply.status == 200
+    assert reply.json()["data"]["totalIncTax"] == 0
+
+
+def test_place_order_numbers_from_100_and_skips_ids_in_use() -> None:
+    """Ids count up from 100, after the last one placed, around registered ones."""
+    sandbox = Sandbox(rate=None)
+    first = sandbox.place_order(customer_id=5, total_inc_tax="1.10")
+    sandbox.state.register(
+        order_id="101", company_id=5, customer_id=5, total_inc_tax=Decimal(1), po_number=None
+    )
+    second = sandbox.place_order(customer_id=5, total_inc_tax=2.5)
+    chosen = sandbox.place_order(customer_id=5, total_inc_tax=0, bc_order_id=500)
+    following = sandbox.place_order(customer_id=6, total_inc_tax=Decimal("3"))
+    assert [first.bc_order_id, second.bc_order_id, chosen.bc_order_id] == [100, 102, 500]
+    assert following.bc_order_id == 501
+    assert second.total_inc_tax == Decimal("2.5")
+    assert list(sandbox.placed_orders) == [100, 102, 500, 501]
+    assert sandbox.placed_orders[100] == first
+    assert first.created_at.tzinfo is UTC
+
+
+def test_place_order_keeps_an_aware_creation_time_in_utc() -> None:
+    """An aware created_at is kept, converted to UTC."""
+    sandbox = Sandbox(rate=None, registration_window=None)
+    moment = datetime(2026, 4, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    placed = sandbox.place_order(customer_id=5, total_inc_tax=1, created_at=moment)
+    assert placed.created_at == moment
+    assert placed.created_at.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"customer_id": 99_999}, KeyError, "unknown customer 99999"),
+        ({"bc_order_id": 100}, ValueError, "order 100 already exists"),
+        ({"bc_order_id": 0}, ValueError, "bc_order_id must be a positive integer"),
+        ({"total_inc_tax": -1}, ValueError, "total_inc_tax must be finite and >= 0"),
+        ({"total_inc_tax": "NaN"}, ValueError, "total_inc_tax must be finite and >= 0"),
+        ({"total_inc_tax": "ten"}, ValueError, "total_inc_tax must be an amount"),
+        ({"total_inc_tax": True}, ValueError, "total_inc_tax must be an amount"),
+        ({"created_at": datetime(2026, 4, 1)}, ValueError, "created_at must be an aware"),
+    ],
+)
+def test_place_order_refuses_what_bigcommerce_would_not_hold(
+    arguments: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    """Unknown customers, ids in use, bad totals and naive times raise, placing nothing."""
+    sandbox = Sandbox(rate=None)
+    sandbox.place_order(customer_id=5, total_inc_tax=1)
+    with pytest.raises(error, match=message):
+        sandbox.place_order(**{"customer_id": 5, "total_inc_tax": 1, **arguments})
+    assert list(sandbox.placed_orders) == [100]
+
+
+def test_the_sandbox_dates_move_with_its_clock(clock: FakeClock) -> None:
+    """now() starts at the real time and moves with the monotonic clock, for every date."""
+    before = datetime.now(UTC)
+    sandbox = Sandbox(rate=None, clock=clock)
+    start = sandbox.now()
+    clock.advance(90)
+    assert before <= start <= datetime.now(UTC)
+    assert sandbox.now() - start == timedelta(seconds=90)
+    assert sandbox.place_order(customer_id=5, total_inc_tax=1).created_at == sandbox.now()
+    assert "placed=1" in repr(sandbox.state)
+
+
+# --- the control endpoint ----------------------------------------------------------------------
+
+
+async def control(
+    session: aiohttp.ClientSession, server: SandboxServer, *, body: Any = None, data: bytes = b""
+) -> Reply:
+    """POST (with a body) or GET /_sandbox/bigcommerce/orders."""
+    url = server.url + "/_sandbox/bigcommerce/orders"
+    if body is None and not data:
+        async with session.get(url) as response:
+            return Reply(response.status, response.headers, await response.text())
+    payload: dict[str, Any] = {"json": body} if body is not None else {"data": data}
+    async with session.post(url, **payload) as response:
+        return Reply(response.status, response.headers, await response.text())
+
+
+async def test_the_control_endpoint_places_orders_outside_the_api(
+    session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """POST places (201, the order back), GET lists; no token, no window spent, no record."""
+    async with SandboxServer(rate=RateWindow(1, 60.0), clock=clock) as server:
+        placed = await control(session, server, body={"customerId": 5, "totalIncTax": 12.5})
+        chosen = await control(
+            session,
+            server,
+            body={
+                "customerId": 6,
+                "totalIncTax": "7.25",
+                "bcOrderId": 900,
+                "createdAt": "2026-04-01T12:00:00+02:00",
+            },
+        )
+        stamped = await control(
+            session, server, body={"customerId": 7, "totalIncTax": 1, "createdAt": 1775037600}
+        )
+        listed = await control(session, server)
+        registered = await create(session, server, 100)
+    assert placed.status == 201
+    assert placed.json() == {
+        "bcOrderId": 100,
+        "customerId": 5,
+        "totalIncTax": "12.5",
+        "createdAt": server.placed_orders[100].created_at.isoformat(),
+    }
+    assert chosen.json()["createdAt"] == "2026-04-01T10:00:00+00:00"
+    assert stamped.json()["createdAt"] == "2026-04-01T10:00:00+00:00"
+    assert [order["bcOrderId"] for order in listed.json()["orders"]] == [100, 900, 901]
+    assert registered.status == 200
+    assert registered.json()["data"]["totalIncTax"] == 12.5
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "error"),
+    [
+        ({"totalIncTax": 1}, 400, "customerId is required"),
+        ({"customerId": 5}, 400, "totalIncTax is required"),
+        ({"customerId": "5", "totalIncTax": 1}, 400, "customerId must be an integer"),
+        ({"customerId": 5, "totalIncTax": None}, 400, "totalIncTax must be a number"),
+        ({"customerId": 5, "totalIncTax": -1}, 400, "total_inc_tax must be finite and >= 0"),
+        ({"customerId": 5, "totalIncTax": 1, "bcOrderId": 1.5}, 400, "bcOrderId must be an"),
+        ({"customerId": 5, "totalIncTax": 1, "createdAt": "today"}, 400, "createdAt must be"),
+        (
+            {"customerId": 5, "totalIncTax": 1, "createdAt": "2026-04-01T12:00:00"},
+            400,
+            "created_at must be an aware datetime",
+        ),
+        ({"customerId": 99_999, "totalIncTax": 1}, 404, "unknown customer 99999"),
+        ([1], 400, "the body must be a JSON object"),
+    ],
+)
+async def test_the_control_endpoint_refuses_bad_placements(
+    server: SandboxServer,
+    session: aiohttp.ClientSession,
+    payload: Any,
+    status: int,
+    error: str,
+) -> None:
+    """A placement that cannot be made answers 400 (404 for an unknown customer) and places
+    nothing."""
+    reply = await control(session, server, body=payload)
+    garbled = await control(session, server, data=b"{")
+    assert reply.status == status
+    assert reply.json()["error"].startswith(error)
+    assert garbled.status == 400
+    assert not server.placed_orders
 
 
 # --- get, update, products ---------------------------------------------------------------------

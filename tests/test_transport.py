@@ -19,9 +19,13 @@ from b2b_async import (
     B2BClient,
     BadRequestError,
     CreatedOrder,
+    DeadlineUnreachableError,
     NotFoundError,
     OrderAlreadyExistsError,
     PermissionDeniedError,
+    Priority,
+    RateLimit,
+    RateLimiter,
     RateLimitError,
     ResponseDecodeError,
     RetryPolicy,
@@ -429,3 +433,74 @@ async def test_a_token_echoed_by_the_server_never_reaches_the_error() -> None:
     texts = [str(error), repr(error), error.message, repr(error.details)]
     assert not [text for text in texts if token in text or store in text]
     assert error.message == "invalid authToken *** for ***"
+
+
+class DeadlineRecorder:
+    """A limiter that grants at once and records the seconds each caller said it could wait."""
+
+    def __init__(self) -> None:
+        self.deadlines: list[float | None] = []
+
+    async def acquire(
+        self, priority: Priority = Priority.NORMAL, *, deadline: float | None = None
+    ) -> float:
+        self.deadlines.append(deadline)
+        return 0.0
+
+    async def release(self, hint: object) -> None:
+        return None
+
+
+async def test_the_limiter_learns_what_is_left_of_the_call_deadline(server: SandboxServer) -> None:
+    """Each attempt tells the limiter the seconds left of the call's deadline, or no bound."""
+    limiter = DeadlineRecorder()
+    bounded = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.02, deadline=30.0)
+    async with client_for(server, rate_limit=limiter, retry=bounded) as client:
+        await create(client, "BC1")
+    async with client_for(server, rate_limit=limiter, retry=QUICK) as client:
+        await create(client, "BC2")
+    [left, unbounded] = limiter.deadlines
+    assert left is not None
+    assert 0 < left <= 30.0
+    assert unbounded is None
+
+
+async def test_a_deadline_the_queue_makes_unreachable_fails_at_once_and_sends_nothing(
+    server: SandboxServer,
+) -> None:
+    """Behind 10 s of same-priority calls, a call with a 1 s deadline fails at once, unretried."""
+    limiter = RateLimiter(RateLimit(requests=10, per=1.0))
+    queued = [asyncio.create_task(limiter.acquire()) for _ in range(100)]  # 10 s of budget
+    await asyncio.sleep(0)
+    retry = RetryPolicy(attempts=5, deadline=1.0)
+    try:
+        async with client_for(server, rate_limit=limiter, retry=retry) as client:
+            with pytest.raises(DeadlineUnreachableError) as caught:
+                await create(client, "BC1")
+    finally:
+        for task in queued:
+            task.cancel()
+        await asyncio.gather(*queued, return_exceptions=True)
+    assert caught.value.estimated_wait > 9.0
+    assert caught.value.deadline <= 1.0
+    assert server.requests == []
+    assert client.stats.retries == 0
+
+
+async def test_an_urgent_call_gets_the_next_place_in_flight_before_a_backlog(
+    server: SandboxServer,
+) -> None:
+    """With every place taken by a gathered backfill, an urgent call is sent next."""
+    server.faults = Faults(latency=1.0, latency_seconds=0.01)
+    async with client_for(server, max_concurrency=2, rate_limit=None) as client:
+        with client.priority("bulk"):
+            backlog = [asyncio.create_task(create(client, f"BC{i}")) for i in range(12)]
+        await asyncio.sleep(0)
+        urgent = asyncio.create_task(
+            client.orders.create(
+                company_id=1, customer_id=1, order_id="URGENT", total_inc_tax=1, priority="urgent"
+            )
+        )
+        await asyncio.gather(urgent, *backlog)
+    sent = [record.body["orderId"] for record in server.requests if record.body]
+    assert sent.index("URGENT") <= 2  # after at most the two already in flight

@@ -36,6 +36,7 @@ from b2b_async import (
     NotFoundError,
     OrderAlreadyExistsError,
     Orders,
+    Priority,
     ResponseDecodeError,
     RetryPolicy,
     ServerError,
@@ -731,7 +732,10 @@ class ScriptedTransport:
     def bulk_workers(self, concurrency: int | None) -> int:
         return concurrency or 1
 
-    async def send(self, request: Request) -> Envelope:
+    def priority_of(self, explicit: Priority | None, default: Priority) -> Priority:
+        return explicit or default
+
+    async def send(self, request: Request, priority: Priority | None = None) -> Envelope:
         if isinstance(self.answer, B2BError):
             raise self.answer
         return self.answer

@@ -21,7 +21,8 @@ methods of :class:`Sandbox` under "the request pipeline", in this order:
 Error answers of the pipeline (401, 429, injected faults, unknown routes, bad input) take the
 envelope of the version asked: V2's ``{"code", "data": {"errMsg"}, "message"}`` or V3's
 ``{"code", "data", "meta": {"message"}}``. Routes under ``/_sandbox`` (health, registered
-orders) bypass all of this: no token, no window, no faults, no recording.
+orders, placing BigCommerce orders) bypass all of this: no token, no window, no faults, no
+recording.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ import socket
 import struct
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final
 
 from aiohttp import web
@@ -42,13 +45,19 @@ from aiohttp.typedefs import Handler
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._auth import credentials_problem
+from ._bigcommerce import (
+    DEFAULT_REGISTRATION_WINDOW,
+    PlacedOrder,
+    placed_view,
+    placement_from_json,
+)
 from ._data import SandboxData
 from ._envelope import V2, V3, Envelope, proxy_page
-from ._extra_fields import OrderExtraField
+from ._extra_fields import DEFAULT_ORDER_EXTRA_FIELDS, OrderExtraField
 from ._faults import FaultKind, Faults
 from ._input import InvalidInputError
 from ._records import HANG, RECORD_KEY, RESET, Outcome, RequestRecord, decode_json
-from ._state import RegisteredOrder, SandboxState
+from ._state import RegisteredOrder, SandboxState, wall_clock
 from ._v2 import V2Api
 from ._v3 import V3Api
 from ._window import FixedWindow, RateWindow, WindowState, rate_headers
@@ -156,6 +165,14 @@ class Sandbox:
         max_in_flight: how many requests may be in processing at once; ``None`` is no limit.
         data: the companies and customers; :meth:`SandboxData.default` when ``None``.
         clock: monotonic seconds for the window and for request records; tests pass a fake.
+            The sandbox's dates (:meth:`now`) move with it, from the real time at the start.
+        registration_window: seconds after a BigCommerce order's creation during which V3
+            "Create an Order" accepts it (see :meth:`place_order`); ``None`` switches the
+            window off.
+        order_extra_fields: the order extra fields configured in the store.
+
+    Raises:
+        ValueError: a negative or infinite registration window.
 
     Attributes:
         token: the token accepted; assign another to change it.
@@ -179,12 +196,18 @@ class Sandbox:
         max_in_flight: int | None = None,
         data: SandboxData | None = None,
         clock: Callable[[], float] = time.monotonic,
+        registration_window: float | None = DEFAULT_REGISTRATION_WINDOW,
+        order_extra_fields: Sequence[OrderExtraField] = DEFAULT_ORDER_EXTRA_FIELDS,
     ) -> None:
         self.token: str = token
         self.store_hash: str = store_hash
         self.faults: Faults = faults
         self.max_in_flight: int | None = max_in_flight
-        self.state: SandboxState = SandboxState(data if data is not None else _default_data())
+        self.state: SandboxState = SandboxState(
+            data if data is not None else _default_data(),
+            now=wall_clock(clock),
+            registration_window=registration_window,
+        )
         self._clock = clock
         self._random = random.Random(seed)
         self._competing = competing
@@ -194,6 +217,7 @@ class Sandbox:
         self._stopping = asyncio.Event()
         self._v2 = V2Api(self.state)
         self._v3 = V3Api(self.state)
+        self._v3.extra_fields = tuple(order_extra_fields)
 
     def __repr__(self) -> str:
         return (
@@ -231,8 +255,76 @@ class Sandbox:
         return self._v3.extra_fields
 
     @order_extra_fields.setter
-    def order_extra_fields(self, fields: tuple[OrderExtraField, ...]) -> None:
+    def order_extra_fields(self, fields: Sequence[OrderExtraField]) -> None:
         self._v3.extra_fields = tuple(fields)
+
+    @property
+    def registration_window(self) -> float | None:
+        """Seconds after a BigCommerce order's creation during which V3 "Create an Order"
+        accepts it; ``None`` when there is no window. Assigning applies to every order B2B
+        Edition has not recorded yet.
+
+        .. versionadded:: 0.2.0
+        """
+        return self.state.registration_window
+
+    @registration_window.setter
+    def registration_window(self, seconds: float | None) -> None:
+        self.state.registration_window = seconds
+
+    def now(self) -> datetime:
+        """The sandbox's wall clock, in UTC: the real time at its start, moved on by ``clock``.
+
+        Orders are placed, registered and updated at this time, and the registration window is
+        measured on it.
+
+        .. versionadded:: 0.2.0
+        """
+        return self.state.now()
+
+    def place_order(
+        self,
+        *,
+        customer_id: int,
+        total_inc_tax: Decimal | int | float | str,
+        bc_order_id: int | None = None,
+        created_at: datetime | None = None,
+    ) -> PlacedOrder:
+        """Place an order in BigCommerce, as a shopper's checkout does.
+
+        B2B Edition does not know the order yet. Within :attr:`registration_window` seconds of
+        ``created_at``, V3 "Create an Order" registers it (with this total, whatever the
+        request). After that, B2B Edition has recorded it by itself, with the customer's
+        company and no PO number or extra fields, and "Create an Order" answers 400 "The order
+        already exists.".
+
+        Args:
+            customer_id: the customer placing it; its company becomes the order's.
+            total_inc_tax: the total including tax.
+            bc_order_id: the BigCommerce order id; when ``None``, the next after the last one
+                placed, from 100, skipping ids already registered.
+            created_at: when BigCommerce created it (its ``date_created``), an aware datetime;
+                :meth:`now` when ``None``. A time further back than the window places an order
+                B2B Edition has already recorded.
+
+        Returns:
+            The placed order, with its id and creation time.
+
+        Raises:
+            KeyError: unknown customer.
+            ValueError: an id already placed or registered, an id or total out of range, or a
+                naive datetime.
+
+        .. versionadded:: 0.2.0
+        """
+        order = PlacedOrder(
+            bc_order_id=self.state.next_order_id() if bc_order_id is None else bc_order_id,
+            customer_id=customer_id,
+            total_inc_tax=total_inc_tax,
+            created_at=self.now() if created_at is None else created_at,
+        )
+        self.state.place(order)
+        return order
 
     def move_customer(self, customer_id: int, company_id: int) -> None:
         """Move a customer to another company, as an admin would in B2B Edition.
@@ -253,8 +345,18 @@ class Sandbox:
 
     @property
     def orders(self) -> Mapping[str, RegisteredOrder]:
-        """The registered orders by order id (a read-only live view)."""
+        """The registered orders by order id (a read-only live view), those B2B Edition has
+        recorded by itself included: reading this property records every placed order whose
+        registration window has passed."""
         return self.state.orders
+
+    @property
+    def placed_orders(self) -> Mapping[int, PlacedOrder]:
+        """The orders placed in BigCommerce, by BigCommerce order id, in placing order (a copy).
+
+        .. versionadded:: 0.2.0
+        """
+        return {order.bc_order_id: order for order in self.state.placed_orders.values()}
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -445,6 +547,23 @@ async def _registered_orders(request: web.Request) -> web.Response:
     return web.json_response({"orders": [_order_summary(order) for order in orders]})
 
 
+async def _placed_orders(request: web.Request) -> web.Response:
+    orders = request.app[SANDBOX_KEY].placed_orders.values()
+    return web.json_response({"orders": [placed_view(order) for order in orders]})
+
+
+async def _place_order(request: web.Request) -> web.Response:
+    """``POST /_sandbox/bigcommerce/orders``: :meth:`Sandbox.place_order` over HTTP."""
+    try:
+        placement = placement_from_json(decode_json(await request.read()))
+        order = request.app[SANDBOX_KEY].place_order(**placement)
+    except KeyError as exc:  # an unknown customer
+        return web.json_response({"error": exc.args[0]}, status=404)
+    except ValueError as exc:  # not JSON, or a value the order refuses
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response(placed_view(order), status=201)
+
+
 async def _rouse_sleepers(app: web.Application) -> None:
     # A sandbox served again after a stop lets its slow requests sleep again.
     app[SANDBOX_KEY]._stopping.clear()
@@ -459,9 +578,10 @@ def create_app(sandbox: Sandbox | None = None) -> web.Application:
     """Build the aiohttp application that serves a sandbox, for embedding in your own server.
 
     Besides the API (V2 under ``/api/v2/io``, V3 under ``/api/v3/io``, one store behind both),
-    the application serves ``GET /_sandbox/health`` and
-    ``GET /_sandbox/orders`` (the registered orders), outside authentication, the window and
-    fault injection. Run it with ``handler_cancellation=True`` on the runner (as
+    the application serves ``GET /_sandbox/health``, ``GET /_sandbox/orders`` (the registered
+    orders), and ``POST /_sandbox/bigcommerce/orders`` (place an order in BigCommerce, see
+    :meth:`Sandbox.place_order`) with ``GET`` listing the placed ones, outside authentication,
+    the window and fault injection. Run it with ``handler_cancellation=True`` on the runner (as
     :class:`SandboxServer` does) so that a hanging request ends when its client gives up.
 
     Args:
@@ -482,4 +602,6 @@ def create_app(sandbox: Sandbox | None = None) -> web.Application:
             app.router.add_route(method, prefix + path, handler)
     app.router.add_get("/_sandbox/health", _health)
     app.router.add_get("/_sandbox/orders", _registered_orders)
+    app.router.add_get("/_sandbox/bigcommerce/orders", _placed_orders)
+    app.router.add_post("/_sandbox/bigcommerce/orders", _place_order)
     return app

@@ -1,4 +1,9 @@
-"""The order extra fields a store configures (a V3 feature), and the values each accepts."""
+"""The order extra fields a store configures (a V3 feature), and the values each accepts.
+
+V3 answers a value that breaks its field's rule (:meth:`OrderExtraField.problem`: a number for
+a number field, the maximum length of a text field, a drop-down's list) with 422, and an update
+that leaves a required field without a value too (see ``_v3_input``).
+"""
 
 from __future__ import annotations
 
@@ -46,11 +51,13 @@ class OrderExtraField:
     Args:
         name: the field's name (``fieldName``), unique among the store's order extra fields.
         field_type: 0 text, 1 multi-line text, 2 number, 3 drop-down.
-        required: whether every update must send a value (else 422).
+        required: whether every V3 update must leave it with a value (else 422); creates may
+            leave it out, as B2B Edition's own records of late orders do.
         label: the label buyers see; the name when ``None``.
         default_value: the value shown before one is chosen.
-        maximum_length: the longest value of a text field.
-        choices: the values a drop-down field accepts.
+        maximum_length: the longest value of a text or multi-line field (else 422); ``None``
+            for no limit.
+        choices: the values a drop-down field accepts (else 422).
 
     .. versionadded:: 0.1.0
     """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Self, TypedDict, Unpack
 
@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ._app import Sandbox, create_app
 from ._data import SandboxData
+from ._extra_fields import OrderExtraField
 from ._faults import Faults
 from ._window import RateWindow
 
@@ -29,6 +30,8 @@ class SandboxOptions(TypedDict, total=False):
     max_in_flight: int | None
     data: SandboxData | None
     clock: Callable[[], float]
+    registration_window: float | None
+    order_extra_fields: Sequence[OrderExtraField]
 
 
 # Hanging requests wake up when the server stops, so this bounds only misbehaving handlers.
@@ -56,7 +59,11 @@ class SandboxServer(Sandbox):
         competing: requests another integration spends at the start of every window.
         max_in_flight: how many requests may be in processing at once; ``None`` is no limit.
         data: the companies and customers; :meth:`SandboxData.default` when ``None``.
-        clock: monotonic seconds for the window and for request records.
+        clock: monotonic seconds for the window and for request records; the sandbox's dates
+            move with it.
+        registration_window: seconds after a BigCommerce order's creation during which V3
+            "Create an Order" accepts it; ``None`` switches the window off.
+        order_extra_fields: the order extra fields configured in the store.
         host: the address to bind.
         port: the port to bind; 0 picks a free one.
 

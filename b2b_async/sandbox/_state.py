@@ -1,23 +1,41 @@
-"""The sandbox's store: companies, customers and the orders registered with them.
+"""The sandbox's store: companies, customers, the orders placed in BigCommerce and the orders
+registered with B2B Edition.
 
 Orders are keyed by their BigCommerce order id, the natural key of a registration. Each order
 keeps its company and customer separately, because B2B Edition can move a customer to another
 company and then re-derive (or not) the company of the customer's existing orders.
+
+An order placed in BigCommerce (:class:`PlacedOrder`) may be registered within the
+registration window after its creation. Once the window has passed, B2B Edition has recorded it
+by itself, with the customer's company and no PO number or extra fields. The store models that
+lazily: every read or write first records the orders whose window has passed, in the order their
+windows closed, so what anyone sees is what the real service would hold at that moment.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
 import attrs
 
+from ._bigcommerce import DEFAULT_REGISTRATION_WINDOW, FIRST_ORDER_ID, PlacedOrder, checked_window
 from ._data import Company, Customer, SandboxData
 
-__all__ = ["AWAITING_PAYMENT", "CHANNEL_NAME", "STATUS_NAMES", "RegisteredOrder", "SandboxState"]
+__all__ = [
+    "AWAITING_PAYMENT",
+    "CHANNEL_NAME",
+    "STATUS_NAMES",
+    "RegisteredOrder",
+    "SandboxState",
+    "utc_now",
+    "wall_clock",
+]
 
 AWAITING_PAYMENT = 7
 """The status id of a newly registered order."""
@@ -50,8 +68,25 @@ STATUS_NAMES: Mapping[int, str] = dict(
 
 
 def utc_now() -> datetime:
-    """The wall clock, in UTC, used for orders' creation and update times."""
+    """The wall clock, in UTC."""
     return datetime.now(UTC)
+
+
+def wall_clock(clock: Callable[[], float]) -> Callable[[], datetime]:
+    """A UTC wall clock that moves with a monotonic clock.
+
+    It reads the real time when it is made, plus however far ``clock`` has moved since; so a
+    fake monotonic clock moves the sandbox's dates (order creation, the registration window)
+    too, while the default one keeps them real.
+
+    Args:
+        clock: monotonic seconds.
+
+    Returns:
+        A function answering the current time, in UTC.
+    """
+    start, origin = utc_now(), clock()
+    return lambda: start + timedelta(seconds=clock() - origin)
 
 
 @attrs.frozen(kw_only=True)
@@ -62,9 +97,12 @@ class RegisteredOrder:
         order_id: the BigCommerce order id, as sent (a string).
         company_id: the company the order belongs to.
         customer_id: the customer (B2B Edition user) who placed it.
-        total_inc_tax: the total including tax, exactly as sent.
+        total_inc_tax: the total including tax: exactly as sent (V2), or the placed order's
+            (V3, and orders B2B Edition recorded by itself); 0 for a V3 registration of an
+            order never placed in the sandbox.
         po_number: the purchase-order number, if one was sent.
-        created_at: when the order was registered (UTC).
+        created_at: when BigCommerce created the order, for an order placed in the sandbox;
+            otherwise when it was registered (UTC).
         updated_at: when the order was last changed (UTC).
         channel_id: the BigCommerce channel the order came from.
         status_id: the BigCommerce order status id (7 is "Awaiting Payment").
@@ -94,28 +132,66 @@ class SandboxState:
 
     Args:
         data: the companies and customers to start with.
-        now: the wall clock for creation and update times.
+        now: the wall clock for creation and update times, and for the registration window.
+        registration_window: seconds after a placed order's creation during which it waits to
+            be registered; after them, B2B Edition records it by itself. ``None``: it waits
+            for ever.
+
+    Raises:
+        ValueError: a negative or infinite registration window.
 
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, data: SandboxData, *, now: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        data: SandboxData,
+        *,
+        now: Callable[[], datetime] = utc_now,
+        registration_window: float | None = DEFAULT_REGISTRATION_WINDOW,
+    ) -> None:
         self._now = now
+        self._window = checked_window(registration_window)
         self._companies = {company.id: company for company in data.companies}
         self._groups = {company.customer_group_id: company for company in data.companies}
         self._customers = {customer.id: customer for customer in data.customers}
         self._orders: dict[str, RegisteredOrder] = {}
+        self._placed: dict[str, PlacedOrder] = {}
+        # Placed orders by creation time, oldest first, for recording them once their window
+        # has passed; the counter keeps orders created at the same instant in placing order.
+        self._waiting: list[tuple[datetime, int, str]] = []
+        self._placing = itertools.count()
 
     def __repr__(self) -> str:
         return (
             f"<SandboxState companies={len(self._companies)} customers={len(self._customers)}"
-            f" orders={len(self._orders)}>"
+            f" orders={len(self._orders)} placed={len(self._placed)}>"
         )
+
+    def now(self) -> datetime:
+        """The store's wall clock, in UTC."""
+        return self._now()
+
+    @property
+    def registration_window(self) -> float | None:
+        """Seconds after a placed order's creation until B2B Edition records it by itself;
+        ``None`` when it never does. Assigning applies to every order not yet recorded."""
+        return self._window
+
+    @registration_window.setter
+    def registration_window(self, seconds: float | None) -> None:
+        self._window = checked_window(seconds)
 
     @property
     def orders(self) -> Mapping[str, RegisteredOrder]:
         """The registered orders by order id, a read-only live view."""
+        self._record_overdue()
         return MappingProxyType(self._orders)
+
+    @property
+    def placed_orders(self) -> Mapping[str, PlacedOrder]:
+        """The orders placed in BigCommerce by order id (as text), a read-only live view."""
+        return MappingProxyType(self._placed)
 
     def company(self, company_id: int | None) -> Company | None:
         """The company with this id, or ``None``."""
@@ -130,12 +206,46 @@ class SandboxState:
         return self._customers.get(customer_id) if customer_id is not None else None
 
     def order(self, order_id: str) -> RegisteredOrder | None:
-        """The order with this id, or ``None``."""
+        """The registered order with this id, or ``None``."""
+        self._record_overdue()
         return self._orders.get(order_id)
+
+    def placed_order(self, order_id: str) -> PlacedOrder | None:
+        """The order placed in BigCommerce with this id (as text), or ``None``."""
+        return self._placed.get(order_id)
 
     def orders_of_company(self, company_id: int) -> Iterator[RegisteredOrder]:
         """The company's orders, in registration order."""
+        self._record_overdue()
         return (order for order in self._orders.values() if order.company_id == company_id)
+
+    def next_order_id(self) -> int:
+        """The id of the next order placed without one: after the last one placed (from
+        :data:`FIRST_ORDER_ID`), skipping ids already registered."""
+        numbers = (order.bc_order_id for order in self._placed.values())
+        number = max(numbers, default=FIRST_ORDER_ID - 1) + 1
+        while str(number) in self._orders:
+            number += 1
+        return number
+
+    def place(self, order: PlacedOrder) -> None:
+        """Keep an order placed in BigCommerce; B2B Edition has yet to record it.
+
+        Args:
+            order: the placed order.
+
+        Raises:
+            KeyError: unknown customer.
+            ValueError: its id is already placed or registered.
+        """
+        self._record_overdue()
+        if order.customer_id not in self._customers:
+            raise KeyError(f"unknown customer {order.customer_id}")
+        key = str(order.bc_order_id)
+        if key in self._placed or key in self._orders:
+            raise ValueError(f"order {order.bc_order_id} already exists")
+        self._placed[key] = order
+        heapq.heappush(self._waiting, (order.created_at, next(self._placing), key))
 
     def register(
         self,
@@ -148,17 +258,20 @@ class SandboxState:
     ) -> RegisteredOrder:
         """Register an order; the caller has checked that the id is new.
 
+        An order placed in BigCommerce keeps its creation time; any other is created now.
+
         Returns:
             The registered order.
         """
         now = self._now()
+        placed = self._placed.get(order_id)
         order = RegisteredOrder(
             order_id=order_id,
             company_id=company_id,
             customer_id=customer_id,
             total_inc_tax=total_inc_tax,
             po_number=po_number,
-            created_at=now,
+            created_at=placed.created_at if placed is not None else now,
             updated_at=now,
         )
         self._orders[order_id] = order
@@ -195,6 +308,7 @@ class SandboxState:
         Returns:
             How many orders changed company.
         """
+        self._record_overdue()
         moving = [
             order.order_id
             for order in self._orders.values()
@@ -203,3 +317,29 @@ class SandboxState:
         for order_id in moving:
             self.update(order_id, company_id=company_id)
         return len(moving)
+
+    # --- B2B Edition recording placed orders by itself -----------------------------------------
+
+    def _record_overdue(self) -> None:
+        """Record every placed order whose window has passed and that nobody registered."""
+        if self._window is None:
+            return
+        window = timedelta(seconds=self._window)
+        closed_before = self._now() - window
+        while self._waiting and self._waiting[0][0] <= closed_before:
+            _, _, order_id = heapq.heappop(self._waiting)
+            if order_id not in self._orders:
+                self._record(self._placed[order_id], window)
+
+    def _record(self, placed: PlacedOrder, window: timedelta) -> None:
+        """Record a placed order as B2B Edition does by itself: the customer's company, no PO
+        number, no extra fields, recorded the moment its window closed."""
+        order_id = str(placed.bc_order_id)
+        self._orders[order_id] = RegisteredOrder(
+            order_id=order_id,
+            company_id=self._customers[placed.customer_id].company_id,
+            customer_id=placed.customer_id,
+            total_inc_tax=placed.total_inc_tax,
+            created_at=placed.created_at,
+            updated_at=placed.created_at + window,
+        )

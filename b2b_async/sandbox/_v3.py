@@ -5,15 +5,25 @@ visible through both (see ``_v3_views`` for the one exception: ids V3's integer 
 cannot name). What each operation accepts is in ``_v3_input``. Rules, from the published V3
 document where it says, and the sandbox's own choices where it does not:
 
-- "Create an Order" registers with the customer's company; the total is 0, since the sandbox
-  does not model BigCommerce's own orders, where B2B Edition would read it. An unknown customer
-  answers 404 (the document lists no answer for it). A second registration of an order id,
-  through either version, answers 400 "The order already exists.", as the document's 400 does.
-- The 10-second rule (a registration must arrive within 10 seconds of the BigCommerce order's
-  creation) is not enforced: without BigCommerce's orders there is no creation time to check.
-- "Update an Order" answers 422 "<name> is a required extra field" when a required field is
-  left without a value.
+- "Create an Order" registers with the company of the customer it names. The total is the
+  BigCommerce order's, for an order placed in the sandbox (``Sandbox.place_order``); an order
+  never placed is accepted too, with a total of 0, so that tests need not place every order
+  they register.
+  An unknown customer answers 404 (the document lists no answer for it).
+- The registration window: a placed order is accepted only within the window after its
+  creation (10 seconds by default). After it, B2B Edition has recorded the order by itself
+  (see ``_state``), so the create answers 400 "The order already exists.", the document's
+  400. A second registration of an order id, through either version, answers the same.
+- Extra field values are checked against the store's configurations: a value that is not a
+  number for a number field, longer than its field's maximum length, or not in a drop-down's
+  list answers 422 with the document's body (``data.errMsg`` and ``meta.message``). "Update
+  an Order" also answers 422 "<name> is a required extra field" when a required field is left
+  without a value, as the document says. "Create an Order" does not require them: B2B Edition
+  records orders without extra fields by itself, and the document lists no 422 for it.
 - Path ids that are not whole numbers name nothing: 404, as an unknown id.
+
+Checks run in this order: the body's shape (400), the customer (404), the extra field rules
+(422), then the store's rule that an order is registered once (400).
 """
 
 from __future__ import annotations
@@ -30,10 +40,11 @@ from ._extra_fields import DEFAULT_ORDER_EXTRA_FIELDS, OrderExtraField, configs_
 from ._input import InvalidInputError, json_object, parse_query, path_id
 from ._operations import Api, operation
 from ._records import RECORD_KEY
-from ._state import RegisteredOrder, SandboxState, utc_now
+from ._state import RegisteredOrder, SandboxState
 from ._v3_input import (
     PAGE,
     OrderQuery,
+    broken_rules,
     checked_creation,
     checked_update,
     id_problem,
@@ -54,8 +65,15 @@ from ._v3_views import (
 __all__ = ["V3Api"]
 
 _LAST_YEAR: Final = timedelta(days=365)
-# The total of an order registered through V3: B2B Edition would read it from BigCommerce.
+# The total of an order never placed in the sandbox: B2B Edition reads totals from BigCommerce.
 _ZERO: Final = Decimal(0)
+
+
+def _unprocessable(problems: list[str]) -> web.Response | None:
+    """The 422 of extra field values that break their fields' rules, or ``None``."""
+    if not problems:
+        return None
+    return V3.failure(422, "; ".join(problems), err_msg=True)
 
 
 class V3Api(Api):
@@ -86,7 +104,7 @@ class V3Api(Api):
     async def list_orders(self, request: web.Request) -> web.Response:
         """``GET /orders``: a page of the orders that match, newest update first by default."""
         query = OrderQuery.parse(request.query)
-        since = int((utc_now() - _LAST_YEAR).timestamp())
+        since = int((self.state.now() - _LAST_YEAR).timestamp())
         kept = [(order, n) for order, n in self._visible() if query.keeps(order, n, since)]
         field = "created_at" if query.sort_by == "createdAt" else "updated_at"
         kept.sort(key=lambda pair: (getattr(pair[0], field), pair[1]), reverse=query.descending)
@@ -105,14 +123,18 @@ class V3Api(Api):
         customer = self.state.customer(body["customerId"])
         if customer is None:
             return V3.failure(404, "User Does not Exist")
+        refusal = _unprocessable(broken_rules(body, self.extra_fields))
+        if refusal is not None:
+            return refusal
         order_id = str(body["bcOrderId"])
         if self.state.order(order_id) is not None:
             return V3.failure(400, ALREADY_EXISTS)
+        placed = self.state.placed_order(order_id)
         order = self.state.register(
             order_id=order_id,
             company_id=customer.company_id,
             customer_id=customer.id,
-            total_inc_tax=_ZERO,
+            total_inc_tax=placed.total_inc_tax if placed is not None else _ZERO,
             po_number=body.get("poNumber"),
         )
         record.registered = order_id
@@ -139,8 +161,9 @@ class V3Api(Api):
         body = checked_update(request[RECORD_KEY].raw, configs_by_name(self.extra_fields))
         fields = merged_fields(extra_fields_of(order), sent_fields(body))
         missing = missing_required(body, fields, self.extra_fields)
-        if missing is not None:
-            return V3.failure(422, f"{missing} is a required extra field", err_msg=True)
+        refusal = _unprocessable(broken_rules(body, self.extra_fields) + missing)
+        if refusal is not None:
+            return refusal
         changes: dict[str, Any] = {"extra": {**order.extra, EXTRA_FIELDS: fields}}
         if "poNumber" in body:
             changes["po_number"] = body["poNumber"]

@@ -2,10 +2,13 @@
 
 - "Create an Order" needs ``bcOrderId`` and ``customerId`` (JSON integers); ``poNumber`` is a
   string, ``extraFields`` a list of ``{"fieldName", "fieldValue"}`` strings naming configured
-  fields, each at most once, each value fitting its field.
+  fields, each at most once. A body of another shape answers 400.
 - "Update an Order" needs ``poNumber`` or ``extraFields``, with the same rules; extra fields not
-  named keep their values. When a configured field is required and the update does not send it
-  (nor has the order a value for it), the answer is 422 (see :func:`missing_required`).
+  named keep their values.
+- The values of well-formed extra fields must then keep their fields' rules (a number for a
+  number field, the maximum length, a drop-down's list: :func:`broken_rules`) and, on an
+  update, every required field must have a value (:func:`missing_required`); what breaks them
+  answers 422.
 - "Get All Orders" takes ``limit`` (1 to 200, default 10), ``offset``, ``orderBy``
   (``ASC``/``DESC``, default ``DESC``), ``sortBy`` (``createdAt``/``updatedAt``, default
   ``updatedAt``), ``companyId``, ``bcOrderId``, ``minCreated``/``maxCreated``/``minModified``/
@@ -18,13 +21,13 @@ A check does not stop at the first problem: its :class:`InvalidInputError` names
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import attrs
 from multidict import MultiMapping
 
-from ._extra_fields import OrderExtraField
+from ._extra_fields import OrderExtraField, configs_by_name
 from ._input import InvalidInputError, json_object, non_negative, parameter, parse_parameters
 from ._state import RegisteredOrder
 from ._v3_views import EXTRA_FIELDS
@@ -32,6 +35,7 @@ from ._v3_views import EXTRA_FIELDS
 __all__ = [
     "PAGE",
     "OrderQuery",
+    "broken_rules",
     "checked_creation",
     "checked_update",
     "id_problem",
@@ -213,8 +217,6 @@ def _extra_field_problem(
         return f"{where}.fieldName", f"{name} is not an order extra field"
     if name in seen:
         return f"{where}.fieldName", f"{name} is given twice"
-    if (problem := configs[name].problem(text)) is not None:
-        return f"{where}.fieldValue", problem
     seen.add(name)
     return None
 
@@ -294,10 +296,33 @@ def merged_fields(
     return [field for field in existing if field["fieldName"] not in names] + sent
 
 
+def broken_rules(body: Mapping[str, Any], configs: Sequence[OrderExtraField]) -> list[str]:
+    """What the extra field values a checked body sends break of their fields' rules.
+
+    Args:
+        body: the checked body (its fields are configured, each named once).
+        configs: the store's extra fields.
+
+    Returns:
+        One problem per value that does not fit its field, in the order sent, e.g.
+        ``"Priority must be a number"``.
+    """
+    by_name = configs_by_name(configs)
+    return [
+        problem
+        for field in sent_fields(body)
+        if (problem := by_name[field["fieldName"]].problem(field["fieldValue"])) is not None
+    ]
+
+
 def missing_required(
     body: Mapping[str, Any], fields: list[dict[str, str]], configs: Iterable[OrderExtraField]
-) -> str | None:
-    """The first required extra field an update leaves without a value, if any.
+) -> list[str]:
+    """The required extra fields an update leaves without a value.
+
+    The published document: the 422 "occurs if your store has required order extra fields, but
+    the ``extraFields`` array is not included in the request body"; an array that leaves one
+    out counts only when the order has no value for it either.
 
     Args:
         body: the checked update body.
@@ -305,12 +330,11 @@ def missing_required(
         configs: the store's extra fields.
 
     Returns:
-        The field's name, or ``None``.
+        ``"<name> is a required extra field"`` for each, in the order of the configurations.
     """
-    required = [config.name for config in configs if config.required]
-    if not required:
-        return None
-    if EXTRA_FIELDS not in body:
-        return required[0]
-    present = {field["fieldName"] for field in fields}
-    return next((name for name in required if name not in present), None)
+    present = {field["fieldName"] for field in fields} if EXTRA_FIELDS in body else set()
+    return [
+        f"{config.name} is a required extra field"
+        for config in configs
+        if config.required and config.name not in present
+    ]
