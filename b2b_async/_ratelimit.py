@@ -6,12 +6,12 @@ through a :class:`Limiter`: the transport calls :meth:`Limiter.acquire` before e
 and :meth:`Limiter.release` with what the response said about the budget afterwards.
 
 This module holds the rules every limiter follows, so that they live in one place:
-:class:`Pacing` (the spacing that keeps any window within the budget, and how a server's
-announced allocation slows it), :data:`RESET_MARGIN` (how a hinted reset time is read) and
-:class:`Tickets` (which request a response's count is about), and :class:`Lanes` queue
-waiting callers by :class:`~b2b_async.Priority`. :class:`RateLimiter` applies them in this
-process; :mod:`b2b_async.redis` applies them to one schedule that processes share through
-Redis.
+:class:`Pacing` (the spacing that keeps any window within the budget, how a server's
+announced allocation slows it, and how a window's known budget is caught up),
+:data:`RESET_MARGIN` (how a hinted reset time is read) and :class:`Tickets` (which request a
+response's count is about), and :class:`Lanes` queue waiting callers by
+:class:`~b2b_async.Priority`. :class:`RateLimiter` applies them in this process;
+:mod:`b2b_async.redis` applies them to one schedule that processes share through Redis.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ logger = logging.getLogger("b2b_async")
 #: Pacing runs this much slower than the allowance, so that rounding in a long run of float
 #: slot arithmetic can never fit ``requests + 1`` slots into one window (60 µs a minute).
 _SLACK: Final = 1e-6
+#: Catching up never spaces requests closer than this share of the emission interval (twice
+#: the paced rate): see :meth:`Pacing.spacing` for why.
+_CATCH_UP_FLOOR: Final = 0.5
 RESET_MARGIN: Final = 0.002
 """Seconds added to every reset time a server announces.
 
@@ -118,6 +121,36 @@ class Pacing:
         announced = Pacing.within(limit, window, rate_limit.burst)
         slower = max(configured, announced, key=lambda pacing: (pacing.interval, pacing.tolerance))
         return attrs.evolve(slower, window=window)
+
+    def spacing(self, left: float, budget: int) -> float:
+        """The interval to the next slot within a window whose remaining budget is known.
+
+        Slots a late event loop or a slow response cost are made up while the server's own
+        count says the window still has room for them: when the paced interval would fit
+        fewer than ``budget + 1`` slots in the ``left`` seconds to the window's reset (the
+        ``budget`` it still allows, and the next window's first request at the reset), the
+        rest of the window is shared evenly among them instead. Spaced that way, every slot
+        after this one stays the same distance apart, so a schedule that falls behind
+        catches up once rather than by fits.
+
+        Catching up is never faster than twice the paced rate (half the interval). That is
+        enough to make up a loop whose timers fire late by up to half an interval on
+        average, and bounds what a count made stale by another integration's spending (its
+        requests are not in the count until one of ours comes back) can cost: at worst
+        twice the requests that pacing would have sent into it meanwhile.
+
+        Args:
+            left: seconds from the slot being booked to the window's reset (as read,
+                without the margin the reading adds).
+            budget: requests the window allows after the one being booked.
+
+        Returns:
+            ``left / (budget + 1)``, at most :attr:`interval` and at least half of it;
+            :attr:`interval` itself when the window has reset or has no budget to make up.
+        """
+        if budget < 0 or left <= 0:
+            return self.interval
+        return min(self.interval, max(self.interval * _CATCH_UP_FLOOR, left / (budget + 1)))
 
 
 class Tickets:
@@ -302,6 +335,27 @@ class RateLimiter:
     nothing over a long run; a larger burst trades steady rate for a quick start. (``T``
     is one part per million longer, so float rounding can never fit one more in.)
 
+    **Catching up** spends what a window has left when pacing alone would not. Timers fire
+    late, and a loop starved of CPU wakes later still; measured from the late wake-up, each
+    slot would lose that much. Pacing alone must bear the loss, since it is all that keeps
+    a window of unknown count safe. While the server's count says a window resetting at
+    ``E`` (as read, without the margin) still allows ``N`` more requests (see *Correction*),
+    that count guards the window instead, and two rules make the lost slots up within it:
+
+    - a slot a late timer fired for counts from the time it fell due (at most one interval
+      back), so the next one stays on the grid and may follow at once;
+    - after a slot at ``t``, the next comes ``min(T, max(T / 2, (E - t) / (N + 1)))`` later
+      (:meth:`Pacing.spacing`): when the grid would fit fewer than the ``N`` requests still
+      allowed, plus the next window's first at ``E``, in the time left, they share it
+      evenly, never faster than twice the paced rate.
+
+    Both stop at the window's edge. The window's last allowed request, and any booked after
+    ``E``, are followed by a whole interval, paced from their actual wake-up: the next
+    request may count in the next window, whose count is not known yet, so pacing alone
+    must keep it. Catching up therefore never sends more than the count allows (at ``N = 0``
+    requests wait for the reset), never crowds a window it has no count of, and does
+    nothing at all while no hint is known.
+
     **Waiting** is one FIFO lane of futures per :class:`Priority` (:class:`Lanes`) with one
     timer for the head of the highest lane that holds a caller: each timer tick releases
     what the algorithm allows and re-arms for the next slot, so thousands of callers never
@@ -313,26 +367,42 @@ class RateLimiter:
 
     **Deadlines**: a caller that says how long it can wait is refused at once with
     :class:`~b2b_async.DeadlineUnreachableError` when its estimated wait is longer. The
-    estimate takes the limiter's state as it is: the next slot (its pacing, a cooldown, a
-    spent window), then one interval per caller ahead (in its lane and every higher one),
-    and when the window's known budget runs out before the caller's turn, the rest wait for
-    the window's reset. Whenever the estimate may have grown while callers wait (a response
-    changed the pacing, the window or the cooldown; a caller of a higher priority arrived;
-    :meth:`hold_until`), it is made again for every waiter with a deadline, and a waiter
-    found late fails at once, before sending anything.
+    estimate takes the limiter's state as it is and follows the same schedule: the next slot
+    (its pacing, a cooldown, a spent window), then the callers ahead (in its lane and every
+    higher one) at the window's catch-up spacing while its known budget lasts (that spacing
+    stays constant once set), and when the budget runs out before the caller's turn, the
+    rest wait for the window's reset and leave one interval apart. Whenever the estimate
+    may have grown while callers wait (a response changed the pacing, the window or the
+    cooldown; a caller of a higher priority arrived; :meth:`hold_until`), it is made again
+    for every waiter with a deadline, and a waiter found late fails at once, before sending
+    anything.
 
     **Correction** follows the server's own count. A response's ``remaining`` and
     ``resets_after`` give the budget left in the server's current window and when it
     resets. Requests acquired after the hinted one are not in that count yet, so they are
     subtracted: each acquisition gets a ticket, remembered for its task, and the release
     counts the tickets issued since (released from another task, it counts every request
-    in flight instead). Each reset time is read as the release time plus ``resets_after``
-    plus 2 ms for rounding, so it is never early. Hints of one window (reset times within
-    half a window of each other) are merged by keeping the least budget and the earliest
-    reset; a hint whose window has already reset is ignored. When the budget is spent,
-    requests wait for the reset instead of running into a 429, which is how another
-    integration's spending is absorbed, and pacing restarts from the reset, in phase with
-    the server's window. A server allocation (``limit`` per ``window``) slower than the
+    in flight instead).
+
+    A server counts a request, and states its window, when the request arrives; the time
+    its answer takes to come back (the server's latency) is not in ``resets_after``. Each
+    reset time is therefore read from when the request was sent (when its task resumed with
+    its slot) plus ``resets_after`` plus 2 ms for rounding. That reading is early only by
+    the request's way to the server, so among the readings of one window the latest is the
+    best, and a later request that is not faster on its way still arrives after the reset.
+    Read from the response instead, a reset would be late by the whole latency, and with a
+    server that opens its next window at the first request after a reset, that much of
+    every window would be lost. A release from another task, whose request's sending is
+    unknown, reads the reset from the response (never early: the earliest such reading is
+    kept, and any reading from a send is preferred). Should a request sent after its
+    window's reset by that reading still meet a 429 of that window, the server states its
+    windows later than on arrival, and from then on every reset is read from responses.
+
+    Hints of one window (reset times within half a window of each other) are merged by
+    keeping the least budget; a hint whose window has already reset is ignored. When the
+    budget is spent, requests wait for the reset instead of running into a 429, which is how
+    another integration's spending is absorbed, and pacing restarts from the reset, in phase
+    with the server's window. A server allocation (``limit`` per ``window``) slower than the
     configured one slows pacing to match.
 
     **Cooldown**: a ``retry_after`` (a 429 was met) closes one gate for every queued and
@@ -352,6 +422,7 @@ class RateLimiter:
     __slots__ = (
         "_booked",
         "_clock",
+        "_end_from_send",
         "_gate_since",
         "_gate_until",
         "_in_flight",
@@ -360,6 +431,8 @@ class RateLimiter:
         "_next_slot",
         "_pacing",
         "_rate_limit",
+        "_resets_from_responses",
+        "_sent_at",
         "_tickets",
         "_timer",
         "_timer_at",
@@ -379,11 +452,15 @@ class RateLimiter:
         self._timer_at = math.inf
         self._booked = 0
         self._tickets = Tickets()
+        # When each ticket's task resumed with its slot, just before its request was sent.
+        self._sent_at: dict[int, float] = {}
         self._in_flight = 0
         self._gate_until: float | None = None
         self._gate_since = 0.0
         self._window_end = -math.inf
         self._window_budget = 0
+        self._end_from_send = False
+        self._resets_from_responses = False
 
     def __repr__(self) -> str:
         rate_limit = self._rate_limit
@@ -501,7 +578,7 @@ class RateLimiter:
         loop = self._bind_loop()
         start = self._now()
         if not self._lanes.ahead_of(level) and self._ready_at(start) <= start:
-            self._tickets.hold(self._book(start))
+            self._hold(self._book(start, start), start)
             self._recheck_lower(level, start)
             return 0.0
         waiter = Waiter(loop.create_future(), level, self._deadline_at(level, start, deadline))
@@ -513,8 +590,9 @@ class RateLimiter:
         except asyncio.CancelledError:
             self._withdraw(waiter)
             raise
-        self._tickets.hold(ticket)
-        return self._now() - start
+        now = self._now()
+        self._hold(ticket, now)
+        return now - start
 
     async def release(self, hint: BudgetHint | None) -> None:
         """Count the request as finished and follow what its response said about the budget.
@@ -525,6 +603,7 @@ class RateLimiter:
         self._bind_loop()
         self._in_flight = max(0, self._in_flight - 1)
         ticket = self._tickets.take()
+        sent = None if ticket is None else self._sent_at.pop(ticket, None)
         if hint is None:
             return
         now = self._now()
@@ -532,7 +611,7 @@ class RateLimiter:
         self._pacing = self._pacing.following(hint, self._rate_limit)
         # Requests booked after this one are not in the server's count yet.
         newer = self._in_flight if ticket is None else self._booked - ticket
-        self._follow_remaining(hint, now, newer)
+        self._follow_remaining(hint, now, newer, sent)
         self._close_gate(hint, now)
         if self._outlook() != outlook:
             self._drop_unreachable(now)
@@ -547,6 +626,7 @@ class RateLimiter:
             self._timer = None
             self._timer_at = math.inf
             self._tickets.clear()
+            self._sent_at.clear()
         return loop
 
     def _now(self) -> float:
@@ -588,19 +668,40 @@ class RateLimiter:
     def _held(self, now: float) -> bool:
         return now < self._window_end and self._window_budget <= 0
 
-    def _book(self, now: float) -> int:
-        """Take the slot at ``now`` and return its ticket."""
-        # Timers fire up to a millisecond late; measured from the late wake-up, every slot
-        # would lose that much, some 3% of the rate at 40/s. While the server's own count
-        # of this window guards against overshoot, the grid absorbs the lateness instead.
-        interval = self._pacing.interval
-        credit = interval / 2 if self._window_budget_known(now) else 0.0
-        self._next_slot = max(self._next_slot, now - credit) + interval
-        self._in_flight += 1
+    def _book(self, now: float, due: float) -> int:
+        """Take the slot that fell due at ``due``, place the next one, and return its ticket."""
+        slot, interval = max(self._next_slot, now), self._pacing.interval
         if now < self._window_end:
             self._window_budget -= 1
+            slot, interval = self._catch_up(now, due) or (slot, interval)
+        self._next_slot = slot + interval
+        self._in_flight += 1
         self._booked += 1
         return self._booked
+
+    def _catch_up(self, now: float, due: float) -> tuple[float, float] | None:
+        """The slot just booked and the spacing to the next, if the window's count covers both.
+
+        Returns:
+            ``None`` when the window allows no more, or the next slot would not come before
+            its reset as read without the margin: the next request may then count in the
+            next window, whose count is unknown, so it is paced a whole interval later.
+        """
+        interval = self._pacing.interval
+        # The count guards this window, so a slot a timer fired late for counts from when
+        # it fell due (up to an interval back): the lateness costs nothing.
+        slot = max(self._next_slot, due, now - interval)
+        close = self._window_end - RESET_MARGIN
+        spacing = self._pacing.spacing(close - slot, self._window_budget)
+        if self._window_budget < 1 or now >= close or slot + spacing >= close:
+            return None
+        return slot, spacing
+
+    def _hold(self, ticket: int, now: float) -> None:
+        """Give the current task its ticket, noting ``now`` as its request's sending time."""
+        if asyncio.current_task() is not None:
+            self._tickets.hold(ticket)
+            self._sent_at[ticket] = now
 
     def _withdraw(self, waiter: Waiter) -> None:
         """Undo a wait its caller gave up; the lanes skip its entry when they get there."""
@@ -622,11 +723,11 @@ class RateLimiter:
         self._timer = None
         self._timer_at = math.inf
         now = self._now()
-        while self._lanes and self._ready_at(now) <= now:
+        while self._lanes and (due := self._ready_at(now)) <= now:
             waiter = self._lanes.pop()
             if waiter is None:
                 break  # only callers cancelled this instant, not yet counted out
-            waiter.future.set_result(self._book(now))
+            waiter.future.set_result(self._book(now, due))
         self._schedule(now)
 
     def _schedule(self, now: float) -> None:
@@ -658,18 +759,30 @@ class RateLimiter:
     def _estimated_wait(self, now: float, ahead: int) -> float:
         """Seconds until the slot of a caller with ``ahead`` callers before it, by present state.
 
-        The algorithm's own steps, assuming nothing changes: the callers leave one
-        interval apart from the next slot (less the burst tolerance), not before a cooldown
-        or a spent window opens; past the window's known budget, they wait for its reset.
+        The algorithm's own steps, assuming nothing changes: from the next slot (less the
+        burst tolerance), not before a cooldown or a spent window opens, the callers leave
+        at the window's catch-up spacing while its known budget lasts (:meth:`_book` keeps
+        that spacing constant), then wait for its reset if they spent it, then leave one
+        interval apart.
         """
         pacing = self._pacing
+        interval, tolerance = pacing.interval, pacing.tolerance
         opens = max(now, self._opens(now))
-        slot = max(self._next_slot, opens) + ahead * pacing.interval - pacing.tolerance
-        slot = max(opens, slot)
-        if self._window_budget_known(now) and ahead >= self._window_budget:
-            reset = self._window_end + (ahead - self._window_budget) * pacing.interval
-            slot = max(slot, reset)
-        return slot - now
+        slot = max(self._next_slot, opens)
+        end, budget = self._window_end, self._window_budget
+        if self._window_budget_known(now) and slot < end:
+            # This slot, then ``steps`` more one spacing apart, all before the reset (read
+            # without its margin), then one interval to the next.
+            close = end - RESET_MARGIN
+            spacing = pacing.spacing(close - slot, budget - 1)
+            steps = min(budget - 1, math.ceil((close - slot) / spacing) - 1) if slot < close else 0
+            if ahead <= steps:
+                return max(opens, slot + ahead * spacing - tolerance) - now
+            ahead -= steps + 1
+            slot += steps * spacing + interval
+            if steps == budget - 1:  # the window is spent: the next waits for its reset
+                slot = max(slot, end + tolerance)
+        return max(opens, slot + ahead * interval - tolerance) - now
 
     def _drop_unreachable(self, now: float) -> None:
         """Fail at once every waiter whose slot, by the estimate made now, misses its deadline."""
@@ -693,7 +806,9 @@ class RateLimiter:
         """What a response may change that moves every waiter's estimated slot."""
         return (self._pacing, self._gate_until, self._window_end, self._window_budget)
 
-    def _follow_remaining(self, hint: BudgetHint, now: float, newer: int) -> None:
+    def _follow_remaining(
+        self, hint: BudgetHint, now: float, newer: int, sent: float | None
+    ) -> None:
         """Merge the server's count of the current window into the limiter's."""
         if hint.remaining is None:
             return
@@ -703,23 +818,60 @@ class RateLimiter:
             if now < self._window_end:
                 self._window_budget = min(self._window_budget, budget)
         else:
-            self._merge_window(now + hint.resets_after + RESET_MARGIN, budget, now)
+            self._merge_window(*self._reset_at(hint, now, sent), budget, now)
         if self._held(now) and not was_held:
             logger.debug(
                 "server budget spent; holding requests %.3f s until its window resets",
                 self._window_end - now,
             )
 
-    def _merge_window(self, end: float, budget: int, now: float) -> None:
-        # Every hinted reset time is the true one plus the response's latency (and the margin),
-        # so the earliest is the best estimate and still never early.
+    def _reset_at(self, hint: BudgetHint, now: float, sent: float | None) -> tuple[float, bool]:
+        """When the window ``hint`` describes resets, and whether that was read from its send."""
+        assert hint.resets_after is not None
+        if sent is not None and not self._resets_from_responses:
+            end = sent + hint.resets_after + RESET_MARGIN
+            if not self._met_early_reset(hint, end, sent):
+                return end, True
+        return now + hint.resets_after + RESET_MARGIN, False
+
+    def _met_early_reset(self, hint: BudgetHint, end: float, sent: float) -> bool:
+        """Whether a 429 shows that this server states its window later than on arrival.
+
+        The request was sent once its window had reset by the limiter's reading, and met the
+        window still current and spent. From then on, every reset is read from responses.
+        """
+        half = self._pacing.window / 2
+        same_window = abs(end - self._window_end) <= half
+        if not (hint.retry_after and same_window and sent >= self._window_end):
+            return False
+        self._resets_from_responses = True
+        logger.info(
+            "a request sent after its window's reset met a 429 of that window; reading"
+            " reset times from responses from now on"
+        )
+        return True
+
+    def _merge_window(self, end: float, from_send: bool, budget: int, now: float) -> None:
         half = self._pacing.window / 2
         if end > self._window_end + half:
             self._window_end, self._window_budget = end, budget
+            self._end_from_send = from_send
         elif end >= self._window_end - half and now < self._window_end:
-            self._window_end = min(self._window_end, end)
             self._window_budget = min(self._window_budget, budget)
+            self._merge_end(end, from_send)
         # Otherwise the hint describes a window that has already reset.
+
+    def _merge_end(self, end: float, from_send: bool) -> None:
+        """Keep the better of two readings of one window's reset time."""
+        # Read from the send, a reset time is the true one less the request's way to the
+        # server, so the latest is the best; read from the response, it is the true one
+        # plus the time the response took, so the earliest is. The first kind is the closer.
+        if from_send == self._end_from_send:
+            self._window_end = (
+                max(self._window_end, end) if from_send else min(self._window_end, end)
+            )
+        elif from_send:
+            self._window_end, self._end_from_send = end, True
 
     def _close_gate(self, hint: BudgetHint, now: float) -> None:
         """Hold every caller until a 429's ``retry_after`` has passed; never shorten it."""

@@ -29,10 +29,15 @@ Select = Callable[[float | None], list[Any]]
 
 
 class VirtualClock:
-    """Loop time that jumps straight to the next timer whenever the loop would block."""
+    """Loop time that jumps straight to the next timer whenever the loop would block.
 
-    def __init__(self, start: float) -> None:
+    With ``lateness``, each such jump overshoots by ``lateness()`` seconds: a loop that wakes
+    late, as one starved of CPU does.
+    """
+
+    def __init__(self, start: float, lateness: Callable[[], float] | None = None) -> None:
         self.now = start
+        self.lateness = lateness
 
     def time(self) -> float:
         return self.now
@@ -41,6 +46,8 @@ class VirtualClock:
         def jump(timeout: float | None = None) -> list[Any]:
             if timeout is None:
                 raise AssertionError("virtual clock: nothing is scheduled, the loop would hang")
+            if timeout > 0 and self.lateness is not None:
+                timeout += self.lateness()
             self.now += timeout
             return select(0)
 
@@ -48,10 +55,12 @@ class VirtualClock:
 
 
 @contextlib.contextmanager
-def virtual_clock(start: float = 0.0) -> Iterator[VirtualClock]:
+def virtual_clock(
+    start: float = 0.0, lateness: Callable[[], float] | None = None
+) -> Iterator[VirtualClock]:
     """Run the running loop on virtual time: sleeps and timers take no real time."""
     loop = asyncio.get_running_loop()
-    clock = VirtualClock(start)
+    clock = VirtualClock(start, lateness)
     # The loop blocks in its selector until the next timer; skipping that wait is the whole trick.
     selector = loop._selector  # type: ignore[attr-defined]
     with (
@@ -131,11 +140,14 @@ async def simulate(
     count: int,
     latency: Callable[[], float],
     server: FixedWindowServer | None = None,
+    *,
+    hints: bool = True,
 ) -> list[float]:
     """Send ``count`` gathered requests through the limiter; return their acquisition times.
 
     Each request reaches ``server`` the moment it is acquired; its response (and the release
-    with the server's hint) comes back ``latency()`` seconds later, so hints arrive out of order.
+    with the server's hint, unless ``hints`` is false) comes back ``latency()`` seconds later,
+    so hints arrive out of order.
     """
     loop = asyncio.get_running_loop()
     times: list[float] = []
@@ -146,7 +158,7 @@ async def simulate(
         times.append(now)
         hint = None if server is None else server.receive(now)
         await asyncio.sleep(latency())
-        await limiter.release(hint)
+        await limiter.release(hint if hints else None)
 
     await asyncio.gather(*(one() for _ in range(count)))
     return times
@@ -248,6 +260,26 @@ def test_pacing_never_faster_than_configured() -> None:
     configured = RateLimit(100, 1.0)
     pacing = Pacing.of(configured).following(BudgetHint(limit=1000, window=5.0), configured)
     assert (pacing.interval, pacing.window) == (Pacing.of(configured).interval, 5.0)
+
+
+@pytest.mark.parametrize(
+    ("left", "budget", "spacing"),
+    [
+        (1.0, 39, 0.025),  # the grid fits the window's 39 and the next one's first: paced
+        (2.0, 9, 0.025),  # room to spare: never slower than paced
+        (0.5, 29, 0.5 / 30),  # behind: the 29 and the next window's first share 0.5 s
+        (0.1, 39, 0.0125),  # far behind: never faster than twice the paced rate
+        (0.01, 0, 0.0125),
+        (-0.1, 5, 0.025),  # the window has reset: paced
+        (1.0, -1, 0.025),  # no budget to make up: paced
+    ],
+)
+def test_pacing_spacing_shares_the_rest_of_a_window(
+    left: float, budget: int, spacing: float
+) -> None:
+    """Within a known window, the rest of it is shared evenly, between T / 2 and T apart."""
+    pacing = Pacing.within(40, 1.0, 1)
+    assert pacing.spacing(left, budget) == pytest.approx(spacing * (1 + 1e-6), rel=1e-5)
 
 
 async def test_tickets_are_kept_per_task() -> None:
@@ -596,7 +628,8 @@ async def test_requests_booked_after_the_hinted_one_count_against_its_budget(
     hinted.set()
     await task
     assert limiter.window_budget == 0
-    assert await limiter.acquire() == pytest.approx(1.002, abs=1e-5)  # reset + margin, from 0.02 s
+    # The reset is read from the hinted request's send at 0 s (plus the margin): 1.002 s.
+    assert await limiter.acquire() == pytest.approx(1.002 - 0.02, abs=1e-5)
 
 
 async def test_release_from_another_task_subtracts_requests_in_flight(
@@ -689,6 +722,123 @@ async def test_unusable_or_faster_allocation_leaves_pacing_alone(
     await limiter.release(hint)
     await limiter.acquire()
     assert await limiter.acquire() == pytest.approx(0.01, abs=1e-6)
+
+
+async def test_a_reset_is_read_from_when_its_request_was_sent(clock: VirtualClock) -> None:
+    """The server states its window as the request arrived: its latency is not added."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.acquire()
+    await asyncio.sleep(0.3)  # the server's latency
+    await limiter.release(BudgetHint(remaining=0, resets_after=0.5))
+    assert await limiter.acquire() == pytest.approx(0.502 - 0.3, abs=1e-5)
+
+
+async def test_readings_of_one_window_keep_the_latest_send(clock: VirtualClock) -> None:
+    """A request slow to reach the server (a new connection) reads its window's reset early."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    server_end = 1.0
+
+    async def request(way_there: float, way_back: float) -> None:
+        await limiter.acquire()
+        await asyncio.sleep(way_there)
+        arrived = asyncio.get_running_loop().time()
+        await asyncio.sleep(way_back)
+        await limiter.release(BudgetHint(remaining=50, resets_after=server_end - arrived))
+
+    # Sent at 0 s and 0.01 s, they read 1.0 - 0.05 and 1.0 - 0.001 (plus the margin).
+    await asyncio.gather(request(0.05, 0.01), request(0.001, 0.2))
+    assert repr(limiter).endswith("resets_in=0.790s cooldown=open>")  # at 0.211 s
+
+
+async def test_a_reset_released_from_another_task_is_read_from_the_response(
+    clock: VirtualClock,
+) -> None:
+    """Without its request's sending time, the reset is read from the release: never early."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.acquire()
+    await asyncio.sleep(0.3)
+    await asyncio.create_task(limiter.release(BudgetHint(remaining=0, resets_after=0.5)))
+    assert await limiter.acquire() == pytest.approx(0.502, abs=1e-5)
+
+
+async def test_a_429_after_an_early_reading_reads_resets_from_responses(
+    clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server that states its window when it answers is met once, then read from responses."""
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    # Its windows end at 1.0 s and 2.0 s; each answer, and its figures, come 0.1 s after
+    # the request arrived.
+    await limiter.acquire()
+    await asyncio.sleep(0.1)
+    await limiter.release(BudgetHint(remaining=0, resets_after=0.9))
+    assert await limiter.acquire() == pytest.approx(0.902 - 0.1, abs=1e-5)  # read 0.1 s early
+    await asyncio.sleep(0.05)
+    with caplog.at_level(logging.INFO, logger="b2b_async"):
+        await limiter.release(BudgetHint(remaining=0, resets_after=0.048, retry_after=0.048))
+    assert "reading reset times from responses" in caplog.text
+    await limiter.acquire()  # after the 429's cooldown, in the next window
+    await asyncio.sleep(0.1)
+    answered = loop.time()
+    await limiter.release(BudgetHint(remaining=0, resets_after=2.0 - answered))
+    assert await limiter.acquire() == pytest.approx(2.002 - answered, abs=1e-5)
+
+
+# --- catching up -------------------------------------------------------------------------
+
+
+def late_by(seconds: float) -> Callable[[], float]:
+    """A loop that wakes ``seconds`` late every time it waits."""
+    return lambda: seconds
+
+
+async def test_slots_a_late_loop_loses_are_made_up_within_the_window() -> None:
+    """A loop 10 ms late at 40/s would lose 11 of 40 slots paced; with hints, windows fill."""
+    server = FixedWindowServer(40, 1.0, offset=0.0)
+    with virtual_clock(lateness=late_by(0.01)):
+        await simulate(RateLimiter(RateLimit(40, 1.0)), 400, lambda: 0.08, server)
+    assert server.rejected == 0
+    assert server.ours()[1:-1] == [40] * (len(server.ours()) - 2)
+
+
+async def test_no_catch_up_without_a_known_window() -> None:
+    """Without hints, a late loop's slots stay lost: never two requests closer than T."""
+    server = FixedWindowServer(40, 1.0, offset=0.0)
+    with virtual_clock(lateness=late_by(0.01)):
+        limiter = RateLimiter(RateLimit(40, 1.0))
+        times = await simulate(limiter, 100, lambda: 0.08, server, hints=False)
+    assert all(b - a >= 0.035 - 1e-9 for a, b in itertools.pairwise(sorted(times)))
+    assert max(server.ours()) <= 30
+
+
+async def test_catching_up_stops_at_the_window_reset(clock: VirtualClock) -> None:
+    """Behind schedule, requests leave closer together, but only until the hinted reset."""
+    limiter = RateLimiter(RateLimit(40, 1.0))
+    await limiter.acquire()
+    await limiter.release(BudgetHint(remaining=30, resets_after=0.5))
+    times = await acquire_times(limiter, 32)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    # From the next slot at 0.025 s, the 30 left share the time to the reset at 0.5 s (read
+    # as 0.502 s) with the next window's first; the last of them is followed by a whole
+    # interval, since the next window's count is unknown.
+    assert gaps[:29] == pytest.approx([0.475 / 30] * 29, rel=1e-6)
+    assert times[29] < 0.5
+    assert times[30] >= 0.502
+    assert gaps[29:] == pytest.approx([0.025, 0.025], rel=1e-4)
+
+
+async def test_catching_up_never_outruns_a_competitor_seen_in_the_count(
+    clock: VirtualClock,
+) -> None:
+    """A lower count from another integration's spending slows the catch-up at once."""
+    limiter = RateLimiter(RateLimit(40, 1.0))
+    await limiter.acquire()
+    await limiter.release(BudgetHint(remaining=30, resets_after=0.5))  # behind: catching up
+    await limiter.acquire()
+    await limiter.release(BudgetHint(remaining=2, resets_after=0.48))  # others spent 27
+    assert limiter.window_budget == 2
+    times = await acquire_times(limiter, 3)
+    assert times[1] < 0.502 <= times[2]
 
 
 # --- 429 cooldown ------------------------------------------------------------------------
@@ -1150,6 +1300,118 @@ async def test_a_competing_integration_is_absorbed(
     assert server.rejected == 0
     assert max(server.counts.values()) <= 40
     assert sum(full_windows) / len(full_windows) >= 0.9 * 25
+
+
+@SIMULATION
+@given(
+    requests=st.integers(2, 60),
+    per=st.floats(0.05, 120.0),
+    offset=st.floats(0.0, 1.0),
+    competitor_share=st.floats(0.0, 0.5),
+    latency_share=st.floats(0.0, 10.0),
+    lateness_share=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**32 - 1),
+)
+async def test_catching_up_never_overruns_a_window(
+    requests: int,
+    per: float,
+    offset: float,
+    competitor_share: float,
+    latency_share: float,
+    lateness_share: float,
+    seed: int,
+) -> None:
+    """Any latency, late wake-ups, competitor and alignment: no window gets over its budget."""
+    rng = random.Random(seed)
+    interval = per / requests
+    competitor = round(competitor_share * requests)
+    if competitor:
+        # A competitor's spending is news only when our first response of the window is
+        # back; until then only pacing keeps the window, so the news must come in time.
+        latency_share = min(latency_share, requests - competitor - 1)
+    server = FixedWindowServer(requests, per, offset=offset * per, competitor=competitor)
+    lateness = lambda: rng.uniform(0, lateness_share * interval)  # noqa: E731
+    with virtual_clock(lateness=lateness):
+        limiter = RateLimiter(RateLimit(requests, per))
+        await simulate(
+            limiter, requests * 6, lambda: rng.uniform(0, latency_share * interval), server
+        )
+    assert server.rejected == 0
+    assert max(server.counts.values()) <= requests
+
+
+@SIMULATION
+@given(
+    requests=st.integers(2, 60),
+    per=st.floats(1.0, 120.0),  # at least 1 s: the 2 ms margin of a reset costs nothing
+    offset=st.floats(0.0, 1.0),
+    latency_share=st.floats(0.0, 10.0),
+    lateness_share=st.floats(0.0, 0.4),
+    seed=st.integers(0, 2**32 - 1),
+)
+async def test_a_late_loop_still_fills_every_whole_window(
+    requests: int,
+    per: float,
+    offset: float,
+    latency_share: float,
+    lateness_share: float,
+    seed: int,
+) -> None:
+    """Timers late by up to 40% of T (20% on average): each whole window gets its budget."""
+    rng = random.Random(seed)
+    interval = per / requests
+    server = FixedWindowServer(requests, per, offset=offset * per)
+    lateness = lambda: rng.uniform(0, lateness_share * interval)  # noqa: E731
+    with virtual_clock(lateness=lateness):
+        limiter = RateLimiter(RateLimit(requests, per))
+        await simulate(
+            limiter, requests * 8, lambda: rng.uniform(0, latency_share * interval), server
+        )
+    whole = server.ours()[1:-1]
+    assert server.rejected == 0
+    assert sum(whole) >= (requests - 1) * len(whole)
+
+
+async def estimates_and_waits(limiter: RateLimiter, callers: int) -> list[tuple[float, float]]:
+    """For each of ``callers`` queued in turn: the wait estimated as it came, and its wait."""
+    estimates: list[float] = []
+    tasks = []
+    for _ in range(callers):  # all in one instant: each probe's estimate is from the same time
+        with pytest.raises(DeadlineUnreachableError) as info:
+            await limiter.acquire(deadline=0.0)
+        estimates.append(info.value.estimated_wait)
+        tasks.append(asyncio.create_task(limiter.acquire()))
+        await asyncio.sleep(0)
+    waits = await asyncio.gather(*tasks)
+    return list(zip(estimates, waits, strict=True))
+
+
+@SIMULATION
+@given(
+    requests=st.integers(2, 60),
+    per=st.floats(0.5, 120.0),
+    remaining_share=st.floats(0.0, 1.0),
+    reset_share=st.floats(0.01, 1.0),
+    callers=st.integers(1, 120),
+    start=st.floats(0.0, 1e6),
+)
+async def test_deadline_estimates_follow_the_catch_up_schedule(
+    requests: int,
+    per: float,
+    remaining_share: float,
+    reset_share: float,
+    callers: int,
+    start: float,
+) -> None:
+    """Behind schedule or not, each caller's estimated wait is the wait it then gets."""
+    remaining = 1 + round(remaining_share * (requests - 2))
+    with virtual_clock(start):
+        limiter = RateLimiter(RateLimit(requests, per))
+        await limiter.acquire()
+        await limiter.release(BudgetHint(remaining=remaining, resets_after=reset_share * per))
+        pairs = await estimates_and_waits(limiter, callers)
+    for estimate, wait in pairs:
+        assert estimate == pytest.approx(wait, abs=1e-6 * per)
 
 
 @attrs.define
