@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import inspect
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
@@ -35,10 +34,9 @@ import aiohttp
 import attrs
 import tenacity
 
-from b2b_async import B2BClient
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, RateWindow, RequestRecord, SandboxServer
 from bench.baseline import BACKOFF, competent_strategy
-from bench.ratelimit import BudgetRun, Strategy, client_strategy, order_id
+from bench.ratelimit import BudgetRun, Strategy, client_strategy, in_flight_cap, order_id
 
 PATH: Final = "/api/v2/io/companies/1/user/1/orders"
 HEADERS: Final = {"authToken": DEFAULT_TOKEN, "Accept": "application/json"}
@@ -189,11 +187,13 @@ async def observe(
     return figures_of(records, orders, window, conditions.competing, elapsed), records
 
 
-STRATEGIES: Final[dict[str, Callable[[RateWindow], Strategy]]] = {
-    "client": client_strategy,
-    "competent": competent_strategy,
-    "naive-retry": lambda _: naive_strategy(NAIVE_RETRY),
-    "naive": lambda _: naive_strategy(None),
+#: Each strategy's registration for a window under some conditions. The client's cap on
+#: requests in flight grows with the latency (:func:`~bench.ratelimit.in_flight_cap`).
+STRATEGIES: Final[dict[str, Callable[[RateWindow, Conditions], Strategy]]] = {
+    "client": lambda window, conditions: client_strategy(window, latency=conditions.latency),
+    "competent": lambda window, _: competent_strategy(window),
+    "naive-retry": lambda _, __: naive_strategy(NAIVE_RETRY),
+    "naive": lambda _, __: naive_strategy(None),
 }
 #: The strategies compared under every condition: the client and the honest baseline.
 COMPARED: Final = ("client", "competent")
@@ -220,21 +220,17 @@ def latency_targets(runs: list[dict[str, Any]]) -> list[str]:
     ]
 
 
-def client_max_concurrency() -> int | None:
-    """The client's default cap on requests in flight, which bounds its rate under latency."""
-    default: int | None = inspect.signature(B2BClient).parameters["max_concurrency"].default
-    return default
-
-
 async def measure(
     name: str, orders: int, window: RateWindow, conditions: Conditions = ALONE
 ) -> dict[str, Any]:
     """One strategy against the window under ``conditions``: its figures for the results."""
-    figures, records = await observe(STRATEGIES[name](window), orders, window, conditions)
+    strategy = STRATEGIES[name](window, conditions)
+    figures, records = await observe(strategy, orders, window, conditions)
     found = windows(records, window)
     return {
         "strategy": name,
         **conditions.to_json(),
+        "max_concurrency": in_flight_cap(window, conditions.latency) if name == "client" else None,
         "orders": orders,
         "requests": figures.requests,
         "requests_per_order": figures.requests / orders,
@@ -290,7 +286,6 @@ async def measure_conditions(
     return {
         "window": {"requests": window.requests, "per": window.per},
         "orders": orders,
-        "client_max_concurrency": client_max_concurrency(),
         "target": {"efficiency": LATENCY_TARGET, "latencies": list(TARGET_LATENCIES)},
         "runs": runs,
     }

@@ -1,10 +1,12 @@
 """Efficiency with the CPU contended: pacing while other processes burn the machine's cores.
 
-Starts processes that each spin on one core (``python3 -c 'while True: pass'``), then gathers
-creates against the sandbox's time-scaled window with the server answering after a latency,
-through the client and through the competent baseline (:mod:`bench.baseline`). The event
-loop that runs the client (and, in this benchmark, the sandbox) is then late to wake, as in a
-busy service. The burners are killed however the run ends.
+Starts processes that each spin on one core (``python3 -c 'while True: pass'``, through
+:func:`bench.ratelimit.cpu_burners`), then gathers creates against the sandbox's time-scaled
+window with the server answering after a latency: through the client, measured by
+:func:`bench.ratelimit.measure_efficiency`, and through the competent baseline
+(:mod:`bench.baseline`). The event loop that runs the client (and, in this benchmark, the
+sandbox) is then late to wake, as in a busy service. The burners are killed however the run
+ends.
 
 Usage: ``python -m bench.contention [--orders 400] [--burners 2] [--latency 0.08]``
 """
@@ -13,51 +15,52 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, Final
 
 from b2b_async.sandbox import RateWindow
-from bench.budget import COMPARED, Conditions, describe, measure
+from bench.budget import Conditions, describe, measure
+from bench.ratelimit import cpu_burners, in_flight_cap, measure_efficiency
 
-#: A process that keeps one core busy until it is killed.
-BURNER: Final = ("-c", "while True: pass")
 #: The client's least share of the budget with two burners, as the issue accepts it.
 TARGET: Final = 0.97
 
 
-@contextmanager
-def burning(count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` CPU-burning processes for the length of the block; killed when it ends."""
-    burners: list[subprocess.Popen[bytes]] = []
-    try:
-        for _ in range(count):
-            burners.append(subprocess.Popen([sys.executable, *BURNER]))
-        yield burners
-    finally:
-        for burner in burners:
-            burner.kill()
-        for burner in burners:
-            burner.wait()
+async def measure_client(orders: int, window: RateWindow, latency: float) -> dict[str, Any]:
+    """The client's figures by :func:`~bench.ratelimit.measure_efficiency`, in the shape of
+    :func:`bench.budget.measure`'s."""
+    found = await measure_efficiency(
+        orders=orders, requests=window.requests, per=window.per, latency=latency
+    )
+    requests = int(found["requests"])
+    return {
+        "strategy": "client",
+        **Conditions(latency=latency).to_json(),
+        "max_concurrency": in_flight_cap(window, latency),
+        "orders": orders,
+        "requests": requests,
+        "requests_per_order": requests / orders,
+        "rejected_429": round(found["rejected_429_share"] * requests),
+        "share_429": found["rejected_429_share"],
+        "efficiency": found["efficiency"],
+        "lost": found["lost"],
+        "duplicated": found["duplicated"],
+    }
 
 
 async def measure_contended(
     orders: int,
     window: RateWindow,
     latency: float,
-    strategies: Sequence[str] = COMPARED,
     progress: Callable[[dict[str, Any]], object] = lambda _: None,
 ) -> list[dict[str, Any]]:
-    """Each strategy in turn under the burners already running; their figures."""
-    runs = []
-    for name in strategies:
-        run = await measure(name, orders, window, Conditions(latency=latency))
-        del run["windows"], run["registered_at"]
-        progress(run)
-        runs.append(run)
-    return runs
+    """The client, then the competent baseline, under the burners already running."""
+    client = await measure_client(orders, window, latency)
+    progress(client)
+    baseline = await measure("competent", orders, window, Conditions(latency=latency))
+    del baseline["windows"], baseline["registered_at"]
+    progress(baseline)
+    return [client, baseline]
 
 
 def measure_all(
@@ -68,9 +71,9 @@ def measure_all(
     latency: float = 0.08,
     progress: Callable[[dict[str, Any]], object] = lambda _: None,
 ) -> dict[str, Any]:
-    """Start the burners, measure each strategy, kill the burners; the figures."""
-    with burning(burners):
-        runs = asyncio.run(measure_contended(orders, window, latency, progress=progress))
+    """Start the burners, measure both, kill the burners; the figures."""
+    with cpu_burners(burners):
+        runs = asyncio.run(measure_contended(orders, window, latency, progress))
     return {
         "window": {"requests": window.requests, "per": window.per},
         "orders": orders,

@@ -40,7 +40,7 @@ from b2b_async import B2BClient, NewOrder, RateLimit
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, RateWindow, RequestRecord, SandboxServer
 from bench.baseline import competent_client
 from bench.budget import efficiency, windows
-from bench.ratelimit import order_id
+from bench.ratelimit import in_flight_cap, order_id
 
 MODES: Final = ("create_many", "gathered", "competent")
 
@@ -207,7 +207,10 @@ async def backfill_and_create(
             yield asyncio.gather(*creates, return_exceptions=True), baseline.create
         return
     limit = RateLimit(scenario.window.requests, scenario.window.per)
-    async with B2BClient(DEFAULT_TOKEN, base_url=url, rate_limit=limit) as client:
+    cap = in_flight_cap(scenario.window, scenario.latency)
+    async with B2BClient(
+        DEFAULT_TOKEN, base_url=url, rate_limit=limit, max_concurrency=cap
+    ) as client:
         yield BACKFILLS[mode](client, scenario.orders), client_create(client)
 
 
@@ -310,6 +313,7 @@ async def measure_all(
     return {
         "orders": scenario.orders,
         "window": {"requests": scenario.window.requests, "per": scenario.window.per},
+        "max_concurrency": in_flight_cap(scenario.window, scenario.latency),
         "every": scenario.every,
         "latency": scenario.latency,
         "interval": scenario.interval,
