@@ -622,7 +622,9 @@ def render(results: dict[str, Any]) -> str:
         budget_ways=_NUMBERS[len(budget["runs"])],
         competent_method=competent_method(budget),
         comparison_section=page_pacing.section_or_note(
-            results, "comparison", page_pacing.comparison_section
+            results,
+            "comparison",
+            lambda section: page_pacing.comparison_section(section, results.get("budget")),
         ),
         urgent_section=page_pacing.section_or_note(results, "urgent", page_pacing.urgent_section),
         multiprocess_section=page_pacing.section_or_note(

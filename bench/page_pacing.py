@@ -133,13 +133,27 @@ def comparison_text(section: dict[str, Any]) -> str:
     )
 
 
-def comparison_section(section: dict[str, Any]) -> str:
+def burst_note(section: dict[str, Any], budget: dict[str, Any] | None) -> str:
+    """How the run's length weighs the baseline's opening burst, if the budget section shows
+    the baseline on a longer run."""
+    longer = [r for r in (budget or {}).get("runs", []) if r["strategy"] == "competent"]
+    if not longer or longer[0]["orders"] == section["orders"]:
+        return ""
+    alone = _pick(section, "competent", 0, latencies_of(section)[0])
+    return (
+        f" The baseline's opening burst weighs more in these runs of {section['orders']}"
+        f" orders than in the budget section's {longer[0]['orders']}: there, alone, its share"
+        f" of 429 answers was {longer[0]['share_429']:.1%}, here {alone['share_429']:.1%}."
+    )
+
+
+def comparison_section(section: dict[str, Any], budget: dict[str, Any] | None = None) -> str:
     """The comparison's table, text and plot."""
     return "\n\n".join(
         [
             f"{section['orders']} creates gathered at once under each condition.",
             comparison_table(section),
-            comparison_text(section),
+            comparison_text(section) + burst_note(section, budget),
             "![Budget used, 429 answers and requests per order against server latency]"
             "(_static/bench/comparison.png)",
         ]
@@ -476,11 +490,24 @@ def method(results: dict[str, Any]) -> str:
             " beside it; then the same with the competent baseline, which has no priorities."
             " `python -m bench.urgent`."
         )
+    if (across := results.get("multiprocess")) is not None:
+        bullets.append(
+            "- **Urgent calls across processes.** The sandbox, a throwaway `redis-server` and"
+            f" three processes sharing one `RedisRateLimiter` key: {across['backfills']} each"
+            f" register {across['backfill_orders'] // across['backfills']:,} orders with"
+            " `create_many` (bulk), the third makes an urgent create every"
+            f" {across['every']:g} s until they end. Waits for budget are the client's own"
+            " (`client.stats.budget_wait` across each call); **combined achieved/allowed** is"
+            " `bench.multiprocess`'s measure: the requests accepted between the backfills'"
+            " first and last arrivals, per second, over the allowed rate."
+            " `python -m bench.multiprocess urgent`."
+        )
     if (contended := results.get("contended")) is not None:
         bullets.append(
             f"- **CPU contention.** While {contended['burners']} processes spin on the cores,"
             f" the client and the competent baseline each gather {contended['orders']} creates"
-            f" at {milliseconds(contended['latency'])} of server latency."
+            f" at {milliseconds(contended['latency'])} of server latency; the client's figures"
+            " come from `bench.ratelimit.measure_efficiency`, over whole windows as above."
             " `python -m bench.contention`."
         )
     return "".join("\n" + bullet for bullet in bullets)
