@@ -155,7 +155,7 @@ $growth_text
 
 ```console
 $$ make bench                        # the full set, under 10 minutes on two cores
-$$ make bench BENCH_ARGS=--quick     # smaller sizes, under 2 minutes
+$$ make bench BENCH_ARGS=--quick     # smaller sizes, about 3 minutes
 $$ python -m bench --only budget     # rerun one section, keep the others
 $$ python -m bench --render          # redraw and rewrite from bench/results.json
 ```

@@ -1,7 +1,7 @@
 """Run every benchmark, write ``bench/results.json``, the plots and ``docs/performance.md``.
 
 ``python -m bench`` (``make bench``) runs the full set, sized to finish in under ten minutes on
-a two-core machine; ``--quick`` runs smaller sizes in under two. ``--only SECTION`` reruns some
+a two-core machine; ``--quick`` runs smaller sizes in about three. ``--only SECTION`` reruns some
 sections and keeps the others from the existing results; ``--render`` only redraws the plots
 and rewrites the page from the existing results.
 """
@@ -318,7 +318,7 @@ def render(results: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Parse options, run the benchmarks, write the results, the plots and the page."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, under 2 minutes")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, about 3 minutes")
     parser.add_argument(
         "--only", action="append", choices=SECTIONS, help="run only this section (repeatable)"
     )
