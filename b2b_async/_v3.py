@@ -81,7 +81,7 @@ from ._extra_fields import check_extra_fields, required_names
 from ._pagination import V3PageReader, check_v3_page_size, walk_offsets
 from ._priority import call_priority
 from ._protocol import Request
-from ._retry import settle_registration
+from ._retry import may_have_reached_server, settle_registration
 from ._routes import to_v3_id, v3_path
 from ._serde import encode_model, one_or_many, structure
 from ._transport import Transport
@@ -659,6 +659,12 @@ class V3Orders:
         except OrderAlreadyExistsError:
             return None, None
         except RegistrationWindowClosedError:
+            return None, window
+        except B2BError as exc:
+            # A create that may have registered the order: once its window has passed, B2B
+            # Edition holds the order either way, and the read tells what it holds.
+            if window is None or not may_have_reached_server(exc):
+                raise
             return None, window
 
     async def _reconcile(

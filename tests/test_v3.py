@@ -1351,3 +1351,27 @@ async def test_the_session_headers_of_a_borrowed_session_do_not_add_auth(
     [record] = server.requests
     assert record.headers["X-Trace"] == "1"
     assert "authToken" not in record.headers
+
+
+async def test_a_create_sent_within_its_window_is_never_cut_short_by_it(
+    aiohttp_server: Callable[[web.Application], Any],
+) -> None:
+    """A create sent before its deadline keeps waiting for its answer past the window."""
+    received: list[object] = []
+
+    async def slow_create(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        await asyncio.sleep(2.0)  # past the call's deadline, which is about 1.5 s away
+        data = {"bcOrderId": 5, "id": 1, "poNumber": "PO"}
+        return web.json_response({"code": 200, "data": data, "meta": {"message": "SUCCESS"}})
+
+    app = web.Application()
+    app.router.add_post("/api/v3/io/orders", slow_create)
+    server = await aiohttp_server(app)
+    created_at = datetime.now(UTC) - timedelta(seconds=REGISTRATION_WINDOW - 2.5)
+    url = f"http://127.0.0.1:{server.port}"
+    async with B2BClient("t", base_url=url, check_extra_fields=False, rate_limit=None) as client:
+        order = await client.v3.orders.create(
+            bc_order_id=5, customer_id=7, po_number="PO", created_at=created_at
+        )
+    assert (order.bc_order_id, order.po_number, len(received)) == (5, "PO", 1)
