@@ -252,19 +252,20 @@ def _why_lost(exc: B2BError) -> str:
 
 
 def order_changes(
-    order: NewV3Order, current: V3Order, required: frozenset[str] = frozenset()
+    order: NewV3Order, current: V3Order, required: frozenset[str] | None = frozenset()
 ) -> tuple[V3OrderUpdate | None, tuple[str, ...]]:
     """The update that makes ``current`` hold ``order``'s PO number and extra fields.
 
     Only what differs is sent: the PO number when one is given and it differs (no PO number
     and an empty one are the same), and the given extra fields whose values differ. An
     update that sends anything also carries the given values of the store's required
-    fields, which the API asks for in every update.
+    fields, which the API asks for in every update; when the store's rules are unknown, it
+    carries every given extra field, since any of them may be required.
 
     Args:
         order: what B2B Edition should hold.
         current: what it holds.
-        required: the names of the store's required extra fields.
+        required: the names of the store's required extra fields, or ``None`` when unknown.
 
     Returns:
         The update (``None`` when nothing differs), and the names of what it changes
@@ -281,7 +282,9 @@ def order_changes(
     if not changed:
         return None, ()
     sent = [
-        field for field in order.extra_fields if field in differing or field.field_name in required
+        field
+        for field in order.extra_fields
+        if required is None or field in differing or field.field_name in required
     ]
     return V3OrderUpdate(po_number, sent), changed
 
@@ -556,18 +559,19 @@ class V3Orders:
 
     async def _check(
         self, fields: tuple[ExtraField, ...], priority: Priority | None
-    ) -> frozenset[str]:
+    ) -> frozenset[str] | None:
         """Check extra field values against the store's rules before they are sent.
 
         Returns:
-            The names of the store's required fields (none when the values went unchecked).
+            The names of the store's required fields, or ``None`` when the values went
+            unchecked (the check is off, or the rules could not be fetched).
 
         Raises:
             InvalidOrderError: a value breaks a rule; nothing was sent.
         """
         configs = await self._cache.for_check(functools.partial(self._fetch_configs, priority))
         if configs is None:
-            return frozenset()
+            return None
         check_extra_fields(fields, configs)
         return required_names(configs)
 
@@ -670,7 +674,7 @@ class V3Orders:
     async def _reconcile(
         self,
         order: NewV3Order,
-        required: frozenset[str],
+        required: frozenset[str] | None,
         priority: Priority | None,
         window: RegistrationWindow | None,
         *,

@@ -1375,3 +1375,30 @@ async def test_a_create_sent_within_its_window_is_never_cut_short_by_it(
             bc_order_id=5, customer_id=7, po_number="PO", created_at=created_at
         )
     assert (order.bc_order_id, order.po_number, len(received)) == (5, "PO", 1)
+
+
+async def test_ensure_without_the_store_s_rules_sends_every_given_field(
+    store: SandboxServer,
+) -> None:
+    """Unchecked, an update carries every given extra field: any of them may be required."""
+    store.order_extra_fields = (
+        *DEFAULT_ORDER_EXTRA_FIELDS,
+        OrderExtraField(name="Cost Center", required=True),
+    )
+    created_at = place(store, 731, age=30.0)
+    async with client_for(store, check_extra_fields=False) as client:
+        ensure = functools.partial(
+            client.v3.orders.ensure,
+            bc_order_id=731,
+            customer_id=5,
+            created_at=created_at,
+            extra_fields={"Cost Center": "CC"},
+        )
+        first = await ensure(po_number="A")
+        second = await ensure(po_number="B")
+    assert (first.action, second.action, second.changed) == ("updated", "updated", ("poNumber",))
+    last_update = [record.body for record in store.requests if record.method == "PUT"][-1]
+    assert last_update == {
+        "poNumber": "B",
+        "extraFields": [{"fieldName": "Cost Center", "fieldValue": "CC"}],
+    }
