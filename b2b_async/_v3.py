@@ -57,7 +57,7 @@ from ._bulk import (
     OutcomeStream,
     Register,
     Source,
-    is_systemic,
+    could_not_connect,
     run_bulk,
 )
 from ._config import (
@@ -69,6 +69,7 @@ from ._config import (
     Priority,
 )
 from ._exceptions import (
+    AuthenticationError,
     B2BError,
     ClientClosedError,
     DeadlineUnreachableError,
@@ -360,18 +361,21 @@ class ExtraFieldCache:
         :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_RETRY` seconds, so that a broken
         configuration endpoint costs neither every call a request nor a registration its
         window. The API still checks every value. A failure that every request would meet
-        (a refused token, a host that cannot be reached, a closed client) is raised instead:
-        the call's own request would fail the same way.
+        (a 401, a host that cannot be reached, a closed client) is raised instead: the
+        call's own request would fail the same way. A 403 is not among them: a token may be
+        refused the configurations and still be allowed to register orders.
 
         Raises:
-            B2BError: such a failure (see :func:`~b2b_async._bulk.is_systemic`).
+            B2BError: such a failure.
         """
         if not self.check or clock() - self._failed_at < EXTRA_FIELD_CONFIGS_RETRY:
             return None
         try:
             return await self.configs(fetch)
         except B2BError as exc:
-            if is_systemic(exc) or isinstance(exc, ClientClosedError):
+            # A refused token or an unreachable host fails the call's own request too; a 403
+            # may be the configuration endpoint's alone, so it only costs the check.
+            if isinstance(exc, AuthenticationError | ClientClosedError) or could_not_connect(exc):
                 raise
             self._warn(exc)
             return None
@@ -524,7 +528,7 @@ class V3Orders:
         if window is not None and not window.is_open():  # checked before the configurations
             raise window.closed("the window has passed")
         level = self._registration_priority(order, priority)
-        await self._check(order.extra_fields, level)
+        await self._check(order.extra_fields)
         return await settle_registration(
             self._send_registration(order, window, level),
             lambda: V3Order.sent(order, already_registered=True),
@@ -557,9 +561,7 @@ class V3Orders:
             raise
         return _created(order, answer.data)
 
-    async def _check(
-        self, fields: tuple[ExtraField, ...], priority: Priority | None
-    ) -> frozenset[str] | None:
+    async def _check(self, fields: tuple[ExtraField, ...]) -> frozenset[str] | None:
         """Check extra field values against the store's rules before they are sent.
 
         Returns:
@@ -569,7 +571,10 @@ class V3Orders:
         Raises:
             InvalidOrderError: a value breaks a rule; nothing was sent.
         """
-        configs = await self._cache.for_check(functools.partial(self._fetch_configs, priority))
+        # Every registration waits on the configurations, so the rare fetch runs urgently,
+        # whoever happens to start it; a backfill's bulk fetch would hold up a webhook's create.
+        urgent = functools.partial(self._fetch_configs, Priority.URGENT)
+        configs = await self._cache.for_check(urgent)
         if configs is None:
             return None
         check_extra_fields(fields, configs)
@@ -638,9 +643,7 @@ class V3Orders:
     async def _ensure(self, order: NewV3Order, priority: Priority | None) -> EnsuredOrder:
         """:meth:`ensure` for a checked order, at the caller's priority (``None``: defaults)."""
         window = _window_of(order)
-        required = await self._check(
-            order.extra_fields, self._registration_priority(order, priority)
-        )
+        required = await self._check(order.extra_fields)
         if window is not None and not window.is_open():
             return await self._reconcile(order, required, priority, window)
         created, missed = await self._try_create(order, window, priority)
@@ -689,10 +692,12 @@ class V3Orders:
         if update is not None:
             result = await self._send_update(order.bc_order_id, update, priority)
             steps = (*steps, "update")
+        moved = 0
         if not current.company_id:  # None, or 0 as some answers have it
-            await self.assign_customer_orders(order.customer_id, priority=priority)
+            moved = await self.assign_customer_orders(order.customer_id, priority=priority)
             steps = (*steps, "assign")
-        action: EnsureAction = "unchanged" if steps[-1] == "get" else "updated"
+        # An assignment that moved nothing (the customer has no company) changed nothing.
+        action: EnsureAction = "updated" if update is not None or moved else "unchanged"
         result = attrs.evolve(result, customer_id=order.customer_id)
         return EnsuredOrder(action=action, order=result, steps=steps, changed=changed)
 
@@ -889,7 +894,7 @@ class V3Orders:
         """
         update = V3OrderUpdate(po_number, extra_fields)
         level = call_priority(priority)
-        await self._check(update.extra_fields, level)
+        await self._check(update.extra_fields)
         return await self._send_update(bc_order_id, update, level)
 
     async def _send_update(

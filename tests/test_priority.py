@@ -326,7 +326,14 @@ async def recorded() -> AsyncIterator[tuple[B2BClient, RecordingLimiter]]:
     limiter = RecordingLimiter()
     async with (
         SandboxServer(rate=None) as server,
-        B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=limiter, retry=None) as client,
+        # Without the extra-field check: its one fetch of the rules always runs urgently.
+        B2BClient(
+            DEFAULT_TOKEN,
+            base_url=server.url,
+            rate_limit=limiter,
+            retry=None,
+            check_extra_fields=False,
+        ) as client,
     ):
         yield client, limiter
 

@@ -1091,6 +1091,18 @@ async def test_ensure_gives_an_order_without_a_company_the_customer_s(
     assert seen == ["/api/v3/io/orders/9", "/api/v3/io/customers/4/orders/b2b"]
 
 
+async def test_an_assignment_that_moves_nothing_leaves_the_order_unchanged(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """A customer without a company: the assignment moves nothing, so nothing was updated."""
+    url, _ = await scripted([ok([order_json(9, companyId=None, poNumber="P")]), ok({"total": 0})])
+    async with client_for(url) as client:
+        ensured = await client.v3.orders.ensure(
+            bc_order_id=9, customer_id=4, po_number="P", created_at=ago(60)
+        )
+    assert (ensured.action, ensured.steps) == ("unchanged", ("get", "assign"))
+
+
 async def test_ensure_of_an_order_b2b_edition_does_not_hold_raises(store: SandboxServer) -> None:
     """Past its window and unknown to B2B Edition: NotFoundError, nothing written."""
     async with client_for(store) as client:
@@ -1115,7 +1127,10 @@ async def test_ensure_many_and_ensure_stream_report_each_order(store: SandboxSer
     assert [outcome.already_registered for outcome in report.outcomes] == [True] * 3 + [False] * 3
     assert isinstance(report.outcomes[5].error, InvalidOrderError)
     assert {outcome.result.action for outcome in again if outcome.result} == {"unchanged"}
-    assert {priority for priority, _ in limiter.calls} == {Priority.BULK}
+    # Bulk throughout, but for the one fetch of the extra-field rules every order waits on.
+    priorities = [priority for priority, _ in limiter.calls]
+    assert priorities.count(Priority.URGENT) == 1
+    assert set(priorities) == {Priority.BULK, Priority.URGENT}
 
 
 # --- the extra field check ---------------------------------------------------------------------
@@ -1204,6 +1219,23 @@ async def test_without_configurations_values_go_unchecked(
     ]
     [warning] = caplog.records
     assert "sent unchecked" in warning.getMessage()
+
+
+async def test_a_403_on_the_configurations_only_costs_the_check(
+    scripted: Callable[[list[Reply]], Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A token refused the rules (403) may still register orders: they go unchecked."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    refused = (403, {"code": 403, "data": {}, "meta": {"message": "no access to extra fields"}})
+    url, seen = await scripted([refused, ok(order_json(1))])
+    async with client_for(url, check_extra_fields=True) as client:
+        created = await client.v3.orders.create(bc_order_id=1, customer_id=2)
+    assert created.bc_order_id == 1
+    assert [path.split("?")[0] for path in seen] == [
+        "/api/v3/io/orders/extra-fields",
+        "/api/v3/io/orders",
+    ]
+    assert "sent unchecked" in caplog.text
 
 
 async def test_a_refused_token_fails_the_check_as_it_would_the_call(store: SandboxServer) -> None:
