@@ -235,6 +235,15 @@ class Lanes:
         self._lanes[waiter.priority].append(waiter)
         self._counts[waiter.priority] += 1
 
+    def peek(self) -> Waiter | None:
+        """The head, the earliest caller of the highest lane holding one, left in its lane."""
+        for lane in self._lanes.values():
+            while lane and not lane[0].waiting:
+                lane.popleft()  # finished: counted out by leave(), or when its task runs
+            if lane:
+                return lane[0]
+        return None
+
     def pop(self) -> Waiter | None:
         """Take the head, the earliest caller of the highest lane holding one; ``None`` if none."""
         for level, lane in self._lanes.items():
