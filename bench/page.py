@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from string import Template
 from typing import Any, Final
 
+from bench import page_pacing
+from bench.markdown import table
 from bench.plots import STRATEGY_LABELS
 
 #: A round trip to a remote API, only to put loopback latencies in proportion.
@@ -25,10 +27,15 @@ TEMPLATE: Final = Template("""\
 <!-- Written by `make bench` (bench/run.py) from bench/results.json; the template is in
 bench/page.py. Edit that, not this file. -->
 
-What the client costs and what it gains, measured by `make bench` against bare aiohttp and
-against what users write without it. Every figure and plot on this page comes from
-$mode_note of the benchmarks, on $date, written to `bench/results.json`; a new run rewrites
-the page.
+What the client costs and what it gains, measured by `make bench` against bare aiohttp, against
+a competent hand-written client (aiohttp, `aiolimiter.AsyncLimiter` and tenacity honouring
+`Retry-After`), and against two straw men that users also write. Every figure and plot on
+this page comes from $mode_note of the benchmarks, on $date, written to
+`bench/results.json`; a new run rewrites the page.
+
+## Targets
+
+$targets_section
 
 ## Machine
 
@@ -60,29 +67,33 @@ aiohttp). No benchmark sends anything over a network: servers listen on loopback
   process: what is measured here is pacing, not CPU) enforces a fixed window of
   $window_requests requests per $window_per s, the store's 150 per minute time-scaled so that
   a run takes seconds. $budget_orders creates are gathered at once (`asyncio.gather`), written
-  three ways: through one `B2BClient` with its default pacing for that window
-  (`RateLimit($window_requests, $window_per)`) and retry policy; through bare aiohttp with
-  tenacity's `@retry(retry=retry_if_exception_type(aiohttp.ClientResponseError),
+  $budget_ways ways. Through one `B2BClient` with its default pacing for that window
+  (`RateLimit($window_requests, $window_per)`) and retry policy.$competent_method Through a
+  **straw man** that ignores `Retry-After`: bare aiohttp with tenacity's
+  `@retry(retry=retry_if_exception_type(aiohttp.ClientResponseError),
   wait=wait_exponential(multiplier=$naive_multiplier, max=$naive_max),
   stop=stop_after_attempt($naive_attempts))`
   around a POST that calls `raise_for_status()`, so 429 is retried (at the store's scale:
-  waits from $naive_multiplier_real s doubling up to $naive_max_real s); and through bare
-  aiohttp with no retries. The bare variants use a default `aiohttp.ClientSession` and
-  `gather(..., return_exceptions=True)` so that every call ends. The server's windows are
-  rebuilt from its request records (a window opens at the first request after the previous
-  one closed). **Achieved/allowed** is the requests accepted over those the window allowed
-  from the first request to the end of the last window that accepted any; a **lost** order
-  is one that no request registered. `python -m bench.budget`.
+  waits from $naive_multiplier_real s doubling up to $naive_max_real s). And through a second
+  straw man, bare aiohttp with no retries. The bare variants use a default
+  `aiohttp.ClientSession` and `gather(..., return_exceptions=True)` so that every call ends.
+  The server's windows are rebuilt from its request records (a window opens at the first
+  request after the previous one closed). **Achieved/allowed** is the requests accepted over
+  those the window allowed (less a competitor's share) from the first request to the opening
+  of the last window that accepted any: that last window is left out, since it is partly
+  empty because the job ran out of orders whatever the pacing, while time between windows,
+  when none was open, counts as budget unspent (a run that used one window is measured
+  against that one). A **lost** order is one that no request registered.
+  `python -m bench.budget`.$pacing_method
 - **Bulk scale.** `create_stream` and `create_many` register $bulk_sizes_text orders from a
-  generator, at concurrency $bulk_concurrency (the client's default), with no rate limit,
-  against `python -m b2b_async sandbox --rate-limit none` in a fresh process per run (the
-  sandbox keeps every order and request record; in its own process that memory is not the
-  client's). Each case runs twice: once for throughput and client CPU, once under
-  `tracemalloc` for the client's peak memory (tracing slows Python several times over, so
-  that run is not timed). `create_stream`'s outcomes are counted and dropped;
-  `create_many`'s report is kept, as its caller would keep it. Throughput is the fastest of
-  $bulk_repeats runs (other work on the machine only ever slows a run down), the range of all
-  runs beside it. `python -m bench.bulk`.
+  generator, at concurrency $bulk_concurrency (the client's default), with no rate limit, against
+  `python -m b2b_async sandbox --rate-limit none` in a fresh process per run (the sandbox keeps
+  every order and request record; in its own process that memory is not the client's). Each case
+  runs twice: once for throughput and client CPU, once under `tracemalloc` for the client's peak
+  memory (tracing slows Python several times over, so that run is not timed). `create_stream`'s
+  outcomes are counted and dropped; `create_many`'s report is kept, as its caller would keep it.
+  Throughput is the fastest of $bulk_repeats runs (other work on the machine only ever slows a run
+  down), the range of all runs beside it. `python -m bench.bulk`.
 
 ## Overhead: the client against bare aiohttp
 
@@ -110,6 +121,22 @@ $budget_text
 
 ![Orders registered over time per strategy](_static/bench/budget_progress.png)
 
+## Against a competent hand-written client
+
+$comparison_section
+
+## Urgent calls during a backfill, one process
+
+$urgent_section
+
+## Urgent calls across processes sharing Redis
+
+$multiprocess_section
+
+## Efficiency with the CPU contended
+
+$contended_section
+
 ## Bulk registration at scale
 
 $bulk_table
@@ -136,18 +163,9 @@ $$ python -m bench --render          # redraw and rewrite from bench/results.jso
 This run took $run_seconds s ($section_seconds). Each benchmark also runs alone and prints
 its figures: `python -m bench.overhead`, `python -m bench.latency`, `python -m bench.budget`,
 `python -m bench.ratelimit` (the client alone and beside a competing integration, see
-[](ratelimits.md)) and `python -m bench.bulk`.
+[](ratelimits.md)), `python -m bench.urgent`, `python -m bench.multiprocess`,
+`python -m bench.contention` and `python -m bench.bulk`.
 """)
-
-
-def _rows(rows: Iterable[Sequence[object]]) -> str:
-    return "\n".join("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[object]], numbers: bool = True) -> str:
-    """A Markdown table; the first column left-aligned, the others right-aligned if numbers."""
-    rule = ["---"] + ["---:" if numbers else "---"] * (len(header) - 1)
-    return _rows([header, rule, *rows])
 
 
 def _trend(first: float, last: float, unit: str) -> str:
@@ -183,7 +201,7 @@ def machine_table(results: dict[str, Any]) -> str:
         ("load average at end", _load(m.get("load_average_at_end"))),
         ("date (UTC)", results["generated"].replace("T", " ").removesuffix("+00:00")),
     ]
-    return _table(("", ""), rows, numbers=False)
+    return table(("", ""), rows, numbers=False)
 
 
 def overhead_table(section: dict[str, Any]) -> str:
@@ -212,7 +230,7 @@ def overhead_table(section: dict[str, Any]) -> str:
         "client CPU (µs/req)",
         "added CPU (µs/req, paired rounds)",
     )
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def overhead_text(section: dict[str, Any]) -> str:
@@ -283,7 +301,7 @@ def latency_table(section: dict[str, Any]) -> str:
     mean = section["client_mean_us"] - section["raw_mean_us"]
     rows.append(("**added**", *(f"**{a:+.0f}**" for a in added), f"**{mean:+.0f}**"))
     header = ("", "p50 (µs)", "p90 (µs)", "p99 (µs)", "p99.9 (µs)", "mean (µs)")
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def latency_text(section: dict[str, Any]) -> str:
@@ -307,6 +325,7 @@ def budget_table(section: dict[str, Any]) -> str:
             STRATEGY_LABELS[run["strategy"]],
             f"{run['requests']:,}",
             f"{run['rejected_429']:,} ({run['share_429']:.1%})",
+            f"{run['requests'] / run['orders']:.2f}",
             f"**{run['efficiency']:.3f}**",
             f"{run['registered']:,} of {run['orders']:,}",
             f"**{run['lost']:,}**",
@@ -318,12 +337,13 @@ def budget_table(section: dict[str, Any]) -> str:
         "strategy",
         "requests sent",
         "answered 429",
+        "requests per order",
         "achieved/allowed",
         "registered",
         "lost",
         "time (s)",
     )
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def _run(section: dict[str, Any], strategy: str) -> dict[str, Any]:
@@ -349,8 +369,9 @@ def budget_text(section: dict[str, Any]) -> str:
         f"The client used {client['efficiency']:.1%} of the budget, met {answers} and"
         f" {client_lost}, in {client['elapsed']:.1f} s (at the budget's pace,"
         f" {client['orders']} orders take {pace:.1f} s).",
-        f"The tenacity baseline sent {retry['requests']:,} requests for {retry['orders']:,}"
-        f" orders, {retry['share_429']:.0%} of them answered 429, and used"
+        competent_text(section),
+        f"The straw man that ignores `Retry-After` sent {retry['requests']:,} requests for"
+        f" {retry['orders']:,} orders, {retry['share_429']:.0%} of them answered 429, and used"
         f" {retry['efficiency']:.0%} of the budget: between the {len(spans)} windows the server"
         f" opened for it, {idle:.1f} s passed with no window open, budget that nobody spent."
         " Its calls fail together and, waiting on a fixed schedule that ignores"
@@ -370,7 +391,43 @@ def budget_text(section: dict[str, Any]) -> str:
         )
     else:
         sentences[-1] += "."
-    return " ".join(sentences)
+    return " ".join(sentence for sentence in sentences if sentence)
+
+
+#: How many ways the budget section measured, in words.
+_NUMBERS: Final = {3: "three", 4: "four"}
+
+
+def competent_method(section: dict[str, Any]) -> str:
+    """The method's description of the competent baseline, if the section measured it."""
+    backoff = section.get("competent_backoff")
+    if backoff is None:
+        return ""
+    window = section["window"]
+    return (
+        " Through the **competent baseline** (`bench/baseline.py`), the honest comparison:"
+        " one aiohttp session, one"
+        f" `aiolimiter.AsyncLimiter({window['requests']}, {window['per']:g})` entered by every"
+        " attempt, and tenacity retrying 429, 5xx and connection errors, waiting the"
+        " `Retry-After` header's seconds when the answer has one and otherwise"
+        f" `wait_random_exponential(multiplier={backoff['multiplier']:g},"
+        f" max={backoff['max_wait']:g})`, at most {backoff['attempts']} attempts."
+    )
+
+
+def competent_text(section: dict[str, Any]) -> str:
+    """The competent baseline's result in a few sentences, if the section measured it."""
+    if not any(run["strategy"] == "competent" for run in section["runs"]):
+        return ""
+    run = _run(section, "competent")
+    return (
+        f"The competent baseline used {run['efficiency']:.1%} of the budget and sent"
+        f" {run['requests_per_order']:.2f} requests per order, {run['share_429']:.1%} of them"
+        f" answered 429; it lost {run['lost']:,} orders, in {run['elapsed']:.1f} s. Its"
+        " limiter lets a full window's worth leave at once and then drips at the window's"
+        " rate, so the server's fixed window rejects the overlap, which `Retry-After` then"
+        " spaces out."
+    )
 
 
 def _bulk_run(section: dict[str, Any], api: str, size: int) -> dict[str, Any]:
@@ -408,7 +465,7 @@ def bulk_table(section: dict[str, Any]) -> str:
         "client memory in use, highest sample (MB)",
         "sandbox peak RSS (MB)",
     )
-    return _table(header, rows)
+    return table(header, rows)
 
 
 FLAT: Final = "flat: it holds only the orders in flight and the outcomes not yet read"
@@ -543,7 +600,9 @@ def _mode_note(results: dict[str, Any]) -> str:
     if mode == "quick":
         return "one run of the `--quick` set (smaller sizes, rougher figures)"
     modes = ", ".join(
-        f"{s} {results[s]['mode']}" for s in ("overhead", "latency", "budget", "bulk")
+        f"{name} {section['mode']}"
+        for name, section in results.items()
+        if isinstance(section, dict) and "mode" in section
     )
     return f"runs of different sets ({modes})"
 
@@ -558,6 +617,22 @@ def render(results: dict[str, Any]) -> str:
     sizes = sorted(bulk["sizes"])
     return TEMPLATE.substitute(
         mode_note=_mode_note(results),
+        targets_section=page_pacing.targets_section(results),
+        pacing_method=page_pacing.method(results),
+        budget_ways=_NUMBERS[len(budget["runs"])],
+        competent_method=competent_method(budget),
+        comparison_section=page_pacing.section_or_note(
+            results,
+            "comparison",
+            lambda section: page_pacing.comparison_section(section, results.get("budget")),
+        ),
+        urgent_section=page_pacing.section_or_note(results, "urgent", page_pacing.urgent_section),
+        multiprocess_section=page_pacing.section_or_note(
+            results, "multiprocess", page_pacing.multiprocess_section
+        ),
+        contended_section=page_pacing.section_or_note(
+            results, "contended", page_pacing.contended_section
+        ),
         date=generated.strftime("%Y-%m-%d"),
         machine_table=machine_table(results),
         overhead_requests=f"{results['overhead']['requests_per_round']:,}",
@@ -586,6 +661,8 @@ def render(results: dict[str, Any]) -> str:
         growth_text=growth_text(results),
         run_seconds=f"{results['seconds']:.0f}",
         section_seconds=", ".join(
-            f"{s} {results[s]['seconds']:.0f} s" for s in ("overhead", "latency", "budget", "bulk")
+            f"{name} {section['seconds']:.0f} s"
+            for name, section in results.items()
+            if isinstance(section, dict) and "seconds" in section
         ),
     )

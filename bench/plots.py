@@ -19,11 +19,31 @@ BARE: Final = "#8a8a8a"
 CLIENT: Final = "#2364c8"
 ACCEPTED: Final = "#2e9d57"
 REJECTED: Final = "#d1495b"
-STRATEGY_COLOURS: Final = {"client": CLIENT, "naive-retry": "#e08a1e", "naive": "#8e44ad"}
+COMPETENT: Final = "#15967f"
+STRATEGY_COLOURS: Final = {
+    "client": CLIENT,
+    "competent": COMPETENT,
+    "naive-retry": "#e08a1e",
+    "naive": "#8e44ad",
+}
 STRATEGY_LABELS: Final = {
     "client": "B2BClient, default pacing",
-    "naive-retry": "gather + tenacity @retry (429 retryable)",
-    "naive": "gather, no retries",
+    "competent": "competent baseline: aiohttp + AsyncLimiter + tenacity honouring Retry-After",
+    "naive-retry": "straw man: gather + tenacity @retry (429 retryable, Retry-After ignored)",
+    "naive": "straw man: gather, no retries",
+}
+#: Short names of the strategies, for legends and table rows.
+STRATEGY_SHORT: Final = {
+    "client": "B2BClient",
+    "competent": "competent baseline",
+    "naive-retry": "straw man with retries",
+    "naive": "straw man",
+}
+MODE_COLOURS: Final = {"create_many": CLIENT, "gathered": "#7b3fb5", "competent": COMPETENT}
+MODE_LABELS: Final = {
+    "create_many": "B2BClient, backfill by create_many",
+    "gathered": 'B2BClient, backfill gathered in client.priority("bulk")',
+    "competent": "competent baseline (no priorities), backfill gathered",
 }
 API_COLOURS: Final = {"create_stream": CLIENT, "create_many": "#e08a1e"}
 DPI: Final = 110
@@ -386,10 +406,93 @@ def draw_bulk_scale(section: dict[str, Any], folder: Path) -> str:
     return _save(figure, folder / "bulk_scale.png")
 
 
+Pick = Callable[[dict[str, Any]], float]
+
+
+def _by_latency(
+    runs: list[dict[str, Any]], strategy: str, competing: int, pick: Pick
+) -> tuple[list[float], list[float]]:
+    """The latencies (ms) and the picked figure of one strategy's runs at one competition."""
+    chosen = sorted(
+        (run for run in runs if run["strategy"] == strategy and run["competing"] == competing),
+        key=lambda run: run["latency"],
+    )
+    return [run["latency"] * 1000 for run in chosen], [pick(run) for run in chosen]
+
+
+def draw_comparison(section: dict[str, Any], folder: Path) -> str:
+    """Efficiency, 429 share and requests per order against server latency, per strategy."""
+    runs = section["runs"]
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    panels = (
+        ("Budget used (achieved/allowed)", "achieved / allowed", lambda r: r["efficiency"]),
+        ("Requests answered 429", "% of requests", lambda r: 100 * r["share_429"]),
+        ("Requests sent per order", "requests / order", lambda r: r["requests_per_order"]),
+    )
+    strategies = sorted({run["strategy"] for run in runs}, key=list(STRATEGY_COLOURS).index)
+    shares = sorted({run["competing"] for run in runs})
+    for ax, (title, ylabel, pick) in zip(axes, panels, strict=True):
+        for strategy in strategies:
+            for share in shares:
+                x, y = _by_latency(runs, strategy, share, pick)
+                ax.plot(
+                    x,
+                    y,
+                    "o-" if share == 0 else "s--",
+                    color=STRATEGY_COLOURS[strategy],
+                    label=f"{STRATEGY_SHORT[strategy]},"
+                    f" {'alone' if share == 0 else f'competitor spends {share}'}",
+                )
+        ax.set(title=title, xlabel="server latency (ms)", ylabel=ylabel)
+        ax.set_xticks(sorted({run["latency"] * 1000 for run in runs}))
+        ax.margins(y=0.15)
+    axes[0].axhline(1.0, color="black", linewidth=0.6, alpha=0.5)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.tight_layout()
+    figure.legend(handles, labels, loc="upper center", ncols=4, bbox_to_anchor=(0.5, 0.0))
+    return _save(figure, folder / "comparison.png")
+
+
+def draw_urgent(section: dict[str, Any], folder: Path) -> str:
+    """The single creates' call times: their distribution, and over the run, per mode."""
+    runs = section["runs"]
+    limit = section["targets"]["p99_intervals"] * section["interval"] + section["latency"]
+    figure, (spread, over_time) = plt.subplots(1, 2, figsize=(14, 4.6))
+    for run in runs:
+        waits = sorted(run["call_waits"])
+        colour, label = MODE_COLOURS[run["mode"]], MODE_LABELS[run["mode"]]
+        shares = [(i + 1) / len(waits) for i in range(len(waits))]
+        spread.step(waits, shares, where="post", color=colour, label=label)
+        over_time.scatter(run["started_at"], run["call_waits"], s=10, color=colour, label=label)
+    for ax, line in ((spread, spread.axvline), (over_time, over_time.axhline)):
+        line(limit, color="black", linestyle="--", linewidth=1, label="target for the p99")
+        if section["latency"]:
+            line(section["latency"], color="black", linestyle=":", linewidth=1, label="latency")
+        ax.grid(True, which="both", alpha=0.3)
+    spread.set_xscale("log")
+    spread.set(
+        title="Single creates: share done within a time",
+        xlabel="call time, s (log scale)",
+        ylabel="share of single creates",
+    )
+    over_time.set_yscale("log")
+    over_time.set(
+        title="Single creates: call time by when they were made",
+        xlabel="seconds since the first single create",
+        ylabel="call time, s (log scale)",
+    )
+    handles, labels = spread.get_legend_handles_labels()
+    figure.tight_layout()
+    figure.legend(handles, labels, loc="upper center", ncols=3, bbox_to_anchor=(0.5, 0.0))
+    return _save(figure, folder / "urgent_waits.png")
+
+
 DRAWERS: Final[dict[str, tuple[Callable[[dict[str, Any], Path], str], ...]]] = {
     "overhead": (draw_overhead,),
     "latency": (draw_latency,),
     "budget": (draw_budget_windows, draw_budget_progress),
+    "comparison": (draw_comparison,),
+    "urgent": (draw_urgent,),
     "bulk": (draw_bulk_memory, draw_bulk_scale),
 }
 
