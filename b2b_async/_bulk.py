@@ -42,8 +42,10 @@ from ._exceptions import (
     APITimeoutError,
     AuthenticationError,
     B2BError,
+    DeadlineUnreachableError,
     InvalidOrderError,
     PermissionDeniedError,
+    RegistrationWindowClosedError,
 )
 from ._hooks import report_outcome
 
@@ -238,6 +240,14 @@ def could_not_connect(error: B2BError | None) -> bool:
     )
 
 
+def sent_nothing(error: B2BError | None) -> bool:
+    """Whether ``error`` refused an order before any request: bad input, a deadline or window
+    that could not be met."""
+    return isinstance(
+        error, InvalidOrderError | DeadlineUnreachableError | RegistrationWindowClosedError
+    )
+
+
 def is_systemic(error: B2BError | None) -> bool:
     """Whether ``error`` is of a kind that stops a bulk run (at once, or in a streak)."""
     return refuses_the_credentials(error) or could_not_connect(error)
@@ -299,7 +309,10 @@ class SystemicFailure:
     def observe(self, outcome: OrderOutcome[Any, Any]) -> None:
         """Apply the rule to one finished outcome; the first reason to stop is kept."""
         error = outcome.error
-        self._streak = self._streak + 1 if could_not_connect(error) else 0
+        if could_not_connect(error):
+            self._streak += 1
+        elif not sent_nothing(error):  # an order refused before sending says nothing of the server
+            self._streak = 0
         if self.reason is not None:
             return
         if refuses_the_credentials(error) or self._streak >= UNREACHABLE_STREAK:

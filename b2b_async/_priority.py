@@ -91,17 +91,20 @@ class Places:
 
     A call waiting for a place of a higher priority gets the next free one before any
     waiting call of a lower priority; calls of one priority get theirs in order of arrival.
-    A call cancelled while it waits gives up its turn and holds up no one. Every
-    :meth:`take` is followed by one :meth:`give_back`.
+    Bulk calls leave one place to the others (with a cap of two or more), so that a
+    backfill holding every place it may take cannot keep an urgent call waiting for one of
+    its answers. A call cancelled while it waits gives up its turn and holds up no one.
+    Every :meth:`take` is followed by one :meth:`give_back`.
 
     Args:
         size: the most requests in flight at once, or ``None`` for no cap.
     """
 
-    __slots__ = ("_free", "_lanes")
+    __slots__ = ("_free", "_lanes", "_reserved")
 
     def __init__(self, size: int | None) -> None:
         self._free = math.inf if size is None else size
+        self._reserved = 1 if size is not None and size >= 2 else 0
         self._lanes = Lanes()
 
     @property
@@ -116,7 +119,7 @@ class Places:
 
     async def take(self, priority: Priority) -> None:
         """Take one place, waiting for it in the lane of ``priority`` when none is free."""
-        if self._free and not self._lanes:
+        if self._may_take(priority) and not self._lanes:
             self._free -= 1
             return
         waiter = Waiter(asyncio.get_running_loop().create_future(), priority)
@@ -136,11 +139,13 @@ class Places:
         self._free += 1
         self._hand_out()
 
+    def _may_take(self, priority: Priority) -> bool:
+        """Whether a call of ``priority`` may take one of the places free now."""
+        return self._free > (self._reserved if priority is Priority.BULK else 0)
+
     def _hand_out(self) -> None:
-        """Give free places to the heads of the lanes."""
-        while self._free:
-            waiter = self._lanes.pop()
-            if waiter is None:
-                return
+        """Give free places to the heads of the lanes, while the head may take one."""
+        while (head := self._lanes.peek()) is not None and self._may_take(head.priority):
+            self._lanes.pop()
             self._free -= 1
-            waiter.future.set_result(0)
+            head.future.set_result(0)

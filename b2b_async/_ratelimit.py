@@ -235,6 +235,15 @@ class Lanes:
         self._lanes[waiter.priority].append(waiter)
         self._counts[waiter.priority] += 1
 
+    def peek(self) -> Waiter | None:
+        """The head, the earliest caller of the highest lane holding one, left in its lane."""
+        for lane in self._lanes.values():
+            while lane and not lane[0].waiting:
+                lane.popleft()  # finished: counted out by leave(), or when its task runs
+            if lane:
+                return lane[0]
+        return None
+
     def pop(self) -> Waiter | None:
         """Take the head, the earliest caller of the highest lane holding one; ``None`` if none."""
         for level, lane in self._lanes.items():
@@ -604,6 +613,8 @@ class RateLimiter:
         self._in_flight = max(0, self._in_flight - 1)
         ticket = self._tickets.take()
         sent = None if ticket is None else self._sent_at.pop(ticket, None)
+        if ticket is None:
+            self._forget_sendings()
         if hint is None:
             return
         now = self._now()
@@ -696,6 +707,17 @@ class RateLimiter:
         if self._window_budget < 1 or now >= close or slot + spacing >= close:
             return None
         return slot, spacing
+
+    def _forget_sendings(self) -> None:
+        """Drop the sending times of requests released from tasks other than their own.
+
+        Such a release finds no ticket, so it cannot say whose time to drop; the oldest
+        times beyond the requests in flight are theirs, or belong to a request whose
+        answer will then read its reset from the response, the cautious way.
+        """
+        oldest_in_flight = self._booked - self._in_flight
+        for ticket in [ticket for ticket in self._sent_at if ticket <= oldest_in_flight]:
+            del self._sent_at[ticket]
 
     def _hold(self, ticket: int, now: float) -> None:
         """Give the current task its ticket, noting ``now`` as its request's sending time."""

@@ -104,7 +104,8 @@ class Sending(NamedTuple):
         request: the request.
         call: the call's observer.
         priority: the lane the call waits in, for a place in flight and for budget.
-        deadline: the :func:`time.monotonic` time the call must be done by, or ``None``.
+        deadline: the :func:`time.monotonic` time after which no attempt starts and no wait
+            for budget ends, or ``None``.
     """
 
     request: Request
@@ -300,9 +301,11 @@ class Transport:
             request: what to send.
             priority: the call's own priority, or ``None`` for the one the view, a
                 ``with client.priority(...)`` block or the default gives it.
-            deadline_at: the :func:`time.monotonic` time the call must be done by (a V3
-                registration's window), or ``None``. The earlier of it and the policy's
-                ``deadline`` bounds the call.
+            deadline_at: the :func:`time.monotonic` time by which the request must have
+                left (a V3 registration's window), or ``None``: no attempt starts, and no
+                wait for budget ends, later; an attempt already sent is never cut short,
+                since its answer may say it succeeded. The policy's ``deadline`` also bounds
+                the whole call, answer included.
 
         Raises:
             InvalidOrderError: ``priority`` names no priority; nothing was sent.
@@ -312,22 +315,13 @@ class Transport:
         """
         policy = self._retry
         level = self.priority_of(priority)
-        bound = self._deadline(deadline_at)
+        finish_within = None if policy is None else policy.deadline
+        start_by = earliest(deadline_at, finish_within)
         with self._observe(request, level) as call:  # CallStarted now, CallFinished however it ends
-            if bound is not None:
-                deadline, seconds = bound
-                sending = Sending(request, call, level, deadline)
-                return await self._send_within_deadline(sending, policy, seconds)
-            return await self._send_with_retries(Sending(request, call, level, None), policy)
-
-    def _deadline(self, deadline_at: float | None) -> tuple[float, float] | None:
-        """The call's deadline and its length in seconds: the earlier of ``deadline_at`` and
-        the policy's, or ``None`` without either."""
-        now, policy = time.monotonic(), self._retry
-        bounds = [] if deadline_at is None else [(deadline_at, round(deadline_at - now, 3))]
-        if policy is not None and policy.deadline is not None:
-            bounds.append((now + policy.deadline, policy.deadline))
-        return min(bounds, default=None)
+            sending = Sending(request, call, level, start_by)
+            if finish_within is not None:
+                return await self._send_within_deadline(sending, policy, finish_within)
+            return await self._send_with_retries(sending, policy)
 
     def _observe(self, request: Request, priority: Priority) -> CallObserver:
         """The call's observer; it describes the call only when a hook will read it."""
@@ -545,6 +539,14 @@ class Transport:
         raise ResponseDecodeError(
             f"response body exceeds the {self._max_bytes}-byte cap", status=response.status
         )
+
+
+def earliest(moment: float | None, seconds: float | None) -> float | None:
+    """The earlier of a :func:`time.monotonic` ``moment`` and ``seconds`` from now, if any."""
+    bounds = [] if moment is None else [moment]
+    if seconds is not None:
+        bounds.append(time.monotonic() + seconds)
+    return min(bounds, default=None)
 
 
 def budget_acquirer(limiter: Limiter) -> Acquire:

@@ -57,7 +57,7 @@ from ._bulk import (
     OutcomeStream,
     Register,
     Source,
-    is_systemic,
+    could_not_connect,
     run_bulk,
 )
 from ._config import (
@@ -69,6 +69,7 @@ from ._config import (
     Priority,
 )
 from ._exceptions import (
+    AuthenticationError,
     B2BError,
     ClientClosedError,
     DeadlineUnreachableError,
@@ -81,7 +82,7 @@ from ._extra_fields import check_extra_fields, required_names
 from ._pagination import V3PageReader, check_v3_page_size, walk_offsets
 from ._priority import call_priority
 from ._protocol import Request
-from ._retry import settle_registration
+from ._retry import may_have_reached_server, settle_registration
 from ._routes import to_v3_id, v3_path
 from ._serde import encode_model, one_or_many, structure
 from ._transport import Transport
@@ -252,19 +253,20 @@ def _why_lost(exc: B2BError) -> str:
 
 
 def order_changes(
-    order: NewV3Order, current: V3Order, required: frozenset[str] = frozenset()
+    order: NewV3Order, current: V3Order, required: frozenset[str] | None = frozenset()
 ) -> tuple[V3OrderUpdate | None, tuple[str, ...]]:
     """The update that makes ``current`` hold ``order``'s PO number and extra fields.
 
     Only what differs is sent: the PO number when one is given and it differs (no PO number
     and an empty one are the same), and the given extra fields whose values differ. An
     update that sends anything also carries the given values of the store's required
-    fields, which the API asks for in every update.
+    fields, which the API asks for in every update; when the store's rules are unknown, it
+    carries every given extra field, since any of them may be required.
 
     Args:
         order: what B2B Edition should hold.
         current: what it holds.
-        required: the names of the store's required extra fields.
+        required: the names of the store's required extra fields, or ``None`` when unknown.
 
     Returns:
         The update (``None`` when nothing differs), and the names of what it changes
@@ -281,7 +283,9 @@ def order_changes(
     if not changed:
         return None, ()
     sent = [
-        field for field in order.extra_fields if field in differing or field.field_name in required
+        field
+        for field in order.extra_fields
+        if required is None or field in differing or field.field_name in required
     ]
     return V3OrderUpdate(po_number, sent), changed
 
@@ -357,18 +361,21 @@ class ExtraFieldCache:
         :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_RETRY` seconds, so that a broken
         configuration endpoint costs neither every call a request nor a registration its
         window. The API still checks every value. A failure that every request would meet
-        (a refused token, a host that cannot be reached, a closed client) is raised instead:
-        the call's own request would fail the same way.
+        (a 401, a host that cannot be reached, a closed client) is raised instead: the
+        call's own request would fail the same way. A 403 is not among them: a token may be
+        refused the configurations and still be allowed to register orders.
 
         Raises:
-            B2BError: such a failure (see :func:`~b2b_async._bulk.is_systemic`).
+            B2BError: such a failure.
         """
         if not self.check or clock() - self._failed_at < EXTRA_FIELD_CONFIGS_RETRY:
             return None
         try:
             return await self.configs(fetch)
         except B2BError as exc:
-            if is_systemic(exc) or isinstance(exc, ClientClosedError):
+            # A refused token or an unreachable host fails the call's own request too; a 403
+            # may be the configuration endpoint's alone, so it only costs the check.
+            if isinstance(exc, AuthenticationError | ClientClosedError) or could_not_connect(exc):
                 raise
             self._warn(exc)
             return None
@@ -521,7 +528,7 @@ class V3Orders:
         if window is not None and not window.is_open():  # checked before the configurations
             raise window.closed("the window has passed")
         level = self._registration_priority(order, priority)
-        await self._check(order.extra_fields, level)
+        await self._check(order.extra_fields)
         return await settle_registration(
             self._send_registration(order, window, level),
             lambda: V3Order.sent(order, already_registered=True),
@@ -554,20 +561,22 @@ class V3Orders:
             raise
         return _created(order, answer.data)
 
-    async def _check(
-        self, fields: tuple[ExtraField, ...], priority: Priority | None
-    ) -> frozenset[str]:
+    async def _check(self, fields: tuple[ExtraField, ...]) -> frozenset[str] | None:
         """Check extra field values against the store's rules before they are sent.
 
         Returns:
-            The names of the store's required fields (none when the values went unchecked).
+            The names of the store's required fields, or ``None`` when the values went
+            unchecked (the check is off, or the rules could not be fetched).
 
         Raises:
             InvalidOrderError: a value breaks a rule; nothing was sent.
         """
-        configs = await self._cache.for_check(functools.partial(self._fetch_configs, priority))
+        # Every registration waits on the configurations, so the rare fetch runs urgently,
+        # whoever happens to start it; a backfill's bulk fetch would hold up a webhook's create.
+        urgent = functools.partial(self._fetch_configs, Priority.URGENT)
+        configs = await self._cache.for_check(urgent)
         if configs is None:
-            return frozenset()
+            return None
         check_extra_fields(fields, configs)
         return required_names(configs)
 
@@ -634,9 +643,7 @@ class V3Orders:
     async def _ensure(self, order: NewV3Order, priority: Priority | None) -> EnsuredOrder:
         """:meth:`ensure` for a checked order, at the caller's priority (``None``: defaults)."""
         window = _window_of(order)
-        required = await self._check(
-            order.extra_fields, self._registration_priority(order, priority)
-        )
+        required = await self._check(order.extra_fields)
         if window is not None and not window.is_open():
             return await self._reconcile(order, required, priority, window)
         created, missed = await self._try_create(order, window, priority)
@@ -660,11 +667,17 @@ class V3Orders:
             return None, None
         except RegistrationWindowClosedError:
             return None, window
+        except B2BError as exc:
+            # A create that may have registered the order: once its window has passed, B2B
+            # Edition holds the order either way, and the read tells what it holds.
+            if window is None or not may_have_reached_server(exc):
+                raise
+            return None, window
 
     async def _reconcile(
         self,
         order: NewV3Order,
-        required: frozenset[str],
+        required: frozenset[str] | None,
         priority: Priority | None,
         window: RegistrationWindow | None,
         *,
@@ -679,10 +692,12 @@ class V3Orders:
         if update is not None:
             result = await self._send_update(order.bc_order_id, update, priority)
             steps = (*steps, "update")
+        moved = 0
         if not current.company_id:  # None, or 0 as some answers have it
-            await self.assign_customer_orders(order.customer_id, priority=priority)
+            moved = await self.assign_customer_orders(order.customer_id, priority=priority)
             steps = (*steps, "assign")
-        action: EnsureAction = "unchanged" if steps[-1] == "get" else "updated"
+        # An assignment that moved nothing (the customer has no company) changed nothing.
+        action: EnsureAction = "updated" if update is not None or moved else "unchanged"
         result = attrs.evolve(result, customer_id=order.customer_id)
         return EnsuredOrder(action=action, order=result, steps=steps, changed=changed)
 
@@ -879,7 +894,7 @@ class V3Orders:
         """
         update = V3OrderUpdate(po_number, extra_fields)
         level = call_priority(priority)
-        await self._check(update.extra_fields, level)
+        await self._check(update.extra_fields)
         return await self._send_update(bc_order_id, update, level)
 
     async def _send_update(

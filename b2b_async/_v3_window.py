@@ -23,7 +23,7 @@ import attrs
 
 from ._config import REGISTRATION_MARGIN, REGISTRATION_WINDOW, RetryPolicy
 from ._exceptions import APIError, B2BError, DeadlineUnreachableError, RegistrationWindowClosedError
-from ._retry import JITTER, is_retryable
+from ._retry import JITTER, is_retryable, may_have_reached_server
 
 __all__ = ["RegistrationWindow", "window_lost"]
 
@@ -93,8 +93,9 @@ def window_lost(exc: B2BError, window: RegistrationWindow, policy: RetryPolicy |
     """Tell whether a create failed because its window cannot be met.
 
     So it did when the limiter foresaw no budget before the window's deadline, or when a
-    transient failure (one worth another attempt) leaves less of the window than the wait
-    before that attempt: the retries stopped for the window, or ran into it.
+    transient failure that certainly never reached the server leaves less of the window
+    than the wait before another attempt. A failure that may have reached the server is no
+    miss: the order may be registered, so the failure itself is raised.
 
     Args:
         exc: what the create raised.
@@ -103,6 +104,8 @@ def window_lost(exc: B2BError, window: RegistrationWindow, policy: RetryPolicy |
     """
     if isinstance(exc, DeadlineUnreachableError):
         return True
+    if may_have_reached_server(exc):
+        return False  # the create may have registered the order: that is not a miss
     if not is_retryable(exc, policy or RetryPolicy()):
         return False
     return window.left() < _shortest_wait(exc, policy)

@@ -21,6 +21,7 @@ from b2b_async import (
     B2BError,
     BulkReport,
     CreatedOrder,
+    DeadlineUnreachableError,
     InvalidOrderError,
     NewOrder,
     NewV3Order,
@@ -493,6 +494,27 @@ async def test_unreachable_needs_a_streak_and_anything_else_resets_it() -> None:
     assert report.stopped_by is errors[8]
     assert [outcome.index for outcome in report.succeeded] == [2, 5]
     assert len(report.not_attempted) == 11
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        InvalidOrderError("bad extra field"),
+        DeadlineUnreachableError("queue", estimated_wait=9.0, deadline=1.0),
+    ],
+    ids=["invalid", "deadline"],
+)
+async def test_an_order_refused_before_sending_leaves_the_streak_as_it_is(
+    refused: B2BError,
+) -> None:
+    """Orders refused before any request say nothing of the server: the streak goes on."""
+    errors: dict[int, B2BError] = {0: refused_connection(), 1: refused, 2: refused_connection()}
+    errors |= {3: refused, 4: refused_connection()}
+    register, called = refusing_after(errors)
+    report = await run_bulk(register, orders(20), 1, order_type=NewOrder)
+    assert called == [f"BC{n}" for n in range(5)]
+    assert report.stopped_by is errors[4]
+    assert len(report.not_attempted) == 15
 
 
 @pytest.mark.parametrize(

@@ -326,7 +326,14 @@ async def recorded() -> AsyncIterator[tuple[B2BClient, RecordingLimiter]]:
     limiter = RecordingLimiter()
     async with (
         SandboxServer(rate=None) as server,
-        B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=limiter, retry=None) as client,
+        # Without the extra-field check: its one fetch of the rules always runs urgently.
+        B2BClient(
+            DEFAULT_TOKEN,
+            base_url=server.url,
+            rate_limit=limiter,
+            retry=None,
+            check_extra_fields=False,
+        ) as client,
     ):
         yield client, limiter
 
@@ -406,3 +413,27 @@ async def test_without_a_cap_no_one_waits_for_a_place() -> None:
         await places.take(BULK)
     assert (places.free, places.waiting) == (float("inf"), 0)
     places.give_back()
+
+
+async def test_bulk_leaves_one_place_to_the_other_priorities() -> None:
+    """With every place bulk may take taken, an urgent or normal call still gets one at once."""
+    places = Places(3)
+    await places.take(BULK)
+    await places.take(BULK)
+    third = asyncio.create_task(places.take(BULK))
+    await asyncio.sleep(0)
+    assert (places.free, places.waiting) == (1, 1)  # the last place is not bulk's
+    await places.take(URGENT)  # at once
+    assert not third.done()
+    places.give_back()  # the urgent call's answer came: the bulk call gets no place yet
+    await asyncio.sleep(0)
+    assert not third.done()
+    places.give_back()  # a bulk answer: now two are free, one for the bulk call
+    await third
+    assert (places.free, places.waiting) == (1, 0)
+
+
+async def test_a_cap_of_one_is_no_one_s_reserve() -> None:
+    places = Places(1)
+    await places.take(BULK)  # at once: one place is nobody's to keep
+    assert (places.free, places.waiting) == (0, 0)

@@ -1492,3 +1492,18 @@ async def test_a_lower_priority_never_leaves_while_a_higher_one_waits(
     times = sorted(t for t, _ in trace.left.values())
     assert all(b - a >= 0.1 - 1e-6 for a, b in itertools.pairwise(times))
     assert (limiter.waiting, limiter.in_flight) == (0, len(trace.left))
+
+
+async def test_releases_from_other_tasks_leave_no_sending_times_behind() -> None:
+    """Acquired in one task and released from another, as a shared limiter's fallback does."""
+    limiter = RateLimiter(RateLimit(requests=100_000, per=1.0))
+
+    async def driver() -> None:
+        for _ in range(1000):
+            await limiter.acquire()
+
+    await asyncio.create_task(driver())
+    for _ in range(1000):
+        await limiter.release(BudgetHint(remaining=50, resets_after=30.0))
+    assert limiter.in_flight == 0
+    assert not limiter._sent_at  # nothing kept for requests long finished

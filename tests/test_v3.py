@@ -1091,6 +1091,18 @@ async def test_ensure_gives_an_order_without_a_company_the_customer_s(
     assert seen == ["/api/v3/io/orders/9", "/api/v3/io/customers/4/orders/b2b"]
 
 
+async def test_an_assignment_that_moves_nothing_leaves_the_order_unchanged(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """A customer without a company: the assignment moves nothing, so nothing was updated."""
+    url, _ = await scripted([ok([order_json(9, companyId=None, poNumber="P")]), ok({"total": 0})])
+    async with client_for(url) as client:
+        ensured = await client.v3.orders.ensure(
+            bc_order_id=9, customer_id=4, po_number="P", created_at=ago(60)
+        )
+    assert (ensured.action, ensured.steps) == ("unchanged", ("get", "assign"))
+
+
 async def test_ensure_of_an_order_b2b_edition_does_not_hold_raises(store: SandboxServer) -> None:
     """Past its window and unknown to B2B Edition: NotFoundError, nothing written."""
     async with client_for(store) as client:
@@ -1115,7 +1127,10 @@ async def test_ensure_many_and_ensure_stream_report_each_order(store: SandboxSer
     assert [outcome.already_registered for outcome in report.outcomes] == [True] * 3 + [False] * 3
     assert isinstance(report.outcomes[5].error, InvalidOrderError)
     assert {outcome.result.action for outcome in again if outcome.result} == {"unchanged"}
-    assert {priority for priority, _ in limiter.calls} == {Priority.BULK}
+    # Bulk throughout, but for the one fetch of the extra-field rules every order waits on.
+    priorities = [priority for priority, _ in limiter.calls]
+    assert priorities.count(Priority.URGENT) == 1
+    assert set(priorities) == {Priority.BULK, Priority.URGENT}
 
 
 # --- the extra field check ---------------------------------------------------------------------
@@ -1204,6 +1219,23 @@ async def test_without_configurations_values_go_unchecked(
     ]
     [warning] = caplog.records
     assert "sent unchecked" in warning.getMessage()
+
+
+async def test_a_403_on_the_configurations_only_costs_the_check(
+    scripted: Callable[[list[Reply]], Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A token refused the rules (403) may still register orders: they go unchecked."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    refused = (403, {"code": 403, "data": {}, "meta": {"message": "no access to extra fields"}})
+    url, seen = await scripted([refused, ok(order_json(1))])
+    async with client_for(url, check_extra_fields=True) as client:
+        created = await client.v3.orders.create(bc_order_id=1, customer_id=2)
+    assert created.bc_order_id == 1
+    assert [path.split("?")[0] for path in seen] == [
+        "/api/v3/io/orders/extra-fields",
+        "/api/v3/io/orders",
+    ]
+    assert "sent unchecked" in caplog.text
 
 
 async def test_a_refused_token_fails_the_check_as_it_would_the_call(store: SandboxServer) -> None:
@@ -1351,3 +1383,54 @@ async def test_the_session_headers_of_a_borrowed_session_do_not_add_auth(
     [record] = server.requests
     assert record.headers["X-Trace"] == "1"
     assert "authToken" not in record.headers
+
+
+async def test_a_create_sent_within_its_window_is_never_cut_short_by_it(
+    aiohttp_server: Callable[[web.Application], Any],
+) -> None:
+    """A create sent before its deadline keeps waiting for its answer past the window."""
+    received: list[object] = []
+
+    async def slow_create(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        await asyncio.sleep(2.0)  # past the call's deadline, which is about 1.5 s away
+        data = {"bcOrderId": 5, "id": 1, "poNumber": "PO"}
+        return web.json_response({"code": 200, "data": data, "meta": {"message": "SUCCESS"}})
+
+    app = web.Application()
+    app.router.add_post("/api/v3/io/orders", slow_create)
+    server = await aiohttp_server(app)
+    created_at = datetime.now(UTC) - timedelta(seconds=REGISTRATION_WINDOW - 2.5)
+    url = f"http://127.0.0.1:{server.port}"
+    async with B2BClient("t", base_url=url, check_extra_fields=False, rate_limit=None) as client:
+        order = await client.v3.orders.create(
+            bc_order_id=5, customer_id=7, po_number="PO", created_at=created_at
+        )
+    assert (order.bc_order_id, order.po_number, len(received)) == (5, "PO", 1)
+
+
+async def test_ensure_without_the_store_s_rules_sends_every_given_field(
+    store: SandboxServer,
+) -> None:
+    """Unchecked, an update carries every given extra field: any of them may be required."""
+    store.order_extra_fields = (
+        *DEFAULT_ORDER_EXTRA_FIELDS,
+        OrderExtraField(name="Cost Center", required=True),
+    )
+    created_at = place(store, 731, age=30.0)
+    async with client_for(store, check_extra_fields=False) as client:
+        ensure = functools.partial(
+            client.v3.orders.ensure,
+            bc_order_id=731,
+            customer_id=5,
+            created_at=created_at,
+            extra_fields={"Cost Center": "CC"},
+        )
+        first = await ensure(po_number="A")
+        second = await ensure(po_number="B")
+    assert (first.action, second.action, second.changed) == ("updated", "updated", ("poNumber",))
+    last_update = [record.body for record in store.requests if record.method == "PUT"][-1]
+    assert last_update == {
+        "poNumber": "B",
+        "extraFields": [{"fieldName": "Cost Center", "fieldValue": "CC"}],
+    }
