@@ -37,9 +37,7 @@ async def refusal_seconds(server: SandboxServer, trial: int) -> float:
         ) as client:
             started = time.perf_counter()
             try:
-                await client.orders.create(
-                    customer_id=1, order_id=f"LATE{trial}", total_inc_tax=1
-                )
+                await client.orders.create(customer_id=1, order_id=f"LATE{trial}", total_inc_tax=1)
             except DeadlineUnreachableError:
                 return time.perf_counter() - started
             raise AssertionError("the create was not refused")
