@@ -307,7 +307,7 @@ class ExtraFieldCache:
     __slots__ = ("_configs", "_failed_at", "_failure", "_fetched_at", "_lock", "_warned", "check")
 
     def __init__(self, *, check: bool = True) -> None:
-        self.check = check
+        self.check: bool = check
         self._configs: tuple[ExtraFieldConfig, ...] | None = None
         self._fetched_at = -math.inf
         self._failure: B2BError | None = None
