@@ -319,6 +319,8 @@ def _build() -> cattrs.Converter:
 
 
 converter: Final = _build()
+#: One encoder for every request body: ``json.dumps`` with options would build one a call.
+_BODY_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 def unstructure(value: Any) -> Any:
@@ -339,7 +341,7 @@ def encode_body(payload: object) -> bytes:
         TypeError: a value JSON cannot hold.
         ValueError: NaN or an infinity (JSON has neither).
     """
-    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+    return _BODY_ENCODER.encode(payload).encode()
 
 
 def encode_model(model: object) -> bytes:

@@ -38,7 +38,7 @@ from typing import Final
 import attrs
 
 from ._bulk import BulkReport, OrderOutcome, OutcomeStream, Register, Source, run_bulk
-from ._config import DEFAULT_PAGE_SIZE, Priority
+from ._config import DEFAULT_PAGE_SIZE, MAX_TARGETS, Priority
 from ._exceptions import BadRequestError, InvalidOrderError
 from ._pagination import V2PageReader, check_page_size, walk_offsets
 from ._priority import call_priority
@@ -67,7 +67,7 @@ from ._v2_models import (
     UpdatedOrder,
 )
 
-__all__ = ["ORDER_MISSING_CODE", "Companies", "Orders", "registration"]
+__all__ = ["ORDER_MISSING_CODE", "Companies", "Orders", "registration", "registration_path"]
 
 #: The body code of "Order does not exist." (HTTP 400) on the company look-ups.
 ORDER_MISSING_CODE: Final = 40013
@@ -83,15 +83,24 @@ def registration(order: NewOrder) -> Request:
         The ``POST`` of "Create An Order", or of "Create Order Without CompanyID" when
         ``order.company_id`` is ``None``.
     """
-    if order.company_id is None:
-        path = v2_path("/companies/users/{customer_id}/orders", customer_id=order.customer_id)
-    else:
-        path = v2_path(
-            "/companies/{company_id}/user/{customer_id}/orders",
-            company_id=order.company_id,
-            customer_id=order.customer_id,
-        )
+    path = registration_path(order.company_id, order.customer_id)
     return Request("POST", path, body=encode_model(order))
+
+
+@functools.lru_cache(maxsize=MAX_TARGETS)  # a buyer places many orders, a backfill repeats them
+def registration_path(company_id: str | None, customer_id: str) -> str:
+    """The path that registers an order of ``customer_id``, of ``company_id`` if there is one.
+
+    Raises:
+        InvalidOrderError: an id is invalid.
+    """
+    if company_id is None:
+        return v2_path("/companies/users/{customer_id}/orders", customer_id=customer_id)
+    return v2_path(
+        "/companies/{company_id}/user/{customer_id}/orders",
+        company_id=company_id,
+        customer_id=customer_id,
+    )
 
 
 def _day(value: object, field: str) -> date | None:

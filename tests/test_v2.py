@@ -21,6 +21,7 @@ from b2b_async import (
     CreatedOrder,
     InvalidOrderError,
     LineItem,
+    NewOrder,
     NotFoundError,
     OrderCompany,
     OrderImage,
@@ -31,6 +32,8 @@ from b2b_async import (
     ServerError,
     __version__,
 )
+from b2b_async._routes import v2_path
+from b2b_async._v2 import registration, registration_path
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, SandboxServer
 from tests.sandbox_helpers import seed_for
 
@@ -559,3 +562,27 @@ async def test_borrowed_session_gets_headers_per_request(mocked: aioresponses) -
         assert not session.closed
     [(_, _, kwargs)] = mocked_calls(mocked)
     assert kwargs["headers"]["authToken"] == "tok"
+
+
+@pytest.mark.parametrize("company", [None, "7", "a/b", ".."])
+def test_registration_path_is_the_checked_v2_path(company: str | None) -> None:
+    """The kept registration path is the one v2_path builds, with or without a company."""
+    order = NewOrder(company, "c 1", "BC1", 10)
+    if company is None:
+        expected = v2_path("/companies/users/{customer_id}/orders", customer_id="c 1")
+    else:
+        expected = v2_path(
+            "/companies/{company_id}/user/{customer_id}/orders",
+            company_id=company,
+            customer_id="c 1",
+        )
+    assert registration(order).path == expected
+
+
+def test_a_buyers_registration_path_is_built_once() -> None:
+    """A second order of the same buyer reuses the first one's path."""
+    registration(NewOrder(31, 32, "BC1", 10))
+    hits = registration_path.cache_info().hits
+    second = registration(NewOrder(31, 32, "BC2", 10))
+    assert registration_path.cache_info().hits == hits + 1
+    assert second.path == "/api/v2/io/companies/31/user/32/orders"
