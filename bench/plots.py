@@ -15,6 +15,8 @@ from matplotlib.axes import Axes
 from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 
+from bench.overhead import TARGET as OVERHEAD_TARGET
+
 BARE: Final = "#8a8a8a"
 CLIENT: Final = "#2364c8"
 ACCEPTED: Final = "#2e9d57"
@@ -162,7 +164,8 @@ def draw_overhead(section: dict[str, Any], folder: Path) -> str:
         ratio.annotate(
             f"{value:.3f}", (centre, value), xytext=(8, -3), textcoords="offset points", fontsize=8
         )
-    ratio.axhline(0.9, color="black", linestyle="--", linewidth=1, label="target 0.9")
+    target = f"target {OVERHEAD_TARGET}"
+    ratio.axhline(OVERHEAD_TARGET, color="black", linestyle="--", linewidth=1, label=target)
     ratio.axhline(1.0, color="black", linewidth=0.6, alpha=0.5)
     ratio.set_xticks(centres, labels)
     ratio.set(title="Throughput ratio, client / bare aiohttp", xlabel="concurrency", ylabel="ratio")
