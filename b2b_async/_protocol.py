@@ -379,9 +379,20 @@ def decode_json(body: bytes, secrets: tuple[str, ...] = ()) -> Any:
     A body nested too deeply to decode, or to redact, is not JSON to the client either.
     """
     try:
-        return redact(json.loads(body.decode("utf-8")), secrets)
+        text = body.decode("utf-8")
+        value = json.loads(text)
+        return redact(value, secrets) if may_hold_secret(text, secrets) else value
     except (ValueError, RecursionError):
         return NOT_JSON
+
+
+def may_hold_secret(text: str, secrets: tuple[str, ...]) -> bool:
+    """Whether a string decoded from the JSON ``text`` may hold one of ``secrets``.
+
+    Without a backslash, JSON has no escapes, and every string it holds is a piece of
+    ``text`` as written: a secret absent from the text is absent from all of them.
+    """
+    return "\\" in text or any(secret in text for secret in secrets)
 
 
 #: What :func:`decode_json` returns for a body that is not JSON.

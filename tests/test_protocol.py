@@ -379,6 +379,29 @@ def test_an_echoed_token_is_redacted_from_reason_and_body_excerpt() -> None:
     assert "tok-123" not in str(garbled.value)
 
 
+SECRETS = SECRET_INFO.secrets
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.sampled_from(["x", "tok-123", "a hash9 b", "é"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=8,
+)
+
+
+@given(json_values, st.booleans())
+def test_decoding_redacts_as_walking_every_string_would(value: Any, ascii_only: bool) -> None:
+    """Skipping the walk for a body holding no secret and no escape never changes the result."""
+    text = json.dumps({"data": value}, ensure_ascii=ascii_only)
+    assert decode_json(text.encode(), SECRETS) == redact({"data": value}, SECRETS)
+
+
+def test_a_secret_hidden_in_escapes_is_redacted() -> None:
+    """A token the server writes with unicode escapes is redacted from a success's data."""
+    escaped = "".join(f"\\u{ord(char):04x}" for char in "tok-123")
+    raw = f'{{"code": 200, "data": {{"note": "echo {escaped}"}}}}'.encode()
+    assert b"tok-123" not in raw  # no plain search of the body would find it
+    assert decode_response(200, {}, raw, SECRET_INFO, NOW).data == {"note": "echo ***"}
+
+
 def test_redact_leaves_other_values_alone() -> None:
     """Numbers, flags and None pass through; without secrets nothing is copied."""
     value = {"a": [1, 2.5, True, None], "b": "plain"}
