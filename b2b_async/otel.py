@@ -92,7 +92,6 @@ class Instruments:
 
 
 @functools.cache  # by class, so that the check asked before every call is a dict lookup
-@functools.cache  # asked as every call starts, of the few provider classes a process has
 def records(kind: type[trace.TracerProvider | metrics.MeterProvider]) -> bool:
     """Whether providers of class ``kind`` record anything: whether it is not one of the API's.
 
