@@ -93,28 +93,20 @@ FULL: Final = Sizes(
     bulk_sizes=(10_000, 100_000),
     bulk_repeats=2,
 )
-QUICK: Final = Sizes(
+#: The same scenarios, smaller: only the sizes differ from FULL.
+QUICK: Final = attrs.evolve(
+    FULL,
     mode="quick",
     overhead_requests=2000,
     overhead_rounds=7,
-    concurrencies=(1, 8, 32, 128),
     latency_samples=2000,
     latency_blocks=10,
     budget_orders=200,
-    window_requests=40,
-    window_per=1.0,
     comparison_orders=80,
-    competing=15,
-    latencies=(0.0, 0.08, 0.25),
     urgent_orders=200,
-    urgent_every=0.5,
-    urgent_latency=0.08,
     across_orders=100,
     contended_orders=120,
-    burners=2,
-    contended_latency=0.08,
     bulk_sizes=(5000, 20_000),
-    bulk_repeats=2,
 )
 
 

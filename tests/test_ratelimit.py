@@ -135,6 +135,11 @@ class FixedWindowServer:
         return [self.counts[w] - self.competitor for w in sorted(self.counts)]
 
 
+def up_to(rng: random.Random, most: float) -> Callable[[], float]:
+    """Draws of a delay spread evenly from 0 to ``most`` seconds."""
+    return lambda: rng.uniform(0, most)
+
+
 async def simulate(
     limiter: Limiter,
     count: int,
@@ -1237,9 +1242,7 @@ async def test_pacing_alone_never_overfills_any_window(
     interval = per / requests
     with virtual_clock(start):
         limiter = RateLimiter(RateLimit(requests, per, burst=burst))
-        times = await simulate(
-            limiter, requests * windows, lambda: rng.uniform(0, latency_share * interval)
-        )
+        times = await simulate(limiter, requests * windows, up_to(rng, latency_share * interval))
     assert busiest_span(times, per) <= requests
     if burst == 1:
         assert achieved(times, requests, per) >= 0.97
@@ -1273,7 +1276,7 @@ async def test_server_windows_never_overflow_and_the_budget_is_spent(
         times = await simulate(
             limiter,
             max(requests * windows, 300),  # a long run: catching a window's phase costs once
-            lambda: rng.uniform(0, latency_share * interval),
+            up_to(rng, latency_share * interval),
             server,
         )
     assert server.rejected == 0
@@ -1295,7 +1298,7 @@ async def test_a_competing_integration_is_absorbed(
     server = FixedWindowServer(40, 1.0, offset=offset, competitor=15)
     with virtual_clock():
         limiter = RateLimiter(RateLimit(40, 1.0))
-        await simulate(limiter, 800, lambda: rng.uniform(0, latency), server)
+        await simulate(limiter, 800, up_to(rng, latency), server)
     full_windows = server.ours()[1:-1]  # the first and last are partly outside the run
     assert server.rejected == 0
     assert max(server.counts.values()) <= 40
@@ -1330,12 +1333,10 @@ async def test_catching_up_never_overruns_a_window(
         # back; until then only pacing keeps the window, so the news must come in time.
         latency_share = min(latency_share, requests - competitor - 1)
     server = FixedWindowServer(requests, per, offset=offset * per, competitor=competitor)
-    lateness = lambda: rng.uniform(0, lateness_share * interval)  # noqa: E731
+    lateness = up_to(rng, lateness_share * interval)
     with virtual_clock(lateness=lateness):
         limiter = RateLimiter(RateLimit(requests, per))
-        await simulate(
-            limiter, requests * 6, lambda: rng.uniform(0, latency_share * interval), server
-        )
+        await simulate(limiter, requests * 6, up_to(rng, latency_share * interval), server)
     assert server.rejected == 0
     assert max(server.counts.values()) <= requests
 
@@ -1361,12 +1362,10 @@ async def test_a_late_loop_still_fills_every_whole_window(
     rng = random.Random(seed)
     interval = per / requests
     server = FixedWindowServer(requests, per, offset=offset * per)
-    lateness = lambda: rng.uniform(0, lateness_share * interval)  # noqa: E731
+    lateness = up_to(rng, lateness_share * interval)
     with virtual_clock(lateness=lateness):
         limiter = RateLimiter(RateLimit(requests, per))
-        await simulate(
-            limiter, requests * 8, lambda: rng.uniform(0, latency_share * interval), server
-        )
+        await simulate(limiter, requests * 8, up_to(rng, latency_share * interval), server)
     whole = server.ours()[1:-1]
     assert server.rejected == 0
     assert sum(whole) >= (requests - 1) * len(whole)
