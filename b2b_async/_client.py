@@ -10,7 +10,6 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Final, Self
 
 import aiohttp
@@ -402,12 +401,7 @@ class B2BClient:
         self._transport.open()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:

@@ -150,6 +150,13 @@ class Transport:
         max_response_bytes: the largest body read.
         session: a session to borrow (never closed here), or ``None`` to own one.
         secrets: texts never to repeat from an answer (the token, the store hash).
+
+    Attributes:
+        timeout: the per-attempt timeout.
+        retry: the retry options, or ``None`` for a single attempt.
+        priority: the priority this view's calls carry, or ``None`` to let each call choose.
+        limiter: the rate limiter in use, if any.
+        max_concurrency: the most requests in flight at once, or ``None`` for no cap.
     """
 
     def __init__(
@@ -168,12 +175,12 @@ class Transport:
         self._base_url = base_url
         self._secrets = secrets
         self._headers = dict(headers)
-        self._timeout = timeout
-        self._retry = retry
-        self._priority: Priority | None = None
-        self._limiter = limiter
+        self.timeout = timeout
+        self.retry = retry
+        self.priority: Priority | None = None
+        self.limiter = limiter
         self._acquire = None if limiter is None else budget_acquirer(limiter)
-        self._max_concurrency = max_concurrency
+        self.max_concurrency = max_concurrency
         self._places = Places(max_concurrency)
         self._max_bytes = max_response_bytes
         self._pool = Pool(session)
@@ -193,7 +200,7 @@ class Transport:
         Closing the view ends its own use only; closing this transport ends every view's.
         """
         view = copy.copy(self)
-        view._timeout, view._retry, view._priority = timeout, retry, priority
+        view.timeout, view.retry, view.priority = timeout, retry, priority
         view._view, view._closed = True, False
         return view
 
@@ -206,31 +213,6 @@ class Transport:
     def stats(self) -> ClientStats:
         """What the client has done so far."""
         return self._pool.tally.stats
-
-    @property
-    def limiter(self) -> Limiter | None:
-        """The rate limiter in use, if any."""
-        return self._limiter
-
-    @property
-    def max_concurrency(self) -> int | None:
-        """The most requests in flight at once, or ``None`` for no cap."""
-        return self._max_concurrency
-
-    @property
-    def timeout(self) -> aiohttp.ClientTimeout:
-        """The per-attempt timeout."""
-        return self._timeout
-
-    @property
-    def retry(self) -> RetryPolicy | None:
-        """The retry options, or ``None`` for a single attempt."""
-        return self._retry
-
-    @property
-    def priority(self) -> Priority | None:
-        """The priority this view's calls carry, or ``None`` to let each call choose."""
-        return self._priority
 
     def prioritised(self, level: Priority | str) -> contextlib.AbstractContextManager[Priority]:
         """Give calls of this client and its views without a priority of their own ``level``.
@@ -252,13 +234,13 @@ class Transport:
         Raises:
             InvalidOrderError: ``explicit`` names no priority.
         """
-        return choose_priority(call_priority(explicit), self._priority, self._pool, default)
+        return choose_priority(call_priority(explicit), self.priority, self._pool, default)
 
     def bulk_workers(self, concurrency: int | None) -> int:
         """Workers for a bulk run: as asked, else the in-flight cap (the default without one)."""
         if concurrency is not None:
             return concurrency
-        return self._max_concurrency or DEFAULT_MAX_CONCURRENCY
+        return self.max_concurrency or DEFAULT_MAX_CONCURRENCY
 
     def open(self) -> aiohttp.ClientSession:
         """Return the session, creating the owned one on first use.
@@ -273,7 +255,7 @@ class Transport:
         if self.closed:
             raise ClientClosedError("the client is closed; create a new B2BClient")
         if pool.session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_concurrency or UNCAPPED_POOL)
+            connector = aiohttp.TCPConnector(limit=self.max_concurrency or UNCAPPED_POOL)
             pool.session = aiohttp.ClientSession(connector=connector, headers=self._headers)
         elif not pool.owned and pool.session.closed:  # an owned one closes in aclose only
             raise ClientClosedError("the borrowed aiohttp session is closed")
@@ -313,7 +295,7 @@ class Transport:
                 deadline; nothing was sent.
             B2BError: the call failed for good; see the error tree.
         """
-        policy = self._retry
+        policy = self.retry
         level = self.priority_of(priority)
         finish_within = None if policy is None else policy.deadline
         start_by = earliest(deadline_at, finish_within)
@@ -440,8 +422,8 @@ class Transport:
         sending.call.budget_waited(await self._acquire(sending.priority, left))
 
     async def _release_budget(self, hint: BudgetHint | None) -> None:
-        if self._limiter is not None:
-            await self._limiter.release(hint)
+        if self.limiter is not None:
+            await self.limiter.release(hint)
 
     async def _exchange(
         self, session: aiohttp.ClientSession, request: Request, url: URL, info: RequestInfo
@@ -455,7 +437,7 @@ class Transport:
                 params=request.query,
                 data=request.body,
                 headers=self._request_headers(request),
-                timeout=self._timeout,
+                timeout=self.timeout,
                 allow_redirects=False,
                 raise_for_status=False,  # a borrowed session's own setting must not apply
             ) as response:
@@ -500,7 +482,7 @@ class Transport:
 
     def _budget_hint(self, response: Response, call: CallObserver) -> BudgetHint | None:
         """What the answer says about the budget, bounded by the longest wait worth obeying."""
-        hint = None if self._limiter is None else self._read_budget(response)
+        hint = None if self.limiter is None else self._read_budget(response)
         if response.status == 429:
             call.rate_limited(None if hint is None else hint.retry_after)
         return hint
@@ -511,7 +493,7 @@ class Transport:
         if response.status == 429 and (hint is None or hint.retry_after is None):
             # A 429 without a wait hint still closes the gate for every call.
             hint = attrs.evolve(hint or BudgetHint(), retry_after=UNHINTED_COOLDOWN)
-        return None if hint is None else hint.capped((self._retry or RetryPolicy()).max_retry_after)
+        return None if hint is None else hint.capped((self.retry or RetryPolicy()).max_retry_after)
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         """Read the body, refusing it once it passes the cap.
