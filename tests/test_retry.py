@@ -1,0 +1,214 @@
+"""The retry rules of ``b2b_async._retry``, each asked directly.
+
+The transport's tests show the same rules at work over a real server; these pin each rule
+down on its own, so that a change to one shows here first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import tenacity
+
+from b2b_async import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    B2BError,
+    BadRequestError,
+    CreatedOrder,
+    NotFoundError,
+    OrderAlreadyExistsError,
+    RateLimitError,
+    ResponseDecodeError,
+    RetryPolicy,
+    ServerError,
+    UnprocessableEntityError,
+)
+from b2b_async._retry import (
+    JITTER,
+    StopBeforeDeadline,
+    Uncertainty,
+    WaitStrategy,
+    is_retryable,
+    may_have_reached_server,
+    settle_registration,
+)
+
+POLICY = RetryPolicy(initial_wait=1.0, max_wait=8.0, max_retry_after=60.0)
+
+
+def server_error(status: int, retry_after: float | None = None) -> ServerError:
+    return ServerError("failed", status=status, retry_after=retry_after)
+
+
+def already_exists() -> OrderAlreadyExistsError:
+    return OrderAlreadyExistsError("The order already exists.", status=400)
+
+
+def failed_state(
+    exc: BaseException, attempt: int = 1, sleep: float = 0.0
+) -> tenacity.RetryCallState:
+    """A tenacity state after attempt number ``attempt`` raised ``exc``."""
+    state = tenacity.RetryCallState(tenacity.AsyncRetrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = attempt
+    state.set_exception((type(exc), exc, None))
+    state.upcoming_sleep = sleep
+    return state
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        APIConnectionError("refused", may_have_reached_server=False),
+        APITimeoutError("read timeout"),
+        server_error(500),
+        server_error(502),
+        server_error(503),
+        server_error(504),
+        RateLimitError("slow down", status=429),
+        RateLimitError("slow down", status=429, retry_after=60.0),
+        ResponseDecodeError("cut short", status=200, garbled=True),
+    ],
+    ids=repr,
+)
+def test_transient_failures_are_retried(exc: B2BError) -> None:
+    assert is_retryable(exc, POLICY)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        BadRequestError("bad", status=400),
+        already_exists(),
+        NotFoundError("no such company", status=404),
+        UnprocessableEntityError("bad field", status=422),
+        APIError("teapot", status=418),
+        server_error(501),
+        server_error(507),
+        ResponseDecodeError("not the envelope", status=200),
+        B2BError("anything else"),
+    ],
+    ids=repr,
+)
+def test_failures_that_repetition_cannot_fix_are_not_retried(exc: B2BError) -> None:
+    assert not is_retryable(exc, POLICY)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [RateLimitError("slow down", status=429, retry_after=60.5), server_error(503, 61.0)],
+    ids=repr,
+)
+def test_a_hint_longer_than_the_policy_obeys_is_not_waited_for(exc: B2BError) -> None:
+    assert not is_retryable(exc, POLICY)
+    assert is_retryable(exc, RetryPolicy(max_retry_after=61.0))
+
+
+@pytest.mark.parametrize(
+    ("exc", "reached"),
+    [
+        (APIConnectionError("refused", may_have_reached_server=False), False),
+        (APITimeoutError("timed out connecting", may_have_reached_server=False), False),
+        (APITimeoutError("read timeout"), True),
+        (APIConnectionError("reset"), True),
+        (ResponseDecodeError("cut short", status=200, garbled=True), True),
+        (server_error(500), True),
+        (server_error(502), True),
+        (server_error(504), True),
+        (server_error(503), False),
+        (RateLimitError("slow down", status=429), False),
+        (BadRequestError("bad", status=400), False),
+        (B2BError("anything else"), False),
+    ],
+    ids=repr,
+)
+def test_which_failures_may_have_reached_the_server(exc: B2BError, reached: bool) -> None:
+    assert may_have_reached_server(exc) is reached
+
+
+def test_failures_after_an_uncertain_attempt_are_marked() -> None:
+    uncertainty = Uncertainty()
+    before, uncertain, after, later = (
+        server_error(503),
+        APITimeoutError("read timeout"),
+        already_exists(),
+        server_error(503),
+    )
+    for exc in (before, uncertain, after, later):
+        uncertainty.note(exc)
+    assert before.after_uncertain_attempt is False
+    assert (after.after_uncertain_attempt, later.after_uncertain_attempt) == (True, True)
+
+
+def test_a_failure_that_never_left_leaves_later_ones_unmarked() -> None:
+    uncertainty = Uncertainty()
+    refused, answer = APIConnectionError("refused", may_have_reached_server=False), already_exists()
+    uncertainty.note(refused)
+    uncertainty.note(answer)
+    assert (uncertainty.uncertain, answer.after_uncertain_attempt) == (False, False)
+
+
+def test_the_wait_is_the_servers_hint_when_it_gives_one() -> None:
+    wait = WaitStrategy(POLICY)
+    assert wait(failed_state(RateLimitError("slow", status=429, retry_after=7.5), 3)) == 7.5
+    assert wait(failed_state(server_error(503, retry_after=0.0), 1)) == 0.0
+
+
+def test_without_a_hint_the_wait_is_jittered_backoff_within_the_cap() -> None:
+    wait = WaitStrategy(POLICY)
+    low, high = JITTER
+    for attempt, base in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 8.0), (200, 8.0)):
+        waits = [wait(failed_state(APITimeoutError("read timeout"), attempt)) for _ in range(50)]
+        assert all(base * low <= seconds <= base * high for seconds in waits), (attempt, waits)
+
+
+def test_the_stop_fires_when_the_next_wait_would_end_past_the_deadline() -> None:
+    deadline = time.monotonic() + 3600.0
+    stop = StopBeforeDeadline(deadline)
+    assert not stop(failed_state(server_error(503), sleep=60.0))
+    assert stop(failed_state(server_error(503), sleep=3601.0))
+    assert StopBeforeDeadline(time.monotonic() - 1.0)(failed_state(server_error(503)))
+
+
+async def answer(outcome: CreatedOrder | B2BError) -> CreatedOrder:
+    await asyncio.sleep(0)
+    if isinstance(outcome, B2BError):
+        raise outcome
+    return outcome
+
+
+def registered() -> CreatedOrder:
+    return CreatedOrder("BC1", already_registered=True)
+
+
+async def test_a_registration_that_succeeds_is_returned_as_is() -> None:
+    created = CreatedOrder("BC1")
+    assert await settle_registration(answer(created), registered, in_bulk=False) is created
+
+
+async def test_already_exists_is_the_callers_news_outside_a_bulk_run() -> None:
+    with pytest.raises(OrderAlreadyExistsError):
+        await settle_registration(answer(already_exists()), registered, in_bulk=False)
+
+
+async def test_already_exists_after_an_uncertain_attempt_means_registered() -> None:
+    exc = already_exists()
+    exc.after_uncertain_attempt = True
+    result = await settle_registration(answer(exc), registered, in_bulk=False)
+    assert result == CreatedOrder("BC1", already_registered=True)
+
+
+async def test_already_exists_in_a_bulk_run_means_registered() -> None:
+    result = await settle_registration(answer(already_exists()), registered, in_bulk=True)
+    assert result == CreatedOrder("BC1", already_registered=True)
+
+
+@pytest.mark.parametrize("in_bulk", [False, True])
+async def test_other_failures_pass_through_the_registration_rule(in_bulk: bool) -> None:
+    with pytest.raises(NotFoundError):
+        await settle_registration(
+            answer(NotFoundError("no such company", status=404)), registered, in_bulk=in_bulk
+        )
