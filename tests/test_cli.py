@@ -30,7 +30,6 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner, Result
 
-import b2b_async.__main__
 from b2b_async import (
     APIConnectionError,
     AuthenticationError,
@@ -1304,7 +1303,7 @@ def test_sandbox_port_in_use_is_a_usage_error() -> None:
     assert "cannot listen" in result.stderr
 
 
-# -- demo command, version, python -m ----------------------------------------------------------
+# -- demo command, version ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("ok", "code"), [(True, 0), (False, 1)])
@@ -1324,40 +1323,6 @@ def test_version_and_help() -> None:
     """--version prints the version; -h lists the command groups."""
     assert "b2b-async, version" in invoke(["--version"]).stdout
     assert {"demo", "orders", "sandbox"} <= set(invoke(["-h"]).stdout.split())
-
-
-@pytest.mark.parametrize("missing", ["click", "rich.console", "rich.progress"])
-def test_main_without_the_cli_extra_prints_the_install_hint(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], missing: str
-) -> None:
-    """Without click or rich, python -m b2b_async says how to install them and exits 2."""
-    monkeypatch.delitem(sys.modules, "b2b_async._cli")
-    monkeypatch.setitem(sys.modules, missing, None)
-    with pytest.raises(SystemExit) as exit_info:
-        b2b_async.__main__.main()
-    assert exit_info.value.code == 2
-    assert b2b_async.__main__.INSTALL_HINT in capsys.readouterr().err
-
-
-def test_main_reraises_other_import_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """An ImportError that is not about the cli extra is not hidden behind the hint."""
-    orders = write_orders(tmp_path / "orders.csv", 1)
-    monkeypatch.setattr(sys, "argv", ["b2b-async", "orders", "register", str(orders)])
-    monkeypatch.delitem(sys.modules, "b2b_async._cli")
-    monkeypatch.setitem(sys.modules, "b2b_async._journal", None)
-    with pytest.raises(ImportError, match="_journal"):
-        b2b_async.__main__.main()
-
-
-def test_main_runs_the_command_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """With the cli extra, main() (python -m b2b_async, the b2b-async script) runs the group."""
-    monkeypatch.setattr(sys, "argv", ["b2b-async", "--version"])
-    with pytest.raises(SystemExit) as exit_info:
-        b2b_async.__main__.main()
-    assert exit_info.value.code == 0
-    assert "version" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

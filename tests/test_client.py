@@ -74,31 +74,6 @@ def test_bad_options_are_refused(kwargs: dict[str, object], fragment: str) -> No
         B2BClient("t", **kwargs)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "fragment"),
-    [
-        ({"attempts": 0}, "attempts"),
-        ({"attempts": 1.5}, "attempts"),
-        ({"initial_wait": -1}, "initial_wait"),
-        ({"max_wait": float("inf")}, "max_wait"),
-        ({"max_retry_after": float("nan")}, "max_retry_after"),
-        ({"deadline": 0}, "deadline"),
-    ],
-)
-def test_retry_policy_validation(kwargs: dict[str, float], fragment: str) -> None:
-    """RetryPolicy refuses out-of-range options with a ValueError naming them."""
-    with pytest.raises(ValueError, match=fragment):
-        RetryPolicy(**kwargs)  # type: ignore[arg-type]
-
-
-def test_backoff_formula() -> None:
-    """Backoff doubles from initial_wait, is capped by max_wait, and scales by jitter."""
-    policy = RetryPolicy(initial_wait=0.5, max_wait=3.0)
-    assert [policy.backoff(n, 1.0) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
-    assert policy.backoff(2, 0.5) == 0.5
-    assert policy.backoff(10_000, 1.0) == 3.0
-
-
 def test_repr_never_shows_the_token() -> None:
     """repr() names the host and state but never the token."""
     client = B2BClient("super-secret-token-123")

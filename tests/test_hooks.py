@@ -75,20 +75,6 @@ def kinds(events: list[Event]) -> list[type[Event]]:
     return [type(event) for event in events]
 
 
-@pytest.mark.parametrize(
-    ("path", "route"),
-    [
-        ("/api/v2/io/companies/12/user/34/orders", "/api/v2/io/companies/{id}/user/{id}/orders"),
-        ("/api/v2/io/orders/BC%2E7/details", "/api/v2/io/orders/{id}/details"),
-        ("/api/v3/io/orders/extra-fields", "/api/v3/io/orders/extra-fields"),
-        ("/api/v3/io/customers/9/orders/b2b", "/api/v3/io/customers/{id}/orders/b2b"),
-    ],
-)
-def test_route_keeps_words_and_hides_ids(path: str, route: str) -> None:
-    """A route keeps the API prefix and the path's words; every id becomes {id}."""
-    assert route_of(path) == route
-
-
 async def test_a_call_yields_its_events_in_order(events: list[Event]) -> None:
     """A paced call that succeeds at once: started, budget, sent, response, finished."""
     async with sandbox() as server, client_for(server) as client:

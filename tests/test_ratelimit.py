@@ -9,7 +9,6 @@ import logging
 import math
 import pickle
 import random
-import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 from unittest import mock
@@ -20,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from b2b_async import B2BError
-from b2b_async._config import Priority, RateLimit, check_priority
+from b2b_async._config import Priority, RateLimit
 from b2b_async._exceptions import DeadlineUnreachableError
 from b2b_async._protocol import BudgetHint
 from b2b_async._ratelimit import Lanes, Limiter, Pacing, RateLimiter, Tickets, Waiter, build_limiter
@@ -172,57 +171,6 @@ async def simulate(
 def achieved(times: list[float], requests: int, per: float) -> float:
     """The achieved rate as a fraction of the allowed one."""
     return (len(times) - 1) / (max(times) - min(times)) / (requests / per)
-
-
-# --- RateLimit ---------------------------------------------------------------------------
-
-
-def test_rate_limit_defaults() -> None:
-    """The default budget is the documented 150 requests per minute, evenly paced."""
-    assert RateLimit() == RateLimit(requests=150, per=60.0, burst=1)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"requests": 0}, r"RateLimit\.requests must be an int of at least 1, got 0"),
-        ({"requests": 1.5}, r"RateLimit\.requests must be an int of at least 1, got 1\.5"),
-        ({"requests": True}, r"RateLimit\.requests must be an int of at least 1, got True"),
-        ({"per": 0}, r"RateLimit\.per must be a positive finite number of seconds, got 0"),
-        ({"per": -1.0}, r"RateLimit\.per must be a positive finite number of seconds"),
-        ({"per": math.nan}, r"RateLimit\.per must be a positive finite number of seconds"),
-        ({"per": math.inf}, r"RateLimit\.per must be a positive finite number of seconds"),
-        ({"per": "60"}, r"RateLimit\.per must be a positive finite number of seconds"),
-        ({"burst": 0}, r"RateLimit\.burst must be an int of at least 1, got 0"),
-        ({"requests": 5, "burst": 6}, r"RateLimit\.burst must not exceed requests \(5\), got 6"),
-    ],
-)
-def test_rate_limit_rejects_out_of_range_values(kwargs: dict[str, Any], message: str) -> None:
-    """Each out-of-range option raises a ValueError naming the option and the value."""
-    with pytest.raises(ValueError, match=message):
-        RateLimit(**kwargs)
-
-
-# --- Priority ----------------------------------------------------------------------------
-
-
-def test_priority_accepts_members_and_their_plain_names() -> None:
-    """A member or its plain name is a Priority; members run highest first, equal to their names."""
-    names: list[str] = ["urgent", "normal", "bulk"]
-    assert [check_priority(name) for name in names] == list(Priority) == names
-    assert check_priority(Priority.BULK) is Priority.BULK
-
-
-class OptionError(ValueError):
-    """An error class to raise instead of ValueError."""
-
-
-@pytest.mark.parametrize("value", ["high", "URGENT", "", 1, None])
-def test_priority_rejects_anything_else(value: object) -> None:
-    """Any other value is refused with the accepted names, as the error class asked for."""
-    message = r"priority must be one of 'urgent', 'normal', 'bulk', got "
-    with pytest.raises(OptionError, match=message + re.escape(repr(value))):
-        check_priority(value, error=OptionError)
 
 
 # --- Pacing and Tickets: the rules every limiter shares ----------------------------------

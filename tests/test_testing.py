@@ -1,9 +1,9 @@
-"""The pytest plugin: the ``b2b_sandbox`` and ``b2b_client`` fixtures, here and in a user's suite.
+"""``b2b_async.testing``, the pytest plugin: its ``b2b_sandbox`` and ``b2b_client`` fixtures.
 
-The in-process tests use the fixtures as any suite with b2b-async installed gets them. The
-``pytester`` tests run pytest on a throwaway project configured as a user's would be, with
-``filterwarnings = error`` so that a session or server left open fails it; its test files import
-nothing to get the fixtures.
+The fixtures are used here and in a user's suite. The in-process tests use them as any suite
+with b2b-async installed gets them. The ``pytester`` tests run pytest on a throwaway project
+configured as a user's would be, with ``filterwarnings = error`` so that a session or server left
+open fails it; its test files import nothing to get the fixtures.
 """
 
 from __future__ import annotations

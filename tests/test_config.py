@@ -1,0 +1,265 @@
+"""The option objects and checks of ``b2b_async._config``: RetryPolicy, RateLimit, Priority."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from b2b_async._config import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_V3_PAGE_SIZE,
+    MAX_V3_PAGE_SIZE,
+    PRIORITY_CHOICES,
+    Priority,
+    RateLimit,
+    RetryPolicy,
+    check_positive_int,
+    check_priority,
+)
+
+
+class OptionError(ValueError):
+    """An error class to raise instead of ValueError."""
+
+
+# --- check_positive_int --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [1, 2, 10**30])
+def test_check_positive_int_returns_a_count_of_at_least_one(value: int) -> None:
+    """An int of 1 or more comes back as it was given."""
+    assert check_positive_int(value, "page_size") is value
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.0, 1.5, True, "3", None])
+def test_check_positive_int_refuses_anything_else_naming_the_option(value: object) -> None:
+    """Zero, negatives, floats, bools, strings and None are refused, naming option and value."""
+    message = f"page_size must be an int of at least 1, got {value!r}"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        check_positive_int(value, "page_size")
+
+
+def test_check_positive_int_raises_the_error_class_asked_for() -> None:
+    """With ``error=``, the refusal is of that class."""
+    with pytest.raises(OptionError, match="concurrency must be an int of at least 1, got 0"):
+        check_positive_int(0, "concurrency", error=OptionError)
+
+
+def test_check_positive_int_allows_up_to_the_most_and_no_more() -> None:
+    """``most`` is the largest value allowed: it passes, one more is refused with the range."""
+    assert check_positive_int(200, "limit", most=200) == 200
+    with pytest.raises(OptionError, match=r"limit must be an int from 1 to 200, got 201"):
+        check_positive_int(201, "limit", error=OptionError, most=200)
+
+
+@pytest.mark.parametrize(
+    ("value", "most"),
+    [
+        (DEFAULT_MAX_CONCURRENCY, None),
+        (DEFAULT_MAX_RESPONSE_BYTES, None),
+        (DEFAULT_PAGE_SIZE, None),
+        (DEFAULT_V3_PAGE_SIZE, MAX_V3_PAGE_SIZE),
+    ],
+)
+def test_the_default_counts_pass_their_own_check(value: int, most: int | None) -> None:
+    """Every default count is one its option's check accepts."""
+    assert check_positive_int(value, "default", most=most) == value
+
+
+# --- RetryPolicy ---------------------------------------------------------------------------
+
+
+def test_retry_policy_defaults() -> None:
+    """The defaults are the documented ones: 5 attempts, 0.5 s doubling to 30 s, hints to 120 s."""
+    policy = RetryPolicy()
+    assert attrs.asdict(policy) == {
+        "attempts": 5,
+        "initial_wait": 0.5,
+        "max_wait": 30.0,
+        "max_retry_after": 120.0,
+        "deadline": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"attempts": 0}, "attempts"),
+        ({"attempts": 1.5}, "attempts"),
+        ({"initial_wait": -1}, "initial_wait"),
+        ({"max_wait": float("inf")}, "max_wait"),
+        ({"max_retry_after": float("nan")}, "max_retry_after"),
+        ({"deadline": 0}, "deadline"),
+    ],
+)
+def test_retry_policy_validation(kwargs: dict[str, float], fragment: str) -> None:
+    """RetryPolicy refuses out-of-range options with a ValueError naming them."""
+    with pytest.raises(ValueError, match=fragment):
+        RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"attempts": True}, "attempts must be an int of at least 1, got True"),
+        ({"initial_wait": -0.5}, "initial_wait must be a non-negative finite number, got -0.5"),
+        ({"max_wait": "30"}, "max_wait must be a non-negative finite number, got '30'"),
+        ({"max_retry_after": -1}, "max_retry_after must be a non-negative finite number, got -1"),
+        ({"deadline": -2.0}, "deadline must be a positive finite number, got -2.0"),
+        ({"deadline": math.inf}, "deadline must be a positive finite number, got inf"),
+    ],
+)
+def test_retry_policy_messages_give_the_rule_and_the_value(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    """A refused option's message says which rule it broke and what was given."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RetryPolicy(**kwargs)
+
+
+def test_retry_policy_accepts_zero_waits_and_no_deadline() -> None:
+    """Waits may be zero (retry at once); a deadline is positive or None."""
+    policy = RetryPolicy(attempts=1, initial_wait=0, max_wait=0, max_retry_after=0, deadline=None)
+    assert (policy.backoff(1, 1.0), policy.deadline) == (0.0, None)
+    assert RetryPolicy(deadline=0.001).deadline == 0.001
+
+
+def test_backoff_formula() -> None:
+    """Backoff doubles from initial_wait, is capped by max_wait, and scales by jitter."""
+    policy = RetryPolicy(initial_wait=0.5, max_wait=3.0)
+    assert [policy.backoff(n, 1.0) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert policy.backoff(2, 0.5) == 0.5
+    assert policy.backoff(10_000, 1.0) == 3.0
+
+
+def test_backoff_jitter_scales_the_capped_wait() -> None:
+    """The jitter applies after the cap: a capped wait with jitter 0.5 is half of max_wait."""
+    policy = RetryPolicy(initial_wait=1.0, max_wait=4.0)
+    assert [policy.backoff(n, 0.5) for n in range(1, 6)] == [0.5, 1.0, 2.0, 2.0, 2.0]
+
+
+def test_backoff_caps_even_the_first_wait() -> None:
+    """An initial_wait above max_wait is cut to max_wait from the first retry on."""
+    assert RetryPolicy(initial_wait=10.0, max_wait=2.0).backoff(1, 1.0) == 2.0
+
+
+@given(
+    initial_wait=st.floats(0.0, 100.0),
+    max_wait=st.floats(0.0, 100.0),
+    attempt=st.integers(1, 10_000),
+    jitter=st.floats(0.5, 1.0),
+)
+def test_backoff_never_shrinks_and_never_passes_the_cap(
+    initial_wait: float, max_wait: float, attempt: int, jitter: float
+) -> None:
+    """For one jitter, no wait is shorter than the one before or longer than max_wait * jitter."""
+    policy = RetryPolicy(initial_wait=initial_wait, max_wait=max_wait)
+    wait = policy.backoff(attempt, jitter)
+    assert policy.backoff(attempt + 1, jitter) >= wait
+    assert 0.0 <= wait <= max_wait * jitter
+
+
+# --- RateLimit -----------------------------------------------------------------------------
+
+
+def test_rate_limit_defaults() -> None:
+    """The default budget is the documented 150 requests per minute, evenly paced."""
+    assert RateLimit() == RateLimit(requests=150, per=60.0, burst=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"requests": 0}, r"RateLimit\.requests must be an int of at least 1, got 0"),
+        ({"requests": 1.5}, r"RateLimit\.requests must be an int of at least 1, got 1\.5"),
+        ({"requests": True}, r"RateLimit\.requests must be an int of at least 1, got True"),
+        ({"per": 0}, r"RateLimit\.per must be a positive finite number of seconds, got 0"),
+        ({"per": -1.0}, r"RateLimit\.per must be a positive finite number of seconds"),
+        ({"per": math.nan}, r"RateLimit\.per must be a positive finite number of seconds"),
+        ({"per": math.inf}, r"RateLimit\.per must be a positive finite number of seconds"),
+        ({"per": "60"}, r"RateLimit\.per must be a positive finite number of seconds"),
+        ({"burst": 0}, r"RateLimit\.burst must be an int of at least 1, got 0"),
+        ({"requests": 5, "burst": 6}, r"RateLimit\.burst must not exceed requests \(5\), got 6"),
+    ],
+)
+def test_rate_limit_rejects_out_of_range_values(kwargs: dict[str, Any], message: str) -> None:
+    """Each out-of-range option raises a ValueError naming the option and the value."""
+    with pytest.raises(ValueError, match=message):
+        RateLimit(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"per": True}, "RateLimit.per must be a positive finite number of seconds, got True"),
+        ({"burst": True}, "RateLimit.burst must be an int of at least 1, got True"),
+        ({"burst": 2.0}, "RateLimit.burst must be an int of at least 1, got 2.0"),
+    ],
+)
+def test_rate_limit_refuses_bools_and_float_bursts(kwargs: dict[str, Any], message: str) -> None:
+    """A bool is no number of seconds, and a burst counts whole requests."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RateLimit(**kwargs)
+
+
+def test_a_burst_may_be_the_whole_budget() -> None:
+    """A burst equal to ``requests`` is allowed; a whole number of seconds is too."""
+    assert RateLimit(10, 2, burst=10) == RateLimit(requests=10, per=2.0, burst=10)
+
+
+def test_burst_is_keyword_only() -> None:
+    """``RateLimit(10, 1.0, 3)`` is refused, so a third number is never taken for a burst."""
+    with pytest.raises(TypeError):
+        RateLimit(10, 1.0, 3)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("option", "field"),
+    [(RetryPolicy(), "attempts"), (RateLimit(), "requests")],
+    ids=["RetryPolicy", "RateLimit"],
+)
+def test_options_are_frozen_values(option: object, field: str) -> None:
+    """An option object cannot change once made, so one instance can serve many clients."""
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        setattr(option, field, 1)
+    assert option == type(option)()
+    assert hash(option) == hash(type(option)())
+
+
+# --- Priority ------------------------------------------------------------------------------
+
+
+def test_priority_accepts_members_and_their_plain_names() -> None:
+    """A member or its plain name is a Priority; members run highest first, equal to their names."""
+    names: list[str] = ["urgent", "normal", "bulk"]
+    assert [check_priority(name) for name in names] == list(Priority) == names
+    assert check_priority(Priority.BULK) is Priority.BULK
+
+
+@pytest.mark.parametrize("value", ["high", "URGENT", "", 1, None])
+def test_priority_rejects_anything_else(value: object) -> None:
+    """Any other value is refused with the accepted names, as the error class asked for."""
+    message = r"priority must be one of 'urgent', 'normal', 'bulk', got "
+    with pytest.raises(OptionError, match=message + re.escape(repr(value))):
+        check_priority(value, error=OptionError)
+
+
+def test_check_priority_raises_a_value_error_by_default() -> None:
+    """Without ``error=``, an unknown priority is a plain ValueError."""
+    with pytest.raises(ValueError, match="priority must be one of") as info:
+        check_priority("asap")
+    assert type(info.value) is ValueError
+
+
+def test_priority_choices_are_the_names_highest_first() -> None:
+    """PRIORITY_CHOICES lists the plain names in the order the levels are served."""
+    assert PRIORITY_CHOICES == ("urgent", "normal", "bulk")
+    assert all(type(choice) is str for choice in PRIORITY_CHOICES)
