@@ -91,8 +91,9 @@ class Call:
             priority: the call's priority.
         """
         full = redact(f"{url}?{urlencode(query)}" if query else str(url), secrets)
+        route = redact(route_of(url.raw_path), secrets)  # a word-like segment stays in it
         host, port = url.host or "", url.port or 0
-        return cls(method, full, route_of(url.raw_path), host, port, priority)
+        return cls(method, full, route, host, port, priority)
 
 
 @attrs.frozen

@@ -82,6 +82,14 @@ def test_call_of_redacts_secrets_from_the_url_and_its_query() -> None:
     assert (call.method, call.priority) == ("POST", "urgent")
 
 
+def test_call_of_redacts_a_secret_in_a_segment_the_route_keeps() -> None:
+    """A word-like segment stays in the route, so a secret in one is redacted there too."""
+    url = URL(f"https://h.example/api/v3/io/orders/{SECRET}/products")
+    call = Call.of("GET", url, None, (SECRET,), "normal")
+    assert SECRET not in call.url + call.route
+    assert call.route == "/api/v3/io/orders/***/products"
+
+
 def test_call_of_takes_host_and_port_from_the_url() -> None:
     """The server's address is the URL's host; its port is the explicit or the scheme's one."""
     local = Call.of("GET", URL("http://127.0.0.1:8080/api/v3/io/orders"), None, (), "normal")
