@@ -14,14 +14,17 @@ from aiohttp import web
 
 from b2b_async.sandbox import (
     API_PREFIX,
+    DEFAULT_ORDER_EXTRA_FIELDS,
     SANDBOX_KEY,
     Faults,
+    OrderExtraField,
     RateWindow,
     Sandbox,
     SandboxServer,
     create_app,
     parse_faults,
 )
+from b2b_async.sandbox._extra_fields import DROPDOWN
 from b2b_async.sandbox._window import WindowState
 from tests.sandbox._helpers import (
     CREATE,
@@ -104,6 +107,21 @@ async def test_concurrency_limit_answers_429(session: aiohttp.ClientSession) -> 
     refused = next(reply for reply in replies if reply.status == 429)
     assert refused.headers["Retry-After"] == "1"
     assert refused.headers["X-Requests-Remaining"] == "149 times"
+
+
+def test_order_extra_fields_are_kept_as_configured_not_as_passed() -> None:
+    """The fields given are kept as a tuple: changing the list afterwards, or assigning another
+    one and changing it, does not reach the sandbox."""
+    region = OrderExtraField(name="Region", field_type=DROPDOWN, choices=("EU", "US"))
+    fields = [region]
+    sandbox = Sandbox(order_extra_fields=fields)
+    fields.append(OrderExtraField(name="Late"))
+    assert sandbox.order_extra_fields == (region,)
+    assert Sandbox().order_extra_fields == DEFAULT_ORDER_EXTRA_FIELDS
+    replacement = [*DEFAULT_ORDER_EXTRA_FIELDS]
+    sandbox.order_extra_fields = replacement
+    replacement.clear()
+    assert sandbox.order_extra_fields == DEFAULT_ORDER_EXTRA_FIELDS
 
 
 def test_reprs_are_informative() -> None:

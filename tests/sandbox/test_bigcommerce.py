@@ -5,12 +5,14 @@ the registration window, and the body of ``POST /_sandbox/bigcommerce/orders``.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import pytest
 
-from b2b_async.sandbox import DEFAULT_REGISTRATION_WINDOW, Sandbox, SandboxServer
+from b2b_async.sandbox import DEFAULT_REGISTRATION_WINDOW, PlacedOrder, Sandbox, SandboxServer
+from b2b_async.sandbox._bigcommerce import placed_view, placement_from_json
 from tests.sandbox._helpers import control
 
 
@@ -45,6 +47,23 @@ def test_place_order_refuses_what_bigcommerce_would_not_hold(
     with pytest.raises(error, match=message):
         sandbox.place_order(**{"customer_id": 5, "total_inc_tax": 1, **arguments})
     assert list(sandbox.placed_orders) == [100]
+
+
+def test_a_placed_order_is_shown_with_its_total_as_written() -> None:
+    """The control endpoints show the total as a string with the digits given, the time in
+    UTC."""
+    placed = PlacedOrder(
+        bc_order_id=9,
+        customer_id=5,
+        total_inc_tax="12.50",
+        created_at=datetime(2026, 4, 1, 12, 0, tzinfo=timezone(timedelta(hours=2))),
+    )
+    assert placed_view(placed) == {
+        "bcOrderId": 9,
+        "customerId": 5,
+        "totalIncTax": "12.50",
+        "createdAt": "2026-04-01T10:00:00+00:00",
+    }
 
 
 @pytest.mark.parametrize("window", [-1.0, float("inf"), float("nan"), "10", True])
@@ -92,3 +111,28 @@ async def test_the_control_endpoint_refuses_bad_placements(
     assert reply.json()["error"].startswith(error)
     assert garbled.status == 400
     assert not unlimited.placed_orders
+
+
+@pytest.mark.parametrize("created_at", [True, [2026, 4, 1], {"seconds": 1}])
+def test_a_placement_created_at_neither_seconds_nor_text_is_refused(created_at: object) -> None:
+    """``createdAt`` is Unix seconds or ISO 8601 text; a boolean, a list or an object is not."""
+    body = {"customerId": 5, "totalIncTax": 1, "createdAt": created_at}
+    with pytest.raises(ValueError, match="createdAt must be Unix seconds or ISO 8601 text"):
+        placement_from_json(body)
+
+
+def test_a_placement_keeps_fractional_seconds_and_leaves_out_what_was_not_sent() -> None:
+    """Seconds with a fraction (decoded as Decimal) keep the fraction; absent or null
+    ``bcOrderId`` and ``createdAt`` are not passed on, so the sandbox picks them."""
+    timed = placement_from_json(
+        {"customerId": 5, "totalIncTax": "7.25", "createdAt": Decimal("1775037600.5")}
+    )
+    bare = placement_from_json(
+        {"customerId": 5, "totalIncTax": 3, "bcOrderId": None, "createdAt": None}
+    )
+    assert timed == {
+        "customer_id": 5,
+        "total_inc_tax": "7.25",
+        "created_at": datetime(2026, 4, 1, 10, 0, 0, 500_000, tzinfo=UTC),
+    }
+    assert bare == {"customer_id": 5, "total_inc_tax": 3}

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from b2b_async.sandbox import Company, Customer, SandboxData, SandboxServer
+from b2b_async.sandbox import Company, Customer, Sandbox, SandboxData, SandboxServer
 from tests.sandbox._helpers import CREATE, call, order
 
 
@@ -82,3 +82,22 @@ def test_data_file_that_is_not_json(tmp_path: Path) -> None:
     path.write_text("{")
     with pytest.raises(ValueError, match=r"broken\.json: not valid JSON"):
         SandboxData.from_file(path)
+
+
+def test_default_data_spreads_customers_over_the_companies_asked() -> None:
+    """With other sizes, customer N still belongs to company ((N - 1) mod companies) + 1."""
+    data = SandboxData.default(companies=3, customers=7)
+    assert [company.id for company in data.companies] == [1, 2, 3]
+    assert [customer.company_id for customer in data.customers] == [1, 2, 3, 1, 2, 3, 1]
+
+
+def test_moving_a_customer_leaves_the_data_a_sandbox_started_with() -> None:
+    """A sandbox copies its data: moving a customer at run time changes the sandbox, not the
+    value it was given, so another sandbox started from it sees the customer where it was."""
+    data = SandboxData.default(companies=2, customers=2)
+    first = Sandbox(data=data)
+    first.move_customer(1, 2)
+    second = Sandbox(data=data)
+    assert data.customers[0].company_id == 1
+    assert first.state.customer(1) == Customer(1, 2, "Customer", "1", "customer1@sandbox.invalid")
+    assert second.state.customer(1) == data.customers[0]

@@ -55,3 +55,22 @@ async def test_failed_bind_cleans_up() -> None:
         with pytest.raises(OSError, match="address already in use"):
             await second.start()
         await second.aclose()
+
+
+async def test_a_restarted_server_serves_again_and_lets_requests_hang_again(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Started again after a stop, the server listens on its port again, and a hanging request
+    hangs until its client gives up instead of being cut short by the earlier stop."""
+    server = SandboxServer(faults=Faults(hang=1.0, hang_seconds=30))
+    await server.start()
+    port = server.port
+    await server.aclose()
+    await server.start()
+    try:
+        with pytest.raises(TimeoutError):
+            await call(session, server, wait=0.2)
+    finally:
+        await server.aclose()
+    assert server.port == port
+    assert [record.status for record in server.requests] == ["hang"]

@@ -4,10 +4,30 @@ configurations look through V3.
 
 from __future__ import annotations
 
-import aiohttp
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
-from b2b_async.sandbox import API_PREFIX, SandboxServer
+import aiohttp
+import pytest
+
+from b2b_async.sandbox import API_PREFIX, RegisteredOrder, SandboxServer
+from b2b_async.sandbox._v3_views import order_view, product_views, v3_number
 from tests.sandbox._helpers import V2_HEADERS, create, v3
+
+
+def order_with(*products: dict[str, Any]) -> RegisteredOrder:
+    """A registered order holding these products."""
+    moment = datetime(2026, 4, 1, tzinfo=UTC)
+    return RegisteredOrder(
+        order_id="77",
+        company_id=5,
+        customer_id=5,
+        total_inc_tax=Decimal("9.5"),
+        created_at=moment,
+        updated_at=moment,
+        products=products,
+    )
 
 
 async def test_get_answers_a_one_item_array_with_the_detail(
@@ -95,3 +115,28 @@ async def test_extra_field_configs_are_a_paginated_array(
     assert [config["id"] for config in page.json()["data"]] == [3, 4]
     assert bad.status == 400
     assert bad.json()["data"] == {"limit": "limit must be from 1 to 200"}
+
+
+def test_a_quantity_that_is_not_a_number_counts_as_none() -> None:
+    """A product without a quantity, or with one that is not a number, shows 0 and adds
+    nothing to the order's item count; whole and decimal quantities count as integers."""
+    order = order_with(
+        {"name": "Loose"},
+        {"name": "Odd", "quantity": "a few"},
+        {"quantity": "2.0000"},
+        {"quantity": 3},
+    )
+    assert [view["quantity"] for view in product_views(order)] == [0, 0, 2, 3]
+    assert order_view(order, b2b_id=1, extra=False)["items"] == 5
+
+
+@pytest.mark.parametrize(
+    ("order_id", "number"),
+    [("123", 123), ("0123", None), ("BC1", None), ("\u0661\u0662", None), ("", None)],
+)
+def test_only_canonical_whole_numbers_can_be_a_v3_order_id(
+    order_id: str, number: int | None
+) -> None:
+    """V3 names an order by an integer, so only an id written exactly as that integer prints
+    can be named; leading zeros, letters and other scripts' digits cannot."""
+    assert v3_number(order_id) == number
