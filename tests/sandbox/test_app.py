@@ -1,0 +1,222 @@
+"""Tests of ``b2b_async/sandbox/_app.py``: the request pipeline as a whole (unknown routes,
+the concurrency limit, a switched-off window), the routes under ``/_sandbox``, and embedding
+with :func:`create_app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from b2b_async.sandbox import (
+    API_PREFIX,
+    DEFAULT_ORDER_EXTRA_FIELDS,
+    SANDBOX_KEY,
+    Faults,
+    OrderExtraField,
+    RateWindow,
+    Sandbox,
+    SandboxServer,
+    create_app,
+    parse_faults,
+)
+from b2b_async.sandbox._extra_fields import DROPDOWN
+from b2b_async.sandbox._window import WindowState
+from tests.sandbox._helpers import (
+    CREATE,
+    ORDER,
+    V2_HEADERS,
+    FakeClock,
+    call,
+    control,
+    create,
+    order,
+    v3,
+)
+
+
+async def test_unknown_routes_answer_the_envelope(
+    server: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """An unknown path or method under the API answers the envelope, not aiohttp's text page."""
+    missing = await call(session, server, "/nothing/here")
+    wrong_method = await call(session, server, CREATE, method="GET")
+    assert missing.json() == {
+        "code": 404,
+        "data": {"errMsg": "Not Found"},
+        "message": "Not Found Error",
+    }
+    assert wrong_method.status == 405
+    assert wrong_method.json()["message"] == "Method Not Allowed Error"
+
+
+async def test_unknown_v3_routes_and_methods_answer_the_v3_envelope(
+    unlimited: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """An unknown path or method under /api/v3/io answers V3's envelope."""
+    missing = await v3(session, unlimited, "/nothing")
+    wrong = await v3(session, unlimited, "/orders/extra-fields", method="DELETE")
+    assert missing.json() == {"code": 404, "data": {}, "meta": {"message": "Not Found"}}
+    assert wrong.status == 405
+    assert wrong.json()["meta"]["message"] == "Method Not Allowed"
+
+
+async def test_every_operation_is_guarded_and_faulted(session: aiohttp.ClientSession) -> None:
+    """The other operations need the token too, and take faults like registration does."""
+    async with SandboxServer(faults=Faults(http_503=1.0)) as server:
+        anonymous = await call(session, server, "/orders/1/details", method="GET", headers={})
+        faulted = await call(session, server, "/orders/1/details", method="GET")
+    assert anonymous.status == 401
+    assert faulted.status == 503
+
+
+async def test_no_window_means_no_limit_and_no_rate_headers(
+    session: aiohttp.ClientSession,
+) -> None:
+    """rate=None switches the window and its headers off; X-Request-Id stays."""
+    async with SandboxServer(rate=None) as server:
+        replies = [await call(session, server, body=order(f"N{n}")) for n in range(5)]
+    assert [reply.status for reply in replies] == [200] * 5
+    assert "X-Requests-Remaining" not in replies[0].headers
+    assert "X-Request-Id" in replies[0].headers
+    assert server.rate is None
+
+
+def test_competing_survives_a_switched_off_window() -> None:
+    """A competing share set while the window is off applies to the next window."""
+    sandbox = Sandbox(rate=None, clock=lambda: 100.0)  # a still clock: the window reads 60 s
+    sandbox.competing = 3
+    sandbox.rate = RateWindow(5, 60)
+    assert sandbox._look() == WindowState(allowed=True, remaining=2, resets_after=60.0)
+
+
+async def test_concurrency_limit_answers_429(session: aiohttp.ClientSession) -> None:
+    """Past max_in_flight requests in processing, 429 with a short Retry-After, not spent."""
+    slow = Faults(latency=1.0, latency_seconds=0.2)
+    async with SandboxServer(faults=slow, max_in_flight=1) as server:
+        replies = await asyncio.gather(
+            call(session, server, body=order("P1")),
+            call(session, server, body=order("P2")),
+        )
+    statuses = sorted(reply.status for reply in replies)
+    assert statuses == [200, 429]
+    refused = next(reply for reply in replies if reply.status == 429)
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.headers["X-Requests-Remaining"] == "149 times"
+
+
+def test_order_extra_fields_are_kept_as_configured_not_as_passed() -> None:
+    """The fields given are kept as a tuple: changing the list afterwards, or assigning another
+    one and changing it, does not reach the sandbox."""
+    region = OrderExtraField(name="Region", field_type=DROPDOWN, choices=("EU", "US"))
+    fields = [region]
+    sandbox = Sandbox(order_extra_fields=fields)
+    fields.append(OrderExtraField(name="Late"))
+    assert sandbox.order_extra_fields == (region,)
+    assert Sandbox().order_extra_fields == DEFAULT_ORDER_EXTRA_FIELDS
+    replacement = [*DEFAULT_ORDER_EXTRA_FIELDS]
+    sandbox.order_extra_fields = replacement
+    replacement.clear()
+    assert sandbox.order_extra_fields == DEFAULT_ORDER_EXTRA_FIELDS
+
+
+def test_reprs_are_informative() -> None:
+    """Sandbox, its window and its state say what they hold."""
+    sandbox = Sandbox(rate=RateWindow(5, 1), faults=parse_faults("500=0.5"))
+    assert "rate=5/1" in repr(sandbox)
+    assert "500=0.5" in repr(sandbox)
+    assert "companies=100 customers=1000 orders=0" in repr(sandbox.state)
+    assert "<FixedWindow 5/1 used=0" in repr(sandbox._window)
+
+
+async def test_faults_spare_the_admin_routes(session: aiohttp.ClientSession) -> None:
+    """Admin routes answer normally under faults and are not recorded."""
+    async with SandboxServer(faults=Faults(http_500=1.0)) as server:
+        server.state.register(
+            order_id="A", company_id=1, customer_id=1, total_inc_tax=Decimal("1.50"), po_number=None
+        )
+        async with session.get(server.url + "/_sandbox/health") as health:
+            assert (await health.json()) == {"status": "ok"}
+        async with session.get(server.url + "/_sandbox/orders") as listing:
+            orders = (await listing.json())["orders"]
+    assert orders[0]["orderId"] == "A"
+    assert orders[0]["totalIncTax"] == "1.50"
+    assert not server.requests
+
+
+async def test_the_control_endpoint_places_orders_outside_the_api(
+    session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """POST places (201, the order back), GET lists; no token, no window spent, no record."""
+    async with SandboxServer(rate=RateWindow(1, 60.0), clock=clock) as server:
+        placed = await control(session, server, body={"customerId": 5, "totalIncTax": 12.5})
+        chosen = await control(
+            session,
+            server,
+            body={
+                "customerId": 6,
+                "totalIncTax": "7.25",
+                "bcOrderId": 900,
+                "createdAt": "2026-04-01T12:00:00+02:00",
+            },
+        )
+        stamped = await control(
+            session, server, body={"customerId": 7, "totalIncTax": 1, "createdAt": 1775037600}
+        )
+        listed = await control(session, server)
+        registered = await create(session, server, 100)
+    assert placed.status == 201
+    assert placed.json() == {
+        "bcOrderId": 100,
+        "customerId": 5,
+        "totalIncTax": "12.5",
+        "createdAt": server.placed_orders[100].created_at.isoformat(),
+    }
+    assert chosen.json()["createdAt"] == "2026-04-01T10:00:00+00:00"
+    assert stamped.json()["createdAt"] == "2026-04-01T10:00:00+00:00"
+    assert [order["bcOrderId"] for order in listed.json()["orders"]] == [100, 900, 901]
+    assert registered.status == 200
+    assert registered.json()["data"]["totalIncTax"] == 12.5
+    assert len(server.requests) == 1
+
+
+async def test_create_app_embeds_in_a_runner(session: aiohttp.ClientSession) -> None:
+    """create_app serves a sandbox in the caller's own runner."""
+    app = create_app()
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        async with session.post(
+            f"http://127.0.0.1:{port}{API_PREFIX}{CREATE}", json=ORDER, headers=V2_HEADERS
+        ) as response:
+            assert response.status == 200
+    finally:
+        await runner.cleanup()
+    assert "BC1" in app[SANDBOX_KEY].orders
+
+
+async def test_hang_in_an_embedding_without_handler_cancellation(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Without handler cancellation a hang outlives its client and then ends quietly."""
+    sandbox = Sandbox(faults=Faults(hang=1.0, hang_seconds=0.1))
+    runner = web.AppRunner(create_app(sandbox))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}{API_PREFIX}{CREATE}"
+    try:
+        with pytest.raises(TimeoutError):
+            await session.post(
+                url, json=ORDER, headers=V2_HEADERS, timeout=aiohttp.ClientTimeout(0.02)
+            )
+        await asyncio.sleep(0.15)  # the hang ends with its client long gone
+    finally:
+        await runner.cleanup()
+    assert sandbox.requests[0].status == "hang"

@@ -1,0 +1,138 @@
+"""Tests of ``b2b_async/sandbox/_bigcommerce.py``: orders placed in BigCommerce, the value of
+the registration window, and the body of ``POST /_sandbox/bigcommerce/orders``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import pytest
+
+from b2b_async.sandbox import DEFAULT_REGISTRATION_WINDOW, PlacedOrder, Sandbox, SandboxServer
+from b2b_async.sandbox._bigcommerce import placed_view, placement_from_json
+from tests.sandbox._helpers import control
+
+
+def test_place_order_keeps_an_aware_creation_time_in_utc() -> None:
+    """An aware created_at is kept, converted to UTC."""
+    sandbox = Sandbox(rate=None, registration_window=None)
+    moment = datetime(2026, 4, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    placed = sandbox.place_order(customer_id=5, total_inc_tax=1, created_at=moment)
+    assert placed.created_at == moment
+    assert placed.created_at.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"customer_id": 99_999}, KeyError, "unknown customer 99999"),
+        ({"bc_order_id": 100}, ValueError, "order 100 already exists"),
+        ({"bc_order_id": 0}, ValueError, "bc_order_id must be a positive integer"),
+        ({"total_inc_tax": -1}, ValueError, "total_inc_tax must be finite and >= 0"),
+        ({"total_inc_tax": "NaN"}, ValueError, "total_inc_tax must be finite and >= 0"),
+        ({"total_inc_tax": "ten"}, ValueError, "total_inc_tax must be an amount"),
+        ({"total_inc_tax": True}, ValueError, "total_inc_tax must be an amount"),
+        ({"created_at": datetime(2026, 4, 1)}, ValueError, "created_at must be an aware"),
+    ],
+)
+def test_place_order_refuses_what_bigcommerce_would_not_hold(
+    arguments: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    """Unknown customers, ids in use, bad totals and naive times raise, placing nothing."""
+    sandbox = Sandbox(rate=None)
+    sandbox.place_order(customer_id=5, total_inc_tax=1)
+    with pytest.raises(error, match=message):
+        sandbox.place_order(**{"customer_id": 5, "total_inc_tax": 1, **arguments})
+    assert list(sandbox.placed_orders) == [100]
+
+
+def test_a_placed_order_is_shown_with_its_total_as_written() -> None:
+    """The control endpoints show the total as a string with the digits given, the time in
+    UTC."""
+    placed = PlacedOrder(
+        bc_order_id=9,
+        customer_id=5,
+        total_inc_tax="12.50",
+        created_at=datetime(2026, 4, 1, 12, 0, tzinfo=timezone(timedelta(hours=2))),
+    )
+    assert placed_view(placed) == {
+        "bcOrderId": 9,
+        "customerId": 5,
+        "totalIncTax": "12.50",
+        "createdAt": "2026-04-01T10:00:00+00:00",
+    }
+
+
+@pytest.mark.parametrize("window", [-1.0, float("inf"), float("nan"), "10", True])
+def test_a_window_that_is_not_a_duration_is_refused(window: Any) -> None:
+    """The window is a finite, non-negative number of seconds, or None."""
+    with pytest.raises(ValueError, match="registration_window"):
+        Sandbox(registration_window=window)
+    sandbox = Sandbox()
+    with pytest.raises(ValueError, match="registration_window"):
+        sandbox.registration_window = window
+    assert sandbox.registration_window == DEFAULT_REGISTRATION_WINDOW == 10.0
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "error"),
+    [
+        ({"totalIncTax": 1}, 400, "customerId is required"),
+        ({"customerId": 5}, 400, "totalIncTax is required"),
+        ({"customerId": "5", "totalIncTax": 1}, 400, "customerId must be an integer"),
+        ({"customerId": 5, "totalIncTax": None}, 400, "totalIncTax must be a number"),
+        ({"customerId": 5, "totalIncTax": -1}, 400, "total_inc_tax must be finite and >= 0"),
+        ({"customerId": 5, "totalIncTax": 1, "bcOrderId": 1.5}, 400, "bcOrderId must be an"),
+        ({"customerId": 5, "totalIncTax": 1, "createdAt": "today"}, 400, "createdAt must be"),
+        (
+            {"customerId": 5, "totalIncTax": 1, "createdAt": "2026-04-01T12:00:00"},
+            400,
+            "created_at must be an aware datetime",
+        ),
+        ({"customerId": 99_999, "totalIncTax": 1}, 404, "unknown customer 99999"),
+        ([1], 400, "the body must be a JSON object"),
+    ],
+)
+async def test_the_control_endpoint_refuses_bad_placements(
+    unlimited: SandboxServer,
+    session: aiohttp.ClientSession,
+    payload: Any,
+    status: int,
+    error: str,
+) -> None:
+    """A placement that cannot be made answers 400 (404 for an unknown customer) and places
+    nothing."""
+    reply = await control(session, unlimited, body=payload)
+    garbled = await control(session, unlimited, data=b"{")
+    assert reply.status == status
+    assert reply.json()["error"].startswith(error)
+    assert garbled.status == 400
+    assert not unlimited.placed_orders
+
+
+@pytest.mark.parametrize("created_at", [True, [2026, 4, 1], {"seconds": 1}])
+def test_a_placement_created_at_neither_seconds_nor_text_is_refused(created_at: object) -> None:
+    """``createdAt`` is Unix seconds or ISO 8601 text; a boolean, a list or an object is not."""
+    body = {"customerId": 5, "totalIncTax": 1, "createdAt": created_at}
+    with pytest.raises(ValueError, match="createdAt must be Unix seconds or ISO 8601 text"):
+        placement_from_json(body)
+
+
+def test_a_placement_keeps_fractional_seconds_and_leaves_out_what_was_not_sent() -> None:
+    """Seconds with a fraction (decoded as Decimal) keep the fraction; absent or null
+    ``bcOrderId`` and ``createdAt`` are not passed on, so the sandbox picks them."""
+    timed = placement_from_json(
+        {"customerId": 5, "totalIncTax": "7.25", "createdAt": Decimal("1775037600.5")}
+    )
+    bare = placement_from_json(
+        {"customerId": 5, "totalIncTax": 3, "bcOrderId": None, "createdAt": None}
+    )
+    assert timed == {
+        "customer_id": 5,
+        "total_inc_tax": "7.25",
+        "created_at": datetime(2026, 4, 1, 10, 0, 0, 500_000, tzinfo=UTC),
+    }
+    assert bare == {"customer_id": 5, "total_inc_tax": 3}

@@ -1,0 +1,80 @@
+"""Tests of ``b2b_async/sandbox/_input.py``: bodies, ids and query values, read the same way
+for both API versions.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+import attrs
+import pytest
+
+from b2b_async.sandbox import SandboxServer
+from b2b_async.sandbox._input import (
+    InvalidInputError,
+    json_object,
+    non_negative,
+    parameter,
+    parse_query,
+    whole,
+)
+from tests.sandbox._helpers import call
+
+
+@attrs.frozen(kw_only=True)
+class Page:
+    """A query class of two parameters, one with a parser that can refuse."""
+
+    size: int = parameter("pageSize", non_negative, 20)
+    after: int | None = parameter("after", non_negative, None)
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"", b'{"orderId": "A", "totalIncTax": NaN}'])
+async def test_malformed_json_answers_400(
+    server: SandboxServer, session: aiohttp.ClientSession, raw: bytes
+) -> None:
+    """A body that is not strict JSON answers 400 and is recorded raw."""
+    reply = await call(session, server, data=raw)
+    assert reply.status == 400
+    assert reply.json()["data"] == {"errMsg": "Request body is not valid JSON"}
+    assert server.requests[0].raw == raw
+    assert server.requests[0].body is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(7, 7), ("42", 42), ("007", 7), (True, None), ("4.0", None), ("\u0664", None), (None, None)],
+)
+def test_whole_takes_integers_and_ascii_digit_strings_only(
+    value: object, expected: int | None
+) -> None:
+    """An id is an int or a string of ASCII digits; booleans, fractions, other scripts' digits
+    and nothing at all are not ids."""
+    assert whole(value) == expected
+
+
+def test_a_body_that_is_json_but_not_an_object_is_refused() -> None:
+    """A JSON array is valid JSON, but no operation takes one as its body."""
+    with pytest.raises(InvalidInputError) as refused:
+        json_object(b"[1, 2]")
+    assert refused.value.fields == {"errMsg": "Request body must be a JSON object"}
+    assert json_object(b'{"a": 1}') == {"a": 1}
+
+
+def test_parse_query_reads_declared_parameters_and_keeps_defaults() -> None:
+    """Declared parameters are parsed, absent ones keep their defaults, others are ignored."""
+    assert parse_query(Page, {"after": "5", "colour": "red"}) == Page(size=20, after=5)
+
+
+def test_parse_query_names_every_parameter_that_does_not_parse() -> None:
+    """Every bad value is reported at once, each problem naming its parameter."""
+    with pytest.raises(InvalidInputError) as refused:
+        parse_query(Page, {"pageSize": "-1", "after": "x"})
+    assert refused.value.fields == {
+        "pageSize": "pageSize must be a non-negative integer",
+        "after": "after must be a non-negative integer",
+    }
+
+
+def test_parse_query_reads_only_the_parameters_named() -> None:
+    """With ``names``, a parameter outside them is ignored even when its value is bad."""
+    assert parse_query(Page, {"pageSize": "5", "after": "x"}, ("pageSize",)) == Page(size=5)

@@ -1,0 +1,76 @@
+"""Tests of ``b2b_async/sandbox/_server.py``: a sandbox listening on a local socket, started and
+stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import aiohttp
+import pytest
+
+from b2b_async.sandbox import Faults, SandboxServer
+from tests.sandbox._helpers import RESETS, call
+
+
+async def test_stopping_ends_a_hanging_request_cleanly(caplog: pytest.LogCaptureFixture) -> None:
+    """Leaving the server's block while a request hangs is quick, quiet, and leaves no task."""
+    caplog.set_level(logging.DEBUG)
+    async with aiohttp.ClientSession() as session:
+        server = SandboxServer(faults=Faults(hang=1.0))
+        async with server:
+            pending = asyncio.ensure_future(call(session, server, wait=30))
+            while not server.requests:  # noqa: ASYNC110 - the server offers no event to await
+                await asyncio.sleep(0.01)
+            started = time.monotonic()
+        assert time.monotonic() - started < 2
+        with pytest.raises(RESETS):
+            await pending
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+async def test_server_lifecycle() -> None:
+    """start twice fails, aclose twice is harmless, url names the bound port."""
+    server = SandboxServer()
+    await server.aclose()
+    await server.start()
+    try:
+        assert server.url == f"http://127.0.0.1:{server.port}"
+        assert server.port > 0
+        with pytest.raises(RuntimeError):
+            await server.start()
+    finally:
+        await server.aclose()
+    await server.aclose()
+    assert SandboxServer(host="::1", port=8080).url == "http://[::1]:8080"
+
+
+async def test_failed_bind_cleans_up() -> None:
+    """A port that is taken raises OSError and leaves the server stopped."""
+    async with SandboxServer() as first:
+        second = SandboxServer(port=first.port)
+        with pytest.raises(OSError, match="address already in use"):
+            await second.start()
+        await second.aclose()
+
+
+async def test_a_restarted_server_serves_again_and_lets_requests_hang_again(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Started again after a stop, the server listens on its port again, and a hanging request
+    hangs until its client gives up instead of being cut short by the earlier stop."""
+    server = SandboxServer(faults=Faults(hang=1.0, hang_seconds=30))
+    await server.start()
+    port = server.port
+    await server.aclose()
+    await server.start()
+    try:
+        with pytest.raises(TimeoutError):
+            await call(session, server, wait=0.2)
+    finally:
+        await server.aclose()
+    assert server.port == port
+    assert [record.status for record in server.requests] == ["hang"]

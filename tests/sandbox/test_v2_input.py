@@ -1,0 +1,123 @@
+"""Tests of ``b2b_async/sandbox/_v2_input.py``: the V2 bodies and listing queries, checked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+
+from b2b_async.sandbox import SandboxServer
+from tests.sandbox._helpers import UPDATE, call, created_on, order, register_orders
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "problem"),
+    [
+        ({"totalIncTax": 1}, "bc_order_id", "orderId can not be null"),
+        (order(""), "bc_order_id", "orderId can not be empty"),
+        (order("  "), "bc_order_id", "orderId can not be empty"),
+        ({"orderId": 12, "totalIncTax": 1}, "bc_order_id", "orderId must be a string"),
+        ({"orderId": "A"}, "total_inc_tax", "totalIncTax can not be null"),
+        (order("A", None), "total_inc_tax", "totalIncTax can not be null"),
+        (order("A", "12.5"), "total_inc_tax", "totalIncTax must be a number"),
+        (order("A", True), "total_inc_tax", "totalIncTax must be a number"),
+        (order("A", poNumber=7), "po_number", "poNumber must be a string"),
+        (order("A", poNumber=None), "po_number", "poNumber must be a string"),
+        ([1, 2], "errMsg", "Request body must be a JSON object"),
+    ],
+)
+async def test_invalid_bodies_answer_400_with_a_field_map(
+    server: SandboxServer,
+    session: aiohttp.ClientSession,
+    body: Any,
+    field: str,
+    problem: str,
+) -> None:
+    """Each broken rule answers 400 code 40010 naming the field, and registers nothing."""
+    reply = await call(session, server, body=body)
+    assert reply.status == 400
+    assert reply.json() == {"code": 40010, "data": {field: problem}, "message": "Bad Request Error"}
+    assert not server.orders
+
+
+async def test_every_problem_is_reported_at_once(
+    server: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """A body with several problems names all of them."""
+    reply = await call(session, server, body={"orderId": "", "totalIncTax": "1", "poNumber": 1})
+    assert set(reply.json()["data"]) == {"bc_order_id", "total_inc_tax", "po_number"}
+
+
+async def test_company_orders_sorts_pages_and_filters(
+    server: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """orderBy, limit, offset, the date range, channelId and includeExtra shape the page."""
+    await register_orders(session, server, ("9", 1, 30), ("10", 1, 10), ("X", 1, 20))
+    for order_id, day in (("9", "2024-01-01"), ("10", "2024-01-02"), ("X", "2024-01-03")):
+        created_on(server, order_id, day)
+
+    async def ids(query: str) -> list[str]:
+        reply = await call(session, server, f"/companies/1/orders?{query}", method="GET", body=None)
+        return [item["orderId"] for item in reply.json()["data"]["list"]]
+
+    assert await ids("orderBy=bcOrderId") == ["9", "10", "X"]
+    assert await ids("orderBy=-bcOrderId") == ["X", "10", "9"]
+    assert await ids("orderBy=totalIncTax&limit=2&offset=1") == ["X", "9"]
+    assert await ids("orderBy=createdAt&beginDateAt=01/02/2024") == ["10", "X"]
+    assert await ids("beginDateAt=01/02/2024&endDateAt=01/02/2024") == ["10"]
+    assert await ids("channelId=2") == []
+    extra = await call(
+        session, server, "/companies/1/orders?includeExtra=1", method="GET", body=None
+    )
+    assert extra.json()["data"]["list"][0]["extraFields"] == []
+
+
+async def test_listing_queries_are_checked(
+    server: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """Query values that do not parse answer 400 naming each parameter."""
+    query = "limit=-1&offset=x&beginDateAt=2024-01-01&orderBy=name&includeExtra=2"
+    reply = await call(session, server, f"/companies/1/orders?{query}", method="GET", body=None)
+    assert reply.status == 400
+    assert set(reply.json()["data"]) == {
+        "limit",
+        "offset",
+        "beginDateAt",
+        "orderBy",
+        "includeExtra",
+    }
+    ids = await call(session, server, "/companies/1/orderBCIds?endDateAt=13/01/2024", method="GET")
+    assert ids.json()["data"] == {"endDateAt": "endDateAt must be a date as MM/DD/YYYY"}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"orderId": None}, "orderId"),
+        ({"orderId": " "}, "orderId"),
+        ({"billingAddress": None}, "billingAddress"),
+        ({"products": {}}, "products"),
+        ({"products": [1]}, "products[0]"),
+        ({"products": [{"quantity": "two"}]}, "products[0].quantity"),
+        ({"products": [{"priceIncTax": True}]}, "products[0].priceIncTax"),
+        ({"discountAmount": "NaN"}, "discountAmount"),
+        ({"discountAmount": "1e999999999"}, "discountAmount"),
+        ({"discountAmount": [1]}, "discountAmount"),
+        ({"discountAmount": "cheap"}, "discountAmount"),
+        ({"discountAmount": None}, "discountAmount"),
+        ({"statusId": 99}, "statusId"),
+        ({"channelId": "web"}, "channelId"),
+        ({"poNumber": 9}, "poNumber"),
+        ({"externalId": "AMZ-1"}, "externalId"),
+    ],
+)
+async def test_update_order_checks_its_body(
+    server: SandboxServer, session: aiohttp.ClientSession, change: dict[str, Any], field: str
+) -> None:
+    """A broken update answers 400 naming the field and changes nothing."""
+    await register_orders(session, server, ("117", 5, 100))
+    reply = await call(session, server, "/orders", method="PUT", body={**UPDATE, **change})
+    assert reply.status == 400
+    assert field in reply.json()["data"]
+    assert server.orders["117"].products == ()

@@ -1,0 +1,149 @@
+"""Tests of ``b2b_async/sandbox/_window.py``: the store's fixed request window, its
+``X-Requests-*`` headers, and the textual rate.
+"""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+import pytest
+
+from b2b_async.sandbox import RateWindow, SandboxServer, parse_rate
+from tests.sandbox._helpers import FakeClock, call, order, v3
+
+
+async def test_every_answer_carries_the_rate_headers_with_units(
+    server: SandboxServer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """200, 400, 401 and 404 all carry X-Requests-* with units and a unique X-Request-Id."""
+    first = await call(session, server)
+    clock.advance(0.25)
+    replies = [
+        first,
+        await call(session, server, body={}),
+        await call(session, server, headers={}),
+        await call(session, server, "/companies/999/user/1/orders"),
+    ]
+    for reply in replies:
+        assert reply.headers["X-Requests-Allocated"] == "150 times/60 s"
+        assert re.fullmatch(r"\d+ times", reply.headers["X-Requests-Remaining"])
+        assert re.fullmatch(r"\d+(\.\d+)? s", reply.headers["X-Request-Window-Resets-After"])
+    assert first.headers["X-Requests-Remaining"] == "149 times"
+    assert first.headers["X-Request-Window-Resets-After"] == "60.0 s"
+    assert replies[1].headers["X-Request-Window-Resets-After"] == "59.75 s"
+    ids = [reply.headers["X-Request-Id"] for reply in replies]
+    assert len(set(ids)) == 4
+    assert ids == [record.request_id for record in server.requests]
+
+
+async def test_window_refuses_past_the_budget_until_it_resets(
+    session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """Past the budget: 429 with Retry-After; 429s do not count; a new window starts whole."""
+    async with SandboxServer(rate=RateWindow(3, 60), clock=clock) as server:
+        statuses = [(await call(session, server, body=order(f"W{n}"))).status for n in range(3)]
+        clock.advance(20.4)
+        refused = await call(session, server, body=order("W3"))
+        clock.advance(39.0)
+        refused_again = await call(session, server, body=order("W3"))
+        clock.advance(0.6)
+        after = await call(session, server, body=order("W3"))
+    assert statuses == [200, 200, 200]
+    assert refused.status == 429
+    assert refused.json()["code"] == 429
+    assert refused.headers["Retry-After"] == "40"
+    resets_after = refused.headers["X-Request-Window-Resets-After"]
+    assert float(resets_after.removesuffix(" s")) == pytest.approx(39.6)
+    assert refused.headers["X-Requests-Remaining"] == "0 times"
+    assert refused_again.headers["Retry-After"] == "1"
+    assert after.status == 200
+    assert after.headers["X-Requests-Remaining"] == "2 times"
+    assert [record.status for record in server.requests] == [200, 200, 200, 429, 429, 200]
+
+
+async def test_spent_window_answers_429_in_v3_shape(session: aiohttp.ClientSession) -> None:
+    """Past the window, V3 answers 429 with Retry-After and the window headers."""
+    async with SandboxServer(rate=RateWindow(1, 60.0)) as server:
+        first = await v3(session, server, "/orders")
+        second = await v3(session, server, "/orders")
+    assert first.status == 200
+    assert first.headers["X-Requests-Remaining"] == "0 times"
+    assert second.status == 429
+    assert second.json()["meta"]["message"].startswith("Rate limit exceeded")
+    assert int(second.headers["Retry-After"]) >= 1
+
+
+async def test_window_is_shared_by_every_token(
+    session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """Callers share one window: a second session sees the first one's spending."""
+    async with SandboxServer(rate=RateWindow(2, 60), clock=clock) as server:
+        await call(session, server, body=order("A"))
+        async with aiohttp.ClientSession() as other:
+            second = await call(other, server, body=order("B"))
+            third = await call(other, server, body=order("C"))
+    assert second.headers["X-Requests-Remaining"] == "0 times"
+    assert third.status == 429
+
+
+async def test_rate_can_change_at_run_time(
+    server: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """Assigning a rate starts a fresh window with the new budget."""
+    await call(session, server)
+    server.rate = RateWindow(requests=1, per=2.5)
+    first = await call(session, server, body=order("R1"))
+    second = await call(session, server, body=order("R2"))
+    assert first.headers["X-Requests-Allocated"] == "1 times/2.5 s"
+    assert first.headers["X-Requests-Remaining"] == "0 times"
+    assert (second.status, second.headers["Retry-After"]) == (429, "3")
+
+
+async def test_competing_integration_spends_the_start_of_each_window(
+    session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """Another integration spends N requests whenever a window opens."""
+    async with SandboxServer(rate=RateWindow(5, 60), competing=3, clock=clock) as server:
+        first = await call(session, server, body=order("C1"))
+        await call(session, server, body=order("C2"))
+        refused = await call(session, server, body=order("C3"))
+        clock.advance(60)
+        server.competing = 4
+        next_window = await call(session, server, body=order("C3"))
+    assert first.headers["X-Requests-Remaining"] == "1 times"
+    assert refused.status == 429
+    assert next_window.headers["X-Requests-Remaining"] == "0 times"
+    assert server.competing == 4
+
+
+async def test_competing_integration_can_spend_everything(
+    session: aiohttp.ClientSession,
+) -> None:
+    """A competing integration spending the whole budget leaves nothing: every request is 429."""
+    async with SandboxServer(rate=RateWindow(2, 60), competing=5) as server:
+        reply = await call(session, server)
+    assert reply.status == 429
+    assert not server.orders
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("150/60", RateWindow(150, 60.0)),
+        ("40/1", RateWindow(40, 1.0)),
+        (" 5/0.5 ", RateWindow(5, 0.5)),
+        ("none", None),
+        ("OFF", None),
+    ],
+)
+def test_parse_rate(text: str, expected: RateWindow | None) -> None:
+    """A rate is REQUESTS/SECONDS, or none."""
+    assert parse_rate(text) == expected
+
+
+@pytest.mark.parametrize("text", ["40", "a/1", "0/1", "5/0", "5/nan", "5/", "1.5/1"])
+def test_parse_rate_errors(text: str) -> None:
+    """A bad rate raises ValueError with the expected form."""
+    with pytest.raises(ValueError, match="expected REQUESTS/SECONDS"):
+        parse_rate(text)
