@@ -1,4 +1,5 @@
-"""The package's structure: imports flow one way, private names stay private, functions stay small.
+"""The package's structure: imports flow one way, private names stay private, functions stay
+small, and every module has its tests where a reader looks for them.
 
 These rules are what lets a reader follow one order from ``client.orders.create`` to the
 socket and back (see ``docs/architecture.md``); each is checked on the source text, so a
@@ -20,6 +21,11 @@ REQUEST_PATH = ("_v2.py", "_transport.py", "_protocol.py", "_retry.py", "_serde.
 MOST_LINES = 50
 #: The most lines of code of a function on the request path.
 MOST_LINES_ON_REQUEST_PATH = 30
+TESTS = Path(__file__).resolve().parent
+#: Modules with no test module of their own, and why.
+UNTESTED_ALONE = {
+    "b2b_async/_version.py": "one constant; tests/test_init.py checks the version it exports",
+}
 
 
 def module_name(path: Path) -> str:
@@ -149,3 +155,43 @@ def test_functions_stay_small() -> None:
         limit = MOST_LINES_ON_REQUEST_PATH if path.name in REQUEST_PATH else MOST_LINES
         too_long += [(name, size) for name, size in functions(path) if size > limit]
     assert too_long == []
+
+
+def mirror_of(path: Path) -> Path:
+    """Where the tests of a source file of the package live.
+
+    ``b2b_async/_v2.py`` is tested by ``tests/test_v2.py``, ``b2b_async/sandbox/_auth.py`` by
+    ``tests/sandbox/test_auth.py``; ``__init__.py`` by ``test_init.py`` and ``__main__.py`` by
+    ``test_main.py`` in the same folder.
+    """
+    relative = path.relative_to(PACKAGE)
+    stem = relative.stem.strip("_")
+    return TESTS.joinpath(*relative.parent.parts, f"test_{stem}.py")
+
+
+def test_tests_of_mirrors_the_package() -> None:
+    """The mapping from source file to test module, on one file of each kind."""
+    expected = {
+        "_v2.py": "test_v2.py",
+        "redis.py": "test_redis.py",
+        "__init__.py": "test_init.py",
+        "__main__.py": "test_main.py",
+        "sandbox/_auth.py": "sandbox/test_auth.py",
+        "sandbox/__init__.py": "sandbox/test_init.py",
+    }
+    found = {
+        source: mirror_of(PACKAGE / source).relative_to(TESTS).as_posix()
+        for source in expected
+    }
+    assert found == expected
+
+
+def test_every_module_has_its_test_module() -> None:
+    """Tests mirror the modules they test: a reader finds a module's tests by its name."""
+    missing = [
+        path.relative_to(PACKAGE.parent).as_posix()
+        for path in MODULES.values()
+        if not mirror_of(path).is_file()
+        and path.relative_to(PACKAGE.parent).as_posix() not in UNTESTED_ALONE
+    ]
+    assert missing == []

@@ -28,7 +28,8 @@ Every API request takes one path, the methods of :class:`Sandbox` (``_app``)::
       │                spend one from the window (_window) ─ 429
       │  _process      the fault acts: 5xx / 429 / error_200 instead of the operation,
       │                latency and hang before it, reset_after and malformed after it
-      │  _operate      the routed operation: V2Api (_v2), V3Api (_v3)
+      │  _operate      the routed operation: V2Api (_v2), V3Api (_v3), each an Api
+      │                  whose marked methods carry their routes (_operations)
       │                  input checked by _v2_input / _v3_input (over _input),
       │                  the store read and changed (_state over _data and
       │                  _bigcommerce: placed orders past their window recorded first),
