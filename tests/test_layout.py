@@ -180,8 +180,7 @@ def test_tests_of_mirrors_the_package() -> None:
         "sandbox/__init__.py": "sandbox/test_init.py",
     }
     found = {
-        source: mirror_of(PACKAGE / source).relative_to(TESTS).as_posix()
-        for source in expected
+        source: mirror_of(PACKAGE / source).relative_to(TESTS).as_posix() for source in expected
     }
     assert found == expected
 
