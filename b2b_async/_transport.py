@@ -140,6 +140,8 @@ class Pool:
 class Transport:
     """Sends requests for one client: pacing, concurrency cap, exchange, decoding, retries.
 
+    Its options are set when it, or a view of it, is made, and only read after.
+
     Args:
         base_url: the host root, without a trailing slash.
         headers: headers for every request (the auth header among them).
