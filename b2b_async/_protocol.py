@@ -313,7 +313,7 @@ def build_error(
     info: RequestInfo,
     now: float,
     *,
-    fallback: str,
+    reason: str = "",
 ) -> APIError:
     """Build the typed error for an error answer.
 
@@ -323,12 +323,12 @@ def build_error(
         envelope: the decoded body, or an empty mapping when it was not JSON.
         info: the request the answer belongs to.
         now: the current Unix time.
-        fallback: the message to use when the body has none (the HTTP reason).
+        reason: the HTTP reason phrase, the message when the body has none.
 
     Returns:
         An :class:`~b2b_async.APIError` subclass instance, ready to raise.
     """
-    message = _message_of(envelope, fallback)
+    message = _message_of(envelope, redact(reason or "error", info.secrets))
     cls = error_class(status)
     if cls is BadRequestError and _mentions_already_exists(envelope, message):
         cls = OrderAlreadyExistsError
@@ -431,14 +431,13 @@ def decode_response(
         ResponseDecodeError: a 2xx answer that is not the documented envelope.
     """
     envelope = decode_json(body, info.secrets)
-    fallback = redact(reason or "error", info.secrets)
     if not 200 <= status < 300:
         mapping = envelope if isinstance(envelope, Mapping) else {}
-        raise build_error(status, headers, mapping, info, now, fallback=fallback)
+        raise build_error(status, headers, mapping, info, now, reason=reason)
     checked = _success_body(envelope, status, body, info)
     effective = _effective_status(checked, status, body, info)
     if not 200 <= effective < 300:
-        raise build_error(effective, headers, checked, info, now, fallback=fallback)
+        raise build_error(effective, headers, checked, info, now, reason=reason)
     meta = checked.get("meta")
     return Envelope(checked.get("data"), meta if isinstance(meta, Mapping) else {})
 

@@ -60,7 +60,9 @@ aiohttp). No benchmark sends anything over a network: servers listen on loopback
   `max_concurrency` equal to the concurrency), from as many workers as the concurrency.
   Rounds alternate, $overhead_rounds of each per concurrency, after a warm-up; the ratio is
   the median of the rounds' client/bare throughput ratios. CPU time is the client process's
-  `time.process_time()` per request. `python -m bench.overhead` runs one concurrency.
+  `time.process_time()` per request. `python -m bench.overhead` runs one concurrency;
+  `python -m bench.calls` counts the Python function calls one request makes, by module, a
+  figure the machine's other work does not move.
 - **Latency.** The same server, one request at a time: $latency_samples timed calls each,
   in $latency_blocks alternating blocks of bare aiohttp and client calls (each block opens its
   session and warms it up with 20 untimed calls). `python -m bench.latency`.
