@@ -62,6 +62,7 @@ from ._protocol import (
     RequestInfo,
     decode_response,
     parse_budget,
+    redact,
 )
 from ._ratelimit import Limiter
 from ._retry import StopBeforeDeadline, Uncertainty, WaitStrategy, is_retryable
@@ -564,7 +565,7 @@ def transport_error(exc: BaseException, info: RequestInfo) -> TransportError:
             url=url,
             may_have_reached_server=False,
         )
-    # str() of aiohttp's errors names the URL at most, never the request's headers.
-    return APIConnectionError(
-        f"connection failed: {type(exc).__name__}: {exc}", method=method, url=url
-    )
+    # str() of aiohttp's errors never shows the request's headers, but a parser error quotes
+    # the bytes of the answer it could not read, and those may echo the token.
+    detail = redact(f"{type(exc).__name__}: {exc}", info.secrets)
+    return APIConnectionError(f"connection failed: {detail}", method=method, url=url)

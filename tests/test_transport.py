@@ -435,6 +435,45 @@ async def test_a_token_echoed_by_the_server_never_reaches_the_error() -> None:
     assert error.message == "invalid authToken *** for ***"
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 401 Unauthorized\r\nauthToken %(token)s\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 4x1 invalid authToken %(token)s for %(store)s\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Echo: %(token)s\x00\r\n\r\n",
+    ],
+    ids=["header-without-colon", "bad-status-line", "nul-in-header"],
+)
+async def test_an_answer_the_parser_refuses_never_shows_an_echoed_secret(
+    answer: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiohttp quotes the bytes it could not parse; a token or store hash in them is redacted."""
+    token, store = "tok-9f8e7d6c5b4a39281706f5e4d3c2b1a0", "storehash77"
+    payload = answer % {b"token": token.encode(), b"store": store.encode()}
+
+    async def answer_malformed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(payload)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer_malformed, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    caplog.set_level(logging.INFO, logger="b2b_async")
+    try:
+        async with B2BClient(
+            token, store_hash=store, base_url=url, rate_limit=None, retry=QUICK
+        ) as client:
+            with pytest.raises(APIConnectionError) as info:
+                await client.v3.orders.create(bc_order_id=1, customer_id=2)
+    finally:
+        server.close()
+        await server.wait_closed()
+    texts = [str(info.value), repr(info.value), caplog.text]
+    assert not [text for text in texts if token in text or store in text]
+    assert "***" in info.value.message  # the parser's own words stay, less the secret
+
+
 class DeadlineRecorder:
     """A limiter that grants at once and records the seconds each caller said it could wait."""
 
