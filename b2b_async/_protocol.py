@@ -51,10 +51,20 @@ BUDGET_HEADERS: Final = (
     "X-Rate-Limit-Requests-Quota",
 )
 _EXCERPT: Final = 300
+#: The most bytes one character takes in UTF-8.
+_UTF8_MOST: Final = 4
+#: The most digits a body code, or an allocation's request count, is read from; longer
+#: numbers are noise (a real code has five digits), and reading them could overflow.
+_MOST_DIGITS: Final = 9
+# A JSON escape a secret may hide behind: ``\u0074`` for ``t``, or ``\/`` for ``/``.
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\(/)")
 # A hint longer than a day is noise, not advice; it is ignored rather than obeyed.
 _MAX_HINT: Final = 86_400.0
 _NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)")
-_ALLOCATION = re.compile(r"\s*([0-9]+)\s*times\s*/\s*([0-9]+(?:\.[0-9]+)?)\s*s", re.IGNORECASE)
+_ALLOCATION = re.compile(
+    rf"\s*([0-9]{{1,{_MOST_DIGITS}}})\s*times\s*/\s*([0-9]{{1,{_MOST_DIGITS}}}(?:\.[0-9]+)?)\s*s",
+    re.IGNORECASE,
+)
 
 
 @attrs.frozen
@@ -225,9 +235,14 @@ def _body_code(envelope: Mapping[str, Any]) -> int | None:
         return None
     if isinstance(code, int):
         return code
-    if isinstance(code, str) and code.strip().isdigit():
-        return int(code)
+    if isinstance(code, str) and _is_small_number(text := code.strip()):
+        return int(text)
     return None
+
+
+def _is_small_number(text: str) -> bool:
+    """Whether ``text`` is ASCII digits, few enough to be a code (``"²"`` is a digit too)."""
+    return text.isascii() and text.isdigit() and len(text) <= _MOST_DIGITS
 
 
 def status_of_code(code: int) -> int:
@@ -286,12 +301,18 @@ class RequestInfo(NamedTuple):
 REDACTED: Final = "***"
 
 
-def redact(value: Any, secrets: tuple[str, ...]) -> Any:
+def redact(value: Any, secrets: tuple[str, ...], *, keys: bool = False) -> Any:
     """Replace every secret inside ``value``'s strings, in nested objects and arrays too.
 
     A server that echoes the token (``"invalid authToken <token>"``) must not put it into
-    an error's message, its details, a log line or a results journal. Object keys are left
-    as they are: they name fields, and the models read them.
+    an error's message, its details, a log line or a results journal.
+
+    Args:
+        value: a decoded JSON value, or a string.
+        secrets: the texts to replace.
+        keys: whether object keys are redacted too. They are not by default: they name
+            fields, and the models read them. An error's details are only shown, so theirs
+            are.
     """
     if not secrets:
         return value
@@ -300,9 +321,12 @@ def redact(value: Any, secrets: tuple[str, ...]) -> Any:
             value = value.replace(secret, REDACTED)
         return value
     if isinstance(value, Mapping):
-        return {key: redact(item, secrets) for key, item in value.items()}
+        return {
+            (redact(key, secrets) if keys else key): redact(item, secrets, keys=keys)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [redact(item, secrets) for item in value]
+        return [redact(item, secrets, keys=keys) for item in value]
     return value
 
 
@@ -337,7 +361,7 @@ def build_error(
         message,
         status=status,
         code=_body_code(envelope),
-        details=data if isinstance(data, Mapping) else None,
+        details=redact(data, info.secrets, keys=True) if isinstance(data, Mapping) else None,
         request_id=redact(headers.get("X-Request-Id"), info.secrets),
         method=info.method,
         url=info.url,
@@ -445,12 +469,21 @@ def decode_response(
 def body_excerpt(body: bytes, secrets: tuple[str, ...]) -> str:
     """The first few hundred characters of a body, for diagnosis, with no secret in them.
 
-    The text is redacted before it is cut, over enough extra bytes to hold a whole secret,
-    so a secret that straddles the cut leaves no prefix behind.
+    The text is redacted before it is cut, over enough extra characters to hold a whole
+    secret, so a secret that straddles the cut leaves no prefix behind. JSON escapes are
+    read first, so that a secret written with them (``\\u0074ok...``) is found too.
     """
-    longest = max((len(secret.encode()) for secret in secrets), default=0)
-    text = body[: _EXCERPT + longest].decode("utf-8", "replace")
-    return str(redact(text, secrets))[:_EXCERPT]
+    longest = max((len(secret) for secret in secrets), default=0)
+    text = body[: (_EXCERPT + longest) * _UTF8_MOST].decode("utf-8", "replace")
+    return str(redact(_JSON_ESCAPE.sub(_unescape, text), secrets))[:_EXCERPT]
+
+
+def _unescape(match: re.Match[str]) -> str:
+    """The character a JSON escape stands for; a lone surrogate's escape stays as written."""
+    if match.group(2):
+        return match.group(2)
+    code = int(match.group(1), 16)
+    return match.group(0) if 0xD800 <= code <= 0xDFFF else chr(code)
 
 
 def decode_error(

@@ -113,6 +113,17 @@ def test_string_body_code_is_read() -> None:
         decode(200, {"code": "404", "data": {}, "message": "x"})
 
 
+@pytest.mark.parametrize("code", ["\u00b2", "\u0664\u0660\u0664", "4" * 10, "4" * 5000])
+def test_a_body_code_that_is_no_small_ascii_number_is_not_a_code(code: str) -> None:
+    """``"²"`` and Arabic-Indic digits pass ``str.isdigit``; no code has ten digits."""
+    with pytest.raises(ResponseDecodeError) as success:
+        decode(200, {"code": code, "data": {}})
+    assert success.value.path == "$.code"
+    with pytest.raises(BadRequestError) as failure:
+        decode(400, {"code": code, "data": {}, "message": "bad"})
+    assert failure.value.code is None
+
+
 @pytest.mark.parametrize(
     "payload",
     [
@@ -248,6 +259,15 @@ def test_b2b_budget_headers_with_units() -> None:
     )
 
 
+@pytest.mark.parametrize("limit", ["1" * 10, "1" + "0" * 400, "7" * 5000])
+def test_an_allocation_of_absurd_size_is_not_read(limit: str) -> None:
+    """A request count of ten digits or more is noise: the rest of the hint still counts."""
+    headers = {"X-Requests-Allocated": f"{limit} times/60 s", "X-Requests-Remaining": "3"}
+    hint = parse_budget(200, headers, NOW)
+    assert hint == BudgetHint(remaining=3)
+    assert hint.capped(2.0) == hint
+
+
 def test_core_budget_headers() -> None:
     """The core API's X-Rate-Limit-* headers, in milliseconds, are understood too."""
     headers = {
@@ -377,6 +397,31 @@ def test_an_echoed_token_is_redacted_from_reason_and_body_excerpt() -> None:
         decode_response(200, {}, straddling, SECRET_INFO, NOW)
     assert "tok" not in garbled.value.body_excerpt
     assert "tok-123" not in str(garbled.value)
+
+
+def test_a_secret_after_wide_characters_is_redacted_from_the_excerpt() -> None:
+    """The excerpt counts characters, not bytes: two-byte text before the token hides none of it."""
+    garbled = ('{"code":"x","m":"' + "\u00e9" * 142 + 'tok-123"}').encode()
+    with pytest.raises(ResponseDecodeError) as failed:
+        decode_response(200, {}, garbled, SECRET_INFO, NOW)
+    assert failed.value.body_excerpt == '{"code":"x","m":"' + "\u00e9" * 142 + '***"}'
+
+
+def test_a_secret_written_with_escapes_is_redacted_from_the_excerpt() -> None:
+    """A body that is not an object shows its escaped secret nowhere, unescaped or not."""
+    escaped = b'["\\u0074ok-123", "a\\/b", "\\ud800"]'
+    with pytest.raises(ResponseDecodeError) as failed:
+        decode_response(200, {}, escaped, SECRET_INFO, NOW)
+    assert failed.value.body_excerpt == '["***", "a/b", "\\ud800"]'
+
+
+def test_a_secret_used_as_a_key_is_redacted_from_the_details() -> None:
+    """An error's details are only shown, so their keys are redacted too; the data's are not."""
+    payload = {"code": 400, "data": {"tok-123": "invalid", "nested": [{"hash9": 1}]}}
+    with pytest.raises(BadRequestError) as failed:
+        decode_response(400, {}, body(payload), SECRET_INFO, NOW)
+    assert failed.value.details == {"***": "invalid", "nested": [{"***": 1}]}
+    assert redact(payload, SECRETS) == payload
 
 
 SECRETS = SECRET_INFO.secrets
