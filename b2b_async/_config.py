@@ -229,6 +229,16 @@ class RateLimit:
     burst: int = attrs.field(default=1, kw_only=True, validator=_burst_within_requests)
 
 
+def paced_interval(requests: int, per: float, burst: int) -> float:
+    """Seconds from one request to the next after a burst, within ``requests`` per ``per``.
+
+    A burst of ``b`` at once, then one request per interval, puts ``b + (requests - b)``
+    requests in any span of ``per`` seconds, so the interval is ``per / (requests - b + 1)``
+    (``b`` counted at most ``requests``): the longer, the larger the burst.
+    """
+    return per / (requests - min(burst, requests) + 1)
+
+
 class Priority(enum.StrEnum):
     """How urgently a call wants the store's request budget: ``urgent`` > ``normal`` > ``bulk``.
 

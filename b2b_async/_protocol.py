@@ -29,6 +29,7 @@ from typing import Any, Final, NamedTuple
 
 import attrs
 
+from ._config import paced_interval
 from ._exceptions import (
     APIError,
     BadRequestError,
@@ -89,16 +90,26 @@ class BudgetHint:
     window: float | None = None
     retry_after: float | None = None
 
-    def capped(self, cap: float) -> BudgetHint:
+    def capped(self, cap: float, burst: int = 1) -> BudgetHint:
         """Bound what this hint can make a limiter do to ``cap`` seconds.
 
         A cooldown, a window reset or a per-request interval longer than a caller will wait
         (``RetryPolicy.max_retry_after``) would only stall every call of the client,
         silently; bounded, the next call meets the server's answer again and fails fast
-        with its hint instead. A pace slower than one request per ``cap`` is dropped.
+        with its hint instead. An allocation whose pace is slower than one request per
+        ``cap`` is dropped: followed with a burst, a pace is slower
+        (:func:`~b2b_async._config.paced_interval`).
+
+        Args:
+            cap: the most seconds a caller will wait.
+            burst: the burst with which the limiter follows an allocation.
         """
         limit, window = self.limit, self.window
-        slow = limit is not None and window is not None and window > cap * max(limit, 1)
+        slow = (
+            limit is not None
+            and window is not None
+            and paced_interval(max(limit, 1), window, burst) > cap
+        )
         return attrs.evolve(
             self,
             retry_after=_at_most(self.retry_after, cap),

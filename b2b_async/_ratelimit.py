@@ -25,7 +25,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 
-from ._config import Priority, RateLimit, check_priority
+from ._config import Priority, RateLimit, check_priority, paced_interval
 from ._exceptions import DeadlineUnreachableError
 from ._protocol import BudgetHint
 
@@ -38,6 +38,7 @@ __all__ = [
     "Tickets",
     "Waiter",
     "build_limiter",
+    "burst_of",
     "unreachable",
 ]
 
@@ -96,9 +97,8 @@ class Pacing:
             per: the window's length in seconds.
             burst: requests that may leave back to back; at most ``requests`` count.
         """
-        burst = min(burst, requests)
-        interval = per / (requests - burst + 1) * (1.0 + _SLACK)
-        return cls(interval, (burst - 1) * interval, per)
+        interval = paced_interval(requests, per, burst) * (1.0 + _SLACK)
+        return cls(interval, (min(burst, requests) - 1) * interval, per)
 
     def following(self, hint: BudgetHint, rate_limit: RateLimit) -> Pacing:
         """The pacing after a response: no faster than the budget nor the server's allocation.
@@ -951,3 +951,13 @@ def build_limiter(rate_limit: RateLimit | Limiter | None) -> Limiter | None:
     raise TypeError(
         f"rate_limit must be a RateLimit, a Limiter or None, got {type(candidate).__name__}"
     )
+
+
+def burst_of(limiter: Limiter | None) -> int:
+    """The burst with which ``limiter`` follows an allocation a server announces.
+
+    The built-in limiters follow one at the burst of their :class:`RateLimit` (see
+    :meth:`Pacing.following`); any other limiter is taken to follow one without a burst.
+    """
+    rate_limit = getattr(limiter, "rate_limit", None)
+    return rate_limit.burst if isinstance(rate_limit, RateLimit) else 1

@@ -64,7 +64,7 @@ from ._protocol import (
     parse_budget,
     redact,
 )
-from ._ratelimit import Limiter
+from ._ratelimit import Limiter, burst_of
 from ._retry import StopBeforeDeadline, Uncertainty, WaitStrategy, is_retryable
 
 __all__ = ["ClientStats", "Pool", "Transport"]
@@ -183,6 +183,7 @@ class Transport:
         self.priority: Priority | None = None
         self.limiter = limiter
         self._acquire = None if limiter is None else budget_acquirer(limiter)
+        self._burst = burst_of(limiter)
         self.max_concurrency = max_concurrency
         self._places = Places(max_concurrency)
         self._max_bytes = max_response_bytes
@@ -496,7 +497,8 @@ class Transport:
         if response.status == 429 and (hint is None or hint.retry_after is None):
             # A 429 without a wait hint still closes the gate for every call.
             hint = attrs.evolve(hint or BudgetHint(), retry_after=UNHINTED_COOLDOWN)
-        return None if hint is None else hint.capped((self.retry or RetryPolicy()).max_retry_after)
+        cap = (self.retry or RetryPolicy()).max_retry_after
+        return None if hint is None else hint.capped(cap, self._burst)
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         """Read the body, refusing it once it passes the cap.

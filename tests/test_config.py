@@ -23,6 +23,7 @@ from b2b_async._config import (
     RetryPolicy,
     check_positive_int,
     check_priority,
+    paced_interval,
 )
 
 
@@ -235,6 +236,17 @@ def test_options_are_frozen_values(option: object, field: str) -> None:
 
 
 # --- Priority ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("requests", "per", "burst", "interval"),
+    [(150, 60.0, 1, 0.4), (150, 60.0, 31, 0.5), (10, 20.0, 10, 20.0), (10, 20.0, 99, 20.0)],
+)
+def test_paced_interval_pays_for_the_burst(
+    requests: int, per: float, burst: int, interval: float
+) -> None:
+    """After a burst of b, the rest of the window's requests share it: per / (requests - b + 1)."""
+    assert paced_interval(requests, per, burst) == pytest.approx(interval)
 
 
 def test_priority_accepts_members_and_their_plain_names() -> None:

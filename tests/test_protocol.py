@@ -268,6 +268,20 @@ def test_an_allocation_of_absurd_size_is_not_read(limit: str) -> None:
     assert hint.capped(2.0) == hint
 
 
+@pytest.mark.parametrize(
+    ("cap", "burst", "followed"),
+    [(2.0, 1, True), (2.0, 10, False), (20.0, 10, True), (1.9, 1, False)],
+)
+def test_an_allocation_is_followed_only_at_a_pace_within_the_cap(
+    cap: float, burst: int, followed: bool
+) -> None:
+    """10 per 20 s is one request every 2 s without a burst, and every 20 s after one of 10."""
+    hint = BudgetHint(remaining=4, limit=10, window=20.0)
+    capped = hint.capped(cap, burst)
+    assert (capped.limit, capped.window) == ((10, 20.0) if followed else (None, None))
+    assert capped.remaining == 4
+
+
 def test_core_budget_headers() -> None:
     """The core API's X-Rate-Limit-* headers, in milliseconds, are understood too."""
     headers = {

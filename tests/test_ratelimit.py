@@ -22,7 +22,16 @@ from b2b_async import B2BError
 from b2b_async._config import Priority, RateLimit
 from b2b_async._exceptions import DeadlineUnreachableError
 from b2b_async._protocol import BudgetHint
-from b2b_async._ratelimit import Lanes, Limiter, Pacing, RateLimiter, Tickets, Waiter, build_limiter
+from b2b_async._ratelimit import (
+    Lanes,
+    Limiter,
+    Pacing,
+    RateLimiter,
+    Tickets,
+    Waiter,
+    build_limiter,
+    burst_of,
+)
 
 Select = Callable[[float | None], list[Any]]
 
@@ -305,6 +314,18 @@ def test_build_limiter_uses_a_protocol_object_as_is() -> None:
 
     shared = Shared()
     assert build_limiter(shared) is shared
+
+
+def test_burst_of_is_the_rate_limits_for_a_built_in_limiter_and_one_otherwise() -> None:
+    """The burst an announced allocation is followed with: the RateLimit's, or none."""
+
+    class Unpaced:
+        rate_limit = "not a RateLimit"
+
+    assert burst_of(RateLimiter(RateLimit(150, 60.0, burst=12))) == 12
+    assert burst_of(RateLimiter(RateLimit(150, 60.0))) == 1
+    assert burst_of(Unpaced()) == 1  # type: ignore[arg-type]
+    assert burst_of(None) == 1
 
 
 def test_build_limiter_still_takes_a_limiter_without_lanes() -> None:

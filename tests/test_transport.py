@@ -474,6 +474,37 @@ async def test_an_answer_the_parser_refuses_never_shows_an_echoed_secret(
     assert "***" in info.value.message  # the parser's own words stay, less the secret
 
 
+async def test_an_allocation_followed_with_a_burst_holds_no_call_past_the_cap() -> None:
+    """10 per 20 s at a burst of 10 would hold a call 20 s: past a 2 s cap, it is not followed."""
+    from aiohttp import web
+
+    async def allocating(request: web.Request) -> web.Response:
+        headers = {"X-Requests-Allocated": "10 times/20 s"}
+        return web.json_response({"code": 200, "data": {"orderId": "BC1"}}, headers=headers)
+
+    app = web.Application()
+    app.router.add_post("/api/v2/io/companies/{company}/user/{customer}/orders", allocating)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    retry = RetryPolicy(max_retry_after=2.0)
+    try:
+        async with B2BClient(
+            TOKEN, base_url=url, rate_limit=RateLimit(150, 60.0, burst=10), retry=retry
+        ) as client:
+            for index in range(11):
+                await create(client, order_id=f"BC{index}")
+            limiter = client.limiter
+            assert isinstance(limiter, RateLimiter)
+            ready = limiter.next_ready
+            assert ready is not None
+            assert ready - asyncio.get_running_loop().time() <= retry.max_retry_after
+    finally:
+        await runner.cleanup()
+
+
 class DeadlineRecorder:
     """A limiter that grants at once and records the seconds each caller said it could wait."""
 
