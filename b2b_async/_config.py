@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_V3_PAGE_SIZE",
     "EXTRA_FIELD_CONFIGS_RETRY",
     "EXTRA_FIELD_CONFIGS_TTL",
+    "MAX_EXTRA_FIELD_CONFIGS",
     "MAX_TARGETS",
     "MAX_TARGET_PATH",
     "MAX_V3_PAGE_SIZE",
@@ -70,6 +71,10 @@ EXTRA_FIELD_CONFIGS_TTL: Final = 300.0
 #: Seconds after a failed fetch of the configurations before the check tries again; calls in
 #: between send their extra fields unchecked rather than spend a request each on the fetch.
 EXTRA_FIELD_CONFIGS_RETRY: Final = 30.0
+#: The most order extra field configurations a fetch reads (five full pages): a store has
+#: tens, so a listing that goes on past this is a broken answer, and the fetch fails
+#: (``ResponseDecodeError``) rather than hold back every create waiting on the check.
+MAX_EXTRA_FIELD_CONFIGS: Final = 1000
 
 #: Server errors worth another attempt; 501 or 507 will not change on repetition.
 RETRYABLE_SERVER_STATUSES: Final = frozenset({500, 502, 503, 504})

@@ -6,7 +6,11 @@ The walk (:func:`walk_offsets`), the same for V2 and V3:
   received so far, not pages times size, so a server that caps ``limit`` below the page size
   still gets every item exactly once);
 - it stops at the first empty page, or once ``totalCount`` items have arrived, or, where
-  the API never caps ``limit`` (V3), at a page shorter than ``limit`` when no count came.
+  the API never caps ``limit`` (V3), at a page shorter than ``limit`` when no count came;
+- a walk the library drives itself (not one the caller iterates) is given a bound, ``most``:
+  a listing that has not ended once that many items arrived fails
+  (:class:`~b2b_async.ResponseDecodeError`) before another page is asked for, since a server
+  whose pages never shrink and whose count is absurd would otherwise keep it going forever.
 
 Wire decisions of the readers:
 
@@ -27,7 +31,7 @@ import attrs
 from multidict import MultiDict
 
 from ._config import MAX_V3_PAGE_SIZE, Priority, check_positive_int
-from ._exceptions import InvalidOrderError
+from ._exceptions import InvalidOrderError, ResponseDecodeError
 from ._protocol import Envelope, Request
 from ._serde import one_or_many, structure, wire
 from ._transport import Transport
@@ -182,6 +186,8 @@ async def walk_offsets(
     read: PageReader[T],
     page_size: int,
     priority: Priority | None = None,
+    *,
+    most: int | None = None,
 ) -> AsyncGenerator[T, None]:
     """Yield every item of a listing, one request per page, through the transport.
 
@@ -193,8 +199,11 @@ async def walk_offsets(
         read: the version's page reader (:class:`V2PageReader`, :class:`V3PageReader`).
         page_size: the ``limit`` of each request.
         priority: the listing's own priority, or ``None`` for the default of each request.
+        most: the most items the walk reads, or ``None`` for no bound (a walk the caller
+            iterates, and may stop, itself).
 
     Raises:
+        ResponseDecodeError: the listing did not end within ``most`` items.
         B2BError: a page could not be fetched; the items yielded before stand.
     """
     filters = list(query)
@@ -207,3 +216,5 @@ async def walk_offsets(
         received += len(page.items)
         if is_last_page(page, received, page_size, read.short_page_is_last):
             return
+        if most is not None and received >= most:
+            raise ResponseDecodeError(f"the listing {path} did not end within {most} items")

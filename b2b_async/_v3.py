@@ -64,6 +64,7 @@ from ._config import (
     DEFAULT_V3_PAGE_SIZE,
     EXTRA_FIELD_CONFIGS_RETRY,
     EXTRA_FIELD_CONFIGS_TTL,
+    MAX_EXTRA_FIELD_CONFIGS,
     MAX_V3_PAGE_SIZE,
     REGISTRATION_WINDOW,
     Priority,
@@ -1015,6 +1016,9 @@ class V3Orders:
             The configurations, in the API's order (a new list on every call).
 
         Raises:
+            ResponseDecodeError: the listing did not end within
+                :data:`~b2b_async._config.MAX_EXTRA_FIELD_CONFIGS` (1,000) configurations;
+                a store has tens.
             B2BError: the configurations could not be fetched (nothing is kept then).
 
         .. versionadded:: 0.1.0
@@ -1025,10 +1029,24 @@ class V3Orders:
         return builtins.list(await self._cache.configs(fetch, refresh=refresh))
 
     async def _fetch_configs(self, priority: Priority | None) -> tuple[ExtraFieldConfig, ...]:
-        """Fetch every page of the extra field configurations."""
+        """Fetch every page of the extra field configurations.
+
+        Raises:
+            ResponseDecodeError: the listing did not end within
+                :data:`~b2b_async._config.MAX_EXTRA_FIELD_CONFIGS` configurations.
+            B2BError: a page could not be fetched.
+        """
         path = v3_path("/orders/extra-fields")
         reader = V3PageReader(ExtraFieldConfig)
-        pages = walk_offsets(self._transport, path, (), reader, MAX_V3_PAGE_SIZE, priority)
+        pages = walk_offsets(
+            self._transport,
+            path,
+            (),
+            reader,
+            MAX_V3_PAGE_SIZE,
+            priority,
+            most=MAX_EXTRA_FIELD_CONFIGS,
+        )
         async with contextlib.aclosing(pages):
             return tuple([config async for config in pages])
 

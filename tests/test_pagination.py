@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestServer
 from b2b_async import (
     B2BClient,
     InvalidOrderError,
+    ResponseDecodeError,
 )
 from b2b_async._pagination import (
     Page,
@@ -19,6 +20,7 @@ from b2b_async._pagination import (
     V3PageReader,
     check_page_size,
     is_last_page,
+    walk_offsets,
 )
 from b2b_async._protocol import Envelope
 from b2b_async._serde import structure
@@ -118,6 +120,46 @@ async def test_pagination_stops_on_an_empty_page_before_the_total() -> None:
     """A total that is never reached does not loop forever."""
     pages = [page([1], total=9), page([], total=9)]
     assert await walk(pages, 5) == (["1"], ["0", "1"])
+
+
+async def bounded_walk(
+    pages: list[dict[str, Any]], most: int
+) -> tuple[list[str], list[str], ResponseDecodeError | None]:
+    """Walk company orders from a scripted server, two a page, reading at most ``most``.
+
+    Returns:
+        The ids read, the offsets asked, and the walk's failure, if any.
+    """
+    seen: list[dict[str, str]] = []
+    ids: list[str] = []
+    failure = None
+    async with TestServer(listing_app(pages, seen), host="127.0.0.1") as test_server:
+        base = str(test_server.make_url("")).rstrip("/")
+        async with B2BClient("t", base_url=base, rate_limit=None, retry=None) as client:
+            path = f"{V2}/companies/1/orders"
+            read = V2PageReader(OrderRef)
+            try:
+                async for ref in walk_offsets(client._transport, path, (), read, 2, most=most):
+                    ids.append(ref.order_id)
+            except ResponseDecodeError as exc:
+                failure = exc
+    return ids, [query["offset"] for query in seen], failure
+
+
+async def test_a_bounded_walk_reads_a_listing_that_ends_at_its_bound() -> None:
+    """A listing of exactly ``most`` items, its count given, is read whole."""
+    pages = [page([1, 2], total=4), page([3, 4], total=4)]
+    assert await bounded_walk(pages, most=4) == (["1", "2", "3", "4"], ["0", "2"], None)
+
+
+async def test_a_bounded_walk_fails_a_listing_that_goes_on_past_its_bound() -> None:
+    """Full pages and an absurd count, forever: after ``most`` items the walk fails, asking
+    no further page; the items read before stand."""
+    pages = [page([1, 2], total=10**15), page([3, 4], total=10**15), page([5, 6], total=10**15)]
+    ids, offsets, failure = await bounded_walk(pages, most=4)
+    assert (ids, offsets) == (["1", "2", "3", "4"], ["0", "2"])
+    assert failure is not None
+    assert failure.message == f"the listing {V2}/companies/1/orders did not end within 4 items"
 
 
 def test_v3_reader_reads_the_count_from_meta_pagination_or_meta() -> None:

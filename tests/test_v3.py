@@ -54,6 +54,8 @@ from b2b_async import (
 from b2b_async._config import (
     EXTRA_FIELD_CONFIGS_RETRY,
     EXTRA_FIELD_CONFIGS_TTL,
+    MAX_EXTRA_FIELD_CONFIGS,
+    MAX_V3_PAGE_SIZE,
     REGISTRATION_MARGIN,
     REGISTRATION_WINDOW,
 )
@@ -1236,6 +1238,94 @@ async def test_a_403_on_the_configurations_only_costs_the_check(
         "/api/v3/io/orders",
     ]
     assert "sent unchecked" in caplog.text
+
+
+def configs_app(length: int, count: int, offsets: list[str], posts: list[Any]) -> web.Application:
+    """A store listing ``length`` extra field configurations, its count said to be ``count``.
+
+    The offsets asked for go to ``offsets``; the bodies of creates go to ``posts``, each
+    answered with its order.
+    """
+
+    async def configs(request: web.Request) -> web.Response:
+        offsets.append(request.query["offset"])
+        start = int(request.query["offset"])
+        end = min(length, start + int(request.query["limit"]))
+        page = [
+            {"fieldName": f"F{i}", "fieldType": 0, "isRequired": False} for i in range(start, end)
+        ]
+        pagination = {"totalCount": count, "limit": MAX_V3_PAGE_SIZE, "offset": start}
+        return web.json_response({"code": 200, "data": page, "meta": {"pagination": pagination}})
+
+    async def create(request: web.Request) -> web.Response:
+        posts.append(await request.json())
+        data = order_json(posts[-1]["bcOrderId"])
+        return web.json_response({"code": 200, "data": data, "meta": {"message": "SUCCESS"}})
+
+    app = web.Application()
+    app.router.add_get("/api/v3/io/orders/extra-fields", configs)
+    app.router.add_post("/api/v3/io/orders", create)
+    return app
+
+
+#: A listing that goes on: ten times the configurations read, full pages, an absurd count.
+ENDLESS = (10 * MAX_EXTRA_FIELD_CONFIGS, 10**15)
+#: The offsets of the pages that hold MAX_EXTRA_FIELD_CONFIGS configurations.
+BOUNDED_OFFSETS = [str(offset) for offset in range(0, MAX_EXTRA_FIELD_CONFIGS, MAX_V3_PAGE_SIZE)]
+
+
+@pytest.mark.parametrize("operation", ["create", "ensure"])
+async def test_a_configuration_listing_that_never_ends_only_costs_the_check(
+    aiohttp_server: Callable[[web.Application], Any],
+    caplog: pytest.LogCaptureFixture,
+    operation: str,
+) -> None:
+    """Past MAX_EXTRA_FIELD_CONFIGS configurations the fetch fails, asking no further page:
+    WARNING, and the create goes out within its window with its values unchecked."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    offsets: list[str] = []
+    posts: list[Any] = []
+    server = await aiohttp_server(configs_app(*ENDLESS, offsets, posts))
+    url = f"http://127.0.0.1:{server.port}"
+    async with client_for(url, check_extra_fields=True) as client:
+        call = getattr(client.v3.orders, operation)
+        await call(
+            bc_order_id=1, customer_id=2, extra_fields={"A": "x"}, created_at=datetime.now(UTC)
+        )
+    assert offsets == BOUNDED_OFFSETS
+    assert [post["extraFields"] for post in posts] == [[{"fieldName": "A", "fieldValue": "x"}]]
+    [warning] = caplog.records
+    assert "ResponseDecodeError" in warning.getMessage()
+    assert f"did not end within {MAX_EXTRA_FIELD_CONFIGS} items" in warning.getMessage()
+
+
+async def test_extra_field_configs_reads_a_listing_as_long_as_its_bound(
+    aiohttp_server: Callable[[web.Application], Any],
+) -> None:
+    """A listing of exactly MAX_EXTRA_FIELD_CONFIGS configurations is read whole."""
+    offsets: list[str] = []
+    listing = configs_app(MAX_EXTRA_FIELD_CONFIGS, MAX_EXTRA_FIELD_CONFIGS, offsets, [])
+    server = await aiohttp_server(listing)
+    async with client_for(f"http://127.0.0.1:{server.port}") as client:
+        configs = await client.v3.orders.extra_field_configs()
+    assert len(configs) == MAX_EXTRA_FIELD_CONFIGS
+    assert offsets == BOUNDED_OFFSETS
+
+
+async def test_extra_field_configs_refuses_a_listing_past_its_bound(
+    aiohttp_server: Callable[[web.Application], Any],
+) -> None:
+    """A listing that goes on past MAX_EXTRA_FIELD_CONFIGS raises ResponseDecodeError once
+    the pages that hold the bound are read, asking no further page."""
+    offsets: list[str] = []
+    server = await aiohttp_server(configs_app(*ENDLESS, offsets, []))
+    async with client_for(f"http://127.0.0.1:{server.port}") as client:
+        with pytest.raises(
+            ResponseDecodeError,
+            match=f"extra-fields did not end within {MAX_EXTRA_FIELD_CONFIGS} items",
+        ):
+            await client.v3.orders.extra_field_configs()
+    assert offsets == BOUNDED_OFFSETS
 
 
 async def test_a_refused_token_fails_the_check_as_it_would_the_call(store: SandboxServer) -> None:
