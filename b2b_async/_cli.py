@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 TOKEN_VARIABLE: Final = "B2B_AUTH_TOKEN"  # noqa: S105 - a variable's name, not a secret
 STORE_HASH_VARIABLE: Final = "B2B_STORE_HASH"
+BASE_URL_VARIABLE: Final = "B2B_BASE_URL"
 EXIT_INCOMPLETE, EXIT_USAGE, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_DECODE = 1, 2, 3, 4, 5
 EXIT_JOURNAL: Final = 6
 #: ``orders register`` stopped sending: the API refused the token (401 or 403).
@@ -340,7 +341,12 @@ def orders() -> None:
 
 
 base_url_option = click.option(
-    "--base-url", default=DEFAULT_BASE_URL, show_default=True, help="The API's host root."
+    "--base-url",
+    envvar=BASE_URL_VARIABLE,
+    show_envvar=True,
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    help="The API's host root.",
 )
 store_hash_option = click.option(
     "--store-hash",

@@ -94,6 +94,8 @@ class DemoRun:
         urgent_waits: for each webhook order, the seconds from its call to its first
             request reaching the store.
         urgent_failed: the webhook orders whose registration failed.
+        reset_before: the requests whose connection was reset before the store read them,
+            which reached no window.
     """
 
     report: BulkReport[Any, Any]
@@ -103,6 +105,7 @@ class DemoRun:
     registered_before: int
     urgent_waits: tuple[float, ...] = ()
     urgent_failed: int = 0
+    reset_before: int = 0
 
 
 def requests_per_window(server: SandboxServer) -> tuple[int, ...]:
@@ -114,13 +117,18 @@ def requests_per_window(server: SandboxServer) -> tuple[int, ...]:
     counts: list[int] = []
     opened: float | None = None
     for record in server.requests:
-        if record.fault is FaultKind.RESET_BEFORE:
+        if record.fault is FaultKind.RESET_BEFORE:  # counted by reset_before_read
             continue
         if opened is None or record.received_at >= opened + DEMO_WINDOW.per:
             opened = record.received_at
             counts.append(0)
         counts[-1] += 1
     return tuple(counts)
+
+
+def reset_before_read(server: SandboxServer) -> int:
+    """Count the requests whose connection was reset before the store read them."""
+    return sum(1 for record in server.requests if record.fault is FaultKind.RESET_BEFORE)
 
 
 def summary_table(run: DemoRun, competing: int) -> Table:
@@ -180,10 +188,14 @@ def percentile(ordered: list[float], fraction: float) -> float:
 
 
 def budget_rows(run: DemoRun, competing: int) -> list[tuple[str, str]]:
-    """The summary's rows about the budget: what the store allowed, what the client used."""
+    """The summary's rows about the budget: what the store allowed, what the client used.
+
+    The client's count of requests sent includes those reset before the store read them;
+    the rate counts only the requests that reached the store's window, and says how many.
+    """
     share = DEMO_WINDOW.requests - competing
     span = len(run.windows) * DEMO_WINDOW.per
-    sent = sum(run.windows)
+    reached = sum(run.windows)
     return [
         (
             "budget",
@@ -192,8 +204,9 @@ def budget_rows(run: DemoRun, competing: int) -> list[tuple[str, str]]:
         ),
         (
             "requests",
-            f"{run.stats.requests} ({run.stats.retries} retries, {run.stats.rate_limited}"
-            f" answered 429)",
+            f"{run.stats.requests} sent ({run.stats.retries} retries, {run.stats.rate_limited}"
+            f" answered 429); {reached} reached the store, {run.reset_before} were reset"
+            " before it read them",
         ),
         (
             "windows",
@@ -201,8 +214,9 @@ def budget_rows(run: DemoRun, competing: int) -> list[tuple[str, str]]:
         ),
         (
             "rate",
-            f"{sent / span:.1f}/s over the {len(run.windows)} windows used ({span:g} s), within"
-            f" the {share / DEMO_WINDOW.per:.1f}/s allowed; the run itself took"
+            f"{reached / span:.1f}/s: the {reached} requests that reached the store, over the"
+            f" {len(run.windows)} windows used ({span:g} s), within the"
+            f" {share / DEMO_WINDOW.per:.1f}/s allowed; the run itself took"
             f" {run.elapsed:.1f} s, stopping before its last window closed",
         ),
     ]
@@ -230,7 +244,14 @@ async def run_demo(settings: DemoSettings = DemoSettings(), console: Console | N
         windows = requests_per_window(server)
         waits = tuple(reached_store(server, started).values())
         run = DemoRun(
-            report, client.stats, elapsed, windows, settings.registered_before, waits, len(failed)
+            report,
+            client.stats,
+            elapsed,
+            windows,
+            settings.registered_before,
+            waits,
+            len(failed),
+            reset_before_read(server),
         )
         console.print(summary_table(run, settings.competing))
         twice = [oid for oid in server.orders if server.registrations(oid) > 1]

@@ -270,6 +270,46 @@ def test_create_without_company_id_lets_the_api_derive_it(sandbox: SandboxServer
     assert sandbox.requests[0].path == "/api/v2/io/companies/users/1/orders"
 
 
+def without_base_url(args: list[str]) -> list[str]:
+    """``args`` with their ``--base-url URL`` left out."""
+    at = args.index("--base-url")
+    return args[:at] + args[at + 2 :]
+
+
+def test_orders_commands_read_the_base_url_from_b2b_base_url(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Without --base-url, orders create and orders register go to B2B_BASE_URL."""
+    env: dict[str, str | None] = {**TOKEN_ENV, "B2B_BASE_URL": sandbox.url}
+    created = invoke(without_base_url(create_args(sandbox.url, "BC1")), env=env)
+    assert created.exit_code == 0, created.output
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    results = tmp_path / "results.jsonl"
+    registered = invoke(without_base_url(register_args(orders, sandbox.url, results)), env=env)
+    assert registered.exit_code == 0, registered.output
+    assert all(sandbox.registrations(order_id) == 1 for order_id in ["BC1", *order_ids(3)])
+
+
+def test_base_url_option_wins_over_b2b_base_url(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """--base-url is used when given, whatever B2B_BASE_URL says."""
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    env: dict[str, str | None] = {**TOKEN_ENV, "B2B_BASE_URL": nowhere}
+    created = invoke(create_args(sandbox.url, "BC1"), env=env)
+    assert created.exit_code == 0, created.output
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    registered = invoke(register_args(orders, sandbox.url, tmp_path / "results.jsonl"), env=env)
+    assert registered.exit_code == 0, registered.output
+    assert all(sandbox.registrations(order_id) == 1 for order_id in ["BC1", *order_ids(3)])
+
+
+def test_help_names_b2b_base_url_and_the_production_default() -> None:
+    """--help shows where --base-url comes from when it is not given."""
+    for command in ("create", "register"):
+        shown = " ".join(invoke(["orders", command, "--help"]).stdout.split())
+        assert "env var: B2B_BASE_URL" in shown, shown
+        assert "https://api-b2b.bigcommerce.com" in shown, shown
+
+
 @pytest.mark.parametrize("token", [None, "", "  "], ids=["unset", "empty", "blank"])
 def test_create_without_token_is_a_usage_error(sandbox: SandboxServer, token: str | None) -> None:
     """No B2B_AUTH_TOKEN: exit 2, the variable named, nothing sent."""

@@ -9,8 +9,16 @@ import time
 import pytest
 from rich.console import Console
 
-from b2b_async import B2BClient
-from b2b_async._demo import DemoSettings, percentile, reached_store, run_demo, webhook_order
+from b2b_async import B2BClient, BulkReport, ClientStats
+from b2b_async._demo import (
+    DemoRun,
+    DemoSettings,
+    budget_rows,
+    percentile,
+    reached_store,
+    run_demo,
+    webhook_order,
+)
 from b2b_async.sandbox import DEFAULT_TOKEN, SandboxServer
 
 
@@ -25,6 +33,27 @@ async def test_demo_registers_valid_orders_once_and_prints_the_summary() -> None
     assert "every valid order is registered exactly once" in text
     assert re.search(r"urgent\W+\d+ webhook orders during the backfill, 0 failed", text), text
     assert re.search(r"p50 \d+ ms, p99 \d+ ms, against a pacing interval of 40 ms", text), text
+    requests = re.search(r"requests\W+\d+ sent .*?; (\d+) reached the store", text)
+    rate = re.search(r"rate\W+[\d.]+/s: the (\d+) requests that reached the store", text)
+    assert requests is not None, text
+    assert rate is not None, text
+    assert requests.group(1) == rate.group(1)
+
+
+def test_budget_rows_rate_is_that_of_the_requests_shown_to_reach_the_store() -> None:
+    """The rate divides the count of requests that reached the store, which the table shows
+    beside the client's count of requests sent (those reset before reading included)."""
+    stats = ClientStats(requests=382, retries=38)
+    run = DemoRun(BulkReport(()), stats, 18.9, (118, 117, 117, 20), 6, reset_before=10)
+    rows = dict(budget_rows(run, competing=30))
+    assert rows["requests"] == (
+        "382 sent (38 retries, 0 answered 429); 372 reached the store, 10 were reset"
+        " before it read them"
+    )
+    assert rows["rate"].startswith(
+        "15.5/s: the 372 requests that reached the store, over the 4 windows used (24 s),"
+        " within the 20.0/s allowed"
+    )
 
 
 def test_percentile_is_the_nearest_rank_of_sorted_waits() -> None:
