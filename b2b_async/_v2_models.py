@@ -65,13 +65,17 @@ Amount = Decimal | int | float | str
 def _to_id(value: str | int | None) -> object:
     if isinstance(value, str):
         return value.strip() or None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return str(value)
+    try:
+        return to_id(value)  # an int becomes its digits, within the bounds of every id
+    except InvalidOrderError:
+        return value
+
+
+def _option_value(value: str | int) -> object:
+    # An int is a value id, checked as every id is (str() of a huge int raises a bare ValueError).
+    if isinstance(value, int) and not isinstance(value, bool):
+        return to_id(value, field="option_value")
     return value
-
-
-def _to_text(value: str | int) -> object:
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def _to_amount(value: Amount | None) -> object:
@@ -311,7 +315,8 @@ class ProductOption:
         option_value: the chosen value (a value id or text).
 
     Raises:
-        InvalidOrderError: an empty id, or a value that is not a ``str`` or ``int``.
+        InvalidOrderError: an empty id, a value that is not a ``str`` or ``int``, or an
+            ``int`` value that is no valid id (negative, or too long for an id).
 
     .. versionadded:: 0.1.0
     """
@@ -320,7 +325,7 @@ class ProductOption:
         converter=_to_id, validator=_check_required_id, metadata=wire("id", aliases=["option_id"])
     )
     option_value: str = attrs.field(
-        converter=_to_text,
+        converter=_option_value,
         validator=_check_required_text,
         metadata=wire("value", aliases=["option_value"]),
     )

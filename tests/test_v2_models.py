@@ -589,12 +589,43 @@ def test_line_item_normalises_counts_and_amounts() -> None:
 
 @pytest.mark.parametrize(
     ("option_id", "value", "message"),
-    [("", "x", "option_id must not be empty"), ("1", None, "option_value must be a str")],
+    [
+        ("", "x", "option_id must not be empty"),
+        ("1", None, "option_value must be a str"),
+        ("1", -1, "option_value must not be negative"),
+    ],
 )
 def test_product_option_refuses_bad_values(option_id: Any, value: Any, message: str) -> None:
-    """An option needs an id and a text or integer value."""
+    """An option needs an id and a text or integer value; an integer value is a value id."""
     with pytest.raises(InvalidOrderError, match=message):
         ProductOption(option_id, value)
+
+
+def with_value(model: type, field: str, value: object) -> object:
+    """An update model built with ``value`` in ``field``, its other values valid."""
+    valid: dict[type, dict[str, Any]] = {
+        OrderUpdate: {"order_id": "1", "billing_address": Address(), "products": ()},
+        LineItem: {},
+        ProductOption: {"option_id": "1", "option_value": "2"},
+    }
+    return model(**{**valid[model], field: value})
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [
+        (OrderUpdate, "order_id"),
+        (OrderUpdate, "channel_id"),
+        (LineItem, "product_id"),
+        (LineItem, "variant_id"),
+        (ProductOption, "option_id"),
+        (ProductOption, "option_value"),
+    ],
+)
+def test_an_int_id_too_long_to_send_is_refused_naming_it(model: type, field: str) -> None:
+    """An int id past Python's digit limit for str() (once a bare ValueError) is too long."""
+    with pytest.raises(InvalidOrderError, match=f"{field} is longer than 1024 digits"):
+        with_value(model, field, 10**5000)
 
 
 def test_address_refuses_non_text() -> None:
