@@ -48,7 +48,7 @@ MAX_TOTAL_DIGITS: Final = 15
 #: The place of a non-zero total's leading digit (its adjusted exponent) lies in this range:
 #: a double holds every 15-digit number from 1E-307 up to (not including) 1E+308 exactly at
 #: that precision. Below, doubles lose digits (1E-400 reads as 0.0); above, they overflow
-#: (1E+400 reads as infinity).
+#: (1E+400 reads as infinity). The amounts and counts of an update keep to it too.
 TOTAL_EXPONENTS: Final = range(-307, 308)
 
 #: BigCommerce's core order object: the wire key is the attribute's own snake_case name.
@@ -65,18 +65,24 @@ Amount = Decimal | int | float | str
 def _to_id(value: str | int | None) -> object:
     if isinstance(value, str):
         return value.strip() or None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return str(value)
+    try:
+        return to_id(value)  # an int becomes its digits, within the bounds of every id
+    except InvalidOrderError:
+        return value
+
+
+def _option_value(value: str | int) -> object:
+    # An int is a value id, checked as every id is (str() of a huge int raises a bare ValueError).
+    if isinstance(value, int) and not isinstance(value, bool):
+        return to_id(value, field="option_value")
     return value
-
-
-def _to_text(value: str | int) -> object:
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def _to_amount(value: Amount | None) -> object:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return value
+    if isinstance(value, int):
+        return Decimal(value)  # exact, and never through str(), which refuses huge ints
     if isinstance(value, float) and not math.isfinite(value):
         return value
     try:
@@ -87,9 +93,11 @@ def _to_amount(value: Amount | None) -> object:
 
 def _to_count(value: int | str | Decimal | None) -> object:
     number = value if isinstance(value, Decimal) else _to_amount(value)
-    if isinstance(number, Decimal) and number.is_finite() and number == number.to_integral():
-        return int(number)
-    return value
+    if not (isinstance(number, Decimal) and number.is_finite() and number == number.to_integral()):
+        return value
+    # Out of range it stays a Decimal for the validator to refuse: int() of 1E+999999999
+    # would fill the memory, and the str() of a 5000-digit int raises a bare ValueError.
+    return int(number) if _in_range(number) else number
 
 
 def _check_id(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -116,14 +124,18 @@ def _check_required_text(instance: object, attribute: attrs.Attribute[Any], valu
 
 
 def _check_amount(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None or (isinstance(value, Decimal) and value.is_finite()):
+    if value is None:
         return
-    raise InvalidOrderError(
-        f"{attribute.name} must be a finite Decimal, int, float or numeric str, got {value!r}"
-    )
+    if not (isinstance(value, Decimal) and value.is_finite()):
+        raise InvalidOrderError(
+            f"{attribute.name} must be a finite Decimal, int, float or numeric str, got {value!r}"
+        )
+    _check_range(value, field=attribute.name)
 
 
 def _check_count(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, Decimal):  # a whole number _to_count left out of range
+        _check_range(value, field=attribute.name)
     if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
         return
     raise InvalidOrderError(f"{attribute.name} must be a non-negative whole number, got {value!r}")
@@ -205,10 +217,20 @@ def _check_total_precision(total: Decimal) -> None:
         raise InvalidOrderError(
             f"total_inc_tax has more than {MAX_TOTAL_DIGITS} significant digits: {_excerpt(total)}"
         )
-    if total and total.adjusted() not in TOTAL_EXPONENTS:
+    _check_range(total, field="total_inc_tax")
+
+
+def _in_range(number: Decimal) -> bool:
+    """Whether a finite ``number`` is zero or has its leading digit in :data:`TOTAL_EXPONENTS`."""
+    return not number or number.adjusted() in TOTAL_EXPONENTS
+
+
+def _check_range(number: Decimal, *, field: str) -> None:
+    """Refuse a finite number a double cannot hold: every number sent must lie in range."""
+    if not _in_range(number):
         raise InvalidOrderError(
-            "total_inc_tax must lie between 1E-307 and 1E+308, the range a JSON number "
-            f"holds exactly, got {_excerpt(total)}"
+            f"{field} must lie between 1E-307 and 1E+308, the range a JSON number "
+            f"holds exactly, got {_excerpt(number)}"
         )
 
 
@@ -311,7 +333,8 @@ class ProductOption:
         option_value: the chosen value (a value id or text).
 
     Raises:
-        InvalidOrderError: an empty id, or a value that is not a ``str`` or ``int``.
+        InvalidOrderError: an empty id, a value that is not a ``str`` or ``int``, or an
+            ``int`` value that is no valid id (negative, or too long for an id).
 
     .. versionadded:: 0.1.0
     """
@@ -320,7 +343,7 @@ class ProductOption:
         converter=_to_id, validator=_check_required_id, metadata=wire("id", aliases=["option_id"])
     )
     option_value: str = attrs.field(
-        converter=_to_text,
+        converter=_option_value,
         validator=_check_required_text,
         metadata=wire("value", aliases=["option_value"]),
     )
@@ -383,7 +406,8 @@ class LineItem:
 
     Raises:
         InvalidOrderError: an id, count or price of the wrong kind (a negative quantity, a
-            NaN price), or text that is not a ``str``.
+            NaN price) or beyond the range a JSON number holds (a quantity of ``"1e400"``),
+            or text that is not a ``str``.
 
     .. versionadded:: 0.1.0
     """
@@ -457,7 +481,8 @@ class OrderUpdate:
         wrapping_cost_inc_tax: the gift-wrapping cost including tax.
 
     Raises:
-        InvalidOrderError: a value is empty or of the wrong kind, or only one of the two
+        InvalidOrderError: a value is empty or of the wrong kind, a number lies beyond the
+            range a JSON number holds (1E-307 to 1E+308, zero aside), or only one of the two
             subtotals is given (the API needs both).
 
     .. versionadded:: 0.1.0

@@ -16,16 +16,20 @@ Wire spellings, recorded beside each field through ``wire()``:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
+from ._config import REGISTRATION_MARGIN, REGISTRATION_WINDOW
 from ._exceptions import InvalidOrderError
 from ._routes import sendable_text, to_v3_id
 from ._serde import wire
+
+#: How long after an order's creation its registration window reaches, margin included.
+_WINDOW_SPAN: Final = timedelta(seconds=REGISTRATION_WINDOW + REGISTRATION_MARGIN)
 
 
 def _bc_order_id(value: object) -> int:
@@ -70,7 +74,26 @@ def _created_at(value: object) -> datetime | None:
         raise InvalidOrderError(f"created_at must be a datetime, got {type(value).__name__}")
     if value.utcoffset() is None:
         raise InvalidOrderError("created_at must be an aware datetime (give it a tzinfo)")
+    _check_window_fits(value)
     return value
+
+
+def _check_window_fits(created_at: datetime) -> None:
+    """Refuse a creation time whose registration window a ``datetime`` cannot hold.
+
+    The window is computed in UTC from ``created_at`` (see ``_v3_window``): from its start to
+    its end and margin, every instant must lie within the years 1 to 9999, in its own zone as
+    in UTC, or the computation overflows.
+    """
+    try:
+        created_at.astimezone(UTC)
+        (created_at + _WINDOW_SPAN).astimezone(UTC)
+    except OverflowError:
+        raise InvalidOrderError(
+            "created_at must leave its registration window and margin "
+            f"({_WINDOW_SPAN.total_seconds():g} s) within the years 1 to 9999, in UTC as in "
+            f"its own zone, got {created_at.isoformat()}"
+        ) from None
 
 
 @attrs.frozen
@@ -147,7 +170,9 @@ class NewV3Order:
 
     Raises:
         InvalidOrderError: an id that is not a positive whole number, a PO number that is not
-            text, malformed extra fields, or a ``created_at`` that is not an aware datetime.
+            text, malformed extra fields, or a ``created_at`` that is not an aware datetime
+            or so close to the end (or start) of ``datetime``'s range that its window falls
+            outside it.
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import hypothesis
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -39,7 +40,14 @@ from b2b_async import (
 from b2b_async._pagination import Page
 from b2b_async._protocol import RequestInfo, decode_response
 from b2b_async._routes import to_id
-from b2b_async._serde import encode_body, one_or_many, structure, unstructure
+from b2b_async._serde import (
+    encode_body,
+    encode_model,
+    one_or_many,
+    structure,
+    to_camel,
+    unstructure,
+)
 from b2b_async._v2 import registration
 from b2b_async._v2_models import CompanyIdAnswer, OrderRef, UpdatedOrder
 
@@ -589,12 +597,106 @@ def test_line_item_normalises_counts_and_amounts() -> None:
 
 @pytest.mark.parametrize(
     ("option_id", "value", "message"),
-    [("", "x", "option_id must not be empty"), ("1", None, "option_value must be a str")],
+    [
+        ("", "x", "option_id must not be empty"),
+        ("1", None, "option_value must be a str"),
+        ("1", -1, "option_value must not be negative"),
+    ],
 )
 def test_product_option_refuses_bad_values(option_id: Any, value: Any, message: str) -> None:
-    """An option needs an id and a text or integer value."""
+    """An option needs an id and a text or integer value; an integer value is a value id."""
     with pytest.raises(InvalidOrderError, match=message):
         ProductOption(option_id, value)
+
+
+def with_value(model: type, field: str, value: object) -> object:
+    """An update model built with ``value`` in ``field``, its other values valid."""
+    valid: dict[type, dict[str, Any]] = {
+        OrderUpdate: {"order_id": "1", "billing_address": Address(), "products": ()},
+        LineItem: {},
+        ProductOption: {"option_id": "1", "option_value": "2"},
+    }
+    return model(**{**valid[model], field: value})
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [
+        (OrderUpdate, "order_id"),
+        (OrderUpdate, "channel_id"),
+        (LineItem, "product_id"),
+        (LineItem, "variant_id"),
+        (ProductOption, "option_id"),
+        (ProductOption, "option_value"),
+    ],
+)
+def test_an_int_id_too_long_to_send_is_refused_naming_it(model: type, field: str) -> None:
+    """An int id past Python's digit limit for str() (once a bare ValueError) is too long."""
+    with pytest.raises(InvalidOrderError, match=f"{field} is longer than 1024 digits"):
+        with_value(model, field, 10**5000)
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "value"),
+    [
+        pytest.param(OrderUpdate, "status_id", 10**5000, id="status_id=10**5000"),
+        (OrderUpdate, "status_id", "1e5000"),  # once built, then a bare ValueError when sent
+        (LineItem, "quantity", "1e5000"),
+        (LineItem, "quantity", Decimal("1E+400")),
+        (LineItem, "quantity", "1e999999999"),  # once an int() that filled the memory
+        pytest.param(OrderUpdate, "total_ex_tax", 10**5000, id="total_ex_tax=10**5000"),
+        (OrderUpdate, "discount_amount", "1e5000"),  # once sent as 5001 digits
+        (
+            OrderUpdate,
+            "refunded_amount",
+            Decimal("1E-400"),
+        ),  # once sent as 0.000...1, a double's 0.0
+        (LineItem, "price_inc_tax", Decimal("-1E+400")),
+    ],
+)
+def test_a_number_a_double_cannot_hold_is_refused_naming_it(
+    model: type, field: str, value: object
+) -> None:
+    """Counts and amounts keep to the range of totals, whatever their type."""
+    with pytest.raises(InvalidOrderError, match=f"{field} must lie between 1E-307 and 1E\\+308"):
+        with_value(model, field, value)
+
+
+@pytest.mark.parametrize(
+    ("field", "inside", "outside"),
+    [
+        ("total_ex_tax", Decimal("9.99999999999999E+307"), Decimal("1E+308")),
+        ("total_ex_tax", Decimal("-9.99999999999999E+307"), Decimal("-1E+308")),
+        ("total_ex_tax", Decimal("1E-307"), Decimal("9.99999999999999E-308")),
+        ("status_id", "9e307", "1e308"),
+    ],
+)
+def test_counts_and_amounts_end_where_totals_do(
+    field: str, inside: object, outside: object
+) -> None:
+    """Just inside the range a number is sent as given; just outside it is refused."""
+    sent = json.loads(encode_model(with_value(OrderUpdate, field, inside)))[to_camel(field)]
+    assert Decimal(sent) == Decimal(str(inside))
+    with pytest.raises(InvalidOrderError, match=f"{field} must lie between 1E-307 and 1E\\+308"):
+        with_value(OrderUpdate, field, outside)
+
+
+@given(
+    st.integers(min_value=-(10**5000), max_value=10**5000)
+    | st.decimals(allow_nan=False)
+    | st.builds("{}e{}".format, st.integers(-9, 9), st.integers(-6000, 6000))
+)
+@hypothesis.example(10**5000)
+@hypothesis.example("1e5000")
+def test_a_count_or_amount_that_builds_can_be_sent(value: object) -> None:
+    """Refused at construction or sent, never a bare ValueError; sent means sent exactly."""
+    for model, field in [(OrderUpdate, "status_id"), (LineItem, "price_ex_tax")]:
+        try:
+            built = with_value(model, field, value)
+        except InvalidOrderError:
+            continue
+        sent = json.loads(encode_model(built))[to_camel(field)]
+        assert Decimal(sent) == getattr(built, field)
 
 
 def test_address_refuses_non_text() -> None:

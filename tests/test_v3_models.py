@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import hypothesis
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from b2b_async import (
     EnsuredOrder,
@@ -15,7 +18,13 @@ from b2b_async import (
     NewV3Order,
     V3Order,
 )
+from b2b_async._config import REGISTRATION_WINDOW
 from b2b_async._v3_models import EnsureAction
+from b2b_async._v3_window import RegistrationWindow
+
+#: The zones furthest east and west of UTC (UTC+14 is Kiribati's; -12 is Baker Island's).
+EAST = timezone(timedelta(hours=14))
+WEST = timezone(timedelta(hours=-12))
 
 
 def test_new_v3_order_normalises_its_values() -> None:
@@ -111,6 +120,52 @@ def test_new_v3_order_refuses_a_creation_time_without_an_instant(
     """A naive datetime, text or a number is refused: the window needs an instant."""
     with pytest.raises(InvalidOrderError, match=f"created_at must be.*{fragment}"):
         NewV3Order(1, 2, created_at=created_at)
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [
+        datetime.max.replace(tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 50, tzinfo=UTC),  # the window ends in year 10000
+        datetime.max.replace(tzinfo=EAST),  # a year-9999 instant in UTC, but its end overflows
+        datetime.max.replace(tzinfo=WEST),  # in UTC already in year 10000
+        datetime.min.replace(tzinfo=EAST),  # in UTC still in year 0
+    ],
+)
+def test_a_creation_time_whose_window_a_datetime_cannot_hold_is_refused(
+    created_at: datetime,
+) -> None:
+    """Once accepted, then an OverflowError from create and ensure: now refused up front."""
+    with pytest.raises(InvalidOrderError, match="created_at must leave its registration window"):
+        NewV3Order(1, 2, created_at=created_at)
+
+
+def test_the_last_creation_time_accepted_leaves_room_for_its_window_and_margin() -> None:
+    """11 s (the 10-second window and its 1-second margin) before year 10000, no later."""
+    last = datetime(9999, 12, 31, 23, 59, 48, 999999, tzinfo=UTC)
+    assert NewV3Order(1, 2, created_at=last).created_at == last
+    with pytest.raises(InvalidOrderError, match=r"registration window and margin \(11 s\)"):
+        NewV3Order(1, 2, created_at=last + timedelta(microseconds=1))
+
+
+@given(
+    st.datetimes(
+        timezones=st.builds(
+            timezone, st.timedeltas(min_value=-timedelta(hours=23), max_value=timedelta(hours=23))
+        )
+    )
+)
+@hypothesis.example(datetime.max.replace(tzinfo=UTC))
+@hypothesis.example(datetime.min.replace(tzinfo=EAST))
+@hypothesis.example(datetime.min.replace(tzinfo=WEST))
+def test_every_accepted_creation_time_has_a_window(created_at: datetime) -> None:
+    """Refused at construction, or its window can be computed: never an OverflowError."""
+    try:
+        order = NewV3Order(1, 2, created_at=created_at)
+    except InvalidOrderError:
+        return
+    window = RegistrationWindow.of(order.bc_order_id, created_at)
+    assert window.ends_at == created_at + timedelta(seconds=REGISTRATION_WINDOW)
 
 
 @pytest.mark.parametrize(
