@@ -23,13 +23,14 @@ from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
-from ._config import REGISTRATION_MARGIN, REGISTRATION_WINDOW
+from ._config import REGISTRATION_MARGIN
 from ._exceptions import InvalidOrderError
 from ._routes import sendable_text, to_v3_id
 from ._serde import wire
+from ._v3_window import window_end
 
-#: How long after an order's creation its registration window reaches, margin included.
-_WINDOW_SPAN: Final = timedelta(seconds=REGISTRATION_WINDOW + REGISTRATION_MARGIN)
+#: The margin kept after a window's end, when the order is read back.
+_MARGIN: Final = timedelta(seconds=REGISTRATION_MARGIN)
 
 
 def _bc_order_id(value: object) -> int:
@@ -81,18 +82,17 @@ def _created_at(value: object) -> datetime | None:
 def _check_window_fits(created_at: datetime) -> None:
     """Refuse a creation time whose registration window a ``datetime`` cannot hold.
 
-    The window is computed in UTC from ``created_at`` (see ``_v3_window``): from its start to
-    its end and margin, every instant must lie within the years 1 to 9999, in its own zone as
-    in UTC, or the computation overflows.
+    The window is computed in UTC from ``created_at`` (:func:`~b2b_async._v3_window.window_end`):
+    from its start to its end and margin, every instant must lie within the years 1 to 9999,
+    in its own zone as in UTC, or the computation overflows.
     """
     try:
         created_at.astimezone(UTC)
-        (created_at + _WINDOW_SPAN).astimezone(UTC)
+        window_end(created_at) + _MARGIN
     except OverflowError:
         raise InvalidOrderError(
-            "created_at must leave its registration window and margin "
-            f"({_WINDOW_SPAN.total_seconds():g} s) within the years 1 to 9999, in UTC as in "
-            f"its own zone, got {created_at.isoformat()}"
+            "created_at must leave its registration window and margin within the years 1 to"
+            f" 9999, in UTC as in its own zone, got {created_at.isoformat()}"
         ) from None
 
 

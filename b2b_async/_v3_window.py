@@ -28,6 +28,15 @@ from ._retry import JITTER, is_retryable, may_have_reached_server
 __all__ = ["RegistrationWindow", "window_lost"]
 
 
+def window_end(created_at: datetime) -> datetime:
+    """When the registration window of an order created at ``created_at`` ends, in UTC.
+
+    Raises:
+        OverflowError: the end lies beyond the range of ``datetime``.
+    """
+    return (created_at + timedelta(seconds=REGISTRATION_WINDOW)).astimezone(UTC)
+
+
 @attrs.frozen
 class RegistrationWindow:
     """One order's registration window, in :func:`time.monotonic` seconds.
@@ -47,7 +56,7 @@ class RegistrationWindow:
     @classmethod
     def of(cls, bc_order_id: int, created_at: datetime) -> RegistrationWindow:
         """The window of an order created at ``created_at`` (an aware ``datetime``)."""
-        ends_at = (created_at + timedelta(seconds=REGISTRATION_WINDOW)).astimezone(UTC)
+        ends_at = window_end(created_at)
         now = time.monotonic()
         end = now + (ends_at - datetime.now(UTC)).total_seconds()
         return cls(bc_order_id, ends_at, end - REGISTRATION_MARGIN, end + REGISTRATION_MARGIN)

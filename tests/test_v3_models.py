@@ -144,7 +144,7 @@ def test_the_last_creation_time_accepted_leaves_room_for_its_window_and_margin()
     """11 s (the 10-second window and its 1-second margin) before year 10000, no later."""
     last = datetime(9999, 12, 31, 23, 59, 48, 999999, tzinfo=UTC)
     assert NewV3Order(1, 2, created_at=last).created_at == last
-    with pytest.raises(InvalidOrderError, match=r"registration window and margin \(11 s\)"):
+    with pytest.raises(InvalidOrderError, match="window and margin within the years 1 to 9999"):
         NewV3Order(1, 2, created_at=last + timedelta(microseconds=1))
 
 

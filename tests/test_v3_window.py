@@ -17,7 +17,7 @@ from b2b_async import (
     ServerError,
 )
 from b2b_async._config import REGISTRATION_MARGIN, REGISTRATION_WINDOW
-from b2b_async._v3_window import RegistrationWindow, window_lost
+from b2b_async._v3_window import RegistrationWindow, window_end, window_lost
 
 
 def window_of(age: float) -> RegistrationWindow:
@@ -25,6 +25,15 @@ def window_of(age: float) -> RegistrationWindow:
     instant that counts)."""
     created = datetime.now(UTC) - timedelta(seconds=age)
     return RegistrationWindow.of(7, created.astimezone(timezone(timedelta(hours=-5))))
+
+
+def test_the_window_ends_ten_seconds_after_creation_in_utc() -> None:
+    """The end is the creation time plus the window, whatever the zone it was given in."""
+    created = datetime(2026, 12, 3, 9, 30, tzinfo=timezone(timedelta(hours=2)))
+    assert window_end(created) == datetime(2026, 12, 3, 7, 30, 10, tzinfo=UTC)
+    assert window_end(created).tzinfo is UTC
+    with pytest.raises(OverflowError):
+        window_end(datetime.max.replace(tzinfo=UTC))
 
 
 def test_the_window_is_read_on_the_monotonic_clock() -> None:
