@@ -6,10 +6,11 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from aioresponses import aioresponses
 
 from b2b_async import (
@@ -34,8 +35,11 @@ from b2b_async import (
     _transport,
 )
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, RateWindow, SandboxServer
+from tests.loopback import serving
 from tests.sandbox_helpers import attempts_for, seed_for
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+V2_CREATE = "/api/v2/io/companies/{company}/user/{customer}/orders"
 QUICK = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.02)
 TOKEN = DEFAULT_TOKEN
 
@@ -404,31 +408,28 @@ async def test_headers_on_the_wire(server: SandboxServer, borrowed: bool) -> Non
     assert "Content-Type" not in get.headers
 
 
+def answering(path: str, handler: Handler) -> web.Application:
+    """An application that answers POSTs to ``path`` with ``handler``."""
+    app = web.Application()
+    app.router.add_post(path, handler)
+    return app
+
+
 async def test_a_token_echoed_by_the_server_never_reaches_the_error() -> None:
     """A 401 that echoes the token and store hash yields an error that holds neither."""
-    from aiohttp import web
 
     async def echo(request: web.Request) -> web.Response:
         token, store = request.headers["X-Auth-Token"], request.headers["X-Store-Hash"]
         seen = f"invalid authToken {token} for {store}"
         return web.json_response({"code": 401, "data": {"errMsg": seen}}, status=401)
 
-    app = web.Application()
-    app.router.add_post("/api/v3/io/orders", echo)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
     token, store = "secret-token-xyz", "storehash77"
-    try:
-        async with B2BClient(
-            token, store_hash=store, base_url=f"http://127.0.0.1:{port}", rate_limit=None
-        ) as client:
-            with pytest.raises(AuthenticationError) as info:
-                await client.v3.orders.create(bc_order_id=1, customer_id=2)
-    finally:
-        await runner.cleanup()
+    async with (
+        serving(answering("/api/v3/io/orders", echo)) as url,
+        B2BClient(token, store_hash=store, base_url=url, rate_limit=None) as client,
+    ):
+        with pytest.raises(AuthenticationError) as info:
+            await client.v3.orders.create(bc_order_id=1, customer_id=2)
     error = info.value
     texts = [str(error), repr(error), error.message, repr(error.details)]
     assert not [text for text in texts if token in text or store in text]
@@ -476,33 +477,24 @@ async def test_an_answer_the_parser_refuses_never_shows_an_echoed_secret(
 
 async def test_an_allocation_followed_with_a_burst_holds_no_call_past_the_cap() -> None:
     """10 per 20 s at a burst of 10 would hold a call 20 s: past a 2 s cap, it is not followed."""
-    from aiohttp import web
 
     async def allocating(request: web.Request) -> web.Response:
         headers = {"X-Requests-Allocated": "10 times/20 s"}
         return web.json_response({"code": 200, "data": {"orderId": "BC1"}}, headers=headers)
 
-    app = web.Application()
-    app.router.add_post("/api/v2/io/companies/{company}/user/{customer}/orders", allocating)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     retry = RetryPolicy(max_retry_after=2.0)
-    try:
-        async with B2BClient(
-            TOKEN, base_url=url, rate_limit=RateLimit(150, 60.0, burst=10), retry=retry
-        ) as client:
-            for index in range(11):
-                await create(client, order_id=f"BC{index}")
-            limiter = client.limiter
-            assert isinstance(limiter, RateLimiter)
-            ready = limiter.next_ready
-            assert ready is not None
-            assert ready - asyncio.get_running_loop().time() <= retry.max_retry_after
-    finally:
-        await runner.cleanup()
+    limit = RateLimit(150, 60.0, burst=10)
+    async with (
+        serving(answering(V2_CREATE, allocating)) as url,
+        B2BClient(TOKEN, base_url=url, rate_limit=limit, retry=retry) as client,
+    ):
+        for index in range(11):
+            await create(client, order_id=f"BC{index}")
+        limiter = client.limiter
+        assert isinstance(limiter, RateLimiter)
+        ready = limiter.next_ready
+        assert ready is not None
+        assert ready - asyncio.get_running_loop().time() <= retry.max_retry_after
 
 
 class DeadlineRecorder:

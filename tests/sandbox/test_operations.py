@@ -15,6 +15,7 @@ from b2b_async.sandbox._operations import Api, operation
 from b2b_async.sandbox._state import SandboxState
 from b2b_async.sandbox._v2 import V2Api
 from b2b_async.sandbox._v3 import V3Api
+from tests.loopback import serving
 
 
 class Shelf(Api):
@@ -56,13 +57,8 @@ async def shop_url() -> AsyncIterator[str]:
     app = web.Application()
     for method, path, handler in Shop(new_state()).operations():
         app.router.add_route(method, path, handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as url:
+        yield url
 
 
 def test_operation_returns_the_method_it_marks() -> None:
