@@ -8,9 +8,9 @@ The walk (:func:`walk_offsets`), the same for V2 and V3:
 - it stops at the first empty page, or once ``totalCount`` items have arrived, or, where
   the API never caps ``limit`` (V3), at a page shorter than ``limit`` when no count came;
 - a walk the library drives itself (not one the caller iterates) is given a bound, ``most``:
-  a listing that has not ended once that many items arrived fails
-  (:class:`~b2b_async.ResponseDecodeError`) before another page is asked for, since a server
-  whose pages never shrink and whose count is absurd would otherwise keep it going forever.
+  it fails (:class:`~b2b_async.ResponseDecodeError`) at a page that brings it past that many
+  items, and asks for no more pages than they fill, plus one to see the end, since a server
+  whose pages never end, or hold one item each, would otherwise keep it going forever.
 
 Wire decisions of the readers:
 
@@ -46,6 +46,7 @@ __all__ = [
     "check_page_size",
     "check_v3_page_size",
     "is_last_page",
+    "unended",
     "walk_offsets",
 ]
 
@@ -200,21 +201,30 @@ async def walk_offsets(
         page_size: the ``limit`` of each request.
         priority: the listing's own priority, or ``None`` for the default of each request.
         most: the most items the walk reads, or ``None`` for no bound (a walk the caller
-            iterates, and may stop, itself).
+            iterates, and may stop, itself). A bounded walk also asks for no more pages than
+            ``most`` items fill, and one more to see the end.
 
     Raises:
-        ResponseDecodeError: the listing did not end within ``most`` items.
+        ResponseDecodeError: the listing did not end within ``most`` items, or within the
+            pages they fill; nothing of a page past the bound is yielded.
         B2BError: a page could not be fetched; the items yielded before stand.
     """
     filters = list(query)
-    received = 0
+    received = pages = 0
     while True:
+        if most is not None and pages > most // page_size:
+            raise unended(path, most)
         window = MultiDict([*filters, ("limit", str(page_size)), ("offset", str(received))])
         page = read(await transport.send(Request("GET", path, window), priority))
+        received, pages = received + len(page.items), pages + 1
+        if most is not None and received > most:
+            raise unended(path, most)
         for item in page.items:
             yield item
-        received += len(page.items)
         if is_last_page(page, received, page_size, read.short_page_is_last):
             return
-        if most is not None and received >= most:
-            raise ResponseDecodeError(f"the listing {path} did not end within {most} items")
+
+
+def unended(path: str, most: int) -> ResponseDecodeError:
+    """The failure of a bounded walk over a listing that did not end within ``most`` items."""
+    return ResponseDecodeError(f"the listing {path} did not end within {most} items")

@@ -153,13 +153,35 @@ async def test_a_bounded_walk_reads_a_listing_that_ends_at_its_bound() -> None:
 
 
 async def test_a_bounded_walk_fails_a_listing_that_goes_on_past_its_bound() -> None:
-    """Full pages and an absurd count, forever: after ``most`` items the walk fails, asking
-    no further page; the items read before stand."""
+    """Full pages and an absurd count, forever: the page that goes past ``most`` items fails
+    the walk, none of its items yielded, and no further page is asked; the items before stand."""
     pages = [page([1, 2], total=10**15), page([3, 4], total=10**15), page([5, 6], total=10**15)]
     ids, offsets, failure = await bounded_walk(pages, most=4)
-    assert (ids, offsets) == (["1", "2", "3", "4"], ["0", "2"])
+    assert (ids, offsets) == (["1", "2", "3", "4"], ["0", "2", "4"])
     assert failure is not None
     assert failure.message == f"the listing {V2}/companies/1/orders did not end within 4 items"
+
+
+async def test_a_bounded_walk_reads_a_listing_of_full_pages_that_ends_at_its_bound() -> None:
+    """Without a count, the end of ``most`` items in full pages shows on one more page."""
+    pages = [page([1, 2]), page([3, 4]), page([])]
+    assert await bounded_walk(pages, most=4) == (["1", "2", "3", "4"], ["0", "2", "4"], None)
+
+
+async def test_a_bounded_walk_refuses_one_page_longer_than_its_bound() -> None:
+    """A single page past ``most`` items fails the walk at once, none of it yielded."""
+    ids, offsets, failure = await bounded_walk([page([1, 2, 3, 4, 5], total=5)], most=4)
+    assert (ids, offsets) == ([], ["0"])
+    assert failure is not None
+
+
+async def test_a_bounded_walk_asks_for_no_more_pages_than_its_bound_fills() -> None:
+    """Pages of one item each: four items fill two pages of two, and a third shows the end;
+    a fourth page is never asked for."""
+    pages = [page([index], total=10**9) for index in range(1, 9)]
+    ids, offsets, failure = await bounded_walk(pages, most=4)
+    assert (ids, offsets) == (["1", "2", "3"], ["0", "1", "2"])
+    assert failure is not None
 
 
 def test_v3_reader_reads_the_count_from_meta_pagination_or_meta() -> None:

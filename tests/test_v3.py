@@ -1272,6 +1272,8 @@ def configs_app(length: int, count: int, offsets: list[str], posts: list[Any]) -
 ENDLESS = (10 * MAX_EXTRA_FIELD_CONFIGS, 10**15)
 #: The offsets of the pages that hold MAX_EXTRA_FIELD_CONFIGS configurations.
 BOUNDED_OFFSETS = [str(offset) for offset in range(0, MAX_EXTRA_FIELD_CONFIGS, MAX_V3_PAGE_SIZE)]
+#: ... and of the one page more that shows whether the listing ends there.
+PAST_THE_BOUND = [*BOUNDED_OFFSETS, str(MAX_EXTRA_FIELD_CONFIGS)]
 
 
 @pytest.mark.parametrize("operation", ["create", "ensure"])
@@ -1280,8 +1282,8 @@ async def test_a_configuration_listing_that_never_ends_only_costs_the_check(
     caplog: pytest.LogCaptureFixture,
     operation: str,
 ) -> None:
-    """Past MAX_EXTRA_FIELD_CONFIGS configurations the fetch fails, asking no further page:
-    WARNING, and the create goes out within its window with its values unchecked."""
+    """Past MAX_EXTRA_FIELD_CONFIGS configurations the fetch fails, at the first page past
+    them: WARNING, and the create goes out within its window with its values unchecked."""
     caplog.set_level(logging.WARNING, logger="b2b_async")
     offsets: list[str] = []
     posts: list[Any] = []
@@ -1292,7 +1294,7 @@ async def test_a_configuration_listing_that_never_ends_only_costs_the_check(
         await call(
             bc_order_id=1, customer_id=2, extra_fields={"A": "x"}, created_at=datetime.now(UTC)
         )
-    assert offsets == BOUNDED_OFFSETS
+    assert offsets == PAST_THE_BOUND
     assert [post["extraFields"] for post in posts] == [[{"fieldName": "A", "fieldValue": "x"}]]
     [warning] = caplog.records
     assert "ResponseDecodeError" in warning.getMessage()
@@ -1315,8 +1317,8 @@ async def test_extra_field_configs_reads_a_listing_as_long_as_its_bound(
 async def test_extra_field_configs_refuses_a_listing_past_its_bound(
     aiohttp_server: Callable[[web.Application], Any],
 ) -> None:
-    """A listing that goes on past MAX_EXTRA_FIELD_CONFIGS raises ResponseDecodeError once
-    the pages that hold the bound are read, asking no further page."""
+    """A listing that goes on past MAX_EXTRA_FIELD_CONFIGS raises ResponseDecodeError at the
+    first page past the bound, asking no further page."""
     offsets: list[str] = []
     server = await aiohttp_server(configs_app(*ENDLESS, offsets, []))
     async with client_for(f"http://127.0.0.1:{server.port}") as client:
@@ -1325,7 +1327,7 @@ async def test_extra_field_configs_refuses_a_listing_past_its_bound(
             match=f"extra-fields did not end within {MAX_EXTRA_FIELD_CONFIGS} items",
         ):
             await client.v3.orders.extra_field_configs()
-    assert offsets == BOUNDED_OFFSETS
+    assert offsets == PAST_THE_BOUND
 
 
 async def test_a_refused_token_fails_the_check_as_it_would_the_call(store: SandboxServer) -> None:
