@@ -52,8 +52,8 @@ BUDGET_HEADERS: Final = (
     "X-Rate-Limit-Requests-Quota",
 )
 _EXCERPT: Final = 300
-#: The most bytes one character takes in UTF-8.
-_UTF8_MOST: Final = 4
+#: The most bytes one character of a body takes: four in UTF-8, six as a JSON escape.
+_MOST_BYTES_PER_CHARACTER: Final = 6
 #: The most digits a body code, or an allocation's request count, is read from; longer
 #: numbers are noise (a real code has five digits), and reading them could overflow.
 _MOST_DIGITS: Final = 9
@@ -485,7 +485,7 @@ def body_excerpt(body: bytes, secrets: tuple[str, ...]) -> str:
     read first, so that a secret written with them (``\\u0074ok...``) is found too.
     """
     longest = max((len(secret) for secret in secrets), default=0)
-    text = body[: (_EXCERPT + longest) * _UTF8_MOST].decode("utf-8", "replace")
+    text = body[: (_EXCERPT + longest) * _MOST_BYTES_PER_CHARACTER].decode("utf-8", "replace")
     return str(redact(_JSON_ESCAPE.sub(_unescape, text), secrets))[:_EXCERPT]
 
 

@@ -27,6 +27,7 @@ import contextlib
 import copy
 import inspect
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, NamedTuple, TypeAlias
@@ -76,6 +77,9 @@ CHUNK: Final = 64 * 1024
 #: The connection pool's size when the client has no concurrency cap.
 UNCAPPED_POOL: Final = 100
 JSON_CONTENT: Final = {"Content-Type": "application/json"}
+#: Where aiohttp starts quoting what it read of an answer (``b'...'``, ``'...'``, or the
+#: ``<repr>`` of an inner error that quotes it), to the end.
+QUOTED: Final = re.compile(r"""(?:message=)?(?:b?['"]|<).*""", re.DOTALL)
 #: Asks the limiter for budget: ``(priority, seconds left of the deadline or None) -> wait``.
 Acquire: TypeAlias = Callable[[Priority, float | None], Awaitable[float]]
 
@@ -567,7 +571,16 @@ def transport_error(exc: BaseException, info: RequestInfo) -> TransportError:
             url=url,
             may_have_reached_server=False,
         )
-    # str() of aiohttp's errors never shows the request's headers, but a parser error quotes
-    # the bytes of the answer it could not read, and those may echo the token.
-    detail = redact(f"{type(exc).__name__}: {exc}", info.secrets)
+    detail = redact(f"{type(exc).__name__}: {failure_words(exc)}", info.secrets)
     return APIConnectionError(f"connection failed: {detail}", method=method, url=url)
+
+
+def failure_words(exc: BaseException) -> str:
+    """aiohttp's words for a failure, up to where it quotes what it read of the answer.
+
+    str() of aiohttp's errors never shows the request's headers, but a parser error quotes
+    the line it could not read, cut short and escaped (``b'...\\r...'``): a token the server
+    echoed there may show in pieces that no redaction would find.
+    """
+    text = exc.message if isinstance(exc, aiohttp.ClientResponseError) else str(exc)
+    return " ".join(QUOTED.sub("", text).split()).rstrip(" ,.:<")

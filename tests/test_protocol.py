@@ -429,6 +429,14 @@ def test_a_secret_written_with_escapes_is_redacted_from_the_excerpt() -> None:
     assert failed.value.body_excerpt == '["***", "a/b", "\\ud800"]'
 
 
+def test_escapes_before_a_secret_do_not_cut_it_short_of_redaction() -> None:
+    """Six bytes of escape make one character: the excerpt reads enough to hold the secret."""
+    garbled = b'{"code": 200, "data": "' + b"\\u0061" * 216 + b"tok-123"
+    with pytest.raises(ResponseDecodeError) as failed:
+        decode_response(200, {}, garbled, SECRET_INFO, NOW)
+    assert failed.value.body_excerpt == '{"code": 200, "data": "' + "a" * 216 + "***"
+
+
 def test_a_secret_used_as_a_key_is_redacted_from_the_details() -> None:
     """An error's details are only shown, so their keys are redacted too; the data's are not."""
     payload = {"code": 400, "data": {"tok-123": "invalid", "nested": [{"hash9": 1}]}}
