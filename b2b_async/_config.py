@@ -18,6 +18,7 @@ __all__ = [
     "EXTRA_FIELD_CONFIGS_RETRY",
     "EXTRA_FIELD_CONFIGS_TTL",
     "MAX_EXTRA_FIELD_CONFIGS",
+    "MAX_NUMBER_TEXT",
     "MAX_TARGETS",
     "MAX_TARGET_PATH",
     "MAX_V3_PAGE_SIZE",
@@ -90,6 +91,9 @@ UNREACHABLE_STREAK: Final = 3
 MAX_TARGETS: Final = 1024
 #: The longest path whose URL a transport keeps.
 MAX_TARGET_PATH: Final = 256
+#: The most characters a number sent as text may take, written out in full: far more than an
+#: amount, an id or a value needs, and far fewer than the billion of ``1E+999999999``.
+MAX_NUMBER_TEXT: Final = 10_000
 
 
 def check_positive_int(

@@ -50,18 +50,21 @@ from cattrs.errors import ClassValidationError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.v import format_exception
 
-from ._exceptions import ResponseDecodeError
+from ._config import MAX_NUMBER_TEXT
+from ._exceptions import InvalidOrderError, ResponseDecodeError
 
 __all__ = [
     "Wire",
     "converter",
     "encode_body",
     "encode_model",
+    "number_text",
     "one_or_many",
     "structure",
     "to_camel",
     "unstructure",
     "wire",
+    "written_length",
 ]
 
 T = TypeVar("T")
@@ -210,8 +213,37 @@ def _unstructure_date(value: date) -> str:
 
 
 def _as_text(value: object) -> str:
-    # format(..., "f") keeps a Decimal out of exponent notation ("1E+2" would not parse).
-    return format(value, "f") if isinstance(value, Decimal) else str(value)
+    return number_text(value, field="value") if isinstance(value, Decimal) else str(value)
+
+
+def number_text(value: Decimal, *, field: str) -> str:
+    """A finite ``value`` written out in full, as a number sent as text must be.
+
+    Exponent notation (``1E+2``) would not be read as a number, so every digit is written;
+    a number whose digits would run past :data:`~b2b_async._config.MAX_NUMBER_TEXT`
+    characters (``1E+999999999``, or a zero written ``0E-999999999``) is refused before it
+    fills the memory.
+
+    Raises:
+        InvalidOrderError: the number would be written in more characters than that.
+    """
+    length = written_length(value)
+    if length > MAX_NUMBER_TEXT:
+        raise InvalidOrderError(
+            f"{field} would take {length} characters written out, more than {MAX_NUMBER_TEXT}"
+        )
+    return format(value, "f")
+
+
+def written_length(value: Decimal) -> int:
+    """How many characters a finite ``value`` takes written out in full, counted, not written."""
+    sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int), "only a finite number is written out"
+    if exponent >= 0:  # 123E+3: the digits, then the zeros
+        return sign + len(digits) + exponent
+    if len(digits) > -exponent:  # 12.345: the digits and a point
+        return sign + len(digits) + 1
+    return sign - exponent + 2  # 0.00123: "0.", then zeros and digits to the exponent
 
 
 def _blank(value: object) -> bool:

@@ -34,7 +34,7 @@ import attrs
 
 from ._exceptions import InvalidOrderError
 from ._routes import sendable_text, to_id
-from ._serde import wire
+from ._serde import number_text, wire
 
 #: The sort keys of "Get Company Orders" (:meth:`Orders.list_by_company
 #: <b2b_async.Orders.list_by_company>`).
@@ -131,6 +131,7 @@ def _check_amount(_: object, attribute: attrs.Attribute[Any], value: object) -> 
             f"{attribute.name} must be a finite Decimal, int, float or numeric str, got {value!r}"
         )
     _check_range(value, field=attribute.name)
+    number_text(value, field=attribute.name)  # a zero may still be written out too long
 
 
 def _check_count(_: object, attribute: attrs.Attribute[Any], value: object) -> None:

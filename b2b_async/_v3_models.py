@@ -26,7 +26,7 @@ import attrs
 from ._config import REGISTRATION_MARGIN
 from ._exceptions import InvalidOrderError
 from ._routes import sendable_text, to_v3_id
-from ._serde import wire
+from ._serde import number_text, wire
 from ._v3_window import window_end
 
 #: The margin kept after a window's end, when the order is read back.
@@ -44,9 +44,9 @@ def _customer_id(value: object) -> int:
 def _text(value: object, field: str) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         # Through Decimal: str() of an int past Python's digit limit raises a bare ValueError.
-        return format(Decimal(value), "f")
+        return number_text(Decimal(value), field=field)
     if isinstance(value, Decimal) and value.is_finite():
-        return format(value, "f")
+        return number_text(value, field=field)
     if not isinstance(value, str):
         raise InvalidOrderError(f"{field} must be a str, got {type(value).__name__}")
     return sendable_text(value, field=field)

@@ -12,26 +12,53 @@ from typing import Any
 import attrs
 import pytest
 from cattrs.errors import IterableValidationError
+from hypothesis import given
+from hypothesis import strategies as st
 
 from b2b_async import (
     CompanyOrder,
+    InvalidOrderError,
     LineItem,
     OrderDetail,
     OrderImage,
     OrderProduct,
     ResponseDecodeError,
 )
+from b2b_async._config import MAX_NUMBER_TEXT
 from b2b_async._pagination import Page
 from b2b_async._serde import (
     encode_body,
     first_problem,
+    number_text,
     one_or_many,
     structure,
     to_camel,
     unstructure,
     wire,
+    written_length,
 )
 from b2b_async._v2_models import OrderRef
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=None))
+def test_written_length_counts_what_writing_out_gives(value: Decimal) -> None:
+    """The length is counted from the digits and the exponent, exactly, without writing."""
+    assert written_length(value) == len(format(value, "f"))
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [("1E+2", "100"), ("0.00", "0.00"), ("-1.5E-3", "-0.0015"), ("-0", "-0")]
+)
+def test_a_number_is_sent_written_out_in_full(value: str, text: str) -> None:
+    """Exponent notation would not be read as a number: every digit is written."""
+    assert number_text(Decimal(value), field="x") == text
+
+
+@pytest.mark.parametrize("value", ["1E+999999999", "0E-999999999", f"1E+{MAX_NUMBER_TEXT}"])
+def test_a_number_too_long_to_write_out_is_refused_before_it_is_written(value: str) -> None:
+    """A billion digits would fill the memory: the length is counted first, and refused."""
+    with pytest.raises(InvalidOrderError, match=f"x would take .* more than {MAX_NUMBER_TEXT}"):
+        number_text(Decimal(value), field="x")
 
 
 def test_to_camel() -> None:

@@ -663,6 +663,16 @@ def test_a_number_a_double_cannot_hold_is_refused_naming_it(
 
 
 @pytest.mark.parametrize(
+    ("model", "field"), [(OrderUpdate, "discount_amount"), (LineItem, "price_inc_tax")]
+)
+def test_a_zero_written_with_a_huge_exponent_is_refused(model: type, field: str) -> None:
+    """Zero is in range, but ``0E-999999999`` written out would take a billion characters."""
+    with pytest.raises(InvalidOrderError, match=f"{field} would take 1000000001 characters"):
+        with_value(model, field, "0E-999999999")
+    assert with_value(model, field, "0.00") is not None
+
+
+@pytest.mark.parametrize(
     ("field", "inside", "outside"),
     [
         ("total_ex_tax", Decimal("9.99999999999999E+307"), Decimal("1E+308")),

@@ -99,6 +99,20 @@ def test_extra_field_numbers_become_their_digits_however_large() -> None:
     assert ExtraField("A", -5).field_value == "-5"
 
 
+@pytest.mark.parametrize(
+    "value",
+    [Decimal("1E+999999999"), Decimal("0E-999999999"), pytest.param(10**20000, id="10**20000")],
+)
+def test_a_number_too_long_to_write_out_is_refused_as_an_extra_field_or_po_number(
+    value: object,
+) -> None:
+    """A value whose digits would fill the memory is refused, naming where it was given."""
+    with pytest.raises(InvalidOrderError, match="field_value would take"):
+        ExtraField("A", value)
+    with pytest.raises(InvalidOrderError, match="po_number would take"):
+        NewV3Order(1, 2, po_number=value)
+
+
 def test_new_v3_order_keeps_an_aware_creation_time() -> None:
     """created_at is an aware datetime (any zone) or None."""
     created = datetime(2025, 3, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
