@@ -204,15 +204,18 @@ async def watched_loop(redis: aioredis.Redis | None = None) -> AsyncIterator[Loo
     spaced their slots."""
     lag = LoopLag()
     loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
 
     async def watch_loop() -> None:
-        while True:
+        while not stop.is_set():
             before = loop.time()
             await asyncio.sleep(0.001)
             lag.loop = max(lag.loop, loop.time() - before - 0.001)
 
     async def watch_redis(redis: aioredis.Redis) -> None:
-        while True:
+        # Stopped by the flag, never cancelled: a PING cancelled on its way may have its
+        # cancellation absorbed by the Redis client, and the watcher would then run on.
+        while not stop.is_set():
             before = loop.time()
             await redis.ping()
             lag.redis = max(lag.redis, loop.time() - before)
@@ -224,9 +227,8 @@ async def watched_loop(redis: aioredis.Redis | None = None) -> AsyncIterator[Loo
     try:
         yield lag
     finally:
-        for watcher in watchers:
-            watcher.cancel()
-        await asyncio.gather(*watchers, return_exceptions=True)
+        stop.set()
+        await asyncio.gather(*watchers)
 
 
 def spacing_ok(times: Sequence[float], interval: float, lag: LoopLag) -> bool:
