@@ -691,12 +691,14 @@ def test_counts_and_amounts_end_where_totals_do(
         with_value(OrderUpdate, field, outside)
 
 
+# Ints of up to 4,000 digits: an example past Python's str() limit breaks the report of some
+# Hypothesis releases; test_a_number_a_double_cannot_hold_is_refused_naming_it has 10**5000.
 @given(
-    st.integers(min_value=-(10**5000), max_value=10**5000)
+    st.integers(min_value=-(10**4000), max_value=10**4000)
     | st.decimals(allow_nan=False)
     | st.builds("{}e{}".format, st.integers(-9, 9), st.integers(-6000, 6000))
 )
-@hypothesis.example(10**5000)
+@hypothesis.example(10**4000)
 @hypothesis.example("1e5000")
 def test_a_count_or_amount_that_builds_can_be_sent(value: object) -> None:
     """Refused at construction or sent, never a bare ValueError; sent means sent exactly."""
