@@ -856,9 +856,13 @@ class RedisRateLimiter:
     # -- the driver: one task books the slots for the lanes -----------------------------------
 
     async def _run(self) -> None:
-        """Book slots for the lanes while callers wait; give back a booking none will take."""
+        """Book slots for the lanes while callers wait; give back a booking none will take.
+
+        It also stops once the limiter is closed: the Redis client may absorb the
+        cancellation :meth:`aclose` sends, and the command then simply returns.
+        """
         try:
-            while self._lanes or self._held is not None:
+            while not self._closed and (self._lanes or self._held is not None):
                 if self._lanes:
                     await self._step()
                 else:
@@ -899,6 +903,8 @@ class RedisRateLimiter:
             self._fail(exc)
             if self._on_error == "fail":
                 self._fail_waiters(functools.partial(_unavailable, exc))
+            return
+        if self._closed:  # answered after aclose(): no caller may leave with the slot
             return
         self._recover()
         now = self._now()

@@ -617,6 +617,53 @@ async def test_closing_fails_the_callers_still_waiting(url: str, key: str) -> No
         await waiter
 
 
+class AbsorbingRedis(aioredis.Redis):
+    """A Redis client that, as redis-py sometimes does, lets a cancelled command finish.
+
+    Each script call waits for ``answer`` to be set, so a test can cancel it mid-command.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.answer = asyncio.Event()
+        self.in_command = asyncio.Event()
+
+    async def evalsha(self, *args: Any) -> Any:
+        self.in_command.set()
+        try:
+            await self.answer.wait()
+        except asyncio.CancelledError:
+            await self.answer.wait()  # the cancellation is absorbed: the command goes on
+        return await super().evalsha(*args)
+
+
+@pytest.mark.parametrize("taken", [0, 1], ids=["slot-free", "slot-an-hour-away"])
+async def test_closing_ends_even_when_redis_absorbs_the_cancellation(
+    key: str, url: str, taken: int
+) -> None:
+    """A Redis command that swallows aclose()'s cancellation still ends the bookings.
+
+    Its answer is not followed: the waiting caller fails with ClientClosedError rather than
+    leave with a free slot, and aclose() does not wait for a slot an hour away.
+    """
+    redis = AbsorbingRedis(connection_pool=aioredis.ConnectionPool.from_url(url))
+    limiter = RedisRateLimiter(redis, key=key, rate_limit=RateLimit(1, 3600.0))
+    redis.answer.set()
+    for _ in range(taken):
+        await limiter.acquire()
+    redis.answer.clear()
+    redis.in_command.clear()
+    waiter = asyncio.create_task(limiter.acquire(Priority.URGENT))
+    await redis.in_command.wait()  # the driver is booking the waiter's slot
+    closing = asyncio.create_task(limiter.aclose())
+    await asyncio.sleep(0)  # aclose() has cancelled the driver, which absorbs it
+    redis.answer.set()
+    await asyncio.wait_for(closing, timeout=60)
+    with pytest.raises(ClientClosedError):
+        await waiter
+    await redis.aclose(close_connection_pool=True)
+
+
 async def test_the_local_fallback_serves_by_priority_too() -> None:
     """While Redis is unreachable, callers still leave urgent first."""
     limiter = RedisRateLimiter(
