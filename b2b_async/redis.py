@@ -380,6 +380,13 @@ def _outranks(level: Priority, other: Priority) -> bool:
     return _LEVELS[level] < _LEVELS[other]
 
 
+def _cancel_requests() -> int:
+    """How many cancellations of the current task are pending (:meth:`asyncio.Task.cancelling`)."""
+    task = asyncio.current_task()
+    assert task is not None, "the limiter runs in a task"
+    return task.cancelling()
+
+
 def _unavailable(error: RateLimiterUnavailableError) -> RateLimiterUnavailableError:
     """A fresh copy of an outage's error for one more caller, its cause chained the same."""
     copy = RateLimiterUnavailableError(error.message)
@@ -856,13 +863,9 @@ class RedisRateLimiter:
     # -- the driver: one task books the slots for the lanes -----------------------------------
 
     async def _run(self) -> None:
-        """Book slots for the lanes while callers wait; give back a booking none will take.
-
-        It also stops once the limiter is closed: the Redis client may absorb the
-        cancellation :meth:`aclose` sends, and the command then simply returns.
-        """
+        """Book slots for the lanes while callers wait; give back a booking none will take."""
         try:
-            while not self._closed and (self._lanes or self._held is not None):
+            while self._lanes or self._held is not None:
                 if self._lanes:
                     await self._step()
                 else:
@@ -903,8 +906,6 @@ class RedisRateLimiter:
             self._fail(exc)
             if self._on_error == "fail":
                 self._fail_waiters(functools.partial(_unavailable, exc))
-            return
-        if self._closed:  # answered after aclose(): no caller may leave with the slot
             return
         self._recover()
         now = self._now()
@@ -989,6 +990,7 @@ class RedisRateLimiter:
         """
         pacing = self._pacing
         argv = (op, _micros(pacing.interval), _micros(pacing.tolerance), self._keep_ms, *args)
+        cancels = _cancel_requests()
         try:
             async with asyncio.timeout(self._timeout):
                 # EVALSHA, and on NOSCRIPT (a restarted or flushed Redis) SCRIPT LOAD and again.
@@ -998,6 +1000,10 @@ class RedisRateLimiter:
             raise RateLimiterUnavailableError(
                 f"the shared rate limiter's Redis is unavailable: {type(exc).__name__}: {detail}"
             ) from exc
+        if _cancel_requests() > cancels:
+            # The Redis client let a cancelled command finish, as redis-py at times does:
+            # the cancellation still reaches the task, whose caller asked for it.
+            raise asyncio.CancelledError
         return [int(value) for value in reply]
 
     def _fail(self, error: RateLimiterUnavailableError) -> None:

@@ -620,48 +620,82 @@ async def test_closing_fails_the_callers_still_waiting(url: str, key: str) -> No
 class AbsorbingRedis(aioredis.Redis):
     """A Redis client that, as redis-py sometimes does, lets a cancelled command finish.
 
-    Each script call waits for ``answer`` to be set, so a test can cancel it mid-command.
+    After :meth:`hold`, the next script call waits until :meth:`answer`, so that a test can
+    cancel it mid-command; ``held`` is set while it waits.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.answer = asyncio.Event()
-        self.in_command = asyncio.Event()
+        self.answering = asyncio.Event()
+        self.answering.set()
+        self.held = asyncio.Event()
+
+    def hold(self) -> None:
+        self.answering.clear()
+
+    def answer(self) -> None:
+        self.answering.set()
 
     async def evalsha(self, *args: Any) -> Any:
-        self.in_command.set()
-        try:
-            await self.answer.wait()
-        except asyncio.CancelledError:
-            await self.answer.wait()  # the cancellation is absorbed: the command goes on
+        if not self.answering.is_set():
+            self.held.set()
+            try:
+                await self.answering.wait()
+            except asyncio.CancelledError:
+                await self.answering.wait()  # the cancellation is absorbed: the command goes on
         return await super().evalsha(*args)
+
+
+@pytest.fixture
+async def absorbing(url: str) -> AsyncIterator[AbsorbingRedis]:
+    """An :class:`AbsorbingRedis` on the shared server, closed afterwards."""
+    redis = AbsorbingRedis(connection_pool=aioredis.ConnectionPool.from_url(url))
+    yield redis
+    await redis.aclose(close_connection_pool=True)
 
 
 @pytest.mark.parametrize("taken", [0, 1], ids=["slot-free", "slot-an-hour-away"])
 async def test_closing_ends_even_when_redis_absorbs_the_cancellation(
-    key: str, url: str, taken: int
+    key: str, absorbing: AbsorbingRedis, taken: int
 ) -> None:
     """A Redis command that swallows aclose()'s cancellation still ends the bookings.
 
     Its answer is not followed: the waiting caller fails with ClientClosedError rather than
     leave with a free slot, and aclose() does not wait for a slot an hour away.
     """
-    redis = AbsorbingRedis(connection_pool=aioredis.ConnectionPool.from_url(url))
-    limiter = RedisRateLimiter(redis, key=key, rate_limit=RateLimit(1, 3600.0))
-    redis.answer.set()
+    limiter = RedisRateLimiter(absorbing, key=key, rate_limit=RateLimit(1, 3600.0))
     for _ in range(taken):
         await limiter.acquire()
-    redis.answer.clear()
-    redis.in_command.clear()
+    absorbing.hold()
     waiter = asyncio.create_task(limiter.acquire(Priority.URGENT))
-    await redis.in_command.wait()  # the driver is booking the waiter's slot
+    await absorbing.held.wait()  # the driver is booking the waiter's slot
     closing = asyncio.create_task(limiter.aclose())
     await asyncio.sleep(0)  # aclose() has cancelled the driver, which absorbs it
-    redis.answer.set()
+    absorbing.answer()
     await asyncio.wait_for(closing, timeout=60)
     with pytest.raises(ClientClosedError):
         await waiter
-    await redis.aclose(close_connection_pool=True)
+
+
+async def test_a_cancellation_the_redis_client_absorbs_still_reaches_the_caller(
+    key: str, absorbing: AbsorbingRedis
+) -> None:
+    """A caller cancelled while release() shares its hint ends cancelled, not finished."""
+    async with RedisRateLimiter(absorbing, key=key, rate_limit=FAST) as limiter:
+
+        async def call() -> None:
+            await limiter.acquire()
+            absorbing.hold()
+            await limiter.release(BudgetHint(remaining=5, resets_after=1))
+
+        releasing = asyncio.create_task(call())
+        await absorbing.held.wait()  # release() is sharing the hint
+        releasing.cancel()
+        await asyncio.sleep(0)
+        absorbing.answer()
+        with pytest.raises(asyncio.CancelledError):
+            await releasing
+        assert limiter.in_flight == 0
 
 
 async def test_the_local_fallback_serves_by_priority_too() -> None:
