@@ -7,6 +7,10 @@ loop. An example that calls ``asyncio.run`` is a whole program and runs as a scr
 Before the page runs, the test starts a sandbox and sets ``B2B_BASE_URL``, ``B2B_AUTH_TOKEN``
 and ``B2B_STORE_HASH`` for it, which is how the examples find it.
 
+A page's examples must also close what they open, as a reader's program has to: once they
+have run and the names they defined are gone, a ``ResourceWarning`` (an unclosed aiohttp
+session, say) fails the page.
+
 An example with a ``:caption:`` naming a ``.py`` file is also written to that file, in the
 page's working directory (which is on ``sys.path``), so later examples can import it.
 
@@ -22,10 +26,12 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import gc
 import inspect
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final
@@ -120,10 +126,17 @@ def run_page(page: Path) -> None:
     namespace: dict[str, object] = {"__name__": "__main__"}
     sys.path.insert(0, os.getcwd())
     del sys.argv[1:]  # as a script run without arguments
-    with asyncio.Runner() as runner:
-        for example in examples_of(page):
-            if example.skip_reason is None:
-                run_example(example, namespace, runner)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with asyncio.Runner() as runner:
+            for example in examples_of(page):
+                if example.skip_reason is None:
+                    run_example(example, namespace, runner)
+        namespace.clear()  # what the reader's session still holds, when it ends
+        gc.collect()
+    left_open = [str(warning.message) for warning in caught]
+    if left_open:
+        sys.exit(f"the examples leave resources open: {left_open}")
 
 
 def run_example(example: Example, namespace: dict[str, object], runner: asyncio.Runner) -> None:
