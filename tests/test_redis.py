@@ -617,24 +617,41 @@ async def test_closing_fails_the_callers_still_waiting(url: str, key: str) -> No
         await waiter
 
 
-class AbsorbingRedis(aioredis.Redis):
-    """A Redis client that, as redis-py sometimes does, lets a cancelled command finish.
+class WatchedRedis(aioredis.Redis):
+    """A Redis client that shows the limiter's script calls, and can hold one mid-command.
 
-    After :meth:`hold`, the next script call waits until :meth:`answer`, so that a test can
-    cancel it mid-command; ``held`` is set while it waits.
+    ``replies`` lists the operation of each script call answered (``"reserve"``,
+    ``"confirm"``, ``"return"``, ``"release"``). After :meth:`hold`, the next script call
+    waits until :meth:`answer`, with ``held`` set meanwhile; a cancellation that reaches it
+    then is absorbed, as redis-py at times absorbs one, and the command goes on.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.replies: list[str] = []
+        self.answered = asyncio.Event()
         self.answering = asyncio.Event()
         self.answering.set()
         self.held = asyncio.Event()
+        #: Called once, as the next answer is about to be returned.
+        self.on_answer: Callable[[], object] | None = None
 
     def hold(self) -> None:
         self.answering.clear()
 
     def answer(self) -> None:
         self.answering.set()
+
+    async def until_answered(self, op: str, count: int = 1) -> None:
+        """Wait until ``count`` calls of ``op`` have been answered (failing after a minute)."""
+        async with asyncio.timeout(60):
+            while self.replies.count(op) < count:
+                self.answered.clear()
+                await self.answered.wait()
+
+    async def until_held(self) -> None:
+        """Wait until a script call is held (failing after a minute)."""
+        await asyncio.wait_for(self.held.wait(), timeout=60)
 
     async def evalsha(self, *args: Any) -> Any:
         if not self.answering.is_set():
@@ -643,56 +660,124 @@ class AbsorbingRedis(aioredis.Redis):
                 await self.answering.wait()
             except asyncio.CancelledError:
                 await self.answering.wait()  # the cancellation is absorbed: the command goes on
-        return await super().evalsha(*args)
+        reply = await super().evalsha(*args)
+        _, _, _, op, *_ = args  # sha, number of keys, the key, then the script's arguments
+        self.replies.append(op)
+        self.answered.set()
+        on_answer, self.on_answer = self.on_answer, None
+        if on_answer is not None:
+            on_answer()
+        return reply
 
 
 @pytest.fixture
-async def absorbing(url: str) -> AsyncIterator[AbsorbingRedis]:
-    """An :class:`AbsorbingRedis` on the shared server, closed afterwards."""
-    redis = AbsorbingRedis(connection_pool=aioredis.ConnectionPool.from_url(url))
+async def watched(url: str) -> AsyncIterator[WatchedRedis]:
+    """A :class:`WatchedRedis` on the shared server, closed afterwards."""
+    redis = WatchedRedis(connection_pool=aioredis.ConnectionPool.from_url(url))
     yield redis
     await redis.aclose(close_connection_pool=True)
 
 
+async def test_a_booking_its_caller_gave_up_goes_back_to_the_shared_schedule(
+    key: str, url: str, watched: WatchedRedis
+) -> None:
+    """A caller cancelled while its slot is booked ahead hands that slot back to the key.
+
+    Another process then books the slot the cancelled caller had, not the one after it.
+    """
+    minute = RateLimit(1, 60.0)
+    async with (
+        RedisRateLimiter(watched, key=key, rate_limit=minute) as limiter,
+        RedisRateLimiter(url, key=key, rate_limit=minute) as other,
+    ):
+        await limiter.acquire()  # the window's one slot: the next is a minute away
+        waiter = asyncio.create_task(limiter.acquire())
+        await watched.until_answered("reserve", 2)  # the next slot, booked for the waiter
+        waiter.cancel()
+        await watched.until_answered("return")
+        with pytest.raises(DeadlineUnreachableError) as refused:
+            await other.acquire(deadline=1.0)
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert refused.value.estimated_wait <= 60.0  # kept, it would be two minutes away
+
+
+async def test_a_slot_granted_as_its_caller_is_cancelled_passes_to_the_next_caller(
+    key: str, watched: WatchedRedis
+) -> None:
+    """The slot reaches a caller in the instant it is cancelled: the next caller takes it."""
+    async with RedisRateLimiter(watched, key=key, rate_limit=RateLimit(1, 60.0)) as limiter:
+        watched.hold()
+        first = asyncio.create_task(limiter.acquire(Priority.URGENT))
+        await watched.until_held()  # the driver is booking the first caller's slot
+        second = asyncio.create_task(limiter.acquire(Priority.NORMAL))
+        await asyncio.sleep(0)  # the second caller waits in its lane
+        loop = asyncio.get_running_loop()
+        # Cancelled once the slot is its, before it has run again to take it.
+        watched.on_answer = lambda: loop.call_soon(first.cancel)
+        watched.answer()
+        await second
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert (limiter.in_flight, watched.replies) == (1, ["reserve"])
+
+
+async def test_a_slot_booked_for_callers_who_all_left_goes_back(
+    key: str, watched: WatchedRedis
+) -> None:
+    """A slot that comes when no caller is left for it returns to the key at once."""
+    async with RedisRateLimiter(watched, key=key, rate_limit=RateLimit(1, 60.0)) as limiter:
+        watched.hold()
+        waiter = asyncio.create_task(limiter.acquire())
+        await watched.until_held()  # the driver is booking the slot
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        watched.answer()
+        await watched.until_answered("return")
+        await limiter.acquire(deadline=1.0)  # kept, the slot would be a minute away
+        assert watched.replies == ["reserve", "return", "reserve"]
+
+
 @pytest.mark.parametrize("taken", [0, 1], ids=["slot-free", "slot-an-hour-away"])
 async def test_closing_ends_even_when_redis_absorbs_the_cancellation(
-    key: str, absorbing: AbsorbingRedis, taken: int
+    key: str, watched: WatchedRedis, taken: int
 ) -> None:
     """A Redis command that swallows aclose()'s cancellation still ends the bookings.
 
     Its answer is not followed: the waiting caller fails with ClientClosedError rather than
     leave with a free slot, and aclose() does not wait for a slot an hour away.
     """
-    limiter = RedisRateLimiter(absorbing, key=key, rate_limit=RateLimit(1, 3600.0))
+    limiter = RedisRateLimiter(watched, key=key, rate_limit=RateLimit(1, 3600.0))
     for _ in range(taken):
         await limiter.acquire()
-    absorbing.hold()
+    watched.hold()
     waiter = asyncio.create_task(limiter.acquire(Priority.URGENT))
-    await absorbing.held.wait()  # the driver is booking the waiter's slot
+    await watched.until_held()  # the driver is booking the waiter's slot
     closing = asyncio.create_task(limiter.aclose())
     await asyncio.sleep(0)  # aclose() has cancelled the driver, which absorbs it
-    absorbing.answer()
+    watched.answer()
     await asyncio.wait_for(closing, timeout=60)
     with pytest.raises(ClientClosedError):
         await waiter
 
 
 async def test_a_cancellation_the_redis_client_absorbs_still_reaches_the_caller(
-    key: str, absorbing: AbsorbingRedis
+    key: str, watched: WatchedRedis
 ) -> None:
     """A caller cancelled while release() shares its hint ends cancelled, not finished."""
-    async with RedisRateLimiter(absorbing, key=key, rate_limit=FAST) as limiter:
+    async with RedisRateLimiter(watched, key=key, rate_limit=FAST) as limiter:
 
         async def call() -> None:
             await limiter.acquire()
-            absorbing.hold()
+            watched.hold()
             await limiter.release(BudgetHint(remaining=5, resets_after=1))
 
         releasing = asyncio.create_task(call())
-        await absorbing.held.wait()  # release() is sharing the hint
+        await watched.until_held()  # release() is sharing the hint
         releasing.cancel()
         await asyncio.sleep(0)
-        absorbing.answer()
+        watched.answer()
         with pytest.raises(asyncio.CancelledError):
             await releasing
         assert limiter.in_flight == 0
