@@ -1078,6 +1078,39 @@ async def test_ensure_waits_out_a_window_it_cannot_meet(store: SandboxServer) ->
     assert store.orders["750"].po_number == "P"
 
 
+async def test_ensure_reads_after_a_create_that_may_have_registered_the_order(
+    store: SandboxServer,
+) -> None:
+    """A create cut off after B2B Edition took it is not sent again: after the window, a read.
+
+    The read finds the order the cut-off create registered, so nothing more is written.
+    """
+    created_at = place(store, 760, age=7.0)
+    store.faults = Faults(reset_after=0.5)
+    store._random.seed(seed_for(store.faults, [FaultKind.RESET_AFTER, None]))
+    async with client_for(store, retry=None, check_extra_fields=False) as client:
+        ensured = await client.v3.orders.ensure(
+            bc_order_id=760, customer_id=5, po_number="P", created_at=created_at
+        )
+    assert (ensured.action, ensured.steps) == ("unchanged", ("create", "get"))
+    assert calls(store) == ["POST /orders", "GET /orders/760"]
+    assert store.orders["760"].po_number == "P"
+
+
+async def test_ensure_raises_what_refused_its_create(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """A create the API refuses (a 400 other than "already exists") ends ensure: no read."""
+    refused = (400, {"code": 400, "data": {}, "meta": {"message": "Invalid poNumber"}})
+    url, seen = await scripted([refused])
+    async with client_for(url) as client:
+        with pytest.raises(BadRequestError, match="Invalid poNumber"):
+            await client.v3.orders.ensure(
+                bc_order_id=9, customer_id=4, po_number="P", created_at=ago(1)
+            )
+    assert seen == ["/api/v3/io/orders"]
+
+
 async def test_ensure_gives_an_order_without_a_company_the_customer_s(
     scripted: Callable[[list[Reply]], Any],
 ) -> None:
