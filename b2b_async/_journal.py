@@ -278,17 +278,23 @@ def csv_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]
     """The rows of a CSV file with a header, each with its line number.
 
     Raises:
-        InputFileError: the header lacks a required column.
+        InputFileError: the header lacks a required column, or the CSV cannot be parsed
+            (a field longer than :func:`csv.field_size_limit`, as a quote left open makes).
     """
     reader = csv.DictReader(handle)
-    header = reader.fieldnames or []
-    absent = [name for name in form.required if name not in header]
-    if absent:
-        raise InputFileError(
-            f"the CSV header must name {', '.join(form.columns)}; missing {', '.join(absent)}"
-        )
-    for values in reader:
-        yield row_from(dict(values), reader.line_num, form)
+
+    def unparsable(exc: Exception) -> InputFileError:
+        return InputFileError(f"line {reader.line_num + 1} is not a CSV row this reads: {exc}")
+
+    with raised_as(unparsable, (csv.Error,), chained=False):
+        header = reader.fieldnames or []
+        absent = [name for name in form.required if name not in header]
+        if absent:
+            raise InputFileError(
+                f"the CSV header must name {', '.join(form.columns)}; missing {', '.join(absent)}"
+            )
+        for values in reader:
+            yield row_from(dict(values), reader.line_num, form)
 
 
 def jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]:

@@ -51,6 +51,7 @@ from ._exceptions import (
     APITimeoutError,
     B2BError,
     ClientClosedError,
+    DeadlineUnreachableError,
     ResponseDecodeError,
     TransportError,
 )
@@ -299,8 +300,8 @@ class Transport:
 
         Raises:
             InvalidOrderError: ``priority`` names no priority; nothing was sent.
-            DeadlineUnreachableError: the rate limiter foresaw no budget before the call's
-                deadline; nothing was sent.
+            DeadlineUnreachableError: the call's deadline passed before it could be sent, or
+                the rate limiter foresaw no budget before it; nothing was sent.
             B2BError: the call failed for good; see the error tree.
         """
         policy = self.retry
@@ -422,11 +423,18 @@ class Transport:
         """Wait for budget in the lane of the call's priority, within what is left of its deadline.
 
         Raises:
-            DeadlineUnreachableError: the limiter foresees no budget before the deadline.
+            DeadlineUnreachableError: the deadline has passed (while the call waited for a
+                place in flight, say), or the limiter foresees no budget before it.
         """
+        left = None if sending.deadline is None else sending.deadline - time.monotonic()
+        if left is not None and left < 0:
+            raise DeadlineUnreachableError(
+                f"the call's deadline passed {-left:.3f} s before it could be sent",
+                estimated_wait=0.0,
+                deadline=left,
+            )
         if self._acquire is None:
             return
-        left = None if sending.deadline is None else sending.deadline - time.monotonic()
         sending.call.budget_waited(await self._acquire(sending.priority, left))
 
     async def _release_budget(self, hint: BudgetHint | None) -> None:

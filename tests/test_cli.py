@@ -513,6 +513,20 @@ def test_register_not_utf8_further_on_stops_with_exit_2(
     assert registered_in(results) == ["A1"]
 
 
+def test_register_csv_field_too_long_to_parse_stops_with_exit_2(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A field past the csv module's limit stops the run with exit 2, naming its line."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(HEADER + ",1,A1,1,\n" + ",1,A2," + "9" * 200_000 + ",\n", encoding="utf-8")
+    results = tmp_path / "results.jsonl"
+    result = invoke(register_args(orders, sandbox.url, results, "--rate-limit", "none"))
+    assert result.exit_code == 2
+    assert "line 3 is not a CSV row this reads" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    assert registered_in(results) == ["A1"]
+
+
 @pytest.mark.parametrize(
     "args",
     [

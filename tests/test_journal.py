@@ -138,6 +138,25 @@ def test_bad_csv_rows_are_reported_with_their_line_number(tmp_path: Path) -> Non
     assert rows[4] == Row(6, NewOrder(None, "2", "BC5", 1))
 
 
+@pytest.mark.parametrize(
+    ("bad", "line"),
+    [("9" * 200_000, 3), ('"open quote\n' + "x" * 200_000, 3)],
+    ids=["long-field", "quote-left-open"],
+)
+def test_a_csv_field_past_the_csv_modules_limit_stops_the_reading_at_its_line(
+    tmp_path: Path, bad: str, line: int
+) -> None:
+    """A field too long to parse (a quote left open, say) stops the reading there, named.
+
+    Reading on past it could take the rest of an open quote for orders.
+    """
+    text = HEADER + ",2,BC1,1,\n" + f",2,BC2,{bad},\n" + ",2,BC3,1,\n"
+    rows = read_rows(write(tmp_path, "in.csv", text))
+    assert next(rows) == Row(2, NewOrder(None, "2", "BC1", 1))
+    with pytest.raises(InputFileError, match=f"line {line} is not a CSV row this reads"):
+        next(rows)
+
+
 def test_bad_jsonl_rows_are_reported_with_their_line_number(tmp_path: Path) -> None:
     """Lines that are not JSON, not an object, or not a valid order are BadRows."""
     text = '{"order_id": \n[1, 2]\n{"customer_id": 2, "order_id": 9, "total_inc_tax": "x"}\n'

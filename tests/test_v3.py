@@ -69,6 +69,7 @@ from b2b_async.sandbox import (
     OrderExtraField,
     SandboxServer,
 )
+from tests.loopback import serving
 from tests.sandbox_helpers import seed_for
 from tests.test_cli import LoopThread, health, invoke, sigint_when
 
@@ -1063,6 +1064,39 @@ async def test_ensure_without_created_at_tries_the_create_first(store: SandboxSe
         ensured = await client.v3.orders.ensure(bc_order_id=740, customer_id=5, po_number="P")
     assert (ensured.action, ensured.steps) == ("updated", ("create", "get", "update"))
     assert calls(store) == ["POST /orders", "GET /orders/740", "PUT /orders/740"]
+
+
+async def test_a_create_whose_window_passes_while_it_waits_for_a_place_is_not_sent() -> None:
+    """Under the in-flight cap, a create that gets its place after its window is not sent."""
+    arrived, release, creates = asyncio.Event(), asyncio.Event(), []
+
+    async def slow(request: web.Request) -> web.Response:
+        arrived.set()
+        await release.wait()
+        return web.json_response(ok({"id": 1, "bcOrderId": 1})[1])
+
+    async def create(request: web.Request) -> web.Response:
+        creates.append(await request.json())
+        return web.json_response(ok({"id": 2, "bcOrderId": 2})[1])
+
+    app = web.Application()
+    app.router.add_get("/api/v3/io/orders/1", slow)
+    app.router.add_post("/api/v3/io/orders", create)
+    # The window's deadline, its end less the margin, is a tenth of a second away.
+    created_at = ago(REGISTRATION_WINDOW - REGISTRATION_MARGIN - 0.1)
+    async with serving(app) as url, client_for(url, max_concurrency=1) as client:
+        holding = asyncio.create_task(client.v3.orders.get(1))  # the only place in flight
+        await arrived.wait()
+        late = asyncio.create_task(
+            client.v3.orders.create(bc_order_id=2, customer_id=5, created_at=created_at)
+        )
+        window_end = created_at + timedelta(seconds=REGISTRATION_WINDOW)
+        await asyncio.sleep((window_end - datetime.now(UTC)).total_seconds())  # it has passed
+        release.set()
+        await holding
+        with pytest.raises(RegistrationWindowClosedError):
+            await late
+    assert creates == []
 
 
 async def test_ensure_waits_out_a_window_it_cannot_meet(store: SandboxServer) -> None:
