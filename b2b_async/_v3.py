@@ -100,6 +100,7 @@ from ._v3_models import (
     V3Order,
     V3OrderProduct,
     V3OrderUpdate,
+    aware,
 )
 from ._v3_window import RegistrationWindow, window_lost
 
@@ -130,15 +131,11 @@ def unix_seconds(value: object, field: str) -> int | None:
     """A time filter as whole Unix seconds; ``None`` stays ``None``.
 
     Raises:
-        InvalidOrderError: not a ``datetime``, or a naive one (its Unix time is undefined).
+        InvalidOrderError: not an aware ``datetime`` (a naive one's Unix time is undefined).
     """
     if value is None:
         return None
-    if not isinstance(value, datetime):
-        raise InvalidOrderError(f"{field} must be a datetime, got {type(value).__name__}")
-    if value.utcoffset() is None:
-        raise InvalidOrderError(f"{field} must be an aware datetime (give it a tzinfo)")
-    return int(value.timestamp())
+    return int(aware(value, field).timestamp())
 
 
 def _time_filters(**bounds: datetime | None) -> dict[str, int]:

@@ -67,16 +67,31 @@ def _po_number(value: object) -> str | None:
     return None if value is None else _text(value, "po_number")
 
 
+def aware(value: object, field: str) -> datetime:
+    """``value`` checked to be an aware ``datetime``: the instant it names is then defined.
+
+    Raises:
+        InvalidOrderError: not a ``datetime``, a naive one, or one whose ``tzinfo`` gives
+            no valid offset from UTC.
+    """
+    if not isinstance(value, datetime):
+        raise InvalidOrderError(f"{field} must be a datetime, got {type(value).__name__}")
+    try:
+        offset = value.utcoffset()
+    except Exception as exc:  # a tzinfo is the caller's code: its failure is a bad value
+        raise InvalidOrderError(f"{field}'s tzinfo gives no valid UTC offset: {exc}") from exc
+    if offset is None:
+        raise InvalidOrderError(f"{field} must be an aware datetime (give it a tzinfo)")
+    return value
+
+
 def _created_at(value: object) -> datetime | None:
-    """An order's creation time: an aware ``datetime`` (its instant is then defined), or None."""
+    """An order's creation time: an aware ``datetime`` whose window fits, or None."""
     if value is None:
         return None
-    if not isinstance(value, datetime):
-        raise InvalidOrderError(f"created_at must be a datetime, got {type(value).__name__}")
-    if value.utcoffset() is None:
-        raise InvalidOrderError("created_at must be an aware datetime (give it a tzinfo)")
-    _check_window_fits(value)
-    return value
+    created_at = aware(value, "created_at")
+    _check_window_fits(created_at)
+    return created_at
 
 
 def _check_window_fits(created_at: datetime) -> None:

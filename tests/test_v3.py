@@ -72,6 +72,7 @@ from b2b_async.sandbox import (
 from tests.loopback import serving
 from tests.sandbox_helpers import seed_for
 from tests.test_cli import LoopThread, health, invoke, sigint_when
+from tests.test_v3_models import BrokenZone
 
 QUICK = RetryPolicy(attempts=8, initial_wait=0.01, max_wait=0.05)
 HASH = "store-hash-7f3a"
@@ -143,7 +144,11 @@ def order_json(bc_order_id: int, **fields: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("value", "fragment"),
-    [("2024-01-01", "must be a datetime"), (datetime(2024, 1, 1), "aware")],
+    [
+        ("2024-01-01", "must be a datetime"),
+        (datetime(2024, 1, 1), "aware"),
+        (datetime(2024, 1, 1, tzinfo=BrokenZone(timedelta(hours=30))), "no valid UTC offset"),
+    ],
 )
 def test_time_filters_must_be_aware_datetimes(value: object, fragment: str) -> None:
     """A time filter must be an aware datetime; it goes out as whole Unix seconds."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -118,6 +118,35 @@ def test_new_v3_order_keeps_an_aware_creation_time() -> None:
     created = datetime(2025, 3, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
     assert NewV3Order(1, 2, "PO", created_at=created).created_at == created
     assert NewV3Order(1, 2).created_at is None
+
+
+class BrokenZone(tzinfo):
+    """A time zone whose ``utcoffset`` gives ``offset``, or raises it when it is an exception."""
+
+    def __init__(self, offset: object) -> None:
+        self.offset = offset
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        if isinstance(self.offset, Exception):
+            raise self.offset
+        return self.offset  # type: ignore[return-value]
+
+    def dst(self, dt: datetime | None) -> timedelta:
+        return timedelta(0)
+
+    def tzname(self, dt: datetime | None) -> str:
+        return "broken"
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [BrokenZone(timedelta(hours=30)), BrokenZone(3600), BrokenZone(LookupError("no such zone"))],
+    ids=["30-hour-offset", "int-offset", "raises"],
+)
+def test_a_creation_time_whose_zone_gives_no_offset_is_refused(zone: tzinfo) -> None:
+    """A tzinfo that fails to give an offset is the caller's mistake: InvalidOrderError."""
+    with pytest.raises(InvalidOrderError, match="created_at's tzinfo gives no valid UTC offset"):
+        NewV3Order(1, 2, created_at=datetime(2025, 3, 1, tzinfo=zone))
 
 
 @pytest.mark.parametrize(
