@@ -190,10 +190,22 @@ def _channel_ids(value: Iterable[int | str] | int | str | None) -> list[int]:
     return [to_v3_id(channel, field="channel_ids") for channel in many]
 
 
-def _only_order(data: object) -> V3Order:
+def _only_order(data: object, bc_order_id: int) -> V3Order:
+    """The one order an answer about order ``bc_order_id`` describes.
+
+    Raises:
+        ResponseDecodeError: ``data`` holds no order, several, or another order than the
+            one asked about.
+    """
     orders = one_or_many(data, V3Order)
-    if not orders:
-        raise ResponseDecodeError("response does not fit V3Order: no order in data", path="$.data")
+    if len(orders) != 1:
+        held = f"{len(orders)} orders" if orders else "no order"
+        raise ResponseDecodeError(f"response does not fit V3Order: {held} in data", path="$.data")
+    if orders[0].bc_order_id != bc_order_id:
+        raise ResponseDecodeError(
+            f"the answer describes order {orders[0].bc_order_id}, not {bc_order_id}",
+            path="$.data.bcOrderId",
+        )
     return orders[0]
 
 
@@ -225,7 +237,7 @@ def _created(order: NewV3Order, data: object) -> V3Order:
     """The registered order from a create answer, with the customer that was sent."""
     if _is_empty(data):
         return V3Order.sent(order)  # a 200 without the order: what was sent is what stands
-    created = _only_order(data)
+    created = _only_order(data, order.bc_order_id)
     if created.customer_id is None:  # V3 answers do not carry it
         created = attrs.evolve(created, customer_id=order.customer_id)
     return created
@@ -853,8 +865,9 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
-        request = Request("GET", v3_path("/orders/{bc_order_id}", bc_order_id=bc_order_id))
-        return _only_order((await self._transport.send(request, priority)).data)
+        number = to_v3_id(bc_order_id, field="bc_order_id")
+        request = Request("GET", v3_path("/orders/{bc_order_id}", bc_order_id=number))
+        return _only_order((await self._transport.send(request, priority)).data, number)
 
     async def update(
         self,
@@ -899,15 +912,15 @@ class V3Orders:
         self, bc_order_id: int | str, update: V3OrderUpdate, priority: Priority | None
     ) -> V3Order:
         """Send a checked update; the order as answered, or the values sent when it is not."""
-        path = v3_path("/orders/{bc_order_id}", bc_order_id=bc_order_id)
+        number = to_v3_id(bc_order_id, field="bc_order_id")
+        path = v3_path("/orders/{bc_order_id}", bc_order_id=number)
         request = Request("PUT", path, body=encode_model(update))
         data = (await self._transport.send(request, priority)).data
         if _is_empty(data):
-            number = to_v3_id(bc_order_id, field="bc_order_id")
             return V3Order(
                 bc_order_id=number, po_number=update.po_number, extra_fields=update.extra_fields
             )
-        return _only_order(data)
+        return _only_order(data, number)
 
     async def products(
         self, bc_order_id: int | str, *, priority: Priority | str | None = None

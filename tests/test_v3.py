@@ -539,6 +539,49 @@ async def test_get_accepts_an_object_and_refuses_an_empty_answer(
     assert (order.bc_order_id, order.po_number) == (8, "P")
 
 
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (order_json(9, poNumber="P"), "describes order 9, not 8"),
+        ([order_json(8), order_json(9)], "2 orders in data"),
+    ],
+    ids=["another-order", "two-orders"],
+)
+async def test_get_refuses_an_answer_about_another_order(
+    scripted: Callable[[list[Reply]], Any], data: object, problem: str
+) -> None:
+    """An answer that is not about the order asked for is a ResponseDecodeError."""
+    url, _ = await scripted([ok(data)])
+    async with client_for(url) as client:
+        with pytest.raises(ResponseDecodeError, match=problem):
+            await client.v3.orders.get(8)
+
+
+async def test_ensure_trusts_no_read_of_another_order(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """A read answered with another order holding the values sent is no "unchanged"."""
+    url, seen = await scripted([ok([order_json(999, companyId=1, poNumber="P")])])
+    async with client_for(url) as client:
+        with pytest.raises(ResponseDecodeError, match="describes order 999, not 7"):
+            await client.v3.orders.ensure(
+                bc_order_id=7, customer_id=4, po_number="P", created_at=ago(60)
+            )
+    assert seen == ["/api/v3/io/orders/7"]
+
+
+async def test_a_create_or_update_answered_with_another_order_is_refused(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """The order a create or an update answers with must be the one sent."""
+    url, _ = await scripted([ok(order_json(5)), ok(order_json(6))])
+    async with client_for(url) as client:
+        with pytest.raises(ResponseDecodeError, match="describes order 5, not 4"):
+            await client.v3.orders.create(bc_order_id=4, customer_id=1)
+        with pytest.raises(ResponseDecodeError, match="describes order 6, not 4"):
+            await client.v3.orders.update(4, po_number="P")
+
+
 async def test_update_sets_and_returns_the_order(server: SandboxServer) -> None:
     """update sends only what is given and returns the updated order."""
     async with client_for(server) as client:
