@@ -299,7 +299,7 @@ def csv_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]
 
 def jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]:
     """The rows of a JSONL file, one JSON object a line; blank lines are skipped."""
-    for number, text in enumerate(handle, start=1):
+    for number, text in enumerate(json_lines(handle), start=1):
         if not text.strip():
             continue
         try:
@@ -311,6 +311,20 @@ def jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRo
             yield BadRow(number, None, "not a JSON object")
             continue
         yield row_from(values, number, form)
+
+
+def json_lines(handle: IO[str]) -> Iterator[str]:
+    """The lines of a JSONL file, which only ``\n`` ends (``\r\n`` too, as ``\r`` is white
+    space to JSON); a lone ``\r``, which the file's universal newlines end a line at, does not.
+    """
+    line = ""
+    for piece in handle:
+        line += piece
+        if line.endswith("\n"):
+            yield line
+            line = ""
+    if line:
+        yield line
 
 
 def is_jsonl(path: Path, first: str) -> bool:
@@ -584,7 +598,9 @@ def read_entry(text: str) -> dict[str, Any] | None:
     """Read one journal line as an entry; ``None`` for a blank line or one cut short.
 
     A crash can only cut a line short: what it leaves starts with ``{`` and is not valid
-    JSON (no prefix of an entry is).
+    JSON (no prefix of an entry is). After a power failure, the file system may also show
+    the end of the file that was never written as NUL bytes: a line that starts with one is
+    cut short too.
 
     Raises:
         ValueError: the line is not an entry, nor cut short; the message says why.
@@ -595,7 +611,7 @@ def read_entry(text: str) -> dict[str, Any] | None:
     try:
         value = json.loads(stripped)
     except ValueError:
-        if stripped.startswith("{"):
+        if stripped.startswith(("{", "\0")):
             return None
         raise ValueError(f"not JSON: {shorten(stripped)}") from None
     problem = entry_problem(value)

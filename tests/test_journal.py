@@ -106,6 +106,14 @@ def test_jsonl_rows_are_orders_with_their_line_numbers(tmp_path: Path) -> None:
     ]
 
 
+def test_a_lone_carriage_return_in_a_jsonl_line_ends_no_line(tmp_path: Path) -> None:
+    """JSON takes a lone CR for white space: the object it sits in is one line, one order."""
+    first = '{"customer_id": 2,\r "order_id": "BC1", "total_inc_tax": 1}\r\n'
+    second = '{"customer_id": 2, "order_id": "BC2", "total_inc_tax": 1}\n'
+    rows = list(read_rows(write(tmp_path, "in.jsonl", first + second)))
+    assert rows == [Row(1, NewOrder(None, "2", "BC1", 1)), Row(2, NewOrder(None, "2", "BC2", 1))]
+
+
 @pytest.mark.parametrize(
     ("name", "text", "expected"),
     [
@@ -410,6 +418,21 @@ def test_journal_load_ignores_lines_cut_short_and_names_them(tmp_path: Path) -> 
     journal.load()
     assert journal.registered == {"A", "C"}
     assert journal.cut_short == [2, 5]
+
+
+def test_journal_load_takes_nul_bytes_a_power_failure_left_for_lines_cut_short(
+    tmp_path: Path,
+) -> None:
+    """The unwritten end of a file, shown as NUL bytes after a power failure, registers nothing.
+
+    Whether a later run appended after it or not, it is not a corrupt journal.
+    """
+    nuls = "\0" * 300
+    text = journal_line("A", "created") + nuls + "\n" + journal_line("C", "created") + nuls
+    journal = Journal(write(tmp_path, "r.jsonl", text))
+    journal.load()
+    assert journal.registered == {"A", "C"}
+    assert journal.cut_short == [2, 4]
 
 
 def test_rejected_and_failed_lines_may_name_no_order(tmp_path: Path) -> None:
