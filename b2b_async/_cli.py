@@ -483,11 +483,10 @@ def register(
     extra_fields object). Exit 0 only when every order is registered.
     """
     from ._client import B2BClient
-    from ._journal import InputFileError, Journal, count_rows, read_rows
+    from ._journal import InputFileError, Journal, count_rows, read_rows, target_of
 
     token = token_from_environment()
     rate_limit = parse_rate_limit(rate)
-    journal = Journal(results or file.with_name(file.name + ".results.jsonl"))
     try:
         client = B2BClient(
             token,
@@ -499,6 +498,8 @@ def register(
         rows = read_rows(file, api=api)
     except (InputFileError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
+    target = target_of(client.base_url, api, store_hash_given(store_hash))
+    journal = Journal(results or file.with_name(file.name + ".results.jsonl"), target)
     with closed_on_exit(rows):
         open_journal(journal, file)
     run = Registration(client, journal, rows, count_rows(file), concurrency, api, quiet=quiet)
@@ -549,10 +550,10 @@ def open_journal(journal: Journal, file: Path) -> None:
 
     Raises:
         SystemExit: exit code 2 when the journal cannot be read, is not a regular file, is
-            the input file, or holds a line that is not an entry; 6 when it cannot be
-            written to.
+            the input file, holds a line that is not an entry, or records orders sent to
+            another target; 6 when it cannot be written to.
     """
-    from ._journal import CorruptJournalError, JournalWriteError
+    from ._journal import CorruptJournalError, ForeignJournalError, JournalWriteError
 
     check_journal_path(journal.path, file)
     try:
@@ -563,6 +564,8 @@ def open_journal(journal: Journal, file: Path) -> None:
             f"{exc}; nothing was sent (fix or remove that line, or use another --results)",
             EXIT_USAGE,
         )
+    except ForeignJournalError as exc:
+        stop(f"{exc}; nothing was sent (use another --results for this target)", EXIT_USAGE)
     except JournalWriteError as exc:
         stop(f"{exc}; nothing was sent", EXIT_JOURNAL)
     except OSError as exc:

@@ -116,6 +116,27 @@ class CorruptJournalError(ValueError):
         self.reason: str = reason
 
 
+class ForeignJournalError(ValueError):
+    """The results journal records orders sent elsewhere: another API, host or store.
+
+    Its entries' skips would be wrong here: an order registered with a sandbox is not
+    registered with the store.
+
+    Args:
+        path: the journal.
+        line: the number of the first line that names another target, from 1.
+        recorded: the target that line names.
+        target: the target of this run.
+    """
+
+    def __init__(self, path: Path, line: int, recorded: object, target: str) -> None:
+        super().__init__(
+            f"{path} line {line} records an order sent to {recorded!r}, and this run sends to"
+            f" {target!r}"
+        )
+        self.line: int = line
+
+
 class JournalWriteError(OSError):
     """The results journal cannot be written: the disk is full, or the device failed.
 
@@ -459,17 +480,21 @@ class Journal:
 
     Args:
         path: the JSONL results file; created when missing.
+        target: where this run sends its orders (:func:`target_of`), written into each
+            entry; ``None`` to write and check none.
 
     Attributes:
         path: the results file.
+        target: where this run sends its orders.
         registered: the order ids earlier runs recorded as registered (after :meth:`load`).
         cut_short: the numbers of the lines :meth:`load` ignored as cut short by a crash.
     """
 
-    __slots__ = ("_handle", "cut_short", "path", "registered")
+    __slots__ = ("_handle", "cut_short", "path", "registered", "target")
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, target: str | None = None) -> None:
         self.path: Path = path
+        self.target: str | None = target
         self.registered: set[str] = set()
         self.cut_short: list[int] = []
         self._handle: IO[str] | None = None
@@ -486,6 +511,7 @@ class Journal:
             CorruptJournalError: a line is valid JSON but not an entry, or is not JSON and
                 does not start like one: a crash cannot write either, so the file was
                 edited or is not a journal, and guessing what it meant is unsafe.
+            ForeignJournalError: an entry names another target than this run's.
             OSError: the file cannot be read.
         """
         if not self.path.exists():
@@ -499,14 +525,21 @@ class Journal:
 
         Raises:
             CorruptJournalError: the line is not an entry, nor cut short by a crash.
+            ForeignJournalError: the entry names another target than this run's (an entry
+                that names none, as written before targets were, is taken as this run's).
         """
         try:
             entry = read_entry(text)
         except ValueError as exc:
             raise CorruptJournalError(self.path, number, str(exc)) from None
-        if entry is None and text.strip():
-            self.cut_short.append(number)
-        elif entry is not None and entry["status"] in REGISTERED:
+        if entry is None:
+            if text.strip():
+                self.cut_short.append(number)
+            return
+        recorded = entry.get("target", self.target)
+        if self.target is not None and recorded != self.target:
+            raise ForeignJournalError(self.path, number, recorded, self.target)
+        if entry["status"] in REGISTERED:
             self.registered.add(entry["order_id"])
 
     def open(self) -> None:
@@ -533,6 +566,8 @@ class Journal:
         Raises:
             JournalWriteError: the line could not be written (a full disk, say).
         """
+        if self.target is not None:
+            entry = {**entry, "target": self.target}
         self.write(json.dumps(entry, separators=(",", ":"), default=str) + "\n")
 
     def write(self, text: str) -> None:
@@ -642,6 +677,13 @@ def entry_problem(value: object) -> str | None:
 def shorten(text: str, limit: int = 80) -> str:
     """``text`` as a repr of at most about ``limit`` characters, for a message."""
     return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
+
+
+def target_of(base_url: str, api: Api, store_hash: str | None) -> str:
+    """Where a run sends its orders, as its journal entries name it: the API and host root,
+    and for V3 the store hash (V2 knows its store by the token, which no file may hold)."""
+    target = f"{api} {base_url}"
+    return f"{target} store {store_hash}" if api == "v3" and store_hash else target
 
 
 def entry_for(outcome: OrderOutcome[Any, Any], line: int) -> dict[str, Any]:

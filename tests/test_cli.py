@@ -192,8 +192,11 @@ def journal_entries(path: Path, cut: str | None = None) -> list[dict[str, Any]]:
         if text == cut:
             continue
         entry = json.loads(text)
-        # A V3 line also says what ensure did; a V2 line has the four fields alone.
-        assert set(entry) - {"action"} == {"order_id", "line", "status", "error"}, text
+        # A run's line names where its order went (one a test wrote may not); a V3 line also
+        # says what ensure did.
+        assert set(entry) - {"action", "target"} == {"order_id", "line", "status", "error"}, text
+        target = entry.get("target", "v2 http://127.0.0.1:")
+        assert target.startswith(("v2 http://127.0.0.1:", "v3 http://127.0.0.1:")), text
         assert entry.get("action") in (None, "created", "updated", "unchanged"), text
         assert entry["status"] in STATUSES, text
         assert (entry["error"] is None) == (entry["status"] in REGISTERED), text
@@ -511,6 +514,34 @@ def test_register_not_utf8_further_on_stops_with_exit_2(
     assert result.exit_code == 2
     assert "not UTF-8" in result.stderr
     assert registered_in(results) == ["A1"]
+
+
+def test_register_refuses_a_journal_of_orders_sent_elsewhere(
+    sandbox: SandboxServer, loop_thread: LoopThread, tmp_path: Path
+) -> None:
+    """A trial run's journal, reused against another server, stops the run: nothing skipped.
+
+    The orders registered with the first server are not registered with the second.
+    """
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    results = tmp_path / "results.jsonl"
+    trial = invoke(register_args(orders, sandbox.url, results, "--rate-limit", "none"))
+    assert (trial.exit_code, len(registered_in(results))) == (0, 3)
+
+    async def started() -> SandboxServer:
+        server = SandboxServer(rate=None)
+        await server.start()
+        return server
+
+    other = loop_thread.run(started())
+    try:
+        result = invoke(register_args(orders, other.url, results, "--rate-limit", "none"))
+    finally:
+        loop_thread.run(other.aclose())
+    assert result.exit_code == 2
+    assert "records an order sent to" in result.stderr
+    assert "use another --results for this target" in result.stderr
+    assert other.requests == []
 
 
 def test_register_csv_field_too_long_to_parse_stops_with_exit_2(
@@ -1133,7 +1164,7 @@ def entries_after_kills(path: Path) -> tuple[list[dict[str, Any]], int]:
 def well_formed(text: str) -> dict[str, Any]:
     """The entry of a journal line, checked to be well formed."""
     entry: dict[str, Any] = json.loads(text)
-    assert set(entry) == {"order_id", "line", "status", "error"}, text
+    assert set(entry) == {"order_id", "line", "status", "error", "target"}, text
     assert entry["status"] in STATUSES, text
     return entry
 

@@ -33,6 +33,7 @@ from b2b_async import (
 from b2b_async._journal import (
     BadRow,
     CorruptJournalError,
+    ForeignJournalError,
     InputFileError,
     Journal,
     JournalWriteError,
@@ -47,10 +48,12 @@ from b2b_async._journal import (
     read_entry,
     read_rows,
     status_of,
+    target_of,
 )
 
 HEADER = "company_id,customer_id,order_id,total_inc_tax,po_number\n"
 ORDER = NewOrder("1", "2", "BC1", Decimal("9.99"), "PO-1")
+PROD = "https://api-b2b.bigcommerce.com"
 
 
 def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
@@ -433,6 +436,41 @@ def test_journal_load_takes_nul_bytes_a_power_failure_left_for_lines_cut_short(
     journal.load()
     assert journal.registered == {"A", "C"}
     assert journal.cut_short == [2, 4]
+
+
+def test_a_journal_names_the_target_of_each_entry_and_refuses_another(tmp_path: Path) -> None:
+    """Entries carry the run's target; a run sending elsewhere refuses the journal, named.
+
+    An order registered with a sandbox is not registered with the store: skipping it there
+    would lose it.
+    """
+    path = tmp_path / "r.jsonl"
+    sandbox, store = target_of("http://127.0.0.1:8080", "v2", None), target_of(PROD, "v2", None)
+    first = Journal(path, sandbox)
+    first.open()
+    first.record({"order_id": "A", "line": 2, "status": "created", "error": None})
+    first.close()
+    assert json.loads(path.read_text(encoding="utf-8"))["target"] == "v2 http://127.0.0.1:8080"
+    again = Journal(path, sandbox)
+    again.load()
+    assert again.registered == {"A"}
+    with pytest.raises(ForeignJournalError, match="line 1 records an order sent to") as refused:
+        Journal(path, store).load()
+    assert (refused.value.line, store in str(refused.value)) == (1, True)
+
+
+def test_an_entry_without_a_target_is_taken_as_the_runs(tmp_path: Path) -> None:
+    """Lines written before entries named their target resume under any target."""
+    journal = Journal(write(tmp_path, "r.jsonl", journal_line("A", "created")), "v2 " + PROD)
+    journal.load()
+    assert journal.registered == {"A"}
+
+
+def test_the_target_names_the_api_the_host_and_a_v3_store() -> None:
+    """V3 names its store by the hash; V2 by the token, which no journal may hold."""
+    assert target_of(PROD, "v2", "abc") == "v2 " + PROD
+    assert target_of(PROD, "v3", "abc") == f"v3 {PROD} store abc"
+    assert target_of(PROD, "v3", "abc") != target_of(PROD, "v3", "xyz")
 
 
 def test_rejected_and_failed_lines_may_name_no_order(tmp_path: Path) -> None:
