@@ -557,19 +557,6 @@ async def test_get_refuses_an_answer_about_another_order(
             await client.v3.orders.get(8)
 
 
-async def test_ensure_trusts_no_read_of_another_order(
-    scripted: Callable[[list[Reply]], Any],
-) -> None:
-    """A read answered with another order holding the values sent is no "unchanged"."""
-    url, seen = await scripted([ok([order_json(999, companyId=1, poNumber="P")])])
-    async with client_for(url) as client:
-        with pytest.raises(ResponseDecodeError, match="describes order 999, not 7"):
-            await client.v3.orders.ensure(
-                bc_order_id=7, customer_id=4, po_number="P", created_at=ago(60)
-            )
-    assert seen == ["/api/v3/io/orders/7"]
-
-
 async def test_a_create_or_update_answered_with_another_order_is_refused(
     scripted: Callable[[list[Reply]], Any],
 ) -> None:
@@ -1179,18 +1166,44 @@ async def test_ensure_reads_after_a_create_that_may_have_registered_the_order(
     assert store.orders["760"].po_number == "P"
 
 
-async def test_ensure_raises_what_refused_its_create(
+@pytest.mark.parametrize(
+    ("reply", "age", "error", "problem", "path"),
+    [
+        # A create the API refuses (a 400 other than "already exists") ends ensure: no read.
+        (
+            (400, {"code": 400, "data": {}, "meta": {"message": "Invalid poNumber"}}),
+            1,
+            BadRequestError,
+            "Invalid poNumber",
+            "/api/v3/io/orders",
+        ),
+        # A read answered with another order holding the values sent is no "unchanged".
+        (
+            ok([order_json(999, companyId=1, poNumber="P")]),
+            60,
+            ResponseDecodeError,
+            "describes order 999, not 9",
+            "/api/v3/io/orders/9",
+        ),
+    ],
+    ids=["create-refused", "read-of-another-order"],
+)
+async def test_ensure_ends_at_a_refusal_or_an_answer_it_cannot_trust(
     scripted: Callable[[list[Reply]], Any],
+    reply: Reply,
+    age: float,
+    error: type[B2BError],
+    problem: str,
+    path: str,
 ) -> None:
-    """A create the API refuses (a 400 other than "already exists") ends ensure: no read."""
-    refused = (400, {"code": 400, "data": {}, "meta": {"message": "Invalid poNumber"}})
-    url, seen = await scripted([refused])
+    """ensure raises what refused its first request, or made its answer untrustworthy."""
+    url, seen = await scripted([reply])
     async with client_for(url) as client:
-        with pytest.raises(BadRequestError, match="Invalid poNumber"):
+        with pytest.raises(error, match=problem):
             await client.v3.orders.ensure(
-                bc_order_id=9, customer_id=4, po_number="P", created_at=ago(1)
+                bc_order_id=9, customer_id=4, po_number="P", created_at=ago(age)
             )
-    assert seen == ["/api/v3/io/orders"]
+    assert seen == [path]
 
 
 async def test_ensure_gives_an_order_without_a_company_the_customer_s(
