@@ -51,7 +51,6 @@ from ._exceptions import (
     APITimeoutError,
     B2BError,
     ClientClosedError,
-    DeadlineUnreachableError,
     ResponseDecodeError,
     TransportError,
 )
@@ -300,8 +299,10 @@ class Transport:
 
         Raises:
             InvalidOrderError: ``priority`` names no priority; nothing was sent.
-            DeadlineUnreachableError: the call's deadline passed before it could be sent, or
-                the rate limiter foresaw no budget before it; nothing was sent.
+            DeadlineUnreachableError: the rate limiter foresaw no budget before the call's
+                deadline; nothing was sent.
+            APITimeoutError: the call's deadline passed, before it could be sent (nothing
+                was sent) or while it waited for an answer.
             B2BError: the call failed for good; see the error tree.
         """
         policy = self.retry
@@ -423,15 +424,18 @@ class Transport:
         """Wait for budget in the lane of the call's priority, within what is left of its deadline.
 
         Raises:
-            DeadlineUnreachableError: the deadline has passed (while the call waited for a
-                place in flight, say), or the limiter foresees no budget before it.
+            APITimeoutError: the deadline has passed (while the call waited for a place in
+                flight, say); nothing was sent.
+            DeadlineUnreachableError: the limiter foresees no budget before the deadline.
         """
         left = None if sending.deadline is None else sending.deadline - time.monotonic()
         if left is not None and left < 0:
-            raise DeadlineUnreachableError(
+            request = sending.request
+            raise APITimeoutError(
                 f"the call's deadline passed {-left:.3f} s before it could be sent",
-                estimated_wait=0.0,
-                deadline=left,
+                method=request.method,
+                url=self._base_url + request.path,
+                may_have_reached_server=False,
             )
         if self._acquire is None:
             return
