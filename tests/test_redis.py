@@ -705,7 +705,10 @@ async def test_a_booking_its_caller_gave_up_goes_back_to_the_shared_schedule(
 async def test_a_slot_granted_as_its_caller_is_cancelled_passes_to_the_next_caller(
     key: str, watched: WatchedRedis
 ) -> None:
-    """The slot reaches a caller in the instant it is cancelled: the next caller takes it."""
+    """The slot reaches a caller in the instant it is cancelled: the next caller takes it.
+
+    The window holds one slot a minute, so the next caller leaving at once took that one.
+    """
     async with RedisRateLimiter(watched, key=key, rate_limit=RateLimit(1, 60.0)) as limiter:
         watched.hold()
         first = asyncio.create_task(limiter.acquire(Priority.URGENT))
@@ -716,10 +719,10 @@ async def test_a_slot_granted_as_its_caller_is_cancelled_passes_to_the_next_call
         # Cancelled once the slot is its, before it has run again to take it.
         watched.on_answer = lambda: loop.call_soon(first.cancel)
         watched.answer()
-        await second
+        await asyncio.wait_for(second, timeout=30)  # a slot of its own is a minute away
         with pytest.raises(asyncio.CancelledError):
             await first
-        assert (limiter.in_flight, watched.replies) == (1, ["reserve"])
+        assert limiter.in_flight == 1
 
 
 async def test_a_slot_booked_for_callers_who_all_left_goes_back(
