@@ -408,8 +408,11 @@ class B2BClient:
         """Close the client and the session it owns; idempotent.
 
         A borrowed session stays open. Calls made afterwards raise
-        :class:`~b2b_async.ClientClosedError`.
+        :class:`~b2b_async.ClientClosedError`. A view (see :meth:`with_options`) only stops
+        its own use.
         """
+        if not self._transport.is_view:  # the views share the client's cache
+            await self._extra_fields.aclose()
         await self._transport.aclose()
 
     def __repr__(self) -> str:

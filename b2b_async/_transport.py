@@ -218,6 +218,11 @@ class Transport:
         return self._closed or self._pool.closed
 
     @property
+    def is_view(self) -> bool:
+        """Whether this is a view of another transport, made by :meth:`with_options`."""
+        return self._view
+
+    @property
     def stats(self) -> ClientStats:
         """What the client has done so far."""
         return self._pool.tally.stats
@@ -327,15 +332,12 @@ class Transport:
     async def _send_within_deadline(
         self, sending: Sending, policy: RetryPolicy | None, seconds: float
     ) -> Envelope:
-        request = sending.request
         try:
             async with asyncio.timeout(seconds):
                 return await self._send_with_retries(sending, policy)
         except TimeoutError:
-            raise APITimeoutError(
-                f"the call's deadline of {seconds} s passed",
-                method=request.method,
-                url=self._base_url + request.path,
+            raise self._deadline_passed(
+                sending.request, f"the call's deadline of {seconds} s passed"
             ) from None
 
     async def _send_with_retries(self, sending: Sending, policy: RetryPolicy | None) -> Envelope:
@@ -430,16 +432,25 @@ class Transport:
         """
         left = None if sending.deadline is None else sending.deadline - time.monotonic()
         if left is not None and left < 0:
-            request = sending.request
-            raise APITimeoutError(
+            raise self._deadline_passed(
+                sending.request,
                 f"the call's deadline passed {-left:.3f} s before it could be sent",
-                method=request.method,
-                url=self._base_url + request.path,
                 may_have_reached_server=False,
             )
         if self._acquire is None:
             return
         sending.call.budget_waited(await self._acquire(sending.priority, left))
+
+    def _deadline_passed(
+        self, request: Request, message: str, *, may_have_reached_server: bool = True
+    ) -> APITimeoutError:
+        """The error of a call whose deadline passed, naming the request it was making."""
+        return APITimeoutError(
+            message,
+            method=request.method,
+            url=self._base_url + request.path,
+            may_have_reached_server=may_have_reached_server,
+        )
 
     async def _release_budget(self, hint: BudgetHint | None) -> None:
         if self.limiter is not None:

@@ -61,6 +61,7 @@ from ._bulk import (
     run_bulk,
 )
 from ._config import (
+    CHECK_SHARE_OF_WINDOW,
     DEFAULT_V3_PAGE_SIZE,
     EXTRA_FIELD_CONFIGS_RETRY,
     EXTRA_FIELD_CONFIGS_TTL,
@@ -209,6 +210,18 @@ def _only_order(data: object, bc_order_id: int) -> V3Order:
     return orders[0]
 
 
+def _being_cancelled() -> bool:
+    """Whether someone asked to cancel the current task."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _mark_retrieved(task: asyncio.Task[tuple[ExtraFieldConfig, ...]]) -> None:
+    """Mark the failure of a fetch nobody waits for any more as seen: the cache keeps it."""
+    if not task.cancelled():
+        task.exception()
+
+
 def warn_if_late(order: NewV3Order, started: float) -> None:
     """Log a registration that ended past the API's 10-second window (see the module).
 
@@ -307,23 +320,33 @@ class ExtraFieldCache:
     administrator edits them, the API's documentation asks integrations to cache them, and
     every fetch spends the store's shared budget. They are kept for
     :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_TTL` seconds (5 minutes); concurrent callers
-    share one fetch.
+    share one fetch. The fetch runs as a task of its own, so a caller that stops waiting for
+    it (a registration short of time, a cancelled call) leaves it to the others and to the
+    calls that follow; the owning client's :meth:`aclose` stops it.
 
     Args:
         check: whether creates and updates check their extra field values against the
             configurations before sending (``B2BClient(check_extra_fields=...)``).
     """
 
-    __slots__ = ("_configs", "_failed_at", "_failure", "_fetched_at", "_lock", "_warned", "check")
+    __slots__ = (
+        "_configs",
+        "_failed_at",
+        "_fetched_at",
+        "_fetching",
+        "_slow_fetch",
+        "_warned",
+        "check",
+    )
 
     def __init__(self, *, check: bool = True) -> None:
         self.check: bool = check
         self._configs: tuple[ExtraFieldConfig, ...] | None = None
         self._fetched_at = -math.inf
-        self._failure: B2BError | None = None
         self._failed_at = -math.inf
+        self._fetching: asyncio.Task[tuple[ExtraFieldConfig, ...]] | None = None
         self._warned: B2BError | None = None
-        self._lock = asyncio.Lock()
+        self._slow_fetch: asyncio.Task[tuple[ExtraFieldConfig, ...]] | None = None
 
     def _fresh(self) -> tuple[ExtraFieldConfig, ...] | None:
         """The kept configurations while they are younger than the TTL."""
@@ -336,34 +359,54 @@ class ExtraFieldCache:
     ) -> tuple[ExtraFieldConfig, ...]:
         """The configurations: the kept ones while fresh, else fetched with ``fetch``.
 
-        Callers that wait for the same fetch share its outcome, a failure included.
+        Callers that wait for the same fetch share its outcome, a failure included; with
+        ``refresh``, a fetch already under way is the fresh one.
 
         Raises:
+            ClientClosedError: the client was closed during the fetch.
             B2BError: the fetch failed (nothing is kept then).
         """
         configs = None if refresh else self._fresh()
         if configs is not None:
             return configs
-        before = self._failure
-        async with self._lock:
-            failure = self._failure
-            if failure is not before and failure is not None:  # the fetch waited for failed
-                raise failure
-            configs = None if refresh else self._fresh()  # fetched while this call waited
-            if configs is None:
-                configs = await self._fetch(fetch)
-        return configs
+        fetching = self._shared_fetch(fetch)
+        try:
+            # Shielded: this caller's cancellation ends its wait, not the fetch others share.
+            return await asyncio.shield(fetching)
+        except asyncio.CancelledError:
+            if fetching.cancelled() and not _being_cancelled():  # aclose stopped the fetch
+                raise ClientClosedError("the client was closed during the fetch") from None
+            raise
+
+    def _shared_fetch(self, fetch: FetchConfigs) -> asyncio.Task[tuple[ExtraFieldConfig, ...]]:
+        """The fetch under way, or a new one that the callers to come will share."""
+        if self._fetching is None or self._fetching.done():
+            self._fetching = asyncio.create_task(
+                self._fetch(fetch), name="b2b_async: order extra field configurations"
+            )
+            # Every outcome is kept (configurations or failure), whoever still waits for it.
+            self._fetching.add_done_callback(_mark_retrieved)
+        return self._fetching
+
+    async def aclose(self) -> None:
+        """Stop a fetch under way; the client that owns the cache calls it as it closes."""
+        fetching, self._fetching = self._fetching, None
+        if fetching is not None and not fetching.done():
+            fetching.cancel()
+            await asyncio.wait([fetching])
 
     async def _fetch(self, fetch: FetchConfigs) -> tuple[ExtraFieldConfig, ...]:
         try:
             configs = await fetch()
-        except B2BError as exc:
-            self._failure, self._failed_at = exc, clock()
+        except B2BError:
+            self._failed_at = clock()
             raise
         self._configs, self._fetched_at = configs, clock()
         return configs
 
-    async def for_check(self, fetch: FetchConfigs) -> tuple[ExtraFieldConfig, ...] | None:
+    async def for_check(
+        self, fetch: FetchConfigs, *, within: float | None = None
+    ) -> tuple[ExtraFieldConfig, ...] | None:
         """The configurations to check values against, or ``None`` to send them unchecked.
 
         ``None`` when the check is off, or when the configurations cannot be fetched: a
@@ -375,13 +418,23 @@ class ExtraFieldCache:
         call's own request would fail the same way. A 403 is not among them: a token may be
         refused the configurations and still be allowed to register orders.
 
+        Args:
+            fetch: fetches the configurations when none are kept.
+            within: the seconds the caller can wait for a fetch (``None``: as long as it
+                takes). Past them the values go unchecked (logged at WARNING, once a
+                fetch), and the fetch goes on for the calls that follow.
+
         Raises:
             B2BError: such a failure.
         """
         if not self.check or clock() - self._failed_at < EXTRA_FIELD_CONFIGS_RETRY:
             return None
         try:
-            return await self.configs(fetch)
+            async with asyncio.timeout(within):  # kept configurations are read at once
+                return await self.configs(fetch)
+        except TimeoutError:
+            self._warn_slow(within)
+            return None
         except B2BError as exc:
             # A refused token or an unreachable host fails the call's own request too; a 403
             # may be the configuration endpoint's alone, so it only costs the check.
@@ -389,6 +442,16 @@ class ExtraFieldCache:
                 raise
             self._warn(exc)
             return None
+
+    def _warn_slow(self, within: float | None) -> None:
+        """Log, once a fetch, that a caller could not wait for it."""
+        if self._fetching is not self._slow_fetch:
+            self._slow_fetch = self._fetching
+            logger.warning(
+                "the order extra field configurations did not arrive within the %.2f s a "
+                "registration could spare; its extra fields are sent unchecked",
+                within,
+            )
 
     def _warn(self, exc: B2BError) -> None:
         """Log a failed fetch once, however many calls shared it."""
@@ -538,7 +601,7 @@ class V3Orders:
         if window is not None and not window.is_open():  # checked before the configurations
             raise window.closed("the window has passed")
         level = self._registration_priority(order, priority)
-        await self._check(order.extra_fields)
+        await self._check(order.extra_fields, window)
         return await settle_registration(
             self._send_registration(order, window, level),
             lambda: V3Order.sent(order, already_registered=True),
@@ -571,12 +634,19 @@ class V3Orders:
             raise
         return _created(order, answer.data)
 
-    async def _check(self, fields: tuple[ExtraField, ...]) -> frozenset[str] | None:
+    async def _check(
+        self, fields: tuple[ExtraField, ...], window: RegistrationWindow | None = None
+    ) -> frozenset[str] | None:
         """Check extra field values against the store's rules before they are sent.
+
+        While the ``window`` of a create is open, the check waits for the rules for a share
+        of what is left of it (:data:`~b2b_async._config.CHECK_SHARE_OF_WINDOW`) at the
+        most: the rest is the create's.
 
         Returns:
             The names of the store's required fields, or ``None`` when the values went
-            unchecked (the check is off, or the rules could not be fetched).
+            unchecked (the check is off, or the rules could not be fetched, or not in the
+            time the window could spare).
 
         Raises:
             InvalidOrderError: a value breaks a rule; nothing was sent.
@@ -584,7 +654,10 @@ class V3Orders:
         # Every registration waits on the configurations, so the rare fetch runs urgently,
         # whoever happens to start it; a backfill's bulk fetch would hold up a webhook's create.
         urgent = functools.partial(self._fetch_configs, Priority.URGENT)
-        configs = await self._cache.for_check(urgent)
+        within = None
+        if window is not None and window.is_open():
+            within = window.left() * CHECK_SHARE_OF_WINDOW
+        configs = await self._cache.for_check(urgent, within=within)
         if configs is None:
             return None
         check_extra_fields(fields, configs)
@@ -653,7 +726,7 @@ class V3Orders:
     async def _ensure(self, order: NewV3Order, priority: Priority | None) -> EnsuredOrder:
         """:meth:`ensure` for a checked order, at the caller's priority (``None``: defaults)."""
         window = _window_of(order)
-        required = await self._check(order.extra_fields)
+        required = await self._check(order.extra_fields, window)
         if window is not None and not window.is_open():
             return await self._reconcile(order, required, priority, window)
         created, missed = await self._try_create(order, window, priority)

@@ -28,6 +28,7 @@ from b2b_async import (
     B2BClient,
     B2BError,
     BadRequestError,
+    ClientClosedError,
     DeadlineUnreachableError,
     ExtraField,
     ExtraFieldConfig,
@@ -1440,6 +1441,143 @@ async def test_extra_field_configs_reads_a_listing_as_long_as_its_bound(
         configs = await client.v3.orders.extra_field_configs()
     assert len(configs) == MAX_EXTRA_FIELD_CONFIGS
     assert offsets == BOUNDED_OFFSETS
+
+
+class SlowConfigs:
+    """A store whose one extra field configuration (text field ``"A"``) comes on ``release``.
+
+    ``asked`` is set as the first fetch arrives; the paths fetched go to ``gets``, the bodies
+    of creates to ``posts``, each create answered with its order.
+    """
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+        self.release = asyncio.Event()
+        self.gets: list[str] = []
+        self.posts: list[Any] = []
+
+    def app(self) -> web.Application:
+        """The store's routes."""
+        app = web.Application()
+        app.router.add_get("/api/v3/io/orders/extra-fields", self._configs)
+        app.router.add_post("/api/v3/io/orders", self._create)
+        return app
+
+    async def _configs(self, request: web.Request) -> web.Response:
+        self.gets.append(request.path)
+        self.asked.set()
+        await self.release.wait()
+        page = [{"fieldName": "A", "fieldType": 0, "isRequired": False}]
+        pagination = {"totalCount": 1, "limit": MAX_V3_PAGE_SIZE, "offset": 0}
+        return web.json_response({"code": 200, "data": page, "meta": {"pagination": pagination}})
+
+    async def _create(self, request: web.Request) -> web.Response:
+        self.posts.append(await request.json())
+        data = order_json(self.posts[-1]["bcOrderId"])
+        return web.json_response({"code": 200, "data": data, "meta": {"message": "SUCCESS"}})
+
+
+@pytest.fixture
+async def slow_configs(
+    aiohttp_server: Callable[[web.Application], Any],
+) -> AsyncIterator[tuple[SlowConfigs, B2BClient]]:
+    """A :class:`SlowConfigs` store and a client of it that checks extra fields."""
+    store = SlowConfigs()
+    server = await aiohttp_server(store.app())
+    try:
+        async with client_for(f"http://127.0.0.1:{server.port}", check_extra_fields=True) as client:
+            yield store, client
+    finally:
+        store.release.set()  # lets a fetch still held end before the server stops
+
+
+async def fetch_under_way(
+    slow_configs: tuple[SlowConfigs, B2BClient],
+) -> tuple[B2BClient, asyncio.Task[list[ExtraFieldConfig]]]:
+    """Ask the client for the configurations; return once the store holds the request."""
+    store, client = slow_configs
+    waiting = asyncio.create_task(client.v3.orders.extra_field_configs())
+    await store.asked.wait()
+    return client, waiting
+
+
+def six_seconds_ago() -> datetime:
+    """A creation time six seconds back: 3 s left of the window, less its margin."""
+    return datetime.now(UTC) - timedelta(seconds=6)
+
+
+@pytest.mark.parametrize("operation", ["create", "ensure"])
+async def test_a_check_slower_than_the_window_can_spare_leaves_the_values_unchecked(
+    slow_configs: tuple[SlowConfigs, B2BClient], caplog: pytest.LogCaptureFixture, operation: str
+) -> None:
+    """A create waits for the configurations half of what is left of its window at the most,
+    then goes out in time with its values unchecked: one WARNING, the fetch still held."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    store, client = slow_configs
+    call = getattr(client.v3.orders, operation)
+    await call(bc_order_id=1, customer_id=2, extra_fields={"Z": "x"}, created_at=six_seconds_ago())
+    assert not store.release.is_set()
+    assert store.gets == ["/api/v3/io/orders/extra-fields"]
+    # "Z" is no field of the store's: only an unchecked create carries it.
+    [post] = store.posts
+    assert post["extraFields"] == [{"fieldName": "Z", "fieldValue": "x"}]
+    [warning] = caplog.records
+    assert "did not arrive within" in warning.getMessage()
+    assert "sent unchecked" in warning.getMessage()
+
+
+async def test_the_fetch_a_create_could_not_wait_for_serves_the_calls_that_follow(
+    slow_configs: tuple[SlowConfigs, B2BClient],
+) -> None:
+    """The create that stopped waiting leaves the fetch running: once it ends, its
+    configurations check the next create, and nothing is fetched again."""
+    store, client = slow_configs
+    await client.v3.orders.create(bc_order_id=1, customer_id=2, created_at=six_seconds_ago())
+    store.release.set()
+    configs = await client.v3.orders.extra_field_configs()
+    assert [config.field_name for config in configs] == ["A"]
+    with pytest.raises(InvalidOrderError, match="'Z' is not one of the store's"):
+        await client.v3.orders.create(bc_order_id=2, customer_id=2, extra_fields={"Z": "x"})
+    assert store.gets == ["/api/v3/io/orders/extra-fields"]
+    assert [post["bcOrderId"] for post in store.posts] == [1]
+
+
+async def test_a_caller_that_stops_waiting_leaves_the_fetch_to_the_others(
+    slow_configs: tuple[SlowConfigs, B2BClient],
+) -> None:
+    """Of two callers sharing a fetch, the cancelled one ends alone; the other gets its result."""
+    store, client = slow_configs
+    first = asyncio.create_task(client.v3.orders.extra_field_configs())
+    second = asyncio.create_task(client.v3.orders.extra_field_configs())
+    await store.asked.wait()
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    store.release.set()
+    assert [config.field_name for config in await second] == ["A"]
+    assert store.gets == ["/api/v3/io/orders/extra-fields"]
+
+
+async def test_closing_the_client_stops_a_fetch_under_way(
+    slow_configs: tuple[SlowConfigs, B2BClient],
+) -> None:
+    """aclose ends a fetch still waiting for its answer; its caller gets ClientClosedError."""
+    client, waiting = await fetch_under_way(slow_configs)
+    await client.aclose()
+    with pytest.raises(ClientClosedError, match="closed during the fetch"):
+        await waiting
+    fetches = [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
+    assert fetches == []
+
+
+async def test_a_view_closing_leaves_the_clients_fetch_running(
+    slow_configs: tuple[SlowConfigs, B2BClient],
+) -> None:
+    """A view shares its client's cache: closing the view stops only its own use."""
+    client, waiting = await fetch_under_way(slow_configs)
+    await client.with_options(priority="bulk").aclose()
+    slow_configs[0].release.set()
+    assert [config.field_name for config in await waiting] == ["A"]
 
 
 async def test_extra_field_configs_refuses_a_listing_past_its_bound(
