@@ -500,9 +500,10 @@ def register(
         raise click.UsageError(str(exc)) from None
     target = target_of(client.base_url, api, store_hash_given(store_hash))
     journal = Journal(results or file.with_name(file.name + ".results.jsonl"), target)
-    with closed_on_exit(rows):
+    with closed_on_exit(rows), _interruptible():  # a large input or journal takes a while
+        total = count_rows(file)
         open_journal(journal, file)
-    run = Registration(client, journal, rows, count_rows(file), concurrency, api, quiet=quiet)
+    run = Registration(client, journal, rows, total, concurrency, api, quiet=quiet)
     finish_registration(run, as_json=as_json, quiet=quiet)
 
 

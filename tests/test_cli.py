@@ -688,6 +688,25 @@ def test_register_repeated_order_ids_keep_their_own_lines(
     assert sandbox.registrations("D1") == 1
 
 
+@pytest.mark.parametrize(
+    "step", ["b2b_async._journal.count_rows", "b2b_async._journal.Journal.load"]
+)
+def test_register_interrupted_while_reading_its_files_exits_130(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    """Ctrl-C while a large input is counted or the journal read: exit 130, nothing sent."""
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(step, interrupted)
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    result = invoke(register_args(orders, sandbox.url, tmp_path / "results.jsonl"))
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.stderr
+    assert sandbox.requests == []
+
+
 def test_register_sigint_finishes_in_flight_orders_and_exits_130(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
