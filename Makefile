@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit docs bench coldstart reliability matrix dist clean
+.PHONY: demo test lint typecheck unit docs bench coldstart reliability matrix dist verifytypes clean
 
 # The development tools are PEP 735 dependency groups, which pip installs from version 25.1 on.
 $(STAMP): pyproject.toml
@@ -55,5 +55,13 @@ dist: $(STAMP)
 	$(BIN)/python -m zipfile -l dist/*.whl | grep -q 'dist-info/licenses/LICENSE'
 	tar -tzf dist/*.tar.gz | grep -q '^b2b_async-[^/]*/LICENSE$$'
 
+# The wheel's public types as a user's type checker sees them: installed on its own, pyright
+# scores their completeness and fails the target unless every exported symbol is known.
+verifytypes: dist
+	rm -rf .verifytypes
+	$(PYTHON) -m venv .verifytypes
+	.verifytypes/bin/python -m pip install --quiet "$$(ls dist/*.whl)[cli,redis,otel]" pyright
+	PATH="$$PWD/.verifytypes/bin:$$PATH" pyright --verifytypes b2b_async --ignoreexternal
+
 clean:
-	rm -rf $(VENV) .nox dist docs/_build .coverage .mypy_cache .ruff_cache
+	rm -rf $(VENV) .nox dist docs/_build .coverage .mypy_cache .ruff_cache .verifytypes
