@@ -1511,16 +1511,24 @@ async def test_a_check_slower_than_the_window_can_spare_leaves_the_values_unchec
     slow_configs: tuple[SlowConfigs, B2BClient], caplog: pytest.LogCaptureFixture, operation: str
 ) -> None:
     """A create waits for the configurations half of what is left of its window at the most,
-    then goes out in time with its values unchecked: one WARNING, the fetch still held."""
+    then goes out in time with its values unchecked: one WARNING for the fetch however many
+    creates it held, and the fetch still under way."""
     caplog.set_level(logging.WARNING, logger="b2b_async")
     store, client = slow_configs
     call = getattr(client.v3.orders, operation)
-    await call(bc_order_id=1, customer_id=2, extra_fields={"Z": "x"}, created_at=six_seconds_ago())
+    created_at = six_seconds_ago()
+    await asyncio.gather(
+        *(
+            call(bc_order_id=order, customer_id=2, extra_fields={"Z": "x"}, created_at=created_at)
+            for order in (1, 2)
+        )
+    )
     assert not store.release.is_set()
     assert store.gets == ["/api/v3/io/orders/extra-fields"]
     # "Z" is no field of the store's: only an unchecked create carries it.
-    [post] = store.posts
-    assert post["extraFields"] == [{"fieldName": "Z", "fieldValue": "x"}]
+    assert sorted(post["bcOrderId"] for post in store.posts) == [1, 2]
+    for post in store.posts:
+        assert post["extraFields"] == [{"fieldName": "Z", "fieldValue": "x"}]
     [warning] = caplog.records
     assert "did not arrive within" in warning.getMessage()
     assert "sent unchecked" in warning.getMessage()
