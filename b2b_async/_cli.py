@@ -496,7 +496,9 @@ def register(
             max_concurrency=concurrency,
         )
         rows = read_rows(file, api=api)
-    except (InputFileError, ValueError) as exc:
+    except InputFileError as exc:  # the file's fault, not the command line's
+        stop(f"{exc}; nothing was sent", EXIT_USAGE)
+    except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     target = target_of(client.base_url, api, store_hash_given(store_hash))
     journal = Journal(results or file.with_name(file.name + ".results.jsonl"), target)

@@ -491,13 +491,16 @@ def test_register_bad_rows_are_rejected_with_line_numbers(
 def test_register_unreadable_file_is_an_error_before_any_request(
     sandbox: SandboxServer, tmp_path: Path, content: bytes, message: str
 ) -> None:
-    """A file that cannot be parsed at all: exit 2, a clear message, no request, no journal."""
+    """A file that cannot be parsed at all: exit 2, one error line, no request, no journal."""
     orders = tmp_path / "orders.csv"
     orders.write_bytes(content)
     results = tmp_path / "results.jsonl"
     result = invoke(register_args(orders, sandbox.url, results))
     assert result.exit_code == 2
-    assert message in result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: ")
+    assert message in line
+    assert line.endswith("; nothing was sent")
     assert sandbox.requests == []
     assert not results.exists()
 
