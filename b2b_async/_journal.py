@@ -308,7 +308,10 @@ def csv_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]
         return InputFileError(f"line {reader.line_num + 1} is not a CSV row this reads: {exc}")
 
     with raised_as(unparsable, (csv.Error,), chained=False):
-        header = reader.fieldnames or []
+        header = reader.fieldnames
+        while header == []:  # blank lines before the header are skipped, as blank rows are
+            header = reader.fieldnames = next(reader.reader, None)
+        header = header or []
         absent = [name for name in form.required if name not in header]
         if absent:
             raise InputFileError(

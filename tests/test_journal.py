@@ -91,6 +91,20 @@ def test_csv_columns_may_come_in_any_order(tmp_path: Path) -> None:
     assert list(read_rows(path)) == [Row(2, NewOrder(None, "4", "BC7", Decimal("1.50")))]
 
 
+def test_blank_lines_before_the_csv_header_are_skipped(tmp_path: Path) -> None:
+    """Blank lines above the header are passed over; rows keep the file's line numbers."""
+    path = write(tmp_path, "in.csv", "\n\r\n" + HEADER + "1,2,BC1,9.99,PO-1\n")
+    assert list(read_rows(path)) == [Row(4, ORDER)]
+    assert count_rows(path) == 1
+
+
+@pytest.mark.parametrize("text", ["\n", "\n\n\n"], ids=["one-blank-line", "blank-lines"])
+def test_a_csv_of_blank_lines_has_no_header(tmp_path: Path, text: str) -> None:
+    """Blank lines alone are a CSV without its header."""
+    with pytest.raises(InputFileError, match="header must name"):
+        read_rows(write(tmp_path, "in.csv", text))
+
+
 def test_csv_byte_order_mark_is_skipped(tmp_path: Path) -> None:
     """A spreadsheet's UTF-8 BOM does not hide the first column (company_id) from the reader."""
     path = write(tmp_path, "in.csv", ("\ufeff" + HEADER + "1,2,BC1,9.99,PO-1\n").encode())
