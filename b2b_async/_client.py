@@ -259,26 +259,21 @@ class B2BClient:
     ) -> None:
         auth = auth_headers(*credentials(auth_token, store_hash))
         self._base_url = check_base_url(base_url)
-        # One cache per client, shared by its views: the configurations are the store's.
-        self._extra_fields = ExtraFieldCache(check=check_extra_fields)
         self._scheme = " ".join(f"{name}=***" for name in auth)
-        self._bind(
-            Transport(
-                base_url=self._base_url,
-                headers={
-                    **auth,
-                    "Accept": "application/json",
-                    "User-Agent": user_agent_of(user_agent),
-                },
-                timeout=_timeout(timeout),
-                retry=retry,
-                limiter=build_limiter(rate_limit),
-                max_concurrency=_check_concurrency(max_concurrency),
-                max_response_bytes=check_positive_int(max_response_bytes, "max_response_bytes"),
-                session=session,
-                secrets=secrets_of(auth),
-            )
+        transport = Transport(
+            base_url=self._base_url,
+            headers={**auth, "Accept": "application/json", "User-Agent": user_agent_of(user_agent)},
+            timeout=_timeout(timeout),
+            retry=retry,
+            limiter=build_limiter(rate_limit),
+            max_concurrency=_check_concurrency(max_concurrency),
+            max_response_bytes=check_positive_int(max_response_bytes, "max_response_bytes"),
+            session=session,
+            secrets=secrets_of(auth),
         )
+        # One cache per client, shared by its views: the configurations are the store's.
+        self._extra_fields = ExtraFieldCache(transport, check=check_extra_fields)
+        self._bind(transport)
 
     def _bind(self, transport: Transport) -> None:
         """Send every resource's calls through ``transport``."""
@@ -411,9 +406,11 @@ class B2BClient:
         :class:`~b2b_async.ClientClosedError`. A view (see :meth:`with_options`) only stops
         its own use.
         """
-        if not self._transport.is_view:  # the views share the client's cache
-            await self._extra_fields.aclose()
-        await self._transport.aclose()
+        try:
+            if not self._transport.is_view:  # the views share the client's cache
+                await self._extra_fields.aclose()
+        finally:  # closed even when cancelled while the fetch ends
+            await self._transport.aclose()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"

@@ -298,7 +298,8 @@ class Transport:
                 ``with client.priority(...)`` block or the default gives it.
             deadline_at: the :func:`time.monotonic` time by which the request must have
                 left (a V3 registration's window), or ``None``: no attempt starts, and no
-                wait for budget ends, later; an attempt already sent is never cut short,
+                wait for a place in flight or for budget ends, later; an attempt already
+                sent is never cut short,
                 since its answer may say it succeeded. The policy's ``deadline`` also bounds
                 the whole call, answer included.
 
@@ -337,7 +338,9 @@ class Transport:
                 return await self._send_with_retries(sending, policy)
         except TimeoutError:
             raise self._deadline_passed(
-                sending.request, f"the call's deadline of {seconds} s passed"
+                sending.request,
+                f"the call's deadline of {seconds} s passed",
+                may_have_reached_server=sending.call.attempt > 0,  # no attempt: nothing left
             ) from None
 
     async def _send_with_retries(self, sending: Sending, policy: RetryPolicy | None) -> Envelope:
@@ -402,7 +405,7 @@ class Transport:
         request, call = sending.request, sending.call
         session = self.open()  # a closed client fails before it waits for anything
         url, info = self._target(request)
-        await self._places.take(sending.priority)
+        await self._take_place(sending)
         try:
             await self._acquire_budget(sending)
             hint: BudgetHint | None = None
@@ -421,6 +424,24 @@ class Transport:
             self._places.give_back()
         status, headers, body, reason, now = response
         return decode_response(status, headers, body, info, now, reason=reason)
+
+    async def _take_place(self, sending: Sending) -> None:
+        """Take a place among the requests in flight, in the lane of the call's priority.
+
+        Raises:
+            APITimeoutError: the call's deadline passed while it waited; nothing was sent.
+        """
+        if sending.deadline is None:
+            return await self._places.take(sending.priority)
+        try:
+            async with asyncio.timeout(sending.deadline - time.monotonic()):
+                return await self._places.take(sending.priority)
+        except TimeoutError:
+            raise self._deadline_passed(
+                sending.request,
+                "the call's deadline passed while it waited for a place in flight",
+                may_have_reached_server=False,
+            ) from None
 
     async def _acquire_budget(self, sending: Sending) -> None:
         """Wait for budget in the lane of the call's priority, within what is left of its deadline.
@@ -442,7 +463,7 @@ class Transport:
         sending.call.budget_waited(await self._acquire(sending.priority, left))
 
     def _deadline_passed(
-        self, request: Request, message: str, *, may_have_reached_server: bool = True
+        self, request: Request, message: str, *, may_have_reached_server: bool
     ) -> APITimeoutError:
         """The error of a call whose deadline passed, naming the request it was making."""
         return APITimeoutError(

@@ -45,9 +45,9 @@ import functools
 import logging
 import math
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Final, Literal, TypeAlias, TypeVar
+from typing import Final, Literal, TypeVar
 
 import attrs
 
@@ -124,8 +124,6 @@ _SORT_BY: Final = frozenset({"createdAt", "updatedAt"})
 _SORT_ORDER: Final = frozenset({"asc", "desc"})
 #: What one order of a bulk run becomes: a V3Order (create) or an EnsuredOrder (ensure).
 ResultT = TypeVar("ResultT", V3Order, EnsuredOrder)
-#: Fetches every extra field configuration of the store.
-FetchConfigs: TypeAlias = Callable[[], Awaitable[tuple[ExtraFieldConfig, ...]]]
 
 
 def unix_seconds(value: object, field: str) -> int | None:
@@ -313,6 +311,32 @@ def order_changes(
     return V3OrderUpdate(po_number, sent), changed
 
 
+async def fetch_extra_field_configs(
+    transport: Transport, priority: Priority
+) -> tuple[ExtraFieldConfig, ...]:
+    """Fetch every page of the store's order extra field configurations.
+
+    Raises:
+        ResponseDecodeError: the listing did not end within
+            :data:`~b2b_async._config.MAX_EXTRA_FIELD_CONFIGS` configurations.
+        B2BError: a page could not be fetched.
+    """
+    path = v3_path("/orders/extra-fields")
+    reader = V3PageReader(ExtraFieldConfig)
+    pages = walk_offsets(
+        transport, path, (), reader, MAX_V3_PAGE_SIZE, priority, most=MAX_EXTRA_FIELD_CONFIGS
+    )
+    async with contextlib.aclosing(pages):
+        return tuple([config async for config in pages])
+
+
+def _fails_every_request(exc: B2BError) -> bool:
+    """Whether the call's own request would meet ``exc`` too: a refused token, a host that
+    cannot be reached, a closed client. A 403 is not: a token may be refused the
+    configurations and still be allowed to register orders."""
+    return isinstance(exc, AuthenticationError | ClientClosedError) or could_not_connect(exc)
+
+
 class ExtraFieldCache:
     """The store's order extra field configurations, kept for a while and shared.
 
@@ -320,11 +344,14 @@ class ExtraFieldCache:
     administrator edits them, the API's documentation asks integrations to cache them, and
     every fetch spends the store's shared budget. They are kept for
     :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_TTL` seconds (5 minutes); concurrent callers
-    share one fetch. The fetch runs as a task of its own, so a caller that stops waiting for
-    it (a registration short of time, a cancelled call) leaves it to the others and to the
-    calls that follow; the owning client's :meth:`aclose` stops it.
+    share one fetch. The fetch runs as a task of its own, on the client's transport (not on
+    the view that asked), so a caller that stops waiting for it (a registration short of
+    time, a cancelled call, a closed view) leaves it to the others and to the calls that
+    follow; the owning client's :meth:`aclose` stops it. A failed fetch is logged at
+    WARNING once, whoever waited for it.
 
     Args:
+        transport: the client's transport, which the fetches use.
         check: whether creates and updates check their extra field values against the
             configurations before sending (``B2BClient(check_extra_fields=...)``).
     """
@@ -335,12 +362,14 @@ class ExtraFieldCache:
         "_fetched_at",
         "_fetching",
         "_slow_fetch",
+        "_transport",
         "_warned",
         "check",
     )
 
-    def __init__(self, *, check: bool = True) -> None:
+    def __init__(self, transport: Transport, *, check: bool = True) -> None:
         self.check: bool = check
+        self._transport = transport
         self._configs: tuple[ExtraFieldConfig, ...] | None = None
         self._fetched_at = -math.inf
         self._failed_at = -math.inf
@@ -355,9 +384,9 @@ class ExtraFieldCache:
         return None
 
     async def configs(
-        self, fetch: FetchConfigs, *, refresh: bool = False
+        self, priority: Priority, *, refresh: bool = False
     ) -> tuple[ExtraFieldConfig, ...]:
-        """The configurations: the kept ones while fresh, else fetched with ``fetch``.
+        """The configurations: the kept ones while fresh, else fetched at ``priority``.
 
         Callers that wait for the same fetch share its outcome, a failure included; with
         ``refresh``, a fetch already under way is the fresh one.
@@ -369,7 +398,7 @@ class ExtraFieldCache:
         configs = None if refresh else self._fresh()
         if configs is not None:
             return configs
-        fetching = self._shared_fetch(fetch)
+        fetching = self._shared_fetch(priority)
         try:
             # Shielded: this caller's cancellation ends its wait, not the fetch others share.
             return await asyncio.shield(fetching)
@@ -378,11 +407,11 @@ class ExtraFieldCache:
                 raise ClientClosedError("the client was closed during the fetch") from None
             raise
 
-    def _shared_fetch(self, fetch: FetchConfigs) -> asyncio.Task[tuple[ExtraFieldConfig, ...]]:
-        """The fetch under way, or a new one that the callers to come will share."""
+    def _shared_fetch(self, priority: Priority) -> asyncio.Task[tuple[ExtraFieldConfig, ...]]:
+        """The fetch under way, or a new one at ``priority`` that the callers to come share."""
         if self._fetching is None or self._fetching.done():
             self._fetching = asyncio.create_task(
-                self._fetch(fetch), name="b2b_async: order extra field configurations"
+                self._fetch(priority), name="b2b_async: order extra field configurations"
             )
             # Every outcome is kept (configurations or failure), whoever still waits for it.
             self._fetching.add_done_callback(_mark_retrieved)
@@ -395,17 +424,19 @@ class ExtraFieldCache:
             fetching.cancel()
             await asyncio.wait([fetching])
 
-    async def _fetch(self, fetch: FetchConfigs) -> tuple[ExtraFieldConfig, ...]:
+    async def _fetch(self, priority: Priority) -> tuple[ExtraFieldConfig, ...]:
         try:
-            configs = await fetch()
-        except B2BError:
+            configs = await fetch_extra_field_configs(self._transport, priority)
+        except B2BError as exc:
             self._failed_at = clock()
+            if not _fails_every_request(exc):  # the check's to bear; the others are raised
+                self._warn(exc)
             raise
         self._configs, self._fetched_at = configs, clock()
         return configs
 
     async def for_check(
-        self, fetch: FetchConfigs, *, within: float | None = None
+        self, *, within: float | None = None
     ) -> tuple[ExtraFieldConfig, ...] | None:
         """The configurations to check values against, or ``None`` to send them unchecked.
 
@@ -418,8 +449,10 @@ class ExtraFieldCache:
         call's own request would fail the same way. A 403 is not among them: a token may be
         refused the configurations and still be allowed to register orders.
 
+        Every registration waits on the configurations, so a fetch started here runs at
+        urgent priority: a backfill's bulk fetch would hold up a webhook's create.
+
         Args:
-            fetch: fetches the configurations when none are kept.
             within: the seconds the caller can wait for a fetch (``None``: as long as it
                 takes). Past them the values go unchecked (logged at WARNING, once a
                 fetch), and the fetch goes on for the calls that follow.
@@ -431,17 +464,14 @@ class ExtraFieldCache:
             return None
         try:
             async with asyncio.timeout(within):  # kept configurations are read at once
-                return await self.configs(fetch)
+                return await self.configs(Priority.URGENT)
         except TimeoutError:
             self._warn_slow(within)
             return None
         except B2BError as exc:
-            # A refused token or an unreachable host fails the call's own request too; a 403
-            # may be the configuration endpoint's alone, so it only costs the check.
-            if isinstance(exc, AuthenticationError | ClientClosedError) or could_not_connect(exc):
+            if _fails_every_request(exc):
                 raise
-            self._warn(exc)
-            return None
+            return None  # logged as the fetch failed
 
     def _warn_slow(self, within: float | None) -> None:
         """Log, once a fetch, that a caller could not wait for it."""
@@ -493,7 +523,7 @@ class V3Orders:
 
     def __init__(self, transport: Transport, cache: ExtraFieldCache | None = None) -> None:
         self._transport = transport
-        self._cache = ExtraFieldCache() if cache is None else cache
+        self._cache = ExtraFieldCache(transport) if cache is None else cache
 
     async def create(
         self,
@@ -651,13 +681,10 @@ class V3Orders:
         Raises:
             InvalidOrderError: a value breaks a rule; nothing was sent.
         """
-        # Every registration waits on the configurations, so the rare fetch runs urgently,
-        # whoever happens to start it; a backfill's bulk fetch would hold up a webhook's create.
-        urgent = functools.partial(self._fetch_configs, Priority.URGENT)
         within = None
         if window is not None and window.is_open():
             within = window.left() * CHECK_SHARE_OF_WINDOW
-        configs = await self._cache.for_check(urgent, within=within)
+        configs = await self._cache.for_check(within=within)
         if configs is None:
             return None
         check_extra_fields(fields, configs)
@@ -1108,30 +1135,8 @@ class V3Orders:
         .. versionchanged:: 0.2.0
            Kept for five minutes, not for the client's life.
         """
-        fetch = functools.partial(self._fetch_configs, call_priority(priority))
-        return builtins.list(await self._cache.configs(fetch, refresh=refresh))
-
-    async def _fetch_configs(self, priority: Priority | None) -> tuple[ExtraFieldConfig, ...]:
-        """Fetch every page of the extra field configurations.
-
-        Raises:
-            ResponseDecodeError: the listing did not end within
-                :data:`~b2b_async._config.MAX_EXTRA_FIELD_CONFIGS` configurations.
-            B2BError: a page could not be fetched.
-        """
-        path = v3_path("/orders/extra-fields")
-        reader = V3PageReader(ExtraFieldConfig)
-        pages = walk_offsets(
-            self._transport,
-            path,
-            (),
-            reader,
-            MAX_V3_PAGE_SIZE,
-            priority,
-            most=MAX_EXTRA_FIELD_CONFIGS,
-        )
-        async with contextlib.aclosing(pages):
-            return tuple([config async for config in pages])
+        level = self._transport.priority_of(priority)
+        return builtins.list(await self._cache.configs(level, refresh=refresh))
 
     async def create_many(
         self,

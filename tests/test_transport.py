@@ -418,6 +418,31 @@ def answering(path: str, handler: Handler) -> web.Application:
     return app
 
 
+async def test_a_call_whose_deadline_passes_while_it_waits_for_a_place_says_nothing_left() -> None:
+    """Under the in-flight cap, a call still waiting for a place at its deadline ends with an
+    APITimeoutError that says the request never left, and it never does."""
+    arrived, release, orders = asyncio.Event(), asyncio.Event(), []
+
+    async def hold(request: web.Request) -> web.Response:
+        orders.append((await request.json())["orderId"])
+        arrived.set()
+        await release.wait()
+        return web.json_response({"code": 200, "data": {"orderId": orders[-1]}, "meta": {}})
+
+    path = "/api/v2/io/companies/1/user/1/orders"
+    bounded = RetryPolicy(attempts=1, deadline=0.2)
+    async with serving(answering(path, hold)) as url:
+        async with B2BClient(TOKEN, base_url=url, rate_limit=None, max_concurrency=1) as client:
+            holding = asyncio.create_task(create(client, "BC1"))  # the only place in flight
+            await arrived.wait()
+            with pytest.raises(APITimeoutError) as info:
+                await create(client.with_options(retry=bounded), "BC2")
+            release.set()
+            assert await holding == CreatedOrder("BC1")
+    assert info.value.may_have_reached_server is False
+    assert orders == ["BC1"]
+
+
 async def test_a_token_echoed_by_the_server_never_reaches_the_error() -> None:
     """A 401 that echoes the token and store hash yields an error that holds neither."""
 

@@ -811,8 +811,9 @@ class ScriptedTransport:
 
 def scripted_v3(answer: Envelope | B2BError) -> V3Orders:
     """V3 Order operations whose every request gets ``answer`` (extra fields unchecked)."""
-    unchecked = ExtraFieldCache(check=False)
-    return V3Orders(ScriptedTransport(answer), unchecked)  # type: ignore[arg-type]
+    transport = ScriptedTransport(answer)
+    unchecked = ExtraFieldCache(transport, check=False)  # type: ignore[arg-type]
+    return V3Orders(transport, unchecked)  # type: ignore[arg-type]
 
 
 async def test_a_v3_registration_past_ten_seconds_is_logged(
@@ -1103,7 +1104,8 @@ async def test_ensure_without_created_at_tries_the_create_first(store: SandboxSe
 
 
 async def test_a_create_whose_window_passes_while_it_waits_for_a_place_is_not_sent() -> None:
-    """Under the in-flight cap, a create that gets its place after its window is not sent."""
+    """Under the in-flight cap, a create whose window passes while it waits for a place
+    stops waiting then, while the place is still held, and is never sent."""
     arrived, release, creates = asyncio.Event(), asyncio.Event(), []
 
     async def slow(request: web.Request) -> web.Response:
@@ -1123,15 +1125,12 @@ async def test_a_create_whose_window_passes_while_it_waits_for_a_place_is_not_se
     async with serving(app) as url, client_for(url, max_concurrency=1) as client:
         holding = asyncio.create_task(client.v3.orders.get(1))  # the only place in flight
         await arrived.wait()
-        late = asyncio.create_task(
-            client.v3.orders.create(bc_order_id=2, customer_id=5, created_at=created_at)
-        )
-        window_end = created_at + timedelta(seconds=REGISTRATION_WINDOW)
-        await asyncio.sleep((window_end - datetime.now(UTC)).total_seconds())  # it has passed
+        with pytest.raises(RegistrationWindowClosedError):
+            async with asyncio.timeout(30):  # without the bound it would wait for the place
+                await client.v3.orders.create(bc_order_id=2, customer_id=5, created_at=created_at)
+        assert not holding.done()
         release.set()
         await holding
-        with pytest.raises(RegistrationWindowClosedError):
-            await late
     assert creates == []
 
 
@@ -1455,6 +1454,8 @@ class SlowConfigs:
         self.release = asyncio.Event()
         self.gets: list[str] = []
         self.posts: list[Any] = []
+        #: The statuses of the first answers, before the configurations themselves.
+        self.refusals: list[int] = []
 
     def app(self) -> web.Application:
         """The store's routes."""
@@ -1467,6 +1468,9 @@ class SlowConfigs:
         self.gets.append(request.path)
         self.asked.set()
         await self.release.wait()
+        if self.refusals:
+            status = self.refusals.pop(0)
+            return web.json_response({"code": status, "data": {}}, status=status)
         page = [{"fieldName": "A", "fieldType": 0, "isRequired": False}]
         pagination = {"totalCount": 1, "limit": MAX_V3_PAGE_SIZE, "offset": 0}
         return web.json_response({"code": 200, "data": page, "meta": {"pagination": pagination}})
@@ -1576,6 +1580,57 @@ async def test_closing_the_client_stops_a_fetch_under_way(
         await waiting
     fetches = [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
     assert fetches == []
+
+
+async def test_a_fetch_a_closed_view_started_goes_on_on_the_clients_transport(
+    slow_configs: tuple[SlowConfigs, B2BClient],
+) -> None:
+    """The fetch is the client's, not the view's that asked: after the view closes, its
+    retry of a 503 still goes out, and the client's own call gets the configurations."""
+    store, client = slow_configs
+    store.refusals = [503]
+    view = client.with_options(priority="bulk")
+    started = asyncio.create_task(view.v3.orders.extra_field_configs())
+    await store.asked.wait()
+    await view.aclose()
+    store.release.set()
+    configs = await client.v3.orders.extra_field_configs()
+    assert [config.field_name for config in configs] == ["A"]
+    assert await started == configs
+    assert store.gets == ["/api/v3/io/orders/extra-fields"] * 2
+
+
+async def test_a_fetch_that_fails_after_its_callers_left_is_logged(
+    slow_configs: tuple[SlowConfigs, B2BClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fetch that fails once no caller waits any more still logs its WARNING: the checks
+    of the next 30 s go unchecked because of it."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    store, client = slow_configs
+    await client.v3.orders.create(bc_order_id=1, customer_id=2, created_at=six_seconds_ago())
+    [fetch] = [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
+    store.refusals = [403]
+    store.release.set()
+    await asyncio.wait([fetch])
+    slow, failed = (record.getMessage() for record in caplog.records)
+    assert "did not arrive within" in slow
+    assert "PermissionDeniedError" in failed
+    assert "sent unchecked for 30 s" in failed
+
+
+async def test_closing_the_client_ends_even_when_cancelled_while_the_fetch_ends(
+    slow_configs: tuple[SlowConfigs, B2BClient],
+) -> None:
+    """A cancelled aclose still closes the client: its session is not left open."""
+    client, waiting = await fetch_under_way(slow_configs)
+    closing = asyncio.create_task(client.aclose())
+    await asyncio.sleep(0)  # aclose has cancelled the fetch and waits for it to end
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert client.closed
+    with pytest.raises(ClientClosedError):
+        await waiting
 
 
 async def test_a_view_closing_leaves_the_clients_fetch_running(
