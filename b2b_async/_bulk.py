@@ -44,6 +44,7 @@ from ._exceptions import (
     B2BError,
     DeadlineUnreachableError,
     InvalidOrderError,
+    NotSentTimeoutError,
     PermissionDeniedError,
     RegistrationWindowClosedError,
 )
@@ -232,10 +233,12 @@ def could_not_connect(error: B2BError | None) -> bool:
     That is a connection refused, a host name that does not resolve, a TLS handshake
     refused, or a connect timeout: the transport's errors whose request certainly never
     left (``may_have_reached_server`` is ``False``). A reset or a read timeout on an open
-    connection is not one of them.
+    connection is not one of them, nor a deadline that passed while the call waited its
+    turn (:class:`~b2b_async._exceptions.NotSentTimeoutError`): it tried no connection.
     """
     return (
         isinstance(error, APIConnectionError | APITimeoutError)
+        and not isinstance(error, NotSentTimeoutError)
         and not error.may_have_reached_server
     )
 
@@ -244,7 +247,11 @@ def sent_nothing(error: B2BError | None) -> bool:
     """Whether ``error`` refused an order before any request: bad input, a deadline or window
     that could not be met."""
     return isinstance(
-        error, InvalidOrderError | DeadlineUnreachableError | RegistrationWindowClosedError
+        error,
+        InvalidOrderError
+        | DeadlineUnreachableError
+        | NotSentTimeoutError
+        | RegistrationWindowClosedError,
     )
 
 

@@ -27,7 +27,7 @@ from ._config import (
     check_positive_int,
     check_priority,
 )
-from ._exceptions import ClientClosedError
+from ._exceptions import CLIENT_CLOSED, ClientClosedError
 from ._ratelimit import Limiter, build_limiter
 from ._transport import ClientStats, Transport
 from ._v2 import Companies, Orders
@@ -392,7 +392,7 @@ class B2BClient:
 
     async def __aenter__(self) -> Self:
         if self.closed:
-            raise ClientClosedError("the client is closed; create a new B2BClient")
+            raise ClientClosedError(CLIENT_CLOSED)
         self._transport.open()
         return self
 

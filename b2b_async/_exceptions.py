@@ -66,6 +66,10 @@ class InvalidOrderError(B2BError, ValueError):
     """
 
 
+#: What a call of a closed client is told.
+CLIENT_CLOSED: Final = "the client is closed; create a new B2BClient"
+
+
 class ClientClosedError(B2BError, RuntimeError):
     """The client, or the session it borrowed, was used after it was closed.
 
@@ -234,6 +238,19 @@ class APITimeoutError(TransportError):
 
     .. versionadded:: 0.1.0
     """
+
+
+class NotSentTimeoutError(APITimeoutError):
+    """The call's deadline passed before its request could leave.
+
+    It waited for a place in flight or for budget the whole time, so nothing was sent
+    (``may_have_reached_server`` is ``False``), and nothing follows about whether the API
+    can be reached: it is no connect timeout, and a bulk run does not count it as one. Caught
+    as an :class:`APITimeoutError`, which it is.
+    """
+
+    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+        super().__init__(message, method=method, url=url, may_have_reached_server=False)
 
 
 class RateLimiterUnavailableError(TransportError):

@@ -47,10 +47,12 @@ from ._config import (
 )
 from ._events import Call
 from ._exceptions import (
+    CLIENT_CLOSED,
     APIConnectionError,
     APITimeoutError,
     B2BError,
     ClientClosedError,
+    NotSentTimeoutError,
     ResponseDecodeError,
     TransportError,
 )
@@ -266,7 +268,7 @@ class Transport:
         """
         pool = self._pool
         if self.closed:
-            raise ClientClosedError("the client is closed; create a new B2BClient")
+            raise ClientClosedError(CLIENT_CLOSED)
         if pool.session is None:
             connector = aiohttp.TCPConnector(limit=self.max_concurrency or UNCAPPED_POOL)
             pool.session = aiohttp.ClientSession(connector=connector, headers=self._headers)
@@ -338,9 +340,7 @@ class Transport:
                 return await self._send_with_retries(sending, policy)
         except TimeoutError:
             raise self._deadline_passed(
-                sending.request,
-                f"the call's deadline of {seconds} s passed",
-                may_have_reached_server=sending.call.attempt > 0,  # no attempt: nothing left
+                sending, f"the call's deadline of {seconds} s passed"
             ) from None
 
     async def _send_with_retries(self, sending: Sending, policy: RetryPolicy | None) -> Envelope:
@@ -438,9 +438,7 @@ class Transport:
                 return await self._places.take(sending.priority)
         except TimeoutError:
             raise self._deadline_passed(
-                sending.request,
-                "the call's deadline passed while it waited for a place in flight",
-                may_have_reached_server=False,
+                sending, "the call's deadline passed while it waited for a place in flight"
             ) from None
 
     async def _acquire_budget(self, sending: Sending) -> None:
@@ -454,24 +452,22 @@ class Transport:
         left = None if sending.deadline is None else sending.deadline - time.monotonic()
         if left is not None and left < 0:
             raise self._deadline_passed(
-                sending.request,
-                f"the call's deadline passed {-left:.3f} s before it could be sent",
-                may_have_reached_server=False,
+                sending, f"the call's deadline passed {-left:.3f} s before it could be sent"
             )
         if self._acquire is None:
             return
         sending.call.budget_waited(await self._acquire(sending.priority, left))
 
-    def _deadline_passed(
-        self, request: Request, message: str, *, may_have_reached_server: bool
-    ) -> APITimeoutError:
-        """The error of a call whose deadline passed, naming the request it was making."""
-        return APITimeoutError(
-            message,
-            method=request.method,
-            url=self._base_url + request.path,
-            may_have_reached_server=may_have_reached_server,
-        )
+    def _deadline_passed(self, sending: Sending, message: str) -> APITimeoutError:
+        """The error of a call whose deadline passed, naming the request it was making.
+
+        A :class:`~b2b_async._exceptions.NotSentTimeoutError` while no attempt has left;
+        after one, the request may have reached the server.
+        """
+        method, url = sending.request.method, self._base_url + sending.request.path
+        if sending.call.attempt == 0:
+            return NotSentTimeoutError(message, method=method, url=url)
+        return APITimeoutError(message, method=method, url=url, may_have_reached_server=True)
 
     async def _release_budget(self, hint: BudgetHint | None) -> None:
         if self.limiter is not None:

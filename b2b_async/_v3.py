@@ -71,6 +71,7 @@ from ._config import (
     Priority,
 )
 from ._exceptions import (
+    CLIENT_CLOSED,
     AuthenticationError,
     B2BError,
     ClientClosedError,
@@ -215,9 +216,14 @@ def _being_cancelled() -> bool:
 
 
 def _mark_retrieved(task: asyncio.Task[tuple[ExtraFieldConfig, ...]]) -> None:
-    """Mark the failure of a fetch nobody waits for any more as seen: the cache keeps it."""
-    if not task.cancelled():
-        task.exception()
+    """See to the outcome of a fetch that nobody may wait for any more.
+
+    A :class:`~b2b_async.B2BError` was logged by the fetch, and the cache keeps its time;
+    anything else is a fault of the library's, logged here with its traceback.
+    """
+    error = None if task.cancelled() else task.exception()
+    if error is not None and not isinstance(error, B2BError):
+        logger.error("fetching the order extra field configurations failed", exc_info=error)
 
 
 def warn_if_late(order: NewV3Order, started: float) -> None:
@@ -357,6 +363,7 @@ class ExtraFieldCache:
     """
 
     __slots__ = (
+        "_closed",
         "_configs",
         "_failed_at",
         "_fetched_at",
@@ -370,6 +377,7 @@ class ExtraFieldCache:
     def __init__(self, transport: Transport, *, check: bool = True) -> None:
         self.check: bool = check
         self._transport = transport
+        self._closed = False
         self._configs: tuple[ExtraFieldConfig, ...] | None = None
         self._fetched_at = -math.inf
         self._failed_at = -math.inf
@@ -408,7 +416,13 @@ class ExtraFieldCache:
             raise
 
     def _shared_fetch(self, priority: Priority) -> asyncio.Task[tuple[ExtraFieldConfig, ...]]:
-        """The fetch under way, or a new one at ``priority`` that the callers to come share."""
+        """The fetch under way, or a new one at ``priority`` that the callers to come share.
+
+        Raises:
+            ClientClosedError: the client is closed, or closing.
+        """
+        if self._closed:
+            raise ClientClosedError(CLIENT_CLOSED)
         if self._fetching is None or self._fetching.done():
             self._fetching = asyncio.create_task(
                 self._fetch(priority), name="b2b_async: order extra field configurations"
@@ -419,6 +433,7 @@ class ExtraFieldCache:
 
     async def aclose(self) -> None:
         """Stop a fetch under way; the client that owns the cache calls it as it closes."""
+        self._closed = True
         fetching, self._fetching = self._fetching, None
         if fetching is not None and not fetching.done():
             fetching.cancel()
@@ -669,9 +684,9 @@ class V3Orders:
     ) -> frozenset[str] | None:
         """Check extra field values against the store's rules before they are sent.
 
-        While the ``window`` of a create is open, the check waits for the rules for a share
-        of what is left of it (:data:`~b2b_async._config.CHECK_SHARE_OF_WINDOW`) at the
-        most: the rest is the create's.
+        The check waits for the rules no longer than the call's ``RetryPolicy.deadline``,
+        and while the ``window`` of a create is open, no longer than a share of what is left
+        of it (:data:`~b2b_async._config.CHECK_SHARE_OF_WINDOW`): the rest is the create's.
 
         Returns:
             The names of the store's required fields, or ``None`` when the values went
@@ -681,9 +696,11 @@ class V3Orders:
         Raises:
             InvalidOrderError: a value breaks a rule; nothing was sent.
         """
-        within = None
+        policy = self._transport.retry
+        within = None if policy is None else policy.deadline
         if window is not None and window.is_open():
-            within = window.left() * CHECK_SHARE_OF_WINDOW
+            share = window.left() * CHECK_SHARE_OF_WINDOW
+            within = share if within is None else min(within, share)
         configs = await self._cache.for_check(within=within)
         if configs is None:
             return None
@@ -1116,7 +1133,8 @@ class V3Orders:
         minutes: the configurations change only when an administrator edits them, the API's
         documentation asks integrations to cache them, and every request spends the store's
         shared budget. The check of extra field values before a create or an update reads the
-        same configurations. Concurrent first calls share one fetch.
+        same configurations. Concurrent first calls share one fetch, which is the client's:
+        it runs with the client's own timeout and retry options, whichever view asks.
 
         Args:
             refresh: fetch again even when kept (after a configuration change).

@@ -41,6 +41,7 @@ from b2b_async._bulk import (
     run_bulk,
 )
 from b2b_async._config import UNREACHABLE_STREAK
+from b2b_async._exceptions import NotSentTimeoutError
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, SandboxServer
 from tests.sandbox_helpers import client_tasks
 
@@ -501,8 +502,9 @@ async def test_unreachable_needs_a_streak_and_anything_else_resets_it() -> None:
     [
         InvalidOrderError("bad extra field"),
         DeadlineUnreachableError("queue", estimated_wait=9.0, deadline=1.0),
+        NotSentTimeoutError("the call's deadline passed while it waited for a place"),
     ],
-    ids=["invalid", "deadline"],
+    ids=["invalid", "deadline", "deadline-passed-in-the-queue"],
 )
 async def test_an_order_refused_before_sending_leaves_the_streak_as_it_is(
     refused: B2BError,

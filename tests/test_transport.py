@@ -37,6 +37,7 @@ from b2b_async import (
     UnprocessableEntityError,
     _transport,
 )
+from b2b_async._exceptions import NotSentTimeoutError
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, RateWindow, SandboxServer
 from tests.loopback import serving
 from tests.sandbox_helpers import attempts_for, seed_for
@@ -439,8 +440,41 @@ async def test_a_call_whose_deadline_passes_while_it_waits_for_a_place_says_noth
                 await create(client.with_options(retry=bounded), "BC2")
             release.set()
             assert await holding == CreatedOrder("BC1")
+    assert isinstance(info.value, NotSentTimeoutError)  # no connect timeout: a bulk run goes on
     assert info.value.may_have_reached_server is False
     assert orders == ["BC1"]
+
+
+async def test_a_retry_whose_deadline_passes_while_it_waits_for_a_place_may_have_reached() -> None:
+    """After an attempt answered 502, which may have registered the order, a retry still
+    waiting for a place at the deadline says the call may have reached the server."""
+    answered, arrived, release, orders = asyncio.Event(), asyncio.Event(), asyncio.Event(), []
+
+    async def answer(request: web.Request) -> web.Response:
+        order = (await request.json())["orderId"]
+        orders.append(order)
+        if order == "BC2":
+            answered.set()
+            return web.json_response({"code": 502, "data": {}}, status=502)
+        arrived.set()
+        await release.wait()
+        return web.json_response({"code": 200, "data": {"orderId": order}, "meta": {}})
+
+    path = "/api/v2/io/companies/1/user/1/orders"
+    bounded = RetryPolicy(attempts=3, initial_wait=0.05, max_wait=0.05, deadline=0.5)
+    async with serving(answering(path, answer)) as url:
+        async with B2BClient(TOKEN, base_url=url, rate_limit=None, max_concurrency=1) as client:
+            retried = asyncio.create_task(create(client.with_options(retry=bounded), "BC2"))
+            await answered.wait()
+            holding = asyncio.create_task(create(client, "BC1"))  # takes the place meanwhile
+            await arrived.wait()
+            with pytest.raises(APITimeoutError) as info:
+                await retried
+            release.set()
+            await holding
+    assert not isinstance(info.value, NotSentTimeoutError)
+    assert info.value.may_have_reached_server is True
+    assert orders == ["BC2", "BC1"]
 
 
 async def test_a_token_echoed_by_the_server_never_reaches_the_error() -> None:

@@ -1582,6 +1582,35 @@ async def test_closing_the_client_stops_a_fetch_under_way(
     assert fetches == []
 
 
+async def test_a_views_deadline_bounds_the_wait_for_the_check(
+    slow_configs: tuple[SlowConfigs, B2BClient],
+) -> None:
+    """A create without a window, through a view with a 1 s deadline, waits for the
+    configurations no longer than that: it goes out unchecked while the fetch is held."""
+    store, client = slow_configs
+    bounded = client.with_options(retry=RetryPolicy(deadline=1.0))
+    async with asyncio.timeout(30):  # unbounded, it would wait for the fetch
+        await bounded.v3.orders.create(bc_order_id=1, customer_id=2, extra_fields={"Z": "x"})
+    assert not store.release.is_set()
+    assert [post["bcOrderId"] for post in store.posts] == [1]
+
+
+async def test_a_call_arriving_while_the_client_closes_starts_no_fetch(
+    slow_configs: tuple[SlowConfigs, B2BClient],
+) -> None:
+    """While aclose waits for the fetch it stopped, the cache starts no new one: a call then
+    gets ClientClosedError, and the store sees no second fetch."""
+    client, waiting = await fetch_under_way(slow_configs)
+    closing = asyncio.create_task(client.aclose())
+    await asyncio.sleep(0)  # aclose has cancelled the fetch and waits for it to end
+    with pytest.raises(ClientClosedError):
+        await client.v3.orders.extra_field_configs()
+    await closing
+    with pytest.raises(ClientClosedError):
+        await waiting
+    assert slow_configs[0].gets == ["/api/v3/io/orders/extra-fields"]
+
+
 async def test_a_fetch_a_closed_view_started_goes_on_on_the_clients_transport(
     slow_configs: tuple[SlowConfigs, B2BClient],
 ) -> None:
