@@ -1605,10 +1605,35 @@ async def test_a_call_arriving_while_the_client_closes_starts_no_fetch(
     await asyncio.sleep(0)  # aclose has cancelled the fetch and waits for it to end
     with pytest.raises(ClientClosedError):
         await client.v3.orders.extra_field_configs()
+    assert not closing.done()  # refused at once, not by the session closing under a fetch
     await closing
     with pytest.raises(ClientClosedError):
         await waiting
     assert slow_configs[0].gets == ["/api/v3/io/orders/extra-fields"]
+
+
+async def test_a_fault_in_a_fetch_nobody_waits_for_is_logged_with_its_traceback(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception no B2BError stands for, raised once every caller has left, is logged at
+    ERROR rather than lost."""
+    release = asyncio.Event()
+    fault = ValueError("a fault of the library's")
+
+    async def faulty(transport: object, priority: Priority) -> tuple[ExtraFieldConfig, ...]:
+        await release.wait()
+        raise fault
+
+    monkeypatch.setattr(b2b_async._v3, "fetch_extra_field_configs", faulty)
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    assert await cache.for_check(within=0.01) is None  # the caller leaves unchecked
+    [fetch] = [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
+    release.set()
+    await asyncio.wait([fetch])
+    [error] = [record for record in caplog.records if record.levelno == logging.ERROR]
+    assert error.exc_info is not None
+    assert error.exc_info[1] is fault
+    await cache.aclose()
 
 
 async def test_a_fetch_a_closed_view_started_goes_on_on_the_clients_transport(
