@@ -233,13 +233,13 @@ def could_not_connect(error: B2BError | None) -> bool:
     That is a connection refused, a host name that does not resolve, a TLS handshake
     refused, or a connect timeout: the transport's errors whose request certainly never
     left (``may_have_reached_server`` is ``False``). A reset or a read timeout on an open
-    connection is not one of them, nor a deadline that passed while the call waited its
-    turn (:class:`~b2b_async._exceptions.NotSentTimeoutError`): it tried no connection.
+    connection is not one of them, nor any error of :func:`sent_nothing` (a deadline that
+    passed while the call waited its turn): it tried no connection.
     """
     return (
         isinstance(error, APIConnectionError | APITimeoutError)
-        and not isinstance(error, NotSentTimeoutError)
         and not error.may_have_reached_server
+        and not sent_nothing(error)
     )
 
 

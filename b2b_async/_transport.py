@@ -301,9 +301,8 @@ class Transport:
             deadline_at: the :func:`time.monotonic` time by which the request must have
                 left (a V3 registration's window), or ``None``: no attempt starts, and no
                 wait for a place in flight or for budget ends, later; an attempt already
-                sent is never cut short,
-                since its answer may say it succeeded. The policy's ``deadline`` also bounds
-                the whole call, answer included.
+                sent is never cut short, since its answer may say it succeeded. The
+                policy's ``deadline`` also bounds the whole call, answer included.
 
         Raises:
             InvalidOrderError: ``priority`` names no priority; nothing was sent.
@@ -431,11 +430,12 @@ class Transport:
         Raises:
             APITimeoutError: the call's deadline passed while it waited; nothing was sent.
         """
-        if sending.deadline is None:
-            return await self._places.take(sending.priority)
+        if sending.deadline is None:  # most calls: no timer to set up and cancel
+            await self._places.take(sending.priority)
+            return
         try:
             async with asyncio.timeout(sending.deadline - time.monotonic()):
-                return await self._places.take(sending.priority)
+                await self._places.take(sending.priority)
         except TimeoutError:
             raise self._deadline_passed(
                 sending, "the call's deadline passed while it waited for a place in flight"

@@ -85,6 +85,7 @@ from ._extra_fields import check_extra_fields, required_names
 from ._pagination import V3PageReader, check_v3_page_size, walk_offsets
 from ._priority import call_priority
 from ._protocol import Request
+from ._ratelimit import cancel_requests
 from ._retry import may_have_reached_server, settle_registration
 from ._routes import to_v3_id, v3_path
 from ._serde import encode_model, one_or_many, structure
@@ -207,12 +208,6 @@ def _only_order(data: object, bc_order_id: int) -> V3Order:
             path="$.data.bcOrderId",
         )
     return orders[0]
-
-
-def _being_cancelled() -> bool:
-    """Whether someone asked to cancel the current task."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 def _mark_retrieved(task: asyncio.Task[tuple[ExtraFieldConfig, ...]]) -> None:
@@ -411,7 +406,7 @@ class ExtraFieldCache:
             # Shielded: this caller's cancellation ends its wait, not the fetch others share.
             return await asyncio.shield(fetching)
         except asyncio.CancelledError:
-            if fetching.cancelled() and not _being_cancelled():  # aclose stopped the fetch
+            if fetching.cancelled() and not cancel_requests():  # aclose stopped the fetch
                 raise ClientClosedError("the client was closed during the fetch") from None
             raise
 

@@ -56,7 +56,16 @@ except ImportError:  # the extra is not installed; the message says all there is
 from ._config import Priority, RateLimit, check_priority
 from ._exceptions import ClientClosedError, RateLimiterUnavailableError
 from ._protocol import BudgetHint
-from ._ratelimit import RESET_MARGIN, Lanes, Pacing, RateLimiter, Tickets, Waiter, unreachable
+from ._ratelimit import (
+    RESET_MARGIN,
+    Lanes,
+    Pacing,
+    RateLimiter,
+    Tickets,
+    Waiter,
+    cancel_requests,
+    unreachable,
+)
 
 __all__ = ["RateLimiterUnavailableError", "RedisRateLimiter"]
 
@@ -378,13 +387,6 @@ def _share_of(rate_limit: RateLimit, processes: int) -> RateLimit:
 def _outranks(level: Priority, other: Priority) -> bool:
     """Whether ``level`` is a higher priority than ``other``."""
     return _LEVELS[level] < _LEVELS[other]
-
-
-def _cancel_requests() -> int:
-    """How many cancellations of the current task are pending (:meth:`asyncio.Task.cancelling`)."""
-    task = asyncio.current_task()
-    assert task is not None, "the limiter runs in a task"
-    return task.cancelling()
 
 
 def _unavailable(error: RateLimiterUnavailableError) -> RateLimiterUnavailableError:
@@ -990,7 +992,7 @@ class RedisRateLimiter:
         """
         pacing = self._pacing
         argv = (op, _micros(pacing.interval), _micros(pacing.tolerance), self._keep_ms, *args)
-        cancels = _cancel_requests()
+        cancels = cancel_requests()
         try:
             async with asyncio.timeout(self._timeout):
                 # EVALSHA, and on NOSCRIPT (a restarted or flushed Redis) SCRIPT LOAD and again.
@@ -1000,7 +1002,7 @@ class RedisRateLimiter:
             raise RateLimiterUnavailableError(
                 f"the shared rate limiter's Redis is unavailable: {type(exc).__name__}: {detail}"
             ) from exc
-        if _cancel_requests() > cancels:
+        if cancel_requests() > cancels:
             # The Redis client let a cancelled command finish, as redis-py at times does:
             # the cancellation still reaches the task, whose caller asked for it.
             raise asyncio.CancelledError
