@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -477,15 +479,23 @@ async def test_a_retry_whose_deadline_passes_while_it_waits_for_a_place_may_have
     assert orders == ["BC2", "BC1"]
 
 
-async def test_a_token_echoed_by_the_server_never_reaches_the_error() -> None:
-    """A 401 that echoes the token and store hash yields an error that holds neither."""
+@pytest.mark.parametrize(
+    "spell",
+    [str, str.upper, str.lower, functools.partial(quote, safe="")],
+    ids=["as-sent", "upper-case", "lower-case", "percent-encoded"],
+)
+async def test_a_token_echoed_by_the_server_never_reaches_the_error(
+    spell: Callable[[str], str],
+) -> None:
+    """A 401 that echoes the token and store hash, as sent or respelt, yields an error that
+    holds neither."""
 
     async def echo(request: web.Request) -> web.Response:
         token, store = request.headers["X-Auth-Token"], request.headers["X-Store-Hash"]
-        seen = f"invalid authToken {token} for {store}"
+        seen = f"invalid authToken {spell(token)} for {spell(store)}"
         return web.json_response({"code": 401, "data": {"errMsg": seen}}, status=401)
 
-    token, store = "secret-token-xyz", "storehash77"
+    token, store = "Secret/Token+xyz", "StoreHash77"
     async with (
         serving(answering("/api/v3/io/orders", echo)) as url,
         B2BClient(token, store_hash=store, base_url=url, rate_limit=None) as client,
@@ -494,7 +504,7 @@ async def test_a_token_echoed_by_the_server_never_reaches_the_error() -> None:
             await client.v3.orders.create(bc_order_id=1, customer_id=2)
     error = info.value
     texts = [str(error), repr(error), error.message, repr(error.details)]
-    assert not [text for text in texts if token in text or store in text]
+    assert not [text for text in texts if spell(token) in text or spell(store) in text]
     assert error.message == "invalid authToken *** for ***"
 
 
