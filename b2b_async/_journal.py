@@ -441,10 +441,16 @@ def rows_of(
 
 
 def count_rows(path: Path) -> int:
-    """Count the non-empty data lines of the input (for progress), without parsing them."""
+    """Count the non-empty data lines of the input (for progress), without parsing them.
+
+    A CSV's header is not a row: the format is told as :func:`read_rows` tells it, so a CSV
+    named without ``.csv`` loses its header from the count too.
+    """
     with path.open("rb") as handle:
-        lines = sum(1 for line in handle if line.strip())
-    return lines - 1 if path.suffix.lower() == ".csv" else lines
+        first = handle.readline()
+        lines = sum(1 for line in (first, *handle) if line.strip())
+    jsonl = is_jsonl(path, first.decode("utf-8-sig", "replace"))
+    return lines if jsonl else max(lines - 1, 0)
 
 
 def status_of(outcome: OrderOutcome[Any, Any]) -> str:

@@ -247,6 +247,22 @@ def test_count_rows_counts_data_lines(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "text", "rows"),
+    [
+        ("orders.txt", HEADER + "1,2,BC1,9.99,PO-1\n", 1),
+        ("orders", '{"order_id": "BC1"}\n{"order_id": "BC2"}\n', 2),
+        ("orders.csv", "", 0),
+    ],
+    ids=["csv-without-extension", "jsonl-without-extension", "empty-csv"],
+)
+def test_count_rows_tells_the_format_as_reading_does(
+    tmp_path: Path, name: str, text: str, rows: int
+) -> None:
+    """A CSV named otherwise still loses its header from the count; nothing counts as none."""
+    assert count_rows(write(tmp_path, name, text)) == rows
+
+
+@pytest.mark.parametrize(
     ("outcome", "status"),
     [
         (outcome_with(result=CreatedOrder("BC1")), "created"),
