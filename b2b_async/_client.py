@@ -29,10 +29,11 @@ from ._config import (
     check_priority,
 )
 from ._exceptions import CLIENT_CLOSED, ClientClosedError
+from ._extra_field_cache import ExtraFieldCache
 from ._ratelimit import Limiter, build_limiter
 from ._transport import ClientStats, Transport
 from ._v2 import Companies, Orders
-from ._v3 import ExtraFieldCache, V3Resources
+from ._v3 import V3Resources
 from ._version import __version__
 
 __all__ = ["KEEP", "STORE_HASH_VARIABLE", "TOKEN_VARIABLE", "B2BClient", "Keep", "credentials"]

@@ -27,23 +27,19 @@ made here:
   margin (``_v3_window``), and a create that cannot meet it is not sent
   (:class:`~b2b_async.RegistrationWindowClosedError`); ``created_at`` itself is never sent;
 - extra field values are checked against the store's configurations before a create or an
-  update is sent (``_extra_fields``), the configurations kept for
-  :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_TTL` seconds by one
-  :class:`ExtraFieldCache` per client; when they cannot be fetched, values go unchecked (the
-  API still checks them) rather than the call failing: a registration racing its window is
-  worth more than a request saved on a 422;
+  update is sent (the rules in ``_extra_fields``; the configurations kept by the client's one
+  ``_extra_field_cache.ExtraFieldCache``); when they cannot be fetched, values go unchecked
+  (the API still checks them) rather than the call failing: a registration racing its window
+  is worth more than a request saved on a 422;
 - :meth:`V3Orders.ensure` reconciles: after the window it reads the order and updates only
   the values that differ, so a second call sends one read and changes nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import contextlib
 import functools
 import logging
-import math
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from datetime import datetime
@@ -57,35 +53,27 @@ from ._bulk import (
     OutcomeStream,
     Register,
     Source,
-    could_not_connect,
     run_bulk,
 )
 from ._config import (
     CHECK_SHARE_OF_WINDOW,
     DEFAULT_V3_PAGE_SIZE,
-    EXTRA_FIELD_CONFIGS_RETRY,
-    EXTRA_FIELD_CONFIGS_TTL,
-    MAX_EXTRA_FIELD_CONFIGS,
-    MAX_V3_PAGE_SIZE,
     REGISTRATION_WINDOW,
     Priority,
 )
 from ._exceptions import (
-    CLIENT_CLOSED,
-    AuthenticationError,
     B2BError,
-    ClientClosedError,
     DeadlineUnreachableError,
     InvalidOrderError,
     OrderAlreadyExistsError,
     RegistrationWindowClosedError,
     ResponseDecodeError,
 )
+from ._extra_field_cache import ExtraFieldCache
 from ._extra_fields import check_extra_fields, required_names
 from ._pagination import V3PageReader, check_v3_page_size, walk_offsets
 from ._priority import call_priority
 from ._protocol import Request
-from ._ratelimit import cancel_requests
 from ._retry import may_have_reached_server, settle_registration
 from ._routes import to_v3_id, v3_path
 from ._serde import encode_model, one_or_many, structure
@@ -108,7 +96,6 @@ from ._v3_models import (
 from ._v3_window import RegistrationWindow, window_lost
 
 __all__ = [
-    "ExtraFieldCache",
     "V3Orders",
     "V3Resources",
     "order_changes",
@@ -210,17 +197,6 @@ def _only_order(data: object, bc_order_id: int) -> V3Order:
     return orders[0]
 
 
-def _mark_retrieved(task: asyncio.Task[tuple[ExtraFieldConfig, ...]]) -> None:
-    """See to the outcome of a fetch that nobody may wait for any more.
-
-    A :class:`~b2b_async.B2BError` was logged by the fetch, and the cache keeps its time;
-    anything else is a fault of the library's, logged here with its traceback.
-    """
-    error = None if task.cancelled() else task.exception()
-    if error is not None and not isinstance(error, B2BError):
-        logger.error("fetching the order extra field configurations failed", exc_info=error)
-
-
 def warn_if_late(order: NewV3Order, started: float) -> None:
     """Log a registration that ended past the API's 10-second window (see the module).
 
@@ -310,200 +286,6 @@ def order_changes(
         if required is None or field in differing or field.field_name in required
     ]
     return V3OrderUpdate(po_number, sent), changed
-
-
-async def fetch_extra_field_configs(
-    transport: Transport, priority: Priority
-) -> tuple[ExtraFieldConfig, ...]:
-    """Fetch every page of the store's order extra field configurations.
-
-    Raises:
-        ResponseDecodeError: the listing did not end within
-            :data:`~b2b_async._config.MAX_EXTRA_FIELD_CONFIGS` configurations.
-        B2BError: a page could not be fetched.
-    """
-    path = v3_path("/orders/extra-fields")
-    reader = V3PageReader(ExtraFieldConfig)
-    pages = walk_offsets(
-        transport, path, (), reader, MAX_V3_PAGE_SIZE, priority, most=MAX_EXTRA_FIELD_CONFIGS
-    )
-    async with contextlib.aclosing(pages):
-        return tuple([config async for config in pages])
-
-
-def _fails_every_request(exc: B2BError) -> bool:
-    """Whether the call's own request would meet ``exc`` too: a refused token, a host that
-    cannot be reached, a closed client. A 403 is not: a token may be refused the
-    configurations and still be allowed to register orders."""
-    return isinstance(exc, AuthenticationError | ClientClosedError) or could_not_connect(exc)
-
-
-class ExtraFieldCache:
-    """The store's order extra field configurations, kept for a while and shared.
-
-    One per client, shared with its views: the configurations change only when an
-    administrator edits them, the API's documentation asks integrations to cache them, and
-    every fetch spends the store's shared budget. They are kept for
-    :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_TTL` seconds (5 minutes); concurrent callers
-    share one fetch. The fetch runs as a task of its own, on the client's transport (not on
-    the view that asked), so a caller that stops waiting for it (a registration short of
-    time, a cancelled call, a closed view) leaves it to the others and to the calls that
-    follow; the owning client's :meth:`aclose` stops it. A failed fetch is logged at
-    WARNING once, whoever waited for it.
-
-    Args:
-        transport: the client's transport, which the fetches use.
-        check: whether creates and updates check their extra field values against the
-            configurations before sending (``B2BClient(check_extra_fields=...)``).
-    """
-
-    __slots__ = (
-        "_closed",
-        "_configs",
-        "_failed_at",
-        "_fetched_at",
-        "_fetching",
-        "_slow_fetch",
-        "_transport",
-        "_warned",
-        "check",
-    )
-
-    def __init__(self, transport: Transport, *, check: bool = True) -> None:
-        self.check: bool = check
-        self._transport = transport
-        self._closed = False
-        self._configs: tuple[ExtraFieldConfig, ...] | None = None
-        self._fetched_at = -math.inf
-        self._failed_at = -math.inf
-        self._fetching: asyncio.Task[tuple[ExtraFieldConfig, ...]] | None = None
-        self._warned: B2BError | None = None
-        self._slow_fetch: asyncio.Task[tuple[ExtraFieldConfig, ...]] | None = None
-
-    def _fresh(self) -> tuple[ExtraFieldConfig, ...] | None:
-        """The kept configurations while they are younger than the TTL."""
-        if clock() - self._fetched_at < EXTRA_FIELD_CONFIGS_TTL:
-            return self._configs
-        return None
-
-    async def configs(
-        self, priority: Priority, *, refresh: bool = False
-    ) -> tuple[ExtraFieldConfig, ...]:
-        """The configurations: the kept ones while fresh, else fetched at ``priority``.
-
-        Callers that wait for the same fetch share its outcome, a failure included; with
-        ``refresh``, a fetch already under way is the fresh one.
-
-        Raises:
-            ClientClosedError: the client was closed during the fetch.
-            B2BError: the fetch failed (nothing is kept then).
-        """
-        configs = None if refresh else self._fresh()
-        if configs is not None:
-            return configs
-        fetching = self._shared_fetch(priority)
-        try:
-            # Shielded: this caller's cancellation ends its wait, not the fetch others share.
-            return await asyncio.shield(fetching)
-        except asyncio.CancelledError:
-            if fetching.cancelled() and not cancel_requests():  # aclose stopped the fetch
-                raise ClientClosedError("the client was closed during the fetch") from None
-            raise
-
-    def _shared_fetch(self, priority: Priority) -> asyncio.Task[tuple[ExtraFieldConfig, ...]]:
-        """The fetch under way, or a new one at ``priority`` that the callers to come share.
-
-        Raises:
-            ClientClosedError: the client is closed, or closing.
-        """
-        if self._closed:
-            raise ClientClosedError(CLIENT_CLOSED)
-        if self._fetching is None or self._fetching.done():
-            self._fetching = asyncio.create_task(
-                self._fetch(priority), name="b2b_async: order extra field configurations"
-            )
-            # Every outcome is kept (configurations or failure), whoever still waits for it.
-            self._fetching.add_done_callback(_mark_retrieved)
-        return self._fetching
-
-    async def aclose(self) -> None:
-        """Stop a fetch under way; the client that owns the cache calls it as it closes."""
-        self._closed = True
-        fetching, self._fetching = self._fetching, None
-        if fetching is not None and not fetching.done():
-            fetching.cancel()
-            await asyncio.wait([fetching])
-
-    async def _fetch(self, priority: Priority) -> tuple[ExtraFieldConfig, ...]:
-        try:
-            configs = await fetch_extra_field_configs(self._transport, priority)
-        except B2BError as exc:
-            self._failed_at = clock()
-            if not _fails_every_request(exc):  # the check's to bear; the others are raised
-                self._warn(exc)
-            raise
-        self._configs, self._fetched_at = configs, clock()
-        return configs
-
-    async def for_check(
-        self, *, within: float | None = None
-    ) -> tuple[ExtraFieldConfig, ...] | None:
-        """The configurations to check values against, or ``None`` to send them unchecked.
-
-        ``None`` when the check is off, or when the configurations cannot be fetched: a
-        failed fetch is logged at WARNING and not tried again for
-        :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_RETRY` seconds, so that a broken
-        configuration endpoint costs neither every call a request nor a registration its
-        window. The API still checks every value. A failure that every request would meet
-        (a 401, a host that cannot be reached, a closed client) is raised instead: the
-        call's own request would fail the same way. A 403 is not among them: a token may be
-        refused the configurations and still be allowed to register orders.
-
-        Every registration waits on the configurations, so a fetch started here runs at
-        urgent priority: a backfill's bulk fetch would hold up a webhook's create.
-
-        Args:
-            within: the seconds the caller can wait for a fetch (``None``: as long as it
-                takes). Past them the values go unchecked (logged at WARNING, once a
-                fetch), and the fetch goes on for the calls that follow.
-
-        Raises:
-            B2BError: such a failure.
-        """
-        if not self.check or clock() - self._failed_at < EXTRA_FIELD_CONFIGS_RETRY:
-            return None
-        try:
-            async with asyncio.timeout(within):  # kept configurations are read at once
-                return await self.configs(Priority.URGENT)
-        except TimeoutError:
-            self._warn_slow(within)
-            return None
-        except B2BError as exc:
-            if _fails_every_request(exc):
-                raise
-            return None  # logged as the fetch failed
-
-    def _warn_slow(self, within: float | None) -> None:
-        """Log, once a fetch, that a caller could not wait for it."""
-        if self._fetching is not self._slow_fetch:
-            self._slow_fetch = self._fetching
-            logger.warning(
-                "the order extra field configurations did not arrive within the %.2f s a "
-                "registration could spare; its extra fields are sent unchecked",
-                within,
-            )
-
-    def _warn(self, exc: B2BError) -> None:
-        """Log a failed fetch once, however many calls shared it."""
-        if exc is not self._warned:
-            self._warned = exc
-            logger.warning(
-                "could not fetch the order extra field configurations (%s: %s); extra fields "
-                "are sent unchecked for %.0f s",
-                type(exc).__name__,
-                exc,
-                EXTRA_FIELD_CONFIGS_RETRY,
-            )
 
 
 class V3Resources:

@@ -9,6 +9,7 @@ change that breaks one fails here, not in review.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,8 @@ MOST_LINES = 50
 #: The most lines of code of a function on the request path.
 MOST_LINES_ON_REQUEST_PATH = 30
 TESTS = Path(__file__).resolve().parent
+#: The page that draws the layers, top to bottom.
+ARCHITECTURE = TESTS.parent / "docs" / "architecture.md"
 #: Modules with no test module of their own, and why.
 UNTESTED_ALONE = {
     "b2b_async/_version.py": "one constant; tests/test_init.py checks the version it exports",
@@ -106,6 +109,43 @@ def functions(path: Path) -> Iterator[tuple[str, int]]:
             code = [n for n in numbers if n not in doc and source[n - 1].strip()]
             code = [n for n in code if not source[n - 1].strip().startswith("#")]
             yield f"{path.name}:{node.lineno} {node.name}", len(code)
+
+
+def layers(page: str) -> list[set[str]]:
+    """The modules of each row of the page's table of layers, top row first."""
+    table = page.split("| layer | modules |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|") for line in table.splitlines()[2:]]
+    return [{f"b2b_async.{name}" for name in re.findall(r"`(\w+)\.py`", row[2])} for row in rows]
+
+
+def test_layers_reads_the_rows_in_order() -> None:
+    """The table reader on a page of two rows and a paragraph after them."""
+    page = (
+        "| layer | modules | what |\n|---|---|---|\n| top | `_a.py`, `b.py` | x |\n"
+        "| bottom | `_c.py` | y |\n\nprose naming `_d.py`\n"
+    )
+    assert layers(page) == [{"b2b_async._a", "b2b_async.b"}, {"b2b_async._c"}]
+
+
+def test_imports_flow_down_the_architecture_page() -> None:
+    """Every module of the package's top level stands in one row of the page's table of
+    layers, and imports only from its own row or the rows below it."""
+    rows = layers(ARCHITECTURE.read_text())
+    row_of = {name: index for index, row in enumerate(rows) for name in row}
+    top_level = {
+        name
+        for name, path in MODULES.items()
+        if path.parent == PACKAGE and path.stem not in ("__init__", "__main__")
+    }
+    assert sorted(top_level - set(row_of)) == []
+    assert sum(len(row) for row in rows) == len(row_of)  # no module in two rows
+    upward = [
+        f"{name} imports {used}"
+        for name in sorted(top_level)
+        for used in sorted(dependencies(name))
+        if used in row_of and row_of[used] < row_of[name]
+    ]
+    assert upward == []
 
 
 def test_find_cycle_finds_a_cycle() -> None:

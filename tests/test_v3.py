@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+import b2b_async._extra_field_cache
 import b2b_async._v3
 from b2b_async import (
     Address,
@@ -60,8 +61,9 @@ from b2b_async._config import (
     REGISTRATION_MARGIN,
     REGISTRATION_WINDOW,
 )
+from b2b_async._extra_field_cache import ExtraFieldCache
 from b2b_async._protocol import Envelope, Request, RequestInfo, decode_response
-from b2b_async._v3 import ExtraFieldCache, unix_seconds
+from b2b_async._v3 import unix_seconds
 from b2b_async.sandbox import (
     DEFAULT_ORDER_EXTRA_FIELDS,
     DEFAULT_TOKEN,
@@ -1308,7 +1310,7 @@ async def test_configurations_are_kept_for_their_ttl(
 ) -> None:
     """One fetch serves every check for EXTRA_FIELD_CONFIGS_TTL seconds; then a new one."""
     now = [1000.0]
-    monkeypatch.setattr(b2b_async._v3, "clock", lambda: now[0])
+    monkeypatch.setattr(b2b_async._extra_field_cache, "clock", lambda: now[0])
     async with client_for(store) as client:
         view = client.with_options(priority="bulk")
         await client.v3.orders.create(bc_order_id=790, customer_id=5)
@@ -1330,7 +1332,7 @@ async def test_without_configurations_values_go_unchecked(
     """A failed fetch of the configurations: WARNING, values sent unchecked, no fetch for 30 s."""
     caplog.set_level(logging.WARNING, logger="b2b_async")
     now = [1000.0]
-    monkeypatch.setattr(b2b_async._v3, "clock", lambda: now[0])
+    monkeypatch.setattr(b2b_async._extra_field_cache, "clock", lambda: now[0])
     broken = (404, {"code": 404, "data": {}, "meta": {"message": "no such route"}})
     replies = [broken, ok(order_json(1)), ok(order_json(2)), ok([]), ok(order_json(3))]
     url, seen = await scripted(replies)
@@ -1610,30 +1612,6 @@ async def test_a_call_arriving_while_the_client_closes_starts_no_fetch(
     with pytest.raises(ClientClosedError):
         await waiting
     assert slow_configs[0].gets == ["/api/v3/io/orders/extra-fields"]
-
-
-async def test_a_fault_in_a_fetch_nobody_waits_for_is_logged_with_its_traceback(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """An exception no B2BError stands for, raised once every caller has left, is logged at
-    ERROR rather than lost."""
-    release = asyncio.Event()
-    fault = ValueError("a fault of the library's")
-
-    async def faulty(transport: object, priority: Priority) -> tuple[ExtraFieldConfig, ...]:
-        await release.wait()
-        raise fault
-
-    monkeypatch.setattr(b2b_async._v3, "fetch_extra_field_configs", faulty)
-    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
-    assert await cache.for_check(within=0.01) is None  # the caller leaves unchecked
-    [fetch] = [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
-    release.set()
-    await asyncio.wait([fetch])
-    [error] = [record for record in caplog.records if record.levelno == logging.ERROR]
-    assert error.exc_info is not None
-    assert error.exc_info[1] is fault
-    await cache.aclose()
 
 
 async def test_a_fetch_a_closed_view_started_goes_on_on_the_clients_transport(

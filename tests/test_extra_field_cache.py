@@ -1,0 +1,167 @@
+"""The extra field cache alone: what it keeps, how long, what it shares and what it logs.
+
+Its fetch is replaced by a scripted one, and its clock by a list the tests move on; the
+checks it serves, through V3 creates and updates against real servers, are in
+``tests/test_v3.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+import b2b_async._extra_field_cache
+from b2b_async import (
+    AuthenticationError,
+    ClientClosedError,
+    ExtraFieldConfig,
+    PermissionDeniedError,
+    Priority,
+)
+from b2b_async._config import EXTRA_FIELD_CONFIGS_RETRY, EXTRA_FIELD_CONFIGS_TTL
+from b2b_async._exceptions import B2BError
+from b2b_async._extra_field_cache import ExtraFieldCache
+
+CONFIGS = (ExtraFieldConfig(field_name="Cost Center", is_required=True),)
+
+
+class ScriptedFetch:
+    """Stands for ``fetch_extra_field_configs``: each fetch takes the next outcome in turn.
+
+    A fetch waits for ``release`` when it is cleared; ``priorities`` records each fetch's.
+    """
+
+    def __init__(self, *outcomes: tuple[ExtraFieldConfig, ...] | BaseException) -> None:
+        self.outcomes = list(outcomes)
+        self.priorities: list[Priority] = []
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def __call__(self, transport: object, priority: Priority) -> tuple[ExtraFieldConfig, ...]:
+        self.priorities.append(priority)
+        await self.release.wait()
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+@pytest.fixture
+def now(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The cache's clock, moved on by the test."""
+    reading = [1000.0]
+    monkeypatch.setattr(b2b_async._extra_field_cache, "clock", lambda: reading[0])
+    return reading
+
+
+def scripted(
+    monkeypatch: pytest.MonkeyPatch, *outcomes: tuple[ExtraFieldConfig, ...] | BaseException
+) -> ScriptedFetch:
+    """Replace the cache's fetch by one that answers ``outcomes`` in turn."""
+    fetch = ScriptedFetch(*outcomes)
+    monkeypatch.setattr(b2b_async._extra_field_cache, "fetch_extra_field_configs", fetch)
+    return fetch
+
+
+async def test_concurrent_callers_share_one_fetch_kept_for_the_ttl(
+    monkeypatch: pytest.MonkeyPatch, now: list[float]
+) -> None:
+    """Three callers at once cost one fetch; its answer serves until the TTL has passed."""
+    fetch = scripted(monkeypatch, CONFIGS, ())
+    fetch.release.clear()
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    callers = [asyncio.create_task(cache.configs(Priority.BULK)) for _ in range(3)]
+    await asyncio.sleep(0)
+    fetch.release.set()
+    assert await asyncio.gather(*callers) == [CONFIGS] * 3
+    now[0] += EXTRA_FIELD_CONFIGS_TTL - 1
+    assert await cache.for_check() == CONFIGS
+    now[0] += 2
+    assert await cache.for_check() == ()
+    assert fetch.priorities == [Priority.BULK, Priority.URGENT]
+    await cache.aclose()
+
+
+async def test_refresh_fetches_again_while_the_kept_ones_are_fresh(
+    monkeypatch: pytest.MonkeyPatch, now: list[float]
+) -> None:
+    """``refresh`` asks the store again at once, and the answer replaces what was kept."""
+    fetch = scripted(monkeypatch, CONFIGS, ())
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    assert await cache.configs(Priority.NORMAL) == CONFIGS
+    assert await cache.configs(Priority.NORMAL, refresh=True) == ()
+    assert await cache.for_check() == ()
+    assert len(fetch.priorities) == 2
+    await cache.aclose()
+
+
+async def test_a_failed_fetch_leaves_checks_unchecked_for_the_retry_time(
+    monkeypatch: pytest.MonkeyPatch, now: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 403 on the configurations: one WARNING, then no fetch (and no check) for the retry
+    time, however many checks come; after it, a new fetch."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    fetch = scripted(monkeypatch, PermissionDeniedError("denied", status=403), CONFIGS)
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    assert await cache.for_check() is None
+    now[0] += EXTRA_FIELD_CONFIGS_RETRY - 1
+    assert await cache.for_check() is None
+    assert len(fetch.priorities) == 1
+    now[0] += 2
+    assert await cache.for_check() == CONFIGS
+    [warning] = caplog.records
+    assert "PermissionDeniedError" in warning.getMessage()
+    await cache.aclose()
+
+
+async def test_a_failure_every_request_would_meet_is_raised_not_logged(
+    monkeypatch: pytest.MonkeyPatch, now: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refused token fails the check as it would fail the call: raised, with no WARNING."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    scripted(monkeypatch, AuthenticationError("refused", status=401))
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    with pytest.raises(AuthenticationError):
+        await cache.for_check()
+    assert caplog.records == []
+    await cache.aclose()
+
+
+async def test_the_check_switched_off_fetches_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``check=False``: no configurations to check against, and no request spent on them."""
+    fetch = scripted(monkeypatch, CONFIGS)
+    cache = ExtraFieldCache(object(), check=False)  # type: ignore[arg-type]
+    assert await cache.for_check() is None
+    assert fetch.priorities == []
+
+
+async def test_a_closed_cache_refuses_to_fetch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After aclose, asking for the configurations raises ClientClosedError and fetches nothing."""
+    fetch = scripted(monkeypatch, CONFIGS)
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    await cache.aclose()
+    with pytest.raises(ClientClosedError):
+        await cache.configs(Priority.NORMAL)
+    assert fetch.priorities == []
+
+
+async def test_a_fault_in_a_fetch_nobody_waits_for_is_logged_with_its_traceback(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception no B2BError stands for, raised once every caller has left, is logged at
+    ERROR rather than lost."""
+    fault = ValueError("a fault of the library's")
+    fetch = scripted(monkeypatch, fault)
+    fetch.release.clear()
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    assert await cache.for_check(within=0.01) is None  # the caller leaves unchecked
+    [task] = [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
+    fetch.release.set()
+    await asyncio.wait([task])
+    [error] = [record for record in caplog.records if record.levelno == logging.ERROR]
+    assert error.exc_info is not None
+    assert error.exc_info[1] is fault
+    assert not isinstance(fault, B2BError)
+    await cache.aclose()
