@@ -14,6 +14,10 @@ session, say) fails the page.
 An example with a ``:caption:`` naming a ``.py`` file is also written to that file, in the
 page's working directory (which is on ``sys.path``), so later examples can import it.
 
+The examples of ``docs/testing.md`` are tests of a reader's own suite: besides running as
+a page, they are written out as test modules, with the page's pytest configuration, and
+must pass under pytest.
+
 An example that cannot run here is marked in the page, on the line right before its fence::
 
     % skip-example: serves until interrupted
@@ -44,6 +48,8 @@ from tests.redis_helpers import REDIS_SERVER, SKIP_REASON, RedisServer
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 PAGES: Final = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
+#: The page whose examples are tests of a reader's suite.
+TESTING_PAGE: Final = ROOT / "docs" / "testing.md"
 SKIP_MARK: Final = "% skip-example:"
 #: At most this many skipped examples in the whole documentation: skipping is the exception.
 MAX_SKIPPED: Final = 4
@@ -150,13 +156,14 @@ def run_example(example: Example, namespace: dict[str, object], runner: asyncio.
         exec(code, namespace)  # noqa: S102 - the documentation's own examples
 
 
-def _write_module(path: Path, source: str) -> None:
-    """Write an example that names its file, making its folders packages."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_module(path: Path, source: str, root: Path = Path()) -> None:
+    """Write an example that names its file (``path``, relative to ``root``), making its
+    folders packages."""
+    (root / path).parent.mkdir(parents=True, exist_ok=True)
     for folder in path.parents:
-        if folder != Path("."):
-            (folder / "__init__.py").touch()
-    path.write_text(source, encoding="utf-8")
+        if folder != Path():
+            (root / folder / "__init__.py").touch()
+    (root / path).write_text(source, encoding="utf-8")
 
 
 def pages_with_examples() -> list[Path]:
@@ -232,6 +239,53 @@ async def test_examples_run_as_written(page: Path, tmp_path: Path, redis_url: st
         async with asyncio.timeout(PAGE_TIMEOUT):
             output, _ = await process.communicate()
     assert process.returncode == 0, output.decode(errors="replace")
+
+
+def page_suite(page: Path, folder: Path) -> int:
+    """Write the page's examples into ``folder`` as a reader's test suite; return its tests.
+
+    Examples that name their file are written to it; each other one is a test module of its
+    own (``test_example_1.py``, ...); the page's TOML block is the suite's ``pyproject.toml``.
+    """
+    lines = page.read_text(encoding="utf-8").splitlines()
+    (config,) = [
+        "\n".join(lines[opening + 1 : closing])
+        for opening, closing, _, info in _fences(lines)
+        if info == "toml"
+    ]
+    (folder / "pyproject.toml").write_text(config + "\n", encoding="utf-8")
+    modules = [ex for ex in examples_of(page) if ex.skip_reason is None]
+    for example in modules:
+        if example.caption is not None and example.caption.endswith(".py"):
+            _write_module(Path(example.caption), example.source, folder)
+    tests = [ex.source for ex in modules if ex.caption is None]
+    for number, source in enumerate(tests, start=1):
+        (folder / f"test_example_{number}.py").write_text(source, encoding="utf-8")
+    return len(re.findall(r"^(?:async )?def test_", "".join(tests), flags=re.MULTILINE))
+
+
+async def test_the_testing_pages_tests_pass(tmp_path: Path) -> None:
+    """The tests docs/testing.md shows pass under pytest, as a reader's suite: the plugin
+    found by its entry point, the page's own configuration, nothing of this project's."""
+    count = page_suite(TESTING_PAGE, tmp_path)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    async with asyncio.timeout(PAGE_TIMEOUT):
+        output, _ = await process.communicate()
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, text
+    assert f"{count} passed" in text, text
+    assert count >= 5
 
 
 def _example_environment(sandbox: SandboxServer, redis_url: str | None) -> dict[str, str]:
