@@ -479,8 +479,8 @@ def register(
     """Register every order of a CSV or JSONL FILE, journaling each outcome.
 
     Columns (CSV header or JSONL keys): company_id, customer_id, order_id, total_inc_tax,
-    po_number; with --api v3: bc_order_id, customer_id, po_number (and in JSONL an
-    extra_fields object). Exit 0 only when every order is registered.
+    po_number; with --api v3: bc_order_id, customer_id, po_number, created_at (and in JSONL
+    an extra_fields object). Exit 0 only when every order is registered.
     """
     from ._client import B2BClient
     from ._journal import InputFileError, Journal, count_rows, read_rows, target_of

@@ -163,8 +163,9 @@ $$ python -m bench --only budget     # rerun one section, keep the others
 $$ python -m bench --render          # redraw and rewrite from bench/results.json
 ```
 
-The sections above took $run_seconds s in all ($section_seconds). Each benchmark also runs alone and prints
-its figures: `python -m bench.overhead`, `python -m bench.latency`, `python -m bench.budget`,
+The sections above took $run_seconds s in all ($section_seconds).
+Each benchmark also runs alone and prints its figures: `python -m bench.overhead`,
+`python -m bench.latency`, `python -m bench.budget`,
 `python -m bench.ratelimit` (the client alone and beside a competing integration, see
 [](ratelimits.md)), `python -m bench.urgent`, `python -m bench.multiprocess`,
 `python -m bench.contention` and `python -m bench.bulk`.
