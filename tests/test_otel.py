@@ -20,7 +20,16 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from b2b_async import B2BClient, Event, NewOrder, NotFoundError, RateLimit, RetryPolicy
+from b2b_async import (
+    APIConnectionError,
+    B2BClient,
+    Event,
+    NewOrder,
+    NotFoundError,
+    RateLimit,
+    RetryPolicy,
+    _events,
+)
 from b2b_async._hooks import get_hooks, listening_hooks, set_hooks
 from b2b_async.otel import OpenTelemetryHook
 from b2b_async.sandbox import FaultKind, Faults, SandboxServer
@@ -194,6 +203,87 @@ async def test_metrics_count_requests_waits_and_queue_depth(telemetry: Telemetry
     assert {point.attributes["b2b.priority"] for point in points["b2b.client.requests"]} == {
         "bulk"  # create_many's default
     }
+
+
+async def test_a_request_that_fails_on_the_wire_is_an_event_of_its_span(
+    telemetry: Telemetry,
+) -> None:
+    """A connection reset, then a success: the failed request is a span event naming the
+    error's type, and the wire and queue counts end at zero."""
+    faults = Faults(reset_before=0.3)
+    seed = seed_for(faults, [FaultKind.RESET_BEFORE, None])
+    async with (
+        SandboxServer(
+            rate=None, faults=faults, seed=seed, token=TOKEN, store_hash=STORE_HASH
+        ) as server,
+        client_for(server) as client,
+    ):
+        await create(client)
+    (span,) = telemetry.finished()
+    assert event_names(span) == [
+        "b2b.attempt",
+        "b2b.request_failed",
+        "b2b.retry",
+        "b2b.attempt",
+        "b2b.response",
+    ]
+    failed = span.events[1].attributes or {}
+    assert (failed["b2b.attempt"], failed["error.type"]) == (1, "APIConnectionError")
+    assert telemetry.total("b2b.client.in_flight") == 0
+    assert telemetry.total("b2b.client.waiting") == 0
+
+
+async def test_a_429_names_the_cooldown_the_limiter_keeps(telemetry: Telemetry) -> None:
+    """With pacing on, the 429's span event carries the cooldown every call now waits."""
+    async with (
+        sandbox([FaultKind.HTTP_429, None]) as server,
+        client_for(server, rate_limit=RateLimit(1000, 1.0)) as client,
+    ):
+        await create(client)
+    (span,) = telemetry.finished()
+    [rate_limited] = [event for event in span.events if event.name == "b2b.rate_limited"]
+    assert (rate_limited.attributes or {})["b2b.cooldown"] == 1.0
+
+
+async def test_bulk_outcomes_are_counted_by_outcome_and_error(telemetry: Telemetry) -> None:
+    """A bulk run's outcomes: registered, already registered, and failed with error.type."""
+    async with sandbox() as server, client_for(server) as client:
+        await create(client, order_id="BC2")
+        orders = [
+            NewOrder(1, 1, "BC1", 1),
+            NewOrder(1, 1, "BC2", 1),
+            NewOrder(999_999, 1, "BC3", 1),
+        ]
+        await client.orders.create_many(orders)
+    counted = {
+        (point.attributes["b2b.outcome"], point.attributes.get("error.type")): point.value
+        for point in telemetry.metrics()["b2b.client.bulk.outcomes"]
+    }
+    assert counted == {
+        ("registered", None): 1,
+        ("already_registered", None): 1,
+        ("failed", "NotFoundError"): 1,
+    }
+
+
+def test_events_of_a_call_the_hook_never_saw_start_are_passed_over(telemetry: Telemetry) -> None:
+    """A call that began before the hook was set: its later events leave no span, no
+    event and no metric point, and raise nothing."""
+    hook = get_hooks()[0]
+    call = _events.Call("POST", "http://127.0.0.1/x", "/x", "127.0.0.1", 80)
+    error = APIConnectionError("reset")
+    for event in (
+        _events.BudgetWaited(call, 1, 0.5),
+        _events.RequestSent(call, 1),
+        _events.ResponseReceived(call, 1, 503, None),
+        _events.RequestFailed(call, 1, error),
+        _events.RateLimited(call, 1, 1.0),
+        _events.RetryScheduled(call, 1, 0.1, error),
+        _events.CallFinished(call, 2, 1, 0.5, None, None, error),
+    ):
+        hook(event)
+    assert telemetry.finished() == []
+    assert {name for name, points in telemetry.metrics().items() if points} == set()
 
 
 async def test_the_span_nests_under_the_application_s_span(telemetry: Telemetry) -> None:
