@@ -20,6 +20,7 @@ __all__ = [
     "EXTRA_FIELD_CONFIGS_TTL",
     "MAX_EXTRA_FIELD_CONFIGS",
     "MAX_NUMBER_TEXT",
+    "MAX_WHOLE_DIGITS",
     "MAX_TARGETS",
     "MAX_TARGET_PATH",
     "MAX_V3_PAGE_SIZE",
@@ -100,6 +101,9 @@ MAX_TARGET_PATH: Final = 256
 #: The most characters a number sent as text may take, written out in full: far more than an
 #: amount, an id or a value needs, and far fewer than the billion of ``1E+999999999``.
 MAX_NUMBER_TEXT: Final = 10_000
+#: The most digits of a whole number read from an answer (a count, an id, a status): 20 hold
+#: any 64-bit number. Turning ``"1e999999999"`` into an ``int`` would take hours.
+MAX_WHOLE_DIGITS: Final = 20
 
 
 def check_positive_int(

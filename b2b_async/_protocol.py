@@ -312,18 +312,18 @@ class RequestInfo(NamedTuple):
 REDACTED: Final = "***"
 
 
-def redact(value: Any, secrets: tuple[str, ...], *, keys: bool = False) -> Any:
+def redact(value: Any, secrets: tuple[str, ...]) -> Any:
     """Replace every secret inside ``value``'s strings, in nested objects and arrays too.
 
     A server that echoes the token (``"invalid authToken <token>"``) must not put it into
-    an error's message, its details, a log line or a results journal.
+    an error's message, its details, a log line or a results journal. Object keys are
+    redacted as well: a token echoed as a key would otherwise reach the ``raw`` mapping of
+    a model, or the message of a value that does not fit one. No field name the models
+    read holds a secret, so they read the keys they expect.
 
     Args:
         value: a decoded JSON value, or a string.
         secrets: the texts to replace.
-        keys: whether object keys are redacted too. They are not by default: they name
-            fields, and the models read them. An error's details are only shown, so theirs
-            are.
     """
     if not secrets:
         return value
@@ -332,12 +332,9 @@ def redact(value: Any, secrets: tuple[str, ...], *, keys: bool = False) -> Any:
             value = value.replace(secret, REDACTED)
         return value
     if isinstance(value, Mapping):
-        return {
-            (redact(key, secrets) if keys else key): redact(item, secrets, keys=keys)
-            for key, item in value.items()
-        }
+        return {redact(key, secrets): redact(item, secrets) for key, item in value.items()}
     if isinstance(value, list):
-        return [redact(item, secrets, keys=keys) for item in value]
+        return [redact(item, secrets) for item in value]
     return value
 
 
@@ -372,7 +369,7 @@ def build_error(
         message,
         status=status,
         code=_body_code(envelope),
-        details=redact(data, info.secrets, keys=True) if isinstance(data, Mapping) else None,
+        details=redact(data, info.secrets) if isinstance(data, Mapping) else None,
         request_id=redact(headers.get("X-Request-Id"), info.secrets),
         method=info.method,
         url=info.url,

@@ -50,7 +50,7 @@ from cattrs.errors import ClassValidationError, IterableValidationError
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.v import format_exception
 
-from ._config import MAX_NUMBER_TEXT
+from ._config import MAX_NUMBER_TEXT, MAX_WHOLE_DIGITS
 from ._exceptions import InvalidOrderError, ResponseDecodeError
 
 __all__ = [
@@ -169,8 +169,11 @@ def _structure_decimal(value: object, _: type) -> Decimal:
 
 def _structure_int(value: object, _: type) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    number = _structure_decimal(value, Decimal)
+        number = Decimal(value)
+    else:
+        number = _structure_decimal(value, Decimal)
+    if number.adjusted() >= MAX_WHOLE_DIGITS:  # before int(), which could take hours
+        raise ValueError(f"expected a whole number of at most {MAX_WHOLE_DIGITS} digits")
     if number != number.to_integral_value():
         raise ValueError(f"expected a whole number, got {number}")
     return int(number)

@@ -438,12 +438,19 @@ def test_escapes_before_a_secret_do_not_cut_it_short_of_redaction() -> None:
 
 
 def test_a_secret_used_as_a_key_is_redacted_from_the_details() -> None:
-    """An error's details are only shown, so their keys are redacted too; the data's are not."""
+    """A key that holds a secret is redacted as a value is, in an error's details too."""
     payload = {"code": 400, "data": {"tok-123": "invalid", "nested": [{"hash9": 1}]}}
     with pytest.raises(BadRequestError) as failed:
         decode_response(400, {}, body(payload), SECRET_INFO, NOW)
     assert failed.value.details == {"***": "invalid", "nested": [{"***": 1}]}
-    assert redact(payload, SECRETS) == payload
+
+
+def test_a_secret_used_as_a_key_of_a_success_is_redacted() -> None:
+    """A success's data is redacted in its keys too, so no model, ``raw`` mapping or decode
+    error built from it holds the secret; the keys the models read stay as they are."""
+    payload = {"code": 200, "data": {"orderId": "1", "isArchived": {"tok-123": 1}}}
+    envelope = decode_response(200, {}, body(payload), SECRET_INFO, NOW)
+    assert envelope.data == {"orderId": "1", "isArchived": {"***": 1}}
 
 
 SECRETS = SECRET_INFO.secrets

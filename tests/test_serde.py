@@ -24,7 +24,7 @@ from b2b_async import (
     OrderProduct,
     ResponseDecodeError,
 )
-from b2b_async._config import MAX_NUMBER_TEXT
+from b2b_async._config import MAX_NUMBER_TEXT, MAX_WHOLE_DIGITS
 from b2b_async._pagination import Page
 from b2b_async._serde import (
     encode_body,
@@ -101,6 +101,19 @@ def test_amounts_read_numbers_and_numeric_strings(wire_value: Any, expected: Any
 def test_counts_read_numbers_and_numeric_strings(wire_value: Any, expected: Any) -> None:
     """Whole numbers arrive as numbers or strings; an empty one is no count."""
     assert structure({"id": "1", "items_total": wire_value}, OrderDetail).items_total == expected
+
+
+@pytest.mark.parametrize(
+    "wire_value",
+    ["1e999999999", "9" * 400_000, 10**MAX_WHOLE_DIGITS, "-1E+20", "1e20"],
+    ids=["exponent", "digits", "json-int", "negative", "just-over"],
+)
+def test_a_count_longer_than_any_64_bit_number_is_refused_at_once(wire_value: Any) -> None:
+    """A whole number of more than MAX_WHOLE_DIGITS digits is a decode error, found before
+    it is turned into an int (which, for a billion digits, would take hours)."""
+    with pytest.raises(ResponseDecodeError, match=r"\$\.data\.items_total"):
+        structure({"id": "1", "items_total": wire_value}, OrderDetail)
+    assert structure({"id": "1", "items_total": "9" * 20}, OrderDetail).items_total == 10**20 - 1
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import functools
 import logging
 import socket
 import time
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import quote
 
@@ -506,6 +507,28 @@ async def test_a_token_echoed_by_the_server_never_reaches_the_error(
     texts = [str(error), repr(error), error.message, repr(error.details)]
     assert not [text for text in texts if spell(token) in text or spell(store) in text]
     assert error.message == "invalid authToken *** for ***"
+
+
+async def test_a_token_echoed_as_a_key_reaches_no_decode_error_nor_its_cause() -> None:
+    """A success that holds the token as a key where a flag belongs fails to decode; the
+    error, its cause and its formatted traceback hold no piece of the token."""
+
+    async def echo(request: web.Request) -> web.Response:
+        flag = {request.headers["X-Auth-Token"]: 1}
+        return web.json_response({"code": 200, "data": {"bcOrderId": 1, "isArchived": flag}})
+
+    token, store = "secret-token-xyz", "storehash77"
+    async with (
+        serving(answering("/api/v3/io/orders", echo)) as url,
+        B2BClient(
+            token, store_hash=store, base_url=url, rate_limit=None, check_extra_fields=False
+        ) as client,
+    ):
+        with pytest.raises(ResponseDecodeError) as info:
+            await client.v3.orders.create(bc_order_id=1, customer_id=2)
+    told = "".join(traceback.format_exception(info.value))
+    assert "isArchived" in told
+    assert token not in told
 
 
 @pytest.mark.parametrize(
