@@ -27,6 +27,8 @@ Wire decisions, each made here and nowhere else:
   ``None``, and where a list is expected, an empty tuple;
 - a ``datetime.date`` goes out as ``MM/DD/YYYY``, the format the API documents for dates;
 - a field marked ``wire(path=True)`` travels in the URL path: it never enters a request body;
+- a field marked ``wire(local=True)`` is the client's own knowledge (whether an earlier
+  attempt registered the order): never read from an answer, never sent;
 - request bodies are compact JSON (no spaces, no NaN or infinity: :func:`encode_body`);
 - a response that does not fit its model raises
   :class:`~b2b_async.ResponseDecodeError` naming the path, as in ``$.data.orderId``.
@@ -88,6 +90,7 @@ class Wire:
         text: the value goes out as a JSON string.
         raw: the attribute receives the whole response object.
         path: the attribute travels in the URL path, never in a request body.
+        local: the attribute is the client's own: never read from an answer, never sent.
     """
 
     name: str | None = None
@@ -96,6 +99,7 @@ class Wire:
     text: bool = False
     raw: bool = False
     path: bool = False
+    local: bool = False
 
 
 _PLAIN: Final = Wire()
@@ -109,6 +113,7 @@ def wire(
     text: bool = False,
     raw: bool = False,
     path: bool = False,
+    local: bool = False,
 ) -> dict[str, Wire]:
     """Build the attrs ``metadata`` that tells the converter how a field is spelled and sent.
 
@@ -119,11 +124,12 @@ def wire(
         text: send the value as a JSON string (``Decimal("10.98")`` → ``"10.98"``).
         raw: fill the attribute with the whole response object, unknown keys included.
         path: the attribute is a path parameter, left out of request bodies.
+        local: the attribute is the client's own, neither read from answers nor sent.
 
     Returns:
         The metadata mapping, for ``attrs.field(metadata=...)``.
     """
-    return {WIRE: Wire(name, tuple(aliases), verbatim, text, raw, path)}
+    return {WIRE: Wire(name, tuple(aliases), verbatim, text, raw, path, local)}
 
 
 def to_camel(name: str) -> str:
@@ -304,7 +310,7 @@ def _unstructure_hook(cls: type, conv: cattrs.Converter) -> Callable[[Any], dict
     overrides: dict[str, Any] = {}
     for field in attrs.fields(cls):
         spec = _spec(field)
-        if spec.raw or spec.path:
+        if spec.raw or spec.path or spec.local:
             overrides[field.name] = override(omit=True)
         else:
             hook = _as_text if spec.text else None
@@ -312,10 +318,18 @@ def _unstructure_hook(cls: type, conv: cattrs.Converter) -> Callable[[Any], dict
     return make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True, **overrides)
 
 
+def _read_elsewhere(field: attrs.Attribute[Any]) -> bool:
+    """Whether a field takes no key of an answer: the whole object, or the client's own."""
+    spec = _spec(field)
+    return spec.raw or spec.local
+
+
 def _structure_hook(cls: type, conv: cattrs.Converter) -> Callable[[Any, type], Any]:
     fields = attrs.fields(cls)
     overrides: dict[str, Any] = {
-        field.name: override(omit=True) if _spec(field).raw else override(rename=wire_name(field))
+        field.name: override(omit=True)
+        if _read_elsewhere(field)
+        else override(rename=wire_name(field))
         for field in fields
     }
     base: Callable[[Any, type], Any] = make_dict_structure_fn(cls, conv, **overrides)

@@ -319,7 +319,7 @@ class CreatedOrder:
     """
 
     order_id: str
-    already_registered: bool = False
+    already_registered: bool = attrs.field(default=False, metadata=wire(local=True))
 
 
 @attrs.frozen

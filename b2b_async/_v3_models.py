@@ -306,7 +306,7 @@ class V3Order:
     extra_fields: tuple[ExtraField, ...] = ()
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    already_registered: bool = False
+    already_registered: bool = attrs.field(default=False, metadata=wire(local=True))
     raw: Mapping[str, Any] = _raw()
 
     @property

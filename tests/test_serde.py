@@ -17,12 +17,14 @@ from hypothesis import strategies as st
 
 from b2b_async import (
     CompanyOrder,
+    CreatedOrder,
     InvalidOrderError,
     LineItem,
     OrderDetail,
     OrderImage,
     OrderProduct,
     ResponseDecodeError,
+    V3Order,
 )
 from b2b_async._config import MAX_NUMBER_TEXT, MAX_WHOLE_DIGITS
 from b2b_async._pagination import Page
@@ -218,6 +220,24 @@ def test_first_problem_of_a_list_error_without_index() -> None:
     """A list error that names no item is reported at the list's own path."""
     error = IterableValidationError("While structuring", [ValueError("bad")], list[int])
     assert first_problem(error, "$.data") == ("bad", "$.data")
+
+
+@pytest.mark.parametrize(
+    ("cls", "answer"),
+    [
+        (CreatedOrder, {"orderId": "BC1", "alreadyRegistered": "1"}),
+        (V3Order, {"bcOrderId": 1, "alreadyRegistered": True, "already_registered": True}),
+    ],
+    ids=["v2-created-order", "v3-order"],
+)
+def test_what_the_client_knows_of_its_own_is_never_read_from_an_answer(
+    cls: type[CreatedOrder | V3Order], answer: dict[str, Any]
+) -> None:
+    """Whether an earlier attempt registered the order is the client's to say: an answer
+    claiming it is not believed, and it is never sent."""
+    read = structure(answer, cls)
+    assert read.already_registered is False
+    assert "alreadyRegistered" not in unstructure(attrs.evolve(read, already_registered=True))
 
 
 def test_path_fields_of_any_model_stay_out_of_bodies() -> None:
