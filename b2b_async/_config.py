@@ -172,7 +172,8 @@ class RetryPolicy:
         max_wait: the longest backoff wait in seconds.
         max_retry_after: the longest server hint the client will obey; a longer one makes
             the call fail at once with :class:`~b2b_async.RateLimitError` (its
-            ``retry_after`` set) instead of hanging.
+            ``retry_after`` set) instead of hanging. A hint that cannot be read, or is
+            longer than a day, is taken for noise and ignored (see :doc:`/retries`).
         deadline: seconds the whole call may take, waits and queueing included; ``None``
             for no bound beyond ``attempts``.
 

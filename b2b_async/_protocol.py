@@ -61,7 +61,8 @@ _MOST_DIGITS: Final = 9
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\(/)")
 # A hint longer than a day is noise, not advice; it is ignored rather than obeyed.
 _MAX_HINT: Final = 86_400.0
-_NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)")
+# A number ends where a word or another point would go on: "1e3" is no number of seconds.
+_NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)(?![.\w])")
 _ALLOCATION = re.compile(
     rf"\s*([0-9]{{1,{_MOST_DIGITS}}})\s*times\s*/\s*([0-9]{{1,{_MOST_DIGITS}}}(?:\.[0-9]+)?)\s*s",
     re.IGNORECASE,

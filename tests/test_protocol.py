@@ -206,6 +206,9 @@ def test_status_of_code(code: int, status: int) -> None:
         ("abc", None),
         ("", None),
         (None, None),
+        ("1e3", None),
+        ("2.5.1", None),
+        ("12abc", None),
     ],
 )
 def test_parse_number(value: str | None, expected: float | None) -> None:
