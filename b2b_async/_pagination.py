@@ -7,6 +7,9 @@ The walk (:func:`walk_offsets`), the same for V2 and V3:
   still gets every item exactly once);
 - it stops at the first empty page, or once ``totalCount`` items have arrived, or, where
   the API never caps ``limit`` (V3), at a page shorter than ``limit`` when no count came;
+- it fails (:class:`~b2b_async.ResponseDecodeError`) at a page whose items are those of the
+  page before: a server that ignores ``offset`` answers every request with the first page,
+  and a walk the caller iterates would never end;
 - a walk the library drives itself (not one the caller iterates) is given a bound, ``most``:
   it fails (:class:`~b2b_async.ResponseDecodeError`) at a page that brings it past that many
   items, and asks for no more pages than they fill, plus one to see the end, since a server
@@ -46,6 +49,7 @@ __all__ = [
     "check_page_size",
     "check_v3_page_size",
     "is_last_page",
+    "repeated",
     "unended",
     "walk_offsets",
 ]
@@ -211,18 +215,29 @@ async def walk_offsets(
     """
     filters = list(query)
     received = pages = 0
+    previous: tuple[T, ...] = ()
     while True:
         if most is not None and pages > most // page_size:
             raise unended(path, most)
         window = MultiDict([*filters, ("limit", str(page_size)), ("offset", str(received))])
         page = read(await transport.send(Request("GET", path, window), priority))
-        received, pages = received + len(page.items), pages + 1
+        if page.items and page.items == previous:
+            raise repeated(path, received)
+        received, pages, previous = received + len(page.items), pages + 1, page.items
         if most is not None and received > most:
             raise unended(path, most)
         for item in page.items:
             yield item
         if is_last_page(page, received, page_size, read.short_page_is_last):
             return
+
+
+def repeated(path: str, offset: int) -> ResponseDecodeError:
+    """The failure of a walk whose server answered a new offset with the page before it: one
+    that ignores ``offset`` would repeat that page for as long as the caller iterates."""
+    return ResponseDecodeError(
+        f"the listing {path} answered offset {offset} with the same items as the page before"
+    )
 
 
 def unended(path: str, most: int) -> ResponseDecodeError:

@@ -122,6 +122,19 @@ async def test_pagination_stops_on_an_empty_page_before_the_total() -> None:
     assert await walk(pages, 5) == (["1"], ["0", "1"])
 
 
+async def test_a_server_that_ignores_the_offset_fails_the_walk_at_its_second_page() -> None:
+    """The first page again for offset 2: the walk a caller iterates fails there rather than
+    yield the same items for ever; the items of the first page stand."""
+    with pytest.raises(ResponseDecodeError, match="answered offset 2 with the same items"):
+        await walk([page([1, 2], total=10**15)], 2)
+
+
+async def test_a_listing_whose_pages_differ_is_not_taken_for_a_repeat() -> None:
+    """Two pages that share some items but not all are read as they come."""
+    pages = [page([1, 2], total=4), page([2, 3], total=4)]
+    assert await walk(pages, 2) == (["1", "2", "2", "3"], ["0", "2"])
+
+
 async def bounded_walk(
     pages: list[dict[str, Any]], most: int
 ) -> tuple[list[str], list[str], ResponseDecodeError | None]:
