@@ -59,6 +59,8 @@ _MOST_BYTES_PER_CHARACTER: Final = 6
 _MOST_DIGITS: Final = 9
 # A JSON escape a secret may hide behind: ``\u0074`` for ``t``, or ``\/`` for ``/``.
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\(/)")
+# A UTF-16 surrogate standing alone: valid in a str, but no encoder writes it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # A hint longer than a day is noise, not advice; it is ignored rather than obeyed.
 _MAX_HINT: Final = 86_400.0
 # A number ends where a word or another point would go on: "1e3" is no number of seconds.
@@ -339,6 +341,23 @@ def redact(value: Any, secrets: tuple[str, ...]) -> Any:
     return value
 
 
+def shown(text: str | None, secrets: tuple[str, ...]) -> str | None:
+    """A text of an answer as an error or an event shows it: a message, a request id, a
+    reason phrase.
+
+    Every secret is redacted, one written with JSON escapes (``\\u0074ok...``) too, which a
+    reader would decode at a glance. Lone surrogates (a ``\\ud800`` escape, or a byte that is
+    not UTF-8 in a reason phrase) are replaced by U+FFFD: no encoder writes them, so
+    printing or logging the text would fail.
+    """
+    if text is None:
+        return None
+    unescaped = _JSON_ESCAPE.sub(_unescape, text)
+    redacted = redact(unescaped, secrets)
+    text = redacted if redacted != unescaped else redact(text, secrets)
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
 def build_error(
     status: int,
     headers: Headers,
@@ -361,7 +380,7 @@ def build_error(
     Returns:
         An :class:`~b2b_async.APIError` subclass instance, ready to raise.
     """
-    message = _message_of(envelope, redact(reason or "error", info.secrets))
+    message = shown(_message_of(envelope, reason or "error"), info.secrets) or "error"
     cls = error_class(status)
     if cls is BadRequestError and _mentions_already_exists(envelope, message):
         cls = OrderAlreadyExistsError
@@ -371,7 +390,7 @@ def build_error(
         status=status,
         code=_body_code(envelope),
         details=redact(data, info.secrets) if isinstance(data, Mapping) else None,
-        request_id=redact(headers.get("X-Request-Id"), info.secrets),
+        request_id=shown(headers.get("X-Request-Id"), info.secrets),
         method=info.method,
         url=info.url,
         retry_after=retry_after_hint(headers, now, rate_limited=status == 429),

@@ -440,6 +440,34 @@ def test_escapes_before_a_secret_do_not_cut_it_short_of_redaction() -> None:
     assert failed.value.body_excerpt == '{"code": 200, "data": "' + "a" * 216 + "***"
 
 
+def test_a_request_id_that_spells_a_secret_in_escapes_is_redacted() -> None:
+    """A header is no JSON, but a token written there in JSON escapes is read at a glance:
+    the request id shows it redacted; one that only looks escaped stays as sent."""
+    escaped = "".join(f"\\u{ord(char):04x}" for char in "tok-123")
+    with pytest.raises(ServerError) as failed:
+        decode_response(500, {"X-Request-Id": f"r-{escaped}"}, b"", SECRET_INFO, NOW)
+    assert failed.value.request_id == "r-***"
+    with pytest.raises(ServerError) as plain:
+        decode_response(500, {"X-Request-Id": "r-\\u0041"}, b"", SECRET_INFO, NOW)
+    assert plain.value.request_id == "r-\\u0041"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [(b'{"code": 500, "message": "down \\ud800 now"}', ""), (b"", "down \udcff now")],
+    ids=["escape-in-the-body", "byte-in-the-reason-phrase"],
+)
+def test_a_lone_surrogate_in_a_message_is_replaced_so_it_can_be_printed(
+    body: bytes, reason: str
+) -> None:
+    """A message holding a lone surrogate would fail every print and log line: it shows
+    U+FFFD in its place."""
+    with pytest.raises(ServerError) as failed:
+        decode_response(500, {}, body, SECRET_INFO, NOW, reason=reason)
+    assert failed.value.message == "down \ufffd now"
+    str(failed.value).encode("utf-8")
+
+
 def test_a_secret_used_as_a_key_is_redacted_from_the_details() -> None:
     """A key that holds a secret is redacted as a value is, in an error's details too."""
     payload = {"code": 400, "data": {"tok-123": "invalid", "nested": [{"hash9": 1}]}}
