@@ -117,21 +117,16 @@ def auth_headers(token: str, store_hash: str | None) -> dict[str, str]:
 def secrets_of(auth: Mapping[str, str]) -> tuple[str, ...]:
     """What an answer must never repeat: each authentication value as a server may echo it.
 
-    That is the value as sent, in lower and in upper case (a server that normalises case
-    gives away a lower-case token whole) and percent-encoded, each of these also
-    JSON-escaped. Values shorter than :data:`MIN_SECRET_LENGTH` are not scrubbed: such a
-    value is no secret worth the name, and scrubbing it would mangle ordinary text that
-    happens to hold it. Real tokens are dozens of characters long; store hashes about ten.
+    That is the value as sent and percent-encoded (with ``/`` kept or encoded), each of
+    these also JSON-escaped; :func:`~b2b_async._protocol.redact` finds a long one in any
+    case. Values shorter than :data:`MIN_SECRET_LENGTH` are not scrubbed: such a value is
+    no secret worth the name, and scrubbing it would mangle ordinary text that happens to
+    hold it. Real tokens are dozens of characters long; store hashes about ten.
     """
     plain = [value for value in auth.values() if len(value) >= MIN_SECRET_LENGTH]
-    spelt = {form for value in plain for form in echoes_of(value)}
+    spelt = {form for value in plain for form in (value, quote(value, safe=""), quote(value))}
     escaped = {json.dumps(form)[1:-1] for form in spelt}
     return tuple(sorted(spelt | escaped, key=len, reverse=True))
-
-
-def echoes_of(value: str) -> tuple[str, ...]:
-    """The forms in which a server may repeat ``value``: as is, case-folded, percent-encoded."""
-    return (value, value.lower(), value.upper(), quote(value, safe=""))
 
 
 def user_agent_of(suffix: str | None) -> str:

@@ -23,7 +23,9 @@ __all__ = [
     "MAX_TARGETS",
     "MAX_TARGET_PATH",
     "MAX_V3_PAGE_SIZE",
+    "MAX_WAIT_HINT",
     "MAX_WHOLE_DIGITS",
+    "MIN_FOLDED_SECRET_LENGTH",
     "MIN_SECRET_LENGTH",
     "PRIORITY_CHOICES",
     "REGISTRATION_MARGIN",
@@ -49,6 +51,12 @@ DEFAULT_MAX_CONCURRENCY: Final = 8
 DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 #: The shortest token or store hash scrubbed from the texts of an answer (see ``secrets_of``).
 MIN_SECRET_LENGTH: Final = 6
+#: The shortest secret found in any case, not only as written: no ordinary text holds 16
+#: characters of a token by chance, while a server that changed the case of a lower-case
+#: token would give it away. A shorter one (a store hash has about ten) is found only as
+#: written, so that it leaves alone values that hold its letters in another case (the PO
+#: number ``PO-ABC123``, for the hash ``abc123``).
+MIN_FOLDED_SECRET_LENGTH: Final = 16
 #: Items asked for per request of a V2 listing: every page is one request of the store's budget.
 DEFAULT_PAGE_SIZE: Final = 50
 #: Items asked for per request of a V3 listing.
@@ -83,6 +91,10 @@ EXTRA_FIELD_CONFIGS_RETRY: Final = 30.0
 #: tens, so a listing that goes on past this is a broken answer, and the fetch fails
 #: (``ResponseDecodeError``) rather than hold back every create waiting on the check.
 MAX_EXTRA_FIELD_CONFIGS: Final = 1000
+
+#: Seconds of the longest wait hint read at all: a longer one is noise, not advice, and is
+#: ignored rather than obeyed (``RetryPolicy.max_retry_after`` bounds the hints obeyed).
+MAX_WAIT_HINT: Final = 86_400.0
 
 #: Server errors worth another attempt; 501 or 507 will not change on repetition.
 RETRYABLE_SERVER_STATUSES: Final = frozenset({500, 502, 503, 504})
@@ -173,7 +185,8 @@ class RetryPolicy:
         max_retry_after: the longest server hint the client will obey; a longer one makes
             the call fail at once with :class:`~b2b_async.RateLimitError` (its
             ``retry_after`` set) instead of hanging. A hint that cannot be read, or is
-            longer than a day, is taken for noise and ignored (see :doc:`/retries`).
+            longer than :data:`~b2b_async._config.MAX_WAIT_HINT` (a day), is taken for noise
+            and ignored.
         deadline: seconds the whole call may take, waits and queueing included; ``None``
             for no bound beyond ``attempts``.
 

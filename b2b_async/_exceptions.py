@@ -5,6 +5,8 @@
     B2BError
     ├── InvalidOrderError            bad input caught before sending (also a ValueError)
     ├── ClientClosedError            the client was used after aclose() (also a RuntimeError)
+    ├── DeadlineUnreachableError     no budget before the call's deadline; nothing sent
+    ├── RegistrationWindowClosedError V3's 10-second window cannot be met; nothing sent
     ├── APIError                     a response came back: status, code, message, details, ...
     │   ├── BadRequestError          400, and HTTP 200 with a 400xx body code
     │   │   └── OrderAlreadyExistsError
@@ -17,10 +19,9 @@
     ├── TransportError               no usable response
     │   ├── APIConnectionError
     │   ├── APITimeoutError
-    │   └── RateLimiterUnavailableError  the shared limiter's Redis failed: nothing was sent
-    ├── ResponseDecodeError          a response that is not the documented envelope
-    ├── DeadlineUnreachableError     no budget before the call's deadline: nothing was sent
-    └── RegistrationWindowClosedError  V3's 10-second window cannot be met: no create sent
+    │   │   └── NotSentTimeoutError  the deadline passed before any attempt left (not exported)
+    │   └── RateLimiterUnavailableError  the shared limiter's Redis failed; nothing sent
+    └── ResponseDecodeError          a response that is not the documented envelope
 
 This module is a leaf: it imports nothing else from the package, so every other module may
 import it. It also holds the one table that decides which exception an HTTP status becomes

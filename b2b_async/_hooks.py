@@ -23,7 +23,7 @@ import attrs
 
 from . import _events
 from ._exceptions import B2BError
-from ._protocol import shown
+from ._protocol import show
 
 logger: Final = logging.getLogger("b2b_async")
 
@@ -312,7 +312,7 @@ class CallObserver:
         self._tally.count(in_flight=-1)
         self.status = status
         if self._hooks:
-            self.request_id = shown(headers.get(REQUEST_ID_HEADER), self._secrets)
+            self.request_id = show(headers.get(REQUEST_ID_HEADER), self._secrets)
             emit(
                 _events.ResponseReceived(self._call, self.attempt, status, self.request_id),
                 self._hooks,

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import json
 import os
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -448,7 +449,7 @@ def count_rows(path: Path) -> int:
     """
     with path.open("rb") as handle:
         first = handle.readline()
-        lines = sum(1 for line in (first, *handle) if line.strip())
+        lines = sum(1 for line in itertools.chain([first], handle) if line.strip())
     jsonl = is_jsonl(path, first.decode("utf-8-sig", "replace"))
     return lines if jsonl else max(lines - 1, 0)
 

@@ -7,9 +7,10 @@ The walk (:func:`walk_offsets`), the same for V2 and V3:
   still gets every item exactly once);
 - it stops at the first empty page, or once ``totalCount`` items have arrived, or, where
   the API never caps ``limit`` (V3), at a page shorter than ``limit`` when no count came;
-- it fails (:class:`~b2b_async.ResponseDecodeError`) at a page whose items are those of the
-  page before: a server that ignores ``offset`` answers every request with the first page,
-  and a walk the caller iterates would never end;
+- it fails (:class:`~b2b_async.ResponseDecodeError`) when, short of the end, two pages in a
+  row (:data:`MOST_REPEATS`) repeat the items of the page before: a server that ignores
+  ``offset`` answers every request with the first page, and a walk the caller iterates
+  would never end; a single repeat is a live listing shifted by new items, and is read;
 - a walk the library drives itself (not one the caller iterates) is given a bound, ``most``:
   it fails (:class:`~b2b_async.ResponseDecodeError`) at a page that brings it past that many
   items, and asks for no more pages than they fill, plus one to see the end, since a server
@@ -28,7 +29,7 @@ Wire decisions of the readers:
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Iterable, Mapping
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 import attrs
 from multidict import MultiDict
@@ -40,6 +41,7 @@ from ._serde import one_or_many, structure, wire
 from ._transport import Transport
 
 __all__ = [
+    "MOST_REPEATS",
     "Page",
     "PageItems",
     "PageReader",
@@ -55,6 +57,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: Pages in a row that repeat the items of the page before, after which a listing that has
+#: not ended fails. One repeat happens in a live listing: as many new items as a page holds
+#: arrive between two requests and shift it. A server that ignores ``offset`` repeats for ever.
+MOST_REPEATS: Final = 2
 
 
 @attrs.frozen
@@ -214,15 +221,14 @@ async def walk_offsets(
         B2BError: a page could not be fetched; the items yielded before stand.
     """
     filters = list(query)
-    received = pages = 0
+    received = pages = repeats = 0
     previous: tuple[T, ...] = ()
     while True:
         if most is not None and pages > most // page_size:
             raise unended(path, most)
         window = MultiDict([*filters, ("limit", str(page_size)), ("offset", str(received))])
         page = read(await transport.send(Request("GET", path, window), priority))
-        if page.items and page.items == previous:
-            raise repeated(path, received)
+        repeats = repeats + 1 if page.items and page.items == previous else 0
         received, pages, previous = received + len(page.items), pages + 1, page.items
         if most is not None and received > most:
             raise unended(path, most)
@@ -230,13 +236,16 @@ async def walk_offsets(
             yield item
         if is_last_page(page, received, page_size, read.short_page_is_last):
             return
+        if repeats >= MOST_REPEATS:
+            raise repeated(path, received)
 
 
 def repeated(path: str, offset: int) -> ResponseDecodeError:
-    """The failure of a walk whose server answered a new offset with the page before it: one
-    that ignores ``offset`` would repeat that page for as long as the caller iterates."""
+    """The failure of a walk whose server answered new offsets with the page before, again
+    and again: one that ignores ``offset`` would do so for as long as the caller iterates."""
     return ResponseDecodeError(
-        f"the listing {path} answered offset {offset} with the same items as the page before"
+        f"the listing {path} answered {MOST_REPEATS} offsets in a row, up to {offset}, with"
+        " the items of the page before"
     )
 
 

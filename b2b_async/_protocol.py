@@ -20,16 +20,17 @@ tested with plain dicts and bytes. The rules, with their sources:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, overload
 
 import attrs
 
-from ._config import paced_interval
+from ._config import MAX_WAIT_HINT, MIN_FOLDED_SECRET_LENGTH, paced_interval
 from ._exceptions import (
     APIError,
     BadRequestError,
@@ -61,10 +62,8 @@ _MOST_DIGITS: Final = 9
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\(/)")
 # A UTF-16 surrogate standing alone: valid in a str, but no encoder writes it.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-# A hint longer than a day is noise, not advice; it is ignored rather than obeyed.
-_MAX_HINT: Final = 86_400.0
-# A number ends where a word or another point would go on: "1e3" is no number of seconds.
-_NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)(?![.\w])")
+# A number ends where no exponent or second point follows: "1e3" is no number of seconds.
+_NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)(?![.\deE])")
 _ALLOCATION = re.compile(
     rf"\s*([0-9]{{1,{_MOST_DIGITS}}})\s*times\s*/\s*([0-9]{{1,{_MOST_DIGITS}}}(?:\.[0-9]+)?)\s*s",
     re.IGNORECASE,
@@ -127,7 +126,11 @@ def _at_most(seconds: float | None, cap: float) -> float | None:
 
 
 def parse_number(value: str | None) -> float | None:
-    """Read the leading non-negative number of a header value, ignoring any unit after it.
+    """Read the leading non-negative number of a header value, and ignore a unit after it.
+
+    The number is digits with an optional fraction; an exponent or a second point after
+    it (``"1e3"``, ``"1.5.3"``) makes the value unreadable, while a unit may follow, with or
+    without a space (``"0.39 s"``, ``"0.39s"``).
 
     Args:
         value: a header value such as ``"149 times"``, ``"0.39 s"`` or ``"1500"``.
@@ -160,7 +163,7 @@ def parse_http_date(value: str, now: float) -> float | None:
 
 
 def _sane(seconds: float | None) -> float | None:
-    return seconds if seconds is not None and 0.0 <= seconds <= _MAX_HINT else None
+    return seconds if seconds is not None and 0.0 <= seconds <= MAX_WAIT_HINT else None
 
 
 def retry_after_hint(headers: Headers, now: float, *, rate_limited: bool = True) -> float | None:
@@ -324,6 +327,11 @@ def redact(value: Any, secrets: tuple[str, ...]) -> Any:
     a model, or the message of a value that does not fit one. No field name the models
     read holds a secret, so they read the keys they expect.
 
+    A secret of :data:`~b2b_async._config.MIN_FOLDED_SECRET_LENGTH` characters or more is
+    found in any case; a shorter one only as written. A string that spells a secret in JSON
+    escapes (``\\u0074ok...``), which a reader decodes at a glance, is shown decoded and
+    redacted.
+
     Args:
         value: a decoded JSON value, or a string.
         secrets: the texts to replace.
@@ -331,9 +339,7 @@ def redact(value: Any, secrets: tuple[str, ...]) -> Any:
     if not secrets:
         return value
     if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, REDACTED)
-        return value
+        return _redact_text(value, _finder(secrets))
     if isinstance(value, Mapping):
         return {redact(key, secrets): redact(item, secrets) for key, item in value.items()}
     if isinstance(value, list):
@@ -341,21 +347,42 @@ def redact(value: Any, secrets: tuple[str, ...]) -> Any:
     return value
 
 
-def shown(text: str | None, secrets: tuple[str, ...]) -> str | None:
-    """A text of an answer as an error or an event shows it: a message, a request id, a
-    reason phrase.
+def _redact_text(text: str, finder: re.Pattern[str]) -> str:
+    if "\\" in text:
+        unescaped = _JSON_ESCAPE.sub(_unescape, text)
+        if unescaped != text and finder.search(unescaped):
+            text = unescaped
+    return finder.sub(REDACTED, text)
 
-    Every secret is redacted, one written with JSON escapes (``\\u0074ok...``) too, which a
-    reader would decode at a glance. Lone surrogates (a ``\\ud800`` escape, or a byte that is
-    not UTF-8 in a reason phrase) are replaced by U+FFFD: no encoder writes them, so
-    printing or logging the text would fail.
+
+@functools.lru_cache(maxsize=16)
+def _finder(secrets: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern for every secret, the longest tried first."""
+    longest_first = sorted(secrets, key=len, reverse=True)
+    return re.compile("|".join(_pattern_of(secret) for secret in longest_first))
+
+
+def _pattern_of(secret: str) -> str:
+    """The pattern of one secret: in any case when it is long enough (see :func:`redact`)."""
+    escaped = re.escape(secret)
+    return f"(?i:{escaped})" if len(secret) >= MIN_FOLDED_SECRET_LENGTH else escaped
+
+
+@overload
+def show(text: str, secrets: tuple[str, ...]) -> str: ...
+@overload
+def show(text: None, secrets: tuple[str, ...]) -> None: ...
+def show(text: str | None, secrets: tuple[str, ...]) -> str | None:
+    """Make a text of an answer fit to show in an error or an event: a message, a request
+    id, a reason phrase, aiohttp's words for a failure.
+
+    Every secret is redacted (:func:`redact`), and lone surrogates (a ``\\ud800`` escape,
+    or a byte that is not UTF-8 in a reason phrase) are replaced by U+FFFD: no encoder
+    writes them, so printing or logging the text would fail.
     """
     if text is None:
         return None
-    unescaped = _JSON_ESCAPE.sub(_unescape, text)
-    redacted = redact(unescaped, secrets)
-    text = redacted if redacted != unescaped else redact(text, secrets)
-    return _LONE_SURROGATE.sub("\ufffd", text)
+    return _LONE_SURROGATE.sub("\ufffd", redact(text, secrets))
 
 
 def build_error(
@@ -380,7 +407,7 @@ def build_error(
     Returns:
         An :class:`~b2b_async.APIError` subclass instance, ready to raise.
     """
-    message = shown(_message_of(envelope, reason or "error"), info.secrets) or "error"
+    message = show(_message_of(envelope, reason or "error"), info.secrets)
     cls = error_class(status)
     if cls is BadRequestError and _mentions_already_exists(envelope, message):
         cls = OrderAlreadyExistsError
@@ -389,8 +416,8 @@ def build_error(
         message,
         status=status,
         code=_body_code(envelope),
-        details=redact(data, info.secrets) if isinstance(data, Mapping) else None,
-        request_id=shown(headers.get("X-Request-Id"), info.secrets),
+        details=data if isinstance(data, Mapping) else None,
+        request_id=show(headers.get("X-Request-Id"), info.secrets),
         method=info.method,
         url=info.url,
         retry_after=retry_after_hint(headers, now, rate_limited=status == 429),
@@ -444,7 +471,7 @@ def may_hold_secret(text: str, secrets: tuple[str, ...]) -> bool:
     Without a backslash, JSON has no escapes, and every string it holds is a piece of
     ``text`` as written: a secret absent from the text is absent from all of them.
     """
-    return "\\" in text or any(secret in text for secret in secrets)
+    return bool(secrets) and ("\\" in text or _finder(secrets).search(text) is not None)
 
 
 #: What :func:`decode_json` returns for a body that is not JSON.
@@ -497,13 +524,12 @@ def decode_response(
 def body_excerpt(body: bytes, secrets: tuple[str, ...]) -> str:
     """The first few hundred characters of a body, for diagnosis, with no secret in them.
 
-    The text is redacted before it is cut, over enough extra characters to hold a whole
-    secret, so a secret that straddles the cut leaves no prefix behind. JSON escapes are
-    read first, so that a secret written with them (``\\u0074ok...``) is found too.
+    The text is redacted (:func:`show`) before it is cut, over enough extra characters to
+    hold a whole secret, so a secret that straddles the cut leaves no prefix behind.
     """
     longest = max((len(secret) for secret in secrets), default=0)
     text = body[: (_EXCERPT + longest) * _MOST_BYTES_PER_CHARACTER].decode("utf-8", "replace")
-    return str(redact(_JSON_ESCAPE.sub(_unescape, text), secrets))[:_EXCERPT]
+    return show(text, secrets)[:_EXCERPT]
 
 
 def _unescape(match: re.Match[str]) -> str:

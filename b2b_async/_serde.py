@@ -18,7 +18,8 @@ Wire decisions, each made here and nowhere else:
   (``"10.98"``) for a field marked ``wire(text=True)``, as schemas that type every field a
   string require;
 - counts are lenient: ``20``, ``20.0``, ``"20"`` and ``"20.0000"`` become ``int``; a
-  fraction is an error;
+  fraction is an error, and so is a whole number of more than
+  :data:`~b2b_async._config.MAX_WHOLE_DIGITS` digits, refused before ``int()`` is tried;
 - flags are lenient: ``true``/``false``, ``1``/``0`` and their strings become ``bool``;
 - times are lenient: Unix seconds (``1572323610`` or ``"1572323610"``), RFC 2822
   (``"Tue, 29 Oct 2019 12:33:25 +0000"``) or ISO 8601 become an aware ``datetime``
@@ -318,8 +319,9 @@ def _unstructure_hook(cls: type, conv: cattrs.Converter) -> Callable[[Any], dict
     return make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True, **overrides)
 
 
-def _read_elsewhere(field: attrs.Attribute[Any]) -> bool:
-    """Whether a field takes no key of an answer: the whole object, or the client's own."""
+def _takes_no_key(field: attrs.Attribute[Any]) -> bool:
+    """Whether a field reads no key of an answer: it takes the whole object, or is the
+    client's own."""
     spec = _spec(field)
     return spec.raw or spec.local
 
@@ -328,7 +330,7 @@ def _structure_hook(cls: type, conv: cattrs.Converter) -> Callable[[Any, type], 
     fields = attrs.fields(cls)
     overrides: dict[str, Any] = {
         field.name: override(omit=True)
-        if _read_elsewhere(field)
+        if _takes_no_key(field)
         else override(rename=wire_name(field))
         for field in fields
     }

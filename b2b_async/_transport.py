@@ -65,7 +65,7 @@ from ._protocol import (
     RequestInfo,
     decode_response,
     parse_budget,
-    shown,
+    show,
 )
 from ._ratelimit import Limiter, burst_of
 from ._retry import StopBeforeDeadline, Uncertainty, WaitStrategy, is_retryable
@@ -611,7 +611,7 @@ def transport_error(exc: BaseException, info: RequestInfo) -> TransportError:
             url=url,
             may_have_reached_server=False,
         )
-    detail = shown(f"{type(exc).__name__}: {failure_words(exc)}", info.secrets)
+    detail = show(f"{type(exc).__name__}: {failure_words(exc)}", info.secrets)
     return APIConnectionError(f"connection failed: {detail}", method=method, url=url)
 
 

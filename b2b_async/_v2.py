@@ -352,6 +352,8 @@ class Orders:
         Raises:
             InvalidOrderError: an argument is invalid (raised by this call, before iterating).
             NotFoundError: the company does not exist (raised while iterating).
+            ResponseDecodeError: a page does not fit, or the listing repeats its pages
+                (see :ref:`how listings are walked <listing-walk>`).
             B2BError: any other failure while iterating, after the retries the policy allows.
 
         .. versionadded:: 0.1.0
@@ -700,6 +702,8 @@ class Companies:
             InvalidOrderError: ``company_id``, a date or ``page_size`` is invalid (raised at
                 once, before any request).
             NotFoundError: the company does not exist (raised while iterating).
+            ResponseDecodeError: a page does not fit, or the listing repeats its pages
+                (see :ref:`how listings are walked <listing-walk>`).
             B2BError: any other failure while iterating, after the retries the policy allows.
 
         .. versionadded:: 0.1.0

@@ -719,6 +719,8 @@ class V3Orders:
 
         Raises:
             InvalidOrderError: an argument is invalid (raised by this call, before iterating).
+            ResponseDecodeError: a page does not fit, or the listing repeats its pages
+                (see :ref:`how listings are walked <listing-walk>`).
             B2BError: a page could not be fetched (raised while iterating), after the retries
                 the policy allows.
 

@@ -284,8 +284,7 @@ async def test_the_testing_pages_tests_pass(tmp_path: Path) -> None:
         output, _ = await process.communicate()
     text = output.decode(errors="replace")
     assert process.returncode == 0, text
-    assert f"{count} passed" in text, text
-    assert count >= 5
+    assert re.search(rf"\b{count} passed\b", text), text
 
 
 def _example_environment(sandbox: SandboxServer, redis_url: str | None) -> dict[str, str]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pickle
+import re
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import pytest
 
+import b2b_async._exceptions
 from b2b_async import (
     APIConnectionError,
     APIError,
@@ -133,3 +136,38 @@ def test_an_error_crosses_a_process_pool() -> None:
 def test_error_class_table(status: int, expected: type[APIError]) -> None:
     """Each status maps to its exception by the table, then by status class."""
     assert error_class(status) is expected
+
+
+ERRORS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
+
+
+def drawn_tree(text: str) -> dict[str, str | None]:
+    """Each class of an error tree drawn in ``text`` (from ``B2BError`` on), with its parent."""
+    root = re.search(r"^( *)B2BError$", text, flags=re.MULTILINE)
+    assert root is not None
+    lines = [line[len(root.group(1)) :] for line in text[root.start() :].splitlines()]
+    parents: dict[str, str | None] = {}
+    chain: list[str] = []
+    for line in lines:
+        found = re.match(r"^([│ ]*(?:[├└]── )?)(\w+)", line)
+        if found is None or not found.group(2).endswith("Error"):
+            break
+        depth = len(found.group(1)) // 4
+        chain[depth:] = [found.group(2)]
+        parents[found.group(2)] = chain[depth - 1] if depth else None
+    return parents
+
+
+def test_the_error_tree_is_drawn_alike_in_the_module_and_the_docs() -> None:
+    """The trees of the module's docstring and of docs/errors.md are the same drawing, and it
+    shows every error class of the module under its real parent."""
+    drawn = drawn_tree(b2b_async._exceptions.__doc__ or "")
+    assert drawn == drawn_tree(ERRORS_PAGE.read_text(encoding="utf-8"))
+    classes = {
+        name: cls
+        for name, cls in vars(b2b_async._exceptions).items()
+        if isinstance(cls, type) and issubclass(cls, B2BError)
+    }
+    assert set(drawn) == set(classes)
+    for name, parent in drawn.items():
+        assert classes[name].__bases__[0].__name__ == (parent or "Exception")

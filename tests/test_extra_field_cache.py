@@ -21,7 +21,6 @@ from b2b_async import (
     Priority,
 )
 from b2b_async._config import EXTRA_FIELD_CONFIGS_RETRY, EXTRA_FIELD_CONFIGS_TTL
-from b2b_async._exceptions import B2BError
 from b2b_async._extra_field_cache import ExtraFieldCache
 
 CONFIGS = (ExtraFieldConfig(field_name="Cost Center", is_required=True),)
@@ -156,12 +155,11 @@ async def test_a_fault_in_a_fetch_nobody_waits_for_is_logged_with_its_traceback(
     fetch = scripted(monkeypatch, fault)
     fetch.release.clear()
     cache = ExtraFieldCache(object())  # type: ignore[arg-type]
-    assert await cache.for_check(within=0.01) is None  # the caller leaves unchecked
+    assert await cache.for_check(within=0) is None  # the caller leaves unchecked
     [task] = [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
     fetch.release.set()
     await asyncio.wait([task])
     [error] = [record for record in caplog.records if record.levelno == logging.ERROR]
     assert error.exc_info is not None
     assert error.exc_info[1] is fault
-    assert not isinstance(fault, B2BError)
     await cache.aclose()

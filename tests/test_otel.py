@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+import b2b_async._events as events
 from b2b_async import (
     APIConnectionError,
     B2BClient,
@@ -28,7 +29,6 @@ from b2b_async import (
     NotFoundError,
     RateLimit,
     RetryPolicy,
-    _events,
 )
 from b2b_async._hooks import get_hooks, listening_hooks, set_hooks
 from b2b_async.otel import OpenTelemetryHook
@@ -270,16 +270,16 @@ def test_events_of_a_call_the_hook_never_saw_start_are_passed_over(telemetry: Te
     """A call that began before the hook was set: its later events leave no span, no
     event and no metric point, and raise nothing."""
     hook = get_hooks()[0]
-    call = _events.Call("POST", "http://127.0.0.1/x", "/x", "127.0.0.1", 80)
+    call = events.Call("POST", "http://127.0.0.1/x", "/x", "127.0.0.1", 80)
     error = APIConnectionError("reset")
     for event in (
-        _events.BudgetWaited(call, 1, 0.5),
-        _events.RequestSent(call, 1),
-        _events.ResponseReceived(call, 1, 503, None),
-        _events.RequestFailed(call, 1, error),
-        _events.RateLimited(call, 1, 1.0),
-        _events.RetryScheduled(call, 1, 0.1, error),
-        _events.CallFinished(call, 2, 1, 0.5, None, None, error),
+        events.BudgetWaited(call, 1, 0.5),
+        events.RequestSent(call, 1),
+        events.ResponseReceived(call, 1, 503, None),
+        events.RequestFailed(call, 1, error),
+        events.RateLimited(call, 1, 1.0),
+        events.RetryScheduled(call, 1, 0.1, error),
+        events.CallFinished(call, 2, 1, 0.5, None, None, error),
     ):
         hook(event)
     assert telemetry.finished() == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -122,17 +123,37 @@ async def test_pagination_stops_on_an_empty_page_before_the_total() -> None:
     assert await walk(pages, 5) == (["1"], ["0", "1"])
 
 
-async def test_a_server_that_ignores_the_offset_fails_the_walk_at_its_second_page() -> None:
-    """The first page again for offset 2: the walk a caller iterates fails there rather than
-    yield the same items for ever; the items of the first page stand."""
-    with pytest.raises(ResponseDecodeError, match="answered offset 2 with the same items"):
-        await walk([page([1, 2], total=10**15)], 2)
+async def test_a_server_that_ignores_the_offset_fails_the_walk() -> None:
+    """The first page for every offset: after two repeats in a row the walk a caller
+    iterates fails rather than yield the same items for ever; what it yielded stands."""
+    seen: list[dict[str, str]] = []
+    ids: list[str] = []
+
+    async def read_all(client: B2BClient) -> None:
+        async with asyncio.timeout(30):  # without the rule: for ever
+            async for order in client.orders.list_by_company(1, page_size=2):
+                ids.append(order.order_id)
+
+    app = listing_app([page([1, 2], total=10**15)], seen)
+    async with TestServer(app, host="127.0.0.1") as test_server:
+        base = str(test_server.make_url("")).rstrip("/")
+        async with B2BClient("t", base_url=base, rate_limit=None, retry=None) as client:
+            with pytest.raises(ResponseDecodeError, match="2 offsets in a row, up to 6"):
+                await read_all(client)
+    assert ids == ["1", "2"] * 3
+    assert [query["offset"] for query in seen] == ["0", "2", "4"]
 
 
-async def test_a_listing_whose_pages_differ_is_not_taken_for_a_repeat() -> None:
-    """Two pages that share some items but not all are read as they come."""
-    pages = [page([1, 2], total=4), page([2, 3], total=4)]
-    assert await walk(pages, 2) == (["1", "2", "2", "3"], ["0", "2"])
+async def test_a_live_listing_shifted_once_by_new_items_is_read_on() -> None:
+    """A page that repeats the one before once (new items arrived in between) is read, as
+    are pages that share some items; the walk ends at its count."""
+    pages = [page([1, 2], total=6), page([1, 2], total=6), page([2, 3], total=6)]
+    assert await walk(pages, 2) == (["1", "2", "1", "2", "2", "3"], ["0", "2", "4"])
+
+
+async def test_a_listing_that_repeats_its_one_item_to_its_count_ends_there() -> None:
+    """Repeats that reach the listing's count end it rather than fail it."""
+    assert await walk([page([1], total=3)], 1) == (["1", "1", "1"], ["0", "1", "2"])
 
 
 async def bounded_walk(

@@ -207,8 +207,10 @@ def test_status_of_code(code: int, status: int) -> None:
         ("", None),
         (None, None),
         ("1e3", None),
+        ("1E3", None),
         ("2.5.1", None),
-        ("12abc", None),
+        ("0.39s", 0.39),
+        ("149times", 149.0),
     ],
 )
 def test_parse_number(value: str | None, expected: float | None) -> None:
@@ -466,6 +468,26 @@ def test_a_lone_surrogate_in_a_message_is_replaced_so_it_can_be_printed(
         decode_response(500, {}, body, SECRET_INFO, NOW, reason=reason)
     assert failed.value.message == "down \ufffd now"
     str(failed.value).encode("utf-8")
+
+
+def test_text_that_spells_a_secret_in_escapes_is_redacted_everywhere() -> None:
+    """A string whose text writes the token in JSON escapes (an escaped backslash on the
+    wire) is shown decoded and redacted, in the details and the data alike."""
+    spelt = "".join(f"\\\\u{ord(char):04x}" for char in "tok-123")
+    raw = f'{{"code": 400, "data": {{"errMsg": "bad", "echo": "x {spelt}"}}}}'.encode()
+    with pytest.raises(BadRequestError) as failed:
+        decode_response(400, {}, raw, SECRET_INFO, NOW)
+    assert failed.value.details == {"errMsg": "bad", "echo": "x ***"}
+    success = raw.replace(b'"code": 400', b'"code": 200')
+    assert decode_response(200, {}, success, SECRET_INFO, NOW).data["echo"] == "x ***"
+
+
+def test_a_long_secret_is_found_in_any_case_a_short_one_as_written() -> None:
+    """Sixteen characters or more: found however the server cased them; fewer: only as
+    written, so that ordinary values holding the letters are left alone."""
+    secrets = ("tok-0123456789abcdef", "hash9")
+    text = "TOK-0123456789ABCDEF Tok-0123456789abcdef HASH9 hash9"
+    assert redact(text, secrets) == "*** *** HASH9 ***"
 
 
 def test_a_secret_used_as_a_key_is_redacted_from_the_details() -> None:
