@@ -232,12 +232,13 @@ async def walk_offsets(
         received, pages, previous = received + len(page.items), pages + 1, page.items
         if most is not None and received > most:
             raise unended(path, most)
+        last = is_last_page(page, received, page_size, read.short_page_is_last)
+        if repeats >= MOST_REPEATS and not last:
+            raise repeated(path, received)
         for item in page.items:
             yield item
-        if is_last_page(page, received, page_size, read.short_page_is_last):
+        if last:
             return
-        if repeats >= MOST_REPEATS:
-            raise repeated(path, received)
 
 
 def repeated(path: str, offset: int) -> ResponseDecodeError:

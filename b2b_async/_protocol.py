@@ -24,6 +24,7 @@ import functools
 import json
 import math
 import re
+import urllib.parse
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, NamedTuple, overload
@@ -348,11 +349,13 @@ def redact(value: Any, secrets: tuple[str, ...]) -> Any:
 
 
 def _redact_text(text: str, finder: re.Pattern[str]) -> str:
+    """Redact the text as written, then as its JSON escapes spell it, if that shows more."""
+    text = finder.sub(REDACTED, text)
     if "\\" in text:
         unescaped = _JSON_ESCAPE.sub(_unescape, text)
-        if unescaped != text and finder.search(unescaped):
-            text = unescaped
-    return finder.sub(REDACTED, text)
+        if finder.search(unescaped):
+            text = finder.sub(REDACTED, unescaped)
+    return text
 
 
 @functools.lru_cache(maxsize=16)
@@ -363,9 +366,11 @@ def _finder(secrets: tuple[str, ...]) -> re.Pattern[str]:
 
 
 def _pattern_of(secret: str) -> str:
-    """The pattern of one secret: in any case when it is long enough (see :func:`redact`)."""
+    """The pattern of one form of a secret: in any case when the value it spells, escapes
+    read, is long enough (see :func:`redact`)."""
     escaped = re.escape(secret)
-    return f"(?i:{escaped})" if len(secret) >= MIN_FOLDED_SECRET_LENGTH else escaped
+    spelt = urllib.parse.unquote(_JSON_ESCAPE.sub(_unescape, secret))
+    return f"(?i:{escaped})" if len(spelt) >= MIN_FOLDED_SECRET_LENGTH else escaped
 
 
 @overload

@@ -140,7 +140,7 @@ async def test_a_server_that_ignores_the_offset_fails_the_walk() -> None:
         async with B2BClient("t", base_url=base, rate_limit=None, retry=None) as client:
             with pytest.raises(ResponseDecodeError, match="2 offsets in a row, up to 6"):
                 await read_all(client)
-    assert ids == ["1", "2"] * 3
+    assert ids == ["1", "2"] * 2  # the page that shows the second repeat is not yielded
     assert [query["offset"] for query in seen] == ["0", "2", "4"]
 
 

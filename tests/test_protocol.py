@@ -24,6 +24,7 @@ from b2b_async import (
     ServerError,
     UnprocessableEntityError,
 )
+from b2b_async._client import secrets_of
 from b2b_async._protocol import (
     BudgetHint,
     RequestInfo,
@@ -435,8 +436,10 @@ def test_a_secret_written_with_escapes_is_redacted_from_the_excerpt() -> None:
 
 
 def test_escapes_before_a_secret_do_not_cut_it_short_of_redaction() -> None:
-    """Six bytes of escape make one character: the excerpt reads enough to hold the secret."""
-    garbled = b'{"code": 200, "data": "' + b"\\u0061" * 216 + b"tok-123"
+    """Six bytes of escape make one character: the excerpt reads enough to hold the secret,
+    itself written in escapes."""
+    secret = "".join(f"\\u{ord(char):04x}" for char in "tok-123").encode()
+    garbled = b'{"code": 200, "data": "' + b"\\u0061" * 216 + secret
     with pytest.raises(ResponseDecodeError) as failed:
         decode_response(200, {}, garbled, SECRET_INFO, NOW)
     assert failed.value.body_excerpt == '{"code": 200, "data": "' + "a" * 216 + "***"
@@ -488,6 +491,21 @@ def test_a_long_secret_is_found_in_any_case_a_short_one_as_written() -> None:
     secrets = ("tok-0123456789abcdef", "hash9")
     text = "TOK-0123456789ABCDEF Tok-0123456789abcdef HASH9 hash9"
     assert redact(text, secrets) == "*** *** HASH9 ***"
+
+
+def test_escapes_elsewhere_in_a_text_do_not_hide_a_secret_written_plainly() -> None:
+    """A text is redacted as written and as its escapes spell it: an escaped hash, or a
+    broken escape just before the token, leaves neither secret behind."""
+    secrets = ("abcdef0123456789xyz", "hash9")
+    hash_escaped = "".join(f"\\u{ord(char):04x}" for char in "hash9")
+    assert redact(f"{hash_escaped} \\u00abcdef0123456789xyz", secrets) == "*** \\u00***"
+
+
+def test_a_short_value_is_found_only_as_written_whatever_its_encoded_length() -> None:
+    """A store hash under 16 characters whose percent-encoded form is longer still matches
+    only in its own case, so unrelated text in upper case stays."""
+    secrets = secrets_of({"X-Store-Hash": "abcdefghij\u00e9"})
+    assert redact("ABCDEFGHIJ%C3%A9 abcdefghij%C3%A9", secrets) == "ABCDEFGHIJ%C3%A9 ***"
 
 
 def test_a_secret_used_as_a_key_is_redacted_from_the_details() -> None:
