@@ -88,9 +88,12 @@ def telemetry() -> Iterator[Telemetry]:
     recorded.meter_provider.shutdown()
 
 
-def sandbox(pattern: list[FaultKind | None] | None = None) -> SandboxServer:
-    """A sandbox for the secret token whose first requests meet ``pattern``'s faults."""
-    faults = Faults(http_429=0.2, http_503=0.2) if pattern else Faults()
+def sandbox(
+    pattern: list[FaultKind | None] | None = None, faults: Faults | None = None
+) -> SandboxServer:
+    """A sandbox for the secret token whose first requests meet ``pattern``'s faults, drawn
+    from ``faults`` (429s and 503s by default)."""
+    faults = (faults or Faults(http_429=0.2, http_503=0.2)) if pattern else Faults()
     seed = seed_for(faults, pattern) if pattern else None
     return SandboxServer(rate=None, faults=faults, seed=seed, token=TOKEN, store_hash=STORE_HASH)
 
@@ -210,12 +213,9 @@ async def test_a_request_that_fails_on_the_wire_is_an_event_of_its_span(
 ) -> None:
     """A connection reset, then a success: the failed request is a span event naming the
     error's type, and the wire and queue counts end at zero."""
-    faults = Faults(reset_before=0.3)
-    seed = seed_for(faults, [FaultKind.RESET_BEFORE, None])
+    resets = Faults(reset_before=0.3)
     async with (
-        SandboxServer(
-            rate=None, faults=faults, seed=seed, token=TOKEN, store_hash=STORE_HASH
-        ) as server,
+        sandbox([FaultKind.RESET_BEFORE, None], resets) as server,
         client_for(server) as client,
     ):
         await create(client)
