@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 import math
 from typing import Final
 
@@ -39,7 +40,12 @@ __all__ = [
     "RetryPolicy",
     "check_positive_int",
     "check_priority",
+    "logger",
 ]
+
+#: The library's one logger: its retries, outages and hook failures go here (see
+#: :doc:`/observability`).
+logger: Final = logging.getLogger("b2b_async")
 
 #: The production host of the B2B Edition REST API (a host root: paths start ``/api``).
 DEFAULT_BASE_URL: Final = "https://api-b2b.bigcommerce.com"

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Final
 
 from ._bulk import could_not_connect
 from ._config import (
@@ -27,6 +25,7 @@ from ._config import (
     MAX_EXTRA_FIELD_CONFIGS,
     MAX_V3_PAGE_SIZE,
     Priority,
+    logger,
 )
 from ._exceptions import CLIENT_CLOSED, AuthenticationError, B2BError, ClientClosedError
 from ._pagination import V3PageReader, walk_offsets
@@ -37,7 +36,6 @@ from ._v3_models import ExtraFieldConfig
 
 __all__ = ["ExtraFieldCache", "fetch_extra_field_configs"]
 
-logger: Final = logging.getLogger("b2b_async")
 #: The clock that ages the kept configurations (monotonic seconds); tests replace it.
 clock: Callable[[], float] = time.monotonic
 

@@ -14,7 +14,6 @@ an install with ``opentelemetry-api`` alone costs about as little.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Final, Protocol, runtime_checkable
@@ -22,10 +21,9 @@ from typing import Any, Final, Protocol, runtime_checkable
 import attrs
 
 from . import _events
+from ._config import logger
 from ._exceptions import B2BError
 from ._protocol import show
-
-logger: Final = logging.getLogger("b2b_async")
 
 #: The header a server's request id arrives in.
 REQUEST_ID_HEADER: Final = "X-Request-Id"

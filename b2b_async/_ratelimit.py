@@ -25,7 +25,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 
-from ._config import Priority, RateLimit, check_priority, paced_interval
+from ._config import Priority, RateLimit, check_priority, logger, paced_interval
 from ._exceptions import DeadlineUnreachableError
 from ._protocol import BudgetHint
 
@@ -43,7 +43,6 @@ __all__ = [
     "unreachable",
 ]
 
-logger = logging.getLogger("b2b_async")
 
 #: Pacing runs this much slower than the allowance, so that rounding in a long run of float
 #: slot arithmetic can never fit ``requests + 1`` slots into one window (60 µs a minute).

@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import copy
 import inspect
-import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -44,6 +43,7 @@ from ._config import (
     UNHINTED_COOLDOWN,
     Priority,
     RetryPolicy,
+    logger,
 )
 from ._events import Call
 from ._exceptions import (
@@ -72,7 +72,6 @@ from ._retry import StopBeforeDeadline, Uncertainty, WaitStrategy, is_retryable
 
 __all__ = ["ClientStats", "Pool", "Transport"]
 
-logger: Final = logging.getLogger("b2b_async")
 
 #: Bytes read at a time from a body that must be counted as it arrives.
 CHUNK: Final = 64 * 1024

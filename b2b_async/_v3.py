@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import builtins
 import functools
-import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from datetime import datetime
@@ -60,6 +59,7 @@ from ._config import (
     DEFAULT_V3_PAGE_SIZE,
     REGISTRATION_WINDOW,
     Priority,
+    logger,
 )
 from ._exceptions import (
     B2BError,
@@ -103,7 +103,6 @@ __all__ = [
     "warn_if_late",
 ]
 
-logger: Final = logging.getLogger("b2b_async")
 #: The clock that times V3 bulk registrations (monotonic seconds); tests replace it.
 clock: Callable[[], float] = time.monotonic
 

@@ -53,7 +53,7 @@ try:
 except ImportError:  # the extra is not installed; the message says all there is to do
     raise ImportError("b2b_async.redis needs redis-py: pip install 'b2b-async[redis]'") from None
 
-from ._config import Priority, RateLimit, check_priority
+from ._config import Priority, RateLimit, check_priority, logger
 from ._exceptions import ClientClosedError, RateLimiterUnavailableError
 from ._protocol import BudgetHint
 from ._ratelimit import (
@@ -69,7 +69,6 @@ from ._ratelimit import (
 
 __all__ = ["RateLimiterUnavailableError", "RedisRateLimiter"]
 
-logger: Final = logging.getLogger("b2b_async")
 
 OnRedisError: TypeAlias = Literal["local", "fail"]
 """What a :class:`RedisRateLimiter` does while Redis cannot be reached."""
