@@ -49,6 +49,7 @@ from ._exceptions import (
     RegistrationWindowClosedError,
 )
 from ._hooks import report_outcome
+from ._ratelimit import cancel_requests
 
 __all__ = [
     "BulkReport",
@@ -178,11 +179,11 @@ class BulkReport(Generic[OrderT, ResultT]):
 async def register_one(
     register: Register[OrderT, ResultT], index: int, order: object, order_type: type[OrderT]
 ) -> OrderOutcome[OrderT, ResultT]:
-    """Register one input and capture its outcome; only cancellation escapes.
+    """Register one input and capture its outcome; only a cancellation of the run escapes.
 
     Args:
-        register: registers one order; what it raises (but cancellation) becomes the
-            outcome's error, through :func:`as_outcome_error`.
+        register: registers one order; what it raises becomes the outcome's error, through
+            :func:`as_outcome_error`, unless the task running it is being cancelled.
         index: the input's position, from 0.
         order: the input, checked to be an ``order_type`` before anything is sent.
         order_type: the kind of order ``register`` takes.
@@ -197,12 +198,17 @@ async def register_one(
         return OrderOutcome(index, order, error=error)  # type: ignore[arg-type]
     try:
         result = await register(order)
-    except Exception as exc:  # one order's problem is its outcome (CancelledError escapes)
+    except asyncio.CancelledError as exc:
+        if cancel_requests():  # the run itself is cancelled
+            raise
+        # Something the call awaited was cancelled, not this task: the order's problem.
+        return OrderOutcome(index, order, error=as_outcome_error(exc))
+    except Exception as exc:  # one order's problem is its outcome
         return OrderOutcome(index, order, error=as_outcome_error(exc))
     return OrderOutcome(index, order, result=result)
 
 
-def as_outcome_error(exc: Exception) -> B2BError:
+def as_outcome_error(exc: BaseException) -> B2BError:
     """The error an outcome records for what ``register`` raised.
 
     Args:
@@ -459,9 +465,11 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         try:
             while (item := await self._source.next()) is not None:
                 await self._outcomes.put(await self._settle(*item))
-        except asyncio.CancelledError:
-            raise
         except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError) and cancel_requests():
+                raise  # the stream is closing, and accounts for every worker
+            # Anything else ends the run, the reader raising it; a worker that went quietly
+            # would leave the reader waiting for it forever.
             await self._outcomes.put(exc)
             return
         await self._outcomes.put(_DONE)

@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Generator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Final, NoReturn, TypeVar, cast
 
 import click
 
@@ -60,6 +60,9 @@ EXIT_TOKEN_REFUSED: Final = 7
 #: ``orders register`` stopped sending: no connection to the API could be opened.
 EXIT_CANNOT_CONNECT: Final = 8
 EXIT_INTERRUPTED: Final = 130
+#: The most orders ``orders register`` keeps in flight: far beyond what any store's budget
+#: can use, and each takes a worker's memory.
+MAX_CONCURRENCY: Final = 1000
 
 #: The order statuses the summary counts, in the order it shows them.
 SUMMARY_STATUSES: Final = (
@@ -84,21 +87,71 @@ def err() -> Console:
     from rich.console import Console
 
     no_color = os.environ.get("NO_COLOR", "") != ""
-    return Console(stderr=True, highlight=False, color_system=None if no_color else "auto")
+    stream = cast("IO[str]", StandardError())  # the console uses only what it has
+    return Console(file=stream, highlight=False, color_system=None if no_color else "auto")
+
+
+class StandardError:
+    """Standard error as the console writes to it: whatever ``sys.stderr`` is at the time.
+
+    A write that fails (a closed pipe, a full disk) loses its text instead of raising: what
+    the command reports on standard error must never stop the work it reports on.
+    """
+
+    @property
+    def encoding(self) -> str:
+        return sys.stderr.encoding
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stderr.write(text)
+        except OSError:
+            return len(text)
+
+    def flush(self) -> None:
+        with contextlib.suppress(OSError):
+            sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+    def fileno(self) -> int:
+        return sys.stderr.fileno()
 
 
 def say(*parts: str | tuple[str, str]) -> None:
     """Print one line on standard error, never wrapped, whatever its length.
 
     A line wrapped at the console's width would split a URL mid-word in a log file or a
-    pipe; the terminal, when there is one, wraps the line for display on its own.
+    pipe; the terminal, when there is one, wraps the line for display on its own. Control
+    characters (a server's message may hold terminal escapes) are shown escaped.
 
     Args:
         parts: plain text, or ``(text, style)`` pairs; nothing is read as markup.
     """
     from rich.text import Text
 
-    err().print(Text.assemble(*parts), soft_wrap=True)
+    shown = [
+        visible(part) if isinstance(part, str) else (visible(part[0]), part[1]) for part in parts
+    ]
+    err().print(Text.assemble(*shown), soft_wrap=True)
+
+
+def visible(text: str) -> str:
+    """``text`` with every character that is not printable (``ESC`` and the other control
+    characters among them) written as its Python escape, so a terminal never acts on it."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def echo(text: str) -> None:
+    """Print ``text`` on standard output. One that cannot be written to (a closed pipe, a full
+    disk) loses it, with an error line; the exit code stays what the command's work made it."""
+    try:
+        click.echo(text)
+    except OSError as exc:
+        print_error(f"cannot write to standard output: {exc}")
+        # What is left in the buffer must not fail again as the interpreter exits.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def print_error(message: object) -> None:
@@ -110,6 +163,16 @@ def stop(message: object, code: int) -> NoReturn:
     """Print ``message`` as one error line and exit with ``code``."""
     print_error(message)
     sys.exit(code)
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Turn Ctrl-C into a quiet exit with code 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        say("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
 
 
 def exit_code_for(error: B2BError) -> int:
@@ -365,6 +428,7 @@ store_hash_option = click.option(
 @click.option("--po-number", default=None, help="Purchase-order number.")
 @base_url_option
 @store_hash_option
+@_interruptible()  # Ctrl-C at any moment exits 130
 def create(
     company_id: str | None,
     customer_id: str,
@@ -390,11 +454,10 @@ def create(
             return await cancelled_on_sigint(client.orders.register(order))
 
     try:
-        with _interruptible():
-            created = asyncio.run(run())
+        created = asyncio.run(run())
     except B2BError as exc:
         stop(exc, exit_code_for(exc))
-    click.echo(
+    echo(
         json.dumps({"order_id": created.order_id, "already_registered": created.already_registered})
     )
 
@@ -446,8 +509,8 @@ async def cancelled_on_sigint(call: Awaitable[T]) -> T:
     "--concurrency",
     default=8,
     show_default=True,
-    type=click.IntRange(min=1),
-    help="Orders in flight at once.",
+    type=click.IntRange(min=1, max=MAX_CONCURRENCY),
+    help=f"Orders in flight at once (at most {MAX_CONCURRENCY}).",
 )
 @click.option(
     "--rate-limit",
@@ -465,6 +528,7 @@ async def cancelled_on_sigint(call: Awaitable[T]) -> T:
 @click.option(
     "--quiet", "-q", is_flag=True, help="No progress bar and no summary table; problems only."
 )
+@_interruptible()  # Ctrl-C at any moment, even before the run starts, exits 130
 def register(
     file: Path,
     base_url: str,
@@ -502,7 +566,7 @@ def register(
         raise click.UsageError(str(exc)) from None
     target = target_of(client.base_url, api, store_hash_given(store_hash))
     journal = Journal(results or file.with_name(file.name + ".results.jsonl"), target)
-    with closed_on_exit(rows), _interruptible():  # a large input or journal takes a while
+    with closed_on_exit(rows):  # a large input or journal takes a while
         total = count_rows(file)
         open_journal(journal, file)
     run = Registration(client, journal, rows, total, concurrency, api, quiet=quiet)
@@ -519,7 +583,7 @@ def finish_registration(run: Registration, *, as_json: bool, quiet: bool) -> NoR
     code = exit_code_of_run(run, counts)
     summary = summary_of(run, counts, code)
     if as_json:
-        click.echo(json.dumps(summary))
+        echo(json.dumps(summary))
     elif not quiet:
         print_summary(summary)
     for problem in problems_of(run):
@@ -537,10 +601,11 @@ def problems_of(run: Registration) -> list[str]:
 
 @contextlib.contextmanager
 def closed_on_exit(rows: Generator[Any, None, None]) -> Iterator[None]:
-    """Close the input if the block exits the command, so no file is left open."""
+    """Close the input if the block ends the command (an exit, Ctrl-C), so no file is left
+    open."""
     try:
         yield
-    except SystemExit:
+    except BaseException:
         rows.close()
         raise
 
@@ -883,13 +948,3 @@ def print_summary(summary: dict[str, Any]) -> None:
     table.add_row("elapsed", f"{summary['elapsed_seconds']:.1f} s")
     err().print(table)
     say(f"results journal: {summary['journal']}")
-
-
-@contextlib.contextmanager
-def _interruptible() -> Iterator[None]:
-    """Turn Ctrl-C into a quiet exit with code 130."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        say("interrupted")
-        sys.exit(EXIT_INTERRUPTED)

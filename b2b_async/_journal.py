@@ -194,12 +194,22 @@ def v2_order(values: dict[str, Any]) -> NewOrder:
         InvalidOrderError: a value is not valid for a :class:`~b2b_async.NewOrder`.
     """
     return NewOrder(
-        values.get("company_id") or None,
+        given(values, "company_id"),
         values["customer_id"],
         values["order_id"],
         values["total_inc_tax"],
-        values.get("po_number") or None,
+        given(values, "po_number"),
     )
+
+
+def given(values: dict[str, Any], name: str) -> Any:
+    """An optional column's value, ``None`` when it is absent, null or empty.
+
+    Any other value, ``0`` and ``false`` included, goes on to the order's checks: a value
+    the order refuses is the row's error, never quietly dropped.
+    """
+    value = values.get(name)
+    return None if value is None or value == "" else value
 
 
 def v3_order(values: dict[str, Any]) -> NewV3Order:
@@ -211,7 +221,7 @@ def v3_order(values: dict[str, Any]) -> NewV3Order:
     return NewV3Order(
         values["bc_order_id"],
         values["customer_id"],
-        values.get("po_number") or None,
+        given(values, "po_number"),
         values.get("extra_fields") or None,
         created_at=creation_time(values.get("created_at")),
     )
@@ -331,6 +341,9 @@ def jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRo
             values = json.loads(text)
         except ValueError:
             yield BadRow(number, None, "not valid JSON")
+            continue
+        except RecursionError:
+            yield BadRow(number, None, "nested too deeply to be an order")
             continue
         if not isinstance(values, dict):
             yield BadRow(number, None, "not a JSON object")
@@ -691,9 +704,10 @@ def shorten(text: str, limit: int = 80) -> str:
 
 def target_of(base_url: str, api: Api, store_hash: str | None) -> str:
     """Where a run sends its orders, as its journal entries name it: the API and host root,
-    and for V3 the store hash (V2 knows its store by the token, which no file may hold)."""
+    and the store hash when one is given (without one, the store is known by the token
+    alone, which no file may hold)."""
     target = f"{api} {base_url}"
-    return f"{target} store {store_hash}" if api == "v3" and store_hash else target
+    return f"{target} store {store_hash}" if store_hash else target
 
 
 def entry_for(outcome: OrderOutcome[Any, Any], line: int) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import asyncio
 import collections
 import logging
 import math
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -169,13 +170,20 @@ class Tickets:
 
     A ticket numbers a booking. A response's count of the budget includes every request
     booked before its own; tickets tell which were booked after, and so are not in the count
-    yet. The transport acquires and releases from one task, so the task finds its ticket.
+    yet. The transport acquires and releases from one task, so the task finds its ticket. A
+    ticket acquired by one task and released by another is never taken: it is forgotten
+    with its task.
     """
 
     __slots__ = ("_by_task",)
 
     def __init__(self) -> None:
-        self._by_task: dict[asyncio.Task[Any], int] = {}
+        self._by_task: weakref.WeakKeyDictionary[asyncio.Task[Any], int] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def __len__(self) -> int:
+        return len(self._by_task)
 
     def hold(self, ticket: int) -> None:
         """Note ``ticket`` as the current task's.

@@ -67,7 +67,7 @@ from ._protocol import (
     parse_budget,
     show,
 )
-from ._ratelimit import Limiter, burst_of
+from ._ratelimit import Limiter, burst_of, cancel_requests
 from ._retry import StopBeforeDeadline, Uncertainty, WaitStrategy, is_retryable
 
 __all__ = ["ClientStats", "Pool", "Transport"]
@@ -369,7 +369,11 @@ class Transport:
                 uncertainty.note(exc)
                 raise
 
-        return await self._retrying(sending, policy)(attempt)
+        try:
+            return await self._retrying(sending, policy)(attempt)
+        except B2BError as exc:
+            # Not "from exc": the last failure is the context of an earlier one raised again.
+            raise uncertainty.final(exc)  # noqa: B904
 
     def _retrying(self, sending: Sending, policy: RetryPolicy) -> tenacity.AsyncRetrying:
         stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.attempts)
@@ -400,28 +404,38 @@ class Transport:
 
     async def _attempt(self, sending: Sending) -> Envelope:
         """One attempt: a place in flight, budget, the exchange, then the decoded answer."""
-        request, call = sending.request, sending.call
-        session = self.open()  # a closed client fails before it waits for anything
-        url, info = self._target(request)
+        self.open()  # a closed client fails before it waits for anything
+        url, info = self._target(sending.request)
         await self._take_place(sending)
         try:
             await self._acquire_budget(sending)
             hint: BudgetHint | None = None
-            call.sent()
             try:
-                response = await self._exchange(session, request, url, info)
-            except BaseException as exc:
-                call.failed(exc)
-                raise
-            else:
-                call.received(response.status, response.headers)
-                hint = self._budget_hint(response, call)
+                response = await self._observed_exchange(sending, url, info)
+                hint = self._budget_hint(response, sending.call)
             finally:
                 await self._release_budget(hint)
         finally:
             self._places.give_back()
         status, headers, body, reason, now = response
         return decode_response(status, headers, body, info, now, reason=reason)
+
+    async def _observed_exchange(self, sending: Sending, url: URL, info: RequestInfo) -> Response:
+        """The exchange, reported to the call's observer as it leaves and as it ends.
+
+        Raises:
+            ClientClosedError: the client was closed while the call waited; nothing was sent.
+        """
+        session = self.open()
+        call = sending.call
+        call.sent()
+        try:
+            response = await self._exchange(session, sending.request, url, info)
+        except BaseException as exc:
+            call.failed(exc)
+            raise
+        call.received(response.status, response.headers)
+        return response
 
     async def _take_place(self, sending: Sending) -> None:
         """Take a place among the requests in flight, in the lane of the call's priority.
@@ -493,6 +507,12 @@ class Transport:
                 return Response(response.status, response.headers, body, reason, time.time())
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = transport_error(exc, info)
+        except asyncio.CancelledError:
+            if cancel_requests() or not session.closed:
+                raise
+            # Nobody cancelled this task: closing the session's connector cancelled the
+            # request while it waited for a connection, before anything was sent.
+            error = ClientClosedError("the client's aiohttp session was closed")
         except RuntimeError:
             if not session.closed:
                 raise

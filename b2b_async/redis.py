@@ -733,7 +733,7 @@ class RedisRateLimiter:
         self._pacing = self._pacing.following(hint, self._rate_limit)
         # Released from another task, the ticket is unknown and the count cannot be placed.
         shares_count = hint.remaining is not None and ticket is not None
-        if self._down_since is None and (shares_count or hint.retry_after):
+        if self._down_since is None and not self._closed and (shares_count or hint.retry_after):
             await self._share(hint, ticket)
 
     async def _share(self, hint: BudgetHint, ticket: int | None) -> None:

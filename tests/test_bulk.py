@@ -337,13 +337,56 @@ async def test_an_order_that_cannot_be_encoded_fails_alone_against_the_sandbox()
 
 
 async def test_cancellation_still_escapes_the_engine() -> None:
-    """Only cancellation (and BaseException) escapes register_one: a cancel stops the run."""
+    """Only a cancellation of the run (and BaseException) escapes register_one: a cancel
+    stops the run."""
+    started = asyncio.Event()
 
-    async def cancelled(order: NewOrder) -> CreatedOrder:
+    async def stalled(order: NewOrder) -> CreatedOrder:
+        started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    registering = asyncio.create_task(register_one(stalled, 0, next(orders(1)), NewOrder))
+    await started.wait()
+    registering.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await registering
+
+
+async def test_a_cancelled_error_nobody_asked_for_is_that_orders_outcome() -> None:
+    """A CancelledError from one order's call while the run goes on (something the call
+    awaited was cancelled, not the run) is that order's failure; the others register."""
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        await asyncio.sleep(0)
+        if order.order_id == "BC3":
+            raise asyncio.CancelledError
+        return CreatedOrder(order.order_id)
+
+    # Without a bound, a run that lost a worker to the error would wait for it for ever.
+    report = await asyncio.wait_for(run_bulk(register, orders(10), 3, order_type=NewOrder), 60)
+    assert [outcome.index for outcome in report.failed] == [3]
+    error = report.failed[0].error
+    assert isinstance(error, B2BError)
+    assert isinstance(error.__cause__, asyncio.CancelledError)
+    assert len(report.succeeded) == 9
+
+
+async def test_an_input_raising_a_cancelled_error_ends_the_run() -> None:
+    """An async input that raises CancelledError (it awaited something that was cancelled)
+    ends the run with that error, as any failing input does: the reader never waits for a
+    worker that is gone."""
+
+    async def source() -> AsyncIterator[NewOrder]:
+        for order in orders(3):
+            yield order
         raise asyncio.CancelledError
 
-    with pytest.raises(asyncio.CancelledError):
-        await register_one(cancelled, 0, next(orders(1)), NewOrder)
+    async def register(order: NewOrder) -> CreatedOrder:
+        return CreatedOrder(order.order_id)
+
+    with pytest.raises(asyncio.CancelledError):  # without the fix: TimeoutError, after 60 s
+        await asyncio.wait_for(run_bulk(register, source(), 2, order_type=NewOrder), 60)
 
 
 # -- failures that repeat for every order ------------------------------------------------------

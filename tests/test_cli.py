@@ -376,6 +376,33 @@ def test_create_unreachable_or_failing_api_exits_4(
     assert "error:" in result.stderr
 
 
+def test_a_servers_terminal_escapes_reach_standard_error_escaped(
+    serve_handler: Callable[[Handler], str],
+) -> None:
+    """A message holding terminal control sequences is printed with them escaped."""
+    message = "bad \x1b[2J\x1b[31mred\x1b]0;title\x07 \x9b31m"
+    body = json.dumps({"code": 400, "message": message, "data": {"errMsg": message}}).encode()
+    result = invoke(create_args(serve_handler(answering(400, body))))
+    assert result.exit_code == 3
+    assert not set("\x1b\x07\x9b") & set(result.stderr)
+    assert "\\x1b[2J\\x1b[31mred" in result.stderr
+
+
+def test_create_interrupted_before_sending_exits_130(
+    sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the command still reads its settings: exit 130, not click's "Aborted!"."""
+
+    def interrupted() -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("b2b_async._cli.token_from_environment", interrupted)
+    result = invoke(create_args(sandbox.url))
+    assert result.exit_code == 130
+    assert "Aborted" not in result.output + result.stderr
+    assert sandbox.requests == []
+
+
 def test_create_undecodable_answer_exits_5(serve_handler: Callable[[Handler], str]) -> None:
     """A 200 whose body is not the documented envelope exits 5."""
     url = serve_handler(answering(200, b"[1, 2]"))
@@ -547,6 +574,22 @@ def test_register_refuses_a_journal_of_orders_sent_elsewhere(
     assert other.requests == []
 
 
+def test_register_refuses_a_v2_journal_of_another_store(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A V2 run with a store hash names the store in its journal: a run for another store
+    refuses that journal instead of skipping orders it never registered there."""
+    orders = write_orders(tmp_path / "orders.csv", 2)
+    results = tmp_path / "results.jsonl"
+    first = invoke(register_args(orders, sandbox.url, results, "--store-hash", "sandbox"))
+    assert (first.exit_code, len(registered_in(results))) == (0, 2)
+    sent = len(sandbox.requests)
+    other = invoke(register_args(orders, sandbox.url, results, "--store-hash", "another-store"))
+    assert other.exit_code == 2
+    assert "records an order sent to" in other.stderr
+    assert len(sandbox.requests) == sent
+
+
 def test_register_csv_field_too_long_to_parse_stops_with_exit_2(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
@@ -569,6 +612,7 @@ def test_register_csv_field_too_long_to_parse_stops_with_exit_2(
         ["--rate-limit", "0/60"],
         ["--rate-limit", "10/0"],
         ["--concurrency", "0"],
+        ["--concurrency", "1001"],
         ["--base-url", "ftp://example.com"],
     ],
 )
@@ -692,7 +736,12 @@ def test_register_repeated_order_ids_keep_their_own_lines(
 
 
 @pytest.mark.parametrize(
-    "step", ["b2b_async._journal.count_rows", "b2b_async._journal.Journal.load"]
+    "step",
+    [
+        "b2b_async._cli.token_from_environment",  # before the run has started at all
+        "b2b_async._journal.count_rows",
+        "b2b_async._journal.Journal.load",
+    ],
 )
 def test_register_interrupted_while_reading_its_files_exits_130(
     sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str
@@ -1088,6 +1137,29 @@ def test_no_color_means_no_ansi_escapes_on_a_terminal(
 
 
 # -- orders register, as a subprocess killed or interrupted ------------------------------------
+
+
+def test_register_with_an_unwritable_standard_error_still_finishes(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Standard error on a full device loses its lines, not the run: every valid order is
+    registered and the --json summary still comes out."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(HEADER + ",1,F1,1,\n,1,,1,\n,1,F3,1,\n", encoding="utf-8")
+    results = tmp_path / "results.jsonl"
+    args = [*register_args(orders, sandbox.url, results, "--rate-limit", "none", "--json")]
+    with open(os.devnull if not Path("/dev/full").exists() else "/dev/full", "wb") as full:
+        done = subprocess.run(  # noqa: S603 (this interpreter, the package's own command)
+            [sys.executable, "-m", "b2b_async", *args],
+            env=cli_env(),
+            stdout=subprocess.PIPE,
+            stderr=full,
+            timeout=DEADLINE,
+            check=False,
+        )
+    assert done.returncode == 1  # one row rejected
+    assert json.loads(done.stdout)["orders"]["created"] == 2
+    assert sorted(registered_in(results)) == ["F1", "F3"]
 
 
 def read_log(log: Path) -> str:

@@ -496,11 +496,14 @@ def test_an_entry_without_a_target_is_taken_as_the_runs(tmp_path: Path) -> None:
     assert journal.registered == {"A"}
 
 
-def test_the_target_names_the_api_the_host_and_a_v3_store() -> None:
-    """V3 names its store by the hash; V2 by the token, which no journal may hold."""
-    assert target_of(PROD, "v2", "abc") == "v2 " + PROD
+def test_the_target_names_the_api_the_host_and_a_store_hash_when_given() -> None:
+    """A store hash, given to either API, names the store; without one the token does,
+    which no journal may hold."""
+    assert target_of(PROD, "v2", None) == "v2 " + PROD
+    assert target_of(PROD, "v2", "abc") == f"v2 {PROD} store abc"
     assert target_of(PROD, "v3", "abc") == f"v3 {PROD} store abc"
-    assert target_of(PROD, "v3", "abc") != target_of(PROD, "v3", "xyz")
+    for api in ("v2", "v3"):
+        assert target_of(PROD, api, "abc") != target_of(PROD, api, "xyz")
 
 
 def test_rejected_and_failed_lines_may_name_no_order(tmp_path: Path) -> None:
@@ -564,6 +567,53 @@ def test_rows_a_model_refuses_are_bad_rows_never_crashes(tmp_path: Path) -> None
     assert "po_number is not valid Unicode" in reasons[4]
     for row in rows:
         json.dumps(bad_row_entry(row) if isinstance(row, BadRow) else {}).encode()
+
+
+def test_a_line_nested_too_deeply_is_a_bad_row_and_the_rest_read_on(tmp_path: Path) -> None:
+    """A line of 100,000 nested arrays, which the JSON parser cannot follow, is a BadRow."""
+    lines = [
+        "[" * 100_000 + "]" * 100_000,
+        '{"customer_id": 2, "order_id": "A2", "total_inc_tax": 1}',
+    ]
+    rows = list(read_rows(write(tmp_path, "in.jsonl", "\n".join(lines) + "\n")))
+    assert rows[0] == BadRow(1, None, "nested too deeply to be an order")
+    assert isinstance(rows[1], Row)
+
+
+@pytest.mark.parametrize("value", [0, False, [], "0"], ids=repr)
+def test_a_falsy_company_id_goes_to_the_orders_checks_not_away(
+    tmp_path: Path, value: object
+) -> None:
+    """Only an absent, null or empty optional value is no value; 0 or false is checked."""
+    line = {"customer_id": 2, "order_id": "A1", "total_inc_tax": 1, "company_id": value}
+    rows = read_jsonl(tmp_path, line)
+    if isinstance(rows[0], Row):
+        assert rows[0].order.company_id is not None
+    else:
+        assert isinstance(rows[0], BadRow)
+        assert "company_id" in rows[0].reason
+
+
+@pytest.mark.parametrize("value", [0, False])
+def test_a_falsy_po_number_is_refused_not_dropped(tmp_path: Path, value: object) -> None:
+    line = {"customer_id": 2, "order_id": "A1", "total_inc_tax": 1, "po_number": value}
+    [row] = read_jsonl(tmp_path, line)
+    assert isinstance(row, BadRow)
+    assert "po_number" in row.reason
+
+
+@pytest.mark.parametrize("value", [None, ""], ids=repr)
+def test_a_null_or_empty_optional_value_is_none(tmp_path: Path, value: object) -> None:
+    line = {"customer_id": 2, "order_id": "A1", "total_inc_tax": 1}
+    line |= {"company_id": value, "po_number": value}
+    [row] = read_jsonl(tmp_path, line)
+    assert isinstance(row, Row)
+    assert (row.order.company_id, row.order.po_number) == (None, None)
+
+
+def read_jsonl(tmp_path: Path, values: dict[str, Any]) -> list[Row | V3Row | BadRow]:
+    """The rows of a JSONL file of one line holding ``values``."""
+    return list(read_rows(write(tmp_path, "in.jsonl", json.dumps(values) + "\n")))
 
 
 def test_v3_rows_a_model_refuses_are_bad_rows(tmp_path: Path) -> None:

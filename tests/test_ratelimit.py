@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
 import math
@@ -259,6 +260,21 @@ async def test_tickets_are_kept_per_task() -> None:
     tickets.hold(3)
     tickets.clear()
     assert tickets.take() is None
+
+
+async def test_a_ticket_its_task_never_took_back_is_forgotten_with_the_task() -> None:
+    """A ticket held by a task that ended without taking it back (acquired there, released
+    from another task) is not kept for ever."""
+    tickets = Tickets()
+
+    async def hold(ticket: int) -> None:
+        tickets.hold(ticket)
+
+    for ticket in range(100):
+        await asyncio.create_task(hold(ticket))
+    await asyncio.sleep(0)  # the loop lets go of the last task
+    gc.collect()
+    assert len(tickets) == 0
 
 
 def waiter_in(lanes: Lanes, priority: Priority) -> Waiter:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import gc
 import importlib
 import logging
 import sys
@@ -1045,6 +1046,29 @@ async def test_local_acquisitions_release_into_the_local_limiter() -> None:
         await limiter.release(BudgetHint(retry_after=0.5))
         assert limiter.local_limiter.cooldown_remaining > 0.4
         assert limiter.in_flight == 0
+
+
+async def test_pacing_locally_keeps_no_ticket_of_its_own() -> None:
+    """Calls paced by the local fallback leave the local limiter holding no ticket: the one
+    taken for a call in the limiter's own task goes with that task."""
+    limiter = RedisRateLimiter(unreachable_url(), key="k", rate_limit=FAST, recheck_after=60)
+    async with limiter:
+        for _ in range(20):
+            await granted(limiter)
+    gc.collect()
+    assert len(limiter.local_limiter._tickets) == 0
+
+
+async def test_a_release_after_closing_leaves_redis_alone(key: str, client: aioredis.Redis) -> None:
+    """A request in flight as its limiter closes releases without a word to Redis: an owned
+    client is closed by then, and the shared schedule no longer hears from this process."""
+    limiter = RedisRateLimiter(client, key=key, rate_limit=FAST)
+    await limiter.acquire()
+    await limiter.aclose()
+    before = await client.dump(key)
+    await limiter.release(BudgetHint(remaining=5, resets_after=10.0, retry_after=1.0))
+    assert await client.dump(key) == before
+    assert limiter.in_flight == 0
 
 
 async def test_unreachable_redis_fails_calls_when_asked() -> None:

@@ -18,7 +18,9 @@ from b2b_async import (
     APITimeoutError,
     B2BError,
     BadRequestError,
+    ClientClosedError,
     CreatedOrder,
+    DeadlineUnreachableError,
     NotFoundError,
     OrderAlreadyExistsError,
     RateLimitError,
@@ -27,6 +29,7 @@ from b2b_async import (
     ServerError,
     UnprocessableEntityError,
 )
+from b2b_async._exceptions import NotSentTimeoutError
 from b2b_async._retry import (
     JITTER,
     StopBeforeDeadline,
@@ -145,10 +148,57 @@ def test_failures_after_an_uncertain_attempt_are_marked() -> None:
 
 def test_a_failure_that_never_left_leaves_later_ones_unmarked() -> None:
     uncertainty = Uncertainty()
-    refused, answer = APIConnectionError("refused", may_have_reached_server=False), already_exists()
-    uncertainty.note(refused)
+    answer = already_exists()
+    uncertainty.note(refused())
     uncertainty.note(answer)
     assert (uncertainty.uncertain, answer.after_uncertain_attempt) == (False, False)
+
+
+def refused() -> APIConnectionError:
+    return APIConnectionError("refused", may_have_reached_server=False)
+
+
+@pytest.mark.parametrize(
+    "last",
+    [
+        refused(),
+        ClientClosedError("closed"),
+        DeadlineUnreachableError("no budget", estimated_wait=60.0, deadline=5.0),
+        NotSentTimeoutError("waited for a place"),
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_a_last_failure_that_reached_nothing_gives_way_to_one_that_may_have(
+    last: B2BError,
+) -> None:
+    """A call whose last attempt never left still raises the attempt that may have registered."""
+    uncertainty = Uncertainty()
+    first, second = server_error(502), APITimeoutError("read timeout")
+    for exc in (first, second, last):
+        uncertainty.note(exc)
+    assert uncertainty.final(last) is second
+
+
+@pytest.mark.parametrize(
+    "last",
+    [server_error(503), BadRequestError("bad", status=400), APITimeoutError("read timeout")],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_a_last_failure_that_was_answered_or_may_have_arrived_is_the_calls(
+    last: B2BError,
+) -> None:
+    uncertainty = Uncertainty()
+    for exc in (server_error(502), last):
+        uncertainty.note(exc)
+    assert uncertainty.final(last) is last
+
+
+def test_without_an_uncertain_attempt_the_last_failure_is_the_calls() -> None:
+    uncertainty = Uncertainty()
+    first, last = server_error(503), refused()
+    for exc in (first, last):
+        uncertainty.note(exc)
+    assert uncertainty.final(last) is last
 
 
 def test_the_wait_is_the_servers_hint_when_it_gives_one() -> None:

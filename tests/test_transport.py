@@ -26,6 +26,7 @@ from b2b_async import (
     AuthenticationError,
     B2BClient,
     BadRequestError,
+    ClientClosedError,
     CreatedOrder,
     DeadlineUnreachableError,
     NotFoundError,
@@ -423,30 +424,41 @@ def answering(path: str, handler: Handler) -> web.Application:
     return app
 
 
+class Holding:
+    """A V2 create endpoint that notes each order id and answers once ``release`` is set."""
+
+    PATH = "/api/v2/io/companies/1/user/1/orders"
+
+    def __init__(self) -> None:
+        self.arrived, self.release = asyncio.Event(), asyncio.Event()
+        self.orders: list[str] = []
+
+    async def hold(self, request: web.Request) -> web.Response:
+        self.orders.append((await request.json())["orderId"])
+        self.arrived.set()
+        await self.release.wait()
+        return web.json_response({"code": 200, "data": {"orderId": self.orders[-1]}, "meta": {}})
+
+    def app(self) -> web.Application:
+        return answering(self.PATH, self.hold)
+
+
 async def test_a_call_whose_deadline_passes_while_it_waits_for_a_place_says_nothing_left() -> None:
     """Under the in-flight cap, a call still waiting for a place at its deadline ends with an
     APITimeoutError that says the request never left, and it never does."""
-    arrived, release, orders = asyncio.Event(), asyncio.Event(), []
-
-    async def hold(request: web.Request) -> web.Response:
-        orders.append((await request.json())["orderId"])
-        arrived.set()
-        await release.wait()
-        return web.json_response({"code": 200, "data": {"orderId": orders[-1]}, "meta": {}})
-
-    path = "/api/v2/io/companies/1/user/1/orders"
+    held = Holding()
     bounded = RetryPolicy(attempts=1, deadline=0.2)
-    async with serving(answering(path, hold)) as url:
+    async with serving(held.app()) as url:
         async with B2BClient(TOKEN, base_url=url, rate_limit=None, max_concurrency=1) as client:
             holding = asyncio.create_task(create(client, "BC1"))  # the only place in flight
-            await arrived.wait()
+            await held.arrived.wait()
             with pytest.raises(APITimeoutError) as info:
                 await create(client.with_options(retry=bounded), "BC2")
-            release.set()
+            held.release.set()
             assert await holding == CreatedOrder("BC1")
     assert isinstance(info.value, NotSentTimeoutError)  # no connect timeout: a bulk run goes on
     assert info.value.may_have_reached_server is False
-    assert orders == ["BC1"]
+    assert held.orders == ["BC1"]
 
 
 async def test_a_retry_whose_deadline_passes_while_it_waits_for_a_place_may_have_reached() -> None:
@@ -757,3 +769,66 @@ async def test_an_urgent_call_gets_the_next_place_in_flight_before_a_backlog(
         await asyncio.gather(urgent, *backlog)
     sent = [record.body["orderId"] for record in server.requests if record.body]
     assert sent.index("URGENT") <= 2  # after at most the two already in flight
+
+
+async def test_a_retry_sending_nothing_raises_the_failure_that_may_have_registered() -> None:
+    """After a 502, which may have registered the order, a retry the limiter cannot fit before
+    the deadline sends nothing: the call raises the 502, which says so, not the refusal."""
+    orders: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        orders.append((await request.json())["orderId"])
+        return web.json_response({"code": 502, "data": {}}, status=502)
+
+    path = "/api/v2/io/companies/1/user/1/orders"
+    bounded = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.01, deadline=5.0)
+    async with serving(answering(path, answer)) as url:
+        # One request a minute: the retry's budget comes long after the deadline.
+        async with B2BClient(TOKEN, base_url=url, rate_limit=RateLimit(1, 60), retry=bounded) as c:
+            with pytest.raises(ServerError) as info:
+                await create(c, "BC1")
+    assert info.value.status == 502
+    assert isinstance(info.value.__context__, DeadlineUnreachableError)
+    assert orders == ["BC1"]
+
+
+async def test_requests_waiting_for_a_connection_when_the_session_closes_fail_as_closed() -> None:
+    """Closing a borrowed session cancels the requests its connector holds back. Their callers,
+    whom nobody cancelled, get a ClientClosedError (not a CancelledError), and nothing of
+    theirs was sent."""
+    held = Holding()  # answers only once the client has gone
+    async with serving(held.app()) as url:
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1))
+        async with B2BClient(
+            TOKEN, base_url=url, session=session, rate_limit=None, max_concurrency=None, retry=None
+        ) as client:
+            first = asyncio.create_task(create(client, "BC1"))
+            await held.arrived.wait()
+            waiting = asyncio.create_task(create(client, "BC2"))
+            for _ in range(20):  # on into the connector's queue for a connection
+                await asyncio.sleep(0)
+            assert client.stats.requests == 2
+            await session.close()
+            results = await asyncio.gather(first, waiting, return_exceptions=True)
+            held.release.set()
+    assert not waiting.cancelled()
+    assert isinstance(results[1], ClientClosedError)
+    assert isinstance(results[0], APIConnectionError)
+    assert held.orders == ["BC1"]
+
+
+async def test_calls_waiting_for_a_place_when_the_client_closes_send_nothing() -> None:
+    """With a borrowed session, which closing the client leaves open, calls still waiting
+    for a place in flight fail with ClientClosedError, are never sent, nor counted as sent."""
+    held = Holding()
+    async with serving(held.app()) as url, aiohttp.ClientSession() as session:
+        client = B2BClient(TOKEN, base_url=url, session=session, rate_limit=None, max_concurrency=1)
+        calls = [asyncio.create_task(create(client, f"BC{n}")) for n in (1, 2, 3)]
+        await held.arrived.wait()
+        await client.aclose()
+        held.release.set()
+        results = await asyncio.gather(*calls, return_exceptions=True)
+    assert results[0] == CreatedOrder("BC1")
+    assert [type(result) for result in results[1:]] == [ClientClosedError, ClientClosedError]
+    assert held.orders == ["BC1"]
+    assert (client.stats.requests, client.stats.in_flight) == (1, 0)
