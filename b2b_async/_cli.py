@@ -753,6 +753,7 @@ class Registration:
         # connection that cannot be opened): one line says it for all if the run stops.
         self.held: list[str] = []
         self.started = time.monotonic()
+        self.total = total  # the rows expected, for progress
         self.bar = registration_progress(quiet=quiet)
         self.task = self.bar.add_task("orders", total=total, rate=0.0)
 
@@ -829,11 +830,17 @@ class Registration:
             self.stop_early(exc)
 
     def count(self, status: str) -> None:
-        """Count one finished row and move the progress bar."""
+        """Count one finished row and move the progress bar.
+
+        The total was counted in lines, which a CSV field holding line breaks, or a file
+        whose lines end in a lone carriage return, throws off: it never falls below the
+        rows done.
+        """
         self.counts[status] += 1
         done = sum(self.counts.values())
         rate = done / max(time.monotonic() - self.started, 1e-6)
-        self.bar.update(self.task, completed=done, rate=rate)
+        self.total = max(self.total, done)
+        self.bar.update(self.task, completed=done, total=self.total, rate=rate)
 
     def record(self, outcome: OrderOutcome[Any, Any]) -> None:
         """Journal and count one outcome; say so on standard error when it failed.

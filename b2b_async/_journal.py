@@ -339,8 +339,11 @@ def jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRo
             continue
         try:
             values = json.loads(text)
-        except ValueError:
+        except json.JSONDecodeError:
             yield BadRow(number, None, "not valid JSON")
+            continue
+        except ValueError:  # an integer past Python's limit on the digits it converts
+            yield BadRow(number, None, "holds a number too long to read")
             continue
         except RecursionError:
             yield BadRow(number, None, "nested too deeply to be an order")

@@ -46,11 +46,13 @@ from b2b_async import (
 from b2b_async._cli import (
     EXIT_CANNOT_CONNECT,
     EXIT_TOKEN_REFUSED,
+    Registration,
     cli,
     exit_code_for,
     parse_rate_limit,
     registration_window,
 )
+from b2b_async._journal import Journal, count_rows, read_rows
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
 
 T = TypeVar("T")
@@ -1053,6 +1055,22 @@ def test_register_one_unreachable_order_is_no_stop(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     (line,) = result.stderr.splitlines()
     assert line.startswith("line 2: failed: could not connect")
+
+
+def test_progress_total_never_falls_below_the_rows_done(tmp_path: Path) -> None:
+    """A total counted short (rows that end in a lone carriage return count as one line)
+    grows with the rows done: the bar never shows 3 of 1."""
+    orders = tmp_path / "orders.csv"
+    orders.write_bytes(f"{HEADER},1,R1,1,\r,1,R2,1,\r,1,R3,1,\r".encode())
+    total = count_rows(orders)
+    assert total == 1
+    client = B2BClient("t", rate_limit=None)
+    journal = Journal(tmp_path / "results.jsonl", "v2 test")
+    run = Registration(client, journal, read_rows(orders), total, 1, quiet=True)
+    for _ in range(3):
+        run.count("created")
+    assert (run.total, run.bar.tasks[0].total, run.bar.tasks[0].completed) == (3, 3, 3)
+    run.rows.close()
 
 
 def test_register_quiet_prints_no_progress_and_no_table(

@@ -580,6 +580,12 @@ def test_a_line_nested_too_deeply_is_a_bad_row_and_the_rest_read_on(tmp_path: Pa
     assert isinstance(rows[1], Row)
 
 
+def test_a_line_with_an_integer_too_long_to_convert_says_so(tmp_path: Path) -> None:
+    line = '{"customer_id": 2, "order_id": "A1", "total_inc_tax": ' + "9" * 5000 + "}"
+    rows = list(read_rows(write(tmp_path, "in.jsonl", line + "\n")))
+    assert rows == [BadRow(1, None, "holds a number too long to read")]
+
+
 @pytest.mark.parametrize("value", [0, False, [], "0"], ids=repr)
 def test_a_falsy_company_id_goes_to_the_orders_checks_not_away(
     tmp_path: Path, value: object
