@@ -31,7 +31,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Sized,
+)
 from typing import Any, Final, Generic, Protocol, Self, TypeAlias, TypeVar
 
 import attrs
@@ -335,13 +343,15 @@ class SystemicFailure:
 class _Feed:
     """Hands out (index, order) pairs to workers, one at a time, from any kind of input."""
 
-    __slots__ = ("_async", "_counter", "_lock", "_sync")
+    __slots__ = ("_async", "_counter", "_lock", "_sync", "size")
 
     def __init__(self, orders: Source[Any]) -> None:
         self._counter = itertools.count()
         self._lock = asyncio.Lock()
         self._sync: Iterator[Any] | None = None
         self._async: AsyncIterator[Any] | None = None
+        #: How many inputs there are, when the input knows (a list, a tuple), else ``None``.
+        self.size = len(orders) if isinstance(orders, Sized) else None
         if isinstance(orders, AsyncIterable):
             self._async = aiter(orders)
         else:
@@ -455,10 +465,12 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         raise StopAsyncIteration
 
     def _start(self) -> None:
-        self._running = self._concurrency
+        # An input of known length needs no more workers than it has orders.
+        size = self._source.size
+        self._running = self._concurrency if size is None else max(min(self._concurrency, size), 1)
         self._workers = [
             asyncio.create_task(self._work(), name=f"b2b-async bulk worker {number}")
-            for number in range(self._concurrency)
+            for number in range(self._running)
         ]
 
     async def _work(self) -> None:

@@ -284,6 +284,43 @@ async def test_the_engine_adds_no_rule_to_what_register_raises() -> None:
     assert not any(outcome.already_registered for outcome in report.outcomes)
 
 
+def bulk_workers() -> list[asyncio.Task[Any]]:
+    return [task for task in asyncio.all_tasks() if task.get_name().startswith("b2b-async bulk")]
+
+
+async def test_a_short_list_starts_no_more_workers_than_it_has_orders() -> None:
+    """A list of three orders at a concurrency of 10,000 runs on three workers."""
+    seen: list[int] = []
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        seen.append(len(bulk_workers()))
+        await asyncio.sleep(0)
+        return CreatedOrder(order.order_id)
+
+    report = await run_bulk(register, list(orders(3)), 10_000, order_type=NewOrder)
+    assert len(report.succeeded) == 3
+    assert max(seen) == 3
+
+
+async def test_every_worker_is_at_work_at_once() -> None:
+    """Every one of `concurrency` workers is at work at once, as soon as inputs are there."""
+    in_flight, most, all_in = 0, 0, asyncio.Event()
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        if in_flight == 4:
+            all_in.set()
+        await all_in.wait()  # each waits until four are in: fewer workers would never end
+        in_flight -= 1
+        return CreatedOrder(order.order_id)
+
+    report = await asyncio.wait_for(run_bulk(register, orders(20), 4, order_type=NewOrder), 60)
+    assert len(report.succeeded) == 20
+    assert most == 4
+
+
 async def test_the_engine_takes_any_kind_of_order_and_result() -> None:
     """Orders and results of any type go through; already_registered reads the result's."""
 
