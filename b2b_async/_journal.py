@@ -404,7 +404,9 @@ def input_errors(path: Path) -> contextlib.AbstractContextManager[None]:
 
     def named(exc: Exception) -> InputFileError:
         if isinstance(exc, UnicodeDecodeError):
-            return InputFileError(f"{path} is not UTF-8 text: {exc}")
+            # Not str(exc): its position counts from the start of a block, not of the file.
+            byte = exc.object[exc.start : exc.start + 1].hex()
+            return InputFileError(f"{path} is not UTF-8 text: byte 0x{byte}, {exc.reason}")
         return InputFileError(f"cannot read {path}: {exc}")
 
     return raised_as(named, (UnicodeDecodeError, OSError), chained=False)
