@@ -228,7 +228,8 @@ def as_outcome_error(exc: BaseException) -> B2BError:
     """
     if isinstance(exc, B2BError):
         return exc
-    error = B2BError(f"unexpected {type(exc).__name__} while registering: {exc}")
+    words = f": {exc}" if str(exc) else ""
+    error = B2BError(f"unexpected {type(exc).__name__} while registering{words}")
     error.__cause__ = exc
     return error
 
@@ -477,9 +478,16 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         try:
             while (item := await self._source.next()) is not None:
                 await self._outcomes.put(await self._settle(*item))
-        except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError) and cancel_requests():
+        except asyncio.CancelledError as exc:
+            if cancel_requests():
                 raise  # the stream is closing, and accounts for every worker
+            # Something the input awaited was cancelled: raised as it is, it would read as a
+            # cancellation of the reader's task, which nobody asked for.
+            error = B2BError("the input raised CancelledError, though the run was not cancelled")
+            error.__cause__ = exc
+            await self._outcomes.put(error)
+            return
+        except BaseException as exc:
             # Anything else ends the run, the reader raising it; a worker that went quietly
             # would leave the reader waiting for it forever.
             await self._outcomes.put(exc)

@@ -17,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
 import json
 import math
 import os
 import signal
 import sys
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Generator, Iterator
 from pathlib import Path
@@ -94,29 +96,44 @@ def err() -> Console:
 class StandardError:
     """Standard error as the console writes to it: whatever ``sys.stderr`` is at the time.
 
-    A write that fails (a closed pipe, a full disk) loses its text instead of raising: what
-    the command reports on standard error must never stop the work it reports on.
+    A write that fails (a closed pipe, a full disk, a closed or missing standard error)
+    loses its text instead of raising: what the command reports on standard error must
+    never stop the work it reports on.
     """
 
     @property
+    def stream(self) -> IO[str] | None:
+        """The stream written to: ``sys.stderr``, or the one a running progress bar, which
+        puts a proxy of its own in ``sys.stderr``, stands in front of."""
+        stream: IO[str] | None = getattr(sys.stderr, "rich_proxied_file", sys.stderr)
+        return stream
+
+    @property
     def encoding(self) -> str:
-        return sys.stderr.encoding
+        return getattr(self.stream, "encoding", None) or "utf-8"
 
     def write(self, text: str) -> int:
-        try:
-            return sys.stderr.write(text)
-        except OSError:
-            return len(text)
+        stream = self.stream
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):  # ValueError: a closed file
+                stream.write(text)
+        return len(text)
 
     def flush(self) -> None:
-        with contextlib.suppress(OSError):
-            sys.stderr.flush()
+        stream = self.stream
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
 
     def isatty(self) -> bool:
-        return sys.stderr.isatty()
+        stream = self.stream
+        return stream is not None and stream.isatty()
 
     def fileno(self) -> int:
-        return sys.stderr.fileno()
+        stream = self.stream
+        if stream is None:
+            raise io.UnsupportedOperation("standard error is closed")
+        return stream.fileno()
 
 
 def say(*parts: str | tuple[str, str]) -> None:
@@ -138,9 +155,15 @@ def say(*parts: str | tuple[str, str]) -> None:
 
 
 def visible(text: str) -> str:
-    """``text`` with every character that is not printable (``ESC`` and the other control
-    characters among them) written as its Python escape, so a terminal never acts on it."""
-    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+    """``text`` with every control character (``ESC`` among them) written as its Python
+    escape, so a terminal never acts on it."""
+    return "".join(repr(char)[1:-1] if is_control(char) else char for char in text)
+
+
+def is_control(char: str) -> bool:
+    """Whether a terminal may act on ``char``: a control character (C0, DEL, C1) other than
+    tab. Other characters, non-breaking spaces and joiners among them, are shown as they are."""
+    return char != "\t" and unicodedata.category(char) == "Cc"
 
 
 def echo(text: str) -> None:
@@ -150,8 +173,18 @@ def echo(text: str) -> None:
         click.echo(text)
     except OSError as exc:
         print_error(f"cannot write to standard output: {exc}")
-        # What is left in the buffer must not fail again as the interpreter exits.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        with contextlib.suppress(OSError, ValueError):  # nothing left to lose
+            discard_standard_output()
+
+
+def discard_standard_output() -> None:
+    """Point standard output at the null device, so that what is left in its buffer does not
+    fail again as the interpreter exits."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, sys.stdout.fileno())
+    finally:
+        os.close(null)
 
 
 def print_error(message: object) -> None:
@@ -428,7 +461,7 @@ store_hash_option = click.option(
 @click.option("--po-number", default=None, help="Purchase-order number.")
 @base_url_option
 @store_hash_option
-@_interruptible()  # Ctrl-C at any moment exits 130
+@_interruptible()  # Ctrl-C exits 130 from the first line of the command on
 def create(
     company_id: str | None,
     customer_id: str,
@@ -528,7 +561,7 @@ async def cancelled_on_sigint(call: Awaitable[T]) -> T:
 @click.option(
     "--quiet", "-q", is_flag=True, help="No progress bar and no summary table; problems only."
 )
-@_interruptible()  # Ctrl-C at any moment, even before the run starts, exits 130
+@_interruptible()  # Ctrl-C exits 130, even before the run starts
 def register(
     file: Path,
     base_url: str,

@@ -42,8 +42,18 @@ class B2BError(Exception):
     its fields, so it crosses ``multiprocessing``, ``concurrent.futures`` and task queues
     intact.
 
+    Attributes:
+        after_uncertain_attempt: ``True`` when an earlier attempt of the same call may have
+            reached the server (a read timeout, a reset after sending, a 502 or 504): the
+            call may have taken effect, whatever this failure of a later attempt says (an
+            answer about that effect, or a later attempt that could not be sent at all).
+
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``after_uncertain_attempt`` is on every error, not only on :class:`APIError`.
     """
+
+    after_uncertain_attempt: bool = False
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Exception's own pickling calls cls(*args), which keyword-only fields do not
@@ -92,9 +102,6 @@ class APIError(B2BError):
         method: the HTTP method of the request.
         url: the URL of the request (it never carries the token, which travels in a header).
         retry_after: the server's wait hint in seconds, when it gave one.
-        after_uncertain_attempt: ``True`` when an earlier attempt of the same call may have
-            reached the server (a read timeout, a reset after sending, a 502 or 504), so this
-            answer may be about that attempt's effect.
 
     .. versionadded:: 0.1.0
     """
@@ -120,7 +127,6 @@ class APIError(B2BError):
         self.method = method
         self.url = url
         self.retry_after = retry_after
-        self.after_uncertain_attempt = False
 
     def __str__(self) -> str:
         where = f" ({self.method} {self.url})" if self.method else ""

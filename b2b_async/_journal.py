@@ -222,7 +222,7 @@ def v3_order(values: dict[str, Any]) -> NewV3Order:
         values["bc_order_id"],
         values["customer_id"],
         given(values, "po_number"),
-        values.get("extra_fields") or None,
+        given(values, "extra_fields"),
         created_at=creation_time(values.get("created_at")),
     )
 

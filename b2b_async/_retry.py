@@ -83,40 +83,21 @@ def may_have_reached_server(exc: B2BError) -> bool:
 class Uncertainty:
     """Follows one call's attempts: has any of them possibly reached the server?
 
-    Every failure after such an attempt is marked ``after_uncertain_attempt``, so that a
-    registration's "already exists" can be read as this call's own earlier success; and a
-    call that then fails before its last attempt could leave still reports the attempt that
-    may have taken effect (:meth:`final`).
+    Every failure after such an attempt is marked ``after_uncertain_attempt``, whatever its
+    kind: a registration's "already exists" then reads as this call's own earlier success,
+    and a later attempt that could not be sent at all (a closed client, no budget before the
+    deadline, a refused connection) still tells that the call may have taken effect.
     """
 
-    __slots__ = ("_reached",)
+    __slots__ = ("uncertain",)
 
     def __init__(self) -> None:
-        self._reached: B2BError | None = None
-
-    @property
-    def uncertain(self) -> bool:
-        """Whether an attempt noted so far may have reached the server."""
-        return self._reached is not None
+        self.uncertain = False
 
     def note(self, exc: B2BError) -> None:
         """Mark ``exc`` with what came before it, then remember what it says itself."""
-        if isinstance(exc, APIError):
-            exc.after_uncertain_attempt = self.uncertain
-        if may_have_reached_server(exc):
-            self._reached = exc
-
-    def final(self, exc: B2BError) -> B2BError:
-        """The error a call that failed for good raises, ``exc`` being its last failure.
-
-        That is ``exc``, unless it reached nothing (no answer came, and the request certainly
-        never left: a closed client, a deadline, a refused connection) while an earlier
-        attempt may have reached the server. The call may then have taken effect, which
-        ``exc`` would deny, so the latest such attempt's failure is raised instead.
-        """
-        if self._reached is None or isinstance(exc, APIError) or may_have_reached_server(exc):
-            return exc
-        return self._reached
+        exc.after_uncertain_attempt = self.uncertain
+        self.uncertain = self.uncertain or may_have_reached_server(exc)
 
 
 @attrs.frozen

@@ -369,11 +369,7 @@ class Transport:
                 uncertainty.note(exc)
                 raise
 
-        try:
-            return await self._retrying(sending, policy)(attempt)
-        except B2BError as exc:
-            # Not "from exc": the last failure is the context of an earlier one raised again.
-            raise uncertainty.final(exc)  # noqa: B904
+        return await self._retrying(sending, policy)(attempt)
 
     def _retrying(self, sending: Sending, policy: RetryPolicy) -> tenacity.AsyncRetrying:
         stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.attempts)

@@ -103,18 +103,19 @@ def window_lost(exc: B2BError, window: RegistrationWindow, policy: RetryPolicy |
 
     So it did when the limiter foresaw no budget before the window's deadline, or when a
     transient failure that certainly never reached the server leaves less of the window
-    than the wait before another attempt. A failure that may have reached the server is no
-    miss: the order may be registered, so the failure itself is raised.
+    than the wait before another attempt. A failure that may have reached the server, or
+    that follows an attempt that may have, is no miss: the order may be registered, so the
+    failure itself is raised.
 
     Args:
         exc: what the create raised.
         window: its window.
         policy: the client's retry options.
     """
+    if exc.after_uncertain_attempt or may_have_reached_server(exc):
+        return False  # the create may have registered the order: that is not a miss
     if isinstance(exc, DeadlineUnreachableError):
         return True
-    if may_have_reached_server(exc):
-        return False  # the create may have registered the order: that is not a miss
     if not is_retryable(exc, policy or RetryPolicy()):
         return False
     return window.left() < _shortest_wait(exc, policy)

@@ -406,13 +406,14 @@ async def test_a_cancelled_error_nobody_asked_for_is_that_orders_outcome() -> No
     error = report.failed[0].error
     assert isinstance(error, B2BError)
     assert isinstance(error.__cause__, asyncio.CancelledError)
+    assert str(error) == "unexpected CancelledError while registering"  # no dangling colon
     assert len(report.succeeded) == 9
 
 
 async def test_an_input_raising_a_cancelled_error_ends_the_run() -> None:
     """An async input that raises CancelledError (it awaited something that was cancelled)
-    ends the run with that error, as any failing input does: the reader never waits for a
-    worker that is gone."""
+    ends the run, as any failing input does, with a B2BError: the reader never waits for a
+    worker that is gone, and its task is not told it was cancelled."""
 
     async def source() -> AsyncIterator[NewOrder]:
         for order in orders(3):
@@ -422,8 +423,10 @@ async def test_an_input_raising_a_cancelled_error_ends_the_run() -> None:
     async def register(order: NewOrder) -> CreatedOrder:
         return CreatedOrder(order.order_id)
 
-    with pytest.raises(asyncio.CancelledError):  # without the fix: TimeoutError, after 60 s
+    with pytest.raises(B2BError) as info:  # without the fix: TimeoutError, after 60 s
         await asyncio.wait_for(run_bulk(register, source(), 2, order_type=NewOrder), 60)
+    assert isinstance(info.value.__cause__, asyncio.CancelledError)
+    assert "the input raised CancelledError" in str(info.value)
 
 
 # -- failures that repeat for every order ------------------------------------------------------

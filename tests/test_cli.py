@@ -51,6 +51,7 @@ from b2b_async._cli import (
     exit_code_for,
     parse_rate_limit,
     registration_window,
+    visible,
 )
 from b2b_async._journal import Journal, count_rows, read_rows
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
@@ -1107,6 +1108,85 @@ def test_register_long_error_line_is_not_wrapped_in_a_pipe(
     assert result.exit_code == 1
     (line,) = [text for text in result.stderr.splitlines() if text.startswith("line 2:")]
     assert f"{sandbox.url}/api/v2/io/companies/{company}/" in line
+
+
+def test_register_on_a_terminal_shows_its_progress_and_finishes(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """On a terminal the progress bar stands in front of standard error while it runs; the
+    lines said meanwhile go through it, and the run finishes (it once looped for ever)."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(HEADER + ",1,T1,1,\n,1,,1,\n,1,T3,1,\n", encoding="utf-8")
+    results = tmp_path / "results.jsonl"
+    args = register_args(orders, sandbox.url, results, "--rate-limit", "none")
+    output = stderr_on_a_terminal(args, cli_env())  # a run that never ends times out
+    assert sorted(registered_in(results)) == ["T1", "T3"]
+    assert b"line 3: rejected" in output
+    assert b"registering" in output
+
+
+def test_a_missing_standard_error_loses_the_lines_not_the_run(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Started with standard error closed (``2>&-``), the run still registers every order."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(HEADER + ",1,M1,1,\n,1,,1,\n", encoding="utf-8")
+    results = tmp_path / "results.jsonl"
+    args = register_args(orders, sandbox.url, results, "--rate-limit", "none", "--json")
+    done = subprocess.run(  # noqa: S603 (this interpreter, the package's own command)
+        [sys.executable, "-c", CLOSED_STDERR, *args],
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert done.returncode == 1  # one row rejected
+    assert json.loads(done.stdout)["orders"]["created"] == 1
+    assert registered_in(results) == ["M1"]
+
+
+def test_register_with_an_unwritable_standard_output_says_so_and_keeps_its_code(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A --json summary that standard output (a full device) cannot take costs an error line,
+    not the exit code the run earned, and no traceback as the interpreter exits."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(HEADER + ",1,O1,1,\n,1,,1,\n", encoding="utf-8")
+    results = tmp_path / "results.jsonl"
+    args = register_args(orders, sandbox.url, results, "--rate-limit", "none", "--json")
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(  # noqa: S603 (this interpreter, the package's own command)
+            [sys.executable, "-m", "b2b_async", *args],
+            env=cli_env(),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            timeout=DEADLINE,
+            check=False,
+        )
+    assert done.returncode == 1  # one row rejected
+    assert b"cannot write to standard output" in done.stderr
+    assert b"Traceback" not in done.stderr
+    assert b"Exception ignored" not in done.stderr
+    assert registered_in(results) == ["O1"]
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("\x1b[2J\x1b[31mred\x07", "\\x1b[2J\\x1b[31mred\\x07"),
+        ("del\x7f c1\x9b", "del\\x7f c1\\x9b"),
+        ("tab\tnbsp\u00a0zwj\u200dé", "tab\tnbsp\u00a0zwj\u200dé"),  # kept as they are
+    ],
+)
+def test_control_characters_are_shown_escaped_and_nothing_else(text: str, shown: str) -> None:
+    assert visible(text) == shown
+
+
+#: Runs the command line with standard error closed, as a shell's ``2>&-`` leaves it.
+CLOSED_STDERR = (
+    "import os, sys; os.close(2); sys.stderr = None; "
+    "from b2b_async._cli import cli; cli.main(sys.argv[1:], prog_name='b2b-async')"
+)
 
 
 def stderr_on_a_terminal(args: list[str], env: dict[str, str]) -> bytes:

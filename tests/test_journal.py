@@ -588,18 +588,34 @@ def test_a_line_with_an_integer_too_long_to_convert_says_so(tmp_path: Path) -> N
     assert rows == [BadRow(1, None, "holds a number too long to read")]
 
 
-@pytest.mark.parametrize("value", [0, False, [], "0"], ids=repr)
+@pytest.mark.parametrize(
+    ("value", "outcome"),
+    [
+        (0, "company 0"),
+        (False, "company_id must be a str or int, got bool"),
+        ([], "company_id must be a str or int, got list"),
+    ],
+    ids=repr,
+)
 def test_a_falsy_company_id_goes_to_the_orders_checks_not_away(
-    tmp_path: Path, value: object
+    tmp_path: Path, value: object, outcome: str
 ) -> None:
     """Only an absent, null or empty optional value is no value; 0 or false is checked."""
     line = {"customer_id": 2, "order_id": "A1", "total_inc_tax": 1, "company_id": value}
-    rows = read_jsonl(tmp_path, line)
-    if isinstance(rows[0], Row):
-        assert rows[0].order.company_id is not None
+    [row] = read_jsonl(tmp_path, line)
+    if isinstance(row, Row):
+        assert f"company {row.order.company_id}" == outcome
     else:
-        assert isinstance(rows[0], BadRow)
-        assert "company_id" in rows[0].reason
+        assert isinstance(row, BadRow)
+        assert row.reason == outcome
+
+
+@pytest.mark.parametrize("value", [0, False])
+def test_a_falsy_extra_fields_value_is_refused_not_dropped(tmp_path: Path, value: object) -> None:
+    line = {"bc_order_id": 5, "customer_id": 2, "extra_fields": value}
+    [row] = list(read_rows(write(tmp_path, "in.jsonl", json.dumps(line) + "\n"), api="v3"))
+    assert isinstance(row, BadRow)
+    assert "extra_fields must be a mapping" in row.reason
 
 
 @pytest.mark.parametrize("value", [0, False])

@@ -159,46 +159,32 @@ def refused() -> APIConnectionError:
 
 
 @pytest.mark.parametrize(
-    "last",
+    "later",
     [
         refused(),
         ClientClosedError("closed"),
         DeadlineUnreachableError("no budget", estimated_wait=60.0, deadline=5.0),
         NotSentTimeoutError("waited for a place"),
+        server_error(503),
+        ResponseDecodeError("garbled", status=200, garbled=True),
     ],
     ids=lambda exc: type(exc).__name__,
 )
-def test_a_last_failure_that_reached_nothing_gives_way_to_one_that_may_have(
-    last: B2BError,
-) -> None:
-    """A call whose last attempt never left still raises the attempt that may have registered."""
+def test_any_failure_after_an_uncertain_attempt_is_marked(later: B2BError) -> None:
+    """A later attempt that could not be sent at all still tells, by the flag, that the call
+    may have taken effect."""
     uncertainty = Uncertainty()
-    first, second = server_error(502), APITimeoutError("read timeout")
-    for exc in (first, second, last):
+    for exc in (APITimeoutError("read timeout"), later):
         uncertainty.note(exc)
-    assert uncertainty.final(last) is second
+    assert later.after_uncertain_attempt is True
 
 
-@pytest.mark.parametrize(
-    "last",
-    [server_error(503), BadRequestError("bad", status=400), APITimeoutError("read timeout")],
-    ids=lambda exc: type(exc).__name__,
-)
-def test_a_last_failure_that_was_answered_or_may_have_arrived_is_the_calls(
-    last: B2BError,
-) -> None:
+def test_without_an_uncertain_attempt_no_failure_is_marked() -> None:
     uncertainty = Uncertainty()
-    for exc in (server_error(502), last):
+    failures = [server_error(503), refused(), ClientClosedError("closed")]
+    for exc in failures:
         uncertainty.note(exc)
-    assert uncertainty.final(last) is last
-
-
-def test_without_an_uncertain_attempt_the_last_failure_is_the_calls() -> None:
-    uncertainty = Uncertainty()
-    first, last = server_error(503), refused()
-    for exc in (first, last):
-        uncertainty.note(exc)
-    assert uncertainty.final(last) is last
+    assert [exc.after_uncertain_attempt for exc in failures] == [False, False, False]
 
 
 def test_the_wait_is_the_servers_hint_when_it_gives_one() -> None:

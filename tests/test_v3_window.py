@@ -10,6 +10,7 @@ import pytest
 
 from b2b_async import (
     APITimeoutError,
+    B2BError,
     BadRequestError,
     DeadlineUnreachableError,
     RateLimitError,
@@ -74,6 +75,27 @@ async def test_a_window_far_in_the_future_is_waited_for_one_window_at_most(
     monkeypatch.setattr(asyncio, "sleep", sleep)
     await window_of(-3600.0).wait_until_settled()
     assert slept == [REGISTRATION_WINDOW + REGISTRATION_MARGIN]
+
+
+def after_an_uncertain_attempt(error: B2BError) -> B2BError:
+    error.after_uncertain_attempt = True
+    return error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        DeadlineUnreachableError("q", estimated_wait=20.0, deadline=5.0),
+        APITimeoutError("connect", may_have_reached_server=False),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_no_window_is_lost_after_an_attempt_that_may_have_registered(error: B2BError) -> None:
+    """A retry that cannot be sent in time, after an attempt that may have registered the
+    order, is no miss: the order may be registered, and the failure itself is raised."""
+    policy = RetryPolicy(initial_wait=0.5)
+    late = after_an_uncertain_attempt(error)
+    assert window_lost(late, window_of(REGISTRATION_WINDOW), policy) is False
 
 
 @pytest.mark.parametrize(
