@@ -1110,14 +1110,38 @@ def test_register_long_error_line_is_not_wrapped_in_a_pipe(
     assert f"{sandbox.url}/api/v2/io/companies/{company}/" in line
 
 
+def with_a_bad_row(tmp_path: Path, *order_ids: str) -> tuple[Path, Path]:
+    """An input of ``order_ids`` with a row missing its order id after the first, and the
+    path of its journal: (input, journal)."""
+    first, *rest = order_ids
+    rows = [f",1,{first},1,", ",1,,1,", *(f",1,{order_id},1," for order_id in rest)]
+    orders = tmp_path / "orders.csv"
+    orders.write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
+    return orders, tmp_path / "results.jsonl"
+
+
+def run_command(
+    args: list[str], *, stdout: Any, stderr: Any, code: str | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``b2b-async ARGS`` in a process of its own with the token set (through ``code``,
+    Python that runs the command line, when given)."""
+    program = ["-c", code] if code else ["-m", "b2b_async"]
+    return subprocess.run(  # noqa: S603 (this interpreter, the package's own command)
+        [sys.executable, *program, *args],
+        env=cli_env(),
+        stdout=stdout,
+        stderr=stderr,
+        timeout=DEADLINE,
+        check=False,
+    )
+
+
 def test_register_on_a_terminal_shows_its_progress_and_finishes(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     """On a terminal the progress bar stands in front of standard error while it runs; the
     lines said meanwhile go through it, and the run finishes (it once looped for ever)."""
-    orders = tmp_path / "orders.csv"
-    orders.write_text(HEADER + ",1,T1,1,\n,1,,1,\n,1,T3,1,\n", encoding="utf-8")
-    results = tmp_path / "results.jsonl"
+    orders, results = with_a_bad_row(tmp_path, "T1", "T3")
     args = register_args(orders, sandbox.url, results, "--rate-limit", "none")
     output = stderr_on_a_terminal(args, cli_env())  # a run that never ends times out
     assert sorted(registered_in(results)) == ["T1", "T3"]
@@ -1129,17 +1153,9 @@ def test_a_missing_standard_error_loses_the_lines_not_the_run(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     """Started with standard error closed (``2>&-``), the run still registers every order."""
-    orders = tmp_path / "orders.csv"
-    orders.write_text(HEADER + ",1,M1,1,\n,1,,1,\n", encoding="utf-8")
-    results = tmp_path / "results.jsonl"
+    orders, results = with_a_bad_row(tmp_path, "M1")
     args = register_args(orders, sandbox.url, results, "--rate-limit", "none", "--json")
-    done = subprocess.run(  # noqa: S603 (this interpreter, the package's own command)
-        [sys.executable, "-c", CLOSED_STDERR, *args],
-        env=cli_env(),
-        stdout=subprocess.PIPE,
-        timeout=DEADLINE,
-        check=False,
-    )
+    done = run_command(args, stdout=subprocess.PIPE, stderr=None, code=CLOSED_STDERR)
     assert done.returncode == 1  # one row rejected
     assert json.loads(done.stdout)["orders"]["created"] == 1
     assert registered_in(results) == ["M1"]
@@ -1150,19 +1166,10 @@ def test_register_with_an_unwritable_standard_output_says_so_and_keeps_its_code(
 ) -> None:
     """A --json summary that standard output (a full device) cannot take costs an error line,
     not the exit code the run earned, and no traceback as the interpreter exits."""
-    orders = tmp_path / "orders.csv"
-    orders.write_text(HEADER + ",1,O1,1,\n,1,,1,\n", encoding="utf-8")
-    results = tmp_path / "results.jsonl"
+    orders, results = with_a_bad_row(tmp_path, "O1")
     args = register_args(orders, sandbox.url, results, "--rate-limit", "none", "--json")
     with open("/dev/full", "wb") as full:
-        done = subprocess.run(  # noqa: S603 (this interpreter, the package's own command)
-            [sys.executable, "-m", "b2b_async", *args],
-            env=cli_env(),
-            stdout=full,
-            stderr=subprocess.PIPE,
-            timeout=DEADLINE,
-            check=False,
-        )
+        done = run_command(args, stdout=full, stderr=subprocess.PIPE)
     assert done.returncode == 1  # one row rejected
     assert b"cannot write to standard output" in done.stderr
     assert b"Traceback" not in done.stderr
@@ -1242,19 +1249,10 @@ def test_register_with_an_unwritable_standard_error_still_finishes(
 ) -> None:
     """Standard error on a full device loses its lines, not the run: every valid order is
     registered and the --json summary still comes out."""
-    orders = tmp_path / "orders.csv"
-    orders.write_text(HEADER + ",1,F1,1,\n,1,,1,\n,1,F3,1,\n", encoding="utf-8")
-    results = tmp_path / "results.jsonl"
-    args = [*register_args(orders, sandbox.url, results, "--rate-limit", "none", "--json")]
-    with open(os.devnull if not Path("/dev/full").exists() else "/dev/full", "wb") as full:
-        done = subprocess.run(  # noqa: S603 (this interpreter, the package's own command)
-            [sys.executable, "-m", "b2b_async", *args],
-            env=cli_env(),
-            stdout=subprocess.PIPE,
-            stderr=full,
-            timeout=DEADLINE,
-            check=False,
-        )
+    orders, results = with_a_bad_row(tmp_path, "F1", "F3")
+    args = register_args(orders, sandbox.url, results, "--rate-limit", "none", "--json")
+    with open("/dev/full", "wb") as full:
+        done = run_command(args, stdout=subprocess.PIPE, stderr=full)
     assert done.returncode == 1  # one row rejected
     assert json.loads(done.stdout)["orders"]["created"] == 2
     assert sorted(registered_in(results)) == ["F1", "F3"]
