@@ -206,12 +206,9 @@ async def register_one(
         return OrderOutcome(index, order, error=error)  # type: ignore[arg-type]
     try:
         result = await register(order)
-    except asyncio.CancelledError as exc:
-        if cancel_requests():  # the run itself is cancelled
-            raise
-        # Something the call awaited was cancelled, not this task: the order's problem.
-        return OrderOutcome(index, order, error=as_outcome_error(exc))
-    except Exception as exc:  # one order's problem is its outcome
+    except (Exception, asyncio.CancelledError) as exc:  # one order's problem is its outcome
+        if isinstance(exc, asyncio.CancelledError) and cancel_requests():
+            raise  # the run itself is cancelled, not merely something the call awaited
         return OrderOutcome(index, order, error=as_outcome_error(exc))
     return OrderOutcome(index, order, result=result)
 

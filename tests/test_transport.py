@@ -780,9 +780,8 @@ async def test_a_retry_sending_nothing_still_says_the_call_may_have_registered()
         orders.append((await request.json())["orderId"])
         return web.json_response({"code": 502, "data": {}}, status=502)
 
-    path = "/api/v2/io/companies/1/user/1/orders"
     bounded = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.01, deadline=5.0)
-    async with serving(answering(path, answer)) as url:
+    async with serving(answering(Holding.PATH, answer)) as url:
         # One request a minute: the retry's budget comes long after the deadline.
         async with B2BClient(TOKEN, base_url=url, rate_limit=RateLimit(1, 60), retry=bounded) as c:
             with pytest.raises(DeadlineUnreachableError) as info:
