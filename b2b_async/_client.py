@@ -25,8 +25,12 @@ from ._config import (
     Priority,
     RateLimit,
     RetryPolicy,
+    check_flag,
+    check_option_type,
     check_positive_int,
     check_priority,
+    finite_number,
+    shown,
 )
 from ._exceptions import CLIENT_CLOSED, ClientClosedError
 from ._extra_field_cache import ExtraFieldCache
@@ -72,14 +76,21 @@ def check_base_url(base_url: str) -> str:
         ValueError: not an absolute http(s) URL of a host root, or plain http to a host
             that is not loopback (the token would cross the network in clear).
     """
+    if not isinstance(base_url, str) or _HEADER_UNSAFE.search(base_url):
+        raise ValueError("base_url must be a str without control characters")
     url = URL(base_url)
     if url.scheme not in ("https", "http") or not url.host:
         raise ValueError(f"base_url must be an absolute https:// URL, got {base_url!r}")
-    if url.path not in ("", "/") or url.query_string or url.fragment or url.user:
+    if url.path not in ("", "/") or url.query_string or url.fragment or _has_credentials(url):
         raise ValueError(f"base_url must be a host root such as {DEFAULT_BASE_URL!r}")
     if url.scheme == "http" and not is_loopback(url.host):
         raise ValueError("base_url must use https:// (plain http is allowed only for loopback)")
     return str(url.origin())
+
+
+def _has_credentials(url: URL) -> bool:
+    """Whether ``url`` names a user or a password (``https://:secret@host`` names only one)."""
+    return url.user is not None or url.password is not None
 
 
 def check_header_value(value: object, name: str) -> str:
@@ -178,9 +189,10 @@ def _check_concurrency(value: int | None) -> int | None:
 def _timeout(value: float | aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
     if isinstance(value, aiohttp.ClientTimeout):
         return value
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {value!r}")
-    return aiohttp.ClientTimeout(total=float(value))
+    seconds = finite_number(value)
+    if seconds is None or seconds <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {shown(value)}")
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 class B2BClient:
@@ -231,6 +243,8 @@ class B2BClient:
     Raises:
         ValueError: an argument is invalid, or no token is passed and ``B2B_AUTH_TOKEN``
             is not set (messages never repeat the token or the store hash).
+        TypeError: ``session``, ``retry``, ``rate_limit`` or ``check_extra_fields`` is of
+            another type.
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0
@@ -262,6 +276,8 @@ class B2BClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         check_extra_fields: bool = True,
     ) -> None:
+        check_option_type(retry, RetryPolicy, "retry", optional=True)
+        check_option_type(session, aiohttp.ClientSession, "session", optional=True)
         auth = auth_headers(*credentials(auth_token, store_hash))
         self._base_url = check_base_url(base_url)
         self._scheme = " ".join(f"{name}=***" for name in auth)
@@ -277,7 +293,8 @@ class B2BClient:
             secrets=secrets_of(auth),
         )
         # One cache per client, shared by its views: the configurations are the store's.
-        self._extra_fields = ExtraFieldCache(transport, check=check_extra_fields)
+        checked = check_flag(check_extra_fields, "check_extra_fields")
+        self._extra_fields = ExtraFieldCache(transport, check=checked)
         self._bind(transport)
 
     def _bind(self, transport: Transport) -> None:

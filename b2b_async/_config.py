@@ -21,6 +21,8 @@ __all__ = [
     "EXTRA_FIELD_CONFIGS_TTL",
     "MAX_EXTRA_FIELD_CONFIGS",
     "MAX_NUMBER_TEXT",
+    "MAX_SHOWN_INT_BITS",
+    "MAX_SHOWN_REPR",
     "MAX_TARGETS",
     "MAX_TARGET_PATH",
     "MAX_V3_PAGE_SIZE",
@@ -38,9 +40,13 @@ __all__ = [
     "Priority",
     "RateLimit",
     "RetryPolicy",
+    "check_flag",
+    "check_option_type",
     "check_positive_int",
     "check_priority",
+    "finite_number",
     "logger",
+    "shown",
 ]
 
 #: The library's one logger: its retries, outages and hook failures go here (see
@@ -112,6 +118,10 @@ UNHINTED_COOLDOWN: Final = 1.0
 #: after which a bulk run stops sending. Each such call has already spent every attempt its
 #: retry policy allows (5 by default), so three are fifteen failed connections in a row.
 UNREACHABLE_STREAK: Final = 3
+#: The longest repr of a value an error message quotes, in characters.
+MAX_SHOWN_REPR: Final = 80
+#: The widest ``int`` an error message writes out, in bits (about 60 digits).
+MAX_SHOWN_INT_BITS: Final = 200
 #: Distinct (method, path) pairs whose URL a transport keeps at most.
 MAX_TARGETS: Final = 1024
 #: The longest path whose URL a transport keeps.
@@ -142,20 +152,74 @@ def check_positive_int(
         ValueError: ``value`` is a ``bool``, not an ``int``, or out of range (as ``error``).
     """
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise error(f"{name} must be an int of at least 1, got {value!r}")
+        raise error(f"{name} must be an int of at least 1, got {shown(value)}")
     if most is not None and value > most:
-        raise error(f"{name} must be an int from 1 to {most}, got {value!r}")
+        raise error(f"{name} must be an int from 1 to {most}, got {shown(value)}")
     return value
 
 
+def check_option_type(value: object, kind: type, name: str, *, optional: bool = False) -> None:
+    """Refuse an option that is not a ``kind`` (nor ``None``, when ``optional``).
+
+    Raises:
+        TypeError: ``value`` is of another type; the message names its type, not its value.
+    """
+    if (value is None and optional) or isinstance(value, kind):
+        return
+    alternatives = " or None" if optional else ""
+    raise TypeError(f"{name} must be a {kind.__name__}{alternatives}, got {type(value).__name__}")
+
+
+def check_flag(value: object, name: str, *, error: type[Exception] = TypeError) -> bool:
+    """Return ``value`` when it is a ``bool``: a flag given ``"no"`` must not read as ``True``.
+
+    Raises:
+        TypeError: ``value`` is not a ``bool`` (as ``error``:
+            :class:`~b2b_async.InvalidOrderError` for arguments of API calls).
+    """
+    if not isinstance(value, bool):
+        raise error(f"{name} must be True or False, got {type(value).__name__}")
+    return value
+
+
+def finite_number(value: object) -> float | None:
+    """``value`` as a ``float`` when it is a finite ``int`` or ``float``, else ``None``.
+
+    The one reading behind every option in seconds: a ``bool`` is no number here, and an
+    ``int`` too large for a ``float`` (``10**400``) is none either.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def shown(value: object) -> str:
+    """``value``'s repr for an error message, at most 80 characters.
+
+    An ``int`` too long to write out (Python refuses past 4,300 digits) is described instead.
+    """
+    if isinstance(value, int) and value.bit_length() > MAX_SHOWN_INT_BITS:
+        return f"an int of {value.bit_length()} bits"
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN_REPR else text[: MAX_SHOWN_REPR - 3] + "..."
+
+
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{attribute.name} must be a positive finite number, got {value!r}")
+    number = finite_number(value)
+    if number is None or number <= 0:
+        raise ValueError(f"{attribute.name} must be a positive finite number, got {shown(value)}")
 
 
 def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"{attribute.name} must be a non-negative finite number, got {value!r}")
+    number = finite_number(value)
+    if number is None or number < 0:
+        raise ValueError(
+            f"{attribute.name} must be a non-negative finite number, got {shown(value)}"
+        )
 
 
 def _attempts(_: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -224,10 +288,11 @@ def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> Non
 
 
 def _positive_seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not (number and math.isfinite(value) and value > 0):
+    number = finite_number(value)
+    if number is None or number <= 0:
         raise ValueError(
-            f"RateLimit.{attribute.name} must be a positive finite number of seconds, got {value!r}"
+            f"RateLimit.{attribute.name} must be a positive finite number of seconds, "
+            f"got {shown(value)}"
         )
 
 

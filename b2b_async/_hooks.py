@@ -143,9 +143,29 @@ def set_hooks(hooks: Iterable[_events.Hook | _events.HookFactory] | None) -> Non
             restores the default (OpenTelemetry when ``opentelemetry-api`` is importable);
             an empty iterable switches hooks off.
 
+    Raises:
+        TypeError: ``hooks`` is a ``str`` or ``bytes``, or holds something neither callable
+            nor a :class:`~b2b_async.HookFactory`; the hooks in use stay as they were.
+
     .. versionadded:: 0.2.0
     """
-    SETTINGS.configure(None if hooks is None else tuple(hooks))
+    SETTINGS.configure(None if hooks is None else callables(hooks))
+
+
+def callables(hooks: object) -> tuple[_events.Hook | _events.HookFactory, ...]:
+    """``hooks`` as a tuple, each checked to be callable.
+
+    Raises:
+        TypeError: ``hooks`` is text, not iterable, or holds something neither callable nor
+            a :class:`~b2b_async._events.HookFactory`.
+    """
+    if isinstance(hooks, str | bytes) or not isinstance(hooks, Iterable):
+        raise TypeError(f"hooks must be an iterable of hooks, got {type(hooks).__name__}")
+    given = tuple(hooks)
+    for hook in given:
+        if not (callable(hook) or isinstance(hook, _events.HookFactory)):
+            raise TypeError(f"a hook must be callable or a HookFactory, got {type(hook).__name__}")
+    return given
 
 
 def get_hooks() -> tuple[_events.Hook, ...]:

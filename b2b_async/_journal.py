@@ -34,6 +34,7 @@ import json
 import os
 from collections.abc import Callable, Generator, Iterable, Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Final, Literal, cast
 
@@ -338,7 +339,9 @@ def jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRo
         if not text.strip():
             continue
         try:
-            values = json.loads(text)
+            # Decimal: a float would round a total of more than 15 significant digits
+            # before the order's own check could refuse it.
+            values = json.loads(text, parse_float=Decimal)
         except json.JSONDecodeError:
             yield BadRow(number, None, "not valid JSON")
             continue

@@ -453,6 +453,7 @@ class RateLimiter:
         "_end_from_send",
         "_gate_since",
         "_gate_until",
+        "_granted",
         "_in_flight",
         "_lanes",
         "_loop",
@@ -483,6 +484,8 @@ class RateLimiter:
         # When each ticket's task resumed with its slot, just before its request was sent.
         self._sent_at: dict[int, float] = {}
         self._in_flight = 0
+        # When each of the last ``requests`` slots was granted (see _window_room).
+        self._granted: collections.deque[float] = collections.deque(maxlen=rate_limit.requests)
         self._gate_until: float | None = None
         self._gate_since = 0.0
         self._window_end = -math.inf
@@ -701,6 +704,7 @@ class RateLimiter:
     def _book(self, now: float, due: float) -> int:
         """Take the slot that fell due at ``due``, place the next one, and return its ticket."""
         slot, interval = max(self._next_slot, now), self._pacing.interval
+        self._granted.append(now)
         if now < self._window_end:
             self._window_budget -= 1
             slot, interval = self._catch_up(now, due) or (slot, interval)
@@ -722,10 +726,28 @@ class RateLimiter:
         # it fell due (up to an interval back): the lateness costs nothing.
         slot = max(self._next_slot, due, now - interval)
         close = self._window_end - RESET_MARGIN
-        spacing = self._pacing.spacing(close - slot, self._window_budget)
-        if self._window_budget < 1 or now >= close or slot + spacing >= close:
+        room = self._window_room()
+        spacing = self._pacing.spacing(close - slot, room)
+        if room < 1 or now >= close or slot + spacing >= close:
             return None
         return slot, spacing
+
+    def _window_room(self) -> int:
+        """Requests the server's current window still allows this limiter: the server's
+        count, and at most what the configured budget leaves of its own in that window.
+
+        The count is the whole store's, while the configured budget may be a share of it
+        (see :doc:`/ratelimits`): making up slots never spends more than the share. The
+        window is taken to start ``per`` seconds before the earliest reset its reading
+        allows (the reading adds :data:`RESET_MARGIN`).
+        """
+        start = self._window_end - RESET_MARGIN - self._rate_limit.per
+        own = 0
+        for granted in reversed(self._granted):
+            if granted < start:
+                break
+            own += 1
+        return min(self._window_budget, self._rate_limit.requests - own)
 
     def _forget_sendings(self) -> None:
         """Drop the sending times of requests released from tasks other than their own.
@@ -810,8 +832,8 @@ class RateLimiter:
         interval, tolerance = pacing.interval, pacing.tolerance
         opens = max(now, self._opens(now))
         slot = max(self._next_slot, opens)
-        end, budget = self._window_end, self._window_budget
-        if self._window_budget_known(now) and slot < end:
+        end, budget = self._window_end, self._window_room()
+        if self._window_budget_known(now) and slot < end and budget >= 1:
             # This slot, then ``steps`` more one spacing apart, all before the reset (read
             # without its margin), then one interval to the next.
             close = end - RESET_MARGIN
@@ -821,7 +843,7 @@ class RateLimiter:
                 return max(opens, slot + ahead * spacing - tolerance) - now
             ahead -= steps + 1
             slot += steps * spacing + interval
-            if steps == budget - 1:  # the window is spent: the next waits for its reset
+            if steps == self._window_budget - 1:  # spent: the next waits for its reset
                 slot = max(slot, end + tolerance)
         return max(opens, slot + ahead * interval - tolerance) - now
 

@@ -11,23 +11,33 @@ Wire decisions made here:
   :data:`MAX_ID_BYTES` bytes in UTF-8, without control characters, percent-encoded as exactly one
   path segment (dots too, so ``..`` cannot climb);
 - a V3 id is a positive integer of at most :data:`MAX_V3_ID`, given as an ``int`` or a string
-  of ASCII decimal digits.
+  of ASCII decimal digits;
+- ids are given one alone or as an iterable, never as ``bytes`` (:func:`id_list`);
+- a query string is at most :data:`MAX_QUERY_BYTES` percent-encoded, so the request line
+  stays within 8 KiB: ids that need more go in several requests (:func:`comma_batches`), a
+  filter that needs more is refused (:func:`check_query_size`).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Final, Literal, overload
-from urllib.parse import quote
+from collections.abc import Iterable, Iterator
+from typing import Final, Literal, Protocol, TypeVar, overload
+from urllib.parse import quote, urlencode
 
 from ._config import check_positive_int
 from ._exceptions import InvalidOrderError
 
 __all__ = [
     "MAX_ID_BYTES",
+    "MAX_QUERY_BYTES",
     "MAX_V3_ID",
     "V2_PREFIX",
     "V3_PREFIX",
+    "check_query_size",
+    "comma_batches",
+    "id_list",
+    "one_of",
     "path_segment",
     "sendable_text",
     "to_id",
@@ -48,6 +58,10 @@ MAX_ID_BYTES: Final = 1024
 #: The largest V3 id: V3 ids travel as JSON numbers, which a double-based parser holds
 #: exactly only up to 2**53 - 1.
 MAX_V3_ID: Final = 2**53 - 1
+
+#: The longest query string sent, percent-encoded: with the method, a listing's path and the
+#: HTTP version it keeps the request line inside the same 8 KiB.
+MAX_QUERY_BYTES: Final = 7 * 1024
 
 _ID_CEILING: Final = 10**MAX_ID_BYTES
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
@@ -225,3 +239,71 @@ def v3_path(template: str, **ids: object) -> str:
     """
     numbers = {name: to_v3_id(value, field=name) for name, value in ids.items()}
     return V3_PREFIX + template.format(**numbers)
+
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+class IdReader(Protocol[T_co]):
+    """A check that reads one id, naming its argument in an error (:func:`to_id`)."""
+
+    def __call__(self, value: object, *, field: str) -> T_co: ...
+
+
+def id_list(value: object, read: IdReader[T_co], *, field: str) -> list[T_co]:
+    """Read ids given one alone (a ``str`` or an ``int``) or as an iterable, each by ``read``.
+
+    Raises:
+        InvalidOrderError: ``value`` is neither an id nor an iterable of ids (``bytes`` are
+            neither: read as an iterable, they would be the codes of their characters), or
+            an id is invalid.
+    """
+    if isinstance(value, str | int):
+        return [read(value, field=field)]
+    if isinstance(value, bytes | bytearray | memoryview) or not isinstance(value, Iterable):
+        raise InvalidOrderError(
+            f"{field} must be an id or an iterable of ids, got {type(value).__name__}"
+        )
+    return [read(item, field=field) for item in value]
+
+
+def one_of(value: object, allowed: frozenset[str], *, field: str) -> str:
+    """Return ``value`` when it is one of the ``allowed`` names.
+
+    Raises:
+        InvalidOrderError: it is not (an unhashable value included).
+    """
+    if not isinstance(value, str) or value not in allowed:
+        names = ", ".join(sorted(allowed))
+        raise InvalidOrderError(f"{field} must be one of {names}, got {value!r}")
+    return value
+
+
+def check_query_size(query: Iterable[tuple[str, str]], *, field: str) -> None:
+    """Refuse a query string longer than :data:`MAX_QUERY_BYTES` once percent-encoded.
+
+    Raises:
+        InvalidOrderError: it is; ``field`` names the argument that made it so long.
+    """
+    size = len(urlencode(list(query), quote_via=quote))
+    if size > MAX_QUERY_BYTES:
+        raise InvalidOrderError(
+            f"{field} makes a query of {size} bytes, over the {MAX_QUERY_BYTES} one request takes"
+        )
+
+
+def comma_batches(ids: Iterable[str], *, room: int) -> Iterator[str]:
+    """Join ``ids`` with commas into as few values as keep each within ``room`` bytes,
+    percent-encoded. Each value holds at least one id.
+    """
+    batch: list[str] = []
+    size = 0
+    for text in ids:
+        cost = len(quote(text, safe=""))
+        if batch and size + len("%2C") + cost > room:
+            yield ",".join(batch)
+            batch, size = [], 0
+        size += cost + (len("%2C") if batch else 0)
+        batch.append(text)
+    if batch:
+        yield ",".join(batch)

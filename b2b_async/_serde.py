@@ -219,7 +219,8 @@ def _unstructure_decimal(value: Decimal) -> float | int:
 
 
 def _unstructure_date(value: date) -> str:
-    return value.strftime("%m/%d/%Y")
+    # Not strftime: its %Y leaves a year before 1000 unpadded on some platforms ("1/1/999").
+    return f"{value.month:02}/{value.day:02}/{value.year:04}"
 
 
 def _as_text(value: object) -> str:

@@ -25,11 +25,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import inspect
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Final, NamedTuple, TypeAlias
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Final, NamedTuple, TypeAlias, TypeVar
 
 import aiohttp
 import attrs
@@ -81,6 +82,7 @@ JSON_CONTENT: Final = {"Content-Type": "application/json"}
 #: Where aiohttp starts quoting what it read of an answer (``b'...'``, ``'...'``, or the
 #: ``<repr>`` of an inner error that quotes it), to the end.
 QUOTED: Final = re.compile(r"""(?:message=)?(?:b?['"]|<).*""", re.DOTALL)
+T = TypeVar("T")
 #: Asks the limiter for budget: ``(priority, seconds left of the deadline or None) -> wait``.
 Acquire: TypeAlias = Callable[[Priority, float | None], Awaitable[float]]
 
@@ -120,20 +122,67 @@ class Sending(NamedTuple):
     deadline: float | None
 
 
+class Waits:
+    """The calls waiting for a place in flight, for budget or between attempts, by the
+    transport (client or view) they were made on, so that closing it can wake them.
+
+    A woken call fails with :class:`~b2b_async.ClientClosedError` at once, instead of
+    waiting out a cooldown of minutes only to find its client closed.
+    """
+
+    __slots__ = ("_waiting", "_woken")
+
+    def __init__(self) -> None:
+        self._waiting: dict[asyncio.Task[object], object] = {}
+        self._woken: set[asyncio.Task[object]] = set()
+
+    @contextlib.contextmanager
+    def watch(self, owner: object) -> Iterator[None]:
+        """Note the current task as waiting for a call made on ``owner`` while in the block.
+
+        Raises:
+            ClientClosedError: :meth:`wake` cancelled the wait (a cancellation asked of the
+                task besides the wake still ends it cancelled).
+        """
+        task = asyncio.current_task()
+        if task is None:  # not in a task: nothing could cancel the wait
+            yield
+            return
+        self._waiting[task] = owner
+        try:
+            yield
+        except asyncio.CancelledError:
+            if task not in self._woken or task.uncancel() > 0:
+                raise
+            raise ClientClosedError(CLIENT_CLOSED) from None
+        finally:
+            del self._waiting[task]
+            self._woken.discard(task)
+
+    def wake(self, owner: object | None) -> None:
+        """Cancel the waits of the calls made on ``owner`` (on any, with ``None``)."""
+        for task, made_on in self._waiting.items():
+            if (owner is None or made_on is owner) and task not in self._woken:
+                self._woken.add(task)
+                task.cancel()
+
+
 class Pool:
-    """What a client shares with its views: the session, its ownership, and the statistics.
+    """What a client shares with its views: the session, its ownership, the statistics and
+    the calls waiting.
 
     Args:
         session: a session to borrow (never closed here), or ``None`` to own one.
     """
 
-    __slots__ = ("closed", "owned", "session", "tally")
+    __slots__ = ("closed", "owned", "session", "tally", "waits")
 
     def __init__(self, session: aiohttp.ClientSession | None) -> None:
         self.session = session
         self.owned = session is None
         self.closed = False
         self.tally = Tally()
+        self.waits = Waits()
 
     async def close(self) -> None:
         """Close the owned session (a borrowed one stays open); idempotent."""
@@ -281,6 +330,7 @@ class Transport:
         A view only stops its own use: the session belongs to the client it came from.
         """
         self._closed = True
+        self._pool.waits.wake(self if self._view else None)
         if not self._view:
             await self._pool.close()
 
@@ -369,9 +419,11 @@ class Transport:
                 uncertainty.note(exc)
                 raise
 
-        return await self._retrying(sending, policy)(attempt)
+        return await self._retrying(sending, policy, uncertainty)(attempt)
 
-    def _retrying(self, sending: Sending, policy: RetryPolicy) -> tenacity.AsyncRetrying:
+    def _retrying(
+        self, sending: Sending, policy: RetryPolicy, uncertainty: Uncertainty
+    ) -> tenacity.AsyncRetrying:
         stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.attempts)
         if sending.deadline is not None:
             stop = stop | StopBeforeDeadline(sending.deadline)
@@ -380,8 +432,33 @@ class Transport:
             wait=WaitStrategy(policy),
             retry=tenacity.retry_if_exception(lambda exc: is_retryable(exc, policy)),
             before_sleep=lambda state: self._log_retry(sending, state),
+            sleep=lambda seconds: self._wait_between_attempts(seconds, uncertainty),
             reraise=True,
         )
+
+    async def _wait_between_attempts(self, seconds: float, uncertainty: Uncertainty) -> None:
+        """Sleep before the next attempt, unless the client closes meanwhile.
+
+        Raises:
+            ClientClosedError: the client closed; marked, as a failed attempt would be, when
+                an earlier attempt may have reached the server.
+        """
+        try:
+            await self._unless_closed(functools.partial(asyncio.sleep, seconds))
+        except ClientClosedError as exc:
+            uncertainty.note(exc)
+            raise
+
+    async def _unless_closed(self, wait: Callable[[], Awaitable[T]]) -> T:
+        """Await what ``wait`` starts, unless :meth:`aclose` comes first.
+
+        Raises:
+            ClientClosedError: the client (or this view) is closed, or closes meanwhile.
+        """
+        if self.closed:
+            raise ClientClosedError(CLIENT_CLOSED)
+        with self._pool.waits.watch(self):
+            return await wait()
 
     def _log_retry(self, sending: Sending, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -440,11 +517,11 @@ class Transport:
             APITimeoutError: the call's deadline passed while it waited; nothing was sent.
         """
         if sending.deadline is None:  # most calls: no timer to set up and cancel
-            await self._places.take(sending.priority)
+            await self._unless_closed(functools.partial(self._places.take, sending.priority))
             return
         try:
             async with asyncio.timeout(sending.deadline - time.monotonic()):
-                await self._places.take(sending.priority)
+                await self._unless_closed(functools.partial(self._places.take, sending.priority))
         except TimeoutError:
             raise self._deadline_passed(
                 sending, "the call's deadline passed while it waited for a place in flight"
@@ -465,7 +542,8 @@ class Transport:
             )
         if self._acquire is None:
             return
-        sending.call.budget_waited(await self._acquire(sending.priority, left))
+        waited = await self._unless_closed(functools.partial(self._acquire, sending.priority, left))
+        sending.call.budget_waited(waited)
 
     def _deadline_passed(self, sending: Sending, message: str) -> APITimeoutError:
         """The error of a call whose deadline passed, naming the request it was making.

@@ -38,13 +38,13 @@ from typing import Final
 import attrs
 
 from ._bulk import BulkReport, OrderOutcome, OutcomeStream, Register, Source, run_bulk
-from ._config import DEFAULT_PAGE_SIZE, MAX_TARGETS, Priority
+from ._config import DEFAULT_PAGE_SIZE, MAX_TARGETS, Priority, check_flag
 from ._exceptions import BadRequestError, InvalidOrderError
 from ._pagination import V2PageReader, check_page_size, walk_offsets
 from ._priority import call_priority
 from ._protocol import Request
 from ._retry import settle_registration
-from ._routes import to_id, v2_path
+from ._routes import MAX_QUERY_BYTES, comma_batches, id_list, one_of, to_id, v2_path
 from ._serde import encode_model, one_or_many, structure, unstructure
 from ._transport import Transport
 from ._v2_models import (
@@ -121,13 +121,6 @@ def _date_range(begin_date: date | None, end_date: date | None) -> dict[str, str
     return {name: unstructure(day) for name, day in days.items() if day is not None}
 
 
-def _order_by(value: object) -> str:
-    if value not in ORDER_BY:
-        allowed = ", ".join(sorted(ORDER_BY))
-        raise InvalidOrderError(f"order_by must be one of {allowed}, got {value!r}")
-    return str(value)
-
-
 def _company_orders_query(
     order_by: OrderBy | None,
     begin_date: date | None,
@@ -137,18 +130,16 @@ def _company_orders_query(
 ) -> dict[str, str]:
     query = _date_range(begin_date, end_date)
     if order_by is not None:
-        query["orderBy"] = _order_by(order_by)
-    if include_extra:
+        query["orderBy"] = one_of(order_by, ORDER_BY, field="order_by")
+    if check_flag(include_extra, "include_extra", error=InvalidOrderError):
         query["includeExtra"] = "1"
     if channel_id is not None:
         query["channelId"] = to_id(channel_id, field="channel_id")
     return query
 
 
-def _image_ids(order_ids: Iterable[str | int] | str | int) -> list[str]:
-    # A lone id is an id, not an iterable of characters.
-    many = [order_ids] if isinstance(order_ids, str | int) else order_ids
-    ids = [to_id(order_id, field="order_ids") for order_id in many]
+def _image_ids(order_ids: object) -> list[str]:
+    ids = id_list(order_ids, to_id, field="order_ids")
     if any("," in order_id for order_id in ids):
         raise InvalidOrderError("order_ids must not contain commas (the API separates ids by ,)")
     return ids
@@ -227,6 +218,8 @@ class Orders:
         self, order: NewOrder, priority: Priority | None, *, in_bulk: bool
     ) -> CreatedOrder:
         """Register ``order``, reading "already exists" by :func:`settle_registration`'s rule."""
+        if not isinstance(order, NewOrder):
+            raise InvalidOrderError(f"expected a NewOrder, got {type(order).__name__}")
         return await settle_registration(
             self._send_registration(order, priority),
             lambda: CreatedOrder(order.order_id, already_registered=True),
@@ -510,19 +503,24 @@ class Orders:
 
         Returns:
             One :class:`~b2b_async.OrderImage` per order the API knows, in its order; unknown
-            ids are left out. No ids, no request: ``[]``.
+            ids are left out. No ids, no request: ``[]``. Ids too many for one request line
+            (more than :data:`~b2b_async._routes.MAX_QUERY_BYTES` bytes, percent-encoded) are
+            asked for in as many requests as they need, one after the other.
 
         Raises:
-            InvalidOrderError: an id is empty or holds a comma; nothing was sent.
+            InvalidOrderError: ``order_ids`` is not an id or an iterable of ids, or an id is
+                empty or holds a comma; nothing was sent.
             B2BError: any other failure, after the retries the policy allows.
 
         .. versionadded:: 0.1.0
         """
-        ids = _image_ids(order_ids)
-        if not ids:
-            return []
-        request = Request("GET", v2_path("/orders/images"), {"orderIds": ",".join(ids)})
-        return one_or_many((await self._transport.send(request, priority)).data, OrderImage)
+        images: list[OrderImage] = []
+        room = MAX_QUERY_BYTES - len("orderIds=")
+        for joined in comma_batches(_image_ids(order_ids), room=room):
+            request = Request("GET", v2_path("/orders/images"), {"orderIds": joined})
+            answer = await self._transport.send(request, priority)
+            images.extend(one_or_many(answer.data, OrderImage))
+        return images
 
     async def company_of(
         self, order_id: str | int, *, priority: Priority | str | None = None

@@ -254,10 +254,15 @@ def _total_as_decimal(value: object) -> Decimal:
         return value
     if isinstance(value, int):
         return Decimal(value)  # exact, and never through str(), which refuses huge ints
+    text = str(value).strip()
     try:
-        return Decimal(str(value).strip())
+        # Decimal also reads digits of other scripts ("١٢") and underscores ("1_000"); a
+        # total is written as JSON writes a number.
+        if not text.isascii() or "_" in text:
+            raise InvalidOperation
+        return Decimal(text)
     except InvalidOperation:
-        raise InvalidOrderError(f"total_inc_tax is not a number: {str(value)[:40]!r}") from None
+        raise InvalidOrderError(f"total_inc_tax is not a number: {text[:40]!r}") from None
 
 
 def _company_id(value: str | int | None) -> str | None:

@@ -59,6 +59,7 @@ from ._config import (
     DEFAULT_V3_PAGE_SIZE,
     REGISTRATION_WINDOW,
     Priority,
+    check_flag,
     logger,
 )
 from ._exceptions import (
@@ -75,7 +76,7 @@ from ._pagination import V3PageReader, check_v3_page_size, walk_offsets
 from ._priority import call_priority
 from ._protocol import Request
 from ._retry import may_have_reached_server, settle_registration
-from ._routes import to_v3_id, v3_path
+from ._routes import check_query_size, id_list, one_of, to_v3_id, v3_path
 from ._serde import encode_model, one_or_many, structure
 from ._transport import Transport
 from ._v3_models import (
@@ -141,13 +142,6 @@ def _time_filters(**bounds: datetime | None) -> dict[str, int]:
     return {names[field]: value for field, value in seconds.items() if value is not None}
 
 
-def _choice(value: object, allowed: frozenset[str], field: str) -> str:
-    if value not in allowed:
-        names = ", ".join(sorted(allowed))
-        raise InvalidOrderError(f"{field} must be one of {names}, got {value!r}")
-    return str(value)
-
-
 def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
@@ -155,8 +149,8 @@ def _lower(value: object) -> object:
 def _sorting(sort_by: object, order: object) -> builtins.list[tuple[str, str]]:
     """``sortBy`` and ``orderBy`` (``ASC``/``DESC``), each checked."""
     return [
-        ("sortBy", _choice(sort_by, _SORT_BY, "sort_by")),
-        ("orderBy", _choice(_lower(order), _SORT_ORDER, "order").upper()),
+        ("sortBy", one_of(sort_by, _SORT_BY, field="sort_by")),
+        ("orderBy", one_of(_lower(order), _SORT_ORDER, field="order").upper()),
     ]
 
 
@@ -170,11 +164,8 @@ def _id_filters(company_id: object, bc_order_id: object) -> builtins.list[tuple[
     ]
 
 
-def _channel_ids(value: Iterable[int | str] | int | str | None) -> list[int]:
-    if value is None:
-        return []
-    many = [value] if isinstance(value, int | str) else value
-    return [to_v3_id(channel, field="channel_ids") for channel in many]
+def _channel_ids(value: object) -> builtins.list[int]:
+    return [] if value is None else id_list(value, to_v3_id, field="channel_ids")
 
 
 def _only_order(data: object, bc_order_id: int) -> V3Order:
@@ -734,7 +725,8 @@ class V3Orders:
         )
         query.extend((name, str(value)) for name, value in times.items())
         query.extend(("channelIds[]", str(channel)) for channel in _channel_ids(channel_ids))
-        if show_extra:
+        check_query_size(query, field="channel_ids")
+        if check_flag(show_extra, "show_extra", error=InvalidOrderError):
             query.append(("showExtra", "true"))
         size = check_v3_page_size(page_size)
         reader = V3PageReader(V3Order)
@@ -798,16 +790,17 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
+        number = to_v3_id(bc_order_id, field="bc_order_id")
         update = V3OrderUpdate(po_number, extra_fields)
         level = call_priority(priority)
         await self._check(update.extra_fields)
-        return await self._send_update(bc_order_id, update, level)
+        return await self._send_update(number, update, level)
 
     async def _send_update(
-        self, bc_order_id: int | str, update: V3OrderUpdate, priority: Priority | None
+        self, number: int, update: V3OrderUpdate, priority: Priority | None
     ) -> V3Order:
-        """Send a checked update; the order as answered, or the values sent when it is not."""
-        number = to_v3_id(bc_order_id, field="bc_order_id")
+        """Send a checked update of order ``number``; the order as answered, or the values
+        sent when it is not."""
         path = v3_path("/orders/{bc_order_id}", bc_order_id=number)
         request = Request("PUT", path, body=encode_model(update))
         data = (await self._transport.send(request, priority)).data
@@ -932,7 +925,8 @@ class V3Orders:
            Kept for five minutes, not for the client's life.
         """
         level = self._transport.priority_of(priority)
-        return builtins.list(await self._cache.configs(level, refresh=refresh))
+        again = check_flag(refresh, "refresh", error=InvalidOrderError)
+        return builtins.list(await self._cache.configs(level, refresh=again))
 
     async def create_many(
         self,

@@ -184,10 +184,11 @@ class NewV3Order:
             ``datetime``; it bounds the registration by the 10-second window. Never sent.
 
     Raises:
-        InvalidOrderError: an id that is not a positive whole number, a PO number that is not
-            text, malformed extra fields, or a ``created_at`` that is not an aware datetime
-            or so close to the end (or start) of ``datetime``'s range that its window falls
-            outside it.
+        InvalidOrderError: an id that is not a positive whole number, a PO number that is
+            neither text nor a number (an ``int`` or a ``Decimal`` becomes its digits, as an
+            extra field value does), malformed extra fields, or a ``created_at`` that is not
+            an aware datetime or so close to the end (or start) of ``datetime``'s range that
+            its window falls outside it.
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0

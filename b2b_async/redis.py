@@ -53,7 +53,15 @@ try:
 except ImportError:  # the extra is not installed; the message says all there is to do
     raise ImportError("b2b_async.redis needs redis-py: pip install 'b2b-async[redis]'") from None
 
-from ._config import Priority, RateLimit, check_priority, logger
+from ._config import (
+    Priority,
+    RateLimit,
+    check_option_type,
+    check_priority,
+    finite_number,
+    logger,
+    shown,
+)
 from ._exceptions import ClientClosedError, RateLimiterUnavailableError
 from ._protocol import BudgetHint
 from ._ratelimit import (
@@ -113,10 +121,22 @@ local op = ARGV[1]
 local interval, tolerance, keep = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+-- A field as a number, or nil when it holds none a schedule can use: tonumber also reads
+-- 'nan' (which every comparison then passes over, switching pacing off) and 'inf' or
+-- '1e300' (which no integer can be written of). Such a field, written by anything but
+-- this script, starts afresh instead, and the next save writes it whole again.
+local function field(text)
+  local number = tonumber(text)
+  if number and number == number and math.abs(number) < 9007199254740992 then
+    return number
+  end
+  return nil
+end
+
 local f = redis.call('HMGET', key, 'tat', 'cool', 'wend', 'wbud', 'wlast', 'seq', 'prev')
-local tat, cool, wend = tonumber(f[1]) or 0, tonumber(f[2]) or 0, tonumber(f[3]) or 0
-local wbud, wlast, seq = tonumber(f[4]) or 0, tonumber(f[5]) or 0, tonumber(f[6]) or 0
-local prev = tonumber(f[7])
+local tat, cool, wend = field(f[1]) or 0, field(f[2]) or 0, field(f[3]) or 0
+local wbud, wlast, seq = field(f[4]) or 0, field(f[5]) or 0, field(f[6]) or 0
+local prev = field(f[7])
 
 -- Lua 5.1 would print these 16-digit numbers as 1.7e+15: write them out in full.
 local function int(number)
@@ -355,8 +375,9 @@ def _checked_options(
     if expected_processes < 1:
         raise ValueError(f"expected_processes must be at least 1, got {expected_processes!r}")
     for name, value in (("timeout", timeout), ("recheck_after", recheck_after)):
-        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        seconds = finite_number(value)
+        if seconds is None or seconds <= 0:
+            raise ValueError(f"{name} must be a positive number of seconds, got {shown(value)}")
 
 
 def _client_for(redis: str | aioredis.Redis, timeout: float) -> tuple[aioredis.Redis, bool]:
@@ -460,7 +481,11 @@ class RedisRateLimiter:
     instant its slot was granted passes the slot to the next caller of the process.
 
     **Expiry**: the key expires ``per`` seconds plus a minute after the last deadline it
-    holds, so nothing lingers.
+    holds, so nothing lingers. A field of the key that holds no usable number (written by
+    something else: NaN, an infinity, text) counts as absent and is written whole again.
+
+    Use it from one event loop: a limiter given a URL owns a Redis client whose connections
+    belong to the loop that first used them.
 
     **When Redis fails** (refused, reset, no answer within ``timeout``, any Redis error):
 
@@ -506,7 +531,8 @@ class RedisRateLimiter:
 
     Raises:
         ValueError: an option is out of range.
-        TypeError: ``redis`` is neither a URL nor a client.
+        TypeError: ``redis`` is neither a URL nor a client, or ``rate_limit`` is not a
+            :class:`~b2b_async.RateLimit`.
 
     .. versionadded:: 0.1.0
     """
@@ -551,6 +577,7 @@ class RedisRateLimiter:
         timeout: float = 1.0,
         recheck_after: float = 5.0,
     ) -> None:
+        check_option_type(rate_limit, RateLimit, "rate_limit")
         _checked_options(key, on_redis_error, expected_processes, timeout, recheck_after)
         self._redis, self._owned = _client_for(redis, timeout)
         self._script = self._redis.register_script(SCRIPT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from types import ModuleType
+from typing import Any
 
 import aiohttp
 import pytest
@@ -302,3 +303,33 @@ async def test_closing_a_view_leaves_the_parent_open() -> None:
         assert not client.closed
         await client.orders.create(customer_id=1, order_id="BC2", total_inc_tax=1)
     assert [record.status for record in server.requests] == [200, 200]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://:pw@api-b2b.bigcommerce.com", "https://api-b2b\n.bigcommerce.com", "https://x\ty"],
+)
+def test_a_base_url_with_a_password_alone_or_a_control_character_is_refused(url: str) -> None:
+    """A password without a user, and a newline or tab that yarl would drop, are refused, not
+    quietly left out of the URL requests go to."""
+    with pytest.raises(ValueError, match="base_url"):
+        B2BClient("t", base_url=url)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"retry": "x"}, TypeError, "retry must be a RetryPolicy or None, got str"),
+        ({"session": "x"}, TypeError, "session must be a ClientSession or None, got str"),
+        ({"check_extra_fields": "no"}, TypeError, "check_extra_fields must be True or False"),
+        ({"timeout": 10**400}, ValueError, "timeout must be a positive number of seconds"),
+        ({"max_concurrency": -(10**5000)}, ValueError, "max_concurrency must be an int of"),
+    ],
+)
+def test_options_of_another_kind_are_refused_at_construction(
+    options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    """A wrong type fails when the client is built, with the documented error, not at the
+    first call with an AttributeError; a huge int is refused without writing it out."""
+    with pytest.raises(error, match=message):
+        B2BClient("t", **options)

@@ -21,9 +21,13 @@ from b2b_async._config import (
     Priority,
     RateLimit,
     RetryPolicy,
+    check_flag,
+    check_option_type,
     check_positive_int,
     check_priority,
+    finite_number,
     paced_interval,
+    shown,
 )
 
 
@@ -275,3 +279,79 @@ def test_priority_choices_are_the_names_highest_first() -> None:
     """PRIORITY_CHOICES lists the plain names in the order the levels are served."""
     assert PRIORITY_CHOICES == ("urgent", "normal", "bulk")
     assert all(type(choice) is str for choice in PRIORITY_CHOICES)
+
+
+# --- finite_number, shown, check_flag, check_option_type ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [
+        (1, 1.0),
+        (0.5, 0.5),
+        (-3, -3.0),
+        (True, None),
+        ("1", None),
+        (10**400, None),
+        (math.nan, None),
+    ],
+)
+def test_finite_number_reads_ints_and_floats_only(value: object, number: float | None) -> None:
+    """A bool, text, NaN and an int too large for a float are no finite number."""
+    assert finite_number(value) == number
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"max_wait": 10**400},
+            "max_wait must be a non-negative finite number, got an int of 1329 bits",
+        ),
+        ({"deadline": 10**400}, "deadline must be a positive finite number"),
+        ({"deadline": True}, "deadline must be a positive finite number, got True"),
+        ({"initial_wait": True}, "initial_wait must be a non-negative finite number, got True"),
+    ],
+)
+def test_retry_policy_refuses_huge_ints_and_bools(options: dict[str, Any], message: str) -> None:
+    """Options in seconds raise ValueError, not OverflowError, and take no bool for a number."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RetryPolicy(**options)
+
+
+def test_rate_limit_refuses_an_int_too_large_for_a_float() -> None:
+    """RateLimit.per of 10**400 is a ValueError naming the option."""
+    with pytest.raises(ValueError, match=r"RateLimit\.per must be a positive finite number"):
+        RateLimit(per=10**400)
+
+
+def test_shown_cuts_long_values_and_describes_huge_ints() -> None:
+    """An error message quotes at most 80 characters, and never writes out a huge int."""
+    assert shown(-(10**5000)) == "an int of 16610 bits"
+    assert shown("x" * 1000) == "'" + "x" * 76 + "..."
+    assert len(shown("x" * 1000)) == 80
+    assert shown(1.5) == "1.5"
+
+
+def test_check_positive_int_describes_a_huge_int_it_refuses() -> None:
+    """-10**5000 is refused with a readable message, not Python's digit-limit ValueError."""
+    with pytest.raises(ValueError, match="page_size must be an int of at least 1, got an int"):
+        check_positive_int(-(10**5000), "page_size")
+
+
+@pytest.mark.parametrize("value", ["no", "false", 0, 1, None])
+def test_check_flag_takes_only_a_bool(value: object) -> None:
+    """A flag given as text or a number is refused: ``"no"`` would read as True."""
+    with pytest.raises(OptionError, match="show_extra must be True or False"):
+        check_flag(value, "show_extra", error=OptionError)
+    assert check_flag(False, "show_extra") is False
+
+
+def test_check_option_type_names_the_type_given() -> None:
+    """A wrong type is a TypeError naming the option and the type; None only when optional."""
+    check_option_type(None, RetryPolicy, "retry", optional=True)
+    check_option_type(RetryPolicy(), RetryPolicy, "retry")
+    with pytest.raises(TypeError, match="retry must be a RetryPolicy, got NoneType"):
+        check_option_type(None, RetryPolicy, "retry")
+    with pytest.raises(TypeError, match="retry must be a RetryPolicy or None, got str"):
+        check_option_type("x", RetryPolicy, "retry", optional=True)

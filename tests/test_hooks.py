@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -279,3 +280,17 @@ async def test_without_hooks_the_statistics_still_count() -> None:
         await create(client)
     assert (client.stats.requests, client.stats.in_flight) == (1, 0)
     assert client.stats.budget_wait >= 0.0
+
+
+@pytest.mark.parametrize(
+    ("hooks", "message"), [("ab", "got str"), ([1], "got int"), (5, "got int")]
+)
+def test_set_hooks_refuses_what_is_no_hook_and_keeps_the_hooks_in_use(
+    events: list[Event], hooks: Any, message: str
+) -> None:
+    """Text, a non-iterable or something not callable is a TypeError at once, not a logged
+    failure at every event; the hooks set before stay."""
+    before = get_hooks()
+    with pytest.raises(TypeError, match=message):
+        set_hooks(hooks)
+    assert get_hooks() == before

@@ -563,7 +563,7 @@ def test_rows_a_model_refuses_are_bad_rows_never_crashes(tmp_path: Path) -> None
     assert [type(row).__name__ for row in rows] == ["BadRow"] * 5 + ["Row"]
     reasons = [row.reason for row in rows if isinstance(row, BadRow)]
     assert "order_id is not valid Unicode" in reasons[0]
-    assert "finite" in reasons[1]  # JSON's 1e400 is a float infinity
+    assert "between 1E-307 and 1E+308" in reasons[1]  # read as a Decimal, not an infinity
     assert "between 1E-307 and 1E+308" in reasons[2]
     assert "customer_id is not valid Unicode" in reasons[3]
     assert "po_number is not valid Unicode" in reasons[4]
@@ -696,3 +696,21 @@ def test_a_v3_row_with_a_bad_created_at_is_a_bad_row(tmp_path: Path) -> None:
     assert "created_at" in bad.reason
     assert isinstance(good, V3Row)
     assert good.order.created_at is None
+
+
+def test_a_jsonl_total_is_read_with_every_digit(tmp_path: Path) -> None:
+    """A JSON number total is read as written: 15 significant digits are kept to the last, and
+    more are the row's error; a float would have rounded both before the order's check."""
+    lines = [
+        '{"customer_id": 2, "order_id": "T1", "total_inc_tax": 259.999999999999999}',
+        '{"customer_id": 2, "order_id": "T2", "total_inc_tax": 1.0000000000000001}',
+        '{"customer_id": 2, "order_id": "T3", "total_inc_tax": 12345678901.2345}',
+        '{"customer_id": 2, "order_id": "T4", "total_inc_tax": 10.50}',
+    ]
+    rows = list(read_rows(write(tmp_path, "in.jsonl", "\n".join(lines) + "\n")))
+    assert [type(row).__name__ for row in rows] == ["BadRow", "BadRow", "Row", "Row"]
+    for row in rows[:2]:
+        assert isinstance(row, BadRow)
+        assert "more than 15 significant digits" in row.reason
+    totals = [row.order.total_inc_tax for row in rows[2:] if isinstance(row, Row)]
+    assert totals == [Decimal("12345678901.2345"), Decimal("10.50")]

@@ -792,6 +792,33 @@ async def test_slots_a_late_loop_loses_are_made_up_within_the_window() -> None:
     assert server.ours()[1:-1] == [40] * (len(server.ours()) - 2)
 
 
+@pytest.mark.parametrize("lateness", [0.0, 0.01, 0.05])
+async def test_making_up_slots_never_spends_more_than_the_configured_share(
+    lateness: float,
+) -> None:
+    """A client configured for 9 of a store's 15 a second sends at most 9 into any of the
+    server's windows, late loop or not: the server's count is the store's, and the room it
+    reports is the others' share too."""
+    server = FixedWindowServer(15, 1.0, offset=0.5)  # no window edge on a paced slot
+    with virtual_clock(lateness=late_by(lateness)):
+        await simulate(RateLimiter(RateLimit(9, 1.0)), 90, lambda: 0.08, server)
+    assert server.rejected == 0
+    assert max(server.ours()) == 9
+
+
+async def test_the_configured_share_bounds_the_deadline_estimate_too() -> None:
+    """With room in the server's window but none in the share, a caller's estimate is the
+    paced interval, as the slot it then gets."""
+    with virtual_clock():
+        limiter = RateLimiter(RateLimit(2, 1.0))
+        for _ in range(2):
+            await limiter.acquire()
+            await limiter.release(BudgetHint(remaining=10, resets_after=0.9))
+        pairs = await estimates_and_waits(limiter, 3)
+    for estimate, wait in pairs:
+        assert estimate == pytest.approx(wait, abs=1e-6)
+
+
 async def test_no_catch_up_without_a_known_window() -> None:
     """Without hints, a late loop's slots stay lost: never two requests closer than T."""
     server = FixedWindowServer(40, 1.0, offset=0.0)

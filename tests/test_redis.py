@@ -1008,6 +1008,26 @@ async def test_a_key_holding_something_else_counts_as_a_redis_failure(
             await limiter.acquire()
 
 
+@pytest.mark.parametrize("value", ["nan", "-nan", "inf", "1e300", "x"])
+async def test_a_field_no_script_wrote_starts_afresh_and_pacing_holds(
+    url: str, key: str, client: aioredis.Redis, value: str
+) -> None:
+    """Fields another program set to NaN, an infinity or a number past 2**53 neither switch
+    pacing off (NaN passes every comparison) nor fail every call: they count as absent, and
+    the next booking writes the key whole again."""
+    fields = ("tat", "cool", "wend", "wbud", "wlast", "seq", "prev")
+    await client.hset(key, mapping=dict.fromkeys(fields, value))
+    async with RedisRateLimiter(url, key=key, rate_limit=MINUTELY, on_redis_error="fail") as lim:
+        assert await lim.acquire() < MINUTELY.per / 2
+        await lim.release(None)
+        with pytest.raises(DeadlineUnreachableError):
+            await lim.acquire(deadline=MINUTELY.per / 2)  # the pace holds the next a minute
+        assert lim.shared
+    saved = await client.hmget(key, ["tat", "cool", "wend", "seq"])
+    assert all(text is not None and text.isdigit() for text in saved)
+    assert await client.pttl(key) > 0
+
+
 async def test_an_unknown_operation_is_refused_by_the_script(url: str, key: str) -> None:
     """The script answers an operation it does not know with an error, not a guess."""
     async with RedisRateLimiter(url, key=key) as limiter:
@@ -1480,3 +1500,20 @@ async def test_a_slow_redis_never_overspends_a_window(
     assert went_local(caplog)
     assert shared(limiter)
     assert busiest_second(times, lag) <= BUDGET.requests, f"loop lag {lag.worst:.3f} s"
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"timeout": 10**400}, ValueError, "timeout must be a positive number of seconds"),
+        ({"recheck_after": True}, ValueError, "recheck_after must be a positive number"),
+        ({"rate_limit": 150}, TypeError, "rate_limit must be a RateLimit, got int"),
+    ],
+)
+def test_options_of_another_kind_are_refused_with_the_documented_error(
+    options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    """An int too large for a float, a bool for seconds and a bare number for the rate limit
+    raise the documented errors, not an OverflowError or an AttributeError later."""
+    with pytest.raises(error, match=message):
+        RedisRateLimiter("redis://127.0.0.1:1/0", key="k", **options)

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from b2b_async import InvalidOrderError
 from b2b_async._routes import (
     MAX_ID_BYTES,
+    MAX_QUERY_BYTES,
     MAX_V3_ID,
     V2_PREFIX,
     V3_PREFIX,
+    check_query_size,
+    comma_batches,
+    id_list,
+    one_of,
     path_segment,
     to_id,
     to_v3_id,
@@ -138,3 +144,49 @@ def test_to_v3_id_refuses_ids_a_json_number_does_not_hold(value: Any, fragment: 
     with pytest.raises(InvalidOrderError, match=fragment):
         to_v3_id(value, field="bc_order_id")
     assert to_v3_id(str(MAX_V3_ID), field="bc_order_id") == MAX_V3_ID
+
+
+def test_id_list_reads_one_id_or_an_iterable_of_them() -> None:
+    """A lone str or int is one id; any other iterable gives one id an item."""
+    assert id_list("12", to_id, field="order_ids") == ["12"]
+    assert id_list(7, to_v3_id, field="channel_ids") == [7]
+    assert id_list(iter(["1", 2]), to_id, field="order_ids") == ["1", "2"]
+
+
+@pytest.mark.parametrize("value", [b"123", bytearray(b"1"), memoryview(b"1"), None, 1.5, object()])
+def test_id_list_refuses_bytes_and_what_is_not_iterable(value: object) -> None:
+    """Bytes would read as the codes of their characters (b"12" as 49 and 50): refused."""
+    with pytest.raises(InvalidOrderError, match="order_ids must be an id or an iterable of ids"):
+        id_list(value, to_id, field="order_ids")
+
+
+@pytest.mark.parametrize("value", [["asc"], {"asc": 1}, None, 1, "ASC"])
+def test_one_of_refuses_anything_but_an_allowed_name(value: object) -> None:
+    """An unhashable value is refused like any other, not a TypeError from the set lookup."""
+    with pytest.raises(InvalidOrderError, match="order must be one of asc, desc"):
+        one_of(value, frozenset({"asc", "desc"}), field="order")
+    assert one_of("asc", frozenset({"asc", "desc"}), field="order") == "asc"
+
+
+def test_check_query_size_refuses_a_query_past_the_bound() -> None:
+    """A query is measured percent-encoded: brackets count three bytes each."""
+    fits = [("channelIds[]", "1")] * (MAX_QUERY_BYTES // len("channelIds%5B%5D=1&"))
+    check_query_size(fits, field="channel_ids")
+    with pytest.raises(InvalidOrderError, match="channel_ids makes a query of"):
+        check_query_size([*fits, *fits], field="channel_ids")
+
+
+@pytest.mark.parametrize("room", [1, 10, 100, 1000])
+def test_comma_batches_keep_every_id_in_order_each_batch_within_room(room: int) -> None:
+    """Every id lands in one batch, in order; a batch over the room holds one id alone."""
+    ids = [str(n) * (n % 7 + 1) for n in range(1, 300)] + ["a/b", "é"]
+    batches = list(comma_batches(ids, room=room))
+    assert ",".join(batches).split(",") == ids
+    for batch in batches:
+        encoded = len(quote(batch, safe=""))
+        assert encoded <= room or "," not in batch
+
+
+def test_comma_batches_of_nothing_are_none() -> None:
+    """No ids, no batch (and so no request)."""
+    assert list(comma_batches([], room=100)) == []

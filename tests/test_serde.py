@@ -249,3 +249,16 @@ def test_path_fields_of_any_model_stay_out_of_bodies() -> None:
         target_group: str
 
     assert unstructure(Move("1", "7")) == {"targetGroup": "7"}
+
+
+@pytest.mark.parametrize(
+    ("day", "text"),
+    [
+        (date(1, 1, 1), "01/01/0001"),
+        (date(999, 12, 31), "12/31/0999"),
+        (date(9999, 1, 2), "01/02/9999"),
+    ],
+)
+def test_dates_of_any_year_are_written_in_full(day: date, text: str) -> None:
+    """A year before 1000 keeps its four digits (strftime's %Y drops them on some platforms)."""
+    assert unstructure(day) == text

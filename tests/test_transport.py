@@ -38,9 +38,11 @@ from b2b_async import (
     RateLimitError,
     ResponseDecodeError,
     RetryPolicy,
+    RetryScheduled,
     ServerError,
     UnprocessableEntityError,
     _transport,
+    set_hooks,
 )
 from b2b_async._exceptions import NotSentTimeoutError
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, RateWindow, SandboxServer
@@ -835,3 +837,115 @@ async def test_calls_waiting_for_a_place_when_the_client_closes_send_nothing() -
     assert [type(result) for result in results[1:]] == [ClientClosedError, ClientClosedError]
     assert held.orders == ["BC1"]
     assert (client.stats.requests, client.stats.in_flight) == (1, 0)
+
+
+#: One request an hour: after the first, a call waits for budget for an hour.
+HOURLY = RateLimit(1, 3600.0)
+
+
+async def test_closing_wakes_the_calls_waiting_for_budget() -> None:
+    """Calls queued for an hour's budget fail with ClientClosedError when their client
+    closes, at once, and send nothing; the call in flight still gets its answer."""
+    held = Holding()
+    async with serving(held.app()) as url, aiohttp.ClientSession() as session:
+        client = B2BClient(TOKEN, base_url=url, session=session, rate_limit=RateLimiter(HOURLY))
+        first = asyncio.create_task(create(client, "BC1"))
+        await held.arrived.wait()
+        queued = [asyncio.create_task(create(client, f"BC{n}")) for n in (2, 3)]
+        await asyncio.sleep(0)  # both are waiting for budget now
+        await client.aclose()
+        results = await asyncio.wait_for(asyncio.gather(*queued, return_exceptions=True), 60)
+        held.release.set()
+        assert await first == CreatedOrder("BC1")
+    assert [type(result) for result in results] == [ClientClosedError, ClientClosedError]
+    assert held.orders == ["BC1"]
+
+
+async def test_closing_wakes_a_call_waiting_between_attempts() -> None:
+    """A call waiting out a 503's Retry-After of 100 s fails with ClientClosedError when its
+    client closes, without the second attempt."""
+    answered = asyncio.Event()
+
+    async def unavailable(request: web.Request) -> web.Response:
+        answered.set()
+        return web.json_response(
+            {"code": 503, "message": "busy"}, status=503, headers={"Retry-After": "100"}
+        )
+
+    async with serving(answering(Holding.PATH, unavailable)) as url:
+        client = B2BClient(TOKEN, base_url=url, rate_limit=None)
+        call = asyncio.create_task(create(client))
+        await answered.wait()  # the call waits for its answer, or for its retry already
+        await client.aclose()
+        with pytest.raises(ClientClosedError):
+            await asyncio.wait_for(call, 60)
+    assert client.stats.requests == 1
+
+
+async def test_closing_a_view_wakes_its_own_calls_only() -> None:
+    """A view's aclose fails the calls made on it; the client's own keep waiting until the
+    client closes."""
+    held = Holding()
+    async with serving(held.app()) as url, aiohttp.ClientSession() as session:
+        client = B2BClient(TOKEN, base_url=url, session=session, rate_limit=RateLimiter(HOURLY))
+        view = client.with_options(priority="urgent")
+        first = asyncio.create_task(create(client, "BC1"))
+        await held.arrived.wait()
+        on_view = asyncio.create_task(create(view, "BC2"))
+        on_client = asyncio.create_task(create(client, "BC3"))
+        await asyncio.sleep(0)
+        await view.aclose()
+        with pytest.raises(ClientClosedError):
+            await asyncio.wait_for(on_view, 60)
+        await asyncio.sleep(0)
+        assert not on_client.done()
+        await client.aclose()
+        with pytest.raises(ClientClosedError):
+            await asyncio.wait_for(on_client, 60)
+        held.release.set()
+        assert await first == CreatedOrder("BC1")
+
+
+async def test_a_call_cancelled_as_its_client_closes_ends_cancelled() -> None:
+    """Closing does not turn a cancellation the caller asked for into ClientClosedError."""
+    held = Holding()
+    async with serving(held.app()) as url, aiohttp.ClientSession() as session:
+        client = B2BClient(TOKEN, base_url=url, session=session, rate_limit=RateLimiter(HOURLY))
+        first = asyncio.create_task(create(client, "BC1"))
+        await held.arrived.wait()
+        queued = asyncio.create_task(create(client, "BC2"))
+        await asyncio.sleep(0)
+        queued.cancel()
+        await client.aclose()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(queued, 60)
+        held.release.set()
+        assert await first == CreatedOrder("BC1")
+
+
+async def test_a_call_woken_after_an_attempt_that_may_have_registered_says_so() -> None:
+    """A 502 (the order may be registered), then a 100 s wait the client's closing cuts
+    short: the ClientClosedError says the call may have taken effect."""
+
+    async def bad_gateway(request: web.Request) -> web.Response:
+        body = {"code": 502, "message": "bad gateway"}
+        return web.json_response(body, status=502, headers={"Retry-After": "100"})
+
+    scheduled = asyncio.Event()
+
+    def hear(event: object) -> None:
+        if isinstance(event, RetryScheduled):
+            scheduled.set()
+
+    set_hooks([hear])
+    try:
+        async with serving(answering(Holding.PATH, bad_gateway)) as url:
+            client = B2BClient(TOKEN, base_url=url, rate_limit=None)
+            call = asyncio.create_task(create(client))
+            await asyncio.wait_for(scheduled.wait(), 60)  # waiting before its second attempt
+            await client.aclose()
+            with pytest.raises(ClientClosedError) as info:
+                await asyncio.wait_for(call, 60)
+    finally:
+        set_hooks(None)
+    assert info.value.after_uncertain_attempt

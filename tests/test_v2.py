@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
 from aiohttp import web
@@ -32,7 +33,7 @@ from b2b_async import (
     ServerError,
     __version__,
 )
-from b2b_async._routes import v2_path
+from b2b_async._routes import MAX_QUERY_BYTES, v2_path
 from b2b_async._v2 import registration, registration_path
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, SandboxServer
 from tests.sandbox_helpers import seed_for
@@ -297,6 +298,41 @@ async def test_images_without_ids_sends_nothing(client: B2BClient, server: Sandb
         await client.orders.images(["1,2"])
     with pytest.raises(InvalidOrderError):
         await client.orders.images([""])
+    assert server.requests == []
+
+
+async def test_images_of_ids_too_many_for_one_request_line_go_in_several(
+    client: B2BClient, server: SandboxServer
+) -> None:
+    """1,000 ids of 9 digits take two requests, each query within MAX_QUERY_BYTES; the images
+    come back in the order of the ids."""
+    first, last = "100000001", "100000999"
+    await register(client, first, last)
+    ids = [str(100_000_000 + n) for n in range(1, 1001)]
+    images = await client.orders.images(ids)
+    assert images == [OrderImage(first, ""), OrderImage(last, "")]
+    queries = sent(server, "/orders/images")
+    assert len(queries) == 2
+    assert ",".join(query["orderIds"] for query in queries).split(",") == ids
+    for query in queries:
+        assert len(urlencode(query, quote_via=quote)) <= MAX_QUERY_BYTES
+
+
+async def test_hostile_arguments_are_refused_before_anything_is_sent(
+    client: B2BClient, server: SandboxServer
+) -> None:
+    """Bytes and other non-ids, an unhashable order_by, a flag given as text and an order that
+    is no NewOrder are refused with InvalidOrderError, not read as something else."""
+    orders = client.orders
+    for not_ids in (b"123", None, 1.5):
+        with pytest.raises(InvalidOrderError, match="order_ids must be an id or an iterable"):
+            await orders.images(not_ids)  # type: ignore[arg-type]
+    with pytest.raises(InvalidOrderError, match="order_by must be one of"):
+        orders.list_by_company(1, order_by=["bcOrderId"])  # type: ignore[arg-type]
+    with pytest.raises(InvalidOrderError, match="include_extra must be True or False"):
+        orders.list_by_company(1, include_extra="no")  # type: ignore[arg-type]
+    with pytest.raises(InvalidOrderError, match="expected a NewOrder, got str"):
+        await orders.register("BC1")  # type: ignore[arg-type]
     assert server.requests == []
 
 

@@ -806,3 +806,11 @@ def test_update_texts_must_be_valid_unicode() -> None:
         OrderUpdate(order_id=1, billing_address=Address(), products=(), po_number="\ud800")
     with pytest.raises(InvalidOrderError, match="option_value is not valid Unicode"):
         ProductOption("1", "\udfff")
+
+
+@pytest.mark.parametrize("total", ["\u0661\u0662", "1_000", "\uff11\uff12", " 1_0 "])
+def test_a_total_in_other_digits_or_with_underscores_is_refused(total: str) -> None:
+    """Decimal reads digits of other scripts and underscores; a total is written as JSON
+    writes a number, so these are refused rather than sent as 12 or 1000."""
+    with pytest.raises(InvalidOrderError, match="total_inc_tax is not a number"):
+        NewOrder(1, 2, "BC1", total)

@@ -367,6 +367,41 @@ async def test_invalid_input_sends_nothing(server: SandboxServer) -> None:
     assert server.requests == []
 
 
+async def test_hostile_arguments_are_refused_before_anything_is_sent(
+    server: SandboxServer,
+) -> None:
+    """An update's id is checked before the extra field configurations are fetched; lists,
+    bytes and flags given as text are refused, not read."""
+    async with client_for(server) as client:
+        orders = client.v3.orders
+        for bad_id in (-1, "abc", 0):
+            with pytest.raises(InvalidOrderError, match="bc_order_id"):
+                await orders.update(bad_id, extra_fields={"Fintech ID": "1"})
+        with pytest.raises(InvalidOrderError, match="sort_by must be one of"):
+            orders.list(sort_by=["createdAt"])  # type: ignore[arg-type]
+        with pytest.raises(InvalidOrderError, match="channel_ids must be an id or an iterable"):
+            orders.list(channel_ids=b"12")
+        with pytest.raises(InvalidOrderError, match="channel_ids makes a query of"):
+            orders.list(channel_ids=range(1, 1000))
+        with pytest.raises(InvalidOrderError, match="show_extra must be True or False"):
+            orders.list(show_extra="false")  # type: ignore[arg-type]
+        with pytest.raises(InvalidOrderError, match="refresh must be True or False"):
+            await orders.extra_field_configs(refresh="no")  # type: ignore[arg-type]
+    assert server.requests == []
+
+
+async def test_many_channels_within_a_request_line_are_all_sent(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """Channel filters that fit a request line are sent, every one of them."""
+    url, seen = await scripted([ok([])])
+    async with client_for(url) as client:
+        listed = [order async for order in client.v3.orders.list(channel_ids=range(1, 200))]
+    assert listed == []
+    [query] = seen
+    assert query.count("channelIds") == 199
+
+
 async def test_create_answers_without_the_order_stand_for_what_was_sent(
     scripted: Callable[[list[Reply]], Any],
 ) -> None:
