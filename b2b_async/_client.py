@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import enum
+import html
 import ipaddress
 import json
 import os
 import re
 from collections.abc import Mapping
 from typing import Final, Self
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import aiohttp
 from yarl import URL
@@ -102,7 +103,18 @@ def check_header_value(value: object, name: str) -> str:
         raise ValueError(f"{name} must be a non-empty str")
     if _HEADER_UNSAFE.search(value):
         raise ValueError(f"{name} must not contain control characters such as CR or LF")
+    if not _encodes(value):  # a lone surrogate: what os.environ makes of a byte not UTF-8
+        raise ValueError(f"{name} must be valid Unicode")
     return value
+
+
+def _encodes(value: str) -> bool:
+    """Whether ``value`` encodes as UTF-8 (the error of one that does not would quote it)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def auth_headers(token: str, store_hash: str | None) -> dict[str, str]:
@@ -128,16 +140,22 @@ def auth_headers(token: str, store_hash: str | None) -> dict[str, str]:
 def secrets_of(auth: Mapping[str, str]) -> tuple[str, ...]:
     """What an answer must never repeat: each authentication value as a server may echo it.
 
-    That is the value as sent and percent-encoded (with ``/`` kept or encoded), each of
-    these also JSON-escaped; :func:`~b2b_async._protocol.redact` finds a long one in any
-    case. Values shorter than :data:`MIN_SECRET_LENGTH` are not scrubbed: such a value is
-    no secret worth the name, and scrubbing it would mangle ordinary text that happens to
-    hold it. Real tokens are dozens of characters long; store hashes about ten.
+    That is the value as sent, percent-encoded (with ``/`` kept or encoded, and as a form
+    encodes it, spaces as ``+``) and HTML-escaped (an error page quoting it), each of these
+    also JSON-escaped; :func:`~b2b_async._protocol.redact` finds a long one in any case.
+    Values shorter than :data:`MIN_SECRET_LENGTH` are not scrubbed: such a value is no
+    secret worth the name, and scrubbing it would mangle ordinary text that happens to hold
+    it. Real tokens are dozens of characters long; store hashes about ten.
     """
     plain = [value for value in auth.values() if len(value) >= MIN_SECRET_LENGTH]
-    spelt = {form for value in plain for form in (value, quote(value, safe=""), quote(value))}
+    spelt = {form for value in plain for form in _echoes(value)}
     escaped = {json.dumps(form)[1:-1] for form in spelt}
     return tuple(sorted(spelt | escaped, key=len, reverse=True))
+
+
+def _echoes(value: str) -> tuple[str, ...]:
+    """The forms a server may echo ``value`` in, before any JSON escaping."""
+    return (value, quote(value, safe=""), quote(value), quote_plus(value), html.escape(value))
 
 
 def user_agent_of(suffix: str | None) -> str:

@@ -43,7 +43,13 @@ from ._exceptions import (
 Headers = Mapping[str, str]
 
 
-ALREADY_EXISTS: Final = "already exists"
+#: The API's answer to a second registration of an order ("The order already exists."). Only
+#: a message of the envelope, or the order id's own field, is read for it: any other
+#: "already exists" (a PO number's, say) is an ordinary 400, since reading it as "the order
+#: is registered" would lose the order.
+ALREADY_EXISTS: Final = re.compile(r"(?:^|\b(?:the|this) )order already exists\b", re.IGNORECASE)
+#: The fields of ``data`` that may carry :data:`ALREADY_EXISTS`.
+ALREADY_EXISTS_FIELDS: Final = ("errMsg", "orderId", "bcOrderId")
 #: Headers whose presence means a response says something about the budget.
 BUDGET_HEADERS: Final = (
     "X-Requests-Remaining",
@@ -296,8 +302,8 @@ def _mentions_already_exists(envelope: Mapping[str, Any], message: str) -> bool:
         texts.append(meta.get("message"))
     data = envelope.get("data")
     if isinstance(data, Mapping):
-        texts.extend(data.values())
-    return any(isinstance(text, str) and ALREADY_EXISTS in text.lower() for text in texts)
+        texts.extend(data.get(name) for name in ALREADY_EXISTS_FIELDS)
+    return any(isinstance(text, str) and ALREADY_EXISTS.search(text.strip()) for text in texts)
 
 
 class RequestInfo(NamedTuple):

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 import pytest
+from aiohttp import web
 
 from b2b_async import (
     APIConnectionError,
@@ -19,6 +20,7 @@ from b2b_async import (
     AuthenticationError,
     B2BClient,
     B2BError,
+    BadRequestError,
     BulkReport,
     CreatedOrder,
     DeadlineUnreachableError,
@@ -43,6 +45,7 @@ from b2b_async._bulk import (
 from b2b_async._config import UNREACHABLE_STREAK
 from b2b_async._exceptions import NotSentTimeoutError
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, SandboxServer
+from tests.loopback import serving
 from tests.sandbox_helpers import client_tasks
 
 QUICK = RetryPolicy(attempts=8, initial_wait=0.01, max_wait=0.05)
@@ -648,3 +651,20 @@ async def test_while_a_streak_is_open_no_new_order_starts_beside_one_out() -> No
     assert sorted(called) == [f"BC{n}" for n in range(6)]
     assert report.stopped_by is None
     assert [outcome.index for outcome in report.failed] == [0]
+
+
+async def test_a_po_numbers_already_exists_is_the_orders_failure_not_its_registration() -> None:
+    """A 400 saying a PO number already exists, answered to every order in a bulk run, fails
+    each order: none is reported as registered, which a journal would skip for good."""
+
+    async def duplicate_po(request: web.Request) -> web.Response:
+        body = {"code": 40010, "data": {"poNumber": "PO number PO-7 already exists"}}
+        return web.json_response(body, status=400)
+
+    app = web.Application()
+    app.router.add_post("/api/v2/io/companies/{company}/user/{customer}/orders", duplicate_po)
+    async with serving(app) as url, B2BClient("t0ken-abcdef", base_url=url, rate_limit=None) as c:
+        report = await c.orders.create_many(orders(3))
+    assert [outcome.ok for outcome in report.outcomes] == [False] * 3
+    for outcome in report.outcomes:
+        assert type(outcome.error) is BadRequestError

@@ -333,3 +333,16 @@ def test_options_of_another_kind_are_refused_at_construction(
     first call with an AttributeError; a huge int is refused without writing it out."""
     with pytest.raises(error, match=message):
         B2BClient("t", **options)
+
+
+def test_a_token_that_is_not_valid_unicode_is_refused_without_repeating_it() -> None:
+    """A lone surrogate (what os.environ makes of a byte that is not UTF-8) is refused with a
+    ValueError that neither says the token nor carries an error that holds it."""
+    token = "s3cr3t-\udce9-0123456789abcdef"
+    with pytest.raises(ValueError, match="auth_token must be valid Unicode") as info:
+        B2BClient(token)
+    error: BaseException | None = info.value
+    while error is not None:
+        assert "s3cr3t" not in repr(error)
+        assert "s3cr3t" not in repr(getattr(error, "object", ""))
+        error = error.__cause__ or error.__context__

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 from hypothesis import given
@@ -139,6 +141,25 @@ def test_already_exists_is_its_own_error(payload: dict[str, Any]) -> None:
     with pytest.raises(OrderAlreadyExistsError) as info:
         decode(400, payload)
     assert info.value.after_uncertain_attempt is False
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"code": 40010, "data": {"poNumber": "PO number PO-7 already exists"}},
+        {"code": 400, "data": {}, "message": "PO number already exists"},
+        {"code": 400, "data": {}, "message": "A purchase order already exists with this number"},
+        {"code": 400, "data": {"errMsg": "The company already exists."}, "message": "Bad"},
+        {"code": 400, "data": {"poNumber": "The order already exists."}, "message": "Bad"},
+    ],
+)
+def test_another_already_exists_is_a_plain_bad_request(payload: dict[str, Any]) -> None:
+    """Only the order's own "already exists" means the order is registered: a PO number's,
+    or one on a field that is not the order id, is an ordinary 400, which a bulk run reports
+    as that order's failure instead of recording it registered."""
+    with pytest.raises(BadRequestError) as info:
+        decode(400, payload)
+    assert not isinstance(info.value, OrderAlreadyExistsError)
 
 
 def test_v3_meta_message_is_used() -> None:
@@ -506,6 +527,20 @@ def test_a_short_value_is_found_only_as_written_whatever_its_encoded_length() ->
     only in its own case, so unrelated text in upper case stays."""
     secrets = secrets_of({"X-Store-Hash": "abcdefghij\u00e9"})
     assert redact("ABCDEFGHIJ%C3%A9 abcdefghij%C3%A9", secrets) == "ABCDEFGHIJ%C3%A9 ***"
+
+
+def test_a_token_echoed_form_encoded_or_html_escaped_is_redacted() -> None:
+    """A form's encoding (spaces as +) and an error page's HTML escaping are echoes too."""
+    token = 'my token "0123456789abcdef" & <more>'
+    info = RequestInfo("POST", "https://x/api", secrets_of({"authToken": token}))
+    for echo in (quote_plus(token), html.escape(token)):
+        payload = {"code": 401, "data": {"errMsg": f"bad token {echo}"}, "message": "no"}
+        with pytest.raises(AuthenticationError) as failed:
+            decode_response(401, {"X-Request-Id": echo}, body(payload), info, NOW)
+        texts = [failed.value.message, str(failed.value), repr(failed.value)]
+        texts.append(failed.value.request_id or "")
+        assert not any(echo in text for text in texts)
+        assert failed.value.message == "bad token ***"
 
 
 def test_a_secret_used_as_a_key_is_redacted_from_the_details() -> None:
