@@ -817,6 +817,9 @@ async def test_the_configured_share_bounds_the_deadline_estimate_too() -> None:
         pairs = await estimates_and_waits(limiter, 3)
     for estimate, wait in pairs:
         assert estimate == pytest.approx(wait, abs=1e-6)
+    waits = [wait for _, wait in pairs]
+    interval = 0.5  # the pace of 2 a second: the share has no room left to catch up in
+    assert all(later - earlier >= interval - 1e-6 for earlier, later in itertools.pairwise(waits))
 
 
 async def test_no_catch_up_without_a_known_window() -> None:
