@@ -29,7 +29,7 @@ import functools
 import inspect
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, NamedTuple, TypeAlias, TypeVar
 
 import aiohttp
@@ -136,28 +136,26 @@ class Waits:
         self._waiting: dict[asyncio.Task[object], object] = {}
         self._woken: set[asyncio.Task[object]] = set()
 
-    @contextlib.contextmanager
-    def watch(self, owner: object) -> Iterator[None]:
-        """Note the current task as waiting for a call made on ``owner`` while in the block.
-
-        Raises:
-            ClientClosedError: :meth:`wake` cancelled the wait (a cancellation asked of the
-                task besides the wake still ends it cancelled).
-        """
+    def enter(self, owner: object) -> asyncio.Task[object] | None:
+        """Note the current task as waiting for a call made on ``owner``; return it."""
         task = asyncio.current_task()
-        if task is None:  # not in a task: nothing could cancel the wait
-            yield
-            return
-        self._waiting[task] = owner
-        try:
-            yield
-        except asyncio.CancelledError:
-            if task not in self._woken or task.uncancel() > 0:
-                raise
-            raise ClientClosedError(CLIENT_CLOSED) from None
-        finally:
+        if task is not None:  # outside a task, nothing could cancel the wait
+            self._waiting[task] = owner
+        return task
+
+    def leave(self, task: asyncio.Task[object] | None) -> None:
+        """Forget ``task``'s wait, as :meth:`enter` returned it, woken or not."""
+        if task is not None:
             del self._waiting[task]
             self._woken.discard(task)
+
+    def woke(self, task: asyncio.Task[object] | None) -> bool:
+        """Whether :meth:`wake`, and nothing else, cancelled ``task``'s wait.
+
+        A cancellation asked of the task besides the wake still stands: the task stays
+        cancelled, and this says ``False``.
+        """
+        return task is not None and task in self._woken and task.uncancel() == 0
 
     def wake(self, owner: object | None) -> None:
         """Cancel the waits of the calls made on ``owner`` (on any, with ``None``)."""
@@ -457,8 +455,16 @@ class Transport:
         """
         if self.closed:
             raise ClientClosedError(CLIENT_CLOSED)
-        with self._pool.waits.watch(self):
+        waits = self._pool.waits
+        task = waits.enter(self)
+        try:
             return await wait()
+        except asyncio.CancelledError:
+            if waits.woke(task):
+                raise ClientClosedError(CLIENT_CLOSED) from None
+            raise
+        finally:
+            waits.leave(task)
 
     def _log_retry(self, sending: Sending, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
