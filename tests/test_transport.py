@@ -861,25 +861,40 @@ async def test_closing_wakes_the_calls_waiting_for_budget() -> None:
     assert held.orders == ["BC1"]
 
 
+async def woken_between_attempts(status: int) -> tuple[ClientClosedError, int]:
+    """Answer a create ``status`` with a Retry-After of 100 s, close the client once the retry
+    is scheduled; return the error the call ends with and the requests it sent."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        body = {"code": status, "message": "not now"}
+        return web.json_response(body, status=status, headers={"Retry-After": "100"})
+
+    scheduled = asyncio.Event()
+
+    def hear(event: object) -> None:
+        if isinstance(event, RetryScheduled):
+            scheduled.set()
+
+    set_hooks([hear])
+    try:
+        async with serving(answering(Holding.PATH, refuse)) as url:
+            client = B2BClient(TOKEN, base_url=url, rate_limit=None)
+            call = asyncio.create_task(create(client))
+            await asyncio.wait_for(scheduled.wait(), 60)  # waiting before its second attempt
+            await client.aclose()
+            with pytest.raises(ClientClosedError) as info:
+                await asyncio.wait_for(call, 60)
+    finally:
+        set_hooks(None)
+    return info.value, client.stats.requests
+
+
 async def test_closing_wakes_a_call_waiting_between_attempts() -> None:
     """A call waiting out a 503's Retry-After of 100 s fails with ClientClosedError when its
-    client closes, without the second attempt."""
-    answered = asyncio.Event()
-
-    async def unavailable(request: web.Request) -> web.Response:
-        answered.set()
-        return web.json_response(
-            {"code": 503, "message": "busy"}, status=503, headers={"Retry-After": "100"}
-        )
-
-    async with serving(answering(Holding.PATH, unavailable)) as url:
-        client = B2BClient(TOKEN, base_url=url, rate_limit=None)
-        call = asyncio.create_task(create(client))
-        await answered.wait()  # the call waits for its answer, or for its retry already
-        await client.aclose()
-        with pytest.raises(ClientClosedError):
-            await asyncio.wait_for(call, 60)
-    assert client.stats.requests == 1
+    client closes, without the second attempt; a 503 leaves nothing uncertain."""
+    error, requests = await woken_between_attempts(503)
+    assert requests == 1
+    assert not error.after_uncertain_attempt
 
 
 async def test_closing_a_view_wakes_its_own_calls_only() -> None:
@@ -926,26 +941,6 @@ async def test_a_call_cancelled_as_its_client_closes_ends_cancelled() -> None:
 async def test_a_call_woken_after_an_attempt_that_may_have_registered_says_so() -> None:
     """A 502 (the order may be registered), then a 100 s wait the client's closing cuts
     short: the ClientClosedError says the call may have taken effect."""
-
-    async def bad_gateway(request: web.Request) -> web.Response:
-        body = {"code": 502, "message": "bad gateway"}
-        return web.json_response(body, status=502, headers={"Retry-After": "100"})
-
-    scheduled = asyncio.Event()
-
-    def hear(event: object) -> None:
-        if isinstance(event, RetryScheduled):
-            scheduled.set()
-
-    set_hooks([hear])
-    try:
-        async with serving(answering(Holding.PATH, bad_gateway)) as url:
-            client = B2BClient(TOKEN, base_url=url, rate_limit=None)
-            call = asyncio.create_task(create(client))
-            await asyncio.wait_for(scheduled.wait(), 60)  # waiting before its second attempt
-            await client.aclose()
-            with pytest.raises(ClientClosedError) as info:
-                await asyncio.wait_for(call, 60)
-    finally:
-        set_hooks(None)
-    assert info.value.after_uncertain_attempt
+    error, requests = await woken_between_attempts(502)
+    assert requests == 1
+    assert error.after_uncertain_attempt
