@@ -80,9 +80,11 @@ def check_base_url(base_url: str) -> str:
     if not isinstance(base_url, str) or _HEADER_UNSAFE.search(base_url):
         raise ValueError("base_url must be a str without control characters")
     url = URL(base_url)
+    if _has_credentials(url):  # refused before any message could quote them
+        raise ValueError("base_url must not hold a user or a password")
     if url.scheme not in ("https", "http") or not url.host:
-        raise ValueError(f"base_url must be an absolute https:// URL, got {base_url!r}")
-    if url.path not in ("", "/") or url.query_string or url.fragment or _has_credentials(url):
+        raise ValueError(f"base_url must be an absolute https:// URL, got {shown(base_url)}")
+    if url.path not in ("", "/") or url.query_string or url.fragment:
         raise ValueError(f"base_url must be a host root such as {DEFAULT_BASE_URL!r}")
     if url.scheme == "http" and not is_loopback(url.host):
         raise ValueError("base_url must use https:// (plain http is allowed only for loopback)")

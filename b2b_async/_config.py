@@ -302,7 +302,7 @@ def _burst_within_requests(
     _positive_int(instance, attribute, value)
     if value > instance.requests:
         raise ValueError(
-            f"RateLimit.burst must not exceed requests ({instance.requests}), got {value!r}"
+            f"RateLimit.burst must not exceed requests ({instance.requests}), got {shown(value)}"
         )
 
 
@@ -387,4 +387,4 @@ def check_priority(value: object, *, error: type[ValueError] = ValueError) -> Pr
         except ValueError:
             pass
     choices = ", ".join(repr(choice) for choice in PRIORITY_CHOICES)
-    raise error(f"priority must be one of {choices}, got {value!r}")
+    raise error(f"priority must be one of {choices}, got {shown(value)}")

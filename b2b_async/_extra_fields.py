@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
+from ._config import shown
 from ._exceptions import InvalidOrderError
 from ._v3_models import ExtraField, ExtraFieldConfig
 
@@ -59,7 +60,7 @@ def _number(text: str) -> Decimal | None:
 def _number_problem(text: str, config: ExtraFieldConfig) -> str | None:
     number = _number(text)
     if number is None:
-        return f"must be a number, got {text!r}"
+        return f"must be a number, got {shown(text)}"
     if config.maximum_value is not None and number > config.maximum_value:
         return f"must be at most {config.maximum_value}, got {text}"
     return None
@@ -75,7 +76,7 @@ def _length_problem(text: str, config: ExtraFieldConfig) -> str | None:
 def _choice_problem(text: str, config: ExtraFieldConfig) -> str | None:
     choices = config.list_of_values
     if choices and text not in choices:
-        return f"must be one of {', '.join(map(repr, choices))}, got {text!r}"
+        return f"must be one of {', '.join(map(repr, choices))}, got {shown(text)}"
     return None
 
 

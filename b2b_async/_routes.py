@@ -21,11 +21,11 @@ Wire decisions made here:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Final, Literal, Protocol, TypeVar, overload
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
-from ._config import check_positive_int
+from ._config import check_positive_int, shown
 from ._exceptions import InvalidOrderError
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "V3_PREFIX",
     "check_query_size",
     "comma_batches",
+    "encoded_length",
     "id_list",
     "one_of",
     "path_segment",
@@ -275,17 +276,24 @@ def one_of(value: object, allowed: frozenset[str], *, field: str) -> str:
     """
     if not isinstance(value, str) or value not in allowed:
         names = ", ".join(sorted(allowed))
-        raise InvalidOrderError(f"{field} must be one of {names}, got {value!r}")
+        raise InvalidOrderError(f"{field} must be one of {names}, got {shown(value)}")
     return value
 
 
-def check_query_size(query: Iterable[tuple[str, str]], *, field: str) -> None:
+def encoded_length(text: str) -> int:
+    """The length of ``text`` in a query string, percent-encoded at the most (the measure of
+    :data:`MAX_QUERY_BYTES`)."""
+    return len(quote(text, safe=""))
+
+
+def check_query_size(query: Sequence[tuple[str, str]], *, field: str) -> None:
     """Refuse a query string longer than :data:`MAX_QUERY_BYTES` once percent-encoded.
 
     Raises:
         InvalidOrderError: it is; ``field`` names the argument that made it so long.
     """
-    size = len(urlencode(list(query), quote_via=quote))
+    size = sum(encoded_length(name) + 1 + encoded_length(value) for name, value in query)
+    size += max(0, len(query) - 1)  # the & between pairs
     if size > MAX_QUERY_BYTES:
         raise InvalidOrderError(
             f"{field} makes a query of {size} bytes, over the {MAX_QUERY_BYTES} one request takes"
@@ -298,12 +306,13 @@ def comma_batches(ids: Iterable[str], *, room: int) -> Iterator[str]:
     """
     batch: list[str] = []
     size = 0
+    comma = encoded_length(",")
     for text in ids:
-        cost = len(quote(text, safe=""))
-        if batch and size + len("%2C") + cost > room:
+        cost = encoded_length(text)
+        if batch and size + comma + cost > room:
             yield ",".join(batch)
             batch, size = [], 0
-        size += cost + (len("%2C") if batch else 0)
+        size += cost + (comma if batch else 0)
         batch.append(text)
     if batch:
         yield ",".join(batch)

@@ -133,14 +133,16 @@ class Waits:
     __slots__ = ("_waiting", "_woken")
 
     def __init__(self) -> None:
-        self._waiting: dict[asyncio.Task[object], object] = {}
+        # Each waiting task: the transport its call was made on, and the cancellations it
+        # had pending as its wait began (one it swallowed earlier may leave one).
+        self._waiting: dict[asyncio.Task[object], tuple[object, int]] = {}
         self._woken: set[asyncio.Task[object]] = set()
 
     def enter(self, owner: object) -> asyncio.Task[object] | None:
         """Note the current task as waiting for a call made on ``owner``; return it."""
         task = asyncio.current_task()
         if task is not None:  # outside a task, nothing could cancel the wait
-            self._waiting[task] = owner
+            self._waiting[task] = owner, task.cancelling()
         return task
 
     def leave(self, task: asyncio.Task[object] | None) -> None:
@@ -155,11 +157,13 @@ class Waits:
         A cancellation asked of the task besides the wake still stands: the task stays
         cancelled, and this says ``False``.
         """
-        return task is not None and task in self._woken and task.uncancel() == 0
+        if task is None or task not in self._woken:
+            return False
+        return task.uncancel() <= self._waiting[task][1]
 
     def wake(self, owner: object | None) -> None:
         """Cancel the waits of the calls made on ``owner`` (on any, with ``None``)."""
-        for task, made_on in self._waiting.items():
+        for task, (made_on, _) in self._waiting.items():
             if (owner is None or made_on is owner) and task not in self._woken:
                 self._woken.add(task)
                 task.cancel()

@@ -505,7 +505,8 @@ class Orders:
             One :class:`~b2b_async.OrderImage` per order the API knows, in its order; unknown
             ids are left out. No ids, no request: ``[]``. Ids too many for one request line
             (more than :data:`~b2b_async._routes.MAX_QUERY_BYTES` bytes, percent-encoded) are
-            asked for in as many requests as they need, one after the other.
+            asked for in as many requests as they need, one after the other (each within
+            the policy's ``deadline`` of its own).
 
         Raises:
             InvalidOrderError: ``order_ids`` is not an id or an iterable of ids, or an id is

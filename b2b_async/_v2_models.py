@@ -32,6 +32,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from ._config import shown
 from ._exceptions import InvalidOrderError
 from ._routes import sendable_text, to_id
 from ._serde import number_text, wire
@@ -128,7 +129,8 @@ def _check_amount(_: object, attribute: attrs.Attribute[Any], value: object) -> 
         return
     if not (isinstance(value, Decimal) and value.is_finite()):
         raise InvalidOrderError(
-            f"{attribute.name} must be a finite Decimal, int, float or numeric str, got {value!r}"
+            f"{attribute.name} must be a finite Decimal, int, float or numeric str, "
+            f"got {shown(value)}"
         )
     _check_range(value, field=attribute.name)
     number_text(value, field=attribute.name)  # a zero may still be written out too long
@@ -139,7 +141,9 @@ def _check_count(_: object, attribute: attrs.Attribute[Any], value: object) -> N
         _check_range(value, field=attribute.name)
     if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
         return
-    raise InvalidOrderError(f"{attribute.name} must be a non-negative whole number, got {value!r}")
+    raise InvalidOrderError(
+        f"{attribute.name} must be a non-negative whole number, got {shown(value)}"
+    )
 
 
 def _each(kind: type) -> Callable[[object, attrs.Attribute[Any], tuple[object, ...]], None]:

@@ -54,6 +54,7 @@ except ImportError:  # the extra is not installed; the message says all there is
     raise ImportError("b2b_async.redis needs redis-py: pip install 'b2b-async[redis]'") from None
 
 from ._config import (
+    MAX_WAIT_HINT,
     Priority,
     RateLimit,
     check_option_type,
@@ -133,10 +134,20 @@ local function field(text)
   return nil
 end
 
+-- A time field, nil also when it lies further ahead than any schedule reaches: the longest
+-- wait hint obeyed, then ten thousand intervals of bookings. A time past that would hold
+-- every process for good.
+local farthest = now + MAX_WAIT_HINT_MICROS + 10000 * interval
+local function moment(text)
+  local number = field(text)
+  if number and number <= farthest then return number end
+  return nil
+end
+
 local f = redis.call('HMGET', key, 'tat', 'cool', 'wend', 'wbud', 'wlast', 'seq', 'prev')
-local tat, cool, wend = field(f[1]) or 0, field(f[2]) or 0, field(f[3]) or 0
+local tat, cool, wend = moment(f[1]) or 0, moment(f[2]) or 0, moment(f[3]) or 0
 local wbud, wlast, seq = field(f[4]) or 0, field(f[5]) or 0, field(f[6]) or 0
-local prev = field(f[7])
+local prev = moment(f[7])
 
 -- Lua 5.1 would print these 16-digit numbers as 1.7e+15: write them out in full.
 local function int(number)
@@ -172,12 +183,12 @@ local function victim(level, before)
     if kind == 'b' then
       local slot, held, owner = string.match(value, '^(%d+) (%d+) (%S+)$')
       slot, held = tonumber(slot), tonumber(held)
-      if slot < stale then
+      if not slot or slot < stale then  -- gone by, or no booking this script wrote
         redis.call('HDEL', key, name)
       elseif held > level and slot > now and slot >= base and slot < at then
         found, at, found_level, found_owner = tonumber(ticket), slot, held, owner
       end
-    elseif kind == 'm' and tonumber(string.match(value, ' (%d+)$')) < stale then
+    elseif kind == 'm' and (tonumber(string.match(value, ' (%d+)$')) or 0) < stale then
       redis.call('HDEL', key, name)
     end
   end
@@ -223,7 +234,9 @@ local function follow(ticket, owner)
   local moved = redis.call('HGET', key, 'm:' .. ticket .. ':' .. owner)
   while moved do
     redis.call('HDEL', key, 'm:' .. ticket .. ':' .. owner)
-    ticket = tonumber(string.match(moved, '^(%d+)'))
+    local next_ticket = tonumber(string.match(moved, '^(%d+)'))
+    if not next_ticket then break end  -- no move this script wrote: keep the ticket held
+    ticket = next_ticket
     moved = redis.call('HGET', key, 'm:' .. ticket .. ':' .. owner)
   end
   return ticket
@@ -340,7 +353,7 @@ if op == 'release' then
 end
 
 return redis.error_reply('b2b-async rate limiter: unknown operation ' .. tostring(op))
-"""
+""".replace("MAX_WAIT_HINT_MICROS", str(int(MAX_WAIT_HINT * 1_000_000)))
 
 
 @attrs.frozen
@@ -367,13 +380,13 @@ def _checked_options(
 ) -> None:
     """Refuse options out of range, naming the option."""
     if not isinstance(key, str) or not key:
-        raise ValueError(f"key must be a non-empty string, got {key!r}")
+        raise ValueError(f"key must be a non-empty string, got {shown(key)}")
     if on_redis_error not in ("local", "fail"):
-        raise ValueError(f"on_redis_error must be 'local' or 'fail', got {on_redis_error!r}")
+        raise ValueError(f"on_redis_error must be 'local' or 'fail', got {shown(on_redis_error)}")
     if isinstance(expected_processes, bool) or not isinstance(expected_processes, int):
-        raise ValueError(f"expected_processes must be an int, got {expected_processes!r}")
+        raise ValueError(f"expected_processes must be an int, got {shown(expected_processes)}")
     if expected_processes < 1:
-        raise ValueError(f"expected_processes must be at least 1, got {expected_processes!r}")
+        raise ValueError(f"expected_processes must be at least 1, got {shown(expected_processes)}")
     for name, value in (("timeout", timeout), ("recheck_after", recheck_after)):
         seconds = finite_number(value)
         if seconds is None or seconds <= 0:
@@ -482,7 +495,9 @@ class RedisRateLimiter:
 
     **Expiry**: the key expires ``per`` seconds plus a minute after the last deadline it
     holds, so nothing lingers. A field of the key that holds no usable number (written by
-    something else: NaN, an infinity, text) counts as absent and is written whole again.
+    something else: NaN, an infinity, text, a time further ahead than any schedule reaches)
+    counts as absent and is written whole again; a booking entry that does not parse is
+    passed over.
 
     Use it from one event loop: a limiter given a URL owns a Redis client whose connections
     belong to the loop that first used them.

@@ -346,3 +346,13 @@ def test_a_token_that_is_not_valid_unicode_is_refused_without_repeating_it() -> 
         assert "s3cr3t" not in repr(error)
         assert "s3cr3t" not in repr(getattr(error, "object", ""))
         error = error.__cause__ or error.__context__
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://user:SECRET-pw-123@example.com", "https://user:SECRET-pw-123@example.com/x"]
+)
+def test_a_base_url_with_credentials_is_refused_without_quoting_them(url: str) -> None:
+    """Credentials are refused first, so no other complaint about the URL quotes them."""
+    with pytest.raises(ValueError, match="must not hold a user or a password") as info:
+        B2BClient("t", base_url=url)
+    assert "SECRET" not in str(info.value)

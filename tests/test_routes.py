@@ -190,3 +190,10 @@ def test_comma_batches_keep_every_id_in_order_each_batch_within_room(room: int) 
 def test_comma_batches_of_nothing_are_none() -> None:
     """No ids, no batch (and so no request)."""
     assert list(comma_batches([], room=100)) == []
+
+
+def test_one_of_describes_a_value_too_long_to_write_out() -> None:
+    """An int of 5,000 digits is refused as a value like any other, its message short."""
+    with pytest.raises(InvalidOrderError, match="got an int of") as info:
+        one_of(10**5000, frozenset({"asc"}), field="order")
+    assert len(str(info.value)) < 120

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import re
@@ -944,3 +945,30 @@ async def test_a_call_woken_after_an_attempt_that_may_have_registered_says_so() 
     error, requests = await woken_between_attempts(502)
     assert requests == 1
     assert error.after_uncertain_attempt
+
+
+async def test_a_task_that_once_swallowed_a_cancellation_is_still_woken_as_closed() -> None:
+    """A task left with a cancellation it caught and never took back still gets
+    ClientClosedError when its client closes while it waits, not a CancelledError."""
+    held = Holding()
+    async with serving(held.app()) as url, aiohttp.ClientSession() as session:
+        client = B2BClient(TOKEN, base_url=url, session=session, rate_limit=RateLimiter(HOURLY))
+        first = asyncio.create_task(create(client, "BC1"))
+        await held.arrived.wait()
+
+        async def careless() -> CreatedOrder:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):  # swallowed, never uncancel()ed
+                await asyncio.sleep(0)
+            return await create(client, "BC2")
+
+        queued = asyncio.create_task(careless())
+        for _ in range(3):
+            await asyncio.sleep(0)  # past its swallowed cancellation, waiting for budget
+        await client.aclose()
+        with pytest.raises(ClientClosedError):
+            await asyncio.wait_for(queued, 60)
+        held.release.set()
+        assert await first == CreatedOrder("BC1")
