@@ -111,7 +111,11 @@ def check_header_value(value: object, name: str) -> str:
 
 
 def _encodes(value: str) -> bool:
-    """Whether ``value`` encodes as UTF-8 (the error of one that does not would quote it)."""
+    """Whether ``value`` encodes as UTF-8.
+
+    Not :func:`~b2b_async._routes.sendable_text`: its error keeps the ``UnicodeEncodeError``
+    as context, and that error holds the whole value, here a secret.
+    """
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -526,12 +526,13 @@ class Transport:
         Raises:
             APITimeoutError: the call's deadline passed while it waited; nothing was sent.
         """
+        take = functools.partial(self._places.take, sending.priority)
         if sending.deadline is None:  # most calls: no timer to set up and cancel
-            await self._unless_closed(functools.partial(self._places.take, sending.priority))
+            await self._unless_closed(take)
             return
         try:
             async with asyncio.timeout(sending.deadline - time.monotonic()):
-                await self._unless_closed(functools.partial(self._places.take, sending.priority))
+                await self._unless_closed(take)
         except TimeoutError:
             raise self._deadline_passed(
                 sending, "the call's deadline passed while it waited for a place in flight"
