@@ -103,6 +103,21 @@ class Selective(Protocol):
 Gate = tuple[_events.Hook, Callable[[], bool] | None]
 
 
+def built(item: _events.Hook | _events.HookFactory) -> _events.Hook | None:
+    """``item``'s hook: itself, or what its factory builds (``None`` when the build fails).
+
+    A factory that raises is logged and left out until :func:`set_hooks` is called again: a
+    hook must never fail a call, nor its building.
+    """
+    if not isinstance(item, _events.HookFactory):
+        return item
+    try:
+        return item.build()
+    except Exception:  # a broken hook must never fail a call
+        logger.warning("hook factory %r failed; its hook is left out", item, exc_info=True)
+        return None
+
+
 class HookSettings:
     """The process's hooks: as configured, and as built on first use."""
 
@@ -122,8 +137,7 @@ class HookSettings:
     def build(self) -> tuple[_events.Hook, ...]:
         """Build every factory's hook, leaving out those that cannot work here."""
         given = default_hooks() if self.configured is None else self.configured
-        built = (item.build() if isinstance(item, _events.HookFactory) else item for item in given)
-        self.active = tuple(hook for hook in built if hook is not None)
+        self.active = tuple(hook for hook in map(built, given) if hook is not None)
         # Found out once here: an isinstance check against a protocol takes microseconds.
         questions = tuple(
             hook.listening if isinstance(hook, Selective) else None for hook in self.active
@@ -298,7 +312,10 @@ class CallObserver:
         tb: TracebackType | None,
     ) -> None:
         if self._hooks:
-            emit(self._finished(exc), self._hooks)
+            # Last started, first finished, as nested context managers unwind: a hook that
+            # makes something current at the start (the OpenTelemetry hook's span) restores
+            # what it found only when the hooks after it have restored theirs.
+            emit(self._finished(exc), self._hooks[::-1])
 
     def _finished(self, error: BaseException | None) -> _events.CallFinished:
         return _events.CallFinished(

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import b2b_async._hooks as hooks_module
 from b2b_async import APIConnectionError, B2BClient, NewOrder, RetryPolicy
 from b2b_async._events import (
     BudgetWaited,
@@ -209,6 +210,56 @@ def test_factories_are_built_once_on_first_use() -> None:
     assert get_hooks() == (print,)
     assert get_hooks() == (print,)
     assert len(built) == 1
+
+
+def test_a_factory_that_raises_is_logged_and_left_out_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A factory whose building fails (a metrics agent that is down) leaves its hook out and
+    is not tried again at every call; the other hooks are in use."""
+    tries: list[int] = []
+
+    def connect() -> Hook:
+        tries.append(1)
+        raise ConnectionRefusedError("statsd is down")
+
+    set_hooks([HookFactory(connect), print])
+    with caplog.at_level(logging.WARNING, logger="b2b_async"):
+        assert get_hooks() == (print,)
+        assert get_hooks() == (print,)
+    assert tries == [1]
+    assert "statsd is down" in caplog.text
+
+
+async def test_a_factory_that_raises_fails_no_call(events: list[Event]) -> None:
+    """A call made while a factory cannot build its hook is sent and succeeds."""
+
+    def connect() -> Hook:
+        raise ConnectionRefusedError("statsd is down")
+
+    set_hooks([HookFactory(connect), events.append])
+    async with sandbox() as server, client_for(server, rate_limit=None) as client:
+        await create(client)
+        assert server.registrations("BC1") == 1
+    assert kinds(events) == [CallStarted, RequestSent, ResponseReceived, CallFinished]
+
+
+def test_call_finished_reaches_the_hooks_in_the_reverse_order() -> None:
+    """CallStarted reaches the hooks in their order, CallFinished in the reverse one."""
+    heard: list[tuple[str, type]] = []
+
+    def hook(name: str) -> Hook:
+        return lambda event: heard.append((name, type(event)))
+
+    set_hooks([hook("first"), hook("second")])
+    with hooks_module.CallObserver(hooks_module.Tally(), get_hooks(), hooks_module.UNOBSERVED, ()):
+        pass
+    assert heard == [
+        ("first", CallStarted),
+        ("second", CallStarted),
+        ("second", CallFinished),
+        ("first", CallFinished),
+    ]
 
 
 def test_no_hooks_and_default_hooks() -> None:

@@ -29,6 +29,7 @@ from b2b_async import (
     NotFoundError,
     RateLimit,
     RetryPolicy,
+    otel,
 )
 from b2b_async._hooks import get_hooks, listening_hooks, set_hooks
 from b2b_async.otel import OpenTelemetryHook
@@ -296,6 +297,40 @@ async def test_the_span_nests_under_the_application_s_span(telemetry: Telemetry)
     assert call.parent is not None
     assert handler.context is not None
     assert call.parent.span_id == handler.context.span_id
+
+
+async def test_two_hooks_leave_the_application_s_span_current(telemetry: Telemetry) -> None:
+    """With two OpenTelemetry hooks, each making its span current, the span current after a
+    call is the one current before it, not an ended span of the library."""
+    other = Telemetry()
+    set_hooks([get_hooks()[0], OpenTelemetryHook(tracer_provider=other.tracer_provider)])
+    tracer = telemetry.tracer_provider.get_tracer("app")
+    async with sandbox() as server, client_for(server) as client:
+        with tracer.start_as_current_span("handler") as handler:
+            await create(client)
+            assert trace.get_current_span() is handler
+    assert len(telemetry.finished()) == 2
+    assert len(other.finished()) == 1
+
+
+async def test_an_opentelemetry_api_the_hook_cannot_use_fails_no_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An opentelemetry-api older than the extra's floor, whose meters refuse an argument the
+    hook passes: the default hook is left out and calls go on."""
+
+    def old_api(meter: object) -> object:
+        raise TypeError("create_histogram() got an unexpected keyword argument")
+
+    monkeypatch.setattr(otel.Instruments, "of", staticmethod(old_api))
+    set_hooks(None)
+    try:
+        async with sandbox() as server, client_for(server) as client:
+            await create(client)
+            assert server.registrations("BC1") == 1
+        assert get_hooks() == ()
+    finally:
+        set_hooks(None)  # the next test builds the default hook afresh
 
 
 async def test_nothing_holds_the_token(telemetry: Telemetry) -> None:
