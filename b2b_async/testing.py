@@ -59,13 +59,13 @@ async def b2b_sandbox() -> AsyncIterator[SandboxServer]:
 
 @_async_fixture
 async def b2b_client(b2b_sandbox: SandboxServer) -> AsyncIterator[B2BClient]:
-    """A client of the ``b2b_sandbox`` server, with pacing off and short retry waits."""
+    """A client of the ``b2b_sandbox`` server with its token, pacing off and short retry
+    waits."""
     from ._client import B2BClient
     from ._config import RetryPolicy
-    from .sandbox import DEFAULT_TOKEN
 
     retry = RetryPolicy(initial_wait=0.01, max_wait=0.1)
     async with B2BClient(
-        DEFAULT_TOKEN, base_url=b2b_sandbox.url, rate_limit=None, retry=retry
+        b2b_sandbox.token, base_url=b2b_sandbox.url, rate_limit=None, retry=retry
     ) as client:
         yield client

@@ -107,6 +107,25 @@ async def test_lost_answers(b2b_client, b2b_sandbox):
     assert b2b_sandbox.registrations("BC1") == 1
 '''
 
+OWN_TOKEN_CONFTEST = """
+import pytest_asyncio
+
+from b2b_async.sandbox import SandboxServer
+
+
+@pytest_asyncio.fixture
+async def b2b_sandbox():
+    async with SandboxServer(rate=None, token="my-service-token") as server:
+        yield server
+"""
+
+OWN_TOKEN_TESTS = '''
+async def test_registers(b2b_client, b2b_sandbox):
+    """The client authenticates with the token of the sandbox the conftest made."""
+    await b2b_client.orders.create(customer_id="1", order_id="BC1", total_inc_tax=1)
+    assert b2b_sandbox.registrations("BC1") == 1
+'''
+
 STRICT_TESTS = '''
 import pytest
 
@@ -160,6 +179,14 @@ def test_conftest_sandbox_replaces_the_plugins(pytester: pytest.Pytester) -> Non
     write_project(pytester, SEEDED_TESTS)
     pytester.makeconftest(SEEDED_CONFTEST)
     pytester.runpytest().assert_outcomes(passed=2)
+
+
+def test_the_client_takes_the_token_of_a_conftest_sandbox(pytester: pytest.Pytester) -> None:
+    """A ``b2b_sandbox`` that accepts another token than the default one: ``b2b_client``
+    sends that one."""
+    write_project(pytester, OWN_TOKEN_TESTS)
+    pytester.makeconftest(OWN_TOKEN_CONFTEST)
+    pytester.runpytest().assert_outcomes(passed=1)
 
 
 def test_fixtures_work_in_strict_mode(pytester: pytest.Pytester) -> None:

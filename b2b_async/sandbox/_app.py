@@ -56,7 +56,7 @@ from ._envelope import V2, V3, Envelope, proxy_page
 from ._extra_fields import DEFAULT_ORDER_EXTRA_FIELDS, OrderExtraField
 from ._faults import FaultKind, Faults
 from ._input import InvalidInputError
-from ._records import HANG, RECORD_KEY, RESET, Outcome, RequestRecord, decode_json
+from ._records import GONE, HANG, RECORD_KEY, RESET, Outcome, RequestRecord, decode_json
 from ._state import RegisteredOrder, SandboxState, wall_clock
 from ._v2 import V2Api
 from ._v3 import V3Api
@@ -364,7 +364,7 @@ class Sandbox:
         order (a copy)."""
         return list(self._records)
 
-    def registrations(self, order_id: str) -> int:
+    def registrations(self, order_id: str | int) -> int:
         """How many requests registered this order id.
 
         A request counts when the sandbox accepted and stored the order, even if its answer was
@@ -372,30 +372,64 @@ class Sandbox:
         registration.
 
         Args:
-            order_id: the BigCommerce order id.
+            order_id: the BigCommerce order id; an ``int`` (a V3 ``bc_order_id``) names the
+                order its digits name, as the client sends it.
 
         Returns:
             The number of registering requests.
+
+        Raises:
+            TypeError: ``order_id`` is neither a ``str`` nor an ``int``: it would match
+                nothing, and a test asserting "never registered" would pass whatever happened.
         """
-        return sum(1 for record in self._records if record.registered == order_id)
+        if isinstance(order_id, bool) or not isinstance(order_id, str | int):
+            raise TypeError(f"order_id must be a str or an int, got {type(order_id).__name__}")
+        wanted = str(order_id)
+        return sum(1 for record in self._records if record.registered == wanted)
 
     # --- the request pipeline (see the module docstring) ---------------------------------------
 
     async def _handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Serve one API request through the whole pipeline."""
+        """Serve one API request through the whole pipeline; a request whose client went
+        away before its answer is settled as :data:`GONE`."""
         record = self._receive(request)
         request[RECORD_KEY] = record
-        record.raw = await request.read()
-        record.body = _decoded_or_none(record.raw)
+        try:
+            return await self._serve(request, record, handler)
+        except asyncio.CancelledError:  # aiohttp cancels the handler of a closed connection
+            record.settle(GONE)
+            raise
+
+    async def _serve(
+        self, request: web.Request, record: RequestRecord, handler: Handler
+    ) -> web.StreamResponse:
+        """Read the body, let the fault act, admit, process and finish."""
+        envelope = _envelope_of(request)
+        unreadable = await self._read_body(request, record, envelope)
+        if unreadable is not None:
+            return self._finish(unreadable, record, None)
         if record.fault is FaultKind.RESET_BEFORE:
             return self._drop(request, record, RESET)
-        envelope = _envelope_of(request)
         refusal, window = self._admit(request, envelope)
         if refusal is not None:
             return self._finish(refusal, record, window)
         with self._occupy():
             response = await self._process(request, record, handler, envelope)
         return self._finish(response, record, window)
+
+    async def _read_body(
+        self, request: web.Request, record: RequestRecord, envelope: Envelope
+    ) -> web.Response | None:
+        """Keep the body on the record; the answer instead when it cannot be read (too large
+        for the server, or an encoding it cannot undo)."""
+        try:
+            record.raw = await request.read()
+        except web.HTTPRequestEntityTooLarge as exc:
+            return envelope.failure(413, exc.text or "Request Entity Too Large")
+        except web.RequestPayloadError:
+            return envelope.failure(400, "the request body could not be read")
+        record.body = _decoded_or_none(record.raw)
+        return None
 
     def _receive(self, request: web.Request) -> RequestRecord:
         """Record the request and draw its fault."""

@@ -113,7 +113,10 @@ class PlacedOrder:
 def _created_at(value: object) -> datetime:
     """The ``createdAt`` of a placement: Unix seconds, or ISO 8601 text with an offset."""
     if isinstance(value, int | Decimal) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), UTC)
+        try:
+            return datetime.fromtimestamp(float(value), UTC)
+        except (OverflowError, OSError, ValueError):  # beyond the years a datetime holds
+            raise ValueError(f"createdAt is out of range: {value!r}") from None
     if isinstance(value, str):
         try:
             return datetime.fromisoformat(value)

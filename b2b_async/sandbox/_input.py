@@ -20,6 +20,7 @@ from ._records import decode_json
 __all__ = [
     "InvalidInputError",
     "Parser",
+    "digits_value",
     "json_object",
     "non_negative",
     "parameter",
@@ -36,6 +37,10 @@ Parser = Callable[[str], Any]
 
 # The attrs metadata key under which a query class keeps (parameter name, parser).
 _QUERY: Final = "b2b_sandbox_query"
+
+MAX_ID_DIGITS: Final = 64
+"""The most digits a number written as text may have here: far more than any id, and far
+fewer than the 4,300 Python's ``int()`` reads."""
 
 
 class InvalidInputError(Exception):
@@ -82,8 +87,19 @@ def path_id(request: web.Request, name: str) -> int | None:
     Returns:
         The id, or ``None``: a path id that is not a number names nothing.
     """
-    text = request.match_info.get(name, "")
-    return int(text) if text.isascii() and text.isdecimal() else None
+    return digits_value(request.match_info.get(name, ""))
+
+
+def digits_value(text: str) -> int | None:
+    """The integer ``text`` writes in ASCII digits; ``None`` for any other text, or one of
+    more than :data:`MAX_ID_DIGITS` digits (it names nothing).
+
+    Args:
+        text: a path id, or an id sent as a string.
+    """
+    if text.isascii() and text.isdecimal() and len(text) <= MAX_ID_DIGITS:
+        return int(text)
+    return None
 
 
 def whole(value: object) -> int | None:
@@ -97,9 +113,7 @@ def whole(value: object) -> int | None:
     """
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isascii() and value.isdecimal():
-        return int(value)
-    return None
+    return digits_value(value) if isinstance(value, str) else None
 
 
 def non_negative(text: str) -> int:

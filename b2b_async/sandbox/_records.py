@@ -17,15 +17,18 @@ from multidict import CIMultiDictProxy
 
 from ._faults import FaultKind
 
-__all__ = ["HANG", "RECORD_KEY", "RESET", "Outcome", "RequestRecord", "decode_json"]
+__all__ = ["GONE", "HANG", "RECORD_KEY", "RESET", "Outcome", "RequestRecord", "decode_json"]
 
 RESET: Final = "reset"
 """The outcome of a request whose connection was reset instead of answered."""
 HANG: Final = "hang"
 """The outcome of a request that was never answered."""
+GONE: Final = "gone"
+"""The outcome of a request whose client closed the connection before it was answered."""
 
-Outcome = int | Literal["reset", "hang"]
-"""How a request ended: the HTTP status answered, or ``"reset"`` / ``"hang"`` when none was."""
+Outcome = int | Literal["reset", "hang", "gone"]
+"""How a request ended: the HTTP status answered, or ``"reset"`` / ``"hang"`` / ``"gone"``
+when none was."""
 
 
 def _refuse_constant(name: str) -> Any:
@@ -46,11 +49,15 @@ def decode_json(raw: bytes) -> Any:
         The decoded value.
 
     Raises:
-        ValueError: the body is not valid JSON (including not UTF-8).
+        ValueError: the body is not valid JSON (including not UTF-8), or is nested too deeply
+            to decode.
 
     .. versionadded:: 0.1.0
     """
-    return json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_refuse_constant)
+    try:
+        return json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("the body is nested too deeply to decode") from None
 
 
 @attrs.define(kw_only=True)
@@ -62,14 +69,15 @@ class RequestRecord:
         request_id: the ``X-Request-Id`` answered (also set when nothing was answered).
         method: the HTTP method.
         path: the path, e.g. ``/api/v2/io/companies/1/user/5/orders``.
-        query: the query string's parameters (last value wins for a repeated name).
+        query: the query string's parameters (the first value of a repeated name, the one
+            the operations read).
         headers: the request headers, case-insensitive, the ``authToken`` included.
         raw: the body as received.
         body: the body decoded by :func:`decode_json`, or ``None`` when empty or not JSON.
         received_at: the sandbox clock's reading on arrival.
         fault: the fault injected into this request, if any.
-        status: the outcome: the HTTP status answered, ``"reset"``, ``"hang"``, or ``None`` while
-            the request is still in progress.
+        status: the outcome: the HTTP status answered, ``"reset"``, ``"hang"``, ``"gone"`` (its
+            client went away first), or ``None`` while the request is still in progress.
         registered: the order id this request registered, if it registered one (a request whose
             answer was lost to a ``reset_after`` or ``malformed`` fault still registered it).
 
@@ -92,7 +100,7 @@ class RequestRecord:
         """Record how the request ended, unless an earlier step already did.
 
         Args:
-            outcome: the status answered, or ``"reset"`` / ``"hang"``.
+            outcome: the status answered, or ``"reset"`` / ``"hang"`` / ``"gone"``.
         """
         if self.status is None:
             self.status = outcome

@@ -33,6 +33,7 @@ import attrs
 
 from ._input import (
     InvalidInputError,
+    digits_value,
     json_object,
     non_negative,
     parameter,
@@ -87,6 +88,8 @@ def _total_problem(value: object) -> str | None:
     # bool is an int subclass, and "12.5" is a string: neither is a JSON number.
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         return "totalIncTax must be a number"
+    if not _numeric(value):
+        return f"totalIncTax must be below 1E+{_MAX_MAGNITUDE}"
     return None
 
 
@@ -316,7 +319,8 @@ def _sort(text: str) -> tuple[str, bool]:
 
 def _natural(order_id: str) -> tuple[int, int, str]:
     # BigCommerce order ids are numbers sent as strings: "9" sorts before "10".
-    return (0, int(order_id), "") if order_id.isdecimal() else (1, 0, order_id)
+    number = digits_value(order_id)
+    return (1, 0, order_id) if number is None else (0, number, "")
 
 
 _SORT_KEYS: Mapping[str, Callable[[RegisteredOrder], Any]] = {

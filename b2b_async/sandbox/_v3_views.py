@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
 from ._extra_fields import MULTILINE_TEXT, OrderExtraField
-from ._input import whole
+from ._input import digits_value, whole
 from ._state import CHANNEL_NAME, STATUS_NAMES, RegisteredOrder, SandboxState
 
 __all__ = [
@@ -51,9 +51,8 @@ _MONEY = {
 
 def v3_number(order_id: str) -> int | None:
     """The integer ``bcOrderId`` of an order id, or ``None`` when V3 cannot name it."""
-    if order_id.isascii() and order_id.isdecimal() and str(int(order_id)) == order_id:
-        return int(order_id)
-    return None
+    number = digits_value(order_id)
+    return number if number is not None and str(number) == order_id else None
 
 
 def b2b_ids(state: SandboxState) -> dict[str, int]:

@@ -6,6 +6,8 @@ with :func:`create_app`.
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 from decimal import Decimal
 
 import aiohttp
@@ -16,6 +18,7 @@ from b2b_async.sandbox import (
     API_PREFIX,
     DEFAULT_ORDER_EXTRA_FIELDS,
     SANDBOX_KEY,
+    V3_PREFIX,
     Faults,
     OrderExtraField,
     RateWindow,
@@ -30,6 +33,7 @@ from tests.sandbox._helpers import (
     CREATE,
     ORDER,
     V2_HEADERS,
+    V3_HEADERS,
     FakeClock,
     call,
     control,
@@ -220,3 +224,118 @@ async def test_hang_in_an_embedding_without_handler_cancellation(
     finally:
         await runner.cleanup()
     assert sandbox.requests[0].status == "hang"
+
+
+async def test_a_body_nested_too_deeply_is_a_bad_request(
+    unlimited: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """100,000 nested arrays are no registration: a 400 in the envelope, a settled record,
+    at the API and at the control endpoint alike (never aiohttp's 500)."""
+    nested = b"[" * 100_000
+    reply = await asyncio.wait_for(call(session, unlimited, data=nested), 60)
+    placed = await asyncio.wait_for(control(session, unlimited, data=nested), 60)
+    assert (reply.status, reply.json()["code"]) == (400, 40010)
+    assert [record.status for record in unlimited.requests] == [400]
+    assert placed.status == 400
+    assert "error" in placed.json()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v2/io/companies/" + "9" * 5000 + "/user/1/orders",
+        "/api/v2/io/companies/users/" + "9" * 5000 + "/orders",
+        "/api/v3/io/orders/" + "9" * 5000,
+    ],
+    ids=["v2-create", "v2-create-without-company", "v3-get"],
+)
+async def test_a_path_id_too_long_for_any_id_names_nothing(
+    unlimited: SandboxServer, session: aiohttp.ClientSession, path: str
+) -> None:
+    """A path id of 5,000 digits (more than Python's int() reads) answers the 404 of an
+    unknown id in the version's envelope, not a 500."""
+    v3_call = path.startswith(V3_PREFIX)
+    reply = await asyncio.wait_for(
+        v3(
+            session,
+            unlimited,
+            path,
+            method="GET" if v3_call else "POST",
+            body=None if v3_call else order("A1"),
+            headers=V3_HEADERS if v3_call else V2_HEADERS,
+            prefix="",
+        ),
+        60,
+    )
+    assert reply.status == 404
+    assert reply.headers["Content-Type"].startswith("application/json")
+    assert [record.status for record in unlimited.requests] == [404]
+
+
+async def test_a_body_over_the_servers_limit_is_answered_in_the_envelope(
+    unlimited: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """A 2 MiB body passes aiohttp's 1 MiB limit: a 413 in the V2 envelope, recorded."""
+    padded = json.dumps(order("A1", pad="a" * (2 * 1024 * 1024))).encode()
+    url = unlimited.url + API_PREFIX + CREATE
+    async with session.post(url, data=io.BytesIO(padded), headers=V2_HEADERS) as response:
+        status, answer = response.status, await response.json()
+    assert (status, answer["code"]) == (413, 413)
+    assert [record.status for record in unlimited.requests] == [413]
+    assert unlimited.orders == {}
+
+
+async def test_a_body_whose_encoding_cannot_be_undone_is_a_bad_request(
+    unlimited: SandboxServer,
+) -> None:
+    """``Content-Encoding: gzip`` over bytes that are no gzip: a 400 in the V2 envelope and a
+    settled record (aiohttp's own answer would be a 500)."""
+    body = b"not gzip at all"
+    head = (
+        f"POST {API_PREFIX}{CREATE} HTTP/1.1\r\nHost: sandbox\r\n"
+        f"authToken: {V2_HEADERS['authToken']}\r\nContent-Type: application/json\r\n"
+        f"Content-Encoding: gzip\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+
+    async def exchange() -> bytes:
+        reader, writer = await asyncio.open_connection(unlimited.host, unlimited.port)
+        writer.write(head.encode() + body)
+        await writer.drain()
+        answer = await reader.read()
+        writer.close()
+        await writer.wait_closed()
+        return answer
+
+    answer = await asyncio.wait_for(exchange(), 60)
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.split()[1] == b"400"
+    assert b"application/json" in rest
+    assert [record.status for record in unlimited.requests] == [400]
+
+
+async def test_a_request_its_client_gave_up_on_is_settled_as_gone(
+    unlimited: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """A slow request whose client closes the connection first ends as ``"gone"``, never
+    "in progress" for ever."""
+    unlimited.faults = Faults(latency=1.0, latency_seconds=600.0)
+    with pytest.raises(TimeoutError):
+        await call(session, unlimited, wait=0.2)
+    for _ in range(600):  # the server notices the closed connection in its own time
+        if unlimited.requests[0].status is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert [record.status for record in unlimited.requests] == ["gone"]
+
+
+async def test_registrations_take_an_order_id_as_the_client_does(
+    unlimited: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """An int names the order its digits name, as the client sends it; anything else is a
+    TypeError, never a silent 0."""
+    await call(session, unlimited, body=order("5001"))
+    assert unlimited.registrations("5001") == unlimited.registrations(5001) == 1
+    assert unlimited.registrations(5002) == 0
+    for wrong in (5001.0, True, b"5001", None):
+        with pytest.raises(TypeError, match="order_id must be a str or an int"):
+            unlimited.registrations(wrong)  # type: ignore[arg-type]

@@ -136,3 +136,12 @@ def test_a_placement_keeps_fractional_seconds_and_leaves_out_what_was_not_sent()
         "created_at": datetime(2026, 4, 1, 10, 0, 0, 500_000, tzinfo=UTC),
     }
     assert bare == {"customer_id": 5, "total_inc_tax": 3}
+
+
+@pytest.mark.parametrize("created_at", [10**20, Decimal("1e20"), -(10**20)])
+def test_a_placement_created_at_beyond_any_date_is_refused(created_at: object) -> None:
+    """Seconds beyond the years a datetime holds are a ValueError (a 400 at the control
+    endpoint), not an OverflowError (a 500)."""
+    body = {"customerId": 5, "totalIncTax": 1, "createdAt": created_at}
+    with pytest.raises(ValueError, match="createdAt is out of range"):
+        placement_from_json(body)

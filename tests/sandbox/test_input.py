@@ -10,7 +10,9 @@ import pytest
 
 from b2b_async.sandbox import SandboxServer
 from b2b_async.sandbox._input import (
+    MAX_ID_DIGITS,
     InvalidInputError,
+    digits_value,
     json_object,
     non_negative,
     parameter,
@@ -78,3 +80,15 @@ def test_parse_query_names_every_parameter_that_does_not_parse() -> None:
 def test_parse_query_reads_only_the_parameters_named() -> None:
     """With ``names``, a parameter outside them is ignored even when its value is bad."""
     assert parse_query(Page, {"pageSize": "5", "after": "x"}, ("pageSize",)) == Page(size=5)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("7", 7), ("0" * 64, 0), ("9" * 64, int("9" * 64)), ("9" * 65, None), ("9" * 5000, None)],
+)
+def test_digits_value_names_nothing_past_the_longest_id(text: str, expected: int | None) -> None:
+    """Up to MAX_ID_DIGITS digits are a number; more name nothing (Python's int() would refuse
+    5,000), in a path as in a body."""
+    assert MAX_ID_DIGITS == 64
+    assert digits_value(text) == expected
+    assert whole(text) == expected

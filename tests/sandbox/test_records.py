@@ -85,3 +85,10 @@ def test_the_first_outcome_settled_is_kept() -> None:
     record.settle(HANG)
     record.settle(200)
     assert record.status == HANG
+
+
+def test_decode_json_refuses_a_body_nested_too_deeply_as_not_json() -> None:
+    """Nesting deeper than Python's parser can go is a ValueError like any other body that is
+    not JSON, never a RecursionError."""
+    with pytest.raises(ValueError, match="nested too deeply"):
+        decode_json(b"[" * 100_000)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aiohttp
 import pytest
 
 from b2b_async.sandbox import SandboxServer
-from tests.sandbox._helpers import UPDATE, call, created_on, order, register_orders
+from tests.sandbox._helpers import UPDATE, call, created_on, order, register_orders, v3
 
 
 @pytest.mark.parametrize(
@@ -121,3 +122,34 @@ async def test_update_order_checks_its_body(
     assert reply.status == 400
     assert field in reply.json()["data"]
     assert server.orders["117"].products == ()
+
+
+@pytest.mark.parametrize("raw_total", [b"1e400", b"1e999999999", b"-1E+15", b"1000000000000000"])
+async def test_a_total_of_absurd_magnitude_is_refused(
+    unlimited: SandboxServer, session: aiohttp.ClientSession, raw_total: bytes
+) -> None:
+    """A total of 1E+15 or more is refused as the update's amounts are: stored, it would make
+    every later read of the order huge (V2 writes its digits) or not JSON (V3 ``Infinity``)."""
+    body = b'{"orderId": "100", "totalIncTax": ' + raw_total + b"}"
+    reply = await call(session, unlimited, data=body)
+    assert reply.status == 400
+    assert reply.json()["data"] == {"total_inc_tax": "totalIncTax must be below 1E+15"}
+    assert not unlimited.orders
+
+
+async def test_a_total_just_within_the_bound_is_registered_and_read_back_as_json(
+    unlimited: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """The largest total kept, 999999999999999.99, registers and reads back in V3 as a JSON
+    number."""
+    body = b'{"orderId": "100", "totalIncTax": 999999999999999.99}'
+    assert (await call(session, unlimited, data=body)).status == 200
+    read = await v3(session, unlimited, "/orders/100")
+    (view,) = json.loads(read.text, parse_constant=refuse)["data"]
+    total = view["totalIncTax"]
+    assert total == pytest.approx(1e15)
+
+
+def refuse(name: str) -> object:
+    """A strict JSON reader's answer to ``NaN`` or ``Infinity``."""
+    raise ValueError(f"{name} is not JSON")
