@@ -147,7 +147,8 @@ class BulkReport(Generic[OrderT, ResultT]):
         outcomes: one :class:`OrderOutcome` per input, in input order.
         stopped_by: the error that made the run stop sending, when one did (a 401, a 403,
             or the last of :data:`UNREACHABLE_STREAK` calls in a row that could not
-            connect); ``None`` when every order was attempted.
+            connect); ``None`` when nothing did. A run stopped by its last order's 401 has
+            every order attempted and still says what stopped it.
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0
@@ -494,11 +495,12 @@ class OutcomeStream(Generic[OrderT, ResultT]):
     async def _settle(self, index: int, order: Any) -> OrderOutcome[OrderT, ResultT]:
         """Register one input, unless the stream has stopped sending; watch what it became."""
         if not await self._systemic.take_turn():
-            return OrderOutcome(index, order, attempted=False)
-        # A worker is cancelled only when the whole stream is closed, so an order cut off
-        # here needs no accounting.
-        outcome = await register_one(self._register, index, order, self._order_type)
-        await self._systemic.finished(outcome)
+            outcome: OrderOutcome[OrderT, ResultT] = OrderOutcome(index, order, attempted=False)
+        else:
+            # A worker is cancelled only when the whole stream is closed, so an order cut
+            # off here needs no accounting.
+            outcome = await register_one(self._register, index, order, self._order_type)
+            await self._systemic.finished(outcome)
         report_outcome(outcome)
         return outcome
 

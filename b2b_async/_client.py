@@ -18,6 +18,7 @@ import aiohttp
 from yarl import URL
 
 from ._config import (
+    CONNECT_SHARE,
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -216,7 +217,7 @@ def _timeout(value: float | aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
     seconds = finite_number(value)
     if seconds is None or seconds <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {shown(value)}")
-    return aiohttp.ClientTimeout(total=seconds)
+    return aiohttp.ClientTimeout(total=seconds, sock_connect=seconds * CONNECT_SHARE)
 
 
 class B2BClient:

@@ -246,7 +246,9 @@ class BulkOutcome:
         index: the input's position, from 0.
         ok: whether the order is registered (newly or before).
         already_registered: whether it turned out to be registered before.
-        error: why it is not registered, when it is not.
+        error: why it is not registered, when it was sent and is not.
+        attempted: ``False`` when the run had stopped sending before this input, which was
+            never sent (``ok`` is then ``False`` and ``error`` ``None``).
 
     .. versionadded:: 0.2.0
     """
@@ -255,6 +257,7 @@ class BulkOutcome:
     ok: bool
     already_registered: bool
     error: B2BError | None
+    attempted: bool = True
 
 
 #: Everything a hook may receive.

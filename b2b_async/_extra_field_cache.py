@@ -17,6 +17,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
+from operator import attrgetter
 
 from ._bulk import could_not_connect
 from ._config import (
@@ -51,7 +52,7 @@ async def fetch_extra_field_configs(
         B2BError: a page could not be fetched.
     """
     path = v3_path("/orders/extra-fields")
-    reader = V3PageReader(ExtraFieldConfig)
+    reader = V3PageReader(ExtraFieldConfig, key=attrgetter("field_name"))
     pages = walk_offsets(
         transport, path, (), reader, MAX_V3_PAGE_SIZE, priority, most=MAX_EXTRA_FIELD_CONFIGS
     )

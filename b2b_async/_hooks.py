@@ -246,13 +246,22 @@ class Settled(Protocol):
         """Why it is not registered."""
         ...
 
+    @property
+    def attempted(self) -> bool:
+        """Whether it was sent."""
+        ...
+
 
 def report_outcome(outcome: Settled) -> None:
     """Tell the hooks how one input of a bulk run ended."""
     if hooks := listening_hooks():
         emit(
             _events.BulkOutcome(
-                outcome.index, outcome.ok, outcome.already_registered, outcome.error
+                outcome.index,
+                outcome.ok,
+                outcome.already_registered,
+                outcome.error,
+                outcome.attempted,
             ),
             hooks,
         )

@@ -8,9 +8,11 @@ The walk (:func:`walk_offsets`), the same for V2 and V3:
 - it stops at the first empty page, or once ``totalCount`` items have arrived, or, where
   the API never caps ``limit`` (V3), at a page shorter than ``limit`` when no count came;
 - it fails (:class:`~b2b_async.ResponseDecodeError`) when, short of the end, two pages in a
-  row (:data:`MOST_REPEATS`) repeat the items of the page before: a server that ignores
-  ``offset`` answers every request with the first page, and a walk the caller iterates
-  would never end; a single repeat is a live listing shifted by new items, and is read;
+  row (:data:`MOST_REPEATS`) repeat the items of the page before, in any order (compared by
+  the reader's ``key``, an item's id): a server that ignores ``offset`` answers every
+  request with the first page, in an order a listing without a sort need not keep, and a
+  walk the caller iterates would never end; a single repeat is a live listing shifted by
+  new items, and is read;
 - a walk the library drives itself (not one the caller iterates) is given a bound, ``most``:
   it fails (:class:`~b2b_async.ResponseDecodeError`) at a page that brings it past that many
   items, and asks for no more pages than they fill, plus one to see the end, since a server
@@ -28,7 +30,7 @@ Wire decisions of the readers:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Hashable, Iterable, Mapping
 from typing import Any, Final, Generic, Protocol, TypeVar
 
 import attrs
@@ -101,6 +103,10 @@ class PageReader(Protocol[T]):
     def short_page_is_last(self) -> bool:
         """Whether a page shorter than ``limit`` ends a listing that gives no count."""
 
+    @property
+    def key(self) -> Callable[[T], Hashable]:
+        """An item's identity in the listing, by which the walk tells a page repeated."""
+
     def __call__(self, envelope: Envelope) -> PageItems[T]:
         """Read one answer."""
 
@@ -131,9 +137,11 @@ class V2PageReader(Generic[T]):
 
     Attributes:
         item_type: the model of each item.
+        key: an item's identity in the listing (its id); by default its ``repr``.
     """
 
     item_type: type[T]
+    key: Callable[[T], Hashable] = repr
     short_page_is_last: bool = attrs.field(default=False, init=False)
 
     def __call__(self, envelope: Envelope) -> PageItems[T]:
@@ -150,9 +158,11 @@ class V3PageReader(Generic[T]):
 
     Attributes:
         item_type: the model of each item.
+        key: an item's identity in the listing (its id); by default its ``repr``.
     """
 
     item_type: type[T]
+    key: Callable[[T], Hashable] = repr
     short_page_is_last: bool = attrs.field(default=True, init=False)
 
     def __call__(self, envelope: Envelope) -> PageItems[T]:
@@ -222,14 +232,15 @@ async def walk_offsets(
     """
     filters = list(query)
     received = pages = repeats = 0
-    previous: tuple[T, ...] = ()
+    previous: frozenset[Hashable] = frozenset()
     while True:
         if most is not None and pages > most // page_size:
             raise unended(path, most)
         window = MultiDict([*filters, ("limit", str(page_size)), ("offset", str(received))])
         page = read(await transport.send(Request("GET", path, window), priority))
-        repeats = repeats + 1 if page.items and page.items == previous else 0
-        received, pages, previous = received + len(page.items), pages + 1, page.items
+        keys = frozenset(map(read.key, page.items))
+        repeats = repeats + 1 if page.items and keys == previous else 0
+        received, pages, previous = received + len(page.items), pages + 1, keys
         if most is not None and received > most:
             raise unended(path, most)
         last = is_last_page(page, received, page_size, read.short_page_is_last)
@@ -242,8 +253,9 @@ async def walk_offsets(
 
 
 def repeated(path: str, offset: int) -> ResponseDecodeError:
-    """The failure of a walk whose server answered new offsets with the page before, again
-    and again: one that ignores ``offset`` would do so for as long as the caller iterates."""
+    """The failure of a walk whose server answered new offsets with the items of the page
+    before, again and again: one that ignores ``offset`` would do so for as long as the
+    caller iterates."""
     return ResponseDecodeError(
         f"the listing {path} answered {MOST_REPEATS} offsets in a row, up to {offset}, with"
         " the items of the page before"

@@ -33,6 +33,7 @@ import functools
 from collections.abc import AsyncGenerator, Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
+from operator import attrgetter
 from typing import Final
 
 import attrs
@@ -354,7 +355,7 @@ class Orders:
         path = v2_path("/companies/{company_id}/orders", company_id=company_id)
         query = _company_orders_query(order_by, begin_date, end_date, include_extra, channel_id)
         size = check_page_size(page_size)
-        reader = V2PageReader(CompanyOrder)
+        reader = V2PageReader(CompanyOrder, key=attrgetter("order_id"))
         level = call_priority(priority)
         return walk_offsets(self._transport, path, query.items(), reader, size, level)
 
@@ -711,7 +712,8 @@ class Companies:
         query = _date_range(begin_date, end_date).items()
         size = check_page_size(page_size)
         level = call_priority(priority)
-        refs = walk_offsets(self._transport, path, query, V2PageReader(OrderRef), size, level)
+        reader = V2PageReader(OrderRef, key=attrgetter("order_id"))
+        refs = walk_offsets(self._transport, path, query, reader, size, level)
         return _order_ids(refs)
 
 

@@ -42,6 +42,7 @@ import functools
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from datetime import datetime
+from operator import attrgetter
 from typing import Final, Literal, TypeVar
 
 import attrs
@@ -729,7 +730,7 @@ class V3Orders:
         if check_flag(show_extra, "show_extra", error=InvalidOrderError):
             query.append(("showExtra", "true"))
         size = check_v3_page_size(page_size)
-        reader = V3PageReader(V3Order)
+        reader = V3PageReader(V3Order, key=attrgetter("bc_order_id"))
         level = call_priority(priority)
         return walk_offsets(self._transport, v3_path("/orders"), query, reader, size, level)
 

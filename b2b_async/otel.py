@@ -273,6 +273,8 @@ class OpenTelemetryHook:
         outcome = "failed" if not event.ok else "registered"
         if event.already_registered:
             outcome = "already_registered"
+        if not event.attempted:
+            outcome = "not_attempted"
         attributes: Attributes = {"b2b.outcome": outcome}
         if event.error is not None:
             attributes["error.type"] = error_type(event.error)

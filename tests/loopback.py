@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 
 from aiohttp import web
+
+#: Connections that fill a ``listen(0)`` socket's backlog on Linux (which admits one more
+#: than the backlog), with room to spare.
+BACKLOG_FILLERS = 3
 
 
 @contextlib.asynccontextmanager
@@ -18,3 +23,27 @@ async def serving(app: web.Application) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+
+
+@contextlib.contextmanager
+def unanswered_port() -> Iterator[str]:
+    """A loopback host root whose connections never complete, as behind a firewall that drops
+    them: a listening socket that accepts nothing, its backlog filled, so the kernel drops
+    every further connection attempt."""
+    listener = socket.socket()
+    fillers: list[socket.socket] = []
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(BACKLOG_FILLERS):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+            fillers.append(filler)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()

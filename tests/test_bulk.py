@@ -45,7 +45,7 @@ from b2b_async._bulk import (
 from b2b_async._config import UNREACHABLE_STREAK
 from b2b_async._exceptions import NotSentTimeoutError
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, SandboxServer
-from tests.loopback import serving
+from tests.loopback import serving, unanswered_port
 from tests.sandbox_helpers import client_tasks
 
 QUICK = RetryPolicy(attempts=8, initial_wait=0.01, max_wait=0.05)
@@ -502,6 +502,25 @@ async def test_unreachable_server_ends_the_run_after_a_bounded_number_of_attempt
     assert [outcome.index for outcome in report.failed] == list(range(sent))
     assert all(could_not_connect(outcome.error) for outcome in report.failed)
     assert len(report.not_attempted) == 300 - sent
+
+
+async def test_a_host_whose_connections_never_complete_ends_the_run() -> None:
+    """A host that drops connections, with the timeout given in seconds: each attempt fails
+    connecting, which sent nothing, so the run stops after max(concurrency, streak) orders
+    instead of spending every order's attempts."""
+    retry = RetryPolicy(attempts=1)
+    with unanswered_port() as url:
+        async with B2BClient(
+            DEFAULT_TOKEN, base_url=url, timeout=2.0, retry=retry, rate_limit=None
+        ) as client:
+            report = await asyncio.wait_for(
+                client.orders.create_many(orders(12), concurrency=2), 60
+            )
+    assert_one_outcome_each(report, 12)
+    assert isinstance(report.stopped_by, APITimeoutError)
+    assert not report.stopped_by.may_have_reached_server
+    assert len(report.failed) == UNREACHABLE_STREAK
+    assert len(report.not_attempted) == 12 - UNREACHABLE_STREAK
 
 
 async def test_a_stream_stops_sending_and_still_yields_every_input() -> None:

@@ -10,9 +10,18 @@ import aiohttp
 import pytest
 
 import b2b_async
-from b2b_async import B2BClient, ClientClosedError, RateLimit, RateLimiter, RetryPolicy
+from b2b_async import (
+    APITimeoutError,
+    B2BClient,
+    ClientClosedError,
+    RateLimit,
+    RateLimiter,
+    RetryPolicy,
+)
 from b2b_async._client import credentials, is_loopback
+from b2b_async._config import CONNECT_SHARE
 from b2b_async.sandbox import DEFAULT_TOKEN, SandboxServer
+from tests.loopback import unanswered_port
 
 
 @pytest.mark.parametrize(
@@ -249,6 +258,30 @@ async def test_views_are_paced_as_one_budget() -> None:
     assert client.stats == view.stats  # one tally: the parent counts the view's call too
     assert client.stats.requests == 2
     assert client.stats.budget_wait == pytest.approx(0.2)
+
+
+async def test_a_timeout_in_seconds_gives_connecting_a_share_of_it() -> None:
+    """Seconds bound the attempt, and connecting to CONNECT_SHARE of them, for a client and
+    a view alike; a ClientTimeout is used as given."""
+    given = aiohttp.ClientTimeout(total=20, sock_connect=5)
+    client = B2BClient("t", timeout=8.0)
+    assert client._transport.timeout == aiohttp.ClientTimeout(total=8.0, sock_connect=4.0)
+    view = client.with_options(timeout=3.0)
+    assert view._transport.timeout == aiohttp.ClientTimeout(total=3.0, sock_connect=1.5)
+    assert B2BClient("t", timeout=given)._transport.timeout is given
+    assert CONNECT_SHARE == 0.5
+
+
+async def test_a_connection_that_never_completes_is_known_never_sent() -> None:
+    """A host that drops connections: the attempt fails "timed out connecting", with
+    ``may_have_reached_server`` False, not as a wait for an answer."""
+    with unanswered_port() as url:
+        async with B2BClient("t", base_url=url, timeout=2.0, retry=None, rate_limit=None) as client:
+            with pytest.raises(APITimeoutError, match="timed out connecting") as failed:
+                await asyncio.wait_for(
+                    client.orders.create(customer_id=1, order_id="BC1", total_inc_tax=1), 60
+                )
+    assert failed.value.may_have_reached_server is False
 
 
 async def test_views_share_the_session_and_keep_their_own_options() -> None:

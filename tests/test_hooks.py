@@ -179,6 +179,21 @@ async def test_bulk_runs_report_each_outcome(events: list[Event]) -> None:
     assert not outcomes[2].ok
 
 
+async def test_a_stopped_run_reports_every_input_sent_or_not(events: list[Event]) -> None:
+    """A run stopped by a 401 yields one BulkOutcome per input: the ones never sent are
+    marked ``attempted=False``, not ok, with no error."""
+    backlog = [NewOrder(1, 1, f"BC{n}", Decimal(1)) for n in range(20)]
+    async with sandbox() as server:
+        async with B2BClient("wrong-token", base_url=server.url, rate_limit=None) as client:
+            report = await client.orders.create_many(backlog, concurrency=2)
+    outcomes = sorted((e for e in events if isinstance(e, BulkOutcome)), key=lambda e: e.index)
+    assert [outcome.index for outcome in outcomes] == list(range(20))
+    unsent = [outcome.index for outcome in outcomes if not outcome.attempted]
+    assert unsent == [outcome.index for outcome in report.not_attempted]
+    assert len(unsent) >= 20 - 2
+    assert all(not outcomes[index].ok and outcomes[index].error is None for index in unsent)
+
+
 async def test_a_broken_hook_is_logged_and_the_call_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -267,6 +267,22 @@ async def test_bulk_outcomes_are_counted_by_outcome_and_error(telemetry: Telemet
     }
 
 
+async def test_inputs_a_stopped_run_never_sent_are_counted_as_not_attempted(
+    telemetry: Telemetry,
+) -> None:
+    """A run stopped by a 401 counts its unsent inputs as ``not_attempted``, never failed."""
+    backlog = [NewOrder(1, 1, f"BC{n}", 1) for n in range(12)]
+    async with sandbox() as server:
+        async with B2BClient("wrong-token", base_url=server.url, rate_limit=None) as client:
+            report = await client.orders.create_many(backlog, concurrency=2)
+    counted = {
+        point.attributes["b2b.outcome"]: point.value
+        for point in telemetry.metrics()["b2b.client.bulk.outcomes"]
+    }
+    assert counted == {"failed": len(report.failed), "not_attempted": len(report.not_attempted)}
+    assert counted["failed"] + counted["not_attempted"] == 12
+
+
 def test_events_of_a_call_the_hook_never_saw_start_are_passed_over(telemetry: Telemetry) -> None:
     """A call that began before the hook was set: its later events leave no span, no
     event and no metric point, and raise nothing."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from b2b_async import (
     ResponseDecodeError,
 )
 from b2b_async._pagination import (
+    MOST_REPEATS,
     Page,
     PageItems,
     V2PageReader,
@@ -26,6 +28,7 @@ from b2b_async._pagination import (
 from b2b_async._protocol import Envelope
 from b2b_async._serde import structure
 from b2b_async._v2_models import OrderRef
+from tests.loopback import serving
 
 
 @pytest.mark.parametrize("key", ["pagination", "paginator"])
@@ -252,3 +255,37 @@ def test_readers_say_whether_a_short_page_is_the_last() -> None:
     """V2 servers may cap limit, V3 ones never do."""
     assert V2PageReader(OrderRef).short_page_is_last is False
     assert V3PageReader(OrderRef).short_page_is_last is True
+
+
+async def test_a_server_ignoring_offset_in_no_stable_order_fails_the_walk() -> None:
+    """A server that ignores ``offset`` and keeps no order (a listing without a sort) answers
+    every offset with the same items shuffled: repeats are told by the items' ids, in any
+    order, and the walk fails after MOST_REPEATS of them instead of going on for ever."""
+    seen: list[dict[str, str]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(dict(request.query))
+        ids = [1, 2] if len(seen) % 2 else [2, 1]
+        page = {
+            "list": [{"orderId": order_id} for order_id in ids],
+            "pagination": {"limit": 2, "offset": 0, "totalCount": 10**9},
+        }
+        return web.json_response({"code": 200, "data": page, "message": "SUCCESS"})
+
+    app = web.Application()
+    app.router.add_get("/api/v2/io/companies/{company_id}/orders", handle)
+
+    async def read_at_most(listing: AsyncIterator[object], most: int) -> int:
+        read = 0
+        async for _ in listing:
+            read += 1
+            if read == most:
+                break
+        return read
+
+    async with serving(app) as base:
+        async with B2BClient("t", base_url=base, rate_limit=None, retry=None) as client:
+            listing = client.orders.list_by_company(1, page_size=2)
+            with pytest.raises(ResponseDecodeError, match="items of the page before"):
+                await asyncio.wait_for(read_at_most(listing, 200), 60)  # 100 pages
+    assert len(seen) == 1 + MOST_REPEATS
