@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import logging
 import math
@@ -858,7 +859,11 @@ class RedisRateLimiter:
         driver = self._driver
         if driver is None or driver.done():
             assert self._loop is not None
-            self._driver = self._loop.create_task(self._run(), name=f"b2b-async {self._key}")
+            # It books for every caller, so it runs in a context of its own, not that of
+            # the caller that starts it (whose current span would adopt every booking).
+            self._driver = self._loop.create_task(
+                self._run(), name=f"b2b-async {self._key}", context=contextvars.Context()
+            )
         elif self._held is not None and _outranks(level, self._held.level):
             self._nudge.set()
 

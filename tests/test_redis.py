@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import contextvars
 import gc
 import importlib
 import logging
@@ -622,18 +623,24 @@ async def test_closing_fails_the_callers_still_waiting(url: str, key: str) -> No
         await waiter
 
 
+#: A context variable a test's caller sets, which :class:`WatchedRedis` notes.
+CALLER_VALUE: contextvars.ContextVar[str] = contextvars.ContextVar("caller_value", default="")
+
+
 class WatchedRedis(aioredis.Redis):
     """A Redis client that shows the limiter's script calls, and can hold one mid-command.
 
     ``replies`` lists the operation of each script call answered (``"reserve"``,
-    ``"confirm"``, ``"return"``, ``"release"``). After :meth:`hold`, the next script call
-    waits until :meth:`answer`, with ``held`` set meanwhile; a cancellation that reaches it
-    then is absorbed, as redis-py at times absorbs one, and the command goes on.
+    ``"confirm"``, ``"return"``, ``"release"``), and ``contexts`` each one's operation with
+    the value :data:`CALLER_VALUE` had in the task that ran it. After :meth:`hold`, the next
+    script call waits until :meth:`answer`, with ``held`` set meanwhile; a cancellation that
+    reaches it then is absorbed, as redis-py at times absorbs one, and the command goes on.
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.replies: list[str] = []
+        self.contexts: list[tuple[str, str]] = []
         self.answered = asyncio.Event()
         self.answering = asyncio.Event()
         self.answering.set()
@@ -668,6 +675,7 @@ class WatchedRedis(aioredis.Redis):
         reply = await super().evalsha(*args)
         _, _, _, op, *_ = args  # sha, number of keys, the key, then the script's arguments
         self.replies.append(op)
+        self.contexts.append((op, CALLER_VALUE.get()))
         self.answered.set()
         on_answer, self.on_answer = self.on_answer, None
         if on_answer is not None:
@@ -1531,3 +1539,15 @@ def test_options_of_another_kind_are_refused_with_the_documented_error(
     raise the documented errors, not an OverflowError or an AttributeError later."""
     with pytest.raises(error, match=message):
         RedisRateLimiter("redis://127.0.0.1:1/0", key="k", **options)
+
+
+async def test_the_driver_runs_in_a_context_of_its_own(key: str, watched: WatchedRedis) -> None:
+    """The task that books slots for every caller starts with a fresh context, not that of
+    the caller that happened to start it (its current span, its context variables)."""
+    async with RedisRateLimiter(watched, key=key, rate_limit=RateLimit(100, 1.0)) as limiter:
+        CALLER_VALUE.set("the first caller's")
+        await asyncio.wait_for(limiter.acquire(), 60)
+        await limiter.release(None)
+    booked = [value for op, value in watched.contexts if op != "release"]
+    assert booked
+    assert booked == [""] * len(booked)
