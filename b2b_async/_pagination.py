@@ -44,6 +44,7 @@ from ._transport import Transport
 
 __all__ = [
     "MOST_REPEATS",
+    "ListingItems",
     "Page",
     "PageItems",
     "PageReader",
@@ -130,18 +131,26 @@ def check_v3_page_size(value: object) -> int:
 
 
 @attrs.frozen
-class V2PageReader(Generic[T]):
-    """Reads a V2 listing's page: ``data`` holds ``list`` and ``pagination`` (or ``paginator``).
-
-    A short page is not the last one: the server may cap ``limit`` below the page size.
+class ListingItems(Generic[T]):
+    """What a page reader knows of a listing's items, whatever the API version.
 
     Attributes:
         item_type: the model of each item.
-        key: an item's identity in the listing (its id); by default its ``repr``.
+        key: an item's identity in the listing (its id), by which the walk tells a page
+            repeated; by default its ``repr``.
     """
 
     item_type: type[T]
     key: Callable[[T], Hashable] = repr
+
+
+@attrs.frozen
+class V2PageReader(ListingItems[T]):
+    """Reads a V2 listing's page: ``data`` holds ``list`` and ``pagination`` (or ``paginator``).
+
+    A short page is not the last one: the server may cap ``limit`` below the page size.
+    """
+
     short_page_is_last: bool = attrs.field(default=False, init=False)
 
     def __call__(self, envelope: Envelope) -> PageItems[T]:
@@ -151,18 +160,12 @@ class V2PageReader(Generic[T]):
 
 
 @attrs.frozen
-class V3PageReader(Generic[T]):
+class V3PageReader(ListingItems[T]):
     """Reads a V3 listing's page: the items in ``data``, the count in ``meta``.
 
     Without a count, a short page is the last one: V3 never caps ``limit``.
-
-    Attributes:
-        item_type: the model of each item.
-        key: an item's identity in the listing (its id); by default its ``repr``.
     """
 
-    item_type: type[T]
-    key: Callable[[T], Hashable] = repr
     short_page_is_last: bool = attrs.field(default=True, init=False)
 
     def __call__(self, envelope: Envelope) -> PageItems[T]:
