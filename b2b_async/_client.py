@@ -217,7 +217,7 @@ def _timeout(value: float | aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
     seconds = finite_number(value)
     if seconds is None or seconds <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {shown(value)}")
-    return aiohttp.ClientTimeout(total=seconds, sock_connect=seconds * CONNECT_SHARE)
+    return aiohttp.ClientTimeout(total=seconds, connect=seconds * CONNECT_SHARE)
 
 
 class B2BClient:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from types import ModuleType
 from typing import Any
 
@@ -265,9 +266,9 @@ async def test_a_timeout_in_seconds_gives_connecting_a_share_of_it() -> None:
     a view alike; a ClientTimeout is used as given."""
     given = aiohttp.ClientTimeout(total=20, sock_connect=5)
     client = B2BClient("t", timeout=8.0)
-    assert client._transport.timeout == aiohttp.ClientTimeout(total=8.0, sock_connect=4.0)
+    assert client._transport.timeout == aiohttp.ClientTimeout(total=8.0, connect=4.0)
     view = client.with_options(timeout=3.0)
-    assert view._transport.timeout == aiohttp.ClientTimeout(total=3.0, sock_connect=1.5)
+    assert view._transport.timeout == aiohttp.ClientTimeout(total=3.0, connect=1.5)
     assert B2BClient("t", timeout=given)._transport.timeout is given
     assert CONNECT_SHARE == 0.5
 
@@ -277,6 +278,56 @@ async def test_a_connection_that_never_completes_is_known_never_sent() -> None:
     ``may_have_reached_server`` False, not as a wait for an answer."""
     with unanswered_port() as url:
         async with B2BClient("t", base_url=url, timeout=2.0, retry=None, rate_limit=None) as client:
+            with pytest.raises(APITimeoutError, match="timed out connecting") as failed:
+                await asyncio.wait_for(
+                    client.orders.create(customer_id=1, order_id="BC1", total_inc_tax=1), 60
+                )
+    assert failed.value.may_have_reached_server is False
+
+
+class TwoAddresses(aiohttp.abc.AbstractResolver):
+    """Resolves every name to two loopback ports, as a host of two addresses resolves."""
+
+    def __init__(self, ports: list[int]) -> None:
+        self.ports = ports
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        """Both ports' addresses, in order."""
+        return [
+            aiohttp.abc.ResolveResult(
+                hostname=host,
+                host="127.0.0.1",
+                port=each,
+                family=socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+            for each in self.ports
+        ]
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
+async def test_a_host_of_two_addresses_that_never_answer_is_known_never_sent() -> None:
+    """Connecting is bounded over every address of the host, not each on its own: two
+    unanswered addresses still fail "timed out connecting", before the attempt's timeout."""
+    with unanswered_port() as first, unanswered_port() as second:
+        ports = [int(url.rsplit(":", 1)[1]) for url in (first, second)]
+        connector = aiohttp.TCPConnector(resolver=TwoAddresses(ports))
+        async with (
+            aiohttp.ClientSession(connector=connector) as session,
+            B2BClient(
+                "t",
+                base_url=f"http://localhost:{ports[0]}",
+                session=session,
+                timeout=2.0,
+                retry=None,
+                rate_limit=None,
+            ) as client,
+        ):
             with pytest.raises(APITimeoutError, match="timed out connecting") as failed:
                 await asyncio.wait_for(
                     client.orders.create(customer_id=1, order_id="BC1", total_inc_tax=1), 60

@@ -4,7 +4,8 @@ Every request under ``/api/v2/io`` (V2) or ``/api/v3/io`` (V3) goes through one 
 methods of :class:`Sandbox` under "the request pipeline", in this order:
 
 1. ``_receive``: the request is recorded and draws its fault (one draw per request, in arrival
-   order).
+   order). ``_read_body`` then reads its body: one over aiohttp's limit answers 413, one
+   whose ``Content-Encoding`` aiohttp cannot undo 400, and nothing else happens.
 2. ``reset_before``: the connection is reset; nothing else happens.
 3. ``_admit``: authentication (see ``_auth``), the same on both versions; a 401 does not spend
    the window: the store's budget belongs to its token, and a request without it cannot be
@@ -17,6 +18,9 @@ methods of :class:`Sandbox` under "the request pipeline", in this order:
    unknown route or method: the pipeline answers in the envelope of the version asked.
 6. ``_finish``: ``X-Request-Id`` and, when a window is configured, the ``X-Requests-*``
    headers; the record is settled with the status.
+
+A request whose client goes away before its answer (aiohttp cancels its handler, or reading
+its body fails) is settled as ``GONE``.
 
 Error answers of the pipeline (401, 429, injected faults, unknown routes, bad input) take the
 envelope of the version asked: V2's ``{"code", "data": {"errMsg"}, "message"}`` or V3's
@@ -396,7 +400,9 @@ class Sandbox:
         request[RECORD_KEY] = record
         try:
             return await self._serve(request, record, handler)
-        except asyncio.CancelledError:  # aiohttp cancels the handler of a closed connection
+        # aiohttp cancels the handler of a closed connection; without handler cancellation,
+        # reading the body of one fails instead.
+        except (asyncio.CancelledError, ConnectionResetError):
             record.settle(GONE)
             raise
 
@@ -407,7 +413,9 @@ class Sandbox:
         envelope = _envelope_of(request)
         unreadable = await self._read_body(request, record, envelope)
         if unreadable is not None:
-            return self._finish(unreadable, record, None)
+            # Nothing sure follows a body that could not be read: the connection ends here.
+            unreadable.force_close()
+            return self._finish(unreadable, record, self._look())
         if record.fault is FaultKind.RESET_BEFORE:
             return self._drop(request, record, RESET)
         refusal, window = self._admit(request, envelope)
@@ -427,6 +435,9 @@ class Sandbox:
         except web.HTTPRequestEntityTooLarge as exc:
             return envelope.failure(413, exc.text or "Request Entity Too Large")
         except web.RequestPayloadError:
+            # Marked read to its end, or aiohttp reads it again after the answer, to keep
+            # the connection, and logs that failure as an unhandled exception.
+            request.content.feed_eof()
             return envelope.failure(400, "the request body could not be read")
         record.body = _decoded_or_none(record.raw)
         return None

@@ -19,6 +19,8 @@ from typing import Any, Final
 
 import attrs
 
+from ._input import plausible_total
+
 __all__ = [
     "DEFAULT_REGISTRATION_WINDOW",
     "FIRST_ORDER_ID",
@@ -70,6 +72,8 @@ def _to_total(value: Decimal | int | float | str) -> Decimal:
         raise ValueError(f"total_inc_tax must be an amount, got {value!r}") from None
     if not total.is_finite() or total < 0:
         raise ValueError(f"total_inc_tax must be finite and >= 0, got {value!r}")
+    if not plausible_total(total):
+        raise ValueError(f"total_inc_tax must be 0 or from 1E-307 to below 1E+308, got {value!r}")
     return total
 
 
@@ -77,7 +81,10 @@ def _to_utc(value: datetime) -> datetime:
     """A creation time in UTC; a time without a zone is ambiguous, so it is refused."""
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise ValueError(f"created_at must be an aware datetime, got {value!r}")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # a time at the edge of the years, which UTC takes past them
+        raise ValueError(f"created_at is out of range in UTC: {value!r}") from None
 
 
 def _positive_id(instance: object, attribute: attrs.Attribute[int], value: object) -> None:

@@ -9,6 +9,7 @@ what is wrong, never how to answer it.
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Mapping
+from decimal import Decimal
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -27,6 +28,7 @@ __all__ = [
     "parse_parameters",
     "parse_query",
     "path_id",
+    "plausible_total",
     "whole",
 ]
 
@@ -41,6 +43,11 @@ _QUERY: Final = "b2b_sandbox_query"
 MAX_ID_DIGITS: Final = 64
 """The most digits a number written as text may have here: far more than any id, and far
 fewer than the 4,300 Python's ``int()`` reads."""
+
+TOTAL_EXPONENTS: Final = range(-307, 308)
+"""The magnitudes of a total, from 1E-307 up to (not including) 1E+308: those a JSON number
+read as a double holds, and the most the client sends. A zero's is where its digits end
+(``0.00``: -2)."""
 
 
 class InvalidInputError(Exception):
@@ -90,6 +97,16 @@ def path_id(request: web.Request, name: str) -> int | None:
     return digits_value(request.match_info.get(name, ""))
 
 
+def plausible_total(total: Decimal) -> bool:
+    """Whether a finite order total is of a magnitude in :data:`TOTAL_EXPONENTS`.
+
+    A stored total is read back by every view of its order: V3 writes it as a double (a
+    larger one would be ``Infinity``, which is no JSON) and V2 writes all its digits (a
+    total of ``1e999999999``, or ``0E-999999999``, would take a gigabyte).
+    """
+    return total.adjusted() in TOTAL_EXPONENTS
+
+
 def digits_value(text: str) -> int | None:
     """The integer ``text`` writes in ASCII digits; ``None`` for any other text, or one of
     more than :data:`MAX_ID_DIGITS` digits (it names nothing).
@@ -120,7 +137,10 @@ def non_negative(text: str) -> int:
     """Parse a query value that must be a non-negative integer (a :data:`Parser`)."""
     if not (text.isascii() and text.isdecimal()):
         raise ValueError("must be a non-negative integer")
-    return int(text)
+    number = digits_value(text)
+    if number is None:
+        raise ValueError(f"must be a non-negative integer of at most {MAX_ID_DIGITS} digits")
+    return number
 
 
 def parameter(name: str, parse: Parser, default: Any) -> Any:

@@ -37,6 +37,7 @@ from ._input import (
     json_object,
     non_negative,
     parameter,
+    plausible_total,
     whole,
 )
 from ._state import STATUS_NAMES, RegisteredOrder
@@ -88,8 +89,8 @@ def _total_problem(value: object) -> str | None:
     # bool is an int subclass, and "12.5" is a string: neither is a JSON number.
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         return "totalIncTax must be a number"
-    if not _numeric(value):
-        return f"totalIncTax must be below 1E+{_MAX_MAGNITUDE}"
+    if not plausible_total(Decimal(value)):
+        return "totalIncTax must be 0 or from 1E-307 to below 1E+308"
     return None
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
+from collections.abc import Callable
 from decimal import Decimal
 
 import aiohttp
@@ -319,13 +321,44 @@ async def test_a_request_its_client_gave_up_on_is_settled_as_gone(
     """A slow request whose client closes the connection first ends as ``"gone"``, never
     "in progress" for ever."""
     unlimited.faults = Faults(latency=1.0, latency_seconds=600.0)
-    with pytest.raises(TimeoutError):
-        await call(session, unlimited, wait=0.2)
-    for _ in range(600):  # the server notices the closed connection in its own time
-        if unlimited.requests[0].status is not None:
-            break
-        await asyncio.sleep(0.05)
+    waiting = asyncio.create_task(call(session, unlimited, wait=600.0))
+    await settled(lambda: bool(unlimited.requests))
+    waiting.cancel()  # the client gives up, closing its connection
+    await asyncio.gather(waiting, return_exceptions=True)
+    await settled(lambda: unlimited.requests[0].status is not None)
     assert [record.status for record in unlimited.requests] == ["gone"]
+
+
+async def test_a_client_that_leaves_mid_body_is_gone_in_an_embedding_too() -> None:
+    """Served without handler cancellation, a request whose client leaves while sending its
+    body ends as ``"gone"`` too."""
+    sandbox = Sandbox()
+    runner = web.AppRunner(create_app(sandbox))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    head = (
+        f"POST {API_PREFIX}{CREATE} HTTP/1.1\r\nHost: s\r\nauthToken: {V2_HEADERS['authToken']}"
+        "\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", runner.addresses[0][1])
+        writer.write(head.encode() + b'{"orderId": ')
+        await writer.drain()
+        await settled(lambda: bool(sandbox.requests))
+        writer.close()
+        await writer.wait_closed()
+        await settled(lambda: sandbox.requests[0].status is not None)
+    finally:
+        await runner.cleanup()
+    assert [record.status for record in sandbox.requests] == ["gone"]
+
+
+async def settled(condition: Callable[[], bool]) -> None:
+    """Wait until ``condition`` holds: the server notices a closed connection in its own
+    time (failing after a minute)."""
+    async with asyncio.timeout(60):
+        while not condition():  # noqa: ASYNC110 - the server offers no event to await
+            await asyncio.sleep(0.01)
 
 
 async def test_registrations_take_an_order_id_as_the_client_does(
@@ -339,3 +372,29 @@ async def test_registrations_take_an_order_id_as_the_client_does(
     for wrong in (5001.0, True, b"5001", None):
         with pytest.raises(TypeError, match="order_id must be a str or an int"):
             unlimited.registrations(wrong)  # type: ignore[arg-type]
+
+
+async def test_an_unreadable_body_is_answered_with_the_window_s_headers_and_no_error_log(
+    server: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The 400 for a gzip body that does not decompress carries the window's headers, as
+    every answer does while a window is configured, and the connection is closed instead of
+    drained, so aiohttp logs no error."""
+    body = b"not gzip at all"
+    head = (
+        f"POST {API_PREFIX}{CREATE} HTTP/1.1\r\nHost: sandbox\r\n"
+        f"authToken: {V2_HEADERS['authToken']}\r\nContent-Type: application/json\r\n"
+        f"Content-Encoding: gzip\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    with caplog.at_level(logging.DEBUG):
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(head.encode() + body)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 60)  # until the server closes
+        writer.close()
+        await writer.wait_closed()
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.split()[1] == b"400"
+    assert b"x-requests-allocated" in rest.partition(b"\r\n\r\n")[0].lower()
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert errors == []

@@ -145,3 +145,29 @@ def test_a_placement_created_at_beyond_any_date_is_refused(created_at: object) -
     body = {"customerId": 5, "totalIncTax": 1, "createdAt": created_at}
     with pytest.raises(ValueError, match="createdAt is out of range"):
         placement_from_json(body)
+
+
+@pytest.mark.parametrize("created_at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+async def test_a_created_at_that_leaves_the_years_in_utc_is_refused(
+    unlimited: SandboxServer, session: aiohttp.ClientSession, created_at: str
+) -> None:
+    """A time whose offset takes it past year 1 or 9999 in UTC: a 400 at the control
+    endpoint, a ValueError from place_order, never a 500."""
+    placement = {"customerId": 5, "totalIncTax": 1, "createdAt": created_at}
+    placed = await control(session, unlimited, body=placement)
+    assert placed.status == 400
+    assert "out of range in UTC" in placed.json()["error"]
+    moment = datetime.fromisoformat(created_at)
+    with pytest.raises(ValueError, match="out of range in UTC"):
+        unlimited.place_order(customer_id=5, total_inc_tax=1, created_at=moment)
+    assert not unlimited.placed_orders
+
+
+@pytest.mark.parametrize("total", ["1e400", "1E+308", "1E-308", "0E-999999"])
+def test_a_placed_total_no_double_holds_is_refused(total: str) -> None:
+    """A BigCommerce order's total keeps to the range V2 registration does: V3 would read a
+    larger one back as ``Infinity``, which is no JSON."""
+    sandbox = Sandbox()
+    with pytest.raises(ValueError, match="total_inc_tax must be 0 or from 1E-307"):
+        sandbox.place_order(customer_id=5, total_inc_tax=total)
+    assert not sandbox.placed_orders

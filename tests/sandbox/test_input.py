@@ -19,7 +19,7 @@ from b2b_async.sandbox._input import (
     parse_query,
     whole,
 )
-from tests.sandbox._helpers import call
+from tests.sandbox._helpers import call, v3
 
 
 @attrs.frozen(kw_only=True)
@@ -92,3 +92,17 @@ def test_digits_value_names_nothing_past_the_longest_id(text: str, expected: int
     assert MAX_ID_DIGITS == 64
     assert digits_value(text) == expected
     assert whole(text) == expected
+
+
+async def test_a_query_number_past_any_id_is_refused_in_the_sandbox_s_words(
+    unlimited: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """A query value of more digits than any id is a 400 naming the bound, not Python's own
+    message about its digit limit."""
+    with pytest.raises(ValueError, match="at most 64 digits"):
+        non_negative("9" * 65)
+    assert non_negative("9" * 64) == int("9" * 64)
+    reply = await v3(session, unlimited, "/orders", query={"bcOrderId": "9" * 5000})
+    assert reply.status == 400
+    assert "at most 64 digits" in reply.text
+    assert "set_int_max_str_digits" not in reply.text
