@@ -222,6 +222,12 @@ def budget_rows(run: DemoRun, competing: int) -> list[tuple[str, str]]:
     ]
 
 
+def standard_output() -> Console:
+    """The demo's console: standard output, its lines never cut by the console, so that a
+    pipe or a file keeps each one whole."""
+    return Console(soft_wrap=True)
+
+
 async def run_demo(settings: DemoSettings = DemoSettings(), console: Console | None = None) -> bool:
     """Run the demo and print its summary.
 
@@ -229,7 +235,7 @@ async def run_demo(settings: DemoSettings = DemoSettings(), console: Console | N
         Whether every order ended as expected: valid ones registered, unknown-company
         ones rejected, nothing lost.
     """
-    console = console or Console()
+    console = console or standard_output()
     async with SandboxServer(
         rate=DEMO_WINDOW, faults=Faults(), competing=settings.competing, seed=settings.seed
     ) as server:

@@ -79,10 +79,15 @@ class InvalidOrderError(B2BError, ValueError):
 
 #: What a call of a closed client is told.
 CLIENT_CLOSED: Final = "the client is closed; create a new B2BClient"
+OTHER_LOOP: Final = (
+    "the client serves the event loop it first sent on; create a B2BClient in each event "
+    "loop (inside the coroutine asyncio.run runs)"
+)
 
 
 class ClientClosedError(B2BError, RuntimeError):
-    """The client, or the session it borrowed, was used after it was closed.
+    """The client, or the session it borrowed, was used after it was closed, or from an
+    event loop other than the one it first sent on (whose connections it holds).
 
     .. versionadded:: 0.1.0
     """

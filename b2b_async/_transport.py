@@ -49,6 +49,7 @@ from ._config import (
 from ._events import Call
 from ._exceptions import (
     CLIENT_CLOSED,
+    OTHER_LOOP,
     APIConnectionError,
     APITimeoutError,
     B2BError,
@@ -177,7 +178,7 @@ class Pool:
         session: a session to borrow (never closed here), or ``None`` to own one.
     """
 
-    __slots__ = ("closed", "owned", "session", "tally", "waits")
+    __slots__ = ("closed", "loop", "owned", "session", "tally", "waits")
 
     def __init__(self, session: aiohttp.ClientSession | None) -> None:
         self.session = session
@@ -185,6 +186,20 @@ class Pool:
         self.closed = False
         self.tally = Tally()
         self.waits = Waits()
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop of the first use
+
+    def check_loop(self) -> None:
+        """Note the running event loop at the first use, and refuse any other after: the
+        session, its connections and the waits belong to that loop.
+
+        Raises:
+            ClientClosedError: the loop running now is another one.
+        """
+        loop = asyncio.get_running_loop()
+        if self.loop is None:
+            self.loop = loop
+        elif loop is not self.loop:
+            raise ClientClosedError(OTHER_LOOP)
 
     async def close(self) -> None:
         """Close the owned session (a borrowed one stays open); idempotent."""
@@ -314,11 +329,13 @@ class Transport:
         every request.
 
         Raises:
-            ClientClosedError: the client, or a borrowed session, is closed.
+            ClientClosedError: the client, or a borrowed session, is closed, or the client
+                was first used on another event loop.
         """
         pool = self._pool
         if self.closed:
             raise ClientClosedError(CLIENT_CLOSED)
+        pool.check_loop()
         if pool.session is None:
             connector = aiohttp.TCPConnector(limit=self.max_concurrency or UNCAPPED_POOL)
             pool.session = aiohttp.ClientSession(connector=connector, headers=self._headers)

@@ -440,3 +440,34 @@ def test_a_base_url_with_credentials_is_refused_without_quoting_them(url: str) -
     with pytest.raises(ValueError, match="must not hold a user or a password") as info:
         B2BClient("t", base_url=url)
     assert "SECRET" not in str(info.value)
+
+
+def test_a_client_serves_the_event_loop_it_first_sent_on_only() -> None:
+    """A client (and its views) used again under a second asyncio.run raises
+    ClientClosedError saying why, before anything is sent, instead of a bare RuntimeError
+    from connections of a closed loop."""
+    made: list[B2BClient] = []
+
+    async def first_loop(url: str) -> None:
+        async with aiohttp.ClientSession() as session:  # borrowed, closed with its loop
+            client = B2BClient(
+                "t", base_url=url, session=session, timeout=0.5, retry=None, rate_limit=None
+            )
+            made.append(client)
+            with pytest.raises(APITimeoutError):
+                await client.orders.create(customer_id=1, order_id="BC1", total_inc_tax=1)
+
+    async def second_loop(client: B2BClient) -> int:
+        refused = 0
+        for user in (client, client.with_options(priority="urgent")):
+            with pytest.raises(ClientClosedError, match="event loop it first sent on"):
+                await user.orders.create(customer_id=1, order_id="BC2", total_inc_tax=1)
+            refused += 1
+        await client.aclose()
+        return refused
+
+    with unanswered_port() as url:
+        asyncio.run(first_loop(url))
+        (client,) = made
+        assert asyncio.run(second_loop(client)) == 2
+    assert client.stats.requests == 1

@@ -17,6 +17,7 @@ from b2b_async._demo import (
     percentile,
     reached_store,
     run_demo,
+    standard_output,
     webhook_order,
 )
 from b2b_async.sandbox import DEFAULT_TOKEN, SandboxServer
@@ -75,3 +76,13 @@ async def test_reached_store_measures_each_order_from_its_call_to_its_first_requ
         waits = reached_store(server, started)
     assert waits == {"HOOK-0001": pytest.approx(first - started["HOOK-0001"])}
     assert waits["HOOK-0001"] >= 0
+
+
+def test_the_demo_s_console_never_cuts_a_line_for_a_pipe(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Printed to a pipe (no terminal, no width), a line longer than 80 columns, such as the
+    fault list the demo announces, stays one line."""
+    spec = ",".join(f"fault{number}=0.02" for number in range(20))
+    standard_output().print(f"faults: {spec}")
+    assert capsys.readouterr().out == f"faults: {spec}\n"
