@@ -122,7 +122,9 @@ class FixedWindow:
         return WindowState(
             allowed=allowed,
             remaining=self.rate.requests - self._used,
-            resets_after=opened + self.rate.per - now,
+            # (opened - now) first: at the instant a window opens it is exactly 0, and
+            # the reset exactly ``per`` away (now + per - now can round up a hair).
+            resets_after=(opened - now) + self.rate.per,
         )
 
     def _roll(self, now: float) -> float:

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from b2b_async.sandbox import RateWindow, SandboxServer, parse_rate
+from b2b_async.sandbox._window import FixedWindow
 from tests.sandbox._helpers import FakeClock, call, order, v3
 
 
@@ -147,3 +148,15 @@ def test_parse_rate_errors(text: str) -> None:
     """A bad rate raises ValueError with the expected form."""
     with pytest.raises(ValueError, match="expected REQUESTS/SECONDS"):
         parse_rate(text)
+
+
+@pytest.mark.parametrize("now", [2106.053351110693, 62321.630803521046, 128203.12302867764])
+def test_a_window_opening_now_resets_exactly_its_length_away(now: float) -> None:
+    """At the instant a window opens, its reset is ``per`` away to the last bit, so a spent
+    window of 3600 s answers ``Retry-After: 3600``, whatever the clock reads (now + per - now
+    rounds up a hair at some readings, and ceil made 3601 of it)."""
+    window = FixedWindow(RateWindow(requests=150, per=3600), clock=lambda: now, competing=150)
+    state = window.spend()
+    assert not state.allowed
+    assert state.resets_after == 3600.0
+    assert state.retry_after == 3600
