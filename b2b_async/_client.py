@@ -211,13 +211,23 @@ def _check_concurrency(value: int | None) -> int | None:
     return None if value is None else check_positive_int(value, "max_concurrency")
 
 
-def _timeout(value: float | aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
+def _timeout(value: float | aiohttp.ClientTimeout, *, pool_may_wait: bool) -> aiohttp.ClientTimeout:
+    """A timeout in seconds as aiohttp takes it, connecting bounded to a share of it.
+
+    Where the pool never makes a call wait for a free connection (an owned session, sized to
+    the concurrency cap), the bound covers getting the connection over every address of the
+    host (``connect``). Elsewhere a wait for the pool is no sign of a host that cannot be
+    reached, so the bound is each address's connection alone (``sock_connect``).
+    """
     if isinstance(value, aiohttp.ClientTimeout):
         return value
     seconds = finite_number(value)
     if seconds is None or seconds <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {shown(value)}")
-    return aiohttp.ClientTimeout(total=seconds, connect=seconds * CONNECT_SHARE)
+    connecting = seconds * CONNECT_SHARE
+    if pool_may_wait:
+        return aiohttp.ClientTimeout(total=seconds, sock_connect=connecting)
+    return aiohttp.ClientTimeout(total=seconds, connect=connecting)
 
 
 class B2BClient:
@@ -309,7 +319,7 @@ class B2BClient:
         transport = Transport(
             base_url=self._base_url,
             headers={**auth, "Accept": "application/json", "User-Agent": user_agent_of(user_agent)},
-            timeout=_timeout(timeout),
+            timeout=_timeout(timeout, pool_may_wait=session is not None or max_concurrency is None),
             retry=retry,
             limiter=build_limiter(rate_limit),
             max_concurrency=_check_concurrency(max_concurrency),
@@ -364,7 +374,11 @@ class B2BClient:
         view = copy.copy(self)
         view._bind(
             transport.with_options(
-                timeout=transport.timeout if timeout is None else _timeout(timeout),
+                timeout=(
+                    transport.timeout
+                    if timeout is None
+                    else _timeout(timeout, pool_may_wait=transport.pool_may_wait)
+                ),
                 retry=transport.retry if isinstance(retry, Keep) else retry,
                 priority=transport.priority if priority is None else check_priority(priority),
             )

@@ -58,9 +58,8 @@ logger: Final = logging.getLogger("b2b_async")
 DEFAULT_BASE_URL: Final = "https://api-b2b.bigcommerce.com"
 #: Seconds one attempt may take, connecting and reading included.
 DEFAULT_TIMEOUT: Final = 30.0
-#: The share of an attempt's timeout, when given in seconds, that getting its connection may
-#: take (aiohttp's ``connect``: a pooled one, or a new one, over every address of the host).
-#: A host that never completes the connection then fails as "timed out connecting", which
+#: The share of an attempt's timeout, when given in seconds, that connecting may take. A
+#: host that never completes the connection then fails as "timed out connecting", which
 #: certainly sent nothing, before the attempt's own timeout, after which the request may
 #: have reached the server: so a bulk run stops on such a host.
 CONNECT_SHARE: Final = 0.5

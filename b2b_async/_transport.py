@@ -316,6 +316,13 @@ class Transport:
         """
         return choose_priority(call_priority(explicit), self.priority, self._pool, default)
 
+    @property
+    def pool_may_wait(self) -> bool:
+        """Whether a call may wait for a free connection of the pool: a borrowed session's
+        pool is not sized to the cap, and without a cap the owned one holds
+        :data:`UNCAPPED_POOL` connections."""
+        return not self._pool.owned or self.max_concurrency is None
+
     def bulk_workers(self, concurrency: int | None) -> int:
         """Workers for a bulk run: as asked, else the in-flight cap (the default without one)."""
         if concurrency is not None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 from types import ModuleType
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 import b2b_async
 from b2b_async import (
@@ -22,7 +24,7 @@ from b2b_async import (
 from b2b_async._client import credentials, is_loopback
 from b2b_async._config import CONNECT_SHARE
 from b2b_async.sandbox import DEFAULT_TOKEN, SandboxServer
-from tests.loopback import unanswered_port
+from tests.loopback import serving, unanswered_port
 
 
 @pytest.mark.parametrize(
@@ -262,15 +264,59 @@ async def test_views_are_paced_as_one_budget() -> None:
 
 
 async def test_a_timeout_in_seconds_gives_connecting_a_share_of_it() -> None:
-    """Seconds bound the attempt, and connecting to CONNECT_SHARE of them, for a client and
-    a view alike; a ClientTimeout is used as given."""
+    """Seconds bound the attempt, and connecting to CONNECT_SHARE of them: over every address
+    of the host where the pool never makes a call wait (an owned session with a cap), per
+    address where it may (a borrowed session, no cap); a ClientTimeout is used as given."""
     given = aiohttp.ClientTimeout(total=20, sock_connect=5)
     client = B2BClient("t", timeout=8.0)
     assert client._transport.timeout == aiohttp.ClientTimeout(total=8.0, connect=4.0)
     view = client.with_options(timeout=3.0)
     assert view._transport.timeout == aiohttp.ClientTimeout(total=3.0, connect=1.5)
+    uncapped = B2BClient("t", timeout=8.0, max_concurrency=None)
+    assert uncapped._transport.timeout == aiohttp.ClientTimeout(total=8.0, sock_connect=4.0)
+    assert uncapped.with_options(timeout=2.0)._transport.timeout == aiohttp.ClientTimeout(
+        total=2.0, sock_connect=1.0
+    )
+    async with aiohttp.ClientSession() as session:
+        borrowing = B2BClient("t", session=session, timeout=8.0)
+        assert borrowing._transport.timeout == aiohttp.ClientTimeout(total=8.0, sock_connect=4.0)
     assert B2BClient("t", timeout=given)._transport.timeout is given
     assert CONNECT_SHARE == 0.5
+
+
+async def test_a_wait_for_a_borrowed_pool_s_connection_is_no_connect_timeout() -> None:
+    """A borrowed session of one connection, held by a first call past the connect bound:
+    the second call waits for it, then is answered, instead of failing "timed out
+    connecting" (which a bulk run would count as a host that cannot be reached)."""
+    release = asyncio.Event()
+    arrived: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        arrived.append(request.path)
+        if len(arrived) == 1:
+            await release.wait()
+        return web.json_response({"code": 200, "data": {"orderId": "BC"}, "message": "SUCCESS"})
+
+    app = web.Application()
+    app.router.add_post("/api/v2/io/companies/users/{customer}/orders", answer)
+    async with (
+        serving(app) as url,
+        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session,
+        B2BClient("t", base_url=url, session=session, timeout=4.0, retry=None) as client,
+    ):
+
+        async def create(order_id: str) -> object:
+            return await client.orders.create(customer_id=1, order_id=order_id, total_inc_tax=1)
+
+        first = asyncio.create_task(create("BC1"))
+        second = asyncio.create_task(create("BC2"))
+        async with asyncio.timeout(60):
+            while not arrived:  # noqa: ASYNC110 - the server offers no event to await
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(2.5)  # past the 2 s connect bound, well within the 4 s timeout
+        release.set()
+        await asyncio.wait_for(asyncio.gather(first, second), 60)
+    assert len(arrived) == 2
 
 
 async def test_a_connection_that_never_completes_is_known_never_sent() -> None:
@@ -311,23 +357,18 @@ class TwoAddresses(aiohttp.abc.AbstractResolver):
         """Nothing to close."""
 
 
-async def test_a_host_of_two_addresses_that_never_answer_is_known_never_sent() -> None:
+async def test_a_host_of_two_addresses_that_never_answer_is_known_never_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Connecting is bounded over every address of the host, not each on its own: two
     unanswered addresses still fail "timed out connecting", before the attempt's timeout."""
     with unanswered_port() as first, unanswered_port() as second:
         ports = [int(url.rsplit(":", 1)[1]) for url in (first, second)]
-        connector = aiohttp.TCPConnector(resolver=TwoAddresses(ports))
-        async with (
-            aiohttp.ClientSession(connector=connector) as session,
-            B2BClient(
-                "t",
-                base_url=f"http://localhost:{ports[0]}",
-                session=session,
-                timeout=2.0,
-                retry=None,
-                rate_limit=None,
-            ) as client,
-        ):
+        owned_connector = functools.partial(aiohttp.TCPConnector, resolver=TwoAddresses(ports))
+        monkeypatch.setattr(aiohttp, "TCPConnector", owned_connector)  # the client's own
+        async with B2BClient(
+            "t", base_url=f"http://localhost:{ports[0]}", timeout=2.0, retry=None, rate_limit=None
+        ) as client:
             with pytest.raises(APITimeoutError, match="timed out connecting") as failed:
                 await asyncio.wait_for(
                     client.orders.create(customer_id=1, order_id="BC1", total_inc_tax=1), 60
