@@ -466,7 +466,15 @@ class B2BClient:
         A borrowed session stays open. Calls made afterwards raise
         :class:`~b2b_async.ClientClosedError`. A view (see :meth:`with_options`) only stops
         its own use.
+
+        Raises:
+            ClientClosedError: called from an event loop other than the one the client first
+                sent on, whose connections and tasks only that loop can end; the client stays
+                open, to be closed there.
         """
+        if self.closed:
+            return
+        self._transport.check_loop()
         try:
             if not self._transport.is_view:  # the views share the client's cache
                 await self._extra_fields.aclose()

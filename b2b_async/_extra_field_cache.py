@@ -28,7 +28,13 @@ from ._config import (
     Priority,
     logger,
 )
-from ._exceptions import CLIENT_CLOSED, AuthenticationError, B2BError, ClientClosedError
+from ._exceptions import (
+    CLIENT_CLOSED,
+    OTHER_LOOP,
+    AuthenticationError,
+    B2BError,
+    ClientClosedError,
+)
 from ._pagination import V3PageReader, walk_offsets
 from ._ratelimit import cancel_requests
 from ._routes import v3_path
@@ -154,7 +160,8 @@ class ExtraFieldCache:
         """The fetch under way, or a new one at ``priority`` that the callers to come share.
 
         Raises:
-            ClientClosedError: the client is closed, or closing.
+            ClientClosedError: the client is closed, or closing, or was first used on
+                another event loop (whose fetch this one could not await).
         """
         if self._closed:
             raise ClientClosedError(CLIENT_CLOSED)
@@ -164,6 +171,8 @@ class ExtraFieldCache:
             )
             # Every outcome is kept (configurations or failure), whoever still waits for it.
             self._fetching.add_done_callback(_mark_retrieved)
+        elif self._fetching.get_loop() is not asyncio.get_running_loop():
+            raise ClientClosedError(OTHER_LOOP)  # a new fetch would meet it in the transport
         return self._fetching
 
     async def aclose(self) -> None:

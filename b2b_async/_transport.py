@@ -316,6 +316,14 @@ class Transport:
         """
         return choose_priority(call_priority(explicit), self.priority, self._pool, default)
 
+    def check_loop(self) -> None:
+        """Refuse an event loop other than the one the client first sent on.
+
+        Raises:
+            ClientClosedError: the loop running now is another one.
+        """
+        self._pool.check_loop()
+
     @property
     def pool_may_wait(self) -> bool:
         """Whether a call may wait for a free connection of the pool: a borrowed session's

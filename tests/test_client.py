@@ -504,7 +504,6 @@ def test_a_client_serves_the_event_loop_it_first_sent_on_only() -> None:
             with pytest.raises(ClientClosedError, match="event loop it first sent on"):
                 await user.orders.create(customer_id=1, order_id="BC2", total_inc_tax=1)
             refused += 1
-        await client.aclose()
         return refused
 
     with unanswered_port() as url:
@@ -512,3 +511,25 @@ def test_a_client_serves_the_event_loop_it_first_sent_on_only() -> None:
         (client,) = made
         assert asyncio.run(second_loop(client)) == 2
     assert client.stats.requests == 1
+
+
+def test_closing_from_another_event_loop_is_refused_and_leaves_the_client_to_its_own() -> None:
+    """aclose from a second event loop raises ClientClosedError naming the loop and leaves
+    the client open, to be closed in the loop it first sent on, where nothing leaks."""
+    first = asyncio.new_event_loop()
+    with unanswered_port() as url:
+        client = B2BClient("t", base_url=url, timeout=0.5, retry=None, rate_limit=None)
+        try:
+            with pytest.raises(APITimeoutError):
+                first.run_until_complete(
+                    client.orders.create(customer_id=1, order_id="BC1", total_inc_tax=1)
+                )
+            with pytest.raises(ClientClosedError, match="event loop it first sent on"):
+                asyncio.run(client.aclose())
+            still_open = not client.closed
+            assert still_open
+        finally:
+            first.run_until_complete(client.aclose())
+            first.close()
+    assert client.closed
+    asyncio.run(client.aclose())  # closed already: nothing to refuse

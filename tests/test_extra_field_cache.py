@@ -15,6 +15,7 @@ import pytest
 import b2b_async._extra_field_cache
 from b2b_async import (
     AuthenticationError,
+    B2BClient,
     ClientClosedError,
     ExtraFieldConfig,
     PermissionDeniedError,
@@ -22,6 +23,7 @@ from b2b_async import (
 )
 from b2b_async._config import EXTRA_FIELD_CONFIGS_RETRY, EXTRA_FIELD_CONFIGS_TTL
 from b2b_async._extra_field_cache import ExtraFieldCache
+from tests.loopback import unanswered_port
 
 CONFIGS = (ExtraFieldConfig(field_name="Cost Center", is_required=True),)
 
@@ -163,3 +165,27 @@ async def test_a_fault_in_a_fetch_nobody_waits_for_is_logged_with_its_traceback(
     assert error.exc_info is not None
     assert error.exc_info[1] is fault
     await cache.aclose()
+
+
+def test_a_fetch_pending_in_another_event_loop_is_refused_as_the_client_s_loop() -> None:
+    """A V3 create in a second event loop, while the first (left open, as a worker keeps it)
+    still has a configuration fetch pending: ClientClosedError naming the event loop,
+    before anything is sent, never asyncio's bare RuntimeError about another loop."""
+    first = asyncio.new_event_loop()
+    with unanswered_port() as url:
+        client = B2BClient("t", base_url=url, store_hash="h", retry=None, rate_limit=None)
+        try:
+            fetch = first.create_task(client.v3.orders.extra_field_configs())
+            first.run_until_complete(asyncio.sleep(0.05))  # the fetch is on its way
+
+            async def create_elsewhere() -> None:
+                await client.v3.orders.create(bc_order_id=2, customer_id=1, extra_fields={"a": "b"})
+
+            with pytest.raises(ClientClosedError, match="event loop it first sent on"):
+                asyncio.run(create_elsewhere())
+            assert not fetch.done()
+        finally:
+            first.run_until_complete(client.aclose())
+            first.run_until_complete(asyncio.gather(fetch, return_exceptions=True))
+            first.close()
+    assert client.stats.requests <= 1
