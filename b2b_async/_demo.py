@@ -222,10 +222,19 @@ def budget_rows(run: DemoRun, competing: int) -> list[tuple[str, str]]:
     ]
 
 
+#: The width the demo's report is laid out in when standard output is no terminal: wide
+#: enough for every row of its summary, so that a pipe or a file keeps each one whole.
+PIPE_WIDTH: Final = 200
+
+
 def standard_output() -> Console:
-    """The demo's console: standard output, its lines never cut by the console, so that a
-    pipe or a file keeps each one whole."""
-    return Console(soft_wrap=True)
+    """The demo's console: standard output, its lines never cut by the console, and its
+    tables laid out at :data:`PIPE_WIDTH` when it is no terminal (a terminal wraps on its
+    own)."""
+    console = Console(soft_wrap=True)
+    if not console.is_terminal:
+        console.width = PIPE_WIDTH
+    return console
 
 
 async def run_demo(settings: DemoSettings = DemoSettings(), console: Console | None = None) -> bool:

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from rich.console import Console
+from rich.table import Table
 
 from b2b_async import B2BClient, BulkReport, ClientStats
 from b2b_async._demo import (
@@ -86,3 +87,15 @@ def test_the_demo_s_console_never_cuts_a_line_for_a_pipe(
     spec = ",".join(f"fault{number}=0.02" for number in range(20))
     standard_output().print(f"faults: {spec}")
     assert capsys.readouterr().out == f"faults: {spec}\n"
+
+
+def test_the_demo_s_tables_keep_their_rows_whole_in_a_pipe(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A summary row longer than 80 columns is laid out on one line when standard output is
+    a pipe."""
+    table = Table("outcome", "detail")
+    detail = "7 whose lost answer was replayed as already registered, " * 2
+    table.add_row("registered", detail.strip())
+    standard_output().print(table)
+    assert any(detail.strip() in line for line in capsys.readouterr().out.splitlines())

@@ -73,7 +73,7 @@ def _to_total(value: Decimal | int | float | str) -> Decimal:
     if not total.is_finite() or total < 0:
         raise ValueError(f"total_inc_tax must be finite and >= 0, got {value!r}")
     if not plausible_total(total):
-        raise ValueError(f"total_inc_tax must be 0 or from 1E-307 to below 1E+308, got {value!r}")
+        raise ValueError(f"total_inc_tax must be below 1E+308, got {value!r}")
     return total
 
 

@@ -44,10 +44,9 @@ MAX_ID_DIGITS: Final = 64
 """The most digits a number written as text may have here: far more than any id, and far
 fewer than the 4,300 Python's ``int()`` reads."""
 
-TOTAL_EXPONENTS: Final = range(-307, 308)
-"""The magnitudes of a total, from 1E-307 up to (not including) 1E+308: those a JSON number
-read as a double holds, and the most the client sends. A zero's is where its digits end
-(``0.00``: -2)."""
+MAX_TOTAL_EXPONENT: Final = 308
+"""Totals other than 0 stay below 1E+308 in magnitude: what a double holds, and the most
+the client sends."""
 
 
 class InvalidInputError(Exception):
@@ -98,13 +97,14 @@ def path_id(request: web.Request, name: str) -> int | None:
 
 
 def plausible_total(total: Decimal) -> bool:
-    """Whether a finite order total is of a magnitude in :data:`TOTAL_EXPONENTS`.
+    """Whether a finite order total is 0 or below 1E+:data:`MAX_TOTAL_EXPONENT` in magnitude.
 
     A stored total is read back by every view of its order: V3 writes it as a double (a
-    larger one would be ``Infinity``, which is no JSON) and V2 writes all its digits (a
-    total of ``1e999999999``, or ``0E-999999999``, would take a gigabyte).
+    larger one would be ``Infinity``, which is no JSON) and V2 writes it with four decimals
+    (``1e999999999`` would take a gigabyte). A tiny one, or a zero of any exponent, reads
+    back as 0.
     """
-    return total.adjusted() in TOTAL_EXPONENTS
+    return not total or total.adjusted() < MAX_TOTAL_EXPONENT
 
 
 def digits_value(text: str) -> int | None:

@@ -90,7 +90,7 @@ def _total_problem(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         return "totalIncTax must be a number"
     if not plausible_total(Decimal(value)):
-        return "totalIncTax must be 0 or from 1E-307 to below 1E+308"
+        return "totalIncTax must be below 1E+308"
     return None
 
 
@@ -171,16 +171,21 @@ _OPTIONAL: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
 }
 
 
-def _numeric(value: object) -> bool:
-    """A number, or a string holding one, of a plausible size; booleans are neither."""
+def _number_problem(field: str, value: object) -> str | None:
+    """What is wrong with an amount or count of an update: not a number, or a string
+    holding one (booleans are neither), or not of a plausible size."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
-        return False
+        return f"{field} must be a number or a numeric string"
     try:
         number = Decimal(value)
     except ArithmeticError:
-        return False
+        return f"{field} must be a number or a numeric string"
+    if not number.is_finite():
+        return f"{field} must be a number or a numeric string"
     # A quantity of 1e999999999 is a mistake, and summing it would stall the sandbox.
-    return number.is_finite() and number.adjusted() < _MAX_MAGNITUDE
+    if number.adjusted() >= _MAX_MAGNITUDE:
+        return f"{field} must be below 1E+{_MAX_MAGNITUDE} in magnitude"
+    return None
 
 
 def order_id_of(value: object) -> str | None:
@@ -208,14 +213,16 @@ def _product_problems(products: object) -> Iterable[tuple[str, str]]:
             yield where, f"{where} must be an object"
             continue
         for field in _PRODUCT_NUMBERS:
-            if field in product and not _numeric(product[field]):
-                yield f"{where}.{field}", f"{field} must be a number or a numeric string"
+            problem = _number_problem(field, product[field]) if field in product else None
+            if problem is not None:
+                yield f"{where}.{field}", problem
 
 
 def _optional_problems(body: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
     for field in _MONEY_FIELDS:
-        if field in body and not _numeric(body[field]):
-            yield field, f"{field} must be a number or a numeric string"
+        problem = _number_problem(field, body[field]) if field in body else None
+        if problem is not None:
+            yield field, problem
     if "statusId" in body and whole(body["statusId"]) not in STATUS_NAMES:
         yield "statusId", "statusId must be a BigCommerce order status id"
     if "channelId" in body and whole(body["channelId"]) is None:

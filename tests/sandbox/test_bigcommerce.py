@@ -163,11 +163,11 @@ async def test_a_created_at_that_leaves_the_years_in_utc_is_refused(
     assert not unlimited.placed_orders
 
 
-@pytest.mark.parametrize("total", ["1e400", "1E+308", "1E-308", "0E-999999"])
+@pytest.mark.parametrize("total", ["1e400", "1E+308", "1e999999999"])
 def test_a_placed_total_no_double_holds_is_refused(total: str) -> None:
     """A BigCommerce order's total keeps to the range V2 registration does: V3 would read a
     larger one back as ``Infinity``, which is no JSON."""
     sandbox = Sandbox()
-    with pytest.raises(ValueError, match="total_inc_tax must be 0 or from 1E-307"):
+    with pytest.raises(ValueError, match="total_inc_tax must be below 1E\\+308"):
         sandbox.place_order(customer_id=5, total_inc_tax=total)
     assert not sandbox.placed_orders
