@@ -4,8 +4,7 @@
 
     B2BError
     ├── InvalidOrderError            bad input caught before sending (also a ValueError)
-    ├── ClientClosedError            the client was used after aclose(), or from another
-    │                                event loop than its first (also a RuntimeError)
+    ├── ClientClosedError            used after aclose() or from another loop (a RuntimeError)
     ├── DeadlineUnreachableError     no budget before the call's deadline; nothing sent
     ├── RegistrationWindowClosedError V3's 10-second window cannot be met; nothing sent
     ├── APIError                     a response came back: status, code, message, details, ...
