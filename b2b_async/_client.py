@@ -37,7 +37,7 @@ from ._config import (
 from ._exceptions import CLIENT_CLOSED, ClientClosedError
 from ._extra_field_cache import ExtraFieldCache
 from ._ratelimit import Limiter, build_limiter
-from ._transport import ClientStats, Transport
+from ._transport import ClientStats, Transport, pool_may_wait
 from ._v2 import Companies, Orders
 from ._v3 import V3Resources
 from ._version import __version__
@@ -319,7 +319,10 @@ class B2BClient:
         transport = Transport(
             base_url=self._base_url,
             headers={**auth, "Accept": "application/json", "User-Agent": user_agent_of(user_agent)},
-            timeout=_timeout(timeout, pool_may_wait=session is not None or max_concurrency is None),
+            timeout=_timeout(
+                timeout,
+                pool_may_wait=pool_may_wait(owned=session is None, max_concurrency=max_concurrency),
+            ),
             retry=retry,
             limiter=build_limiter(rate_limit),
             max_concurrency=_check_concurrency(max_concurrency),
@@ -468,9 +471,9 @@ class B2BClient:
         its own use.
 
         Raises:
-            ClientClosedError: called from an event loop other than the one the client first
-                sent on, whose connections and tasks only that loop can end; the client stays
-                open, to be closed there.
+            ClientClosedError: called from an event loop other than the one the client was
+                first used in, whose connections and tasks only that loop can end; the client
+                stays open, to be closed there, before that loop ends.
         """
         if self.closed:
             return

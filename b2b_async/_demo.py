@@ -222,9 +222,10 @@ def budget_rows(run: DemoRun, competing: int) -> list[tuple[str, str]]:
     ]
 
 
-#: The width the demo's report is laid out in when standard output is no terminal: wide
-#: enough for every row of its summary, so that a pipe or a file keeps each one whole.
-PIPE_WIDTH: Final = 200
+#: The width the demo's report is laid out in when standard output is no terminal: more
+#: than any row of its summary holds, so that a pipe or a file keeps each one whole (a
+#: table is as wide as its rows, never wider).
+PIPE_WIDTH: Final = 1000
 
 
 def standard_output() -> Console:

@@ -80,14 +80,14 @@ class InvalidOrderError(B2BError, ValueError):
 #: What a call of a closed client is told.
 CLIENT_CLOSED: Final = "the client is closed; create a new B2BClient"
 OTHER_LOOP: Final = (
-    "the client serves the event loop it first sent on; create a B2BClient in each event "
-    "loop (inside the coroutine asyncio.run runs)"
+    "the client serves the event loop it was first used in; create a B2BClient in each "
+    "event loop (inside the coroutine asyncio.run runs), and close it there"
 )
 
 
 class ClientClosedError(B2BError, RuntimeError):
     """The client, or the session it borrowed, was used after it was closed, or from an
-    event loop other than the one it first sent on (whose connections it holds).
+    event loop other than the one it was first used in (whose connections it holds).
 
     .. versionadded:: 0.1.0
     """

@@ -186,6 +186,10 @@ class ExtraFieldCache:
     async def _fetch(self, priority: Priority) -> tuple[ExtraFieldConfig, ...]:
         try:
             configs = await fetch_extra_field_configs(self._transport, priority)
+        except ClientClosedError:
+            # The client's state, not the store's: a call from another event loop must not
+            # switch the check off for the client's own calls for the retry time.
+            raise
         except B2BError as exc:
             self._failed_at = clock()
             if not _fails_every_request(exc):  # the check's to bear; the others are raised

@@ -72,7 +72,7 @@ from ._protocol import (
 from ._ratelimit import Limiter, burst_of, cancel_requests
 from ._retry import StopBeforeDeadline, Uncertainty, WaitStrategy, is_retryable
 
-__all__ = ["ClientStats", "Pool", "Transport"]
+__all__ = ["ClientStats", "Pool", "Transport", "pool_may_wait"]
 
 
 #: Bytes read at a time from a body that must be counted as it arrives.
@@ -317,19 +317,21 @@ class Transport:
         return choose_priority(call_priority(explicit), self.priority, self._pool, default)
 
     def check_loop(self) -> None:
-        """Refuse an event loop other than the one the client first sent on.
+        """Refuse an event loop other than the one the client was first used in, without
+        making the running one the client's when it has none yet (closing a client never
+        used binds it to no loop).
 
         Raises:
             ClientClosedError: the loop running now is another one.
         """
-        self._pool.check_loop()
+        if self._pool.loop is not None:
+            self._pool.check_loop()
 
     @property
     def pool_may_wait(self) -> bool:
-        """Whether a call may wait for a free connection of the pool: a borrowed session's
-        pool is not sized to the cap, and without a cap the owned one holds
-        :data:`UNCAPPED_POOL` connections."""
-        return not self._pool.owned or self.max_concurrency is None
+        """Whether a call may wait for a free connection of the pool (see
+        :func:`pool_may_wait`)."""
+        return pool_may_wait(owned=self._pool.owned, max_concurrency=self.max_concurrency)
 
     def bulk_workers(self, concurrency: int | None) -> int:
         """Workers for a bulk run: as asked, else the in-flight cap (the default without one)."""
@@ -706,6 +708,13 @@ class Transport:
         raise ResponseDecodeError(
             f"response body exceeds the {self._max_bytes}-byte cap", status=response.status
         )
+
+
+def pool_may_wait(*, owned: bool, max_concurrency: int | None) -> bool:
+    """Whether a call may wait for a free connection of the pool: a borrowed session's pool
+    is not sized to the cap, and without a cap the owned one holds :data:`UNCAPPED_POOL`
+    connections."""
+    return not owned or max_concurrency is None
 
 
 def earliest(moment: float | None, seconds: float | None) -> float | None:

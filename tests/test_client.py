@@ -501,7 +501,7 @@ def test_a_client_serves_the_event_loop_it_first_sent_on_only() -> None:
     async def second_loop(client: B2BClient) -> int:
         refused = 0
         for user in (client, client.with_options(priority="urgent")):
-            with pytest.raises(ClientClosedError, match="event loop it first sent on"):
+            with pytest.raises(ClientClosedError, match="event loop it was first used in"):
                 await user.orders.create(customer_id=1, order_id="BC2", total_inc_tax=1)
             refused += 1
         return refused
@@ -524,7 +524,7 @@ def test_closing_from_another_event_loop_is_refused_and_leaves_the_client_to_its
                 first.run_until_complete(
                     client.orders.create(customer_id=1, order_id="BC1", total_inc_tax=1)
                 )
-            with pytest.raises(ClientClosedError, match="event loop it first sent on"):
+            with pytest.raises(ClientClosedError, match="event loop it was first used in"):
                 asyncio.run(client.aclose())
             still_open = not client.closed
             assert still_open
@@ -533,3 +533,19 @@ def test_closing_from_another_event_loop_is_refused_and_leaves_the_client_to_its
             first.close()
     assert client.closed
     asyncio.run(client.aclose())  # closed already: nothing to refuse
+
+
+def test_closing_a_view_never_used_binds_the_client_to_no_loop() -> None:
+    """aclose of a view made before the client was used, in a throwaway loop, leaves the
+    client free to be used, and closed, in the loop that then uses it first."""
+    with unanswered_port() as url:
+        client = B2BClient("t", base_url=url, timeout=0.5, retry=None, rate_limit=None)
+        asyncio.run(client.with_options(priority="bulk").aclose())
+
+        async def use_and_close() -> None:
+            async with client:
+                with pytest.raises(APITimeoutError):
+                    await client.orders.create(customer_id=1, order_id="BC1", total_inc_tax=1)
+
+        asyncio.run(use_and_close())
+    assert client.closed

@@ -8,7 +8,6 @@ import time
 
 import pytest
 from rich.console import Console
-from rich.table import Table
 
 from b2b_async import B2BClient, BulkReport, ClientStats
 from b2b_async._demo import (
@@ -19,6 +18,7 @@ from b2b_async._demo import (
     reached_store,
     run_demo,
     standard_output,
+    summary_table,
     webhook_order,
 )
 from b2b_async.sandbox import DEFAULT_TOKEN, SandboxServer
@@ -80,22 +80,37 @@ async def test_reached_store_measures_each_order_from_its_call_to_its_first_requ
 
 
 def test_the_demo_s_console_never_cuts_a_line_for_a_pipe(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Printed to a pipe (no terminal, no width), a line longer than 80 columns, such as the
     fault list the demo announces, stays one line."""
+    for variable in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(variable, raising=False)
     spec = ",".join(f"fault{number}=0.02" for number in range(20))
     standard_output().print(f"faults: {spec}")
     assert capsys.readouterr().out == f"faults: {spec}\n"
 
 
-def test_the_demo_s_tables_keep_their_rows_whole_in_a_pipe(
-    capsys: pytest.CaptureFixture[str],
+def test_the_demo_s_summary_keeps_its_rows_whole_in_a_pipe(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A summary row longer than 80 columns is laid out on one line when standard output is
-    a pipe."""
-    table = Table("outcome", "detail")
-    detail = "7 whose lost answer was replayed as already registered, " * 2
-    table.add_row("registered", detail.strip())
-    standard_output().print(table)
-    assert any(detail.strip() in line for line in capsys.readouterr().out.splitlines())
+    """Every row of the summary, the long urgent one among them, is laid out on one line
+    when standard output is a pipe (no variable making Rich take it for a terminal)."""
+    for variable in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(variable, raising=False)
+    stats = ClientStats(requests=382, retries=38)
+    run = DemoRun(
+        BulkReport(()),
+        stats,
+        18.9,
+        (118, 117, 117, 20),
+        6,
+        urgent_waits=(0.012, 0.034, 0.5),
+        urgent_failed=0,
+        reset_before=10,
+    )
+    standard_output().print(summary_table(run, competing=30))
+    lines = capsys.readouterr().out.splitlines()
+    urgent = [line for line in lines if "webhook orders during the backfill" in line]
+    assert len(urgent) == 1
+    assert "waits for the window to reset)" in urgent[0]

@@ -18,11 +18,13 @@ from b2b_async import (
     B2BClient,
     ClientClosedError,
     ExtraFieldConfig,
+    InvalidOrderError,
     PermissionDeniedError,
     Priority,
 )
 from b2b_async._config import EXTRA_FIELD_CONFIGS_RETRY, EXTRA_FIELD_CONFIGS_TTL
 from b2b_async._extra_field_cache import ExtraFieldCache
+from b2b_async.sandbox import DEFAULT_STORE_HASH, SandboxServer
 from tests.loopback import unanswered_port
 
 CONFIGS = (ExtraFieldConfig(field_name="Cost Center", is_required=True),)
@@ -181,7 +183,7 @@ def test_a_fetch_pending_in_another_event_loop_is_refused_as_the_client_s_loop()
             async def create_elsewhere() -> None:
                 await client.v3.orders.create(bc_order_id=2, customer_id=1, extra_fields={"a": "b"})
 
-            with pytest.raises(ClientClosedError, match="event loop it first sent on"):
+            with pytest.raises(ClientClosedError, match="event loop it was first used in"):
                 asyncio.run(create_elsewhere())
             assert not fetch.done()
         finally:
@@ -189,3 +191,29 @@ def test_a_fetch_pending_in_another_event_loop_is_refused_as_the_client_s_loop()
             first.run_until_complete(asyncio.gather(fetch, return_exceptions=True))
             first.close()
     assert client.stats.requests <= 1
+
+
+def test_a_call_from_another_loop_leaves_the_check_on_in_the_client_s_own() -> None:
+    """A V3 create from a second event loop is refused; the fetch it would have started
+    counts as no failure of the store's, so the client's own loop still checks values."""
+    first = asyncio.new_event_loop()
+    server = SandboxServer(rate=None)
+    first.run_until_complete(server.start())
+    client = B2BClient(server.token, base_url=server.url, store_hash=DEFAULT_STORE_HASH, retry=None)
+    unknown = {"No Such Field": "x"}
+    try:
+        first.run_until_complete(client.__aenter__())  # the client's loop
+
+        async def create(bc_order_id: int) -> None:
+            await client.v3.orders.create(
+                bc_order_id=bc_order_id, customer_id=5, extra_fields=unknown
+            )
+
+        with pytest.raises(ClientClosedError, match="event loop it was first used in"):
+            asyncio.run(create(2))
+        with pytest.raises(InvalidOrderError, match="No Such Field"):
+            first.run_until_complete(create(3))
+    finally:
+        first.run_until_complete(client.aclose())
+        first.run_until_complete(server.aclose())
+        first.close()
