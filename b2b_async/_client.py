@@ -211,13 +211,13 @@ def _check_concurrency(value: int | None) -> int | None:
     return None if value is None else check_positive_int(value, "max_concurrency")
 
 
-def _timeout(value: float | aiohttp.ClientTimeout, *, pool_may_wait: bool) -> aiohttp.ClientTimeout:
+def _timeout(value: float | aiohttp.ClientTimeout, *, per_address: bool) -> aiohttp.ClientTimeout:
     """A timeout in seconds as aiohttp takes it, connecting bounded to a share of it.
 
-    Where the pool never makes a call wait for a free connection (an owned session, sized to
-    the concurrency cap), the bound covers getting the connection over every address of the
-    host (``connect``). Elsewhere a wait for the pool is no sign of a host that cannot be
-    reached, so the bound is each address's connection alone (``sock_connect``).
+    The bound covers getting the connection over every address of the host (``connect``),
+    or, ``per_address``, each address's connection alone (``sock_connect``): where a call
+    may wait for a free connection of the pool (:func:`~b2b_async._transport.pool_may_wait`),
+    that wait is no sign of a host that cannot be reached.
     """
     if isinstance(value, aiohttp.ClientTimeout):
         return value
@@ -225,7 +225,7 @@ def _timeout(value: float | aiohttp.ClientTimeout, *, pool_may_wait: bool) -> ai
     if seconds is None or seconds <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {shown(value)}")
     connecting = seconds * CONNECT_SHARE
-    if pool_may_wait:
+    if per_address:
         return aiohttp.ClientTimeout(total=seconds, sock_connect=connecting)
     return aiohttp.ClientTimeout(total=seconds, connect=connecting)
 
@@ -321,7 +321,7 @@ class B2BClient:
             headers={**auth, "Accept": "application/json", "User-Agent": user_agent_of(user_agent)},
             timeout=_timeout(
                 timeout,
-                pool_may_wait=pool_may_wait(owned=session is None, max_concurrency=max_concurrency),
+                per_address=pool_may_wait(owned=session is None, max_concurrency=max_concurrency),
             ),
             retry=retry,
             limiter=build_limiter(rate_limit),
@@ -380,7 +380,7 @@ class B2BClient:
                 timeout=(
                     transport.timeout
                     if timeout is None
-                    else _timeout(timeout, pool_may_wait=transport.pool_may_wait)
+                    else _timeout(timeout, per_address=transport.pool_may_wait)
                 ),
                 retry=transport.retry if isinstance(retry, Keep) else retry,
                 priority=transport.priority if priority is None else check_priority(priority),

@@ -171,16 +171,23 @@ _OPTIONAL: Mapping[str, tuple[str, Callable[[Any], Any]]] = {
 }
 
 
-def _number_problem(field: str, value: object) -> str | None:
-    """What is wrong with an amount or count of an update: not a number, or a string
-    holding one (booleans are neither), or not of a plausible size."""
+def _finite_number(value: object) -> Decimal | None:
+    """A finite number, or a string holding one; ``None`` for anything else (booleans are
+    no numbers)."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
-        return f"{field} must be a number or a numeric string"
+        return None
     try:
         number = Decimal(value)
     except ArithmeticError:
-        return f"{field} must be a number or a numeric string"
-    if not number.is_finite():
+        return None
+    return number if number.is_finite() else None
+
+
+def _number_problem(field: str, value: object) -> str | None:
+    """What is wrong with an amount or count of an update: not a number, or not of a
+    plausible size."""
+    number = _finite_number(value)
+    if number is None:
         return f"{field} must be a number or a numeric string"
     # A quantity of 1e999999999 is a mistake, and summing it would stall the sandbox.
     if number.adjusted() >= _MAX_MAGNITUDE:
