@@ -38,6 +38,7 @@ from collections.abc import (
     Callable,
     Iterable,
     Iterator,
+    Mapping,
     Sized,
 )
 from typing import Any, Final, Generic, Protocol, Self, TypeAlias, TypeVar
@@ -339,6 +340,22 @@ class SystemicFailure:
             self.reason = error
 
 
+def _check_source(orders: object, order_type: type) -> None:
+    """Refuse a source that is no collection of orders: one order, text, a mapping, ``None``.
+
+    Raises:
+        TypeError: ``orders`` is not an iterable or async iterable of many inputs (a
+            ``str``, ``bytes`` or a mapping would be read item by item as orders).
+    """
+    wanted = f"orders must be an iterable or async iterable of {order_type.__name__}"
+    if isinstance(orders, order_type):
+        raise TypeError(f"{wanted}, got one {order_type.__name__}: pass [order]")
+    if isinstance(orders, str | bytes | bytearray | Mapping) or not isinstance(
+        orders, Iterable | AsyncIterable
+    ):
+        raise TypeError(f"{wanted}, got {type(orders).__name__}")
+
+
 class _Feed:
     """Hands out (index, order) pairs to workers, one at a time, from any kind of input."""
 
@@ -411,6 +428,7 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         order_type: type[OrderT],
     ) -> None:
         check_positive_int(concurrency, "concurrency")
+        _check_source(orders, order_type)
         self._register: Register[OrderT, ResultT] = register
         self._order_type: type[OrderT] = order_type
         self._source = _Feed(orders)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+from decimal import Decimal
 from typing import Final
 
 import attrs
@@ -22,6 +23,7 @@ __all__ = [
     "EXTRA_FIELD_CONFIGS_TTL",
     "MAX_EXTRA_FIELD_CONFIGS",
     "MAX_NUMBER_TEXT",
+    "MAX_PAGE_SIZE",
     "MAX_SHOWN_INT_BITS",
     "MAX_SHOWN_REPR",
     "MAX_TARGETS",
@@ -29,6 +31,7 @@ __all__ = [
     "MAX_V3_PAGE_SIZE",
     "MAX_WAIT_HINT",
     "MAX_WHOLE_DIGITS",
+    "MAX_WINDOW_REQUESTS",
     "MIN_FOLDED_SECRET_LENGTH",
     "MIN_SECRET_LENGTH",
     "PRIORITY_CHOICES",
@@ -47,6 +50,7 @@ __all__ = [
     "check_priority",
     "finite_number",
     "logger",
+    "plain",
     "shown",
 ]
 
@@ -135,6 +139,12 @@ MAX_TARGET_PATH: Final = 256
 #: The most characters a number sent as text may take, written out in full: far more than an
 #: amount, an id or a value needs, and far fewer than the billion of ``1E+999999999``.
 MAX_NUMBER_TEXT: Final = 10_000
+#: The most requests a :class:`RateLimit` window may allow: thousands of times a store's
+#: budget, and few enough for the limiter's history of sent requests to stay small.
+MAX_WINDOW_REQUESTS: Final = 1_000_000
+#: The largest V2 listing page asked for: far past any page the API sends, and a ``limit``
+#: short enough to write out (``10**5000`` is past Python's digit limit).
+MAX_PAGE_SIZE: Final = 100_000
 #: The most digits of a whole number read from an answer (a count, an id, a status): 20 hold
 #: any 64-bit number. Turning ``"1e999999999"`` into an ``int`` would take hours.
 MAX_WHOLE_DIGITS: Final = 20
@@ -201,6 +211,27 @@ def finite_number(value: object) -> float | None:
     except OverflowError:
         return None
     return number if math.isfinite(number) else None
+
+
+def plain(value: object) -> object:
+    """``value`` as an exact ``int``, ``float``, ``str`` or ``Decimal`` when it is of a subclass.
+
+    A subclass may write itself out as it likes: a member of ``class Shop(int, Enum)`` is
+    ``"Shop.MAIN"`` in ``str()``. Ids, totals and texts are read through the built-in type's
+    own methods, so what is sent is the value, whatever the subclass overrides. A ``bool``
+    and every other type are returned unchanged, for the caller's check to refuse.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int.__index__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, Decimal):
+        return Decimal(value)
+    return value
 
 
 def shown(value: object) -> str:
@@ -290,7 +321,7 @@ class RetryPolicy:
 
 
 def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    check_positive_int(value, f"RateLimit.{attribute.name}")
+    check_positive_int(value, f"RateLimit.{attribute.name}", most=MAX_WINDOW_REQUESTS)
 
 
 def _positive_seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -323,7 +354,7 @@ class RateLimit:
     evenly at the full rate.
 
     Args:
-        requests: requests allowed per window.
+        requests: requests allowed per window, at most :data:`MAX_WINDOW_REQUESTS`.
         per: the window's length in seconds.
         burst: requests that may leave back to back after a quiet spell, at most
             ``requests``.

@@ -36,7 +36,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 import attrs
 from multidict import MultiDict
 
-from ._config import MAX_V3_PAGE_SIZE, Priority, check_positive_int
+from ._config import MAX_PAGE_SIZE, MAX_V3_PAGE_SIZE, Priority, check_positive_int
 from ._exceptions import InvalidOrderError, ResponseDecodeError
 from ._protocol import Envelope, Request
 from ._serde import one_or_many, structure, wire
@@ -113,12 +113,12 @@ class PageReader(Protocol[T]):
 
 
 def check_page_size(value: object) -> int:
-    """Return ``value`` when it is a positive ``int``, a V2 listing's page size.
+    """Return ``value`` when it is an ``int`` from 1 to 100,000, a V2 listing's page size.
 
     Raises:
         InvalidOrderError: it is not.
     """
-    return check_positive_int(value, "page_size", error=InvalidOrderError)
+    return check_positive_int(value, "page_size", error=InvalidOrderError, most=MAX_PAGE_SIZE)
 
 
 def check_v3_page_size(value: object) -> int:

@@ -8,7 +8,8 @@ Wire decisions made here:
 - every text the models accept is sendable: valid Unicode, so it encodes as UTF-8 in a path
   and in a JSON body (a lone surrogate such as ``"\\ud800"`` is refused: :func:`sendable_text`);
 - a V2 id is a non-empty ``str`` (an ``int`` becomes its digits) of at most
-  :data:`MAX_ID_BYTES` bytes in UTF-8, without control characters, percent-encoded as exactly one
+  :data:`MAX_ID_BYTES` bytes in UTF-8, stripped of surrounding blanks, without control
+  characters (C0 and C1, refused even around the id), percent-encoded as exactly one
   path segment (dots too, so ``..`` cannot climb);
 - a V3 id is a positive integer of at most :data:`MAX_V3_ID`, given as an ``int`` or a string
   of ASCII decimal digits;
@@ -25,7 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Final, Literal, Protocol, TypeVar, overload
 from urllib.parse import quote
 
-from ._config import check_positive_int, shown
+from ._config import check_positive_int, plain, shown
 from ._exceptions import InvalidOrderError
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "one_of",
     "path_segment",
     "sendable_text",
+    "strip_blanks",
     "to_id",
     "to_v3_id",
     "v2_path",
@@ -65,7 +67,15 @@ MAX_V3_ID: Final = 2**53 - 1
 MAX_QUERY_BYTES: Final = 7 * 1024
 
 _ID_CEILING: Final = 10**MAX_ID_BYTES
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+#: Control characters, C0 and C1: refused in an id, never stripped from around one.
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: The blanks stripped from around an id: what ``str.strip()`` strips but the control
+#: characters among them (``"\x1c"`` to ``"\x1f"``, ``"\x85"``), which are refused as such
+#: rather than silently dropped. ASCII's blanks (tab, newline, ...) stay blanks.
+_BLANKS: Final = (
+    " \t\n\r\x0b\x0c\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def sendable_text(value: str, *, field: str) -> str:
@@ -118,11 +128,17 @@ def to_id(value: object, *, field: str = "id", optional: bool = False) -> str | 
     """
     if value is None and optional:
         return None
+    value = plain(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return _int_id(value, field=field)
     if not isinstance(value, str):
         raise InvalidOrderError(f"{field} must be a str or int, got {type(value).__name__}")
-    return _check_id_text(value.strip(), field=field)
+    return _check_id_text(strip_blanks(value), field=field)
+
+
+def strip_blanks(text: str) -> str:
+    """``text`` without the blanks around it: the one stripping of every id (see ``_BLANKS``)."""
+    return text.strip(_BLANKS)
 
 
 def _int_id(value: int, *, field: str) -> str:
@@ -148,8 +164,11 @@ def _check_id_text(text: str, *, field: str) -> str:
     """
     if not text:
         raise InvalidOrderError(f"{field} must not be empty")
-    if _CONTROL.search(text):
-        raise InvalidOrderError(f"{field} must not contain control characters")
+    if (control := _CONTROL.search(text)) is not None:
+        raise InvalidOrderError(
+            f"{field} must not contain control characters "
+            f"(U+{ord(control.group()):04X} at position {control.start()})"
+        )
     size = len(sendable_text(text, field=field).encode("utf-8"))
     if size > MAX_ID_BYTES:
         raise InvalidOrderError(f"{field} is longer than {MAX_ID_BYTES} bytes in UTF-8 ({size})")
@@ -169,6 +188,7 @@ def to_v3_id(value: object, *, field: str) -> int:
     Raises:
         InvalidOrderError: the id is not a whole number from 1 to :data:`MAX_V3_ID`.
     """
+    value = plain(value)
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
     else:

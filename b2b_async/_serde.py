@@ -39,11 +39,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
-from types import MappingProxyType, NoneType, UnionType
+from types import NoneType, UnionType
 from typing import Any, Final, TypeVar, Union, get_args, get_origin
 
 import attrs
@@ -63,6 +63,7 @@ __all__ = [
     "encode_model",
     "number_text",
     "one_or_many",
+    "read_only",
     "structure",
     "to_camel",
     "unstructure",
@@ -78,6 +79,39 @@ WIRE: Final = "b2b_async.wire"
 _BLANK_IS_NONE: Final = frozenset({bool, int, Decimal, datetime})
 _TRUE: Final = frozenset({"1", "true"})
 _FALSE: Final = frozenset({"0", "false"})
+
+
+class ReadOnlyMapping(Mapping[str, Any]):
+    """A response object kept as received: read-only, and picklable (a ``mappingproxy`` is not).
+
+    Only the mapping itself is read-only: its nested objects and arrays are the ``dict`` and
+    ``list`` values JSON decodes to, the model's own copy.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = dict(data)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._data!r})"
+
+    def __reduce__(self) -> tuple[type[ReadOnlyMapping], tuple[dict[str, Any]]]:
+        return type(self), (self._data,)
+
+
+def read_only(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The converter of every ``raw`` field: ``value`` as a read-only copy."""
+    return ReadOnlyMapping(value)
 
 
 @attrs.frozen
@@ -346,7 +380,7 @@ def _structure_hook(cls: type, conv: cattrs.Converter) -> Callable[[Any, type], 
             raise ValueError(f"expected a JSON object, got {type(data).__name__}")
         value = base(_resolve_aliases(data, aliases) if aliases else data, type_)
         if raw is not None:
-            value = attrs.evolve(value, **{raw: MappingProxyType(dict(data))})
+            value = attrs.evolve(value, **{raw: data})  # its converter copies it
         return value
 
     return structure_model

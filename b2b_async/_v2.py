@@ -263,6 +263,7 @@ class Orders:
 
         Raises:
             ValueError: ``concurrency`` is not a positive int.
+            TypeError: ``orders`` is one order, text, a mapping or not iterable.
             Exception: whatever iterating ``orders`` or ``on_progress`` raised; the workers
                 are stopped first.
 
@@ -297,6 +298,7 @@ class Orders:
 
         Raises:
             ValueError: ``concurrency`` is not a positive int.
+            TypeError: ``orders`` is one order, text, a mapping or not iterable.
 
         .. versionadded:: 0.1.0
         """

@@ -27,15 +27,14 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from types import MappingProxyType
 from typing import Any, Final, Literal
 
 import attrs
 
-from ._config import shown
+from ._config import plain, shown
 from ._exceptions import InvalidOrderError
-from ._routes import sendable_text, to_id
-from ._serde import number_text, wire
+from ._routes import sendable_text, strip_blanks, to_id
+from ._serde import number_text, read_only, wire
 
 #: The sort keys of "Get Company Orders" (:meth:`Orders.list_by_company
 #: <b2b_async.Orders.list_by_company>`).
@@ -63,9 +62,10 @@ Amount = Decimal | int | float | str
 # validator, which knows the attribute's name, can refuse it with a message naming it.
 
 
-def _to_id(value: str | int | None) -> object:
+def _to_id(given: str | int | None) -> object:
+    value = plain(given)
     if isinstance(value, str):
-        return value.strip() or None
+        return strip_blanks(value) or None
     try:
         return to_id(value)  # an int becomes its digits, within the bounds of every id
     except InvalidOrderError:
@@ -79,7 +79,8 @@ def _option_value(value: str | int) -> object:
     return value
 
 
-def _to_amount(value: Amount | None) -> object:
+def _to_amount(given: Amount | None) -> object:
+    value = plain(given)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return value
     if isinstance(value, int):
@@ -87,9 +88,21 @@ def _to_amount(value: Amount | None) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return value
     try:
-        return Decimal(str(value).strip())
+        return _decimal(str(value).strip())
     except InvalidOperation:
         return value
+
+
+def _decimal(text: str) -> Decimal:
+    """Read a number written as JSON writes one, in ASCII: the one reading of every amount.
+
+    Raises:
+        InvalidOperation: ``text`` is no such number. ``Decimal`` alone would also read
+            digits of other scripts (``"١٢"``) and underscores (``"1_000"``).
+    """
+    if not text.isascii() or "_" in text:
+        raise InvalidOperation
+    return Decimal(text)
 
 
 def _to_count(value: int | str | Decimal | None) -> object:
@@ -169,10 +182,6 @@ def _text(**options: Any) -> Any:
     return attrs.field(default=None, validator=_check_text, **options)
 
 
-def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value))
-
-
 def to_total(value: Decimal | int | float | str) -> Decimal:
     """Normalise a total given as ``Decimal``, ``int``, ``float`` or a numeric ``str``.
 
@@ -246,7 +255,8 @@ def _excerpt(number: Decimal) -> str:
     return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
-def _total_as_decimal(value: object) -> Decimal:
+def _total_as_decimal(given: object) -> Decimal:
+    value = plain(given)
     if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
         raise InvalidOrderError(
             f"total_inc_tax must be a Decimal, int, float or numeric str, "
@@ -260,11 +270,7 @@ def _total_as_decimal(value: object) -> Decimal:
         return Decimal(value)  # exact, and never through str(), which refuses huge ints
     text = str(value).strip()
     try:
-        # Decimal also reads digits of other scripts ("١٢") and underscores ("1_000"); a
-        # total is written as JSON writes a number.
-        if not text.isascii() or "_" in text:
-            raise InvalidOperation
-        return Decimal(text)
+        return _decimal(text)
     except InvalidOperation:
         raise InvalidOrderError(f"total_inc_tax is not a number: {text[:40]!r}") from None
 
@@ -768,7 +774,7 @@ class OrderDetail:
     products: tuple[LineItem, ...] = ()
     raw: Mapping[str, Any] = attrs.field(
         factory=dict,
-        converter=_frozen_mapping,
+        converter=read_only,
         repr=False,
         hash=False,
         metadata=wire(raw=True),

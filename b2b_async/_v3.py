@@ -625,6 +625,7 @@ class V3Orders:
 
         Raises:
             ValueError: ``concurrency`` is not a positive int.
+            TypeError: ``orders`` is one order, text, a mapping or not iterable.
             Exception: as :meth:`create_many`, from iterating ``orders`` or from
                 ``on_progress``, once the workers are stopped.
 
@@ -655,6 +656,7 @@ class V3Orders:
 
         Raises:
             ValueError: ``concurrency`` is not an int of at least 1.
+            TypeError: ``orders`` is one order, text, a mapping or not iterable.
 
         .. versionadded:: 0.2.0
         """
@@ -959,6 +961,7 @@ class V3Orders:
 
         Raises:
             ValueError: ``concurrency`` is not a positive int.
+            TypeError: ``orders`` is one order, text, a mapping or not iterable.
             Exception: as :meth:`Orders.create_many <b2b_async.Orders.create_many>`, from
                 iterating ``orders`` or from ``on_progress``, once the workers are stopped.
 
@@ -991,6 +994,7 @@ class V3Orders:
 
         Raises:
             ValueError: ``concurrency`` is not an int of at least 1.
+            TypeError: ``orders`` is one order, text, a mapping or not iterable.
 
         .. versionadded:: 0.1.0
         """

@@ -18,15 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from types import MappingProxyType
 from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
-from ._config import REGISTRATION_MARGIN
+from ._config import REGISTRATION_MARGIN, plain
 from ._exceptions import InvalidOrderError
 from ._routes import sendable_text, to_v3_id
-from ._serde import number_text, wire
+from ._serde import number_text, read_only, wire
 from ._v3_window import window_end
 
 #: The margin kept after a window's end, when the order is read back.
@@ -41,7 +40,8 @@ def _customer_id(value: object) -> int:
     return to_v3_id(value, field="customer_id")
 
 
-def _text(value: object, field: str) -> str:
+def _text(given: object, field: str) -> str:
+    value = plain(given)
     if isinstance(value, int) and not isinstance(value, bool):
         # Through Decimal: str() of an int past Python's digit limit raises a bare ValueError.
         return number_text(Decimal(value), field=field)
@@ -149,7 +149,17 @@ def to_extra_fields(value: ExtraFieldsInput) -> tuple[ExtraField, ...]:
     if given is None:
         return ()
     if isinstance(given, Mapping):
-        return tuple(ExtraField(name, text) for name, text in given.items())
+        fields = tuple(ExtraField(name, text) for name, text in given.items())
+    else:
+        fields = _extra_field_items(given)
+    # Checked once the names are text: {100: "a", "100": "b"} names one field twice.
+    names = [item.field_name for item in fields]
+    if len(set(names)) != len(names):
+        raise InvalidOrderError("extra_fields names each field once")
+    return fields
+
+
+def _extra_field_items(given: object) -> tuple[ExtraField, ...]:
     if isinstance(given, str | bytes) or not isinstance(given, Iterable):
         raise InvalidOrderError(
             f"extra_fields must be a mapping or an iterable of ExtraField, "
@@ -161,9 +171,6 @@ def to_extra_fields(value: ExtraFieldsInput) -> tuple[ExtraField, ...]:
             raise InvalidOrderError(
                 f"extra_fields[{index}] must be an ExtraField, got {type(item).__name__}"
             )
-    names = [item.field_name for item in fields]
-    if len(set(names)) != len(names):
-        raise InvalidOrderError("extra_fields names each field once")
     return fields
 
 
@@ -233,13 +240,9 @@ class MovedOrders:
     total: int | None = None
 
 
-def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value))
-
-
 def _raw() -> Any:
     return attrs.field(
-        factory=dict, converter=_frozen_mapping, repr=False, hash=False, metadata=wire(raw=True)
+        factory=dict, converter=read_only, repr=False, hash=False, metadata=wire(raw=True)
     )
 
 

@@ -687,3 +687,33 @@ async def test_a_po_numbers_already_exists_is_the_orders_failure_not_its_registr
     assert [outcome.ok for outcome in report.outcomes] == [False] * 3
     for outcome in report.outcomes:
         assert type(outcome.error) is BadRequestError
+
+
+@pytest.mark.parametrize(
+    ("source", "named"),
+    [
+        (NewOrder(1, 2, "BC1", 1), "got one NewOrder: pass \\[order\\]"),
+        (None, "got NoneType"),
+        ("BC1,BC2", "got str"),
+        (b"BC1", "got bytes"),
+        ({"BC1": 1}, "got dict"),
+        (7, "got int"),
+    ],
+)
+async def test_a_source_that_is_no_collection_of_orders_is_refused_at_once(
+    source: Any, named: str
+) -> None:
+    """One order, text or a mapping would be read item by item as orders; nothing is sent."""
+    async with SandboxServer(rate=None) as server:
+        async with client_for(server) as client:
+            for call in (client.orders.create_many, client.orders.create_stream):
+                with pytest.raises(TypeError, match=f"orders must be an iterable .*{named}"):
+                    await _started(call(source))
+            with pytest.raises(TypeError, match="iterable or async iterable of NewV3Order"):
+                await _started(client.v3.orders.ensure_many(NewV3Order(1, 2)))  # type: ignore[arg-type]
+        assert server.requests == []
+
+
+async def _started(run: object) -> object:
+    """Await a bulk call's coroutine; a stream is returned as it is."""
+    return await run if asyncio.iscoroutine(run) else run

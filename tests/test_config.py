@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import math
 import re
+from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -17,6 +19,7 @@ from b2b_async._config import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_V3_PAGE_SIZE,
     MAX_V3_PAGE_SIZE,
+    MAX_WINDOW_REQUESTS,
     PRIORITY_CHOICES,
     Priority,
     RateLimit,
@@ -27,6 +30,7 @@ from b2b_async._config import (
     check_priority,
     finite_number,
     paced_interval,
+    plain,
     shown,
 )
 
@@ -355,3 +359,40 @@ def test_check_option_type_names_the_type_given() -> None:
         check_option_type(None, RetryPolicy, "retry")
     with pytest.raises(TypeError, match="retry must be a RetryPolicy or None, got str"):
         check_option_type("x", RetryPolicy, "retry", optional=True)
+
+
+class _Shop(int, enum.Enum):
+    MAIN = 5
+
+
+class _Text(str):
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return "other"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (_Shop.MAIN, 5),
+        (_Text("BC1"), "BC1"),
+        (Decimal("1.5"), Decimal("1.5")),
+        (True, True),
+        (None, None),
+        (b"1", b"1"),
+    ],
+)
+def test_plain_gives_the_built_in_value_of_a_subclass(value: object, expected: object) -> None:
+    """Subclasses of int, float, str and Decimal become their exact base type; others stay."""
+    result = plain(value)
+    assert result == expected
+    assert type(result) is type(expected)
+
+
+def test_rate_limit_refuses_more_requests_than_a_limiter_can_keep() -> None:
+    """A window of 2**63 requests failed later, in the limiter, with an OverflowError."""
+    assert RateLimit(requests=MAX_WINDOW_REQUESTS, burst=MAX_WINDOW_REQUESTS).burst > 1
+    for value in (MAX_WINDOW_REQUESTS + 1, 2**63, 10**400):
+        with pytest.raises(ValueError, match=r"RateLimit\.requests must be an int from 1 to"):
+            RateLimit(requests=value)

@@ -15,6 +15,7 @@ from b2b_async import (
     InvalidOrderError,
     ResponseDecodeError,
 )
+from b2b_async._config import MAX_PAGE_SIZE
 from b2b_async._pagination import (
     MOST_REPEATS,
     Page,
@@ -289,3 +290,13 @@ async def test_a_server_ignoring_offset_in_no_stable_order_fails_the_walk() -> N
             with pytest.raises(ResponseDecodeError, match="items of the page before"):
                 await asyncio.wait_for(read_at_most(listing, 200), 60)  # 100 pages
     assert len(seen) == 1 + MOST_REPEATS
+
+
+@pytest.mark.parametrize(
+    "size", [MAX_PAGE_SIZE + 1, 10**400, 10**5000], ids=["max+1", "1e400", "1e5000"]
+)
+def test_page_size_has_a_ceiling_a_query_can_carry(size: int) -> None:
+    """A huge page_size is refused by the call, not by Python's digit limit mid-walk."""
+    assert check_page_size(MAX_PAGE_SIZE) == MAX_PAGE_SIZE
+    with pytest.raises(InvalidOrderError, match="page_size must be an int from 1 to"):
+        check_page_size(size)

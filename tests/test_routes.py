@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 from urllib.parse import quote
 
@@ -197,3 +198,59 @@ def test_one_of_describes_a_value_too_long_to_write_out() -> None:
     with pytest.raises(InvalidOrderError, match="got an int of") as info:
         one_of(10**5000, frozenset({"asc"}), field="order")
     assert len(str(info.value)) < 120
+
+
+class _Shop(int, enum.Enum):
+    """An int-valued enum that is no IntEnum: ``str()`` gives ``"_Shop.MAIN"``."""
+
+    MAIN = 5
+
+
+class _ClimbingInt(int):
+    """An int whose text would climb out of its path segment."""
+
+    def __str__(self) -> str:
+        return "1/../../../v2/io/orders?x="
+
+
+class _OddText(str):
+    """A str whose methods rewrite it."""
+
+    __slots__ = ()
+
+    def strip(self, chars: str | None = None) -> str:
+        return "other"
+
+    def __str__(self) -> str:
+        return "other"
+
+
+@pytest.mark.parametrize("value", [_Shop.MAIN, _ClimbingInt(5)])
+def test_an_int_subclass_id_is_sent_as_its_value(value: int) -> None:
+    """An id of an int subclass is its digits, whatever the subclass writes."""
+    assert to_id(value, field="order_id") == "5"
+    v3 = to_v3_id(value, field="bc_order_id")
+    assert (v3, type(v3)) == (5, int)
+    assert v3_path("/orders/{bc_order_id}", bc_order_id=v3) == f"{V3_PREFIX}/orders/5"
+
+
+def test_a_str_subclass_id_is_read_as_its_text() -> None:
+    """A str subclass's own strip and __str__ do not replace the id."""
+    assert to_id(_OddText(" BC7 "), field="order_id") == "BC7"
+    assert to_v3_id(_OddText("7"), field="bc_order_id") == 7
+
+
+@pytest.mark.parametrize("control", ["\x1c", "\x1f", "\x85", "\x9f"])
+def test_a_control_character_around_an_id_is_refused_not_stripped(control: str) -> None:
+    """str.strip() takes these controls for blanks; an id refuses them wherever they stand."""
+    for text in (f"{control}12", f"12{control}", f"1{control}2"):
+        with pytest.raises(InvalidOrderError, match="control characters"):
+            to_id(text, field="order_id")
+        with pytest.raises(InvalidOrderError, match="control characters"):
+            to_v3_id(text, field="bc_order_id")
+
+
+@pytest.mark.parametrize("blank", [" ", "\t", "\n", "\r\n", "\xa0", "\u3000", "\u2028"])
+def test_blanks_around_an_id_are_still_stripped(blank: str) -> None:
+    """Blanks, ASCII's and Unicode's, still leave an id's edges."""
+    assert to_id(f"{blank}BC1{blank}", field="order_id") == "BC1"

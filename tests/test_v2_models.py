@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import json.encoder
 import math
+import pickle
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -814,3 +816,48 @@ def test_a_total_in_other_digits_or_with_underscores_is_refused(total: str) -> N
     writes a number, so these are refused rather than sent as 12 or 1000."""
     with pytest.raises(InvalidOrderError, match="total_inc_tax is not a number"):
         NewOrder(1, 2, "BC1", total)
+
+
+class _Price(float):
+    """A float that writes itself out as another number."""
+
+    def __str__(self) -> str:
+        return "777"
+
+    __repr__ = __str__
+
+
+class _Amount(Decimal):
+    """A Decimal that writes itself out as another number."""
+
+    def __str__(self) -> str:
+        return "777"
+
+
+def test_a_total_of_a_number_subclass_is_sent_as_its_value() -> None:
+    """A float or Decimal subclass's own text does not replace the total."""
+    for total in (_Price(5.5), _Amount("5.5")):
+        order = NewOrder(1, 2, "BC1", total)
+        assert type(order.total_inc_tax) is Decimal
+        assert json.loads(encode_model(order))["totalIncTax"] == 5.5
+
+
+@pytest.mark.parametrize("text", ["1_000", "١٢", "\uff11\uff12", "²"])
+def test_an_amount_is_written_as_a_total_is(text: str) -> None:
+    """Amounts and counts of an update refuse what the total refuses, not rewrite it."""
+    with pytest.raises(InvalidOrderError, match="price_inc_tax"):
+        LineItem(price_inc_tax=text)
+    with pytest.raises(InvalidOrderError, match="quantity"):
+        LineItem(quantity=text)
+    with pytest.raises(InvalidOrderError, match="total_inc_tax"):
+        NewOrder(1, 2, "BC1", text)
+
+
+def test_detail_pickles_and_copies_with_its_raw_object() -> None:
+    """A model keeping its answer pickles (for process pools and task queues) and copies."""
+    detail = structure({"id": 5, "cart": {"x": [1]}}, OrderDetail)
+    for copied in (pickle.loads(pickle.dumps(detail)), copy.deepcopy(detail)):
+        assert copied == detail
+        assert copied.raw == {"id": 5, "cart": {"x": [1]}}
+        with pytest.raises(TypeError):
+            copied.raw["id"] = "6"  # type: ignore[index]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -19,7 +21,8 @@ from b2b_async import (
     V3Order,
 )
 from b2b_async._config import REGISTRATION_WINDOW
-from b2b_async._v3_models import EnsureAction
+from b2b_async._serde import structure
+from b2b_async._v3_models import EnsureAction, to_extra_fields
 from b2b_async._v3_window import RegistrationWindow
 
 #: The zones furthest east and west of UTC (UTC+14 is Kiribati's; -12 is Baker Island's).
@@ -222,3 +225,21 @@ def test_an_ensured_order_says_whether_it_was_registered_before(
     assert ensured.already_registered is already
     assert ensured.order_id == "7"
     assert ensured.changed == ()
+
+
+def test_extra_field_names_that_repeat_once_text_are_refused() -> None:
+    """{100: ..., "100": ...} names one field twice, as a list of two ExtraFields would."""
+    with pytest.raises(InvalidOrderError, match="extra_fields names each field once"):
+        NewV3Order(1, 2, extra_fields={100: "a", "100": "b"})  # type: ignore[arg-type]
+    with pytest.raises(InvalidOrderError, match="extra_fields names each field once"):
+        to_extra_fields({100: "a", "100": "b"})  # type: ignore[arg-type]
+
+
+def test_an_order_read_from_an_answer_pickles_and_copies() -> None:
+    """raw is read-only and picklable: a V3 bulk report crosses a process pool."""
+    order = structure({"bcOrderId": 9, "money": {"currency": "USD"}}, V3Order)
+    for copied in (pickle.loads(pickle.dumps(order)), copy.deepcopy(order)):
+        assert copied == order
+        assert copied.raw == {"bcOrderId": 9, "money": {"currency": "USD"}}
+        with pytest.raises(TypeError):
+            copied.raw["bcOrderId"] = 10  # type: ignore[index]
