@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 
 TOKEN_VARIABLE: Final = "B2B_AUTH_TOKEN"  # noqa: S105 - a variable's name, not a secret
 STORE_HASH_VARIABLE: Final = "B2B_STORE_HASH"
+#: The signals that end ``orders register`` as Ctrl-C does: the first stops sending.
+STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 BASE_URL_VARIABLE: Final = "B2B_BASE_URL"
 EXIT_INCOMPLETE, EXIT_USAGE, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_DECODE = 1, 2, 3, 4, 5
 EXIT_JOURNAL: Final = 6
@@ -911,12 +913,16 @@ class Registration:
             for message in held:
                 say(message)
 
-    def interrupt(self) -> None:
-        """Handle Ctrl-C: the first stops sending new orders, the second aborts."""
+    def interrupt(self, received: signal.Signals = signal.SIGINT) -> None:
+        """Handle Ctrl-C or SIGTERM (a service manager's, ``timeout``'s or ``docker stop``'s):
+        the first stops sending new orders, the second aborts."""
         if self.stopping:
             raise KeyboardInterrupt
         self.stopping = self.interrupted = True
-        say("interrupted: finishing the orders in flight (Ctrl-C again to abort)")
+        if received == signal.SIGTERM:
+            say("terminated: finishing the orders in flight (a second signal aborts)")
+        else:
+            say("interrupted: finishing the orders in flight (Ctrl-C again to abort)")
 
     def stream(self) -> OutcomeStream[Any, Any]:
         """The outcome stream of the API version the rows are for."""
@@ -935,7 +941,8 @@ class Registration:
         attempted, and :attr:`stopped_by` says why.
         """
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, self.interrupt)
+        for received in STOP_SIGNALS:
+            loop.add_signal_handler(received, self.interrupt, received)
         try:
             with self.bar:
                 async with self.client:
@@ -946,7 +953,8 @@ class Registration:
                             self.record(outcome)
                     self.stopped_by = stream.stopped_by
         finally:
-            loop.remove_signal_handler(signal.SIGINT)
+            for received in STOP_SIGNALS:
+                loop.remove_signal_handler(received)
             self.settle_held()
         return self.counts
 

@@ -27,12 +27,13 @@ what ``ensure`` did (``action``).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import csv
 import itertools
 import json
 import os
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -56,12 +57,15 @@ __all__ = [
     "InputFileError",
     "Journal",
     "JournalWriteError",
+    "RepeatedKeyError",
     "Row",
     "RowFormat",
     "V3Row",
     "append_to",
     "bad_row_entry",
+    "check_header",
     "count_rows",
+    "csv_row",
     "csv_rows",
     "describe",
     "ends_unfinished",
@@ -78,6 +82,7 @@ __all__ = [
     "rows_of",
     "shorten",
     "status_of",
+    "unique_keys",
     "v2_order",
     "v3_order",
     "writing",
@@ -324,13 +329,56 @@ def csv_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]
         while header == []:  # blank lines before the header are skipped, as blank rows are
             header = reader.fieldnames = next(reader.reader, None)
         header = header or []
-        absent = [name for name in form.required if name not in header]
-        if absent:
-            raise InputFileError(
-                f"the CSV header must name {', '.join(form.columns)}; missing {', '.join(absent)}"
-            )
+        check_header(header, form)
         for values in reader:
-            yield row_from(dict(values), reader.line_num, form)
+            # A record of one line ends where it starts; csv_row refuses longer ones.
+            row = csv_row(values, reader.line_num, len(header), form)
+            if row is not None:
+                yield row
+
+
+def csv_row(
+    values: dict[Any, Any], line: int, columns: int, form: RowFormat
+) -> Row | V3Row | BadRow | None:
+    """One CSV record, ending at ``line``, as a row; ``None`` for separators alone (``",,,,"``).
+
+    Raises:
+        InputFileError: a value holds a line break: a quote left open takes the lines after
+            it for one value, so reading on would pass over their orders.
+    """
+    texts = [value for value in values.values() if isinstance(value, str)]
+    broken = next((text for text in texts if "\n" in text or "\r" in text), None)
+    if broken is not None:
+        raise InputFileError(
+            f"the CSV record ending at line {line} holds a value with line breaks, "
+            f"{shorten(broken, 40)}, as a quote left open makes of the lines after it "
+            f"(an order takes one line)"
+        )
+    extra = values.get(None)  # DictReader's place for values past the header's columns
+    if extra:
+        return BadRow(
+            line,
+            None,
+            f"holds {columns + len(extra)} values for the header's {columns} columns "
+            f"(a comma in a value left unquoted?)",
+        )
+    return row_from(dict(values), line, form) if any(texts) else None
+
+
+def check_header(header: Sequence[str], form: RowFormat) -> None:
+    """Refuse a CSV header that lacks a required column or names one twice.
+
+    Raises:
+        InputFileError: it does.
+    """
+    absent = [name for name in form.required if name not in header]
+    if absent:
+        raise InputFileError(
+            f"the CSV header must name {', '.join(form.columns)}; missing {', '.join(absent)}"
+        )
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise InputFileError(f"the CSV header names {', '.join(repeated)} more than once")
 
 
 def jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]:
@@ -341,9 +389,12 @@ def jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRo
         try:
             # Decimal: a float would round a total of more than 15 significant digits
             # before the order's own check could refuse it.
-            values = json.loads(text, parse_float=Decimal)
+            values = json.loads(text, parse_float=Decimal, object_pairs_hook=unique_keys)
         except json.JSONDecodeError:
             yield BadRow(number, None, "not valid JSON")
+            continue
+        except RepeatedKeyError as exc:
+            yield BadRow(number, None, str(exc))
             continue
         except ValueError:  # an integer past Python's limit on the digits it converts
             yield BadRow(number, None, "holds a number too long to read")
@@ -355,6 +406,24 @@ def jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRo
             yield BadRow(number, None, "not a JSON object")
             continue
         yield row_from(values, number, form)
+
+
+class RepeatedKeyError(ValueError):
+    """A JSON object names a key twice: which value is meant, no reader can tell."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's ``dict``, refusing a key it names twice (``json`` keeps the last).
+
+    Raises:
+        RepeatedKeyError: a key repeats.
+    """
+    values = dict(pairs)
+    if len(values) < len(pairs):
+        counts = collections.Counter(key for key, _ in pairs)
+        repeated = sorted(key for key, count in counts.items() if count > 1)
+        raise RepeatedKeyError(f"names {', '.join(map(repr, repeated))} more than once")
+    return values
 
 
 def json_lines(handle: IO[str]) -> Iterator[str]:
@@ -542,7 +611,7 @@ class Journal:
             CorruptJournalError: a line is valid JSON but not an entry, or is not JSON and
                 does not start like one: a crash cannot write either, so the file was
                 edited or is not a journal, and guessing what it meant is unsafe.
-            ForeignJournalError: an entry names another target than this run's.
+            ForeignJournalError: an entry records a registration with another target.
             OSError: the file cannot be read.
         """
         if not self.path.exists():
@@ -556,8 +625,10 @@ class Journal:
 
         Raises:
             CorruptJournalError: the line is not an entry, nor cut short by a crash.
-            ForeignJournalError: the entry names another target than this run's (an entry
-                that names none, as written before targets were, is taken as this run's).
+            ForeignJournalError: the entry records a registration with another target than
+                this run's (an entry that names none, as written before targets were, is
+                taken as this run's; one of an order that failed or was refused skips
+                nothing, so its target does not matter).
         """
         try:
             entry = read_entry(text)
@@ -567,11 +638,12 @@ class Journal:
             if text.strip():
                 self.cut_short.append(number)
             return
+        if entry["status"] not in REGISTERED:
+            return  # it records no registration to skip, whatever target it names
         recorded = entry.get("target", self.target)
         if self.target is not None and recorded != self.target:
             raise ForeignJournalError(self.path, number, recorded, self.target)
-        if entry["status"] in REGISTERED:
-            self.registered.add(entry["order_id"])
+        self.registered.add(entry["order_id"])
 
     def open(self) -> None:
         """Open the file for appending, ending a line a crash may have left unfinished.

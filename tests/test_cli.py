@@ -141,9 +141,13 @@ def answering(status: int, body: bytes, headers: dict[str, str] | None = None) -
 
 @contextlib.contextmanager
 def sigint_when(
-    condition: Callable[[], bool], timeout: float = 20.0, *, to_watcher: bool = False
+    condition: Callable[[], bool],
+    timeout: float = 20.0,
+    *,
+    to_watcher: bool = False,
+    signum: signal.Signals = signal.SIGINT,
 ) -> Iterator[threading.Event]:
-    """Send this process one SIGINT from a watcher thread once ``condition()`` holds.
+    """Send this process one ``signum`` (SIGINT) from a watcher thread once ``condition()`` holds.
 
     ``to_watcher`` hands the signal to the watcher thread itself, as the kernel may do with
     a Ctrl-C, instead of to the process (which normally means the main thread).
@@ -157,9 +161,9 @@ def sigint_when(
             if condition():
                 fired.set()
                 if to_watcher:
-                    signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+                    signal.pthread_kill(threading.get_ident(), signum)
                 else:
-                    os.kill(os.getpid(), signal.SIGINT)
+                    os.kill(os.getpid(), signum)
                 return
             done.wait(0.01)
 
@@ -782,6 +786,24 @@ def test_register_sigint_finishes_in_flight_orders_and_exits_130(
     assert summary_count(second.stderr, "skipped") == len(journaled)
     assert all(sandbox.registrations(order_id) == 1 for order_id in order_ids(30))
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_register_sigterm_stops_as_ctrl_c_does(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """SIGTERM (docker stop, timeout, systemd) killed the run with no summary; it now
+    finishes the orders in flight, journals them and exits 130."""
+    orders = write_orders(tmp_path / "orders.csv", 30)
+    results = tmp_path / "results.jsonl"
+    args = register_args(orders, sandbox.url, results, "--rate-limit", "20/1", "--concurrency", "2")
+    with sigint_when(lambda: len(sandbox.orders) >= 3, signum=signal.SIGTERM) as fired:
+        first = invoke([*args, "--json"])
+    assert fired.is_set()
+    assert first.exit_code == 130, first.output
+    assert "terminated: finishing the orders in flight" in first.stderr
+    assert json.loads(first.stdout)["interrupted"] is True
+    journaled = registered_in(results)
+    assert sorted(journaled) == sorted(sandbox.orders)
+    assert len(journaled) < 30
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
 # -- orders register: a journal that is damaged, or cannot be written --------------------------

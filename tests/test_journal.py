@@ -714,3 +714,63 @@ def test_a_jsonl_total_is_read_with_every_digit(tmp_path: Path) -> None:
         assert "more than 15 significant digits" in row.reason
     totals = [row.order.total_inc_tax for row in rows[2:] if isinstance(row, Row)]
     assert totals == [Decimal("12345678901.2345"), Decimal("10.50")]
+
+
+def test_a_quote_left_open_stops_the_reading_before_its_lines_become_one_value(
+    tmp_path: Path,
+) -> None:
+    """Nine orders after an open quote were read as one PO number, and never registered."""
+    rows = [",2,QQ1,1,PO-1", ',2,QQ2,1,"PO 8', *(f",2,QQ{n},1,PO{n}" for n in range(3, 12))]
+    rows_read = read_rows(write(tmp_path, "in.csv", HEADER + "\n".join(rows) + "\n"))
+    assert next(rows_read) == Row(2, NewOrder(None, "2", "QQ1", 1, "PO-1"))
+    with pytest.raises(
+        InputFileError, match="ending at line 12 holds a value with line breaks, 'PO 8"
+    ):
+        next(rows_read)
+
+
+def test_a_row_with_more_values_than_the_header_is_refused(tmp_path: Path) -> None:
+    """An unquoted comma in a total shifted the PO number into nothing and sent total 1."""
+    text = HEADER + ",2,X1,1,234.50,PO-9\n,2,X2,5,\n"
+    rows = list(read_rows(write(tmp_path, "in.csv", text)))
+    assert rows[0] == BadRow(
+        2, None, "holds 6 values for the header's 5 columns (a comma in a value left unquoted?)"
+    )
+    assert rows[1] == Row(3, NewOrder(None, "2", "X2", 5))
+
+
+def test_a_header_naming_a_column_twice_is_an_input_error(tmp_path: Path) -> None:
+    """Which of two total_inc_tax columns is meant, no reader can tell: the last one won."""
+    text = "customer_id,order_id,total_inc_tax,total_inc_tax\n2,D1,100.00,1.00\n"
+    with pytest.raises(InputFileError, match="names total_inc_tax more than once"):
+        list(read_rows(write(tmp_path, "in.csv", text)))
+
+
+def test_a_json_line_naming_a_key_twice_is_a_bad_row(tmp_path: Path) -> None:
+    """json keeps the last of two keys; a row that says two totals is refused."""
+    text = '{"customer_id": 2, "order_id": "D1", "total_inc_tax": 100, "total_inc_tax": 1}\n'
+    assert list(read_rows(write(tmp_path, "in.jsonl", text))) == [
+        BadRow(1, None, "names 'total_inc_tax' more than once")
+    ]
+
+
+def test_rows_of_separators_alone_are_blank_rows(tmp_path: Path) -> None:
+    """A spreadsheet's trailing ",,,," rows are skipped, as blank lines are."""
+    text = HEADER + ",2,E1,1,\n,,,,\n\n,,,,\n"
+    assert list(read_rows(write(tmp_path, "in.csv", text))) == [
+        Row(2, NewOrder(None, "2", "E1", 1))
+    ]
+
+
+def test_lines_of_orders_never_registered_bind_no_target(tmp_path: Path) -> None:
+    """After a run to a mistyped URL (every order failed), the corrected run resumes."""
+    path = tmp_path / "r.jsonl"
+    typo, store = target_of("http://127.0.0.1:1", "v2", None), target_of(PROD, "v2", None)
+    first = Journal(path, typo)
+    first.open()
+    first.record({"order_id": "A", "line": 2, "status": "failed", "error": None})
+    first.record({"order_id": "B", "line": 3, "status": "rejected", "error": None})
+    first.close()
+    corrected = Journal(path, store)
+    corrected.load()
+    assert corrected.registered == set()
