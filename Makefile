@@ -56,12 +56,15 @@ dist: $(STAMP)
 	tar -tzf dist/*.tar.gz | grep -q '^b2b_async-[^/]*/LICENSE$$'
 
 # The wheel's public types as a user's type checker sees them: installed on its own, pyright
-# scores their completeness and fails the target unless every exported symbol is known.
+# scores their completeness and fails the target unless every exported symbol is known,
+# then checks the documented model constructor calls (tests/typecheck) against the wheel.
 verifytypes: dist
 	rm -rf .verifytypes
 	$(PYTHON) -m venv .verifytypes
 	.verifytypes/bin/python -m pip install --quiet "$$(ls dist/*.whl)[cli,redis,otel]" pyright
 	PATH="$$PWD/.verifytypes/bin:$$PATH" pyright --verifytypes b2b_async --ignoreexternal
+	cd tests/typecheck && PATH="$$PWD/../../.verifytypes/bin:$$PATH" \
+		pyright --pythonpath "$$PWD/../../.verifytypes/bin/python" constructors.py
 
 clean:
 	rm -rf $(VENV) .nox dist docs/_build .coverage .mypy_cache .ruff_cache .verifytypes

@@ -259,15 +259,28 @@ def _exported(value: _typing.Any) -> _typing.Any:
     """Show a public class under the package itself, as it is documented.
 
     Public names are documented, pickled and shown in tracebacks under the package. Their
-    annotations are resolved first, while the defining module is still known to attrs.
+    annotations are resolved first, while the defining module is still known: to attrs,
+    and to :func:`typing.get_type_hints`, which reads a class's annotations in the module
+    its ``__module__`` names.
     """
     import attrs
 
     if isinstance(value, type):
         if attrs.has(value):
             attrs.resolve_types(value)
+        _resolve_annotations(value)
         value.__module__ = __name__
     return value
+
+
+def _resolve_annotations(cls: type) -> None:
+    """Replace ``cls``'s own annotations, written as text, by the objects they name."""
+    import inspect  # here: its import costs more than the package's own
+
+    own = inspect.get_annotations(cls)
+    if own:
+        hints = _typing.get_type_hints(cls, include_extras=True)
+        cls.__annotations__ = {name: hints[name] for name in own}
 
 
 # A library never prints on its own: the application decides where b2b_async's records go.

@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import attrs
 
@@ -59,38 +59,44 @@ _TEXT: Final = wire(text=True)
 Amount = Decimal | int | float | str
 
 # Converters normalise what they can and pass anything else through unchanged, so that the
-# validator, which knows the attribute's name, can refuse it with a message naming it.
+# validator, which knows the attribute's name, can refuse it with a message naming it. Each
+# is annotated with what it takes and what it makes of a valid value, as type checkers read
+# a field's constructor argument off its converter; a value passed through is cast.
 
 
-def _to_id(given: str | int | None) -> object:
+def _to_id(given: str | int | None) -> str | None:
     value = plain(given)
     if isinstance(value, str):
         return strip_blanks(value) or None
     try:
         return to_id(value)  # an int becomes its digits, within the bounds of every id
     except InvalidOrderError:
-        return value
+        return cast("str | None", value)
 
 
-def _option_value(value: str | int) -> object:
+def _to_required_id(given: str | int) -> str:
+    return cast("str", _to_id(given))  # a blank one (None) is the validator's to refuse
+
+
+def _option_value(value: str | int) -> str:
     # An int is a value id, checked as every id is (str() of a huge int raises a bare ValueError).
     if isinstance(value, int) and not isinstance(value, bool):
         return to_id(value, field="option_value")
-    return value
+    return cast("str", value)
 
 
-def _to_amount(given: Amount | None) -> object:
+def _to_amount(given: Amount | None) -> Decimal | None:
     value = plain(given)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return value
+        return cast("Decimal | None", value)
     if isinstance(value, int):
         return Decimal(value)  # exact, and never through str(), which refuses huge ints
     if isinstance(value, float) and not math.isfinite(value):
-        return value
+        return cast("Decimal | None", value)
     try:
         return _decimal(str(value).strip())
     except InvalidOperation:
-        return value
+        return cast("Decimal | None", value)
 
 
 def _decimal(text: str) -> Decimal:
@@ -105,13 +111,13 @@ def _decimal(text: str) -> Decimal:
     return Decimal(text)
 
 
-def _to_count(value: int | str | Decimal | None) -> object:
+def _to_count(value: int | str | Decimal | None) -> int | None:
     number = value if isinstance(value, Decimal) else _to_amount(value)
     if not (isinstance(number, Decimal) and number.is_finite() and number == number.to_integral()):
-        return value
+        return cast("int | None", value)
     # Out of range it stays a Decimal for the validator to refuse: int() of 1E+999999999
     # would fill the memory, and the str() of a 5000-digit int raises a bare ValueError.
-    return int(number) if _in_range(number) else number
+    return int(number) if _in_range(number) else cast("int | None", number)
 
 
 def _check_id(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -171,7 +177,7 @@ def _each(kind: type) -> Callable[[object, attrs.Attribute[Any], tuple[object, .
     return check
 
 
-def _items(value: Iterable[object]) -> tuple[object, ...]:
+def _items(value: Iterable[object]) -> tuple[Any, ...]:  # its field's validator checks each
     if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
         raise InvalidOrderError(f"expected an iterable of items, got {type(value).__name__}")
     return tuple(value)
@@ -356,7 +362,9 @@ class ProductOption:
     """
 
     option_id: str = attrs.field(
-        converter=_to_id, validator=_check_required_id, metadata=wire("id", aliases=["option_id"])
+        converter=_to_required_id,
+        validator=_check_required_id,
+        metadata=wire("id", aliases=["option_id"]),
     )
     option_value: str = attrs.field(
         converter=_option_value,
@@ -504,7 +512,7 @@ class OrderUpdate:
     .. versionadded:: 0.1.0
     """
 
-    order_id: str = attrs.field(converter=_to_id, validator=_check_required_id)
+    order_id: str = attrs.field(converter=_to_required_id, validator=_check_required_id)
     billing_address: Address = attrs.field(validator=_check_address)
     products: tuple[LineItem, ...] = attrs.field(converter=_items, validator=_each(LineItem))
     status_id: int | None = attrs.field(

@@ -11,6 +11,8 @@ import json
 import re
 import subprocess
 import sys
+import typing
+from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
@@ -135,3 +137,13 @@ def test_type_checkers_and_the_lazy_table_agree() -> None:
 def test_the_version_is_the_one_the_distribution_was_built_with() -> None:
     """``__version__`` is written once, and the build reads it from there."""
     assert b2b_async.__version__ == metadata.version("b2b-async")
+
+
+def test_public_classes_keep_annotations_typing_can_read() -> None:
+    """get_type_hints reads a class's annotations in the module its __module__ names: the
+    package, which does not define Decimal or the other names they use."""
+    for name in b2b_async.__all__:
+        value = getattr(b2b_async, name)
+        if isinstance(value, type):
+            typing.get_type_hints(value)
+    assert typing.get_type_hints(b2b_async.NewOrder)["total_inc_tax"] is Decimal
