@@ -25,9 +25,15 @@ from contextvars import Token
 from typing import Any, Final
 
 import attrs
-from opentelemetry import context, metrics, trace
-from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+try:
+    from opentelemetry import context, metrics, trace
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+except ImportError:  # the extra is not installed; the message says all there is to do
+    raise ImportError(
+        "b2b_async.otel needs opentelemetry-api: pip install 'b2b-async[otel]'"
+    ) from None
 
 from . import _events
 from ._version import __version__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -534,3 +535,12 @@ async def test_without_an_sdk_a_call_hands_the_hook_nothing() -> None:
         set_hooks(None)
     assert heard == []
     assert client.stats.requests == 2
+
+
+def test_importing_without_opentelemetry_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without opentelemetry-api, importing b2b_async.otel says which extra to install."""
+    for name in ("opentelemetry", "opentelemetry.context", "opentelemetry.trace"):
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.delitem(sys.modules, "b2b_async.otel")
+    with pytest.raises(ImportError, match=r"pip install 'b2b-async\[otel\]'"):
+        importlib.import_module("b2b_async.otel")
