@@ -71,6 +71,7 @@ __all__ = [
     "ends_unfinished",
     "entry_for",
     "entry_problem",
+    "first_line_not_utf8",
     "input_errors",
     "is_jsonl",
     "jsonl_rows",
@@ -478,10 +479,30 @@ def input_errors(path: Path) -> contextlib.AbstractContextManager[None]:
         if isinstance(exc, UnicodeDecodeError):
             # Not str(exc): its position counts from the start of a block, not of the file.
             byte = exc.object[exc.start : exc.start + 1].hex()
-            return InputFileError(f"{path} is not UTF-8 text: byte 0x{byte}, {exc.reason}")
+            line = first_line_not_utf8(path)
+            where = "" if line is None else f"line {line}, "
+            return InputFileError(f"{path} is not UTF-8 text: {where}byte 0x{byte}, {exc.reason}")
         return InputFileError(f"cannot read {path}: {exc}")
 
     return raised_as(named, (UnicodeDecodeError, OSError), chained=False)
+
+
+def first_line_not_utf8(path: Path) -> int | None:
+    """The number of the first line of ``path`` that is not UTF-8, for an error message.
+
+    A line break is one byte in UTF-8 and never inside a character's bytes, so each line
+    decodes on its own. ``None`` when every line decodes, or the file cannot be read again.
+    """
+    try:
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError:
+                    return number
+    except OSError:
+        return None
+    return None
 
 
 @contextlib.contextmanager

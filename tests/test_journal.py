@@ -774,3 +774,12 @@ def test_lines_of_orders_never_registered_bind_no_target(tmp_path: Path) -> None
     corrected = Journal(path, store)
     corrected.load()
     assert corrected.registered == set()
+
+
+def test_not_utf8_further_on_names_its_line(tmp_path: Path) -> None:
+    """The message named the byte but not where it is: the reading goes by blocks."""
+    good = "".join(f",2,BC{index},1,\n" for index in range(3000))
+    path = write(tmp_path, "in.csv", (HEADER + good).encode() + b",2,caf\xe9,1,\n")
+    with pytest.raises(InputFileError, match="is not UTF-8 text: line 3002, byte 0xe9"):
+        for _ in read_rows(path):
+            pass
