@@ -593,6 +593,8 @@ def describe(error: B2BError | None) -> dict[str, Any] | None:
     details: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
     if isinstance(error, APIError):
         details.update(status=error.status, code=error.code, request_id=error.request_id)
+    if error.after_uncertain_attempt:  # the order may be registered all the same
+        details["after_uncertain_attempt"] = True
     return details
 
 

@@ -783,3 +783,12 @@ def test_not_utf8_further_on_names_its_line(tmp_path: Path) -> None:
     with pytest.raises(InputFileError, match="is not UTF-8 text: line 3002, byte 0xe9"):
         for _ in read_rows(path):
             pass
+
+
+def test_describe_says_when_a_failed_order_may_be_registered() -> None:
+    """A line that says failed, after an attempt whose answer was lost, may name an order
+    the API holds: the journal says so."""
+    error = api_error(ServerError, 503)
+    assert "after_uncertain_attempt" not in (describe(error) or {})
+    error.after_uncertain_attempt = True
+    assert (describe(error) or {})["after_uncertain_attempt"] is True
