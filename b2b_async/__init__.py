@@ -3,6 +3,10 @@
 The public names are re-exported here; the modules behind them are private. Each is
 imported on first use (PEP 562), so ``import b2b_async`` costs next to nothing and a
 program, or the command line's ``--help``, pays only for what it touches.
+
+PYTEST_DONT_REWRITE: pytest rewrites the assertions of a plugin's package (this one ships
+the ``b2b_async.testing`` plugin) and warns when the package was imported first, as an
+application that starts pytest itself has done; the package holds no test assertions.
 """
 
 # Every module-level name other than the public ones starts with an underscore (or is a

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import subprocess
 import sys
@@ -147,3 +148,26 @@ def test_public_classes_keep_annotations_typing_can_read() -> None:
         if isinstance(value, type):
             typing.get_type_hints(value)
     assert typing.get_type_hints(b2b_async.NewOrder)["total_inc_tax"] is Decimal
+
+
+def test_a_program_that_imports_the_package_before_pytest_runs_clean(tmp_path: Path) -> None:
+    """pytest rewrites a plugin's package and warns, an error under filterwarnings, when it
+    was imported first; the package asks not to be rewritten."""
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nfilterwarnings = error\nasyncio_default_fixture_loop_scope = function\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "test_one.py").write_text("def test_one():\n    assert 1\n", encoding="utf-8")
+    script = (
+        "import b2b_async, pytest, sys; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider']))"
+    )
+    finished = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(b2b_async.__file__).resolve().parent.parent)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert "1 passed" in finished.stdout
