@@ -867,9 +867,8 @@ class Registration:
     def count(self, status: str) -> None:
         """Count one finished row and move the progress bar.
 
-        The total was counted in lines, which a CSV field holding line breaks, or a file
-        whose lines end in a lone carriage return, throws off: it never falls below the
-        rows done.
+        The total was counted in lines, which a file whose lines end in a lone carriage
+        return throws off: it never falls below the rows done.
         """
         self.counts[status] += 1
         done = sum(self.counts.values())

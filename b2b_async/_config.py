@@ -171,7 +171,7 @@ def check_positive_int(
         raise error(f"{name} must be an int of at least 1, got {shown(value)}")
     if most is not None and value > most:
         raise error(f"{name} must be an int from 1 to {most}, got {shown(value)}")
-    return value
+    return int.__index__(value)  # an int subclass's own text never reaches a query
 
 
 def check_option_type(value: object, kind: type, name: str, *, optional: bool = False) -> None:

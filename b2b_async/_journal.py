@@ -33,6 +33,7 @@ import csv
 import itertools
 import json
 import os
+import re
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -48,7 +49,9 @@ from ._v3_models import NewV3Order
 
 __all__ = [
     "COLUMNS",
+    "ESCAPED_BYTE",
     "FORMATS",
+    "LINE_BREAK",
     "NOT_ATTEMPTED",
     "STATUSES",
     "V3_COLUMNS",
@@ -57,7 +60,7 @@ __all__ = [
     "InputFileError",
     "Journal",
     "JournalWriteError",
-    "RepeatedKeyError",
+    "KeysOnce",
     "Row",
     "RowFormat",
     "V3Row",
@@ -79,11 +82,11 @@ __all__ = [
     "raised_as",
     "read_entry",
     "read_rows",
+    "repeated_keys_problem",
     "row_from",
     "rows_of",
     "shorten",
     "status_of",
-    "unique_keys",
     "v2_order",
     "v3_order",
     "writing",
@@ -94,6 +97,10 @@ COLUMNS: Final = ("company_id", "customer_id", "order_id", "total_inc_tax", "po_
 REQUIRED: Final = ("customer_id", "order_id", "total_inc_tax")
 V3_COLUMNS: Final = ("bc_order_id", "customer_id", "po_number", "created_at")
 V3_REQUIRED: Final = ("bc_order_id", "customer_id")
+#: A byte that is not UTF-8, as the ``surrogateescape`` error handler reads it.
+ESCAPED_BYTE: Final = re.compile("[\udc80-\udcff]")
+#: A line break as the CSV module reads one inside a quoted value.
+LINE_BREAK: Final = re.compile(r"\r\n|\r|\n")
 REGISTERED: Final = frozenset({"created", "already_registered"})
 #: Every status a journal line may hold, registered ones first.
 STATUSES: Final = ("created", "already_registered", "rejected", "failed")
@@ -314,60 +321,66 @@ def row_from(
 
 
 def csv_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]:
-    """The rows of a CSV file with a header, each with its line number.
+    """The rows of a CSV file with a header, each with the number of the line it starts on.
 
     Raises:
-        InputFileError: the header lacks a required column, or the CSV cannot be parsed
-            (a field longer than :func:`csv.field_size_limit`, as a quote left open makes).
+        InputFileError: the header lacks a required column or names one twice, a value holds
+            a line break (see :func:`csv_row`), or the CSV cannot be parsed (a field longer
+            than :func:`csv.field_size_limit`, as a quote left open makes).
     """
-    reader = csv.DictReader(handle)
+    reader = csv.reader(handle)
+    read = 0  # the lines of the records read whole
 
     def unparsable(exc: Exception) -> InputFileError:
-        return InputFileError(f"line {reader.line_num + 1} is not a CSV row this reads: {exc}")
+        return InputFileError(f"line {read + 1} is not a CSV row this reads: {exc}")
 
     with raised_as(unparsable, (csv.Error,), chained=False):
-        header = reader.fieldnames
+        header: list[str] | None = []
         while header == []:  # blank lines before the header are skipped, as blank rows are
-            header = reader.fieldnames = next(reader.reader, None)
+            header = next(reader, None)
         header = header or []
         check_header(header, form)
-        for values in reader:
-            # A record of one line ends where it starts; csv_row refuses longer ones.
-            row = csv_row(values, reader.line_num, len(header), form)
+        read = reader.line_num
+        for record in reader:
+            line, read = read + 1, reader.line_num
+            row = csv_row(header, record, line, form) if record else None  # [] is a blank line
             if row is not None:
                 yield row
 
 
 def csv_row(
-    values: dict[Any, Any], line: int, columns: int, form: RowFormat
+    header: list[str], record: list[str], line: int, form: RowFormat
 ) -> Row | V3Row | BadRow | None:
-    """One CSV record, ending at ``line``, as a row; ``None`` for separators alone (``",,,,"``).
+    """One CSV record, starting at ``line``, as a row; ``None`` for separators alone.
 
     Raises:
-        InputFileError: a value holds a line break: a quote left open takes the lines after
-            it for one value, so reading on would pass over their orders.
+        InputFileError: a value holds a line break. An order takes one line, and a quote
+            left open takes every line after it for one value: reading on would pass over
+            the orders on those lines.
     """
-    texts = [value for value in values.values() if isinstance(value, str)]
-    broken = next((text for text in texts if "\n" in text or "\r" in text), None)
+    broken = next((text for text in record if LINE_BREAK.search(text)), None)
     if broken is not None:
         raise InputFileError(
-            f"the CSV record ending at line {line} holds a value with line breaks, "
-            f"{shorten(broken, 40)}, as a quote left open makes of the lines after it "
-            f"(an order takes one line)"
+            f"line {line} opens a value that holds line breaks, {shorten(broken, 40)} "
+            f"(an order takes one line: is a quote left open?)"
         )
-    extra = values.get(None)  # DictReader's place for values past the header's columns
+    values = dict(zip(header, record, strict=False))
+    # Values past the header's columns: a spreadsheet's empty cells, or a comma unquoted.
+    extra = [text for text in record[len(header) :] if text.strip()]
     if extra:
         return BadRow(
             line,
-            None,
-            f"holds {columns + len(extra)} values for the header's {columns} columns "
-            f"(a comma in a value left unquoted?)",
+            values.get(form.key) or None,
+            f"holds values past the header's {len(header)} columns, "
+            f"{shorten(','.join(extra), 40)} (a comma in a value left unquoted?)",
         )
-    return row_from(dict(values), line, form) if any(texts) else None
+    return row_from(values, line, form) if any(text.strip() for text in record) else None
 
 
 def check_header(header: Sequence[str], form: RowFormat) -> None:
     """Refuse a CSV header that lacks a required column or names one twice.
+
+    Columns without a name (a spreadsheet's empty cells) are no columns: they may repeat.
 
     Raises:
         InputFileError: it does.
@@ -377,9 +390,11 @@ def check_header(header: Sequence[str], form: RowFormat) -> None:
         raise InputFileError(
             f"the CSV header must name {', '.join(form.columns)}; missing {', '.join(absent)}"
         )
-    repeated = sorted({name for name in header if header.count(name) > 1})
+    counts = collections.Counter(name for name in header if name.strip())
+    repeated = sorted(name for name, count in counts.items() if count > 1)
     if repeated:
-        raise InputFileError(f"the CSV header names {', '.join(repeated)} more than once")
+        named = ", ".join(shorten(name, 40) for name in repeated[:3])
+        raise InputFileError(f"the CSV header names {named} more than once")
 
 
 def jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]:
@@ -390,12 +405,9 @@ def jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRo
         try:
             # Decimal: a float would round a total of more than 15 significant digits
             # before the order's own check could refuse it.
-            values = json.loads(text, parse_float=Decimal, object_pairs_hook=unique_keys)
+            values = json.loads(text, parse_float=Decimal, object_pairs_hook=KeysOnce)
         except json.JSONDecodeError:
             yield BadRow(number, None, "not valid JSON")
-            continue
-        except RepeatedKeyError as exc:
-            yield BadRow(number, None, str(exc))
             continue
         except ValueError:  # an integer past Python's limit on the digits it converts
             yield BadRow(number, None, "holds a number too long to read")
@@ -406,25 +418,30 @@ def jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRo
         if not isinstance(values, dict):
             yield BadRow(number, None, "not a JSON object")
             continue
-        yield row_from(values, number, form)
+        problem = repeated_keys_problem(values)
+        yield row_from(values, number, form) if problem is None else BadRow(number, None, problem)
 
 
-class RepeatedKeyError(ValueError):
-    """A JSON object names a key twice: which value is meant, no reader can tell."""
+class KeysOnce(dict[str, Any]):
+    """A JSON object, and the keys it named more than once (``json`` keeps the last value)."""
+
+    __slots__ = ("repeated",)
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        counts = collections.Counter(key for key, _ in pairs) if len(self) < len(pairs) else {}
+        self.repeated: list[str] = sorted(key for key, count in counts.items() if count > 1)
 
 
-def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object's ``dict``, refusing a key it names twice (``json`` keeps the last).
+def repeated_keys_problem(values: object) -> str | None:
+    """What is wrong with a JSON line's object naming a key twice; ``None`` when none repeats.
 
-    Raises:
-        RepeatedKeyError: a key repeats.
+    Only the line's own keys count: a nested object the row does not read may repeat its own.
     """
-    values = dict(pairs)
-    if len(values) < len(pairs):
-        counts = collections.Counter(key for key, _ in pairs)
-        repeated = sorted(key for key, count in counts.items() if count > 1)
-        raise RepeatedKeyError(f"names {', '.join(map(repr, repeated))} more than once")
-    return values
+    if isinstance(values, KeysOnce) and values.repeated:
+        named = ", ".join(shorten(key, 40) for key in values.repeated[:3])
+        return f"names {named} more than once"
+    return None
 
 
 def json_lines(handle: IO[str]) -> Iterator[str]:
@@ -457,9 +474,10 @@ def read_rows(path: Path, *, api: Api = "v2") -> Generator[Row | V3Row | BadRow,
     returned generator closes the file.
 
     Raises:
-        InputFileError: the file is missing, not text, or a CSV without the needed header;
-            raised before the first row is returned. Later, iterating raises it when the
-            file turns out not to be UTF-8 text further on.
+        InputFileError: the file is missing, not text, or a CSV whose header lacks a needed
+            column or names one twice; raised before the first row is returned. Later,
+            iterating raises it when the file turns out not to be UTF-8 text further on, or
+            a CSV value holds a line break (see :func:`csv_row`).
     """
     with input_errors(path):
         # utf-8-sig: a BOM would otherwise glue itself to the first column's name.
@@ -490,15 +508,14 @@ def input_errors(path: Path) -> contextlib.AbstractContextManager[None]:
 def first_line_not_utf8(path: Path) -> int | None:
     """The number of the first line of ``path`` that is not UTF-8, for an error message.
 
-    A line break is one byte in UTF-8 and never inside a character's bytes, so each line
-    decodes on its own. ``None`` when every line decodes, or the file cannot be read again.
+    Lines end at ``\n``, ``\r\n`` or ``\r``, as the readers count them. A byte that is not
+    UTF-8 reads as a lone surrogate under ``surrogateescape``, which UTF-8 itself never
+    yields. ``None`` when every line decodes, or the file cannot be read again.
     """
     try:
-        with path.open("rb") as handle:
+        with path.open(encoding="utf-8", errors="surrogateescape") as handle:
             for number, line in enumerate(handle, start=1):
-                try:
-                    line.decode("utf-8")
-                except UnicodeDecodeError:
+                if ESCAPED_BYTE.search(line):
                     return number
     except OSError:
         return None
@@ -560,7 +577,8 @@ def count_rows(path: Path) -> int:
     """
     with path.open("rb") as handle:
         first = handle.readline()
-        lines = sum(1 for line in itertools.chain([first], handle) if line.strip())
+        # Neither blank lines nor a CSV's rows of separators alone (",,,,") are rows.
+        lines = sum(1 for line in itertools.chain([first], handle) if line.strip(b" \t\r\n,"))
     jsonl = is_jsonl(path, first.decode("utf-8-sig", "replace"))
     return lines if jsonl else max(lines - 1, 0)
 

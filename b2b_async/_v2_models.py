@@ -111,8 +111,9 @@ def _decimal(text: str) -> Decimal:
     return Decimal(text)
 
 
-def _to_count(value: int | str | Decimal | None) -> int | None:
-    number = value if isinstance(value, Decimal) else _to_amount(value)
+def _to_count(given: int | str | Decimal | None) -> int | None:
+    value = plain(given)
+    number = value if isinstance(value, Decimal) else _to_amount(given)
     if not (isinstance(number, Decimal) and number.is_finite() and number == number.to_integral()):
         return cast("int | None", value)
     # Out of range it stays a Decimal for the validator to refuse: int() of 1E+999999999
@@ -293,7 +294,8 @@ def _order_id(value: str | int) -> str:
     return to_id(value, field="order_id")
 
 
-def _po_number(value: str | None) -> str | None:
+def _po_number(given: str | None) -> str | None:
+    value = plain(given)
     if value is not None and not isinstance(value, str):
         raise InvalidOrderError(f"po_number must be a str, got {type(value).__name__}")
     return value if value is None else sendable_text(value, field="po_number")

@@ -723,9 +723,20 @@ def test_a_quote_left_open_stops_the_reading_before_its_lines_become_one_value(
     rows = [",2,QQ1,1,PO-1", ',2,QQ2,1,"PO 8', *(f",2,QQ{n},1,PO{n}" for n in range(3, 12))]
     rows_read = read_rows(write(tmp_path, "in.csv", HEADER + "\n".join(rows) + "\n"))
     assert next(rows_read) == Row(2, NewOrder(None, "2", "QQ1", 1, "PO-1"))
-    with pytest.raises(
-        InputFileError, match="ending at line 12 holds a value with line breaks, 'PO 8"
-    ):
+    with pytest.raises(InputFileError, match="line 3 opens a value that holds line breaks, 'PO 8"):
+        next(rows_read)
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+def test_a_value_with_line_breaks_is_named_by_the_line_it_opens_on(
+    tmp_path: Path, ending: str
+) -> None:
+    """A quoted value over three lines, in a column the reader ignores, after a blank line."""
+    header = "customer_id,order_id,total_inc_tax,address"
+    text = ending.join([header, "2,A1,1,x", "", '2,A2,1,"1 Main St', "Austin", 'TX"', ""])
+    rows_read = read_rows(write(tmp_path, "in.csv", text))
+    assert next(rows_read) == Row(2, NewOrder(None, "2", "A1", 1))
+    with pytest.raises(InputFileError, match=r"^line 4 opens a value"):
         next(rows_read)
 
 
@@ -734,23 +745,37 @@ def test_a_row_with_more_values_than_the_header_is_refused(tmp_path: Path) -> No
     text = HEADER + ",2,X1,1,234.50,PO-9\n,2,X2,5,\n"
     rows = list(read_rows(write(tmp_path, "in.csv", text)))
     assert rows[0] == BadRow(
-        2, None, "holds 6 values for the header's 5 columns (a comma in a value left unquoted?)"
+        2,
+        "X1",
+        "holds values past the header's 5 columns, 'PO-9' (a comma in a value left unquoted?)",
     )
     assert rows[1] == Row(3, NewOrder(None, "2", "X2", 5))
+
+
+def test_empty_cells_past_the_header_are_no_values(tmp_path: Path) -> None:
+    """A spreadsheet's header and rows may end in empty cells: the rows are read as they are."""
+    text = "customer_id,order_id,total_inc_tax,,\n2,E1,12.50,,\n2,E2,1,,,,\n,,,,,,,\n"
+    assert list(read_rows(write(tmp_path, "in.csv", text))) == [
+        Row(2, NewOrder(None, "2", "E1", Decimal("12.50"))),
+        Row(3, NewOrder(None, "2", "E2", 1)),
+    ]
 
 
 def test_a_header_naming_a_column_twice_is_an_input_error(tmp_path: Path) -> None:
     """Which of two total_inc_tax columns is meant, no reader can tell: the last one won."""
     text = "customer_id,order_id,total_inc_tax,total_inc_tax\n2,D1,100.00,1.00\n"
-    with pytest.raises(InputFileError, match="names total_inc_tax more than once"):
+    with pytest.raises(InputFileError, match="names 'total_inc_tax' more than once"):
         list(read_rows(write(tmp_path, "in.csv", text)))
 
 
 def test_a_json_line_naming_a_key_twice_is_a_bad_row(tmp_path: Path) -> None:
-    """json keeps the last of two keys; a row that says two totals is refused."""
-    text = '{"customer_id": 2, "order_id": "D1", "total_inc_tax": 100, "total_inc_tax": 1}\n'
-    assert list(read_rows(write(tmp_path, "in.jsonl", text))) == [
-        BadRow(1, None, "names 'total_inc_tax' more than once")
+    """json keeps the last of two keys; a row that says two totals is refused. A nested
+    object the row does not read may repeat its keys."""
+    twice = '{"customer_id": 2, "order_id": "D1", "total_inc_tax": 100, "total_inc_tax": 1}\n'
+    nested = '{"customer_id": 2, "order_id": "D2", "total_inc_tax": 1, "meta": {"a": 1, "a": 2}}\n'
+    assert list(read_rows(write(tmp_path, "in.jsonl", twice + nested))) == [
+        BadRow(1, None, "names 'total_inc_tax' more than once"),
+        Row(2, NewOrder(None, "2", "D2", 1)),
     ]
 
 
@@ -792,3 +817,18 @@ def test_describe_says_when_a_failed_order_may_be_registered() -> None:
     assert "after_uncertain_attempt" not in (describe(error) or {})
     error.after_uncertain_attempt = True
     assert (describe(error) or {})["after_uncertain_attempt"] is True
+
+
+def test_the_line_not_utf8_is_counted_as_the_readers_count_lines(tmp_path: Path) -> None:
+    """Lines that end in a lone carriage return are lines too."""
+    good = "".join(f",2,BC{index},1,\r" for index in range(3000))
+    path = write(tmp_path, "in.csv", (HEADER.replace("\n", "\r") + good).encode() + b",2,\xe9,1,\r")
+    with pytest.raises(InputFileError, match="line 3002, byte 0xe9"):
+        for _ in read_rows(path):
+            pass
+
+
+def test_rows_of_separators_alone_are_not_counted_for_progress(tmp_path: Path) -> None:
+    """The progress total counts the rows the reader reads."""
+    path = write(tmp_path, "in.csv", HEADER + ",2,E1,1,\n,,,,\n\n ,,, \n,2,E2,1,\n")
+    assert count_rows(path) == len(list(read_rows(path))) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from b2b_async._pagination import (
     V2PageReader,
     V3PageReader,
     check_page_size,
+    check_v3_page_size,
     is_last_page,
     walk_offsets,
 )
@@ -300,3 +302,14 @@ def test_page_size_has_a_ceiling_a_query_can_carry(size: int) -> None:
     assert check_page_size(MAX_PAGE_SIZE) == MAX_PAGE_SIZE
     with pytest.raises(InvalidOrderError, match="page_size must be an int from 1 to"):
         check_page_size(size)
+
+
+class _Size(int, enum.Enum):
+    BIG = 100
+
+
+def test_a_page_size_of_an_int_subclass_is_sent_as_its_digits() -> None:
+    """An int-valued enum member would write ``limit=_Size.BIG``."""
+    for check in (check_page_size, check_v3_page_size):
+        size = check(_Size.BIG)
+        assert (size, type(size), str(size)) == (100, int, "100")

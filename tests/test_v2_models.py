@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import enum
 import functools
 import json
 import json.encoder
@@ -861,3 +862,35 @@ def test_detail_pickles_and_copies_with_its_raw_object() -> None:
         assert copied.raw == {"id": 5, "cart": {"x": [1]}}
         with pytest.raises(TypeError):
             copied.raw["id"] = "6"  # type: ignore[index]
+
+
+class _Count(Decimal):
+    """A Decimal whose own int() gives another count."""
+
+    def __int__(self) -> int:
+        return 999
+
+
+class _Code(int, enum.Enum):
+    """An int-valued enum that is no IntEnum."""
+
+    ITEM = 97
+
+
+class _Po(str):
+    """A str that writes itself out as another PO number."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return "other"
+
+
+def test_update_values_of_subclasses_are_sent_as_their_values() -> None:
+    """Ids, amounts and counts of an update are read as built-in values, like a total."""
+    line = LineItem(product_id=_Code.ITEM, quantity=_Count(2), price_ex_tax=_Price(5.5))
+    assert (line.product_id, line.quantity, line.price_ex_tax) == ("97", 2, Decimal("5.5"))
+    assert type(line.quantity) is int
+    order = NewOrder(1, 2, "BC1", 1, _Po("PO-7"))
+    assert type(order.po_number) is str
+    assert json.loads(encode_model(order))["poNumber"] == "PO-7"

@@ -243,3 +243,22 @@ def test_an_order_read_from_an_answer_pickles_and_copies() -> None:
         assert copied.raw == {"bcOrderId": 9, "money": {"currency": "USD"}}
         with pytest.raises(TypeError):
             copied.raw["bcOrderId"] = 10  # type: ignore[index]
+
+
+class _Text(str):
+    """A str that writes itself out as other text."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return "other"
+
+
+def test_v3_texts_of_str_subclasses_are_kept_as_their_text() -> None:
+    """PO numbers and extra field names and values become exact str, their own text."""
+    fields: dict[str, str | int | Decimal] = {_Text("Cost Center"): _Text("7")}
+    order = NewV3Order(1, 2, _Text("PO-1"), fields)
+    assert (order.po_number, type(order.po_number)) == ("PO-1", str)
+    (field,) = order.extra_fields
+    assert (type(field.field_name), type(field.field_value)) == (str, str)
+    assert (field.field_name, field.field_value) == ("Cost Center", "7")
