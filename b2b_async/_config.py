@@ -213,6 +213,9 @@ def finite_number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+_BUILT_IN: Final = frozenset({bool, int, float, str, Decimal})
+
+
 def plain(value: object) -> object:
     """``value`` as an exact ``int``, ``float``, ``str`` or ``Decimal`` when it is of a subclass.
 
@@ -221,6 +224,8 @@ def plain(value: object) -> object:
     own methods, so what is sent is the value, whatever the subclass overrides. A ``bool``
     and every other type are returned unchanged, for the caller's check to refuse.
     """
+    if type(value) in _BUILT_IN:  # the common case: the value is of the type itself
+        return value
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
