@@ -633,6 +633,19 @@ def test_register_bad_options_are_usage_errors(
     assert sandbox.requests == []
 
 
+def test_register_a_rate_limit_too_large_for_a_limiter_is_a_usage_error(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """--rate-limit 99999999999999999999/1 ended in an OverflowError traceback, exit 1."""
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    args = ["--rate-limit", "99999999999999999999/1"]
+    result = invoke(register_args(orders, sandbox.url, tmp_path / "r.jsonl", *args))
+    assert result.exit_code == 2
+    assert "RateLimit.requests must be an int from 1 to 1000000" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    assert sandbox.requests == []
+
+
 def test_register_unusable_journal_is_a_usage_error(sandbox: SandboxServer, tmp_path: Path) -> None:
     """A results path in a missing directory exits 2 before anything is sent."""
     orders = write_orders(tmp_path / "orders.csv", 3)
