@@ -167,11 +167,14 @@ def check_positive_int(
     Raises:
         ValueError: ``value`` is a ``bool``, not an ``int``, or out of range (as ``error``).
     """
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int):
         raise error(f"{name} must be an int of at least 1, got {shown(value)}")
-    if most is not None and value > most:
+    number = int.__index__(value)  # an int subclass's own comparisons and text play no part
+    if number < 1:
+        raise error(f"{name} must be an int of at least 1, got {shown(value)}")
+    if most is not None and number > most:
         raise error(f"{name} must be an int from 1 to {most}, got {shown(value)}")
-    return int.__index__(value)  # an int subclass's own text never reaches a query
+    return number
 
 
 def check_option_type(value: object, kind: type, name: str, *, optional: bool = False) -> None:

@@ -165,7 +165,7 @@ class Row:
     """One order read from the input, with the line it came from.
 
     Attributes:
-        line: the input line (for CSV, the line the record ends on).
+        line: the input line (for CSV, the line the record starts on).
         order: the order.
     """
 
@@ -178,7 +178,7 @@ class V3Row:
     """One V3 order read from the input (``--api v3``), with the line it came from.
 
     Attributes:
-        line: the input line (for CSV, the line the record ends on).
+        line: the input line (for CSV, the line the record starts on).
         order: the order.
     """
 
@@ -290,17 +290,20 @@ class RowFormat:
         required: the columns a row must fill.
         key: the column holding the order's BigCommerce id (the journal's key).
         build: turns a row's values into an order.
+        objects: the keys of a JSON line holding objects the row reads (V3's
+            ``extra_fields``), which CSV cannot carry.
     """
 
     columns: tuple[str, ...]
     required: tuple[str, ...]
     key: str
     build: Callable[[dict[str, Any]], NewOrder | NewV3Order]
+    objects: tuple[str, ...] = ()
 
 
 FORMATS: Final[dict[str, RowFormat]] = {
     "v2": RowFormat(COLUMNS, REQUIRED, "order_id", v2_order),
-    "v3": RowFormat(V3_COLUMNS, V3_REQUIRED, "bc_order_id", v3_order),
+    "v3": RowFormat(V3_COLUMNS, V3_REQUIRED, "bc_order_id", v3_order, ("extra_fields",)),
 }
 
 
@@ -337,6 +340,7 @@ def csv_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]
     with raised_as(unparsable, (csv.Error,), chained=False):
         header: list[str] | None = []
         while header == []:  # blank lines before the header are skipped, as blank rows are
+            read = reader.line_num
             header = next(reader, None)
         header = header or []
         check_header(header, form)
@@ -418,7 +422,7 @@ def jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRo
         if not isinstance(values, dict):
             yield BadRow(number, None, "not a JSON object")
             continue
-        problem = repeated_keys_problem(values)
+        problem = repeated_keys_problem(values, form)
         yield row_from(values, number, form) if problem is None else BadRow(number, None, problem)
 
 
@@ -433,14 +437,17 @@ class KeysOnce(dict[str, Any]):
         self.repeated: list[str] = sorted(key for key, count in counts.items() if count > 1)
 
 
-def repeated_keys_problem(values: object) -> str | None:
-    """What is wrong with a JSON line's object naming a key twice; ``None`` when none repeats.
+def repeated_keys_problem(values: dict[str, Any], form: RowFormat) -> str | None:
+    """What is wrong with a JSON line naming a key twice; ``None`` when none repeats.
 
-    Only the line's own keys count: a nested object the row does not read may repeat its own.
+    The keys that count are the line's own and those of the objects in the columns the row
+    reads (V3's ``extra_fields``): a nested object the row does not read may repeat its own.
     """
-    if isinstance(values, KeysOnce) and values.repeated:
-        named = ", ".join(shorten(key, 40) for key in values.repeated[:3])
-        return f"names {named} more than once"
+    read = [values.get(key) for key in (*form.columns, *form.objects)]
+    for found in (values, *read):
+        if isinstance(found, KeysOnce) and found.repeated:
+            named = ", ".join(shorten(key, 40) for key in found.repeated[:3])
+            return f"names {named} more than once"
     return None
 
 
@@ -487,17 +494,18 @@ def read_rows(path: Path, *, api: Api = "v2") -> Generator[Row | V3Row | BadRow,
     return cast("Generator[Row | V3Row | BadRow, None, None]", rows)
 
 
-def input_errors(path: Path) -> contextlib.AbstractContextManager[None]:
+def input_errors(path: Path, *, jsonl: bool = False) -> contextlib.AbstractContextManager[None]:
     """Turn a failure to read the input file into an :class:`InputFileError` naming it.
 
-    The message says all there is to know, so the original is not chained.
+    The message says all there is to know, so the original is not chained. ``jsonl`` says
+    how to count lines for it (see :func:`first_line_not_utf8`).
     """
 
     def named(exc: Exception) -> InputFileError:
         if isinstance(exc, UnicodeDecodeError):
             # Not str(exc): its position counts from the start of a block, not of the file.
             byte = exc.object[exc.start : exc.start + 1].hex()
-            line = first_line_not_utf8(path)
+            line = first_line_not_utf8(path, jsonl=jsonl)
             where = "" if line is None else f"line {line}, "
             return InputFileError(f"{path} is not UTF-8 text: {where}byte 0x{byte}, {exc.reason}")
         return InputFileError(f"cannot read {path}: {exc}")
@@ -505,15 +513,17 @@ def input_errors(path: Path) -> contextlib.AbstractContextManager[None]:
     return raised_as(named, (UnicodeDecodeError, OSError), chained=False)
 
 
-def first_line_not_utf8(path: Path) -> int | None:
+def first_line_not_utf8(path: Path, *, jsonl: bool) -> int | None:
     """The number of the first line of ``path`` that is not UTF-8, for an error message.
 
-    Lines end at ``\n``, ``\r\n`` or ``\r``, as the readers count them. A byte that is not
-    UTF-8 reads as a lone surrogate under ``surrogateescape``, which UTF-8 itself never
-    yields. ``None`` when every line decodes, or the file cannot be read again.
+    Lines are counted as the readers count them: a JSONL line ends at ``\n`` alone
+    (:func:`json_lines`), a CSV line at ``\n``, ``\r\n`` or ``\r``. A byte that is not UTF-8
+    reads as a lone surrogate under ``surrogateescape``, which UTF-8 itself never yields.
+    ``None`` when every line decodes, or the file cannot be read again.
     """
+    ending = "\n" if jsonl else None  # None: universal newlines
     try:
-        with path.open(encoding="utf-8", errors="surrogateescape") as handle:
+        with path.open(encoding="utf-8", errors="surrogateescape", newline=ending) as handle:
             for number, line in enumerate(handle, start=1):
                 if ESCAPED_BYTE.search(line):
                     return number
@@ -565,7 +575,7 @@ def rows_of(
         if first is None:
             return
         yield first
-        with input_errors(path):
+        with input_errors(path, jsonl=jsonl):
             yield from rows
 
 
@@ -577,10 +587,22 @@ def count_rows(path: Path) -> int:
     """
     with path.open("rb") as handle:
         first = handle.readline()
-        # Neither blank lines nor a CSV's rows of separators alone (",,,,") are rows.
-        lines = sum(1 for line in itertools.chain([first], handle) if line.strip(b" \t\r\n,"))
-    jsonl = is_jsonl(path, first.decode("utf-8-sig", "replace"))
+        opening = first.decode("utf-8-sig", "replace")  # a byte order mark is no row
+        lines = sum(
+            1
+            for text in itertools.chain(
+                [opening], (line.decode("utf-8", "replace") for line in handle)
+            )
+            if not blank_line(text)
+        )
+    jsonl = is_jsonl(path, opening)
     return lines if jsonl else max(lines - 1, 0)
+
+
+def blank_line(text: str) -> bool:
+    """Whether an input line holds no row: blanks, or a CSV's separators and empty quotes
+    alone (``,,,,``, ``"",""``), as :func:`csv_row` skips them."""
+    return not text.replace(",", " ").replace('"', " ").strip()
 
 
 def status_of(outcome: OrderOutcome[Any, Any]) -> str:

@@ -396,3 +396,21 @@ def test_rate_limit_refuses_more_requests_than_a_limiter_can_keep() -> None:
     for value in (MAX_WINDOW_REQUESTS + 1, 2**63, 10**400):
         with pytest.raises(ValueError, match=r"RateLimit\.requests must be an int from 1 to"):
             RateLimit(requests=value)
+
+
+class _Lenient(int):
+    """An int that claims to be within every range."""
+
+    def __lt__(self, other: object) -> bool:
+        return False
+
+    def __gt__(self, other: object) -> bool:
+        return False
+
+
+def test_check_positive_int_compares_the_built_in_value() -> None:
+    """An int subclass's own comparisons cannot pass 0 or a count past the most."""
+    for value in (_Lenient(0), _Lenient(10**6)):
+        with pytest.raises(ValueError, match="page_size must be an int"):
+            check_positive_int(value, "page_size", most=100)
+    assert type(check_positive_int(_Lenient(5), "page_size", most=100)) is int

@@ -832,3 +832,42 @@ def test_rows_of_separators_alone_are_not_counted_for_progress(tmp_path: Path) -
     """The progress total counts the rows the reader reads."""
     path = write(tmp_path, "in.csv", HEADER + ",2,E1,1,\n,,,,\n\n ,,, \n,2,E2,1,\n")
     assert count_rows(path) == len(list(read_rows(path))) == 2
+
+
+def test_a_v3_line_naming_an_extra_field_twice_is_a_bad_row(tmp_path: Path) -> None:
+    """extra_fields is read by the row: which of two values is meant cannot be told."""
+    line = '{"bc_order_id": 1, "customer_id": 2, "extra_fields": {"F": "111", "F": "222"}}\n'
+    assert list(read_rows(write(tmp_path, "in.jsonl", line), api="v3")) == [
+        BadRow(1, None, "names 'F' more than once")
+    ]
+
+
+def test_the_jsonl_line_not_utf8_is_counted_as_the_jsonl_reader_counts(tmp_path: Path) -> None:
+    """A lone carriage return is white space inside a JSON line, no line end."""
+    good = "".join(
+        f'{{"customer_id": 2,\r "order_id": "A{n}", "total_inc_tax": 1}}\n' for n in range(3000)
+    )
+    path = write(tmp_path, "in.jsonl", good.encode() + b'{"order_id": "\xe9"}\n')
+    with pytest.raises(InputFileError, match="line 3001, byte 0xe9"):
+        for _ in read_rows(path):
+            pass
+
+
+def test_a_header_unparsable_after_blank_lines_is_named_by_its_line(tmp_path: Path) -> None:
+    """Blank lines before a header whose quote is left open past the field limit."""
+    path = write(tmp_path, "in.csv", '\n\n"customer_id' + "x" * 200_000 + "\n")
+    with pytest.raises(InputFileError, match="line 3 is not a CSV row this reads"):
+        read_rows(path)
+
+
+@pytest.mark.parametrize("line", [",\xa0,,,", '"","",,,'], ids=["nbsp", "quotes"])
+def test_lines_the_reader_skips_are_not_counted(tmp_path: Path, line: str) -> None:
+    """The progress total counts exactly the rows read: a skipped row is no row."""
+    path = write(tmp_path, "in.csv", HEADER + line + "\n,2,E1,1,\n" + line + "\n")
+    assert count_rows(path) == len(list(read_rows(path))) == 1
+
+
+def test_a_first_line_of_a_byte_order_mark_alone_is_not_counted(tmp_path: Path) -> None:
+    """The byte order mark is skipped: what follows is a blank line."""
+    path = write(tmp_path, "in.csv", "\ufeff\n" + HEADER + ",2,E1,1,\n")
+    assert count_rows(path) == len(list(read_rows(path))) == 1
