@@ -227,9 +227,7 @@ def plain(value: object) -> object:
     own methods, so what is sent is the value, whatever the subclass overrides. A ``bool``
     and every other type are returned unchanged, for the caller's check to refuse.
     """
-    if type(value) in _BUILT_IN:  # the common case: the value is of the type itself
-        return value
-    if isinstance(value, bool):
+    if type(value) in _BUILT_IN:  # the common case, and every bool (bool has no subclass)
         return value
     if isinstance(value, int):
         return int.__index__(value)

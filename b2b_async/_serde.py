@@ -57,13 +57,13 @@ from ._config import MAX_NUMBER_TEXT, MAX_WHOLE_DIGITS
 from ._exceptions import InvalidOrderError, ResponseDecodeError
 
 __all__ = [
+    "ReadOnlyMapping",
     "Wire",
     "converter",
     "encode_body",
     "encode_model",
     "number_text",
     "one_or_many",
-    "read_only",
     "structure",
     "to_camel",
     "unstructure",
@@ -83,6 +83,8 @@ _FALSE: Final = frozenset({"0", "false"})
 
 class ReadOnlyMapping(Mapping[str, Any]):
     """A response object kept as received: read-only, and picklable (a ``mappingproxy`` is not).
+
+    The converter of every ``raw`` field: it keeps a copy of the mapping it is given.
 
     Only the mapping itself is read-only: its nested objects and arrays are the ``dict`` and
     ``list`` values JSON decodes to, the model's own copy.
@@ -107,11 +109,6 @@ class ReadOnlyMapping(Mapping[str, Any]):
 
     def __reduce__(self) -> tuple[type[ReadOnlyMapping], tuple[dict[str, Any]]]:
         return type(self), (self._data,)
-
-
-def read_only(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The converter of every ``raw`` field: ``value`` as a read-only copy."""
-    return ReadOnlyMapping(value)
 
 
 @attrs.frozen

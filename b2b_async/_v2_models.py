@@ -34,7 +34,7 @@ import attrs
 from ._config import plain, shown
 from ._exceptions import InvalidOrderError
 from ._routes import sendable_text, strip_blanks, to_id
-from ._serde import number_text, read_only, wire
+from ._serde import ReadOnlyMapping, number_text, wire
 
 #: The sort keys of "Get Company Orders" (:meth:`Orders.list_by_company
 #: <b2b_async.Orders.list_by_company>`).
@@ -784,7 +784,7 @@ class OrderDetail:
     products: tuple[LineItem, ...] = ()
     raw: Mapping[str, Any] = attrs.field(
         factory=dict,
-        converter=read_only,
+        converter=ReadOnlyMapping,
         repr=False,
         hash=False,
         metadata=wire(raw=True),

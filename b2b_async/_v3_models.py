@@ -25,7 +25,7 @@ import attrs
 from ._config import REGISTRATION_MARGIN, plain
 from ._exceptions import InvalidOrderError
 from ._routes import sendable_text, to_v3_id
-from ._serde import number_text, read_only, wire
+from ._serde import ReadOnlyMapping, number_text, wire
 from ._v3_window import window_end
 
 #: The margin kept after a window's end, when the order is read back.
@@ -242,7 +242,7 @@ class MovedOrders:
 
 def _raw() -> Any:
     return attrs.field(
-        factory=dict, converter=read_only, repr=False, hash=False, metadata=wire(raw=True)
+        factory=dict, converter=ReadOnlyMapping, repr=False, hash=False, metadata=wire(raw=True)
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import math
 import re
 from decimal import Decimal
@@ -33,6 +32,7 @@ from b2b_async._config import (
     plain,
     shown,
 )
+from tests.subclasses import OtherText, Shop
 
 
 class OptionError(ValueError):
@@ -361,22 +361,11 @@ def test_check_option_type_names_the_type_given() -> None:
         check_option_type("x", RetryPolicy, "retry", optional=True)
 
 
-class _Shop(int, enum.Enum):
-    MAIN = 5
-
-
-class _Text(str):
-    __slots__ = ()
-
-    def __str__(self) -> str:
-        return "other"
-
-
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (_Shop.MAIN, 5),
-        (_Text("BC1"), "BC1"),
+        (Shop.MAIN, 5),
+        (OtherText("BC1"), "BC1"),
         (Decimal("1.5"), Decimal("1.5")),
         (True, True),
         (None, None),

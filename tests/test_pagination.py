@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import enum
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,6 +31,7 @@ from b2b_async._protocol import Envelope
 from b2b_async._serde import structure
 from b2b_async._v2_models import OrderRef
 from tests.loopback import serving
+from tests.subclasses import Shop
 
 
 @pytest.mark.parametrize("key", ["pagination", "paginator"])
@@ -304,12 +304,8 @@ def test_page_size_has_a_ceiling_a_query_can_carry(size: int) -> None:
         check_page_size(size)
 
 
-class _Size(int, enum.Enum):
-    BIG = 100
-
-
 def test_a_page_size_of_an_int_subclass_is_sent_as_its_digits() -> None:
-    """An int-valued enum member would write ``limit=_Size.BIG``."""
+    """An int-valued enum member would write ``limit=Shop.BIG``."""
     for check in (check_page_size, check_v3_page_size):
-        size = check(_Size.BIG)
+        size = check(Shop.BIG)
         assert (size, type(size), str(size)) == (100, int, "100")

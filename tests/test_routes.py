@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +24,7 @@ from b2b_async._routes import (
     v2_path,
     v3_path,
 )
+from tests.subclasses import ClimbingInt, OtherText, Shop
 
 
 @pytest.mark.parametrize(
@@ -200,32 +200,7 @@ def test_one_of_describes_a_value_too_long_to_write_out() -> None:
     assert len(str(info.value)) < 120
 
 
-class _Shop(int, enum.Enum):
-    """An int-valued enum that is no IntEnum: ``str()`` gives ``"_Shop.MAIN"``."""
-
-    MAIN = 5
-
-
-class _ClimbingInt(int):
-    """An int whose text would climb out of its path segment."""
-
-    def __str__(self) -> str:
-        return "1/../../../v2/io/orders?x="
-
-
-class _OddText(str):
-    """A str whose methods rewrite it."""
-
-    __slots__ = ()
-
-    def strip(self, chars: str | None = None) -> str:
-        return "other"
-
-    def __str__(self) -> str:
-        return "other"
-
-
-@pytest.mark.parametrize("value", [_Shop.MAIN, _ClimbingInt(5)])
+@pytest.mark.parametrize("value", [Shop.MAIN, ClimbingInt(5)])
 def test_an_int_subclass_id_is_sent_as_its_value(value: int) -> None:
     """An id of an int subclass is its digits, whatever the subclass writes."""
     assert to_id(value, field="order_id") == "5"
@@ -236,8 +211,8 @@ def test_an_int_subclass_id_is_sent_as_its_value(value: int) -> None:
 
 def test_a_str_subclass_id_is_read_as_its_text() -> None:
     """A str subclass's own strip and __str__ do not replace the id."""
-    assert to_id(_OddText(" BC7 "), field="order_id") == "BC7"
-    assert to_v3_id(_OddText("7"), field="bc_order_id") == 7
+    assert to_id(OtherText(" BC7 "), field="order_id") == "BC7"
+    assert to_v3_id(OtherText("7"), field="bc_order_id") == 7
 
 
 @pytest.mark.parametrize("control", ["\x1c", "\x1f", "\x85", "\x9f"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import enum
 import functools
 import json
 import json.encoder
@@ -53,6 +52,7 @@ from b2b_async._serde import (
 )
 from b2b_async._v2 import registration
 from b2b_async._v2_models import CompanyIdAnswer, OrderRef, UpdatedOrder
+from tests.subclasses import OtherDecimal, OtherFloat, OtherText, Shop
 
 
 def test_new_order_normalises_values() -> None:
@@ -819,25 +819,9 @@ def test_a_total_in_other_digits_or_with_underscores_is_refused(total: str) -> N
         NewOrder(1, 2, "BC1", total)
 
 
-class _Price(float):
-    """A float that writes itself out as another number."""
-
-    def __str__(self) -> str:
-        return "777"
-
-    __repr__ = __str__
-
-
-class _Amount(Decimal):
-    """A Decimal that writes itself out as another number."""
-
-    def __str__(self) -> str:
-        return "777"
-
-
 def test_a_total_of_a_number_subclass_is_sent_as_its_value() -> None:
     """A float or Decimal subclass's own text does not replace the total."""
-    for total in (_Price(5.5), _Amount("5.5")):
+    for total in (OtherFloat(5.5), OtherDecimal("5.5")):
         order = NewOrder(1, 2, "BC1", total)
         assert type(order.total_inc_tax) is Decimal
         assert json.loads(encode_model(order))["totalIncTax"] == 5.5
@@ -864,33 +848,11 @@ def test_detail_pickles_and_copies_with_its_raw_object() -> None:
             copied.raw["id"] = "6"  # type: ignore[index]
 
 
-class _Count(Decimal):
-    """A Decimal whose own int() gives another count."""
-
-    def __int__(self) -> int:
-        return 999
-
-
-class _Code(int, enum.Enum):
-    """An int-valued enum that is no IntEnum."""
-
-    ITEM = 97
-
-
-class _Po(str):
-    """A str that writes itself out as another PO number."""
-
-    __slots__ = ()
-
-    def __str__(self) -> str:
-        return "other"
-
-
 def test_update_values_of_subclasses_are_sent_as_their_values() -> None:
     """Ids, amounts and counts of an update are read as built-in values, like a total."""
-    line = LineItem(product_id=_Code.ITEM, quantity=_Count(2), price_ex_tax=_Price(5.5))
+    line = LineItem(product_id=Shop.ITEM, quantity=OtherDecimal(2), price_ex_tax=OtherFloat(5.5))
     assert (line.product_id, line.quantity, line.price_ex_tax) == ("97", 2, Decimal("5.5"))
     assert type(line.quantity) is int
-    order = NewOrder(1, 2, "BC1", 1, _Po("PO-7"))
+    order = NewOrder(1, 2, "BC1", 1, OtherText("PO-7"))
     assert type(order.po_number) is str
     assert json.loads(encode_model(order))["poNumber"] == "PO-7"

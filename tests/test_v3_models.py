@@ -24,6 +24,7 @@ from b2b_async._config import REGISTRATION_WINDOW
 from b2b_async._serde import structure
 from b2b_async._v3_models import EnsureAction, to_extra_fields
 from b2b_async._v3_window import RegistrationWindow
+from tests.subclasses import OtherText
 
 #: The zones furthest east and west of UTC (UTC+14 is Kiribati's; -12 is Baker Island's).
 EAST = timezone(timedelta(hours=14))
@@ -245,19 +246,10 @@ def test_an_order_read_from_an_answer_pickles_and_copies() -> None:
             copied.raw["bcOrderId"] = 10  # type: ignore[index]
 
 
-class _Text(str):
-    """A str that writes itself out as other text."""
-
-    __slots__ = ()
-
-    def __str__(self) -> str:
-        return "other"
-
-
 def test_v3_texts_of_str_subclasses_are_kept_as_their_text() -> None:
     """PO numbers and extra field names and values become exact str, their own text."""
-    fields: dict[str, str | int | Decimal] = {_Text("Cost Center"): _Text("7")}
-    order = NewV3Order(1, 2, _Text("PO-1"), fields)
+    fields: dict[str, str | int | Decimal] = {OtherText("Cost Center"): OtherText("7")}
+    order = NewV3Order(1, 2, OtherText("PO-1"), fields)
     assert (order.po_number, type(order.po_number)) == ("PO-1", str)
     (field,) = order.extra_fields
     assert (type(field.field_name), type(field.field_value)) == (str, str)
