@@ -54,11 +54,13 @@ from ._exceptions import (
     DeadlineUnreachableError,
     InvalidOrderError,
     NotSentTimeoutError,
+    OrderWithdrawnError,
     PermissionDeniedError,
     RegistrationWindowClosedError,
 )
 from ._hooks import report_outcome
 from ._ratelimit import cancel_requests
+from ._withdrawal import Tickets
 
 __all__ = [
     "BulkReport",
@@ -284,7 +286,10 @@ class SystemicFailure:
     - :data:`UNREACHABLE_STREAK` outcomes in a row whose call could not connect
       (:func:`could_not_connect`) stop it; any other outcome starts the count again.
 
-    Once stopped, no new order is sent. The orders already in flight finish as usual.
+    Once stopped, no new order is sent. The orders whose request has left finish as usual;
+    the stream withdraws those still waiting for their turn in the budget (see
+    :mod:`b2b_async._withdrawal`). :meth:`halt` stops the run the same way, for the caller's
+    own reason.
 
     While such a streak is open, a new order waits until the streak ends either way, or
     until no other order is out: a server that is down is then probed by the orders already
@@ -293,16 +298,28 @@ class SystemicFailure:
     UNREACHABLE_STREAK)`` orders, each spending the attempts of its retry policy.
 
     Attributes:
-        reason: the error that stopped the run, or ``None`` while it goes on.
+        reason: the error that stopped the run, or ``None`` while it goes on (or when
+            :meth:`halt` stopped it).
     """
 
-    __slots__ = ("_changed", "_sending", "_streak", "reason")
+    __slots__ = ("_changed", "_halted", "_sending", "_streak", "reason")
 
     def __init__(self) -> None:
         self.reason: B2BError | None = None
+        self._halted = False
         self._streak = 0
         self._sending = 0
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()  # set, and replaced, at each change
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the run has stopped sending, for a failure or by :meth:`halt`."""
+        return self._halted or self.reason is not None
+
+    def halt(self) -> None:
+        """Stop the run without a failure to blame; an order waiting for its turn gets none."""
+        self._halted = True
+        self._wake_all()
 
     async def take_turn(self) -> bool:
         """Wait until a new order may be sent, and count it as out.
@@ -310,22 +327,30 @@ class SystemicFailure:
         Returns:
             ``True`` to send it; ``False`` once the run has stopped sending.
         """
-        async with self._changed:
-            await self._changed.wait_for(self._may_send)
-            if self.reason is not None:
-                return False
-            self._sending += 1
-            return True
+        while not self._may_send():
+            await self._changed.wait()
+        if self.stopped:
+            return False
+        self._sending += 1
+        return True
 
     def _may_send(self) -> bool:
-        return self.reason is not None or not self._streak or not self._sending
+        return self.stopped or not self._streak or not self._sending
 
-    async def finished(self, outcome: OrderOutcome[Any, Any]) -> None:
-        """Take the outcome of an order that was out into account, and wake who waits."""
+    def finished(self, outcome: OrderOutcome[Any, Any]) -> None:
+        """Take the outcome of an order that was out into account, and wake who waits.
+
+        An order withdrawn before it was sent (``attempted=False``) says nothing of the server.
+        """
         self._sending -= 1
-        self.observe(outcome)
-        async with self._changed:
-            self._changed.notify_all()
+        if outcome.attempted:
+            self.observe(outcome)
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        """Have every order waiting for its turn look again."""
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     def observe(self, outcome: OrderOutcome[Any, Any]) -> None:
         """Apply the rule to one finished outcome; the first reason to stop is kept."""
@@ -398,13 +423,16 @@ class OutcomeStream(Generic[OrderT, ResultT]):
                 ...
 
     Some failures will repeat for every order (a 401, a 403, a server that cannot be
-    reached; see :class:`SystemicFailure`): the stream then stops sending, the orders in
-    flight finish, and every input not sent yet still comes out, as an outcome with
-    ``attempted=False``. :attr:`stopped_by` says why.
+    reached; see :class:`SystemicFailure`): the stream then stops sending, the orders whose
+    request has left finish, and every input not sent yet still comes out, as an outcome
+    with ``attempted=False``: those never started, and those withdrawn while they waited for
+    their turn in the budget. :attr:`stopped_by` says why. :meth:`stop` stops it the
+    same way, for the caller's own reason.
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0
-       Stops sending on a failure that will repeat for every order.
+       Stops sending on a failure that will repeat for every order, withdrawing the orders
+       not sent yet; :meth:`stop`.
     """
 
     __slots__ = (
@@ -416,6 +444,7 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         "_running",
         "_source",
         "_systemic",
+        "_tickets",
         "_workers",
     )
 
@@ -438,6 +467,7 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         self._running = 0
         self._closed = False
         self._systemic = SystemicFailure()
+        self._tickets = Tickets()
 
     @property
     def stopped_by(self) -> B2BError | None:
@@ -512,15 +542,41 @@ class OutcomeStream(Generic[OrderT, ResultT]):
 
     async def _settle(self, index: int, order: Any) -> OrderOutcome[OrderT, ResultT]:
         """Register one input, unless the stream has stopped sending; watch what it became."""
-        if not await self._systemic.take_turn():
-            outcome: OrderOutcome[OrderT, ResultT] = OrderOutcome(index, order, attempted=False)
+        if await self._systemic.take_turn():
+            outcome = await self._register_under_ticket(index, order)
+            self._systemic.finished(outcome)
+            if self._systemic.stopped:
+                self._tickets.withdraw_unsent()
         else:
-            # A worker is cancelled only when the whole stream is closed, so an order cut
-            # off here needs no accounting.
-            outcome = await register_one(self._register, index, order, self._order_type)
-            await self._systemic.finished(outcome)
+            outcome = OrderOutcome(index, order, attempted=False)
         report_outcome(outcome)
         return outcome
+
+    async def _register_under_ticket(self, index: int, order: Any) -> OrderOutcome[OrderT, ResultT]:
+        """Register one input; not attempted when the stream withdrew it before it was sent."""
+        # A worker is cancelled only when the whole stream is closed, so an order cut off
+        # here needs no accounting.
+        with self._tickets.issue():
+            outcome = await register_one(self._register, index, order, self._order_type)
+        if isinstance(outcome.error, OrderWithdrawnError):
+            return OrderOutcome(index, order, attempted=False)
+        return outcome
+
+    def stop(self) -> None:
+        """Stop sending, as a failure that repeats for every order would; idempotent.
+
+        No order starts after this. The orders whose request has left finish, since their
+        answers say whether they were registered; those still waiting for their turn in the
+        budget are withdrawn. Every input still comes out: each one withdrawn or never
+        sent as an outcome with ``attempted=False``. :attr:`stopped_by` stays ``None``.
+
+        It does not wait: iterate on to collect the outcomes. It is what ``orders register``
+        does on Ctrl-C.
+
+        .. versionadded:: 0.2.0
+        """
+        self._systemic.halt()
+        self._tickets.withdraw_unsent()
 
     async def aclose(self) -> None:
         """Stop the workers and wait until they are gone; idempotent."""

@@ -779,6 +779,8 @@ class Registration:
         self.sent = 0
         self.stopping = False
         self.interrupted = False
+        # The stream under way, which a signal stops at once.
+        self.live: OutcomeStream[Any, Any] | None = None
         # Why the run stopped early, if it did: the input turned out unreadable part way,
         # or the journal could not be written.
         self.error: InputFileError | JournalWriteError | None = None
@@ -914,10 +916,13 @@ class Registration:
 
     def interrupt(self, received: signal.Signals = signal.SIGINT) -> None:
         """Handle Ctrl-C or SIGTERM (a service manager's, ``timeout``'s or ``docker stop``'s):
-        the first stops sending new orders, the second aborts."""
+        the first stops sending (the orders whose request has left finish; those waiting for
+        budget are withdrawn, and sent by the next run), the second aborts."""
         if self.stopping:
             raise KeyboardInterrupt
         self.stopping = self.interrupted = True
+        if self.live is not None:
+            self.live.stop()
         if received == signal.SIGTERM:
             say("terminated: finishing the orders in flight (a second signal aborts)")
         else:
@@ -945,7 +950,7 @@ class Registration:
         try:
             with self.bar:
                 async with self.client:
-                    stream = self.stream()
+                    stream = self.live = self.stream()
                     async with stream:
                         async for outcome in stream:
                             self.stopped_by = stream.stopped_by

@@ -7,6 +7,7 @@
     ├── ClientClosedError            used after aclose() or from another loop (a RuntimeError)
     ├── DeadlineUnreachableError     no budget before the call's deadline; nothing sent
     ├── RegistrationWindowClosedError V3's 10-second window cannot be met; nothing sent
+    ├── OrderWithdrawnError          a stopped bulk run let go of it unsent (not exported)
     ├── APIError                     a response came back: status, code, message, details, ...
     │   ├── BadRequestError          400, and HTTP 200 with a 400xx body code
     │   │   └── OrderAlreadyExistsError
@@ -79,6 +80,8 @@ class InvalidOrderError(B2BError, ValueError):
 
 #: What a call of a closed client is told.
 CLIENT_CLOSED: Final = "the client is closed; create a new B2BClient"
+#: What a bulk order withdrawn before any request of it left is told.
+ORDER_WITHDRAWN: Final = "the run stopped sending before this order's request left"
 OTHER_LOOP: Final = (
     "the client serves the event loop it was first used in; create a B2BClient in each "
     "event loop (inside the coroutine asyncio.run runs), and close it there"
@@ -263,6 +266,15 @@ class NotSentTimeoutError(APITimeoutError):
 
     def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
         super().__init__(message, method=method, url=url, may_have_reached_server=False)
+
+
+class OrderWithdrawnError(B2BError):
+    """A bulk run stopped sending while this order's request waited for its turn in the
+    store's budget, so the request never left.
+
+    The run reports the order as not attempted (``attempted=False``), to be sent again by a
+    later run; the error itself stays inside the run (a hook sees the call end with it).
+    """
 
 
 class RateLimiterUnavailableError(TransportError):

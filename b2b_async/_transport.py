@@ -49,12 +49,14 @@ from ._config import (
 from ._events import Call
 from ._exceptions import (
     CLIENT_CLOSED,
+    ORDER_WITHDRAWN,
     OTHER_LOOP,
     APIConnectionError,
     APITimeoutError,
     B2BError,
     ClientClosedError,
     NotSentTimeoutError,
+    OrderWithdrawnError,
     ResponseDecodeError,
     TransportError,
 )
@@ -71,6 +73,7 @@ from ._protocol import (
 )
 from ._ratelimit import Limiter, burst_of, cancel_requests
 from ._retry import StopBeforeDeadline, Uncertainty, WaitStrategy, is_retryable
+from ._withdrawal import Ticket, note_sent, unsent_ticket
 
 __all__ = ["ClientStats", "Pool", "Transport", "pool_may_wait"]
 
@@ -125,49 +128,77 @@ class Sending(NamedTuple):
 
 class Waits:
     """The calls waiting for a place in flight, for budget or between attempts, by the
-    transport (client or view) they were made on, so that closing it can wake them.
+    transport (client or view) they were made on, so that something can wake them.
 
-    A woken call fails with :class:`~b2b_async.ClientClosedError` at once, instead of
-    waiting out a cooldown of minutes only to find its client closed.
+    Closing a client or view wakes the waits of its calls: each fails with
+    :class:`~b2b_async.ClientClosedError` at once, instead of waiting out a cooldown of
+    minutes only to find its client closed. A bulk run that stops sending withdraws its
+    orders no request has left for (:mod:`b2b_async._withdrawal`): the wait for budget of
+    each fails with :class:`~b2b_async._exceptions.OrderWithdrawnError`.
     """
 
     __slots__ = ("_waiting", "_woken")
 
     def __init__(self) -> None:
-        # Each waiting task: the transport its call was made on, and the cancellations it
-        # had pending as its wait began (one it swallowed earlier may leave one).
-        self._waiting: dict[asyncio.Task[object], tuple[object, int]] = {}
-        self._woken: set[asyncio.Task[object]] = set()
+        # Each waiting task: the transport its call was made on, the cancellations it had
+        # pending as its wait began (one it swallowed earlier may leave one), and the
+        # ticket of the bulk order it sends nothing of yet, if any.
+        self._waiting: dict[asyncio.Task[object], tuple[object, int, Ticket | None]] = {}
+        self._woken: dict[asyncio.Task[object], B2BError] = {}
 
-    def enter(self, owner: object) -> asyncio.Task[object] | None:
-        """Note the current task as waiting for a call made on ``owner``; return it."""
+    def enter(self, owner: object, ticket: Ticket | None = None) -> asyncio.Task[object] | None:
+        """Note the current task as waiting for a call made on ``owner``; return it.
+
+        Args:
+            owner: the transport the call was made on.
+            ticket: the bulk order the wait may be withdrawn with, or ``None``.
+
+        Raises:
+            OrderWithdrawnError: ``ticket``'s order is withdrawn already.
+        """
+        if ticket is not None and ticket.withdrawn:
+            raise OrderWithdrawnError(ORDER_WITHDRAWN)
         task = asyncio.current_task()
         if task is not None:  # outside a task, nothing could cancel the wait
-            self._waiting[task] = owner, task.cancelling()
+            self._waiting[task] = owner, task.cancelling(), ticket
+            if ticket is not None:
+                ticket.on_withdraw = functools.partial(self._withdraw, task)
         return task
 
     def leave(self, task: asyncio.Task[object] | None) -> None:
         """Forget ``task``'s wait, as :meth:`enter` returned it, woken or not."""
         if task is not None:
-            del self._waiting[task]
-            self._woken.discard(task)
+            ticket = self._waiting.pop(task)[2]
+            if ticket is not None:
+                ticket.on_withdraw = None
+            self._woken.pop(task, None)
 
-    def woke(self, task: asyncio.Task[object] | None) -> bool:
-        """Whether :meth:`wake`, and nothing else, cancelled ``task``'s wait.
+    def woke(self, task: asyncio.Task[object] | None) -> B2BError | None:
+        """The error ``task``'s wait ends with, when a wake, and nothing else, cancelled it.
 
         A cancellation asked of the task besides the wake still stands: the task stays
-        cancelled, and this says ``False``.
+        cancelled, and this says ``None``.
         """
         if task is None or task not in self._woken:
-            return False
-        return task.uncancel() <= self._waiting[task][1]
+            return None
+        if task.uncancel() > self._waiting[task][1]:
+            return None
+        return self._woken[task]
 
     def wake(self, owner: object | None) -> None:
         """Cancel the waits of the calls made on ``owner`` (on any, with ``None``)."""
-        for task, (made_on, _) in self._waiting.items():
-            if (owner is None or made_on is owner) and task not in self._woken:
-                self._woken.add(task)
-                task.cancel()
+        for task, (made_on, _, _) in self._waiting.items():
+            if owner is None or made_on is owner:
+                self._wake(task, ClientClosedError(CLIENT_CLOSED))
+
+    def _withdraw(self, task: asyncio.Task[object]) -> None:
+        self._wake(task, OrderWithdrawnError(ORDER_WITHDRAWN))
+
+    def _wake(self, task: asyncio.Task[object], error: B2BError) -> None:
+        """Cancel ``task``'s wait, to end with ``error``; a wait is woken once."""
+        if task not in self._woken:
+            self._woken[task] = error
+            task.cancel()
 
 
 class Pool:
@@ -485,21 +516,25 @@ class Transport:
             uncertainty.note(exc)
             raise
 
-    async def _unless_closed(self, wait: Callable[[], Awaitable[T]]) -> T:
-        """Await what ``wait`` starts, unless :meth:`aclose` comes first.
+    async def _unless_closed(
+        self, wait: Callable[[], Awaitable[T]], ticket: Ticket | None = None
+    ) -> T:
+        """Await what ``wait`` starts, unless :meth:`aclose`, or the withdrawal of
+        ``ticket``'s bulk order, comes first.
 
         Raises:
             ClientClosedError: the client (or this view) is closed, or closes meanwhile.
+            OrderWithdrawnError: ``ticket``'s order is withdrawn, or is meanwhile.
         """
         if self.closed:
             raise ClientClosedError(CLIENT_CLOSED)
         waits = self._pool.waits
-        task = waits.enter(self)
+        task = waits.enter(self, ticket)
         try:
             return await wait()
         except asyncio.CancelledError:
-            if waits.woke(task):
-                raise ClientClosedError(CLIENT_CLOSED) from None
+            if (error := waits.woke(task)) is not None:
+                raise error from None
             raise
         finally:
             waits.leave(task)
@@ -546,6 +581,7 @@ class Transport:
         session = self.open()
         call = sending.call
         call.sent()
+        note_sent()
         try:
             response = await self._exchange(session, sending.request, url, info)
         except BaseException as exc:
@@ -579,6 +615,8 @@ class Transport:
             APITimeoutError: the deadline has passed (while the call waited for a place in
                 flight, say); nothing was sent.
             DeadlineUnreachableError: the limiter foresees no budget before the deadline.
+            OrderWithdrawnError: the call is for a bulk order its run withdrew before it
+                was sent.
         """
         left = None if sending.deadline is None else sending.deadline - time.monotonic()
         if left is not None and left < 0:
@@ -587,7 +625,10 @@ class Transport:
             )
         if self._acquire is None:
             return
-        waited = await self._unless_closed(functools.partial(self._acquire, sending.priority, left))
+        acquire = functools.partial(self._acquire, sending.priority, left)
+        # The store's budget is what a stopped bulk run must not spend: its orders still
+        # waiting here are withdrawn (a wait for a place in flight ends with an answer).
+        waited = await self._unless_closed(acquire, unsent_ticket())
         sending.call.budget_waited(waited)
 
     def _deadline_passed(self, sending: Sending, message: str) -> APITimeoutError:

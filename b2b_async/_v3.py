@@ -68,6 +68,7 @@ from ._exceptions import (
     DeadlineUnreachableError,
     InvalidOrderError,
     OrderAlreadyExistsError,
+    OrderWithdrawnError,
     RegistrationWindowClosedError,
     ResponseDecodeError,
 )
@@ -393,11 +394,14 @@ class V3Orders:
         """Register one order of a bulk run; log it when it ended past the 10-second window.
 
         In a bulk run, "already exists" always means registered. The warning does not depend
-        on the outcome: a late failure is logged too.
+        on the outcome: a late failure is logged too, but not an order the run withdrew,
+        which sent nothing.
         """
         started = clock()
         try:
             registered = await self._settle(order, priority, in_bulk=True)
+        except OrderWithdrawnError:
+            raise
         except B2BError:
             warn_if_late(order, started)
             raise

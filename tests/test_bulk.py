@@ -717,3 +717,71 @@ async def test_a_source_that_is_no_collection_of_orders_is_refused_at_once(
 async def _started(run: object) -> object:
     """Await a bulk call's coroutine; a stream is returned as it is."""
     return await run if asyncio.iscoroutine(run) else run
+
+
+#: One request a minute: after the first, every order waits a minute for budget.
+ONE_A_MINUTE = RateLimit(requests=1, per=60.0)
+
+
+async def test_wrong_token_under_pacing_withdraws_the_orders_waiting_for_budget() -> None:
+    """Paced at one request a minute, a wrong token costs one request: the other orders in
+    flight were waiting for budget, and are withdrawn at once instead of each spending a
+    minute's budget on a 401."""
+    async with SandboxServer(rate=None) as server:
+        async with B2BClient("wrong-token", base_url=server.url, rate_limit=ONE_A_MINUTE) as c:
+            run = c.orders.create_many(orders(50), concurrency=8)
+            report = await asyncio.wait_for(run, 30)  # without withdrawing: 7 minutes
+        assert len(server.requests) == 1
+    assert_one_outcome_each(report, 50)
+    assert isinstance(report.stopped_by, AuthenticationError)
+    assert [outcome.index for outcome in report.failed] == [0]
+    assert len(report.not_attempted) == 49
+    assert all(outcome.error is None for outcome in report.not_attempted)
+
+
+#: Two requests at once, then one a minute.
+TWO_THEN_ONE_A_MINUTE = RateLimit(requests=2, per=60.0, burst=2)
+
+
+async def stop_after_the_first(stream: Any) -> list[Any]:
+    """Every outcome of ``stream``, which is stopped as the first comes out."""
+    seen = []
+    async with stream:
+        async for outcome in stream:
+            seen.append(outcome)
+            stream.stop()
+    return seen
+
+
+@pytest.mark.parametrize("api", ["v2", "v3"])
+async def test_stopping_a_stream_withdraws_the_orders_waiting_for_budget(api: str) -> None:
+    """stop() after the first outcome: the orders sent finish, those waiting for budget come
+    out not attempted, every later input too, and nothing more is sent; stopped_by stays None.
+    (V3 spends one of the two requests on the extra field configurations.)"""
+    async with SandboxServer(rate=None) as server:
+        async with client_for(server, rate_limit=TWO_THEN_ONE_A_MINUTE) as client:
+            if api == "v2":
+                stream: Any = client.orders.create_stream(orders(20), concurrency=4)
+            else:
+                v3 = [NewV3Order(1000 + index, 1) for index in range(20)]
+                stream = client.v3.orders.ensure_stream(v3, concurrency=4)
+            seen = await asyncio.wait_for(stop_after_the_first(stream), 30)  # else: minutes
+            assert client.stats.requests == len(server.requests) == 2
+        registered = len(server.orders)
+    assert registered >= 1
+    assert sorted(outcome.index for outcome in seen) == list(range(20))
+    assert sum(outcome.ok for outcome in seen) == registered
+    assert sum(not outcome.attempted for outcome in seen) == 20 - registered
+    assert stream.stopped_by is None
+
+
+async def test_a_stream_stopped_before_it_starts_sends_nothing() -> None:
+    """stop() before the first iteration: every input comes out not attempted."""
+    async with SandboxServer(rate=None) as server:
+        async with client_for(server) as client:
+            stream = client.orders.create_stream(orders(10), concurrency=4)
+            stream.stop()
+            seen = [outcome async for outcome in stream]
+        assert server.requests == []
+    assert sorted(outcome.index for outcome in seen) == list(range(10))
+    assert not any(outcome.attempted for outcome in seen)

@@ -801,6 +801,26 @@ def test_register_sigint_finishes_in_flight_orders_and_exits_130(
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_register_ctrl_c_withdraws_the_orders_waiting_for_budget(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Ctrl-C at one request a minute: the order sent is journaled; the others in flight,
+    waiting for budget, are withdrawn at once instead of each waiting out its minute to be
+    sent. They are counted as not attempted and left for the next run."""
+    orders = write_orders(tmp_path / "orders.csv", 30)
+    results = tmp_path / "results.jsonl"
+    args = register_args(orders, sandbox.url, results, "--rate-limit", "1/60", "--concurrency", "4")
+    with sigint_when(lambda: len(sandbox.orders) >= 1) as fired:
+        first = invoke([*args, "--json"])
+    assert fired.is_set()
+    assert first.exit_code == 130, first.output
+    summary = json.loads(first.stdout)
+    assert summary["requests"] == len(sandbox.requests) == 1
+    # Three in flight beside the one sent, or four if its worker took the next row first.
+    assert summary["orders"]["not_attempted"] == summary["total"] - 1 >= 3, summary
+    assert registered_in(results) == sorted(sandbox.orders) == ["BC0000"]
+
+
 def test_register_sigterm_stops_as_ctrl_c_does(sandbox: SandboxServer, tmp_path: Path) -> None:
     """SIGTERM (docker stop, timeout, systemd) killed the run with no summary; it now
     finishes the orders in flight, journals them and exits 130."""

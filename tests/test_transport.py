@@ -45,7 +45,8 @@ from b2b_async import (
     _transport,
     set_hooks,
 )
-from b2b_async._exceptions import NotSentTimeoutError
+from b2b_async._exceptions import NotSentTimeoutError, OrderWithdrawnError
+from b2b_async._withdrawal import Tickets
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, RateWindow, SandboxServer
 from tests.loopback import serving
 from tests.sandbox_helpers import attempts_for, seed_for
@@ -972,3 +973,76 @@ async def test_a_task_that_once_swallowed_a_cancellation_is_still_woken_as_close
             await asyncio.wait_for(queued, 60)
         held.release.set()
         assert await first == CreatedOrder("BC1")
+
+
+async def create_under_ticket(client: B2BClient, order_id: str, tickets: Tickets) -> CreatedOrder:
+    """A create as a bulk run makes it: under a ticket of the run's."""
+    with tickets.issue():
+        return await create(client, order_id)
+
+
+async def test_withdrawing_a_bulk_order_wakes_its_wait_for_budget_and_sends_nothing() -> None:
+    """An order queued for an hour's budget ends with OrderWithdrawnError when its run
+    withdraws it, at once; the order whose request left gets its answer."""
+    held, tickets = Holding(), Tickets()
+    async with serving(held.app()) as url:
+        async with B2BClient(TOKEN, base_url=url, rate_limit=RateLimiter(HOURLY)) as client:
+            first = asyncio.create_task(create_under_ticket(client, "BC1", tickets))
+            await held.arrived.wait()
+            queued = asyncio.create_task(create_under_ticket(client, "BC2", tickets))
+            await asyncio.sleep(0)  # waiting for budget now
+            tickets.withdraw_unsent()
+            with pytest.raises(OrderWithdrawnError):
+                await asyncio.wait_for(queued, 60)
+            held.release.set()
+            assert await first == CreatedOrder("BC1")
+            assert client.stats.in_flight == 0
+    assert held.orders == ["BC1"]
+
+
+async def test_a_withdrawn_bulk_order_waits_for_nothing_and_sends_nothing() -> None:
+    """Withdrawn before its call began, an order fails at its wait for budget, with budget
+    to spare."""
+    held, tickets = Holding(), Tickets()
+    tickets.withdraw_unsent()
+    async with serving(held.app()) as url:
+        async with B2BClient(TOKEN, base_url=url, rate_limit=RateLimiter(HOURLY)) as client:
+            with pytest.raises(OrderWithdrawnError):
+                await create_under_ticket(client, "BC1", tickets)
+            assert client.stats.requests == 0
+    assert held.orders == []
+
+
+async def test_a_cancellation_besides_a_withdrawal_stays_a_cancellation() -> None:
+    """A withdrawal does not turn a cancellation the caller asked for into an error."""
+    held, tickets = Holding(), Tickets()
+    async with serving(held.app()) as url:
+        async with B2BClient(TOKEN, base_url=url, rate_limit=RateLimiter(HOURLY)) as client:
+            first = asyncio.create_task(create(client, "BC1"))
+            await held.arrived.wait()
+            queued = asyncio.create_task(create_under_ticket(client, "BC2", tickets))
+            await asyncio.sleep(0)
+            queued.cancel()
+            tickets.withdraw_unsent()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(queued, 60)
+            held.release.set()
+            assert await first == CreatedOrder("BC1")
+    assert held.orders == ["BC1"]
+
+
+async def test_a_bulk_order_waiting_for_a_place_in_flight_is_not_withdrawn_there() -> None:
+    """A wait for a place in flight ends with an answer, not with the store's budget spent:
+    without a limiter, an order withdrawn while it waits for a place is still sent."""
+    held, tickets = Holding(), Tickets()
+    async with serving(held.app()) as url:
+        async with B2BClient(TOKEN, base_url=url, rate_limit=None, max_concurrency=1) as client:
+            first = asyncio.create_task(create(client, "BC1"))  # the only place in flight
+            await held.arrived.wait()
+            queued = asyncio.create_task(create_under_ticket(client, "BC2", tickets))
+            await asyncio.sleep(0)
+            tickets.withdraw_unsent()
+            held.release.set()
+            assert await first == CreatedOrder("BC1")
+            assert await asyncio.wait_for(queued, 60) == CreatedOrder("BC2")
+    assert held.orders == ["BC1", "BC2"]

@@ -61,6 +61,7 @@ from b2b_async._config import (
     REGISTRATION_MARGIN,
     REGISTRATION_WINDOW,
 )
+from b2b_async._exceptions import ORDER_WITHDRAWN, OrderWithdrawnError
 from b2b_async._extra_field_cache import ExtraFieldCache
 from b2b_async._protocol import Envelope, Request, RequestInfo, decode_response
 from b2b_async._v3 import unix_seconds
@@ -879,6 +880,20 @@ async def test_a_failed_late_v3_registration_is_logged_too(
         [outcome] = [item async for item in stream]
     assert not outcome.ok
     assert "took 30.0 s" in caplog.text
+
+
+async def test_a_late_v3_order_withdrawn_unsent_logs_nothing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An order its run withdrew after 30 s of waiting sent nothing that could arrive late:
+    no warning, and it comes out not attempted."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    orders = scripted_v3(OrderWithdrawnError(ORDER_WITHDRAWN))
+    fake_clock(monkeypatch, 0.0, 30.0)
+    async with orders.create_stream([NewV3Order(7, 8)], concurrency=1) as stream:
+        [outcome] = [item async for item in stream]
+    assert not outcome.attempted
+    assert caplog.records == []
 
 
 async def test_quick_v3_and_slow_v2_registrations_log_nothing(

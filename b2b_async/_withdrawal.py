@@ -1,0 +1,104 @@
+"""Withdrawing the orders of a bulk run that no request has left for yet.
+
+A run that stops sending (a refused token, an API that cannot be reached, or
+:meth:`~b2b_async.OutcomeStream.stop`) lets its orders whose request has left finish, since
+their answers say whether they were registered. The others may still be waiting for their
+turn in the store's budget, each turn a share of it that every integration of the store
+needs, and the wait a cooldown of minutes at times: they are withdrawn instead, and come
+out as not attempted.
+
+The bulk layer registers each order under a :class:`Ticket` (:meth:`Tickets.issue`). The
+transport reads it with :func:`unsent_ticket`: it notes on it when a request leaves
+(:func:`note_sent`), and wakes a wait for budget whose order was withdrawn
+(``Ticket.on_withdraw``). A wait for a place in flight is not withdrawn: it ends with an
+answer, and the budget comes after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Final
+
+__all__ = ["Ticket", "Tickets", "note_sent", "unsent_ticket"]
+
+_TICKET: Final[ContextVar[Ticket | None]] = ContextVar("b2b_async_ticket", default=None)
+
+
+class Ticket:
+    """One order of a bulk run, from its turn to its outcome.
+
+    Attributes:
+        task: the task that registers the order; a task it starts (a shared fetch) neither
+            sends the order nor is withdrawn with it.
+        sent: a request of the order has left, so its outcome is the answer's.
+        withdrawn: the run let go of the order before any request of it left; none will.
+        on_withdraw: what wakes the order's wait, while it waits, or ``None``.
+    """
+
+    __slots__ = ("on_withdraw", "sent", "task", "withdrawn")
+
+    def __init__(self, task: asyncio.Task[object] | None) -> None:
+        self.task = task
+        self.sent = False
+        self.withdrawn = False
+        self.on_withdraw: Callable[[], object] | None = None
+
+    def withdraw(self) -> None:
+        """Let go of the order unless a request of it has left; wake its wait, if it waits."""
+        if self.sent or self.withdrawn:
+            return
+        self.withdrawn = True
+        if self.on_withdraw is not None:
+            self.on_withdraw()
+
+
+class Tickets:
+    """The tickets of the orders a run is registering now."""
+
+    __slots__ = ("_live", "_withdrawing")
+
+    def __init__(self) -> None:
+        self._live: set[Ticket] = set()
+        self._withdrawing = False
+
+    @contextlib.contextmanager
+    def issue(self) -> Iterator[Ticket]:
+        """Register one order under a new ticket, in the current task's context.
+
+        A ticket issued after :meth:`withdraw_unsent` is withdrawn from the start.
+        """
+        ticket = Ticket(asyncio.current_task())
+        if self._withdrawing:
+            ticket.withdraw()
+        self._live.add(ticket)
+        token = _TICKET.set(ticket)
+        try:
+            yield ticket
+        finally:
+            _TICKET.reset(token)
+            self._live.discard(ticket)
+
+    def withdraw_unsent(self) -> None:
+        """Withdraw every order no request has left for, now and from now on."""
+        self._withdrawing = True
+        for ticket in tuple(self._live):
+            ticket.withdraw()
+
+
+def unsent_ticket() -> Ticket | None:
+    """The ticket of the order the current task registers, while no request of it has left."""
+    ticket = _TICKET.get()
+    if ticket is None or ticket.sent or ticket.task is not asyncio.current_task():
+        return None
+    return ticket
+
+
+def note_sent() -> None:
+    """Note that a request of the current task's order is leaving: it can no longer be
+    withdrawn."""
+    ticket = unsent_ticket()
+    if ticket is not None:
+        ticket.sent = True

@@ -1,0 +1,81 @@
+"""Tickets: which orders of a bulk run may still be withdrawn, and who is told."""
+
+from __future__ import annotations
+
+import asyncio
+
+from b2b_async._withdrawal import Ticket, Tickets, note_sent, unsent_ticket
+
+
+async def test_a_ticket_is_its_tasks_until_a_request_of_its_order_leaves() -> None:
+    """Inside issue(), unsent_ticket() is the order's ticket; note_sent() ends that."""
+    tickets = Tickets()
+    assert unsent_ticket() is None
+    with tickets.issue() as ticket:
+        assert unsent_ticket() is ticket
+        assert ticket.task is asyncio.current_task()
+        note_sent()
+        assert ticket.sent
+        assert unsent_ticket() is None
+    assert unsent_ticket() is None
+
+
+async def test_a_task_started_under_a_ticket_neither_sends_nor_is_withdrawn_with_it() -> None:
+    """A task the order starts (a fetch others share) copies the context, not the ticket."""
+    tickets = Tickets()
+
+    async def shared_fetch() -> Ticket | None:
+        note_sent()
+        return unsent_ticket()
+
+    with tickets.issue() as ticket:
+        seen = await asyncio.create_task(shared_fetch())
+    assert seen is None
+    assert not ticket.sent
+
+
+async def test_withdrawing_spares_the_orders_sent_and_wakes_the_waiting_once() -> None:
+    """withdraw_unsent() lets go of the orders not sent, calling each one's wake once."""
+    tickets = Tickets()
+    woken: list[str] = []
+    issued: dict[str, Ticket] = {}
+    gate = asyncio.Event()
+
+    async def order(name: str, *, sent: bool) -> None:
+        with tickets.issue() as ticket:
+            issued[name] = ticket
+            ticket.on_withdraw = lambda: woken.append(name)
+            if sent:
+                note_sent()
+            await gate.wait()
+
+    running = [
+        asyncio.create_task(order("waiting", sent=False)),
+        asyncio.create_task(order("sent", sent=True)),
+    ]
+    await asyncio.sleep(0)
+    tickets.withdraw_unsent()
+    tickets.withdraw_unsent()
+    gate.set()
+    await asyncio.gather(*running)
+    assert woken == ["waiting"]
+    assert issued["waiting"].withdrawn
+    assert not issued["sent"].withdrawn
+
+
+async def test_a_ticket_issued_after_withdrawing_is_withdrawn_from_the_start() -> None:
+    """An order that takes its turn after the run stopped is withdrawn before it waits."""
+    tickets = Tickets()
+    tickets.withdraw_unsent()
+    with tickets.issue() as ticket:
+        assert ticket.withdrawn
+        assert unsent_ticket() is ticket
+
+
+async def test_an_order_done_is_no_longer_withdrawn() -> None:
+    """A ticket whose order finished leaves the run's tickets: a later withdrawal spares it."""
+    tickets = Tickets()
+    with tickets.issue() as ticket:
+        pass
+    tickets.withdraw_unsent()
+    assert not ticket.withdrawn
