@@ -114,8 +114,9 @@ class OrderOutcome(Generic[OrderT, ResultT]):
             :class:`~b2b_async.CreatedOrder`, or a :class:`~b2b_async.V3Order` in a V3 run.
         error: why it failed, when it did.
         attempted: ``False`` when the order was never sent because the run had stopped
-            sending (see :attr:`BulkReport.stopped_by`); ``result`` and ``error`` are then
-            both ``None``.
+            sending (see :attr:`BulkReport.stopped_by` and :meth:`OutcomeStream.stop`):
+            before it started, or while it waited for budget; ``result`` and ``error`` are
+            then both ``None``.
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0
@@ -286,10 +287,10 @@ class SystemicFailure:
     - :data:`UNREACHABLE_STREAK` outcomes in a row whose call could not connect
       (:func:`could_not_connect`) stop it; any other outcome starts the count again.
 
-    Once stopped, no new order is sent. The orders whose request has left finish as usual;
-    the stream withdraws those still waiting for their turn in the budget (see
-    :mod:`b2b_async._withdrawal`). :meth:`halt` stops the run the same way, for the caller's
-    own reason.
+    Once stopped, no new order is sent, and ``on_stop`` is told: the stream withdraws the
+    orders still waiting for their turn in the budget (see :mod:`b2b_async._withdrawal`).
+    The orders whose request has left finish as usual. :meth:`halt` stops the run the same
+    way, for the caller's own reason.
 
     While such a streak is open, a new order waits until the streak ends either way, or
     until no other order is out: a server that is down is then probed by the orders already
@@ -297,15 +298,19 @@ class SystemicFailure:
     against a server that cannot be reached sends at most ``max(concurrency,
     UNREACHABLE_STREAK)`` orders, each spending the attempts of its retry policy.
 
+    Args:
+        on_stop: called as the run stops; again if a failure comes after :meth:`halt`.
+
     Attributes:
         reason: the error that stopped the run, or ``None`` while it goes on (or when
-            :meth:`halt` stopped it).
+            :meth:`halt` stopped it, and no failure came after).
     """
 
-    __slots__ = ("_changed", "_halted", "_sending", "_streak", "reason")
+    __slots__ = ("_changed", "_halted", "_on_stop", "_sending", "_streak", "reason")
 
-    def __init__(self) -> None:
+    def __init__(self, on_stop: Callable[[], object] = lambda: None) -> None:
         self.reason: B2BError | None = None
+        self._on_stop = on_stop
         self._halted = False
         self._streak = 0
         self._sending = 0
@@ -317,8 +322,14 @@ class SystemicFailure:
         return self._halted or self.reason is not None
 
     def halt(self) -> None:
-        """Stop the run without a failure to blame; an order waiting for its turn gets none."""
-        self._halted = True
+        """Stop the run without a failure to blame; idempotent."""
+        if not self.stopped:
+            self._halted = True
+            self._stop()
+
+    def _stop(self) -> None:
+        """Tell the run it stopped, and have the orders waiting for their turn look again."""
+        self._on_stop()
         self._wake_all()
 
     async def take_turn(self) -> bool:
@@ -338,13 +349,9 @@ class SystemicFailure:
         return self.stopped or not self._streak or not self._sending
 
     def finished(self, outcome: OrderOutcome[Any, Any]) -> None:
-        """Take the outcome of an order that was out into account, and wake who waits.
-
-        An order withdrawn before it was sent (``attempted=False``) says nothing of the server.
-        """
+        """Take the outcome of an order that was out into account, and wake who waits."""
         self._sending -= 1
-        if outcome.attempted:
-            self.observe(outcome)
+        self.observe(outcome)
         self._wake_all()
 
     def _wake_all(self) -> None:
@@ -363,6 +370,7 @@ class SystemicFailure:
             return
         if refuses_the_credentials(error) or self._streak >= UNREACHABLE_STREAK:
             self.reason = error
+            self._stop()
 
 
 def _check_source(orders: object, order_type: type) -> None:
@@ -466,8 +474,8 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         self._workers: list[asyncio.Task[None]] = []
         self._running = 0
         self._closed = False
-        self._systemic = SystemicFailure()
         self._tickets = Tickets()
+        self._systemic = SystemicFailure(on_stop=self._tickets.withdraw_unsent)
 
     @property
     def stopped_by(self) -> B2BError | None:
@@ -545,8 +553,6 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         if await self._systemic.take_turn():
             outcome = await self._register_under_ticket(index, order)
             self._systemic.finished(outcome)
-            if self._systemic.stopped:
-                self._tickets.withdraw_unsent()
         else:
             outcome = OrderOutcome(index, order, attempted=False)
         report_outcome(outcome)
@@ -565,10 +571,13 @@ class OutcomeStream(Generic[OrderT, ResultT]):
     def stop(self) -> None:
         """Stop sending, as a failure that repeats for every order would; idempotent.
 
-        No order starts after this. The orders whose request has left finish, since their
-        answers say whether they were registered; those still waiting for their turn in the
-        budget are withdrawn. Every input still comes out: each one withdrawn or never
-        sent as an outcome with ``attempted=False``. :attr:`stopped_by` stays ``None``.
+        No order starts after this. The orders whose request has left finish, retries
+        included, since their answers say whether they were registered; those still waiting
+        for their turn in the rate limiter's budget are withdrawn (a client with
+        ``rate_limit=None`` has no such wait). Every input still comes out: each one
+        withdrawn or never sent as an outcome with ``attempted=False``. So the stream reads
+        its input to the end: end an endless source too. :attr:`stopped_by` stays ``None``
+        unless an order finishing then fails in a way that stops a run (a 401, say).
 
         It does not wait: iterate on to collect the outcomes. It is what ``orders register``
         does on Ctrl-C.
@@ -576,7 +585,6 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         .. versionadded:: 0.2.0
         """
         self._systemic.halt()
-        self._tickets.withdraw_unsent()
 
     async def aclose(self) -> None:
         """Stop the workers and wait until they are gone; idempotent."""

@@ -779,8 +779,8 @@ class Registration:
         self.sent = 0
         self.stopping = False
         self.interrupted = False
-        # The stream under way, which a signal stops at once.
-        self.live: OutcomeStream[Any, Any] | None = None
+        # The stream under way, told when the run stops sending.
+        self.current_stream: OutcomeStream[Any, Any] | None = None
         # Why the run stopped early, if it did: the input turned out unreadable part way,
         # or the journal could not be written.
         self.error: InputFileError | JournalWriteError | None = None
@@ -825,7 +825,7 @@ class Registration:
         from ._journal import BadRow, bad_row_entry
 
         # Checked between orders: after SIGINT, or once the file turns out unreadable, no
-        # new order starts and the ones in flight finish and are journaled.
+        # new order starts (see stop_sending).
         while not self.stopping and (row := self.next_row()) is not None:
             if isinstance(row, BadRow):
                 self.journal_line(bad_row_entry(row))
@@ -849,9 +849,16 @@ class Registration:
             return None
 
     def stop_early(self, error: InputFileError | JournalWriteError) -> None:
-        """Start no new order, keeping the first reason to stop; those in flight finish."""
-        self.stopping = True
+        """Stop sending, keeping the first reason to stop."""
+        self.stop_sending()
         self.error = self.error or error
+
+    def stop_sending(self) -> None:
+        """Start no new order: those whose request has left finish and are journaled; those
+        waiting for budget are withdrawn, not attempted, and sent by the next run."""
+        self.stopping = True
+        if self.current_stream is not None:
+            self.current_stream.stop()
 
     def journal_line(self, entry: dict[str, Any]) -> None:
         """Append a line to the journal; if that fails, the run stops taking orders.
@@ -916,13 +923,11 @@ class Registration:
 
     def interrupt(self, received: signal.Signals = signal.SIGINT) -> None:
         """Handle Ctrl-C or SIGTERM (a service manager's, ``timeout``'s or ``docker stop``'s):
-        the first stops sending (the orders whose request has left finish; those waiting for
-        budget are withdrawn, and sent by the next run), the second aborts."""
+        the first stops sending (see :meth:`stop_sending`), the second aborts."""
         if self.stopping:
             raise KeyboardInterrupt
-        self.stopping = self.interrupted = True
-        if self.live is not None:
-            self.live.stop()
+        self.interrupted = True
+        self.stop_sending()
         if received == signal.SIGTERM:
             say("terminated: finishing the orders in flight (a second signal aborts)")
         else:
@@ -950,7 +955,7 @@ class Registration:
         try:
             with self.bar:
                 async with self.client:
-                    stream = self.live = self.stream()
+                    stream = self.current_stream = self.stream()
                     async with stream:
                         async for outcome in stream:
                             self.stopped_by = stream.stopped_by

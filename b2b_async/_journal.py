@@ -9,8 +9,9 @@ as each outcome completes, so that a process killed at any moment (even by SIGKI
 every finished order recorded. A new run with the same journal skips what is recorded as
 registered and sends the rest again; an order that was in flight when the process died is
 sent again, and its "already exists" answer then counts as registered. An order the run
-never sent (it stopped on a 401, a 403 or a server it could not reach) gets no line, so the
-next run sends it like any order without one.
+never sent (it stopped on a 401, a 403 or a server it could not reach, or at Ctrl-C, and
+withdrew the orders still waiting for budget) gets no line, so the next run sends it like
+any order without one.
 
 Reading the journal follows one rule (see :meth:`Journal.load`): a line cut short by a crash
 is ignored, since sending its order again is safe; any other line that is not an entry
@@ -611,8 +612,9 @@ def status_of(outcome: OrderOutcome[Any, Any]) -> str:
     ``rejected`` means the API (or the validation before it) refused the order; sending it
     again will not help. ``failed`` means it could not be registered this time (the API
     unreachable, or still failing after the retries); a new run tries it again.
-    ``not_attempted`` means the run stopped sending before this order (a 401, a 403, a
-    server that cannot be reached): it gets no journal line, so a new run sends it.
+    ``not_attempted`` means the run stopped sending before this order's request left (a
+    401, a 403, a server that cannot be reached, Ctrl-C): it gets no journal line, so a new
+    run sends it.
     """
     if not outcome.attempted:
         return NOT_ATTEMPTED

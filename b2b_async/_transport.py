@@ -511,12 +511,12 @@ class Transport:
                 an earlier attempt may have reached the server.
         """
         try:
-            await self._unless_closed(functools.partial(asyncio.sleep, seconds))
+            await self._unless_woken(functools.partial(asyncio.sleep, seconds))
         except ClientClosedError as exc:
             uncertainty.note(exc)
             raise
 
-    async def _unless_closed(
+    async def _unless_woken(
         self, wait: Callable[[], Awaitable[T]], ticket: Ticket | None = None
     ) -> T:
         """Await what ``wait`` starts, unless :meth:`aclose`, or the withdrawal of
@@ -598,11 +598,11 @@ class Transport:
         """
         take = functools.partial(self._places.take, sending.priority)
         if sending.deadline is None:  # most calls: no timer to set up and cancel
-            await self._unless_closed(take)
+            await self._unless_woken(take)
             return
         try:
             async with asyncio.timeout(sending.deadline - time.monotonic()):
-                await self._unless_closed(take)
+                await self._unless_woken(take)
         except TimeoutError:
             raise self._deadline_passed(
                 sending, "the call's deadline passed while it waited for a place in flight"
@@ -628,7 +628,7 @@ class Transport:
         acquire = functools.partial(self._acquire, sending.priority, left)
         # The store's budget is what a stopped bulk run must not spend: its orders still
         # waiting here are withdrawn (a wait for a place in flight ends with an answer).
-        waited = await self._unless_closed(acquire, unsent_ticket())
+        waited = await self._unless_woken(acquire, unsent_ticket())
         sending.call.budget_waited(waited)
 
     def _deadline_passed(self, sending: Sending, message: str) -> APITimeoutError:

@@ -10,8 +10,9 @@ out as not attempted.
 The bulk layer registers each order under a :class:`Ticket` (:meth:`Tickets.issue`). The
 transport reads it with :func:`unsent_ticket`: it notes on it when a request leaves
 (:func:`note_sent`), and wakes a wait for budget whose order was withdrawn
-(``Ticket.on_withdraw``). A wait for a place in flight is not withdrawn: it ends with an
-answer, and the budget comes after it.
+(``Ticket.on_withdraw``). Nothing else is withdrawn: a wait for a place in flight ends with
+an answer, and the budget comes after it; an order some request of which has left waits
+for its answer and its retries, which say whether it was registered.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ class Ticket:
         task: the task that registers the order; a task it starts (a shared fetch) neither
             sends the order nor is withdrawn with it.
         sent: a request of the order has left, so its outcome is the answer's.
-        withdrawn: the run let go of the order before any request of it left; none will.
+        withdrawn: the run let go of the order before any request of it left: it waits for
+            no budget from now on, so no request of it leaves through a rate limiter (a
+            client without one sends it as its place in flight allows).
         on_withdraw: what wakes the order's wait, while it waits, or ``None``.
     """
 
@@ -58,21 +61,19 @@ class Ticket:
 class Tickets:
     """The tickets of the orders a run is registering now."""
 
-    __slots__ = ("_live", "_withdrawing")
+    __slots__ = ("_live",)
 
     def __init__(self) -> None:
         self._live: set[Ticket] = set()
-        self._withdrawing = False
 
     @contextlib.contextmanager
     def issue(self) -> Iterator[Ticket]:
         """Register one order under a new ticket, in the current task's context.
 
-        A ticket issued after :meth:`withdraw_unsent` is withdrawn from the start.
+        Once the order is done, the ticket names no task: a task that copied the context
+        meanwhile (a limiter's driver, a shared fetch) holds no task through it.
         """
         ticket = Ticket(asyncio.current_task())
-        if self._withdrawing:
-            ticket.withdraw()
         self._live.add(ticket)
         token = _TICKET.set(ticket)
         try:
@@ -80,10 +81,10 @@ class Tickets:
         finally:
             _TICKET.reset(token)
             self._live.discard(ticket)
+            ticket.task = ticket.on_withdraw = None
 
     def withdraw_unsent(self) -> None:
-        """Withdraw every order no request has left for, now and from now on."""
-        self._withdrawing = True
+        """Withdraw every order of the run no request has left for."""
         for ticket in tuple(self._live):
             ticket.withdraw()
 

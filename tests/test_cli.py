@@ -818,7 +818,8 @@ def test_register_ctrl_c_withdraws_the_orders_waiting_for_budget(
     assert summary["requests"] == len(sandbox.requests) == 1
     # Three in flight beside the one sent, or four if its worker took the next row first.
     assert summary["orders"]["not_attempted"] == summary["total"] - 1 >= 3, summary
-    assert registered_in(results) == sorted(sandbox.orders) == ["BC0000"]
+    assert len(sandbox.orders) == 1
+    assert registered_in(results) == sorted(sandbox.orders)
 
 
 def test_register_sigterm_stops_as_ctrl_c_does(sandbox: SandboxServer, tmp_path: Path) -> None:

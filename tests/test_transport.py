@@ -46,7 +46,7 @@ from b2b_async import (
     set_hooks,
 )
 from b2b_async._exceptions import NotSentTimeoutError, OrderWithdrawnError
-from b2b_async._withdrawal import Tickets
+from b2b_async._withdrawal import Ticket, Tickets
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, RateWindow, SandboxServer
 from tests.loopback import serving
 from tests.sandbox_helpers import attempts_for, seed_for
@@ -975,22 +975,27 @@ async def test_a_task_that_once_swallowed_a_cancellation_is_still_woken_as_close
         assert await first == CreatedOrder("BC1")
 
 
-async def create_under_ticket(client: B2BClient, order_id: str, tickets: Tickets) -> CreatedOrder:
-    """A create as a bulk run makes it: under a ticket of the run's."""
-    with tickets.issue():
+async def create_under_ticket(
+    client: B2BClient, order_id: str, tickets: Tickets, issued: list[Ticket] | None = None
+) -> CreatedOrder:
+    """A create as a bulk run makes it: under a ticket of the run's (added to ``issued``)."""
+    with tickets.issue() as ticket:
+        if issued is not None:
+            issued.append(ticket)
         return await create(client, order_id)
 
 
 async def test_withdrawing_a_bulk_order_wakes_its_wait_for_budget_and_sends_nothing() -> None:
     """An order queued for an hour's budget ends with OrderWithdrawnError when its run
     withdraws it, at once; the order whose request left gets its answer."""
-    held, tickets = Holding(), Tickets()
+    held, tickets, issued = Holding(), Tickets(), list[Ticket]()
     async with serving(held.app()) as url:
         async with B2BClient(TOKEN, base_url=url, rate_limit=RateLimiter(HOURLY)) as client:
             first = asyncio.create_task(create_under_ticket(client, "BC1", tickets))
             await held.arrived.wait()
-            queued = asyncio.create_task(create_under_ticket(client, "BC2", tickets))
-            await asyncio.sleep(0)  # waiting for budget now
+            queued = asyncio.create_task(create_under_ticket(client, "BC2", tickets, issued))
+            await asyncio.sleep(0)
+            assert issued[0].on_withdraw is not None  # waiting for budget now
             tickets.withdraw_unsent()
             with pytest.raises(OrderWithdrawnError):
                 await asyncio.wait_for(queued, 60)
@@ -1004,24 +1009,30 @@ async def test_a_withdrawn_bulk_order_waits_for_nothing_and_sends_nothing() -> N
     """Withdrawn before its call began, an order fails at its wait for budget, with budget
     to spare."""
     held, tickets = Holding(), Tickets()
-    tickets.withdraw_unsent()
     async with serving(held.app()) as url:
         async with B2BClient(TOKEN, base_url=url, rate_limit=RateLimiter(HOURLY)) as client:
+
+            async def withdrawn_first() -> CreatedOrder:
+                with tickets.issue():
+                    tickets.withdraw_unsent()  # before its call begins
+                    return await create(client, "BC1")
+
             with pytest.raises(OrderWithdrawnError):
-                await create_under_ticket(client, "BC1", tickets)
+                await asyncio.wait_for(withdrawn_first(), 60)
             assert client.stats.requests == 0
     assert held.orders == []
 
 
 async def test_a_cancellation_besides_a_withdrawal_stays_a_cancellation() -> None:
     """A withdrawal does not turn a cancellation the caller asked for into an error."""
-    held, tickets = Holding(), Tickets()
+    held, tickets, issued = Holding(), Tickets(), list[Ticket]()
     async with serving(held.app()) as url:
         async with B2BClient(TOKEN, base_url=url, rate_limit=RateLimiter(HOURLY)) as client:
             first = asyncio.create_task(create(client, "BC1"))
             await held.arrived.wait()
-            queued = asyncio.create_task(create_under_ticket(client, "BC2", tickets))
+            queued = asyncio.create_task(create_under_ticket(client, "BC2", tickets, issued))
             await asyncio.sleep(0)
+            assert issued[0].on_withdraw is not None  # waiting for budget now
             queued.cancel()
             tickets.withdraw_unsent()
             with pytest.raises(asyncio.CancelledError):
