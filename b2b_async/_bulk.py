@@ -349,9 +349,14 @@ class SystemicFailure:
         return self.stopped or not self._streak or not self._sending
 
     def finished(self, outcome: OrderOutcome[Any, Any]) -> None:
-        """Take the outcome of an order that was out into account, and wake who waits."""
+        """Take the outcome of an order that was out into account, and wake who waits.
+
+        An order withdrawn before it was sent (``attempted=False``) says nothing of the
+        server: the count of calls that could not connect stays as it is.
+        """
         self._sending -= 1
-        self.observe(outcome)
+        if outcome.attempted:
+            self.observe(outcome)
         self._wake_all()
 
     def _wake_all(self) -> None:

@@ -924,7 +924,7 @@ class Registration:
     def interrupt(self, received: signal.Signals = signal.SIGINT) -> None:
         """Handle Ctrl-C or SIGTERM (a service manager's, ``timeout``'s or ``docker stop``'s):
         the first stops sending (see :meth:`stop_sending`), the second aborts."""
-        if self.stopping:
+        if self.interrupted:
             raise KeyboardInterrupt
         self.interrupted = True
         self.stop_sending()
@@ -944,8 +944,9 @@ class Registration:
         """Send every pending order and journal each outcome; return the counts.
 
         When the input turns out unreadable part way, or the journal cannot be written,
-        the orders in flight are finished (and journaled, if it can be) first, and
-        :attr:`error` says which. When the stream stops sending (a refused token, an API
+        the orders already sent are finished (and journaled, if it can be) first, those
+        waiting for budget withdrawn (see :meth:`stop_sending`), and :attr:`error` says
+        which. When the stream stops sending (a refused token, an API
         that cannot be reached), the rest of the input is read and counted as not
         attempted, and :attr:`stopped_by` says why.
         """

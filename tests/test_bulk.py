@@ -657,6 +657,35 @@ def test_the_rule_counts_connect_timeouts_and_keeps_the_first_reason() -> None:
     assert watch.reason is timeout
 
 
+def test_the_run_is_told_as_it_stops_and_again_for_a_failure_after_a_halt() -> None:
+    """on_stop hears a halt once, however often it is asked, and a 401 coming after it."""
+    told: list[B2BError | None] = []
+    watch = SystemicFailure(on_stop=lambda: told.append(watch.reason))
+    watch.halt()
+    watch.halt()
+    assert told == [None]
+    assert watch.stopped
+    refused = AuthenticationError("no", status=401)
+    watch.observe(OrderOutcome(0, None, error=refused))
+    assert told == [None, refused]
+    assert watch.reason is refused
+
+
+async def test_an_order_withdrawn_unsent_leaves_the_unreachable_count_as_it_is() -> None:
+    """Two calls that could not connect, a halt, an order withdrawn, a third such call: the
+    streak is complete, and the run says why it would have stopped."""
+    watch = SystemicFailure()
+    for _ in range(4):
+        assert await watch.take_turn()
+    errors = [refused_connection() for _ in range(UNREACHABLE_STREAK)]
+    for index, error in enumerate(errors[:-1]):
+        watch.finished(OrderOutcome(index, None, error=error))
+    watch.halt()
+    watch.finished(OrderOutcome(2, None, attempted=False))
+    watch.finished(OrderOutcome(3, None, error=errors[-1]))
+    assert watch.reason is errors[-1]
+
+
 async def test_while_a_streak_is_open_no_new_order_starts_beside_one_out() -> None:
     """After a could-not-connect, the next order waits for the one out; a success frees it."""
     release = asyncio.Event()

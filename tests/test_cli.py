@@ -553,6 +553,26 @@ def test_register_not_utf8_further_on_stops_with_exit_2(
     assert registered_in(results) == ["A1"]
 
 
+def test_register_input_unreadable_part_way_withdraws_the_orders_waiting_for_budget(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A line that is not UTF-8 stops the run at once even at one request a minute: the
+    orders read before it and still waiting for budget are not attempted, instead of each
+    being sent a minute after the other."""
+    orders = tmp_path / "orders.csv"
+    good = "".join(f",1,A{index},1,\n" for index in range(5))
+    orders.write_bytes(HEADER.encode() + good.encode() + b"\n" * 20_000 + b",1,A\xff,1,\n")
+    results = tmp_path / "results.jsonl"
+    args = register_args(orders, sandbox.url, results, "--rate-limit", "1/60", "--json")
+    result = invoke(args)
+    assert result.exit_code == 2, result.output
+    summary = json.loads(result.stdout)
+    assert summary["requests"] == len(sandbox.requests) <= 1
+    assert summary["orders"]["not_attempted"] >= 4
+    assert summary["total"] == 5
+    assert registered_in(results) == sorted(sandbox.orders)
+
+
 def test_register_refuses_a_journal_of_orders_sent_elsewhere(
     sandbox: SandboxServer, loop_thread: LoopThread, tmp_path: Path
 ) -> None:
