@@ -946,9 +946,9 @@ class Registration:
         When the input turns out unreadable part way, or the journal cannot be written,
         the orders already sent are finished (and journaled, if it can be) first, those
         waiting for budget withdrawn (see :meth:`stop_sending`), and :attr:`error` says
-        which. When the stream stops sending (a refused token, an API
-        that cannot be reached), the rest of the input is read and counted as not
-        attempted, and :attr:`stopped_by` says why.
+        which. When the stream stops sending (a refused token, an API that cannot be
+        reached), the rest of the input is read and counted as not attempted, and
+        :attr:`stopped_by` says why.
         """
         loop = asyncio.get_running_loop()
         for received in STOP_SIGNALS:

@@ -192,6 +192,7 @@ class Waits:
                 self._wake(task, ClientClosedError(CLIENT_CLOSED))
 
     def _withdraw(self, task: asyncio.Task[object]) -> None:
+        """Cancel ``task``'s wait for budget: its bulk order is withdrawn."""
         self._wake(task, OrderWithdrawnError(ORDER_WITHDRAWN))
 
     def _wake(self, task: asyncio.Task[object], error: B2BError) -> None:
