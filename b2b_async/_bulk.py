@@ -115,7 +115,7 @@ class OrderOutcome(Generic[OrderT, ResultT]):
         error: why it failed, when it did.
         attempted: ``False`` when the order was never sent because the run had stopped
             sending (see :attr:`BulkReport.stopped_by` and :meth:`OutcomeStream.stop`):
-            before it started, or while it waited for budget; ``result`` and ``error`` are
+            before it started, or while it waited (for budget, say); ``result`` and ``error`` are
             then both ``None``.
 
     .. versionadded:: 0.1.0
@@ -288,7 +288,7 @@ class SystemicFailure:
       (:func:`could_not_connect`) stop it; any other outcome starts the count again.
 
     Once stopped, no new order is sent, and ``on_stop`` is told: the stream withdraws the
-    orders still waiting for their turn in the budget (see :mod:`b2b_async._withdrawal`).
+    orders still waiting, for their turn in the budget say (see :mod:`b2b_async._withdrawal`).
     The orders whose request has left finish as usual. :meth:`halt` stops the run the same
     way, for the caller's own reason.
 
@@ -438,8 +438,8 @@ class OutcomeStream(Generic[OrderT, ResultT]):
     Some failures will repeat for every order (a 401, a 403, a server that cannot be
     reached; see :class:`SystemicFailure`): the stream then stops sending, the orders whose
     request has left finish, and every input not sent yet still comes out, as an outcome
-    with ``attempted=False``: those never started, and those withdrawn while they waited for
-    their turn in the budget. :attr:`stopped_by` says why. :meth:`stop` stops it the
+    with ``attempted=False``: those never started, and those withdrawn while they waited
+    (for their turn in the budget, say). :attr:`stopped_by` says why. :meth:`stop` stops it the
     same way, for the caller's own reason.
 
     .. versionadded:: 0.1.0
@@ -578,8 +578,9 @@ class OutcomeStream(Generic[OrderT, ResultT]):
 
         No order starts after this. The orders whose request has left finish, retries
         included, since their answers say whether they were registered; those still waiting
-        for their turn in the rate limiter's budget are withdrawn (a client with
-        ``rate_limit=None`` has no such wait). Every input still comes out: each one
+        for their turn in the rate limiter's budget, for the store's extra field
+        configurations or for a V3 window to settle are withdrawn (a wait for a place in
+        flight is not cut short). Every input still comes out: each one
         withdrawn or never sent as an outcome with ``attempted=False``. So the stream reads
         its input to the end: end an endless source too. :attr:`stopped_by` stays ``None``
         unless an order finishing then fails in a way that stops a run (a 401, say).

@@ -269,8 +269,8 @@ class NotSentTimeoutError(APITimeoutError):
 
 
 class OrderWithdrawnError(B2BError):
-    """A bulk run stopped sending while this order's request waited for its turn in the
-    store's budget, so the request never left.
+    """A bulk run stopped sending while this order waited (for its turn in the store's
+    budget, say), before any request of it left.
 
     The run reports the order as not attempted (``attempted=False``), to be sent again by a
     later run; the error itself stays inside the run (a hook sees the call end with it).

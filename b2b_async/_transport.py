@@ -49,14 +49,12 @@ from ._config import (
 from ._events import Call
 from ._exceptions import (
     CLIENT_CLOSED,
-    ORDER_WITHDRAWN,
     OTHER_LOOP,
     APIConnectionError,
     APITimeoutError,
     B2BError,
     ClientClosedError,
     NotSentTimeoutError,
-    OrderWithdrawnError,
     ResponseDecodeError,
     TransportError,
 )
@@ -73,7 +71,7 @@ from ._protocol import (
 )
 from ._ratelimit import Limiter, burst_of, cancel_requests
 from ._retry import StopBeforeDeadline, Uncertainty, WaitStrategy, is_retryable
-from ._withdrawal import Ticket, note_sent, unsent_ticket
+from ._withdrawal import note_sent, unless_withdrawn
 
 __all__ = ["ClientStats", "Pool", "Transport", "pool_may_wait"]
 
@@ -128,78 +126,49 @@ class Sending(NamedTuple):
 
 class Waits:
     """The calls waiting for a place in flight, for budget or between attempts, by the
-    transport (client or view) they were made on, so that something can wake them.
+    transport (client or view) they were made on, so that closing it can wake them.
 
-    Closing a client or view wakes the waits of its calls: each fails with
-    :class:`~b2b_async.ClientClosedError` at once, instead of waiting out a cooldown of
-    minutes only to find its client closed. A bulk run that stops sending withdraws its
-    orders no request has left for (:mod:`b2b_async._withdrawal`): the wait for budget of
-    each fails with :class:`~b2b_async._exceptions.OrderWithdrawnError`.
+    A woken call fails with :class:`~b2b_async.ClientClosedError` at once, instead of
+    waiting out a cooldown of minutes only to find its client closed.
     """
 
     __slots__ = ("_waiting", "_woken")
 
     def __init__(self) -> None:
-        # Each waiting task: the transport its call was made on, the cancellations it had
-        # pending as its wait began (one it swallowed earlier may leave one), and the
-        # ticket of the bulk order it sends nothing of yet, if any.
-        self._waiting: dict[asyncio.Task[object], tuple[object, int, Ticket | None]] = {}
-        self._woken: dict[asyncio.Task[object], B2BError] = {}
+        # Each waiting task: the transport its call was made on, and the cancellations it
+        # had pending as its wait began (one it swallowed earlier may leave one).
+        self._waiting: dict[asyncio.Task[object], tuple[object, int]] = {}
+        self._woken: set[asyncio.Task[object]] = set()
 
-    def enter(self, owner: object, ticket: Ticket | None = None) -> asyncio.Task[object] | None:
-        """Note the current task as waiting for a call made on ``owner``; return it.
-
-        Args:
-            owner: the transport the call was made on.
-            ticket: the bulk order the wait may be withdrawn with, or ``None``.
-
-        Raises:
-            OrderWithdrawnError: ``ticket``'s order is withdrawn already.
-        """
-        if ticket is not None and ticket.withdrawn:
-            raise OrderWithdrawnError(ORDER_WITHDRAWN)
+    def enter(self, owner: object) -> asyncio.Task[object] | None:
+        """Note the current task as waiting for a call made on ``owner``; return it."""
         task = asyncio.current_task()
         if task is not None:  # outside a task, nothing could cancel the wait
-            self._waiting[task] = owner, task.cancelling(), ticket
-            if ticket is not None:
-                ticket.on_withdraw = functools.partial(self._withdraw, task)
+            self._waiting[task] = owner, task.cancelling()
         return task
 
     def leave(self, task: asyncio.Task[object] | None) -> None:
         """Forget ``task``'s wait, as :meth:`enter` returned it, woken or not."""
         if task is not None:
-            ticket = self._waiting.pop(task)[2]
-            if ticket is not None:
-                ticket.on_withdraw = None
-            self._woken.pop(task, None)
+            del self._waiting[task]
+            self._woken.discard(task)
 
-    def woke(self, task: asyncio.Task[object] | None) -> B2BError | None:
-        """The error ``task``'s wait ends with, when a wake, and nothing else, cancelled it.
+    def woke(self, task: asyncio.Task[object] | None) -> bool:
+        """Whether :meth:`wake`, and nothing else, cancelled ``task``'s wait.
 
         A cancellation asked of the task besides the wake still stands: the task stays
-        cancelled, and this says ``None``.
+        cancelled, and this says ``False``.
         """
         if task is None or task not in self._woken:
-            return None
-        if task.uncancel() > self._waiting[task][1]:
-            return None
-        return self._woken[task]
+            return False
+        return task.uncancel() <= self._waiting[task][1]
 
     def wake(self, owner: object | None) -> None:
         """Cancel the waits of the calls made on ``owner`` (on any, with ``None``)."""
-        for task, (made_on, _, _) in self._waiting.items():
-            if owner is None or made_on is owner:
-                self._wake(task, ClientClosedError(CLIENT_CLOSED))
-
-    def _withdraw(self, task: asyncio.Task[object]) -> None:
-        """Cancel ``task``'s wait for budget: its bulk order is withdrawn."""
-        self._wake(task, OrderWithdrawnError(ORDER_WITHDRAWN))
-
-    def _wake(self, task: asyncio.Task[object], error: B2BError) -> None:
-        """Cancel ``task``'s wait, to end with ``error``; a wait is woken once."""
-        if task not in self._woken:
-            self._woken[task] = error
-            task.cancel()
+        for task, (made_on, _) in self._waiting.items():
+            if (owner is None or made_on is owner) and task not in self._woken:
+                self._woken.add(task)
+                task.cancel()
 
 
 class Pool:
@@ -512,30 +481,26 @@ class Transport:
                 an earlier attempt may have reached the server.
         """
         try:
-            await self._unless_woken(functools.partial(asyncio.sleep, seconds))
+            await self._unless_closed(functools.partial(asyncio.sleep, seconds))
         except ClientClosedError as exc:
             uncertainty.note(exc)
             raise
 
-    async def _unless_woken(
-        self, wait: Callable[[], Awaitable[T]], ticket: Ticket | None = None
-    ) -> T:
-        """Await what ``wait`` starts, unless :meth:`aclose`, or the withdrawal of
-        ``ticket``'s bulk order, comes first.
+    async def _unless_closed(self, wait: Callable[[], Awaitable[T]]) -> T:
+        """Await what ``wait`` starts, unless :meth:`aclose` comes first.
 
         Raises:
             ClientClosedError: the client (or this view) is closed, or closes meanwhile.
-            OrderWithdrawnError: ``ticket``'s order is withdrawn, or is meanwhile.
         """
         if self.closed:
             raise ClientClosedError(CLIENT_CLOSED)
         waits = self._pool.waits
-        task = waits.enter(self, ticket)
+        task = waits.enter(self)
         try:
             return await wait()
         except asyncio.CancelledError:
-            if (error := waits.woke(task)) is not None:
-                raise error from None
+            if waits.woke(task):
+                raise ClientClosedError(CLIENT_CLOSED) from None
             raise
         finally:
             waits.leave(task)
@@ -599,11 +564,11 @@ class Transport:
         """
         take = functools.partial(self._places.take, sending.priority)
         if sending.deadline is None:  # most calls: no timer to set up and cancel
-            await self._unless_woken(take)
+            await self._unless_closed(take)
             return
         try:
             async with asyncio.timeout(sending.deadline - time.monotonic()):
-                await self._unless_woken(take)
+                await self._unless_closed(take)
         except TimeoutError:
             raise self._deadline_passed(
                 sending, "the call's deadline passed while it waited for a place in flight"
@@ -628,8 +593,8 @@ class Transport:
             return
         acquire = functools.partial(self._acquire, sending.priority, left)
         # The store's budget is what a stopped bulk run must not spend: its orders still
-        # waiting here are withdrawn (a wait for a place in flight ends with an answer).
-        waited = await self._unless_woken(acquire, unsent_ticket())
+        # waiting for it are withdrawn (a wait for a place in flight ends with an answer).
+        waited = await self._unless_closed(functools.partial(unless_withdrawn, acquire))
         sending.call.budget_waited(waited)
 
     def _deadline_passed(self, sending: Sending, message: str) -> APITimeoutError:

@@ -97,6 +97,7 @@ from ._v3_models import (
     aware,
 )
 from ._v3_window import RegistrationWindow, window_lost
+from ._withdrawal import unless_withdrawn
 
 __all__ = [
     "V3Orders",
@@ -473,7 +474,8 @@ class V3Orders:
         if window is not None and window.is_open():
             share = window.left() * CHECK_SHARE_OF_WINDOW
             within = share if within is None else min(within, share)
-        configs = await self._cache.for_check(within=within)
+        # The configurations one fetch brings to many orders: a stopped run's order lets go.
+        configs = await unless_withdrawn(functools.partial(self._cache.for_check, within=within))
         if configs is None:
             return None
         check_extra_fields(fields, configs)
@@ -584,7 +586,7 @@ class V3Orders:
     ) -> EnsuredOrder:
         """Read the order, then update what differs and assign it a company if it has none."""
         if window is not None:
-            await window.wait_until_settled()
+            await unless_withdrawn(window.wait_until_settled)
         current = await self.get(order.bc_order_id, priority=priority)
         update, changed = order_changes(order, current, required)
         result, steps = current, (*steps, "get")

@@ -2,28 +2,33 @@
 
 A run that stops sending (a refused token, an API that cannot be reached, or
 :meth:`~b2b_async.OutcomeStream.stop`) lets its orders whose request has left finish, since
-their answers say whether they were registered. The others may still be waiting for their
-turn in the store's budget, each turn a share of it that every integration of the store
-needs, and the wait a cooldown of minutes at times: they are withdrawn instead, and come
-out as not attempted.
+their answers say whether they were registered. The others may still be waiting: for their
+turn in the store's budget, a share of it that every integration of the store needs and at
+times a cooldown of minutes away; for the store's extra field configurations, which one
+fetch brings to many orders; for a V3 registration window to settle. They are withdrawn
+instead, and come out as not attempted.
 
 The bulk layer registers each order under a :class:`Ticket` (:meth:`Tickets.issue`). The
-transport reads it with :func:`unsent_ticket`: it notes on it when a request leaves
-(:func:`note_sent`), and wakes a wait for budget whose order was withdrawn
-(``Ticket.on_withdraw``). Nothing else is withdrawn: a wait for a place in flight ends with
-an answer, and the budget comes after it; an order some request of which has left waits
-for its answer and its retries, which say whether it was registered.
+transport notes on it when a request leaves (:func:`note_sent`); each of those waits runs
+in :func:`unless_withdrawn`, which ends it when the order is withdrawn. Nothing else is
+withdrawn: a wait for a place in flight ends with an answer, and the budget comes after
+it; an order some request of which has left waits for its answer and its retries, which
+say whether it was registered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
-from typing import Final
+from typing import Final, TypeVar
 
-__all__ = ["Ticket", "Tickets", "note_sent", "unsent_ticket"]
+from ._exceptions import ORDER_WITHDRAWN, OrderWithdrawnError
+
+__all__ = ["Ticket", "Tickets", "note_sent", "unless_withdrawn", "unsent_ticket"]
+
+T = TypeVar("T")
 
 _TICKET: Final[ContextVar[Ticket | None]] = ContextVar("b2b_async_ticket", default=None)
 
@@ -35,9 +40,9 @@ class Ticket:
         task: the task that registers the order; a task it starts (a shared fetch) neither
             sends the order nor is withdrawn with it.
         sent: a request of the order has left, so its outcome is the answer's.
-        withdrawn: the run let go of the order before any request of it left: it waits for
-            no budget from now on, so no request of it leaves through a rate limiter (a
-            client without one sends it as its place in flight allows).
+        withdrawn: the run let go of the order before any request of it left: it waits in
+            :func:`unless_withdrawn` no more, so no request of it leaves through a rate
+            limiter (a client without one sends it as its place in flight allows).
         on_withdraw: what wakes the order's wait, while it waits, or ``None``.
     """
 
@@ -87,6 +92,41 @@ class Tickets:
         """Withdraw every order of the run no request has left for."""
         for ticket in tuple(self._live):
             ticket.withdraw()
+
+
+async def unless_withdrawn(wait: Callable[[], Awaitable[T]]) -> T:
+    """Await what ``wait`` starts, unless the current task's bulk order is withdrawn first.
+
+    Outside a bulk order, or once a request of it has left, it simply awaits.
+
+    Raises:
+        OrderWithdrawnError: the order is withdrawn, or is meanwhile; a cancellation asked
+            of the task besides the withdrawal still stands.
+    """
+    ticket = unsent_ticket()
+    if ticket is None:
+        return await wait()
+    if ticket.withdrawn:
+        raise OrderWithdrawnError(ORDER_WITHDRAWN)
+    task = ticket.task
+    assert task is not None, "an unsent ticket names the current task"
+    pending = task.cancelling()  # one swallowed earlier may have left one
+    woken = False
+
+    def wake() -> None:
+        nonlocal woken
+        woken = True
+        task.cancel()
+
+    ticket.on_withdraw = wake
+    try:
+        return await wait()
+    except asyncio.CancelledError:
+        if woken and task.uncancel() <= pending:
+            raise OrderWithdrawnError(ORDER_WITHDRAWN) from None
+        raise
+    finally:
+        ticket.on_withdraw = None
 
 
 def unsent_ticket() -> Ticket | None:

@@ -65,6 +65,7 @@ from b2b_async._exceptions import ORDER_WITHDRAWN, OrderWithdrawnError
 from b2b_async._extra_field_cache import ExtraFieldCache
 from b2b_async._protocol import Envelope, Request, RequestInfo, decode_response
 from b2b_async._v3 import unix_seconds
+from b2b_async._v3_window import RegistrationWindow
 from b2b_async.sandbox import (
     DEFAULT_ORDER_EXTRA_FIELDS,
     DEFAULT_TOKEN,
@@ -1937,3 +1938,65 @@ async def test_ensure_without_the_store_s_rules_sends_every_given_field(
         "poNumber": "B",
         "extraFields": [{"fieldName": "Cost Center", "fieldValue": "CC"}],
     }
+
+
+async def stop_once(stream: Any, ready: asyncio.Event) -> list[Any]:
+    """Every outcome of ``stream``, stopped as soon as ``ready`` is set."""
+
+    async def stop_when_ready() -> None:
+        await ready.wait()
+        stream.stop()
+
+    stopper = asyncio.create_task(stop_when_ready())
+    try:
+        async with stream:
+            return [outcome async for outcome in stream]
+    finally:
+        stopper.cancel()
+
+
+async def test_stopping_a_v3_run_withdraws_the_orders_waiting_for_the_extra_field_fetch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Orders waiting for the configurations one fetch brings them are withdrawn at the stop,
+    instead of waiting for that fetch (at slow pacing, up to a minute)."""
+    fetching = asyncio.Event()
+
+    async def never_answered(transport: object, priority: Priority) -> tuple[()]:
+        fetching.set()
+        await asyncio.Event().wait()
+        return ()
+
+    monkeypatch.setattr(b2b_async._extra_field_cache, "fetch_extra_field_configs", never_answered)
+    orders = [NewV3Order(1000 + index, 1) for index in range(8)]
+    async with SandboxServer(rate=None, store_hash=HASH) as server, client_for(server) as client:
+        stream = client.v3.orders.ensure_stream(orders, concurrency=4)
+        seen = await asyncio.wait_for(stop_once(stream, fetching), 30)  # else: forever
+        assert server.requests == []
+    assert sorted(outcome.index for outcome in seen) == list(range(8))
+    assert not any(outcome.attempted for outcome in seen)
+
+
+async def test_stopping_a_v3_run_withdraws_the_orders_waiting_for_a_window_to_settle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An ensure waiting for a missed window to settle, nothing of it sent, is withdrawn at
+    the stop instead of sleeping on (here for an hour)."""
+    sleeping: list[RegistrationWindow] = []
+    all_asleep = asyncio.Event()
+
+    async def settles_in_an_hour(window: RegistrationWindow) -> None:
+        sleeping.append(window)
+        if len(sleeping) == 4:
+            all_asleep.set()
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(RegistrationWindow, "wait_until_settled", settles_in_an_hour)
+    long_ago = datetime.now(UTC) - timedelta(days=1)
+    orders = [NewV3Order(1000 + index, 1, created_at=long_ago) for index in range(4)]
+    async with SandboxServer(rate=None, store_hash=HASH) as server, client_for(server) as client:
+        stream = client.v3.orders.ensure_stream(orders, concurrency=4)
+        seen = await asyncio.wait_for(stop_once(stream, all_asleep), 30)  # else: an hour
+        assert {record.path for record in server.requests} <= {"/api/v3/io/orders/extra-fields"}
+    assert not any(outcome.attempted for outcome in seen)
+    assert len(seen) == 4

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import functools
 
-from b2b_async._withdrawal import Ticket, Tickets, note_sent, unsent_ticket
+import pytest
+
+from b2b_async._exceptions import OrderWithdrawnError
+from b2b_async._withdrawal import Ticket, Tickets, note_sent, unless_withdrawn, unsent_ticket
 
 
 async def test_a_ticket_is_its_tasks_until_a_request_of_its_order_leaves() -> None:
@@ -76,3 +79,82 @@ async def test_an_order_done_is_no_longer_withdrawn() -> None:
     assert woken == []
     assert ticket.task is None
     assert ticket.on_withdraw is None
+
+
+async def test_outside_a_bulk_order_unless_withdrawn_simply_awaits() -> None:
+    """No ticket in the context: the wait is awaited as it is."""
+
+    async def wait() -> str:
+        await asyncio.sleep(0)
+        return "done"
+
+    assert await unless_withdrawn(wait) == "done"
+
+
+async def order_waiting_for_ever(tickets: Tickets) -> asyncio.Task[None]:
+    """A task registering an order of ``tickets``'s run, waiting in unless_withdrawn now."""
+    waiting = asyncio.Event()
+
+    async def order() -> None:
+        with tickets.issue():
+            waiting.set()
+            await unless_withdrawn(asyncio.Event().wait)
+
+    task = asyncio.create_task(order())
+    await waiting.wait()
+    await asyncio.sleep(0)
+    return task
+
+
+async def test_a_wait_of_an_order_withdrawn_meanwhile_ends_with_order_withdrawn_error() -> None:
+    """Withdrawn while it waits: the wait ends at once, as OrderWithdrawnError, and the task
+    keeps no cancellation."""
+    tickets = Tickets()
+    task = await order_waiting_for_ever(tickets)
+    tickets.withdraw_unsent()
+    with pytest.raises(OrderWithdrawnError):
+        await asyncio.wait_for(task, 60)
+    assert task.cancelling() == 0
+
+
+async def test_an_order_withdrawn_already_starts_no_wait() -> None:
+    """Withdrawn before the wait: OrderWithdrawnError, and the wait is never started."""
+    tickets = Tickets()
+    started: list[str] = []
+
+    async def wait() -> None:
+        started.append("wait")
+
+    with tickets.issue():
+        tickets.withdraw_unsent()
+        with pytest.raises(OrderWithdrawnError):
+            await unless_withdrawn(wait)
+    assert started == []
+
+
+async def test_a_cancellation_besides_the_withdrawal_stays_a_cancellation() -> None:
+    """The task cancelled by its caller too: the cancellation wins."""
+    tickets = Tickets()
+    task = await order_waiting_for_ever(tickets)
+    task.cancel()
+    tickets.withdraw_unsent()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 60)
+
+
+async def test_once_a_request_has_left_the_order_waits_on() -> None:
+    """After note_sent(), a withdrawal no longer touches the order's waits."""
+    tickets = Tickets()
+    release = asyncio.Event()
+
+    async def order() -> str:
+        with tickets.issue():
+            note_sent()
+            await unless_withdrawn(release.wait)
+            return "answered"
+
+    task = asyncio.create_task(order())
+    await asyncio.sleep(0)
+    tickets.withdraw_unsent()
+    release.set()
+    assert await asyncio.wait_for(task, 60) == "answered"
