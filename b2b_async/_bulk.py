@@ -439,8 +439,8 @@ class OutcomeStream(Generic[OrderT, ResultT]):
     reached; see :class:`SystemicFailure`): the stream then stops sending, the orders whose
     request has left finish, and every input not sent yet still comes out, as an outcome
     with ``attempted=False``: those never started, and those withdrawn while they waited
-    (for their turn in the budget, say). :attr:`stopped_by` says why. :meth:`stop` stops it the
-    same way, for the caller's own reason.
+    (for their turn in the budget, say). :attr:`stopped_by` says why. :meth:`stop` stops
+    it the same way, for the caller's own reason.
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0
@@ -580,9 +580,9 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         included, since their answers say whether they were registered; those still waiting
         for their turn in the rate limiter's budget, for the store's extra field
         configurations or for a V3 window to settle are withdrawn (a wait for a place in
-        flight is not cut short). Every input still comes out: each one
-        withdrawn or never sent as an outcome with ``attempted=False``. So the stream reads
-        its input to the end: end an endless source too. :attr:`stopped_by` stays ``None``
+        flight is not cut short). Every input still comes out: each one withdrawn or never
+        sent as an outcome with ``attempted=False``. So the stream reads its input to the
+        end: end an endless source too. :attr:`stopped_by` stays ``None``
         unless an order finishing then fails in a way that stops a run (a 401, say).
 
         It does not wait: iterate on to collect the outcomes. It is what ``orders register``
