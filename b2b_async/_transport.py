@@ -71,6 +71,7 @@ from ._protocol import (
 )
 from ._ratelimit import Limiter, burst_of, cancel_requests
 from ._retry import StopBeforeDeadline, Uncertainty, WaitStrategy, is_retryable
+from ._waking import Wake
 from ._withdrawal import note_sent, unless_withdrawn
 
 __all__ = ["ClientStats", "Pool", "Transport", "pool_may_wait"]
@@ -132,43 +133,34 @@ class Waits:
     waiting out a cooldown of minutes only to find its client closed.
     """
 
-    __slots__ = ("_waiting", "_woken")
+    __slots__ = ("_waiting",)
 
     def __init__(self) -> None:
-        # Each waiting task: the transport its call was made on, and the cancellations it
-        # had pending as its wait began (one it swallowed earlier may leave one).
-        self._waiting: dict[asyncio.Task[object], tuple[object, int]] = {}
-        self._woken: set[asyncio.Task[object]] = set()
+        self._waiting: dict[Wake, object] = {}  # each wait, and the transport of its call
 
-    def enter(self, owner: object) -> asyncio.Task[object] | None:
-        """Note the current task as waiting for a call made on ``owner``; return it."""
-        task = asyncio.current_task()
-        if task is not None:  # outside a task, nothing could cancel the wait
-            self._waiting[task] = owner, task.cancelling()
-        return task
+    async def wait(self, owner: object, wait: Callable[[], Awaitable[T]]) -> T:
+        """Await what ``wait`` starts for a call made on ``owner``, unless :meth:`wake`
+        wakes it.
 
-    def leave(self, task: asyncio.Task[object] | None) -> None:
-        """Forget ``task``'s wait, as :meth:`enter` returned it, woken or not."""
-        if task is not None:
-            del self._waiting[task]
-            self._woken.discard(task)
-
-    def woke(self, task: asyncio.Task[object] | None) -> bool:
-        """Whether :meth:`wake`, and nothing else, cancelled ``task``'s wait.
-
-        A cancellation asked of the task besides the wake still stands: the task stays
-        cancelled, and this says ``False``.
+        Raises:
+            ClientClosedError: woken.
         """
-        if task is None or task not in self._woken:
-            return False
-        return task.uncancel() <= self._waiting[task][1]
+        wake = Wake()
+        self._waiting[wake] = owner
+        try:
+            return await wake.wait(wait, _client_closed)
+        finally:
+            del self._waiting[wake]
 
     def wake(self, owner: object | None) -> None:
-        """Cancel the waits of the calls made on ``owner`` (on any, with ``None``)."""
-        for task, (made_on, _) in self._waiting.items():
-            if (owner is None or made_on is owner) and task not in self._woken:
-                self._woken.add(task)
-                task.cancel()
+        """Wake the waits of the calls made on ``owner`` (on any, with ``None``)."""
+        for wake, made_on in self._waiting.items():
+            if owner is None or made_on is owner:
+                wake.wake()
+
+
+def _client_closed() -> ClientClosedError:
+    return ClientClosedError(CLIENT_CLOSED)
 
 
 class Pool:
@@ -494,16 +486,7 @@ class Transport:
         """
         if self.closed:
             raise ClientClosedError(CLIENT_CLOSED)
-        waits = self._pool.waits
-        task = waits.enter(self)
-        try:
-            return await wait()
-        except asyncio.CancelledError:
-            if waits.woke(task):
-                raise ClientClosedError(CLIENT_CLOSED) from None
-            raise
-        finally:
-            waits.leave(task)
+        return await self._pool.waits.wait(self, wait)
 
     def _log_retry(self, sending: Sending, state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None

@@ -25,6 +25,7 @@ from contextvars import ContextVar
 from typing import Final, TypeVar
 
 from ._exceptions import ORDER_WITHDRAWN, OrderWithdrawnError
+from ._waking import Wake
 
 __all__ = ["Ticket", "Tickets", "note_sent", "unless_withdrawn", "unsent_ticket"]
 
@@ -107,26 +108,17 @@ async def unless_withdrawn(wait: Callable[[], Awaitable[T]]) -> T:
     if ticket is None:
         return await wait()
     if ticket.withdrawn:
-        raise OrderWithdrawnError(ORDER_WITHDRAWN)
-    task = ticket.task
-    assert task is not None, "an unsent ticket names the current task"
-    pending = task.cancelling()  # one swallowed earlier may have left one
-    woken = False
-
-    def wake() -> None:
-        nonlocal woken
-        woken = True
-        task.cancel()
-
-    ticket.on_withdraw = wake
+        raise _withdrawn()
+    wake = Wake()
+    ticket.on_withdraw = wake.wake
     try:
-        return await wait()
-    except asyncio.CancelledError:
-        if woken and task.uncancel() <= pending:
-            raise OrderWithdrawnError(ORDER_WITHDRAWN) from None
-        raise
+        return await wake.wait(wait, _withdrawn)
     finally:
         ticket.on_withdraw = None
+
+
+def _withdrawn() -> OrderWithdrawnError:
+    return OrderWithdrawnError(ORDER_WITHDRAWN)
 
 
 def unsent_ticket() -> Ticket | None:

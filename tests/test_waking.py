@@ -1,0 +1,124 @@
+"""Wake: a wait that another party ends, told apart from any other cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from b2b_async._waking import Wake
+
+
+class WokenError(Exception):
+    """The error a woken wait raises in these tests."""
+
+
+async def wait_forever() -> None:
+    await asyncio.Event().wait()
+
+
+async def start_waiting() -> tuple[asyncio.Task[None], list[Wake]]:
+    """A task that waits in a Wake for ever, started and waiting."""
+    wakes: list[Wake] = []
+
+    async def waiter() -> None:
+        wake = Wake()
+        wakes.append(wake)
+        await wake.wait(wait_forever, WokenError)
+
+    task = asyncio.create_task(waiter())
+    await asyncio.sleep(0)
+    assert len(wakes) == 1, "the task is waiting"
+    return task, wakes
+
+
+async def test_the_wait_returns_what_it_awaited() -> None:
+    async def answer() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    assert await Wake().wait(answer, WokenError) == 42
+
+
+async def test_a_woken_wait_raises_the_error_and_leaves_no_cancellation_pending() -> None:
+    outcome: list[object] = []
+
+    async def waiter() -> None:
+        wake = Wake()
+        asyncio.get_running_loop().call_soon(wake.wake)
+        try:
+            await wake.wait(wait_forever, WokenError)
+        except WokenError as exc:
+            outcome.append(exc)
+        outcome.append(asyncio.current_task().cancelling())  # type: ignore[union-attr]
+        await asyncio.sleep(0)  # nothing is left to cancel the task later
+        outcome.append("went on")
+
+    await waiter()
+    assert isinstance(outcome[0], WokenError)
+    assert outcome[1:] == [0, "went on"]
+
+
+async def test_waking_twice_cancels_once() -> None:
+    task, (wake,) = await start_waiting()
+    wake.wake()
+    wake.wake()
+    assert task.cancelling() == 1
+    with pytest.raises(WokenError):
+        await task
+
+
+async def test_a_cancellation_without_a_wake_stays_a_cancellation() -> None:
+    task, _ = await start_waiting()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_cancellation_besides_the_wake_stays_a_cancellation() -> None:
+    task, (wake,) = await start_waiting()
+    wake.wake()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()
+
+
+async def test_a_cancellation_swallowed_before_the_wait_leaves_the_wake_a_wake() -> None:
+    """A task that swallowed an earlier cancellation still counts it as pending; the wake
+    compares with that count, so its own cancellation is still told apart."""
+    outcome: list[object] = []
+
+    async def waiter() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await wait_forever()  # cancelled once, swallowed without uncancel()
+        wake = Wake()
+        asyncio.get_running_loop().call_soon(wake.wake)
+        try:
+            await wake.wait(wait_forever, WokenError)
+        except WokenError as exc:
+            outcome.append(exc)
+
+    task = asyncio.create_task(waiter())
+    await asyncio.sleep(0)
+    task.cancel()
+    await task
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], WokenError)
+
+
+async def test_outside_a_task_a_wake_ends_nothing() -> None:
+    made: list[Wake] = []
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def outside_any_task() -> None:
+        made.append(Wake())
+        made[0].wake()  # no task to cancel: nothing happens
+        done.set_result(None)
+
+    loop.call_soon(outside_any_task)
+    await done
+    await asyncio.sleep(0)
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
