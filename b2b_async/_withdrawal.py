@@ -44,7 +44,7 @@ class Ticket:
         withdrawn: the run let go of the order before any request of it left: it waits in
             :func:`unless_withdrawn` no more, so no request of it leaves through a rate
             limiter (a client without one sends it as its place in flight allows).
-        on_withdraw: what wakes the order's wait, while it waits, or ``None``.
+        on_withdraw: what wakes the order's innermost wait, while it waits, or ``None``.
     """
 
     __slots__ = ("on_withdraw", "sent", "task", "withdrawn")
@@ -98,7 +98,8 @@ class Tickets:
 async def unless_withdrawn(wait: Callable[[], Awaitable[T]]) -> T:
     """Await what ``wait`` starts, unless the current task's bulk order is withdrawn first.
 
-    Outside a bulk order, or once a request of it has left, it simply awaits.
+    Outside a bulk order, or once a request of it has left, it simply awaits. Such waits
+    may nest: a withdrawal ends the innermost, and the error ends the others with it.
 
     Raises:
         OrderWithdrawnError: the order is withdrawn, or is meanwhile; a cancellation asked
@@ -110,11 +111,11 @@ async def unless_withdrawn(wait: Callable[[], Awaitable[T]]) -> T:
     if ticket.withdrawn:
         raise _withdrawn()
     wake = Wake()
-    ticket.on_withdraw = wake.wake
+    outer, ticket.on_withdraw = ticket.on_withdraw, wake.wake  # a wait may hold another
     try:
         return await wake.wait(wait, _withdrawn)
     finally:
-        ticket.on_withdraw = None
+        ticket.on_withdraw = outer
 
 
 def _withdrawn() -> OrderWithdrawnError:

@@ -158,3 +158,24 @@ async def test_once_a_request_has_left_the_order_waits_on() -> None:
     tickets.withdraw_unsent()
     release.set()
     assert await asyncio.wait_for(task, 60) == "answered"
+
+
+async def test_a_wait_inside_another_leaves_the_outer_one_withdrawable() -> None:
+    """An inner wait that ended hands the withdrawal back to the wait around it."""
+    tickets = Tickets()
+    inner_done = asyncio.Event()
+
+    async def outer_wait() -> None:
+        await unless_withdrawn(functools.partial(asyncio.sleep, 0))
+        inner_done.set()
+        await asyncio.Event().wait()
+
+    async def order() -> None:
+        with tickets.issue():
+            await unless_withdrawn(outer_wait)
+
+    task = asyncio.create_task(order())
+    await asyncio.wait_for(inner_done.wait(), 60)
+    tickets.withdraw_unsent()
+    with pytest.raises(OrderWithdrawnError):
+        await asyncio.wait_for(task, 60)
