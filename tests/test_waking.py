@@ -33,6 +33,17 @@ async def start_waiting() -> tuple[asyncio.Task[None], list[Wake]]:
     return task, wakes
 
 
+async def woken_soon() -> WokenError | None:
+    """Wait in a new Wake that the event loop wakes at its next turn; return what ended it."""
+    wake = Wake()
+    asyncio.get_running_loop().call_soon(wake.wake)
+    try:
+        await wake.wait(wait_forever, WokenError)
+    except WokenError as exc:
+        return exc
+    return None
+
+
 async def test_the_wait_returns_what_it_awaited() -> None:
     async def answer() -> int:
         await asyncio.sleep(0)
@@ -45,12 +56,7 @@ async def test_a_woken_wait_raises_the_error_and_leaves_no_cancellation_pending(
     outcome: list[object] = []
 
     async def waiter() -> None:
-        wake = Wake()
-        asyncio.get_running_loop().call_soon(wake.wake)
-        try:
-            await wake.wait(wait_forever, WokenError)
-        except WokenError as exc:
-            outcome.append(exc)
+        outcome.append(await woken_soon())
         outcome.append(asyncio.current_task().cancelling())  # type: ignore[union-attr]
         await asyncio.sleep(0)  # nothing is left to cancel the task later
         outcome.append("went on")
@@ -93,12 +99,7 @@ async def test_a_cancellation_swallowed_before_the_wait_leaves_the_wake_a_wake()
     async def waiter() -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await wait_forever()  # cancelled once, swallowed without uncancel()
-        wake = Wake()
-        asyncio.get_running_loop().call_soon(wake.wake)
-        try:
-            await wake.wait(wait_forever, WokenError)
-        except WokenError as exc:
-            outcome.append(exc)
+        outcome.append(await woken_soon())
 
     task = asyncio.create_task(waiter())
     await asyncio.sleep(0)
