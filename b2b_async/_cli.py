@@ -583,6 +583,7 @@ def register(
     """
     from ._client import B2BClient
     from ._journal import InputFileError, Journal, count_rows, read_rows, target_of
+    from ._priority import cap_for_bulk
 
     token = token_from_environment()
     rate_limit = parse_rate_limit(rate)
@@ -592,7 +593,7 @@ def register(
             store_hash=store_hash_given(store_hash),
             base_url=base_url,
             rate_limit=rate_limit,
-            max_concurrency=concurrency,
+            max_concurrency=cap_for_bulk(concurrency),  # the orders are bulk calls
         )
         rows = read_rows(file, api=api)
     except InputFileError as exc:  # the file's fault, not the command line's

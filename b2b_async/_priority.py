@@ -24,7 +24,14 @@ from ._config import Priority, check_priority
 from ._exceptions import InvalidOrderError
 from ._ratelimit import Lanes, Waiter
 
-__all__ = ["Places", "call_priority", "choose_priority", "prioritised"]
+__all__ = [
+    "LEFT_BY_BULK",
+    "Places",
+    "call_priority",
+    "cap_for_bulk",
+    "choose_priority",
+    "prioritised",
+]
 
 #: The priorities set by ``with client.priority(...)`` blocks around the running code, by
 #: the client (its pool, shared with its views) they were set for.
@@ -86,6 +93,16 @@ def prioritised(owner: object, level: Priority | str) -> Iterator[Priority]:
         _CONTEXT.reset(token)
 
 
+#: The places bulk calls leave to the others under an in-flight cap of two or more.
+LEFT_BY_BULK: Final = 1
+
+
+def cap_for_bulk(places: int) -> int:
+    """The in-flight cap under which bulk calls may have ``places`` requests in flight at
+    once: one more than ``places``, for the place they leave to the others."""
+    return places + LEFT_BY_BULK
+
+
 class Places:
     """The in-flight cap: at most ``size`` requests at once, waiting calls served by priority.
 
@@ -104,7 +121,7 @@ class Places:
 
     def __init__(self, size: int | None) -> None:
         self._free = math.inf if size is None else size
-        self._reserved = 1 if size is not None and size >= 2 else 0
+        self._reserved = LEFT_BY_BULK if size is not None and size >= 2 else 0
         self._lanes = Lanes()
 
     @property

@@ -1084,6 +1084,36 @@ def test_register_v3_wrong_token_stops_the_same_way(sandbox: SandboxServer, tmp_
     assert 1 <= len(sandbox.requests) <= 8
 
 
+def test_register_concurrency_is_the_number_of_orders_in_flight(
+    serve_handler: Callable[[Handler], str], tmp_path: Path
+) -> None:
+    """--concurrency 3: three orders in flight at once, although bulk calls leave one place
+    of the client's cap to other calls."""
+    message = "The order is not valid."
+    rejected = answering(400, json.dumps({"code": 400, "message": message}).encode())
+    in_flight = most = 0
+    three_at_once = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        if in_flight == 3:
+            three_at_once.set()
+        with contextlib.suppress(TimeoutError):  # without a third, a wave ends after 10 s
+            await asyncio.wait_for(three_at_once.wait(), 10)
+        in_flight -= 1
+        return await rejected(request)
+
+    url = serve_handler(handler)
+    orders = write_orders(tmp_path / "orders.csv", 6)
+    args = register_args(orders, url, tmp_path / "r.jsonl", "--concurrency", "3", "-q")
+    result = invoke([*args, "--rate-limit", "none"])
+    assert result.exit_code == 1, result.output  # every order rejected
+    assert three_at_once.is_set()
+    assert most == 3
+
+
 def test_register_403_stops_with_exit_7(
     serve_handler: Callable[[Handler], str], tmp_path: Path
 ) -> None:

@@ -28,7 +28,7 @@ from b2b_async import (
     Priority,
     V3Orders,
 )
-from b2b_async._priority import Places, choose_priority, prioritised
+from b2b_async._priority import Places, cap_for_bulk, choose_priority, prioritised
 from b2b_async.sandbox import DEFAULT_TOKEN, SandboxServer
 
 URGENT, NORMAL, BULK = Priority.URGENT, Priority.NORMAL, Priority.BULK
@@ -437,3 +437,17 @@ async def test_a_cap_of_one_is_no_one_s_reserve() -> None:
     places = Places(1)
     await places.take(BULK)  # at once: one place is nobody's to keep
     assert (places.free, places.waiting) == (0, 0)
+
+
+@pytest.mark.parametrize("wanted", [1, 2, 7])
+async def test_the_cap_for_bulk_gives_bulk_calls_the_places_wanted(wanted: int) -> None:
+    """Under cap_for_bulk(n), n bulk calls take a place at once and the next one waits."""
+    places = Places(cap_for_bulk(wanted))
+    for _ in range(wanted):
+        await places.take(BULK)  # at once
+    extra = asyncio.create_task(places.take(BULK))
+    await asyncio.sleep(0)
+    assert (places.free, places.waiting) == (1, 1)  # the place left to the others
+    extra.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await extra
