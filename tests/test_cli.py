@@ -539,6 +539,30 @@ def test_register_unreadable_file_is_an_error_before_any_request(
     assert not results.exists()
 
 
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [(lambda path: None, "No such file"), (Path.mkdir, "Is a directory")],
+    ids=["missing", "directory"],
+)
+def test_register_a_file_that_cannot_be_opened_is_one_error_line(
+    sandbox: SandboxServer, tmp_path: Path, make: Callable[[Path], object], message: str
+) -> None:
+    """A missing file, or a directory: exit 2 and one error line, as for a file that cannot
+    be parsed, not a usage block; no request, no journal."""
+    orders = tmp_path / "orders.csv"
+    make(orders)
+    results = tmp_path / "results.jsonl"
+    result = invoke(register_args(orders, sandbox.url, results, "--json"))
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: cannot read {orders}: ")
+    assert message in line
+    assert line.endswith("; nothing was sent")
+    assert result.stdout == ""
+    assert sandbox.requests == []
+    assert not results.exists()
+
+
 def test_register_not_utf8_further_on_stops_with_exit_2(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
