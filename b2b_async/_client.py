@@ -423,7 +423,7 @@ class B2BClient:
 
     @property
     def v3(self) -> V3Resources:
-        """The V3 API: ``client.v3.orders`` holds the V3 Order operations.
+        """The V3 API, whose ``client.v3.orders`` holds the V3 Order operations.
 
         .. versionadded:: 0.1.0
         """

@@ -590,8 +590,8 @@ class Orders:
             priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
-            The order; fields without a typed attribute are in :attr:`OrderDetail.raw
-            <b2b_async.OrderDetail.raw>`.
+            The order; fields without a typed attribute are in
+            :attr:`OrderDetail.raw <b2b_async.OrderDetail.raw>`.
 
         Raises:
             InvalidOrderError: the id is empty; nothing was sent.

@@ -524,8 +524,8 @@ class V3Orders:
                 the reads and updates ``"normal"``.
 
         Returns:
-            An :class:`~b2b_async.EnsuredOrder`: its ``action`` is ``"created"``,
-            ``"updated"`` or ``"unchanged"``.
+            The order as B2B Edition holds it now, with what this call did as its
+            ``action``: ``"created"``, ``"updated"`` or ``"unchanged"``.
 
         Raises:
             InvalidOrderError: an argument is invalid, or an extra field value breaks the

@@ -210,7 +210,7 @@ class NewV3Order:
 
     @property
     def order_id(self) -> str:
-        """The BigCommerce order id as text: the key bulk reports and journals use."""
+        """The BigCommerce order id as text, the key bulk reports and journals use."""
         return str(self.bc_order_id)
 
 
@@ -315,8 +315,8 @@ class V3Order:
 
     @property
     def order_id(self) -> str:
-        """The BigCommerce order id as text, as V2's :attr:`CreatedOrder.order_id
-        <b2b_async.CreatedOrder.order_id>` has it."""
+        """The BigCommerce order id as text, as V2's created orders have it
+        (:attr:`CreatedOrder.order_id <b2b_async.CreatedOrder.order_id>`)."""
         return str(self.bc_order_id)
 
     @classmethod

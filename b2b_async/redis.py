@@ -663,7 +663,7 @@ class RedisRateLimiter:
 
     @property
     def on_redis_error(self) -> OnRedisError:
-        """What happens while Redis cannot be reached: ``"local"`` or ``"fail"``."""
+        """What happens while Redis cannot be reached, ``"local"`` or ``"fail"``."""
         return self._on_error
 
     @property

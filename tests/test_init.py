@@ -7,12 +7,15 @@ loaded them all.
 from __future__ import annotations
 
 import ast
+import importlib
+import inspect
 import json
 import os
 import re
 import subprocess
 import sys
 import typing
+from collections.abc import Iterator
 from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
@@ -78,6 +81,47 @@ def test_every_public_name_resolves_and_is_documented() -> None:
         assert value.__doc__, name
         assert re.search(rf"b2b_async\.{name}\b", documentation), name
     assert isinstance(b2b_async.__version__, str)
+
+
+#: The modules whose public names the API reference documents.
+DOCUMENTED_MODULES = ("b2b_async", "b2b_async.redis", "b2b_async.sandbox", "b2b_async.otel")
+
+
+def public_docstrings() -> Iterator[tuple[str, str, str]]:
+    """(name, docstring, kind) of every documented function, class, method and property,
+    the kind as the documentation's Google-style reader takes it."""
+    seen: set[int] = set()
+    for module in map(importlib.import_module, DOCUMENTED_MODULES):
+        for name in module.__all__:
+            value = getattr(module, name)
+            if id(value) in seen or not callable(value):
+                continue
+            seen.add(id(value))
+            yield f"{module.__name__}.{name}", value.__doc__ or "", "class"
+            members = vars(value).items() if isinstance(value, type) else ()
+            for attribute, member in members:
+                if isinstance(member, property) and not attribute.startswith("_"):
+                    yield f"{name}.{attribute}", member.__doc__ or "", "property"
+                elif inspect.isfunction(member) and not attribute.startswith("_"):
+                    yield f"{name}.{attribute}", member.__doc__ or "", "method"
+
+
+def test_no_docstring_sentence_is_rendered_as_a_type() -> None:
+    """The reference reads a property's first line ``words: more`` as ``type: text``, and
+    a Returns section's ``words: more`` as a return type; no docstring leaves a sentence
+    for it to take so (types come from the annotations)."""
+    docstring = pytest.importorskip("sphinx.ext.napoleon.docstring")
+    napoleon = pytest.importorskip("sphinx.ext.napoleon")
+    config = napoleon.Config(napoleon_use_rtype=True, napoleon_attr_annotations=True)
+    misread = []
+    for name, text, kind in public_docstrings():
+        parsed = docstring.GoogleDocstring(inspect.cleandoc(text), config, what=kind, name=name)
+        misread += [
+            f"{name}: {line}"
+            for line in parsed.lines()
+            if line.startswith(":rtype:") or (kind == "property" and line.startswith(":type:"))
+        ]
+    assert misread == []
 
 
 def test_public_classes_live_under_the_package_with_resolved_types() -> None:
