@@ -430,8 +430,12 @@ class RateLimiter:
     keeping the least budget; a hint whose window has already reset is ignored. When the
     budget is spent, requests wait for the reset instead of running into a 429, which is how
     another integration's spending is absorbed, and pacing restarts from the reset, in phase
-    with the server's window. A server allocation (``limit`` per ``window``) slower than the
-    configured one slows pacing to match.
+    with the server's window. Another integration's requests enter the count only when a
+    response of ours brings it back, so one that spends through the window may take its last
+    request between our reading and our own request for it: once readings of a window have
+    shown others' spending at two different times, its last request is left to them. A
+    server allocation (``limit`` per ``window``) slower than the configured one slows pacing
+    to match.
 
     **Cooldown**: a ``retry_after`` (a 429 was met) closes one gate for every queued and
     new caller until it has passed; a shorter later hint never shortens it. When it
@@ -458,6 +462,7 @@ class RateLimiter:
         "_lanes",
         "_loop",
         "_next_slot",
+        "_others_seen",
         "_pacing",
         "_rate_limit",
         "_resets_from_responses",
@@ -490,6 +495,8 @@ class RateLimiter:
         self._gate_since = 0.0
         self._window_end = -math.inf
         self._window_budget = 0
+        # Readings of the current window, after its first, that showed others' spending.
+        self._others_seen = 0
         self._end_from_send = False
         self._resets_from_responses = False
 
@@ -696,10 +703,22 @@ class RateLimiter:
         return opens
 
     def _window_budget_known(self, now: float) -> bool:
-        return now < self._window_end and self._window_budget > 0
+        return now < self._window_end and self._spendable() > 0
 
     def _held(self, now: float) -> bool:
-        return now < self._window_end and self._window_budget <= 0
+        return now < self._window_end and self._spendable() <= 0
+
+    def _spendable(self) -> int:
+        """Requests the server's current window still allows this limiter by its count.
+
+        Another integration's requests enter the count only when a response of ours brings
+        it back, so by the time our next request lands the count is a slot and a latency
+        old. An integration seen spending at two different times of the window spends
+        through it, and may take the window's last request in that gap: that one is left
+        to it, so that ours does not meet a 429. Spending seen once (a burst) or only in
+        the window's first reading leaves the whole count to this limiter.
+        """
+        return self._window_budget - (1 if self._others_seen >= 2 else 0)
 
     def _book(self, now: float, due: float) -> int:
         """Take the slot that fell due at ``due``, place the next one, and return its ticket."""
@@ -747,7 +766,7 @@ class RateLimiter:
             if granted < start:
                 break
             own += 1
-        return min(self._window_budget, self._rate_limit.requests - own)
+        return min(self._spendable(), self._rate_limit.requests - own)
 
     def _forget_sendings(self) -> None:
         """Drop the sending times of requests released from tasks other than their own.
@@ -843,7 +862,7 @@ class RateLimiter:
                 return max(opens, slot + ahead * spacing - tolerance) - now
             ahead -= steps + 1
             slot += steps * spacing + interval
-            if steps == self._window_budget - 1:  # spent: the next waits for its reset
+            if steps == self._spendable() - 1:  # spent: the next waits for its reset
                 slot = max(slot, end + tolerance)
         return max(opens, slot + ahead * interval - tolerance) - now
 
@@ -879,7 +898,7 @@ class RateLimiter:
         budget = hint.remaining - newer
         if hint.resets_after is None:
             if now < self._window_end:
-                self._window_budget = min(self._window_budget, budget)
+                self._tighten(budget)
         else:
             self._merge_window(*self._reset_at(hint, now, sent), budget, now)
         if self._held(now) and not was_held:
@@ -919,10 +938,17 @@ class RateLimiter:
         if end > self._window_end + half:
             self._window_end, self._window_budget = end, budget
             self._end_from_send = from_send
+            self._others_seen = 0
         elif end >= self._window_end - half and now < self._window_end:
-            self._window_budget = min(self._window_budget, budget)
+            self._tighten(budget)
             self._merge_end(end, from_send)
         # Otherwise the hint describes a window that has already reset.
+
+    def _tighten(self, budget: int) -> None:
+        """Lower the window's budget to a reading of it; a lower one shows others' spending."""
+        if budget < self._window_budget:
+            self._window_budget = budget
+            self._others_seen += 1
 
     def _merge_end(self, end: float, from_send: bool) -> None:
         """Keep the better of two readings of one window's reset time."""

@@ -1321,6 +1321,42 @@ async def test_a_competing_integration_is_absorbed(
     assert sum(full_windows) / len(full_windows) >= 0.9 * 25
 
 
+async def spend_steadily(
+    server: FixedWindowServer, every: float, start: float, until: float
+) -> int:
+    """Another integration's requests: one every ``every`` seconds from ``start`` until
+    ``until``, whatever the answers. Returns how many the server refused."""
+    loop = asyncio.get_running_loop()
+    refused = 0
+    at = start
+    while at < until:
+        await asyncio.sleep(at - loop.time())
+        if server.receive(loop.time()).retry_after is not None:
+            refused += 1
+        at += every
+    return refused
+
+
+@pytest.mark.parametrize("latency", [0.0, 0.05])
+async def test_a_steady_spender_is_left_the_last_request_of_each_window(latency: float) -> None:
+    """Another integration spends one request every 125 ms, a fifth of a 40-per-second window.
+
+    Its request lands between our reading of a window's last request and our own request
+    for it; that last request is left to it, so none of ours meets a 429, and every whole
+    window is still spent to its end.
+    """
+    server = FixedWindowServer(40, 1.0, offset=0.0)
+    with virtual_clock():
+        limiter = RateLimiter(RateLimit(40, 1.0))
+        _, refused = await asyncio.gather(
+            simulate(limiter, 320, lambda: latency, server),
+            spend_steadily(server, 0.125, start=0.0625, until=10.0),
+        )
+    whole = [server.counts[window] for window in sorted(server.counts)][:-1]
+    assert server.rejected - refused == 0  # the refused are all the other integration's
+    assert whole == [40] * len(whole)
+
+
 @SIMULATION
 @given(
     requests=st.integers(2, 60),
