@@ -522,7 +522,7 @@ async def cancelled_on_sigint(call: Awaitable[T]) -> T:
 
 
 @orders.command("register")
-@click.argument("file", type=click.Path(path_type=Path))  # read_rows says what is wrong with it
+@click.argument("file", type=click.Path(readable=False, path_type=Path))  # read_rows checks it
 @base_url_option
 @store_hash_option
 @click.option(

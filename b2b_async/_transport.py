@@ -71,7 +71,7 @@ from ._protocol import (
 )
 from ._ratelimit import Limiter, burst_of, cancel_requests
 from ._retry import StopBeforeDeadline, Uncertainty, WaitStrategy, is_retryable
-from ._waking import Wake
+from ._waking import WakeableWait
 from ._withdrawal import note_sent, unless_withdrawn
 
 __all__ = ["ClientStats", "Pool", "Transport", "pool_may_wait"]
@@ -136,7 +136,7 @@ class Waits:
     __slots__ = ("_waiting",)
 
     def __init__(self) -> None:
-        self._waiting: dict[Wake, object] = {}  # each wait, and the transport of its call
+        self._waiting: dict[WakeableWait, object] = {}  # each wait, the transport of its call
 
     async def wait(self, owner: object, wait: Callable[[], Awaitable[T]]) -> T:
         """Await what ``wait`` starts for a call made on ``owner``, unless :meth:`wake`
@@ -145,18 +145,18 @@ class Waits:
         Raises:
             ClientClosedError: woken.
         """
-        wake = Wake()
-        self._waiting[wake] = owner
+        waiting = WakeableWait()
+        self._waiting[waiting] = owner
         try:
-            return await wake.wait(wait, _client_closed)
+            return await waiting.run(wait, _client_closed)
         finally:
-            del self._waiting[wake]
+            del self._waiting[waiting]
 
     def wake(self, owner: object | None) -> None:
         """Wake the waits of the calls made on ``owner`` (on any, with ``None``)."""
-        for wake, made_on in self._waiting.items():
+        for waiting, made_on in self._waiting.items():
             if owner is None or made_on is owner:
-                wake.wake()
+                waiting.wake()
 
 
 def _client_closed() -> ClientClosedError:

@@ -25,7 +25,7 @@ from contextvars import ContextVar
 from typing import Final, TypeVar
 
 from ._exceptions import ORDER_WITHDRAWN, OrderWithdrawnError
-from ._waking import Wake
+from ._waking import WakeableWait
 
 __all__ = ["Ticket", "Tickets", "note_sent", "unless_withdrawn", "unsent_ticket"]
 
@@ -99,7 +99,8 @@ async def unless_withdrawn(wait: Callable[[], Awaitable[T]]) -> T:
     """Await what ``wait`` starts, unless the current task's bulk order is withdrawn first.
 
     Outside a bulk order, or once a request of it has left, it simply awaits. Such waits
-    may nest: a withdrawal ends the innermost, and the error ends the others with it.
+    may nest: a withdrawal ends the innermost one, and the others as its error passes
+    through them (code between them that catches the error keeps the outer ones waiting).
 
     Raises:
         OrderWithdrawnError: the order is withdrawn, or is meanwhile; a cancellation asked
@@ -110,10 +111,10 @@ async def unless_withdrawn(wait: Callable[[], Awaitable[T]]) -> T:
         return await wait()
     if ticket.withdrawn:
         raise _withdrawn()
-    wake = Wake()
-    outer, ticket.on_withdraw = ticket.on_withdraw, wake.wake  # a wait may hold another
+    waiting = WakeableWait()
+    outer, ticket.on_withdraw = ticket.on_withdraw, waiting.wake  # a wait may hold another
     try:
-        return await wake.wait(wait, _withdrawn)
+        return await waiting.run(wait, _withdrawn)
     finally:
         ticket.on_withdraw = outer
 

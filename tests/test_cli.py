@@ -563,6 +563,31 @@ def test_register_a_file_that_cannot_be_opened_is_one_error_line(
     assert not results.exists()
 
 
+def test_register_a_file_it_may_not_read_is_one_error_line(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file the user may not read (as a user other than root meets it): one error line."""
+    orders = write_orders(tmp_path / "orders.csv", 1)
+    real_open = Path.open
+
+    def denied(path: Path, *args: Any, **kwargs: Any) -> Any:
+        if path == orders:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", lambda path, mode, **_: Path(path) != orders)
+    monkeypatch.setattr(Path, "open", denied)
+    results = tmp_path / "results.jsonl"
+    result = invoke(register_args(orders, sandbox.url, results))
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: cannot read {orders}: ")
+    assert "Permission denied" in line
+    assert line.endswith("; nothing was sent")
+    assert sandbox.requests == []
+    assert not results.exists()
+
+
 def test_register_not_utf8_further_on_stops_with_exit_2(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
@@ -1124,8 +1149,8 @@ def test_register_concurrency_is_the_number_of_orders_in_flight(
         most = max(most, in_flight)
         if in_flight == 3:
             three_at_once.set()
-        with contextlib.suppress(TimeoutError):  # without a third, a wave ends after 10 s
-            await asyncio.wait_for(three_at_once.wait(), 10)
+        with contextlib.suppress(TimeoutError):  # without a third, a wave ends after 5 s
+            await asyncio.wait_for(three_at_once.wait(), 5)
         in_flight -= 1
         return await rejected(request)
 
