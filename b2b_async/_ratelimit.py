@@ -495,7 +495,8 @@ class RateLimiter:
         self._gate_since = 0.0
         self._window_end = -math.inf
         self._window_budget = 0
-        # Readings of the current window, after its first, that showed others' spending.
+        # Readings of the current window, after its first, that showed others' spending
+        # (released from the task that acquired, so that their newer requests are known).
         self._others_seen = 0
         self._end_from_send = False
         self._resets_from_responses = False
@@ -651,7 +652,7 @@ class RateLimiter:
         self._pacing = self._pacing.following(hint, self._rate_limit)
         # Requests booked after this one are not in the server's count yet.
         newer = self._in_flight if ticket is None else self._booked - ticket
-        self._follow_remaining(hint, now, newer, sent)
+        self._follow_remaining(hint, now, newer, sent, exact=ticket is not None)
         self._close_gate(hint, now)
         if self._outlook() != outlook:
             self._drop_unreachable(now)
@@ -713,10 +714,11 @@ class RateLimiter:
 
         Another integration's requests enter the count only when a response of ours brings
         it back, so by the time our next request lands the count is a slot and a latency
-        old. An integration seen spending at two different times of the window spends
-        through it, and may take the window's last request in that gap: that one is left
-        to it, so that ours does not meet a 429. Spending seen once (a burst) or only in
-        the window's first reading leaves the whole count to this limiter.
+        old. Once two readings of the window, after its first, came back lower than this
+        limiter's count, others spend through it and may take the window's last request
+        in that gap: that one is left to them, so that ours does not meet a 429. Spending
+        seen once (a burst) or only in the window's first reading leaves the whole count
+        to this limiter.
         """
         return self._window_budget - (1 if self._others_seen >= 2 else 0)
 
@@ -889,18 +891,22 @@ class RateLimiter:
         return (self._pacing, self._gate_until, self._window_end, self._window_budget)
 
     def _follow_remaining(
-        self, hint: BudgetHint, now: float, newer: int, sent: float | None
+        self, hint: BudgetHint, now: float, newer: int, sent: float | None, *, exact: bool
     ) -> None:
-        """Merge the server's count of the current window into the limiter's."""
+        """Merge the server's count of the current window into the limiter's.
+
+        ``exact``: the requests booked after the hinted one are known by its ticket (false
+        for a release from another task, which subtracts every request in flight instead).
+        """
         if hint.remaining is None:
             return
         was_held = self._held(now)
         budget = hint.remaining - newer
         if hint.resets_after is None:
             if now < self._window_end:
-                self._tighten(budget)
+                self._tighten(budget, exact)
         else:
-            self._merge_window(*self._reset_at(hint, now, sent), budget, now)
+            self._merge_window(*self._reset_at(hint, now, sent), budget, now, exact)
         if self._held(now) and not was_held:
             logger.debug(
                 "server budget spent; holding requests %.3f s until its window resets",
@@ -933,22 +939,29 @@ class RateLimiter:
         )
         return True
 
-    def _merge_window(self, end: float, from_send: bool, budget: int, now: float) -> None:
+    def _merge_window(
+        self, end: float, from_send: bool, budget: int, now: float, exact: bool
+    ) -> None:
         half = self._pacing.window / 2
         if end > self._window_end + half:
             self._window_end, self._window_budget = end, budget
             self._end_from_send = from_send
             self._others_seen = 0
         elif end >= self._window_end - half and now < self._window_end:
-            self._tighten(budget)
+            self._tighten(budget, exact)
             self._merge_end(end, from_send)
         # Otherwise the hint describes a window that has already reset.
 
-    def _tighten(self, budget: int) -> None:
-        """Lower the window's budget to a reading of it; a lower one shows others' spending."""
+    def _tighten(self, budget: int, exact: bool) -> None:
+        """Lower the window's budget to a reading of it; a lower one shows others' spending.
+
+        Unless it is not ``exact``: released from another task, a reading subtracts every
+        request in flight, so requests of ours the server has already counted lower it too.
+        """
         if budget < self._window_budget:
             self._window_budget = budget
-            self._others_seen += 1
+            if exact:
+                self._others_seen += 1
 
     def _merge_end(self, end: float, from_send: bool) -> None:
         """Keep the better of two readings of one window's reset time."""

@@ -1357,6 +1357,31 @@ async def test_a_steady_spender_is_left_the_last_request_of_each_window(latency:
     assert whole == [40] * len(whole)
 
 
+async def test_readings_released_from_other_tasks_leave_the_last_request_to_us() -> None:
+    """No one else spends. Released from a task other than the one that acquired (as the
+    Redis limiter's local fallback does), a reading subtracts every request in flight, the
+    ones the server has counted too, so it reads low: that is the limiter's own caution,
+    not another integration's spending, and the window's last request stays ours."""
+    server = FixedWindowServer(10, 1.0, offset=0.0)
+    with virtual_clock():
+        loop = asyncio.get_running_loop()
+        limiter = RateLimiter(RateLimit(10, 1.0))
+        hints = []
+        for _ in range(5):  # at 0.0, 0.1, ... 0.4 s, all five in flight
+            await limiter.acquire()
+            hints.append(server.receive(loop.time()))
+        for hint in (hints[0], hints[2], hints[4]):  # released from other tasks
+            await asyncio.create_task(limiter.release(hint))
+        allowed = limiter.window_budget  # 3 by its cautious count; the server has 5 left
+        granted = []
+        while (await limiter.acquire(), loop.time())[1] < 1.0:
+            granted.append(loop.time())
+            server.receive(loop.time())
+    assert server.rejected == 0
+    assert allowed == 3
+    assert len(granted) == allowed
+
+
 @SIMULATION
 @given(
     requests=st.integers(2, 60),
