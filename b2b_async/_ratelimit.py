@@ -432,10 +432,10 @@ class RateLimiter:
     another integration's spending is absorbed, and pacing restarts from the reset, in phase
     with the server's window. Another integration's requests enter the count only when a
     response of ours brings it back, so one that spends through the window may take its last
-    request between our reading and our own request for it: once readings of a window have
-    shown others' spending at two different times, its last request is left to them. A
-    server allocation (``limit`` per ``window``) slower than the configured one slows pacing
-    to match.
+    request between our reading and our own request for it: once two readings of a window,
+    after its first, have come back lower than the limiter's count, its last request is left
+    to them. A server allocation (``limit`` per ``window``) slower than the configured one
+    slows pacing to match.
 
     **Cooldown**: a ``retry_after`` (a 429 was met) closes one gate for every queued and
     new caller until it has passed; a shorter later hint never shortens it. When it
