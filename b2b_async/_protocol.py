@@ -241,8 +241,9 @@ def parse_budget(status: int, headers: Headers, now: float) -> BudgetHint | None
     if remaining is None:
         remaining = parse_number(headers.get("X-Rate-Limit-Requests-Left"))
     resets_after = parse_number(headers.get("X-Request-Window-Resets-After"))
-    if resets_after is None and (ms := parse_number(headers.get("X-Rate-Limit-Time-Reset-Ms"))):
-        resets_after = ms / 1000.0
+    reset_ms = parse_number(headers.get("X-Rate-Limit-Time-Reset-Ms"))
+    if resets_after is None and reset_ms is not None:
+        resets_after = reset_ms / 1000.0
     limit, window = _parse_allocation(headers)
     return BudgetHint(
         remaining=None if remaining is None else int(remaining),

@@ -322,6 +322,19 @@ def test_core_budget_headers() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Requests-Remaining": "0 times", "X-Request-Window-Resets-After": "0 s"},
+        {"X-Rate-Limit-Requests-Left": "0", "X-Rate-Limit-Time-Reset-Ms": "0"},
+    ],
+    ids=["b2b", "core"],
+)
+def test_a_window_resetting_now_is_read_in_either_form(headers: dict[str, str]) -> None:
+    """A reset 0 ms away is a reset now, not a missing header, in either form."""
+    assert parse_budget(200, headers, NOW) == BudgetHint(remaining=0, resets_after=0.0)
+
+
 def test_budget_retry_after_only_on_429() -> None:
     """retry_after is filled in for a 429 and left empty otherwise."""
     headers = {"Retry-After": "2", "X-Requests-Remaining": "0 times"}
