@@ -59,7 +59,7 @@ from ._exceptions import (
     RegistrationWindowClosedError,
 )
 from ._hooks import report_outcome
-from ._ratelimit import cancel_requests
+from ._waking import cancel_requests
 from ._withdrawal import Tickets
 
 __all__ = [

@@ -36,10 +36,10 @@ from ._exceptions import (
     ClientClosedError,
 )
 from ._pagination import V3PageReader, walk_offsets
-from ._ratelimit import cancel_requests
 from ._routes import v3_path
 from ._transport import Transport
 from ._v3_models import ExtraFieldConfig
+from ._waking import cancel_requests
 
 __all__ = ["ExtraFieldCache", "fetch_extra_field_configs"]
 

@@ -40,7 +40,6 @@ __all__ = [
     "Waiter",
     "build_limiter",
     "burst_of",
-    "cancel_requests",
     "unreachable",
 ]
 
@@ -57,17 +56,6 @@ RESET_MARGIN: Final = 0.002
 The server may round the figure (the core API's header is in whole milliseconds) and its
 clock ticks apart from ours; with the margin a reset time read from a header is never early.
 """
-
-
-def cancel_requests() -> int:
-    """How many cancellations of the current task are pending (:meth:`asyncio.Task.cancelling`).
-
-    Zero in a callback that runs outside any task. A waiter compares the count before and
-    after an await to tell a cancellation of its own from one that something it waited on
-    absorbed or suffered.
-    """
-    task = asyncio.current_task()
-    return 0 if task is None else task.cancelling()
 
 
 @attrs.frozen

@@ -43,8 +43,10 @@ __all__ = [
     "Uncertainty",
     "WaitStrategy",
     "is_retryable",
+    "least_wait_before_retry",
     "may_have_reached_server",
     "settle_registration",
+    "wait_before_retry",
 ]
 
 R = TypeVar("R")
@@ -100,17 +102,39 @@ class Uncertainty:
         self.uncertain = self.uncertain or may_have_reached_server(exc)
 
 
+def wait_before_retry(
+    exc: BaseException | None, policy: RetryPolicy | None, attempt: int, jitter: float
+) -> float:
+    """The wait after failed attempt number ``attempt`` (the one rule of how long to wait).
+
+    Args:
+        exc: what the attempt raised.
+        policy: the retry options; ``None`` (no retries) has no backoff.
+        attempt: the 1-based number of the attempt that failed.
+        jitter: the backoff's random factor, within :data:`JITTER`.
+
+    Returns:
+        The server's hint when it gave one, else the policy's backoff.
+    """
+    if isinstance(exc, APIError) and exc.retry_after is not None:
+        return exc.retry_after
+    return 0.0 if policy is None else policy.backoff(attempt, jitter)
+
+
+def least_wait_before_retry(exc: BaseException, policy: RetryPolicy | None) -> float:
+    """The shortest wait :func:`wait_before_retry` may give after a first attempt fails."""
+    return wait_before_retry(exc, policy, 1, JITTER[0])
+
+
 @attrs.frozen
 class WaitStrategy:
-    """Tenacity wait strategy: the server's hint when there is one, else jittered backoff."""
+    """Tenacity wait strategy: :func:`wait_before_retry` with a random jitter."""
 
     policy: RetryPolicy
 
     def __call__(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, APIError) and exc.retry_after is not None:
-            return exc.retry_after
-        return self.policy.backoff(state.attempt_number, random.uniform(*JITTER))
+        return wait_before_retry(exc, self.policy, state.attempt_number, random.uniform(*JITTER))
 
 
 @attrs.frozen

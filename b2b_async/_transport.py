@@ -69,9 +69,9 @@ from ._protocol import (
     parse_budget,
     show,
 )
-from ._ratelimit import Limiter, burst_of, cancel_requests
+from ._ratelimit import Limiter, burst_of
 from ._retry import StopBeforeDeadline, Uncertainty, WaitStrategy, is_retryable
-from ._waking import WakeableWait
+from ._waking import WakeableWait, cancel_requests
 from ._withdrawal import note_sent, unless_withdrawn
 
 __all__ = ["ClientStats", "Pool", "Transport", "pool_may_wait"]

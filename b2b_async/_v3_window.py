@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 import attrs
 
 from ._config import REGISTRATION_MARGIN, REGISTRATION_WINDOW, RetryPolicy
-from ._exceptions import APIError, B2BError, DeadlineUnreachableError, RegistrationWindowClosedError
-from ._retry import JITTER, is_retryable, may_have_reached_server
+from ._exceptions import B2BError, DeadlineUnreachableError, RegistrationWindowClosedError
+from ._retry import is_retryable, least_wait_before_retry, may_have_reached_server
 
 __all__ = ["RegistrationWindow", "window_lost"]
 
@@ -91,13 +91,6 @@ class RegistrationWindow:
         )
 
 
-def _shortest_wait(exc: B2BError, policy: RetryPolicy | None) -> float:
-    """The least time before another attempt after ``exc``: its hint, else the least backoff."""
-    if isinstance(exc, APIError) and exc.retry_after is not None:
-        return exc.retry_after
-    return 0.0 if policy is None else policy.backoff(1, JITTER[0])
-
-
 def window_lost(exc: B2BError, window: RegistrationWindow, policy: RetryPolicy | None) -> bool:
     """Tell whether a create failed because its window cannot be met.
 
@@ -118,4 +111,4 @@ def window_lost(exc: B2BError, window: RegistrationWindow, policy: RetryPolicy |
         return True
     if not is_retryable(exc, policy or RetryPolicy()):
         return False
-    return window.left() < _shortest_wait(exc, policy)
+    return window.left() < least_wait_before_retry(exc, policy)

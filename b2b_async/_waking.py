@@ -15,9 +15,20 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-__all__ = ["WakeableWait"]
+__all__ = ["WakeableWait", "cancel_requests"]
 
 T = TypeVar("T")
+
+
+def cancel_requests() -> int:
+    """How many cancellations of the current task are pending (:meth:`asyncio.Task.cancelling`).
+
+    Zero in a callback that runs outside any task. A waiter compares the count before and
+    after an await to tell a cancellation of its own from one that something it waited on
+    absorbed or suffered.
+    """
+    task = asyncio.current_task()
+    return 0 if task is None else task.cancelling()
 
 
 class WakeableWait:
@@ -33,7 +44,7 @@ class WakeableWait:
     def __init__(self) -> None:
         self._task = asyncio.current_task()
         # One cancellation the task swallowed earlier may still count as pending.
-        self._pending = 0 if self._task is None else self._task.cancelling()
+        self._pending = cancel_requests()
         self._woken = False
 
     def wake(self) -> None:

@@ -73,9 +73,9 @@ from ._ratelimit import (
     RateLimiter,
     Tickets,
     Waiter,
-    cancel_requests,
     unreachable,
 )
+from ._waking import cancel_requests
 
 __all__ = ["RateLimiterUnavailableError", "RedisRateLimiter"]
 

@@ -32,7 +32,6 @@ from b2b_async._ratelimit import (
     Waiter,
     build_limiter,
     burst_of,
-    cancel_requests,
 )
 
 Select = Callable[[float | None], list[Any]]
@@ -1583,24 +1582,3 @@ async def test_releases_from_other_tasks_leave_no_sending_times_behind() -> None
         await limiter.release(BudgetHint(remaining=50, resets_after=30.0))
     assert limiter.in_flight == 0
     assert not limiter._sent_at  # nothing kept for requests long finished
-
-
-async def test_cancel_requests_counts_the_cancellations_asked_of_the_current_task() -> None:
-    """None before; two after two cancel() calls, as the task takes the cancellation."""
-    seen: list[int] = []
-
-    async def waiter() -> None:
-        seen.append(cancel_requests())
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            seen.append(cancel_requests())
-            raise
-
-    task = asyncio.create_task(waiter())
-    await asyncio.sleep(0)
-    task.cancel()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert seen == [0, 2]

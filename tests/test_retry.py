@@ -36,6 +36,7 @@ from b2b_async._retry import (
     Uncertainty,
     WaitStrategy,
     is_retryable,
+    least_wait_before_retry,
     may_have_reached_server,
     settle_registration,
 )
@@ -199,6 +200,16 @@ def test_without_a_hint_the_wait_is_jittered_backoff_within_the_cap() -> None:
     for attempt, base in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 8.0), (200, 8.0)):
         waits = [wait(failed_state(APITimeoutError("read timeout"), attempt)) for _ in range(50)]
         assert all(base * low <= seconds <= base * high for seconds in waits), (attempt, waits)
+
+
+def test_the_least_wait_is_the_hint_else_the_first_backoff_at_its_least_jitter() -> None:
+    """What the V3 window weighs against what is left of it: the same rule as the retries'."""
+    low, _ = JITTER
+    hinted = server_error(503, retry_after=7.5)
+    assert least_wait_before_retry(hinted, POLICY) == 7.5
+    assert least_wait_before_retry(hinted, None) == 7.5
+    assert least_wait_before_retry(APITimeoutError("read timeout"), POLICY) == 1.0 * low
+    assert least_wait_before_retry(APITimeoutError("read timeout"), None) == 0.0
 
 
 def test_the_stop_fires_when_the_next_wait_would_end_past_the_deadline() -> None:

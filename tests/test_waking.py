@@ -8,7 +8,7 @@ import functools
 
 import pytest
 
-from b2b_async._waking import WakeableWait
+from b2b_async._waking import WakeableWait, cancel_requests
 
 
 class WokenError(Exception):
@@ -171,3 +171,24 @@ async def test_two_nested_waits_woken_and_a_callers_cancel_stay_a_cancellation()
     task = await nested_waits(caller_cancels=True)
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_cancel_requests_counts_the_cancellations_asked_of_the_current_task() -> None:
+    """None before; two after two cancel() calls, as the task takes the cancellation."""
+    seen: list[int] = []
+
+    async def waiter() -> None:
+        seen.append(cancel_requests())
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            seen.append(cancel_requests())
+            raise
+
+    task = asyncio.create_task(waiter())
+    await asyncio.sleep(0)
+    task.cancel()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert seen == [0, 2]
