@@ -23,10 +23,8 @@ import attrs
 from . import _events
 from ._config import logger
 from ._exceptions import B2BError
-from ._protocol import show
+from ._protocol import read_request_id
 
-#: The header a server's request id arrives in.
-REQUEST_ID_HEADER: Final = "X-Request-Id"
 #: The call that events would name when no hook listens (and no event is built).
 UNOBSERVED: Final = _events.Call("", "", "", "", 0)
 
@@ -356,7 +354,7 @@ class CallObserver:
         self._tally.count(in_flight=-1)
         self.status = status
         if self._hooks:
-            self.request_id = show(headers.get(REQUEST_ID_HEADER), self._secrets)
+            self.request_id = read_request_id(headers, self._secrets)
             emit(
                 _events.ResponseReceived(self._call, self.attempt, status, self.request_id),
                 self._hooks,

@@ -59,6 +59,8 @@ BUDGET_HEADERS: Final = (
     "X-Rate-Limit-Time-Reset-Ms",
     "X-Rate-Limit-Requests-Quota",
 )
+#: The header a server's request id arrives in.
+REQUEST_ID_HEADER: Final = "X-Request-Id"
 _EXCERPT: Final = 300
 #: The most bytes one character of a body takes: four in UTF-8, six as a JSON escape.
 _MOST_BYTES_PER_CHARACTER: Final = 6
@@ -217,10 +219,7 @@ def _parse_allocation(headers: Headers) -> tuple[int | None, float | None]:
 
 
 def _has_budget_headers(headers: Headers) -> bool:
-    for name in BUDGET_HEADERS:  # noqa: SIM110 - a plain loop beats any() on this hot path
-        if name in headers:
-            return True
-    return False
+    return any(name in headers for name in BUDGET_HEADERS)
 
 
 def parse_budget(status: int, headers: Headers, now: float) -> BudgetHint | None:
@@ -397,6 +396,11 @@ def show(text: str | None, secrets: tuple[str, ...]) -> str | None:
     return _LONE_SURROGATE.sub("\ufffd", redact(text, secrets))
 
 
+def read_request_id(headers: Headers, secrets: tuple[str, ...]) -> str | None:
+    """The server's id of the request an answer is for, fit to show (see :func:`show`)."""
+    return show(headers.get(REQUEST_ID_HEADER), secrets)
+
+
 def build_error(
     status: int,
     headers: Headers,
@@ -429,7 +433,7 @@ def build_error(
         status=status,
         code=_body_code(envelope),
         details=data if isinstance(data, Mapping) else None,
-        request_id=show(headers.get("X-Request-Id"), info.secrets),
+        request_id=read_request_id(headers, info.secrets),
         method=info.method,
         url=info.url,
         retry_after=retry_after_hint(headers, now, rate_limited=status == 429),

@@ -35,6 +35,7 @@ from b2b_async._protocol import (
     parse_budget,
     parse_http_date,
     parse_number,
+    read_request_id,
     redact,
     retry_after_hint,
     status_of_code,
@@ -333,6 +334,14 @@ def test_core_budget_headers() -> None:
 def test_a_window_resetting_now_is_read_in_either_form(headers: dict[str, str]) -> None:
     """A reset 0 ms away is a reset now, not a missing header, in either form."""
     assert parse_budget(200, headers, NOW) == BudgetHint(remaining=0, resets_after=0.0)
+
+
+def test_the_request_id_is_read_fit_to_show() -> None:
+    """The one reading behind errors and events: absent is None, a secret in it redacted."""
+    secret = "a-token-of-some-length-0123456789"
+    assert read_request_id({}, (secret,)) is None
+    assert read_request_id({"X-Request-Id": "req-7"}, (secret,)) == "req-7"
+    assert secret not in (read_request_id({"X-Request-Id": f"req {secret}"}, (secret,)) or "")
 
 
 def test_budget_retry_after_only_on_429() -> None:
