@@ -32,7 +32,15 @@ from typing import IO, TYPE_CHECKING, Any, Final, NoReturn, TypeVar, cast
 
 import click
 
-from ._config import DEFAULT_BASE_URL, RateLimit
+from ._config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_CONCURRENCY,
+    STORE_HASH_VARIABLE,
+    TOKEN_VARIABLE,
+    RateLimit,
+    blank_is_none,
+    environment_text,
+)
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -40,6 +48,7 @@ from ._exceptions import (
     InvalidOrderError,
     ResponseDecodeError,
     TransportError,
+    is_refusal,
 )
 
 if TYPE_CHECKING:
@@ -52,8 +61,6 @@ if TYPE_CHECKING:
     from ._v2_models import NewOrder
     from ._v3_models import NewV3Order
 
-TOKEN_VARIABLE: Final = "B2B_AUTH_TOKEN"  # noqa: S105 - a variable's name, not a secret
-STORE_HASH_VARIABLE: Final = "B2B_STORE_HASH"
 #: The signals that end ``orders register`` as Ctrl-C does: the first stops sending.
 STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 BASE_URL_VARIABLE: Final = "B2B_BASE_URL"
@@ -216,7 +223,7 @@ def exit_code_for(error: B2BError) -> int:
         return EXIT_USAGE
     if isinstance(error, ResponseDecodeError):
         return EXIT_DECODE
-    if isinstance(error, APIError) and 400 <= error.status < 500 and error.status != 429:
+    if is_refusal(error):
         return EXIT_REJECTED
     return EXIT_UNREACHABLE
 
@@ -250,15 +257,20 @@ def stop_exit_code(error: B2BError) -> int:
 
 def token_from_environment() -> str:
     """Read the token from B2B_AUTH_TOKEN; it is never taken from the command line."""
-    token = os.environ.get(TOKEN_VARIABLE, "").strip()
-    if not token:
+    token = environment_text(TOKEN_VARIABLE)
+    if token is None:
         raise click.UsageError(f"set the API token in the {TOKEN_VARIABLE} environment variable")
     return token
 
 
 def store_hash_given(value: str | None) -> str | None:
     """The store hash from --store-hash or B2B_STORE_HASH; blank means none (legacy authToken)."""
-    return (value or "").strip() or None
+    return blank_is_none(value)
+
+
+def rate_limit_text(limit: RateLimit) -> str:
+    """``limit`` as ``N/SECONDS``, the form :func:`parse_rate_limit` reads."""
+    return f"{limit.requests}/{limit.per:g}"
 
 
 def parse_rate_limit(text: str) -> RateLimit | None:
@@ -542,7 +554,7 @@ async def cancelled_on_sigint(call: Awaitable[T]) -> T:
 )
 @click.option(
     "--concurrency",
-    default=8,
+    default=DEFAULT_MAX_CONCURRENCY,
     show_default=True,
     type=click.IntRange(min=1, max=MAX_CONCURRENCY),
     help=f"Orders in flight at once (at most {MAX_CONCURRENCY}).",
@@ -550,7 +562,7 @@ async def cancelled_on_sigint(call: Awaitable[T]) -> T:
 @click.option(
     "--rate-limit",
     "rate",
-    default="150/60",
+    default=rate_limit_text(RateLimit()),
     show_default=True,
     help="The store's budget as N/SECONDS, or none.",
 )

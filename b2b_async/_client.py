@@ -8,7 +8,6 @@ import enum
 import html
 import ipaddress
 import json
-import os
 import re
 from collections.abc import Mapping
 from typing import Final, Self
@@ -24,6 +23,8 @@ from ._config import (
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
     MIN_SECRET_LENGTH,
+    STORE_HASH_VARIABLE,
+    TOKEN_VARIABLE,
     Priority,
     RateLimit,
     RetryPolicy,
@@ -31,6 +32,7 @@ from ._config import (
     check_option_type,
     check_positive_int,
     check_priority,
+    environment_text,
     finite_number,
     shown,
 )
@@ -42,12 +44,7 @@ from ._v2 import Companies, Orders
 from ._v3 import V3Resources
 from ._version import __version__
 
-__all__ = ["KEEP", "STORE_HASH_VARIABLE", "TOKEN_VARIABLE", "B2BClient", "Keep", "credentials"]
-
-#: The environment variable the token is read from when none is passed.
-TOKEN_VARIABLE: Final = "B2B_AUTH_TOKEN"  # noqa: S105 - a variable's name, not a secret
-#: The environment variable the store hash is read from along with the token.
-STORE_HASH_VARIABLE: Final = "B2B_STORE_HASH"
+__all__ = ["KEEP", "B2BClient", "Keep", "credentials"]
 
 _HEADER_UNSAFE: Final = re.compile(r"[\x00-\x1f\x7f]")
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain"})
@@ -178,10 +175,11 @@ def user_agent_of(suffix: str | None) -> str:
 def credentials(auth_token: str | None, store_hash: str | None) -> tuple[str, str | None]:
     """The token and store hash to use: as passed, or from the environment without a token.
 
-    Without ``auth_token``, the token comes from :data:`TOKEN_VARIABLE` and, unless
-    ``store_hash`` is passed, the store hash from :data:`STORE_HASH_VARIABLE` (blank means
-    none). A passed token never takes the store hash from the environment: that would
-    switch its authentication scheme behind the caller's back.
+    Without ``auth_token``, the token comes from
+    :data:`~b2b_async._config.TOKEN_VARIABLE` and, unless ``store_hash`` is passed, the
+    store hash from :data:`~b2b_async._config.STORE_HASH_VARIABLE` (blank means none). A
+    passed token never takes the store hash from the environment: that would switch its
+    authentication scheme behind the caller's back.
 
     Raises:
         ValueError: no token is passed and the variable is unset or blank, or the token
@@ -189,11 +187,11 @@ def credentials(auth_token: str | None, store_hash: str | None) -> tuple[str, st
     """
     if auth_token is not None:
         return check_header_value(auth_token, "auth_token"), store_hash
-    token = os.environ.get(TOKEN_VARIABLE, "").strip()
-    if not token:
+    token = environment_text(TOKEN_VARIABLE)
+    if token is None:
         raise ValueError(f"pass auth_token or set the {TOKEN_VARIABLE} environment variable")
     if store_hash is None:
-        store_hash = os.environ.get(STORE_HASH_VARIABLE, "").strip() or None
+        store_hash = environment_text(STORE_HASH_VARIABLE)
     return check_header_value(token, TOKEN_VARIABLE), store_hash
 
 

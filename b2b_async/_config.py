@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+import os
 from decimal import Decimal
 from typing import Final
 
@@ -38,16 +39,20 @@ __all__ = [
     "REGISTRATION_MARGIN",
     "REGISTRATION_WINDOW",
     "RETRYABLE_SERVER_STATUSES",
+    "STORE_HASH_VARIABLE",
+    "TOKEN_VARIABLE",
     "UNCERTAIN_STATUSES",
     "UNHINTED_COOLDOWN",
     "UNREACHABLE_STREAK",
     "Priority",
     "RateLimit",
     "RetryPolicy",
+    "blank_is_none",
     "check_flag",
     "check_option_type",
     "check_positive_int",
     "check_priority",
+    "environment_text",
     "finite_number",
     "logger",
     "plain",
@@ -58,6 +63,10 @@ __all__ = [
 #: :doc:`/observability`).
 logger: Final = logging.getLogger("b2b_async")
 
+#: The environment variable the token is read from when none is passed.
+TOKEN_VARIABLE: Final = "B2B_AUTH_TOKEN"  # noqa: S105 - a variable's name, not a secret
+#: The environment variable the store hash is read from along with the token.
+STORE_HASH_VARIABLE: Final = "B2B_STORE_HASH"
 #: The production host of the B2B Edition REST API (a host root: paths start ``/api``).
 DEFAULT_BASE_URL: Final = "https://api-b2b.bigcommerce.com"
 #: Seconds one attempt may take, connecting and reading included.
@@ -199,6 +208,17 @@ def check_flag(value: object, name: str, *, error: type[Exception] = TypeError) 
     if not isinstance(value, bool):
         raise error(f"{name} must be True or False, got {type(value).__name__}")
     return value
+
+
+def blank_is_none(text: str | None) -> str | None:
+    """``text`` without surrounding blanks, or ``None`` when nothing is left: how a token or
+    store hash given in the environment or on the command line is read."""
+    return (text or "").strip() or None
+
+
+def environment_text(name: str) -> str | None:
+    """The environment variable ``name``, read by :func:`blank_is_none`."""
+    return blank_is_none(os.environ.get(name))
 
 
 def finite_number(value: object) -> float | None:

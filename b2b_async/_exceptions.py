@@ -406,3 +406,9 @@ CLASS_ERRORS: Final[Mapping[int, type[APIError]]] = {4: APIError, 5: ServerError
 def error_class(status: int) -> type[APIError]:
     """Pick the exception class for an error status, by the table then by status class."""
     return STATUS_ERRORS.get(status) or CLASS_ERRORS.get(status // 100, APIError)
+
+
+def is_refusal(error: BaseException | None) -> bool:
+    """Whether the API refused the request itself: an answer of 4xx other than 429, which
+    sending the same request again cannot change."""
+    return isinstance(error, APIError) and 400 <= error.status < 500 and error.status != 429

@@ -44,7 +44,7 @@ from typing import IO, Any, Final, Literal, cast
 import attrs
 
 from ._bulk import OrderOutcome
-from ._exceptions import APIError, B2BError, InvalidOrderError
+from ._exceptions import APIError, B2BError, InvalidOrderError, is_refusal
 from ._v2_models import NewOrder
 from ._v3_models import NewV3Order
 
@@ -621,9 +621,7 @@ def status_of(outcome: OrderOutcome[Any, Any]) -> str:
     if outcome.result is not None:
         return "already_registered" if outcome.result.already_registered else "created"
     error = outcome.error
-    if isinstance(error, InvalidOrderError) or (
-        isinstance(error, APIError) and 400 <= error.status < 500 and error.status != 429
-    ):
+    if isinstance(error, InvalidOrderError) or is_refusal(error):
         return "rejected"
     return "failed"
 

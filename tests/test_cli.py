@@ -50,6 +50,7 @@ from b2b_async._cli import (
     cli,
     exit_code_for,
     parse_rate_limit,
+    rate_limit_text,
     registration_window,
     visible,
 )
@@ -1778,6 +1779,14 @@ def test_rate_limit_option_reads_n_per_seconds() -> None:
     assert parse_rate_limit("150/60") == RateLimit(requests=150, per=60.0)
     assert parse_rate_limit(" None ") is None
     assert parse_rate_limit("off") is None
+
+
+@pytest.mark.parametrize(
+    "limit", [RateLimit(), RateLimit(requests=20, per=2.0), RateLimit(requests=3, per=0.25)]
+)
+def test_a_rate_limit_reads_back_from_its_text(limit: RateLimit) -> None:
+    """The default --rate-limit is the client's RateLimit(), written the way it is read."""
+    assert parse_rate_limit(rate_limit_text(limit)) == limit
 
 
 # -- V3 through ensure ---------------------------------------------------------------------------

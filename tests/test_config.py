@@ -23,10 +23,12 @@ from b2b_async._config import (
     Priority,
     RateLimit,
     RetryPolicy,
+    blank_is_none,
     check_flag,
     check_option_type,
     check_positive_int,
     check_priority,
+    environment_text,
     finite_number,
     paced_interval,
     plain,
@@ -403,3 +405,22 @@ def test_check_positive_int_compares_the_built_in_value() -> None:
         with pytest.raises(ValueError, match="page_size must be an int"):
             check_positive_int(value, "page_size", most=100)
     assert type(check_positive_int(_Lenient(5), "page_size", most=100)) is int
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [(None, None), ("", None), ("  \t\n", None), (" abc ", "abc"), ("a b", "a b")],
+)
+def test_a_blank_text_reads_as_none(text: str | None, read: str | None) -> None:
+    """A token or store hash given blank is none given, in the environment or a flag."""
+    assert blank_is_none(text) == read
+
+
+def test_an_environment_variable_is_read_as_its_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset and blank read alike; a value loses its surrounding blanks."""
+    monkeypatch.delenv("B2B_TEST_VARIABLE", raising=False)
+    assert environment_text("B2B_TEST_VARIABLE") is None
+    monkeypatch.setenv("B2B_TEST_VARIABLE", "  ")
+    assert environment_text("B2B_TEST_VARIABLE") is None
+    monkeypatch.setenv("B2B_TEST_VARIABLE", " token-1 ")
+    assert environment_text("B2B_TEST_VARIABLE") == "token-1"

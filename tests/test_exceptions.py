@@ -29,7 +29,7 @@ from b2b_async import (
     TransportError,
     UnprocessableEntityError,
 )
-from b2b_async._exceptions import error_class
+from b2b_async._exceptions import error_class, is_refusal
 from b2b_async.redis import RateLimiterUnavailableError
 
 API_ERRORS = [
@@ -171,3 +171,22 @@ def test_the_error_tree_is_drawn_alike_in_the_module_and_the_docs() -> None:
     assert set(drawn) == set(classes)
     for name, parent in drawn.items():
         assert classes[name].__bases__[0].__name__ == (parent or "Exception")
+
+
+@pytest.mark.parametrize(
+    ("status", "refused"),
+    [
+        *[(status, True) for status in (400, 401, 404, 409, 422, 499)],
+        *[(status, False) for status in (429, 500, 503, 399)],
+    ],
+)
+def test_a_refusal_is_a_4xx_other_than_429(status: int, refused: bool) -> None:
+    """The one rule the journal's "rejected" and the CLI's exit code 3 read."""
+    assert is_refusal(error_class(status)("no", status=status)) is refused
+
+
+def test_what_carries_no_status_is_no_refusal() -> None:
+    """Failures without an answer are not the API refusing the request."""
+    assert not is_refusal(None)
+    assert not is_refusal(APIConnectionError("refused", may_have_reached_server=False))
+    assert not is_refusal(ValueError("not an API error"))
