@@ -121,7 +121,7 @@ class Places:
 
     def __init__(self, size: int | None) -> None:
         self._free = math.inf if size is None else size
-        self._reserved = LEFT_BY_BULK if size is not None and size >= 2 else 0
+        self._reserved = LEFT_BY_BULK if size is not None and size > LEFT_BY_BULK else 0
         self._lanes = Lanes()
 
     @property

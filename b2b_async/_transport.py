@@ -326,6 +326,15 @@ class Transport:
         :func:`pool_may_wait`)."""
         return pool_may_wait(owned=self._pool.owned, max_concurrency=self.max_concurrency)
 
+    def bulk_priority(self, explicit: Priority | str | None) -> Priority:
+        """The priority of a bulk run's calls: as :meth:`priority_of` gives, ``bulk`` by
+        default.
+
+        Raises:
+            InvalidOrderError: ``explicit`` names no priority.
+        """
+        return self.priority_of(explicit, default=Priority.BULK)
+
     def bulk_workers(self, concurrency: int | None) -> int:
         """Workers for a bulk run: as asked, else the in-flight cap (the default without one)."""
         if concurrency is not None:
@@ -546,11 +555,9 @@ class Transport:
             APITimeoutError: the call's deadline passed while it waited; nothing was sent.
         """
         take = functools.partial(self._places.take, sending.priority)
-        if sending.deadline is None:  # most calls: no timer to set up and cancel
-            await self._unless_closed(take)
-            return
+        within = None if sending.deadline is None else sending.deadline - time.monotonic()
         try:
-            async with asyncio.timeout(sending.deadline - time.monotonic()):
+            async with asyncio.timeout(within):
                 await self._unless_closed(take)
         except TimeoutError:
             raise self._deadline_passed(

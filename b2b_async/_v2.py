@@ -310,7 +310,7 @@ class Orders:
         self, priority: Priority | str | None
     ) -> Register[NewOrder, CreatedOrder]:
         """Register one order of a bulk run, at the run's priority (``bulk`` by default)."""
-        level = self._transport.priority_of(priority, default=Priority.BULK)
+        level = self._transport.bulk_priority(priority)
         return functools.partial(self._register_in_bulk, priority=level)
 
     def list_by_company(

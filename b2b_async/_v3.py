@@ -670,7 +670,7 @@ class V3Orders:
 
     def _bulk_ensure(self, priority: Priority | str | None) -> Register[NewV3Order, EnsuredOrder]:
         """Ensure one order of a bulk run, at the run's priority (``bulk`` by default)."""
-        level = self._transport.priority_of(priority, default=Priority.BULK)
+        level = self._transport.bulk_priority(priority)
         return functools.partial(self._ensure, priority=level)
 
     def list(
@@ -1029,7 +1029,7 @@ class V3Orders:
 
     def _bulk_registration(self, priority: Priority | str | None) -> Register[NewV3Order, V3Order]:
         """Register one order of a bulk run, at the run's priority (``bulk`` by default)."""
-        level = self._transport.priority_of(priority, default=Priority.BULK)
+        level = self._transport.bulk_priority(priority)
         return functools.partial(self._register_in_bulk, priority=level)
 
 

@@ -110,6 +110,19 @@ async def test_many_paths_keep_a_bounded_url_memory(
     assert [server.orders[f"BC{n}"].customer_id for n in range(1, 10)] == [*range(1, 9), 1]
 
 
+async def test_a_bulk_runs_calls_are_bulk_unless_told_otherwise() -> None:
+    """bulk_priority: bulk by default; a call's own priority, a view's and an enclosing
+    block's come first, by the one rule."""
+    async with B2BClient("token", rate_limit=None) as client:
+        transport = client._transport
+        assert transport.bulk_priority(None) is Priority.BULK
+        assert transport.bulk_priority("urgent") is Priority.URGENT
+        with client.priority("normal"):
+            assert transport.bulk_priority(None) is Priority.NORMAL
+        view = client.with_options(priority="urgent")
+        assert view._transport.bulk_priority(None) is Priority.URGENT
+
+
 async def test_a_call_cancelled_while_waiting_for_a_place_sends_nothing() -> None:
     """Under the in-flight cap, a queued call that is cancelled sends nothing and frees its turn."""
     faults = Faults(latency=1.0, latency_seconds=0.2)
