@@ -836,6 +836,9 @@ class ScriptedTransport:
     def priority_of(self, explicit: Priority | None, default: Priority) -> Priority:
         return explicit or default
 
+    def bulk_priority(self, explicit: Priority | None) -> Priority:
+        return self.priority_of(explicit, Priority.BULK)
+
     async def send(
         self,
         request: Request,
