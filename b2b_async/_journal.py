@@ -369,17 +369,41 @@ def csv_row(
             f"line {line} opens a value that holds line breaks, {shorten(broken, 40)} "
             f"(an order takes one line: is a quote left open?)"
         )
+    if not any(text.strip() for text in record):
+        return None
     values = dict(zip(header, record, strict=False))
-    # Values past the header's columns: a spreadsheet's empty cells, or a comma unquoted.
-    extra = [text for text in record[len(header) :] if text.strip()]
-    if extra:
+    shifted = shifted_values(header, record)
+    if shifted is not None:
         return BadRow(
-            line,
-            values.get(form.key) or None,
-            f"holds values past the header's {len(header)} columns, "
-            f"{shorten(','.join(extra), 40)} (a comma in a value left unquoted?)",
+            line, values.get(form.key) or None, f"{shifted} (a comma in a value left unquoted?)"
         )
-    return row_from(values, line, form) if any(text.strip() for text in record) else None
+    return row_from(values, line, form)
+
+
+def shifted_values(header: Sequence[str], record: Sequence[str]) -> str | None:
+    """Say how a CSV record's values fail to line up with its header; ``None`` when they do.
+
+    A comma left unquoted in a value (``1,234.50``) splits it in two, and every value after
+    it moves one column on: the last lands past the header's columns, or in a column the
+    header leaves unnamed, where nothing reads it. A spreadsheet leaves empty cells in such
+    places too, so an empty one is a sign only past a header that does not end in empty
+    cells of its own, as a spreadsheet's header does.
+    """
+    past = _filled(record[len(header) :])
+    if past:
+        return f"holds values past the header's {len(header)} columns, {past}"
+    unnamed = _filled(text for name, text in zip(header, record, strict=False) if not name.strip())
+    if unnamed:
+        return f"holds values in columns the header does not name, {unnamed}"
+    if len(record) > len(header) and header and header[-1].strip():
+        return f"holds {len(record)} values, more than the header's {len(header)} columns"
+    return None
+
+
+def _filled(values: Iterable[str]) -> str:
+    """The values that are not blank, joined and shortened to quote; ``""`` when none is."""
+    filled = [text for text in values if text.strip()]
+    return shorten(",".join(filled), 40) if filled else ""
 
 
 def check_header(header: Sequence[str], form: RowFormat) -> None:

@@ -752,6 +752,35 @@ def test_a_row_with_more_values_than_the_header_is_refused(tmp_path: Path) -> No
     assert rows[1] == Row(3, NewOrder(None, "2", "X2", 5))
 
 
+def test_a_row_shifted_onto_an_empty_last_column_is_refused(tmp_path: Path) -> None:
+    """1,234.50 unquoted with no PO number: the total read 1, the PO number 234.50, and the
+    PO number's empty cell fell past a header that has no empty cells of its own."""
+    text = HEADER + "11,211,CSVA,1,234.50,\n11,211,CSVB,5,\n"
+    assert list(read_rows(write(tmp_path, "in.csv", text))) == [
+        BadRow(
+            2,
+            "CSVA",
+            "holds 6 values, more than the header's 5 columns (a comma in a value left unquoted?)",
+        ),
+        Row(3, NewOrder("11", "211", "CSVB", 5)),
+    ]
+
+
+def test_a_value_in_a_column_the_header_does_not_name_is_refused(tmp_path: Path) -> None:
+    """A spreadsheet's header ends in empty cells; a shifted value landing in one of them
+    would be read by nothing, and the total would be 1."""
+    text = "customer_id,order_id,total_inc_tax,,\n2,E3,1,234,\n2,E4,7,,\n"
+    assert list(read_rows(write(tmp_path, "in.csv", text))) == [
+        BadRow(
+            2,
+            "E3",
+            "holds values in columns the header does not name, '234' "
+            "(a comma in a value left unquoted?)",
+        ),
+        Row(3, NewOrder(None, "2", "E4", 7)),
+    ]
+
+
 def test_empty_cells_past_the_header_are_no_values(tmp_path: Path) -> None:
     """A spreadsheet's header and rows may end in empty cells: the rows are read as they are."""
     text = "customer_id,order_id,total_inc_tax,,\n2,E1,12.50,,\n2,E2,1,,,,\n,,,,,,,\n"
