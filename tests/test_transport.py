@@ -26,6 +26,7 @@ from b2b_async import (
     APITimeoutError,
     AuthenticationError,
     B2BClient,
+    B2BError,
     BadRequestError,
     ClientClosedError,
     CreatedOrder,
@@ -835,6 +836,32 @@ async def test_requests_waiting_for_a_connection_when_the_session_closes_fail_as
     assert isinstance(results[1], ClientClosedError)
     assert isinstance(results[0], APIConnectionError)
     assert held.orders == ["BC1"]
+
+
+@pytest.mark.parametrize("retry", [RetryPolicy(), None], ids=["retried", "no-retries"])
+async def test_a_request_on_the_wire_when_its_client_closes_may_have_taken_effect(
+    retry: RetryPolicy | None,
+) -> None:
+    """Closing an owned session cuts off a request the server already holds: the call's
+    error says it may have taken effect, whether the cut-off attempt is the last one (a
+    connection error that may have reached the server) or a retry would have followed (the
+    client is closed, after an uncertain attempt)."""
+    held = Holding()
+    async with serving(held.app()) as url:
+        client = B2BClient(TOKEN, base_url=url, rate_limit=None, retry=retry)
+        call = asyncio.create_task(create(client, "BC1"))
+        await held.arrived.wait()
+        await client.aclose()
+        with pytest.raises(B2BError) as info:
+            await call
+        held.release.set()
+    assert held.orders == ["BC1"]
+    if retry is None:
+        assert isinstance(info.value, APIConnectionError)
+        assert info.value.may_have_reached_server
+    else:
+        assert isinstance(info.value, ClientClosedError)
+        assert info.value.after_uncertain_attempt
 
 
 async def test_calls_waiting_for_a_place_when_the_client_closes_send_nothing() -> None:
