@@ -256,12 +256,14 @@ class APITimeoutError(TransportError):
 
 
 class NotSentTimeoutError(APITimeoutError):
-    """The call's deadline passed before its request could leave.
+    """The call's deadline passed before an attempt's request could leave.
 
-    It waited for a place in flight or for budget the whole time, so nothing was sent
-    (``may_have_reached_server`` is ``False``), and nothing follows about whether the API
-    can be reached: it is no connect timeout, and a bulk run does not count it as one. Caught
-    as an :class:`APITimeoutError`, which it is.
+    The attempt waited for a place in flight or for budget until then, so it sent nothing,
+    and no earlier attempt of the call may have taken effect (``may_have_reached_server``
+    is ``False``; after one that may have, the call's error is a plain
+    :class:`APITimeoutError`). Nothing follows about whether the API can be reached: it is
+    no connect timeout, and a bulk run does not count it as one. Caught as an
+    :class:`APITimeoutError`, which it is.
     """
 
     def __init__(self, message: str, *, method: str = "", url: str = "") -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "Uncertainty",
     "WaitStrategy",
     "is_retryable",
+    "is_transient",
     "least_wait_before_retry",
     "may_have_reached_server",
     "settle_registration",
@@ -55,22 +56,30 @@ R = TypeVar("R")
 JITTER: Final = (0.5, 1.0)
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed attempt is of a kind that another attempt may cure: a transport
+    error, a garbled answer, a 429, or a 500, 502, 503 or 504."""
+    if isinstance(exc, TransportError):
+        return True
+    if isinstance(exc, ResponseDecodeError):
+        return exc.garbled
+    if isinstance(exc, ServerError):
+        return exc.status in RETRYABLE_SERVER_STATUSES
+    return isinstance(exc, RateLimitError)
+
+
 def is_retryable(exc: BaseException, policy: RetryPolicy) -> bool:
-    """Decide whether a failed attempt is worth another one (the one retry predicate).
+    """Decide whether a failed attempt is worth another one (the one retry predicate): it
+    is :func:`is_transient`, and the server asked for no wait longer than the policy obeys.
 
     Args:
         exc: what the attempt raised.
         policy: the retry options (for the longest hint worth obeying).
     """
-    if isinstance(exc, TransportError):
-        return True
-    if isinstance(exc, ResponseDecodeError):
-        return exc.garbled
-    if isinstance(exc, ServerError) and exc.status not in RETRYABLE_SERVER_STATUSES:
+    if not is_transient(exc):
         return False
-    if isinstance(exc, RateLimitError | ServerError):
-        return exc.retry_after is None or exc.retry_after <= policy.max_retry_after
-    return False
+    hint = exc.retry_after if isinstance(exc, APIError) else None
+    return hint is None or hint <= policy.max_retry_after
 
 
 def may_have_reached_server(exc: B2BError) -> bool:
@@ -100,6 +109,11 @@ class Uncertainty:
         """Mark ``exc`` with what came before it, then remember what it says itself."""
         exc.after_uncertain_attempt = self.uncertain
         self.uncertain = self.uncertain or may_have_reached_server(exc)
+
+    def cut_off(self) -> None:
+        """An attempt was cancelled before its answer came (a deadline ended it, say): its
+        request may have reached the server."""
+        self.uncertain = True
 
 
 def wait_before_retry(

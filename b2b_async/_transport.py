@@ -117,12 +117,14 @@ class Sending(NamedTuple):
         priority: the lane the call waits in, for a place in flight and for budget.
         deadline: the :func:`time.monotonic` time after which no attempt starts and no wait
             for budget ends, or ``None``.
+        uncertainty: whether an attempt that failed may have reached the server.
     """
 
     request: Request
     call: CallObserver
     priority: Priority
     deadline: float | None
+    uncertainty: Uncertainty
 
 
 class Waits:
@@ -404,7 +406,7 @@ class Transport:
         finish_within = None if policy is None else policy.deadline
         start_by = earliest(deadline_at, finish_within)
         with self._observe(request, level) as call:  # CallStarted now, CallFinished however it ends
-            sending = Sending(request, call, level, start_by)
+            sending = Sending(request, call, level, start_by, Uncertainty())
             if finish_within is not None:
                 return await self._send_within_deadline(sending, policy, finish_within)
             return await self._send_with_retries(sending, policy)
@@ -443,7 +445,7 @@ class Transport:
     async def _retry_after_failure(
         self, sending: Sending, first: B2BError, policy: RetryPolicy
     ) -> Envelope:
-        uncertainty = Uncertainty()
+        uncertainty = sending.uncertainty
         uncertainty.note(first)
         replayed = [first]  # tenacity's attempt 1 replays the first failure, so numbering,
         # waits and logging treat it like any other attempt
@@ -544,6 +546,8 @@ class Transport:
             response = await self._exchange(session, sending.request, url, info)
         except BaseException as exc:
             call.failed(exc)
+            if isinstance(exc, asyncio.CancelledError):  # a deadline or the caller: no answer
+                sending.uncertainty.cut_off()
             raise
         call.received(response.status, response.headers)
         return response
@@ -590,13 +594,15 @@ class Transport:
     def _deadline_passed(self, sending: Sending, message: str) -> APITimeoutError:
         """The error of a call whose deadline passed, naming the request it was making.
 
-        A :class:`~b2b_async._exceptions.NotSentTimeoutError` while no attempt has left;
-        after one, the request may have reached the server.
+        A :class:`~b2b_async._exceptions.NotSentTimeoutError` while none of its attempts
+        may have reached the server (none left, or each was refused without effect: a 429,
+        a 503, a connection never opened); otherwise, an attempt the deadline cut off
+        included, the request may have reached it.
         """
         method, url = sending.request.method, self._base_url + sending.request.path
-        if sending.call.attempt == 0:
-            return NotSentTimeoutError(message, method=method, url=url)
-        return APITimeoutError(message, method=method, url=url, may_have_reached_server=True)
+        if sending.uncertainty.uncertain:
+            return APITimeoutError(message, method=method, url=url, may_have_reached_server=True)
+        return NotSentTimeoutError(message, method=method, url=url)
 
     async def _release_budget(self, hint: BudgetHint | None) -> None:
         if self.limiter is not None:

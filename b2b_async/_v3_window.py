@@ -23,7 +23,7 @@ import attrs
 
 from ._config import REGISTRATION_MARGIN, REGISTRATION_WINDOW, RetryPolicy
 from ._exceptions import B2BError, DeadlineUnreachableError, RegistrationWindowClosedError
-from ._retry import is_retryable, least_wait_before_retry, may_have_reached_server
+from ._retry import is_transient, least_wait_before_retry, may_have_reached_server
 
 __all__ = ["RegistrationWindow", "window_lost"]
 
@@ -96,9 +96,9 @@ def window_lost(exc: B2BError, window: RegistrationWindow, policy: RetryPolicy |
 
     So it did when the limiter foresaw no budget before the window's deadline, or when a
     transient failure that certainly never reached the server leaves less of the window
-    than the wait before another attempt. A failure that may have reached the server, or
-    that follows an attempt that may have, is no miss: the order may be registered, so the
-    failure itself is raised.
+    than the wait before another attempt (a hint too long to obey included). A failure that
+    may have reached the server, or that follows an attempt that may have, is no miss: the
+    order may be registered, so the failure itself is raised.
 
     Args:
         exc: what the create raised.
@@ -109,6 +109,6 @@ def window_lost(exc: B2BError, window: RegistrationWindow, policy: RetryPolicy |
         return False  # the create may have registered the order: that is not a miss
     if isinstance(exc, DeadlineUnreachableError):
         return True
-    if not is_retryable(exc, policy or RetryPolicy()):
+    if not is_transient(exc):
         return False
     return window.left() < least_wait_before_retry(exc, policy)

@@ -36,6 +36,7 @@ from b2b_async._retry import (
     Uncertainty,
     WaitStrategy,
     is_retryable,
+    is_transient,
     least_wait_before_retry,
     may_have_reached_server,
     settle_registration,
@@ -186,6 +187,25 @@ def test_without_an_uncertain_attempt_no_failure_is_marked() -> None:
     for exc in failures:
         uncertainty.note(exc)
     assert [exc.after_uncertain_attempt for exc in failures] == [False, False, False]
+
+
+def test_a_hint_too_long_to_obey_is_transient_but_not_retried() -> None:
+    """The kind of failure and the policy's patience are two questions."""
+    refused = RateLimitError("slow", status=429, retry_after=POLICY.max_retry_after + 1)
+    assert is_transient(refused)
+    assert not is_retryable(refused, POLICY)
+    assert not is_transient(server_error(501))
+    assert not is_transient(BadRequestError("bad", status=400))
+
+
+def test_an_attempt_cut_off_makes_the_call_uncertain() -> None:
+    """A deadline that ends an attempt before its answer: what follows may have taken effect."""
+    uncertainty, later = Uncertainty(), ClientClosedError("closed")
+    uncertainty.note(refused())
+    before = uncertainty.uncertain
+    uncertainty.cut_off()
+    uncertainty.note(later)
+    assert (before, uncertainty.uncertain, later.after_uncertain_attempt) == (False, True, True)
 
 
 def test_the_wait_is_the_servers_hint_when_it_gives_one() -> None:

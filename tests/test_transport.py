@@ -31,6 +31,7 @@ from b2b_async import (
     ClientClosedError,
     CreatedOrder,
     DeadlineUnreachableError,
+    NewOrder,
     NotFoundError,
     OrderAlreadyExistsError,
     PermissionDeniedError,
@@ -47,6 +48,7 @@ from b2b_async import (
     set_hooks,
 )
 from b2b_async._exceptions import NotSentTimeoutError, OrderWithdrawnError
+from b2b_async._v2 import registration
 from b2b_async._withdrawal import Ticket, Tickets
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, RateWindow, SandboxServer
 from tests.loopback import serving
@@ -349,6 +351,22 @@ async def test_deadline_cuts_a_hanging_attempt(server: SandboxServer) -> None:
     assert time.monotonic() - started < 1.5
 
 
+async def test_an_attempt_the_deadline_cuts_off_may_have_reached_the_server() -> None:
+    """The server holds the request when the call's deadline passes: the call's error is a
+    plain APITimeoutError saying the request may have reached the server."""
+    held = Holding()
+    async with serving(held.app()) as url:
+        async with B2BClient(
+            TOKEN, base_url=url, rate_limit=None, retry=RetryPolicy(deadline=0.3)
+        ) as client:
+            with pytest.raises(APITimeoutError) as info:
+                await create(client, "BC1")
+            held.release.set()
+    assert not isinstance(info.value, NotSentTimeoutError)
+    assert info.value.may_have_reached_server
+    assert held.orders == ["BC1"]
+
+
 async def test_retry_none_sends_once(server: SandboxServer) -> None:
     """retry=None makes a single attempt."""
     server.faults = Faults(http_503=1.0)
@@ -459,6 +477,47 @@ class Holding:
 
     def app(self) -> web.Application:
         return answering(self.PATH, self.hold)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_a_retry_that_cannot_leave_after_a_refusal_says_nothing_was_sent(status: int) -> None:
+    """After a first attempt answered 429 or 503, which registered nothing, a retry still
+    waiting for a place at the call's deadline ends with a NotSentTimeoutError, so that a
+    V3 create reads its window as missed. (After a 502 the call may have reached the
+    server: see the next test but one.)"""
+    arrived, answered, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    seen: list[str] = []
+
+    async def refuse_then_hold(request: web.Request) -> web.Response:
+        order_id = (await request.json())["orderId"]
+        seen.append(order_id)
+        arrived.set()
+        if order_id == "BC1":  # the call under test: its first attempt is refused
+            await answered.wait()
+            return web.json_response(
+                {"code": status, "message": "busy"}, status=status, headers={"Retry-After": "0"}
+            )
+        await release.wait()  # the other call keeps the only place in flight
+        return web.json_response({"code": 200, "data": {"orderId": order_id}, "meta": {}})
+
+    async with serving(answering(Holding.PATH, refuse_then_hold)) as url:
+        async with B2BClient(TOKEN, base_url=url, rate_limit=None, max_concurrency=1) as client:
+            transport = client._transport
+            request = registration(NewOrder(1, 1, "BC1", 1))
+            call = asyncio.create_task(transport.send(request, deadline_at=time.monotonic() + 3.0))
+            await arrived.wait()
+            other = asyncio.create_task(create(client, "BC2"))  # queued for BC1's place
+            # The places expose a count, not an event: a short poll.
+            while transport._places.waiting == 0:  # noqa: ASYNC110
+                await asyncio.sleep(0.002)
+            answered.set()
+            with pytest.raises(NotSentTimeoutError) as info:
+                await call
+            release.set()
+            await other
+    assert seen == ["BC1", "BC2"]
+    assert not info.value.may_have_reached_server
+    assert not info.value.after_uncertain_attempt
 
 
 async def test_a_call_whose_deadline_passes_while_it_waits_for_a_place_says_nothing_left() -> None:

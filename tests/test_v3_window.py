@@ -118,3 +118,13 @@ def test_a_create_lost_its_window_when_no_further_attempt_fits(
     """No budget before the end, or a transient failure whose retry would come too late."""
     policy = RetryPolicy(initial_wait=0.5)
     assert window_lost(error, window_of(age), policy) is lost  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("policy", [RetryPolicy(max_retry_after=120.0), None])
+def test_a_wait_longer_than_the_client_obeys_loses_the_window_too(
+    policy: RetryPolicy | None,
+) -> None:
+    """A 429 asking for 200 s is not retried; it certainly registered nothing, and no
+    attempt fits in what is left of the window: the window is lost, not the 429 the news."""
+    refused = RateLimitError("429", status=429, retry_after=200.0)
+    assert window_lost(refused, window_of(1.0), policy) is True
