@@ -484,12 +484,12 @@ class Transport:
                 an earlier attempt may have reached the server.
         """
         try:
-            await self._unless_closed(functools.partial(asyncio.sleep, seconds))
+            await self.unless_closed(functools.partial(asyncio.sleep, seconds))
         except ClientClosedError as exc:
             uncertainty.note(exc)
             raise
 
-    async def _unless_closed(self, wait: Callable[[], Awaitable[T]]) -> T:
+    async def unless_closed(self, wait: Callable[[], Awaitable[T]]) -> T:
         """Await what ``wait`` starts, unless :meth:`aclose` comes first.
 
         Raises:
@@ -562,7 +562,7 @@ class Transport:
         within = None if sending.deadline is None else sending.deadline - time.monotonic()
         try:
             async with asyncio.timeout(within):
-                await self._unless_closed(take)
+                await self.unless_closed(take)
         except TimeoutError:
             raise self._deadline_passed(
                 sending, "the call's deadline passed while it waited for a place in flight"
@@ -588,7 +588,7 @@ class Transport:
         acquire = functools.partial(self._acquire, sending.priority, left)
         # The store's budget is what a stopped bulk run must not spend: its orders still
         # waiting for it are withdrawn (a wait for a place in flight ends with an answer).
-        waited = await self._unless_closed(functools.partial(unless_withdrawn, acquire))
+        waited = await self.unless_closed(functools.partial(unless_withdrawn, acquire))
         sending.call.budget_waited(waited)
 
     def _deadline_passed(self, sending: Sending, message: str) -> APITimeoutError:

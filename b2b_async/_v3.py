@@ -585,8 +585,9 @@ class V3Orders:
         steps: tuple[EnsureStep, ...] = (),
     ) -> EnsuredOrder:
         """Read the order, then update what differs and assign it a company if it has none."""
-        if window is not None:
-            await unless_withdrawn(window.wait_until_settled)
+        if window is not None:  # a wait that closing the client or a stopped run ends
+            settled = functools.partial(unless_withdrawn, window.wait_until_settled)
+            await self._transport.unless_closed(settled)
         current = await self.get(order.bc_order_id, priority=priority)
         update, changed = order_changes(order, current, required)
         result, steps = current, (*steps, "get")

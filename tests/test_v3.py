@@ -2003,3 +2003,28 @@ async def test_stopping_a_v3_run_withdraws_the_orders_waiting_for_a_window_to_se
         assert {record.path for record in server.requests} <= {"/api/v3/io/orders/extra-fields"}
     assert not any(outcome.attempted for outcome in seen)
     assert len(seen) == 4
+
+
+async def test_closing_the_client_wakes_an_ensure_waiting_for_a_window_to_settle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Closing ends the wait at once, as it ends a wait for budget: no hour of sleep first,
+    and the order is not read."""
+    asleep = asyncio.Event()
+
+    async def settles_in_an_hour(window: RegistrationWindow) -> None:
+        asleep.set()
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(RegistrationWindow, "wait_until_settled", settles_in_an_hour)
+    long_ago = datetime.now(UTC) - timedelta(days=1)
+    async with SandboxServer(rate=None, store_hash=HASH) as server:
+        client = client_for(server)
+        ensuring = asyncio.create_task(
+            client.v3.orders.ensure(bc_order_id=1000, customer_id=1, created_at=long_ago)
+        )
+        await asyncio.wait_for(asleep.wait(), 30)
+        await client.aclose()
+        with pytest.raises(ClientClosedError):
+            await asyncio.wait_for(ensuring, 30)  # else: an hour
+        assert {record.path for record in server.requests} <= {"/api/v3/io/orders/extra-fields"}
