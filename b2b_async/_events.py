@@ -93,7 +93,7 @@ class Call:
         full = redact(f"{url}?{urlencode(query)}" if query else str(url), secrets)
         route = redact(route_of(url.raw_path), secrets)  # a word-like segment stays in it
         host, port = url.host or "", url.port or 0
-        return cls(method, full, route, host, port, priority)
+        return cls(method, full, route, host, port, str(priority))  # a plain str, for exporters
 
 
 @attrs.frozen

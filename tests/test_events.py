@@ -9,7 +9,7 @@ import pytest
 from yarl import URL
 
 from b2b_async import _events
-from b2b_async._config import MAX_TARGETS
+from b2b_async._config import MAX_TARGETS, Priority
 from b2b_async._events import (
     BudgetWaited,
     BulkOutcome,
@@ -80,6 +80,14 @@ def test_call_of_redacts_secrets_from_the_url_and_its_query() -> None:
     assert call.url == f"{url}?token=***&q=a+b"
     assert call.route == "/api/v2/io/companies/{id}/user/{id}/orders"
     assert (call.method, call.priority) == ("POST", "urgent")
+
+
+def test_call_of_names_the_priority_as_a_plain_str() -> None:
+    """A Priority given is kept as its text: span attributes hold a plain str."""
+    url = URL("https://api-b2b.bigcommerce.com/api/v3/io/orders")
+    call = Call.of("GET", url, None, (), Priority.URGENT)
+    assert type(call.priority) is str
+    assert call.priority == "urgent"
 
 
 def test_call_of_redacts_a_secret_in_a_segment_the_route_keeps() -> None:
