@@ -60,7 +60,7 @@ from ._exceptions import (
 )
 from ._hooks import report_outcome
 from ._waking import cancel_requests
-from ._withdrawal import Tickets
+from ._withdrawal import BulkTickets
 
 __all__ = [
     "BulkReport",
@@ -91,7 +91,8 @@ T = TypeVar("T")
 #: The kind of order a run registers (NewOrder, NewV3Order) and what it becomes.
 OrderT = TypeVar("OrderT")
 ResultT = TypeVar("ResultT", bound=Registered)
-#: Registers one order: ``Orders.register`` (V2) or ``V3Orders.register`` (V3).
+#: Registers one order of a run: a resource's bulk registration (``create``'s steps, with
+#: "already exists" read as registered) or its ``ensure``.
 Register: TypeAlias = Callable[[OrderT], Awaitable[ResultT]]
 #: The input of a run: any iterable or async iterable of orders.
 Source: TypeAlias = Iterable[T] | AsyncIterable[T]
@@ -479,7 +480,7 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         self._workers: list[asyncio.Task[None]] = []
         self._running = 0
         self._closed = False
-        self._tickets = Tickets()
+        self._tickets = BulkTickets()
         self._systemic = SystemicFailure(on_stop=self._tickets.withdraw_unsent)
 
     @property
@@ -536,7 +537,7 @@ class OutcomeStream(Generic[OrderT, ResultT]):
     async def _work(self) -> None:
         try:
             while (item := await self._source.next()) is not None:
-                await self._outcomes.put(await self._settle(*item))
+                await self._outcomes.put(await self._outcome_of(*item))
         except asyncio.CancelledError as exc:
             if cancel_requests():
                 raise  # the stream is closing, and accounts for every worker
@@ -553,7 +554,7 @@ class OutcomeStream(Generic[OrderT, ResultT]):
             return
         await self._outcomes.put(_DONE)
 
-    async def _settle(self, index: int, order: Any) -> OrderOutcome[OrderT, ResultT]:
+    async def _outcome_of(self, index: int, order: Any) -> OrderOutcome[OrderT, ResultT]:
         """Register one input, unless the stream has stopped sending; watch what it became."""
         if await self._systemic.take_turn():
             outcome = await self._register_under_ticket(index, order)

@@ -757,7 +757,8 @@ def registration_progress(*, quiet: bool = False) -> Progress:
 
 
 class Registration:
-    """One run of ``orders register``: feeds rows to create_stream, journals each outcome.
+    """One run of ``orders register``: feeds rows to a bulk stream (V2's ``create_stream``,
+    V3's ``ensure_stream``), journals each outcome.
 
     Args:
         client: the client the orders go through.

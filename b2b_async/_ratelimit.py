@@ -198,8 +198,9 @@ class Waiter:
     """One caller waiting in :class:`Lanes` for a slot.
 
     Attributes:
-        future: resolves with the ticket of the slot granted, or fails with the reason the
-            caller cannot have one; a cancelled caller cancels it.
+        future: resolves when the caller's turn comes (the limiter sets the ticket of the
+            slot granted; other queues, 0), or fails with the reason the caller cannot have
+            one; a cancelled caller cancels it.
         priority: the lane the caller waits in.
         deadline_at: the clock time by which the caller must have its slot, or ``None``.
     """

@@ -251,7 +251,7 @@ class Orders:
         Args:
             orders: the orders to register.
             concurrency: the number of workers; by default the client's
-                ``max_concurrency`` (or 8 when it has none).
+                ``max_concurrency`` (or the default cap when it has none).
             on_progress: called with each :class:`~b2b_async.OrderOutcome` as it completes
                 (for progress bars or journals).
             priority: ``"urgent"``, ``"normal"`` or ``"bulk"`` (the default, unless the view

@@ -7,8 +7,9 @@ made here:
 - paths live under ``/api/v3/io``; ids are positive integers, checked before anything is
   sent (:class:`~b2b_async.InvalidOrderError` otherwise);
 - the V3 envelope is ``{"code", "data", "meta": {"message", "pagination"}}``; a listing's
-  position is read from ``meta.pagination``, or from ``meta`` itself as the published
-  example of "Get All Orders" has it;
+  position is read (by :class:`~b2b_async._pagination.V3PageReader`) from
+  ``meta.pagination``, or from ``meta`` itself as the published example of "Get All
+  Orders" has it;
 - time filters go out as Unix seconds (``minCreated``, ``maxModified``, ...), ``showExtra``
   as ``true`` (left out when false), channels as repeated ``channelIds[]`` parameters, the
   sort direction as ``ASC``/``DESC``;
@@ -374,7 +375,8 @@ class V3Orders:
     ) -> V3Order:
         """Register an already validated :class:`~b2b_async.NewV3Order`, as :meth:`create`.
 
-        For callers that build their orders up front; the bulk methods call it for each input.
+        For callers that build their orders up front; the bulk methods register each input
+        by the same steps.
 
         Args:
             order: the registration.

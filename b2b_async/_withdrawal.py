@@ -8,7 +8,7 @@ times a cooldown of minutes away; for the store's extra field configurations, wh
 fetch brings to many orders; for a V3 registration window to settle. They are withdrawn
 instead, and come out as not attempted.
 
-The bulk layer registers each order under a :class:`Ticket` (:meth:`Tickets.issue`). The
+The bulk layer registers each order under a :class:`BulkTicket` (:meth:`BulkTickets.issue`). The
 transport notes on it when a request leaves (:func:`note_sent`); each of those waits runs
 in :func:`unless_withdrawn`, which ends it when the order is withdrawn. Nothing else is
 withdrawn: a wait for a place in flight ends with an answer, and the budget comes after
@@ -27,14 +27,14 @@ from typing import Final, TypeVar
 from ._exceptions import ORDER_WITHDRAWN, OrderWithdrawnError
 from ._waking import WakeableWait
 
-__all__ = ["Ticket", "Tickets", "note_sent", "unless_withdrawn", "unsent_ticket"]
+__all__ = ["BulkTicket", "BulkTickets", "note_sent", "unless_withdrawn", "unsent_ticket"]
 
 T = TypeVar("T")
 
-_TICKET: Final[ContextVar[Ticket | None]] = ContextVar("b2b_async_ticket", default=None)
+_TICKET: Final[ContextVar[BulkTicket | None]] = ContextVar("b2b_async_ticket", default=None)
 
 
-class Ticket:
+class BulkTicket:
     """One order of a bulk run, from its turn to its outcome.
 
     Attributes:
@@ -64,22 +64,22 @@ class Ticket:
             self.on_withdraw()
 
 
-class Tickets:
+class BulkTickets:
     """The tickets of the orders a run is registering now."""
 
     __slots__ = ("_live",)
 
     def __init__(self) -> None:
-        self._live: set[Ticket] = set()
+        self._live: set[BulkTicket] = set()
 
     @contextlib.contextmanager
-    def issue(self) -> Iterator[Ticket]:
+    def issue(self) -> Iterator[BulkTicket]:
         """Register one order under a new ticket, in the current task's context.
 
         Once the order is done, the ticket names no task: a task that copied the context
         meanwhile (a limiter's driver, a shared fetch) holds no task through it.
         """
-        ticket = Ticket(asyncio.current_task())
+        ticket = BulkTicket(asyncio.current_task())
         self._live.add(ticket)
         token = _TICKET.set(ticket)
         try:
@@ -123,7 +123,7 @@ def _withdrawn() -> OrderWithdrawnError:
     return OrderWithdrawnError(ORDER_WITHDRAWN)
 
 
-def unsent_ticket() -> Ticket | None:
+def unsent_ticket() -> BulkTicket | None:
     """The ticket of the order the current task registers, while no request of it has left."""
     ticket = _TICKET.get()
     if ticket is None or ticket.sent or ticket.task is not asyncio.current_task():

@@ -49,7 +49,7 @@ from b2b_async import (
 )
 from b2b_async._exceptions import NotSentTimeoutError, OrderWithdrawnError
 from b2b_async._v2 import registration
-from b2b_async._withdrawal import Ticket, Tickets
+from b2b_async._withdrawal import BulkTicket, BulkTickets
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, RateWindow, SandboxServer
 from tests.loopback import serving
 from tests.sandbox_helpers import attempts_for, seed_for
@@ -1075,7 +1075,7 @@ async def test_a_task_that_once_swallowed_a_cancellation_is_still_woken_as_close
 
 
 async def create_under_ticket(
-    client: B2BClient, order_id: str, tickets: Tickets, issued: list[Ticket] | None = None
+    client: B2BClient, order_id: str, tickets: BulkTickets, issued: list[BulkTicket] | None = None
 ) -> CreatedOrder:
     """A create as a bulk run makes it: under a ticket of the run's (added to ``issued``)."""
     with tickets.issue() as ticket:
@@ -1087,7 +1087,7 @@ async def create_under_ticket(
 async def test_withdrawing_a_bulk_order_wakes_its_wait_for_budget_and_sends_nothing() -> None:
     """An order queued for an hour's budget ends with OrderWithdrawnError when its run
     withdraws it, at once; the order whose request left gets its answer."""
-    held, tickets, issued = Holding(), Tickets(), list[Ticket]()
+    held, tickets, issued = Holding(), BulkTickets(), list[BulkTicket]()
     async with serving(held.app()) as url:
         async with B2BClient(TOKEN, base_url=url, rate_limit=RateLimiter(HOURLY)) as client:
             first = asyncio.create_task(create_under_ticket(client, "BC1", tickets))
@@ -1107,7 +1107,7 @@ async def test_withdrawing_a_bulk_order_wakes_its_wait_for_budget_and_sends_noth
 async def test_a_withdrawn_bulk_order_waits_for_nothing_and_sends_nothing() -> None:
     """Withdrawn before its call began, an order fails at its wait for budget, with budget
     to spare."""
-    held, tickets = Holding(), Tickets()
+    held, tickets = Holding(), BulkTickets()
     async with serving(held.app()) as url:
         async with B2BClient(TOKEN, base_url=url, rate_limit=RateLimiter(HOURLY)) as client:
 
@@ -1124,7 +1124,7 @@ async def test_a_withdrawn_bulk_order_waits_for_nothing_and_sends_nothing() -> N
 
 async def test_a_cancellation_besides_a_withdrawal_stays_a_cancellation() -> None:
     """A withdrawal does not turn a cancellation the caller asked for into an error."""
-    held, tickets, issued = Holding(), Tickets(), list[Ticket]()
+    held, tickets, issued = Holding(), BulkTickets(), list[BulkTicket]()
     async with serving(held.app()) as url:
         async with B2BClient(TOKEN, base_url=url, rate_limit=RateLimiter(HOURLY)) as client:
             first = asyncio.create_task(create(client, "BC1"))
@@ -1144,7 +1144,7 @@ async def test_a_cancellation_besides_a_withdrawal_stays_a_cancellation() -> Non
 async def test_a_bulk_order_waiting_for_a_place_in_flight_is_not_withdrawn_there() -> None:
     """A wait for a place in flight ends with an answer, not with the store's budget spent:
     without a limiter, an order withdrawn while it waits for a place is still sent."""
-    held, tickets = Holding(), Tickets()
+    held, tickets = Holding(), BulkTickets()
     async with serving(held.app()) as url:
         async with B2BClient(TOKEN, base_url=url, rate_limit=None, max_concurrency=1) as client:
             first = asyncio.create_task(create(client, "BC1"))  # the only place in flight

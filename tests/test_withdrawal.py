@@ -1,4 +1,4 @@
-"""Tickets: which orders of a bulk run may still be withdrawn, and who is told."""
+"""BulkTickets: which orders of a bulk run may still be withdrawn, and who is told."""
 
 from __future__ import annotations
 
@@ -8,12 +8,18 @@ import functools
 import pytest
 
 from b2b_async._exceptions import OrderWithdrawnError
-from b2b_async._withdrawal import Ticket, Tickets, note_sent, unless_withdrawn, unsent_ticket
+from b2b_async._withdrawal import (
+    BulkTicket,
+    BulkTickets,
+    note_sent,
+    unless_withdrawn,
+    unsent_ticket,
+)
 
 
 async def test_a_ticket_is_its_tasks_until_a_request_of_its_order_leaves() -> None:
     """Inside issue(), unsent_ticket() is the order's ticket; note_sent() ends that."""
-    tickets = Tickets()
+    tickets = BulkTickets()
     assert unsent_ticket() is None
     with tickets.issue() as ticket:
         assert unsent_ticket() is ticket
@@ -26,9 +32,9 @@ async def test_a_ticket_is_its_tasks_until_a_request_of_its_order_leaves() -> No
 
 async def test_a_task_started_under_a_ticket_neither_sends_nor_is_withdrawn_with_it() -> None:
     """A task the order starts (a fetch others share) copies the context, not the ticket."""
-    tickets = Tickets()
+    tickets = BulkTickets()
 
-    async def shared_fetch() -> Ticket | None:
+    async def shared_fetch() -> BulkTicket | None:
         note_sent()
         return unsent_ticket()
 
@@ -40,9 +46,9 @@ async def test_a_task_started_under_a_ticket_neither_sends_nor_is_withdrawn_with
 
 async def test_withdrawing_spares_the_orders_sent_and_wakes_the_waiting_once() -> None:
     """withdraw_unsent() lets go of the orders not sent, calling each one's wake once."""
-    tickets = Tickets()
+    tickets = BulkTickets()
     woken: list[str] = []
-    issued: dict[str, Ticket] = {}
+    issued: dict[str, BulkTicket] = {}
     gate = asyncio.Event()
 
     async def order(name: str, *, sent: bool) -> None:
@@ -70,8 +76,8 @@ async def test_withdrawing_spares_the_orders_sent_and_wakes_the_waiting_once() -
 async def test_an_order_done_is_no_longer_withdrawn() -> None:
     """A ticket whose order finished leaves the run's tickets: a later withdrawal spares it,
     and it names no task that a copy of the context could keep alive."""
-    tickets = Tickets()
-    woken: list[Ticket] = []
+    tickets = BulkTickets()
+    woken: list[BulkTicket] = []
     with tickets.issue() as ticket:
         ticket.on_withdraw = functools.partial(woken.append, ticket)
     tickets.withdraw_unsent()
@@ -91,7 +97,7 @@ async def test_outside_a_bulk_order_unless_withdrawn_simply_awaits() -> None:
     assert await unless_withdrawn(wait) == "done"
 
 
-async def order_waiting_for_ever(tickets: Tickets) -> asyncio.Task[None]:
+async def order_waiting_for_ever(tickets: BulkTickets) -> asyncio.Task[None]:
     """A task registering an order of ``tickets``'s run, waiting in unless_withdrawn now."""
     waiting = asyncio.Event()
 
@@ -109,7 +115,7 @@ async def order_waiting_for_ever(tickets: Tickets) -> asyncio.Task[None]:
 async def test_a_wait_of_an_order_withdrawn_meanwhile_ends_with_order_withdrawn_error() -> None:
     """Withdrawn while it waits: the wait ends at once, as OrderWithdrawnError, and the task
     keeps no cancellation."""
-    tickets = Tickets()
+    tickets = BulkTickets()
     task = await order_waiting_for_ever(tickets)
     tickets.withdraw_unsent()
     with pytest.raises(OrderWithdrawnError):
@@ -119,7 +125,7 @@ async def test_a_wait_of_an_order_withdrawn_meanwhile_ends_with_order_withdrawn_
 
 async def test_an_order_withdrawn_already_starts_no_wait() -> None:
     """Withdrawn before the wait: OrderWithdrawnError, and the wait is never started."""
-    tickets = Tickets()
+    tickets = BulkTickets()
     started: list[str] = []
 
     async def wait() -> None:
@@ -134,7 +140,7 @@ async def test_an_order_withdrawn_already_starts_no_wait() -> None:
 
 async def test_a_cancellation_besides_the_withdrawal_stays_a_cancellation() -> None:
     """The task cancelled by its caller too: the cancellation wins."""
-    tickets = Tickets()
+    tickets = BulkTickets()
     task = await order_waiting_for_ever(tickets)
     task.cancel()
     tickets.withdraw_unsent()
@@ -144,7 +150,7 @@ async def test_a_cancellation_besides_the_withdrawal_stays_a_cancellation() -> N
 
 async def test_once_a_request_has_left_the_order_waits_on() -> None:
     """After note_sent(), a withdrawal no longer touches the order's waits."""
-    tickets = Tickets()
+    tickets = BulkTickets()
     release = asyncio.Event()
 
     async def order() -> str:
@@ -162,7 +168,7 @@ async def test_once_a_request_has_left_the_order_waits_on() -> None:
 
 async def test_a_wait_inside_another_leaves_the_outer_one_withdrawable() -> None:
     """An inner wait that ended hands the withdrawal back to the wait around it."""
-    tickets = Tickets()
+    tickets = BulkTickets()
     inner_done = asyncio.Event()
 
     async def outer_wait() -> None:
