@@ -559,9 +559,11 @@ class Transport:
             APITimeoutError: the call's deadline passed while it waited; nothing was sent.
         """
         take = functools.partial(self._places.take, sending.priority)
-        within = None if sending.deadline is None else sending.deadline - time.monotonic()
+        if sending.deadline is None:  # most calls: no timer to set up and cancel
+            await self.unless_closed(take)
+            return
         try:
-            async with asyncio.timeout(within):
+            async with asyncio.timeout(sending.deadline - time.monotonic()):
                 await self.unless_closed(take)
         except TimeoutError:
             raise self._deadline_passed(
