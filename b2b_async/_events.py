@@ -60,7 +60,7 @@ class Call:
         route: the path with its ids as ``{id}`` (see :func:`route_of`).
         server_address: the API's host name.
         server_port: the API's port.
-        priority: the call's priority (``"normal"`` until priority pacing lands).
+        priority: the call's priority: ``"urgent"``, ``"normal"`` or ``"bulk"``.
 
     .. versionadded:: 0.2.0
     """

@@ -374,9 +374,7 @@ def csv_row(
     values = dict(zip(header, record, strict=False))
     shifted = shifted_values(header, record)
     if shifted is not None:
-        return BadRow(
-            line, values.get(form.key) or None, f"{shifted} (a comma in a value left unquoted?)"
-        )
+        return BadRow(line, values.get(form.key) or None, shifted)
     return row_from(values, line, form)
 
 
@@ -389,14 +387,20 @@ def shifted_values(header: Sequence[str], record: Sequence[str]) -> str | None:
     places too, so an empty one is a sign only past a header that does not end in empty
     cells of its own, as a spreadsheet's header does.
     """
+    unquoted = "(a comma in a value left unquoted?)"
     past = _filled(record[len(header) :])
     if past:
-        return f"holds values past the header's {len(header)} columns, {past}"
+        return f"holds values past the header's {len(header)} columns, {past} {unquoted}"
     unnamed = _filled(text for name, text in zip(header, record, strict=False) if not name.strip())
     if unnamed:
-        return f"holds values in columns the header does not name, {unnamed}"
+        return (
+            f"holds values in columns the header does not name, {unnamed} (name the column, "
+            "or quote a value that holds a comma)"
+        )
     if len(record) > len(header) and header and header[-1].strip():
-        return f"holds {len(record)} values, more than the header's {len(header)} columns"
+        return (
+            f"holds {len(record)} values, more than the header's {len(header)} columns {unquoted}"
+        )
     return None
 
 

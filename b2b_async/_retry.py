@@ -98,22 +98,32 @@ class Uncertainty:
     kind: a registration's "already exists" then reads as this call's own earlier success,
     and a later attempt that could not be sent at all (a closed client, no budget before the
     deadline, a refused connection) still tells that the call may have taken effect.
+
+    An attempt whose request has begun to leave counts as possibly reaching the server
+    until its failure is noted: a deadline that ends the call meanwhile (while it connects,
+    waits for the answer, or hands the budget back after it) leaves it so.
     """
 
-    __slots__ = ("uncertain",)
+    __slots__ = ("_earlier", "_leaving")
 
     def __init__(self) -> None:
-        self.uncertain = False
+        self._earlier = False  # a noted failure may have reached the server
+        self._leaving = False  # an attempt's request left, and its failure is not noted
+
+    @property
+    def uncertain(self) -> bool:
+        """Whether an attempt may have reached the server."""
+        return self._earlier or self._leaving
+
+    def sent(self) -> None:
+        """An attempt's request begins to leave."""
+        self._leaving = True
 
     def note(self, exc: B2BError) -> None:
         """Mark ``exc`` with what came before it, then remember what it says itself."""
-        exc.after_uncertain_attempt = self.uncertain
-        self.uncertain = self.uncertain or may_have_reached_server(exc)
-
-    def cut_off(self) -> None:
-        """An attempt was cancelled before its answer came (a deadline ended it, say): its
-        request may have reached the server."""
-        self.uncertain = True
+        exc.after_uncertain_attempt = self._earlier
+        self._earlier = self._earlier or may_have_reached_server(exc)
+        self._leaving = False
 
 
 def wait_before_retry(

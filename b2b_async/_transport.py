@@ -542,12 +542,11 @@ class Transport:
         call = sending.call
         call.sent()
         note_sent()
+        sending.uncertainty.sent()
         try:
             response = await self._exchange(session, sending.request, url, info)
         except BaseException as exc:
             call.failed(exc)
-            if isinstance(exc, asyncio.CancelledError):  # a deadline or the caller: no answer
-                sending.uncertainty.cut_off()
             raise
         call.received(response.status, response.headers)
         return response
@@ -597,9 +596,9 @@ class Transport:
         """The error of a call whose deadline passed, naming the request it was making.
 
         A :class:`~b2b_async._exceptions.NotSentTimeoutError` while none of its attempts
-        may have reached the server (none left, or each was refused without effect: a 429,
-        a 503, a connection never opened); otherwise, an attempt the deadline cut off
-        included, the request may have reached it.
+        may have reached the server (none left, or each failed without effect: a 429, a 503,
+        a connection that could not be opened); otherwise, an attempt whose request had
+        begun to leave when the deadline passed included, the request may have reached it.
         """
         method, url = sending.request.method, self._base_url + sending.request.path
         if sending.uncertainty.uncertain:

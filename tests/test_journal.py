@@ -775,7 +775,7 @@ def test_a_value_in_a_column_the_header_does_not_name_is_refused(tmp_path: Path)
             2,
             "E3",
             "holds values in columns the header does not name, '234' "
-            "(a comma in a value left unquoted?)",
+            "(name the column, or quote a value that holds a comma)",
         ),
         Row(3, NewOrder(None, "2", "E4", 7)),
     ]

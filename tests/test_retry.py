@@ -198,14 +198,22 @@ def test_a_hint_too_long_to_obey_is_transient_but_not_retried() -> None:
     assert not is_transient(BadRequestError("bad", status=400))
 
 
-def test_an_attempt_cut_off_makes_the_call_uncertain() -> None:
-    """A deadline that ends an attempt before its answer: what follows may have taken effect."""
-    uncertainty, later = Uncertainty(), ClientClosedError("closed")
+def test_an_attempt_that_left_is_uncertain_until_its_failure_is_noted() -> None:
+    """A deadline that ends an attempt after its request began to leave finds the call
+    uncertain; a failure noted for that attempt says what it did."""
+    uncertainty = Uncertainty()
+    states = [uncertainty.uncertain]
+    uncertainty.sent()
+    states.append(uncertainty.uncertain)  # a deadline now: the request may have reached
     uncertainty.note(refused())
-    before = uncertainty.uncertain
-    uncertainty.cut_off()
+    states.append(uncertainty.uncertain)  # it never connected: no effect
+    uncertainty.sent()
+    uncertainty.note(server_error(502))
+    later = ClientClosedError("closed")
     uncertainty.note(later)
-    assert (before, uncertainty.uncertain, later.after_uncertain_attempt) == (False, True, True)
+    assert states == [False, True, False]
+    assert uncertainty.uncertain
+    assert later.after_uncertain_attempt
 
 
 def test_the_wait_is_the_servers_hint_when_it_gives_one() -> None:

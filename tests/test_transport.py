@@ -28,6 +28,7 @@ from b2b_async import (
     B2BClient,
     B2BError,
     BadRequestError,
+    BudgetHint,
     ClientClosedError,
     CreatedOrder,
     DeadlineUnreachableError,
@@ -362,6 +363,33 @@ async def test_an_attempt_the_deadline_cuts_off_may_have_reached_the_server() ->
             with pytest.raises(APITimeoutError) as info:
                 await create(client, "BC1")
             held.release.set()
+    assert not isinstance(info.value, NotSentTimeoutError)
+    assert info.value.may_have_reached_server
+    assert held.orders == ["BC1"]
+
+
+class SlowRelease(RateLimiter):
+    """A limiter whose release awaits, as one sharing its budget through Redis does."""
+
+    async def release(self, hint: BudgetHint | None = None) -> None:
+        await asyncio.sleep(0.5)
+        await super().release(hint)
+
+
+async def test_a_deadline_passing_while_the_budget_is_handed_back_may_have_reached() -> None:
+    """The answer came (the order is registered) and the deadline passed while the limiter
+    took the budget back: the call's error says the request may have reached the server."""
+    held = Holding()
+    held.release.set()  # answers at once
+    async with serving(held.app()) as url:
+        async with B2BClient(
+            TOKEN,
+            base_url=url,
+            rate_limit=SlowRelease(RateLimit()),
+            retry=RetryPolicy(deadline=0.2),
+        ) as client:
+            with pytest.raises(APITimeoutError) as info:
+                await create(client, "BC1")
     assert not isinstance(info.value, NotSentTimeoutError)
     assert info.value.may_have_reached_server
     assert held.orders == ["BC1"]
