@@ -209,6 +209,8 @@ class Orders:
 
         .. versionadded:: 0.1.0
         """
+        if not isinstance(order, NewOrder):  # a bulk run checks its inputs on its own
+            raise InvalidOrderError(f"expected a NewOrder, got {type(order).__name__}")
         return await self._settle(order, call_priority(priority), in_bulk=False)
 
     async def _register_in_bulk(self, order: NewOrder, priority: Priority) -> CreatedOrder:
@@ -219,8 +221,6 @@ class Orders:
         self, order: NewOrder, priority: Priority | None, *, in_bulk: bool
     ) -> CreatedOrder:
         """Register ``order``, reading "already exists" by :func:`settle_registration`'s rule."""
-        if not isinstance(order, NewOrder):
-            raise InvalidOrderError(f"expected a NewOrder, got {type(order).__name__}")
         return await settle_registration(
             self._send_registration(order, priority),
             lambda: CreatedOrder(order.order_id, already_registered=True),

@@ -391,6 +391,8 @@ class V3Orders:
 
         .. versionadded:: 0.1.0
         """
+        if not isinstance(order, NewV3Order):  # a bulk run checks its inputs on its own
+            raise InvalidOrderError(f"expected a NewV3Order, got {type(order).__name__}")
         return await self._settle(order, call_priority(priority), in_bulk=False)
 
     async def _register_in_bulk(self, order: NewV3Order, priority: Priority) -> V3Order:
@@ -415,8 +417,6 @@ class V3Orders:
         self, order: NewV3Order, priority: Priority | None, *, in_bulk: bool
     ) -> V3Order:
         """Register ``order``, reading "already exists" by :func:`settle_registration`'s rule."""
-        if not isinstance(order, NewV3Order):
-            raise InvalidOrderError(f"expected a NewV3Order, got {type(order).__name__}")
         window = _window_of(order)
         if window is not None and not window.is_open():  # checked before the configurations
             raise window.closed("the window has passed")
