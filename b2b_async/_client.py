@@ -33,7 +33,7 @@ from ._config import (
     check_positive_int,
     check_priority,
     environment_text,
-    finite_number,
+    positive_number,
     shown,
 )
 from ._exceptions import CLIENT_CLOSED, ClientClosedError
@@ -219,8 +219,8 @@ def _timeout(value: float | aiohttp.ClientTimeout, *, per_address: bool) -> aioh
     """
     if isinstance(value, aiohttp.ClientTimeout):
         return value
-    seconds = finite_number(value)
-    if seconds is None or seconds <= 0:
+    seconds = positive_number(value)
+    if seconds is None:
         raise ValueError(f"timeout must be a positive number of seconds, got {shown(value)}")
     connecting = seconds * CONNECT_SHARE
     if per_address:

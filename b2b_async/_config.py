@@ -56,6 +56,7 @@ __all__ = [
     "finite_number",
     "logger",
     "plain",
+    "positive_number",
     "shown",
 ]
 
@@ -236,6 +237,13 @@ def finite_number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def positive_number(value: object) -> float | None:
+    """``value`` as a ``float`` when :func:`finite_number` reads it and it is above zero,
+    else ``None``: the check behind every option that takes a positive number of seconds."""
+    number = finite_number(value)
+    return number if number is not None and number > 0 else None
+
+
 _BUILT_IN: Final = frozenset({bool, int, float, str, Decimal})
 
 
@@ -272,8 +280,7 @@ def shown(value: object) -> str:
 
 
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    number = finite_number(value)
-    if number is None or number <= 0:
+    if positive_number(value) is None:
         raise ValueError(f"{attribute.name} must be a positive finite number, got {shown(value)}")
 
 
@@ -351,8 +358,7 @@ def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> Non
 
 
 def _positive_seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    number = finite_number(value)
-    if number is None or number <= 0:
+    if positive_number(value) is None:
         raise ValueError(
             f"RateLimit.{attribute.name} must be a positive finite number of seconds, "
             f"got {shown(value)}"

@@ -60,8 +60,8 @@ from ._config import (
     RateLimit,
     check_option_type,
     check_priority,
-    finite_number,
     logger,
+    positive_number,
     shown,
 )
 from ._exceptions import ClientClosedError, RateLimiterUnavailableError
@@ -389,8 +389,7 @@ def _checked_options(
     if expected_processes < 1:
         raise ValueError(f"expected_processes must be at least 1, got {shown(expected_processes)}")
     for name, value in (("timeout", timeout), ("recheck_after", recheck_after)):
-        seconds = finite_number(value)
-        if seconds is None or seconds <= 0:
+        if positive_number(value) is None:
             raise ValueError(f"{name} must be a positive number of seconds, got {shown(value)}")
 
 

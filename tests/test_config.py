@@ -32,6 +32,7 @@ from b2b_async._config import (
     finite_number,
     paced_interval,
     plain,
+    positive_number,
     shown,
 )
 from tests.subclasses import OtherText, Shop
@@ -424,3 +425,16 @@ def test_an_environment_variable_is_read_as_its_text(monkeypatch: pytest.MonkeyP
     assert environment_text("B2B_TEST_VARIABLE") is None
     monkeypatch.setenv("B2B_TEST_VARIABLE", " token-1 ")
     assert environment_text("B2B_TEST_VARIABLE") == "token-1"
+
+
+@pytest.mark.parametrize(
+    ("value", "read"),
+    [
+        (1, 1.0),
+        (0.25, 0.25),
+        *[(refused, None) for refused in (0, -1.0, True, "1", math.inf, math.nan, 10**400)],
+    ],
+)
+def test_a_positive_number_of_seconds_is_read_once(value: object, read: float | None) -> None:
+    """The one check behind every option in positive seconds: a finite number above 0."""
+    assert positive_number(value) == read
