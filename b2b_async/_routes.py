@@ -41,6 +41,7 @@ __all__ = [
     "id_list",
     "one_of",
     "path_segment",
+    "query_batches",
     "sendable_text",
     "strip_blanks",
     "to_id",
@@ -336,3 +337,9 @@ def comma_batches(ids: Iterable[str], *, room: int) -> Iterator[str]:
         batch.append(text)
     if batch:
         yield ",".join(batch)
+
+
+def query_batches(key: str, ids: Iterable[str]) -> Iterator[str]:
+    """The values of the query parameter ``key`` that ``ids`` need, joined with commas, each
+    keeping ``key=value`` within :data:`MAX_QUERY_BYTES` (see :func:`comma_batches`)."""
+    return comma_batches(ids, room=MAX_QUERY_BYTES - len(f"{key}="))

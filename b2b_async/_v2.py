@@ -45,7 +45,7 @@ from ._pagination import V2PageReader, check_page_size, walk_offsets
 from ._priority import call_priority
 from ._protocol import Request
 from ._retry import settle_registration
-from ._routes import MAX_QUERY_BYTES, comma_batches, id_list, one_of, to_id, v2_path
+from ._routes import id_list, one_of, query_batches, to_id, v2_path
 from ._serde import encode_model, one_or_many, structure, unstructure
 from ._transport import Transport
 from ._v2_models import (
@@ -519,8 +519,7 @@ class Orders:
         .. versionadded:: 0.1.0
         """
         images: list[OrderImage] = []
-        room = MAX_QUERY_BYTES - len("orderIds=")
-        for joined in comma_batches(_image_ids(order_ids), room=room):
+        for joined in query_batches("orderIds", _image_ids(order_ids)):
             request = Request("GET", v2_path("/orders/images"), {"orderIds": joined})
             answer = await self._transport.send(request, priority)
             images.extend(one_or_many(answer.data, OrderImage))

@@ -19,6 +19,7 @@ from b2b_async._routes import (
     id_list,
     one_of,
     path_segment,
+    query_batches,
     to_id,
     to_v3_id,
     v2_path,
@@ -229,3 +230,12 @@ def test_a_control_character_around_an_id_is_refused_not_stripped(control: str) 
 def test_blanks_around_an_id_are_still_stripped(blank: str) -> None:
     """Blanks, ASCII's and Unicode's, still leave an id's edges."""
     assert to_id(f"{blank}BC1{blank}", field="order_id") == "BC1"
+
+
+def test_query_batches_keep_each_parameter_within_the_query_bound() -> None:
+    """orderIds=... stays within MAX_QUERY_BYTES, its key counted, every id kept in order."""
+    ids = [f"BC{n:06d}" for n in range(5000)]
+    batches = list(query_batches("orderIds", ids))
+    assert len(batches) > 1
+    assert ",".join(batches).split(",") == ids
+    assert all(len("orderIds=" + quote(batch, safe="")) <= MAX_QUERY_BYTES for batch in batches)
