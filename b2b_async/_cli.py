@@ -263,11 +263,6 @@ def token_from_environment() -> str:
     return token
 
 
-def store_hash_given(value: str | None) -> str | None:
-    """The store hash from --store-hash or B2B_STORE_HASH; blank means none (legacy authToken)."""
-    return blank_is_none(value)
-
-
 def rate_limit_text(limit: RateLimit) -> str:
     """``limit`` as ``N/SECONDS``, the form :func:`parse_rate_limit` reads."""
     return f"{limit.requests}/{limit.per:g}"
@@ -492,7 +487,7 @@ def create(
     token = token_from_environment()
     try:
         order = NewOrder(company_id, customer_id, order_id, total_inc_tax, po_number)
-        client = B2BClient(token, store_hash=store_hash_given(store_hash), base_url=base_url)
+        client = B2BClient(token, store_hash=blank_is_none(store_hash), base_url=base_url)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
 
@@ -598,11 +593,12 @@ def register(
     from ._priority import cap_for_bulk
 
     token = token_from_environment()
+    store_hash = blank_is_none(store_hash)  # blank: none, the legacy authToken
     rate_limit = parse_rate_limit(rate)
     try:
         client = B2BClient(
             token,
-            store_hash=store_hash_given(store_hash),
+            store_hash=store_hash,
             base_url=base_url,
             rate_limit=rate_limit,
             max_concurrency=cap_for_bulk(concurrency),  # the orders are bulk calls
@@ -612,7 +608,7 @@ def register(
         stop(f"{exc}; nothing was sent", EXIT_USAGE)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    target = target_of(client.base_url, api, store_hash_given(store_hash))
+    target = target_of(client.base_url, api, store_hash)
     journal = Journal(results or file.with_name(file.name + ".results.jsonl"), target)
     with closed_on_exit(rows):  # a large input or journal takes a while
         total = count_rows(file)

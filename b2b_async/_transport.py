@@ -117,7 +117,8 @@ class Sending(NamedTuple):
         priority: the lane the call waits in, for a place in flight and for budget.
         deadline: the :func:`time.monotonic` time after which no attempt starts and no wait
             for budget ends, or ``None``.
-        uncertainty: whether an attempt that failed may have reached the server.
+        uncertainty: whether an attempt may have reached the server (one that failed so,
+            or one on its way).
     """
 
     request: Request

@@ -44,7 +44,7 @@ class WakeableWait:
     def __init__(self) -> None:
         self._task = asyncio.current_task()
         # One cancellation the task swallowed earlier may still count as pending.
-        self._pending = cancel_requests()
+        self._pending = 0 if self._task is None else self._task.cancelling()
         self._woken = False
 
     def wake(self) -> None:
