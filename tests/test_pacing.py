@@ -7,7 +7,6 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from itertools import pairwise
 
 import aiohttp
 import pytest
@@ -92,11 +91,6 @@ def registered_once(server: SandboxServer, count: int, prefix: str = "BC") -> bo
     return len(server.orders) == count and all(server.registrations(i) == 1 for i in ids)
 
 
-def gaps(records: Sequence[RequestRecord]) -> list[float]:
-    """Seconds between consecutive arrivals at the server."""
-    return [later.received_at - earlier.received_at for earlier, later in pairwise(records)]
-
-
 async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
     """Poll ``condition`` every few milliseconds; fail after ``within`` seconds."""
     async with asyncio.timeout(within):
@@ -148,7 +142,10 @@ async def test_competing_spending_is_absorbed_from_the_remaining_header() -> Non
 
 
 async def test_retry_after_holds_every_request_then_paces() -> None:
-    """After a 429 with Retry-After: 1, nothing arrives for a second, then one per interval."""
+    """After a 429 with Retry-After: 1, nothing arrives for a second, then one per interval:
+    the k-th request after the cooldown cannot arrive before the k-th slot of the pace (a
+    busy machine may delay one request, and the next then arrives closer behind it, but
+    none arrives early)."""
     limit = RateLimit(requests=20, per=1.0)
     interval = limit.per / limit.requests
     async with first_429_then_clean(10) as server, client_for(server, rate_limit=limit) as c:
@@ -159,7 +156,11 @@ async def test_retry_after_holds_every_request_then_paces() -> None:
     assert registered_once(server, 10)
     assert rest[0].received_at >= first.received_at + 1.0 - SLACK
     assert rest[0].received_at < first.received_at + 1.5
-    assert min(gaps(rest)) >= 0.8 * interval
+    reopened = first.received_at + 1.0
+    assert all(
+        record.received_at >= reopened + index * interval - SLACK
+        for index, record in enumerate(rest)
+    )
 
 
 # --- 4. a hint beyond max_retry_after ----------------------------------------------------------
