@@ -45,7 +45,7 @@ from typing import Any, Final, Generic, Protocol, Self, TypeAlias, TypeVar
 
 import attrs
 
-from ._config import UNREACHABLE_STREAK, check_positive_int
+from ._config import MAX_CONCURRENCY, UNREACHABLE_STREAK, check_positive_int
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -526,9 +526,11 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         raise StopAsyncIteration
 
     def _start(self) -> None:
-        # An input of known length needs no more workers than it has orders.
+        # An input of known length needs no more workers than it has orders, and no store's
+        # budget keeps more than MAX_CONCURRENCY busy: each is a task held to the run's end.
         size = self._source.size
-        self._running = self._concurrency if size is None else max(min(self._concurrency, size), 1)
+        most = MAX_CONCURRENCY if size is None else max(min(size, MAX_CONCURRENCY), 1)
+        self._running = min(self._concurrency, most)
         self._workers = [
             asyncio.create_task(self._work(), name=f"b2b-async bulk worker {number}")
             for number in range(self._running)
@@ -627,7 +629,7 @@ async def run_bulk(
     Args:
         register: registers one order (the client's).
         orders: the orders, from any iterable or async iterable.
-        concurrency: the number of workers.
+        concurrency: the number of workers (no more than the orders, nor MAX_CONCURRENCY).
         on_progress: called with each outcome as it completes.
         order_type: the kind of input ``register`` takes; any other input is an
             :class:`~b2b_async.InvalidOrderError` outcome.

@@ -35,6 +35,7 @@ import click
 from ._config import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONCURRENCY,
+    MAX_CONCURRENCY,
     STORE_HASH_VARIABLE,
     TOKEN_VARIABLE,
     RateLimit,
@@ -71,9 +72,6 @@ EXIT_TOKEN_REFUSED: Final = 7
 #: ``orders register`` stopped sending: no connection to the API could be opened.
 EXIT_CANNOT_CONNECT: Final = 8
 EXIT_INTERRUPTED: Final = 130
-#: The most orders ``orders register`` keeps in flight: far beyond what any store's budget
-#: can use, and each takes a worker's memory.
-MAX_CONCURRENCY: Final = 1000
 
 #: The order statuses the summary counts, in the order it shows them.
 SUMMARY_STATUSES: Final = (
@@ -304,7 +302,13 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8080, show_default=True, type=int, help="Port (0: any free).")
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (0: any free).",
+)
 @click.option(
     "--rate-limit", "rate", default="150/60", show_default=True, help="N/SECONDS or none."
 )

@@ -77,14 +77,20 @@ def check_base_url(base_url: str) -> str:
     """
     if not isinstance(base_url, str) or _HEADER_UNSAFE.search(base_url):
         raise ValueError("base_url must be a str without control characters")
-    url = URL(base_url)
+    try:
+        url = URL(base_url)
+        host = url.host  # decoded on first use: a bad IDNA name fails here
+    except ValueError as exc:  # a port past 65535, an IPv6 address left open, a bad IDNA name
+        raise ValueError(f"base_url must be a URL, and is not: {exc}") from None
     if _has_credentials(url):  # refused before any message could quote them
         raise ValueError("base_url must not hold a user or a password")
-    if url.scheme not in ("https", "http") or not url.host:
+    if url.scheme not in ("https", "http") or not host:
         raise ValueError(f"base_url must be an absolute https:// URL, got {shown(base_url)}")
+    if any(character.isspace() for character in host):
+        raise ValueError(f"base_url must name a host without spaces, got {shown(base_url)}")
     if url.path not in ("", "/") or url.query_string or url.fragment:
         raise ValueError(f"base_url must be a host root such as {DEFAULT_BASE_URL!r}")
-    if url.scheme == "http" and not is_loopback(url.host):
+    if url.scheme == "http" and not is_loopback(host):
         raise ValueError("base_url must use https:// (plain http is allowed only for loopback)")
     return str(url.origin())
 

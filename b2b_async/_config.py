@@ -7,7 +7,7 @@ import logging
 import math
 import os
 from decimal import Decimal
-from typing import Final
+from typing import Final, cast
 
 import attrs
 
@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_V3_PAGE_SIZE",
     "EXTRA_FIELD_CONFIGS_RETRY",
     "EXTRA_FIELD_CONFIGS_TTL",
+    "MAX_CONCURRENCY",
     "MAX_EXTRA_FIELD_CONFIGS",
     "MAX_NUMBER_TEXT",
     "MAX_PAGE_SIZE",
@@ -79,6 +80,9 @@ DEFAULT_TIMEOUT: Final = 30.0
 CONNECT_SHARE: Final = 0.5
 #: Requests in flight at once on one client; the store limits concurrency too.
 DEFAULT_MAX_CONCURRENCY: Final = 8
+#: The most orders a bulk run keeps in flight (its ``concurrency``, the CLI's
+#: ``--concurrency``): far beyond what any store's budget can use, and each takes a worker.
+MAX_CONCURRENCY: Final = 1000
 #: A response body larger than this is refused rather than read to the end (4 MiB).
 DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 #: The shortest token or store hash scrubbed from the texts of an answer (see ``secrets_of``).
@@ -226,12 +230,13 @@ def finite_number(value: object) -> float | None:
     """``value`` as a ``float`` when it is a finite ``int`` or ``float``, else ``None``.
 
     The one reading behind every option in seconds: a ``bool`` is no number here, and an
-    ``int`` too large for a ``float`` (``10**400``) is none either.
+    ``int`` too large for a ``float`` (``10**400``) is none either. A subclass is read as
+    its arithmetic reads it (see :func:`plain`), not through a ``__float__`` of its own.
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
-        number = float(value)
+        number = float(cast("int | float", plain(value)))
     except OverflowError:
         return None
     return number if math.isfinite(number) else None

@@ -50,6 +50,7 @@ from ._v3_models import NewV3Order
 
 __all__ = [
     "COLUMNS",
+    "CSV_FORMAT",
     "ESCAPED_BYTE",
     "FORMATS",
     "LINE_BREAK",
@@ -59,9 +60,10 @@ __all__ = [
     "BadRow",
     "CorruptJournalError",
     "InputFileError",
+    "JSONObject",
     "Journal",
     "JournalWriteError",
-    "KeysOnce",
+    "LineTap",
     "Row",
     "RowFormat",
     "V3Row",
@@ -80,6 +82,7 @@ __all__ = [
     "is_jsonl",
     "jsonl_rows",
     "pending",
+    "quoting_problem",
     "raised_as",
     "read_entry",
     "read_rows",
@@ -253,12 +256,13 @@ def creation_time(value: object) -> datetime | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return unix_time(value)
     text = str(value).strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return unix_time(seconds)
+    if text.isascii() and "_" not in text:  # seconds written as JSON writes a number
+        try:
+            seconds = float(text)
+        except ValueError:
+            pass
+        else:
+            return unix_time(seconds)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -332,7 +336,8 @@ def csv_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]
             a line break (see :func:`csv_row`), or the CSV cannot be parsed (a field longer
             than :func:`csv.field_size_limit`, as a quote left open makes).
     """
-    reader = csv.reader(handle)
+    tap = LineTap(handle)
+    reader = csv.reader(tap, **CSV_FORMAT)
     read = 0  # the lines of the records read whole
 
     def unparsable(exc: Exception) -> InputFileError:
@@ -343,20 +348,61 @@ def csv_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]
         while header == []:  # blank lines before the header are skipped, as blank rows are
             read = reader.line_num
             header = next(reader, None)
-        header = header or []
+        header = [name.strip() for name in header or []]  # "company_id " names company_id
         check_header(header, form)
         read = reader.line_num
+        tap.take()
         for record in reader:
             line, read = read + 1, reader.line_num
-            row = csv_row(header, record, line, form) if record else None  # [] is a blank line
+            row = csv_row(header, record, tap.take(), line, form)
             if row is not None:
                 yield row
 
 
+#: How the CSV reader reads: spaces after a comma are no part of a value, so that
+#: ``, "BC1"`` is the value ``BC1`` and not ``"BC1"`` with its quotes.
+CSV_FORMAT: Final[dict[str, Any]] = {"skipinitialspace": True}
+
+
+class LineTap:
+    """The lines of a file, kept as a reader takes them until :meth:`take` hands them over."""
+
+    __slots__ = ("_handle", "_lines")
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._handle = handle
+        self._lines: list[str] = []
+
+    def __iter__(self) -> Iterator[str]:
+        for text in self._handle:
+            self._lines.append(text)
+            yield text
+
+    def take(self) -> list[str]:
+        """The lines taken since the last call: those of the record just read."""
+        lines, self._lines = self._lines, []
+        return lines
+
+
+def quoting_problem(lines: list[str]) -> str | None:
+    """Say how a CSV record's quotes break the format; ``None`` when they do not.
+
+    A quote that closes in mid-value (``"BC2"x``) leaves a value the lenient reader joins
+    up (``BC2x``): an order id nobody wrote. Such a record is refused as a row; the lines
+    after it read as they are, since its quotes are closed.
+    """
+    try:
+        next(csv.reader(lines, strict=True, **CSV_FORMAT), None)
+    except csv.Error as exc:
+        return f"is not CSV as written, {exc} (a quote inside a quoted value is written twice)"
+    return None
+
+
 def csv_row(
-    header: list[str], record: list[str], line: int, form: RowFormat
+    header: list[str], record: list[str], lines: list[str], line: int, form: RowFormat
 ) -> Row | V3Row | BadRow | None:
-    """One CSV record, starting at ``line``, as a row; ``None`` for separators alone.
+    """One CSV record, read from ``lines`` starting at ``line``, as a row; ``None`` for a
+    blank line or separators alone.
 
     Raises:
         InputFileError: a value holds a line break. An order takes one line, and a quote
@@ -369,6 +415,9 @@ def csv_row(
             f"line {line} opens a value that holds line breaks, {shorten(broken, 40)} "
             f"(an order takes one line: is a quote left open?)"
         )
+    misquoted = quoting_problem(lines)
+    if misquoted is not None:
+        return BadRow(line, None, misquoted)
     if not any(text.strip() for text in record):
         return None
     values = dict(zip(header, record, strict=False))
@@ -438,7 +487,7 @@ def jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRo
         try:
             # Decimal: a float would round a total of more than 15 significant digits
             # before the order's own check could refuse it.
-            values = json.loads(text, parse_float=Decimal, object_pairs_hook=KeysOnce)
+            values = json.loads(text, parse_float=Decimal, object_pairs_hook=JSONObject)
         except json.JSONDecodeError:
             yield BadRow(number, None, "not valid JSON")
             continue
@@ -455,8 +504,12 @@ def jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRo
         yield row_from(values, number, form) if problem is None else BadRow(number, None, problem)
 
 
-class KeysOnce(dict[str, Any]):
-    """A JSON object, and the keys it named more than once (``json`` keeps the last value)."""
+class JSONObject(dict[str, Any]):
+    """A JSON object, and the keys it named more than once (``json`` keeps the last value).
+
+    Its class name is what a message shows of an object given where a value goes: "got
+    JSONObject".
+    """
 
     __slots__ = ("repeated",)
 
@@ -474,7 +527,7 @@ def repeated_keys_problem(values: dict[str, Any], form: RowFormat) -> str | None
     """
     read = [values.get(key) for key in (*form.columns, *form.objects)]
     for found in (values, *read):
-        if isinstance(found, KeysOnce) and found.repeated:
+        if isinstance(found, JSONObject) and found.repeated:
             named = ", ".join(shorten(key, 40) for key in found.repeated[:3])
             return f"names {named} more than once"
     return None
@@ -839,10 +892,14 @@ def read_entry(text: str) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(stripped)
-    except ValueError:
+    except json.JSONDecodeError:
         if stripped.startswith(("{", "\0")):
             return None
         raise ValueError(f"not JSON: {shorten(stripped)}") from None
+    except ValueError:  # an integer past Python's limit on the digits it converts
+        raise ValueError(f"holds a number too long to read: {shorten(stripped)}") from None
+    except RecursionError:  # no entry nests, and no prefix of one is deep
+        raise ValueError(f"nested too deeply: {shorten(stripped)}") from None
     problem = entry_problem(value)
     if problem is not None:
         raise ValueError(f"{problem}: {shorten(stripped)}")

@@ -250,8 +250,8 @@ def _check_range(number: Decimal, *, field: str) -> None:
     """Refuse a finite number a double cannot hold: every number sent must lie in range."""
     if not _in_range(number):
         raise InvalidOrderError(
-            f"{field} must lie between 1E-307 and 1E+308, the range a JSON number "
-            f"holds exactly, got {_excerpt(number)}"
+            f"{field} must lie between 1E-307 and 1E+308 (1E+308 excluded), the range a JSON "
+            f"number holds exactly, got {_excerpt(number)}"
         )
 
 

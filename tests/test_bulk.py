@@ -42,7 +42,7 @@ from b2b_async._bulk import (
     register_one,
     run_bulk,
 )
-from b2b_async._config import UNREACHABLE_STREAK
+from b2b_async._config import MAX_CONCURRENCY, UNREACHABLE_STREAK
 from b2b_async._exceptions import NotSentTimeoutError
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, SandboxServer
 from tests.loopback import serving, unanswered_port
@@ -303,6 +303,21 @@ async def test_a_short_list_starts_no_more_workers_than_it_has_orders() -> None:
     report = await run_bulk(register, list(orders(3)), 10_000, order_type=NewOrder)
     assert len(report.succeeded) == 3
     assert max(seen) == 3
+
+
+async def test_a_run_of_unknown_length_starts_at_most_max_concurrency_workers() -> None:
+    """A generator at a concurrency of a million runs on 1,000 workers, not a million tasks."""
+    seen: list[int] = []
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        seen.append(len(bulk_workers()))
+        await asyncio.sleep(0)
+        return CreatedOrder(order.order_id)
+
+    generator = (order for order in orders(3))
+    report = await run_bulk(register, generator, 10**6, order_type=NewOrder)
+    assert len(report.succeeded) == 3
+    assert max(seen) == MAX_CONCURRENCY == 1000
 
 
 async def test_every_worker_is_at_work_at_once() -> None:

@@ -1702,13 +1702,15 @@ def test_registration_window_reads_seconds_or_none(text: str, seconds: float | N
         (["--rate-limit", "fast"], "REQUESTS/SECONDS"),
         (["--rate-limit", "0/1"], "invalid rate"),
         (["--port", "x"], "not a valid integer"),
+        (["--port", "-1"], "not in the range"),
+        (["--port", "65536"], "not in the range"),
         (["--registration-window", "soon"], "positive seconds or none"),
         (["--registration-window", "0"], "positive seconds or none"),
         (["--registration-window", "inf"], "positive seconds or none"),
     ],
 )
 def test_sandbox_bad_options_are_usage_errors(args: list[str], message: str) -> None:
-    """Unparsable --faults, --rate-limit or --port give a usage error, exit 2."""
+    """Unparsable --faults, --rate-limit or --port (or a port past 65535) give a usage error."""
     result = invoke(["sandbox", *args])
     assert result.exit_code == 2
     assert message in result.stderr
@@ -1721,6 +1723,15 @@ def test_sandbox_bad_data_file_is_a_usage_error(tmp_path: Path) -> None:
     result = invoke(["sandbox", "--data", str(data)])
     assert result.exit_code == 2
     assert "companies" in result.stderr
+
+
+def test_sandbox_data_file_nested_too_deeply_is_a_usage_error(tmp_path: Path) -> None:
+    """A --data file nested past what the parser reads gives a usage error, not a traceback."""
+    data = tmp_path / "data.json"
+    data.write_text('{"companies": ' + "[" * 5000 + "]" * 5000 + "}")
+    result = invoke(["sandbox", "--data", str(data)])
+    assert result.exit_code == 2
+    assert "nested too deeply" in result.stderr
 
 
 def test_sandbox_port_in_use_is_a_usage_error() -> None:

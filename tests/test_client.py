@@ -46,6 +46,24 @@ def test_bad_base_urls_are_refused(url: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://api-b2b.bigcommerce.com:99999", "base_url must be a URL, and is not: Port"),
+        ("https://[::1", "base_url must be a URL, and is not"),
+        ("https://xn--zz.com", "base_url must be a URL, and is not"),
+        ("https://user:pw@[::1", "base_url must be a URL, and is not"),
+        ("https://api b2b.bigcommerce.com", "base_url must name a host without spaces"),
+    ],
+)
+def test_a_base_url_no_request_could_reach_is_refused_by_name(url: str, message: str) -> None:
+    """yarl's own error would not say which argument is wrong; a host with a space would
+    fail only when the first request tried to connect."""
+    with pytest.raises(ValueError, match=message) as info:
+        B2BClient("t", base_url=url)
+    assert "pw" not in str(info.value)
+
+
+@pytest.mark.parametrize(
     "url", ["http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9", "http://127.3.2.1"]
 )
 def test_plain_http_is_allowed_on_loopback(url: str) -> None:

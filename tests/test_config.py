@@ -308,6 +308,33 @@ def test_finite_number_reads_ints_and_floats_only(value: object, number: float |
     assert finite_number(value) == number
 
 
+class Disguised(float):
+    """A float whose ``__float__`` says something its arithmetic does not."""
+
+    def __float__(self) -> float:
+        return 1.0
+
+
+class DisguisedInt(int):
+    """An int whose ``__float__`` says something its arithmetic does not."""
+
+    def __float__(self) -> float:
+        return 1.0
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [(Disguised(-1.0), -1.0), (Disguised(math.nan), None), (DisguisedInt(-5), -5.0)],
+    ids=["negative", "nan", "int"],
+)
+def test_a_number_is_read_as_its_arithmetic_reads_it(value: float, number: float | None) -> None:
+    """The check reads the value the pacing computes with, not the one ``__float__`` gives."""
+    assert finite_number(value) == number
+    assert positive_number(value) is None
+    with pytest.raises(ValueError, match="per"):
+        RateLimit(requests=1, per=value)
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -191,6 +191,14 @@ def test_bad_jsonl_rows_are_reported_with_their_line_number(tmp_path: Path) -> N
     assert (rows[2].line, rows[2].order_id) == (3, "9")
 
 
+def test_an_object_where_a_value_goes_is_named_as_json_names_it(tmp_path: Path) -> None:
+    """The refusal names what the line holds in JSON's words, not a class of the reader's."""
+    text = '{"customer_id": 2, "order_id": "BC1", "total_inc_tax": {"amount": 1}}\n'
+    [row] = read_rows(write(tmp_path, "in.jsonl", text))
+    assert isinstance(row, BadRow)
+    assert row.reason.endswith("got JSONObject")
+
+
 @pytest.mark.parametrize(
     "text",
     ["", "order_id,total_inc_tax\nBC1,1\n", "1,2,BC1,9.99,PO-1\n"],
@@ -425,6 +433,8 @@ def test_pending_drops_registered_rows_only(tmp_path: Path) -> None:
         ('"created"', "not a JSON object"),
         ("hello", "not JSON"),
         ("order_id,status", "not JSON"),
+        ('{"order_id": "B", "status": "failed", "x": ' + "[" * 5000 + "]" * 5000 + "}", "nested"),
+        ('{"order_id": "B", "status": "failed", "n": ' + "9" * 5000 + "}", "number too long"),
     ],
 )
 def test_journal_load_refuses_a_line_that_is_not_an_entry(
@@ -681,7 +691,11 @@ def test_an_empty_created_at_is_none(value: object) -> None:
         ("yesterday", "ISO 8601"),
         ("nan", "no time"),
         (1e300, "no time"),
+        ("1_796_290_200", "ISO 8601"),
+        ("\u0661\u0667\u0669\u0666\u0662\u0669\u0660\u0662\u0660\u0660", "ISO 8601"),
+        ("\uff11\uff17\uff19\uff16\uff12\uff19\uff10\uff12\uff10\uff10", "ISO 8601"),
     ],
+    ids=["no-offset", "word", "nan", "too-far", "underscores", "arabic-indic", "full-width"],
 )
 def test_a_created_at_that_is_no_time_is_refused(value: object, message: str) -> None:
     with pytest.raises(InvalidOrderError, match=message):
@@ -788,6 +802,43 @@ def test_empty_cells_past_the_header_are_no_values(tmp_path: Path) -> None:
         Row(2, NewOrder(None, "2", "E1", Decimal("12.50"))),
         Row(3, NewOrder(None, "2", "E2", 1)),
     ]
+
+
+def test_csv_header_names_are_read_without_the_spaces_around_them(tmp_path: Path) -> None:
+    """A header written with ", " separators, or a trailing space, still names its columns.
+
+    Unread, an optional column would drop its values without a word: the PO number here.
+    """
+    text = "customer_id, order_id ,total_inc_tax, po_number,company_id \n2,BC1,9.99,PO-1,1\n"
+    assert list(read_rows(write(tmp_path, "in.csv", text))) == [Row(2, ORDER)]
+
+
+def test_a_column_named_twice_but_for_spaces_is_named_twice(tmp_path: Path) -> None:
+    """Names that differ only in the spaces around them are one column, named twice."""
+    text = "customer_id,order_id,total_inc_tax,po_number, po_number\n2,D1,1,PO-1,PO-2\n"
+    with pytest.raises(InputFileError, match="names 'po_number' more than once"):
+        list(read_rows(write(tmp_path, "in.csv", text)))
+
+
+def test_a_quoted_value_after_a_comma_and_a_space_reads_as_its_text(tmp_path: Path) -> None:
+    """', "BC1"' is the value BC1, not '"BC1"' with its quotes."""
+    text = HEADER + '1, 2, "BC1", "9.99", "PO-1"\n'
+    assert list(read_rows(write(tmp_path, "in.csv", text))) == [Row(2, ORDER)]
+
+
+@pytest.mark.parametrize("bad", ['"BC2"x', '"BC2" '], ids=["text-after", "space-after"])
+def test_a_quote_closed_in_mid_value_refuses_its_row(tmp_path: Path, bad: str) -> None:
+    """'"BC2"x' is no CSV value: read leniently it would be the order id BC2x, unannounced.
+
+    The row is refused, naming no order; the rows after it read as they are.
+    """
+    text = HEADER + ",2,BC1,1,\n" + f",2,{bad},1,\n" + ",2,BC3,1,\n"
+    rows = list(read_rows(write(tmp_path, "in.csv", text)))
+    assert rows[0] == Row(2, NewOrder(None, "2", "BC1", 1))
+    assert isinstance(rows[1], BadRow)
+    assert (rows[1].line, rows[1].order_id) == (3, None)
+    assert "is not CSV as written" in rows[1].reason
+    assert rows[2] == Row(4, NewOrder(None, "2", "BC3", 1))
 
 
 def test_a_header_naming_a_column_twice_is_an_input_error(tmp_path: Path) -> None:

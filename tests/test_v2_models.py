@@ -665,6 +665,12 @@ def test_a_number_a_double_cannot_hold_is_refused_naming_it(
         with_value(model, field, value)
 
 
+def test_the_refusal_at_the_upper_bound_says_the_bound_is_excluded() -> None:
+    """ "between 1E-307 and 1E+308, got 1E+308" would read as a contradiction."""
+    with pytest.raises(InvalidOrderError, match=r"and 1E\+308 \(1E\+308 excluded\).*got 1E\+308$"):
+        NewOrder(None, "2", "BC1", "1E+308")
+
+
 @pytest.mark.parametrize(
     ("model", "field"), [(OrderUpdate, "discount_amount"), (LineItem, "price_inc_tax")]
 )

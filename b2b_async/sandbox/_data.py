@@ -264,4 +264,6 @@ class SandboxData:
                 raw = json.load(handle)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{os.fspath(path)}: not valid JSON: {exc}") from exc
+            except RecursionError:
+                raise ValueError(f"{os.fspath(path)}: nested too deeply to be data") from None
         return cls.from_dict(raw)

@@ -84,6 +84,14 @@ def test_data_file_that_is_not_json(tmp_path: Path) -> None:
         SandboxData.from_file(path)
 
 
+def test_data_file_nested_too_deeply(tmp_path: Path) -> None:
+    """A data file nested past what the parser reads raises ValueError naming the file."""
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 5000 + "]" * 5000)
+    with pytest.raises(ValueError, match=r"deep\.json: nested too deeply"):
+        SandboxData.from_file(path)
+
+
 def test_default_data_spreads_customers_over_the_companies_asked() -> None:
     """With other sizes, customer N still belongs to company ((N - 1) mod companies) + 1."""
     data = SandboxData.default(companies=3, customers=7)
