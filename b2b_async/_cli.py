@@ -427,7 +427,8 @@ async def serve_sandbox(options: dict[str, Any]) -> None:
         click.echo(f"B2B Edition sandbox listening on {server.url} (Ctrl-C stops it)")
         click.echo(f"  token: {options['token']}")
         click.echo(f"  store hash: {options['store_hash']}")
-        click.echo(f"  window: {options['rate']}  faults: {options['faults']}")
+        rate = "none" if options["rate"] is None else options["rate"]
+        click.echo(f"  window: {rate}  faults: {options['faults']}")
         window = options["registration_window"]
         accepted = "always" if window is None else f"within {window:g} s of an order's creation"
         click.echo(f"  V3 registrations accepted: {accepted}")

@@ -1689,6 +1689,14 @@ def test_sandbox_command_in_process(tmp_path: Path) -> None:
     assert "V3 registrations accepted: within 3 s of an order's creation" in result.stdout
 
 
+def test_a_sandbox_without_a_window_says_none_as_it_was_asked() -> None:
+    """The banner writes each setting as the option takes it: "none", not Python's None."""
+    port = free_port()
+    with sigint_when(lambda: health(port)):
+        result = invoke(["sandbox", "--port", str(port), "--rate-limit", "none"])
+    assert "  window: none  faults: " in result.stdout
+
+
 @pytest.mark.parametrize(("text", "seconds"), [("10", 10.0), ("2.5", 2.5), (" None ", None)])
 def test_registration_window_reads_seconds_or_none(text: str, seconds: float | None) -> None:
     assert registration_window(text) == seconds
