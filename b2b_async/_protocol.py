@@ -31,7 +31,7 @@ from typing import Any, Final, NamedTuple, overload
 
 import attrs
 
-from ._config import MAX_WAIT_HINT, MIN_FOLDED_SECRET_LENGTH, paced_interval
+from ._config import MAX_WAIT_HINT, MAX_WINDOW_REQUESTS, MIN_FOLDED_SECRET_LENGTH, paced_interval
 from ._exceptions import (
     APIError,
     BadRequestError,
@@ -218,6 +218,12 @@ def _parse_allocation(headers: Headers) -> tuple[int | None, float | None]:
     )
 
 
+def _requests_left(number: float | None) -> int | None:
+    """The requests left in the window, at most :data:`MAX_WINDOW_REQUESTS`: a larger count
+    (a server's "unlimited" 2**64 - 1, say) says no more, and Redis could not hold it exactly."""
+    return None if number is None else int(min(number, MAX_WINDOW_REQUESTS))
+
+
 def _has_budget_headers(headers: Headers) -> bool:
     return any(name in headers for name in BUDGET_HEADERS)
 
@@ -245,7 +251,7 @@ def parse_budget(status: int, headers: Headers, now: float) -> BudgetHint | None
         resets_after = reset_ms / 1000.0
     limit, window = _parse_allocation(headers)
     return BudgetHint(
-        remaining=None if remaining is None else int(remaining),
+        remaining=_requests_left(remaining),
         resets_after=_sane(resets_after),
         limit=limit,
         window=_sane(window),

@@ -27,6 +27,7 @@ from b2b_async import (
     UnprocessableEntityError,
 )
 from b2b_async._client import secrets_of
+from b2b_async._config import MAX_WINDOW_REQUESTS
 from b2b_async._protocol import (
     BudgetHint,
     RequestInfo,
@@ -285,6 +286,19 @@ def test_b2b_budget_headers_with_units() -> None:
     assert parse_budget(200, headers, NOW) == BudgetHint(
         remaining=149, resets_after=0.3973509933774834, limit=150, window=60.0
     )
+
+
+@pytest.mark.parametrize(
+    "header", ["X-Requests-Remaining", "X-Rate-Limit-Requests-Left"], ids=["b2b", "core"]
+)
+@pytest.mark.parametrize("left", ["18446744073709551615", "1" + "0" * 300, "1000001"])
+def test_requests_left_past_any_window_read_as_the_most_a_window_holds(
+    header: str, left: str
+) -> None:
+    """A server's "unlimited" count says plenty is left, and no more: read as a count every
+    limiter, and Redis, holds exactly (Redis read a 20-digit one as none, "window spent")."""
+    hint = parse_budget(200, {header: left, "X-Request-Window-Resets-After": "1.5"}, NOW)
+    assert hint == BudgetHint(remaining=MAX_WINDOW_REQUESTS, resets_after=1.5)
 
 
 @pytest.mark.parametrize("limit", ["1" * 10, "1" + "0" * 400, "7" * 5000])

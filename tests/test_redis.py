@@ -10,6 +10,7 @@ import gc
 import importlib
 import logging
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from decimal import Decimal
@@ -31,6 +32,8 @@ from b2b_async import (
     RetryPolicy,
     TransportError,
 )
+from b2b_async._config import MAX_WINDOW_REQUESTS
+from b2b_async._protocol import parse_budget
 from b2b_async._ratelimit import build_limiter
 from b2b_async.redis import RateLimiterUnavailableError, RedisRateLimiter
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, RateWindow, SandboxServer, parse_faults
@@ -966,6 +969,23 @@ async def test_a_count_released_from_another_task_is_not_shared(url: str, key: s
         await a.acquire()
         await asyncio.create_task(a.release(BudgetHint(remaining=0, resets_after=1.0)))
         assert await b.acquire() < PROMPT
+
+
+async def test_an_unlimited_count_of_requests_left_is_kept_as_budget(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A server's "unlimited" 2**64 - 1 left is budget in the key, not a spent window.
+
+    Stored as it came, Redis read the 20-digit count back as no number: 0 left, every
+    process held until the window's reset.
+    """
+    headers = {"X-Rate-Limit-Requests-Left": str(2**64 - 1), "X-Rate-Limit-Time-Reset-Ms": "60000"}
+    async with RedisRateLimiter(url, key=key, rate_limit=FAST) as limiter:
+        await limiter.acquire()
+        await limiter.release(parse_budget(200, headers, time.time()))
+        await asyncio.wait_for(limiter.acquire(), timeout=10.0)  # not held to the reset
+        await limiter.release(None)
+    assert 0 < int(await client.hget(key, "wbud") or 0) <= MAX_WINDOW_REQUESTS
 
 
 async def test_a_spent_window_is_logged_at_debug(
