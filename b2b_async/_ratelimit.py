@@ -672,12 +672,18 @@ class RateLimiter:
         return None if self._loop is None else self._loop.time()
 
     def _ready_at(self, now: float) -> float:
-        """When the next request may leave; reopens a cooldown that has run out."""
+        """When the next request may leave; reopens a cooldown that has run out.
+
+        A slot a cooldown held falls due as the cooldown ends, not at its pace's time: it
+        is read before the cooldown reopens, so that the next slot is placed an interval
+        after the first request that leaves (see :meth:`_catch_up`).
+        """
+        ready = self._earliest(now)
         if self._gate_until is not None and now >= self._gate_until:
             cooldown = self._gate_until - self._gate_since
             logger.info("rate limit cooldown over after %.3f s", cooldown)
             self._gate_until = None
-        return self._earliest(now)
+        return ready
 
     def _earliest(self, now: float) -> float:
         """When the next request may leave by its slot, any cooldown and a spent window."""

@@ -877,6 +877,29 @@ async def test_cooldown_holds_every_request_then_paces(clock: VirtualClock) -> N
     assert (limiter.cooldown_until, limiter.cooldown_remaining) == (None, 0.0)
 
 
+async def test_after_a_cooldown_in_a_counted_window_calls_leave_an_interval_apart(
+    clock: VirtualClock,
+) -> None:
+    """A 429 that leaves the window's count some budget (a quota of its own, say): the first
+    call leaves as the cooldown ends, the next one an interval after it.
+
+    The slot the first took was read as due before the cooldown, so the next came half an
+    interval after it, as if a late timer had made it up.
+    """
+    limiter = RateLimiter(RateLimit(20, 2.0))  # one slot per 0.1 s
+    await limiter.acquire()
+    await limiter.release(BudgetHint(remaining=11, resets_after=1.8, limit=20, window=2.0))
+    await limiter.acquire()
+    await limiter.release(
+        BudgetHint(remaining=8, resets_after=0.7, limit=20, window=2.0, retry_after=0.15)
+    )
+    times = await acquire_times(limiter, 3)
+    assert times[0] == pytest.approx(0.25, abs=1e-5)
+    assert [later - earlier for earlier, later in itertools.pairwise(times)] == pytest.approx(
+        [0.1, 0.1], abs=1e-5
+    )
+
+
 async def test_shorter_429_never_shortens_the_cooldown(clock: VirtualClock) -> None:
     """A later, shorter retry_after leaves the longer cooldown in place."""
     limiter = RateLimiter(RateLimit(100, 1.0))
