@@ -71,6 +71,10 @@ _MOST_DIGITS: Final = 9
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\(/)")
 # A UTF-16 surrogate standing alone: valid in a str, but no encoder writes it.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# The control characters an excerpt drops: a NUL after each letter is UTF-16 read as UTF-8,
+# and would hide a secret from redaction while no terminal shows it. Tabs and line breaks
+# stay.
+_UNSHOWN_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # A number ends where no exponent or second point follows: "1e3" is no number of seconds.
 _NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)(?![.\deE])")
 _ALLOCATION = re.compile(
@@ -547,11 +551,13 @@ def body_excerpt(body: bytes, secrets: tuple[str, ...]) -> str:
     """The first few hundred characters of a body, for diagnosis, with no secret in them.
 
     The text is redacted (:func:`show`) before it is cut, over enough extra characters to
-    hold a whole secret, so a secret that straddles the cut leaves no prefix behind.
+    hold a whole secret, so a secret that straddles the cut leaves no prefix behind. Control
+    characters are dropped first, so that a body in UTF-16 or UTF-32 shows its secrets to
+    redaction as it would show them to a reader.
     """
     longest = max((len(secret) for secret in secrets), default=0)
     text = body[: (_EXCERPT + longest) * _MOST_BYTES_PER_CHARACTER].decode("utf-8", "replace")
-    return show(text, secrets)[:_EXCERPT]
+    return show(_UNSHOWN_CONTROL.sub("", text), secrets)[:_EXCERPT]
 
 
 def _unescape(match: re.Match[str]) -> str:

@@ -484,6 +484,19 @@ def test_a_secret_after_wide_characters_is_redacted_from_the_excerpt() -> None:
     assert failed.value.body_excerpt == '{"code":"x","m":"' + "\u00e9" * 142 + '***"}'
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-16", "utf-32"])
+def test_a_secret_in_a_body_of_wide_encoding_is_redacted_from_the_excerpt(encoding: str) -> None:
+    """Read as UTF-8, UTF-16 puts a NUL beside each letter of the token, which no terminal
+    shows: the excerpt drops them, and the token they hid is redacted."""
+    garbled = '{"code": 401, "message": "bad token tok-123"}'.encode(encoding)
+    with pytest.raises(ResponseDecodeError) as failed:
+        decode_response(200, {}, garbled, SECRET_INFO, NOW)
+    excerpt = failed.value.body_excerpt
+    assert "tok-123" not in excerpt
+    assert "\x00" not in excerpt
+    assert "bad token ***" in excerpt
+
+
 def test_a_secret_written_with_escapes_is_redacted_from_the_excerpt() -> None:
     """A body that is not an object shows its escaped secret nowhere, unescaped or not."""
     escaped = b'["\\u0074ok-123", "a\\/b", "\\ud800"]'
