@@ -8,11 +8,12 @@ The walk (:func:`walk_offsets`), the same for V2 and V3:
 - it stops at the first empty page, or once ``totalCount`` items have arrived, or, where
   the API never caps ``limit`` (V3), at a page shorter than ``limit`` when no count came;
 - it fails (:class:`~b2b_async.ResponseDecodeError`) when, short of the end, two pages in a
-  row (:data:`MOST_REPEATS`) repeat the items of the page before, in any order (compared by
-  the reader's ``key``, an item's id): a server that ignores ``offset`` answers every
-  request with the first page, in an order a listing without a sort need not keep, and a
-  walk the caller iterates would never end; a single repeat is a live listing shifted by
-  new items, and is read;
+  row (:data:`MOST_REPEATS`) bring no item but those of the pages just before
+  (:data:`REMEMBERED_PAGES`), in any order (compared by the reader's ``key``, an item's
+  id): a server that ignores ``offset`` answers every request with the first page, in an
+  order a listing without a sort need not keep, or cycles through a few pages, and a walk
+  the caller iterates would never end; a single repeat is a live listing shifted by new
+  items, and is read;
 - a walk the library drives itself (not one the caller iterates) is given a bound, ``most``:
   it fails (:class:`~b2b_async.ResponseDecodeError`) at a page that brings it past that many
   items, and asks for no more pages than they fill, plus one to see the end, since a server
@@ -30,6 +31,7 @@ Wire decisions of the readers:
 
 from __future__ import annotations
 
+import collections
 from collections.abc import AsyncGenerator, Callable, Hashable, Iterable, Mapping
 from typing import Any, Final, Generic, Protocol, TypeVar
 
@@ -44,6 +46,7 @@ from ._transport import Transport
 
 __all__ = [
     "MOST_REPEATS",
+    "REMEMBERED_PAGES",
     "ListingItems",
     "Page",
     "PageItems",
@@ -65,6 +68,9 @@ T = TypeVar("T")
 #: not ended fails. One repeat happens in a live listing: as many new items as a page holds
 #: arrive between two requests and shift it. A server that ignores ``offset`` repeats for ever.
 MOST_REPEATS: Final = 2
+#: Pages whose items a walk remembers: a page that brings none but theirs is a repeat, so a
+#: server cycling through that many pages fails as one answering the first page for ever.
+REMEMBERED_PAGES: Final = 8
 
 
 @attrs.frozen
@@ -235,15 +241,16 @@ async def walk_offsets(
     """
     filters = list(query)
     received = pages = repeats = 0
-    previous: frozenset[Hashable] = frozenset()
+    recent: collections.deque[frozenset[Hashable]] = collections.deque(maxlen=REMEMBERED_PAGES)
     while True:
         if most is not None and pages > most // page_size:
             raise unended(path, most)
         window = MultiDict([*filters, ("limit", str(page_size)), ("offset", str(received))])
         page = read(await transport.send(Request("GET", path, window), priority))
         keys = frozenset(map(read.key, page.items))
-        repeats = repeats + 1 if page.items and keys == previous else 0
-        received, pages, previous = received + len(page.items), pages + 1, keys
+        repeats = repeats + 1 if page.items and keys <= frozenset().union(*recent) else 0
+        received, pages = received + len(page.items), pages + 1
+        recent.append(keys)
         if most is not None and received > most:
             raise unended(path, most)
         last = is_last_page(page, received, page_size, read.short_page_is_last)
@@ -256,12 +263,12 @@ async def walk_offsets(
 
 
 def repeated(path: str, offset: int) -> ResponseDecodeError:
-    """The failure of a walk whose server answered new offsets with the items of the page
+    """The failure of a walk whose server answered new offsets with the items of the pages
     before, again and again: one that ignores ``offset`` would do so for as long as the
     caller iterates."""
     return ResponseDecodeError(
         f"the listing {path} answered {MOST_REPEATS} offsets in a row, up to {offset}, with"
-        " the items of the page before"
+        " none but the items of the page before or of the pages before it"
     )
 
 

@@ -18,6 +18,7 @@ from b2b_async import (
 from b2b_async._config import MAX_PAGE_SIZE
 from b2b_async._pagination import (
     MOST_REPEATS,
+    REMEMBERED_PAGES,
     Page,
     PageItems,
     V2PageReader,
@@ -148,6 +149,28 @@ async def test_a_server_that_ignores_the_offset_fails_the_walk() -> None:
                 await read_all(client)
     assert ids == ["1", "2"] * 2  # the page that shows the second repeat is not yielded
     assert [query["offset"] for query in seen] == ["0", "2", "4"]
+
+
+@pytest.mark.parametrize("period", [2, 3, REMEMBERED_PAGES])
+async def test_a_server_cycling_through_a_few_pages_fails_the_walk(period: int) -> None:
+    """Pages A, B, A, B, ... with no count never end, and a repeat of the page just before
+    never comes: two pages in a row that bring no item of their own fail the walk."""
+    cycle = [page([2 * n + 1, 2 * n + 2], key=None) for n in range(period)]
+    seen: list[dict[str, str]] = []
+    ids: list[str] = []
+
+    async def read_all(client: B2BClient) -> None:
+        async for order in client.orders.list_by_company(1, page_size=2):
+            ids.append(order.order_id)
+
+    app = listing_app(cycle * 50, seen)
+    async with TestServer(app, host="127.0.0.1") as test_server:
+        base = str(test_server.make_url("")).rstrip("/")
+        async with B2BClient("t", base_url=base, rate_limit=None, retry=None) as client:
+            with pytest.raises(ResponseDecodeError, match="2 offsets in a row"):
+                await read_all(client)
+    assert ids == [str(n) for n in range(1, 2 * period + 1)] + ["1", "2"]
+    assert len(seen) == period + 2
 
 
 async def test_a_live_listing_shifted_once_by_new_items_is_read_on() -> None:
