@@ -859,8 +859,9 @@ class RateLimiter:
                 return max(opens, slot + ahead * spacing - tolerance) - now
             ahead -= steps + 1
             slot += steps * spacing + interval
-            if steps == self._spendable() - 1:  # spent: the next waits for its reset
-                slot = max(slot, end + tolerance)
+            if steps == self._spendable() - 1:  # spent: none leaves before its reset, and
+                # then the pace's burst may leave at once, as after any wait
+                slot, opens = max(slot, end), max(opens, end)
         return max(opens, slot + ahead * interval - tolerance) - now
 
     def _drop_unreachable(self, now: float) -> None:

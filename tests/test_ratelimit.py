@@ -24,6 +24,7 @@ from b2b_async._config import Priority, RateLimit
 from b2b_async._exceptions import DeadlineUnreachableError
 from b2b_async._protocol import BudgetHint
 from b2b_async._ratelimit import (
+    RESET_MARGIN,
     Lanes,
     Limiter,
     Pacing,
@@ -1136,6 +1137,27 @@ async def test_a_cooldown_or_spent_window_makes_a_deadline_unreachable(
     assert info.value.estimated_wait == pytest.approx(wait, abs=1e-5)
     assert clock.now == 0.0
     await give_up(queued)
+
+
+async def test_the_estimate_counts_a_burst_after_a_spent_window_resets(
+    clock: VirtualClock,
+) -> None:
+    """With a burst of 3, the callers queued behind the last of a window's budget leave
+    three together at its reset: a deadline just past the reset is met, and admitted.
+
+    The estimate paced them one interval apart from the reset, and refused the deadline.
+    """
+    limiter = RateLimiter(RateLimit(10, 1.0, burst=3))  # one slot per 0.125 s
+    for _ in range(3):  # the burst, spent
+        await limiter.acquire()
+    await limiter.release(BudgetHint(remaining=1, resets_after=1.0))
+    reset = 1.0 + RESET_MARGIN
+    queued = await queue_behind(limiter, 3, Priority.NORMAL)
+    waited = await limiter.acquire(deadline=reset + 0.1)
+    times = await asyncio.gather(*queued)
+    assert waited == pytest.approx(reset, abs=1e-5)
+    assert times[0] < 1.0
+    assert times[1:] == pytest.approx([reset, reset], abs=1e-5)
 
 
 @pytest.mark.parametrize(("deadline", "kept"), [(1.1, False), (1.13, True)])
