@@ -526,8 +526,9 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         raise StopAsyncIteration
 
     def _start(self) -> None:
-        # An input of known length needs no more workers than it has orders, and no store's
-        # budget keeps more than MAX_CONCURRENCY busy: each is a task held to the run's end.
+        # An input of known length needs no more workers than it has orders, and no run
+        # more than MAX_CONCURRENCY: each is a task held to the run's end, and far fewer
+        # keep any store's budget busy.
         size = self._source.size
         most = MAX_CONCURRENCY if size is None else max(min(size, MAX_CONCURRENCY), 1)
         self._running = min(self._concurrency, most)

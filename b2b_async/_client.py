@@ -72,8 +72,10 @@ def check_base_url(base_url: str) -> str:
     """Validate a host root and return it without a trailing slash.
 
     Raises:
-        ValueError: not an absolute http(s) URL of a host root, or plain http to a host
-            that is not loopback (the token would cross the network in clear).
+        ValueError: not an absolute http(s) URL of a host root (one that yarl cannot read,
+            or whose host holds a space or a ``%`` escape, or whose port is not ASCII
+            digits), or plain http to a host that is not loopback (the token would cross
+            the network in clear).
     """
     if not isinstance(base_url, str) or _HEADER_UNSAFE.search(base_url):
         raise ValueError("base_url must be a str without control characters")
@@ -81,13 +83,19 @@ def check_base_url(base_url: str) -> str:
         url = URL(base_url)
         host = url.host  # decoded on first use: a bad IDNA name fails here
     except ValueError as exc:  # a port past 65535, an IPv6 address left open, a bad IDNA name
-        raise ValueError(f"base_url must be a URL, and is not: {exc}") from None
+        # yarl's words may quote the whole authority, a password in it included.
+        detail = "" if "@" in base_url else f": {exc}"
+        raise ValueError(f"base_url must be a URL, and is not{detail}") from None
     if _has_credentials(url):  # refused before any message could quote them
         raise ValueError("base_url must not hold a user or a password")
     if url.scheme not in ("https", "http") or not host:
         raise ValueError(f"base_url must be an absolute https:// URL, got {shown(base_url)}")
-    if any(character.isspace() for character in host):
-        raise ValueError(f"base_url must name a host without spaces, got {shown(base_url)}")
+    if any(character.isspace() or character == "%" for character in host):
+        raise ValueError(
+            f"base_url must name a host without spaces or % escapes, got {shown(base_url)}"
+        )
+    if url.explicit_port is not None and f":{url.explicit_port}" not in base_url:
+        raise ValueError(f"base_url must write its port in ASCII digits, got {shown(base_url)}")
     if url.path not in ("", "/") or url.query_string or url.fragment:
         raise ValueError(f"base_url must be a host root such as {DEFAULT_BASE_URL!r}")
     if url.scheme == "http" and not is_loopback(host):

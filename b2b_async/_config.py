@@ -80,8 +80,8 @@ DEFAULT_TIMEOUT: Final = 30.0
 CONNECT_SHARE: Final = 0.5
 #: Requests in flight at once on one client; the store limits concurrency too.
 DEFAULT_MAX_CONCURRENCY: Final = 8
-#: The most orders a bulk run keeps in flight (its ``concurrency``, the CLI's
-#: ``--concurrency``): far beyond what any store's budget can use, and each takes a worker.
+#: The most workers a bulk run starts (its ``concurrency``, the CLI's ``--concurrency``):
+#: each is a task, and far fewer keep any store's budget busy.
 MAX_CONCURRENCY: Final = 1000
 #: A response body larger than this is refused rather than read to the end (4 MiB).
 DEFAULT_MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024

@@ -300,7 +300,8 @@ class ResponseDecodeError(B2BError):
 
     Attributes:
         status: the HTTP status of the response when its envelope is at fault; ``0`` when a
-            success's ``data`` does not fit its model, or a listing repeats itself.
+            success's ``data`` does not fit its model, or a listing repeats itself or does not
+            end within its bound.
         body_excerpt: the first few hundred characters of the body, for diagnosis.
         path: where in the body the problem is, e.g. ``$.data.orderId``.
         garbled: ``True`` when a success answer's body was cut short or is not JSON at all;

@@ -55,6 +55,7 @@ __all__ = [
     "FORMATS",
     "LINE_BREAK",
     "NOT_ATTEMPTED",
+    "SPACE_AFTER_QUOTE",
     "STATUSES",
     "V3_COLUMNS",
     "BadRow",
@@ -348,10 +349,12 @@ def csv_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]
         while header == []:  # blank lines before the header are skipped, as blank rows are
             read = reader.line_num
             header = next(reader, None)
+        misquoted = quoting_problem(tap.take())
+        if misquoted is not None:
+            raise InputFileError(f"the CSV header on line {read + 1} {misquoted}")
         header = [name.strip() for name in header or []]  # "company_id " names company_id
         check_header(header, form)
         read = reader.line_num
-        tap.take()
         for record in reader:
             line, read = read + 1, reader.line_num
             row = csv_row(header, record, tap.take(), line, form)
@@ -362,6 +365,9 @@ def csv_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]
 #: How the CSV reader reads: spaces after a comma are no part of a value, so that
 #: ``, "BC1"`` is the value ``BC1`` and not ``"BC1"`` with its quotes.
 CSV_FORMAT: Final[dict[str, Any]] = {"skipinitialspace": True}
+#: Spaces after a quote, up to a comma or the line's end: after a closing quote, no part
+#: of the value to a lenient reader, and no break of the format to :func:`quoting_problem`.
+SPACE_AFTER_QUOTE: Final = re.compile(r'"[ \t]+(?=,|\r|\n|$)')
 
 
 class LineTap:
@@ -388,13 +394,19 @@ def quoting_problem(lines: list[str]) -> str | None:
     """Say how a CSV record's quotes break the format; ``None`` when they do not.
 
     A quote that closes in mid-value (``"BC2"x``) leaves a value the lenient reader joins
-    up (``BC2x``): an order id nobody wrote. Such a record is refused as a row; the lines
-    after it read as they are, since its quotes are closed.
+    up (``BC2x``): an order id nobody wrote. So does a quote left open at the end of the
+    file. Spaces between a closing quote and the comma after it, as hand-written files
+    have, are no such break. Such a record is refused as a row; the lines after it read as
+    they are, since its quotes are closed.
     """
+    written = [SPACE_AFTER_QUOTE.sub('"', text) for text in lines]
     try:
-        next(csv.reader(lines, strict=True, **CSV_FORMAT), None)
+        next(csv.reader(written, strict=True, **CSV_FORMAT), None)
     except csv.Error as exc:
-        return f"is not CSV as written, {exc} (a quote inside a quoted value is written twice)"
+        return (
+            f"is not CSV as written, {exc} (is a quote left open, or one inside a quoted "
+            "value not written twice?)"
+        )
     return None
 
 

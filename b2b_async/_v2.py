@@ -250,8 +250,8 @@ class Orders:
 
         Args:
             orders: the orders to register.
-            concurrency: the number of workers; by default the client's
-                ``max_concurrency`` (or the default cap when it has none).
+            concurrency: the number of workers (at most 1,000 start); by default the
+                client's ``max_concurrency`` (or the default cap when it has none).
             on_progress: called with each :class:`~b2b_async.OrderOutcome` as it completes
                 (for progress bars or journals).
             priority: ``"urgent"``, ``"normal"`` or ``"bulk"`` (the default, unless the view
@@ -289,7 +289,8 @@ class Orders:
 
         Args:
             orders: the orders to register, from any iterable or async iterable.
-            concurrency: the number of workers; by default the client's ``max_concurrency``.
+            concurrency: the number of workers (at most 1,000 start); by default the
+                client's ``max_concurrency``.
             priority: ``"urgent"``, ``"normal"`` or ``"bulk"`` (the default, unless the view
                 or a :meth:`B2BClient.priority` block chooses otherwise); see :ref:`priorities`.
 

@@ -508,8 +508,10 @@ class V3Orders:
         2 (read and update) when it differs, plus 1 when it has no company. Without
         ``created_at``, a late order costs one more: the create answered "already exists".
 
-        It is idempotent: safe to call again after a crash or from any job queue's retries,
-        and a second call sends one read and changes nothing.
+        It is idempotent: safe to call again after a crash or from any job queue's retries.
+        A second call changes nothing: it sends one read once the window has passed, and the
+        create answered "already exists", then the read, while the window is open or
+        without ``created_at``.
 
         Args:
             bc_order_id: the BigCommerce order id.
@@ -623,7 +625,8 @@ class V3Orders:
 
         Args:
             orders: the orders, from any iterable or async iterable.
-            concurrency: the number of workers; by default the client's ``max_concurrency``.
+            concurrency: the number of workers (at most 1,000 start); by default the
+                client's ``max_concurrency``.
             on_progress: called with each outcome as it completes.
             priority: ``"urgent"``, ``"normal"`` or ``"bulk"`` (the default, for every
                 request of the run, unless the view or a :meth:`B2BClient.priority` block
@@ -655,7 +658,8 @@ class V3Orders:
 
         Args:
             orders: the orders, from any iterable or async iterable.
-            concurrency: how many workers; the client's ``max_concurrency`` when ``None``.
+            concurrency: how many workers (at most 1,000 start); the client's
+                ``max_concurrency`` when ``None``.
             priority: ``"urgent"``, ``"normal"`` or ``"bulk"`` (the default); see
                 :ref:`priorities`.
 
@@ -959,7 +963,8 @@ class V3Orders:
 
         Args:
             orders: the orders, from any iterable or async iterable.
-            concurrency: the number of workers; by default the client's ``max_concurrency``.
+            concurrency: the number of workers (at most 1,000 start); by default the
+                client's ``max_concurrency``.
             on_progress: called with each outcome as it completes.
             priority: ``"urgent"``, ``"normal"`` or ``"bulk"`` (the default, unless the view
                 or a :meth:`B2BClient.priority` block chooses otherwise); see :ref:`priorities`.
@@ -994,7 +999,8 @@ class V3Orders:
 
         Args:
             orders: the orders, from any iterable or async iterable.
-            concurrency: how many workers; the client's ``max_concurrency`` when ``None``.
+            concurrency: how many workers (at most 1,000 start); the client's
+                ``max_concurrency`` when ``None``.
             priority: ``"urgent"``, ``"normal"`` or ``"bulk"`` (the default, unless the view
                 or a :meth:`B2BClient.priority` block chooses otherwise); see :ref:`priorities`.
 

@@ -53,6 +53,10 @@ def test_bad_base_urls_are_refused(url: str) -> None:
         ("https://xn--zz.com", "base_url must be a URL, and is not"),
         ("https://user:pw@[::1", "base_url must be a URL, and is not"),
         ("https://api b2b.bigcommerce.com", "base_url must name a host without spaces"),
+        ("https://api%20b2b.bigcommerce.com", "base_url must name a host without spaces"),
+        ("https://api-b2b.bigcommerce.com:\u0664\u0664\u0663", "port in ASCII digits"),
+        ("https://api-b2b.bigcommerce.com:+443", "port in ASCII digits"),
+        ("https://user:pw@api-b2b\uff0fbigcommerce.com", "base_url must be a URL, and is not$"),
     ],
 )
 def test_a_base_url_no_request_could_reach_is_refused_by_name(url: str, message: str) -> None:

@@ -328,7 +328,7 @@ class DisguisedInt(int):
     ids=["negative", "nan", "int"],
 )
 def test_a_number_is_read_as_its_arithmetic_reads_it(value: float, number: float | None) -> None:
-    """The check reads the value the pacing computes with, not the one ``__float__`` gives."""
+    """The check reads the value itself, not the one a subclass's ``__float__`` gives."""
     assert finite_number(value) == number
     assert positive_number(value) is None
     with pytest.raises(ValueError, match="per"):

@@ -804,6 +804,32 @@ def test_empty_cells_past_the_header_are_no_values(tmp_path: Path) -> None:
     ]
 
 
+def test_spaces_after_a_closing_quote_are_no_break(tmp_path: Path) -> None:
+    """A hand-written '"BC1" ,' or a quoted last value followed by spaces reads as before."""
+    text = HEADER + '"1" ,2,"BC1" , 9.99,"PO-1"  \r\n'
+    [row] = read_rows(write(tmp_path, "in.csv", text))
+    assert isinstance(row, Row)
+    assert (row.order.company_id, row.order.order_id) == ("1", "BC1")
+    assert row.order.total_inc_tax == Decimal("9.99")
+
+
+def test_a_quote_left_open_at_the_end_of_the_file_refuses_its_row(tmp_path: Path) -> None:
+    """The last line's open quote takes no line after it, but the value is no CSV either."""
+    text = HEADER + ",2,BC1,1,\n" + ',2,BC2,1,"PO-2'
+    rows = list(read_rows(write(tmp_path, "in.csv", text)))
+    assert rows[0] == Row(2, NewOrder(None, "2", "BC1", 1))
+    assert isinstance(rows[1], BadRow)
+    assert (rows[1].line, rows[1].order_id) == (3, None)
+    assert "is a quote left open" in rows[1].reason
+
+
+def test_a_header_whose_quotes_break_the_format_is_an_input_error(tmp_path: Path) -> None:
+    """'"po_number"x' would name a column po_numberx, and drop every PO number unannounced."""
+    text = 'company_id,customer_id,order_id,total_inc_tax,"po_number"x\n1,2,BC1,9.99,PO-1\n'
+    with pytest.raises(InputFileError, match="the CSV header on line 1 is not CSV as written"):
+        list(read_rows(write(tmp_path, "in.csv", text)))
+
+
 def test_csv_header_names_are_read_without_the_spaces_around_them(tmp_path: Path) -> None:
     """A header written with ", " separators, or a trailing space, still names its columns.
 
@@ -826,7 +852,7 @@ def test_a_quoted_value_after_a_comma_and_a_space_reads_as_its_text(tmp_path: Pa
     assert list(read_rows(write(tmp_path, "in.csv", text))) == [Row(2, ORDER)]
 
 
-@pytest.mark.parametrize("bad", ['"BC2"x', '"BC2" '], ids=["text-after", "space-after"])
+@pytest.mark.parametrize("bad", ['"BC2"x', '"BC2" x'], ids=["text-after", "space-and-text"])
 def test_a_quote_closed_in_mid_value_refuses_its_row(tmp_path: Path, bad: str) -> None:
     """'"BC2"x' is no CSV value: read leniently it would be the order id BC2x, unannounced.
 

@@ -264,6 +264,8 @@ class SandboxData:
                 raw = json.load(handle)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{os.fspath(path)}: not valid JSON: {exc}") from exc
+            except ValueError:  # an integer past Python's limit on the digits it converts
+                raise ValueError(f"{os.fspath(path)}: holds a number too long to read") from None
             except RecursionError:
                 raise ValueError(f"{os.fspath(path)}: nested too deeply to be data") from None
         return cls.from_dict(raw)

@@ -84,6 +84,14 @@ def test_data_file_that_is_not_json(tmp_path: Path) -> None:
         SandboxData.from_file(path)
 
 
+def test_data_file_with_a_number_too_long_to_read(tmp_path: Path) -> None:
+    """A 5,000-digit number raises ValueError naming the file, not Python's digit limit."""
+    path = tmp_path / "long.json"
+    path.write_text('{"companies": [{"id": ' + "9" * 5000 + "}]}")
+    with pytest.raises(ValueError, match=r"long\.json: holds a number too long to read"):
+        SandboxData.from_file(path)
+
+
 def test_data_file_nested_too_deeply(tmp_path: Path) -> None:
     """A data file nested past what the parser reads raises ValueError naming the file."""
     path = tmp_path / "deep.json"
