@@ -6,7 +6,7 @@ import asyncio
 import gc
 import socket
 import tracemalloc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -291,8 +291,10 @@ def bulk_workers() -> list[asyncio.Task[Any]]:
     return [task for task in asyncio.all_tasks() if task.get_name().startswith("b2b-async bulk")]
 
 
-async def test_a_short_list_starts_no_more_workers_than_it_has_orders() -> None:
-    """A list of three orders at a concurrency of 10,000 runs on three workers."""
+async def run_counting_workers(
+    inputs: Iterable[NewOrder], concurrency: int
+) -> tuple[BulkReport[NewOrder, CreatedOrder], int]:
+    """Run ``inputs`` at ``concurrency``; return the report and the most workers seen."""
     seen: list[int] = []
 
     async def register(order: NewOrder) -> CreatedOrder:
@@ -300,24 +302,22 @@ async def test_a_short_list_starts_no_more_workers_than_it_has_orders() -> None:
         await asyncio.sleep(0)
         return CreatedOrder(order.order_id)
 
-    report = await run_bulk(register, list(orders(3)), 10_000, order_type=NewOrder)
+    report = await run_bulk(register, inputs, concurrency, order_type=NewOrder)
+    return report, max(seen)
+
+
+async def test_a_short_list_starts_no_more_workers_than_it_has_orders() -> None:
+    """A list of three orders at a concurrency of 10,000 runs on three workers."""
+    report, most = await run_counting_workers(list(orders(3)), 10_000)
     assert len(report.succeeded) == 3
-    assert max(seen) == 3
+    assert most == 3
 
 
 async def test_a_run_of_unknown_length_starts_at_most_max_concurrency_workers() -> None:
     """A generator at a concurrency of a million runs on 1,000 workers, not a million tasks."""
-    seen: list[int] = []
-
-    async def register(order: NewOrder) -> CreatedOrder:
-        seen.append(len(bulk_workers()))
-        await asyncio.sleep(0)
-        return CreatedOrder(order.order_id)
-
-    generator = (order for order in orders(3))
-    report = await run_bulk(register, generator, 10**6, order_type=NewOrder)
+    report, most = await run_counting_workers((order for order in orders(3)), 10**6)
     assert len(report.succeeded) == 3
-    assert max(seen) == MAX_CONCURRENCY == 1000
+    assert most == MAX_CONCURRENCY == 1000
 
 
 async def test_every_worker_is_at_work_at_once() -> None:
