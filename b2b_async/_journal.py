@@ -414,7 +414,8 @@ def csv_row(
     header: list[str], record: list[str], lines: list[str], line: int, form: RowFormat
 ) -> Row | V3Row | BadRow | None:
     """One CSV record, read from ``lines`` starting at ``line``, as a row; ``None`` for a
-    blank line or separators alone.
+    blank line or separators alone. A record whose quotes break the format is a
+    :class:`BadRow` naming no order (see :func:`quoting_problem`).
 
     Raises:
         InputFileError: a value holds a line break. An order takes one line, and a quote

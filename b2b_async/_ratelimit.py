@@ -841,8 +841,8 @@ class RateLimiter:
         The algorithm's own steps, assuming nothing changes: from the next slot (less the
         burst tolerance), not before a cooldown or a spent window opens, the callers leave
         at the window's catch-up spacing while its known budget lasts (:meth:`_book` keeps
-        that spacing constant), then wait for its reset if they spent it, then leave one
-        interval apart.
+        that spacing constant), then wait for its reset if they spent it, where the pace's
+        burst may leave at once, then leave one interval apart.
         """
         pacing = self._pacing
         interval, tolerance = pacing.interval, pacing.tolerance
