@@ -849,7 +849,10 @@ class RateLimiter:
         opens = max(now, self._opens(now))
         slot = max(self._next_slot, opens)
         end, budget = self._window_end, self._window_room()
-        if self._window_budget_known(now) and slot < end and budget >= 1:
+        # The window's count is spent by the requests that leave before its reset: with a
+        # burst, a slot past the reset may leave before it, less the tolerance.
+        leaves = max(opens, slot - tolerance)
+        if self._window_budget_known(now) and leaves < end and budget >= 1:
             # This slot, then ``steps`` more one spacing apart, all before the reset (read
             # without its margin), then one interval to the next.
             close = end - RESET_MARGIN

@@ -1160,6 +1160,26 @@ async def test_the_estimate_counts_a_burst_after_a_spent_window_resets(
     assert times[1:] == pytest.approx([reset, reset], abs=1e-5)
 
 
+async def test_the_estimate_counts_the_window_a_burst_spends_before_its_slot(
+    clock: VirtualClock,
+) -> None:
+    """With a burst, a slot past the window's reset may leave before it, less the
+    tolerance, and spend the window's last request: the caller after it waits for the
+    reset, and a deadline before the reset is refused, not admitted and missed."""
+    limiter = RateLimiter(RateLimit(10, 1.0, burst=5))
+    for _ in range(3):
+        await limiter.acquire()
+    await limiter.acquire()
+    await limiter.release(BudgetHint(remaining=2, resets_after=0.5))
+    await limiter.acquire()  # one request left in the window
+    first = asyncio.create_task(limiter.acquire(deadline=0.4))
+    await asyncio.sleep(0)
+    with pytest.raises(DeadlineUnreachableError) as info:
+        await limiter.acquire(deadline=0.4)
+    assert info.value.estimated_wait == pytest.approx(0.5 + RESET_MARGIN, abs=1e-5)
+    assert await first <= 0.4
+
+
 @pytest.mark.parametrize(("deadline", "kept"), [(1.1, False), (1.13, True)])
 async def test_the_estimate_counts_a_burst_after_a_cooldown(
     clock: VirtualClock, deadline: float, kept: bool
