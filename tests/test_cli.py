@@ -1736,7 +1736,7 @@ def test_sandbox_bad_data_file_is_a_usage_error(tmp_path: Path) -> None:
 def test_sandbox_data_file_nested_too_deeply_is_a_usage_error(tmp_path: Path) -> None:
     """A --data file nested past what the parser reads gives a usage error, not a traceback."""
     data = tmp_path / "data.json"
-    data.write_text('{"companies": ' + "[" * 5000 + "]" * 5000 + "}")
+    data.write_text('{"companies": ' + "[" * 100_000 + "]" * 100_000 + "}")
     result = invoke(["sandbox", "--data", str(data)])
     assert result.exit_code == 2
     assert "nested too deeply" in result.stderr

@@ -95,7 +95,7 @@ def test_data_file_with_a_number_too_long_to_read(tmp_path: Path) -> None:
 def test_data_file_nested_too_deeply(tmp_path: Path) -> None:
     """A data file nested past what the parser reads raises ValueError naming the file."""
     path = tmp_path / "deep.json"
-    path.write_text("[" * 5000 + "]" * 5000)
+    path.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ValueError, match=r"deep\.json: nested too deeply"):
         SandboxData.from_file(path)
 
