@@ -38,6 +38,7 @@ from ._config import (
 )
 from ._exceptions import CLIENT_CLOSED, ClientClosedError
 from ._extra_field_cache import ExtraFieldCache
+from ._protocol import Secrets
 from ._ratelimit import Limiter, build_limiter
 from ._transport import ClientStats, Transport, pool_may_wait
 from ._v2 import Companies, Orders
@@ -155,7 +156,7 @@ def auth_headers(token: str, store_hash: str | None) -> dict[str, str]:
     return {"X-Auth-Token": token, "X-Store-Hash": check_header_value(store_hash, "store_hash")}
 
 
-def secrets_of(auth: Mapping[str, str]) -> tuple[str, ...]:
+def secrets_of(auth: Mapping[str, str]) -> Secrets:
     """What an answer must never repeat: each authentication value as a server may echo it.
 
     That is the value as sent, percent-encoded (with ``/`` kept or encoded, and as a form
@@ -168,7 +169,7 @@ def secrets_of(auth: Mapping[str, str]) -> tuple[str, ...]:
     plain = [value for value in auth.values() if len(value) >= MIN_SECRET_LENGTH]
     spelt = {form for value in plain for form in _echoes(value)}
     escaped = {json.dumps(form)[1:-1] for form in spelt}
-    return tuple(sorted(spelt | escaped, key=len, reverse=True))
+    return Secrets(sorted(spelt | escaped, key=len, reverse=True))
 
 
 def _echoes(value: str) -> tuple[str, ...]:
@@ -325,25 +326,30 @@ class B2BClient:
     ) -> None:
         check_option_type(retry, RetryPolicy, "retry", optional=True)
         check_option_type(session, aiohttp.ClientSession, "session", optional=True)
-        auth = auth_headers(*credentials(auth_token, store_hash))
         self._base_url = check_base_url(base_url)
+        headers = {"Accept": "application/json", "User-Agent": user_agent_of(user_agent)}
+        per_address = pool_may_wait(owned=session is None, max_concurrency=max_concurrency)
+        attempt_timeout = _timeout(timeout, per_address=per_address)
+        in_flight = _check_concurrency(max_concurrency)
+        max_bytes = check_positive_int(max_response_bytes, "max_response_bytes")
+        checked = check_flag(check_extra_fields, "check_extra_fields")
+        limiter = build_limiter(rate_limit)
+        # The credentials last: no check of another argument fails with them in this frame,
+        # whose locals a traceback may show.
+        auth = auth_headers(*credentials(auth_token, store_hash))
         self._scheme = " ".join(f"{name}=***" for name in auth)
         transport = Transport(
             base_url=self._base_url,
-            headers={**auth, "Accept": "application/json", "User-Agent": user_agent_of(user_agent)},
-            timeout=_timeout(
-                timeout,
-                per_address=pool_may_wait(owned=session is None, max_concurrency=max_concurrency),
-            ),
+            headers={**auth, **headers},
+            timeout=attempt_timeout,
             retry=retry,
-            limiter=build_limiter(rate_limit),
-            max_concurrency=_check_concurrency(max_concurrency),
-            max_response_bytes=check_positive_int(max_response_bytes, "max_response_bytes"),
+            limiter=limiter,
+            max_concurrency=in_flight,
+            max_response_bytes=max_bytes,
             session=session,
             secrets=secrets_of(auth),
         )
         # One cache per client, shared by its views: the configurations are the store's.
-        checked = check_flag(check_extra_fields, "check_extra_fields")
         self._extra_fields = ExtraFieldCache(transport, check=checked)
         self._bind(transport)
 
@@ -497,5 +503,7 @@ class B2BClient:
             await self._transport.aclose()
 
     def __repr__(self) -> str:
+        if not hasattr(self, "_transport"):  # its __init__ refused an argument
+            return "<B2BClient, not built>"
         state = "closed" if self.closed else "open"
         return f"<B2BClient {self._base_url} {self._scheme} {state}>"

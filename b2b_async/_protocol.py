@@ -316,6 +316,22 @@ def _mentions_already_exists(envelope: Mapping[str, Any], message: str) -> bool:
     return any(isinstance(text, str) and ALREADY_EXISTS.search(text.strip()) for text in texts)
 
 
+class Secrets(tuple[str, ...]):
+    """Texts never to repeat from an answer (the token, the store hash), as a tuple whose
+    ``repr`` hides them.
+
+    A traceback rendered with its frames' local variables (``pytest --showlocals``, an error
+    tracker that captures locals) shows every local through its ``repr``, and the frames a
+    failed request passes through hold these texts. Their ``repr`` tells only how many
+    there are.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} secrets hidden>"
+
+
 class RequestInfo(NamedTuple):
     """Where a response came from, for the errors it may become (a cheap named tuple).
 

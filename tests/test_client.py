@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
+import traceback
 from types import ModuleType
 from typing import Any
 
@@ -205,6 +206,30 @@ def test_token_and_store_hash_come_from_the_environment(monkeypatch: pytest.Monk
     assert "env-token" not in repr(client)
     assert "envhash42" not in repr(client)
     assert credentials(None, None) == ("env-token-123456", "envhash42")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"base_url": "ftp://example.com"},
+        {"timeout": -1},
+        {"max_concurrency": 0},
+        {"max_response_bytes": 0},
+        {"check_extra_fields": "yes"},
+        {"rate_limit": "150/min"},
+    ],
+    ids=["base_url", "timeout", "max_concurrency", "max_response_bytes", "flag", "rate_limit"],
+)
+def test_a_bad_argument_is_refused_before_the_token_is_read(
+    monkeypatch: pytest.MonkeyPatch, options: dict[str, Any]
+) -> None:
+    """An argument refused with the token in the environment leaves no frame of the
+    traceback holding it, for a tool that shows each frame's local variables."""
+    monkeypatch.setenv("B2B_AUTH_TOKEN", "env-token-of-thirty-two-chars-00")
+    with pytest.raises((ValueError, TypeError)) as info:
+        B2BClient(**options)
+    shown = traceback.TracebackException.from_exception(info.value, capture_locals=True)
+    assert "env-token" not in "".join(shown.format())
 
 
 def test_a_blank_store_hash_variable_means_the_legacy_scheme(

@@ -31,6 +31,7 @@ from b2b_async._config import MAX_WINDOW_REQUESTS
 from b2b_async._protocol import (
     BudgetHint,
     RequestInfo,
+    Secrets,
     decode_json,
     decode_response,
     parse_budget,
@@ -636,3 +637,14 @@ def test_redact_leaves_other_values_alone() -> None:
     value = {"a": [1, 2.5, True, None], "b": "plain"}
     assert redact(value, ("tok",)) == value
     assert redact(value, ()) is value
+
+
+def test_secrets_show_only_their_count_in_a_repr() -> None:
+    """Secrets are a tuple whose repr (and so a RequestInfo's) names none of them."""
+    secrets = Secrets(("a-token-value", "storehash"))
+    info = RequestInfo("POST", "https://example.com/x", secrets)
+    assert secrets == ("a-token-value", "storehash")
+    assert repr(secrets) == "<2 secrets hidden>"
+    assert "a-token-value" not in repr(info)
+    assert "storehash" not in repr(info)
+    assert redact("a-token-value!", secrets) == "***!"

@@ -1184,3 +1184,46 @@ async def test_a_bulk_order_waiting_for_a_place_in_flight_is_not_withdrawn_there
             assert await first == CreatedOrder("BC1")
             assert await asyncio.wait_for(queued, 60) == CreatedOrder("BC2")
     assert held.orders == ["BC1", "BC2"]
+
+
+#: Module constants, so that no frame of the test itself holds them as a local.
+LONG_TOKEN, STORE_HASH = "secret-token-of-thirty-two-chars", "storehash77"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error_type"),
+    [
+        (401, b'{"code": 401, "data": {"errMsg": "bad token"}}', AuthenticationError),
+        (503, b'{"code": 503, "message": "busy"}', ServerError),
+        (200, b'{"code": 200, "data": {"bcOrderId": "not a number"}}', ResponseDecodeError),
+        (200, b"<html>not json</html>", ResponseDecodeError),
+    ],
+    ids=["refused", "server error", "data unfit", "no json"],
+)
+async def test_a_failed_call_holds_no_secret_in_its_frames_locals(
+    status: int, body: bytes, error_type: type[B2BError]
+) -> None:
+    """A traceback shown with every frame's local variables (``pytest --showlocals``, an
+    error tracker that captures them) repeats neither the token nor the store hash."""
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(status=status, body=body, content_type="application/json")
+
+    async with (
+        serving(answering("/api/v3/io/orders", answer)) as url,
+        B2BClient(
+            LONG_TOKEN,
+            store_hash=STORE_HASH,
+            base_url=url,
+            rate_limit=None,
+            retry=None,
+            check_extra_fields=False,
+        ) as client,
+    ):
+        with pytest.raises(error_type) as info:
+            await client.v3.orders.create(bc_order_id=1, customer_id=2)
+    shown = traceback.TracebackException.from_exception(info.value, capture_locals=True)
+    told = "".join(shown.format())
+    assert re.search(r"^ +self = <b2b_async", told, re.MULTILINE)  # locals were shown
+    assert LONG_TOKEN not in told
+    assert STORE_HASH not in told
