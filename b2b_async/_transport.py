@@ -428,9 +428,9 @@ class Transport:
             async with asyncio.timeout(seconds):
                 return await self._send_with_retries(sending, policy)
         except TimeoutError:
-            raise self._deadline_passed(
-                sending, f"the call's deadline of {seconds} s passed"
-            ) from None
+            error = self._deadline_passed(sending, f"the call's deadline of {seconds} s passed")
+            sending.uncertainty.note(error)  # it ends the call after any earlier attempt
+            raise error from None
 
     async def _send_with_retries(self, sending: Sending, policy: RetryPolicy | None) -> Envelope:
         # The first attempt runs outside tenacity: a call that succeeds at once, as nearly

@@ -1227,3 +1227,30 @@ async def test_a_failed_call_holds_no_secret_in_its_frames_locals(
     assert re.search(r"^ +self = <b2b_async", told, re.MULTILINE)  # locals were shown
     assert LONG_TOKEN not in told
     assert STORE_HASH not in told
+
+
+async def test_a_deadline_after_an_attempt_that_may_have_registered_says_so() -> None:
+    """A 502 (the order may be registered), then a retry the call's deadline cuts off on
+    the wire: the APITimeoutError says the retry may have reached the server, and that an
+    earlier attempt may have too."""
+    release = asyncio.Event()
+    seen: list[str] = []
+
+    async def fail_then_hold(request: web.Request) -> web.Response:
+        seen.append((await request.json())["orderId"])
+        if len(seen) == 1:
+            return web.json_response({"code": 502, "message": "bad gateway"}, status=502)
+        await release.wait()
+        return web.json_response({"code": 200, "data": {"orderId": seen[-1]}})
+
+    retry = RetryPolicy(attempts=3, initial_wait=0.01, deadline=0.5)
+    async with (
+        serving(answering(Holding.PATH, fail_then_hold)) as url,
+        B2BClient(TOKEN, base_url=url, rate_limit=None, retry=retry) as client,
+    ):
+        with pytest.raises(APITimeoutError) as info:
+            await create(client, "BC1")
+        release.set()
+    assert seen == ["BC1", "BC1"]
+    assert info.value.may_have_reached_server
+    assert info.value.after_uncertain_attempt
