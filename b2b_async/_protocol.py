@@ -612,4 +612,8 @@ def _effective_status(
         raise decode_error("envelope code is not a number", status, body, info, path="$.code")
     if code is None:
         return status
-    return code if code < 1000 else status_of_code(code)
+    named = code if code < 1000 else status_of_code(code)
+    if not 100 <= named <= 599:
+        message = f"envelope code {code} names no HTTP status"
+        raise decode_error(message, status, body, info, path="$.code")
+    return named

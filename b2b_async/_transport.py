@@ -51,10 +51,12 @@ from ._exceptions import (
     CLIENT_CLOSED,
     OTHER_LOOP,
     APIConnectionError,
+    APIError,
     APITimeoutError,
     B2BError,
     ClientClosedError,
     NotSentTimeoutError,
+    RateLimitError,
     ResponseDecodeError,
     TransportError,
 )
@@ -106,6 +108,19 @@ class Response(NamedTuple):
     body: bytes
     reason: str
     received_at: float
+
+
+def decoded(response: Response, info: RequestInfo) -> Envelope | APIError | ResponseDecodeError:
+    """The answer's envelope, or the error it stands for.
+
+    The error is returned, to be raised once the attempt has handed back its budget, which
+    follows what the error is (a 2xx whose body code is 429 is a 429).
+    """
+    status, headers, body, reason, now = response
+    try:
+        return decode_response(status, headers, body, info, now, reason=reason)
+    except (APIError, ResponseDecodeError) as exc:
+        return exc
 
 
 class Sending(NamedTuple):
@@ -525,13 +540,15 @@ class Transport:
             hint: BudgetHint | None = None
             try:
                 response = await self._observed_exchange(sending, url, info)
-                hint = self._budget_hint(response, sending.call)
+                answer = decoded(response, info)
+                hint = self._budget_hint(response, answer, sending.call)
             finally:
                 await self._release_budget(hint)
         finally:
             self._places.give_back()
-        status, headers, body, reason, now = response
-        return decode_response(status, headers, body, info, now, reason=reason)
+        if isinstance(answer, B2BError):
+            raise answer
+        return answer
 
     async def _observed_exchange(self, sending: Sending, url: URL, info: RequestInfo) -> Response:
         """The exchange, reported to the call's observer as it leaves and as it ends.
@@ -671,17 +688,24 @@ class Transport:
                 self._targets[key] = target
         return target
 
-    def _budget_hint(self, response: Response, call: CallObserver) -> BudgetHint | None:
-        """What the answer says about the budget, bounded by the longest wait worth obeying."""
-        hint = None if self.limiter is None else self._read_budget(response)
-        if response.status == 429:
+    def _budget_hint(
+        self, response: Response, answer: Envelope | B2BError, call: CallObserver
+    ) -> BudgetHint | None:
+        """What the answer says about the budget, bounded by the longest wait worth obeying.
+
+        A 429 is what the answer stands for: an HTTP 429, or a 2xx whose body code is 429.
+        """
+        rate_limited = isinstance(answer, RateLimitError)
+        hint = None if self.limiter is None else self._read_budget(response, rate_limited)
+        if rate_limited:
             call.rate_limited(None if hint is None else hint.retry_after)
         return hint
 
-    def _read_budget(self, response: Response) -> BudgetHint | None:
+    def _read_budget(self, response: Response, rate_limited: bool) -> BudgetHint | None:
         """The budget headers of an answer, as the limiter is to follow them."""
-        hint = parse_budget(response.status, response.headers, response.received_at)
-        if response.status == 429 and (hint is None or hint.retry_after is None):
+        status = 429 if rate_limited else response.status
+        hint = parse_budget(status, response.headers, response.received_at)
+        if rate_limited and (hint is None or hint.retry_after is None):
             # A 429 without a wait hint still closes the gate for every call.
             hint = attrs.evolve(hint or BudgetHint(), retry_after=UNHINTED_COOLDOWN)
         cap = (self.retry or RetryPolicy()).max_retry_after

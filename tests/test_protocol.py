@@ -205,6 +205,17 @@ def test_2xx_with_non_numeric_code_is_decode_error() -> None:
     assert info.value.path == "$.code"
 
 
+@pytest.mark.parametrize("code", [0, 1, 99, 600, 99999, 60010])
+def test_a_success_whose_body_code_names_no_http_status_is_a_decode_error(code: int) -> None:
+    """A 2xx envelope code that names no HTTP status (outside 100 to 599, itself or by its
+    first three digits) is no API error with a status nobody could read: the envelope is
+    not the documented one."""
+    with pytest.raises(ResponseDecodeError) as info:
+        decode(200, {"code": code, "data": {}})
+    assert info.value.path == "$.code"
+    assert info.value.status == 200
+
+
 def test_message_falls_back_to_reason() -> None:
     """An error without any message in the body uses the HTTP reason."""
     with pytest.raises(PermissionDeniedError) as info:

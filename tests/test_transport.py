@@ -1254,3 +1254,23 @@ async def test_a_deadline_after_an_attempt_that_may_have_registered_says_so() ->
     assert seen == ["BC1", "BC1"]
     assert info.value.may_have_reached_server
     assert info.value.after_uncertain_attempt
+
+
+async def test_a_success_whose_body_code_is_429_closes_the_gate_as_a_429_does() -> None:
+    """An HTTP 200 whose envelope code is 429 is a RateLimitError, and the limiter follows
+    its wait hint as for an HTTP 429: every call of the client waits, and it is counted."""
+
+    async def limited(request: web.Request) -> web.Response:
+        body = {"code": 429, "message": "Too many requests"}
+        return web.json_response(body, headers={"Retry-After": "30"})
+
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    async with (
+        serving(answering(Holding.PATH, limited)) as url,
+        B2BClient(TOKEN, base_url=url, rate_limit=limiter, retry=None) as client,
+    ):
+        with pytest.raises(RateLimitError) as info:
+            await create(client, "BC1")
+    assert info.value.retry_after == 30
+    assert client.stats.rate_limited == 1
+    assert limiter.cooldown_remaining > 20
