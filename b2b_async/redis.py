@@ -42,7 +42,7 @@ import math
 import uuid
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Final, Literal, Self, TypeAlias
+from typing import Any, Final, Literal, Self, TypeAlias
 
 import attrs
 
@@ -420,6 +420,37 @@ def _share_of(rate_limit: RateLimit, processes: int) -> RateLimit:
 def _outranks(level: Priority, other: Priority) -> bool:
     """Whether ``level`` is a higher priority than ``other``."""
     return _LEVELS[level] < _LEVELS[other]
+
+
+#: How many numbers the script answers each of its operations with.
+_ANSWER_SIZES: Final[Mapping[str, int]] = MappingProxyType(
+    {"reserve": 4, "confirm": 4, "return": 2, "release": 3}
+)
+
+
+def _script_answer(op: str, reply: Any) -> list[int]:
+    """The numbers the script answered ``op`` with.
+
+    Raises:
+        RateLimiterUnavailableError: the answer is none the script gives (something other
+            than Redis answered, say).
+    """
+    try:
+        numbers = [int(value) for value in reply]
+    except (TypeError, ValueError):
+        numbers = []
+    if len(numbers) != _ANSWER_SIZES[op]:
+        raise RateLimiterUnavailableError(
+            f"the shared rate limiter's Redis answered {op!r} with no answer of its script"
+        )
+    return numbers
+
+
+def _driver_failed(fault: Exception) -> RateLimiterUnavailableError:
+    """The error of one caller whose slot the driver could not book, caused by ``fault``."""
+    error = RateLimiterUnavailableError(f"the shared rate limiter failed: {type(fault).__name__}")
+    error.__cause__ = fault
+    return error
 
 
 def _unavailable(error: RateLimiterUnavailableError) -> RateLimiterUnavailableError:
@@ -920,8 +951,7 @@ class RedisRateLimiter:
         except Exception as exc:
             # A fault here must not leave callers waiting for a slot that never comes.
             logger.exception("the rate limiter of key %r failed", self._key)
-            fault = exc
-            self._fail_waiters(lambda: fault)
+            self._fail_waiters(functools.partial(_driver_failed, exc))
 
     async def _step(self) -> None:
         """Bring the head of the lanes one step closer to its slot."""
@@ -1037,6 +1067,9 @@ class RedisRateLimiter:
         """
         pacing = self._pacing
         argv = (op, _micros(pacing.interval), _micros(pacing.tolerance), self._keep_ms, *args)
+        # A cancellation already requested is delivered here, where it propagates: redis-py
+        # swallows one that is pending as a command begins.
+        await asyncio.sleep(0)
         cancels = cancel_requests()
         try:
             async with asyncio.timeout(self._timeout):
@@ -1051,7 +1084,7 @@ class RedisRateLimiter:
             # The Redis client let a cancelled command finish, as redis-py at times does:
             # the cancellation still reaches the task, whose caller asked for it.
             raise asyncio.CancelledError
-        return [int(value) for value in reply]
+        return _script_answer(op, reply)
 
     def _fail(self, error: RateLimiterUnavailableError) -> None:
         """Note a Redis failure; log it when it starts an outage."""

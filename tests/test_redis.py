@@ -1037,6 +1037,64 @@ async def test_a_key_holding_something_else_counts_as_a_redis_failure(
             await limiter.acquire()
 
 
+async def test_a_cancellation_requested_before_a_redis_call_reaches_its_task(
+    url: str, key: str
+) -> None:
+    """A task cancelled just before the limiter calls Redis (a hook cancelled it as its
+    answer came, say) ends cancelled: redis-py swallows a cancellation pending as a command
+    begins, and the call would have gone on to its next attempt."""
+    async with RedisRateLimiter(url, key=key, on_redis_error="fail") as limiter:
+        await limiter.acquire()
+
+        async def release_once_cancelled() -> str:
+            asyncio.current_task().cancel()  # type: ignore[union-attr]
+            await limiter.release(BudgetHint(retry_after=0.5))
+            return "went on"
+
+        task = asyncio.create_task(release_once_cancelled())
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_a_fault_of_the_driver_fails_each_waiter_with_an_error_of_its_own(
+    url: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever stops the task that books the slots, its waiting callers each get a
+    RateLimiterUnavailableError of their own, caused by the fault, not the fault itself."""
+
+    async def fail(self: RedisRateLimiter) -> None:
+        raise ValueError("a fault")
+
+    monkeypatch.setattr(RedisRateLimiter, "_step", fail)
+    async with RedisRateLimiter(url, key=key, on_redis_error="fail") as limiter:
+        results = await asyncio.gather(limiter.acquire(), limiter.acquire(), return_exceptions=True)
+    first, second = results
+    assert isinstance(first, RateLimiterUnavailableError)
+    assert isinstance(second, RateLimiterUnavailableError)
+    assert first is not second
+    assert isinstance(first.__cause__, ValueError)
+
+
+@pytest.mark.parametrize(
+    "reply", [[b"soon", 1, 0, 0], b"OK", [1, 2]], ids=["no number", "no list", "short"]
+)
+async def test_an_answer_no_script_gave_fails_like_an_outage(
+    url: str, key: str, monkeypatch: pytest.MonkeyPatch, reply: object
+) -> None:
+    """Redis (or something posing as it) answering the script with what it never returns
+    fails each waiting caller with a RateLimiterUnavailableError of its own, never with a
+    ValueError or a TypeError."""
+    async with RedisRateLimiter(url, key=key, on_redis_error="fail") as limiter:
+
+        async def script(**_: object) -> object:
+            return reply
+
+        monkeypatch.setattr(limiter, "_script", script)
+        results = await asyncio.gather(limiter.acquire(), limiter.acquire(), return_exceptions=True)
+    assert [type(result) for result in results] == [RateLimiterUnavailableError] * 2
+    assert results[0] is not results[1]
+
+
 @pytest.mark.parametrize("value", ["nan", "-nan", "inf", "1e300", "9000000000000000", "x"])
 async def test_a_field_no_script_wrote_starts_afresh_and_pacing_holds(
     url: str, key: str, client: aioredis.Redis, value: str
