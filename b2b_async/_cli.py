@@ -215,6 +215,21 @@ def _interruptible() -> Iterator[None]:
         sys.exit(EXIT_INTERRUPTED)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _terminated_as_interrupted() -> Iterator[None]:
+    """Take ``SIGTERM`` as Ctrl-C for the whole command, reading and reporting included:
+    outside the run (which handles both itself), a ``KeyboardInterrupt`` either way."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def exit_code_for(error: B2BError) -> int:
     """Map a failed call to the documented exit code."""
     if isinstance(error, InvalidOrderError):
@@ -576,6 +591,7 @@ async def cancelled_on_sigint(call: Awaitable[T]) -> T:
     "--quiet", "-q", is_flag=True, help="No progress bar and no summary table; problems only."
 )
 @_interruptible()  # Ctrl-C exits 130, even before the run starts
+@_terminated_as_interrupted()  # and so does SIGTERM
 def register(
     file: Path,
     base_url: str,
@@ -966,6 +982,8 @@ class Registration:
         :attr:`stopped_by` says why.
         """
         loop = asyncio.get_running_loop()
+        # The loop's handlers, for the run; the command's own before and after it.
+        outside = {received: signal.getsignal(received) for received in STOP_SIGNALS}
         for received in STOP_SIGNALS:
             loop.add_signal_handler(received, self.interrupt, received)
         try:
@@ -978,8 +996,10 @@ class Registration:
                             self.record(outcome)
                     self.stopped_by = stream.stopped_by
         finally:
-            for received in STOP_SIGNALS:
+            for received, handler in outside.items():
                 loop.remove_signal_handler(received)
+                if handler is not None:  # None: a handler not set from Python stays
+                    signal.signal(received, handler)
             self.settle_held()
         return self.counts
 

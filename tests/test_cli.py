@@ -910,6 +910,65 @@ def test_register_sigterm_stops_as_ctrl_c_does(sandbox: SandboxServer, tmp_path:
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+async def test_register_sigterm_while_it_reads_its_input_exits_130(tmp_path: Path) -> None:
+    """SIGTERM before the run starts (the input is a pipe nobody has written to yet, as a
+    long file or journal keeps the command reading) ends the command as Ctrl-C does, with
+    code 130, not as the system ends a program (143), and nothing was sent."""
+    fifo = tmp_path / "orders.csv"
+    os.mkfifo(fifo)
+    log = tmp_path / "log.txt"
+    process = await start_cli(
+        "orders", "register", str(fifo), "--base-url", "http://127.0.0.1:9", log=log
+    )
+    writer = await opened_once_read(fifo, process, log)
+    try:
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(DEADLINE):
+            code = await process.wait()
+    finally:
+        os.close(writer)
+    assert code == 130, read_log(log)
+    assert "interrupted" in read_log(log)
+
+
+async def opened_once_read(fifo: Path, process: asyncio.subprocess.Process, log: Path) -> int:
+    """A writing end of ``fifo``, once ``process`` holds it open for reading."""
+    writer: list[int] = []
+
+    def reader_came() -> bool:
+        try:
+            writer.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # ENXIO: no reader yet
+            return False
+        return True
+
+    await wait_until(reader_came, process, log)
+    return writer[0]
+
+
+def test_register_takes_sigterm_as_ctrl_c_while_it_reports(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the run has ended, as its summary is printed, SIGTERM is still taken as Ctrl-C
+    (the run's own handlers are gone by then; the system's would end it with 143)."""
+    import b2b_async._cli as cli_module
+
+    seen: list[object] = []
+    printing = cli_module.print_summary
+
+    def print_noting_sigterm(summary: dict[str, Any]) -> None:
+        seen.append(signal.getsignal(signal.SIGTERM))
+        printing(summary)
+
+    monkeypatch.setattr(cli_module, "print_summary", print_noting_sigterm)
+    orders = write_orders(tmp_path / "orders.csv", 2)
+    result = invoke(register_args(orders, sandbox.url, tmp_path / "results.jsonl"))
+    assert result.exit_code == 0, result.output
+    assert len(seen) == 1
+    assert seen[0] not in (signal.SIG_DFL, signal.SIG_IGN, None)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
 # -- orders register: a journal that is damaged, or cannot be written --------------------------
 
 
