@@ -647,6 +647,32 @@ def raised_as(
         raise named(exc) from (exc if chained else None)
 
 
+class FirstRows:
+    """The first row of each order id in a file, against which its later rows are checked.
+
+    A later row with the same values is let through (its order is then found already
+    registered). One with other values is refused: one of the two rows is wrong, and sent,
+    it would only be found already registered, its values dropped without a word. Only a
+    hash of each first row's order is kept, a few dozen bytes an order.
+    """
+
+    __slots__ = ("_first",)
+
+    def __init__(self) -> None:
+        self._first: dict[str, tuple[int, int]] = {}
+
+    def check(self, row: Row | V3Row | BadRow) -> Row | V3Row | BadRow:
+        """``row``, or a :class:`BadRow` when an earlier row gave its order id other values."""
+        if isinstance(row, BadRow):
+            return row
+        order_id, fingerprint = row.order.order_id, hash(row.order)
+        line, first = self._first.setdefault(order_id, (row.line, fingerprint))
+        if first == fingerprint:
+            return row
+        reason = f"order id {order_id} is on line {line} with other values"
+        return BadRow(row.line, order_id, reason)
+
+
 def rows_of(
     path: Path, handle: IO[str], form: RowFormat
 ) -> Generator[Row | V3Row | BadRow | None, None, None]:
@@ -669,9 +695,10 @@ def rows_of(
         yield None
         if first is None:
             return
-        yield first
+        first_rows = FirstRows()
+        yield first_rows.check(first)
         with input_errors(path, jsonl=jsonl):
-            yield from rows
+            yield from map(first_rows.check, rows)
 
 
 def count_rows(path: Path) -> int:

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -481,6 +482,26 @@ def test_register_jsonl_and_default_results_path(sandbox: SandboxServer, tmp_pat
     journal = tmp_path / "orders.jsonl.results.jsonl"
     assert sorted(registered_in(journal)) == [f"J{index}" for index in range(5)]
     assert {order.company_id for order in sandbox.orders.values()} == {1}
+
+
+def test_register_refuses_an_order_id_given_again_with_other_values(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """An order id on two lines with other values registers the first line's order and
+    rejects the second (it said another total), and the run does not exit 0; on two lines
+    with the same values, the second is found already registered."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        HEADER + ",1,D1,10.00,A\n,2,D1,99.00,B\n,1,D2,5,\n,1,D2,5,\n", encoding="utf-8"
+    )
+    results = tmp_path / "results.jsonl"
+    args = register_args(orders, sandbox.url, results, "--rate-limit", "none", "--concurrency", "1")
+    result = invoke(args)
+    assert result.exit_code == 1, result.output
+    statuses = {entry["line"]: entry["status"] for entry in journal_entries(results)}
+    assert statuses == {2: "created", 3: "rejected", 4: "created", 5: "already_registered"}
+    assert "line 3: rejected: order id D1 is on line 2 with other values" in result.stderr
+    assert sandbox.orders["D1"].total_inc_tax == Decimal("10.00")
 
 
 def test_register_bad_rows_are_rejected_with_line_numbers(

@@ -85,6 +85,34 @@ def test_csv_rows_are_orders_with_their_line_numbers(tmp_path: Path) -> None:
     ]
 
 
+def test_a_row_giving_an_order_id_other_values_than_its_first_row_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The same order id again with another total (or any other value) is a bad row that
+    names the first one's line; again with the same values (a total written 9.990 for
+    9.99 included), it is the same order."""
+    text = "1,2,BC1,9.99,PO-1\n1,2,BC1,99.00,PO-1\n1,2,BC1,9.990,PO-1\n,5,BC2,1,\n"
+    rows = list(read_rows(write(tmp_path, "in.csv", HEADER + text)))
+    assert rows == [
+        Row(2, ORDER),
+        BadRow(3, "BC1", "order id BC1 is on line 2 with other values"),
+        Row(4, NewOrder("1", "2", "BC1", Decimal("9.990"), "PO-1")),
+        Row(5, NewOrder(None, "5", "BC2", Decimal(1))),
+    ]
+
+
+def test_a_v3_row_giving_an_order_id_another_po_number_is_refused(tmp_path: Path) -> None:
+    """In a V3 file too, a later line with the same order id and other values is refused."""
+    lines = [
+        {"bc_order_id": 7, "customer_id": 2, "po_number": "PO-1"},
+        {"bc_order_id": "7", "customer_id": 2, "po_number": "PO-2"},
+    ]
+    path = write(tmp_path, "in.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
+    first, second = read_rows(path, api="v3")
+    assert isinstance(first, V3Row)
+    assert second == BadRow(2, "7", "order id 7 is on line 1 with other values")
+
+
 def test_csv_columns_may_come_in_any_order(tmp_path: Path) -> None:
     """Columns are matched by name; company_id and po_number may be absent altogether."""
     path = write(tmp_path, "in.csv", "order_id,total_inc_tax,customer_id\nBC7,1.50,4\n")
