@@ -683,10 +683,15 @@ def open_journal(journal: Journal, file: Path) -> None:
 
     Raises:
         SystemExit: exit code 2 when the journal cannot be read, is not a regular file, is
-            the input file, holds a line that is not an entry, or records orders sent to
-            another target; 6 when it cannot be written to.
+            the input file, holds a line that is not an entry, records orders sent to
+            another target, or is in use by another run; 6 when it cannot be written to.
     """
-    from ._journal import CorruptJournalError, ForeignJournalError, JournalWriteError
+    from ._journal import (
+        CorruptJournalError,
+        ForeignJournalError,
+        JournalInUseError,
+        JournalWriteError,
+    )
 
     check_journal_path(journal.path, file)
     try:
@@ -699,6 +704,8 @@ def open_journal(journal: Journal, file: Path) -> None:
         )
     except ForeignJournalError as exc:
         stop(f"{exc}; nothing was sent (use another --results for this target)", EXIT_USAGE)
+    except JournalInUseError as exc:
+        stop(f"{exc}; nothing was sent (let that run end first)", EXIT_USAGE)
     except JournalWriteError as exc:
         stop(f"{exc}; nothing was sent", EXIT_JOURNAL)
     except OSError as exc:

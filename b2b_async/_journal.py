@@ -31,6 +31,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import csv
+import errno
+import fcntl
 import itertools
 import json
 import os
@@ -155,6 +157,11 @@ class ForeignJournalError(ValueError):
             f" {target!r}"
         )
         self.line: int = line
+
+
+class JournalInUseError(ValueError):
+    """Another run holds the results journal: two runs on one journal would each send the
+    orders the other is sending, spending the store's budget on "already registered"."""
 
 
 class JournalWriteError(OSError):
@@ -834,11 +841,18 @@ class Journal:
 
         Raises:
             OSError: the file cannot be read or opened for appending.
+            JournalInUseError: another run holds the journal (see :func:`hold_alone`).
             JournalWriteError: ending the unfinished line failed (a full disk, say); the
                 file is closed again.
         """
         unfinished = ends_unfinished(self.path)
         self._handle = append_to(self.path)
+        try:
+            hold_alone(self._handle, self.path)
+        except JournalInUseError:
+            self._handle.close()
+            self._handle = None
+            raise
         if unfinished:
             try:
                 self.write("\n")
@@ -884,6 +898,25 @@ class Journal:
                 os.fsync(handle.fileno())
             finally:
                 handle.close()
+
+
+def hold_alone(handle: IO[str], path: Path) -> None:
+    """Take the journal open as ``handle`` for this run alone, until it is closed.
+
+    The lock is advisory (``flock``): it keeps out other runs, which all take it, and goes
+    with the process however it ends, so no crash leaves it behind. On a file system that
+    has no such locks, the journal goes unlocked.
+
+    Raises:
+        JournalInUseError: another run holds it.
+    """
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise JournalInUseError(f"the results journal {path} is in use by another run") from None
+    except OSError as exc:
+        if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
+            raise
 
 
 def append_to(path: Path) -> IO[str]:

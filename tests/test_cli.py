@@ -1026,6 +1026,27 @@ def test_register_journal_line_that_is_no_entry_exits_2(
     assert results.read_text(encoding="utf-8") == text
 
 
+def test_register_refuses_a_journal_another_run_holds(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A second run on the journal of a run under way: one error line, exit 2, nothing
+    sent (each would otherwise send the orders the other is sending)."""
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    results = tmp_path / "results.jsonl"
+    running = Journal(results)
+    running.open()  # what the run under way holds
+    try:
+        result = invoke(register_args(orders, sandbox.url, results))
+    finally:
+        running.close()
+    assert result.exit_code == 2
+    error = one_error_line(result.stderr)
+    assert f"the results journal {results} is in use by another run" in error
+    assert "nothing was sent" in error
+    assert sandbox.requests == []
+    assert invoke(register_args(orders, sandbox.url, results)).exit_code == 0
+
+
 def test_register_journal_lines_cut_short_are_reported_and_skipped(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:

@@ -36,6 +36,7 @@ from b2b_async._journal import (
     ForeignJournalError,
     InputFileError,
     Journal,
+    JournalInUseError,
     JournalWriteError,
     Row,
     V3Row,
@@ -401,6 +402,23 @@ def test_journal_open_ends_an_unfinished_line(tmp_path: Path) -> None:
     reloaded = Journal(path)
     reloaded.load()
     assert reloaded.registered == {"A", "C"}
+
+
+def test_a_journal_open_in_one_run_is_refused_to_another(tmp_path: Path) -> None:
+    """While one run holds the journal open, another's open raises JournalInUseError and
+    leaves the file as it was; once the first closes it, the journal is free again."""
+    path = write(tmp_path, "r.jsonl", journal_line("A", "created"))
+    first, second = Journal(path), Journal(path)
+    first.open()
+    try:
+        with pytest.raises(JournalInUseError, match="in use by another run"):
+            second.open()
+        second.close()  # nothing is open: nothing to do
+    finally:
+        first.close()
+    assert path.read_text(encoding="utf-8") == journal_line("A", "created")
+    second.open()
+    second.close()
 
 
 def test_journal_open_ends_a_line_cut_inside_a_character(tmp_path: Path) -> None:
