@@ -289,7 +289,8 @@ def parse_rate_limit(text: str) -> RateLimit | None:
     try:
         return RateLimit(requests=int(requests), per=float(per or "nan"))
     except ValueError as exc:
-        raise click.BadParameter(f"expected N/SECONDS such as 150/60, or none ({exc})") from None
+        message = f"expected N/SECONDS such as 150/60, or none ({exc})"
+        raise click.BadParameter(message, param_hint="'--rate-limit'") from None
 
 
 def print_version(context: click.Context, _option: click.Parameter, wanted: bool) -> None:

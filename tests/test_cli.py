@@ -1901,6 +1901,15 @@ def test_rate_limit_option_reads_n_per_seconds() -> None:
     assert parse_rate_limit("off") is None
 
 
+def test_a_rate_limit_that_is_no_rate_names_its_option(tmp_path: Path) -> None:
+    """--rate-limit fast is a usage error that names the option, before anything is read."""
+    orders = write_orders(tmp_path / "orders.csv", 1)
+    result = invoke(["orders", "register", str(orders), "--rate-limit", "fast"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--rate-limit': expected N/SECONDS" in result.stderr
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize(
     "limit", [RateLimit(), RateLimit(requests=20, per=2.0), RateLimit(requests=3, per=0.25)]
 )
