@@ -592,7 +592,7 @@ class Transport:
 
         Raises:
             APITimeoutError: the deadline has passed (while the call waited for a place in
-                flight, say); nothing was sent.
+                flight, say, or before a limiter granted its budget late); nothing was sent.
             DeadlineUnreachableError: the limiter foresees no budget before the deadline.
             OrderWithdrawnError: the call is for a bulk order its run withdrew before it
                 was sent.
@@ -609,6 +609,13 @@ class Transport:
         # waiting for it are withdrawn (a wait for a place in flight ends with an answer).
         waited = await self.unless_closed(functools.partial(unless_withdrawn, acquire))
         sending.call.budget_waited(waited)
+        late = None if sending.deadline is None else time.monotonic() - sending.deadline
+        if late is not None and late > 0:
+            # Granted late: the limiter could not foresee its wait, or the event loop stalled.
+            await self._release_budget(None)  # the slot goes unused
+            raise self._deadline_passed(
+                sending, f"the call's deadline passed {late:.3f} s before its budget came"
+            )
 
     def _deadline_passed(self, sending: Sending, message: str) -> APITimeoutError:
         """The error of a call whose deadline passed, naming the request it was making.

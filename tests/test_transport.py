@@ -1274,3 +1274,43 @@ async def test_a_success_whose_body_code_is_429_closes_the_gate_as_a_429_does() 
     assert info.value.retry_after == 30
     assert client.stats.rate_limited == 1
     assert limiter.cooldown_remaining > 20
+
+
+class GateLimiter:
+    """A limiter that cannot foresee its waits: it grants each slot once ``gate`` opens,
+    whatever the deadline."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.released: list[BudgetHint | None] = []
+
+    async def acquire(
+        self, priority: Priority = Priority.NORMAL, *, deadline: float | None = None
+    ) -> float:
+        await self.gate.wait()
+        return 0.0
+
+    async def release(self, hint: BudgetHint | None) -> None:
+        self.released.append(hint)
+
+
+async def test_a_slot_granted_after_the_call_must_have_left_sends_nothing() -> None:
+    """A limiter that grants a slot after the moment the request must have left by (a V3
+    window's, say: it cannot foresee waits, or the event loop stalled) gets the slot back
+    unused, and the call ends with a NotSentTimeoutError: nothing was sent."""
+    held = Holding()
+    limiter = GateLimiter()
+    async with (
+        serving(held.app()) as url,
+        B2BClient(TOKEN, base_url=url, rate_limit=limiter, timeout=5) as client,
+    ):
+        request = registration(NewOrder(1, 1, "BC1", 1))
+        leave_by = time.monotonic() + 0.05
+        call = asyncio.create_task(client._transport.send(request, deadline_at=leave_by))
+        while time.monotonic() <= leave_by:  # noqa: ASYNC110 - until the moment has passed
+            await asyncio.sleep(0.01)
+        limiter.gate.set()
+        with pytest.raises(NotSentTimeoutError, match="deadline"):
+            await call
+    assert held.orders == []
+    assert limiter.released == [None]
