@@ -117,7 +117,9 @@ SCRIPT: Final = """
 -- then the op's own arguments. Absent numbers are empty strings (tonumber gives nil).
 -- Priorities are levels: 0 urgent, 1 normal, 2 bulk. An owner names one limiter. A booking
 -- ("reserve", "confirm") answers {wait, ticket, ready, opens}: ready is when the next
--- booking could leave at the earliest, opens when the cooldown lets anything leave.
+-- booking could leave at the earliest, opens when the cooldown lets anything leave. Its
+-- last argument is the ready of the owner's last answer, in microseconds from now ('' when
+-- it has passed), by which a key lost since then is resumed (see resume).
 local key = KEYS[1]
 local op = ARGV[1]
 local interval, tolerance, keep = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -261,11 +263,24 @@ local function booked(wait, ticket)
   return save({wait, ticket, earliest() - now, opens() - now})
 end
 
+-- A key Redis lost while processes used it (FLUSHALL, DEL, an eviction) reads as a new one,
+-- whose schedule would grant at once, beside the last slots of the lost one. The booking
+-- process's last view of the schedule stands in for it: the new schedule begins where that
+-- view left off. A key that expired has no such view left to resume: the key outlives every
+-- moment its answers named by keep.
+local function resume(known)
+  if not f[1] and known then
+    tat = math.max(tat, now + known + tolerance)
+    prev = nil -- undoing the last booking would now undo the resumption as well
+  end
+end
+
 if op == 'reserve' then
   -- What a process's local fallback admitted (its next free moment) and any cooldown it
   -- holds are taken over first, so that the shared schedule continues the local one.
   local after, hold = tonumber(ARGV[5]), tonumber(ARGV[6])
   local level, owner = tonumber(ARGV[7]), ARGV[8]
+  resume(tonumber(ARGV[9]))
   if after then
     tat = math.max(tat, now + after + tolerance)
     prev = nil -- undoing the last booking would now undo the takeover as well
@@ -277,7 +292,11 @@ end
 if op == 'confirm' then
   -- The caller's slot has come, or a caller of a higher priority now waits for it.
   local level, owner = tonumber(ARGV[6]), ARGV[7]
+  resume(tonumber(ARGV[8]))
   local ticket = follow(tonumber(ARGV[5]), owner)
+  -- A ticket past the key's count was booked in a schedule the key has lost since. Nothing
+  -- of it was sent: it books again, in the schedule that goes on.
+  if ticket > seq then return booked(reserve(level, owner)) end
   local slot = pending(ticket)
   if slot and slot > now then
     return booked(settle(ticket, slot, level, owner))
@@ -976,8 +995,14 @@ class RedisRateLimiter:
     async def _booking(self, op: str, *args: int | str) -> None:
         """Book (or confirm) a slot for the head of the lanes, and follow Redis's answer."""
         level = self._head()
+        # The schedule as the last answer showed it, should Redis have lost the key since:
+        # when the next booking may leave, if that is still to come.
+        ahead = self._ready_at - self._now()
+        known: int | str = _micros(ahead) if ahead > 0 else ""
         try:
-            wait, ticket, ready, opens = await self._call(op, *args, _LEVELS[level], self._owner)
+            wait, ticket, ready, opens = await self._call(
+                op, *args, _LEVELS[level], self._owner, known
+            )
         except RateLimiterUnavailableError as exc:
             self._held = None  # a slot booked and never confirmed goes unused
             self._fail(exc)

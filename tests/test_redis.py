@@ -1027,6 +1027,42 @@ async def test_the_script_is_loaded_again_after_a_flush(
     assert limiter.shared
 
 
+#: One request per 5 s: the slots of a lost key's schedule lie far from "now".
+SLOW = RateLimit(1, 5.0)
+
+
+async def test_a_key_lost_while_in_use_resumes_where_its_schedule_was(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """Deleted (or flushed, or evicted) right after a request left, the key would grant the
+    next one at once; the booking process's last view of the schedule resumes it instead,
+    an interval after that request."""
+    async with RedisRateLimiter(url, key=key, rate_limit=SLOW) as limiter:
+        await limiter.acquire()
+        await limiter.release(None)
+        await client.delete(key)
+        # Granted at once, the call would be admitted; its slot is 5 s away.
+        with pytest.raises(DeadlineUnreachableError):
+            await limiter.acquire(deadline=2.0)
+
+
+async def test_a_booking_of_a_lost_schedule_books_again_in_the_new_one(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A slot booked before the key was lost does not leave beside the slots the new schedule
+    gave meanwhile: nothing of it was sent, so it books again, after them."""
+    async with limiters(url, key, 2, rate_limit=RateLimit(1, 1.0)) as (a, b):
+        await a.acquire()
+        booked = asyncio.create_task(a.acquire())  # the next slot, 1 s on
+        await asyncio.sleep(0.5)
+        await client.delete(key)
+        await b.acquire()  # a process with no view of the lost schedule: at once
+        waited = await booked
+    # Its slot of the lost schedule came at 1 s, half an interval after b's; booked again,
+    # it leaves an interval after b's, at 1.5 s or later.
+    assert waited >= 1.4
+
+
 async def test_a_key_holding_something_else_counts_as_a_redis_failure(
     url: str, key: str, client: aioredis.Redis
 ) -> None:
