@@ -245,14 +245,22 @@ local function follow(ticket, owner)
   return ticket
 end
 
+-- The slot of a pending booking, and its holder.
 local function pending(ticket)
   local entry = redis.call('HGET', key, 'b:' .. ticket)
-  return entry and tonumber(string.match(entry, '^(%d+)'))
+  if not entry then return nil, nil end
+  local slot, holder = string.match(entry, '^(%d+) %d+ (%S+)$')
+  return tonumber(slot), holder
 end
 
 local function save(reply)
-  redis.call('HSET', key, 'tat', int(tat), 'cool', int(cool), 'wend', int(wend),
-    'wbud', int(wbud), 'wlast', int(wlast), 'seq', int(seq), 'prev', prev and int(prev) or '')
+  redis.call('HSET', key, 'cool', int(cool), 'wend', int(wend), 'wbud', int(wbud),
+    'wlast', int(wlast))
+  -- The schedule's own fields, once a booking has begun it: a release that finds the key
+  -- lost leaves them unwritten, so that the next booking still finds it lost (see resume).
+  if f[1] or tat > 0 then
+    redis.call('HSET', key, 'tat', int(tat), 'seq', int(seq), 'prev', prev and int(prev) or '')
+  end
   -- Nothing in the key matters once its last deadline has passed: let it go then.
   local horizon = math.max(tat, cool, wend) - now
   redis.call('PEXPIRE', key, math.max(0, math.ceil(horizon / 1000)) + keep)
@@ -292,12 +300,17 @@ end
 if op == 'confirm' then
   -- The caller's slot has come, or a caller of a higher priority now waits for it.
   local level, owner = tonumber(ARGV[6]), ARGV[7]
+  local lost = not f[1]
   resume(tonumber(ARGV[8]))
   local ticket = follow(tonumber(ARGV[5]), owner)
-  -- A ticket past the key's count was booked in a schedule the key has lost since. Nothing
-  -- of it was sent: it books again, in the schedule that goes on.
-  if ticket > seq then return booked(reserve(level, owner)) end
-  local slot = pending(ticket)
+  local slot, holder = pending(ticket)
+  -- A ticket past the key's count, or one whose booking another process holds, was booked
+  -- in a schedule the key has lost since, and another process has begun a new one: nothing
+  -- of it was sent, so it books again, after that schedule's slots. With no key at all, the
+  -- slot of the lost schedule is still the caller's, and the resumed schedule follows it.
+  if not lost and (ticket > seq or (holder and holder ~= owner)) then
+    return booked(reserve(level, owner))
+  end
   if slot and slot > now then
     return booked(settle(ticket, slot, level, owner))
   end

@@ -1063,6 +1063,81 @@ async def test_a_booking_of_a_lost_schedule_books_again_in_the_new_one(
     assert waited >= 1.4
 
 
+async def test_a_count_released_into_a_lost_key_leaves_it_to_resume(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """The answer of a request in flight when the key was lost merges its count into a new
+    key; the schedule's own fields stay unwritten, so the next booking still resumes."""
+    async with RedisRateLimiter(url, key=key, rate_limit=SLOW) as limiter:
+        await limiter.acquire()
+        await client.delete(key)
+        await limiter.release(BudgetHint(remaining=3, resets_after=30.0))
+        assert await client.hget(key, "tat") is None
+        assert await client.hget(key, "wbud") == b"3"
+        with pytest.raises(DeadlineUnreachableError):
+            await limiter.acquire(deadline=2.0)
+
+
+async def test_a_booking_of_a_lost_schedule_never_shares_a_slot_of_the_new_one(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """Lost early in its life, the key's new count soon reaches the old tickets: a ticket
+    whose booking another process now holds is one of the lost schedule, and books again,
+    rather than leave in that process's slot."""
+    grants: list[tuple[str, float]] = []
+    loop = asyncio.get_running_loop()
+
+    async def take(limiter: RedisRateLimiter, name: str) -> None:
+        await limiter.acquire()
+        grants.append((name, loop.time()))
+
+    async with limiters(url, key, 2, rate_limit=RateLimit(1, 1.0)) as (a, b):
+        await take(a, "a1")
+        a2 = asyncio.create_task(take(a, "a2"))  # ticket 2, its slot 1 s on
+        await asyncio.sleep(0.1)
+        await client.delete(key)
+        await take(b, "b1")  # no view of the lost schedule: at once, ticket 1 of the new one
+        b2 = asyncio.create_task(take(b, "b2"))  # ticket 2 of the new one, 1 s after b1
+        await asyncio.gather(a2, b2)
+    at = dict(grants)
+    assert abs(at["a2"] - at["b2"]) >= 0.9
+
+
+async def test_a_key_lost_again_and_again_stalls_no_caller(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A slot of a lost schedule that comes with no key at all is still its caller's: a key
+    deleted every few milliseconds costs the pace nothing, and nothing goes faster."""
+    count = 10
+    loop = asyncio.get_running_loop()
+
+    async def delete_for_ever() -> None:
+        while True:
+            await client.delete(key)
+            await asyncio.sleep(0.005)
+
+    deleting = asyncio.create_task(delete_for_ever())
+    try:
+        async with (
+            asyncio.timeout(30),  # a stalled schedule would hold the caller for good
+            RedisRateLimiter(url, key=key, rate_limit=FAST) as limiter,
+        ):
+            start = loop.time()
+            times = [await acquired_at(limiter, loop) for _ in range(count)]
+    finally:
+        deleting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await deleting
+    assert len(times) == count
+    assert times[-1] - start >= (count - 1) * FAST.per / FAST.requests - SLACK
+
+
+async def acquired_at(limiter: RedisRateLimiter, loop: asyncio.AbstractEventLoop) -> float:
+    """The loop time ``limiter`` granted a slot at."""
+    await limiter.acquire()
+    return loop.time()
+
+
 async def test_a_key_holding_something_else_counts_as_a_redis_failure(
     url: str, key: str, client: aioredis.Redis
 ) -> None:
