@@ -117,9 +117,10 @@ SCRIPT: Final = """
 -- then the op's own arguments. Absent numbers are empty strings (tonumber gives nil).
 -- Priorities are levels: 0 urgent, 1 normal, 2 bulk. An owner names one limiter. A booking
 -- ("reserve", "confirm") answers {wait, ticket, ready, opens}: ready is when the next
--- booking could leave at the earliest, opens when the cooldown lets anything leave. Its
--- last argument is the ready of the owner's last answer, in microseconds from now ('' when
--- it has passed), by which a key lost since then is resumed (see resume).
+-- booking could leave at the earliest, opens when the cooldown lets anything leave. The
+-- last argument of a booking and of a "return" is the ready of the owner's last answer, in
+-- microseconds from now ('' when it has passed), by which a key lost since then is resumed
+-- (see resume); a "confirm" also passes its slot, in microseconds from now.
 local key = KEYS[1]
 local op = ARGV[1]
 local interval, tolerance, keep = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -299,11 +300,15 @@ end
 
 if op == 'confirm' then
   -- The caller's slot has come, or a caller of a higher priority now waits for it.
-  local level, owner = tonumber(ARGV[6]), ARGV[7]
+  local level, owner = tonumber(ARGV[7]), ARGV[8]
   local lost = not f[1]
-  resume(tonumber(ARGV[8]))
+  resume(tonumber(ARGV[9]))
   local ticket = follow(tonumber(ARGV[5]), owner)
   local slot, holder = pending(ticket)
+  -- With the key, its booking entry went. A slot that has come is still the caller's; one
+  -- still to come (a caller of a higher priority asks early) books again, after the view
+  -- resumed, rather than leave now.
+  if lost and not slot and tonumber(ARGV[6]) > 0 then return booked(reserve(level, owner)) end
   -- A ticket past the key's count, or one whose booking another process holds, was booked
   -- in a schedule the key has lost since, and another process has begun a new one: nothing
   -- of it was sent, so it books again, after that schedule's slots. With no key at all, the
@@ -332,6 +337,7 @@ if op == 'return' then
   -- A slot booked for callers who all left before it came. While it is still the last
   -- booking, it is undone: the next booking of any process takes it. Otherwise it stays
   -- unused, which errs on the safe side. Answers {undone, ready}.
+  resume(tonumber(ARGV[7]))
   local ticket = follow(tonumber(ARGV[5]), ARGV[6])
   redis.call('HDEL', key, 'b:' .. ticket)
   if ticket ~= seq or not prev then return {0, earliest() - now} end
@@ -999,7 +1005,14 @@ class RedisRateLimiter:
         else:
             # The slot has come, or the head outranks the caller it was booked for and may
             # take an earlier one from another process.
-            await self._booking("confirm", held.ticket)
+            await self._booking("confirm", held.ticket, _micros(held.at - self._now()))
+
+    def _known(self) -> int | str:
+        """When the last answer said the next booking may leave, in microseconds from now,
+        or ``""`` once that has passed: the schedule to resume should Redis have lost the
+        key since (the script's ``resume``)."""
+        ahead = self._ready_at - self._now()
+        return _micros(ahead) if ahead > 0 else ""
 
     def _head(self) -> Priority:
         """The priority of the caller at the head of the lanes."""
@@ -1008,13 +1021,9 @@ class RedisRateLimiter:
     async def _booking(self, op: str, *args: int | str) -> None:
         """Book (or confirm) a slot for the head of the lanes, and follow Redis's answer."""
         level = self._head()
-        # The schedule as the last answer showed it, should Redis have lost the key since:
-        # when the next booking may leave, if that is still to come.
-        ahead = self._ready_at - self._now()
-        known: int | str = _micros(ahead) if ahead > 0 else ""
         try:
             wait, ticket, ready, opens = await self._call(
-                op, *args, _LEVELS[level], self._owner, known
+                op, *args, _LEVELS[level], self._owner, self._known()
             )
         except RateLimiterUnavailableError as exc:
             self._held = None  # a slot booked and never confirmed goes unused
@@ -1052,7 +1061,7 @@ class RedisRateLimiter:
         if held is None:
             return
         try:
-            _, ready = await self._call("return", held.ticket, self._owner)
+            _, ready = await self._call("return", held.ticket, self._owner, self._known())
         except RateLimiterUnavailableError as exc:
             self._fail(exc)  # the slot just goes unused
             return

@@ -1103,6 +1103,40 @@ async def test_a_booking_of_a_lost_schedule_never_shares_a_slot_of_the_new_one(
     assert abs(at["a2"] - at["b2"]) >= 0.9
 
 
+async def test_a_slot_of_a_lost_key_asked_for_early_is_not_given_at_once(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """An urgent caller asks for the slot a normal one holds before it comes; with the key
+    lost, the slot's booking went with it, and the slot is booked again after the resumed
+    schedule rather than given at once, beside the request before."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(1, 1.0)) as limiter:
+        await limiter.acquire()
+        held = asyncio.create_task(limiter.acquire("normal"))  # its slot 1 s on
+        await asyncio.sleep(0.1)
+        await client.delete(key)
+        with pytest.raises(DeadlineUnreachableError):
+            await limiter.acquire("urgent", deadline=0.5)
+        await held
+
+
+async def test_a_slot_returned_into_a_lost_key_keeps_the_process_view(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A booking whose caller left is handed back into the lost key: the answer resumes the
+    schedule, so the process's next booking does not leave at once."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(1, 1.0)) as limiter:
+        await limiter.acquire()
+        left = asyncio.create_task(limiter.acquire())  # its slot 1 s on
+        await asyncio.sleep(0.1)
+        await client.delete(key)
+        left.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await left
+        await asyncio.sleep(0.1)  # the booking is handed back
+        with pytest.raises(DeadlineUnreachableError):
+            await limiter.acquire(deadline=0.5)
+
+
 async def test_a_key_lost_again_and_again_stalls_no_caller(
     url: str, key: str, client: aioredis.Redis
 ) -> None:
