@@ -14,6 +14,7 @@ an install with ``opentelemetry-api`` alone costs about as little.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Final, Protocol, runtime_checkable
@@ -157,7 +158,8 @@ def set_hooks(hooks: Iterable[_events.Hook | _events.HookFactory] | None) -> Non
 
     Raises:
         TypeError: ``hooks`` is a ``str`` or ``bytes``, or holds something neither callable
-            nor a :class:`~b2b_async.HookFactory`; the hooks in use stay as they were.
+            nor a :class:`~b2b_async.HookFactory`, or a coroutine function (a hook is
+            called, never awaited); the hooks in use stay as they were.
 
     .. versionadded:: 0.2.0
     """
@@ -169,7 +171,7 @@ def callables(hooks: object) -> tuple[_events.Hook | _events.HookFactory, ...]:
 
     Raises:
         TypeError: ``hooks`` is text, not iterable, or holds something neither callable nor
-            a :class:`~b2b_async._events.HookFactory`.
+            a :class:`~b2b_async._events.HookFactory`, or a coroutine function.
     """
     if isinstance(hooks, str | bytes) or not isinstance(hooks, Iterable):
         raise TypeError(f"hooks must be an iterable of hooks, got {type(hooks).__name__}")
@@ -177,7 +179,18 @@ def callables(hooks: object) -> tuple[_events.Hook | _events.HookFactory, ...]:
     for hook in given:
         if not (callable(hook) or isinstance(hook, _events.HookFactory)):
             raise TypeError(f"a hook must be callable or a HookFactory, got {type(hook).__name__}")
+        if makes_coroutines(hook):
+            # Called, it would make a coroutine nobody awaits: the hook would never run.
+            raise TypeError(f"a hook is called, not awaited: {hook!r} is a coroutine function")
     return given
+
+
+def makes_coroutines(hook: object) -> bool:
+    """Whether calling ``hook`` makes a coroutine: an ``async def`` function (or a partial
+    of one), or an object whose ``__call__`` is one."""
+    if inspect.iscoroutinefunction(hook):
+        return True
+    return callable(hook) and inspect.iscoroutinefunction(type(hook).__call__)
 
 
 def get_hooks() -> tuple[_events.Hook, ...]:

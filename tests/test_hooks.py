@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from decimal import Decimal
@@ -359,4 +360,29 @@ def test_set_hooks_refuses_what_is_no_hook_and_keeps_the_hooks_in_use(
     before = get_hooks()
     with pytest.raises(TypeError, match=message):
         set_hooks(hooks)
+    assert get_hooks() == before
+
+
+class AsyncCallable:
+    """An object whose ``__call__`` is a coroutine function."""
+
+    async def __call__(self, event: Event) -> None:
+        return None
+
+
+async def async_hook(event: Event) -> None:
+    return None
+
+
+@pytest.mark.parametrize(
+    "hook",
+    [async_hook, AsyncCallable(), functools.partial(async_hook)],
+    ids=["def", "obj", "partial"],
+)
+def test_set_hooks_refuses_a_coroutine_function(events: list[Event], hook: Any) -> None:
+    """A hook is called, not awaited: an ``async def`` one would never run (its coroutine
+    would be dropped unawaited), so it is refused at once; the hooks set before stay."""
+    before = get_hooks()
+    with pytest.raises(TypeError, match="is a coroutine function"):
+        set_hooks([hook])
     assert get_hooks() == before
