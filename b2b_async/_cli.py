@@ -751,8 +751,10 @@ def exit_code_of_run(run: Registration, counts: Counter[str]) -> int:
 
 
 def registered(counts: Counter[str]) -> int:
-    """The orders that count as registered: created, found already registered, or skipped."""
-    return counts["created"] + counts["already_registered"] + counts["skipped"]
+    """The orders that count as registered: journaled as registered, or skipped."""
+    from ._journal import REGISTERED
+
+    return sum(counts[status] for status in REGISTERED) + counts["skipped"]
 
 
 def registration_progress(*, quiet: bool = False) -> Progress:

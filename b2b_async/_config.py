@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_MAX_RETRY_AFTER",
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_TIMEOUT",
     "DEFAULT_V3_PAGE_SIZE",
@@ -131,6 +132,10 @@ MAX_EXTRA_FIELD_CONFIGS: Final = 1000
 #: Seconds of the longest wait hint read at all: a longer one is noise, not advice, and is
 #: ignored rather than obeyed (``RetryPolicy.max_retry_after`` bounds the hints obeyed).
 MAX_WAIT_HINT: Final = 86_400.0
+
+#: Seconds of the longest server wait hint obeyed by default (``RetryPolicy.max_retry_after``),
+#: also the bound of what a limiter follows for a client without retries.
+DEFAULT_MAX_RETRY_AFTER: Final = 120.0
 
 #: Server errors worth another attempt; 501 or 507 will not change on repetition.
 RETRYABLE_SERVER_STATUSES: Final = frozenset({500, 502, 503, 504})
@@ -312,8 +317,9 @@ def _deadline(
 class RetryPolicy:
     """How a call retries transient failures.
 
-    Retried: 429, 500, 502, 503, 504, connection errors and timeouts. Never retried: any
-    other 4xx, which cannot succeed by repetition.
+    Retried: 429, 500, 502, 503, 504, connection errors, timeouts, and a success whose body
+    arrived garbled (not JSON, cut short). Never retried: any other 4xx, which cannot
+    succeed by repetition, nor a well-formed answer whose data does not fit its model.
 
     The wait before attempt *n + 1* is the server's hint when it gave one (the longest of
     ``Retry-After``, ``X-Retry-After``, ``X-Request-Window-Resets-After`` and
@@ -344,7 +350,7 @@ class RetryPolicy:
     attempts: int = attrs.field(default=5, validator=_attempts)
     initial_wait: float = attrs.field(default=0.5, validator=_non_negative)
     max_wait: float = attrs.field(default=30.0, validator=_non_negative)
-    max_retry_after: float = attrs.field(default=120.0, validator=_non_negative)
+    max_retry_after: float = attrs.field(default=DEFAULT_MAX_RETRY_AFTER, validator=_non_negative)
     deadline: float | None = attrs.field(default=None, validator=_deadline)
 
     def backoff(self, attempt: int, jitter: float) -> float:

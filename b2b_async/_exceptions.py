@@ -45,9 +45,9 @@ class B2BError(Exception):
 
     Attributes:
         after_uncertain_attempt: ``True`` when an earlier attempt of the same call may have
-            reached the server (a read timeout, a reset after sending, a 502 or 504): the
-            call may have taken effect, whatever this failure of a later attempt says (an
-            answer about that effect, or a later attempt that could not be sent at all).
+            reached the server (a read timeout, a reset after sending, a 500, 502 or 504):
+            the call may have taken effect, whatever this failure of a later attempt says
+            (an answer about that effect, or a later attempt that could not be sent at all).
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0

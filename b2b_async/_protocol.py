@@ -7,8 +7,8 @@ tested with plain dicts and bytes. The rules, with their sources:
   always the HTTP status: ``40010`` means HTTP 400 plus a resource id, so its first three
   digits name the HTTP class. An HTTP 200 whose body code is an error is that error, as
   BigCommerce's own buyer portal trusts only the body code.
-- Error messages live in ``data.errMsg``, in ``data`` as a field-to-message map, in
-  ``message``, or (V3) in ``meta.message``.
+- Error messages live in ``data.errMsg``, in ``meta.message`` (V3) or in ``message``; a
+  400's ``data`` may map each field to its problem, which the error keeps as ``details``.
 - The V3 envelope is ``{"code", "data", "meta": {"message", "pagination"}}``; some V3 answers
   put ``message`` at the top level instead, as V2 does. A V3 listing's ``data`` is an array and
   its position is in ``meta``: every decoded answer is an :class:`Envelope` of ``data`` and

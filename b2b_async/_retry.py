@@ -7,7 +7,7 @@ The transport asks this module four questions about a failed attempt and nothing
   longer than :attr:`RetryPolicy.max_retry_after <b2b_async.RetryPolicy.max_retry_after>` is
   not waited for: the call fails fast with the hint instead.
 - :func:`may_have_reached_server`: could the failed attempt have been processed all the same
-  (a read timeout, a reset, a 502 or 504)? A later "already exists" then means success.
+  (a read timeout, a reset, a 500, 502 or 504)? A later "already exists" then means success.
 - :class:`WaitStrategy`: how long before the next attempt: the server's hint, else jittered
   exponential backoff (:meth:`RetryPolicy.backoff <b2b_async.RetryPolicy.backoff>`).
 - :class:`StopBeforeDeadline`: give up when the next wait would end past the call's deadline.
@@ -183,9 +183,9 @@ async def settle_registration(
     """Await a registration; read "The order already exists." as registered where it means so.
 
     The one rule: "already exists" means the order is registered when an earlier attempt of
-    the same call may have reached the server (a read timeout, a reset, a 502), or in a bulk
-    run, whose job is "make sure these are registered". Otherwise it is the caller's news,
-    and :class:`~b2b_async.OrderAlreadyExistsError` propagates.
+    the same call may have reached the server (a read timeout, a reset, a 500, 502 or 504),
+    or in a bulk run, whose job is "make sure these are registered". Otherwise it is the
+    caller's news, and :class:`~b2b_async.OrderAlreadyExistsError` propagates.
 
     Args:
         registration: the registration call.

@@ -39,6 +39,7 @@ from yarl import URL
 
 from ._config import (
     DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_RETRY_AFTER,
     MAX_TARGET_PATH,
     MAX_TARGETS,
     UNHINTED_COOLDOWN,
@@ -715,7 +716,7 @@ class Transport:
         if rate_limited and (hint is None or hint.retry_after is None):
             # A 429 without a wait hint still closes the gate for every call.
             hint = attrs.evolve(hint or BudgetHint(), retry_after=UNHINTED_COOLDOWN)
-        cap = (self.retry or RetryPolicy()).max_retry_after
+        cap = DEFAULT_MAX_RETRY_AFTER if self.retry is None else self.retry.max_retry_after
         return None if hint is None else hint.capped(cap, self._burst)
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:

@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal, cast, get_args
 
 import attrs
 
@@ -40,7 +40,7 @@ from ._serde import ReadOnlyMapping, number_text, wire
 #: <b2b_async.Orders.list_by_company>`).
 OrderBy = Literal["bcOrderId", "totalIncTax", "createdAt"]
 #: The same sort keys, for the check before sending.
-ORDER_BY: Final = frozenset({"bcOrderId", "totalIncTax", "createdAt"})
+ORDER_BY: Final = frozenset(get_args(OrderBy))
 
 #: The most significant digits a total may have: a JSON number survives a round trip
 #: through a double (as most JSON parsers read numbers) only up to 15 of them.

@@ -44,7 +44,7 @@ import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from datetime import datetime
 from operator import attrgetter
-from typing import Final, Literal, TypeVar
+from typing import Final, Literal, TypeVar, get_args
 
 import attrs
 
@@ -113,8 +113,8 @@ clock: Callable[[], float] = time.monotonic
 
 SortBy = Literal["createdAt", "updatedAt"]
 SortOrder = Literal["asc", "desc"]
-_SORT_BY: Final = frozenset({"createdAt", "updatedAt"})
-_SORT_ORDER: Final = frozenset({"asc", "desc"})
+_SORT_BY: Final = frozenset(get_args(SortBy))
+_SORT_ORDER: Final = frozenset(get_args(SortOrder))
 #: What one order of a bulk run becomes: a V3Order (create) or an EnsuredOrder (ensure).
 ResultT = TypeVar("ResultT", V3Order, EnsuredOrder)
 

@@ -18,12 +18,17 @@ from one schedule, one 429 cooldown and one view of the server's count:
         async with B2BClient(token, rate_limit=limiter) as client:
             await client.orders.create_many(orders)
 
-The pacing rules are the in-process limiter's (:class:`~b2b_async.RateLimiter`): the same
-spacing, the same reading of the server's budget headers, the same priorities among the
-callers of a process. What this module adds is where the schedule lives (a Lua script runs
-it atomically in Redis), how priorities hold across processes (a booking of a higher
-priority takes the earliest pending one of a lower priority), and what happens when Redis
-cannot be reached.
+The pacing shares the in-process limiter's rules (:class:`~b2b_async.RateLimiter`) where
+one schedule of many processes can follow them: the same spacing (``_ratelimit.Pacing``),
+the same cooldown after a 429, the same priorities among the callers of a process. Its
+finer readings of a window need one process's view of its own requests, and the shared
+schedule does without them: it reads a reset as answered (the in-process limiter prefers
+one read from the send), spaces bookings plainly (no catching up of slots a late event
+loop lost), and never leaves a window's last request to other integrations it sees
+spending. What this module adds is where the
+schedule lives (a Lua script runs it atomically in Redis), how priorities hold across
+processes (a booking of a higher priority takes the earliest pending one of a lower
+priority), and what happens when Redis cannot be reached.
 
 This module is public and needs the ``redis`` extra (redis-py): ``pip install
 'b2b-async[redis]'``.
@@ -537,10 +542,10 @@ class RedisRateLimiter:
     follow one interval apart, not as a herd, and the urgent calls of every process come
     first.
 
-    **Correction**: ``remaining`` and ``resets_after`` are merged into the key as the
-    in-process limiter merges them: requests booked after the hinted one (by any process,
-    told by their tickets) are subtracted, hints of one window keep the least budget and the
-    earliest reset (plus 2 ms), and a spent window holds every process until its reset. That
+    **Correction**: ``remaining`` and ``resets_after`` are merged into the key: requests
+    booked after the hinted one (by any process, told by their tickets) are subtracted,
+    hints of one window keep the least budget and the earliest reset (plus 2 ms), and a
+    spent window holds every process until its reset. That
     is how another integration's spending holds everybody. A server allocation slower than
     ``rate_limit`` slows this process's bookings to match.
 
@@ -630,7 +635,6 @@ class RedisRateLimiter:
         "_keep_ms",
         "_key",
         "_lanes",
-        "_last_error",
         "_local",
         "_loop",
         "_next_probe",
@@ -691,7 +695,6 @@ class RedisRateLimiter:
         self._paced_locally = False
         self._down_since: float | None = None
         self._next_probe = 0.0
-        self._last_error: RateLimiterUnavailableError | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -1136,7 +1139,6 @@ class RedisRateLimiter:
     def _fail(self, error: RateLimiterUnavailableError) -> None:
         """Note a Redis failure; log it when it starts an outage."""
         now = self._now()
-        self._last_error = error
         self._next_probe = now + self._recheck_after
         if self._down_since is not None:
             logger.debug("Redis still unavailable: %s", error.message)
@@ -1159,7 +1161,6 @@ class RedisRateLimiter:
             return
         outage = self._now() - self._down_since
         self._down_since = None
-        self._last_error = None
         logger.info(
             "Redis answers again after %.1f s: pacing through the shared key %r", outage, self._key
         )
