@@ -131,7 +131,7 @@ class Sending(NamedTuple):
         request: the request.
         call: the call's observer.
         priority: the lane the call waits in, for a place in flight and for budget.
-        deadline: the :func:`time.monotonic` time after which no attempt starts and no wait
+        start_by: the :func:`time.monotonic` time after which no attempt starts and no wait
             for budget ends, or ``None``.
         uncertainty: whether an attempt may have reached the server (one that failed so,
             or one on its way).
@@ -140,7 +140,7 @@ class Sending(NamedTuple):
     request: Request
     call: CallObserver
     priority: Priority
-    deadline: float | None
+    start_by: float | None
     uncertainty: Uncertainty
 
 
@@ -482,8 +482,8 @@ class Transport:
         self, sending: Sending, policy: RetryPolicy, uncertainty: Uncertainty
     ) -> tenacity.AsyncRetrying:
         stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.attempts)
-        if sending.deadline is not None:
-            stop = stop | StopBeforeDeadline(sending.deadline)
+        if sending.start_by is not None:
+            stop = stop | StopBeforeDeadline(sending.start_by)
         return tenacity.AsyncRetrying(
             stop=stop,
             wait=WaitStrategy(policy),
@@ -577,11 +577,11 @@ class Transport:
             APITimeoutError: the call's deadline passed while it waited; nothing was sent.
         """
         take = functools.partial(self._places.take, sending.priority)
-        if sending.deadline is None:  # most calls: no timer to set up and cancel
+        if sending.start_by is None:  # most calls: no timer to set up and cancel
             await self.unless_closed(take)
             return
         try:
-            async with asyncio.timeout(sending.deadline - time.monotonic()):
+            async with asyncio.timeout(sending.start_by - time.monotonic()):
                 await self.unless_closed(take)
         except TimeoutError:
             raise self._deadline_passed(
@@ -598,7 +598,7 @@ class Transport:
             OrderWithdrawnError: the call is for a bulk order its run withdrew before it
                 was sent.
         """
-        left = None if sending.deadline is None else sending.deadline - time.monotonic()
+        left = None if sending.start_by is None else sending.start_by - time.monotonic()
         if left is not None and left < 0:
             raise self._deadline_passed(
                 sending, f"the call's deadline passed {-left:.3f} s before it could be sent"
@@ -610,7 +610,7 @@ class Transport:
         # waiting for it are withdrawn (a wait for a place in flight ends with an answer).
         waited = await self.unless_closed(functools.partial(unless_withdrawn, acquire))
         sending.call.budget_waited(waited)
-        late = None if sending.deadline is None else time.monotonic() - sending.deadline
+        late = None if sending.start_by is None else time.monotonic() - sending.start_by
         if late is not None and late > 0:
             # Granted late: the limiter could not foresee its wait, or the event loop stalled.
             await self._release_budget(None)  # the slot goes unused

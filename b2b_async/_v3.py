@@ -194,12 +194,15 @@ def _only_order(data: object, bc_order_id: int) -> V3Order:
 def warn_if_late(order: NewV3Order, started: float) -> None:
     """Log a registration that ended past the API's 10-second window (see the module).
 
+    Only an order whose creation time is unknown is logged: with ``created_at``, no attempt
+    started after the window, whatever the call took.
+
     Args:
         order: the registration.
         started: when it began, by :data:`clock`.
     """
     elapsed = clock() - started
-    if elapsed > REGISTRATION_WINDOW:
+    if order.created_at is None and elapsed > REGISTRATION_WINDOW:
         logger.warning(
             "V3 registration of order %s took %.1f s, past the API's %.0f-second window: an "
             "attempt after its first may have arrived too late, and then the PO number and "

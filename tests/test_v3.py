@@ -873,6 +873,20 @@ async def test_a_v3_registration_past_ten_seconds_is_logged(
     assert "order 7 took 11.5 s" in record.getMessage()
 
 
+async def test_a_v3_registration_that_knew_its_window_is_not_logged_as_late(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With ``created_at``, no attempt starts after the window: a call that took 11.5 s
+    (its answer was slow) logs no warning that an attempt may have come too late."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    orders = scripted_v3(Envelope({"bcOrderId": 7}, {}))
+    fake_clock(monkeypatch, 100.0, 111.5)
+    placed = datetime.now(UTC)
+    report = await orders.create_many([NewV3Order(7, 8, created_at=placed)], concurrency=1)
+    assert report.ok
+    assert caplog.records == []
+
+
 async def test_a_failed_late_v3_registration_is_logged_too(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
