@@ -340,13 +340,13 @@ class B2BClient:
         self._scheme = " ".join(f"{name}=***" for name in auth)
         transport = Transport(
             base_url=self._base_url,
+            session=session,
             headers={**auth, **headers},
             timeout=attempt_timeout,
             retry=retry,
             limiter=limiter,
             max_concurrency=in_flight,
             max_response_bytes=max_bytes,
-            session=session,
             secrets=secrets_of(auth),
         )
         # One cache per client, shared by its views: the configurations are the store's.
