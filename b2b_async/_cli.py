@@ -1008,7 +1008,7 @@ class Registration:
         finally:
             for received, handler in outside.items():
                 loop.remove_signal_handler(received)
-                if handler is not None:  # None: a handler not set from Python stays
+                if handler is not None:  # None: one not set from Python, not to be restored
                     signal.signal(received, handler)
             self.settle_held()
         return self.counts

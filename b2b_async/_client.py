@@ -145,15 +145,11 @@ def auth_headers(token: str, store_hash: str | None) -> dict[str, str]:
 
     Args:
         token: the checked API token.
-        store_hash: the store hash, or ``None`` for the legacy scheme.
-
-    Raises:
-        ValueError: the store hash is empty or holds control characters (the message never
-            repeats it).
+        store_hash: the checked store hash, or ``None`` for the legacy scheme.
     """
     if store_hash is None:
         return {"authToken": token}
-    return {"X-Auth-Token": token, "X-Store-Hash": check_header_value(store_hash, "store_hash")}
+    return {"X-Auth-Token": token, "X-Store-Hash": store_hash}
 
 
 def secrets_of(auth: Mapping[str, str]) -> Secrets:
@@ -196,17 +192,23 @@ def credentials(auth_token: str | None, store_hash: str | None) -> tuple[str, st
     passed token never takes the store hash from the environment: that would switch its
     authentication scheme behind the caller's back.
 
+    A passed store hash is checked before the token is read, so that no frame of its
+    refusal holds a token from the environment.
+
     Raises:
-        ValueError: no token is passed and the variable is unset or blank, or the token
-            is unfit for a header (the message names the variable, never the value).
+        ValueError: no token is passed and the variable is unset or blank, or the token or
+            the store hash is unfit for a header (the message names the argument or the
+            variable, never the value).
     """
+    if store_hash is not None:
+        store_hash = check_header_value(store_hash, "store_hash")
     if auth_token is not None:
         return check_header_value(auth_token, "auth_token"), store_hash
     token = environment_text(TOKEN_VARIABLE)
     if token is None:
         raise ValueError(f"pass auth_token or set the {TOKEN_VARIABLE} environment variable")
-    if store_hash is None:
-        store_hash = environment_text(STORE_HASH_VARIABLE)
+    if store_hash is None and (from_environment := environment_text(STORE_HASH_VARIABLE)):
+        store_hash = check_header_value(from_environment, STORE_HASH_VARIABLE)
     return check_header_value(token, TOKEN_VARIABLE), store_hash
 
 

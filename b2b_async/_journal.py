@@ -658,9 +658,10 @@ class FirstRows:
     """The first row of each order id in a file, against which its later rows are checked.
 
     A later row with the same values is let through (its order is then found already
-    registered). One with other values is refused: one of the two rows is wrong, and sent,
-    it would only be found already registered, its values dropped without a word. Only a
-    hash of each first row's order is kept, a few dozen bytes an order.
+    registered); extra fields count as the same in any order. One with other values is
+    refused: one of the two rows is wrong, and sent, it would only be found already
+    registered, its values dropped without a word. Only a hash of each first row's order
+    is kept, with its line: about a hundred bytes an order, besides its id.
     """
 
     __slots__ = ("_first",)
@@ -672,12 +673,21 @@ class FirstRows:
         """``row``, or a :class:`BadRow` when an earlier row gave its order id other values."""
         if isinstance(row, BadRow):
             return row
-        order_id, fingerprint = row.order.order_id, hash(row.order)
+        order_id, fingerprint = row.order.order_id, hash(values_of(row.order))
         line, first = self._first.setdefault(order_id, (row.line, fingerprint))
         if first == fingerprint:
             return row
         reason = f"order id {order_id} is on line {line} with other values"
         return BadRow(row.line, order_id, reason)
+
+
+def values_of(order: NewOrder | NewV3Order) -> NewOrder | NewV3Order:
+    """``order`` with its extra fields in the order of their names: two rows that give the
+    same fields in another order give the same values."""
+    if isinstance(order, NewOrder):
+        return order
+    named = sorted(order.extra_fields, key=lambda field: field.field_name)
+    return attrs.evolve(order, extra_fields=named)
 
 
 def rows_of(

@@ -110,6 +110,10 @@ class Response(NamedTuple):
     reason: str
     received_at: float
 
+    def __repr__(self) -> str:
+        # The body may echo the token: a traceback that shows its frames' locals shows this.
+        return f"Response(status={self.status}, {len(self.body)} bytes of body)"
+
 
 def decoded(response: Response, info: RequestInfo) -> Envelope | APIError | ResponseDecodeError:
     """The answer's envelope, or the error it stands for.
@@ -548,7 +552,9 @@ class Transport:
         finally:
             self._places.give_back()
         if isinstance(answer, B2BError):
-            raise answer
+            # Its traceback starts here: the frames that decoded it hold the body as it came,
+            # which may echo the token, and a traceback may show their locals.
+            raise answer.with_traceback(None)
         return answer
 
     async def _observed_exchange(self, sending: Sending, url: URL, info: RequestInfo) -> Response:

@@ -310,10 +310,12 @@ if op == 'confirm' then
   resume(tonumber(ARGV[9]))
   local ticket = follow(tonumber(ARGV[5]), owner)
   local slot, holder = pending(ticket)
-  -- With the key, its booking entry went. A slot that has come is still the caller's; one
-  -- still to come (a caller of a higher priority asks early) books again, after the view
-  -- resumed, rather than leave now.
-  if lost and not slot and tonumber(ARGV[6]) > 0 then return booked(reserve(level, owner)) end
+  -- A slot still to come (a caller of a higher priority asks early) has its booking entry
+  -- while the schedule lives: normal and bulk bookings keep one until their slot, and
+  -- urgent ones are never asked early. Without one, the key was lost since (and perhaps
+  -- begun anew by another process): it books again, after the view resumed, rather than
+  -- leave now. A slot that has come is still the caller's.
+  if not slot and tonumber(ARGV[6]) > 0 then return booked(reserve(level, owner)) end
   -- A ticket past the key's count, or one whose booking another process holds, was booked
   -- in a schedule the key has lost since, and another process has begun a new one: nothing
   -- of it was sent, so it books again, after that schedule's slots. With no key at all, the
@@ -478,15 +480,27 @@ def _script_answer(op: str, reply: Any) -> list[int]:
         RateLimiterUnavailableError: the answer is none the script gives (something other
             than Redis answered, say).
     """
+    if (
+        isinstance(reply, list)
+        and len(reply) == _ANSWER_SIZES[op]
+        and all(type(value) is int for value in reply)
+    ):
+        return reply
+    raise RateLimiterUnavailableError(
+        f"the shared rate limiter's Redis answered {op!r} with no answer of its script"
+    )
+
+
+async def _cancellation_pending() -> bool:
+    """Take a cancellation of the current task requested before now, if any, and say so.
+
+    It is delivered at this await, before a Redis command begins, which would swallow it.
+    """
     try:
-        numbers = [int(value) for value in reply]
-    except (TypeError, ValueError):
-        numbers = []
-    if len(numbers) != _ANSWER_SIZES[op]:
-        raise RateLimiterUnavailableError(
-            f"the shared rate limiter's Redis answered {op!r} with no answer of its script"
-        )
-    return numbers
+        await asyncio.sleep(0)
+    except asyncio.CancelledError:
+        return True
+    return False
 
 
 def _driver_failed(fault: Exception) -> RateLimiterUnavailableError:
@@ -1112,29 +1126,41 @@ class RedisRateLimiter:
     async def _call(self, op: str, *args: int | str) -> list[int]:
         """Run one operation of the script on the key.
 
+        Once begun, the operation runs to its end (a 429's cooldown reaches the key), and a
+        cancellation of the task, requested before or during it, is raised after it:
+        redis-py swallows one that is pending as a command begins, and at times lets a
+        cancelled command finish.
+
         Raises:
             RateLimiterUnavailableError: Redis did not answer, or answered with an error.
         """
         pacing = self._pacing
         argv = (op, _micros(pacing.interval), _micros(pacing.tolerance), self._keep_ms, *args)
-        # A cancellation already requested is delivered here, where it propagates: redis-py
-        # swallows one that is pending as a command begins.
-        await asyncio.sleep(0)
+        pending = await _cancellation_pending()
         cancels = cancel_requests()
+        try:
+            reply = await self._run_script(argv)
+        finally:
+            if pending or cancel_requests() > cancels:
+                # The caller asked for it: it outranks the answer, and any failure.
+                raise asyncio.CancelledError
+        return _script_answer(op, reply)
+
+    async def _run_script(self, argv: tuple[int | str, ...]) -> Any:
+        """The script's raw answer to ``argv``, on the key.
+
+        Raises:
+            RateLimiterUnavailableError: Redis did not answer, or answered with an error.
+        """
         try:
             async with asyncio.timeout(self._timeout):
                 # EVALSHA, and on NOSCRIPT (a restarted or flushed Redis) SCRIPT LOAD and again.
-                reply = await self._script(keys=[self._key], args=argv)
+                return await self._script(keys=[self._key], args=argv)
         except (RedisError, OSError, TimeoutError) as exc:
             detail = str(exc) or f"no answer within {self._timeout:g} s"
             raise RateLimiterUnavailableError(
                 f"the shared rate limiter's Redis is unavailable: {type(exc).__name__}: {detail}"
             ) from exc
-        if cancel_requests() > cancels:
-            # The Redis client let a cancelled command finish, as redis-py at times does:
-            # the cancellation still reaches the task, whose caller asked for it.
-            raise asyncio.CancelledError
-        return _script_answer(op, reply)
 
     def _fail(self, error: RateLimiterUnavailableError) -> None:
         """Note a Redis failure; log it when it starts an outage."""

@@ -217,8 +217,17 @@ def test_token_and_store_hash_come_from_the_environment(monkeypatch: pytest.Monk
         {"max_response_bytes": 0},
         {"check_extra_fields": "yes"},
         {"rate_limit": "150/min"},
+        {"store_hash": "bad\nhash"},
     ],
-    ids=["base_url", "timeout", "max_concurrency", "max_response_bytes", "flag", "rate_limit"],
+    ids=[
+        "base_url",
+        "timeout",
+        "max_concurrency",
+        "max_response_bytes",
+        "flag",
+        "rate_limit",
+        "store_hash",
+    ],
 )
 def test_a_bad_argument_is_refused_before_the_token_is_read(
     monkeypatch: pytest.MonkeyPatch, options: dict[str, Any]

@@ -114,6 +114,22 @@ def test_a_v3_row_giving_an_order_id_another_po_number_is_refused(tmp_path: Path
     assert second == BadRow(2, "7", "order id 7 is on line 1 with other values")
 
 
+def test_a_v3_row_giving_the_same_extra_fields_in_another_order_is_the_same_order(
+    tmp_path: Path,
+) -> None:
+    """Extra fields given in another order are the same values: the second line is the same
+    order, not one with other values."""
+    fields = {"Cost Center": "C-1", "Department": "Retail"}
+    lines = [
+        {"bc_order_id": 7, "customer_id": 2, "extra_fields": fields},
+        {"bc_order_id": 7, "customer_id": 2, "extra_fields": dict(reversed(fields.items()))},
+    ]
+    path = write(tmp_path, "in.jsonl", "".join(json.dumps(line) + "\n" for line in lines))
+    first, second = read_rows(path, api="v3")
+    assert isinstance(first, V3Row)
+    assert isinstance(second, V3Row)
+
+
 def test_csv_columns_may_come_in_any_order(tmp_path: Path) -> None:
     """Columns are matched by name; company_id and po_number may be absent altogether."""
     path = write(tmp_path, "in.csv", "order_id,total_inc_tax,customer_id\nBC7,1.50,4\n")

@@ -1054,13 +1054,14 @@ async def test_a_booking_of_a_lost_schedule_books_again_in_the_new_one(
     async with limiters(url, key, 2, rate_limit=RateLimit(1, 1.0)) as (a, b):
         await a.acquire()
         booked = asyncio.create_task(a.acquire())  # the next slot, 1 s on
-        await asyncio.sleep(0.5)
+        await eventually(lambda: client.hget(key, "seq"), b"2")  # booked as ticket 2
         await client.delete(key)
-        await b.acquire()  # a process with no view of the lost schedule: at once
-        waited = await booked
-    # Its slot of the lost schedule came at 1 s, half an interval after b's; booked again,
-    # it leaves an interval after b's, at 1.5 s or later.
-    assert waited >= 1.4
+        await b.acquire()  # a process with no view of the lost schedule: at once, ticket 1
+        await booked
+    # Its ticket 2 of the lost schedule, past the new count when its slot came, booked
+    # again: ticket 2 of the new schedule, an interval after b's (left as it was, the new
+    # count would still be 1).
+    assert await client.hget(key, "seq") == b"2"
 
 
 async def test_a_count_released_into_a_lost_key_leaves_it_to_resume(
@@ -1094,13 +1095,41 @@ async def test_a_booking_of_a_lost_schedule_never_shares_a_slot_of_the_new_one(
     async with limiters(url, key, 2, rate_limit=RateLimit(1, 1.0)) as (a, b):
         await take(a, "a1")
         a2 = asyncio.create_task(take(a, "a2"))  # ticket 2, its slot 1 s on
-        await asyncio.sleep(0.1)
+        await eventually(lambda: client.hget(key, "seq"), b"2")
         await client.delete(key)
         await take(b, "b1")  # no view of the lost schedule: at once, ticket 1 of the new one
         b2 = asyncio.create_task(take(b, "b2"))  # ticket 2 of the new one, 1 s after b1
         await asyncio.gather(a2, b2)
-    at = dict(grants)
-    assert abs(at["a2"] - at["b2"]) >= 0.9
+    # a2 booked again, as ticket 3, after b2 (in b2's slot, its count would still be 2).
+    assert [name for name, _ in grants] == ["a1", "b1", "b2", "a2"]
+    assert await client.hget(key, "seq") == b"3"
+
+
+async def test_a_booking_asked_for_early_in_a_schedule_begun_anew_books_again(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """Lost with the key, a normal booking asked for early (an urgent caller came) finds no
+    entry in the schedule another process has begun since, though the new count has reached
+    its ticket (urgent bookings keep none): it books again after that schedule's slots,
+    rather than leave at once beside them."""
+    grants: list[str] = []
+
+    async def take(limiter: RedisRateLimiter, name: str, priority: str) -> None:
+        await limiter.acquire(priority)
+        grants.append(name)
+
+    async with limiters(url, key, 2, rate_limit=RateLimit(1, 1.0)) as (a, b):
+        await take(a, "a1", "normal")
+        a2 = asyncio.create_task(take(a, "a2", "normal"))  # ticket 2, its slot 1 s on
+        await eventually(lambda: client.hget(key, "seq"), b"2")
+        await client.delete(key)
+        await take(b, "b1", "urgent")  # ticket 1 of the new schedule
+        b2 = asyncio.create_task(take(b, "b2", "urgent"))  # ticket 2, no entry kept
+        await eventually(lambda: client.hget(key, "seq"), b"2")
+        await take(a, "a-urgent", "urgent")  # asks a2's slot early: booked again, ticket 3
+        await asyncio.gather(a2, b2)
+    assert grants[:4] == ["a1", "b1", "b2", "a-urgent"]
+    assert await client.hget(key, "seq") == b"4"
 
 
 async def test_a_slot_of_a_lost_key_asked_for_early_is_not_given_at_once(
@@ -1112,7 +1141,7 @@ async def test_a_slot_of_a_lost_key_asked_for_early_is_not_given_at_once(
     async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(1, 1.0)) as limiter:
         await limiter.acquire()
         held = asyncio.create_task(limiter.acquire("normal"))  # its slot 1 s on
-        await asyncio.sleep(0.1)
+        await eventually(lambda: client.hget(key, "seq"), b"2")
         await client.delete(key)
         with pytest.raises(DeadlineUnreachableError):
             await limiter.acquire("urgent", deadline=0.5)
@@ -1185,11 +1214,12 @@ async def test_a_key_holding_something_else_counts_as_a_redis_failure(
 
 
 async def test_a_cancellation_requested_before_a_redis_call_reaches_its_task(
-    url: str, key: str
+    url: str, key: str, client: aioredis.Redis
 ) -> None:
     """A task cancelled just before the limiter calls Redis (a hook cancelled it as its
     answer came, say) ends cancelled: redis-py swallows a cancellation pending as a command
-    begins, and the call would have gone on to its next attempt."""
+    begins, and the call would have gone on to its next attempt. The 429's cooldown it was
+    sharing still reaches the key, for the other processes."""
     async with RedisRateLimiter(url, key=key, on_redis_error="fail") as limiter:
         await limiter.acquire()
 
@@ -1201,6 +1231,7 @@ async def test_a_cancellation_requested_before_a_redis_call_reaches_its_task(
         task = asyncio.create_task(release_once_cancelled())
         with pytest.raises(asyncio.CancelledError):
             await task
+    assert int(await client.hget(key, "cool") or 0) > 0
 
 
 async def test_a_fault_of_the_driver_fails_each_waiter_with_an_error_of_its_own(
@@ -1223,15 +1254,21 @@ async def test_a_fault_of_the_driver_fails_each_waiter_with_an_error_of_its_own(
 
 
 @pytest.mark.parametrize(
-    "reply", [[b"soon", 1, 0, 0], b"OK", [1, 2]], ids=["no number", "no list", "short"]
+    "reply",
+    [[b"soon", 1, 0, 0], b"OK", [1, 2], b"PONG", [1, 2.5, 0, 0], [True, 1, 0, 0]],
+    ids=["no number", "no list", "short", "bytes of four", "a float", "a flag"],
 )
 async def test_an_answer_no_script_gave_fails_like_an_outage(
     url: str, key: str, monkeypatch: pytest.MonkeyPatch, reply: object
 ) -> None:
     """Redis (or something posing as it) answering the script with what it never returns
     fails each waiting caller with a RateLimiterUnavailableError of its own, never with a
-    ValueError or a TypeError."""
-    async with RedisRateLimiter(url, key=key, on_redis_error="fail") as limiter:
+    ValueError or a TypeError; nor are bytes read as numbers (iterated, b"PONG" gives four,
+    which once passed for a booking and held the callers)."""
+    async with (
+        asyncio.timeout(30),  # a reply misread as a booking could hold the callers for good
+        RedisRateLimiter(url, key=key, on_redis_error="fail") as limiter,
+    ):
 
         async def script(**_: object) -> object:
             return reply

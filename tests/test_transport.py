@@ -1193,10 +1193,10 @@ LONG_TOKEN, STORE_HASH = "secret-token-of-thirty-two-chars", "storehash77"
 @pytest.mark.parametrize(
     ("status", "body", "error_type"),
     [
-        (401, b'{"code": 401, "data": {"errMsg": "bad token"}}', AuthenticationError),
+        (401, b'{"code": 401, "data": {"errMsg": "bad token TOKEN"}}', AuthenticationError),
         (503, b'{"code": 503, "message": "busy"}', ServerError),
-        (200, b'{"code": 200, "data": {"bcOrderId": "not a number"}}', ResponseDecodeError),
-        (200, b"<html>not json</html>", ResponseDecodeError),
+        (200, b'{"code": 200, "data": {"bcOrderId": "TOKEN"}}', ResponseDecodeError),
+        (200, b"<html>not json: TOKEN</html>", ResponseDecodeError),
     ],
     ids=["refused", "server error", "data unfit", "no json"],
 )
@@ -1204,10 +1204,12 @@ async def test_a_failed_call_holds_no_secret_in_its_frames_locals(
     status: int, body: bytes, error_type: type[B2BError]
 ) -> None:
     """A traceback shown with every frame's local variables (``pytest --showlocals``, an
-    error tracker that captures them) repeats neither the token nor the store hash."""
+    error tracker that captures them) repeats neither the token nor the store hash, even
+    where the server echoed the token in its answer."""
 
     async def answer(request: web.Request) -> web.Response:
-        return web.Response(status=status, body=body, content_type="application/json")
+        echoed = body.replace(b"TOKEN", request.headers["X-Auth-Token"].encode())
+        return web.Response(status=status, body=echoed, content_type="application/json")
 
     async with (
         serving(answering("/api/v3/io/orders", answer)) as url,
@@ -1243,7 +1245,7 @@ async def test_a_deadline_after_an_attempt_that_may_have_registered_says_so() ->
         await release.wait()
         return web.json_response({"code": 200, "data": {"orderId": seen[-1]}})
 
-    retry = RetryPolicy(attempts=3, initial_wait=0.01, deadline=0.5)
+    retry = RetryPolicy(attempts=3, initial_wait=0.01, deadline=3.0)
     async with (
         serving(answering(Holding.PATH, fail_then_hold)) as url,
         B2BClient(TOKEN, base_url=url, rate_limit=None, retry=retry) as client,
