@@ -26,7 +26,7 @@ import sys
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Generator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, NoReturn, TypeVar, cast
 
@@ -84,6 +84,7 @@ SUMMARY_STATUSES: Final = (
 )
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 
 @functools.cache
@@ -406,14 +407,23 @@ def sandbox_settings(rate: str, faults: str, data_file: Path | None) -> dict[str
     """
     from .sandbox import SandboxData, parse_faults, parse_rate
 
+    return {
+        "rate": read_option("--rate-limit", parse_rate, rate),
+        "faults": read_option("--faults", parse_faults, faults),
+        "data": read_option("--data", SandboxData.from_file, data_file) if data_file else None,
+    }
+
+
+def read_option(name: str, read: Callable[[A], T], text: A) -> T:
+    """``read(text)``, an option's value; its ``ValueError`` is a usage error naming ``name``.
+
+    Raises:
+        click.BadParameter: the value cannot be read.
+    """
     try:
-        return {
-            "rate": parse_rate(rate),
-            "faults": parse_faults(faults),
-            "data": SandboxData.from_file(data_file) if data_file else None,
-        }
+        return read(text)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint=f"'{name}'") from None
 
 
 def registration_window(text: str) -> float | None:

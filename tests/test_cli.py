@@ -1825,6 +1825,17 @@ def test_sandbox_bad_options_are_usage_errors(args: list[str], message: str) -> 
     assert message in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [(["--faults", "bogus=1"], "--faults"), (["--rate-limit", "5"], "--rate-limit")],
+)
+def test_sandbox_bad_option_values_name_their_option(args: list[str], option: str) -> None:
+    """A --faults or --rate-limit that cannot be read is refused naming that option."""
+    result = invoke(["sandbox", *args])
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option}'" in result.stderr
+
+
 def test_sandbox_bad_data_file_is_a_usage_error(tmp_path: Path) -> None:
     """A --data file that is not the documented JSON gives a usage error, exit 2."""
     data = tmp_path / "data.json"
