@@ -55,7 +55,6 @@ try:
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
-    from redis.exceptions import RedisError
 except ImportError:  # the extra is not installed; the message says all there is to do
     raise ImportError("b2b_async.redis needs redis-py: pip install 'b2b-async[redis]'") from None
 
@@ -346,6 +345,11 @@ if op == 'return' then
   -- unused, which errs on the safe side. Answers {undone, ready}.
   resume(tonumber(ARGV[7]))
   local ticket = follow(tonumber(ARGV[5]), ARGV[6])
+  local _, holder = pending(ticket)
+  -- A booking another process holds under this ticket is of a schedule begun anew since
+  -- the key was lost, and stays. (A booking that keeps no entry, urgent or granted at
+  -- once, cannot be told apart.)
+  if holder and holder ~= ARGV[6] then return {0, earliest() - now} end
   redis.call('HDEL', key, 'b:' .. ticket)
   if ticket ~= seq or not prev then return {0, earliest() - now} end
   tat, seq, prev = prev, seq - 1, nil
@@ -467,6 +471,9 @@ def _outranks(level: Priority, other: Priority) -> bool:
     return _LEVELS[level] < _LEVELS[other]
 
 
+#: Past the numbers the script's answers hold (Lua counts in doubles, exact below 2**53).
+_LARGEST_ANSWER: Final = 2**53
+
 #: How many numbers the script answers each of its operations with.
 _ANSWER_SIZES: Final[Mapping[str, int]] = MappingProxyType(
     {"reserve": 4, "confirm": 4, "return": 2, "release": 3}
@@ -483,7 +490,7 @@ def _script_answer(op: str, reply: Any) -> list[int]:
     if (
         isinstance(reply, list)
         and len(reply) == _ANSWER_SIZES[op]
-        and all(type(value) is int for value in reply)
+        and all(type(value) is int and abs(value) < _LARGEST_ANSWER for value in reply)
     ):
         return reply
     raise RateLimiterUnavailableError(
@@ -1156,7 +1163,10 @@ class RedisRateLimiter:
             async with asyncio.timeout(self._timeout):
                 # EVALSHA, and on NOSCRIPT (a restarted or flushed Redis) SCRIPT LOAD and again.
                 return await self._script(keys=[self._key], args=argv)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except Exception as exc:
+            # Whatever the Redis client meets is an outage: a RedisError, an OSError or a
+            # TimeoutError mostly, but a server that is no Redis makes redis-py fail in other
+            # ways too (a RecursionError, an AttributeError).
             detail = str(exc) or f"no answer within {self._timeout:g} s"
             raise RateLimiterUnavailableError(
                 f"the shared rate limiter's Redis is unavailable: {type(exc).__name__}: {detail}"

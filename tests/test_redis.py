@@ -1132,6 +1132,33 @@ async def test_a_booking_asked_for_early_in_a_schedule_begun_anew_books_again(
     assert await client.hget(key, "seq") == b"4"
 
 
+async def test_a_booking_of_a_lost_schedule_handed_back_undoes_no_other_process_booking(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A normal booking made before the key was lost, handed back once its caller left,
+    names a ticket that another process's booking holds in the schedule begun anew: that
+    booking stays, and the count is not rolled back under it."""
+    async with limiters(url, key, 2, rate_limit=RateLimit(1, 1.0)) as (a, b):
+        await a.acquire()
+        left = asyncio.create_task(a.acquire())  # ticket 2 of the old schedule
+        await eventually(lambda: client.hget(key, "seq"), b"2")
+        await client.delete(key)
+        await b.acquire()  # ticket 1 of the new schedule
+        pending = asyncio.create_task(b.acquire())  # ticket 2 of the new schedule
+        await eventually(lambda: client.hget(key, "seq"), b"2")
+        left.cancel()  # a hands back its ticket 2
+        with contextlib.suppress(asyncio.CancelledError):
+            await left
+        async with asyncio.timeout(60):
+            while a._driver is not None and not a._driver.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.005)  # a's driver hands the booking back, then ends
+        assert await client.hget(key, "seq") == b"2"
+        entry = await client.hget(key, "b:2")
+        assert isinstance(entry, bytes)
+        assert entry.endswith(b._owner.encode())
+        await pending
+
+
 async def test_a_slot_of_a_lost_key_asked_for_early_is_not_given_at_once(
     url: str, key: str, client: aioredis.Redis
 ) -> None:
@@ -1234,6 +1261,37 @@ async def test_a_cancellation_requested_before_a_redis_call_reaches_its_task(
     assert int(await client.hget(key, "cool") or 0) > 0
 
 
+async def test_a_release_answered_with_numbers_past_a_double_never_raises(
+    url: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """release() never raises, even when Redis answers with numbers no script gives (a
+    400-digit integer once overflowed the float it was divided into)."""
+    async with RedisRateLimiter(url, key=key) as limiter:
+        await limiter.acquire()
+
+        async def script(**_: object) -> object:
+            return [10**400, 1, 0]
+
+        monkeypatch.setattr(limiter, "_script", script)
+        await limiter.release(BudgetHint(retry_after=1.0))
+
+
+async def test_a_redis_client_failing_in_another_way_is_an_outage(
+    url: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that is no Redis makes redis-py fail with what it is not written to raise
+    (its parser's RecursionError on deep nesting, say): with on_redis_error="local", that
+    is an outage, and the call is paced locally rather than failed."""
+    async with RedisRateLimiter(url, key=key, on_redis_error="local") as limiter:
+
+        async def script(**_: object) -> object:
+            raise RecursionError("maximum recursion depth exceeded")
+
+        monkeypatch.setattr(limiter, "_script", script)
+        await asyncio.wait_for(limiter.acquire(), 30)
+        assert not limiter.shared
+
+
 async def test_a_fault_of_the_driver_fails_each_waiter_with_an_error_of_its_own(
     url: str, key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1255,8 +1313,8 @@ async def test_a_fault_of_the_driver_fails_each_waiter_with_an_error_of_its_own(
 
 @pytest.mark.parametrize(
     "reply",
-    [[b"soon", 1, 0, 0], b"OK", [1, 2], b"PONG", [1, 2.5, 0, 0], [True, 1, 0, 0]],
-    ids=["no number", "no list", "short", "bytes of four", "a float", "a flag"],
+    [[b"soon", 1, 0, 0], b"OK", [1, 2], b"PONG", [1, 2.5, 0, 0], [True, 1, 0, 0], [10**400] * 4],
+    ids=["no number", "no list", "short", "bytes of four", "a float", "a flag", "past a double"],
 )
 async def test_an_answer_no_script_gave_fails_like_an_outage(
     url: str, key: str, monkeypatch: pytest.MonkeyPatch, reply: object
