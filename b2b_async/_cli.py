@@ -216,15 +216,11 @@ def _interruptible() -> Iterator[None]:
         sys.exit(EXIT_INTERRUPTED)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 @contextlib.contextmanager
 def _terminated_as_interrupted() -> Iterator[None]:
     """Take ``SIGTERM`` as Ctrl-C for the whole command, reading and reporting included:
     outside the run (which handles both itself), a ``KeyboardInterrupt`` either way."""
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # KeyboardInterrupt
     try:
         yield
     finally:
