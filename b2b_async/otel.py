@@ -20,6 +20,7 @@ are redacted, and errors appear by type name only, never by message.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from contextvars import Token
 from typing import Any, Final
@@ -38,12 +39,23 @@ except ImportError:  # the extra is not installed; the message says all there is
 from . import _events
 from ._version import __version__
 
-__all__ = ["BUDGET_WAIT_BUCKETS", "INSTRUMENTATION_NAME", "Instruments", "OpenTelemetryHook"]
+__all__ = [
+    "BUDGET_WAIT_BUCKETS",
+    "INSTRUMENTATION_NAME",
+    "REQUEST_DURATION_BUCKETS",
+    "Instruments",
+    "OpenTelemetryHook",
+]
 
 #: The instrumentation scope of every span and metric.
 INSTRUMENTATION_NAME: Final = "b2b_async"
 #: Histogram buckets of the budget wait, in seconds: a paced call waits up to a window.
 BUDGET_WAIT_BUCKETS: Final = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+#: Histogram buckets of ``http.client.request.duration``, in seconds: the ones the HTTP
+#: semantic conventions advise for it.
+REQUEST_DURATION_BUCKETS: Final = (
+    0.0, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0
+)  # fmt: skip
 
 #: The API's own providers that it exports by name: they record nothing.
 API_PROVIDERS: Final[tuple[type, ...]] = (
@@ -68,6 +80,8 @@ class Instruments:
         waiting: ``b2b.client.waiting``: calls not on the wire now (queued for a place, for
             budget, or between attempts).
         bulk_outcomes: ``b2b.client.bulk.outcomes``: bulk inputs settled, by ``b2b.outcome``.
+        request_duration: ``http.client.request.duration``: seconds from each request's
+            sending to its answer or failure, as the HTTP semantic conventions define it.
     """
 
     requests: metrics.Counter
@@ -77,6 +91,7 @@ class Instruments:
     in_flight: metrics.UpDownCounter
     waiting: metrics.UpDownCounter
     bulk_outcomes: metrics.Counter
+    request_duration: metrics.Histogram
 
     @classmethod
     def of(cls, meter: metrics.Meter) -> Instruments:
@@ -94,6 +109,12 @@ class Instruments:
             meter.create_up_down_counter("b2b.client.in_flight", "{request}", "Requests in flight"),
             meter.create_up_down_counter("b2b.client.waiting", "{call}", "Calls not on the wire"),
             meter.create_counter("b2b.client.bulk.outcomes", "{order}", "Bulk inputs settled"),
+            meter.create_histogram(
+                "http.client.request.duration",
+                "s",
+                "Duration of HTTP client requests",
+                explicit_bucket_boundaries_advisory=REQUEST_DURATION_BUCKETS,
+            ),
         )
 
 
@@ -137,13 +158,15 @@ def error_type(error: BaseException) -> str:
     return type(error).__name__
 
 
-@attrs.frozen
+@attrs.define
 class OpenCall:
-    """A call in progress: its span, the context token that made it current, its labels."""
+    """A call in progress: its span, the context token that made it current, its labels, and
+    when its request now on the wire was sent (``None`` while none is)."""
 
     span: Span
     token: Token[Context] | None
     labels: Attributes
+    sent_at: float | None = None
 
 
 class OpenTelemetryHook:
@@ -219,11 +242,13 @@ class OpenTelemetryHook:
         if (open_call := self._calls.get(event.call)) is not None:
             self._instruments.requests.add(1, open_call.labels)
             self._move(open_call, to_wire=1)
+            open_call.sent_at = time.perf_counter()
             open_call.span.add_event("b2b.attempt", {"b2b.attempt": event.attempt})
 
     def _received(self, event: _events.ResponseReceived) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
             self._move(open_call, to_wire=-1)
+            self._timed(open_call, event.call, answered_attributes(event.status))
             attributes: Attributes = {
                 "b2b.attempt": event.attempt,
                 "http.response.status_code": event.status,
@@ -235,6 +260,7 @@ class OpenTelemetryHook:
     def _failed(self, event: _events.RequestFailed) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
             self._move(open_call, to_wire=-1)
+            self._timed(open_call, event.call, {"error.type": error_type(event.error)})
             open_call.span.add_event(
                 "b2b.request_failed",
                 {"b2b.attempt": event.attempt, "error.type": error_type(event.error)},
@@ -244,6 +270,15 @@ class OpenTelemetryHook:
         """Move a call between the waiting and the in-flight counts."""
         self._instruments.in_flight.add(to_wire, open_call.labels)
         self._instruments.waiting.add(-to_wire, open_call.labels)
+
+    def _timed(self, open_call: OpenCall, call: _events.Call, outcome: Attributes) -> None:
+        """Record how long the request on the wire took, with the attributes of its outcome."""
+        if open_call.sent_at is None:
+            return
+        seconds = time.perf_counter() - open_call.sent_at
+        open_call.sent_at = None
+        attributes = {**open_call.labels, "server.port": call.server_port, **outcome}
+        self._instruments.request_duration.record(seconds, attributes)
 
     def _rate_limited(self, event: _events.RateLimited) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
@@ -285,6 +320,15 @@ class OpenTelemetryHook:
         if event.error is not None:
             attributes["error.type"] = error_type(event.error)
         self._instruments.bulk_outcomes.add(1, attributes)
+
+
+def answered_attributes(status: int) -> Attributes:
+    """The outcome of a request answered with ``status``; from 400 on, ``error.type`` is the
+    status as the HTTP semantic conventions ask."""
+    attributes: Attributes = {"http.response.status_code": status}
+    if status >= 400:
+        attributes["error.type"] = str(status)
+    return attributes
 
 
 def finished_attributes(event: _events.CallFinished) -> Attributes:

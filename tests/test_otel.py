@@ -235,6 +235,54 @@ async def test_a_request_that_fails_on_the_wire_is_an_event_of_its_span(
     assert telemetry.total("b2b.client.waiting") == 0
 
 
+def durations(telemetry: Telemetry) -> dict[tuple[object, object], Any]:
+    """The ``http.client.request.duration`` points, by (status code, error.type)."""
+    return {
+        (
+            point.attributes.get("http.response.status_code"),
+            point.attributes.get("error.type"),
+        ): point
+        for point in telemetry.metrics()["http.client.request.duration"]
+    }
+
+
+async def test_each_request_s_duration_is_recorded_with_its_outcome(telemetry: Telemetry) -> None:
+    """A 503, a reset, then a success: three requests, each an ``http.client.request.duration``
+    point whose attributes say how it ended, as the HTTP semantic conventions name them."""
+    faults = Faults(http_503=0.2, reset_before=0.2)
+    pattern = [FaultKind.HTTP_503, FaultKind.RESET_BEFORE, None]
+    async with sandbox(pattern, faults) as server, client_for(server) as client:
+        await create(client)
+    points = durations(telemetry)
+    assert sorted(points, key=str) == sorted(
+        [(503, "503"), (None, "APIConnectionError"), (200, None)], key=str
+    )
+    assert [point.count for point in points.values()] == [1, 1, 1]
+    assert all(0 < point.sum < 60 for point in points.values())
+    answered = points[(200, None)].attributes
+    assert answered == {
+        "http.request.method": "POST",
+        "server.address": "127.0.0.1",
+        "server.port": server.port,
+        "b2b.priority": "normal",
+        "http.response.status_code": 200,
+    }
+
+
+def test_an_answer_without_a_request_sent_records_no_duration(telemetry: Telemetry) -> None:
+    """Events out of order (a hook fed by hand): an answer, then a failure, with no request
+    on the wire records no duration, and raises nothing; one request sent records one."""
+    hook = get_hooks()[0]
+    call = events.Call("POST", "http://127.0.0.1/x", "/x", "127.0.0.1", 80)
+    hook(events.CallStarted(call))
+    hook(events.ResponseReceived(call, 1, 503, None))
+    hook(events.RequestSent(call, 1))
+    hook(events.ResponseReceived(call, 1, 201, None))
+    hook(events.RequestFailed(call, 1, APIConnectionError("reset")))
+    hook(events.CallFinished(call, 1, 0, 0.0, 201, None, None))
+    assert list(durations(telemetry)) == [(201, None)]
+
+
 async def test_a_429_names_the_cooldown_the_limiter_keeps(telemetry: Telemetry) -> None:
     """With pacing on, the 429's span event carries the cooldown every call now waits."""
     async with (
