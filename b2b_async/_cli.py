@@ -683,7 +683,7 @@ def closed_on_exit(rows: Generator[Any, None, None]) -> Iterator[None]:
 
 
 def open_journal(journal: Journal, file: Path) -> None:
-    """Load what earlier runs recorded and open the journal for appending.
+    """Hold the journal for this run, and load what earlier runs recorded.
 
     Lines cut short by a crash are reported and ignored; anything else wrong ends the
     command with one error line before any order is sent.
@@ -702,8 +702,7 @@ def open_journal(journal: Journal, file: Path) -> None:
 
     check_journal_path(journal.path, file)
     try:
-        journal.load()
-        journal.open()
+        journal.claim()
     except CorruptJournalError as exc:
         stop(
             f"{exc}; nothing was sent (fix or remove that line, or use another --results)",

@@ -846,6 +846,28 @@ class Journal:
             raise ForeignJournalError(self.path, number, recorded, self.target)
         self.registered.add(entry["order_id"])
 
+    def claim(self) -> None:
+        """Hold the journal for this run (:meth:`open`), then read it (:meth:`load`).
+
+        Holding it first turns a second run away before it reads a line of what may be a long
+        journal, and no run reads entries that another is still appending. The journal is
+        closed again when it cannot be read.
+
+        Raises:
+            JournalInUseError: another run holds the journal.
+            CorruptJournalError: as :meth:`load` raises it.
+            ForeignJournalError: as :meth:`load` raises it.
+            JournalWriteError: as :meth:`open` raises it.
+            OSError: the file cannot be opened or read.
+        """
+        self.open()
+        try:
+            self.load()
+        except BaseException:
+            with contextlib.suppress(JournalWriteError):
+                self.close()
+            raise
+
     def open(self) -> None:
         """Open the file for appending, ending a line a crash may have left unfinished.
 

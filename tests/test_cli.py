@@ -1047,6 +1047,25 @@ def test_register_refuses_a_journal_another_run_holds(
     assert invoke(register_args(orders, sandbox.url, results)).exit_code == 0
 
 
+def test_register_refuses_a_held_journal_before_reading_it(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A journal another run holds is refused as in use, whatever it holds: the second run
+    reads none of it (here, a line it would otherwise refuse as no entry)."""
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    results = tmp_path / "results.jsonl"
+    results.write_text(f"{created_line('BC0000', 2)}\nx\n", encoding="utf-8")
+    running = Journal(results)
+    running.open()
+    try:
+        result = invoke(register_args(orders, sandbox.url, results))
+    finally:
+        running.close()
+    assert result.exit_code == 2
+    assert "is in use by another run" in one_error_line(result.stderr)
+    assert sandbox.requests == []
+
+
 def test_register_journal_lines_cut_short_are_reported_and_skipped(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:

@@ -437,6 +437,35 @@ def test_a_journal_open_in_one_run_is_refused_to_another(tmp_path: Path) -> None
     second.close()
 
 
+def test_a_journal_another_run_holds_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """Claiming a journal another run holds is refused as in use, before a line is read: a
+    line that is no entry is not even found."""
+    path = write(tmp_path, "r.jsonl", journal_line("A", "created") + "x\n")
+    first, second = Journal(path), Journal(path)
+    first.open()
+    try:
+        with pytest.raises(JournalInUseError):
+            second.claim()
+    finally:
+        first.close()
+    assert second.registered == set()
+
+
+def test_a_claimed_journal_that_cannot_be_read_is_let_go(tmp_path: Path) -> None:
+    """A journal claimed but refused as corrupt is closed again, unchanged: the next run may
+    take it."""
+    text = journal_line("A", "created") + "x\n"
+    path = write(tmp_path, "r.jsonl", text)
+    with pytest.raises(CorruptJournalError):
+        Journal(path).claim()
+    assert path.read_text(encoding="utf-8") == text
+    path.write_text(journal_line("A", "created"), encoding="utf-8")
+    again = Journal(path)
+    again.claim()
+    again.close()
+    assert again.registered == {"A"}
+
+
 def test_journal_open_ends_a_line_cut_inside_a_character(tmp_path: Path) -> None:
     """A cut in the middle of a multi-byte character does not stop the journal from opening."""
     path = write(tmp_path, "r.jsonl", b'{"order_id":"caf' + "é".encode()[:1])
