@@ -15,6 +15,7 @@ an install with ``opentelemetry-api`` alone costs about as little.
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Final, Protocol, runtime_checkable
@@ -120,18 +121,21 @@ def built(item: _events.Hook | _events.HookFactory) -> _events.Hook | None:
 class HookSettings:
     """The process's hooks: as configured, and as built on first use."""
 
-    __slots__ = ("active", "configured", "gates")
+    __slots__ = ("active", "configured", "gates", "reported")
 
     def __init__(self) -> None:
         self.configured: tuple[_events.Hook | _events.HookFactory, ...] | None = None
         self.active: tuple[_events.Hook, ...] | None = None
         self.gates: tuple[Gate, ...] = ()  # empty while every active hook records every call
+        # The (hook's id, error class) pairs whose failure was logged as a warning.
+        self.reported: set[tuple[int, type[BaseException] | None]] = set()
 
     def configure(self, hooks: tuple[_events.Hook | _events.HookFactory, ...] | None) -> None:
         """Use ``hooks`` (``None``: the default ones), built on first use."""
         self.configured = hooks
         self.active = None
         self.gates = ()
+        self.reported = set()
 
     def build(self) -> tuple[_events.Hook, ...]:
         """Build every factory's hook, leaving out those that cannot work here."""
@@ -221,7 +225,7 @@ def listens(hook: _events.Hook, listening: Callable[[], bool] | None) -> bool:
     try:
         return listening()
     except Exception:  # a broken hook must never fail a call
-        logger.warning("hook %r failed to say whether it listens", hook, exc_info=True)
+        report_failure(hook, "to say whether it listens")
         return True
 
 
@@ -231,7 +235,27 @@ def emit(event: _events.Event, hooks: tuple[_events.Hook, ...] | None = None) ->
         try:
             hook(event)
         except Exception:  # a broken hook must never fail a call
-            logger.warning("hook %r failed on %s", hook, type(event).__name__, exc_info=True)
+            report_failure(hook, f"on {type(event).__name__}")
+
+
+def report_failure(hook: _events.Hook, what: str) -> None:
+    """Log the failure of ``hook`` being handled, with its traceback.
+
+    The first failure of each hook with each class of error, since hooks were last set, is a
+    warning; its repeats are logged at debug level, so that a hook broken for good does not
+    log a warning at every event of every call.
+    """
+    kind = (id(hook), sys.exc_info()[0])
+    if kind in SETTINGS.reported:
+        logger.debug("hook %r failed %s again", hook, what, exc_info=True)
+        return
+    SETTINGS.reported.add(kind)
+    logger.warning(
+        "hook %r failed %s (its repeats of this error are logged at DEBUG)",
+        hook,
+        what,
+        exc_info=True,
+    )
 
 
 class Settled(Protocol):

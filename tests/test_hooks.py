@@ -213,6 +213,54 @@ async def test_a_broken_hook_is_logged_and_the_call_goes_on(
     assert "CallStarted" in caplog.text
 
 
+async def test_a_hook_broken_for_good_warns_once_per_error_class(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A hook failing at every event of three calls logs one warning, with its traceback;
+    its repeats are debug records. Another class of error warns again, and so does the same
+    one once hooks are set again."""
+    errors: list[type[Exception]] = [RuntimeError]
+
+    def broken(event: Event) -> None:
+        raise errors[0]("boom")
+
+    set_hooks([broken])
+    with caplog.at_level(logging.DEBUG, logger="b2b_async"):
+        async with sandbox() as server, client_for(server, rate_limit=None) as client:
+            for index in range(3):
+                await create(client, f"BC{index}")
+            errors[0] = ValueError
+            await create(client, "BC3")
+            set_hooks([broken])
+            await create(client, "BC4")
+    failures = [record for record in caplog.records if "failed on" in record.getMessage()]
+    assert all(record.exc_info is not None for record in failures)
+    assert len(failures) == 5 * 4  # four events a call
+    warned = [record for record in failures if record.levelno == logging.WARNING]
+    assert [record.exc_info[0] for record in warned if record.exc_info] == [
+        RuntimeError,
+        ValueError,
+        ValueError,
+    ]
+    assert all("CallStarted" in record.getMessage() for record in warned)
+    assert "repeats of this error are logged at DEBUG" in warned[0].getMessage()
+
+
+def test_a_hook_that_fails_to_say_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A listening() that always raises warns at the first call only."""
+
+    class Undecided(Quiet):
+        def listening(self) -> bool:
+            raise RuntimeError("cannot tell")
+
+    set_hooks([Undecided(listening=False)])
+    with caplog.at_level(logging.DEBUG, logger="b2b_async"):
+        for _ in range(3):
+            listening_hooks()
+    levels = [record.levelno for record in caplog.records]
+    assert levels == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+
+
 def test_factories_are_built_once_on_first_use() -> None:
     """A HookFactory builds its hook at the first get_hooks(); one returning None is left out."""
     built: list[Hook] = []
