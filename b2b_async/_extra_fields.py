@@ -14,7 +14,7 @@ The rules, one per configuration attribute:
 - ``fieldType`` 2, a number: the value is a finite decimal number, at most ``maximumValue``
   when one is configured;
 - ``fieldType`` 0 and 1, text: at most ``maximumLength`` characters when one is configured
-  (0 stands for none: a limit of no characters would refuse every value);
+  (0 or less stands for none: a limit of no characters would refuse every value);
 - ``fieldType`` 3, a drop-down: one of ``listOfValues`` (an empty list lets any value pass,
   as a drop-down without choices says nothing about them).
 """
@@ -68,7 +68,7 @@ def _number_problem(text: str, config: ExtraFieldConfig) -> str | None:
 
 def _length_problem(text: str, config: ExtraFieldConfig) -> str | None:
     longest = config.maximum_length
-    if longest and len(text) > longest:
+    if longest is not None and 0 < longest < len(text):
         return f"must be at most {longest} characters, got {len(text)}"
     return None
 

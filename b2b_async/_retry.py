@@ -91,6 +91,12 @@ def may_have_reached_server(exc: B2BError) -> bool:
     return isinstance(exc, APIError) and exc.status in UNCERTAIN_STATUSES
 
 
+def may_have_taken_effect(exc: B2BError) -> bool:
+    """Tell whether the call that failed with ``exc`` may have taken effect all the same: its
+    last attempt, or an earlier one, may have been processed by the server."""
+    return exc.after_uncertain_attempt or may_have_reached_server(exc)
+
+
 class Uncertainty:
     """Follows one call's attempts: has any of them possibly reached the server?
 

@@ -78,7 +78,7 @@ from ._extra_fields import check_extra_fields, required_names
 from ._pagination import V3PageReader, check_v3_page_size, walk_offsets
 from ._priority import call_priority
 from ._protocol import Request
-from ._retry import may_have_reached_server, settle_registration
+from ._retry import may_have_taken_effect, settle_registration
 from ._routes import check_query_size, id_list, one_of, to_v3_id, v3_path
 from ._serde import encode_model, one_or_many, structure
 from ._transport import Transport
@@ -226,6 +226,15 @@ def _created(order: NewV3Order, data: object) -> V3Order:
     if created.customer_id is None:  # V3 answers do not carry it
         created = attrs.evolve(created, customer_id=order.customer_id)
     return created
+
+
+def _after_update(held: V3Order, update: V3OrderUpdate) -> V3Order:
+    """What an order that held ``held`` holds after ``update``: the values sent set, the
+    fields not named kept (for an update whose answer does not describe the order)."""
+    sent = {field.field_name: field for field in update.extra_fields}
+    fields = [sent.pop(field.field_name, field) for field in held.extra_fields]
+    po_number = held.po_number if update.po_number is None else update.po_number
+    return attrs.evolve(held, po_number=po_number, extra_fields=(*fields, *sent.values()), raw={})
 
 
 def _registration_body(order: NewV3Order) -> bytes:
@@ -576,9 +585,10 @@ class V3Orders:
         except RegistrationWindowClosedError:
             return None, window
         except B2BError as exc:
-            # A create that may have registered the order: once its window has passed, B2B
-            # Edition holds the order either way, and the read tells what it holds.
-            if window is None or not may_have_reached_server(exc):
+            # A create that may have registered the order, by this attempt or an earlier one:
+            # once its window has passed, B2B Edition holds the order either way, and the
+            # read tells what it holds.
+            if window is None or not may_have_taken_effect(exc):
                 raise
             return None, window
 
@@ -599,7 +609,7 @@ class V3Orders:
         update, changed = order_changes(order, current, required)
         result, steps = current, (*steps, "get")
         if update is not None:
-            result = await self._send_update(order.bc_order_id, update, priority)
+            result = await self._send_update(order.bc_order_id, update, priority, current)
             steps = (*steps, "update")
         moved = 0
         if not current.company_id:  # None, or 0 as some answers have it
@@ -816,17 +826,19 @@ class V3Orders:
         return await self._send_update(number, update, level)
 
     async def _send_update(
-        self, number: int, update: V3OrderUpdate, priority: Priority | None
+        self,
+        number: int,
+        update: V3OrderUpdate,
+        priority: Priority | None,
+        held: V3Order | None = None,
     ) -> V3Order:
-        """Send a checked update of order ``number``; the order as answered, or the values
-        sent when it is not."""
+        """Send a checked update of order ``number``; the order as answered, or when it is
+        not, what it ``held`` (as last read, when known) with the values sent set."""
         path = v3_path("/orders/{bc_order_id}", bc_order_id=number)
         request = Request("PUT", path, body=encode_model(update))
         data = (await self._transport.send(request, priority)).data
         if _is_empty(data):
-            return V3Order(
-                bc_order_id=number, po_number=update.po_number, extra_fields=update.extra_fields
-            )
+            return _after_update(V3Order(bc_order_id=number) if held is None else held, update)
         return _only_order(data, number)
 
     async def products(

@@ -355,7 +355,8 @@ class EnsuredOrder:
             fields; ``"updated"``: B2B Edition held the order already, and its PO number,
             extra fields or company were set; ``"unchanged"``: it held them already.
         order: the order as the last answer described it (an update's answer, else the
-            read; ``customer_id`` as given). After an assignment its ``company_id`` is still
+            read, with the values an update sent set when its answer did not describe the
+            order; ``customer_id`` as given). After an assignment its ``company_id`` is still
             the one read: ``None``.
         steps: the operations tried, in order: ``"create"``, ``"get"``, ``"update"``,
             ``"assign"``. Each is one request, retries aside, but for a create that its

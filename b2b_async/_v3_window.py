@@ -23,7 +23,7 @@ import attrs
 
 from ._config import REGISTRATION_MARGIN, REGISTRATION_WINDOW, RetryPolicy
 from ._exceptions import B2BError, DeadlineUnreachableError, RegistrationWindowClosedError
-from ._retry import is_transient, least_wait_before_retry, may_have_reached_server
+from ._retry import is_transient, least_wait_before_retry, may_have_taken_effect
 
 __all__ = ["RegistrationWindow", "window_lost"]
 
@@ -105,7 +105,7 @@ def window_lost(exc: B2BError, window: RegistrationWindow, policy: RetryPolicy |
         window: its window.
         policy: the client's retry options.
     """
-    if exc.after_uncertain_attempt or may_have_reached_server(exc):
+    if may_have_taken_effect(exc):
         return False  # the create may have registered the order: that is not a miss
     if isinstance(exc, DeadlineUnreachableError):
         return True

@@ -74,6 +74,13 @@ def test_limits_that_say_nothing_let_values_pass() -> None:
     assert problem_with("anything", ExtraFieldConfig(field_name="A")) is None
 
 
+def test_a_negative_maximum_length_is_no_limit() -> None:
+    """A store answering a negative maximum (no length is that short) says nothing of the
+    length: the value passes, rather than every order being refused before it is sent."""
+    assert problem_with("x" * 500, config("A", TEXT, maximum_length=-1)) is None
+    assert problem_with("xx", config("A", TEXT, maximum_length=1)) is not None
+
+
 def test_required_names_are_the_required_fields() -> None:
     """Only fields marked required are named."""
     assert required_names(STORE) == {"Fintech ID"}

@@ -39,6 +39,7 @@ from b2b_async._retry import (
     is_transient,
     least_wait_before_retry,
     may_have_reached_server,
+    may_have_taken_effect,
     settle_registration,
 )
 
@@ -132,6 +133,18 @@ def test_a_hint_longer_than_the_policy_obeys_is_not_waited_for(exc: B2BError) ->
 )
 def test_which_failures_may_have_reached_the_server(exc: B2BError, reached: bool) -> None:
     assert may_have_reached_server(exc) is reached
+
+
+def test_a_call_may_have_taken_effect_by_its_last_attempt_or_an_earlier_one() -> None:
+    """A 503 says the call did nothing, unless an earlier attempt may have; a read timeout
+    says it may have, whatever came before."""
+    refused, after_reset, timed_out = server_error(503), server_error(503), APITimeoutError("t")
+    after_reset.after_uncertain_attempt = True
+    assert [may_have_taken_effect(exc) for exc in (refused, after_reset, timed_out)] == [
+        False,
+        True,
+        True,
+    ]
 
 
 def test_failures_after_an_uncertain_attempt_are_marked() -> None:

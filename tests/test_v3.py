@@ -1236,6 +1236,26 @@ async def test_ensure_reads_after_a_create_that_may_have_registered_the_order(
     assert store.orders["760"].po_number == "P"
 
 
+async def test_ensure_reads_after_a_create_whose_earlier_attempt_may_have_registered_it(
+    store: SandboxServer,
+) -> None:
+    """A create cut off after B2B Edition took it, then a 503 its retry met: the call may
+    have registered the order (``after_uncertain_attempt``), so ensure reads it after the
+    window, as after a create cut off on its last attempt, instead of raising the 503."""
+    created_at = place(store, 761, age=7.0)
+    store.faults = Faults(reset_after=0.4, http_503=0.4)
+    pattern = [FaultKind.RESET_AFTER, FaultKind.HTTP_503, None]
+    store._random.seed(seed_for(store.faults, pattern))
+    retry = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.05)
+    async with client_for(store, retry=retry, check_extra_fields=False) as client:
+        ensured = await client.v3.orders.ensure(
+            bc_order_id=761, customer_id=5, po_number="P", created_at=created_at
+        )
+    assert (ensured.action, ensured.steps) == ("unchanged", ("create", "get"))
+    assert calls(store) == ["POST /orders", "POST /orders", "GET /orders/761"]
+    assert store.orders["761"].po_number == "P"
+
+
 @pytest.mark.parametrize(
     ("reply", "age", "error", "problem", "path"),
     [
@@ -1289,6 +1309,26 @@ async def test_ensure_gives_an_order_without_a_company_the_customer_s(
         )
     assert (ensured.action, ensured.steps, ensured.changed) == ("updated", ("get", "assign"), ())
     assert seen == ["/api/v3/io/orders/9", "/api/v3/io/customers/4/orders/b2b"]
+
+
+async def test_ensure_after_an_update_answered_without_the_order_keeps_what_it_read(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """An update answered with empty ``data``: the order ensure returns is the one it read,
+    with the values it sent set, not the sent values alone (which would have no company, no
+    PO number when it was not sent, and no other extra fields)."""
+    held = [{"fieldName": "X", "fieldValue": "1"}, {"fieldName": "Y", "fieldValue": "2"}]
+    read = order_json(9, companyId=3, poNumber="P", extraFields=held)
+    url, seen = await scripted([ok([read]), ok([])])
+    async with client_for(url) as client:
+        ensured = await client.v3.orders.ensure(
+            bc_order_id=9, customer_id=4, po_number="P", extra_fields={"X": "7"}, created_at=ago(60)
+        )
+    assert (ensured.action, ensured.steps) == ("updated", ("get", "update"))
+    assert ensured.changed == ("X",)
+    assert (ensured.order.company_id, ensured.order.po_number) == (3, "P")
+    assert ensured.order.extra_fields == (ExtraField("X", "7"), ExtraField("Y", "2"))
+    assert seen == ["/api/v3/io/orders/9", "/api/v3/io/orders/9"]
 
 
 async def test_an_assignment_that_moves_nothing_leaves_the_order_unchanged(
