@@ -1256,6 +1256,39 @@ async def test_ensure_reads_after_a_create_whose_earlier_attempt_may_have_regist
     assert store.orders["761"].po_number == "P"
 
 
+class RefuseAfterFirstGrant(LimiterRecorder):
+    """Grants the first request, then refuses every deadline (a queue grew behind a 500), and
+    switches the sandbox's faults off so that the reads and updates after it are answered."""
+
+    def __init__(self, store: SandboxServer) -> None:
+        super().__init__()
+        self.store = store
+
+    async def acquire(
+        self, priority: Priority = Priority.NORMAL, *, deadline: float | None = None
+    ) -> float:
+        self.refuse_deadlines = bool(self.calls)
+        if self.refuse_deadlines:
+            self.store.faults = Faults()
+        return await super().acquire(priority, deadline=deadline)
+
+
+async def test_ensure_waits_out_a_window_whose_retry_cannot_be_sent_after_a_500(
+    store: SandboxServer,
+) -> None:
+    """A 500 (which may have registered the order), then no budget for the retry in time:
+    ensure waits for the window and reconciles, rather than raising DeadlineUnreachableError."""
+    created_at = place(store, 762, age=REGISTRATION_WINDOW - 2.5)
+    store.faults = Faults(http_500=1.0)
+    limiter = RefuseAfterFirstGrant(store)
+    async with client_for(store, rate_limit=limiter, check_extra_fields=False) as client:
+        ensured = await client.v3.orders.ensure(
+            bc_order_id=762, customer_id=5, po_number="P", created_at=created_at
+        )
+    assert (ensured.action, ensured.steps) == ("updated", ("create", "get", "update"))
+    assert store.orders["762"].po_number == "P"
+
+
 @pytest.mark.parametrize(
     ("reply", "age", "error", "problem", "path"),
     [
