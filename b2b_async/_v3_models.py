@@ -353,7 +353,8 @@ class EnsuredOrder:
     Attributes:
         action: ``"created"``: registered within V3's window, with its PO number and extra
             fields; ``"updated"``: B2B Edition held the order already, and its PO number,
-            extra fields or company were set; ``"unchanged"``: it held them already.
+            extra fields or company were set; ``"unchanged"``: it held them already (also
+            when this call's create took effect but its answer was lost: see ``steps``).
         order: the order as the last answer described it (an update's answer, else the
             read, with the values an update sent set when its answer did not describe the
             order; ``customer_id`` as given). After an assignment its ``company_id`` is still
