@@ -284,8 +284,9 @@ class B2BClient:
             ``None`` to switch pacing off.
         max_concurrency: the most requests in flight at once, or ``None`` for no cap.
         user_agent: a suffix that identifies your integration, e.g. ``"acme-sync/2.1"``.
-        max_response_bytes: the largest response body read; a longer one raises
-            :class:`~b2b_async.ResponseDecodeError`.
+        max_response_bytes: the largest response body read; a longer success raises
+            :class:`~b2b_async.ResponseDecodeError` (a longer error answer is the error its
+            status names, its body unread).
         check_extra_fields: check V3 extra field values against the store's configurations
             before a create or an update is sent (see :ref:`extra-field-check`); ``False``
             sends them unchecked and never fetches the configurations for it.

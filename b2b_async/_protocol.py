@@ -497,10 +497,13 @@ class Envelope(NamedTuple):
 def decode_json(body: bytes, secrets: tuple[str, ...] = ()) -> Any:
     """Decode a UTF-8 JSON body with every secret redacted, or return :data:`NOT_JSON`.
 
-    A body nested too deeply to decode, or to redact, is not JSON to the client either.
+    A UTF-8 byte order mark before the JSON is skipped, as RFC 8259 lets a parser do: some
+    servers send one, and a success or an "already exists" read as no JSON at all would be
+    retried, or reported as a bare 400, although the order is registered. A body nested too
+    deeply to decode, or to redact, is not JSON to the client either.
     """
     try:
-        text = body.decode("utf-8")
+        text = body.decode("utf-8-sig")
         value = json.loads(text)
         return redact(value, secrets) if may_hold_secret(text, secrets) else value
     except (ValueError, RecursionError):

@@ -368,7 +368,9 @@ class Transport:
         """Return the session, creating the owned one on first use.
 
         An owned session carries the fixed headers itself; a borrowed one gets them with
-        every request.
+        every request. An owned session keeps no cookies: the API authenticates by header,
+        and a jar would keep every cookie an answer sets, without bound, and send them all
+        back with every later request.
 
         Raises:
             ClientClosedError: the client, or a borrowed session, is closed, or the client
@@ -380,7 +382,9 @@ class Transport:
         pool.check_loop()
         if pool.session is None:
             connector = aiohttp.TCPConnector(limit=self.max_concurrency or UNCAPPED_POOL)
-            pool.session = aiohttp.ClientSession(connector=connector, headers=self._headers)
+            pool.session = aiohttp.ClientSession(
+                connector=connector, headers=self._headers, cookie_jar=aiohttp.DummyCookieJar()
+            )
         elif not pool.owned and pool.session.closed:  # an owned one closes in aclose only
             raise ClientClosedError("the borrowed aiohttp session is closed")
         return pool.session
@@ -726,15 +730,15 @@ class Transport:
         return None if hint is None else hint.capped(cap, self._burst)
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
-        """Read the body, refusing it once it passes the cap.
+        """Read the body, up to the cap.
 
         Content-Length counts compressed bytes, so only a plain body within the cap is read
         whole; any other is counted as decoded, so a small compressed body cannot expand
-        past the cap.
+        past the cap. A body past the cap is handled by :meth:`_past_cap`.
         """
         length = response.content_length
         if length is not None and length > self._max_bytes:
-            self._refuse(response)
+            return self._past_cap(response)
         if length is not None and "Content-Encoding" not in response.headers:
             return await response.read()
         chunks: list[bytes] = []
@@ -742,12 +746,26 @@ class Transport:
         async for chunk in response.content.iter_chunked(CHUNK):
             size += len(chunk)
             if size > self._max_bytes:
-                self._refuse(response)
+                return self._past_cap(response)
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _refuse(self, response: aiohttp.ClientResponse) -> None:
+    def _past_cap(self, response: aiohttp.ClientResponse) -> bytes:
+        """Stop reading a body past the cap, and close its connection.
+
+        An error answer's class follows its status, whatever its body holds (a proxy's large
+        page for a 503 is still a 503, retried after its hint), so it is kept without the
+        body; a success's body is what the call needs, and its answer is refused.
+
+        Returns:
+            An empty body, for an answer whose status is not a success.
+
+        Raises:
+            ResponseDecodeError: the answer is a success.
+        """
         response.close()
+        if not 200 <= response.status < 300:
+            return b""
         raise ResponseDecodeError(
             f"response body exceeds the {self._max_bytes}-byte cap", status=response.status
         )

@@ -455,6 +455,24 @@ def test_body_decoding_accepts_exactly_what_json_loads_accepts(
         assert decode_json(raw) == expected
 
 
+#: The UTF-8 byte order mark, which RFC 8259 lets a JSON parser ignore (some stacks send it).
+BYTE_ORDER_MARK = b"\xef\xbb\xbf"
+
+
+def test_a_success_behind_a_byte_order_mark_is_read() -> None:
+    """A UTF-8 byte order mark before the envelope is no reason to call a success garbled."""
+    raw = BYTE_ORDER_MARK + body({"code": 200, "data": {"orderId": "BC1"}, "message": "Success"})
+    assert decode(200, raw) == {"orderId": "BC1"}
+
+
+def test_already_exists_behind_a_byte_order_mark_is_its_own_error() -> None:
+    """The replay of a registration meets "already exists" whatever marks the body: read as a
+    bare 400, a registered order would be reported refused."""
+    payload = {"code": 40010, "data": {"errMsg": "The order already exists."}, "message": "x"}
+    with pytest.raises(OrderAlreadyExistsError):
+        decode(400, BYTE_ORDER_MARK + body(payload))
+
+
 # --- secrets echoed by the server ---------------------------------------------------------------
 
 SECRET_INFO = RequestInfo("POST", "https://x/api", ("tok-123", "hash9"))

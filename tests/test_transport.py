@@ -23,6 +23,7 @@ from yarl import URL
 
 from b2b_async import (
     APIConnectionError,
+    APIError,
     APITimeoutError,
     AuthenticationError,
     B2BClient,
@@ -1316,3 +1317,74 @@ async def test_a_slot_granted_after_the_call_must_have_left_sends_nothing() -> N
             await call
     assert held.orders == []
     assert limiter.released == [None]
+
+
+async def test_cookies_an_answer_sets_are_neither_kept_nor_sent_back() -> None:
+    """The API authenticates by header: cookies a server sets (as many as it likes, new
+    names on every answer) are no state of the client's, so none is kept (the jar of the
+    session the client owns would grow without bound) or sent with a later request."""
+    cookies: list[str] = []
+
+    async def set_cookies(request: web.Request) -> web.Response:
+        cookies.extend(request.headers.getall("Cookie", []))
+        order_id = (await request.json())["orderId"]
+        body = {"code": 200, "data": {"orderId": order_id}, "message": "Success"}
+        response = web.json_response(body)
+        for index in range(50):
+            response.set_cookie(f"{order_id}-{index}", "x" * 100)
+        return response
+
+    async with serving(answering(Holding.PATH, set_cookies)) as url:
+        # A name, not an address: aiohttp's jar refuses the cookies of an IP address.
+        base_url = url.replace("127.0.0.1", "localhost")
+        async with B2BClient(TOKEN, base_url=base_url, rate_limit=None, retry=None) as client:
+            for index in range(3):
+                await client.orders.create(
+                    company_id=1, customer_id=1, order_id=f"BC{index}", total_inc_tax=1
+                )
+    assert cookies == []
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["with Content-Length", "chunked"])
+@pytest.mark.parametrize(("status", "error"), [(503, ServerError), (429, RateLimitError)])
+async def test_an_error_answer_past_the_cap_is_the_error_its_status_names(
+    status: int, error: type[APIError], chunked: bool
+) -> None:
+    """A proxy's 503 or 429 page larger than ``max_response_bytes`` is still a 503 or a 429,
+    retried after its hint: the class of an error follows the status, whatever the body
+    holds, and the body past the cap is not read."""
+    answered = 0
+
+    async def unavailable_then_created(request: web.Request) -> web.StreamResponse:
+        nonlocal answered
+        answered += 1
+        if answered > 1:
+            body = {"code": 200, "data": {"orderId": "BC1"}, "message": "Success"}
+            return web.json_response(body)
+        page = b"<html>" + b"x" * 4096 + b"</html>"
+        response = web.StreamResponse(status=status, headers={"Retry-After": "0"})
+        if not chunked:
+            response.content_length = len(page)
+        await response.prepare(request)
+        await response.write(page)
+        await response.write_eof()
+        return response
+
+    async with serving(answering(Holding.PATH, unavailable_then_created)) as url:
+        async with B2BClient(
+            TOKEN, base_url=url, rate_limit=None, retry=QUICK, max_response_bytes=1024
+        ) as client:
+            created = await client.orders.create(
+                company_id=1, customer_id=1, order_id="BC1", total_inc_tax=1
+            )
+        async with B2BClient(
+            TOKEN, base_url=url, rate_limit=None, retry=None, max_response_bytes=1024
+        ) as client:
+            answered = 0
+            with pytest.raises(error) as info:
+                await client.orders.create(
+                    company_id=1, customer_id=1, order_id="BC1", total_inc_tax=1
+                )
+    assert created == CreatedOrder("BC1")
+    assert info.value.status == status
+    assert info.value.retry_after == 0
