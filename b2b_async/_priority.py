@@ -72,8 +72,9 @@ def choose_priority(
     return default if chosen is None else chosen.get(owner, default)
 
 
-@contextlib.contextmanager
-def prioritised(owner: object, level: Priority | str) -> Iterator[Priority]:
+def prioritised(
+    owner: object, level: Priority | str
+) -> contextlib.AbstractContextManager[Priority]:
     """Within the block, calls of ``owner`` without a priority of their own carry ``level``.
 
     Tasks created inside the block keep it, as they keep every context variable.
@@ -82,10 +83,19 @@ def prioritised(owner: object, level: Priority | str) -> Iterator[Priority]:
         owner: the client the block is about.
         level: the priority.
 
+    Returns:
+        The block; ``with ... as chosen`` gives the :class:`Priority`.
+
     Raises:
-        ValueError: ``level`` names no priority.
+        ValueError: ``level`` names no priority, raised by this call (not only as the block
+            is entered), so a level read from the configuration fails where it is read.
     """
-    chosen = check_priority(level)
+    return _block(owner, check_priority(level))
+
+
+@contextlib.contextmanager
+def _block(owner: object, chosen: Priority) -> Iterator[Priority]:
+    """The block of :func:`prioritised`, for a checked priority."""
     token = _CONTEXT.set({**(_CONTEXT.get() or {}), owner: chosen})
     try:
         yield chosen

@@ -789,13 +789,16 @@ def earliest(moment: float | None, seconds: float | None) -> float | None:
 def budget_acquirer(limiter: Limiter) -> Acquire:
     """How the transport asks ``limiter`` for budget: with the call's priority and deadline.
 
-    A limiter written for version 0.1's protocol takes no arguments; it is asked without
-    them, and serves every call in its own order.
+    Any ``acquire`` that can be called as the protocol says, ``acquire(priority,
+    deadline=...)``, is: one that names both, and one that takes ``*args, **kwargs`` to hand
+    them on (a wrapper of another limiter). A limiter written for version 0.1's protocol
+    takes no arguments; it is asked without them, and serves every call in its own order.
     """
-    parameters = inspect.signature(limiter.acquire).parameters
-    if "priority" in parameters and "deadline" in parameters:
-        return lambda priority, deadline: limiter.acquire(priority, deadline=deadline)
-    return lambda priority, deadline: limiter.acquire()
+    try:
+        inspect.signature(limiter.acquire).bind(Priority.NORMAL, deadline=None)
+    except TypeError:
+        return lambda priority, deadline: limiter.acquire()
+    return lambda priority, deadline: limiter.acquire(priority, deadline=deadline)
 
 
 def transport_error(exc: BaseException, info: RequestInfo) -> TransportError:

@@ -184,6 +184,16 @@ def _items(value: Iterable[object]) -> tuple[Any, ...]:  # its field's validator
     return tuple(value)
 
 
+# One converter per kind of item: a converter's parameter is the constructor's argument type
+# to mypy and pyright, so each says which items a caller may pass.
+def _product_options(value: Iterable[ProductOption]) -> tuple[ProductOption, ...]:
+    return _items(value)
+
+
+def _line_items(value: Iterable[LineItem]) -> tuple[LineItem, ...]:
+    return _items(value)
+
+
 def _text(**options: Any) -> Any:
     # Optional text needs no converter, so the annotation is the whole truth for type checkers.
     return attrs.field(default=None, validator=_check_text, **options)
@@ -463,7 +473,7 @@ class LineItem:
         metadata=wire(aliases=["price_inc_tax"], text=True),
     )
     product_options: tuple[ProductOption, ...] = attrs.field(
-        default=(), converter=_items, validator=_each(ProductOption)
+        default=(), converter=_product_options, validator=_each(ProductOption)
     )
 
 
@@ -516,7 +526,7 @@ class OrderUpdate:
 
     order_id: str = attrs.field(converter=_to_required_id, validator=_check_required_id)
     billing_address: Address = attrs.field(validator=_check_address)
-    products: tuple[LineItem, ...] = attrs.field(converter=_items, validator=_each(LineItem))
+    products: tuple[LineItem, ...] = attrs.field(converter=_line_items, validator=_each(LineItem))
     status_id: int | None = attrs.field(
         default=None, converter=_to_count, validator=_check_count, metadata=_TEXT
     )

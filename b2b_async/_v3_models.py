@@ -32,11 +32,13 @@ from ._v3_window import window_end
 _MARGIN: Final = timedelta(seconds=REGISTRATION_MARGIN)
 
 
-def _bc_order_id(value: object) -> int:
+# A converter's parameter is the constructor's argument type to mypy and pyright: it says
+# what a caller may pass, and the converter itself still checks what an untyped caller does.
+def _bc_order_id(value: int | str) -> int:
     return to_v3_id(value, field="bc_order_id")
 
 
-def _customer_id(value: object) -> int:
+def _customer_id(value: int | str) -> int:
     return to_v3_id(value, field="customer_id")
 
 
@@ -52,18 +54,18 @@ def _text(given: object, field: str) -> str:
     return sendable_text(value, field=field)
 
 
-def _field_name(value: object) -> str:
+def _field_name(value: str) -> str:
     name = _text(value, "field_name")
     if not name.strip():
         raise InvalidOrderError("field_name must not be empty")
     return name
 
 
-def _field_value(value: object) -> str:
+def _field_value(value: str | int | Decimal) -> str:
     return _text(value, "field_value")
 
 
-def _po_number(value: object) -> str | None:
+def _po_number(value: str | None) -> str | None:
     return None if value is None else _text(value, "po_number")
 
 
@@ -85,7 +87,7 @@ def aware(value: object, field: str) -> datetime:
     return value
 
 
-def _created_at(value: object) -> datetime | None:
+def _created_at(value: datetime | None) -> datetime | None:
     """An order's creation time: an aware ``datetime`` whose window fits, or None."""
     if value is None:
         return None

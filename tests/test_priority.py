@@ -451,3 +451,13 @@ async def test_the_cap_for_bulk_gives_bulk_calls_the_places_wanted(wanted: int) 
     extra.cancel()
     with pytest.raises(asyncio.CancelledError):
         await extra
+
+
+def test_a_priority_block_refuses_an_unknown_level_when_it_is_asked_for() -> None:
+    """``client.priority("bluk")`` raises at the call, as its docstring says, not only once a
+    ``with`` enters the block: a level read from the configuration fails where it is read."""
+    client = B2BClient(DEFAULT_TOKEN, rate_limit=None)
+    with pytest.raises(ValueError, match="priority must be one of"):
+        client.priority("bluk")
+    with pytest.raises(ValueError, match="priority must be one of"):
+        prioritised(object(), "bluk")

@@ -11,6 +11,7 @@ import socket
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -1388,3 +1389,30 @@ async def test_an_error_answer_past_the_cap_is_the_error_its_status_names(
     assert created == CreatedOrder("BC1")
     assert info.value.status == status
     assert info.value.retry_after == 0
+
+
+# --- a limiter that forwards its arguments --------------------------------------------------
+
+
+class ForwardingLimiter:
+    """A user's limiter wrapping another, as an instrumented or logging one does: it takes
+    whatever the protocol passes (``*args, **kwargs``) and hands it on."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
+
+    async def acquire(self, *args: Any, **kwargs: Any) -> float:
+        self.calls.append((args, kwargs))
+        return 0.0
+
+    async def release(self, hint: BudgetHint | None) -> None:
+        return None
+
+
+async def test_a_limiter_taking_any_arguments_gets_the_priority_and_deadline() -> None:
+    """A limiter whose ``acquire`` takes ``*args, **kwargs`` follows the protocol for a type
+    checker, so it is asked with the call's priority and deadline, not as a 0.1 limiter."""
+    limiter = ForwardingLimiter()
+    acquire = _transport.budget_acquirer(limiter)
+    await acquire(Priority.URGENT, 2.5)
+    assert limiter.calls == [((Priority.URGENT,), {"deadline": 2.5})]

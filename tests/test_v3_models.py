@@ -108,7 +108,7 @@ def test_extra_field_numbers_become_their_digits_however_large() -> None:
     [Decimal("1E+999999999"), Decimal("0E-999999999"), pytest.param(10**20000, id="10**20000")],
 )
 def test_a_number_too_long_to_write_out_is_refused_as_an_extra_field_or_po_number(
-    value: object,
+    value: Any,  # a po_number is typed str: the run-time check is for untyped callers
 ) -> None:
     """A value whose digits would fill the memory is refused, naming where it was given."""
     with pytest.raises(InvalidOrderError, match="field_value would take"):
@@ -162,7 +162,8 @@ def test_a_creation_time_whose_zone_gives_no_offset_is_refused(zone: tzinfo) -> 
     ],
 )
 def test_new_v3_order_refuses_a_creation_time_without_an_instant(
-    created_at: object, fragment: str
+    created_at: Any,
+    fragment: str,  # typed datetime | None: the check is for untyped callers
 ) -> None:
     """A naive datetime, text or a number is refused: the window needs an instant."""
     with pytest.raises(InvalidOrderError, match=f"created_at must be.*{fragment}"):
