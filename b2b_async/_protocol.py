@@ -269,8 +269,19 @@ def _body_code(envelope: Mapping[str, Any]) -> int | None:
         return None
     if isinstance(code, int):
         return code
+    if isinstance(code, float):
+        return _whole_code(code)
     if isinstance(code, str) and _is_small_number(text := code.strip()):
         return int(text)
+    return None
+
+
+def _whole_code(code: float) -> int | None:
+    """A body code written as a JSON number with a fraction part (``200.0``): V2's schemas
+    type ``code`` as ``number``. Only a whole one, of no more digits than a code has, is one.
+    """
+    if code.is_integer() and abs(code) < 10**_MOST_DIGITS:
+        return int(code)
     return None
 
 

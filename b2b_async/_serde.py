@@ -12,7 +12,8 @@ Wire decisions, each made here and nowhere else:
   included, as a read-only mapping; it never enters a request body;
 - optional attributes left at ``None`` (and empty tuples) are omitted from request bodies;
 - unknown keys in responses are ignored, never an error;
-- ids are lenient: one that arrives as an int or a string becomes ``str``;
+- ids are lenient: one that arrives as an int, a whole float (``168.0``, where a schema
+  types it ``number``) or a string becomes ``str``;
 - amounts are lenient: a number or a numeric string (``"100.0000"``) becomes ``Decimal``,
   and a ``Decimal`` goes out as a JSON number, or as a plain decimal string
   (``"10.98"``) for a field marked ``wire(text=True)``, as schemas that type every field a
@@ -25,7 +26,8 @@ Wire decisions, each made here and nowhere else:
   (``"Tue, 29 Oct 2019 12:33:25 +0000"``) or ISO 8601 become an aware ``datetime``
   (UTC when the text names no offset);
 - an empty string (or ``null``) where an optional number, flag or time is expected is
-  ``None``, and where a list is expected, an empty tuple;
+  ``None``, and where a list is expected, an empty tuple; any text is an empty tuple for a
+  list that the published schema types as a string (``wire(text_in_answers=True)``);
 - a ``datetime.date`` goes out as ``MM/DD/YYYY``, the format the API documents for dates;
 - a field marked ``wire(path=True)`` travels in the URL path: it never enters a request body;
 - a field marked ``wire(local=True)`` is the client's own knowledge (whether an earlier
@@ -123,6 +125,8 @@ class Wire:
         raw: the attribute receives the whole response object.
         path: the attribute travels in the URL path, never in a request body.
         local: the attribute is the client's own: never read from an answer, never sent.
+        text_in_answers: the published schema types this list a string: text in an answer
+            holds no item, and the list is read as empty (``raw`` keeps the text).
     """
 
     name: str | None = None
@@ -132,7 +136,11 @@ class Wire:
     raw: bool = False
     path: bool = False
     local: bool = False
+    text_in_answers: bool = False
 
+
+#: The largest whole number below which a float holds every whole number exactly.
+_EXACT_IN_FLOAT: Final = 2**53
 
 _PLAIN: Final = Wire()
 
@@ -146,6 +154,7 @@ def wire(
     raw: bool = False,
     path: bool = False,
     local: bool = False,
+    text_in_answers: bool = False,
 ) -> dict[str, Wire]:
     """Build the attrs ``metadata`` that tells the converter how a field is spelled and sent.
 
@@ -157,11 +166,12 @@ def wire(
         raw: fill the attribute with the whole response object, unknown keys included.
         path: the attribute is a path parameter, left out of request bodies.
         local: the attribute is the client's own, neither read from answers nor sent.
+        text_in_answers: a list the schema types as a string: text in an answer is no item.
 
     Returns:
         The metadata mapping, for ``attrs.field(metadata=...)``.
     """
-    return {WIRE: Wire(name, tuple(aliases), verbatim, text, raw, path, local)}
+    return {WIRE: Wire(name, tuple(aliases), verbatim, text, raw, path, local, text_in_answers)}
 
 
 def to_camel(name: str) -> str:
@@ -188,7 +198,11 @@ def _structure_str(value: object, _: type) -> str:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    raise ValueError(f"expected a string or an integer, got {type(value).__name__}")
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT_IN_FLOAT:
+        # Schemas that type an id ``number`` (a detail's ``customer_id``) allow ``168.0``;
+        # past 2**53 a float no longer holds every whole number, so it names no id for sure.
+        return str(int(value))
+    raise ValueError(f"expected a string or a whole number, got {type(value).__name__}")
 
 
 def _structure_decimal(value: object, _: type) -> Decimal:
@@ -358,14 +372,23 @@ def _takes_no_key(field: attrs.Attribute[Any]) -> bool:
     return spec.raw or spec.local
 
 
+def _read_override(field: attrs.Attribute[Any], conv: cattrs.Converter) -> Any:
+    """How a model reads ``field`` from an answer: not at all, by its wire key, or by its wire
+    key with text read as an empty list (``wire(text_in_answers=True)``)."""
+    if _takes_no_key(field):
+        return override(omit=True)
+    if not _spec(field).text_in_answers:
+        return override(rename=wire_name(field))
+
+    def list_or_text(value: Any, type_: Any) -> Any:
+        return () if isinstance(value, str) else conv.structure(value, type_)
+
+    return override(rename=wire_name(field), struct_hook=list_or_text)
+
+
 def _structure_hook(cls: type, conv: cattrs.Converter) -> Callable[[Any, type], Any]:
     fields = attrs.fields(cls)
-    overrides: dict[str, Any] = {
-        field.name: override(omit=True)
-        if _takes_no_key(field)
-        else override(rename=wire_name(field))
-        for field in fields
-    }
+    overrides: dict[str, Any] = {field.name: _read_override(field, conv) for field in fields}
     base: Callable[[Any, type], Any] = make_dict_structure_fn(cls, conv, **overrides)
     aliases = {wire_name(field): _spec(field).aliases for field in fields if _spec(field).aliases}
     raw = next((field.name for field in fields if _spec(field).raw), None)

@@ -10,7 +10,8 @@ Wire decisions made here:
 - a registration with a company goes to "Create An Order"
   (``/companies/{companyId}/user/{customerId}/orders``), one without to "Create Order Without
   CompanyID" (``/companies/users/{customerId}/orders``); its answer's ``orderId`` may be an
-  int or a string;
+  int or a string, and an answer without it (that schema names its id ``companyId``)
+  confirms the id sent (:func:`confirmed_order`);
 - "The order already exists." after an uncertain attempt of the same call, or anywhere in a
   bulk run, counts as registered (:func:`~b2b_async._retry.settle_registration`);
 - ids are checked before anything is sent (an empty one raises
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from operator import attrgetter
@@ -68,7 +69,14 @@ from ._v2_models import (
     UpdatedOrder,
 )
 
-__all__ = ["ORDER_MISSING_CODE", "Companies", "Orders", "registration", "registration_path"]
+__all__ = [
+    "ORDER_MISSING_CODE",
+    "Companies",
+    "Orders",
+    "confirmed_order",
+    "registration",
+    "registration_path",
+]
 
 #: The body code of "Order does not exist." (HTTP 400) on the company look-ups.
 ORDER_MISSING_CODE: Final = 40013
@@ -102,6 +110,22 @@ def registration_path(company_id: str | None, customer_id: str) -> str:
         company_id=company_id,
         customer_id=customer_id,
     )
+
+
+def confirmed_order(data: object, order: NewOrder) -> CreatedOrder:
+    """The confirmation a registration's successful answer gives for ``order``.
+
+    The example answers name the order ``orderId``; the schema of "Create Order Without
+    CompanyID" names it ``companyId``. An answer object without ``orderId`` confirms the
+    order all the same, by the id sent (a ``companyId`` is never read as the order's id),
+    as :meth:`Orders.apply_update` does.
+
+    Raises:
+        ResponseDecodeError: ``data`` is no object, or its ``orderId`` is no id.
+    """
+    if isinstance(data, Mapping) and "orderId" not in data:
+        return CreatedOrder(order.order_id)
+    return structure(data, CreatedOrder)
 
 
 def _day(value: object, field: str) -> date | None:
@@ -230,7 +254,7 @@ class Orders:
     async def _send_registration(self, order: NewOrder, priority: Priority | None) -> CreatedOrder:
         """Send the registration and read the confirmed order id from the answer."""
         data = (await self._transport.send(registration(order), priority)).data
-        return structure(data, CreatedOrder)
+        return confirmed_order(data, order)
 
     async def create_many(
         self,

@@ -472,8 +472,12 @@ class LineItem:
         validator=_check_amount,
         metadata=wire(aliases=["price_inc_tax"], text=True),
     )
+    # "Get Order Detail" types productOptions as a string: text there is read as no options.
     product_options: tuple[ProductOption, ...] = attrs.field(
-        default=(), converter=_product_options, validator=_each(ProductOption)
+        default=(),
+        converter=_product_options,
+        validator=_each(ProductOption),
+        metadata=wire(text_in_answers=True),
     )
 
 

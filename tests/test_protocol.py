@@ -677,3 +677,26 @@ def test_secrets_show_only_their_count_in_a_repr() -> None:
     assert "a-token-value" not in repr(info)
     assert "storehash" not in repr(info)
     assert redact("a-token-value!", secrets) == "***!"
+
+
+@pytest.mark.parametrize(("code", "expected"), [(200.0, None), (40010.0, BadRequestError)])
+def test_a_whole_body_code_written_as_a_float_is_read(
+    code: float, expected: type[Exception] | None
+) -> None:
+    """Every V2 schema types ``code`` as ``number``, so ``200.0`` is as valid as ``200``: it
+    reads the same, success or error (b2b-v2-openapi.yaml, each ``responses.*.code``)."""
+    if expected is None:
+        assert decode(200, {"code": code, "data": {"orderId": "1"}}) == {"orderId": "1"}
+        return
+    with pytest.raises(expected) as info:
+        decode(200, {"code": code, "data": {}, "message": "Bad Request Error"})
+    assert isinstance(info.value, APIError)
+    assert info.value.code == int(code)
+
+
+@pytest.mark.parametrize("code", [200.5, float("nan"), 1e30])
+def test_a_float_body_code_with_a_fraction_or_too_long_is_not_a_code(code: float) -> None:
+    """A fraction, NaN or a number of more digits than any code is still no body code."""
+    with pytest.raises(ResponseDecodeError) as info:
+        decode(200, {"code": code, "data": {}})
+    assert info.value.path == "$.code"

@@ -622,3 +622,23 @@ def test_a_buyers_registration_path_is_built_once() -> None:
     second = registration(NewOrder(31, 32, "BC2", 10))
     assert registration_path.cache_info().hits == hits + 1
     assert second.path == "/api/v2/io/companies/31/user/32/orders"
+
+
+@pytest.mark.parametrize(
+    ("company", "route"),
+    [(None, "companies/users/456/orders"), ("123", "companies/123/user/456/orders")],
+)
+async def test_a_registration_answer_that_does_not_name_the_order_returns_the_id_sent(
+    mocked: aioresponses, company: str | None, route: str
+) -> None:
+    """The schema of "Create Order Without CompanyID" names its answer's id ``companyId``
+    (b2b-v2-openapi.yaml, ``/companies/users/{customerId}/orders`` 200, ``data.companyId``).
+    A success that does not name the order registered it all the same: the call returns the
+    id it sent, never the company id, and never a ResponseDecodeError."""
+    answer = {"code": 200, "data": {"companyId": "2"}, "message": "Success"}
+    mocked.post(f"{BASE}/api/v2/io/{route}", payload=answer)
+    async with B2BClient("t", rate_limit=None) as client:
+        created = await client.orders.create(
+            company_id=company, customer_id=456, order_id="BC9", total_inc_tax=10
+        )
+    assert created == CreatedOrder("BC9")

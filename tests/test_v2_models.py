@@ -862,3 +862,25 @@ def test_update_values_of_subclasses_are_sent_as_their_values() -> None:
     order = NewOrder(1, 2, "BC1", 1, OtherText("PO-7"))
     assert type(order.po_number) is str
     assert json.loads(encode_model(order))["poNumber"] == "PO-7"
+
+
+def test_a_detail_product_whose_options_are_text_is_read_without_options() -> None:
+    """A detail: "Get Order Detail" types a product's ``productOptions`` as a string
+    (b2b-v2-openapi.yaml, ``/orders/{orderId}/details`` 200, ``data.products.items``): text
+    there is no list of options to read, and leaves the rest of the detail readable; the
+    text stays in ``raw``."""
+    data = {"id": "126", "products": [{"productId": "97", "productOptions": "Size: L"}]}
+    detail = structure(data, OrderDetail)
+    assert detail.products == (LineItem(product_id="97"),)
+    assert detail.raw["products"][0]["productOptions"] == "Size: L"
+
+
+def test_a_detail_id_typed_number_is_read_from_a_whole_float() -> None:
+    """A detail: "Get Order Detail" types ``customer_id`` as ``number``, so ``168.0`` is the
+    id ``"168"``; a fraction, or a float past 2**53 (which holds no whole number exactly),
+    is still no id."""
+    assert structure({"id": "1", "customer_id": 168.0}, OrderDetail).customer_id == "168"
+    for inexact in (168.5, 2.0**53 + 2):
+        with pytest.raises(ResponseDecodeError) as info:
+            structure({"id": "1", "customer_id": inexact}, OrderDetail)
+        assert info.value.path == "$.data.customer_id"
