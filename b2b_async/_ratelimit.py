@@ -40,6 +40,7 @@ __all__ = [
     "Waiter",
     "build_limiter",
     "burst_of",
+    "served_before",
     "unreachable",
 ]
 
@@ -215,6 +216,13 @@ class Waiter:
         return not self.future.done()
 
 
+def served_before(priority: Priority) -> tuple[Priority, ...]:
+    """The levels whose callers a newcomer of ``priority`` waits behind: its own and every
+    higher one."""
+    levels = tuple(Priority)
+    return levels[: levels.index(priority) + 1]
+
+
 class Lanes:
     """The callers waiting for a slot: one first-in-first-out lane per :class:`Priority`.
 
@@ -275,12 +283,16 @@ class Lanes:
 
     def ahead_of(self, priority: Priority) -> int:
         """Callers a newcomer of ``priority`` would wait behind: its lane and every higher one."""
-        ahead = 0
-        for level in Priority:
-            ahead += self._counts[level]
-            if level is priority:
-                return ahead
-        raise AssertionError(f"unknown priority {priority!r}")
+        return sum(self._counts[level] for level in served_before(priority))
+
+    def still_waiting_ahead_of(self, priority: Priority) -> int:
+        """Callers a newcomer of ``priority`` would wait behind, counted one by one.
+
+        Unlike :meth:`ahead_of`, it leaves out callers cancelled in this instant, whose
+        tasks have not run yet to count them out; it takes time in the length of the lanes.
+        """
+        lanes = (self._lanes[level] for level in served_before(priority))
+        return sum(waiter.waiting for lane in lanes for waiter in lane)
 
     def behind(self, priority: Priority) -> int:
         """Callers of every lane below that of ``priority``."""
@@ -832,6 +844,10 @@ class RateLimiter:
             return None
         wait = self._estimated_wait(now, self._lanes.ahead_of(level))
         if wait > deadline:
+            # Callers cancelled in this instant still count until their tasks run: before
+            # refusing, count only those that still wait.
+            wait = self._estimated_wait(now, self._lanes.still_waiting_ahead_of(level))
+        if wait > deadline:
             raise unreachable(wait, deadline)
         return now + deadline
 
@@ -841,31 +857,49 @@ class RateLimiter:
         The algorithm's own steps, assuming nothing changes: from the next slot (less the
         burst tolerance), not before a cooldown or a spent window opens, the callers leave
         at the window's catch-up spacing while its known budget lasts (:meth:`_book` keeps
-        that spacing constant), then wait for its reset if they spent it, where the pace's
-        burst may leave at once, then leave one interval apart.
+        that spacing constant), then one interval apart. Whoever leaves before the window's
+        reset spends its count, the catch-up slots and any a burst lets leave early alike:
+        once the callers ahead have spent it, the caller waits for the reset, where the
+        pace's burst may leave at once, and then one interval apart.
         """
-        pacing = self._pacing
-        interval, tolerance = pacing.interval, pacing.tolerance
+        tolerance = self._pacing.tolerance
         opens = max(now, self._opens(now))
         slot = max(self._next_slot, opens)
+        spacing, steps = self._catch_up_steps(now, opens, slot)
+        end, spendable = self._window_end, self._spendable()
+        if self._window_budget_known(now) and ahead >= spendable:
+            last = self._grid(slot, spacing, steps, spendable - 1)
+            if max(opens, last - tolerance) < end:  # the callers ahead spend the window
+                after = max(self._grid(slot, spacing, steps, spendable), end)
+                behind = ahead - spendable
+                return max(end, after + behind * self._pacing.interval - tolerance) - now
+        return max(opens, self._grid(slot, spacing, steps, ahead) - tolerance) - now
+
+    def _catch_up_steps(self, now: float, opens: float, slot: float) -> tuple[float, int]:
+        """The catch-up spacing after the next ``slot``, and how many slots it places.
+
+        Returns:
+            ``(spacing, steps)``: ``steps`` slots one ``spacing`` apart follow ``slot``,
+            all before the window's reset (read without its margin), while its known
+            budget lasts; ``(interval, 0)`` when nothing is made up.
+        """
+        pacing = self._pacing
         end, budget = self._window_end, self._window_room()
-        # The window's count is spent by the requests that leave before its reset: with a
-        # burst, a slot past the reset may leave before it, less the tolerance.
-        leaves = max(opens, slot - tolerance)
-        if self._window_budget_known(now) and leaves < end and budget >= 1:
-            # This slot, then ``steps`` more one spacing apart, all before the reset (read
-            # without its margin), then one interval to the next.
-            close = end - RESET_MARGIN
-            spacing = pacing.spacing(close - slot, budget - 1)
-            steps = min(budget - 1, math.ceil((close - slot) / spacing) - 1) if slot < close else 0
-            if ahead <= steps:
-                return max(opens, slot + ahead * spacing - tolerance) - now
-            ahead -= steps + 1
-            slot += steps * spacing + interval
-            if steps == self._spendable() - 1:  # spent: none leaves before its reset, and
-                # then the pace's burst may leave at once, as after any wait
-                slot, opens = max(slot, end), max(opens, end)
-        return max(opens, slot + ahead * interval - tolerance) - now
+        # With a burst, a slot past the reset may leave before it, less the tolerance.
+        leaves = max(opens, slot - pacing.tolerance)
+        if not (self._window_budget_known(now) and leaves < end and budget >= 1):
+            return pacing.interval, 0
+        close = end - RESET_MARGIN
+        spacing = pacing.spacing(close - slot, budget - 1)
+        steps = min(budget - 1, math.ceil((close - slot) / spacing) - 1) if slot < close else 0
+        return spacing, steps
+
+    def _grid(self, slot: float, spacing: float, steps: int, index: int) -> float:
+        """The pacing slot ``index`` places after ``slot``: ``steps`` of them one catch-up
+        ``spacing`` apart, the rest one interval apart."""
+        if index <= steps:
+            return slot + index * spacing
+        return slot + steps * spacing + (index - steps) * self._pacing.interval
 
     def _drop_unreachable(self, now: float) -> None:
         """Fail at once every waiter whose slot, by the estimate made now, misses its deadline."""

@@ -1094,6 +1094,24 @@ async def test_a_deadline_behind_ten_seconds_of_calls_fails_at_once(clock: Virtu
     await give_up(queued)
 
 
+async def test_callers_cancelled_in_the_same_instant_count_against_no_deadline(
+    clock: VirtualClock,
+) -> None:
+    """Fifty callers ahead, cancelled just before a caller with a 0.5 s deadline comes, hold
+    it up no more than they would once their tasks have run: it is admitted, not refused.
+
+    The estimate counted them until their tasks ran, 5 s of calls ahead.
+    """
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    await limiter.acquire()
+    queued = await queue_behind(limiter, 50, Priority.NORMAL)
+    for task in queued:
+        task.cancel()
+    assert await limiter.acquire(deadline=0.5) == pytest.approx(0.1, abs=1e-5)
+    await asyncio.gather(*queued, return_exceptions=True)
+    assert (limiter.waiting, limiter.in_flight) == (0, 2)
+
+
 async def test_a_reachable_deadline_waits_for_its_slot(clock: VirtualClock) -> None:
     """A deadline the queue ahead leaves time for is kept: the caller waits its turn."""
     limiter = RateLimiter(RateLimit(10, 1.0))
@@ -1195,6 +1213,26 @@ async def test_the_estimate_counts_a_burst_after_a_cooldown(
             await limiter.acquire(deadline=deadline)
         assert info.value.estimated_wait == pytest.approx(1.125, abs=1e-5)
     assert await asyncio.gather(*queued) == pytest.approx([1.0, 1.0, 1.0], abs=1e-5)
+
+
+async def test_the_estimate_counts_a_window_a_burst_spends_after_its_catch_up(
+    clock: VirtualClock,
+) -> None:
+    """With a burst of 5, four callers leave together as a cooldown ends and spend the
+    window's four requests, the last two after its catch-up slots: the fifth waits for the
+    reset, so a deadline before the reset is refused at once, not admitted and missed.
+
+    The estimate counted the spent window only when the catch-up slots alone spent it.
+    """
+    limiter = RateLimiter(RateLimit(10, 1.0, burst=5))  # one slot per 1/6 s, 4 ahead
+    await limiter.release(BudgetHint(remaining=4, resets_after=0.3, retry_after=0.1))
+    queued = await queue_behind(limiter, 4, Priority.NORMAL)
+    with pytest.raises(DeadlineUnreachableError) as info:
+        await limiter.acquire(deadline=0.2)
+    assert info.value.estimated_wait == pytest.approx(0.3 + RESET_MARGIN, abs=1e-5)
+    assert await asyncio.gather(*queued) == pytest.approx([0.1] * 4, abs=1e-5)
+    await limiter.acquire()
+    assert clock.now == pytest.approx(0.3 + RESET_MARGIN, abs=1e-5)  # the fifth, at the reset
 
 
 async def test_a_cooldown_that_begins_while_waiting_fails_a_late_caller_at_once(
@@ -1549,6 +1587,42 @@ async def test_deadline_estimates_follow_the_catch_up_schedule(
         limiter = RateLimiter(RateLimit(requests, per))
         await limiter.acquire()
         await limiter.release(BudgetHint(remaining=remaining, resets_after=reset_share * per))
+        pairs = await estimates_and_waits(limiter, callers)
+    for estimate, wait in pairs:
+        assert estimate == pytest.approx(wait, abs=1e-6 * per)
+
+
+@SIMULATION
+@given(
+    requests=st.integers(2, 40),
+    per=st.floats(0.5, 60.0),
+    burst_share=st.floats(0.0, 1.0),
+    remaining_share=st.floats(0.0, 1.0),
+    reset_share=st.floats(0.01, 1.0),
+    cooldown_share=st.floats(0.01, 0.5),
+    callers=st.integers(1, 80),
+)
+async def test_deadline_estimates_follow_a_burst_through_a_cooldown_and_a_window(
+    requests: int,
+    per: float,
+    burst_share: float,
+    remaining_share: float,
+    reset_share: float,
+    cooldown_share: float,
+    callers: int,
+) -> None:
+    """Callers queued through a cooldown into a window of known budget, with any burst:
+    each caller's estimated wait is the wait it then gets."""
+    burst = 1 + round(burst_share * (requests - 1))
+    hint = BudgetHint(
+        remaining=round(remaining_share * requests),
+        resets_after=reset_share * per,
+        retry_after=cooldown_share * per,
+    )
+    with virtual_clock():
+        limiter = RateLimiter(RateLimit(requests, per, burst=burst))
+        await limiter.acquire()
+        await limiter.release(hint)
         pairs = await estimates_and_waits(limiter, callers)
     for estimate, wait in pairs:
         assert estimate == pytest.approx(wait, abs=1e-6 * per)
