@@ -198,7 +198,7 @@ def _structure_str(value: object, _: type) -> str:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT_IN_FLOAT:
+    if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_IN_FLOAT:
         # Schemas that type an id ``number`` (a detail's ``customer_id``) allow ``168.0``;
         # past 2**53 a float no longer holds every whole number, so it names no id for sure.
         return str(int(value))
