@@ -471,6 +471,14 @@ def _outranks(level: Priority, other: Priority) -> bool:
     return _LEVELS[level] < _LEVELS[other]
 
 
+#: Booking answers in a row that hold the head of the lanes for less than a quarter of an
+#: interval and grant no slot: more are no schedule's. An honest run is one or two long (the
+#: two clocks, Redis's and the loop's, disagree a little about when a slot comes); a Redis
+#: answering "wait a moment" for ever would have the driver call it in a tight loop.
+_SHORT_RUN: Final = 8
+#: The share of an interval under which a booking answer's wait counts as short.
+_SHORT_SHARE: Final = 0.25
+
 #: Past the numbers the script's answers hold (Lua counts in doubles, exact below 2**53).
 _LARGEST_ANSWER: Final = 2**53
 
@@ -576,8 +584,9 @@ class RedisRateLimiter:
     nor before what Redis's last answer says: for bulk, the next free slot (other
     processes' bookings included); for normal and urgent, which may take a booked slot,
     the end of any cooldown. One interval per caller ahead of it in its
-    lane and the higher ones comes on top. A waiter is checked again at each booking, and
-    fails at once, before sending anything, when a cooldown or callers of a higher
+    lane and the higher ones comes on top. A waiter is checked again at each booking (and,
+    pacing locally, at each response that tells of a cooldown or a spent window), and fails
+    at once, before sending anything, when a cooldown or callers of a higher
     priority push its slot past its deadline. What this process cannot see (what other
     processes will book later) may still make a call late; the call's own deadline then
     ends its wait.
@@ -597,7 +606,9 @@ class RedisRateLimiter:
     Use it from one event loop: a limiter given a URL owns a Redis client whose connections
     belong to the loop that first used them.
 
-    **When Redis fails** (refused, reset, no answer within ``timeout``, any Redis error):
+    **When Redis fails** (refused, reset, no answer within ``timeout``, any Redis error, an
+    answer the script never gives, such as eight bookings in a row that grant no slot and
+    hold the next for under a quarter of an interval):
 
     - ``on_redis_error="local"`` (the default): calls carry on, paced in this process by a
       :class:`~b2b_async.RateLimiter` of ``rate_limit`` divided by ``expected_processes``,
@@ -671,6 +682,7 @@ class RedisRateLimiter:
         "_recheck_after",
         "_redis",
         "_script",
+        "_short_answers",
         "_tickets",
         "_timeout",
     )
@@ -717,6 +729,8 @@ class RedisRateLimiter:
         self._down_since: float | None = None
         self._next_probe = 0.0
         self._closed = False
+        # Booking answers in a row that held the head a mere moment and granted nothing.
+        self._short_answers = 0
 
     def __repr__(self) -> str:
         rate_limit = self._rate_limit
@@ -862,6 +876,7 @@ class RedisRateLimiter:
         self._in_flight = max(0, self._in_flight - 1)
         if ticket == _LOCAL:
             await self._local.release(hint)
+            self._recheck_local()
             return
         if hint is None:
             return
@@ -870,6 +885,13 @@ class RedisRateLimiter:
         shares_count = hint.remaining is not None and ticket is not None
         if self._down_since is None and not self._closed and (shares_count or hint.retry_after):
             await self._share(hint, ticket)
+
+    def _recheck_local(self) -> None:
+        """While pacing locally, fail at once each waiter that a cooldown or a spent window
+        the local limiter has just learnt of makes late, as a booking answer would."""
+        ready = self._local.next_ready
+        if self._down_since is not None and self._lanes and ready is not None:
+            self._drop_unreachable(ready)
 
     async def _share(self, hint: BudgetHint, ticket: int | None) -> None:
         """Merge a response's budget hint into the key; a Redis failure only drops it."""
@@ -898,6 +920,7 @@ class RedisRateLimiter:
             self._nudge = asyncio.Event()
             self._held = None
             self._tickets.clear()
+            self._short_answers = 0
         return loop
 
     def _now(self) -> float:
@@ -914,7 +937,12 @@ class RedisRateLimiter:
         """
         if deadline is None:
             return None
-        wait = self._wait_behind(self._first_slot(level), now, self._lanes.ahead_of(level))
+        first = self._first_slot(level)
+        wait = self._wait_behind(first, now, self._lanes.ahead_of(level))
+        if wait > deadline:
+            # Callers cancelled in this instant still count until their tasks run: before
+            # refusing, count only those that still wait.
+            wait = self._wait_behind(first, now, self._lanes.still_waiting_ahead_of(level))
         if wait > deadline:
             raise unreachable(wait, deadline)
         return now + deadline
@@ -1049,6 +1077,7 @@ class RedisRateLimiter:
             wait, ticket, ready, opens = await self._call(
                 op, *args, _LEVELS[level], self._owner, self._known()
             )
+            self._count_short(op, wait)
         except RateLimiterUnavailableError as exc:
             self._held = None  # a slot booked and never confirmed goes unused
             self._fail(exc)
@@ -1069,6 +1098,30 @@ class RedisRateLimiter:
         else:
             self._held = None
             self._grant(ticket, level)
+
+    def _count_short(self, op: str, wait: int) -> None:
+        """Count a booking answer that grants nothing and holds the head a mere moment.
+
+        Args:
+            op: the operation answered, ``"reserve"`` or ``"confirm"``.
+            wait: the answer's wait, in microseconds.
+
+        Raises:
+            RateLimiterUnavailableError: :data:`_SHORT_RUN` such answers came in a row, which
+                no schedule gives: Redis fails, and the driver stops calling it at once.
+        """
+        if wait <= 0 or wait >= _micros(self._pacing.interval * _SHORT_SHARE):
+            self._short_answers = 0
+            return
+        self._short_answers += 1
+        if self._short_answers < _SHORT_RUN:
+            return
+        self._short_answers = 0
+        raise RateLimiterUnavailableError(
+            f"the shared rate limiter's Redis answered {_SHORT_RUN} bookings in a row ({op!r}"
+            f" last) with waits under {self._pacing.interval * _SHORT_SHARE:.3g} s and"
+            " granted no slot"
+        )
 
     def _grant(self, ticket: int, level: Priority) -> None:
         """Give the slot that has come to the head of the lanes, or back if none is left."""
@@ -1176,6 +1229,7 @@ class RedisRateLimiter:
         """Note a Redis failure; log it when it starts an outage."""
         now = self._now()
         self._next_probe = now + self._recheck_after
+        self._short_answers = 0
         if self._down_since is not None:
             logger.debug("Redis still unavailable: %s", error.message)
             return

@@ -35,7 +35,7 @@ from b2b_async import (
 from b2b_async._config import MAX_WINDOW_REQUESTS
 from b2b_async._protocol import parse_budget
 from b2b_async._ratelimit import build_limiter
-from b2b_async.redis import RateLimiterUnavailableError, RedisRateLimiter
+from b2b_async.redis import OnRedisError, RateLimiterUnavailableError, RedisRateLimiter
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, RateWindow, SandboxServer, parse_faults
 from bench.multiprocess import Arrival, run, run_worker, sandbox_process, urgent_run
 from tests.redis_helpers import REDIS_SERVER, SKIP_REASON, RedisServer, free_port
@@ -587,6 +587,24 @@ async def test_callers_with_a_deadline_they_cannot_meet_are_refused_at_once(
         for task in queued:
             task.cancel()
         await asyncio.gather(*queued, return_exceptions=True)
+
+
+async def test_callers_cancelled_in_the_same_instant_count_against_no_deadline(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """Twenty callers queued, then cancelled just before a caller with a 0.5 s deadline
+    comes, before their tasks have run: they hold it up no more than they will once those
+    have run, so it is admitted and booked, not refused as behind 2 s of calls."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(10, 1.0)) as limiter:
+        await limiter.acquire()
+        queued = [asyncio.create_task(limiter.acquire()) for _ in range(20)]
+        await eventually(lambda: client.hget(key, "seq"), b"2")
+        for task in queued:
+            task.cancel()
+        # Awaited here, the call runs before the cancelled callers' tasks do.
+        assert await limiter.acquire(Priority.NORMAL, deadline=0.5) >= 0.0
+        await asyncio.gather(*queued, return_exceptions=True)
+        assert limiter.in_flight == 2
 
 
 async def test_a_cooldown_met_by_another_process_fails_a_waiter_before_it_sends(
@@ -1337,6 +1355,80 @@ async def test_an_answer_no_script_gave_fails_like_an_outage(
     assert results[0] is not results[1]
 
 
+def answering_a_moment(
+    limiter: RedisRateLimiter, ops: Sequence[str], times: int
+) -> Callable[[], int]:
+    """Have ``limiter``'s Redis answer its first ``times`` bookings of ``ops`` (``"reserve"``,
+    ``"confirm"``) with a wait of one microsecond and no grant, and the rest as the script
+    does.
+
+    Returns:
+        How many such answers were given so far.
+    """
+    real = limiter._script
+    given = 0
+
+    async def script(*, keys: Sequence[str], args: Sequence[int | str]) -> object:
+        nonlocal given
+        op = args[0]
+        if op not in ops or given >= times:
+            return await real(keys=keys, args=args)
+        given += 1
+        ticket = args[4] if op == "confirm" else 1  # a confirm keeps its ticket
+        return [1, ticket, 0, 0]
+
+    limiter._script = script  # type: ignore[assignment]
+    return lambda: given
+
+
+async def outcome(limiter: RedisRateLimiter) -> str:
+    """``"granted"`` when an acquire gets a slot (released at once), else the error's name."""
+    try:
+        await limiter.acquire()
+    except RateLimiterUnavailableError:
+        return "unavailable"
+    await limiter.release(None)
+    return "granted"
+
+
+@pytest.mark.parametrize("ops", [("reserve", "confirm"), ("confirm",)], ids=["every", "confirm"])
+@pytest.mark.parametrize("on_redis_error", ["fail", "local"])
+async def test_a_redis_answering_wait_a_moment_for_ever_is_an_outage(
+    url: str, key: str, ops: tuple[str, ...], on_redis_error: OnRedisError
+) -> None:
+    """A Redis (or something posing as it) answering every booking with a wait of a
+    microsecond would have the driver call it in a tight loop for ever (55,000 calls a
+    second once), its callers waiting: a short run of such answers is an outage instead,
+    and the calls fail or are paced locally as on_redis_error says. (After 1,000 such
+    answers the fake ends a spin with the script's own answers.)"""
+    async with (
+        asyncio.timeout(30),
+        RedisRateLimiter(
+            url, key=key, rate_limit=FAST, on_redis_error=on_redis_error, recheck_after=60
+        ) as limiter,
+    ):
+        given = answering_a_moment(limiter, ops, 1000)
+        # The first booking of a new key is granted at once, with no confirm.
+        outcomes = [await outcome(limiter) for _ in range(2)]
+        assert given() <= 16  # a few answers, not a thousand
+        assert not limiter.shared
+    expected = "unavailable" if on_redis_error == "fail" else "granted"
+    assert outcomes[-1] == expected
+
+
+async def test_a_few_moments_in_a_row_are_obeyed_as_the_clocks_may_disagree(
+    url: str, key: str
+) -> None:
+    """A slot Redis's clock says has not quite come yet, a few times in a row (its clock and
+    the loop's run apart a little), is waited for: no outage."""
+    async with RedisRateLimiter(url, key=key, rate_limit=FAST, on_redis_error="fail") as limiter:
+        given = answering_a_moment(limiter, ["confirm"], 5)
+        outcomes = [await outcome(limiter) for _ in range(2)]
+        assert given() == 5
+        assert outcomes == ["granted", "granted"]
+        assert limiter.shared
+
+
 @pytest.mark.parametrize("value", ["nan", "-nan", "inf", "1e300", "9000000000000000", "x"])
 async def test_a_field_no_script_wrote_starts_afresh_and_pacing_holds(
     url: str, key: str, client: aioredis.Redis, value: str
@@ -1409,6 +1501,25 @@ async def test_local_acquisitions_release_into_the_local_limiter() -> None:
         await limiter.release(BudgetHint(retry_after=0.5))
         assert limiter.local_limiter.cooldown_remaining > 0.4
         assert limiter.in_flight == 0
+
+
+async def test_a_cooldown_met_while_pacing_locally_fails_a_waiter_it_makes_late() -> None:
+    """While Redis is down, a 429 released into the local limiter fails at once each waiter
+    whose deadline the cooldown now passes, as a cooldown learnt from Redis does: it waited
+    out its deadline before, and a limiter used without a client granted it late."""
+    limiter = RedisRateLimiter(
+        unreachable_url(), key="k", rate_limit=RateLimit(10, 1.0), recheck_after=60
+    )
+    async with limiter:
+        await limiter.acquire()
+        waiter = asyncio.create_task(limiter.acquire(deadline=10.0))
+        await asyncio.sleep(0)  # it waits for the next local slot, 0.1 s away
+        await limiter.release(BudgetHint(retry_after=60.0))
+        await asyncio.sleep(0)
+        assert waiter.done()  # not 60 s from now
+        with pytest.raises(DeadlineUnreachableError):
+            await waiter
+        assert limiter.waiting == 0
 
 
 async def test_pacing_locally_keeps_no_ticket_of_its_own() -> None:
