@@ -96,26 +96,36 @@ class Instruments:
     @classmethod
     def of(cls, meter: metrics.Meter) -> Instruments:
         """Create every instrument on ``meter``."""
+        counter, up_down = meter.create_counter, meter.create_up_down_counter
         return cls(
-            meter.create_counter("b2b.client.requests", "{request}", "HTTP requests sent"),
-            meter.create_counter("b2b.client.rate_limited", "{response}", "429 answers met"),
-            meter.create_counter("b2b.client.retries", "{retry}", "Retries scheduled"),
-            meter.create_histogram(
+            requests=counter("b2b.client.requests", "{request}", "HTTP requests sent"),
+            rate_limited=counter("b2b.client.rate_limited", "{response}", "429 answers met"),
+            retries=counter("b2b.client.retries", "{retry}", "Retries scheduled"),
+            in_flight=up_down("b2b.client.in_flight", "{request}", "Requests in flight"),
+            waiting=up_down("b2b.client.waiting", "{call}", "Calls not on the wire"),
+            bulk_outcomes=counter("b2b.client.bulk.outcomes", "{order}", "Bulk inputs settled"),
+            budget_wait=seconds_histogram(
+                meter,
                 "b2b.client.budget_wait",
-                "s",
                 "Time an attempt waited for rate-limit budget",
-                explicit_bucket_boundaries_advisory=BUDGET_WAIT_BUCKETS,
+                BUDGET_WAIT_BUCKETS,
             ),
-            meter.create_up_down_counter("b2b.client.in_flight", "{request}", "Requests in flight"),
-            meter.create_up_down_counter("b2b.client.waiting", "{call}", "Calls not on the wire"),
-            meter.create_counter("b2b.client.bulk.outcomes", "{order}", "Bulk inputs settled"),
-            meter.create_histogram(
+            request_duration=seconds_histogram(
+                meter,
                 "http.client.request.duration",
-                "s",
                 "Duration of HTTP client requests",
-                explicit_bucket_boundaries_advisory=REQUEST_DURATION_BUCKETS,
+                REQUEST_DURATION_BUCKETS,
             ),
         )
+
+
+def seconds_histogram(
+    meter: metrics.Meter, name: str, description: str, buckets: tuple[float, ...]
+) -> metrics.Histogram:
+    """A histogram of seconds on ``meter``, with ``buckets`` as its advised boundaries."""
+    return meter.create_histogram(
+        name, "s", description, explicit_bucket_boundaries_advisory=buckets
+    )
 
 
 @functools.cache  # by class, so that the check asked before every call is a dict lookup

@@ -1564,6 +1564,20 @@ async def estimates_and_waits(limiter: RateLimiter, callers: int) -> list[tuple[
     return list(zip(estimates, waits, strict=True))
 
 
+async def check_estimates(
+    rate_limit: RateLimit, hint: BudgetHint, callers: int, start: float = 0.0
+) -> None:
+    """After one request answered with ``hint``: each of ``callers`` queued in turn is
+    estimated the wait it then gets."""
+    with virtual_clock(start):
+        limiter = RateLimiter(rate_limit)
+        await limiter.acquire()
+        await limiter.release(hint)
+        pairs = await estimates_and_waits(limiter, callers)
+    for estimate, wait in pairs:
+        assert estimate == pytest.approx(wait, abs=1e-6 * rate_limit.per)
+
+
 @SIMULATION
 @given(
     requests=st.integers(2, 60),
@@ -1583,49 +1597,32 @@ async def test_deadline_estimates_follow_the_catch_up_schedule(
 ) -> None:
     """Behind schedule or not, each caller's estimated wait is the wait it then gets."""
     remaining = 1 + round(remaining_share * (requests - 2))
-    with virtual_clock(start):
-        limiter = RateLimiter(RateLimit(requests, per))
-        await limiter.acquire()
-        await limiter.release(BudgetHint(remaining=remaining, resets_after=reset_share * per))
-        pairs = await estimates_and_waits(limiter, callers)
-    for estimate, wait in pairs:
-        assert estimate == pytest.approx(wait, abs=1e-6 * per)
+    hint = BudgetHint(remaining=remaining, resets_after=reset_share * per)
+    await check_estimates(RateLimit(requests, per), hint, callers, start)
+
+
+@st.composite
+def bursts_after_a_cooldown(draw: st.DrawFn) -> tuple[RateLimit, BudgetHint]:
+    """A budget with any burst, and an answer that closes a cooldown and tells of a window
+    of known budget."""
+    requests, per = draw(st.integers(2, 40)), draw(st.floats(0.5, 60.0))
+    burst = draw(st.integers(1, requests))
+    hint = BudgetHint(
+        remaining=draw(st.integers(0, requests)),
+        resets_after=draw(st.floats(0.01, 1.0)) * per,
+        retry_after=draw(st.floats(0.01, 0.5)) * per,
+    )
+    return RateLimit(requests, per, burst=burst), hint
 
 
 @SIMULATION
-@given(
-    requests=st.integers(2, 40),
-    per=st.floats(0.5, 60.0),
-    burst_share=st.floats(0.0, 1.0),
-    remaining_share=st.floats(0.0, 1.0),
-    reset_share=st.floats(0.01, 1.0),
-    cooldown_share=st.floats(0.01, 0.5),
-    callers=st.integers(1, 80),
-)
+@given(case=bursts_after_a_cooldown(), callers=st.integers(1, 80))
 async def test_deadline_estimates_follow_a_burst_through_a_cooldown_and_a_window(
-    requests: int,
-    per: float,
-    burst_share: float,
-    remaining_share: float,
-    reset_share: float,
-    cooldown_share: float,
-    callers: int,
+    case: tuple[RateLimit, BudgetHint], callers: int
 ) -> None:
     """Callers queued through a cooldown into a window of known budget, with any burst:
     each caller's estimated wait is the wait it then gets."""
-    burst = 1 + round(burst_share * (requests - 1))
-    hint = BudgetHint(
-        remaining=round(remaining_share * requests),
-        resets_after=reset_share * per,
-        retry_after=cooldown_share * per,
-    )
-    with virtual_clock():
-        limiter = RateLimiter(RateLimit(requests, per, burst=burst))
-        await limiter.acquire()
-        await limiter.release(hint)
-        pairs = await estimates_and_waits(limiter, callers)
-    for estimate, wait in pairs:
-        assert estimate == pytest.approx(wait, abs=1e-6 * per)
+    await check_estimates(*case, callers)
 
 
 @attrs.define
