@@ -295,7 +295,8 @@ class B2BClient:
         ValueError: an argument is invalid, or no token is passed and ``B2B_AUTH_TOKEN``
             is not set (messages never repeat the token or the store hash).
         TypeError: ``session``, ``retry``, ``rate_limit`` or ``check_extra_fields`` is of
-            another type.
+            another type, or ``rate_limit`` is a limiter whose ``acquire`` cannot take
+            ``(priority, *, deadline=None)`` (nor nothing, as a 0.1 limiter's does).
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0

@@ -15,7 +15,6 @@ an install with ``opentelemetry-api`` alone costs about as little.
 from __future__ import annotations
 
 import inspect
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Final, Protocol, runtime_checkable
@@ -127,15 +126,16 @@ class HookSettings:
         self.configured: tuple[_events.Hook | _events.HookFactory, ...] | None = None
         self.active: tuple[_events.Hook, ...] | None = None
         self.gates: tuple[Gate, ...] = ()  # empty while every active hook records every call
-        # The (hook's id, error class) pairs whose failure was logged as a warning.
-        self.reported: set[tuple[int, type[BaseException] | None]] = set()
+        # Each hook's error classes whose failure was logged as a warning, by the hook's id
+        # (a hook need not be hashable); the hook is kept so that its id is not reused.
+        self.reported: dict[int, tuple[_events.Hook, set[type[Exception]]]] = {}
 
     def configure(self, hooks: tuple[_events.Hook | _events.HookFactory, ...] | None) -> None:
         """Use ``hooks`` (``None``: the default ones), built on first use."""
         self.configured = hooks
         self.active = None
         self.gates = ()
-        self.reported = set()
+        self.reported = {}
 
     def build(self) -> tuple[_events.Hook, ...]:
         """Build every factory's hook, leaving out those that cannot work here."""
@@ -224,8 +224,8 @@ def listens(hook: _events.Hook, listening: Callable[[], bool] | None) -> bool:
         return True
     try:
         return listening()
-    except Exception:  # a broken hook must never fail a call
-        report_failure(hook, "to say whether it listens")
+    except Exception as exc:  # a broken hook must never fail a call
+        report_failure(hook, exc, "to say whether it listens")
         return True
 
 
@@ -234,27 +234,27 @@ def emit(event: _events.Event, hooks: tuple[_events.Hook, ...] | None = None) ->
     for hook in get_hooks() if hooks is None else hooks:
         try:
             hook(event)
-        except Exception:  # a broken hook must never fail a call
-            report_failure(hook, f"on {type(event).__name__}")
+        except Exception as exc:  # a broken hook must never fail a call
+            report_failure(hook, exc, f"on {type(event).__name__}")
 
 
-def report_failure(hook: _events.Hook, what: str) -> None:
-    """Log the failure of ``hook`` being handled, with its traceback.
+def report_failure(hook: _events.Hook, error: Exception, what: str) -> None:
+    """Log that ``hook`` failed with ``error``, with its traceback.
 
     The first failure of each hook with each class of error, since hooks were last set, is a
     warning; its repeats are logged at debug level, so that a hook broken for good does not
     log a warning at every event of every call.
     """
-    kind = (id(hook), sys.exc_info()[0])
-    if kind in SETTINGS.reported:
-        logger.debug("hook %r failed %s again", hook, what, exc_info=True)
+    _, kinds = SETTINGS.reported.setdefault(id(hook), (hook, set()))
+    if type(error) in kinds:
+        logger.debug("hook %r failed %s again", hook, what, exc_info=error)
         return
-    SETTINGS.reported.add(kind)
+    kinds.add(type(error))
     logger.warning(
         "hook %r failed %s (its repeats of this error are logged at DEBUG)",
         hook,
         what,
-        exc_info=True,
+        exc_info=error,
     )
 
 

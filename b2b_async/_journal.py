@@ -851,7 +851,8 @@ class Journal:
 
         Holding it first turns a second run away before it reads a line of what may be a long
         journal, and no run reads entries that another is still appending. The journal is
-        closed again when it cannot be read.
+        closed again when it cannot be read (a line a crash left unfinished has been ended by
+        then: a journal refused as corrupt is unchanged only if it ended whole).
 
         Raises:
             JournalInUseError: another run holds the journal.

@@ -534,6 +534,11 @@ def may_hold_secret(text: str, secrets: tuple[str, ...]) -> bool:
 NOT_JSON: Final = object()
 
 
+def is_success(status: int) -> bool:
+    """Whether ``status`` is a success (2xx): only then does the body decide the answer."""
+    return 200 <= status < 300
+
+
 def decode_response(
     status: int,
     headers: Headers,
@@ -566,12 +571,12 @@ def decode_response(
         ResponseDecodeError: a 2xx answer that is not the documented envelope.
     """
     envelope = decode_json(body, info.secrets)
-    if not 200 <= status < 300:
+    if not is_success(status):
         mapping = envelope if isinstance(envelope, Mapping) else {}
         raise build_error(status, headers, mapping, info, now, reason=reason)
     checked = _success_body(envelope, status, body, info)
     effective = _effective_status(checked, status, body, info)
-    if not 200 <= effective < 300:
+    if not is_success(effective):
         raise build_error(effective, headers, checked, info, now, reason=reason)
     meta = checked.get("meta")
     return Envelope(checked.get("data"), meta if isinstance(meta, Mapping) else {})

@@ -40,7 +40,7 @@ __all__ = [
     "Waiter",
     "build_limiter",
     "burst_of",
-    "served_before",
+    "levels_at_or_above",
     "unreachable",
 ]
 
@@ -216,7 +216,7 @@ class Waiter:
         return not self.future.done()
 
 
-def served_before(priority: Priority) -> tuple[Priority, ...]:
+def levels_at_or_above(priority: Priority) -> tuple[Priority, ...]:
     """The levels whose callers a newcomer of ``priority`` waits behind: its own and every
     higher one."""
     levels = tuple(Priority)
@@ -283,7 +283,7 @@ class Lanes:
 
     def ahead_of(self, priority: Priority) -> int:
         """Callers a newcomer of ``priority`` would wait behind: its lane and every higher one."""
-        return sum(self._counts[level] for level in served_before(priority))
+        return sum(self._counts[level] for level in levels_at_or_above(priority))
 
     def still_waiting_ahead_of(self, priority: Priority) -> int:
         """Callers a newcomer of ``priority`` would wait behind, counted one by one.
@@ -291,7 +291,7 @@ class Lanes:
         Unlike :meth:`ahead_of`, it leaves out callers cancelled in this instant, whose
         tasks have not run yet to count them out; it takes time in the length of the lanes.
         """
-        lanes = (self._lanes[level] for level in served_before(priority))
+        lanes = (self._lanes[level] for level in levels_at_or_above(priority))
         return sum(waiter.waiting for lane in lanes for waiter in lane)
 
     def behind(self, priority: Priority) -> int:

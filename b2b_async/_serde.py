@@ -13,7 +13,8 @@ Wire decisions, each made here and nowhere else:
 - optional attributes left at ``None`` (and empty tuples) are omitted from request bodies;
 - unknown keys in responses are ignored, never an error;
 - ids are lenient: one that arrives as an int, a whole float (``168.0``, where a schema
-  types it ``number``) or a string becomes ``str``;
+  types it ``number``; below 2**53, from which on a float may be another number rounded) or
+  a string becomes ``str``, and whole numbers read as ``int`` follow the same rule;
 - amounts are lenient: a number or a numeric string (``"100.0000"``) becomes ``Decimal``,
   and a ``Decimal`` goes out as a JSON number, or as a plain decimal string
   (``"10.98"``) for a field marked ``wire(text=True)``, as schemas that type every field a
@@ -139,7 +140,7 @@ class Wire:
     text_in_answers: bool = False
 
 
-#: The largest whole number below which a float holds every whole number exactly.
+#: Floats below this hold every whole number exactly; from it on, one may be another rounded.
 _EXACT_IN_FLOAT: Final = 2**53
 
 _PLAIN: Final = Wire()
@@ -198,11 +199,21 @@ def _structure_str(value: object, _: type) -> str:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT_IN_FLOAT:
-        # Schemas that type an id ``number`` (a detail's ``customer_id``) allow ``168.0``;
-        # past 2**53 a float no longer holds every whole number, so it names no id for sure.
-        return str(int(value))
+    if isinstance(value, float):  # schemas that type an id ``number`` allow ``168.0``
+        return str(_exact_whole(value))
     raise ValueError(f"expected a string or a whole number, got {type(value).__name__}")
+
+
+def _exact_whole(value: float) -> int:
+    """The whole number a float stands for, for sure: from 2**53 on, a float may be another
+    whole number rounded (``9007199254740993`` reads as ``2.0**53``).
+
+    Raises:
+        ValueError: the float has a fraction, is not finite, or is 2**53 or more.
+    """
+    if not (value.is_integer() and abs(value) < _EXACT_IN_FLOAT):
+        raise ValueError(f"expected a whole number below 2**53, got {value!r}")
+    return int(value)
 
 
 def _structure_decimal(value: object, _: type) -> Decimal:
@@ -220,6 +231,8 @@ def _structure_decimal(value: object, _: type) -> Decimal:
 
 
 def _structure_int(value: object, _: type) -> int:
+    if isinstance(value, float):
+        return _exact_whole(value)
     if isinstance(value, int) and not isinstance(value, bool):
         number = Decimal(value)
     else:

@@ -69,6 +69,7 @@ from ._protocol import (
     Request,
     RequestInfo,
     decode_response,
+    is_success,
     parse_budget,
     show,
 )
@@ -734,11 +735,12 @@ class Transport:
 
         Content-Length counts compressed bytes, so only a plain body within the cap is read
         whole; any other is counted as decoded, so a small compressed body cannot expand
-        past the cap. A body past the cap is handled by :meth:`_past_cap`.
+        past the cap. A body past the cap is left unread (:meth:`_drop_oversized_body`): a
+        success's is refused, an error answer's is read as empty.
         """
         length = response.content_length
         if length is not None and length > self._max_bytes:
-            return self._past_cap(response)
+            return self._drop_oversized_body(response)
         if length is not None and "Content-Encoding" not in response.headers:
             return await response.read()
         chunks: list[bytes] = []
@@ -746,11 +748,11 @@ class Transport:
         async for chunk in response.content.iter_chunked(CHUNK):
             size += len(chunk)
             if size > self._max_bytes:
-                return self._past_cap(response)
+                return self._drop_oversized_body(response)
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _past_cap(self, response: aiohttp.ClientResponse) -> bytes:
+    def _drop_oversized_body(self, response: aiohttp.ClientResponse) -> bytes:
         """Stop reading a body past the cap, and close its connection.
 
         An error answer's class follows its status, whatever its body holds (a proxy's large
@@ -764,7 +766,7 @@ class Transport:
             ResponseDecodeError: the answer is a success.
         """
         response.close()
-        if not 200 <= response.status < 300:
+        if not is_success(response.status):
             return b""
         raise ResponseDecodeError(
             f"response body exceeds the {self._max_bytes}-byte cap", status=response.status
@@ -793,12 +795,31 @@ def budget_acquirer(limiter: Limiter) -> Acquire:
     deadline=...)``, is: one that names both, and one that takes ``*args, **kwargs`` to hand
     them on (a wrapper of another limiter). A limiter written for version 0.1's protocol
     takes no arguments; it is asked without them, and serves every call in its own order.
+
+    Raises:
+        TypeError: ``acquire`` can be called neither way, or names a ``priority`` or a
+            ``deadline`` that it cannot take as the protocol passes them (a keyword-only
+            ``priority``, say), which would otherwise drop both without a word.
     """
+    signature = inspect.signature(limiter.acquire)
+    if takes(signature, Priority.NORMAL, deadline=None):
+        return lambda priority, deadline: limiter.acquire(priority, deadline=deadline)
+    names_protocol = {"priority", "deadline"} & signature.parameters.keys()
+    if names_protocol or not takes(signature):
+        raise TypeError(
+            f"a limiter's acquire must take (priority, *, deadline=None), "
+            f"as the Limiter protocol says; {type(limiter).__name__}.acquire takes {signature}"
+        )
+    return lambda priority, deadline: limiter.acquire()
+
+
+def takes(signature: inspect.Signature, *args: object, **kwargs: object) -> bool:
+    """Whether a callable of ``signature`` can be called with these arguments."""
     try:
-        inspect.signature(limiter.acquire).bind(Priority.NORMAL, deadline=None)
+        signature.bind(*args, **kwargs)
     except TypeError:
-        return lambda priority, deadline: limiter.acquire()
-    return lambda priority, deadline: limiter.acquire(priority, deadline=deadline)
+        return False
+    return True
 
 
 def transport_error(exc: BaseException, info: RequestInfo) -> TransportError:

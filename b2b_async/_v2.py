@@ -9,9 +9,7 @@ Wire decisions made here:
 
 - a registration with a company goes to "Create An Order"
   (``/companies/{companyId}/user/{customerId}/orders``), one without to "Create Order Without
-  CompanyID" (``/companies/users/{customerId}/orders``); its answer's ``orderId`` may be an
-  int or a string, and an answer without it (that schema names its id ``companyId``)
-  confirms the id sent (:func:`confirmed_order`);
+  CompanyID" (``/companies/users/{customerId}/orders``);
 - "The order already exists." after an uncertain attempt of the same call, or anywhere in a
   bulk run, counts as registered (:func:`~b2b_async._retry.settle_registration`);
 - ids are checked before anything is sent (an empty one raises
@@ -23,15 +21,16 @@ Wire decisions made here:
 - "Get Company By BC OrderId" answers a missing order with HTTP 400 and body code 40013
   ("Order does not exist."), not a 404: :meth:`Orders.is_registered` reads that answer
   as ``False``;
-- the update's answer names the order ``orderId`` in the example and ``companyId`` in the
-  schema; when it names neither, the id sent is returned.
+- a registration's or an update's answer names the order ``orderId`` (an int or a string)
+  in the examples, and ``companyId`` in the schemas, which is never read as the order's id:
+  an answer without an ``orderId`` confirms the id sent (:func:`answered_id`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from operator import attrgetter
@@ -62,18 +61,18 @@ from ._v2_models import (
     OrderBy,
     OrderCompany,
     OrderDetail,
+    OrderIdAnswer,
     OrderImage,
     OrderProduct,
     OrderRef,
     OrderUpdate,
-    UpdatedOrder,
 )
 
 __all__ = [
     "ORDER_MISSING_CODE",
     "Companies",
     "Orders",
-    "confirmed_order",
+    "answered_id",
     "registration",
     "registration_path",
 ]
@@ -112,20 +111,18 @@ def registration_path(company_id: str | None, customer_id: str) -> str:
     )
 
 
-def confirmed_order(data: object, order: NewOrder) -> CreatedOrder:
-    """The confirmation a registration's successful answer gives for ``order``.
+def answered_id(data: object, sent: str) -> str:
+    """The order id a successful registration or update confirms: its ``orderId``, or
+    ``sent`` when the answer names none (``{}``, ``null``, an empty id).
 
-    The example answers name the order ``orderId``; the schema of "Create Order Without
-    CompanyID" names it ``companyId``. An answer object without ``orderId`` confirms the
-    order all the same, by the id sent (a ``companyId`` is never read as the order's id),
-    as :meth:`Orders.apply_update` does.
+    The examples name the order ``orderId``; the schemas name their id ``companyId``, which
+    is never read as the order's (a company's id there would pass for the order's).
 
     Raises:
         ResponseDecodeError: ``data`` is no object, or its ``orderId`` is no id.
     """
-    if isinstance(data, Mapping) and "orderId" not in data:
-        return CreatedOrder(order.order_id)
-    return structure(data, CreatedOrder)
+    answer = structure({} if data is None else data, OrderIdAnswer)
+    return answer.order_id or sent
 
 
 def _day(value: object, field: str) -> date | None:
@@ -254,7 +251,7 @@ class Orders:
     async def _send_registration(self, order: NewOrder, priority: Priority | None) -> CreatedOrder:
         """Send the registration and read the confirmed order id from the answer."""
         data = (await self._transport.send(registration(order), priority)).data
-        return confirmed_order(data, order)
+        return CreatedOrder(answered_id(data, order.order_id))
 
     async def create_many(
         self,
@@ -463,8 +460,7 @@ class Orders:
         """
         request = Request("PUT", v2_path("/orders"), body=encode_model(update))
         data = (await self._transport.send(request, priority)).data
-        answer = structure(data if data is not None else {}, UpdatedOrder)
-        return answer.order_id or update.order_id
+        return answered_id(data, update.order_id)
 
     async def assign_customer_orders_to_company(
         self, customer_id: str | int, *, priority: Priority | str | None = None

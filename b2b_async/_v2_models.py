@@ -604,11 +604,10 @@ class CustomerOrdersMove:
 
 
 @attrs.frozen
-class UpdatedOrder:
-    """The answer of an update: the schema names the id ``companyId``, the example
-    ``orderId``."""
+class OrderIdAnswer:
+    """The answer of a registration or an update: the order's id, where it names one."""
 
-    order_id: str | None = attrs.field(default=None, metadata=wire(aliases=["companyId"]))
+    order_id: str | None = None
 
 
 @attrs.frozen

@@ -230,7 +230,8 @@ def _created(order: NewV3Order, data: object) -> V3Order:
 
 def _after_update(held: V3Order, update: V3OrderUpdate) -> V3Order:
     """What an order that held ``held`` holds after ``update``: the values sent set, the
-    fields not named kept (for an update whose answer does not describe the order)."""
+    fields not named kept (for an update whose answer does not describe the order). Its
+    ``raw`` is emptied: the answer ``held`` was read from no longer describes it."""
     sent = {field.field_name: field for field in update.extra_fields}
     fields = [sent.pop(field.field_name, field) for field in held.extra_fields]
     po_number = held.po_number if update.po_number is None else update.po_number

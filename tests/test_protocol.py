@@ -34,6 +34,7 @@ from b2b_async._protocol import (
     Secrets,
     decode_json,
     decode_response,
+    is_success,
     parse_budget,
     parse_http_date,
     parse_number,
@@ -700,3 +701,8 @@ def test_a_float_body_code_with_a_fraction_or_too_long_is_not_a_code(code: float
     with pytest.raises(ResponseDecodeError) as info:
         decode(200, {"code": code, "data": {}})
     assert info.value.path == "$.code"
+
+
+def test_only_a_2xx_status_is_a_success() -> None:
+    """The bounds of success: 200 and 299 are, 199 and 300 are not."""
+    assert [is_success(status) for status in (199, 200, 299, 300)] == [False, True, True, False]

@@ -262,3 +262,12 @@ def test_path_fields_of_any_model_stay_out_of_bodies() -> None:
 def test_dates_of_any_year_are_written_in_full(day: date, text: str) -> None:
     """A year before 1000 keeps its four digits (strftime's %Y drops them on some platforms)."""
     assert unstructure(day) == text
+
+
+@pytest.mark.parametrize("inexact", [2.0**53, 2.0**60])
+def test_a_whole_float_past_exact_integers_is_no_int_id_either(inexact: float) -> None:
+    """The rule of a ``str`` id holds for an ``int`` one (V3's ``bcOrderId``): a float from
+    2**53 on may stand for another whole number, so it names no id for sure. (Read through
+    ``str(float)``, 2.0**60 even became 1152921504606847000, which no float equals.)"""
+    with pytest.raises(ResponseDecodeError):
+        structure({"bcOrderId": inexact}, V3Order)

@@ -1416,3 +1416,33 @@ async def test_a_limiter_taking_any_arguments_gets_the_priority_and_deadline() -
     acquire = _transport.budget_acquirer(limiter)
     await acquire(Priority.URGENT, 2.5)
     assert limiter.calls == [((Priority.URGENT,), {"deadline": 2.5})]
+
+
+class KeywordPriorityLimiter(ForwardingLimiter):
+    """A limiter whose ``priority`` is keyword-only: it names the protocol's arguments but
+    cannot take them as the transport passes them."""
+
+    async def acquire(
+        self, *, priority: Priority = Priority.NORMAL, deadline: float | None = None
+    ) -> float:
+        return 0.0
+
+
+class PriorityOnlyLimiter(ForwardingLimiter):
+    """A limiter that takes a priority and no deadline."""
+
+    async def acquire(self, priority: Priority) -> float:
+        return 0.0
+
+
+@pytest.mark.parametrize("limiter", [KeywordPriorityLimiter(), PriorityOnlyLimiter()])
+def test_a_limiter_that_cannot_take_the_protocol_s_arguments_is_refused_at_once(
+    limiter: ForwardingLimiter,
+) -> None:
+    """A limiter that names ``priority`` or ``deadline`` but cannot take them as passed is
+    refused when the client is built, naming its signature, rather than asked with no
+    arguments, which would drop priorities and deadlines without a word."""
+    with pytest.raises(
+        TypeError, match=re.escape("acquire must take (priority, *, deadline=None)")
+    ):
+        B2BClient(TOKEN, rate_limit=limiter)

@@ -34,7 +34,7 @@ from b2b_async import (
     __version__,
 )
 from b2b_async._routes import MAX_QUERY_BYTES, v2_path
-from b2b_async._v2 import registration, registration_path
+from b2b_async._v2 import answered_id, registration, registration_path
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, SandboxServer
 from tests.sandbox_helpers import seed_for
 
@@ -642,3 +642,30 @@ async def test_a_registration_answer_that_does_not_name_the_order_returns_the_id
             company_id=company, customer_id=456, order_id="BC9", total_inc_tax=10
         )
     assert created == CreatedOrder("BC9")
+
+
+@pytest.mark.parametrize("data", [None, {}, {"orderId": None}, {"orderId": ""}, {"companyId": 2}])
+def test_an_answer_naming_no_order_confirms_the_id_sent(data: object) -> None:
+    """A success whose answer holds no order id (none, null, empty, or only the schemas'
+    ``companyId``) confirms the id sent; one that names it gives that id."""
+    assert answered_id(data, "BC9") == "BC9"
+    assert answered_id({"orderId": 9}, "BC9") == "9"
+
+
+async def test_a_create_and_an_update_read_an_answer_named_company_id_alike(
+    mocked: aioresponses,
+) -> None:
+    """ "Create Order Without CompanyID" and "Update Order" both type their answer's id
+    ``companyId`` (b2b-v2-openapi.yaml: "Created order id", "Updated order id"): one rule
+    reads both, so an answer ``{"companyId": "2"}`` gives the same id whichever call made it."""
+    answer = {"code": 200, "data": {"companyId": "2"}, "message": "Success"}
+    mocked.post(f"{BASE}/api/v2/io/companies/users/456/orders", payload=answer)
+    mocked.put(f"{BASE}/api/v2/io/orders", payload=answer)
+    async with B2BClient("t", rate_limit=None) as client:
+        created = await client.orders.create(
+            company_id=None, customer_id=456, order_id="9", total_inc_tax=10
+        )
+        updated = await client.orders.apply_update(
+            OrderUpdate(order_id=9, billing_address=ADDRESS, products=[])
+        )
+    assert created.order_id == updated
