@@ -296,7 +296,8 @@ class B2BClient:
             is not set (messages never repeat the token or the store hash).
         TypeError: ``session``, ``retry``, ``rate_limit`` or ``check_extra_fields`` is of
             another type, or ``rate_limit`` is a limiter whose ``acquire`` cannot take
-            ``(priority, *, deadline=None)`` (nor nothing, as a 0.1 limiter's does).
+            ``(priority, *, deadline=None)``, unless it takes nothing and names neither (a
+            0.1 limiter).
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0

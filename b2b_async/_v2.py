@@ -113,7 +113,7 @@ def registration_path(company_id: str | None, customer_id: str) -> str:
 
 def answered_id(data: object, sent: str) -> str:
     """The order id a successful registration or update confirms: its ``orderId``, or
-    ``sent`` when the answer names none (``{}``, ``null``, an empty id).
+    ``sent`` when the answer names none (``{}``, ``null``, an empty or blank id).
 
     The examples name the order ``orderId``; the schemas name their id ``companyId``, which
     is never read as the order's (a company's id there would pass for the order's).
@@ -122,7 +122,7 @@ def answered_id(data: object, sent: str) -> str:
         ResponseDecodeError: ``data`` is no object, or its ``orderId`` is no id.
     """
     answer = structure({} if data is None else data, OrderIdAnswer)
-    return answer.order_id or sent
+    return (answer.order_id or "").strip() or sent
 
 
 def _day(value: object, field: str) -> date | None:

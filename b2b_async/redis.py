@@ -471,10 +471,12 @@ def _outranks(level: Priority, other: Priority) -> bool:
     return _LEVELS[level] < _LEVELS[other]
 
 
-#: Booking answers in a row that hold the head of the lanes for less than a quarter of an
-#: interval and grant no slot: more are no schedule's. An honest run is one or two long (the
-#: two clocks, Redis's and the loop's, disagree a little about when a slot comes); a Redis
-#: answering "wait a moment" for ever would have the driver call it in a tight loop.
+#: Booking answers in a row that hold the same booking for less than a quarter of an
+#: interval and grant no slot: more are no schedule's. An honest booking settles in
+#: one or two such answers (Redis's clock and the loop's disagree a little about when a
+#: slot comes); a booking another process takes over gets a ticket of its own, and one
+#: handed back starts afresh. A Redis answering "wait a moment" for ever would have the
+#: driver call it in a tight loop.
 _SHORT_RUN: Final = 8
 #: The share of an interval under which a booking answer's wait counts as short.
 _SHORT_SHARE: Final = 0.25
@@ -585,7 +587,8 @@ class RedisRateLimiter:
     processes' bookings included); for normal and urgent, which may take a booked slot,
     the end of any cooldown. One interval per caller ahead of it in its
     lane and the higher ones comes on top. A waiter is checked again at each booking (and,
-    pacing locally, at each response that tells of a cooldown or a spent window), and fails
+    pacing locally, at each response to a locally paced request that pushes the next local
+    slot later: a cooldown, a spent window), and fails
     at once, before sending anything, when a cooldown or callers of a higher
     priority push its slot past its deadline. What this process cannot see (what other
     processes will book later) may still make a call late; the call's own deadline then
@@ -607,8 +610,8 @@ class RedisRateLimiter:
     belong to the loop that first used them.
 
     **When Redis fails** (refused, reset, no answer within ``timeout``, any Redis error, an
-    answer the script never gives, such as eight bookings in a row that grant no slot and
-    hold the next for under a quarter of an interval):
+    answer the script never gives, such as eight in a row that hold the same booking for
+    under a quarter of an interval and grant no slot):
 
     - ``on_redis_error="local"`` (the default): calls carry on, paced in this process by a
       :class:`~b2b_async.RateLimiter` of ``rate_limit`` divided by ``expected_processes``,
@@ -659,6 +662,7 @@ class RedisRateLimiter:
     """
 
     __slots__ = (
+        "_chased",
         "_closed",
         "_down_since",
         "_driver",
@@ -729,7 +733,9 @@ class RedisRateLimiter:
         self._down_since: float | None = None
         self._next_probe = 0.0
         self._closed = False
-        # Booking answers in a row that held the head a mere moment and granted nothing.
+        # The booking the last answers held a mere moment without granting it, and how many
+        # answers in a row did so.
+        self._chased: int | None = None
         self._short_answers = 0
 
     def __repr__(self) -> str:
@@ -875,8 +881,9 @@ class RedisRateLimiter:
         ticket = self._tickets.take()
         self._in_flight = max(0, self._in_flight - 1)
         if ticket == _LOCAL:
+            before = self._local.next_ready
             await self._local.release(hint)
-            self._recheck_local()
+            self._recheck_local(before)
             return
         if hint is None:
             return
@@ -886,11 +893,18 @@ class RedisRateLimiter:
         if self._down_since is None and not self._closed and (shares_count or hint.retry_after):
             await self._share(hint, ticket)
 
-    def _recheck_local(self) -> None:
+    def _recheck_local(self, before: float | None) -> None:
         """While pacing locally, fail at once each waiter that a cooldown or a spent window
-        the local limiter has just learnt of makes late, as a booking answer would."""
+        the local limiter has just learnt of makes late, as a booking answer would.
+
+        Args:
+            before: the local limiter's next free moment before it learnt of the response;
+                only a later one tells of something that may make a waiter late.
+        """
         ready = self._local.next_ready
-        if self._down_since is not None and self._lanes and ready is not None:
+        if self._down_since is None or not self._lanes or ready is None:
+            return
+        if before is None or ready > before:
             self._drop_unreachable(ready)
 
     async def _share(self, hint: BudgetHint, ticket: int | None) -> None:
@@ -920,7 +934,7 @@ class RedisRateLimiter:
             self._nudge = asyncio.Event()
             self._held = None
             self._tickets.clear()
-            self._short_answers = 0
+            self._stop_chasing()
         return loop
 
     def _now(self) -> float:
@@ -1077,7 +1091,7 @@ class RedisRateLimiter:
             wait, ticket, ready, opens = await self._call(
                 op, *args, _LEVELS[level], self._owner, self._known()
             )
-            self._count_short(op, wait)
+            self._count_short(op, wait, ticket)
         except RateLimiterUnavailableError as exc:
             self._held = None  # a slot booked and never confirmed goes unused
             self._fail(exc)
@@ -1099,29 +1113,39 @@ class RedisRateLimiter:
             self._held = None
             self._grant(ticket, level)
 
-    def _count_short(self, op: str, wait: int) -> None:
-        """Count a booking answer that grants nothing and holds the head a mere moment.
+    def _count_short(self, op: str, wait: int, ticket: int) -> None:
+        """Count a booking answer that holds a booking a mere moment, granting nothing: the
+        answers in a row that do so for the same booking.
 
         Args:
             op: the operation answered, ``"reserve"`` or ``"confirm"``.
             wait: the answer's wait, in microseconds.
+            ticket: the booking it holds.
 
         Raises:
             RateLimiterUnavailableError: :data:`_SHORT_RUN` such answers came in a row, which
                 no schedule gives: Redis fails, and the driver stops calling it at once.
         """
-        if wait <= 0 or wait >= _micros(self._pacing.interval * _SHORT_SHARE):
-            self._short_answers = 0
+        if not 0 < wait < _micros(self._pacing.interval * _SHORT_SHARE):
+            self._stop_chasing()
             return
+        if ticket != self._chased:  # another booking: a run of its own begins
+            self._chased, self._short_answers = ticket, 0
         self._short_answers += 1
         if self._short_answers < _SHORT_RUN:
             return
-        self._short_answers = 0
+        self._stop_chasing()
         raise RateLimiterUnavailableError(
             f"the shared rate limiter's Redis answered {_SHORT_RUN} bookings in a row ({op!r}"
-            f" last) with waits under {self._pacing.interval * _SHORT_SHARE:.3g} s and"
-            " granted no slot"
+            f" last) with waits under {self._pacing.interval * _SHORT_SHARE:.3g} s for the"
+            " same slot and granted none"
         )
+
+    def _stop_chasing(self) -> None:
+        """Forget the booking being chased: it was granted, held for longer, given back or
+        lost."""
+        self._chased = None
+        self._short_answers = 0
 
     def _grant(self, ticket: int, level: Priority) -> None:
         """Give the slot that has come to the head of the lanes, or back if none is left."""
@@ -1135,6 +1159,7 @@ class RedisRateLimiter:
     async def _give_back(self) -> None:
         """Hand the booked slot no caller is left for back to the shared schedule."""
         held, self._held = self._held, None
+        self._stop_chasing()
         if held is None:
             return
         try:
@@ -1229,7 +1254,7 @@ class RedisRateLimiter:
         """Note a Redis failure; log it when it starts an outage."""
         now = self._now()
         self._next_probe = now + self._recheck_after
-        self._short_answers = 0
+        self._stop_chasing()
         if self._down_since is not None:
             logger.debug("Redis still unavailable: %s", error.message)
             return

@@ -34,7 +34,7 @@ from b2b_async import (
 )
 from b2b_async._config import MAX_WINDOW_REQUESTS
 from b2b_async._protocol import parse_budget
-from b2b_async._ratelimit import build_limiter
+from b2b_async._ratelimit import RateLimiter, build_limiter
 from b2b_async.redis import OnRedisError, RateLimiterUnavailableError, RedisRateLimiter
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, RateWindow, SandboxServer, parse_faults
 from bench.multiprocess import Arrival, run, run_worker, sandbox_process, urgent_run
@@ -1429,6 +1429,30 @@ async def test_a_few_moments_in_a_row_are_obeyed_as_the_clocks_may_disagree(
         assert limiter.shared
 
 
+async def test_bookings_given_back_unused_count_toward_no_outage(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """Callers that leave while their slot, a moment away, is still to come (a cooldown's
+    end near) make the driver give each booking back: honest answers, each to a caller of
+    its own, never a tight loop, so the eighth such caller is booked, not failed as an
+    outage."""
+    # A 60 s interval (burst 10): the few seconds to the cooldown's end are under a quarter.
+    rate_limit = RateLimit(10, 60.0, burst=10)
+    async with RedisRateLimiter(
+        url, key=key, rate_limit=rate_limit, on_redis_error="fail"
+    ) as limiter:
+        await limiter.acquire()
+        await limiter.release(BudgetHint(retry_after=5.0))
+        for _ in range(8):
+            caller = asyncio.create_task(limiter.acquire())
+            await eventually(lambda: client.hget(key, "seq"), b"2")  # booked, 5 s away
+            caller.cancel()
+            results = await asyncio.gather(caller, return_exceptions=True)
+            assert isinstance(results[0], asyncio.CancelledError), results
+            await eventually(lambda: client.hget(key, "seq"), b"1")  # given back, undone
+        assert limiter.shared
+
+
 @pytest.mark.parametrize("value", ["nan", "-nan", "inf", "1e300", "9000000000000000", "x"])
 async def test_a_field_no_script_wrote_starts_afresh_and_pacing_holds(
     url: str, key: str, client: aioredis.Redis, value: str
@@ -1520,6 +1544,46 @@ async def test_a_cooldown_met_while_pacing_locally_fails_a_waiter_it_makes_late(
         with pytest.raises(DeadlineUnreachableError):
             await waiter
         assert limiter.waiting == 0
+
+
+class AnsweredAtTheSlot(RateLimiter):
+    """A local limiter that, as it grants a slot, lets a response come back in that same
+    turn of the loop (before the driver hands the slot on)."""
+
+    arrived: asyncio.Future[None] | None = None
+
+    def _wake(self) -> None:
+        if self.arrived is not None and not self.arrived.done():
+            self.arrived.set_result(None)
+        super()._wake()
+
+
+async def test_a_response_in_the_turn_a_local_slot_comes_fails_no_waiter() -> None:
+    """While Redis is down, a response (no cooldown, no count) released in the loop turn in
+    which the local limiter grants the head its slot tells of nothing that makes anyone
+    late: the head, whose slot has come, is granted, not refused as an interval away."""
+    limiter = RedisRateLimiter(
+        unreachable_url(), key="k", rate_limit=RateLimit(10, 1.0), recheck_after=60
+    )
+    local = AnsweredAtTheSlot(limiter.local_limiter.rate_limit)
+    limiter._local = local
+    async with limiter:
+        local.arrived = asyncio.get_running_loop().create_future()
+
+        acquired = asyncio.Event()
+
+        async def request() -> None:  # acquires and releases from one task, as the transport
+            await limiter.acquire()
+            acquired.set()
+            assert local.arrived is not None
+            await local.arrived
+            await limiter.release(None)
+
+        sent = asyncio.create_task(request())
+        await acquired.wait()
+        # The next local slot is an interval (0.1 s) away: within the deadline.
+        assert await limiter.acquire(deadline=0.15) >= 0.0
+        await sent
 
 
 async def test_pacing_locally_keeps_no_ticket_of_its_own() -> None:

@@ -644,7 +644,9 @@ async def test_a_registration_answer_that_does_not_name_the_order_returns_the_id
     assert created == CreatedOrder("BC9")
 
 
-@pytest.mark.parametrize("data", [None, {}, {"orderId": None}, {"orderId": ""}, {"companyId": 2}])
+@pytest.mark.parametrize(
+    "data", [None, {}, {"orderId": None}, {"orderId": ""}, {"orderId": " "}, {"companyId": 2}]
+)
 def test_an_answer_naming_no_order_confirms_the_id_sent(data: object) -> None:
     """A success whose answer holds no order id (none, null, empty, or only the schemas'
     ``companyId``) confirms the id sent; one that names it gives that id."""
