@@ -646,14 +646,41 @@ class RateLimiter:
         sent = None if ticket is None else self._sent_at.pop(ticket, None)
         if ticket is None:
             self._forget_sendings()
-        if hint is None:
-            return
+        if hint is not None:
+            # Requests booked after this one are not in the server's count yet.
+            newer = self._in_flight if ticket is None else self._booked - ticket
+            self._follow(hint, newer, sent, exact=ticket is not None)
+
+    def follow(self, hint: BudgetHint) -> None:
+        """Follow what a response said about the budget, for a request this limiter did not
+        admit (and does not count in flight).
+
+        :class:`~b2b_async.redis.RedisRateLimiter` tells its local fallback this way of an
+        answer to a request booked through Redis that came back once Redis had failed: the
+        fallback, which paces now, keeps the 429's cooldown or the spent window.
+
+        Args:
+            hint: the response's budget headers.
+
+        .. versionadded:: 0.2.0
+        """
+        self._bind_loop()
+        self._follow(hint, self._in_flight, None, exact=False)
+
+    def _follow(self, hint: BudgetHint, newer: int, sent: float | None, *, exact: bool) -> None:
+        """Follow ``hint``: the pace, the window's count, a cooldown; fail the waiters that
+        these make late, and wake the next.
+
+        Args:
+            hint: the response's budget headers.
+            newer: requests sent after this one, which the server's count does not hold yet.
+            sent: when the request left, if known.
+            exact: whether ``newer`` is known exactly.
+        """
         now = self._now()
         outlook = self._outlook()
         self._pacing = self._pacing.following(hint, self._rate_limit)
-        # Requests booked after this one are not in the server's count yet.
-        newer = self._in_flight if ticket is None else self._booked - ticket
-        self._follow_remaining(hint, now, newer, sent, exact=ticket is not None)
+        self._follow_remaining(hint, now, newer, sent, exact=exact)
         self._close_gate(hint, now)
         if self._outlook() != outlook:
             self._drop_unreachable(now)

@@ -871,8 +871,9 @@ class RedisRateLimiter:
     async def release(self, hint: BudgetHint | None) -> None:
         """Count the request as finished and share what its response said about the budget.
 
-        Never raises for a Redis failure: the hint is dropped, and the failure logged and
-        handled as ``on_redis_error`` says.
+        Never raises for a Redis failure: the failure is logged and handled as
+        ``on_redis_error`` says, and the hint goes to the local fallback, which paces while
+        Redis fails.
 
         Args:
             hint: the response's budget headers, or ``None`` when no response came back.
@@ -892,6 +893,12 @@ class RedisRateLimiter:
         shares_count = hint.remaining is not None and ticket is not None
         if self._down_since is None and not self._closed and (shares_count or hint.retry_after):
             await self._share(hint, ticket)
+        if self._down_since is not None and not self._closed:
+            # Redis failed after this request was booked: the fallback that paces now keeps
+            # what the answer said (a 429's cooldown, above all) instead of dropping it.
+            before = self._local.next_ready
+            self._local.follow(hint)
+            self._recheck_local(before)
 
     def _recheck_local(self, before: float | None) -> None:
         """While pacing locally, fail at once each waiter that a cooldown or a spent window

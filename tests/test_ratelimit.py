@@ -901,6 +901,22 @@ async def test_after_a_cooldown_in_a_counted_window_calls_leave_an_interval_apar
     )
 
 
+async def test_following_an_answer_it_did_not_admit_keeps_its_cooldown_and_count(
+    clock: VirtualClock,
+) -> None:
+    """An answer to a request another limiter admitted closes the gate as a release does,
+    and fails a waiter it makes late, but counts nothing out of flight."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.acquire()
+    late = asyncio.create_task(limiter.acquire(deadline=0.5))
+    await asyncio.sleep(0)
+    limiter.follow(BudgetHint(retry_after=1.0))
+    assert (limiter.cooldown_until, limiter.in_flight) == (1.0, 1)
+    with pytest.raises(DeadlineUnreachableError):
+        await late
+    assert await limiter.acquire() == pytest.approx(1.0, abs=1e-5)
+
+
 async def test_shorter_429_never_shortens_the_cooldown(clock: VirtualClock) -> None:
     """A later, shorter retry_after leaves the longer cooldown in place."""
     limiter = RateLimiter(RateLimit(100, 1.0))

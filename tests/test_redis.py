@@ -1662,6 +1662,25 @@ async def test_a_release_survives_redis_going_away(
     assert any(r.levelno == logging.WARNING for r in caplog.records)
 
 
+async def test_a_429_answered_once_redis_is_down_holds_the_local_fallback(
+    own_redis: RedisServer, key: str
+) -> None:
+    """A request booked through Redis, answered with a 429 after Redis went down: the local
+    fallback that paces now keeps the cooldown (and refuses at once a call it makes late),
+    where the answer used to be dropped."""
+    rate_limit = RateLimit(10, 1.0)
+    async with RedisRateLimiter(
+        own_redis.url, key=key, rate_limit=rate_limit, recheck_after=60
+    ) as limiter:
+        await limiter.acquire()
+        own_redis.kill()
+        await limiter.release(BudgetHint(retry_after=30.0))
+        assert not limiter.shared
+        assert limiter.local_limiter.cooldown_remaining > 20.0
+        with pytest.raises(DeadlineUnreachableError):
+            await limiter.acquire(deadline=10.0)
+
+
 async def test_shared_pacing_resumes_when_redis_is_back(
     own_redis: RedisServer, key: str, caplog: pytest.LogCaptureFixture
 ) -> None:
