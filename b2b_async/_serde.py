@@ -12,6 +12,7 @@ Wire decisions, each made here and nowhere else:
   included, as a read-only mapping; it never enters a request body;
 - optional attributes left at ``None`` (and empty tuples) are omitted from request bodies;
 - unknown keys in responses are ignored, never an error;
+- an answer's ``data`` of ``null``, ``{}`` or ``[]`` describes nothing (:func:`is_empty`);
 - ids are lenient: one that arrives as an int, a whole float (``168.0``, where a schema
   types it ``number``; below 2**53, from which on a float may be another number rounded) or
   a string becomes ``str``, and whole numbers read as ``int`` follow the same rule;
@@ -65,6 +66,7 @@ __all__ = [
     "converter",
     "encode_body",
     "encode_model",
+    "is_empty",
     "number_text",
     "one_or_many",
     "structure",
@@ -524,6 +526,12 @@ def _attribute_key(cls: type, name: str) -> str:
     return to_camel(name)  # pragma: no cover - cattrs names only the class's own fields
 
 
+def is_empty(data: object) -> bool:
+    """Whether an answer's ``data`` describes nothing: ``null``, ``{}`` or ``[]`` (a server
+    may write an empty map as an empty list)."""
+    return data is None or (isinstance(data, Mapping | list) and not data)
+
+
 def one_or_many(data: object, cls: type[T]) -> list[T]:
     """Read ``data`` that may be a list of objects, one object, an empty object or ``null``.
 
@@ -537,7 +545,7 @@ def one_or_many(data: object, cls: type[T]) -> list[T]:
     Raises:
         ResponseDecodeError: ``data`` is none of these, or an item does not fit ``cls``.
     """
-    if data is None or (isinstance(data, Mapping) and not data):
+    if is_empty(data):
         return []
     if isinstance(data, Mapping):
         return [structure(data, cls)]

@@ -46,7 +46,7 @@ from ._priority import call_priority
 from ._protocol import Request
 from ._retry import settle_registration
 from ._routes import id_list, one_of, query_batches, to_id, v2_path
-from ._serde import encode_model, one_or_many, structure, unstructure
+from ._serde import encode_model, is_empty, one_or_many, structure, unstructure
 from ._transport import Transport
 from ._v2_models import (
     ORDER_BY,
@@ -113,7 +113,8 @@ def registration_path(company_id: str | None, customer_id: str) -> str:
 
 def answered_id(data: object, sent: str) -> str:
     """The order id a successful registration or update confirms: its ``orderId``, or
-    ``sent`` when the answer names none (``{}``, ``null``, an empty or blank id).
+    ``sent`` when the answer names none (an empty answer, :func:`~b2b_async._serde.is_empty`,
+    or an empty or blank id).
 
     The examples name the order ``orderId``; the schemas name their id ``companyId``, which
     is never read as the order's (a company's id there would pass for the order's).
@@ -121,7 +122,7 @@ def answered_id(data: object, sent: str) -> str:
     Raises:
         ResponseDecodeError: ``data`` is no object, or its ``orderId`` is no id.
     """
-    answer = structure({} if data is None else data, OrderIdAnswer)
+    answer = structure({} if is_empty(data) else data, OrderIdAnswer)
     return (answer.order_id or "").strip() or sent
 
 

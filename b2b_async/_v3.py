@@ -41,7 +41,7 @@ from __future__ import annotations
 import builtins
 import functools
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable
 from datetime import datetime
 from operator import attrgetter
 from typing import Final, Literal, TypeVar, get_args
@@ -80,7 +80,7 @@ from ._priority import call_priority
 from ._protocol import Request
 from ._retry import may_have_taken_effect, settle_registration
 from ._routes import check_query_size, id_list, one_of, to_v3_id, v3_path
-from ._serde import encode_model, one_or_many, structure
+from ._serde import encode_model, is_empty, one_or_many, structure
 from ._transport import Transport
 from ._v3_models import (
     EnsureAction,
@@ -213,14 +213,9 @@ def warn_if_late(order: NewV3Order, started: float) -> None:
         )
 
 
-def _is_empty(data: object) -> bool:
-    """Whether an answer's ``data`` describes nothing (``null``, ``{}`` or ``[]``)."""
-    return data is None or (isinstance(data, Mapping | builtins.list) and not data)
-
-
 def _created(order: NewV3Order, data: object) -> V3Order:
     """The registered order from a create answer, with the customer that was sent."""
-    if _is_empty(data):
+    if is_empty(data):
         return V3Order.sent(order)  # a 200 without the order: what was sent is what stands
     created = _only_order(data, order.bc_order_id)
     if created.customer_id is None:  # V3 answers do not carry it
@@ -838,7 +833,7 @@ class V3Orders:
         path = v3_path("/orders/{bc_order_id}", bc_order_id=number)
         request = Request("PUT", path, body=encode_model(update))
         data = (await self._transport.send(request, priority)).data
-        if _is_empty(data):
+        if is_empty(data):
             return _after_update(V3Order(bc_order_id=number) if held is None else held, update)
         return _only_order(data, number)
 

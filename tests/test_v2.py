@@ -671,3 +671,20 @@ async def test_a_create_and_an_update_read_an_answer_named_company_id_alike(
             OrderUpdate(order_id=9, billing_address=ADDRESS, products=[])
         )
     assert created.order_id == updated
+
+
+async def test_a_registration_answered_with_an_empty_list_returns_the_id_sent(
+    mocked: aioresponses,
+) -> None:
+    """An empty ``data`` written as a JSON array (``[]``, as a server that encodes an empty
+    map as a list sends it) names no order, as ``null`` and ``{}`` do, and as V3 reads it: the
+    registration succeeded, so the call returns the id it sent, never a ResponseDecodeError
+    for an order the server holds."""
+    answer = {"code": 200, "data": [], "message": "Success"}
+    mocked.post(f"{BASE}/api/v2/io/companies/users/456/orders", payload=answer)
+    async with B2BClient("t", rate_limit=None) as client:
+        created = await client.orders.create(
+            company_id=None, customer_id=456, order_id="BC9", total_inc_tax=10
+        )
+    assert created == CreatedOrder("BC9")
+    assert answered_id([], "BC9") == "BC9"
