@@ -20,6 +20,7 @@ tested with plain dicts and bytes. The rules, with their sources:
 
 from __future__ import annotations
 
+import codecs
 import functools
 import json
 import math
@@ -514,7 +515,7 @@ def decode_json(body: bytes, secrets: tuple[str, ...] = ()) -> Any:
     deeply to decode, or to redact, is not JSON to the client either.
     """
     try:
-        text = body.decode("utf-8-sig")
+        text = body.removeprefix(codecs.BOM_UTF8).decode("utf-8")
         value = json.loads(text)
         return redact(value, secrets) if may_hold_secret(text, secrets) else value
     except (ValueError, RecursionError):
