@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import math
 import weakref
@@ -216,11 +217,15 @@ class Waiter:
         return not self.future.done()
 
 
+#: For each priority, the levels whose callers a newcomer of it waits behind: its own and
+#: every higher one (members are listed highest first).
+_AT_OR_ABOVE: Final = {level: tuple(Priority)[: index + 1] for index, level in enumerate(Priority)}
+
+
 def levels_at_or_above(priority: Priority) -> tuple[Priority, ...]:
     """The levels whose callers a newcomer of ``priority`` waits behind: its own and every
     higher one."""
-    levels = tuple(Priority)
-    return levels[: levels.index(priority) + 1]
+    return _AT_OR_ABOVE[priority]
 
 
 class Lanes:
@@ -293,6 +298,20 @@ class Lanes:
         """
         lanes = (self._lanes[level] for level in levels_at_or_above(priority))
         return sum(waiter.waiting for lane in lanes for waiter in lane)
+
+    def wait_of(
+        self, priority: Priority, wait_behind: Callable[[int], float], deadline: float
+    ) -> float:
+        """A newcomer's estimated wait, ``wait_behind`` the callers ahead of it.
+
+        They are counted cheaply (:meth:`ahead_of`), and, when that wait passes ``deadline``,
+        again one by one (:meth:`still_waiting_ahead_of`) before the newcomer is refused:
+        callers cancelled in this instant hold up no one.
+        """
+        wait = wait_behind(self.ahead_of(priority))
+        if wait > deadline:
+            wait = wait_behind(self.still_waiting_ahead_of(priority))
+        return wait
 
     def behind(self, priority: Priority) -> int:
         """Callers of every lane below that of ``priority``."""
@@ -869,11 +888,7 @@ class RateLimiter:
         """
         if deadline is None:
             return None
-        wait = self._estimated_wait(now, self._lanes.ahead_of(level))
-        if wait > deadline:
-            # Callers cancelled in this instant still count until their tasks run: before
-            # refusing, count only those that still wait.
-            wait = self._estimated_wait(now, self._lanes.still_waiting_ahead_of(level))
+        wait = self._lanes.wait_of(level, functools.partial(self._estimated_wait, now), deadline)
         if wait > deadline:
             raise unreachable(wait, deadline)
         return now + deadline

@@ -958,12 +958,8 @@ class RedisRateLimiter:
         """
         if deadline is None:
             return None
-        first = self._first_slot(level)
-        wait = self._wait_behind(first, now, self._lanes.ahead_of(level))
-        if wait > deadline:
-            # Callers cancelled in this instant still count until their tasks run: before
-            # refusing, count only those that still wait.
-            wait = self._wait_behind(first, now, self._lanes.still_waiting_ahead_of(level))
+        wait_behind = functools.partial(self._wait_behind, self._first_slot(level), now)
+        wait = self._lanes.wait_of(level, wait_behind, deadline)
         if wait > deadline:
             raise unreachable(wait, deadline)
         return now + deadline
