@@ -6,6 +6,10 @@ its fake responses without the ``stream_writer`` argument that aiohttp 3.14's
 ``TypeError``. The fixture swaps in a ``ClientResponse`` subclass that supplies a writer
 stub; ``tests/test_compat.py`` fails as soon as upstream no longer needs it, so the shim is
 removed rather than forgotten.
+
+Property tests run under a Hypothesis profile without its per-example deadline or its
+"too slow" health check: both time examples by the wall clock, and on a busy machine a
+scheduling pause alone can pass them. The properties assert outcomes, never durations.
 """
 
 from __future__ import annotations
@@ -17,6 +21,12 @@ from typing import Any
 import aiohttp
 import pytest
 from aioresponses import aioresponses, core
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "loaded-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("loaded-machine")
 
 
 class _WriterStub:
