@@ -239,10 +239,13 @@ class OpenTelemetryHook:
         span = self._tracer.start_span(
             f"{call.method} {call.route}", kind=SpanKind.CLIENT, attributes=span_attributes(call)
         )
-        # A span that records nothing (no SDK, or sampled out) is not worth making current.
-        token = context.attach(trace.set_span_in_context(span)) if span.is_recording() else None
-        self._calls[call] = OpenCall(span, token, metric_attributes(call))
-        self._instruments.waiting.add(1, self._calls[call].labels)
+        open_call = self._calls[call] = OpenCall(span, None, metric_attributes(call))
+        self._instruments.waiting.add(1, open_call.labels)
+        # Made current last, so that nothing that may raise comes between this and the
+        # call's end, which restores the context. A span that records nothing (no SDK, or
+        # sampled out) is not worth making current.
+        if span.is_recording():
+            open_call.token = context.attach(trace.set_span_in_context(span))
 
     def _budget_waited(self, event: _events.BudgetWaited) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
@@ -311,14 +314,16 @@ class OpenTelemetryHook:
         open_call = self._calls.pop(event.call, None)
         if open_call is None:
             return
+        # The context is restored first: a provider that raises below (a span processor's
+        # on_end, say) must not leave the ended span current in the caller's task.
+        if open_call.token is not None:
+            context.detach(open_call.token)
         self._instruments.waiting.add(-1, open_call.labels)
         span = open_call.span
         span.set_attributes(finished_attributes(event))
         if event.error is not None:
             span.set_status(Status(StatusCode.ERROR))
         span.end()
-        if open_call.token is not None:
-            context.detach(open_call.token)
 
     def _bulk_outcome(self, event: _events.BulkOutcome) -> None:
         outcome = "failed" if not event.ok else "registered"

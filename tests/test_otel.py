@@ -16,7 +16,7 @@ import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -376,6 +376,29 @@ async def test_two_hooks_leave_the_application_s_span_current(telemetry: Telemet
             assert trace.get_current_span() is handler
     assert len(telemetry.finished()) == 2
     assert len(other.finished()) == 1
+
+
+class FailingAtEnd(SpanProcessor):
+    """A span processor that raises as each of the library's spans ends, as a broken
+    processor of the application's might."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.instrumentation_scope and span.instrumentation_scope.name == "b2b_async":
+            raise RuntimeError("the processor is broken")
+
+
+async def test_a_provider_that_fails_as_the_span_ends_leaves_the_application_s_span_current(
+    telemetry: Telemetry,
+) -> None:
+    """A span processor raising as the call's span ends fails no call, and the span current
+    after the call is the application's, not the library's ended one."""
+    telemetry.tracer_provider.add_span_processor(FailingAtEnd())
+    tracer = telemetry.tracer_provider.get_tracer("app")
+    async with sandbox() as server, client_for(server) as client:
+        with tracer.start_as_current_span("handler") as handler:
+            await create(client)
+            assert trace.get_current_span() is handler
+    assert server.registrations("BC1") == 1
 
 
 async def test_an_opentelemetry_api_the_hook_cannot_use_fails_no_call(
