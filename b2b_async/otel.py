@@ -43,12 +43,17 @@ __all__ = [
     "BUDGET_WAIT_BUCKETS",
     "INSTRUMENTATION_NAME",
     "REQUEST_DURATION_BUCKETS",
+    "SCHEMA_URL",
     "Instruments",
     "OpenTelemetryHook",
 ]
 
 #: The instrumentation scope of every span and metric.
 INSTRUMENTATION_NAME: Final = "b2b_async"
+#: The version of the semantic conventions that the spans and metrics follow, as the schema
+#: URL of their instrumentation scope: a backend or collector can translate the attribute
+#: names of this version into those of the version it speaks.
+SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.44.0"
 #: Histogram buckets of the budget wait, in seconds: a paced call waits up to a window.
 BUDGET_WAIT_BUCKETS: Final = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 #: Histogram buckets of ``http.client.request.duration``, in seconds: the ones the HTTP
@@ -198,8 +203,12 @@ class OpenTelemetryHook:
     ) -> None:
         self._tracer_provider = tracer_provider
         self._meter_provider = meter_provider
-        self._tracer = trace.get_tracer(INSTRUMENTATION_NAME, __version__, tracer_provider)
-        meter = metrics.get_meter(INSTRUMENTATION_NAME, __version__, meter_provider)
+        self._tracer = trace.get_tracer(
+            INSTRUMENTATION_NAME, __version__, tracer_provider, schema_url=SCHEMA_URL
+        )
+        meter = metrics.get_meter(
+            INSTRUMENTATION_NAME, __version__, meter_provider, schema_url=SCHEMA_URL
+        )
         self._instruments = Instruments.of(meter)
         self._calls: dict[_events.Call, OpenCall] = {}
         self._handlers: dict[type[Any], Callable[[Any], None]] = {

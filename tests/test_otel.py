@@ -19,6 +19,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.semconv.schemas import Schemas
 from opentelemetry.trace import SpanKind, StatusCode
 
 import b2b_async._events as events
@@ -33,6 +34,7 @@ from b2b_async import (
     otel,
 )
 from b2b_async._hooks import get_hooks, listening_hooks, set_hooks
+from b2b_async._version import __version__
 from b2b_async.otel import OpenTelemetryHook
 from b2b_async.sandbox import FaultKind, Faults, SandboxServer
 from tests.sandbox_helpers import seed_for
@@ -150,6 +152,32 @@ async def test_a_create_call_is_one_client_span_with_the_documented_attributes(
     assert isinstance(attributes["b2b.budget_wait"], float)
     assert event_names(span) == ["b2b.attempt", "b2b.response"]
     assert span.status.status_code is StatusCode.UNSET
+
+
+async def test_spans_and_metrics_name_the_semantic_conventions_they_follow(
+    telemetry: Telemetry,
+) -> None:
+    """The instrumentation scope of every span and metric carries the library's name and
+    version and the schema URL of a published version of the semantic conventions, so a
+    backend can translate the attribute names when a later version renames one."""
+    async with sandbox() as server, client_for(server) as client:
+        await create(client)
+    published = {schema.value for schema in Schemas}
+    assert otel.SCHEMA_URL in published
+    scopes = [span.instrumentation_scope for span in telemetry.finished()]
+    data = telemetry.reader.get_metrics_data()
+    assert data is not None
+    scopes += [
+        scope.scope for resource in data.resource_metrics for scope in resource.scope_metrics
+    ]
+    assert scopes
+    assert {(scope.name, scope.version, scope.schema_url) for scope in scopes if scope} == {
+        ("b2b_async", __version__, otel.SCHEMA_URL)
+    }
+    schemas = {
+        scope.schema_url for resource in data.resource_metrics for scope in resource.scope_metrics
+    }
+    assert schemas == {otel.SCHEMA_URL}
 
 
 async def test_a_call_that_met_a_429_shows_the_retry(telemetry: Telemetry) -> None:
