@@ -6,13 +6,15 @@ global tracer and meter providers, with no call of ours. :class:`OpenTelemetryHo
 hook :func:`~b2b_async.set_hooks` starts with; build one yourself only to use other
 providers.
 
-Each API call is one ``CLIENT`` span named ``{method} {route}``, made current for the call
-(so spans of an aiohttp instrumentation nest under it), with its attempts, retries and 429s
-as span events. Attribute names follow the HTTP client semantic conventions
-(``http.request.method``, ``http.response.status_code``, ``server.address``,
-``server.port``, ``url.full``, ``url.template``, ``error.type``), plus ``b2b.*`` for the
-rest. No attribute, event or metric holds the token or the store hash: URLs and request ids
-are redacted, and errors appear by type name only, never by message.
+Each API call is one ``INTERNAL`` span named ``{method} {route}``, made current for the
+call (so spans of an aiohttp instrumentation nest under it), with ``b2b.*`` attributes and
+its 429s and retries as span events; under it, each request sent is a ``CLIENT`` span of
+the same name, as the HTTP client semantic conventions ask (one span per request sent, a
+resent one with ``http.request.resend_count``; ``http.request.method``,
+``http.response.status_code``, ``server.address``, ``server.port``, ``url.full``,
+``url.template``, ``error.type``). No attribute, event or metric holds the token or the
+store hash: URLs and request ids are redacted, and errors appear by type name only, never
+by message.
 
 .. versionadded:: 0.2.0
 """
@@ -148,15 +150,29 @@ def records(kind: type[trace.TracerProvider | metrics.MeterProvider]) -> bool:
 
 def span_attributes(call: _events.Call) -> Attributes:
     """The attributes a call's span starts with."""
-    return {
+    return {"b2b.operation": f"{call.method} {call.route}", "b2b.priority": call.priority}
+
+
+def request_attributes(call: _events.Call, attempt: int) -> Attributes:
+    """The attributes the span of a call's request number ``attempt`` (from 1) starts with:
+    those the HTTP semantic conventions ask for at a client span's start, and the resend
+    count of a request sent again."""
+    attributes: Attributes = {
         "http.request.method": call.method,
         "server.address": call.server_address,
         "server.port": call.server_port,
         "url.full": call.url,
         "url.template": call.route,
-        "b2b.operation": f"{call.method} {call.route}",
-        "b2b.priority": call.priority,
     }
+    if attempt > 1:
+        attributes["http.request.resend_count"] = attempt - 1
+    return attributes
+
+
+def span_name(call: _events.Call) -> str:
+    """The name of a call's span and of its requests' spans: ``{method} {route}``, the HTTP
+    semantic conventions' ``{method} {url.template}``."""
+    return f"{call.method} {call.route}"
 
 
 def metric_attributes(call: _events.Call) -> Attributes:
@@ -175,12 +191,14 @@ def error_type(error: BaseException) -> str:
 
 @attrs.define
 class OpenCall:
-    """A call in progress: its span, the context token that made it current, its labels, and
-    when its request now on the wire was sent (``None`` while none is)."""
+    """A call in progress: its span, the context token that made it current, its labels,
+    and the span of its request now on the wire and when that was sent (``None`` while none
+    is)."""
 
     span: Span
     token: Token[Context] | None
     labels: Attributes
+    request: Span | None = None
     sent_at: float | None = None
 
 
@@ -246,7 +264,7 @@ class OpenTelemetryHook:
     def _started(self, event: _events.CallStarted) -> None:
         call = event.call
         span = self._tracer.start_span(
-            f"{call.method} {call.route}", kind=SpanKind.CLIENT, attributes=span_attributes(call)
+            span_name(call), kind=SpanKind.INTERNAL, attributes=span_attributes(call)
         )
         open_call = self._calls[call] = OpenCall(span, None, metric_attributes(call))
         self._instruments.waiting.add(1, open_call.labels)
@@ -262,31 +280,48 @@ class OpenTelemetryHook:
 
     def _sent(self, event: _events.RequestSent) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
+            self._end_request(open_call, {}, failed=False)  # only if events came out of order
             self._instruments.requests.add(1, open_call.labels)
             self._move(open_call, to_wire=1)
             open_call.sent_at = time.perf_counter()
-            open_call.span.add_event("b2b.attempt", {"b2b.attempt": event.attempt})
+            # A child of the call's span, never made current: the request's end comes as
+            # an event like any other, and restoring the context there would depend on
+            # the order the hooks are told in.
+            open_call.request = self._tracer.start_span(
+                span_name(event.call),
+                trace.set_span_in_context(open_call.span),
+                kind=SpanKind.CLIENT,
+                attributes=request_attributes(event.call, event.attempt),
+            )
 
     def _received(self, event: _events.ResponseReceived) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
             self._move(open_call, to_wire=-1)
-            self._timed(open_call, event.call, answered_attributes(event.status))
-            attributes: Attributes = {
-                "b2b.attempt": event.attempt,
-                "http.response.status_code": event.status,
-            }
-            if event.request_id is not None:
-                attributes["b2b.request_id"] = event.request_id
-            open_call.span.add_event("b2b.response", attributes)
+            outcome = answered_attributes(event.status)
+            self._timed(open_call, event.call, outcome)
+            if event.request_id is not None:  # on the span only: a metric label of one use
+                outcome = {**outcome, "b2b.request_id": event.request_id}
+            self._end_request(open_call, outcome, failed=event.status >= 400)
 
     def _failed(self, event: _events.RequestFailed) -> None:
         if (open_call := self._calls.get(event.call)) is not None:
             self._move(open_call, to_wire=-1)
-            self._timed(open_call, event.call, {"error.type": error_type(event.error)})
-            open_call.span.add_event(
-                "b2b.request_failed",
-                {"b2b.attempt": event.attempt, "error.type": error_type(event.error)},
-            )
+            outcome: Attributes = {"error.type": error_type(event.error)}
+            self._timed(open_call, event.call, outcome)
+            self._end_request(open_call, outcome, failed=True)
+
+    @staticmethod
+    def _end_request(open_call: OpenCall, outcome: Attributes, *, failed: bool) -> None:
+        """End the span of the call's request on the wire, if any, with ``outcome``; in
+        error when it ``failed``: no answer, or one from 400 on (the client span rule of the
+        HTTP semantic conventions)."""
+        span, open_call.request = open_call.request, None
+        if span is None:
+            return
+        span.set_attributes(outcome)
+        if failed:
+            span.set_status(Status(StatusCode.ERROR))
+        span.end()
 
     def _move(self, open_call: OpenCall, *, to_wire: int) -> None:
         """Move a call between the waiting and the in-flight counts."""
@@ -327,6 +362,7 @@ class OpenTelemetryHook:
         # on_end, say) must not leave the ended span current in the caller's task.
         if open_call.token is not None:
             context.detach(open_call.token)
+        self._end_request(open_call, {}, failed=False)  # only if events came out of order
         self._instruments.waiting.add(-1, open_call.labels)
         span = open_call.span
         span.set_attributes(finished_attributes(event))
@@ -356,14 +392,13 @@ def answered_attributes(status: int) -> Attributes:
 
 
 def finished_attributes(event: _events.CallFinished) -> Attributes:
-    """The attributes a call's span ends with."""
+    """The attributes a call's span ends with (the status of each answer is on its request's
+    span: the last answer need not be to the last request)."""
     attributes: Attributes = {
         "b2b.attempts": event.attempts,
         "b2b.retries": event.retries,
         "b2b.budget_wait": event.budget_wait,
     }
-    if event.status is not None:
-        attributes["http.response.status_code"] = event.status
     if event.request_id is not None:
         attributes["b2b.request_id"] = event.request_id
     if event.error is not None:

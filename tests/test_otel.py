@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import subprocess
@@ -10,7 +11,7 @@ import textwrap
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from opentelemetry import metrics, trace
@@ -121,37 +122,192 @@ def event_names(span: ReadableSpan) -> list[str]:
     return [event.name for event in span.events]
 
 
-async def test_a_create_call_is_one_client_span_with_the_documented_attributes(
-    telemetry: Telemetry,
-) -> None:
-    """One create: one CLIENT span named after its route, with the HTTP and b2b attributes."""
-    async with sandbox() as server, client_for(server, rate_limit=RateLimit(100, 1.0)) as client:
-        await create(client)
-    (span,) = telemetry.finished()
-    assert span.name == f"POST {CREATE_ROUTE}"
-    assert span.kind is SpanKind.CLIENT
-    attributes = dict(span.attributes or {})
-    assert attributes == {
+class Trace(NamedTuple):
+    """A call's spans: its own, and one per request it sent, in the order they were sent."""
+
+    call: ReadableSpan
+    requests: list[ReadableSpan]
+
+
+def the_call(telemetry: Telemetry) -> Trace:
+    """The spans of the one call made: its INTERNAL span and its requests' CLIENT spans."""
+    spans = telemetry.finished()
+    (call,) = [span for span in spans if span.kind is SpanKind.INTERNAL]
+    requests = sorted(
+        (span for span in spans if span.kind is SpanKind.CLIENT),
+        key=lambda span: span.start_time or 0,
+    )
+    assert len(spans) == 1 + len(requests)
+    return Trace(call, requests)
+
+
+def request_attributes(server: SandboxServer, **outcome: object) -> dict[str, object]:
+    """The attributes of a create request's CLIENT span, with those of its ``outcome``."""
+    return {
         "http.request.method": "POST",
-        "http.response.status_code": 200,
         "server.address": "127.0.0.1",
         "server.port": server.port,
         "url.full": server.url + CREATE_PATH,
         "url.template": CREATE_ROUTE,
+        **outcome,
+    }
+
+
+async def test_a_create_call_is_a_call_span_over_one_client_span_per_request(
+    telemetry: Telemetry,
+) -> None:
+    """One create: an INTERNAL span for the call, with the b2b attributes, and under it one
+    CLIENT span for its request, named after the route, with the HTTP attributes."""
+    async with sandbox() as server, client_for(server, rate_limit=RateLimit(100, 1.0)) as client:
+        await create(client)
+    call, (request,) = the_call(telemetry)
+    assert call.name == request.name == f"POST {CREATE_ROUTE}"
+    attributes = dict(call.attributes or {})
+    assert attributes == {
         "b2b.operation": f"POST {CREATE_ROUTE}",
         "b2b.priority": "normal",
         "b2b.attempts": 1,
         "b2b.retries": 0,
         "b2b.budget_wait": attributes["b2b.budget_wait"],
-        **(
-            {"b2b.request_id": attributes["b2b.request_id"]}
-            if "b2b.request_id" in attributes
-            else {}
-        ),
+        "b2b.request_id": attributes["b2b.request_id"],
     }
     assert isinstance(attributes["b2b.budget_wait"], float)
-    assert event_names(span) == ["b2b.attempt", "b2b.response"]
-    assert span.status.status_code is StatusCode.UNSET
+    assert event_names(call) == []
+    assert call.status.status_code is StatusCode.UNSET
+    assert request.parent is not None
+    assert call.context is not None
+    assert request.parent.span_id == call.context.span_id
+    assert dict(request.attributes or {}) == request_attributes(
+        server, **{"http.response.status_code": 200, "b2b.request_id": attributes["b2b.request_id"]}
+    )
+    assert request.status.status_code is StatusCode.UNSET
+
+
+async def test_a_retried_request_is_a_client_span_of_its_own_with_its_resend_count(
+    telemetry: Telemetry,
+) -> None:
+    """A 503 then a 200: two CLIENT spans under the call's, each with its own answer as the
+    HTTP semantic conventions ask, the second with ``http.request.resend_count``; the 503's
+    span is in error with ``error.type`` "503", as its duration's point is, and the call's,
+    which succeeded, is not."""
+    async with (
+        sandbox([FaultKind.HTTP_503, None], Faults(http_503=0.2)) as server,
+        client_for(server) as client,
+    ):
+        await create(client)
+    call, (first, second) = the_call(telemetry)
+    assert {
+        key: value for key, value in (first.attributes or {}).items() if key != "b2b.request_id"
+    } == (request_attributes(server, **{"http.response.status_code": 503, "error.type": "503"}))
+    assert first.status.status_code is StatusCode.ERROR
+    assert first.status.description is None
+    assert {
+        key: value for key, value in (second.attributes or {}).items() if key != "b2b.request_id"
+    } == (
+        request_attributes(
+            server, **{"http.response.status_code": 200, "http.request.resend_count": 1}
+        )
+    )
+    assert second.status.status_code is StatusCode.UNSET
+    assert call.status.status_code is StatusCode.UNSET
+    assert "error.type" not in (call.attributes or {})
+    assert event_names(call) == ["b2b.retry"]
+    assert set(durations(telemetry)) == {(503, "503"), (200, None)}
+
+
+async def test_a_call_that_met_a_429_shows_the_retry(telemetry: Telemetry) -> None:
+    """A 429 then a success: two requests' spans, the 429 and the retry as the call's events."""
+    async with sandbox([FaultKind.HTTP_429, None]) as server, client_for(server) as client:
+        await create(client)
+    call, (limited, answered) = the_call(telemetry)
+    assert event_names(call) == ["b2b.rate_limited", "b2b.retry"]
+    retry = call.events[1].attributes or {}
+    assert (retry["b2b.attempt"], retry["error.type"], retry["b2b.retry.wait"]) == (
+        1,
+        "RateLimitError",
+        1.0,
+    )
+    assert (call.attributes or {})["b2b.retries"] == 1
+    assert [
+        (span.attributes or {})["http.response.status_code"] for span in (limited, answered)
+    ] == [429, 200]
+    assert [span.status.status_code for span in (limited, answered)] == [
+        StatusCode.ERROR,
+        StatusCode.UNSET,
+    ]
+    assert (answered.attributes or {})["http.request.resend_count"] == 1
+    assert telemetry.total("b2b.client.requests") == 2
+    assert telemetry.total("b2b.client.rate_limited") == 1
+    assert telemetry.total("b2b.client.retries") == 1
+
+
+async def test_a_failed_call_sets_error_type_and_status(telemetry: Telemetry) -> None:
+    """A call that fails for good with a 404: its span is in error, ``error.type`` naming
+    the exception; its request's span is in error with ``error.type`` "404", the value the
+    request's duration carries."""
+    async with sandbox() as server, client_for(server) as client:
+        with pytest.raises(NotFoundError):
+            await create(client, company_id=999_999)
+    call, (request,) = the_call(telemetry)
+    assert (call.attributes or {})["error.type"] == "NotFoundError"
+    assert "http.response.status_code" not in (call.attributes or {})
+    assert call.status.status_code is StatusCode.ERROR
+    assert call.status.description is None
+    attributes = request.attributes or {}
+    assert (attributes["http.response.status_code"], attributes["error.type"]) == (404, "404")
+    assert request.status.status_code is StatusCode.ERROR
+    assert list(durations(telemetry)) == [(404, "404")]
+
+
+async def test_a_call_that_ends_without_an_answer_names_no_earlier_status(
+    telemetry: Telemetry,
+) -> None:
+    """A 503, then two resets: the call failed with no answer to its last request, so no
+    span but the 503's says 503; the resets' spans name the error instead."""
+    faults = Faults(http_503=0.2, reset_before=0.2)
+    pattern: list[FaultKind | None] = [
+        FaultKind.HTTP_503,
+        FaultKind.RESET_BEFORE,
+        FaultKind.RESET_BEFORE,
+    ]
+    async with sandbox(pattern, faults) as server, client_for(server) as client:
+        with pytest.raises(APIConnectionError):
+            await create(client)
+    call, requests = the_call(telemetry)
+    assert "http.response.status_code" not in (call.attributes or {})
+    assert (call.attributes or {})["error.type"] == "APIConnectionError"
+    outcomes = [
+        (
+            (span.attributes or {}).get("http.response.status_code"),
+            (span.attributes or {})["error.type"],
+            (span.attributes or {}).get("http.request.resend_count"),
+        )
+        for span in requests
+    ]
+    assert outcomes == [
+        (503, "503", None),
+        (None, "APIConnectionError", 1),
+        (None, "APIConnectionError", 2),
+    ]
+
+
+async def test_a_cancelled_call_ends_its_request_s_span_in_error(telemetry: Telemetry) -> None:
+    """A call cancelled while its request waits for an answer: both spans end, in error,
+    with ``error.type`` "CancelledError", as the HTTP conventions ask of a cancelled request."""
+    hang = Faults(hang=0.3)
+    async with sandbox([FaultKind.HANG], hang) as server, client_for(server) as client:
+        task = asyncio.ensure_future(create(client))
+        while not client.stats.in_flight:  # noqa: ASYNC110 - the client offers no event
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    call, (request,) = the_call(telemetry)
+    for span in (call, request):
+        assert (span.attributes or {})["error.type"] == "CancelledError"
+        assert span.status.status_code is StatusCode.ERROR
+    assert telemetry.total("b2b.client.in_flight") == 0
+    assert telemetry.total("b2b.client.waiting") == 0
 
 
 async def test_spans_and_metrics_name_the_semantic_conventions_they_follow(
@@ -180,47 +336,6 @@ async def test_spans_and_metrics_name_the_semantic_conventions_they_follow(
     assert schemas == {otel.SCHEMA_URL}
 
 
-async def test_a_call_that_met_a_429_shows_the_retry(telemetry: Telemetry) -> None:
-    """A 429 then a success: one span with both attempts, the 429 and the retry as events."""
-    async with sandbox([FaultKind.HTTP_429, None]) as server, client_for(server) as client:
-        await create(client)
-    (span,) = telemetry.finished()
-    assert event_names(span) == [
-        "b2b.attempt",
-        "b2b.response",
-        "b2b.rate_limited",
-        "b2b.retry",
-        "b2b.attempt",
-        "b2b.response",
-    ]
-    retry = span.events[3].attributes or {}
-    assert (retry["b2b.attempt"], retry["error.type"], retry["b2b.retry.wait"]) == (
-        1,
-        "RateLimitError",
-        1.0,
-    )
-    attributes = span.attributes or {}
-    assert (attributes["b2b.retries"], attributes["http.response.status_code"]) == (1, 200)
-    assert telemetry.total("b2b.client.requests") == 2
-    assert telemetry.total("b2b.client.rate_limited") == 1
-    assert telemetry.total("b2b.client.retries") == 1
-
-
-async def test_a_failed_call_sets_error_type_and_status(telemetry: Telemetry) -> None:
-    """A call that fails for good ends its span in error, error.type naming the exception."""
-    async with sandbox() as server, client_for(server) as client:
-        with pytest.raises(NotFoundError):
-            await create(client, company_id=999_999)
-    (span,) = telemetry.finished()
-    attributes = span.attributes or {}
-    assert (attributes["error.type"], attributes["http.response.status_code"]) == (
-        "NotFoundError",
-        404,
-    )
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description is None
-
-
 async def test_metrics_count_requests_waits_and_queue_depth(telemetry: Telemetry) -> None:
     """Requests, budget waits and bulk outcomes are counted; the queue is empty afterwards."""
     orders = [NewOrder(1, 1, f"BC{index}", Decimal(1)) for index in range(5)]
@@ -238,27 +353,25 @@ async def test_metrics_count_requests_waits_and_queue_depth(telemetry: Telemetry
     }
 
 
-async def test_a_request_that_fails_on_the_wire_is_an_event_of_its_span(
+async def test_a_request_that_fails_on_the_wire_is_a_span_in_error(
     telemetry: Telemetry,
 ) -> None:
-    """A connection reset, then a success: the failed request is a span event naming the
-    error's type, and the wire and queue counts end at zero."""
+    """A connection reset, then a success: the failed request's span is in error, naming the
+    error's type and no status, and the wire and queue counts end at zero."""
     resets = Faults(reset_before=0.3)
     async with (
         sandbox([FaultKind.RESET_BEFORE, None], resets) as server,
         client_for(server) as client,
     ):
         await create(client)
-    (span,) = telemetry.finished()
-    assert event_names(span) == [
-        "b2b.attempt",
-        "b2b.request_failed",
-        "b2b.retry",
-        "b2b.attempt",
-        "b2b.response",
-    ]
-    failed = span.events[1].attributes or {}
-    assert (failed["b2b.attempt"], failed["error.type"]) == (1, "APIConnectionError")
+    call, (failed, answered) = the_call(telemetry)
+    assert dict(failed.attributes or {}) == request_attributes(
+        server, **{"error.type": "APIConnectionError"}
+    )
+    assert failed.status.status_code is StatusCode.ERROR
+    assert (answered.attributes or {})["http.request.resend_count"] == 1
+    assert call.status.status_code is StatusCode.UNSET
+    assert event_names(call) == ["b2b.retry"]
     assert telemetry.total("b2b.client.in_flight") == 0
     assert telemetry.total("b2b.client.waiting") == 0
 
@@ -312,14 +425,15 @@ def test_an_answer_without_a_request_sent_records_no_duration(telemetry: Telemet
 
 
 async def test_a_429_names_the_cooldown_the_limiter_keeps(telemetry: Telemetry) -> None:
-    """With pacing on, the 429's span event carries the cooldown every call now waits."""
+    """With pacing on, the 429's event on the call's span carries the cooldown every call
+    now waits."""
     async with (
         sandbox([FaultKind.HTTP_429, None]) as server,
         client_for(server, rate_limit=RateLimit(1000, 1.0)) as client,
     ):
         await create(client)
-    (span,) = telemetry.finished()
-    [rate_limited] = [event for event in span.events if event.name == "b2b.rate_limited"]
+    call, _ = the_call(telemetry)
+    [rate_limited] = [event for event in call.events if event.name == "b2b.rate_limited"]
     assert (rate_limited.attributes or {})["b2b.cooldown"] == 1.0
 
 
@@ -386,7 +500,12 @@ async def test_the_span_nests_under_the_application_s_span(telemetry: Telemetry)
     async with sandbox() as server, client_for(server) as client:
         with tracer.start_as_current_span("handler"):
             await create(client)
-    call, handler = telemetry.finished()
+    [handler] = [span for span in telemetry.finished() if span.name == "handler"]
+    [call] = [
+        span
+        for span in telemetry.finished()
+        if span.kind is SpanKind.INTERNAL and span is not handler
+    ]
     assert call.parent is not None
     assert handler.context is not None
     assert call.parent.span_id == handler.context.span_id
@@ -402,8 +521,8 @@ async def test_two_hooks_leave_the_application_s_span_current(telemetry: Telemet
         with tracer.start_as_current_span("handler") as handler:
             await create(client)
             assert trace.get_current_span() is handler
-    assert len(telemetry.finished()) == 2
-    assert len(other.finished()) == 1
+    assert len(telemetry.finished()) == 3  # the handler's, the call's and its request's
+    assert len(other.finished()) == 2
 
 
 class FailingAtEnd(SpanProcessor):
@@ -512,10 +631,12 @@ def test_spans_go_to_the_global_provider_with_no_opt_in(tmp_path: Path) -> None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
         asyncio.run(main())
-        print([span.name for span in exporter.get_finished_spans()])
+        print([(span.name, span.kind.name) for span in exporter.get_finished_spans()])
         """,
     )
-    assert printed == repr([f"POST {CREATE_ROUTE}"])
+    assert printed == repr(
+        [(f"POST {CREATE_ROUTE}", "CLIENT"), (f"POST {CREATE_ROUTE}", "INTERNAL")]
+    )
 
 
 def test_without_an_sdk_the_default_hook_sits_every_call_out() -> None:
@@ -612,7 +733,7 @@ def test_providers_set_after_the_first_calls_are_used_from_the_next_call(tmp_pat
     assert json.loads(printed) == {
         "no sdk": {"listening": 0, "spans": 0, "requests": 0},
         "meter provider": {"listening": 1, "spans": 0, "requests": 1},
-        "tracer provider": {"listening": 1, "spans": 1, "requests": 2},
+        "tracer provider": {"listening": 1, "spans": 2, "requests": 2},  # the call's, its request's
     }
 
 
