@@ -310,6 +310,11 @@ async def test_a_cancelled_call_ends_its_request_s_span_in_error(telemetry: Tele
     assert telemetry.total("b2b.client.waiting") == 0
 
 
+def schema_version(url: str) -> tuple[int, ...]:
+    """The version a schema URL names, as numbers: ``.../schemas/1.44.0`` is (1, 44, 0)."""
+    return tuple(int(part) for part in url.rsplit("/", 1)[1].split("."))
+
+
 async def test_spans_and_metrics_name_the_semantic_conventions_they_follow(
     telemetry: Telemetry,
 ) -> None:
@@ -318,8 +323,10 @@ async def test_spans_and_metrics_name_the_semantic_conventions_they_follow(
     backend can translate the attribute names when a later version renames one."""
     async with sandbox() as server, client_for(server) as client:
         await create(client)
+    # The floors' conventions package predates the version followed: it cannot vouch for it.
     published = {schema.value for schema in Schemas}
-    assert otel.SCHEMA_URL in published
+    if schema_version(otel.SCHEMA_URL) <= max(map(schema_version, published)):
+        assert otel.SCHEMA_URL in published
     scopes = [span.instrumentation_scope for span in telemetry.finished()]
     data = telemetry.reader.get_metrics_data()
     assert data is not None
