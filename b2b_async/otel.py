@@ -7,7 +7,7 @@ hook :func:`~b2b_async.set_hooks` starts with; build one yourself only to use ot
 providers.
 
 Each API call is one ``INTERNAL`` span named ``{method} {route}``, made current for the
-call (so spans of an aiohttp instrumentation nest under it), with ``b2b.*`` attributes and
+call (spans of an aiohttp instrumentation nest under it), with ``b2b.*`` attributes and
 its 429s and retries as span events; under it, each request sent is a ``CLIENT`` span of
 the same name, as the HTTP client semantic conventions ask (one span per request sent, a
 resent one with ``http.request.resend_count``; ``http.request.method``,
