@@ -9,6 +9,7 @@ import html
 import ipaddress
 import json
 import re
+import traceback
 from collections.abc import Mapping
 from typing import Final, Self
 from urllib.parse import quote, quote_plus
@@ -40,7 +41,7 @@ from ._exceptions import CLIENT_CLOSED, ClientClosedError
 from ._extra_field_cache import ExtraFieldCache
 from ._protocol import Secrets
 from ._ratelimit import Limiter, build_limiter
-from ._transport import ClientStats, Transport, pool_may_wait
+from ._transport import ClientStats, Transport, budget_acquirer, pool_may_wait
 from ._v2 import Companies, Orders
 from ._v3 import V3Resources
 from ._version import __version__
@@ -193,7 +194,9 @@ def credentials(auth_token: str | None, store_hash: str | None) -> tuple[str, st
     authentication scheme behind the caller's back.
 
     A passed store hash is checked before the token is read, so that no frame of its
-    refusal holds a token from the environment.
+    refusal holds a token from the environment. Surrounding blanks are dropped, from a passed
+    value as from the environment's: a server reads a header without them, so that is the
+    value it may echo, and the value that answers must never repeat.
 
     Raises:
         ValueError: no token is passed and the variable is unset or blank, or the token or
@@ -201,9 +204,9 @@ def credentials(auth_token: str | None, store_hash: str | None) -> tuple[str, st
             variable, never the value).
     """
     if store_hash is not None:
-        store_hash = check_header_value(store_hash, "store_hash")
+        store_hash = check_header_value(store_hash, "store_hash").strip()
     if auth_token is not None:
-        return check_header_value(auth_token, "auth_token"), store_hash
+        return check_header_value(auth_token, "auth_token").strip(), store_hash
     token = environment_text(TOKEN_VARIABLE)
     if token is None:
         raise ValueError(f"pass auth_token or set the {TOKEN_VARIABLE} environment variable")
@@ -329,31 +332,42 @@ class B2BClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         check_extra_fields: bool = True,
     ) -> None:
-        check_option_type(retry, RetryPolicy, "retry", optional=True)
-        check_option_type(session, aiohttp.ClientSession, "session", optional=True)
-        self._base_url = check_base_url(base_url)
-        headers = {"Accept": "application/json", "User-Agent": user_agent_of(user_agent)}
-        per_address = pool_may_wait(owned=session is None, max_concurrency=max_concurrency)
-        attempt_timeout = _timeout(timeout, per_address=per_address)
-        in_flight = _check_concurrency(max_concurrency)
-        max_bytes = check_positive_int(max_response_bytes, "max_response_bytes")
-        checked = check_flag(check_extra_fields, "check_extra_fields")
-        limiter = build_limiter(rate_limit)
-        # The credentials last: no check of another argument fails with them in this frame,
-        # whose locals a traceback may show.
-        auth = auth_headers(*credentials(auth_token, store_hash))
-        self._scheme = " ".join(f"{name}=***" for name in auth)
-        transport = Transport(
-            base_url=self._base_url,
-            session=session,
-            headers={**auth, **headers},
-            timeout=attempt_timeout,
-            retry=retry,
-            limiter=limiter,
-            max_concurrency=in_flight,
-            max_response_bytes=max_bytes,
-            secrets=secrets_of(auth),
-        )
+        try:
+            check_option_type(retry, RetryPolicy, "retry", optional=True)
+            check_option_type(session, aiohttp.ClientSession, "session", optional=True)
+            self._base_url = check_base_url(base_url)
+            headers = {"Accept": "application/json", "User-Agent": user_agent_of(user_agent)}
+            per_address = pool_may_wait(owned=session is None, max_concurrency=max_concurrency)
+            attempt_timeout = _timeout(timeout, per_address=per_address)
+            in_flight = _check_concurrency(max_concurrency)
+            max_bytes = check_positive_int(max_response_bytes, "max_response_bytes")
+            checked = check_flag(check_extra_fields, "check_extra_fields")
+            limiter = build_limiter(rate_limit)
+            if limiter is not None:
+                budget_acquirer(limiter)  # its acquire refused now, before a token is read
+            # The credentials last: no check of another argument fails with a token from the
+            # environment in this frame, whose locals a traceback may show.
+            auth = auth_headers(*credentials(auth_token, store_hash))
+            self._scheme = " ".join(f"{name}=***" for name in auth)
+            transport = Transport(
+                base_url=self._base_url,
+                session=session,
+                headers={**auth, **headers},
+                timeout=attempt_timeout,
+                retry=retry,
+                limiter=limiter,
+                max_concurrency=in_flight,
+                max_response_bytes=max_bytes,
+                secrets=secrets_of(auth),
+            )
+        except BaseException as exc:
+            # A refusal's traceback may be shown with its frames' local variables: this
+            # frame's may not hold the token or the store hash, passed or read, and the
+            # frames below it (the refusal of a token read from the environment) ended.
+            auth_token = store_hash = None
+            auth = {}
+            traceback.clear_frames(exc.__traceback__)
+            raise
         # One cache per client, shared by its views: the configurations are the store's.
         self._extra_fields = ExtraFieldCache(transport, check=checked)
         self._bind(transport)

@@ -649,38 +649,61 @@ class Transport:
     async def _exchange(
         self, session: aiohttp.ClientSession, request: Request, url: URL, info: RequestInfo
     ) -> Response:
-        """The one aiohttp call: send, read the body under the cap, or raise a TransportError."""
+        """The one aiohttp call: send, read the body under the cap, or raise a TransportError.
+
+        Whatever else leaves it (a cancellation, the size cap's refusal, a fault of
+        aiohttp's) leaves without the frames below this one (:func:`forget_inner_frames`):
+        aiohttp's hold the request's headers, the token among them, and the aiohttp response,
+        whose ``repr`` prints the answer's headers (a token a server echoed there), is a
+        local of them too. A traceback rendered with its frames' locals (``pytest
+        --showlocals``, an error tracker that captures them) would show both.
+        """
         error: B2BError
         try:
-            async with session.request(
-                request.method,
-                url,
-                params=request.query,
-                data=request.body,
-                headers=self._request_headers(request),
-                timeout=self.timeout,
-                allow_redirects=False,
-                raise_for_status=False,  # a borrowed session's own setting must not apply
-            ) as response:
-                body = await self._read_capped(response)
-                reason = response.reason or ""
-                return Response(response.status, response.headers, body, reason, time.time())
+            return await self._answer_of(session, request, url)
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = transport_error(exc, info)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             if cancel_requests() or not session.closed:
+                forget_inner_frames(exc)
                 raise
             # Nobody cancelled this task: closing the session's connector cancelled the
             # request while it waited for a connection, before anything was sent.
             error = ClientClosedError("the client's aiohttp session was closed")
-        except RuntimeError:
+        except RuntimeError as exc:
             if not session.closed:
+                forget_inner_frames(exc)
                 raise
             # Only aclose closes an owned session; someone reached in and closed it.
             error = ClientClosedError("the client's aiohttp session was closed")
+        except BaseException as exc:  # the size cap's ResponseDecodeError, a fault of aiohttp's
+            forget_inner_frames(exc)
+            raise
         # Raised outside the except block, so aiohttp's error is neither cause nor context:
         # the repr of some of them shows the request's headers, the token among them.
         raise error
+
+    async def _answer_of(
+        self, session: aiohttp.ClientSession, request: Request, url: URL
+    ) -> Response:
+        """Send ``request`` and read its answer under the cap.
+
+        A frame of its own, so that the aiohttp response is a local of a frame that has
+        ended when a failure reaches :meth:`_exchange`, which drops it.
+        """
+        async with session.request(
+            request.method,
+            url,
+            params=request.query,
+            data=request.body,
+            headers=self._request_headers(request),
+            timeout=self.timeout,
+            allow_redirects=False,
+            raise_for_status=False,  # a borrowed session's own setting must not apply
+        ) as response:
+            body = await self._read_capped(response)
+            reason = response.reason or ""
+            return Response(response.status, response.headers, body, reason, time.time())
 
     def _request_headers(self, request: Request) -> dict[str, str]:
         """The headers a request adds to its session's own (all of them for a borrowed one)."""
@@ -843,6 +866,23 @@ def transport_error(exc: BaseException, info: RequestInfo) -> TransportError:
         )
     detail = show(f"{type(exc).__name__}: {failure_words(exc)}", info.secrets)
     return APIConnectionError(f"connection failed: {detail}", method=method, url=url)
+
+
+def forget_inner_frames(exc: BaseException) -> None:
+    """Drop the frames ``exc`` has left on its way here, and the tracebacks of the errors it
+    was raised while handling: their frames' local variables go with them.
+
+    A bare ``raise`` after this starts its traceback at the caller's frame. The frames are
+    not cleared in place (:func:`traceback.clear_frames`): before Python 3.13, clearing the
+    frame of a coroutine that is only suspended finalizes that coroutine, and the traceback
+    of an error handed from one task to another may hold one.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.__traceback__ = None
+        current = current.__cause__ or current.__context__
 
 
 def failure_words(exc: BaseException) -> str:

@@ -6,8 +6,9 @@ import asyncio
 import functools
 import socket
 import traceback
+from collections.abc import Awaitable, Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import pytest
@@ -16,6 +17,7 @@ from aiohttp import web
 import b2b_async
 from b2b_async import (
     APITimeoutError,
+    AuthenticationError,
     B2BClient,
     ClientClosedError,
     RateLimit,
@@ -25,6 +27,7 @@ from b2b_async import (
 from b2b_async._client import credentials, is_loopback
 from b2b_async._config import CONNECT_SHARE
 from b2b_async.sandbox import DEFAULT_TOKEN, SandboxServer
+from tests.frames import holders, rendered
 from tests.loopback import serving, unanswered_port
 
 
@@ -605,3 +608,118 @@ def test_closing_a_view_never_used_binds_the_client_to_no_loop() -> None:
 
         asyncio.run(use_and_close())
     assert client.closed
+
+
+# -- the token: trimmed, and in no frame of a refused construction ------------------------------
+
+SECRET: Final = "s3cr3t-B2B-t0ken-5f1c9e-of-length"
+ENV_TOKEN: Final = "env-token-of-thirty-two-chars-00"
+STORE_HASH: Final = "storehash77"
+
+
+def answering_all(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> web.Application:
+    """An application that answers every request with ``handler``."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    return app
+
+
+class KeywordPriorityLimiter:
+    """A limiter whose ``acquire`` takes ``priority`` by keyword only: refused."""
+
+    async def acquire(self, *, priority: object) -> float:
+        return 0.0
+
+    async def release(self, hint: object = None) -> None:
+        return None
+
+
+async def create_one(client: B2BClient) -> Any:
+    return await client.orders.create(company_id=1, customer_id=1, order_id="BC1", total_inc_tax=1)
+
+
+@pytest.mark.parametrize("passed", [f" {SECRET}", f"{SECRET} ", f"  {SECRET}  "])
+@pytest.mark.parametrize("echo", ["invalid authToken {}", "invalid authToken={}", "[{}]"])
+async def test_a_token_passed_with_spaces_is_redacted_where_the_server_echoes_it(
+    passed: str, echo: str
+) -> None:
+    """The server reads a header value without its surrounding spaces and echoes that; the
+    error, its details and its request id show none of it."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        sent = request.headers["authToken"]
+        body = {"code": 401, "message": echo.format(sent), "data": {"errMsg": echo.format(sent)}}
+        return web.json_response(body, status=401, headers={"X-Request-Id": sent})
+
+    async with (
+        serving(answering_all(refuse)) as url,
+        B2BClient(passed, base_url=url, rate_limit=None, retry=None) as client,
+    ):
+        with pytest.raises(AuthenticationError) as info:
+            await create_one(client)
+    error = info.value
+    told = [str(error), repr(error), repr(error.details), str(error.request_id)]
+    assert all(SECRET not in text for text in told), told
+
+
+async def test_a_store_hash_passed_with_spaces_is_redacted_where_the_server_echoes_it() -> None:
+    """The same for the store hash beside X-Auth-Token."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        sent = request.headers["X-Store-Hash"]
+        return web.json_response({"code": 401, "message": f"no store={sent}"}, status=401)
+
+    async with (
+        serving(answering_all(refuse)) as url,
+        B2BClient(
+            SECRET,
+            store_hash=f"{STORE_HASH} ",
+            base_url=url,
+            rate_limit=None,
+            retry=None,
+            check_extra_fields=False,
+        ) as client,
+    ):
+        with pytest.raises(AuthenticationError) as info:
+            await client.v3.orders.create(bc_order_id=1, customer_id=2)
+    assert STORE_HASH not in str(info.value)
+
+
+def test_a_limiter_refused_leaves_no_frame_holding_the_environment_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The limiter's ``acquire`` is checked when the transport is built: after the token
+    was read from the environment, so that the frames of the refusal held it."""
+    monkeypatch.setenv("B2B_AUTH_TOKEN", ENV_TOKEN)
+    with pytest.raises(TypeError, match="acquire") as info:
+        B2BClient(rate_limit=KeywordPriorityLimiter())  # type: ignore[arg-type]
+    assert holders(info.value, ENV_TOKEN) == []
+    assert ENV_TOKEN not in rendered(info.value)
+
+
+def test_a_refused_environment_token_is_in_no_frame_of_its_refusal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A token variable with a second line (a comment kept in the secret) is refused; the
+    message does not repeat it, and no frame of the refusal holds it."""
+    monkeypatch.setenv("B2B_AUTH_TOKEN", f"{ENV_TOKEN}\n# rotated in May")
+    with pytest.raises(ValueError, match="B2B_AUTH_TOKEN") as info:
+        B2BClient()
+    assert holders(info.value, ENV_TOKEN) == []
+    assert ENV_TOKEN not in rendered(info.value)
+
+
+def build_with_a_bad_timeout(environ: dict[str, str]) -> B2BClient:
+    """A caller whose own frame holds no token: it passes it straight from a mapping."""
+    return B2BClient(environ["TOKEN"], timeout=-1)
+
+
+def test_a_passed_token_is_in_no_frame_of_another_arguments_refusal() -> None:
+    """A token passed in, another argument refused: the client's frames hold it no longer
+    (the caller's own frame is the caller's business)."""
+    with pytest.raises(ValueError, match="timeout") as info:
+        build_with_a_bad_timeout({"TOKEN": SECRET})
+    leaks = [where for where in holders(info.value, SECRET) if "build_with" not in where]
+    assert leaks == []

@@ -54,6 +54,7 @@ from b2b_async._exceptions import NotSentTimeoutError, OrderWithdrawnError
 from b2b_async._v2 import registration
 from b2b_async._withdrawal import BulkTicket, BulkTickets
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, RateWindow, SandboxServer
+from tests.frames import holders, rendered
 from tests.loopback import serving
 from tests.sandbox_helpers import attempts_for, seed_for
 
@@ -1446,3 +1447,133 @@ def test_a_limiter_that_cannot_take_the_protocol_s_arguments_is_refused_at_once(
         TypeError, match=re.escape("acquire must take (priority, *, deadline=None)")
     ):
         B2BClient(TOKEN, rate_limit=limiter)
+
+
+# -- the token in no frame of a call cut off on the wire ----------------------------------------
+
+V2_ONE = V2_CREATE.format(company=1, customer=1)
+
+
+async def hang(request: web.Request) -> web.Response:
+    await asyncio.sleep(30)
+    return web.json_response({"code": 200, "data": {"orderId": "BC1"}})
+
+
+async def within_timeout(call: Awaitable[Any]) -> Any:
+    async with asyncio.timeout(0.2):
+        return await call
+
+
+async def within_wait_for(call: Awaitable[Any]) -> Any:
+    return await asyncio.wait_for(call, 0.2)
+
+
+@pytest.mark.parametrize("borrowed", [False, True], ids=["owned session", "borrowed session"])
+@pytest.mark.parametrize("bound", [within_timeout, within_wait_for], ids=["timeout", "wait_for"])
+async def test_a_call_the_caller_times_out_on_the_wire_holds_no_token_in_its_frames(
+    bound: Callable[[Awaitable[Any]], Awaitable[Any]], borrowed: bool
+) -> None:
+    """``asyncio.timeout`` or ``wait_for`` around a call cancels it while aiohttp waits for
+    the answer: the TimeoutError's context is that cancellation, whose traceback goes down
+    into aiohttp's frames. None of them may show the token."""
+    session = aiohttp.ClientSession() if borrowed else None
+    try:
+        async with (
+            serving(answering(V2_ONE, hang)) as url,
+            B2BClient(TOKEN, base_url=url, rate_limit=None, retry=None, session=session) as client,
+        ):
+            with pytest.raises(TimeoutError) as info:
+                await bound(create(client))
+    finally:
+        if session is not None:
+            await session.close()
+    assert holders(info.value, TOKEN) == []
+    assert TOKEN not in rendered(info.value)
+
+
+async def test_a_call_past_its_deadline_on_the_wire_holds_no_token_in_its_chain() -> None:
+    """The policy's deadline cuts an attempt on the wire: the APITimeoutError's suppressed
+    context still leads to the cancellation, which must hold no token either (a tool that
+    walks ``__context__`` whatever ``__suppress_context__`` says finds it)."""
+    async with (
+        serving(answering(V2_ONE, hang)) as url,
+        B2BClient(TOKEN, base_url=url, rate_limit=None, retry=RetryPolicy(deadline=0.2)) as client,
+    ):
+        with pytest.raises(APITimeoutError) as info:
+            await create(client)
+    assert holders(info.value, TOKEN) == []
+
+
+# --- frame locals of a failure after an answer's head arrived ----------------------------------
+
+
+async def echo_then_cut(request: web.Request) -> web.StreamResponse:
+    """A head that echoes the token, then a body cut short."""
+    response = web.StreamResponse(
+        headers={"X-Echo": request.headers["authToken"], "Content-Length": "1000"}
+    )
+    await response.prepare(request)
+    await response.write(b'{"code": 200, ')
+    assert request.transport is not None
+    request.transport.close()
+    return response
+
+
+async def echo_then_stall(request: web.Request) -> web.StreamResponse:
+    """A head that echoes the token, then a body that stalls past the attempt's timeout."""
+    response = web.StreamResponse(
+        headers={"X-Echo": request.headers["authToken"], "Content-Length": "1000"}
+    )
+    await response.prepare(request)
+    await response.write(b'{"code": 200, ')
+    await asyncio.sleep(30)
+    return response
+
+
+async def echo_oversized(request: web.Request) -> web.Response:
+    """A success that echoes the token in a header, with a body past the size cap."""
+    return web.Response(
+        body=b"x" * 5000,
+        headers={"X-Echo": request.headers["authToken"]},
+        content_type="application/json",
+    )
+
+
+@pytest.mark.parametrize(
+    ("handler", "error_type", "cap"),
+    [
+        (echo_then_cut, APIConnectionError, 4096),
+        (echo_then_stall, APITimeoutError, 4096),
+        (echo_oversized, ResponseDecodeError, 100),
+    ],
+    ids=["body cut", "body stalls", "body past the cap"],
+)
+async def test_an_answer_head_echoing_the_token_stays_out_of_the_frames(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    error_type: type[B2BError],
+    cap: int,
+) -> None:
+    """aiohttp's response object prints the answer's headers in its ``repr``: no frame of a
+    failed call may hold it, where a server echoed the token in a header."""
+    async with (
+        serving(answering(V2_ONE, handler)) as url,
+        B2BClient(
+            TOKEN, base_url=url, rate_limit=None, retry=None, timeout=0.5, max_response_bytes=cap
+        ) as client,
+    ):
+        with pytest.raises(error_type) as info:
+            await create(client)
+    assert holders(info.value, TOKEN) == []
+    assert TOKEN not in rendered(info.value)
+
+
+async def test_a_call_cancelled_while_it_reads_the_body_holds_no_echoed_token() -> None:
+    """The caller's timeout, while the body is read: the aiohttp response (with the echoed
+    header) is in no frame of the cancellation either."""
+    async with (
+        serving(answering(V2_ONE, echo_then_stall)) as url,
+        B2BClient(TOKEN, base_url=url, rate_limit=None, retry=None) as client,
+    ):
+        with pytest.raises(TimeoutError) as info:
+            await within_timeout(create(client))
+    assert holders(info.value, TOKEN) == []

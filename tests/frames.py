@@ -1,0 +1,43 @@
+"""What a traceback shows of its frames' local variables, for the tests that keep secrets
+out of them: ``pytest --showlocals``, an error tracker that captures frame variables and
+rich's ``show_locals`` render every local of every frame of an error's whole chain."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterator
+
+
+def chain(error: BaseException) -> Iterator[BaseException]:
+    """The error, then every cause and context, suppressed ones included."""
+    seen: set[int] = set()
+    queue: list[BaseException | None] = [error]
+    while queue:
+        current = queue.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        queue += [current.__cause__, current.__context__]
+
+
+def holders(error: BaseException, *secrets: str) -> list[str]:
+    """Every frame local, in the tracebacks of ``error``'s whole chain, whose repr shows a
+    secret: what a tool that captures locals would show or send."""
+    found = []
+    for link in chain(error):
+        tb = link.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            for name, value in frame.f_locals.items():
+                shown = repr(value)
+                if any(secret in shown for secret in secrets):
+                    found.append(f"{type(link).__name__}: {frame.f_code.co_name}.{name}")
+            tb = tb.tb_next
+    return found
+
+
+def rendered(error: BaseException) -> str:
+    """The traceback as ``pytest --showlocals`` or an error tracker renders it."""
+    shown = traceback.TracebackException.from_exception(error, capture_locals=True)
+    return "".join(shown.format())
