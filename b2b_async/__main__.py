@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import signal
 import sys
 from typing import Final
 
@@ -22,7 +23,19 @@ def main() -> None:
             raise
         sys.stderr.write(f"b2b-async: {INSTALL_HINT}\n")
         raise SystemExit(2) from None
-    cli()
+    try:
+        cli()
+    finally:
+        ignore_stop_signals()
+
+
+def ignore_stop_signals() -> None:
+    """Ignore SIGINT and SIGTERM while the interpreter exits: the command has set its exit
+    code, and a second Ctrl-C or a service manager's second SIGTERM arriving now would
+    otherwise kill the process by that signal instead (the interpreter puts the default
+    handlers back as it finishes), turning an exit code of 130 (or 0) into a death by it."""
+    for received in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(received, signal.SIG_IGN)
 
 
 def check_cli_extra() -> None:

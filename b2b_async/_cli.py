@@ -22,6 +22,7 @@ import json
 import math
 import os
 import signal
+import stat
 import sys
 import time
 import unicodedata
@@ -208,12 +209,29 @@ def stop(message: object, code: int) -> NoReturn:
 
 @contextlib.contextmanager
 def _interruptible() -> Iterator[None]:
-    """Turn Ctrl-C into a quiet exit with code 130."""
+    """Turn Ctrl-C into a quiet exit with code 130.
+
+    Once the command ends so, a second Ctrl-C or SIGTERM (saying "interrupted" first loads
+    rich, which takes a while) changes nothing: it is ignored until the command has left, so
+    it can neither escape as click's "Aborted!" (exit 1) nor kill the process.
+    """
     try:
         yield
     except KeyboardInterrupt:
-        say("interrupted")
-        sys.exit(EXIT_INTERRUPTED)
+        with stop_signals_ignored():
+            say("interrupted")
+            sys.exit(EXIT_INTERRUPTED)
+
+
+@contextlib.contextmanager
+def stop_signals_ignored() -> Iterator[None]:
+    """Ignore SIGINT and SIGTERM in the block; the handlers they had are back after it."""
+    previous = {received: signal.signal(received, signal.SIG_IGN) for received in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for received, handler in previous.items():
+            signal.signal(received, handler)
 
 
 @contextlib.contextmanager
@@ -726,12 +744,21 @@ def open_journal(journal: Journal, file: Path) -> None:
 def check_journal_path(path: Path, file: Path) -> None:
     """Refuse a journal path that is the input file, or exists and is not a regular file.
 
+    A path the system refuses to look up (a name too long, a folder the user may not enter)
+    is refused the same way: ``Path.exists`` answers only for a file that is missing.
+
     Raises:
         SystemExit: exit code 2, with one error line.
     """
-    if path.exists() and not path.is_file():
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        stop(f"cannot use the results journal: {exc}", EXIT_USAGE)
+    if not stat.S_ISREG(found.st_mode):
         stop(f"the results journal {path} is not a regular file", EXIT_USAGE)
-    if path.exists() and path.samefile(file):
+    if os.path.samestat(found, file.stat()):
         stop(f"the results journal {path} is the input file", EXIT_USAGE)
 
 

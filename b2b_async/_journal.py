@@ -80,7 +80,6 @@ __all__ = [
     "ends_unfinished",
     "entry_for",
     "entry_problem",
-    "first_line_not_utf8",
     "input_errors",
     "is_jsonl",
     "jsonl_rows",
@@ -94,6 +93,7 @@ __all__ = [
     "rows_of",
     "shorten",
     "status_of",
+    "utf8_lines",
     "v2_order",
     "v3_order",
     "writing",
@@ -336,7 +336,7 @@ def row_from(
     return Row(line, order) if isinstance(order, NewOrder) else V3Row(line, order)
 
 
-def csv_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]:
+def csv_rows(handle: Iterable[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]:
     """The rows of a CSV file with a header, each with the number of the line it starts on.
 
     Raises:
@@ -382,7 +382,7 @@ class LineTap:
 
     __slots__ = ("_handle", "_lines")
 
-    def __init__(self, handle: IO[str]) -> None:
+    def __init__(self, handle: Iterable[str]) -> None:
         self._handle = handle
         self._lines: list[str] = []
 
@@ -499,7 +499,7 @@ def check_header(header: Sequence[str], form: RowFormat) -> None:
         raise InputFileError(f"the CSV header names {named} more than once")
 
 
-def jsonl_rows(handle: IO[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]:
+def jsonl_rows(handle: Iterable[str], form: RowFormat) -> Iterator[Row | V3Row | BadRow]:
     """The rows of a JSONL file, one JSON object a line; blank lines are skipped."""
     for number, text in enumerate(json_lines(handle), start=1):
         if not text.strip():
@@ -553,7 +553,7 @@ def repeated_keys_problem(values: dict[str, Any], form: RowFormat) -> str | None
     return None
 
 
-def json_lines(handle: IO[str]) -> Iterator[str]:
+def json_lines(handle: Iterable[str]) -> Iterator[str]:
     """The lines of a JSONL file, which only ``\n`` ends (``\r\n`` too, as ``\r`` is white
     space to JSON); a lone ``\r``, which the file's universal newlines end a line at, does not.
     """
@@ -590,48 +590,26 @@ def read_rows(path: Path, *, api: Api = "v2") -> Generator[Row | V3Row | BadRow,
     """
     with input_errors(path):
         # utf-8-sig: a BOM would otherwise glue itself to the first column's name.
-        handle = path.open(encoding="utf-8-sig", newline="")
+        # surrogateescape: a byte that is not UTF-8 is found on its own line by
+        # utf8_lines, not in whatever block of the file the decoder happens to read.
+        handle = path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
     rows = rows_of(path, handle, FORMATS[api])
     next(rows)  # runs up to the first row, so that a bad header or encoding raises here
     return cast("Generator[Row | V3Row | BadRow, None, None]", rows)
 
 
-def input_errors(path: Path, *, jsonl: bool = False) -> contextlib.AbstractContextManager[None]:
+def input_errors(path: Path) -> contextlib.AbstractContextManager[None]:
     """Turn a failure to read the input file into an :class:`InputFileError` naming it.
 
-    The message says all there is to know, so the original is not chained. ``jsonl`` says
-    how to count lines for it (see :func:`first_line_not_utf8`).
+    The message says all there is to know, so the original is not chained. (Bytes that are
+    not UTF-8 raise nothing here: the file is read with ``surrogateescape``, and
+    :func:`utf8_lines` names the line that holds them.)
     """
 
     def named(exc: Exception) -> InputFileError:
-        if isinstance(exc, UnicodeDecodeError):
-            # Not str(exc): its position counts from the start of a block, not of the file.
-            byte = exc.object[exc.start : exc.start + 1].hex()
-            line = first_line_not_utf8(path, jsonl=jsonl)
-            where = "" if line is None else f"line {line}, "
-            return InputFileError(f"{path} is not UTF-8 text: {where}byte 0x{byte}, {exc.reason}")
         return InputFileError(f"cannot read {path}: {exc}")
 
-    return raised_as(named, (UnicodeDecodeError, OSError), chained=False)
-
-
-def first_line_not_utf8(path: Path, *, jsonl: bool) -> int | None:
-    """The number of the first line of ``path`` that is not UTF-8, for an error message.
-
-    Lines are counted as the readers count them: a JSONL line ends at ``\n`` alone
-    (:func:`json_lines`), a CSV line at ``\n``, ``\r\n`` or ``\r``. A byte that is not UTF-8
-    reads as a lone surrogate under ``surrogateescape``, which UTF-8 itself never yields.
-    ``None`` when every line decodes, or the file cannot be read again.
-    """
-    ending = "\n" if jsonl else None  # None: universal newlines
-    try:
-        with path.open(encoding="utf-8", errors="surrogateescape", newline=ending) as handle:
-            for number, line in enumerate(handle, start=1):
-                if ESCAPED_BYTE.search(line):
-                    return number
-    except OSError:
-        return None
-    return None
+    return raised_as(named, (OSError,), chained=False)
 
 
 @contextlib.contextmanager
@@ -690,6 +668,34 @@ def values_of(order: NewOrder | NewV3Order) -> NewOrder | NewV3Order:
     return attrs.evolve(order, extra_fields=named)
 
 
+def utf8_lines(handle: Iterable[str], path: Path, *, jsonl: bool) -> Iterator[str]:
+    """The lines of an input read with ``surrogateescape``, up to the first that is not UTF-8.
+
+    Lines are counted as the readers count them: a CSV line ends at ``\n``, ``\r\n`` or
+    ``\r`` (each piece the file hands out), a JSONL line at ``\n`` alone (:func:`json_lines`).
+
+    Raises:
+        InputFileError: a line holds a byte that is not UTF-8; every line before it has been
+            handed out.
+    """
+    number = 1
+    for text in handle:
+        found = ESCAPED_BYTE.search(text)
+        if found is not None:
+            raw = text.encode("utf-8", "surrogateescape")
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                byte, reason = raw[exc.start : exc.start + 1].hex(), exc.reason
+            else:  # pragma: no cover - an escaped byte never decodes
+                byte, reason = f"{ord(found.group()) - 0xDC00:02x}", "invalid byte"
+            where = f"line {number}, byte 0x{byte}, {reason}"
+            raise InputFileError(f"{path} is not UTF-8 text: {where}")
+        yield text
+        if not jsonl or text.endswith("\n"):
+            number += 1
+
+
 def rows_of(
     path: Path, handle: IO[str], form: RowFormat
 ) -> Generator[Row | V3Row | BadRow | None, None, None]:
@@ -707,14 +713,15 @@ def rows_of(
             first_line = handle.readline()
             handle.seek(0)
             jsonl = is_jsonl(path, first_line)
-            rows = jsonl_rows(handle, form) if jsonl else csv_rows(handle, form)
+            lines = utf8_lines(handle, path, jsonl=jsonl)
+            rows = jsonl_rows(lines, form) if jsonl else csv_rows(lines, form)
             first = next(rows, None)
         yield None
         if first is None:
             return
         first_rows = FirstRows()
         yield first_rows.check(first)
-        with input_errors(path, jsonl=jsonl):
+        with input_errors(path):
             yield from map(first_rows.check, rows)
 
 
@@ -847,23 +854,26 @@ class Journal:
         self.registered.add(entry["order_id"])
 
     def claim(self) -> None:
-        """Hold the journal for this run (:meth:`open`), then read it (:meth:`load`).
+        """Hold the journal for this run, read it (:meth:`load`), then end a line a crash may
+        have left unfinished.
 
         Holding it first turns a second run away before it reads a line of what may be a long
-        journal, and no run reads entries that another is still appending. The journal is
-        closed again when it cannot be read (a line a crash left unfinished has been ended by
-        then: a journal refused as corrupt is unchanged only if it ended whole).
+        journal, and no run reads entries that another is still appending. A journal that
+        cannot be read is closed again unchanged: its unfinished line, if any, is ended only
+        once the file has been read as a journal.
 
         Raises:
             JournalInUseError: another run holds the journal.
             CorruptJournalError: as :meth:`load` raises it.
             ForeignJournalError: as :meth:`load` raises it.
-            JournalWriteError: as :meth:`open` raises it.
+            JournalWriteError: ending the unfinished line failed (a full disk, say).
             OSError: the file cannot be opened or read.
         """
-        self.open()
+        unfinished = self._hold()
         try:
             self.load()
+            if unfinished:
+                self.write("\n")
         except BaseException:
             with contextlib.suppress(JournalWriteError):
                 self.close()
@@ -878,21 +888,33 @@ class Journal:
             JournalWriteError: ending the unfinished line failed (a full disk, say); the
                 file is closed again.
         """
-        unfinished = ends_unfinished(self.path)
-        self._handle = append_to(self.path)
-        try:
-            hold_alone(self._handle, self.path)
-        except JournalInUseError:
-            self._handle.close()
-            self._handle = None
-            raise
-        if unfinished:
+        if self._hold():
             try:
                 self.write("\n")
             except JournalWriteError:
                 with contextlib.suppress(JournalWriteError):
                     self.close()
                 raise
+
+    def _hold(self) -> bool:
+        """Open the file for appending and hold it for this run alone.
+
+        Returns:
+            Whether the file ends in the middle of a line, as a killed writer leaves it: read
+            once the file is held, so that no run still appending to it is looked at.
+
+        Raises:
+            OSError: the file cannot be read or opened for appending.
+            JournalInUseError: another run holds the journal; the file is closed again.
+        """
+        self._handle = append_to(self.path)
+        try:
+            hold_alone(self._handle, self.path)
+            return ends_unfinished(self.path)
+        except BaseException:
+            self._handle.close()
+            self._handle = None
+            raise
 
     def record(self, entry: dict[str, Any]) -> None:
         """Append one line and flush it, so it survives the process being killed.

@@ -43,6 +43,7 @@ from b2b_async import (
     ResponseDecodeError,
     RetryPolicy,
     ServerError,
+    _cli,
 )
 from b2b_async._cli import (
     EXIT_CANNOT_CONNECT,
@@ -2030,3 +2031,89 @@ async def test_v3_sigkill_midway_then_rerun_sets_every_order(tmp_path: Path) -> 
             bc_id: (f"PO-{bc_id}", V3_EXTRA) for bc_id in ids
         }
     assert {int(order_id) for order_id in registered_in(results)} == set(ids)
+
+
+# -- journal paths the system refuses, signals as the command ends ----------------------------
+
+
+@pytest.mark.parametrize("given", ["--results", "default"])
+def test_register_a_journal_path_the_system_refuses_to_look_up_is_one_error_line(
+    sandbox: SandboxServer, tmp_path: Path, given: str
+) -> None:
+    """A journal name too long for the file system (given, or the default next to an input
+    whose own name is long), or under a folder the user may not enter: exit 2 and one error
+    line, never a traceback (nor exit 1, which says orders failed)."""
+    if given == "--results":
+        orders = write_orders(tmp_path / "orders.csv", 3)
+        args = register_args(orders, sandbox.url, tmp_path / ("r" * 300))
+    else:  # 247 characters is a valid name; adding ".results.jsonl" makes one past 255
+        orders = write_orders(tmp_path / ("o" * 243 + ".csv"), 3)
+        args = ["orders", "register", str(orders), "--base-url", sandbox.url]
+    result = invoke(args)
+    assert result.exit_code == 2, result.output
+    assert one_error_line(result.stderr).startswith("error: cannot use the results journal")
+    assert sandbox.requests == []
+
+
+def test_register_a_second_ctrl_c_while_the_first_is_reported_still_exits_130(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the input is read, and Ctrl-C again while "interrupted" is being said
+    (saying it first loads rich): exit 130, not click's "Aborted!" and exit 1, the code of
+    orders rejected or failed."""
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("b2b_async._journal.count_rows", interrupted)
+    said: list[object] = []
+    real_say = _cli.say
+
+    def say_pressed_again(*parts: str | tuple[str, str]) -> None:
+        if not said:
+            os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C, as the first is reported
+        said.append(parts)
+        real_say(*parts)
+
+    monkeypatch.setattr(_cli, "say", say_pressed_again)
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    result = invoke(register_args(orders, sandbox.url, tmp_path / "results.jsonl"))
+    assert result.exit_code == 130, result.output
+    assert "Aborted!" not in result.stderr
+    assert sandbox.requests == []
+
+
+#: Runs the command line as ``python -m b2b_async`` does, but once the command has ended it
+#: touches the file named by its first argument and lingers in an atexit handler, as an
+#: interpreter that takes its time to exit (closing sockets, joining threads) does.
+LINGERING_MAIN = """
+import atexit, pathlib, sys, time
+ended = pathlib.Path(sys.argv.pop(1))
+atexit.register(lambda: (ended.touch(), time.sleep(3)))
+from b2b_async.__main__ import main
+main()
+"""
+
+
+async def test_register_a_second_sigterm_as_the_interpreter_exits_keeps_exit_130(
+    tmp_path: Path,
+) -> None:
+    """The run was stopped by SIGTERM (exit 130, its summary printed); a second SIGTERM while
+    the interpreter exits (a service manager's, a wrapper forwarding the one its process group
+    got) leaves the exit code 130 instead of killing the process (143)."""
+    signum = signal.SIGTERM
+    orders = write_orders(tmp_path / "orders.csv", 40)
+    results, log, ended = tmp_path / "results.jsonl", tmp_path / "run.log", tmp_path / "ended"
+    async with SandboxServer(rate=None) as server:
+        args = register_args(orders, server.url, results, "--rate-limit", "1/60", "--json")
+        with log.open("ab") as sink:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", LINGERING_MAIN, str(ended), *args,
+                env=cli_env(), stdout=sink, stderr=sink,
+            )  # fmt: skip
+        async with reaped(process):
+            await wait_until(lambda: len(server.requests) >= 1, process, log)
+            process.send_signal(signum)
+            await wait_until(ended.exists, process, log)
+            process.send_signal(signum)
+            assert await finish(process) == 130, read_log(log)

@@ -1071,3 +1071,55 @@ def test_a_first_line_of_a_byte_order_mark_alone_is_not_counted(tmp_path: Path) 
     """The byte order mark is skipped: what follows is a blank line."""
     path = write(tmp_path, "in.csv", "\ufeff\n" + HEADER + ",2,E1,1,\n")
     assert count_rows(path) == len(list(read_rows(path))) == 1
+
+
+def rows_before_the_error(path: Path) -> tuple[list[Row | V3Row | BadRow], InputFileError]:
+    """The rows read from ``path`` until the reading failed, and how it failed."""
+    read: list[Row | V3Row | BadRow] = []
+    try:
+        for row in read_rows(path):
+            read.append(row)
+    except InputFileError as exc:
+        return read, exc
+    raise AssertionError(f"{path} was read to its end")
+
+
+def test_every_row_before_a_line_not_utf8_is_read(tmp_path: Path) -> None:
+    """The reading stops at the line that is not UTF-8, not at the start of the block that
+    holds it: every order before that line is read (and so sent), as the exit codes say."""
+    good = "".join(f",2,BC{index},1,\n" for index in range(1999))
+    path = write(tmp_path, "in.csv", (HEADER + good).encode() + b",2,caf\xe9,1,\n")
+    read, error = rows_before_the_error(path)
+    assert "line 2001, byte 0xe9, invalid continuation byte" in str(error)
+    assert len(read) == 1999
+
+
+def test_a_line_not_utf8_in_the_first_block_leaves_the_rows_before_it_to_read(
+    tmp_path: Path,
+) -> None:
+    """A bad byte on line 401 of a file is further on, not a file that is not UTF-8: the
+    400 orders before it are read before the reading stops (JSONL alike)."""
+    line = '{"customer_id": 2, "order_id": "J%d", "total_inc_tax": 1}\n'
+    good = "".join(line % index for index in range(400))
+    path = write(tmp_path, "in.jsonl", good.encode() + b'{"customer_id": 2, "order_id": "\xff"}\n')
+    read, error = rows_before_the_error(path)
+    assert "line 401, byte 0xff, invalid start byte" in str(error)
+    assert len(read) == 400
+
+
+@pytest.mark.parametrize("refused", ["not an entry", "another target"])
+def test_a_claimed_journal_refused_is_unchanged_though_it_ends_mid_line(
+    tmp_path: Path, refused: str
+) -> None:
+    """A file refused as a journal is left as it is, even when it does not end in a line
+    break (a file of notes named by mistake, a journal whose last line a crash cut short):
+    the run refuses it, so it has no line to end."""
+    sandbox_line = json.dumps(
+        {"order_id": "A", "status": "created", "error": None, "target": "v2 http://127.0.0.1:8080"}
+    )
+    first = "x\n" if refused == "not an entry" else sandbox_line + "\n"
+    text = first + '{"order_id": "B", "sta'
+    path = write(tmp_path, "r.jsonl", text)
+    with pytest.raises(CorruptJournalError if refused == "not an entry" else ForeignJournalError):
+        Journal(path, target_of(PROD, "v2", None)).claim()
+    assert path.read_text(encoding="utf-8") == text

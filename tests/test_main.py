@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 
@@ -72,6 +74,27 @@ def test_check_cli_extra_imports_neither_click_nor_rich_s_modules() -> None:
 
 
 # --- main ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def stop_signals_restored() -> Iterator[None]:
+    """main() leaves SIGINT and SIGTERM ignored for the interpreter's exit: put the test
+    process's own handlers back after each test."""
+    received_signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {received: signal.getsignal(received) for received in received_signals}
+    yield
+    for received, handler in previous.items():
+        signal.signal(received, handler)
+
+
+def test_main_leaves_sigint_and_sigterm_ignored_once_the_command_has_ended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The command has set its exit code: a signal as the interpreter exits changes nothing."""
+    monkeypatch.setattr(sys, "argv", ["b2b-async", "--version"])
+    with pytest.raises(SystemExit):
+        b2b_async.__main__.main()
+    assert signal.getsignal(signal.SIGINT) == signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
 
 
 @pytest.mark.parametrize("missing", ["click", "rich.console", "rich.progress"])
