@@ -452,6 +452,7 @@ class OutcomeStream(Generic[OrderT, ResultT]):
     __slots__ = (
         "_closed",
         "_concurrency",
+        "_lost_worker",
         "_order_type",
         "_outcomes",
         "_register",
@@ -480,6 +481,8 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         self._workers: list[asyncio.Task[None]] = []
         self._running = 0
         self._closed = False
+        # Why a worker cancelled from outside the stream ended the run, for the reader.
+        self._lost_worker: B2BError | None = None
         self._tickets = BulkTickets()
         self._systemic = SystemicFailure(on_stop=self._tickets.withdraw_unsent)
 
@@ -513,7 +516,10 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         if not self._workers:
             self._start()
         while self._running or not self._outcomes.empty():
-            item = await self._outcomes.get()
+            if self._lost_worker is not None:
+                item: object = self._lost_worker
+            else:
+                item = await self._outcomes.get()
             if isinstance(item, OrderOutcome):
                 return item
             if item is _CLOSED:
@@ -542,12 +548,15 @@ class OutcomeStream(Generic[OrderT, ResultT]):
             while (item := await self._source.next()) is not None:
                 await self._outcomes.put(await self._outcome_of(*item))
         except asyncio.CancelledError as exc:
-            if cancel_requests():
+            asked = cancel_requests() > 0
+            if asked and self._closed:
                 raise  # the stream is closing, and accounts for every worker
-            # Something the input awaited was cancelled: raised as it is, it would read as a
-            # cancellation of the reader's task, which nobody asked for.
-            error = B2BError("the input raised CancelledError, though the run was not cancelled")
-            error.__cause__ = exc
+            # Raised as it is, it would read as a cancellation of the reader's task, which
+            # nobody asked for; left unsaid, the reader would wait for this worker for ever.
+            error = _worker_cancelled(exc, asked=asked)
+            if asked:  # cancelled from outside the stream: it ends at once, waiting for nothing
+                self._lose_worker(error)
+                raise
             await self._outcomes.put(error)
             return
         except BaseException as exc:
@@ -556,6 +565,13 @@ class OutcomeStream(Generic[OrderT, ResultT]):
             await self._outcomes.put(exc)
             return
         await self._outcomes.put(_DONE)
+
+    def _lose_worker(self, error: B2BError) -> None:
+        """End the run with ``error`` without waiting: a reader waiting for an outcome gets
+        it at once; one that is not (the queue is full) finds it at its next read."""
+        self._lost_worker = error
+        if not self._outcomes.full():
+            self._outcomes.put_nowait(error)
 
     async def _outcome_of(self, index: int, order: Any) -> OrderOutcome[OrderT, ResultT]:
         """Register one input, unless the stream has stopped sending; watch what it became."""
@@ -615,6 +631,24 @@ class OutcomeStream(Generic[OrderT, ResultT]):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def _worker_cancelled(exc: asyncio.CancelledError, *, asked: bool) -> B2BError:
+    """The error that ends a run whose worker met ``exc`` while the stream was not closing.
+
+    ``asked``: the worker's task was cancelled, by someone other than the stream (a sweep
+    of the loop's tasks at shutdown, say): the order it was registering, if any, has no
+    outcome, and its request may have left. Otherwise the input raised the cancellation of
+    something it awaited.
+    """
+    error = B2BError(
+        "a worker of the run was cancelled from outside the run; the order it was"
+        " registering, if any, may or may not be registered"
+        if asked
+        else "the input raised CancelledError, though the run was not cancelled"
+    )
+    error.__cause__ = exc
+    return error
 
 
 async def run_bulk(

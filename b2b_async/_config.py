@@ -12,7 +12,7 @@ from typing import Final, cast
 import attrs
 
 __all__ = [
-    "CHECK_SHARE_OF_WINDOW",
+    "CHECK_SHARE",
     "CONNECT_SHARE",
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_CONCURRENCY",
@@ -112,11 +112,12 @@ REGISTRATION_WINDOW: Final = 10.0
 #: A margin too small costs a create answered "already exists" (``ensure`` then reconciles);
 #: too large, seconds of a window a webhook may need.
 REGISTRATION_MARGIN: Final = 1.0
-#: The share of what is left of a V3 create's window that its extra field check may wait for
-#: the store's configurations. The rest is the create's own, for budget and another attempt;
-#: a fetch slower than that leaves the create's values unchecked (the API still checks them)
-#: and goes on for the calls that follow.
-CHECK_SHARE_OF_WINDOW: Final = 0.5
+#: The share of what is left of a V3 create's window, and of a V3 call's
+#: ``RetryPolicy.deadline``, that its extra field check may wait for the store's
+#: configurations. The rest is the request's own, for budget and another attempt; a fetch
+#: slower than that leaves the call's values unchecked (the API still checks them) and goes
+#: on for the calls that follow.
+CHECK_SHARE: Final = 0.5
 #: Seconds the store's order extra field configurations are kept before they are fetched
 #: again: an administrator's edit is seen within five minutes, at a cost of 12 requests an
 #: hour (about 0.1% of the store's 9,000).

@@ -142,7 +142,8 @@ class ExtraFieldCache:
 
         Raises:
             ClientClosedError: the client was closed during the fetch.
-            B2BError: the fetch failed (nothing is kept then).
+            B2BError: the fetch failed, or was cancelled by someone else than the client's
+                :meth:`aclose` (nothing is kept then).
         """
         configs = None if refresh else self._fresh()
         if configs is not None:
@@ -152,9 +153,17 @@ class ExtraFieldCache:
             # Shielded: this caller's cancellation ends its wait, not the fetch others share.
             return await asyncio.shield(fetching)
         except asyncio.CancelledError:
-            if fetching.cancelled() and not cancel_requests():  # aclose stopped the fetch
-                raise ClientClosedError("the client was closed during the fetch") from None
+            if fetching.cancelled() and not cancel_requests():  # the fetch, not this caller
+                raise self._cut_off() from None
             raise
+
+    def _cut_off(self) -> B2BError:
+        """The error of a caller whose fetch was cancelled: by aclose, the client is closed;
+        by anyone else (a sweep of the loop's tasks), the fetch failed, and the next caller
+        starts another."""
+        if self._closed:
+            return ClientClosedError("the client was closed during the fetch")
+        return B2BError("the fetch of the order extra field configurations was cancelled")
 
     def _shared_fetch(self, priority: Priority) -> asyncio.Task[tuple[ExtraFieldConfig, ...]]:
         """The fetch under way, or a new one at ``priority`` that the callers to come share.

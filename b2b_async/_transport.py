@@ -406,6 +406,7 @@ class Transport:
         priority: Priority | str | None = None,
         *,
         deadline_at: float | None = None,
+        began_at: float | None = None,
     ) -> Envelope:
         """Send ``request`` and return the answer's envelope, retrying as the policy allows.
 
@@ -418,6 +419,9 @@ class Transport:
                 wait for a place in flight or for budget ends, later; an attempt already
                 sent is never cut short, since its answer may say it succeeded. The
                 policy's ``deadline`` also bounds the whole call, answer included.
+            began_at: the :func:`time.monotonic` time the call began, when it waited for
+                something before its request (a V3 call's extra field check): the policy's
+                ``deadline`` counts from then, or from now when ``None``.
 
         Raises:
             InvalidOrderError: ``priority`` names no priority; nothing was sent.
@@ -429,12 +433,13 @@ class Transport:
         """
         policy = self.retry
         level = self.priority_of(priority)
-        finish_within = None if policy is None else policy.deadline
+        deadline = None if policy is None else policy.deadline
+        finish_within = None if deadline is None else deadline - seconds_since(began_at)
         start_by = earliest(deadline_at, finish_within)
         with self._observe(request, level) as call:  # CallStarted now, CallFinished however it ends
             sending = Sending(request, call, level, start_by, Uncertainty())
-            if finish_within is not None:
-                return await self._send_within_deadline(sending, policy, finish_within)
+            if deadline is not None and finish_within is not None:
+                return await self._send_within_deadline(sending, policy, deadline, finish_within)
             return await self._send_with_retries(sending, policy)
 
     def _observe(self, request: Request, priority: Priority) -> CallObserver:
@@ -447,10 +452,11 @@ class Transport:
         return CallObserver(self._pool.tally, hooks, call, self._secrets)
 
     async def _send_within_deadline(
-        self, sending: Sending, policy: RetryPolicy | None, seconds: float
+        self, sending: Sending, policy: RetryPolicy | None, seconds: float, left: float
     ) -> Envelope:
+        """Send within ``left`` seconds of the call's deadline of ``seconds``."""
         try:
-            async with asyncio.timeout(seconds):
+            async with asyncio.timeout(left):
                 return await self._send_with_retries(sending, policy)
         except TimeoutError:
             error = self._deadline_passed(sending, f"the call's deadline of {seconds} s passed")
@@ -801,6 +807,11 @@ def pool_may_wait(*, owned: bool, max_concurrency: int | None) -> bool:
     is not sized to the cap, and without a cap the owned one holds :data:`UNCAPPED_POOL`
     connections."""
     return not owned or max_concurrency is None
+
+
+def seconds_since(moment: float | None) -> float:
+    """Seconds from a :func:`time.monotonic` ``moment`` to now; ``0.0`` for ``None``."""
+    return 0.0 if moment is None else time.monotonic() - moment
 
 
 def earliest(moment: float | None, seconds: float | None) -> float | None:

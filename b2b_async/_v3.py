@@ -57,7 +57,7 @@ from ._bulk import (
     run_bulk,
 )
 from ._config import (
-    CHECK_SHARE_OF_WINDOW,
+    CHECK_SHARE,
     DEFAULT_V3_PAGE_SIZE,
     REGISTRATION_WINDOW,
     Priority,
@@ -429,9 +429,10 @@ class V3Orders:
         if window is not None and not window.is_open():  # checked before the configurations
             raise window.closed("the window has passed")
         level = self._registration_priority(order, priority)
+        began = time.monotonic()  # the call's deadline counts the check's wait
         await self._check(order.extra_fields, window)
         return await settle_registration(
-            self._send_registration(order, window, level),
+            self._send_registration(order, window, level, began),
             lambda: V3Order.sent(order, already_registered=True),
             in_bulk=in_bulk,
         )
@@ -442,20 +443,30 @@ class V3Orders:
         return self._transport.priority_of(priority, default=default)
 
     async def _send_registration(
-        self, order: NewV3Order, window: RegistrationWindow | None, priority: Priority
+        self,
+        order: NewV3Order,
+        window: RegistrationWindow | None,
+        priority: Priority,
+        began_at: float | None = None,
     ) -> V3Order:
         """Send the registration, within its window when known, and read the order.
+
+        ``began_at``: when the call began (:func:`time.monotonic`), which its deadline
+        counts from.
 
         Raises:
             RegistrationWindowClosedError: the window cannot be met (see :meth:`create`).
         """
         request = Request("POST", v3_path("/orders"), body=_registration_body(order))
         if window is None:
-            return _created(order, (await self._transport.send(request, priority)).data)
+            answer = await self._transport.send(request, priority, began_at=began_at)
+            return _created(order, answer.data)
         if not window.is_open():
             raise window.closed("the window has passed")
         try:
-            answer = await self._transport.send(request, priority, deadline_at=window.deadline)
+            answer = await self._transport.send(
+                request, priority, deadline_at=window.deadline, began_at=began_at
+            )
         except B2BError as exc:
             if window_lost(exc, window, self._transport.retry):
                 raise window.closed(_why_lost(exc)) from exc
@@ -467,23 +478,25 @@ class V3Orders:
     ) -> frozenset[str] | None:
         """Check extra field values against the store's rules before they are sent.
 
-        The check waits for the rules no longer than the call's ``RetryPolicy.deadline``,
-        and while the ``window`` of a create is open, no longer than a share of what is left
-        of it (:data:`~b2b_async._config.CHECK_SHARE_OF_WINDOW`): the rest is the create's.
+        The check waits for the rules no longer than a share
+        (:data:`~b2b_async._config.CHECK_SHARE`) of the call's ``RetryPolicy.deadline``,
+        and while the ``window`` of a create is open, of what is left of it: the rest is
+        the request's own, whose deadline counts the check's wait.
 
         Returns:
             The names of the store's required fields, or ``None`` when the values went
             unchecked (the check is off, or the rules could not be fetched, or not in the
-            time the window could spare).
+            time the deadline or the window could spare).
 
         Raises:
             InvalidOrderError: a value breaks a rule; nothing was sent.
         """
         policy = self._transport.retry
-        within = None if policy is None else policy.deadline
+        bounds = [] if policy is None or policy.deadline is None else [policy.deadline]
         if window is not None and window.is_open():
-            share = window.left() * CHECK_SHARE_OF_WINDOW
-            within = share if within is None else min(within, share)
+            bounds.append(window.left())
+        within = min(bounds, default=None)
+        within = None if within is None else within * CHECK_SHARE
         # The configurations one fetch brings to many orders: a stopped run's order lets go.
         configs = await unless_withdrawn(functools.partial(self._cache.for_check, within=within))
         if configs is None:
@@ -556,16 +569,21 @@ class V3Orders:
     async def _ensure(self, order: NewV3Order, priority: Priority | None) -> EnsuredOrder:
         """:meth:`ensure` for a checked order, at the caller's priority (``None``: defaults)."""
         window = _window_of(order)
+        began = time.monotonic()  # the create's deadline counts the check's wait
         required = await self._check(order.extra_fields, window)
         if window is not None and not window.is_open():
             return await self._reconcile(order, required, priority, window)
-        created, missed = await self._try_create(order, window, priority)
+        created, missed = await self._try_create(order, window, priority, began)
         if created is not None:
             return EnsuredOrder(action="created", order=created, steps=("create",))
         return await self._reconcile(order, required, priority, missed, steps=("create",))
 
     async def _try_create(
-        self, order: NewV3Order, window: RegistrationWindow | None, priority: Priority | None
+        self,
+        order: NewV3Order,
+        window: RegistrationWindow | None,
+        priority: Priority | None,
+        began_at: float,
     ) -> tuple[V3Order | None, RegistrationWindow | None]:
         """Create within the window: the order, or the window to wait for when it was missed.
 
@@ -575,7 +593,7 @@ class V3Orders:
         """
         level = self._registration_priority(order, priority)
         try:
-            return await self._send_registration(order, window, level), None
+            return await self._send_registration(order, window, level, began_at), None
         except OrderAlreadyExistsError:
             return None, None
         except RegistrationWindowClosedError:
@@ -818,8 +836,9 @@ class V3Orders:
         number = to_v3_id(bc_order_id, field="bc_order_id")
         update = V3OrderUpdate(po_number, extra_fields)
         level = call_priority(priority)
+        began = time.monotonic()  # the call's deadline counts the check's wait
         await self._check(update.extra_fields)
-        return await self._send_update(number, update, level)
+        return await self._send_update(number, update, level, began_at=began)
 
     async def _send_update(
         self,
@@ -827,12 +846,15 @@ class V3Orders:
         update: V3OrderUpdate,
         priority: Priority | None,
         held: V3Order | None = None,
+        *,
+        began_at: float | None = None,
     ) -> V3Order:
         """Send a checked update of order ``number``; the order as answered, or when it is
-        not, what it ``held`` (as last read, when known) with the values sent set."""
+        not, what it ``held`` (as last read, when known) with the values sent set. Its
+        deadline counts from ``began_at``, when given."""
         path = v3_path("/orders/{bc_order_id}", bc_order_id=number)
         request = Request("PUT", path, body=encode_model(update))
-        data = (await self._transport.send(request, priority)).data
+        data = (await self._transport.send(request, priority, began_at=began_at)).data
         if is_empty(data):
             return _after_update(V3Order(bc_order_id=number) if held is None else held, update)
         return _only_order(data, number)

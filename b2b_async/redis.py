@@ -520,7 +520,7 @@ async def _cancellation_pending() -> bool:
     return False
 
 
-def _driver_failed(fault: Exception) -> RateLimiterUnavailableError:
+def _driver_failed(fault: BaseException) -> RateLimiterUnavailableError:
     """The error of one caller whose slot the driver could not book, caused by ``fault``."""
     error = RateLimiterUnavailableError(f"the shared rate limiter failed: {type(fault).__name__}")
     error.__cause__ = fault
@@ -1059,6 +1059,10 @@ class RedisRateLimiter:
             # A fault here must not leave callers waiting for a slot that never comes.
             logger.exception("the rate limiter of key %r failed", self._key)
             self._fail_waiters(functools.partial(_driver_failed, exc))
+        except asyncio.CancelledError as exc:
+            if not self._closed:  # cancelled by someone else than aclose: nobody books now
+                self._fail_waiters(functools.partial(_driver_failed, exc))
+            raise
 
     async def _step(self) -> None:
         """Bring the head of the lanes one step closer to its slot."""

@@ -450,6 +450,51 @@ async def test_an_input_raising_a_cancelled_error_ends_the_run() -> None:
 # -- failures that repeat for every order ------------------------------------------------------
 
 
+async def test_a_worker_cancelled_from_outside_the_run_ends_it_instead_of_hanging() -> None:
+    """A worker task cancelled by someone other than the stream (a shutdown sweep of the
+    loop's tasks) ends the run with a B2BError the reader raises: the reader never waits for
+    a worker that is gone, and the worker's cancellation still ends the worker."""
+    started = asyncio.Event()
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        started.set()
+        await asyncio.sleep(3600)
+        return CreatedOrder(order.order_id)
+
+    run = asyncio.create_task(run_bulk(register, orders(10), 3, order_type=NewOrder))
+    await started.wait()
+    [worker] = [task for task in bulk_workers() if task.get_name().endswith(" 0")]
+    worker.cancel()
+    with pytest.raises(B2BError) as info:  # without the fix: TimeoutError, after 60 s
+        await asyncio.wait_for(run, 60)
+    assert isinstance(info.value.__cause__, asyncio.CancelledError)
+    assert "cancelled from outside the run" in str(info.value)
+    assert worker.cancelled()
+    assert bulk_workers() == []
+
+
+async def test_a_worker_cancelled_while_its_reader_is_away_ends_at_once() -> None:
+    """A worker waiting for its reader to take an outcome (the stream holds as many as it
+    has workers), cancelled from outside the run, ends at once rather than wait for the
+    reader; the reader's next read raises the run's B2BError."""
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        return CreatedOrder(order.order_id)
+
+    async with OutcomeStream(register, orders(10), 1, order_type=NewOrder) as stream:
+        reader = aiter(stream)
+        await anext(reader)
+        [worker] = bulk_workers()
+        while not stream._outcomes.full():  # noqa: ASYNC110 - the queue has no event
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the worker waits to hand over its next outcome
+        worker.cancel()
+        done, _ = await asyncio.wait([worker], timeout=5)
+        assert done == {worker}
+        with pytest.raises(B2BError, match="cancelled from outside the run"):
+            await anext(reader)
+
+
 def closed_port() -> int:
     """A loopback port nothing listens on: connecting to it is refused."""
     with socket.socket() as probe:

@@ -33,7 +33,8 @@ CONFIGS = (ExtraFieldConfig(field_name="Cost Center", is_required=True),)
 class ScriptedFetch:
     """Stands for ``fetch_extra_field_configs``: each fetch takes the next outcome in turn.
 
-    A fetch waits for ``release`` when it is cleared; ``priorities`` records each fetch's.
+    A fetch waits for ``release`` when it is cleared; ``priorities`` records each fetch's,
+    and ``started`` is set as the first begins.
     """
 
     def __init__(self, *outcomes: tuple[ExtraFieldConfig, ...] | BaseException) -> None:
@@ -41,9 +42,11 @@ class ScriptedFetch:
         self.priorities: list[Priority] = []
         self.release = asyncio.Event()
         self.release.set()
+        self.started = asyncio.Event()
 
     async def __call__(self, transport: object, priority: Priority) -> tuple[ExtraFieldConfig, ...]:
         self.priorities.append(priority)
+        self.started.set()
         await self.release.wait()
         outcome = self.outcomes.pop(0)
         if isinstance(outcome, BaseException):
@@ -148,6 +151,26 @@ async def test_a_closed_cache_refuses_to_fetch(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(ClientClosedError):
         await cache.configs(Priority.NORMAL)
     assert fetch.priorities == []
+
+
+async def test_a_fetch_cancelled_by_someone_else_leaves_the_check_unchecked_not_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fetch task cancelled from outside (a sweep of the loop's tasks), not by aclose, is
+    a fetch that did not come: the waiting check goes unchecked, with no ClientClosedError
+    for a client that is open, and the next caller starts a fetch of its own."""
+    fetch = scripted(monkeypatch, CONFIGS, CONFIGS)
+    fetch.release.clear()
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    waiting = asyncio.create_task(cache.for_check())
+    await fetch.started.wait()
+    [task] = [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
+    task.cancel()
+    assert await waiting is None
+    fetch.release.set()
+    assert await cache.configs(Priority.NORMAL) == CONFIGS
+    assert len(fetch.priorities) == 2
+    await cache.aclose()
 
 
 async def test_a_fault_in_a_fetch_nobody_waits_for_is_logged_with_its_traceback(

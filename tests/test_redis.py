@@ -1329,6 +1329,25 @@ async def test_a_fault_of_the_driver_fails_each_waiter_with_an_error_of_its_own(
     assert isinstance(first.__cause__, ValueError)
 
 
+async def test_a_driver_cancelled_from_outside_fails_its_waiters_instead_of_holding_them(
+    url: str, key: str
+) -> None:
+    """The task that books the slots, cancelled by someone other than aclose (a sweep of
+    the loop's tasks), fails each waiting caller with a RateLimiterUnavailableError, which a
+    client retries, instead of leaving them waiting until another caller comes."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(2, 1.0)) as limiter:
+        await limiter.acquire()
+        waiters = [asyncio.create_task(limiter.acquire()) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        [driver] = [task for task in asyncio.all_tasks() if task.get_name() == f"b2b-async {key}"]
+        driver.cancel()
+        async with asyncio.timeout(5):  # without the fix: TimeoutError, the callers held
+            results = await asyncio.gather(*waiters, return_exceptions=True)
+        assert all(isinstance(result, RateLimiterUnavailableError) for result in results)
+        assert limiter.waiting == 0
+        assert await timed(limiter.acquire()) < 1.5  # a new caller starts a new driver
+
+
 @pytest.mark.parametrize(
     "reply",
     [[b"soon", 1, 0, 0], b"OK", [1, 2], b"PONG", [1, 2.5, 0, 0], [True, 1, 0, 0], [10**400] * 4],

@@ -838,6 +838,23 @@ async def test_the_limiter_learns_what_is_left_of_the_call_deadline(server: Sand
     assert unbounded is None
 
 
+async def test_the_deadline_counts_from_when_the_call_began(server: SandboxServer) -> None:
+    """A call that waited before its request (``began_at``) has only the rest of its
+    deadline: the limiter learns what is left of it, and a call whose deadline has passed
+    fails unsent."""
+    limiter = DeadlineRecorder()
+    retry = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.02, deadline=30.0)
+    async with client_for(server, rate_limit=limiter, retry=retry) as client:
+        request = registration(NewOrder(1, 1, "BC1", 1))
+        await client._transport.send(request, began_at=time.monotonic() - 20.0)
+        with pytest.raises(NotSentTimeoutError, match="deadline passed"):
+            await client._transport.send(request, began_at=time.monotonic() - 31.0)
+    [left, *_] = limiter.deadlines
+    assert left is not None
+    assert 0 < left <= 10.0
+    assert len(server.requests) == 1
+
+
 async def test_a_deadline_the_queue_makes_unreachable_fails_at_once_and_sends_nothing(
     server: SandboxServer,
 ) -> None:

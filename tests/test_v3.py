@@ -11,6 +11,7 @@ import functools
 import itertools
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,6 +26,7 @@ import b2b_async._extra_field_cache
 import b2b_async._v3
 from b2b_async import (
     Address,
+    APITimeoutError,
     AuthenticationError,
     B2BClient,
     B2BError,
@@ -845,6 +847,7 @@ class ScriptedTransport:
         priority: Priority | None = None,
         *,
         deadline_at: float | None = None,
+        began_at: float | None = None,
     ) -> Envelope:
         if isinstance(self.answer, B2BError):
             raise self.answer
@@ -1599,12 +1602,15 @@ class SlowConfigs:
         self.posts: list[Any] = []
         #: The statuses of the first answers, before the configurations themselves.
         self.refusals: list[int] = []
+        #: Seconds each create and update takes to answer.
+        self.create_delay = 0.0
 
     def app(self) -> web.Application:
         """The store's routes."""
         app = web.Application()
         app.router.add_get("/api/v3/io/orders/extra-fields", self._configs)
         app.router.add_post("/api/v3/io/orders", self._create)
+        app.router.add_put("/api/v3/io/orders/{bc_order_id}", self._update)
         return app
 
     async def _configs(self, request: web.Request) -> web.Response:
@@ -1621,6 +1627,12 @@ class SlowConfigs:
     async def _create(self, request: web.Request) -> web.Response:
         self.posts.append(await request.json())
         data = order_json(self.posts[-1]["bcOrderId"])
+        await asyncio.sleep(self.create_delay)
+        return web.json_response({"code": 200, "data": data, "meta": {"message": "SUCCESS"}})
+
+    async def _update(self, request: web.Request) -> web.Response:
+        await asyncio.sleep(self.create_delay)
+        data = [order_json(int(request.match_info["bc_order_id"]))]
         return web.json_response({"code": 200, "data": data, "meta": {"message": "SUCCESS"}})
 
 
@@ -1736,6 +1748,39 @@ async def test_a_views_deadline_bounds_the_wait_for_the_check(
         await bounded.v3.orders.create(bc_order_id=1, customer_id=2, extra_fields={"Z": "x"})
     assert not store.release.is_set()
     assert [post["bcOrderId"] for post in store.posts] == [1]
+
+
+@pytest.mark.parametrize("operation", ["create", "update"])
+async def test_the_wait_for_the_check_counts_against_the_calls_deadline(
+    slow_configs: tuple[SlowConfigs, B2BClient], operation: str
+) -> None:
+    """With a 1 s deadline and configurations that never come, the check waits half of it
+    at the most, and the request has what is left: a 0.3 s answer ends the call within the
+    deadline, not after the check's whole second and the answer on top."""
+    store, client = slow_configs
+    store.create_delay = 0.3
+    bounded = client.with_options(retry=RetryPolicy(deadline=1.0))
+    started = time.monotonic()
+    if operation == "create":
+        await bounded.v3.orders.create(bc_order_id=1, customer_id=2, extra_fields={"Z": "x"})
+    else:
+        await bounded.v3.orders.update(1, extra_fields={"Z": "x"})
+    assert time.monotonic() - started < 1.0
+
+
+async def test_a_request_the_check_left_too_little_of_the_deadline_times_out_at_it(
+    slow_configs: tuple[SlowConfigs, B2BClient],
+) -> None:
+    """A create whose answer would come after the deadline, once the check has waited its
+    share, fails with the deadline's APITimeoutError at the deadline, not after it."""
+    store, client = slow_configs
+    store.create_delay = 2.0
+    bounded = client.with_options(retry=RetryPolicy(deadline=1.0))
+    started = time.monotonic()
+    with pytest.raises(APITimeoutError, match=r"deadline of 1\.0 s passed") as info:
+        await bounded.v3.orders.create(bc_order_id=1, customer_id=2, extra_fields={"Z": "x"})
+    assert time.monotonic() - started < 1.5
+    assert info.value.may_have_reached_server
 
 
 async def test_a_call_arriving_while_the_client_closes_starts_no_fetch(
