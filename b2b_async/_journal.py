@@ -870,14 +870,10 @@ class Journal:
             OSError: the file cannot be opened or read.
         """
         unfinished = self._hold()
-        try:
+        with self._let_go_on_failure():
             self.load()
             if unfinished:
                 self.write("\n")
-        except BaseException:
-            with contextlib.suppress(JournalWriteError):
-                self.close()
-            raise
 
     def open(self) -> None:
         """Open the file for appending, ending a line a crash may have left unfinished.
@@ -889,12 +885,18 @@ class Journal:
                 file is closed again.
         """
         if self._hold():
-            try:
+            with self._let_go_on_failure():
                 self.write("\n")
-            except JournalWriteError:
-                with contextlib.suppress(JournalWriteError):
-                    self.close()
-                raise
+
+    @contextlib.contextmanager
+    def _let_go_on_failure(self) -> Iterator[None]:
+        """Close the journal again, letting another run have it, when the block raises."""
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(JournalWriteError):
+                self.close()
+            raise
 
     def _hold(self) -> bool:
         """Open the file for appending and hold it for this run alone.
