@@ -17,7 +17,7 @@ def main() -> None:
     """Run the command line, or say how to install it."""
     try:
         check_cli_extra()
-        from ._cli import cli
+        from ._cli import STOP_SIGNALS, cli
     except ImportError as exc:  # click or rich is missing
         if exc.name not in ("click", "rich") and not str(exc.name).startswith("rich."):
             raise
@@ -26,15 +26,15 @@ def main() -> None:
     try:
         cli()
     finally:
-        ignore_stop_signals()
+        ignore_stop_signals(STOP_SIGNALS)
 
 
-def ignore_stop_signals() -> None:
+def ignore_stop_signals(signals: tuple[signal.Signals, ...]) -> None:
     """Ignore SIGINT and SIGTERM while the interpreter exits: the command has set its exit
     code, and a second Ctrl-C or a service manager's second SIGTERM arriving now would
     otherwise kill the process by that signal instead (the interpreter puts the default
     handlers back as it finishes), turning an exit code of 130 (or 0) into a death by it."""
-    for received in (signal.SIGINT, signal.SIGTERM):
+    for received in signals:
         signal.signal(received, signal.SIG_IGN)
 
 

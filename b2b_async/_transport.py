@@ -28,6 +28,7 @@ import copy
 import functools
 import inspect
 import re
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, NamedTuple, TypeAlias, TypeVar
@@ -662,28 +663,31 @@ class Transport:
         aiohttp's hold the request's headers, the token among them, and the aiohttp response,
         whose ``repr`` prints the answer's headers (a token a server echoed there), is a
         local of them too. A traceback rendered with its frames' locals (``pytest
-        --showlocals``, an error tracker that captures them) would show both.
+        --showlocals``, an error tracker that captures them) would show both. The error the
+        caller was handling when it made the call, the failure's context, is the caller's:
+        its traceback is kept.
         """
         error: B2BError
+        handled = sys.exception()
         try:
             return await self._answer_of(session, request, url)
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = transport_error(exc, info)
         except asyncio.CancelledError as exc:
             if cancel_requests() or not session.closed:
-                forget_inner_frames(exc)
+                forget_inner_frames(exc, handled)
                 raise
             # Nobody cancelled this task: closing the session's connector cancelled the
             # request while it waited for a connection, before anything was sent.
             error = ClientClosedError("the client's aiohttp session was closed")
         except RuntimeError as exc:
             if not session.closed:
-                forget_inner_frames(exc)
+                forget_inner_frames(exc, handled)
                 raise
             # Only aclose closes an owned session; someone reached in and closed it.
             error = ClientClosedError("the client's aiohttp session was closed")
         except BaseException as exc:  # the size cap's ResponseDecodeError, a fault of aiohttp's
-            forget_inner_frames(exc)
+            forget_inner_frames(exc, handled)
             raise
         # Raised outside the except block, so aiohttp's error is neither cause nor context:
         # the repr of some of them shows the request's headers, the token among them.
@@ -879,9 +883,13 @@ def transport_error(exc: BaseException, info: RequestInfo) -> TransportError:
     return APIConnectionError(f"connection failed: {detail}", method=method, url=url)
 
 
-def forget_inner_frames(exc: BaseException) -> None:
+def forget_inner_frames(exc: BaseException, handled: BaseException | None) -> None:
     """Drop the frames ``exc`` has left on its way here, and the tracebacks of the errors it
-    was raised while handling: their frames' local variables go with them.
+    was raised while handling or from: their frames' local variables go with them.
+
+    ``handled`` is the error the caller was handling when the exchange began: ``exc`` was
+    raised while it was being handled, so the chain leads to it, but it and what it chains
+    are the caller's, and keep their tracebacks.
 
     A bare ``raise`` after this starts its traceback at the caller's frame. The frames are
     not cleared in place (:func:`traceback.clear_frames`): before Python 3.13, clearing the
@@ -889,11 +897,14 @@ def forget_inner_frames(exc: BaseException) -> None:
     of an error handed from one task to another may hold one.
     """
     seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
+    links: list[BaseException | None] = [exc]
+    while links:
+        current = links.pop()
+        if current is None or current is handled or id(current) in seen:
+            continue
         seen.add(id(current))
         current.__traceback__ = None
-        current = current.__cause__ or current.__context__
+        links += [current.__cause__, current.__context__]
 
 
 def failure_words(exc: BaseException) -> str:

@@ -2085,11 +2085,20 @@ def test_register_a_second_ctrl_c_while_the_first_is_reported_still_exits_130(
 
 #: Runs the command line as ``python -m b2b_async`` does, but once the command has ended it
 #: touches the file named by its first argument and lingers in an atexit handler, as an
-#: interpreter that takes its time to exit (closing sockets, joining threads) does.
+#: interpreter that takes its time to exit (closing sockets, joining threads) does, until
+#: the file named by its second argument exists: the test creates it once its signal is
+#: sent, so the signal comes while the interpreter exits however slow the machine.
 LINGERING_MAIN = """
 import atexit, pathlib, sys, time
-ended = pathlib.Path(sys.argv.pop(1))
-atexit.register(lambda: (ended.touch(), time.sleep(3)))
+ended, resume = pathlib.Path(sys.argv.pop(1)), pathlib.Path(sys.argv.pop(1))
+
+def linger():
+    ended.touch()
+    while not resume.exists():
+        time.sleep(0.01)
+    time.sleep(0.1)  # the signal, already pending, is handled during this sleep
+
+atexit.register(linger)
 from b2b_async.__main__ import main
 main()
 """
@@ -2104,11 +2113,12 @@ async def test_register_a_second_sigterm_as_the_interpreter_exits_keeps_exit_130
     signum = signal.SIGTERM
     orders = write_orders(tmp_path / "orders.csv", 40)
     results, log, ended = tmp_path / "results.jsonl", tmp_path / "run.log", tmp_path / "ended"
+    resume = tmp_path / "resume"
     async with SandboxServer(rate=None) as server:
         args = register_args(orders, server.url, results, "--rate-limit", "1/60", "--json")
         with log.open("ab") as sink:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-c", LINGERING_MAIN, str(ended), *args,
+                sys.executable, "-c", LINGERING_MAIN, str(ended), str(resume), *args,
                 env=cli_env(), stdout=sink, stderr=sink,
             )  # fmt: skip
         async with reaped(process):
@@ -2116,4 +2126,5 @@ async def test_register_a_second_sigterm_as_the_interpreter_exits_keeps_exit_130
             process.send_signal(signum)
             await wait_until(ended.exists, process, log)
             process.send_signal(signum)
+            resume.touch()
             assert await finish(process) == 130, read_log(log)

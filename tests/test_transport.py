@@ -1594,3 +1594,33 @@ async def test_a_call_cancelled_while_it_reads_the_body_holds_no_echoed_token() 
         with pytest.raises(TimeoutError) as info:
             await within_timeout(create(client))
     assert holders(info.value, TOKEN) == []
+
+
+def caller_failure() -> None:
+    """Fail as the caller's own code may, before it makes a call."""
+    raise LookupError("the caller's own failure")
+
+
+async def failing_while_handling(client: B2BClient) -> tuple[BaseException, BaseException]:
+    """The error the caller handles, and the call's failure, made while it handles it."""
+    try:
+        caller_failure()
+    except LookupError as handled:
+        try:
+            await create(client)
+        except ResponseDecodeError as failure:
+            return handled, failure
+    raise AssertionError("the call did not fail")
+
+
+async def test_the_error_a_caller_handles_keeps_its_traceback_when_its_call_fails() -> None:
+    """A failed exchange drops its own frames, never those of the error its caller handles."""
+    async with (
+        serving(answering(V2_ONE, echo_oversized)) as url,
+        B2BClient(
+            TOKEN, base_url=url, rate_limit=None, retry=None, max_response_bytes=100
+        ) as client,
+    ):
+        handled, failure = await failing_while_handling(client)
+    assert failure.__context__ is handled
+    assert "caller_failure" in "".join(traceback.format_tb(handled.__traceback__))
