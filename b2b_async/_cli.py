@@ -733,12 +733,17 @@ def open_journal(journal: Journal, file: Path) -> None:
     except JournalWriteError as exc:
         stop(f"{exc}; nothing was sent", EXIT_JOURNAL)
     except OSError as exc:
-        stop(f"cannot use the results journal: {exc}", EXIT_USAGE)
+        journal_unusable(exc)
     for number in journal.cut_short:
         say(
             f"results journal line {number} was cut short by a crash: ignored "
             "(its order, if registered, is found already registered)"
         )
+
+
+def journal_unusable(exc: OSError) -> NoReturn:
+    """Stop with exit code 2: the system refused to look up, open or read the journal."""
+    stop(f"cannot use the results journal: {exc}", EXIT_USAGE)
 
 
 def check_journal_path(path: Path, file: Path) -> None:
@@ -755,7 +760,7 @@ def check_journal_path(path: Path, file: Path) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        stop(f"cannot use the results journal: {exc}", EXIT_USAGE)
+        journal_unusable(exc)
     if not stat.S_ISREG(found.st_mode):
         stop(f"the results journal {path} is not a regular file", EXIT_USAGE)
     if os.path.samestat(found, file.stat()):

@@ -41,7 +41,7 @@ from ._exceptions import CLIENT_CLOSED, ClientClosedError
 from ._extra_field_cache import ExtraFieldCache
 from ._protocol import Secrets
 from ._ratelimit import Limiter, build_limiter
-from ._transport import ClientStats, Transport, budget_acquirer, pool_may_wait
+from ._transport import ClientStats, Transport, pool_may_wait
 from ._v2 import Companies, Orders
 from ._v3 import V3Resources
 from ._version import __version__
@@ -343,8 +343,6 @@ class B2BClient:
             max_bytes = check_positive_int(max_response_bytes, "max_response_bytes")
             checked = check_flag(check_extra_fields, "check_extra_fields")
             limiter = build_limiter(rate_limit)
-            if limiter is not None:
-                budget_acquirer(limiter)  # its acquire refused now, before a token is read
             # The credentials last: no check of another argument fails with a token from the
             # environment in this frame, whose locals a traceback may show.
             auth = auth_headers(*credentials(auth_token, store_hash))
