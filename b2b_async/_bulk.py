@@ -452,6 +452,7 @@ class OutcomeStream(Generic[OrderT, ResultT]):
     __slots__ = (
         "_closed",
         "_concurrency",
+        "_lost_after",
         "_lost_worker",
         "_order_type",
         "_outcomes",
@@ -483,6 +484,8 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         self._closed = False
         # Why a worker cancelled from outside the stream ended the run, for the reader.
         self._lost_worker: B2BError | None = None
+        # The outcomes queued before it, which the reader still gets first.
+        self._lost_after = 0
         self._tickets = BulkTickets()
         self._systemic = SystemicFailure(on_stop=self._tickets.withdraw_unsent)
 
@@ -516,10 +519,11 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         if not self._workers:
             self._start()
         while self._running or not self._outcomes.empty():
-            if self._lost_worker is not None:
+            if self._lost_worker is not None and not self._lost_after:
                 item: object = self._lost_worker
             else:
                 item = await self._outcomes.get()
+                self._lost_after = max(0, self._lost_after - 1)
             if isinstance(item, OrderOutcome):
                 return item
             if item is _CLOSED:
@@ -542,35 +546,56 @@ class OutcomeStream(Generic[OrderT, ResultT]):
             asyncio.create_task(self._work(), name=f"b2b-async bulk worker {number}")
             for number in range(self._running)
         ]
+        for worker in self._workers:
+            worker.add_done_callback(self._worker_ended)
+
+    def _worker_ended(self, worker: asyncio.Task[None]) -> None:
+        """End the run when a worker was cancelled from outside it before it began: it never
+        ran the handler of :meth:`_work` that tells the reader otherwise."""
+        if worker.cancelled() and not self._closed:
+            self._lose_worker(_worker_cancelled(asyncio.CancelledError(), asked=True))
 
     async def _work(self) -> None:
+        try:
+            # What ends the worker is handed over inside the try: a worker cancelled while it
+            # waits for the reader to take it would otherwise leave the reader waiting.
+            await self._outcomes.put(await self._work_through())
+        except asyncio.CancelledError as exc:
+            if self._closed:
+                raise  # the stream is closing, and accounts for every worker
+            # Cancelled from outside the stream: it ends at once, waiting for nothing; left
+            # unsaid, the reader would wait for this worker for ever.
+            self._lose_worker(_worker_cancelled(exc, asked=True))
+            raise
+
+    async def _work_through(self) -> object:
+        """Register inputs until there are none; what ends the worker: ``_DONE``, or the
+        error that ends the run."""
         try:
             while (item := await self._source.next()) is not None:
                 await self._outcomes.put(await self._outcome_of(*item))
         except asyncio.CancelledError as exc:
-            asked = cancel_requests() > 0
-            if asked and self._closed:
-                raise  # the stream is closing, and accounts for every worker
-            # Raised as it is, it would read as a cancellation of the reader's task, which
-            # nobody asked for; left unsaid, the reader would wait for this worker for ever.
-            error = _worker_cancelled(exc, asked=asked)
-            if asked:  # cancelled from outside the stream: it ends at once, waiting for nothing
-                self._lose_worker(error)
-                raise
-            await self._outcomes.put(error)
-            return
+            if cancel_requests():
+                raise  # the worker's task was cancelled: _work tells who did
+            # Something the input awaited was cancelled: raised as it is, it would read as a
+            # cancellation of the reader's task, which nobody asked for.
+            return _worker_cancelled(exc, asked=False)
         except BaseException as exc:
             # Anything else ends the run, the reader raising it; a worker that went quietly
             # would leave the reader waiting for it forever.
-            await self._outcomes.put(exc)
-            return
-        await self._outcomes.put(_DONE)
+            return exc
+        return _DONE
 
     def _lose_worker(self, error: B2BError) -> None:
-        """End the run with ``error`` without waiting: a reader waiting for an outcome gets
-        it at once; one that is not (the queue is full) finds it at its next read."""
+        """End the run with ``error`` without waiting: the reader raises it once it has
+        taken the outcomes queued before it (orders that finished), and takes no other."""
+        if self._lost_worker is not None:
+            return  # another worker lost already ends the run
         self._lost_worker = error
-        if not self._outcomes.full():
+        if self._outcomes.full():
+            self._lost_after = self._outcomes.qsize()  # the reader takes these first
+        else:
+            self._lost_after = self._outcomes.qsize() + 1  # the error itself among them
             self._outcomes.put_nowait(error)
 
     async def _outcome_of(self, index: int, order: Any) -> OrderOutcome[OrderT, ResultT]:

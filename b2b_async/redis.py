@@ -1001,8 +1001,16 @@ class RedisRateLimiter:
             self._driver = self._loop.create_task(
                 self._run(), name=f"b2b-async {self._key}", context=contextvars.Context()
             )
+            self._driver.add_done_callback(self._driver_ended)
         elif self._held is not None and _outranks(level, self._held.level):
             self._nudge.set()
+
+    def _driver_ended(self, driver: asyncio.Task[None]) -> None:
+        """Fail the callers a driver cancelled by anyone but aclose left waiting: cancelled
+        before it began, it never ran :meth:`_run`, whose handler fails them otherwise. A
+        driver started since serves them instead."""
+        if driver.cancelled() and driver is self._driver and not self._closed:
+            self._fail_waiters(functools.partial(_driver_failed, asyncio.CancelledError()))
 
     def _withdraw(self, waiter: Waiter) -> int | None:
         """Undo a wait its caller gave up; the lanes skip its entry when they get there.

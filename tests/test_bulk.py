@@ -476,7 +476,7 @@ async def test_a_worker_cancelled_from_outside_the_run_ends_it_instead_of_hangin
 async def test_a_worker_cancelled_while_its_reader_is_away_ends_at_once() -> None:
     """A worker waiting for its reader to take an outcome (the stream holds as many as it
     has workers), cancelled from outside the run, ends at once rather than wait for the
-    reader; the reader's next read raises the run's B2BError."""
+    reader; the reader takes the outcome queued before, then raises the run's B2BError."""
 
     async def register(order: NewOrder) -> CreatedOrder:
         return CreatedOrder(order.order_id)
@@ -491,6 +491,76 @@ async def test_a_worker_cancelled_while_its_reader_is_away_ends_at_once() -> Non
         worker.cancel()
         done, _ = await asyncio.wait([worker], timeout=5)
         assert done == {worker}
+        assert (await anext(reader)).index == 1  # queued before the worker was cancelled
+        with pytest.raises(B2BError, match="cancelled from outside the run"):
+            await anext(reader)
+
+
+async def test_a_worker_cancelled_as_it_hands_over_its_end_ends_the_run() -> None:
+    """A worker cancelled from outside as it waits to tell the reader it is done ends the run."""
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        return CreatedOrder(order.order_id)
+
+    async with OutcomeStream(register, orders(2), 1, order_type=NewOrder) as stream:
+        reader = aiter(stream)
+        await anext(reader)
+        [worker] = bulk_workers()
+        while not stream._outcomes.full():  # noqa: ASYNC110 - the queue has no event
+            await asyncio.sleep(0)
+        for _ in range(3):  # the worker finds no more inputs and waits to say so
+            await asyncio.sleep(0)
+        worker.cancel()
+        await asyncio.wait([worker])
+        assert (await anext(reader)).index == 1
+        async with asyncio.timeout(60):  # without the fix: TimeoutError, the reader held
+            with pytest.raises(B2BError, match="cancelled from outside the run"):
+                await anext(reader)
+
+
+async def test_workers_cancelled_from_outside_before_they_begin_end_the_run() -> None:
+    """Workers cancelled from outside before their first step end the run instead of hanging it."""
+    stream = OutcomeStream(fake_register, orders(5), 2, order_type=NewOrder)
+
+    async def read() -> OrderOutcome[NewOrder, CreatedOrder]:
+        return await anext(aiter(stream))
+
+    reading = asyncio.create_task(read())
+    await asyncio.sleep(0)  # the reader has started the workers, which have not run yet
+    workers = bulk_workers()
+    assert len(workers) == 2
+    for worker in workers:
+        worker.cancel()
+    async with asyncio.timeout(60):  # without the fix: TimeoutError, the reader held
+        with pytest.raises(B2BError, match="cancelled from outside the run"):
+            await reading
+    assert bulk_workers() == []
+
+
+async def test_a_worker_cancelled_from_outside_leaves_the_finished_outcomes_to_the_reader() -> None:
+    """Outcomes of orders finished before a worker is cancelled from outside still come out."""
+    stuck = asyncio.Event()
+    held: list[asyncio.Task[Any]] = []
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        if order.order_id == "BC2":
+            held.append(asyncio.current_task())  # type: ignore[arg-type]
+            stuck.set()
+            await asyncio.sleep(3600)
+        return CreatedOrder(order.order_id)
+
+    async with OutcomeStream(register, orders(3), 3, order_type=NewOrder) as stream:
+        reader = aiter(stream)
+        first = await anext(reader)
+        await stuck.wait()
+        while stream._outcomes.qsize() < 1:  # noqa: ASYNC110 - the queue has no event
+            await asyncio.sleep(0)
+        [worker] = held
+        worker.cancel()
+        await asyncio.wait([worker])
+        second = await anext(reader)  # without the fix: the run's B2BError, this outcome lost
+        assert {first.order.order_id, second.order.order_id} == {"BC0", "BC1"}
+        assert all(outcome.ok for outcome in (first, second))
         with pytest.raises(B2BError, match="cancelled from outside the run"):
             await anext(reader)
 

@@ -1329,23 +1329,37 @@ async def test_a_fault_of_the_driver_fails_each_waiter_with_an_error_of_its_own(
     assert isinstance(first.__cause__, ValueError)
 
 
+@pytest.mark.parametrize("begun", [True, False], ids=["begun", "not begun"])
 async def test_a_driver_cancelled_from_outside_fails_its_waiters_instead_of_holding_them(
-    url: str, key: str
+    url: str, key: str, begun: bool
 ) -> None:
     """The task that books the slots, cancelled by someone other than aclose (a sweep of
-    the loop's tasks), fails each waiting caller with a RateLimiterUnavailableError, which a
-    client retries, instead of leaving them waiting until another caller comes."""
-    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(2, 1.0)) as limiter:
+    the loop's tasks), whether or not it has begun, fails each waiting caller with a
+    RateLimiterUnavailableError, which a client retries, instead of leaving them waiting
+    until another caller comes."""
+
+    def drivers() -> list[asyncio.Task[Any]]:
+        return [task for task in asyncio.all_tasks() if task.get_name() == f"b2b-async {key}"]
+
+    # Slots 30 s apart: the waiters are still waiting whenever the driver is cancelled.
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(1, 30.0)) as limiter:
         await limiter.acquire()
         waiters = [asyncio.create_task(limiter.acquire()) for _ in range(2)]
-        await asyncio.sleep(0.05)
-        [driver] = [task for task in asyncio.all_tasks() if task.get_name() == f"b2b-async {key}"]
+        while limiter.waiting < 2:  # noqa: ASYNC110 - the limiter has no event for it
+            await asyncio.sleep(0)
+        for _ in range(3 if begun else 0):  # the driver starts to book, or has not yet
+            await asyncio.sleep(0)
+        [driver] = drivers()
         driver.cancel()
-        async with asyncio.timeout(5):  # without the fix: TimeoutError, the callers held
+        async with asyncio.timeout(60):  # without the fix: TimeoutError, the callers held
             results = await asyncio.gather(*waiters, return_exceptions=True)
         assert all(isinstance(result, RateLimiterUnavailableError) for result in results)
         assert limiter.waiting == 0
-        assert await timed(limiter.acquire()) < 1.5  # a new caller starts a new driver
+        newcomer = asyncio.create_task(limiter.acquire())
+        await asyncio.sleep(0)
+        assert [task for task in drivers() if not task.done()] != []  # a new driver books
+        newcomer.cancel()
+        await asyncio.gather(newcomer, return_exceptions=True)
 
 
 @pytest.mark.parametrize(

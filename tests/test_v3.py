@@ -11,7 +11,6 @@ import functools
 import itertools
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -56,6 +55,7 @@ from b2b_async import (
     V3Resources,
 )
 from b2b_async._config import (
+    CHECK_SHARE,
     EXTRA_FIELD_CONFIGS_RETRY,
     EXTRA_FIELD_CONFIGS_TTL,
     MAX_EXTRA_FIELD_CONFIGS,
@@ -66,6 +66,7 @@ from b2b_async._config import (
 from b2b_async._exceptions import ORDER_WITHDRAWN, OrderWithdrawnError
 from b2b_async._extra_field_cache import ExtraFieldCache
 from b2b_async._protocol import Envelope, Request, RequestInfo, decode_response
+from b2b_async._transport import Transport
 from b2b_async._v3 import unix_seconds
 from b2b_async._v3_window import RegistrationWindow
 from b2b_async.sandbox import (
@@ -1750,36 +1751,46 @@ async def test_a_views_deadline_bounds_the_wait_for_the_check(
     assert [post["bcOrderId"] for post in store.posts] == [1]
 
 
-@pytest.mark.parametrize("operation", ["create", "update"])
+@pytest.mark.parametrize("operation", ["create", "update", "ensure"])
 async def test_the_wait_for_the_check_counts_against_the_calls_deadline(
-    slow_configs: tuple[SlowConfigs, B2BClient], operation: str
+    slow_configs: tuple[SlowConfigs, B2BClient],
+    monkeypatch: pytest.MonkeyPatch,
+    operation: str,
 ) -> None:
     """With a 1 s deadline and configurations that never come, the check waits half of it
-    at the most, and the request has what is left: a 0.3 s answer ends the call within the
-    deadline, not after the check's whole second and the answer on top."""
-    store, client = slow_configs
-    store.create_delay = 0.3
+    and the request has only what is left, not a whole deadline of its own."""
+    _, client = slow_configs
+    lefts: list[float] = []
+    send_within = Transport._send_within_deadline
+
+    async def recording(
+        self: Transport, sending: Any, policy: Any, seconds: float, left: float
+    ) -> Envelope:
+        lefts.append(left)
+        return await send_within(self, sending, policy, seconds, left)
+
+    monkeypatch.setattr(Transport, "_send_within_deadline", recording)
     bounded = client.with_options(retry=RetryPolicy(deadline=1.0))
-    started = time.monotonic()
     if operation == "create":
         await bounded.v3.orders.create(bc_order_id=1, customer_id=2, extra_fields={"Z": "x"})
-    else:
+    elif operation == "update":
         await bounded.v3.orders.update(1, extra_fields={"Z": "x"})
-    assert time.monotonic() - started < 1.0
+    else:
+        await bounded.v3.orders.ensure(bc_order_id=1, customer_id=2, extra_fields={"Z": "x"})
+    [left] = lefts
+    assert left <= 1.0 * CHECK_SHARE  # the check's timer ran out before the request began
 
 
 async def test_a_request_the_check_left_too_little_of_the_deadline_times_out_at_it(
     slow_configs: tuple[SlowConfigs, B2BClient],
 ) -> None:
-    """A create whose answer would come after the deadline, once the check has waited its
-    share, fails with the deadline's APITimeoutError at the deadline, not after it."""
+    """A create whose 0.75 s answer fits its 1 s deadline but not what the check left of it
+    fails with the deadline's APITimeoutError."""
     store, client = slow_configs
-    store.create_delay = 2.0
+    store.create_delay = 0.75
     bounded = client.with_options(retry=RetryPolicy(deadline=1.0))
-    started = time.monotonic()
     with pytest.raises(APITimeoutError, match=r"deadline of 1\.0 s passed") as info:
         await bounded.v3.orders.create(bc_order_id=1, customer_id=2, extra_fields={"Z": "x"})
-    assert time.monotonic() - started < 1.5
     assert info.value.may_have_reached_server
 
 
