@@ -610,8 +610,9 @@ class OutcomeStream(Generic[OrderT, ResultT]):
 
     async def _register_under_ticket(self, index: int, order: Any) -> OrderOutcome[OrderT, ResultT]:
         """Register one input; not attempted when the stream withdrew it before it was sent."""
-        # A worker is cancelled only when the whole stream is closed, so an order cut off
-        # here needs no accounting.
+        # A worker is cancelled when the stream is closed, or from outside, which ends the
+        # run with an error that says so (see _work): an order cut off here needs no
+        # accounting of its own.
         with self._tickets.issue():
             outcome = await register_one(self._register, index, order, self._order_type)
         if isinstance(outcome.error, OrderWithdrawnError):
