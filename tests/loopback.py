@@ -14,9 +14,13 @@ BACKLOG_FILLERS = 3
 
 
 @contextlib.asynccontextmanager
-async def serving(app: web.Application) -> AsyncIterator[str]:
-    """Serve ``app`` on a free loopback port; yield its host root, and stop it on the way out."""
-    runner = web.AppRunner(app)
+async def serving(app: web.Application, *, cancel_handlers: bool = False) -> AsyncIterator[str]:
+    """Serve ``app`` on a free loopback port; yield its host root, and stop it on the way out.
+
+    ``cancel_handlers``: a handler whose client gave up is cancelled, instead of running on
+    (and holding the server's shutdown) until it ends, as one that hangs never does.
+    """
+    runner = web.AppRunner(app, handler_cancellation=cancel_handlers)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:

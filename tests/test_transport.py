@@ -1496,7 +1496,7 @@ async def test_a_call_the_caller_times_out_on_the_wire_holds_no_token_in_its_fra
     session = aiohttp.ClientSession() if borrowed else None
     try:
         async with (
-            serving(answering(V2_ONE, hang)) as url,
+            serving(answering(V2_ONE, hang), cancel_handlers=True) as url,
             B2BClient(TOKEN, base_url=url, rate_limit=None, retry=None, session=session) as client,
         ):
             with pytest.raises(TimeoutError) as info:
@@ -1513,7 +1513,7 @@ async def test_a_call_past_its_deadline_on_the_wire_holds_no_token_in_its_chain(
     context still leads to the cancellation, which must hold no token either (a tool that
     walks ``__context__`` whatever ``__suppress_context__`` says finds it)."""
     async with (
-        serving(answering(V2_ONE, hang)) as url,
+        serving(answering(V2_ONE, hang), cancel_handlers=True) as url,
         B2BClient(TOKEN, base_url=url, rate_limit=None, retry=RetryPolicy(deadline=0.2)) as client,
     ):
         with pytest.raises(APITimeoutError) as info:
@@ -1573,7 +1573,7 @@ async def test_an_answer_head_echoing_the_token_stays_out_of_the_frames(
     """aiohttp's response object prints the answer's headers in its ``repr``: no frame of a
     failed call may hold it, where a server echoed the token in a header."""
     async with (
-        serving(answering(V2_ONE, handler)) as url,
+        serving(answering(V2_ONE, handler), cancel_handlers=True) as url,
         B2BClient(
             TOKEN, base_url=url, rate_limit=None, retry=None, timeout=0.5, max_response_bytes=cap
         ) as client,
@@ -1588,7 +1588,7 @@ async def test_a_call_cancelled_while_it_reads_the_body_holds_no_echoed_token() 
     """The caller's timeout, while the body is read: the aiohttp response (with the echoed
     header) is in no frame of the cancellation either."""
     async with (
-        serving(answering(V2_ONE, echo_then_stall)) as url,
+        serving(answering(V2_ONE, echo_then_stall), cancel_handlers=True) as url,
         B2BClient(TOKEN, base_url=url, rate_limit=None, retry=None) as client,
     ):
         with pytest.raises(TimeoutError) as info:
