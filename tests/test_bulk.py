@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import socket
 import tracemalloc
@@ -473,20 +474,30 @@ async def test_a_worker_cancelled_from_outside_the_run_ends_it_instead_of_hangin
     assert bulk_workers() == []
 
 
-async def test_a_worker_cancelled_while_its_reader_is_away_ends_at_once() -> None:
-    """A worker waiting for its reader to take an outcome (the stream holds as many as it
-    has workers), cancelled from outside the run, ends at once rather than wait for the
-    reader; the reader takes the outcome queued before, then raises the run's B2BError."""
+@contextlib.asynccontextmanager
+async def one_worker_held_by_its_reader(
+    count: int,
+) -> AsyncIterator[tuple[AsyncIterator[OrderOutcome[NewOrder, CreatedOrder]], asyncio.Task[Any]]]:
+    """A one-worker stream of ``count`` orders whose reader took the first outcome and
+    whose queue is full: (the reader, the worker)."""
 
     async def register(order: NewOrder) -> CreatedOrder:
         return CreatedOrder(order.order_id)
 
-    async with OutcomeStream(register, orders(10), 1, order_type=NewOrder) as stream:
+    async with OutcomeStream(register, orders(count), 1, order_type=NewOrder) as stream:
         reader = aiter(stream)
         await anext(reader)
         [worker] = bulk_workers()
         while not stream._outcomes.full():  # noqa: ASYNC110 - the queue has no event
             await asyncio.sleep(0)
+        yield reader, worker
+
+
+async def test_a_worker_cancelled_while_its_reader_is_away_ends_at_once() -> None:
+    """A worker waiting for its reader to take an outcome (the stream holds as many as it
+    has workers), cancelled from outside the run, ends at once rather than wait for the
+    reader; the reader takes the outcome queued before, then raises the run's B2BError."""
+    async with one_worker_held_by_its_reader(10) as (reader, worker):
         await asyncio.sleep(0)  # the worker waits to hand over its next outcome
         worker.cancel()
         done, _ = await asyncio.wait([worker], timeout=5)
@@ -498,16 +509,7 @@ async def test_a_worker_cancelled_while_its_reader_is_away_ends_at_once() -> Non
 
 async def test_a_worker_cancelled_as_it_hands_over_its_end_ends_the_run() -> None:
     """A worker cancelled from outside as it waits to tell the reader it is done ends the run."""
-
-    async def register(order: NewOrder) -> CreatedOrder:
-        return CreatedOrder(order.order_id)
-
-    async with OutcomeStream(register, orders(2), 1, order_type=NewOrder) as stream:
-        reader = aiter(stream)
-        await anext(reader)
-        [worker] = bulk_workers()
-        while not stream._outcomes.full():  # noqa: ASYNC110 - the queue has no event
-            await asyncio.sleep(0)
+    async with one_worker_held_by_its_reader(2) as (reader, worker):
         for _ in range(3):  # the worker finds no more inputs and waits to say so
             await asyncio.sleep(0)
         worker.cancel()
