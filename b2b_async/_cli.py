@@ -73,6 +73,8 @@ EXIT_TOKEN_REFUSED: Final = 7
 #: ``orders register`` stopped sending: no connection to the API could be opened.
 EXIT_CANNOT_CONNECT: Final = 8
 EXIT_INTERRUPTED: Final = 130
+#: What to do about a ``--results`` path the run cannot use as its journal.
+ANOTHER_RESULTS: Final = "nothing was sent (use another --results)"
 
 #: The order statuses the summary counts, in the order it shows them.
 SUMMARY_STATUSES: Final = (
@@ -300,12 +302,15 @@ def parse_rate_limit(text: str) -> RateLimit | None:
     """Read ``N/SECONDS`` (e.g. ``150/60``) or ``none``."""
     if text.strip().lower() in ("none", "off"):
         return None
-    requests, _, per = text.partition("/")
-    try:
-        return RateLimit(requests=int(requests), per=float(per or "nan"))
-    except ValueError as exc:
-        message = f"expected N/SECONDS such as 150/60, or none ({exc})"
-        raise click.BadParameter(message, param_hint="'--rate-limit'") from None
+    requests, slash, per = text.partition("/")
+    reason = "missing '/'"
+    if slash:
+        try:
+            return RateLimit(requests=int(requests), per=float(per))
+        except ValueError as exc:
+            reason = str(exc)
+    message = f"expected N/SECONDS such as 150/60, or none, got {text!r} ({reason})"
+    raise click.BadParameter(message, param_hint="'--rate-limit'")
 
 
 def print_version(context: click.Context, _option: click.Parameter, wanted: bool) -> None:
@@ -762,9 +767,9 @@ def check_journal_path(path: Path, file: Path) -> None:
     except OSError as exc:
         journal_unusable(exc)
     if not stat.S_ISREG(found.st_mode):
-        stop(f"the results journal {path} is not a regular file", EXIT_USAGE)
+        stop(f"the results journal {path} is not a regular file; {ANOTHER_RESULTS}", EXIT_USAGE)
     if os.path.samestat(found, file.stat()):
-        stop(f"the results journal {path} is the input file", EXIT_USAGE)
+        stop(f"the results journal {path} is the input file; {ANOTHER_RESULTS}", EXIT_USAGE)
 
 
 def exit_code_of_run(run: Registration, counts: Counter[str]) -> int:

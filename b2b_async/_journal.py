@@ -479,6 +479,15 @@ def _filled(values: Iterable[str]) -> str:
     return shorten(",".join(filled), 40) if filled else ""
 
 
+def other_api_hint(header: Sequence[str], form: RowFormat) -> str:
+    """``" (these are the columns of --api v3)"`` when ``header`` has every required column
+    of the other API's rows, else ``""``: the likeliest reason its own are missing."""
+    for api, other in FORMATS.items():
+        if other is not form and all(name in header for name in other.required):
+            return f" (these are the columns of --api {api})"
+    return ""
+
+
 def check_header(header: Sequence[str], form: RowFormat) -> None:
     """Refuse a CSV header that lacks a required column or names one twice.
 
@@ -489,8 +498,10 @@ def check_header(header: Sequence[str], form: RowFormat) -> None:
     """
     absent = [name for name in form.required if name not in header]
     if absent:
+        optional = [name for name in form.columns if name not in form.required]
         raise InputFileError(
-            f"the CSV header must name {', '.join(form.columns)}; missing {', '.join(absent)}"
+            f"the CSV header must name {', '.join(form.required)} (and may name "
+            f"{', '.join(optional)}); missing {', '.join(absent)}{other_api_hint(header, form)}"
         )
     counts = collections.Counter(name for name in header if name.strip())
     repeated = sorted(name for name, count in counts.items() if count > 1)

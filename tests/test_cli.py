@@ -27,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+import click
 import pytest
 from aiohttp import web
 from click.testing import CliRunner, Result
@@ -1098,6 +1099,18 @@ def test_register_journal_that_is_no_regular_file_or_the_input_exits_2(
     assert orders.read_text(encoding="utf-8").count("\n") == 4
 
 
+@pytest.mark.parametrize("where", ["device", "input"])
+def test_a_results_path_the_run_cannot_use_says_what_to_do(
+    sandbox: SandboxServer, tmp_path: Path, where: str
+) -> None:
+    """--results naming a device or the input file: the error line says nothing was sent and
+    to choose another --results."""
+    orders = write_orders(tmp_path / "orders.csv", 1)
+    results = Path(os.devnull) if where == "device" else orders
+    result = invoke(register_args(orders, sandbox.url, results))
+    assert one_error_line(result.stderr).endswith("; nothing was sent (use another --results)")
+
+
 def test_register_full_disk_stops_with_exit_6_and_one_line(
     sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1939,6 +1952,18 @@ def test_a_rate_limit_that_is_no_rate_names_its_option(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "Invalid value for '--rate-limit': expected N/SECONDS" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [("5", "got '5' (missing '/')"), ("abc/60", "got 'abc/60' (invalid literal")],
+)
+def test_a_rate_limit_that_is_no_rate_says_what_is_wrong_with_it(text: str, reason: str) -> None:
+    """A --rate-limit of no N/SECONDS form quotes the value and names its fault, never a NaN."""
+    with pytest.raises(click.BadParameter) as caught:
+        parse_rate_limit(text)
+    assert reason in caught.value.message
+    assert "nan" not in caught.value.message
 
 
 @pytest.mark.parametrize(

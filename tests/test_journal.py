@@ -31,6 +31,7 @@ from b2b_async import (
     UnprocessableEntityError,
 )
 from b2b_async._journal import (
+    Api,
     BadRow,
     CorruptJournalError,
     ForeignJournalError,
@@ -253,6 +254,34 @@ def test_csv_without_the_header_is_an_input_error(tmp_path: Path, text: str) -> 
     """A CSV whose header lacks a required column fails before any row is returned."""
     with pytest.raises(InputFileError, match="header must name"):
         read_rows(write(tmp_path, "in.csv", text))
+
+
+def test_a_header_lacking_columns_names_only_the_required_ones_as_required(
+    tmp_path: Path,
+) -> None:
+    """The header error tells the required columns from the optional ones."""
+    with pytest.raises(InputFileError) as caught:
+        read_rows(write(tmp_path, "in.csv", "order_id,total_inc_tax\nBC1,1\n"))
+    assert str(caught.value) == (
+        "the CSV header must name customer_id, order_id, total_inc_tax (and may name "
+        "company_id, po_number); missing customer_id"
+    )
+
+
+@pytest.mark.parametrize(
+    ("api", "text", "hint"),
+    [
+        ("v2", "bc_order_id,customer_id,po_number\n1001,456,PO-7\n", "--api v3"),
+        ("v3", HEADER + "1,2,BC1,9.99,PO-1\n", "--api v2"),
+    ],
+)
+def test_a_header_of_the_other_api_says_which_api_it_is_for(
+    tmp_path: Path, api: Api, text: str, hint: str
+) -> None:
+    """A CSV of the other API's columns is refused with a pointer to the --api it needs."""
+    with pytest.raises(InputFileError, match="header must name") as caught:
+        read_rows(write(tmp_path, "in.csv", text), api=api)
+    assert str(caught.value).endswith(f" (these are the columns of {hint})")
 
 
 def test_not_utf8_is_an_input_error(tmp_path: Path) -> None:
