@@ -7,6 +7,8 @@ The walk (:func:`walk_offsets`), the same for V2 and V3:
   still gets every item exactly once);
 - it stops at the first empty page, or once ``totalCount`` items have arrived, or, where
   the API never caps ``limit`` (V3), at a page shorter than ``limit`` when no count came;
+  a negative ``totalCount`` counts nothing (``-1`` often stands for "unknown") and is read
+  as no count, so it cannot end a listing after its first page;
 - it fails (:class:`~b2b_async.ResponseDecodeError`) when, short of the end, two pages in a
   row (:data:`MOST_REPEATS`) bring no item but those of the pages just before
   (:data:`REMEMBERED_PAGES`), in any order (compared by the reader's ``key``, an item's
@@ -23,7 +25,8 @@ Wire decisions of the readers:
 
 - a V2 listing's ``data`` is ``{"list": [...], "pagination": {"limit", "offset",
   "totalCount"}}``; "Get Company Orders"'s example spells the second member ``paginator``:
-  both are read (:class:`V2PageReader`);
+  both are read (:class:`V2PageReader`); a ``data`` that describes nothing (``null``, ``{}``
+  or ``[]``, :func:`~b2b_async._serde.is_empty`) is an empty page;
 - a V3 listing's ``data`` is the list of items and its position is in
   ``meta.pagination``, or in ``meta`` itself as the published example of "Get All Orders"
   has it (:class:`V3PageReader`).
@@ -41,7 +44,7 @@ from multidict import MultiDict
 from ._config import MAX_PAGE_SIZE, MAX_V3_PAGE_SIZE, Priority, check_positive_int
 from ._exceptions import InvalidOrderError, ResponseDecodeError
 from ._protocol import Envelope, Request
-from ._serde import one_or_many, structure, wire
+from ._serde import is_empty, one_or_many, structure, wire
 from ._transport import Transport
 
 __all__ = [
@@ -154,13 +157,15 @@ class ListingItems(Generic[T]):
 class V2PageReader(ListingItems[T]):
     """Reads a V2 listing's page: ``data`` holds ``list`` and ``pagination`` (or ``paginator``).
 
-    A short page is not the last one: the server may cap ``limit`` below the page size.
+    A short page is not the last one: the server may cap ``limit`` below the page size. A
+    ``data`` that describes nothing (``null``, ``{}``, ``[]``) is an empty page.
     """
 
     short_page_is_last: bool = attrs.field(default=False, init=False)
 
     def __call__(self, envelope: Envelope) -> PageItems[T]:
-        page = structure(envelope.data, Page[self.item_type])  # type: ignore[name-defined]
+        data = {} if is_empty(envelope.data) else envelope.data
+        page = structure(data, Page[self.item_type])  # type: ignore[name-defined]
         total = page.pagination.total_count if page.pagination is not None else None
         return PageItems(page.items, total)
 
@@ -205,7 +210,7 @@ def is_last_page(
     """
     if not page.items:
         return True
-    if page.total_count is not None:
+    if page.total_count is not None and page.total_count >= 0:  # a negative count is none
         return received >= page.total_count
     return short_page_is_last and len(page.items) < page_size
 

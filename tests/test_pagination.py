@@ -332,3 +332,22 @@ def test_a_page_size_of_an_int_subclass_is_sent_as_its_digits() -> None:
     for check in (check_page_size, check_v3_page_size):
         size = check(Shop.BIG)
         assert (size, type(size), str(size)) == (100, int, "100")
+
+
+@pytest.mark.parametrize("data", [None, [], {}], ids=["null", "empty-list", "empty-object"])
+async def test_a_v2_page_whose_data_describes_nothing_ends_the_listing(data: Any) -> None:
+    """A listing answered with a data of null, [] or {} is an empty page: no order, no error."""
+    assert await walk([data], 10) == ([], ["0"])
+
+
+async def test_a_negative_count_is_read_as_no_count() -> None:
+    """A totalCount of -1 (often "unknown") does not end the listing after its first page:
+    the walk goes on to the empty page, as without a count."""
+    pages = [page([1, 2], total=-1), page([3], total=-1), page([], total=-1)]
+    assert await walk(pages, 2) == (["1", "2", "3"], ["0", "2", "3"])
+
+
+def test_a_negative_count_does_not_end_a_v3_listing_of_full_pages() -> None:
+    """A full V3 page with a negative count is not the last; a short one is, as without one."""
+    assert is_last_page(PageItems((1, 2), -1), 2, 2, short_page_is_last=True) is False
+    assert is_last_page(PageItems((1,), -1), 1, 2, short_page_is_last=True) is True
