@@ -48,6 +48,7 @@ from ._exceptions import (
     AuthenticationError,
     B2BError,
     InvalidOrderError,
+    PermissionDeniedError,
     ResponseDecodeError,
     TransportError,
     is_refusal,
@@ -278,6 +279,14 @@ def stop_message(error: B2BError) -> str:
 
     where = URL(error.url).origin() if error.url else "the API"
     return f"cannot reach {where}: is it running? ({error.message})"
+
+
+def failure_message(error: B2BError) -> object:
+    """What ``orders create`` prints for a failed call: a refused token (401 or 403) says what
+    to check, as a run it stops does; any other failure is said as it is."""
+    if isinstance(error, AuthenticationError | PermissionDeniedError):
+        return stop_message(error)
+    return error
 
 
 def stop_exit_code(error: B2BError) -> int:
@@ -548,7 +557,7 @@ def create(
     try:
         created = asyncio.run(run())
     except B2BError as exc:
-        stop(exc, exit_code_for(exc))
+        stop(failure_message(exc), exit_code_for(exc))
     echo(
         json.dumps({"order_id": created.order_id, "already_registered": created.already_registered})
     )

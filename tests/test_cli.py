@@ -387,6 +387,27 @@ def test_create_unreachable_or_failing_api_exits_4(
     assert "error:" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("status", "line"),
+    [
+        (401, "error: authentication failed: check B2B_AUTH_TOKEN (HTTP 401: refused)"),
+        (
+            403,
+            "error: permission denied: check that the token in B2B_AUTH_TOKEN may register "
+            "orders (HTTP 403: refused)",
+        ),
+    ],
+)
+def test_create_with_a_refused_token_says_to_check_b2b_auth_token(
+    serve_handler: Callable[[Handler], str], status: int, line: str
+) -> None:
+    """A 401 or 403 to orders create names the variable to check, as orders register does."""
+    body = json.dumps({"code": status, "message": "refused", "data": {}}).encode()
+    result = invoke(create_args(serve_handler(answering(status, body))))
+    assert result.exit_code == 3
+    assert result.stderr.splitlines() == [line]
+
+
 def test_a_servers_terminal_escapes_reach_standard_error_escaped(
     serve_handler: Callable[[Handler], str],
 ) -> None:
