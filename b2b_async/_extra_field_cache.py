@@ -7,7 +7,8 @@ edits them, so one :class:`ExtraFieldCache` per client keeps them for
 callers. The fetch is a task of its own on the client's transport: a caller short of time
 stops waiting for it without cutting it short. A failed fetch leaves values unchecked for
 :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_RETRY` seconds (the API still checks them),
-unless the call's own request would fail the same way.
+unless the call's own request would fail the same way, or configurations kept are still
+fresh.
 """
 
 from __future__ import annotations
@@ -126,6 +127,10 @@ class ExtraFieldCache:
         self._warned: B2BError | None = None
         self._slow_fetch: asyncio.Task[tuple[ExtraFieldConfig, ...]] | None = None
 
+    def _recently_failed(self) -> bool:
+        """Whether a fetch failed less than the retry time ago."""
+        return clock() - self._failed_at < EXTRA_FIELD_CONFIGS_RETRY
+
     def _fresh(self) -> tuple[ExtraFieldConfig, ...] | None:
         """The kept configurations while they are younger than the TTL."""
         if clock() - self._fetched_at < EXTRA_FIELD_CONFIGS_TTL:
@@ -214,12 +219,13 @@ class ExtraFieldCache:
 
         ``None`` when the check is off, or when the configurations cannot be fetched: a
         failed fetch is logged at WARNING and not tried again for
-        :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_RETRY` seconds, so that a broken
-        configuration endpoint costs neither every call a request nor a registration its
-        window. The API still checks every value. A failure that every request would meet
-        (a 401, a host that cannot be reached, a closed client) is raised instead: the
-        call's own request would fail the same way. A 403 is not among them: a token may be
-        refused the configurations and still be allowed to register orders.
+        :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_RETRY` seconds (configurations kept
+        and still fresh, from before it or from a fetch since, check values meanwhile), so
+        that a broken configuration endpoint costs neither every call a request nor a
+        registration its window. The API still checks every value. A failure that every
+        request would meet (a 401, a host that cannot be reached, a closed client) is raised
+        instead: the call's own request would fail the same way. A 403 is not among them: a
+        token may be refused the configurations and still be allowed to register orders.
 
         Every registration waits on the configurations, so a fetch started here runs at
         urgent priority: a backfill's bulk fetch would hold up a webhook's create.
@@ -232,7 +238,7 @@ class ExtraFieldCache:
         Raises:
             B2BError: such a failure.
         """
-        if not self.check or clock() - self._failed_at < EXTRA_FIELD_CONFIGS_RETRY:
+        if not self.check or (self._recently_failed() and self._fresh() is None):
             return None
         try:
             async with asyncio.timeout(within):  # kept configurations are read at once

@@ -44,7 +44,7 @@ __all__ = [
     "WaitStrategy",
     "is_retryable",
     "is_transient",
-    "least_wait_before_retry",
+    "longest_wait_before_retry",
     "may_have_reached_server",
     "settle_registration",
     "wait_before_retry",
@@ -151,9 +151,14 @@ def wait_before_retry(
     return 0.0 if policy is None else policy.backoff(attempt, jitter)
 
 
-def least_wait_before_retry(exc: BaseException, policy: RetryPolicy | None) -> float:
-    """The shortest wait :func:`wait_before_retry` may give after a first attempt fails."""
-    return wait_before_retry(exc, policy, 1, JITTER[0])
+def longest_wait_before_retry(exc: BaseException, policy: RetryPolicy | None) -> float:
+    """The longest wait :func:`wait_before_retry` may give before any retry ``policy`` allows.
+
+    A call whose retries stop at its deadline (:class:`StopBeforeDeadline`) may stop before
+    any of them: the wait it found too long is at most this one.
+    """
+    last_retried = 1 if policy is None else max(policy.attempts - 1, 1)
+    return wait_before_retry(exc, policy, last_retried, JITTER[1])
 
 
 @attrs.frozen

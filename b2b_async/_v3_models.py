@@ -16,13 +16,13 @@ Wire spellings, recorded beside each field through ``wire()``:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
-from ._config import REGISTRATION_MARGIN, plain
+from ._config import REGISTRATION_MARGIN, REGISTRATION_WINDOW, plain
 from ._exceptions import InvalidOrderError
 from ._routes import sendable_text, to_v3_id
 from ._serde import ReadOnlyMapping, number_text, wire
@@ -30,6 +30,8 @@ from ._v3_window import window_end
 
 #: The margin kept after a window's end, when the order is read back.
 _MARGIN: Final = timedelta(seconds=REGISTRATION_MARGIN)
+#: The window's length.
+_WINDOW: Final = timedelta(seconds=REGISTRATION_WINDOW)
 
 
 # A converter's parameter is the constructor's argument type to mypy and pyright: it says
@@ -100,11 +102,12 @@ def _check_window_fits(created_at: datetime) -> None:
     """Refuse a creation time whose registration window a ``datetime`` cannot hold.
 
     The window is computed in UTC from ``created_at`` (:func:`~b2b_async._v3_window.window_end`):
-    from its start to its end and margin, every instant must lie within the years 1 to 9999,
-    in its own zone as in UTC, or the computation overflows.
+    from its start to its end and margin, every instant must lie within the years 1 to 9999
+    in UTC, or the computation overflows; its end must, in its own zone too, as a caller
+    writes it.
     """
     try:
-        created_at.astimezone(UTC)
+        created_at + _WINDOW  # its end in its own zone
         window_end(created_at) + _MARGIN
     except OverflowError:
         raise InvalidOrderError(

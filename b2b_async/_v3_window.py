@@ -23,7 +23,7 @@ import attrs
 
 from ._config import REGISTRATION_MARGIN, REGISTRATION_WINDOW, RetryPolicy
 from ._exceptions import B2BError, DeadlineUnreachableError, RegistrationWindowClosedError
-from ._retry import is_transient, least_wait_before_retry, may_have_taken_effect
+from ._retry import is_transient, longest_wait_before_retry, may_have_taken_effect
 
 __all__ = ["RegistrationWindow", "window_lost"]
 
@@ -31,10 +31,13 @@ __all__ = ["RegistrationWindow", "window_lost"]
 def window_end(created_at: datetime) -> datetime:
     """When the registration window of an order created at ``created_at`` ends, in UTC.
 
+    The seconds are added in UTC: added to the wall clock of a zone whose clocks go back or
+    forward within the window, they would move its end by the change (an hour, say).
+
     Raises:
         OverflowError: the end lies beyond the range of ``datetime``.
     """
-    return (created_at + timedelta(seconds=REGISTRATION_WINDOW)).astimezone(UTC)
+    return created_at.astimezone(UTC) + timedelta(seconds=REGISTRATION_WINDOW)
 
 
 @attrs.frozen
@@ -96,9 +99,12 @@ def window_lost(exc: B2BError, window: RegistrationWindow, policy: RetryPolicy |
 
     So it did when the limiter foresaw no budget before the window's deadline, or when a
     transient failure that certainly never reached the server leaves less of the window
-    than the wait before another attempt (a hint too long to obey included). A failure that
-    may have reached the server, or that follows an attempt that may have, is no miss: the
-    order may be registered, so the failure itself is raised.
+    than the longest wait the policy may take before another attempt (a hint too long to
+    obey included): the retries stop at the first wait that would end past the window, and
+    the backoff grows from one attempt to the next, so the first wait says nothing of the
+    one that stopped them. A failure that may have reached the server, or that follows an
+    attempt that may have, is no miss: the order may be registered, so the failure itself
+    is raised.
 
     Args:
         exc: what the create raised.
@@ -111,4 +117,4 @@ def window_lost(exc: B2BError, window: RegistrationWindow, policy: RetryPolicy |
         return True
     if not is_transient(exc):
         return False
-    return window.left() < least_wait_before_retry(exc, policy)
+    return window.left() < longest_wait_before_retry(exc, policy)

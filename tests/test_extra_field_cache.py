@@ -122,6 +122,30 @@ async def test_a_failed_fetch_leaves_checks_unchecked_for_the_retry_time(
     await cache.aclose()
 
 
+@pytest.mark.parametrize(
+    "failed_first", [True, False], ids=["failed-then-fetched", "refresh-failed"]
+)
+async def test_fresh_configurations_check_values_within_the_retry_time_of_a_failure(
+    monkeypatch: pytest.MonkeyPatch, now: list[float], failed_first: bool
+) -> None:
+    """Configurations kept and fresh check values though a fetch failed within the retry
+    time: fetched since (``extra_field_configs`` once access was granted), or before a
+    ``refresh`` that failed."""
+    denied = PermissionDeniedError("denied", status=403)
+    scripted(monkeypatch, *((denied, CONFIGS) if failed_first else (CONFIGS, denied)))
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    if failed_first:
+        assert await cache.for_check() is None
+        assert await cache.configs(Priority.NORMAL) == CONFIGS
+    else:
+        assert await cache.configs(Priority.NORMAL) == CONFIGS
+        with pytest.raises(PermissionDeniedError):
+            await cache.configs(Priority.NORMAL, refresh=True)
+    now[0] += 1
+    assert await cache.for_check() == CONFIGS
+    await cache.aclose()
+
+
 async def test_a_failure_every_request_would_meet_is_raised_not_logged(
     monkeypatch: pytest.MonkeyPatch, now: list[float], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -81,6 +81,7 @@ from tests.loopback import serving
 from tests.sandbox_helpers import seed_for
 from tests.test_cli import LoopThread, health, invoke, sigint_when
 from tests.test_v3_models import BrokenZone
+from tests.test_v3_window import ClocksGoBack
 
 QUICK = RetryPolicy(attempts=8, initial_wait=0.01, max_wait=0.05)
 HASH = "store-hash-7f3a"
@@ -1008,6 +1009,23 @@ async def test_create_after_its_window_raises_and_sends_nothing(store: SandboxSe
     assert isinstance(report.outcomes[0].error, RegistrationWindowClosedError)
 
 
+async def test_a_window_past_is_past_in_a_zone_whose_clocks_went_back_within_it(
+    store: SandboxServer,
+) -> None:
+    """An order created 30 s ago, 5 s before its zone's clocks went back an hour: its window
+    has passed, so the create raises and sends nothing (no window an hour long)."""
+    created_at = place(store, 707, age=30.0)
+    wall = (created_at - timedelta(hours=4)).replace(tzinfo=None)
+    local = wall.replace(tzinfo=ClocksGoBack(wall + timedelta(seconds=5)))
+    assert local == created_at
+    async with client_for(store) as client:
+        with pytest.raises(RegistrationWindowClosedError):
+            await client.v3.orders.create(
+                bc_order_id=707, customer_id=5, po_number="P", created_at=local
+            )
+    assert store.requests == []
+
+
 async def test_create_within_its_window_is_urgent_and_bounded_by_it(store: SandboxServer) -> None:
     """With created_at: urgent by default, the limiter told the window's end less the margin."""
     limiter = LimiterRecorder()
@@ -1291,6 +1309,42 @@ async def test_ensure_waits_out_a_window_whose_retry_cannot_be_sent_after_a_500(
         )
     assert (ensured.action, ensured.steps) == ("updated", ("create", "get", "update"))
     assert store.orders["762"].po_number == "P"
+
+
+class HealedForTheRead(LimiterRecorder):
+    """Grants at once, and switches the sandbox's faults off at the first request without a
+    deadline: the read after a create bound by its window."""
+
+    def __init__(self, store: SandboxServer) -> None:
+        super().__init__()
+        self.store = store
+
+    async def acquire(
+        self, priority: Priority = Priority.NORMAL, *, deadline: float | None = None
+    ) -> float:
+        if deadline is None:
+            self.store.faults = Faults()
+        return await super().acquire(priority, deadline=deadline)
+
+
+async def test_ensure_waits_out_a_window_whose_retries_a_growing_backoff_stopped(
+    store: SandboxServer,
+) -> None:
+    """503s whose next backoff would end past the window stop the create's retries (2.5 s
+    left, backoff from 0.3 s doubling): the window is lost, and ensure waits for it and
+    reconciles, rather than raising the 503."""
+    created_at = place(store, 763, age=REGISTRATION_WINDOW - REGISTRATION_MARGIN - 2.5)
+    store.faults = Faults(http_503=1.0)
+    growing = RetryPolicy(attempts=8, initial_wait=0.3, max_wait=30.0)
+    limiter = HealedForTheRead(store)
+    async with client_for(
+        store, retry=growing, rate_limit=limiter, check_extra_fields=False
+    ) as client:
+        ensured = await client.v3.orders.ensure(
+            bc_order_id=763, customer_id=5, po_number="P", created_at=created_at
+        )
+    assert (ensured.action, ensured.steps) == ("updated", ("create", "get", "update"))
+    assert store.orders["763"].po_number == "P"
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import pytest
 
@@ -35,6 +35,32 @@ def test_the_window_ends_ten_seconds_after_creation_in_utc() -> None:
     assert window_end(created).tzinfo is UTC
     with pytest.raises(OverflowError):
         window_end(datetime.max.replace(tzinfo=UTC))
+
+
+class ClocksGoBack(tzinfo):
+    """A zone at UTC-4 until its wall clock reads ``at``, then at UTC-5: its clocks go back an
+    hour (read from the wall clock, as ``zoneinfo`` reads a time that repeats, fold 0)."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at  # naive: a wall-clock reading
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        before = dt is None or dt.replace(tzinfo=None) < self.at
+        return timedelta(hours=-4 if before else -5)
+
+    def dst(self, dt: datetime | None) -> timedelta:
+        return timedelta(0)
+
+    def tzname(self, dt: datetime | None) -> str:
+        return "going back"
+
+
+def test_the_window_is_ten_real_seconds_when_the_clocks_go_back_within_it() -> None:
+    """Created 5 s before its zone's clocks go back an hour, an order's window still ends
+    10 s after its creation, not when the wall clock next reads 10 s past it."""
+    created = datetime(2026, 11, 1, 1, 59, 55, tzinfo=ClocksGoBack(datetime(2026, 11, 1, 2)))
+    assert created.astimezone(UTC) == datetime(2026, 11, 1, 5, 59, 55, tzinfo=UTC)
+    assert window_end(created) == datetime(2026, 11, 1, 6, 0, 5, tzinfo=UTC)
 
 
 def test_the_window_is_read_on_the_monotonic_clock() -> None:
@@ -118,6 +144,14 @@ def test_a_create_lost_its_window_when_no_further_attempt_fits(
     """No budget before the end, or a transient failure whose retry would come too late."""
     policy = RetryPolicy(initial_wait=0.5)
     assert window_lost(error, window_of(age), policy) is lost  # type: ignore[arg-type]
+
+
+def test_a_create_lost_its_window_when_a_later_backoff_would_not_fit() -> None:
+    """1.5 s left outlasts the first backoff (at most 0.5 s) but not the fourth (up to 4 s):
+    retries stopped by the window at a later attempt lost it, whatever the first wait."""
+    policy = RetryPolicy(attempts=5, initial_wait=0.5, max_wait=30.0)
+    window = window_of(REGISTRATION_WINDOW - REGISTRATION_MARGIN - 1.5)
+    assert window_lost(ServerError("503", status=503), window, policy) is True
 
 
 @pytest.mark.parametrize("policy", [RetryPolicy(max_retry_after=120.0), None])
