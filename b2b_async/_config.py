@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_TIMEOUT",
     "DEFAULT_V3_PAGE_SIZE",
+    "EXTRA_FIELD_CONFIGS_RECHECK",
     "EXTRA_FIELD_CONFIGS_RETRY",
     "EXTRA_FIELD_CONFIGS_TTL",
     "MAX_CONCURRENCY",
@@ -125,6 +126,11 @@ EXTRA_FIELD_CONFIGS_TTL: Final = 300.0
 #: Seconds after a failed fetch of the configurations before the check tries again; calls in
 #: between send their extra fields unchecked rather than spend a request each on the fetch.
 EXTRA_FIELD_CONFIGS_RETRY: Final = 30.0
+#: Kept configurations older than this many seconds are fetched again before they refuse a
+#: value: an administrator may have allowed it since (a new choice, a longer limit), and a
+#: refusal cannot be undone by the caller. A value refused again costs at most one fetch
+#: each time this has passed.
+EXTRA_FIELD_CONFIGS_RECHECK: Final = 30.0
 #: The most order extra field configurations a fetch reads (five full pages): a store has
 #: tens, so a listing that goes on past this is a broken answer, and the fetch fails
 #: (``ResponseDecodeError``) rather than hold back every create waiting on the check.

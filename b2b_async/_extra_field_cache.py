@@ -22,6 +22,7 @@ from operator import attrgetter
 
 from ._bulk import could_not_connect
 from ._config import (
+    EXTRA_FIELD_CONFIGS_RECHECK,
     EXTRA_FIELD_CONFIGS_RETRY,
     EXTRA_FIELD_CONFIGS_TTL,
     MAX_EXTRA_FIELD_CONFIGS,
@@ -245,6 +246,33 @@ class ExtraFieldCache:
                 return await self.configs(Priority.URGENT)
         except TimeoutError:
             self._warn_slow(within)
+            return None
+        except B2BError as exc:
+            if _fails_every_request(exc):
+                raise
+            return None  # logged as the fetch failed
+
+    async def for_recheck(
+        self, *, within: float | None = None
+    ) -> tuple[ExtraFieldConfig, ...] | None:
+        """Configurations fetched again to confirm a refusal, or ``None`` to let it stand.
+
+        The kept configurations may refuse a value an administrator has allowed since they
+        were fetched (a new choice, a longer limit). When they are older than
+        :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_RECHECK` seconds, they are fetched
+        again (at urgent priority, shared as any fetch) and the new ones returned; younger
+        ones stand. So do they when the fetch fails or does not arrive ``within`` seconds.
+
+        Raises:
+            B2BError: a failure the call's own request would meet too, as in
+                :meth:`for_check`.
+        """
+        if clock() - self._fetched_at < EXTRA_FIELD_CONFIGS_RECHECK:
+            return None
+        try:
+            async with asyncio.timeout(within):
+                return await self.configs(Priority.URGENT, refresh=True)
+        except TimeoutError:
             return None
         except B2BError as exc:
             if _fails_every_request(exc):

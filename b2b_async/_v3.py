@@ -41,7 +41,7 @@ from __future__ import annotations
 import builtins
 import functools
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from datetime import datetime
 from operator import attrgetter
 from typing import Final, Literal, TypeVar, get_args
@@ -307,6 +307,26 @@ class V3Resources:
         return self._orders
 
 
+async def _configs_until(
+    get: Callable[..., Awaitable[tuple[ExtraFieldConfig, ...] | None]], ends: float | None
+) -> tuple[ExtraFieldConfig, ...] | None:
+    """What ``get`` (a cache's ``for_check`` or ``for_recheck``) gives within the time left
+    until ``ends``; a stopped run's order lets go (one fetch serves many orders)."""
+    within = None if ends is None else max(ends - time.monotonic(), 0.0)
+    return await unless_withdrawn(functools.partial(get, within=within))
+
+
+def _refusal(
+    fields: tuple[ExtraField, ...], configs: tuple[ExtraFieldConfig, ...]
+) -> InvalidOrderError | None:
+    """The error a value of ``fields`` meets against ``configs``, or ``None``."""
+    try:
+        check_extra_fields(fields, configs)
+    except InvalidOrderError as exc:
+        return exc
+    return None
+
+
 class V3Orders:
     """The V3 Order operations, reached as ``client.v3.orders``.
 
@@ -488,21 +508,35 @@ class V3Orders:
             unchecked (the check is off, or the rules could not be fetched, or not in the
             time the deadline or the window could spare).
 
+        A value is refused only by configurations fetched less than
+        :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_RECHECK` seconds ago: older kept ones
+        that refuse it are fetched again, within the same time, and the value checked
+        against the new ones (an administrator may have allowed it since).
+
         Raises:
             InvalidOrderError: a value breaks a rule; nothing was sent.
         """
+        ends = self._check_ends(window)
+        configs = await _configs_until(self._cache.for_check, ends)
+        if configs is None:
+            return None
+        refusal = _refusal(fields, configs)
+        if refusal is not None:  # confirmed against configurations fetched again, if old
+            configs = await _configs_until(self._cache.for_recheck, ends)
+            if configs is None:
+                raise refusal
+            check_extra_fields(fields, configs)
+        return required_names(configs)
+
+    def _check_ends(self, window: RegistrationWindow | None) -> float | None:
+        """When (:func:`time.monotonic`) the check must end: after its share of the call's
+        deadline and of what is left of an open window, or ``None`` for no bound."""
         policy = self._transport.retry
         bounds = [] if policy is None or policy.deadline is None else [policy.deadline]
         if window is not None and window.is_open():
             bounds.append(window.left())
         within = min(bounds, default=None)
-        within = None if within is None else within * CHECK_SHARE
-        # The configurations one fetch brings to many orders: a stopped run's order lets go.
-        configs = await unless_withdrawn(functools.partial(self._cache.for_check, within=within))
-        if configs is None:
-            return None
-        check_extra_fields(fields, configs)
-        return required_names(configs)
+        return None if within is None else time.monotonic() + within * CHECK_SHARE
 
     async def ensure(
         self,

@@ -22,7 +22,11 @@ from b2b_async import (
     PermissionDeniedError,
     Priority,
 )
-from b2b_async._config import EXTRA_FIELD_CONFIGS_RETRY, EXTRA_FIELD_CONFIGS_TTL
+from b2b_async._config import (
+    EXTRA_FIELD_CONFIGS_RECHECK,
+    EXTRA_FIELD_CONFIGS_RETRY,
+    EXTRA_FIELD_CONFIGS_TTL,
+)
 from b2b_async._extra_field_cache import ExtraFieldCache
 from b2b_async.sandbox import DEFAULT_STORE_HASH, SandboxServer
 from tests.loopback import unanswered_port
@@ -100,6 +104,46 @@ async def test_refresh_fetches_again_while_the_kept_ones_are_fresh(
     assert await cache.configs(Priority.NORMAL, refresh=True) == ()
     assert await cache.for_check() == ()
     assert len(fetch.priorities) == 2
+    await cache.aclose()
+
+
+async def test_a_recheck_fetches_again_only_configurations_older_than_its_age(
+    monkeypatch: pytest.MonkeyPatch, now: list[float]
+) -> None:
+    """Configurations younger than EXTRA_FIELD_CONFIGS_RECHECK stand (no fetch); older ones
+    are fetched again at urgent priority, and the new ones are kept for the checks after."""
+    fetch = scripted(monkeypatch, CONFIGS, ())
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    assert await cache.configs(Priority.BULK) == CONFIGS
+    now[0] += EXTRA_FIELD_CONFIGS_RECHECK - 1
+    assert await cache.for_recheck() is None
+    now[0] += 2
+    assert await cache.for_recheck() == ()
+    assert await cache.for_check() == ()
+    assert fetch.priorities == [Priority.BULK, Priority.URGENT]
+    await cache.aclose()
+
+
+async def test_a_recheck_lets_the_kept_configurations_stand_unless_every_request_would_fail(
+    monkeypatch: pytest.MonkeyPatch, now: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new fetch refused (403) or too slow leaves the kept configurations to stand
+    (``None``); a refused token (401) is raised, as the call's own request would meet it."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    denied = PermissionDeniedError("denied", status=403)
+    fetch = scripted(monkeypatch, CONFIGS, denied, CONFIGS, AuthenticationError("no", status=401))
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    await cache.configs(Priority.NORMAL)
+    now[0] += EXTRA_FIELD_CONFIGS_RECHECK + 1
+    assert await cache.for_recheck() is None
+    fetch.release.clear()
+    assert await cache.for_recheck(within=0.0) is None
+    fetch.release.set()
+    await asyncio.sleep(0)  # the slow fetch ends, its configurations kept
+    now[0] += EXTRA_FIELD_CONFIGS_RECHECK + 1
+    with pytest.raises(AuthenticationError):
+        await cache.for_recheck()
+    assert len(fetch.priorities) == 4
     await cache.aclose()
 
 

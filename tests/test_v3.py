@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import attrs
 import pytest
 from aiohttp import web
 
@@ -56,6 +57,7 @@ from b2b_async import (
 )
 from b2b_async._config import (
     CHECK_SHARE,
+    EXTRA_FIELD_CONFIGS_RECHECK,
     EXTRA_FIELD_CONFIGS_RETRY,
     EXTRA_FIELD_CONFIGS_TTL,
     MAX_EXTRA_FIELD_CONFIGS,
@@ -1521,6 +1523,80 @@ async def test_configurations_are_kept_for_their_ttl(
     configs = [r for r in store.requests if r.path == "/api/v3/io/orders/extra-fields"]
     assert len(configs) == 2
     assert store.requests.index(configs[1]) == len(store.requests) - 2
+
+
+ALLOWED_SINCE = (
+    *DEFAULT_ORDER_EXTRA_FIELDS[:3],
+    attrs.evolve(
+        DEFAULT_ORDER_EXTRA_FIELDS[3],
+        choices=("Retail", "Automotive", "Manufacturing", "Wholesale"),
+    ),
+)
+
+
+def config_fetches(store: SandboxServer) -> int:
+    """How many requests fetched the order extra field configurations."""
+    return sum(record.path == "/api/v3/io/orders/extra-fields" for record in store.requests)
+
+
+async def test_a_value_allowed_since_the_configurations_were_kept_is_sent(
+    store: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A choice an administrator added after the configurations were kept: once they are
+    older than EXTRA_FIELD_CONFIGS_RECHECK, the refusal is checked against a new fetch, which
+    allows it, and the order is registered with it."""
+    now = [1000.0]
+    monkeypatch.setattr(b2b_async._extra_field_cache, "clock", lambda: now[0])
+    async with client_for(store) as client:
+        await client.v3.orders.extra_field_configs()
+        store.order_extra_fields = ALLOWED_SINCE
+        now[0] += EXTRA_FIELD_CONFIGS_RECHECK + 1
+        await client.v3.orders.create(
+            bc_order_id=796, customer_id=5, extra_fields={"Department": "Wholesale"}
+        )
+    assert config_fetches(store) == 2
+    assert store.orders["796"].extra["extraFields"] == [
+        {"fieldName": "Department", "fieldValue": "Wholesale"}
+    ]
+
+
+@pytest.mark.parametrize("age", [EXTRA_FIELD_CONFIGS_RECHECK - 1, EXTRA_FIELD_CONFIGS_RECHECK + 1])
+async def test_a_refusal_stands_when_the_configurations_are_recent_or_confirm_it(
+    store: SandboxServer, monkeypatch: pytest.MonkeyPatch, age: float
+) -> None:
+    """Configurations younger than EXTRA_FIELD_CONFIGS_RECHECK refuse a value without a new
+    fetch; older ones are fetched again, and a value the new ones refuse is refused too:
+    nothing is sent either way."""
+    now = [1000.0]
+    monkeypatch.setattr(b2b_async._extra_field_cache, "clock", lambda: now[0])
+    async with client_for(store) as client:
+        await client.v3.orders.extra_field_configs()
+        now[0] += age
+        with pytest.raises(InvalidOrderError, match="'Department' must be one of"):
+            await client.v3.orders.create(
+                bc_order_id=797, customer_id=5, extra_fields={"Department": "Wholesale"}
+            )
+    assert config_fetches(store) == (1 if age < EXTRA_FIELD_CONFIGS_RECHECK else 2)
+    assert len(store.requests) == config_fetches(store)
+
+
+async def test_a_refusal_stands_when_the_configurations_cannot_be_fetched_again(
+    store: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Old configurations refuse a value and their new fetch fails (a 500): the kept ones
+    stand, the value is refused and the create is not sent."""
+    now = [1000.0]
+    monkeypatch.setattr(b2b_async._extra_field_cache, "clock", lambda: now[0])
+    async with client_for(store, retry=None) as client:
+        await client.v3.orders.extra_field_configs()
+        store.faults = Faults(http_500=1.0)
+        now[0] += EXTRA_FIELD_CONFIGS_RECHECK + 1
+        with pytest.raises(InvalidOrderError, match="'Department' must be one of"):
+            await client.v3.orders.create(
+                bc_order_id=798, customer_id=5, extra_fields={"Department": "Wholesale"}
+            )
+    assert config_fetches(store) == 2
+    assert len(store.requests) == 2
 
 
 async def test_without_configurations_values_go_unchecked(
