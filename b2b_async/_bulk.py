@@ -30,6 +30,7 @@ report keeps one outcome per input and a rerun knows exactly what to send.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import (
     AsyncIterable,
@@ -396,13 +397,20 @@ def _check_source(orders: object, order_type: type) -> None:
 
 
 class _Feed:
-    """Hands out (index, order) pairs to workers, one at a time, from any kind of input."""
+    """Hands out (index, order) pairs to workers, one at a time, from any kind of input.
 
-    __slots__ = ("_async", "_counter", "_lock", "_sync", "size")
+    Once iterating the input raises, the feed has ended: no worker reads the input again.
+    An iterator that goes on after an error (``map``, a paginated reader) would otherwise
+    hand the other workers new orders to send while the error makes its way to the reader,
+    orders whose outcomes the run, ending with the error, never gives.
+    """
+
+    __slots__ = ("_async", "_counter", "_ended", "_lock", "_sync", "size")
 
     def __init__(self, orders: Source[Any]) -> None:
         self._counter = itertools.count()
         self._lock = asyncio.Lock()
+        self._ended = False
         self._sync: Iterator[Any] | None = None
         self._async: AsyncIterator[Any] | None = None
         #: How many inputs there are, when the input knows (a list, a tuple), else ``None``.
@@ -413,16 +421,39 @@ class _Feed:
             self._sync = iter(orders)
 
     async def next(self) -> tuple[int, Any] | None:
+        """The next input and its index; ``None`` at the end, or once the input raised."""
         if self._sync is not None:
-            order = next(self._sync, _DONE)
-            return None if order is _DONE else (next(self._counter), order)
+            return self._numbered(self._pull_sync(self._sync))
         assert self._async is not None
         async with self._lock:  # an async generator may not be advanced concurrently
+            return self._numbered(await self._pull_async(self._async))
+
+    def _numbered(self, order: object) -> tuple[int, Any] | None:
+        return None if order is _DONE else (next(self._counter), order)
+
+    def _pull_sync(self, orders: Iterator[Any]) -> object:
+        if self._ended:
+            return _DONE
+        with self._ending_on_error():
+            return next(orders, _DONE)
+
+    async def _pull_async(self, orders: AsyncIterator[Any]) -> object:
+        if self._ended:
+            return _DONE
+        with self._ending_on_error():
             try:
-                pulled = await anext(self._async)
+                return await anext(orders)
             except StopAsyncIteration:
-                return None
-            return next(self._counter), pulled
+                return _DONE
+
+    @contextlib.contextmanager
+    def _ending_on_error(self) -> Iterator[None]:
+        """End the feed for good when what the block pulls from the input raises."""
+        try:
+            yield
+        except BaseException:
+            self._ended = True
+            raise
 
 
 class OutcomeStream(Generic[OrderT, ResultT]):
@@ -579,12 +610,18 @@ class OutcomeStream(Generic[OrderT, ResultT]):
                 raise  # the worker's task was cancelled: _work tells who did
             # Something the input awaited was cancelled: raised as it is, it would read as a
             # cancellation of the reader's task, which nobody asked for.
-            return _worker_cancelled(exc, asked=False)
+            return self._ending(_worker_cancelled(exc, asked=False))
         except BaseException as exc:
             # Anything else ends the run, the reader raising it; a worker that went quietly
             # would leave the reader waiting for it forever.
-            return exc
+            return self._ending(exc)
         return _DONE
+
+    def _ending(self, error: BaseException) -> BaseException:
+        """Stop sending, as the run ends with ``error``: the orders waiting for their turn
+        are withdrawn, instead of sent until the reader comes to the error and closes."""
+        self._systemic.halt()
+        return error
 
     def _lose_worker(self, error: B2BError) -> None:
         """End the run with ``error`` without waiting: the reader raises it once it has

@@ -7,7 +7,7 @@ import contextlib
 import gc
 import socket
 import tracemalloc
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -45,6 +45,7 @@ from b2b_async._bulk import (
 )
 from b2b_async._config import MAX_CONCURRENCY, UNREACHABLE_STREAK
 from b2b_async._exceptions import NotSentTimeoutError
+from b2b_async._withdrawal import unless_withdrawn
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, SandboxServer
 from tests.loopback import serving, unanswered_port
 from tests.sandbox_helpers import client_tasks
@@ -446,6 +447,76 @@ async def test_an_input_raising_a_cancelled_error_ends_the_run() -> None:
         await asyncio.wait_for(run_bulk(register, source(), 2, order_type=NewOrder), 60)
     assert isinstance(info.value.__cause__, asyncio.CancelledError)
     assert "the input raised CancelledError" in str(info.value)
+
+
+def rows_with_a_bad_total(
+    count: int, bad: int, read: list[int] | None = None
+) -> Iterator[NewOrder]:
+    """Orders made by ``map`` from rows, row ``bad`` holding a negative total: ``map`` raises
+    the row's InvalidOrderError, and goes on with the next row when asked again. The numbers
+    of the rows read go in ``read``."""
+
+    def order_of(number: int) -> NewOrder:
+        if read is not None:
+            read.append(number)
+        return NewOrder(1, 1, f"BC{number}", "-1" if number == bad else "5")
+
+    return map(order_of, range(count))
+
+
+async def read_slowly(
+    stream: OutcomeStream[NewOrder, CreatedOrder],
+    take: Callable[[OrderOutcome[NewOrder, CreatedOrder]], object],
+) -> None:
+    """Read ``stream`` to its end, letting the loop run ten steps after each outcome."""
+    async with stream:
+        async for outcome in stream:
+            take(outcome)
+            for _ in range(10):
+                await asyncio.sleep(0)
+
+
+async def test_an_input_that_raised_is_not_read_again() -> None:
+    """Once iterating the input raises, no worker takes another order from it: an iterator
+    that goes on after its error (map) is not read for orders the run gives no outcome."""
+    release = asyncio.Event()
+    read: list[int] = []
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        if order.order_id == "BC1":
+            await release.wait()
+        return CreatedOrder(order.order_id)
+
+    stream = OutcomeStream(register, rows_with_a_bad_total(6, 2, read), 2, order_type=NewOrder)
+    with pytest.raises(InvalidOrderError, match="negative"):
+        # BC1 finishes while the reader is busy with BC0's outcome
+        await read_slowly(stream, lambda _: release.set())
+    assert read == [0, 1, 2]  # without the fix: [0, 1, 2, 3], BC1's worker read on
+
+
+async def test_orders_waiting_their_turn_are_withdrawn_when_the_input_raises() -> None:
+    """An order waiting for its turn in the budget when the input raises is withdrawn, not
+    sent once its turn comes while the reader still takes the outcomes before the error."""
+    budget = asyncio.Event()
+    sent: list[str] = []
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        if order.order_id != "BC0":
+            await unless_withdrawn(budget.wait)  # as the transport waits for budget
+        sent.append(order.order_id)
+        return CreatedOrder(order.order_id)
+
+    seen: list[str] = []
+
+    def take(outcome: OrderOutcome[NewOrder, CreatedOrder]) -> None:
+        seen.append(outcome.order.order_id)
+        budget.set()  # the turn of BC1 comes while the reader is busy
+
+    stream = OutcomeStream(register, rows_with_a_bad_total(6, 2), 2, order_type=NewOrder)
+    with pytest.raises(InvalidOrderError, match="negative"):
+        await read_slowly(stream, take)
+    assert seen == ["BC0"]
+    assert sent == ["BC0"]  # without the fix: BC1 was sent, and BC3 after the error
 
 
 # -- failures that repeat for every order ------------------------------------------------------
