@@ -27,6 +27,7 @@ import math
 import re
 import urllib.parse
 from collections.abc import Mapping
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, NamedTuple, overload
 
@@ -78,6 +79,9 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _UNSHOWN_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # A number ends where no exponent or second point follows: "1e3" is no number of seconds.
 _NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)(?![.\deE])")
+# An HTTP date in the asctime form (``Sun Nov  6 08:49:37 1994``), one of the three forms a
+# recipient must accept (RFC 9110, section 5.6.7): its grammar has no zone, and it is UTC.
+_ASCTIME = re.compile(r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}(?::[0-9]{2}){2} [0-9]{4}")
 _ALLOCATION = re.compile(
     rf"\s*([0-9]{{1,{_MOST_DIGITS}}})\s*times\s*/\s*([0-9]{{1,{_MOST_DIGITS}}}(?:\.[0-9]+)?)\s*s",
     re.IGNORECASE,
@@ -164,6 +168,9 @@ def parse_number(value: str | None) -> float | None:
 def parse_http_date(value: str, now: float) -> float | None:
     """Turn a ``Retry-After`` HTTP date into seconds from ``now`` (a Unix time).
 
+    Any of HTTP's three forms is read; the asctime one, which names no zone, as UTC. Any
+    other date without a zone is ambiguous.
+
     Returns:
         The seconds to wait (zero for a date in the past), or ``None`` when unparseable.
     """
@@ -172,7 +179,9 @@ def parse_http_date(value: str, now: float) -> float | None:
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
-        return None
+        if _ASCTIME.fullmatch(value.strip()) is None:
+            return None
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - now)
 
 

@@ -100,6 +100,11 @@ _LEVELS: Final[Mapping[Priority, int]] = MappingProxyType(
     {level: rank for rank, level in enumerate(Priority)}
 )
 
+#: Seconds a process may confirm its slot after it came, and the slots after it stay where
+#: they were booked: about what a request's way to the server varies by, which no pacing
+#: avoids. A later confirmation moves the schedule on by as much.
+_LATE_ALLOWANCE: Final = 0.002
+
 #: The shared GCRA, run atomically by Redis. Times are integer microseconds.
 SCRIPT: Final = """
 -- GCRA pacing of one store's request budget, shared by every process that uses KEYS[1].
@@ -336,6 +341,16 @@ if op == 'confirm' then
   end
   -- A 429 met by any process since the booking: its cooldown covers this slot.
   if over or cool > now then return booked(reserve(level, owner)) end
+  -- A slot confirmed late (its process woke late: a busy event loop) is used then, beside
+  -- the slots booked on time after it, and one span of a window could hold them all and
+  -- it: the schedule after them moves on by the lateness, as its process measured it, up
+  -- to one interval (the place the late request took; a process stopped for an hour must
+  -- not hold every other for an hour).
+  local late = -tonumber(ARGV[6])
+  if late > LATE_ALLOWANCE_MICROS then
+    tat = tat + math.min(late, interval)
+    prev = nil -- undoing the last booking would now undo the move as well
+  end
   return booked(0, ticket)
 end
 
@@ -403,7 +418,9 @@ if op == 'release' then
 end
 
 return redis.error_reply('b2b-async rate limiter: unknown operation ' .. tostring(op))
-""".replace("MAX_WAIT_HINT_MICROS", str(int(MAX_WAIT_HINT * 1_000_000)))
+""".replace("MAX_WAIT_HINT_MICROS", str(int(MAX_WAIT_HINT * 1_000_000))).replace(
+    "LATE_ALLOWANCE_MICROS", str(int(_LATE_ALLOWANCE * 1_000_000))
+)
 
 
 @attrs.frozen
@@ -566,7 +583,9 @@ class RedisRateLimiter:
     **Confirming**: when its slot comes, the process asks Redis once more before granting
     it. A 429 met meanwhile by any process, or a server count showing the window
     over-booked, voids the slot and books a later one, so a cooldown is never run into by
-    slots booked before it.
+    slots booked before it. A slot confirmed late (its event loop was busy when it came)
+    is still granted, and moves the schedule after it on by its lateness, one interval at
+    the most.
 
     **Cooldown**: :meth:`release` with a ``retry_after`` (a 429 was met) closes the cooldown in
     the key, for every process; a shorter later hint never shortens it. When it ends, slots

@@ -289,6 +289,13 @@ def test_naive_http_date_is_ignored() -> None:
     assert parse_http_date("Mon, 01 Jan 2030 00:00:00", NOW) is None
 
 
+@pytest.mark.parametrize("value", ["Sat Jan  2 08:00:30 2027", "Sat Jan 02 08:00:30 2027"])
+def test_an_asctime_retry_after_is_read_as_utc(value: str) -> None:
+    """A Retry-After in HTTP's asctime form, which names no zone, is a UTC date."""
+    now = datetime(2027, 1, 2, 8, 0, 0, tzinfo=UTC).timestamp()
+    assert retry_after_hint({"Retry-After": value}, now) == 30.0
+
+
 def test_b2b_budget_headers_with_units() -> None:
     """The B2B headers, units inside the values, become a BudgetHint."""
     headers = {

@@ -366,6 +366,24 @@ async def test_a_cancelled_waiter_hands_its_slot_to_the_next(
     assert await client.hget(key, "seq") == b"2"
 
 
+async def test_a_slot_used_late_moves_the_schedule_on_by_one_interval_at_most(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A slot its process uses late (its event loop was busy when it came) moves the shared
+    schedule on, so that the next request still leaves an interval after it rather than at
+    once beside it, where one span of a window could hold one request too many; by one
+    interval at the most, however late (a process stopped for long holds no other)."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(2, 2.0)) as limiter:
+        await limiter.acquire()
+        late = asyncio.create_task(limiter.acquire())  # books ticket 2, a second ahead
+        await eventually(lambda: client.hget(key, "seq"), b"2")
+        booked = int(await client.hget(key, "tat") or 0)
+        time.sleep(2.5)  # noqa: ASYNC251 - a busy event loop: the slot is 1.5 s late or more
+        await late
+        moved = int(await client.hget(key, "tat") or 0) - booked
+        assert moved == pytest.approx(1_000_000, abs=2)  # one interval, in microseconds
+
+
 # -- priorities ------------------------------------------------------------------------------
 
 #: Five processes backfilling: without priorities across processes, each would hold a slot
