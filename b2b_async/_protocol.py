@@ -50,8 +50,10 @@ Headers = Mapping[str, str]
 #: "already exists" (a PO number's, say) is an ordinary 400, since reading it as "the order
 #: is registered" would lose the order.
 ALREADY_EXISTS: Final = re.compile(r"(?:^|\b(?:the|this) )order already exists\b", re.IGNORECASE)
-#: The fields of ``data`` that may carry :data:`ALREADY_EXISTS`.
-ALREADY_EXISTS_FIELDS: Final = ("errMsg", "orderId", "bcOrderId")
+#: The fields of ``data`` that may carry :data:`ALREADY_EXISTS`: ``errMsg``, and the order id
+#: under each name the API gives it (``bc_order_id`` is V2's key for ``orderId`` in a 400's
+#: field map, as in its published example).
+ALREADY_EXISTS_FIELDS: Final = ("errMsg", "orderId", "bcOrderId", "bc_order_id")
 #: Headers whose presence means a response says something about the budget.
 BUDGET_HEADERS: Final = (
     "X-Requests-Remaining",

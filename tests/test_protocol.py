@@ -138,6 +138,7 @@ def test_a_body_code_that_is_no_small_ascii_number_is_not_a_code(code: str) -> N
         {"code": 400, "data": {}, "message": "The order already exists."},
         {"code": 400, "data": {"orderId": "The order already exists."}, "message": "Bad"},
         {"code": 400, "data": None, "meta": {"message": "The order already exists."}},
+        {"code": 40010, "data": {"bc_order_id": "The order already exists."}, "message": "Bad"},
     ],
 )
 def test_already_exists_is_its_own_error(payload: dict[str, Any]) -> None:

@@ -688,3 +688,18 @@ async def test_a_registration_answered_with_an_empty_list_returns_the_id_sent(
         )
     assert created == CreatedOrder("BC9")
     assert answered_id([], "BC9") == "BC9"
+
+
+async def test_already_exists_under_the_servers_order_id_key_settles_a_replay(
+    mocked: aioresponses,
+) -> None:
+    """After a 502, "The order already exists." under ``bc_order_id`` (V2's key for the order
+    id in a 400) is the earlier attempt's registration, not a refusal."""
+    mocked.post(CREATE, status=502, body="<html>502</html>", content_type="text/html")
+    refusal = {"code": 40010, "data": {"bc_order_id": "The order already exists."}}
+    mocked.post(CREATE, status=400, payload=refusal | {"message": "Bad Request Error"})
+    async with B2BClient("t", rate_limit=None, retry=RetryPolicy(initial_wait=0)) as client:
+        created = await client.orders.create(
+            company_id=123, customer_id=456, order_id="5001", total_inc_tax=10
+        )
+    assert created == CreatedOrder("5001", already_registered=True)
