@@ -48,7 +48,6 @@ from ._exceptions import (
     AuthenticationError,
     B2BError,
     InvalidOrderError,
-    PermissionDeniedError,
     ResponseDecodeError,
     TransportError,
     is_refusal,
@@ -281,12 +280,12 @@ def stop_message(error: B2BError) -> str:
     return f"cannot reach {where}: is it running? ({error.message})"
 
 
-def failure_message(error: B2BError) -> object:
+def failure_message(error: B2BError) -> str | B2BError:
     """What ``orders create`` prints for a failed call: a refused token (401 or 403) says what
     to check, as a run it stops does; any other failure is said as it is."""
-    if isinstance(error, AuthenticationError | PermissionDeniedError):
-        return stop_message(error)
-    return error
+    from ._bulk import refuses_the_credentials
+
+    return stop_message(error) if refuses_the_credentials(error) else error
 
 
 def stop_exit_code(error: B2BError) -> int:

@@ -261,13 +261,15 @@ class ExtraFieldCache:
         were fetched (a new choice, a longer limit). When they are older than
         :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_RECHECK` seconds, they are fetched
         again (at urgent priority, shared as any fetch) and the new ones returned; younger
-        ones stand. So do they when the fetch fails or does not arrive ``within`` seconds.
+        ones stand. So do they when the fetch fails or does not arrive ``within`` seconds,
+        and, a fetch having failed, for :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_RETRY`
+        seconds after: a broken endpoint costs no refused value a request.
 
         Raises:
             B2BError: a failure the call's own request would meet too, as in
                 :meth:`for_check`.
         """
-        if clock() - self._fetched_at < EXTRA_FIELD_CONFIGS_RECHECK:
+        if clock() - self._fetched_at < EXTRA_FIELD_CONFIGS_RECHECK or self._recently_failed():
             return None
         try:
             async with asyncio.timeout(within):
@@ -290,13 +292,17 @@ class ExtraFieldCache:
             )
 
     def _warn(self, exc: B2BError) -> None:
-        """Log a failed fetch once, however many calls shared it."""
+        """Log a failed fetch once, however many calls shared it, with what follows from it:
+        values unchecked for the retry time, or checked by the configurations still kept."""
         if exc is not self._warned:
             self._warned = exc
+            if self._fresh() is None:
+                follows = f"extra fields are sent unchecked for {EXTRA_FIELD_CONFIGS_RETRY:.0f} s"
+            else:
+                follows = "the configurations kept go on checking extra fields"
             logger.warning(
-                "could not fetch the order extra field configurations (%s: %s); extra fields "
-                "are sent unchecked for %.0f s",
+                "could not fetch the order extra field configurations (%s: %s); %s",
                 type(exc).__name__,
                 exc,
-                EXTRA_FIELD_CONFIGS_RETRY,
+                follows,
             )

@@ -44,8 +44,9 @@ __all__ = [
     "WaitStrategy",
     "is_retryable",
     "is_transient",
-    "longest_wait_before_retry",
+    "least_wait_before_retry",
     "may_have_reached_server",
+    "refused_wait",
     "settle_registration",
     "wait_before_retry",
 ]
@@ -54,6 +55,9 @@ R = TypeVar("R")
 
 #: The range of the random factor applied to a backoff wait.
 JITTER: Final = (0.5, 1.0)
+#: Where :class:`StopBeforeDeadline` leaves, on the failure it gives up after, the wait it
+#: refused (read by :func:`refused_wait`).
+_REFUSED_WAIT: Final = "_b2b_wait_refused_at_deadline"
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -151,14 +155,17 @@ def wait_before_retry(
     return 0.0 if policy is None else policy.backoff(attempt, jitter)
 
 
-def longest_wait_before_retry(exc: BaseException, policy: RetryPolicy | None) -> float:
-    """The longest wait :func:`wait_before_retry` may give before any retry ``policy`` allows.
+def least_wait_before_retry(exc: BaseException, policy: RetryPolicy | None) -> float:
+    """The shortest wait :func:`wait_before_retry` may give after a first attempt fails."""
+    return wait_before_retry(exc, policy, 1, JITTER[0])
 
-    A call whose retries stop at its deadline (:class:`StopBeforeDeadline`) may stop before
-    any of them: the wait it found too long is at most this one.
-    """
-    last_retried = 1 if policy is None else max(policy.attempts - 1, 1)
-    return wait_before_retry(exc, policy, last_retried, JITTER[1])
+
+def refused_wait(exc: BaseException) -> float | None:
+    """The wait before another attempt that a deadline refused after ``exc``: the retries
+    stopped there (:class:`StopBeforeDeadline`), their attempts not all spent; ``None``
+    when they did not stop so."""
+    wait = getattr(exc, _REFUSED_WAIT, None)
+    return wait if isinstance(wait, float) else None
 
 
 @attrs.frozen
@@ -176,7 +183,9 @@ class WaitStrategy:
 class StopBeforeDeadline(tenacity.stop.stop_base):
     """Tenacity stop condition: give up when the next wait would end past the deadline.
 
-    Giving up early raises the last real failure, which says more than a timeout would.
+    Giving up early raises the last real failure, which says more than a timeout would; the
+    wait refused goes with it (:func:`refused_wait`), so that a caller can tell a deadline
+    that stopped the retries from attempts that ran out.
 
     Attributes:
         deadline: the call's deadline, in :func:`time.monotonic` seconds.
@@ -185,7 +194,13 @@ class StopBeforeDeadline(tenacity.stop.stop_base):
     deadline: float
 
     def __call__(self, state: tenacity.RetryCallState) -> bool:
-        return time.monotonic() + (state.upcoming_sleep or 0.0) >= self.deadline
+        wait = state.upcoming_sleep or 0.0
+        if time.monotonic() + wait < self.deadline:
+            return False
+        failure = state.outcome.exception() if state.outcome is not None else None
+        if failure is not None:
+            setattr(failure, _REFUSED_WAIT, float(wait))
+        return True
 
 
 async def settle_registration(

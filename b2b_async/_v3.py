@@ -503,15 +503,16 @@ class V3Orders:
         and while the ``window`` of a create is open, of what is left of it: the rest is
         the request's own, whose deadline counts the check's wait.
 
+        Kept configurations older than
+        :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_RECHECK` seconds that refuse a value
+        are fetched again, within the same time, and the value is checked against the new
+        ones (an administrator may have allowed it since); when that fetch fails or comes
+        too late, the kept ones' refusal stands.
+
         Returns:
             The names of the store's required fields, or ``None`` when the values went
             unchecked (the check is off, or the rules could not be fetched, or not in the
             time the deadline or the window could spare).
-
-        A value is refused only by configurations fetched less than
-        :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_RECHECK` seconds ago: older kept ones
-        that refuse it are fetched again, within the same time, and the value checked
-        against the new ones (an administrator may have allowed it since).
 
         Raises:
             InvalidOrderError: a value breaks a rule; nothing was sent.

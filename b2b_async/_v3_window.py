@@ -23,7 +23,12 @@ import attrs
 
 from ._config import REGISTRATION_MARGIN, REGISTRATION_WINDOW, RetryPolicy
 from ._exceptions import B2BError, DeadlineUnreachableError, RegistrationWindowClosedError
-from ._retry import is_transient, longest_wait_before_retry, may_have_taken_effect
+from ._retry import (
+    is_transient,
+    least_wait_before_retry,
+    may_have_taken_effect,
+    refused_wait,
+)
 
 __all__ = ["RegistrationWindow", "window_lost"]
 
@@ -99,12 +104,12 @@ def window_lost(exc: B2BError, window: RegistrationWindow, policy: RetryPolicy |
 
     So it did when the limiter foresaw no budget before the window's deadline, or when a
     transient failure that certainly never reached the server leaves less of the window
-    than the longest wait the policy may take before another attempt (a hint too long to
-    obey included): the retries stop at the first wait that would end past the window, and
-    the backoff grows from one attempt to the next, so the first wait says nothing of the
-    one that stopped them. A failure that may have reached the server, or that follows an
-    attempt that may have, is no miss: the order may be registered, so the failure itself
-    is raised.
+    than the wait before another attempt: the one the retries stopped at, when the
+    deadline refused it (:func:`~b2b_async._retry.refused_wait`), else the shortest the
+    policy may take after a first failure (a hint too long to obey included). Retries that
+    spent every attempt with time left did not lose the window: their failure is raised. So
+    is a failure that may have reached the server, or that follows an attempt that may
+    have: the order may be registered.
 
     Args:
         exc: what the create raised.
@@ -117,4 +122,7 @@ def window_lost(exc: B2BError, window: RegistrationWindow, policy: RetryPolicy |
         return True
     if not is_transient(exc):
         return False
-    return window.left() < longest_wait_before_retry(exc, policy)
+    wait = refused_wait(exc)
+    if wait is None:  # the retries were not stopped by a deadline
+        wait = least_wait_before_retry(exc, policy)
+    return window.left() < wait

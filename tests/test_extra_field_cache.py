@@ -136,6 +136,7 @@ async def test_a_recheck_lets_the_kept_configurations_stand_unless_every_request
     await cache.configs(Priority.NORMAL)
     now[0] += EXTRA_FIELD_CONFIGS_RECHECK + 1
     assert await cache.for_recheck() is None
+    now[0] += EXTRA_FIELD_CONFIGS_RETRY
     fetch.release.clear()
     assert await cache.for_recheck(within=0.0) is None
     fetch.release.set()
@@ -144,6 +145,44 @@ async def test_a_recheck_lets_the_kept_configurations_stand_unless_every_request
     with pytest.raises(AuthenticationError):
         await cache.for_recheck()
     assert len(fetch.priorities) == 4
+    await cache.aclose()
+
+
+async def test_a_recheck_fetches_nothing_for_the_retry_time_after_a_failed_fetch(
+    monkeypatch: pytest.MonkeyPatch, now: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Old configurations whose new fetch failed refuse on without a fetch each until the
+    retry time has passed: a broken endpoint costs no refused value a request."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    denied = PermissionDeniedError("denied", status=403)
+    fetch = scripted(monkeypatch, CONFIGS, denied, denied, ())
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    await cache.configs(Priority.NORMAL)
+    now[0] += EXTRA_FIELD_CONFIGS_RECHECK + 1
+    assert await cache.for_recheck() is None  # the new fetch fails: the kept ones stand
+    now[0] += EXTRA_FIELD_CONFIGS_RETRY - 1
+    assert await cache.for_recheck() is None
+    assert len(fetch.priorities) == 2  # without the fix: 3, every refused value a fetch
+    now[0] += 2
+    assert await cache.for_recheck() is None  # the retry time has passed: fetched again
+    assert len(fetch.priorities) == 3
+    await cache.aclose()
+
+
+async def test_a_failed_fetch_with_fresh_configurations_kept_says_they_go_on_checking(
+    monkeypatch: pytest.MonkeyPatch, now: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refresh that fails while fresh configurations are kept logs that they go on
+    checking values, not that values go unchecked."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    scripted(monkeypatch, CONFIGS, PermissionDeniedError("denied", status=403))
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    await cache.configs(Priority.NORMAL)
+    with pytest.raises(PermissionDeniedError):
+        await cache.configs(Priority.NORMAL, refresh=True)
+    [warning] = caplog.records
+    assert warning.getMessage().endswith("; the configurations kept go on checking extra fields")
+    assert await cache.for_check() == CONFIGS
     await cache.aclose()
 
 

@@ -37,9 +37,10 @@ from b2b_async._retry import (
     WaitStrategy,
     is_retryable,
     is_transient,
-    longest_wait_before_retry,
+    least_wait_before_retry,
     may_have_reached_server,
     may_have_taken_effect,
+    refused_wait,
     settle_registration,
 )
 
@@ -243,17 +244,26 @@ def test_without_a_hint_the_wait_is_jittered_backoff_within_the_cap() -> None:
         assert all(base * low <= seconds <= base * high for seconds in waits), (attempt, waits)
 
 
-def test_the_longest_wait_is_the_hint_else_the_last_backoff_at_its_most_jitter() -> None:
-    """What a retry loop stopped by its deadline may have found too long: any of its waits."""
-    _, high = JITTER
+def test_the_least_wait_is_the_hint_else_the_first_backoff_at_its_least_jitter() -> None:
+    """What the V3 window weighs against what is left of it: the same rule as the retries'."""
+    low, _ = JITTER
     hinted = server_error(503, retry_after=7.5)
-    assert longest_wait_before_retry(hinted, POLICY) == 7.5
-    assert longest_wait_before_retry(APITimeoutError("read timeout"), POLICY) == 8.0 * high
-    quick = RetryPolicy(attempts=3, initial_wait=0.5, max_wait=30.0)
-    assert longest_wait_before_retry(APITimeoutError("read timeout"), quick) == 1.0 * high
-    single = RetryPolicy(attempts=1, initial_wait=0.5)
-    assert longest_wait_before_retry(APITimeoutError("read timeout"), single) == 0.5 * high
-    assert longest_wait_before_retry(APITimeoutError("read timeout"), None) == 0.0
+    assert least_wait_before_retry(hinted, POLICY) == 7.5
+    assert least_wait_before_retry(hinted, None) == 7.5
+    assert least_wait_before_retry(APITimeoutError("read timeout"), POLICY) == 1.0 * low
+    assert least_wait_before_retry(APITimeoutError("read timeout"), None) == 0.0
+
+
+def test_a_stop_at_the_deadline_leaves_the_wait_it_refused_on_the_failure() -> None:
+    """The failure the retries give up after at the deadline carries the wait refused; one
+    the deadline let through, or one no deadline stopped, carries none."""
+    deadline = time.monotonic() + 3600.0
+    refused, allowed = server_error(503), server_error(503)
+    assert StopBeforeDeadline(deadline)(failed_state(refused, sleep=3601.0))
+    assert not StopBeforeDeadline(deadline)(failed_state(allowed, sleep=60.0))
+    assert refused_wait(refused) == 3601.0
+    assert refused_wait(allowed) is None
+    assert refused_wait(server_error(503)) is None
 
 
 def test_the_stop_fires_when_the_next_wait_would_end_past_the_deadline() -> None:

@@ -7,8 +7,10 @@ import time
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import pytest
+import tenacity
 
 from b2b_async import (
+    APIConnectionError,
     APITimeoutError,
     B2BError,
     BadRequestError,
@@ -18,6 +20,7 @@ from b2b_async import (
     ServerError,
 )
 from b2b_async._config import REGISTRATION_MARGIN, REGISTRATION_WINDOW
+from b2b_async._retry import StopBeforeDeadline
 from b2b_async._v3_window import RegistrationWindow, window_end, window_lost
 
 
@@ -146,12 +149,35 @@ def test_a_create_lost_its_window_when_no_further_attempt_fits(
     assert window_lost(error, window_of(age), policy) is lost  # type: ignore[arg-type]
 
 
-def test_a_create_lost_its_window_when_a_later_backoff_would_not_fit() -> None:
-    """1.5 s left outlasts the first backoff (at most 0.5 s) but not the fourth (up to 4 s):
-    retries stopped by the window at a later attempt lost it, whatever the first wait."""
+def stopped_at_the_deadline(error: B2BError, wait: float) -> B2BError:
+    """``error`` as the retries leave it when the deadline refused their next ``wait``."""
+    state = tenacity.RetryCallState(tenacity.AsyncRetrying(), None, (), {})
+    state.set_exception((type(error), error, None))
+    state.upcoming_sleep = wait
+    assert StopBeforeDeadline(time.monotonic())(state)
+    return error
+
+
+@pytest.mark.parametrize(("refused", "lost"), [(4.0, True), (1.0, False)])
+def test_a_create_lost_its_window_when_the_wait_its_retries_stopped_at_would_not_fit(
+    refused: float, lost: bool
+) -> None:
+    """1.5 s left outlasts the first backoff (at most 0.5 s): retries that a deadline stopped
+    before a later wait of 4 s lost the window, whatever the first wait; stopped before a
+    wait of 1 s (by the call's own deadline), which the window could hold, they did not."""
     policy = RetryPolicy(attempts=5, initial_wait=0.5, max_wait=30.0)
     window = window_of(REGISTRATION_WINDOW - REGISTRATION_MARGIN - 1.5)
-    assert window_lost(ServerError("503", status=503), window, policy) is True
+    error = stopped_at_the_deadline(ServerError("503", status=503), refused)
+    assert window_lost(error, window, policy) is lost
+
+
+def test_retries_that_spent_every_attempt_with_time_left_did_not_lose_the_window() -> None:
+    """A connection refused at every attempt, 3 s of the window left and no deadline that
+    stopped the retries: the window was not the cause, and the failure is raised."""
+    policy = RetryPolicy(attempts=5, initial_wait=0.5, max_wait=8.0)  # a last backoff of 4 s
+    window = window_of(REGISTRATION_WINDOW - REGISTRATION_MARGIN - 3.0)
+    refused = APIConnectionError("refused", may_have_reached_server=False)
+    assert window_lost(refused, window, policy) is False
 
 
 @pytest.mark.parametrize("policy", [RetryPolicy(max_retry_after=120.0), None])
