@@ -310,15 +310,24 @@ def parse_rate_limit(text: str) -> RateLimit | None:
     """Read ``N/SECONDS`` (e.g. ``150/60``) or ``none``."""
     if text.strip().lower() in ("none", "off"):
         return None
+    try:
+        requests, per = rate_parts(text)
+        return RateLimit(requests=requests, per=per)
+    except ValueError as exc:  # the value quoted, with what is wrong with it
+        message = f"expected N/SECONDS such as 150/60, or none, got {text!r} ({exc})"
+        raise click.BadParameter(message, param_hint="'--rate-limit'") from None
+
+
+def rate_parts(text: str) -> tuple[int, float]:
+    """The two numbers of ``N/SECONDS``.
+
+    Raises:
+        ValueError: there is no ``/``, or a side is no number of its kind.
+    """
     requests, slash, per = text.partition("/")
-    reason = "missing '/'"
-    if slash:
-        try:
-            return RateLimit(requests=int(requests), per=float(per))
-        except ValueError as exc:
-            reason = str(exc)
-    message = f"expected N/SECONDS such as 150/60, or none, got {text!r} ({reason})"
-    raise click.BadParameter(message, param_hint="'--rate-limit'")
+    if not slash:
+        raise ValueError("missing '/'")
+    return int(requests), float(per)
 
 
 def print_version(context: click.Context, _option: click.Parameter, wanted: bool) -> None:

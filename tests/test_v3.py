@@ -1280,21 +1280,33 @@ async def test_ensure_reads_after_a_create_whose_earlier_attempt_may_have_regist
     assert store.orders["761"].po_number == "P"
 
 
-class RefuseAfterFirstGrant(LimiterRecorder):
-    """Grants the first request, then refuses every deadline (a queue grew behind a 500), and
-    switches the sandbox's faults off so that the reads and updates after it are answered."""
+class HealingLimiter(LimiterRecorder):
+    """A :class:`LimiterRecorder` that may switch the sandbox's faults off before a grant
+    (:meth:`before_grant`), so that the reads and updates after the failing create are
+    answered."""
 
     def __init__(self, store: SandboxServer) -> None:
         super().__init__()
         self.store = store
 
+    def before_grant(self, deadline: float | None) -> None:
+        """What happens to the sandbox, and to the refusals, before each grant."""
+
     async def acquire(
         self, priority: Priority = Priority.NORMAL, *, deadline: float | None = None
     ) -> float:
+        self.before_grant(deadline)
+        return await super().acquire(priority, deadline=deadline)
+
+
+class RefuseAfterFirstGrant(HealingLimiter):
+    """Grants the first request, then refuses every deadline (a queue grew behind a 500), and
+    switches the sandbox's faults off so that the reads and updates after it are answered."""
+
+    def before_grant(self, deadline: float | None) -> None:
         self.refuse_deadlines = bool(self.calls)
         if self.refuse_deadlines:
             self.store.faults = Faults()
-        return await super().acquire(priority, deadline=deadline)
 
 
 async def test_ensure_waits_out_a_window_whose_retry_cannot_be_sent_after_a_500(
@@ -1313,20 +1325,13 @@ async def test_ensure_waits_out_a_window_whose_retry_cannot_be_sent_after_a_500(
     assert store.orders["762"].po_number == "P"
 
 
-class HealedForTheRead(LimiterRecorder):
+class HealedForTheRead(HealingLimiter):
     """Grants at once, and switches the sandbox's faults off at the first request without a
     deadline: the read after a create bound by its window."""
 
-    def __init__(self, store: SandboxServer) -> None:
-        super().__init__()
-        self.store = store
-
-    async def acquire(
-        self, priority: Priority = Priority.NORMAL, *, deadline: float | None = None
-    ) -> float:
+    def before_grant(self, deadline: float | None) -> None:
         if deadline is None:
             self.store.faults = Faults()
-        return await super().acquire(priority, deadline=deadline)
 
 
 async def test_ensure_waits_out_a_window_whose_retries_a_growing_backoff_stopped(
