@@ -111,6 +111,7 @@ class ExtraFieldCache:
         "_failed_at",
         "_fetched_at",
         "_fetching",
+        "_refused_everywhere",
         "_slow_fetch",
         "_transport",
         "_warned",
@@ -124,6 +125,7 @@ class ExtraFieldCache:
         self._configs: tuple[ExtraFieldConfig, ...] | None = None
         self._fetched_at = -math.inf
         self._failed_at = -math.inf
+        self._refused_everywhere = False  # the last failure would meet every request too
         self._fetching: asyncio.Task[tuple[ExtraFieldConfig, ...]] | None = None
         self._warned: B2BError | None = None
         self._slow_fetch: asyncio.Task[tuple[ExtraFieldConfig, ...]] | None = None
@@ -207,7 +209,8 @@ class ExtraFieldCache:
             raise
         except B2BError as exc:
             self._failed_at = clock()
-            if not _fails_every_request(exc):  # the check's to bear; the others are raised
+            self._refused_everywhere = _fails_every_request(exc)
+            if not self._refused_everywhere:  # the check's to bear; the others are raised
                 self._warn(exc)
             raise
         self._configs, self._fetched_at = configs, clock()
@@ -263,13 +266,17 @@ class ExtraFieldCache:
         again (at urgent priority, shared as any fetch) and the new ones returned; younger
         ones stand. So do they when the fetch fails or does not arrive ``within`` seconds,
         and, a fetch having failed, for :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_RETRY`
-        seconds after: a broken endpoint costs no refused value a request.
+        seconds after: a broken endpoint costs no refused value a request. A failure that
+        every request would meet is no broken endpoint: the next recheck fetches again, and
+        raises it as the call's own request would.
 
         Raises:
             B2BError: a failure the call's own request would meet too, as in
                 :meth:`for_check`.
         """
-        if clock() - self._fetched_at < EXTRA_FIELD_CONFIGS_RECHECK or self._recently_failed():
+        if clock() - self._fetched_at < EXTRA_FIELD_CONFIGS_RECHECK:
+            return None
+        if self._recently_failed() and not self._refused_everywhere:
             return None
         try:
             async with asyncio.timeout(within):
@@ -296,10 +303,11 @@ class ExtraFieldCache:
         values unchecked for the retry time, or checked by the configurations still kept."""
         if exc is not self._warned:
             self._warned = exc
+            kept_for = EXTRA_FIELD_CONFIGS_TTL - (clock() - self._fetched_at)
             if self._fresh() is None:
                 follows = f"extra fields are sent unchecked for {EXTRA_FIELD_CONFIGS_RETRY:.0f} s"
             else:
-                follows = "the configurations kept go on checking extra fields"
+                follows = f"the configurations kept check extra fields for {kept_for:.0f} s more"
             logger.warning(
                 "could not fetch the order extra field configurations (%s: %s); %s",
                 type(exc).__name__,

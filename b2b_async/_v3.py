@@ -506,8 +506,10 @@ class V3Orders:
         Kept configurations older than
         :data:`~b2b_async._config.EXTRA_FIELD_CONFIGS_RECHECK` seconds that refuse a value
         are fetched again, within the same time, and the value is checked against the new
-        ones (an administrator may have allowed it since); when that fetch fails or comes
-        too late, the kept ones' refusal stands.
+        ones (an administrator may have allowed it since); when that fetch fails, comes
+        too late, or is not tried again yet after a failed one
+        (:meth:`~b2b_async._extra_field_cache.ExtraFieldCache.for_recheck`), the kept ones'
+        refusal stands.
 
         Returns:
             The names of the store's required fields, or ``None`` when the values went

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import pytest
 
 import b2b_async._extra_field_cache
 from b2b_async import (
+    APIConnectionError,
     AuthenticationError,
     B2BClient,
+    B2BError,
     ClientClosedError,
     ExtraFieldConfig,
     InvalidOrderError,
@@ -169,6 +172,33 @@ async def test_a_recheck_fetches_nothing_for_the_retry_time_after_a_failed_fetch
     await cache.aclose()
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [
+        lambda: AuthenticationError("no", status=401),
+        lambda: APIConnectionError("refused", may_have_reached_server=False),
+    ],
+    ids=["401", "cannot-connect"],
+)
+async def test_a_recheck_after_a_failure_every_request_meets_fetches_and_raises_it(
+    monkeypatch: pytest.MonkeyPatch, now: list[float], failure: Callable[[], B2BError]
+) -> None:
+    """A refused token or a host that cannot be reached is no broken endpoint: within the
+    retry time, the next recheck fetches again and raises what the call's own request would
+    meet, instead of letting old configurations refuse the value for good."""
+    first, again = failure(), failure()
+    fetch = scripted(monkeypatch, CONFIGS, first, again)
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    await cache.configs(Priority.NORMAL)
+    now[0] += EXTRA_FIELD_CONFIGS_RECHECK + 1
+    with pytest.raises(type(first)):
+        await cache.for_recheck()
+    with pytest.raises(type(again)):  # without the fix: None, the old refusal stands
+        await cache.for_recheck()
+    assert len(fetch.priorities) == 3
+    await cache.aclose()
+
+
 async def test_a_failed_fetch_with_fresh_configurations_kept_says_they_go_on_checking(
     monkeypatch: pytest.MonkeyPatch, now: list[float], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -181,7 +211,9 @@ async def test_a_failed_fetch_with_fresh_configurations_kept_says_they_go_on_che
     with pytest.raises(PermissionDeniedError):
         await cache.configs(Priority.NORMAL, refresh=True)
     [warning] = caplog.records
-    assert warning.getMessage().endswith("; the configurations kept go on checking extra fields")
+    assert warning.getMessage().endswith(
+        f"; the configurations kept check extra fields for {EXTRA_FIELD_CONFIGS_TTL:.0f} s more"
+    )
     assert await cache.for_check() == CONFIGS
     await cache.aclose()
 

@@ -1325,6 +1325,22 @@ async def test_ensure_waits_out_a_window_whose_retry_cannot_be_sent_after_a_500(
     assert store.orders["762"].po_number == "P"
 
 
+async def test_a_create_whose_retries_its_window_stopped_raises_window_closed(
+    store: SandboxServer,
+) -> None:
+    """503s with 2.5 s of the window left and backoffs from 0.4 s doubling (3 s at least
+    before a fifth attempt): the window stops the retries, and the create raises
+    RegistrationWindowClosedError caused by the 503, not the 503 itself."""
+    created_at = place(store, 764, age=REGISTRATION_WINDOW - REGISTRATION_MARGIN - 2.5)
+    store.faults = Faults(http_503=1.0)
+    growing = RetryPolicy(attempts=5, initial_wait=0.4, max_wait=30.0)
+    async with client_for(store, retry=growing, check_extra_fields=False) as client:
+        with pytest.raises(RegistrationWindowClosedError) as caught:
+            await client.v3.orders.create(bc_order_id=764, customer_id=5, created_at=created_at)
+    assert isinstance(caught.value.__cause__, ServerError)
+    assert caught.value.__cause__.status == 503
+
+
 class HealedForTheRead(HealingLimiter):
     """Grants at once, and switches the sandbox's faults off at the first request without a
     deadline: the read after a create bound by its window."""

@@ -162,11 +162,11 @@ def stopped_at_the_deadline(error: B2BError, wait: float) -> B2BError:
 def test_a_create_lost_its_window_when_the_wait_its_retries_stopped_at_would_not_fit(
     refused: float, lost: bool
 ) -> None:
-    """1.5 s left outlasts the first backoff (at most 0.5 s): retries that a deadline stopped
+    """3 s left outlasts the first backoff (at most 0.5 s): retries that a deadline stopped
     before a later wait of 4 s lost the window, whatever the first wait; stopped before a
     wait of 1 s (by the call's own deadline), which the window could hold, they did not."""
     policy = RetryPolicy(attempts=5, initial_wait=0.5, max_wait=30.0)
-    window = window_of(REGISTRATION_WINDOW - REGISTRATION_MARGIN - 1.5)
+    window = window_of(REGISTRATION_WINDOW - REGISTRATION_MARGIN - 3.0)
     error = stopped_at_the_deadline(ServerError("503", status=503), refused)
     assert window_lost(error, window, policy) is lost
 
