@@ -381,7 +381,7 @@ def cli() -> None:
     "--competing",
     default=0,
     show_default=True,
-    type=int,
+    type=click.IntRange(min=0),
     help="Requests of each window another integration spends.",
 )
 @click.option(

@@ -405,9 +405,12 @@ class B2BClient:
 
         Raises:
             ValueError: an option is invalid.
+            TypeError: ``retry`` is neither a :class:`RetryPolicy` nor ``None``.
 
         .. versionadded:: 0.2.0
         """
+        if not isinstance(retry, Keep):
+            check_option_type(retry, RetryPolicy, "retry", optional=True)
         transport = self._transport
         view = copy.copy(self)
         view._bind(

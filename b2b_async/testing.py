@@ -16,7 +16,9 @@ Loading the plugin imports neither the sandbox nor ``aiohttp.web``: a fixture im
 a test first uses it, so a suite that never asks for one pays nothing for them.
 
 Both are function-scoped, so every test gets a fresh store, and both are async fixtures run
-by pytest-asyncio, which the suite must have installed, as any test of async code does.
+by pytest-asyncio, which the suite must have installed, as any test of async code does. They
+serve async tests only: a synchronous test that asks for one fails at setup, since the event
+loop the sandbox answers in stands still while such a test runs.
 Without pytest-asyncio the plugin still loads, so a suite that does not use the fixtures is
 unaffected. The fixtures run in the event loop of pytest-asyncio's default fixture loop scope:
 keep that ``function`` (``asyncio_default_fixture_loop_scope = function``), or run the tests in
@@ -48,9 +50,32 @@ except ImportError:  # pragma: no cover - the test dependency group has pytest-a
     _async_fixture = pytest.fixture  # type: ignore[assignment]
 
 
+def refuse_sync_test(request: pytest.FixtureRequest, fixture: str) -> None:
+    """Fail the setup of a test that pytest-asyncio does not run in the fixture's loop.
+
+    pytest-asyncio sets the fixtures up for a synchronous test too, but its event loop then
+    stands still while the test runs: the sandbox would accept connections and never answer
+    them, and a request without a timeout would wait for ever.
+
+    Raises:
+        pytest.fail.Exception: the test is not one pytest-asyncio runs.
+    """
+    from pytest_asyncio import is_async_test  # what runs the fixture: imported already
+
+    if not is_async_test(request.node):
+        pytest.fail(
+            f"{fixture} serves async tests only: its event loop does not run while a"
+            " synchronous test does, so the sandbox would never answer. Make the test an"
+            " `async def` run by pytest-asyncio (in its strict mode, marked"
+            " @pytest.mark.asyncio).",
+            pytrace=False,
+        )
+
+
 @_async_fixture
-async def b2b_sandbox() -> AsyncIterator[SandboxServer]:
+async def b2b_sandbox(request: pytest.FixtureRequest) -> AsyncIterator[SandboxServer]:
     """A sandbox B2B Edition server on an ephemeral loopback port, without limit or faults."""
+    refuse_sync_test(request, "b2b_sandbox")
     from .sandbox import SandboxServer
 
     async with SandboxServer(rate=None) as server:
@@ -58,9 +83,12 @@ async def b2b_sandbox() -> AsyncIterator[SandboxServer]:
 
 
 @_async_fixture
-async def b2b_client(b2b_sandbox: SandboxServer) -> AsyncIterator[B2BClient]:
+async def b2b_client(
+    request: pytest.FixtureRequest, b2b_sandbox: SandboxServer
+) -> AsyncIterator[B2BClient]:
     """A client of the ``b2b_sandbox`` server with its token, pacing off and short retry
     waits."""
+    refuse_sync_test(request, "b2b_client")
     from ._client import B2BClient
     from ._config import RetryPolicy
 

@@ -1890,6 +1890,14 @@ def test_sandbox_bad_option_values_name_their_option(args: list[str], option: st
     assert f"Invalid value for '{option}'" in result.stderr
 
 
+def test_sandbox_negative_competing_share_is_a_usage_error() -> None:
+    """A --competing below 0 is refused naming the option, as click reads the options (a
+    --registration-window of 0, refused later, keeps the command from serving)."""
+    result = invoke(["sandbox", "--port", "0", "--competing", "-5", "--registration-window", "0"])
+    assert result.exit_code == 2
+    assert "--competing" in result.stderr
+
+
 def test_sandbox_bad_data_file_is_a_usage_error(tmp_path: Path) -> None:
     """A --data file that is not the documented JSON gives a usage error, exit 2."""
     data = tmp_path / "data.json"

@@ -462,6 +462,13 @@ def test_with_options_refuses_bad_values(kwargs: dict[str, object], fragment: st
         B2BClient("t").with_options(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("retry", [3, "RetryPolicy()", {"attempts": 2}])
+def test_with_options_refuses_a_retry_of_another_type(retry: object) -> None:
+    """A view's ``retry`` that is no RetryPolicy is a TypeError at once, as the client's is."""
+    with pytest.raises(TypeError, match="retry must be a RetryPolicy or None"):
+        B2BClient("t").with_options(retry=retry)  # type: ignore[arg-type]
+
+
 async def test_closing_the_parent_ends_every_view_s_use() -> None:
     """After the parent closes, a view is closed too and its calls raise ClientClosedError."""
     async with SandboxServer(rate=None) as server:

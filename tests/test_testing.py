@@ -138,6 +138,16 @@ async def test_registers(b2b_client, b2b_sandbox):
 '''
 
 
+SYNC_TESTS = '''
+def test_sandbox(b2b_sandbox):
+    """A synchronous test cannot be served by the sandbox."""
+
+
+def test_client(b2b_client):
+    """Nor can it await the client."""
+'''
+
+
 # Prints which of the heavy modules a fresh interpreter holds after loading the plugin module.
 LOADED_AFTER_PLUGIN = """
 import json, sys
@@ -193,6 +203,15 @@ def test_fixtures_work_in_strict_mode(pytester: pytest.Pytester) -> None:
     """Under pytest-asyncio's strict mode the fixtures serve tests marked ``asyncio``."""
     write_project(pytester, STRICT_TESTS, mode="strict")
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_a_sync_test_is_refused_the_fixtures(pytester: pytest.Pytester) -> None:
+    """A synchronous test asking for either fixture fails at setup saying why, instead of
+    getting a sandbox whose event loop stands still (and never answers) while it runs."""
+    write_project(pytester, SYNC_TESTS)
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*b2b_sandbox serves async tests only*"])
 
 
 def test_fixtures_are_listed(pytester: pytest.Pytester) -> None:

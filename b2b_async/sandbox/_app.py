@@ -64,7 +64,7 @@ from ._records import GONE, HANG, RECORD_KEY, RESET, Outcome, RequestRecord, dec
 from ._state import RegisteredOrder, SandboxState, wall_clock
 from ._v2 import V2Api
 from ._v3 import V3Api
-from ._window import FixedWindow, RateWindow, WindowState, rate_headers
+from ._window import FixedWindow, RateWindow, WindowState, check_competing, rate_headers
 
 __all__ = [
     "API_PREFIX",
@@ -176,7 +176,7 @@ class Sandbox:
         order_extra_fields: the order extra fields configured in the store.
 
     Raises:
-        ValueError: a negative or infinite registration window.
+        ValueError: a negative or infinite registration window, or a negative ``competing``.
 
     Attributes:
         token: the token accepted; assign another to change it.
@@ -214,7 +214,7 @@ class Sandbox:
         )
         self._clock = clock
         self._random = random.Random(seed)
-        self._competing = competing
+        self._competing = check_competing(competing)
         self._window = self._new_window(rate)
         self._records: list[RequestRecord] = []
         self._in_flight = 0
@@ -243,12 +243,12 @@ class Sandbox:
     @property
     def competing(self) -> int:
         """Requests another integration spends at the start of each window (from the next one
-        on, when changed)."""
+        on, when changed); assigning a negative number raises :class:`ValueError`."""
         return self._competing
 
     @competing.setter
     def competing(self, requests: int) -> None:
-        self._competing = requests
+        self._competing = check_competing(requests)
         if self._window is not None:
             self._window.competing = requests
 

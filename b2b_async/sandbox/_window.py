@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import attrs
 
-__all__ = ["FixedWindow", "RateWindow", "WindowState", "parse_rate"]
+__all__ = ["FixedWindow", "RateWindow", "WindowState", "check_competing", "parse_rate"]
 
 _OFF = frozenset({"none", "off", "unlimited"})
 
@@ -42,6 +42,20 @@ class RateWindow:
 
     def __str__(self) -> str:
         return f"{self.requests}/{_number(self.per)}"
+
+
+def check_competing(requests: int) -> int:
+    """Return ``requests``, another integration's share of each window, once checked.
+
+    A negative share would hand the store more than its budget, and the window headers would
+    report more requests remaining than allocated.
+
+    Raises:
+        ValueError: ``requests`` is not an int of at least 0.
+    """
+    if isinstance(requests, bool) or not isinstance(requests, int) or requests < 0:
+        raise ValueError(f"competing must be an int of at least 0, got {requests!r}")
+    return requests
 
 
 @attrs.frozen

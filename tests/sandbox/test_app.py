@@ -100,6 +100,17 @@ def test_competing_survives_a_switched_off_window() -> None:
     assert sandbox._look() == WindowState(allowed=True, remaining=2, resets_after=60.0)
 
 
+@pytest.mark.parametrize("competing", [-1, 1.5, True])
+def test_a_competing_share_below_zero_or_not_an_int_is_refused(competing: object) -> None:
+    """``competing`` must be an int of at least 0, given to the constructor or assigned."""
+    with pytest.raises(ValueError, match="competing must be an int of at least 0"):
+        Sandbox(competing=competing)  # type: ignore[arg-type]
+    sandbox = Sandbox(competing=2)
+    with pytest.raises(ValueError, match="competing must be an int of at least 0"):
+        sandbox.competing = competing  # type: ignore[assignment]
+    assert sandbox.competing == 2
+
+
 async def test_concurrency_limit_answers_429(session: aiohttp.ClientSession) -> None:
     """Past max_in_flight requests in processing, 429 with a short Retry-After, not spent."""
     slow = Faults(latency=1.0, latency_seconds=0.2)
