@@ -83,12 +83,9 @@ async def b2b_sandbox(request: pytest.FixtureRequest) -> AsyncIterator[SandboxSe
 
 
 @_async_fixture
-async def b2b_client(
-    request: pytest.FixtureRequest, b2b_sandbox: SandboxServer
-) -> AsyncIterator[B2BClient]:
+async def b2b_client(b2b_sandbox: SandboxServer) -> AsyncIterator[B2BClient]:
     """A client of the ``b2b_sandbox`` server with its token, pacing off and short retry
-    waits."""
-    refuse_sync_test(request, "b2b_client")
+    waits (a synchronous test is refused by ``b2b_sandbox``, which it stands on)."""
     from ._client import B2BClient
     from ._config import RetryPolicy
 

@@ -127,6 +127,20 @@ async def test_a_recheck_fetches_again_only_configurations_older_than_its_age(
     await cache.aclose()
 
 
+async def kept_past_the_recheck_age(
+    monkeypatch: pytest.MonkeyPatch,
+    now: list[float],
+    *later: tuple[ExtraFieldConfig, ...] | B2BError,
+) -> tuple[ScriptedFetch, ExtraFieldCache]:
+    """A cache that fetched :data:`CONFIGS`, its clock then moved past the recheck age; the
+    fetches after answer ``later`` in turn."""
+    fetch = scripted(monkeypatch, CONFIGS, *later)
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    await cache.configs(Priority.NORMAL)
+    now[0] += EXTRA_FIELD_CONFIGS_RECHECK + 1
+    return fetch, cache
+
+
 async def test_a_recheck_lets_the_kept_configurations_stand_unless_every_request_would_fail(
     monkeypatch: pytest.MonkeyPatch, now: list[float], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -134,10 +148,8 @@ async def test_a_recheck_lets_the_kept_configurations_stand_unless_every_request
     (``None``); a refused token (401) is raised, as the call's own request would meet it."""
     caplog.set_level(logging.WARNING, logger="b2b_async")
     denied = PermissionDeniedError("denied", status=403)
-    fetch = scripted(monkeypatch, CONFIGS, denied, CONFIGS, AuthenticationError("no", status=401))
-    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
-    await cache.configs(Priority.NORMAL)
-    now[0] += EXTRA_FIELD_CONFIGS_RECHECK + 1
+    refused = AuthenticationError("no", status=401)
+    fetch, cache = await kept_past_the_recheck_age(monkeypatch, now, denied, CONFIGS, refused)
     assert await cache.for_recheck() is None
     now[0] += EXTRA_FIELD_CONFIGS_RETRY
     fetch.release.clear()
@@ -158,10 +170,7 @@ async def test_a_recheck_fetches_nothing_for_the_retry_time_after_a_failed_fetch
     retry time has passed: a broken endpoint costs no refused value a request."""
     caplog.set_level(logging.WARNING, logger="b2b_async")
     denied = PermissionDeniedError("denied", status=403)
-    fetch = scripted(monkeypatch, CONFIGS, denied, denied, ())
-    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
-    await cache.configs(Priority.NORMAL)
-    now[0] += EXTRA_FIELD_CONFIGS_RECHECK + 1
+    fetch, cache = await kept_past_the_recheck_age(monkeypatch, now, denied, denied, ())
     assert await cache.for_recheck() is None  # the new fetch fails: the kept ones stand
     now[0] += EXTRA_FIELD_CONFIGS_RETRY - 1
     assert await cache.for_recheck() is None
@@ -187,10 +196,7 @@ async def test_a_recheck_after_a_failure_every_request_meets_fetches_and_raises_
     retry time, the next recheck fetches again and raises what the call's own request would
     meet, instead of letting old configurations refuse the value for good."""
     first, again = failure(), failure()
-    fetch = scripted(monkeypatch, CONFIGS, first, again)
-    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
-    await cache.configs(Priority.NORMAL)
-    now[0] += EXTRA_FIELD_CONFIGS_RECHECK + 1
+    fetch, cache = await kept_past_the_recheck_age(monkeypatch, now, first, again)
     with pytest.raises(type(first)):
         await cache.for_recheck()
     with pytest.raises(type(again)):  # without the fix: None, the old refusal stands
