@@ -88,8 +88,9 @@ CHUNK: Final = 64 * 1024
 UNCAPPED_POOL: Final = 100
 JSON_CONTENT: Final = {"Content-Type": "application/json"}
 #: Where aiohttp starts quoting what it read of an answer (``b'...'``, ``'...'``, or the
-#: ``<repr>`` of an inner error that quotes it), to the end.
-QUOTED: Final = re.compile(r"""(?:message=)?(?:b?['"]|<).*""", re.DOTALL)
+#: ``<repr>`` of an inner error that quotes it), to the end. A quote opens after no letter
+#: or digit: the apostrophe of aiohttp's own words (``can't``) opens none.
+QUOTED: Final = re.compile(r"""(?:message=)?(?:(?<!\w)b?['"]|<).*""", re.DOTALL)
 T = TypeVar("T")
 #: Asks the limiter for budget: ``(priority, seconds left of the deadline or None) -> wait``.
 Acquire: TypeAlias = Callable[[Priority, float | None], Awaitable[float]]
@@ -709,7 +710,8 @@ class Transport:
             headers=self._request_headers(request),
             timeout=self.timeout,
             allow_redirects=False,
-            raise_for_status=False,  # a borrowed session's own setting must not apply
+            raise_for_status=False,  # a borrowed session's own settings must not apply:
+            auto_decompress=True,  # aiohttp asks for gzip whether or not it decompresses
         ) as response:
             body = await self._read_capped(response)
             reason = response.reason or ""

@@ -484,6 +484,31 @@ async def test_headers_on_the_wire(server: SandboxServer, borrowed: bool) -> Non
     assert "Content-Type" not in get.headers
 
 
+async def test_a_borrowed_session_that_does_not_decompress_still_reads_compressed_answers() -> None:
+    """A borrowed session made with auto_decompress=False still reads gzip answers: the
+    success, then the "already exists" of a second registration, never garbled bytes."""
+    answers = [
+        ({"code": 200, "data": {"orderId": "BC1"}}, 200),
+        ({"code": 400, "data": {"errMsg": "The order already exists."}}, 400),
+    ]
+
+    async def compressed(request: web.Request) -> web.Response:
+        envelope, status = answers.pop(0)
+        response = web.json_response(envelope, status=status)
+        response.enable_compression(web.ContentCoding.gzip)
+        return response
+
+    async with (
+        serving(answering(V2_CREATE.format(company=1, customer=1), compressed)) as url,
+        aiohttp.ClientSession(auto_decompress=False) as session,
+        B2BClient(TOKEN, base_url=url, session=session, rate_limit=None, retry=None) as client,
+    ):
+        created = await create(client)
+        with pytest.raises(OrderAlreadyExistsError):
+            await create(client)
+    assert created == CreatedOrder(order_id="BC1", already_registered=False)
+
+
 def answering(path: str, handler: Handler) -> web.Application:
     """An application that answers POSTs to ``path`` with ``handler``."""
     app = web.Application()
@@ -784,6 +809,32 @@ def test_failure_words_keep_aiohttps_words_and_drop_what_it_quotes(
 ) -> None:
     """What aiohttp quotes of an answer is left out; its description of the failure stays."""
     assert _transport.failure_words(failure) == words
+
+
+async def test_an_apostrophe_in_aiohttps_words_is_no_quote_of_the_answer() -> None:
+    """An answer with both Content-Length and Transfer-Encoding fails with aiohttp's whole
+    words ("can't be present"), not cut at the apostrophe into the opposite meaning."""
+
+    async def answer_framed_twice(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}"
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer_framed_twice, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        async with B2BClient(TOKEN, base_url=url, rate_limit=None, retry=None) as client:
+            with pytest.raises(APIConnectionError) as info:
+                await create(client)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert "can't be present with" in info.value.message
 
 
 async def test_an_allocation_followed_with_a_burst_holds_no_call_past_the_cap() -> None:
