@@ -937,6 +937,9 @@ class Registration:
                 self.lines[self.sent] = row.line
                 self.sent += 1
                 yield row.order
+            # Each row, sent or not, gives the loop a turn: a long stretch of rows that send
+            # nothing would otherwise hold off Ctrl-C, SIGTERM and the answers in flight.
+            await asyncio.sleep(0)
 
     def next_row(self) -> Row | V3Row | BadRow | None:
         """The next row, or ``None`` at the end or once the file turns out unreadable."""

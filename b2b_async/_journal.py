@@ -353,7 +353,9 @@ def csv_rows(handle: Iterable[str], form: RowFormat) -> Iterator[Row | V3Row | B
 
     with raised_as(unparsable, (csv.Error,), chained=False):
         header: list[str] | None = []
-        while header == []:  # blank lines before the header are skipped, as blank rows are
+        # Lines before the header that name nothing are skipped, as such rows are: blank
+        # lines, spaces, a spreadsheet's empty row of separators alone (",,,,").
+        while header is not None and not any(name.strip() for name in header):
             read = reader.line_num
             header = next(reader, None)
         misquoted = quoting_problem(tap.take())

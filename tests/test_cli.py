@@ -1385,6 +1385,34 @@ def test_progress_total_never_falls_below_the_rows_done(tmp_path: Path) -> None:
     run.rows.close()
 
 
+@pytest.mark.parametrize(
+    ("row", "status"), [(",1,S{},1,\n", "skipped"), (",1,B{},abc,\n", "rejected")]
+)
+async def test_register_ctrl_c_is_heard_between_rows_it_does_not_send(
+    tmp_path: Path, row: str, status: str
+) -> None:
+    """Ctrl-C during a long stretch of rows that send nothing (skipped as journaled, or
+    rejected as invalid) stops the reading there, instead of once the whole file is read."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(HEADER + "".join(row.format(index) for index in range(50)), encoding="utf-8")
+    journal = Journal(tmp_path / "results.jsonl", "v2 test")
+    done = ({"order_id": f"S{index}", "status": "created"} for index in range(50))
+    journal.path.write_text("".join(json.dumps(entry) + "\n" for entry in done), encoding="utf-8")
+    journal.claim()
+    client = B2BClient("t", rate_limit=None)
+    run = Registration(client, journal, read_rows(orders), 50, 1, quiet=True)
+    asyncio.get_running_loop().call_soon(run.interrupt)  # the signal handler's call
+    try:
+        sent = [order async for order in run.orders()]
+    finally:
+        run.rows.close()
+        journal.close()
+    assert sent == []
+    assert run.interrupted
+    assert set(run.counts) == {status}
+    assert run.counts[status] < 50, run.counts
+
+
 def test_register_quiet_prints_no_progress_and_no_table(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:

@@ -144,6 +144,17 @@ def test_blank_lines_before_the_csv_header_are_skipped(tmp_path: Path) -> None:
     assert count_rows(path) == 1
 
 
+@pytest.mark.parametrize("line", [",,,,", "   ", '"","",,,'], ids=["commas", "spaces", "quotes"])
+def test_lines_of_separators_alone_before_the_csv_header_are_skipped(
+    tmp_path: Path, line: str
+) -> None:
+    """A spreadsheet's empty first row (",,,,") or a line of spaces above the header is passed
+    over, as a blank line is, and as the same line among the rows is."""
+    path = write(tmp_path, "in.csv", line + "\n" + HEADER + "1,2,BC1,9.99,PO-1\n")
+    assert list(read_rows(path)) == [Row(3, ORDER)]
+    assert count_rows(path) == 1
+
+
 @pytest.mark.parametrize("text", ["\n", "\n\n\n"], ids=["one-blank-line", "blank-lines"])
 def test_a_csv_of_blank_lines_has_no_header(tmp_path: Path, text: str) -> None:
     """Blank lines alone are a CSV without its header."""
