@@ -67,6 +67,7 @@ __all__ = [
     "BulkReport",
     "OrderOutcome",
     "OutcomeStream",
+    "Register",
     "Registered",
     "Source",
     "SystemicFailure",

@@ -58,6 +58,7 @@ __all__ = [
     "environment_text",
     "finite_number",
     "logger",
+    "paced_interval",
     "plain",
     "positive_number",
     "shown",
@@ -329,8 +330,9 @@ class RetryPolicy:
     succeed by repetition, nor a well-formed answer whose data does not fit its model.
 
     The wait before attempt *n + 1* is the server's hint when it gave one (the longest of
-    ``Retry-After``, ``X-Retry-After``, ``X-Request-Window-Resets-After`` and
-    ``X-Rate-Limit-Time-Reset-Ms``). Without a hint it is exponential backoff with jitter::
+    ``Retry-After`` and ``X-Retry-After``, and on a 429 also of
+    ``X-Request-Window-Resets-After`` and ``X-Rate-Limit-Time-Reset-Ms``, which every answer
+    carries). Without a hint it is exponential backoff with jitter::
 
         wait = min(max_wait, initial_wait * 2 ** (n - 1)) * uniform(0.5, 1.0)
 

@@ -1,20 +1,23 @@
 """Retry decisions, together: what to retry, how long to wait, when to stop, what it meant.
 
-The transport asks this module four questions about a failed attempt and nothing else:
+The transport asks this module four questions about a failed attempt:
 
 - :func:`is_retryable`: is another attempt worth it? 429, 500, 502, 503, 504, connection
   errors and timeouts, and a garbled success body; never any other 4xx. A server hint
   longer than :attr:`RetryPolicy.max_retry_after <b2b_async.RetryPolicy.max_retry_after>` is
   not waited for: the call fails fast with the hint instead.
 - :func:`may_have_reached_server`: could the failed attempt have been processed all the same
-  (a read timeout, a reset, a 500, 502 or 504)? A later "already exists" then means success.
+  (a read timeout, a reset, a 500, 502 or 504, a success answer that could not be read)? A
+  later "already exists" then means success.
 - :class:`WaitStrategy`: how long before the next attempt: the server's hint, else jittered
   exponential backoff (:meth:`RetryPolicy.backoff <b2b_async.RetryPolicy.backoff>`).
 - :class:`StopBeforeDeadline`: give up when the next wait would end past the call's deadline.
 
 :class:`Uncertainty` follows one call's attempts and marks each later failure with
 ``after_uncertain_attempt``; :func:`settle_registration` is the one rule that turns "The order
-already exists." into a registered order.
+already exists." into a registered order. :func:`may_have_taken_effect`, :func:`refused_wait`
+and :func:`least_wait_before_retry` answer what a V3 create's failure says about its window
+(``_v3_window.window_lost``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ __all__ = [
     "is_transient",
     "least_wait_before_retry",
     "may_have_reached_server",
+    "may_have_taken_effect",
     "refused_wait",
     "settle_registration",
     "wait_before_retry",
@@ -209,9 +213,10 @@ async def settle_registration(
     """Await a registration; read "The order already exists." as registered where it means so.
 
     The one rule: "already exists" means the order is registered when an earlier attempt of
-    the same call may have reached the server (a read timeout, a reset, a 500, 502 or 504),
-    or in a bulk run, whose job is "make sure these are registered". Otherwise it is the
-    caller's news, and :class:`~b2b_async.OrderAlreadyExistsError` propagates.
+    the same call may have reached the server (a read timeout, a reset, a 500, 502 or 504, a
+    success answer that could not be read), or in a bulk run, whose job is "make sure these
+    are registered". Otherwise it is the caller's news, and
+    :class:`~b2b_async.OrderAlreadyExistsError` propagates.
 
     Args:
         registration: the registration call.

@@ -15,7 +15,7 @@ Wire decisions made here:
   of ASCII decimal digits;
 - ids are given one alone or as an iterable, never as ``bytes`` (:func:`id_list`);
 - a query string is at most :data:`MAX_QUERY_BYTES` percent-encoded, so the request line
-  stays within 8 KiB: ids that need more go in several requests (:func:`comma_batches`), a
+  stays within 8 KiB: ids that need more go in several requests (:func:`query_batches`), a
   filter that needs more is refused (:func:`check_query_size`).
 """
 

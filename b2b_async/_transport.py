@@ -1,7 +1,7 @@
 """The one request path every call takes, in three named steps.
 
-- :meth:`Transport.send` orchestrates: the call's deadline, the first attempt, and the
-  hand-over to tenacity when that attempt failed in a way worth repeating.
+- :meth:`Transport.send` orchestrates: the call's priority, its deadline, the first attempt,
+  and the hand-over to tenacity when that attempt failed in a way worth repeating.
 - :meth:`Transport._attempt` is one attempt: a place among the requests in flight (the
   concurrency cap), budget from the rate limiter (which also holds everyone back while a
   429 cooldown lasts), the exchange, the budget headers fed back to the limiter, and the
@@ -152,8 +152,9 @@ class Sending(NamedTuple):
 
 
 class Waits:
-    """The calls waiting for a place in flight, for budget or between attempts, by the
-    transport (client or view) they were made on, so that closing it can wake them.
+    """The calls waiting for a place in flight, for budget, between attempts or for a V3
+    window to settle (every wait :meth:`Transport.unless_closed` runs), by the transport
+    (client or view) they were made on, so that closing it can wake them.
 
     A woken call fails with :class:`~b2b_async.ClientClosedError` at once, instead of
     waiting out a cooldown of minutes only to find its client closed.

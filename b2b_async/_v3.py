@@ -20,10 +20,10 @@ made here:
   returned as :meth:`V3Order.sent <b2b_async.V3Order.sent>` with ``already_registered=True``
   (no further request: the attempt that timed out or was cut off registered it);
 - a registration must reach the API within 10 seconds of the BigCommerce order's creation;
-  a bulk registration still being attempted later than that (its retries, or waits for
-  budget, took it past the window) is logged at WARNING on the ``b2b_async`` logger, since
-  the API then answers "The order already exists." without applying the PO number or extra
-  fields sent;
+  a bulk registration without ``created_at`` that ends more than 10 seconds after it began
+  (its retries, or waits for budget, took it past where the window may have ended) is
+  logged at WARNING on the ``b2b_async`` logger (:func:`warn_if_late`), since the API then
+  answers "The order already exists." without applying the PO number or extra fields sent;
 - given the order's ``created_at``, a registration's deadline is the window's end less a
   margin (``_v3_window``), and a create that cannot meet it is not sent
   (:class:`~b2b_async.RegistrationWindowClosedError`); ``created_at`` itself is never sent;
@@ -467,7 +467,7 @@ class V3Orders:
         order: NewV3Order,
         window: RegistrationWindow | None,
         priority: Priority,
-        began_at: float | None = None,
+        began_at: float,
     ) -> V3Order:
         """Send the registration, within its window when known, and read the order.
 

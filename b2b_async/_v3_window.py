@@ -30,7 +30,7 @@ from ._retry import (
     refused_wait,
 )
 
-__all__ = ["RegistrationWindow", "window_lost"]
+__all__ = ["RegistrationWindow", "window_end", "window_lost"]
 
 
 def window_end(created_at: datetime) -> datetime:

@@ -16,8 +16,21 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "b2b_async"
-#: The modules an order crosses from ``client.orders.create`` to the socket and back.
-REQUEST_PATH = ("_v2.py", "_transport.py", "_protocol.py", "_retry.py", "_serde.py", "_routes.py")
+#: The modules an order crosses from ``client.orders.create`` to the socket and back: the
+#: in-process limiter and the in-flight cap it queues for included (``redis.py``, an
+#: optional limiter, keeps the general bound).
+REQUEST_PATH = (
+    "_v2.py",
+    "_transport.py",
+    "_priority.py",
+    "_ratelimit.py",
+    "_withdrawal.py",
+    "_waking.py",
+    "_protocol.py",
+    "_retry.py",
+    "_serde.py",
+    "_routes.py",
+)
 #: The most lines of code (docstrings, comments and blank lines left out) of any function.
 MOST_LINES = 50
 #: The most lines of code of a function on the request path.
@@ -171,6 +184,31 @@ def test_no_private_name_crosses_modules(name: str) -> None:
         and imported != "__version__"
     ]
     assert crossing == []
+
+
+def exported(name: str) -> set[str] | None:
+    """The names module ``name`` lists in its ``__all__``, or ``None`` when it has none."""
+    for node in ast.parse(MODULES[name].read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "__all__" for target in node.targets
+        ):
+            return set(ast.literal_eval(node.value))
+    return None
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_what_crosses_modules_is_exported(name: str) -> None:
+    """A name one module imports from another stands in that module's ``__all__``, which a
+    reader trusts to list what the rest of the package uses."""
+    unlisted = [
+        f"{source}.{imported}"
+        for source, imported in imports(name)
+        if source in MODULES
+        and f"{source}.{imported}" not in MODULES
+        and (names := exported(source)) is not None
+        and imported not in names
+    ]
+    assert unlisted == []
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))

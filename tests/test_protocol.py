@@ -277,6 +277,14 @@ def test_longest_hint_wins() -> None:
     assert retry_after_hint({"X-Rate-Limit-Time-Reset-Ms": "7500"}, NOW) == 7.5
 
 
+def test_window_resets_are_wait_hints_of_a_429_only() -> None:
+    """The window-reset headers every answer carries name a wait only on a 429."""
+    resets = {"X-Request-Window-Resets-After": "2.5 s", "X-Rate-Limit-Time-Reset-Ms": "3000"}
+    assert retry_after_hint(resets, NOW, rate_limited=False) is None
+    assert retry_after_hint({**resets, "Retry-After": "1"}, NOW, rate_limited=False) == 1.0
+    assert retry_after_hint(resets, NOW) == 3.0
+
+
 def test_absurd_hints_are_ignored() -> None:
     """A hint of more than a day, or unparseable, is ignored rather than obeyed."""
     assert retry_after_hint({"Retry-After": "99999999"}, NOW) is None

@@ -13,7 +13,14 @@ from collections.abc import Callable
 
 import attrs
 
-__all__ = ["FixedWindow", "RateWindow", "WindowState", "check_competing", "parse_rate"]
+__all__ = [
+    "FixedWindow",
+    "RateWindow",
+    "WindowState",
+    "check_competing",
+    "parse_rate",
+    "rate_headers",
+]
 
 _OFF = frozenset({"none", "off", "unlimited"})
 
