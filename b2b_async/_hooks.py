@@ -105,16 +105,27 @@ Gate = tuple[_events.Hook, Callable[[], bool] | None]
 def built(item: _events.Hook | _events.HookFactory) -> _events.Hook | None:
     """``item``'s hook: itself, or what its factory builds (``None`` when the build fails).
 
-    A factory that raises is logged and left out until :func:`set_hooks` is called again: a
-    hook must never fail a call, nor its building.
+    A factory that raises, or builds what :func:`set_hooks` would refuse (nothing callable,
+    or a coroutine function, whose calls would make coroutines nobody awaits: the hook would
+    never run), is logged and left out until :func:`set_hooks` is called again: a hook must
+    never fail a call, nor its building.
     """
     if not isinstance(item, _events.HookFactory):
         return item
     try:
-        return item.build()
+        hook = item.build()
     except Exception:  # a broken hook must never fail a call
         logger.warning("hook factory %r failed; its hook is left out", item, exc_info=True)
         return None
+    if hook is not None and (not callable(hook) or makes_coroutines(hook)):
+        logger.warning(
+            "hook factory %r built %r, which is no hook (a hook is called, not awaited); "
+            "it is left out",
+            item,
+            hook,
+        )
+        return None
+    return hook
 
 
 class HookSettings:
@@ -380,9 +391,16 @@ class CallObserver:
             emit(_events.BudgetWaited(self._call, self.attempt + 1, seconds), self._hooks)
 
     def sent(self) -> None:
-        """An attempt's request is going out."""
+        """An attempt's request is going out: a retry when an earlier request went out.
+
+        A retry counts as its request leaves, not as it is scheduled: one that never leaves
+        (the call's deadline, a closed client or a cancellation ends it first) repeated
+        nothing.
+        """
         self.attempt += 1
-        self._tally.count(requests=1, in_flight=1)
+        retried = int(self.attempt > 1)
+        self.retries += retried
+        self._tally.count(requests=1, in_flight=1, retries=retried)
         if self._hooks:
             emit(_events.RequestSent(self._call, self.attempt), self._hooks)
 
@@ -411,7 +429,5 @@ class CallObserver:
 
     def retry_scheduled(self, wait: float, error: B2BError) -> None:
         """The attempt failed with ``error``; the next follows in ``wait`` seconds."""
-        self.retries += 1
-        self._tally.count(retries=1)
         if self._hooks:
             emit(_events.RetryScheduled(self._call, self.attempt, wait, error), self._hooks)

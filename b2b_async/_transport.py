@@ -46,6 +46,7 @@ from ._config import (
     UNHINTED_COOLDOWN,
     Priority,
     RetryPolicy,
+    finite_number,
     logger,
 )
 from ._events import Call
@@ -629,7 +630,7 @@ class Transport:
         # The store's budget is what a stopped bulk run must not spend: its orders still
         # waiting for it are withdrawn (a wait for a place in flight ends with an answer).
         waited = await self.unless_closed(functools.partial(unless_withdrawn, acquire))
-        sending.call.budget_waited(waited)
+        sending.call.budget_waited(seconds_waited(waited))
         late = None if sending.start_by is None else time.monotonic() - sending.start_by
         if late is not None and late > 0:
             # Granted late: the limiter could not foresee its wait, or the event loop stalled.
@@ -852,6 +853,14 @@ def budget_acquirer(limiter: Limiter) -> Acquire:
             f"as the Limiter protocol says; {type(limiter).__name__}.acquire takes {signature}"
         )
     return lambda priority, deadline: limiter.acquire()
+
+
+def seconds_waited(waited: object) -> float:
+    """The seconds a limiter's ``acquire`` says it waited, ``0.0`` when it says no number of
+    them: ``None`` (a limiter that returns nothing), a negative or a NaN one. The budget it
+    granted is taken all the same, and handed back after the request."""
+    seconds = finite_number(waited)
+    return 0.0 if seconds is None or seconds < 0 else seconds
 
 
 def takes(signature: inspect.Signature, *args: object, **kwargs: object) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 import b2b_async._hooks as hooks_module
-from b2b_async import APIConnectionError, B2BClient, NewOrder, RetryPolicy
+from b2b_async import APIConnectionError, B2BClient, ClientClosedError, NewOrder, RetryPolicy
 from b2b_async._events import (
     BudgetWaited,
     BulkOutcome,
@@ -127,6 +128,29 @@ async def test_a_429_then_success_shows_the_rate_limit_and_the_retry(events: lis
     assert isinstance(finished, CallFinished)
     assert (finished.attempts, finished.retries, finished.status) == (2, 1, 200)
     assert (client.stats.requests, client.stats.retries, client.stats.rate_limited) == (2, 1, 1)
+
+
+async def test_a_retry_that_never_leaves_is_no_retry(events: list[Event]) -> None:
+    """A retry whose wait the client's closing ends sends nothing, so it counts as no retry."""
+    scheduled = asyncio.Event()
+
+    def note_retry(event: Event) -> None:
+        if isinstance(event, RetryScheduled):
+            scheduled.set()
+
+    set_hooks([events.append, note_retry])
+    slow = RetryPolicy(attempts=3, initial_wait=60.0, max_wait=60.0)
+    async with sandbox([FaultKind.HTTP_503, None]) as server:
+        client = client_for(server, retry=slow, rate_limit=None)
+        call = asyncio.create_task(create(client))
+        await scheduled.wait()
+        await client.aclose()
+        with pytest.raises(ClientClosedError):
+            await call
+    finished = events[-1]
+    assert isinstance(finished, CallFinished)
+    assert (finished.attempts, finished.retries) == (1, 0)
+    assert (client.stats.requests, client.stats.retries) == (1, 0)
 
 
 async def test_a_failed_call_finishes_with_its_error(events: list[Event]) -> None:
@@ -293,6 +317,22 @@ def test_a_factory_that_raises_is_logged_and_left_out_once(
         assert get_hooks() == (print,)
     assert tries == [1]
     assert "statsd is down" in caplog.text
+
+
+async def test_a_factory_that_builds_a_coroutine_function_is_logged_and_left_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A factory's ``async def`` or uncallable hook, which set_hooks refuses, is left out."""
+
+    async def awaiting(event: Event) -> None:
+        raise AssertionError("never run")
+
+    not_callable: Any = "statsd"
+    set_hooks([HookFactory(lambda: awaiting), HookFactory(lambda: not_callable), print])
+    with caplog.at_level(logging.WARNING, logger="b2b_async"):
+        assert get_hooks() == (print,)
+    assert [record.levelno for record in caplog.records] == [logging.WARNING] * 2
+    assert "which is no hook" in caplog.text
 
 
 async def test_a_factory_that_raises_fails_no_call(events: list[Event]) -> None:

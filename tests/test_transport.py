@@ -1517,6 +1517,37 @@ def test_a_limiter_that_cannot_take_the_protocol_s_arguments_is_refused_at_once(
         B2BClient(TOKEN, rate_limit=limiter)
 
 
+class SilentLimiter:
+    """A limiter whose ``acquire`` says no number of seconds waited (it returns nothing, or
+    a NaN), counting what it granted and what came back."""
+
+    def __init__(self, waited: float | None) -> None:
+        self.waited = waited
+        self.granted = 0
+        self.released = 0
+
+    async def acquire(
+        self, priority: Priority = Priority.NORMAL, *, deadline: float | None = None
+    ) -> Any:
+        self.granted += 1
+        return self.waited
+
+    async def release(self, hint: BudgetHint | None) -> None:
+        self.released += 1
+
+
+@pytest.mark.parametrize("waited", [None, float("nan"), -1.0])
+async def test_a_limiter_that_says_no_wait_still_gets_its_budget_back(
+    server: SandboxServer, waited: float | None
+) -> None:
+    """A limiter's ``acquire`` that returns no wait grants the call, and gets its budget back."""
+    limiter = SilentLimiter(waited)
+    async with client_for(server, rate_limit=limiter) as client:
+        assert await create(client) == CreatedOrder("BC1")
+    assert (limiter.granted, limiter.released) == (1, 1)
+    assert client.stats.budget_wait == 0.0
+
+
 # -- the token in no frame of a call cut off on the wire ----------------------------------------
 
 V2_ONE = V2_CREATE.format(company=1, customer=1)
