@@ -319,9 +319,12 @@ async def webhooks(
         yield
     finally:
         announcer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await announcer
-        await asyncio.gather(*calls)
+        try:
+            # Not `await announcer`: its cancellation would read as this task's, and a
+            # cancellation of this task meanwhile would be taken for the announcer's.
+            await asyncio.wait([announcer])
+        finally:
+            await asyncio.gather(*calls)
 
 
 def reached_store(server: SandboxServer, started: Mapping[str, float]) -> dict[str, float]:

@@ -847,11 +847,16 @@ class RateLimiter:
         if future.cancelled():
             self._lanes.leave(waiter)
         elif future.exception() is None:
-            # Granted in the instant it was cancelled: the request is never sent, so the
-            # server budget comes back; the pacing slot is spent, which errs on the safe side.
-            self._in_flight -= 1
-            if now < self._window_end:
-                self._window_budget += 1
+            # Granted in the instant it was cancelled. Now is the slot's time, so the next
+            # caller takes it; with none, the request is never sent, so the server budget
+            # comes back, and the pacing slot is spent, which errs on the safe side.
+            head = self._lanes.pop()
+            if head is not None:
+                head.future.set_result(future.result())
+            else:
+                self._in_flight -= 1
+                if now < self._window_end:
+                    self._window_budget += 1
         # Failed for its deadline in the instant it was cancelled: already counted out.
         self._schedule(now)
 

@@ -14,17 +14,19 @@ The transport asks this module four questions about a failed attempt:
 - :class:`StopBeforeDeadline`: give up when the next wait would end past the call's deadline.
 
 :class:`Uncertainty` follows one call's attempts and marks each later failure with
-``after_uncertain_attempt``; :func:`settle_registration` is the one rule that turns "The order
-already exists." into a registered order. :func:`may_have_taken_effect`, :func:`refused_wait`
-and :func:`least_wait_before_retry` answer what a V3 create's failure says about its window
-(``_v3_window.window_lost``).
+``after_uncertain_attempt`` (:func:`later_failures_marked` marks those of the requests a call
+makes after one that may have reached the server); :func:`settle_registration` is the one
+rule that turns "The order already exists." into a registered order.
+:func:`may_have_taken_effect`, :func:`refused_wait` and :func:`least_wait_before_retry`
+answer what a V3 create's failure says about its window (``_v3_window.window_lost``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Final, TypeVar
 
 import attrs
@@ -47,6 +49,7 @@ __all__ = [
     "WaitStrategy",
     "is_retryable",
     "is_transient",
+    "later_failures_marked",
     "least_wait_before_retry",
     "may_have_reached_server",
     "may_have_taken_effect",
@@ -138,6 +141,22 @@ class Uncertainty:
         exc.after_uncertain_attempt = self._earlier
         self._earlier = self._earlier or may_have_reached_server(exc)
         self._leaving = False
+
+
+@contextlib.contextmanager
+def later_failures_marked(uncertain: bool) -> Iterator[None]:
+    """Mark every failure raised in the block ``after_uncertain_attempt`` when ``uncertain``.
+
+    For a call that goes on with other requests after one that may have reached the server
+    (``ensure``'s read and update after a create cut off on the wire): whatever fails later,
+    the call may have taken effect, as :class:`Uncertainty` marks a call's later attempts.
+    """
+    try:
+        yield
+    except B2BError as exc:
+        if uncertain:
+            exc.after_uncertain_attempt = True
+        raise
 
 
 def wait_before_retry(

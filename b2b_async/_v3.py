@@ -78,7 +78,7 @@ from ._extra_fields import check_extra_fields, required_names
 from ._pagination import V3PageReader, check_v3_page_size, walk_offsets
 from ._priority import call_priority
 from ._protocol import Request
-from ._retry import may_have_taken_effect, settle_registration
+from ._retry import later_failures_marked, may_have_taken_effect, settle_registration
 from ._routes import check_query_size, id_list, one_of, to_v3_id, v3_path
 from ._serde import encode_model, is_empty, one_or_many, structure
 from ._transport import Transport
@@ -596,7 +596,8 @@ class V3Orders:
                 customer's order, say), or the customer does not exist.
             UnprocessableEntityError: the API refused an extra field value.
             B2BError: any other failure, after the retries the policy allows; calling again
-                picks up where this call stopped.
+                picks up where this call stopped. After a create that may have registered
+                the order, its ``after_uncertain_attempt`` is set, whatever failed.
 
         .. versionadded:: 0.2.0
         """
@@ -610,10 +611,11 @@ class V3Orders:
         required = await self._check(order.extra_fields, window)
         if window is not None and not window.is_open():
             return await self._reconcile(order, required, priority, window)
-        created, missed = await self._try_create(order, window, priority, began)
+        created, missed, uncertain = await self._try_create(order, window, priority, began)
         if created is not None:
             return EnsuredOrder(action="created", order=created, steps=("create",))
-        return await self._reconcile(order, required, priority, missed, steps=("create",))
+        with later_failures_marked(uncertain):  # the create may have registered the order
+            return await self._reconcile(order, required, priority, missed, steps=("create",))
 
     async def _try_create(
         self,
@@ -621,27 +623,29 @@ class V3Orders:
         window: RegistrationWindow | None,
         priority: Priority | None,
         began_at: float,
-    ) -> tuple[V3Order | None, RegistrationWindow | None]:
+    ) -> tuple[V3Order | None, RegistrationWindow | None, bool]:
         """Create within the window: the order, or the window to wait for when it was missed.
 
         Returns:
-            ``(order, None)`` when created; ``(None, window)`` when the window cannot be met;
-            ``(None, None)`` when the order already exists.
+            ``(order, None, False)`` when created; ``(None, window, False)`` when the window
+            cannot be met, nothing sent; ``(None, window, True)`` when the create failed but
+            may have registered the order; ``(None, None, uncertain)`` when the order already
+            exists, ``uncertain`` when an earlier attempt may have registered it.
         """
         level = self._registration_priority(order, priority)
         try:
-            return await self._send_registration(order, window, level, began_at), None
-        except OrderAlreadyExistsError:
-            return None, None
+            return await self._send_registration(order, window, level, began_at), None, False
+        except OrderAlreadyExistsError as exc:
+            return None, None, exc.after_uncertain_attempt
         except RegistrationWindowClosedError:
-            return None, window
+            return None, window, False
         except B2BError as exc:
             # A create that may have registered the order, by this attempt or an earlier one:
             # once its window has passed, B2B Edition holds the order either way, and the
             # read tells what it holds.
             if window is None or not may_have_taken_effect(exc):
                 raise
-            return None, window
+            return None, window, True
 
     async def _reconcile(
         self,

@@ -1034,9 +1034,12 @@ class RedisRateLimiter:
     def _withdraw(self, waiter: Waiter) -> int | None:
         """Undo a wait its caller gave up; the lanes skip its entry when they get there.
 
+        A slot granted in the instant the caller was cancelled goes to the next caller; with
+        none left, a booked one goes back to the key (:meth:`_hand_back`).
+
         Returns:
-            The ticket of a slot granted in the instant the caller was cancelled, when no
-            other caller was waiting to take it; ``None`` otherwise.
+            The ticket of a local slot granted so, when no other caller was waiting to take
+            it; ``None`` otherwise.
         """
         future = waiter.future
         unused = None
@@ -1050,9 +1053,23 @@ class RedisRateLimiter:
             if head is not None:
                 head.future.set_result(unused)
                 unused = None
+            elif unused != _LOCAL:
+                self._hand_back(unused, waiter.priority)
+                unused = None
         if not self._lanes:
             self._nudge.set()  # the driver gives its booking back instead of waiting for it
         return unused
+
+    def _hand_back(self, ticket: int, level: Priority) -> None:
+        """Have the driver give back a booked slot whose caller left in the instant it came,
+        as it gives back one that comes once every caller has left (see :meth:`_grant`).
+
+        A booking the driver holds meanwhile is a later one, and takes its place: the slot
+        then stays unused, which errs on the safe side.
+        """
+        if self._held is None and not self._closed:
+            self._held = _Slot(ticket, self._now(), level)
+            self._drive(level)
 
     def _fail_waiters(self, error: Callable[[], BaseException]) -> None:
         """Fail every waiting caller, each with an error of its own."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import time
@@ -20,6 +21,7 @@ from b2b_async._demo import (
     standard_output,
     summary_table,
     webhook_order,
+    webhooks,
 )
 from b2b_async.sandbox import DEFAULT_TOKEN, SandboxServer
 
@@ -77,6 +79,30 @@ async def test_reached_store_measures_each_order_from_its_call_to_its_first_requ
         waits = reached_store(server, started)
     assert waits == {"HOOK-0001": pytest.approx(first - started["HOOK-0001"])}
     assert waits["HOOK-0001"] >= 0
+
+
+async def test_a_cancellation_as_the_webhooks_stop_still_cancels() -> None:
+    """Cancelled as its block ends, while the webhook announcer stops, the task ends
+    cancelled once the orders announced are done, instead of going on."""
+    async with SandboxServer(rate=None) as server:
+        async with B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=None) as client:
+            went_on = False
+
+            async def demo() -> None:
+                nonlocal went_on
+                failed: list[str] = []
+                this = asyncio.current_task()
+                assert this is not None
+                async with webhooks(client, DemoSettings(webhook_every=60.0), {}, failed):
+                    await asyncio.sleep(0)  # the first webhook order is announced
+                    this.cancel()  # delivered as the announcer stops
+                went_on = True
+
+            task = asyncio.create_task(demo())
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert not went_on
+            assert server.registrations("HOOK-0000") == 1
 
 
 def test_the_demo_s_console_never_cuts_a_line_for_a_pipe(

@@ -525,6 +525,36 @@ async def test_cancelled_in_the_instant_it_was_granted_returns_the_budget(
     assert limiter.window_budget == budget_after
 
 
+async def test_a_slot_granted_as_its_caller_is_cancelled_passes_to_the_next_caller(
+    clock: VirtualClock,
+) -> None:
+    """A caller cancelled after its slot was granted but before it ran leaves the slot to
+    the next caller waiting, in that instant, not one interval later."""
+    limiter = RateLimiter(RateLimit(10, 1.0, burst=2))
+    await limiter.acquire()
+    await limiter.release(BudgetHint(retry_after=1.0))  # every caller waits for the reopening
+    second: asyncio.Task[float]
+    loop = asyncio.get_running_loop()
+
+    async def first() -> float:
+        await limiter.acquire()
+        second.cancel()  # its slot was granted in the same tick as ours
+        return loop.time()
+
+    async def third() -> float:
+        await limiter.acquire()
+        return loop.time()
+
+    first_task = asyncio.create_task(first())
+    second = asyncio.create_task(limiter.acquire())
+    third_task = asyncio.create_task(third())
+    reopened = await first_task
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    assert await third_task == reopened
+    assert limiter.in_flight == 2
+
+
 async def test_acquire_and_release_work_outside_a_task(clock: VirtualClock) -> None:
     """Driven from plain loop callbacks (no task, so no ticket), the limiter still counts."""
     loop = asyncio.get_running_loop()

@@ -777,6 +777,27 @@ async def test_a_slot_granted_as_its_caller_is_cancelled_passes_to_the_next_call
         assert limiter.in_flight == 1
 
 
+async def test_a_slot_granted_as_its_only_caller_is_cancelled_goes_back(
+    key: str, watched: WatchedRedis
+) -> None:
+    """The slot reaches its one caller in the instant it is cancelled: no caller is left to
+    take it, so it returns to the key, as one that comes after its callers left does."""
+    async with RedisRateLimiter(watched, key=key, rate_limit=RateLimit(1, 60.0)) as limiter:
+        watched.hold()
+        first = asyncio.create_task(limiter.acquire())
+        await watched.until_held()  # the driver is booking the caller's slot
+        loop = asyncio.get_running_loop()
+        # Cancelled once the slot is its, before it has run again to take it.
+        watched.on_answer = lambda: loop.call_soon(first.cancel)
+        watched.answer()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        await watched.until_answered("return")
+        await limiter.acquire(deadline=1.0)  # kept, the slot would be a minute away
+        assert watched.replies == ["reserve", "return", "reserve"]
+        assert limiter.in_flight == 1
+
+
 async def test_a_slot_booked_for_callers_who_all_left_goes_back(
     key: str, watched: WatchedRedis
 ) -> None:

@@ -37,6 +37,7 @@ from b2b_async._retry import (
     WaitStrategy,
     is_retryable,
     is_transient,
+    later_failures_marked,
     least_wait_before_retry,
     may_have_reached_server,
     may_have_taken_effect,
@@ -313,3 +314,20 @@ async def test_other_failures_pass_through_the_registration_rule(in_bulk: bool) 
         await settle_registration(
             answer(NotFoundError("no such company", status=404)), registered, in_bulk=in_bulk
         )
+
+
+@pytest.mark.parametrize("uncertain", [False, True])
+def test_later_failures_are_marked_only_after_an_uncertain_request(uncertain: bool) -> None:
+    """A failure raised in the block is marked after_uncertain_attempt exactly when told so."""
+    with pytest.raises(ClientClosedError) as caught, later_failures_marked(uncertain):
+        raise ClientClosedError("closed")
+    assert caught.value.after_uncertain_attempt is uncertain
+
+
+def test_a_failure_already_marked_stays_marked() -> None:
+    """The block never clears a mark its failure carries from its own earlier attempt."""
+    error = ServerError("boom", status=503)
+    error.after_uncertain_attempt = True
+    with pytest.raises(ServerError) as caught, later_failures_marked(False):
+        raise error
+    assert caught.value.after_uncertain_attempt

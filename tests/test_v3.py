@@ -2322,3 +2322,49 @@ async def test_closing_the_client_wakes_an_ensure_waiting_for_a_window_to_settle
         with pytest.raises(ClientClosedError):
             await asyncio.wait_for(ensuring, 30)  # else: an hour
         assert {record.path for record in server.requests} <= {"/api/v3/io/orders/extra-fields"}
+
+
+async def test_an_ensure_closed_after_a_create_that_may_have_registered_says_so(
+    store: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create cut off after it reached the store sends ensure to wait for the window;
+    closing the client then fails ensure with a ClientClosedError whose
+    after_uncertain_attempt says the create may have registered the order (it did)."""
+    asleep = asyncio.Event()
+
+    async def settles_in_an_hour(window: RegistrationWindow) -> None:
+        asleep.set()
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(RegistrationWindow, "wait_until_settled", settles_in_an_hour)
+    created_at = place(store, 766)
+    store.faults = Faults(reset_after=1.0)  # registered, then the connection is cut
+    client = client_for(store, retry=None, check_extra_fields=False)
+    ensuring = asyncio.create_task(
+        client.v3.orders.ensure(bc_order_id=766, customer_id=5, created_at=created_at)
+    )
+    await asyncio.wait_for(asleep.wait(), 30)
+    await client.aclose()
+    with pytest.raises(ClientClosedError) as caught:
+        await asyncio.wait_for(ensuring, 30)  # else: an hour
+    assert store.registrations(766) == 1
+    assert caught.value.after_uncertain_attempt
+
+
+async def test_an_ensure_whose_read_fails_after_an_uncertain_create_says_so(
+    store: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The read that follows a create which may have registered the order fails too (a
+    503): ensure's error says that the create may have registered it (it did)."""
+
+    async def settled(window: RegistrationWindow) -> None:
+        store.faults = Faults(http_503=1.0)
+
+    monkeypatch.setattr(RegistrationWindow, "wait_until_settled", settled)
+    created_at = place(store, 767)
+    store.faults = Faults(reset_after=1.0)
+    async with client_for(store, retry=None, check_extra_fields=False) as client:
+        with pytest.raises(ServerError) as caught:
+            await client.v3.orders.ensure(bc_order_id=767, customer_id=5, created_at=created_at)
+    assert store.registrations(767) == 1
+    assert caught.value.after_uncertain_attempt
