@@ -144,10 +144,17 @@ class Places:
         """Calls waiting for a place."""
         return len(self._lanes)
 
-    async def take(self, priority: Priority) -> None:
-        """Take one place, waiting for it in the lane of ``priority`` when none is free."""
+    def take_free(self, priority: Priority) -> bool:
+        """Take a place free now, if a call of ``priority`` may and none waits before it:
+        whether it took one."""
         if self._may_take(priority) and not self._lanes:
             self._free -= 1
+            return True
+        return False
+
+    async def take(self, priority: Priority) -> None:
+        """Take one place, waiting for it in the lane of ``priority`` when none is free."""
+        if self.take_free(priority):
             return
         waiter = Waiter(asyncio.get_running_loop().create_future(), priority)
         self._lanes.join(waiter)

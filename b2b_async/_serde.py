@@ -481,16 +481,11 @@ def structure(data: object, cls: type[T], *, path: str = "$.data") -> T:
     Raises:
         ResponseDecodeError: ``data`` does not fit ``cls``.
     """
-    name = getattr(cls, "__name__", str(cls))
-    if attrs.has(cls) and not isinstance(data, Mapping):
-        raise ResponseDecodeError(
-            f"response does not fit {name}: expected a JSON object, got {type(data).__name__}",
-            path=path,
-        )
     try:
-        return converter.structure(data, cls)
+        return converter.structure(data, cls)  # a model's hook refuses what is no JSON object
     except (cattrs.BaseValidationError, ValueError, TypeError, AttributeError) as exc:
         message, where = first_problem(exc, path)
+        name = getattr(cls, "__name__", str(cls))
         raise ResponseDecodeError(f"response does not fit {name}: {message}", path=where) from exc
 
 

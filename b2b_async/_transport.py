@@ -597,8 +597,10 @@ class Transport:
         Raises:
             APITimeoutError: the call's deadline passed while it waited; nothing was sent.
         """
+        if self._places.take_free(sending.priority):  # most calls: nothing to wait for
+            return
         take = functools.partial(self._places.take, sending.priority)
-        if sending.start_by is None:  # most calls: no timer to set up and cancel
+        if sending.start_by is None:  # no timer to set up and cancel
             await self.unless_closed(take)
             return
         try:

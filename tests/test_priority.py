@@ -453,6 +453,36 @@ async def test_the_cap_for_bulk_gives_bulk_calls_the_places_wanted(wanted: int) 
         await extra
 
 
+def test_take_free_takes_a_place_free_now_and_says_so() -> None:
+    """take_free takes a free place at once, and refuses, taking nothing, once none is free."""
+    places = Places(2)
+    assert places.take_free(URGENT)
+    assert places.take_free(URGENT)
+    assert not places.take_free(URGENT)
+    assert (places.free, places.waiting) == (0, 0)
+
+
+def test_take_free_leaves_bulk_s_reserve_and_the_queue_alone() -> None:
+    """take_free keeps the place bulk leaves to the others, and never jumps a waiting call."""
+    places = Places(2)
+    assert places.take_free(BULK)
+    assert not places.take_free(BULK)  # the last place is not bulk's
+    assert places.free == 1
+
+
+async def test_take_free_never_jumps_a_call_waiting_for_a_place() -> None:
+    """With a call waiting in a lane, take_free refuses even a place a give-back frees."""
+    places = Places(1)
+    await places.take(NORMAL)
+    waiting = asyncio.create_task(places.take(BULK))
+    await asyncio.sleep(0)
+    assert not places.take_free(URGENT)
+    places.give_back()  # the waiting call gets it
+    await waiting
+    assert not places.take_free(URGENT)
+    assert (places.free, places.waiting) == (0, 0)
+
+
 def test_a_priority_block_refuses_an_unknown_level_when_it_is_asked_for() -> None:
     """``client.priority("bluk")`` raises at the call, as its docstring says, not only once a
     ``with`` enters the block: a level read from the configuration fails where it is read."""

@@ -209,6 +209,46 @@ def test_scalar_answer_that_does_not_fit_names_data() -> None:
     assert info.value.path == "$.data"
 
 
+@pytest.mark.parametrize("answer", [[], None, "x", 3])
+def test_an_answer_that_is_no_object_names_the_model_and_data(answer: Any) -> None:
+    """An answer that is no JSON object, read as a model, names the model, its kind and $.data."""
+    kind = type(answer).__name__
+    with pytest.raises(ResponseDecodeError) as info:
+        structure(answer, CompanyOrder)
+    assert str(info.value).startswith(
+        f"response does not fit CompanyOrder: expected a JSON object, got {kind}"
+    )
+    assert info.value.path == "$.data"
+
+
+#: The classes of :class:`Shown` written out so far, by name.
+WRITTEN: list[str] = []
+
+
+class Shown(type):
+    """A metaclass that notes each time one of its classes is written out."""
+
+    def __repr__(cls) -> str:
+        WRITTEN.append(cls.__name__)
+        return super().__repr__()
+
+
+@attrs.frozen
+class Watched(metaclass=Shown):
+    """A model whose class notes each time it is written out."""
+
+    order_id: str = ""
+
+
+def test_an_answer_that_fits_does_not_write_out_its_model() -> None:
+    """structure writes out a model's name only for the error of an answer that does not fit."""
+    WRITTEN.clear()
+    assert structure({"orderId": "1"}, Watched) == Watched("1")
+    assert WRITTEN == []
+    with pytest.raises(ResponseDecodeError, match="response does not fit Watched"):
+        structure([], Watched)
+
+
 def test_model_level_refusal_names_the_object() -> None:
     """A refusal by the model itself (not one field) names the object's path."""
     with pytest.raises(ResponseDecodeError, match="option_id must not be empty") as info:

@@ -156,6 +156,26 @@ async def test_a_call_cancelled_while_waiting_for_a_place_sends_nothing() -> Non
     assert [attempts_for(slow, order) for order in ("BC1", "BC2", "BC3")] == [1, 0, 1]
 
 
+async def test_a_call_that_finds_a_place_free_sets_up_no_wait(
+    server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call that finds a place free takes it with no wakeable wait; one that queues waits."""
+    waits: list[object] = []
+    wait = _transport.Waits.wait
+
+    async def counted(self: _transport.Waits, owner: object, started: Callable[[], Any]) -> Any:
+        waits.append(owner)
+        return await wait(self, owner, started)
+
+    monkeypatch.setattr(_transport.Waits, "wait", counted)
+    async with client_for(server, max_concurrency=1) as client:
+        assert await create(client, "BC1") == CreatedOrder("BC1")
+        assert waits == []
+        both = await asyncio.gather(create(client, "BC2"), create(client, "BC3"))
+    assert list(both) == [CreatedOrder("BC2"), CreatedOrder("BC3")]
+    assert len(waits) == 1  # the second of the two waited for the first's place
+
+
 async def test_long_paths_are_sent_but_not_remembered(server: SandboxServer) -> None:
     """A path of very long ids reaches the server but takes no place in the URL memory."""
     long_customer = "9" * 300
