@@ -362,6 +362,7 @@ def csv_rows(handle: Iterable[str], form: RowFormat) -> Iterator[Row | V3Row | B
         # lines, spaces, a spreadsheet's empty row of separators alone (",,,,").
         while header is not None and not any(name.strip() for name in header):
             read = reader.line_num
+            tap.take()  # the lines skipped: the header's quotes are checked on its own
             header = next(reader, None)
         misquoted = quoting_problem(tap.take())
         if misquoted is not None:

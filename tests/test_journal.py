@@ -964,6 +964,18 @@ def test_a_header_whose_quotes_break_the_format_is_an_input_error(tmp_path: Path
         list(read_rows(write(tmp_path, "in.csv", text)))
 
 
+@pytest.mark.parametrize("line", ["", ",,,,", "   "], ids=["blank", "commas", "spaces"])
+def test_a_header_whose_quotes_break_the_format_is_refused_below_skipped_lines(
+    tmp_path: Path, line: str
+) -> None:
+    """A misquoted header below a line naming nothing is refused as on line 1, not read as
+    naming po_numberx, which would drop every PO number unannounced."""
+    header = 'company_id,customer_id,order_id,total_inc_tax,"po_number"x\n'
+    text = line + "\n" + header + "1,2,BC1,9.99,PO-1\n"
+    with pytest.raises(InputFileError, match="the CSV header on line 2 is not CSV as written"):
+        list(read_rows(write(tmp_path, "in.csv", text)))
+
+
 def test_csv_header_names_are_read_without_the_spaces_around_them(tmp_path: Path) -> None:
     """A header written with ", " separators, or a trailing space, still names its columns.
 
