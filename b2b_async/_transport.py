@@ -390,6 +390,7 @@ class Transport:
             pool.session = aiohttp.ClientSession(
                 connector=connector, headers=self._headers, cookie_jar=aiohttp.DummyCookieJar()
             )
+            without_silent_resends(pool.session)
         elif not pool.owned and pool.session.closed:  # an owned one closes in aclose only
             raise ClientClosedError("the borrowed aiohttp session is closed")
         return pool.session
@@ -830,6 +831,21 @@ def earliest(moment: float | None, seconds: float | None) -> float | None:
     if seconds is not None:
         bounds.append(time.monotonic() + seconds)
     return min(bounds, default=None)
+
+
+def without_silent_resends(session: aiohttp.ClientSession) -> None:
+    """Stop ``session`` from sending a GET or PUT again on its own when its connection fails.
+
+    aiohttp resends an idempotent request once, within the same ``session.request``, when
+    its connection is reset or closed (RFC 9112's retrying of requests). That second request
+    leaves without a slot of the limiter, an attempt of the retry policy or a hook's report:
+    it spends the store's budget unseen, and can run into a 429. The transport's own retries
+    repeat a failed attempt instead, paced and counted. aiohttp has no public switch for it;
+    the attribute is its own, there in every version this package supports (a version
+    without it keeps its resend, and the transport's tests say so).
+    """
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
 
 
 def budget_acquirer(limiter: Limiter) -> Acquire:

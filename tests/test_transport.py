@@ -297,6 +297,18 @@ async def test_reset_before_processing_exhausts_attempts(server: SandboxServer) 
     assert server.orders == {}
 
 
+async def test_reset_read_is_sent_once_per_attempt(server: SandboxServer) -> None:
+    """A GET whose connection is reset is not resent behind the limiter's back."""
+    async with client_for(server, retry=RetryPolicy(attempts=2, initial_wait=0)) as client:
+        await create(client)  # leaves a kept-alive connection for the read to reuse
+        server.faults = Faults(reset_before=1.0)
+        with pytest.raises(APIConnectionError):
+            await client.orders.details("BC1")
+    reads = [record for record in server.requests if record.method == "GET"]
+    assert len(reads) == 2
+    assert client.stats.requests == 3
+
+
 async def test_connection_refused_is_retried_and_certain() -> None:
     """A refused connection is retried and marked as never having reached the server."""
     with socket.socket() as probe:
