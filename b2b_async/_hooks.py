@@ -105,10 +105,9 @@ Gate = tuple[_events.Hook, Callable[[], bool] | None]
 def built(item: _events.Hook | _events.HookFactory) -> _events.Hook | None:
     """``item``'s hook: itself, or what its factory builds (``None`` when the build fails).
 
-    A factory that raises, or builds what :func:`set_hooks` would refuse (nothing callable,
-    or a coroutine function, whose calls would make coroutines nobody awaits: the hook would
-    never run), is logged and left out until :func:`set_hooks` is called again: a hook must
-    never fail a call, nor its building.
+    A factory that raises, or builds what :func:`set_hooks` would refuse
+    (:func:`why_no_hook`), is logged and left out until :func:`set_hooks` is called again: a
+    hook must never fail a call, nor its building.
     """
     if not isinstance(item, _events.HookFactory):
         return item
@@ -117,12 +116,10 @@ def built(item: _events.Hook | _events.HookFactory) -> _events.Hook | None:
     except Exception:  # a broken hook must never fail a call
         logger.warning("hook factory %r failed; its hook is left out", item, exc_info=True)
         return None
-    if hook is not None and (not callable(hook) or makes_coroutines(hook)):
+    problem = None if hook is None else why_no_hook(hook)
+    if problem is not None:
         logger.warning(
-            "hook factory %r built %r, which is no hook (a hook is called, not awaited); "
-            "it is left out",
-            item,
-            hook,
+            "hook factory %r built %r, which is no hook (%s); it is left out", item, hook, problem
         )
         return None
     return hook
@@ -192,12 +189,21 @@ def callables(hooks: object) -> tuple[_events.Hook | _events.HookFactory, ...]:
         raise TypeError(f"hooks must be an iterable of hooks, got {type(hooks).__name__}")
     given = tuple(hooks)
     for hook in given:
-        if not (callable(hook) or isinstance(hook, _events.HookFactory)):
-            raise TypeError(f"a hook must be callable or a HookFactory, got {type(hook).__name__}")
-        if makes_coroutines(hook):
-            # Called, it would make a coroutine nobody awaits: the hook would never run.
-            raise TypeError(f"a hook is called, not awaited: {hook!r} is a coroutine function")
+        problem = None if isinstance(hook, _events.HookFactory) else why_no_hook(hook)
+        if problem is not None:
+            raise TypeError(problem)
     return given
+
+
+def why_no_hook(hook: object) -> str | None:
+    """Why ``hook`` cannot serve as a hook, or ``None`` when it can: it must be callable,
+    and calling it must not make a coroutine, which nobody would await (it would never run).
+    """
+    if not callable(hook):
+        return f"a hook must be callable or a HookFactory, got {type(hook).__name__}"
+    if makes_coroutines(hook):
+        return f"a hook is called, not awaited: {hook!r} is a coroutine function"
+    return None
 
 
 def makes_coroutines(hook: object) -> bool:
