@@ -10,7 +10,10 @@ made here:
   position is read (by :class:`~b2b_async._pagination.V3PageReader`) from
   ``meta.pagination``, or from ``meta`` itself as the published example of "Get All
   Orders" has it;
-- time filters go out as Unix seconds (``minCreated``, ``maxModified``, ...), ``showExtra``
+- time filters go out as whole Unix seconds (``minCreated``, ``maxModified``, ...), an
+  ``_after`` bound rounded up and a ``_before`` one down, as an order's times are whole
+  seconds; an ``_after`` bound before 1970 goes out as 0 and a ``_before`` one is refused
+  (no order is older, and the API takes no negative time); ``showExtra``
   as ``true`` (left out when false), channels as repeated ``channelIds[]`` parameters, the
   sort direction as ``ASC``/``DESC``;
 - "Get an Order" and "Update an Order" document ``data`` as an array holding the order; an
@@ -42,7 +45,7 @@ import builtins
 import functools
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Final, Literal, TypeVar, get_args
 
@@ -115,35 +118,54 @@ SortBy = Literal["createdAt", "updatedAt"]
 SortOrder = Literal["asc", "desc"]
 _SORT_BY: Final = frozenset(get_args(SortBy))
 _SORT_ORDER: Final = frozenset(get_args(SortOrder))
+#: Unix time 0, and its unit: time filters are counted from one in the other, exactly.
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND: Final = timedelta(seconds=1)
 #: What one order of a bulk run becomes: a V3Order (create) or an EnsuredOrder (ensure).
 ResultT = TypeVar("ResultT", V3Order, EnsuredOrder)
 
 
-def unix_seconds(value: object, field: str) -> int | None:
-    """A time filter as whole Unix seconds; ``None`` stays ``None``.
+def unix_seconds(value: object, field: str) -> int:
+    """A time filter as the whole Unix seconds it goes out as (see the module).
+
+    The API compares them with an order's whole-second times, so an ``_after`` bound is
+    rounded up and any other down, and no order outside the bound is listed. An ``_after``
+    bound before 1970 is 0: no order is older, and the API takes no negative time.
+
+    Args:
+        value: the bound, which must be an aware ``datetime``.
+        field: the argument's name (``created_after``, ``modified_before``, ...).
 
     Raises:
-        InvalidOrderError: not an aware ``datetime`` (a naive one's Unix time is undefined).
+        InvalidOrderError: not an aware ``datetime`` (a naive one's Unix time is undefined),
+            or a ``_before`` bound before 1970, which no order can meet.
     """
-    if value is None:
-        return None
-    return int(aware(value, field).timestamp())
+    elapsed = aware(value, field) - _EPOCH  # exact, as whole seconds are counted below
+    if field.endswith("_after"):
+        return max(-(-elapsed // _SECOND), 0)
+    if elapsed < timedelta(0):
+        raise InvalidOrderError(
+            f"{field} must not be before 1970-01-01 UTC: no order is older, and the API"
+            " takes no negative Unix time"
+        )
+    return elapsed // _SECOND
 
 
 def _time_filters(**bounds: datetime | None) -> dict[str, int]:
-    """``minCreated``/``maxCreated``/``minModified``/``maxModified``, each range checked."""
+    """``minCreated``/``maxCreated``/``minModified``/``maxModified``, each range checked
+    on the instants given, before they are rounded to whole seconds."""
     names = {
         "created_after": "minCreated",
         "created_before": "maxCreated",
         "modified_after": "minModified",
         "modified_before": "maxModified",
     }
-    seconds = {field: unix_seconds(value, field) for field, value in bounds.items()}
+    given = {field: aware(value, field) for field, value in bounds.items() if value is not None}
     for kind in ("created", "modified"):
-        low, high = seconds[f"{kind}_after"], seconds[f"{kind}_before"]
+        low, high = given.get(f"{kind}_after"), given.get(f"{kind}_before")
         if low is not None and high is not None and low > high:
             raise InvalidOrderError(f"{kind}_after is later than {kind}_before")
-    return {names[field]: value for field, value in seconds.items() if value is not None}
+    return {names[field]: unix_seconds(value, field) for field, value in given.items()}
 
 
 def _lower(value: object) -> object:
@@ -1117,5 +1139,6 @@ class V3Orders:
 
 
 def _moved(data: object) -> int:
-    answer = structure(data if data is not None else {}, MovedOrders)
+    """How many orders moved; an answer whose ``data`` describes nothing moved none."""
+    answer = structure({} if is_empty(data) else data, MovedOrders)
     return answer.total or 0

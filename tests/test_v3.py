@@ -546,6 +546,73 @@ async def test_list_reads_each_place_the_count_may_be(
     assert len(seen) == 6
 
 
+async def test_list_rounds_each_time_bound_towards_its_inside(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """An order's times are whole seconds: an _after bound with a fraction goes out rounded
+    up, a _before one rounded down, so no order outside the bounds is listed."""
+    url, seen = await scripted([ok([])])
+    start = datetime(2021, 6, 2, 7, 42, 58, 500_000, tzinfo=UTC)
+    async with client_for(url) as client:
+        listing = client.v3.orders.list(
+            created_after=start,
+            created_before=start + timedelta(seconds=1),
+            modified_after=start - timedelta(microseconds=500_000),
+            modified_before=start + timedelta(microseconds=500_000),
+            page_size=200,
+        )
+        assert [order async for order in listing] == []
+    assert seen == [
+        "/api/v3/io/orders?sortBy=updatedAt&orderBy=DESC&minCreated=1622619779"
+        "&maxCreated=1622619779&minModified=1622619778&maxModified=1622619779&limit=200&offset=0"
+    ]
+
+
+async def test_list_leaves_out_an_order_created_before_a_fractional_bound(
+    server: SandboxServer,
+) -> None:
+    """An order created at a whole second is not listed by a created_after half a second
+    later, nor by a range that lies within that half second."""
+    async with client_for(server, check_extra_fields=False) as client:
+        await client.v3.orders.create(bc_order_id=1, customer_id=5)
+        created = (await client.v3.orders.get(1)).created_at
+        assert created is not None
+        later = created + timedelta(microseconds=500_000)
+        after = [order async for order in client.v3.orders.list(created_after=later)]
+        within = client.v3.orders.list(
+            created_after=later, created_before=later + timedelta(microseconds=100_000)
+        )
+        inside = [order async for order in within]
+        assert [order async for order in client.v3.orders.list(created_after=created)] != []
+    assert (after, inside) == ([], [])
+
+
+def test_list_refuses_a_range_reversed_within_one_second() -> None:
+    """A start after its end is refused even when both fall in the same second."""
+    client = B2BClient("t", store_hash=HASH)
+    start = datetime(2024, 1, 1, 0, 0, 0, 700_000, tzinfo=UTC)
+    with pytest.raises(InvalidOrderError, match="modified_after is later"):
+        client.v3.orders.list(
+            modified_after=start, modified_before=start - timedelta(microseconds=400_000)
+        )
+
+
+async def test_list_reads_from_the_start_with_an_after_bound_before_1970(
+    server: SandboxServer,
+) -> None:
+    """An _after bound before 1970 (to lift the last-year default) goes out as 0, which the
+    API takes, and lists every order; a _before bound before 1970 is refused at the call."""
+    async with client_for(server, check_extra_fields=False) as client:
+        await client.v3.orders.create(bc_order_id=1, customer_id=5)
+        since = datetime(1900, 1, 1, tzinfo=UTC)
+        listed = [order.bc_order_id async for order in client.v3.orders.list(created_after=since)]
+        with pytest.raises(InvalidOrderError, match="created_before must not be before 1970"):
+            client.v3.orders.list(created_before=since)
+    assert listed == [1]
+    pages = [record.query for record in server.requests if record.method == "GET"]
+    assert pages[-1]["minCreated"] == "0"
+
+
 async def test_list_refuses_data_that_is_not_orders(scripted: Callable[[list[Reply]], Any]) -> None:
     """A listing whose data is text, or whose items lack bcOrderId, is a decode error."""
     url, _ = await scripted([ok("orders"), ok([{"id": 1}])])
@@ -716,6 +783,16 @@ async def test_customer_operations_without_a_total_moved_nothing(
 ) -> None:
     """An answer without data.total counts as 0."""
     url, _ = await scripted([ok(None), ok({})])
+    async with client_for(url) as client:
+        assert await client.v3.orders.assign_customer_orders(1) == 0
+        assert await client.v3.orders.reassign_customer_orders(1, bc_group_id=2) == 0
+
+
+async def test_customer_operations_answered_with_an_empty_list_moved_nothing(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """A data of [] (an empty map written as a list) describes nothing, as null and {} do."""
+    url, _ = await scripted([ok([]), ok([])])
     async with client_for(url) as client:
         assert await client.v3.orders.assign_customer_orders(1) == 0
         assert await client.v3.orders.reassign_customer_orders(1, bc_group_id=2) == 0
