@@ -77,6 +77,7 @@ __all__ = [
     "refuses_the_credentials",
     "register_one",
     "run_bulk",
+    "server_failure",
 ]
 
 
@@ -277,7 +278,20 @@ def sent_nothing(error: B2BError | None) -> bool:
 
 def is_systemic(error: B2BError | None) -> bool:
     """Whether ``error`` is of a kind that stops a bulk run (at once, or in a streak)."""
-    return refuses_the_credentials(error) or could_not_connect(error)
+    failure = server_failure(error)
+    return refuses_the_credentials(failure) or could_not_connect(failure)
+
+
+def server_failure(error: B2BError | None) -> B2BError | None:
+    """What an order's ``error`` says of the server: ``error`` itself, or, for a V3 create
+    whose attempts failed until its window could no longer be met, the failure they ended on.
+
+    That :class:`~b2b_async.RegistrationWindowClosedError` has the failure as its
+    ``__cause__``: a connection that could not be opened counts as one, a 503 as an answer;
+    a window that passed before any request has no cause, and sent nothing.
+    """
+    cause = error.__cause__ if isinstance(error, RegistrationWindowClosedError) else None
+    return cause if isinstance(cause, B2BError) else error
 
 
 class SystemicFailure:
@@ -288,7 +302,8 @@ class SystemicFailure:
     - a 401 (:class:`~b2b_async.AuthenticationError`) or a 403
       (:class:`~b2b_async.PermissionDeniedError`) stops the run at once;
     - :data:`UNREACHABLE_STREAK` outcomes in a row whose call could not connect
-      (:func:`could_not_connect`) stop it; any other outcome starts the count again.
+      (:func:`could_not_connect`) stop it; any other outcome starts the count again. Orders
+      that share one call's failure (a fetch they all waited for) count as that one call.
 
     Once stopped, no new order is sent, and ``on_stop`` is told: the stream withdraws the
     orders still waiting, for their turn in the budget say (see :mod:`b2b_async._withdrawal`).
@@ -309,13 +324,14 @@ class SystemicFailure:
             :meth:`halt` stopped it, and no failure came after).
     """
 
-    __slots__ = ("_changed", "_halted", "_on_stop", "_sending", "_streak", "reason")
+    __slots__ = ("_changed", "_counted", "_halted", "_on_stop", "_sending", "_streak", "reason")
 
     def __init__(self, on_stop: Callable[[], object] = lambda: None) -> None:
         self.reason: B2BError | None = None
         self._on_stop = on_stop
         self._halted = False
         self._streak = 0
+        self._counted: B2BError | None = None  # the failure the streak counted last
         self._sending = 0
         self._changed = asyncio.Event()  # set, and replaced, at each change
 
@@ -355,12 +371,19 @@ class SystemicFailure:
         """Take the outcome of an order that was out into account, and wake who waits.
 
         An order withdrawn before it was sent (``attempted=False``) says nothing of the
-        server: the count of calls that could not connect stays as it is.
+        server: the count of calls that could not connect stays as it is. Nor does an order
+        that met the very failure counted last: orders that waited for one call (a fetch of
+        the V3 extra field configurations) share its failure, and it is one call.
         """
         self._sending -= 1
-        if outcome.attempted:
+        if outcome.attempted and not self._counted_already(outcome):
             self.observe(outcome)
         self._wake_all()
+
+    def _counted_already(self, outcome: OrderOutcome[Any, Any]) -> bool:
+        """Whether the outcome's failure is the very one the count took in last."""
+        error = server_failure(outcome.error)
+        return error is not None and error is self._counted
 
     def _wake_all(self) -> None:
         """Have every order waiting for its turn look again."""
@@ -368,10 +391,11 @@ class SystemicFailure:
         changed.set()
 
     def observe(self, outcome: OrderOutcome[Any, Any]) -> None:
-        """Apply the rule to one finished outcome; the first reason to stop is kept."""
-        error = outcome.error
+        """Apply the rule to one finished outcome (what its error says of the server:
+        :func:`server_failure`); the first reason to stop is kept."""
+        error = server_failure(outcome.error)
         if could_not_connect(error):
-            self._streak += 1
+            self._streak, self._counted = self._streak + 1, error
         elif not sent_nothing(error):  # an order refused before sending says nothing of the server
             self._streak = 0
         if self.reason is not None:

@@ -8,6 +8,7 @@ import gc
 import socket
 import tracemalloc
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +34,7 @@ from b2b_async import (
     OrderOutcome,
     PermissionDeniedError,
     RateLimit,
+    RegistrationWindowClosedError,
     RetryPolicy,
     ServerError,
 )
@@ -846,6 +848,83 @@ async def test_failures_of_one_order_never_stop_the_run(error: B2BError) -> None
     assert report.stopped_by is None
     assert report.not_attempted == []
     assert len(report.failed) == 10
+
+
+def window_lost_to(cause: B2BError | None) -> RegistrationWindowClosedError:
+    """The error of a V3 create that could not meet its window, after ``cause`` (if any)."""
+    error = RegistrationWindowClosedError("lost", bc_order_id=1, window_ended_at=datetime.now(UTC))
+    error.__cause__ = cause
+    return error
+
+
+async def test_a_window_lost_to_failed_connections_counts_toward_the_streak() -> None:
+    """V3 creates whose window was lost to refused connections stop the run, as refusals do."""
+    causes = [refused_connection() for _ in range(UNREACHABLE_STREAK)]
+    register, called = refusing_after({n: window_lost_to(cause) for n, cause in enumerate(causes)})
+    report = await run_bulk(register, orders(20), 1, order_type=NewOrder)
+    assert called == [f"BC{n}" for n in range(UNREACHABLE_STREAK)]
+    assert report.stopped_by is causes[-1]
+    assert len(report.not_attempted) == 20 - UNREACHABLE_STREAK
+
+
+async def test_a_window_lost_to_an_answer_resets_the_streak_and_one_past_leaves_it() -> None:
+    """A window lost after a 503 is an answer (the count starts again); one that passed
+    before any request sent nothing (the count goes on)."""
+    errors: dict[int, B2BError] = {0: refused_connection()}
+    errors |= {1: window_lost_to(ServerError("down", status=503)), 2: refused_connection()}
+    errors |= {3: window_lost_to(None), 4: refused_connection(), 5: refused_connection()}
+    register, called = refusing_after(errors)
+    report = await run_bulk(register, orders(20), 1, order_type=NewOrder)
+    assert called == [f"BC{n}" for n in range(6)]
+    assert report.stopped_by is errors[5]
+
+
+async def test_a_v3_run_whose_windows_are_lost_to_a_closed_port_stops() -> None:
+    """V3 orders created 2 s ago, a closed port: each create loses its window after a
+    refused connection (its retry would wait 20 s), and the run stops after the streak."""
+    retry = RetryPolicy(attempts=5, initial_wait=20.0, max_wait=20.0)
+    created = datetime.now(UTC) - timedelta(seconds=2)
+    v3_orders = [NewV3Order(1000 + index, 1, created_at=created) for index in range(30)]
+    url = f"http://127.0.0.1:{closed_port()}"
+    async with B2BClient(
+        DEFAULT_TOKEN, base_url=url, retry=retry, rate_limit=None, check_extra_fields=False
+    ) as client:
+        report = await client.v3.orders.create_many(v3_orders, concurrency=1)
+    assert_one_outcome_each(report, 30)
+    assert isinstance(report.stopped_by, APIConnectionError)
+    assert len(report.failed) == UNREACHABLE_STREAK
+    assert all(
+        isinstance(outcome.error, RegistrationWindowClosedError)
+        and isinstance(outcome.error.__cause__, APIConnectionError)
+        for outcome in report.failed
+    )
+    assert client.stats.requests == UNREACHABLE_STREAK
+
+
+async def test_orders_sharing_one_calls_failure_count_as_one_call() -> None:
+    """The same could-not-connect error met by several orders (one shared call) counts once."""
+    shared = refused_connection()
+    errors: dict[int, B2BError] = dict.fromkeys(range(4), shared)
+    errors |= {4: refused_connection(), 5: refused_connection()}
+    register, called = refusing_after(errors)
+    report = await run_bulk(register, orders(20), 1, order_type=NewOrder)
+    assert called == [f"BC{n}" for n in range(6)]
+    assert report.stopped_by is errors[5]
+
+
+async def test_a_v3_run_needs_three_calls_that_cannot_connect_not_one_shared_fetch() -> None:
+    """A closed port with the extra field check: the fetch the workers share is one call
+    that could not connect, so the run stops after three calls' attempts, not one's."""
+    retry = RetryPolicy(attempts=5, initial_wait=0.001, max_wait=0.01)
+    url = f"http://127.0.0.1:{closed_port()}"
+    async with B2BClient(DEFAULT_TOKEN, base_url=url, retry=retry, rate_limit=None) as client:
+        report = await client.v3.orders.create_many(
+            [NewV3Order(1000 + index, 1) for index in range(50)], concurrency=8
+        )
+    assert_one_outcome_each(report, 50)
+    assert isinstance(report.stopped_by, APIConnectionError)
+    assert client.stats.requests == UNREACHABLE_STREAK * retry.attempts
+    assert len({id(outcome.error) for outcome in report.failed}) == UNREACHABLE_STREAK
 
 
 def test_the_rule_counts_connect_timeouts_and_keeps_the_first_reason() -> None:
