@@ -111,7 +111,9 @@ class ExtraFieldCache:
         "_failed_at",
         "_fetched_at",
         "_fetching",
+        "_fetching_at",
         "_refused_everywhere",
+        "_running",
         "_slow_fetch",
         "_transport",
         "_warned",
@@ -127,6 +129,9 @@ class ExtraFieldCache:
         self._failed_at = -math.inf
         self._refused_everywhere = False  # the last failure would meet every request too
         self._fetching: asyncio.Task[tuple[ExtraFieldConfig, ...]] | None = None
+        self._fetching_at = Priority.URGENT  # the priority of the fetch under way
+        # Every fetch still running: the shared one, and any a more urgent caller overtook.
+        self._running: set[asyncio.Task[tuple[ExtraFieldConfig, ...]]] = set()
         self._warned: B2BError | None = None
         self._slow_fetch: asyncio.Task[tuple[ExtraFieldConfig, ...]] | None = None
 
@@ -176,29 +181,47 @@ class ExtraFieldCache:
     def _shared_fetch(self, priority: Priority) -> asyncio.Task[tuple[ExtraFieldConfig, ...]]:
         """The fetch under way, or a new one at ``priority`` that the callers to come share.
 
+        An urgent caller (a registration's check) does not share a fetch under way at a
+        lower priority (a backfill's, started by
+        :meth:`~b2b_async.V3Orders.extra_field_configs` at ``"bulk"``), which would keep it
+        behind every call of that lane: an urgent fetch overtakes it and is the shared one
+        from then on, and the other still ends for those who wait for it.
+
         Raises:
             ClientClosedError: the client is closed, or closing, or was first used on
                 another event loop (whose fetch this one could not await).
         """
         if self._closed:
             raise ClientClosedError(CLIENT_CLOSED)
-        if self._fetching is None or self._fetching.done():
-            self._fetching = asyncio.create_task(
-                self._fetch(priority), name="b2b_async: order extra field configurations"
-            )
-            # Every outcome is kept (configurations or failure), whoever still waits for it.
-            self._fetching.add_done_callback(_mark_retrieved)
-        elif self._fetching.get_loop() is not asyncio.get_running_loop():
-            raise ClientClosedError(OTHER_LOOP)  # a new fetch would meet it in the transport
+        fetching = self._fetching
+        if fetching is not None and not fetching.done():
+            if fetching.get_loop() is not asyncio.get_running_loop():
+                raise ClientClosedError(OTHER_LOOP)  # a new fetch would meet it in the transport
+            if self._fetching_at is Priority.URGENT or priority is not Priority.URGENT:
+                return fetching
+        self._fetching, self._fetching_at = self._start_fetch(priority), priority
         return self._fetching
 
+    def _start_fetch(self, priority: Priority) -> asyncio.Task[tuple[ExtraFieldConfig, ...]]:
+        """A fetch at ``priority``, as a task of its own that :meth:`aclose` stops."""
+        fetching = asyncio.create_task(
+            self._fetch(priority), name="b2b_async: order extra field configurations"
+        )
+        # Every outcome is kept (configurations or failure), whoever still waits for it.
+        fetching.add_done_callback(_mark_retrieved)
+        self._running.add(fetching)
+        fetching.add_done_callback(self._running.discard)
+        return fetching
+
     async def aclose(self) -> None:
-        """Stop a fetch under way; the client that owns the cache calls it as it closes."""
+        """Stop the fetches under way; the client that owns the cache calls it as it closes."""
         self._closed = True
-        fetching, self._fetching = self._fetching, None
-        if fetching is not None and not fetching.done():
+        self._fetching = None
+        running = [fetching for fetching in self._running if not fetching.done()]
+        for fetching in running:
             fetching.cancel()
-            await asyncio.wait([fetching])
+        if running:
+            await asyncio.wait(running)
 
     async def _fetch(self, priority: Priority) -> tuple[ExtraFieldConfig, ...]:
         try:
@@ -232,7 +255,8 @@ class ExtraFieldCache:
         token may be refused the configurations and still be allowed to register orders.
 
         Every registration waits on the configurations, so a fetch started here runs at
-        urgent priority: a backfill's bulk fetch would hold up a webhook's create.
+        urgent priority, and one under way at a lower priority is overtaken by a new one
+        (:meth:`_shared_fetch`): a backfill's bulk fetch would hold up a webhook's create.
 
         Args:
             within: the seconds the caller can wait for a fetch (``None``: as long as it

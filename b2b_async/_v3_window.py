@@ -102,7 +102,9 @@ class RegistrationWindow:
 def window_lost(exc: B2BError, window: RegistrationWindow, policy: RetryPolicy | None) -> bool:
     """Tell whether a create failed because its window cannot be met.
 
-    So it did when the limiter foresaw no budget before the window's deadline, or when a
+    So it did when the limiter foresaw no budget before the window's deadline (not merely
+    before a shorter ``RetryPolicy.deadline`` of the call: a slot that comes while the
+    window is open leaves it open, and the limiter's error is raised), or when a
     transient failure that certainly never reached the server leaves less of the window
     than the wait before another attempt: the one the retries stopped at, when the
     deadline refused it (:func:`~b2b_async._retry.refused_wait`), else the shortest the
@@ -119,7 +121,7 @@ def window_lost(exc: B2BError, window: RegistrationWindow, policy: RetryPolicy |
     if may_have_taken_effect(exc):
         return False  # the create may have registered the order: that is not a miss
     if isinstance(exc, DeadlineUnreachableError):
-        return True
+        return window.left() < exc.estimated_wait
     if not is_transient(exc):
         return False
     wait = refused_wait(exc)

@@ -97,6 +97,45 @@ async def test_concurrent_callers_share_one_fetch_kept_for_the_ttl(
     await cache.aclose()
 
 
+async def test_a_check_overtakes_a_fetch_of_a_lower_priority_under_way(
+    monkeypatch: pytest.MonkeyPatch, now: list[float]
+) -> None:
+    """A bulk fetch under way (a backfill's, behind its lane's queue) does not hold up a
+    check: the check fetches at urgent priority, and the bulk caller still gets its own."""
+    fetch = scripted(monkeypatch, CONFIGS, CONFIGS)
+    fetch.release.clear()
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    bulk = asyncio.create_task(cache.configs(Priority.BULK))
+    await fetch.started.wait()
+    check = asyncio.create_task(cache.for_check())
+    normal = asyncio.create_task(cache.configs(Priority.NORMAL))  # served by the urgent one
+    fetch.release.set()
+    assert list(await asyncio.gather(check, normal, bulk)) == [CONFIGS] * 3
+    assert fetch.priorities == [Priority.BULK, Priority.URGENT]
+    await cache.aclose()
+
+
+async def test_closing_stops_a_fetch_a_more_urgent_one_overtook(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aclose stops both the fetch under way and the lower priority one it overtook: each
+    caller gets ClientClosedError, and no fetch is left running."""
+    fetch = scripted(monkeypatch, CONFIGS, CONFIGS)
+    fetch.release.clear()
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    bulk = asyncio.create_task(cache.configs(Priority.BULK))
+    await fetch.started.wait()
+    urgent = asyncio.create_task(cache.configs(Priority.URGENT))
+    for _ in range(10):  # a few turns of the loop, in which the urgent fetch begins
+        await asyncio.sleep(0)
+    assert fetch.priorities == [Priority.BULK, Priority.URGENT]
+    await cache.aclose()
+    for caller in (bulk, urgent):
+        with pytest.raises(ClientClosedError):
+            await caller
+    assert [task for task in asyncio.all_tasks() if "extra field" in task.get_name()] == []
+
+
 async def test_refresh_fetches_again_while_the_kept_ones_are_fresh(
     monkeypatch: pytest.MonkeyPatch, now: list[float]
 ) -> None:

@@ -1147,6 +1147,22 @@ async def test_a_create_the_queue_would_make_late_is_not_sent(store: SandboxServ
     assert store.requests == []
 
 
+async def test_a_create_whose_call_deadline_the_queue_passes_is_refused_as_such(
+    store: SandboxServer,
+) -> None:
+    """A slot 5 s away misses a call deadline of 1 s, not a window with 9 s left: the create
+    raises DeadlineUnreachableError, unsent, and its window is not said to be closed."""
+    limiter = RateLimiter(RateLimit(requests=1, per=5.0))
+    await limiter.acquire()  # the slot of now is spent: the next is 5 s away
+    await limiter.release(None)
+    hurried = RetryPolicy(deadline=1.0)
+    async with client_for(store, rate_limit=limiter, retry=hurried, check_extra_fields=False) as c:
+        with pytest.raises(DeadlineUnreachableError) as info:
+            await c.v3.orders.create(bc_order_id=708, customer_id=5, created_at=place(store, 708))
+    assert info.value.estimated_wait > info.value.deadline
+    assert store.requests == []
+
+
 async def test_retries_that_would_pass_the_window_are_not_sent(store: SandboxServer) -> None:
     """A 503 whose retry would wait past the window ends the create: one attempt, typed error."""
     store.faults = Faults(http_503=1.0)

@@ -149,6 +149,18 @@ def test_a_create_lost_its_window_when_no_further_attempt_fits(
     assert window_lost(error, window_of(age), policy) is lost  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(("estimated_wait", "lost"), [(3.0, False), (8.0, True)])
+def test_no_budget_before_a_shorter_call_deadline_does_not_lose_the_window(
+    estimated_wait: float, lost: bool
+) -> None:
+    """A call deadline of 2 s that the limiter's slot, 3 s away, misses leaves a window with
+    6 s left open: the limiter's refusal, not the window, is the news; a slot 8 s away
+    misses the window too."""
+    window = window_of(REGISTRATION_WINDOW - REGISTRATION_MARGIN - 6.0)
+    refused = DeadlineUnreachableError("q", estimated_wait=estimated_wait, deadline=2.0)
+    assert window_lost(refused, window, RetryPolicy(deadline=2.0)) is lost
+
+
 def stopped_at_the_deadline(error: B2BError, wait: float) -> B2BError:
     """``error`` as the retries leave it when the deadline refused their next ``wait``."""
     state = tenacity.RetryCallState(tenacity.AsyncRetrying(), None, (), {})
