@@ -45,7 +45,7 @@ from ._pagination import V2PageReader, check_page_size, walk_offsets
 from ._priority import call_priority
 from ._protocol import Request
 from ._retry import settle_registration
-from ._routes import id_list, one_of, query_batches, to_id, v2_path
+from ._routes import id_list, one_of, query_batches, to_id, to_v3_id, v2_path
 from ._serde import encode_model, is_empty, one_or_many, structure, unstructure
 from ._transport import Transport
 from ._v2_models import (
@@ -157,7 +157,8 @@ def _company_orders_query(
     if check_flag(include_extra, "include_extra", error=InvalidOrderError):
         query["includeExtra"] = "1"
     if channel_id is not None:
-        query["channelId"] = to_id(channel_id, field="channel_id")
+        # The schema types channelId as a number: a channel id as V3 takes it, never a name.
+        query["channelId"] = str(to_v3_id(channel_id, field="channel_id"))
     return query
 
 
@@ -361,7 +362,8 @@ class Orders:
             begin_date: only orders created on or after this day.
             end_date: only orders created on or before this day.
             include_extra: also fetch each order's extra fields.
-            channel_id: only orders of this BigCommerce channel.
+            channel_id: only orders of this BigCommerce channel: a positive whole number,
+                given as an ``int`` or a string of digits.
             page_size: orders per request.
             priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 

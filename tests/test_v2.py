@@ -421,6 +421,20 @@ async def test_list_by_company_checks_arguments_at_once(
     assert server.requests == []
 
 
+@pytest.mark.parametrize("channel_id", ["web", "1.5", "-1", 0, "0"])
+async def test_list_by_company_refuses_a_channel_id_that_is_no_whole_number(
+    client: B2BClient, server: SandboxServer, channel_id: object
+) -> None:
+    """The schema types channelId as a number: a name, a fraction, a sign or 0 raises
+    InvalidOrderError from the call, before any request, and " 12 " goes out as 12."""
+    with pytest.raises(InvalidOrderError, match="channel_id"):
+        client.orders.list_by_company(1, channel_id=channel_id)  # type: ignore[arg-type]
+    assert server.requests == []
+    assert [order async for order in client.orders.list_by_company(1, channel_id=" 12 ")] == []
+    [query] = sent(server, "/companies/1/orders")
+    assert query["channelId"] == "12"
+
+
 async def test_listings_of_unknown_company_raise_not_found(client: B2BClient) -> None:
     """An unknown company raises NotFoundError while iterating."""
     with pytest.raises(NotFoundError):

@@ -19,6 +19,7 @@ from attrs import AttrsInstance
 from ._records import decode_json
 
 __all__ = [
+    "MAX_ID_DIGITS",
     "InvalidInputError",
     "Parser",
     "digits_value",

@@ -9,7 +9,9 @@ in the published example ``{"bc_order_id": "orderId can not be null"}``.
 "Update Company Order With BC OrderId" (``PUT /orders``) needs ``orderId`` (a string, or an
 integer as the published example sends it), ``billingAddress`` (an object) and ``products`` (a
 list of objects). Money fields and product quantities and prices accept a number or a numeric
-string ("Float, Float-As-String, Integer"); ``statusId`` must be a BigCommerce status id;
+string ("Float, Float-As-String, Integer"); ``subtotalExTax`` and ``subtotalIncTax`` come
+together ("If specified, the field subtotal_inc_tax is also required", and the other way
+round); ``statusId`` must be a BigCommerce status id;
 ``externalId`` cannot be written, as the field's description says. Other fields are kept as
 sent. The two company operations take ids as strings (the schema) or integers.
 
@@ -153,6 +155,12 @@ _MONEY_FIELDS = (
     "wrappingCostExTax",
     "wrappingCostIncTax",
 )
+# Amounts the schema says go together: "If specified, the field subtotal_inc_tax is also
+# required", and the other way round.
+_PAIRED: tuple[tuple[str, str], ...] = (
+    ("subtotalExTax", "subtotalIncTax"),
+    ("subtotalIncTax", "subtotalExTax"),
+)
 _MAX_MAGNITUDE = 15
 _PRODUCT_NUMBERS = ("quantity", "priceExTax", "priceIncTax")
 _READ_ONLY = {
@@ -236,6 +244,9 @@ def _optional_problems(body: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
         yield "channelId", "channelId must be a channel id"
     if "poNumber" in body and not isinstance(body["poNumber"], str):
         yield "poNumber", "poNumber must be a string"
+    for given, needed in _PAIRED:
+        if given in body and needed not in body:
+            yield needed, f"{needed} is required with {given}"
     yield from ((field, problem) for field, problem in _READ_ONLY.items() if field in body)
 
 

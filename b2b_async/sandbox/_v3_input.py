@@ -1,6 +1,7 @@
 """What the V3 operations accept: their bodies and queries, checked.
 
-- "Create an Order" needs ``bcOrderId`` and ``customerId`` (JSON integers); ``poNumber`` is a
+- "Create an Order" needs ``bcOrderId`` and ``customerId`` (positive JSON integers, of at most
+  64 digits as every id here, so that a path or a query can name the order); ``poNumber`` is a
   string, ``extraFields`` a list of ``{"fieldName", "fieldValue"}`` strings naming configured
   fields, each at most once. A body of another shape answers 400.
 - "Update an Order" needs ``poNumber`` or ``extraFields``, with the same rules; extra fields not
@@ -28,7 +29,15 @@ import attrs
 from multidict import MultiMapping
 
 from ._extra_fields import OrderExtraField, configs_by_name
-from ._input import InvalidInputError, json_object, non_negative, parameter, parse_parameters
+from ._input import (
+    MAX_ID_DIGITS,
+    InvalidInputError,
+    digits_value,
+    json_object,
+    non_negative,
+    parameter,
+    parse_parameters,
+)
 from ._state import RegisteredOrder
 from ._v3_views import EXTRA_FIELDS
 
@@ -190,7 +199,8 @@ class OrderQuery:
 
 
 def id_problem(value: object, name: str) -> str | None:
-    """Why a body's id is not a positive JSON integer, or ``None`` when it is.
+    """Why a body's id is not a positive JSON integer of at most :data:`MAX_ID_DIGITS` digits
+    (the longest id a path or a query names here), or ``None`` when it is.
 
     Args:
         value: the body's value (or any sentinel when absent).
@@ -203,6 +213,10 @@ def id_problem(value: object, name: str) -> str | None:
         return f"{name} can not be null"
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         return f"{name} must be a positive integer"
+    # The rule of path and query ids: one they cannot name must not be stored. (The body's
+    # JSON reader has already refused an integer too long for str().)
+    if digits_value(str(value)) is None:
+        return f"{name} must be a positive integer of at most {MAX_ID_DIGITS} digits"
     return None
 
 

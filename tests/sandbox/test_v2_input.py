@@ -175,3 +175,21 @@ async def test_an_update_amount_too_large_is_refused_in_its_own_words(
         "discountAmount": "discountAmount must be below 1E+15 in magnitude",
         "products[0].quantity": "quantity must be below 1E+15 in magnitude",
     }
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"), [("subtotalExTax", "subtotalIncTax"), ("subtotalIncTax", "subtotalExTax")]
+)
+async def test_an_update_with_one_subtotal_alone_is_refused(
+    server: SandboxServer, session: aiohttp.ClientSession, given: str, missing: str
+) -> None:
+    """One subtotal without the other answers 400 naming the missing one, as the schema says
+    each needs the other; both together are accepted."""
+    await register_orders(session, server, ("117", 5, 100))
+    alone = await call(session, server, "/orders", method="PUT", body={**UPDATE, given: "9.50"})
+    both = {**UPDATE, "subtotalExTax": "9.50", "subtotalIncTax": "10.45"}
+    together = await call(session, server, "/orders", method="PUT", body=both)
+    assert alone.status == 400
+    assert alone.json()["data"] == {missing: f"{missing} is required with {given}"}
+    assert together.status == 200
+    assert server.orders["117"].extra["subtotalIncTax"] == "10.45"

@@ -212,3 +212,23 @@ async def test_list_refuses_queries_that_do_not_parse(
     reply = await v3(session, unlimited, "/orders", query=query)
     assert reply.status == 400
     assert parameter in reply.json()["data"]
+
+
+async def test_create_refuses_an_id_too_long_for_any_path_or_query_to_name(
+    unlimited: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """A bcOrderId of 65 digits answers 400 and registers nothing: stored, it would answer
+    200 with a null bcOrderId and no V3 read could ever name it; 64 digits still register."""
+    longest = 10**64 - 1
+    refused = await v3(
+        session, unlimited, "/orders", method="POST", body={"bcOrderId": 10**64, "customerId": 5}
+    )
+    kept = await create(session, unlimited, longest, 5)
+    read = await v3(session, unlimited, f"/orders/{longest}")
+    assert refused.status == 400
+    assert refused.json()["data"] == {
+        "bcOrderId": "bcOrderId must be a positive integer of at most 64 digits"
+    }
+    assert kept.status == read.status == 200
+    assert kept.json()["data"]["bcOrderId"] == longest
+    assert list(unlimited.orders) == [str(longest)]
