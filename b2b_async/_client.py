@@ -272,7 +272,9 @@ class B2BClient:
         auth_token: the API token: a BigCommerce API account's access token (with
             ``store_hash``) or a legacy B2B Edition ``authToken`` (without). ``None`` reads
             it from the ``B2B_AUTH_TOKEN`` environment variable, and then the store hash
-            from ``B2B_STORE_HASH`` unless ``store_hash`` is passed.
+            from ``B2B_STORE_HASH`` unless a ``store_hash`` is passed (``None`` is none:
+            with the token from the environment, the legacy ``authToken`` needs
+            ``B2B_STORE_HASH`` unset).
         store_hash: the store hash of the BigCommerce store, to authenticate with
             ``X-Auth-Token`` and ``X-Store-Hash``; ``None`` for the legacy ``authToken``.
         base_url: the API's host root. Plain ``http://`` is refused unless the host is
@@ -280,7 +282,8 @@ class B2BClient:
         session: an :class:`aiohttp.ClientSession` to borrow; the client never closes it.
             Without one the client owns a session, sized to ``max_concurrency``.
         timeout: seconds one attempt may take (or an :class:`aiohttp.ClientTimeout`).
-            Time spent queueing for budget or a connection slot is not counted.
+            Time spent queueing for budget or for a place among the requests in flight
+            is not counted; a wait for a free connection of a borrowed session's pool is.
         retry: the retry options, or ``None`` for a single attempt per call.
         rate_limit: the store's budget as a :class:`~b2b_async.RateLimit` (paced in this
             process), any object following the :class:`~b2b_async.Limiter` protocol, or

@@ -343,10 +343,11 @@ class RetryPolicy:
         initial_wait: the backoff base in seconds.
         max_wait: the longest backoff wait in seconds.
         max_retry_after: the longest server hint the client will obey; a longer one makes
-            the call fail at once with :class:`~b2b_async.RateLimitError` (its
-            ``retry_after`` set) instead of hanging. A hint that cannot be read, or is
-            longer than :data:`~b2b_async._config.MAX_WAIT_HINT` (a day), is taken for noise
-            and ignored.
+            the call fail at once, instead of hanging, with the error that carried it (a
+            :class:`~b2b_async.RateLimitError` for a 429, a
+            :class:`~b2b_async.ServerError` for a 5xx), its ``retry_after`` set. A hint
+            that cannot be read, or is longer than :data:`~b2b_async._config.MAX_WAIT_HINT`
+            (a day), is taken for noise and ignored.
         deadline: seconds the whole call may take, waits and queueing included; ``None``
             for no bound beyond ``attempts``.
 

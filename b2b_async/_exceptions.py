@@ -209,7 +209,12 @@ class RateLimitError(APIError):
 
 
 class ServerError(APIError):
-    """HTTP 5xx: the server failed. Retried by the client.
+    """HTTP 5xx: the server failed.
+
+    The client retries a 500, 502, 503 or 504 by itself, unless its wait hint is longer
+    than :attr:`RetryPolicy.max_retry_after <b2b_async.RetryPolicy.max_retry_after>`; any
+    other 5xx (a 501, a 507) is raised at once, since repeating the request will not
+    change it.
 
     .. versionadded:: 0.1.0
     """
@@ -222,7 +227,9 @@ class TransportError(B2BError):
         method: the HTTP method of the request.
         url: the URL of the request.
         may_have_reached_server: ``False`` only when the request certainly never left (the
-            connection could not be opened); otherwise the server may have processed it.
+            connection could not be opened or timed out while opening, or the call's
+            deadline passed before the attempt could leave); otherwise the server may have
+            processed it.
 
     .. versionadded:: 0.1.0
     """
