@@ -30,6 +30,7 @@ report keeps one outcome per input and a rerun knows exactly what to send.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 from collections.abc import (
@@ -331,7 +332,8 @@ class SystemicFailure:
         self._on_stop = on_stop
         self._halted = False
         self._streak = 0
-        self._counted: B2BError | None = None  # the failure the streak counted last
+        # The failures of the last counts: the orders that share one finish about together.
+        self._counted: collections.deque[B2BError] = collections.deque(maxlen=UNREACHABLE_STREAK)
         self._sending = 0
         self._changed = asyncio.Event()  # set, and replaced, at each change
 
@@ -372,8 +374,9 @@ class SystemicFailure:
 
         An order withdrawn before it was sent (``attempted=False``) says nothing of the
         server: the count of calls that could not connect stays as it is. Nor does an order
-        that met the very failure counted last: orders that waited for one call (a fetch of
-        the V3 extra field configurations) share its failure, and it is one call.
+        that met a failure already counted: orders that waited for one call (a fetch of the
+        V3 extra field configurations) share its failure, and it is one call, whatever
+        other orders finished between them.
         """
         self._sending -= 1
         if outcome.attempted and not self._counted_already(outcome):
@@ -381,9 +384,9 @@ class SystemicFailure:
         self._wake_all()
 
     def _counted_already(self, outcome: OrderOutcome[Any, Any]) -> bool:
-        """Whether the outcome's failure is the very one the count took in last."""
+        """Whether the outcome's failure is one the count has taken in already."""
         error = server_failure(outcome.error)
-        return error is not None and error is self._counted
+        return any(error is counted for counted in self._counted)
 
     def _wake_all(self) -> None:
         """Have every order waiting for its turn look again."""
@@ -394,8 +397,9 @@ class SystemicFailure:
         """Apply the rule to one finished outcome (what its error says of the server:
         :func:`server_failure`); the first reason to stop is kept."""
         error = server_failure(outcome.error)
-        if could_not_connect(error):
-            self._streak, self._counted = self._streak + 1, error
+        if error is not None and could_not_connect(error):
+            self._streak += 1
+            self._counted.append(error)
         elif not sent_nothing(error):  # an order refused before sending says nothing of the server
             self._streak = 0
         if self.reason is not None:

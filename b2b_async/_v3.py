@@ -13,7 +13,8 @@ made here:
 - time filters go out as whole Unix seconds (``minCreated``, ``maxModified``, ...), an
   ``_after`` bound rounded up and a ``_before`` one down, as an order's times are whole
   seconds; an ``_after`` bound before 1970 goes out as 0 and a ``_before`` one is refused
-  (no order is older, and the API takes no negative time); ``showExtra``
+  (no order is older, and the API takes no negative time); a range within one second, whose
+  rounded bounds would cross, lists nothing without a request; ``showExtra``
   as ``true`` (left out when false), channels as repeated ``channelIds[]`` parameters, the
   sort direction as ``ASC``/``DESC``;
 - "Get an Order" and "Update an Order" document ``data`` as an array holding the order; an
@@ -166,6 +167,20 @@ def _time_filters(**bounds: datetime | None) -> dict[str, int]:
         if low is not None and high is not None and low > high:
             raise InvalidOrderError(f"{kind}_after is later than {kind}_before")
     return {names[field]: unix_seconds(value, field) for field, value in given.items()}
+
+
+def _holds_no_second(times: dict[str, int]) -> bool:
+    """Whether a range of the rounded time filters holds no whole second (it lay within
+    one): no order's time can meet it, and the API is not asked."""
+    ranges = (("minCreated", "maxCreated"), ("minModified", "maxModified"))
+    return any(low in times and high in times and times[low] > times[high] for low, high in ranges)
+
+
+async def _no_orders() -> AsyncGenerator[V3Order, None]:
+    """The listing of a range no order can meet: nothing, and no request."""
+    nothing: tuple[V3Order, ...] = ()
+    for order in nothing:
+        yield order  # pragma: no cover - never reached
 
 
 def _lower(value: object) -> object:
@@ -837,6 +852,8 @@ class V3Orders:
         size = check_v3_page_size(page_size)
         reader = V3PageReader(V3Order, key=attrgetter("bc_order_id"))
         level = call_priority(priority)
+        if _holds_no_second(times):
+            return _no_orders()
         return walk_offsets(self._transport, v3_path("/orders"), query, reader, size, level)
 
     async def get(

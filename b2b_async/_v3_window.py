@@ -102,11 +102,13 @@ class RegistrationWindow:
 def window_lost(exc: B2BError, window: RegistrationWindow, policy: RetryPolicy | None) -> bool:
     """Tell whether a create failed because its window cannot be met.
 
-    So it did when the limiter foresaw no budget before the window's deadline (not merely
-    before a shorter ``RetryPolicy.deadline`` of the call: a slot that comes while the
-    window is open leaves it open, and the limiter's error is raised), or when a
-    transient failure that certainly never reached the server leaves less of the window
-    than the wait before another attempt: the one the retries stopped at, when the
+    So it did when the limiter foresaw no budget before the window's deadline: always, when
+    the call has no ``RetryPolicy.deadline`` of its own (the window's is the only deadline
+    the limiter was given, whatever its estimate says); with one, when the estimated slot
+    comes after the window's deadline (a slot that comes while the window is open leaves it
+    open, and the limiter's error is raised). So it did too when a transient failure that
+    certainly never reached the server leaves less of the window than the wait before
+    another attempt: the one the retries stopped at, when the
     deadline refused it (:func:`~b2b_async._retry.refused_wait`), else the shortest the
     policy may take after a first failure (a hint too long to obey included). Retries that
     spent every attempt with time left did not lose the window: their failure is raised. So
@@ -121,7 +123,8 @@ def window_lost(exc: B2BError, window: RegistrationWindow, policy: RetryPolicy |
     if may_have_taken_effect(exc):
         return False  # the create may have registered the order: that is not a miss
     if isinstance(exc, DeadlineUnreachableError):
-        return window.left() < exc.estimated_wait
+        # Written so that an estimate that is no number (NaN) loses the window too.
+        return policy is None or policy.deadline is None or not exc.estimated_wait <= window.left()
     if not is_transient(exc):
         return False
     wait = refused_wait(exc)

@@ -8,7 +8,7 @@ import gc
 import socket
 import tracemalloc
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -880,10 +880,10 @@ async def test_a_window_lost_to_an_answer_resets_the_streak_and_one_past_leaves_
 
 
 async def test_a_v3_run_whose_windows_are_lost_to_a_closed_port_stops() -> None:
-    """V3 orders created 2 s ago, a closed port: each create loses its window after a
+    """V3 orders created just now, a closed port: each create loses its window after a
     refused connection (its retry would wait 20 s), and the run stops after the streak."""
     retry = RetryPolicy(attempts=5, initial_wait=20.0, max_wait=20.0)
-    created = datetime.now(UTC) - timedelta(seconds=2)
+    created = datetime.now(UTC)
     v3_orders = [NewV3Order(1000 + index, 1, created_at=created) for index in range(30)]
     url = f"http://127.0.0.1:{closed_port()}"
     async with B2BClient(
@@ -910,6 +910,18 @@ async def test_orders_sharing_one_calls_failure_count_as_one_call() -> None:
     report = await run_bulk(register, orders(20), 1, order_type=NewOrder)
     assert called == [f"BC{n}" for n in range(6)]
     assert report.stopped_by is errors[5]
+
+
+async def test_a_shared_failure_counts_once_when_other_orders_finish_between_its_orders() -> None:
+    """One call's failure, met by orders that finish around another call's, counts once:
+    three distinct calls, not three outcomes, stop the run."""
+    shared = refused_connection()
+    errors: dict[int, B2BError] = {0: shared, 1: refused_connection(), 2: shared}
+    errors |= {3: refused_connection()}
+    register, called = refusing_after(errors)
+    report = await run_bulk(register, orders(20), 1, order_type=NewOrder)
+    assert called == [f"BC{n}" for n in range(4)]
+    assert report.stopped_by is errors[3]
 
 
 async def test_a_v3_run_needs_three_calls_that_cannot_connect_not_one_shared_fetch() -> None:

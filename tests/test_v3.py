@@ -587,6 +587,23 @@ async def test_list_leaves_out_an_order_created_before_a_fractional_bound(
     assert (after, inside) == ([], [])
 
 
+async def test_list_of_a_range_within_one_second_asks_nothing(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """A range that holds no whole second (07:42:58.2 to .8) lists nothing and sends no
+    request: rounded inwards its bounds cross, which no order's time can meet."""
+    url, seen = await scripted([ok([]), ok([])])
+    start = datetime(2021, 6, 2, 7, 42, 58, 200_000, tzinfo=UTC)
+    end = start + timedelta(microseconds=600_000)
+    async with client_for(url) as client:
+        created = [
+            order async for order in client.v3.orders.list(created_after=start, created_before=end)
+        ]
+        modified = client.v3.orders.list(modified_after=start, modified_before=end)
+        assert created == [order async for order in modified] == []
+    assert seen == []
+
+
 def test_list_refuses_a_range_reversed_within_one_second() -> None:
     """A start after its end is refused even when both fall in the same second."""
     client = B2BClient("t", store_hash=HASH)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
@@ -159,6 +160,18 @@ def test_no_budget_before_a_shorter_call_deadline_does_not_lose_the_window(
     window = window_of(REGISTRATION_WINDOW - REGISTRATION_MARGIN - 6.0)
     refused = DeadlineUnreachableError("q", estimated_wait=estimated_wait, deadline=2.0)
     assert window_lost(refused, window, RetryPolicy(deadline=2.0)) is lost
+
+
+@pytest.mark.parametrize("estimated_wait", [0.0, math.nan, 3.0])
+def test_no_budget_without_a_call_deadline_loses_the_window_whatever_the_estimate(
+    estimated_wait: float,
+) -> None:
+    """Without a call deadline the window's is the only one the limiter was given: its
+    refusal loses the window even when its estimate (a custom limiter's 0 or NaN) says less."""
+    window = window_of(REGISTRATION_WINDOW - REGISTRATION_MARGIN - 6.0)
+    refused = DeadlineUnreachableError("q", estimated_wait=estimated_wait, deadline=6.0)
+    assert window_lost(refused, window, RetryPolicy()) is True
+    assert window_lost(refused, window, None) is True
 
 
 def stopped_at_the_deadline(error: B2BError, wait: float) -> B2BError:
