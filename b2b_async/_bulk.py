@@ -283,16 +283,24 @@ def is_systemic(error: B2BError | None) -> bool:
     return refuses_the_credentials(failure) or could_not_connect(failure)
 
 
-def server_failure(error: B2BError | None) -> B2BError | None:
-    """What an order's ``error`` says of the server: ``error`` itself, or, for a V3 create
-    whose attempts failed until its window could no longer be met, the failure they ended on.
+#: The errors of a call that could not be sent in time, after attempts or before any.
+_LATE: Final = (RegistrationWindowClosedError, DeadlineUnreachableError, NotSentTimeoutError)
 
-    That :class:`~b2b_async.RegistrationWindowClosedError` has the failure as its
-    ``__cause__``: a connection that could not be opened counts as one, a 503 as an answer;
-    a window that passed before any request has no cause, and sent nothing.
+
+def server_failure(error: B2BError | None) -> B2BError | None:
+    """What an order's ``error`` says of the server: ``error`` itself, or, for a call whose
+    attempts failed until it could no longer be sent in time, the failure they ended on.
+
+    Such an error has that failure as its ``__cause__``: a V3 create's
+    :class:`~b2b_async.RegistrationWindowClosedError`, and a retry refused for want of time
+    (:class:`~b2b_async.DeadlineUnreachableError`, a deadline that passed before it could
+    leave), whose cause may in turn be the error of the last attempt sent. A connection that
+    could not be opened counts as one, a 503 as an answer; a window or deadline that passed
+    before any request has no cause, and sent nothing.
     """
-    cause = error.__cause__ if isinstance(error, RegistrationWindowClosedError) else None
-    return cause if isinstance(cause, B2BError) else error
+    while isinstance(error, _LATE) and isinstance(error.__cause__, B2BError):
+        error = error.__cause__  # at most a window lost to a refused retry: two links
+    return error
 
 
 class SystemicFailure:

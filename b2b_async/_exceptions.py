@@ -345,6 +345,7 @@ class DeadlineUnreachableError(B2BError):
     The rate limiter raises it as soon as it foresees the miss (the calls queued ahead of
     this one, or a 429 cooldown, would take longer than the time left), instead of letting
     the call wait until the deadline passes. Not retried: the deadline bounds the whole call.
+    Raised for a retry, it has the failure of the attempt before it as its ``__cause__``.
 
     Attributes:
         estimated_wait: the seconds the call would have waited for its slot, by the

@@ -36,6 +36,8 @@ from ._config import RETRYABLE_SERVER_STATUSES, UNCERTAIN_STATUSES, RetryPolicy
 from ._exceptions import (
     APIError,
     B2BError,
+    DeadlineUnreachableError,
+    NotSentTimeoutError,
     OrderAlreadyExistsError,
     RateLimitError,
     ResponseDecodeError,
@@ -119,13 +121,19 @@ class Uncertainty:
     An attempt whose request has begun to leave counts as possibly reaching the server
     until its failure is noted: a deadline that ends the call meanwhile (while it connects,
     waits for the answer, or hands the budget back after it) leaves it so.
+
+    A later attempt that could not be sent at all for want of time (no budget before the
+    deadline, the deadline passed first) gets the failure noted before it as its
+    ``__cause__``: what the call's requests met (a 503, a connection that could not be
+    opened) is what its error says of the server.
     """
 
-    __slots__ = ("_earlier", "_leaving")
+    __slots__ = ("_earlier", "_last", "_leaving")
 
     def __init__(self) -> None:
         self._earlier = False  # a noted failure may have reached the server
         self._leaving = False  # an attempt's request left, and its failure is not noted
+        self._last: B2BError | None = None  # the failure noted last
 
     @property
     def uncertain(self) -> bool:
@@ -139,8 +147,12 @@ class Uncertainty:
     def note(self, exc: B2BError) -> None:
         """Mark ``exc`` with what came before it, then remember what it says itself."""
         exc.after_uncertain_attempt = self._earlier
+        sent_nothing = isinstance(exc, DeadlineUnreachableError | NotSentTimeoutError)
+        if sent_nothing and exc.__cause__ is None:
+            exc.__cause__ = self._last  # the earlier attempt's failure says what the call met
         self._earlier = self._earlier or may_have_reached_server(exc)
         self._leaving = False
+        self._last = exc
 
 
 @contextlib.contextmanager

@@ -466,7 +466,7 @@ class Transport:
         except TimeoutError:
             error = self._deadline_passed(sending, f"the call's deadline of {seconds} s passed")
             sending.uncertainty.note(error)  # it ends the call after any earlier attempt
-            raise error from None
+            raise error from error.__cause__  # the earlier attempt's failure, if it sent nothing
 
     async def _send_with_retries(self, sending: Sending, policy: RetryPolicy | None) -> Envelope:
         # The first attempt runs outside tenacity: a call that succeeds at once, as nearly

@@ -901,6 +901,38 @@ async def test_a_v3_run_whose_windows_are_lost_to_a_closed_port_stops() -> None:
     assert client.stats.requests == UNREACHABLE_STREAK
 
 
+def refused_retry(cause: B2BError | None) -> DeadlineUnreachableError:
+    """The error of a retry the limiter could not fit in time, after ``cause`` (if any)."""
+    error = DeadlineUnreachableError("no budget", estimated_wait=9.0, deadline=1.0)
+    error.__cause__ = cause
+    return error
+
+
+async def test_a_retry_refused_for_want_of_time_after_failed_connections_counts() -> None:
+    """A call whose attempts could not connect, then whose retry (or V3 window) was lost for
+    want of budget, counts as a call that could not connect, as its cause did."""
+    causes = [refused_connection() for _ in range(UNREACHABLE_STREAK)]
+    errors: dict[int, B2BError] = {0: refused_retry(causes[0])}
+    errors |= {1: window_lost_to(refused_retry(causes[1])), 2: window_lost_to(causes[2])}
+    register, called = refusing_after(errors)
+    report = await run_bulk(register, orders(20), 1, order_type=NewOrder)
+    assert called == [f"BC{n}" for n in range(UNREACHABLE_STREAK)]
+    assert report.stopped_by is causes[-1]
+
+
+async def test_a_refused_retry_after_an_answer_resets_the_streak_and_alone_leaves_it() -> None:
+    """A retry refused for want of time after a 503 was answered (the count starts again);
+    one with no attempt before it sent nothing (the count goes on)."""
+    errors: dict[int, B2BError] = {0: refused_connection()}
+    errors |= {1: window_lost_to(refused_retry(ServerError("down", status=503)))}
+    errors |= {2: refused_connection(), 3: window_lost_to(refused_retry(None))}
+    errors |= {4: refused_connection(), 5: refused_connection()}
+    register, called = refusing_after(errors)
+    report = await run_bulk(register, orders(20), 1, order_type=NewOrder)
+    assert called == [f"BC{n}" for n in range(6)]
+    assert report.stopped_by is errors[5]
+
+
 async def test_orders_sharing_one_calls_failure_count_as_one_call() -> None:
     """The same could-not-connect error met by several orders (one shared call) counts once."""
     shared = refused_connection()

@@ -196,6 +196,32 @@ def test_any_failure_after_an_uncertain_attempt_is_marked(later: B2BError) -> No
     assert later.after_uncertain_attempt is True
 
 
+@pytest.mark.parametrize(
+    "later",
+    [
+        DeadlineUnreachableError("no budget", estimated_wait=60.0, deadline=5.0),
+        NotSentTimeoutError("waited for a place"),
+    ],
+    ids=lambda exc: type(exc).__name__,
+)
+def test_a_later_attempt_that_sent_nothing_has_the_earlier_failure_as_its_cause(
+    later: B2BError,
+) -> None:
+    """A retry refused for want of time says what the attempt before it met: its cause."""
+    uncertainty = Uncertainty()
+    earlier = refused()
+    for exc in (earlier, later):
+        uncertainty.note(exc)
+    assert later.__cause__ is earlier
+
+
+def test_a_first_failure_that_sent_nothing_has_no_cause() -> None:
+    """With no attempt before it, a refusal for want of time is caused by nothing."""
+    later = DeadlineUnreachableError("no budget", estimated_wait=60.0, deadline=5.0)
+    Uncertainty().note(later)
+    assert later.__cause__ is None
+
+
 def test_without_an_uncertain_attempt_no_failure_is_marked() -> None:
     uncertainty = Uncertainty()
     failures = [server_error(503), refused(), ClientClosedError("closed")]

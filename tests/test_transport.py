@@ -998,6 +998,24 @@ async def test_a_retry_sending_nothing_still_says_the_call_may_have_registered()
     assert orders == ["BC1"]
 
 
+async def test_a_retry_refused_budget_after_a_refused_connection_names_it_as_its_cause() -> None:
+    """A closed port, then a retry the limiter cannot fit before the deadline: the call's
+    DeadlineUnreachableError has the refused connection as its cause."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"  # nothing listens once closed
+    bounded = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.01, deadline=5.0)
+    # One request a minute: the retry's budget comes long after the deadline.
+    async with B2BClient(TOKEN, base_url=url, rate_limit=RateLimit(1, 60), retry=bounded) as c:
+        with pytest.raises(DeadlineUnreachableError) as info:
+            await create(c, "BC1")
+    cause = info.value.__cause__
+    assert isinstance(cause, APIConnectionError)
+    assert cause.may_have_reached_server is False
+    assert c.stats.requests == 1
+    assert holders(info.value, TOKEN) == []
+
+
 async def test_requests_waiting_for_a_connection_when_the_session_closes_fail_as_closed() -> None:
     """Closing a borrowed session cancels the requests its connector holds back. Their callers,
     whom nobody cancelled, get a ClientClosedError (not a CancelledError), and nothing of
