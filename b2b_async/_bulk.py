@@ -265,26 +265,20 @@ def could_not_connect(error: B2BError | None) -> bool:
     )
 
 
+#: The errors of a call that could not be sent in time, after attempts or before any.
+_LATE: Final = (RegistrationWindowClosedError, DeadlineUnreachableError, NotSentTimeoutError)
+
+
 def sent_nothing(error: B2BError | None) -> bool:
     """Whether ``error`` refused an order before any request: bad input, a deadline or window
     that could not be met."""
-    return isinstance(
-        error,
-        InvalidOrderError
-        | DeadlineUnreachableError
-        | NotSentTimeoutError
-        | RegistrationWindowClosedError,
-    )
+    return isinstance(error, (InvalidOrderError, *_LATE))
 
 
 def is_systemic(error: B2BError | None) -> bool:
     """Whether ``error`` is of a kind that stops a bulk run (at once, or in a streak)."""
     failure = server_failure(error)
     return refuses_the_credentials(failure) or could_not_connect(failure)
-
-
-#: The errors of a call that could not be sent in time, after attempts or before any.
-_LATE: Final = (RegistrationWindowClosedError, DeadlineUnreachableError, NotSentTimeoutError)
 
 
 def server_failure(error: B2BError | None) -> B2BError | None:
