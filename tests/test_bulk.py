@@ -770,6 +770,13 @@ def refusing_after(
     return register, called
 
 
+async def one_at_a_time(errors: dict[int, B2BError]) -> tuple[BulkReport[Any, Any], list[str]]:
+    """A run of 20 orders, one worker, through :func:`refusing_after`: the report, and the
+    ids of the orders sent, in turn."""
+    register, called = refusing_after(errors)
+    return await run_bulk(register, orders(20), 1, order_type=NewOrder), called
+
+
 def refused_connection() -> APIConnectionError:
     return APIConnectionError("could not connect: refused", may_have_reached_server=False)
 
@@ -799,8 +806,7 @@ async def test_a_401_or_403_stops_at_once_and_orders_in_flight_finish(error: B2B
 async def test_unreachable_needs_a_streak_and_anything_else_resets_it() -> None:
     """Two could-not-connect outcomes then a success: no stop; three in a row: stop."""
     errors: dict[int, B2BError] = {n: refused_connection() for n in (0, 1, 3, 4, 6, 7, 8)}
-    register, called = refusing_after(errors)
-    report = await run_bulk(register, orders(20), 1, order_type=NewOrder)
+    report, called = await one_at_a_time(errors)
     assert called == [f"BC{n}" for n in range(9)]
     assert report.stopped_by is errors[8]
     assert [outcome.index for outcome in report.succeeded] == [2, 5]
@@ -822,8 +828,7 @@ async def test_an_order_refused_before_sending_leaves_the_streak_as_it_is(
     """Orders refused before any request say nothing of the server: the streak goes on."""
     errors: dict[int, B2BError] = {0: refused_connection(), 1: refused, 2: refused_connection()}
     errors |= {3: refused, 4: refused_connection()}
-    register, called = refusing_after(errors)
-    report = await run_bulk(register, orders(20), 1, order_type=NewOrder)
+    report, called = await one_at_a_time(errors)
     assert called == [f"BC{n}" for n in range(5)]
     assert report.stopped_by is errors[4]
     assert len(report.not_attempted) == 15
@@ -860,8 +865,8 @@ def window_lost_to(cause: B2BError | None) -> RegistrationWindowClosedError:
 async def test_a_window_lost_to_failed_connections_counts_toward_the_streak() -> None:
     """V3 creates whose window was lost to refused connections stop the run, as refusals do."""
     causes = [refused_connection() for _ in range(UNREACHABLE_STREAK)]
-    register, called = refusing_after({n: window_lost_to(cause) for n, cause in enumerate(causes)})
-    report = await run_bulk(register, orders(20), 1, order_type=NewOrder)
+    lost: dict[int, B2BError] = {n: window_lost_to(c) for n, c in enumerate(causes)}
+    report, called = await one_at_a_time(lost)
     assert called == [f"BC{n}" for n in range(UNREACHABLE_STREAK)]
     assert report.stopped_by is causes[-1]
     assert len(report.not_attempted) == 20 - UNREACHABLE_STREAK
@@ -873,8 +878,7 @@ async def test_a_window_lost_to_an_answer_resets_the_streak_and_one_past_leaves_
     errors: dict[int, B2BError] = {0: refused_connection()}
     errors |= {1: window_lost_to(ServerError("down", status=503)), 2: refused_connection()}
     errors |= {3: window_lost_to(None), 4: refused_connection(), 5: refused_connection()}
-    register, called = refusing_after(errors)
-    report = await run_bulk(register, orders(20), 1, order_type=NewOrder)
+    report, called = await one_at_a_time(errors)
     assert called == [f"BC{n}" for n in range(6)]
     assert report.stopped_by is errors[5]
 
@@ -914,8 +918,7 @@ async def test_a_retry_refused_for_want_of_time_after_failed_connections_counts(
     causes = [refused_connection() for _ in range(UNREACHABLE_STREAK)]
     errors: dict[int, B2BError] = {0: refused_retry(causes[0])}
     errors |= {1: window_lost_to(refused_retry(causes[1])), 2: window_lost_to(causes[2])}
-    register, called = refusing_after(errors)
-    report = await run_bulk(register, orders(20), 1, order_type=NewOrder)
+    report, called = await one_at_a_time(errors)
     assert called == [f"BC{n}" for n in range(UNREACHABLE_STREAK)]
     assert report.stopped_by is causes[-1]
 
@@ -927,8 +930,7 @@ async def test_a_refused_retry_after_an_answer_resets_the_streak_and_alone_leave
     errors |= {1: window_lost_to(refused_retry(ServerError("down", status=503)))}
     errors |= {2: refused_connection(), 3: window_lost_to(refused_retry(None))}
     errors |= {4: refused_connection(), 5: refused_connection()}
-    register, called = refusing_after(errors)
-    report = await run_bulk(register, orders(20), 1, order_type=NewOrder)
+    report, called = await one_at_a_time(errors)
     assert called == [f"BC{n}" for n in range(6)]
     assert report.stopped_by is errors[5]
 
@@ -938,8 +940,7 @@ async def test_orders_sharing_one_calls_failure_count_as_one_call() -> None:
     shared = refused_connection()
     errors: dict[int, B2BError] = dict.fromkeys(range(4), shared)
     errors |= {4: refused_connection(), 5: refused_connection()}
-    register, called = refusing_after(errors)
-    report = await run_bulk(register, orders(20), 1, order_type=NewOrder)
+    report, called = await one_at_a_time(errors)
     assert called == [f"BC{n}" for n in range(6)]
     assert report.stopped_by is errors[5]
 
@@ -950,8 +951,7 @@ async def test_a_shared_failure_counts_once_when_other_orders_finish_between_its
     shared = refused_connection()
     errors: dict[int, B2BError] = {0: shared, 1: refused_connection(), 2: shared}
     errors |= {3: refused_connection()}
-    register, called = refusing_after(errors)
-    report = await run_bulk(register, orders(20), 1, order_type=NewOrder)
+    report, called = await one_at_a_time(errors)
     assert called == [f"BC{n}" for n in range(4)]
     assert report.stopped_by is errors[3]
 
