@@ -16,7 +16,8 @@ Wire decisions, each made here and nowhere else:
 - ids are lenient: one that arrives as an int, a whole float (``168.0``, where a schema
   types it ``number``; below 2**53, from which on a float may be another number rounded) or
   a string becomes ``str``, and whole numbers read as ``int`` follow the same rule;
-- amounts are lenient: a number or a numeric string (``"100.0000"``) becomes ``Decimal``,
+- amounts are lenient: a number or a numeric string (``"100.0000"``) becomes ``Decimal``
+  (its digits ASCII, as JSON writes them: ``"1_000"`` and ``"١٢"`` are no numbers),
   and a ``Decimal`` goes out as a JSON number, or as a plain decimal string
   (``"10.98"``) for a field marked ``wire(text=True)``, as schemas that type every field a
   string require;
@@ -67,6 +68,7 @@ __all__ = [
     "encode_body",
     "encode_model",
     "is_empty",
+    "json_decimal",
     "number_text",
     "one_or_many",
     "structure",
@@ -224,12 +226,25 @@ def _structure_decimal(value: object, _: type) -> Decimal:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError("expected a finite number")
     try:
-        number = Decimal(str(value).strip())
+        number = json_decimal(str(value).strip())
     except InvalidOperation:
         raise ValueError("expected a numeric value") from None
     if not number.is_finite():
         raise ValueError("expected a finite number")
     return number
+
+
+def json_decimal(text: str) -> Decimal:
+    """Read a number written as JSON writes one, in ASCII: the one reading of every amount,
+    sent or answered.
+
+    Raises:
+        InvalidOperation: ``text`` is no such number. ``Decimal`` alone would also read
+            digits of other scripts (``"١٢"``) and underscores (``"1_000"``).
+    """
+    if not text.isascii() or "_" in text:
+        raise InvalidOperation
+    return Decimal(text)
 
 
 def _structure_int(value: object, _: type) -> int:

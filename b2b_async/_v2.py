@@ -457,10 +457,14 @@ class Orders:
             The updated order's id.
 
         Raises:
+            InvalidOrderError: ``update`` is no :class:`~b2b_async.OrderUpdate`; nothing was
+                sent.
             B2BError: as :meth:`update`.
 
         .. versionadded:: 0.1.0
         """
+        if not isinstance(update, OrderUpdate):  # any other object would go out as a body
+            raise InvalidOrderError(f"expected an OrderUpdate, got {type(update).__name__}")
         request = Request("PUT", v2_path("/orders"), body=encode_model(update))
         data = (await self._transport.send(request, priority)).data
         return answered_id(data, update.order_id)

@@ -34,7 +34,7 @@ import attrs
 from ._config import plain, shown
 from ._exceptions import InvalidOrderError
 from ._routes import sendable_text, strip_blanks, to_id
-from ._serde import ReadOnlyMapping, number_text, wire
+from ._serde import ReadOnlyMapping, json_decimal, number_text, wire
 
 #: The sort keys of "Get Company Orders" (:meth:`Orders.list_by_company
 #: <b2b_async.Orders.list_by_company>`).
@@ -94,21 +94,9 @@ def _to_amount(given: Amount | None) -> Decimal | None:
     if isinstance(value, float) and not math.isfinite(value):
         return cast("Decimal | None", value)
     try:
-        return _decimal(str(value).strip())
+        return json_decimal(str(value).strip())
     except InvalidOperation:
         return cast("Decimal | None", value)
-
-
-def _decimal(text: str) -> Decimal:
-    """Read a number written as JSON writes one, in ASCII: the one reading of every amount.
-
-    Raises:
-        InvalidOperation: ``text`` is no such number. ``Decimal`` alone would also read
-            digits of other scripts (``"١٢"``) and underscores (``"1_000"``).
-    """
-    if not text.isascii() or "_" in text:
-        raise InvalidOperation
-    return Decimal(text)
 
 
 def _to_count(given: int | str | Decimal | None) -> int | None:
@@ -287,7 +275,7 @@ def _total_as_decimal(given: object) -> Decimal:
         return Decimal(value)  # exact, and never through str(), which refuses huge ints
     text = str(value).strip()
     try:
-        return _decimal(text)
+        return json_decimal(text)
     except InvalidOperation:
         raise InvalidOrderError(f"total_inc_tax is not a number: {text[:40]!r}") from None
 
@@ -302,6 +290,11 @@ def _customer_id(value: str | int) -> str:
 
 def _order_id(value: str | int) -> str:
     return to_id(value, field="order_id")
+
+
+def _channel_id(value: str | int | None) -> str | None:
+    # Strict, unlike the ids of the models also read from answers: an update is only sent.
+    return to_id(value, field="channel_id", optional=True)
 
 
 def _po_number(given: str | None) -> str | None:
@@ -534,7 +527,7 @@ class OrderUpdate:
     status_id: int | None = attrs.field(
         default=None, converter=_to_count, validator=_check_count, metadata=_TEXT
     )
-    channel_id: str | None = attrs.field(default=None, converter=_to_id, validator=_check_id)
+    channel_id: str | None = attrs.field(default=None, converter=_channel_id)
     po_number: str | None = _text()
     customer_message: str | None = _text()
     staff_notes: str | None = _text()

@@ -195,6 +195,18 @@ def test_amounts_refuse_non_finite_and_non_numbers(wire_value: Any) -> None:
     assert info.value.path == "$.data.totalIncTax"
 
 
+@pytest.mark.parametrize("wire_value", ["1_000", "\u0661\u0662", "\uff11\uff12", " 1_0 "])
+def test_amounts_and_counts_refuse_other_digits_and_underscores(wire_value: str) -> None:
+    """An answer's amount or count in digits of other scripts or with underscores is no
+    number, as in a request, rather than read as 12 or 1000."""
+    with pytest.raises(ResponseDecodeError) as info:
+        structure({"orderId": "1", "totalIncTax": wire_value}, CompanyOrder)
+    assert info.value.path == "$.data.totalIncTax"
+    with pytest.raises(ResponseDecodeError) as info:
+        structure({"id": "1", "items_total": wire_value}, OrderDetail)
+    assert info.value.path == "$.data.items_total"
+
+
 def test_nested_model_that_is_not_an_object_names_its_key() -> None:
     """A pagination member that is not an object is named by its wire key."""
     with pytest.raises(ResponseDecodeError) as info:

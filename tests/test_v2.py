@@ -212,6 +212,24 @@ async def test_invalid_update_sends_nothing(client: B2BClient, server: SandboxSe
     assert server.requests == []
 
 
+@pytest.mark.parametrize(
+    "update",
+    [
+        {"orderId": "911", "billingAddress": {}, "products": []},
+        NewOrder(company_id=1, customer_id=1, order_id="911", total_inc_tax=1),
+        None,
+    ],
+    ids=["dict", "NewOrder", "None"],
+)
+async def test_apply_update_refuses_what_is_no_order_update_before_sending(
+    client: B2BClient, server: SandboxServer, update: object
+) -> None:
+    """apply_update refuses anything but an OrderUpdate with InvalidOrderError, sending nothing."""
+    with pytest.raises(InvalidOrderError, match="expected an OrderUpdate, got"):
+        await client.orders.apply_update(update)  # type: ignore[arg-type]
+    assert server.requests == []
+
+
 async def test_is_registered_tells_registered_from_unknown(client: B2BClient) -> None:
     """True for a registered order, False for the documented 400/40013 answer."""
     await register(client, "920")

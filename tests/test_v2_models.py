@@ -574,6 +574,13 @@ def test_update_refuses_bad_values_naming_the_field(changes: dict[str, Any], mes
         OrderUpdate(**values)
 
 
+@pytest.mark.parametrize("channel_id", ["", "  ", "\u3000"])
+def test_update_refuses_a_blank_channel_id(channel_id: str) -> None:
+    """A blank channel id is refused as empty, like every id an update sends, not left out."""
+    with pytest.raises(InvalidOrderError, match="channel_id must not be empty"):
+        OrderUpdate(order_id="1", billing_address=Address(), products=[], channel_id=channel_id)
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
