@@ -737,11 +737,15 @@ class RateLimiter:
         after the first request that leaves (see :meth:`_catch_up`).
         """
         ready = self._earliest(now)
+        self._reopen_if_over(now)
+        return ready
+
+    def _reopen_if_over(self, now: float) -> None:
+        """Reopen a cooldown that has run out by ``now``, and log its end."""
         if self._gate_until is not None and now >= self._gate_until:
             cooldown = self._gate_until - self._gate_since
             logger.info("rate limit cooldown over after %.3f s", cooldown)
             self._gate_until = None
-        return ready
 
     def _earliest(self, now: float) -> float:
         """When the next request may leave by its slot, any cooldown and a spent window."""
@@ -1059,6 +1063,7 @@ class RateLimiter:
         """Hold every caller until a 429's ``retry_after`` has passed; never shorten it."""
         if hint.retry_after is None or hint.retry_after <= 0:
             return
+        self._reopen_if_over(now)  # one that ran out unseen: this 429 starts a new one
         until = now + hint.retry_after
         if self._gate_until is not None and until <= self._gate_until:
             return

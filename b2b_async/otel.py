@@ -269,9 +269,11 @@ class OpenTelemetryHook:
         open_call = self._calls[call] = OpenCall(span, None, metric_attributes(call))
         self._instruments.waiting.add(1, open_call.labels)
         # Made current last, so that nothing that may raise comes between this and the
-        # call's end, which restores the context. A span that records nothing (no SDK, or
-        # sampled out) is not worth making current.
-        if span.is_recording():
+        # call's end, which restores the context. A span sampled out is made current too:
+        # what starts a span under it (an aiohttp instrumentation) must inherit its
+        # decision, not start a trace of its own. One without a valid context (no SDK) is
+        # not worth it.
+        if span.get_span_context().is_valid:
             open_call.token = context.attach(trace.set_span_in_context(span))
 
     def _budget_waited(self, event: _events.BudgetWaited) -> None:

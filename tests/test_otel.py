@@ -8,20 +8,29 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import aiohttp
 import pytest
 from opentelemetry import metrics, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
 from opentelemetry.semconv.schemas import Schemas
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import Link, SpanKind, StatusCode, TraceState
+from opentelemetry.util.types import Attributes
 
 import b2b_async._events as events
 from b2b_async import (
@@ -50,9 +59,9 @@ CREATE_ROUTE = "/api/v2/io/companies/{id}/user/{id}/orders"
 class Telemetry:
     """An SDK tracer and meter provider that keep everything in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, sampler: Sampler | None = None) -> None:
         self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
+        self.tracer_provider = TracerProvider(sampler=sampler)
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
         self.reader = InMemoryMetricReader()
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
@@ -530,6 +539,62 @@ async def test_two_hooks_leave_the_application_s_span_current(telemetry: Telemet
             assert trace.get_current_span() is handler
     assert len(telemetry.finished()) == 3  # the handler's, the call's and its request's
     assert len(other.finished()) == 2
+
+
+class DropsCalls(Sampler):
+    """A root sampler that drops the library's call spans and keeps every other span, as a
+    ratio sampler does with some traces and not others."""
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        decision = Decision.DROP if kind is SpanKind.INTERNAL else Decision.RECORD_AND_SAMPLE
+        return SamplingResult(decision, attributes)
+
+    def get_description(self) -> str:
+        return "DropsCalls"
+
+
+def instrumented(tracer: trace.Tracer) -> aiohttp.TraceConfig:
+    """What an aiohttp client instrumentation does: a span per request, started in the
+    context of the task that sends it."""
+    config = aiohttp.TraceConfig()
+
+    async def start(_: object, ctx: Any, __: object) -> None:
+        ctx.span = tracer.start_span("POST", kind=SpanKind.CLIENT)
+
+    async def end(_: object, ctx: Any, __: object) -> None:
+        ctx.span.end()
+
+    config.on_request_start.append(start)
+    config.on_request_end.append(end)
+    return config
+
+
+async def test_a_span_started_under_a_sampled_out_call_is_sampled_out_with_it() -> None:
+    """A call whose span is sampled out is its trace's parent all the same, never a new root."""
+    recorded = Telemetry(sampler=ParentBased(root=DropsCalls()))
+    set_hooks([OpenTelemetryHook(tracer_provider=recorded.tracer_provider)])
+    tracer = recorded.tracer_provider.get_tracer("instrumentation")
+    try:
+        async with (
+            sandbox() as server,
+            aiohttp.ClientSession(trace_configs=[instrumented(tracer)]) as session,
+            client_for(server, session=session) as client,
+        ):
+            await create(client)
+    finally:
+        set_hooks(None)
+        recorded.tracer_provider.shutdown()
+    assert server.registrations("BC1") == 1
+    assert recorded.finished() == []
 
 
 class FailingAtEnd(SpanProcessor):

@@ -994,6 +994,25 @@ async def test_cooldown_start_and_end_are_logged(
     ]
 
 
+async def test_a_429_after_a_cooldown_ran_out_unseen_is_a_new_cooldown_in_the_log(
+    clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 429 after a cooldown ran out unseen logs that end, then a new cooldown at INFO."""
+    caplog.set_level(logging.DEBUG, logger="b2b_async")
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.release(BudgetHint(retry_after=1.0))
+    await asyncio.sleep(3.0)  # a request sent before the first 429 is answered late
+    await limiter.release(BudgetHint(retry_after=1.0))
+    await limiter.acquire()
+    messages = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert messages == [
+        (logging.INFO, "rate limited (429): holding every request for 1.000 s"),
+        (logging.INFO, "rate limit cooldown over after 1.000 s"),
+        (logging.INFO, "rate limited (429): holding every request for 1.000 s"),
+        (logging.INFO, "rate limit cooldown over after 1.000 s"),
+    ]
+
+
 # --- priority lanes ----------------------------------------------------------------------
 
 
