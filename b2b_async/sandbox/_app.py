@@ -610,8 +610,10 @@ async def _place_order(request: web.Request) -> web.Response:
 
 
 async def _rouse_sleepers(app: web.Application) -> None:
-    # A sandbox served again after a stop lets its slow requests sleep again.
-    app[SANDBOX_KEY]._stopping.clear()
+    # A sandbox served again after a stop lets its slow requests sleep again. A new event,
+    # not the old one cleared: an event waited on once belongs to that event loop, and the
+    # sandbox may now be served in another (a test's own loop, a second asyncio.run).
+    app[SANDBOX_KEY]._stopping = asyncio.Event()
 
 
 async def _wake_sleepers(app: web.Application) -> None:

@@ -79,3 +79,18 @@ async def test_a_restarted_server_serves_again_and_lets_requests_hang_again(
         await server.aclose()
     assert server.port == port
     assert [record.status for record in server.requests] == ["hang"]
+
+
+async def _serve_one_request(server: SandboxServer) -> None:
+    """Start the server, send it one request, and stop it."""
+    async with server, aiohttp.ClientSession() as session:
+        await call(session, server)
+
+
+def test_a_server_served_again_in_another_event_loop_lets_latency_delay_answers() -> None:
+    """Served in one event loop, then in another, the server still answers a delayed request
+    instead of failing it with a plain 500 and leaving its record unsettled."""
+    server = SandboxServer(rate=None, faults=Faults(latency=1.0, latency_seconds=0))
+    asyncio.run(_serve_one_request(server))
+    asyncio.run(_serve_one_request(server))
+    assert [record.status for record in server.requests] == [200, 400]
