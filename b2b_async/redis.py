@@ -605,9 +605,11 @@ class RedisRateLimiter:
     nor before what Redis's last answer says: for bulk, the next free slot (other
     processes' bookings included); for normal and urgent, which may take a booked slot,
     the end of any cooldown. One interval per caller ahead of it in its
-    lane and the higher ones comes on top. A waiter is checked again at each booking (and,
-    pacing locally, at each response to a locally paced request that pushes the next local
-    slot later: a cooldown, a spent window), and fails
+    lane and the higher ones comes on top (pacing locally: from the local limiter's next
+    slot, one interval of the local share per caller). A waiter is checked again at each
+    booking (and, pacing locally, at each response to a locally paced request that pushes
+    the next local slot later: a cooldown, a spent window; and as a caller of a higher
+    priority queues ahead of it), and fails
     at once, before sending anything, when a cooldown or callers of a higher
     priority push its slot past its deadline. What this process cannot see (what other
     processes will book later) may still make a call late; the call's own deadline then
@@ -876,6 +878,7 @@ class RedisRateLimiter:
         start = loop.time()
         waiter = Waiter(loop.create_future(), level, self._deadline_at(level, start, deadline))
         self._lanes.join(waiter)
+        self._recheck_behind(level)
         self._drive(level)
         try:
             ticket = await waiter.future
@@ -901,9 +904,7 @@ class RedisRateLimiter:
         ticket = self._tickets.take()
         self._in_flight = max(0, self._in_flight - 1)
         if ticket == _LOCAL:
-            before = self._local.next_ready
-            await self._local.release(hint)
-            self._recheck_local(before)
+            await self._release_local(hint)
             return
         if hint is None:
             return
@@ -918,6 +919,29 @@ class RedisRateLimiter:
             before = self._local.next_ready
             self._local.follow(hint)
             self._recheck_local(before)
+
+    async def _release_local(self, hint: BudgetHint | None) -> None:
+        """Release a request the local fallback admitted into the local limiter.
+
+        Answered once Redis answers again, a 429's cooldown closes the shared one as well:
+        the other processes pace through Redis by then, and this one books there next.
+        """
+        before = self._local.next_ready
+        await self._local.release(hint)
+        self._recheck_local(before)
+        if hint is not None and hint.retry_after and self._down_since is None and not self._closed:
+            await self._share(hint, None)  # no ticket: the count cannot be placed
+
+    def _paces_alone(self) -> bool:
+        """Whether the local fallback paces this process's callers (Redis failed, "local")."""
+        return self._down_since is not None and self._on_error == "local"
+
+    def _recheck_behind(self, level: Priority) -> None:
+        """While pacing locally, fail at once each waiter of a lower lane that a newcomer of
+        ``level`` makes late: through Redis, the next booking checks them again; the local
+        fallback books nothing that would."""
+        if self._paces_alone() and self._lanes.behind(level):
+            self._drop_unreachable(self._first_slot(Priority.BULK))
 
     def _recheck_local(self, before: float | None) -> None:
         """While pacing locally, fail at once each waiter that a cooldown or a spent window
@@ -1004,9 +1028,10 @@ class RedisRateLimiter:
         """Seconds until the slot of a caller with ``ahead`` callers before it, at the least.
 
         The first slot comes at ``first``, and the callers ahead take one interval each
-        (less the burst tolerance): other processes' bookings can only make it later.
+        (less the burst tolerance), of the local share's pacing while pacing locally: other
+        processes' bookings can only make it later.
         """
-        pacing = self._pacing
+        pacing = Pacing.of(self._local.rate_limit) if self._paces_alone() else self._pacing
         return max(0.0, first - now) + max(0.0, ahead * pacing.interval - pacing.tolerance)
 
     def _drive(self, level: Priority) -> None:

@@ -1618,6 +1618,36 @@ async def test_a_cooldown_met_while_pacing_locally_fails_a_waiter_it_makes_late(
         assert limiter.waiting == 0
 
 
+async def test_while_pacing_locally_a_deadline_is_weighed_at_the_local_share() -> None:
+    """While Redis is down, a caller's wait is estimated at the local share's pace (a
+    quarter of the budget for four processes), not the shared one: the callers whose local
+    slot comes past their deadline are refused at once instead of granted late."""
+    limiter = RedisRateLimiter(
+        unreachable_url(), key="k", rate_limit=FAST, expected_processes=4, recheck_after=60
+    )
+    async with limiter:
+        await granted(limiter)  # Redis failed: pacing locally, one slot per 0.04 s
+        calls = [asyncio.create_task(limiter.acquire("bulk", deadline=0.2)) for _ in range(10)]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    # Six callers ahead take 6 x 0.04 s > 0.2 s at the least; at the shared pace, 0.06 s.
+    assert all(isinstance(outcome, DeadlineUnreachableError) for outcome in outcomes[6:])
+
+
+async def test_while_pacing_locally_higher_priorities_fail_the_waiters_they_make_late() -> None:
+    """While Redis is down, urgent callers queueing ahead of waiting bulk callers fail at once
+    the bulk callers whose deadline they now pass, as a booking through Redis would: before,
+    these were granted their local slot after their deadline."""
+    limiter = RedisRateLimiter(unreachable_url(), key="k", rate_limit=FAST, recheck_after=60)
+    async with limiter:
+        await granted(limiter)  # Redis failed: pacing locally, one slot per 0.01 s
+        bulk = [asyncio.create_task(limiter.acquire("bulk", deadline=0.1)) for _ in range(5)]
+        urgent = [asyncio.create_task(limiter.acquire("urgent")) for _ in range(10)]
+        outcomes = await asyncio.gather(*bulk, return_exceptions=True)
+        await asyncio.gather(*urgent)
+    # Behind ten urgent callers, a bulk caller with another ahead waits 0.11 s at the least.
+    assert all(isinstance(outcome, DeadlineUnreachableError) for outcome in outcomes[1:])
+
+
 class AnsweredAtTheSlot(RateLimiter):
     """A local limiter that, as it grants a slot, lets a response come back in that same
     turn of the loop (before the driver hands the slot on)."""
@@ -1796,6 +1826,37 @@ async def test_a_cooldown_met_during_an_outage_is_shared_when_redis_is_back(
         cool = int(await redis.hget(key, "cool") or 0)
         seconds, micros = await redis.time()
         booking.cancel()
+    assert (cool - (seconds * 1_000_000 + micros)) / 1e6 > 1.5
+
+
+async def test_a_429_to_a_local_request_answered_once_redis_is_back_holds_every_process(
+    own_redis: RedisServer, key: str, client_of: Callable[[str], aioredis.Redis]
+) -> None:
+    """A 429 answered, after Redis is back, to a request paced locally closes the shared
+    cooldown at once, before this process books again."""
+    limiter = RedisRateLimiter(own_redis.url, key=key, rate_limit=FAST, recheck_after=0.05)
+    answered, admitted = asyncio.Event(), asyncio.Event()
+
+    async def local_request() -> None:
+        await limiter.acquire()
+        admitted.set()
+        await answered.wait()
+        await limiter.release(BudgetHint(retry_after=3.0))
+
+    async with limiter:
+        await granted(limiter)
+        own_redis.kill()
+        request = asyncio.create_task(local_request())
+        await admitted.wait()
+        await asyncio.to_thread(own_redis.start)
+        await asyncio.sleep(0.06)
+        await granted(limiter)  # booked through Redis: the shared schedule paces again
+        assert shared(limiter)
+        answered.set()
+        await request
+        redis = client_of(own_redis.url)
+        cool = int(await redis.hget(key, "cool") or 0)
+        seconds, micros = await redis.time()
     assert (cool - (seconds * 1_000_000 + micros)) / 1e6 > 1.5
 
 
