@@ -423,13 +423,8 @@ def sandbox(
         host=host,
         port=port,
     )
-    try:
-        with _interruptible():
-            asyncio.run(serve_sandbox(options))
-    except OSError as exc:  # the address is taken or cannot be bound
-        raise click.BadParameter(
-            f"cannot listen on {host}:{port}: {exc}", param_hint="--port"
-        ) from None
+    with _interruptible():
+        asyncio.run(serve_sandbox(options))
 
 
 def sandbox_settings(rate: str, faults: str, data_file: Path | None) -> dict[str, Any]:
@@ -482,19 +477,44 @@ def registration_window(text: str) -> float | None:
 
 
 async def serve_sandbox(options: dict[str, Any]) -> None:
-    """Serve a sandbox built with ``options``, saying where and how, until cancelled."""
+    """Serve a sandbox built with ``options``, saying where and how, until cancelled.
+
+    The banner is written at once, so that a reader that takes its first line (the URL) and
+    leaves does not break a later write; a standard output that cannot be written to loses
+    the banner, not the sandbox (see :func:`echo`).
+
+    Raises:
+        click.BadParameter: the address is taken or cannot be bound.
+    """
     from .sandbox import SandboxServer
 
-    async with SandboxServer(**options) as server:
-        click.echo(f"B2B Edition sandbox listening on {server.url} (Ctrl-C stops it)")
-        click.echo(f"  token: {options['token']}")
-        click.echo(f"  store hash: {options['store_hash']}")
-        rate = "none" if options["rate"] is None else options["rate"]
-        click.echo(f"  window: {rate}  faults: {options['faults']}")
-        window = options["registration_window"]
-        accepted = "always" if window is None else f"within {window:g} s of an order's creation"
-        click.echo(f"  V3 registrations accepted: {accepted}")
+    server = SandboxServer(**options)
+    try:
+        await server.start()
+    except OSError as exc:
+        where = f"{options['host']}:{options['port']}"
+        raise click.BadParameter(f"cannot listen on {where}: {exc}", param_hint="--port") from None
+    try:
+        echo(sandbox_banner(server.url, options))
         await asyncio.Event().wait()
+    finally:
+        await server.aclose()
+
+
+def sandbox_banner(url: str, options: dict[str, Any]) -> str:
+    """The lines the sandbox command starts with: its URL first, then its settings."""
+    rate = "none" if options["rate"] is None else options["rate"]
+    window = options["registration_window"]
+    accepted = "always" if window is None else f"within {window:g} s of an order's creation"
+    return "\n".join(
+        (
+            f"B2B Edition sandbox listening on {url} (Ctrl-C stops it)",
+            f"  token: {options['token']}",
+            f"  store hash: {options['store_hash']}",
+            f"  window: {rate}  faults: {options['faults']}",
+            f"  V3 registrations accepted: {accepted}",
+        )
+    )
 
 
 @cli.command()

@@ -1833,6 +1833,36 @@ async def test_sandbox_command_serves_until_interrupted() -> None:
             await process.communicate()
 
 
+def test_sandbox_serves_on_when_its_standard_output_is_gone() -> None:
+    """A standard output whose reader has left (``sandbox | head -1``) loses the banner, not
+    the sandbox: it serves, and Ctrl-C still ends it with exit code 130."""
+    port = free_port()
+    reader, writer = os.pipe()
+    os.close(reader)  # every write to standard output now fails with EPIPE
+    try:
+        process = subprocess.Popen(  # noqa: S603 (this interpreter, the package's own command)
+            [sys.executable, "-m", "b2b_async", "sandbox", "--port", str(port)],
+            stdout=writer,
+            stderr=subprocess.PIPE,
+        )
+    finally:
+        os.close(writer)
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while process.poll() is None and not health(port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        serving = process.poll() is None and health(port)
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=DEADLINE)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            process.communicate()
+    assert serving, errors
+    assert process.returncode == 130, errors
+    assert b"cannot listen" not in errors
+
+
 def health(port: int) -> bool:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
     try:

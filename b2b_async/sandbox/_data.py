@@ -264,6 +264,8 @@ class SandboxData:
                 raw = json.load(handle)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{os.fspath(path)}: not valid JSON: {exc}") from exc
+            except UnicodeDecodeError as exc:  # before ValueError, of which it is one
+                raise ValueError(f"{os.fspath(path)}: not UTF-8 text: {exc}") from None
             except ValueError:  # an integer past Python's limit on the digits it converts
                 raise ValueError(f"{os.fspath(path)}: holds a number too long to read") from None
             except RecursionError:

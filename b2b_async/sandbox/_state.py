@@ -324,8 +324,11 @@ class SandboxState:
         """Record every placed order whose window has passed and that nobody registered."""
         if self._window is None:
             return
-        window = timedelta(seconds=self._window)
-        closed_before = self._now() - window
+        try:
+            window = timedelta(seconds=self._window)
+            closed_before = self._now() - window
+        except OverflowError:  # a window longer than the calendar's past: none has closed
+            return
         while self._waiting and self._waiting[0][0] <= closed_before:
             _, _, order_id = heapq.heappop(self._waiting)
             if order_id not in self._orders:

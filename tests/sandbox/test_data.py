@@ -84,6 +84,14 @@ def test_data_file_that_is_not_json(tmp_path: Path) -> None:
         SandboxData.from_file(path)
 
 
+def test_data_file_that_is_not_utf8_says_so(tmp_path: Path) -> None:
+    """A data file with a byte that is not UTF-8 is refused as such, not as a long number."""
+    path = tmp_path / "latin1.json"
+    path.write_bytes(b'{"companies": [{"id": 1, "name": "Caf\xe9"}], "customers": []}')
+    with pytest.raises(ValueError, match=r"latin1\.json: not UTF-8 text"):
+        SandboxData.from_file(path)
+
+
 def test_data_file_with_a_number_too_long_to_read(tmp_path: Path) -> None:
     """A 5,000-digit number raises ValueError naming the file, not Python's digit limit."""
     path = tmp_path / "long.json"

@@ -128,3 +128,11 @@ async def test_the_window_is_configurable_and_can_be_switched_off(
     assert (inside.status, late.status, open_ended.status) == (200, 400, 200)
     assert open_ended.json()["data"]["totalIncTax"] == 9
     assert server.registration_window is None
+
+
+def test_a_window_longer_than_the_calendar_keeps_every_placed_order_open() -> None:
+    """A registration window past what a date can reach back to records nothing, and fails
+    no request: every placed order stays open, as with a window of None."""
+    sandbox = Sandbox(rate=None, registration_window=1e12)
+    sandbox.place_order(customer_id=5, total_inc_tax=3)
+    assert dict(sandbox.state.orders) == {}
