@@ -301,9 +301,10 @@ class B2BClient:
         ValueError: an argument is invalid, or no token is passed and ``B2B_AUTH_TOKEN``
             is not set (messages never repeat the token or the store hash).
         TypeError: ``session``, ``retry``, ``rate_limit`` or ``check_extra_fields`` is of
-            another type, or ``rate_limit`` is a limiter whose ``acquire`` cannot take
+            another type (a limiter's class, say, rather than an instance), or
+            ``rate_limit`` is a limiter whose ``acquire`` cannot take
             ``(priority, *, deadline=None)``, unless it takes nothing and names neither (a
-            0.1 limiter).
+            0.1 limiter), or whose ``release`` cannot take ``(hint)``.
 
     .. versionadded:: 0.1.0
     .. versionchanged:: 0.2.0

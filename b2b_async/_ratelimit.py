@@ -402,7 +402,8 @@ class RateLimiter:
     request may count in the next window, whose count is not known yet, so pacing alone
     must keep it. Catching up therefore never sends more than the count allows (at ``N = 0``
     requests wait for the reset), never crowds a window it has no count of, and does
-    nothing at all while no hint is known.
+    nothing at all while no hint is known, nor for the rest of a window in which a 429 was
+    met (its count did not keep the refusal away, and calls leave the cooldown at the pace).
 
     **Waiting** is one FIFO lane of futures per :class:`Priority` (:class:`Lanes`) with one
     timer for the head of the highest lane that holds a caller: each timer tick releases
@@ -483,6 +484,7 @@ class RateLimiter:
         "_loop",
         "_next_slot",
         "_others_seen",
+        "_paced_until",
         "_pacing",
         "_rate_limit",
         "_resets_from_responses",
@@ -520,6 +522,8 @@ class RateLimiter:
         self._others_seen = 0
         self._end_from_send = False
         self._resets_from_responses = False
+        # The reset of the last window a 429 was met in: until then, nothing is made up.
+        self._paced_until = -math.inf
 
     def __repr__(self) -> str:
         rate_limit = self._rate_limit
@@ -760,6 +764,11 @@ class RateLimiter:
             opens = max(opens, self._window_end)
         return opens
 
+    def _may_catch_up(self, now: float) -> bool:
+        """Whether the window's count may make up lost slots now: not in a window a 429 was
+        met in, where the count did not keep the server's refusal away."""
+        return now >= self._paced_until
+
     def _window_budget_known(self, now: float) -> bool:
         return now < self._window_end and self._spendable() > 0
 
@@ -806,7 +815,7 @@ class RateLimiter:
         close = self._window_end - RESET_MARGIN
         room = self._window_room()
         spacing = self._pacing.spacing(close - slot, room)
-        if room < 1 or now >= close or slot + spacing >= close:
+        if room < 1 or now >= close or slot + spacing >= close or not self._may_catch_up(now):
             return None
         return slot, spacing
 
@@ -938,7 +947,8 @@ class RateLimiter:
         end, budget = self._window_end, self._window_room()
         # With a burst, a slot past the reset may leave before it, less the tolerance.
         leaves = max(opens, slot - pacing.tolerance)
-        if not (self._window_budget_known(now) and leaves < end and budget >= 1):
+        known = self._window_budget_known(now) and self._may_catch_up(now)
+        if not (known and leaves < end and budget >= 1):
             return pacing.interval, 0
         close = end - RESET_MARGIN
         spacing = pacing.spacing(close - slot, budget - 1)
@@ -972,7 +982,13 @@ class RateLimiter:
 
     def _outlook(self) -> tuple[object, ...]:
         """What a response may change that moves every waiter's estimated slot."""
-        return (self._pacing, self._gate_until, self._window_end, self._window_budget)
+        return (
+            self._pacing,
+            self._gate_until,
+            self._window_end,
+            self._window_budget,
+            self._paced_until,
+        )
 
     def _follow_remaining(
         self, hint: BudgetHint, now: float, newer: int, sent: float | None, *, exact: bool
@@ -1064,6 +1080,9 @@ class RateLimiter:
         if hint.retry_after is None or hint.retry_after <= 0:
             return
         self._reopen_if_over(now)  # one that ran out unseen: this 429 starts a new one
+        # The count did not keep this 429 away: the rest of its window is paced plainly, so
+        # that calls leave the cooldown one interval apart, not faster to make up for it.
+        self._paced_until = max(self._paced_until, self._window_end)
         until = now + hint.retry_after
         if self._gate_until is not None and until <= self._gate_until:
             return
@@ -1111,6 +1130,12 @@ def build_limiter(rate_limit: RateLimit | Limiter | None) -> Limiter | None:
         return RateLimiter(rate_limit)
     # Typed callers cannot get past here with anything else; untyped ones can.
     candidate: object = rate_limit
+    if isinstance(candidate, type):
+        # A class has an acquire and a release too; called on it, they fail at every call.
+        raise TypeError(
+            f"rate_limit must be a RateLimit, a Limiter or None, got the class"
+            f" {candidate.__name__}; pass an instance of it"
+        )
     if isinstance(candidate, Limiter):
         return candidate
     raise TypeError(

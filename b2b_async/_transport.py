@@ -273,7 +273,7 @@ class Transport:
         self.timeout = timeout
         self.retry = retry
         self.priority: Priority | None = None
-        self.limiter = limiter
+        self.limiter = None if limiter is None else releasable(limiter)
         self._acquire = None if limiter is None else budget_acquirer(limiter)
         self._burst = burst_of(limiter)
         self.max_concurrency = max_concurrency
@@ -871,6 +871,25 @@ def budget_acquirer(limiter: Limiter) -> Acquire:
             f"as the Limiter protocol says; {type(limiter).__name__}.acquire takes {signature}"
         )
     return lambda priority, deadline: limiter.acquire()
+
+
+def releasable(limiter: Limiter) -> Limiter:
+    """Return ``limiter``, whose ``release`` can be called as the transport calls it, with
+    the answer's budget hint: ``release(hint)``.
+
+    A ``release`` that cannot would fail only as the first answer came back, and then every
+    call after its request had been sent: an order registered, and its call failed.
+
+    Raises:
+        TypeError: ``release`` cannot take one positional argument.
+    """
+    signature = inspect.signature(limiter.release)
+    if not takes(signature, None):
+        raise TypeError(
+            f"a limiter's release must take (hint), as the Limiter protocol says; "
+            f"{type(limiter).__name__}.release takes {signature}"
+        )
+    return limiter
 
 
 def seconds_waited(waited: object) -> float:

@@ -370,6 +370,14 @@ def test_build_limiter_rejects_anything_else() -> None:
         build_limiter(150)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("given", [RateLimiter, RateLimit])
+def test_build_limiter_rejects_a_class_instead_of_an_instance(given: type) -> None:
+    """A limiter's class (``rate_limit=RateLimiter``) is refused when the client is built,
+    not called at every request with a priority for its ``self``."""
+    with pytest.raises(TypeError, match=f"got the class {given.__name__}; pass an instance"):
+        build_limiter(given)  # type: ignore[arg-type]
+
+
 def test_limiter_builds_outside_a_running_loop() -> None:
     """A limiter can be built (and shown) before any loop runs: the clock is taken lazily."""
     limiter = RateLimiter(RateLimit())
@@ -929,6 +937,25 @@ async def test_after_a_cooldown_in_a_counted_window_calls_leave_an_interval_apar
     assert [later - earlier for earlier, later in itertools.pairwise(times)] == pytest.approx(
         [0.1, 0.1], abs=1e-5
     )
+
+
+@pytest.mark.parametrize("burst", [1, 3])
+async def test_after_a_cooldown_a_window_with_room_to_spare_is_not_caught_up(
+    clock: VirtualClock, burst: int
+) -> None:
+    """A 429 in a window whose count allows more than the pace would send in the rest of it:
+    as many calls as the burst lets leave the cooldown at once, then one interval apart, not
+    faster to make up for the time the server asked them to wait."""
+    limiter = RateLimiter(RateLimit(150, 60.0, burst=burst))
+    await limiter.acquire()
+    await limiter.release(BudgetHint(remaining=140, resets_after=40.0))
+    await limiter.acquire()
+    await limiter.release(BudgetHint(remaining=139, resets_after=39.9, retry_after=5.0))
+    reopens = clock.now + 5.0
+    times = await acquire_times(limiter, burst + 3)
+    assert times[:burst] == pytest.approx([reopens] * burst, abs=1e-5)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times[burst - 1 :])]
+    assert gaps == pytest.approx([limiter.rate_limit.per / (150 - burst + 1)] * 3, rel=1e-4)
 
 
 async def test_following_an_answer_it_did_not_admit_keeps_its_cooldown_and_count(

@@ -1567,6 +1567,31 @@ def test_a_limiter_that_cannot_take_the_protocol_s_arguments_is_refused_at_once(
         B2BClient(TOKEN, rate_limit=limiter)
 
 
+class HintlessLimiter(ForwardingLimiter):
+    """A limiter whose ``release`` takes no hint."""
+
+    async def release(self) -> None:  # type: ignore[override]
+        return None
+
+
+class KeywordHintLimiter(ForwardingLimiter):
+    """A limiter whose ``release`` takes the hint by keyword only."""
+
+    async def release(self, *, hint: BudgetHint | None) -> None:  # type: ignore[override]
+        return None
+
+
+@pytest.mark.parametrize("limiter", [HintlessLimiter(), KeywordHintLimiter()])
+async def test_a_limiter_whose_release_cannot_take_the_hint_is_refused_before_sending(
+    server: SandboxServer, limiter: ForwardingLimiter
+) -> None:
+    """A limiter whose ``release`` cannot take ``(hint)`` is refused when the client is built,
+    naming its signature, rather than failing each call once its order is registered."""
+    with pytest.raises(TypeError, match=re.escape("release must take (hint)")):
+        client_for(server, rate_limit=limiter)
+    assert server.requests == []
+
+
 class SilentLimiter:
     """A limiter whose ``acquire`` says no number of seconds waited (it returns nothing, or
     a NaN), counting what it granted and what came back."""
