@@ -85,24 +85,36 @@ def check_base_url(base_url: str) -> str:
         url = URL(base_url)
         host = url.host  # decoded on first use: a bad IDNA name fails here
     except ValueError as exc:  # a port past 65535, an IPv6 address left open, a bad IDNA name
-        # yarl's words may quote the whole authority, a password in it included.
-        detail = "" if "@" in base_url else f": {exc}"
+        # yarl's words may quote the whole authority, a password in it included, and its
+        # frames hold the password in their locals: the error stays the refusal's context.
+        traceback.clear_frames(exc.__traceback__)
+        detail = "" if may_hold_password(base_url) else f": {exc}"
         raise ValueError(f"base_url must be a URL, and is not{detail}") from None
     if _has_credentials(url):  # refused before any message could quote them
         raise ValueError("base_url must not hold a user or a password")
     if url.scheme not in ("https", "http") or not host:
-        raise ValueError(f"base_url must be an absolute https:// URL, got {shown(base_url)}")
+        raise ValueError(f"base_url must be an absolute https:// URL{_got(base_url)}")
     if any(character.isspace() or character == "%" for character in host):
-        raise ValueError(
-            f"base_url must name a host without spaces or % escapes, got {shown(base_url)}"
-        )
+        raise ValueError(f"base_url must name a host without spaces or % escapes{_got(base_url)}")
     if url.explicit_port is not None and f":{url.explicit_port}" not in base_url:
-        raise ValueError(f"base_url must write its port in ASCII digits, got {shown(base_url)}")
+        raise ValueError(f"base_url must write its port in ASCII digits{_got(base_url)}")
     if url.path not in ("", "/") or url.query_string or url.fragment:
         raise ValueError(f"base_url must be a host root such as {DEFAULT_BASE_URL!r}")
     if url.scheme == "http" and not is_loopback(host):
         raise ValueError("base_url must use https:// (plain http is allowed only for loopback)")
     return str(url.origin())
+
+
+def may_hold_password(base_url: str) -> bool:
+    """Whether ``base_url`` may hold a user's password, so that no message may quote it: any
+    ``@`` may end one, where yarl found no authority to read it in (``user:pw@host`` with no
+    scheme, ``https:user:pw@host``)."""
+    return "@" in base_url
+
+
+def _got(base_url: str) -> str:
+    """What a refusal of ``base_url`` says it got: the URL, unless it may hold a password."""
+    return "" if may_hold_password(base_url) else f", got {shown(base_url)}"
 
 
 def _has_credentials(url: URL) -> bool:
@@ -156,9 +168,11 @@ def auth_headers(token: str, store_hash: str | None) -> dict[str, str]:
 def secrets_of(auth: Mapping[str, str]) -> Secrets:
     """What an answer must never repeat: each authentication value as a server may echo it.
 
-    That is the value as sent, percent-encoded (with ``/`` kept or encoded, and as a form
+    That is the value as sent, as a server reading header bytes as Latin-1 holds it
+    (:func:`read_as_latin1`), percent-encoded (with ``/`` kept or encoded, and as a form
     encodes it, spaces as ``+``) and HTML-escaped (an error page quoting it), each of these
-    also JSON-escaped; :func:`~b2b_async._protocol.redact` finds a long one in any case.
+    also JSON-escaped; :func:`~b2b_async._protocol.redact` finds a long one in any case, and
+    any one in whatever JSON or percent escapes another encoder writes.
     Values shorter than :data:`MIN_SECRET_LENGTH` are not scrubbed: such a value is no
     secret worth the name, and scrubbing it would mangle ordinary text that happens to hold
     it. Real tokens are dozens of characters long; store hashes about ten.
@@ -171,7 +185,21 @@ def secrets_of(auth: Mapping[str, str]) -> Secrets:
 
 def _echoes(value: str) -> tuple[str, ...]:
     """The forms a server may echo ``value`` in, before any JSON escaping."""
-    return (value, quote(value, safe=""), quote(value), quote_plus(value), html.escape(value))
+    return (
+        value,
+        read_as_latin1(value),
+        quote(value, safe=""),
+        quote(value),
+        quote_plus(value),
+        html.escape(value),
+    )
+
+
+def read_as_latin1(value: str) -> str:
+    """``value`` as a server holds it that reads header bytes as Latin-1 (a WSGI
+    application's ``environ``, Node's ``req.headers``): each byte of its UTF-8 one character.
+    The same as ``value`` when it is ASCII."""
+    return value.encode("utf-8").decode("latin-1")
 
 
 def user_agent_of(suffix: str | None) -> str:
@@ -364,9 +392,11 @@ class B2BClient:
             )
         except BaseException as exc:
             # A refusal's traceback may be shown with its frames' local variables: this
-            # frame's may not hold the token or the store hash, passed or read, and the
-            # frames below it (the refusal of a token read from the environment) ended.
+            # frame's may not hold the token or the store hash, passed or read, nor a base
+            # URL holding a password, and the frames below it (the refusal of a token read
+            # from the environment) ended.
             auth_token = store_hash = None
+            base_url = ""
             auth = {}
             traceback.clear_frames(exc.__traceback__)
             raise

@@ -385,8 +385,8 @@ def redact(value: Any, secrets: tuple[str, ...]) -> Any:
 
     A secret of :data:`~b2b_async._config.MIN_FOLDED_SECRET_LENGTH` characters or more is
     found in any case; a shorter one only as written. A string that spells a secret in JSON
-    escapes (``\\u0074ok...``), which a reader decodes at a glance, is shown decoded and
-    redacted.
+    escapes (``\\u0074ok...``) or percent escapes (``%74ok...``), which a reader decodes at
+    a glance, is shown decoded and redacted.
 
     Args:
         value: a decoded JSON value, or a string.
@@ -404,13 +404,27 @@ def redact(value: Any, secrets: tuple[str, ...]) -> Any:
 
 
 def _redact_text(text: str, finder: re.Pattern[str]) -> str:
-    """Redact the text as written, then as its JSON escapes spell it, if that shows more."""
+    """Redact the text as written, then as its JSON escapes spell it, then as its percent
+    escapes spell it, each reading only if it shows more (:data:`_ESCAPED_READINGS`)."""
     text = finder.sub(REDACTED, text)
-    if "\\" in text:
-        unescaped = _JSON_ESCAPE.sub(_unescape, text)
-        if finder.search(unescaped):
-            text = finder.sub(REDACTED, unescaped)
+    for marker, read in _ESCAPED_READINGS:
+        if marker in text:
+            unescaped = read(text)
+            if finder.search(unescaped):
+                text = finder.sub(REDACTED, unescaped)
     return text
+
+
+def _json_unescaped(text: str) -> str:
+    """``text`` with its JSON escapes (``\\u0074``, ``\\/``) read."""
+    return _JSON_ESCAPE.sub(_unescape, text)
+
+
+#: The escapes a text may spell a secret in, each with the character that starts one and how
+#: the text reads with them decoded: JSON's, and URLs' percent escapes, in either case of
+#: their hex digits and whatever characters an encoder leaves as they are (encoders differ:
+#: ``~``, ``!`` or ``*`` are escaped by some and not by others).
+_ESCAPED_READINGS: Final = (("\\", _json_unescaped), ("%", urllib.parse.unquote))
 
 
 @functools.lru_cache(maxsize=16)
@@ -424,7 +438,7 @@ def _pattern_of(secret: str) -> str:
     """The pattern of one form of a secret: in any case when the value it spells, escapes
     read, is long enough (see :func:`redact`)."""
     escaped = re.escape(secret)
-    spelt = urllib.parse.unquote(_JSON_ESCAPE.sub(_unescape, secret))
+    spelt = urllib.parse.unquote(_json_unescaped(secret))
     return f"(?i:{escaped})" if len(spelt) >= MIN_FOLDED_SECRET_LENGTH else escaped
 
 
@@ -537,9 +551,15 @@ def may_hold_secret(text: str, secrets: tuple[str, ...]) -> bool:
     """Whether a string decoded from the JSON ``text`` may hold one of ``secrets``.
 
     Without a backslash, JSON has no escapes, and every string it holds is a piece of
-    ``text`` as written: a secret absent from the text is absent from all of them.
+    ``text`` as written: a secret absent from the text is absent from all of them, and one
+    that a string spells in percent escapes is spelt by the text's percent escapes too.
     """
-    return bool(secrets) and ("\\" in text or _finder(secrets).search(text) is not None)
+    if not secrets:
+        return False
+    finder = _finder(secrets)
+    if "\\" in text or finder.search(text):
+        return True
+    return "%" in text and finder.search(urllib.parse.unquote(text)) is not None
 
 
 #: What :func:`decode_json` returns for a body that is not JSON.
@@ -600,11 +620,17 @@ def body_excerpt(body: bytes, secrets: tuple[str, ...]) -> str:
     The text is redacted (:func:`show`) before it is cut, over enough extra characters to
     hold a whole secret, so a secret that straddles the cut leaves no prefix behind. Control
     characters are dropped first, so that a body in UTF-16 or UTF-32 shows its secrets to
-    redaction as it would show them to a reader.
+    redaction as it would show them to a reader. Of a body longer than what is read, the
+    characters that may hold the start of a secret cut off by the end of the read are
+    dropped too: however far dropped controls or read escapes shrink the text, they never
+    reach the excerpt.
     """
-    longest = max((len(secret) for secret in secrets), default=0)
-    text = body[: (_EXCERPT + longest) * _MOST_BYTES_PER_CHARACTER].decode("utf-8", "replace")
-    return show(_UNSHOWN_CONTROL.sub("", text), secrets)[:_EXCERPT]
+    cut_secret = max((len(secret) for secret in secrets), default=0) * _MOST_BYTES_PER_CHARACTER
+    read = (_EXCERPT + cut_secret) * _MOST_BYTES_PER_CHARACTER
+    text = show(_UNSHOWN_CONTROL.sub("", body[:read].decode("utf-8", "replace")), secrets)
+    if len(body) > read:
+        text = text[: max(0, len(text) - cut_secret)]
+    return text[:_EXCERPT]
 
 
 def _unescape(match: re.Match[str]) -> str:

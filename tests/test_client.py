@@ -549,6 +549,46 @@ def test_a_base_url_with_credentials_is_refused_without_quoting_them(url: str) -
     assert "SECRET" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "user:SECRET-pw-123@api-b2b.bigcommerce.com",
+        "https:user:SECRET-pw-123@api-b2b.bigcommerce.com",
+        "https:/user:SECRET-pw-123@api-b2b.bigcommerce.com",
+    ],
+)
+def test_a_base_url_whose_credentials_yarl_cannot_see_is_refused_without_quoting_it(
+    url: str,
+) -> None:
+    """Without the ``//`` before the host, yarl reads no user or password, yet a reader does:
+    the refusal does not quote the URL."""
+    with pytest.raises(ValueError, match="base_url must be an absolute https:// URL") as info:
+        B2BClient("t", base_url=url)
+    assert "SECRET" not in str(info.value)
+
+
+#: Base URLs with a password that yarl fails to read, by what is wrong with them.
+UNREADABLE_WITH_PASSWORD: Final = {
+    "port": "https://user:SECRET-pw-123@host:99999",
+    "address": "https://user:SECRET-pw-123@[::1",
+}
+
+
+def build_at(name: str) -> B2BClient:
+    """A caller that passes a base URL straight from a mapping, as configuration does."""
+    return B2BClient("t", base_url=UNREADABLE_WITH_PASSWORD[name])
+
+
+@pytest.mark.parametrize("name", sorted(UNREADABLE_WITH_PASSWORD))
+def test_a_base_url_yarl_cannot_read_leaves_its_password_in_no_frame(name: str) -> None:
+    """A URL with a password that yarl fails to read is refused; neither the client's frames
+    nor yarl's, kept in the refusal's context, hold the password."""
+    with pytest.raises(ValueError, match="base_url must be a URL") as info:
+        build_at(name)
+    found = holders(info.value, "SECRET-pw")  # outside the assert: its rewriting keeps locals
+    assert found == []
+
+
 def test_a_client_serves_the_event_loop_it_first_sent_on_only() -> None:
     """A client (and its views) used again under a second asyncio.run raises
     ClientClosedError saying why, before anything is sent, instead of a bare RuntimeError
@@ -692,6 +732,27 @@ async def test_a_store_hash_passed_with_spaces_is_redacted_where_the_server_echo
         with pytest.raises(AuthenticationError) as info:
             await client.v3.orders.create(bc_order_id=1, customer_id=2)
     assert STORE_HASH not in str(info.value)
+
+
+async def test_a_non_ascii_token_a_server_reads_as_latin1_is_redacted_where_it_echoes_it() -> None:
+    """A server that reads header bytes as Latin-1 (WSGI, Node) holds a non-ASCII token as one
+    character per UTF-8 byte, and echoes it so: the error shows none of it."""
+    token = "s3cr3t-t\u00f6k\u00e9n-\u00fcn\u00efc\u00f6d\u00e9"
+
+    async def refuse(request: web.Request) -> web.Response:
+        sent = request.headers["authToken"].encode("utf-8").decode("latin-1")
+        body = {"code": 401, "data": {"errMsg": f"invalid authToken {sent}", "seen": sent}}
+        return web.json_response(body, status=401)
+
+    async with (
+        serving(answering_all(refuse)) as url,
+        B2BClient(token, base_url=url, rate_limit=None, retry=None) as client,
+    ):
+        with pytest.raises(AuthenticationError) as info:
+            await create_one(client)
+    error = info.value
+    assert error.message == "invalid authToken ***"
+    assert all("s3cr3t" not in text for text in (str(error), repr(error.details)))
 
 
 def test_a_limiter_refused_leaves_no_frame_holding_the_environment_token(

@@ -562,6 +562,47 @@ def test_escapes_before_a_secret_do_not_cut_it_short_of_redaction() -> None:
     assert failed.value.body_excerpt == '{"code": 200, "data": "' + "a" * 216 + "***"
 
 
+@pytest.mark.parametrize(
+    "written",
+    [b"tok-0123456789abcdef", b"".join(b"\\u%04x" % char for char in b"tok-0123456789abcdef")],
+    ids=["plain", "in-escapes"],
+)
+def test_a_secret_cut_off_by_the_end_of_the_read_leaves_no_part_in_the_excerpt(
+    written: bytes,
+) -> None:
+    """Controls the excerpt drops can fill all that is read of a body but the start of a
+    secret: that start is not shown, wherever the read ends in it."""
+    info = RequestInfo("GET", "https://x/api", secrets_of({"authToken": "tok-0123456789abcdef"}))
+    for padding in range(0, 3000, 7):
+        garbled = b"\x00" * padding + written + b" and more"
+        with pytest.raises(ResponseDecodeError) as failed:
+            decode_response(200, {}, garbled, info, NOW)
+        excerpt = failed.value.body_excerpt
+        assert "tok-" not in excerpt
+        assert "0123" not in excerpt
+        assert "\\u0030" not in excerpt
+
+
+def test_a_secret_percent_encoded_in_lower_case_or_in_part_is_redacted() -> None:
+    """Encoders differ in the case of their hex digits (.NET writes ``%2f``) and in which
+    characters they leave alone (JavaScript keeps ``!``): a secret they encode is redacted
+    from the message, the request id, the details and a success's data alike."""
+    token = "ab/c+d!e"
+    info = RequestInfo("POST", "https://x/api", secrets_of({"authToken": token}))
+    for echo in ("ab%2fc%2bd%21e", "ab%2Fc%2Bd!e"):
+        payload = {"code": 401, "message": f"bad {echo}", "data": {"seen": [echo]}}
+        with pytest.raises(AuthenticationError) as failed:
+            decode_response(401, {"X-Request-Id": echo}, body(payload), info, NOW)
+        error = failed.value
+        assert (error.message, error.request_id, error.details) == (
+            "bad ***",
+            "***",
+            {"seen": ["***"]},
+        )
+        success = body({"code": 200, "data": {"note": f"x {echo}"}})
+        assert decode_response(200, {}, success, info, NOW).data == {"note": "x ***"}
+
+
 def test_a_request_id_that_spells_a_secret_in_escapes_is_redacted() -> None:
     """A header is no JSON, but a token written there in JSON escapes is read at a glance:
     the request id shows it redacted; one that only looks escaped stays as sent."""
