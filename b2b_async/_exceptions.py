@@ -20,7 +20,7 @@
     ├── TransportError               no usable response
     │   ├── APIConnectionError
     │   ├── APITimeoutError
-    │   │   └── NotSentTimeoutError  the deadline passed before any attempt left (not exported)
+    │   │   └── NotSentTimeoutError  the deadline passed before an attempt left (not exported)
     │   └── RateLimiterUnavailableError  the shared limiter's Redis failed; nothing sent
     └── ResponseDecodeError          a response that is not the documented envelope
 

@@ -669,8 +669,8 @@ class RedisRateLimiter:
         rate_limit: the budget every process together keeps to.
         on_redis_error: ``"local"`` or ``"fail"``, as above.
         expected_processes: how many processes share the key; the local fallback paces to
-            ``rate_limit.requests // expected_processes``. The default of 1 paces each process
-            at the full rate during an outage.
+            ``rate_limit.requests // expected_processes`` (at least 1). The default of 1
+            paces each process at the full rate during an outage.
         timeout: seconds a Redis call may take before Redis counts as unavailable.
         recheck_after: seconds between attempts to reach Redis again while pacing locally.
 
