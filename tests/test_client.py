@@ -687,6 +687,19 @@ async def create_one(client: B2BClient) -> Any:
     return await client.orders.create(company_id=1, customer_id=1, order_id="BC1", total_inc_tax=1)
 
 
+async def refused_create(
+    token: str, refuse: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> AuthenticationError:
+    """The error a create sent with ``token`` meets from a server answering with ``refuse``."""
+    async with (
+        serving(answering_all(refuse)) as url,
+        B2BClient(token, base_url=url, rate_limit=None, retry=None) as client,
+    ):
+        with pytest.raises(AuthenticationError) as info:
+            await create_one(client)
+    return info.value
+
+
 @pytest.mark.parametrize("passed", [f" {SECRET}", f"{SECRET} ", f"  {SECRET}  "])
 @pytest.mark.parametrize("echo", ["invalid authToken {}", "invalid authToken={}", "[{}]"])
 async def test_a_token_passed_with_spaces_is_redacted_where_the_server_echoes_it(
@@ -700,13 +713,7 @@ async def test_a_token_passed_with_spaces_is_redacted_where_the_server_echoes_it
         body = {"code": 401, "message": echo.format(sent), "data": {"errMsg": echo.format(sent)}}
         return web.json_response(body, status=401, headers={"X-Request-Id": sent})
 
-    async with (
-        serving(answering_all(refuse)) as url,
-        B2BClient(passed, base_url=url, rate_limit=None, retry=None) as client,
-    ):
-        with pytest.raises(AuthenticationError) as info:
-            await create_one(client)
-    error = info.value
+    error = await refused_create(passed, refuse)
     told = [str(error), repr(error), repr(error.details), str(error.request_id)]
     assert all(SECRET not in text for text in told), told
 
@@ -744,13 +751,7 @@ async def test_a_non_ascii_token_a_server_reads_as_latin1_is_redacted_where_it_e
         body = {"code": 401, "data": {"errMsg": f"invalid authToken {sent}", "seen": sent}}
         return web.json_response(body, status=401)
 
-    async with (
-        serving(answering_all(refuse)) as url,
-        B2BClient(token, base_url=url, rate_limit=None, retry=None) as client,
-    ):
-        with pytest.raises(AuthenticationError) as info:
-            await create_one(client)
-    error = info.value
+    error = await refused_create(token, refuse)
     assert error.message == "invalid authToken ***"
     assert all("s3cr3t" not in text for text in (str(error), repr(error.details)))
 
