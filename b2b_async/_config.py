@@ -47,6 +47,7 @@ __all__ = [
     "UNCERTAIN_STATUSES",
     "UNHINTED_COOLDOWN",
     "UNREACHABLE_STREAK",
+    "WHOLE_SECOND_UNCERTAINTY",
     "Priority",
     "RateLimit",
     "RetryPolicy",
@@ -108,12 +109,16 @@ REGISTRATION_WINDOW: Final = 10.0
 #: this margin: it covers the request's way to B2B Edition (a slow attempt's one-way latency
 #: is well under half a second), the skew between this host's clock and BigCommerce's (NTP
 #: keeps it near 0.1 s) and the limiter's timer resolution. A read of an order whose window
-#: passed waits until the end plus this margin, when B2B Edition has recorded it on its own;
-#: BigCommerce's ``date_created`` holds whole seconds, so the end computed from it may come up
-#: to a second early: harmless for a create, and within the margin for the read.
+#: passed waits until the end plus this margin, when B2B Edition has recorded it on its own.
 #: A margin too small costs a create answered "already exists" (``ensure`` then reconciles);
 #: too large, seconds of a window a webhook may need.
 REGISTRATION_MARGIN: Final = 1.0
+#: BigCommerce's ``date_created`` holds whole seconds, so the order may have been created up to
+#: this much after a creation time without a fraction of a second, and its window may end as
+#: much later: harmless for a create, whose deadline only comes early, but a read of an order
+#: that missed its window waits this much more, or a clock a little ahead of BigCommerce's
+#: would read it before B2B Edition has recorded it (a 404 for an order it is about to hold).
+WHOLE_SECOND_UNCERTAINTY: Final = 1.0
 #: The share of what is left of a V3 create's window, and of a V3 call's
 #: ``RetryPolicy.deadline``, that its extra field check may wait for the store's
 #: configurations. The rest is the request's own, for budget and another attempt; a fetch

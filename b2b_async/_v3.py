@@ -597,7 +597,8 @@ class V3Orders:
           and extra fields only where they differ ("Update an Order"), and when the order has
           no company, assigns the customer's orders to theirs ("Assign Customer Orders to
           Company"). A create that missed its window waits first until B2B Edition has
-          recorded the order on its own (at most the window's end plus a second).
+          recorded the order on its own (at most the window's end plus a second, two when
+          ``created_at`` holds whole seconds, as BigCommerce's ``date_created`` does).
 
         Requests: 1 when the window is open; 1 read when the order already holds the values;
         2 (read and update) when it differs, plus 1 when it has no company. Without

@@ -10,7 +10,9 @@ from then on.
 Around the window's end, :data:`~b2b_async._config.REGISTRATION_MARGIN` is kept clear on
 both sides: a create must leave by the end minus the margin (its :attr:`deadline`), and a
 read of an order that missed its window waits until the end plus the margin
-(:attr:`settled`), when B2B Edition has recorded the order on its own.
+(:attr:`settled`), when B2B Edition has recorded the order on its own. A creation time of
+whole seconds, as BigCommerce's ``date_created`` is, may be up to
+:data:`~b2b_async._config.WHOLE_SECOND_UNCERTAINTY` early: the read waits that much more.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
-from ._config import REGISTRATION_MARGIN, REGISTRATION_WINDOW, RetryPolicy
+from ._config import (
+    REGISTRATION_MARGIN,
+    REGISTRATION_WINDOW,
+    WHOLE_SECOND_UNCERTAINTY,
+    RetryPolicy,
+)
 from ._exceptions import B2BError, DeadlineUnreachableError, RegistrationWindowClosedError
 from ._retry import (
     is_transient,
@@ -30,7 +37,7 @@ from ._retry import (
     refused_wait,
 )
 
-__all__ = ["RegistrationWindow", "window_end", "window_lost"]
+__all__ = ["RegistrationWindow", "creation_uncertainty", "window_end", "window_lost"]
 
 
 def window_end(created_at: datetime) -> datetime:
@@ -45,6 +52,13 @@ def window_end(created_at: datetime) -> datetime:
     return created_at.astimezone(UTC) + timedelta(seconds=REGISTRATION_WINDOW)
 
 
+def creation_uncertainty(created_at: datetime) -> float:
+    """How much later than ``created_at`` the order may have been created: up to a second for
+    a time of whole seconds (BigCommerce's ``date_created``, which drops the fraction), none
+    for a time with a fraction."""
+    return WHOLE_SECOND_UNCERTAINTY if created_at.microsecond == 0 else 0.0
+
+
 @attrs.frozen
 class RegistrationWindow:
     """One order's registration window, in :func:`time.monotonic` seconds.
@@ -53,7 +67,8 @@ class RegistrationWindow:
         bc_order_id: the order.
         ends_at: when the window ends, on the wall clock (aware, UTC).
         deadline: when a create must have been sent by: the end less the margin.
-        settled: when B2B Edition has surely recorded the order: the end plus the margin.
+        settled: when B2B Edition has surely recorded the order: the end plus the margin,
+            and plus :func:`creation_uncertainty`.
     """
 
     bc_order_id: int
@@ -67,7 +82,8 @@ class RegistrationWindow:
         ends_at = window_end(created_at)
         now = time.monotonic()
         end = now + (ends_at - datetime.now(UTC)).total_seconds()
-        return cls(bc_order_id, ends_at, end - REGISTRATION_MARGIN, end + REGISTRATION_MARGIN)
+        settled = end + REGISTRATION_MARGIN + creation_uncertainty(created_at)
+        return cls(bc_order_id, ends_at, end - REGISTRATION_MARGIN, settled)
 
     def left(self) -> float:
         """Seconds left before a create must have been sent (negative once past)."""

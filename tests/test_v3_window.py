@@ -20,7 +20,11 @@ from b2b_async import (
     RetryPolicy,
     ServerError,
 )
-from b2b_async._config import REGISTRATION_MARGIN, REGISTRATION_WINDOW
+from b2b_async._config import (
+    REGISTRATION_MARGIN,
+    REGISTRATION_WINDOW,
+    WHOLE_SECOND_UNCERTAINTY,
+)
 from b2b_async._retry import StopBeforeDeadline
 from b2b_async._v3_window import RegistrationWindow, window_end, window_lost
 
@@ -77,6 +81,16 @@ def test_the_window_is_read_on_the_monotonic_clock() -> None:
     assert window.ends_at.tzinfo is UTC
     assert 0 < window.left() <= REGISTRATION_WINDOW - REGISTRATION_MARGIN - 2.0
     assert window.is_open()
+
+
+def test_a_creation_time_of_whole_seconds_settles_a_second_later() -> None:
+    """BigCommerce's ``date_created`` drops the fraction: the order may be up to a second
+    younger, so its read waits a second more; its create's deadline stays as early."""
+    whole = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=2)
+    truncated = RegistrationWindow.of(7, whole)
+    exact = RegistrationWindow.of(7, whole + timedelta(microseconds=1))
+    assert truncated.settled - exact.settled == pytest.approx(WHOLE_SECOND_UNCERTAINTY, abs=0.01)
+    assert truncated.deadline == pytest.approx(exact.deadline, abs=0.01)
 
 
 def test_a_window_within_its_margin_of_the_end_is_closed() -> None:
