@@ -18,7 +18,7 @@ from the call to the moment the sandbox received it (the wait for budget). Over 
 run: the share of the window's budget spent, the share of 429 answers, and the orders lost
 or registered twice.
 
-Usage: ``python -m bench.urgent [--orders 2000] [--every 0.5] [--latency 0.08]
+Usage: ``python -m bench.urgent [--orders 2000] [--every 0.5] [--latency 0]
 [--mode create_many|gathered|competent ...]``
 """
 
