@@ -1082,7 +1082,7 @@ class RateLimiter:
         self._reopen_if_over(now)  # one that ran out unseen: this 429 starts a new one
         # The count did not keep this 429 away: the rest of its window is paced plainly, so
         # that calls leave the cooldown one interval apart, not faster to make up for it.
-        self._paced_until = max(self._paced_until, self._window_end)
+        self._paced_until = max(self._paced_until, self._end_of_window_met(now))
         until = now + hint.retry_after
         if self._gate_until is not None and until <= self._gate_until:
             return
@@ -1092,6 +1092,12 @@ class RateLimiter:
             self._gate_since = now
         self._gate_until = until
         logger.log(level, "rate limited (429): holding every request for %.3f s", hint.retry_after)
+
+    def _end_of_window_met(self, now: float) -> float:
+        """When the window of an answer that came back at ``now`` resets, at the latest: the
+        known window's reset, or, with none known (a 429 that says nothing of its window,
+        and no count read since the last reset), one window's length from ``now``."""
+        return self._window_end if now < self._window_end else now + self._pacing.window
 
 
 def unreachable(wait: float, left: float) -> DeadlineUnreachableError:

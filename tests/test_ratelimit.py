@@ -958,6 +958,27 @@ async def test_after_a_cooldown_a_window_with_room_to_spare_is_not_caught_up(
     assert gaps == pytest.approx([limiter.rate_limit.per / (150 - burst + 1)] * 3, rel=1e-4)
 
 
+@pytest.mark.parametrize("read", [None, 1.0], ids=["no-window-read", "window-reset"])
+async def test_after_a_429_that_names_no_window_its_window_is_not_caught_up(
+    clock: VirtualClock, read: float | None
+) -> None:
+    """A 429 with only a Retry-After, met while no window's count is known (none read yet,
+    or the one read has reset): once the count of its window is read, calls still leave one
+    interval apart, not faster to make up for the cooldown."""
+    limiter = RateLimiter(RateLimit(150, 60.0))
+    if read is not None:
+        await limiter.acquire()
+        await limiter.release(BudgetHint(remaining=149, resets_after=read))
+        await asyncio.sleep(2 * read)
+    await limiter.acquire()
+    await limiter.release(BudgetHint(retry_after=5.0))
+    await limiter.acquire()
+    await limiter.release(BudgetHint(remaining=139, resets_after=34.9))
+    times = await acquire_times(limiter, 4)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert gaps == pytest.approx([limiter.rate_limit.per / 150] * 3, rel=1e-4)
+
+
 async def test_following_an_answer_it_did_not_admit_keeps_its_cooldown_and_count(
     clock: VirtualClock,
 ) -> None:
