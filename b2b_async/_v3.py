@@ -980,7 +980,8 @@ class V3Orders:
             priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
-            How many orders moved.
+            How many orders moved, as the last answer counts them (see
+            :ref:`what the count misses <customer-order-counts>`).
 
         Raises:
             InvalidOrderError: the id is not a positive whole number; nothing was sent.
@@ -1011,7 +1012,8 @@ class V3Orders:
             priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`.
 
         Returns:
-            How many orders moved.
+            How many orders moved, as the last answer counts them (see
+            :ref:`what the count misses <customer-order-counts>`).
 
         Raises:
             InvalidOrderError: an id is not a positive whole number; nothing was sent.
@@ -1157,6 +1159,7 @@ class V3Orders:
 
 
 def _moved(data: object) -> int:
-    """How many orders moved; an answer whose ``data`` describes nothing moved none."""
+    """How many orders moved; an answer whose ``data`` describes nothing, or whose ``total``
+    is negative (no count, as ``-1`` often stands for), moved none."""
     answer = structure({} if is_empty(data) else data, MovedOrders)
-    return answer.total or 0
+    return max(answer.total or 0, 0)

@@ -815,6 +815,44 @@ async def test_customer_operations_answered_with_an_empty_list_moved_nothing(
         assert await client.v3.orders.reassign_customer_orders(1, bc_group_id=2) == 0
 
 
+async def test_customer_operations_answered_with_a_negative_total_moved_nothing(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """A negative data.total is no count (as -1 often stands for): 0 moved, not -1."""
+    url, _ = await scripted([ok({"total": -1}), ok({"total": -3})])
+    async with client_for(url) as client:
+        assert await client.v3.orders.assign_customer_orders(1) == 0
+        assert await client.v3.orders.reassign_customer_orders(1, bc_group_id=2) == 0
+
+
+async def test_ensure_reads_a_negative_assignment_total_as_nothing_moved(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """An assignment answered with a negative total changed nothing: ensure says unchanged."""
+    url, _ = await scripted([ok([order_json(9, companyId=None, poNumber="P")]), ok({"total": -1})])
+    async with client_for(url) as client:
+        ensured = await client.v3.orders.ensure(
+            bc_order_id=9, customer_id=4, po_number="P", created_at=ago(60)
+        )
+    assert (ensured.action, ensured.steps) == ("unchanged", ("get", "assign"))
+
+
+async def test_an_assignment_whose_answer_was_lost_counts_only_the_last_answer(
+    server: SandboxServer,
+) -> None:
+    """A reset after the assignment moved the order: the retry moves nothing more, and the
+    call returns the last answer's count (0); the order is moved once, as asked."""
+    server.faults = Faults(reset_after=0.5)
+    server._random.seed(seed_for(server.faults, [None, FaultKind.RESET_AFTER, None]))
+    async with client_for(server, check_extra_fields=False) as client:
+        await client.v3.orders.create(bc_order_id=1, customer_id=5)
+        server.move_customer(5, 9)
+        moved = await client.v3.orders.assign_customer_orders(5)
+    assert moved == 0
+    assert [record.status for record in server.requests] == [200, "reset", 200]
+    assert server.orders["1"].company_id == 9
+
+
 # --- extra field configurations ----------------------------------------------------------------
 
 
