@@ -95,6 +95,11 @@ T = TypeVar("T")
 #: The kind of order a run registers (NewOrder, NewV3Order) and what it becomes.
 OrderT = TypeVar("OrderT")
 ResultT = TypeVar("ResultT", bound=Registered)
+# The same, for the outcome and the report, which only hand them out: an outcome of a V2 run
+# is one of ``OrderOutcome[NewOrder | NewV3Order, ...]`` too, so that one typed callback or
+# summary serves runs of either version.
+OrderT_co = TypeVar("OrderT_co", covariant=True)
+ResultT_co = TypeVar("ResultT_co", bound=Registered, covariant=True)
 #: Registers one order of a run: a resource's bulk registration (``create``'s steps, with
 #: "already exists" read as registered) or its ``ensure``.
 Register: TypeAlias = Callable[[OrderT], Awaitable[ResultT]]
@@ -105,11 +110,13 @@ _CLOSED: Final = object()
 
 
 @attrs.frozen
-class OrderOutcome(Generic[OrderT, ResultT]):
+class OrderOutcome(Generic[OrderT_co, ResultT_co]):
     """What became of one input of a bulk registration.
 
     Generic in the kind of run: ``OrderOutcome[NewOrder, CreatedOrder]`` from
     ``client.orders``, ``OrderOutcome[NewV3Order, V3Order]`` from ``client.v3.orders``.
+    Covariant in both, as :class:`BulkReport` is: a callback taking
+    ``OrderOutcome[NewOrder | NewV3Order, CreatedOrder | V3Order]`` serves runs of both.
 
     Attributes:
         index: the input's position, from 0.
@@ -129,8 +136,8 @@ class OrderOutcome(Generic[OrderT, ResultT]):
     """
 
     index: int
-    order: OrderT
-    result: ResultT | None = None
+    order: OrderT_co
+    result: ResultT_co | None = None
     error: B2BError | None = None
     attempted: bool = True
 
@@ -146,7 +153,7 @@ class OrderOutcome(Generic[OrderT, ResultT]):
 
 
 @attrs.frozen
-class BulkReport(Generic[OrderT, ResultT]):
+class BulkReport(Generic[OrderT_co, ResultT_co]):
     """Every outcome of a :meth:`~b2b_async.Orders.create_many` run, in input order.
 
     Every input has exactly one outcome, in one of :attr:`succeeded`, :attr:`failed` and
@@ -164,21 +171,21 @@ class BulkReport(Generic[OrderT, ResultT]):
        ``stopped_by`` and :attr:`not_attempted`; :attr:`failed` holds attempted orders only.
     """
 
-    outcomes: tuple[OrderOutcome[OrderT, ResultT], ...]
+    outcomes: tuple[OrderOutcome[OrderT_co, ResultT_co], ...]
     stopped_by: B2BError | None = None
 
     @property
-    def succeeded(self) -> list[OrderOutcome[OrderT, ResultT]]:
+    def succeeded(self) -> list[OrderOutcome[OrderT_co, ResultT_co]]:
         """The outcomes whose order is registered, in input order."""
         return [outcome for outcome in self.outcomes if outcome.ok]
 
     @property
-    def failed(self) -> list[OrderOutcome[OrderT, ResultT]]:
+    def failed(self) -> list[OrderOutcome[OrderT_co, ResultT_co]]:
         """The outcomes of orders attempted and not registered, in input order."""
         return [outcome for outcome in self.outcomes if outcome.attempted and not outcome.ok]
 
     @property
-    def not_attempted(self) -> list[OrderOutcome[OrderT, ResultT]]:
+    def not_attempted(self) -> list[OrderOutcome[OrderT_co, ResultT_co]]:
         """The outcomes of orders never sent because the run stopped first, in input order.
 
         .. versionadded:: 0.2.0

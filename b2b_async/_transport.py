@@ -273,7 +273,7 @@ class Transport:
         self.timeout = timeout
         self.retry = retry
         self.priority: Priority | None = None
-        self.limiter = None if limiter is None else releasable(limiter)
+        self.limiter: Limiter | None = None if limiter is None else releasable(limiter)
         self._acquire = None if limiter is None else budget_acquirer(limiter)
         self._burst = burst_of(limiter)
         self.max_concurrency = max_concurrency

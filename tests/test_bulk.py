@@ -26,6 +26,7 @@ from b2b_async import (
     BulkReport,
     CreatedOrder,
     DeadlineUnreachableError,
+    EnsuredOrder,
     InvalidOrderError,
     NewOrder,
     NewV3Order,
@@ -37,6 +38,7 @@ from b2b_async import (
     RegistrationWindowClosedError,
     RetryPolicy,
     ServerError,
+    V3Order,
 )
 from b2b_async._bulk import (
     OutcomeStream,
@@ -129,6 +131,24 @@ async def test_async_input_and_progress() -> None:
         report = await client.orders.create_many(source(), concurrency=4, on_progress=seen.append)
     assert report.ok
     assert sorted(outcome.index for outcome in seen) == list(range(30))
+
+
+async def test_one_typed_callback_and_summary_serve_v2_and_v3_runs() -> None:
+    """Outcomes and reports of either version are those of the union of both (mypy checks)."""
+    seen: list[OrderOutcome[NewOrder | NewV3Order, CreatedOrder | V3Order | EnsuredOrder]] = []
+
+    def failures(report: BulkReport[NewOrder | NewV3Order, CreatedOrder | EnsuredOrder]) -> int:
+        return len(report.failed)
+
+    async with SandboxServer(rate=None) as server, client_for(server) as client:
+        v2 = await client.orders.create_many(orders(2), on_progress=seen.append)
+        v3 = await client.v3.orders.ensure_many([NewV3Order(1, 1)], on_progress=seen.append)
+    assert (failures(v2), failures(v3)) == (0, 0)
+    assert sorted(type(outcome.order).__name__ for outcome in seen) == [
+        "NewOrder",
+        "NewOrder",
+        "NewV3Order",
+    ]
 
 
 async def test_invalid_item_is_an_outcome_not_a_crash() -> None:
