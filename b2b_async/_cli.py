@@ -62,10 +62,16 @@ if TYPE_CHECKING:
     from ._journal import Api, BadRow, InputFileError, Journal, JournalWriteError, Row, V3Row
     from ._v2_models import NewOrder
     from ._v3_models import NewV3Order
+    from .redis import RedisRateLimiter
 
 #: The signals that end ``orders register`` as Ctrl-C does: the first stops sending.
 STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 BASE_URL_VARIABLE: Final = "B2B_BASE_URL"
+REDIS_URL_VARIABLE: Final = "B2B_REDIS_URL"
+#: The key of a store's schedule in Redis, by store hash, as docs/redis.md ("Key naming")
+#: recommends to every process: a service that follows it and the command line meet on it.
+REDIS_KEY_PREFIX: Final = "b2b-async:ratelimit:"
+REDIS_EXTRA: Final = 'pip install "b2b-async[redis]"'
 EXIT_INCOMPLETE, EXIT_USAGE, EXIT_REJECTED, EXIT_UNREACHABLE, EXIT_DECODE = 1, 2, 3, 4, 5
 EXIT_JOURNAL: Final = 6
 #: ``orders register`` stopped sending: the API refused the token (401 or 403).
@@ -328,6 +334,60 @@ def rate_parts(text: str) -> tuple[int, float]:
     if not slash:
         raise ValueError("missing '/'")
     return int(requests), float(per)
+
+
+def shared_budget_key(
+    redis_url: str | None, key: str | None, store_hash: str | None, limit: RateLimit | None
+) -> str | None:
+    """Check the options of ``--redis``: the key the run shares its budget on, or ``None``
+    without ``--redis``.
+
+    The default key is the one docs/redis.md recommends, which needs the store hash.
+
+    Raises:
+        click.UsageError: ``--rate-limit none`` or ``--redis-key`` without ``--redis``, or
+            no key to use.
+    """
+    if redis_url is None:
+        if key is not None:
+            raise click.UsageError(f"--redis-key needs --redis (or {REDIS_URL_VARIABLE})")
+        return None
+    if limit is None:
+        message = "--rate-limit none cannot be shared through --redis: give the budget of "
+        raise click.UsageError(message + "every process on the key together, such as 150/60")
+    if key is None and store_hash is None:
+        raise click.UsageError(
+            f"--redis needs --redis-key, or --store-hash (or {STORE_HASH_VARIABLE}) for the "
+            f"default key {REDIS_KEY_PREFIX}STORE_HASH"
+        )
+    return key or f"{REDIS_KEY_PREFIX}{store_hash}"
+
+
+def shared_limiter(
+    redis_url: str | None, key: str | None, store_hash: str | None, limit: RateLimit | None
+) -> RedisRateLimiter | None:
+    """The limiter that paces the run through Redis with every process on its key, or
+    ``None`` without ``--redis`` (see :func:`shared_budget_key`); a blank URL or key counts
+    as none given.
+
+    It opens no connection until the run's first request, and the run closes it.
+
+    Raises:
+        click.UsageError: an option of ``--redis`` cannot be used, or the ``redis`` extra
+            is not installed.
+    """
+    redis_url, key = blank_is_none(redis_url), blank_is_none(key)
+    shared_key = shared_budget_key(redis_url, key, store_hash, limit)
+    if redis_url is None or shared_key is None or limit is None:
+        return None
+    try:
+        from .redis import RedisRateLimiter
+    except ImportError:
+        raise click.UsageError(f"--redis needs the redis extra: {REDIS_EXTRA}") from None
+    try:
+        return RedisRateLimiter(redis_url, key=shared_key, rate_limit=limit)
+    except ValueError as exc:  # the URL is not quoted: it may hold a password
+        raise click.BadParameter(str(exc), param_hint="'--redis'") from None
 
 
 def print_version(context: click.Context, _option: click.Parameter, wanted: bool) -> None:
@@ -649,6 +709,21 @@ async def cancelled_on_sigint(call: Awaitable[T]) -> T:
     help="The store's budget as N/SECONDS, or none.",
 )
 @click.option(
+    "--redis",
+    "redis_url",
+    envvar=REDIS_URL_VARIABLE,
+    show_envvar=True,
+    default=None,
+    help="Pace through this Redis (redis://HOST:PORT/DB), sharing --rate-limit with every "
+    "process on --redis-key.",
+)
+@click.option(
+    "--redis-key",
+    default=None,
+    help=f"The Redis key of the store's budget (default: {REDIS_KEY_PREFIX}STORE_HASH, "
+    "as services that follow the docs use).",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -667,6 +742,8 @@ def register(
     results: Path | None,
     concurrency: int,
     rate: str,
+    redis_url: str | None,
+    redis_key: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -683,12 +760,13 @@ def register(
     token = token_from_environment()
     store_hash = blank_is_none(store_hash)  # blank: none, the legacy authToken
     rate_limit = parse_rate_limit(rate)
+    limiter = shared_limiter(redis_url, redis_key, store_hash, rate_limit)
     try:
         client = B2BClient(
             token,
             store_hash=store_hash,
             base_url=base_url,
-            rate_limit=rate_limit,
+            rate_limit=rate_limit if limiter is None else limiter,
             max_concurrency=cap_for_bulk(concurrency),  # the orders are bulk calls
         )
         rows = read_rows(file, api=api)
@@ -701,7 +779,7 @@ def register(
     with closed_on_exit(rows):  # a large input or journal takes a while
         total = count_rows(file)
         open_journal(journal, file)
-    run = Registration(client, journal, rows, total, concurrency, api, quiet=quiet)
+    run = Registration(client, journal, rows, total, concurrency, api, quiet=quiet, limiter=limiter)
     finish_registration(run, as_json=as_json, quiet=quiet)
 
 
@@ -874,6 +952,8 @@ class Registration:
         concurrency: the number of workers.
         api: the API version the rows are for.
         quiet: hide the progress bar.
+        limiter: the client's limiter when it paces through Redis (``--redis``): the run
+            closes it after the client, and says once when Redis fails.
     """
 
     def __init__(
@@ -886,8 +966,11 @@ class Registration:
         api: Api = "v2",
         *,
         quiet: bool = False,
+        limiter: RedisRateLimiter | None = None,
     ) -> None:
         self.client = client
+        self.limiter = limiter
+        self.paced_alone = False  # whether the run has said that it paces without Redis
         self.api = api
         self.journal = journal
         self.rows = rows
@@ -1022,6 +1105,7 @@ class Registration:
         entry = entry_for(outcome, line)
         self.journal_line(entry)
         self.count(entry["status"])
+        self.tell_pacing_alone()
         if entry["status"] in ("rejected", "failed"):
             self.tell(f"line {line}: {entry['status']}: {outcome.error}", outcome.error)
         else:
@@ -1043,6 +1127,23 @@ class Registration:
         if self.stopped_by is None:
             for message in held:
                 say(message)
+
+    def tell_pacing_alone(self) -> None:
+        """Say once, the first time the limiter's Redis fails, that the run paces by itself.
+
+        The limiter then paces this process alone at the whole ``--rate-limit`` (its
+        default ``on_redis_error="local"``), beside other processes that may still share
+        the key: together they may meet 429s until Redis answers again.
+        """
+        limiter = self.limiter
+        if limiter is None or limiter.shared or self.paced_alone:
+            return
+        self.paced_alone = True
+        alone = rate_limit_text(limiter.local_limiter.rate_limit)
+        say(
+            f"Redis does not answer: pacing this run alone at {alone} until it does "
+            f"(other processes on key {limiter.key!r} may meet 429s meanwhile)"
+        )
 
     def interrupt(self, received: signal.Signals = signal.SIGINT) -> None:
         """Handle Ctrl-C or SIGTERM (a service manager's, ``timeout``'s or ``docker stop``'s):
@@ -1080,13 +1181,15 @@ class Registration:
             loop.add_signal_handler(received, self.interrupt, received)
         try:
             with self.bar:
-                async with self.client:
+                # The limiter is closed after the client that uses it, however the run ends.
+                async with self.limiter or contextlib.nullcontext(), self.client:
                     stream = self.current_stream = self.stream()
                     async with stream:
                         async for outcome in stream:
                             self.stopped_by = stream.stopped_by
                             self.record(outcome)
                     self.stopped_by = stream.stopped_by
+                    self.tell_pacing_alone()
         finally:
             for received, handler in outside.items():
                 loop.remove_signal_handler(received)

@@ -49,6 +49,7 @@ from b2b_async import (
 from b2b_async._cli import (
     EXIT_CANNOT_CONNECT,
     EXIT_TOKEN_REFUSED,
+    REDIS_KEY_PREFIX,
     Registration,
     cli,
     exit_code_for,
@@ -58,7 +59,9 @@ from b2b_async._cli import (
     visible,
 )
 from b2b_async._journal import Journal, count_rows, read_rows
-from b2b_async.sandbox import DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
+from b2b_async.sandbox import DEFAULT_STORE_HASH, DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
+from tests.redis_helpers import REDIS_SERVER, SKIP_REASON, RedisServer
+from tests.redis_helpers import free_port as free_redis_port
 
 T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -2240,3 +2243,238 @@ async def test_register_a_second_sigterm_as_the_interpreter_exits_keeps_exit_130
             process.send_signal(signum)
             resume.touch()
             assert await finish(process) == 130, read_log(log)
+
+
+# -- orders register --redis: one budget with the services on the key ---------------------------
+
+DEFAULT_KEY = f"{REDIS_KEY_PREFIX}{DEFAULT_STORE_HASH}"
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    """One redis-server for the module's runs with --redis."""
+    if REDIS_SERVER is None:
+        pytest.skip(SKIP_REASON)
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    """The Redis server's URL, its database emptied after the test."""
+    yield redis_server.url
+    with redis_client(redis_server.url) as client:
+        client.flushdb()
+
+
+def redis_client(url: str) -> Any:
+    """A synchronous Redis client, to read the keys a run booked on."""
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
+async def start_apart(
+    *args: str, stdout: Path, stderr: Path, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """Run ``python -m b2b_async ARGS`` with the token set (and ``env``), its standard output
+    and standard error written to files of their own."""
+    with stdout.open("ab") as out, stderr.open("ab") as err:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "b2b_async",
+            *args,
+            env={**cli_env(), **(env or {})},
+            stdout=out,
+            stderr=err,
+        )
+
+
+def tickets_on(url: str, key: str) -> int:
+    """How many bookings processes made on ``key``: its ticket counter (0 without the key)."""
+    with redis_client(url) as client:
+        return int(client.hget(key, "seq") or 0)
+
+
+def test_register_with_redis_books_every_request_on_the_stores_default_key(
+    sandbox: SandboxServer, tmp_path: Path, redis_url: str
+) -> None:
+    """--redis with a store hash books each request on b2b-async:ratelimit:<store hash>, the
+    key docs/redis.md recommends to services."""
+    orders = write_orders(tmp_path / "orders.csv", 5)
+    extra = ("--store-hash", DEFAULT_STORE_HASH, "--redis", redis_url)
+    result = invoke(register_args(orders, sandbox.url, tmp_path / "r.jsonl", *extra))
+    assert result.exit_code == 0, result.output
+    assert len(sandbox.orders) == 5
+    assert tickets_on(redis_url, DEFAULT_KEY) >= len(sandbox.requests) == 5
+
+
+def test_the_default_redis_key_is_the_one_the_redis_docs_recommend() -> None:
+    """The docs' "Key naming" builds the key from the same prefix and the store hash."""
+    docs = (Path(__file__).parents[1] / "docs" / "redis.md").read_text(encoding="utf-8")
+    naming = docs.partition("## Key naming")[2].partition("\n## ")[0]
+    assert f'key = f"{REDIS_KEY_PREFIX}{{store_hash}}"' in naming
+
+
+def test_register_reads_the_redis_url_from_b2b_redis_url(
+    sandbox: SandboxServer, tmp_path: Path, redis_url: str
+) -> None:
+    """B2B_REDIS_URL stands for --redis; a blank one means no Redis."""
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    args = register_args(orders, sandbox.url, tmp_path / "r.jsonl", "--redis-key", "k1")
+    result = invoke(args, env={**TOKEN_ENV, "B2B_REDIS_URL": redis_url})
+    assert result.exit_code == 0, result.output
+    assert tickets_on(redis_url, "k1") >= 3
+    blank = register_args(orders, sandbox.url, tmp_path / "r2.jsonl")
+    result = invoke(blank, env={**TOKEN_ENV, "B2B_REDIS_URL": " "})
+    assert result.exit_code == 0, result.output
+    assert "--redis" in invoke(["orders", "register", "--help"]).output
+    assert "B2B_REDIS_URL" in invoke(["orders", "register", "--help"]).output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate-limit", "none", "--redis-key", "k"], "--rate-limit none cannot be shared"),
+        ([], "--redis needs --redis-key, or --store-hash"),
+        (["--redis-key", "k", "--redis", "http://x"], "Invalid value for '--redis'"),
+    ],
+)
+def test_register_redis_usage_errors_exit_2_before_sending(
+    sandbox: SandboxServer, tmp_path: Path, redis_url: str, args: list[str], message: str
+) -> None:
+    """--rate-limit none with --redis, no key to use, or a URL that is no Redis URL: exit 2."""
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    extra = ("--redis", redis_url, *args)
+    result = invoke(register_args(orders, sandbox.url, tmp_path / "r.jsonl", *extra))
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert sandbox.requests == []
+    assert tickets_on(redis_url, "k") == 0
+
+
+def test_register_a_redis_key_without_redis_is_a_usage_error(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """--redis-key alone would pace the run by itself unseen: exit 2, nothing sent."""
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    result = invoke(register_args(orders, sandbox.url, tmp_path / "r.jsonl", "--redis-key", "k"))
+    assert result.exit_code == 2, result.output
+    assert "--redis-key needs --redis (or B2B_REDIS_URL)" in result.stderr
+    assert sandbox.requests == []
+
+
+def test_register_redis_without_the_redis_extra_names_the_extra(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without redis-py, --redis is a usage error saying what to install; nothing is sent."""
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)  # an import of it fails
+    monkeypatch.delitem(sys.modules, "b2b_async.redis", raising=False)
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    extra = ("--redis", "redis://127.0.0.1:1/0", "--redis-key", "k")
+    result = invoke(register_args(orders, sandbox.url, tmp_path / "r.jsonl", *extra))
+    assert result.exit_code == 2, result.output
+    assert 'pip install "b2b-async[redis]"' in result.stderr
+    assert sandbox.requests == []
+
+
+def test_register_paces_alone_when_redis_does_not_answer_and_says_so_once(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A Redis nobody listens on: the limiter's default paces locally; one line says so."""
+    orders = write_orders(tmp_path / "orders.csv", 6)
+    url = f"redis://127.0.0.1:{free_redis_port()}/0"
+    extra = ("--redis", url, "--redis-key", "k", "--rate-limit", "50/1")
+    result = invoke(register_args(orders, sandbox.url, tmp_path / "r.jsonl", *extra))
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("Redis does not answer: pacing this run alone at 50/1") == 1
+    assert len(sandbox.orders) == 6
+
+
+@pytest.fixture
+def limiters_made(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every limiter the command line builds for --redis, kept for the test to look at."""
+    made: list[Any] = []
+    build = _cli.shared_limiter
+
+    def kept(*args: Any) -> Any:
+        limiter = build(*args)
+        made.append(limiter)
+        return limiter
+
+    monkeypatch.setattr(_cli, "shared_limiter", kept)
+    return made
+
+
+@pytest.mark.parametrize("signum", [None, signal.SIGINT, signal.SIGTERM])
+def test_register_closes_the_redis_limiter_however_the_run_ends(
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    redis_url: str,
+    limiters_made: list[Any],
+    signum: signal.Signals | None,
+) -> None:
+    """The run closes its Redis limiter at its end, after Ctrl-C and SIGTERM as well."""
+    orders = write_orders(tmp_path / "orders.csv", 30)
+    extra = ("--redis", redis_url, "--redis-key", "k", "--rate-limit", "20/1")
+    args = register_args(orders, sandbox.url, tmp_path / "r.jsonl", *extra)
+    if signum is None:
+        result = invoke(args)
+    else:
+        with sigint_when(lambda: len(sandbox.orders) >= 3, signum=signum) as fired:
+            result = invoke(args)
+        assert fired.is_set()
+    assert result.exit_code == (0 if signum is None else 130), result.output
+    [limiter] = limiters_made
+    assert limiter.closed
+
+
+async def test_register_sigterm_with_redis_leaves_nothing_unclosed(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """SIGTERM midway through a run paced through Redis, with every warning an error: exit
+    130 and no unclosed connection or session reported."""
+    orders = write_orders(tmp_path / "orders.csv", 30)
+    results, log = tmp_path / "results.jsonl", tmp_path / "run.log"
+    async with SandboxServer(rate=None) as server:
+        extra = ("--redis", redis_url, "--redis-key", "k", "--rate-limit", "20/1")
+        args = register_args(orders, server.url, results, *extra)
+        process = await start_apart(*args, stdout=log, stderr=log, env={"PYTHONWARNINGS": "error"})
+        async with reaped(process):
+            await wait_until(lambda: len(server.orders) >= 3, process, log)
+            process.send_signal(signal.SIGTERM)
+            assert await finish(process) == 130, read_log(log)
+    output = read_log(log)
+    assert "terminated: finishing the orders in flight" in output
+    for sign in ("Unclosed", "unclosed", "Exception ignored", "Traceback"):
+        assert sign not in output, output
+
+
+async def test_two_runs_on_one_redis_key_book_every_request_on_it(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Two runs at once, each given the store's budget, against a sandbox that enforces it:
+    both book their requests on the one Redis key, and each order is registered once. (How
+    close to the budget they come without a 429 is timing, measured by the benchmarks.)"""
+    runs = []
+    async with SandboxServer(rate=RateWindow(requests=20, per=1.0)) as server:
+        for name in ("a", "b"):
+            orders = tmp_path / f"{name}.csv"
+            rows = "".join(f",1,{name.upper()}{index},1.50,\n" for index in range(30))
+            orders.write_text(HEADER + rows, encoding="utf-8")
+            # The whole budget but for a request a window, for a request's way to the server.
+            extra = ("--redis", redis_url, "--redis-key", "shared", "--rate-limit", "19/1")
+            args = register_args(orders, server.url, tmp_path / f"{name}.jsonl", *extra, "--json")
+            out, err = tmp_path / f"{name}.json", tmp_path / f"{name}.log"
+            runs.append(await start_apart(*args, stdout=out, stderr=err))
+        for process in runs:
+            async with reaped(process):
+                assert await finish(process) == 0, read_log(tmp_path / "a.log")
+    summaries = [json.loads(read_log(tmp_path / f"{name}.json")) for name in ("a", "b")]
+    assert [summary["registered"] for summary in summaries] == [30, 30]
+    assert len(server.orders) == 60
+    assert all(server.registrations(order_id) == 1 for order_id in server.orders)
+    assert tickets_on(redis_url, "shared") >= 60
