@@ -260,10 +260,11 @@ def could_not_connect(error: B2BError | None) -> bool:
     """Whether ``error`` says no connection could be opened at all.
 
     That is a connection refused, a host name that does not resolve, a TLS handshake
-    refused, or a connect timeout: the transport's errors whose request certainly never
-    left (``may_have_reached_server`` is ``False``). A reset or a read timeout on an open
-    connection is not one of them, nor any error of :func:`sent_nothing` (a deadline that
-    passed while the call waited its turn): it tried no connection.
+    refused, a proxy that refuses the tunnel, or a connect timeout: the transport's errors
+    whose request certainly never left (``may_have_reached_server`` is ``False``). A reset
+    or a read timeout on an open connection is not one of them, nor any error of
+    :func:`sent_nothing` (a deadline that passed while the call waited its turn): it tried
+    no connection.
     """
     return (
         isinstance(error, APIConnectionError | APITimeoutError)

@@ -308,10 +308,13 @@ class B2BClient:
         base_url: the API's host root. Plain ``http://`` is refused unless the host is
             loopback (a local sandbox).
         session: an :class:`aiohttp.ClientSession` to borrow; the client never closes it.
-            Without one the client owns a session, sized to ``max_concurrency``.
+            Without one the client owns a session, sized to ``max_concurrency``. A borrowed
+            session whose connector's pool is smaller than ``max_concurrency`` (its
+            ``limit`` or ``limit_per_host``) holds the requests in flight to its size.
         timeout: seconds one attempt may take (or an :class:`aiohttp.ClientTimeout`).
             Time spent queueing for budget or for a place among the requests in flight
-            is not counted; a wait for a free connection of a borrowed session's pool is.
+            is not counted; a wait for a free connection of a borrowed session's pool (one
+            its other users hold, or without a cap) is.
         retry: the retry options, or ``None`` for a single attempt per call.
         rate_limit: the store's budget as a :class:`~b2b_async.RateLimit` (paced in this
             process), any object following the :class:`~b2b_async.Limiter` protocol, or

@@ -277,7 +277,7 @@ class Transport:
         self._acquire = None if limiter is None else budget_acquirer(limiter)
         self._burst = burst_of(limiter)
         self.max_concurrency = max_concurrency
-        self._places = Places(max_concurrency)
+        self._places = Places(in_flight_cap(max_concurrency, session))
         self._max_bytes = max_response_bytes
         self._pool = Pool(session)
         self._view = False
@@ -820,6 +820,23 @@ def pool_may_wait(*, owned: bool, max_concurrency: int | None) -> bool:
     return not owned or max_concurrency is None
 
 
+def in_flight_cap(max_concurrency: int | None, session: aiohttp.ClientSession | None) -> int | None:
+    """The most requests in flight at once: ``max_concurrency``, or fewer on a borrowed
+    session whose connector's pool is smaller (its ``limit`` or ``limit_per_host``); ``None``,
+    no cap, stays none.
+
+    A request beyond what the pool holds would wait for a connection in aiohttp's queue,
+    first come first served, with its budget already taken: an urgent call would wait there
+    behind every bulk one. Held to the pool's size, it waits for a place in flight instead,
+    where priorities are kept, and a deadline that passes there sent nothing.
+    """
+    connector = None if session is None else session.connector
+    if max_concurrency is None or connector is None:
+        return max_concurrency
+    pool = [size for size in (connector.limit, connector.limit_per_host) if size > 0]
+    return min([max_concurrency, *pool])
+
+
 def seconds_since(moment: float | None) -> float:
     """Seconds from a :func:`time.monotonic` ``moment`` to now; ``0.0`` for ``None``."""
     return 0.0 if moment is None else time.monotonic() - moment
@@ -921,15 +938,29 @@ def transport_error(exc: BaseException, info: RequestInfo) -> TransportError:
         )
     if isinstance(exc, TimeoutError):
         return APITimeoutError("timed out waiting for the response", method=method, url=url)
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ClientHttpProxyError):
         return APIConnectionError(
-            f"could not connect: {exc.os_error}",
+            f"could not connect: {unopened_words(exc, info)}",
             method=method,
             url=url,
             may_have_reached_server=False,
         )
     detail = show(f"{type(exc).__name__}: {failure_words(exc)}", info.secrets)
     return APIConnectionError(f"connection failed: {detail}", method=method, url=url)
+
+
+def unopened_words(
+    exc: aiohttp.ClientConnectorError | aiohttp.ClientHttpProxyError, info: RequestInfo
+) -> str:
+    """Why no connection to the API opened: the socket's error, or the proxy's refusal.
+
+    A proxy answers the tunnel's ``CONNECT`` before the request is sent through it, so its
+    refusal (a 407 for credentials it wants, a 403, a 502) sent nothing to the API, and will
+    refuse every order alike.
+    """
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return str(exc.os_error)
+    return show(f"the proxy refused the tunnel: {exc.status} {failure_words(exc)}", info.secrets)
 
 
 def forget_inner_frames(exc: BaseException, handled: BaseException | None) -> None:

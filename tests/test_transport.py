@@ -323,6 +323,43 @@ async def test_connection_refused_is_retried_and_certain() -> None:
     assert c.stats.requests == QUICK.attempts
 
 
+@contextlib.asynccontextmanager
+async def refusing_proxy(status: bytes) -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A loopback HTTP proxy that answers every tunnel's ``CONNECT`` with ``status``; yield its
+    URL and the request lines it received."""
+    received: list[bytes] = []
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append((await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")[0])
+        writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    proxy = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{proxy.sockets[0].getsockname()[1]}", received
+    finally:
+        proxy.close()
+        await proxy.wait_closed()
+
+
+async def test_a_proxy_that_refuses_the_tunnel_is_a_connection_that_never_opened() -> None:
+    """A borrowed session's proxy refusing the tunnel to the API fails the call as a
+    connection that could not be opened, which sent nothing."""
+    async with refusing_proxy(b"407 Proxy Authentication Required") as (proxy, received):
+        async with aiohttp.ClientSession(proxy=proxy) as session:
+            base_url = "https://api.example.test"
+            async with B2BClient(
+                TOKEN, base_url=base_url, session=session, rate_limit=None, retry=QUICK
+            ) as client:
+                with pytest.raises(APIConnectionError) as info:
+                    await create(client)
+    assert info.value.may_have_reached_server is False
+    assert "could not connect: the proxy refused the tunnel: 407" in str(info.value)
+    assert received == [b"CONNECT api.example.test:443 HTTP/1.1"] * QUICK.attempts
+
+
 async def test_hang_past_timeout_is_timeout_error(server: SandboxServer) -> None:
     """A server that never answers raises APITimeoutError after each attempt's timeout."""
     server.faults = Faults(hang=1.0, hang_seconds=5.0)
@@ -977,6 +1014,37 @@ async def test_an_urgent_call_gets_the_next_place_in_flight_before_a_backlog(
         await asyncio.gather(urgent, *backlog)
     sent = [record.body["orderId"] for record in server.requests if record.body]
     assert sent.index("URGENT") <= 2  # after at most the two already in flight
+
+
+async def test_an_urgent_call_goes_before_a_backlog_on_a_borrowed_pool_smaller_than_the_cap() -> (
+    None
+):
+    """On a borrowed session whose pool holds one connection, under the default cap of
+    eight, an urgent call is sent before the bulk calls queued before it."""
+    held = Holding()
+    async with serving(held.app()) as url:
+        connector = aiohttp.TCPConnector(limit=1)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            async with B2BClient(TOKEN, base_url=url, session=session, rate_limit=None) as client:
+                holding = asyncio.create_task(create(client, "HOLD"))
+                await held.arrived.wait()
+                with client.priority("bulk"):
+                    backlog = [asyncio.create_task(create(client, f"BC{i}")) for i in range(3)]
+                for _ in range(20):  # each bulk call reaches its queue, with no I/O to await
+                    await asyncio.sleep(0)
+                urgent = asyncio.create_task(
+                    client.orders.create(
+                        company_id=1,
+                        customer_id=1,
+                        order_id="URGENT",
+                        total_inc_tax=1,
+                        priority="urgent",
+                    )
+                )
+                await asyncio.sleep(0)
+                held.release.set()
+                await asyncio.gather(holding, urgent, *backlog)
+    assert held.orders == ["HOLD", "URGENT", "BC0", "BC1", "BC2"]
 
 
 async def test_a_retry_sending_nothing_still_says_the_call_may_have_registered() -> None:
