@@ -4,8 +4,9 @@
   and the hand-over to tenacity when that attempt failed in a way worth repeating.
 - :meth:`Transport._attempt` is one attempt: a place among the requests in flight (the
   concurrency cap), budget from the rate limiter (which also holds everyone back while a
-  429 cooldown lasts), the exchange, the budget headers fed back to the limiter, and the
-  sans-I/O decoding of the answer (:func:`~b2b_async._protocol.decode_response`).
+  429 cooldown lasts), the exchange, the sans-I/O decoding of the answer
+  (:func:`~b2b_async._protocol.decode_response`), and the budget headers fed back to the
+  limiter as the decoded answer reads them (a 2xx whose body code is 429 is a 429).
 - :meth:`Transport._exchange` is the only place that touches aiohttp: one request, its body
   read under the size cap, any aiohttp failure turned into a
   :class:`~b2b_async.TransportError`.
