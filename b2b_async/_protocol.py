@@ -16,6 +16,8 @@ tested with plain dicts and bytes. The rules, with their sources:
 - B2B rate-limit headers carry units inside their values (``149 times``, ``0.39 s``,
   ``150 times/60 s``); the core API's ``X-Rate-Limit-*`` headers carry bare numbers
   (milliseconds for the times). Where several wait hints are present, the longest wins.
+- A ``Retry-After`` HTTP date is counted from the host's clock, or from the answer's own
+  ``Date`` when that shows the host's clock off the server's (:func:`server_now`).
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ _NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)(?![.\deE])")
 # An HTTP date in the asctime form (``Sun Nov  6 08:49:37 1994``), one of the three forms a
 # recipient must accept (RFC 9110, section 5.6.7): its grammar has no zone, and it is UTC.
 _ASCTIME = re.compile(r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}(?::[0-9]{2}){2} [0-9]{4}")
+#: Seconds a ``Date`` header's whole seconds may lie behind the server's clock.
+DATE_RESOLUTION: Final = 1.0
 _ALLOCATION = re.compile(
     rf"\s*([0-9]{{1,{_MOST_DIGITS}}})\s*times\s*/\s*([0-9]{{1,{_MOST_DIGITS}}}(?:\.[0-9]+)?)\s*s",
     re.IGNORECASE,
@@ -176,6 +180,13 @@ def parse_http_date(value: str, now: float) -> float | None:
     Returns:
         The seconds to wait (zero for a date in the past), or ``None`` when unparseable.
     """
+    when = http_time(value)
+    return None if when is None else max(0.0, when - now)
+
+
+def http_time(value: str) -> float | None:
+    """The Unix time an HTTP date names, or ``None`` when it is no HTTP date with a zone (the
+    asctime form, which names none, is UTC)."""
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -184,7 +195,24 @@ def parse_http_date(value: str, now: float) -> float | None:
         if _ASCTIME.fullmatch(value.strip()) is None:
             return None
         when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
+    return when.timestamp()
+
+
+def server_now(headers: Headers, now: float) -> float:
+    """The time an HTTP date of an answer is read against: ``now``, the host's clock, unless
+    the answer's own ``Date`` shows that clock off the server's; then that ``Date``.
+
+    A ``Date`` holds whole seconds: the server's clock was up to :data:`DATE_RESOLUTION`
+    past it when it answered, and a host clock within that agrees with it. A host clock
+    before it, or later than that, is off (or the answer was slow to arrive), and a wait
+    read against it would be off as much: a clock minutes behind turns a second's
+    ``Retry-After`` into one past ``max_retry_after``, minutes ahead into none at all. Read
+    against the ``Date``, the wait is at most that second too long.
+    """
+    sent = None if (date := headers.get("Date")) is None else http_time(date)
+    if sent is None or sent <= now <= sent + DATE_RESOLUTION:
+        return now
+    return sent
 
 
 def _sane(seconds: float | None) -> float | None:
@@ -202,7 +230,7 @@ def retry_after_hint(headers: Headers, now: float, *, rate_limited: bool = True)
     Args:
         headers: the response headers (case-insensitive in practice: aiohttp's
             ``CIMultiDictProxy``).
-        now: the current Unix time, for HTTP dates.
+        now: the current Unix time, for HTTP dates (see :func:`server_now`).
         rate_limited: whether the answer is a 429, so that window resets count as hints.
 
     Returns:
@@ -212,7 +240,9 @@ def retry_after_hint(headers: Headers, now: float, *, rate_limited: bool = True)
     retry_after = headers.get("Retry-After")
     if retry_after is not None:
         seconds = parse_number(retry_after)
-        hints.append(seconds if seconds is not None else parse_http_date(retry_after, now))
+        if seconds is None:
+            seconds = parse_http_date(retry_after, server_now(headers, now))
+        hints.append(seconds)
     hints.append(parse_number(headers.get("X-Retry-After")))
     if rate_limited:
         hints.append(parse_number(headers.get("X-Request-Window-Resets-After")))

@@ -293,6 +293,32 @@ def test_absurd_hints_are_ignored() -> None:
     assert retry_after_hint({}, NOW) is None
 
 
+def http_date(seconds: float) -> str:
+    """The HTTP date of a Unix time."""
+    return format_datetime(datetime.fromtimestamp(seconds, tz=UTC), usegmt=True)
+
+
+@pytest.mark.parametrize("skew", [-600.0, -1.5, 600.0])
+def test_an_http_date_is_read_against_the_answers_date_when_the_host_clock_is_off(
+    skew: float,
+) -> None:
+    """A host clock off the answer's Date reads a Retry-After date against that Date."""
+    headers = {"Date": http_date(NOW), "Retry-After": http_date(NOW + 2)}
+    assert retry_after_hint(headers, NOW + skew) == 2.0
+
+
+@pytest.mark.parametrize("date", [None, "yesterday", "Mon, 01 Jan 2030 00:00:00"])
+def test_an_http_date_is_read_against_the_host_clock_that_agrees_or_without_a_date(
+    date: str | None,
+) -> None:
+    """Within the Date's second, or without a readable Date, the host's clock is the one."""
+    headers = {"Retry-After": http_date(NOW + 2)}
+    assert retry_after_hint({**headers, "Date": http_date(NOW - 0.5)}, NOW) == 2.0
+    if date is not None:
+        headers["Date"] = date
+    assert retry_after_hint(headers, NOW - 600) == 602.0
+
+
 def test_naive_http_date_is_ignored() -> None:
     """An HTTP date without a zone is ambiguous, so it is ignored."""
     assert parse_http_date("Mon, 01 Jan 2030 00:00:00", NOW) is None
