@@ -538,6 +538,8 @@ class Transport:
         return await self._pool.waits.wait(self, wait)
 
     def _log_retry(self, sending: Sending, state: tenacity.RetryCallState) -> None:
+        if self.closed:  # the attempt its own closing cut off: the wait ends it, none follows
+            return
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         assert isinstance(exc, B2BError), "only a B2BError is retried"

@@ -18,7 +18,8 @@ a test first uses it, so a suite that never asks for one pays nothing for them.
 Both are function-scoped, so every test gets a fresh store, and both are async fixtures run
 by pytest-asyncio, which the suite must have installed, as any test of async code does. They
 serve async tests only: a synchronous test that asks for one fails at setup, since the event
-loop the sandbox answers in stands still while such a test runs.
+loop the sandbox answers in stands still while such a test runs; so does a test that anyio's
+pytest plugin runs (marked ``anyio``), in an event loop of its own.
 Without pytest-asyncio the plugin still loads, so a suite that does not use the fixtures is
 unaffected. The fixtures run in the event loop of pytest-asyncio's default fixture loop scope:
 keep that ``function`` (``asyncio_default_fixture_loop_scope = function``), or run the tests in
@@ -55,13 +56,15 @@ def refuse_sync_test(request: pytest.FixtureRequest, fixture: str) -> None:
 
     pytest-asyncio sets the fixtures up for a synchronous test too, but its event loop then
     stands still while the test runs: the sandbox would accept connections and never answer
-    them, and a request without a timeout would wait for ever.
+    them, and a request without a timeout would wait for ever. So it does for a test that
+    anyio's plugin runs (see :func:`refuse_anyio_test`).
 
     Raises:
         pytest.fail.Exception: the test is not one pytest-asyncio runs.
     """
     from pytest_asyncio import is_async_test  # what runs the fixture: imported already
 
+    refuse_anyio_test(request, fixture)
     if not is_async_test(request.node):
         pytest.fail(
             f"{fixture} serves async tests only: its event loop does not run while a"
@@ -94,3 +97,24 @@ async def b2b_client(b2b_sandbox: SandboxServer) -> AsyncIterator[B2BClient]:
         b2b_sandbox.token, base_url=b2b_sandbox.url, rate_limit=None, retry=retry
     ) as client:
         yield client
+
+
+def refuse_anyio_test(request: pytest.FixtureRequest, fixture: str) -> None:
+    """Fail the setup of a test that anyio's pytest plugin runs (one marked ``anyio``).
+
+    That plugin runs such a test in an event loop of its own, while pytest-asyncio sets the
+    fixtures up in another: the sandbox's loop stands still while the test runs, and the
+    client serves the loop it was first used in. pytest-asyncio's ``auto`` mode takes the
+    test for one of its own, so only anyio's fixture, which the marker adds, tells them apart.
+
+    Raises:
+        pytest.fail.Exception: the test asks for anyio's ``anyio_backend`` fixture.
+    """
+    if "anyio_backend" in request.fixturenames:
+        pytest.fail(
+            f"{fixture} serves tests that pytest-asyncio runs, and anyio runs this one (it is"
+            " marked @pytest.mark.anyio) in an event loop of its own, where the sandbox would"
+            " never answer. Mark it @pytest.mark.asyncio instead (or, in pytest-asyncio's auto"
+            " mode, leave it unmarked).",
+            pytrace=False,
+        )

@@ -148,6 +148,46 @@ def test_client(b2b_client):
 '''
 
 
+# What anyio's pytest plugin does with a test marked ``anyio``: it adds its ``anyio_backend``
+# fixture and runs the test in an event loop of its own.
+ANYIO_CONFTEST = """
+import asyncio
+import inspect
+
+import pytest
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "anyio: run by anyio's plugin")
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    if "anyio_backend" not in pyfuncitem.funcargs:
+        return None
+    test = inspect.unwrap(pyfuncitem.obj)  # beneath pytest-asyncio's wrapper, in auto mode
+    names = pyfuncitem._fixtureinfo.argnames
+    asyncio.run(test(**{name: pyfuncitem.funcargs[name] for name in names}))
+    return True
+"""
+
+ANYIO_TESTS = '''
+import pytest
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("anyio_backend")
+async def test_registers(b2b_client):
+    """A test anyio runs, as FastAPI's documentation writes them."""
+    await b2b_client.orders.create(customer_id="1", order_id="BC1", total_inc_tax=1)
+'''
+
+
 # Prints which of the heavy modules a fresh interpreter holds after loading the plugin module.
 LOADED_AFTER_PLUGIN = """
 import json, sys
@@ -212,6 +252,17 @@ def test_a_sync_test_is_refused_the_fixtures(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest()
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*b2b_sandbox serves async tests only*"])
+
+
+@pytest.mark.parametrize("mode", ["auto", "strict"])
+def test_a_test_anyio_runs_is_refused_the_fixtures(pytester: pytest.Pytester, mode: str) -> None:
+    """A test marked ``anyio`` fails at setup saying to mark it ``asyncio``: anyio's plugin
+    would run it in a loop of its own, where the sandbox never answers."""
+    write_project(pytester, ANYIO_TESTS, mode=mode)
+    pytester.makeconftest(ANYIO_CONFTEST)
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*anyio runs this one*Mark it @pytest.mark.asyncio*"])
 
 
 def test_fixtures_are_listed(pytester: pytest.Pytester) -> None:

@@ -1140,6 +1140,29 @@ async def test_a_request_on_the_wire_when_its_client_closes_may_have_taken_effec
         assert info.value.after_uncertain_attempt
 
 
+async def test_a_request_its_client_cuts_off_by_closing_reports_no_retry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A request cut off because its client closed is not reported as a retry to come (no
+    RetryScheduled, no "retrying" log line): the call ends with the ClientClosedError."""
+    caplog.set_level(logging.INFO, logger="b2b_async")
+    held, heard = Holding(), list[object]()
+    set_hooks([heard.append])
+    try:
+        async with serving(held.app()) as url:
+            client = B2BClient(TOKEN, base_url=url, rate_limit=None)
+            call = asyncio.create_task(create(client, "BC1"))
+            await held.arrived.wait()
+            await client.aclose()
+            with pytest.raises(ClientClosedError):
+                await call
+            held.release.set()
+    finally:
+        set_hooks(None)
+    assert not [event for event in heard if isinstance(event, RetryScheduled)]
+    assert "retrying" not in caplog.text
+
+
 async def test_calls_waiting_for_a_place_when_the_client_closes_send_nothing() -> None:
     """With a borrowed session, which closing the client leaves open, calls still waiting
     for a place in flight fail with ClientClosedError, are never sent, nor counted as sent."""
