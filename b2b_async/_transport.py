@@ -561,19 +561,36 @@ class Transport:
         await self._take_place(sending)
         try:
             await self._acquire_budget(sending)
-            hint: BudgetHint | None = None
-            try:
-                response = await self._observed_exchange(sending, url, info)
-                answer = decoded(response, info)
-                hint = self._budget_hint(response, answer, sending.call)
-            finally:
-                await self._release_budget(hint)
+            answer = await self._budgeted_exchange(sending, url, info)
         finally:
             self._places.give_back()
         if isinstance(answer, B2BError):
-            # Its traceback starts here: the frames that decoded it hold the body as it came,
-            # which may echo the token, and a traceback may show their locals.
-            raise answer.with_traceback(None)
+            try:
+                # Its traceback starts here: the frames that decoded it hold the body as it
+                # came, which may echo the token, and a traceback may show their locals.
+                raise answer.with_traceback(None)
+            finally:
+                # The traceback keeps this frame, but not the error itself: no cycle holds
+                # the error, and what it leads to, until the garbage collector runs.
+                del answer
+        return answer
+
+    async def _budgeted_exchange(
+        self, sending: Sending, url: URL, info: RequestInfo
+    ) -> Envelope | APIError | ResponseDecodeError:
+        """The exchange and its decoded answer, the budget handed back after it.
+
+        A frame of its own, ended before the answer's error is raised: the error's traceback
+        keeps the frames it passes through, and with this one it would keep the answer it
+        was read from, a body of up to the size cap, for as long as the error is kept.
+        """
+        hint: BudgetHint | None = None
+        try:
+            response = await self._observed_exchange(sending, url, info)
+            answer = decoded(response, info)
+            hint = self._budget_hint(response, answer, sending.call)
+        finally:
+            await self._release_budget(hint)
         return answer
 
     async def _observed_exchange(self, sending: Sending, url: URL, info: RequestInfo) -> Response:

@@ -41,3 +41,20 @@ def rendered(error: BaseException) -> str:
     """The traceback as ``pytest --showlocals`` or an error tracker renders it."""
     shown = traceback.TracebackException.from_exception(error, capture_locals=True)
     return "".join(shown.format())
+
+
+def bodies(error: BaseException, size: int) -> list[str]:
+    """Every frame local, in the tracebacks of ``error``'s whole chain, that holds bytes of
+    at least ``size``, itself or as one of its items (an answer's status, headers and body):
+    what keeping the error keeps alive."""
+    found = []
+    for link in chain(error):
+        tb = link.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            for name, value in frame.f_locals.items():
+                items = value if isinstance(value, tuple | list) else (value,)
+                if any(isinstance(item, bytes) and len(item) >= size for item in items):
+                    found.append(f"{type(link).__name__}: {frame.f_code.co_name}.{name}")
+            tb = tb.tb_next
+    return found

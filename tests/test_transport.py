@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import re
 import socket
@@ -54,7 +55,7 @@ from b2b_async._exceptions import NotSentTimeoutError, OrderWithdrawnError
 from b2b_async._v2 import registration
 from b2b_async._withdrawal import BulkTicket, BulkTickets
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, RateWindow, SandboxServer
-from tests.frames import holders, rendered
+from tests.frames import bodies, holders, rendered
 from tests.loopback import serving
 from tests.sandbox_helpers import attempts_for, seed_for
 
@@ -1830,6 +1831,57 @@ async def test_an_answer_head_echoing_the_token_stays_out_of_the_frames(
             await create(client)
     assert holders(info.value, TOKEN) == []
     assert TOKEN not in rendered(info.value)
+
+
+#: The size of a large error page, as a proxy's 503 may be.
+LARGE_PAGE = 256 * 1024
+
+
+async def large_503(request: web.Request) -> web.Response:
+    """A 503 with a large page."""
+    return web.Response(status=503, text="x" * LARGE_PAGE, content_type="text/html")
+
+
+@pytest.mark.parametrize("attempts", [1, 3])
+async def test_kept_errors_hold_none_of_the_bodies_they_were_read_from(attempts: int) -> None:
+    """A service that keeps its calls' errors (a report, a list of failures to retry) keeps
+    none of their answers' bodies alive: five failed calls, however many attempts each
+    made, hold no body in any frame of their errors' chains."""
+    retry = RetryPolicy(attempts=attempts, initial_wait=0.001, max_wait=0.001)
+    errors: list[BaseException] = []
+    async with (
+        serving(answering(V2_ONE, large_503)) as url,
+        B2BClient(TOKEN, base_url=url, rate_limit=None, retry=retry) as client,
+    ):
+        for number in range(5):
+            with pytest.raises(ServerError) as info:
+                await create(client, f"BC{number}")
+            errors.append(info.value)
+    assert [held for error in errors for held in bodies(error, LARGE_PAGE)] == []
+
+
+async def test_a_failed_attempt_leaves_no_reference_cycle() -> None:
+    """An error answer's error is not kept alive by its own traceback: after five failed
+    calls, and the errors dropped, the cyclic garbage collector finds none of them, so no
+    answer waits for it to be freed."""
+    async with (
+        serving(answering(V2_ONE, large_503)) as url,
+        B2BClient(TOKEN, base_url=url, rate_limit=None, retry=None) as client,
+    ):
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector finds stays in gc.garbage
+        try:
+            for number in range(5):
+                with pytest.raises(ServerError):
+                    await create(client, f"BC{number}")
+            gc.collect()
+            left_over = [found for found in gc.garbage if isinstance(found, B2BError)]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+    assert left_over == []
 
 
 async def test_a_call_cancelled_while_it_reads_the_body_holds_no_echoed_token() -> None:
