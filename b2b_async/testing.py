@@ -16,10 +16,10 @@ Loading the plugin imports neither the sandbox nor ``aiohttp.web``: a fixture im
 a test first uses it, so a suite that never asks for one pays nothing for them.
 
 Both are function-scoped, so every test gets a fresh store, and both are async fixtures run
-by pytest-asyncio, which the suite must have installed, as any test of async code does. They
-serve async tests only: a synchronous test that asks for one fails at setup, since the event
-loop the sandbox answers in stands still while such a test runs; so does a test that anyio's
-pytest plugin runs (marked ``anyio``), in an event loop of its own.
+by pytest-asyncio (0.23 or later), which the suite must have installed, as any test of async
+code does. They serve async tests only: a synchronous test that asks for one fails at setup,
+since the event loop the sandbox answers in stands still while such a test runs; so does a
+test that anyio's pytest plugin runs (marked ``anyio``), in an event loop of its own.
 Without pytest-asyncio the plugin still loads, so a suite that does not use the fixtures is
 unaffected. The fixtures run in the event loop of pytest-asyncio's default fixture loop scope:
 keep that ``function`` (``asyncio_default_fixture_loop_scope = function``), or run the tests in
@@ -32,7 +32,7 @@ the same loop scope. A ``b2b_sandbox`` fixture defined in a ``conftest.py`` repl
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import pytest
 
@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from .sandbox import SandboxServer
 
 __all__ = ["b2b_client", "b2b_sandbox"]
+
+#: The oldest pytest-asyncio the fixtures run with: the first that tells which tests it runs.
+PYTEST_ASYNCIO_FLOOR: Final = "0.23"
 
 try:  # the plugin loads in every suite of an environment: never break one without it
     from pytest_asyncio import fixture as _async_fixture
@@ -60,10 +63,17 @@ def refuse_sync_test(request: pytest.FixtureRequest, fixture: str) -> None:
     anyio's plugin runs (see :func:`refuse_anyio_test`).
 
     Raises:
-        pytest.fail.Exception: the test is not one pytest-asyncio runs.
+        pytest.fail.Exception: the test is not one pytest-asyncio runs, or pytest-asyncio is
+            older than the fixtures need.
     """
-    from pytest_asyncio import is_async_test  # what runs the fixture: imported already
-
+    try:  # what runs the fixture: imported already
+        from pytest_asyncio import is_async_test
+    except ImportError:  # a pytest-asyncio older than 0.23
+        pytest.fail(
+            f"{fixture} needs pytest-asyncio {PYTEST_ASYNCIO_FLOOR} or later:"
+            f" pip install 'pytest-asyncio>={PYTEST_ASYNCIO_FLOOR}'",
+            pytrace=False,
+        )
     refuse_anyio_test(request, fixture)
     if not is_async_test(request.node):
         pytest.fail(

@@ -17,9 +17,10 @@ from pathlib import Path
 from textwrap import dedent
 
 import pytest
+import pytest_asyncio
 
 import b2b_async
-from b2b_async import APIConnectionError, B2BClient, CreatedOrder, ServerError
+from b2b_async import APIConnectionError, B2BClient, CreatedOrder, ServerError, testing
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, SandboxServer
 
 pytest_plugins = ["pytester"]
@@ -263,6 +264,16 @@ def test_a_test_anyio_runs_is_refused_the_fixtures(pytester: pytest.Pytester, mo
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*anyio runs this one*Mark it @pytest.mark.asyncio*"])
+
+
+def test_an_old_pytest_asyncio_is_named_at_setup(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a pytest-asyncio too old to tell which tests it runs (before 0.23), a fixture's
+    setup fails naming the release it needs, instead of with an ImportError of a name."""
+    monkeypatch.delattr(pytest_asyncio, "is_async_test")
+    with pytest.raises(pytest.fail.Exception, match=r"needs pytest-asyncio 0\.23 or later"):
+        testing.refuse_sync_test(request, "b2b_sandbox")
 
 
 def test_fixtures_are_listed(pytester: pytest.Pytester) -> None:
