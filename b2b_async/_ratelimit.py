@@ -52,6 +52,14 @@ _SLACK: Final = 1e-6
 #: Catching up never spaces requests closer than this share of the emission interval (twice
 #: the paced rate): see :meth:`Pacing.spacing` for why.
 _CATCH_UP_FLOOR: Final = 0.5
+#: The least a timer that fired before its time is armed again for. A loop whose clock ticks
+#: in whole milliseconds (uvloop's) fires a timer up to a tick early and runs one armed for
+#: less than half a tick at once: armed again for the rest of the tick, the timer would fire
+#: again and again, hundreds of times, until the clock moves.
+_REARM_AFTER_EARLY: Final = 0.001
+#: How much earlier than its time a timer must fire to count as early: less is the rounding
+#: of the loop's float arithmetic.
+_EARLY_BY_MORE_THAN: Final = 1e-6
 RESET_MARGIN: Final = 0.002
 """Seconds added to every reset time a server announces.
 
@@ -875,18 +883,19 @@ class RateLimiter:
 
     def _wake(self) -> None:
         """Release the head of the lanes while the algorithm allows, then re-arm the timer."""
-        self._timer = None
-        self._timer_at = math.inf
+        armed_for, self._timer, self._timer_at = self._timer_at, None, math.inf
         now = self._now()
         while self._lanes and (due := self._ready_at(now)) <= now:
             waiter = self._lanes.pop()
             if waiter is None:
                 break  # only callers cancelled this instant, not yet counted out
             waiter.future.set_result(self._book(now, due))
-        self._schedule(now)
+        early = armed_for - now > _EARLY_BY_MORE_THAN
+        self._schedule(now, at_least=_REARM_AFTER_EARLY if early else 0.0)
 
-    def _schedule(self, now: float) -> None:
-        """Arm the one timer for the head of the lanes, unless one fires earlier already."""
+    def _schedule(self, now: float, *, at_least: float = 0.0) -> None:
+        """Arm the one timer for the head of the lanes, unless one fires earlier already;
+        ``at_least`` seconds from now."""
         if not self._lanes:
             return
         when = self._ready_at(now)
@@ -895,7 +904,7 @@ class RateLimiter:
                 return  # it fires first and looks again
             self._timer.cancel()
         assert self._loop is not None
-        self._timer = self._loop.call_later(max(0.0, when - now), self._wake)
+        self._timer = self._loop.call_later(max(at_least, when - now), self._wake)
         self._timer_at = when
 
     def _deadline_at(self, level: Priority, now: float, deadline: float | None) -> float | None:

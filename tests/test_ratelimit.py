@@ -476,6 +476,39 @@ async def test_one_timer_serves_the_whole_queue(clock: VirtualClock) -> None:
     assert most == 1
 
 
+async def test_a_loop_ticking_in_milliseconds_arms_few_timers_per_slot(
+    clock: VirtualClock,
+) -> None:
+    """On a loop whose clock and timers tick in whole milliseconds (uvloop's), a timer that
+    fires before its slot by the clock is armed again once, not until the clock moves."""
+    loop = asyncio.get_running_loop()
+
+    def tick() -> int:
+        """The millisecond the loop's clock is in."""
+        return math.floor(loop.time() * 1000 + 1e-6)  # a whole millisecond reads as itself
+
+    limiter = RateLimiter(RateLimit(9, 1.0), clock=lambda: tick() / 1000)
+    real_call_later = loop.call_later
+    armed = 0
+
+    def call_later_in_milliseconds(
+        delay: float, callback: Callable[[], None]
+    ) -> asyncio.TimerHandle:
+        nonlocal armed
+        armed += 1
+        if armed > 100:  # the clock stands still while such a timer spins: cut it short
+            return real_call_later(delay, callback)
+        # As libuv does: whole milliseconds from the tick the clock last read, so a timer
+        # fires up to a tick early, and one of under half a tick fires at once.
+        due = tick() + round(delay * 1000)
+        return real_call_later(due / 1000 - loop.time(), callback)
+
+    with mock.patch.object(loop, "call_later", call_later_in_milliseconds):
+        times = await acquire_times(limiter, 8)
+    assert len(times) == 8
+    assert armed <= 2 * 8
+
+
 @pytest.mark.parametrize("cancelled", [0, 1])
 async def test_cancelled_waiter_gives_its_place_back(clock: VirtualClock, cancelled: int) -> None:
     """Cancelling a waiter (head or middle) hands its slot on; the counts stay right."""
