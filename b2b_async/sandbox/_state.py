@@ -156,6 +156,9 @@ class SandboxState:
         self._groups = {company.customer_group_id: company for company in data.companies}
         self._customers = {customer.id: customer for customer in data.customers}
         self._orders: dict[str, RegisteredOrder] = {}
+        # B2B Edition's own id of each order, its position in registration order from 1:
+        # kept as orders register, so that answering for one order never walks them all.
+        self._b2b_ids: dict[str, int] = {}
         self._placed: dict[str, PlacedOrder] = {}
         # Placed orders by creation time, oldest first, for recording them once their window
         # has passed; the counter keeps orders created at the same instant in placing order.
@@ -187,6 +190,13 @@ class SandboxState:
         """The registered orders by order id, a read-only live view."""
         self._record_overdue()
         return MappingProxyType(self._orders)
+
+    @property
+    def b2b_ids(self) -> Mapping[str, int]:
+        """B2B Edition's own id of every registered order, by order id: its position in
+        registration order, from 1. A read-only live view."""
+        self._record_overdue()
+        return MappingProxyType(self._b2b_ids)
 
     @property
     def placed_orders(self) -> Mapping[str, PlacedOrder]:
@@ -274,8 +284,13 @@ class SandboxState:
             created_at=placed.created_at if placed is not None else now,
             updated_at=now,
         )
-        self._orders[order_id] = order
+        self._keep_new(order)
         return order
+
+    def _keep_new(self, order: RegisteredOrder) -> None:
+        """Keep a newly registered order, giving it the next B2B Edition id."""
+        self._b2b_ids.setdefault(order.order_id, len(self._b2b_ids) + 1)
+        self._orders[order.order_id] = order
 
     def update(self, order_id: str, **changes: Any) -> RegisteredOrder:
         """Change fields of a registered order and stamp its update time.
@@ -338,11 +353,13 @@ class SandboxState:
         """Record a placed order as B2B Edition does by itself: the customer's company, no PO
         number, no extra fields, recorded the moment its window closed."""
         order_id = str(placed.bc_order_id)
-        self._orders[order_id] = RegisteredOrder(
-            order_id=order_id,
-            company_id=self._customers[placed.customer_id].company_id,
-            customer_id=placed.customer_id,
-            total_inc_tax=placed.total_inc_tax,
-            created_at=placed.created_at,
-            updated_at=placed.created_at + window,
+        self._keep_new(
+            RegisteredOrder(
+                order_id=order_id,
+                company_id=self._customers[placed.customer_id].company_id,
+                customer_id=placed.customer_id,
+                total_inc_tax=placed.total_inc_tax,
+                created_at=placed.created_at,
+                updated_at=placed.created_at + window,
+            )
         )

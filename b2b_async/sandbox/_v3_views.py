@@ -55,9 +55,9 @@ def v3_number(order_id: str) -> int | None:
     return number if number is not None and str(number) == order_id else None
 
 
-def b2b_ids(state: SandboxState) -> dict[str, int]:
+def b2b_ids(state: SandboxState) -> Mapping[str, int]:
     """B2B Edition's own id of every order: its position in registration order, from 1."""
-    return {order_id: index for index, order_id in enumerate(state.orders, start=1)}
+    return state.b2b_ids
 
 
 def extra_fields_of(order: RegisteredOrder) -> list[dict[str, str]]:

@@ -5,12 +5,14 @@ registration within the window, missing orders and customers.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import NoReturn
 
 import aiohttp
 import pytest
 
 from b2b_async.sandbox import API_PREFIX, OrderExtraField, SandboxServer
 from b2b_async.sandbox._extra_fields import DROPDOWN
+from b2b_async.sandbox._state import SandboxState
 from tests.sandbox._helpers import V2_HEADERS, FakeClock, create, create_v2, v3
 
 
@@ -217,3 +219,24 @@ async def test_list_pages_with_meta_pagination(
     assert [order["bcOrderId"] for order in body["data"]] == [3, 2]
     assert [order["bcOrderId"] for order in second.json()["data"]] == [1]
     assert "extraFields" not in body["data"][0]
+
+
+async def test_answering_for_one_order_does_not_walk_every_order(
+    unlimited: SandboxServer, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create, read or update answers with the order's B2B id without walking the store."""
+    await create_v2(session, unlimited, "700")
+    await create(session, unlimited, 701)
+
+    def walked(state: SandboxState) -> NoReturn:
+        raise AssertionError("the store's orders were walked to answer for one order")
+
+    monkeypatch.setattr(SandboxState, "orders", property(walked))
+    created = await create(session, unlimited, 702)
+    read = await v3(session, unlimited, "/orders/700")
+    updated = await v3(session, unlimited, "/orders/701", method="PUT", body={"poNumber": "P"})
+    assert created.json()["data"]["id"] == 3
+    assert read.json()["data"][0]["id"] == 1
+    assert updated.json()["data"][0]["id"] == 2
+    monkeypatch.undo()
+    assert unlimited.state.b2b_ids == {"700": 1, "701": 2, "702": 3}
