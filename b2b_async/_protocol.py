@@ -207,7 +207,9 @@ def server_now(headers: Headers, now: float) -> float:
     before it, or later than that, is off (or the answer was slow to arrive), and a wait
     read against it would be off as much: a clock minutes behind turns a second's
     ``Retry-After`` into one past ``max_retry_after``, minutes ahead into none at all. Read
-    against the ``Date``, the wait is at most that second too long.
+    against a ``Date`` the server set as it answered, the wait is never too short, and too
+    long by at most that second and the time the answer took to arrive (for an answer a
+    cache kept, its age too).
     """
     sent = None if (date := headers.get("Date")) is None else http_time(date)
     if sent is None or sent <= now <= sent + DATE_RESOLUTION:

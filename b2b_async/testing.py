@@ -19,7 +19,7 @@ Both are function-scoped, so every test gets a fresh store, and both are async f
 by pytest-asyncio (0.23 or later), which the suite must have installed, as any test of async
 code does. They serve async tests only: a synchronous test that asks for one fails at setup,
 since the event loop the sandbox answers in stands still while such a test runs; so does a
-test that anyio's pytest plugin runs (marked ``anyio``), in an event loop of its own.
+test that anyio's pytest plugin takes over (marked ``anyio``), in an event loop of its own.
 Without pytest-asyncio the plugin still loads, so a suite that does not use the fixtures is
 unaffected. The fixtures run in the event loop of pytest-asyncio's default fixture loop scope:
 keep that ``function`` (``asyncio_default_fixture_loop_scope = function``), or run the tests in
@@ -110,11 +110,12 @@ async def b2b_client(b2b_sandbox: SandboxServer) -> AsyncIterator[B2BClient]:
 
 
 def refuse_anyio_test(request: pytest.FixtureRequest, fixture: str) -> None:
-    """Fail the setup of a test that anyio's pytest plugin runs (one marked ``anyio``).
+    """Fail the setup of a test that anyio's pytest plugin takes over (one marked ``anyio``).
 
-    That plugin runs such a test in an event loop of its own, while pytest-asyncio sets the
-    fixtures up in another: the sandbox's loop stands still while the test runs, and the
-    client serves the loop it was first used in. pytest-asyncio's ``auto`` mode takes the
+    That plugin runs the async fixtures of a test that asks for its ``anyio_backend``
+    fixture, and the test too or not depending on the order the plugins load, in an event
+    loop of its own: the fixtures and the test then run in different loops, where the client
+    refuses to serve or the sandbox stands still. pytest-asyncio's ``auto`` mode takes the
     test for one of its own, so only anyio's fixture, which the marker adds, tells them apart.
 
     Raises:
@@ -122,9 +123,10 @@ def refuse_anyio_test(request: pytest.FixtureRequest, fixture: str) -> None:
     """
     if "anyio_backend" in request.fixturenames:
         pytest.fail(
-            f"{fixture} serves tests that pytest-asyncio runs, and anyio runs this one (it is"
-            " marked @pytest.mark.anyio) in an event loop of its own, where the sandbox would"
-            " never answer. Mark it @pytest.mark.asyncio instead (or, in pytest-asyncio's auto"
-            " mode, leave it unmarked).",
+            f"{fixture} serves tests that pytest-asyncio runs, and anyio's plugin takes this"
+            " one over (it is marked @pytest.mark.anyio, or asks for anyio_backend), running"
+            " its fixtures in an event loop of its own, where the client would refuse to serve"
+            " or the sandbox never answer. Mark it @pytest.mark.asyncio instead (or, in"
+            " pytest-asyncio's auto mode, leave it unmarked).",
             pytrace=False,
         )

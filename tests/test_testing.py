@@ -263,7 +263,7 @@ def test_a_test_anyio_runs_is_refused_the_fixtures(pytester: pytest.Pytester, mo
     pytester.makeconftest(ANYIO_CONFTEST)
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*anyio runs this one*Mark it @pytest.mark.asyncio*"])
+    result.stdout.fnmatch_lines(["*anyio's plugin takes this*Mark it @pytest.mark.asyncio*"])
 
 
 def test_an_old_pytest_asyncio_is_named_at_setup(
