@@ -21,20 +21,26 @@ def chain(error: BaseException) -> Iterator[BaseException]:
         queue += [current.__cause__, current.__context__]
 
 
-def holders(error: BaseException, *secrets: str) -> list[str]:
-    """Every frame local, in the tracebacks of ``error``'s whole chain, whose repr shows a
-    secret: what a tool that captures locals would show or send."""
-    found = []
+def frame_locals(error: BaseException) -> Iterator[tuple[str, object]]:
+    """Every frame local in the tracebacks of ``error``'s whole chain, each with where it is:
+    ``"<error type>: <function>.<name>"``."""
     for link in chain(error):
         tb = link.__traceback__
         while tb is not None:
             frame = tb.tb_frame
             for name, value in frame.f_locals.items():
-                shown = repr(value)
-                if any(secret in shown for secret in secrets):
-                    found.append(f"{type(link).__name__}: {frame.f_code.co_name}.{name}")
+                yield f"{type(link).__name__}: {frame.f_code.co_name}.{name}", value
             tb = tb.tb_next
-    return found
+
+
+def holders(error: BaseException, *secrets: str) -> list[str]:
+    """Every frame local, in the tracebacks of ``error``'s whole chain, whose repr shows a
+    secret: what a tool that captures locals would show or send."""
+    return [
+        where
+        for where, value in frame_locals(error)
+        if any(secret in repr(value) for secret in secrets)
+    ]
 
 
 def rendered(error: BaseException) -> str:
@@ -47,14 +53,10 @@ def bodies(error: BaseException, size: int) -> list[str]:
     """Every frame local, in the tracebacks of ``error``'s whole chain, that holds bytes of
     at least ``size``, itself or as one of its items (an answer's status, headers and body):
     what keeping the error keeps alive."""
-    found = []
-    for link in chain(error):
-        tb = link.__traceback__
-        while tb is not None:
-            frame = tb.tb_frame
-            for name, value in frame.f_locals.items():
-                items = value if isinstance(value, tuple | list) else (value,)
-                if any(isinstance(item, bytes) and len(item) >= size for item in items):
-                    found.append(f"{type(link).__name__}: {frame.f_code.co_name}.{name}")
-            tb = tb.tb_next
-    return found
+    return [where for where, value in frame_locals(error) if holds_bytes(value, size)]
+
+
+def holds_bytes(value: object, size: int) -> bool:
+    """Whether ``value`` is, or directly holds as an item, bytes of at least ``size``."""
+    items = value if isinstance(value, tuple | list) else (value,)
+    return any(isinstance(item, bytes) and len(item) >= size for item in items)
