@@ -1003,6 +1003,14 @@ def test_the_rule_counts_connect_timeouts_and_keeps_the_first_reason() -> None:
     assert watch.reason is timeout
 
 
+def test_a_failure_on_an_open_connection_starts_no_unreachable_streak() -> None:
+    """A read timeout, which may have reached the server, is no failure to connect."""
+    watch = SystemicFailure()
+    for index in range(UNREACHABLE_STREAK):
+        watch.observe(OrderOutcome(index, None, error=APITimeoutError("read timeout")))
+    assert not watch.stopped
+
+
 def test_the_run_is_told_as_it_stops_and_again_for_a_failure_after_a_halt() -> None:
     """on_stop hears a halt once, however often it is asked, and a 401 coming after it."""
     told: list[B2BError | None] = []

@@ -138,6 +138,12 @@ def test_error_class_table(status: int, expected: type[APIError]) -> None:
     assert error_class(status) is expected
 
 
+@pytest.mark.parametrize(("status", "expected"), [(499, APIError), (599, ServerError)])
+def test_error_class_by_status_class_at_its_edges(status: int, expected: type[APIError]) -> None:
+    """A status missing from the table takes the class of its first digit, to the last one."""
+    assert error_class(status) is expected
+
+
 ERRORS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "errors.md"
 
 

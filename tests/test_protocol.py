@@ -151,6 +151,22 @@ def test_already_exists_is_its_own_error(payload: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     "payload",
     [
+        {"code": 40010, "data": {"bcOrderId": "The order already exists."}, "message": "Bad"},
+        {"code": 400, "data": {"errMsg": "Bad"}, "meta": {"message": "The order already exists."}},
+        {"code": 40010, "data": {"errMsg": "Bad"}, "message": "The order already exists."},
+        {"code": 400, "data": {}, "message": "  Order already exists."},
+        {"code": 400, "data": {}, "message": "Error: this order already exists"},
+    ],
+)
+def test_already_exists_is_found_wherever_and_however_it_is_put(payload: dict[str, Any]) -> None:
+    """An "already exists" is read in every field, behind another message, in each wording."""
+    with pytest.raises(OrderAlreadyExistsError):
+        decode(400, payload)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
         {"code": 40010, "data": {"poNumber": "PO number PO-7 already exists"}},
         {"code": 400, "data": {}, "message": "PO number already exists"},
         {"code": 400, "data": {}, "message": "A purchase order already exists with this number"},
@@ -165,6 +181,26 @@ def test_another_already_exists_is_a_plain_bad_request(payload: dict[str, Any]) 
     with pytest.raises(BadRequestError) as info:
         decode(400, payload)
     assert not isinstance(info.value, OrderAlreadyExistsError)
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_already_exists_on_a_transient_failure_keeps_its_class(status: int) -> None:
+    """A 429 or 5xx that says "already exists" stays the transient failure its status names."""
+    with pytest.raises(APIError) as info:
+        decode(status, {"code": status, "data": {"errMsg": "The order already exists."}})
+    assert not isinstance(info.value, BadRequestError)
+    assert isinstance(info.value, ServerError | RateLimitError)
+
+
+@pytest.mark.parametrize(("status", "hint"), [(429, 30.0), (503, None)])
+def test_a_window_reset_is_an_errors_wait_hint_on_a_429_only(
+    status: int, hint: float | None
+) -> None:
+    """The budget window's reset, sent with every answer, is a wait hint only on a 429."""
+    headers = {"X-Request-Window-Resets-After": "30 s", "X-Rate-Limit-Time-Reset-Ms": "20000"}
+    with pytest.raises(APIError) as info:
+        decode(status, {"code": status, "data": {}}, headers)
+    assert info.value.retry_after == hint
 
 
 def test_v3_meta_message_is_used() -> None:
@@ -205,6 +241,30 @@ def test_2xx_with_non_numeric_code_is_decode_error() -> None:
     with pytest.raises(ResponseDecodeError) as info:
         decode(200, {"code": {"x": 1}, "data": {}})
     assert info.value.path == "$.code"
+
+
+def test_a_decode_error_for_a_code_that_is_no_number_keeps_the_status() -> None:
+    """The decode error of a 2xx whose code is no number carries the answer's own status."""
+    with pytest.raises(ResponseDecodeError) as info:
+        decode(201, {"code": "abc", "data": {}})
+    assert info.value.status == 201
+
+
+@pytest.mark.parametrize(
+    ("meta", "kept"), [({"pagination": {"total": 1}}, {"pagination": {"total": 1}}), ([1], {})]
+)
+def test_a_success_meta_is_kept_only_when_it_is_an_object(meta: Any, kept: Any) -> None:
+    """A 2xx answer's meta object is kept; a meta that is no object reads as empty."""
+    raw = body({"code": 200, "data": {}, "meta": meta})
+    assert decode_response(200, {}, raw, INFO, NOW).meta == kept
+
+
+@pytest.mark.parametrize(("code", "status"), [(100, 100), (599, 599), (1000, 100), (59910, 599)])
+def test_a_body_code_at_the_edges_of_the_statuses_names_its_status(code: int, status: int) -> None:
+    """Body codes from 100 to 599, themselves or by their first three digits, name a status."""
+    with pytest.raises(APIError) as info:
+        decode(200, {"code": code, "data": {}})
+    assert info.value.status == status
 
 
 @pytest.mark.parametrize("code", [0, 1, 99, 600, 99999, 60010])

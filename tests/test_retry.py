@@ -271,6 +271,14 @@ def test_without_a_hint_the_wait_is_jittered_backoff_within_the_cap() -> None:
         assert all(base * low <= seconds <= base * high for seconds in waits), (attempt, waits)
 
 
+def test_a_backoff_wait_is_half_to_all_of_the_capped_backoff_and_varies() -> None:
+    """Jittered waits spread over half to all of the backoff, and never pass max_wait."""
+    wait = WaitStrategy(POLICY)
+    waits = [wait(failed_state(APITimeoutError("read timeout"), 10)) for _ in range(200)]
+    assert all(4.0 <= seconds <= 8.0 for seconds in waits)
+    assert min(waits) < 6.0 < max(waits)
+
+
 def test_the_least_wait_is_the_hint_else_the_first_backoff_at_its_least_jitter() -> None:
     """What the V3 window weighs against what is left of it: the same rule as the retries'."""
     low, _ = JITTER
@@ -310,6 +318,13 @@ async def answer(outcome: CreatedOrder | B2BError) -> CreatedOrder:
 
 def registered() -> CreatedOrder:
     return CreatedOrder("BC1", already_registered=True)
+
+
+def test_a_retry_with_no_wait_goes_on_while_time_is_left(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An immediate retry is let through with any time left, and stopped with none."""
+    monkeypatch.setattr(time, "monotonic", lambda: 100.0)
+    assert not StopBeforeDeadline(100.01)(failed_state(server_error(503), sleep=0.0))
+    assert StopBeforeDeadline(100.0)(failed_state(server_error(503), sleep=0.0))
 
 
 async def test_a_registration_that_succeeds_is_returned_as_is() -> None:

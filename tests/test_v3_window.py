@@ -107,16 +107,22 @@ async def test_waiting_for_a_settled_window_returns_at_once_when_it_has() -> Non
     await window_of(60.0).wait_until_settled()
 
 
-async def test_a_window_far_in_the_future_is_waited_for_one_window_at_most(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A creation time an hour ahead (a wrong clock) costs a window's wait, not an hour's."""
+def recorded_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Make ``asyncio.sleep`` return at once; the list it returns gets each wait asked for."""
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
     monkeypatch.setattr(asyncio, "sleep", sleep)
+    return slept
+
+
+async def test_a_window_far_in_the_future_is_waited_for_one_window_at_most(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A creation time an hour ahead (a wrong clock) costs a window's wait, not an hour's."""
+    slept = recorded_sleeps(monkeypatch)
     await window_of(-3600.0).wait_until_settled()
     assert slept == [REGISTRATION_WINDOW + REGISTRATION_MARGIN]
 
@@ -227,3 +233,14 @@ def test_a_wait_longer_than_the_client_obeys_loses_the_window_too(
     attempt fits in what is left of the window: the window is lost, not the 429 the news."""
     refused = RateLimitError("429", status=429, retry_after=200.0)
     assert window_lost(refused, window_of(1.0), policy) is True
+
+
+async def test_a_window_settling_within_a_second_is_still_waited_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A read waits out even the last fraction of a second before the window settles."""
+    slept = recorded_sleeps(monkeypatch)
+    monkeypatch.setattr(time, "monotonic", lambda: 100.0)
+    window = RegistrationWindow(7, datetime.now(UTC), deadline=90.0, settled=100.25)
+    await window.wait_until_settled()
+    assert slept == [0.25]
