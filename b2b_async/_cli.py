@@ -25,7 +25,6 @@ import signal
 import stat
 import sys
 import time
-import unicodedata
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from pathlib import Path
@@ -52,6 +51,7 @@ from ._exceptions import (
     TransportError,
     is_refusal,
 )
+from ._protocol import visible
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -169,18 +169,6 @@ def say(*parts: str | tuple[str, str]) -> None:
         visible(part) if isinstance(part, str) else (visible(part[0]), part[1]) for part in parts
     ]
     err().print(Text.assemble(*shown), soft_wrap=True)
-
-
-def visible(text: str) -> str:
-    """``text`` with every control character (``ESC`` among them) written as its Python
-    escape, so a terminal never acts on it."""
-    return "".join(repr(char)[1:-1] if is_control(char) else char for char in text)
-
-
-def is_control(char: str) -> bool:
-    """Whether a terminal may act on ``char``: a control character (C0, DEL, C1) other than
-    tab. Other characters, non-breaking spaces and joiners among them, are shown as they are."""
-    return char != "\t" and unicodedata.category(char) == "Cc"
 
 
 def echo(text: str) -> None:

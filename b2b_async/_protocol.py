@@ -81,6 +81,12 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # and would hide a secret from redaction while no terminal shows it. Tabs and line breaks
 # stay.
 _UNSHOWN_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: The most characters of a server's message an error keeps: the message is shown in every
+#: log line of a retry, and a real one is a sentence.
+MESSAGE_LIMIT: Final = 1000
+# What a terminal or a log may act on: the control characters (C0, DEL, C1: line breaks
+# and ESC among them), tab aside.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 # A number ends where no exponent or second point follows: "1e3" is no number of seconds.
 _NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)(?![.\deE])")
 # An HTTP date in the asctime form (``Sun Nov  6 08:49:37 1994``), one of the three forms a
@@ -491,6 +497,23 @@ def show(text: str | None, secrets: tuple[str, ...]) -> str | None:
     return _LONE_SURROGATE.sub("\ufffd", redact(text, secrets))
 
 
+def visible(text: str) -> str:
+    """``text`` with every control character (``ESC`` and line breaks among them) written as
+    its Python escape, so that a terminal never acts on it and a log line stays one line.
+    Other characters, tabs, non-breaking spaces and joiners among them, stay as they are."""
+    return _CONTROL.sub(lambda control: repr(control[0])[1:-1], text)
+
+
+def one_line(text: str, secrets: tuple[str, ...]) -> str:
+    """A server's message fit for one log line: shown (:func:`show`), each control character
+    escaped (:func:`visible`), so that no line break or terminal escape it holds forges a line
+    of its own, and cut at :data:`MESSAGE_LIMIT` characters, saying how many more it held."""
+    flat = visible(show(text, secrets))
+    if len(flat) <= MESSAGE_LIMIT:
+        return flat
+    return f"{flat[:MESSAGE_LIMIT]}... ({len(flat) - MESSAGE_LIMIT} more characters)"
+
+
 def read_request_id(headers: Headers, secrets: tuple[str, ...]) -> str | None:
     """The server's id of the request an answer is for, fit to show (see :func:`show`)."""
     return show(headers.get(REQUEST_ID_HEADER), secrets)
@@ -518,13 +541,13 @@ def build_error(
     Returns:
         An :class:`~b2b_async.APIError` subclass instance, ready to raise.
     """
-    message = show(_message_of(envelope, reason or "error"), info.secrets)
+    message = _message_of(envelope, reason or "error")
     cls = error_class(status)
     if cls is BadRequestError and _mentions_already_exists(envelope, message):
         cls = OrderAlreadyExistsError
     data = envelope.get("data")
     return cls(
-        message,
+        one_line(message, info.secrets),
         status=status,
         code=_body_code(envelope),
         details=data if isinstance(data, Mapping) else None,

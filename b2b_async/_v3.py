@@ -241,9 +241,9 @@ def warn_if_late(order: NewV3Order, started: float) -> None:
     elapsed = clock() - started
     if order.created_at is None and elapsed > REGISTRATION_WINDOW:
         logger.warning(
-            "V3 registration of order %s took %.1f s, past the API's %.0f-second window: an "
-            "attempt after its first may have arrived too late, and then the PO number and "
-            "extra fields sent were not applied (check with client.v3.orders.get)",
+            "V3 registration of order %s took %.1f s, past the API's %.0f-second window: its "
+            "waits for budget or its retries may have sent it too late, and then the PO number "
+            "and extra fields sent were not applied (check with client.v3.orders.get)",
             order.bc_order_id,
             elapsed,
             REGISTRATION_WINDOW,

@@ -56,7 +56,6 @@ from b2b_async._cli import (
     parse_rate_limit,
     rate_limit_text,
     registration_window,
-    visible,
 )
 from b2b_async._journal import Journal, count_rows, read_rows
 from b2b_async.sandbox import DEFAULT_STORE_HASH, DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
@@ -1517,18 +1516,6 @@ def test_register_with_an_unwritable_standard_output_says_so_and_keeps_its_code(
     assert b"Traceback" not in done.stderr
     assert b"Exception ignored" not in done.stderr
     assert registered_in(results) == ["O1"]
-
-
-@pytest.mark.parametrize(
-    ("text", "shown"),
-    [
-        ("\x1b[2J\x1b[31mred\x07", "\\x1b[2J\\x1b[31mred\\x07"),
-        ("del\x7f c1\x9b", "del\\x7f c1\\x9b"),
-        ("tab\tnbsp\u00a0zwj\u200dé", "tab\tnbsp\u00a0zwj\u200dé"),  # kept as they are
-    ],
-)
-def test_control_characters_are_shown_escaped_and_nothing_else(text: str, shown: str) -> None:
-    assert visible(text) == shown
 
 
 #: Runs the command line with standard error closed, as a shell's ``2>&-`` leaves it.

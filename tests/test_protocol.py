@@ -29,6 +29,7 @@ from b2b_async import (
 from b2b_async._client import secrets_of
 from b2b_async._config import MAX_WINDOW_REQUESTS
 from b2b_async._protocol import (
+    MESSAGE_LIMIT,
     BudgetHint,
     RequestInfo,
     Secrets,
@@ -42,6 +43,7 @@ from b2b_async._protocol import (
     redact,
     retry_after_hint,
     status_of_code,
+    visible,
 )
 
 INFO = RequestInfo("POST", "https://api-b2b.bigcommerce.com/api/v2/io/companies/1/user/2/orders")
@@ -607,6 +609,57 @@ def test_an_echoed_token_is_redacted_from_reason_and_body_excerpt() -> None:
         decode_response(200, {}, straddling, SECRET_INFO, NOW)
     assert "tok" not in garbled.value.body_excerpt
     assert "tok-123" not in str(garbled.value)
+
+
+@pytest.mark.parametrize(
+    ("breaking", "shown"),
+    [("\n", "\\n"), ("\r\n", "\\r\\n"), ("\x1b[31m\n", "\\x1b[31m\\n"), ("\x85", "\\x85")],
+)
+def test_an_error_message_holds_no_line_break_nor_terminal_escape(
+    breaking: str, shown: str
+) -> None:
+    """A server's message that breaks its line or drives a terminal shows it escaped."""
+    payload = {"code": 503, "data": {}, "message": f"down{breaking}CRITICAL:root:forged"}
+    with pytest.raises(ServerError) as failed:
+        decode_response(503, {}, body(payload), INFO, NOW)
+    assert failed.value.message == f"down{shown}CRITICAL:root:forged"
+    assert str(failed.value).isprintable()
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("\x1b[2J\x1b[31mred\x07", "\\x1b[2J\\x1b[31mred\\x07"),
+        ("del\x7f c1\x9b", "del\\x7f c1\\x9b"),
+        ("tab\tnbsp\u00a0zwj\u200dé", "tab\tnbsp\u00a0zwj\u200dé"),  # kept as they are
+    ],
+)
+def test_control_characters_are_shown_escaped_and_nothing_else(text: str, shown: str) -> None:
+    assert visible(text) == shown
+
+
+def test_a_huge_error_message_is_cut_and_says_how_much_more_it_held() -> None:
+    """A message of megabytes is cut at MESSAGE_LIMIT characters, and the error says so."""
+    payload = {"code": 400, "data": {}, "message": "x" * 3_000_000}
+    with pytest.raises(BadRequestError) as failed:
+        decode_response(400, {}, body(payload), INFO, NOW)
+    more = 3_000_000 - MESSAGE_LIMIT
+    assert failed.value.message == "x" * MESSAGE_LIMIT + f"... ({more} more characters)"
+
+
+def test_a_secret_is_redacted_before_a_cut_message_could_keep_a_piece_of_it() -> None:
+    """A token straddling the cut of a long message shows as ***, never as its first half."""
+    payload = {"code": 401, "data": {}, "message": "x" * (MESSAGE_LIMIT - 3) + "tok-123"}
+    with pytest.raises(AuthenticationError) as failed:
+        decode_response(401, {}, body(payload), SECRET_INFO, NOW)
+    assert failed.value.message == "x" * (MESSAGE_LIMIT - 3) + "***"
+
+
+def test_a_cut_message_still_reads_as_already_exists() -> None:
+    """The cut comes after the reading: a long "already exists" answer is still one."""
+    payload = {"code": 400, "data": {}, "message": "The order already exists. " + "x" * 5000}
+    with pytest.raises(OrderAlreadyExistsError):
+        decode_response(400, {}, body(payload), INFO, NOW)
 
 
 def test_a_secret_after_wide_characters_is_redacted_from_the_excerpt() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import gc
@@ -52,6 +53,7 @@ from b2b_async import (
     set_hooks,
 )
 from b2b_async._exceptions import NotSentTimeoutError, OrderWithdrawnError
+from b2b_async._protocol import MESSAGE_LIMIT
 from b2b_async._v2 import registration
 from b2b_async._withdrawal import BulkTicket, BulkTickets
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, RateWindow, SandboxServer
@@ -577,6 +579,30 @@ async def test_a_borrowed_session_that_does_not_decompress_still_reads_compresse
         with pytest.raises(OrderAlreadyExistsError):
             await create(client)
     assert created == CreatedOrder(order_id="BC1", already_registered=False)
+
+
+async def test_a_retried_answer_with_a_huge_multi_line_message_logs_one_short_line_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two 503s with a multi-line megabyte message log two short one-line INFOs, nothing more."""
+    message = "down\n" + "CRITICAL:root:forged line\x1b[31m\r\n" * 100_000
+    answers = [({"code": 503, "data": {}, "message": message}, 503)] * 2
+    answers.append(({"code": 200, "data": {"orderId": "BC1"}}, 200))
+
+    async def failing_twice(request: web.Request) -> web.Response:
+        envelope, status = answers.pop(0)
+        return web.json_response(envelope, status=status)
+
+    caplog.set_level(logging.DEBUG, logger="b2b_async")
+    async with (
+        serving(answering(V2_CREATE.format(company=1, customer=1), failing_twice)) as url,
+        B2BClient(TOKEN, base_url=url, rate_limit=None, retry=QUICK) as client,
+    ):
+        await create(client)
+    records = [record for record in caplog.records if record.name == "b2b_async"]
+    assert collections.Counter(record.levelname for record in records) == {"INFO": 2}
+    lines = [record.getMessage() for record in records]
+    assert all(line.isprintable() and len(line) < 2 * MESSAGE_LIMIT for line in lines)
 
 
 def answering(path: str, handler: Handler) -> web.Application:

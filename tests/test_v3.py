@@ -7,6 +7,7 @@ order as an object, no pagination) come from a scripted aiohttp server.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import itertools
 import json
@@ -1010,6 +1011,21 @@ async def test_a_v3_registration_past_ten_seconds_is_logged(
     assert record.levelno == logging.WARNING
     assert record.name == "b2b_async"
     assert "order 7 took 11.5 s" in record.getMessage()
+
+
+async def test_a_late_v3_registration_of_one_attempt_is_not_blamed_on_retries(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One late attempt logs one WARNING, naming budget waits and claiming no second attempt."""
+    caplog.set_level(logging.DEBUG, logger="b2b_async")
+    orders = scripted_v3(Envelope({"bcOrderId": 7}, {}))
+    fake_clock(monkeypatch, 100.0, 111.5)
+    report = await orders.create_many([NewV3Order(7, 8)], concurrency=1)
+    assert report.ok
+    assert collections.Counter(record.levelname for record in caplog.records) == {"WARNING": 1}
+    message = caplog.records[0].getMessage()
+    assert "waits for budget" in message
+    assert "after its first" not in message
 
 
 async def test_a_v3_registration_that_knew_its_window_is_not_logged_as_late(
