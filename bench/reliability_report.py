@@ -58,6 +58,8 @@ MODULES: Final = {
     "test_deadlines.py": "Deadlines",
     "test_cancellation.py": "Cancellation",
     "test_secrets.py": "Secrets and input",
+    "test_hostile_inputs.py": "Hostile inputs",
+    "test_late_orders.py": "Late V3 orders",
 }
 
 

@@ -303,3 +303,17 @@ def _example_environment(sandbox: SandboxServer, redis_url: str | None) -> dict[
 
 if __name__ == "__main__":
     run_page(Path(sys.argv[1]))
+
+
+def test_the_reliability_page_covers_every_reliability_module() -> None:
+    """The generated reliability page holds a run of every module of ``tests/reliability``,
+    each under a title of its own: a module added since the last ``make reliability`` fails."""
+    import json
+
+    from bench.reliability_report import MODULES
+
+    record = json.loads((ROOT / "docs" / "_generated" / "reliability.json").read_text())
+    recorded = {Path(node.split("::")[0]).name for node in record["tests"]}
+    present = {path.name for path in (ROOT / "tests" / "reliability").glob("test_*.py")}
+    assert recorded == present
+    assert present <= MODULES.keys()
