@@ -487,9 +487,9 @@ def method(results: dict[str, Any]) -> str:
             f" {urgent['orders']:,} orders, once as `create_many` (bulk by default) and once as"
             ' an `asyncio.gather` of creates started inside `with client.priority("bulk"):`,'
             f" with one default-priority `client.orders.create(...)` every {urgent['every']:g} s"
-            f" beside it, the server answering after {milliseconds(urgent['latency_s'])}; then"
+            f" beside it, the server answering after {milliseconds(urgent['latency'])}; then"
             " the same with the competent baseline, which has no priorities."
-            f" `python -m bench.urgent --latency {urgent['latency_s']:g}`."
+            f" `python -m bench.urgent --latency {urgent['latency']:g}`."
         )
     if (across := results.get("multiprocess")) is not None:
         bullets.append(

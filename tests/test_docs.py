@@ -24,6 +24,8 @@ An example that cannot run here is marked in the page, on the line right before 
 
 (a MyST comment: visible in the source, absent from the built pages). The test lists every
 skipped example with its reason, and no page may skip more than a few.
+
+``docs/performance.md`` is generated: it must be what ``bench/results.json`` renders to.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import ast
 import asyncio
 import gc
 import inspect
+import json
 import os
 import re
 import sys
@@ -287,6 +290,14 @@ async def test_the_testing_pages_tests_pass(tmp_path: Path) -> None:
     assert re.search(rf"\b{count} passed\b", text), text
 
 
+def test_the_performance_page_is_what_the_benchmark_results_render_to() -> None:
+    """docs/performance.md is rendered from bench/results.json, as `make bench` writes it."""
+    page = pytest.importorskip("bench.page", reason="the benchmarks need the bench group")
+    results = json.loads((ROOT / "bench" / "results.json").read_text(encoding="utf-8"))
+    rendered = page.render(results)
+    assert rendered == (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+
+
 def _example_environment(sandbox: SandboxServer, redis_url: str | None) -> dict[str, str]:
     """The child's environment: the sandbox's URL, token and store hash, and this checkout."""
     environment = dict(os.environ)
@@ -308,8 +319,6 @@ if __name__ == "__main__":
 def test_the_reliability_page_covers_every_reliability_module() -> None:
     """The generated reliability page holds a run of every module of ``tests/reliability``,
     each under a title of its own: a module added since the last ``make reliability`` fails."""
-    import json
-
     from bench.reliability_report import MODULES
 
     record = json.loads((ROOT / "docs" / "_generated" / "reliability.json").read_text())
