@@ -1,6 +1,6 @@
 """Run every benchmark, write ``bench/results.json``, the plots and ``docs/performance.md``.
 
-``python -m bench`` (``make bench``) runs the full set, sized to finish in under ten minutes on
+``python -m bench`` (``make bench``) runs the full set, which takes 10 to 15 minutes on
 a two-core machine; ``--quick`` runs smaller sizes in about three. ``--only SECTION`` reruns some
 sections and keeps the others from the existing results; ``--render`` only redraws the plots
 and rewrites the page from the existing results.
