@@ -586,6 +586,24 @@ async def one_worker_held_by_its_reader(
         yield reader, worker
 
 
+async def test_a_closed_stream_iterated_again_sends_no_other_order() -> None:
+    """A stream left after its first outcome and closed registers nothing more when read again."""
+    register, called = refusing_after({})
+    stream = OutcomeStream(register, orders(10), 1, order_type=NewOrder)
+    async for _ in stream:
+        break
+    await stream.aclose()
+    sent = list(called)
+    assert [outcome async for outcome in stream] == []
+    with pytest.raises(StopAsyncIteration):
+        await anext(stream)
+    for _ in range(5):
+        await asyncio.sleep(0)  # what a worker started again would take to send
+    assert called == sent
+    assert len(sent) < 10
+    assert bulk_workers() == []
+
+
 async def test_a_worker_cancelled_while_its_reader_is_away_ends_at_once() -> None:
     """A worker waiting for its reader to take an outcome (the stream holds as many as it
     has workers), cancelled from outside the run, ends at once rather than wait for the
@@ -596,6 +614,65 @@ async def test_a_worker_cancelled_while_its_reader_is_away_ends_at_once() -> Non
         done, _ = await asyncio.wait([worker], timeout=5)
         assert done == {worker}
         assert (await anext(reader)).index == 1  # queued before the worker was cancelled
+        with pytest.raises(B2BError, match="cancelled from outside the run"):
+            await anext(reader)
+
+
+async def test_a_worker_cancelled_from_outside_leaves_every_outcome_queued_before_it() -> None:
+    """With a full queue of two outcomes when a worker is cancelled from outside, the reader
+    takes both (each a finished order) before the run's B2BError."""
+    async with OutcomeStream(fake_register, orders(10), 2, order_type=NewOrder) as stream:
+        reader = aiter(stream)
+        await anext(reader)
+        while not stream._outcomes.full():  # noqa: ASYNC110 - the queue has no event
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)  # both workers wait to hand over their next outcome
+        worker = bulk_workers()[0]
+        worker.cancel()
+        await asyncio.wait([worker])
+        queued = [await anext(reader) for _ in range(2)]
+        assert all(outcome.ok for outcome in queued)
+        with pytest.raises(B2BError, match="cancelled from outside the run"):
+            await anext(reader)
+
+
+async def test_a_reader_raising_the_run_s_error_leaves_no_worker_behind() -> None:
+    """The error that ends a run, read with anext on the stream itself, comes out once the
+    workers are stopped: none is left running for a reader that does not close the stream."""
+
+    def source() -> Iterator[NewOrder]:
+        yield from orders(3)
+        raise RuntimeError("source broke")
+
+    async def read_to_the_end() -> None:
+        while True:
+            await anext(stream)
+
+    stream = OutcomeStream(fake_register, source(), 4, order_type=NewOrder)
+    with pytest.raises(RuntimeError, match="source broke"):
+        await read_to_the_end()
+    assert bulk_workers() == []
+
+
+async def test_a_worker_cancelled_from_outside_leaves_the_outcome_queued_before_it() -> None:
+    """With one outcome queued, and room for more, when a worker is cancelled from outside,
+    the reader takes that outcome (a finished order) before the run's B2BError."""
+    held: dict[str, asyncio.Task[Any]] = {}
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        if order.order_id in {"BC1", "BC2", "BC4"}:
+            held[order.order_id] = asyncio.current_task()  # type: ignore[assignment]
+            await asyncio.Event().wait()
+        return CreatedOrder(order.order_id)
+
+    async with OutcomeStream(register, orders(5), 3, order_type=NewOrder) as stream:
+        reader = aiter(stream)
+        assert (await anext(reader)).order.order_id == "BC0"
+        while len(held) < 3 or stream._outcomes.qsize() < 1:  # noqa: ASYNC110 - no event
+            await asyncio.sleep(0)
+        held["BC1"].cancel()
+        await asyncio.wait([held["BC1"]])
+        assert (await anext(reader)).order.order_id == "BC3"
         with pytest.raises(B2BError, match="cancelled from outside the run"):
             await anext(reader)
 
@@ -1038,6 +1115,22 @@ async def test_an_order_withdrawn_unsent_leaves_the_unreachable_count_as_it_is()
     watch.finished(OrderOutcome(2, None, attempted=False))
     watch.finished(OrderOutcome(3, None, error=errors[-1]))
     assert watch.reason is errors[-1]
+
+
+async def test_a_halt_ends_the_wait_of_an_order_held_back_by_an_open_streak() -> None:
+    """An order waiting for the one out while a streak is open learns of a halt at once,
+    and is not sent, without waiting for the order out to finish."""
+    watch = SystemicFailure()
+    assert await watch.take_turn()
+    assert await watch.take_turn()
+    watch.finished(OrderOutcome(0, None, error=refused_connection()))
+    waiting = asyncio.create_task(watch.take_turn())
+    await asyncio.sleep(0)
+    assert not waiting.done()  # one order is out and the streak is open
+    watch.halt()
+    await asyncio.sleep(0)
+    assert waiting.done()
+    assert waiting.result() is False
 
 
 async def test_while_a_streak_is_open_no_new_order_starts_beside_one_out() -> None:

@@ -6,6 +6,7 @@ import errno
 import gc
 import json
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +24,7 @@ from b2b_async import (
     CreatedOrder,
     InvalidOrderError,
     NewOrder,
+    NewV3Order,
     NotFoundError,
     OrderOutcome,
     RateLimitError,
@@ -383,6 +385,11 @@ def test_status_of_names_every_kind_of_outcome(
     assert status_of(outcome) == status
 
 
+def test_status_of_names_an_order_never_sent_not_attempted() -> None:
+    """An order the run did not send is not attempted, not failed: it holds no error."""
+    assert status_of(OrderOutcome(0, ORDER, attempted=False)) == "not_attempted"
+
+
 def test_describe_records_the_error_details() -> None:
     """An API error's status, code and request id are kept; no error, no details."""
     assert describe(None) is None
@@ -409,6 +416,12 @@ def test_entry_for_and_bad_row_entry_shapes() -> None:
     assert entry["status"] == "rejected"
     assert entry["order_id"] is None
     assert entry["error"] == {"type": "InvalidOrderError", "message": "line 3: missing order_id"}
+
+
+def test_entry_for_refuses_an_order_never_sent() -> None:
+    """An order the run did not send gets no journal line, so that the next run sends it."""
+    with pytest.raises(ValueError, match="was not attempted: it gets no line"):
+        entry_for(OrderOutcome(0, ORDER, attempted=False), 2)
 
 
 def journal_line(order_id: str, status: str) -> str:
@@ -446,18 +459,61 @@ def test_journal_load_without_a_file_is_empty(tmp_path: Path) -> None:
     assert journal.registered == set()
 
 
-def test_journal_open_ends_an_unfinished_line(tmp_path: Path) -> None:
-    """Appending after a crash starts on a new line, so the new entry stays readable."""
+def record_after_a_crash_mid_line(
+    tmp_path: Path, begin: Callable[[Journal], object]
+) -> tuple[list[str], Journal]:
+    """Start appending (``begin``: open or claim) to a journal a crash left mid-line, record
+    one order and close; return the file's lines and the journal loaded again."""
     path = write(tmp_path, "r.jsonl", journal_line("A", "created") + '{"order_id":"B","st')
     journal = Journal(path)
-    journal.open()
+    begin(journal)
     journal.record({"order_id": "C", "status": "created"})
     journal.close()
-    lines = path.read_text(encoding="utf-8").splitlines()
-    assert lines[1:] == ['{"order_id":"B","st', '{"order_id":"C","status":"created"}']
     reloaded = Journal(path)
     reloaded.load()
+    return path.read_text(encoding="utf-8").splitlines(), reloaded
+
+
+def test_journal_open_ends_an_unfinished_line(tmp_path: Path) -> None:
+    """Appending after a crash starts on a new line, so the new entry stays readable."""
+    lines, reloaded = record_after_a_crash_mid_line(tmp_path, Journal.open)
+    assert lines[1:] == ['{"order_id":"B","st', '{"order_id":"C","status":"created"}']
     assert reloaded.registered == {"A", "C"}
+
+
+def test_journal_claim_ends_an_unfinished_line_before_the_next_entry(tmp_path: Path) -> None:
+    """Claiming a journal a crash left mid-line ends that line, so the next entry is read."""
+    lines, reloaded = record_after_a_crash_mid_line(tmp_path, Journal.claim)
+    assert lines[1:] == ['{"order_id":"B","st', '{"order_id":"C","status":"created"}']
+    assert (reloaded.registered, reloaded.cut_short) == ({"A", "C"}, [2])
+
+
+def test_journal_close_syncs_the_file_to_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing the journal syncs it to disk, so its entries outlive a power failure."""
+    synced: list[int] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    journal = Journal(tmp_path / "r.jsonl")
+    journal.open()
+    journal.record({"order_id": "A", "status": "created"})
+    journal.close()
+    assert len(synced) == 1
+
+
+def test_a_journal_without_a_target_takes_entries_of_any_target(tmp_path: Path) -> None:
+    """A journal read with no target of its own checks none: every registration is skipped."""
+    entry = {"order_id": "A", "status": "created", "target": target_of(PROD, "v2", None)}
+    path = write(tmp_path, "r.jsonl", json.dumps(entry) + "\n")
+    journal = Journal(path)
+    journal.load()
+    assert journal.registered == {"A"}
 
 
 def test_a_journal_open_in_one_run_is_refused_to_another(tmp_path: Path) -> None:
@@ -551,6 +607,14 @@ def test_pending_drops_registered_rows_only(tmp_path: Path) -> None:
     assert list(pending([Row(2, ORDER), other, bad], journal)) == [other, bad]
 
 
+def test_pending_drops_registered_v3_rows_too(tmp_path: Path) -> None:
+    """A V3 row an earlier run registered is skipped on resume, like a V2 row."""
+    journal = Journal(tmp_path / "r.jsonl")
+    journal.registered = {"1000"}
+    done, other = V3Row(2, NewV3Order(1000, 1)), V3Row(3, NewV3Order(1001, 1))
+    assert list(pending([done, other], journal)) == [other]
+
+
 @pytest.mark.parametrize(
     ("text", "reason"),
     [
@@ -581,6 +645,13 @@ def test_journal_load_refuses_a_line_that_is_not_an_entry(
         journal.load()
     assert info.value.line == 2
     assert f"{path} line 2 is not a journal entry" in str(info.value)
+
+
+def test_journal_load_refuses_a_failed_entry_whose_order_id_is_no_string(tmp_path: Path) -> None:
+    """A failed entry may name no order (null), but an order id that is a number is refused."""
+    path = write(tmp_path, "r.jsonl", '{"order_id": 5, "status": "failed"}\n')
+    with pytest.raises(CorruptJournalError, match="order_id is not a non-empty string"):
+        Journal(path).load()
 
 
 def test_a_refused_line_is_quoted_shortened() -> None:

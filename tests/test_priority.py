@@ -74,6 +74,14 @@ def test_a_block_is_about_its_own_owner_only() -> None:
         assert choose_priority(None, None, other, NORMAL) is NORMAL
 
 
+def test_a_block_for_one_owner_keeps_the_blocks_of_others_around_it() -> None:
+    """A block for one client inside another client's block leaves that client's priority."""
+    mine, other = object(), object()
+    with prioritised(mine, "urgent"), prioritised(other, "bulk"):
+        assert choose_priority(None, None, mine, NORMAL) is URGENT
+        assert choose_priority(None, None, other, NORMAL) is BULK
+
+
 async def test_tasks_created_in_a_block_keep_its_priority() -> None:
     owner = object()
 
