@@ -60,7 +60,7 @@ def refuse_sync_test(request: pytest.FixtureRequest, fixture: str) -> None:
     pytest-asyncio sets the fixtures up for a synchronous test too, but its event loop then
     stands still while the test runs: the sandbox would accept connections and never answer
     them, and a request without a timeout would wait for ever. So it does for a test that
-    anyio's plugin runs (see :func:`refuse_anyio_test`).
+    anyio's plugin takes over (see :func:`refuse_anyio_test`).
 
     Raises:
         pytest.fail.Exception: the test is not one pytest-asyncio runs, or pytest-asyncio is

@@ -36,11 +36,13 @@ def frame_locals(error: BaseException) -> Iterator[tuple[str, object]]:
 def holders(error: BaseException, *secrets: str) -> list[str]:
     """Every frame local, in the tracebacks of ``error``'s whole chain, whose repr shows a
     secret: what a tool that captures locals would show or send."""
-    return [
-        where
-        for where, value in frame_locals(error)
-        if any(secret in repr(value) for secret in secrets)
-    ]
+    return [where for where, value in frame_locals(error) if shows_a_secret(value, secrets)]
+
+
+def shows_a_secret(value: object, secrets: tuple[str, ...]) -> bool:
+    """Whether the repr of ``value`` shows any of ``secrets``."""
+    shown = repr(value)
+    return any(secret in shown for secret in secrets)
 
 
 def rendered(error: BaseException) -> str:

@@ -54,7 +54,6 @@ from ._v3_input import (
 )
 from ._v3_views import (
     EXTRA_FIELDS,
-    b2b_ids,
     config_view,
     extra_fields_of,
     order_view,
@@ -108,7 +107,7 @@ class V3Api(Api):
         kept = [(order, n) for order, n in self._visible() if query.keeps(order, n, since)]
         field = "created_at" if query.sort_by == "createdAt" else "updated_at"
         kept.sort(key=lambda pair: (getattr(pair[0], field), pair[1]), reverse=query.descending)
-        ids = b2b_ids(self.state)
+        ids = self.state.b2b_ids
         data = [
             order_view(order, b2b_id=ids[order.order_id], extra=query.show_extra)
             for order, _ in query.page(kept)
@@ -219,5 +218,5 @@ class V3Api(Api):
         return self.state.order(text) if v3_number(text) is not None else None
 
     def _view(self, order: RegisteredOrder, *, detail: bool) -> dict[str, Any]:
-        b2b_id = b2b_ids(self.state)[order.order_id]
+        b2b_id = self.state.b2b_ids[order.order_id]
         return order_view(order, b2b_id=b2b_id, extra=True, detail=detail)

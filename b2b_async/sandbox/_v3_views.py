@@ -21,11 +21,10 @@ from typing import Any, Final
 
 from ._extra_fields import MULTILINE_TEXT, OrderExtraField
 from ._input import digits_value, whole
-from ._state import CHANNEL_NAME, STATUS_NAMES, RegisteredOrder, SandboxState
+from ._state import CHANNEL_NAME, STATUS_NAMES, RegisteredOrder
 
 __all__ = [
     "EXTRA_FIELDS",
-    "b2b_ids",
     "config_view",
     "extra_fields_of",
     "order_view",
@@ -53,11 +52,6 @@ def v3_number(order_id: str) -> int | None:
     """The integer ``bcOrderId`` of an order id, or ``None`` when V3 cannot name it."""
     number = digits_value(order_id)
     return number if number is not None and str(number) == order_id else None
-
-
-def b2b_ids(state: SandboxState) -> Mapping[str, int]:
-    """B2B Edition's own id of every order: its position in registration order, from 1."""
-    return state.b2b_ids
 
 
 def extra_fields_of(order: RegisteredOrder) -> list[dict[str, str]]:
