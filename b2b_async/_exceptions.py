@@ -103,11 +103,13 @@ class APIError(B2BError):
         status: the HTTP status, or for an HTTP 200 carrying an error body code, the status
             that code stands for (``40010`` stands for 400).
         code: the envelope's ``code`` as sent (``40010``, ``404``), or ``None``.
-        message: the most specific human-readable message found in the body, on one line
-            (control characters written as escapes) and cut at 1,000 characters.
+        message: the most specific human-readable message found in the body, cut after
+            1,000 of its characters and on one line (control characters, line separators
+            and bidirectional overrides written as escapes).
         details: the envelope's ``data`` when it is a mapping (a field-to-problem map, or
             ``{"errMsg": ...}``), else an empty mapping.
-        request_id: the ``X-Request-Id`` response header, for support tickets.
+        request_id: the ``X-Request-Id`` response header, shown as ``message`` is, for
+            support tickets.
         method: the HTTP method of the request.
         url: the URL of the request (it never carries the token, which travels in a header).
         retry_after: the server's wait hint in seconds, when it gave one.

@@ -85,8 +85,10 @@ _UNSHOWN_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: log line of a retry, and a real one is a sentence.
 MESSAGE_LIMIT: Final = 1000
 # What a terminal or a log may act on: the control characters (C0, DEL, C1: line breaks
-# and ESC among them), tab aside.
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# and ESC among them), tab aside; the line and paragraph separators, which end a line for
+# str.splitlines and many log viewers; and the bidirectional embeddings, overrides and
+# isolates, which make the rest of a line read in another order than it is written.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069]")
 # A number ends where no exponent or second point follows: "1e3" is no number of seconds.
 _NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)(?![.\deE])")
 # An HTTP date in the asctime form (``Sun Nov  6 08:49:37 1994``), one of the three forms a
@@ -498,25 +500,30 @@ def show(text: str | None, secrets: tuple[str, ...]) -> str | None:
 
 
 def visible(text: str) -> str:
-    """``text`` with every control character (``ESC`` and line breaks among them) written as
-    its Python escape, so that a terminal never acts on it and a log line stays one line.
+    """``text`` with every control character (``ESC`` and line breaks among them), Unicode
+    line separator and bidirectional override written as its Python escape, so that a
+    terminal never acts on it and a log line stays one line that reads as it is written.
     Other characters, tabs, non-breaking spaces and joiners among them, stay as they are."""
     return _CONTROL.sub(lambda control: repr(control[0])[1:-1], text)
 
 
 def one_line(text: str, secrets: tuple[str, ...]) -> str:
-    """A server's message fit for one log line: shown (:func:`show`), each control character
-    escaped (:func:`visible`), so that no line break or terminal escape it holds forges a line
-    of its own, and cut at :data:`MESSAGE_LIMIT` characters, saying how many more it held."""
-    flat = visible(show(text, secrets))
-    if len(flat) <= MESSAGE_LIMIT:
-        return flat
-    return f"{flat[:MESSAGE_LIMIT]}... ({len(flat) - MESSAGE_LIMIT} more characters)"
+    """A server's text fit for one log line: shown (:func:`show`), cut after
+    :data:`MESSAGE_LIMIT` of its characters, saying how many more it held, and each control
+    character escaped (:func:`visible`), so that no line break or terminal escape it holds
+    forges a line of its own. The cut comes before the escapes: it never splits one, and
+    an escape counts as the one character it stands for."""
+    shown = show(text, secrets)
+    if len(shown) <= MESSAGE_LIMIT:
+        return visible(shown)
+    more = len(shown) - MESSAGE_LIMIT
+    return f"{visible(shown[:MESSAGE_LIMIT])}... ({more} more characters)"
 
 
 def read_request_id(headers: Headers, secrets: tuple[str, ...]) -> str | None:
-    """The server's id of the request an answer is for, fit to show (see :func:`show`)."""
-    return show(headers.get(REQUEST_ID_HEADER), secrets)
+    """The server's id of the request an answer is for, fit to show (see :func:`one_line`)."""
+    request_id = headers.get(REQUEST_ID_HEADER)
+    return None if request_id is None else one_line(request_id, secrets)
 
 
 def build_error(

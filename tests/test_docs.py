@@ -25,7 +25,8 @@ An example that cannot run here is marked in the page, on the line right before 
 (a MyST comment: visible in the source, absent from the built pages). The test lists every
 skipped example with its reason, and no page may skip more than a few.
 
-``docs/performance.md`` is generated: it must be what ``bench/results.json`` renders to.
+``docs/performance.md`` is generated: it must be what ``bench/results.json`` renders to; so
+must ``docs/reliability.md`` be what ``docs/_generated/reliability.json`` renders to.
 """
 
 from __future__ import annotations
@@ -312,10 +313,6 @@ def _example_environment(sandbox: SandboxServer, redis_url: str | None) -> dict[
     return environment
 
 
-if __name__ == "__main__":
-    run_page(Path(sys.argv[1]))
-
-
 def test_the_reliability_page_covers_every_reliability_module() -> None:
     """The generated reliability page holds a run of every module of ``tests/reliability``,
     each under a title of its own: a module added since the last ``make reliability`` fails."""
@@ -326,3 +323,15 @@ def test_the_reliability_page_covers_every_reliability_module() -> None:
     present = {path.name for path in (ROOT / "tests" / "reliability").glob("test_*.py")}
     assert recorded == present
     assert present <= MODULES.keys()
+
+
+def test_the_reliability_page_is_what_its_record_renders_to() -> None:
+    """docs/reliability.md is what its record renders to, as `make reliability` writes it."""
+    from bench.reliability_report import render
+
+    record = json.loads((ROOT / "docs" / "_generated" / "reliability.json").read_text())
+    assert render(record) == (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
+
+
+if __name__ == "__main__":
+    run_page(Path(sys.argv[1]))

@@ -662,6 +662,51 @@ def test_a_cut_message_still_reads_as_already_exists() -> None:
         decode_response(400, {}, body(payload), INFO, NOW)
 
 
+def test_a_message_within_the_limit_is_never_cut_however_many_escapes_it_needs() -> None:
+    """The limit counts the server's characters: 800 of them, half line breaks, stay whole."""
+    payload = {"code": 400, "data": {}, "message": "a\n" * 400}
+    with pytest.raises(BadRequestError) as failed:
+        decode_response(400, {}, body(payload), INFO, NOW)
+    assert failed.value.message == "a\\n" * 400
+
+
+def test_a_cut_message_splits_no_escape_and_counts_the_characters_it_left_out() -> None:
+    """A long run of controls is cut between characters, and the count is of the server's."""
+    payload = {"code": 400, "data": {}, "message": "\x1b" * (MESSAGE_LIMIT + 500)}
+    with pytest.raises(BadRequestError) as failed:
+        decode_response(400, {}, body(payload), INFO, NOW)
+    assert failed.value.message == "\\x1b" * MESSAGE_LIMIT + "... (500 more characters)"
+
+
+@pytest.mark.parametrize(
+    ("breaking", "shown"),
+    [
+        ("\u2028", "\\u2028"),  # line separator: ends a line for str.splitlines and log viewers
+        ("\u2029", "\\u2029"),  # paragraph separator
+        ("\u202e", "\\u202e"),  # right-to-left override: the rest of the line reads reversed
+        ("\u2066", "\\u2066"),  # left-to-right isolate
+    ],
+)
+def test_an_error_message_holds_no_unicode_line_separator_nor_bidi_control(
+    breaking: str, shown: str
+) -> None:
+    """A Unicode line separator or a bidi override in a message shows escaped, on one line."""
+    payload = {"code": 503, "data": {}, "message": f"down{breaking}CRITICAL:root:forged"}
+    with pytest.raises(ServerError) as failed:
+        decode_response(503, {}, body(payload), INFO, NOW)
+    assert failed.value.message == f"down{shown}CRITICAL:root:forged"
+    assert str(failed.value).splitlines() == [str(failed.value)]
+
+
+def test_a_request_id_is_shown_on_one_line_with_its_controls_escaped() -> None:
+    """An X-Request-Id holding a terminal escape or a line separator shows them escaped."""
+    headers = {"X-Request-Id": "req-1\x1b[2J\u2028CRITICAL:root:forged"}
+    with pytest.raises(ServerError) as failed:
+        decode_response(503, headers, body({"code": 503, "data": {}}), INFO, NOW)
+    assert failed.value.request_id == "req-1\\x1b[2J\\u2028CRITICAL:root:forged"
+    assert str(failed.value).isprintable()
+
+
 def test_a_secret_after_wide_characters_is_redacted_from_the_excerpt() -> None:
     """The excerpt counts characters, not bytes: two-byte text before the token hides none of it."""
     garbled = ('{"code":"x","m":"' + "\u00e9" * 142 + 'tok-123"}').encode()
