@@ -32,7 +32,7 @@ import re
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Final, NamedTuple, TypeAlias, TypeVar
+from typing import Any, Final, NamedTuple, TypeAlias, TypeVar
 
 import aiohttp
 import attrs
@@ -387,7 +387,7 @@ class Transport:
             raise ClientClosedError(CLIENT_CLOSED)
         pool.check_loop()
         if pool.session is None:
-            connector = aiohttp.TCPConnector(limit=self.max_concurrency or UNCAPPED_POOL)
+            connector = UnaskedAnswerConnector(limit=self.max_concurrency or UNCAPPED_POOL)
             pool.session = aiohttp.ClientSession(
                 connector=connector, headers=self._headers, cookie_jar=aiohttp.DummyCookieJar()
             )
@@ -868,6 +868,38 @@ def earliest(moment: float | None, seconds: float | None) -> float | None:
     if seconds is not None:
         bounds.append(time.monotonic() + seconds)
     return min(bounds, default=None)
+
+
+class UnaskedAnswerConnector(aiohttp.TCPConnector):
+    """A connector that never hands a request a kept-alive connection holding an answer
+    that no request asked for.
+
+    A proxy or a server that answers one request twice (or a body longer than its
+    ``Content-Length`` that reads as an answer) leaves the surplus on the connection after
+    it went back to the pool: aiohttp reads it there, and hands it to the next request sent
+    on that connection as that request's answer. Order B would be reported with the answer
+    to order A, and every later request on the connection with the answer to the one
+    before it. Such a connection is closed instead of used; after as many of them as the
+    pool holds, the connection handed out is a new one (aiohttp's as it stands, should a
+    server speak before it is asked).
+    """
+
+    async def connect(self, *args: Any, **kwargs: Any) -> aiohttp.connector.Connection:
+        """A connection from the pool, or a new one, that holds no unasked answer."""
+        connection = await super().connect(*args, **kwargs)
+        for _ in range(self.limit):  # each pass takes one connection out of the pool
+            if not holds_unasked_answer(connection):
+                break
+            connection.close()
+            connection = await super().connect(*args, **kwargs)
+        return connection
+
+
+def holds_unasked_answer(connection: aiohttp.connector.Connection) -> bool:
+    """Whether a connection, before its request leaves, already holds something read: an
+    answer, or a failure to read one, that no request of its own asked for."""
+    protocol = connection.protocol
+    return protocol is not None and protocol.should_close
 
 
 def without_silent_resends(session: aiohttp.ClientSession) -> None:

@@ -933,6 +933,45 @@ async def test_an_apostrophe_in_aiohttps_words_is_no_quote_of_the_answer() -> No
     assert "can't be present with" in info.value.message
 
 
+def registered_answer(order_id: bytes) -> bytes:
+    """A raw HTTP/1.1 answer of a V2 registration that confirms ``order_id``."""
+    body = b'{"code": 200, "data": {"orderId": "%s"}, "message": "Success"}' % order_id
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+async def test_an_answer_no_request_asked_for_is_never_read_as_the_next_requests() -> None:
+    """A second answer to one request, arriving on the kept-alive connection after the
+    first, is never taken for the answer to the next order: that one goes on a new
+    connection, and gets its own."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def answer_each(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        with contextlib.closing(writer), contextlib.suppress(asyncio.IncompleteReadError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = re.search(rb"(?i)content-length: (\d+)", head)
+                body = await reader.readexactly(int(length.group(1)) if length else 0)
+                order_id = re.search(rb'"orderId":\s*"(\w+)"', body)
+                writer.write(registered_answer(order_id.group(1) if order_id else b"?"))
+
+    server = await asyncio.start_server(answer_each, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        async with B2BClient(TOKEN, base_url=url, rate_limit=None, retry=None) as client:
+            first = await create(client, "BC1")
+            writers[0].write(registered_answer(b"STRAY"))  # the connection is back in the pool
+            await writers[0].drain()
+            for _ in range(3):  # loopback delivers at once: the client reads it within a turn
+                await asyncio.sleep(0)
+            second = await create(client, "BC2")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert (first, second) == (CreatedOrder("BC1"), CreatedOrder("BC2"))
+    assert len(writers) == 2
+
+
 async def test_an_allocation_followed_with_a_burst_holds_no_call_past_the_cap() -> None:
     """10 per 20 s at a burst of 10 would hold a call 20 s: past a 2 s cap, it is not followed."""
 
