@@ -611,6 +611,14 @@ def test_an_echoed_token_is_redacted_from_reason_and_body_excerpt() -> None:
     assert "tok-123" not in str(garbled.value)
 
 
+def error_of_forging_message(breaking: str) -> ServerError:
+    """The error of a 503 whose message tries to forge a log line after ``breaking``."""
+    payload = {"code": 503, "data": {}, "message": f"down{breaking}CRITICAL:root:forged"}
+    with pytest.raises(ServerError) as failed:
+        decode_response(503, {}, body(payload), INFO, NOW)
+    return failed.value
+
+
 @pytest.mark.parametrize(
     ("breaking", "shown"),
     [("\n", "\\n"), ("\r\n", "\\r\\n"), ("\x1b[31m\n", "\\x1b[31m\\n"), ("\x85", "\\x85")],
@@ -619,11 +627,9 @@ def test_an_error_message_holds_no_line_break_nor_terminal_escape(
     breaking: str, shown: str
 ) -> None:
     """A server's message that breaks its line or drives a terminal shows it escaped."""
-    payload = {"code": 503, "data": {}, "message": f"down{breaking}CRITICAL:root:forged"}
-    with pytest.raises(ServerError) as failed:
-        decode_response(503, {}, body(payload), INFO, NOW)
-    assert failed.value.message == f"down{shown}CRITICAL:root:forged"
-    assert str(failed.value).isprintable()
+    failed = error_of_forging_message(breaking)
+    assert failed.message == f"down{shown}CRITICAL:root:forged"
+    assert str(failed).isprintable()
 
 
 @pytest.mark.parametrize(
@@ -691,11 +697,9 @@ def test_an_error_message_holds_no_unicode_line_separator_nor_bidi_control(
     breaking: str, shown: str
 ) -> None:
     """A Unicode line separator or a bidi override in a message shows escaped, on one line."""
-    payload = {"code": 503, "data": {}, "message": f"down{breaking}CRITICAL:root:forged"}
-    with pytest.raises(ServerError) as failed:
-        decode_response(503, {}, body(payload), INFO, NOW)
-    assert failed.value.message == f"down{shown}CRITICAL:root:forged"
-    assert str(failed.value).splitlines() == [str(failed.value)]
+    failed = error_of_forging_message(breaking)
+    assert failed.message == f"down{shown}CRITICAL:root:forged"
+    assert str(failed).splitlines() == [str(failed)]
 
 
 def test_a_request_id_is_shown_on_one_line_with_its_controls_escaped() -> None:
