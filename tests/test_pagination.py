@@ -351,3 +351,8 @@ def test_a_negative_count_does_not_end_a_v3_listing_of_full_pages() -> None:
     """A full V3 page with a negative count is not the last; a short one is, as without one."""
     assert is_last_page(PageItems((1, 2), -1), 2, 2, short_page_is_last=True) is False
     assert is_last_page(PageItems((1,), -1), 1, 2, short_page_is_last=True) is True
+
+
+def test_a_count_of_zero_is_a_count_unlike_a_negative_one() -> None:
+    """Only a negative totalCount is read as no count: a page with a count of 0 is the last."""
+    assert is_last_page(PageItems((1, 2), 0), 2, 2, short_page_is_last=False) is True

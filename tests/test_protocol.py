@@ -951,3 +951,16 @@ def test_a_float_body_code_with_a_fraction_or_too_long_is_not_a_code(code: float
 def test_only_a_2xx_status_is_a_success() -> None:
     """The bounds of success: 200 and 299 are, 199 and 300 are not."""
     assert [is_success(status) for status in (199, 200, 299, 300)] == [False, True, True, False]
+
+
+def test_an_allocation_of_one_request_per_window_longer_than_the_cap_is_dropped() -> None:
+    """One request per 10 s is a pace slower than a cap of 6 s: the allocation is dropped."""
+    capped = BudgetHint(remaining=4, limit=1, window=10.0).capped(6.0)
+    assert (capped.limit, capped.window, capped.remaining) == (None, None, 4)
+
+
+def test_a_capped_hint_waits_no_longer_than_the_cap() -> None:
+    """A cooldown or a window reset longer than the cap is cut to it; a shorter one stays."""
+    hint = BudgetHint(remaining=0, resets_after=40.0, retry_after=90.0)
+    assert hint.capped(30.0) == BudgetHint(remaining=0, resets_after=30.0, retry_after=30.0)
+    assert hint.capped(60.0) == BudgetHint(remaining=0, resets_after=40.0, retry_after=60.0)

@@ -219,6 +219,21 @@ def test_pacing_ignores_a_hint_without_a_usable_allocation(hint: BudgetHint) -> 
     assert slowed.following(hint, configured) is slowed
 
 
+def test_pacing_follows_an_allocation_of_one_request_per_window() -> None:
+    """An allocation of a single request per window is followed: one request a window."""
+    configured = RateLimit(100, 1.0)
+    pacing = Pacing.of(configured).following(BudgetHint(limit=1, window=5.0), configured)
+    assert pacing == Pacing.within(1, 5.0, 1)
+    assert pacing.interval == pytest.approx(5.0, rel=1e-5)
+
+
+def test_pacing_ignores_an_allocation_over_a_window_of_no_length() -> None:
+    """An allocation over a window of 0 s is no allocation: the pacing keeps its own window."""
+    configured = RateLimit(100, 1.0)
+    slowed = Pacing.within(10, 2.0, 1)
+    assert slowed.following(BudgetHint(limit=10, window=0.0), configured) is slowed
+
+
 def test_pacing_never_faster_than_configured() -> None:
     """A faster allocation than configured keeps the configured spacing, with its window."""
     configured = RateLimit(100, 1.0)
@@ -305,6 +320,18 @@ async def test_lanes_skip_a_waiter_that_stopped_waiting() -> None:
     assert (lanes.pop(), len(lanes)) == (None, 1)  # the cancelled one is not counted out yet
     lanes.leave(first)
     assert len(lanes) == 0
+
+
+async def test_lanes_peek_at_the_head_past_finished_waiters_and_leave_it_queued() -> None:
+    """Peeking skips waiters that stopped waiting and shows the head without taking it."""
+    lanes = Lanes()
+    assert lanes.peek() is None
+    cancelled, head = waiter_in(lanes, Priority.NORMAL), waiter_in(lanes, Priority.NORMAL)
+    later = waiter_in(lanes, Priority.BULK)
+    cancelled.future.cancel()
+    assert (lanes.peek(), lanes.peek()) == (head, head)
+    assert lanes.pop() is head
+    assert lanes.peek() is later
 
 
 # --- build_limiter -----------------------------------------------------------------------
@@ -844,6 +871,25 @@ async def test_a_429_after_an_early_reading_reads_resets_from_responses(
     answered = loop.time()
     await limiter.release(BudgetHint(remaining=0, resets_after=2.0 - answered))
     assert await limiter.acquire() == pytest.approx(2.002 - answered, abs=1e-5)
+
+
+async def test_a_429_to_a_request_sent_before_its_reset_keeps_reading_resets_from_sends(
+    clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 429 to a request sent before its window's reset keeps resets read from sending."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.acquire()
+    await asyncio.sleep(0.1)
+    await limiter.release(BudgetHint(remaining=5, resets_after=0.9))  # resets at 0.902 s
+    await limiter.acquire()  # sent at 0.1 s, within that window
+    await asyncio.sleep(0.05)
+    with caplog.at_level(logging.INFO, logger="b2b_async"):
+        await limiter.release(BudgetHint(remaining=0, resets_after=0.75, retry_after=0.75))
+    assert "reading reset times from responses" not in caplog.text
+    await limiter.acquire()  # after the cooldown, in the next window
+    await asyncio.sleep(0.1)
+    await limiter.release(BudgetHint(remaining=0, resets_after=0.9))
+    assert await limiter.acquire() == pytest.approx(0.902 - 0.1, abs=1e-5)
 
 
 # --- catching up -------------------------------------------------------------------------
@@ -1605,6 +1651,17 @@ async def test_a_steady_spender_is_left_the_last_request_of_each_window(latency:
     assert whole == [40] * len(whole)
 
 
+async def granted_in_first_window(limiter: RateLimiter, server: FixedWindowServer) -> list[float]:
+    """Acquire, each grant received by ``server``, until one falls past the first second;
+    return the grants' times before it."""
+    loop = asyncio.get_running_loop()
+    granted = []
+    while (await limiter.acquire(), loop.time())[1] < 1.0:
+        granted.append(loop.time())
+        server.receive(loop.time())
+    return granted
+
+
 async def test_readings_released_from_other_tasks_leave_the_last_request_to_us() -> None:
     """No one else spends. Released from a task other than the one that acquired (as the
     Redis limiter's local fallback does), a reading subtracts every request in flight, the
@@ -1621,13 +1678,28 @@ async def test_readings_released_from_other_tasks_leave_the_last_request_to_us()
         for hint in (hints[0], hints[2], hints[4]):  # released from other tasks
             await asyncio.create_task(limiter.release(hint))
         allowed = limiter.window_budget  # 3 by its cautious count; the server has 5 left
-        granted = []
-        while (await limiter.acquire(), loop.time())[1] < 1.0:
-            granted.append(loop.time())
-            server.receive(loop.time())
+        granted = await granted_in_first_window(limiter, server)
     assert server.rejected == 0
     assert allowed == 3
     assert len(granted) == allowed
+
+
+async def test_spending_seen_twice_leaves_others_one_request_of_the_window_no_more() -> None:
+    """Others' spending seen twice leaves them the window's last request, and only that one."""
+    server = FixedWindowServer(10, 1.0, offset=0.0)
+    with virtual_clock():
+        loop = asyncio.get_running_loop()
+        limiter = RateLimiter(RateLimit(10, 1.0))
+        for others in (0, 1, 1):  # others spend one before each of our second and third
+            for _ in range(others):
+                server.receive(loop.time())
+            await limiter.acquire()
+            await limiter.release(server.receive(loop.time()))
+        allowed = limiter.window_budget
+        granted = await granted_in_first_window(limiter, server)
+    assert server.rejected == 0
+    assert allowed == 5
+    assert len(granted) == allowed - 1
 
 
 @SIMULATION

@@ -607,6 +607,37 @@ async def test_callers_with_a_deadline_they_cannot_meet_are_refused_at_once(
         await asyncio.gather(*queued, return_exceptions=True)
 
 
+async def test_a_burst_shortens_the_wait_a_caller_with_a_deadline_is_told(
+    url: str, key: str
+) -> None:
+    """Behind callers a burst lets leave at once, a caller that may wait 0.3 s is admitted."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(10, 1.0, burst=4)) as limiter:
+        queued = [asyncio.create_task(limiter.acquire()) for _ in range(3)]
+        await asyncio.sleep(0)  # the three wait in their lane
+        assert await limiter.acquire(Priority.NORMAL, deadline=0.3) >= 0.0
+        await asyncio.gather(*queued)
+        assert limiter.in_flight == 4
+
+
+async def test_a_slot_booked_for_a_caller_of_the_lane_counts_in_a_newcomers_wait(
+    url: str, key: str
+) -> None:
+    """A newcomer's turn comes after the slot booked for its lane: 2 s away, plus 2 s, > 3 s."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(1, 2.0)) as limiter:
+        await limiter.acquire()
+        queued = asyncio.create_task(limiter.acquire())
+
+        async def booked() -> bool:
+            return limiter._held is not None
+
+        await eventually(booked, True)
+        with pytest.raises(DeadlineUnreachableError) as info:
+            await limiter.acquire(Priority.NORMAL, deadline=3.0)
+        assert info.value.estimated_wait > 3.0
+        queued.cancel()
+        await asyncio.gather(queued, return_exceptions=True)
+
+
 async def test_callers_cancelled_in_the_same_instant_count_against_no_deadline(
     url: str, key: str, client: aioredis.Redis
 ) -> None:
@@ -1806,6 +1837,42 @@ async def test_shared_pacing_resumes_when_redis_is_back(
     assert sum("Redis is unavailable" in m for m in messages if "pacing" in m) == 1
     assert any("still unavailable" in message for message in messages)
     assert any("answers again after" in message for message in messages)
+
+
+async def test_shared_pacing_resumes_after_the_slot_the_local_fallback_gave_last(
+    own_redis: RedisServer, key: str
+) -> None:
+    """Redis back (restarted, empty), the next slot comes an interval after the local one."""
+    rate_limit = RateLimit(1, 3.0)
+    limiter = RedisRateLimiter(own_redis.url, key=key, rate_limit=rate_limit, recheck_after=0.05)
+    async with limiter:
+        own_redis.kill()
+        local_slot = await granted(limiter)
+        assert not shared(limiter)
+        await asyncio.to_thread(own_redis.start)
+        await asyncio.sleep(0.06)  # past recheck_after: the next booking asks Redis
+        shared_slot = await granted(limiter)
+        assert shared(limiter)
+    assert shared_slot - local_slot > rate_limit.per - PROMPT  # one request per 3 s
+
+
+async def test_shared_pacing_resumes_at_once_after_a_local_slot_long_past(
+    own_redis: RedisServer, key: str, client_of: Callable[[str], aioredis.Redis]
+) -> None:
+    """Redis back after the local fallback's next slot has passed, the next slot comes at once."""
+    limiter = RedisRateLimiter(own_redis.url, key=key, rate_limit=FAST, recheck_after=0.05)
+    async with limiter:
+        own_redis.kill()
+        await granted(limiter)
+        await asyncio.to_thread(own_redis.start)
+        await asyncio.sleep(0.06)  # past recheck_after, and the local slot's interval
+        booking = asyncio.create_task(limiter.acquire())
+        redis = client_of(own_redis.url)
+        await eventually(lambda: redis.hget(key, "seq"), b"1")
+        tat = int(await redis.hget(key, "tat") or 0)
+        seconds, micros = await redis.time()
+        await booking
+    assert (tat - (seconds * 1_000_000 + micros)) / 1e6 < 0.5
 
 
 async def test_a_cooldown_met_during_an_outage_is_shared_when_redis_is_back(
