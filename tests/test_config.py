@@ -367,6 +367,14 @@ def test_shown_cuts_long_values_and_describes_huge_ints() -> None:
     assert shown(1.5) == "1.5"
 
 
+def test_shown_keeps_a_value_of_exactly_the_longest_length_whole() -> None:
+    """A repr of exactly 80 characters and an int of exactly 200 bits are quoted whole."""
+    assert shown("x" * 78) == "'" + "x" * 78 + "'"
+    assert shown("x" * 79) == "'" + "x" * 76 + "..."
+    assert shown(2**200 - 1) == str(2**200 - 1)
+    assert shown(2**200) == "an int of 201 bits"
+
+
 def test_check_positive_int_describes_a_huge_int_it_refuses() -> None:
     """-10**5000 is refused with a readable message, not Python's digit-limit ValueError."""
     with pytest.raises(ValueError, match="page_size must be an int of at least 1, got an int"):

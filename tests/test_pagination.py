@@ -327,6 +327,14 @@ def test_page_size_has_a_ceiling_a_query_can_carry(size: int) -> None:
         check_page_size(size)
 
 
+@pytest.mark.parametrize(("check", "most"), [(check_page_size, 100_000), (check_v3_page_size, 200)])
+def test_page_sizes_reach_their_documented_ceilings(check: Any, most: int) -> None:
+    """V2 takes a page_size up to 100,000 and V3 up to 200, its documented limit; not one more."""
+    assert check(most) == most
+    with pytest.raises(InvalidOrderError, match=f"page_size must be an int from 1 to {most}, got"):
+        check(most + 1)
+
+
 def test_a_page_size_of_an_int_subclass_is_sent_as_its_digits() -> None:
     """An int-valued enum member would write ``limit=Shop.BIG``."""
     for check in (check_page_size, check_v3_page_size):

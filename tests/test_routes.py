@@ -239,3 +239,43 @@ def test_query_batches_keep_each_parameter_within_the_query_bound() -> None:
     assert len(batches) > 1
     assert ",".join(batches).split(",") == ids
     assert all(len("orderIds=" + quote(batch, safe="")) <= MAX_QUERY_BYTES for batch in batches)
+
+
+def test_an_int_id_of_exactly_the_longest_length_is_accepted() -> None:
+    """An int id of MAX_ID_BYTES digits is its digits; one more digit is refused."""
+    widest = 10**MAX_ID_BYTES - 1
+    assert to_id(widest, field="order_id") == "9" * MAX_ID_BYTES
+    with pytest.raises(InvalidOrderError, match="longer than 1024 digits"):
+        to_id(widest + 1, field="order_id")
+
+
+@pytest.mark.parametrize(
+    ("first", "rest"),
+    [([("orderIds", "x" * (MAX_QUERY_BYTES - 9))], []), ([("a", "x")], [("b", "y")])],
+)
+def test_check_query_size_takes_a_query_of_exactly_the_bound(
+    first: list[tuple[str, str]], rest: list[tuple[str, str]]
+) -> None:
+    """A query of exactly MAX_QUERY_BYTES (keys, = and & counted) is taken; one byte more is not."""
+    pad = MAX_QUERY_BYTES - sum(len(k) + 1 + len(v) for k, v in first + rest) - len(rest)
+    name, value = first[-1]
+    exact = [*first[:-1], (name, value + "z" * pad), *rest]
+    check_query_size(exact, field="channel_ids")
+    over = [*first[:-1], (name, value + "z" * (pad + 1)), *rest]
+    with pytest.raises(InvalidOrderError, match=f"query of {MAX_QUERY_BYTES + 1} bytes"):
+        check_query_size(over, field="channel_ids")
+
+
+def test_comma_batches_fill_each_batch_up_to_its_room() -> None:
+    """Ids share a value while it stays within room, exactly full included, and no further."""
+    assert list(comma_batches(["a", "b"], room=5)) == ["a,b"]  # a%2Cb: 5 bytes
+    assert list(comma_batches(["a", "b"], room=4)) == ["a", "b"]
+    assert list(comma_batches(["aaaa", "a", "b"], room=5)) == ["aaaa", "a,b"]
+
+
+def test_the_longest_query_fits_a_request_line() -> None:
+    """A full batch of image ids, on its path, fits aiohttp's 8190-byte request line."""
+    ids = [f"BC{n:06d}" for n in range(5000)]
+    batch = next(query_batches("orderIds", ids))
+    line = f"GET {V2_PREFIX}/orders/images?orderIds={quote(batch, safe='')} HTTP/1.1"
+    assert len(line) < 8190

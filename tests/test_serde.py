@@ -25,6 +25,7 @@ from b2b_async import (
     OrderProduct,
     ResponseDecodeError,
     V3Order,
+    V3OrderProduct,
 )
 from b2b_async._config import MAX_NUMBER_TEXT, MAX_WHOLE_DIGITS
 from b2b_async._pagination import Page
@@ -323,3 +324,76 @@ def test_a_whole_float_past_exact_integers_is_no_int_id_either(inexact: float) -
     ``str(float)``, 2.0**60 even became 1152921504606847000, which no float equals.)"""
     with pytest.raises(ResponseDecodeError):
         structure({"bcOrderId": inexact}, V3Order)
+
+
+def test_the_largest_exact_whole_float_is_read_as_an_id() -> None:
+    """2.0**53 - 1, the last float that names one whole number for sure, is an id."""
+    assert structure({"orderId": 2.0**53 - 1}, OrderRef).order_id == str(2**53 - 1)
+    assert structure({"bcOrderId": 2.0**53 - 1}, V3Order).bc_order_id == 2**53 - 1
+
+
+def test_a_raw_answer_has_a_length_and_a_repr() -> None:
+    """A model's raw mapping counts its keys and shows them, as the dict it copies."""
+    raw = structure({"bcOrderId": 9, "money": "x"}, V3Order).raw
+    assert len(raw) == 2
+    assert repr(raw) == "ReadOnlyMapping({'bcOrderId': 9, 'money': 'x'})"
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_a_json_flag_is_no_count(flag: bool) -> None:
+    """true or false where a whole number is expected is a decode error, not 1 or 0."""
+    with pytest.raises(ResponseDecodeError, match="items"):
+        structure({"bcOrderId": 9, "items": flag}, V3Order)
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.5", "12.345", "0.05", "-1E+3", "0E-2", "7"])
+def test_written_length_counts_each_shape_of_number(value: str) -> None:
+    """One decimal place, a fraction below one, a sign and an exponent are all counted exactly."""
+    assert written_length(Decimal(value)) == len(format(Decimal(value), "f"))
+
+
+def test_a_number_of_exactly_the_longest_text_is_written_out() -> None:
+    """A number of MAX_NUMBER_TEXT characters written out is sent; one character more is not."""
+    longest = Decimal(f"1E+{MAX_NUMBER_TEXT - 1}")
+    assert len(number_text(longest, field="x")) == MAX_NUMBER_TEXT
+    with pytest.raises(InvalidOrderError, match="more than"):
+        number_text(-longest, field="x")
+
+
+def test_an_unreadable_time_is_a_decode_error_saying_a_time_was_expected() -> None:
+    """Text that is no time names the expected type and the path, not an internal failure."""
+    with pytest.raises(ResponseDecodeError, match="expected datetime") as info:
+        structure({"bcOrderId": 1, "createdAt": "soon"}, V3Order)
+    assert info.value.path == "$.data.createdAt"
+
+
+def test_a_blank_answer_is_none_only_for_numbers_flags_and_times() -> None:
+    """An empty string stays text where text is expected, and is no object where one is."""
+    assert structure({"bcOrderId": 1, "poNumber": ""}, V3Order).po_number == ""
+    with pytest.raises(ResponseDecodeError) as info:
+        structure({"id": 1, "billingAddress": ""}, OrderDetail)
+    assert info.value.path == "$.data.billingAddress"
+
+
+def test_an_answer_given_as_a_read_only_mapping_is_read_as_a_dict_is() -> None:
+    """A Mapping that is no dict (a model's raw, read again) is a JSON object too."""
+    order = structure({"bcOrderId": 9, "poNumber": "P"}, V3Order)
+    assert structure(order.raw, V3Order) == order
+
+
+def test_an_answer_with_several_problems_names_the_first() -> None:
+    """Of two unreadable fields, or two unreadable items, the error names the first."""
+    with pytest.raises(ResponseDecodeError) as info:
+        structure({"bcOrderId": "x", "items": "y"}, V3Order)
+    assert info.value.path == "$.data.bcOrderId"
+    with pytest.raises(ResponseDecodeError) as info:
+        structure(
+            {"options": [{"optionId": 1}, {"optionId": "x"}, {"optionId": "y"}]}, V3OrderProduct
+        )
+    assert info.value.path == "$.data.options[1].optionId"
+
+
+@pytest.mark.parametrize("blank", [None, "", "  "])
+def test_a_blank_list_in_an_answer_is_no_items(blank: object) -> None:
+    """null or an empty string where a list is expected reads as an empty tuple."""
+    assert structure({"bcOrderId": 1, "extraFields": blank}, V3Order).extra_fields == ()

@@ -891,3 +891,34 @@ def test_a_detail_id_typed_number_is_read_from_a_whole_float() -> None:
         with pytest.raises(ResponseDecodeError) as info:
             structure({"id": "1", "customer_id": inexact}, OrderDetail)
         assert info.value.path == "$.data.customer_id"
+
+
+def test_an_option_value_given_as_text_is_sent_as_given() -> None:
+    """Only an int option value is read as an id: text keeps its blanks, and may be long."""
+    assert ProductOption("1", " Large ").option_value == " Large "
+    assert unstructure(ProductOption("1", "x" * 2000)) == {"id": "1", "value": "x" * 2000}
+
+
+@pytest.mark.parametrize(("value", "shown"), [("abc", "'abc'"), (math.inf, "inf")])
+def test_an_amount_that_is_no_number_is_named_in_its_error(value: object, shown: str) -> None:
+    """A price that is no finite number is refused with the value given in the message."""
+    with pytest.raises(InvalidOrderError, match=f"price_ex_tax .* got {shown}$"):
+        LineItem(price_ex_tax=value)  # type: ignore[arg-type]
+
+
+def test_a_refused_total_is_quoted_whole_up_to_40_characters() -> None:
+    """A refused total of 40 characters is quoted whole; one of 41 is cut to 20 and a count."""
+    forty = "1234567890" * 4
+    with pytest.raises(InvalidOrderError, match=f"digits: {forty}$"):
+        NewOrder(None, "1", "2", forty)
+    with pytest.raises(
+        InvalidOrderError, match=r"digits: 12345678901234567890\.\.\.\(41 characters\)$"
+    ):
+        NewOrder(None, "1", "2", forty + "1")
+
+
+def test_a_company_order_with_extra_fields_is_hashable() -> None:
+    """Extra fields, JSON objects, are left out of the hash, so such an order still hashes."""
+    order = structure({"orderId": "1", "extraFields": [{"fieldName": "A"}]}, CompanyOrder)
+    assert order.extra_fields == ({"fieldName": "A"},)
+    assert hash(order) == hash(CompanyOrder(order_id="1"))

@@ -22,7 +22,7 @@ from b2b_async import (
 )
 from b2b_async._config import REGISTRATION_WINDOW
 from b2b_async._serde import structure
-from b2b_async._v3_models import EnsureAction, to_extra_fields
+from b2b_async._v3_models import EnsureAction, V3OrderUpdate, to_extra_fields
 from b2b_async._v3_window import RegistrationWindow
 from tests.subclasses import OtherText
 
@@ -255,3 +255,24 @@ def test_v3_texts_of_str_subclasses_are_kept_as_their_text() -> None:
     (field,) = order.extra_fields
     assert (type(field.field_name), type(field.field_value)) == (str, str)
     assert (field.field_name, field.field_value) == ("Cost Center", "7")
+
+
+def test_extra_fields_given_as_none_are_none() -> None:
+    """extra_fields=None is no extra fields, as the documented input allows."""
+    assert to_extra_fields(None) == ()
+    assert NewV3Order(bc_order_id=7, customer_id=8, extra_fields=None).extra_fields == ()
+
+
+def test_an_update_needs_a_po_number_or_extra_fields_and_either_alone_will_do() -> None:
+    """An update of nothing is refused; a PO number alone or extra fields alone are taken."""
+    with pytest.raises(InvalidOrderError, match="po_number or extra_fields"):
+        V3OrderUpdate()
+    assert V3OrderUpdate(po_number="P").extra_fields == ()
+    assert V3OrderUpdate(extra_fields={"A": "1"}).po_number is None
+
+
+def test_a_v3_order_leaves_raw_out_of_its_repr_and_hash() -> None:
+    """raw, the whole answer, is neither shown in repr nor hashed, as V2's detail."""
+    order = structure({"bcOrderId": 9, "money": {"currency": "USD"}}, V3Order)
+    assert "raw" not in repr(order)
+    assert hash(order) == hash(structure({"bcOrderId": 9}, V3Order))
