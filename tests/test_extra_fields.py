@@ -74,6 +74,14 @@ def test_limits_that_say_nothing_let_values_pass() -> None:
     assert problem_with("anything", ExtraFieldConfig(field_name="A")) is None
 
 
+def test_a_value_at_its_limit_fits() -> None:
+    """A text exactly as long as its maximum, or a number equal to its maximum, passes."""
+    assert problem_with("x" * 8, config("A", TEXT, maximum_length=8)) is None
+    assert problem_with("n" * 20, config("A", MULTILINE_TEXT, maximum_length=20)) is None
+    assert problem_with("10", config("A", NUMBER, maximum_value=Decimal(10))) is None
+    assert problem_with("10.00", config("A", NUMBER, maximum_value=Decimal(10))) is None
+
+
 def test_a_negative_maximum_length_is_no_limit() -> None:
     """A store answering a negative maximum (no length is that short) says nothing of the
     length: the value passes, rather than every order being refused before it is sent."""

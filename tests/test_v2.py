@@ -24,6 +24,7 @@ from b2b_async import (
     LineItem,
     NewOrder,
     NotFoundError,
+    OrderAlreadyExistsError,
     OrderCompany,
     OrderImage,
     OrderProduct,
@@ -735,3 +736,15 @@ async def test_already_exists_under_the_servers_order_id_key_settles_a_replay(
             company_id=123, customer_id=456, order_id="5001", total_inc_tax=10
         )
     assert created == CreatedOrder("5001", already_registered=True)
+
+
+async def test_already_exists_on_a_first_attempt_is_raised(mocked: aioresponses) -> None:
+    """A single create answered "The order already exists." on its only attempt raises
+    OrderAlreadyExistsError: registered before this call, never reported as its success."""
+    refusal = {"code": 40010, "data": {"bc_order_id": "The order already exists."}}
+    mocked.post(CREATE, status=400, payload=refusal | {"message": "Bad Request Error"})
+    async with B2BClient("t", rate_limit=None, retry=RetryPolicy(initial_wait=0)) as client:
+        with pytest.raises(OrderAlreadyExistsError):
+            await client.orders.create(
+                company_id=123, customer_id=456, order_id="5001", total_inc_tax=10
+            )

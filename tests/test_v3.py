@@ -1576,6 +1576,34 @@ async def test_ensure_ends_at_a_refusal_or_an_answer_it_cannot_trust(
     assert seen == [path]
 
 
+async def test_ensure_checks_a_late_order_s_values_before_sending(store: SandboxServer) -> None:
+    """Past its window, ensure still waits for the store's rules: a value breaking one is
+    refused with InvalidOrderError, and no read or update is sent."""
+    created_at = place(store, 745, age=30.0)
+    async with client_for(store) as client:
+        with pytest.raises(InvalidOrderError, match="'Priority' must be a number"):
+            await client.v3.orders.ensure(
+                bc_order_id=745,
+                customer_id=5,
+                extra_fields={"Fintech ID": "F", "Priority": "high"},
+                created_at=created_at,
+            )
+    assert calls(store) == []
+
+
+async def test_ensure_reads_an_empty_po_number_as_the_absent_one(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """An empty PO number against an order holding none differs in nothing: one read, no update."""
+    url, seen = await scripted([ok([order_json(9, companyId=1)])])
+    async with client_for(url) as client:
+        ensured = await client.v3.orders.ensure(
+            bc_order_id=9, customer_id=4, po_number="", created_at=ago(60)
+        )
+    assert (ensured.action, ensured.steps, ensured.changed) == ("unchanged", ("get",), ())
+    assert seen == ["/api/v3/io/orders/9"]
+
+
 async def test_ensure_gives_an_order_without_a_company_the_customer_s(
     scripted: Callable[[list[Reply]], Any],
 ) -> None:
@@ -2009,6 +2037,26 @@ async def test_a_check_slower_than_the_window_can_spare_leaves_the_values_unchec
     [warning] = caplog.records
     assert "did not arrive within" in warning.getMessage()
     assert "sent unchecked" in warning.getMessage()
+
+
+async def test_a_long_call_deadline_does_not_stretch_the_check_past_the_window(
+    aiohttp_server: Callable[[web.Application], Any],
+) -> None:
+    """With a call deadline longer than what is left of the window, the check still waits
+    half the window's rest at the most: the create goes out in time, unchecked."""
+    store = SlowConfigs()
+    server = await aiohttp_server(store.app())
+    patient = RetryPolicy(attempts=2, initial_wait=0.01, deadline=120.0)
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        async with client_for(url, check_extra_fields=True, retry=patient) as client:
+            order = await client.v3.orders.create(
+                bc_order_id=1, customer_id=2, extra_fields={"Z": "x"}, created_at=six_seconds_ago()
+            )
+    finally:
+        store.release.set()
+    assert order.bc_order_id == 1
+    assert [post["bcOrderId"] for post in store.posts] == [1]
 
 
 async def test_the_fetch_a_create_could_not_wait_for_serves_the_calls_that_follow(
