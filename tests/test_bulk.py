@@ -7,7 +7,7 @@ import contextlib
 import gc
 import socket
 import tracemalloc
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -344,6 +344,20 @@ async def test_a_run_of_unknown_length_starts_at_most_max_concurrency_workers() 
     assert most == MAX_CONCURRENCY == 1000
 
 
+async def test_a_list_longer_than_max_concurrency_starts_at_most_max_concurrency_workers() -> None:
+    """A list of 1,001 orders at a concurrency of a million runs on 1,000 workers."""
+    report, most = await run_counting_workers(list(orders(MAX_CONCURRENCY + 1)), 10**6)
+    assert len(report.succeeded) == MAX_CONCURRENCY + 1
+    assert most == MAX_CONCURRENCY
+
+
+async def test_a_list_of_one_order_runs_on_one_worker() -> None:
+    """A list of one order at a concurrency of ten runs on one worker."""
+    report, most = await run_counting_workers(list(orders(1)), 10)
+    assert len(report.succeeded) == 1
+    assert most == 1
+
+
 async def test_every_worker_is_at_work_at_once() -> None:
     """Every one of `concurrency` workers is at work at once, as soon as inputs are there."""
     in_flight, most, all_in = 0, 0, asyncio.Event()
@@ -516,29 +530,70 @@ async def test_an_input_that_raised_is_not_read_again() -> None:
     assert read == [0, 1, 2]  # without the fix: [0, 1, 2, 3], BC1's worker read on
 
 
+@attrs.define
+class TurnsAfterTheFirst:
+    """A register under which every order but BC0 waits for its turn in the budget (as the
+    transport waits), a turn that comes once the reader has taken an outcome."""
+
+    budget: asyncio.Event = attrs.field(factory=asyncio.Event)
+    sent: list[str] = attrs.field(factory=list)
+    seen: list[str] = attrs.field(factory=list)
+
+    async def register(self, order: NewOrder) -> CreatedOrder:
+        """Send ``order``: at once for BC0, once its turn comes for every other."""
+        if order.order_id != "BC0":
+            await unless_withdrawn(self.budget.wait)
+        self.sent.append(order.order_id)
+        return CreatedOrder(order.order_id)
+
+    def take(self, outcome: OrderOutcome[NewOrder, CreatedOrder]) -> None:
+        """Read an outcome; the turn of the orders waiting comes while the reader is busy."""
+        self.seen.append(outcome.order.order_id)
+        self.budget.set()
+
+
 async def test_orders_waiting_their_turn_are_withdrawn_when_the_input_raises() -> None:
     """An order waiting for its turn in the budget when the input raises is withdrawn, not
     sent once its turn comes while the reader still takes the outcomes before the error."""
-    budget = asyncio.Event()
-    sent: list[str] = []
-
-    async def register(order: NewOrder) -> CreatedOrder:
-        if order.order_id != "BC0":
-            await unless_withdrawn(budget.wait)  # as the transport waits for budget
-        sent.append(order.order_id)
-        return CreatedOrder(order.order_id)
-
-    seen: list[str] = []
-
-    def take(outcome: OrderOutcome[NewOrder, CreatedOrder]) -> None:
-        seen.append(outcome.order.order_id)
-        budget.set()  # the turn of BC1 comes while the reader is busy
-
-    stream = OutcomeStream(register, rows_with_a_bad_total(6, 2), 2, order_type=NewOrder)
+    turns = TurnsAfterTheFirst()
+    stream = OutcomeStream(turns.register, rows_with_a_bad_total(6, 2), 2, order_type=NewOrder)
     with pytest.raises(InvalidOrderError, match="negative"):
-        await read_slowly(stream, take)
-    assert seen == ["BC0"]
-    assert sent == ["BC0"]  # without the fix: BC1 was sent, and BC3 after the error
+        await read_slowly(stream, turns.take)
+    assert turns.seen == ["BC0"]
+    assert turns.sent == ["BC0"]  # without the fix: BC1 was sent, and BC3 after the error
+
+
+async def test_orders_waiting_their_turn_are_withdrawn_when_the_input_raises_cancelled() -> None:
+    """An input raising CancelledError withdraws the orders waiting for their turn, as any error."""
+
+    def order_of(number: int) -> NewOrder:
+        if number == 2:
+            raise asyncio.CancelledError  # something the input awaited was cancelled
+        return NewOrder(1, 1, f"BC{number}", "5")
+
+    turns = TurnsAfterTheFirst()
+    stream = OutcomeStream(turns.register, map(order_of, range(6)), 2, order_type=NewOrder)
+    with pytest.raises(B2BError, match="the input raised CancelledError"):
+        await read_slowly(stream, turns.take)
+    assert turns.seen == ["BC0"]
+    assert turns.sent == ["BC0"]
+
+
+class InputHalted(BaseException):
+    """A BaseException that is no Exception, raised by an input."""
+
+
+async def test_an_input_raising_a_base_exception_ends_the_run_with_it() -> None:
+    """An input raising a BaseException that is no Exception ends the run: the reader raises it."""
+
+    def source() -> Iterator[NewOrder]:
+        yield from orders(3)
+        raise InputHalted
+
+    async with asyncio.timeout(60):  # a reader waiting for the worker would never end
+        with pytest.raises(InputHalted):
+            await run_bulk(fake_register, source(), 2, order_type=NewOrder)
+    assert bulk_workers() == []
 
 
 # -- failures that repeat for every order ------------------------------------------------------
@@ -564,6 +619,26 @@ async def test_a_worker_cancelled_from_outside_the_run_ends_it_instead_of_hangin
     assert isinstance(info.value.__cause__, asyncio.CancelledError)
     assert "cancelled from outside the run" in str(info.value)
     assert worker.cancelled()
+    assert bulk_workers() == []
+
+
+async def test_the_run_s_error_keeps_the_cancellation_of_the_worker_as_its_cause() -> None:
+    """A worker cancelled from outside at work ends the run with that cancellation as cause."""
+    started = asyncio.Event()
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        started.set()
+        await asyncio.Event().wait()
+        return CreatedOrder(order.order_id)
+
+    run = asyncio.create_task(run_bulk(register, orders(10), 3, order_type=NewOrder))
+    await started.wait()
+    [worker] = [task for task in bulk_workers() if task.get_name().endswith(" 0")]
+    worker.cancel("shutdown sweep")
+    with pytest.raises(B2BError, match="cancelled from outside the run") as info:
+        await asyncio.wait_for(run, 60)
+    assert isinstance(info.value.__cause__, asyncio.CancelledError)
+    assert info.value.__cause__.args == ("shutdown sweep",)
     assert bulk_workers() == []
 
 
@@ -654,25 +729,55 @@ async def test_a_reader_raising_the_run_s_error_leaves_no_worker_behind() -> Non
     assert bulk_workers() == []
 
 
-async def test_a_worker_cancelled_from_outside_leaves_the_outcome_queued_before_it() -> None:
-    """With one outcome queued, and room for more, when a worker is cancelled from outside,
-    the reader takes that outcome (a finished order) before the run's B2BError."""
-    held: dict[str, asyncio.Task[Any]] = {}
+def holding(
+    held: dict[str, asyncio.Task[Any]], ids: set[str]
+) -> Callable[[NewOrder], Awaitable[CreatedOrder]]:
+    """A register that holds the orders named in ``ids`` for good, keeping their tasks in
+    ``held``, and registers every other order at once."""
 
     async def register(order: NewOrder) -> CreatedOrder:
-        if order.order_id in {"BC1", "BC2", "BC4"}:
+        if order.order_id in ids:
             held[order.order_id] = asyncio.current_task()  # type: ignore[assignment]
             await asyncio.Event().wait()
         return CreatedOrder(order.order_id)
 
-    async with OutcomeStream(register, orders(5), 3, order_type=NewOrder) as stream:
+    return register
+
+
+@contextlib.asynccontextmanager
+async def reader_with_bc1_cancelled(
+    held_ids: set[str], count: int, concurrency: int, queued: int
+) -> AsyncIterator[AsyncIterator[OrderOutcome[NewOrder, CreatedOrder]]]:
+    """A run over ``count`` orders whose reader has taken BC0's outcome; once the orders of
+    ``held_ids`` are held and ``queued`` outcomes wait for the reader, BC1's worker is
+    cancelled from outside the run, and the reader is handed over."""
+    held: dict[str, asyncio.Task[Any]] = {}
+    register = holding(held, held_ids)
+    async with OutcomeStream(register, orders(count), concurrency, order_type=NewOrder) as stream:
         reader = aiter(stream)
         assert (await anext(reader)).order.order_id == "BC0"
-        while len(held) < 3 or stream._outcomes.qsize() < 1:  # noqa: ASYNC110 - no event
+        while len(held) < len(held_ids) or stream._outcomes.qsize() < queued:  # noqa: ASYNC110
             await asyncio.sleep(0)
         held["BC1"].cancel()
         await asyncio.wait([held["BC1"]])
+        yield reader
+
+
+async def test_a_worker_cancelled_from_outside_leaves_the_outcome_queued_before_it() -> None:
+    """With one outcome queued, and room for more, when a worker is cancelled from outside,
+    the reader takes that outcome (a finished order) before the run's B2BError."""
+    async with reader_with_bc1_cancelled({"BC1", "BC2", "BC4"}, 5, 3, queued=1) as reader:
         assert (await anext(reader)).order.order_id == "BC3"
+        with pytest.raises(B2BError, match="cancelled from outside the run"):
+            await anext(reader)
+
+
+async def test_a_worker_cancelled_from_outside_leaves_the_outcomes_queued_before_it() -> None:
+    """With two outcomes queued, and room for more, when a worker is cancelled from outside,
+    the reader takes both (finished orders) before the run's B2BError."""
+    async with reader_with_bc1_cancelled({"BC1", "BC2", "BC5"}, 6, 4, queued=2) as reader:
+        queued = {(await anext(reader)).order.order_id for _ in range(2)}
+        assert queued == {"BC3", "BC4"}
         with pytest.raises(B2BError, match="cancelled from outside the run"):
             await anext(reader)
 
