@@ -48,6 +48,7 @@ import attrs
 import pytest
 
 from b2b_async.sandbox import DEFAULT_STORE_HASH, DEFAULT_TOKEN, SandboxServer
+from bench.reliability_report import MODULES, render
 from tests.redis_helpers import REDIS_SERVER, SKIP_REASON, RedisServer
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -316,8 +317,6 @@ def _example_environment(sandbox: SandboxServer, redis_url: str | None) -> dict[
 def test_the_reliability_page_covers_every_reliability_module() -> None:
     """The generated reliability page holds a run of every module of ``tests/reliability``,
     each under a title of its own: a module added since the last ``make reliability`` fails."""
-    from bench.reliability_report import MODULES
-
     record = json.loads((ROOT / "docs" / "_generated" / "reliability.json").read_text())
     recorded = {Path(node.split("::")[0]).name for node in record["tests"]}
     present = {path.name for path in (ROOT / "tests" / "reliability").glob("test_*.py")}
@@ -327,8 +326,6 @@ def test_the_reliability_page_covers_every_reliability_module() -> None:
 
 def test_the_reliability_page_is_what_its_record_renders_to() -> None:
     """docs/reliability.md is what its record renders to, as `make reliability` writes it."""
-    from bench.reliability_report import render
-
     record = json.loads((ROOT / "docs" / "_generated" / "reliability.json").read_text())
     assert render(record) == (ROOT / "docs" / "reliability.md").read_text(encoding="utf-8")
 
