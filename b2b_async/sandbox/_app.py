@@ -355,6 +355,17 @@ class Sandbox:
         return self.state.orders
 
     @property
+    def b2b_ids(self) -> Mapping[str, int]:
+        """B2B Edition's own id of each registered order, by order id (a read-only live view):
+        the ``id`` that V3 answers for it, its position in registration order from 1. Reading
+        it records every placed order whose registration window has passed, as
+        :attr:`orders` does.
+
+        .. versionadded:: 0.2.0
+        """
+        return self.state.b2b_ids
+
+    @property
     def placed_orders(self) -> Mapping[int, PlacedOrder]:
         """The orders placed in BigCommerce, by BigCommerce order id, in placing order (a copy).
 

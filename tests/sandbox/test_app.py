@@ -385,6 +385,26 @@ async def test_registrations_take_an_order_id_as_the_client_does(
             unlimited.registrations(wrong)  # type: ignore[arg-type]
 
 
+async def test_b2b_ids_are_the_ids_v3_answers_for_every_registered_order(
+    session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """The B2B id of an order registered through V2, through V3, or recorded by B2B Edition
+    itself once its window passed, is the ``id`` V3 reads answer for it."""
+    async with SandboxServer(rate=None, clock=clock, registration_window=10.0) as server:
+        await call(session, server, body=order("700"))
+        await create(session, server, 701)
+        await control(session, server, body={"customerId": 5, "totalIncTax": 3})
+        clock.advance(11.0)
+        ids = dict(server.b2b_ids)
+        answered = {
+            name: (await v3(session, server, f"/orders/{name}")).json()["data"][0]["id"]
+            for name in ids
+        }
+    assert sorted(ids.values()) == [1, 2, 3]
+    assert answered == ids
+    assert server.b2b_ids == server.state.b2b_ids
+
+
 async def test_an_unreadable_body_is_answered_with_the_window_s_headers_and_no_error_log(
     server: SandboxServer, caplog: pytest.LogCaptureFixture
 ) -> None:
