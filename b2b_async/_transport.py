@@ -73,8 +73,8 @@ from ._protocol import (
     RequestInfo,
     decode_response,
     is_success,
+    one_line,
     parse_budget,
-    show,
 )
 from ._ratelimit import Limiter, burst_of
 from ._retry import StopBeforeDeadline, Uncertainty, WaitStrategy, is_retryable
@@ -997,7 +997,7 @@ def transport_error(exc: BaseException, info: RequestInfo) -> TransportError:
             url=url,
             may_have_reached_server=False,
         )
-    detail = show(f"{type(exc).__name__}: {failure_words(exc)}", info.secrets)
+    detail = one_line(f"{type(exc).__name__}: {failure_words(exc)}", info.secrets)
     return APIConnectionError(f"connection failed: {detail}", method=method, url=url)
 
 
@@ -1012,7 +1012,8 @@ def unopened_words(
     """
     if isinstance(exc, aiohttp.ClientConnectorError):
         return str(exc.os_error)
-    return show(f"the proxy refused the tunnel: {exc.status} {failure_words(exc)}", info.secrets)
+    refusal = f"the proxy refused the tunnel: {exc.status} {failure_words(exc)}"
+    return one_line(refusal, info.secrets)
 
 
 def forget_inner_frames(exc: BaseException, handled: BaseException | None) -> None:

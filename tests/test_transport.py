@@ -363,6 +363,25 @@ async def test_a_proxy_that_refuses_the_tunnel_is_a_connection_that_never_opened
     assert received == [b"CONNECT api.example.test:443 HTTP/1.1"] * QUICK.attempts
 
 
+async def test_a_proxy_s_refusal_is_shown_on_one_line_with_its_controls_escaped() -> None:
+    """A terminal escape or a bidirectional override in a proxy's reason phrase reaches the
+    error written as its escape, as a server's message would."""
+    status = "407 Proxy \x1b[31mAuth \u202erequired".encode()
+    async with refusing_proxy(status) as (proxy, _):
+        async with aiohttp.ClientSession(proxy=proxy) as session:
+            async with B2BClient(
+                TOKEN,
+                base_url="https://api.example.test",
+                session=session,
+                rate_limit=None,
+                retry=QUICK,
+            ) as client:
+                with pytest.raises(APIConnectionError) as info:
+                    await create(client)
+    assert "refused the tunnel: 407 Proxy \\x1b[31mAuth \\u202erequired" in str(info.value)
+    assert not {"\x1b", "\u202e"} & set(str(info.value))
+
+
 async def test_hang_past_timeout_is_timeout_error(server: SandboxServer) -> None:
     """A server that never answers raises APITimeoutError after each attempt's timeout."""
     server.faults = Faults(hang=1.0, hang_seconds=5.0)
