@@ -24,6 +24,9 @@ __all__ = [
 
 _OFF = frozenset({"none", "off", "unlimited"})
 
+# The value B2B Edition's published example gives this header; no source says what it counts.
+_WINDOW_LENGTH = "0 times"
+
 
 def _positive_finite(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not (math.isfinite(value) and value > 0):
@@ -168,13 +171,16 @@ def rate_headers(rate: RateWindow, state: WindowState) -> dict[str, str]:
         state: the window's state for the request being answered.
 
     Returns:
-        ``X-Requests-Allocated`` (``150 times/60 s``), ``X-Requests-Remaining`` (``149 times``)
-        and ``X-Request-Window-Resets-After`` (``0.3973509933774834 s``).
+        ``X-Requests-Allocated`` (``150 times/60 s``), ``X-Requests-Remaining`` (``149 times``),
+        ``X-Request-Window-Resets-After`` (``0.3973509933774834 s``) and
+        ``X-Requests-Window-Length`` (``0 times``: the published value, whose meaning is not
+        documented, so the sandbox always sends it).
     """
     return {
         "X-Requests-Allocated": f"{rate.requests} times/{_number(rate.per)} s",
         "X-Requests-Remaining": f"{state.remaining} times",
         "X-Request-Window-Resets-After": f"{state.resets_after!r} s",
+        "X-Requests-Window-Length": _WINDOW_LENGTH,
     }
 
 

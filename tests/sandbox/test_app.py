@@ -34,6 +34,7 @@ from b2b_async.sandbox._window import WindowState
 from tests.sandbox._helpers import (
     CREATE,
     ORDER,
+    RESETS,
     V2_HEADERS,
     V3_HEADERS,
     FakeClock,
@@ -429,3 +430,33 @@ async def test_an_unreadable_body_is_answered_with_the_window_s_headers_and_no_e
     assert b"x-requests-allocated" in rest.partition(b"\r\n\r\n")[0].lower()
     errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
     assert errors == []
+
+
+async def test_the_concurrency_limit_counts_only_requests_in_processing(
+    session: aiohttp.ClientSession,
+) -> None:
+    """max_in_flight=1 admits requests one after another, and refuses one while another is
+    held in processing."""
+    async with SandboxServer(rate=None, max_in_flight=1) as server:
+        in_turn = [(await call(session, server, body=order(f"T{n}"))).status for n in range(2)]
+        server.faults = Faults(hang=1.0, hang_seconds=60)
+        held = asyncio.ensure_future(call(session, server, body=order("T2"), wait=60))
+        while not server.requests[2:] or server.requests[2].status is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        server.faults = Faults()
+        refused = await call(session, server, body=order("T3"))
+    with pytest.raises(RESETS):
+        await held
+    assert in_turn == [200, 200]
+    assert refused.status == 429
+
+
+async def test_a_body_over_the_servers_limit_names_the_limit(
+    unlimited: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """The 413's errMsg is the server's own, naming the 1 MiB limit the body passed."""
+    padded = json.dumps(order("A1", pad="a" * (2 * 1024 * 1024))).encode()
+    url = unlimited.url + API_PREFIX + CREATE
+    async with session.post(url, data=io.BytesIO(padded), headers=V2_HEADERS) as response:
+        answer = await response.json()
+    assert str(1024 * 1024) in answer["data"]["errMsg"]

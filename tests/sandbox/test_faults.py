@@ -199,3 +199,38 @@ def test_parse_faults_errors(spec: str, message: str) -> None:
     """A bad fault spec raises ValueError naming the culprit."""
     with pytest.raises(ValueError, match=message):
         parse_faults(spec)
+
+
+async def test_malformed_cuts_the_real_json_answer_in_half(
+    session: aiohttp.ClientSession,
+) -> None:
+    """malformed: the body is the first half of the real answer's bytes, typed as JSON."""
+    async with SandboxServer(faults=Faults(malformed=1.0)) as server:
+        reply = await call(session, server)
+    real = json.dumps({"code": 200, "data": {"orderId": "BC1"}, "message": "Success"})
+    assert reply.text == real[: len(real) // 2]
+    assert reply.headers["Content-Type"].startswith("application/json")
+
+
+async def test_a_client_leaving_a_delayed_request_is_settled_gone_quietly(
+    session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that gives up on a delayed request leaves a ``gone`` record and no log above
+    debug level."""
+    caplog.set_level(logging.DEBUG)
+    async with SandboxServer(faults=Faults(latency=1.0, latency_seconds=60)) as server:
+        with pytest.raises(TimeoutError):
+            await call(session, server, wait=0.1)
+        async with asyncio.timeout(30):
+            while server.requests[0].status is None:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    assert server.requests[0].status == "gone"
+    assert not server.orders
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("value", [-0.5, -1e-9, 1.5])
+def test_a_probability_outside_zero_to_one_is_refused(value: float) -> None:
+    """Each probability must lie in [0, 1]: a negative one is refused like one above 1."""
+    with pytest.raises(ValueError, match="must be a probability in"):
+        Faults(http_500=value)

@@ -240,3 +240,13 @@ async def test_answering_for_one_order_does_not_walk_every_order(
     assert updated.json()["data"][0]["id"] == 2
     monkeypatch.undo()
     assert unlimited.state.b2b_ids == {"700": 1, "701": 2, "702": 3}
+
+
+async def test_create_answers_the_listing_shape_without_invoice_fields(
+    unlimited: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """POST /orders answers orderData_ALL: no invoice fields, which only the detail has."""
+    data = (await create(session, unlimited, 102)).json()["data"]
+    detail = (await v3(session, unlimited, "/orders/102", method="GET")).json()["data"][0]
+    assert "isInvoiceOrder" in detail
+    assert not {"isInvoiceOrder", "invoiceId", "invoiceNumber", "invoiceStatus"} & data.keys()

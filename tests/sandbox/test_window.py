@@ -160,3 +160,13 @@ def test_a_window_opening_now_resets_exactly_its_length_away(now: float) -> None
     assert not state.allowed
     assert state.resets_after == 3600.0
     assert state.retry_after == 3600
+
+
+async def test_answers_carry_the_window_length_header_in_the_published_form(
+    server: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """Accepted and refused answers carry X-Requests-Window-Length as B2B Edition writes it."""
+    accepted = await call(session, server)
+    refused = await call(session, server, headers={})
+    assert accepted.headers["X-Requests-Window-Length"] == "0 times"
+    assert refused.headers["X-Requests-Window-Length"] == "0 times"
