@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import socket
 import traceback
 from collections.abc import Awaitable, Callable
@@ -24,9 +25,10 @@ from b2b_async import (
     RateLimiter,
     RetryPolicy,
 )
-from b2b_async._client import credentials, is_loopback
-from b2b_async._config import CONNECT_SHARE
-from b2b_async.sandbox import DEFAULT_TOKEN, SandboxServer
+from b2b_async._client import credentials, is_loopback, secrets_of
+from b2b_async._config import CONNECT_SHARE, MIN_SECRET_LENGTH
+from b2b_async._protocol import redact
+from b2b_async.sandbox import DEFAULT_STORE_HASH, DEFAULT_TOKEN, SandboxServer
 from tests.frames import holders, rendered
 from tests.loopback import serving, unanswered_port
 
@@ -273,6 +275,19 @@ def test_no_token_anywhere_is_a_clear_error(
         monkeypatch.setenv("B2B_AUTH_TOKEN", value)
     with pytest.raises(ValueError, match="B2B_AUTH_TOKEN"):
         B2BClient()
+
+
+def test_no_token_anywhere_says_how_to_give_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No token passed and B2B_AUTH_TOKEN unset: the message says to pass one or set it."""
+    monkeypatch.delenv("B2B_AUTH_TOKEN", raising=False)
+    with pytest.raises(ValueError, match=r"^pass auth_token or set the B2B_AUTH_TOKEN environment"):
+        B2BClient()
+
+
+def test_extra_field_values_are_checked_by_default() -> None:
+    """Without ``check_extra_fields``, V3 extra field values are checked before sending."""
+    assert B2BClient("token-123456")._extra_fields.check is True
+    assert B2BClient("token-123456", check_extra_fields=False)._extra_fields.check is False
 
 
 def test_an_unfit_token_variable_is_refused_without_echo(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -792,3 +807,47 @@ def test_a_passed_token_is_in_no_frame_of_another_arguments_refusal() -> None:
         build_with_a_bad_timeout({"TOKEN": SECRET})
     leaks = [where for where in holders(info.value, SECRET) if "build_with" not in where]
     assert leaks == []
+
+
+def configuration_fetches() -> list[asyncio.Task[Any]]:
+    """The fetches of the order extra field configurations running in this event loop."""
+    return [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
+
+
+async def test_closing_a_view_leaves_the_client_its_extra_field_configurations() -> None:
+    """A closed view ends its own use only: the client still fetches the configurations."""
+    async with (
+        SandboxServer(rate=None) as sandbox,
+        B2BClient(
+            sandbox.token, base_url=sandbox.url, store_hash=DEFAULT_STORE_HASH, rate_limit=None
+        ) as client,
+    ):
+        await client.with_options(timeout=5.0).aclose()
+        assert len(await client.v3.orders.extra_field_configs()) > 0
+
+
+async def test_closing_the_client_ends_a_fetch_of_the_configurations_under_way() -> None:
+    """aclose returns once a fetch of the configurations under way has ended."""
+    with unanswered_port() as url:
+        client = B2BClient("t", base_url=url, store_hash="h", retry=None, rate_limit=None)
+        caller = asyncio.create_task(client.v3.orders.extra_field_configs())
+        for _ in range(10):  # a few turns of the loop, in which the fetch begins
+            await asyncio.sleep(0)
+        [fetch] = configuration_fetches()
+        await client.aclose()
+        assert fetch.done()
+        with pytest.raises(ClientClosedError):
+            await caller
+
+
+def test_a_token_of_the_least_secret_length_is_redacted() -> None:
+    """A token exactly MIN_SECRET_LENGTH characters long is scrubbed from an answer."""
+    token = "t0k3n-xyz"[:MIN_SECRET_LENGTH]
+    assert redact(f"bad token {token}", secrets_of({"authToken": token})) == "bad token ***"
+
+
+def test_a_token_a_server_echoes_json_escaped_is_redacted_whole() -> None:
+    """A token holding a quote, echoed inside a JSON string, is scrubbed to the last character."""
+    token = 'tok"en-0123456789'
+    echoed = json.dumps(f"invalid token {token}")
+    assert redact(echoed, secrets_of({"authToken": token})) == json.dumps("invalid token ***")

@@ -97,6 +97,19 @@ async def test_concurrent_callers_share_one_fetch_kept_for_the_ttl(
     await cache.aclose()
 
 
+async def test_configurations_exactly_the_ttl_old_are_fetched_again(
+    monkeypatch: pytest.MonkeyPatch, now: list[float]
+) -> None:
+    """Configurations are kept while younger than the TTL: at exactly its age, a new fetch."""
+    fetch = scripted(monkeypatch, CONFIGS, ())
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    assert await cache.for_check() == CONFIGS
+    now[0] += EXTRA_FIELD_CONFIGS_TTL
+    assert await cache.for_check() == ()
+    assert len(fetch.priorities) == 2
+    await cache.aclose()
+
+
 async def test_a_check_overtakes_a_fetch_of_a_lower_priority_under_way(
     monkeypatch: pytest.MonkeyPatch, now: list[float]
 ) -> None:
@@ -163,6 +176,20 @@ async def test_a_recheck_fetches_again_only_configurations_older_than_its_age(
     assert await cache.for_recheck() == ()
     assert await cache.for_check() == ()
     assert fetch.priorities == [Priority.BULK, Priority.URGENT]
+    await cache.aclose()
+
+
+async def test_a_recheck_fetches_again_configurations_exactly_its_age_old(
+    monkeypatch: pytest.MonkeyPatch, now: list[float]
+) -> None:
+    """Only configurations younger than EXTRA_FIELD_CONFIGS_RECHECK stand: at exactly that
+    age a recheck fetches them again."""
+    fetch = scripted(monkeypatch, CONFIGS, ())
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    assert await cache.configs(Priority.URGENT) == CONFIGS
+    now[0] += EXTRA_FIELD_CONFIGS_RECHECK
+    assert await cache.for_recheck() == ()
+    assert len(fetch.priorities) == 2
     await cache.aclose()
 
 
@@ -282,6 +309,19 @@ async def test_a_failed_fetch_leaves_checks_unchecked_for_the_retry_time(
     await cache.aclose()
 
 
+async def test_a_failed_fetch_with_nothing_kept_says_values_go_unchecked(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failed first fetch logs that extra fields are sent unchecked for the retry time."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    scripted(monkeypatch, PermissionDeniedError("denied", status=403))
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    assert await cache.for_check() is None
+    [warning] = caplog.records
+    assert "extra fields are sent unchecked for 30 s" in warning.getMessage()
+    await cache.aclose()
+
+
 @pytest.mark.parametrize(
     "failed_first", [True, False], ids=["failed-then-fetched", "refresh-failed"]
 )
@@ -374,6 +414,106 @@ async def test_a_fault_in_a_fetch_nobody_waits_for_is_logged_with_its_traceback(
     assert error.exc_info is not None
     assert error.exc_info[1] is fault
     await cache.aclose()
+
+
+async def test_closing_returns_once_the_fetch_it_stopped_has_ended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aclose stops a fetch nobody waits for any more and returns only once it has ended."""
+    fetch = scripted(monkeypatch, CONFIGS)
+    fetch.release.clear()
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    assert await cache.for_check(within=0) is None  # the caller leaves unchecked
+    [task] = [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
+    await cache.aclose()
+    assert task.cancelled()
+
+
+async def test_a_check_that_cannot_wait_for_the_fetch_warns_once_a_fetch(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A check whose time runs out before the fetch arrives logs one WARNING, however many
+    checks give up on the same fetch."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    fetch = scripted(monkeypatch, CONFIGS)
+    fetch.release.clear()
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    assert await cache.for_check(within=0) is None
+    assert await cache.for_check(within=0) is None
+    [warning] = [record for record in caplog.records if record.levelno == logging.WARNING]
+    assert "did not arrive within the 0.00 s" in warning.getMessage()
+    await cache.aclose()
+
+
+async def test_a_fetch_stopped_by_closing_logs_no_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fetch that aclose stops, its caller gone, is no fault: nothing is logged at ERROR."""
+    fetch = scripted(monkeypatch, CONFIGS)
+    fetch.release.clear()
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    assert await cache.for_check(within=0) is None  # the caller leaves unchecked
+    [task] = [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
+    await cache.aclose()
+    await asyncio.wait([task])
+    await asyncio.sleep(0)  # the fetch's done callbacks run
+    assert task.cancelled()
+    assert [record for record in caplog.records if record.levelno >= logging.ERROR] == []
+
+
+async def test_a_caller_cancelled_while_waiting_for_the_fetch_is_cancelled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A caller cancelled during the shared fetch gets CancelledError; the fetch goes on."""
+    fetch = scripted(monkeypatch, CONFIGS)
+    fetch.release.clear()
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    caller = asyncio.create_task(cache.configs(Priority.URGENT))
+    await fetch.started.wait()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    fetch.release.set()
+    assert await cache.configs(Priority.URGENT) == CONFIGS
+    assert len(fetch.priorities) == 1
+    await cache.aclose()
+
+
+async def test_a_caller_cancelled_as_closing_stops_the_fetch_stays_cancelled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A caller cancelled by its own caller as aclose stops the fetch gets CancelledError,
+    not ClientClosedError: the cancellation asked of it wins."""
+    fetch = scripted(monkeypatch, CONFIGS)
+    fetch.release.clear()
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    caller = asyncio.create_task(cache.configs(Priority.URGENT))
+    await fetch.started.wait()
+    [task] = [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
+    task.add_done_callback(lambda _: caller.cancel())  # once the fetch is stopped
+    await cache.aclose()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+
+
+def test_an_urgent_fetch_pending_in_another_event_loop_is_refused_to_any_caller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A caller in a second event loop, while an urgent fetch is pending in the first, gets
+    ClientClosedError naming the event loop, never the first loop's fetch to await."""
+    fetch = scripted(monkeypatch, CONFIGS)
+    fetch.release.clear()
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    first = asyncio.new_event_loop()
+    waiting = first.create_task(cache.configs(Priority.URGENT))
+    try:
+        first.run_until_complete(fetch.started.wait())
+        with pytest.raises(ClientClosedError, match="event loop it was first used in"):
+            asyncio.run(cache.configs(Priority.NORMAL))
+    finally:
+        first.run_until_complete(cache.aclose())
+        first.run_until_complete(asyncio.gather(waiting, return_exceptions=True))
+        first.close()
 
 
 def test_a_fetch_pending_in_another_event_loop_is_refused_as_the_client_s_loop() -> None:

@@ -15,12 +15,20 @@ import time
 from decimal import Decimal
 from pathlib import Path
 from textwrap import dedent
+from types import SimpleNamespace
 
 import pytest
 import pytest_asyncio
 
 import b2b_async
-from b2b_async import APIConnectionError, B2BClient, CreatedOrder, ServerError, testing
+from b2b_async import (
+    APIConnectionError,
+    B2BClient,
+    CreatedOrder,
+    RetryPolicy,
+    ServerError,
+    testing,
+)
 from b2b_async.sandbox import DEFAULT_TOKEN, Faults, SandboxServer
 
 pytest_plugins = ["pytester"]
@@ -350,3 +358,36 @@ async def test_lost_answers_register_once(
         await b2b_client.orders.create(customer_id="1", order_id="BC1", total_inc_tax=1)
     assert [record.status for record in b2b_sandbox.requests] == ["reset"] * ATTEMPTS
     assert b2b_sandbox.registrations("BC1") == 1
+
+
+def test_an_old_pytest_asyncio_is_named_without_a_traceback(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The refusal for a pytest-asyncio too old shows its message alone, no traceback."""
+    monkeypatch.delattr(pytest_asyncio, "is_async_test")
+    with pytest.raises(pytest.fail.Exception) as caught:
+        testing.refuse_sync_test(request, "b2b_sandbox")
+    assert caught.value.pytrace is False
+
+
+def test_a_sync_test_is_refused_without_a_traceback(request: pytest.FixtureRequest) -> None:
+    """The refusal of a synchronous test shows its message alone, no traceback."""
+    with pytest.raises(pytest.fail.Exception, match="serves async tests only") as caught:
+        testing.refuse_sync_test(request, "b2b_client")
+    assert caught.value.pytrace is False
+
+
+def test_a_test_anyio_runs_is_refused_without_a_traceback() -> None:
+    """The refusal of a test that asks for ``anyio_backend`` shows its message alone."""
+    request = SimpleNamespace(fixturenames=["anyio_backend", "b2b_client"])
+    with pytest.raises(pytest.fail.Exception, match=r"Mark it @pytest\.mark\.asyncio") as caught:
+        testing.refuse_anyio_test(request, "b2b_client")  # type: ignore[arg-type]
+    assert caught.value.pytrace is False
+
+
+async def test_client_keeps_the_documented_options(b2b_client: B2BClient) -> None:
+    """``b2b_client`` retries with ``RetryPolicy(initial_wait=0.01, max_wait=0.1)`` and keeps
+    the 30-second timeout."""
+    transport = b2b_client._transport
+    assert transport.retry == RetryPolicy(initial_wait=0.01, max_wait=0.1)
+    assert transport.timeout.total == 30.0

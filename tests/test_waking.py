@@ -192,3 +192,18 @@ async def test_cancel_requests_counts_the_cancellations_asked_of_the_current_tas
     with pytest.raises(asyncio.CancelledError):
         await task
     assert seen == [0, 2]
+
+
+async def test_cancel_requests_is_zero_outside_any_task() -> None:
+    """A callback that runs outside any task counts no cancellation."""
+    loop = asyncio.get_running_loop()
+    counted: asyncio.Future[int] = loop.create_future()
+
+    def outside_any_task() -> None:
+        try:
+            counted.set_result(cancel_requests())
+        except AttributeError as exc:  # no task to ask
+            counted.set_exception(exc)
+
+    loop.call_soon(outside_any_task)
+    assert await counted == 0
