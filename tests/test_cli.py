@@ -56,6 +56,7 @@ from b2b_async._cli import (
     parse_rate_limit,
     rate_limit_text,
     registration_window,
+    stop_message,
 )
 from b2b_async._journal import Journal, count_rows, read_rows
 from b2b_async.sandbox import DEFAULT_STORE_HASH, DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
@@ -1387,6 +1388,23 @@ def test_progress_total_never_falls_below_the_rows_done(tmp_path: Path) -> None:
     run.rows.close()
 
 
+def test_progress_rate_is_the_rows_done_per_second_since_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The progress line's rate is the rows done over the seconds since the run started."""
+    orders = write_orders(tmp_path / "orders.csv", 2)
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    client = B2BClient("t", rate_limit=None)
+    journal = Journal(tmp_path / "results.jsonl", "v2 test")
+    run = Registration(client, journal, read_rows(orders), 2, 1, quiet=True)
+    clock[0] = 100.5
+    run.count("created")
+    run.count("skipped")
+    run.rows.close()
+    assert run.bar.tasks[0].fields["rate"] == pytest.approx(4.0)
+
+
 @pytest.mark.parametrize(
     ("row", "status"), [(",1,S{},1,\n", "skipped"), (",1,B{},abc,\n", "rejected")]
 )
@@ -2013,6 +2031,20 @@ def test_version_and_help() -> None:
 def test_exit_code_for_each_kind_of_error(error: B2BError, code: int) -> None:
     """The documented exit codes: 2 invalid, 3 refused (4xx but 429), 4 unreachable, 5 decode."""
     assert exit_code_for(error) == code
+
+
+def test_stop_message_says_a_failure_that_stops_no_run_as_it_is() -> None:
+    """A failure that is neither a refused token nor a connection is said as it is."""
+    error = InvalidOrderError("line 2: missing order_id")
+    assert stop_message(error) == str(error)
+
+
+def test_create_without_token_says_which_variable_to_set(sandbox: SandboxServer) -> None:
+    """orders create with B2B_AUTH_TOKEN unset says to set it, in the command's own words."""
+    result = invoke(create_args(sandbox.url), env={"B2B_AUTH_TOKEN": None})
+    assert result.exit_code == 2
+    assert "set the API token in the B2B_AUTH_TOKEN environment variable" in result.stderr
+    assert sandbox.requests == []
 
 
 def test_rate_limit_option_reads_n_per_seconds() -> None:
