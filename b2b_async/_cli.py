@@ -301,7 +301,7 @@ def rate_limit_text(limit: RateLimit) -> str:
 
 
 def parse_rate_limit(text: str) -> RateLimit | None:
-    """Read ``N/SECONDS`` (e.g. ``150/60``) or ``none``."""
+    """Read ``N/SECONDS`` (e.g. ``150/60``), or ``none`` (``off``) for no pacing."""
     if text.strip().lower() in ("none", "off"):
         return None
     try:
@@ -851,7 +851,7 @@ def open_journal(journal: Journal, file: Path) -> None:
 
 def journal_unusable(exc: OSError) -> NoReturn:
     """Stop with exit code 2: the system refused to look up, open or read the journal."""
-    stop(f"cannot use the results journal: {exc}", EXIT_USAGE)
+    stop(f"cannot use the results journal: {exc}; nothing was sent", EXIT_USAGE)
 
 
 def check_journal_path(path: Path, file: Path) -> None:

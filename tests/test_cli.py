@@ -2189,6 +2189,20 @@ def test_register_a_journal_path_the_system_refuses_to_look_up_is_one_error_line
     assert sandbox.requests == []
 
 
+def test_register_a_journal_in_a_missing_folder_says_nothing_was_sent(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A journal the system cannot create (its folder is missing) stops the command with
+    exit 2, saying that nothing was sent, as every other refused journal does."""
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    result = invoke(register_args(orders, sandbox.url, tmp_path / "missing" / "r.jsonl"))
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result.stderr)
+    assert line.startswith("error: cannot use the results journal"), line
+    assert line.endswith("; nothing was sent"), line
+    assert sandbox.requests == []
+
+
 def test_register_a_second_ctrl_c_while_the_first_is_reported_still_exits_130(
     sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
