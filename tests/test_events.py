@@ -160,3 +160,8 @@ def test_event_names_every_event_class() -> None:
     names = vars(_events).values()
     classes = {value for value in names if isinstance(value, type) and attrs.has(value)}
     assert set(typing.get_args(Event)) == classes - {Call, HookFactory}
+
+
+def test_a_bulk_outcome_was_attempted_unless_told_otherwise() -> None:
+    """A BulkOutcome made without ``attempted`` is of an input that was sent."""
+    assert BulkOutcome(0, ok=False, already_registered=False, error=None).attempted is True

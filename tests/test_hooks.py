@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 
 import b2b_async._hooks as hooks_module
-from b2b_async import APIConnectionError, B2BClient, ClientClosedError, NewOrder, RetryPolicy
+from b2b_async import (
+    APIConnectionError,
+    B2BClient,
+    ClientClosedError,
+    ClientStats,
+    NewOrder,
+    Priority,
+    RetryPolicy,
+)
 from b2b_async._events import (
     BudgetWaited,
     BulkOutcome,
@@ -474,3 +482,77 @@ def test_set_hooks_refuses_a_coroutine_function(events: list[Event], hook: Any) 
     with pytest.raises(TypeError, match="is a coroutine function"):
         set_hooks([hook])
     assert get_hooks() == before
+
+
+def test_a_hook_without_listening_beside_one_with_it_is_told_silently(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Beside a hook that can tell, one without listening() hears every call, with no log."""
+    quiet = Quiet(listening=False)
+    set_hooks([quiet, print])
+    with caplog.at_level(logging.DEBUG, logger="b2b_async"):
+        assert listening_hooks() == (print,)
+    assert caplog.records == []
+
+
+async def test_a_client_without_pacing_waits_for_no_budget() -> None:
+    """Without pacing, a call's statistics count its request and no second of budget wait."""
+    set_hooks([])
+    async with sandbox() as server, client_for(server, rate_limit=None) as client:
+        await create(client)
+    assert client.stats == ClientStats(
+        requests=1, retries=0, rate_limited=0, budget_wait=0.0, in_flight=0
+    )
+
+
+def test_a_hook_failing_before_hooks_were_ever_set_is_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In a process that never called set_hooks, a default hook that raises is logged, and
+    emitting the event raises nothing."""
+
+    def broken(event: Event) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(hooks_module, "SETTINGS", hooks_module.HookSettings())
+    monkeypatch.setattr(hooks_module, "default_hooks", lambda: (broken,))
+    with caplog.at_level(logging.WARNING, logger="b2b_async"):
+        hooks_module.emit(CallStarted(hooks_module.UNOBSERVED))
+    assert "failed on CallStarted" in caplog.text
+
+
+def test_set_hooks_refuses_empty_text(events: list[Event]) -> None:
+    """An empty str is text, not an empty iterable of hooks: a TypeError, and the hooks set
+    before stay on."""
+    before = get_hooks()
+    with pytest.raises(TypeError, match="got str"):
+        set_hooks("")  # type: ignore[arg-type]
+    assert get_hooks() == before
+
+
+class SaysItWaited:
+    """A limiter that grants each slot at once and says it came after a quarter second."""
+
+    async def acquire(
+        self, priority: Priority = Priority.NORMAL, *, deadline: float | None = None
+    ) -> float:
+        return 0.25
+
+    async def release(self, hint: object) -> None:
+        return None
+
+
+async def test_a_call_finishes_with_the_budget_waits_of_its_attempts(events: list[Event]) -> None:
+    """Each attempt's BudgetWaited names it and its wait; CallFinished and the statistics
+    hold their sum."""
+    async with (
+        sandbox([FaultKind.HTTP_503, None]) as server,
+        client_for(server, rate_limit=SaysItWaited()) as client,
+    ):
+        await create(client)
+    waits = [(event.attempt, event.seconds) for event in events if isinstance(event, BudgetWaited)]
+    assert waits == [(1, 0.25), (2, 0.25)]
+    finished = events[-1]
+    assert isinstance(finished, CallFinished)
+    assert finished.budget_wait == 0.5
+    assert client.stats.budget_wait == 0.5

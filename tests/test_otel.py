@@ -836,3 +836,35 @@ def test_importing_without_opentelemetry_names_the_extra(monkeypatch: pytest.Mon
     monkeypatch.delitem(sys.modules, "b2b_async.otel")
     with pytest.raises(ImportError, match=r"pip install 'b2b-async\[otel\]'"):
         importlib.import_module("b2b_async.otel")
+
+
+def test_a_400_answer_puts_its_request_s_span_in_error(telemetry: Telemetry) -> None:
+    """An answer of 400, the lowest error status, ends its request's span in error, with
+    ``error.type`` "400"."""
+    hook = get_hooks()[0]
+    call = events.Call("POST", "http://127.0.0.1/x", "/x", "127.0.0.1", 80)
+    hook(events.CallStarted(call))
+    hook(events.RequestSent(call, 1))
+    hook(events.ResponseReceived(call, 1, 400, None))
+    hook(events.CallFinished(call, 1, 0, 0.0, 400, None, None))
+    _, (request,) = the_call(telemetry)
+    assert request.status.status_code is StatusCode.ERROR
+    assert (request.attributes or {})["error.type"] == "400"
+
+
+async def test_a_429_and_its_retry_are_labelled_on_the_span_and_the_metric(
+    telemetry: Telemetry,
+) -> None:
+    """Without pacing, the 429's span event names the attempt and no cooldown; the retry's
+    metric point carries the call's labels and the error's type."""
+    async with sandbox([FaultKind.HTTP_429, None]) as server, client_for(server) as client:
+        await create(client)
+    call, _ = the_call(telemetry)
+    assert dict(call.events[0].attributes or {}) == {"b2b.attempt": 1}
+    (retry,) = telemetry.metrics()["b2b.client.retries"]
+    assert dict(retry.attributes) == {
+        "http.request.method": "POST",
+        "server.address": "127.0.0.1",
+        "b2b.priority": "normal",
+        "error.type": "RateLimitError",
+    }

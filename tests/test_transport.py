@@ -7,6 +7,8 @@ import collections
 import contextlib
 import functools
 import gc
+import gzip
+import json
 import logging
 import re
 import socket
@@ -58,7 +60,7 @@ from b2b_async._v2 import registration
 from b2b_async._withdrawal import BulkTicket, BulkTickets
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, RateWindow, SandboxServer
 from tests.frames import bodies, holders, rendered
-from tests.loopback import serving
+from tests.loopback import serving, unanswered_port
 from tests.sandbox_helpers import attempts_for, seed_for
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -2031,3 +2033,183 @@ async def test_the_error_a_caller_handles_keeps_its_traceback_when_its_call_fail
         handled, failure = await failing_while_handling(client)
     assert failure.__context__ is handled
     assert "caller_failure" in "".join(traceback.format_tb(handled.__traceback__))
+
+
+# --- the size cap, at its edge and for bodies that do not say their size --------------------
+
+#: A success whose body is 4 KiB of JSON: its message is padding that compresses to little.
+PADDED = json.dumps(
+    {"code": 200, "data": {"orderId": "BC1"}, "meta": {}, "message": " " * 4096}
+).encode()
+
+
+def body_answer(body: bytes, *, chunked: bool = False, gzipped: bool = False) -> Handler:
+    """A handler that answers ``body``: with its Content-Length, or streamed without one,
+    gzip-compressed or not."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        sent = gzip.compress(body) if gzipped else body
+        headers = {"Content-Type": "application/json"}
+        if gzipped:
+            headers["Content-Encoding"] = "gzip"
+        response = web.StreamResponse(headers=headers)
+        if not chunked:
+            response.content_length = len(sent)
+        await response.prepare(request)
+        await response.write(sent)
+        await response.write_eof()
+        return response
+
+    return answer
+
+
+async def create_against(handler: Handler, max_response_bytes: int) -> CreatedOrder:
+    """Create BC1, once, against a loopback server answering with ``handler``."""
+    async with (
+        serving(answering(Holding.PATH, handler)) as url,
+        B2BClient(
+            TOKEN,
+            base_url=url,
+            rate_limit=None,
+            retry=None,
+            max_response_bytes=max_response_bytes,
+        ) as client,
+    ):
+        return await create(client)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["with Content-Length", "chunked"])
+async def test_a_body_exactly_as_long_as_the_cap_is_read(chunked: bool) -> None:
+    """An answer whose body is exactly ``max_response_bytes`` long is read and decoded."""
+    handler = body_answer(PADDED, chunked=chunked)
+    assert await create_against(handler, len(PADDED)) == CreatedOrder("BC1")
+    with pytest.raises(ResponseDecodeError, match="cap"):
+        await create_against(handler, len(PADDED) - 1)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["with Content-Length", "chunked"])
+async def test_a_compressed_body_that_expands_past_the_cap_is_refused(chunked: bool) -> None:
+    """A gzip success whose compressed body is well within ``max_response_bytes`` but whose
+    decompressed body is past it is refused, as the same body sent plain is."""
+    handler = body_answer(PADDED, chunked=chunked, gzipped=True)
+    assert len(gzip.compress(PADDED)) < 1024 < len(PADDED)
+    with pytest.raises(ResponseDecodeError, match="cap"):
+        await create_against(handler, 1024)
+    assert await create_against(handler, len(PADDED)) == CreatedOrder("BC1")
+
+
+async def test_a_success_streamed_past_the_cap_is_refused_before_it_ends() -> None:
+    """A success streamed without a Content-Length is refused as soon as its body passes
+    ``max_response_bytes``, while the server has not yet finished it: no more of it is
+    read than the cap and a chunk."""
+    finish = asyncio.Event()
+
+    async def unending(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        await response.write(b" " * (4 * _transport.CHUNK))
+        await finish.wait()  # the rest never comes while the call lasts
+        return response
+
+    app = answering(Holding.PATH, unending)
+    async with (
+        serving(app, cancel_handlers=True) as url,
+        B2BClient(
+            TOKEN,
+            base_url=url,
+            rate_limit=None,
+            retry=None,
+            timeout=30.0,
+            max_response_bytes=_transport.CHUNK,
+        ) as client,
+    ):
+        try:
+            with pytest.raises(ResponseDecodeError, match="cap"):
+                await create(client)
+        finally:
+            finish.set()
+
+
+def test_a_call_on_another_event_loop_is_refused_before_it_asks_for_budget() -> None:
+    """A call made under an event loop other than the one its client first sent on raises
+    ClientClosedError before it asks the limiter for budget."""
+    limiter = ForwardingLimiter()
+    first = asyncio.new_event_loop()
+    with unanswered_port() as url:
+        client = B2BClient(TOKEN, base_url=url, timeout=0.5, retry=None, rate_limit=limiter)
+
+        async def refused() -> None:
+            with pytest.raises(ClientClosedError, match="event loop it was first used in"):
+                await create(client)
+
+        try:
+            with pytest.raises(APITimeoutError):
+                first.run_until_complete(create(client))
+            asyncio.run(refused())
+        finally:
+            first.run_until_complete(client.aclose())
+            first.close()
+    assert len(limiter.calls) == 1
+
+
+async def test_a_call_whose_start_by_has_passed_sends_nothing(server: SandboxServer) -> None:
+    """A call whose ``deadline_at`` has passed before it could be sent raises
+    NotSentTimeoutError and sends nothing, with no limiter to wait for."""
+    async with client_for(server) as client:
+        request = registration(NewOrder(1, 1, "BC1", 1))
+        with pytest.raises(NotSentTimeoutError, match="before it could be sent"):
+            await client._transport.send(request, deadline_at=time.monotonic() - 1.0)
+    assert len(server.requests) == 0
+
+
+async def test_a_call_whose_start_by_passes_while_it_waits_for_a_place_says_so() -> None:
+    """A call whose ``deadline_at`` passes while it waits for a place in flight raises
+    NotSentTimeoutError saying so, and sends nothing."""
+    held = Holding()
+    async with serving(held.app()) as url:
+        async with B2BClient(TOKEN, base_url=url, rate_limit=None, max_concurrency=1) as client:
+            holding = asyncio.create_task(create(client, "BC1"))  # the only place in flight
+            await held.arrived.wait()
+            request = registration(NewOrder(1, 1, "BC2", 1))
+            try:
+                with pytest.raises(NotSentTimeoutError, match="waited for a place in flight"):
+                    await client._transport.send(request, deadline_at=time.monotonic() + 0.1)
+            finally:
+                held.release.set()
+            assert await holding == CreatedOrder("BC1")
+    assert held.orders == ["BC1"]
+
+
+async def test_a_call_whose_client_closes_on_the_wire_waits_out_no_backoff() -> None:
+    """A call whose client closes while its request is on the wire ends with
+    ClientClosedError at once, without waiting out the backoff before a next attempt."""
+    held = Holding()
+    slow = RetryPolicy(attempts=3, initial_wait=300.0, max_wait=300.0)
+    async with serving(held.app()) as url:
+        client = B2BClient(TOKEN, base_url=url, rate_limit=None, retry=slow)
+        call = asyncio.create_task(create(client, "BC1"))
+        await held.arrived.wait()
+        await client.aclose()
+        try:
+            with pytest.raises(ClientClosedError):
+                await asyncio.wait_for(call, 60)
+        finally:
+            held.release.set()
+    assert held.orders == ["BC1"]
+
+
+async def test_a_429_without_a_wait_hint_still_closes_the_gate() -> None:
+    """An HTTP 429 that names no wait still holds every call of the limiter back for a
+    while."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        return web.json_response({"code": 429, "message": "slow down"}, status=429)
+
+    limiter = RateLimiter(RateLimit())
+    async with (
+        serving(answering(Holding.PATH, refuse)) as url,
+        B2BClient(TOKEN, base_url=url, rate_limit=limiter, retry=None) as client,
+    ):
+        with pytest.raises(RateLimitError):
+            await create(client)
+    assert limiter.cooldown_remaining > 0
