@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -416,15 +417,23 @@ async def test_a_fault_in_a_fetch_nobody_waits_for_is_logged_with_its_traceback(
     await cache.aclose()
 
 
-async def test_closing_returns_once_the_fetch_it_stopped_has_ended(
+async def fetch_left_running(
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """aclose stops a fetch nobody waits for any more and returns only once it has ended."""
+) -> tuple[ExtraFieldCache, asyncio.Task[Any]]:
+    """A cache whose first fetch never ends, its check gone unchecked; the fetch's task."""
     fetch = scripted(monkeypatch, CONFIGS)
     fetch.release.clear()
     cache = ExtraFieldCache(object())  # type: ignore[arg-type]
     assert await cache.for_check(within=0) is None  # the caller leaves unchecked
     [task] = [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
+    return cache, task
+
+
+async def test_closing_returns_once_the_fetch_it_stopped_has_ended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aclose stops a fetch nobody waits for any more and returns only once it has ended."""
+    cache, task = await fetch_left_running(monkeypatch)
     await cache.aclose()
     assert task.cancelled()
 
@@ -449,11 +458,7 @@ async def test_a_fetch_stopped_by_closing_logs_no_error(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A fetch that aclose stops, its caller gone, is no fault: nothing is logged at ERROR."""
-    fetch = scripted(monkeypatch, CONFIGS)
-    fetch.release.clear()
-    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
-    assert await cache.for_check(within=0) is None  # the caller leaves unchecked
-    [task] = [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
+    cache, task = await fetch_left_running(monkeypatch)
     await cache.aclose()
     await asyncio.wait([task])
     await asyncio.sleep(0)  # the fetch's done callbacks run

@@ -14,7 +14,7 @@ import re
 import socket
 import time
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -1675,6 +1675,8 @@ async def test_an_error_answer_past_the_cap_is_the_error_its_status_names(
     retried after its hint: the class of an error follows the status, whatever the body
     holds, and the body past the cap is not read."""
     answered = 0
+    page = b"<html>" + b"x" * 4096 + b"</html>"
+    refuse = body_answer(page, status=status, headers={"Retry-After": "0"}, chunked=chunked)
 
     async def unavailable_then_created(request: web.Request) -> web.StreamResponse:
         nonlocal answered
@@ -1682,14 +1684,7 @@ async def test_an_error_answer_past_the_cap_is_the_error_its_status_names(
         if answered > 1:
             body = {"code": 200, "data": {"orderId": "BC1"}, "message": "Success"}
             return web.json_response(body)
-        page = b"<html>" + b"x" * 4096 + b"</html>"
-        response = web.StreamResponse(status=status, headers={"Retry-After": "0"})
-        if not chunked:
-            response.content_length = len(page)
-        await response.prepare(request)
-        await response.write(page)
-        await response.write_eof()
-        return response
+        return await refuse(request)
 
     async with serving(answering(Holding.PATH, unavailable_then_created)) as url:
         async with B2BClient(
@@ -2037,22 +2032,29 @@ async def test_the_error_a_caller_handles_keeps_its_traceback_when_its_call_fail
 
 # --- the size cap, at its edge and for bodies that do not say their size --------------------
 
+#: The headers of a JSON answer.
+JSON_TYPE: Mapping[str, str] = {"Content-Type": "application/json"}
 #: A success whose body is 4 KiB of JSON: its message is padding that compresses to little.
 PADDED = json.dumps(
     {"code": 200, "data": {"orderId": "BC1"}, "meta": {}, "message": " " * 4096}
 ).encode()
 
 
-def body_answer(body: bytes, *, chunked: bool = False, gzipped: bool = False) -> Handler:
-    """A handler that answers ``body``: with its Content-Length, or streamed without one,
-    gzip-compressed or not."""
+def body_answer(
+    body: bytes,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] = JSON_TYPE,
+    chunked: bool = False,
+    gzipped: bool = False,
+) -> Handler:
+    """A handler that answers ``body`` with ``status`` and ``headers``: with its
+    Content-Length, or streamed without one, gzip-compressed or not."""
 
     async def answer(request: web.Request) -> web.StreamResponse:
         sent = gzip.compress(body) if gzipped else body
-        headers = {"Content-Type": "application/json"}
-        if gzipped:
-            headers["Content-Encoding"] = "gzip"
-        response = web.StreamResponse(headers=headers)
+        encoding = {"Content-Encoding": "gzip"} if gzipped else {}
+        response = web.StreamResponse(status=status, headers={**headers, **encoding})
         if not chunked:
             response.content_length = len(sent)
         await response.prepare(request)
