@@ -868,3 +868,88 @@ async def test_a_429_and_its_retry_are_labelled_on_the_span_and_the_metric(
         "b2b.priority": "normal",
         "error.type": "RateLimitError",
     }
+
+
+def units(telemetry: Telemetry) -> dict[str, str | None]:
+    """Each metric's unit, by name."""
+    data = telemetry.reader.get_metrics_data()
+    assert data is not None
+    return {
+        metric.name: metric.unit
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+    }
+
+
+async def test_every_metric_has_its_unit(telemetry: Telemetry) -> None:
+    """The two histograms are in seconds, the counts in the UCUM annotation of what they count."""
+    async with (
+        sandbox([FaultKind.HTTP_429, None]) as server,
+        client_for(server, rate_limit=RateLimit(1000, 1.0)) as client,
+    ):
+        await client.orders.create_many([NewOrder(1, 1, "BC1", Decimal(1))])
+    assert units(telemetry) == {
+        "b2b.client.requests": "{request}",
+        "b2b.client.rate_limited": "{response}",
+        "b2b.client.retries": "{retry}",
+        "b2b.client.budget_wait": "s",
+        "b2b.client.in_flight": "{request}",
+        "b2b.client.waiting": "{call}",
+        "b2b.client.bulk.outcomes": "{order}",
+        "http.client.request.duration": "s",
+    }
+
+
+async def test_a_request_on_the_wire_is_in_flight_and_not_waiting(telemetry: Telemetry) -> None:
+    """While a call's request awaits its answer, ``b2b.client.in_flight`` counts it and
+    ``b2b.client.waiting`` does not; once the call ends, both are back at zero."""
+    hang = Faults(hang=0.3)
+    async with sandbox([FaultKind.HANG], hang) as server, client_for(server) as client:
+        task = asyncio.ensure_future(create(client))
+        while not client.stats.in_flight:  # noqa: ASYNC110 - the client offers no event
+            await asyncio.sleep(0.01)
+        on_the_wire = [telemetry.total(f"b2b.client.{name}") for name in ("in_flight", "waiting")]
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert on_the_wire == [1, 0]
+    points = telemetry.metrics()
+    for name in ("b2b.client.in_flight", "b2b.client.waiting"):
+        assert sum(point.value for point in points[name]) == 0
+
+
+def test_a_request_sent_before_the_last_one_s_answer_ends_the_last_one_s_span(
+    telemetry: Telemetry,
+) -> None:
+    """Events out of order (a hook fed by hand): a request sent while the last one has no
+    answer yet ends the last one's span, with no outcome, before starting its own."""
+    hook = get_hooks()[0]
+    call = events.Call("POST", "http://127.0.0.1/x", "/x", "127.0.0.1", 80)
+    hook(events.CallStarted(call))
+    hook(events.RequestSent(call, 1))
+    hook(events.RequestSent(call, 2))
+    hook(events.ResponseReceived(call, 2, 201, None))
+    hook(events.CallFinished(call, 2, 1, 0.0, 201, None, None))
+    _, (first, second) = the_call(telemetry)
+    assert "http.response.status_code" not in (first.attributes or {})
+    assert first.status.status_code is StatusCode.UNSET
+    assert (second.attributes or {})["http.response.status_code"] == 201
+
+
+def test_a_call_that_finishes_with_a_request_unanswered_ends_the_request_s_span(
+    telemetry: Telemetry,
+) -> None:
+    """Events out of order (a hook fed by hand): a call finished while its request has no
+    answer ends that request's span, a child of the call's, with no outcome."""
+    hook = get_hooks()[0]
+    call = events.Call("POST", "http://127.0.0.1/x", "/x", "127.0.0.1", 80)
+    hook(events.CallStarted(call))
+    hook(events.RequestSent(call, 1))
+    hook(events.CallFinished(call, 1, 0, 0.0, None, None, None))
+    call_span, (request,) = the_call(telemetry)
+    assert "http.response.status_code" not in (request.attributes or {})
+    assert request.status.status_code is StatusCode.UNSET
+    assert request.parent is not None
+    assert call_span.context is not None
+    assert request.parent.span_id == call_span.context.span_id
