@@ -461,10 +461,13 @@ class Transport:
         self, sending: Sending, policy: RetryPolicy | None, seconds: float, left: float
     ) -> Envelope:
         """Send within ``left`` seconds of the call's deadline of ``seconds``."""
+        window = asyncio.timeout(left)
         try:
-            async with asyncio.timeout(left):
+            async with window:
                 return await self._send_with_retries(sending, policy)
         except TimeoutError:
+            if not window.expired():  # a limiter's or a hook's own, before the deadline
+                raise
             error = self._deadline_passed(sending, f"the call's deadline of {seconds} s passed")
             sending.uncertainty.note(error)  # it ends the call after any earlier attempt
             raise error from error.__cause__  # the earlier attempt's failure, if it sent nothing

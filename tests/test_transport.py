@@ -1194,11 +1194,14 @@ async def test_a_retry_refused_budget_after_a_refused_connection_names_it_as_its
     assert holders(info.value, TOKEN) == []
 
 
-async def test_requests_waiting_for_a_connection_when_the_session_closes_fail_as_closed() -> None:
-    """Closing a borrowed session cancels the requests its connector holds back. Their callers,
-    whom nobody cancelled, get a ClientClosedError (not a CancelledError), and nothing of
-    theirs was sent."""
-    held, queued = Holding(), asyncio.Event()  # the server answers once the client has gone
+@contextlib.asynccontextmanager
+async def second_call_queued(
+    held: Holding,
+) -> AsyncIterator[tuple[aiohttp.ClientSession, asyncio.Task[Any], asyncio.Task[Any]]]:
+    """A client on a borrowed session of one connection: BC1 sent and held by the server, BC2
+    waiting in the connector's queue for that connection. Yield (session, BC1's call, BC2's
+    call); the server answers once the block has ended."""
+    queued = asyncio.Event()
 
     async def on_queued(*_: object) -> None:
         queued.set()
@@ -1215,9 +1218,21 @@ async def test_requests_waiting_for_a_connection_when_the_session_closes_fail_as
             await held.arrived.wait()
             waiting = asyncio.create_task(create(client, "BC2"))
             await queued.wait()  # BC2 waits in the connector's queue for a connection
-            await session.close()
-            results = await asyncio.gather(first, waiting, return_exceptions=True)
-            held.release.set()
+            try:
+                yield session, first, waiting
+            finally:
+                held.release.set()
+                await session.close()
+
+
+async def test_requests_waiting_for_a_connection_when_the_session_closes_fail_as_closed() -> None:
+    """Closing a borrowed session cancels the requests its connector holds back. Their callers,
+    whom nobody cancelled, get a ClientClosedError (not a CancelledError), and nothing of
+    theirs was sent."""
+    held = Holding()  # the server answers once the client has gone
+    async with second_call_queued(held) as (session, first, waiting):
+        await session.close()
+        results = await asyncio.gather(first, waiting, return_exceptions=True)
     assert not waiting.cancelled()
     assert isinstance(results[1], ClientClosedError)
     assert isinstance(results[0], APIConnectionError)
@@ -2215,3 +2230,85 @@ async def test_a_429_without_a_wait_hint_still_closes_the_gate() -> None:
         with pytest.raises(RateLimitError):
             await create(client)
     assert limiter.cooldown_remaining > 0
+
+
+async def test_a_success_past_the_cap_is_refused_with_its_status() -> None:
+    """The ResponseDecodeError refusing a success past ``max_response_bytes`` carries the
+    answer's HTTP status."""
+    with pytest.raises(ResponseDecodeError, match="cap") as info:
+        await create_against(body_answer(PADDED, status=201), len(PADDED) - 1)
+    assert info.value.status == 201
+
+
+async def test_a_runtime_error_inside_aiohttp_on_an_open_session_reaches_the_caller() -> None:
+    """A RuntimeError raised inside aiohttp while the session is open (a trace hook's, say)
+    reaches the caller as it is, not as a closed client, and without the frames that hold
+    the request's headers."""
+
+    async def refuse(*_: object) -> None:
+        raise RuntimeError("the hook failed")
+
+    tracing = aiohttp.TraceConfig()
+    tracing.on_request_start.append(refuse)
+    session = aiohttp.ClientSession(trace_configs=[tracing])
+    try:
+        with unanswered_port() as url:
+            async with B2BClient(
+                TOKEN, base_url=url, session=session, rate_limit=None, retry=None
+            ) as client:
+                with pytest.raises(RuntimeError, match="hook failed") as info:
+                    await create(client)
+    finally:
+        await session.close()
+    assert holders(info.value, TOKEN) == []
+
+
+async def test_a_call_its_caller_cancels_as_the_borrowed_session_closes_ends_cancelled() -> None:
+    """A call waiting for a connection of a borrowed session, cancelled by its caller just
+    before the session closes, ends cancelled, not with a ClientClosedError."""
+    async with second_call_queued(Holding()) as (session, first, waiting):
+        waiting.cancel()
+        await session.close()
+        await asyncio.gather(first, waiting, return_exceptions=True)
+    assert waiting.cancelled()
+
+
+class TimingOutLimiter(ForwardingLimiter):
+    """A limiter whose budget store does not answer in time: its ``acquire`` raises a bare
+    TimeoutError of its own, long before any deadline of the call."""
+
+    async def acquire(self, *args: Any, **kwargs: Any) -> float:
+        raise TimeoutError("the budget store did not answer")
+
+
+@pytest.mark.parametrize("deadline", [None, 60.0], ids=["no deadline", "a deadline"])
+async def test_a_limiters_own_timeout_is_not_reported_as_the_calls_deadline(
+    deadline: float | None,
+) -> None:
+    """A TimeoutError a limiter raises reaches the caller as that error, with or without a
+    deadline in the retry policy: it is not reported as the call's deadline passing."""
+    policy = RetryPolicy(deadline=deadline)
+    with unanswered_port() as url:
+        async with B2BClient(
+            TOKEN, base_url=url, rate_limit=TimingOutLimiter(), retry=policy
+        ) as client:
+            with pytest.raises(TimeoutError, match="budget store") as info:
+                await create(client)
+    assert not isinstance(info.value, APITimeoutError)
+
+
+async def test_a_borrowed_session_raising_for_status_still_gives_the_answers_error() -> None:
+    """A borrowed session made with ``raise_for_status=True`` does not turn an error answer
+    into a connection failure: the call raises the APIError its status and body name."""
+    body = json.dumps({"code": 404, "message": "order not found", "data": {}}).encode()
+    session = aiohttp.ClientSession(raise_for_status=True)
+    try:
+        async with (
+            serving(answering(Holding.PATH, body_answer(body, status=404))) as url,
+            B2BClient(TOKEN, base_url=url, session=session, rate_limit=None, retry=None) as client,
+        ):
+            with pytest.raises(APIError, match="order not found") as info:
+                await create(client)
+    finally:
+        await session.close()
+    assert info.value.status == 404
