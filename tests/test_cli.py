@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http.client
+import io
 import json
 import os
 import pty
@@ -37,8 +38,11 @@ from b2b_async import (
     AuthenticationError,
     B2BClient,
     B2BError,
+    CreatedOrder,
     InvalidOrderError,
+    NewOrder,
     NotFoundError,
+    OrderOutcome,
     RateLimit,
     RateLimitError,
     ResponseDecodeError,
@@ -1405,6 +1409,29 @@ def test_progress_rate_is_the_rows_done_per_second_since_the_start(
     assert run.bar.tasks[0].fields["rate"] == pytest.approx(4.0)
 
 
+def test_a_held_failure_is_said_as_soon_as_a_later_order_succeeds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refused token's line is held while it may be the whole run's, and said
+    when the next order succeeds, before the run goes on, rather than at its end."""
+    journal = Journal(tmp_path / "results.jsonl", "v2 test")
+    journal.claim()
+    orders = write_orders(tmp_path / "orders.csv", 2)
+    run = Registration(
+        B2BClient("t", rate_limit=None), journal, read_rows(orders), 2, 1, quiet=True
+    )
+    run.lines.update({0: 2, 1: 3})
+    order = NewOrder("1", "1", "BC1", "10.50")
+    try:
+        run.record(OrderOutcome(0, order, error=AuthenticationError("no", status=401)))
+        assert "line 2" not in capsys.readouterr().err
+        run.record(OrderOutcome(1, order, result=CreatedOrder("BC1")))
+        assert capsys.readouterr().err == "line 2: rejected: HTTP 401: no\n"
+    finally:
+        run.rows.close()
+        journal.close()
+
+
 @pytest.mark.parametrize(
     ("row", "status"), [(",1,S{},1,\n", "skipped"), (",1,B{},abc,\n", "rejected")]
 )
@@ -1918,6 +1945,31 @@ def test_a_sandbox_without_a_window_says_none_as_it_was_asked() -> None:
     assert "  window: none  faults: " in result.stdout
 
 
+def test_a_sandbox_without_token_or_store_hash_takes_and_shows_the_defaults() -> None:
+    """With neither --token nor --store-hash, the sandbox accepts and shows the defaults."""
+    port = free_port()
+    with sigint_when(lambda: health(port)):
+        result = invoke(["sandbox", "--port", str(port)])
+    assert f"  token: {DEFAULT_TOKEN}\n  store hash: {DEFAULT_STORE_HASH}\n" in result.stdout
+
+
+def test_standard_error_has_the_encoding_and_descriptor_of_sys_stderr(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The stream the console writes to reports the encoding and file descriptor of
+    ``sys.stderr``, and none of either once standard error is gone."""
+    with (tmp_path / "err.txt").open("w", encoding="ascii") as stream:
+        monkeypatch.setattr(sys, "stderr", stream)
+        assert (_cli.StandardError().encoding, _cli.StandardError().fileno()) == (
+            "ascii",
+            stream.fileno(),
+        )
+        monkeypatch.setattr(sys, "stderr", None)
+        assert _cli.StandardError().encoding == "utf-8"
+        with pytest.raises(io.UnsupportedOperation):
+            _cli.StandardError().fileno()
+
+
 @pytest.mark.parametrize(("text", "seconds"), [("10", 10.0), ("2.5", 2.5), (" None ", None)])
 def test_registration_window_reads_seconds_or_none(text: str, seconds: float | None) -> None:
     assert registration_window(text) == seconds
@@ -2425,6 +2477,22 @@ def test_register_paces_alone_when_redis_does_not_answer_and_says_so_once(
     assert result.exit_code == 0, result.output
     assert result.stderr.count("Redis does not answer: pacing this run alone at 50/1") == 1
     assert len(sandbox.orders) == 6
+
+
+def test_register_says_it_paces_alone_before_the_outcome_that_met_redis_down(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """The line about pacing without Redis comes with the first outcome after Redis failed,
+    before that outcome's own line, not at the end of the run."""
+    orders = tmp_path / "orders.csv"
+    orders.write_text(f"{HEADER}9999,1,BC0000,10.50,\n1,1,BC0001,10.50,\n", encoding="utf-8")
+    url = f"redis://127.0.0.1:{free_redis_port()}/0"
+    extra = ("--redis", url, "--redis-key", "k", "--rate-limit", "50/1", "--concurrency", "1")
+    result = invoke(register_args(orders, sandbox.url, tmp_path / "r.jsonl", *extra, "-q"))
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("Redis does not answer: pacing this run alone at 50/1"), lines
+    assert lines[1].startswith("line 2: rejected: "), lines
 
 
 @pytest.fixture

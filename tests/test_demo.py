@@ -10,20 +10,38 @@ import time
 import pytest
 from rich.console import Console
 
-from b2b_async import B2BClient, BulkReport, ClientStats
+from b2b_async import (
+    B2BClient,
+    B2BError,
+    BulkReport,
+    ClientStats,
+    CreatedOrder,
+    NewOrder,
+    NotFoundError,
+    OrderOutcome,
+    RetryPolicy,
+    ServerError,
+    TransportError,
+    _demo,
+)
 from b2b_async._demo import (
     DemoRun,
     DemoSettings,
+    as_expected,
     budget_rows,
+    outcome_rows,
     percentile,
     reached_store,
+    register_beforehand,
+    requests_per_window,
+    reset_before_read,
     run_demo,
     standard_output,
     summary_table,
     webhook_order,
     webhooks,
 )
-from b2b_async.sandbox import DEFAULT_TOKEN, SandboxServer
+from b2b_async.sandbox import DEFAULT_TOKEN, Faults, SandboxServer
 
 
 async def test_demo_registers_valid_orders_once_and_prints_the_summary() -> None:
@@ -44,6 +62,64 @@ async def test_demo_registers_valid_orders_once_and_prints_the_summary() -> None
     assert requests.group(1) == rate.group(1)
 
 
+async def test_a_failed_webhook_order_makes_the_demo_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every bulk order as expected but a webhook order rejected: the demo reports failure."""
+    monkeypatch.setattr(
+        _demo, "webhook_order", lambda number: NewOrder("9999", "1", f"HOOK-{number}", "1")
+    )
+    output = io.StringIO()
+    settings = DemoSettings(orders=20, unknown_company=1, registered_before=0, competing=30)
+    assert await run_demo(settings, console=Console(file=output, width=400)) is False
+    text = output.getvalue()
+    assert "20 orders to register; 1 of them name company 9999" in text
+    assert "unexpected outcome" in text
+
+
+async def test_register_beforehand_registers_the_first_orders_but_the_unknown_company_s() -> None:
+    """The orders registered beforehand are the first ones, the unknown company's left out."""
+    settings = DemoSettings(orders=20, unknown_company=1, registered_before=8)
+    async with SandboxServer(rate=None) as server:
+        async with B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=None) as client:
+            await register_beforehand(client, settings, Console(file=io.StringIO()))
+        assert sorted(server.orders) == [f"DEMO-{index:05d}" for index in range(7)]
+
+
+def report_of(*errors: B2BError | None) -> BulkReport[NewOrder, CreatedOrder]:
+    """A report with one outcome per entry: created for ``None``, else failed with it."""
+    order = NewOrder(None, "1", "DEMO-1", "1")
+    return BulkReport(
+        tuple(
+            OrderOutcome(index, order, CreatedOrder("DEMO-1") if error is None else None, error)
+            for index, error in enumerate(errors)
+        )
+    )
+
+
+def test_as_expected_needs_no_failure_but_the_rejections_and_none_registered_twice() -> None:
+    """The one unknown-company order rejected is as expected; an order also failing, or one
+    registered twice, is not."""
+    settings = DemoSettings(orders=20, unknown_company=1)
+    unknown = NotFoundError("unknown company", status=404)
+    assert as_expected(report_of(None, unknown), settings, []) is True
+    assert as_expected(report_of(unknown, ServerError("down", status=500)), settings, []) is False
+    assert as_expected(report_of(None, unknown), settings, ["DEMO-00001"]) is False
+
+
+def test_the_demo_s_console_never_wraps_a_line_on_a_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal (here a narrow one), a line longer than its width is printed whole:
+    the terminal wraps it, not the console."""
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("COLUMNS", "40")
+    monkeypatch.setenv("NO_COLOR", "1")
+    line = " ".join(f"word{number}" for number in range(20))
+    console = standard_output()
+    assert console.is_terminal
+    console.print(line)
+    assert capsys.readouterr().out == f"{line}\n"
+
+
 def test_budget_rows_rate_is_that_of_the_requests_shown_to_reach_the_store() -> None:
     """The rate divides the count of requests that reached the store, which the table shows
     beside the client's count of requests sent (those reset before reading included)."""
@@ -58,6 +134,41 @@ def test_budget_rows_rate_is_that_of_the_requests_shown_to_reach_the_store() -> 
         "15.5/s: the 372 requests that reached the store, over the 4 windows used (24 s),"
         " within the 20.0/s allowed"
     )
+
+
+def already_registered_run(already: int, registered_before: int) -> DemoRun:
+    """A run whose report holds ``already`` orders found already registered."""
+    found = CreatedOrder("BC1", already_registered=True)
+    outcomes = tuple(OrderOutcome(index, None, result=found) for index in range(already))
+    return DemoRun(BulkReport(outcomes), ClientStats(), 1.0, (1,), registered_before)
+
+
+@pytest.mark.parametrize(
+    ("already", "explained"),
+    [(8, "8: 6 registered beforehand, 2 whose"), (4, "4: 4 registered beforehand, 0 whose")],
+)
+def test_already_registered_splits_into_beforehand_and_replayed(
+    already: int, explained: str
+) -> None:
+    """The orders found already registered are those registered beforehand, at most, and
+    the rest, never fewer than none, whose lost answer was replayed."""
+    rows = dict(outcome_rows(already_registered_run(already, registered_before=6)))
+    assert rows["already registered"].startswith(explained)
+
+
+def test_the_summary_has_no_header_row() -> None:
+    """The summary is a list of named rows under its title: no column header."""
+    output = io.StringIO()
+    Console(file=output, width=400).print(summary_table(already_registered_run(1, 1), 30))
+    first_row = output.getvalue().splitlines()[2]
+    assert first_row.split()[1:2] == ["created"], output.getvalue()
+
+
+def test_budget_rows_name_the_busiest_window() -> None:
+    """The windows row counts the windows and names the most requests any one of them got."""
+    run = DemoRun(BulkReport(()), ClientStats(), 18.9, (20, 118, 117), 6)
+    rows = dict(budget_rows(run, competing=30))
+    assert rows["windows"] == "3, at most 118 requests in one"
 
 
 def test_percentile_is_the_nearest_rank_of_sorted_waits() -> None:
@@ -79,6 +190,25 @@ async def test_reached_store_measures_each_order_from_its_call_to_its_first_requ
         waits = reached_store(server, started)
     assert waits == {"HOOK-0001": pytest.approx(first - started["HOOK-0001"])}
     assert waits["HOOK-0001"] >= 0
+
+
+async def test_windows_skip_requests_reset_before_read_and_open_at_their_end() -> None:
+    """A request reset before the store read it is in no window, only in the reset count;
+    a request exactly ``per`` seconds after a window opened opens the next one."""
+    now = [100.0]
+    async with SandboxServer(rate=None, clock=lambda: now[0]) as server:
+        retry = RetryPolicy(attempts=1)
+        async with B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=None, retry=retry) as c:
+            await c.orders.register(webhook_order(1))
+            now[0] = 101.0
+            server.faults = Faults(reset_before=1.0)
+            with pytest.raises(TransportError):
+                await c.orders.register(webhook_order(2))
+            server.faults = Faults()
+            now[0] = 106.0  # the first window's end: DEMO_WINDOW.per after it opened
+            await c.orders.register(webhook_order(3))
+        assert requests_per_window(server) == (1, 1)
+        assert reset_before_read(server) == 1
 
 
 async def test_a_cancellation_as_the_webhooks_stop_still_cancels() -> None:
