@@ -6,6 +6,7 @@ with :func:`create_app`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -14,11 +15,13 @@ from decimal import Decimal
 
 import aiohttp
 import pytest
+import yarl
 from aiohttp import web
 
 from b2b_async.sandbox import (
     API_PREFIX,
     DEFAULT_ORDER_EXTRA_FIELDS,
+    DEFAULT_TOKEN,
     SANDBOX_KEY,
     V3_PREFIX,
     Faults,
@@ -451,3 +454,40 @@ async def test_the_concurrency_limit_counts_only_requests_in_processing(
         await held
     assert in_turn == [200, 200]
     assert refused.status == 429
+
+
+async def test_the_orders_route_shows_every_field_of_a_registered_order(
+    session: aiohttp.ClientSession,
+) -> None:
+    """GET /_sandbox/orders shows each order's ids, total, PO number and creation time."""
+    async with SandboxServer(rate=None) as server:
+        order = server.state.register(
+            order_id="A", company_id=2, customer_id=3, total_inc_tax=Decimal("1.50"), po_number="P"
+        )
+        async with session.get(server.url + "/_sandbox/orders") as listing:
+            orders = (await listing.json())["orders"]
+    assert orders == [
+        {
+            "orderId": "A",
+            "companyId": 2,
+            "customerId": 3,
+            "totalIncTax": "1.50",
+            "poNumber": "P",
+            "createdAt": order.created_at.isoformat(),
+        }
+    ]
+
+
+async def test_a_reset_fault_sends_a_tcp_reset_not_an_orderly_close() -> None:
+    """reset_before ends the connection with a TCP RST, which the client reads as a reset."""
+    async with SandboxServer(rate=None, faults=Faults(reset_before=1.0)) as server:
+        url = yarl.URL(server.url)
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        head = f"GET {API_PREFIX}/orders/1/details HTTP/1.1\r\nHost: sandbox\r\n"
+        writer.write(f"{head}authToken: {DEFAULT_TOKEN}\r\n\r\n".encode())
+        await writer.drain()
+        with pytest.raises(ConnectionResetError):
+            await reader.read()
+        writer.close()
+        with contextlib.suppress(ConnectionResetError):
+            await writer.wait_closed()

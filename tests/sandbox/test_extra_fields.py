@@ -57,3 +57,10 @@ def test_extra_field_configuration_checks_its_type() -> None:
     """A configuration's type must be 0 to 3."""
     with pytest.raises(ValueError, match="field_type"):
         OrderExtraField(name="X", field_type=7)
+
+
+def test_a_text_value_of_the_maximum_length_fits() -> None:
+    """A text value exactly maximum_length long fits; one character more does not."""
+    field = OrderExtraField(name="Code", maximum_length=3)
+    assert field.problem("abc") is None
+    assert field.problem("abcd") == "Code must be at most 3 characters"

@@ -136,3 +136,48 @@ def test_a_window_longer_than_the_calendar_keeps_every_placed_order_open() -> No
     sandbox = Sandbox(rate=None, registration_window=1e12)
     sandbox.place_order(customer_id=5, total_inc_tax=3)
     assert dict(sandbox.state.orders) == {}
+
+
+async def test_a_company_listing_alone_sees_orders_recorded_once_the_window_passed(
+    store: SandboxServer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """The first read after the window, a V2 company listing, already lists the recorded
+    order."""
+    store.place_order(customer_id=5, total_inc_tax=3)
+    clock.advance(10.0)
+    listing = await v3(session, store, "/companies/5/orders", headers=V2_HEADERS, prefix=API_PREFIX)
+    assert [item["orderId"] for item in listing.json()["data"]["list"]] == ["100"]
+
+
+def test_an_order_overdue_when_another_is_placed_is_recorded_before_it(clock: FakeClock) -> None:
+    """Placing an order first records those whose window has closed, even if the new one is
+    back-dated further."""
+    sandbox = Sandbox(rate=None, clock=clock)
+    sandbox.place_order(customer_id=5, total_inc_tax=1)
+    clock.advance(20.0)
+    sandbox.place_order(
+        customer_id=6, total_inc_tax=2, created_at=sandbox.now() - timedelta(seconds=60)
+    )
+    assert list(sandbox.orders) == ["100", "101"]
+    assert sandbox.b2b_ids == {"100": 1, "101": 2}
+
+
+def test_update_stamps_the_update_time(clock: FakeClock) -> None:
+    """update() changes the fields given and sets updated_at to the sandbox's now."""
+    sandbox = Sandbox(rate=None, clock=clock)
+    sandbox.state.register(
+        order_id="7", company_id=5, customer_id=5, total_inc_tax=Decimal(1), po_number=None
+    )
+    clock.advance(30.0)
+    changed = sandbox.state.update("7", po_number="PO-1")
+    assert (changed.po_number, changed.updated_at) == ("PO-1", sandbox.now())
+    assert changed.created_at == sandbox.now() - timedelta(seconds=30)
+
+
+def test_moving_orders_takes_those_recorded_once_the_window_passed(clock: FakeClock) -> None:
+    """move_orders() first records overdue placed orders, then moves them too."""
+    sandbox = Sandbox(rate=None, clock=clock)
+    sandbox.place_order(customer_id=5, total_inc_tax=1)
+    clock.advance(10.0)
+    assert sandbox.state.move_orders(5, 7) == 1
+    assert sandbox.orders["100"].company_id == 7

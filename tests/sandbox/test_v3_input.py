@@ -4,9 +4,12 @@ queries, checked.
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import attrs
 import pytest
 from multidict import MultiDict
 
@@ -232,3 +235,32 @@ async def test_create_refuses_an_id_too_long_for_any_path_or_query_to_name(
     assert kept.status == read.status == 200
     assert kept.json()["data"]["bcOrderId"] == longest
     assert list(unlimited.orders) == [str(longest)]
+
+
+async def test_list_limit_takes_1_to_200(
+    unlimited: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """limit accepts 1 and 200 and refuses 0 with a 400 naming it."""
+    await create(session, unlimited, 1)
+    await create(session, unlimited, 2)
+    one = await v3(session, unlimited, "/orders", query={"limit": "1"})
+    most = await v3(session, unlimited, "/orders", query={"limit": "200"})
+    zero = await v3(session, unlimited, "/orders", query={"limit": "0"})
+    assert [order["bcOrderId"] for order in one.json()["data"]] == [2]
+    assert [order["bcOrderId"] for order in most.json()["data"]] == [2, 1]
+    assert zero.status == 400
+    assert zero.json()["data"] == {"limit": "limit must be from 1 to 200"}
+
+
+async def test_the_last_year_includes_the_order_updated_exactly_a_year_ago(
+    store: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """Without a time bound, an order last updated 365 days ago to the second is listed."""
+    state = store.state
+    state.register(
+        order_id="1", company_id=5, customer_id=5, total_inc_tax=Decimal(1), po_number=None
+    )
+    year_ago = store.now() - timedelta(days=365)
+    state._orders["1"] = attrs.evolve(state.orders["1"], updated_at=year_ago)
+    reply = await v3(session, store, "/orders")
+    assert [order["bcOrderId"] for order in reply.json()["data"]] == [1]

@@ -13,7 +13,7 @@ import pytest
 
 from b2b_async.sandbox import API_PREFIX, RegisteredOrder, SandboxServer
 from b2b_async.sandbox._v3_views import order_view, product_views, v3_number
-from tests.sandbox._helpers import V2_HEADERS, create, v3
+from tests.sandbox._helpers import V2_HEADERS, FakeClock, create, v3
 
 
 def order_with(*products: dict[str, Any]) -> RegisteredOrder:
@@ -140,3 +140,21 @@ def test_only_canonical_whole_numbers_can_be_a_v3_order_id(
     """V3 names an order by an integer, so only an id written exactly as that integer prints
     can be named; leading zeros, letters and other scripts' digits cannot."""
     assert v3_number(order_id) == number
+
+
+async def test_a_listed_order_carries_its_update_time_and_archive_flag(
+    store: SandboxServer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """updatedAt is the last update in Unix seconds, isArchived is false, and showExtra adds
+    an empty extraInfo."""
+    state = store.state
+    state.register(
+        order_id="1", company_id=5, customer_id=5, total_inc_tax=Decimal(1), po_number=None
+    )
+    clock.advance(90.0)
+    updated = state.update("1", po_number="P").updated_at
+    reply = await v3(session, store, "/orders", query={"showExtra": "true"})
+    (order,) = reply.json()["data"]
+    assert order["updatedAt"] == int(updated.timestamp())
+    assert order["createdAt"] == order["updatedAt"] - 90
+    assert (order["isArchived"], order["extraInfo"]) == (False, [])
