@@ -124,9 +124,9 @@ class Faults:
 
     def __str__(self) -> str:
         """The textual spec that :func:`parse_faults` reads back into an equal value."""
-        chosen = [f"{kind.value}={p!r}" for kind in FaultKind if (p := self.probability(kind))]
-        if not chosen:
+        if self == type(self)():
             return "none"
+        chosen = [f"{kind.value}={p!r}" for kind in FaultKind if (p := self.probability(kind))]
         durations = [f"{name}={getattr(self, name)!r}" for name in _DURATIONS]
         return ",".join(chosen + durations)
 

@@ -234,3 +234,10 @@ def test_a_probability_outside_zero_to_one_is_refused(value: float) -> None:
     """Each probability must lie in [0, 1]: a negative one is refused like one above 1."""
     with pytest.raises(ValueError, match="must be a probability in"):
         Faults(http_500=value)
+
+
+def test_str_keeps_durations_set_without_any_fault() -> None:
+    """Faults with durations set and no fault to apply them to read back equal through str()."""
+    faults = Faults(latency_seconds=2, hang_seconds=5)
+    assert parse_faults(str(faults)) == faults
+    assert str(Faults()) == "none"
