@@ -466,7 +466,7 @@ class Transport:
             async with window:
                 return await self._send_with_retries(sending, policy)
         except TimeoutError:
-            if not window.expired():  # a limiter's or a hook's own, before the deadline
+            if not window.expired():  # a custom limiter's own, not the deadline's
                 raise
             error = self._deadline_passed(sending, f"the call's deadline of {seconds} s passed")
             sending.uncertainty.note(error)  # it ends the call after any earlier attempt
