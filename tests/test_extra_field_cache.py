@@ -129,6 +129,11 @@ async def test_a_check_overtakes_a_fetch_of_a_lower_priority_under_way(
     await cache.aclose()
 
 
+def fetch_tasks() -> list[asyncio.Task[Any]]:
+    """The fetches of extra field configurations running in this event loop."""
+    return [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
+
+
 async def test_closing_stops_a_fetch_a_more_urgent_one_overtook(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -147,7 +152,7 @@ async def test_closing_stops_a_fetch_a_more_urgent_one_overtook(
     for caller in (bulk, urgent):
         with pytest.raises(ClientClosedError):
             await caller
-    assert [task for task in asyncio.all_tasks() if "extra field" in task.get_name()] == []
+    assert fetch_tasks() == []
 
 
 async def test_refresh_fetches_again_while_the_kept_ones_are_fresh(
@@ -389,7 +394,7 @@ async def test_a_fetch_cancelled_by_someone_else_leaves_the_check_unchecked_not_
     cache = ExtraFieldCache(object())  # type: ignore[arg-type]
     waiting = asyncio.create_task(cache.for_check())
     await fetch.started.wait()
-    [task] = [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
+    [task] = fetch_tasks()
     task.cancel()
     assert await waiting is None
     fetch.release.set()
@@ -408,7 +413,7 @@ async def test_a_fault_in_a_fetch_nobody_waits_for_is_logged_with_its_traceback(
     fetch.release.clear()
     cache = ExtraFieldCache(object())  # type: ignore[arg-type]
     assert await cache.for_check(within=0) is None  # the caller leaves unchecked
-    [task] = [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
+    [task] = fetch_tasks()
     fetch.release.set()
     await asyncio.wait([task])
     [error] = [record for record in caplog.records if record.levelno == logging.ERROR]
@@ -425,7 +430,7 @@ async def fetch_left_running(
     fetch.release.clear()
     cache = ExtraFieldCache(object())  # type: ignore[arg-type]
     assert await cache.for_check(within=0) is None  # the caller leaves unchecked
-    [task] = [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
+    [task] = fetch_tasks()
     return cache, task
 
 
@@ -494,7 +499,7 @@ async def test_a_caller_cancelled_as_closing_stops_the_fetch_stays_cancelled(
     cache = ExtraFieldCache(object())  # type: ignore[arg-type]
     caller = asyncio.create_task(cache.configs(Priority.URGENT))
     await fetch.started.wait()
-    [task] = [task for task in asyncio.all_tasks() if "extra field" in task.get_name()]
+    [task] = fetch_tasks()
     task.add_done_callback(lambda _: caller.cancel())  # once the fetch is stopped
     await cache.aclose()
     with pytest.raises(asyncio.CancelledError):

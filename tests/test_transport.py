@@ -2122,7 +2122,7 @@ async def test_a_success_streamed_past_the_cap_is_refused_before_it_ends() -> No
     finish = asyncio.Event()
 
     async def unending(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response = web.StreamResponse(headers=JSON_TYPE)
         await response.prepare(request)
         await response.write(b" " * (4 * _transport.CHUNK))
         await finish.wait()  # the rest never comes while the call lasts
