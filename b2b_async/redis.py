@@ -13,7 +13,7 @@ from one schedule, one 429 cooldown and one view of the server's count:
     from b2b_async.redis import RedisRateLimiter
 
     async with RedisRateLimiter(
-        "redis://cache:6379/0", key="b2b-async:ratelimit:store-abc123", rate_limit=RateLimit()
+        "redis://cache:6379/0", key="b2b-async:ratelimit:abc123", rate_limit=RateLimit()
     ) as limiter:
         async with B2BClient(token, rate_limit=limiter) as client:
             await client.orders.create_many(orders)

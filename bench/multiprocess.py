@@ -690,7 +690,7 @@ def report(figures: RunFigures) -> None:
 def report_urgent(figures: dict[str, Any]) -> None:
     """Print the urgent-during-backfill figures."""
     print(
-        f"{figures['backfills']} backfill processes of {figures['backfill_orders']} orders,"
+        f"{figures['backfills']} backfill processes, {figures['backfill_orders']} orders in all,"
         f" 1 urgent process of {figures['urgent_calls']} calls,"
         f" interval {figures['interval_s'] * 1000:.0f} ms,"
         f" latency {figures['latency_s'] * 1000:.0f} ms"
