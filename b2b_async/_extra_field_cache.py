@@ -265,13 +265,17 @@ class ExtraFieldCache:
 
         Raises:
             B2BError: such a failure.
+            TimeoutError: one the fetch raised itself (a custom limiter's), as it came.
         """
         if not self.check or (self._recently_failed() and self._fresh() is None):
             return None
+        waiting = asyncio.timeout(within)
         try:
-            async with asyncio.timeout(within):  # kept configurations are read at once
+            async with waiting:  # kept configurations are read at once
                 return await self.configs(Priority.URGENT)
         except TimeoutError:
+            if not waiting.expired():  # the fetch's own (a custom limiter's), not the wait's
+                raise
             self._warn_slow(within)
             return None
         except B2BError as exc:
@@ -302,10 +306,13 @@ class ExtraFieldCache:
             return None
         if self._recently_failed() and not self._refused_everywhere:
             return None
+        waiting = asyncio.timeout(within)
         try:
-            async with asyncio.timeout(within):
+            async with waiting:
                 return await self.configs(Priority.URGENT, refresh=True)
         except TimeoutError:
+            if not waiting.expired():  # the fetch's own, as in for_check
+                raise
             return None
         except B2BError as exc:
             if _fails_every_request(exc):

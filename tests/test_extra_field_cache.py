@@ -459,6 +459,38 @@ async def test_a_check_that_cannot_wait_for_the_fetch_warns_once_a_fetch(
     await cache.aclose()
 
 
+def budget_store_timeout() -> TimeoutError:
+    """The TimeoutError of a custom limiter whose budget store did not answer in time."""
+    return TimeoutError("the budget store did not answer")
+
+
+@pytest.mark.parametrize("within", [None, 60.0], ids=["no bound", "a bound"])
+async def test_a_fetch_s_own_timeout_error_reaches_the_check_s_caller(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, within: float | None
+) -> None:
+    """A TimeoutError the fetch raises itself reaches the check's caller as it is, not logged
+    as a fetch that did not arrive in time."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    scripted(monkeypatch, budget_store_timeout())
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    with pytest.raises(TimeoutError, match="budget store"):
+        await cache.for_check(within=within)
+    assert "did not arrive" not in caplog.text
+    await cache.aclose()
+
+
+async def test_a_fetch_s_own_timeout_error_reaches_the_recheck_s_caller(
+    monkeypatch: pytest.MonkeyPatch, now: list[float]
+) -> None:
+    """A TimeoutError a recheck's fetch raises itself reaches the caller as it is, rather
+    than letting the kept configurations stand as a fetch too slow does."""
+    fetch, cache = await kept_past_the_recheck_age(monkeypatch, now)
+    fetch.outcomes.append(budget_store_timeout())
+    with pytest.raises(TimeoutError, match="budget store"):
+        await cache.for_recheck(within=60.0)
+    await cache.aclose()
+
+
 async def test_a_fetch_stopped_by_closing_logs_no_error(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
