@@ -182,6 +182,17 @@ def test_jsonl_rows_are_orders_with_their_line_numbers(tmp_path: Path) -> None:
     ]
 
 
+def test_the_last_jsonl_line_without_a_line_break_is_read(tmp_path: Path) -> None:
+    """A JSONL file whose last line has no line break after it still gives that line's order."""
+    first = '{"customer_id": 2, "order_id": "J1", "total_inc_tax": 1}'
+    last = '{"customer_id": 2, "order_id": "J2", "total_inc_tax": 2}'
+    rows = list(read_rows(write(tmp_path, "in.jsonl", f"{first}\n{last}")))
+    assert [(row.line, row.order.order_id) for row in rows if isinstance(row, Row)] == [
+        (1, "J1"),
+        (2, "J2"),
+    ]
+
+
 def test_a_lone_carriage_return_in_a_jsonl_line_ends_no_line(tmp_path: Path) -> None:
     """JSON takes a lone CR for white space: the object it sits in is one line, one order."""
     first = '{"customer_id": 2,\r "order_id": "BC1", "total_inc_tax": 1}\r\n'
@@ -533,6 +544,41 @@ def test_a_journal_open_in_one_run_is_refused_to_another(tmp_path: Path) -> None
     second.close()
 
 
+def flock_failing_with(monkeypatch: pytest.MonkeyPatch, code: int) -> None:
+    """Make taking the journal's lock fail with the OSError ``code``."""
+
+    def flock(fd: int, operation: int) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr("b2b_async._journal.fcntl.flock", flock)
+
+
+@pytest.mark.parametrize("code", [errno.ENOLCK, errno.EOPNOTSUPP], ids=["ENOLCK", "EOPNOTSUPP"])
+def test_a_journal_on_a_file_system_without_locks_goes_unlocked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    """Where the file system has no locks, the journal opens unlocked and takes entries."""
+    flock_failing_with(monkeypatch, code)
+    journal = Journal(tmp_path / "r.jsonl")
+    journal.open()
+    journal.record({"order_id": "A", "status": "created"})
+    journal.close()
+    assert (tmp_path / "r.jsonl").read_text(encoding="utf-8").count("\n") == 1
+
+
+def test_a_lock_the_system_fails_to_take_is_an_error_and_closes_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock that fails for another reason (an I/O error) raises it: the journal is not
+    used unlocked, and is closed again."""
+    flock_failing_with(monkeypatch, errno.EIO)
+    journal = Journal(tmp_path / "r.jsonl")
+    with pytest.raises(OSError, match="Input/output error") as info:
+        journal.open()
+    assert info.value.errno == errno.EIO
+    journal.close()  # nothing left open
+
+
 def test_a_journal_another_run_holds_is_refused_before_it_is_read(tmp_path: Path) -> None:
     """Claiming a journal another run holds is refused as in use, before a line is read: a
     line that is no entry is not even found."""
@@ -570,6 +616,16 @@ def test_journal_open_ends_a_line_cut_inside_a_character(tmp_path: Path) -> None
     journal.record({"order_id": "D", "status": "created"})
     journal.close()
     assert path.read_bytes().endswith(b'\n{"order_id":"D","status":"created"}\n')
+
+
+def test_journal_load_takes_a_line_cut_inside_a_character_as_cut_short(tmp_path: Path) -> None:
+    """A line cut inside a multi-byte character is read as cut short, not a decoding error."""
+    cut = b'{"order_id":"caf' + "\u00e9".encode()[:1]
+    path = write(tmp_path, "r.jsonl", journal_line("A", "created").encode() + cut)
+    journal = Journal(path)
+    journal.load()
+    assert journal.registered == {"A"}
+    assert journal.cut_short == [2]
 
 
 @pytest.mark.parametrize("existing", [None, "", journal_line("A", "created")])
@@ -764,6 +820,46 @@ def test_journal_open_on_a_full_disk_raises_journal_write_error(tmp_path: Path) 
     journal.close()  # nothing left open: the failed open closed the file
 
 
+class FullForAMoment:
+    """A journal file whose first flush fails with ENOSPC, as a disk full for a moment."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        self.failed = False
+
+    def write(self, text: str) -> int:
+        return self.file.write(text)
+
+    def flush(self) -> None:
+        if not self.failed:
+            self.failed = True
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.file.flush()
+
+    def fileno(self) -> int:
+        return self.file.fileno()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def test_a_line_a_full_disk_held_back_is_written_before_close_syncs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line whose write met a full disk is written by close, if there is room, before the
+    file is synced: it is on disk, not only in the system's cache."""
+    path = tmp_path / "r.jsonl"
+    monkeypatch.setattr("b2b_async._journal.append_to", FullForAMoment)
+    on_disk_when_synced: list[str] = []
+    monkeypatch.setattr(os, "fsync", lambda fd: on_disk_when_synced.append(path.read_text()))
+    journal = Journal(path)
+    journal.open()
+    with pytest.raises(JournalWriteError):
+        journal.record({"order_id": "A", "status": "created"})
+    journal.close()
+    assert on_disk_when_synced == ['{"order_id":"A","status":"created"}\n']
+
+
 def test_rows_a_model_refuses_are_bad_rows_never_crashes(tmp_path: Path) -> None:
     """A lone surrogate id or a 1e400 total is a BadRow naming the problem; the rest read on."""
     lines = [
@@ -904,6 +1000,13 @@ def test_an_empty_created_at_is_none(value: object) -> None:
 )
 def test_a_created_at_that_is_no_time_is_refused(value: object, message: str) -> None:
     with pytest.raises(InvalidOrderError, match=message):
+        creation_time(value)
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_a_boolean_created_at_is_refused_not_read_as_seconds(value: bool) -> None:
+    """A JSON ``true`` or ``false`` for created_at is no time, not the epoch plus 1 or 0 s."""
+    with pytest.raises(InvalidOrderError, match="ISO 8601"):
         creation_time(value)
 
 
