@@ -2312,3 +2312,93 @@ async def test_a_borrowed_session_raising_for_status_still_gives_the_answers_err
     finally:
         await session.close()
     assert info.value.status == 404
+
+
+# -- the helpers around the request path ------------------------------------------------------
+
+
+async def test_an_error_answer_without_a_message_is_named_by_its_reason_phrase() -> None:
+    """An error answer whose body holds no message raises the error its status names, with
+    the answer's HTTP reason phrase as its message."""
+
+    async def overloaded(request: web.Request) -> web.Response:
+        return web.Response(status=503, reason="Upstream Overloaded")
+
+    async with (
+        serving(answering(Holding.PATH, overloaded)) as url,
+        B2BClient(TOKEN, base_url=url, rate_limit=None, retry=None) as client,
+    ):
+        with pytest.raises(ServerError, match="Upstream Overloaded") as info:
+            await create(client)
+    assert info.value.status == 503
+
+
+async def test_a_path_as_long_as_the_url_memory_takes_is_remembered(
+    server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A path of exactly MAX_TARGET_PATH characters is remembered; a longer one is not."""
+    path = "/api/v2/io/companies/users/{customer}/orders"
+    monkeypatch.setattr(_transport, "MAX_TARGET_PATH", len(path.format(customer=1)))
+    async with client_for(server) as client:
+        for customer in (1, 10):
+            await client.orders.create(
+                customer_id=customer, order_id=f"BC{customer}", total_inc_tax=1
+            )
+        assert list(client._transport._targets) == [("POST", path.format(customer=1))]
+    assert server.registrations("BC10") == 1
+
+
+async def test_a_start_by_sooner_than_the_policy_s_deadline_bounds_the_call(
+    server: SandboxServer,
+) -> None:
+    """With a policy deadline too, a ``deadline_at`` that has passed still sends nothing:
+    the sooner of the two bounds when the call may start."""
+    async with client_for(server, retry=RetryPolicy(deadline=60.0)) as client:
+        request = registration(NewOrder(1, 1, "BC1", 1))
+        with pytest.raises(NotSentTimeoutError, match="before it could be sent"):
+            await client._transport.send(request, deadline_at=time.monotonic() - 1.0)
+    assert len(server.requests) == 0
+
+
+class WeightedLimiter:
+    """A limiter whose ``acquire`` wants an argument of its own, named neither ``priority``
+    nor ``deadline``."""
+
+    async def acquire(self, weight: int) -> float:
+        return 0.0
+
+    async def release(self, hint: BudgetHint | None) -> None:
+        return None
+
+
+def test_a_limiter_whose_acquire_wants_its_own_argument_is_refused_at_once() -> None:
+    """A limiter whose ``acquire`` can be called neither as the protocol says nor without
+    arguments is refused when the client is built, naming its signature."""
+    with pytest.raises(TypeError, match=r"WeightedLimiter\.acquire takes \(weight"):
+        B2BClient(TOKEN, rate_limit=WeightedLimiter())  # type: ignore[arg-type]
+
+
+async def test_the_error_an_aiohttp_failure_was_raised_from_holds_no_token_in_its_frames() -> None:
+    """A failure inside aiohttp raised from another error (a trace hook's own) reaches the
+    caller without the frames, of either error, that hold the request's headers."""
+
+    async def refuse(*_: object) -> None:
+        try:
+            raise ValueError("the hook's check failed")
+        except ValueError as exc:
+            raise RuntimeError("the hook failed") from exc
+
+    tracing = aiohttp.TraceConfig()
+    tracing.on_request_start.append(refuse)
+    session = aiohttp.ClientSession(trace_configs=[tracing])
+    try:
+        with unanswered_port() as url:
+            async with B2BClient(
+                TOKEN, base_url=url, session=session, rate_limit=None, retry=None
+            ) as client:
+                with pytest.raises(RuntimeError, match="hook failed") as info:
+                    await create(client)
+    finally:
+        await session.close()
+    assert isinstance(info.value.__cause__, ValueError)
+    assert holders(info.value, TOKEN) == []
