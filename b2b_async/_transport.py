@@ -1014,9 +1014,10 @@ def unopened_words(
     refuse every order alike.
     """
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return str(exc.os_error)
-    refusal = f"the proxy refused the tunnel: {exc.status} {failure_words(exc)}"
-    return one_line(refusal, info.secrets)
+        words = str(exc.os_error)
+    else:
+        words = f"the proxy refused the tunnel: {exc.status} {failure_words(exc)}"
+    return one_line(words, info.secrets)
 
 
 def forget_inner_frames(exc: BaseException, handled: BaseException | None) -> None:

@@ -2402,3 +2402,32 @@ async def test_the_error_an_aiohttp_failure_was_raised_from_holds_no_token_in_it
         await session.close()
     assert isinstance(info.value.__cause__, ValueError)
     assert holders(info.value, TOKEN) == []
+
+
+class HostileResolver(aiohttp.abc.AbstractResolver):
+    """A resolver whose failure's words carry a terminal escape and a bidirectional override,
+    as a name server's answer relayed by the system might."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        raise OSError(f"no such host {host}\x1b[2J\u202e")
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_connection_that_never_opened_is_shown_on_one_line_with_its_controls_escaped() -> (
+    None
+):
+    """The system's words for a connection that never opened follow the one-line rule too:
+    their control characters reach the error written as escapes."""
+    connector = aiohttp.TCPConnector(resolver=HostileResolver())
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async with B2BClient(
+            TOKEN, base_url="https://api.example.test", session=session, retry=None
+        ) as client:
+            with pytest.raises(APIConnectionError) as info:
+                await create(client)
+    assert "could not connect: no such host api.example.test\\x1b[2J\\u202e" in str(info.value)
+    assert not {"\x1b", "\u202e"} & set(str(info.value))
