@@ -2240,14 +2240,11 @@ async def test_a_success_past_the_cap_is_refused_with_its_status() -> None:
     assert info.value.status == 201
 
 
-async def test_a_runtime_error_inside_aiohttp_on_an_open_session_reaches_the_caller() -> None:
-    """A RuntimeError raised inside aiohttp while the session is open (a trace hook's, say)
-    reaches the caller as it is, not as a closed client, and without the frames that hold
-    the request's headers."""
-
-    async def refuse(*_: object) -> None:
-        raise RuntimeError("the hook failed")
-
+async def hook_failure_of(
+    refuse: Callable[..., Awaitable[None]],
+) -> pytest.ExceptionInfo[RuntimeError]:
+    """The RuntimeError a create fails with when a borrowed session's request-start trace
+    hook is ``refuse``, which raises it."""
     tracing = aiohttp.TraceConfig()
     tracing.on_request_start.append(refuse)
     session = aiohttp.ClientSession(trace_configs=[tracing])
@@ -2260,6 +2257,18 @@ async def test_a_runtime_error_inside_aiohttp_on_an_open_session_reaches_the_cal
                     await create(client)
     finally:
         await session.close()
+    return info
+
+
+async def test_a_runtime_error_inside_aiohttp_on_an_open_session_reaches_the_caller() -> None:
+    """A RuntimeError raised inside aiohttp while the session is open (a trace hook's, say)
+    reaches the caller as it is, not as a closed client, and without the frames that hold
+    the request's headers."""
+
+    async def refuse(*_: object) -> None:
+        raise RuntimeError("the hook failed")
+
+    info = await hook_failure_of(refuse)
     assert holders(info.value, TOKEN) == []
 
 
@@ -2388,18 +2397,7 @@ async def test_the_error_an_aiohttp_failure_was_raised_from_holds_no_token_in_it
         except ValueError as exc:
             raise RuntimeError("the hook failed") from exc
 
-    tracing = aiohttp.TraceConfig()
-    tracing.on_request_start.append(refuse)
-    session = aiohttp.ClientSession(trace_configs=[tracing])
-    try:
-        with unanswered_port() as url:
-            async with B2BClient(
-                TOKEN, base_url=url, session=session, rate_limit=None, retry=None
-            ) as client:
-                with pytest.raises(RuntimeError, match="hook failed") as info:
-                    await create(client)
-    finally:
-        await session.close()
+    info = await hook_failure_of(refuse)
     assert isinstance(info.value.__cause__, ValueError)
     assert holders(info.value, TOKEN) == []
 

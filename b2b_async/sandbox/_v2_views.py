@@ -18,6 +18,7 @@ from typing import Any
 
 from ._data import Company, Customer
 from ._state import CHANNEL_NAME, STATUS_NAMES, RegisteredOrder
+from ._v3_views import extra_fields_of
 
 __all__ = [
     "company_view",
@@ -52,7 +53,7 @@ def _strings(fields: Mapping[str, Any]) -> dict[str, str]:
 def listing_item(
     order: RegisteredOrder, company: Company, customer: Customer | None, *, extra: bool
 ) -> dict[str, Any]:
-    """One order in "Get Company Orders"."""
+    """One order in "Get Company Orders"; with ``extra``, its extra field values too."""
     item: dict[str, Any] = {
         "orderId": order.order_id,
         "companyName": company.name,
@@ -67,7 +68,7 @@ def listing_item(
         "channelName": CHANNEL_NAME,
     }
     if extra:
-        item["extraFields"] = []
+        item["extraFields"] = extra_fields_of(order)
     return item
 
 

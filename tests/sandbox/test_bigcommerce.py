@@ -171,3 +171,25 @@ def test_a_placed_total_no_double_holds_is_refused(total: str) -> None:
     with pytest.raises(ValueError, match="total_inc_tax must be below 1E\\+308"):
         sandbox.place_order(customer_id=5, total_inc_tax=total)
     assert not sandbox.placed_orders
+
+
+def test_a_window_of_zero_seconds_is_a_duration() -> None:
+    """A registration window of 0 is allowed: V3 then accepts no order after its creation."""
+    sandbox = Sandbox(registration_window=0)
+    assert sandbox.registration_window == 0.0
+    sandbox.registration_window = 0
+    assert sandbox.registration_window == 0.0
+
+
+def test_a_float_total_keeps_the_digits_it_prints() -> None:
+    """A float total is read as it prints (0.1 is 0.1), not as its binary expansion."""
+    moment = datetime(2026, 4, 1, tzinfo=UTC)
+    placed = PlacedOrder(bc_order_id=9, customer_id=5, total_inc_tax=0.1, created_at=moment)
+    assert placed.total_inc_tax == Decimal("0.1")
+
+
+def test_a_placed_order_takes_its_fields_by_keyword_only() -> None:
+    """PlacedOrder's fields are keyword-only, so a positional mix-up cannot swap ids."""
+    moment = datetime(2026, 4, 1, tzinfo=UTC)
+    with pytest.raises(TypeError):
+        PlacedOrder(9, 5, 1, moment)  # type: ignore[call-arg]

@@ -4,10 +4,12 @@ operation.
 
 from __future__ import annotations
 
+from email.utils import parsedate_to_datetime
+
 import aiohttp
 
 from b2b_async.sandbox import SandboxServer
-from tests.sandbox._helpers import UPDATE, call, created_on, register_orders
+from tests.sandbox._helpers import UPDATE, call, create, created_on, register_orders
 
 
 async def test_company_orders_lists_newest_first(
@@ -113,3 +115,91 @@ async def test_company_of_an_order(server: SandboxServer, session: aiohttp.Clien
         "data": {"companyId": "9", "companyName": "Company 9", "customerGroupId": "9"},
         "message": "Success",
     }
+
+
+async def test_order_detail_is_the_core_order_with_the_b2b_fields(
+    server: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """Get Order Detail answers every core field (snake_case) and B2B field of an order."""
+    await register_orders(session, server, ("117", 5, 100))
+    created_on(server, "117", "2024-01-01")
+    await call(session, server, "/orders", method="PUT", body=UPDATE)
+    data = (await call(session, server, "/orders/117/details", method="GET")).json()["data"]
+    modified = data.pop("date_modified")
+    assert parsedate_to_datetime(modified) == server.orders["117"].updated_at.replace(microsecond=0)
+    poster = {
+        "name": "BigCommerce Poster",
+        "productId": "97",
+        "variantId": "69",
+        "quantity": "2",
+        "priceIncTax": "10.98",
+        "priceExTax": "10",
+        "imageUrl": "https://cdn.example/poster.jpg",
+    }
+    assert data == {
+        "id": "117",
+        "customer_id": 5,
+        "date_created": "Mon, 01 Jan 2024 00:00:00 +0000",
+        "date_shipped": "",
+        "status_id": 10,
+        "status": "Completed",
+        "custom_status": "Completed",
+        "subtotal_inc_tax": "100.0000",
+        "total_inc_tax": "100.0000",
+        "total_ex_tax": "90.5",
+        "items_total": 5,
+        "items_shipped": 0,
+        "currency_code": "USD",
+        "default_currency_code": "USD",
+        "payment_method": "PO",
+        "is_deleted": False,
+        "order_is_digital": False,
+        "order_source": "www",
+        "poNumber": "PO-9",
+        "channelId": 1,
+        "channelName": "Default",
+        "billingAddress": {"firstName": "Jane", "lastName": "Doe", "zip": "78751"},
+        "products": [poster, {"name": "Mug", "quantity": "3", "productOptions": "none"}],
+    }
+
+
+async def test_a_product_without_options_has_an_empty_option_list(
+    server: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """A first product sent without productOptions shows an empty optionList."""
+    await register_orders(session, server, ("117", 5, 100))
+    products = [{"productId": 1, "quantity": 4}]
+    await call(session, server, "/orders", method="PUT", body={**UPDATE, "products": products})
+    reply = await call(session, server, "/orders/117/products", method="GET")
+    assert reply.status == 200
+    assert reply.json()["data"] == {
+        "productId": "1",
+        "variantId": "",
+        "quantity": "4",
+        "optionList": [],
+    }
+
+
+async def test_company_orders_with_extra_list_the_orders_extra_fields(
+    unlimited: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """includeExtra=1 adds each order's extra field values; without it there are none."""
+    fields = [{"fieldName": "Fintech ID", "fieldValue": "F-1"}]
+    await create(session, unlimited, 101, 5, extraFields=fields)
+    path = "/companies/5/orders"
+    extra = await call(session, unlimited, path + "?includeExtra=1", method="GET", body=None)
+    plain = await call(session, unlimited, path, method="GET", body=None)
+    assert extra.json()["data"]["list"][0]["extraFields"] == fields
+    assert "extraFields" not in plain.json()["data"]["list"][0]
+
+
+async def test_a_product_without_a_quantity_counts_as_none(
+    server: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """A product sent without a quantity adds nothing to the detail's items_total."""
+    await register_orders(session, server, ("117", 5, 100))
+    products = [{"productId": 1}, {"productId": 2, "quantity": 3}]
+    await call(session, server, "/orders", method="PUT", body={**UPDATE, "products": products})
+    reply = await call(session, server, "/orders/117/details", method="GET")
+    assert reply.status == 200
+    assert reply.json()["data"]["items_total"] == 3

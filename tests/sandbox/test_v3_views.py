@@ -9,10 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import attrs
 import pytest
 
-from b2b_async.sandbox import API_PREFIX, RegisteredOrder, SandboxServer
-from b2b_async.sandbox._v3_views import order_view, product_views, v3_number
+from b2b_async.sandbox import API_PREFIX, OrderExtraField, RegisteredOrder, SandboxServer
+from b2b_async.sandbox._extra_fields import MULTILINE_TEXT
+from b2b_async.sandbox._v3_views import config_view, order_view, product_views, v3_number
 from tests.sandbox._helpers import V2_HEADERS, FakeClock, create, v3
 
 
@@ -158,3 +160,111 @@ async def test_a_listed_order_carries_its_update_time_and_archive_flag(
     assert order["updatedAt"] == int(updated.timestamp())
     assert order["createdAt"] == order["updatedAt"] - 90
     assert (order["isArchived"], order["extraInfo"]) == (False, [])
+
+
+def test_an_order_in_v3_shape_has_every_field_of_order_data_all() -> None:
+    """An order's V3 summary: integer ids and times, money as numbers and its format."""
+    order = attrs.evolve(order_with({"quantity": 2}), status_id=10, po_number="PO-1")
+    seconds = int(datetime(2026, 4, 1, tzinfo=UTC).timestamp())
+    assert order_view(order, b2b_id=3, extra=False) == {
+        "id": 3,
+        "bcOrderId": 77,
+        "totalIncTax": 9.5,
+        "poNumber": "PO-1",
+        "status": "Completed",
+        "customStatus": "Completed",
+        "items": 2,
+        "usdIncTax": 9.5,
+        "companyId": 5,
+        "currencyCode": "USD",
+        "money": [
+            {
+                "currencyLocation": "left",
+                "currencyToken": "$",
+                "decimalToken": ".",
+                "decimalPlaces": 2,
+                "thousandsToken": ",",
+            }
+        ],
+        "statusCode": 10,
+        "isArchived": False,
+        "channelId": 1,
+        "channelName": "Default",
+        "createdAt": seconds,
+        "updatedAt": seconds,
+    }
+
+
+@pytest.mark.parametrize(("extra", "detail"), [(True, False), (False, True), (True, True)])
+def test_extra_and_detail_add_the_extra_fields(extra: bool, detail: bool) -> None:
+    """showExtra and the detail shape add the legacy fields (null), extraInfo and the values;
+    only the detail adds the invoice fields."""
+    values = [{"fieldName": "Fintech ID", "fieldValue": "F-1"}]
+    order = attrs.evolve(order_with(), extra={"extraFields": [*values, "junk"]})
+    summary = order_view(order, b2b_id=1, extra=False)
+    view = order_view(order, b2b_id=1, extra=extra, detail=detail)
+    added = {key: value for key, value in view.items() if key not in summary}
+    legacy = [f"extraInt{n}" for n in range(1, 6)] + [f"extraStr{n}" for n in range(1, 6)]
+    invoice = {"isInvoiceOrder": 0, "invoiceId": None, "invoiceNumber": None, "invoiceStatus": None}
+    assert added == {
+        **dict.fromkeys([*legacy, "extraText"]),
+        "extraInfo": [],
+        "extraFields": values,
+        **(invoice if detail else {}),
+    }
+
+
+def test_a_product_in_v3_shape_has_every_field() -> None:
+    """A product of Get Order Products: its line number, names, integer ids and options."""
+    product = {
+        "productId": 97,
+        "variantId": "69",
+        "name": "Poster",
+        "sku": "P-1",
+        "quantity": 2,
+        "productOptions": [{"id": 12, "value": 34}],
+    }
+    seconds = int(datetime(2026, 4, 1, tzinfo=UTC).timestamp())
+    option = {"id": 1, "orderProductId": 2, "displayValue": "34", "optionId": 12, "value": 34}
+    assert product_views(order_with({"quantity": 1}, product))[1] == {
+        "id": 2,
+        "productName": "Poster",
+        "variantSku": "P-1",
+        "productBrandName": "",
+        "quantity": 2,
+        "options": [option],
+        "createdAt": seconds,
+        "updatedAt": seconds,
+        "productId": 97,
+        "variantId": 69,
+    }
+
+
+def test_an_extra_field_config_has_every_field() -> None:
+    """A configuration shows its type, flags and label; the length or rows by its type."""
+    text = config_view(1, OrderExtraField(name="Fintech ID"))
+    notes = OrderExtraField(
+        name="Notes", field_type=MULTILINE_TEXT, required=True, label="Notes for us"
+    )
+    assert text == {
+        "id": 1,
+        "fieldName": "Fintech ID",
+        "fieldType": 0,
+        "isRequired": False,
+        "isUnique": False,
+        "visibleToEnduser": True,
+        "configType": 2,
+        "defaultValue": "",
+        "labelName": "Fintech ID",
+        "listOfValues": [],
+        "maximumLength": 100,
+    }
+    assert config_view(2, notes) == {
+        **text,
+        "id": 2,
+        "fieldName": "Notes",
+        "fieldType": 1,
+        "isRequired": True,
+        "labelName": "Notes for us",
+        "numberOfRows": 5,
+    }
