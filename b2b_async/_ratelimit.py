@@ -371,6 +371,10 @@ class Limiter(Protocol):
     async def release(self, hint: BudgetHint | None) -> None:
         """Report that the request acquired earlier has finished.
 
+        It runs once the answer is in, so an error it raises reaches the caller in the
+        answer's place, that of a registration that succeeded included. The two limiters
+        that ship never raise here for a failure of their own; neither should another.
+
         Args:
             hint: what the response said about the budget; ``None`` when no response came
                 back (connection error, timeout, cancellation).
