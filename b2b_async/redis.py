@@ -157,9 +157,17 @@ local function moment(text)
   return nil
 end
 
+-- The count of tickets, nil also when it is below zero: a ticket must be positive, as the
+-- processes read 0 as no ticket and -1 as a slot of their local fallback.
+local function count(text)
+  local number = field(text)
+  if number and number >= 0 then return number end
+  return nil
+end
+
 local f = redis.call('HMGET', key, 'tat', 'cool', 'wend', 'wbud', 'wlast', 'seq', 'prev')
 local tat, cool, wend = moment(f[1]) or 0, moment(f[2]) or 0, moment(f[3]) or 0
-local wbud, wlast, seq = field(f[4]) or 0, field(f[5]) or 0, field(f[6]) or 0
+local wbud, wlast, seq = field(f[4]) or 0, field(f[5]) or 0, count(f[6]) or 0
 local prev = moment(f[7])
 
 -- Lua 5.1 would print these 16-digit numbers as 1.7e+15: write them out in full.

@@ -529,6 +529,19 @@ async def test_an_urgent_caller_of_a_backfilling_process_takes_an_earlier_slot(
     assert log == ["urgent", "b", "a"]
 
 
+async def test_a_normal_call_takes_the_earlier_slot_another_process_booked_for_bulk(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A normal call takes the earlier slot another process holds for a bulk call, which
+    books the next one: normal outranks bulk across processes, as urgent outranks both."""
+    async with limiters(url, key, 2, rate_limit=RateLimit(1, 3.0)) as (backfilling, other):
+        await backfilling.acquire(Priority.BULK)
+        bulk = asyncio.create_task(backfilling.acquire(Priority.BULK))
+        await eventually(lambda: pending_bookings(client, key), 1)
+        await other.acquire(Priority.NORMAL, deadline=4.5)  # the slot after it is 6 s away
+        await bulk
+
+
 @pytest.mark.parametrize("level", list(Priority))
 async def test_a_cancelled_waiter_in_any_lane_leaves_its_slot_to_the_next(
     url: str, key: str, client: aioredis.Redis, level: Priority
@@ -924,6 +937,25 @@ async def test_a_cooldown_from_one_instance_holds_another(url: str, key: str) ->
     assert 0.3 - SLACK <= waited < 0.3 + 0.2
 
 
+async def test_an_urgent_call_a_known_cooldown_makes_late_is_refused_without_asking(
+    url: str, key: str, watched: WatchedRedis
+) -> None:
+    """Once a booking told of another process's cooldown, an urgent call it makes late is
+    refused from that answer, without a call to Redis."""
+    async with (
+        RedisRateLimiter(url, key=key, rate_limit=FAST) as a,
+        RedisRateLimiter(watched, key=key, rate_limit=FAST) as b,
+    ):
+        await a.acquire()
+        await a.release(BudgetHint(retry_after=30.0))
+        with pytest.raises(DeadlineUnreachableError):
+            await b.acquire(deadline=0.5)
+        calls = len(watched.replies)
+        with pytest.raises(DeadlineUnreachableError):
+            await b.acquire(Priority.URGENT, deadline=0.5)
+        assert len(watched.replies) == calls
+
+
 async def test_a_shorter_hint_never_shortens_the_cooldown(url: str, key: str) -> None:
     """A later 429 asking for less than the cooldown left leaves it as it is."""
     async with limiters(url, key, 2, rate_limit=FAST) as (a, b):
@@ -1104,6 +1136,17 @@ async def test_the_key_expires_after_its_last_deadline(
     assert 60_000 < ttl <= (2.0 + FAST.per + 60.0) * 1000
 
 
+async def test_the_key_outlives_a_cooldown_longer_than_its_keep(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A cooldown longer than the minute the key is kept past its deadlines keeps the key until
+    it ends, so that no process forgets it."""
+    async with RedisRateLimiter(url, key=key, rate_limit=FAST) as limiter:
+        await limiter.acquire()
+        await limiter.release(BudgetHint(retry_after=600.0))
+    assert await client.pttl(key) > 600_000
+
+
 async def test_the_script_is_loaded_again_after_a_flush(
     url: str, key: str, client: aioredis.Redis
 ) -> None:
@@ -1132,6 +1175,21 @@ async def test_a_key_lost_while_in_use_resumes_where_its_schedule_was(
         # Granted at once, the call would be admitted; its slot is 5 s away.
         with pytest.raises(DeadlineUnreachableError):
             await limiter.acquire(deadline=2.0)
+
+
+async def test_a_key_lost_after_a_burst_resumes_with_the_burst_spent(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """Deleted right after a burst spent it, the key resumes where its schedule was: the next
+    request waits for its interval instead of leaving in a new burst."""
+    bursting = RateLimit(3, 15.0, burst=3)
+    async with RedisRateLimiter(url, key=key, rate_limit=bursting) as limiter:
+        for _ in range(3):
+            await limiter.acquire(deadline=5.0)
+            await limiter.release(None)
+        await client.delete(key)
+        with pytest.raises(DeadlineUnreachableError):
+            await limiter.acquire(deadline=5.0)
 
 
 async def test_a_booking_of_a_lost_schedule_books_again_in_the_new_one(
@@ -1574,6 +1632,33 @@ async def test_a_field_no_script_wrote_starts_afresh_and_pacing_holds(
     saved = await client.hmget(key, ["tat", "cool", "wend", "seq"])
     assert all(text is not None and text.isdigit() for text in saved)
     assert await client.pttl(key) > 0
+
+
+@pytest.mark.parametrize("value", ["-1", "-2", "-5"])
+async def test_a_ticket_count_below_zero_starts_afresh_and_counts_are_shared(
+    url: str, key: str, client: aioredis.Redis, value: str
+) -> None:
+    """A ticket count another program left below zero counts as absent: tickets stay positive,
+    so the spent window one process learns of holds every other."""
+    await client.hset(key, "seq", value)
+    async with limiters(url, key, 2, rate_limit=FAST, on_redis_error="fail") as (a, b):
+        await a.acquire()
+        await a.release(BudgetHint(remaining=0, resets_after=30.0))
+        with pytest.raises(DeadlineUnreachableError):
+            await b.acquire(deadline=5.0)
+    assert int(await client.hget(key, "seq") or b"0") > 0
+
+
+async def test_a_ticket_count_a_double_cannot_count_on_from_starts_afresh(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A ticket count of 2**53, past which a double cannot count, starts afresh instead of
+    failing every booking."""
+    await client.hset(key, "seq", str(2**53))
+    async with RedisRateLimiter(url, key=key, rate_limit=FAST, on_redis_error="fail") as lim:
+        await lim.acquire()
+        await lim.acquire()
+        assert lim.shared
 
 
 async def test_bookings_no_script_wrote_are_passed_over(
