@@ -364,3 +364,42 @@ def test_a_negative_count_does_not_end_a_v3_listing_of_full_pages() -> None:
 def test_a_count_of_zero_is_a_count_unlike_a_negative_one() -> None:
     """Only a negative totalCount is read as no count: a page with a count of 0 is the last."""
     assert is_last_page(PageItems((1, 2), 0), 2, 2, short_page_is_last=False) is True
+
+
+@pytest.mark.parametrize(
+    ("meta", "where"),
+    [
+        ({"pagination": {"totalCount": "many"}}, "$.meta.pagination.totalCount"),
+        ({"totalCount": "many"}, "$.meta.totalCount"),
+    ],
+)
+def test_a_v3_count_that_is_no_number_is_reported_where_it_is(
+    meta: dict[str, Any], where: str
+) -> None:
+    """A V3 page's unreadable count fails the page, naming the member that holds it."""
+    with pytest.raises(ResponseDecodeError) as failure:
+        V3PageReader(OrderRef)(Envelope([{"orderId": 1}], meta))
+    assert failure.value.path == where
+
+
+async def test_a_server_cycling_through_eight_pages_fails_the_walk() -> None:
+    """The walk remembers the eight pages before: a cycle of eight pages fails it too."""
+    cycle = [page([2 * n + 1, 2 * n + 2], key=None) for n in range(8)]
+    seen: list[dict[str, str]] = []
+    app = listing_app(cycle * 3, seen)
+    async with TestServer(app, host="127.0.0.1") as test_server:
+        base = str(test_server.make_url("")).rstrip("/")
+        async with B2BClient("t", base_url=base, rate_limit=None, retry=None) as client:
+            orders = client.orders.list_by_company(1, page_size=2)
+            with pytest.raises(ResponseDecodeError, match="2 offsets in a row"):
+                _ = [order async for order in orders]
+    assert len(seen) == 10
+
+
+async def test_items_of_pages_older_than_the_eight_before_are_new_again() -> None:
+    """The walk remembers only the eight pages before: nine pages read twice, their count
+    given, are read whole rather than failed as a server that ignores ``offset``."""
+    cycle = [page([2 * n + 1, 2 * n + 2], total=36) for n in range(9)]
+    ids, offsets = await walk(cycle * 2, 2)
+    assert ids == [str(n) for n in range(1, 19)] * 2
+    assert offsets == [str(2 * n) for n in range(18)]

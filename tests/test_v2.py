@@ -30,6 +30,7 @@ from b2b_async import (
     OrderProduct,
     OrderUpdate,
     ProductOption,
+    ResponseDecodeError,
     RetryPolicy,
     ServerError,
     __version__,
@@ -37,6 +38,7 @@ from b2b_async import (
 from b2b_async._routes import MAX_QUERY_BYTES, v2_path
 from b2b_async._v2 import answered_id, registration, registration_path
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, SandboxServer
+from tests.loopback import serving
 from tests.sandbox_helpers import seed_for
 
 V2 = "/api/v2/io"
@@ -748,3 +750,52 @@ async def test_already_exists_on_a_first_attempt_is_raised(mocked: aioresponses)
             await client.orders.create(
                 company_id=123, customer_id=456, order_id="5001", total_inc_tax=10
             )
+
+
+async def test_a_listing_without_include_extra_leaves_the_filter_out(
+    client: B2BClient, server: SandboxServer
+) -> None:
+    """By default list_by_company sends no includeExtra, nor any filter it was not given."""
+    assert [order async for order in client.orders.list_by_company(1)] == []
+    assert sent(server, "/companies/1/orders") == [{"limit": "50", "offset": "0"}]
+
+
+async def test_update_sends_each_optional_field_it_is_given(
+    client: B2BClient, server: SandboxServer
+) -> None:
+    """update carries channel, comment, staff notes and total excluding tax when given."""
+    await register(client, "912")
+    await client.orders.update(
+        "912",
+        billing_address=ADDRESS,
+        products=[],
+        channel_id=1,
+        customer_message="leave at door",
+        staff_notes="checked",
+        total_ex_tax="9.50",
+    )
+    record = next(r for r in server.requests if r.method == "PUT")
+    assert record.body is not None
+    fields = ("channelId", "customerMessage", "staffNotes", "totalExTax")
+    assert [record.body[name] for name in fields] == ["1", "leave at door", "checked", "9.50"]
+
+
+async def test_a_company_listing_tells_a_repeated_page_by_its_order_ids() -> None:
+    """A server that ignores offset fails the listing even when the orders it repeats
+    change between requests (their status moves on): a repeat is the same order ids."""
+    statuses = iter(["Pending", "Shipped", "Completed", "Refunded", "Cancelled"])
+
+    async def first_page(request: web.Request) -> web.Response:
+        status = next(statuses)
+        listed = [{"orderId": n, "OrderStatus": status} for n in (1, 2)]
+        return web.json_response({"code": 200, "data": {"list": listed}, "message": "SUCCESS"})
+
+    app = web.Application()
+    app.router.add_get(f"{V2}/companies/1/orders", first_page)
+    async with (
+        serving(app) as base,
+        B2BClient("t", base_url=base, rate_limit=None, retry=None) as client,
+    ):
+        orders = client.orders.list_by_company(1, page_size=2)
+        with pytest.raises(ResponseDecodeError, match="2 offsets in a row"):
+            _ = [order async for order in orders]

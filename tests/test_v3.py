@@ -2582,3 +2582,22 @@ async def test_an_ensure_whose_read_fails_after_an_uncertain_create_says_so(
             await client.v3.orders.ensure(bc_order_id=767, customer_id=5, created_at=created_at)
     assert store.registrations(767) == 1
     assert caught.value.after_uncertain_attempt
+
+
+def test_a_before_bound_at_the_epoch_is_zero_and_one_second_earlier_is_refused() -> None:
+    """A ``_before`` bound at 1970-01-01 UTC goes out as 0; one a second earlier is refused."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert unix_seconds(epoch, "created_before") == 0
+    assert unix_seconds(epoch + timedelta(hours=1), "modified_before") == 3600
+    with pytest.raises(InvalidOrderError, match="must not be before 1970"):
+        unix_seconds(epoch - timedelta(seconds=1), "created_before")
+
+
+async def test_list_takes_a_range_whose_bounds_are_one_instant() -> None:
+    """created_after equal to created_before is a range of one instant, not a reversed one."""
+    client = B2BClient("t", store_hash=HASH)
+    moment = datetime(2024, 1, 1, tzinfo=UTC)
+    orders = client.v3.orders.list(created_after=moment, created_before=moment)
+    modified = client.v3.orders.list(modified_after=moment, modified_before=moment)
+    await orders.aclose()
+    await modified.aclose()
