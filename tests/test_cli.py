@@ -64,6 +64,7 @@ from b2b_async._cli import (
 )
 from b2b_async._journal import Journal, count_rows, read_rows
 from b2b_async.sandbox import DEFAULT_STORE_HASH, DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
+from b2b_async.sandbox._envelope import V2
 from tests.redis_helpers import REDIS_SERVER, SKIP_REASON, RedisServer
 from tests.redis_helpers import free_port as free_redis_port
 
@@ -1392,13 +1393,20 @@ def test_progress_total_never_falls_below_the_rows_done(tmp_path: Path) -> None:
     run.rows.close()
 
 
+def stopped_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """A clock that stands at 100 s until a test moves it: ``time.monotonic`` reads its one
+    item."""
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    return clock
+
+
 def test_progress_rate_is_the_rows_done_per_second_since_the_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The progress line's rate is the rows done over the seconds since the run started."""
     orders = write_orders(tmp_path / "orders.csv", 2)
-    clock = [100.0]
-    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    clock = stopped_clock(monkeypatch)
     client = B2BClient("t", rate_limit=None)
     journal = Journal(tmp_path / "results.jsonl", "v2 test")
     run = Registration(client, journal, read_rows(orders), 2, 1, quiet=True)
@@ -1409,11 +1417,10 @@ def test_progress_rate_is_the_rows_done_per_second_since_the_start(
     assert run.bar.tasks[0].fields["rate"] == pytest.approx(4.0)
 
 
-def test_a_held_failure_is_said_as_soon_as_a_later_order_succeeds(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A refused token's line is held while it may be the whole run's, and said
-    when the next order succeeds, before the run goes on, rather than at its end."""
+@contextlib.contextmanager
+def two_order_run(tmp_path: Path) -> Iterator[tuple[Registration, NewOrder]]:
+    """A quiet registration of two orders, input lines 2 and 3, into a claimed journal; and
+    an order to record their outcomes with."""
     journal = Journal(tmp_path / "results.jsonl", "v2 test")
     journal.claim()
     orders = write_orders(tmp_path / "orders.csv", 2)
@@ -1421,15 +1428,23 @@ def test_a_held_failure_is_said_as_soon_as_a_later_order_succeeds(
         B2BClient("t", rate_limit=None), journal, read_rows(orders), 2, 1, quiet=True
     )
     run.lines.update({0: 2, 1: 3})
-    order = NewOrder("1", "1", "BC1", "10.50")
     try:
+        yield run, NewOrder("1", "1", "BC1", "10.50")
+    finally:
+        run.rows.close()
+        journal.close()
+
+
+def test_a_held_failure_is_said_as_soon_as_a_later_order_succeeds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refused token's line is held while it may be the whole run's, and said
+    when the next order succeeds, before the run goes on, rather than at its end."""
+    with two_order_run(tmp_path) as (run, order):
         run.record(OrderOutcome(0, order, error=AuthenticationError("no", status=401)))
         assert "line 2" not in capsys.readouterr().err
         run.record(OrderOutcome(1, order, result=CreatedOrder("BC1")))
         assert capsys.readouterr().err == "line 2: rejected: HTTP 401: no\n"
-    finally:
-        run.rows.close()
-        journal.close()
 
 
 @pytest.mark.parametrize(
@@ -2579,3 +2594,133 @@ async def test_two_runs_on_one_redis_key_book_every_request_on_it(
     assert len(server.orders) == 60
     assert all(server.registrations(order_id) == 1 for order_id in server.orders)
     assert tickets_on(redis_url, "shared") >= 60
+
+
+@pytest.mark.parametrize(
+    ("option", "variable"), [(("--store-hash", ""), None), ((), " ")], ids=["option", "variable"]
+)
+def test_a_blank_store_hash_means_none_for_both_orders_commands(
+    sandbox: SandboxServer, tmp_path: Path, option: tuple[str, ...], variable: str | None
+) -> None:
+    """A blank --store-hash or B2B_STORE_HASH means none: the orders go with the legacy
+    authToken, and the journal names no store."""
+    env: dict[str, str | None] = {**TOKEN_ENV, "B2B_STORE_HASH": variable}
+    created = invoke(create_args(sandbox.url, "BC1", *option), env=env)
+    assert created.exit_code == 0, created.output
+    orders = write_orders(tmp_path / "orders.csv", 2)
+    results = tmp_path / "results.jsonl"
+    registered = invoke(register_args(orders, sandbox.url, results, *option), env=env)
+    assert registered.exit_code == 0, registered.output
+    assert all("X-Store-Hash" not in record.headers for record in sandbox.requests)
+    assert all(" store " not in entry["target"] for entry in journal_entries(results))
+
+
+def test_register_stopped_by_a_refused_token_says_only_its_error_line(
+    serve_handler: Callable[[Handler], str], tmp_path: Path
+) -> None:
+    """A run stopped by a 401 says it in its one error line, even when an order in flight
+    succeeds after the stop: the refused order's own line is not said."""
+    results = tmp_path / "results.jsonl"
+    second = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        order_id = (await request.json())["orderId"]
+        if order_id == "BC0000":  # refused once the other order is in flight
+            await asyncio.wait_for(second.wait(), DEADLINE)
+            return web.json_response({"code": 401, "message": "Invalid authToken"}, status=401)
+        second.set()
+        for _ in range(1000):  # answered once the refusal is journaled
+            if results.exists() and "BC0000" in results.read_text(encoding="utf-8"):
+                break
+            await asyncio.sleep(0.01)
+        return V2.success({"orderId": order_id})
+
+    orders = write_orders(tmp_path / "orders.csv", 2)
+    extra = ("--rate-limit", "none", "--concurrency", "2", "--quiet")
+    result = invoke(register_args(orders, serve_handler(handler), results, *extra))
+    assert result.exit_code == EXIT_TOKEN_REFUSED, result.output
+    assert [entry["status"] for entry in journal_entries(results)] == ["rejected", "created"]
+    assert result.stderr.splitlines() == [
+        "error: authentication failed: check B2B_AUTH_TOKEN (HTTP 401: Invalid authToken)"
+    ]
+
+
+def summary_row(stderr: str, label: str) -> str:
+    """The value of one row of the summary table, e.g. ``summary_row(stderr, "retries")``."""
+    found = re.search(rf"^\W*{label}\W+(\S+(?: s)?)\W*$", stderr, re.MULTILINE)
+    assert found is not None, stderr
+    return found.group(1)
+
+
+def test_register_summary_table_counts_requests_retries_and_429s(
+    serve_handler: Callable[[Handler], str], tmp_path: Path
+) -> None:
+    """The summary table shows the requests sent, the retries and the 429s the run met, and
+    the seconds it took."""
+    seen: list[str] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        body = {"code": 429, "message": "slow"}
+        return web.json_response(body, status=429, headers={"Retry-After": "0"})
+
+    orders = write_orders(tmp_path / "orders.csv", 1)
+    result = invoke(register_args(orders, serve_handler(handler), tmp_path / "r.jsonl"))
+    assert result.exit_code == 1, result.output
+    assert len(seen) > 1
+    assert summary_row(result.stderr, "requests sent") == str(len(seen))
+    assert summary_row(result.stderr, "retries") == str(len(seen) - 1)
+    assert summary_row(result.stderr, "429s met") == str(len(seen))
+    assert re.fullmatch(r"\d+\.\d s", summary_row(result.stderr, "elapsed"))
+
+
+def test_the_json_summary_gives_the_elapsed_seconds_to_the_millisecond(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The --json summary's elapsed_seconds is the run's duration to the millisecond."""
+    orders = write_orders(tmp_path / "orders.csv", 1)
+    clock = stopped_clock(monkeypatch)
+    journal = Journal(tmp_path / "results.jsonl", "v2 test")
+    run = Registration(B2BClient("t", rate_limit=None), journal, read_rows(orders), 1, 1)
+    clock[0] = 100.4123456
+    try:
+        summary = _cli.summary_of(run, run.counts, 0)
+    finally:
+        run.rows.close()
+    assert summary["elapsed_seconds"] == 0.412
+
+
+def test_the_summary_table_has_bold_labels_and_right_aligned_figures(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a colour terminal, the summary table's labels are bold and its figures plain and
+    aligned right, with no header row."""
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    orders = dict.fromkeys(_cli.SUMMARY_STATUSES, 0) | {"created": 7}
+    summary = {"orders": orders, "requests": 12, "retries": 2, "rate_limited": 1}
+    _cli.err.cache_clear()
+    try:
+        _cli.print_summary({**summary, "elapsed_seconds": 3.25, "journal": "r.jsonl"})
+    finally:
+        _cli.err.cache_clear()
+    shown = capsys.readouterr().err
+    assert "\x1b[1mrequests sent" in shown, shown
+    for figure in ("    7", "   12", "    2", "3.2 s"):
+        assert f"│ {figure} │" in shown, shown
+    assert "status" not in shown
+
+
+def test_a_held_failure_is_said_before_a_later_order_s_own_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refused token's held line is said, in input order, as soon as a later order fails
+    for a reason of its own: that failure shows the run goes on."""
+    with two_order_run(tmp_path) as (run, order):
+        run.record(OrderOutcome(0, order, error=AuthenticationError("no", status=401)))
+        run.record(OrderOutcome(1, order, error=NotFoundError("unknown", status=404)))
+        assert capsys.readouterr().err.splitlines() == [
+            "line 2: rejected: HTTP 401: no",
+            "line 3: rejected: HTTP 404: unknown",
+        ]

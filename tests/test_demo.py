@@ -6,6 +6,7 @@ import asyncio
 import io
 import re
 import time
+import types
 
 import pytest
 from rich.console import Console
@@ -32,6 +33,7 @@ from b2b_async._demo import (
     outcome_rows,
     percentile,
     reached_store,
+    register_all,
     register_beforehand,
     requests_per_window,
     reset_before_read,
@@ -270,3 +272,33 @@ def test_the_demo_s_summary_keeps_its_rows_whole_in_a_pipe(
     urgent = [line for line in lines if "webhook orders during the backfill" in line]
     assert len(urgent) == 1
     assert "waits for the window to reset)" in urgent[0]
+
+
+async def test_the_progress_rate_is_the_orders_done_per_second_since_the_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The progress line's rate is the orders done over the seconds since the run started,
+    and the run's seconds are those from its start to its end."""
+    ticks = iter([100.0, 100.25, 100.5, 100.75])  # start, each order, end
+    monkeypatch.setattr(_demo, "time", types.SimpleNamespace(monotonic=lambda: next(ticks)))
+    output = io.StringIO()
+    settings = DemoSettings(orders=2, unknown_company=1, registered_before=0)
+    async with SandboxServer(rate=None) as server:
+        async with B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=None) as client:
+            console = Console(file=output, width=200)
+            report, elapsed = await register_all(client, settings, console)
+    assert len(report.succeeded) == 2
+    assert elapsed == pytest.approx(0.75)
+    assert re.search(r"2/2 4\.0 orders/s", output.getvalue()), output.getvalue()
+
+
+async def test_the_demo_registers_some_orders_beforehand_and_reports_on_standard_output(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without a console of its own the demo reports on standard output, and the orders
+    it registered beforehand are found already registered by the bulk run."""
+    settings = DemoSettings(orders=20, unknown_company=1, registered_before=3, competing=30)
+    assert await run_demo(settings) is True
+    text = capsys.readouterr().out
+    assert "3 of the orders registered beforehand" in text
+    assert re.search(r"already registered\W+\d+: 3 registered beforehand", text), text
