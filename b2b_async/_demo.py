@@ -251,7 +251,7 @@ async def run_demo(settings: DemoSettings = DemoSettings(), console: Console | N
     ) as server:
         announce(server, settings, console)
         async with demo_client(server.url) as client:
-            await register_beforehand(client, settings, console)
+            registered_before = await register_beforehand(client, settings, console)
             server.faults = DEMO_FAULTS
             started: dict[str, float] = {}
             failed: list[str] = []
@@ -264,7 +264,7 @@ async def run_demo(settings: DemoSettings = DemoSettings(), console: Console | N
             client.stats,
             elapsed,
             windows,
-            settings.registered_before,
+            registered_before,
             waits,
             len(failed),
             reset_before_read(server),
@@ -349,16 +349,25 @@ def demo_client(url: str) -> B2BClient:
     )
 
 
-async def register_beforehand(client: B2BClient, settings: DemoSettings, console: Console) -> None:
-    """Register the first few orders before the bulk run, as an interrupted run would have."""
-    for order in list(demo_orders(settings))[: settings.registered_before]:
-        if order.company_id is None:
-            await client.orders.register(order)
+async def register_beforehand(client: B2BClient, settings: DemoSettings, console: Console) -> int:
+    """Register the first few orders before the bulk run, as an interrupted run would have.
+
+    Of the first ``registered_before`` orders, those of the unknown company are left out:
+    B2B Edition would refuse them.
+
+    Returns:
+        How many orders were registered.
+    """
+    first = list(demo_orders(settings))[: settings.registered_before]
+    valid = [order for order in first if order.company_id is None]
+    for order in valid:
+        await client.orders.register(order)
     console.print(
-        f"{settings.registered_before} of the orders registered beforehand, as an interrupted"
-        " run would have left them: the bulk run counts them as already registered, a success."
+        f"{len(valid)} of the orders registered beforehand, as an interrupted run would have"
+        " left them: the bulk run counts them as already registered, a success."
         f"\nFaults injected from now on: {DEMO_FAULTS}"
     )
+    return len(valid)
 
 
 def as_expected(report: BulkReport[Any, Any], settings: DemoSettings, twice: list[str]) -> bool:

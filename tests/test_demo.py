@@ -7,9 +7,11 @@ import io
 import re
 import time
 import types
+from pathlib import Path
 
 import pytest
 from rich.console import Console
+from rich.table import Table
 
 from b2b_async import (
     B2BClient,
@@ -26,10 +28,14 @@ from b2b_async import (
     _demo,
 )
 from b2b_async._demo import (
+    DEMO_FAULTS,
+    DEMO_WINDOW,
+    UNKNOWN_COMPANY,
     DemoRun,
     DemoSettings,
     as_expected,
     budget_rows,
+    demo_orders,
     outcome_rows,
     percentile,
     reached_store,
@@ -77,6 +83,37 @@ async def test_a_failed_webhook_order_makes_the_demo_fail(monkeypatch: pytest.Mo
     assert "unexpected outcome" in text
 
 
+def demo_page_text() -> str:
+    """The ``demo`` section of the command-line page, its lines joined by single spaces."""
+    page = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
+    section = page.read_text(encoding="utf-8").split("\n## demo\n")[1].split("\n## ")[0]
+    return " ".join(section.split())
+
+
+def test_the_cli_page_gives_the_faults_the_demo_switches_on() -> None:
+    """The command-line page's demo section gives the faults the demo injects as the demo
+    prints them, and in words its latency and its hangs with their durations."""
+    text, faults = demo_page_text(), DEMO_FAULTS
+    assert f" {faults} " in text
+    assert f"{faults.latency:.0%} of answers {faults.latency_seconds:g} seconds late" in text
+    assert f"{faults.hang:.1%} of hangs of {faults.hang_seconds:g} seconds" in text
+
+
+def test_the_cli_page_gives_the_demo_s_budget_and_orders() -> None:
+    """The command-line page's demo section gives the demo's window, the competing share,
+    and how many orders it registers, beforehand, and for the unknown company."""
+    text, settings = demo_page_text(), DemoSettings()
+    unknown = sum(1 for order in demo_orders(settings) if order.company_id == UNKNOWN_COMPANY)
+    for figure in (
+        f"budget of {DEMO_WINDOW.requests} requests per window but windows of"
+        f" {DEMO_WINDOW.per:g} seconds",
+        f"spending {settings.competing} requests of each window",
+        f"the first {settings.registered_before} of its {settings.orders} orders",
+        f"{unknown} others name a company",
+    ):
+        assert figure in text
+
+
 async def test_register_beforehand_registers_the_first_orders_but_the_unknown_company_s() -> None:
     """The orders registered beforehand are the first ones, the unknown company's left out."""
     settings = DemoSettings(orders=20, unknown_company=1, registered_before=8)
@@ -84,6 +121,37 @@ async def test_register_beforehand_registers_the_first_orders_but_the_unknown_co
         async with B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=None) as client:
             await register_beforehand(client, settings, Console(file=io.StringIO()))
         assert sorted(server.orders) == [f"DEMO-{index:05d}" for index in range(7)]
+
+
+async def test_register_beforehand_counts_only_the_orders_it_registered() -> None:
+    """Among the first orders, the unknown company's is neither registered nor counted: of
+    the first 8, it registers 7, says so, and returns that count."""
+    settings = DemoSettings(orders=20, unknown_company=1, registered_before=8)
+    output = io.StringIO()
+    async with SandboxServer(rate=None) as server:
+        async with B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=None) as client:
+            count = await register_beforehand(client, settings, Console(file=output))
+        assert count == len(server.orders) == 7
+    assert output.getvalue().startswith("7 of the orders registered beforehand")
+
+
+async def test_the_summary_counts_beforehand_only_the_orders_registered_then(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the unknown company's order among the first ones, the demo's summary counts as
+    registered beforehand only the valid ones, which were."""
+    runs: list[DemoRun] = []
+
+    def kept(run: DemoRun, competing: int) -> Table:
+        runs.append(run)
+        return summary_table(run, competing)
+
+    monkeypatch.setattr(_demo, "summary_table", kept)
+    output = io.StringIO()
+    settings = DemoSettings(orders=20, unknown_company=1, registered_before=8)
+    assert await run_demo(settings, console=Console(file=output, width=400)) is True
+    assert [run.registered_before for run in runs] == [7]
+    assert "7 of the orders registered beforehand" in output.getvalue()
 
 
 def report_of(*errors: B2BError | None) -> BulkReport[NewOrder, CreatedOrder]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -882,13 +883,18 @@ def units(telemetry: Telemetry) -> dict[str, str | None]:
     }
 
 
-async def test_every_metric_has_its_unit(telemetry: Telemetry) -> None:
-    """The two histograms are in seconds, the counts in the UCUM annotation of what they count."""
+async def emit_every_metric() -> None:
+    """Make one paced bulk call that meets a 429 and its retry: a point of every metric."""
     async with (
         sandbox([FaultKind.HTTP_429, None]) as server,
         client_for(server, rate_limit=RateLimit(1000, 1.0)) as client,
     ):
         await client.orders.create_many([NewOrder(1, 1, "BC1", Decimal(1))])
+
+
+async def test_every_metric_has_its_unit(telemetry: Telemetry) -> None:
+    """The two histograms are in seconds, the counts in the UCUM annotation of what they count."""
+    await emit_every_metric()
     assert units(telemetry) == {
         "b2b.client.requests": "{request}",
         "b2b.client.rate_limited": "{response}",
@@ -899,6 +905,22 @@ async def test_every_metric_has_its_unit(telemetry: Telemetry) -> None:
         "b2b.client.bulk.outcomes": "{order}",
         "http.client.request.duration": "s",
     }
+
+
+def documented_units() -> dict[str, str]:
+    """Each metric's unit as the observability page's table of metrics gives it, by name."""
+    page = Path(__file__).resolve().parent.parent / "docs" / "observability.md"
+    section = page.read_text(encoding="utf-8").split("\n### Metrics\n")[1].split("\n### ")[0]
+    rows = re.findall(r"^\| `([\w.]+)` \| [^|]+ \| `([^`|]+)` \|", section, flags=re.MULTILINE)
+    return dict(rows)
+
+
+async def test_the_observability_page_gives_each_metric_its_emitted_unit(
+    telemetry: Telemetry,
+) -> None:
+    """The observability page lists every metric emitted, each with the unit it is emitted in."""
+    await emit_every_metric()
+    assert documented_units() == units(telemetry)
 
 
 async def test_a_request_on_the_wire_is_in_flight_and_not_waiting(telemetry: Telemetry) -> None:
