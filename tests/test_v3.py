@@ -2601,3 +2601,63 @@ async def test_list_takes_a_range_whose_bounds_are_one_instant() -> None:
     modified = client.v3.orders.list(modified_after=moment, modified_before=moment)
     await orders.aclose()
     await modified.aclose()
+
+
+@pytest.mark.parametrize(
+    ("data", "path"),
+    [
+        ([], "$.data"),
+        ([order_json(8), order_json(8)], "$.data"),
+        (order_json(9), "$.data.bcOrderId"),
+    ],
+    ids=["no-order", "two-orders", "another-order"],
+)
+async def test_an_answer_not_about_the_order_asked_names_where_it_differs(
+    scripted: Callable[[list[Reply]], Any], data: object, path: str
+) -> None:
+    """The decode error of an answer holding no order, several or another one names its path."""
+    url, _ = await scripted([ok(data)])
+    async with client_for(url) as client:
+        with pytest.raises(ResponseDecodeError) as info:
+            await client.v3.orders.get(8)
+    assert info.value.path == path
+
+
+async def test_an_order_updated_without_an_answer_keeps_no_raw_of_the_read(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """After an update answered with empty data, the order ensure returns has an empty raw:
+    the answer it was read from no longer describes it."""
+    url, _ = await scripted([ok([order_json(9, companyId=3, poNumber="Old")]), ok(None)])
+    async with client_for(url) as client:
+        ensured = await client.v3.orders.ensure(
+            bc_order_id=9, customer_id=4, po_number="P", created_at=ago(60)
+        )
+    assert (ensured.action, ensured.order.po_number) == ("updated", "P")
+    assert ensured.order.raw == {}
+
+
+async def test_a_listing_that_serves_one_order_again_changed_is_caught_repeating(
+    scripted: Callable[[list[Reply]], Any],
+) -> None:
+    """Pages are told apart by their orders' ids: a server that answers each offset with the
+    same order, changed since the page before, is caught repeating its pages."""
+    pages = [ok([order_json(1, poNumber=f"P{n}")], totalCount=5) for n in range(5)]
+    url, seen = await scripted(pages)
+    async with client_for(url) as client:
+        with pytest.raises(ResponseDecodeError, match="offsets in a row"):
+            _ = [order async for order in client.v3.orders.list(page_size=1)]
+    assert len(seen) == 3
+
+
+async def test_ensure_updates_a_late_order_within_a_call_deadline(store: SandboxServer) -> None:
+    """Under a call deadline, ensure's update of a late order is sent and counted from the
+    update's own start: the order is read, then updated."""
+    retry = attrs.evolve(QUICK, deadline=30.0)
+    created_at = place(store, 771, age=60)
+    async with client_for(store, retry=retry, check_extra_fields=False) as client:
+        ensured = await client.v3.orders.ensure(
+            bc_order_id=771, customer_id=5, po_number="NEW", created_at=created_at
+        )
+    assert (ensured.action, ensured.steps) == ("updated", ("get", "update"))
+    assert ensured.order.po_number == "NEW"
