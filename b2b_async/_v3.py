@@ -821,6 +821,9 @@ class V3Orders:
             modified_after: only orders updated at or after this aware datetime.
             modified_before: only orders updated at or before this aware datetime.
             channel_ids: only orders of these storefront channels (one id alone is accepted).
+                ``None`` or an empty list sends no channel filter, and the API's own default
+                applies: its published document gives ``channelIds[]`` a default of 1, so a
+                store with several channels should name the ones it wants.
             show_extra: include each order's extra fields.
             page_size: orders per request, from 1 to 200; each page spends one request of the
                 store's budget.
