@@ -765,7 +765,10 @@ def register(
     target = target_of(client.base_url, api, store_hash)
     journal = Journal(results or file.with_name(file.name + ".results.jsonl"), target)
     with closed_on_exit(rows):  # a large input or journal takes a while
-        total = count_rows(file)
+        try:
+            total = count_rows(file)
+        except InputFileError as exc:  # gone or unreadable since it was opened
+            stop(f"{exc}; nothing was sent", EXIT_USAGE)
         open_journal(journal, file)
     run = Registration(client, journal, rows, total, concurrency, api, quiet=quiet, limiter=limiter)
     finish_registration(run, as_json=as_json, quiet=quiet)

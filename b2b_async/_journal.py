@@ -88,6 +88,7 @@ __all__ = [
     "is_jsonl",
     "jsonl_rows",
     "pending",
+    "quote_after_tab",
     "quoting_problem",
     "raised_as",
     "read_entry",
@@ -157,9 +158,9 @@ class ForeignJournalError(ValueError):
     """
 
     def __init__(self, path: Path, line: int, recorded: object, target: str) -> None:
+        shown = shorten(recorded if isinstance(recorded, str) else repr(recorded))
         super().__init__(
-            f"{path} line {line} records an order sent to {recorded!r}, and this run sends to"
-            f" {target!r}"
+            f"{path} line {line} records an order sent to {shown}, and this run sends to {target!r}"
         )
         self.line: int = line
 
@@ -411,8 +412,10 @@ def quoting_problem(lines: list[str]) -> str | None:
     A quote that closes in mid-value (``"BC2"x``) leaves a value the lenient reader joins
     up (``BC2x``): an order id nobody wrote. So does a quote left open at the end of the
     file. Spaces between a closing quote and the comma after it, as hand-written files
-    have, are no such break. Such a record is refused as a row; the lines after it read as
-    they are, since its quotes are closed.
+    have, are no such break. Nor is a quote after a tab (``\t"BC1"``) an opening one, as
+    one after spaces is: the value would keep its quotes (:func:`quote_after_tab`). Such a
+    record is refused as a row; the lines after it read as they are, since its quotes are
+    closed.
     """
     written = [SPACE_AFTER_QUOTE.sub('"', text) for text in lines]
     try:
@@ -422,7 +425,27 @@ def quoting_problem(lines: list[str]) -> str | None:
             f"is not CSV as written, {exc} (is a quote left open, or one inside a quoted "
             "value not written twice?)"
         )
+    if quote_after_tab(lines):
+        return (
+            "holds a quote after a tab, which opens no quoted value: the value would keep its "
+            "quotes (put spaces or nothing between the comma and the quote)"
+        )
     return None
+
+
+def quote_after_tab(lines: list[str]) -> bool:
+    """Whether a value of the record's ``lines`` has a quote after a tab where it begins.
+
+    The reader skips the spaces after a comma (:data:`CSV_FORMAT`), not tabs: a quote after
+    a tab is kept in the value, ``\t"BC1"`` read as ``"BC1"``. Read again with its tabs as
+    spaces, such a record gives other values; any other tab gives the same ones.
+    """
+    if not any("\t" in text and '"' in text for text in lines):
+        return False
+    read = next(csv.reader(lines, **CSV_FORMAT), [])
+    spaced = next(csv.reader([text.replace("\t", " ") for text in lines], **CSV_FORMAT), [])
+    as_read = [text.replace("\t", " ").lstrip(" ") for text in read]
+    return as_read != [text.lstrip(" ") for text in spaced]
 
 
 def csv_row(
@@ -749,8 +772,11 @@ def count_rows(path: Path) -> int:
 
     A CSV's header is not a row: the format is told as :func:`read_rows` tells it, so a CSV
     named without ``.csv`` loses its header from the count too.
+
+    Raises:
+        InputFileError: the file cannot be opened or read (gone since it was opened, say).
     """
-    with path.open("rb") as handle:
+    with input_errors(path), path.open("rb") as handle:
         first = handle.readline()
         opening = first.decode("utf-8-sig", "replace")  # a byte order mark is no row
         lines = sum(

@@ -2724,3 +2724,25 @@ def test_a_held_failure_is_said_before_a_later_order_s_own_failure(
             "line 2: rejected: HTTP 401: no",
             "line 3: rejected: HTTP 404: unknown",
         ]
+
+
+def test_register_an_input_gone_before_it_is_counted_is_one_error_line(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An input removed between its opening and its count stops with one error line, exit 2."""
+    orders = write_orders(tmp_path / "orders.csv", 1)
+
+    def read_then_removed(path: Path, *, api: Any = "v2") -> Any:
+        rows = read_rows(path, api=api)
+        path.unlink()
+        return rows
+
+    monkeypatch.setattr("b2b_async._journal.read_rows", read_then_removed)
+    results = tmp_path / "results.jsonl"
+    result = invoke(register_args(orders, sandbox.url, results))
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"error: cannot read {orders}: ")
+    assert line.endswith("; nothing was sent")
+    assert sandbox.requests == []
+    assert not results.exists()

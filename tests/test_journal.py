@@ -1349,3 +1349,96 @@ def test_a_claimed_journal_refused_is_unchanged_though_it_ends_mid_line(
     with pytest.raises(CorruptJournalError if refused == "not an entry" else ForeignJournalError):
         Journal(path, target_of(PROD, "v2", None)).claim()
     assert path.read_text(encoding="utf-8") == text
+
+
+def test_count_rows_of_an_input_gone_is_an_input_error(tmp_path: Path) -> None:
+    """An input that cannot be opened to count is an InputFileError naming it, as for reading."""
+    with pytest.raises(InputFileError, match=r"cannot read .*gone\.csv"):
+        count_rows(tmp_path / "gone.csv")
+
+
+def test_a_foreign_target_is_quoted_shortened(tmp_path: Path) -> None:
+    """An entry naming a huge target (an edited journal) is refused in a message of one line."""
+    entry = {"order_id": "A", "status": "created", "error": None, "target": "x" * 10_000}
+    path = write(tmp_path, "r.jsonl", json.dumps(entry) + "\n")
+    with pytest.raises(ForeignJournalError, match="line 1 records an order sent to 'x") as refused:
+        Journal(path, target_of(PROD, "v2", None)).load()
+    assert len(str(refused.value)) < 300
+
+
+def test_a_quote_after_a_tab_refuses_its_row(tmp_path: Path) -> None:
+    """'\t"BC1"' would read as the order id '"BC1"' with its quotes: the row is refused.
+
+    Tabs elsewhere read as they are: inside a quoted value, or before an unquoted one.
+    """
+    text = HEADER + ',2,\t"BC1",1,\n' + ',2, "BC2",1,"a\t""b"""\n' + ",2,BC3,1,\tPO\n"
+    rows = list(read_rows(write(tmp_path, "in.csv", text)))
+    assert isinstance(rows[0], BadRow)
+    assert (rows[0].line, rows[0].order_id) == (2, None)
+    assert "a quote after a tab" in rows[0].reason
+    assert rows[1] == Row(3, NewOrder(None, "2", "BC2", 1, 'a\t"b"'))
+    assert rows[2] == Row(4, NewOrder(None, "2", "BC3", 1, "\tPO"))
+
+
+def test_a_header_quoting_a_name_after_a_tab_is_an_input_error(tmp_path: Path) -> None:
+    """A header whose quote follows a tab stops the reading, naming the quote, not a column."""
+    text = 'customer_id,\t"order_id",total_inc_tax\n2,BC1,1\n'
+    with pytest.raises(InputFileError, match="header on line 1 holds a quote after a tab"):
+        read_rows(write(tmp_path, "in.csv", text))
+
+
+def test_an_integer_created_at_past_the_calendar_is_quoted_as_given() -> None:
+    """An integer created_at no time can hold is refused quoting the number as written."""
+    with pytest.raises(InvalidOrderError, match=r"created_at is no time: 100000000000000000000$"):
+        creation_time(10**20)
+
+
+def test_a_csv_row_too_long_to_parse_is_an_input_error_of_its_own(tmp_path: Path) -> None:
+    """The error names the line and the reason; the csv module's own is not chained to it."""
+    text = HEADER + ",2,BC1," + "9" * 200_000 + ",\n"
+    with pytest.raises(InputFileError, match="line 2 is not a CSV row this reads") as refused:
+        list(read_rows(write(tmp_path, "in.csv", text)))
+    assert refused.value.__cause__ is None
+    assert refused.value.__suppress_context__
+
+
+def test_a_quote_closed_in_mid_value_after_spaces_refuses_its_row(tmp_path: Path) -> None:
+    """', "BC2"x' is refused as '"BC2"x' is: spaces before a quote do not hide its break."""
+    text = HEADER + ',2, "BC2"x,1,\n'
+    [row] = read_rows(write(tmp_path, "in.csv", text))
+    assert isinstance(row, BadRow)
+    assert "is not CSV as written" in row.reason
+
+
+def test_a_value_with_a_line_break_is_quoted_to_40_characters(tmp_path: Path) -> None:
+    """The value that holds a line break is quoted in the error cut to its first 40 characters."""
+    text = HEADER + ',2,BC1,1,"' + "x" * 100 + '\nmore"\n'
+    with pytest.raises(InputFileError) as refused:
+        list(read_rows(write(tmp_path, "in.csv", text)))
+    assert f"breaks, {'x' * 40!r}... (an order" in str(refused.value)
+
+
+def test_empty_cells_past_a_header_ending_in_an_empty_cell_are_no_values(tmp_path: Path) -> None:
+    """A spreadsheet row with more empty cells than its header's empty last cell is a row."""
+    text = "customer_id,order_id,total_inc_tax,\n2,BC1,1,,,\n"
+    assert list(read_rows(write(tmp_path, "in.csv", text))) == [
+        Row(2, NewOrder(None, "2", "BC1", 1))
+    ]
+
+
+def test_values_past_the_header_are_quoted_to_40_characters(tmp_path: Path) -> None:
+    """The values a shifted row holds past its header are quoted cut to 40 characters."""
+    [row] = read_rows(write(tmp_path, "in.csv", HEADER + ",2,BC1,1,PO," + "y" * 100 + "\n"))
+    assert isinstance(row, BadRow)
+    assert f"columns, {'y' * 40!r}... (a comma" in row.reason
+
+
+def test_a_header_naming_many_columns_twice_names_three_cut_to_40_characters(
+    tmp_path: Path,
+) -> None:
+    """The error names the first three repeated columns, each quoted cut to 40 characters."""
+    long_name = "a" * 100
+    header = ",".join(["customer_id", "order_id", "total_inc_tax", *[long_name, "b", "c", "d"] * 2])
+    with pytest.raises(InputFileError) as refused:
+        read_rows(write(tmp_path, "in.csv", header + "\n"))
+    assert str(refused.value).endswith(f"names {'a' * 40!r}..., 'b', 'c' more than once")
