@@ -224,8 +224,13 @@ async def register_one(
     try:
         result = await register(order)
     except (Exception, asyncio.CancelledError) as exc:  # one order's problem is its outcome
-        if isinstance(exc, asyncio.CancelledError) and cancel_requests():
-            raise  # the run itself is cancelled, not merely something the call awaited
+        if cancel_requests():
+            # The run itself is cancelled, not merely something the call awaited: whatever
+            # the call made of it (a limiter's release failing as the request is cut off,
+            # say), the worker ends as cancelled instead of going on to the next order.
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            raise asyncio.CancelledError from exc
         return OrderOutcome(index, order, error=as_outcome_error(exc))
     return OrderOutcome(index, order, result=result)
 

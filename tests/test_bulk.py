@@ -446,6 +446,33 @@ async def test_cancellation_still_escapes_the_engine() -> None:
         await registering
 
 
+async def test_closing_ends_a_worker_whose_order_fails_as_it_is_cancelled() -> None:
+    """An order whose call meets the worker's cancellation with an error of its own (a
+    limiter's release failing as the request is cut off, say) ends the worker: closing the
+    stream returns, and no later order is sent."""
+    called: list[str] = []
+    in_flight = asyncio.Event()
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        called.append(order.order_id)
+        if in_flight.is_set():
+            return CreatedOrder(order.order_id)
+        in_flight.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise B2BError("the limiter's release failed") from None
+        raise AssertionError("unreachable")
+
+    stream = OutcomeStream(register, orders(5), 1, order_type=NewOrder)
+    reading = asyncio.ensure_future(anext(aiter(stream)))
+    await in_flight.wait()
+    await asyncio.wait_for(stream.aclose(), 60)  # else: for ever, its queue full
+    with pytest.raises(StopAsyncIteration):
+        await reading
+    assert called == ["BC0"]
+
+
 async def test_a_cancelled_error_nobody_asked_for_is_that_orders_outcome() -> None:
     """A CancelledError from one order's call while the run goes on (something the call
     awaited was cancelled, not the run) is that order's failure; the others register."""

@@ -2253,6 +2253,28 @@ async def test_extra_field_configs_refuses_a_listing_past_its_bound(
     assert offsets == PAST_THE_BOUND
 
 
+async def test_extra_field_configs_tells_a_repeated_page_by_its_field_names(
+    aiohttp_server: Callable[[web.Application], Any],
+) -> None:
+    """A listing that answers every offset with the same fields, their labels edited between
+    answers, fails as a repeating listing at the third page, not at the bound."""
+    offsets: list[str] = []
+
+    async def configs(request: web.Request) -> web.Response:
+        offsets.append(request.query["offset"])
+        label = f"Label {len(offsets)}"
+        page = [{"fieldName": f"F{i}", "labelName": label} for i in range(MAX_V3_PAGE_SIZE)]
+        return web.json_response({"code": 200, "data": page, "meta": {}})
+
+    app = web.Application()
+    app.router.add_get("/api/v3/io/orders/extra-fields", configs)
+    server = await aiohttp_server(app)
+    async with client_for(f"http://127.0.0.1:{server.port}") as client:
+        with pytest.raises(ResponseDecodeError, match="answered 2 offsets in a row"):
+            await client.v3.orders.extra_field_configs()
+    assert offsets == [str(page * MAX_V3_PAGE_SIZE) for page in range(3)]
+
+
 async def test_a_refused_token_fails_the_check_as_it_would_the_call(store: SandboxServer) -> None:
     """A 401 on the configurations is raised: every request would meet it. Shared by waiters."""
     async with B2BClient("wrong", store_hash=HASH, base_url=store.url, rate_limit=None) as client:
@@ -2661,3 +2683,39 @@ async def test_ensure_updates_a_late_order_within_a_call_deadline(store: Sandbox
         )
     assert (ensured.action, ensured.steps) == ("updated", ("get", "update"))
     assert ensured.order.po_number == "NEW"
+
+
+async def test_ensure_without_created_at_raises_after_a_create_that_may_have_registered(
+    store: SandboxServer,
+) -> None:
+    """Without created_at no window tells when B2B Edition holds the order: a create cut off
+    after it reached the store raises its failure, and nothing is read."""
+    place(store, 768)
+    store.faults = Faults(reset_after=1.0)  # registered, then the connection is cut
+    async with client_for(store, retry=None, check_extra_fields=False) as client:
+        with pytest.raises(B2BError):
+            await client.v3.orders.ensure(bc_order_id=768, customer_id=5, po_number="P")
+    assert calls(store) == ["POST /orders"]
+    assert store.registrations(768) == 1
+
+
+async def test_an_ensure_whose_read_fails_after_a_create_its_window_stopped_is_not_uncertain(
+    store: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A create its window stopped before it was sent (no budget in time) leaves the read's
+    failure (a 503) unmarked: nothing this call sent may have registered the order."""
+
+    async def settled(window: RegistrationWindow) -> None:
+        store.faults = Faults(http_503=1.0)
+
+    monkeypatch.setattr(RegistrationWindow, "wait_until_settled", settled)
+    created_at = place(store, 769)
+    limiter = LimiterRecorder(refuse_deadlines=True)
+    async with client_for(
+        store, retry=None, rate_limit=limiter, check_extra_fields=False
+    ) as client:
+        with pytest.raises(ServerError) as caught:
+            await client.v3.orders.ensure(bc_order_id=769, customer_id=5, created_at=created_at)
+    assert calls(store) == ["GET /orders/769"]
+    assert store.registrations(769) == 0
+    assert not caught.value.after_uncertain_attempt
