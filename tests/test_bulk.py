@@ -1393,3 +1393,38 @@ async def test_a_stream_stopped_before_it_starts_sends_nothing() -> None:
         assert server.requests == []
     assert sorted(outcome.index for outcome in seen) == list(range(10))
     assert not any(outcome.attempted for outcome in seen)
+
+
+async def test_an_order_on_the_wire_when_the_stream_stops_finishes_its_retries() -> None:
+    """stop() while an order's request is on the wire: the request left, so the retry after
+    its connection drops is sent, and the order comes out registered, not withdrawn."""
+    arrived, release = asyncio.Event(), asyncio.Event()
+    attempts: list[str] = []
+
+    async def drop_the_first_then_register(request: web.Request) -> web.Response:
+        order_id = (await request.json())["orderId"]
+        attempts.append(order_id)
+        if len(attempts) == 1:
+            arrived.set()
+            await release.wait()
+            assert request.transport is not None
+            request.transport.close()  # the connection drops before any answer
+        return web.json_response({"code": 200, "data": {"orderId": order_id}, "meta": {}})
+
+    app = web.Application()
+    app.router.add_post(
+        "/api/v2/io/companies/{company}/user/{customer}/orders", drop_the_first_then_register
+    )
+    async with serving(app) as url:
+        async with B2BClient("t0ken-abcdef", base_url=url, retry=QUICK) as client:
+            stream = client.orders.create_stream(orders(1), concurrency=1)
+            collecting = asyncio.create_task(stop_after_the_first(stream))
+            await asyncio.wait_for(arrived.wait(), 60)
+            stream.stop()
+            release.set()
+            seen = await asyncio.wait_for(collecting, 60)
+            assert client.stats.in_flight == 0
+    assert attempts == ["BC0", "BC0"]
+    assert [(outcome.attempted, outcome.result) for outcome in seen] == [
+        (True, CreatedOrder("BC0"))
+    ]
