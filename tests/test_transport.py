@@ -54,8 +54,10 @@ from b2b_async import (
     _transport,
     set_hooks,
 )
-from b2b_async._exceptions import NotSentTimeoutError, OrderWithdrawnError
+from b2b_async._config import DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_RETRY_AFTER, UNHINTED_COOLDOWN
+from b2b_async._exceptions import NotSentTimeoutError, OrderWithdrawnError, TransportError
 from b2b_async._protocol import MESSAGE_LIMIT
+from b2b_async._protocol import RequestInfo as CallInfo
 from b2b_async._v2 import registration
 from b2b_async._withdrawal import BulkTicket, BulkTickets
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, Faults, RateWindow, SandboxServer
@@ -2429,3 +2431,177 @@ async def test_a_connection_that_never_opened_is_shown_on_one_line_with_its_cont
                 await create(client)
     assert "could not connect: no such host api.example.test\\x1b[2J\\u202e" in str(info.value)
     assert not {"\x1b", "\u202e"} & set(str(info.value))
+
+
+async def test_a_client_keeps_no_record_of_the_waits_that_have_ended(
+    server: SandboxServer,
+) -> None:
+    """Each wait a call makes (for budget, between attempts) is forgotten once it ends: a
+    long-lived client's record of its waits does not grow with its calls."""
+    async with client_for(server, rate_limit=RateLimit(requests=100, per=1.0)) as client:
+        for customer in (1, 2, 3):
+            await create(client, f"BC{customer}")
+        assert client._transport._pool.waits._waiting == {}
+    assert server.registrations("BC3") == 1
+
+
+@pytest.mark.parametrize(
+    ("cap", "asked", "workers"),
+    [(3, None, 3), (None, None, DEFAULT_MAX_CONCURRENCY), (3, 5, 5), (None, 2, 2)],
+)
+async def test_a_bulk_run_has_the_workers_asked_for_else_the_in_flight_cap(
+    cap: int | None, asked: int | None, workers: int
+) -> None:
+    """A bulk run's workers are its ``concurrency``; without one, the client's
+    ``max_concurrency``, and without that the default cap."""
+    async with B2BClient(TOKEN, rate_limit=None, max_concurrency=cap) as client:
+        assert client._transport.bulk_workers(asked) == workers
+
+
+@pytest.mark.parametrize(("cap", "pool"), [(3, 3), (None, _transport.UNCAPPED_POOL)])
+async def test_an_owned_session_holds_as_many_connections_as_the_cap(
+    server: SandboxServer, cap: int | None, pool: int
+) -> None:
+    """The session a client opens holds ``max_concurrency`` connections, or UNCAPPED_POOL
+    without a cap."""
+    async with client_for(server, max_concurrency=cap) as client:
+        await create(client)
+        session = client._transport.open()
+        assert session.connector is not None
+        assert session.connector.limit == pool
+
+
+def aiohttp_request() -> RequestInfo:
+    """aiohttp's description of a request, as its response errors carry it."""
+    return RequestInfo(URL("http://h/"), "GET", CIMultiDictProxy(CIMultiDict()), URL("http://h/"))
+
+
+@pytest.mark.parametrize(
+    ("failure", "kind", "reached"),
+    [
+        (aiohttp.ConnectionTimeoutError(), APITimeoutError, False),
+        (TimeoutError(), APITimeoutError, True),
+        (aiohttp.ClientConnectorError(None, OSError(111, "refused")), APIConnectionError, False),  # type: ignore[arg-type]
+        (
+            aiohttp.ClientHttpProxyError(aiohttp_request(), (), status=407, message="Proxy"),
+            APIConnectionError,
+            False,
+        ),
+        (aiohttp.ServerDisconnectedError(), APIConnectionError, True),
+    ],
+    ids=["connect timeout", "read timeout", "refused", "proxy refusal", "disconnected"],
+)
+def test_each_transport_failure_names_its_request_and_whether_it_may_have_left(
+    failure: BaseException, kind: type[TransportError], reached: bool
+) -> None:
+    """Each aiohttp or timeout failure becomes the TransportError of its kind, naming the
+    request's method and URL, and saying whether the request may have reached the server."""
+    url = "https://api.example.test/api/v2/io/orders"
+    error = _transport.transport_error(failure, CallInfo("POST", url, ()))
+    assert type(error) is kind
+    assert (error.method, error.url, error.may_have_reached_server) == ("POST", url, reached)
+
+
+class HintKeepingLimiter(ForwardingLimiter):
+    """A limiter that grants at once and keeps every hint handed back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hints: list[BudgetHint | None] = []
+
+    async def release(self, hint: BudgetHint | None) -> None:
+        self.hints.append(hint)
+
+
+async def hint_of_a_429(
+    status: int, headers: dict[str, str], retry: RetryPolicy | None = None
+) -> BudgetHint | None:
+    """The hint a limiter gets back from a create answered ``status``, with a body code of
+    429, and ``headers``."""
+
+    async def refuse(request: web.Request) -> web.Response:
+        body = {"code": 429, "message": "slow down"}
+        return web.json_response(body, status=status, headers=headers)
+
+    limiter = HintKeepingLimiter()
+    async with (
+        serving(answering(Holding.PATH, refuse)) as url,
+        B2BClient(TOKEN, base_url=url, rate_limit=limiter, retry=retry) as client,
+    ):
+        with pytest.raises(RateLimitError):
+            await create(client)
+    [hint] = limiter.hints
+    return hint
+
+
+@pytest.mark.parametrize("status", [200, 429])
+async def test_a_429_hands_the_limiter_its_budget_headers_and_its_wait(status: int) -> None:
+    """A 429, an HTTP one or a success whose body code is 429, hands the limiter its budget
+    headers with its Retry-After, or with UNHINTED_COOLDOWN when it names no wait."""
+    budget = {"X-Rate-Limit-Requests-Left": "0"}
+    hinted = await hint_of_a_429(status, {**budget, "Retry-After": "5"})
+    unhinted = await hint_of_a_429(status, budget)
+    assert hinted == BudgetHint(remaining=0, retry_after=5.0)
+    assert unhinted == BudgetHint(remaining=0, retry_after=UNHINTED_COOLDOWN)
+
+
+async def test_a_429_s_wait_reaches_the_limiter_bounded_by_the_longest_wait_obeyed() -> None:
+    """The wait a 429 asks for reaches the limiter bounded by the policy's
+    ``max_retry_after``, or by DEFAULT_MAX_RETRY_AFTER without a policy."""
+    policy = RetryPolicy(attempts=1, max_retry_after=2.0)
+    assert await hint_of_a_429(429, {"Retry-After": "500"}, policy) == BudgetHint(retry_after=2.0)
+    assert await hint_of_a_429(429, {"Retry-After": "500"}) == BudgetHint(
+        retry_after=DEFAULT_MAX_RETRY_AFTER
+    )
+
+
+async def test_calls_one_after_another_share_one_kept_alive_connection() -> None:
+    """A connection back in the pool that holds nothing unasked serves the next call: calls
+    made one after another all go over one connection."""
+    peers: list[object] = []
+
+    async def note_peer(request: web.Request) -> web.Response:
+        peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        order_id = (await request.json())["orderId"]
+        return web.json_response({"code": 200, "data": {"orderId": order_id}, "meta": {}})
+
+    async with (
+        serving(answering(Holding.PATH, note_peer)) as url,
+        B2BClient(TOKEN, base_url=url, rate_limit=None, retry=None) as client,
+    ):
+        for number in (1, 2, 3):
+            await create(client, f"BC{number}")
+    assert len(peers) == 3
+    assert len(set(peers)) == 1
+
+
+async def test_a_call_on_a_closed_borrowed_session_is_refused_before_it_asks_for_budget() -> None:
+    """A call on a client whose borrowed session its owner closed raises ClientClosedError
+    naming that session, before it asks the limiter for budget or counts a request."""
+    limiter = ForwardingLimiter()
+    with unanswered_port() as url:
+        async with aiohttp.ClientSession() as session:
+            client = B2BClient(TOKEN, base_url=url, session=session, rate_limit=limiter)
+        try:
+            with pytest.raises(ClientClosedError, match="borrowed aiohttp session is closed"):
+                await create(client)
+        finally:
+            await client.aclose()
+    assert limiter.calls == []
+    assert client.stats.requests == 0
+
+
+async def test_a_success_hands_the_limiter_its_budget_headers_and_no_wait() -> None:
+    """A success hands the limiter the budget its headers state, and no wait to cool down."""
+
+    async def registered(request: web.Request) -> web.Response:
+        body = {"code": 200, "data": {"orderId": "BC1"}, "meta": {}}
+        return web.json_response(body, headers={"X-Rate-Limit-Requests-Left": "7"})
+
+    limiter = HintKeepingLimiter()
+    async with (
+        serving(answering(Holding.PATH, registered)) as url,
+        B2BClient(TOKEN, base_url=url, rate_limit=limiter, retry=None) as client,
+    ):
+        assert await create(client) == CreatedOrder("BC1")
+    assert limiter.hints == [BudgetHint(remaining=7)]
