@@ -1091,6 +1091,111 @@ async def test_a_count_released_from_another_task_is_not_shared(url: str, key: s
         assert await b.acquire() < PROMPT
 
 
+async def test_the_last_slot_a_spent_window_fits_is_kept_and_the_next_voided(
+    url: str, key: str
+) -> None:
+    """With the server's budget ending at a ticket, that ticket's slot is granted and the
+    next one's books again, at the reset."""
+    slow = RateLimit(10, 1.0)
+    async with RedisRateLimiter(url, key=key, rate_limit=slow) as limiter:
+        owner = limiter._owner
+        for _ in range(3):  # urgent bookings: tickets 1 to 3
+            await limiter._call("reserve", "", "", 0, owner, "")
+        # One left after ticket 1, with two booked since: ticket 2 fits, ticket 3 does not.
+        await limiter._call("release", 1, 1, 30_000_000, "", 500_000, 2_000)
+        kept = await limiter._call("confirm", 2, 0, 0, owner, "")
+        voided = await limiter._call("confirm", 3, 0, 0, owner, "")
+    assert kept[:2] == [0, 2]
+    assert voided[0] > 20_000_000
+
+
+async def test_a_slot_over_a_window_that_has_reset_is_granted(url: str, key: str) -> None:
+    """A slot past the budget of a window confirmed once that window has reset is granted:
+    the new window holds it."""
+    slow = RateLimit(10, 1.0)
+    async with RedisRateLimiter(url, key=key, rate_limit=slow) as limiter:
+        owner = limiter._owner
+        for _ in range(3):  # urgent bookings: tickets 1 to 3
+            await limiter._call("reserve", "", "", 0, owner, "")
+        await limiter._call("release", 1, 0, 50_000, "", 500_000, 2_000)  # resets in 50 ms
+        await asyncio.sleep(0.1)
+        wait, ticket, _, _ = await limiter._call("confirm", 3, 0, 0, owner, "")
+    assert (wait, ticket) == (0, 3)
+
+
+async def test_of_two_bookings_given_back_in_turn_the_earlier_stays_unused(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """Of two bookings given back in turn, the later is undone, and the earlier, the last
+    booking by then, stays unused: nothing is left to undo it to."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(10, 1.0)) as limiter:
+        owner = limiter._owner
+        for _ in range(3):  # urgent bookings: tickets 1 to 3
+            await limiter._call("reserve", "", "", 0, owner, "")
+        later = await limiter._call("return", 3, owner, "")
+        earlier = await limiter._call("return", 2, owner, "")
+    assert (later[0], earlier[0]) == (1, 0)
+    assert await client.hget(key, "seq") == b"2"
+
+
+async def test_a_booking_undone_gives_its_place_in_the_window_back(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A booking given back and undone gives back the place it took in the server's window."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(10, 1.0)) as limiter:
+        owner = limiter._owner
+        await limiter._call("reserve", "", "", 0, owner, "")
+        await limiter._call("release", 1, 5, 30_000_000, "", 500_000, 2_000)  # 5 left
+        await limiter._call("reserve", "", "", 0, owner, "")  # booked into it: 4 left
+        undone, _ = await limiter._call("return", 2, owner, "")
+    assert undone == 1
+    assert await client.hget(key, "wbud") == b"5"
+
+
+async def test_an_urgent_slot_confirmed_the_moment_it_comes_is_granted(url: str, key: str) -> None:
+    """A slot confirmed at its very moment (no microsecond left) is granted, not booked again."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(10, 1.0)) as limiter:
+        owner = limiter._owner
+        for _ in range(2):  # urgent bookings keep no entry: tickets 1 and 2
+            await limiter._call("reserve", "", "", 0, owner, "")
+        wait, ticket, _, _ = await limiter._call("confirm", 2, 0, 0, owner, "")
+    assert (wait, ticket) == (0, 2)
+
+
+async def test_a_429_released_from_another_task_shares_its_cooldown_and_not_its_count(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A 429 released without the acquiring task's ticket closes the shared cooldown, and
+    its count, which cannot be placed, leaves the key's window alone."""
+    async with RedisRateLimiter(url, key=key, rate_limit=FAST) as limiter:
+        await limiter.acquire()
+        hint = BudgetHint(remaining=0, resets_after=30.0, retry_after=0.3)
+        await asyncio.create_task(limiter.release(hint))
+        cool, wend = await client.hmget(key, ["cool", "wend"])
+    assert int(cool or 0) > 0
+    assert int(wend or 0) == 0
+
+
+async def test_a_count_repeating_the_known_budget_keeps_over_booked_slots_void(
+    url: str, key: str
+) -> None:
+    """A count that repeats the budget already merged leaves a slot booked past it in the
+    spent window void: it books again, at the reset."""
+    slow = RateLimit(10, 1.0)
+    half, margin = 500_000, 2_000
+    async with RedisRateLimiter(url, key=key, rate_limit=slow) as limiter:
+        owner = limiter._owner
+        for _ in range(3):  # urgent bookings: tickets 1 to 3
+            await limiter._call("reserve", "", "", 0, owner, "")
+        # Spent after ticket 1: tickets 2 and 3 are over the server's budget.
+        await limiter._call("release", 1, 0, 30_000_000, "", half, margin)
+        _, moved, _, _ = await limiter._call("confirm", 2, 0, 0, owner, "")  # void: ticket 4
+        await limiter._call("release", 3, 0, "", "", half, margin)  # the same budget again
+        wait, _, _, _ = await limiter._call("confirm", 3, 0, 0, owner, "")
+    assert moved == 4
+    assert wait > 20_000_000
+
+
 async def test_an_unlimited_count_of_requests_left_is_kept_as_budget(
     url: str, key: str, client: aioredis.Redis
 ) -> None:
@@ -1577,15 +1682,52 @@ async def test_a_redis_answering_wait_a_moment_for_ever_is_an_outage(
     assert outcomes[-1] == expected
 
 
+async def two_calls_after_moments(url: str, key: str, moments: int) -> tuple[int, list[str], bool]:
+    """Two calls of a limiter whose confirms are answered "a moment away" ``moments`` times
+    in a row: how many such answers were given, the calls' outcomes, and whether the limiter
+    still shares the budget."""
+    async with RedisRateLimiter(url, key=key, rate_limit=FAST, on_redis_error="fail") as limiter:
+        given = answering_a_moment(limiter, ["confirm"], moments)
+        outcomes = [await outcome(limiter) for _ in range(2)]
+        return given(), outcomes, limiter.shared
+
+
 async def test_a_few_moments_in_a_row_are_obeyed_as_the_clocks_may_disagree(
     url: str, key: str
 ) -> None:
     """A slot Redis's clock says has not quite come yet, a few times in a row (its clock and
     the loop's run apart a little), is waited for: no outage."""
+    given, outcomes, shared = await two_calls_after_moments(url, key, 5)
+    assert given == 5
+    assert outcomes == ["granted", "granted"]
+    assert shared
+
+
+async def test_moments_up_to_one_short_of_an_outage_end_with_the_grant(url: str, key: str) -> None:
+    """Seven moments in a row, one short of an outage, then the grant of that booking: the
+    grant ends the run, and the call leaves."""
+    given, outcomes, shared = await two_calls_after_moments(url, key, 7)
+    assert given == 7
+    assert outcomes == ["granted", "granted"]
+    assert shared
+
+
+async def test_moments_each_for_another_booking_are_no_outage(url: str, key: str) -> None:
+    """Answers a moment away, each holding a booking of its own (taken over in turn by other
+    processes), start a run each: ten in a row are obeyed, not an outage."""
     async with RedisRateLimiter(url, key=key, rate_limit=FAST, on_redis_error="fail") as limiter:
-        given = answering_a_moment(limiter, ["confirm"], 5)
+        real, given = limiter._script, 0
+
+        async def script(*, keys: Sequence[str], args: Sequence[int | str]) -> object:
+            nonlocal given
+            if args[0] != "confirm" or given >= 10:
+                return await real(keys=keys, args=args)
+            given += 1
+            return [1, 100 + given, 0, 0]  # a new ticket each time
+
+        limiter._script = script  # type: ignore[assignment]
         outcomes = [await outcome(limiter) for _ in range(2)]
-        assert given() == 5
+        assert given == 10
         assert outcomes == ["granted", "granted"]
         assert limiter.shared
 
