@@ -1012,7 +1012,7 @@ class Registration:
         try:
             self.journal.close()
         except JournalWriteError as exc:
-            self.error = self.error or exc
+            self.keep_reason(exc)
 
     async def orders(self) -> AsyncIterator[NewOrder | NewV3Order]:
         """The orders to send: bad rows are journaled as rejected, registered ones skipped."""
@@ -1046,9 +1046,21 @@ class Registration:
             return None
 
     def stop_early(self, error: InputFileError | JournalWriteError) -> None:
-        """Stop sending, keeping the first reason to stop."""
+        """Stop sending, keeping the reason to stop that comes first (see :meth:`keep_reason`)."""
         self.stop_sending()
-        self.error = self.error or error
+        self.keep_reason(error)
+
+    def keep_reason(self, error: InputFileError | JournalWriteError) -> None:
+        """Keep ``error`` as why the run stopped early unless the reason kept comes first: the
+        first met, but a journal that cannot be written before an input that cannot be read,
+        as their exit codes rank them (6 before 2)."""
+        from ._journal import JournalWriteError
+
+        kept = self.error
+        if kept is None or (
+            isinstance(error, JournalWriteError) and not isinstance(kept, JournalWriteError)
+        ):
+            self.error = error
 
     def stop_sending(self) -> None:
         """Start no new order: those whose request has left finish and are journaled; those

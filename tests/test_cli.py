@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import http.client
 import io
 import json
@@ -57,12 +58,19 @@ from b2b_async._cli import (
     Registration,
     cli,
     exit_code_for,
+    exit_code_of_run,
     parse_rate_limit,
     rate_limit_text,
     registration_window,
     stop_message,
 )
-from b2b_async._journal import Journal, count_rows, read_rows
+from b2b_async._journal import (
+    InputFileError,
+    Journal,
+    JournalWriteError,
+    count_rows,
+    read_rows,
+)
 from b2b_async.sandbox import DEFAULT_STORE_HASH, DEFAULT_TOKEN, Faults, RateWindow, SandboxServer
 from b2b_async.sandbox._envelope import V2
 from tests.redis_helpers import REDIS_SERVER, SKIP_REASON, RedisServer
@@ -2746,3 +2754,69 @@ def test_register_an_input_gone_before_it_is_counted_is_one_error_line(
     assert line.endswith("; nothing was sent")
     assert sandbox.requests == []
     assert not results.exists()
+
+
+def failing_sync(descriptor: int) -> None:
+    """``os.fsync`` of a device that fails: an I/O error."""
+    raise OSError(errno.EIO, "Input/output error")
+
+
+def test_register_a_journal_that_cannot_be_synced_as_it_closes_exits_6(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every order registered, but the journal's last lines cannot be synced to disk as it
+    closes: one error line naming the journal, exit 6."""
+    monkeypatch.setattr(os, "fsync", failing_sync)
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    results = tmp_path / "results.jsonl"
+    result = invoke(register_args(orders, sandbox.url, results, "--rate-limit", "none"))
+    assert result.exit_code == 6, result.output
+    error = one_error_line(result.stderr)
+    assert f"cannot write the results journal {results}" in error
+    assert "Input/output error" in error
+    assert registered_in(results) == order_ids(3)
+
+
+def test_a_journal_failing_again_as_it_closes_keeps_the_first_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A journal line that could not be written, then the journal failing again as it
+    closes: the run keeps the first failure as the reason it stopped."""
+    monkeypatch.setattr(os, "fsync", failing_sync)
+    with two_order_run(tmp_path) as (run, _):
+        first = JournalWriteError("cannot write the results journal: No space left on device")
+        run.stop_early(first)
+        run.close_journal()
+        assert run.error is first
+
+
+def test_a_journal_that_cannot_be_written_outranks_an_input_unreadable_before(
+    tmp_path: Path,
+) -> None:
+    """The input turning out unreadable, then the journal failing to take the outcome of an
+    order sent before: the run stops for the journal, exit 6, which comes before 2; a second
+    journal failure leaves the first as the reason."""
+    with two_order_run(tmp_path) as (run, _):
+        run.stop_early(InputFileError("line 9 is not UTF-8"))
+        first = JournalWriteError("cannot write the results journal: No space left on device")
+        run.stop_early(first)
+        run.stop_early(JournalWriteError("cannot write the results journal: I/O error"))
+        run.stop_early(InputFileError("line 10 is not UTF-8"))
+        assert run.error is first
+        assert exit_code_of_run(run, run.counts) == 6
+
+
+def test_register_input_unreadable_part_way_and_a_journal_failing_at_the_end_exits_6(
+    sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bytes that are not UTF-8 part way, then the journal's last lines failing to reach the
+    disk as it closes: exit 6, with the journal's error line, as a journal that cannot be
+    written comes before an unreadable input."""
+    monkeypatch.setattr(os, "fsync", failing_sync)
+    orders = tmp_path / "orders.csv"
+    orders.write_bytes(HEADER.encode() + b",1,A1,1,\n" + b"\n" * 20_000 + b",1,A\xff,1,\n")
+    results = tmp_path / "results.jsonl"
+    result = invoke(register_args(orders, sandbox.url, results, "--rate-limit", "none"))
+    assert result.exit_code == 6, result.output
+    assert "Input/output error" in one_error_line(result.stderr)
+    assert registered_in(results) == ["A1"]

@@ -7,7 +7,9 @@ import io
 import re
 import time
 import types
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -370,3 +372,92 @@ async def test_the_demo_registers_some_orders_beforehand_and_reports_on_standard
     text = capsys.readouterr().out
     assert "3 of the orders registered beforehand" in text
     assert re.search(r"already registered\W+\d+: 3 registered beforehand", text), text
+
+
+async def test_the_demo_switches_its_faults_on_after_registering_beforehand(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sandbox starts with the demo's window, competing share and seed and no fault; the
+    orders registered beforehand meet none, and the bulk run meets the demo's faults."""
+    servers: list[SandboxServer] = []
+    made: list[dict[str, object]] = []
+    seen: list[Faults] = []
+
+    class Recorded(SandboxServer):
+        def __init__(self, **options: Any) -> None:
+            super().__init__(**options)
+            servers.append(self)
+            made.append(options)
+
+    async def beforehand(client: B2BClient, settings: DemoSettings, console: Console) -> int:
+        seen.append(servers[0].faults)
+        return await register_beforehand(client, settings, console)
+
+    async def bulk(client: B2BClient, settings: DemoSettings, console: Console) -> Any:
+        seen.append(servers[0].faults)
+        return await register_all(client, settings, console)
+
+    monkeypatch.setattr(_demo, "SandboxServer", Recorded)
+    monkeypatch.setattr(_demo, "register_beforehand", beforehand)
+    monkeypatch.setattr(_demo, "register_all", bulk)
+    settings = DemoSettings(orders=20, unknown_company=1, registered_before=2, seed=7)
+    await run_demo(settings, console=Console(file=io.StringIO(), width=400))
+    assert [server.rate for server in servers] == [DEMO_WINDOW]
+    assert [(options["competing"], options["seed"]) for options in made] == [(30, 7)]
+    assert seen == [Faults(), DEMO_FAULTS]
+
+
+async def test_an_unexpected_bulk_outcome_makes_the_demo_fail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every webhook order registered, but a bulk order rejected that names a known company:
+    the demo reports an unexpected outcome and fails."""
+
+    def with_an_unknown_customer(settings: DemoSettings) -> Iterator[NewOrder]:
+        yield from demo_orders(settings)
+        yield NewOrder(None, "99999", "DEMO-LOST", "1")
+
+    monkeypatch.setattr(_demo, "demo_orders", with_an_unknown_customer)
+    output = io.StringIO()
+    settings = DemoSettings(orders=20, unknown_company=1, registered_before=0, competing=30)
+    assert await run_demo(settings, console=Console(file=output, width=400)) is False
+    assert "unexpected outcome: registered twice [], failed 2" in output.getvalue()
+
+
+async def test_an_order_registered_twice_makes_the_demo_fail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An order the sandbox counts as registered twice makes the demo fail, naming it."""
+
+    class Twice(SandboxServer):
+        def registrations(self, order_id: str | int) -> int:
+            count = super().registrations(order_id)
+            return 2 if order_id == "DEMO-00003" and count else count
+
+    monkeypatch.setattr(_demo, "SandboxServer", Twice)
+    output = io.StringIO()
+    settings = DemoSettings(orders=20, unknown_company=1, registered_before=0, competing=30)
+    assert await run_demo(settings, console=Console(file=output, width=400)) is False
+    assert "unexpected outcome: registered twice ['DEMO-00003'], failed 1" in output.getvalue()
+
+
+async def test_reached_store_keeps_an_order_s_first_request_when_it_is_sent_again() -> None:
+    """An order sent again after its first request reached the store is measured from its
+    call to that first request, not to the later one."""
+    async with SandboxServer(rate=None) as server:
+        async with B2BClient(DEFAULT_TOKEN, base_url=server.url, rate_limit=None) as client:
+            started = {"HOOK-0001": time.monotonic()}
+            await client.orders.register(webhook_order(1), priority="urgent")
+            with pytest.raises(B2BError):  # already registered: refused
+                await client.orders.register(webhook_order(1))
+        first, again = (record.received_at for record in server.requests)
+        waits = reached_store(server, started)
+    assert again > first
+    assert waits == {"HOOK-0001": first - started["HOOK-0001"]}
+
+
+def test_as_expected_needs_the_unknown_company_s_order_rejected() -> None:
+    """No order failing is not as expected when the unknown company's order, which B2B
+    Edition must refuse, was not rejected."""
+    settings = DemoSettings(orders=20, unknown_company=1)
+    assert as_expected(report_of(None, None), settings, []) is False
