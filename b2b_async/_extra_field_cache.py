@@ -301,6 +301,7 @@ class ExtraFieldCache:
         Raises:
             B2BError: a failure the call's own request would meet too, as in
                 :meth:`for_check`.
+            TimeoutError: one the fetch raised itself, as in :meth:`for_check`.
         """
         if clock() - self._fetched_at < EXTRA_FIELD_CONFIGS_RECHECK:
             return None

@@ -37,6 +37,7 @@ import itertools
 import json
 import os
 import re
+import reprlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -158,7 +159,8 @@ class ForeignJournalError(ValueError):
     """
 
     def __init__(self, path: Path, line: int, recorded: object, target: str) -> None:
-        shown = shorten(recorded if isinstance(recorded, str) else repr(recorded))
+        # null or a number as it is, not as the repr of a string; either cut short
+        shown = shorten(recorded) if isinstance(recorded, str) else reprlib.repr(recorded)
         super().__init__(
             f"{path} line {line} records an order sent to {shown}, and this run sends to {target!r}"
         )

@@ -2637,10 +2637,11 @@ def test_register_stopped_by_a_refused_token_says_only_its_error_line(
             await asyncio.wait_for(second.wait(), DEADLINE)
             return web.json_response({"code": 401, "message": "Invalid authToken"}, status=401)
         second.set()
-        for _ in range(1000):  # answered once the refusal is journaled
-            if results.exists() and "BC0000" in results.read_text(encoding="utf-8"):
-                break
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(DEADLINE):  # answered once the refusal is journaled
+            while True:  # the journal is written in another thread: no event to wait on
+                if results.exists() and "BC0000" in results.read_text(encoding="utf-8"):
+                    break
+                await asyncio.sleep(0.01)
         return V2.success({"orderId": order_id})
 
     orders = write_orders(tmp_path / "orders.csv", 2)

@@ -1366,6 +1366,23 @@ def test_a_foreign_target_is_quoted_shortened(tmp_path: Path) -> None:
     assert len(str(refused.value)) < 300
 
 
+@pytest.mark.parametrize(
+    ("recorded", "shown"),
+    [(None, "None"), (5, "5"), (["x" * 10_000], f"['{'x' * 12}...{'x' * 13}']")],
+)
+def test_a_foreign_target_that_is_no_string_is_shown_as_it_is(
+    tmp_path: Path, recorded: object, shown: str
+) -> None:
+    """An entry whose target is no string (null, a number, a list) is refused naming it as it
+    is, shortened, not as the string of its repr."""
+    entry = {"order_id": "A", "status": "created", "error": None, "target": recorded}
+    path = write(tmp_path, "r.jsonl", json.dumps(entry) + "\n")
+    with pytest.raises(ForeignJournalError) as refused:
+        Journal(path, target_of(PROD, "v2", None)).load()
+    assert f"records an order sent to {shown}, and" in str(refused.value)
+    assert len(str(refused.value)) < 300
+
+
 def test_a_quote_after_a_tab_refuses_its_row(tmp_path: Path) -> None:
     """'\t"BC1"' would read as the order id '"BC1"' with its quotes: the row is refused.
 
