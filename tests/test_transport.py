@@ -21,7 +21,7 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 import pytest_asyncio
-from aiohttp import RequestInfo, web
+from aiohttp import RequestInfo, http_exceptions, web
 from aioresponses import aioresponses
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
@@ -2605,3 +2605,34 @@ async def test_a_success_hands_the_limiter_its_budget_headers_and_no_wait() -> N
     ):
         assert await create(client) == CreatedOrder("BC1")
     assert limiter.hints == [BudgetHint(remaining=7)]
+
+
+@pytest.mark.parametrize(
+    ("failure", "words"),
+    [
+        (
+            http_exceptions.ContentLengthError("Not enough data to satisfy content length header."),
+            "400, message: Not enough data to satisfy content length header",
+        ),
+        (
+            http_exceptions.BadHttpMessage("Unexpected data after the answer, b'tok-123'"),
+            "400, message: Unexpected data after the answer",
+        ),
+        (
+            http_exceptions.BadHttpMessage("Invalid header value char :\n  b'tok-123'"),
+            "400, message: Invalid header value char",
+        ),
+        (aiohttp.ClientPayloadError("400, message='Not enough data: tok-123'"), "400"),
+        (
+            http_exceptions.BadHttpMessage('Bad status line "tok-123"'),
+            "400, message: Bad status line",
+        ),
+    ],
+    ids=["full stop", "comma", "spaced colon", "message= of a quoted message", "double quote"],
+)
+def test_failure_words_are_one_line_without_the_punctuation_that_led_to_a_quote(
+    failure: BaseException, words: str
+) -> None:
+    """aiohttp's words are kept on one line, and end without the full stop, comma, colon or
+    space that closed them or led into what it quoted (a ``message=`` included)."""
+    assert _transport.failure_words(failure) == words
