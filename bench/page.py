@@ -65,7 +65,8 @@ aiohttp). No benchmark sends anything over a network: servers listen on loopback
   figure the machine's other work does not move.
 - **Latency.** The same server, one request at a time: $latency_samples timed calls each,
   in $latency_blocks alternating blocks of bare aiohttp and client calls (each block opens its
-  session and warms it up with 20 untimed calls). `python -m bench.latency`.
+  session and warms it up with 20 untimed calls).
+  `python -m bench.latency --samples $latency_samples_arg --blocks $latency_blocks`.
 - **Budget efficiency.** The sandbox (`b2b_async.sandbox`, served in the benchmark's own
   process: what is measured here is pacing, not CPU) enforces a fixed window of
   $window_requests requests per $window_per s, the store's 150 per minute time-scaled so that
@@ -92,11 +93,12 @@ aiohttp). No benchmark sends anything over a network: servers listen on loopback
   generator, at concurrency $bulk_concurrency (the client's default), with no rate limit, against
   `python -m b2b_async sandbox --rate-limit none` in a fresh process per run (the sandbox keeps
   every order and request record; in its own process that memory is not the client's). Each case
-  runs twice: once for throughput and client CPU, once under `tracemalloc` for the client's peak
-  memory (tracing slows Python several times over, so that run is not timed). `create_stream`'s
-  outcomes are counted and dropped; `create_many`'s report is kept, as its caller would keep it.
+  runs $bulk_repeats times for throughput and client CPU, then once more under `tracemalloc` for
+  the client's peak memory (tracing slows Python several times over, so that run is not timed).
+  `create_stream`'s outcomes are counted and dropped; `create_many`'s report is kept, as its
+  caller would keep it.
   Throughput is the fastest of $bulk_repeats runs (other work on the machine only ever slows a run
-  down), the range of all runs beside it. `python -m bench.bulk`.
+  down), the range of all runs beside it. `python -m bench.bulk --repeats $bulk_repeats`.
 
 ## Overhead: the client against bare aiohttp
 
@@ -652,6 +654,7 @@ def render(results: dict[str, Any]) -> str:
         overhead_requests=f"{results['overhead']['requests_per_round']:,}",
         overhead_rounds=results["overhead"]["rounds"],
         latency_samples=f"{results['latency']['samples']:,}",
+        latency_samples_arg=results["latency"]["samples"],
         latency_blocks=results["latency"]["blocks"],
         window_requests=budget["window"]["requests"],
         window_per=f"{per:g}",

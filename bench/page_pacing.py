@@ -509,6 +509,6 @@ def method(results: dict[str, Any]) -> str:
             f" the client and the competent baseline each gather {contended['orders']} creates"
             f" at {milliseconds(contended['latency'])} of server latency; the client's figures"
             " come from `bench.ratelimit.measure_efficiency`, over whole windows as above."
-            " `python -m bench.contention`."
+            f" `python -m bench.contention --orders {contended['orders']}`."
         )
     return "".join("\n" + bullet for bullet in bullets)

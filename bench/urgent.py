@@ -249,12 +249,19 @@ def waits(singles: list[Timed], records: list[RequestRecord]) -> dict[str, list[
     }
 
 
+#: The figures :func:`spread` gives.
+SPREAD_KEYS: Final = ("p50", "p99", "max", "p50_intervals", "p99_intervals", "max_intervals")
+
+
 def spread(values: Sequence[float], interval: float, beyond: float = 0.0) -> dict[str, float]:
     """p50, p99 and the largest of ``values``, in seconds and in pacing intervals.
 
     The intervals count the time beyond ``beyond`` seconds (the server's latency, for call
     times), so that they compare directly with a target of so many intervals plus latency.
+    All are ``nan`` when there are no values (the backfill ended before the first single).
     """
+    if not values:
+        return dict.fromkeys(SPREAD_KEYS, math.nan)
     found = {"p50": percentile(values, 50), "p99": percentile(values, 99), "max": max(values)}
     return found | {f"{key}_intervals": (value - beyond) / interval for key, value in found.items()}
 
@@ -324,6 +331,11 @@ async def measure_all(
 
 def describe(run: dict[str, Any], scenario: Scenario, targets: Targets = TARGETS) -> str:
     """A run's figures, each target's beside it with met or missed (none for the baseline)."""
+    if not run["singles"]:
+        return (
+            f"{run['mode']:11} 0 singles: the backfill ended within {scenario.every:g} s,"
+            " before the first single create; use more --orders"
+        )
     call = run["call"]
     met = targets.met(run, scenario.interval, scenario.latency)
     limit = targets.p99_limit(scenario.interval, scenario.latency)

@@ -300,6 +300,20 @@ def test_the_performance_page_is_what_the_benchmark_results_render_to() -> None:
     assert rendered == (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
 
 
+def test_the_performance_page_names_the_options_that_repeat_its_runs() -> None:
+    """The page's latency, contention and bulk commands carry the sizes its results ran at."""
+    page = pytest.importorskip("bench.page", reason="the benchmarks need the bench group")
+    results = json.loads((ROOT / "bench" / "results.json").read_text(encoding="utf-8"))
+    results["latency"] |= {"samples": 2000, "blocks": 10}
+    results["contended"]["orders"] = 120
+    results["bulk"]["repeats"] = 2
+    rendered = page.render(results)
+    assert "`python -m bench.latency --samples 2000 --blocks 10`" in rendered
+    assert "`python -m bench.contention --orders 120`" in rendered
+    assert "runs 2 times for throughput and client CPU, then once more under" in rendered
+    assert "`python -m bench.bulk --repeats 2`" in rendered
+
+
 def _example_environment(sandbox: SandboxServer, redis_url: str | None) -> dict[str, str]:
     """The child's environment: the sandbox's URL, token and store hash, and this checkout."""
     environment = dict(os.environ)
