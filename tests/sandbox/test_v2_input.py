@@ -193,3 +193,73 @@ async def test_an_update_with_one_subtotal_alone_is_refused(
     assert alone.json()["data"] == {missing: f"{missing} is required with {given}"}
     assert together.status == 200
     assert server.orders["117"].extra["subtotalIncTax"] == "10.45"
+
+
+async def test_an_update_amount_of_exactly_1e15_is_refused_and_one_just_below_is_kept(
+    server: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """A product's priceExTax of 1E+15 answers 400 naming its size; 999999999999999.9999 is
+    accepted."""
+    await register_orders(session, server, ("117", 5, 100))
+    edge = {**UPDATE, "products": [{"name": "Poster", "priceExTax": "1E+15"}]}
+    below = {**UPDATE, "products": [{"name": "Poster", "priceExTax": "999999999999999.9999"}]}
+    refused = await call(session, server, "/orders", method="PUT", body=edge)
+    kept = await call(session, server, "/orders", method="PUT", body=below)
+    assert refused.status == 400
+    assert refused.json()["data"] == {
+        "products[0].priceExTax": "priceExTax must be below 1E+15 in magnitude"
+    }
+    assert kept.status == 200
+    assert server.orders["117"].products[0]["priceExTax"] == "999999999999999.9999"
+
+
+async def test_an_update_sets_its_structured_fields_and_keeps_the_rest_as_extra(
+    server: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """statusId, channelId and poNumber become the order's own values (ids sent as strings
+    read as numbers); only the fields without a place of their own land in extra."""
+    await register_orders(session, server, ("A1", 5, 100))
+    body = {**UPDATE, "orderId": "A1", "statusId": "11", "channelId": "2"}
+    reply = await call(session, server, "/orders", method="PUT", body=body)
+    updated = server.orders["A1"]
+    assert reply.status == 200
+    assert (updated.status_id, updated.channel_id, updated.po_number) == (11, 2, "PO-9")
+    assert updated.extra == {"totalExTax": "90.5", "staffNotes": "rush"}
+
+
+async def test_company_order_ids_take_offset_and_the_date_range(
+    server: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """Get Company Order BC Ids filters on beginDateAt and endDateAt before it skips offset."""
+    await register_orders(session, server, ("A", 1, 1), ("B", 1, 1), ("C", 1, 1), ("D", 1, 1))
+    for order_id, day in (("A", "2024-01-01"), ("B", "2024-01-02"), ("C", "2024-01-03")):
+        created_on(server, order_id, day)
+    created_on(server, "D", "2024-01-04")
+    query = "beginDateAt=01/02/2024&endDateAt=01/03/2024&offset=1"
+    reply = await call(session, server, f"/companies/1/orderBCIds?{query}", method="GET")
+    assert reply.json()["data"] == {
+        "list": [{"orderId": "C"}],
+        "pagination": {"limit": 10, "offset": 1, "totalCount": 2},
+    }
+
+
+async def test_company_orders_carry_extra_fields_only_with_include_extra_1(
+    server: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """Without includeExtra, and with includeExtra=0, the items carry no extraFields."""
+    await register_orders(session, server, ("9", 1, 30))
+    for query in ("", "?includeExtra=0"):
+        reply = await call(session, server, f"/companies/1/orders{query}", method="GET")
+        assert reply.status == 200
+        assert "extraFields" not in reply.json()["data"]["list"][0]
+
+
+async def test_company_orders_list_the_newest_first_without_order_by(
+    server: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """Without orderBy, Get Company Orders lists the most recently created order first."""
+    await register_orders(session, server, ("9", 1, 30), ("10", 1, 10))
+    created_on(server, "9", "2024-01-02")
+    created_on(server, "10", "2024-01-01")
+    reply = await call(session, server, "/companies/1/orders", method="GET")
+    assert [item["orderId"] for item in reply.json()["data"]["list"]] == ["9", "10"]

@@ -264,3 +264,66 @@ async def test_the_last_year_includes_the_order_updated_exactly_a_year_ago(
     state._orders["1"] = attrs.evolve(state.orders["1"], updated_at=year_ago)
     reply = await v3(session, store, "/orders")
     assert [order["bcOrderId"] for order in reply.json()["data"]] == [1]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [{"fieldName": "Priority"}, {"fieldName": "Priority", "fieldValue": 1}, {"fieldValue": "1"}],
+)
+async def test_create_refuses_an_extra_field_without_both_strings(
+    unlimited: SandboxServer, session: aiohttp.ClientSession, item: dict[str, Any]
+) -> None:
+    """An extra field whose fieldName or fieldValue is missing or not a string answers 400
+    naming the item, and registers nothing."""
+    body = {"bcOrderId": 1, "customerId": 5, "extraFields": [item]}
+    reply = await v3(session, unlimited, "/orders", method="POST", body=body)
+    assert reply.status == 400
+    assert reply.json()["data"] == {
+        "extraFields[0]": "extraFields[0] must have a string fieldName and a string fieldValue"
+    }
+    assert not unlimited.orders
+
+
+@pytest.mark.parametrize(
+    ("query", "extra"),
+    [
+        ({"orderBy": "DESC", "sortBy": "updatedAt", "showExtra": "false"}, False),
+        ({"showExtra": "0"}, False),
+        ({"showExtra": "1"}, True),
+    ],
+)
+async def test_list_takes_every_documented_value(
+    unlimited: SandboxServer, session: aiohttp.ClientSession, query: dict[str, str], extra: bool
+) -> None:
+    """orderBy=DESC, sortBy=updatedAt and showExtra as true/false or 1/0 are accepted, and
+    showExtra decides whether the orders carry their extra fields."""
+    await create(session, unlimited, 1)
+    reply = await v3(session, unlimited, "/orders", query=query)
+    assert reply.status == 200, reply.text
+    assert [("extraFields" in order) for order in reply.json()["data"]] == [extra]
+
+
+async def test_list_takes_channel_ids_without_brackets_too(
+    unlimited: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """channelIds, without the brackets, filters on channels as channelIds[] does."""
+    await create(session, unlimited, 1)
+    await create(session, unlimited, 2)
+    unlimited.state.update("2", channel_id=2)
+    reply = await v3(session, unlimited, "/orders", query={"channelIds": "2"})
+    assert [order["bcOrderId"] for order in reply.json()["data"]] == [2]
+
+
+async def test_listings_page_ten_by_default_and_take_limit_and_offset(
+    unlimited: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """Get All Orders pages 10 orders without limit; the extra field listing takes limit and
+    offset."""
+    await create(session, unlimited, 1)
+    orders = await v3(session, unlimited, "/orders")
+    fields = await v3(session, unlimited, "/orders/extra-fields", query={"limit": 1, "offset": 1})
+    assert orders.json()["meta"]["pagination"] == {"totalCount": 1, "limit": 10, "offset": 0}
+    assert fields.json()["meta"]["pagination"]["limit"] == 1
+    assert fields.json()["meta"]["pagination"]["offset"] == 1
+    [second] = fields.json()["data"]
+    assert second["fieldName"] == DEFAULT_ORDER_EXTRA_FIELDS[1].name
