@@ -320,7 +320,7 @@ def _body_code(envelope: Mapping[str, Any]) -> int | None:
     if isinstance(code, bool):
         return None
     if isinstance(code, int):
-        return code
+        return _code_sized(code)
     if isinstance(code, float):
         return _whole_code(code)
     if isinstance(code, str) and _is_small_number(text := code.strip()):
@@ -332,9 +332,12 @@ def _whole_code(code: float) -> int | None:
     """A body code written as a JSON number with a fraction part (``200.0``): V2's schemas
     type ``code`` as ``number``. Only a whole one, of no more digits than a code has, is one.
     """
-    if code.is_integer() and abs(code) < 10**_MOST_DIGITS:
-        return int(code)
-    return None
+    return _code_sized(int(code)) if code.is_integer() else None
+
+
+def _code_sized(code: int) -> int | None:
+    """``code``, when it has no more digits than a code has; else ``None``."""
+    return code if abs(code) < 10**_MOST_DIGITS else None
 
 
 def _is_small_number(text: str) -> bool:

@@ -27,7 +27,7 @@ from b2b_async import (
     UnprocessableEntityError,
 )
 from b2b_async._client import secrets_of
-from b2b_async._config import MAX_WINDOW_REQUESTS
+from b2b_async._config import MAX_WINDOW_REQUESTS, MIN_FOLDED_SECRET_LENGTH
 from b2b_async._protocol import (
     MESSAGE_LIMIT,
     BudgetHint,
@@ -250,6 +250,81 @@ def test_a_decode_error_for_a_code_that_is_no_number_keeps_the_status() -> None:
     with pytest.raises(ResponseDecodeError) as info:
         decode(201, {"code": "abc", "data": {}})
     assert info.value.status == 201
+
+
+@pytest.mark.parametrize(
+    "code",
+    [1_000_000_000, 1e9, -4_444_444_444, int("4" * 4000)],
+    ids=["ten-digits", "ten-digit-float", "negative", "4000-digits"],
+)
+def test_a_body_code_number_of_ten_digits_or_more_is_not_a_code(code: float) -> None:
+    """A body code number of ten digits or more is no code, as such a string is."""
+    with pytest.raises(ResponseDecodeError) as success:
+        decode(200, {"code": code, "data": {}})
+    assert success.value.path == "$.code"
+    assert len(str(success.value)) < MESSAGE_LIMIT
+    with pytest.raises(ServerError) as failure:
+        decode(503, {"code": code, "data": {}, "message": "down"})
+    assert failure.value.code is None
+    assert len(str(failure.value)) < MESSAGE_LIMIT
+
+
+@pytest.mark.parametrize("code", [999_999_999, 999_999_999.0, "999999999"])
+def test_a_body_code_of_nine_digits_is_kept(code: float | str) -> None:
+    """A body code of nine digits, a number or a string, is still a code, kept on its error."""
+    with pytest.raises(ServerError) as failure:
+        decode(503, {"code": code, "data": {}, "message": "down"})
+    assert failure.value.code == 999_999_999
+
+
+@pytest.mark.parametrize("code", [True, False])
+def test_a_flag_body_code_is_not_a_code(code: bool) -> None:
+    """``true`` and ``false`` are no body code: a success with one is not the envelope."""
+    with pytest.raises(ResponseDecodeError) as success:
+        decode(200, {"code": code, "data": {}})
+    assert success.value.message == "envelope code is not a number"
+    with pytest.raises(BadRequestError) as failure:
+        decode(400, {"code": code, "data": {}, "message": "bad"})
+    assert failure.value.code is None
+
+
+def test_a_long_code_whose_first_digits_name_no_status_stands_for_itself() -> None:
+    """A long code whose first three digits are 600 or 999 names no status: it stands for itself."""
+    assert [status_of_code(code) for code in (60010, 9990)] == [60010, 9990]
+
+
+@pytest.mark.parametrize("blank", ["", 5, ["x"]])
+def test_a_message_that_is_empty_or_no_string_gives_way_to_the_next(blank: Any) -> None:
+    """An ``errMsg`` or top-level ``message`` that is empty or no string is passed over."""
+    with pytest.raises(BadRequestError) as info:
+        decode(400, {"code": 400, "data": {"errMsg": blank}, "message": "Bad Request Error"})
+    assert info.value.message == "Bad Request Error"
+    raw = body({"code": 400, "message": blank})
+    with pytest.raises(BadRequestError) as info:
+        decode_response(400, {}, raw, INFO, NOW, reason="Bad Request")
+    assert info.value.message == "Bad Request"
+
+
+def test_a_secret_that_begins_another_leaves_no_tail_of_the_longer() -> None:
+    """Where one secret begins another, in another case too, the longer is redacted whole."""
+    secrets = ("abcdefghijklmnopq", "ABCDEFGHIJKLMNOPQ-TAIL")
+    assert redact("x ABCDEFGHIJKLMNOPQ-TAIL y", secrets) == "x *** y"
+
+
+def test_a_secret_of_the_folding_length_is_found_in_any_case() -> None:
+    """A secret of exactly the length from which case is ignored is found in another case."""
+    secret = "k" * MIN_FOLDED_SECRET_LENGTH
+    assert redact(f"bad {secret.upper()}", (secret,)) == "bad ***"
+
+
+def test_a_body_nested_too_deeply_to_decode_is_no_json() -> None:
+    """A body nested past what the decoder can hold is not JSON, success or error."""
+    raw = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(ResponseDecodeError) as success:
+        decode_response(200, {}, raw, INFO, NOW)
+    assert success.value.garbled
+    with pytest.raises(BadRequestError):
+        decode_response(400, {}, raw, INFO, NOW)
 
 
 @pytest.mark.parametrize(
