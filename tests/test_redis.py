@@ -600,6 +600,35 @@ async def test_a_booking_moved_back_and_then_given_up_is_given_back(
     assert await fields_named(client, key, b"b:", b"m:") == []
 
 
+async def test_a_booking_taken_twice_is_followed_to_the_ticket_it_holds_now(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A bulk booking taken by a normal one, and taken again by an urgent one, confirms as
+    the ticket it holds at the end of both moves, and the moves it followed go."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(1, 10.0)) as limiter:
+        for level, owner in ((2, "bulk"), (2, "bulk"), (1, "normal"), (0, "c"), (0, "d")):
+            await limiter._call("reserve", "", "", level, owner, "")
+        # bulk: ticket 2, moved to 3 by "normal", then to 5 by "d"; "normal" moved to 4 by "c"
+        _, ticket, _, _ = await limiter._call("confirm", 2, 1_000_000, 2, "bulk", "")
+        assert await fields_named(client, key, b"m:") == [b"m:2:normal"]
+    assert ticket == 5
+
+
+async def test_a_move_of_the_holders_own_booking_that_does_not_parse_keeps_its_ticket(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A move entry no script wrote, under the holder's own ticket, goes, and the holder
+    confirms its booking as it was."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(1, 10.0)) as limiter:
+        for _ in range(2):  # bulk bookings: ticket 1 now, ticket 2 ten seconds on
+            await limiter._call("reserve", "", "", 2, "bulk", "")
+        await client.hset(key, "m:2:bulk", "junk")
+        wait, ticket, _, _ = await limiter._call("confirm", 2, 1_000_000, 2, "bulk", "")
+        assert await fields_named(client, key, b"m:") == []
+    assert ticket == 2
+    assert wait > 5_000_000
+
+
 async def test_callers_with_a_deadline_they_cannot_meet_are_refused_at_once(
     url: str, key: str, client: aioredis.Redis
 ) -> None:
@@ -1194,6 +1223,38 @@ async def test_a_count_repeating_the_known_budget_keeps_over_booked_slots_void(
         wait, _, _, _ = await limiter._call("confirm", 3, 0, 0, owner, "")
     assert moved == 4
     assert wait > 20_000_000
+
+
+async def test_a_count_of_the_known_window_with_an_earlier_reset_shortens_and_lowers_it(
+    url: str, key: str
+) -> None:
+    """A count of the known window (its reset within half a window of the known one) that
+    names an earlier reset and less budget holds every process until that reset plus the
+    margin."""
+    half, margin = 30_000_000, 2_000
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(10, 1.0)) as limiter:
+        await limiter._call("reserve", "", "", 0, limiter._owner, "")  # ticket 1
+        first = await limiter._call("release", 1, 5, 10_000_000, "", half, margin)
+        second = await limiter._call("release", 1, 0, 6_000_000, "", half, margin)
+    assert first == [0, 0, 0]
+    assert second == [0, 0, 6_000_000 + margin]
+
+
+async def test_a_count_of_the_known_window_with_a_later_reset_lifts_no_hold(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A count of the known window that names a later reset (within half a window) and more
+    budget moves neither the window's end nor its budget: the hold stays."""
+    half, margin = 30_000_000, 2_000
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(10, 1.0)) as limiter:
+        await limiter._call("reserve", "", "", 0, limiter._owner, "")  # ticket 1
+        spent = await limiter._call("release", 1, 0, 6_000_000, "", half, margin)
+        known = await client.hmget(key, ["wend", "wbud"])
+        later = await limiter._call("release", 1, 5, 10_000_000, "", half, margin)
+        assert await client.hmget(key, ["wend", "wbud"]) == known
+    assert spent == [0, 0, 6_000_000 + margin]
+    assert later == [0, 0, 0]
+    assert known[1] == b"0"
 
 
 async def test_an_unlimited_count_of_requests_left_is_kept_as_budget(
