@@ -35,7 +35,7 @@ from b2b_async._config import (
     positive_number,
     shown,
 )
-from tests.subclasses import OtherText, Shop
+from tests.subclasses import OtherDecimal, OtherFloat, OtherText, Shop
 
 
 class OptionError(ValueError):
@@ -417,6 +417,17 @@ def test_plain_gives_the_built_in_value_of_a_subclass(value: object, expected: o
     assert type(result) is type(expected)
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"), [(OtherFloat(2.5), 2.5), (OtherDecimal("1.25"), Decimal("1.25"))]
+)
+def test_plain_gives_the_exact_number_of_a_float_or_decimal_subclass(
+    value: object, expected: object
+) -> None:
+    """A float or Decimal subclass becomes the exact built-in number, not what it writes."""
+    result = plain(value)
+    assert (result, type(result), str(result)) == (expected, type(expected), str(expected))
+
+
 def test_rate_limit_refuses_more_requests_than_a_limiter_can_keep() -> None:
     """A window of 2**63 requests failed later, in the limiter, with an OverflowError."""
     assert RateLimit(requests=MAX_WINDOW_REQUESTS, burst=MAX_WINDOW_REQUESTS).burst > 1
@@ -473,3 +484,10 @@ def test_an_environment_variable_is_read_as_its_text(monkeypatch: pytest.MonkeyP
 def test_a_positive_number_of_seconds_is_read_once(value: object, read: float | None) -> None:
     """The one check behind every option in positive seconds: a finite number above 0."""
     assert positive_number(value) == read
+
+
+def test_rate_limit_takes_the_documented_range_of_requests() -> None:
+    """RateLimit.requests is an int from 1 to 1,000,000, as documented; one more is refused."""
+    assert RateLimit(requests=1_000_000).requests == 1_000_000
+    with pytest.raises(ValueError, match="from 1 to 1000000, got 1000001"):
+        RateLimit(requests=1_000_001)

@@ -16,6 +16,7 @@ from b2b_async._routes import (
     V3_PREFIX,
     check_query_size,
     comma_batches,
+    encoded_length,
     id_list,
     one_of,
     path_segment,
@@ -279,3 +280,48 @@ def test_the_longest_query_fits_a_request_line() -> None:
     batch = next(query_batches("orderIds", ids))
     line = f"GET {V2_PREFIX}/orders/images?orderIds={quote(batch, safe='')} HTTP/1.1"
     assert len(line) < 8190
+
+
+class _ModestInt(int):
+    """An int that claims to be within every bound."""
+
+    def __le__(self, other: object) -> bool:
+        return True
+
+    def __ge__(self, other: object) -> bool:
+        return True
+
+
+def test_a_v3_id_is_bounded_by_its_value_not_its_subclass_comparisons() -> None:
+    """An int subclass past MAX_V3_ID is refused, whatever its comparisons claim."""
+    with pytest.raises(InvalidOrderError, match="at most"):
+        to_v3_id(_ModestInt(MAX_V3_ID + 1), field="bc_order_id")
+
+
+def test_an_optional_id_given_is_read_like_any_other() -> None:
+    """``optional=True`` keeps only None: an id given is still checked and returned."""
+    assert to_id(" BC7 ", field="company_id", optional=True) == "BC7"
+    with pytest.raises(InvalidOrderError, match="company_id must not be negative"):
+        to_id(-1, field="company_id", optional=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [("", "must not be empty"), ("7\x00", "must not contain control characters")],
+)
+def test_a_v3_id_given_as_text_is_named_in_its_error(value: str, fragment: str) -> None:
+    """A V3 id refused as text names its own argument, not a generic id."""
+    with pytest.raises(InvalidOrderError, match=f"^bc_order_id {fragment}"):
+        to_v3_id(value, field="bc_order_id")
+
+
+@pytest.mark.parametrize("value", [["12", ""], "", [" "]])
+def test_an_id_refused_in_a_list_is_named_by_the_list_argument(value: object) -> None:
+    """An invalid id, alone or among others, is reported under the argument that held it."""
+    with pytest.raises(InvalidOrderError, match=r"^order_ids must not be empty"):
+        id_list(value, to_id, field="order_ids")
+
+
+def test_encoded_length_counts_a_slash_as_its_escape() -> None:
+    """A slash in a query value is sent as %2F, three bytes of the query's bound."""
+    assert encoded_length("a/b") == len("a%2Fb")
