@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -2821,3 +2822,63 @@ def test_register_input_unreadable_part_way_and_a_journal_failing_at_the_end_exi
     assert result.exit_code == 6, result.output
     assert "Input/output error" in one_error_line(result.stderr)
     assert registered_in(results) == ["A1"]
+
+
+def test_the_sandbox_command_in_process_lets_go_of_its_port_when_interrupted() -> None:
+    """Ended by Ctrl-C in a process that goes on, the sandbox command stops listening."""
+    port = free_port()
+    with sigint_when(lambda: health(port)) as fired:
+        result = invoke(["sandbox", "--port", str(port)])
+    assert (fired.is_set(), result.exit_code) == (True, 130)
+    with socket.socket() as taker:
+        taker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taker.bind(("127.0.0.1", port))  # refused while anything still listens there
+        taker.listen()
+
+
+def test_a_sandbox_without_a_registration_window_says_v3_accepts_always() -> None:
+    """With --registration-window none, the banner says V3 registrations are always accepted."""
+    options = {"rate": None, "registration_window": None, "token": "t", "store_hash": "s"}
+    banner = _cli.sandbox_banner("http://127.0.0.1:8080", {**options, "faults": Faults()})
+    assert banner.splitlines()[-1] == "  V3 registrations accepted: always"
+
+
+def test_ctrl_c_before_the_run_has_a_stream_stops_it_without_error(tmp_path: Path) -> None:
+    """Ctrl-C that comes before the run's outcome stream exists stops the run all the same."""
+    with two_order_run(tmp_path) as (run, _):
+        run.interrupt()
+        assert (run.stopping, run.interrupted, run.current_stream) == (True, True, None)
+
+
+def test_the_progress_bar_starts_at_the_rows_total_and_no_rate(tmp_path: Path) -> None:
+    """Before any order finishes, the progress bar holds the rows' total and 0 orders/s."""
+    with two_order_run(tmp_path) as (run, _):
+        [task] = run.bar.tasks
+        assert (task.completed, task.total, task.fields["rate"]) == (0, 2, 0.0)
+
+
+async def test_ctrl_c_among_rows_that_send_nothing_stops_at_the_next_row(tmp_path: Path) -> None:
+    """Rows skipped one after another give the loop a turn each: Ctrl-C stops the next."""
+    with two_order_run(tmp_path) as (run, _):
+        run.journal.registered.update(order_ids(2))
+        asyncio.get_running_loop().call_soon(run.stop_sending)  # as a signal handler runs
+        assert [order async for order in run.orders()] == []
+        assert run.counts == Counter(skipped=1)
+
+
+async def test_rows_that_send_nothing_are_read_without_a_pause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each row that sends nothing gives the loop a turn, without pausing the reading."""
+    pauses: list[float] = []
+    sleep = asyncio.sleep
+
+    async def recorded(delay: float) -> None:
+        pauses.append(delay)
+        await sleep(delay)
+
+    monkeypatch.setattr(asyncio, "sleep", recorded)
+    with two_order_run(tmp_path) as (run, _):
+        run.journal.registered.update(order_ids(2))
+        assert [order async for order in run.orders()] == []
+    assert pauses == [0, 0]
