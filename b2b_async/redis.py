@@ -44,6 +44,7 @@ import contextvars
 import functools
 import logging
 import math
+import os
 import uuid
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -710,6 +711,7 @@ class RedisRateLimiter:
         "_owner",
         "_paced_locally",
         "_pacing",
+        "_pid",
         "_rate_limit",
         "_ready_at",
         "_recheck_after",
@@ -756,6 +758,7 @@ class RedisRateLimiter:
         # Names this limiter's bookings in the key, so that a booking taken by another
         # process's urgent call is followed by this limiter alone.
         self._owner = uuid.uuid4().hex
+        self._pid = os.getpid()
         self._tickets = Tickets()
         self._in_flight = 0
         self._paced_locally = False
@@ -993,6 +996,10 @@ class RedisRateLimiter:
             self._held = None
             self._tickets.clear()
             self._stop_chasing()
+            if self._pid != os.getpid():
+                # A process forked since the limiter was built (a pre-forking server's
+                # worker) books under an owner of its own, not under its parent's.
+                self._pid, self._owner = os.getpid(), uuid.uuid4().hex
         return loop
 
     def _now(self) -> float:

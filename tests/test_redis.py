@@ -9,6 +9,7 @@ import contextvars
 import gc
 import importlib
 import logging
+import os
 import sys
 import time
 import uuid
@@ -34,7 +35,7 @@ from b2b_async import (
 )
 from b2b_async._config import MAX_WINDOW_REQUESTS
 from b2b_async._protocol import parse_budget
-from b2b_async._ratelimit import RateLimiter, build_limiter
+from b2b_async._ratelimit import Pacing, RateLimiter, build_limiter
 from b2b_async.redis import OnRedisError, RateLimiterUnavailableError, RedisRateLimiter
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, RateWindow, SandboxServer, parse_faults
 from bench.multiprocess import Arrival, run, run_worker, sandbox_process, urgent_run
@@ -1358,6 +1359,19 @@ async def test_a_key_lost_after_a_burst_resumes_with_the_burst_spent(
             await limiter.acquire(deadline=5.0)
 
 
+async def test_a_key_lost_within_a_second_of_its_next_slot_resumes_its_pace(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """Deleted with its next slot less than a second away, the key resumes where its schedule
+    was: the next request leaves no sooner than the pace lets it, instead of at once."""
+    pace = RateLimit(1, 0.9)
+    async with RedisRateLimiter(url, key=key, rate_limit=pace) as limiter:
+        first = await granted(limiter)
+        await client.delete(key)
+        second = await granted(limiter)
+    assert second - first > Pacing.of(pace).interval / 2
+
+
 async def test_a_booking_of_a_lost_schedule_books_again_in_the_new_one(
     url: str, key: str, client: aioredis.Redis
 ) -> None:
@@ -1540,6 +1554,27 @@ async def acquired_at(limiter: RedisRateLimiter, loop: asyncio.AbstractEventLoop
     """The loop time ``limiter`` granted a slot at."""
     await limiter.acquire()
     return loop.time()
+
+
+def test_a_limiter_used_in_a_process_forked_from_its_builder_books_under_an_owner_of_its_own(
+    url: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A limiter built before the process forks (at a pre-forking server's start-up) books
+    in the child under an owner of its own: after a lost key, neither process then takes
+    the other's booking for its own. In the process that built it, it keeps its owner."""
+
+    async def owner_after_a_grant(limiter: RedisRateLimiter) -> str:
+        async with limiter:
+            await granted(limiter)
+            return limiter._owner
+
+    at_home, inherited = RedisRateLimiter(url, key=key), RedisRateLimiter(url, key=key)
+    home_owner, built_as = at_home._owner, inherited._owner
+    assert asyncio.run(owner_after_a_grant(at_home)) == home_owner
+    parent = os.getpid()
+    with monkeypatch.context() as forked:
+        forked.setattr(os, "getpid", lambda: parent + 1)  # as in a forked child, on a new loop
+        assert asyncio.run(owner_after_a_grant(inherited)) not in (built_as, home_owner)
 
 
 async def test_a_key_holding_something_else_counts_as_a_redis_failure(
@@ -1967,6 +2002,27 @@ async def test_while_pacing_locally_higher_priorities_fail_the_waiters_they_make
     assert all(isinstance(outcome, DeadlineUnreachableError) for outcome in outcomes[1:])
 
 
+async def test_while_pacing_locally_a_newcomer_ahead_fails_only_the_waiters_it_makes_late() -> None:
+    """While Redis is down, an urgent caller queueing ahead of bulk callers fails at once just
+    those its one slot now puts past their deadline, each counted behind every caller ahead."""
+    limiter = RedisRateLimiter(unreachable_url(), key="k", rate_limit=RateLimit(1, 1.0))
+    async with limiter:
+        await granted(limiter)  # Redis failed: pacing locally, the next slot 1 s away
+        # Behind 3 then 4 slots after the next one (1 s each): 4 s, then 5 s at the most.
+        bulk = [asyncio.create_task(limiter.acquire("bulk", deadline=4.5)) for _ in range(4)]
+        await asyncio.sleep(0)
+        urgent = asyncio.create_task(limiter.acquire("urgent"))
+        await asyncio.sleep(0)  # the urgent caller queues
+        await asyncio.sleep(0)  # the task of a caller refused meanwhile ends
+        assert [call.done() for call in bulk] == [False, False, False, True]
+        with pytest.raises(DeadlineUnreachableError) as raised:
+            await bulk[3]
+        assert 0 <= raised.value.deadline <= 4.5 < raised.value.estimated_wait
+        for call in [*bulk[:3], urgent]:
+            call.cancel()
+        await asyncio.gather(*bulk[:3], urgent, return_exceptions=True)
+
+
 class AnsweredAtTheSlot(RateLimiter):
     """A local limiter that, as it grants a slot, lets a response come back in that same
     turn of the loop (before the driver hands the slot on)."""
@@ -2160,6 +2216,29 @@ async def test_shared_pacing_resumes_at_once_after_a_local_slot_long_past(
         tat = int(await redis.hget(key, "tat") or 0)
         seconds, micros = await redis.time()
         await booking
+    assert (tat - (seconds * 1_000_000 + micros)) / 1e6 < 0.5
+
+
+async def test_bookings_after_the_takeover_leave_an_idle_schedule_its_burst(
+    own_redis: RedisServer, key: str, client_of: Callable[[str], aioredis.Redis]
+) -> None:
+    """Once Redis is back and one booking has taken the local fallback's schedule over, the
+    later bookings take nothing over: a schedule gone idle since grants its burst again."""
+    rate_limit = RateLimit(10, 1.0, burst=5)  # one slot per 1/6 s, a burst of 2/3 s
+    limiter = RedisRateLimiter(own_redis.url, key=key, rate_limit=rate_limit, recheck_after=0.05)
+    async with limiter:
+        own_redis.kill()
+        await granted(limiter)  # paced locally
+        await asyncio.to_thread(own_redis.start)
+        await asyncio.sleep(0.06)  # past recheck_after: the next booking asks Redis
+        await granted(limiter)  # takes the local schedule over
+        assert shared(limiter)
+        await asyncio.sleep(1.0)  # the shared schedule goes idle, its burst full again
+        await granted(limiter)
+        redis = client_of(own_redis.url)
+        tat = int(await redis.hget(key, "tat") or 0)
+        seconds, micros = await redis.time()
+    # One interval booked from an idle schedule; its burst spent would put it 5/6 s ahead.
     assert (tat - (seconds * 1_000_000 + micros)) / 1e6 < 0.5
 
 
