@@ -2636,3 +2636,57 @@ def test_failure_words_are_one_line_without_the_punctuation_that_led_to_a_quote(
     """aiohttp's words are kept on one line, and end without the full stop, comma, colon or
     space that closed them or led into what it quoted (a ``message=`` included)."""
     assert _transport.failure_words(failure) == words
+
+
+async def test_a_read_timeout_the_caller_set_may_have_reached_the_server() -> None:
+    """An answer slower than the caller's ``sock_read`` fails as a timeout waiting for the
+    response, which may have reached the server, not as one connecting."""
+    held = Holding()
+    timeout = aiohttp.ClientTimeout(total=60, sock_read=0.2)
+    async with serving(held.app()) as url:
+        async with B2BClient(
+            TOKEN, base_url=url, rate_limit=None, retry=None, timeout=timeout
+        ) as client:
+            with pytest.raises(APITimeoutError) as info:
+                await create(client)
+        held.release.set()
+    assert info.value.may_have_reached_server
+    assert "waiting for the response" in str(info.value)
+
+
+def test_a_failure_on_an_open_connection_is_shown_on_one_line_without_the_secrets() -> None:
+    """The words of a failure once the connection opened follow the one-line rule: their
+    control characters are written as escapes, and no secret of the client shows."""
+    failure = aiohttp.ClientOSError(104, "reset \x1b[2J\u202e by tok-123")
+    url = "https://api.example.test/api/v2/io/orders"
+    error = _transport.transport_error(failure, CallInfo("POST", url, ("tok-123",)))
+    assert "ClientOSError: [Errno 104] reset \\x1b[2J\\u202e by " in str(error)
+    assert not {"\x1b", "\u202e"} & set(str(error))
+    assert "tok-123" not in str(error)
+
+
+def test_failure_words_drop_the_line_that_points_into_what_the_parser_quoted() -> None:
+    """aiohttp's compiled parser quotes the line it refused and points into it on a line of
+    its own below: neither is kept."""
+    failure = http_exceptions.BadHttpMessage(
+        "Invalid header value char:\n\n  b'X-Echo: tok-123\\x01'\n                    ^"
+    )
+    assert _transport.failure_words(failure) == "400, message: Invalid header value char"
+
+
+def test_a_closed_client_called_under_another_event_loop_says_it_is_closed() -> None:
+    """A client closed in the loop it served raises ClientClosedError saying it is closed
+    when called under another loop: once closed, the loop no longer matters."""
+    with unanswered_port() as url:
+        client = B2BClient(TOKEN, base_url=url, rate_limit=None)
+
+        async def use_and_close() -> None:
+            async with client:
+                pass
+
+        async def refused() -> None:
+            with pytest.raises(ClientClosedError, match="the client is closed"):
+                await create(client)
+
+        asyncio.run(use_and_close())
+        asyncio.run(refused())
