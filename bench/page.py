@@ -60,7 +60,9 @@ aiohttp). No benchmark sends anything over a network: servers listen on loopback
   `max_concurrency` equal to the concurrency), from as many workers as the concurrency.
   Rounds alternate, $overhead_rounds of each per concurrency, after a warm-up; the ratio is
   the median of the rounds' client/bare throughput ratios. CPU time is the client process's
-  `time.process_time()` per request. `python -m bench.overhead` runs one concurrency;
+  `time.process_time()` per request.
+  `python -m bench.overhead --requests $overhead_requests_arg --rounds $overhead_rounds`
+  runs one concurrency;
   `python -m bench.calls` counts the Python function calls one request makes, by module, a
   figure the machine's other work does not move.
 - **Latency.** The same server, one request at a time: $latency_samples timed calls each,
@@ -88,7 +90,7 @@ aiohttp). No benchmark sends anything over a network: servers listen on loopback
   empty because the job ran out of orders whatever the pacing, while time between windows,
   when none was open, counts as budget unspent (a run that used one window is measured
   against that one). A **lost** order is one that no request registered.
-  `python -m bench.budget`.$pacing_method
+  `python -m bench.budget --orders $budget_orders`.$pacing_method
 - **Bulk scale.** `create_stream` and `create_many` register $bulk_sizes_text orders from a
   generator, at concurrency $bulk_concurrency (the client's default), with no rate limit, against
   `python -m b2b_async sandbox --rate-limit none` in a fresh process per run (the sandbox keeps
@@ -652,6 +654,7 @@ def render(results: dict[str, Any]) -> str:
         date=generated.strftime("%Y-%m-%d"),
         machine_table=machine_table(results),
         overhead_requests=f"{results['overhead']['requests_per_round']:,}",
+        overhead_requests_arg=results["overhead"]["requests_per_round"],
         overhead_rounds=results["overhead"]["rounds"],
         latency_samples=f"{results['latency']['samples']:,}",
         latency_samples_arg=results["latency"]["samples"],

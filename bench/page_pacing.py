@@ -478,8 +478,8 @@ def method(results: dict[str, Any]) -> str:
             f" {comparison['window']['requests']} a second keep more requests in flight than"
             " the store's 2.5, which keep under one even at 250 ms. The baseline has no cap"
             " but aiohttp's connection limit."
-            " `python -m bench.budget --strategy client --strategy competent --competing N"
-            " --latency S`."
+            f" `python -m bench.budget --orders {comparison['orders']} --strategy client"
+            " --strategy competent --competing N --latency S`."
         )
     if (urgent := results.get("urgent")) is not None:
         bullets.append(
@@ -489,7 +489,8 @@ def method(results: dict[str, Any]) -> str:
             f" with one default-priority `client.orders.create(...)` every {urgent['every']:g} s"
             f" beside it, the server answering after {milliseconds(urgent['latency'])}; then"
             " the same with the competent baseline, which has no priorities."
-            f" `python -m bench.urgent --latency {urgent['latency']:g}`."
+            f" `python -m bench.urgent --orders {urgent['orders']}"
+            f" --latency {urgent['latency']:g}`."
         )
     if (across := results.get("multiprocess")) is not None:
         bullets.append(
@@ -501,7 +502,8 @@ def method(results: dict[str, Any]) -> str:
             " (`client.stats.budget_wait` across each call); **combined achieved/allowed** is"
             " `bench.multiprocess`'s measure: the requests accepted between the backfills'"
             " first and last arrivals, per second, over the allowed rate."
-            " `python -m bench.multiprocess urgent`."
+            " `python -m bench.multiprocess urgent"
+            f" --orders {across['backfill_orders'] // across['backfills']}`."
         )
     if (contended := results.get("contended")) is not None:
         bullets.append(

@@ -314,6 +314,23 @@ def test_the_performance_page_names_the_options_that_repeat_its_runs() -> None:
     assert "`python -m bench.bulk --repeats 2`" in rendered
 
 
+def test_the_performance_page_names_the_orders_and_rounds_of_every_other_run() -> None:
+    """The page's overhead, budget, comparison and urgent commands carry their sizes too."""
+    page = pytest.importorskip("bench.page", reason="the benchmarks need the bench group")
+    results = json.loads((ROOT / "bench" / "results.json").read_text(encoding="utf-8"))
+    results["overhead"] |= {"requests_per_round": 1500, "rounds": 3}
+    results["budget"]["runs"][0]["orders"] = 90
+    results["comparison"]["orders"] = 70
+    results["urgent"]["orders"] = 300
+    results["multiprocess"] |= {"backfills": 2, "backfill_orders": 100}
+    rendered = " ".join(page.render(results).split())
+    assert "`python -m bench.overhead --requests 1500 --rounds 3` runs one" in rendered
+    assert "`python -m bench.budget --orders 90`" in rendered
+    assert "`python -m bench.budget --orders 70 --strategy client --strategy" in rendered
+    assert "`python -m bench.urgent --orders 300 --latency" in rendered
+    assert "`python -m bench.multiprocess urgent --orders 50`" in rendered
+
+
 def _example_environment(sandbox: SandboxServer, redis_url: str | None) -> dict[str, str]:
     """The child's environment: the sandbox's URL, token and store hash, and this checkout."""
     environment = dict(os.environ)
