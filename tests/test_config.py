@@ -35,7 +35,7 @@ from b2b_async._config import (
     positive_number,
     shown,
 )
-from tests.subclasses import OtherDecimal, OtherFloat, OtherText, Shop
+from tests.subclasses import BoundlessInt, OtherDecimal, OtherFloat, OtherText, Shop
 
 
 class OptionError(ValueError):
@@ -436,22 +436,12 @@ def test_rate_limit_refuses_more_requests_than_a_limiter_can_keep() -> None:
             RateLimit(requests=value)
 
 
-class _Lenient(int):
-    """An int that claims to be within every range."""
-
-    def __lt__(self, other: object) -> bool:
-        return False
-
-    def __gt__(self, other: object) -> bool:
-        return False
-
-
 def test_check_positive_int_compares_the_built_in_value() -> None:
     """An int subclass's own comparisons cannot pass 0 or a count past the most."""
-    for value in (_Lenient(0), _Lenient(10**6)):
+    for value in (BoundlessInt(0), BoundlessInt(10**6)):
         with pytest.raises(ValueError, match="page_size must be an int"):
             check_positive_int(value, "page_size", most=100)
-    assert type(check_positive_int(_Lenient(5), "page_size", most=100)) is int
+    assert type(check_positive_int(BoundlessInt(5), "page_size", most=100)) is int
 
 
 @pytest.mark.parametrize(

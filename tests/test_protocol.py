@@ -122,15 +122,21 @@ def test_string_body_code_is_read() -> None:
         decode(200, {"code": "404", "data": {}, "message": "x"})
 
 
+def errors_with_body_code(code: object) -> tuple[ResponseDecodeError, BadRequestError]:
+    """The errors that a success and a 400 whose body ``code`` is ``code`` decode to."""
+    with pytest.raises(ResponseDecodeError) as success:
+        decode(200, {"code": code, "data": {}})
+    with pytest.raises(BadRequestError) as failure:
+        decode(400, {"code": code, "data": {}, "message": "bad"})
+    return success.value, failure.value
+
+
 @pytest.mark.parametrize("code", ["\u00b2", "\u0664\u0660\u0664", "4" * 10, "4" * 5000])
 def test_a_body_code_that_is_no_small_ascii_number_is_not_a_code(code: str) -> None:
     """``"²"`` and Arabic-Indic digits pass ``str.isdigit``; no code has ten digits."""
-    with pytest.raises(ResponseDecodeError) as success:
-        decode(200, {"code": code, "data": {}})
-    assert success.value.path == "$.code"
-    with pytest.raises(BadRequestError) as failure:
-        decode(400, {"code": code, "data": {}, "message": "bad"})
-    assert failure.value.code is None
+    success, failure = errors_with_body_code(code)
+    assert success.path == "$.code"
+    assert failure.code is None
 
 
 @pytest.mark.parametrize(
@@ -280,12 +286,9 @@ def test_a_body_code_of_nine_digits_is_kept(code: float | str) -> None:
 @pytest.mark.parametrize("code", [True, False])
 def test_a_flag_body_code_is_not_a_code(code: bool) -> None:
     """``true`` and ``false`` are no body code: a success with one is not the envelope."""
-    with pytest.raises(ResponseDecodeError) as success:
-        decode(200, {"code": code, "data": {}})
-    assert success.value.message == "envelope code is not a number"
-    with pytest.raises(BadRequestError) as failure:
-        decode(400, {"code": code, "data": {}, "message": "bad"})
-    assert failure.value.code is None
+    success, failure = errors_with_body_code(code)
+    assert success.message == "envelope code is not a number"
+    assert failure.code is None
 
 
 def test_a_long_code_whose_first_digits_name_no_status_stands_for_itself() -> None:

@@ -26,7 +26,7 @@ from b2b_async._routes import (
     v2_path,
     v3_path,
 )
-from tests.subclasses import ClimbingInt, OtherText, Shop
+from tests.subclasses import BoundlessInt, ClimbingInt, OtherText, Shop
 
 
 @pytest.mark.parametrize(
@@ -282,20 +282,10 @@ def test_the_longest_query_fits_a_request_line() -> None:
     assert len(line) < 8190
 
 
-class _ModestInt(int):
-    """An int that claims to be within every bound."""
-
-    def __le__(self, other: object) -> bool:
-        return True
-
-    def __ge__(self, other: object) -> bool:
-        return True
-
-
 def test_a_v3_id_is_bounded_by_its_value_not_its_subclass_comparisons() -> None:
     """An int subclass past MAX_V3_ID is refused, whatever its comparisons claim."""
     with pytest.raises(InvalidOrderError, match="at most"):
-        to_v3_id(_ModestInt(MAX_V3_ID + 1), field="bc_order_id")
+        to_v3_id(BoundlessInt(MAX_V3_ID + 1), field="bc_order_id")
 
 
 def test_an_optional_id_given_is_read_like_any_other() -> None:
