@@ -27,7 +27,7 @@ from b2b_async import (
     UnprocessableEntityError,
 )
 from b2b_async._client import secrets_of
-from b2b_async._config import MAX_WINDOW_REQUESTS, MIN_FOLDED_SECRET_LENGTH
+from b2b_async._config import MAX_WAIT_HINT, MAX_WINDOW_REQUESTS, MIN_FOLDED_SECRET_LENGTH
 from b2b_async._protocol import (
     MESSAGE_LIMIT,
     BudgetHint,
@@ -1042,3 +1042,77 @@ def test_a_capped_hint_waits_no_longer_than_the_cap() -> None:
     hint = BudgetHint(remaining=0, resets_after=40.0, retry_after=90.0)
     assert hint.capped(30.0) == BudgetHint(remaining=0, resets_after=30.0, retry_after=30.0)
     assert hint.capped(60.0) == BudgetHint(remaining=0, resets_after=40.0, retry_after=60.0)
+
+
+def test_an_error_code_of_a_2xx_without_a_message_falls_back_to_the_reason() -> None:
+    """A success status whose body code names an error, and no message, uses the HTTP reason."""
+    raw = body({"code": 40310, "data": {}})
+    with pytest.raises(PermissionDeniedError) as info:
+        decode_response(200, {}, raw, INFO, NOW, reason="Blocked by policy")
+    assert info.value.message == "Blocked by policy"
+
+
+def test_a_long_secret_cut_off_by_the_read_leaves_no_part_beside_a_shorter_secret() -> None:
+    """The part of a body kept back from the cut is as long as the longest secret needs,
+    however short the other secrets are."""
+    auth = {"authToken": "tok-0123456789abcdef", "storeHash": "abcdefghij"}
+    info = RequestInfo("GET", "https://x/api", secrets_of(auth))
+    written = b"".join(b"\\u%04x" % char for char in b"tok-0123456789abcdef")
+    for padding in range(0, 3000, 7):
+        garbled = b"\x00" * padding + written + b" and more"
+        with pytest.raises(ResponseDecodeError) as failed:
+            decode_response(200, {}, garbled, info, NOW)
+        assert "\\u0030" not in failed.value.body_excerpt
+
+
+def test_without_secrets_an_excerpt_reads_six_bytes_for_each_character_it_shows() -> None:
+    """With no secret to hold back, 1,800 bytes of a body are read, the controls among them
+    dropped, and nothing of what was read is cut from the end."""
+    garbled = b"\x00" * 1790 + b"visible text and more"
+    with pytest.raises(ResponseDecodeError) as failed:
+        decode_response(200, {}, garbled, INFO, NOW)
+    assert failed.value.body_excerpt == "visible te"
+
+
+@pytest.mark.parametrize(
+    ("garbled", "excerpt"),
+    [
+        (b"\x00" * (420 * 6 - 7) + b"visible", "visible"),
+        (b"\x00" * (420 * 6 - 10) + b"tok-0123456789abcdef and more", ""),
+    ],
+    ids=["its end kept", "a secret it cuts hidden"],
+)
+def test_an_excerpt_read_to_its_limit_keeps_the_end_and_hides_a_secret_it_cuts(
+    garbled: bytes, excerpt: str
+) -> None:
+    """A body no longer than what is read has nothing cut off by the read: its end is shown.
+    When all that is read after the controls is the start of a secret, the excerpt is empty."""
+    info = RequestInfo("GET", "https://x/api", secrets_of({"authToken": "tok-0123456789abcdef"}))
+    with pytest.raises(ResponseDecodeError) as failed:
+        decode_response(200, {}, garbled, info, NOW)
+    assert failed.value.body_excerpt == excerpt
+
+
+def test_a_secret_with_characters_next_to_the_surrogates_is_found_in_escapes() -> None:
+    """U+D7FF and U+E000, just outside the surrogates, are read from their escapes."""
+    secret = "tok-0123456789\ud7ff\ue000"
+    assert redact("x tok-0123456789\\ud7ff\\ue000 y", (secret,)) == "x *** y"
+
+
+def test_the_escape_of_the_last_lone_surrogate_stays_as_written() -> None:
+    """Escapes read to find a secret leave a lone surrogate's, up to U+DFFF, as written."""
+    text = "\\u0074ok-0123456789abcdef \\udfff"
+    assert redact(text, ("tok-0123456789abcdef",)) == "*** \\udfff"
+
+
+def test_a_wait_hint_of_exactly_the_most_a_hint_may_ask_is_read() -> None:
+    """MAX_WAIT_HINT seconds is still a sane hint; only more is absurd."""
+    assert retry_after_hint({"Retry-After": f"{MAX_WAIT_HINT}"}, NOW) == MAX_WAIT_HINT
+
+
+@pytest.mark.parametrize(
+    "hint", [BudgetHint(window=30.0), BudgetHint(limit=150)], ids=["window-only", "limit-only"]
+)
+def test_half_an_allocation_is_kept_as_it_is_when_capped(hint: BudgetHint) -> None:
+    """A limit without a window, or a window without a limit, names no pace: capping keeps it."""
+    assert hint.capped(1.0) == hint

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from b2b_async import (
     CompanyOrder,
     CreatedOrder,
+    ExtraFieldConfig,
     InvalidOrderError,
     LineItem,
     OrderDetail,
@@ -32,6 +33,7 @@ from b2b_async._pagination import Page
 from b2b_async._serde import (
     encode_body,
     first_problem,
+    is_empty,
     number_text,
     one_or_many,
     structure,
@@ -397,3 +399,105 @@ def test_an_answer_with_several_problems_names_the_first() -> None:
 def test_a_blank_list_in_an_answer_is_no_items(blank: object) -> None:
     """null or an empty string where a list is expected reads as an empty tuple."""
     assert structure({"bcOrderId": 1, "extraFields": blank}, V3Order).extra_fields == ()
+
+
+@pytest.mark.parametrize("wire_value", [True, [1], {"id": 1}, 12.5], ids=repr)
+def test_an_id_is_text_or_a_whole_number_and_nothing_else(wire_value: Any) -> None:
+    """A flag, a list, an object or a float with a fraction is no id: a decode error."""
+    with pytest.raises(ResponseDecodeError) as info:
+        structure({"orderId": wire_value}, OrderRef)
+    assert info.value.path == "$.data.orderId"
+
+
+@pytest.mark.parametrize("wire_value", [20.5, "20.5", "-0.1"])
+def test_a_count_with_a_fraction_is_refused(wire_value: Any) -> None:
+    """A number with a fraction is no count, rather than read as the whole number below it."""
+    with pytest.raises(ResponseDecodeError) as info:
+        structure({"id": "1", "items_total": wire_value}, OrderDetail)
+    assert info.value.path == "$.data.items_total"
+
+
+@pytest.mark.parametrize("wire_value", ["yes", "2", 2, -1, 1.0])
+def test_a_flag_is_only_true_false_one_or_zero(wire_value: Any) -> None:
+    """Any other value where a flag is expected is a decode error, not a missing flag."""
+    with pytest.raises(ResponseDecodeError) as info:
+        structure({"orderId": "1", "isInvoiceOrder": wire_value}, CompanyOrder)
+    assert info.value.path == "$.data.isInvoiceOrder"
+
+
+def test_a_time_in_fractional_unix_seconds_is_read() -> None:
+    """A time written as a JSON number with a fraction is Unix seconds, as a whole one is."""
+    order = structure({"orderId": "1", "createdAt": 1572323610.5}, CompanyOrder)
+    assert order.created_at == datetime(2019, 10, 29, 4, 33, 30, 500000, tzinfo=UTC)
+
+
+def test_a_time_in_digits_of_another_script_is_refused() -> None:
+    """Unix seconds are ASCII digits: the same number in Arabic-Indic digits is no time."""
+    with pytest.raises(ResponseDecodeError) as info:
+        structure({"orderId": "1", "createdAt": "\u0661\u0665\u0667\u0662"}, CompanyOrder)
+    assert info.value.path == "$.data.createdAt"
+
+
+@pytest.mark.parametrize("wire_value", ["ab", {"a": "b"}], ids=["text", "object"])
+def test_text_or_an_object_where_a_list_of_text_is_expected_is_refused(wire_value: Any) -> None:
+    """A string is not read as a list of its characters, nor an object as a list of its keys."""
+    with pytest.raises(ResponseDecodeError) as info:
+        structure({"fieldName": "x", "listOfValues": wire_value}, ExtraFieldConfig)
+    assert info.value.path == "$.data.listOfValues"
+
+
+def test_a_raw_field_never_enters_a_body() -> None:
+    """The whole answer a model keeps is no part of what the model sends."""
+    order = structure({"bcOrderId": 9, "poNumber": "P"}, V3Order)
+    sent = unstructure(order)
+    assert "raw" not in sent
+    assert sent["poNumber"] == "P"
+
+
+def test_an_answer_key_named_raw_is_an_unknown_key_like_any_other() -> None:
+    """A key "raw" in an answer is not read into the model's raw field: raw is the whole answer."""
+    answer = {"bcOrderId": 9, "raw": 5}
+    assert dict(structure(answer, V3Order).raw) == answer
+
+
+def test_any_text_for_a_list_the_schema_types_as_text_is_no_items() -> None:
+    """Where the published schema types a list as a string, text that is not blank is no item."""
+    assert structure({"productOptions": "[]"}, LineItem).product_options == ()
+
+
+def test_optional_attributes_left_unset_stay_out_of_bodies() -> None:
+    """An attribute left at its default (None, an empty tuple) is not sent at all."""
+
+    @attrs.frozen
+    class Note:
+        order_id: str
+        po_number: str | None = None
+        lines: tuple[str, ...] = ()
+
+    assert unstructure(Note("1")) == {"orderId": "1"}
+    assert unstructure(Note("1", "P", ("a",))) == {"orderId": "1", "poNumber": "P", "lines": ["a"]}
+
+
+@pytest.mark.parametrize(
+    ("data", "empty"),
+    [(None, True), ({}, True), ([], True), ("", False), (0, False), (False, False), ([{}], False)],
+)
+def test_only_null_an_empty_object_or_an_empty_list_describes_nothing(
+    data: Any, empty: bool
+) -> None:
+    """null, {} and [] are no data; an empty string, zero or false is data of the wrong kind."""
+    assert is_empty(data) is empty
+
+
+@pytest.mark.parametrize("data", ["", 0, False])
+def test_a_falsy_scalar_is_no_list_of_items(data: Any) -> None:
+    """An empty string, zero or false where items are expected is a decode error at $.data."""
+    with pytest.raises(ResponseDecodeError, match="expected a list or an object") as info:
+        one_or_many(data, OrderProduct)
+    assert info.value.path == "$.data"
+
+
+def test_a_time_in_negative_unix_seconds_is_read_as_a_number() -> None:
+    """A whole JSON number is Unix seconds whatever its sign, not text to parse as a date."""
+    order = structure({"orderId": "1", "createdAt": -1}, CompanyOrder)
+    assert order.created_at == datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC)
