@@ -33,7 +33,7 @@ from b2b_async import (
     RetryPolicy,
     TransportError,
 )
-from b2b_async._config import MAX_WINDOW_REQUESTS
+from b2b_async._config import MAX_WAIT_HINT, MAX_WINDOW_REQUESTS
 from b2b_async._protocol import parse_budget
 from b2b_async._ratelimit import Pacing, RateLimiter, build_limiter
 from b2b_async.redis import OnRedisError, RateLimiterUnavailableError, RedisRateLimiter
@@ -1121,6 +1121,16 @@ async def test_a_count_released_from_another_task_is_not_shared(url: str, key: s
         assert await b.acquire() < PROMPT
 
 
+async def one_left_after_the_first_of(limiter: RedisRateLimiter, bookings: int) -> str:
+    """Book urgent tickets 1 to ``bookings``, then count one request left after ticket 1, in
+    a window that resets in 30 s; return the limiter's owner id."""
+    owner = limiter._owner
+    for _ in range(bookings):
+        await limiter._call("reserve", "", "", 0, owner, "")
+    await limiter._call("release", 1, 1, 30_000_000, "", 500_000, 2_000)
+    return owner
+
+
 async def test_the_last_slot_a_spent_window_fits_is_kept_and_the_next_voided(
     url: str, key: str
 ) -> None:
@@ -1128,11 +1138,8 @@ async def test_the_last_slot_a_spent_window_fits_is_kept_and_the_next_voided(
     next one's books again, at the reset."""
     slow = RateLimit(10, 1.0)
     async with RedisRateLimiter(url, key=key, rate_limit=slow) as limiter:
-        owner = limiter._owner
-        for _ in range(3):  # urgent bookings: tickets 1 to 3
-            await limiter._call("reserve", "", "", 0, owner, "")
         # One left after ticket 1, with two booked since: ticket 2 fits, ticket 3 does not.
-        await limiter._call("release", 1, 1, 30_000_000, "", 500_000, 2_000)
+        owner = await one_left_after_the_first_of(limiter, bookings=3)
         kept = await limiter._call("confirm", 2, 0, 0, owner, "")
         voided = await limiter._call("confirm", 3, 0, 0, owner, "")
     assert kept[:2] == [0, 2]
@@ -2633,3 +2640,96 @@ async def test_the_driver_runs_in_a_context_of_its_own(key: str, watched: Watche
     booked = [value for op, value in watched.contexts if op != "release"]
     assert booked
     assert booked == [""] * len(booked)
+
+
+async def test_bookings_past_the_budget_confirmed_newest_first_are_voided_down_to_the_one_that_fits(
+    url: str, key: str
+) -> None:
+    """Bookings past a spent window's budget confirmed newest first are each voided, and
+    the last one the budget fits, confirmed after them, is still granted."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(10, 1.0)) as limiter:
+        # One left after ticket 1, with three booked since: ticket 2 fits, 3 and 4 do not.
+        owner = await one_left_after_the_first_of(limiter, bookings=4)
+        newest = await limiter._call("confirm", 4, 0, 0, owner, "")
+        next_newest = await limiter._call("confirm", 3, 0, 0, owner, "")
+        kept = await limiter._call("confirm", 2, 0, 0, owner, "")
+    assert newest[0] > 20_000_000
+    assert next_newest[0] > 20_000_000
+    assert kept[:2] == [0, 2]
+
+
+async def test_a_slot_confirmed_late_by_the_allowance_leaves_the_schedule_where_it_was(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A slot confirmed late by no more than the allowance (2 ms) leaves the slots after it
+    where they were booked."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(10, 1.0)) as limiter:
+        owner = limiter._owner
+        await limiter._call("reserve", "", "", 0, owner, "")  # an urgent booking: ticket 1
+        booked = await client.hget(key, "tat")
+        wait, ticket, _, _ = await limiter._call("confirm", 1, -2_000, 0, owner, "")
+        assert await client.hget(key, "tat") == booked
+    assert (wait, ticket) == (0, 1)
+
+
+async def test_a_schedule_reaching_past_the_longest_wait_hint_is_kept(url: str, key: str) -> None:
+    """A schedule that reaches past the longest wait hint obeyed by thousands of intervals is
+    kept: the next booking follows it."""
+    ahead = int(MAX_WAIT_HINT * 1_000_000) + 5_000 * 100_000  # 5000 intervals of 0.1 s
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(10, 1.0)) as limiter:
+        owner = limiter._owner
+        first, _, _, _ = await limiter._call("reserve", ahead, "", 0, owner, "")
+        second, _, _, _ = await limiter._call("reserve", "", "", 0, owner, "")
+    assert first >= ahead
+    assert second > ahead // 2
+
+
+async def test_a_move_whose_old_slot_passed_seconds_ago_is_still_followed(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """A move whose old slot passed seconds ago (its holder woke late), well within the
+    key's keep, outlasts the bookings that pass over it and is followed at the confirm."""
+    async with limiters(url, key, 2, rate_limit=RateLimit(10, 1.0)) as (a, b):
+        for _ in range(3):  # urgent bookings: tickets 1 to 3
+            await a._call("reserve", "", "", 0, a._owner, "")
+        seconds, micros = await client.time()
+        came = seconds * 1_000_000 + micros - 10_000_000  # ten seconds ago
+        await client.hset(key, f"m:2:{a._owner}", f"3 {came}")  # ticket 2 moved to ticket 3
+        await b._call("reserve", "", "", 1, b._owner, "")  # a normal booking: ticket 4
+        wait, ticket, _, _ = await a._call("confirm", 2, 0, 0, a._owner, "")
+    assert (wait, ticket) == (0, 3)
+
+
+async def test_a_count_merged_after_a_void_keeps_a_slot_its_budget_still_fits(
+    url: str, key: str
+) -> None:
+    """A count of the known window merged after a slot over its budget was voided counts
+    from the newest ticket: a slot its budget still has room for is granted."""
+    half, margin = 500_000, 2_000
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(10, 1.0)) as limiter:
+        owner = limiter._owner
+        for _ in range(4):  # urgent bookings: tickets 1 to 4
+            await limiter._call("reserve", "", "", 0, owner, "")
+        # Two left after ticket 1, with three booked since: tickets 2 and 3 fit, 4 does not.
+        await limiter._call("release", 1, 2, 30_000_000, "", half, margin)
+        _, moved, _, _ = await limiter._call("confirm", 4, 0, 0, owner, "")  # void: ticket 5
+        await limiter._call("confirm", 2, 0, 0, owner, "")
+        # One left after ticket 2, merged into the same window: ticket 3 still fits.
+        await limiter._call("release", 2, 1, "", "", half, margin)
+        kept = await limiter._call("confirm", 3, 0, 0, owner, "")
+    assert moved == 5
+    assert kept[:2] == [0, 3]
+
+
+async def test_a_booking_takes_over_a_local_cooldown_as_shared_and_a_local_pace_as_pace(
+    url: str, key: str
+) -> None:
+    """A booking handing over the local fallback's cooldown closes the shared cooldown until
+    it ends; one handing over the fallback's next free moment only paces after it."""
+    slow = RateLimit(10, 1.0)
+    async with RedisRateLimiter(url, key=f"{key}:held", rate_limit=slow) as held:
+        cooled = await held._call("reserve", "", 5_000_000, 0, held._owner, "")
+    async with RedisRateLimiter(url, key=f"{key}:paced", rate_limit=slow) as paced:
+        after = await paced._call("reserve", 5_000_000, "", 0, paced._owner, "")
+    assert (cooled[0], cooled[3]) == (5_000_000, 5_000_000)
+    assert (after[0], after[3]) == (5_000_000, 0)
