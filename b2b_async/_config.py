@@ -375,8 +375,11 @@ class RetryPolicy:
             attempt: the 1-based number of the attempt that failed.
             jitter: a factor in ``[0.5, 1.0]``, random in real use.
         """
-        exponent = min(attempt - 1, 64)  # 2**64 seconds is already far past any cap
-        return min(self.max_wait, self.initial_wait * 2.0**exponent) * jitter
+        try:
+            grown = math.ldexp(self.initial_wait, attempt - 1)  # initial_wait * 2**(attempt - 1)
+        except OverflowError:  # past the largest float, so past any cap
+            grown = math.inf
+        return min(self.max_wait, grown) * jitter
 
 
 def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from b2b_async import _config
 from b2b_async._config import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -177,6 +178,13 @@ def test_backoff_never_shrinks_and_never_passes_the_cap(
     wait = policy.backoff(attempt, jitter)
     assert policy.backoff(attempt + 1, jitter) >= wait
     assert 0.0 <= wait <= max_wait * jitter
+
+
+def test_backoff_doubles_up_to_the_cap_from_however_small_an_initial_wait() -> None:
+    """The wait doubles until it reaches max_wait, however many doublings that takes."""
+    policy = RetryPolicy(initial_wait=2.0**-70, max_wait=1.0)
+    assert [policy.backoff(n, 1.0) for n in (66, 70, 71, 72)] == [2.0**-5, 0.5, 1.0, 1.0]
+    assert RetryPolicy(initial_wait=5e-324, max_wait=1.0).backoff(10**6, 1.0) == 1.0
 
 
 # --- RateLimit -----------------------------------------------------------------------------
@@ -481,3 +489,46 @@ def test_rate_limit_takes_the_documented_range_of_requests() -> None:
     assert RateLimit(requests=1_000_000).requests == 1_000_000
     with pytest.raises(ValueError, match="from 1 to 1000000, got 1000001"):
         RateLimit(requests=1_000_001)
+
+
+# --- the documented figures ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "figure"),
+    [
+        pytest.param(_config.DEFAULT_TIMEOUT, 30.0, id="timeout, quickstart"),
+        pytest.param(_config.CONNECT_SHARE, 0.5, id="connecting's half, quickstart"),
+        pytest.param(_config.DEFAULT_MAX_CONCURRENCY, 8, id="max_concurrency, quickstart"),
+        pytest.param(_config.MAX_CONCURRENCY, 1000, id="bulk workers at most, bulk"),
+        pytest.param(_config.DEFAULT_MAX_RESPONSE_BYTES, 4194304, id="4 MiB, quickstart"),
+        pytest.param(_config.MIN_SECRET_LENGTH, 6, id="shortest secret, errors"),
+        pytest.param(_config.MIN_FOLDED_SECRET_LENGTH, 16, id="secret in any case, errors"),
+        pytest.param(_config.DEFAULT_PAGE_SIZE, 50, id="V2 page_size, orders"),
+        pytest.param(_config.MAX_PAGE_SIZE, 100_000, id="V2 page_size at most, orders"),
+        pytest.param(_config.MAX_V3_PAGE_SIZE, 200, id="V3 page_size at most, v3"),
+        pytest.param(_config.REGISTRATION_WINDOW, 10.0, id="V3 window, v3"),
+        pytest.param(_config.REGISTRATION_MARGIN, 1.0, id="one-second margin, v3"),
+        pytest.param(_config.WHOLE_SECOND_UNCERTAINTY, 1.0, id="a second more, v3"),
+        pytest.param(_config.CHECK_SHARE, 0.5, id="extra field check's half, v3"),
+        pytest.param(_config.EXTRA_FIELD_CONFIGS_TTL, 300.0, id="configs kept, v3"),
+        pytest.param(_config.EXTRA_FIELD_CONFIGS_RETRY, 30.0, id="configs retried, v3"),
+        pytest.param(_config.EXTRA_FIELD_CONFIGS_RECHECK, 30.0, id="refusal confirmed, v3"),
+        pytest.param(_config.MAX_EXTRA_FIELD_CONFIGS, 1000, id="configs at most, v3"),
+        pytest.param(_config.MAX_WAIT_HINT, 86_400.0, id="a day of hint, retries"),
+        pytest.param(_config.DEFAULT_MAX_RETRY_AFTER, 120.0, id="max_retry_after, retries"),
+        pytest.param(_config.UNREACHABLE_STREAK, 3, id="connections in a row, bulk"),
+        pytest.param(_config.MAX_NUMBER_TEXT, 10_000, id="number text, errors"),
+        pytest.param(_config.MAX_WHOLE_DIGITS, 20, id="whole digits, errors"),
+        pytest.param(_config.MAX_WINDOW_REQUESTS, 1_000_000, id="RateLimit.requests, limits"),
+        pytest.param(
+            _config.RETRYABLE_SERVER_STATUSES, {500, 502, 503, 504}, id="retried, retries"
+        ),
+        pytest.param(_config.UNCERTAIN_STATUSES, {500, 502, 504}, id="maybe processed, errors"),
+    ],
+)
+def test_the_defaults_are_the_figures_the_documentation_gives(
+    value: object, figure: object
+) -> None:
+    """Each default and bound the documentation gives as a figure holds that figure."""
+    assert value == figure

@@ -491,6 +491,13 @@ async def test_take_free_never_jumps_a_call_waiting_for_a_place() -> None:
     assert (places.free, places.waiting) == (0, 0)
 
 
+def test_take_free_answers_true_or_false() -> None:
+    """take_free answers a bool: True when it took a place, False when it took none."""
+    places = Places(1)
+    assert places.take_free(NORMAL) is True
+    assert places.take_free(NORMAL) is False
+
+
 def test_a_priority_block_refuses_an_unknown_level_when_it_is_asked_for() -> None:
     """``client.priority("bluk")`` raises at the call, as its docstring says, not only once a
     ``with`` enters the block: a level read from the configuration fails where it is read."""
