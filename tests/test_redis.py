@@ -169,6 +169,34 @@ def unreachable_url() -> str:
     return f"redis://127.0.0.1:{free_port()}/0"
 
 
+async def wait_told_after_a_booking_given_back(
+    limiter: RedisRateLimiter, watched: WatchedRedis, ask: Callable[[], Awaitable[float]]
+) -> float:
+    """Take the window's one slot, start a waiter and cancel it once the next slot is booked
+    for it; once that booking is given back, ``ask()`` must be refused for its deadline:
+    return the wait it was told. The waiter ends cancelled."""
+    await limiter.acquire()  # the window's one slot: the next is a minute away
+    waiter = asyncio.create_task(limiter.acquire())
+    await watched.until_answered("reserve", 2)  # the next slot, booked for the waiter
+    waiter.cancel()
+    await watched.until_answered("return")
+    with pytest.raises(DeadlineUnreachableError) as refused:
+        await ask()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    return refused.value.estimated_wait
+
+
+async def served_as_the_first_is_cancelled(
+    second: asyncio.Task[float], first: asyncio.Task[float]
+) -> None:
+    """Wait for ``second`` to be granted (bounded only so that a hang fails), and see that
+    ``first`` ended cancelled."""
+    await asyncio.wait_for(second, timeout=30)
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+
 async def granted(limiter: RedisRateLimiter) -> float:
     """Acquire, release without a hint, and return the loop time the slot was granted."""
     await limiter.acquire()
@@ -816,16 +844,10 @@ async def test_a_booking_its_caller_gave_up_goes_back_to_the_shared_schedule(
         RedisRateLimiter(watched, key=key, rate_limit=minute) as limiter,
         RedisRateLimiter(url, key=key, rate_limit=minute) as other,
     ):
-        await limiter.acquire()  # the window's one slot: the next is a minute away
-        waiter = asyncio.create_task(limiter.acquire())
-        await watched.until_answered("reserve", 2)  # the next slot, booked for the waiter
-        waiter.cancel()
-        await watched.until_answered("return")
-        with pytest.raises(DeadlineUnreachableError) as refused:
-            await other.acquire(deadline=1.0)
-    with pytest.raises(asyncio.CancelledError):
-        await waiter
-    assert refused.value.estimated_wait <= 60.0  # kept, it would be two minutes away
+        wait = await wait_told_after_a_booking_given_back(
+            limiter, watched, lambda: other.acquire(deadline=1.0)
+        )
+    assert wait <= 60.0  # kept, it would be two minutes away
 
 
 async def test_a_slot_granted_as_its_caller_is_cancelled_passes_to_the_next_caller(
@@ -845,9 +867,7 @@ async def test_a_slot_granted_as_its_caller_is_cancelled_passes_to_the_next_call
         # Cancelled once the slot is its, before it has run again to take it.
         watched.on_answer = lambda: loop.call_soon(first.cancel)
         watched.answer()
-        await asyncio.wait_for(second, timeout=30)  # a slot of its own is a minute away
-        with pytest.raises(asyncio.CancelledError):
-            await first
+        await served_as_the_first_is_cancelled(second, first)  # its own slot: a minute away
         assert limiter.in_flight == 1
 
 
@@ -2733,3 +2753,166 @@ async def test_a_booking_takes_over_a_local_cooldown_as_shared_and_a_local_pace_
         after = await paced._call("reserve", 5_000_000, "", 0, paced._owner, "")
     assert (cooled[0], cooled[3]) == (5_000_000, 5_000_000)
     assert (after[0], after[3]) == (5_000_000, 0)
+
+
+async def test_a_booking_given_back_while_redis_fails_starts_an_outage(
+    url: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis failing as a booking no caller is left for is given back is an outage: the
+    process paces alone until Redis answers again."""
+    minute = RateLimit(1, 60.0)
+    async with RedisRateLimiter(url, key=key, rate_limit=minute, recheck_after=60) as limiter:
+        await limiter.acquire()  # the window's one slot: the next is a minute away
+        script, booked = limiter._script, asyncio.Event()
+
+        async def failing_return(*, keys: list[str], args: tuple[int | str, ...]) -> object:
+            if args[0] == "return":
+                raise RedisError("Connection reset by peer")
+            answer = await script(keys=keys, args=args)
+            booked.set()
+            return answer
+
+        monkeypatch.setattr(limiter, "_script", failing_return)
+        waiter = asyncio.create_task(limiter.acquire())
+        await booked.wait()  # the next slot, booked for the waiter
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+
+        async def pacing_alone() -> bool:
+            return not limiter.shared
+
+        await eventually(pacing_alone, True)
+
+
+async def test_a_key_lost_once_the_moment_its_last_answer_named_has_passed_begins_afresh(
+    url: str, key: str, client: aioredis.Redis
+) -> None:
+    """Deleted once the moment its last answer named for the next booking has passed, the key
+    begins afresh: that answer tells nothing of the burst left, so none of it counts as
+    spent, and the next two requests of a burst of three leave at once."""
+    bursting = RateLimit(3, 60.0, burst=3)
+    async with RedisRateLimiter(url, key=key, rate_limit=bursting) as limiter:
+        await limiter.acquire(deadline=5.0)  # the next booking may leave at once
+        await limiter.release(None)
+        await client.delete(key)
+        for _ in range(2):
+            await limiter.acquire(deadline=5.0)
+            await limiter.release(None)
+        assert limiter.in_flight == 0
+
+
+async def test_an_answer_holding_a_number_a_double_cannot_hold_exactly_fails_like_an_outage(
+    url: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An answer holding 2**53, past the numbers a double holds exactly and so none the
+    script gives, fails the caller like an outage rather than be followed."""
+    async with RedisRateLimiter(url, key=key, on_redis_error="fail") as limiter:
+
+        async def script(**_: object) -> object:
+            return [0, 1, 2**53, 0]
+
+        monkeypatch.setattr(limiter, "_script", script)
+        with pytest.raises(RateLimiterUnavailableError, match="no answer of its script"):
+            await limiter.acquire()
+
+
+class CancelledAtTheSlot(RateLimiter):
+    """A local limiter that, as it grants a slot, has ``victim`` cancelled in that same turn
+    of the loop, once the driver has handed the slot to it and before it has run to take it."""
+
+    victim: asyncio.Task[Any] | None = None
+
+    def _wake(self) -> None:
+        before = self.in_flight
+        super()._wake()
+        if self.victim is not None and self.in_flight > before:
+            asyncio.get_running_loop().call_soon(self.victim.cancel)
+            self.victim = None
+
+
+async def test_a_local_slot_granted_as_its_caller_is_cancelled_passes_to_the_next_caller() -> None:
+    """While Redis is down, a local slot that reaches a caller in the instant it is cancelled
+    goes to the next caller, and stays counted in flight for it: the cancelled caller gives
+    nothing back to the local limiter."""
+    limiter = RedisRateLimiter(
+        unreachable_url(), key="k", rate_limit=RateLimit(10, 1.0), recheck_after=60
+    )
+    local = CancelledAtTheSlot(limiter.local_limiter.rate_limit)
+    limiter._local = local
+    async with limiter:
+        await granted(limiter)  # Redis failed: pacing locally, the next slot 0.1 s away
+        first = asyncio.create_task(limiter.acquire(Priority.URGENT))
+        second = asyncio.create_task(limiter.acquire(Priority.NORMAL))
+        local.victim = first
+        await served_as_the_first_is_cancelled(second, first)
+        assert local.in_flight == 1
+
+
+async def test_a_slot_granted_as_its_caller_is_cancelled_while_closing_is_not_handed_back(
+    key: str, watched: WatchedRedis
+) -> None:
+    """The slot reaches its one caller in the instant it is cancelled and the limiter closes:
+    a closed limiter starts nothing to hand the slot back, and leaves Redis alone."""
+    limiter = RedisRateLimiter(watched, key=key, rate_limit=RateLimit(1, 60.0))
+    watched.hold()
+    first = asyncio.create_task(limiter.acquire())
+    await watched.until_held()  # the driver is booking the caller's slot
+    loop = asyncio.get_running_loop()
+    closing: list[asyncio.Task[None]] = []
+
+    def cancel_and_close() -> None:  # once the slot is the caller's, before it runs to take it
+        loop.call_soon(first.cancel)
+        closing.append(loop.create_task(limiter.aclose()))
+
+    watched.on_answer = cancel_and_close
+    watched.answer()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await closing[0]
+    assert limiter._driver is None
+    assert watched.replies == ["reserve"]
+
+
+async def test_eight_moments_in_a_row_for_one_booking_are_an_outage(url: str, key: str) -> None:
+    """Eight moments in a row for the same booking are an outage: the eighth answer fails the
+    call (with "fail") rather than have it wait for the slot once more."""
+    given, outcomes, shared = await two_calls_after_moments(url, key, 8)
+    assert given == 8
+    assert outcomes == ["granted", "unavailable"]
+    assert not shared
+
+
+async def test_a_booking_given_back_brings_the_next_slot_a_bulk_caller_is_told_back(
+    key: str, watched: WatchedRedis
+) -> None:
+    """A booking given back brings the process's view of the next free slot back to it: a
+    bulk caller refused for its deadline is told that slot's wait, not the one after it."""
+    async with RedisRateLimiter(watched, key=key, rate_limit=RateLimit(1, 60.0)) as limiter:
+        wait = await wait_told_after_a_booking_given_back(
+            limiter, watched, lambda: limiter.acquire("bulk", deadline=1.0)
+        )
+    assert wait <= 60.0  # kept, it would be two minutes away
+
+
+async def test_a_bulk_call_the_next_free_slot_makes_late_is_refused_without_asking(
+    key: str, watched: WatchedRedis
+) -> None:
+    """A bulk caller takes the next free slot, which it may not take from another process:
+    one that slot, as the last answer named it, puts past its deadline is refused at once,
+    with no booking made for it."""
+    async with RedisRateLimiter(watched, key=key, rate_limit=RateLimit(1, 60.0)) as limiter:
+        await limiter.acquire()  # the window's one slot: the next free one is a minute away
+        with pytest.raises(DeadlineUnreachableError):
+            await limiter.acquire("bulk", deadline=1.0)
+        assert watched.replies == ["reserve"]
+
+
+async def test_a_deadline_of_zero_admits_a_caller_whose_slot_is_free_now(
+    url: str, key: str
+) -> None:
+    """A caller that cannot wait at all is granted a slot free now: no wait is within a
+    deadline of zero."""
+    async with RedisRateLimiter(url, key=key, on_redis_error="fail") as limiter:
+        assert await limiter.acquire(deadline=0.0) >= 0.0
+        await limiter.release(None)
