@@ -1808,8 +1808,15 @@ async def test_a_redis_answering_wait_a_moment_for_ever_is_an_outage(
 async def two_calls_after_moments(url: str, key: str, moments: int) -> tuple[int, list[str], bool]:
     """Two calls of a limiter whose confirms are answered "a moment away" ``moments`` times
     in a row: how many such answers were given, the calls' outcomes, and whether the limiter
-    still shares the budget."""
-    async with RedisRateLimiter(url, key=key, rate_limit=FAST, on_redis_error="fail") as limiter:
+    still shares the budget.
+
+    One request a second: the second call's booking waits for most of a second, which is no
+    moment however late a busy machine makes that call.
+    """
+    second_apart = RateLimit(1, 1.0)
+    async with RedisRateLimiter(
+        url, key=key, rate_limit=second_apart, on_redis_error="fail"
+    ) as limiter:
         given = answering_a_moment(limiter, ["confirm"], moments)
         outcomes = [await outcome(limiter) for _ in range(2)]
         return given(), outcomes, limiter.shared
