@@ -277,10 +277,13 @@ def _structure_datetime(value: object, _: type) -> datetime:
         raise ValueError(f"expected a time, got {type(value).__name__}")
     text = str(value).strip()
     if isinstance(value, int | float) or (text.isascii() and text.isdecimal()):
-        return datetime.fromtimestamp(float(text), UTC)
+        try:
+            return datetime.fromtimestamp(float(text), UTC)
+        except (OverflowError, OSError):  # beyond what the platform's clock can name
+            raise ValueError(f"expected a time, got {text[:40]!r}") from None
     try:
         moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         try:
             moment = datetime.fromisoformat(text)
         except ValueError:

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 import pytest
-from cattrs.errors import IterableValidationError
+from cattrs.errors import ClassValidationError, IterableValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -501,3 +501,45 @@ def test_a_time_in_negative_unix_seconds_is_read_as_a_number() -> None:
     """A whole JSON number is Unix seconds whatever its sign, not text to parse as a date."""
     order = structure({"orderId": "1", "createdAt": -1}, CompanyOrder)
     assert order.created_at == datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "wire_value",
+    [1e20, "99999999999999999999", -(2**63) - 1, "Tue, 29 Oct 99999999999 12:33:25 +0000"],
+    ids=["float", "text", "int", "rfc2822"],
+)
+def test_unix_seconds_past_any_clock_are_a_decode_error_saying_a_time_was_expected(
+    wire_value: Any,
+) -> None:
+    """Unix seconds or a year past what the platform's clock can name is a decode error saying
+    a time was expected, never an overflow or a system error."""
+    with pytest.raises(ResponseDecodeError, match="expected datetime") as info:
+        structure({"orderId": "1", "createdAt": wire_value}, CompanyOrder)
+    assert info.value.path == "$.data.createdAt"
+    with pytest.raises(ResponseDecodeError, match="expected a time"):
+        structure(wire_value, datetime)
+
+
+def test_first_problem_of_errors_without_a_place_is_the_first() -> None:
+    """Of several problems that name no attribute or item, the first is reported."""
+    problems = [ValueError("first"), ValueError("second")]
+    listed = IterableValidationError("While structuring", problems, list[int])
+    assert first_problem(listed, "$.data") == ("first", "$.data")
+    modelled = ClassValidationError("While structuring", problems, V3Order)
+    assert first_problem(modelled, "$.data") == ("first", "$.data")
+
+
+def test_a_fields_own_key_wins_over_its_alias() -> None:
+    """Where an answer holds both a field's own key and its alias, the own key is read."""
+    item = structure({"productId": "1", "product_id": "2"}, LineItem)
+    assert item.product_id == "1"
+
+
+@pytest.mark.parametrize(("answer", "cls"), [(3, tuple[int, ...]), ([1], dict[str, int])])
+def test_an_answer_of_the_wrong_shape_for_a_list_or_a_map_is_a_decode_error(
+    answer: Any, cls: Any
+) -> None:
+    """A scalar where a list is expected, or a list where a map is, names $.data."""
+    with pytest.raises(ResponseDecodeError) as info:
+        structure(answer, cls)
+    assert info.value.path == "$.data"
