@@ -7,6 +7,7 @@ import contextlib
 import gc
 import socket
 import tracemalloc
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -1232,6 +1233,21 @@ def test_the_run_is_told_as_it_stops_and_again_for_a_failure_after_a_halt() -> N
     watch.observe(OrderOutcome(0, None, error=refused))
     assert told == [None, refused]
     assert watch.reason is refused
+
+
+def test_the_rule_keeps_only_the_last_failures_it_counted() -> None:
+    """A long run whose calls now and then cannot connect holds no failure counted long ago."""
+    watch = SystemicFailure()
+    error = refused_connection()
+    watch.observe(OrderOutcome(0, None, error=error))
+    first = weakref.ref(error)
+    del error
+    for index in range(1, 100):
+        failure = refused_connection() if index % 2 == 0 else None
+        watch.observe(OrderOutcome(index, None, error=failure))
+    gc.collect()
+    assert first() is None
+    assert not watch.stopped
 
 
 async def test_an_order_withdrawn_unsent_leaves_the_unreachable_count_as_it_is() -> None:
