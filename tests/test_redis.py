@@ -36,7 +36,13 @@ from b2b_async import (
 from b2b_async._config import MAX_WAIT_HINT, MAX_WINDOW_REQUESTS
 from b2b_async._protocol import parse_budget
 from b2b_async._ratelimit import Pacing, RateLimiter, build_limiter
-from b2b_async.redis import OnRedisError, RateLimiterUnavailableError, RedisRateLimiter
+from b2b_async.redis import (
+    _SHORT_SHARE,
+    OnRedisError,
+    RateLimiterUnavailableError,
+    RedisRateLimiter,
+    _micros,
+)
 from b2b_async.sandbox import DEFAULT_TOKEN, FaultKind, RateWindow, SandboxServer, parse_faults
 from bench.multiprocess import Arrival, run, run_worker, sandbox_process, urgent_run
 from tests.redis_helpers import REDIS_SERVER, SKIP_REASON, RedisServer, free_port
@@ -2923,3 +2929,121 @@ async def test_a_deadline_of_zero_admits_a_caller_whose_slot_is_free_now(
     async with RedisRateLimiter(url, key=key, on_redis_error="fail") as limiter:
         assert await limiter.acquire(deadline=0.0) >= 0.0
         await limiter.release(None)
+
+
+async def test_a_spent_window_answered_to_a_local_request_refuses_no_waiter_once_redis_is_back(
+    own_redis: RedisServer, key: str
+) -> None:
+    """Once Redis answers again, a spent window answered to a request the local fallback
+    paced holds that fallback alone: a waiter the shared schedule serves within its deadline
+    is granted, not refused by the fallback's view."""
+    limiter = RedisRateLimiter(own_redis.url, key=key, rate_limit=FAST, recheck_after=0.05)
+    answered, admitted = asyncio.Event(), asyncio.Event()
+
+    async def local_request() -> None:
+        await limiter.acquire()
+        admitted.set()
+        await answered.wait()
+        await limiter.release(BudgetHint(remaining=0, resets_after=30.0))
+
+    async with limiter:
+        await granted(limiter)
+        own_redis.kill()
+        request = asyncio.create_task(local_request())
+        await admitted.wait()
+        await asyncio.to_thread(own_redis.start)
+        await asyncio.sleep(0.06)
+        await granted(limiter)  # booked through Redis: the shared schedule paces again
+        assert shared(limiter)
+        waiter = asyncio.create_task(limiter.acquire(deadline=5.0))  # queued before the answer
+        answered.set()
+        await request
+        ready = limiter.local_limiter.next_ready
+        assert ready is not None
+        assert ready - asyncio.get_running_loop().time() > 20.0  # the fallback holds alone
+        assert await asyncio.wait_for(waiter, timeout=30) >= 0.0
+        await limiter.release(None)
+
+
+async def test_callers_queued_after_a_quiet_spell_count_in_full_in_a_newcomers_wait(
+    url: str, key: str
+) -> None:
+    """A newcomer queueing behind callers that arrived after a quiet spell is told the wait
+    their slots take from now, not shortened by a next free slot long past, and is refused
+    at once when they pass its deadline."""
+    async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(10, 1.0)) as limiter:
+        await granted(limiter)  # the next free slot, 0.1 s on, passes in the quiet spell
+        await asyncio.sleep(0.5)
+        ahead = [asyncio.create_task(granted(limiter)) for _ in range(3)]
+        await asyncio.sleep(0)  # they queue; no booking has answered for them yet
+        late = asyncio.create_task(limiter.acquire("bulk", deadline=0.25))
+        await asyncio.sleep(0)
+        assert late.done()  # three slots take 0.3 s: refused before anything is booked
+        with pytest.raises(DeadlineUnreachableError) as refused:
+            await late
+        assert refused.value.estimated_wait > 0.25
+        await asyncio.gather(*ahead)
+
+
+async def test_a_redis_failing_hands_the_local_fallback_the_shared_schedule(
+    own_redis: RedisServer, key: str
+) -> None:
+    """Redis failing after it granted the window's one slot, the local fallback continues
+    the shared schedule, its next slot a minute away, rather than a fresh burst: a call that
+    slot makes late is refused at once."""
+    async with RedisRateLimiter(
+        own_redis.url, key=key, rate_limit=MINUTELY, recheck_after=60
+    ) as limiter:
+        await limiter.acquire()  # the window's one slot: the next is a minute away
+        own_redis.kill()
+        await limiter.release(BudgetHint(remaining=50, resets_after=30.0))
+        assert not limiter.shared
+        with pytest.raises(DeadlineUnreachableError) as refused:
+            await limiter.acquire(deadline=10.0)
+    assert refused.value.estimated_wait > 30.0
+
+
+def confirms_answered(limiter: RedisRateLimiter, waits: list[int]) -> None:
+    """Have ``limiter``'s Redis answer its next confirms with ``waits`` (in microseconds, each
+    holding the booking it confirms and granting nothing), and the rest as the script does."""
+    real = limiter._script
+
+    async def script(*, keys: Sequence[str], args: Sequence[int | str]) -> object:
+        if args[0] != "confirm" or not waits:
+            return await real(keys=keys, args=args)
+        return [waits.pop(0), args[4], 0, 0]  # a confirm keeps its ticket
+
+    limiter._script = script  # type: ignore[assignment]
+
+
+async def test_moments_for_one_booking_a_longer_hold_parts_begin_a_run_anew(
+    url: str, key: str
+) -> None:
+    """Moments for one booking that a longer hold parts begin their run anew: four, a hold
+    of 0.3 s, then four more are obeyed as two runs of four, not an outage of eight."""
+    waits = [1] * 4 + [300_000] + [1] * 4
+    async with RedisRateLimiter(
+        url, key=key, rate_limit=RateLimit(1, 1.0), on_redis_error="fail"
+    ) as limiter:
+        confirms_answered(limiter, waits)
+        outcomes = [await outcome(limiter) for _ in range(2)]
+        assert not waits
+        assert outcomes == ["granted", "granted"]
+        assert limiter.shared
+
+
+async def test_waits_of_a_quarter_interval_for_one_booking_are_no_moments(
+    url: str, key: str
+) -> None:
+    """A wait of a quarter of the interval is no moment, only a shorter one: eight in a row
+    for one booking are obeyed, not an outage."""
+    rate_limit = RateLimit(1, 1.0)
+    waits = [_micros(Pacing.of(rate_limit).interval * _SHORT_SHARE)] * 8
+    async with RedisRateLimiter(
+        url, key=key, rate_limit=rate_limit, on_redis_error="fail"
+    ) as limiter:
+        confirms_answered(limiter, waits)
+        outcomes = [await outcome(limiter) for _ in range(2)]
+        assert not waits
+        assert outcomes == ["granted", "granted"]
+        assert limiter.shared
