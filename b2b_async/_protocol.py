@@ -90,7 +90,9 @@ MESSAGE_LIMIT: Final = 1000
 # isolates, which make the rest of a line read in another order than it is written.
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069]")
 # A number ends where no exponent or second point follows: "1e3" is no number of seconds.
-_NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)(?![.\deE])")
+# What follows it is a unit's letter, a space, a comma (a list of values) or nothing: a
+# number that runs on into a date or a time ("2027-01-15T08:00Z", "08:00") is none.
+_NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)(?![.\deE])(?=[A-Za-z\s,]|$)")
 # An HTTP date in the asctime form (``Sun Nov  6 08:49:37 1994``), one of the three forms a
 # recipient must accept (RFC 9110, section 5.6.7): its grammar has no zone, and it is UTC.
 _ASCTIME = re.compile(r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}(?::[0-9]{2}){2} [0-9]{4}")
@@ -162,7 +164,8 @@ def parse_number(value: str | None) -> float | None:
 
     The number is digits with an optional fraction; an exponent or a second point after
     it (``"1e3"``, ``"1.5.3"``) makes the value unreadable, while a unit may follow, with or
-    without a space (``"0.39 s"``, ``"0.39s"``).
+    without a space (``"0.39 s"``, ``"0.39s"``). A number that runs on into a date or a time
+    (``"2027-01-15T08:00:30Z"``, ``"08:00"``) is no number either.
 
     Args:
         value: a header value such as ``"149 times"``, ``"0.39 s"`` or ``"1500"``.
@@ -249,9 +252,9 @@ def retry_after_hint(headers: Headers, now: float, *, rate_limited: bool = True)
     hints: list[float | None] = []
     retry_after = headers.get("Retry-After")
     if retry_after is not None:
-        seconds = parse_number(retry_after)
+        seconds = parse_http_date(retry_after, server_now(headers, now))
         if seconds is None:
-            seconds = parse_http_date(retry_after, server_now(headers, now))
+            seconds = parse_number(retry_after)
         hints.append(seconds)
     hints.append(parse_number(headers.get("X-Retry-After")))
     if rate_limited:

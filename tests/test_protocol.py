@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -1116,3 +1117,119 @@ def test_a_wait_hint_of_exactly_the_most_a_hint_may_ask_is_read() -> None:
 def test_half_an_allocation_is_kept_as_it_is_when_capped(hint: BudgetHint) -> None:
     """A limit without a window, or a window without a limit, names no pace: capping keeps it."""
     assert hint.capped(1.0) == hint
+
+
+def test_the_b2b_window_reset_wins_over_the_core_apis() -> None:
+    """With both reset headers present, the B2B one's seconds are the window's reset."""
+    headers = {"X-Request-Window-Resets-After": "2.5 s", "X-Rate-Limit-Time-Reset-Ms": "3000"}
+    assert parse_budget(200, headers, NOW) == BudgetHint(resets_after=2.5)
+
+
+def test_an_http_date_too_far_off_to_hold_is_no_hint() -> None:
+    """A Retry-After date whose year has too many digits to count is ignored, not raised."""
+    value = "Fri, 15 Jan 99999999999999999999 08:00:30 GMT"
+    assert retry_after_hint({"Retry-After": value}, NOW) is None
+
+
+@pytest.mark.parametrize("value", ["2027-01-15T08:00:30Z", "2027-01-15", "08:00:30", "1_000"])
+def test_a_number_that_runs_on_into_a_date_or_a_time_is_no_hint(value: str) -> None:
+    """A value whose digits run on into a date or a time is unreadable, not its first number."""
+    assert parse_number(value) is None
+    assert retry_after_hint({"Retry-After": value, "X-Retry-After": value}, NOW) is None
+
+
+def test_a_retry_after_date_that_starts_with_its_day_is_read_as_a_date() -> None:
+    """A Retry-After date without its weekday waits until that date, not its day's seconds."""
+    assert retry_after_hint({"Retry-After": "15 Jan 2027 08:00:30 GMT"}, NOW) == 30.0
+
+
+def test_an_asctime_retry_after_is_utc_whatever_the_hosts_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The asctime form names no zone and is UTC, on a host whose local zone is another."""
+    monkeypatch.setenv("TZ", "EST5")
+    time.tzset()
+    try:
+        assert retry_after_hint({"Retry-After": "Fri Jan 15 08:00:30 2027"}, NOW) == 30.0
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+@pytest.mark.parametrize("value", ["12e3", "5.", "5. s"])
+def test_a_number_with_an_exponent_or_a_bare_point_is_unreadable(value: str) -> None:
+    """Digits before an exponent, or a point with no fraction after it, make no number."""
+    assert parse_number(value) is None
+
+
+def test_an_asctime_date_with_a_two_digit_year_is_ignored() -> None:
+    """The asctime form has a four-digit year: with two, the date is zone-less and ambiguous."""
+    assert parse_http_date("Fri Jan 15 08:00:30 27", NOW) is None
+
+
+def test_a_host_clock_more_than_the_dates_second_ahead_reads_against_the_date() -> None:
+    """A host clock 1.5 s past the answer's Date is off it: the Retry-After date counts from
+    the Date."""
+    headers = {"Date": http_date(NOW), "Retry-After": http_date(NOW + 2)}
+    assert retry_after_hint(headers, NOW + 1.5) == 2.0
+
+
+@pytest.mark.parametrize(
+    ("value", "window"),
+    [
+        (" 150 times/60 s", 60.0),
+        ("150times/60s", 60.0),
+        ("150 times / 60 s", 60.0),
+        ("150 Times/60 S", 60.0),
+        ("150 times/60.5 s", 60.5),
+    ],
+)
+def test_an_allocation_is_read_however_it_is_spaced(value: str, window: float) -> None:
+    """An allocation is read with or without spaces around its parts, in any case, and a
+    window with a fraction."""
+    hint = parse_budget(200, {"X-Requests-Allocated": value}, NOW)
+    assert hint == BudgetHint(limit=150, window=window)
+
+
+def test_an_allocation_whose_window_has_ten_digits_is_not_read() -> None:
+    """A window of ten digits or more is noise: the allocation is dropped, its count too."""
+    assert parse_budget(200, {"X-Requests-Allocated": "150 times/1000000000 s"}, NOW) == (
+        BudgetHint()
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "hint"),
+    [
+        ("X-Requests-Remaining", "5 times", BudgetHint(remaining=5)),
+        ("X-Request-Window-Resets-After", "2 s", BudgetHint(resets_after=2.0)),
+        ("X-Requests-Allocated", "150 times/60 s", BudgetHint(limit=150, window=60.0)),
+        ("X-Rate-Limit-Requests-Left", "5", BudgetHint(remaining=5)),
+        ("X-Rate-Limit-Time-Reset-Ms", "2000", BudgetHint(resets_after=2.0)),
+        ("X-Rate-Limit-Requests-Quota", "150", BudgetHint(limit=150)),
+    ],
+)
+def test_each_budget_header_alone_gives_a_hint(name: str, value: str, hint: BudgetHint) -> None:
+    """Any one of the budget headers, with no other, is read into a hint."""
+    assert parse_budget(200, {name: value}, NOW) == hint
+
+
+def test_an_asctime_retry_after_with_spaces_around_it_is_read() -> None:
+    """Spaces around an asctime date do not make it ambiguous: it is still UTC."""
+    assert retry_after_hint({"Retry-After": " Fri Jan 15 08:00:30 2027 "}, NOW) == 30.0
+
+
+@pytest.mark.parametrize("zone", ["XYZ", "-0000"])
+def test_an_asctime_date_with_an_unknown_zone_after_it_is_ignored(zone: str) -> None:
+    """An asctime date followed by a zone no one knows is not asctime: it is ambiguous."""
+    assert parse_http_date(f"Fri Jan 15 08:00:30 2027 {zone}", NOW) is None
+
+
+def test_a_quota_too_large_for_a_float_is_not_read() -> None:
+    """A core quota of hundreds of digits is no number, and reading it raises nothing."""
+    assert parse_budget(200, {"X-Rate-Limit-Requests-Quota": "9" * 400}, NOW) == BudgetHint()
+
+
+def test_a_separator_control_before_a_number_is_skipped_like_a_space() -> None:
+    """The information separators (U+001C to U+001F) count as whitespace before a number."""
+    assert parse_number("\x1c5 s") == 5.0
