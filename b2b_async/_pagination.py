@@ -35,6 +35,7 @@ Wire decisions of the readers:
 from __future__ import annotations
 
 import collections
+import math
 from collections.abc import AsyncGenerator, Callable, Hashable, Iterable, Mapping
 from typing import Any, Final, Generic, Protocol, TypeVar
 
@@ -248,7 +249,7 @@ async def walk_offsets(
     received = pages = repeats = 0
     recent: collections.deque[frozenset[Hashable]] = collections.deque(maxlen=REMEMBERED_PAGES)
     while True:
-        if most is not None and pages > most // page_size:
+        if most is not None and pages > math.ceil(most / page_size):  # the pages most items fill
             raise unended(path, most)
         window = MultiDict([*filters, ("limit", str(page_size)), ("offset", str(received))])
         page = read(await transport.send(Request("GET", path, window), priority))

@@ -403,3 +403,11 @@ async def test_items_of_pages_older_than_the_eight_before_are_new_again() -> Non
     ids, offsets = await walk(cycle * 2, 2)
     assert ids == [str(n) for n in range(1, 19)] * 2
     assert offsets == [str(2 * n) for n in range(18)]
+
+
+async def test_a_bounded_walk_reads_a_listing_of_its_bound_in_a_partial_last_page() -> None:
+    """Five items, two a page, no count: the third page is short, and the empty fourth that
+    shows the end is still asked for, since five items fill three pages, not two."""
+    pages = [page([1, 2]), page([3, 4]), page([5]), page([])]
+    ids, offsets, failure = await bounded_walk(pages, most=5)
+    assert (ids, offsets, failure) == (["1", "2", "3", "4", "5"], ["0", "2", "4", "5"], None)

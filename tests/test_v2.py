@@ -456,6 +456,16 @@ async def test_list_by_company_refuses_a_channel_id_that_is_no_whole_number(
     assert query["channelId"] == "12"
 
 
+@pytest.mark.parametrize("flag", ["yes", 1, None])
+async def test_list_by_company_refuses_an_include_extra_that_is_no_bool(
+    client: B2BClient, server: SandboxServer, flag: object
+) -> None:
+    """An include_extra other than True or False raises InvalidOrderError, before any request."""
+    with pytest.raises(InvalidOrderError, match="include_extra must be True or False"):
+        client.orders.list_by_company(1, include_extra=flag)  # type: ignore[arg-type]
+    assert server.requests == []
+
+
 async def test_listings_of_unknown_company_raise_not_found(client: B2BClient) -> None:
     """An unknown company raises NotFoundError while iterating."""
     with pytest.raises(NotFoundError):
