@@ -1587,6 +1587,20 @@ def test_register_with_an_unwritable_standard_output_says_so_and_keeps_its_code(
     assert registered_in(results) == ["O1"]
 
 
+def test_create_with_an_unwritable_standard_output_says_so_and_exits_0(
+    sandbox: SandboxServer,
+) -> None:
+    """orders create whose JSON standard output (a full device) cannot take registers the
+    order once and exits 0, with an error line saying the output is lost and no traceback."""
+    with open("/dev/full", "wb") as full:
+        done = run_command(create_args(sandbox.url, "BC9"), stdout=full, stderr=subprocess.PIPE)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith(b"error: cannot write to standard output"), done.stderr
+    assert b"Traceback" not in done.stderr
+    assert b"Exception ignored" not in done.stderr
+    assert sandbox.registrations("BC9") == 1
+
+
 #: Runs the command line with standard error closed, as a shell's ``2>&-`` leaves it.
 CLOSED_STDERR = (
     "import os, sys; os.close(2); sys.stderr = None; "
@@ -2419,6 +2433,18 @@ def test_register_with_redis_books_every_request_on_the_stores_default_key(
     assert result.exit_code == 0, result.output
     assert len(sandbox.orders) == 5
     assert tickets_on(redis_url, DEFAULT_KEY) >= len(sandbox.requests) == 5
+
+
+def test_register_on_a_redis_that_answers_says_nothing_about_redis(
+    sandbox: SandboxServer, tmp_path: Path, redis_url: str
+) -> None:
+    """While Redis answers, the run shares its budget and prints no line about pacing alone."""
+    orders = write_orders(tmp_path / "orders.csv", 3)
+    extra = ("--redis", redis_url, "--redis-key", "k", "-q")
+    result = invoke(register_args(orders, sandbox.url, tmp_path / "r.jsonl", *extra))
+    assert result.exit_code == 0, result.output
+    assert len(sandbox.orders) == 3
+    assert "Redis" not in result.stderr, result.stderr
 
 
 def test_the_default_redis_key_is_the_one_the_redis_docs_recommend() -> None:
