@@ -10,6 +10,7 @@ import logging
 import math
 import pickle
 import random
+import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 from unittest import mock
@@ -261,6 +262,12 @@ def test_pacing_spacing_shares_the_rest_of_a_window(
     assert pacing.spacing(left, budget) == pytest.approx(spacing * (1 + 1e-6), rel=1e-5)
 
 
+def test_pacing_spacing_is_paced_once_the_window_has_reset() -> None:
+    """At the very instant of a window's reset no time is left to share: the next is paced."""
+    pacing = Pacing.within(40, 1.0, 1)
+    assert pacing.spacing(0.0, 5) == pacing.interval
+
+
 async def test_tickets_are_kept_per_task() -> None:
     """Each task takes back the ticket it held, once; another task finds none."""
     tickets = Tickets()
@@ -332,6 +339,18 @@ async def test_lanes_peek_at_the_head_past_finished_waiters_and_leave_it_queued(
     assert (lanes.peek(), lanes.peek()) == (head, head)
     assert lanes.pop() is head
     assert lanes.peek() is later
+
+
+async def test_lanes_let_go_of_a_lane_whose_every_waiter_stopped_waiting() -> None:
+    """Once a lane's last waiter is counted out, its finished entries are no longer held."""
+    lanes = Lanes()
+    waiter = waiter_in(lanes, Priority.BULK)
+    held = weakref.ref(waiter)
+    waiter.future.cancel()
+    lanes.leave(waiter)
+    del waiter
+    gc.collect()
+    assert held() is None
 
 
 # --- build_limiter -----------------------------------------------------------------------
@@ -1101,6 +1120,16 @@ async def test_zero_retry_after_closes_no_gate(clock: VirtualClock) -> None:
     assert await limiter.acquire() == 0.0
 
 
+async def test_a_zero_retry_after_leaves_catching_up_on(clock: VirtualClock) -> None:
+    """A retry_after of zero is no 429: a window behind schedule is still caught up."""
+    limiter = RateLimiter(RateLimit(40, 1.0))
+    await limiter.acquire()
+    await limiter.release(BudgetHint(remaining=30, resets_after=0.5, retry_after=0.0))
+    times = await acquire_times(limiter, 30)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert gaps == pytest.approx([0.475 / 30] * 29, rel=1e-6)
+
+
 async def test_cooldown_start_and_end_are_logged(
     clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -1310,6 +1339,13 @@ async def test_a_reachable_deadline_waits_for_its_slot(clock: VirtualClock) -> N
     queued = await queue_behind(limiter, 5, Priority.NORMAL)
     assert await limiter.acquire(deadline=0.55) == pytest.approx(0.5, abs=1e-5)
     await asyncio.gather(*queued)
+
+
+async def test_a_deadline_equal_to_the_estimated_wait_is_admitted(clock: VirtualClock) -> None:
+    """A caller whose slot is estimated at exactly its deadline waits for it, not refused."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    await limiter.release(BudgetHint(retry_after=1.0))
+    assert await limiter.acquire(deadline=1.0) == pytest.approx(1.0, abs=1e-9)
 
 
 async def test_only_callers_of_its_own_or_a_higher_priority_count_against_a_deadline(
