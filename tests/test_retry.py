@@ -222,6 +222,26 @@ def test_a_first_failure_that_sent_nothing_has_no_cause() -> None:
     assert later.__cause__ is None
 
 
+def test_a_later_attempt_that_was_sent_keeps_no_earlier_failure_as_its_cause() -> None:
+    """An attempt that reached the wire says what it met itself: no earlier failure is its cause."""
+    uncertainty = Uncertainty()
+    later = server_error(503)
+    for exc in (refused(), later):
+        uncertainty.note(exc)
+    assert later.__cause__ is None
+
+
+def test_a_refusal_for_want_of_time_keeps_the_cause_it_came_with() -> None:
+    """A failure that sent nothing but already names its cause keeps that cause."""
+    uncertainty = Uncertainty()
+    own = RuntimeError("the limiter's own failure")
+    later = NotSentTimeoutError("waited for a place")
+    later.__cause__ = own
+    for exc in (refused(), later):
+        uncertainty.note(exc)
+    assert later.__cause__ is own
+
+
 def test_without_an_uncertain_attempt_no_failure_is_marked() -> None:
     uncertainty = Uncertainty()
     failures = [server_error(503), refused(), ClientClosedError("closed")]
@@ -269,6 +289,15 @@ def test_without_a_hint_the_wait_is_jittered_backoff_within_the_cap() -> None:
     for attempt, base in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 8.0), (200, 8.0)):
         waits = [wait(failed_state(APITimeoutError("read timeout"), attempt)) for _ in range(50)]
         assert all(base * low <= seconds <= base * high for seconds in waits), (attempt, waits)
+
+
+def test_a_server_error_without_a_hint_waits_the_backoff() -> None:
+    """A 503 or 429 that names no wait is retried after the policy's jittered backoff."""
+    wait = WaitStrategy(POLICY)
+    low, high = JITTER
+    for exc in (server_error(503), RateLimitError("slow", status=429)):
+        assert 2.0 * low <= wait(failed_state(exc, 2)) <= 2.0 * high
+        assert least_wait_before_retry(exc, POLICY) == 1.0 * low
 
 
 def test_a_backoff_wait_is_half_to_all_of_the_capped_backoff_and_varies() -> None:

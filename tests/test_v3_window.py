@@ -244,3 +244,25 @@ async def test_a_window_settling_within_a_second_is_still_waited_for(
     window = RegistrationWindow(7, datetime.now(UTC), deadline=90.0, settled=100.25)
     await window.wait_until_settled()
     assert slept == [0.25]
+
+
+@pytest.mark.parametrize(("now", "is_open"), [(99.5, True), (100.0, False)])
+def test_a_window_is_open_while_any_time_is_left_before_its_deadline(
+    monkeypatch: pytest.MonkeyPatch, now: float, is_open: bool
+) -> None:
+    """Half a second before the deadline a create may still be sent; at the deadline not."""
+    monkeypatch.setattr(time, "monotonic", lambda: now)
+    window = RegistrationWindow(7, datetime.now(UTC), deadline=100.0, settled=120.0)
+    assert window.is_open() is is_open
+
+
+@pytest.mark.parametrize("now", [100.25, 100.5])
+async def test_a_window_settled_just_now_is_not_waited_for(
+    monkeypatch: pytest.MonkeyPatch, now: float
+) -> None:
+    """At or just past the settling time the read goes on without sleeping."""
+    slept = recorded_sleeps(monkeypatch)
+    monkeypatch.setattr(time, "monotonic", lambda: now)
+    window = RegistrationWindow(7, datetime.now(UTC), deadline=90.0, settled=100.25)
+    await window.wait_until_settled()
+    assert slept == []
