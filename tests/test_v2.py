@@ -140,6 +140,34 @@ async def test_unknown_customer_or_group_is_a_40013_bad_request(client: B2BClien
     assert customer.value.code == group.value.code == 40013
 
 
+async def test_company_moves_refuse_an_empty_id_naming_it_before_sending(
+    client: B2BClient, server: SandboxServer
+) -> None:
+    """Both company operations refuse an empty id with an error naming that argument."""
+    with pytest.raises(InvalidOrderError, match=r"^customer_id must not be empty"):
+        await client.orders.assign_customer_orders_to_company(" ")
+    with pytest.raises(InvalidOrderError, match=r"^customer_id must not be empty"):
+        await client.orders.move_customer_orders("", customer_group_id=4)
+    with pytest.raises(InvalidOrderError, match=r"^customer_group_id must not be empty"):
+        await client.orders.move_customer_orders(7, customer_group_id="")
+    assert server.requests == []
+
+
+async def test_a_bulk_run_counts_an_order_registered_by_an_earlier_run_as_registered(
+    client: B2BClient,
+) -> None:
+    """In create_many, "already exists" on a first attempt is a success marked
+    already_registered, where a single create raises OrderAlreadyExistsError."""
+    await register(client, "960")
+    report = await client.orders.create_many([NewOrder(1, 1, "960", 10), NewOrder(1, 1, "961", 10)])
+    assert [outcome.result for outcome in report.outcomes] == [
+        CreatedOrder("960", already_registered=True),
+        CreatedOrder("961"),
+    ]
+    with pytest.raises(OrderAlreadyExistsError):
+        await register(client, "960")
+
+
 async def test_update_changes_the_order_as_details_and_products_show(
     client: B2BClient, server: SandboxServer
 ) -> None:
