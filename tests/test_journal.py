@@ -1459,3 +1459,26 @@ def test_a_header_naming_many_columns_twice_names_three_cut_to_40_characters(
     with pytest.raises(InputFileError) as refused:
         read_rows(write(tmp_path, "in.csv", header + "\n"))
     assert str(refused.value).endswith(f"names {'a' * 40!r}..., 'b', 'c' more than once")
+
+
+def test_a_refused_line_carries_its_reason_apart(tmp_path: Path) -> None:
+    """A line that is not an entry is refused with its reason apart from the file and line."""
+    path = write(tmp_path, "r.jsonl", "[1]\n")
+    with pytest.raises(CorruptJournalError) as refused:
+        Journal(path).load()
+    assert refused.value.reason == "not a JSON object: '[1]'"
+
+
+def test_closing_a_journal_never_opened_does_nothing(tmp_path: Path) -> None:
+    """A journal that was never opened closes without error and leaves no file behind."""
+    journal = Journal(tmp_path / "r.jsonl")
+    journal.close()
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+@pytest.mark.parametrize(("length", "quoted"), [(80, repr("y" * 80)), (81, repr("y" * 80) + "...")])
+def test_a_refused_line_is_quoted_whole_up_to_80_characters(length: int, quoted: str) -> None:
+    """A refused line of 80 characters is quoted whole; a longer one is cut to its first 80."""
+    with pytest.raises(ValueError, match=r"^not JSON: ") as refused:
+        read_entry("y" * length)
+    assert str(refused.value) == f"not JSON: {quoted}"
