@@ -17,6 +17,7 @@ from b2b_async._extra_fields import (
     problem_with,
     required_names,
 )
+from b2b_async._serde import structure
 
 
 def config(name: str, field_type: int = TEXT, **options: Any) -> ExtraFieldConfig:
@@ -100,3 +101,20 @@ def test_no_configurations_accept_no_named_value() -> None:
     check_extra_fields([], [])
     with pytest.raises(InvalidOrderError, match="not one of the store's"):
         check_extra_fields([ExtraField("A", "1")], [])
+
+
+@pytest.mark.parametrize(
+    ("answer", "value", "problem"),
+    [
+        ({"fieldType": 0, "maximumLength": 2}, "abc", "at most 2 characters"),
+        ({"fieldType": 1, "maximumLength": 2}, "abc", "at most 2 characters"),
+        ({"fieldType": 2}, "abc", "must be a number"),
+        ({"fieldType": 3, "listOfValues": ["x"]}, "abc", "must be one of 'x'"),
+    ],
+)
+def test_each_field_type_of_an_answer_gets_its_rule(
+    answer: dict[str, Any], value: str, problem: str
+) -> None:
+    """fieldType 0 and 1 are text, 2 a number, 3 a drop-down, as the API numbers them."""
+    read = structure({"fieldName": "A", **answer}, ExtraFieldConfig)
+    assert problem in (problem_with(value, read) or "")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 import pickle
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import hypothesis
 import pytest
 from hypothesis import given
@@ -16,13 +18,21 @@ from hypothesis import strategies as st
 from b2b_async import (
     EnsuredOrder,
     ExtraField,
+    ExtraFieldConfig,
     InvalidOrderError,
     NewV3Order,
     V3Order,
 )
 from b2b_async._config import REGISTRATION_WINDOW
-from b2b_async._serde import structure
-from b2b_async._v3_models import EnsureAction, V3OrderUpdate, to_extra_fields
+from b2b_async._serde import encode_model, structure
+from b2b_async._v3_models import (
+    EnsureAction,
+    MovedOrders,
+    V3OrderProduct,
+    V3OrderUpdate,
+    V3ProductOption,
+    to_extra_fields,
+)
 from b2b_async._v3_window import RegistrationWindow
 from tests.subclasses import OtherText
 
@@ -276,3 +286,89 @@ def test_a_v3_order_leaves_raw_out_of_its_repr_and_hash() -> None:
     order = structure({"bcOrderId": 9, "money": {"currency": "USD"}}, V3Order)
     assert "raw" not in repr(order)
     assert hash(order) == hash(structure({"bcOrderId": 9}, V3Order))
+
+
+def test_a_bool_is_refused_as_text_though_it_is_an_int() -> None:
+    """True is no PO number or extra field value (not "1"): refused, naming the argument."""
+    with pytest.raises(InvalidOrderError, match="po_number must be a str, got bool"):
+        NewV3Order(1, 2, po_number=True)  # type: ignore[arg-type]
+    with pytest.raises(InvalidOrderError, match="field_value must be a str, got bool"):
+        ExtraField("A", True)
+
+
+@pytest.mark.parametrize("given", ["Fintech ID=1", b"Fintech ID=1"])
+def test_extra_fields_given_as_text_are_refused_as_a_whole(given: Any) -> None:
+    """A str or bytes is not read as an iterable of characters: the argument is refused."""
+    with pytest.raises(InvalidOrderError, match="extra_fields must be a mapping or an iterable"):
+        NewV3Order(1, 2, extra_fields=given)
+
+
+def test_an_update_checks_its_po_number_as_a_registration_does() -> None:
+    """An update's PO number becomes exact text; a bool or a lone surrogate is refused."""
+    assert V3OrderUpdate(po_number=OtherText("P")).po_number.__class__ is str
+    assert V3OrderUpdate(po_number=7).po_number == "7"  # type: ignore[arg-type]
+    for bad in (True, "P\ud800"):
+        with pytest.raises(InvalidOrderError, match="po_number"):
+            V3OrderUpdate(po_number=bad)  # type: ignore[arg-type]
+
+
+def test_an_update_normalises_its_extra_fields_as_a_registration_does() -> None:
+    """An update's extra fields become a tuple of ExtraField; malformed ones are refused."""
+    update = V3OrderUpdate(extra_fields={"Priority": 2})
+    assert update.extra_fields == (ExtraField("Priority", "2"),)
+    with pytest.raises(InvalidOrderError, match="extra_fields"):
+        V3OrderUpdate(extra_fields=[("Priority", "2")])  # type: ignore[list-item]
+
+
+def test_an_order_as_sent_is_not_already_registered_unless_said() -> None:
+    """V3Order.sent without already_registered stands for this call's own registration."""
+    assert V3Order.sent(NewV3Order(9, 8)).already_registered is False
+
+
+def test_a_registration_sends_what_it_was_given_and_leaves_out_the_rest() -> None:
+    """The body names ids as ints and drops an absent PO number and extra fields."""
+    assert json.loads(encode_model(NewV3Order(" 7 ", "8"))) == {"bcOrderId": 7, "customerId": 8}
+    assert NewV3Order(7, 8).po_number is None
+    assert json.loads(encode_model(NewV3Order(7, 8, "0")))["poNumber"] == "0"
+    full = NewV3Order(7, 8, "PO", {"A": 1})
+    assert json.loads(encode_model(full)) == {
+        "bcOrderId": 7,
+        "customerId": 8,
+        "poNumber": "PO",
+        "extraFields": [{"fieldName": "A", "fieldValue": "1"}],
+    }
+
+
+@pytest.mark.parametrize(
+    "model", [V3Order, EnsuredOrder, V3ProductOption, V3OrderProduct, ExtraFieldConfig]
+)
+def test_the_v3_answer_models_take_keywords_only(model: type) -> None:
+    """No positional argument is taken: a field's place is no part of the contract."""
+    given = [None for field in attrs.fields(model) if field.name != "raw"]
+    with pytest.raises(TypeError, match="positional"):
+        model(*given)
+
+
+def test_an_answer_cannot_say_an_order_was_already_registered() -> None:
+    """already_registered is the client's own: an answer's alreadyRegistered is never read."""
+    answer = {"bcOrderId": 9, "alreadyRegistered": True, "already_registered": True}
+    assert structure(answer, V3Order).already_registered is False
+
+
+@pytest.mark.parametrize(
+    ("model", "answer"),
+    [
+        (V3Order, {"bcOrderId": 9}),
+        (V3ProductOption, {}),
+        (V3OrderProduct, {}),
+        (ExtraFieldConfig, {"fieldName": "A"}),
+        (MovedOrders, {}),
+    ],
+)
+def test_what_an_answer_leaves_out_is_read_as_absent(model: type, answer: dict[str, Any]) -> None:
+    """An attribute the answer does not carry is None (an empty tuple, or False), never 0."""
+    read: object = structure(answer, model)
+    for field in attrs.fields(model):
+        value = getattr(read, field.name)
+        if field.name not in {"bc_order_id", "field_name", "raw"}:
+            assert value is None or value == () or value is False, (field.name, value)
