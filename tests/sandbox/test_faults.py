@@ -241,3 +241,26 @@ def test_str_keeps_durations_set_without_any_fault() -> None:
     faults = Faults(latency_seconds=2, hang_seconds=5)
     assert parse_faults(str(faults)) == faults
     assert str(Faults()) == "none"
+
+
+def test_probabilities_summing_to_one_up_to_rounding_are_accepted() -> None:
+    """0.2, 0.4, 0.3 and 0.1 sum past 1 by a float rounding error only, and are accepted."""
+    faults = Faults(http_500=0.2, http_502=0.4, http_503=0.3, http_504=0.1)
+    assert faults.pick(0.999) is FaultKind.HTTP_504
+
+
+def test_faults_take_keywords_only_and_default_their_durations() -> None:
+    """Faults() holds floats whatever numbers it is given, refuses positional arguments, and
+    lasts 0.5 s per latency and 60 s per hang by default; durations of 0 are allowed."""
+    faults = Faults(http_500=1, latency_seconds=0, hang_seconds=0)
+    assert [type(value) for value in (faults.http_500, faults.latency_seconds)] == [float, float]
+    assert type(faults.hang_seconds) is float
+    assert (Faults().latency_seconds, Faults().hang_seconds) == (0.5, 60.0)
+    with pytest.raises(TypeError):
+        Faults(0.5)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("text", ["", "none", "off", " OFF "])
+def test_every_word_for_no_faults_means_none(text: str) -> None:
+    """An empty spec, none and off, in any case, all mean no faults."""
+    assert parse_faults(text) == Faults()

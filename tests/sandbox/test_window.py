@@ -170,3 +170,9 @@ async def test_answers_carry_the_window_length_header_in_the_published_form(
     refused = await call(session, server, headers={})
     assert accepted.headers["X-Requests-Window-Length"] == "0 times"
     assert refused.headers["X-Requests-Window-Length"] == "0 times"
+
+
+@pytest.mark.parametrize("text", ["none", "off", "unlimited", " Unlimited "])
+def test_every_word_for_no_window_switches_it_off(text: str) -> None:
+    """none, off and unlimited, in any case and with spaces around, all mean no window."""
+    assert parse_rate(text) is None
