@@ -2303,19 +2303,26 @@ async def test_a_cooldown_met_during_an_outage_is_shared_when_redis_is_back(
     assert (cool - (seconds * 1_000_000 + micros)) / 1e6 > 1.5
 
 
-async def test_a_429_to_a_local_request_answered_once_redis_is_back_holds_every_process(
-    own_redis: RedisServer, key: str, client_of: Callable[[str], aioredis.Redis]
-) -> None:
-    """A 429 answered, after Redis is back, to a request paced locally closes the shared
-    cooldown at once, before this process books again."""
+@contextlib.asynccontextmanager
+async def local_request_out_once_redis_is_back(
+    own_redis: RedisServer, key: str
+) -> AsyncIterator[tuple[RedisRateLimiter, Callable[[BudgetHint], Awaitable[None]]]]:
+    """A limiter whose request, paced locally while Redis was down, is still out once Redis
+    is back and has booked again; the function answers that request with a hint."""
     limiter = RedisRateLimiter(own_redis.url, key=key, rate_limit=FAST, recheck_after=0.05)
     answered, admitted = asyncio.Event(), asyncio.Event()
+    hints: list[BudgetHint] = []
 
     async def local_request() -> None:
         await limiter.acquire()
         admitted.set()
         await answered.wait()
-        await limiter.release(BudgetHint(retry_after=3.0))
+        await limiter.release(hints[0])
+
+    async def answer(hint: BudgetHint) -> None:
+        hints.append(hint)
+        answered.set()
+        await request
 
     async with limiter:
         await granted(limiter)
@@ -2326,8 +2333,16 @@ async def test_a_429_to_a_local_request_answered_once_redis_is_back_holds_every_
         await asyncio.sleep(0.06)
         await granted(limiter)  # booked through Redis: the shared schedule paces again
         assert shared(limiter)
-        answered.set()
-        await request
+        yield limiter, answer
+
+
+async def test_a_429_to_a_local_request_answered_once_redis_is_back_holds_every_process(
+    own_redis: RedisServer, key: str, client_of: Callable[[str], aioredis.Redis]
+) -> None:
+    """A 429 answered, after Redis is back, to a request paced locally closes the shared
+    cooldown at once, before this process books again."""
+    async with local_request_out_once_redis_is_back(own_redis, key) as (_, answer):
+        await answer(BudgetHint(retry_after=3.0))
         redis = client_of(own_redis.url)
         cool = int(await redis.hget(key, "cool") or 0)
         seconds, micros = await redis.time()
@@ -2937,27 +2952,9 @@ async def test_a_spent_window_answered_to_a_local_request_refuses_no_waiter_once
     """Once Redis answers again, a spent window answered to a request the local fallback
     paced holds that fallback alone: a waiter the shared schedule serves within its deadline
     is granted, not refused by the fallback's view."""
-    limiter = RedisRateLimiter(own_redis.url, key=key, rate_limit=FAST, recheck_after=0.05)
-    answered, admitted = asyncio.Event(), asyncio.Event()
-
-    async def local_request() -> None:
-        await limiter.acquire()
-        admitted.set()
-        await answered.wait()
-        await limiter.release(BudgetHint(remaining=0, resets_after=30.0))
-
-    async with limiter:
-        await granted(limiter)
-        own_redis.kill()
-        request = asyncio.create_task(local_request())
-        await admitted.wait()
-        await asyncio.to_thread(own_redis.start)
-        await asyncio.sleep(0.06)
-        await granted(limiter)  # booked through Redis: the shared schedule paces again
-        assert shared(limiter)
+    async with local_request_out_once_redis_is_back(own_redis, key) as (limiter, answer):
         waiter = asyncio.create_task(limiter.acquire(deadline=5.0))  # queued before the answer
-        answered.set()
-        await request
+        await answer(BudgetHint(remaining=0, resets_after=30.0))
         ready = limiter.local_limiter.next_ready
         assert ready is not None
         assert ready - asyncio.get_running_loop().time() > 20.0  # the fallback holds alone
@@ -3016,20 +3013,32 @@ def confirms_answered(limiter: RedisRateLimiter, waits: list[int]) -> None:
     limiter._script = script  # type: ignore[assignment]
 
 
+#: One request a second, so that no booking but the ones a test answers is a moment.
+ONE_A_SECOND = RateLimit(1, 1.0)
+
+
+async def two_calls_with_confirms_answered(
+    url: str, key: str, waits: list[int]
+) -> tuple[list[str], bool]:
+    """The outcomes of two calls (see :func:`outcome`) through a limiter of one request a
+    second whose Redis answers its next confirms with ``waits``, and whether it still
+    shares its budget after them."""
+    async with RedisRateLimiter(
+        url, key=key, rate_limit=ONE_A_SECOND, on_redis_error="fail"
+    ) as limiter:
+        confirms_answered(limiter, waits)
+        outcomes = [await outcome(limiter) for _ in range(2)]
+        return outcomes, limiter.shared
+
+
 async def test_moments_for_one_booking_a_longer_hold_parts_begin_a_run_anew(
     url: str, key: str
 ) -> None:
     """Moments for one booking that a longer hold parts begin their run anew: four, a hold
     of 0.3 s, then four more are obeyed as two runs of four, not an outage of eight."""
     waits = [1] * 4 + [300_000] + [1] * 4
-    async with RedisRateLimiter(
-        url, key=key, rate_limit=RateLimit(1, 1.0), on_redis_error="fail"
-    ) as limiter:
-        confirms_answered(limiter, waits)
-        outcomes = [await outcome(limiter) for _ in range(2)]
-        assert not waits
-        assert outcomes == ["granted", "granted"]
-        assert limiter.shared
+    assert await two_calls_with_confirms_answered(url, key, waits) == (["granted"] * 2, True)
+    assert not waits
 
 
 async def test_waits_of_a_quarter_interval_for_one_booking_are_no_moments(
@@ -3037,13 +3046,6 @@ async def test_waits_of_a_quarter_interval_for_one_booking_are_no_moments(
 ) -> None:
     """A wait of a quarter of the interval is no moment, only a shorter one: eight in a row
     for one booking are obeyed, not an outage."""
-    rate_limit = RateLimit(1, 1.0)
-    waits = [_micros(Pacing.of(rate_limit).interval * _SHORT_SHARE)] * 8
-    async with RedisRateLimiter(
-        url, key=key, rate_limit=rate_limit, on_redis_error="fail"
-    ) as limiter:
-        confirms_answered(limiter, waits)
-        outcomes = [await outcome(limiter) for _ in range(2)]
-        assert not waits
-        assert outcomes == ["granted", "granted"]
-        assert limiter.shared
+    waits = [_micros(Pacing.of(ONE_A_SECOND).interval * _SHORT_SHARE)] * 8
+    assert await two_calls_with_confirms_answered(url, key, waits) == (["granted"] * 2, True)
+    assert not waits
