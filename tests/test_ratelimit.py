@@ -911,6 +911,76 @@ async def test_a_429_to_a_request_sent_before_its_reset_keeps_reading_resets_fro
     assert await limiter.acquire() == pytest.approx(0.902 - 0.1, abs=1e-5)
 
 
+async def read_from_its_response(*, remaining: int) -> RateLimiter:
+    """A limiter of 100 requests a second whose first request, sent at 0 s, is read at 0.1 s
+    from its response: ``remaining`` left, the window resetting at 1.002 s (0.9 s on, and
+    the margin)."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.acquire()
+    await asyncio.sleep(0.1)
+    limiter.follow(BudgetHint(remaining=remaining, resets_after=0.9))
+    return limiter
+
+
+async def test_a_new_window_read_from_a_response_keeps_its_earliest_reading(
+    clock: VirtualClock,
+) -> None:
+    """A window first read from a response keeps its earliest reset, after one read from a send."""
+    limiter = await read_from_its_response(remaining=50)
+    await limiter.release(BudgetHint(remaining=50, resets_after=0.95))  # from its send
+    await asyncio.sleep(1.0)
+    # The next window, read from responses released from other tasks: 2.102 s, then 2.002 s.
+    await asyncio.create_task(limiter.release(BudgetHint(remaining=50, resets_after=1.0)))
+    await asyncio.sleep(0.1)
+    await asyncio.create_task(limiter.release(BudgetHint(remaining=0, resets_after=0.8)))
+    assert await limiter.acquire() == pytest.approx(2.002 - 1.2, abs=1e-5)
+
+
+async def test_a_reading_from_a_send_replaces_one_from_a_response_then_keeps_the_latest(
+    clock: VirtualClock,
+) -> None:
+    """A send's reading of a window replaces a response's, then the latest of sends is kept."""
+    loop = asyncio.get_running_loop()
+    limiter = RateLimiter(RateLimit(100, 1.0))
+
+    async def request(resets_after: float, remaining: int) -> None:
+        await limiter.acquire()
+        await asyncio.sleep(0.1 - loop.time())
+        await limiter.release(BudgetHint(remaining=remaining, resets_after=resets_after))
+
+    first = asyncio.create_task(request(0.95, 50))  # sent at 0 s: resets at 0.952 s
+    second = asyncio.create_task(request(0.93, 0))  # sent at 0.01 s: resets at 0.942 s
+    await asyncio.sleep(0.05)
+    limiter.follow(BudgetHint(remaining=50, resets_after=0.95))  # from the response: 1.002 s
+    await asyncio.gather(first, second)
+    assert await limiter.acquire() == pytest.approx(0.952 - 0.1, abs=1e-5)
+
+
+async def test_spending_seen_in_one_window_leaves_the_next_window_whole(
+    clock: VirtualClock,
+) -> None:
+    """Others' spending seen twice in a window leaves the last request of the next to us."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    for remaining in (50, 40, 30):  # the last two lower than its count: others spend
+        await limiter.acquire()
+        await limiter.release(BudgetHint(remaining=remaining, resets_after=1.0 - clock.now))
+    await asyncio.sleep(1.1 - clock.now)
+    await limiter.acquire()
+    await limiter.release(BudgetHint(remaining=1, resets_after=1.0))  # the next window
+    assert await limiter.acquire() == pytest.approx(0.01, abs=1e-5)
+
+
+async def test_a_reading_that_brings_a_spent_windows_reset_forward_lets_a_caller_leave_then(
+    clock: VirtualClock,
+) -> None:
+    """A reading that brings a spent window's reset forward lets a held caller leave then."""
+    limiter = await read_from_its_response(remaining=0)
+    held = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    await limiter.release(BudgetHint(remaining=0, resets_after=0.9))  # from its send: 0.902 s
+    assert await held == pytest.approx(0.802, abs=1e-5)
+
+
 # --- catching up -------------------------------------------------------------------------
 
 
@@ -1348,6 +1418,18 @@ async def test_a_deadline_equal_to_the_estimated_wait_is_admitted(clock: Virtual
     assert await limiter.acquire(deadline=1.0) == pytest.approx(1.0, abs=1e-9)
 
 
+async def test_a_reading_that_leaves_a_slot_at_its_deadline_keeps_its_caller_waiting(
+    clock: VirtualClock,
+) -> None:
+    """A caller whose slot a new reading leaves estimated at exactly its deadline waits on."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    await limiter.release(BudgetHint(retry_after=1.0))
+    waiting = asyncio.create_task(limiter.acquire(deadline=1.0))
+    await asyncio.sleep(0)
+    limiter.follow(BudgetHint(remaining=5, resets_after=0.5))  # rechecks every deadline
+    assert await waiting == pytest.approx(1.0, abs=1e-9)
+
+
 async def test_only_callers_of_its_own_or_a_higher_priority_count_against_a_deadline(
     clock: VirtualClock,
 ) -> None:
@@ -1461,6 +1543,22 @@ async def test_the_estimate_counts_a_window_a_burst_spends_after_its_catch_up(
     assert await asyncio.gather(*queued) == pytest.approx([0.1] * 4, abs=1e-5)
     await limiter.acquire()
     assert clock.now == pytest.approx(0.3 + RESET_MARGIN, abs=1e-5)  # the fifth, at the reset
+
+
+async def test_the_estimate_counts_the_catch_up_of_a_window_a_burst_leaves_room_in(
+    clock: VirtualClock,
+) -> None:
+    """With a burst and a window of room to spare, a caller is estimated at the catch-up
+    spacing it then leaves at, not one interval behind the caller ahead."""
+    limiter = RateLimiter(RateLimit(10, 1.0, burst=3))  # one slot per 0.125 s
+    await limiter.acquire()
+    await limiter.release(BudgetHint(remaining=6, resets_after=0.5))
+    queued = await queue_behind(limiter, 4, Priority.NORMAL)  # 3 at once, one at 0.0625 s
+    with pytest.raises(DeadlineUnreachableError) as info:
+        await limiter.acquire(deadline=0.1)
+    assert info.value.estimated_wait == pytest.approx(0.125, abs=1e-5)
+    assert await limiter.acquire(deadline=0.13) == pytest.approx(0.125, abs=1e-5)
+    assert await asyncio.gather(*queued) == pytest.approx([0, 0, 0, 0.0625], abs=1e-5)
 
 
 async def test_a_cooldown_that_begins_while_waiting_fails_a_late_caller_at_once(
