@@ -30,7 +30,7 @@ import re
 import urllib.parse
 from collections.abc import Mapping
 from datetime import UTC
-from email.utils import parsedate_to_datetime
+from email.utils import parsedate_to_datetime, parsedate_tz
 from typing import Any, Final, NamedTuple, overload
 
 import attrs
@@ -228,6 +228,15 @@ def server_now(headers: Headers, now: float) -> float:
     return sent
 
 
+def _is_date_form(value: str) -> bool:
+    """Whether ``value`` is written as a date, readable or not: a day-first date with no
+    zone, a zone no one knows or a year past any clock names no wait, and its day no seconds."""
+    try:
+        return parsedate_tz(value) is not None
+    except (TypeError, ValueError, IndexError):
+        return False
+
+
 def _sane(seconds: float | None) -> float | None:
     return seconds if seconds is not None and 0.0 <= seconds <= MAX_WAIT_HINT else None
 
@@ -253,7 +262,7 @@ def retry_after_hint(headers: Headers, now: float, *, rate_limited: bool = True)
     retry_after = headers.get("Retry-After")
     if retry_after is not None:
         seconds = parse_http_date(retry_after, server_now(headers, now))
-        if seconds is None:
+        if seconds is None and not _is_date_form(retry_after):
             seconds = parse_number(retry_after)
         hints.append(seconds)
     hints.append(parse_number(headers.get("X-Retry-After")))

@@ -1233,3 +1233,20 @@ def test_a_quota_too_large_for_a_float_is_not_read() -> None:
 def test_a_separator_control_before_a_number_is_skipped_like_a_space() -> None:
     """The information separators (U+001C to U+001F) count as whitespace before a number."""
     assert parse_number("\x1c5 s") == 5.0
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "15 Jan 2027 08:00:30",
+        "15 Jan 2027 08:00:30 CET",
+        "15 Jan 99999999999999999999 08:00:30 GMT",
+    ],
+    ids=["no-zone", "unknown-zone", "too-far-off"],
+)
+def test_a_retry_after_date_that_starts_with_its_day_and_cannot_be_read_is_no_hint(
+    value: str,
+) -> None:
+    """A day-first Retry-After date without a known zone, or too far off to hold, is ignored,
+    not read as its day's seconds."""
+    assert retry_after_hint({"Retry-After": value}, NOW) is None

@@ -543,3 +543,17 @@ def test_an_answer_of_the_wrong_shape_for_a_list_or_a_map_is_a_decode_error(
     with pytest.raises(ResponseDecodeError) as info:
         structure(answer, cls)
     assert info.value.path == "$.data"
+
+
+@pytest.mark.parametrize(
+    "wire_value",
+    [253_402_300_800, "253402300800", -62_135_596_801, math.nan],
+    ids=["year-10000", "year-10000-text", "year-0", "nan"],
+)
+def test_unix_seconds_past_the_years_a_datetime_holds_are_a_decode_error_saying_a_time_was_expected(
+    wire_value: Any,
+) -> None:
+    """Unix seconds the clock can name but a datetime cannot hold (year 10000, year 0), or NaN,
+    are a decode error saying a time was expected, as seconds past any clock are."""
+    with pytest.raises(ResponseDecodeError, match="expected a time"):
+        structure(wire_value, datetime)
