@@ -8,7 +8,7 @@ import gc
 import socket
 import tracemalloc
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -540,9 +540,12 @@ async def read_slowly(
                 await asyncio.sleep(0)
 
 
-async def test_an_input_that_raised_is_not_read_again() -> None:
-    """Once iterating the input raises, no worker takes another order from it: an iterator
-    that goes on after its error (map) is not read for orders the run gives no outcome."""
+async def rows_read_by_a_run_whose_input_raises(
+    given_as: Callable[[Iterator[NewOrder]], Iterable[NewOrder] | AsyncIterable[NewOrder]],
+) -> list[int]:
+    """Run two workers over six rows, the third of which raises, given as ``given_as``
+    makes them; BC1 finishes while the reader is busy with BC0's outcome. Returns the
+    numbers of the rows read."""
     release = asyncio.Event()
     read: list[int] = []
 
@@ -551,11 +554,40 @@ async def test_an_input_that_raised_is_not_read_again() -> None:
             await release.wait()
         return CreatedOrder(order.order_id)
 
-    stream = OutcomeStream(register, rows_with_a_bad_total(6, 2, read), 2, order_type=NewOrder)
+    rows = given_as(rows_with_a_bad_total(6, 2, read))
+    stream = OutcomeStream(register, rows, 2, order_type=NewOrder)
     with pytest.raises(InvalidOrderError, match="negative"):
-        # BC1 finishes while the reader is busy with BC0's outcome
         await read_slowly(stream, lambda _: release.set())
+    return read
+
+
+async def test_an_input_that_raised_is_not_read_again() -> None:
+    """Once iterating the input raises, no worker takes another order from it: an iterator
+    that goes on after its error (map) is not read for orders the run gives no outcome."""
+    read = await rows_read_by_a_run_whose_input_raises(lambda rows: rows)
     assert read == [0, 1, 2]  # without the fix: [0, 1, 2, 3], BC1's worker read on
+
+
+class PagedReader:
+    """An async iterator over ``orders`` that, as a paginated reader, goes on after an error."""
+
+    def __init__(self, orders: Iterator[NewOrder]) -> None:
+        self._orders = orders
+
+    def __aiter__(self) -> PagedReader:
+        return self
+
+    async def __anext__(self) -> NewOrder:
+        await asyncio.sleep(0)  # a page is fetched
+        try:
+            return next(self._orders)
+        except StopIteration:
+            raise StopAsyncIteration from None
+
+
+async def test_an_async_input_that_raised_is_not_read_again() -> None:
+    """Once an async iterator that goes on after its error raises, no worker reads it again."""
+    assert await rows_read_by_a_run_whose_input_raises(PagedReader) == [0, 1, 2]
 
 
 @attrs.define
@@ -754,6 +786,31 @@ async def test_a_reader_raising_the_run_s_error_leaves_no_worker_behind() -> Non
     stream = OutcomeStream(fake_register, source(), 4, order_type=NewOrder)
     with pytest.raises(RuntimeError, match="source broke"):
         await read_to_the_end()
+    assert bulk_workers() == []
+
+
+async def test_two_tasks_reading_one_stream_with_anext_both_come_to_its_end() -> None:
+    """Two tasks reading one stream with anext both end with it: neither waits for ever."""
+    release = asyncio.Event()
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        await release.wait()
+        return CreatedOrder(order.order_id)
+
+    async def read_to_the_end() -> list[str]:
+        taken: list[str] = []
+        with contextlib.suppress(StopAsyncIteration):
+            while True:
+                taken.append((await anext(stream)).order.order_id)
+        return taken
+
+    stream = OutcomeStream(register, orders(2), 2, order_type=NewOrder)
+    readers = [asyncio.create_task(read_to_the_end()) for _ in range(2)]
+    await asyncio.sleep(0)  # both readers wait for an outcome
+    release.set()
+    async with asyncio.timeout(60):
+        first, second = await asyncio.gather(*readers)
+    assert sorted(first + second) == ["BC0", "BC1"]
     assert bulk_workers() == []
 
 
