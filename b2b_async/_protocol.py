@@ -229,8 +229,9 @@ def server_now(headers: Headers, now: float) -> float:
 
 
 def _is_date_form(value: str) -> bool:
-    """Whether ``value`` is written as a date, readable or not: a day-first date with no
-    zone, a zone no one knows or a year past any clock names no wait, and its day no seconds."""
+    """Whether ``value`` has the shape of a date, readable or not. A date that cannot be
+    read (no zone, an unknown zone, a year past any clock) names no wait, and the day it
+    starts with is no number of seconds."""
     try:
         return parsedate_tz(value) is not None
     except (TypeError, ValueError, IndexError):

@@ -279,7 +279,7 @@ def _structure_datetime(value: object, _: type) -> datetime:
     if isinstance(value, int | float) or (text.isascii() and text.isdecimal()):
         try:
             return datetime.fromtimestamp(float(text), UTC)
-        except (OverflowError, OSError, ValueError):  # NaN, or past the clock's or the years
+        except (OverflowError, OSError, ValueError):  # NaN, or a time out of range
             raise ValueError(f"expected a time, got {text[:40]!r}") from None
     try:
         moment = parsedate_to_datetime(text)
