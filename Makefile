@@ -6,9 +6,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit docs bench coldstart reliability matrix dist verifytypes clean
 
+# The oldest Python the package runs on, as pyproject.toml's requires-python says.
+SUPPORTED := import sys; sys.exit(sys.version_info < (3, 11))
+
 # The development tools are PEP 735 dependency groups, which pip installs from version 25.1 on.
+# A .venv an older Python made (an earlier run with another PYTHON) is made anew.
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c '$(SUPPORTED)' || { echo "b2b-async needs Python 3.11 or newer, and $(PYTHON)" \
+	  "is $$($(PYTHON) -V 2>&1); name a newer one: make demo PYTHON=python3.12" >&2; exit 1; }
+	$(BIN)/python -c '$(SUPPORTED)' 2>/dev/null || $(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade 'pip>=25.1'
 	$(BIN)/python -m pip install --quiet -e '.[cli,redis]' --group dev
 	touch $(STAMP)

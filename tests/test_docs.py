@@ -38,7 +38,10 @@ import inspect
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tomllib
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -363,3 +366,40 @@ def test_the_reliability_page_is_what_its_record_renders_to() -> None:
 
 if __name__ == "__main__":
     run_page(Path(sys.argv[1]))
+
+
+def test_the_readme_and_the_makefile_name_the_oldest_python_pyproject_supports() -> None:
+    """README.md's "Python 3.11+" and the Makefile's check are pyproject.toml's floor."""
+    with (ROOT / "pyproject.toml").open("rb") as handle:
+        floor = tomllib.load(handle)["project"]["requires-python"]
+    found = re.fullmatch(r">=(\d+)\.(\d+)", floor)
+    assert found is not None, floor
+    major, minor = found.groups()
+    assert f"Python {major}.{minor}+" in (ROOT / "README.md").read_text(encoding="utf-8")
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert f"sys.version_info < ({major}, {minor})" in makefile
+    assert f"needs Python {major}.{minor} or newer" in makefile
+
+
+def test_make_with_a_python_too_old_says_so_before_making_anything(tmp_path: Path) -> None:
+    """A PYTHON older than the floor stops the set-up with a line naming it and the way out,
+    and leaves no .venv behind that a later run with a newer one would trip over."""
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path)
+    old = tmp_path / "python3.10"
+    old.write_text('#!/bin/sh\n[ "$1" = -V ] && echo "Python 3.10.13" && exit 0\nexit 1\n')
+    old.chmod(0o755)
+    make = shutil.which("make")
+    assert make is not None
+    done = subprocess.run(  # noqa: S603 - make, the project's own Makefile
+        [make, "--no-print-directory", "demo", f"PYTHON={old}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "needs Python 3.11 or newer" in done.stderr
+    assert "is Python 3.10.13" in done.stderr
+    assert "PYTHON=python3.12" in done.stderr
+    assert not (tmp_path / ".venv").exists()
