@@ -1140,11 +1140,13 @@ async def test_a_hint_about_a_window_that_already_reset_is_ignored(url: str, key
 
 
 async def test_a_count_released_from_another_task_is_not_shared(url: str, key: str) -> None:
-    """Without the acquiring task's ticket, the count cannot be placed and is dropped."""
+    """Without the acquiring task's ticket, the count cannot be placed and is dropped: the
+    other process is not held for the window it says is spent (held, it would be refused at
+    once, its slot a second away, past its deadline)."""
     async with limiters(url, key, 2, rate_limit=FAST) as (a, b):
         await a.acquire()
         await asyncio.create_task(a.release(BudgetHint(remaining=0, resets_after=1.0)))
-        assert await b.acquire() < PROMPT
+        assert await b.acquire(deadline=0.5) >= 0.0
 
 
 async def one_left_after_the_first_of(limiter: RedisRateLimiter, bookings: int) -> str:
