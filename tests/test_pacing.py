@@ -176,7 +176,7 @@ async def test_retry_after_beyond_the_cap_fails_fast() -> None:
             with pytest.raises(RateLimitError) as info:
                 await create(client, "BC2")
             waited = time.monotonic() - started
-    assert waited < 0.5
+    assert waited < retry.max_retry_after  # not even the longest hint it would obey
     assert info.value.retry_after is not None
     assert info.value.retry_after > retry.max_retry_after
     assert [record.status for record in server.requests] == [200, 429]

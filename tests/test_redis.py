@@ -59,6 +59,7 @@ JITTER = 0.01
 #: Timer lateness, a Redis round trip and scheduling noise, allowed when comparing waits.
 SLACK = 0.02
 #: A wait this short means "not held": every hold these tests provoke lasts 0.3 s or more.
+#: Given as a deadline, it refuses at once a caller that would be held, whatever the load.
 PROMPT = 0.15
 #: Retries that never stretch a test: quick backoff, a hint of up to 2 s obeyed.
 PATIENT = RetryPolicy(initial_wait=0.01, max_wait=0.02, max_retry_after=2.0)
@@ -142,8 +143,9 @@ async def limiters(
 
 
 @contextlib.asynccontextmanager
-async def silent_redis() -> AsyncIterator[str]:
-    """A TCP server that accepts connections and never answers, like a wedged Redis."""
+async def silent_redis() -> AsyncIterator[tuple[str, list[asyncio.StreamWriter]]]:
+    """A TCP server that accepts connections and never answers, like a wedged Redis: its URL,
+    and the connections made to it so far (a call cut off by its timeout leaves its own)."""
     writers: list[asyncio.StreamWriter] = []
 
     async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -152,7 +154,7 @@ async def silent_redis() -> AsyncIterator[str]:
     server = await asyncio.start_server(accept, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", writers
     finally:
         for writer in writers:
             writer.close()
@@ -372,7 +374,8 @@ async def test_a_slower_server_allocation_slows_booking(url: str, key: str) -> N
 
 
 async def test_a_cancelled_waiter_leaves_the_queue(url: str, key: str) -> None:
-    """A caller cancelled while sleeping to its slot is gone; the next one is served."""
+    """A caller cancelled while sleeping to its slot is gone; the next one is served within
+    a deadline of 0.5 s."""
     async with RedisRateLimiter(url, key=key, rate_limit=RateLimit(10, 0.5)) as limiter:
         await limiter.acquire()
         waiter = asyncio.create_task(limiter.acquire())
@@ -381,7 +384,7 @@ async def test_a_cancelled_waiter_leaves_the_queue(url: str, key: str) -> None:
         with pytest.raises(asyncio.CancelledError):
             await waiter
         assert (limiter.waiting, limiter.in_flight) == (0, 1)
-        assert await timed(limiter.acquire()) < 0.5
+        assert await limiter.acquire(deadline=0.5) >= 0.0
         assert limiter.in_flight == 2
 
 
@@ -678,7 +681,7 @@ async def test_callers_with_a_deadline_they_cannot_meet_are_refused_at_once(
         assert await client.hget(key, "seq") == b"2"
         assert info.value.estimated_wait > 1.9
         assert info.value.deadline == 0.5
-        assert await limiter.acquire(Priority.URGENT, deadline=0.5) < 0.5 + PROMPT
+        assert await limiter.acquire(Priority.URGENT, deadline=0.5) >= 0.0
         for task in queued:
             task.cancel()
         await asyncio.gather(*queued, return_exceptions=True)
@@ -985,12 +988,13 @@ async def test_the_local_fallback_serves_by_priority_too() -> None:
 
 
 async def test_a_cooldown_from_one_instance_holds_another(url: str, key: str) -> None:
-    """release(retry_after=0.3) in one "process" holds the next acquire in another."""
+    """release(retry_after=0.3) in one "process" holds the next acquire in another, until
+    the cooldown ends and no longer: a deadline a little past it is met."""
     async with limiters(url, key, 2, rate_limit=FAST) as (a, b):
         await a.acquire()
         await a.release(BudgetHint(retry_after=0.3))
-        waited = await b.acquire()
-    assert 0.3 - SLACK <= waited < 0.3 + 0.2
+        waited = await b.acquire(deadline=0.3 + PROMPT)
+    assert waited >= 0.3 - SLACK
 
 
 async def test_an_urgent_call_a_known_cooldown_makes_late_is_refused_without_asking(
@@ -1069,25 +1073,27 @@ async def test_a_new_cooldown_is_logged_once(
 
 
 async def test_a_spent_window_from_one_instance_holds_another(url: str, key: str) -> None:
-    """remaining=0, resets_after=0.3 seen by one "process" holds the other until the reset."""
+    """remaining=0, resets_after=0.3 seen by one "process" holds the other until the reset
+    and no longer: a deadline a little past it is met."""
     async with limiters(url, key, 2, rate_limit=FAST) as (a, b):
         await a.acquire()
         await a.release(BudgetHint(remaining=0, resets_after=0.3))
-        waited = await b.acquire()
-    assert 0.3 - SLACK <= waited < 0.3 + 0.2
+        waited = await b.acquire(deadline=0.3 + PROMPT)
+    assert waited >= 0.3 - SLACK
 
 
 async def test_requests_booked_after_the_hinted_one_are_subtracted(url: str, key: str) -> None:
-    """remaining=3 with two requests booked since by another process leaves one more slot."""
+    """remaining=3 with two requests booked since by another process leaves one more slot:
+    granted within a deadline shorter than the reset, the next held to the reset."""
     fast = RateLimit(100, 1.0)
     async with limiters(url, key, 2, rate_limit=fast) as (a, b):
         await a.acquire()
         await b.acquire()
         await b.acquire()
         await a.release(BudgetHint(remaining=3, resets_after=0.4))
-        one_more = await b.acquire()
+        one_more = await b.acquire(deadline=PROMPT)
         held = await b.acquire()
-    assert one_more < PROMPT
+    assert one_more >= 0.0
     assert held >= 0.3 - SLACK
 
 
@@ -1104,15 +1110,16 @@ async def test_an_over_booked_window_voids_the_newest_slot(url: str, key: str) -
 
 
 async def test_a_slot_that_still_fits_the_window_is_kept(url: str, key: str) -> None:
-    """A count with room for the slot booked since leaves that slot where it was."""
+    """A count with room for the slot booked since leaves that slot where it was: its
+    deadline, shorter than the reset, is still met."""
     slow = RateLimit(10, 1.0)
     async with limiters(url, key, 2, rate_limit=slow) as (a, b):
         await a.acquire()
-        sleeper = asyncio.create_task(timed(b.acquire()))
+        sleeper = asyncio.create_task(b.acquire(deadline=0.1 + PROMPT))
         await asyncio.sleep(0.02)
         await a.release(BudgetHint(remaining=1, resets_after=0.4))
         waited = await sleeper
-    assert waited < 0.1 + PROMPT
+    assert waited >= 0.0
 
 
 async def test_hints_of_one_window_keep_the_least_budget(url: str, key: str) -> None:
@@ -2143,27 +2150,28 @@ async def test_unreachable_redis_fails_calls_when_asked() -> None:
 
 
 async def test_a_redis_that_never_answers_times_out() -> None:
-    """A wedged Redis costs one timeout, then the call is paced locally."""
-    async with silent_redis() as url:
+    """A wedged Redis costs one timeout, then the call is paced locally: the next call does
+    not try Redis again before ``recheck_after``."""
+    async with silent_redis() as (url, connections):
         limiter = RedisRateLimiter(url, key="k", rate_limit=FAST, timeout=0.2, recheck_after=60)
         async with limiter:
-            assert await limiter.acquire() < 0.2 + 0.3
+            assert await limiter.acquire() >= 0.0
             assert not limiter.shared
-            assert await timed(limiter.acquire()) < PROMPT
+            assert await limiter.acquire() >= 0.0
+            assert len(connections) == 1
 
 
 async def test_callers_queued_behind_a_failure_fail_at_once() -> None:
     """With "fail", callers waiting behind the attempt that timed out do not each time out."""
-    async with silent_redis() as url:
+    async with silent_redis() as (url, connections):
         limiter = RedisRateLimiter(url, key="k", timeout=0.2, on_redis_error="fail")
         async with limiter:
-            started = asyncio.get_running_loop().time()
             results = await asyncio.gather(
                 *(limiter.acquire() for _ in range(4)), return_exceptions=True
             )
-            elapsed = asyncio.get_running_loop().time() - started
+            tried = len(connections)
     assert all(isinstance(result, RateLimiterUnavailableError) for result in results)
-    assert elapsed < 0.2 * 2
+    assert tried == 1
 
 
 async def test_a_release_survives_redis_going_away(
