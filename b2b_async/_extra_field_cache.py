@@ -36,8 +36,10 @@ from ._exceptions import (
     AuthenticationError,
     B2BError,
     ClientClosedError,
+    ResponseDecodeError,
 )
-from ._pagination import V3PageReader, walk_offsets
+from ._pagination import PageItems, V3PageReader, walk_offsets
+from ._protocol import Envelope
 from ._routes import v3_path
 from ._transport import Transport
 from ._v3_models import ExtraFieldConfig
@@ -56,16 +58,42 @@ async def fetch_extra_field_configs(
 
     Raises:
         ResponseDecodeError: the listing did not end within
-            :data:`~b2b_async._config.MAX_EXTRA_FIELD_CONFIGS` configurations.
+            :data:`~b2b_async._config.MAX_EXTRA_FIELD_CONFIGS` configurations, or changed
+            while it was read (its count differs from page to page), or names a field twice:
+            which configuration the API applies cannot be told.
         B2BError: a page could not be fetched.
     """
     path = v3_path("/orders/extra-fields")
-    reader = V3PageReader(ExtraFieldConfig, key=attrgetter("field_name"))
+    reader = _ConfigsReader()
     pages = walk_offsets(
         transport, path, (), reader, MAX_V3_PAGE_SIZE, priority, most=MAX_EXTRA_FIELD_CONFIGS
     )
     async with contextlib.aclosing(pages):
-        return tuple([config async for config in pages])
+        configs = tuple([config async for config in pages])
+    if len(reader.counts) > 1 or len({config.field_name for config in configs}) < len(configs):
+        raise ResponseDecodeError(
+            f"the listing {path} changed while it was read, or names a field twice"
+        )
+    return configs
+
+
+class _ConfigsReader:
+    """Reads the configurations' pages, as :class:`V3PageReader` does, and keeps every count
+    they give: a count that differs from page to page is a listing that changed between
+    them, whose offsets skipped or repeated a field."""
+
+    short_page_is_last = True
+
+    def __init__(self) -> None:
+        self._read = V3PageReader(ExtraFieldConfig, key=attrgetter("field_name"))
+        self.key = self._read.key
+        self.counts: set[int] = set()
+
+    def __call__(self, envelope: Envelope) -> PageItems[ExtraFieldConfig]:
+        page = self._read(envelope)
+        if page.total_count is not None:
+            self.counts.add(page.total_count)
+        return page
 
 
 def _fails_every_request(exc: B2BError) -> bool:

@@ -1051,8 +1051,9 @@ class V3Orders:
 
         Raises:
             ResponseDecodeError: the listing did not end within
-                :data:`~b2b_async._config.MAX_EXTRA_FIELD_CONFIGS` (1,000) configurations;
-                a store has tens.
+                :data:`~b2b_async._config.MAX_EXTRA_FIELD_CONFIGS` (1,000) configurations
+                (a store has tens), changed while it was read (its count differs from page
+                to page), or names a field twice.
             B2BError: the configurations could not be fetched (nothing is kept then).
 
         .. versionadded:: 0.1.0

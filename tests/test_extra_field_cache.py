@@ -8,11 +8,14 @@ checks it serves, through V3 creates and updates against real servers, are in
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 import b2b_async._extra_field_cache
 from b2b_async import (
@@ -25,6 +28,7 @@ from b2b_async import (
     InvalidOrderError,
     PermissionDeniedError,
     Priority,
+    ResponseDecodeError,
 )
 from b2b_async._config import (
     EXTRA_FIELD_CONFIGS_RECHECK,
@@ -606,3 +610,110 @@ def test_a_call_from_another_loop_leaves_the_check_on_in_the_client_s_own() -> N
         first.run_until_complete(client.aclose())
         first.run_until_complete(server.aclose())
         first.close()
+
+
+async def test_a_failed_refresh_counts_the_seconds_the_kept_configurations_have_left(
+    monkeypatch: pytest.MonkeyPatch, now: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The WARNING of a failed fetch says how long the configurations kept go on checking
+    values: the TTL less their age."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    scripted(monkeypatch, CONFIGS, PermissionDeniedError("denied", status=403))
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    await cache.configs(Priority.NORMAL)
+    now[0] += 100
+    with pytest.raises(PermissionDeniedError):
+        await cache.configs(Priority.NORMAL, refresh=True)
+    [warning] = caplog.records
+    assert warning.getMessage().endswith(
+        f"check extra fields for {EXTRA_FIELD_CONFIGS_TTL - 100:.0f} s more"
+    )
+    await cache.aclose()
+
+
+async def test_a_fetch_that_has_ended_is_let_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache holds no fetch that has ended once another has taken its place: a client
+    that runs for days does not gather every fetch it made."""
+    fetch = scripted(monkeypatch, CONFIGS, ())
+    fetch.release.clear()
+    cache = ExtraFieldCache(object())  # type: ignore[arg-type]
+    caller = asyncio.create_task(cache.configs(Priority.NORMAL))
+    await fetch.started.wait()
+    ended = weakref.ref(fetch_tasks()[0])
+    fetch.release.set()
+    assert await caller == CONFIGS
+    assert await cache.configs(Priority.NORMAL, refresh=True) == ()
+    gc.collect()
+    assert ended() is None
+    await cache.aclose()
+
+
+def torn_store(posts: list[Any], *, twice: bool = False) -> web.Application:
+    """A store of 250 text fields whose listing is torn: ``F0`` deleted once its first page
+    is read (its count going from 250 to 249), or, ``twice``, ``F0`` named twice and ``F1``
+    not at all. The bodies of creates go to ``posts``."""
+
+    async def configs(request: web.Request) -> web.Response:
+        start = int(request.query["offset"])
+        names = [f"F{i}" for i in range(0 if start == 0 or twice else 1, 250)]
+        if twice:
+            names[1] = "F0"
+        page = [{"fieldName": name, "fieldType": 0} for name in names[start : start + 200]]
+        pagination = {"totalCount": len(names), "limit": 200, "offset": start}
+        return web.json_response({"code": 200, "data": page, "meta": {"pagination": pagination}})
+
+    async def create(request: web.Request) -> web.Response:
+        posts.append(await request.json())
+        data = {"id": 1, "bcOrderId": posts[-1]["bcOrderId"], "customerId": 5}
+        return web.json_response({"code": 200, "data": data, "meta": {"message": "SUCCESS"}})
+
+    app = web.Application()
+    app.router.add_get("/api/v3/io/orders/extra-fields", configs)
+    app.router.add_post("/api/v3/io/orders", create)
+    return app
+
+
+@pytest.mark.parametrize(
+    ("twice", "missed"), [(False, "F200"), (True, "F1")], ids=["changed", "named-twice"]
+)
+async def test_a_listing_torn_between_its_pages_is_a_failed_fetch_not_a_refusal(
+    aiohttp_server: Callable[[web.Application], Any],
+    caplog: pytest.LogCaptureFixture,
+    twice: bool,
+    missed: str,
+) -> None:
+    """A listing whose count changes from page to page (a field deleted while it is read),
+    or that names a field twice, is a failed fetch: a value of a field it left out is sent
+    unchecked, not refused as none of the store's."""
+    caplog.set_level(logging.WARNING, logger="b2b_async")
+    posts: list[Any] = []
+    server = await aiohttp_server(torn_store(posts, twice=twice))
+    url = f"http://127.0.0.1:{server.port}"
+    async with B2BClient("t", store_hash="h", base_url=url, rate_limit=None, retry=None) as client:
+        await client.v3.orders.create(bc_order_id=1, customer_id=5, extra_fields={missed: "x"})
+        with pytest.raises(ResponseDecodeError, match="changed while it was read, or names"):
+            await client.v3.orders.extra_field_configs(refresh=True)
+    assert [post["extraFields"] for post in posts] == [[{"fieldName": missed, "fieldValue": "x"}]]
+    assert "changed while it was read" in caplog.text
+
+
+async def test_a_listing_without_a_count_ends_at_its_first_short_page(
+    aiohttp_server: Callable[[web.Application], Any],
+) -> None:
+    """A configuration listing that gives no count ends at a page shorter than the limit
+    asked for: a store of a few fields costs one request."""
+    offsets: list[str] = []
+
+    async def configs(request: web.Request) -> web.Response:
+        offsets.append(request.query["offset"])
+        page = [{"fieldName": f"F{i}"} for i in range(3)] if offsets == ["0"] else []
+        return web.json_response({"code": 200, "data": page, "meta": {}})
+
+    app = web.Application()
+    app.router.add_get("/api/v3/io/orders/extra-fields", configs)
+    server = await aiohttp_server(app)
+    url = f"http://127.0.0.1:{server.port}"
+    async with B2BClient("t", store_hash="h", base_url=url, rate_limit=None, retry=None) as client:
+        fetched = await client.v3.orders.extra_field_configs()
+    assert [config.field_name for config in fetched] == ["F0", "F1", "F2"]
+    assert offsets == ["0"]
