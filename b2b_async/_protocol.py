@@ -70,8 +70,9 @@ REQUEST_ID_HEADER: Final = "X-Request-Id"
 _EXCERPT: Final = 300
 #: The most bytes one character of a body takes: four in UTF-8, six as a JSON escape.
 _MOST_BYTES_PER_CHARACTER: Final = 6
-#: The most digits a body code, or an allocation's request count, is read from; longer
-#: numbers are noise (a real code has five digits), and reading them could overflow.
+#: The most digits a body code, or an allocation's or a quota's request count, is read
+#: from; longer numbers are noise (a real code has five digits), and reading them could
+#: overflow.
 _MOST_DIGITS: Final = 9
 # A JSON escape a secret may hide behind: ``\u0074`` for ``t``, or ``\/`` for ``/``.
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\(/)")
@@ -89,10 +90,11 @@ MESSAGE_LIMIT: Final = 1000
 # str.splitlines and many log viewers; and the bidirectional embeddings, overrides and
 # isolates, which make the rest of a line read in another order than it is written.
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028-\u202e\u2066-\u2069]")
-# A number ends where no exponent or second point follows: "1e3" is no number of seconds.
-# What follows it is a unit's letter, a space, a comma (a list of values) or nothing: a
-# number that runs on into a date or a time ("2027-01-15T08:00Z", "08:00") is none.
-_NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)(?![.\deE])(?=[A-Za-z\s,]|$)")
+# A number ends where no exponent, second point or hex prefix follows: "1e3" and "0x10" are
+# no numbers of seconds. What follows it is a unit (a word of letters, ended by a space, a
+# comma or nothing), a space, a comma (a list of values) or nothing: a number that runs on
+# into a date or a time ("2027-01-15T08:00Z", "08:00") or other digits ("2s5") is none.
+_NUMBER = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)(?![.\deExX])(?=[A-Za-z]*(?:[\s,]|$))")
 # An HTTP date in the asctime form (``Sun Nov  6 08:49:37 1994``), one of the three forms a
 # recipient must accept (RFC 9110, section 5.6.7): its grammar has no zone, and it is UTC.
 _ASCTIME = re.compile(r"[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}(?::[0-9]{2}){2} [0-9]{4}")
@@ -163,9 +165,11 @@ def parse_number(value: str | None) -> float | None:
     """Read the leading non-negative number of a header value, and ignore a unit after it.
 
     The number is digits with an optional fraction; an exponent or a second point after
-    it (``"1e3"``, ``"1.5.3"``) makes the value unreadable, while a unit may follow, with or
-    without a space (``"0.39 s"``, ``"0.39s"``). A number that runs on into a date or a time
-    (``"2027-01-15T08:00:30Z"``, ``"08:00"``) is no number either.
+    it (``"1e3"``, ``"1.5.3"``), or a hex prefix (``"0x10"``), makes the value unreadable,
+    while a unit may follow, with or without a space (``"0.39 s"``, ``"0.39s"``). A number
+    that runs on into a date, a time or other digits (``"2027-01-15T08:00:30Z"``,
+    ``"08:00"``, ``"2s5"``), or a value shaped as a date (``"15 Jan 2027 08:00:30 GMT"``),
+    is no number either: no header read as a number holds a date.
 
     Args:
         value: a header value such as ``"149 times"``, ``"0.39 s"`` or ``"1500"``.
@@ -173,13 +177,15 @@ def parse_number(value: str | None) -> float | None:
     Returns:
         The number, or ``None`` when the value is missing, not a number, or absurd.
     """
-    if value is None:
+    number = _leading_number(value)
+    return number if number is not None and math.isfinite(number) else None
+
+
+def _leading_number(value: str | None) -> float | None:
+    """The number :func:`parse_number` reads, infinite when its digits are past a float's."""
+    if value is None or (match := _NUMBER.match(value)) is None or _is_date_form(value):
         return None
-    match = _NUMBER.match(value)
-    if match is None:
-        return None
-    number = float(match.group(1))
-    return number if math.isfinite(number) else None
+    return float(match.group(1))
 
 
 def parse_http_date(value: str, now: float) -> float | None:
@@ -263,7 +269,7 @@ def retry_after_hint(headers: Headers, now: float, *, rate_limited: bool = True)
     retry_after = headers.get("Retry-After")
     if retry_after is not None:
         seconds = parse_http_date(retry_after, server_now(headers, now))
-        if seconds is None and not _is_date_form(retry_after):
+        if seconds is None:
             seconds = parse_number(retry_after)
         hints.append(seconds)
     hints.append(parse_number(headers.get("X-Retry-After")))
@@ -282,14 +288,16 @@ def _parse_allocation(headers: Headers) -> tuple[int | None, float | None]:
     quota = parse_number(headers.get("X-Rate-Limit-Requests-Quota"))
     window_ms = parse_number(headers.get("X-Rate-Limit-Time-Window-Ms"))
     return (
-        None if quota is None else int(quota),
+        None if quota is None or quota >= 10**_MOST_DIGITS else int(quota),
         None if window_ms is None else window_ms / 1000.0,
     )
 
 
-def _requests_left(number: float | None) -> int | None:
+def _requests_left(value: str | None) -> int | None:
     """The requests left in the window, at most :data:`MAX_WINDOW_REQUESTS`: a larger count
-    (a server's "unlimited" 2**64 - 1, say) says no more, and Redis could not hold it exactly."""
+    (a server's "unlimited" 2**64 - 1, say, or one of more digits than a float holds) says no
+    more, and Redis could not hold it exactly."""
+    number = _leading_number(value)
     return None if number is None else int(min(number, MAX_WINDOW_REQUESTS))
 
 
@@ -311,16 +319,16 @@ def parse_budget(status: int, headers: Headers, now: float) -> BudgetHint | None
     retry_after = retry_after_hint(headers, now) if status == 429 else None
     if retry_after is None and not _has_budget_headers(headers):
         return None
-    remaining = parse_number(headers.get("X-Requests-Remaining"))
+    remaining = _requests_left(headers.get("X-Requests-Remaining"))
     if remaining is None:
-        remaining = parse_number(headers.get("X-Rate-Limit-Requests-Left"))
+        remaining = _requests_left(headers.get("X-Rate-Limit-Requests-Left"))
     resets_after = parse_number(headers.get("X-Request-Window-Resets-After"))
     reset_ms = parse_number(headers.get("X-Rate-Limit-Time-Reset-Ms"))
     if resets_after is None and reset_ms is not None:
         resets_after = reset_ms / 1000.0
     limit, window = _parse_allocation(headers)
     return BudgetHint(
-        remaining=_requests_left(remaining),
+        remaining=remaining,
         resets_after=_sane(resets_after),
         limit=limit,
         window=_sane(window),

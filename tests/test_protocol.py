@@ -1250,3 +1250,73 @@ def test_a_retry_after_date_that_starts_with_its_day_and_cannot_be_read_is_no_hi
     """A day-first Retry-After date without a known zone, or too far off to hold, is ignored,
     not read as its day's seconds."""
     assert retry_after_hint({"Retry-After": value}, NOW) is None
+
+
+@pytest.mark.parametrize(
+    "name", ["X-Retry-After", "X-Request-Window-Resets-After", "X-Rate-Limit-Time-Reset-Ms"]
+)
+@pytest.mark.parametrize(
+    "value", ["15 Jan 2027 08:00:30 GMT", "Fri, 15 Jan 2027 08:00:30 GMT", "5 Jan 2027 1:02"]
+)
+def test_a_date_in_a_header_of_seconds_is_no_hint(name: str, value: str) -> None:
+    """A header that holds seconds only is no hint when it holds a date, not its day."""
+    assert retry_after_hint({name: value}, NOW) is None
+
+
+@pytest.mark.parametrize("name", ["X-Requests-Remaining", "X-Rate-Limit-Requests-Left"])
+def test_a_date_in_a_count_header_is_no_count(name: str) -> None:
+    """A remaining count that holds a date is no count, not its day."""
+    hint = parse_budget(200, {name: "15 Jan 2027 08:00:30 GMT"}, NOW)
+    assert hint == BudgetHint()
+
+
+@pytest.mark.parametrize("value", ["0x10", "0X10", "0xff", "0b101", "0o17", "2s5", "1x"])
+def test_a_number_that_runs_on_into_other_digits_or_a_hex_prefix_is_none(value: str) -> None:
+    """A number followed by a hex prefix, or by letters that run on into digits, is none."""
+    assert parse_number(value) is None
+    assert retry_after_hint({"Retry-After": value, "X-Retry-After": value}, NOW) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "number"),
+    [("2s", 2.0), ("2 s", 2.0), ("1500ms", 1500.0), ("0.39s, 1s", 0.39), ("3 seconds", 3.0)],
+)
+def test_a_number_with_a_unit_word_after_it_is_read(value: str, number: float) -> None:
+    """A unit written as a word of letters after a number leaves the number readable."""
+    assert parse_number(value) == number
+
+
+@pytest.mark.parametrize(
+    "header", ["X-Requests-Remaining", "X-Rate-Limit-Requests-Left"], ids=["b2b", "core"]
+)
+@pytest.mark.parametrize("digits", [308, 309, 400, 5000])
+def test_a_remaining_count_of_any_length_past_the_most_reads_as_the_most(
+    header: str, digits: int
+) -> None:
+    """A remaining count past a float's range says plenty is left, like a shorter one."""
+    hint = parse_budget(200, {header: "9" * digits}, NOW)
+    assert hint == BudgetHint(remaining=MAX_WINDOW_REQUESTS)
+
+
+@pytest.mark.parametrize("quota", ["1000000000", "1" * 10, "1" + "0" * 300, "7" * 308])
+def test_a_quota_of_ten_digits_or_more_is_noise_like_an_allocation(quota: str) -> None:
+    """A core quota of ten digits or more is not read, as an allocated count of as many is not."""
+    headers = {"X-Rate-Limit-Requests-Quota": quota, "X-Rate-Limit-Requests-Left": "3"}
+    assert parse_budget(200, headers, NOW) == BudgetHint(remaining=3)
+
+
+def test_a_quota_of_nine_digits_is_read() -> None:
+    """A core quota of nine digits is read as it is, as an allocated count of as many is."""
+    hint = parse_budget(200, {"X-Rate-Limit-Requests-Quota": "999999999"}, NOW)
+    assert hint == BudgetHint(limit=999_999_999)
+
+
+@pytest.mark.parametrize("value", ["1e", "2E", "2E s"])
+def test_an_exponent_mark_without_digits_after_a_number_makes_it_unreadable(value: str) -> None:
+    """An exponent's mark after a number makes the value unreadable even with no digits after it."""
+    assert parse_number(value) is None
+
+
+def test_an_asctime_date_with_a_comma_after_its_day_name_is_ambiguous() -> None:
+    """A zone-less date with a comma after its day name is not the asctime form: it is ignored."""
+    assert parse_http_date("Fri, Jan 15 08:00:30 2027", NOW) is None
