@@ -522,6 +522,33 @@ async def test_one_timer_serves_the_whole_queue(clock: VirtualClock) -> None:
     assert most == 1
 
 
+async def test_a_slot_brought_forward_drops_the_timer_armed_for_the_later_one(
+    clock: VirtualClock,
+) -> None:
+    """A reading that brings a held caller's slot forward re-arms the one timer: the one
+    armed for the later slot is dropped and never wakes the limiter."""
+    loop = asyncio.get_running_loop()
+    limiter = await read_from_its_response(remaining=0)  # held until 1.002 s
+    real_call_later = loop.call_later
+    wakes = 0
+
+    def counting_call_later(delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
+        def run() -> None:
+            nonlocal wakes
+            wakes += 1
+            callback()
+
+        return real_call_later(delay, run)
+
+    with mock.patch.object(loop, "call_later", counting_call_later):
+        held = asyncio.create_task(limiter.acquire())
+        await asyncio.sleep(0)
+        await limiter.release(BudgetHint(remaining=0, resets_after=0.9))  # now 0.902 s
+        assert await held == pytest.approx(0.802, abs=1e-5)
+    await asyncio.sleep(0.5)  # past the reset read first
+    assert wakes == 1
+
+
 async def test_a_loop_ticking_in_milliseconds_arms_few_timers_per_slot(
     clock: VirtualClock,
 ) -> None:
@@ -772,6 +799,22 @@ async def test_hint_of_a_window_that_has_reset_is_ignored(clock: VirtualClock) -
     assert await limiter.acquire() == 0.0
 
 
+async def test_a_reading_that_comes_as_the_window_resets_is_of_a_window_past(
+    clock: VirtualClock,
+) -> None:
+    """A reading of the window that comes the instant it resets, by the limiter's reading,
+    is of a window past: it holds no caller, though it reads that reset a little later."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    limiter.follow(BudgetHint(remaining=5, resets_after=0.998))  # resets at 1.0 s
+    await asyncio.sleep(0.5)
+    await limiter.acquire()
+    await asyncio.sleep(0.5)
+    await limiter.release(BudgetHint(remaining=0, resets_after=0.5))  # from its send: 1.002 s
+    assert clock.now == 1.0
+    assert limiter.window_budget is None
+    assert await limiter.acquire() == 0.0
+
+
 async def test_hint_older_than_the_current_window_is_ignored(clock: VirtualClock) -> None:
     """A response from the previous window arriving after the next one began changes nothing."""
     limiter = RateLimiter(RateLimit(100, 1.0))
@@ -996,6 +1039,18 @@ async def test_slots_a_late_loop_loses_are_made_up_within_the_window() -> None:
         await simulate(RateLimiter(RateLimit(40, 1.0)), 400, lambda: 0.08, server)
     assert server.rejected == 0
     assert server.ours()[1:-1] == [40] * (len(server.ours()) - 2)
+
+
+async def test_a_slot_the_catch_up_would_place_at_the_reset_is_paced_an_interval_on(
+    clock: VirtualClock,
+) -> None:
+    """Slots a known window's count allows come at its catch-up spacing, but one that
+    spacing would place at or past the window's reset comes a whole interval on."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.acquire()
+    limiter.follow(BudgetHint(remaining=90, resets_after=0.03))  # resets at 0.032 s
+    times = await acquire_times(limiter, 6)
+    assert times == pytest.approx([0.01, 0.015, 0.02, 0.025, 0.035, 0.045], abs=1e-5)
 
 
 @pytest.mark.parametrize("lateness", [0.0, 0.01, 0.05])
@@ -1239,6 +1294,32 @@ async def test_a_429_after_a_cooldown_ran_out_unseen_is_a_new_cooldown_in_the_lo
     ]
 
 
+async def test_a_429_that_ends_with_the_cooldown_is_not_logged_again(
+    clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second 429 whose cooldown ends when the one holding ends adds no log line."""
+    caplog.set_level(logging.DEBUG, logger="b2b_async")
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    limiter.follow(BudgetHint(retry_after=1.0))
+    limiter.follow(BudgetHint(retry_after=1.0))
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["rate limited (429): holding every request for 1.000 s"]
+
+
+async def test_a_spent_window_is_logged_once_however_often_it_is_read_spent(
+    clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The hold for a spent window is logged when it starts, not again for each reading
+    that finds the window still spent."""
+    caplog.set_level(logging.DEBUG, logger="b2b_async")
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    limiter.follow(BudgetHint(remaining=0, resets_after=1.0))
+    await asyncio.sleep(0.1)
+    limiter.follow(BudgetHint(remaining=0, resets_after=0.9))
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["server budget spent; holding requests 1.002 s until its window resets"]
+
+
 # --- priority lanes ----------------------------------------------------------------------
 
 
@@ -1442,6 +1523,24 @@ async def test_only_callers_of_its_own_or_a_higher_priority_count_against_a_dead
         await limiter.acquire(Priority.NORMAL, deadline=0.3)
     assert info.value.estimated_wait == pytest.approx(0.6, abs=1e-5)
     await give_up(bulk + urgent)
+
+
+async def test_a_caller_that_takes_a_due_slot_at_once_fails_a_lower_deadline_it_makes_late(
+    clock: VirtualClock,
+) -> None:
+    """A caller that takes a slot at once, as it falls due and before the limiter wakes for
+    it, fails a lower caller's deadline that this makes unreachable, then and there."""
+    now = 0.0
+    limiter = RateLimiter(RateLimit(10, 1.0), clock=lambda: now)
+    await limiter.acquire()
+    bulk = asyncio.create_task(limiter.acquire(Priority.BULK, deadline=0.15))
+    await asyncio.sleep(0)
+    now = 0.11  # the bulk caller's slot is due, the limiter has not woken for it yet
+    assert await limiter.acquire(Priority.URGENT) == 0.0
+    await asyncio.sleep(0)
+    assert bulk.done()
+    with pytest.raises(DeadlineUnreachableError):
+        await bulk
 
 
 @pytest.mark.parametrize(
@@ -2070,3 +2169,23 @@ async def test_releases_from_other_tasks_leave_no_sending_times_behind() -> None
         await limiter.release(BudgetHint(remaining=50, resets_after=30.0))
     assert limiter.in_flight == 0
     assert not limiter._sent_at  # nothing kept for requests long finished
+
+
+async def test_a_release_from_another_task_keeps_the_sending_time_of_a_request_in_flight(
+    clock: VirtualClock,
+) -> None:
+    """A release from another task forgets the oldest sending time only: a request still
+    in flight reads its window's reset from its own send."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.acquire()  # released from another task
+
+    async def request() -> None:
+        await limiter.acquire()  # sent at 0.01 s
+        await asyncio.sleep(0.1 - clock.now)
+        await limiter.release(BudgetHint(remaining=0, resets_after=0.9))
+
+    task = asyncio.create_task(request())
+    await asyncio.sleep(0.05)
+    await asyncio.create_task(limiter.release(None))
+    await task
+    assert await limiter.acquire() == pytest.approx(0.912 - 0.1, abs=1e-5)
