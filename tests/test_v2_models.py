@@ -922,3 +922,146 @@ def test_a_company_order_with_extra_fields_is_hashable() -> None:
     order = structure({"orderId": "1", "extraFields": [{"fieldName": "A"}]}, CompanyOrder)
     assert order.extra_fields == ({"fieldName": "A"},)
     assert hash(order) == hash(CompanyOrder(order_id="1"))
+
+
+def test_a_detail_address_reads_every_snake_case_spelling() -> None:
+    """Both addresses of a detail and each of their fields are read from snake_case keys."""
+    address = {
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "street_1": "1 Main St",
+        "street_2": "Suite 4",
+        "country_iso2": "US",
+    }
+    data = {"id": 1, "billing_address": address, "shipping_address": address}
+    detail = structure(data, OrderDetail)
+    assert (
+        detail.billing_address
+        == detail.shipping_address
+        == Address(
+            first_name="Jane",
+            last_name="Doe",
+            street_one="1 Main St",
+            street_two="Suite 4",
+            country_iso2="US",
+        )
+    )
+
+
+def test_a_line_item_left_unset_has_none_and_sends_only_what_was_given() -> None:
+    """A line built from a name alone has no ids, count or prices, and its body is the name."""
+    line = LineItem(name="Poster")
+    assert (line.product_id, line.variant_id, line.quantity) == (None, None, None)
+    assert (line.price_ex_tax, line.price_inc_tax, line.product_options) == (None, None, ())
+    assert unstructure(line) == {"name": "Poster"}
+
+
+def test_a_detail_line_reads_its_snake_case_prices() -> None:
+    """A detail's product line read from snake_case keys keeps both prices."""
+    line = structure({"price_ex_tax": "4.5", "price_inc_tax": "5"}, LineItem)
+    assert (line.price_ex_tax, line.price_inc_tax) == (Decimal("4.5"), Decimal("5"))
+
+
+def test_line_item_options_from_any_iterable_are_kept_as_a_hashable_tuple() -> None:
+    """Options given as a list or a generator are kept as a tuple, and the line hashes."""
+    option = ProductOption("12", "Large")
+    listed = LineItem(product_options=[option])
+    generated = LineItem(product_options=(x for x in [option]))
+    assert listed.product_options == generated.product_options == (option,)
+    assert hash(listed) == hash(generated)
+
+
+def test_an_update_left_unset_sends_only_its_required_fields() -> None:
+    """An update of only its required fields has every other field None and leaves it out."""
+    update = OrderUpdate(order_id="1", billing_address=Address(), products=[])
+    unset = [field.name for field in attrs.fields(OrderUpdate)][3:]
+    assert [getattr(update, name) for name in unset] == [None] * len(unset)
+    assert unstructure(update) == {"orderId": "1", "billingAddress": {}, "products": []}
+
+
+UPDATE_AMOUNTS = [
+    "base_handling_cost",
+    "base_shipping_cost",
+    "base_wrapping_cost",
+    "discount_amount",
+    "handling_cost_ex_tax",
+    "handling_cost_inc_tax",
+    "refunded_amount",
+    "shipping_cost_ex_tax",
+    "shipping_cost_inc_tax",
+    "subtotal_ex_tax",
+    "subtotal_inc_tax",
+    "total_ex_tax",
+    "wrapping_cost_ex_tax",
+    "wrapping_cost_inc_tax",
+]
+
+
+def update_with(**changes: Any) -> OrderUpdate:
+    """An update with both subtotals set, changed by ``changes``."""
+    values: dict[str, Any] = {"subtotal_ex_tax": 2, "subtotal_inc_tax": 3, **changes}
+    return OrderUpdate(order_id="1", billing_address=Address(), products=[], **values)
+
+
+@pytest.mark.parametrize("field", UPDATE_AMOUNTS)
+def test_every_update_amount_is_read_as_a_decimal_and_sent_as_a_string(field: str) -> None:
+    """Each amount of an update takes a numeric str and goes out under its camelCase key as text."""
+    update = update_with(**{field: " 1.50 "})
+    assert getattr(update, field) == Decimal("1.50")
+    assert unstructure(update)[to_camel(field)] == "1.50"
+
+
+@pytest.mark.parametrize("field", UPDATE_AMOUNTS)
+@pytest.mark.parametrize("value", ["NaN", math.inf, True, "1e400"])
+def test_every_update_amount_refuses_what_is_no_amount(field: str, value: object) -> None:
+    """Each amount of an update refuses NaN, infinity, a bool or an out-of-range number by name."""
+    with pytest.raises(InvalidOrderError, match=f"^{field} must"):
+        update_with(**{field: value})
+
+
+def test_answers_naming_only_their_id_read_every_other_field_as_none() -> None:
+    """An image, a company or a product answer holding its id alone has nothing else set."""
+    assert structure({"orderId": 1}, OrderImage) == OrderImage("1", None)
+    assert structure({"companyId": 2}, OrderCompany) == OrderCompany("2", None, None)
+    assert structure({"productId": 3}, OrderProduct) == OrderProduct("3", None, None, ())
+
+
+DETAIL_AMOUNTS = [
+    "subtotal_ex_tax",
+    "subtotal_inc_tax",
+    "subtotal_tax",
+    "total_ex_tax",
+    "total_inc_tax",
+    "total_tax",
+    "shipping_cost_ex_tax",
+    "shipping_cost_inc_tax",
+    "discount_amount",
+    "refunded_amount",
+]
+
+
+def test_a_detail_reads_every_core_field_under_its_snake_case_key() -> None:
+    """Each BigCommerce core member of a detail is read from its own snake_case key."""
+    when = "Tue, 29 Oct 2019 12:33:25 +0000"
+    texts = ["custom_status", "payment_status", "payment_method", "currency_code"]
+    data: dict[str, Any] = {"id": 1, "customer_id": 168, "status_id": 7, "is_deleted": "1"}
+    data |= {name: name.upper() for name in [*texts, "customer_message", "staff_notes"]}
+    data |= dict.fromkeys(["date_created", "date_modified", "date_shipped"], when)
+    data |= dict.fromkeys(DETAIL_AMOUNTS, "1.5") | {"items_total": 3, "items_shipped": "2"}
+    detail = structure(data, OrderDetail)
+    expected: dict[str, Any] = {"customer_id": "168", "status_id": 7, "is_deleted": True}
+    expected |= {name: name.upper() for name in [*texts, "customer_message", "staff_notes"]}
+    shipped = datetime(2019, 10, 29, 12, 33, 25, tzinfo=UTC)
+    expected |= dict.fromkeys(["date_created", "date_modified", "date_shipped"], shipped)
+    expected |= {name: Decimal("1.5") for name in DETAIL_AMOUNTS} | {
+        "items_total": 3,
+        "items_shipped": 2,
+    }
+    assert {name: getattr(detail, name) for name in expected} == expected
+
+
+@pytest.mark.parametrize("lines", [{}, {LineItem(name="x"): 1}])
+def test_update_refuses_a_mapping_of_lines_even_an_empty_one(lines: object) -> None:
+    """A mapping is no iterable of lines, even one keyed by lines or one that is empty."""
+    with pytest.raises(InvalidOrderError, match="expected an iterable of items"):
+        OrderUpdate(order_id="1", billing_address=Address(), products=lines)  # type: ignore[arg-type]
