@@ -45,6 +45,7 @@ from b2b_async._bulk import (
     OutcomeStream,
     SystemicFailure,
     could_not_connect,
+    is_systemic,
     register_one,
     run_bulk,
 )
@@ -867,6 +868,29 @@ async def test_a_worker_cancelled_from_outside_leaves_the_outcomes_queued_before
             await anext(reader)
 
 
+async def test_a_worker_lost_after_another_leaves_the_reader_no_outcome_queued_since() -> None:
+    """Once a worker cancelled from outside has ended the run, a second one lost changes
+    nothing: the reader takes the outcomes queued before the first, then the B2BError."""
+    held: dict[str, asyncio.Task[Any]] = {}
+    async with OutcomeStream(holding(held, {"BC1"}), orders(20), 3, order_type=NewOrder) as stream:
+        reader = aiter(stream)
+        await anext(reader)
+        while "BC1" not in held or not stream._outcomes.full():  # noqa: ASYNC110
+            await asyncio.sleep(0)
+        held["BC1"].cancel()
+        await asyncio.wait([held["BC1"]])
+        await anext(reader)  # the first of the three queued before it
+        while not stream._outcomes.full():  # noqa: ASYNC110 - a worker hands over one more
+            await asyncio.sleep(0)
+        other = bulk_workers()[0]
+        other.cancel()
+        await asyncio.wait([other])
+        for _ in range(2):
+            await anext(reader)
+        with pytest.raises(B2BError, match="cancelled from outside the run"):
+            await anext(reader)
+
+
 async def test_a_worker_cancelled_as_it_hands_over_its_end_ends_the_run() -> None:
     """A worker cancelled from outside as it waits to tell the reader it is done ends the run."""
     async with one_worker_held_by_its_reader(2) as (reader, worker):
@@ -1276,6 +1300,21 @@ def test_a_failure_on_an_open_connection_starts_no_unreachable_streak() -> None:
     for index in range(UNREACHABLE_STREAK):
         watch.observe(OrderOutcome(index, None, error=APITimeoutError("read timeout")))
     assert not watch.stopped
+
+
+def test_is_systemic_reads_what_a_late_call_met_and_spares_an_order_s_own_failure() -> None:
+    """A 401, a 403 or a call that could not connect, also under a window or retry lost to
+    it, would repeat for every order; a 503, a bad order or no error would not."""
+    systemic = [
+        AuthenticationError("no", status=401),
+        PermissionDeniedError("no", status=403),
+        refused_connection(),
+        window_lost_to(refused_retry(refused_connection())),
+    ]
+    assert all(is_systemic(error) for error in systemic)
+    alone: list[B2BError | None] = [ServerError("down", status=503), window_lost_to(None), None]
+    alone += [BadRequestError("bad", status=400), window_lost_to(ServerError("down", status=503))]
+    assert not any(is_systemic(error) for error in alone)
 
 
 def test_the_run_is_told_as_it_stops_and_again_for_a_failure_after_a_halt() -> None:
