@@ -3,7 +3,8 @@
 BigCommerce allows about 150 requests per minute per store and rejects the rest "until the window
 resets". The sandbox models that as a fixed window that opens at the first request after the
 previous one closed. Requests it rejects (429) do not spend the budget, so a client that keeps
-knocking does not push the reset further away.
+knocking does not push the reset further away; requests refused before the window (401, 413)
+only look at it, and a look opens no window.
 """
 
 from __future__ import annotations
@@ -121,12 +122,20 @@ class FixedWindow:
         )
 
     def look(self) -> WindowState:
-        """Describe the window without spending from it.
+        """Describe the window without spending from it, nor opening one.
+
+        A closed window stays closed: a request that only looks (one refused before the
+        window) cannot open the next, so it neither moves the reset nor makes the competing
+        integration spend its share. It sees the budget a window opening now would leave.
 
         Returns:
             The window's state; ``allowed`` is true.
         """
-        return self._state(self._clock(), allowed=True)
+        now = self._clock()
+        if self._current(now) is None:
+            fresh = self.rate.requests - self._competing_share()
+            return WindowState(allowed=True, remaining=fresh, resets_after=self.rate.per)
+        return self._state(now, allowed=True)
 
     def spend(self) -> WindowState:
         """Spend one request from the window if there is budget left.
@@ -151,11 +160,22 @@ class FixedWindow:
             resets_after=(opened - now) + self.rate.per,
         )
 
-    def _roll(self, now: float) -> float:
+    def _current(self, now: float) -> float | None:
+        """When the window open at ``now`` opened; ``None`` when none is open."""
         if self._opened is None or now >= self._opened + self.rate.per:
-            self._opened = now
-            self._used = min(self.competing, self.rate.requests)
+            return None
         return self._opened
+
+    def _roll(self, now: float) -> float:
+        opened = self._current(now)
+        if opened is None:
+            self._opened = opened = now
+            self._used = self._competing_share()
+        return opened
+
+    def _competing_share(self) -> int:
+        """What the competing integration spends of each window, the moment it opens."""
+        return min(self.competing, self.rate.requests)
 
 
 def _number(value: float) -> str:

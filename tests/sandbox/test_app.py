@@ -10,7 +10,7 @@ import contextlib
 import io
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import aiohttp
@@ -491,3 +491,45 @@ async def test_a_reset_fault_sends_a_tcp_reset_not_an_orderly_close() -> None:
         writer.close()
         with contextlib.suppress(ConnectionResetError):
             await writer.wait_closed()
+
+
+async def test_a_chunked_body_over_the_servers_limit_is_refused_unspent_and_unlogged(
+    server: SandboxServer, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A chunked body past aiohttp's 1 MiB limit answers 413 in the V2 envelope, spends no
+    window, stores nothing and logs no error, though no Content-Length announced its size."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"orderId": "BIG", "totalIncTax": 1, "pad": "'
+        for _ in range(17):
+            yield b"a" * 65536
+        yield b'"}'
+
+    url = server.url + API_PREFIX + CREATE
+    with caplog.at_level(logging.DEBUG):
+        async with session.post(url, data=chunks(), headers=V2_HEADERS) as response:
+            status, answer = response.status, await response.json()
+            remaining = response.headers["X-Requests-Remaining"]
+    assert (status, answer["code"], remaining) == (413, 413, "150 times")
+    assert [record.status for record in server.requests] == [413]
+    assert server.orders == {}
+    assert server.registrations("BIG") == 0
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert errors == []
+
+
+async def test_a_window_switched_off_mid_request_leaves_its_answer_without_window_headers(
+    session: aiohttp.ClientSession,
+) -> None:
+    """A request admitted under a window, answered after ``rate`` was set to ``None``, answers
+    normally and without the ``X-Requests-*`` headers."""
+    slow = Faults(latency=1.0, latency_seconds=600.0)
+    async with SandboxServer(rate=RateWindow(5, 60), faults=slow) as server:
+        waiting = asyncio.create_task(call(session, server, body=order("M1"), wait=60.0))
+        await settled(lambda: bool(server.requests))
+        server.rate = None
+        server.faults = Faults()
+        await server.aclose()  # wakes the sleeping request, which then answers
+        reply = await waiting
+    assert reply.status == 200
+    assert "X-Requests-Remaining" not in reply.headers

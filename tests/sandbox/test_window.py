@@ -4,14 +4,29 @@
 
 from __future__ import annotations
 
+import io
 import re
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import pytest
 
 from b2b_async.sandbox import RateWindow, SandboxServer, parse_rate
-from b2b_async.sandbox._window import FixedWindow
-from tests.sandbox._helpers import FakeClock, call, order, v3
+from b2b_async.sandbox._window import FixedWindow, WindowState
+from tests.sandbox._helpers import V2_HEADERS, FakeClock, call, order, v3
+
+# Requests refused before they reach the window, and the status each answers.
+REFUSED: dict[str, tuple[int, Callable[[], dict[str, Any]]]] = {
+    "no token": (401, lambda: {"headers": {}}),
+    "wrong token": (401, lambda: {"headers": {"authToken": "wrong"}}),
+    "body too large": (413, lambda: {"data": io.BytesIO(b"x" * (1024 * 1024 + 1))}),
+    "body not gzip": (
+        400,
+        lambda: {"data": b"no gzip", "headers": {**V2_HEADERS, "Content-Encoding": "gzip"}},
+    ),
+    "too many in flight": (429, dict),
+}
 
 
 async def test_every_answer_carries_the_rate_headers_with_units(
@@ -176,3 +191,74 @@ async def test_answers_carry_the_window_length_header_in_the_published_form(
 def test_every_word_for_no_window_switches_it_off(text: str) -> None:
     """none, off and unlimited, in any case and with spaces around, all mean no window."""
     assert parse_rate(text) is None
+
+
+def test_a_look_at_a_closed_window_opens_no_new_one() -> None:
+    """Looking at a closed window reports a fresh window's budget and leaves it closed: the
+    next spend opens the window, and the competing share is charged then, once."""
+    clock = FakeClock()
+    window = FixedWindow(RateWindow(5, 60), clock=clock, competing=3)
+    window.spend()
+    clock.advance(60)
+    assert window.look() == WindowState(allowed=True, remaining=2, resets_after=60.0)
+    clock.advance(30)
+    assert window.spend() == WindowState(allowed=True, remaining=1, resets_after=60.0)
+    clock.advance(35)
+    assert window.spend() == WindowState(allowed=True, remaining=0, resets_after=25.0)
+    assert window.look() == WindowState(allowed=True, remaining=0, resets_after=25.0)
+
+
+async def _refused(
+    session: aiohttp.ClientSession, server: SandboxServer, kind: str
+) -> tuple[int, str]:
+    """Send a request refused before the window; its status and X-Requests-Remaining."""
+    status, how = REFUSED[kind]
+    server.max_in_flight = 0 if kind == "too many in flight" else None
+    reply = await call(session, server, **how())
+    server.max_in_flight = None
+    assert reply.status == status
+    return reply.status, reply.headers["X-Requests-Remaining"]
+
+
+@pytest.mark.parametrize("kind", REFUSED)
+async def test_a_request_refused_before_the_window_does_not_open_one(
+    session: aiohttp.ClientSession, clock: FakeClock, kind: str
+) -> None:
+    """A 401, 413, unreadable body or concurrency 429 after a window closed opens no window and
+    charges no competing share: the next counted request opens the window."""
+    async with SandboxServer(rate=RateWindow(5, 60), competing=3, clock=clock) as server:
+        await call(session, server, body=order("C1"))
+        clock.advance(60)
+        _, remaining = await _refused(session, server, kind)
+        clock.advance(30)
+        opening = await call(session, server, body=order("C2"))
+        clock.advance(35)
+        same_window = await call(session, server, body=order("C3"))
+    assert remaining == "2 times"
+    assert opening.headers["X-Request-Window-Resets-After"] == "60.0 s"
+    assert opening.headers["X-Requests-Remaining"] == "1 times"
+    assert (same_window.status, same_window.headers["X-Requests-Remaining"]) == (200, "0 times")
+
+
+@pytest.mark.parametrize(("resets_after", "expected"), [(0.0, 1), (0.2, 1), (1.0, 1), (1.01, 2)])
+def test_retry_after_is_whole_seconds_rounded_up_and_at_least_one(
+    resets_after: float, expected: int
+) -> None:
+    """``Retry-After`` is the time to the reset in whole seconds, rounded up, never below 1."""
+    state = WindowState(allowed=False, remaining=0, resets_after=resets_after)
+    assert state.retry_after == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("40", "(missing '/')"),
+        ("0/1", "'requests' must be >= 1"),
+        ("5/nan", "per must be a positive finite number, got nan"),
+    ],
+)
+def test_parse_rate_errors_say_what_is_wrong(text: str, reason: str) -> None:
+    """A bad rate's message names its problem: the missing slash, or the number out of range."""
+    with pytest.raises(ValueError, match="expected REQUESTS/SECONDS") as raised:
+        parse_rate(text)
+    assert reason in str(raised.value)
