@@ -781,15 +781,19 @@ def count_rows(path: Path) -> int:
     with input_errors(path), path.open("rb") as handle:
         first = handle.readline()
         opening = first.decode("utf-8-sig", "replace")  # a byte order mark is no row
+        jsonl = is_jsonl(path, opening)
+        texts = itertools.chain([opening], (line.decode("utf-8", "replace") for line in handle))
         lines = sum(
-            1
-            for text in itertools.chain(
-                [opening], (line.decode("utf-8", "replace") for line in handle)
-            )
-            if not blank_line(text)
+            1 for text in texts for piece in pieces_of(text, jsonl=jsonl) if not blank_line(piece)
         )
-    jsonl = is_jsonl(path, opening)
     return lines if jsonl else max(lines - 1, 0)
+
+
+def pieces_of(text: str, *, jsonl: bool) -> list[str]:
+    """The lines the reader reads in ``text``, a line of the file up to ``\n``: a CSV line
+    also ends at a lone ``\r`` (as :func:`utf8_lines` counts), a JSONL line does not."""
+    body = text.rstrip("\r\n")
+    return body.split("\r") if not jsonl and "\r" in body else [text]
 
 
 def blank_line(text: str) -> bool:

@@ -1482,3 +1482,27 @@ def test_a_refused_line_is_quoted_whole_up_to_80_characters(length: int, quoted:
     with pytest.raises(ValueError, match=r"^not JSON: ") as refused:
         read_entry("y" * length)
     assert str(refused.value) == f"not JSON: {quoted}"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "rows"),
+    [
+        ("in.csv", (HEADER + ",2,E1,1,\n\n,,,,\n,2,E2,1,\n").replace("\n", "\r"), 2),
+        ("in.jsonl", '{"customer_id": 2,\r "order_id": "A1", "total_inc_tax": 1}\r\n' * 2, 2),
+    ],
+    ids=["csv", "jsonl"],
+)
+def test_count_rows_counts_lines_as_the_reader_ends_them(
+    tmp_path: Path, name: str, text: str, rows: int
+) -> None:
+    """A CSV line ends at a lone carriage return too; a JSONL line only at a line feed."""
+    path = write(tmp_path, name, text)
+    assert count_rows(path) == len(list(read_rows(path))) == rows
+
+
+def test_an_input_that_cannot_be_read_hides_the_os_error_it_names(tmp_path: Path) -> None:
+    """The error's message names the file and the failure; the OSError is not chained."""
+    with pytest.raises(InputFileError, match="cannot read") as caught:
+        read_rows(tmp_path / "gone.csv")
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
