@@ -8,8 +8,10 @@ and configurations in, ``None`` or :class:`~b2b_async.InvalidOrderError` out.
 
 The rules, one per configuration attribute:
 
-- ``isRequired``: every create and update carries a non-blank value of the field (the API
-  asks for required fields in every update, not only in the first);
+- ``isRequired``: every update carries a non-blank value of the field (the API asks for
+  required fields in every update, not only in the first). A create need not: "Create an
+  Order" lists no 422, and B2B Edition records an order without any extra field by itself
+  once the window has passed;
 - ``fieldName``: each value names one of the store's fields;
 - ``fieldType`` 2, a number: the value is a finite decimal number, at most ``maximumValue``
   when one is configured;
@@ -100,16 +102,20 @@ def problem_with(text: str, config: ExtraFieldConfig) -> str | None:
 
 
 def required_names(configs: Iterable[ExtraFieldConfig]) -> frozenset[str]:
-    """The names of the fields every create and update must carry."""
+    """The names of the fields every update must carry."""
     return frozenset(config.field_name for config in configs if config.is_required)
 
 
-def check_extra_fields(fields: Iterable[ExtraField], configs: Iterable[ExtraFieldConfig]) -> None:
+def check_extra_fields(
+    fields: Iterable[ExtraField], configs: Iterable[ExtraFieldConfig], *, update: bool
+) -> None:
     """Check the extra field values of one create or update against the store's rules.
 
     Args:
         fields: every value the request carries.
         configs: the store's configurations.
+        update: whether the request is an update, which must carry every required field;
+            a create's values meet every other rule, not that one.
 
     Raises:
         InvalidOrderError: naming the first field that breaks a rule (see the module).
@@ -123,6 +129,8 @@ def check_extra_fields(fields: Iterable[ExtraField], configs: Iterable[ExtraFiel
         problem = problem_with(text, config)
         if problem is not None:
             raise InvalidOrderError(f"extra field {name!r} {problem}")
+    if not update:
+        return
     for name in sorted(required_names(by_name.values())):
         if not given.get(name, "").strip():
             raise InvalidOrderError(f"extra field {name!r} is required")

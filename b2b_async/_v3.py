@@ -354,11 +354,12 @@ async def _configs_until(
 
 
 def _refusal(
-    fields: tuple[ExtraField, ...], configs: tuple[ExtraFieldConfig, ...]
+    fields: tuple[ExtraField, ...], configs: tuple[ExtraFieldConfig, ...], *, update: bool
 ) -> InvalidOrderError | None:
-    """The error a value of ``fields`` meets against ``configs``, or ``None``."""
+    """The error a value of ``fields`` meets against ``configs`` in a create or, with
+    ``update``, an update, or ``None``."""
     try:
-        check_extra_fields(fields, configs)
+        check_extra_fields(fields, configs, update=update)
     except InvalidOrderError as exc:
         return exc
     return None
@@ -406,7 +407,8 @@ class V3Orders:
             po_number: the purchase-order number, if any.
             extra_fields: the order's extra field values, as ``{name: value}`` or an iterable
                 of :class:`~b2b_async.ExtraField`; checked against the store's configurations
-                before sending (see :ref:`extra-field-check`).
+                before sending (see :ref:`extra-field-check`). The store's required fields
+                may be left out: the API asks for them in updates only.
             created_at: when BigCommerce created the order (its ``date_created``), an aware
                 ``datetime``; never sent.
             priority: ``"urgent"``, ``"normal"`` or ``"bulk"``; see :ref:`priorities`. The
@@ -487,7 +489,7 @@ class V3Orders:
             raise window.closed("the window has passed")
         level = self._registration_priority(order, priority)
         began = time.monotonic()  # the call's deadline counts the check's wait
-        await self._check(order.extra_fields, window)
+        await self._check(order.extra_fields, window, update=False)
         return await settle_registration(
             self._send_registration(order, window, level, began),
             lambda: V3Order.sent(order, already_registered=True),
@@ -531,9 +533,14 @@ class V3Orders:
         return _created(order, answer.data)
 
     async def _check(
-        self, fields: tuple[ExtraField, ...], window: RegistrationWindow | None = None
+        self,
+        fields: tuple[ExtraField, ...],
+        window: RegistrationWindow | None = None,
+        *,
+        update: bool,
     ) -> frozenset[str] | None:
-        """Check extra field values against the store's rules before they are sent.
+        """Check extra field values against the store's rules before they are sent, those of
+        an update (every required field given) with ``update``, else those of a create.
 
         The check waits for the rules no longer than a share
         (:data:`~b2b_async._config.CHECK_SHARE`) of the call's ``RetryPolicy.deadline``,
@@ -560,12 +567,12 @@ class V3Orders:
         configs = await _configs_until(self._cache.for_check, ends)
         if configs is None:
             return None
-        refusal = _refusal(fields, configs)
+        refusal = _refusal(fields, configs, update=update)
         if refusal is not None:  # confirmed against configurations fetched again, if old
             configs = await _configs_until(self._cache.for_recheck, ends)
             if configs is None:
                 raise refusal
-            check_extra_fields(fields, configs)
+            check_extra_fields(fields, configs, update=update)
         return required_names(configs)
 
     def _check_ends(self, window: RegistrationWindow | None) -> float | None:
@@ -615,7 +622,8 @@ class V3Orders:
             po_number: the purchase-order number; ``None`` leaves the order's as it is.
             extra_fields: extra field values, as ``{name: value}`` or an iterable of
                 :class:`~b2b_async.ExtraField`; fields not named keep their values. The
-                store's required fields must be among them (the order may be created).
+                store's required fields must be among them unless the order is created: an
+                update carries them.
             created_at: when BigCommerce created the order (its ``date_created``), an aware
                 ``datetime``: it tells whether the window is open, and saves a late order a
                 request.
@@ -629,7 +637,8 @@ class V3Orders:
 
         Raises:
             InvalidOrderError: an argument is invalid, or an extra field value breaks the
-                store's rules; nothing was sent.
+                store's rules; nothing was sent, but for a required field left out, which is
+                raised before the read and update: a create the window allowed was sent.
             NotFoundError: the order is not in B2B Edition after its window (not a company
                 customer's order, say), or the customer does not exist.
             UnprocessableEntityError: the API refused an extra field value.
@@ -646,14 +655,15 @@ class V3Orders:
         """:meth:`ensure` for a checked order, at the caller's priority (``None``: defaults)."""
         window = _window_of(order)
         began = time.monotonic()  # the create's deadline counts the check's wait
-        required = await self._check(order.extra_fields, window)
+        if window is None or window.is_open():
+            await self._check(order.extra_fields, window, update=False)  # a create's rules
         if window is not None and not window.is_open():
-            return await self._reconcile(order, required, priority, window)
+            return await self._reconcile(order, priority, window)
         created, missed, uncertain = await self._try_create(order, window, priority, began)
         if created is not None:
             return EnsuredOrder(action="created", order=created, steps=("create",))
         with later_failures_marked(uncertain):  # the create may have registered the order
-            return await self._reconcile(order, required, priority, missed, steps=("create",))
+            return await self._reconcile(order, priority, missed, steps=("create",))
 
     async def _try_create(
         self,
@@ -688,13 +698,14 @@ class V3Orders:
     async def _reconcile(
         self,
         order: NewV3Order,
-        required: frozenset[str] | None,
         priority: Priority | None,
         window: RegistrationWindow | None,
         *,
         steps: tuple[EnsureStep, ...] = (),
     ) -> EnsuredOrder:
-        """Read the order, then update what differs and assign it a company if it has none."""
+        """Check the values by an update's rules, read the order, then update what differs
+        and assign it a company if it has none."""
+        required = await self._check(order.extra_fields, update=True)
         if window is not None:  # a wait that closing the client or a stopped run ends
             settled = functools.partial(unless_withdrawn, window.wait_until_settled)
             await self._transport.unless_closed(settled)
@@ -921,7 +932,7 @@ class V3Orders:
         update = V3OrderUpdate(po_number, extra_fields)
         level = call_priority(priority)
         began = time.monotonic()  # the call's deadline counts the check's wait
-        await self._check(update.extra_fields)
+        await self._check(update.extra_fields, update=True)
         return await self._send_update(number, update, level, began_at=began)
 
     async def _send_update(

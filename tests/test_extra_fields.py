@@ -33,10 +33,14 @@ STORE = (
 )
 
 
+def named(**values: str) -> list[ExtraField]:
+    """Values given by name (underscores stand for spaces)."""
+    return [ExtraField(name.replace("_", " "), text) for name, text in values.items()]
+
+
 def check(**values: str) -> None:
-    """Check values given by name against :data:`STORE` (underscores stand for spaces)."""
-    fields = [ExtraField(name.replace("_", " "), text) for name, text in values.items()]
-    check_extra_fields(fields, STORE)
+    """Check the values of an update, given by name, against :data:`STORE`."""
+    check_extra_fields(named(**values), STORE, update=True)
 
 
 def test_values_that_fit_pass() -> None:
@@ -47,8 +51,6 @@ def test_values_that_fit_pass() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"Notes": "x"}, "extra field 'Fintech ID' is required"),
-        ({"Fintech_ID": "   "}, "extra field 'Fintech ID' is required"),
         ({"Fintech_ID": "F-123456789"}, "'Fintech ID' must be at most 8 characters, got 11"),
         ({"Fintech_ID": "F", "Notes": "n" * 21}, "'Notes' must be at most 20 characters"),
         ({"Fintech_ID": "F", "Priority": "high"}, "'Priority' must be a number, got 'high'"),
@@ -63,6 +65,34 @@ def test_each_rule_names_the_field(values: dict[str, str], message: str) -> None
     unknown: InvalidOrderError naming the field."""
     with pytest.raises(InvalidOrderError, match=message.replace("(", r"\(")):
         check(**values)
+
+
+@pytest.mark.parametrize("values", [{"Notes": "x"}, {"Fintech_ID": "   "}])
+def test_a_required_field_missing_or_blank_is_refused_in_an_update_not_a_create(
+    values: dict[str, str],
+) -> None:
+    """A required field missing or blank: an update is refused naming it, a create passes."""
+    with pytest.raises(InvalidOrderError, match="extra field 'Fintech ID' is required"):
+        check(**values)
+    check_extra_fields(named(**values), STORE, update=False)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"Notes": "n" * 21}, "'Notes' must be at most 20 characters"),
+        ({"Priority": "11"}, "'Priority' must be at most 10, got 11"),
+        ({"Department": "Retai"}, "'Department' must be one of 'Retail',"),
+        ({"Colour": "red"}, "extra field 'Colour' is not one of the store's"),
+    ],
+)
+def test_a_create_meets_every_rule_but_the_required_one(
+    values: dict[str, str], message: str
+) -> None:
+    """A create without the required field is still refused a value too long, too large, not
+    listed, or of an unknown field."""
+    with pytest.raises(InvalidOrderError, match=message):
+        check_extra_fields(named(**values), STORE, update=False)
 
 
 def test_limits_that_say_nothing_let_values_pass() -> None:
@@ -98,9 +128,9 @@ def test_required_names_are_the_required_fields() -> None:
 
 def test_no_configurations_accept_no_named_value() -> None:
     """A store without extra fields refuses any named value, and requires none."""
-    check_extra_fields([], [])
+    check_extra_fields([], [], update=True)
     with pytest.raises(InvalidOrderError, match="not one of the store's"):
-        check_extra_fields([ExtraField("A", "1")], [])
+        check_extra_fields([ExtraField("A", "1")], [], update=True)
 
 
 @pytest.mark.parametrize(

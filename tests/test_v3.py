@@ -1687,7 +1687,6 @@ async def test_ensure_many_and_ensure_stream_report_each_order(store: SandboxSer
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"Fintech ID": "F"}, "'Cost Center' is required"),
         ({"Cost Center": "CC", "Fintech ID": "F" * 101}, "'Fintech ID' must be at most 100"),
         ({"Cost Center": "CC", "Department": "Retai"}, "'Department' must be one of"),
         ({"Cost Center": "CC", "Priority": "high"}, "'Priority' must be a number"),
@@ -1719,6 +1718,73 @@ async def test_bad_extra_fields_raise_before_any_request(
         report = await orders.ensure_many([NewV3Order(780, 5, extra_fields=fields)])
     assert isinstance(report.outcomes[0].error, InvalidOrderError)
     assert len(store.requests) == fetched == 1
+
+
+async def test_a_required_field_missing_is_refused_by_updates_not_by_creates(
+    store: SandboxServer,
+) -> None:
+    """A required field missing: update, and ensure past the window, raise before any request,
+    ensure_many before its update step; create sends the order, which is registered."""
+    store.order_extra_fields = (
+        *DEFAULT_ORDER_EXTRA_FIELDS,
+        OrderExtraField(name="Cost Center", required=True),
+    )
+    fields = {"Fintech ID": "F"}
+    created_at = place(store, 780, age=30.0)
+    fresh = place(store, 781)
+    async with client_for(store) as client:
+        orders = client.v3.orders
+        await orders.extra_field_configs()
+        with pytest.raises(InvalidOrderError, match="'Cost Center' is required"):
+            await orders.update(780, extra_fields=fields)
+        with pytest.raises(InvalidOrderError, match="'Cost Center' is required"):
+            await orders.ensure(
+                bc_order_id=780, customer_id=5, extra_fields=fields, created_at=created_at
+            )
+        report = await orders.ensure_many([NewV3Order(780, 5, extra_fields=fields)])
+        created = await orders.create(
+            bc_order_id=781,
+            customer_id=5,
+            po_number="PO-781",
+            extra_fields=fields,
+            created_at=fresh,
+        )
+    assert isinstance(report.outcomes[0].error, InvalidOrderError)
+    # ensure_many's create, told "already exists", then create's: no read, no update.
+    assert calls(store) == ["POST /orders", "POST /orders"]
+    assert created.po_number == store.orders["781"].po_number == "PO-781"
+    assert store.orders["781"].extra["extraFields"] == [
+        {"fieldName": "Fintech ID", "fieldValue": "F"}
+    ]
+
+
+async def test_creates_in_bulk_and_by_ensure_may_leave_a_required_field_out(
+    store: SandboxServer,
+) -> None:
+    """create_many and an ensure within the window register orders without the store's
+    required field: the API asks for it in updates only."""
+    store.order_extra_fields = (
+        *DEFAULT_ORDER_EXTRA_FIELDS,
+        OrderExtraField(name="Cost Center", required=True),
+    )
+    fields = {"Fintech ID": "F"}
+    fresh = [place(store, 782), place(store, 783)]
+    async with client_for(store) as client:
+        report = await client.v3.orders.create_many(
+            [NewV3Order(782, 5, "PO-782", fields, created_at=fresh[0])]
+        )
+        ensured = await client.v3.orders.ensure(
+            bc_order_id=783,
+            customer_id=5,
+            po_number="PO-783",
+            extra_fields=fields,
+            created_at=fresh[1],
+        )
+    assert report.outcomes[0].error is None
+    assert ensured.action == "created"
+    assert calls(store) == ["POST /orders", "POST /orders"]
+    assert store.orders["782"].po_number == "PO-782"
+    assert store.orders["783"].po_number == "PO-783"
 
 
 async def test_configurations_are_kept_for_their_ttl(
