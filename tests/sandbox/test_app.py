@@ -117,7 +117,7 @@ def test_a_competing_share_below_zero_or_not_an_int_is_refused(competing: object
 
 async def test_concurrency_limit_answers_429(session: aiohttp.ClientSession) -> None:
     """Past max_in_flight requests in processing, 429 with a short Retry-After, not spent."""
-    slow = Faults(latency=1.0, latency_seconds=0.2)
+    slow = Faults(latency=1.0, latency_seconds=1.0)  # both in processing, even on a busy machine
     async with SandboxServer(faults=slow, max_in_flight=1) as server:
         replies = await asyncio.gather(
             call(session, server, body=order("P1")),
