@@ -954,6 +954,48 @@ async def test_a_429_to_a_request_sent_before_its_reset_keeps_reading_resets_fro
     assert await limiter.acquire() == pytest.approx(0.902 - 0.1, abs=1e-5)
 
 
+async def meet_a_429_sent_at_a_reset(*, answered_after: float, resets_after: float) -> RateLimiter:
+    """A limiter of 100 requests a second whose spent window, read from its first request's
+    send at 0 s, resets at 1.0 s; its next request, sent then, meets a 429 (``retry_after``
+    0.05 s) answered ``answered_after`` seconds later with ``resets_after``."""
+    limiter = RateLimiter(RateLimit(100, 1.0))
+    await limiter.acquire()
+    await limiter.release(BudgetHint(remaining=0, resets_after=0.998))
+    await limiter.acquire()
+    await asyncio.sleep(answered_after)
+    await limiter.release(BudgetHint(remaining=0, resets_after=resets_after, retry_after=0.05))
+    return limiter
+
+
+@pytest.mark.parametrize(
+    ("answered_after", "resets_after", "wait"),
+    [(0.2, 0.4, 0.402), (0.25, 0.498, 0.5)],
+    ids=["within-half-a-window", "half-a-window-on"],
+)
+async def test_the_429_that_shows_resets_read_early_is_read_from_its_response(
+    clock: VirtualClock, answered_after: float, resets_after: float, wait: float
+) -> None:
+    """A 429 of the window just read (its reset read from its send at most half a window
+    later) reads its own window's reset from its response."""
+    limiter = await meet_a_429_sent_at_a_reset(
+        answered_after=answered_after, resets_after=resets_after
+    )
+    # Read from its send, the reset would be of the window past, and ignored.
+    assert limiter.window_budget == 0
+    assert await limiter.acquire() == pytest.approx(wait, abs=1e-5)
+
+
+async def test_a_429_of_a_later_window_keeps_reading_resets_from_sends(
+    clock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 429 whose reset, read from its send, is more than half a window after the reset
+    read before is of a later window: its reset, and those after it, are read from sends."""
+    with caplog.at_level(logging.INFO, logger="b2b_async"):
+        limiter = await meet_a_429_sent_at_a_reset(answered_after=0.1, resets_after=0.7)
+    assert "reading reset times from responses" not in caplog.text
+    assert await limiter.acquire() == pytest.approx(1.702 - 1.1, abs=1e-5)
+
+
 async def read_from_its_response(*, remaining: int) -> RateLimiter:
     """A limiter of 100 requests a second whose first request, sent at 0 s, is read at 0.1 s
     from its response: ``remaining`` left, the window resetting at 1.002 s (0.9 s on, and
@@ -1081,6 +1123,17 @@ async def test_the_configured_share_bounds_the_deadline_estimate_too() -> None:
     waits = [wait for _, wait in pairs]
     interval = 0.5  # the pace of 2 a second: the share has no room left to catch up in
     assert all(later - earlier >= interval - 1e-6 for earlier, later in itertools.pairwise(waits))
+
+
+async def test_a_request_sent_as_its_window_began_counts_against_the_share(
+    clock: VirtualClock,
+) -> None:
+    """A request granted at the very start of a window counts against the configured share:
+    no slot of that window is made up for it."""
+    limiter = RateLimiter(RateLimit(2, 1.0))
+    await limiter.acquire()  # at 0 s
+    await limiter.release(BudgetHint(remaining=10, resets_after=1.0))  # window [0 s, 1.0 s)
+    assert await acquire_times(limiter, 2) == pytest.approx([0.5, 1.0], abs=1e-5)
 
 
 async def test_no_catch_up_without_a_known_window() -> None:
