@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -1065,3 +1066,56 @@ def test_update_refuses_a_mapping_of_lines_even_an_empty_one(lines: object) -> N
     """A mapping is no iterable of lines, even one keyed by lines or one that is empty."""
     with pytest.raises(InvalidOrderError, match="expected an iterable of items"):
         OrderUpdate(order_id="1", billing_address=Address(), products=lines)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [(LineItem, "price_ex_tax"), (LineItem, "quantity"), (OrderUpdate, "total_ex_tax")],
+)
+def test_a_number_of_another_type_is_refused_though_its_text_is_numeric(
+    model: type, field: str
+) -> None:
+    """A count or amount that is no Decimal, int, float or str is refused, whatever its str()."""
+    with pytest.raises(InvalidOrderError, match=rf"^{field} must .*, got Fraction\(5, 1\)$"):
+        with_value(model, field, Fraction(5))
+
+
+def test_a_listed_order_naming_only_its_id_has_nothing_else_set() -> None:
+    """A company order holding its id alone has every other field None and no extra fields."""
+    order = structure({"orderId": 1}, CompanyOrder)
+    unset = [field.name for field in attrs.fields(CompanyOrder)][1:-1]
+    assert (order.order_id, order.extra_fields) == ("1", ())
+    assert [getattr(order, name) for name in unset] == [None] * len(unset)
+
+
+def test_an_amount_padded_with_any_blank_is_read_as_a_total_is() -> None:
+    """Blanks of any script around an amount or a count are trimmed, as around a total."""
+    padded = "\u30004.50\xa0"
+    assert LineItem(price_ex_tax=padded).price_ex_tax == Decimal("4.50")
+    assert NewOrder(None, "1", "2", padded).total_inc_tax == Decimal("4.50")
+    assert LineItem(quantity="\xa07\u3000").quantity == 7
+
+
+def test_a_negative_count_beyond_a_double_is_refused_for_its_range() -> None:
+    """A whole count below -1E+308 is refused for the range a JSON number holds, by name."""
+    with pytest.raises(InvalidOrderError, match=r"^quantity must lie between 1E-307 and 1E\+308"):
+        LineItem(quantity=Decimal("-1E+400"))
+
+
+@pytest.mark.parametrize("blank", ["\x1c", "\x1f", "\x85"])
+def test_a_line_id_edged_with_a_control_character_is_refused_not_trimmed(blank: str) -> None:
+    """Control characters Python counts as blanks stay in a line's id, which is then refused."""
+    with pytest.raises(InvalidOrderError, match="product_id must not contain control characters"):
+        LineItem(product_id=f"{blank}97")
+
+
+def test_a_total_that_is_no_number_is_quoted_up_to_40_characters() -> None:
+    """A total whose text is no number is named by its first 40 characters only."""
+    with pytest.raises(InvalidOrderError, match=f"is not a number: '{'x' * 40}'$"):
+        NewOrder(None, "1", "2", "x" * 5000)
+
+
+def test_update_refuses_bytes_as_its_lines_even_empty_ones() -> None:
+    """Bytes are no iterable of lines: even ``b""`` is refused, not read as no lines."""
+    with pytest.raises(InvalidOrderError, match="expected an iterable of items, got bytes"):
+        OrderUpdate(order_id="1", billing_address=Address(), products=b"")  # type: ignore[arg-type]
