@@ -5,7 +5,9 @@ from __future__ import annotations
 import pickle
 import re
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,12 +26,13 @@ from b2b_async import (
     OrderAlreadyExistsError,
     PermissionDeniedError,
     RateLimitError,
+    RegistrationWindowClosedError,
     ResponseDecodeError,
     ServerError,
     TransportError,
     UnprocessableEntityError,
 )
-from b2b_async._exceptions import error_class, is_refusal
+from b2b_async._exceptions import NotSentTimeoutError, error_class, is_refusal
 from b2b_async.redis import RateLimiterUnavailableError
 
 API_ERRORS = [
@@ -196,3 +199,126 @@ def test_what_carries_no_status_is_no_refusal() -> None:
     assert not is_refusal(None)
     assert not is_refusal(APIConnectionError("refused", may_have_reached_server=False))
     assert not is_refusal(ValueError("not an API error"))
+
+
+WINDOW_END = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+URL = "https://api-b2b.bigcommerce.com/api/v2/io/orders"
+
+
+def built_errors() -> list[tuple[B2BError, dict[str, Any]]]:
+    """One error of each class with fields, and the attributes it must hold."""
+    return [
+        (
+            api_error(RateLimitError),
+            {"message": "Companies Does not Exist", "status": 404, "code": 40410}
+            | {"request_id": "req-1", "method": "POST", "url": api_error(APIError).url}
+            | {"retry_after": 2.5, "details": {"errMsg": "Companies Does not Exist"}},
+        ),
+        (
+            TransportError("reset", method="GET", url=URL, may_have_reached_server=False),
+            {"message": "reset", "method": "GET", "url": URL, "may_have_reached_server": False},
+        ),
+        (
+            NotSentTimeoutError("deadline passed", method="POST", url=URL),
+            {"message": "deadline passed", "method": "POST", "url": URL}
+            | {"may_have_reached_server": False},
+        ),
+        (
+            RateLimiterUnavailableError("redis is down"),
+            {"message": "redis is down", "may_have_reached_server": False},
+        ),
+        (
+            ResponseDecodeError("no", status=502, body_excerpt="<html>", path="$.x", garbled=True),
+            {"message": "no", "status": 502, "body_excerpt": "<html>", "path": "$.x"}
+            | {"garbled": True},
+        ),
+        (
+            DeadlineUnreachableError("too late", estimated_wait=2.5, deadline=1.0),
+            {"message": "too late", "estimated_wait": 2.5, "deadline": 1.0},
+        ),
+        (
+            RegistrationWindowClosedError("closed", bc_order_id=7, window_ended_at=WINDOW_END),
+            {"message": "closed", "bc_order_id": 7, "window_ended_at": WINDOW_END},
+        ),
+    ]
+
+
+@pytest.mark.parametrize(("error", "fields"), built_errors(), ids=lambda e: type(e).__name__)
+def test_every_field_holds_what_it_was_given(error: B2BError, fields: dict[str, Any]) -> None:
+    """Each documented attribute holds its value, and the message is the error's one argument."""
+    assert error.args == (fields["message"],)
+    for name, value in fields.items():
+        if name == "details":
+            assert dict(getattr(error, name)).items() >= value.items()
+        else:
+            assert getattr(error, name) == value
+
+
+@pytest.mark.parametrize(("error", "fields"), built_errors(), ids=lambda e: type(e).__name__)
+def test_every_error_of_the_tree_pickles_with_its_fields(
+    error: B2BError, fields: dict[str, Any]
+) -> None:
+    """Errors of every kind, the deadline and window errors too, keep their fields pickled."""
+    copy = pickle.loads(pickle.dumps(error))
+    assert same(error, copy)
+    assert {name: getattr(copy, name) for name in fields} == {
+        name: getattr(error, name) for name in fields
+    }
+
+
+def test_fields_left_out_take_their_documented_defaults() -> None:
+    """Fields not given take the defaults the docs state, ``may_have_reached_server`` True."""
+    api = APIError("no", status=500)
+    assert (api.code, api.request_id, api.retry_after) == (None, None, None)
+    assert (api.method, api.url, dict(api.details)) == ("", "", {})
+    transport = TransportError("reset")
+    assert (transport.method, transport.url) == ("", "")
+    assert transport.may_have_reached_server is True
+    decode = ResponseDecodeError("no")
+    assert (decode.status, decode.body_excerpt, decode.path) == (0, "", "$")
+    assert decode.garbled is False
+
+
+@pytest.mark.parametrize(
+    "error", [*others(), APIError("no", status=500)], ids=lambda e: type(e).__name__
+)
+def test_no_error_starts_after_an_uncertain_attempt(error: B2BError) -> None:
+    """An error is built with ``after_uncertain_attempt`` False; only a retry sets it."""
+    assert error.after_uncertain_attempt is False
+
+
+def test_input_and_closed_client_errors_are_builtin_errors_too() -> None:
+    """An InvalidOrderError is a ValueError and a ClientClosedError a RuntimeError."""
+    assert isinstance(InvalidOrderError("bad"), ValueError)
+    assert isinstance(ClientClosedError("closed"), RuntimeError)
+
+
+@pytest.mark.parametrize(
+    ("fields", "text"),
+    [
+        ({}, "HTTP 404: gone"),
+        ({"code": 404}, "HTTP 404: gone"),
+        ({"code": 40410}, "HTTP 404, code 40410: gone"),
+        ({"method": "POST", "url": URL}, f"HTTP 404: gone (POST {URL})"),
+        ({"url": URL}, "HTTP 404: gone"),
+        ({"request_id": "r-1"}, "HTTP 404: gone, request id r-1"),
+        ({"request_id": ""}, "HTTP 404: gone"),
+    ],
+)
+def test_an_api_error_reads_as_status_code_message_request_and_id(
+    fields: dict[str, Any], text: str
+) -> None:
+    """``str`` shows the status, a body code that differs from it, the request and its id."""
+    assert str(NotFoundError("gone", status=404, **fields)) == text
+
+
+def test_a_transport_error_reads_as_its_message_and_request() -> None:
+    """``str`` of a transport failure names the request when it has a method."""
+    assert str(APITimeoutError("timed out", method="GET", url=URL)) == f"timed out (GET {URL})"
+    assert str(APITimeoutError("timed out", url=URL)) == "timed out"
+
+
+def test_a_decode_error_reads_as_its_message_path_and_status() -> None:
+    """``str`` of a decode error shows where, and the status only when there is one."""
+    assert str(ResponseDecodeError("bad", status=200, path="$.code")) == "bad @ $.code (HTTP 200)"
+    assert str(ResponseDecodeError("bad", path="$.data")) == "bad @ $.data"

@@ -397,3 +397,38 @@ async def test_client_keeps_the_documented_options(b2b_client: B2BClient) -> Non
     transport = b2b_client._transport
     assert transport.retry == RetryPolicy(initial_wait=0.01, max_wait=0.1)
     assert transport.timeout.total == 30.0
+
+
+# A project run without pytest-asyncio's plugin, whose module stands in for one not installed.
+WITHOUT_ASYNCIO_INI = """
+[pytest]
+addopts = -p no:cacheprovider -p no:hypothesispytest -p no:asyncio -p no:aiohttp
+"""
+
+NO_PYTEST_ASYNCIO = "raise ImportError('No module named pytest_asyncio')\n"
+
+WITHOUT_ASYNCIO_TESTS = """
+def test_unrelated():
+    assert True
+
+
+def test_asks_for_the_sandbox(b2b_sandbox):
+    assert b2b_sandbox
+"""
+
+
+def test_the_plugin_loads_without_pytest_asyncio(pytester: pytest.Pytester) -> None:
+    """Without pytest-asyncio the plugin loads, and only a test asking for a fixture fails."""
+    pytester.makeini(WITHOUT_ASYNCIO_INI)
+    pytester.makepyfile(pytest_asyncio=NO_PYTEST_ASYNCIO, test_service=WITHOUT_ASYNCIO_TESTS)
+    result = pytester.runpytest_subprocess()
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed") == 1
+    assert outcomes.get("failed", 0) + outcomes.get("errors", 0) == 1
+
+
+def test_a_star_import_gives_the_two_fixtures_only() -> None:
+    """``from b2b_async.testing import *`` brings the two fixtures and nothing else."""
+    names: dict[str, object] = {}
+    exec("from b2b_async.testing import *", names)  # noqa: S102 - a fixed statement
+    assert sorted(set(names) - {"__builtins__"}) == ["b2b_client", "b2b_sandbox"]
