@@ -243,6 +243,45 @@ async def test_hang_in_an_embedding_without_handler_cancellation(
     assert sandbox.requests[0].status == "hang"
 
 
+async def test_a_hang_lasts_hang_seconds_whatever_the_latency_seconds(
+    session: aiohttp.ClientSession,
+) -> None:
+    """A hang gives no answer for ``hang_seconds``; ``latency_seconds`` does not shorten it."""
+    faults = Faults(hang=1.0, hang_seconds=600, latency_seconds=0)
+    async with SandboxServer(rate=None, faults=faults) as server:
+        with pytest.raises(TimeoutError):
+            await call(session, server, wait=2.0)
+    assert [record.status for record in server.requests] == ["hang"]
+
+
+async def test_a_hang_whose_client_left_ends_quietly_without_handler_cancellation(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Without handler cancellation a hang woken after its client closed the connection ends
+    as ``"hang"`` with no error logged."""
+    sandbox = Sandbox(faults=Faults(hang=1.0, hang_seconds=600))
+    runner = web.AppRunner(create_app(sandbox))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    served = runner.server
+    assert served is not None
+    head = f"GET {API_PREFIX}/orders/1/details HTTP/1.1\r\nHost: s\r\nauthToken: {DEFAULT_TOKEN}"
+    with caplog.at_level(logging.DEBUG):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", runner.addresses[0][1])
+            writer.write(f"{head}\r\n\r\n".encode())
+            await writer.drain()
+            await settled(lambda: bool(sandbox.requests) and sandbox.requests[0].status == "hang")
+            writer.close()
+            await writer.wait_closed()
+            await settled(lambda: all(c.transport is None for c in served.connections))
+        finally:
+            await runner.cleanup()  # wakes the hang, its connection long gone
+    assert [record.status for record in sandbox.requests] == ["hang"]
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert errors == []
+
+
 async def test_a_body_nested_too_deeply_is_a_bad_request(
     unlimited: SandboxServer, session: aiohttp.ClientSession
 ) -> None:
@@ -533,3 +572,41 @@ async def test_a_window_switched_off_mid_request_leaves_its_answer_without_windo
         reply = await waiting
     assert reply.status == 200
     assert "X-Requests-Remaining" not in reply.headers
+
+
+async def test_a_reset_before_spends_nothing_and_opens_no_window(
+    session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """A ``reset_before`` request spends nothing: the next request opens the window."""
+    async with SandboxServer(rate=RateWindow(5, 60), clock=clock) as server:
+        server.faults = Faults(reset_before=1.0)
+        with pytest.raises(RESETS):
+            await call(session, server, body=order("R1"))
+        server.faults = Faults()
+        clock.advance(30)
+        reply = await call(session, server, body=order("R2"))
+    assert [record.status for record in server.requests] == ["reset", 200]
+    assert reply.headers["X-Requests-Remaining"] == "4 times"
+    assert reply.headers["X-Request-Window-Resets-After"] == "60.0 s"
+
+
+async def test_a_record_keeps_the_first_value_of_a_repeated_query_name(
+    unlimited: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """A repeated query name is recorded with its first value, the one the operations read."""
+    query = [("limit", "2"), ("limit", "9"), ("offset", "1")]
+    reply = await v3(session, unlimited, "/orders", query=query)
+    assert reply.status == 200
+    assert unlimited.requests[0].query == {"limit": "2", "offset": "1"}
+
+
+async def test_a_reset_before_request_keeps_the_body_it_sent(
+    unlimited: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """The body is read before a ``reset_before`` fault acts: the record keeps it."""
+    unlimited.faults = Faults(reset_before=1.0)
+    with pytest.raises(RESETS):
+        await call(session, unlimited, data=b'{"orderId": "R9", "totalIncTax": 1}')
+    record = unlimited.requests[0]
+    assert (record.status, record.raw) == ("reset", b'{"orderId": "R9", "totalIncTax": 1}')
+    assert record.body == {"orderId": "R9", "totalIncTax": 1}
