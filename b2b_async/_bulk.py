@@ -40,14 +40,13 @@ from collections.abc import (
     Callable,
     Iterable,
     Iterator,
-    Mapping,
     Sized,
 )
 from typing import Any, Final, Generic, Protocol, Self, TypeAlias, TypeVar
 
 import attrs
 
-from ._config import MAX_CONCURRENCY, UNREACHABLE_STREAK, check_positive_int
+from ._config import MAX_CONCURRENCY, NOT_ITEMS, UNREACHABLE_STREAK, check_positive_int
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -429,14 +428,12 @@ def _check_source(orders: object, order_type: type) -> None:
 
     Raises:
         TypeError: ``orders`` is not an iterable or async iterable of many inputs (a
-            ``str``, ``bytes`` or a mapping would be read item by item as orders).
+            ``str``, bytes of any kind or a mapping would be read item by item as orders).
     """
     wanted = f"orders must be an iterable or async iterable of {order_type.__name__}"
     if isinstance(orders, order_type):
         raise TypeError(f"{wanted}, got one {order_type.__name__}: pass [order]")
-    if isinstance(orders, str | bytes | bytearray | Mapping) or not isinstance(
-        orders, Iterable | AsyncIterable
-    ):
+    if isinstance(orders, NOT_ITEMS) or not isinstance(orders, Iterable | AsyncIterable):
         raise TypeError(f"{wanted}, got {type(orders).__name__}")
 
 

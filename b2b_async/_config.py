@@ -6,6 +6,7 @@ import enum
 import logging
 import math
 import os
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Final, cast
 
@@ -38,6 +39,7 @@ __all__ = [
     "MAX_WINDOW_REQUESTS",
     "MIN_FOLDED_SECRET_LENGTH",
     "MIN_SECRET_LENGTH",
+    "NOT_ITEMS",
     "PRIORITY_CHOICES",
     "REGISTRATION_MARGIN",
     "REGISTRATION_WINDOW",
@@ -231,6 +233,11 @@ def check_flag(value: object, name: str, *, error: type[Exception] = TypeError) 
     if not isinstance(value, bool):
         raise error(f"{name} must be True or False, got {type(value).__name__}")
     return value
+
+
+#: What an argument taken as many items may not be, though it iterates: text and bytes of any
+#: kind iterate as characters or byte values, a mapping as its keys.
+NOT_ITEMS: Final = (str, bytes, bytearray, memoryview, Mapping)
 
 
 def blank_is_none(text: str | None) -> str | None:

@@ -22,7 +22,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 import attrs
 
 from . import _events
-from ._config import logger
+from ._config import NOT_ITEMS, logger
 from ._exceptions import B2BError
 from ._protocol import read_request_id
 
@@ -169,7 +169,7 @@ def set_hooks(hooks: Iterable[_events.Hook | _events.HookFactory] | None) -> Non
             an empty iterable switches hooks off.
 
     Raises:
-        TypeError: ``hooks`` is a ``str`` or ``bytes``, or holds something neither callable
+        TypeError: ``hooks`` is text, bytes or a mapping, or holds something neither callable
             nor a :class:`~b2b_async.HookFactory`, or a coroutine function (a hook is
             called, never awaited); the hooks in use stay as they were.
 
@@ -185,7 +185,7 @@ def callables(hooks: object) -> tuple[_events.Hook | _events.HookFactory, ...]:
         TypeError: ``hooks`` is text, not iterable, or holds something neither callable nor
             a :class:`~b2b_async._events.HookFactory`, or a coroutine function.
     """
-    if isinstance(hooks, str | bytes) or not isinstance(hooks, Iterable):
+    if isinstance(hooks, NOT_ITEMS) or not isinstance(hooks, Iterable):
         raise TypeError(f"hooks must be an iterable of hooks, got {type(hooks).__name__}")
     given = tuple(hooks)
     for hook in given:

@@ -31,7 +31,7 @@ from typing import Any, Final, Literal, cast, get_args
 
 import attrs
 
-from ._config import plain, shown
+from ._config import NOT_ITEMS, plain, shown
 from ._exceptions import InvalidOrderError
 from ._routes import sendable_text, strip_blanks, to_id
 from ._serde import ReadOnlyMapping, json_decimal, number_text, wire
@@ -167,7 +167,7 @@ def _each(kind: type) -> Callable[[object, attrs.Attribute[Any], tuple[object, .
 
 
 def _items(value: Iterable[object]) -> tuple[Any, ...]:  # its field's validator checks each
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+    if isinstance(value, NOT_ITEMS) or not isinstance(value, Iterable):
         raise InvalidOrderError(f"expected an iterable of items, got {type(value).__name__}")
     return tuple(value)
 

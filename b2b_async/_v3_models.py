@@ -22,7 +22,7 @@ from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
-from ._config import REGISTRATION_MARGIN, REGISTRATION_WINDOW, plain
+from ._config import NOT_ITEMS, REGISTRATION_MARGIN, REGISTRATION_WINDOW, plain
 from ._exceptions import InvalidOrderError
 from ._routes import sendable_text, to_v3_id
 from ._serde import ReadOnlyMapping, number_text, wire
@@ -165,7 +165,7 @@ def to_extra_fields(value: ExtraFieldsInput) -> tuple[ExtraField, ...]:
 
 
 def _extra_field_items(given: object) -> tuple[ExtraField, ...]:
-    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
+    if isinstance(given, NOT_ITEMS) or not isinstance(given, Iterable):
         raise InvalidOrderError(
             f"extra_fields must be a mapping or an iterable of ExtraField, "
             f"got {type(given).__name__}"

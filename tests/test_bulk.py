@@ -1416,6 +1416,8 @@ async def test_a_po_numbers_already_exists_is_the_orders_failure_not_its_registr
         (None, "got NoneType"),
         ("BC1,BC2", "got str"),
         (b"BC1", "got bytes"),
+        (bytearray(), "got bytearray"),
+        (memoryview(b""), "got memoryview"),
         ({"BC1": 1}, "got dict"),
         (7, "got int"),
     ],

@@ -446,7 +446,14 @@ async def test_without_hooks_the_statistics_still_count() -> None:
 
 
 @pytest.mark.parametrize(
-    ("hooks", "message"), [("ab", "got str"), ([1], "got int"), (5, "got int")]
+    ("hooks", "message"),
+    [
+        ("ab", "got str"),
+        (bytearray(), "got bytearray"),
+        ({}, "got dict"),
+        ([1], "got int"),
+        (5, "got int"),
+    ],
 )
 def test_set_hooks_refuses_what_is_no_hook_and_keeps_the_hooks_in_use(
     events: list[Event], hooks: Any, message: str

@@ -1115,6 +1115,14 @@ def test_a_total_that_is_no_number_is_quoted_up_to_40_characters() -> None:
         NewOrder(None, "1", "2", "x" * 5000)
 
 
+@pytest.mark.parametrize("lines", [bytearray(), memoryview(b"")])
+def test_update_refuses_bytes_of_any_kind_as_its_lines(lines: object) -> None:
+    """A bytearray or a memoryview is no iterable of lines either: an empty one is refused,
+    not read as no lines."""
+    with pytest.raises(InvalidOrderError, match="expected an iterable of items, got"):
+        OrderUpdate(order_id="1", billing_address=Address(), products=lines)  # type: ignore[arg-type]
+
+
 def test_update_refuses_bytes_as_its_lines_even_empty_ones() -> None:
     """Bytes are no iterable of lines: even ``b""`` is refused, not read as no lines."""
     with pytest.raises(InvalidOrderError, match="expected an iterable of items, got bytes"):

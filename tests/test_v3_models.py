@@ -296,7 +296,9 @@ def test_a_bool_is_refused_as_text_though_it_is_an_int() -> None:
         ExtraField("A", True)
 
 
-@pytest.mark.parametrize("given", ["Fintech ID=1", b"Fintech ID=1"])
+@pytest.mark.parametrize(
+    "given", ["Fintech ID=1", b"Fintech ID=1", bytearray(b""), memoryview(b"")]
+)
 def test_extra_fields_given_as_text_are_refused_as_a_whole(given: Any) -> None:
     """A str or bytes is not read as an iterable of characters: the argument is refused."""
     with pytest.raises(InvalidOrderError, match="extra_fields must be a mapping or an iterable"):
