@@ -1506,3 +1506,40 @@ def test_an_input_that_cannot_be_read_hides_the_os_error_it_names(tmp_path: Path
         read_rows(tmp_path / "gone.csv")
     assert caught.value.__cause__ is None
     assert caught.value.__suppress_context__
+
+
+def test_a_jsonl_line_lacking_a_required_key_is_a_bad_row_naming_it(tmp_path: Path) -> None:
+    """A key absent or null is missing, as an empty value is; an absent order id names no order."""
+    lines = [
+        '{"order_id": "A1", "total_inc_tax": 1}',
+        '{"order_id": "A2", "customer_id": null, "total_inc_tax": 1}',
+        '{"customer_id": 2, "total_inc_tax": 1}',
+    ]
+    assert list(read_rows(write(tmp_path, "in.jsonl", "\n".join(lines) + "\n"))) == [
+        BadRow(1, "A1", "missing customer_id"),
+        BadRow(2, "A2", "missing customer_id"),
+        BadRow(3, None, "missing order_id"),
+    ]
+
+
+def test_a_shifted_csv_row_with_an_empty_order_id_names_no_order(tmp_path: Path) -> None:
+    """A row refused for values past the header, its order id empty, has no order id."""
+    rows = list(read_rows(write(tmp_path, "in.csv", HEADER + ",2,,1,PO-1,x\n")))
+    assert rows == [
+        BadRow(
+            2,
+            None,
+            "holds values past the header's 5 columns, 'x' (a comma in a value left unquoted?)",
+        )
+    ]
+
+
+def test_a_jsonl_line_naming_many_keys_twice_names_three_cut_to_40_characters(
+    tmp_path: Path,
+) -> None:
+    """The bad row names the first three repeated keys, each quoted cut to 40 characters."""
+    keys = ["a" * 100, "b", "c", "d"]
+    pairs = ", ".join(f'"{key}": 1' for key in keys * 2)
+    line = '{"customer_id": 2, "order_id": "A1", "total_inc_tax": 1, ' + pairs + "}\n"
+    (row,) = read_rows(write(tmp_path, "in.jsonl", line))
+    assert row == BadRow(1, None, f"names {'a' * 40!r}..., 'b', 'c' more than once")
