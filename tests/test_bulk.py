@@ -657,6 +657,28 @@ async def test_an_input_raising_a_base_exception_ends_the_run_with_it() -> None:
     assert bulk_workers() == []
 
 
+async def test_an_input_that_raised_a_base_exception_is_not_read_again() -> None:
+    """An input raising a BaseException that is no Exception is not read again either."""
+    release = asyncio.Event()
+    read: list[int] = []
+
+    def order_of(number: int) -> NewOrder:
+        read.append(number)
+        if number == 2:
+            raise InputHalted
+        return NewOrder(1, 1, f"BC{number}", "5")
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        if order.order_id == "BC1":
+            await release.wait()
+        return CreatedOrder(order.order_id)
+
+    stream = OutcomeStream(register, map(order_of, range(6)), 2, order_type=NewOrder)
+    with pytest.raises(InputHalted):
+        await read_slowly(stream, lambda _: release.set())
+    assert read == [0, 1, 2]  # BC1's worker, free after the error, reads no other row
+
+
 # -- failures that repeat for every order ------------------------------------------------------
 
 
