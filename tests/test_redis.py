@@ -997,6 +997,29 @@ async def test_a_cooldown_from_one_instance_holds_another(url: str, key: str) ->
     assert waited >= 0.3 - SLACK
 
 
+async def test_a_shared_hold_sleeps_to_its_end_and_no_further(
+    url: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cooldown of 0.3 s and a spent window resetting in 0.3 s, seen by one "process", hold
+    another by pauses that end at the hold's end, not past it."""
+    planned: list[float] = []
+    pause = RedisRateLimiter._pause
+
+    async def recorded(limiter: RedisRateLimiter, seconds: float) -> None:
+        planned.append(seconds)
+        await pause(limiter, seconds)
+
+    monkeypatch.setattr(RedisRateLimiter, "_pause", recorded)
+    for hint in (BudgetHint(retry_after=0.3), BudgetHint(remaining=0, resets_after=0.3)):
+        async with limiters(url, key, 2, rate_limit=FAST) as (a, b):
+            await a.acquire()
+            await a.release(hint)
+            planned.clear()
+            await b.acquire()
+        assert planned
+        assert max(planned) <= 0.3 + SLACK
+
+
 async def test_an_urgent_call_a_known_cooldown_makes_late_is_refused_without_asking(
     url: str, key: str, watched: WatchedRedis
 ) -> None:
