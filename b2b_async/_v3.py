@@ -622,8 +622,9 @@ class V3Orders:
             po_number: the purchase-order number; ``None`` leaves the order's as it is.
             extra_fields: extra field values, as ``{name: value}`` or an iterable of
                 :class:`~b2b_async.ExtraField`; fields not named keep their values. The
-                store's required fields must be among them unless the order is created: an
-                update carries them.
+                store's required fields must be among them when an update is needed: an
+                update carries them (a create, or an order that already holds what is given,
+                needs none).
             created_at: when BigCommerce created the order (its ``date_created``), an aware
                 ``datetime``: it tells whether the window is open, and saves a late order a
                 request.
@@ -638,7 +639,7 @@ class V3Orders:
         Raises:
             InvalidOrderError: an argument is invalid, or an extra field value breaks the
                 store's rules; nothing was sent, but for a required field left out, which is
-                raised before the read and update: a create the window allowed was sent.
+                raised only when the read shows an update is needed, before the update.
             NotFoundError: the order is not in B2B Edition after its window (not a company
                 customer's order, say), or the customer does not exist.
             UnprocessableEntityError: the API refused an extra field value.
@@ -655,15 +656,15 @@ class V3Orders:
         """:meth:`ensure` for a checked order, at the caller's priority (``None``: defaults)."""
         window = _window_of(order)
         began = time.monotonic()  # the create's deadline counts the check's wait
-        if window is None or window.is_open():
-            await self._check(order.extra_fields, window, update=False)  # a create's rules
+        # A create's rules: an update, if one is needed, is checked for the required fields.
+        required = await self._check(order.extra_fields, window, update=False)
         if window is not None and not window.is_open():
-            return await self._reconcile(order, priority, window)
+            return await self._reconcile(order, required, priority, window)
         created, missed, uncertain = await self._try_create(order, window, priority, began)
         if created is not None:
             return EnsuredOrder(action="created", order=created, steps=("create",))
         with later_failures_marked(uncertain):  # the create may have registered the order
-            return await self._reconcile(order, priority, missed, steps=("create",))
+            return await self._reconcile(order, required, priority, missed, steps=("create",))
 
     async def _try_create(
         self,
@@ -698,14 +699,14 @@ class V3Orders:
     async def _reconcile(
         self,
         order: NewV3Order,
+        required: frozenset[str] | None,
         priority: Priority | None,
         window: RegistrationWindow | None,
         *,
         steps: tuple[EnsureStep, ...] = (),
     ) -> EnsuredOrder:
-        """Check the values by an update's rules, read the order, then update what differs
-        and assign it a company if it has none."""
-        required = await self._check(order.extra_fields, update=True)
+        """Read the order, then update what differs (its values checked by an update's rules
+        first) and assign it a company if it has none."""
         if window is not None:  # a wait that closing the client or a stopped run ends
             settled = functools.partial(unless_withdrawn, window.wait_until_settled)
             await self._transport.unless_closed(settled)
@@ -713,6 +714,7 @@ class V3Orders:
         update, changed = order_changes(order, current, required)
         result, steps = current, (*steps, "get")
         if update is not None:
+            await self._check(order.extra_fields, update=True)  # every required field given
             result = await self._send_update(order.bc_order_id, update, priority, current)
             steps = (*steps, "update")
         moved = 0

@@ -1723,8 +1723,9 @@ async def test_bad_extra_fields_raise_before_any_request(
 async def test_a_required_field_missing_is_refused_by_updates_not_by_creates(
     store: SandboxServer,
 ) -> None:
-    """A required field missing: update, and ensure past the window, raise before any request,
-    ensure_many before its update step; create sends the order, which is registered."""
+    """A required field missing: update raises before any request, ensure past the window and
+    ensure_many before the update their read shows is needed; create sends the order, which
+    is registered."""
     store.order_extra_fields = (
         *DEFAULT_ORDER_EXTRA_FIELDS,
         OrderExtraField(name="Cost Center", required=True),
@@ -1750,8 +1751,8 @@ async def test_a_required_field_missing_is_refused_by_updates_not_by_creates(
             created_at=fresh,
         )
     assert isinstance(report.outcomes[0].error, InvalidOrderError)
-    # ensure_many's create, told "already exists", then create's: no read, no update.
-    assert calls(store) == ["POST /orders", "POST /orders"]
+    # ensure's read; ensure_many's create, told "already exists", and read; create's: no update.
+    assert calls(store) == ["GET /orders/780", "POST /orders", "GET /orders/780", "POST /orders"]
     assert created.po_number == store.orders["781"].po_number == "PO-781"
     assert store.orders["781"].extra["extraFields"] == [
         {"fieldName": "Fintech ID", "fieldValue": "F"}
@@ -1785,6 +1786,38 @@ async def test_creates_in_bulk_and_by_ensure_may_leave_a_required_field_out(
     assert calls(store) == ["POST /orders", "POST /orders"]
     assert store.orders["782"].po_number == "PO-782"
     assert store.orders["783"].po_number == "PO-783"
+
+
+async def test_ensuring_again_an_order_created_without_a_required_field_changes_nothing(
+    store: SandboxServer,
+) -> None:
+    """ensure stays idempotent for an order created without the store's required field: the
+    second call and a bulk run read it, find nothing to update, and raise nothing."""
+    store.order_extra_fields = (
+        *DEFAULT_ORDER_EXTRA_FIELDS,
+        OrderExtraField(name="Cost Center", required=True),
+    )
+    fields = {"Fintech ID": "F"}
+    created_at = place(store, 784)
+    order = NewV3Order(784, 5, "PO-784", fields, created_at=created_at)
+    async with client_for(store) as client:
+        orders = client.v3.orders
+        first, again = [
+            await orders.ensure(
+                bc_order_id=784,
+                customer_id=5,
+                po_number="PO-784",
+                extra_fields=fields,
+                created_at=created_at,
+            )
+            for _ in range(2)
+        ]
+        report = await orders.ensure_many([order])
+    assert (first.action, again.action) == ("created", "unchanged")
+    assert report.outcomes[0].error is None
+    assert report.outcomes[0].result is not None
+    assert report.outcomes[0].result.action == "unchanged"
+    assert "PUT /orders/784" not in calls(store)
 
 
 async def test_configurations_are_kept_for_their_ttl(
