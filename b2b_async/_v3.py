@@ -657,14 +657,14 @@ class V3Orders:
         window = _window_of(order)
         began = time.monotonic()  # the create's deadline counts the check's wait
         # A create's rules: an update, if one is needed, is checked for the required fields.
-        required = await self._check(order.extra_fields, window, update=False)
+        await self._check(order.extra_fields, window, update=False)
         if window is not None and not window.is_open():
-            return await self._reconcile(order, required, priority, window)
+            return await self._reconcile(order, priority, window)
         created, missed, uncertain = await self._try_create(order, window, priority, began)
         if created is not None:
             return EnsuredOrder(action="created", order=created, steps=("create",))
         with later_failures_marked(uncertain):  # the create may have registered the order
-            return await self._reconcile(order, required, priority, missed, steps=("create",))
+            return await self._reconcile(order, priority, missed, steps=("create",))
 
     async def _try_create(
         self,
@@ -699,7 +699,6 @@ class V3Orders:
     async def _reconcile(
         self,
         order: NewV3Order,
-        required: frozenset[str] | None,
         priority: Priority | None,
         window: RegistrationWindow | None,
         *,
@@ -711,10 +710,9 @@ class V3Orders:
             settled = functools.partial(unless_withdrawn, window.wait_until_settled)
             await self._transport.unless_closed(settled)
         current = await self.get(order.bc_order_id, priority=priority)
-        update, changed = order_changes(order, current, required)
+        update, changed = await self._needed_update(order, current)
         result, steps = current, (*steps, "get")
         if update is not None:
-            await self._check(order.extra_fields, update=True)  # every required field given
             result = await self._send_update(order.bc_order_id, update, priority, current)
             steps = (*steps, "update")
         moved = 0
@@ -725,6 +723,20 @@ class V3Orders:
         action: EnsureAction = "updated" if update is not None or moved else "unchanged"
         result = attrs.evolve(result, customer_id=order.customer_id)
         return EnsuredOrder(action=action, order=result, steps=steps, changed=changed)
+
+    async def _needed_update(
+        self, order: NewV3Order, current: V3Order
+    ) -> tuple[V3OrderUpdate | None, tuple[str, ...]]:
+        """The update that makes ``current`` hold ``order``, checked by an update's rules
+        (every required field given), and what it changes; ``(None, ())`` when none is needed.
+
+        It carries the required fields of the configurations that check confirmed (fetched
+        again when old ones refused the values), not of older ones.
+        """
+        if order_changes(order, current)[0] is None:
+            return None, ()
+        required = await self._check(order.extra_fields, update=True)
+        return order_changes(order, current, required)
 
     async def ensure_many(
         self,

@@ -1820,6 +1820,43 @@ async def test_ensuring_again_an_order_created_without_a_required_field_changes_
     assert "PUT /orders/784" not in calls(store)
 
 
+async def test_ensure_updates_carry_the_required_fields_of_configurations_fetched_again(
+    store: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Old configurations refuse ensure's update for a required field left out; fetched
+    again, they require another one instead, which the update then carries though its value
+    is unchanged, and B2B Edition takes the update."""
+    now = [1000.0]
+    monkeypatch.setattr(b2b_async._extra_field_cache, "clock", lambda: now[0])
+    store.order_extra_fields = (
+        *DEFAULT_ORDER_EXTRA_FIELDS,
+        OrderExtraField(name="Cost Center", required=True),
+        OrderExtraField(name="Reference"),
+    )
+    fresh = place(store, 806)
+    async with client_for(store) as client:
+        orders = client.v3.orders
+        await orders.create(
+            bc_order_id=806, customer_id=5, extra_fields={"Reference": "R"}, created_at=fresh
+        )
+        store.order_extra_fields = (
+            *DEFAULT_ORDER_EXTRA_FIELDS,
+            OrderExtraField(name="Cost Center"),
+            OrderExtraField(name="Reference", required=True),
+        )
+        now[0] += EXTRA_FIELD_CONFIGS_RECHECK + 1
+        ensured = await orders.ensure(
+            bc_order_id=806, customer_id=5, po_number="PO-806", extra_fields={"Reference": "R"}
+        )
+    assert (ensured.action, ensured.changed) == ("updated", ("poNumber",))
+    assert calls(store) == ["POST /orders", "POST /orders", "GET /orders/806", "PUT /orders/806"]
+    assert store.requests[-1].body == {
+        "poNumber": "PO-806",
+        "extraFields": [{"fieldName": "Reference", "fieldValue": "R"}],
+    }
+    assert store.orders["806"].po_number == "PO-806"
+
+
 async def test_configurations_are_kept_for_their_ttl(
     store: SandboxServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
