@@ -82,11 +82,10 @@ class _ConfigsReader:
     they give: a count that differs from page to page is a listing that changed between
     them, whose offsets skipped or repeated a field."""
 
-    short_page_is_last = True
-
     def __init__(self) -> None:
         self._read = V3PageReader(ExtraFieldConfig, key=attrgetter("field_name"))
         self.key = self._read.key
+        self.short_page_is_last = self._read.short_page_is_last
         self.counts: set[int] = set()
 
     def __call__(self, envelope: Envelope) -> PageItems[ExtraFieldConfig]:
