@@ -47,7 +47,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import attrs
 import redis.asyncio as aioredis
@@ -674,6 +674,13 @@ async def throwaway_redis() -> AsyncIterator[str]:
         await process.wait()
 
 
+#: The share of the allowed rate the processes should reach together. It is a figure of the
+#: machine as much as of the limiter (a process the scheduler keeps waiting uses its slot
+#: late), so this script prints it against the target and the test suite asserts only what
+#: no load can excuse: no order lost or registered twice, and the 429s.
+TARGET_EFFICIENCY: Final = 0.95
+
+
 def report(figures: RunFigures) -> None:
     """Print each worker's line, then the combined figures."""
     for worker in figures.workers:
@@ -682,7 +689,8 @@ def report(figures: RunFigures) -> None:
         f"{len(figures.workers)} processes, {len(figures.expected)} orders,"
         f" {figures.requests} requests in {figures.span:.1f} s:"
         f" combined {figures.combined_rate:.2f}/s of {figures.allowed_rate:g}/s allowed"
-        f" ({figures.efficiency:.3f}), 429s {figures.share_429:.2%},"
+        f" ({figures.efficiency:.3f}, target >= {TARGET_EFFICIENCY}),"
+        f" 429s {figures.share_429:.2%},"
         f" lost {len(figures.lost)}, registered twice {len(figures.duplicated)}"
     )
 
