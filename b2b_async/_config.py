@@ -463,7 +463,7 @@ class Priority(enum.StrEnum):
     URGENT = "urgent"
     """Served before anything else: a webhook's registration racing V3's 10-second window."""
     NORMAL = "normal"
-    """The default of single calls."""
+    """The default of single calls, but for a V3 create given ``created_at`` (urgent)."""
     BULK = "bulk"
     """Backfills and migrations: served with whatever budget the others leave."""
 
