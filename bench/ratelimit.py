@@ -84,8 +84,8 @@ def in_flight_cap(window: RateWindow, latency: float) -> int:
     The store's 2.5 requests per second keep under one request in flight even at 250 ms of
     latency; the time-scaled window's 40 per second keep ten. The cap is scaled with the
     window, to twice the requests in flight at the allowed rate (catching up runs at up to
-    twice the rate), rounded up, plus one, and never below the client's default, so that the cap, a setting of
-    the user's, does not stand in for the pacing being measured.
+    twice the rate), rounded up, plus one, and never below the client's default, so that
+    the cap, a setting of the user's, does not stand in for the pacing being measured.
     """
     in_flight = window.requests / window.per * latency
     return max(DEFAULT_CONCURRENCY, math.ceil(2 * in_flight) + 1)
