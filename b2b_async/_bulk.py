@@ -533,6 +533,7 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         "_source",
         "_systemic",
         "_tickets",
+        "_unread",
         "_workers",
     )
 
@@ -559,6 +560,8 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         # The outcomes queued before it, which the reader still gets first.
         self._lost_after = 0
         self._tickets = BulkTickets()
+        # Outcomes of finished orders that closing took from the queue before the reader did.
+        self._unread: list[OrderOutcome[OrderT, ResultT]] = []
         self._systemic = SystemicFailure(on_stop=self._tickets.withdraw_unsent)
 
     @property
@@ -645,7 +648,7 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         error that ends the run."""
         try:
             while (item := await self._source.next()) is not None:
-                await self._outcomes.put(await self._outcome_of(*item))
+                await self._hand_over(await self._outcome_of(*item))
         except asyncio.CancelledError as exc:
             if cancel_requests():
                 raise  # the worker's task was cancelled: _work tells who did
@@ -657,6 +660,14 @@ class OutcomeStream(Generic[OrderT, ResultT]):
             # would leave the reader waiting for it forever.
             return self._ending(exc)
         return _DONE
+
+    async def _hand_over(self, outcome: OrderOutcome[OrderT, ResultT]) -> None:
+        """Queue a finished order's outcome for the reader; closing keeps it unread."""
+        try:
+            await self._outcomes.put(outcome)
+        except asyncio.CancelledError:
+            self._unread.append(outcome)  # the order is done: run_bulk still reports it
+            raise
 
     def _ending(self, error: BaseException) -> BaseException:
         """Stop sending, as the run ends with ``error``: the orders waiting for their turn
@@ -723,12 +734,16 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         self._running = 0
         for worker in workers:
             worker.cancel()
-        if workers:
-            await asyncio.gather(*workers, return_exceptions=True)
-        # A reader waiting in another task would wait forever for the stopped workers: wake it.
-        while not self._outcomes.empty():
-            self._outcomes.get_nowait()
-        self._outcomes.put_nowait(_CLOSED)
+        try:
+            if workers:
+                await asyncio.gather(*workers, return_exceptions=True)
+        finally:  # also when cancelled meanwhile: a later aclose() has no workers to stop
+            # A reader waiting in another task would wait forever for the stopped workers:
+            # wake it.
+            while not self._outcomes.empty():
+                if isinstance(item := self._outcomes.get_nowait(), OrderOutcome):
+                    self._unread.append(item)
+            self._outcomes.put_nowait(_CLOSED)
 
     async def __aenter__(self) -> Self:
         return self
@@ -779,10 +794,19 @@ async def run_bulk(
         sent are outcomes with ``attempted=False``.
     """
     outcomes: list[OrderOutcome[OrderT, ResultT]] = []
-    async with OutcomeStream(register, orders, concurrency, order_type=order_type) as stream:
-        async for outcome in stream:
-            outcomes.append(outcome)
-            if on_progress is not None:
+    stream = OutcomeStream(register, orders, concurrency, order_type=order_type)
+    try:
+        async with stream:
+            async for outcome in stream:
+                outcomes.append(outcome)
+                if on_progress is not None:
+                    on_progress(outcome)
+    except asyncio.CancelledError:
+        # Orders that finished as the run was cancelled, their outcomes not yet read: they
+        # are done, so on_progress hears of them, as of every order finished before.
+        if on_progress is not None:
+            for outcome in stream._unread:
                 on_progress(outcome)
+        raise
     outcomes.sort(key=lambda outcome: outcome.index)
     return BulkReport(tuple(outcomes), stream.stopped_by)

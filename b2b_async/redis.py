@@ -845,13 +845,15 @@ class RedisRateLimiter:
             return
         self._closed = True
         driver, self._driver = self._driver, None
-        if driver is not None and not driver.done():
-            driver.cancel()
-            if driver.get_loop() is asyncio.get_running_loop():
-                await asyncio.wait([driver])
-        self._fail_waiters(lambda: ClientClosedError("the RedisRateLimiter is closed"))
-        if self._owned:
-            await self._redis.aclose()
+        try:
+            if driver is not None and not driver.done():
+                driver.cancel()
+                if driver.get_loop() is asyncio.get_running_loop():
+                    await asyncio.wait([driver])
+        finally:  # also when cancelled meanwhile: a later aclose() returns at once
+            self._fail_waiters(lambda: ClientClosedError("the RedisRateLimiter is closed"))
+            if self._owned:
+                await self._redis.aclose()
 
     async def acquire(
         self, priority: Priority | str = Priority.NORMAL, *, deadline: float | None = None

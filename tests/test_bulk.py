@@ -475,6 +475,63 @@ async def test_closing_ends_a_worker_whose_order_fails_as_it_is_cancelled() -> N
     assert called == ["BC0"]
 
 
+async def test_an_aclose_cancelled_as_its_workers_end_still_ends_the_readers_loop() -> None:
+    """A stream whose aclose() is cancelled while it waits for the stopped workers still
+    ends the loop of a reader in another task, and sends no other order."""
+    called: list[str] = []
+    in_flight = asyncio.Event()
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        called.append(order.order_id)
+        in_flight.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    stream = OutcomeStream(register, orders(5), 2, order_type=NewOrder)
+
+    async def read() -> list[object]:
+        return [outcome async for outcome in stream]
+
+    reader = asyncio.create_task(read())
+    await in_flight.wait()
+    closing = asyncio.create_task(stream.aclose())
+    await asyncio.sleep(0)  # aclose() has cancelled the workers and waits for them
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert await asyncio.wait_for(reader, 60) == []  # else: for ever
+    assert called == ["BC0", "BC1"]
+
+
+async def test_orders_finished_as_the_run_is_cancelled_still_reach_on_progress() -> None:
+    """Orders whose registration ended in the instant their run was cancelled, before the
+    run read their outcomes, are still handed to on_progress: each registered order is."""
+    go, all_waiting = asyncio.Event(), asyncio.Event()
+    waiting: list[str] = []
+    registered: list[str] = []
+    progress: list[OrderOutcome[NewOrder, CreatedOrder]] = []
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        waiting.append(order.order_id)
+        if len(waiting) == 3:
+            all_waiting.set()
+        await go.wait()
+        registered.append(order.order_id)
+        return CreatedOrder(order.order_id)
+
+    run = asyncio.create_task(
+        run_bulk(register, list(orders(3)), 3, progress.append, order_type=NewOrder)
+    )
+    await all_waiting.wait()
+    go.set()
+    await asyncio.sleep(0)  # the workers register their orders and queue the outcomes
+    run.cancel()  # the run has not read them yet
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert registered == ["BC0", "BC1", "BC2"]
+    assert sorted(outcome.order.order_id for outcome in progress) == registered
+
+
 async def test_a_cancelled_error_nobody_asked_for_is_that_orders_outcome() -> None:
     """A CancelledError from one order's call while the run goes on (something the call
     awaited was cancelled, not the run) is that order's failure; the others register."""

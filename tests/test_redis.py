@@ -941,6 +941,36 @@ async def test_closing_ends_even_when_redis_absorbs_the_cancellation(
         await waiter
 
 
+async def test_an_aclose_cancelled_as_the_driver_ends_still_fails_the_callers_and_closes(
+    url: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aclose() cancelled while it waits for the driver still fails the waiting callers with
+    ClientClosedError and closes the Redis client it owns, once, a later aclose() included."""
+    limiter = RedisRateLimiter(url, key=key, rate_limit=RateLimit(1, 3600.0))
+    closes: list[bool] = []
+    original = limiter.redis.aclose
+
+    async def spy(*args: Any, **kwargs: Any) -> None:
+        closes.append(True)
+        await original(*args, **kwargs)
+
+    monkeypatch.setattr(limiter.redis, "aclose", spy)
+    await limiter.acquire()
+    waiter = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)  # the waiter joins its lane and starts the driver
+    assert limiter.waiting == 1
+    closing = asyncio.create_task(limiter.aclose())
+    await asyncio.sleep(0)  # aclose() has cancelled the driver and waits for it to end
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert limiter.waiting == 0
+    with pytest.raises(ClientClosedError):
+        await waiter
+    await limiter.aclose()
+    assert closes == [True]
+
+
 async def test_a_cancellation_the_redis_client_absorbs_still_reaches_the_caller(
     key: str, watched: WatchedRedis
 ) -> None:
