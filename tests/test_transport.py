@@ -658,6 +658,24 @@ class Holding:
         return answering(self.PATH, self.hold)
 
 
+async def test_a_call_cancelled_while_its_request_is_in_flight_gives_its_budget_back() -> None:
+    """A call cancelled while its request awaits the answer leaves nothing in flight."""
+    held, limiter = Holding(), RateLimiter(RateLimit(100, 1.0))
+    async with serving(held.app()) as url:
+        async with B2BClient(TOKEN, base_url=url, rate_limit=limiter, max_concurrency=1) as client:
+            call = asyncio.create_task(create(client, "BC1"))
+            await held.arrived.wait()
+            assert (limiter.in_flight, client.stats.in_flight) == (1, 1)
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            assert (limiter.waiting, limiter.in_flight, client.stats.in_flight) == (0, 0, 0)
+            held.release.set()
+            assert await create(client, "BC2") == CreatedOrder("BC2")
+            assert (limiter.in_flight, client.stats.in_flight) == (0, 0)
+    assert held.orders == ["BC1", "BC2"]
+
+
 @pytest.mark.parametrize("status", [429, 503])
 async def test_a_retry_that_cannot_leave_after_a_refusal_says_nothing_was_sent(status: int) -> None:
     """After a first attempt answered 429 or 503, which registered nothing, a retry still
