@@ -4,6 +4,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import aiohttp
 import pytest
 
@@ -129,3 +132,43 @@ async def test_store_hash_is_configurable(session: aiohttp.ClientSession) -> Non
         server.store_hash = "rotated"
         rotated = await v3(session, server, "/orders", headers=headers)
     assert (accepted.status, refused.status, rotated.status) == (200, 401, 401)
+
+
+async def _exchange(server: SandboxServer, head: bytes) -> tuple[bytes, bytes]:
+    """Send a bodyless V2 GET with the raw header lines ``head``; the status line and body."""
+    request = (
+        f"GET {API_PREFIX}/companies/1/orders HTTP/1.1\r\nHost: sandbox\r\n".encode()
+        + head
+        + b"Connection: close\r\n\r\n"
+    )
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 60)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return status_line, rest.partition(b"\r\n\r\n")[2]
+
+
+@pytest.mark.parametrize(
+    ("head", "problem"),
+    [
+        (b"authToken: \xff\xfe\r\n", "Invalid authToken"),
+        (b"X-Auth-Token: caf\xe9\r\nX-Store-Hash: x\r\n", "Invalid X-Auth-Token"),
+        (
+            f"X-Auth-Token: {DEFAULT_TOKEN}\r\n".encode() + b"X-Store-Hash: \xff\r\n",
+            "Invalid X-Store-Hash",
+        ),
+    ],
+)
+async def test_credentials_that_are_not_utf8_answer_401(
+    unlimited: SandboxServer, head: bytes, problem: str
+) -> None:
+    """A token or store hash whose bytes are not UTF-8 is a wrong credential: 401, never 500."""
+    status_line, body = await _exchange(unlimited, head)
+    assert status_line.split()[1] == b"401"
+    assert json.loads(body)["data"] == {"errMsg": problem}
+    assert [record.status for record in unlimited.requests] == [401]

@@ -193,3 +193,60 @@ def test_a_placed_order_takes_its_fields_by_keyword_only() -> None:
     moment = datetime(2026, 4, 1, tzinfo=UTC)
     with pytest.raises(TypeError):
         PlacedOrder(9, 5, 1, moment)  # type: ignore[call-arg]
+
+
+def test_the_smallest_id_and_a_zero_total_are_an_order() -> None:
+    """Ids of 1 and a total of 0 (a free order) are accepted, as BigCommerce holds them."""
+    moment = datetime(2026, 4, 1, tzinfo=UTC)
+    placed = PlacedOrder(bc_order_id=1, customer_id=1, total_inc_tax=0, created_at=moment)
+    assert (placed.bc_order_id, placed.customer_id, placed.total_inc_tax) == (1, 1, Decimal(0))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("bc_order_id", True),
+        ("bc_order_id", "9"),
+        ("bc_order_id", 9.0),
+        ("customer_id", 0),
+        ("customer_id", True),
+        ("customer_id", "5"),
+    ],
+)
+def test_a_placed_order_refuses_ids_that_are_not_positive_integers(
+    field: str, value: object
+) -> None:
+    """Each id is a positive int: a boolean, text, a float or 0 is a ValueError naming it."""
+    fields: dict[str, Any] = {"bc_order_id": 9, "customer_id": 5, field: value}
+    moment = datetime(2026, 4, 1, tzinfo=UTC)
+    with pytest.raises(ValueError, match=f"{field} must be a positive integer"):
+        PlacedOrder(**fields, total_inc_tax=1, created_at=moment)
+
+
+@pytest.mark.parametrize("created_at", ["2026-04-01T12:00:00+00:00", 1775037600, None])
+def test_a_placed_order_created_at_that_is_no_datetime_is_refused(created_at: Any) -> None:
+    """A creation time given as text, seconds or nothing is a ValueError, not a crash."""
+    with pytest.raises(ValueError, match="created_at must be an aware datetime"):
+        PlacedOrder(bc_order_id=9, customer_id=5, total_inc_tax=1, created_at=created_at)
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({"customerId": True, "totalIncTax": 1}, "customerId must be an integer"),
+        ({"customerId": 5, "totalIncTax": 1, "bcOrderId": False}, "bcOrderId must be an integer"),
+        ({"customerId": 5, "totalIncTax": True}, "totalIncTax must be a number"),
+    ],
+)
+def test_a_placement_refuses_booleans_by_the_key_sent(body: dict[str, Any], problem: str) -> None:
+    """JSON true or false is no id and no total: the ValueError names the body's key."""
+    with pytest.raises(ValueError, match=problem):
+        placement_from_json(body)
+
+
+@pytest.mark.parametrize("total", [None, {"amount": 1}, object()])
+def test_a_placed_total_of_no_amount_type_is_refused(total: Any) -> None:
+    """A total that is no number or text at all is a ValueError, as a bad amount is."""
+    moment = datetime(2026, 4, 1, tzinfo=UTC)
+    with pytest.raises(ValueError, match="total_inc_tax must be an amount"):
+        PlacedOrder(bc_order_id=9, customer_id=5, total_inc_tax=total, created_at=moment)

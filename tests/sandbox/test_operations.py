@@ -5,6 +5,7 @@ listed, bound, in the order their class defines them.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import ClassVar
 
 import aiohttp
 import pytest
@@ -31,6 +32,16 @@ class Shelf(Api):
     @operation("GET", "/items/{itemId}")
     async def item(self, request: web.Request) -> web.Response:
         return web.json_response({"handler": "item", "id": request.match_info["itemId"]})
+
+
+class Catalogue(Api):
+    """An API whose class also holds values that cannot be hashed: a list, its annotations."""
+
+    sizes: ClassVar[list[str]] = ["S", "M"]
+
+    @operation("GET", "/sizes")
+    async def list_sizes(self, request: web.Request) -> web.Response:
+        return web.json_response(self.sizes)
 
 
 class Shop(Shelf):
@@ -107,6 +118,11 @@ async def test_the_listing_order_lets_a_literal_path_win_over_a_parameter(
     assert featured_body == {"handler": "featured"}
     assert item_body == {"handler": "item", "id": "42"}
     assert added_status == 201
+
+
+def test_class_attributes_that_cannot_be_hashed_are_passed_over() -> None:
+    """A list or the annotations among a class's attributes leave its operations listed."""
+    assert routes(Catalogue(new_state())) == [("GET", "/sizes")]
 
 
 @pytest.mark.parametrize("api_class", [V2Api, V3Api])

@@ -94,3 +94,12 @@ def test_a_server_served_again_in_another_event_loop_lets_latency_delay_answers(
     asyncio.run(_serve_one_request(server))
     asyncio.run(_serve_one_request(server))
     assert [record.status for record in server.requests] == [200, 400]
+
+
+async def test_servers_started_on_port_zero_each_listen_on_a_port_of_their_own() -> None:
+    """Port 0 picks a free port per server, so two run at once, each serving on its own."""
+    async with SandboxServer() as first, SandboxServer() as second:
+        async with aiohttp.ClientSession() as session:
+            answers = [(await call(session, server)).status for server in (first, second)]
+    assert first.port != second.port
+    assert answers == [200, 200]
