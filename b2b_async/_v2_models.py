@@ -126,9 +126,12 @@ def _check_text(_: object, attribute: attrs.Attribute[Any], value: object) -> No
         sendable_text(value, field=attribute.name)
 
 
-def _check_required_text(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        raise InvalidOrderError(f"{attribute.name} must be a str, got NoneType")
+def _check_option_value(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    # An int was made a str by _option_value: what is left that is no str was neither.
+    if not isinstance(value, str):
+        raise InvalidOrderError(
+            f"{attribute.name} must be a str or int, got {type(value).__name__}"
+        )
     _check_text(instance, attribute, value)
 
 
@@ -373,7 +376,7 @@ class ProductOption:
     )
     option_value: str = attrs.field(
         converter=_option_value,
-        validator=_check_required_text,
+        validator=_check_option_value,
         metadata=wire("value", aliases=["option_value"]),
     )
 

@@ -620,6 +620,13 @@ def test_product_option_refuses_bad_values(option_id: Any, value: Any, message: 
         ProductOption(option_id, value)
 
 
+@pytest.mark.parametrize("value", [None, True, 1.5, b"L"])
+def test_a_product_option_value_of_another_type_is_refused_as_no_str_or_int(value: Any) -> None:
+    """The message names both kinds an option's value may be, a text or a value id."""
+    with pytest.raises(InvalidOrderError, match=r"^option_value must be a str or int, got "):
+        ProductOption("1", value)
+
+
 def with_value(model: type, field: str, value: object) -> object:
     """An update model built with ``value`` in ``field``, its other values valid."""
     valid: dict[type, dict[str, Any]] = {
