@@ -740,9 +740,12 @@ class OutcomeStream(Generic[OrderT, ResultT]):
         finally:  # also when cancelled meanwhile: a later aclose() has no workers to stop
             # A reader waiting in another task would wait forever for the stopped workers:
             # wake it.
+            queued: list[OrderOutcome[OrderT, ResultT]] = []
             while not self._outcomes.empty():
                 if isinstance(item := self._outcomes.get_nowait(), OrderOutcome):
-                    self._unread.append(item)
+                    queued.append(item)
+            # They finished before those whose hand-over closing cut off: they come first.
+            self._unread[:0] = queued
             self._outcomes.put_nowait(_CLOSED)
 
     async def __aenter__(self) -> Self:

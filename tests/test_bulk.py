@@ -532,6 +532,26 @@ async def test_orders_finished_as_the_run_is_cancelled_still_reach_on_progress()
     assert sorted(outcome.order.order_id for outcome in progress) == registered
 
 
+async def test_a_cancelled_runs_unread_outcomes_reach_on_progress_in_completion_order() -> None:
+    """A cancelled run hands on_progress the outcomes it had not read in the order their
+    orders finished: those queued for it before the one whose hand-over was cut off."""
+    first_done = asyncio.Event()
+    progress: list[OrderOutcome[NewOrder, CreatedOrder]] = []
+
+    async def register(order: NewOrder) -> CreatedOrder:
+        first_done.set()
+        return CreatedOrder(order.order_id)
+
+    run = asyncio.create_task(
+        run_bulk(register, list(orders(2)), 1, progress.append, order_type=NewOrder)
+    )
+    await first_done.wait()  # BC0 is queued, BC1 waits for room to be handed over
+    run.cancel()  # the run has read neither
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    assert [outcome.order.order_id for outcome in progress] == ["BC0", "BC1"]
+
+
 async def test_a_cancelled_error_nobody_asked_for_is_that_orders_outcome() -> None:
     """A CancelledError from one order's call while the run goes on (something the call
     awaited was cancelled, not the run) is that order's failure; the others register."""
