@@ -34,7 +34,8 @@ Wire decisions, each made here and nowhere else:
 - a ``datetime.date`` goes out as ``MM/DD/YYYY``, the format the API documents for dates;
 - a field marked ``wire(path=True)`` travels in the URL path: it never enters a request body;
 - a field marked ``wire(local=True)`` is the client's own knowledge (whether an earlier
-  attempt registered the order): never read from an answer, never sent;
+  attempt registered the order, when BigCommerce created it): never read from an answer,
+  never sent;
 - request bodies are compact JSON (no spaces, no NaN or infinity: :func:`encode_body`);
 - a response that does not fit its model raises
   :class:`~b2b_async.ResponseDecodeError` naming the path, as in ``$.data.orderId``.

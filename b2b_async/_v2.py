@@ -234,14 +234,14 @@ class Orders:
         """
         if not isinstance(order, NewOrder):  # a bulk run checks its inputs on its own
             raise InvalidOrderError(f"expected a NewOrder, got {type(order).__name__}")
-        return await self._settle(order, call_priority(priority), in_bulk=False)
+        return await self._settle(order, priority, in_bulk=False)
 
     async def _register_in_bulk(self, order: NewOrder, priority: Priority) -> CreatedOrder:
         """Register one order of a bulk run, where "already exists" always means registered."""
         return await self._settle(order, priority, in_bulk=True)
 
     async def _settle(
-        self, order: NewOrder, priority: Priority | None, *, in_bulk: bool
+        self, order: NewOrder, priority: Priority | str | None, *, in_bulk: bool
     ) -> CreatedOrder:
         """Register ``order``, reading "already exists" by :func:`settle_registration`'s rule."""
         return await settle_registration(
@@ -250,7 +250,9 @@ class Orders:
             in_bulk=in_bulk,
         )
 
-    async def _send_registration(self, order: NewOrder, priority: Priority | None) -> CreatedOrder:
+    async def _send_registration(
+        self, order: NewOrder, priority: Priority | str | None
+    ) -> CreatedOrder:
         """Send the registration and read the confirmed order id from the answer."""
         data = (await self._transport.send(registration(order), priority)).data
         return CreatedOrder(answered_id(data, order.order_id))

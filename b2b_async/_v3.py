@@ -271,9 +271,9 @@ def _after_update(held: V3Order, update: V3OrderUpdate) -> V3Order:
 
 
 def _registration_body(order: NewV3Order) -> bytes:
-    """The body of "Create an Order": ``created_at`` bounds the call and is not sent (left at
-    ``None``, the converter leaves it out)."""
-    return encode_model(attrs.evolve(order, created_at=None))
+    """The body of "Create an Order": ``created_at`` bounds the call and is not sent (the
+    model marks it as the client's own)."""
+    return encode_model(order)
 
 
 def _window_of(order: NewV3Order) -> RegistrationWindow | None:
@@ -460,7 +460,7 @@ class V3Orders:
         """
         if not isinstance(order, NewV3Order):  # a bulk run checks its inputs on its own
             raise InvalidOrderError(f"expected a NewV3Order, got {type(order).__name__}")
-        return await self._settle(order, call_priority(priority), in_bulk=False)
+        return await self._settle(order, priority, in_bulk=False)
 
     async def _register_in_bulk(self, order: NewV3Order, priority: Priority) -> V3Order:
         """Register one order of a bulk run; log it when it ended past the 10-second window.
@@ -481,13 +481,13 @@ class V3Orders:
         return registered
 
     async def _settle(
-        self, order: NewV3Order, priority: Priority | None, *, in_bulk: bool
+        self, order: NewV3Order, priority: Priority | str | None, *, in_bulk: bool
     ) -> V3Order:
         """Register ``order``, reading "already exists" by :func:`settle_registration`'s rule."""
+        level = self._registration_priority(order, priority)  # an unknown one is refused first
         window = _window_of(order)
         if window is not None and not window.is_open():  # checked before the configurations
             raise window.closed("the window has passed")
-        level = self._registration_priority(order, priority)
         began = time.monotonic()  # the call's deadline counts the check's wait
         await self._check(order.extra_fields, window, update=False)
         return await settle_registration(
@@ -496,7 +496,9 @@ class V3Orders:
             in_bulk=in_bulk,
         )
 
-    def _registration_priority(self, order: NewV3Order, priority: Priority | None) -> Priority:
+    def _registration_priority(
+        self, order: NewV3Order, priority: Priority | str | None
+    ) -> Priority:
         """A registration's priority: ``urgent`` by default when its window is known."""
         default = Priority.NORMAL if order.created_at is None else Priority.URGENT
         return self._transport.priority_of(priority, default=default)

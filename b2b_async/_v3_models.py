@@ -211,7 +211,9 @@ class NewV3Order:
     customer_id: int = attrs.field(converter=_customer_id)
     po_number: str | None = attrs.field(default=None, converter=_po_number)
     extra_fields: tuple[ExtraField, ...] = attrs.field(default=(), converter=to_extra_fields)
-    created_at: datetime | None = attrs.field(default=None, converter=_created_at)
+    created_at: datetime | None = attrs.field(
+        default=None, converter=_created_at, metadata=wire(local=True)
+    )
 
     @property
     def order_id(self) -> str:

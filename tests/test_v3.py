@@ -1161,6 +1161,17 @@ async def test_create_after_its_window_raises_and_sends_nothing(store: SandboxSe
     assert isinstance(report.outcomes[0].error, RegistrationWindowClosedError)
 
 
+async def test_an_unknown_priority_is_refused_before_a_window_past(store: SandboxServer) -> None:
+    """A create with an unknown priority raises InvalidOrderError, whatever its window."""
+    created_at = place(store, 701, age=30.0)
+    async with client_for(store) as client:
+        with pytest.raises(InvalidOrderError, match="priority must be one of"):
+            await client.v3.orders.create(
+                bc_order_id=701, customer_id=5, created_at=created_at, priority="asap"
+            )
+    assert store.requests == []
+
+
 async def test_a_window_past_is_past_in_a_zone_whose_clocks_went_back_within_it(
     store: SandboxServer,
 ) -> None:

@@ -341,6 +341,13 @@ def test_a_registration_sends_what_it_was_given_and_leaves_out_the_rest() -> Non
     }
 
 
+def test_a_registration_body_never_carries_its_creation_time() -> None:
+    """created_at bounds the call only: the model's own body leaves it out."""
+    created = datetime(2025, 3, 1, 12, tzinfo=UTC)
+    order = NewV3Order(7, 8, "PO", created_at=created)
+    assert json.loads(encode_model(order)) == {"bcOrderId": 7, "customerId": 8, "poNumber": "PO"}
+
+
 @pytest.mark.parametrize(
     "model", [V3Order, EnsuredOrder, V3ProductOption, V3OrderProduct, ExtraFieldConfig]
 )
