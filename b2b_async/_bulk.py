@@ -46,7 +46,13 @@ from typing import Any, Final, Generic, Protocol, Self, TypeAlias, TypeVar
 
 import attrs
 
-from ._config import MAX_CONCURRENCY, NOT_ITEMS, UNREACHABLE_STREAK, check_positive_int
+from ._config import (
+    MAX_CONCURRENCY,
+    NOT_ITEMS,
+    UNREACHABLE_STREAK,
+    check_callable,
+    check_positive_int,
+)
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -795,7 +801,11 @@ async def run_bulk(
         One outcome per input, in input order; when the run stopped sending (see
         :class:`SystemicFailure`), the report's ``stopped_by`` says why, and the inputs not
         sent are outcomes with ``attempted=False``.
+
+    Raises:
+        TypeError: ``on_progress`` is neither callable nor ``None``; nothing was sent.
     """
+    check_callable(on_progress, "on_progress", optional=True)
     outcomes: list[OrderOutcome[OrderT, ResultT]] = []
     stream = OutcomeStream(register, orders, concurrency, order_type=order_type)
     try:

@@ -34,6 +34,7 @@ from ._config import (
     check_positive_int,
     check_priority,
     environment_text,
+    finite_number,
     positive_number,
     shown,
 )
@@ -257,6 +258,29 @@ def _check_concurrency(value: int | None) -> int | None:
     return None if value is None else check_positive_int(value, "max_concurrency")
 
 
+#: The bounds of an :class:`aiohttp.ClientTimeout`, each in seconds or ``None``.
+_TIMEOUT_BOUNDS: Final = ("total", "connect", "sock_read", "sock_connect", "ceil_threshold")
+
+
+def _checked_bounds(value: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
+    """``value`` when each of its bounds is a finite number of seconds or ``None``.
+
+    aiohttp takes ``None`` (and 0) for no bound, reads NaN as none either, and fails every
+    request armed with an infinity, an int past a float's range or text, with an
+    ``OverflowError`` or a ``TypeError`` of its own: those are refused here, by name.
+
+    Raises:
+        ValueError: a bound is neither ``None`` nor a finite ``int`` or ``float``.
+    """
+    for bound in _TIMEOUT_BOUNDS:
+        given = getattr(value, bound, None)
+        if given is not None and finite_number(given) is None:
+            raise ValueError(
+                f"timeout.{bound} must be a finite number of seconds or None, got {shown(given)}"
+            )
+    return value
+
+
 def _timeout(value: float | aiohttp.ClientTimeout, *, per_address: bool) -> aiohttp.ClientTimeout:
     """A timeout in seconds as aiohttp takes it, connecting bounded to a share of it.
 
@@ -266,7 +290,7 @@ def _timeout(value: float | aiohttp.ClientTimeout, *, per_address: bool) -> aioh
     that wait is no sign of a host that cannot be reached.
     """
     if isinstance(value, aiohttp.ClientTimeout):
-        return value
+        return _checked_bounds(value)
     seconds = positive_number(value)
     if seconds is None:
         raise ValueError(f"timeout must be a positive number of seconds, got {shown(value)}")
@@ -311,7 +335,8 @@ class B2BClient:
             Without one the client owns a session, sized to ``max_concurrency``. A borrowed
             session whose connector's pool is smaller than ``max_concurrency`` (its
             ``limit`` or ``limit_per_host``) holds the requests in flight to its size.
-        timeout: seconds one attempt may take (or an :class:`aiohttp.ClientTimeout`).
+        timeout: seconds one attempt may take (or an :class:`aiohttp.ClientTimeout`, whose
+            bounds are each a finite number of seconds or ``None``).
             Time spent queueing for budget or for a place among the requests in flight
             is not counted; a wait for a free connection of a borrowed session's pool (one
             its other users hold, or without a cap) is.

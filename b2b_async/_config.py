@@ -54,6 +54,8 @@ __all__ = [
     "RateLimit",
     "RetryPolicy",
     "blank_is_none",
+    "check_callable",
+    "check_deadline",
     "check_flag",
     "check_option_type",
     "check_positive_int",
@@ -221,6 +223,39 @@ def check_option_type(value: object, kind: type, name: str, *, optional: bool = 
         return
     alternatives = " or None" if optional else ""
     raise TypeError(f"{name} must be a {kind.__name__}{alternatives}, got {type(value).__name__}")
+
+
+def check_callable(value: object, name: str, *, optional: bool = False) -> None:
+    """Refuse a callback that cannot be called (nor is ``None``, when ``optional``): it fails
+    here, before anything is sent, rather than when it is first called.
+
+    Raises:
+        TypeError: ``value`` is not callable; the message names its type, not its value.
+    """
+    if (value is None and optional) or callable(value):
+        return
+    alternatives = " or None" if optional else ""
+    raise TypeError(f"{name} must be callable{alternatives}, got {type(value).__name__}")
+
+
+def check_deadline(value: object) -> float | None:
+    """``value``, the most seconds a caller of a limiter's ``acquire`` can wait, as a float.
+
+    Any ``int`` or ``float`` but NaN is a bound (an infinity none, a negative one already
+    passed); an ``int`` past a float's range is the infinity of its sign.
+
+    Raises:
+        ValueError: ``value`` is neither ``None`` nor an ``int`` or ``float`` (a ``bool``
+            is none), or it is NaN.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise ValueError(f"deadline must be a number of seconds or None, got {shown(value)}")
+    try:
+        return float(cast("int | float", plain(value)))
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def check_flag(value: object, name: str, *, error: type[Exception] = TypeError) -> bool:

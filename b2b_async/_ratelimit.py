@@ -27,7 +27,14 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 import attrs
 
-from ._config import Priority, RateLimit, check_priority, logger, paced_interval
+from ._config import (
+    Priority,
+    RateLimit,
+    check_deadline,
+    check_priority,
+    logger,
+    paced_interval,
+)
 from ._exceptions import DeadlineUnreachableError
 from ._protocol import BudgetHint
 
@@ -645,11 +652,11 @@ class RateLimiter:
                 ``deadline``: raised at once, or as soon as a cooldown or callers of a
                 higher priority push the slot there while the caller waits. The caller
                 gets no slot.
-            ValueError: ``priority`` names no priority, or ``deadline`` is NaN.
+            ValueError: ``priority`` names no priority, or ``deadline`` is NaN or no
+                number.
         """
         level = check_priority(priority)
-        if deadline is not None and math.isnan(deadline):
-            raise ValueError("deadline must be a number of seconds or None, got nan")
+        deadline = check_deadline(deadline)
         loop = self._bind_loop()
         start = self._now()
         if not self._lanes.ahead_of(level) and self._ready_at(start) <= start:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Final, Literal, Protocol, TypeVar, overload
 from urllib.parse import quote
 
-from ._config import check_positive_int, plain, shown
+from ._config import NOT_ITEMS, check_positive_int, plain, shown
 from ._exceptions import InvalidOrderError
 
 __all__ = [
@@ -277,12 +277,12 @@ def id_list(value: object, read: IdReader[T_co], *, field: str) -> list[T_co]:
 
     Raises:
         InvalidOrderError: ``value`` is neither an id nor an iterable of ids (``bytes`` are
-            neither: read as an iterable, they would be the codes of their characters), or
-            an id is invalid.
+            neither: read as an iterable, they would be the codes of their characters; nor
+            is a mapping, which would be read as its keys), or an id is invalid.
     """
     if isinstance(value, str | int):
         return [read(value, field=field)]
-    if isinstance(value, bytes | bytearray | memoryview) or not isinstance(value, Iterable):
+    if isinstance(value, NOT_ITEMS) or not isinstance(value, Iterable):
         raise InvalidOrderError(
             f"{field} must be an id or an iterable of ids, got {type(value).__name__}"
         )

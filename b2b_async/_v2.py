@@ -288,7 +288,8 @@ class Orders:
 
         Raises:
             ValueError: ``concurrency`` is not a positive int.
-            TypeError: ``orders`` is one order, text, a mapping or not iterable.
+            TypeError: ``orders`` is one order, text, a mapping or not iterable, or
+                ``on_progress`` is not callable; nothing was sent.
             Exception: whatever iterating ``orders`` or ``on_progress`` raised; the workers
                 are stopped first.
 

@@ -770,7 +770,8 @@ class V3Orders:
 
         Raises:
             ValueError: ``concurrency`` is not a positive int.
-            TypeError: ``orders`` is one order, text, a mapping or not iterable.
+            TypeError: ``orders`` is one order, text, a mapping or not iterable, or
+                ``on_progress`` is not callable; nothing was sent.
             Exception: as :meth:`create_many`, from iterating ``orders`` or from
                 ``on_progress``, once the workers are stopped.
 
@@ -1122,7 +1123,8 @@ class V3Orders:
 
         Raises:
             ValueError: ``concurrency`` is not a positive int.
-            TypeError: ``orders`` is one order, text, a mapping or not iterable.
+            TypeError: ``orders`` is one order, text, a mapping or not iterable, or
+                ``on_progress`` is not callable; nothing was sent.
             Exception: as :meth:`Orders.create_many <b2b_async.Orders.create_many>`, from
                 iterating ``orders`` or from ``on_progress``, once the workers are stopped.
 

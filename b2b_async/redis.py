@@ -63,6 +63,7 @@ from ._config import (
     MAX_WAIT_HINT,
     Priority,
     RateLimit,
+    check_deadline,
     check_option_type,
     check_priority,
     logger,
@@ -880,11 +881,11 @@ class RedisRateLimiter:
                 be sent.
             RateLimiterUnavailableError: Redis failed and ``on_redis_error`` is ``"fail"``.
             ClientClosedError: the limiter was closed.
-            ValueError: ``priority`` names no priority, or ``deadline`` is NaN.
+            ValueError: ``priority`` names no priority, or ``deadline`` is NaN or no
+                number.
         """
         level = check_priority(priority)
-        if deadline is not None and math.isnan(deadline):
-            raise ValueError("deadline must be a number of seconds or None, got nan")
+        deadline = check_deadline(deadline)
         loop = self._bind_loop()
         if self._closed:
             raise ClientClosedError("the RedisRateLimiter is closed")

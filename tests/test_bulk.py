@@ -1535,6 +1535,24 @@ async def test_a_source_that_is_no_collection_of_orders_is_refused_at_once(
         assert server.requests == []
 
 
+@pytest.mark.parametrize("callback", [True, "print", [], 0])
+async def test_an_on_progress_that_cannot_be_called_is_refused_before_sending(
+    callback: Any,
+) -> None:
+    """An on_progress that is not callable is a TypeError naming it; nothing is sent."""
+    async with SandboxServer(rate=None) as server:
+        async with client_for(server) as client:
+            runs = (
+                lambda: client.orders.create_many(orders(3), on_progress=callback),
+                lambda: client.v3.orders.create_many([NewV3Order(1, 1)], on_progress=callback),
+                lambda: client.v3.orders.ensure_many([NewV3Order(1, 1)], on_progress=callback),
+            )
+            for run in runs:
+                with pytest.raises(TypeError, match="on_progress must be callable or None, got"):
+                    await run()
+        assert server.requests == []
+
+
 async def _started(run: object) -> object:
     """Await a bulk call's coroutine; a stream is returned as it is."""
     return await run if asyncio.iscoroutine(run) else run

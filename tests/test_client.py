@@ -337,6 +337,34 @@ async def test_views_are_paced_as_one_budget() -> None:
     assert client.stats.budget_wait == pytest.approx(0.2)
 
 
+@pytest.mark.parametrize(
+    ("bounds", "named"),
+    [
+        ({"total": float("inf")}, "total"),
+        ({"total": 10**5000}, "total"),
+        ({"sock_read": float("nan")}, "sock_read"),
+        ({"connect": "5"}, "connect"),
+        ({"sock_connect": -float("inf")}, "sock_connect"),
+    ],
+    ids=["inf", "huge", "nan", "text", "-inf"],
+)
+async def test_a_client_timeout_with_a_bound_aiohttp_cannot_arm_is_refused(
+    bounds: dict[str, Any], named: str
+) -> None:
+    """A ClientTimeout bound that is no finite number is a ValueError naming it; nothing sent."""
+    given = aiohttp.ClientTimeout(**bounds)
+    pattern = f"^timeout.{named} must be a finite number of seconds or None"
+    async with SandboxServer() as server:
+        with pytest.raises(ValueError, match=pattern):
+            B2BClient(DEFAULT_TOKEN, base_url=server.url, timeout=given)
+        async with B2BClient(DEFAULT_TOKEN, base_url=server.url) as client:
+            with pytest.raises(ValueError, match=pattern):
+                client.with_options(timeout=given)
+        assert server.requests == []
+    unbounded = aiohttp.ClientTimeout(total=None, sock_read=0, connect=2)
+    assert B2BClient("t", timeout=unbounded)._transport.timeout is unbounded
+
+
 async def test_a_timeout_in_seconds_gives_connecting_a_share_of_it() -> None:
     """Seconds bound the attempt, and connecting to CONNECT_SHARE of them: over every address
     of the host where the pool never makes a call wait (an owned session with a cap), per

@@ -25,6 +25,8 @@ from b2b_async._config import (
     RateLimit,
     RetryPolicy,
     blank_is_none,
+    check_callable,
+    check_deadline,
     check_flag,
     check_option_type,
     check_positive_int,
@@ -405,6 +407,27 @@ def test_check_option_type_names_the_type_given() -> None:
         check_option_type(None, RetryPolicy, "retry")
     with pytest.raises(TypeError, match="retry must be a RetryPolicy or None, got str"):
         check_option_type("x", RetryPolicy, "retry", optional=True)
+
+
+def test_check_deadline_reads_any_number_but_nan() -> None:
+    """None, ints and floats are deadlines (a too-wide int an infinity); all else is refused."""
+    assert check_deadline(None) is None
+    assert check_deadline(2) == 2.0
+    assert check_deadline(-(10**5000)) == -math.inf
+    assert check_deadline(10**5000) == math.inf
+    for value in (math.nan, "5", True, Decimal(1)):
+        with pytest.raises(ValueError, match=r"^deadline must be a number of seconds or None"):
+            check_deadline(value)
+
+
+def test_check_callable_refuses_what_cannot_be_called() -> None:
+    """A value that cannot be called is a TypeError naming the option; None only when optional."""
+    check_callable(print, "on_progress")
+    check_callable(None, "on_progress", optional=True)
+    with pytest.raises(TypeError, match="on_progress must be callable, got NoneType"):
+        check_callable(None, "on_progress")
+    with pytest.raises(TypeError, match="on_progress must be callable or None, got bool"):
+        check_callable(True, "on_progress", optional=True)
 
 
 @pytest.mark.parametrize(

@@ -1787,6 +1787,28 @@ async def test_deadline_must_be_a_number(clock: VirtualClock) -> None:
     assert (limiter.waiting, limiter.in_flight) == (0, 0)
 
 
+@pytest.mark.parametrize("deadline", ["5", b"5", True, [1.0]])
+async def test_a_deadline_that_is_no_number_is_refused_by_name(
+    clock: VirtualClock, deadline: object
+) -> None:
+    """A deadline that is no int or float is a ValueError naming it, and nothing is booked."""
+    limiter = RateLimiter(RateLimit(10, 1.0))
+    with pytest.raises(ValueError, match=r"^deadline must be a number of seconds or None, got"):
+        await limiter.acquire(deadline=deadline)  # type: ignore[arg-type]
+    assert (limiter.waiting, limiter.in_flight) == (0, 0)
+
+
+async def test_a_deadline_past_a_floats_range_is_an_unbounded_or_passed_one(
+    clock: VirtualClock,
+) -> None:
+    """An int too large for a float bounds nothing, or has passed, as its sign says."""
+    limiter = RateLimiter(RateLimit(1, 1.0))
+    assert await limiter.acquire(deadline=10**5000) == 0.0
+    with pytest.raises(DeadlineUnreachableError):
+        await limiter.acquire(deadline=-(10**5000))
+    assert (limiter.waiting, limiter.in_flight) == (0, 1)
+
+
 async def test_the_deadline_error_pickles_with_its_fields(clock: VirtualClock) -> None:
     """The error crosses processes with its estimate, and names both figures."""
     limiter = RateLimiter(RateLimit(10, 1.0))

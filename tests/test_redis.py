@@ -762,6 +762,16 @@ async def test_a_nan_deadline_or_unknown_priority_is_refused(url: str, key: str)
             await limiter.acquire(deadline=float("nan"))
 
 
+async def test_a_deadline_that_is_no_number_is_refused_by_name(url: str, key: str) -> None:
+    """A deadline that is text or too wide for a float is refused by name, or unbounded."""
+    async with RedisRateLimiter(url, key=key) as limiter:
+        with pytest.raises(ValueError, match=r"^deadline must be a number of seconds or None"):
+            await limiter.acquire(deadline="5")  # type: ignore[arg-type]
+        assert await limiter.acquire(deadline=10**5000) >= 0.0
+        assert limiter.in_flight == 1
+        await limiter.release(None)
+
+
 async def test_closing_fails_the_callers_still_waiting(url: str, key: str) -> None:
     """aclose() stops the bookings and fails each waiting caller with ClientClosedError."""
     limiter = RedisRateLimiter(url, key=key, rate_limit=RateLimit(1, 10.0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote
 
@@ -159,6 +160,13 @@ def test_id_list_reads_one_id_or_an_iterable_of_them() -> None:
 @pytest.mark.parametrize("value", [b"123", bytearray(b"1"), memoryview(b"1"), None, 1.5, object()])
 def test_id_list_refuses_bytes_and_what_is_not_iterable(value: object) -> None:
     """Bytes would read as the codes of their characters (b"12" as 49 and 50): refused."""
+    with pytest.raises(InvalidOrderError, match="order_ids must be an id or an iterable of ids"):
+        id_list(value, to_id, field="order_ids")
+
+
+@pytest.mark.parametrize("value", [{"BC1": "BC2"}, {}, MappingProxyType({7: 8})])
+def test_id_list_refuses_a_mapping_rather_than_read_its_keys(value: object) -> None:
+    """A mapping is no list of ids: read as one, it would send its keys, or nothing."""
     with pytest.raises(InvalidOrderError, match="order_ids must be an id or an iterable of ids"):
         id_list(value, to_id, field="order_ids")
 

@@ -57,9 +57,13 @@ def checked_window(seconds: float | None) -> float | None:
         return None
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         raise ValueError(f"registration_window must be a number of seconds, got {seconds!r}")
-    if not math.isfinite(seconds) or seconds < 0:
+    try:
+        window = float(seconds)
+    except OverflowError:  # an int past a float's range, and past Python's digit limit
+        raise ValueError("registration_window must be finite, got an int too large") from None
+    if not math.isfinite(window) or window < 0:
         raise ValueError(f"registration_window must be finite and >= 0, got {seconds!r}")
-    return float(seconds)
+    return window
 
 
 def _to_total(value: Decimal | int | float | str) -> Decimal:

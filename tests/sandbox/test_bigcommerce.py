@@ -78,6 +78,15 @@ def test_a_window_that_is_not_a_duration_is_refused(window: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    "window", [10**5000, -(10**5000), 2**1024], ids=["huge", "-huge", "2**1024"]
+)
+def test_a_window_past_a_floats_range_is_refused_by_name(window: int) -> None:
+    """An int too large for a float is a ValueError naming the window, not an OverflowError."""
+    with pytest.raises(ValueError, match=r"^registration_window must be finite"):
+        Sandbox(registration_window=window)
+
+
+@pytest.mark.parametrize(
     ("payload", "status", "error"),
     [
         ({"totalIncTax": 1}, 400, "customerId is required"),

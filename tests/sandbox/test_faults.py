@@ -236,6 +236,24 @@ def test_a_probability_outside_zero_to_one_is_refused(value: float) -> None:
         Faults(http_500=value)
 
 
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [
+        ("http_500", "http_500 must be a probability in"),
+        ("reset_after", "reset_after must be a probability in"),
+        ("latency_seconds", "latency_seconds must be a finite number of seconds"),
+        ("hang_seconds", "hang_seconds must be a finite number of seconds"),
+    ],
+)
+@pytest.mark.parametrize("value", [10**5000, -(10**5000)], ids=["huge", "-huge"])
+def test_a_number_past_a_floats_range_is_refused_by_name(
+    field: str, expected: str, value: int
+) -> None:
+    """An int too large for a float is a ValueError naming its field, not an OverflowError."""
+    with pytest.raises(ValueError, match=f"^{expected}"):
+        Faults(**{field: value})
+
+
 def test_str_keeps_durations_set_without_any_fault() -> None:
     """Faults with durations set and no fault to apply them to read back equal through str()."""
     faults = Faults(latency_seconds=2, hang_seconds=5)

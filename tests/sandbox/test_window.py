@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from b2b_async.sandbox import RateWindow, SandboxServer, parse_rate
+from b2b_async.sandbox import RateWindow, Sandbox, SandboxServer, parse_rate
 from b2b_async.sandbox._window import FixedWindow, WindowState
 from tests.sandbox._helpers import V2_HEADERS, FakeClock, call, order, v3
 
@@ -262,3 +262,11 @@ def test_parse_rate_errors_say_what_is_wrong(text: str, reason: str) -> None:
     with pytest.raises(ValueError, match="expected REQUESTS/SECONDS") as raised:
         parse_rate(text)
     assert reason in str(raised.value)
+
+
+@pytest.mark.parametrize("competing", [-(10**5000), -(2**300)], ids=["-huge", "-2**300"])
+def test_a_negative_competing_share_too_long_to_write_is_refused_by_name(competing: int) -> None:
+    """A negative share past Python's digit limit is refused naming ``competing``, its
+    width described rather than written out."""
+    with pytest.raises(ValueError, match=r"^competing must be an int of at least 0, got an int of"):
+        Sandbox(competing=competing)
