@@ -951,12 +951,8 @@ async def test_closing_ends_even_when_redis_absorbs_the_cancellation(
         await waiter
 
 
-async def test_an_aclose_cancelled_as_the_driver_ends_still_fails_the_callers_and_closes(
-    url: str, key: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """aclose() cancelled while it waits for the driver still fails the waiting callers with
-    ClientClosedError and closes the Redis client it owns, once, a later aclose() included."""
-    limiter = RedisRateLimiter(url, key=key, rate_limit=RateLimit(1, 3600.0))
+def counted_closes(limiter: RedisRateLimiter, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """A list that gains an item each time the limiter's Redis client is closed."""
     closes: list[bool] = []
     original = limiter.redis.aclose
 
@@ -965,6 +961,16 @@ async def test_an_aclose_cancelled_as_the_driver_ends_still_fails_the_callers_an
         await original(*args, **kwargs)
 
     monkeypatch.setattr(limiter.redis, "aclose", spy)
+    return closes
+
+
+async def test_an_aclose_cancelled_as_the_driver_ends_still_fails_the_callers_and_closes(
+    url: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aclose() cancelled while it waits for the driver still fails the waiting callers with
+    ClientClosedError and closes the Redis client it owns, once, a later aclose() included."""
+    limiter = RedisRateLimiter(url, key=key, rate_limit=RateLimit(1, 3600.0))
+    closes = counted_closes(limiter, monkeypatch)
     await limiter.acquire()
     waiter = asyncio.create_task(limiter.acquire())
     await asyncio.sleep(0)  # the waiter joins its lane and starts the driver
@@ -2440,14 +2446,7 @@ async def test_a_url_client_is_owned_and_closed(
 ) -> None:
     """Given a URL, the limiter creates the client and aclose() closes it, once."""
     limiter = RedisRateLimiter(url, key=key)
-    closes: list[bool] = []
-    original = limiter.redis.aclose
-
-    async def spy(*args: Any, **kwargs: Any) -> None:
-        closes.append(True)
-        await original(*args, **kwargs)
-
-    monkeypatch.setattr(limiter.redis, "aclose", spy)
+    closes = counted_closes(limiter, monkeypatch)
     await limiter.acquire()
     await limiter.aclose()
     await limiter.aclose()
