@@ -259,18 +259,21 @@ def _check_concurrency(value: int | None) -> int | None:
 
 
 #: The bounds of an :class:`aiohttp.ClientTimeout`, each in seconds or ``None``.
-_TIMEOUT_BOUNDS: Final = ("total", "connect", "sock_read", "sock_connect", "ceil_threshold")
+_TIMEOUT_BOUNDS: Final = ("total", "connect", "sock_read", "sock_connect")
 
 
 def _checked_bounds(value: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
-    """``value`` when each of its bounds is a finite number of seconds or ``None``.
+    """``value`` when each of its bounds is a finite number of seconds or ``None``, and its
+    ``ceil_threshold`` a finite number of seconds.
 
     aiohttp takes ``None`` (and 0) for no bound, reads NaN as none either, and fails every
     request armed with an infinity, an int past a float's range or text, with an
-    ``OverflowError`` or a ``TypeError`` of its own: those are refused here, by name.
+    ``OverflowError`` or a ``TypeError`` of its own (a ``ceil_threshold`` of ``None`` too,
+    which it compares with every bound): those are refused here, by name.
 
     Raises:
-        ValueError: a bound is neither ``None`` nor a finite ``int`` or ``float``.
+        ValueError: a bound is neither ``None`` nor a finite ``int`` or ``float``, or
+            ``ceil_threshold`` is no finite ``int`` or ``float``.
     """
     for bound in _TIMEOUT_BOUNDS:
         given = getattr(value, bound, None)
@@ -278,6 +281,11 @@ def _checked_bounds(value: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
             raise ValueError(
                 f"timeout.{bound} must be a finite number of seconds or None, got {shown(given)}"
             )
+    threshold = value.ceil_threshold
+    if finite_number(threshold) is None:
+        raise ValueError(
+            f"timeout.ceil_threshold must be a finite number of seconds, got {shown(threshold)}"
+        )
     return value
 
 
@@ -336,7 +344,8 @@ class B2BClient:
             session whose connector's pool is smaller than ``max_concurrency`` (its
             ``limit`` or ``limit_per_host``) holds the requests in flight to its size.
         timeout: seconds one attempt may take (or an :class:`aiohttp.ClientTimeout`, whose
-            bounds are each a finite number of seconds or ``None``).
+            bounds are each a finite number of seconds or ``None``, and whose
+            ``ceil_threshold`` is a finite number).
             Time spent queueing for budget or for a place among the requests in flight
             is not counted; a wait for a free connection of a borrowed session's pool (one
             its other users hold, or without a cap) is.

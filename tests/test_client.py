@@ -365,6 +365,21 @@ async def test_a_client_timeout_with_a_bound_aiohttp_cannot_arm_is_refused(
     assert B2BClient("t", timeout=unbounded)._transport.timeout is unbounded
 
 
+async def test_a_client_timeout_without_a_ceil_threshold_is_refused() -> None:
+    """A ClientTimeout whose ceil_threshold is None is a ValueError naming it; nothing sent."""
+    given = aiohttp.ClientTimeout(total=5, ceil_threshold=None)  # type: ignore[arg-type]
+    pattern = "^timeout.ceil_threshold must be a finite number of seconds, got None"
+    async with SandboxServer() as server:
+        with pytest.raises(ValueError, match=pattern):
+            B2BClient(DEFAULT_TOKEN, base_url=server.url, timeout=given)
+        async with B2BClient(DEFAULT_TOKEN, base_url=server.url) as client:
+            with pytest.raises(ValueError, match=pattern):
+                client.with_options(timeout=given)
+        assert server.requests == []
+    defaults = aiohttp.ClientTimeout()
+    assert B2BClient("t", timeout=defaults)._transport.timeout is defaults
+
+
 async def test_a_timeout_in_seconds_gives_connecting_a_share_of_it() -> None:
     """Seconds bound the attempt, and connecting to CONNECT_SHARE of them: over every address
     of the host where the pool never makes a call wait (an owned session with a cap), per

@@ -60,7 +60,9 @@ def checked_window(seconds: float | None) -> float | None:
     try:
         window = float(seconds)
     except OverflowError:  # an int past a float's range, and past Python's digit limit
-        raise ValueError("registration_window must be finite, got an int too large") from None
+        raise ValueError(
+            "registration_window must be finite, got an int past a float's range"
+        ) from None
     if not math.isfinite(window) or window < 0:
         raise ValueError(f"registration_window must be finite and >= 0, got {seconds!r}")
     return window

@@ -13,7 +13,7 @@ import math
 
 import attrs
 
-__all__ = ["FaultKind", "Faults", "parse_faults"]
+__all__ = ["FaultKind", "Faults", "parse_faults", "wide_float"]
 
 _NO_FAULTS = frozenset({"", "none", "off"})
 
@@ -69,7 +69,7 @@ def _seconds(_: object, attribute: attrs.Attribute[float], value: float) -> None
         raise ValueError(f"{attribute.name} must be a finite number of seconds >= 0, got {value!r}")
 
 
-def _number(value: float) -> float:
+def wide_float(value: float) -> float:
     """``value`` as a ``float``; an int past a float's range reads as an infinity, which the
     field's check then refuses by its name (``float()`` would raise a bare OverflowError)."""
     try:
@@ -79,7 +79,7 @@ def _number(value: float) -> float:
 
 
 def _chance() -> float:
-    return attrs.field(default=0.0, converter=_number, validator=_probability)
+    return attrs.field(default=0.0, converter=wide_float, validator=_probability)
 
 
 @attrs.frozen(kw_only=True)
@@ -122,8 +122,8 @@ class Faults:
     reset_after: float = _chance()
     malformed: float = _chance()
     error_200: float = _chance()
-    latency_seconds: float = attrs.field(default=0.5, converter=_number, validator=_seconds)
-    hang_seconds: float = attrs.field(default=60.0, converter=_number, validator=_seconds)
+    latency_seconds: float = attrs.field(default=0.5, converter=wide_float, validator=_seconds)
+    hang_seconds: float = attrs.field(default=60.0, converter=wide_float, validator=_seconds)
 
     def __attrs_post_init__(self) -> None:
         total = sum(self.probability(kind) for kind in FaultKind)

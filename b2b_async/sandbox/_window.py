@@ -15,6 +15,8 @@ from typing import Final
 
 import attrs
 
+from ._faults import wide_float
+
 __all__ = [
     "FixedWindow",
     "RateWindow",
@@ -50,7 +52,7 @@ class RateWindow:
     """
 
     requests: int = attrs.field(default=150, validator=attrs.validators.ge(1))
-    per: float = attrs.field(default=60.0, converter=float, validator=_positive_finite)
+    per: float = attrs.field(default=60.0, converter=wide_float, validator=_positive_finite)
 
     def __str__(self) -> str:
         return f"{self.requests}/{_number(self.per)}"

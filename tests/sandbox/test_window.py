@@ -270,3 +270,10 @@ def test_a_negative_competing_share_too_long_to_write_is_refused_by_name(competi
     width described rather than written out."""
     with pytest.raises(ValueError, match=r"^competing must be an int of at least 0, got an int of"):
         Sandbox(competing=competing)
+
+
+@pytest.mark.parametrize("per", [10**5000, 2**1024], ids=["huge", "2**1024"])
+def test_a_window_length_past_a_floats_range_is_refused_by_name(per: int) -> None:
+    """An int too large for a float is a ValueError naming ``per``, not an OverflowError."""
+    with pytest.raises(ValueError, match=r"^per must be a positive finite number, got inf"):
+        RateWindow(requests=1, per=per)
