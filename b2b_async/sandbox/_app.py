@@ -126,6 +126,26 @@ def _envelope_of(request: web.Request) -> Envelope:
     return V3 if request.path.startswith(V3_PREFIX + "/") else V2
 
 
+#: What a request whose body cannot be read is told.
+_UNREADABLE_BODY: Final = "the request body could not be read"
+
+
+async def _read_whole(request: web.Request) -> bytes | None:
+    """The request's body, or ``None`` when its encoding cannot be undone.
+
+    Such a body is marked read to its end, or aiohttp reads it again after the answer, to
+    keep the connection, and logs that failure as an unhandled exception.
+
+    Raises:
+        web.HTTPRequestEntityTooLarge: the body is larger than the server takes.
+    """
+    try:
+        return await request.read()
+    except web.RequestPayloadError:
+        request.content.feed_eof()
+        return None
+
+
 def _decoded_or_none(raw: bytes) -> Any:
     try:
         return decode_json(raw) if raw else None
@@ -442,15 +462,13 @@ class Sandbox:
         """Keep the body on the record; the answer instead when it cannot be read (too large
         for the server, or an encoding it cannot undo)."""
         try:
-            record.raw = await request.read()
+            raw = await _read_whole(request)
         except web.HTTPRequestEntityTooLarge as exc:
             return envelope.failure(413, exc.text or "Request Entity Too Large")
-        except web.RequestPayloadError:
-            # Marked read to its end, or aiohttp reads it again after the answer, to keep
-            # the connection, and logs that failure as an unhandled exception.
-            request.content.feed_eof()
-            return envelope.failure(400, "the request body could not be read")
-        record.body = _decoded_or_none(record.raw)
+        if raw is None:
+            return envelope.failure(400, _UNREADABLE_BODY)
+        record.raw = raw
+        record.body = _decoded_or_none(raw)
         return None
 
     def _receive(self, request: web.Request) -> RequestRecord:
@@ -610,8 +628,13 @@ async def _placed_orders(request: web.Request) -> web.Response:
 
 async def _place_order(request: web.Request) -> web.Response:
     """``POST /_sandbox/bigcommerce/orders``: :meth:`Sandbox.place_order` over HTTP."""
+    raw = await _read_whole(request)
+    if raw is None:
+        unreadable = web.json_response({"error": _UNREADABLE_BODY}, status=400)
+        unreadable.force_close()
+        return unreadable
     try:
-        placement = placement_from_json(decode_json(await request.read()))
+        placement = placement_from_json(decode_json(raw))
         order = request.app[SANDBOX_KEY].place_order(**placement)
     except KeyError as exc:  # an unknown customer
         return web.json_response({"error": exc.args[0]}, status=404)

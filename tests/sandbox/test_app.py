@@ -610,3 +610,89 @@ async def test_a_reset_before_request_keeps_the_body_it_sent(
     record = unlimited.requests[0]
     assert (record.status, record.raw) == ("reset", b'{"orderId": "R9", "totalIncTax": 1}')
     assert record.body == {"orderId": "R9", "totalIncTax": 1}
+
+
+async def exchange_raw(server: SandboxServer, request: bytes) -> bytes:
+    """Send raw bytes on a new connection and read everything until the server closes it."""
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    writer.write(request)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 60)
+    writer.close()
+    await writer.wait_closed()
+    return answer
+
+
+async def test_a_placement_whose_encoding_cannot_be_undone_is_a_bad_request(
+    unlimited: SandboxServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``Content-Encoding: gzip`` over bytes that are no gzip, sent to the control endpoint:
+    400 with an ``error``, the connection closed, nothing placed and no error logged."""
+    body = b"not gzip at all"
+    head = (
+        "POST /_sandbox/bigcommerce/orders HTTP/1.1\r\nHost: sandbox\r\n"
+        "Content-Type: application/json\r\nContent-Encoding: gzip\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    with caplog.at_level(logging.DEBUG):
+        answer = await exchange_raw(unlimited, head.encode() + body)
+    status_line, _, payload = answer.partition(b"\r\n\r\n")
+    assert status_line.split()[1] == b"400"
+    assert json.loads(payload) == {"error": "the request body could not be read"}
+    assert not unlimited.placed_orders
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert errors == []
+
+
+async def test_an_unseeded_sandbox_draws_its_faults_afresh(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Without a seed, two sandboxes draw different fault sequences for the same requests."""
+    sequences = []
+    for _ in range(2):
+        sandbox = Sandbox(rate=None, faults=Faults(http_500=0.5))
+        runner = web.AppRunner(create_app(sandbox))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}{API_PREFIX}/orders/1/details"
+        try:
+            for _ in range(64):  # equal sequences by chance: one in 2**64
+                async with session.get(url, headers=V2_HEADERS) as response:
+                    await response.read()
+        finally:
+            await runner.cleanup()
+        sequences.append([record.fault for record in sandbox.requests])
+    assert sequences[0] != sequences[1]
+
+
+async def test_the_orders_route_shows_an_order_b2b_edition_recorded_by_itself(
+    store: SandboxServer, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """GET /_sandbox/orders, read first once a placed order's window has passed, lists it as
+    B2B Edition recorded it: the placed total, no PO number."""
+    placed = (await control(session, store, body={"customerId": 5, "totalIncTax": "3.10"})).json()
+    clock.advance(10.0)
+    async with session.get(store.url + "/_sandbox/orders") as listing:
+        orders = (await listing.json())["orders"]
+    customer = store.state.customer(5)
+    assert customer is not None
+    assert orders == [
+        {
+            "orderId": str(placed["bcOrderId"]),
+            "companyId": customer.company_id,
+            "customerId": 5,
+            "totalIncTax": "3.10",
+            "poNumber": None,
+            "createdAt": placed["createdAt"],
+        }
+    ]
+
+
+async def test_the_requests_are_a_copy(
+    unlimited: SandboxServer, session: aiohttp.ClientSession
+) -> None:
+    """Changing the list ``requests`` returned leaves the sandbox's records as they were."""
+    await call(session, unlimited, body=order("K1"))
+    unlimited.requests.clear()
+    assert [record.status for record in unlimited.requests] == [200]
+    assert unlimited.registrations("K1") == 1
