@@ -337,6 +337,18 @@ async def test_views_are_paced_as_one_budget() -> None:
     assert client.stats.budget_wait == pytest.approx(0.2)
 
 
+async def assert_timeout_refused(given: aiohttp.ClientTimeout, pattern: str) -> None:
+    """``given`` as ``timeout`` raises a ValueError matching ``pattern``, both when the client
+    is built and from ``with_options``, and nothing reaches the server."""
+    async with SandboxServer() as server:
+        with pytest.raises(ValueError, match=pattern):
+            B2BClient(DEFAULT_TOKEN, base_url=server.url, timeout=given)
+        async with B2BClient(DEFAULT_TOKEN, base_url=server.url) as client:
+            with pytest.raises(ValueError, match=pattern):
+                client.with_options(timeout=given)
+        assert server.requests == []
+
+
 @pytest.mark.parametrize(
     ("bounds", "named"),
     [
@@ -354,13 +366,7 @@ async def test_a_client_timeout_with_a_bound_aiohttp_cannot_arm_is_refused(
     """A ClientTimeout bound that is no finite number is a ValueError naming it; nothing sent."""
     given = aiohttp.ClientTimeout(**bounds)
     pattern = f"^timeout.{named} must be a finite number of seconds or None"
-    async with SandboxServer() as server:
-        with pytest.raises(ValueError, match=pattern):
-            B2BClient(DEFAULT_TOKEN, base_url=server.url, timeout=given)
-        async with B2BClient(DEFAULT_TOKEN, base_url=server.url) as client:
-            with pytest.raises(ValueError, match=pattern):
-                client.with_options(timeout=given)
-        assert server.requests == []
+    await assert_timeout_refused(given, pattern)
     unbounded = aiohttp.ClientTimeout(total=None, sock_read=0, connect=2)
     assert B2BClient("t", timeout=unbounded)._transport.timeout is unbounded
 
@@ -369,13 +375,7 @@ async def test_a_client_timeout_without_a_ceil_threshold_is_refused() -> None:
     """A ClientTimeout whose ceil_threshold is None is a ValueError naming it; nothing sent."""
     given = aiohttp.ClientTimeout(total=5, ceil_threshold=None)  # type: ignore[arg-type]
     pattern = "^timeout.ceil_threshold must be a finite number of seconds, got None"
-    async with SandboxServer() as server:
-        with pytest.raises(ValueError, match=pattern):
-            B2BClient(DEFAULT_TOKEN, base_url=server.url, timeout=given)
-        async with B2BClient(DEFAULT_TOKEN, base_url=server.url) as client:
-            with pytest.raises(ValueError, match=pattern):
-                client.with_options(timeout=given)
-        assert server.requests == []
+    await assert_timeout_refused(given, pattern)
     defaults = aiohttp.ClientTimeout()
     assert B2BClient("t", timeout=defaults)._transport.timeout is defaults
 
