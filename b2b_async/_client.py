@@ -276,7 +276,7 @@ def _checked_bounds(value: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
             ``ceil_threshold`` is no finite ``int`` or ``float``.
     """
     for bound in _TIMEOUT_BOUNDS:
-        given = getattr(value, bound, None)
+        given = getattr(value, bound)
         if given is not None and finite_number(given) is None:
             raise ValueError(
                 f"timeout.{bound} must be a finite number of seconds or None, got {shown(given)}"

@@ -253,7 +253,7 @@ def check_deadline(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         raise ValueError(f"deadline must be a number of seconds or None, got {shown(value)}")
     try:
-        return float(cast("int | float", plain(value)))
+        return float(value)
     except OverflowError:
         return math.inf if value > 0 else -math.inf
 

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import attrs
 
+from ._faults import shown_number, wide_float
 from ._input import plausible_total
 
 __all__ = [
@@ -57,14 +58,11 @@ def checked_window(seconds: float | None) -> float | None:
         return None
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         raise ValueError(f"registration_window must be a number of seconds, got {seconds!r}")
-    try:
-        window = float(seconds)
-    except OverflowError:  # an int past a float's range, and past Python's digit limit
-        raise ValueError(
-            "registration_window must be finite, got an int past a float's range"
-        ) from None
+    window = wide_float(seconds)
     if not math.isfinite(window) or window < 0:
-        raise ValueError(f"registration_window must be finite and >= 0, got {seconds!r}")
+        raise ValueError(
+            f"registration_window must be finite and >= 0, got {shown_number(seconds)}"
+        )
     return window
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import enum
 import math
+from typing import Final
 
 import attrs
 
-__all__ = ["FaultKind", "Faults", "parse_faults", "wide_float"]
+__all__ = ["FaultKind", "Faults", "parse_faults", "shown_number", "wide_float"]
 
 _NO_FAULTS = frozenset({"", "none", "off"})
 
@@ -76,6 +77,18 @@ def wide_float(value: float) -> float:
         return float(value)
     except OverflowError:
         return math.inf if value > 0 else -math.inf
+
+
+#: The widest ``int`` a message writes out, in bits (about 60 digits).
+_MAX_SHOWN_BITS: Final = 200
+
+
+def shown_number(value: object) -> str:
+    """``value`` as a message shows it: its ``repr``, or the width of an ``int`` too wide to
+    write out (past Python's digit limit an ``int`` has no ``repr`` at all)."""
+    if isinstance(value, int) and value.bit_length() > _MAX_SHOWN_BITS:
+        return f"an int of {value.bit_length()} bits"
+    return repr(value)
 
 
 def _chance() -> float:

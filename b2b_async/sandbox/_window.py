@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Final
 
 import attrs
 
-from ._faults import wide_float
+from ._faults import shown_number, wide_float
 
 __all__ = [
     "FixedWindow",
@@ -58,10 +57,6 @@ class RateWindow:
         return f"{self.requests}/{_number(self.per)}"
 
 
-#: The widest ``int`` a message writes out, in bits (about 60 digits).
-_MAX_SHOWN_BITS: Final = 200
-
-
 def check_competing(requests: int) -> int:
     """Return ``requests``, another integration's share of each window, once checked.
 
@@ -72,10 +67,7 @@ def check_competing(requests: int) -> int:
         ValueError: ``requests`` is not an int of at least 0.
     """
     if isinstance(requests, bool) or not isinstance(requests, int) or requests < 0:
-        # An int past Python's digit limit has no repr: it is described instead.
-        wide = isinstance(requests, int) and requests.bit_length() > _MAX_SHOWN_BITS
-        shown = f"an int of {requests.bit_length()} bits" if wide else repr(requests)
-        raise ValueError(f"competing must be an int of at least 0, got {shown}")
+        raise ValueError(f"competing must be an int of at least 0, got {shown_number(requests)}")
     return requests
 
 
